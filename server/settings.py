@@ -1,0 +1,79 @@
+"""One settings object per process, read from the environment (``BANK_`` prefix).
+
+Defaults point at the local embedded stack (see ``infra/local``), whose ports and
+data folder are fixed per checkout. A process builds ``Settings.from_env()`` once
+in its composition root and passes it down; nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    # The application's role (no DDL, no UPDATE/DELETE on audit records) and the
+    # owner role that runs migrations and owns the replication slot (CDC).
+    database_url: str = "postgresql://bank_app@127.0.0.1:54329/bank"
+    admin_database_url: str = "postgresql://bank@127.0.0.1:54329/bank"
+    redis_url: str = "redis://127.0.0.1:63799/0"
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    data_dir: str = str(REPO_ROOT / ".data")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    client_port: int = 8550
+    cdc_metrics_port: int = 9101
+    projections_metrics_port: int = 9102
+
+    # Auth. The signing key is read from jwt_secret, or else from a dev key file
+    # that the embedded stack generates under data_dir (never committed).
+    jwt_secret: str = ""
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    # Business limits (minor units).
+    max_transaction_amount: int = 1_000_000_00
+
+    # Optimistic concurrency: how many times a command is re-decided on fresh state.
+    command_retries: int = 16
+
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+
+    # Kafka topics and partitioning.
+    replication_factor: int = 1
+    cdc_slot: str = "bank_cdc"
+    cdc_publication: str = "bank_cdc_pub"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            raw = env.get("BANK_" + field.name.upper())
+            if raw is not None:
+                values[field.name] = raw
+        if "BANK_DATABASE_URL" in env and "BANK_ADMIN_DATABASE_URL" not in env:
+            # One external database URL given: it serves both roles.
+            values["admin_database_url"] = env["BANK_DATABASE_URL"]
+        values.update(overrides)
+        return msgspec.convert(values, cls, strict=False)
+
+    def signing_key(self) -> str:
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = Path(self.data_dir) / "secrets" / "jwt.key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        return path.read_text().strip()

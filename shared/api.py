@@ -1,0 +1,162 @@
+"""REST request and response bodies (JSON). Unknown fields are rejected."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from shared.money import CurrencyCode, Money, PositiveMinorUnits
+
+Description = Annotated[str, msgspec.Meta(max_length=140)]
+AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of request bodies: unknown fields are an error (no mass assignment)."""
+
+
+# --- auth ---------------------------------------------------------------------
+
+
+class RegisterRequest(Request):
+    email: Email
+    password: Password
+    full_name: FullName
+
+
+class RegisterResponse(msgspec.Struct, kw_only=True):
+    user_id: UUID
+
+
+class TokenResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    refresh_token: str | None = None
+
+
+# --- accounts ---------------------------------------------------------------
+
+AccountStatus = Literal["active", "frozen", "closed"]
+
+
+class OpenAccountRequest(Request):
+    currency: CurrencyCode
+    name: AccountName
+
+
+class AccountResponse(msgspec.Struct, kw_only=True):
+    id: UUID
+    name: str
+    currency: str
+    status: AccountStatus
+    balance: Money
+    version: int
+    owner_id: UUID
+    opened_at: datetime | None = None
+
+
+class AccountList(msgspec.Struct, kw_only=True):
+    items: list[AccountResponse]
+
+
+class BalanceResponse(msgspec.Struct, kw_only=True):
+    account_id: UUID
+    balance: Money
+    version: int
+
+
+# --- money movements ------------------------------------------------------------
+
+
+class MoneyMovementRequest(Request):
+    amount: PositiveMinorUnits
+    description: Description = ""
+
+
+class MoneyMovementResponse(msgspec.Struct, kw_only=True):
+    transaction_id: UUID
+    balance: Money
+    version: int
+
+
+class TransferRequest(Request):
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: PositiveMinorUnits
+    description: Description = ""
+
+
+class TransferResponse(msgspec.Struct, kw_only=True):
+    transfer_id: UUID
+    balance: Money
+    version: int
+
+
+class FreezeRequest(Request):
+    reason: Description = ""
+
+
+class AccountStatusResponse(msgspec.Struct, kw_only=True):
+    account_id: UUID
+    status: AccountStatus
+    version: int
+
+
+# --- history and analytics ----------------------------------------------------
+
+TransactionKind = Literal["deposit", "withdrawal", "transfer_out", "transfer_in"]
+
+
+class TransactionResponse(msgspec.Struct, kw_only=True):
+    transaction_id: UUID
+    account_id: UUID
+    kind: TransactionKind
+    amount: Money
+    balance_after: Money
+    counterparty_account_id: UUID | None = None
+    description: str = ""
+    occurred_at: datetime
+    version: int
+
+
+class TransactionPage(msgspec.Struct, kw_only=True):
+    items: list[TransactionResponse]
+    next_cursor: str | None = None
+
+
+class AnalyticsDay(msgspec.Struct, kw_only=True):
+    day: date
+    money_in: int
+    money_out: int
+    count: int
+    closing_balance: int
+
+
+class AnalyticsResponse(msgspec.Struct, kw_only=True):
+    account_id: UUID
+    currency: str
+    days: list[AnalyticsDay]
+    total_in: int
+    total_out: int
+    count: int
+
+
+# --- errors -------------------------------------------------------------------
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """RFC 9457 problem details; ``code`` is machine-readable."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    code: str | None = None
+    instance: str | None = None

@@ -1,0 +1,153 @@
+"""Domain events: one tagged union per stream type, and the RecordedEvent envelope.
+
+The envelope is the same on the database row (events table), the Kafka record
+(value of account-events / transaction-events) and the WebSocket message.
+Schema evolution: add fields with defaults; never rename a tag.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Union
+from uuid import UUID
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type"):
+    """Base of every event; the class name is the tag."""
+
+
+# --- account stream (stream_type "account", stream_id = account id) ---------
+
+
+class AccountOpened(Event):
+    account_id: UUID
+    owner_id: UUID
+    name: str
+    currency: str
+    overdraft_limit: int = 0
+
+
+class MoneyDeposited(Event):
+    account_id: UUID
+    transaction_id: UUID
+    amount: int
+    currency: str
+    description: str = ""
+    balance_after: int
+
+
+class MoneyWithdrawn(Event):
+    account_id: UUID
+    transaction_id: UUID
+    amount: int
+    currency: str
+    description: str = ""
+    balance_after: int
+
+
+class MoneyTransferredOut(Event):
+    account_id: UUID
+    transfer_id: UUID
+    to_account_id: UUID
+    amount: int
+    currency: str
+    description: str = ""
+    balance_after: int
+
+
+class MoneyTransferredIn(Event):
+    account_id: UUID
+    transfer_id: UUID
+    from_account_id: UUID
+    amount: int
+    currency: str
+    description: str = ""
+    balance_after: int
+
+
+class AccountFrozen(Event):
+    account_id: UUID
+    reason: str = ""
+
+
+class AccountUnfrozen(Event):
+    account_id: UUID
+
+
+class AccountClosed(Event):
+    account_id: UUID
+
+
+AccountEvent = Union[
+    AccountOpened,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    MoneyTransferredOut,
+    MoneyTransferredIn,
+    AccountFrozen,
+    AccountUnfrozen,
+    AccountClosed,
+]
+
+# Events that change a balance (they all carry amount and balance_after).
+BalanceEvent = Union[MoneyDeposited, MoneyWithdrawn, MoneyTransferredOut, MoneyTransferredIn]
+BALANCE_EVENT_TYPES = (MoneyDeposited, MoneyWithdrawn, MoneyTransferredOut, MoneyTransferredIn)
+
+# --- transfer stream (stream_type "transfer", stream_id = transfer id) ------
+# A transfer within one database posts both legs at once. When accounts live on
+# different shards this becomes TransferRequested -> TransferCompleted/TransferVoided,
+# which only adds tags to this union.
+
+
+class TransferCompleted(Event):
+    transfer_id: UUID
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: int
+    currency: str
+    description: str = ""
+
+
+TransferEvent = Union[TransferCompleted]
+
+AnyEvent = Union[AccountEvent, TransferEvent]
+
+STREAM_TYPE_ACCOUNT = "account"
+STREAM_TYPE_TRANSFER = "transfer"
+
+# Domain topics the outbox routes to, by stream type.
+TOPIC_BY_STREAM_TYPE = {
+    STREAM_TYPE_ACCOUNT: "account-events",
+    STREAM_TYPE_TRANSFER: "transaction-events",
+}
+
+
+class EventMetadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    actor_id: str | None = None
+    idempotency_key: str | None = None
+    trace_id: str | None = None
+    request_id: str | None = None
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as stored: where it sits in its stream and in the whole store."""
+
+    event_id: UUID
+    stream_id: UUID
+    stream_type: str
+    version: int
+    position: int
+    recorded_at: datetime
+    metadata: EventMetadata
+    event: AnyEvent
+
+
+event_encoder = msgspec.json.Encoder()
+event_decoder = msgspec.json.Decoder(AnyEvent)
+recorded_event_decoder = msgspec.json.Decoder(RecordedEvent)
+
+
+def event_type_name(event: Event) -> str:
+    return type(event).__name__

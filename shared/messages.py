@@ -1,0 +1,64 @@
+"""WebSocket messages between the API and the app (JSON, tagged by "type")."""
+
+from __future__ import annotations
+
+from typing import Union
+from uuid import UUID
+
+import msgspec
+
+from shared.api import TransactionResponse
+from shared.money import Money
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type"):
+    pass
+
+
+# client -> server
+
+
+class Hello(Message):
+    """First message after connecting: the bearer token (unless given as
+    ``?token=``) and, per account, the last version the client has seen, so the
+    server first sends what was missed."""
+
+    token: str | None = None
+    last_versions: dict[UUID, int] = {}
+
+
+class Ping(Message):
+    pass
+
+
+# server -> client
+
+
+class Welcome(Message):
+    user_id: UUID
+
+
+class BalanceChanged(Message):
+    account_id: UUID
+    balance: Money
+    version: int
+    transaction: TransactionResponse | None = None
+
+
+class AccountStatusChanged(Message):
+    account_id: UUID
+    status: str
+    version: int
+
+
+class Pong(Message):
+    pass
+
+
+class Error(Message):
+    code: str
+    detail: str
+
+
+ClientMessage = Union[Hello, Ping]
+ServerMessage = Union[Welcome, BalanceChanged, AccountStatusChanged, Pong, Error]
