@@ -34,8 +34,8 @@ class MoneyDeposited(Event):
     transaction_id: UUID
     amount: int
     currency: str
-    description: str = ""
     balance_after: int
+    description: str = ""
 
 
 class MoneyWithdrawn(Event):
@@ -43,8 +43,8 @@ class MoneyWithdrawn(Event):
     transaction_id: UUID
     amount: int
     currency: str
-    description: str = ""
     balance_after: int
+    description: str = ""
 
 
 class MoneyTransferredOut(Event):
@@ -53,8 +53,8 @@ class MoneyTransferredOut(Event):
     to_account_id: UUID
     amount: int
     currency: str
-    description: str = ""
     balance_after: int
+    description: str = ""
 
 
 class MoneyTransferredIn(Event):
@@ -63,8 +63,8 @@ class MoneyTransferredIn(Event):
     from_account_id: UUID
     amount: int
     currency: str
-    description: str = ""
     balance_after: int
+    description: str = ""
 
 
 class AccountFrozen(Event):

@@ -1,0 +1,64 @@
+"""Loads Account aggregates from the event store, with a bounded in-process cache.
+
+The cache keeps each account's state at a known stream version; a load reads
+only the events after it (one indexed query), so a command never re-reads a
+long stream. The cache is updated only after a commit, so a rolled-back
+decision never leaks into it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from uuid import UUID
+
+import asyncpg
+
+from server.adapters import event_store
+from server.domain.account import Account
+from shared.events import AccountOpened
+
+
+class AccountRepository:
+    def __init__(self, max_cached: int = 50_000) -> None:
+        self._cache: OrderedDict[UUID, Account] = OrderedDict()
+        self._max = max_cached
+
+    async def lock(self, conn: asyncpg.Connection, account_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+        """Lock the accounts for this transaction, in id order (no deadlocks);
+        return owner by account id for those that exist."""
+        rows = await conn.fetch(
+            "SELECT account_id, owner_id FROM account_owners WHERE account_id = ANY($1::uuid[])"
+            " ORDER BY account_id FOR UPDATE",
+            sorted(set(account_ids)),
+        )
+        return {r["account_id"]: r["owner_id"] for r in rows}
+
+    async def get(self, conn: asyncpg.Connection, account_id: UUID) -> Account | None:
+        cached = self._cache.get(account_id)
+        after = cached.version if cached else 0
+        events = await event_store.read_stream(conn, account_id, after)
+        if cached is None:
+            if not events:
+                return None
+            first = events[0]
+            assert isinstance(first, AccountOpened)  # guaranteed by the write side
+            account = Account.opened(first)
+            events = events[1:]
+        else:
+            account = cached
+        for event in events:
+            account = account.apply(event)  # type: ignore[arg-type]
+        return account
+
+    def remember(self, account: Account) -> None:
+        known = self._cache.get(account.id)
+        if known is not None and known.version > account.version:
+            return  # never step back to an older state
+        self._cache[account.id] = account
+        self._cache.move_to_end(account.id)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+
+    def forget(self, account_id: UUID) -> None:
+        self._cache.pop(account_id, None)

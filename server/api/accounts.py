@@ -1,0 +1,109 @@
+"""Accounts: open, list, read, deposit, withdraw, freeze, unfreeze, close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+
+from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
+from server.application import handlers
+from server.application.command_runner import CommandResult
+from server.application.context import Actor, AppContext
+from server.queries import accounts as account_queries
+from shared.api import (
+    AccountList,
+    AccountResponse,
+    AccountStatusResponse,
+    FreezeRequest,
+    MoneyMovementRequest,
+    MoneyMovementResponse,
+    OpenAccountRequest,
+)
+
+
+def command_response(result: CommandResult) -> Response[bytes]:
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return Response(
+        content=result.body, status_code=result.status_code, media_type="application/json",
+        headers=headers,
+    )
+
+
+class AccountController(Controller):
+    path = "/api/v1/accounts"
+    tags = ["accounts"]
+
+    @get("/", operation_id="listAccounts")
+    async def list_accounts(self, ctx: AppContext, actor: Actor) -> AccountList:
+        return await account_queries.list_accounts(ctx, actor)
+
+    @post("/", operation_id="openAccount", status_code=201)
+    async def open_account(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, data: OpenAccountRequest
+    ) -> Response[AccountResponse]:
+        req = await decode_body(request, OpenAccountRequest)
+        idem = idempotency_key(request, actor, "open_account", req, required=False)
+        result = await handlers.open_account(ctx, actor, req, idem, event_metadata(request, actor, idem))
+        return command_response(result)  # type: ignore[return-value]
+
+    @get("/{account_id:str}", operation_id="getAccount")
+    async def get_account(self, ctx: AppContext, actor: Actor, account_id: str) -> AccountResponse:
+        return await account_queries.get_account(ctx, actor, parse_uuid(account_id, "account_id"))
+
+    async def _movement(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str,
+        kind: str,
+    ) -> Response[bytes]:
+        account = parse_uuid(account_id, "account_id")
+        req = await decode_body(request, MoneyMovementRequest)
+        idem = idempotency_key(request, actor, f"{kind}:{account}", req)
+        meta = event_metadata(request, actor, idem)
+        handler = handlers.deposit_money if kind == "deposit" else handlers.withdraw_money
+        return command_response(await handler(ctx, actor, account, req, idem, meta))
+
+    @post("/{account_id:str}/deposits", operation_id="depositMoney", status_code=201)
+    async def deposit(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str,
+        data: MoneyMovementRequest,
+    ) -> Response[MoneyMovementResponse]:
+        return await self._movement(request, ctx, actor, account_id, "deposit")  # type: ignore[return-value]
+
+    @post("/{account_id:str}/withdrawals", operation_id="withdrawMoney", status_code=201)
+    async def withdraw(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str,
+        data: MoneyMovementRequest,
+    ) -> Response[MoneyMovementResponse]:
+        return await self._movement(request, ctx, actor, account_id, "withdraw")  # type: ignore[return-value]
+
+    async def _status_change(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str,
+        action: str,
+    ) -> Response[bytes]:
+        account = parse_uuid(account_id, "account_id")
+        body = await request.body()
+        req = await decode_body(request, FreezeRequest) if body else FreezeRequest()
+        idem = idempotency_key(request, actor, f"{action}:{account}", req, required=False)
+        meta = event_metadata(request, actor, idem)
+        result = await handlers.change_account_status(
+            ctx, actor, account, action, req.reason, idem, meta  # type: ignore[arg-type]
+        )
+        return command_response(result)
+
+    @post("/{account_id:str}/freeze", operation_id="freezeAccount", status_code=200)
+    async def freeze(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str
+    ) -> Response[AccountStatusResponse]:
+        return await self._status_change(request, ctx, actor, account_id, "freeze")  # type: ignore[return-value]
+
+    @post("/{account_id:str}/unfreeze", operation_id="unfreezeAccount", status_code=200)
+    async def unfreeze(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str
+    ) -> Response[AccountStatusResponse]:
+        return await self._status_change(request, ctx, actor, account_id, "unfreeze")  # type: ignore[return-value]
+
+    @post("/{account_id:str}/close", operation_id="closeAccount", status_code=200)
+    async def close(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str
+    ) -> Response[AccountStatusResponse]:
+        return await self._status_change(request, ctx, actor, account_id, "close")  # type: ignore[return-value]

@@ -1,0 +1,75 @@
+"""The API's composition root: ``create_app(settings)`` wires every adapter.
+
+Run: ``uvicorn server.api.app:create_app --factory``. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import redis.asyncio as redis
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from server.adapters.account_repository import AccountRepository
+from server.api.accounts import AccountController
+from server.api.auth import AuthController
+from server.api.deps import dependencies
+from server.api.errors import exception_handlers
+from server.api.health import HealthController
+from server.api.security import build_auth
+from server.api.transfers import TransferController
+from server.application.context import AppContext
+from server.settings import Settings
+
+MAX_BODY_BYTES = 64 * 1024
+
+ROUTES: list[type] = [
+    HealthController,
+    AuthController,
+    AccountController,
+    TransferController,
+]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    jwt_auth = build_auth(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        client = redis.Redis.from_url(settings.redis_url)
+        app.state.ctx = AppContext(settings=settings, pool=pool, accounts=AccountRepository())
+        app.state.redis = client
+        try:
+            yield
+        finally:
+            await client.aclose()
+            await pool.close()
+
+    app = Litestar(
+        route_handlers=ROUTES,
+        dependencies=dependencies,
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        on_app_init=[jwt_auth.on_app_init],
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        cors_config=CORSConfig(allow_origins=[f"http://127.0.0.1:{settings.client_port}",
+                                              f"http://localhost:{settings.client_port}"]),
+        openapi_config=OpenAPIConfig(
+            title="Modern Banking Platform API",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+    )
+    app.state.jwt_auth = jwt_auth
+    app.state.settings = settings
+    return app

@@ -1,0 +1,99 @@
+"""Strict request decoding at the edge.
+
+Litestar converts bodies in msgspec's lax mode (a string "100" or 100.0 would
+become the integer 100). Money must not be guessed at, so bodies are decoded
+here in strict mode: wrong types, floats and strings as amounts, unknown
+fields and out-of-range numbers are all a 400 that names the field.
+
+Handlers still declare ``data: <Struct>`` so that the OpenAPI schema documents
+the body; the strict decode below is what the handler then uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from typing import TypeVar
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import ClientException
+
+from server.adapters.idempotency import IdempotencyKey
+from server.application.context import Actor
+from shared.events import EventMetadata
+
+T = TypeVar("T")
+
+_decoders: dict[type, msgspec.json.Decoder] = {}
+_encoder = msgspec.json.Encoder()
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+class BadRequestError(ClientException):
+    """400 with a code; raised for anything malformed a client sent."""
+
+    def __init__(self, detail: str, code: str = "invalid_request") -> None:
+        super().__init__(detail=detail, extra={"code": code})
+        self.code = code
+
+
+async def decode_body(request: Request, type_: type[T]) -> T:
+    decoder = _decoders.get(type_)
+    if decoder is None:
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    raw = await request.body()
+    if not raw:
+        raise BadRequestError("The request needs a JSON body.", "invalid_body")
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise BadRequestError(f"Invalid request body: {exc}", "invalid_body") from None
+    except msgspec.DecodeError as exc:
+        raise BadRequestError(f"The body is not valid JSON: {exc}", "malformed_json") from None
+
+
+def parse_uuid(value: str, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise BadRequestError(f"{name} must be a UUID, got {value[:64]!r}.", "invalid_id") from None
+
+
+def idempotency_key(
+    request: Request, actor: Actor, command: str, body: msgspec.Struct, *, required: bool = True
+) -> IdempotencyKey | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        if required:
+            raise BadRequestError(
+                "Money-moving requests need an Idempotency-Key header (a UUID you generate once"
+                " per operation and reuse on retries).",
+                "idempotency_key_required",
+            )
+        return None
+    if not _KEY.match(key):
+        raise BadRequestError(
+            "The Idempotency-Key must be 1 to 255 visible ASCII characters.", "invalid_idempotency_key"
+        )
+    digest = hashlib.sha256(command.encode() + b"\n" + _encoder.encode(body)).digest()
+    return IdempotencyKey(scope=str(actor.user_id), key=key, request_hash=digest)
+
+
+def event_metadata(request: Request, actor: Actor, idem: IdempotencyKey | None) -> EventMetadata:
+    """Who did it, under which key, and the trace it belongs to (W3C traceparent or a new id)."""
+    trace_id = None
+    tp = request.headers.get("traceparent")
+    if tp and (m := _TRACEPARENT.match(tp)):
+        trace_id = m.group(1)
+    request_id = request.headers.get("x-request-id")
+    if request_id is not None and not _KEY.match(request_id):
+        request_id = None
+    return EventMetadata(
+        actor_id=str(actor.user_id),
+        idempotency_key=idem.key if idem else None,
+        trace_id=trace_id or uuid.uuid4().hex,
+        request_id=request_id,
+    )

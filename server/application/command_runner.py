@@ -1,0 +1,128 @@
+"""Runs one command: lock the accounts it touches, decide on fresh state, append
+the events and the idempotency record in one transaction, then answer.
+
+Writers to the same account queue on its row lock (lock order by account id),
+so a hot account does not turn into a storm of optimistic retries; the
+UNIQUE (stream_id, version) constraint still guards every append, and a lost
+race is re-decided on fresh state a bounded number of times, then answered 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from server.adapters import event_store, idempotency
+from server.adapters.event_store import StreamAppend
+from server.adapters.idempotency import IdempotencyKey, StoredResponse
+from server.application.context import AppContext
+from server.application.errors import (
+    ConflictRetriesExhaustedError,
+    IdempotencyKeyReusedError,
+    rule_error_from_code,
+)
+from server.domain.account import Account
+from server.domain.errors import BusinessRuleError, ConcurrencyError
+from shared.events import EventMetadata
+
+
+@dataclass(slots=True)
+class Decision:
+    appends: list[StreamAppend]
+    response: msgspec.Struct
+    new_states: list[Account] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    status_code: int
+    body: bytes  # JSON of the response Struct
+    replayed: bool = False
+
+
+class _Rejection(msgspec.Struct):
+    code: str
+    message: str
+
+
+Decide = Callable[[asyncpg.Connection, dict[UUID, UUID]], Awaitable[Decision]]
+_encoder = msgspec.json.Encoder()
+_rejection_decoder = msgspec.json.Decoder(_Rejection)
+
+
+class _KeyTakenMeanwhile(Exception):
+    pass
+
+
+def _replay(stored: StoredResponse, idem: IdempotencyKey) -> CommandResult:
+    if stored.request_hash != idem.request_hash:
+        raise IdempotencyKeyReusedError(
+            "This Idempotency-Key was already used for a different request; use a new key."
+        )
+    if stored.status_code == 422:
+        rejected = _rejection_decoder.decode(stored.body)
+        raise rule_error_from_code(rejected.code, rejected.message)
+    return CommandResult(stored.status_code, stored.body, replayed=True)
+
+
+async def run_command(
+    ctx: AppContext,
+    *,
+    lock: Sequence[UUID],
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    decide: Decide,
+    status_code: int = 201,
+) -> CommandResult:
+    if idem is not None:
+        stored = await idempotency.find(ctx.pool, idem)
+        if stored is not None:
+            return _replay(stored, idem)
+
+    for attempt in range(ctx.settings.command_retries):
+        rejected: BusinessRuleError | None = None
+        try:
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                owners = await ctx.accounts.lock(conn, lock)
+                if idem is not None:
+                    # A concurrent retry with the same key may have committed while we queued.
+                    stored = await idempotency.find(conn, idem)
+                    if stored is not None:
+                        raise _KeyTakenMeanwhile
+                try:
+                    decision = await decide(conn, owners)
+                except BusinessRuleError as err:
+                    rejected = err
+                    if idem is not None:
+                        body = _encoder.encode(_Rejection(code=err.code, message=err.message))
+                        if not await idempotency.save(conn, idem, 422, body):
+                            raise _KeyTakenMeanwhile from None
+                else:
+                    await event_store.append(conn, decision.appends, metadata)
+                    body = _encoder.encode(decision.response)
+                    if idem is not None and not await idempotency.save(conn, idem, status_code, body):
+                        raise _KeyTakenMeanwhile
+        except ConcurrencyError:
+            for account_id in lock:
+                ctx.accounts.forget(account_id)
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            continue
+        except _KeyTakenMeanwhile:
+            assert idem is not None
+            stored = await idempotency.find(ctx.pool, idem)
+            assert stored is not None
+            return _replay(stored, idem)
+        if rejected is not None:
+            raise rejected
+        for state in decision.new_states:
+            ctx.accounts.remember(state)
+        return CommandResult(status_code, body)
+    raise ConflictRetriesExhaustedError(
+        "The account changed too often while this command was decided; try again."
+    )

@@ -1,0 +1,48 @@
+"""Errors of the application layer (not business rules of an aggregate)."""
+
+from __future__ import annotations
+
+from server.domain import errors as domain
+from server.domain.errors import DomainError
+
+
+class IdempotencyKeyReusedError(DomainError):
+    code = "idempotency_key_reused"
+
+
+class ConflictRetriesExhaustedError(DomainError):
+    code = "concurrency_conflict"
+
+
+class PermissionDeniedError(DomainError):
+    code = "forbidden"
+
+
+class EmailTakenError(DomainError):
+    code = "email_taken"
+
+
+class InvalidCredentialsError(DomainError):
+    code = "invalid_grant"
+
+
+class DestinationNotFoundError(domain.BusinessRuleError):
+    code = "destination_account_not_found"
+
+
+def _rule_errors() -> dict[str, type[domain.BusinessRuleError]]:
+    found: dict[str, type[domain.BusinessRuleError]] = {}
+    stack: list[type[domain.BusinessRuleError]] = [domain.BusinessRuleError]
+    while stack:
+        cls = stack.pop()
+        found[cls.code] = cls
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+def rule_error_from_code(code: str, message: str) -> domain.BusinessRuleError:
+    """Rebuild a stored rejection (idempotent replay of a refused command)."""
+    cls = _rule_errors().get(code, domain.BusinessRuleError)
+    err = cls(message)
+    err.code = code
+    return err

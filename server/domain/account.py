@@ -1,0 +1,229 @@
+"""The Account aggregate: state folded from its events, and the rules that
+decide each command. Pure: no I/O, no clock, no randomness (ids come in)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from server.domain import errors
+from shared.events import (
+    AccountClosed,
+    AccountEvent,
+    AccountFrozen,
+    AccountOpened,
+    AccountUnfrozen,
+    MoneyDeposited,
+    MoneyTransferredIn,
+    MoneyTransferredOut,
+    MoneyWithdrawn,
+    TransferCompleted,
+)
+from shared.money import CURRENCY_EXPONENTS, INT64_MAX
+
+Status = Literal["active", "frozen", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: UUID
+    owner_id: UUID
+    name: str
+    currency: str
+    status: Status = "active"
+    balance: int = 0
+    overdraft_limit: int = 0
+    version: int = 0
+
+    # --- state ---------------------------------------------------------------
+
+    @classmethod
+    def from_events(cls, events: list[AccountEvent]) -> "Account":
+        first = events[0]
+        if not isinstance(first, AccountOpened):
+            raise ValueError("an account stream starts with AccountOpened")
+        account = cls.opened(first)
+        for event in events[1:]:
+            account = account.apply(event)
+        return account
+
+    @classmethod
+    def opened(cls, event: AccountOpened) -> "Account":
+        return cls(
+            id=event.account_id,
+            owner_id=event.owner_id,
+            name=event.name,
+            currency=event.currency,
+            overdraft_limit=event.overdraft_limit,
+            version=1,
+        )
+
+    def apply(self, event: AccountEvent) -> "Account":
+        """The state after ``event``; version counts events in the stream."""
+        v = self.version + 1
+        if isinstance(event, MoneyDeposited | MoneyTransferredIn):
+            return dataclasses.replace(self, balance=self.balance + event.amount, version=v)
+        if isinstance(event, MoneyWithdrawn | MoneyTransferredOut):
+            return dataclasses.replace(self, balance=self.balance - event.amount, version=v)
+        if isinstance(event, AccountFrozen):
+            return dataclasses.replace(self, status="frozen", version=v)
+        if isinstance(event, AccountUnfrozen):
+            return dataclasses.replace(self, status="active", version=v)
+        if isinstance(event, AccountClosed):
+            return dataclasses.replace(self, status="closed", version=v)
+        raise ValueError(f"unexpected event on an account stream: {type(event).__name__}")
+
+    # --- rules ---------------------------------------------------------------
+
+    def check_amount(self, amount: int, currency: str, limit: int) -> None:
+        if amount <= 0:
+            raise errors.InvalidAmountError("The amount must be greater than zero.")
+        if amount > limit:
+            raise errors.AmountLimitExceededError(
+                f"The amount exceeds the per-transaction limit of {limit} minor units."
+            )
+        if currency != self.currency:
+            raise errors.CurrencyMismatchError(
+                f"This account holds {self.currency}; the amount is in {currency}."
+            )
+
+    def check_not_closed(self) -> None:
+        if self.status == "closed":
+            raise errors.AccountClosedError("The account is closed and accepts no movements.")
+
+    def check_can_debit(self) -> None:
+        self.check_not_closed()
+        if self.status == "frozen":
+            raise errors.AccountFrozenError("The account is frozen: no money can leave it.")
+
+    def check_has_sufficient_funds(self, amount: int) -> None:
+        if self.balance - amount < -self.overdraft_limit:
+            raise errors.InsufficientFundsError(
+                "Insufficient funds: the balance cannot cover this amount."
+            )
+
+    def check_balance_fits(self, amount: int) -> None:
+        if self.balance + amount > INT64_MAX:
+            raise errors.AmountLimitExceededError("The balance would exceed the largest amount held.")
+
+    # --- decisions -----------------------------------------------------------
+
+    def deposit(
+        self, *, amount: int, currency: str, transaction_id: UUID, description: str, limit: int
+    ) -> MoneyDeposited:
+        self.check_not_closed()
+        self.check_amount(amount, currency, limit)
+        self.check_balance_fits(amount)
+        return MoneyDeposited(
+            account_id=self.id,
+            transaction_id=transaction_id,
+            amount=amount,
+            currency=currency,
+            description=description,
+            balance_after=self.balance + amount,
+        )
+
+    def withdraw(
+        self, *, amount: int, currency: str, transaction_id: UUID, description: str, limit: int
+    ) -> MoneyWithdrawn:
+        self.check_can_debit()
+        self.check_amount(amount, currency, limit)
+        self.check_has_sufficient_funds(amount)
+        return MoneyWithdrawn(
+            account_id=self.id,
+            transaction_id=transaction_id,
+            amount=amount,
+            currency=currency,
+            description=description,
+            balance_after=self.balance - amount,
+        )
+
+    def freeze(self, reason: str) -> AccountFrozen:
+        self.check_not_closed()
+        if self.status == "frozen":
+            raise errors.AccountAlreadyFrozenError("The account is already frozen.")
+        return AccountFrozen(account_id=self.id, reason=reason)
+
+    def unfreeze(self) -> AccountUnfrozen:
+        self.check_not_closed()
+        if self.status != "frozen":
+            raise errors.AccountNotFrozenError("The account is not frozen.")
+        return AccountUnfrozen(account_id=self.id)
+
+    def close(self) -> AccountClosed:
+        self.check_not_closed()
+        if self.balance != 0:
+            raise errors.AccountNotEmptyError(
+                "Only an account with a zero balance can be closed; move the money first."
+            )
+        return AccountClosed(account_id=self.id)
+
+
+def open_account(
+    *, account_id: UUID, owner_id: UUID, name: str, currency: str, overdraft_limit: int = 0
+) -> AccountOpened:
+    if currency not in CURRENCY_EXPONENTS:
+        raise errors.UnsupportedCurrencyError(
+            f"{currency} is not offered; choose one of {', '.join(sorted(CURRENCY_EXPONENTS))}."
+        )
+    if overdraft_limit < 0:
+        raise errors.InvalidAmountError("The overdraft limit cannot be negative.")
+    return AccountOpened(
+        account_id=account_id,
+        owner_id=owner_id,
+        name=name.strip(),
+        currency=currency,
+        overdraft_limit=overdraft_limit,
+    )
+
+
+def transfer(
+    *,
+    source: Account,
+    target: Account,
+    amount: int,
+    transfer_id: UUID,
+    description: str,
+    limit: int,
+) -> tuple[MoneyTransferredOut, MoneyTransferredIn, TransferCompleted]:
+    """Decide a transfer between two accounts: both legs, or a domain error."""
+    if source.id == target.id:
+        raise errors.SameAccountTransferError("Choose two different accounts for a transfer.")
+    source.check_can_debit()
+    target.check_not_closed()
+    source.check_amount(amount, source.currency, limit)
+    if target.currency != source.currency:
+        raise errors.CurrencyMismatchError(
+            f"The destination account holds {target.currency}; the source holds {source.currency}."
+        )
+    source.check_has_sufficient_funds(amount)
+    target.check_balance_fits(amount)
+    out = MoneyTransferredOut(
+        account_id=source.id,
+        transfer_id=transfer_id,
+        to_account_id=target.id,
+        amount=amount,
+        currency=source.currency,
+        description=description,
+        balance_after=source.balance - amount,
+    )
+    into = MoneyTransferredIn(
+        account_id=target.id,
+        transfer_id=transfer_id,
+        from_account_id=source.id,
+        amount=amount,
+        currency=target.currency,
+        description=description,
+        balance_after=target.balance + amount,
+    )
+    completed = TransferCompleted(
+        transfer_id=transfer_id,
+        from_account_id=source.id,
+        to_account_id=target.id,
+        amount=amount,
+        currency=source.currency,
+        description=description,
+    )
+    return out, into, completed

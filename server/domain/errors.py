@@ -1,0 +1,70 @@
+"""Domain errors. Each carries a stable machine-readable ``code``; the API maps
+them to HTTP problems in one place (server/api/errors.py)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BusinessRuleError(DomainError):
+    """A command broke a business rule: answered 422, nothing appended."""
+
+
+class InvalidAmountError(BusinessRuleError):
+    code = "invalid_amount"
+
+
+class AmountLimitExceededError(BusinessRuleError):
+    code = "amount_over_limit"
+
+
+class CurrencyMismatchError(BusinessRuleError):
+    code = "currency_mismatch"
+
+
+class InsufficientFundsError(BusinessRuleError):
+    code = "insufficient_funds"
+
+
+class AccountFrozenError(BusinessRuleError):
+    code = "account_frozen"
+
+
+class AccountClosedError(BusinessRuleError):
+    code = "account_closed"
+
+
+class AccountNotEmptyError(BusinessRuleError):
+    code = "account_not_empty"
+
+
+class AccountNotFrozenError(BusinessRuleError):
+    code = "account_not_frozen"
+
+
+class AccountAlreadyFrozenError(BusinessRuleError):
+    code = "account_already_frozen"
+
+
+class SameAccountTransferError(BusinessRuleError):
+    code = "same_account"
+
+
+class UnsupportedCurrencyError(BusinessRuleError):
+    code = "unsupported_currency"
+
+
+class AccountNotFoundError(DomainError):
+    code = "account_not_found"
+
+
+class ConcurrencyError(DomainError):
+    """Another command appended to the stream first; retry on fresh state."""
+
+    code = "concurrency_conflict"

@@ -1,0 +1,92 @@
+"""The Redis query cache and live channel names, shared by the API (reads,
+fills on a miss) and the projection worker (refreshes after each batch).
+
+- ``bank:q:account:{id}``: the AccountResponse JSON. Written only through a
+  version guard (a Lua script), so a slow reader can never put back an older
+  balance over a newer one.
+- ``bank:q:accounts:{owner}:{gen}``: the owner's AccountList; the worker bumps
+  ``bank:q:accounts-gen:{owner}`` on every change, which retires old lists
+  without a read-then-delete race.
+- ``bank.live.user.{owner}``: pub/sub channel of the owner's ServerMessages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from redis.asyncio import Redis
+
+from shared.api import AccountList, AccountResponse
+
+ACCOUNT_TTL_SECONDS = 300
+LIST_TTL_SECONDS = 60
+
+_GUARDED_SET = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, obj = pcall(cjson.decode, cur)
+  if ok and type(obj) == 'table' and tonumber(obj['version']) and
+     tonumber(obj['version']) >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
+
+_encoder = msgspec.json.Encoder()
+_account_decoder = msgspec.json.Decoder(AccountResponse)
+_list_decoder = msgspec.json.Decoder(AccountList)
+
+
+def account_key(account_id: UUID) -> str:
+    return f"bank:q:account:{account_id}"
+
+
+def accounts_gen_key(owner_id: UUID) -> str:
+    return f"bank:q:accounts-gen:{owner_id}"
+
+
+def accounts_key(owner_id: UUID, gen: int) -> str:
+    return f"bank:q:accounts:{owner_id}:{gen}"
+
+
+def live_channel(owner_id: UUID) -> str:
+    return f"bank.live.user.{owner_id}"
+
+
+class QueryCache:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._guarded_set = redis.register_script(_GUARDED_SET)
+
+    async def get_account(self, account_id: UUID) -> AccountResponse | None:
+        raw = await self.redis.get(account_key(account_id))
+        return _account_decoder.decode(raw) if raw else None
+
+    async def put_account(self, account: AccountResponse, client: Any = None) -> None:
+        """Cache ``account`` unless a newer version is cached already."""
+        await self._guarded_set(
+            keys=[account_key(account.id)],
+            args=[_encoder.encode(account), account.version, ACCOUNT_TTL_SECONDS],
+            client=client,
+        )
+
+    async def list_generation(self, owner_id: UUID) -> int:
+        return int(await self.redis.get(accounts_gen_key(owner_id)) or 0)
+
+    async def get_list(self, owner_id: UUID, gen: int) -> AccountList | None:
+        raw = await self.redis.get(accounts_key(owner_id, gen))
+        return _list_decoder.decode(raw) if raw else None
+
+    async def put_list(self, owner_id: UUID, gen: int, accounts: AccountList) -> None:
+        await self.redis.set(accounts_key(owner_id, gen), _encoder.encode(accounts), ex=LIST_TTL_SECONDS)
+
+    async def clear(self) -> int:
+        """Drop every cached read (after a rebuild)."""
+        n = 0
+        async for key in self.redis.scan_iter(match="bank:q:*", count=1000):
+            n += await self.redis.delete(key)
+        return n

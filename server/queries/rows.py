@@ -1,0 +1,54 @@
+"""Read-model rows (asyncpg records, Piccolo dicts, planned posting tuples) to
+the response Structs of shared.api."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.api import AccountResponse, TransactionResponse
+from shared.money import Money
+
+
+def account_response(row: Mapping[str, Any]) -> AccountResponse:
+    return AccountResponse(
+        id=row["account_id"],
+        name=row["name"],
+        currency=row["currency"],
+        status=row["status"],
+        balance=Money(amount=row["balance"], currency=row["currency"]),
+        version=row["version"],
+        owner_id=row["owner_id"],
+        opened_at=row["opened_at"],
+    )
+
+
+def transaction_response(row: Mapping[str, Any]) -> TransactionResponse:
+    currency = row["currency"]
+    return TransactionResponse(
+        transaction_id=row["transaction_id"],
+        account_id=row["account_id"],
+        kind=row["kind"],
+        amount=Money(amount=row["amount"], currency=currency),
+        balance_after=Money(amount=row["balance_after"], currency=currency),
+        counterparty_account_id=row["counterparty_account_id"],
+        description=row["description"],
+        occurred_at=row["occurred_at"],
+        version=row["version"],
+    )
+
+
+def posting_response(p: tuple[Any, ...]) -> TransactionResponse:
+    """From a planned posting row (server.projections.plan.PostingRow)."""
+    account_id, version, txn_id, kind, amount, balance_after, currency, cp, desc, at, _ = p
+    return TransactionResponse(
+        transaction_id=txn_id,
+        account_id=account_id,
+        kind=kind,
+        amount=Money(amount=amount, currency=currency),
+        balance_after=Money(amount=balance_after, currency=currency),
+        counterparty_account_id=cp,
+        description=desc,
+        occurred_at=at,
+        version=version,
+    )

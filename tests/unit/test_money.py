@@ -1,0 +1,29 @@
+"""Money is integer minor units; text a person types converts exactly."""
+
+import pytest
+
+from shared.money import format_minor, parse_major
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [("100", "EUR", 10_000), ("100.00", "EUR", 10_000), ("0.1", "EUR", 10), ("12,34", "EUR", 1234),
+     ("0.29", "EUR", 29), ("1000", "JPY", 1000), ("1.005", "KWD", 1005),
+     ("92233720368547758.07", "EUR", 2**63 - 1)],
+)
+def test_major_units_convert_exactly(text: str, currency: str, minor: int) -> None:
+    assert parse_major(text, currency) == minor
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1.234", "1e3", "92233720368547758.08", "1..2"])
+def test_unclear_amounts_are_refused_with_a_reason(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_major(text, "EUR")
+    assert str(info.value)
+
+
+def test_format_round_trips() -> None:
+    assert format_minor(123456, "EUR") == "1,234.56"
+    assert format_minor(-5, "EUR") == "-0.05"
+    assert format_minor(1000, "JPY") == "1,000"
+    assert parse_major(format_minor(987654321, "EUR").replace(",", ""), "EUR") == 987654321
