@@ -1,0 +1,208 @@
+"""CLI: python -m infra.local up [--tls] | down | status | env | exec -- CMD | run-migrations"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import time
+from types import FrameType
+
+import psutil
+
+from infra.local.apps import APPS, start_api
+from infra.local.procs import ManagedProcess, PidRecord, ProcessFailedError
+from infra.local.stack import EmbeddedStack, StackError, module_exists
+
+
+class _Shutdown(Exception):
+    pass
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise _Shutdown(signal.Signals(signum).name)
+
+
+def _say(msg: str) -> None:
+    print(f"[infra.local] {msg}", flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stack = EmbeddedStack()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    t0 = time.monotonic()
+    try:
+        try:
+            stack.start()
+        except StackError as exc:
+            _say(f"error: {exc}")
+            return 1
+        launcher = stack.pid_path("launcher")
+        PidRecord("launcher", os.getpid(), psutil.Process().create_time(), sys.argv).save(launcher)
+        _say(f"servers up in {time.monotonic() - t0:.1f}s "
+             f"(postgres :{stack.ports.postgres}, redis :{stack.ports.redis}, "
+             f"kafka :{stack.ports.kafka})")
+        applied = stack.migrate()
+        _say("migrations applied: " + (", ".join(applied) if applied else "none pending"))
+        started = _start_apps(stack, tls=args.tls)
+        _banner(stack, started, time.monotonic() - t0)
+        _supervise(stack, started, tls=args.tls)
+    except _Shutdown as exc:
+        _say(f"{exc}: stopping")
+    except ProcessFailedError as exc:
+        _say(f"error: {exc}")
+        _stop(stack)
+        return 1
+    _stop(stack)
+    return 0
+
+
+def _stop(stack: EmbeddedStack) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stack.stop()
+    stack.pid_path("launcher").unlink(missing_ok=True)
+    _say("stopped")
+
+
+def _start_apps(stack: EmbeddedStack, *, tls: bool) -> list[str]:
+    started = []
+    for name, (module, starter) in APPS.items():
+        if not module_exists(module):
+            _say(f"{name}: skipped ({module} does not exist yet)")
+            continue
+        t = time.monotonic()
+        if name == "api":
+            start_api(stack, tls=tls)
+        else:
+            try:
+                starter(stack, timeout=20.0)  # type: ignore[operator]
+            except ProcessFailedError as exc:
+                if stack.processes[name].alive:
+                    _say(f"{name}: running, but not answering yet on port "
+                         f"{stack.processes[name].port}")
+                else:
+                    _say(f"{name}: failed to start, will retry: {exc}")
+        started.append(name)
+        _say(f"{name}: started in {time.monotonic() - t:.1f}s")
+    return started
+
+
+def _banner(stack: EmbeddedStack, started: list[str], elapsed: float) -> None:
+    lines = [f"stack is up in {elapsed:.1f}s"]
+    if "api" in started:
+        lines += [f"  API         {stack.api_url}", f"  OpenAPI     {stack.api_url}/schema"]
+    if "client" in started:
+        lines.append(f"  client      {stack.client_url}")
+    lines += [
+        f"  PostgreSQL  {stack.database_url}  (admin {stack.admin_database_url})",
+        f"  Redis       {stack.redis_url}",
+        f"  Kafka       {stack.kafka_bootstrap}",
+        f"  logs        {stack.logs_dir}/<name>.log",
+        "  Ctrl-C stops everything; `./task status` shows what runs.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _supervise(stack: EmbeddedStack, names: list[str], *, tls: bool) -> None:
+    """Restart an app process that died, with backoff (1 s doubling up to 30 s)."""
+    backoff = {name: 1.0 for name in names}
+    due: dict[str, float] = {}
+    while True:
+        time.sleep(0.5)
+        for name in list(stack.processes):
+            proc: ManagedProcess = stack.processes[name]
+            if proc.alive:
+                continue
+            now = time.monotonic()
+            if name not in due:
+                delay = backoff.get(name, 1.0)
+                _say(f"{name} exited with code {proc.returncode}; restarting in {delay:.0f}s "
+                     f"(log {proc.log_path})")
+                due[name] = now + delay
+                backoff[name] = min(delay * 2, 30.0)
+            elif now >= due.pop(name):
+                proc.start()
+                _say(f"{name} restarted (pid {proc.pid})")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stack = EmbeddedStack()
+    stopped = stack.down()
+    _say("stopped: " + ", ".join(stopped) if stopped else f"nothing running in {stack.data_dir}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    stack = EmbeddedStack()
+    print(f"stack data dir {stack.data_dir}")
+    rows = stack.status()
+    for row in rows:
+        print("  " + row.line())
+    print(f"logs in {stack.logs_dir}")
+    return 0
+
+
+def _env_for(stack: EmbeddedStack) -> dict[str, str]:
+    state = stack.saved_state()
+    return dict(state["env"]) if state else stack.env()
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    for key, value in _env_for(EmbeddedStack()).items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    command = [c for c in args.command if c != "--"] if args.command[:1] == ["--"] else args.command
+    if not command:
+        _say("usage: python -m infra.local exec -- CMD [ARGS...]")
+        return 2
+    stack = EmbeddedStack()
+    env = stack.process_env(_env_for(stack))
+    if command[0] == "python":
+        command[0] = sys.executable
+    os.execvpe(command[0], command, env)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    stack = EmbeddedStack()
+    if not stack.external_db and stack.postgres.running_pid() is None:
+        _say("PostgreSQL is not running: start the stack with `./task up` first")
+        return 1
+    state = stack.saved_state()
+    url = state["env"]["BANK_ADMIN_DATABASE_URL"] if state else stack.admin_database_url
+    import asyncio
+
+    from server.adapters.migrations import migrate
+
+    applied = asyncio.run(migrate(url))
+    _say("migrations applied: " + (", ".join(applied) if applied else "none pending"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start the whole platform in the foreground")
+    up.add_argument("--tls", action="store_true", help="serve the API over HTTPS (self-signed)")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop a stack left running").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
+    sub.add_parser("env", help="print the stack's BANK_* env as export lines").set_defaults(
+        func=cmd_env)
+    ex = sub.add_parser("exec", help="run a command with the stack's env")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+    ex.set_defaults(func=cmd_exec)
+    sub.add_parser("run-migrations", help="apply pending migrations").set_defaults(
+        func=cmd_migrate)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""How each app process of the platform is started on top of an EmbeddedStack.
+
+Each is started only when its module exists in the repo, so `up` works at every
+commit while the modules are being written.
+"""
+
+from __future__ import annotations
+
+from infra.local.ports import HOST
+from infra.local.procs import ManagedProcess, http_ready, tcp_ready
+from infra.local.stack import EmbeddedStack, module_exists
+from infra.local.tls import ensure_self_signed
+
+API_APP = "server.api.app:create_app"
+
+
+def api_available() -> bool:
+    return module_exists(API_APP)
+
+
+def start_api(stack: EmbeddedStack, *, tls: bool = False, timeout: float = 60.0) -> ManagedProcess:
+    """uvicorn (uvloop, httptools) serving create_app(); ready when GET /health/live is 2xx."""
+    args = [
+        "-m", "uvicorn", API_APP, "--factory", "--host", HOST, "--port", str(stack.ports.api),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+    ]
+    stack.api_scheme = "https" if tls else "http"
+    if tls:
+        key, cert = ensure_self_signed(stack.data_dir / "tls")
+        args += ["--ssl-keyfile", str(key), "--ssl-certfile", str(cert)]
+    return stack.spawn(
+        "api", args, ready=http_ready(f"{stack.api_url}/health/live"), port=stack.ports.api,
+        timeout=timeout,
+    )
+
+
+def start_cdc(stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0) -> ManagedProcess:
+    """The CDC connector; ready when its metrics port answers."""
+    return stack.spawn(
+        "cdc", ["-m", "cdc"], ready=tcp_ready(stack.ports.cdc_metrics),
+        port=stack.ports.cdc_metrics, wait=wait, timeout=timeout,
+    )
+
+
+def start_projections(
+    stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0
+) -> ManagedProcess:
+    """The projection worker; ready when its metrics port answers."""
+    return stack.spawn(
+        "projections", ["-m", "server.projections"],
+        ready=tcp_ready(stack.ports.projections_metrics), port=stack.ports.projections_metrics,
+        wait=wait, timeout=timeout,
+    )
+
+
+def start_client(stack: EmbeddedStack, *, wait: bool = True, timeout: float = 60.0) -> ManagedProcess:
+    """The Flet client in web mode (offline: no CDN)."""
+    return stack.spawn(
+        "client", ["-m", "client", "--web", "--port", str(stack.ports.client)],
+        ready=tcp_ready(stack.ports.client), port=stack.ports.client,
+        extra_env={"FLET_WEB_NO_CDN": "1"}, wait=wait, timeout=timeout,
+    )
+
+
+# name → (module that must exist, starter)
+APPS = {
+    "api": (API_APP, start_api),
+    "cdc": ("cdc", start_cdc),
+    "projections": ("server.projections", start_projections),
+    "client": ("client", start_client),
+}

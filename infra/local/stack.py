@@ -1,0 +1,391 @@
+"""EmbeddedStack: PostgreSQL + Redis + Tansu for one data dir, and the app processes on top.
+
+Used by `python -m infra.local up` (fixed ports, data in .data/) and by the test
+fixtures (free ports, a temporary data dir). Where BANK_DATABASE_URL,
+BANK_REDIS_URL or BANK_KAFKA_BOOTSTRAP is set, that external service is used and
+the embedded one is not started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from infra.local.ports import HOST, StackPorts, port_bindable
+from infra.local.procs import (
+    ManagedProcess,
+    PidRecord,
+    ReadyCheck,
+    live_record,
+    terminate_pid,
+)
+from infra.local.services import (
+    Postgres,
+    kafka_api_versions,
+    redis_argv,
+    redis_ping,
+    tansu_argv,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA_DIR = REPO_ROOT / ".data"
+
+
+class StackError(RuntimeError):
+    """A stack cannot start; the message says why and what to do."""
+
+
+class StackAlreadyRunningError(StackError):
+    pass
+
+
+class PortInUseError(StackError):
+    pass
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    running: bool
+    pid: int | None
+    where: str
+
+    def line(self) -> str:
+        state = "up" if self.running else "down"
+        pid = str(self.pid) if self.pid else "-"
+        return f"{self.name:<12} {state:<5} pid {pid:<8} {self.where}"
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("BANK_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+
+
+def module_exists(module: str) -> bool:
+    """True when the repo has the module (`pkg` → pkg/__main__.py, `a.b:x` → a/b.py)."""
+    path = REPO_ROOT / module.split(":")[0].replace(".", "/")
+    if ":" in module:
+        return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+    return (path / "__main__.py").exists()
+
+
+class EmbeddedStack:
+    """The servers for one data dir; ``start()``, ``spawn()`` app processes, ``stop()``."""
+
+    SERVERS = ("postgres", "redis", "kafka")
+
+    def __init__(
+        self,
+        data_dir: Path | str | None = None,
+        ports: StackPorts | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        ephemeral: bool = False,
+        shared_buffers: str = "256MB",
+    ) -> None:
+        env = dict(os.environ if environ is None else environ)
+        self.data_dir = Path(data_dir).resolve() if data_dir else default_data_dir(env)
+        self.ports = ports or StackPorts.from_env(env)
+        self.logs_dir = self.data_dir / "logs"
+        self.run_dir = self.data_dir / "run"
+        self.ephemeral = ephemeral
+        self.external_db = env.get("BANK_DATABASE_URL") or None
+        self.external_admin_db = env.get("BANK_ADMIN_DATABASE_URL") or self.external_db
+        self.external_redis = env.get("BANK_REDIS_URL") or None
+        self.external_kafka = env.get("BANK_KAFKA_BOOTSTRAP") or None
+        self.postgres = Postgres(
+            self.data_dir, self.ports.postgres, self.logs_dir / "postgres.log",
+            shared_buffers=shared_buffers, ephemeral=ephemeral,
+        )
+        self.processes: dict[str, ManagedProcess] = {}
+        self.api_scheme = "http"
+        self._started_pg = False
+
+    # -- URLs and env ------------------------------------------------------
+    @property
+    def database_url(self) -> str:
+        return self.external_db or f"postgresql://bank_app@{HOST}:{self.ports.postgres}/bank"
+
+    @property
+    def admin_database_url(self) -> str:
+        return self.external_admin_db or f"postgresql://bank@{HOST}:{self.ports.postgres}/bank"
+
+    @property
+    def redis_url(self) -> str:
+        return self.external_redis or f"redis://{HOST}:{self.ports.redis}/0"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.external_kafka or f"{HOST}:{self.ports.kafka}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.api_scheme}://{HOST}:{self.ports.api}"
+
+    @property
+    def client_url(self) -> str:
+        return f"http://{HOST}:{self.ports.client}"
+
+    def env(self) -> dict[str, str]:
+        """The BANK_* variables every app process of this stack gets."""
+        return {
+            "BANK_DATABASE_URL": self.database_url,
+            "BANK_ADMIN_DATABASE_URL": self.admin_database_url,
+            "BANK_REDIS_URL": self.redis_url,
+            "BANK_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "BANK_DATA_DIR": str(self.data_dir),
+            "BANK_API_HOST": HOST,
+            "BANK_API_PORT": str(self.ports.api),
+            "BANK_API_URL": self.api_url,
+            "BANK_CLIENT_PORT": str(self.ports.client),
+            "BANK_CDC_METRICS_PORT": str(self.ports.cdc_metrics),
+            "BANK_PROJECTIONS_METRICS_PORT": str(self.ports.projections_metrics),
+        }
+
+    def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.env())
+        env["PYTHONUNBUFFERED"] = "1"
+        # Make the repo importable even when the package is not installed in editable mode.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        if extra:
+            env.update(extra)
+        return env
+
+    # -- pid records -------------------------------------------------------
+    def pid_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def running_records(self) -> list[PidRecord]:
+        """Processes of this data dir that are alive and ours (stale files are removed)."""
+        records = []
+        if self.run_dir.exists():
+            for path in sorted(self.run_dir.glob("*.pid")):
+                rec = live_record(path)
+                if rec is not None:
+                    records.append(rec)
+        return records
+
+    def _check_not_running(self) -> None:
+        live = [f"{r.name} (pid {r.pid})" for r in self.running_records()]
+        pg_pid = None if self.external_db else self.postgres.running_pid()
+        if pg_pid is not None:
+            live.append(f"postgres (pid {pg_pid})")
+        if live:
+            raise StackAlreadyRunningError(
+                f"a stack from {self.data_dir} is already running: {', '.join(live)}.\n"
+                "Stop it with `./task down` (or Ctrl-C in the terminal running `./task up`)."
+            )
+
+    def _check_ports(self, names: Sequence[str]) -> None:
+        for name in names:
+            port = getattr(self.ports, name)
+            if not port_bindable(port):
+                raise PortInUseError(
+                    f"port {HOST}:{port} ({name}) is in use by another process. Stop that "
+                    f"process, or choose another port (BANK_{_PORT_VARS[name]}), or point at an "
+                    "external service with BANK_DATABASE_URL / BANK_REDIS_URL / "
+                    "BANK_KAFKA_BOOTSTRAP."
+                )
+
+    # -- servers -----------------------------------------------------------
+    def start(self) -> "EmbeddedStack":
+        """Start the embedded servers (those not replaced by external ones) and wait for them."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(exist_ok=True)
+        self.run_dir.mkdir(exist_ok=True)
+        self._check_not_running()
+        wanted = [
+            name
+            for name, external in (
+                ("postgres", self.external_db),
+                ("redis", self.external_redis),
+                ("kafka", self.external_kafka),
+            )
+            if not external
+        ]
+        self._check_ports(wanted)
+        started: list[ManagedProcess] = []
+        try:
+            if "redis" in wanted:
+                started.append(self._spawn_server(
+                    "redis", redis_argv(self.ports.redis, self.data_dir / "redis"),
+                    lambda: redis_ping(self.ports.redis), self.ports.redis,
+                ))
+            if "kafka" in wanted:
+                started.append(self._spawn_server(
+                    "kafka", tansu_argv(self.ports.kafka),
+                    lambda: kafka_api_versions(self.ports.kafka), self.ports.kafka,
+                ))
+            if "postgres" in wanted:
+                self.postgres.start()
+                self._started_pg = True
+            for proc in started:
+                proc.wait_ready(30)
+        except BaseException:
+            self.stop()
+            raise
+        self._write_state()
+        return self
+
+    def _spawn_server(
+        self, name: str, argv: list[str], ready: ReadyCheck, port: int
+    ) -> ManagedProcess:
+        proc = ManagedProcess(
+            name, argv, env=dict(os.environ), cwd=self.data_dir,
+            log_path=self.logs_dir / f"{name}.log", pid_path=self.pid_path(name),
+            ready=ready, port=port,
+        )
+        self.processes[name] = proc
+        return proc.start()
+
+    def _write_state(self) -> None:
+        state = {"ports": self.ports.as_dict(), "env": self.env(), "pid": os.getpid()}
+        (self.run_dir / "stack.json").write_text(json.dumps(state, indent=2))
+
+    def migrate(self) -> list[str]:
+        """Apply server/migrations as the owner role; return the names applied now."""
+        from server.adapters.migrations import migrate
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # safe inside a running loop
+            return pool.submit(asyncio.run, migrate(self.admin_database_url)).result()
+
+    # -- app processes -----------------------------------------------------
+    def spawn(
+        self,
+        name: str,
+        args: Sequence[str],
+        *,
+        ready: ReadyCheck | None = None,
+        port: int | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        wait: bool = True,
+        timeout: float = 60.0,
+    ) -> ManagedProcess:
+        """Start ``python <args>`` with the stack's env; e.g. ``spawn("cdc", ["-m", "cdc"])``.
+
+        Logs go to <data_dir>/logs/<name>.log, the pid record to <data_dir>/run/<name>.pid.
+        The handle has ``.pid``, ``.kill(signal.SIGKILL)``, ``.restart()``, ``.stop()``.
+        """
+        old = self.processes.get(name)
+        if old is not None and old.alive:
+            raise StackError(f"{name} is already running (pid {old.pid})")
+        proc = ManagedProcess(
+            name, [sys.executable, *args], env=self.process_env(extra_env), cwd=REPO_ROOT,
+            log_path=self.logs_dir / f"{name}.log", pid_path=self.pid_path(name),
+            ready=ready, port=port,
+        )
+        self.processes[name] = proc
+        proc.start()
+        if wait:
+            proc.wait_ready(timeout)
+        return proc
+
+    def stop_apps(self) -> None:
+        for name in reversed(list(self.processes)):
+            if name not in ("redis", "kafka"):
+                self.processes.pop(name).stop()
+
+    def stop(self) -> None:
+        """Stop app processes (newest first), then the servers this object started."""
+        self.stop_apps()
+        for name in ("kafka", "redis"):
+            proc = self.processes.pop(name, None)
+            if proc is not None:
+                proc.stop()
+        if self._started_pg:
+            self.postgres.stop()
+            self._started_pg = False
+        (self.run_dir / "stack.json").unlink(missing_ok=True)
+
+    # -- status / down for a stack started by another process -------------
+    def status(self) -> list[ServiceStatus]:
+        state = self.saved_state()
+        ports = StackPorts(**state["ports"]) if state else self.ports
+        env = state["env"] if state else self.env()
+        records = {r.name: r for r in self.running_records()}
+        out: list[ServiceStatus] = []
+        if self.external_db:
+            out.append(ServiceStatus("postgres", True, None, f"external {self.external_db}"))
+        else:
+            pid = self.postgres.running_pid()
+            port = self.postgres.running_port() or ports.postgres
+            out.append(ServiceStatus("postgres", pid is not None, pid, f"{HOST}:{port}"))
+        for name, url, external in (
+            ("redis", env["BANK_REDIS_URL"], self.external_redis),
+            ("kafka", env["BANK_KAFKA_BOOTSTRAP"], self.external_kafka),
+        ):
+            rec = records.pop(name, None)
+            where = f"external {external}" if external else url
+            out.append(ServiceStatus(name, bool(rec) or bool(external), rec.pid if rec else None,
+                                     where))
+        launcher = records.pop("launcher", None)
+        for name, rec in records.items():
+            where = _APP_WHERE.get(name, "{port}").format(
+                port=rec.port, api=env.get("BANK_API_URL", ""), host=HOST
+            )
+            out.append(ServiceStatus(name, True, rec.pid, where))
+        if launcher:
+            out.append(ServiceStatus("launcher", True, launcher.pid, "`./task up`"))
+        return out
+
+    def saved_state(self) -> dict | None:  # type: ignore[type-arg]
+        try:
+            return json.loads((self.run_dir / "stack.json").read_text())  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return None
+
+    def down(self, timeout: float = 20.0) -> list[str]:
+        """Stop whatever of this data dir still runs (by pid records); return what was stopped."""
+        stopped: list[str] = []
+        records = {r.name: r for r in self.running_records()}
+        launcher = records.pop("launcher", None)
+        if launcher is not None:
+            terminate_pid(launcher, timeout)  # it stops its children itself, in order
+            stopped.append(f"launcher (pid {launcher.pid})")
+            records = {r.name: r for r in self.running_records()}
+            records.pop("launcher", None)
+        order = [n for n in records if n not in ("redis", "kafka")] + ["kafka", "redis"]
+        for name in order:
+            rec = records.get(name)
+            if rec is not None:
+                terminate_pid(rec)
+                self.pid_path(name).unlink(missing_ok=True)
+                stopped.append(f"{name} (pid {rec.pid})")
+        pid = self.postgres.running_pid()
+        if pid is not None:
+            self.postgres.stop()
+            stopped.append(f"postgres (pid {pid})")
+        (self.run_dir / "stack.json").unlink(missing_ok=True)
+        return stopped
+
+
+_PORT_VARS = {
+    "postgres": "PG_PORT", "redis": "REDIS_PORT", "kafka": "KAFKA_PORT", "api": "API_PORT",
+    "client": "CLIENT_PORT", "cdc_metrics": "CDC_METRICS_PORT",
+    "projections_metrics": "PROJECTIONS_METRICS_PORT",
+}
+_APP_WHERE = {
+    "api": "{api}  (OpenAPI {api}/schema)",
+    "client": "http://{host}:{port}",
+    "cdc": "metrics http://{host}:{port}/metrics",
+    "projections": "metrics http://{host}:{port}/metrics",
+}
+
+
+def wait_until(check: ReadyCheck, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()

@@ -1,0 +1,182 @@
+"""The embedded stack really runs: PostgreSQL, Redis and Kafka answer as the platform needs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from infra.local import EmbeddedStack, StackAlreadyRunningError
+from infra.local.procs import tcp_ready
+from infra.local.stack import REPO_ROOT
+
+
+def _cli(stack: EmbeddedStack, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.update(
+        BANK_DATA_DIR=str(stack.data_dir),
+        BANK_PG_PORT=str(stack.ports.postgres),
+        BANK_REDIS_PORT=str(stack.ports.redis),
+        BANK_KAFKA_PORT=str(stack.ports.kafka),
+        BANK_API_PORT=str(stack.ports.api),
+        BANK_CLIENT_PORT=str(stack.ports.client),
+    )
+    for var in ("BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_REDIS_URL",
+                "BANK_KAFKA_BOOTSTRAP"):
+        env.pop(var, None)
+    return subprocess.run(
+        [sys.executable, "-m", "infra.local", *args], cwd=REPO_ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+async def test_postgres_runs_with_logical_wal_level(db: asyncpg.Pool) -> None:
+    assert await db.fetchval("SHOW wal_level") == "logical"
+    assert int(await db.fetchval("SHOW max_replication_slots")) >= 10
+    assert await db.fetchval("SHOW fsync") == "on"
+    assert await db.fetchval("SHOW listen_addresses") == "127.0.0.1"
+
+
+async def test_owner_and_app_roles_exist_with_the_right_powers(db: asyncpg.Pool) -> None:
+    rows = await db.fetch(
+        "SELECT rolname, rolsuper, rolreplication, rolcreatedb FROM pg_roles"
+        " WHERE rolname IN ('bank', 'bank_app') ORDER BY rolname"
+    )
+    roles = {r["rolname"]: r for r in rows}
+    assert set(roles) == {"bank", "bank_app"}
+    assert roles["bank"]["rolreplication"] and not roles["bank"]["rolsuper"]
+    assert not roles["bank_app"]["rolsuper"] and not roles["bank_app"]["rolreplication"]
+    owner = await db.fetchval(
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'bank'"
+    )
+    assert owner == "bank"
+
+
+async def test_migrations_ran_and_the_app_role_can_use_the_tables(
+    db: asyncpg.Pool, app_db: asyncpg.Pool
+) -> None:
+    applied = await db.fetch("SELECT name FROM schema_migrations ORDER BY name")
+    assert [r["name"] for r in applied][0] == "0001_event_store.sql"
+    # DML through the app role works on a migrated table.
+    assert await app_db.fetchval("SELECT count(*) FROM events") >= 0
+
+
+async def test_the_app_role_cannot_create_tables(app_db: asyncpg.Pool) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await app_db.execute("CREATE TABLE sneaky (id int)")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await app_db.execute("DROP TABLE events")
+
+
+async def test_the_owner_can_create_a_logical_replication_slot(db: asyncpg.Pool) -> None:
+    slot = f"test_slot_{uuid.uuid4().hex[:8]}"
+    await db.execute("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot)
+    try:
+        assert await db.fetchval(
+            "SELECT plugin FROM pg_replication_slots WHERE slot_name = $1", slot
+        ) == "pgoutput"
+    finally:
+        await db.execute("SELECT pg_drop_replication_slot($1)", slot)
+
+
+async def test_redis_answers(redis_client) -> None:  # type: ignore[no-untyped-def]
+    assert await redis_client.ping() is True
+    key = f"test:{uuid.uuid4()}"
+    await redis_client.set(key, "42", ex=30)
+    assert await redis_client.get(key) == b"42"
+
+
+async def test_kafka_round_trip_create_topic_produce_consume(stack: EmbeddedStack) -> None:
+    topic = f"stack-test-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = {f"k{i}".encode(): f"v{i}".encode() for i in range(10)}
+        for key, value in sent.items():
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=stack.kafka_bootstrap, group_id=f"g-{topic}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    received: dict[bytes, bytes] = {}
+    try:
+        while len(received) < len(sent):
+            batch = await consumer.getmany(timeout_ms=10_000)
+            assert batch, f"no records within 10 s; got {len(received)} of {len(sent)}"
+            for records in batch.values():
+                for rec in records:
+                    received[rec.key] = rec.value
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+    assert received == sent
+
+
+def test_status_reports_every_server_up(stack: EmbeddedStack) -> None:
+    result = _cli(stack, "status")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    for name, port in (("postgres", stack.ports.postgres), ("redis", stack.ports.redis),
+                       ("kafka", stack.ports.kafka)):
+        assert " up " in lines[name], result.stdout
+        assert str(port) in lines[name], result.stdout
+
+
+def test_up_refuses_a_data_dir_whose_stack_is_running(stack: EmbeddedStack) -> None:
+    result = _cli(stack, "up")
+    assert result.returncode == 1
+    assert "already running" in result.stdout
+    assert "./task down" in result.stdout
+    # ...and it did not disturb the running stack.
+    assert tcp_ready(stack.ports.postgres)() and tcp_ready(stack.ports.kafka)()
+
+
+def test_starting_the_same_stack_object_twice_is_refused(stack: EmbeddedStack) -> None:
+    twin = EmbeddedStack(stack.data_dir, stack.ports, environ={})
+    with pytest.raises(StackAlreadyRunningError):
+        twin.start()
+
+
+def test_supervised_process_can_be_killed_and_restarted(stack: EmbeddedStack) -> None:
+    code = "import time\nprint('ready', flush=True)\ntime.sleep(600)"
+    proc = stack.spawn("sleeper", ["-c", code], wait=True)
+    try:
+        first = proc.pid
+        assert proc.alive and (stack.run_dir / "sleeper.pid").exists()
+        assert proc.kill(signal.SIGKILL) == -signal.SIGKILL
+        assert not proc.alive
+        proc.restart()
+        assert proc.alive and proc.pid != first
+        assert "ready" in proc.log_tail()
+    finally:
+        proc.stop()
+        stack.processes.pop("sleeper", None)
+    assert not (stack.run_dir / "sleeper.pid").exists()
+
+
+def test_spawned_processes_get_the_stack_env(stack: EmbeddedStack) -> None:
+    code = "import os; print(os.environ['BANK_DATABASE_URL'], os.environ['BANK_DATA_DIR'])"
+    proc = stack.spawn("envcheck", ["-c", code], wait=False)
+    try:
+        assert proc.wait(30) == 0
+        assert f"{stack.database_url} {stack.data_dir}" in proc.log_tail()
+    finally:
+        stack.processes.pop("envcheck", None)
