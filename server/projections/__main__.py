@@ -1,0 +1,81 @@
+"""python -m server.projections [run|rebuild|check]
+
+run (default)  consume account-events / transaction-events into the read models
+rebuild        drop and rebuild the read models from the event store
+check          compare account_view with the fold of each account's events;
+               exits 1 on any difference
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import asyncpg
+from redis.asyncio import Redis
+
+from server.settings import Settings
+
+
+async def _rebuild(settings: Settings) -> int:
+    from server.projections.rebuild import rebuild
+    from server.queries.cache import QueryCache
+
+    conn = await asyncpg.connect(settings.database_url)
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        n = await rebuild(conn, QueryCache(redis))
+    finally:
+        await redis.aclose()
+        await conn.close()
+    print(f"rebuilt the read models from {n} events")
+    return 0
+
+
+async def _check(settings: Settings) -> int:
+    from server.projections.check import find_differences
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        checked, diffs = await find_differences(conn)
+    finally:
+        await conn.close()
+    for d in diffs[:200]:
+        print(d)
+    if len(diffs) > 200:
+        print(f"... and {len(diffs) - 200} more")
+    print(f"checked {checked} accounts: {len(diffs)} difference(s)")
+    return 1 if diffs else 0
+
+
+async def _run(settings: Settings) -> int:
+    from server.projections.worker import run_worker
+
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+    try:
+        await run_worker(settings)
+    except asyncio.CancelledError:
+        pass
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    command = argv[0] if argv else "run"
+    commands = {"run": _run, "rebuild": _rebuild, "check": _check}
+    if command not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return asyncio.run(commands[command](Settings.from_env()))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

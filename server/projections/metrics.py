@@ -1,0 +1,34 @@
+"""Prometheus metrics of the projection worker (served on
+settings.projections_metrics_port)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+BATCH_SIZE = Histogram(
+    "bank_projection_batch_size",
+    "Records per projection batch",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+BATCH_DURATION = Histogram(
+    "bank_projection_batch_duration_seconds",
+    "Time to apply one batch (PostgreSQL transaction + Redis)",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+EVENTS = Counter(
+    "bank_projection_events", "Events applied to the read models", ["event_type"]
+)
+DUPLICATES = Counter(
+    "bank_projection_duplicates", "Redelivered events ignored (version already applied)"
+)
+GAP_FILLS = Counter(
+    "bank_projection_gap_fills", "Events read from the event store to fill a version gap"
+)
+TOPIC_RESETS = Counter(
+    "bank_projection_topic_resets", "Partitions seen restarting below the checkpoint", ["topic"]
+)
+LAG = Gauge("kafka_consumer_lag", "Records behind the partition's high watermark", ["topic", "partition"])
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    start_http_server(port, addr=host)

@@ -1,0 +1,179 @@
+"""What one batch of account events does to the read models. Pure: no I/O.
+
+The worker groups a batch's events by account, asks ``find_gaps`` which
+versions are missing (and fetches them from the event store), then turns the
+contiguous run of new events per account into rows by ``plan_batch``:
+
+- ``opens``: AccountOpened, COPYed straight into account_view;
+- ``postings``: one row per balance event, COPYed into a temp table and
+  inserted into transaction_view / analytics_view by one statement;
+- ``updates``: the final state per account (balance, status, version), applied
+  to account_view by one set-based statement.
+
+Idempotency: ``current[account]`` is the last applied stream version; events at
+or below it are redeliveries and are dropped. A gap (an event whose version is
+more than one past the last applied) is never skipped: the missing events are
+read from the event store first; if the store cannot supply them either, the
+account is left at its last contiguous version (and ``unresolved`` says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from shared.events import (
+    AccountClosed,
+    AccountFrozen,
+    AccountOpened,
+    AccountUnfrozen,
+    MoneyDeposited,
+    MoneyTransferredIn,
+    MoneyTransferredOut,
+    MoneyWithdrawn,
+    RecordedEvent,
+)
+
+KIND_BY_EVENT: dict[type, str] = {
+    MoneyDeposited: "deposit",
+    MoneyWithdrawn: "withdrawal",
+    MoneyTransferredOut: "transfer_out",
+    MoneyTransferredIn: "transfer_in",
+}
+STATUS_BY_EVENT: dict[type, str] = {
+    AccountFrozen: "frozen",
+    AccountUnfrozen: "active",
+    AccountClosed: "closed",
+}
+MONEY_IN_KINDS = ("deposit", "transfer_in")
+
+
+# Row tuples, in the column order of the tables / temp tables (see writer.py).
+OpenRow = tuple[UUID, UUID, str, str, str, int, int, datetime, datetime]
+PostingRow = tuple[UUID, int, UUID, str, int, int, str, UUID | None, str, datetime, UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUpdate:
+    account_id: UUID
+    version: int
+    balance: int | None  # None: no balance event in this batch
+    status: str | None  # None: no status event in this batch
+    updated_at: datetime
+    last_posting: PostingRow | None
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    opens: list[OpenRow] = field(default_factory=list)
+    postings: list[PostingRow] = field(default_factory=list)
+    updates: list[AccountUpdate] = field(default_factory=list)
+    unresolved: dict[UUID, int] = field(default_factory=dict)  # account -> first missing version
+
+    @property
+    def touched(self) -> set[UUID]:
+        return {r[0] for r in self.opens} | {u.account_id for u in self.updates}
+
+
+def group_by_account(events: list[RecordedEvent]) -> dict[UUID, list[RecordedEvent]]:
+    """Account-stream events per account, sorted by version, duplicates removed."""
+    grouped: dict[UUID, dict[int, RecordedEvent]] = {}
+    for e in events:
+        if e.stream_type != "account":
+            continue
+        grouped.setdefault(e.stream_id, {}).setdefault(e.version, e)
+    return {acc: [by_v[v] for v in sorted(by_v)] for acc, by_v in grouped.items()}
+
+
+def find_gaps(
+    grouped: dict[UUID, list[RecordedEvent]], current: dict[UUID, int]
+) -> dict[UUID, tuple[int, int]]:
+    """Accounts whose new events are not contiguous after the last applied
+    version: account -> (last applied, highest version seen)."""
+    gaps: dict[UUID, tuple[int, int]] = {}
+    for acc, events in grouped.items():
+        expected = current.get(acc, 0) + 1
+        for e in events:
+            if e.version < expected:
+                continue
+            if e.version != expected:
+                gaps[acc] = (current.get(acc, 0), events[-1].version)
+                break
+            expected += 1
+    return gaps
+
+
+def posting_row(e: RecordedEvent) -> PostingRow | None:
+    ev = e.event
+    kind = KIND_BY_EVENT.get(type(ev))
+    if kind is None:
+        return None
+    assert isinstance(ev, MoneyDeposited | MoneyWithdrawn | MoneyTransferredOut | MoneyTransferredIn)
+    if isinstance(ev, MoneyDeposited | MoneyWithdrawn):
+        txn_id, counterparty = ev.transaction_id, None
+    elif isinstance(ev, MoneyTransferredOut):
+        txn_id, counterparty = ev.transfer_id, ev.to_account_id
+    else:
+        txn_id, counterparty = ev.transfer_id, ev.from_account_id
+    return (
+        e.stream_id,
+        e.version,
+        txn_id,
+        kind,
+        ev.amount,
+        ev.balance_after,
+        ev.currency,
+        counterparty,
+        ev.description,
+        e.recorded_at,
+        e.event_id,
+    )
+
+
+def plan_batch(grouped: dict[UUID, list[RecordedEvent]], current: dict[UUID, int]) -> BatchPlan:
+    plan = BatchPlan()
+    for acc, events in grouped.items():
+        last = current.get(acc, 0)
+        expected = last + 1
+        balance: int | None = None
+        status: str | None = None
+        last_posting: PostingRow | None = None
+        updated_at: datetime | None = None
+        for e in events:
+            if e.version < expected:
+                continue  # redelivered: already applied
+            if e.version != expected:
+                plan.unresolved[acc] = expected
+                break
+            ev = e.event
+            if isinstance(ev, AccountOpened):
+                if e.version != 1:
+                    plan.unresolved[acc] = expected
+                    break
+                plan.opens.append(
+                    (acc, ev.owner_id, ev.name, ev.currency, "active", 0, 1, e.recorded_at, e.recorded_at)
+                )
+            elif expected == 1:
+                plan.unresolved[acc] = expected  # a stream must start with AccountOpened
+                break
+            elif (row := posting_row(e)) is not None:
+                plan.postings.append(row)
+                balance, last_posting = row[5], row
+            elif type(ev) in STATUS_BY_EVENT:
+                status = STATUS_BY_EVENT[type(ev)]
+            updated_at = e.recorded_at
+            expected += 1
+        applied = expected - 1
+        if applied > max(last, 1) and updated_at is not None:
+            plan.updates.append(
+                AccountUpdate(
+                    account_id=acc,
+                    version=applied,
+                    balance=balance,
+                    status=status,
+                    updated_at=updated_at,
+                    last_posting=last_posting,
+                )
+            )
+    return plan

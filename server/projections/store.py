@@ -1,0 +1,80 @@
+"""Reads the event store (the events table) for the projection: missing
+versions of some accounts (gap filling), every account stream in order
+(rebuild, consistency check), and the accounts whose view is behind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from shared.events import AnyEvent, EventMetadata, RecordedEvent
+
+_COLUMNS = (
+    "event_id, stream_id, stream_type, version, global_position, recorded_at,"
+    " metadata::text AS metadata, payload::text AS payload, event_type"
+)
+
+
+def to_recorded(row: asyncpg.Record) -> RecordedEvent:
+    payload: dict[str, Any] = msgspec.json.decode(row["payload"])
+    payload.setdefault("type", row["event_type"])
+    return RecordedEvent(
+        event_id=row["event_id"],
+        stream_id=row["stream_id"],
+        stream_type=row["stream_type"],
+        version=row["version"],
+        position=row["global_position"],
+        recorded_at=row["recorded_at"],
+        metadata=msgspec.json.decode(row["metadata"] or "{}", type=EventMetadata),
+        event=msgspec.convert(payload, AnyEvent),  # type: ignore[arg-type]
+    )
+
+
+async def read_ranges(
+    conn: asyncpg.Connection, ranges: dict[UUID, tuple[int, int]]
+) -> list[RecordedEvent]:
+    """Events of each account with after < version <= upto (upto 0: no limit)."""
+    if not ranges:
+        return []
+    ids = list(ranges)
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM unnest($1::uuid[], $2::int[], $3::int[]) AS g(id, after, upto)"
+        " JOIN events e ON e.stream_id = g.id AND e.version > g.after"
+        " AND (g.upto = 0 OR e.version <= g.upto)"
+        " ORDER BY e.stream_id, e.version",
+        ids,
+        [ranges[i][0] for i in ids],
+        [ranges[i][1] for i in ids],
+    )
+    return [to_recorded(r) for r in rows]
+
+
+async def lagging_accounts(conn: asyncpg.Connection) -> dict[UUID, tuple[int, int]]:
+    """Accounts whose account_view version is behind the event store."""
+    rows = await conn.fetch(
+        "SELECT s.stream_id, COALESCE(v.version, 0) AS applied, s.head"
+        " FROM (SELECT stream_id, max(version) AS head FROM events"
+        "       WHERE stream_type = 'account' GROUP BY stream_id) s"
+        " LEFT JOIN account_view v ON v.account_id = s.stream_id"
+        " WHERE COALESCE(v.version, 0) < s.head"
+    )
+    return {r["stream_id"]: (r["applied"], r["head"]) for r in rows}
+
+
+async def iter_account_events(
+    conn: asyncpg.Connection, chunk: int = 1000
+) -> AsyncIterator[list[RecordedEvent]]:
+    """Every account-stream event, ordered by stream then version, in chunks.
+    Must run inside a transaction (server-side cursor)."""
+    cursor = await conn.cursor(
+        f"SELECT {_COLUMNS} FROM events WHERE stream_type = 'account' ORDER BY stream_id, version"
+    )
+    while True:
+        rows = await cursor.fetch(chunk)
+        if not rows:
+            return
+        yield [to_recorded(r) for r in rows]
