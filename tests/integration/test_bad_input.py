@@ -1,0 +1,141 @@
+"""Anything malformed a client sends gets a 4xx that says what is wrong, and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.customers import Customer, sign_up
+
+INT64_MAX = 2**63 - 1
+
+MALFORMED_MOVEMENTS: list[tuple[str, Any]] = [
+    ("float amount", {"amount": 10.5}),
+    ("integral float amount", {"amount": 100.0}),
+    ("string amount", {"amount": "100"}),
+    ("null amount", {"amount": None}),
+    ("bool amount", {"amount": True}),
+    ("zero amount", {"amount": 0}),
+    ("negative amount", {"amount": -100}),
+    ("amount past int64", {"amount": INT64_MAX + 1}),
+    ("huge amount", {"amount": 10**40}),
+    ("exponent amount", {"amount": 1e3}),
+    ("missing amount", {"description": "x"}),
+    ("unknown field", {"amount": 100, "balance": 10**9}),
+    ("description too long", {"amount": 100, "description": "x" * 1000}),
+    ("list body", [100]),
+    ("string body", "100"),
+]
+
+
+@pytest.fixture
+async def customer_with_account(http: httpx.AsyncClient) -> tuple[Customer, str]:
+    ada = await sign_up(http, "Ada Malformed")
+    account = (await ada.open_account())["id"]
+    assert (await ada.deposit(account, 1_000)).status_code == 201
+    return ada, account
+
+
+async def _count(db: asyncpg.Pool) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM events"))
+
+
+@pytest.mark.parametrize(("case", "body"), MALFORMED_MOVEMENTS, ids=[c for c, _ in MALFORMED_MOVEMENTS])
+@pytest.mark.parametrize("kind", ["deposits", "withdrawals"])
+async def test_malformed_movements_are_400_and_append_nothing(
+    http: httpx.AsyncClient, db: asyncpg.Pool, customer_with_account: tuple[Customer, str],
+    kind: str, case: str, body: Any,
+) -> None:
+    ada, account = customer_with_account
+    before = await _count(db)
+    r = await http.post(f"/api/v1/accounts/{account}/{kind}", content=json.dumps(body),
+                        headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4()),
+                                 "Content-Type": "application/json"})
+    assert r.status_code == 400, (case, r.status_code, r.text)
+    problem = r.json()
+    assert problem["status"] == 400 and problem["detail"] and problem["code"]
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert await _count(db) == before
+    assert await ada.balance(account) == 1_000
+
+
+async def test_broken_json_and_empty_bodies_are_400(
+    http: httpx.AsyncClient, db: asyncpg.Pool, customer_with_account: tuple[Customer, str]
+) -> None:
+    ada, account = customer_with_account
+    before = await _count(db)
+    for raw in [b"{", b"", b"\xff\xfe", b'{"amount": 1,}', b"null"]:
+        r = await http.post(f"/api/v1/accounts/{account}/deposits", content=raw,
+                            headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4()),
+                                     "Content-Type": "application/json"})
+        assert r.status_code == 400, (raw, r.status_code, r.text)
+    assert await _count(db) == before
+
+
+async def test_a_missing_or_malformed_idempotency_key_is_400(
+    http: httpx.AsyncClient, db: asyncpg.Pool, customer_with_account: tuple[Customer, str]
+) -> None:
+    ada, account = customer_with_account
+    before = await _count(db)
+    r = await http.post(f"/api/v1/accounts/{account}/deposits", json={"amount": 1}, headers=ada.auth)
+    assert r.status_code == 400 and r.json()["code"] == "idempotency_key_required"
+    r = await http.post(f"/api/v1/accounts/{account}/deposits", json={"amount": 1},
+                        headers={**ada.auth, "Idempotency-Key": "x" * 300})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_idempotency_key"
+    r = await http.post("/api/v1/transfers", json={"from_account_id": account,
+                        "to_account_id": account, "amount": 1}, headers=ada.auth)
+    assert r.status_code == 400
+    assert await _count(db) == before
+
+
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000Z"])
+async def test_malformed_ids_are_400(
+    http: httpx.AsyncClient, customer_with_account: tuple[Customer, str], bad_id: str
+) -> None:
+    ada, account = customer_with_account
+    r = await ada.account(bad_id)
+    assert r.status_code == 400 and r.json()["code"] == "invalid_id"
+    r = await ada.deposit(bad_id, 100)
+    assert r.status_code == 400
+    r = await ada.transfer(account, bad_id, 100)
+    assert r.status_code == 400 and "to_account_id" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [
+    {"currency": "eur", "name": "x"},
+    {"currency": "EURO", "name": "x"},
+    {"currency": "EUR", "name": ""},
+    {"currency": "EUR"},
+    {"currency": "EUR", "name": "x", "status": "frozen"},
+    {"currency": "EUR", "name": "x", "balance": {"amount": 10**9, "currency": "EUR"}},
+    {"currency": "EUR", "name": "x", "owner_id": str(uuid.uuid4())},
+])
+async def test_opening_an_account_rejects_bad_or_extra_fields(
+    http: httpx.AsyncClient, db: asyncpg.Pool, body: dict[str, Any]
+) -> None:
+    ada = await sign_up(http, "Ada Opener")
+    before = await _count(db)
+    r = await http.post("/api/v1/accounts", json=body, headers=ada.auth)
+    assert r.status_code == 400, r.text
+    assert await _count(db) == before
+
+
+async def test_registration_rejects_malformed_input(http: httpx.AsyncClient) -> None:
+    for body in [{"email": "not-an-email", "password": "long enough password", "full_name": "x"},
+                 {"email": "a@b.co", "password": 123456789012, "full_name": "x"},
+                 {"email": "a@b.co", "password": "long enough password", "full_name": "x",
+                  "role": "admin"}]:
+        r = await http.post("/api/v1/auth/register", json=body)
+        assert r.status_code == 400, (body, r.text)
+
+
+async def test_token_endpoint_rejects_other_grants(http: httpx.AsyncClient) -> None:
+    r = await http.post("/api/v1/auth/token", data={"grant_type": "client_credentials"})
+    assert r.status_code == 400 and r.json()["code"] == "unsupported_grant_type"
+    r = await http.post("/api/v1/auth/token", json={"grant_type": "password"})
+    assert 400 <= r.status_code < 500
