@@ -33,6 +33,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack = EmbeddedStack()
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)  # the terminal closed
     t0 = time.monotonic()
     try:
         try:
@@ -47,7 +48,8 @@ def cmd_up(args: argparse.Namespace) -> int:
              f"kafka :{stack.ports.kafka})")
         applied = stack.migrate()
         _say("migrations applied: " + (", ".join(applied) if applied else "none pending"))
-        started = _start_apps(stack, tls=args.tls)
+        started = [] if args.no_apps else _start_apps(stack, tls=args.tls)
+        stack.save_state()  # now with the API's scheme
         _banner(stack, started, time.monotonic() - t0)
         _supervise(stack, started, tls=args.tls)
     except _Shutdown as exc:
@@ -63,6 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _stop(stack: EmbeddedStack) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     stack.stop()
     stack.pid_path("launcher").unlink(missing_ok=True)
     _say("stopped")
@@ -111,8 +114,16 @@ def _supervise(stack: EmbeddedStack, names: list[str], *, tls: bool) -> None:
     """Restart an app process that died, with backoff (1 s doubling up to 30 s)."""
     backoff = {name: 1.0 for name in names}
     due: dict[str, float] = {}
+    ticks = 0
     while True:
         time.sleep(0.5)
+        ticks += 1
+        if ticks % 4 == 0 and not stack.external_db and stack.postgres.running_pid() is None:
+            _say(f"postgres is not running; restarting it (log {stack.postgres.log_path})")
+            try:
+                stack.postgres.start()
+            except RuntimeError as exc:
+                _say(f"postgres failed to restart: {exc}")
         for name in list(stack.processes):
             proc: ManagedProcess = stack.processes[name]
             if proc.alive:
@@ -190,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start the whole platform in the foreground")
     up.add_argument("--tls", action="store_true", help="serve the API over HTTPS (self-signed)")
+    up.add_argument("--no-apps", action="store_true",
+                    help="only the servers and migrations (run the apps yourself)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop a stack left running").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)

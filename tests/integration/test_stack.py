@@ -3,38 +3,79 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
+from pathlib import Path
+from typing import Iterator
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from infra.local import EmbeddedStack, StackAlreadyRunningError
+from infra.local import EmbeddedStack, PortInUseError, StackAlreadyRunningError, StackPorts
+from infra.local.ports import port_bindable
 from infra.local.procs import tcp_ready
 from infra.local.stack import REPO_ROOT
 
 
-def _cli(stack: EmbeddedStack, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _cli_env(data_dir: Path, ports: StackPorts) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        BANK_DATA_DIR=str(stack.data_dir),
-        BANK_PG_PORT=str(stack.ports.postgres),
-        BANK_REDIS_PORT=str(stack.ports.redis),
-        BANK_KAFKA_PORT=str(stack.ports.kafka),
-        BANK_API_PORT=str(stack.ports.api),
-        BANK_CLIENT_PORT=str(stack.ports.client),
+        BANK_DATA_DIR=str(data_dir),
+        BANK_PG_PORT=str(ports.postgres),
+        BANK_REDIS_PORT=str(ports.redis),
+        BANK_KAFKA_PORT=str(ports.kafka),
+        BANK_API_PORT=str(ports.api),
+        BANK_CLIENT_PORT=str(ports.client),
+        BANK_CDC_METRICS_PORT=str(ports.cdc_metrics),
+        BANK_PROJECTIONS_METRICS_PORT=str(ports.projections_metrics),
     )
     for var in ("BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_REDIS_URL",
                 "BANK_KAFKA_BOOTSTRAP"):
         env.pop(var, None)
+    return env
+
+
+def _cli(stack: EmbeddedStack, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return _run_cli(stack.data_dir, stack.ports, *args, timeout=timeout)
+
+
+def _run_cli(
+    data_dir: Path, ports: StackPorts, *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infra.local", *args], cwd=REPO_ROOT, env=env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "infra.local", *args], cwd=REPO_ROOT,
+        env=_cli_env(data_dir, ports), capture_output=True, text=True, timeout=timeout,
     )
+
+
+@pytest.fixture
+def fresh_dir() -> Iterator[Path]:
+    """An empty data dir for a second stack (the session stack stays untouched)."""
+    path = Path(tempfile.mkdtemp(prefix="bank-test-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        EmbeddedStack(path, environ={}).down(timeout=5.0)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _wait_for_text(path: Path, text: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = path.read_text() if path.exists() else ""
+        if text in content:
+            return content
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not printed within {timeout}s:\n{content}")
 
 
 async def test_postgres_runs_with_logical_wal_level(db: asyncpg.Pool) -> None:
@@ -180,3 +221,58 @@ def test_spawned_processes_get_the_stack_env(stack: EmbeddedStack) -> None:
         assert f"{stack.database_url} {stack.data_dir}" in proc.log_tail()
     finally:
         stack.processes.pop("envcheck", None)
+
+
+def test_a_port_taken_by_a_foreign_process_is_a_clear_error(fresh_dir: Path) -> None:
+    ports = StackPorts.free()
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", ports.kafka))
+    squatter.listen()
+    try:
+        with pytest.raises(PortInUseError, match=str(ports.kafka)):
+            EmbeddedStack(fresh_dir, ports, environ={}).start()
+    finally:
+        squatter.close()
+    # Nothing was left running by the failed start.
+    assert port_bindable(ports.postgres) and port_bindable(ports.redis)
+    assert EmbeddedStack(fresh_dir, ports, environ={}).running_records() == []
+
+
+def test_up_recovers_from_a_killed_launcher_with_down(fresh_dir: Path) -> None:
+    ports = StackPorts.free()
+    log = fresh_dir / "up.out"
+
+    def up() -> subprocess.Popen[bytes]:
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "infra.local", "up", "--no-apps"], cwd=REPO_ROOT,
+                env=_cli_env(fresh_dir, ports), stdout=out, stderr=subprocess.STDOUT,
+            )
+
+    first = up()
+    try:
+        _wait_for_text(log, "stack is up")
+        first.kill()  # the launcher crashes; its servers live on
+        first.wait(10)
+        assert tcp_ready(ports.postgres)() and tcp_ready(ports.redis)()
+
+        again = _run_cli(fresh_dir, ports, "up", "--no-apps")
+        assert again.returncode == 1 and "already running" in again.stdout
+
+        down = _run_cli(fresh_dir, ports, "down")
+        assert down.returncode == 0 and "postgres" in down.stdout, down.stdout
+        assert port_bindable(ports.postgres) and port_bindable(ports.redis)
+        assert port_bindable(ports.kafka)
+        status = _run_cli(fresh_dir, ports, "status")
+        assert " up " not in status.stdout, status.stdout
+
+        second = up()  # a clean start on the same data dir, data kept
+        _wait_for_text(log, "migrations applied: none pending")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0
+        assert port_bindable(ports.postgres) and port_bindable(ports.kafka)
+        assert "stopped" in log.read_text()
+    finally:
+        for proc in (first,):
+            if proc.poll() is None:
+                proc.kill()
