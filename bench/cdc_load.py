@@ -1,0 +1,121 @@
+"""Appends events the way the write side does, for the CDC tests and benchmark.
+
+One transaction per batch: the events rows, then one outbox row per event whose
+payload is the ``shared.events.RecordedEvent`` envelope encoded by msgspec and
+whose headers are {event_id, event_type, version, trace_id}.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from shared.events import (
+    STREAM_TYPE_ACCOUNT,
+    TOPIC_BY_STREAM_TYPE,
+    AccountOpened,
+    Event,
+    EventMetadata,
+    MoneyDeposited,
+    RecordedEvent,
+    event_type_name,
+)
+
+_enc = msgspec.json.Encoder()
+
+_INSERT_EVENTS = """
+INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload, metadata)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[],
+                     $6::jsonb[], $7::jsonb[])
+RETURNING global_position, recorded_at
+"""
+
+_INSERT_OUTBOX = """
+INSERT INTO outbox (event_id, aggregate_type, aggregate_id, topic, key, event_type, payload, headers)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                     $7::jsonb[], $8::jsonb[])
+"""
+
+
+class Appender:
+    """Deposits spread over ``accounts`` account streams, versions kept per stream."""
+
+    def __init__(self, accounts: int = 100, seed: int | None = None) -> None:
+        rnd = random.Random(seed)
+        self.accounts = [UUID(int=rnd.getrandbits(128), version=4) for _ in range(accounts)]
+        self.versions: dict[UUID, int] = {a: 0 for a in self.accounts}
+        self.balances: dict[UUID, int] = {a: 0 for a in self.accounts}
+        self._next = 0
+
+    def next_events(self, n: int) -> list[tuple[UUID, int, Event]]:
+        out = []
+        for _ in range(n):
+            account = self.accounts[self._next % len(self.accounts)]
+            self._next += 1
+            version = self.versions[account] + 1
+            self.versions[account] = version
+            if version == 1:
+                event: Event = AccountOpened(
+                    account_id=account, owner_id=account, name="bench", currency="EUR"
+                )
+            else:
+                self.balances[account] += 100
+                event = MoneyDeposited(
+                    account_id=account, transaction_id=uuid.uuid4(), amount=100, currency="EUR",
+                    balance_after=self.balances[account],
+                )
+            out.append((account, version, event))
+        return out
+
+
+async def append_batch(
+    conn: asyncpg.Connection,
+    events: list[tuple[UUID, int, Event]],
+    *,
+    trace_id: str | None = "bench",
+) -> list[RecordedEvent]:
+    """Append ``(stream id, version, event)`` rows (account streams) in one transaction."""
+    ids = [uuid.uuid4() for _ in events]
+    metadata = EventMetadata(trace_id=trace_id)
+    meta = _enc.encode(metadata).decode()
+    async with conn.transaction():
+        rows = await conn.fetch(
+            _INSERT_EVENTS,
+            ids,
+            [e[0] for e in events],
+            [STREAM_TYPE_ACCOUNT] * len(events),
+            [e[1] for e in events],
+            [event_type_name(e[2]) for e in events],
+            [_enc.encode(e[2]).decode() for e in events],
+            [meta] * len(events),
+        )
+        recorded = [
+            RecordedEvent(
+                event_id=ids[i], stream_id=e[0], stream_type=STREAM_TYPE_ACCOUNT, version=e[1],
+                position=rows[i]["global_position"], recorded_at=rows[i]["recorded_at"],
+                metadata=metadata, event=e[2],  # type: ignore[arg-type]
+            )
+            for i, e in enumerate(events)
+        ]
+        await conn.execute(
+            _INSERT_OUTBOX,
+            ids,
+            [STREAM_TYPE_ACCOUNT] * len(events),
+            [e[0] for e in events],
+            [TOPIC_BY_STREAM_TYPE[STREAM_TYPE_ACCOUNT]] * len(events),
+            [str(e[0]) for e in events],
+            [event_type_name(e[2]) for e in events],
+            [_enc.encode(r).decode() for r in recorded],
+            [
+                _enc.encode(
+                    {"event_id": str(r.event_id), "event_type": event_type_name(r.event),
+                     "version": str(r.version), "trace_id": trace_id}
+                ).decode()
+                for r in recorded
+            ],
+        )
+    return recorded

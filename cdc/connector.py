@@ -1,0 +1,397 @@
+"""The pipeline: WAL stream -> envelopes and routing -> Kafka -> confirm to PostgreSQL.
+
+The one rule: an LSN is confirmed to PostgreSQL (``flush_lsn``) only after Kafka
+acked (``acks=all``) every record of every transaction up to it, *and* the
+heartbeat topic was seen still present after those acks (the embedded broker
+acks writes to topics it forgot after a restart). Any failure (broker down,
+produce error, lost topics, PostgreSQL gone) ends the session; the next one
+starts after a backoff from the slot's confirmed LSN, so PostgreSQL resends
+everything not yet confirmed: at-least-once, duplicates possible, nothing lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import asyncpg
+import msgspec
+
+from cdc import snapshot as snap
+from cdc.envelope import TableShape, now_ms
+from cdc.metrics import Metrics
+from cdc.pgoutput import (
+    Begin,
+    Commit,
+    Delete,
+    Insert,
+    ProtocolError,
+    Relation,
+    Truncate,
+    Update,
+    decode,
+    format_lsn,
+)
+from cdc.publisher import BrokerResetError, Publisher
+from cdc.reader import RawMessage, ReplicationStream
+from cdc.router import Change, OutRecord, Router
+from cdc.topics import CAPTURED_TABLES, CDC_DLQ
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MIN = 0.25
+BACKOFF_MAX = 5.0
+TICK_SECONDS = 0.5
+HEARTBEAT_SECONDS = 5.0
+CONFIRM_EVERY_SECONDS = 0.02
+MAX_INFLIGHT_RECORDS = 60_000
+SNAPSHOT_ROUND_ROWS = 2_000
+
+# Called with (commit timestamp µs, ack time µs) for every acked transaction.
+CommitAckHook = Callable[[int, int], None]
+
+
+class HeartbeatRecord(msgspec.Struct):
+    ts_ms: int
+    confirmed_lsn: str
+    server_wal_end: str
+
+
+_hb_encoder = msgspec.json.Encoder()
+
+
+class Connector:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        *,
+        on_commit_acked: CommitAckHook | None = None,
+        max_inflight_records: int = MAX_INFLIGHT_RECORDS,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self._on_commit_acked = on_commit_acked
+        self._max_inflight = max_inflight_records
+        url = urlparse(settings.admin_database_url)
+        self._db = (url.path or "/").lstrip("/") or "postgres"
+        self._router = Router(server_name="bank", db=self._db)
+        self._dead_seen = 0
+        self._reset_session_state()
+
+    def _reset_session_state(self) -> None:
+        self._shapes: dict[int, TableShape] = {}
+        self._xid: int | None = None
+        self._commit_ts_ms = 0
+        self._in_txn = False
+        self._acked_lsn = 0
+        self._acked_records = 0
+        self._stopping = False
+        self._ack_event = asyncio.Event()
+        self._pub: Publisher | None = None
+        self._reader: ReplicationStream | None = None
+        self._failure: asyncio.Future[None] | None = None
+
+    # --- lifecycle --------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run sessions until ``stop`` is set; restart failed ones with backoff."""
+        backoff = BACKOFF_MIN
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self._session(stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                kind = type(exc).__name__
+                self.metrics.errors.labels(kind=kind).inc()
+                self.metrics.restarts.inc()
+                if time.monotonic() - started > 30:
+                    backoff = BACKOFF_MIN
+                log.warning(
+                    "CDC session ended (%s: %s); resuming from the slot's confirmed LSN in %.2fs",
+                    kind, exc, backoff,
+                )
+                try:
+                    await asyncio.wait_for(stop.wait(), backoff)
+                except asyncio.TimeoutError:
+                    pass
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is not None and not self._failure.done():
+            self._failure.set_exception(exc)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        self._reset_session_state()
+        self._failure = loop.create_future()
+        self._failure.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+        pub = self._pub = Publisher(
+            s.kafka_bootstrap, s.replication_factor, self._round_acked, self._fail
+        )
+        reader = self._reader = ReplicationStream(
+            s.admin_database_url, s.cdc_slot, s.cdc_publication, self._on_messages, self._fail
+        )
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            await pub.start()
+            created = await pub.ensure_topics()
+            self.metrics.topics_recreated.inc(len(created))
+            reader.connect()
+            tables = reader.ensure_publication(CAPTURED_TABLES)
+            await self._prepare_slot(reader, pub, tables)
+            self.metrics.confirmed_lsn.set(reader.confirmed_lsn)
+            reader.start(loop)
+            log.info("streaming %s from %s to %s", tables, reader.describe(), s.kafka_bootstrap)
+            for coro in (self._confirm_loop(), self._tick_loop()):
+                task = asyncio.create_task(coro)
+                task.add_done_callback(self._task_done)
+                tasks.append(task)
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({stopper, self._failure}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if self._failure.done():
+                self._failure.result()  # raises the failure
+            await self._drain_and_confirm()
+        finally:
+            self._stopping = True
+            for task in tasks:
+                task.cancel()
+            reader.close()
+            await pub.close()
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(task.exception())  # type: ignore[arg-type]
+
+    async def _drain_and_confirm(self) -> None:
+        """Clean shutdown: stop reading, flush what was read, confirm it."""
+        assert self._pub is not None and self._reader is not None
+        self._stopping = True
+        self._reader.pause()
+        self._pub.seal()
+        await self._wait_drained(timeout=15.0)
+        if self._acked_lsn > self._reader.confirmed_lsn and await self._pub.broker_intact():
+            self._reader.confirm(self._acked_lsn, force=True)
+        else:
+            self._reader.confirm(self._reader.confirmed_lsn, force=True)
+        log.info("stopped cleanly at %s", self._reader.describe())
+
+    async def _wait_drained(self, timeout: float | None = None) -> None:
+        assert self._pub is not None and self._failure is not None
+        waiter = asyncio.ensure_future(self._pub.wait_drained())
+        done, _ = await asyncio.wait(
+            {waiter, self._failure}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter not in done:
+            waiter.cancel()
+            if self._failure.done():
+                self._failure.result()
+            raise TimeoutError("Kafka did not ack in time")
+
+    # --- slot and snapshot ------------------------------------------------------
+
+    async def _prepare_slot(self, reader: ReplicationStream, pub: Publisher, tables: list[str]) -> None:
+        s = self.settings
+        conn = await asyncpg.connect(s.admin_database_url)
+        try:
+            await snap.ensure_state(conn)
+            info = reader.slot_info()
+            if info is not None and await snap.snapshot_done(conn, s.cdc_slot):
+                reader.confirmed_lsn = info[0]
+                return
+            if info is not None:
+                log.warning("slot %s exists but its snapshot never completed: recreating it", s.cdc_slot)
+                reader.drop_slot()
+            await snap.forget(conn, s.cdc_slot)
+            consistent_lsn, snapshot_name = reader.create_slot()
+            rows = await snap.run_snapshot(
+                s.admin_database_url, snapshot_name, tables, consistent_lsn, self._emit_snapshot
+            )
+            pub.seal()
+            await self._wait_drained()
+            if not await pub.broker_intact():
+                raise BrokerResetError("broker lost its topics during the snapshot")
+            await snap.mark_done(conn, s.cdc_slot, consistent_lsn, rows)
+            reader.confirmed_lsn = consistent_lsn
+            log.info("snapshot: %d rows emitted as op 'r' up to %s", rows, format_lsn(consistent_lsn))
+        finally:
+            await conn.close()
+
+    async def _emit_snapshot(self, change: Change) -> None:
+        pub = self._pub
+        assert pub is not None
+        for record in self._router.route(change):
+            pub.append(record)
+        self.metrics.snapshot_rows.inc()
+        if pub.inflight_records % SNAPSHOT_ROUND_ROWS == 0:
+            pub.seal()
+        if pub.inflight_records >= self._max_inflight:
+            pub.seal()
+            await self._wait_drained()
+
+    # --- the hot path (sync, from the replication socket callback) --------------
+
+    def _on_messages(self, batch: list[RawMessage]) -> None:
+        pub = self._pub
+        router = self._router
+        shapes = self._shapes
+        assert pub is not None and self._reader is not None
+        changes = 0
+        append = pub.append
+        for data_start, payload in batch:
+            try:
+                msg = decode(payload)
+            except ProtocolError as exc:
+                self._undecodable(data_start, payload, exc)
+                continue
+            cls = type(msg)
+            if cls is Insert:
+                change = Change(
+                    shape=shapes.get(msg.relation_oid) or self._unknown(msg.relation_oid),  # type: ignore[union-attr]
+                    op="c", before=None, after=msg.new,  # type: ignore[union-attr]
+                    lsn=data_start, tx_id=self._xid, commit_ts_ms=self._commit_ts_ms,
+                )
+            elif cls is Begin:
+                self._xid = msg.xid  # type: ignore[union-attr]
+                self._commit_ts_ms = msg.commit_ts_us // 1000  # type: ignore[union-attr]
+                self._in_txn = True
+                continue
+            elif cls is Commit:
+                pub.note_commit(msg.end_lsn, msg.commit_ts_us)  # type: ignore[union-attr]
+                self._in_txn = False
+                continue
+            elif cls is Update:
+                change = Change(
+                    shape=shapes.get(msg.relation_oid) or self._unknown(msg.relation_oid),  # type: ignore[union-attr]
+                    op="u", before=msg.old or msg.key, after=msg.new,  # type: ignore[union-attr]
+                    lsn=data_start, tx_id=self._xid, commit_ts_ms=self._commit_ts_ms,
+                )
+            elif cls is Delete:
+                change = Change(
+                    shape=shapes.get(msg.relation_oid) or self._unknown(msg.relation_oid),  # type: ignore[union-attr]
+                    op="d", before=msg.old or msg.key, after=None,  # type: ignore[union-attr]
+                    lsn=data_start, tx_id=self._xid, commit_ts_ms=self._commit_ts_ms,
+                )
+            elif cls is Relation:
+                shapes[msg.oid] = TableShape(msg.oid, msg.namespace, msg.name, msg.columns)  # type: ignore[union-attr]
+                continue
+            elif cls is Truncate:
+                for oid in msg.relation_oids:  # type: ignore[union-attr]
+                    shape = shapes.get(oid) or self._unknown(oid)
+                    append(router.truncate(shape, data_start, self._xid, self._commit_ts_ms))
+                continue
+            else:  # Origin, Type, logical messages: nothing to publish
+                continue
+            changes += 1
+            for record in router.route(change):
+                append(record)
+        pub.seal()
+        self.metrics.changes.inc(changes)
+        if router.dead_letters != self._dead_seen:
+            self.metrics.dead_letters.inc(router.dead_letters - self._dead_seen)
+            self._dead_seen = router.dead_letters
+        if pub.inflight_records >= self._max_inflight:
+            self._reader.pause()
+
+    def _unknown(self, oid: int) -> TableShape:
+        return TableShape(oid, "?", f"relation-{oid}", ())
+
+    def _undecodable(self, lsn: int, payload: bytes, exc: ProtocolError) -> None:
+        log.error("undecodable pgoutput message at LSN %s: %s", format_lsn(lsn), exc)
+        self.metrics.errors.labels(kind="undecodable").inc()
+        self.metrics.dead_letters.inc()
+        value = msgspec.json.encode(
+            {
+                "reason": "undecodable-message",
+                "error": str(exc),
+                "lsn": lsn,
+                "lsn_text": format_lsn(lsn),
+                "payload_hex": bytes(payload).hex(),
+                "ts_ms": now_ms(),
+            }
+        )
+        assert self._pub is not None
+        self._pub.append(OutRecord(CDC_DLQ, b"pgoutput", value, [("dlq.reason", b"undecodable-message")]))
+
+    # --- acks, confirmation, heartbeats ----------------------------------------
+
+    def _round_acked(self, commit_lsn: int | None, commits: list[int], records: int) -> None:
+        now_us = time.time_ns() // 1000
+        hist = self.metrics.commit_to_ack
+        hook = self._on_commit_acked
+        for ts in commits:
+            hist.observe((now_us - ts) / 1e6)
+            if hook is not None:
+                hook(ts, now_us)
+        if commits:
+            self.metrics.lag_ms.set((now_us - commits[-1]) / 1000)
+        self.metrics.records.inc(records)
+        self._acked_records += records
+        if commit_lsn is not None and commit_lsn > self._acked_lsn:
+            self._acked_lsn = commit_lsn
+            self._ack_event.set()
+        reader, pub = self._reader, self._pub
+        if (
+            reader is not None and pub is not None and reader.paused and not self._stopping
+            and pub.inflight_records < self._max_inflight // 2
+        ):
+            reader.resume()
+
+    async def _confirm_loop(self) -> None:
+        reader, pub = self._reader, self._pub
+        assert reader is not None and pub is not None
+        while True:
+            await self._ack_event.wait()
+            self._ack_event.clear()
+            lsn = self._acked_lsn
+            if lsn <= reader.confirmed_lsn:
+                continue
+            if not await pub.broker_intact():
+                raise BrokerResetError("the broker lost our topics (restarted?)")
+            reader.confirm(lsn)
+            self.metrics.confirmed_lsn.set(lsn)
+            await asyncio.sleep(CONFIRM_EVERY_SECONDS)
+
+    async def _tick_loop(self) -> None:
+        reader, pub = self._reader, self._pub
+        assert reader is not None and pub is not None
+        last_records, last_time, last_hb = self._acked_records, time.monotonic(), 0.0
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            now = time.monotonic()
+            self.metrics.records_per_second.set((self._acked_records - last_records) / (now - last_time))
+            last_records, last_time = self._acked_records, now
+            self.metrics.inflight.set(pub.inflight_records)
+            wal_end = reader.server_wal_end
+            quiet = pub.idle and not self._in_txn and self._acked_lsn <= reader.confirmed_lsn
+            if quiet:
+                # Also the broker watchdog while nothing flows.
+                if not await pub.broker_intact():
+                    raise BrokerResetError("the broker lost our topics (restarted?)")
+                if wal_end > reader.confirmed_lsn:
+                    # Heartbeat: everything the server decoded up to wal_end is
+                    # acked and nothing is in flight, so the slot may move on
+                    # (WAL written by other tables must not pile up).
+                    reader.confirm(wal_end)
+                    self.metrics.confirmed_lsn.set(wal_end)
+            reader.keepalive()
+            self.metrics.lag_bytes.set(max(0, wal_end - reader.confirmed_lsn))
+            if now - last_hb >= HEARTBEAT_SECONDS:
+                last_hb = now
+                record = HeartbeatRecord(
+                    ts_ms=now_ms(),
+                    confirmed_lsn=format_lsn(reader.confirmed_lsn),
+                    server_wal_end=format_lsn(wal_end),
+                )
+                task = asyncio.create_task(pub.heartbeat(_hb_encoder.encode(record)))
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())

@@ -1,0 +1,197 @@
+"""Debezium-style change envelopes, built from decoded pgoutput rows.
+
+Shape (Debezium's JSON converter with schemas disabled)::
+
+    {"before": {...} | null, "after": {...} | null,
+     "source": {"version", "connector": "bank-cdc", "name", "ts_ms", "snapshot",
+                "db", "schema", "table", "txId", "lsn"},
+     "op": "c" | "u" | "d" | "r" | "t", "ts_ms": ..., "transaction": null}
+
+Column values come as PostgreSQL text; each is converted by its type: integers
+to numbers, booleans, timestamps to ISO-8601 (UTC, ``Z``), uuid/text/numeric to
+strings (numeric stays a string so no float ever touches an amount), and
+json/jsonb embedded as JSON as they are (not re-encoded as a string, unlike
+Debezium's ``io.debezium.data.Json``; consumers get the object itself).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from cdc.pgoutput import UNCHANGED, Column, ColumnValue
+
+CONNECTOR = "bank-cdc"
+ENVELOPE_VERSION = "1.0"
+
+
+class UnconvertibleValueError(ValueError):
+    """A column value that does not parse as its declared type."""
+
+
+def _bool(v: bytes) -> bool:
+    if v == b"t":
+        return True
+    if v == b"f":
+        return False
+    raise UnconvertibleValueError(f"not a boolean: {v!r}")
+
+
+def _timestamptz(v: bytes) -> str:
+    # '2026-11-25 15:50:34.560778+00' (session TimeZone is UTC) -> ISO-8601
+    text = v.decode()
+    date, _, rest = text.partition(" ")
+    if rest.endswith("+00"):
+        return f"{date}T{rest[:-3]}Z"
+    if len(rest) > 3 and rest[-3] in "+-" and rest[-2:].isdigit():
+        return f"{date}T{rest}:00"
+    return f"{date}T{rest}"
+
+
+def _timestamp(v: bytes) -> str:
+    return v.decode().replace(" ", "T", 1)
+
+
+def _int(v: bytes) -> int:
+    return int(v)
+
+
+def _float(v: bytes) -> float:
+    return float(v)
+
+
+def _text(v: bytes) -> str:
+    return v.decode()
+
+
+def _json(v: bytes) -> msgspec.Raw:
+    return msgspec.Raw(v)
+
+
+_CONVERTERS: dict[int, Callable[[bytes], Any]] = {
+    16: _bool,
+    20: _int,  # int8
+    21: _int,  # int2
+    23: _int,  # int4
+    26: _int,  # oid
+    700: _float,  # float4: not used for money, ever
+    701: _float,
+    114: _json,
+    3802: _json,
+    1184: _timestamptz,
+    1114: _timestamp,
+}
+
+
+def converter_for(type_oid: int) -> Callable[[bytes], Any]:
+    return _CONVERTERS.get(type_oid, _text)
+
+
+class TableShape:
+    """What a Relation message says about a table, with per-column converters."""
+
+    __slots__ = ("oid", "schema", "table", "columns", "names", "converters", "index")
+
+    def __init__(self, oid: int, schema: str, table: str, columns: tuple[Column, ...]) -> None:
+        self.oid = oid
+        self.schema = schema
+        self.table = table
+        self.columns = columns
+        self.names = [c.name for c in columns]
+        self.converters = [converter_for(c.type_oid) for c in columns]
+        self.index = {name: i for i, name in enumerate(self.names)}
+
+    def row(self, values: list[ColumnValue] | None) -> dict[str, Any] | None:
+        """Typed dict of a pgoutput tuple; unchanged TOAST values are left out."""
+        if values is None:
+            return None
+        if len(values) != len(self.names):
+            raise UnconvertibleValueError(
+                f"{self.table}: tuple has {len(values)} columns, relation has {len(self.names)}"
+            )
+        out: dict[str, Any] = {}
+        for name, conv, value in zip(self.names, self.converters, values):
+            if value is None:
+                out[name] = None
+            elif value is UNCHANGED:
+                continue
+            else:
+                try:
+                    out[name] = conv(value)  # type: ignore[arg-type]
+                except UnconvertibleValueError:
+                    raise
+                except ValueError as exc:
+                    raise UnconvertibleValueError(f"{self.table}.{name}: {exc}") from exc
+        return out
+
+    def text_row(self, values: list[ColumnValue] | None) -> dict[str, str | None]:
+        """The row as raw text, for dead letters (nothing can fail here)."""
+        if values is None:
+            return {}
+        names = self.names + [f"_col{i}" for i in range(len(self.names), len(values))]
+        return {
+            n: (None if v is None or v is UNCHANGED else bytes(v).decode(errors="replace"))  # type: ignore[arg-type]
+            for n, v in zip(names, values)
+        }
+
+
+class Source(msgspec.Struct, kw_only=True, gc=False):
+    version: str = ENVELOPE_VERSION
+    connector: str = CONNECTOR
+    name: str
+    ts_ms: int
+    snapshot: str  # "true" | "last" | "false" (Debezium's strings)
+    db: str
+    schema: str
+    table: str
+    txId: int | None
+    lsn: int | None
+
+
+class ChangeEnvelope(msgspec.Struct, kw_only=True, gc=False):
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    source: Source
+    op: str
+    ts_ms: int
+    transaction: None = None
+
+
+_encoder = msgspec.json.Encoder()
+envelope_decoder = msgspec.json.Decoder(ChangeEnvelope)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def encode_change(
+    *,
+    op: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    server_name: str,
+    db: str,
+    schema: str,
+    table: str,
+    commit_ts_ms: int,
+    tx_id: int | None,
+    lsn: int | None,
+    snapshot: str = "false",
+) -> bytes:
+    source = Source(
+        name=server_name,
+        ts_ms=commit_ts_ms,
+        snapshot=snapshot,
+        db=db,
+        schema=schema,
+        table=table,
+        txId=tx_id,
+        lsn=lsn,
+    )
+    return _encoder.encode(
+        ChangeEnvelope(before=before, after=after, source=source, op=op, ts_ms=now_ms())
+    )
