@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
 
 from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
+from server.api.queries import min_version_param, query_cache
 from server.application import handlers
 from server.application.command_runner import CommandResult
 from server.application.context import Actor, AppContext
@@ -35,8 +37,8 @@ class AccountController(Controller):
     tags = ["accounts"]
 
     @get("/", operation_id="listAccounts")
-    async def list_accounts(self, ctx: AppContext, actor: Actor) -> AccountList:
-        return await account_queries.list_accounts(ctx, actor)
+    async def list_accounts(self, ctx: AppContext, actor: Actor, state: State) -> AccountList:
+        return await account_queries.list_accounts(ctx, actor, cache=query_cache(state))
 
     @post("/", operation_id="openAccount", status_code=201)
     async def open_account(
@@ -48,8 +50,14 @@ class AccountController(Controller):
         return command_response(result)  # type: ignore[return-value]
 
     @get("/{account_id:str}", operation_id="getAccount")
-    async def get_account(self, ctx: AppContext, actor: Actor, account_id: str) -> AccountResponse:
-        return await account_queries.get_account(ctx, actor, parse_uuid(account_id, "account_id"))
+    async def get_account(
+        self, ctx: AppContext, actor: Actor, state: State, account_id: str,
+        min_version: int | None = None,
+    ) -> AccountResponse:
+        return await account_queries.get_account(
+            ctx, actor, parse_uuid(account_id, "account_id"),
+            cache=query_cache(state), min_version=min_version_param(min_version),
+        )
 
     async def _movement(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str,

@@ -21,6 +21,8 @@ from server.api.auth import AuthController
 from server.api.deps import dependencies
 from server.api.errors import exception_handlers
 from server.api.health import HealthController
+from server.api.live import channels_plugin, live_socket
+from server.api.queries import QueryController, read_side
 from server.api.security import build_auth
 from server.api.transfers import TransferController
 from server.application.context import AppContext
@@ -33,6 +35,8 @@ ROUTES: list[type] = [
     AuthController,
     AccountController,
     TransferController,
+    QueryController,
+    live_socket,
 ]
 
 
@@ -59,7 +63,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=dependencies,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         on_app_init=[jwt_auth.on_app_init],
-        lifespan=[lifespan],
+        lifespan=[lifespan, read_side],
+        plugins=[channels_plugin(settings)],
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=CORSConfig(allow_origins=[f"http://127.0.0.1:{settings.client_port}",
                                               f"http://localhost:{settings.client_port}"]),

@@ -1,5 +1,12 @@
-"""GetAccount / ListAccounts. Until the read models exist these fold the
-account's events (through the aggregate cache); the answers keep their shape."""
+"""GetAccount / ListAccounts / GetBalance from account_view, through the Redis
+query cache, with the event store as the fallback.
+
+Read-your-writes: a command response carries the account's new stream version.
+A client that passes it back as ``min_version`` never gets an older state: when
+the cache and account_view are both behind (the projection has not caught up),
+the account is folded from the event store instead. Accounts the projection has
+not seen at all yet (just opened) are folded from the store too.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +14,105 @@ from uuid import UUID
 
 from server.application.access import check_account_access
 from server.application.context import Actor, AppContext
-from server.application.views import account_response
+from server.application.views import account_response as folded_response
 from server.domain.errors import AccountNotFoundError
-from shared.api import AccountList, AccountResponse
+from server.projections.tables import AccountView
+from server.queries.cache import QueryCache
+from server.queries.rows import account_response
+from shared.api import AccountList, AccountResponse, BalanceResponse
 
 
-async def get_account(ctx: AppContext, actor: Actor, account_id: UUID) -> AccountResponse:
+async def _from_view(account_id: UUID, cache: QueryCache | None) -> AccountResponse | None:
+    cached = await cache.get_account(account_id) if cache else None
+    if cached is not None:
+        return cached
+    row = await AccountView.select().where(AccountView.account_id == account_id).first()
+    if row is None:
+        return None
+    account = account_response(row)
+    if cache:
+        await cache.put_account(account)
+    return account
+
+
+async def _from_store(ctx: AppContext, account_id: UUID) -> AccountResponse | None:
     async with ctx.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT owner_id, opened_at FROM account_owners WHERE account_id = $1", account_id
+            "SELECT opened_at FROM account_owners WHERE account_id = $1", account_id
         )
-        check_account_access(actor, row["owner_id"] if row else None, "read")
+        if row is None:
+            return None
         account = await ctx.accounts.get(conn, account_id)
     if account is None:
-        raise AccountNotFoundError("No such account.")
+        return None
     ctx.accounts.remember(account)
-    return account_response(account, row["opened_at"])
+    return folded_response(account, row["opened_at"])
 
 
-async def list_accounts(ctx: AppContext, actor: Actor) -> AccountList:
-    items: list[AccountResponse] = []
+async def get_account(
+    ctx: AppContext,
+    actor: Actor,
+    account_id: UUID,
+    *,
+    cache: QueryCache | None = None,
+    min_version: int = 0,
+) -> AccountResponse:
+    account = await _from_view(account_id, cache)
+    if account is not None:
+        check_account_access(actor, account.owner_id, "read")
+        if account.version >= min_version:
+            return account
+    stored = await _from_store(ctx, account_id)
+    if stored is None:
+        raise AccountNotFoundError("No such account.")
+    check_account_access(actor, stored.owner_id, "read")
+    if account is not None and account.version > stored.version:
+        return account  # the store cannot be behind the view; keep the newer one anyway
+    return stored
+
+
+async def get_balance(
+    ctx: AppContext,
+    actor: Actor,
+    account_id: UUID,
+    *,
+    cache: QueryCache | None = None,
+    min_version: int = 0,
+) -> BalanceResponse:
+    account = await get_account(ctx, actor, account_id, cache=cache, min_version=min_version)
+    return BalanceResponse(account_id=account.id, balance=account.balance, version=account.version)
+
+
+async def list_accounts(
+    ctx: AppContext, actor: Actor, *, cache: QueryCache | None = None
+) -> AccountList:
+    """The actor's accounts, oldest first. Cached per owner; an account the
+    projection has not seen yet is folded from the event store."""
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT account_id, opened_at FROM account_owners WHERE owner_id = $1"
-            " ORDER BY opened_at, account_id",
-            actor.user_id,
+        owned = await conn.fetch(
+            "SELECT account_id FROM account_owners WHERE owner_id = $1", actor.user_id
         )
-        for row in rows:
-            account = await ctx.accounts.get(conn, row["account_id"])
-            if account is not None:
-                ctx.accounts.remember(account)
-                items.append(account_response(account, row["opened_at"]))
-    return AccountList(items=items)
+    owned_ids = {r["account_id"] for r in owned}
+    gen = await cache.list_generation(actor.user_id) if cache else 0
+    cached = await cache.get_list(actor.user_id, gen) if cache else None
+    if cached is not None and {a.id for a in cached.items} == owned_ids:
+        return cached
+    rows = await (
+        AccountView.select()
+        .where(AccountView.owner_id == actor.user_id)
+        .order_by(AccountView.opened_at)
+        .order_by(AccountView.account_id)
+    )
+    items = [account_response(r) for r in rows]
+    missing = owned_ids - {a.id for a in items}
+    for account_id in missing:
+        stored = await _from_store(ctx, account_id)
+        if stored is not None:
+            items.append(stored)
+    if missing:
+        items.sort(key=lambda a: (a.opened_at is None, a.opened_at, str(a.id)))
+    result = AccountList(items=items)
+    if cache and not missing:
+        await cache.put_list(actor.user_id, gen, result)
+    return result
+

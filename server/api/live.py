@@ -1,0 +1,206 @@
+"""WS /api/v1/ws: live balances for the signed-in customer's accounts.
+
+Protocol (JSON messages of shared.messages, tagged by "type"):
+1. The client connects and sends ``Hello`` first (within 10 s). The bearer
+   access token goes either in the URL (``/api/v1/ws?token=<jwt>``) or in
+   ``Hello.token``; the URL wins when both are given. ``Hello.last_versions``
+   maps account id -> last stream version the client has seen.
+2. The server answers ``Welcome`` (or ``Error`` + close 4401 on a bad token),
+   then catch-up: for each of the user's accounts whose version is above what
+   the client has, the missed postings oldest first (up to the newest 200; older
+   ones are in GET /transactions) as ``BalanceChanged`` with the posting, then
+   ``BalanceChanged`` with the current balance and ``AccountStatusChanged``.
+3. Then live messages from the projection worker, through Redis pub/sub
+   (litestar.channels), so every API process serves every customer. A message
+   at or below a version already sent on this socket is not sent again.
+   ``Ping`` is answered by ``Pong``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Litestar, WebSocket, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
+from redis.asyncio import Redis
+
+from server.api.security import retrieve_actor
+from server.application.context import Actor
+from server.projections.tables import AccountView, TransactionView
+from server.queries.cache import live_channel
+from server.queries.rows import transaction_response
+from server.settings import Settings
+from shared.messages import (
+    AccountStatusChanged,
+    BalanceChanged,
+    ClientMessage,
+    Error,
+    Hello,
+    Ping,
+    Pong,
+    ServerMessage,
+    Welcome,
+)
+from shared.money import Money
+
+log = logging.getLogger("bank.api.live")
+
+HELLO_TIMEOUT_SECONDS = 10.0
+CATCH_UP_MAX_POSTINGS = 200
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_BAD_MESSAGE = 4400
+CLOSE_HELLO_TIMEOUT = 4408
+
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+_server_decoder = msgspec.json.Decoder(ServerMessage)
+_encoder = msgspec.json.Encoder()
+
+
+def channels_plugin(settings: Settings) -> ChannelsPlugin:
+    """Redis pub/sub fan-out; the worker PUBLISHes on bank.live.user.{owner}."""
+    backend = RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
+
+
+async def _authenticate(app: Litestar, token: str | None) -> Actor | None:
+    if not token:
+        return None
+    auth = app.state.jwt_auth
+    try:
+        decoded = auth.token_cls.decode(
+            encoded_token=token,
+            secret=auth.token_secret,
+            algorithm=auth.algorithm,
+            require_claims=["exp", "sub", "iat"],
+        )
+    except NotAuthorizedException:
+        return None
+    return await retrieve_actor(decoded, None)  # type: ignore[arg-type]
+
+
+class _Session:
+    """What this socket has sent, per account, to never step back a version."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], last_versions: dict[UUID, int]) -> None:
+        self.socket = socket
+        self.balance_sent = dict(last_versions)
+        self.status_sent = dict(last_versions)
+
+    async def send(self, msg: ServerMessage) -> None:
+        await self.socket.send_text(_encoder.encode(msg).decode())
+
+    async def offer(self, msg: ServerMessage) -> None:
+        if isinstance(msg, BalanceChanged):
+            if msg.version <= self.balance_sent.get(msg.account_id, 0):
+                return
+            self.balance_sent[msg.account_id] = msg.version
+        elif isinstance(msg, AccountStatusChanged):
+            if msg.version <= self.status_sent.get(msg.account_id, 0):
+                return
+            self.status_sent[msg.account_id] = msg.version
+        await self.send(msg)
+
+    async def catch_up(self, owner_id: UUID) -> None:
+        accounts = await AccountView.select().where(AccountView.owner_id == owner_id)
+        for a in accounts:
+            account_id, last = a["account_id"], self.balance_sent.get(a["account_id"], 0)
+            if a["version"] <= last:
+                continue
+            postings = await (
+                TransactionView.select()
+                .where((TransactionView.account_id == account_id) & (TransactionView.version > last))
+                .order_by(TransactionView.version, ascending=False)
+                .limit(CATCH_UP_MAX_POSTINGS)
+            )
+            for p in reversed(postings):
+                t = transaction_response(p)
+                await self.offer(
+                    BalanceChanged(account_id=account_id, balance=t.balance_after,
+                                   version=t.version, transaction=t)
+                )
+            balance = Money(amount=a["balance"], currency=a["currency"])
+            await self.offer(BalanceChanged(account_id=account_id, balance=balance, version=a["version"]))
+            await self.offer(
+                AccountStatusChanged(account_id=account_id, status=a["status"], version=a["version"])
+            )
+
+    async def forward(self, events: Any) -> None:
+        async for raw in events:
+            try:
+                msg = _server_decoder.decode(raw)
+            except msgspec.DecodeError:
+                log.warning("dropping an undecodable live message")
+                continue
+            await self.offer(msg)
+
+    async def answer(self) -> None:
+        while True:
+            text = await self.socket.receive_text()
+            try:
+                msg = _client_decoder.decode(text)
+            except msgspec.DecodeError as exc:
+                await self.send(Error(code="invalid_message", detail=str(exc)))
+                continue
+            if isinstance(msg, Ping):
+                await self.send(Pong())
+
+
+async def _hello(socket: WebSocket[Any, Any, Any]) -> Hello | None:
+    try:
+        text = await asyncio.wait_for(socket.receive_text(), HELLO_TIMEOUT_SECONDS)
+    except TimeoutError:
+        await socket.close(code=CLOSE_HELLO_TIMEOUT, reason="send Hello first")
+        return None
+    try:
+        msg = _client_decoder.decode(text)
+    except msgspec.DecodeError as exc:
+        msg = None
+        detail = str(exc)
+    else:
+        detail = "the first message must be Hello"
+    if not isinstance(msg, Hello):
+        await socket.send_text(_encoder.encode(Error(code="invalid_message", detail=detail)).decode())
+        await socket.close(code=CLOSE_BAD_MESSAGE, reason="expected Hello")
+        return None
+    return msg
+
+
+@websocket("/api/v1/ws", opt={"exclude_from_auth": True})
+async def live_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugin) -> None:
+    await socket.accept()
+    try:
+        hello = await _hello(socket)
+        if hello is None:
+            return
+        actor = await _authenticate(socket.app, socket.query_params.get("token") or hello.token)
+        if actor is None:
+            err = Error(code="unauthorized", detail="Send a valid access token (?token= or Hello.token).")
+            await socket.send_text(_encoder.encode(err).decode())
+            await socket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
+            return
+        session = _Session(socket, hello.last_versions)
+        await session.send(Welcome(user_id=actor.user_id))
+        # Subscribe before reading the catch-up state: whatever is published
+        # meanwhile waits in the subscriber and is deduplicated by version.
+        async with channels.start_subscription([live_channel(actor.user_id)]) as subscriber:
+            await session.catch_up(actor.user_id)
+            tasks = [
+                asyncio.create_task(session.forward(subscriber.iter_events())),
+                asyncio.create_task(session.answer()),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    t.result()
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    except WebSocketDisconnect:
+        return

@@ -1,0 +1,140 @@
+"""Read endpoints served from the read models: balance, transaction history
+(cursor pagination) and daily analytics. Same auth rules as the rest of the
+API: a customer sees only their own accounts (another's is a 404).
+
+``read_side`` is the lifespan hook that binds the Piccolo read-model tables to
+a connection pool and builds the Redis query cache (``app.state.query_cache``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, time, timedelta
+
+from litestar import Controller, Litestar, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+from redis.asyncio import Redis
+
+from server.api.body import BadRequestError, parse_uuid
+from server.application.context import Actor, AppContext
+from server.projections.tables import bind, make_engine
+from server.queries import accounts as account_queries
+from server.queries import history
+from server.queries.cache import QueryCache
+from server.settings import Settings
+from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage
+
+KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")
+MAX_PAGE = 200
+MAX_ANALYTICS_DAYS = 366
+
+
+@asynccontextmanager
+async def read_side(app: Litestar) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = make_engine(settings.database_url)
+    await engine.start_connection_pool(min_size=1, max_size=max(settings.db_pool_max // 2, 2))
+    bind(engine)
+    redis = Redis.from_url(settings.redis_url)
+    app.state.query_cache = QueryCache(redis)
+    try:
+        yield
+    finally:
+        await redis.aclose()
+        await engine.close_connection_pool()
+
+
+def query_cache(state: State) -> QueryCache | None:
+    return state.get("query_cache")
+
+
+def min_version_param(value: int | None) -> int:
+    if value is not None and value < 0:
+        raise BadRequestError("min_version must be 0 or more.", "invalid_min_version")
+    return value or 0
+
+
+def _parse_instant(value: str, name: str, *, end_of_day: bool) -> datetime:
+    """An ISO 8601 date or date-time; a bare date means the start of that UTC
+    day (``from``) or the start of the next one (``to``: the whole day counts)."""
+    try:
+        if len(value) == 10:
+            d = date.fromisoformat(value)
+            return datetime.combine(d + timedelta(days=1 if end_of_day else 0), time(), UTC)
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequestError(
+            f"{name} must be an ISO 8601 date or date-time, got {value[:40]!r}.", "invalid_date"
+        ) from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _parse_day(value: str | None, name: str, default: date) -> date:
+    if value is None:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequestError(f"{name} must be a date like 2026-01-31.", "invalid_date") from None
+
+
+class QueryController(Controller):
+    path = "/api/v1/accounts"
+    tags = ["accounts"]
+
+    @get("/{account_id:str}/balance", operation_id="getBalance")
+    async def balance(
+        self, ctx: AppContext, actor: Actor, state: State, account_id: str,
+        min_version: int | None = Parameter(
+            default=None, description="Stream version the client already saw (read-your-writes)"
+        ),
+    ) -> BalanceResponse:
+        return await account_queries.get_balance(
+            ctx, actor, parse_uuid(account_id, "account_id"),
+            cache=query_cache(state), min_version=min_version_param(min_version),
+        )
+
+    @get("/{account_id:str}/transactions", operation_id="listTransactions")
+    async def transactions(
+        self, ctx: AppContext, actor: Actor, state: State, account_id: str,
+        limit: int = Parameter(default=50, description=f"1..{MAX_PAGE}"),
+        cursor: str | None = Parameter(default=None, max_length=200),
+        since: str | None = Parameter(query="from", default=None, description="inclusive"),
+        until: str | None = Parameter(query="to", default=None, description="exclusive; a date: whole day"),
+        kind: str | None = Parameter(default=None, description="|".join(KINDS)),
+    ) -> TransactionPage:
+        account = parse_uuid(account_id, "account_id")
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}.", "invalid_limit")
+        if kind is not None and kind not in KINDS:
+            raise BadRequestError(f"kind must be one of {', '.join(KINDS)}.", "invalid_kind")
+        flt = history.HistoryFilter(
+            since=_parse_instant(since, "from", end_of_day=False) if since else None,
+            until=_parse_instant(until, "to", end_of_day=True) if until else None,
+            kind=kind,
+        )
+        await account_queries.get_account(ctx, actor, account, cache=query_cache(state))
+        try:
+            return await history.transactions_page(account, limit, cursor, flt)
+        except history.InvalidCursorError as exc:
+            raise BadRequestError(str(exc), "invalid_cursor") from None
+
+    @get("/{account_id:str}/analytics", operation_id="getAnalytics")
+    async def analytics(
+        self, ctx: AppContext, actor: Actor, state: State, account_id: str,
+        since: str | None = Parameter(query="from", default=None, description="first day (UTC)"),
+        until: str | None = Parameter(query="to", default=None, description="last day, inclusive"),
+    ) -> AnalyticsResponse:
+        account_uuid = parse_uuid(account_id, "account_id")
+        last = _parse_day(until, "to", datetime.now(UTC).date())
+        first = _parse_day(since, "from", last - timedelta(days=29))
+        if first > last:
+            raise BadRequestError("from must not be after to.", "invalid_date_range")
+        if (last - first).days >= MAX_ANALYTICS_DAYS:
+            raise BadRequestError(
+                f"At most {MAX_ANALYTICS_DAYS} days per request.", "invalid_date_range"
+            )
+        account = await account_queries.get_account(ctx, actor, account_uuid, cache=query_cache(state))
+        return await history.analytics(account_uuid, account.currency, first, last)

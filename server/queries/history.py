@@ -1,0 +1,125 @@
+"""GetHistory (transaction_view, cursor pagination) and GetAnalytics
+(analytics_view, a daily series).
+
+Pagination is newest first by the posting's stream version. The cursor is
+opaque to clients (base64 of the last version returned, bound to the account);
+a page after a cursor only holds versions below it, so postings arriving while
+a client pages through never shift, repeat or hide rows of later pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from uuid import UUID
+
+import msgspec
+
+from server.projections.tables import AnalyticsView, TransactionView
+from server.queries.rows import transaction_response
+from shared.api import AnalyticsDay, AnalyticsResponse, TransactionPage
+
+
+class InvalidCursorError(ValueError):
+    pass
+
+
+class _Cursor(msgspec.Struct, array_like=True):
+    account: str  # the first 8 hex digits of the account id: a cursor is not portable
+    before_version: int
+
+
+def encode_cursor(account_id: UUID, before_version: int) -> str:
+    raw = msgspec.msgpack.encode(_Cursor(account_id.hex[:8], before_version))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(account_id: UUID, cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        c = msgspec.msgpack.decode(raw, type=_Cursor)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise InvalidCursorError("The cursor is not one this API returned.") from None
+    if c.account != account_id.hex[:8] or c.before_version < 1:
+        raise InvalidCursorError("The cursor belongs to another listing.")
+    return c.before_version
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    kind: str | None = None
+
+
+async def transactions_page(
+    account_id: UUID, limit: int, cursor: str | None, flt: HistoryFilter
+) -> TransactionPage:
+    where = TransactionView.account_id == account_id
+    if cursor is not None:
+        where &= TransactionView.version < decode_cursor(account_id, cursor)
+    if flt.since is not None:
+        where &= TransactionView.occurred_at >= flt.since
+    if flt.until is not None:
+        where &= TransactionView.occurred_at < flt.until
+    if flt.kind is not None:
+        where &= TransactionView.kind == flt.kind
+    rows = await (
+        TransactionView.select()
+        .where(where)
+        .order_by(TransactionView.version, ascending=False)
+        .limit(limit + 1)
+    )
+    items = [transaction_response(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(account_id, items[-1].version) if len(rows) > limit else None
+    return TransactionPage(items=items, next_cursor=next_cursor)
+
+
+async def analytics(
+    account_id: UUID, currency: str, first: date, last: date
+) -> AnalyticsResponse:
+    """One entry per day from ``first`` to ``last`` (inclusive); days without
+    postings carry the previous closing balance forward."""
+    rows = await (
+        AnalyticsView.select()
+        .where(
+            (AnalyticsView.account_id == account_id)
+            & (AnalyticsView.day >= first)
+            & (AnalyticsView.day <= last)
+        )
+        .order_by(AnalyticsView.day)
+    )
+    before = await (
+        AnalyticsView.select(AnalyticsView.closing_balance)
+        .where((AnalyticsView.account_id == account_id) & (AnalyticsView.day < first))
+        .order_by(AnalyticsView.day, ascending=False)
+        .first()
+    )
+    closing = before["closing_balance"] if before else 0
+    by_day = {r["day"]: r for r in rows}
+    days: list[AnalyticsDay] = []
+    day = first
+    while day <= last:
+        r = by_day.get(day)
+        if r is not None:
+            closing = r["closing_balance"]
+        days.append(
+            AnalyticsDay(
+                day=day,
+                money_in=r["money_in"] if r else 0,
+                money_out=r["money_out"] if r else 0,
+                count=r["count"] if r else 0,
+                closing_balance=closing,
+            )
+        )
+        day += timedelta(days=1)
+    return AnalyticsResponse(
+        account_id=account_id,
+        currency=currency,
+        days=days,
+        total_in=sum(d.money_in for d in days),
+        total_out=sum(d.money_out for d in days),
+        count=sum(d.count for d in days),
+    )
