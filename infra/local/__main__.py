@@ -51,7 +51,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         started = [] if args.no_apps else _start_apps(stack, tls=args.tls)
         stack.save_state()  # now with the API's scheme
         _banner(stack, started, time.monotonic() - t0)
-        _supervise(stack, started, tls=args.tls)
+        _supervise(stack)
     except _Shutdown as exc:
         _say(f"{exc}: stopping")
     except ProcessFailedError as exc:
@@ -110,10 +110,12 @@ def _banner(stack: EmbeddedStack, started: list[str], elapsed: float) -> None:
     print("\n".join(lines), flush=True)
 
 
-def _supervise(stack: EmbeddedStack, names: list[str], *, tls: bool) -> None:
-    """Restart an app process that died, with backoff (1 s doubling up to 30 s)."""
-    backoff = {name: 1.0 for name in names}
+def _supervise(stack: EmbeddedStack) -> None:
+    """Restart a process that died, with backoff (1 s doubling up to 30 s; reset after a
+    minute of good health). Watch PostgreSQL too."""
+    backoff: dict[str, float] = {}
     due: dict[str, float] = {}
+    since = {name: time.monotonic() for name in stack.processes}
     ticks = 0
     while True:
         time.sleep(0.5)
@@ -126,17 +128,21 @@ def _supervise(stack: EmbeddedStack, names: list[str], *, tls: bool) -> None:
                 _say(f"postgres failed to restart: {exc}")
         for name in list(stack.processes):
             proc: ManagedProcess = stack.processes[name]
+            now = time.monotonic()
             if proc.alive:
                 continue
-            now = time.monotonic()
             if name not in due:
+                if now - since.get(name, now) > 60.0:
+                    backoff[name] = 1.0
                 delay = backoff.get(name, 1.0)
                 _say(f"{name} exited with code {proc.returncode}; restarting in {delay:.0f}s "
                      f"(log {proc.log_path})")
                 due[name] = now + delay
                 backoff[name] = min(delay * 2, 30.0)
-            elif now >= due.pop(name):
+            elif now >= due[name]:
+                del due[name]
                 proc.start()
+                since[name] = now
                 _say(f"{name} restarted (pid {proc.pid})")
 
 

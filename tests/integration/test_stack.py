@@ -276,3 +276,22 @@ def test_up_recovers_from_a_killed_launcher_with_down(fresh_dir: Path) -> None:
         for proc in (first,):
             if proc.poll() is None:
                 proc.kill()
+
+
+@pytest.mark.parametrize("name", ["cdc", "projections"])
+def test_app_processes_can_be_killed_and_restarted(
+    stack: EmbeddedStack, request: pytest.FixtureRequest, name: str
+) -> None:
+    was_running = name in stack.processes and stack.processes[name].alive
+    proc = request.getfixturevalue(name)  # skips until the module exists
+    try:
+        first = proc.pid
+        assert proc.kill(signal.SIGKILL) == -signal.SIGKILL
+        assert not proc.alive and not tcp_ready(proc.port)()
+        proc.restart(timeout=60)
+        assert proc.alive and proc.pid != first
+        assert tcp_ready(proc.port)()  # metrics answer again
+    finally:
+        if not was_running:  # leave the session stack as this test found it
+            proc.stop()
+            stack.processes.pop(name, None)
