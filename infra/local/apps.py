@@ -6,7 +6,9 @@ commit while the modules are being written.
 
 from __future__ import annotations
 
-from infra.local.ports import HOST
+from typing import Mapping
+
+from infra.local.ports import HOST, free_port
 from infra.local.procs import ManagedProcess, http_ready, tcp_ready
 from infra.local.stack import EmbeddedStack, module_exists
 from infra.local.tls import ensure_self_signed
@@ -18,20 +20,39 @@ def api_available() -> bool:
     return module_exists(API_APP)
 
 
-def start_api(stack: EmbeddedStack, *, tls: bool = False, timeout: float = 60.0) -> ManagedProcess:
-    """uvicorn (uvloop, httptools) serving create_app(); ready when GET /health/live is 2xx."""
+def start_api(
+    stack: EmbeddedStack,
+    *,
+    tls: bool = False,
+    timeout: float = 60.0,
+    name: str = "api",
+    port: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> ManagedProcess:
+    """uvicorn (uvloop, httptools) serving create_app(); ready when GET /health/live is 2xx.
+
+    The main instance is "api" on the stack's API port; more instances (for fan-out
+    or settings-specific tests) take another name and port. ``proc.url`` is the base URL.
+    """
+    port = port or (stack.ports.api if name == "api" else free_port())
     args = [
-        "-m", "uvicorn", API_APP, "--factory", "--host", HOST, "--port", str(stack.ports.api),
+        "-m", "uvicorn", API_APP, "--factory", "--host", HOST, "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--no-access-log",
     ]
-    stack.api_scheme = "https" if tls else "http"
+    scheme = "https" if tls else "http"
+    if name == "api":
+        stack.api_scheme = scheme
     if tls:
         key, cert = ensure_self_signed(stack.data_dir / "tls")
         args += ["--ssl-keyfile", str(key), "--ssl-certfile", str(cert)]
-    return stack.spawn(
-        "api", args, ready=http_ready(f"{stack.api_url}/health/live"), port=stack.ports.api,
-        timeout=timeout,
+    url = f"{scheme}://{HOST}:{port}"
+    env = {"BANK_API_PORT": str(port), "BANK_API_URL": url, **(extra_env or {})}
+    proc = stack.spawn(
+        name, args, ready=http_ready(f"{url}/health/live"), port=port, extra_env=env,
+        wait=False,
     )
+    proc.url = url
+    return proc.wait_ready(timeout)
 
 
 def start_cdc(stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0) -> ManagedProcess:

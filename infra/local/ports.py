@@ -57,6 +57,12 @@ class StackPorts:
         return dataclasses.asdict(self)
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
 def port_open(port: int, host: str = HOST, timeout: float = 0.2) -> bool:
     """True when something accepts TCP connections on host:port."""
     try:

@@ -138,6 +138,7 @@ class ManagedProcess:
         self.pid_path = pid_path
         self.ready = ready
         self.port = port
+        self.url: str | None = None  # base URL, for HTTP servers
         self._popen: subprocess.Popen[bytes] | None = None
 
     # -- state -------------------------------------------------------------

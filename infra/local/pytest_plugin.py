@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable, Iterator, Mapping
 
 import psutil
 import pytest
@@ -42,6 +42,7 @@ __all__ = [
     "cdc",
     "projections",
     "client_url",
+    "api_factory",
     "pytest_sessionfinish",
 ]
 
@@ -149,6 +150,27 @@ def api_url(stack: EmbeddedStack) -> str:
         pytest.skip("server/api/app.py does not exist yet")
     _ensure("api", start_api)
     return stack.api_url
+
+
+@pytest.fixture
+def api_factory(stack: EmbeddedStack) -> Iterator[Callable[..., ManagedProcess]]:
+    """Start extra API instances for one test, e.g. a second one for WebSocket fan-out or one
+    with other settings: ``api2 = api_factory(extra_env={"BANK_MONEY_RATE_BURST": "5"})``;
+    ``api2.url`` is its base URL. Stopped at the end of the test."""
+    if not api_available():
+        pytest.skip("server/api/app.py does not exist yet")
+    started: list[ManagedProcess] = []
+
+    def make(*, extra_env: Mapping[str, str] | None = None, tls: bool = False) -> ManagedProcess:
+        name = f"api-extra-{len(started) + 1}"
+        proc = start_api(stack, name=name, extra_env=extra_env, tls=tls)
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.stop()
+        stack.processes.pop(proc.name, None)
 
 
 @pytest.fixture

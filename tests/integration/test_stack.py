@@ -295,3 +295,15 @@ def test_app_processes_can_be_killed_and_restarted(
         if not was_running:  # leave the session stack as this test found it
             proc.stop()
             stack.processes.pop(name, None)
+
+
+async def test_extra_api_instances_run_beside_the_main_one(api_url: str, api_factory) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    second = api_factory()
+    assert second.url != api_url
+    async with httpx.AsyncClient(timeout=10) as client:
+        for base in (api_url, second.url):
+            assert (await client.get(f"{base}/health/live")).status_code == 200
+    second.stop()
+    assert not tcp_ready(second.port)()
