@@ -50,10 +50,10 @@ def query_cache(state: State) -> QueryCache | None:
     return state.get("query_cache")
 
 
-def min_version_param(value: int | None) -> int:
+def min_version_param(value: int | None) -> int | None:
     if value is not None and value < 0:
         raise BadRequestError("min_version must be 0 or more.", "invalid_min_version")
-    return value or 0
+    return value
 
 
 def _parse_instant(value: str, name: str, *, end_of_day: bool) -> datetime:

@@ -1,6 +1,8 @@
 """Drop and rebuild every read model from the event store, through the same
-planning and writing code as the live worker, in one transaction (the worker
-waits on the table locks meanwhile and then finds nothing new to apply)."""
+planning and writing code as the live worker, in one transaction. The tables
+are locked EXCLUSIVE: queries keep reading the old rows until the commit, the
+worker's next batch waits and then finds its events already applied. (DELETE,
+not TRUNCATE: the application role has DML rights only.)"""
 
 from __future__ import annotations
 
@@ -19,7 +21,11 @@ async def rebuild(conn: asyncpg.Connection, cache: QueryCache | None = None) -> 
     """Returns the number of events replayed."""
     total = 0
     async with conn.transaction():
-        await conn.execute("TRUNCATE account_view, transaction_view, analytics_view")
+        await conn.execute(
+            "LOCK TABLE account_view, transaction_view, analytics_view IN EXCLUSIVE MODE"
+        )
+        await conn.execute("DELETE FROM transaction_view; DELETE FROM analytics_view;"
+                           " DELETE FROM account_view")
         async for chunk in iter_account_events(conn, chunk=1000):
             await apply_events(conn, chunk)
             total += len(chunk)

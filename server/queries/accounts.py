@@ -4,8 +4,11 @@ query cache, with the event store as the fallback.
 Read-your-writes: a command response carries the account's new stream version.
 A client that passes it back as ``min_version`` never gets an older state: when
 the cache and account_view are both behind (the projection has not caught up),
-the account is folded from the event store instead. Accounts the projection has
-not seen at all yet (just opened) are folded from the store too.
+the account is folded from the event store instead. Without ``min_version`` the
+head version of the stream is looked up (one index-only query) and used as the
+minimum, so a plain read is never behind a write either; passing
+``min_version`` skips that lookup. Accounts the projection has not seen at all
+yet (just opened) are folded from the store too.
 """
 
 from __future__ import annotations
@@ -49,17 +52,28 @@ async def _from_store(ctx: AppContext, account_id: UUID) -> AccountResponse | No
     return folded_response(account, row["opened_at"])
 
 
+async def _store_head(ctx: AppContext, account_id: UUID) -> int:
+    async with ctx.pool.acquire() as conn:
+        head = await conn.fetchval(
+            "SELECT version FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
+            account_id,
+        )
+    return int(head or 0)
+
+
 async def get_account(
     ctx: AppContext,
     actor: Actor,
     account_id: UUID,
     *,
     cache: QueryCache | None = None,
-    min_version: int = 0,
+    min_version: int | None = None,
 ) -> AccountResponse:
     account = await _from_view(account_id, cache)
     if account is not None:
         check_account_access(actor, account.owner_id, "read")
+        if min_version is None:
+            min_version = await _store_head(ctx, account_id)
         if account.version >= min_version:
             return account
     stored = await _from_store(ctx, account_id)
@@ -77,7 +91,7 @@ async def get_balance(
     account_id: UUID,
     *,
     cache: QueryCache | None = None,
-    min_version: int = 0,
+    min_version: int | None = None,
 ) -> BalanceResponse:
     account = await get_account(ctx, actor, account_id, cache=cache, min_version=min_version)
     return BalanceResponse(account_id=account.id, balance=account.balance, version=account.version)
@@ -87,15 +101,17 @@ async def list_accounts(
     ctx: AppContext, actor: Actor, *, cache: QueryCache | None = None
 ) -> AccountList:
     """The actor's accounts, oldest first. Cached per owner; an account the
-    projection has not seen yet is folded from the event store."""
+    projection has not caught up with yet is folded from the event store."""
     async with ctx.pool.acquire() as conn:
         owned = await conn.fetch(
-            "SELECT account_id FROM account_owners WHERE owner_id = $1", actor.user_id
+            "SELECT o.account_id, (SELECT e.version FROM events e WHERE e.stream_id = o.account_id"
+            " ORDER BY e.version DESC LIMIT 1) AS head FROM account_owners o WHERE o.owner_id = $1",
+            actor.user_id,
         )
-    owned_ids = {r["account_id"] for r in owned}
+    heads = {r["account_id"]: r["head"] or 0 for r in owned}
     gen = await cache.list_generation(actor.user_id) if cache else 0
     cached = await cache.get_list(actor.user_id, gen) if cache else None
-    if cached is not None and {a.id for a in cached.items} == owned_ids:
+    if cached is not None and {a.id: a.version for a in cached.items} == heads:
         return cached
     rows = await (
         AccountView.select()
@@ -103,8 +119,8 @@ async def list_accounts(
         .order_by(AccountView.opened_at)
         .order_by(AccountView.account_id)
     )
-    items = [account_response(r) for r in rows]
-    missing = owned_ids - {a.id for a in items}
+    items = [account_response(r) for r in rows if r["version"] >= heads.get(r["account_id"], 0)]
+    missing = set(heads) - {a.id for a in items}
     for account_id in missing:
         stored = await _from_store(ctx, account_id)
         if stored is not None:
