@@ -100,6 +100,7 @@ def _banner(stack: EmbeddedStack, started: list[str], elapsed: float) -> None:
         lines += [f"  API         {stack.api_url}", f"  OpenAPI     {stack.api_url}/schema"]
     if "client" in started:
         lines.append(f"  client      {stack.client_url}")
+    lines += _admin_lines(stack, since=time.time() - elapsed)
     lines += [
         f"  PostgreSQL  {stack.database_url}  (admin {stack.admin_database_url})",
         f"  Redis       {stack.redis_url}",
@@ -108,6 +109,18 @@ def _banner(stack: EmbeddedStack, started: list[str], elapsed: float) -> None:
         "  Ctrl-C stops everything; `./task status` shows what runs.",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _admin_lines(stack: EmbeddedStack, since: float) -> list[str]:
+    """The dev bootstrap admin: the API writes a generated password to
+    <data_dir>/secrets/admin_password; it is shown in full only on the run that created it."""
+    path = stack.data_dir / "secrets" / "admin_password"
+    if not path.exists():
+        return []
+    email = os.environ.get("BANK_BOOTSTRAP_ADMIN_EMAIL", "admin@bank.local")
+    if path.stat().st_mtime >= since:
+        return [f"  admin       {email}  password {path.read_text().strip()}  (kept in {path})"]
+    return [f"  admin       {email}  (password in {path})"]
 
 
 def _supervise(stack: EmbeddedStack) -> None:
