@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from infra.local.ports import HOST, StackPorts, port_bindable
+from infra.local.ports import HOST, StackPorts, port_bindable, port_open
 from infra.local.procs import (
     ManagedProcess,
     PidRecord,
@@ -56,11 +56,12 @@ class ServiceStatus:
     running: bool
     pid: int | None
     where: str
+    answering: bool = True  # its port accepts connections
 
     def line(self) -> str:
-        state = "up" if self.running else "down"
+        state = ("up" if self.answering else "no-answer") if self.running else "down"
         pid = str(self.pid) if self.pid else "-"
-        return f"{self.name:<12} {state:<5} pid {pid:<8} {self.where}"
+        return f"{self.name:<12} {state:<9} pid {pid:<8} {self.where}"
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -327,14 +328,16 @@ class EmbeddedStack:
         ):
             rec = records.pop(name, None)
             where = f"external {external}" if external else url
+            answering = rec is None or rec.port is None or port_open(rec.port)
             out.append(ServiceStatus(name, bool(rec) or bool(external), rec.pid if rec else None,
-                                     where))
+                                     where, answering))
         launcher = records.pop("launcher", None)
         for name, rec in records.items():
             where = _APP_WHERE.get(name, "{port}").format(
                 port=rec.port, api=env.get("BANK_API_URL", ""), host=HOST
             )
-            out.append(ServiceStatus(name, True, rec.pid, where))
+            answering = rec.port is None or port_open(rec.port)
+            out.append(ServiceStatus(name, True, rec.pid, where, answering))
         if launcher:
             out.append(ServiceStatus("launcher", True, launcher.pid, "`./task up`"))
         return out

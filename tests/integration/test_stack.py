@@ -307,3 +307,22 @@ async def test_extra_api_instances_run_beside_the_main_one(api_url: str, api_fac
             assert (await client.get(f"{base}/health/live")).status_code == 200
     second.stop()
     assert not tcp_ready(second.port)()
+
+
+def test_external_services_replace_the_embedded_ones(stack: EmbeddedStack, fresh_dir: Path) -> None:
+    environ = {"BANK_REDIS_URL": stack.redis_url, "BANK_KAFKA_BOOTSTRAP": stack.kafka_bootstrap}
+    ports = StackPorts.free()
+    other = EmbeddedStack(fresh_dir, ports, environ=environ, ephemeral=True,
+                          shared_buffers="32MB")
+    other.start()
+    try:
+        assert set(other.processes) == set()  # no redis, no kafka of its own
+        assert port_bindable(ports.redis) and port_bindable(ports.kafka)
+        assert tcp_ready(ports.postgres)()
+        env = other.env()
+        assert env["BANK_REDIS_URL"] == stack.redis_url
+        assert env["BANK_KAFKA_BOOTSTRAP"] == stack.kafka_bootstrap
+        assert str(ports.postgres) in env["BANK_DATABASE_URL"]
+    finally:
+        other.stop()
+    assert port_bindable(ports.postgres)
