@@ -1,0 +1,263 @@
+"""CDC benchmark: commit -> Kafka ack throughput and latency.
+
+    python -m bench.cdc                 # on its own throw-away embedded stack
+    python -m bench.cdc --external      # on the stack in BANK_* (own slot/publication)
+
+1. Throughput: 100,000 events appended in batches of 1,000 (one transaction per
+   batch, events + outbox rows, as the write side does); events/s from the first
+   commit to the Kafka ack of the last transaction.
+2. Latency: a steady 1,000 events/s, one event per transaction, for 15 s; p50 /
+   p99 / max of commit -> ack, measured inside the connector (commit timestamp
+   from the WAL, ack time when the last batch of the transaction was acked with
+   acks=all).
+
+The connector runs in its own process (as in production); it reports each
+transaction's (commit time, ack time) to this process through a queue.
+Results are printed and written to bench/results/cdc.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import queue
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.cdc_load import Appender, append_batch
+
+RESULTS = Path(__file__).resolve().parent / "results" / "cdc.json"
+
+
+def _connector_process(env: dict[str, str], out: Any, stop: Any) -> None:
+    os.environ.update(env)
+    import logging
+
+    from cdc.connector import Connector
+    from server.settings import Settings
+
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings.from_env()
+    acked: list[tuple[int, int]] = []
+
+    async def main() -> None:
+        stop_event = asyncio.Event()
+        connector = Connector(settings, on_commit_acked=lambda ts, ack: acked.append((ts, ack)))
+
+        async def relay() -> None:
+            while True:
+                await asyncio.sleep(0.05)
+                if acked:
+                    out.put(acked[:])
+                    acked.clear()
+                if stop.is_set():
+                    stop_event.set()
+                    return
+
+        relay_task = asyncio.create_task(relay())
+        await connector.run(stop_event)
+        relay_task.cancel()
+        if acked:
+            out.put(acked[:])
+
+    asyncio.run(main())
+
+
+class Acks:
+    def __init__(self, q: Any) -> None:
+        self.q = q
+        self.pairs: list[tuple[int, int]] = []
+
+    def pump(self) -> None:
+        while True:
+            try:
+                self.pairs.extend(self.q.get_nowait())
+            except queue.Empty:
+                return
+
+    async def wait_count(self, n: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.pairs) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(self.pairs)} of {n} transactions acked")
+            await asyncio.sleep(0.01)
+            self.pump()
+
+
+def _pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+async def wait_streaming(dsn: str, slot: str, timeout: float = 60) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await conn.fetchval(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot
+            ):
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError("the connector did not start streaming")
+    finally:
+        await conn.close()
+
+
+async def throughput(dsn: str, acks: Acks, total: int, batch: int) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    appender = Appender(accounts=1000)
+    await append_batch(conn, appender.next_events(1))  # warm up the pipeline
+    await acks.wait_count(1, 60)
+    acks.pairs.clear()
+    t0 = time.time()
+    for _ in range(total // batch):
+        await append_batch(conn, appender.next_events(batch))
+    append_s = time.time() - t0
+    await acks.wait_count(total // batch, 300)
+    await conn.close()
+    first_commit = min(p[0] for p in acks.pairs) / 1e6
+    last_ack = max(p[1] for p in acks.pairs) / 1e6
+    elapsed = last_ack - first_commit
+    return {
+        "events": total,
+        "batch_size": batch,
+        "kafka_records": total * 3,
+        "append_seconds": round(append_s, 3),
+        "append_events_per_s": round(total / append_s),
+        "first_commit_to_last_ack_s": round(elapsed, 3),
+        "events_per_s": round(total / elapsed),
+    }
+
+
+async def steady(dsn: str, acks: Acks, rate: int, seconds: float, conns: int) -> dict[str, Any]:
+    pool = [await asyncpg.connect(dsn) for _ in range(conns)]
+    appenders = [Appender(accounts=50) for _ in range(conns)]
+    for c, a in zip(pool, appenders):
+        await append_batch(c, a.next_events(1))
+    await acks.wait_count(conns, 60)
+    acks.pairs.clear()
+    interval = conns / rate
+    n_each = int(seconds * rate / conns)
+    start = time.monotonic() + 0.05
+    lateness: list[float] = []
+
+    async def writer(i: int) -> None:
+        c, a = pool[i], appenders[i]
+        for k in range(n_each):
+            due = start + (k + i / conns) * interval
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                lateness.append(-delay)
+            await append_batch(c, a.next_events(1))
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(writer(i) for i in range(conns)))
+    wall = time.monotonic() - t0
+    await acks.wait_count(n_each * conns, 60)
+    for c in pool:
+        await c.close()
+    # Skip the first second (JIT-free, but caches and TCP windows warm up).
+    first = min(p[0] for p in acks.pairs)
+    lat_ms = [(ack - ts) / 1000 for ts, ack in acks.pairs if ts - first > 1_000_000]
+    return {
+        "target_events_per_s": rate,
+        "achieved_events_per_s": round(n_each * conns / wall),
+        "seconds": seconds,
+        "writer_connections": conns,
+        "transactions": len(acks.pairs),
+        "p50_ms": round(_pct(lat_ms, 50), 2),
+        "p90_ms": round(_pct(lat_ms, 90), 2),
+        "p99_ms": round(_pct(lat_ms, 99), 2),
+        "max_ms": round(max(lat_ms), 2),
+        "writer_late_count": len([x for x in lateness if x > 0.002]),
+    }
+
+
+async def run(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    stop = ctx.Event()
+    proc = ctx.Process(target=_connector_process, args=(env, q, stop), daemon=True)
+    proc.start()
+    acks = Acks(q)
+    dsn = env["BANK_ADMIN_DATABASE_URL"]
+    try:
+        await wait_streaming(dsn, env.get("BANK_CDC_SLOT", "bank_cdc"))
+        result: dict[str, Any] = {}
+        result["latency"] = await steady(dsn, acks, args.rate, args.seconds, args.writers)
+        print("latency:", json.dumps(result["latency"]), flush=True)
+        result["throughput"] = await throughput(dsn, acks, args.events, args.batch)
+        print("throughput:", json.dumps(result["throughput"]), flush=True)
+        return result
+    finally:
+        stop.set()
+        proc.join(20)
+        if proc.is_alive():
+            proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--external", action="store_true", help="use the stack in BANK_* variables")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--rate", type=int, default=1_000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--writers", type=int, default=4)
+    args = parser.parse_args()
+
+    stack = None
+    data_dir = None
+    if args.external:
+        from server.settings import Settings
+
+        s = Settings.from_env()
+        env = {
+            "BANK_ADMIN_DATABASE_URL": s.admin_database_url,
+            "BANK_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "BANK_CDC_SLOT": "bank_cdc_bench",
+            "BANK_CDC_PUBLICATION": "bank_cdc_bench_pub",
+        }
+    else:
+        from infra.local.ports import StackPorts
+        from infra.local.stack import EmbeddedStack
+
+        data_dir = tempfile.mkdtemp(prefix="bank-bench-")
+        os.chmod(data_dir, 0o755)
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("BANK_")}
+        stack = EmbeddedStack(data_dir, StackPorts.free(), environ=environ, ephemeral=True)
+        stack.start()
+        stack.migrate()
+        env = stack.env()
+    try:
+        result = asyncio.run(run(env, args))
+    finally:
+        if stack is not None:
+            stack.stop()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "stack": "external" if args.external else "embedded (PostgreSQL 18 + Tansu, throw-away)",
+    }
+    result["targets"] = {"p99_ms_at_1000_per_s": 20, "events_per_s": 20_000}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
