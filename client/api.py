@@ -1,0 +1,307 @@
+"""The bank's public API as the app sees it: REST over httpx, live push over a WebSocket.
+
+Nothing here knows about Flet or the app's state. Every body is encoded and
+decoded with the msgspec Structs of ``shared/``; failures are three kinds the
+app treats differently:
+
+- ``ApiError``: the server answered with a problem (4xx/5xx, RFC 9457 body);
+- ``Unreachable``: no answer at all (connection refused, reset, timeout): the
+  outcome of a command is unknown, so it must be retried with the same
+  idempotency key;
+- ``SessionExpired``: the tokens are no longer accepted and cannot be refreshed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+import msgspec
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+
+from shared import api as dto
+from shared.messages import ClientMessage, Hello, ServerMessage
+
+T = TypeVar("T")
+
+API_PREFIX = "/api/v1"
+_encoder = msgspec.json.Encoder()
+_server_messages = msgspec.json.Decoder(ServerMessage)
+_client_messages = msgspec.json.Encoder()
+_problem = msgspec.json.Decoder(dto.Problem)
+
+
+class ApiError(Exception):
+    """The server refused: ``problem`` says why (``code`` is machine-readable)."""
+
+    def __init__(self, problem: dto.Problem) -> None:
+        super().__init__(problem.detail or problem.title)
+        self.problem = problem
+
+    @property
+    def status(self) -> int:
+        return self.problem.status
+
+    @property
+    def code(self) -> str:
+        return self.problem.code or ""
+
+    @property
+    def reason(self) -> str:
+        """What to tell the customer."""
+        return self.problem.detail or self.problem.title
+
+
+class Unreachable(Exception):
+    """No answer from the bank: the request may or may not have been applied."""
+
+
+class SessionExpired(Exception):
+    """Signed out by the server; queued work must survive a new sign-in."""
+
+
+class LiveUnsupported(Exception):
+    """The server has no WebSocket endpoint (yet): fall back to polling."""
+
+
+class Tokens(msgspec.Struct, kw_only=True):
+    access_token: str
+    refresh_token: str | None
+    expires_at: float  # time.monotonic() deadline
+
+    @classmethod
+    def from_response(cls, r: dto.TokenResponse) -> "Tokens":
+        return cls(
+            access_token=r.access_token,
+            refresh_token=r.refresh_token,
+            expires_at=time.monotonic() + r.expires_in,
+        )
+
+
+class SessionInfo(msgspec.Struct, kw_only=True):
+    """One signed-in device as listed by GET /auth/sessions (fields the server may add
+    are ignored)."""
+
+    id: str
+    created_at: str | None = None
+    last_seen_at: str | None = None
+    user_agent: str | None = None
+    current: bool = False
+
+
+class _SessionList(msgspec.Struct):
+    items: list[SessionInfo]
+
+
+def _problem_of(resp: httpx.Response) -> dto.Problem:
+    try:
+        return _problem.decode(resp.content)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return dto.Problem(title=resp.reason_phrase or "Error", status=resp.status_code)
+
+
+class BankApi:
+    """One signed-in (or signing-in) customer's connection to the bank."""
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens: Tokens | None = None
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + API_PREFIX,
+            timeout=httpx.Timeout(timeout, connect=3.0),
+            headers={"Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- plumbing ---------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, path, **kw)
+        except httpx.TransportError as e:  # refused, reset, timeout: outcome unknown
+            raise Unreachable(str(e) or type(e).__name__) from e
+
+    async def _authed(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        if self.tokens is None:
+            raise SessionExpired("not signed in")
+        if self.tokens.expires_at - time.monotonic() < 30 and self.tokens.refresh_token:
+            await self.refresh()
+        headers = dict(kw.pop("headers", {}) or {})
+        headers["Authorization"] = f"Bearer {self.tokens.access_token}"
+        resp = await self._send(method, path, headers=headers, **kw)
+        if resp.status_code == 401 and self.tokens.refresh_token:
+            await self.refresh()  # raises SessionExpired when refused
+            headers["Authorization"] = f"Bearer {self.tokens.access_token}"
+            resp = await self._send(method, path, headers=headers, **kw)
+        if resp.status_code == 401:
+            self.tokens = None
+            raise SessionExpired(_problem_of(resp).detail or "session expired")
+        return resp
+
+    @staticmethod
+    def _decode(resp: httpx.Response, type_: type[T]) -> T:
+        if resp.status_code >= 400:
+            raise ApiError(_problem_of(resp))
+        return msgspec.json.decode(resp.content, type=type_)
+
+    # --- auth -------------------------------------------------------------------
+
+    async def register(self, email: str, password: str, full_name: str) -> dto.RegisterResponse:
+        body = dto.RegisterRequest(email=email, password=password, full_name=full_name)
+        resp = await self._send(
+            "POST",
+            "/auth/register",
+            content=_encoder.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, dto.RegisterResponse)
+
+    async def sign_in(self, email: str, password: str) -> None:
+        form = {"grant_type": "password", "username": email, "password": password}
+        resp = await self._send("POST", "/auth/token", data=form)
+        self.tokens = Tokens.from_response(self._decode(resp, dto.TokenResponse))
+
+    async def refresh(self) -> None:
+        assert self.tokens is not None and self.tokens.refresh_token
+        form = {"grant_type": "refresh_token", "refresh_token": self.tokens.refresh_token}
+        resp = await self._send("POST", "/auth/token", data=form)
+        if resp.status_code >= 400:
+            self.tokens = None
+            raise SessionExpired(_problem_of(resp).detail or "session expired")
+        self.tokens = Tokens.from_response(msgspec.json.decode(resp.content, type=dto.TokenResponse))
+
+    async def sign_out(self) -> None:
+        if self.tokens is None:
+            return
+        try:
+            await self._authed("POST", "/auth/logout")
+        except (Unreachable, SessionExpired):
+            pass
+        self.tokens = None
+
+    async def sessions(self) -> list[SessionInfo] | None:
+        """Signed-in devices, or None where the server does not offer the list."""
+        resp = await self._authed("GET", "/auth/sessions")
+        if resp.status_code in (404, 405):
+            return None
+        if resp.status_code >= 400:
+            raise ApiError(_problem_of(resp))
+        raw = msgspec.json.decode(resp.content)
+        if isinstance(raw, list):
+            return msgspec.convert(raw, list[SessionInfo], strict=False)
+        return msgspec.convert(raw, _SessionList, strict=False).items
+
+    async def revoke_session(self, session_id: str) -> None:
+        resp = await self._authed("DELETE", f"/auth/sessions/{session_id}")
+        if resp.status_code >= 400:
+            raise ApiError(_problem_of(resp))
+
+    # --- accounts and queries -------------------------------------------------------
+
+    async def accounts(self) -> list[dto.AccountResponse]:
+        return self._decode(await self._authed("GET", "/accounts"), dto.AccountList).items
+
+    async def open_account(self, name: str, currency: str) -> dto.AccountResponse:
+        body = dto.OpenAccountRequest(currency=currency, name=name)
+        resp = await self._authed(
+            "POST",
+            "/accounts",
+            content=_encoder.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, dto.AccountResponse)
+
+    async def account(self, account_id: UUID) -> dto.AccountResponse:
+        return self._decode(await self._authed("GET", f"/accounts/{account_id}"), dto.AccountResponse)
+
+    async def transactions(
+        self, account_id: UUID, *, limit: int = 20, cursor: str | None = None, kind: str | None = None
+    ) -> dto.TransactionPage:
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        if kind:
+            params["kind"] = kind
+        resp = await self._authed("GET", f"/accounts/{account_id}/transactions", params=params)
+        return self._decode(resp, dto.TransactionPage)
+
+    async def analytics(self, account_id: UUID, start: date, end: date) -> dto.AnalyticsResponse:
+        params = {"from": start.isoformat(), "to": end.isoformat()}
+        resp = await self._authed("GET", f"/accounts/{account_id}/analytics", params=params)
+        return self._decode(resp, dto.AnalyticsResponse)
+
+    # --- commands (each carries its idempotency key) ---------------------------------
+
+    async def _command(self, path: str, body: msgspec.Struct, key: str) -> httpx.Response:
+        return await self._authed(
+            "POST",
+            path,
+            content=_encoder.encode(body),
+            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        )
+
+    async def deposit(
+        self, account_id: UUID, amount: int, description: str, key: str
+    ) -> dto.MoneyMovementResponse:
+        body = dto.MoneyMovementRequest(amount=amount, description=description)
+        resp = await self._command(f"/accounts/{account_id}/deposits", body, key)
+        return self._decode(resp, dto.MoneyMovementResponse)
+
+    async def withdraw(
+        self, account_id: UUID, amount: int, description: str, key: str
+    ) -> dto.MoneyMovementResponse:
+        body = dto.MoneyMovementRequest(amount=amount, description=description)
+        resp = await self._command(f"/accounts/{account_id}/withdrawals", body, key)
+        return self._decode(resp, dto.MoneyMovementResponse)
+
+    async def transfer(
+        self, from_id: UUID, to_id: UUID, amount: int, description: str, key: str
+    ) -> dto.TransferResponse:
+        body = dto.TransferRequest(
+            from_account_id=from_id, to_account_id=to_id, amount=amount, description=description
+        )
+        resp = await self._command("/transfers", body, key)
+        return self._decode(resp, dto.TransferResponse)
+
+    # --- live push -----------------------------------------------------------------
+
+    async def live(self, last_versions: dict[UUID, int]) -> AsyncIterator[ServerMessage]:
+        """Yield server messages until the connection drops (then Unreachable)."""
+        if self.tokens is None:
+            raise SessionExpired("not signed in")
+        ws_url = self.base_url.replace("http", "ws", 1) + API_PREFIX + "/ws"
+        try:
+            conn: ClientConnection = await ws_connect(
+                f"{ws_url}?token={self.tokens.access_token}",
+                open_timeout=5,
+                ping_interval=15,
+                ping_timeout=10,
+            )
+        except websockets.InvalidStatus as e:
+            status = e.response.status_code
+            if status in (401, 403):
+                raise SessionExpired("live connection refused") from e
+            raise LiveUnsupported(f"HTTP {status}") from e
+        except (OSError, TimeoutError, websockets.WebSocketException) as e:
+            raise Unreachable(str(e) or type(e).__name__) from e
+        try:
+            hello: ClientMessage = Hello(last_versions=last_versions)
+            await conn.send(_client_messages.encode(hello).decode())
+            async for raw in conn:
+                try:
+                    yield _server_messages.decode(raw)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue  # a message type this app version does not know
+        except websockets.ConnectionClosed as e:
+            raise Unreachable("live connection closed") from e
+        finally:
+            await conn.close()
+        raise Unreachable("live connection closed")

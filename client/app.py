@@ -1,0 +1,45 @@
+"""The app's composition root: one per page session (a browser tab or a desktop window)."""
+
+from __future__ import annotations
+
+import logging
+
+import flet as ft
+
+from client.controller import Controller
+from client.state import AppState
+from client.store import device_store
+from client.views.common import SEED
+from client.views.settings import THEME_KEY, THEMES
+from client.views.shell import Shell
+
+log = logging.getLogger(__name__)
+
+
+def make_main(api_url: str):
+    async def main(page: ft.Page) -> None:
+        page.title = "Northwind Bank"
+        page.theme = ft.Theme(color_scheme_seed=SEED, use_material3=True)
+        page.dark_theme = ft.Theme(color_scheme_seed=SEED, use_material3=True)
+        page.padding = 0
+        page.spacing = 0
+        state = AppState(api_url)
+        store = device_store(page)
+        ctrl = Controller(state, store)
+        theme = await store.get(THEME_KEY)
+        page.theme_mode = THEMES.get(theme or "", ft.ThemeMode.SYSTEM)
+        await ctrl.load_queue()
+        shell = Shell(page, state, ctrl)
+
+        async def reconnected(e: ft.Event[ft.Page]) -> None:
+            await ctrl.on_device_reconnected()
+
+        async def closed(e: ft.Event[ft.Page]) -> None:
+            await ctrl.close()
+
+        page.on_connect = reconnected
+        page.on_close = closed
+        page.on_resize = shell.on_resize
+        shell.start()
+
+    return main

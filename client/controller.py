@@ -1,0 +1,308 @@
+"""The app's use cases: sign in, keep balances live, move money, sync the offline queue.
+
+It drives ``BankApi`` and updates ``AppState``; views call it and listen to the
+state. Every money movement goes through the device queue: it is stored with its
+idempotency key before the first attempt, so neither a lost connection nor a
+closed app can lose or double it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from client.api import (
+    ApiError,
+    BankApi,
+    LiveUnsupported,
+    SessionExpired,
+    SessionInfo,
+    Unreachable,
+)
+from client.state import QUEUE_KEY, AppState, MovementKind, QueuedMovement, decode_queue, encode_queue
+from client.store import DeviceStore
+from shared.api import AccountResponse, AnalyticsResponse, TransactionPage
+from shared.messages import AccountStatusChanged, BalanceChanged, Welcome
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0  # balance refresh while there is no live push
+RETRY_LIVE_SECONDS = 30.0  # how often to try the WebSocket again while polling
+MAX_BACKOFF = 8.0
+RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
+MAX_CONFLICT_ATTEMPTS = 5
+
+
+
+class Controller:
+    def __init__(self, state: AppState, store: DeviceStore) -> None:
+        self.state = state
+        self.store = store
+        self.api = BankApi(state.api_url)
+        self._sync_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._queue_dirty = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run in the background on this loop (page.run_task needs a connected browser)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        self._stop_sync()
+        await self.api.aclose()
+
+    # --- device storage ---------------------------------------------------------------
+
+    async def load_queue(self) -> None:
+        items = decode_queue(await self.store.get(QUEUE_KEY))
+        for item in items:
+            if item.status == "sending":  # the app stopped mid-request: outcome unknown
+                item.status = "pending"
+        self.state.queue = items
+        self.state.notify("queue")
+
+    async def persist_queue(self) -> None:
+        self.state.trim_finished()
+        try:
+            await self.store.set(QUEUE_KEY, encode_queue(self.state.queue))
+            self._queue_dirty = False
+        except Exception as e:  # noqa: BLE001 - the device is away; the copy in memory stays
+            self._queue_dirty = True
+            log.warning("queue not persisted yet: %s", e)
+
+    async def on_device_reconnected(self) -> None:
+        if self._queue_dirty:
+            await self.persist_queue()
+
+    # --- session ------------------------------------------------------------------------
+
+    def set_api_url(self, url: str) -> None:
+        self.state.api_url = url.rstrip("/")
+        old = self.api
+        self.api = BankApi(self.state.api_url)
+        self.spawn(old.aclose())
+
+    async def register(self, email: str, password: str, full_name: str) -> None:
+        await self.api.register(email, password, full_name)
+        await self.sign_in(email, password)
+
+    async def sign_in(self, email: str, password: str) -> None:
+        await self.api.sign_in(email, password)
+        self.state.email = email
+        self.state.notice = ""
+        self.state.set_online(True)
+        try:
+            self.state.set_accounts(await self.api.accounts())
+        except Unreachable:
+            self.state.set_online(False)
+        self.state.notify("session")
+        self._start_sync()
+
+    async def sign_out(self, everywhere: bool = False) -> None:
+        self._stop_sync()
+        if everywhere:
+            try:
+                for s in await self.api.sessions() or []:
+                    if not s.current:
+                        await self.api.revoke_session(s.id)
+            except (ApiError, Unreachable, SessionExpired) as e:
+                log.info("could not revoke other sessions: %s", e)
+        await self.api.sign_out()
+        self.state.sign_out()
+
+    async def sessions(self) -> list[SessionInfo] | None:
+        return await self.api.sessions()
+
+    async def revoke_session(self, session_id: str) -> None:
+        await self.api.revoke_session(session_id)
+
+    def _expired(self) -> None:
+        self._stop_sync()
+        n = len(self.state.pending())
+        kept = f" Your {n} queued payment(s) are kept and will be sent after you sign in." if n else ""
+        self.state.sign_out(notice="Your session has expired. Please sign in again." + kept)
+
+    # --- queries ------------------------------------------------------------------------
+
+    async def refresh_accounts(self) -> None:
+        self.state.set_accounts(await self.api.accounts())
+        self.state.set_online(True)
+
+    async def open_account(self, name: str, currency: str) -> AccountResponse:
+        account = await self.api.open_account(name, currency)
+        self.state.accounts[account.id] = account
+        self.state.notify("accounts")
+        return account
+
+    async def transactions(
+        self, account_id: UUID, cursor: str | None = None, kind: str | None = None
+    ) -> TransactionPage:
+        return await self.api.transactions(account_id, limit=20, cursor=cursor, kind=kind)
+
+    async def analytics(self, account_id: UUID, start: date, end: date) -> AnalyticsResponse:
+        return await self.api.analytics(account_id, start, end)
+
+    # --- money movements ------------------------------------------------------------------
+
+    async def move(
+        self,
+        kind: MovementKind,
+        account: AccountResponse,
+        amount: int,
+        description: str = "",
+        to_account_id: UUID | None = None,
+    ) -> QueuedMovement:
+        """Queue the movement on the device, then send it if the bank is reachable.
+
+        Returns the item: done, rejected (with the reason) or still pending."""
+        assert self.state.email is not None
+        item = QueuedMovement.new(
+            self.state.email,
+            kind,
+            account.id,
+            amount,
+            account.balance.currency,
+            description,
+            to_account_id,
+        )
+        item.deferred = not self.state.online
+        self.state.enqueue(item)
+        await self.persist_queue()
+        if self.state.online:
+            try:
+                await self.flush()
+            except Unreachable:
+                self.state.set_online(False)
+                self.wake()
+            except SessionExpired:
+                self._expired()
+        if not item.finished:
+            item.deferred = True
+            self.state.notify("queue")
+        return item
+
+    async def flush(self) -> None:
+        """Send pending movements in the order they were made; stop at the first one
+        whose outcome is unknown (it is retried later with the same key)."""
+        async with self._flush_lock:
+            for item in self.state.pending():
+                item.status = "sending"
+                item.attempts += 1
+                self.state.notify("queue")
+                try:
+                    await self._send(item)
+                except ApiError as e:
+                    if e.status in RETRYABLE_STATUS and not (
+                        e.status == 409 and item.attempts >= MAX_CONFLICT_ATTEMPTS
+                    ):
+                        item.status = "pending"
+                        self._after(item)
+                        await self.persist_queue()
+                        return
+                    item.status, item.reason = "rejected", e.reason
+                except (Unreachable, SessionExpired):
+                    item.status = "pending"
+                    self._after(item)
+                    await self.persist_queue()
+                    raise
+                self._after(item)
+                await self.persist_queue()
+
+    def _after(self, item: QueuedMovement) -> None:
+        self.state.notify("queue", item)
+
+    async def _send(self, item: QueuedMovement) -> None:
+        if item.kind == "deposit":
+            r = await self.api.deposit(item.account_id, item.amount, item.description, item.key)
+        elif item.kind == "withdrawal":
+            r = await self.api.withdraw(item.account_id, item.amount, item.description, item.key)
+        else:
+            assert item.to_account_id is not None
+            r = await self.api.transfer(
+                item.account_id, item.to_account_id, item.amount, item.description, item.key
+            )
+        item.status, item.reason, item.balance_after = "done", "", r.balance
+        self.state.apply_balance(item.account_id, r.balance, r.version)
+
+    # --- staying in sync ---------------------------------------------------------------
+
+    def _start_sync(self) -> None:
+        self._stop_sync()
+        self._sync_task = self.spawn(self._sync_forever())
+
+    def _stop_sync(self) -> None:
+        if self._sync_task is not None and not self._sync_task.done():
+            self._sync_task.cancel()
+        self._sync_task = None
+
+    def wake(self) -> None:
+        """Try to reach the bank now instead of waiting for the next backoff step."""
+        self._wake.set()
+
+    async def _pause(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _sync_forever(self) -> None:
+        backoff = 0.5
+        while self.state.signed_in:
+            try:
+                await self.refresh_accounts()
+                await self.flush()
+                backoff = 0.5
+                try:
+                    await self._follow_live()
+                except Unreachable as e:  # the push dropped; the next refresh tells if we are offline
+                    log.info("live connection lost: %s", e)
+            except SessionExpired:
+                self._expired()
+                return
+            except Unreachable as e:
+                log.info("bank unreachable: %s", e)
+                self.state.set_online(False)
+            except ApiError as e:  # 5xx / 429 while syncing: wait and try again
+                log.warning("sync refused: %s", e)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep the app alive, log and retry
+                log.exception("sync loop error")
+            await self._pause(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _follow_live(self) -> None:
+        """Apply pushed changes until the connection drops; poll if there is no push."""
+        try:
+            async for msg in self.api.live(self.state.last_versions()):
+                if isinstance(msg, Welcome):
+                    self.state.set_online(True, live=True)
+                    await self.refresh_accounts()  # catch up on anything missed meanwhile
+                    await self.flush()
+                elif isinstance(msg, BalanceChanged):
+                    self.state.apply_balance(msg.account_id, msg.balance, msg.version)
+                    if msg.transaction is not None:
+                        self.state.apply_transaction(msg.transaction)
+                elif isinstance(msg, AccountStatusChanged):
+                    await self.refresh_accounts()
+        except LiveUnsupported as e:
+            log.info("no live push (%s): polling every %.1fs", e, POLL_SECONDS)
+            self.state.set_online(True, live=False)
+            loop = asyncio.get_running_loop()
+            until = loop.time() + RETRY_LIVE_SECONDS
+            while loop.time() < until and self.state.signed_in:
+                await self._pause(POLL_SECONDS)
+                await self.refresh_accounts()
+                await self.flush()
+        finally:
+            self.state.live = False

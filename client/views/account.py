@@ -1,0 +1,266 @@
+"""One account: live balance, the 30-day chart, and the history with infinite scroll."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import flet as ft
+import flet_charts as fch
+
+from client.api import ApiError, SessionExpired, Unreachable
+from client.state import Topic
+from client.views.common import error_text, money, section_title, snack, transaction_tile
+from shared.api import AnalyticsResponse, TransactionResponse
+from shared.money import format_minor
+
+if TYPE_CHECKING:
+    from client.views.shell import Shell
+
+FILTERS = [
+    ("all", "All"),
+    ("deposit", "Deposits"),
+    ("withdrawal", "Withdrawals"),
+    ("transfer_out", "Sent"),
+    ("transfer_in", "Received"),
+]
+CHART_DAYS = 30
+
+
+class AccountScreen:
+    def __init__(self, shell: "Shell", account_id: UUID) -> None:
+        self.shell = shell
+        self.page = shell.page
+        self.state = shell.state
+        self.account_id = account_id
+        self.kind: str | None = None
+        self.items: list[TransactionResponse] = []
+        self.cursor: str | None = None
+        self.exhausted = False
+        self._loading = False
+        self._reload_task: asyncio.Task[None] | None = None
+        self._seen_version = 0  # account version the history was last loaded at
+
+        self.title = ft.Text("", theme_style=ft.TextThemeStyle.TITLE_LARGE, expand=True)
+        self.balance = ft.Text("", size=34, weight=ft.FontWeight.BOLD, color=ft.Colors.ON_PRIMARY_CONTAINER)
+        self.balance_note = ft.Text("", size=12, color=ft.Colors.ON_PRIMARY_CONTAINER)
+        self.number = ft.Text("", size=12, selectable=True, color=ft.Colors.ON_PRIMARY_CONTAINER)
+        self.chart_box = ft.Container(height=150, visible=False)
+        self.chart_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.history = ft.Column(spacing=0)
+        self.history_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.more = ft.TextButton("Load more", on_click=lambda e: self._load_more(), visible=False)
+        self.filter = ft.SegmentedButton(
+            segments=[ft.Segment(value=k, label=ft.Text(t)) for k, t in FILTERS],
+            selected=["all"],
+            show_selected_icon=False,
+            on_change=self._on_filter,
+        )
+        header = ft.Row(
+            [
+                ft.IconButton(ft.Icons.ARROW_BACK, tooltip="Back", on_click=lambda e: shell.go_tab(0)),
+                self.title,
+            ]
+        )
+        balance_card = ft.Container(
+            ft.Column(
+                [
+                    ft.Text("Balance", size=13, color=ft.Colors.ON_PRIMARY_CONTAINER),
+                    self.balance,
+                    self.balance_note,
+                    ft.Row(
+                        [
+                            self.number,
+                            ft.IconButton(
+                                ft.Icons.COPY,
+                                icon_size=16,
+                                tooltip="Copy account number",
+                                on_click=self._copy_number,
+                            ),
+                        ],
+                        spacing=0,
+                    ),
+                ],
+                spacing=4,
+            ),
+            bgcolor=ft.Colors.PRIMARY_CONTAINER,
+            border_radius=24,
+            padding=20,
+        )
+        actions = ft.Row(
+            [
+                ft.FilledTonalButton("Deposit", icon=ft.Icons.ADD, on_click=lambda e: self._move("deposit")),
+                ft.FilledTonalButton("Withdraw", icon=ft.Icons.REMOVE, on_click=lambda e: self._move("withdrawal")),
+                ft.FilledTonalButton("Transfer", icon=ft.Icons.SEND, on_click=lambda e: self._move("transfer")),
+            ],
+            wrap=True,
+            spacing=8,
+        )
+        body = ft.Column(
+            [
+                header,
+                balance_card,
+                actions,
+                section_title(f"Last {CHART_DAYS} days"),
+                self.chart_note,
+                self.chart_box,
+                section_title("History"),
+                ft.Row([self.filter], scroll=ft.ScrollMode.AUTO),
+                self.history,
+                self.history_note,
+                self.more,
+            ],
+            spacing=16,
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            on_scroll=self._on_scroll,
+            scroll_interval=200,
+        )
+        self.control = ft.Container(body, padding=16, expand=True, width=720)
+        self._render_account()
+        self._spawn(self._reload())
+        self._spawn(self._load_chart())
+
+    def _spawn(self, coro: object) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+
+    def _update(self) -> None:
+        self.page.update()
+
+    # --- account -----------------------------------------------------------------
+
+    def _render_account(self) -> None:
+        a = self.state.accounts.get(self.account_id)
+        if a is None:
+            self.title.value = "Account"
+            return
+        self.title.value = a.name
+        self.balance.value = money(a.balance)
+        self.number.value = f"Account number {a.id}"
+        notes = [] if a.status == "active" else [f"Account {a.status}"]
+        if not self.state.online:
+            notes.append("Offline: last known balance")
+        self.balance_note.value = " · ".join(notes)
+        self.balance_note.visible = bool(notes)
+
+    async def _copy_number(self, e: ft.Event[ft.IconButton]) -> None:
+        await ft.Clipboard().set(str(self.account_id))
+        snack(self.page, "Account number copied")
+
+    def _move(self, kind: str) -> None:
+        self.shell.move_money(kind, self.account_id)
+
+    # --- history -----------------------------------------------------------------
+
+    def _on_filter(self, e: ft.Event[ft.SegmentedButton]) -> None:
+        value = (e.control.selected or ["all"])[0]
+        self.kind = None if value == "all" else value
+        self._spawn(self._reload())
+
+    def _on_scroll(self, e: ft.OnScrollEvent) -> None:
+        if e.pixels >= e.max_scroll_extent - 300:
+            self._load_more()
+
+    def _load_more(self) -> None:
+        if not self.exhausted and not self._loading:
+            self._spawn(self._fetch())
+
+    async def _reload(self) -> None:
+        a = self.state.accounts.get(self.account_id)
+        self._seen_version = a.version if a else 0
+        self.items, self.cursor, self.exhausted = [], None, False
+        await self._fetch(replace=True)
+
+    async def _fetch(self, replace: bool = False) -> None:
+        self._loading = True
+        try:
+            page = await self.shell.ctrl.transactions(self.account_id, cursor=self.cursor, kind=self.kind)
+        except (ApiError, Unreachable, SessionExpired) as e:
+            self.history_note.value = error_text(e)
+        else:
+            if replace:
+                self.items = []
+            seen = {t.transaction_id for t in self.items}
+            self.items.extend(t for t in page.items if t.transaction_id not in seen)
+            self.cursor = page.next_cursor
+            self.exhausted = page.next_cursor is None
+            self.history_note.value = "" if self.items else "No transactions yet."
+        finally:
+            self._loading = False
+        self._render_history()
+        self._update()
+
+    def _render_history(self) -> None:
+        self.history.controls = [transaction_tile(t) for t in self.items]
+        self.more.visible = not self.exhausted and bool(self.items)
+
+    def _matches(self, tx: TransactionResponse) -> bool:
+        return tx.account_id == self.account_id and (self.kind is None or tx.kind == self.kind)
+
+    # --- chart ----------------------------------------------------------------------
+
+    async def _load_chart(self) -> None:
+        end = date.today()
+        try:
+            data = await self.shell.ctrl.analytics(self.account_id, end - timedelta(days=CHART_DAYS - 1), end)
+        except ApiError as e:
+            self.chart_note.value = "" if e.status == 404 else error_text(e)
+            self._update()
+            return
+        except (Unreachable, SessionExpired) as e:
+            self.chart_note.value = error_text(e)
+            self._update()
+            return
+        self._render_chart(data)
+        self._update()
+
+    def _render_chart(self, data: AnalyticsResponse) -> None:
+        cur = data.currency
+        self.chart_note.value = (
+            f"In {format_minor(data.total_in, cur)} · Out {format_minor(data.total_out, cur)} "
+            f"{cur} · {data.count} transactions"
+        )
+        if len(data.days) < 2:
+            self.chart_box.visible = False
+            return
+        points = [
+            fch.LineChartDataPoint(x=i, y=d.closing_balance) for i, d in enumerate(data.days)
+        ]
+        self.chart_box.content = fch.LineChart(
+            data_series=[
+                fch.LineChartData(
+                    points=points,
+                    curved=True,
+                    color=ft.Colors.PRIMARY,
+                    stroke_width=3,
+                    below_line_bgcolor=ft.Colors.with_opacity(0.12, ft.Colors.PRIMARY),
+                    point=False,
+                )
+            ],
+            left_axis=fch.ChartAxis(show_labels=False),
+            bottom_axis=fch.ChartAxis(show_labels=False),
+            interactive=False,
+            expand=True,
+        )
+        self.chart_box.visible = True
+
+    # --- live ------------------------------------------------------------------------
+
+    def on_state(self, topic: Topic, payload: object) -> None:
+        if topic in ("accounts", "connection"):
+            self._render_account()
+            a = self.state.accounts.get(self.account_id)
+            newest = max([t.version for t in self.items] + [self._seen_version])
+            if topic == "accounts" and a is not None and a.version > newest:
+                # a change arrived without its transaction (polling): fetch the first page again
+                if self._reload_task is None or self._reload_task.done():
+                    self._reload_task = self._spawn(self._reload())
+        elif topic == "transaction" and isinstance(payload, TransactionResponse):
+            if self._matches(payload) and all(
+                t.transaction_id != payload.transaction_id for t in self.items
+            ):
+                self.items.insert(0, payload)
+                self.history_note.value = ""
+                self._render_history()

@@ -1,0 +1,112 @@
+"""Formatting and small widgets shared by the screens."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import flet as ft
+
+from client.api import ApiError, SessionExpired, Unreachable
+from shared.api import AccountResponse, TransactionResponse
+from shared.money import Money, format_minor
+
+SEED = "#1B5E8C"  # the bank's brand colour; Material 3 derives the palette from it
+CURRENCIES = ["EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "JPY"]
+
+KIND_LABEL = {
+    "deposit": "Deposit",
+    "withdrawal": "Withdrawal",
+    "transfer_out": "Transfer sent",
+    "transfer_in": "Transfer received",
+    "transfer": "Transfer",
+}
+KIND_ICON = {
+    "deposit": ft.Icons.SAVINGS_OUTLINED,
+    "withdrawal": ft.Icons.LOCAL_ATM,
+    "transfer_out": ft.Icons.NORTH_EAST,
+    "transfer_in": ft.Icons.SOUTH_WEST,
+    "transfer": ft.Icons.SWAP_HORIZ,
+}
+
+
+def money(m: Money) -> str:
+    return f"{format_minor(m.amount, m.currency)} {m.currency}"
+
+
+def amount_text(amount: int, currency: str) -> str:
+    return f"{format_minor(amount, currency)} {currency}"
+
+
+def signed(tx: TransactionResponse) -> str:
+    sign = "+" if tx.kind in ("deposit", "transfer_in") else "−"
+    return f"{sign}{money(tx.amount)}"
+
+
+def short_id(value: object) -> str:
+    s = str(value)
+    return f"{s[:8]}…{s[-4:]}"
+
+
+def when(dt: datetime) -> str:
+    return dt.astimezone().strftime("%d %b %Y, %H:%M")
+
+
+def account_label(a: AccountResponse) -> str:
+    return f"{a.name} · {money(a.balance)}"
+
+
+def error_text(e: Exception) -> str:
+    """What to tell the customer about a failed request."""
+    if isinstance(e, ApiError):
+        return e.reason
+    if isinstance(e, Unreachable):
+        return "The bank cannot be reached. Check your connection and try again."
+    if isinstance(e, SessionExpired):
+        return "Your session has expired. Please sign in again."
+    return "Something went wrong. Please try again."
+
+
+def section_title(text: str) -> ft.Text:
+    return ft.Text(text, theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.W_600)
+
+
+def transaction_tile(tx: TransactionResponse) -> ft.ListTile:
+    incoming = tx.kind in ("deposit", "transfer_in")
+    subtitle = when(tx.occurred_at)
+    if tx.description:
+        subtitle = f"{tx.description} · {subtitle}"
+    return ft.ListTile(
+        leading=ft.CircleAvatar(
+            content=ft.Icon(KIND_ICON.get(tx.kind, ft.Icons.RECEIPT_LONG), size=20),
+            bgcolor=ft.Colors.SECONDARY_CONTAINER if incoming else ft.Colors.SURFACE_CONTAINER_HIGHEST,
+            radius=18,
+        ),
+        title=ft.Text(KIND_LABEL.get(tx.kind, tx.kind)),
+        subtitle=ft.Text(subtitle, size=12),
+        trailing=ft.Text(
+            signed(tx),
+            weight=ft.FontWeight.W_600,
+            color=ft.Colors.GREEN_700 if incoming else None,
+        ),
+        dense=True,
+    )
+
+
+def run_safely(
+    page: ft.Page, fn: Callable[[], Awaitable[Any]], on_error: Callable[[str], None]
+) -> None:
+    """Run a UI action on the page's loop and report any failure in words."""
+
+    async def job() -> None:
+        try:
+            await fn()
+        except (ApiError, Unreachable, SessionExpired) as e:
+            on_error(error_text(e))
+
+    page.run_task(job)
+
+
+def snack(page: ft.Page, text: str) -> None:
+    page.show_dialog(ft.SnackBar(content=ft.Text(text), behavior=ft.SnackBarBehavior.FLOATING))

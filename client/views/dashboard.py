@@ -1,0 +1,279 @@
+"""Home: totals per currency, the accounts, queued payments and recent activity."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import flet as ft
+
+from client.api import ApiError, SessionExpired, Unreachable
+from client.state import QueuedMovement, Topic
+from client.views.common import (
+    CURRENCIES,
+    KIND_ICON,
+    KIND_LABEL,
+    amount_text,
+    error_text,
+    money,
+    section_title,
+    short_id,
+    transaction_tile,
+)
+from shared.api import AccountResponse, TransactionResponse
+from shared.money import format_minor
+
+if TYPE_CHECKING:
+    from client.views.shell import Shell
+
+RECENT = 6
+
+
+def status_chip(shell: "Shell") -> ft.Control:
+    s = shell.state
+    if not s.online:
+        text, icon, color = "Offline", ft.Icons.CLOUD_OFF, ft.Colors.TERTIARY
+    elif s.live:
+        text, icon, color = "Live", ft.Icons.BOLT, ft.Colors.GREEN_700
+    else:
+        text, icon, color = "Online", ft.Icons.CLOUD_DONE_OUTLINED, ft.Colors.PRIMARY
+    return ft.Row(
+        [ft.Icon(icon, size=16, color=color), ft.Text(text, size=12, color=color)],
+        spacing=4,
+        tight=True,
+    )
+
+
+def queue_tile(item: QueuedMovement, shell: "Shell") -> ft.ListTile:
+    status = {
+        "pending": ("Pending: waiting for the connection", ft.Icons.SCHEDULE, ft.Colors.TERTIARY),
+        "sending": ("Sending…", ft.Icons.SYNC, ft.Colors.PRIMARY),
+        "done": ("Done", ft.Icons.CHECK_CIRCLE, ft.Colors.GREEN_700),
+        "rejected": ("Rejected", ft.Icons.ERROR_OUTLINE, ft.Colors.ERROR),
+    }[item.status]
+    detail = status[0]
+    if item.status == "done" and item.balance_after is not None:
+        detail = f"Done · new balance {money(item.balance_after)}"
+    elif item.status == "rejected":
+        detail = f"Rejected: {item.reason}"
+    account = shell.state.accounts.get(item.account_id)
+    where = account.name if account else short_id(item.account_id)
+    return ft.ListTile(
+        leading=ft.Icon(status[1], color=status[2]),
+        title=ft.Text(f"{KIND_LABEL[item.kind]} {amount_text(item.amount, item.currency)}"),
+        subtitle=ft.Text(f"{where} · {detail}", size=12),
+        trailing=ft.Icon(KIND_ICON[item.kind], size=18),
+        dense=True,
+    )
+
+
+class DashboardScreen:
+    def __init__(self, shell: "Shell") -> None:
+        self.shell = shell
+        self.page = shell.page
+        self.state = shell.state
+        self.header = ft.Row(alignment=ft.MainAxisAlignment.SPACE_BETWEEN)
+        self.totals = ft.Container(
+            bgcolor=ft.Colors.PRIMARY_CONTAINER, border_radius=24, padding=20
+        )
+        self.accounts = ft.Column(spacing=8)
+        self.queue = ft.Column(spacing=0)
+        self.queue_section = ft.Column(visible=False)
+        self.recent = ft.Column(spacing=0)
+        self.recent_items: list[TransactionResponse] = []
+        self.recent_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        self._loading: asyncio.Task[None] | None = None
+        self.control = ft.Column(
+            [
+                self.header,
+                self.totals,
+                ft.Row(
+                    [
+                        section_title("Your accounts"),
+                        ft.FilledTonalButton(
+                            "Open account", icon=ft.Icons.ADD, on_click=self._open_dialog
+                        ),
+                    ],
+                    alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
+                ),
+                self.accounts,
+                self.queue_section,
+                section_title("Recent activity"),
+                self.recent_note,
+                self.recent,
+            ],
+            spacing=16,
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+        )
+        self.queue_section.controls = [
+            ft.Row(
+                [
+                    section_title("Queued on this device"),
+                    ft.TextButton("Clear finished", on_click=self._clear_finished),
+                ],
+                alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
+            ),
+            ft.Card(ft.Container(self.queue, padding=ft.Padding.symmetric(vertical=4))),
+        ]
+        self.wrapper = ft.Container(self.control, padding=16, expand=True, width=720)
+        self.control = self.wrapper
+        self._render_all()
+        self._load_recent()
+
+    # --- rendering --------------------------------------------------------------------
+
+    def _render_all(self) -> None:
+        self._render_header()
+        self._render_totals()
+        self._render_accounts()
+        self._render_queue()
+        self._render_recent()
+
+    def _render_header(self) -> None:
+        self.header.controls = [
+            ft.Column(
+                [
+                    ft.Text("Hello", theme_style=ft.TextThemeStyle.HEADLINE_SMALL),
+                    ft.Text(self.state.email or "", size=12, color=ft.Colors.ON_SURFACE_VARIANT),
+                ],
+                spacing=0,
+            ),
+            status_chip(self.shell),
+        ]
+
+    def _render_totals(self) -> None:
+        totals = self.state.totals()
+        rows: list[ft.Control] = [
+            ft.Text("Total balance", color=ft.Colors.ON_PRIMARY_CONTAINER, size=13)
+        ]
+        if not totals:
+            rows.append(ft.Text("No accounts yet", size=22, color=ft.Colors.ON_PRIMARY_CONTAINER))
+        for currency, amount in sorted(totals.items()):
+            rows.append(
+                ft.Text(
+                    f"{format_minor(amount, currency)} {currency}",
+                    size=30,
+                    weight=ft.FontWeight.BOLD,
+                    color=ft.Colors.ON_PRIMARY_CONTAINER,
+                )
+            )
+        if not self.state.online:
+            rows.append(ft.Text("Last known balance (offline)", size=12))
+        self.totals.content = ft.Column(rows, spacing=4)
+
+    def _account_card(self, a: AccountResponse) -> ft.Control:
+        status = "" if a.status == "active" else f" · {a.status.capitalize()}"
+        return ft.Card(
+            ft.ListTile(
+                leading=ft.CircleAvatar(
+                    content=ft.Text(a.currency, size=11, weight=ft.FontWeight.BOLD),
+                    bgcolor=ft.Colors.SECONDARY_CONTAINER,
+                ),
+                title=ft.Text(a.name, weight=ft.FontWeight.W_600),
+                subtitle=ft.Text(f"No. {short_id(a.id)}{status}", size=12),
+                trailing=ft.Text(money(a.balance), size=16, weight=ft.FontWeight.W_600),
+                on_click=lambda e, aid=a.id: self.shell.open_account(aid),
+            ),
+            margin=0,
+        )
+
+    def _render_accounts(self) -> None:
+        items = sorted(self.state.accounts.values(), key=lambda a: (a.opened_at is None, a.opened_at))
+        if not items:
+            self.accounts.controls = [
+                ft.Text("Open your first account to get started.", color=ft.Colors.ON_SURFACE_VARIANT)
+            ]
+        else:
+            self.accounts.controls = [self._account_card(a) for a in items]
+
+    def _render_queue(self) -> None:
+        items = [q for q in self.state.my_queue() if q.deferred]
+        self.queue_section.visible = bool(items)
+        self.queue.controls = [queue_tile(q, self.shell) for q in reversed(items)]
+
+    def _render_recent(self) -> None:
+        self.recent.controls = [transaction_tile(t) for t in self.recent_items[:RECENT]]
+        if not self.recent_items and not self.recent_note.value:
+            self.recent_note.value = "No transactions yet."
+
+    # --- data --------------------------------------------------------------------------
+
+    def _load_recent(self) -> None:
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.get_running_loop().create_task(self._fetch_recent())
+
+    async def _fetch_recent(self) -> None:
+        items: list[TransactionResponse] = []
+        try:
+            for a in list(self.state.accounts.values())[:4]:
+                page = await self.shell.ctrl.transactions(a.id)
+                items.extend(page.items[:RECENT])
+        except (ApiError, Unreachable, SessionExpired) as e:
+            self.recent_note.value = error_text(e) if not self.recent_items else ""
+        else:
+            items.sort(key=lambda t: t.occurred_at, reverse=True)
+            self.recent_items = items
+            self.recent_note.value = "" if items else "No transactions yet."
+        self._render_recent()
+        self.page.update()
+
+    def on_state(self, topic: Topic, payload: object) -> None:
+        if topic in ("accounts", "connection"):
+            self._render_header()
+            self._render_totals()
+            self._render_accounts()
+            if topic == "accounts":
+                self._load_recent()
+        elif topic in ("queue",):
+            self._render_queue()
+        elif topic == "transaction" and isinstance(payload, TransactionResponse):
+            if all(t.transaction_id != payload.transaction_id or t.account_id != payload.account_id
+                   for t in self.recent_items):
+                self.recent_items.insert(0, payload)
+                self._render_recent()
+
+    # --- actions -------------------------------------------------------------------------
+
+    def _clear_finished(self, e: ft.Event[ft.TextButton]) -> None:
+        self.state.dismiss_finished()
+        asyncio.get_running_loop().create_task(self.shell.ctrl.persist_queue())
+
+    def _open_dialog(self, e: ft.Event[ft.Control]) -> None:
+        name = ft.TextField(label="Account name", value="Everyday account", autofocus=True)
+        currency = ft.Dropdown(
+            label="Currency",
+            value="EUR",
+            options=[ft.DropdownOption(key=c, text=c) for c in CURRENCIES],
+            width=160,
+        )
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def confirm(ev: ft.Event[ft.Control]) -> None:
+            if not name.value.strip():
+                name.error = "Give the account a name"
+                self.page.update()
+                return
+            try:
+                account = await self.shell.ctrl.open_account(name.value.strip(), currency.value or "EUR")
+            except Exception as ex:  # noqa: BLE001 - shown in words
+                error.value, error.visible = error_text(ex), True
+                self.page.update()
+                return
+            self.page.pop_dialog()
+            self.page.show_dialog(
+                ft.SnackBar(ft.Text(f"Opened {account.name} ({account.currency})"))
+            )
+            self.page.update()
+
+        self.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text("Open an account"),
+                content=ft.Column([name, currency, error], tight=True, spacing=16, width=320),
+                actions=[
+                    ft.TextButton("Cancel", on_click=lambda ev: self.page.pop_dialog()),
+                    ft.FilledButton("Open", on_click=confirm),
+                ],
+            )
+        )

@@ -1,0 +1,144 @@
+"""Settings: theme, server, signed-in devices, sign out."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import flet as ft
+
+from client.api import SessionInfo
+from client.state import Topic
+from client.views.common import error_text, section_title, snack
+
+if TYPE_CHECKING:
+    from client.views.shell import Shell
+
+THEME_KEY = "bank.theme"
+THEMES = {"system": ft.ThemeMode.SYSTEM, "light": ft.ThemeMode.LIGHT, "dark": ft.ThemeMode.DARK}
+
+
+class SettingsScreen:
+    def __init__(self, shell: "Shell") -> None:
+        self.shell = shell
+        self.page = shell.page
+        self.state = shell.state
+        current = next((k for k, v in THEMES.items() if v == self.page.theme_mode), "system")
+        self.theme = ft.SegmentedButton(
+            segments=[
+                ft.Segment(value="system", label=ft.Text("System"), icon=ft.Icons.BRIGHTNESS_AUTO),
+                ft.Segment(value="light", label=ft.Text("Light"), icon=ft.Icons.LIGHT_MODE),
+                ft.Segment(value="dark", label=ft.Text("Dark"), icon=ft.Icons.DARK_MODE),
+            ],
+            selected=[current],
+            on_change=self._on_theme,
+        )
+        self.server = ft.TextField(label="Server URL", value=self.state.api_url, expand=True)
+        self.sessions = ft.Column(spacing=0)
+        self.sessions_section = ft.Column(
+            [section_title("Signed-in devices"), ft.Card(ft.Container(self.sessions, padding=4))],
+            visible=False,
+        )
+        self.pending = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.control = ft.Container(
+            ft.Column(
+                [
+                    ft.Text("Settings", theme_style=ft.TextThemeStyle.HEADLINE_SMALL),
+                    ft.Text(f"Signed in as {self.state.email}", color=ft.Colors.ON_SURFACE_VARIANT),
+                    section_title("Appearance"),
+                    self.theme,
+                    section_title("Server"),
+                    ft.Row([self.server, ft.OutlinedButton("Use server", on_click=self._on_server)]),
+                    ft.Text(
+                        "Changing the server signs you out. Queued payments stay on this device.",
+                        size=12,
+                        color=ft.Colors.ON_SURFACE_VARIANT,
+                    ),
+                    self.sessions_section,
+                    section_title("Session"),
+                    self.pending,
+                    ft.Row(
+                        [
+                            ft.FilledTonalButton("Sign out", icon=ft.Icons.LOGOUT, on_click=self._sign_out),
+                            ft.OutlinedButton(
+                                "Sign out everywhere",
+                                icon=ft.Icons.PHONELINK_ERASE,
+                                on_click=self._sign_out_everywhere,
+                            ),
+                        ],
+                        wrap=True,
+                    ),
+                ],
+                spacing=16,
+                scroll=ft.ScrollMode.AUTO,
+                expand=True,
+            ),
+            padding=16,
+            expand=True,
+            width=640,
+        )
+        self._render_pending()
+        asyncio.get_running_loop().create_task(self._load_sessions())
+
+    def on_state(self, topic: Topic, payload: object) -> None:
+        if topic == "queue":
+            self._render_pending()
+
+    def _render_pending(self) -> None:
+        n = len(self.state.pending())
+        self.pending.value = f"{n} payment(s) queued on this device." if n else ""
+        self.pending.visible = bool(n)
+
+    async def _on_theme(self, e: ft.Event[ft.SegmentedButton]) -> None:
+        choice = (e.control.selected or ["system"])[0]
+        self.page.theme_mode = THEMES[choice]
+        self.page.update()
+        try:
+            await self.shell.ctrl.store.set(THEME_KEY, choice)
+        except Exception:  # noqa: BLE001 - a preference, not money
+            pass
+
+    async def _on_server(self, e: ft.Event[ft.Control]) -> None:
+        url = (self.server.value or "").strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            self.server.error = "Start with http:// or https://"
+            self.page.update()
+            return
+        await self.shell.ctrl.sign_out()
+        self.shell.ctrl.set_api_url(url)
+
+    async def _sign_out(self, e: ft.Event[ft.Control]) -> None:
+        await self.shell.ctrl.sign_out()
+
+    async def _sign_out_everywhere(self, e: ft.Event[ft.Control]) -> None:
+        await self.shell.ctrl.sign_out(everywhere=True)
+
+    async def _load_sessions(self) -> None:
+        try:
+            items = await self.shell.ctrl.sessions()
+        except Exception:  # noqa: BLE001 - the section simply stays hidden
+            items = None
+        if items is None:
+            return
+        self.sessions.controls = [self._session_tile(s) for s in items]
+        self.sessions_section.visible = bool(items)
+        self.page.update()
+
+    def _session_tile(self, s: SessionInfo) -> ft.ListTile:
+        async def revoke(e: ft.Event[ft.Control]) -> None:
+            try:
+                await self.shell.ctrl.revoke_session(s.id)
+            except Exception as ex:  # noqa: BLE001
+                snack(self.page, error_text(ex))
+                return
+            await self._load_sessions()
+
+        return ft.ListTile(
+            leading=ft.Icon(ft.Icons.SMARTPHONE if not s.current else ft.Icons.CHECK_CIRCLE),
+            title=ft.Text(s.user_agent or "Device"),
+            subtitle=ft.Text(
+                ("This device · " if s.current else "") + (s.last_seen_at or s.created_at or ""),
+                size=12,
+            ),
+            trailing=None if s.current else ft.TextButton("Sign out", on_click=revoke),
+        )

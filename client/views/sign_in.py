@@ -1,0 +1,139 @@
+"""Sign in and register."""
+
+from __future__ import annotations
+
+import re
+
+import flet as ft
+
+from client.api import ApiError
+from client.controller import Controller
+from client.state import AppState, Topic
+from client.views.common import error_text
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 8
+
+
+class SignInScreen:
+    def __init__(self, page: ft.Page, state: AppState, ctrl: Controller) -> None:
+        self.page = page
+        self.state = state
+        self.ctrl = ctrl
+        self.registering = False
+        self.email = ft.TextField(
+            label="Email",
+            keyboard_type=ft.KeyboardType.EMAIL,
+            prefix_icon=ft.Icons.MAIL_OUTLINE,
+            on_submit=self._submit,
+        )
+        self.password = ft.TextField(
+            label="Password",
+            password=True,
+            can_reveal_password=True,
+            prefix_icon=ft.Icons.LOCK_OUTLINE,
+            on_submit=self._submit,
+        )
+        self.full_name = ft.TextField(
+            label="Full name",
+            prefix_icon=ft.Icons.PERSON_OUTLINE,
+            visible=False,
+            capitalization=ft.TextCapitalization.WORDS,
+        )
+        self.message = ft.Text(state.notice, color=ft.Colors.ERROR, visible=bool(state.notice))
+        self.busy = ft.ProgressRing(width=20, height=20, stroke_width=2, visible=False)
+        self.submit = ft.FilledButton("Sign in", on_click=self._submit, expand=True)
+        self.switch = ft.TextButton("New here? Create an account", on_click=self._toggle)
+        self.heading = ft.Text("Welcome back", theme_style=ft.TextThemeStyle.HEADLINE_SMALL)
+        self.control = ft.Container(
+            ft.Column(
+                [
+                    ft.Container(height=24),
+                    ft.Container(
+                        ft.Icon(ft.Icons.ACCOUNT_BALANCE, size=40, color=ft.Colors.ON_PRIMARY),
+                        bgcolor=ft.Colors.PRIMARY,
+                        border_radius=20,
+                        padding=16,
+                    ),
+                    ft.Text("Northwind Bank", theme_style=ft.TextThemeStyle.TITLE_LARGE),
+                    self.heading,
+                    ft.Container(height=8),
+                    self.email,
+                    self.password,
+                    self.full_name,
+                    self.message,
+                    ft.Row([self.submit, self.busy]),
+                    self.switch,
+                    ft.Text(
+                        f"Server: {state.api_url}", size=11, color=ft.Colors.ON_SURFACE_VARIANT
+                    ),
+                ],
+                spacing=16,
+                horizontal_alignment=ft.CrossAxisAlignment.CENTER,
+                scroll=ft.ScrollMode.AUTO,
+            ),
+            width=420,
+            padding=24,
+        )
+
+    def on_state(self, topic: Topic, payload: object) -> None:
+        pass
+
+    def _toggle(self, e: ft.Event[ft.TextButton]) -> None:
+        self.registering = not self.registering
+        self.full_name.visible = self.registering
+        self.submit.content = "Create account" if self.registering else "Sign in"
+        self.heading.value = "Open your account" if self.registering else "Welcome back"
+        self.switch.content = (
+            "Already a customer? Sign in" if self.registering else "New here? Create an account"
+        )
+        self.message.visible = False
+        self.page.update()
+
+    def _validate(self) -> bool:
+        ok = True
+        for f in (self.email, self.password, self.full_name):
+            f.error = None
+        if not EMAIL.match(self.email.value.strip()):
+            self.email.error = "Enter a valid email address"
+            ok = False
+        if not self.password.value:
+            self.password.error = "Enter your password"
+            ok = False
+        elif self.registering and len(self.password.value) < MIN_PASSWORD:
+            self.password.error = f"Use at least {MIN_PASSWORD} characters"
+            ok = False
+        if self.registering and not self.full_name.value.strip():
+            self.full_name.error = "Enter your name"
+            ok = False
+        return ok
+
+    async def _submit(self, e: ft.Event[ft.Control]) -> None:
+        self.message.visible = False
+        if not self._validate():
+            self.page.update()
+            return
+        self.busy.visible = True
+        self.submit.disabled = True
+        self.page.update()
+        email, password = self.email.value.strip(), self.password.value
+        try:
+            if self.registering:
+                await self.ctrl.register(email, password, self.full_name.value.strip())
+            else:
+                await self.ctrl.sign_in(email, password)
+            return  # the shell swaps this screen out
+        except ApiError as err:
+            if err.status in (400, 401) and not self.registering:
+                text = "Wrong email or password."
+            elif err.status == 409:
+                text = "An account with this email already exists. Sign in instead."
+            else:
+                text = err.reason
+        except Exception as err:  # noqa: BLE001 - shown to the customer in words
+            text = error_text(err)
+        self.message.value = text
+        self.message.visible = True
+        self.busy.visible = False
+        self.submit.disabled = False
+        self.page.update()
