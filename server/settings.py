@@ -35,6 +35,24 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     jwt_secret: str = ""
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # How long an API process trusts "this session is still active" before asking Redis again.
+    session_check_cache_seconds: float = 1.0
+    # The first admin, created at API start when missing. An empty password means a
+    # dev password generated under data_dir/secrets (`./task up` prints it once).
+    bootstrap_admin_email: str = "admin@bank.local"
+    bootstrap_admin_password: str = ""
+
+    # Abuse resistance. Sign-in: failures per account and per client IP within the
+    # window lock further attempts out (429 + Retry-After) for the lockout time.
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 50
+    login_failure_window_seconds: int = 900
+    login_lockout_seconds: int = 900
+    # Money-moving requests per user: a token bucket (sustained rate, burst size).
+    money_rate_per_second: float = 100.0
+    money_rate_burst: int = 500
+    # Browser origins allowed by CORS (comma-separated); empty = the local web client.
+    cors_origins: str = ""
 
     # Business limits (minor units).
     max_transaction_amount: int = 1_000_000_00

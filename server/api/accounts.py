@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 
 from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
+from server.api.security import audit_record
 from server.api.queries import min_version_param, query_cache
 from server.application import handlers
 from server.application.command_runner import CommandResult
@@ -46,7 +48,9 @@ class AccountController(Controller):
     ) -> Response[AccountResponse]:
         req = await decode_body(request, OpenAccountRequest)
         idem = idempotency_key(request, actor, "open_account", req, required=False)
-        result = await handlers.open_account(ctx, actor, req, idem, event_metadata(request, actor, idem))
+        meta = event_metadata(request, actor, idem)
+        audit = audit_record(request, "open_account", actor, meta.trace_id)
+        result = await handlers.open_account(ctx, actor, req, idem, meta, audit)
         return command_response(result)  # type: ignore[return-value]
 
     @get("/{account_id:str}", operation_id="getAccount")
@@ -68,7 +72,11 @@ class AccountController(Controller):
         idem = idempotency_key(request, actor, f"{kind}:{account}", req)
         meta = event_metadata(request, actor, idem)
         handler = handlers.deposit_money if kind == "deposit" else handlers.withdraw_money
-        return command_response(await handler(ctx, actor, account, req, idem, meta))
+        audit = dataclasses.replace(
+            audit_record(request, f"{kind}_money", actor, meta.trace_id).about_account(account),
+            details={"amount": req.amount},
+        )
+        return command_response(await handler(ctx, actor, account, req, idem, meta, audit))
 
     @post("/{account_id:str}/deposits", operation_id="depositMoney", status_code=201)
     async def deposit(
@@ -93,8 +101,9 @@ class AccountController(Controller):
         req = await decode_body(request, FreezeRequest) if body else FreezeRequest()
         idem = idempotency_key(request, actor, f"{action}:{account}", req, required=False)
         meta = event_metadata(request, actor, idem)
+        audit = audit_record(request, f"{action}_account", actor, meta.trace_id).about_account(account)
         result = await handlers.change_account_status(
-            ctx, actor, account, action, req.reason, idem, meta  # type: ignore[arg-type]
+            ctx, actor, account, action, req.reason, idem, meta, audit  # type: ignore[arg-type]
         )
         return command_response(result)
 

@@ -11,18 +11,21 @@ from contextlib import asynccontextmanager
 import asyncpg
 import redis.asyncio as redis
 from litestar import Litestar
-from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from server.adapters.account_repository import AccountRepository
 from server.api.accounts import AccountController
+from server.api.admin import AdminController, AuditController
 from server.api.auth import AuthController
 from server.api.deps import dependencies
 from server.api.errors import exception_handlers
+from server.api.hardening import cors_config, security_side
+from server.api.headers import security_headers
 from server.api.health import HealthController
 from server.api.live import channels_plugin, live_socket
 from server.api.queries import QueryController, read_side
+from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
 from server.api.transfers import TransferController
 from server.application.context import AppContext
@@ -36,6 +39,8 @@ ROUTES: list[type] = [
     AccountController,
     TransferController,
     QueryController,
+    AdminController,
+    AuditController,
     live_socket,
 ]
 
@@ -63,11 +68,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=dependencies,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         on_app_init=[jwt_auth.on_app_init],
-        lifespan=[lifespan, read_side],
+        lifespan=[lifespan, read_side, security_side],
+        before_send=[security_headers],
+        guards=[money_rate_limit],
         plugins=[channels_plugin(settings)],
         request_max_body_size=MAX_BODY_BYTES,
-        cors_config=CORSConfig(allow_origins=[f"http://127.0.0.1:{settings.client_port}",
-                                              f"http://localhost:{settings.client_port}"]),
+        cors_config=cors_config(settings),
         openapi_config=OpenAPIConfig(
             title="Modern Banking Platform API",
             version="1.0.0",

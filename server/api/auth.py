@@ -1,21 +1,30 @@
-"""POST /api/v1/auth/register, POST /api/v1/auth/token."""
+"""Sign-up, tokens and sessions.
+
+POST   /api/v1/auth/register         create a customer (password policy applies)
+POST   /api/v1/auth/token            OAuth2 grant_type=password or grant_type=refresh_token
+POST   /api/v1/auth/logout           end the caller's session (its tokens stop working)
+GET    /api/v1/auth/sessions         the caller's sessions
+DELETE /api/v1/auth/sessions/{id}    end one of them
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from server.api.body import BadRequestError, decode_body
+from server.api.security import audit_record, issue_access_token
 from server.application import auth
-from server.application.context import AppContext
+from server.application.context import Actor, AppContext
+from server.application.password_policy import WeakPasswordError, check_password
+from server.application.sessions import SessionService, SignedIn
 from shared.api import RegisterRequest, RegisterResponse, TokenResponse
-
-MIN_PASSWORD_LENGTH = 12
+from shared.security import SessionList, SessionResponse
 
 
 class TokenForm(msgspec.Struct, kw_only=True):
@@ -24,6 +33,14 @@ class TokenForm(msgspec.Struct, kw_only=True):
     password: str = ""
     refresh_token: str = ""
     scope: str = ""
+
+
+def _sessions(request: Request[Any, Any, Any]) -> SessionService:
+    return request.app.state.sessions  # type: ignore[no-any-return]
+
+
+def _when(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 class AuthController(Controller):
@@ -35,34 +52,64 @@ class AuthController(Controller):
         self, request: Request[Any, Any, Any], ctx: AppContext, data: RegisterRequest
     ) -> RegisterResponse:
         req = await decode_body(request, RegisterRequest)
-        if len(req.password) < MIN_PASSWORD_LENGTH:
-            raise BadRequestError(
-                f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters"
-                " (a few words strung together work well).",
-                "weak_password",
-            )
+        try:
+            check_password(req.password, req.email, req.full_name)
+        except WeakPasswordError as exc:
+            raise BadRequestError(str(exc), "weak_password") from None
         return await auth.register_user(ctx, req)
 
     @post("/token", operation_id="issueToken", status_code=200)
     async def token(
         self,
         request: Request[Any, Any, Any],
-        ctx: AppContext,
         data: Annotated[TokenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-    ) -> TokenResponse:
-        if data.grant_type != "password":
+    ) -> Response[TokenResponse]:
+        sessions = _sessions(request)
+        audit = audit_record(request, "sign_in")
+        if data.grant_type == "password":
+            if not data.username or not data.password:
+                raise BadRequestError("Send username (your email) and password.", "invalid_request")
+            if len(data.username) > 254 or len(data.password) > 256:
+                raise BadRequestError("username or password is too long.", "invalid_request")
+            signed_in = await sessions.sign_in(data.username, data.password, audit)
+        elif data.grant_type == "refresh_token":
+            if not data.refresh_token:
+                raise BadRequestError("Send the refresh_token you were given.", "invalid_request")
+            signed_in = await sessions.refresh(data.refresh_token, audit)
+        else:
             raise BadRequestError(
-                "Unsupported grant_type; use grant_type=password with username and password.",
+                "Unsupported grant_type; use grant_type=password with username and password,"
+                " or grant_type=refresh_token with refresh_token.",
                 "unsupported_grant_type",
             )
-        if not data.username or not data.password:
-            raise BadRequestError("Send username (your email) and password.", "invalid_request")
-        user = await auth.authenticate(ctx, data.username, data.password)
-        jwt = request.app.state.jwt_auth
-        ttl = ctx.settings.access_token_ttl_seconds
-        access = jwt.create_token(
-            identifier=str(user.id),
-            token_expiration=timedelta(seconds=ttl),
-            token_extras={"role": user.role},
+        return self._tokens(request, signed_in)
+
+    @staticmethod
+    def _tokens(request: Request[Any, Any, Any], s: SignedIn) -> Response[TokenResponse]:
+        access, ttl = issue_access_token(request.app, s.user_id, s.role, s.session_id)
+        body = TokenResponse(access_token=access, expires_in=ttl, refresh_token=s.refresh_token)
+        # RFC 6749 §5.1: token responses must not be cached.
+        return Response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    @post("/logout", operation_id="logout", status_code=204)
+    async def logout(self, request: Request[Any, Any, Any], actor: Actor) -> None:
+        await _sessions(request).logout(actor, audit_record(request, "logout", actor))
+
+    @get("/sessions", operation_id="listSessions")
+    async def list_sessions(self, request: Request[Any, Any, Any], actor: Actor) -> SessionList:
+        records = await _sessions(request).list_sessions(actor)
+        return SessionList(items=[
+            SessionResponse(
+                id=r.id, created_at=_when(r.created_at), last_used_at=_when(r.last_used_at),
+                ip=r.ip, user_agent=r.user_agent, current=r.id == actor.session_id,
+            )
+            for r in records
+        ])
+
+    @delete("/sessions/{session_id:str}", operation_id="revokeSession", status_code=204)
+    async def revoke_session(
+        self, request: Request[Any, Any, Any], actor: Actor, session_id: str
+    ) -> None:
+        await _sessions(request).revoke(
+            actor, session_id, audit_record(request, "revoke_session", actor)
         )
-        return TokenResponse(access_token=access, expires_in=ttl)

@@ -21,6 +21,9 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (app_errors.PermissionDeniedError, 403, "Forbidden"),
     (app_errors.EmailTakenError, 409, "Conflict"),
     (app_errors.InvalidCredentialsError, 400, "Invalid grant"),
+    (app_errors.TooManyAttemptsError, 429, "Too many requests"),
+    (app_errors.SessionNotFoundError, 404, "Not found"),
+    (app_errors.UserNotFoundError, 404, "Not found"),
     (app_errors.IdempotencyKeyReusedError, 422, "Idempotency key reused"),
     (app_errors.ConflictRetriesExhaustedError, 409, "Conflict"),
     (domain.ConcurrencyError, 409, "Conflict"),
@@ -40,7 +43,9 @@ def problem_response(request: Request, status: int, title: str, detail: str | No
 def domain_error_handler(request: Request, exc: domain.DomainError) -> Response:
     for cls, status, title in _STATUS_BY_ERROR:
         if isinstance(exc, cls):
-            return problem_response(request, status, title, exc.message, exc.code)
+            retry_after = getattr(exc, "retry_after", None)
+            headers = {"Retry-After": str(retry_after)} if retry_after else None
+            return problem_response(request, status, title, exc.message, exc.code, headers)
     return problem_response(request, 422, "Business rule violated", exc.message, exc.code)
 
 

@@ -27,10 +27,10 @@ import msgspec
 from litestar import Litestar, WebSocket, websocket
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
-from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
+from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
 
-from server.api.security import retrieve_actor
+from server.api.security import authenticate_access_token
 from server.application.context import Actor
 from server.projections.tables import AccountView, TransactionView
 from server.queries.cache import live_channel
@@ -69,19 +69,8 @@ def channels_plugin(settings: Settings) -> ChannelsPlugin:
 
 
 async def _authenticate(app: Litestar, token: str | None) -> Actor | None:
-    if not token:
-        return None
-    auth = app.state.jwt_auth
-    try:
-        decoded = auth.token_cls.decode(
-            encoded_token=token,
-            secret=auth.token_secret,
-            algorithm=auth.algorithm,
-            require_claims=["exp", "sub", "iat"],
-        )
-    except NotAuthorizedException:
-        return None
-    return await retrieve_actor(decoded, None)  # type: ignore[arg-type]
+    # The HTTP check, session revocation included (server/api/security.py).
+    return await authenticate_access_token(app, token)
 
 
 class _Session:

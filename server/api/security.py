@@ -1,14 +1,28 @@
-"""Bearer JWT authentication (Litestar's OAuth2 password bearer flow)."""
+"""Bearer JWT authentication (Litestar's OAuth2 password bearer flow) with sessions.
+
+Access tokens are short-lived HS256 JWTs (settings.access_token_ttl_seconds,
+at most 15 min) carrying ``sub`` (user id), ``role`` and ``sid`` (the session).
+Every authenticated request, HTTP or WebSocket, goes through ``retrieve_actor``
+and ``token_revoked``: a token whose session was revoked (logout, session
+revoked, refresh-token reuse, role change) stops working.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import uuid
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import jwt
+from litestar import Litestar
 from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
 from litestar.security.jwt import OAuth2PasswordBearerAuth, Token
 
+from server.adapters.audit import AuditRecord
 from server.application.context import Actor
 from server.settings import Settings
 
@@ -21,28 +35,118 @@ PUBLIC_PATHS = [
     f"^{TOKEN_URL}",
     "^/api/v1/ws",
 ]
+MAX_ACCESS_TOKEN_TTL = 15 * 60
+REQUIRED_CLAIMS = ["exp", "sub", "iat", "sid"]
 _ROLES = {"customer", "teller", "admin", "auditor"}
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
-async def retrieve_actor(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Actor | None:
+class SessionToken(Token):
+    """Litestar's Token, with its extras (``role``, ``sid``) as top-level claims.
+    Decoding already moves unknown top-level claims into ``extras``."""
+
+    def encode(self, secret: str, algorithm: str) -> str:
+        payload = {k: v for k, v in dataclasses.asdict(self).items()
+                   if v is not None and k != "extras"}
+        payload.update(self.extras)
+        return jwt.encode(payload=payload, key=secret, algorithm=algorithm)
+
+
+async def retrieve_actor(token: Token, connection: ASGIConnection[Any, Any, Any, Any] | None) -> Actor | None:
     role = token.extras.get("role", "customer")
-    if role not in _ROLES:
+    sid = token.extras.get("sid")
+    if role not in _ROLES or not isinstance(sid, str) or not sid:
         return None
     try:
         user_id = UUID(token.sub)
     except ValueError:
         return None
-    return Actor(user_id=user_id, role=role, session_id=token.extras.get("sid"))
+    return Actor(user_id=user_id, role=role, session_id=sid)
+
+
+async def token_revoked(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """True when the token's session no longer exists (checked in Redis, cached ≤ 1 s)."""
+    sid = token.extras.get("sid")
+    sessions = connection.app.state.get("sessions")
+    if not isinstance(sid, str) or sessions is None:
+        return True
+    return not await sessions.is_active(sid)
+
+
+async def authenticate_access_token(app: Litestar, token: str | None) -> Actor | None:
+    """The same check as for HTTP requests, for a token that arrives another way
+    (the WebSocket's ?token= or Hello message); None when it is not valid now."""
+    if not token:
+        return None
+    auth: OAuth2PasswordBearerAuth[Actor, Token] = app.state.jwt_auth
+    try:
+        decoded = auth.token_cls.decode(
+            encoded_token=token, secret=auth.token_secret, algorithm=auth.algorithm,
+            require_claims=REQUIRED_CLAIMS,
+        )
+    except NotAuthorizedException:
+        return None
+    actor = await retrieve_actor(decoded, None)
+    sessions = app.state.get("sessions")
+    if actor is None or actor.session_id is None or sessions is None:
+        return None
+    return actor if await sessions.is_active(actor.session_id) else None
 
 
 def build_auth(settings: Settings) -> OAuth2PasswordBearerAuth[Actor, Token]:
+    ttl = min(settings.access_token_ttl_seconds, MAX_ACCESS_TOKEN_TTL)
     return OAuth2PasswordBearerAuth[Actor, Token](
         token_secret=settings.signing_key(),
         token_url=TOKEN_URL,
         retrieve_user_handler=retrieve_actor,
-        default_token_expiration=timedelta(seconds=settings.access_token_ttl_seconds),
+        token_cls=SessionToken,
+        revoked_token_handler=token_revoked,
+        default_token_expiration=timedelta(seconds=ttl),
         exclude=PUBLIC_PATHS,
-        require_claims=["exp", "sub", "iat"],
+        require_claims=REQUIRED_CLAIMS,
         description="Sign in at /api/v1/auth/token (OAuth2 password grant) and send the"
-        " access token as `Authorization: Bearer <token>`.",
+        " access token as `Authorization: Bearer <token>`; renew it with"
+        " grant_type=refresh_token.",
+    )
+
+
+def issue_access_token(app: Litestar, user_id: UUID, role: str, session_id: str) -> tuple[str, int]:
+    """A signed access token for a session, and its lifetime in seconds."""
+    settings: Settings = app.state.settings
+    ttl = min(settings.access_token_ttl_seconds, MAX_ACCESS_TOKEN_TTL)
+    token = app.state.jwt_auth.create_token(
+        identifier=str(user_id),
+        token_expiration=timedelta(seconds=ttl),
+        token_extras={"role": role, "sid": session_id},
+        token_unique_jwt_id=uuid.uuid4().hex,
+    )
+    return token, ttl
+
+
+def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The peer address (uvicorn has already applied X-Forwarded-For from trusted proxies)."""
+    client = connection.client
+    return client.host if client else "unknown"
+
+
+def trace_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    tp = connection.headers.get("traceparent")
+    if tp and (m := _TRACEPARENT.match(tp)):
+        return m.group(1)
+    return uuid.uuid4().hex
+
+
+def audit_record(
+    connection: ASGIConnection[Any, Any, Any, Any], action: str, actor: Actor | None = None,
+    trace_id: str | None = None,
+) -> AuditRecord:
+    """An audit record of this request (who, from where, which trace); the outcome is set later."""
+    return AuditRecord(
+        action=action,
+        actor_id=actor.user_id if actor else None,
+        actor_role=actor.role if actor else None,
+        session_id=actor.session_id if actor else None,
+        client_ip=client_ip(connection),
+        user_agent=connection.headers.get("user-agent"),
+        trace_id=trace_id or trace_id_of(connection),
     )

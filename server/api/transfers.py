@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from litestar import Controller, Request, Response, post
 
 from server.api.accounts import command_response
 from server.api.body import decode_body, event_metadata, idempotency_key
+from server.api.security import audit_record
 from server.application import handlers
 from server.application.context import Actor, AppContext
 from shared.api import TransferRequest, TransferResponse
@@ -24,4 +26,10 @@ class TransferController(Controller):
         req = await decode_body(request, TransferRequest)
         idem = idempotency_key(request, actor, "transfer", req)
         meta = event_metadata(request, actor, idem)
-        return command_response(await handlers.transfer_money(ctx, actor, req, idem, meta))  # type: ignore[return-value]
+        audit = dataclasses.replace(
+            audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
+                req.from_account_id),
+            details={"amount": req.amount, "to_account_id": str(req.to_account_id)},
+        )
+        result = await handlers.transfer_money(ctx, actor, req, idem, meta, audit)
+        return command_response(result)  # type: ignore[return-value]

@@ -1,5 +1,14 @@
-"""Who may do what to an account. Customers see only their own accounts: for
-them another customer's account does not exist (404, never 403)."""
+"""Who may do what to an account (role-based access control).
+
+- customer: own accounts only; for them another customer's account does not
+  exist (404, never 403). A customer may close their own account (the domain
+  allows it only at a zero balance) but not freeze or unfreeze it.
+- teller: reads any account, deposits to and withdraws from it (cash desk).
+- admin: reads any account, freezes, unfreezes and closes it; assigns roles.
+- auditor: reads any account and the audit trail, and nothing else (not even
+  opening an account of their own).
+Staff other than auditors keep an owner's rights on accounts they own.
+"""
 
 from __future__ import annotations
 
@@ -31,5 +40,21 @@ def check_account_access(actor: Actor, owner_id: UUID | None, action: Action) ->
         if action not in _OWNER:
             raise PermissionDeniedError(f"A customer cannot {action} an account.")
         return
-    if action not in _STAFF.get(actor.role, frozenset()):
-        raise PermissionDeniedError(f"The {actor.role} role cannot {action} accounts.")
+    if action in _STAFF.get(actor.role, frozenset()):
+        return
+    if owner_id == actor.user_id and actor.role != "auditor" and action in _OWNER:
+        return
+    raise PermissionDeniedError(f"The {actor.role} role cannot {action} accounts.")
+
+
+def check_may_open_account(actor: Actor) -> None:
+    if actor.role == "auditor":
+        raise PermissionDeniedError("The auditor role is read-only and cannot open accounts.")
+
+
+def check_role(actor: Actor, *roles: str) -> None:
+    """For staff functions (audit trail, role assignment): 403 for every other role."""
+    if actor.role not in roles:
+        raise PermissionDeniedError(
+            f"This needs the {' or '.join(roles)} role; you are signed in as a {actor.role}."
+        )

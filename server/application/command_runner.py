@@ -1,6 +1,12 @@
 """Runs one command: lock the accounts it touches, decide on fresh state, append
 the events and the idempotency record in one transaction, then answer.
 
+Auditing is kept apart from the deciding: when a command carries an
+AuditRecord, the accepted or rule-rejected outcome is written in the same
+transaction as the events / the stored rejection; refusals that roll back
+(access denied, not found, conflicts exhausted) and idempotent replays are
+written on their own by ``_audited`` around the whole run.
+
 Writers to the same account queue on its row lock (lock order by account id),
 so a hot account does not turn into a storm of optimistic retries; the
 UNIQUE (stream_id, version) constraint still guards every append, and a lost
@@ -18,7 +24,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from server.adapters import audit as audit_log
 from server.adapters import event_store, idempotency
+from server.adapters.audit import AuditRecord
 from server.adapters.event_store import StreamAppend
 from server.adapters.idempotency import IdempotencyKey, StoredResponse
 from server.application.context import AppContext
@@ -28,7 +36,7 @@ from server.application.errors import (
     rule_error_from_code,
 )
 from server.domain.account import Account
-from server.domain.errors import BusinessRuleError, ConcurrencyError
+from server.domain.errors import BusinessRuleError, ConcurrencyError, DomainError
 from shared.events import EventMetadata
 
 
@@ -79,6 +87,36 @@ async def run_command(
     metadata: EventMetadata,
     decide: Decide,
     status_code: int = 201,
+    audit: AuditRecord | None = None,
+) -> CommandResult:
+    if audit is None:
+        return await _run(ctx, lock, idem, metadata, decide, status_code, None)
+    return await _audited(ctx, audit, _run(ctx, lock, idem, metadata, decide, status_code, audit))
+
+
+async def _audited(
+    ctx: AppContext, audit: AuditRecord, run: Awaitable[CommandResult]
+) -> CommandResult:
+    """Write the audit record of an outcome that ``_run`` did not write in its transaction."""
+    try:
+        result = await run
+    except DomainError as err:
+        if not getattr(err, "audited", False):
+            await audit_log.write_alone(ctx.pool, audit.refused(err.code))
+        raise
+    if result.replayed:
+        await audit_log.write_alone(ctx.pool, audit.replayed())
+    return result
+
+
+async def _run(
+    ctx: AppContext,
+    lock: Sequence[UUID],
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    decide: Decide,
+    status_code: int,
+    audit: AuditRecord | None,
 ) -> CommandResult:
     if idem is not None:
         stored = await idempotency.find(ctx.pool, idem)
@@ -103,11 +141,16 @@ async def run_command(
                         body = _encoder.encode(_Rejection(code=err.code, message=err.message))
                         if not await idempotency.save(conn, idem, 422, body):
                             raise _KeyTakenMeanwhile from None
+                    if audit is not None:
+                        await audit_log.write(conn, audit.refused(err.code))
+                        err.audited = True  # type: ignore[attr-defined]
                 else:
                     await event_store.append(conn, decision.appends, metadata)
                     body = _encoder.encode(decision.response)
                     if idem is not None and not await idempotency.save(conn, idem, status_code, body):
                         raise _KeyTakenMeanwhile
+                    if audit is not None:
+                        await audit_log.write(conn, audit.accepted())
         except ConcurrencyError:
             for account_id in lock:
                 ctx.accounts.forget(account_id)

@@ -46,3 +46,21 @@ def rule_error_from_code(code: str, message: str) -> domain.BusinessRuleError:
     err = cls(message)
     err.code = code
     return err
+
+
+class TooManyAttemptsError(DomainError):
+    """Locked out or rate limited: answered 429 with Retry-After."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
+class SessionNotFoundError(DomainError):
+    code = "session_not_found"
+
+
+class UserNotFoundError(DomainError):
+    code = "user_not_found"

@@ -8,12 +8,14 @@ from uuid import UUID
 
 import asyncpg
 
+from server.adapters import audit as audit_log
+from server.adapters.audit import AuditRecord
 from server.adapters.event_store import StreamAppend
 from server.adapters.idempotency import IdempotencyKey
-from server.application.access import Action, check_account_access
+from server.application.access import Action, check_account_access, check_may_open_account
 from server.application.command_runner import CommandResult, Decision, run_command
 from server.application.context import Actor, AppContext
-from server.application.errors import DestinationNotFoundError
+from server.application.errors import DestinationNotFoundError, PermissionDeniedError
 from server.application.views import account_response
 from server.domain import account as domain
 from server.domain.account import Account
@@ -43,9 +45,11 @@ async def _load(
 
 async def open_account(
     ctx: AppContext, actor: Actor, req: OpenAccountRequest, idem: IdempotencyKey | None,
-    metadata: EventMetadata,
+    metadata: EventMetadata, audit: AuditRecord | None = None,
 ) -> CommandResult:
     account_id = uuid.uuid4()
+    if audit is not None:
+        audit = audit.about_account(account_id)
 
     async def decide(conn: asyncpg.Connection, _: dict[UUID, UUID]) -> Decision:
         opened = domain.open_account(
@@ -63,12 +67,19 @@ async def open_account(
             new_states=[state],
         )
 
-    return await run_command(ctx, lock=[], idem=idem, metadata=metadata, decide=decide)
+    try:
+        check_may_open_account(actor)
+    except PermissionDeniedError as err:
+        if audit is not None:
+            await audit_log.write_alone(ctx.pool, audit.refused(err.code))
+        raise
+    return await run_command(ctx, lock=[], idem=idem, metadata=metadata, decide=decide, audit=audit)
 
 
 async def _move_money(
     ctx: AppContext, actor: Actor, account_id: UUID, req: MoneyMovementRequest,
     idem: IdempotencyKey | None, metadata: EventMetadata, action: Action,
+    audit: AuditRecord | None = None,
 ) -> CommandResult:
     transaction_id = uuid.uuid4()
 
@@ -90,26 +101,28 @@ async def _move_money(
             new_states=[after],
         )
 
-    return await run_command(ctx, lock=[account_id], idem=idem, metadata=metadata, decide=decide)
+    return await run_command(
+        ctx, lock=[account_id], idem=idem, metadata=metadata, decide=decide, audit=audit
+    )
 
 
 async def deposit_money(
     ctx: AppContext, actor: Actor, account_id: UUID, req: MoneyMovementRequest,
-    idem: IdempotencyKey | None, metadata: EventMetadata,
+    idem: IdempotencyKey | None, metadata: EventMetadata, audit: AuditRecord | None = None,
 ) -> CommandResult:
-    return await _move_money(ctx, actor, account_id, req, idem, metadata, "deposit")
+    return await _move_money(ctx, actor, account_id, req, idem, metadata, "deposit", audit)
 
 
 async def withdraw_money(
     ctx: AppContext, actor: Actor, account_id: UUID, req: MoneyMovementRequest,
-    idem: IdempotencyKey | None, metadata: EventMetadata,
+    idem: IdempotencyKey | None, metadata: EventMetadata, audit: AuditRecord | None = None,
 ) -> CommandResult:
-    return await _move_money(ctx, actor, account_id, req, idem, metadata, "withdraw")
+    return await _move_money(ctx, actor, account_id, req, idem, metadata, "withdraw", audit)
 
 
 async def transfer_money(
     ctx: AppContext, actor: Actor, req: TransferRequest, idem: IdempotencyKey | None,
-    metadata: EventMetadata,
+    metadata: EventMetadata, audit: AuditRecord | None = None,
 ) -> CommandResult:
     transfer_id = uuid.uuid4()
 
@@ -141,13 +154,13 @@ async def transfer_money(
 
     return await run_command(
         ctx, lock=[req.from_account_id, req.to_account_id], idem=idem, metadata=metadata,
-        decide=decide,
+        decide=decide, audit=audit,
     )
 
 
 async def change_account_status(
     ctx: AppContext, actor: Actor, account_id: UUID, action: Action, reason: str,
-    idem: IdempotencyKey | None, metadata: EventMetadata,
+    idem: IdempotencyKey | None, metadata: EventMetadata, audit: AuditRecord | None = None,
 ) -> CommandResult:
     """Freeze, unfreeze or close an account."""
 
@@ -169,5 +182,6 @@ async def change_account_status(
         )
 
     return await run_command(
-        ctx, lock=[account_id], idem=idem, metadata=metadata, decide=decide, status_code=200
+        ctx, lock=[account_id], idem=idem, metadata=metadata, decide=decide, status_code=200,
+        audit=audit,
     )

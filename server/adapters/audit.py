@@ -1,0 +1,129 @@
+"""The audit trail (table audit_log, append-only): write a record, search records.
+
+``write`` takes the caller's connection so that a record commits or rolls back
+with the act it describes; ``write_alone`` is for refusals whose own
+transaction rolled back (and for acts whose effect lives outside PostgreSQL,
+such as a Redis session).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+Outcome = Literal["accepted", "rejected", "denied", "replayed"]
+# Error codes that mean "access control said no" (403, or 404 for someone else's account).
+DENIAL_CODES = frozenset({"forbidden", "account_not_found"})
+
+_json = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """Who did what to which target, from where, and how it ended."""
+
+    action: str
+    outcome: Outcome = "accepted"
+    actor_id: UUID | None = None
+    actor_role: str | None = None
+    session_id: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    account_id: UUID | None = None
+    reason_code: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    trace_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def accepted(self) -> "AuditRecord":
+        return dataclasses.replace(self, outcome="accepted", reason_code=None)
+
+    def refused(self, code: str) -> "AuditRecord":
+        """Rejected by a rule, or denied by access control (decided by the code)."""
+        outcome: Outcome = "denied" if code in DENIAL_CODES else "rejected"
+        return dataclasses.replace(self, outcome=outcome, reason_code=code)
+
+    def replayed(self) -> "AuditRecord":
+        return dataclasses.replace(self, outcome="replayed", reason_code=None)
+
+    def about_account(self, account_id: UUID) -> "AuditRecord":
+        return dataclasses.replace(
+            self, target_type="account", target_id=str(account_id), account_id=account_id
+        )
+
+
+_INSERT = """
+INSERT INTO audit_log (actor_id, actor_role, session_id, action, target_type, target_id,
+                       account_id, outcome, reason_code, client_ip, user_agent, trace_id, details)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
+"""
+
+
+def _args(r: AuditRecord) -> tuple[Any, ...]:
+    return (
+        r.actor_id, r.actor_role, r.session_id, r.action, r.target_type, r.target_id,
+        r.account_id, r.outcome, r.reason_code, r.client_ip,
+        r.user_agent[:512] if r.user_agent else None, r.trace_id, _json.encode(r.details).decode(),
+    )
+
+
+async def write(conn: asyncpg.Connection, record: AuditRecord) -> None:
+    """Append the record inside the caller's transaction."""
+    await conn.execute(_INSERT, *_args(record))
+
+
+async def write_alone(pool: asyncpg.Pool, record: AuditRecord) -> None:
+    """Append the record in a transaction of its own."""
+    await pool.execute(_INSERT, *_args(record))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    occurred_at: datetime
+    actor_id: UUID | None
+    actor_role: str | None
+    session_id: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    account_id: UUID | None
+    outcome: str
+    reason_code: str | None
+    client_ip: str | None
+    user_agent: str | None
+    trace_id: str | None
+    details: str
+
+
+async def search(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    actor_id: UUID | None = None,
+    account_id: UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[AuditRow]:
+    """Newest first; ``before_id`` continues a previous page."""
+    rows = await conn.fetch(
+        "SELECT id, occurred_at, actor_id, actor_role, session_id, action, target_type,"
+        " target_id, account_id, outcome, reason_code, client_ip, user_agent, trace_id,"
+        " details::text AS details FROM audit_log"
+        " WHERE ($1::uuid IS NULL OR actor_id = $1)"
+        " AND ($2::uuid IS NULL OR account_id = $2)"
+        " AND ($3::timestamptz IS NULL OR occurred_at >= $3)"
+        " AND ($4::timestamptz IS NULL OR occurred_at < $4)"
+        " AND ($5::bigint IS NULL OR id < $5)"
+        " ORDER BY id DESC LIMIT $6",
+        actor_id, account_id, since, until, before_id, limit,
+    )
+    return [AuditRow(**dict(r)) for r in rows]

@@ -1,0 +1,40 @@
+"""Per-user request rate limit on money-moving endpoints (an app-level guard).
+
+A token bucket per user in Redis (server/adapters/rate_limits.py), shared by all
+API processes: ``money_rate_per_second`` sustained, ``money_rate_burst`` at once.
+Over the limit the answer is 429 with Retry-After, before anything is decided.
+Litestar's RateLimitMiddleware keys by client address and keeps its history
+with a read-modify-write per request (not atomic across processes), hence this.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import TooManyRequestsException
+from litestar.handlers.base import BaseRouteHandler
+
+from server.application.context import Actor
+
+# operation_id of every money-moving endpoint
+MONEY_MOVING = frozenset({"depositMoney", "withdrawMoney", "transferMoney"})
+
+
+async def money_rate_limit(connection: ASGIConnection[Any, Any, Any, Any],
+                           handler: BaseRouteHandler) -> None:
+    if getattr(handler, "operation_id", None) not in MONEY_MOVING:
+        return
+    actor = connection.scope.get("user")
+    bucket = connection.app.state.get("money_bucket")
+    if not isinstance(actor, Actor) or bucket is None:
+        return
+    wait = await bucket.take(str(actor.user_id))
+    if wait > 0:
+        retry_after = max(1, math.ceil(wait))
+        raise TooManyRequestsException(
+            detail=f"Too many money movements in a short time; retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+            extra={"code": "rate_limited"},
+        )

@@ -1,0 +1,151 @@
+"""Sessions: sign in (with lockout), refresh-token rotation, logout, listing and
+revoking sessions, and the check every authenticated request makes.
+
+A session is one sign-in and its family of refresh tokens (server/adapters/sessions.py).
+Access tokens carry the session id (claim ``sid``); ``is_active`` tells whether
+that session still exists. Its answer is cached in-process for at most
+``session_check_cache_seconds`` (1 s), and a revocation made by this process
+drops the cached answer at once, so a revoked session's tokens stop working on
+the next request here and within a second on every other API process.
+
+Every outcome is audited. The effects live in Redis, so each audit record is
+written in its own transaction right after the effect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+from server.adapters import audit as audit_log
+from server.adapters.audit import AuditRecord
+from server.adapters.rate_limits import FailureLock
+from server.adapters.sessions import SessionRecord, SessionStore
+from server.application import auth
+from server.application.context import Actor, AppContext
+from server.application.errors import (
+    InvalidCredentialsError,
+    SessionNotFoundError,
+    TooManyAttemptsError,
+)
+
+_MAX_CACHED = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    user_id: UUID
+    role: str
+    session_id: str
+    refresh_token: str
+
+
+class SessionService:
+    def __init__(self, ctx: AppContext, store: SessionStore, account_lock: FailureLock,
+                 ip_lock: FailureLock) -> None:
+        self._ctx = ctx
+        self._store = store
+        self._account_lock = account_lock
+        self._ip_lock = ip_lock
+        self._cache_for = ctx.settings.session_check_cache_seconds
+        self._active: dict[str, tuple[float, bool]] = {}
+
+    # -- the check on every request ---------------------------------------------
+    async def is_active(self, session_id: str) -> bool:
+        now = time.monotonic()
+        cached = self._active.get(session_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        active = await self._store.exists(session_id)
+        if len(self._active) >= _MAX_CACHED:
+            self._active.clear()
+        self._active[session_id] = (now + self._cache_for, active)
+        return active
+
+    def _forget(self, *session_ids: str) -> None:
+        for sid in session_ids:
+            self._active[sid] = (time.monotonic() + self._cache_for, False)
+
+    # -- sign in ----------------------------------------------------------------
+    async def sign_in(self, email: str, password: str, audit: AuditRecord) -> SignedIn:
+        """Password grant. Too many failures lock the account and the client IP out."""
+        account_key, ip = email.strip().lower(), audit.client_ip or "unknown"
+        audit = dataclasses.replace(audit, action="sign_in", target_type="user",
+                                    details={"username": email[:254]})
+        wait = max(await self._account_lock.locked_for(account_key),
+                   await self._ip_lock.locked_for(ip))
+        if wait:
+            await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
+            raise TooManyAttemptsError(
+                f"Too many failed sign-ins; try again in {wait} seconds.", wait
+            )
+        try:
+            user = await auth.authenticate(self._ctx, email, password)
+        except InvalidCredentialsError:
+            await self._account_lock.failed(account_key)
+            await self._ip_lock.failed(ip)
+            await audit_log.write_alone(self._ctx.pool, audit.refused("invalid_credentials"))
+            raise
+        await self._account_lock.succeeded(account_key)
+        sid, refresh = await self._store.create(user.id, user.role, ip, audit.user_agent or "")
+        await audit_log.write_alone(self._ctx.pool, dataclasses.replace(
+            audit, actor_id=user.id, actor_role=user.role, session_id=sid, target_id=str(user.id),
+        ).accepted())
+        return SignedIn(user.id, user.role, sid, refresh)
+
+    # -- refresh ----------------------------------------------------------------
+    async def refresh(self, refresh_token: str, audit: AuditRecord) -> SignedIn:
+        """Rotate the refresh token. Reusing a rotated one revokes the whole session."""
+        rotation = await self._store.rotate(refresh_token, audit.client_ip or "",
+                                            audit.user_agent or "")
+        audit = dataclasses.replace(
+            audit, action="refresh_token", target_type="session",
+            target_id=rotation.session_id or None, session_id=rotation.session_id or None,
+            actor_id=rotation.user_id, actor_role=rotation.role,
+        )
+        if rotation.status == "ok":
+            assert rotation.user_id and rotation.role and rotation.refresh_token
+            await audit_log.write_alone(self._ctx.pool, audit.accepted())
+            return SignedIn(rotation.user_id, rotation.role, rotation.session_id,
+                            rotation.refresh_token)
+        if rotation.status == "reused":
+            self._forget(rotation.session_id)
+            await audit_log.write_alone(self._ctx.pool, audit.refused("refresh_token_reused"))
+            raise InvalidCredentialsError(
+                "This refresh token was already used, so the session may be stolen: it has"
+                " been ended. Sign in again."
+            )
+        await audit_log.write_alone(self._ctx.pool, audit.refused("invalid_refresh_token"))
+        raise InvalidCredentialsError("The refresh token is invalid or expired; sign in again.")
+
+    # -- logout and sessions ----------------------------------------------------------
+    async def logout(self, actor: Actor, audit: AuditRecord) -> None:
+        if actor.session_id:
+            await self._store.delete(actor.session_id, actor.user_id)
+            self._forget(actor.session_id)
+        await audit_log.write_alone(self._ctx.pool, dataclasses.replace(
+            audit, action="logout", target_type="session", target_id=actor.session_id,
+        ).accepted())
+
+    async def list_sessions(self, actor: Actor) -> list[SessionRecord]:
+        return await self._store.list_for_user(actor.user_id)
+
+    async def revoke(self, actor: Actor, session_id: str, audit: AuditRecord) -> None:
+        """End one of the caller's own sessions (another user's is not found)."""
+        audit = dataclasses.replace(audit, action="revoke_session", target_type="session",
+                                    target_id=session_id[:64])
+        record = await self._store.get(session_id) if len(session_id) <= 64 else None
+        if record is None or record.user_id != actor.user_id:
+            await audit_log.write_alone(self._ctx.pool, audit.refused("session_not_found"))
+            raise SessionNotFoundError("You have no session with this id.")
+        await self._store.delete(session_id, actor.user_id)
+        self._forget(session_id)
+        await audit_log.write_alone(self._ctx.pool, audit.accepted())
+
+    async def revoke_all(self, user_id: UUID) -> list[str]:
+        """End every session of a user (after a role change); return their ids."""
+        sids = await self._store.delete_all(user_id)
+        self._forget(*sids)
+        return sids

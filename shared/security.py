@@ -1,0 +1,64 @@
+"""REST bodies of sessions, roles and the audit trail (JSON). Unknown fields are rejected."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import msgspec
+
+from shared.api import Request
+
+Role = Literal["customer", "teller", "admin", "auditor"]
+
+
+class SessionResponse(msgspec.Struct, kw_only=True):
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    ip: str
+    user_agent: str
+    current: bool = False
+
+
+class SessionList(msgspec.Struct, kw_only=True):
+    items: list[SessionResponse]
+
+
+class LogoutRequest(Request):
+    """Optional body of POST /auth/logout (the bearer token names the session)."""
+
+
+class RoleChangeRequest(Request):
+    role: Role
+
+
+class UserResponse(msgspec.Struct, kw_only=True):
+    id: UUID
+    email: str
+    full_name: str
+    role: Role
+
+
+class AuditEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: int
+    occurred_at: datetime
+    action: str
+    outcome: Literal["accepted", "rejected", "denied", "replayed"]
+    actor_id: UUID | None = None
+    actor_role: str | None = None
+    session_id: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    account_id: UUID | None = None
+    reason_code: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    trace_id: str | None = None
+    details: dict[str, Any] = {}
+
+
+class AuditPage(msgspec.Struct, kw_only=True):
+    items: list[AuditEntry]
+    next_cursor: str | None = None
