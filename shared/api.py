@@ -160,3 +160,51 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str | None = None
     code: str | None = None
     instance: str | None = None
+
+
+# --- batch transfers ------------------------------------------------------------
+
+BATCH_MAX_TRANSFERS = 8190
+
+
+class BatchTransferItem(Request):
+    """One transfer of a batch. ``id`` is its idempotency key (a retry with the same
+    id answers the first outcome). ``linked: true`` chains this item to the next:
+    a chain (up to the first item without ``linked``) succeeds or fails as a whole."""
+
+    id: UUID
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: PositiveMinorUnits
+    description: Description = ""
+    linked: bool = False
+
+
+class BatchTransferRequest(Request):
+    transfers: Annotated[
+        list[BatchTransferItem], msgspec.Meta(min_length=1, max_length=BATCH_MAX_TRANSFERS)
+    ]
+
+
+BatchItemStatus = Literal["created", "replayed", "rejected"]
+
+
+class BatchTransferResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Per item, in request order: ``created`` (with the transfer and the source's new
+    balance and version), ``replayed`` (same as first time), or ``rejected`` with a
+    machine-readable ``code`` (the same codes as POST /transfers)."""
+
+    id: UUID
+    status: BatchItemStatus
+    transfer_id: UUID | None = None
+    balance: Money | None = None
+    version: int | None = None
+    code: str | None = None
+    detail: str | None = None
+
+
+class BatchTransferResponse(msgspec.Struct, kw_only=True):
+    results: list[BatchTransferResult]
+    created: int
+    replayed: int
+    rejected: int

@@ -51,6 +51,30 @@ class AccountRepository:
             account = account.apply(event)  # type: ignore[arg-type]
         return account
 
+    async def get_many(
+        self, conn: asyncpg.Connection, account_ids: Iterable[UUID]
+    ) -> dict[UUID, Account]:
+        """Like ``get`` for many accounts with one query (batch commands)."""
+        ids = list(set(account_ids))
+        cached = [self._cache.get(a) for a in ids]
+        rows = await conn.fetch(
+            "SELECT e.stream_id, e.payload FROM unnest($1::uuid[], $2::int[]) AS c(id, after)"
+            " JOIN events e ON e.stream_id = c.id AND e.version > c.after"
+            " ORDER BY e.stream_id, e.version",
+            ids,
+            [c.version if c else 0 for c in cached],
+        )
+        found = {a: c for a, c in zip(ids, cached) if c is not None}
+        for r in rows:
+            event = event_store.event_decoder.decode(r["payload"])
+            account = found.get(r["stream_id"])
+            if account is None:
+                assert isinstance(event, AccountOpened)  # guaranteed by the write side
+                found[r["stream_id"]] = Account.opened(event)
+            else:
+                found[r["stream_id"]] = account.apply(event)  # type: ignore[arg-type]
+        return found
+
     def remember(self, account: Account) -> None:
         known = self._cache.get(account.id)
         if known is not None and known.version > account.version:

@@ -18,6 +18,7 @@ from server.adapters.account_repository import AccountRepository
 from server.api.accounts import AccountController
 from server.api.admin import AdminController, AuditController
 from server.api.auth import AuthController
+from server.api.batch import BatchTransferController
 from server.api.deps import dependencies
 from server.api.errors import exception_handlers
 from server.api.hardening import cors_config, security_side
@@ -38,6 +39,7 @@ ROUTES: list[type] = [
     AuthController,
     AccountController,
     TransferController,
+    BatchTransferController,
     QueryController,
     AdminController,
     AuditController,

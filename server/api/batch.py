@@ -1,0 +1,37 @@
+"""POST /api/v1/transfers/batch: up to 8,190 transfers in one request and one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, post
+
+from server.api.body import decode_body, event_metadata
+from server.application.batch_transfers import transfer_batch
+from server.application.context import Actor, AppContext
+from shared.api import BatchTransferRequest, BatchTransferResponse
+
+# 8,190 items of ~200 bytes of JSON each, with room to spare; the app-wide limit is 64 KiB.
+BATCH_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+_encoder = msgspec.json.Encoder()
+
+
+class BatchTransferController(Controller):
+    path = "/api/v1/transfers/batch"
+    tags = ["transfers"]
+
+    @post("/", operation_id="transferMoneyBatch", status_code=200,
+          request_max_body_size=BATCH_MAX_BODY_BYTES)
+    async def transfer_batch(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor,
+        data: BatchTransferRequest,
+    ) -> Response[BatchTransferResponse]:
+        """Each item's ``id`` is its idempotency key; the answer has one result per item,
+        in order. Items with ``linked: true`` succeed or fail with the next one."""
+        req = await decode_body(request, BatchTransferRequest)
+        meta = event_metadata(request, actor, None)
+        result = await transfer_batch(ctx, actor, req, meta)
+        return Response(content=_encoder.encode(result), media_type="application/json",
+                        status_code=200)  # type: ignore[return-value]
