@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, Request, Response, post
 
 from server.api.body import decode_body, event_metadata
+from server.api.security import audit_record
 from server.application.batch_transfers import transfer_batch
 from server.application.context import Actor, AppContext
 from shared.api import BatchTransferRequest, BatchTransferResponse
@@ -32,6 +33,7 @@ class BatchTransferController(Controller):
         in order. Items with ``linked: true`` succeed or fail with the next one."""
         req = await decode_body(request, BatchTransferRequest)
         meta = event_metadata(request, actor, None)
-        result = await transfer_batch(ctx, actor, req, meta)
+        audit = audit_record(request, "transfer_money", actor, meta.trace_id)
+        result = await transfer_batch(ctx, actor, req, meta, audit)
         return Response(content=_encoder.encode(result), media_type="application/json",
                         status_code=200)  # type: ignore[return-value]

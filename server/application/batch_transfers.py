@@ -27,6 +27,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from server.adapters.audit import AuditRecord
 from server.application.access import check_account_access
 from server.application.context import Actor, AppContext
 from server.application.errors import (
@@ -63,6 +64,9 @@ EVENT_COLUMNS = ("global_position", "event_id", "stream_id", "stream_type", "ver
 OUTBOX_COLUMNS = ("event_id", "aggregate_type", "aggregate_id", "topic", "key", "event_type",
                   "payload", "headers")
 IDEMPOTENCY_COLUMNS = ("scope", "key", "request_hash", "status_code", "response_body")
+AUDIT_COLUMNS = ("actor_id", "actor_role", "session_id", "action", "target_type", "target_id",
+                 "account_id", "outcome", "reason_code", "client_ip", "user_agent", "trace_id",
+                 "details")
 LINKED_FAILED = "linked_transfer_failed"
 CHAIN_OPEN = "linked_chain_open"
 
@@ -225,6 +229,29 @@ def decide_all(
     return plan
 
 
+def _audit_rows(
+    audit: AuditRecord, items: Sequence[BatchTransferItem], plan: _Plan
+) -> list[tuple[Any, ...]]:
+    """One audit row per item, as POST /transfers writes one per command."""
+    rows = []
+    for item, result in zip(items, plan.results):
+        assert result is not None
+        r = audit.about_account(item.from_account_id)
+        if result.status == "created":
+            r = r.accepted()
+        elif result.status == "replayed":
+            r = r.replayed()
+        else:
+            r = r.refused(result.code or "rejected")
+        details = {"amount": item.amount, "to_account_id": str(item.to_account_id),
+                   "batch_item_id": str(item.id)}
+        rows.append((r.actor_id, r.actor_role, r.session_id, r.action, r.target_type,
+                     r.target_id, r.account_id, r.outcome, r.reason_code, r.client_ip,
+                     r.user_agent[:512] if r.user_agent else None, r.trace_id,
+                     _enc.encode(details).decode()))
+    return rows
+
+
 async def _append(conn: asyncpg.Connection, scope: str, plan: _Plan) -> None:
     n = len(plan.events)
     if n:
@@ -266,7 +293,8 @@ async def _append(conn: asyncpg.Connection, scope: str, plan: _Plan) -> None:
 
 
 async def transfer_batch(
-    ctx: AppContext, actor: Actor, req: BatchTransferRequest, metadata: EventMetadata
+    ctx: AppContext, actor: Actor, req: BatchTransferRequest, metadata: EventMetadata,
+    audit: AuditRecord | None = None,
 ) -> BatchTransferResponse:
     items = req.transfers
     hashes = [request_hash(item) for item in items]
@@ -286,6 +314,9 @@ async def transfer_batch(
                 states = await ctx.accounts.get_many(conn, owners)
                 plan = decide_all(ctx, actor, items, hashes, stored, owners, states, metadata)
                 await _append(conn, scope, plan)
+                if audit is not None:  # in the same transaction as the transfers
+                    await conn.copy_records_to_table(
+                        "audit_log", columns=AUDIT_COLUMNS, records=_audit_rows(audit, items, plan))
         except ConcurrencyError:
             for account_id in accounts:
                 ctx.accounts.forget(account_id)

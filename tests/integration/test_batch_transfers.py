@@ -182,3 +182,20 @@ async def test_batches_and_single_transfers_race_without_losing_money(
     assert all(r.status_code in (200, 201) for r in results), [r.text for r in results]
     assert all(r.json()["created"] == 50 for r in results[:6])
     assert sum([await ada.balance(x) for x in (a, b, c)]) == 30_000
+
+
+async def test_every_item_is_audited_with_the_batch(
+    http: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    ada, (a, b) = await funded(http, "Ada Audited", 100, 0)
+    items = [item(a, b, 10), item(a, b, 500)]
+    await batch(ada, items)
+    await batch(ada, items[:1])
+
+    rows = await db.fetch(
+        "SELECT outcome, reason_code, details->>'batch_item_id' AS item FROM audit_log"
+        " WHERE account_id = $1 AND action = 'transfer_money' ORDER BY id", uuid.UUID(a))
+
+    assert [(r["item"], r["outcome"], r["reason_code"]) for r in rows] == [
+        (items[0]["id"], "accepted", None), (items[1]["id"], "rejected", "insufficient_funds"),
+        (items[0]["id"], "replayed", None)]
