@@ -326,3 +326,26 @@ def test_external_services_replace_the_embedded_ones(stack: EmbeddedStack, fresh
     finally:
         other.stop()
     assert port_bindable(ports.postgres)
+
+
+def test_stale_pid_files_naming_foreign_processes_are_ignored(fresh_dir: Path) -> None:
+    from infra.local.procs import PidRecord
+
+    run = fresh_dir / "run"
+    # A crash left pid files; meanwhile the pids were reused by other programs (here: us).
+    PidRecord("redis", os.getpid(), 12345.0, ["redis-server"]).save(run / "redis.pid")
+    PidRecord("launcher", os.getppid(), 12345.0, ["python"]).save(run / "launcher.pid")
+    other = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}, ephemeral=True,
+                          shared_buffers="32MB")
+    other.start()  # not refused: neither pid is ours
+    try:
+        assert redis_ping_ok(other)
+        assert not (run / "launcher.pid").exists()
+    finally:
+        other.stop()
+
+
+def redis_ping_ok(stack: EmbeddedStack) -> bool:
+    from infra.local.services import redis_ping
+
+    return redis_ping(stack.ports.redis)
