@@ -26,6 +26,9 @@ RUN groupadd --system --gid 10001 bank \
     && useradd --system --uid 10001 --gid bank --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin bank
 COPY --from=build /opt/venv /opt/venv
+# The SQL migrations are not Python modules, so the wheel may not carry them;
+# the migrate init container (python -m server.adapters.migrations) reads them here.
+COPY server/migrations/ /opt/venv/lib/python3.11/site-packages/server/migrations/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

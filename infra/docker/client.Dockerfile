@@ -40,4 +40,4 @@ EXPOSE 8550
 # slim has no curl: urlopen raises (exit 1) on a refused connection or a non-2xx answer.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8550/', timeout=2)"]
-CMD ["python", "-m", "client", "--web", "--port", "8550"]
+CMD ["python", "-m", "client", "--web", "--host", "0.0.0.0", "--port", "8550"]

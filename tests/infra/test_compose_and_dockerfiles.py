@@ -52,6 +52,13 @@ def test_dockerfile_is_multistage_nonroot_with_healthcheck(process: str) -> None
     assert (DOCKER / f"{process}.Dockerfile.dockerignore").exists()
 
 
+def test_api_image_carries_the_sql_migrations() -> None:
+    """server.adapters.migrations reads server/migrations/*.sql next to its package."""
+    text = (DOCKER / "api.Dockerfile").read_text()
+    assert "COPY server/migrations/ /opt/venv/lib/python3.11/site-packages/server/migrations/" in text
+    assert sorted((REPO / "server" / "migrations").glob("*.sql"))
+
+
 def test_compose_references_resolve() -> None:
     doc = compose()
     services = doc["services"]

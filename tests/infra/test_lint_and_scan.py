@@ -36,6 +36,7 @@ def checkov() -> Path:
     return CHECKOV_VENV / "bin" / "checkov"
 
 
+@pytest.mark.timeout(900)  # the first run installs checkov (~1-2 min)
 def test_checkov_finds_nothing_unexplained(checkov: Path) -> None:
     result = subprocess.run(
         [str(checkov), "--directory", str(INFRA), "--skip-path", "infra/local",
