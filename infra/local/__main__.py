@@ -17,6 +17,10 @@ from infra.local.procs import ManagedProcess, PidRecord, ProcessFailedError
 from infra.local.stack import EmbeddedStack, StackError, module_exists
 
 
+_APP_PORTS = {"api": "api", "cdc": "cdc_metrics", "projections": "projections_metrics",
+              "client": "client"}
+
+
 class _Shutdown(Exception):
     pass
 
@@ -37,6 +41,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     try:
         try:
+            stack.check_not_running()
+            if not args.no_apps:  # a clear error now rather than a crashed app later
+                stack.check_ports([_APP_PORTS[n] for n, (m, _) in APPS.items() if module_exists(m)])
             stack.start()
         except StackError as exc:
             _say(f"error: {exc}")

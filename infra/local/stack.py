@@ -176,7 +176,7 @@ class EmbeddedStack:
                     records.append(rec)
         return records
 
-    def _check_not_running(self) -> None:
+    def check_not_running(self) -> None:
         live = [f"{r.name} (pid {r.pid})" for r in self.running_records()]
         pg_pid = None if self.external_db else self.postgres.running_pid()
         if pg_pid is not None:
@@ -187,15 +187,18 @@ class EmbeddedStack:
                 "Stop it with `./task down` (or Ctrl-C in the terminal running `./task up`)."
             )
 
-    def _check_ports(self, names: Sequence[str]) -> None:
+    def check_ports(self, names: Sequence[str]) -> None:
+        """Raise PortInUseError when a port (by StackPorts field name) is taken."""
         for name in names:
             port = getattr(self.ports, name)
             if not port_bindable(port):
+                hint = (
+                    ", or use an external service (BANK_DATABASE_URL / BANK_REDIS_URL / "
+                    "BANK_KAFKA_BOOTSTRAP)" if name in self.SERVERS else ""
+                )
                 raise PortInUseError(
                     f"port {HOST}:{port} ({name}) is in use by another process. Stop that "
-                    f"process, or choose another port (BANK_{_PORT_VARS[name]}), or point at an "
-                    "external service with BANK_DATABASE_URL / BANK_REDIS_URL / "
-                    "BANK_KAFKA_BOOTSTRAP."
+                    f"process, or choose another port with BANK_{_PORT_VARS[name]}{hint}."
                 )
 
     # -- servers -----------------------------------------------------------
@@ -204,7 +207,7 @@ class EmbeddedStack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)
         self.run_dir.mkdir(exist_ok=True)
-        self._check_not_running()
+        self.check_not_running()
         wanted = [
             name
             for name, external in (
@@ -214,7 +217,7 @@ class EmbeddedStack:
             )
             if not external
         ]
-        self._check_ports(wanted)
+        self.check_ports(wanted)
         started: list[ManagedProcess] = []
         try:
             if "redis" in wanted:
@@ -228,8 +231,8 @@ class EmbeddedStack:
                     lambda: kafka_api_versions(self.ports.kafka), self.ports.kafka,
                 ))
             if "postgres" in wanted:
+                self._started_pg = True  # so that stop() cleans up a half-done start
                 self.postgres.start()
-                self._started_pg = True
             for proc in started:
                 proc.wait_ready(30)
         except BaseException:
