@@ -49,7 +49,7 @@ BACKOFF_MAX = 5.0
 TICK_SECONDS = 0.5
 HEARTBEAT_SECONDS = 5.0
 CONFIRM_EVERY_SECONDS = 0.02
-MAX_INFLIGHT_RECORDS = 60_000
+MAX_INFLIGHT_RECORDS = 20_000
 SNAPSHOT_ROUND_ROWS = 2_000
 
 # Called with (commit timestamp µs, ack time µs) for every acked transaction.

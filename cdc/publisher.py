@@ -80,7 +80,7 @@ class Publisher:
         on_failure: Callable[[BaseException], None],
         *,
         topics: tuple[TopicSpec, ...] = TOPICS,
-        request_timeout_ms: int = 10_000,
+        request_timeout_ms: int = 30_000,
     ) -> None:
         self._bootstrap = bootstrap
         self._rf = replication_factor
