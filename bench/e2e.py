@@ -1,0 +1,84 @@
+"""Command → read model → WebSocket push, end to end.
+
+A fresh customer opens a few accounts and listens on WS /api/v1/ws; deposits are
+sent at a fixed rate and each one's latency runs from the moment it was due to
+the moment a BalanceChanged at (or past) its stream version reaches the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+import uuid
+from collections import Counter, defaultdict
+
+import aiohttp
+import msgspec
+
+from bench.fixtures import Customer, open_accounts, sign_up
+from bench.loadgen import open_loop
+from bench.stats import Summary, summarize
+from shared.messages import BalanceChanged, Hello, ServerMessage, Welcome
+
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder(ServerMessage)
+
+
+async def run_e2e(api: str, http: aiohttp.ClientSession, *, rate: float, seconds: float,
+                  accounts: int = 20, wait: float = 15.0) -> Summary:
+    who: Customer = await sign_up(http, api, "e2e")
+    await open_accounts(http, api, who, accounts)
+    pushes: dict[str, list[tuple[int, float]]] = defaultdict(list)  # account -> (version, t)
+    ws_url = api.replace("http", "ws", 1) + f"/api/v1/ws?token={who.token}"
+    async with http.ws_connect(ws_url, heartbeat=None, max_msg_size=0) as ws:
+        await ws.send_str(_enc.encode(Hello()).decode())
+        first = _dec.decode((await ws.receive(timeout=10)).data)
+        if not isinstance(first, Welcome):
+            raise RuntimeError(f"expected Welcome, got {first!r}")
+
+        async def reader() -> None:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                m = _dec.decode(msg.data)
+                if isinstance(m, BalanceChanged):
+                    pushes[str(m.account_id)].append((m.version, time.perf_counter()))
+
+        reader_task = asyncio.create_task(reader())
+        await asyncio.sleep(1.0)  # let the catch-up of the opening deposits pass
+        sent: list[tuple[str, int, float]] = []  # account, version, due time
+        body = _enc.encode({"amount": 1})
+        errors: Counter[str] = Counter()
+
+        async def deposit(i: int) -> str | None:
+            due = time.perf_counter()
+            account = who.accounts[i % len(who.accounts)]
+            async with http.post(f"{api}/api/v1/accounts/{account}/deposits", data=body,
+                                 headers={**who.auth, "Content-Type": "application/json",
+                                          "Idempotency-Key": str(uuid.uuid4())}) as r:
+                raw = await r.read()
+                if r.status != 201:
+                    return f"http_{r.status}"
+            sent.append((account, msgspec.json.decode(raw)["version"], due))
+            return None
+
+        run = await open_loop(deposit, rate=rate, duration=seconds, drain=10)
+        errors.update(run.errors)
+        deadline = time.perf_counter() + wait
+        while time.perf_counter() < deadline:
+            if all(pushes[a] and pushes[a][-1][0] >= v for a, v, _ in sent[-len(who.accounts):]):
+                break
+            await asyncio.sleep(0.1)
+        reader_task.cancel()
+    latencies = []
+    for account, version, due in sent:
+        got = pushes[account]
+        k = bisect.bisect_left([v for v, _ in got], version)
+        if k < len(got):
+            latencies.append(got[k][1] - due)
+        else:
+            errors["push_missing"] += 1
+    return summarize(scenario="e2e_push", system="ours", mode="fixed", latencies=latencies,
+                     errors=errors, seconds=run.seconds, offered_rate=rate,
+                     note="deposit over HTTP -> CDC -> Kafka -> projection -> Redis -> WS")

@@ -1,0 +1,135 @@
+"""The load process: ``python -m bench.load PLAN.json``, started by ``python -m bench``.
+
+Runs apart from the API so that the client's CPU is its own process. Prints one
+JSON line per finished step on stdout ({"step", "summary"} or {"step",
+"skipped"}) and a last {"done": true, "peak_rss_mb": …}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import msgspec
+import uvloop
+
+from bench import baselines
+from bench.fixtures import open_accounts, sign_up
+from bench.http_scenarios import HttpScenarios
+from bench.loadgen import closed_loop, open_loop
+from bench.stats import Summary, summarize
+
+
+class Plan(msgspec.Struct, kw_only=True):
+    api_url: str
+    admin_database_url: str
+    fixed_rate: float = 1000.0
+    fixed_seconds: float = 4.0
+    saturation_seconds: float = 5.0
+    concurrency: int = 64
+    accounts: int = 300
+    scenarios: list[str] = []
+    batch_fixed_size: int = 100
+    batch_saturation_size: int = 8190
+    batch_concurrency: int = 2
+    e2e: bool = True
+    e2e_skip_reason: str = ""
+    baselines: bool = True
+    copy_commands: int = 60_000
+
+
+def emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def report(step: str, summary: Summary | None, reason: str = "") -> None:
+    if summary is None:
+        emit({"step": step, "skipped": reason})
+    else:
+        emit({"step": step, "summary": msgspec.to_builtins(summary)})
+
+
+async def _batch_available(api: str, http: aiohttp.ClientSession, auth: dict[str, str]) -> bool:
+    async with http.post(f"{api}/api/v1/transfers/batch", data=b"{}",
+                         headers={**auth, "Content-Type": "application/json"}) as r:
+        return r.status not in (404, 405)
+
+
+async def http_steps(plan: Plan) -> None:
+    api = plan.api_url
+    conn = aiohttp.TCPConnector(limit=plan.concurrency + 16, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as http:
+        t0 = time.perf_counter()
+        who = await sign_up(http, api, "bench")
+        await open_accounts(http, api, who, plan.accounts)
+        emit({"step": "fixtures", "info": f"{plan.accounts} funded accounts in "
+              f"{time.perf_counter() - t0:.1f}s"})
+        scen = HttpScenarios(api, http, who)
+        for name in plan.scenarios:
+            if name == "batch_transfers":
+                if not await _batch_available(api, http, who.auth):
+                    for mode in ("fixed", "saturation"):
+                        report(f"ours/{name}/{mode}", None, "POST /api/v1/transfers/batch not found")
+                    continue
+                size = plan.batch_fixed_size
+                run = await open_loop(scen.call(name, batch_size=size),
+                                      rate=plan.fixed_rate / size, duration=plan.fixed_seconds)
+                report(f"ours/{name}/fixed", summarize(
+                    scenario=name, system="ours", mode="fixed", latencies=run.latencies,
+                    errors=run.errors, seconds=run.seconds, ops_per_call=size,
+                    unit="transfers", offered_rate=plan.fixed_rate,
+                    note=f"batches of {size}; latency per batch request"))
+                size = plan.batch_saturation_size
+                run = await closed_loop(scen.call(name, batch_size=size),
+                                        concurrency=plan.batch_concurrency,
+                                        duration=plan.saturation_seconds, max_calls=10**6)
+                report(f"ours/{name}/saturation", summarize(
+                    scenario=name, system="ours", mode="saturation", latencies=run.latencies,
+                    errors=run.errors, seconds=run.seconds, ops_per_call=size, unit="transfers",
+                    concurrency=plan.batch_concurrency,
+                    note=f"batches of {size}; latency per batch request"))
+                continue
+            call = scen.call(name)
+            run = await open_loop(call, rate=plan.fixed_rate, duration=plan.fixed_seconds)
+            report(f"ours/{name}/fixed", summarize(
+                scenario=name, system="ours", mode="fixed", latencies=run.latencies,
+                errors=run.errors, seconds=run.seconds, offered_rate=plan.fixed_rate))
+            run = await closed_loop(call, concurrency=plan.concurrency,
+                                    duration=plan.saturation_seconds, max_calls=10**6)
+            report(f"ours/{name}/saturation", summarize(
+                scenario=name, system="ours", mode="saturation", latencies=run.latencies,
+                errors=run.errors, seconds=run.seconds, concurrency=plan.concurrency))
+        if plan.e2e_skip_reason:
+            report("ours/e2e_push/fixed", None, plan.e2e_skip_reason)
+        elif plan.e2e:
+            from bench.e2e import run_e2e
+
+            try:
+                s = await run_e2e(api, http, rate=plan.fixed_rate, seconds=plan.fixed_seconds)
+                report("ours/e2e_push/fixed", s)
+            except Exception as exc:  # noqa: BLE001 - a broken path is a result to report
+                report("ours/e2e_push/fixed", None, f"end-to-end run failed: {exc!r}")
+
+
+async def main(plan: Plan) -> None:
+    await http_steps(plan)
+    if plan.baselines:
+        await baselines.run_all(
+            plan.admin_database_url, duration=plan.saturation_seconds,
+            fixed_rate=plan.fixed_rate, fixed_seconds=plan.fixed_seconds,
+            copy_commands=plan.copy_commands, report=report,
+        )
+
+
+if __name__ == "__main__":
+    plan = msgspec.json.decode(open(sys.argv[1], "rb").read(), type=Plan)
+    uvloop.run(main(plan))
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    emit({"done": True, "peak_rss_mb": round(peak_kb / 1024, 1)})

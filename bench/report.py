@@ -1,0 +1,123 @@
+"""bench/results/latest.{json,md,png}: every summary, ratios to ours, peak RSS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COMPARED = ("deposits", "transfers_uniform")
+BASELINES = ("raw_copy", "raw_insert", "crud", "eventsourcing")
+
+
+def _find(results: list[dict[str, Any]], system: str, scenario: str, mode: str) -> dict | None:  # type: ignore[type-arg]
+    for r in results:
+        if r["system"] == system and r["scenario"] == scenario and r["mode"] == mode:
+            return r
+    return None
+
+
+def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Saturation throughput of ours ÷ each baseline (> 1: ours is ahead)."""
+    out = []
+    for scenario in COMPARED:
+        ours = _find(results, "ours", scenario, "saturation")
+        for base in BASELINES:
+            other = _find(results, base, scenario, "saturation")
+            if ours and other and other["throughput"]:
+                out.append({"scenario": scenario, "ours": "single commands over HTTP",
+                            "baseline": base, "ours_per_s": ours["throughput"],
+                            "baseline_per_s": other["throughput"],
+                            "ours_over_baseline": round(ours["throughput"] / other["throughput"], 3)})
+    batch = _find(results, "ours", "batch_transfers", "saturation")
+    for base in BASELINES:
+        other = _find(results, base, "transfers_uniform", "saturation")
+        if batch and other and other["throughput"]:
+            out.append({"scenario": "transfers_uniform", "ours": "batch endpoint",
+                        "baseline": base, "ours_per_s": batch["throughput"],
+                        "baseline_per_s": other["throughput"],
+                        "ours_over_baseline": round(batch["throughput"] / other["throughput"], 3)})
+    return out
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:,.1f}" if x >= 100 else f"{x:.2f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    lines = [f"# Benchmark run {doc['started_at']}", "",
+             f"Command: `{doc['command']}`  ", f"Machine: {doc['machine']}  ",
+             f"Load note: {doc['load_note']}  ", f"Commit: {doc['commit']}", "",
+             "| scenario | system | mode | offered/s | ok | failed | throughput/s | p50 ms | "
+             "p95 ms | p99 ms | max ms | note |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in doc["results"]:
+        lines.append("| " + " | ".join(_fmt(v) for v in (
+            r["scenario"], r["system"], r["mode"], r.get("offered_rate") or r.get("concurrency")
+            and f"c={r['concurrency']}", r["ok"], r.get("failed", 0), r["throughput"],
+            r.get("p50_ms"), r.get("p95_ms"), r.get("p99_ms"), r.get("max_ms"),
+            (r.get("note", "") + (f" errors {r['errors']}" if r.get("errors") else "")),
+        )) + " |")
+    if doc["skipped"]:
+        lines += ["", "## Skipped", ""]
+        lines += [f"- {s['step']}: {s['reason']}" for s in doc["skipped"]]
+    lines += ["", "## Ours ÷ baseline (saturation throughput; > 1 means ours is ahead)", "",
+              "| scenario | ours | baseline | ours/s | baseline/s | ratio |", "|---|---|---|---:|---:|---:|"]
+    for r in doc["ratios"]:
+        lines.append(f"| {r['scenario']} | {r['ours']} | {r['baseline']} | {_fmt(r['ours_per_s'])} "
+                     f"| {_fmt(r['baseline_per_s'])} | {r['ours_over_baseline']:.3f} |")
+    lines += ["", "## Peak RSS per process (MB)", "", "| process | peak RSS (largest process) "
+              "| peak sum over its processes | processes |", "|---|---:|---:|---:|"]
+    for name, mb in doc["peak_rss_mb"].items():
+        lines.append(f"| {name} | {mb} | {doc['peak_rss_sum_mb'].get(name, '–')} | "
+                     f"{doc['process_counts'].get(name, 1)} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sat = [r for r in doc["results"] if r["mode"] == "saturation"]
+    fixed = [r for r in doc["results"] if r["mode"] == "fixed" and r.get("p50_ms") is not None]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 10))
+    labels = [f"{r['system']}\n{r['scenario']}" for r in sat]
+    colors = ["tab:blue" if r["system"] == "ours" else "tab:gray" for r in sat]
+    ax1.bar(range(len(sat)), [r["throughput"] for r in sat], color=colors)
+    ax1.set_xticks(range(len(sat)), labels, rotation=60, ha="right", fontsize=7)
+    ax1.set_yscale("log")
+    ax1.set_ylabel("operations / s (log)")
+    ax1.set_title("Throughput at saturation (blue: ours)")
+    width = 0.2
+    xs = range(len(fixed))
+    for k, (key, color) in enumerate((("p50_ms", "tab:green"), ("p95_ms", "tab:orange"),
+                                      ("p99_ms", "tab:red"), ("max_ms", "tab:purple"))):
+        ax2.bar([x + (k - 1.5) * width for x in xs], [r.get(key) or 0 for r in fixed], width,
+                label=key.removesuffix("_ms"), color=color)
+    ax2.set_xticks(list(xs), [f"{r['system']}\n{r['scenario']}" for r in fixed], rotation=60,
+                   ha="right", fontsize=7)
+    ax2.set_yscale("log")
+    ax2.set_ylabel("latency ms (log)")
+    ax2.set_title(f"Latency at a fixed offered load ({doc['fixed_rate']:.0f}/s)")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(doc: dict[str, Any], out_dir: Path = RESULTS) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc["ratios"] = ratios(doc["results"])
+    paths = {"json": out_dir / "latest.json", "md": out_dir / "latest.md",
+             "png": out_dir / "latest.png"}
+    paths["json"].write_text(json.dumps(doc, indent=2) + "\n")
+    paths["md"].write_text(markdown(doc))
+    chart(doc, paths["png"])
+    return paths

