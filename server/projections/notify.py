@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
+from redis.exceptions import NoScriptError
 
 from server.projections.plan import AccountUpdate, PostingRow
 from server.queries.cache import QueryCache, accounts_gen_key, live_channel
@@ -53,11 +54,24 @@ async def publish_changes(
     """Refresh caches and publish; returns the number of messages published."""
     if not rows:
         return 0
+    try:
+        return await _publish(cache, rows, updates, opened)
+    except NoScriptError:  # Redis restarted and forgot the cache script
+        await cache.load_scripts()
+        return await _publish(cache, rows, updates, opened)
+
+
+async def _publish(
+    cache: QueryCache,
+    rows: list[asyncpg.Record],
+    updates: dict[UUID, AccountUpdate],
+    opened: set[UUID],
+) -> int:
     published = 0
     async with cache.redis.pipeline(transaction=False) as pipe:
         owners: set[UUID] = set()
         for row in rows:
-            await cache.put_account(account_response(row), client=pipe)
+            cache.queue_put_account(pipe, account_response(row))
             owners.add(row["owner_id"])
             for msg in messages_for(row, updates.get(row["account_id"]), row["account_id"] in opened):
                 pipe.publish(live_channel(row["owner_id"]), _encoder.encode(msg))

@@ -21,12 +21,15 @@ POSTING_COLUMNS = (
     "counterparty_account_id", "description", "occurred_at", "event_id",
 )  # fmt: skip
 
+# Session temp tables, created once per connection and emptied by each batch
+# (cheaper than ON COMMIT DELETE ROWS, which truncates files at every commit).
 _CREATE_TEMP = """
-CREATE TEMP TABLE IF NOT EXISTS tmp_postings (LIKE transaction_view) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS tmp_postings (LIKE transaction_view);
 CREATE TEMP TABLE IF NOT EXISTS tmp_account_updates (
     account_id uuid, version integer, balance bigint, status text, updated_at timestamptz
-) ON COMMIT DELETE ROWS;
+);
 """
+_with_temp_tables: set[int] = set()  # backend pids
 
 # Postings not seen before go into transaction_view; exactly those are added to
 # the day's analytics (a posting that lost an insert race adds nothing).
@@ -86,23 +89,32 @@ async def apply_plan(conn: asyncpg.Connection, plan: BatchPlan) -> list[asyncpg.
     """Apply ``plan``; return the account_view rows of every touched account."""
     if plan.opens:
         await conn.copy_records_to_table("account_view", records=plan.opens, columns=ACCOUNT_COLUMNS)
-    if plan.postings or plan.updates:
+    if (plan.postings or plan.updates) and conn.get_server_pid() not in _with_temp_tables:
         await conn.execute(_CREATE_TEMP)
+        _with_temp_tables.add(conn.get_server_pid())
+    try:
+        await _apply_rows(conn, plan)
+    except asyncpg.UndefinedTableError:
+        _with_temp_tables.discard(conn.get_server_pid())  # a new backend reused the pid
+        raise
+    touched = list(plan.touched)
+    if not touched:
+        return []
+    return list(await conn.fetch(_CHANGED, touched))
+
+
+async def _apply_rows(conn: asyncpg.Connection, plan: BatchPlan) -> None:
     if plan.postings:
         await conn.copy_records_to_table(
             "tmp_postings", records=plan.postings, columns=POSTING_COLUMNS
         )
-        await conn.execute(_APPLY_POSTINGS)
+        await conn.execute(_APPLY_POSTINGS + "; DELETE FROM tmp_postings")
     if plan.updates:
         rows: list[tuple[UUID, int, int | None, str | None, datetime]] = [
             (u.account_id, u.version, u.balance, u.status, u.updated_at) for u in plan.updates
         ]
         await conn.copy_records_to_table("tmp_account_updates", records=rows)
-        await conn.execute(_APPLY_UPDATES)
-    touched = list(plan.touched)
-    if not touched:
-        return []
-    return list(await conn.fetch(_CHANGED, touched))
+        await conn.execute(_APPLY_UPDATES + "; DELETE FROM tmp_account_updates")
 
 
 async def save_checkpoints(

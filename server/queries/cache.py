@@ -66,12 +66,22 @@ class QueryCache:
         raw = await self.redis.get(account_key(account_id))
         return _account_decoder.decode(raw) if raw else None
 
-    async def put_account(self, account: AccountResponse, client: Any = None) -> None:
+    async def put_account(self, account: AccountResponse) -> None:
         """Cache ``account`` unless a newer version is cached already."""
         await self._guarded_set(
             keys=[account_key(account.id)],
             args=[_encoder.encode(account), account.version, ACCOUNT_TTL_SECONDS],
-            client=client,
+        )
+
+    async def load_scripts(self) -> None:
+        await self.redis.script_load(_GUARDED_SET)
+
+    def queue_put_account(self, pipe: Any, account: AccountResponse) -> None:
+        """put_account on a pipeline, by EVALSHA (no SCRIPT EXISTS round trip:
+        call load_scripts first, and again after a NOSCRIPT error)."""
+        pipe.evalsha(
+            self._guarded_set.sha, 1, account_key(account.id),
+            _encoder.encode(account), account.version, ACCOUNT_TTL_SECONDS,
         )
 
     async def list_generation(self, owner_id: UUID) -> int:

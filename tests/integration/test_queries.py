@@ -1,0 +1,175 @@
+"""What a customer reads: balances that never step back behind their own
+writes, a history that pages exactly once through arriving postings, and daily
+analytics; all from the read models, through the Redis cache."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import redis.asyncio
+
+from infra.local.procs import ManagedProcess
+from tests.integration.test_projections import funded_customer, wait_projected
+from tests.support.customers import sign_up
+
+
+async def test_pages_hold_every_posting_exactly_once_while_new_ones_arrive(
+    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+) -> None:
+    ada, account = await funded_customer(http)
+    for i in range(45):
+        assert (await ada.deposit(account, 1_00 + i)).status_code == 201
+    await wait_projected(db, account, 46)
+
+    async def keep_depositing() -> None:
+        for i in range(30):
+            assert (await ada.deposit(account, 5 + i)).status_code == 201
+            await asyncio.sleep(0.01)
+
+    arriving = asyncio.create_task(keep_depositing())
+    seen: list[int] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, str | int] = {"limit": 7}
+        if cursor:
+            params["cursor"] = cursor
+        r = await http.get(f"/api/v1/accounts/{account}/transactions", params=params,
+                           headers=ada.auth)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        versions = [t["version"] for t in page["items"]]
+        assert versions == sorted(versions, reverse=True), "newest first"
+        seen += versions
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        await asyncio.sleep(0.03)  # let postings arrive between pages
+    await arriving
+
+    top = seen[0]
+    assert top >= 46
+    assert len(seen) == len(set(seen)), "a posting appeared on two pages"
+    assert sorted(seen) == list(range(2, top + 1)), "a posting was skipped"
+    assert pages >= 7
+
+
+async def test_a_read_is_never_older_than_the_command_response(
+    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    redis_client: redis.asyncio.Redis,
+) -> None:
+    ada, account = await funded_customer(http)
+    r = await ada.deposit(account, 10_00)
+    await wait_projected(db, account, r.json()["version"])
+    assert (await ada.account(account)).json()["version"] == 2
+    assert await redis_client.get(f"bank:q:account:{account}") is not None  # cached
+
+    projections.kill()  # the read models stop moving
+    try:
+        r = await ada.deposit(account, 5_00)
+        assert r.status_code == 201
+        given = r.json()
+        view_version = await db.fetchval("SELECT version FROM account_view WHERE account_id = $1",
+                                         uuid.UUID(account))
+        assert view_version < given["version"], "the view should be behind for this test"
+
+        for params in ({"min_version": given["version"]}, {}):
+            got = (await http.get(f"/api/v1/accounts/{account}", params=params,
+                                  headers=ada.auth)).json()
+            assert (got["balance"], got["version"]) == (given["balance"], given["version"])
+            bal = (await http.get(f"/api/v1/accounts/{account}/balance", params=params,
+                                  headers=ada.auth)).json()
+            assert (bal["balance"], bal["version"]) == (given["balance"], given["version"])
+        listed = (await http.get("/api/v1/accounts", headers=ada.auth)).json()["items"]
+        assert [(a["id"], a["version"]) for a in listed] == [(account, given["version"])]
+    finally:
+        projections.restart()
+    await wait_projected(db, account, given["version"])
+    got = (await http.get(f"/api/v1/accounts/{account}/balance",
+                          params={"min_version": given["version"]}, headers=ada.auth)).json()
+    assert got["version"] == given["version"]
+
+
+async def test_history_filters_and_daily_analytics(
+    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+) -> None:
+    ada, account = await funded_customer(http)
+    savings = (await ada.open_account(name="Savings"))["id"]
+    assert (await ada.deposit(account, 100_00, description="salary")).status_code == 201
+    assert (await ada.withdraw(account, 12_50)).status_code == 201
+    assert (await ada.withdraw(account, 7_50)).status_code == 201
+    r = await ada.transfer(account, savings, 30_00)
+    assert r.status_code == 201
+    await wait_projected(db, account, r.json()["version"])
+
+    url = f"/api/v1/accounts/{account}/transactions"
+    out = (await http.get(url, params={"kind": "withdrawal"}, headers=ada.auth)).json()
+    assert [t["amount"]["amount"] for t in out["items"]] == [7_50, 12_50]
+    assert out["next_cursor"] is None
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    assert (await http.get(url, params={"from": tomorrow}, headers=ada.auth)).json()["items"] == []
+    today = datetime.now(UTC).date().isoformat()
+    all_today = (await http.get(url, params={"from": today, "to": today}, headers=ada.auth)).json()
+    assert [t["kind"] for t in all_today["items"]] == [
+        "transfer_out", "withdrawal", "withdrawal", "deposit"
+    ]
+    assert all_today["items"][0]["counterparty_account_id"] == savings
+
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    a = (await http.get(f"/api/v1/accounts/{account}/analytics",
+                        params={"from": yesterday, "to": today}, headers=ada.auth)).json()
+    assert [d["day"] for d in a["days"]] == [yesterday, today]
+    assert a["days"][0] == {"day": yesterday, "money_in": 0, "money_out": 0, "count": 0,
+                            "closing_balance": 0}
+    assert a["days"][1] == {"day": today, "money_in": 100_00, "money_out": 50_00, "count": 4,
+                            "closing_balance": 50_00}
+    assert (a["total_in"], a["total_out"], a["count"], a["currency"]) == (100_00, 50_00, 4, "EUR")
+    default = (await http.get(f"/api/v1/accounts/{account}/analytics", headers=ada.auth)).json()
+    assert len(default["days"]) == 30 and default["days"][-1]["day"] == today
+
+
+async def test_another_customers_history_does_not_exist_and_bad_input_is_a_400(
+    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+) -> None:
+    ada, account = await funded_customer(http)
+    mallory = await sign_up(http, "Mallory Mole")
+    for path in ("balance", "transactions", "analytics"):
+        r = await http.get(f"/api/v1/accounts/{account}/{path}", headers=mallory.auth)
+        assert r.status_code == 404, (path, r.text)
+        r = await http.get(f"/api/v1/accounts/{account}/{path}")
+        assert r.status_code == 401, (path, r.text)
+
+    base = f"/api/v1/accounts/{account}"
+    bad = [
+        ("/transactions", {"limit": 0}, "invalid_limit"),
+        ("/transactions", {"limit": 1000}, "invalid_limit"),
+        ("/transactions", {"cursor": "not-a-cursor"}, "invalid_cursor"),
+        ("/transactions", {"kind": "gift"}, "invalid_kind"),
+        ("/transactions", {"from": "yesterday"}, "invalid_date"),
+        ("/analytics", {"from": "2026-02-30"}, "invalid_date"),
+        ("/analytics", {"from": "2026-03-02", "to": "2026-03-01"}, "invalid_date_range"),
+        ("/analytics", {"from": "2020-01-01", "to": "2026-01-01"}, "invalid_date_range"),
+        ("/balance", {"min_version": -1}, "invalid_min_version"),
+        ("", {"min_version": -1}, "invalid_min_version"),
+        ("/balance", {"min_version": "new"}, "invalid_request"),
+    ]
+    for path, params, code in bad:
+        r = await http.get(base + path, params=params, headers=ada.auth)
+        assert r.status_code == 400, (path, params, r.text)
+        assert r.json()["code"] == code, (path, params, r.text)
+
+    # A cursor of one account is refused on another.
+    other = (await ada.open_account(name="Other"))["id"]
+    for i in range(3):
+        assert (await ada.deposit(account, 1_00 + i)).status_code == 201
+    await wait_projected(db, account, 4)
+    page = (await http.get(base + "/transactions", params={"limit": 1}, headers=ada.auth)).json()
+    assert page["next_cursor"]
+    r = await http.get(f"/api/v1/accounts/{other}/transactions",
+                       params={"cursor": page["next_cursor"]}, headers=ada.auth)
+    assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
