@@ -120,7 +120,7 @@ def test_compose_runs_each_process_with_the_right_replicas() -> None:
     for name in ("redis", "prometheus", "grafana", "jaeger"):
         assert name in services
     assert env_of(services["jaeger"])["COLLECTOR_OTLP_ENABLED"] == "true"
-    assert env_of(services["api"])["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317"
+    assert env_of(services["api"])["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
 
 
 def test_compose_commits_no_secret_values() -> None:
