@@ -274,12 +274,17 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 # -- Redis and Tansu argv ----------------------------------------------------
-def redis_argv(port: int, workdir: Path) -> list[str]:
+def redis_argv(port: int, workdir: Path, *, persistent: bool = True) -> list[str]:
+    """redis-server on loopback. Persistent (append-only file, fsync every second) so that
+    sessions survive `./task down && ./task up`; test stacks run without persistence."""
     workdir.mkdir(parents=True, exist_ok=True)
+    persistence = (
+        ["--appendonly", "yes", "--appendfsync", "everysec"] if persistent
+        else ["--appendonly", "no"]
+    )
     return [
         str(redis_server_bin()), "--bind", HOST, "--port", str(port), "--save", "",
-        "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no",
-        "--loglevel", "warning",
+        *persistence, "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning",
     ]
 
 

@@ -222,7 +222,9 @@ class EmbeddedStack:
         try:
             if "redis" in wanted:
                 started.append(self._spawn_server(
-                    "redis", redis_argv(self.ports.redis, self.data_dir / "redis"),
+                    "redis",
+                    redis_argv(self.ports.redis, self.data_dir / "redis",
+                               persistent=not self.ephemeral),
                     lambda: redis_ping(self.ports.redis), self.ports.redis,
                 ))
             if "kafka" in wanted:
