@@ -95,6 +95,15 @@ def _signal_group(pid: int, sig: int, fallback: bool = True) -> None:
             pass
 
 
+def _rotate(path: Path, max_bytes: int = 50 * 1024 * 1024) -> None:
+    """Keep one previous log (<name>.log.1) once a log passes max_bytes."""
+    try:
+        if path.stat().st_size > max_bytes:
+            os.replace(path, path.with_name(path.name + ".1"))
+    except OSError:
+        pass
+
+
 def tcp_ready(port: int, host: str = "127.0.0.1") -> ReadyCheck:
     return lambda: port_open(port, host)
 
@@ -165,6 +174,7 @@ class ManagedProcess:
         if self.alive:
             raise RuntimeError(f"{self.name} already running (pid {self.pid})")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        _rotate(self.log_path)
         with open(self.log_path, "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"\n=== {stamp} start: {' '.join(self.argv)}\n".encode())
