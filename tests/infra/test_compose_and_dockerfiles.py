@@ -3,8 +3,8 @@ so these parse the files and check every reference and the stated topology."""
 
 from __future__ import annotations
 
+import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +22,27 @@ EXPECTED = {
 
 def compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text())
+
+
+def interpolate(text: str) -> str:
+    """Compose variable substitution: ${X:-default} takes the default, a required
+    ${X:?message} (or plain ${X}) takes a placeholder."""
+
+    def value(m: re.Match[str]) -> str:
+        return m.group(3) if m.group(2) in (":-", "-") else "placeholder-value"
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}", value, text)
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    compose_spec = pytest.importorskip("compose_spec", reason="pip install '.[infra]' (compose-spec)")
+    doc = yaml.safe_load(interpolate(COMPOSE.read_text()))  # resolves anchors and << merges
+    doc = {k: v for k, v in doc.items() if not k.startswith("x-")}
+    compose_spec.PyCompose.from_json(json.dumps(doc))  # raises on any spec violation
+    # The validator is strict: a wrong type is refused, not ignored.
+    doc["services"]["cdc"]["deploy"]["replicas"] = "one"
+    with pytest.raises(ValueError):
+        compose_spec.PyCompose.from_json(json.dumps(doc))
 
 
 def env_of(service: dict[str, Any]) -> dict[str, str]:
