@@ -60,6 +60,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Optimistic concurrency: how many times a command is re-decided on fresh state.
     command_retries: int = 16
 
+    # Group commit (server/application/group_commit.py): commands arriving while a
+    # group is being written wait up to the window (or until the group is full) and
+    # are decided and appended together in one transaction.
+    group_commit: bool = False
+    group_commit_window_ms: float = 2.0
+    group_commit_max: int = 256
+
+    # Observability: JSON log level; OTLP/HTTP endpoint for traces (e.g. Jaeger's
+    # http://127.0.0.1:4318). Empty = no export (the standard OTEL_EXPORTER_OTLP_ENDPOINT
+    # is honoured too).
+    log_level: str = "INFO"
+    otel_exporter_otlp_endpoint: str = ""
+
     db_pool_min: int = 2
     db_pool_max: int = 20
 

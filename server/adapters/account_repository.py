@@ -9,7 +9,9 @@ decision never leaks into it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from uuid import UUID
 
 import asyncpg
@@ -17,6 +19,10 @@ import asyncpg
 from server.adapters import event_store
 from server.domain.account import Account
 from shared.events import AccountOpened
+
+
+# States decided but not yet committed, seen by ``get`` in this task only (group commit).
+_pending: ContextVar[dict[UUID, Account] | None] = ContextVar("pending_accounts", default=None)
 
 
 class AccountRepository:
@@ -34,7 +40,20 @@ class AccountRepository:
         )
         return {r["account_id"]: r["owner_id"] for r in rows}
 
+    @contextmanager
+    def pending(self, states: dict[UUID, Account]) -> Iterator[None]:
+        """Within this block (and task), ``get`` answers from ``states`` first: the state
+        that earlier commands of the same transaction left, not yet in the database."""
+        token = _pending.set(states)
+        try:
+            yield
+        finally:
+            _pending.reset(token)
+
     async def get(self, conn: asyncpg.Connection, account_id: UUID) -> Account | None:
+        pending = _pending.get()
+        if pending is not None and account_id in pending:
+            return pending[account_id]
         cached = self._cache.get(account_id)
         after = cached.version if cached else 0
         events = await event_store.read_stream(conn, account_id, after)

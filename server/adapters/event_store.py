@@ -76,21 +76,31 @@ async def read_stream(
 async def append(
     conn: asyncpg.Connection, appends: Sequence[StreamAppend], metadata: EventMetadata
 ) -> None:
+    await append_each(conn, [(appends, metadata)])
+
+
+async def append_each(
+    conn: asyncpg.Connection, commands: Sequence[tuple[Sequence[StreamAppend], EventMetadata]]
+) -> None:
+    """Append the events of several commands, each with its own metadata, in one statement."""
     ids: list[UUID] = []
     streams: list[UUID] = []
     types: list[str] = []
     versions: list[int] = []
     names: list[str] = []
     payloads: list[str] = []
-    meta = _metadata_encoder.encode(metadata).decode()
-    for a in appends:
-        for offset, event in enumerate(a.events, start=1):
-            ids.append(uuid.uuid4())
-            streams.append(a.stream_id)
-            types.append(a.stream_type)
-            versions.append(a.expected_version + offset)
-            names.append(event_type_name(event))
-            payloads.append(event_encoder.encode(event).decode())
+    metas: list[str] = []
+    for appends, metadata in commands:
+        meta = _metadata_encoder.encode(metadata).decode()
+        for a in appends:
+            for offset, event in enumerate(a.events, start=1):
+                ids.append(uuid.uuid4())
+                streams.append(a.stream_id)
+                types.append(a.stream_type)
+                versions.append(a.expected_version + offset)
+                names.append(event_type_name(event))
+                payloads.append(event_encoder.encode(event).decode())
+                metas.append(meta)
     if not ids:
         return
     try:
@@ -102,7 +112,7 @@ async def append(
             versions,
             names,
             payloads,
-            [meta] * len(ids),
+            metas,
             TOPIC_BY_STREAM_TYPE["account"],
             TOPIC_BY_STREAM_TYPE["transfer"],
         )

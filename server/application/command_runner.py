@@ -68,7 +68,8 @@ class _KeyTakenMeanwhile(Exception):
     pass
 
 
-def _replay(stored: StoredResponse, idem: IdempotencyKey) -> CommandResult:
+def replay_stored(stored: StoredResponse, idem: IdempotencyKey) -> CommandResult:
+    """The first answer to this key again (or the error it was, or a key-reuse error)."""
     if stored.request_hash != idem.request_hash:
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was already used for a different request; use a new key."
@@ -118,10 +119,33 @@ async def _run(
     status_code: int,
     audit: AuditRecord | None,
 ) -> CommandResult:
+    if ctx.settings.group_commit:
+        # Imported here: group_commit builds on this module (and falls back to _run_alone).
+        from server.application import group_commit
+
+        async def alone(p: group_commit.Pending) -> CommandResult:
+            return await _run_alone(ctx, p.lock, p.idem, p.metadata, p.decide, p.status_code,
+                                    p.audit)
+
+        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        pending = group_commit.Pending(lock, idem, metadata, decide, status_code, audit, future)
+        return await group_commit.committer(ctx, alone).submit(pending)
+    return await _run_alone(ctx, lock, idem, metadata, decide, status_code, audit)
+
+
+async def _run_alone(
+    ctx: AppContext,
+    lock: Sequence[UUID],
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    decide: Decide,
+    status_code: int,
+    audit: AuditRecord | None,
+) -> CommandResult:
     if idem is not None:
         stored = await idempotency.find(ctx.pool, idem)
         if stored is not None:
-            return _replay(stored, idem)
+            return replay_stored(stored, idem)
 
     for attempt in range(ctx.settings.command_retries):
         rejected: BusinessRuleError | None = None
@@ -160,7 +184,7 @@ async def _run(
             assert idem is not None
             stored = await idempotency.find(ctx.pool, idem)
             assert stored is not None
-            return _replay(stored, idem)
+            return replay_stored(stored, idem)
         if rejected is not None:
             raise rejected
         for state in decision.new_states:
