@@ -8,6 +8,7 @@ import signal
 
 from cdc.connector import Connector
 from cdc.metrics import Metrics
+from server.observability.process import setup_process
 from server.settings import Settings
 
 log = logging.getLogger("cdc")
@@ -21,15 +22,20 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("metrics on http://127.0.0.1:%d/metrics", settings.cdc_metrics_port)
-    await Connector(settings, metrics).run(stop)
+    watch = asyncio.create_task(
+        metrics.watch_slot(settings.admin_database_url, settings.cdc_slot, stop)
+    )
+    try:
+        await Connector(settings, metrics).run(stop)
+    finally:
+        stop.set()
+        await watch
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     settings = Settings.from_env()
+    setup_process("cdc", settings)  # JSON logs, tracing if an OTLP endpoint is set
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     asyncio.run(serve(settings))
 
 

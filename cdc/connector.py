@@ -40,6 +40,7 @@ from cdc.publisher import BrokerResetError, Publisher
 from cdc.reader import RawMessage, ReplicationStream
 from cdc.router import Change, OutRecord, Router
 from cdc.topics import CAPTURED_TABLES, CDC_DLQ
+from server.observability.pipeline import trace_publisher
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,10 @@ class Connector:
         self._failure = loop.create_future()
         self._failure.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
         pub = self._pub = Publisher(
-            s.kafka_bootstrap, s.replication_factor, self._round_acked, self._fail
+            s.kafka_bootstrap, s.replication_factor, self._round_acked, self._fail,
+            on_topics_acked=self.metrics.topics_acked,
         )
+        trace_publisher(pub)  # a span per traced record, only when tracing is on
         reader = self._reader = ReplicationStream(
             s.admin_database_url, s.cdc_slot, s.cdc_publication, self._on_messages, self._fail
         )
@@ -335,7 +338,6 @@ class Connector:
                 hook(ts, now_us)
         if commits:
             self.metrics.lag_ms.set((now_us - commits[-1]) / 1000)
-        self.metrics.records.inc(records)
         self._acked_records += records
         if commit_lsn is not None and commit_lsn > self._acked_lsn:
             self._acked_lsn = commit_lsn
@@ -384,6 +386,7 @@ class Connector:
                     # (WAL written by other tables must not pile up).
                     reader.confirm(wal_end)
                     self.metrics.confirmed_lsn.set(wal_end)
+                self.metrics.lag_ms.set(0)  # idle and caught up
             reader.keepalive()
             self.metrics.lag_bytes.set(max(0, wal_end - reader.confirmed_lsn))
             if now - last_hb >= HEARTBEAT_SECONDS:

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import asyncio
+import logging
+
+import asyncpg
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (
     0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -14,16 +27,18 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # Names of infra/prometheus/metrics-contract.yml (alerts and dashboards read them).
         self.records = Counter(
-            "cdc_records", "Kafka records acknowledged (acks=all)", registry=r
+            "bank_cdc_records", "Records published to Kafka and acknowledged (acks=all)",
+            ["topic"], registry=r,
         )
         self.changes = Counter("cdc_changes", "Row changes decoded from the WAL", registry=r)
         self.records_per_second = Gauge(
             "cdc_records_per_second", "Records acknowledged per second, last interval", registry=r
         )
         self.lag_bytes = Gauge(
-            "cdc_replication_lag_bytes",
-            "Server WAL end minus the LSN confirmed to PostgreSQL",
+            "bank_cdc_lag_bytes",
+            "Server WAL end minus the LSN confirmed to PostgreSQL after Kafka acked",
             registry=r,
         )
         self.commit_to_ack = Histogram(
@@ -33,8 +48,16 @@ class Metrics:
             registry=r,
         )
         self.lag_ms = Gauge(
-            "cdc_replication_lag_ms", "Commit-to-ack time of the last acked transaction (ms)", registry=r
+            "bank_cdc_lag_ms",
+            "Commit-to-ack time of the last acked transaction (ms); 0 when idle and caught up",
+            registry=r,
         )
+        self.slot_retained = Gauge(
+            "bank_replication_slot_retained_wal_bytes",
+            "pg_current_wal_lsn() - restart_lsn of the replication slot (WAL PostgreSQL keeps)",
+            ["slot"], registry=r,
+        )
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes
         self.confirmed_lsn = Gauge(
             "cdc_confirmed_lsn", "Last LSN confirmed to PostgreSQL (flush_lsn)", registry=r
         )
@@ -51,3 +74,35 @@ class Metrics:
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         start_http_server(port, addr=addr, registry=self.registry)
+
+    def topics_acked(self, topics: dict[str, int]) -> None:
+        for topic, n in topics.items():
+            self.records.labels(topic).inc(n)
+
+    async def watch_slot(self, dsn: str, slot: str, stop: asyncio.Event, every: float = 5.0) -> None:
+        """Poll the WAL the slot retains until ``stop`` is set (own connection, reconnects)."""
+        sql = (
+            "SELECT (pg_current_wal_lsn() - restart_lsn)::float8 FROM pg_replication_slots"
+            " WHERE slot_name = $1"
+        )
+        while not stop.is_set():
+            try:
+                conn = await asyncpg.connect(dsn)
+                try:
+                    while not stop.is_set():
+                        retained = await conn.fetchval(sql, slot)
+                        if retained is not None:
+                            self.slot_retained.labels(slot).set(retained)
+                        await _wait(stop, every)
+                finally:
+                    await conn.close()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("replication slot watch: %s", exc)
+                await _wait(stop, every)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass

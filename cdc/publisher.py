@@ -57,7 +57,7 @@ def _append(builder: Any, record: OutRecord) -> bool:
 
 
 class Round:
-    __slots__ = ("pending", "sealed", "commit_lsn", "commits", "records", "failed")
+    __slots__ = ("pending", "sealed", "commit_lsn", "commits", "records", "failed", "topics")
 
     def __init__(self) -> None:
         self.pending = 0
@@ -66,6 +66,7 @@ class Round:
         self.commits: list[int] = []  # commit timestamps (Unix µs) of commits in this round
         self.records = 0
         self.failed = False
+        self.topics: dict[str, int] = {}  # records per topic (bank_cdc_records_total{topic})
 
 
 RoundAcked = Callable[[int | None, list[int], int], None]  # (commit_lsn, commit ts µs, records)
@@ -81,7 +82,9 @@ class Publisher:
         *,
         topics: tuple[TopicSpec, ...] = TOPICS,
         request_timeout_ms: int = 30_000,
+        on_topics_acked: Callable[[dict[str, int]], None] | None = None,
     ) -> None:
+        self._on_topics_acked = on_topics_acked
         self._bootstrap = bootstrap
         self._rf = replication_factor
         self._topics = topics
@@ -185,7 +188,9 @@ class Publisher:
             builder = self._builders[tp] = self.producer.create_batch()  # type: ignore[union-attr]
             if not _append(builder, record):
                 raise ValueError(f"record for {topic} larger than {MAX_BATCH_BYTES} bytes")
-        self._current.records += 1
+        current = self._current
+        current.records += 1
+        current.topics[topic] = current.topics.get(topic, 0) + 1
         self.inflight_records += 1
         self._drained.clear()
 
@@ -254,6 +259,8 @@ class Publisher:
             rnd = rounds.popleft()
             self.inflight_records -= rnd.records
             self._on_round_acked(rnd.commit_lsn, rnd.commits, rnd.records)
+            if self._on_topics_acked is not None and rnd.topics:
+                self._on_topics_acked(rnd.topics)
         if not rounds and self._current.records == 0:
             self._drained.set()
 

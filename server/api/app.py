@@ -29,6 +29,7 @@ from server.api.queries import QueryController, read_side
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
 from server.api.transfers import TransferController
+from server.observability.http import instrument_app, metrics_endpoint
 from server.application.context import AppContext
 from server.settings import Settings
 
@@ -44,6 +45,7 @@ ROUTES: list[type] = [
     AdminController,
     AuditController,
     live_socket,
+    metrics_endpoint,
 ]
 
 
@@ -85,4 +87,4 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.jwt_auth = jwt_auth
     app.state.settings = settings
-    return app
+    return instrument_app(app)  # metrics, trace/request ids, JSON logs, OTLP if configured

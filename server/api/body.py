@@ -22,6 +22,7 @@ from litestar.exceptions import ClientException
 
 from server.adapters.idempotency import IdempotencyKey
 from server.application.context import Actor
+from server.observability import context as obs
 from shared.events import EventMetadata
 
 T = TypeVar("T")
@@ -94,6 +95,7 @@ def event_metadata(request: Request, actor: Actor, idem: IdempotencyKey | None) 
     return EventMetadata(
         actor_id=str(actor.user_id),
         idempotency_key=idem.key if idem else None,
-        trace_id=trace_id or uuid.uuid4().hex,
-        request_id=request_id,
+        # The request's trace id (its span's, as logged) wins over a re-parse.
+        trace_id=obs.current_trace_id() or trace_id or uuid.uuid4().hex,
+        request_id=request_id or obs.current_request_id(),
     )

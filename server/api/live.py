@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 
 from server.api.security import authenticate_access_token
 from server.application.context import Actor
+from server.observability.metrics import observe_push
 from server.projections.tables import AccountView, TransactionView
 from server.queries.cache import live_channel
 from server.queries.rows import transaction_response
@@ -127,6 +128,8 @@ class _Session:
                 log.warning("dropping an undecodable live message")
                 continue
             await self.offer(msg)
+            if isinstance(msg, BalanceChanged) and msg.transaction is not None:
+                observe_push(msg.transaction.occurred_at)  # commit -> push latency
 
     async def answer(self) -> None:
         while True:

@@ -24,6 +24,7 @@ from litestar.security.jwt import OAuth2PasswordBearerAuth, Token
 
 from server.adapters.audit import AuditRecord
 from server.application.context import Actor
+from server.observability.context import current_trace_id
 from server.settings import Settings
 
 TOKEN_URL = "/api/v1/auth/token"
@@ -133,7 +134,7 @@ def trace_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     tp = connection.headers.get("traceparent")
     if tp and (m := _TRACEPARENT.match(tp)):
         return m.group(1)
-    return uuid.uuid4().hex
+    return current_trace_id() or uuid.uuid4().hex
 
 
 def audit_record(

@@ -30,6 +30,7 @@ import msgspec
 from server.adapters.audit import AuditRecord
 from server.application.access import check_account_access
 from server.application.context import Actor, AppContext
+from server.observability import commands as observe
 from server.application.errors import (
     ConflictRetriesExhaustedError,
     DestinationNotFoundError,
@@ -318,6 +319,7 @@ async def transfer_batch(
                     await conn.copy_records_to_table(
                         "audit_log", columns=AUDIT_COLUMNS, records=_audit_rows(audit, items, plan))
         except ConcurrencyError:
+            observe.retried()
             for account_id in accounts:
                 ctx.accounts.forget(account_id)
             continue

@@ -30,6 +30,7 @@ from server.adapters.audit import AuditRecord
 from server.adapters.event_store import StreamAppend
 from server.adapters.idempotency import IdempotencyKey, StoredResponse
 from server.application.context import AppContext
+from server.observability import commands as observe
 from server.application.errors import (
     ConflictRetriesExhaustedError,
     IdempotencyKeyReusedError,
@@ -91,8 +92,11 @@ async def run_command(
     audit: AuditRecord | None = None,
 ) -> CommandResult:
     if audit is None:
-        return await _run(ctx, lock, idem, metadata, decide, status_code, None)
-    return await _audited(ctx, audit, _run(ctx, lock, idem, metadata, decide, status_code, audit))
+        run = _run(ctx, lock, idem, metadata, decide, status_code, None)
+    else:
+        run = _audited(ctx, audit, _run(ctx, lock, idem, metadata, decide, status_code, audit))
+    # Metrics (bank_commands_total by outcome, retries) and the command's span.
+    return await observe.observed(audit.action if audit else "command", run)
 
 
 async def _audited(
@@ -169,13 +173,15 @@ async def _run_alone(
                         await audit_log.write(conn, audit.refused(err.code))
                         err.audited = True  # type: ignore[attr-defined]
                 else:
-                    await event_store.append(conn, decision.appends, metadata)
+                    with observe.append_span():
+                        await event_store.append(conn, decision.appends, metadata)
                     body = _encoder.encode(decision.response)
                     if idem is not None and not await idempotency.save(conn, idem, status_code, body):
                         raise _KeyTakenMeanwhile
                     if audit is not None:
                         await audit_log.write(conn, audit.accepted())
         except ConcurrencyError:
+            observe.retried()
             for account_id in lock:
                 ctx.accounts.forget(account_id)
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))

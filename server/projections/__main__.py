@@ -65,16 +65,17 @@ async def _run(settings: Settings) -> int:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
+    from server.observability.process import setup_process
+
+    settings = Settings.from_env()
+    setup_process("projections", settings)  # JSON logs on stderr, tracing if configured
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     command = argv[0] if argv else "run"
     commands = {"run": _run, "rebuild": _rebuild, "check": _check}
     if command not in commands:
         print(__doc__, file=sys.stderr)
         return 2
-    return asyncio.run(commands[command](Settings.from_env()))
+    return asyncio.run(commands[command](settings))
 
 
 if __name__ == "__main__":

@@ -30,5 +30,13 @@ TOPIC_RESETS = Counter(
 LAG = Gauge("kafka_consumer_lag", "Records behind the partition's high watermark", ["topic", "partition"])
 
 
+def forget_lag(topic: str, partition: int) -> None:
+    """A revoked partition is another worker's: stop exposing its lag here."""
+    try:
+        LAG.remove(topic, str(partition))
+    except KeyError:
+        pass
+
+
 def serve(port: int, host: str = "127.0.0.1") -> None:
     start_http_server(port, addr=host)

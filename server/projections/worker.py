@@ -28,6 +28,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
+from server.observability.pipeline import observe_batch
 from server.projections import metrics
 from server.projections.projector import CONSUMER_NAME, Positions, Projector
 from server.projections.writer import load_checkpoints
@@ -53,6 +54,7 @@ class CheckpointSeeker(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp in revoked:
             self.worker.verify.pop(tp, None)
             self.worker.last_offset.pop(tp, None)
+            metrics.forget_lag(tp.topic, tp.partition)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         checkpoints = await load_checkpoints(self.worker.pool, CONSUMER_NAME)
@@ -186,6 +188,7 @@ class Worker:
             events.append(event)
             metrics.EVENTS.labels(event_type_name(event.event)).inc()
         await self._apply_with_retry(events, positions)
+        observe_batch(events, time.perf_counter() - started)  # trace ids in the log, spans
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_DURATION.observe(time.perf_counter() - started)
         await self._commit(records)

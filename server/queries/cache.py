@@ -18,6 +18,7 @@ from uuid import UUID
 import msgspec
 from redis.asyncio import Redis
 
+from server.observability.metrics import cache_lookup
 from shared.api import AccountList, AccountResponse
 
 ACCOUNT_TTL_SECONDS = 300
@@ -64,6 +65,7 @@ class QueryCache:
 
     async def get_account(self, account_id: UUID) -> AccountResponse | None:
         raw = await self.redis.get(account_key(account_id))
+        cache_lookup("account", raw is not None)
         return _account_decoder.decode(raw) if raw else None
 
     async def put_account(self, account: AccountResponse) -> None:
@@ -89,6 +91,7 @@ class QueryCache:
 
     async def get_list(self, owner_id: UUID, gen: int) -> AccountList | None:
         raw = await self.redis.get(accounts_key(owner_id, gen))
+        cache_lookup("account_list", raw is not None)
         return _list_decoder.decode(raw) if raw else None
 
     async def put_list(self, owner_id: UUID, gen: int, accounts: AccountList) -> None:

@@ -236,8 +236,8 @@ async def test_a_deposit_reaches_the_cdc_topics_and_its_domain_topic_in_order(
 
     text = await cdc.metrics()
     for name in (
-        "cdc_records_total", "cdc_records_per_second", "cdc_replication_lag_bytes",
-        "cdc_replication_lag_ms", "cdc_commit_to_ack_seconds_bucket", "cdc_confirmed_lsn",
+        "bank_cdc_records_total", "cdc_records_per_second", "bank_cdc_lag_bytes",
+        "bank_cdc_lag_ms", "cdc_commit_to_ack_seconds_bucket", "cdc_confirmed_lsn",
         "cdc_errors_total", "cdc_dead_letters_total",
     ):
         assert name in text

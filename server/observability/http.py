@@ -1,0 +1,157 @@
+"""The API's signals at the edge: one ASGI wrapper around Litestar's handler, and
+GET /metrics.
+
+The wrapper sits outside routing and the exception handlers (where Litestar's
+own OpenTelemetry plugin sits), so it sees every final status, 404s and 500s
+included. Per HTTP request it:
+- picks the trace id (the server span's when tracing is on, else the W3C
+  ``traceparent``'s, else a new one) and the request id (``X-Request-ID`` or new),
+  and makes them current (``server.observability.context``) for the event
+  metadata and every log line; the response carries ``X-Request-ID``;
+- counts ``http_requests_total{route,method,status}`` and observes
+  ``http_request_duration_seconds{route,method}``, with the route *template*
+  Litestar resolved (``/api/v1/accounts/{account_id:str}/deposits``);
+- writes one access-log line (not for successful probes and scrapes).
+WebSocket sessions are not HTTP requests: they move ``bank_websocket_connections``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Litestar, Response, get
+
+from server.observability import context, tracing
+from server.observability.logging import get_logger
+from server.observability.metrics import WEBSOCKETS, exposition, observe_http, watch_pool
+
+_access_log = get_logger("bank.http")
+_UNMATCHED = "unmatched"
+_QUIET = ("/health", "/metrics")
+
+
+@get("/metrics", include_in_schema=False, sync_to_thread=False, opt={"exclude_from_auth": True})
+def metrics_endpoint() -> Response[bytes]:
+    body, content_type = exposition()
+    return Response(content=body, media_type=content_type, status_code=200)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class ObservedASGI:
+    """Wraps ``app.asgi_handler``; see the module doc."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Any, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        headers = scope["headers"]
+        traceparent = _header(headers, b"traceparent")
+        trace_id = context.trace_id_from_traceparent(traceparent) or context.new_trace_id()
+        request_id = context.valid_request_id(_header(headers, b"x-request-id")) or context.new_request_id()
+        tokens = (
+            context.TRACE_ID.set(trace_id),
+            context.REQUEST_ID.set(request_id),
+            context.SCOPE.set(scope),
+        )
+        status = 500
+        rid_header = (b"x-request-id", request_id.encode())
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        method = scope["method"]
+        try:
+            if tracing.enabled():
+                carrier = {"traceparent": traceparent} if traceparent else {}
+                attrs = {"http.request.method": method, "url.path": scope["path"],
+                         "bank.request_id": request_id}
+                with tracing.server_span(f"{method}", trace_id, carrier, attrs) as span:
+                    try:
+                        await self.app(scope, receive, send_wrapper)
+                    finally:
+                        route = scope.get("path_template") or _UNMATCHED
+                        span.update_name(f"{method} {route}")
+                        span.set_attribute("http.route", route)
+                        span.set_attribute("http.response.status_code", status)
+            else:
+                await self.app(scope, receive, send_wrapper)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("path_template") or _UNMATCHED
+            observe_http(route, method, status, seconds)
+            if status >= 400 or not route.startswith(_QUIET):
+                _access_log.info(
+                    "http request", method=method, route=route, status=status,
+                    duration_ms=round(seconds * 1000, 3),
+                )
+            context.SCOPE.reset(tokens[2])
+            context.REQUEST_ID.reset(tokens[1])
+            context.TRACE_ID.reset(tokens[0])
+
+    async def _websocket(self, scope: Any, receive: Any, send: Any) -> None:
+        accepted = False
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal accepted
+            if message["type"] == "websocket.accept" and not accepted:
+                accepted = True
+                WEBSOCKETS.inc()
+            await send(message)
+
+        token = context.SCOPE.set(scope)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if accepted:
+                WEBSOCKETS.dec()
+            context.SCOPE.reset(token)
+
+
+def instrument_app(app: Litestar, service: str = "api") -> Litestar:
+    """Wrap the app's ASGI handler, take over logging, start tracing if configured,
+    and expose the app's connection pools. Call once, after ``Litestar(...)``."""
+    from server.observability.logging import configure_logging
+
+    settings = app.state.get("settings")
+    configure_logging(service, level=getattr(settings, "log_level", "INFO") or "INFO")
+    tracing.configure_tracing(service, getattr(settings, "otel_exporter_otlp_endpoint", "") or "")
+    if not isinstance(app.asgi_handler, ObservedASGI):
+        app.asgi_handler = ObservedASGI(app.asgi_handler)
+
+    def commands_pool() -> Any:
+        ctx = app.state.get("ctx")
+        return getattr(ctx, "pool", None)
+
+    def reads_pool() -> Any:
+        try:
+            from server.projections.tables import AccountView
+
+            return getattr(AccountView._meta.db, "pool", None)
+        except Exception:
+            return None
+
+    watch_pool("commands", commands_pool)
+    watch_pool("reads", reads_pool)
+    return app
+

@@ -1,0 +1,208 @@
+"""Structured JSON logs (structlog) for every process, one object per line.
+
+Each line carries ``timestamp``, ``level``, ``logger``, ``process`` and, inside
+an API request, ``trace_id``, ``request_id`` and ``actor`` (the user id);
+the projection worker's batch lines carry the ``trace_ids`` they applied.
+Standard-library loggers (uvicorn, litestar, aiokafka, our own
+``logging.getLogger`` calls) go through the same processors and renderer.
+
+``redact`` runs last before rendering, on every line: values under a sensitive
+key (password, token, secret, authorization, cookie, ...) are replaced, and
+JWTs, ``Bearer``/``Basic`` credentials and ``password=...``-style pairs are
+cut out of any other string (messages, exception text). Nothing logs those on
+purpose; this is the net under mistakes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import msgspec
+import structlog
+
+from server.observability.context import REQUEST_ID, TRACE_ID, current_actor
+
+REDACTED = "[REDACTED]"
+
+_SENSITIVE_KEY = re.compile(
+    r"pass(word|wd|phrase)?|pwd|secret|token|authori[sz]ation|cookie|api[-_]?key|credential"
+    r"|private[-_]?key|signing[-_]?key|otp|pin$",
+    re.IGNORECASE,
+)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_SCHEME = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
+_PAIR = re.compile(
+    r"""(?ix)
+    (["']?\b(?:password|passwd|pwd|new_password|old_password|token|access_token|refresh_token
+            |id_token|client_secret|secret|api_key|authorization)\b["']?)
+    (\s*[:=]\s*["']?)
+    ([^\s"'&,;}]+)
+    """
+)
+# Keys whose values we produce ourselves and never hold a secret: skip the scan.
+_SAFE_KEYS = frozenset({
+    "event", "timestamp", "level", "logger", "process", "trace_id", "trace_ids", "request_id",
+    "actor", "route", "method", "status", "duration_ms", "events", "batch_size",
+})
+
+
+def scrub(text: str) -> str:
+    """``text`` with JWTs, authorization credentials and secret=value pairs cut out."""
+    if "eyJ" in text:
+        text = _JWT.sub(REDACTED, text)
+    text = _SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+def _scrub_value(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if depth > 4:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if isinstance(k, str) and _SENSITIVE_KEY.search(k)
+            else _scrub_value(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_scrub_value(v, depth + 1) for v in value]
+    if isinstance(value, bytes):
+        return scrub(value.decode("utf-8", "replace"))
+    return value
+
+
+def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        if key in _SAFE_KEYS:
+            if key == "event" and isinstance(value, str):
+                event_dict[key] = scrub(value)
+            continue
+        if _SENSITIVE_KEY.search(key):
+            event_dict[key] = REDACTED
+        elif value is not None and not isinstance(value, (int, float, bool)):
+            event_dict[key] = _scrub_value(value)
+    return event_dict
+
+
+def add_request_context(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    trace_id = TRACE_ID.get()
+    if trace_id is not None:
+        event_dict.setdefault("trace_id", trace_id)
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            event_dict.setdefault("request_id", request_id)
+        actor = current_actor()
+        if actor is not None:
+            event_dict.setdefault("actor", actor)
+    return event_dict
+
+
+_encoder = msgspec.json.Encoder(enc_hook=str)
+
+
+def render_json(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> str:
+    try:
+        return _encoder.encode(event_dict).decode()
+    except (TypeError, msgspec.EncodeError):
+        return json.dumps(dict(event_dict), default=str)
+
+
+_configured: str | None = None
+
+
+def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | None = None) -> None:
+    """JSON lines on ``stream`` (stderr by default) for structlog and stdlib loggers alike."""
+    global _configured
+    out = stream or sys.stderr
+    level_no = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(level_no, int):
+        level_no = logging.INFO
+
+    def add_process(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event_dict.setdefault("process", process)
+        return event_dict
+
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            timestamper,
+            add_process,
+            add_request_context,
+            structlog.processors.format_exc_info,
+            redact,
+            render_json,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level_no),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            timestamper,
+            add_process,
+            add_request_context,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact,
+            render_json,
+        ],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level_no)
+    # Servers and frameworks that install their own handlers: route them through ours.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar", "granian"):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # our access log replaces it
+    _configured = process
+    for named in _named.values():
+        named._log = None
+
+
+class _Named:
+    """A structlog logger whose lines carry ``logger=<name>``, bound on first use (so
+    after ``configure_logging``; reconfiguring rebinds it)."""
+
+    __slots__ = ("_name", "_log")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._log: Any = None
+
+    def __getattr__(self, method: str) -> Any:
+        log = self._log
+        if log is None:
+            log = self._log = structlog.get_logger().bind(logger=self._name)
+        return getattr(log, method)
+
+
+_named: dict[str, _Named] = {}
+
+
+def get_logger(name: str) -> Any:
+    """The structlog logger named ``name`` (one instance per name)."""
+    log = _named.get(name)
+    if log is None:
+        log = _named[name] = _Named(name)
+    return log

@@ -1,0 +1,65 @@
+"""Signals of the pipeline behind the API: the CDC connector's spans per traced
+record, and the projection worker's log line and spans per applied batch.
+
+The trace id comes with each record (the ``trace_id`` Kafka header the outbox
+row carries, and ``RecordedEvent.metadata.trace_id``); see ``tracing`` for how
+the spans join the API request's trace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+
+from server.observability import tracing
+from server.observability.logging import get_logger
+from shared.events import RecordedEvent
+
+_batch_log = get_logger("bank.projections")
+
+
+def trace_publisher(pub: Any) -> None:
+    """When tracing is on, record a PRODUCER span for every record that carries a
+    ``trace_id`` header as the connector appends it (the hot path is untouched when off)."""
+    if not tracing.enabled():
+        return
+    append = pub.append
+
+    def traced_append(record: Any) -> None:
+        append(record)
+        for key, value in record.headers or ():
+            if key == "trace_id":
+                now = time.time_ns()
+                tracing.record_span(
+                    f"cdc publish {record.topic}", value.decode("ascii", "replace"), now, now,
+                    {"messaging.system": "kafka", "messaging.destination.name": record.topic},
+                    kind=SpanKind.PRODUCER,
+                )
+                break
+
+    pub.append = traced_append
+
+
+def observe_batch(events: Sequence[RecordedEvent], seconds: float) -> None:
+    """After a batch is committed: one log line naming the traces it applied, and
+    (tracing on) one CONSUMER span per event in its trace."""
+    if not events:
+        return
+    trace_ids = list(dict.fromkeys(e.metadata.trace_id for e in events if e.metadata.trace_id))
+    _batch_log.info(
+        "projection batch applied", events=len(events), trace_ids=trace_ids,
+        duration_ms=round(seconds * 1000, 3),
+    )
+    if not tracing.enabled():
+        return
+    end = time.time_ns()
+    start = end - int(seconds * 1e9)
+    for e in events:
+        tracing.record_span(
+            f"projection apply {type(e.event).__name__}", e.metadata.trace_id, start, end,
+            {"bank.stream_id": str(e.stream_id), "bank.version": e.version,
+             "bank.position": e.position},
+        )

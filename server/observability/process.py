@@ -1,0 +1,17 @@
+"""One call at the start of a worker process (CDC connector, projection worker):
+JSON logs, tracing when an OTLP endpoint is configured, lean metric exposition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import disable_created_metrics
+
+from server.observability.logging import configure_logging
+from server.observability.tracing import configure_tracing
+
+
+def setup_process(service: str, settings: Any) -> None:
+    configure_logging(service, level=getattr(settings, "log_level", "INFO") or "INFO")
+    configure_tracing(service, getattr(settings, "otel_exporter_otlp_endpoint", "") or "")
+    disable_created_metrics()  # no *_created series: half the lines, nothing read them
