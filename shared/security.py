@@ -41,7 +41,7 @@ class UserResponse(msgspec.Struct, kw_only=True):
     role: Role
 
 
-class AuditEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+class AuditEntry(msgspec.Struct, kw_only=True):
     id: int
     occurred_at: datetime
     action: str

@@ -88,8 +88,12 @@ class AuthController(Controller):
     def _tokens(request: Request[Any, Any, Any], s: SignedIn) -> Response[TokenResponse]:
         access, ttl = issue_access_token(request.app, s.user_id, s.role, s.session_id)
         body = TokenResponse(access_token=access, expires_in=ttl, refresh_token=s.refresh_token)
-        # RFC 6749 §5.1: token responses must not be cached.
-        return Response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        # RFC 6749 §5.1: token_type is required (TokenResponse omits defaults, so it is
+        # spelled out here), and token responses must not be cached.
+        return Response(
+            msgspec.structs.asdict(body),  # type: ignore[arg-type]
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
 
     @post("/logout", operation_id="logout", status_code=204)
     async def logout(self, request: Request[Any, Any, Any], actor: Actor) -> None:

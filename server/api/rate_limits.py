@@ -19,7 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from server.application.context import Actor
 
 # operation_id of every money-moving endpoint
-MONEY_MOVING = frozenset({"depositMoney", "withdrawMoney", "transferMoney"})
+MONEY_MOVING = frozenset({"depositMoney", "withdrawMoney", "transferMoney", "transferMoneyBatch"})
 
 
 async def money_rate_limit(connection: ASGIConnection[Any, Any, Any, Any],

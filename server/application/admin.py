@@ -97,10 +97,10 @@ def dev_admin_credentials(settings: Settings) -> tuple[str, str] | None:
         return None
     if settings.bootstrap_admin_password:
         return settings.bootstrap_admin_email, settings.bootstrap_admin_password
-    path = Path(settings.data_dir) / "secrets" / "admin.password"
+    path = Path(settings.data_dir) / "secrets" / "admin_password"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"admin.password.{os.getpid()}.tmp")
+        tmp = path.with_name(f"admin_password.{os.getpid()}.tmp")
         tmp.write_text(secrets.token_urlsafe(18))
         tmp.chmod(0o600)
         try:
