@@ -62,16 +62,17 @@ def _traces_url(endpoint: str) -> str:
     return endpoint if endpoint.rstrip("/").endswith("/v1/traces") else endpoint.rstrip("/") + "/v1/traces"
 
 
-def configure_tracing(service: str, endpoint: str = "") -> bool:
-    """Install an OTLP-exporting tracer provider when an endpoint is configured."""
+def configure_tracing(service: str, endpoint: str = "", *, exporter: Any = None) -> bool:
+    """Install an OTLP-exporting tracer provider when an endpoint is configured
+    (or one exporting to ``exporter``, synchronously: tests)."""
     global _tracer, _ratio_bound
     url = otlp_endpoint(endpoint)
-    if url is None:
+    if url is None and exporter is None:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
     class _IdGenerator(RandomIdGenerator):
@@ -93,8 +94,12 @@ def configure_tracing(service: str, endpoint: str = "") -> bool:
     provider = TracerProvider(
         resource=Resource.create({"service.name": name}), id_generator=_IdGenerator()
     )
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=_traces_url(url))))
-    trace.set_tracer_provider(provider)
+    if exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    else:
+        assert url is not None
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=_traces_url(url))))
+        trace.set_tracer_provider(provider)  # for libraries that trace on their own
     _tracer = provider.get_tracer("bank")
     if os.environ.get("OTEL_TRACES_SAMPLER", "").endswith("traceidratio"):
         try:
@@ -103,6 +108,13 @@ def configure_tracing(service: str, endpoint: str = "") -> bool:
             ratio = 1.0
         _ratio_bound = round(ratio * (1 << 64))
     return True
+
+
+def disable_tracing() -> None:
+    """Back to no tracing (tests)."""
+    global _tracer, _ratio_bound
+    _tracer = None
+    _ratio_bound = 1 << 64
 
 
 def enabled() -> bool:

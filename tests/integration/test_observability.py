@@ -262,3 +262,80 @@ async def test_every_process_logs_json_lines(
         obj = json.loads(ln)
         assert {"timestamp", "level", "event", "process"} <= set(obj), obj
         assert obj["process"] == name
+
+
+class _OtlpReceiver:
+    """A minimal OTLP/HTTP trace receiver (what Jaeger's :4318 does), in a thread."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []  # type: list[bytes]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path == "/v1/traces":
+                    received.append(body)
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def spans(self) -> list[tuple[str, Any]]:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        out = []
+        for body in list(self.received):
+            req = ExportTraceServiceRequest.FromString(body)
+            for rs in req.resource_spans:
+                service = next(a.value.string_value for a in rs.resource.attributes
+                               if a.key == "service.name")
+                out.extend((service, s) for ss in rs.scope_spans for s in ss.spans)
+        return out
+
+
+async def test_the_api_exports_the_deposit_trace_over_otlp_when_an_endpoint_is_set(
+    api_factory: Any, cdc: ManagedProcess, projections: ManagedProcess,
+) -> None:
+    receiver = _OtlpReceiver()
+    try:
+        api = api_factory(extra_env={
+            "BANK_OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100",
+        })
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+            ada, account = await funded_customer(client)
+            trace_id, caller = os.urandom(16).hex(), os.urandom(8).hex()
+            r = await client.post(
+                f"/api/v1/accounts/{account}/deposits", json={"amount": 5_00},
+                headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4()),
+                         "traceparent": f"00-{trace_id}-{caller}-01"},
+            )
+            assert r.status_code == 201, r.text
+
+        async def deposit_spans() -> dict[str, Any] | None:
+            got = {s.name: (svc, s) for svc, s in receiver.spans() if s.trace_id.hex() == trace_id}
+            return got if len(got) >= 3 else None
+
+        spans = await wait_for(deposit_spans, timeout=15)
+        assert spans, [s.name for _, s in receiver.spans()]
+        service, server = spans[f"POST {DEPOSITS_ROUTE}"]
+        assert service == "bank-api" and server.parent_span_id.hex() == caller
+        _, command = spans["command deposit_money"]
+        _, append = spans["event_store.append"]
+        assert command.parent_span_id == server.span_id
+        assert append.parent_span_id == command.span_id
+        # The span id downstream processes take as their parent (see tracing.py).
+        assert server.span_id.hex() == trace_id[16:]
+    finally:
+        receiver.server.shutdown()
