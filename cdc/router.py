@@ -27,7 +27,7 @@ import msgspec
 
 from cdc import topics as t
 from cdc.envelope import TableShape, UnconvertibleValueError, encode_change, now_ms
-from cdc.pgoutput import ColumnValue, format_lsn
+from cdc.pgoutput import ColumnValue, decode, format_lsn
 from shared.events import STREAM_TYPE_ACCOUNT, STREAM_TYPE_TRANSFER, recorded_event_decoder
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,9 @@ class Change(msgspec.Struct, gc=False, kw_only=True):
     tx_id: int | None
     commit_ts_ms: int
     snapshot: str = "false"
+    # The pgoutput message, when before/after were converted straight from it
+    # (hot path) and are None here; dead letters decode it for the raw text.
+    raw_message: bytes | None = None
 
 
 class DeadLetter(msgspec.Struct, kw_only=True):
@@ -91,6 +94,13 @@ class Router:
             after = shape.row(change.after)
         except UnconvertibleValueError as exc:
             return [self._dead(change, "unconvertible-value", str(exc))]
+        return self.route_rows(change, before, after)
+
+    def route_rows(
+        self, change: Change, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> list[OutRecord]:
+        """Route a change whose rows are already converted to typed dicts."""
+        shape = change.shape
         row = after if after is not None else before
         assert row is not None
         table = shape.table
@@ -183,6 +193,13 @@ class Router:
     def _dead(self, change: Change, reason: str, error: str) -> OutRecord:
         self.dead_letters += 1
         shape = change.shape
+        if change.raw_message is not None and change.before is None and change.after is None:
+            msg = decode(change.raw_message)
+            change = Change(
+                shape=shape, op=change.op, before=getattr(msg, "old", None) or getattr(msg, "key", None),
+                after=getattr(msg, "new", None), lsn=change.lsn, tx_id=change.tx_id,
+                commit_ts_ms=change.commit_ts_ms, snapshot=change.snapshot,
+            )
         lsn_text = format_lsn(change.lsn) if change.lsn is not None else None
         log.error(
             "dead letter: %s at LSN %s (txid %s) in %s.%s: %s",

@@ -192,3 +192,35 @@ def test_truncate_is_an_op_t_record() -> None:
     rec = router.truncate(EVENTS, 0x10, 5, 1000)
     env = msgspec.json.decode(rec.value, type=ChangeEnvelope)
     assert env.op == "t" and env.before is None and env.after is None and rec.topic == "cdc.accounts"
+
+
+def insert_message(oid: int, values: list) -> bytes:
+    import struct
+
+    out = b"I" + struct.pack("!I", oid) + b"N" + struct.pack("!h", len(values))
+    for v in values:
+        out += b"n" if v is None else b"t" + struct.pack("!i", len(v)) + v
+    return out
+
+
+def test_the_one_pass_parser_agrees_with_the_decoder() -> None:
+    from cdc.pgoutput import decode
+
+    for shape, row in ((EVENTS, event_row()), (OUTBOX, outbox_row())):
+        row[2] = None
+        msg = insert_message(shape.oid, row)
+        assert shape.parse_tuple(msg, 6) == shape.row(decode(msg).new)  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        EVENTS.parse_tuple(insert_message(1, event_row()[:4]), 6)
+
+
+def test_a_hot_path_dead_letter_still_carries_the_raw_row() -> None:
+    row = event_row(b"loan")
+    msg = insert_message(1, row)
+    hot = Change(
+        shape=EVENTS, op="c", before=None, after=None, lsn=0x1BA33A0, tx_id=1,
+        commit_ts_ms=1, raw_message=msg,
+    )
+    letter = dead(router.route_rows(hot, None, EVENTS.parse_tuple(msg, 6)))
+    assert letter.reason == "unknown-stream-type"
+    assert letter.after is not None and letter.after["stream_type"] == "loan"
