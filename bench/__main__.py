@@ -44,6 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--only", nargs="*", choices=SCENARIOS, help="HTTP scenarios to run")
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--no-e2e", action="store_true")
+    p.add_argument("--no-cdc", action="store_true", help="skip bench.cdc (commit -> Kafka ack)")
     p.add_argument("--server", choices=("uvicorn", "granian"))
     p.add_argument("--workers", type=int)
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
@@ -85,6 +86,27 @@ def _reader(stream: Any, q: "queue.Queue[str | None]") -> None:
     q.put(None)
 
 
+def run_cdc_bench(st: Any, quick: bool) -> dict[str, Any] | None:
+    """bench.cdc (the CDC engineer's: commit -> Kafka ack) on this run's PostgreSQL and broker,
+    with its own slot; the app processes are stopped first so that it has the machine."""
+    if not (REPO / "bench" / "cdc.py").exists():
+        return {"skipped": "bench/cdc.py does not exist"}
+    st.stop_apps()
+    args = ["--external", "--events", "20000" if quick else "100000", "--seconds",
+            "3" if quick else "10"]
+    print(f"bench: python -m bench.cdc {' '.join(args)}", flush=True)
+    done = subprocess.run([sys.executable, "-m", "bench.cdc", *args], cwd=REPO,
+                          env=st.process_env(), capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        return {"skipped": f"bench.cdc exited {done.returncode}: {done.stderr[-500:]}"}
+    try:
+        result: dict[str, Any] = json.loads((REPO / "bench" / "results" / "cdc.json").read_text())
+    except (OSError, ValueError) as exc:
+        return {"skipped": f"bench.cdc wrote no results: {exc}"}
+    result["command"] = "python -m bench.cdc " + " ".join(args)
+    return result
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -107,7 +129,8 @@ def main(argv: list[str]) -> int:
         e2e_reason = "--no-e2e" if args.no_e2e else start_pipeline(st)
         for name in ("api", "cdc", "projections", "redis", "kafka"):
             if name in st.processes:
-                sampler.track(name, lambda n=name: st.processes[n].pid)  # type: ignore[misc]
+                p = st.processes[name]
+                sampler.track(name, lambda p=p: p.pid if p.alive else None)  # type: ignore[misc]
         sampler.track("postgres", st.postgres.running_pid)
         sampler.start()
         plan = Plan(
@@ -127,12 +150,15 @@ def main(argv: list[str]) -> int:
         sampler.track("load", lambda: proc.pid if proc.poll() is None else None)
         q: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
-        with tqdm(total=total, unit="step", desc="bench", dynamic_ncols=True) as bar:
+        tty = sys.stderr.isatty()
+        with tqdm(total=total, unit="step", desc="bench", dynamic_ncols=True,
+                  mininterval=0.5 if tty else 30.0) as bar:
             while True:
                 try:
                     line = q.get(timeout=0.5)
                 except queue.Empty:
-                    bar.refresh()
+                    if tty:
+                        bar.refresh()  # keeps the elapsed time moving between steps
                     continue
                 if line is None:
                     break
@@ -156,6 +182,7 @@ def main(argv: list[str]) -> int:
         if rc != 0:
             print(f"bench: the load process exited with {rc}", file=sys.stderr)
         busy = _busy_note()
+        cdc = None if args.no_cdc else run_cdc_bench(st, quick)
     finally:
         sampler.stop()
         stop_stack(st, keep=args.keep_data)
@@ -170,7 +197,7 @@ def main(argv: list[str]) -> int:
         "server": args.server or "uvicorn (infra.local default)", "workers": args.workers or 1,
         "api_env": {**BENCH_API_ENV, **extra_env}, "fixed_rate": args.fixed_rate, "results": results,
         "skipped": skipped, "peak_rss_mb": peak, "peak_rss_sum_mb": sampler.peak_sum_mb,
-        "process_counts": sampler.processes,
+        "process_counts": sampler.processes, "cdc": cdc,
     }
     paths = report.write(doc, args.out)
     print(report.markdown(doc))

@@ -76,6 +76,16 @@ def markdown(doc: dict[str, Any]) -> str:
     for name, mb in doc["peak_rss_mb"].items():
         lines.append(f"| {name} | {mb} | {doc['peak_rss_sum_mb'].get(name, '–')} | "
                      f"{doc['process_counts'].get(name, 1)} |")
+    cdc = doc.get("cdc")
+    if cdc:
+        lines += ["", "## CDC (bench.cdc: commit -> Kafka ack, same PostgreSQL)", ""]
+        if "skipped" in cdc:
+            lines.append(f"Skipped: {cdc['skipped']}")
+        else:
+            lines.append(f"Command: `{cdc.get('command')}`  ")
+            for part in ("throughput", "latency"):
+                if part in cdc:
+                    lines.append(f"- {part}: " + ", ".join(f"{k} {v}" for k, v in cdc[part].items()))
     return "\n".join(lines) + "\n"
 
 

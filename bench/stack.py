@@ -50,8 +50,8 @@ def start_stack() -> EmbeddedStack:
 
 def start_api_as(st: EmbeddedStack, server: str | None, workers: int | None,
                  extra_env: dict[str, str]) -> ManagedProcess:
-    if server is None and workers is None and not extra_env:
-        return start_api(st)
+    if server is None and workers is None:
+        return start_api(st, extra_env=extra_env)
     server = server or "uvicorn"
     n = str(workers or 1)
     port = str(st.ports.api)

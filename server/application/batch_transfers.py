@@ -17,7 +17,7 @@ key taken meanwhile) rolls back and re-runs the batch on fresh state.
 from __future__ import annotations
 
 import hashlib
-import uuid
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,6 +79,12 @@ class _Rejection(msgspec.Struct):
     message: str
 
 
+def _uuid4s(n: int) -> list[UUID]:
+    """n random (version 4) UUIDs from one read of the OS's randomness (uuid4() reads n times)."""
+    raw = os.urandom(16 * n)
+    return [UUID(bytes=raw[i : i + 16], version=4) for i in range(0, 16 * n, 16)]
+
+
 def request_hash(item: BatchTransferItem) -> bytes:
     """What POST /api/v1/transfers would hash for the same transfer (server/api/body.py)."""
     body = TransferRequest(from_account_id=item.from_account_id, to_account_id=item.to_account_id,
@@ -107,7 +113,8 @@ class _Decider:
         self.limit = ctx.settings.max_transaction_amount
         self.undo: dict[UUID, Account] | None = None  # states before the current chain
 
-    def one(self, item: BatchTransferItem) -> tuple[BatchTransferResult, list[Any], bytes]:
+    def one(self, item: BatchTransferItem, transfer_id: UUID
+            ) -> tuple[BatchTransferResult, list[Any], bytes]:
         """Decide one transfer on the current states (raises DomainError); the states move on."""
         check_account_access(self.actor, self.owners.get(item.from_account_id), "transfer")
         source = self.states.get(item.from_account_id)
@@ -116,7 +123,6 @@ class _Decider:
         target = self.states.get(item.to_account_id)
         if item.to_account_id not in self.owners or target is None:
             raise DestinationNotFoundError("The destination account does not exist.")
-        transfer_id = uuid.uuid4()
         out, into, completed = domain.transfer(
             source=source, target=target, amount=item.amount, transfer_id=transfer_id,
             description=item.description, limit=self.limit,
@@ -176,6 +182,7 @@ def decide_all(
 ) -> _Plan:
     plan = _Plan(results=[None] * len(items))
     decider = _Decider(ctx, actor, owners, states, metadata)
+    transfer_ids = _uuid4s(len(items))
     seen: set[UUID] = set()
     for chain in _chains(items):
         open_chain = items[chain[-1]].linked
@@ -198,7 +205,7 @@ def decide_all(
                 staged.append((i, result, [], None))
                 continue
             try:
-                result, events, body = decider.one(item)
+                result, events, body = decider.one(item, transfer_ids[i])
             except DomainError as err:
                 failure = (i, err.code, err.message, isinstance(err, BusinessRuleError))
                 break
@@ -263,10 +270,17 @@ async def _append(conn: asyncpg.Connection, scope: str, plan: _Plan) -> None:
         now: datetime = row["now"]
         positions: list[int] = row["positions"]
         event_rows, outbox_rows = [], []
-        for pos, (stream, stream_type, version, event, meta) in zip(positions, plan.events):
-            eid = uuid.uuid4()
+        keys: dict[UUID, str] = {}
+        last_meta, meta_json = None, ""
+        for pos, eid, (stream, stream_type, version, event, meta) in zip(
+            positions, _uuid4s(n), plan.events
+        ):
             name = event_type_name(event)
-            meta_json = _enc.encode(meta).decode()
+            key = keys.get(stream)
+            if key is None:
+                key = keys[stream] = str(stream)
+            if meta is not last_meta:  # the 3 events of a transfer share their metadata
+                last_meta, meta_json = meta, _enc.encode(meta).decode()
             event_rows.append((pos, eid, stream, stream_type, version, name,
                                _enc.encode(event).decode(), meta_json, now))
             envelope = RecordedEvent(event_id=eid, stream_id=stream, stream_type=stream_type,
@@ -276,7 +290,7 @@ async def _append(conn: asyncpg.Connection, scope: str, plan: _Plan) -> None:
             if meta.trace_id is not None:
                 headers["trace_id"] = meta.trace_id
             outbox_rows.append((eid, stream_type, stream, TOPIC_BY_STREAM_TYPE[stream_type],
-                                str(stream), name, _enc.encode(envelope).decode(),
+                                key, name, _enc.encode(envelope).decode(),
                                 _enc.encode(headers).decode()))
         try:
             await conn.copy_records_to_table("events", records=event_rows,
