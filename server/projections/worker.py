@@ -58,9 +58,20 @@ class CheckpointSeeker(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         checkpoints = await load_checkpoints(self.worker.pool, CONSUMER_NAME)
-        for tp in assigned:
-            cp = checkpoints.get((tp.topic, tp.partition))
-            if cp is None:
+        known = [tp for tp in assigned if (tp.topic, tp.partition) in checkpoints]
+        try:
+            ends = await self.worker.consumer.end_offsets(known) if known else {}
+        except KafkaError as exc:
+            log.warning("end offsets unknown (%s): verifying checkpoints by reading", exc)
+            ends = {}
+        for tp in known:
+            cp = checkpoints[(tp.topic, tp.partition)]
+            end = ends.get(tp)
+            if end is not None and cp[0] >= end:
+                # The partition is shorter than our position: the topic was
+                # recreated (this broker answers a fetch past the end with
+                # nothing, not with OffsetOutOfRange).
+                self.worker.restarted(tp)
                 continue
             # Re-read the last applied record to confirm it is the same topic.
             self.worker.consumer.seek(tp, cp[0])
@@ -85,6 +96,17 @@ class Worker:
             metadata_max_age_ms=5000,
         )
         self._stopping = asyncio.Event()
+        self.sweep_needed = False
+
+    def restarted(self, tp: TopicPartition) -> None:
+        """``tp`` starts again at offset 0: read it from there and catch up
+        from the event store on what the old topic held and we never saw."""
+        log.warning("%s[%d] was recreated: re-reading it from offset 0", tp.topic, tp.partition)
+        metrics.TOPIC_RESETS.labels(tp.topic).inc()
+        self.verify.pop(tp, None)
+        self.last_offset.pop(tp, None)
+        self.consumer.seek(tp, 0)
+        self.sweep_needed = True
 
     async def ensure_topics(self) -> None:
         """Create the topics if the broker has none yet (the CDC connector does
@@ -121,6 +143,11 @@ class Worker:
                 records = await self.next_batch()
                 if records:
                     await self.process(records)
+                else:
+                    self._check_positions()
+                if self.sweep_needed:
+                    self.sweep_needed = False
+                    await self.projector.catch_up_from_store()
         finally:
             await self.consumer.stop()
 
@@ -156,8 +183,7 @@ class Worker:
                     continue  # the checkpointed record itself: already applied
                 restarted = True
                 if r.offset > 0:  # recreated topic already past our old offset
-                    metrics.TOPIC_RESETS.labels(r.topic).inc()
-                    reset = True
+                    self.restarted(tp)
                     rewind.add(tp)
                     continue
             elif tp in self.last_offset and r.offset <= self.last_offset[tp]:
@@ -167,9 +193,6 @@ class Worker:
                 reset = True
             self.last_offset[tp] = r.offset
             kept.append(r)
-        for tp in rewind:
-            log.warning("%s[%d] was recreated: re-reading it from offset 0", tp.topic, tp.partition)
-            self.consumer.seek(tp, 0)
         return kept, reset
 
     async def process(self, records: list[ConsumerRecord]) -> None:
@@ -195,7 +218,7 @@ class Worker:
         self._record_lag()
         if reset:
             log.warning("a topic restarted below its checkpoint: catching up from the event store")
-            await self.projector.catch_up_from_store()
+            self.sweep_needed = True
 
     async def _apply_with_retry(self, events: list[RecordedEvent], positions: Positions) -> None:
         delay = 0.05
@@ -222,6 +245,15 @@ class Worker:
             await self.consumer.commit(offsets)
         except KafkaError as exc:  # PostgreSQL holds the position; this is advisory
             log.info("Kafka offset commit skipped: %s", exc)
+
+    def _check_positions(self) -> None:
+        """A position past a partition's end means the topic was recreated
+        under us (the broker restarted empty) while we kept the assignment."""
+        for tp in self.consumer.assignment():
+            hw = self.consumer.highwater(tp)
+            last = self.last_offset.get(tp)
+            if hw is not None and last is not None and last + 1 > hw:
+                self.restarted(tp)
 
     def _record_lag(self) -> None:
         for tp in self.consumer.assignment():
