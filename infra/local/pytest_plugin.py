@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterator, Mapping
@@ -84,6 +86,20 @@ def sweep_orphans(max_age: float = 600.0) -> list[str]:
     return swept
 
 
+def _teardown_on_sigterm() -> None:
+    """pytest dies on SIGTERM without tearing down (a CI cancel, `timeout`): turn it into
+    KeyboardInterrupt so the session ends normally and stops the servers it started."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
+        def interrupt(signum: int, frame: object) -> None:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+            raise KeyboardInterrupt("SIGTERM")
+
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def get_stack() -> EmbeddedStack:
     """The session's stack, started on first use (migrations applied)."""
     global _STACK, _STACK_ERROR
@@ -95,6 +111,7 @@ def get_stack() -> EmbeddedStack:
         me = psutil.Process()
         PidRecord("owner", me.pid, me.create_time(), sys.argv).save(Path(data_dir) / "owner.pid")
         sweep_orphans()
+        _teardown_on_sigterm()
         st = EmbeddedStack(
             data_dir, StackPorts.free(), environ=_test_environ(), ephemeral=True,
             shared_buffers="128MB",
