@@ -10,6 +10,9 @@
    p99 / max of commit -> ack, measured inside the connector (commit timestamp
    from the WAL, ack time when the last batch of the transaction was acked with
    acks=all).
+3. Catch-up: 100,000 events committed while the connector is stopped; events/s
+   from its start streaming to the ack of the last one (the connector's own
+   capacity, without the load generator competing for the 2 cores).
 
 The connector runs in its own process (as in production); it reports each
 transaction's (commit time, ack time) to this process through a queue.
@@ -29,6 +32,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -45,7 +49,7 @@ def _connector_process(env: dict[str, str], out: Any, stop: Any) -> None:
     from cdc.connector import Connector
     from server.settings import Settings
 
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env()
     acked: list[tuple[int, int]] = []
 
@@ -185,27 +189,70 @@ async def steady(dsn: str, acks: Acks, rate: int, seconds: float, conns: int) ->
     }
 
 
+async def catch_up(
+    dsn: str, acks: Acks, start: Callable[[], None], slot: str, total: int, batch: int
+) -> dict[str, Any]:
+    """The connector's own capacity: 100,000 events committed while it is stopped,
+    then the time from its start to the ack of the last one."""
+    conn = await asyncpg.connect(dsn)
+    appender = Appender(accounts=1000)
+    for _ in range(total // batch):
+        await append_batch(conn, appender.next_events(batch))
+    await conn.close()
+    acks.pairs.clear()
+    t0 = time.time()
+    start()
+    await wait_streaming(dsn, slot)
+    streaming_at = time.time()
+    await acks.wait_count(total // batch, 300)
+    last_ack = max(p[1] for p in acks.pairs) / 1e6
+    return {
+        "events": total,
+        "batch_size": batch,
+        "kafka_records": total * 3,
+        "start_to_streaming_s": round(streaming_at - t0, 3),
+        "streaming_to_last_ack_s": round(last_ack - streaming_at, 3),
+        "events_per_s": round(total / (last_ack - streaming_at)),
+    }
+
+
 async def run(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    stop = ctx.Event()
-    proc = ctx.Process(target=_connector_process, args=(env, q, stop), daemon=True)
-    proc.start()
     acks = Acks(q)
     dsn = env["BANK_ADMIN_DATABASE_URL"]
+    slot = env.get("BANK_CDC_SLOT", "bank_cdc")
+    procs: list[tuple[Any, Any]] = []
+
+    def start() -> None:
+        stop = ctx.Event()
+        proc = ctx.Process(target=_connector_process, args=(env, q, stop), daemon=True)
+        proc.start()
+        procs.append((proc, stop))
+
+    def stop_all() -> None:
+        for proc, stop in procs:
+            stop.set()
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+        procs.clear()
+
+    result: dict[str, Any] = {"load_average_before": os.getloadavg()}
     try:
-        await wait_streaming(dsn, env.get("BANK_CDC_SLOT", "bank_cdc"))
-        result: dict[str, Any] = {}
+        start()
+        await wait_streaming(dsn, slot)
         result["latency"] = await steady(dsn, acks, args.rate, args.seconds, args.writers)
         print("latency:", json.dumps(result["latency"]), flush=True)
         result["throughput"] = await throughput(dsn, acks, args.events, args.batch)
-        print("throughput:", json.dumps(result["throughput"]), flush=True)
+        print("throughput (appending while streaming):", json.dumps(result["throughput"]), flush=True)
+        stop_all()
+        result["catch_up"] = await catch_up(dsn, acks, start, slot, args.events, args.batch)
+        print("catch-up (connector capacity):", json.dumps(result["catch_up"]), flush=True)
+        result["load_average_after"] = os.getloadavg()
         return result
     finally:
-        stop.set()
-        proc.join(20)
-        if proc.is_alive():
-            proc.kill()
+        stop_all()
 
 
 def main() -> None:
