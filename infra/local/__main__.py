@@ -40,19 +40,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, _on_signal)  # the terminal closed
     t0 = time.monotonic()
     try:
-        try:
-            stack.check_not_running()
-            if not args.no_apps:  # a clear error now rather than a crashed app later
-                stack.check_ports([_APP_PORTS[n] for n, (m, _) in APPS.items() if module_exists(m)])
-            stack.start()
-        except StackError as exc:
-            _say(f"error: {exc}")
-            return 1
+        stack.check_not_running()
+        if not args.no_apps:  # a clear error now rather than a crashed app later
+            stack.check_ports([_APP_PORTS[n] for n, (m, _) in APPS.items() if module_exists(m)])
+    except StackError as exc:
+        _say(f"error: {exc}")  # nothing of ours was started: leave everything as it is
+        return 1
+    except _Shutdown:
+        return 1
+    code = 0
+    try:
+        stack.start()
         launcher = stack.pid_path("launcher")
         PidRecord("launcher", os.getpid(), psutil.Process().create_time(), sys.argv).save(launcher)
-        _say(f"servers up in {time.monotonic() - t0:.1f}s "
-             f"(postgres :{stack.ports.postgres}, redis :{stack.ports.redis}, "
-             f"kafka :{stack.ports.kafka})")
+        ours = [n for n, ext in (("postgres", stack.external_db), ("redis", stack.external_redis),
+                                 ("kafka", stack.external_kafka)) if not ext]
+        _say(f"servers up in {time.monotonic() - t0:.1f}s: "
+             + (", ".join(f"{n} :{getattr(stack.ports, n)}" for n in ours) or "all external"))
         applied = stack.migrate()
         _say("migrations applied: " + (", ".join(applied) if applied else "none pending"))
         started = [] if args.no_apps else _start_apps(stack, tls=args.tls)
@@ -61,12 +65,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         _supervise(stack)
     except _Shutdown as exc:
         _say(f"{exc}: stopping")
-    except ProcessFailedError as exc:
-        _say(f"error: {exc}")
+    except Exception as exc:  # noqa: BLE001 - say it plainly, then stop what we started
+        _say(f"error: {type(exc).__name__}: {exc}")
+        code = 1
+    finally:
         _stop(stack)
-        return 1
-    _stop(stack)
-    return 0
+    return code
 
 
 def _stop(stack: EmbeddedStack) -> None:
@@ -85,8 +89,9 @@ def _start_apps(stack: EmbeddedStack, *, tls: bool) -> list[str]:
             _say(f"{name}: skipped ({module} does not exist yet)")
             continue
         t = time.monotonic()
+        started.append(name)
         if name == "api":
-            start_api(stack, tls=tls)
+            start_api(stack, tls=tls)  # the platform is no use without it: failing is fatal
         else:
             try:
                 starter(stack, timeout=20.0)  # type: ignore[operator]
@@ -96,7 +101,7 @@ def _start_apps(stack: EmbeddedStack, *, tls: bool) -> list[str]:
                          f"{stack.processes[name].port}")
                 else:
                     _say(f"{name}: failed to start, will retry: {exc}")
-        started.append(name)
+                continue
         _say(f"{name}: started in {time.monotonic() - t:.1f}s")
     return started
 
