@@ -30,7 +30,10 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def _say(msg: str) -> None:
-    print(f"[infra.local] {msg}", flush=True)
+    try:
+        print(f"[infra.local] {msg}", flush=True)
+    except OSError:  # the terminal went away (SIGHUP) or a closed pipe: keep stopping cleanly
+        pass
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -120,7 +123,10 @@ def _banner(stack: EmbeddedStack, started: list[str], elapsed: float) -> None:
         f"  logs        {stack.logs_dir}/<name>.log",
         "  Ctrl-C stops everything; `./task status` shows what runs.",
     ]
-    print("\n".join(lines), flush=True)
+    try:
+        print("\n".join(lines), flush=True)
+    except OSError:
+        pass
 
 
 def _admin_lines(stack: EmbeddedStack, since: float) -> list[str]:
