@@ -27,6 +27,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from shared import api as dto
 from shared.messages import ClientMessage, Hello, ServerMessage
+from shared.security import SessionList, SessionResponse
 
 T = TypeVar("T")
 
@@ -82,21 +83,6 @@ class Tokens(msgspec.Struct, kw_only=True):
             refresh_token=r.refresh_token,
             expires_at=time.monotonic() + r.expires_in,
         )
-
-
-class SessionInfo(msgspec.Struct, kw_only=True):
-    """One signed-in device as listed by GET /auth/sessions (fields the server may add
-    are ignored)."""
-
-    id: str
-    created_at: str | None = None
-    last_seen_at: str | None = None
-    user_agent: str | None = None
-    current: bool = False
-
-
-class _SessionList(msgspec.Struct):
-    items: list[SessionInfo]
 
 
 def _problem_of(resp: httpx.Response) -> dto.Problem:
@@ -187,17 +173,12 @@ class BankApi:
             pass
         self.tokens = None
 
-    async def sessions(self) -> list[SessionInfo] | None:
+    async def sessions(self) -> list[SessionResponse] | None:
         """Signed-in devices, or None where the server does not offer the list."""
         resp = await self._authed("GET", "/auth/sessions")
         if resp.status_code in (404, 405):
             return None
-        if resp.status_code >= 400:
-            raise ApiError(_problem_of(resp))
-        raw = msgspec.json.decode(resp.content)
-        if isinstance(raw, list):
-            return msgspec.convert(raw, list[SessionInfo], strict=False)
-        return msgspec.convert(raw, _SessionList, strict=False).items
+        return self._decode(resp, SessionList).items
 
     async def revoke_session(self, session_id: str) -> None:
         resp = await self._authed("DELETE", f"/auth/sessions/{session_id}")

@@ -20,13 +20,14 @@ from client.api import (
     BankApi,
     LiveUnsupported,
     SessionExpired,
-    SessionInfo,
     Unreachable,
 )
+from shared.security import SessionResponse
 from client.state import QUEUE_KEY, AppState, MovementKind, QueuedMovement, decode_queue, encode_queue
 from client.store import DeviceStore
 from shared.api import AccountResponse, AnalyticsResponse, TransactionPage
 from shared.messages import AccountStatusChanged, BalanceChanged, Welcome
+from shared.messages import Error as LiveError
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class Controller:
         await self.api.sign_out()
         self.state.sign_out()
 
-    async def sessions(self) -> list[SessionInfo] | None:
+    async def sessions(self) -> list[SessionResponse] | None:
         return await self.api.sessions()
 
     async def revoke_session(self, session_id: str) -> None:
@@ -214,6 +215,9 @@ class Controller:
                     self._after(item)
                     await self.persist_queue()
                     raise
+                if not item.deferred:
+                    # settled on its first attempt: the history shows it, the device need not
+                    self.state.queue = [q for q in self.state.queue if q is not item]
                 self._after(item)
                 await self.persist_queue()
 
@@ -295,6 +299,10 @@ class Controller:
                         self.state.apply_transaction(msg.transaction)
                 elif isinstance(msg, AccountStatusChanged):
                     await self.refresh_accounts()
+                elif isinstance(msg, LiveError) and msg.code == "unauthorized":
+                    if self.api.tokens is None or not self.api.tokens.refresh_token:
+                        raise SessionExpired(msg.detail)
+                    await self.api.refresh()  # the loop reconnects with the new token
         except LiveUnsupported as e:
             log.info("no live push (%s): polling every %.1fs", e, POLL_SECONDS)
             self.state.set_online(True, live=False)

@@ -118,7 +118,9 @@ class AppState:
         return self.email is not None
 
     def set_accounts(self, items: list[AccountResponse]) -> None:
-        fresh: dict[UUID, AccountResponse] = {}
+        # Accounts are never deleted (closing is a status), so one the read model does not
+        # list yet (it was just opened) stays.
+        fresh: dict[UUID, AccountResponse] = dict(self.accounts)
         for a in items:
             known = self.accounts.get(a.id)
             # a push may already have brought a newer version than this read model row

@@ -46,7 +46,7 @@ class AccountScreen:
         self.title = ft.Text("", theme_style=ft.TextThemeStyle.TITLE_LARGE, expand=True)
         self.balance = ft.Text("", size=34, weight=ft.FontWeight.BOLD, color=ft.Colors.ON_PRIMARY_CONTAINER)
         self.balance_note = ft.Text("", size=12, color=ft.Colors.ON_PRIMARY_CONTAINER)
-        self.number = ft.Text("", size=12, selectable=True, color=ft.Colors.ON_PRIMARY_CONTAINER)
+        self.number = ft.Text("", size=12, color=ft.Colors.ON_PRIMARY_CONTAINER)
         self.chart_box = ft.Container(height=150, visible=False)
         self.chart_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
         self.history = ft.Column(spacing=0)
@@ -222,7 +222,7 @@ class AccountScreen:
             f"In {format_minor(data.total_in, cur)} · Out {format_minor(data.total_out, cur)} "
             f"{cur} · {data.count} transactions"
         )
-        if len(data.days) < 2:
+        if len(data.days) < 2 or data.count == 0:
             self.chart_box.visible = False
             return
         points = [

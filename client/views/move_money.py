@@ -41,7 +41,6 @@ class MoveMoneyScreen:
         )
         self.recipient = ft.TextField(
             label="Recipient account number",
-            hint_text="e.g. 3f2b… (from the recipient's account screen)",
             prefix_icon=ft.Icons.PERSON_OUTLINE,
         )
         self.own_targets = ft.Row(wrap=True, spacing=8)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import flet as ft
 
-from client.api import SessionInfo
+from shared.security import SessionResponse
 from client.state import Topic
 from client.views.common import error_text, section_title, snack
 
@@ -124,7 +124,7 @@ class SettingsScreen:
         self.sessions_section.visible = bool(items)
         self.page.update()
 
-    def _session_tile(self, s: SessionInfo) -> ft.ListTile:
+    def _session_tile(self, s: SessionResponse) -> ft.ListTile:
         async def revoke(e: ft.Event[ft.Control]) -> None:
             try:
                 await self.shell.ctrl.revoke_session(s.id)
@@ -137,7 +137,7 @@ class SettingsScreen:
             leading=ft.Icon(ft.Icons.SMARTPHONE if not s.current else ft.Icons.CHECK_CIRCLE),
             title=ft.Text(s.user_agent or "Device"),
             subtitle=ft.Text(
-                ("This device · " if s.current else "") + (s.last_seen_at or s.created_at or ""),
+                ("This device · " if s.current else "") + f"last used {s.last_used_at.astimezone():%d %b %H:%M} · {s.ip}",
                 size=12,
             ),
             trailing=None if s.current else ft.TextButton("Sign out", on_click=revoke),

@@ -12,7 +12,7 @@ from client.state import AppState, Topic
 from client.views.common import error_text
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
+MIN_PASSWORD = 12
 
 
 class SignInScreen:

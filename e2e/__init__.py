@@ -1,0 +1,1 @@
+"""End-to-end tests: the Flet web client in headless Chromium against the real stack."""

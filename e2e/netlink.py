@@ -1,0 +1,146 @@
+"""A TCP link between the app and the bank's API that a test can cut.
+
+In web mode the app's Python code runs in the Flet server process, so its calls
+to the bank do not go through the browser: ``context.set_offline`` only cuts the
+browser from the Flet server. To take the *bank* away from the app, the e2e
+client talks to the API through this proxy, which can
+
+- ``down()``: drop every open connection and refuse new ones (network lost);
+- ``up()``: accept and forward again;
+- ``lose_next_response(marker)``: forward the next request whose first line
+  contains ``marker`` to the API, but drop the connection instead of returning
+  the answer, as a mobile network does when it fails at the worst moment. The
+  server applied the command; the app cannot know, so it must retry with the
+  same idempotency key.
+
+It runs its own event loop in a thread, so sync and async tests can use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+HOST = "127.0.0.1"
+_REQUEST_LINE = re.compile(rb"^[A-Z]+ \S+ HTTP/1\.[01]$")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class BankLink:
+    def __init__(self, upstream_port: int, port: int | None = None) -> None:
+        self.upstream_port = upstream_port
+        self.port = port or _free_port()
+        # (time.monotonic(), first line) of every request that went through
+        self.requests: list[tuple[float, bytes]] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="bank-link")
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._lose_marker: bytes | None = None
+        self.lost_responses = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    # --- control (called from the test's thread) ------------------------------------
+
+    def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def start(self) -> "BankLink":
+        self._thread.start()
+        self.up()
+        return self
+
+    def up(self) -> None:
+        self._call(self._listen())
+
+    def down(self) -> None:
+        self._call(self._cut())
+
+    def lose_next_response(self, marker: str) -> None:
+        self._lose_marker = marker.encode()
+
+    def count(self, marker: str) -> int:
+        m = marker.encode()
+        return sum(1 for _, line in list(self.requests) if m in line)
+
+    def last_sent_at(self, marker: str) -> float | None:
+        """When the latest request whose first line contains ``marker`` reached the bank."""
+        m = marker.encode()
+        times = [t for t, line in list(self.requests) if m in line]
+        return times[-1] if times else None
+
+    def close(self) -> None:
+        self._call(self._cut())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    # --- the proxy (on its own loop) -------------------------------------------------
+
+    async def _listen(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._handle, HOST, self.port, reuse_address=True
+            )
+
+    async def _cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+
+    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            up_r, up_w = await asyncio.open_connection(HOST, self.upstream_port)
+        except OSError:
+            client_w.transport.abort()
+            return
+        self._writers.update((client_w, up_w))
+        doomed = asyncio.Event()  # set when this connection carries the request to lose
+
+        async def upstream() -> None:
+            while data := await client_r.read(65536):
+                line = data.split(b"\r\n", 1)[0]
+                if _REQUEST_LINE.match(line):
+                    self.requests.append((time.monotonic(), line))
+                    if self._lose_marker is not None and self._lose_marker in line:
+                        self._lose_marker = None
+                        doomed.set()
+                up_w.write(data)
+                await up_w.drain()
+
+        async def downstream() -> None:
+            while data := await up_r.read(65536):
+                if doomed.is_set():  # the server answered; the app never hears it
+                    self.lost_responses += 1
+                    client_w.transport.abort()
+                    return
+                client_w.write(data)
+                await client_w.drain()
+
+        tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except Exception:  # noqa: BLE001 - a reset on either side ends the pair
+            pass
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for w in (client_w, up_w):
+                self._writers.discard(w)
+                w.transport.abort()

@@ -1,0 +1,154 @@
+"""How a customer uses the app, in Playwright terms (Flutter web semantics tree).
+
+Flutter draws on a canvas; with semantics enabled every labelled control becomes
+an ``flt-semantics`` element with a role and a name, which is what these
+helpers find. They act like a person: wait for what they see, then tap.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.async_api import BrowserContext, Locator, Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
+PASSWORD = "correct horse battery staple"
+UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+TIMEOUT_MS = 20_000
+
+
+def button(page: Page, name: str) -> Locator:
+    """A button by its exact text (role selectors miss buttons inside Flutter dialogs)."""
+    return page.locator("flt-semantics[role=button]").filter(
+        has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")
+    )
+
+
+def account_card(page: Page, name: str) -> Locator:
+    """An account on Home (name, number and balance in one tappable tile)."""
+    return page.locator("flt-semantics[role=button]").filter(has_text=name).first
+
+
+def tab(page: Page, name: str) -> Locator:
+    return page.get_by_role("tab", name=name, exact=True)
+
+
+def field(page: Page, label: str) -> Locator:
+    return page.get_by_role("textbox", name=label, exact=True)
+
+
+def shows(page: Page, text: str | re.Pattern[str]) -> Locator:
+    return page.get_by_text(text).first
+
+
+async def tap(page: Page, name: str) -> None:
+    target = button(page, name).first
+    await target.wait_for(timeout=TIMEOUT_MS)
+    await target.click()
+
+
+async def fill(page: Page, label: str, value: str) -> None:
+    """Type into a field and make sure it took: Flutter rebuilds its DOM inputs as the
+    focus moves, and a value set in that moment is dropped."""
+    target = field(page, label)
+    await target.wait_for(timeout=TIMEOUT_MS)
+    for _ in range(5):
+        try:
+            await target.click(timeout=5_000)
+            await target.fill(value, timeout=5_000)
+            await page.wait_for_timeout(250)
+            if await target.input_value(timeout=5_000) == value:
+                return
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError(f"could not type into {label!r}")
+
+
+async def shot(page: Page, test: str, step: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{test}-{step}.png"
+    await page.screenshot(path=str(path))
+    return path
+
+
+async def open_app(context: BrowserContext, url: str) -> Page:
+    page = await context.new_page()
+    await page.goto(url)
+    placeholder = page.locator("flt-semantics-placeholder")
+    rendered = page.locator("flt-semantics[role=button]").first
+    deadline = time.monotonic() + 60
+    while True:
+        # Turn Flutter's semantics tree on; a click before the first frame is lost, so
+        # repeat until labelled controls appear.
+        if await placeholder.count():
+            await placeholder.dispatch_event("click")
+        try:
+            await rendered.wait_for(state="attached", timeout=3_000)
+            return page
+        except PlaywrightTimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
+@dataclass
+class Customer:
+    context: BrowserContext
+    page: Page
+    email: str
+    password: str = PASSWORD
+    account_id: str = ""
+
+
+async def register(context: BrowserContext, url: str, name: str) -> Customer:
+    page = await open_app(context, url)
+    email = f"{name.lower()}.{uuid.uuid4().hex[:10]}@example.com"
+    await tap(page, "New here? Create an account")
+    await field(page, "Full name").wait_for(timeout=TIMEOUT_MS)
+    await fill(page, "Email", email)
+    await fill(page, "Password", PASSWORD)
+    await fill(page, "Full name", f"{name} Example")
+    await tap(page, "Create account")
+    await tab(page, "Home").wait_for(timeout=TIMEOUT_MS)
+    return Customer(context, page, email)
+
+
+async def open_account(c: Customer, name: str = "Everyday account") -> str:
+    """Open an account from Home, go to its screen, and return its number."""
+    page = c.page
+    await tap(page, "Open account")
+    await fill(page, "Account name", name)
+    await tap(page, "Open")
+    await expect(shows(page, "0.00 EUR")).to_be_visible(timeout=TIMEOUT_MS)
+    await account_card(page, name).click()
+    number = shows(page, re.compile(rf"Account number {UUID_RE}"))
+    await number.wait_for(timeout=TIMEOUT_MS)
+    c.account_id = re.search(UUID_RE, await number.inner_text()).group(0)  # type: ignore[union-attr]
+    return c.account_id
+
+
+async def move_money(page: Page, verb: str, amount: str, to: str | None = None) -> None:
+    """From the account screen: Deposit / Withdraw / Transfer, fill, continue, confirm."""
+    await tap(page, verb)
+    await fill(page, "Amount", amount)
+    if to is not None:
+        await fill(page, "Recipient account number", to)
+    await tap(page, "Continue")
+    await tap(page, "Confirm")
+
+
+async def seen_at(page: Page, text: str, timeout_s: float) -> float:
+    """time.monotonic() when ``text`` appeared on the page (checked every 20 ms in the
+    page itself, so the measurement is not coarser than the UI)."""
+    await page.wait_for_function(
+        "t => (document.querySelector('flt-semantics-host')?.textContent || '').includes(t)",
+        arg=text,
+        polling=20,
+        timeout=timeout_s * 1000,
+    )
+    return time.monotonic()
