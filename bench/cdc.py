@@ -60,8 +60,9 @@ def _connector_process(env: dict[str, str], out: Any, stop: Any) -> None:
         async def relay() -> None:
             while True:
                 await asyncio.sleep(0.05)
+                out.put(("cpu", time.process_time()))
                 if acked:
-                    out.put(acked[:])
+                    out.put(("acks", acked[:]))
                     acked.clear()
                 if stop.is_set():
                     stop_event.set()
@@ -71,7 +72,7 @@ def _connector_process(env: dict[str, str], out: Any, stop: Any) -> None:
         await connector.run(stop_event)
         relay_task.cancel()
         if acked:
-            out.put(acked[:])
+            out.put(("acks", acked[:]))
 
     asyncio.run(main())
 
@@ -80,13 +81,23 @@ class Acks:
     def __init__(self, q: Any) -> None:
         self.q = q
         self.pairs: list[tuple[int, int]] = []
+        self.cpu = 0.0  # the connector process's CPU seconds, last report
 
     def pump(self) -> None:
         while True:
             try:
-                self.pairs.extend(self.q.get_nowait())
+                kind, value = self.q.get_nowait()
             except queue.Empty:
                 return
+            if kind == "cpu":
+                self.cpu = value
+            else:
+                self.pairs.extend(value)
+
+    async def cpu_now(self) -> float:
+        await asyncio.sleep(0.12)
+        self.pump()
+        return self.cpu
 
     async def wait_count(self, n: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -123,11 +134,13 @@ async def throughput(dsn: str, acks: Acks, total: int, batch: int) -> dict[str, 
     await append_batch(conn, appender.next_events(1))  # warm up the pipeline
     await acks.wait_count(1, 60)
     acks.pairs.clear()
+    cpu0 = await acks.cpu_now()
     t0 = time.time()
     for _ in range(total // batch):
         await append_batch(conn, appender.next_events(batch))
     append_s = time.time() - t0
     await acks.wait_count(total // batch, 300)
+    cpu = await acks.cpu_now() - cpu0
     await conn.close()
     first_commit = min(p[0] for p in acks.pairs) / 1e6
     last_ack = max(p[1] for p in acks.pairs) / 1e6
@@ -140,6 +153,16 @@ async def throughput(dsn: str, acks: Acks, total: int, batch: int) -> dict[str, 
         "append_events_per_s": round(total / append_s),
         "first_commit_to_last_ack_s": round(elapsed, 3),
         "events_per_s": round(total / elapsed),
+        **_cpu(cpu, total),
+    }
+
+
+def _cpu(seconds: float, events: int) -> dict[str, Any]:
+    """CPU the connector process used: what its capacity would be on one free core."""
+    return {
+        "connector_cpu_s": round(seconds, 3),
+        "connector_cpu_us_per_event": round(seconds / events * 1e6, 1),
+        "events_per_cpu_second": round(events / seconds) if seconds else None,
     }
 
 
@@ -204,8 +227,10 @@ async def catch_up(
     start()
     await wait_streaming(dsn, slot)
     streaming_at = time.time()
+    cpu0 = await acks.cpu_now()
     await acks.wait_count(total // batch, 300)
     last_ack = max(p[1] for p in acks.pairs) / 1e6
+    cpu = await acks.cpu_now() - cpu0
     return {
         "events": total,
         "batch_size": batch,
@@ -213,6 +238,7 @@ async def catch_up(
         "start_to_streaming_s": round(streaming_at - t0, 3),
         "streaming_to_last_ack_s": round(last_ack - streaming_at, 3),
         "events_per_s": round(total / (last_ack - streaming_at)),
+        **_cpu(cpu, total),
     }
 
 
@@ -247,6 +273,7 @@ async def run(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
         result["throughput"] = await throughput(dsn, acks, args.events, args.batch)
         print("throughput (appending while streaming):", json.dumps(result["throughput"]), flush=True)
         stop_all()
+        acks.cpu = 0.0
         result["catch_up"] = await catch_up(dsn, acks, start, slot, args.events, args.batch)
         print("catch-up (connector capacity):", json.dumps(result["catch_up"]), flush=True)
         result["load_average_after"] = os.getloadavg()

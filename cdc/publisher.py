@@ -69,6 +69,18 @@ class Round:
         self.topics: dict[str, int] = {}  # records per topic (bank_cdc_records_total{topic})
 
 
+class _Batch:
+    """One aiokafka batch for one partition, and the rounds with records in it."""
+
+    __slots__ = ("builder", "rounds", "last_round", "closed")
+
+    def __init__(self, builder: Any) -> None:
+        self.builder = builder
+        self.rounds: list[Round] = []
+        self.last_round: Round | None = None
+        self.closed = False
+
+
 RoundAcked = Callable[[int | None, list[int], int], None]  # (commit_lsn, commit ts µs, records)
 
 
@@ -94,8 +106,11 @@ class Publisher:
         self.producer: AIOKafkaProducer | None = None
         self.admin: AIOKafkaAdminClient | None = None
         self.partitions: dict[str, int] = {}
-        self._builders: dict[tuple[str, int], Any] = {}
-        self._queue: asyncio.Queue[tuple[str, int, Any, Round] | None] = asyncio.Queue()
+        # Per partition, batches not yet handed to aiokafka, oldest first; the
+        # last one may still be open for appends.
+        self._queues: dict[tuple[str, int], deque[_Batch]] = {}
+        self._waiting: set[tuple[str, int]] = set()  # partitions with queued batches
+        self._wake = asyncio.Event()
         self._rounds: deque[Round] = deque()
         self._current = Round()
         self._pcache: dict[tuple[bytes, int], int] = {}
@@ -105,6 +120,7 @@ class Publisher:
         self._drained = asyncio.Event()
         self._drained.set()
         self._closed = False
+        self._failed = False
 
     async def start(self) -> None:
         self.admin = AIOKafkaAdminClient(
@@ -180,39 +196,42 @@ class Publisher:
     def append(self, record: OutRecord) -> None:
         topic = record.topic
         tp = (topic, self._partition(topic, record.key))
-        builder = self._builders.get(tp)
-        if builder is None:
-            builder = self._builders[tp] = self.producer.create_batch()  # type: ignore[union-attr]
-        if not _append(builder, record):
-            self._enqueue(tp, builder)
-            builder = self._builders[tp] = self.producer.create_batch()  # type: ignore[union-attr]
-            if not _append(builder, record):
+        queue = self._queues.get(tp)
+        if queue is None:
+            queue = self._queues[tp] = deque()
+        batch = queue[-1] if queue and not queue[-1].closed else None
+        if batch is None or not _append(batch.builder, record):
+            if batch is not None:
+                batch.closed = True
+            batch = _Batch(self.producer.create_batch())  # type: ignore[union-attr]
+            queue.append(batch)
+            if not _append(batch.builder, record):
                 raise ValueError(f"record for {topic} larger than {MAX_BATCH_BYTES} bytes")
         current = self._current
+        if batch.last_round is not current:
+            batch.last_round = current
+            batch.rounds.append(current)
+            current.pending += 1
         current.records += 1
         current.topics[topic] = current.topics.get(topic, 0) + 1
         self.inflight_records += 1
+        self._waiting.add(tp)
         self._drained.clear()
 
     def note_commit(self, end_lsn: int, commit_ts_us: int) -> None:
         self._current.commit_lsn = end_lsn
         self._current.commits.append(commit_ts_us)
 
-    def _enqueue(self, tp: tuple[str, int], builder: Any) -> None:
-        self._current.pending += 1
-        self._queue.put_nowait((tp[0], tp[1], builder, self._current))
-
     def seal(self) -> None:
-        """Queue every open batch and close the current round."""
+        """Close the current round (its batches go out as soon as their partition
+        has nothing waiting in aiokafka); the next appends start a new round."""
         current = self._current
-        if current.records == 0 and current.commit_lsn is None and current.pending == 0:
+        if current.records == 0 and current.commit_lsn is None:
             return
-        for tp, builder in self._builders.items():
-            self._enqueue(tp, builder)
-        self._builders.clear()
         current.sealed = True
         self._rounds.append(current)
         self._current = Round()
+        self._wake.set()
         if current.pending == 0:
             self._release()
 
@@ -226,32 +245,58 @@ class Publisher:
     # --- sending ---------------------------------------------------------------
 
     async def _send_loop(self) -> None:
-        assert self.producer is not None
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            topic, partition, builder, rnd = item
-            if rnd.failed:
-                continue
-            try:
-                fut = await self.producer.send_batch(builder, topic, partition=partition)
-            except Exception as exc:
-                self._fail(rnd, exc)
-                continue
-            fut.add_done_callback(functools.partial(self._batch_done, rnd))
+        """Hand batches to aiokafka, at most one not-yet-sent batch per partition.
 
-    def _batch_done(self, rnd: Round, fut: asyncio.Future[Any]) -> None:
+        While a partition's previous batch waits for the in-flight request, new
+        records keep filling our open batch for it, so each produce request
+        carries everything accumulated meanwhile (batching grows with load), and
+        this loop never blocks on one partition while others could go.
+        """
+        producer = self.producer
+        assert producer is not None
+        pending_in_aiokafka = producer._message_accumulator._batches  # aiokafka 0.14 internals
+        while True:
+            if not self._waiting:
+                await self._wake.wait()
+            self._wake.clear()
+            for tp in list(self._waiting):
+                queue = self._queues[tp]
+                while queue and not pending_in_aiokafka.get(tp):  # type: ignore[call-overload]
+                    batch = queue.popleft()
+                    batch.closed = True
+                    try:
+                        fut = await producer.send_batch(batch.builder, tp[0], partition=tp[1])
+                    except Exception as exc:
+                        self._fail(batch, exc)
+                        return
+                    fut.add_done_callback(functools.partial(self._batch_done, batch))
+                if not queue:
+                    self._waiting.discard(tp)
+            if self._waiting:
+                # Partitions whose previous batch is not sent yet: look again
+                # soon (an ack also wakes us).
+                try:
+                    await asyncio.wait_for(self._wake.wait(), 0.001)
+                except asyncio.TimeoutError:
+                    pass
+
+    def _batch_done(self, batch: _Batch, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
-            self._fail(rnd, asyncio.CancelledError("batch cancelled"))
+            self._fail(batch, asyncio.CancelledError("batch cancelled"))
             return
         exc = fut.exception()
         if exc is not None:
-            self._fail(rnd, exc)
+            self._fail(batch, exc)
             return
-        rnd.pending -= 1
-        if rnd.pending == 0 and rnd.sealed:
+        release = False
+        for rnd in batch.rounds:
+            rnd.pending -= 1
+            if rnd.pending == 0 and rnd.sealed:
+                release = True
+        if release:
             self._release()
+        if self._waiting:
+            self._wake.set()
 
     def _release(self) -> None:
         rounds = self._rounds
@@ -264,10 +309,12 @@ class Publisher:
         if not rounds and self._current.records == 0:
             self._drained.set()
 
-    def _fail(self, rnd: Round, exc: BaseException) -> None:
-        if self._closed or rnd.failed:
+    def _fail(self, batch: _Batch, exc: BaseException) -> None:
+        for rnd in batch.rounds:
+            rnd.failed = True
+        if self._closed or self._failed:
             return
-        rnd.failed = True
+        self._failed = True
         log.warning("Kafka produce failed: %r", exc)
         self._on_failure(exc)
 
