@@ -16,7 +16,6 @@ Debezium's ``io.debezium.data.Json``; consumers get the object itself).
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,9 +26,6 @@ from cdc.pgoutput import UNCHANGED, Column, ColumnValue
 
 CONNECTOR = "bank-cdc"
 ENVELOPE_VERSION = "1.0"
-
-
-_unpack_i32 = struct.Struct("!i").unpack_from
 
 
 class UnconvertibleValueError(ValueError):
@@ -83,7 +79,7 @@ def converter_for(type_oid: int) -> Callable[[bytes], Any]:
 class TableShape:
     """What a Relation message says about a table, with per-column converters."""
 
-    __slots__ = ("oid", "schema", "table", "columns", "names", "converters", "index")
+    __slots__ = ("oid", "schema", "table", "columns", "names", "converters", "pairs", "index")
 
     def __init__(self, oid: int, schema: str, table: str, columns: tuple[Column, ...]) -> None:
         self.oid = oid
@@ -92,6 +88,7 @@ class TableShape:
         self.columns = columns
         self.names = [c.name for c in columns]
         self.converters = [converter_for(c.type_oid) for c in columns]
+        self.pairs = list(zip(self.names, self.converters))
         self.index = {name: i for i, name in enumerate(self.names)}
 
     def row(self, values: list[ColumnValue] | None) -> dict[str, Any] | None:
@@ -122,16 +119,17 @@ class TableShape:
         Raises on anything unusual (any error: the caller falls back to the
         generic decoder, which turns it into a ProtocolError or a dead letter).
         """
-        if int.from_bytes(data[pos : pos + 2], "big") != len(self.names):
+        from_bytes = int.from_bytes
+        if from_bytes(data[pos : pos + 2], "big") != len(self.names):
             raise ValueError("column count differs from the relation")
         pos += 2
         out: dict[str, Any] = {}
-        for name, conv in zip(self.names, self.converters):
+        for name, conv in self.pairs:
             kind = data[pos]
             if kind == 0x74:  # 't'
-                start = pos + 5
-                pos = start + _unpack_i32(data, pos + 1)[0]
-                out[name] = conv(data[start:pos])
+                end = pos + 5 + from_bytes(data[pos + 1 : pos + 5], "big")
+                out[name] = conv(data[pos + 5 : end])
+                pos = end
             elif kind == 0x6E:  # 'n'
                 out[name] = None
                 pos += 1

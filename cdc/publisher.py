@@ -114,6 +114,7 @@ class Publisher:
         self._rounds: deque[Round] = deque()
         self._current = Round()
         self._pcache: dict[tuple[bytes, int], int] = {}
+        self._tp_cache: dict[tuple[str, bytes], tuple[str, int]] = {}
         self._rr = 0
         self._sender: asyncio.Task[None] | None = None
         self.inflight_records = 0
@@ -195,7 +196,15 @@ class Publisher:
 
     def append(self, record: OutRecord) -> None:
         topic = record.topic
-        tp = (topic, self._partition(topic, record.key))
+        key = record.key
+        # Hot path: a (topic, key) seen before costs one dict lookup.
+        tp = self._tp_cache.get((topic, key)) if key is not None else None
+        if tp is None:
+            tp = (topic, self._partition(topic, key))
+            if key is not None:
+                if len(self._tp_cache) > 200_000:
+                    self._tp_cache.clear()
+                self._tp_cache[(topic, key)] = tp
         queue = self._queues.get(tp)
         if queue is None:
             queue = self._queues[tp] = deque()
@@ -214,9 +223,10 @@ class Publisher:
             current.pending += 1
         current.records += 1
         current.topics[topic] = current.topics.get(topic, 0) + 1
+        if not self.inflight_records:
+            self._drained.clear()
         self.inflight_records += 1
         self._waiting.add(tp)
-        self._drained.clear()
 
     def note_commit(self, end_lsn: int, commit_ts_us: int) -> None:
         self._current.commit_lsn = end_lsn
