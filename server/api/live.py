@@ -104,20 +104,30 @@ class _Session:
                 continue
             postings = await (
                 TransactionView.select()
-                .where((TransactionView.account_id == account_id) & (TransactionView.version > last))
+                .where(
+                    (TransactionView.account_id == account_id) & (TransactionView.version > last)
+                )
                 .order_by(TransactionView.version, ascending=False)
                 .limit(CATCH_UP_MAX_POSTINGS)
             )
             for p in reversed(postings):
                 t = transaction_response(p)
                 await self.offer(
-                    BalanceChanged(account_id=account_id, balance=t.balance_after,
-                                   version=t.version, transaction=t)
+                    BalanceChanged(
+                        account_id=account_id,
+                        balance=t.balance_after,
+                        version=t.version,
+                        transaction=t,
+                    )
                 )
             balance = Money(amount=a["balance"], currency=a["currency"])
-            await self.offer(BalanceChanged(account_id=account_id, balance=balance, version=a["version"]))
             await self.offer(
-                AccountStatusChanged(account_id=account_id, status=a["status"], version=a["version"])
+                BalanceChanged(account_id=account_id, balance=balance, version=a["version"])
+            )
+            await self.offer(
+                AccountStatusChanged(
+                    account_id=account_id, status=a["status"], version=a["version"]
+                )
             )
 
     async def forward(self, events: Any) -> None:
@@ -157,7 +167,9 @@ async def _hello(socket: WebSocket[Any, Any, Any]) -> Hello | None:
     else:
         detail = "the first message must be Hello"
     if not isinstance(msg, Hello):
-        await socket.send_text(_encoder.encode(Error(code="invalid_message", detail=detail)).decode())
+        await socket.send_text(
+            _encoder.encode(Error(code="invalid_message", detail=detail)).decode()
+        )
         await socket.close(code=CLOSE_BAD_MESSAGE, reason="expected Hello")
         return None
     return msg
@@ -172,7 +184,9 @@ async def live_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugin
             return
         actor = await _authenticate(socket.app, socket.query_params.get("token") or hello.token)
         if actor is None:
-            err = Error(code="unauthorized", detail="Send a valid access token (?token= or Hello.token).")
+            err = Error(
+                code="unauthorized", detail="Send a valid access token (?token= or Hello.token)."
+            )
             await socket.send_text(_encoder.encode(err).decode())
             await socket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
             return

@@ -86,23 +86,36 @@ class QueryController(Controller):
 
     @get("/{account_id:str}/balance", operation_id="getBalance")
     async def balance(
-        self, ctx: AppContext, actor: Actor, state: State, account_id: str,
+        self,
+        ctx: AppContext,
+        actor: Actor,
+        state: State,
+        account_id: str,
         min_version: int | None = Parameter(
             default=None, description="Stream version the client already saw (read-your-writes)"
         ),
     ) -> BalanceResponse:
         return await account_queries.get_balance(
-            ctx, actor, parse_uuid(account_id, "account_id"),
-            cache=query_cache(state), min_version=min_version_param(min_version),
+            ctx,
+            actor,
+            parse_uuid(account_id, "account_id"),
+            cache=query_cache(state),
+            min_version=min_version_param(min_version),
         )
 
     @get("/{account_id:str}/transactions", operation_id="listTransactions")
     async def transactions(
-        self, ctx: AppContext, actor: Actor, state: State, account_id: str,
+        self,
+        ctx: AppContext,
+        actor: Actor,
+        state: State,
+        account_id: str,
         limit: int = Parameter(default=50, description=f"1..{MAX_PAGE}"),
         cursor: str | None = Parameter(default=None, max_length=200),
         since: str | None = Parameter(query="from", default=None, description="inclusive"),
-        until: str | None = Parameter(query="to", default=None, description="exclusive; a date: whole day"),
+        until: str | None = Parameter(
+            query="to", default=None, description="exclusive; a date: whole day"
+        ),
         kind: str | None = Parameter(default=None, description="|".join(KINDS)),
     ) -> TransactionPage:
         account = parse_uuid(account_id, "account_id")
@@ -115,7 +128,10 @@ class QueryController(Controller):
             until=_parse_instant(until, "to", end_of_day=True) if until else None,
             kind=kind,
         )
-        await account_queries.get_account(ctx, actor, account, cache=query_cache(state))
+        # Only the access check: any version of the account will do.
+        await account_queries.get_account(
+            ctx, actor, account, cache=query_cache(state), min_version=0
+        )
         try:
             return await history.transactions_page(account, limit, cursor, flt)
         except history.InvalidCursorError as exc:
@@ -123,7 +139,11 @@ class QueryController(Controller):
 
     @get("/{account_id:str}/analytics", operation_id="getAnalytics")
     async def analytics(
-        self, ctx: AppContext, actor: Actor, state: State, account_id: str,
+        self,
+        ctx: AppContext,
+        actor: Actor,
+        state: State,
+        account_id: str,
         since: str | None = Parameter(query="from", default=None, description="first day (UTC)"),
         until: str | None = Parameter(query="to", default=None, description="last day, inclusive"),
     ) -> AnalyticsResponse:
@@ -136,5 +156,7 @@ class QueryController(Controller):
             raise BadRequestError(
                 f"At most {MAX_ANALYTICS_DAYS} days per request.", "invalid_date_range"
             )
-        account = await account_queries.get_account(ctx, actor, account_uuid, cache=query_cache(state))
+        account = await account_queries.get_account(
+            ctx, actor, account_uuid, cache=query_cache(state), min_version=0
+        )
         return await history.analytics(account_uuid, account.currency, first, last)

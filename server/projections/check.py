@@ -34,7 +34,9 @@ async def find_differences(conn: asyncpg.Connection) -> tuple[int, list[str]]:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         views = {
             r["account_id"]: r
-            for r in await conn.fetch("SELECT account_id, balance, version, status FROM account_view")
+            for r in await conn.fetch(
+                "SELECT account_id, balance, version, status FROM account_view"
+            )
         }
         postings = {
             r["account_id"]: (r["n"], r["dup"])
@@ -60,7 +62,9 @@ async def find_differences(conn: asyncpg.Connection) -> tuple[int, list[str]]:
             n_postings = sum(isinstance(e.event, BALANCE_EVENT_TYPES) for e in events)
             view = views.pop(account_id, None)
             if view is None:
-                diffs.append(f"{account_id}: missing from account_view (store at v{folded.version})")
+                diffs.append(
+                    f"{account_id}: missing from account_view (store at v{folded.version})"
+                )
                 continue
             for name, want in (("balance", folded.balance), ("version", folded.version),
                                ("status", folded.status)):  # fmt: skip
@@ -80,4 +84,3 @@ async def find_differences(conn: asyncpg.Connection) -> tuple[int, list[str]]:
         for account_id in views:
             diffs.append(f"{account_id}: in account_view but has no events")
     return checked, diffs
-

@@ -15,9 +15,7 @@ BATCH_DURATION = Histogram(
     "Time to apply one batch (PostgreSQL transaction + Redis)",
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-EVENTS = Counter(
-    "bank_projection_events", "Events applied to the read models", ["event_type"]
-)
+EVENTS = Counter("bank_projection_events", "Events applied to the read models", ["event_type"])
 DUPLICATES = Counter(
     "bank_projection_duplicates", "Redelivered events ignored (version already applied)"
 )
@@ -27,7 +25,9 @@ GAP_FILLS = Counter(
 TOPIC_RESETS = Counter(
     "bank_projection_topic_resets", "Partitions seen restarting below the checkpoint", ["topic"]
 )
-LAG = Gauge("kafka_consumer_lag", "Records behind the partition's high watermark", ["topic", "partition"])
+LAG = Gauge(
+    "kafka_consumer_lag", "Records behind the partition's high watermark", ["topic", "partition"]
+)
 
 
 def forget_lag(topic: str, partition: int) -> None:

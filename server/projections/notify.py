@@ -73,7 +73,9 @@ async def _publish(
         for row in rows:
             cache.queue_put_account(pipe, account_response(row))
             owners.add(row["owner_id"])
-            for msg in messages_for(row, updates.get(row["account_id"]), row["account_id"] in opened):
+            for msg in messages_for(
+                row, updates.get(row["account_id"]), row["account_id"] in opened
+            ):
                 pipe.publish(live_channel(row["owner_id"]), _encoder.encode(msg))
                 published += 1
         for owner in owners:

@@ -109,7 +109,9 @@ def posting_row(e: RecordedEvent) -> PostingRow | None:
     kind = KIND_BY_EVENT.get(type(ev))
     if kind is None:
         return None
-    assert isinstance(ev, MoneyDeposited | MoneyWithdrawn | MoneyTransferredOut | MoneyTransferredIn)
+    assert isinstance(
+        ev, MoneyDeposited | MoneyWithdrawn | MoneyTransferredOut | MoneyTransferredIn
+    )
     if isinstance(ev, MoneyDeposited | MoneyWithdrawn):
         txn_id, counterparty = ev.transaction_id, None
     elif isinstance(ev, MoneyTransferredOut):
@@ -152,7 +154,17 @@ def plan_batch(grouped: dict[UUID, list[RecordedEvent]], current: dict[UUID, int
                     plan.unresolved[acc] = expected
                     break
                 plan.opens.append(
-                    (acc, ev.owner_id, ev.name, ev.currency, "active", 0, 1, e.recorded_at, e.recorded_at)
+                    (
+                        acc,
+                        ev.owner_id,
+                        ev.name,
+                        ev.currency,
+                        "active",
+                        0,
+                        1,
+                        e.recorded_at,
+                        e.recorded_at,
+                    )
                 )
             elif expected == 1:
                 plan.unresolved[acc] = expected  # a stream must start with AccountOpened

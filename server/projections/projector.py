@@ -33,9 +33,7 @@ class Applied:
     filled: int
 
 
-async def apply_events(
-    conn: asyncpg.Connection, events: Sequence[RecordedEvent]
-) -> Applied:
+async def apply_events(conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> Applied:
     """Plan and write ``events`` inside the caller's transaction."""
     grouped = group_by_account(list(events))
     current = await lock_versions(conn, sorted(grouped))
@@ -58,12 +56,16 @@ async def apply_events(
 
 
 class Projector:
-    def __init__(self, pool: asyncpg.Pool, cache: QueryCache, consumer: str = CONSUMER_NAME) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, cache: QueryCache, consumer: str = CONSUMER_NAME
+    ) -> None:
         self.pool = pool
         self.cache = cache
         self.consumer = consumer
 
-    async def apply(self, events: Sequence[RecordedEvent], positions: Positions | None = None) -> Applied:
+    async def apply(
+        self, events: Sequence[RecordedEvent], positions: Positions | None = None
+    ) -> Applied:
         async with self.pool.acquire() as conn, conn.transaction():
             applied = await apply_events(conn, events)
             await save_checkpoints(conn, self.consumer, positions or {})
@@ -78,7 +80,9 @@ class Projector:
         try:
             await publish_changes(self.cache, applied.rows, updates, opened)
         except Exception:  # the read models are committed; a cache miss falls back to them
-            log.exception("could not refresh the Redis cache / publish %d change(s)", len(applied.rows))
+            log.exception(
+                "could not refresh the Redis cache / publish %d change(s)", len(applied.rows)
+            )
 
     async def catch_up_from_store(self) -> int:
         """Apply what the event store has and account_view lacks (after a start

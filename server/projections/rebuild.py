@@ -24,8 +24,9 @@ async def rebuild(conn: asyncpg.Connection, cache: QueryCache | None = None) -> 
         await conn.execute(
             "LOCK TABLE account_view, transaction_view, analytics_view IN EXCLUSIVE MODE"
         )
-        await conn.execute("DELETE FROM transaction_view; DELETE FROM analytics_view;"
-                           " DELETE FROM account_view")
+        await conn.execute(
+            "DELETE FROM transaction_view; DELETE FROM analytics_view;" " DELETE FROM account_view"
+        )
         async for chunk in iter_account_events(conn, chunk=1000):
             await apply_events(conn, chunk)
             total += len(chunk)

@@ -45,7 +45,8 @@ class AnalyticsView(Table, tablename="analytics_view"):
     day = Date()
     money_in = BigInt(default=0)
     money_out = BigInt(default=0)
-    count = Integer(default=0)
+    # "count" would shadow Table.count(); the column keeps its SQL name.
+    posting_count = Integer(default=0, db_column_name="count")
     closing_balance = BigInt()
     closing_version = Integer()
 

@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from server.observability.pipeline import observe_batch
 from server.projections import metrics
@@ -34,7 +35,12 @@ from server.projections.projector import CONSUMER_NAME, Positions, Projector
 from server.projections.writer import load_checkpoints
 from server.queries.cache import QueryCache
 from server.settings import Settings
-from shared.events import TOPIC_BY_STREAM_TYPE, RecordedEvent, event_type_name, recorded_event_decoder
+from shared.events import (
+    TOPIC_BY_STREAM_TYPE,
+    RecordedEvent,
+    event_type_name,
+    recorded_event_decoder,
+)
 
 log = logging.getLogger("bank.projections")
 
@@ -133,7 +139,10 @@ class Worker:
 
     async def run(self) -> None:
         await self.ensure_topics()
-        await self.projector.cache.load_scripts()
+        try:
+            await self.projector.cache.load_scripts()
+        except RedisError as exc:  # the read models can be built without Redis
+            log.error("Redis unavailable at start (%s): cache refresh and push will retry", exc)
         await self.projector.catch_up_from_store()
         self.consumer.subscribe(list(TOPICS), listener=CheckpointSeeker(self))
         await self.consumer.start()
@@ -160,7 +169,9 @@ class Worker:
             return records
         deadline = time.monotonic() + BATCH_MAX_SECONDS
         while len(records) < BATCH_MAX_RECORDS and time.monotonic() < deadline:
-            got = await self.consumer.getmany(timeout_ms=0, max_records=BATCH_MAX_RECORDS - len(records))
+            got = await self.consumer.getmany(
+                timeout_ms=0, max_records=BATCH_MAX_RECORDS - len(records)
+            )
             if not got:
                 break
             records.extend(r for rs in got.values() for r in rs)
@@ -291,7 +302,9 @@ async def run_worker(settings: Settings) -> None:
     # atomically; a crash can only lose the last few milliseconds of batches,
     # which are re-read (from the PostgreSQL checkpoint) and re-applied.
     pool = await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=4,
+        settings.database_url,
+        min_size=1,
+        max_size=4,
         server_settings={"synchronous_commit": "off", "application_name": CONSUMER_NAME},
     )
     redis = Redis.from_url(settings.redis_url)

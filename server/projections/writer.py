@@ -88,7 +88,9 @@ async def lock_versions(conn: asyncpg.Connection, accounts: list[UUID]) -> dict[
 async def apply_plan(conn: asyncpg.Connection, plan: BatchPlan) -> list[asyncpg.Record]:
     """Apply ``plan``; return the account_view rows of every touched account."""
     if plan.opens:
-        await conn.copy_records_to_table("account_view", records=plan.opens, columns=ACCOUNT_COLUMNS)
+        await conn.copy_records_to_table(
+            "account_view", records=plan.opens, columns=ACCOUNT_COLUMNS
+        )
     if (plan.postings or plan.updates) and conn.get_server_pid() not in _with_temp_tables:
         await conn.execute(_CREATE_TEMP)
         _with_temp_tables.add(conn.get_server_pid())
@@ -118,7 +120,9 @@ async def _apply_rows(conn: asyncpg.Connection, plan: BatchPlan) -> None:
 
 
 async def save_checkpoints(
-    conn: asyncpg.Connection, consumer: str, positions: dict[tuple[str, int], tuple[int, UUID | None]]
+    conn: asyncpg.Connection,
+    consumer: str,
+    positions: dict[tuple[str, int], tuple[int, UUID | None]],
 ) -> None:
     """Remember the last applied offset (and its event id) per topic partition."""
     if not positions:

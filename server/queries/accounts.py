@@ -131,4 +131,3 @@ async def list_accounts(
     if cache and not missing:
         await cache.put_list(actor.user_id, gen, result)
     return result
-

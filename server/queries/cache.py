@@ -82,8 +82,12 @@ class QueryCache:
         """put_account on a pipeline, by EVALSHA (no SCRIPT EXISTS round trip:
         call load_scripts first, and again after a NOSCRIPT error)."""
         pipe.evalsha(
-            self._guarded_set.sha, 1, account_key(account.id),
-            _encoder.encode(account), account.version, ACCOUNT_TTL_SECONDS,
+            self._guarded_set.sha,
+            1,
+            account_key(account.id),
+            _encoder.encode(account),
+            account.version,
+            ACCOUNT_TTL_SECONDS,
         )
 
     async def list_generation(self, owner_id: UUID) -> int:
@@ -95,7 +99,9 @@ class QueryCache:
         return _list_decoder.decode(raw) if raw else None
 
     async def put_list(self, owner_id: UUID, gen: int, accounts: AccountList) -> None:
-        await self.redis.set(accounts_key(owner_id, gen), _encoder.encode(accounts), ex=LIST_TTL_SECONDS)
+        await self.redis.set(
+            accounts_key(owner_id, gen), _encoder.encode(accounts), ex=LIST_TTL_SECONDS
+        )
 
     async def clear(self) -> int:
         """Drop every cached read (after a rebuild)."""

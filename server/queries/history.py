@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from uuid import UUID
 
 import msgspec
+from piccolo.columns.combination import And, Where
 
 from server.projections.tables import AnalyticsView, TransactionView
 from server.queries.rows import transaction_response
@@ -57,7 +58,7 @@ class HistoryFilter:
 async def transactions_page(
     account_id: UUID, limit: int, cursor: str | None, flt: HistoryFilter
 ) -> TransactionPage:
-    where = TransactionView.account_id == account_id
+    where: Where | And = TransactionView.account_id == account_id
     if cursor is not None:
         where &= TransactionView.version < decode_cursor(account_id, cursor)
     if flt.since is not None:
@@ -77,9 +78,7 @@ async def transactions_page(
     return TransactionPage(items=items, next_cursor=next_cursor)
 
 
-async def analytics(
-    account_id: UUID, currency: str, first: date, last: date
-) -> AnalyticsResponse:
+async def analytics(account_id: UUID, currency: str, first: date, last: date) -> AnalyticsResponse:
     """One entry per day from ``first`` to ``last`` (inclusive); days without
     postings carry the previous closing balance forward."""
     rows = await (

@@ -32,8 +32,9 @@ async def recv(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
     return msgspec.json.decode(await asyncio.wait_for(ws.recv(), timeout))  # type: ignore[no-any-return]
 
 
-async def hello(ws: ClientConnection, last_versions: dict[str, int] | None = None,
-                token: str | None = None) -> dict[str, Any]:
+async def hello(
+    ws: ClientConnection, last_versions: dict[str, int] | None = None, token: str | None = None
+) -> dict[str, Any]:
     msg: dict[str, Any] = {"type": "Hello", "last_versions": last_versions or {}}
     if token:
         msg["token"] = token
@@ -51,8 +52,9 @@ async def settle(ws: ClientConnection) -> list[dict[str, Any]]:
     return got
 
 
-async def until(ws: ClientConnection, pred: Callable[[dict[str, Any]], bool],
-                timeout: float = 10) -> dict[str, Any]:
+async def until(
+    ws: ClientConnection, pred: Callable[[dict[str, Any]], bool], timeout: float = 10
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         msg = await recv(ws, max(deadline - time.monotonic(), 0.01))
@@ -61,7 +63,10 @@ async def until(ws: ClientConnection, pred: Callable[[dict[str, Any]], bool],
 
 
 async def test_a_deposit_is_pushed_within_500_ms_p99(
-    http: httpx.AsyncClient, api_url: str, cdc: ManagedProcess, projections: ManagedProcess,
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
     db: asyncpg.Pool,
 ) -> None:
     ada, account = await funded_customer(http)
@@ -76,8 +81,12 @@ async def test_a_deposit_is_pushed_within_500_ms_p99(
             answered = time.perf_counter()
             assert r.status_code == 201, r.text
             version = r.json()["version"]
-            pushed = await until(ws, lambda m: m["type"] == "BalanceChanged"
-                                 and m["account_id"] == account and m["version"] >= version)
+            pushed = await until(
+                ws,
+                lambda m: m["type"] == "BalanceChanged"
+                and m["account_id"] == account
+                and m["version"] >= version,
+            )
             if i == 0:
                 continue  # warm-up
             latencies.append(time.perf_counter() - answered)
@@ -86,15 +95,20 @@ async def test_a_deposit_is_pushed_within_500_ms_p99(
             assert pushed["transaction"]["transaction_id"] == r.json()["transaction_id"]
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
-    print(f"\npush latency after the deposit response over {len(latencies)} deposits:"
-          f" p50 {statistics.median(latencies) * 1000:.1f} ms,"
-          f" p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.1f} ms,"
-          f" p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+    print(
+        f"\npush latency after the deposit response over {len(latencies)} deposits:"
+        f" p50 {statistics.median(latencies) * 1000:.1f} ms,"
+        f" p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.1f} ms,"
+        f" p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
+    )
     assert p99 < 0.5
 
 
 async def test_reconnecting_client_gets_what_it_missed_then_live_messages(
-    http: httpx.AsyncClient, api_url: str, cdc: ManagedProcess, projections: ManagedProcess,
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
     db: asyncpg.Pool,
 ) -> None:
     ada, account = await funded_customer(http)
@@ -102,21 +116,29 @@ async def test_reconnecting_client_gets_what_it_missed_then_live_messages(
     async with connect(ws_url(api_url, ada.token)) as ws:
         await hello(ws)
         first = await recv(ws)  # catch-up from nothing: the current state
-        assert (first["type"], first["version"], first["balance"]["amount"]) == ("BalanceChanged", 1, 0)
+        assert (first["type"], first["version"], first["balance"]["amount"]) == (
+            "BalanceChanged",
+            1,
+            0,
+        )
         status = await recv(ws)
         assert (status["type"], status["status"]) == ("AccountStatusChanged", "active")
 
     # Offline: three deposits happen (another device, say).
     amounts = [11_00, 22_00, 33_00]
     for amount in amounts:
-        assert (await ada.deposit(account, amount, description=f"offline {amount}")).status_code == 201
+        assert (
+            await ada.deposit(account, amount, description=f"offline {amount}")
+        ).status_code == 201
     await wait_projected(db, account, 4)
 
     async with connect(ws_url(api_url)) as ws:
         await hello(ws, {account: 1}, token=ada.token)  # token in Hello this time
         missed = [await recv(ws) for _ in range(3)]
-        assert [(m["type"], m["version"], m["transaction"]["amount"]["amount"],
-                 m["balance"]["amount"]) for m in missed] == [
+        assert [
+            (m["type"], m["version"], m["transaction"]["amount"]["amount"], m["balance"]["amount"])
+            for m in missed
+        ] == [
             ("BalanceChanged", 2, 11_00, 11_00),
             ("BalanceChanged", 3, 22_00, 33_00),
             ("BalanceChanged", 4, 33_00, 66_00),
@@ -127,19 +149,28 @@ async def test_reconnecting_client_gets_what_it_missed_then_live_messages(
 
         r = await ada.deposit(account, 4_00)
         live = await recv(ws)
-        assert (live["type"], live["version"], live["balance"]["amount"]) == ("BalanceChanged", 5, 70_00)
+        assert (live["type"], live["version"], live["balance"]["amount"]) == (
+            "BalanceChanged",
+            5,
+            70_00,
+        )
         assert r.json()["version"] == 5
 
 
 async def test_pushes_reach_sockets_on_another_api_instance_and_only_the_owner(
-    http: httpx.AsyncClient, api_url: str, cdc: ManagedProcess, projections: ManagedProcess,
-    db: asyncpg.Pool, api_factory: Callable[..., ManagedProcess],
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+    api_factory: Callable[..., ManagedProcess],
 ) -> None:
     second_api = api_factory()
     ada, account = await funded_customer(http)
     bob, bobs = await funded_customer(http, "Bob Babbage")
     await wait_projected(db, account, 1)
     await wait_projected(db, bobs, 1)
+    assert second_api.url
     async with connect(ws_url(second_api.url, ada.token)) as ws:
         await hello(ws, {account: 1})
         assert await settle(ws) == []
@@ -155,7 +186,9 @@ async def test_pushes_reach_sockets_on_another_api_instance_and_only_the_owner(
 
 
 async def test_a_socket_without_a_valid_token_is_refused(
-    http: httpx.AsyncClient, api_url: str, projections: ManagedProcess,
+    http: httpx.AsyncClient,
+    api_url: str,
+    projections: ManagedProcess,
 ) -> None:
     for token in (None, "not-a-jwt"):
         async with connect(ws_url(api_url)) as ws:

@@ -22,7 +22,9 @@ from tests.support.customers import Customer, sign_up
 BALANCE_EVENTS = ("MoneyDeposited", "MoneyWithdrawn", "MoneyTransferredOut", "MoneyTransferredIn")
 
 
-async def wait_projected(db: asyncpg.Pool, account_id: str, version: int, timeout: float = 30) -> None:
+async def wait_projected(
+    db: asyncpg.Pool, account_id: str, version: int, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         got = await db.fetchval(
@@ -55,18 +57,26 @@ async def wait_all_projected(db: asyncpg.Pool, timeout: float = 60) -> None:
 def run_projections_command(stack: EmbeddedStack, command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "server.projections", command],
-        env=stack.process_env(), capture_output=True, text=True, timeout=300,
+        env=stack.process_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
-async def funded_customer(http: httpx.AsyncClient, name: str = "Ada Lovelace") -> tuple[Customer, str]:
+async def funded_customer(
+    http: httpx.AsyncClient, name: str = "Ada Lovelace"
+) -> tuple[Customer, str]:
     customer = await sign_up(http, name)
     account = (await customer.open_account())["id"]
     return customer, account
 
 
 async def test_every_kind_of_posting_reaches_the_read_models(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
     stack: EmbeddedStack,
 ) -> None:
     ada, main = await funded_customer(http)
@@ -83,7 +93,8 @@ async def test_every_kind_of_posting_reaches_the_read_models(
     assert str(view["owner_id"]) == ada.user_id and view["currency"] == "EUR"
     rows = await db.fetch(
         "SELECT version, kind, amount, balance_after, counterparty_account_id, description"
-        " FROM transaction_view WHERE account_id = $1 ORDER BY version", uuid.UUID(main),
+        " FROM transaction_view WHERE account_id = $1 ORDER BY version",
+        uuid.UUID(main),
     )
     assert [tuple(r) for r in rows] == [
         (2, "deposit", 100_00, 100_00, None, "salary"),
@@ -107,7 +118,10 @@ async def test_every_kind_of_posting_reaches_the_read_models(
 
 
 async def test_redelivered_records_change_nothing(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
     stack: EmbeddedStack,
 ) -> None:
     ada, account = await funded_customer(http)
@@ -118,7 +132,8 @@ async def test_redelivered_records_change_nothing(
     # Kafka delivers at least once: send every record of this account again.
     outbox = await db.fetch(
         "SELECT topic, key, payload::text AS payload, event_id FROM outbox"
-        " WHERE aggregate_id = $1 ORDER BY id", uuid.UUID(account),
+        " WHERE aggregate_id = $1 ORDER BY id",
+        uuid.UUID(account),
     )
     assert len(outbox) == 4
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
@@ -127,7 +142,9 @@ async def test_redelivered_records_change_nothing(
         for _ in range(2):
             for row in outbox:
                 await producer.send_and_wait(
-                    row["topic"], row["payload"].encode(), key=row["key"].encode(),
+                    row["topic"],
+                    row["payload"].encode(),
+                    key=row["key"].encode(),
                     headers=[("event_id", str(row["event_id"]).encode())],
                 )
     finally:
@@ -136,32 +153,46 @@ async def test_redelivered_records_change_nothing(
     r = await ada.deposit(account, 1)
     await wait_projected(db, account, r.json()["version"])
 
-    view = await db.fetchrow("SELECT balance, version FROM account_view WHERE account_id = $1",
-                             uuid.UUID(account))
+    view = await db.fetchrow(
+        "SELECT balance, version FROM account_view WHERE account_id = $1", uuid.UUID(account)
+    )
     assert tuple(view) == (60_01, 5)
-    postings = await db.fetchval("SELECT count(*) FROM transaction_view WHERE account_id = $1",
-                                 uuid.UUID(account))
+    postings = await db.fetchval(
+        "SELECT count(*) FROM transaction_view WHERE account_id = $1", uuid.UUID(account)
+    )
     assert postings == 4
-    day = await db.fetchrow("SELECT money_in, count FROM analytics_view WHERE account_id = $1",
-                            uuid.UUID(account))
+    day = await db.fetchrow(
+        "SELECT money_in, count FROM analytics_view WHERE account_id = $1", uuid.UUID(account)
+    )
     assert tuple(day) == (60_01, 4)
 
 
 async def test_a_version_missing_from_kafka_is_read_from_the_event_store(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
 ) -> None:
     ada, account = await funded_customer(http)
     assert (await ada.deposit(account, 5_00)).status_code == 201
     await wait_projected(db, account, 2)
 
     # An event that never reaches Kafka (written without its outbox row) ...
-    lost = {"type": "MoneyDeposited", "account_id": account, "transaction_id": str(uuid.uuid4()),
-            "amount": 7_00, "currency": "EUR", "description": "lost on the way",
-            "balance_after": 12_00}
+    lost = {
+        "type": "MoneyDeposited",
+        "account_id": account,
+        "transaction_id": str(uuid.uuid4()),
+        "amount": 7_00,
+        "currency": "EUR",
+        "description": "lost on the way",
+        "balance_after": 12_00,
+    }
     await db.execute(
         "INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload)"
         " VALUES ($1, $2, 'account', 3, 'MoneyDeposited', $3::jsonb)",
-        uuid.uuid4(), uuid.UUID(account), msgspec.json.encode(lost).decode(),
+        uuid.uuid4(),
+        uuid.UUID(account),
+        msgspec.json.encode(lost).decode(),
     )
     # ... is noticed when version 4 arrives, and is not skipped.
     r = await ada.deposit(account, 1_00)
@@ -169,11 +200,16 @@ async def test_a_version_missing_from_kafka_is_read_from_the_event_store(
     await wait_projected(db, account, 4)
     rows = await db.fetch(
         "SELECT version, amount, description FROM transaction_view WHERE account_id = $1"
-        " ORDER BY version", uuid.UUID(account),
+        " ORDER BY version",
+        uuid.UUID(account),
     )
     assert [tuple(r) for r in rows] == [(2, 5_00, ""), (3, 7_00, "lost on the way"), (4, 1_00, "")]
-    assert await db.fetchval("SELECT balance FROM account_view WHERE account_id = $1",
-                             uuid.UUID(account)) == 13_00
+    assert (
+        await db.fetchval(
+            "SELECT balance FROM account_view WHERE account_id = $1", uuid.UUID(account)
+        )
+        == 13_00
+    )
 
 
 async def _deposit_many(customers: list[tuple[Customer, str]], per_account: int) -> int:
@@ -189,7 +225,10 @@ async def _deposit_many(customers: list[tuple[Customer, str]], per_account: int)
 
 
 async def test_worker_killed_mid_batch_restarts_without_doubling_a_posting(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
     stack: EmbeddedStack,
 ) -> None:
     customers = [await funded_customer(http, f"Kim {i}") for i in range(6)]
@@ -199,7 +238,10 @@ async def test_worker_killed_mid_batch_restarts_without_doubling_a_posting(
     load = asyncio.create_task(_deposit_many(customers, 100))
     # Kill it while the projection is busy: some, not all, postings applied.
     deadline = time.monotonic() + 30
-    while await db.fetchval("SELECT count(*) FROM transaction_view WHERE account_id = ANY($1)", ids) < 60:
+    while (
+        await db.fetchval("SELECT count(*) FROM transaction_view WHERE account_id = ANY($1)", ids)
+        < 60
+    ):
         assert time.monotonic() < deadline, "the worker applied nothing under load"
         await asyncio.sleep(0.005)
     projections.kill()
@@ -214,11 +256,13 @@ async def test_worker_killed_mid_batch_restarts_without_doubling_a_posting(
     await wait_all_projected(db)
     postings = await db.fetchrow(
         "SELECT count(*) AS n, count(DISTINCT transaction_id) AS distinct_ids"
-        " FROM transaction_view WHERE account_id = ANY($1)", ids,
+        " FROM transaction_view WHERE account_id = ANY($1)",
+        ids,
     )
     stored = await db.fetchval(
         "SELECT count(*) FROM events WHERE stream_id = ANY($1) AND event_type = ANY($2)",
-        ids, list(BALANCE_EVENTS),
+        ids,
+        list(BALANCE_EVENTS),
     )
     assert postings["n"] == postings["distinct_ids"] == stored == total
     check = run_projections_command(stack, "check")
@@ -228,18 +272,29 @@ async def test_worker_killed_mid_batch_restarts_without_doubling_a_posting(
 
 async def _snapshot(db: asyncpg.Pool) -> dict[str, list[Any]]:
     return {
-        "account_view": [tuple(r) for r in await db.fetch(
-            "SELECT account_id, owner_id, name, currency, status, balance, version, opened_at,"
-            " updated_at FROM account_view ORDER BY account_id")],
-        "transaction_view": [tuple(r) for r in await db.fetch(
-            "SELECT * FROM transaction_view ORDER BY account_id, version")],
-        "analytics_view": [tuple(r) for r in await db.fetch(
-            "SELECT * FROM analytics_view ORDER BY account_id, day")],
+        "account_view": [
+            tuple(r)
+            for r in await db.fetch(
+                "SELECT account_id, owner_id, name, currency, status, balance, version, opened_at,"
+                " updated_at FROM account_view ORDER BY account_id"
+            )
+        ],
+        "transaction_view": [
+            tuple(r)
+            for r in await db.fetch("SELECT * FROM transaction_view ORDER BY account_id, version")
+        ],
+        "analytics_view": [
+            tuple(r)
+            for r in await db.fetch("SELECT * FROM analytics_view ORDER BY account_id, day")
+        ],
     }
 
 
 async def test_a_rebuild_from_scratch_equals_the_incremental_read_models(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
     stack: EmbeddedStack,
 ) -> None:
     ada, main = await funded_customer(http)
@@ -269,15 +324,19 @@ async def test_a_rebuild_from_scratch_equals_the_incremental_read_models(
 
 
 async def test_check_reports_a_tampered_read_model(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
     stack: EmbeddedStack,
 ) -> None:
     ada, account = await funded_customer(http)
     r = await ada.deposit(account, 3_00)
     await wait_projected(db, account, r.json()["version"])
     await wait_all_projected(db)
-    await db.execute("UPDATE account_view SET balance = balance + 1 WHERE account_id = $1",
-                     uuid.UUID(account))
+    await db.execute(
+        "UPDATE account_view SET balance = balance + 1 WHERE account_id = $1", uuid.UUID(account)
+    )
     try:
         check = run_projections_command(stack, "check")
         assert check.returncode == 1

@@ -20,7 +20,10 @@ from tests.integration.test_projections import (
 
 
 async def test_projection_survives_a_broker_that_forgot_everything(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
     stack: EmbeddedStack,
 ) -> None:
     kafka = stack.processes.get("kafka")
@@ -58,8 +61,12 @@ async def test_projection_survives_a_broker_that_forgot_everything(
         uuid.UUID(account),
     )
     assert [tuple(x) for x in rows] == [(v, (v - 1) * 1_00) for v in range(2, 9)]
-    assert await db.fetchval("SELECT balance FROM account_view WHERE account_id = $1",
-                             uuid.UUID(account)) == 28_00
+    assert (
+        await db.fetchval(
+            "SELECT balance FROM account_view WHERE account_id = $1", uuid.UUID(account)
+        )
+        == 28_00
+    )
 
     # And the worker follows the new topics live (not only through catch-up).
     r = await ada.deposit(account, 8_00)

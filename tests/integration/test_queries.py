@@ -18,7 +18,10 @@ from tests.support.customers import sign_up
 
 
 async def test_pages_hold_every_posting_exactly_once_while_new_ones_arrive(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
 ) -> None:
     ada, account = await funded_customer(http)
     for i in range(45):
@@ -38,8 +41,9 @@ async def test_pages_hold_every_posting_exactly_once_while_new_ones_arrive(
         params: dict[str, str | int] = {"limit": 7}
         if cursor:
             params["cursor"] = cursor
-        r = await http.get(f"/api/v1/accounts/{account}/transactions", params=params,
-                           headers=ada.auth)
+        r = await http.get(
+            f"/api/v1/accounts/{account}/transactions", params=params, headers=ada.auth
+        )
         assert r.status_code == 200, r.text
         page = r.json()
         versions = [t["version"] for t in page["items"]]
@@ -60,7 +64,10 @@ async def test_pages_hold_every_posting_exactly_once_while_new_ones_arrive(
 
 
 async def test_a_read_is_never_older_than_the_command_response(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
     redis_client: redis.asyncio.Redis,
 ) -> None:
     ada, account = await funded_customer(http)
@@ -74,29 +81,42 @@ async def test_a_read_is_never_older_than_the_command_response(
         r = await ada.deposit(account, 5_00)
         assert r.status_code == 201
         given = r.json()
-        view_version = await db.fetchval("SELECT version FROM account_view WHERE account_id = $1",
-                                         uuid.UUID(account))
+        view_version = await db.fetchval(
+            "SELECT version FROM account_view WHERE account_id = $1", uuid.UUID(account)
+        )
         assert view_version < given["version"], "the view should be behind for this test"
 
         for params in ({"min_version": given["version"]}, {}):
-            got = (await http.get(f"/api/v1/accounts/{account}", params=params,
-                                  headers=ada.auth)).json()
+            got = (
+                await http.get(f"/api/v1/accounts/{account}", params=params, headers=ada.auth)
+            ).json()
             assert (got["balance"], got["version"]) == (given["balance"], given["version"])
-            bal = (await http.get(f"/api/v1/accounts/{account}/balance", params=params,
-                                  headers=ada.auth)).json()
+            bal = (
+                await http.get(
+                    f"/api/v1/accounts/{account}/balance", params=params, headers=ada.auth
+                )
+            ).json()
             assert (bal["balance"], bal["version"]) == (given["balance"], given["version"])
         listed = (await http.get("/api/v1/accounts", headers=ada.auth)).json()["items"]
         assert [(a["id"], a["version"]) for a in listed] == [(account, given["version"])]
     finally:
         projections.restart()
     await wait_projected(db, account, given["version"])
-    got = (await http.get(f"/api/v1/accounts/{account}/balance",
-                          params={"min_version": given["version"]}, headers=ada.auth)).json()
+    got = (
+        await http.get(
+            f"/api/v1/accounts/{account}/balance",
+            params={"min_version": given["version"]},
+            headers=ada.auth,
+        )
+    ).json()
     assert got["version"] == given["version"]
 
 
 async def test_history_filters_and_daily_analytics(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
 ) -> None:
     ada, account = await funded_customer(http)
     savings = (await ada.open_account(name="Savings"))["id"]
@@ -116,25 +136,46 @@ async def test_history_filters_and_daily_analytics(
     today = datetime.now(UTC).date().isoformat()
     all_today = (await http.get(url, params={"from": today, "to": today}, headers=ada.auth)).json()
     assert [t["kind"] for t in all_today["items"]] == [
-        "transfer_out", "withdrawal", "withdrawal", "deposit"
+        "transfer_out",
+        "withdrawal",
+        "withdrawal",
+        "deposit",
     ]
     assert all_today["items"][0]["counterparty_account_id"] == savings
 
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-    a = (await http.get(f"/api/v1/accounts/{account}/analytics",
-                        params={"from": yesterday, "to": today}, headers=ada.auth)).json()
+    a = (
+        await http.get(
+            f"/api/v1/accounts/{account}/analytics",
+            params={"from": yesterday, "to": today},
+            headers=ada.auth,
+        )
+    ).json()
     assert [d["day"] for d in a["days"]] == [yesterday, today]
-    assert a["days"][0] == {"day": yesterday, "money_in": 0, "money_out": 0, "count": 0,
-                            "closing_balance": 0}
-    assert a["days"][1] == {"day": today, "money_in": 100_00, "money_out": 50_00, "count": 4,
-                            "closing_balance": 50_00}
+    assert a["days"][0] == {
+        "day": yesterday,
+        "money_in": 0,
+        "money_out": 0,
+        "count": 0,
+        "closing_balance": 0,
+    }
+    assert a["days"][1] == {
+        "day": today,
+        "money_in": 100_00,
+        "money_out": 50_00,
+        "count": 4,
+        "closing_balance": 50_00,
+    }
     assert (a["total_in"], a["total_out"], a["count"], a["currency"]) == (100_00, 50_00, 4, "EUR")
     default = (await http.get(f"/api/v1/accounts/{account}/analytics", headers=ada.auth)).json()
     assert len(default["days"]) == 30 and default["days"][-1]["day"] == today
 
 
 async def test_another_customers_history_does_not_exist_and_bad_input_is_a_400(
-    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
 ) -> None:
     ada, account = await funded_customer(http)
     mallory = await sign_up(http, "Mallory Mole")
@@ -145,7 +186,7 @@ async def test_another_customers_history_does_not_exist_and_bad_input_is_a_400(
         assert r.status_code == 401, (path, r.text)
 
     base = f"/api/v1/accounts/{account}"
-    bad = [
+    bad: list[tuple[str, dict[str, str | int], str]] = [
         ("/transactions", {"limit": 0}, "invalid_limit"),
         ("/transactions", {"limit": 1000}, "invalid_limit"),
         ("/transactions", {"cursor": "not-a-cursor"}, "invalid_cursor"),
@@ -170,6 +211,9 @@ async def test_another_customers_history_does_not_exist_and_bad_input_is_a_400(
     await wait_projected(db, account, 4)
     page = (await http.get(base + "/transactions", params={"limit": 1}, headers=ada.auth)).json()
     assert page["next_cursor"]
-    r = await http.get(f"/api/v1/accounts/{other}/transactions",
-                       params={"cursor": page["next_cursor"]}, headers=ada.auth)
+    r = await http.get(
+        f"/api/v1/accounts/{other}/transactions",
+        params={"cursor": page["next_cursor"]},
+        headers=ada.auth,
+    )
     assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"

@@ -21,10 +21,17 @@ T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 OWNER = uuid.uuid4()
 
 
-def recorded(account: uuid.UUID, version: int, event, stream_type: str = "account") -> RecordedEvent:  # type: ignore[no-untyped-def]
+def recorded(
+    account: uuid.UUID, version: int, event, stream_type: str = "account"
+) -> RecordedEvent:  # type: ignore[no-untyped-def]
     return RecordedEvent(
-        event_id=uuid.uuid4(), stream_id=account, stream_type=stream_type, version=version,
-        position=version, recorded_at=T0 + timedelta(seconds=version), metadata=EventMetadata(),
+        event_id=uuid.uuid4(),
+        stream_id=account,
+        stream_type=stream_type,
+        version=version,
+        position=version,
+        recorded_at=T0 + timedelta(seconds=version),
+        metadata=EventMetadata(),
         event=event,
     )
 
@@ -32,15 +39,46 @@ def recorded(account: uuid.UUID, version: int, event, stream_type: str = "accoun
 def story(account: uuid.UUID) -> list[RecordedEvent]:
     """Opened, 100 in, 30 out, frozen, 5 in from a transfer."""
     return [
-        recorded(account, 1, AccountOpened(account_id=account, owner_id=OWNER, name="Main", currency="EUR")),
-        recorded(account, 2, MoneyDeposited(account_id=account, transaction_id=uuid.uuid4(), amount=100,
-                                            currency="EUR", balance_after=100)),
-        recorded(account, 3, MoneyWithdrawn(account_id=account, transaction_id=uuid.uuid4(), amount=30,
-                                            currency="EUR", balance_after=70)),
+        recorded(
+            account,
+            1,
+            AccountOpened(account_id=account, owner_id=OWNER, name="Main", currency="EUR"),
+        ),
+        recorded(
+            account,
+            2,
+            MoneyDeposited(
+                account_id=account,
+                transaction_id=uuid.uuid4(),
+                amount=100,
+                currency="EUR",
+                balance_after=100,
+            ),
+        ),
+        recorded(
+            account,
+            3,
+            MoneyWithdrawn(
+                account_id=account,
+                transaction_id=uuid.uuid4(),
+                amount=30,
+                currency="EUR",
+                balance_after=70,
+            ),
+        ),
         recorded(account, 4, AccountFrozen(account_id=account, reason="review")),
-        recorded(account, 5, MoneyTransferredIn(account_id=account, transfer_id=uuid.uuid4(),
-                                                from_account_id=uuid.uuid4(), amount=5, currency="EUR",
-                                                balance_after=75)),
+        recorded(
+            account,
+            5,
+            MoneyTransferredIn(
+                account_id=account,
+                transfer_id=uuid.uuid4(),
+                from_account_id=uuid.uuid4(),
+                amount=5,
+                currency="EUR",
+                balance_after=75,
+            ),
+        ),
     ]
 
 
@@ -49,7 +87,9 @@ def test_a_new_account_and_its_postings_in_one_batch() -> None:
     plan = plan_batch(group_by_account(story(acc)), {})
     assert [r[0] for r in plan.opens] == [acc]
     assert [(p[1], p[3], p[4], p[5]) for p in plan.postings] == [
-        (2, "deposit", 100, 100), (3, "withdrawal", 30, 70), (5, "transfer_in", 5, 75),
+        (2, "deposit", 100, 100),
+        (3, "withdrawal", 30, 70),
+        (5, "transfer_in", 5, 75),
     ]
     (update,) = plan.updates
     assert (update.version, update.balance, update.status) == (5, 75, "frozen")
@@ -104,7 +144,12 @@ def test_a_stream_seen_first_in_the_middle_waits_for_its_opening() -> None:
 
 def test_transfer_stream_events_are_not_postings() -> None:
     t = uuid.uuid4()
-    done = TransferCompleted(transfer_id=t, from_account_id=uuid.uuid4(), to_account_id=uuid.uuid4(),
-                             amount=5, currency="EUR")
+    done = TransferCompleted(
+        transfer_id=t,
+        from_account_id=uuid.uuid4(),
+        to_account_id=uuid.uuid4(),
+        amount=5,
+        currency="EUR",
+    )
     plan = plan_batch(group_by_account([recorded(t, 1, done, stream_type="transfer")]), {})
     assert not plan.opens and not plan.postings and not plan.updates
