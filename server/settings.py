@@ -63,7 +63,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Group commit (server/application/group_commit.py): commands arriving while a
     # group is being written wait up to the window (or until the group is full) and
     # are decided and appended together in one transaction.
-    group_commit: bool = False
+    group_commit: bool = True
     group_commit_window_ms: float = 2.0
     group_commit_max: int = 256
 
