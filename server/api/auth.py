@@ -56,7 +56,7 @@ class AuthController(Controller):
             check_password(req.password, req.email, req.full_name)
         except WeakPasswordError as exc:
             raise BadRequestError(str(exc), "weak_password") from None
-        return await auth.register_user(ctx, req)
+        return await auth.register_user(ctx, req, audit_record(request, "register"))
 
     @post("/token", operation_id="issueToken", status_code=200)
     async def token(

@@ -86,6 +86,16 @@ async def test_audit_trail_records_sign_ins_and_role_changes(
     sign_ins = [r for r in await audit_rows(http, auditor, actor=ada.user_id)
                 if r["action"] == "sign_in"]
     assert sign_ins and sign_ins[0]["outcome"] == "accepted" and sign_ins[0]["session_id"]
+    registered = [r for r in await audit_rows(http, auditor, actor=ada.user_id)
+                  if r["action"] == "register"]
+    assert [(r["outcome"], r["target_id"]) for r in registered] == [("accepted", ada.user_id)]
+    r = await http.post("/api/v1/auth/register", json={
+        "email": ada.email, "password": "another long passphrase", "full_name": "Impostor"})
+    assert r.status_code == 409
+    refused = [r for r in await audit_rows(http, auditor, limit=50)
+               if r["action"] == "register" and r["details"].get("email") == ada.email
+               and r["outcome"] == "rejected"]
+    assert [r["reason_code"] for r in refused] == ["email_taken"]
 
 
 async def test_audit_trail_search_filters_by_time_and_pages_with_a_cursor(
