@@ -1,11 +1,14 @@
 """Kafka side: topics, partitioning, batching, and knowing what has been acked.
 
-Records are appended synchronously into one aiokafka ``BatchBuilder`` per
-partition (far cheaper per record than ``producer.send``); ``seal`` closes a
-*round* (every record appended since the previous seal, plus the last commit
-LSN among them) and queues its batches. A round is acked when every one of its
-batches is acked with ``acks=all``; rounds are released strictly in order, so
-the connector only ever learns "everything up to commit LSN X is in Kafka".
+Records are appended synchronously into aiokafka ``BatchBuilder``s, one open
+batch per partition (far cheaper per record than ``producer.send``). ``seal``
+closes a *round*: every record appended since the previous seal, plus the end
+LSN of the last commit among them. The sender hands a partition's batch to
+aiokafka as soon as that partition has nothing unsent there; meanwhile new
+records keep filling our open batch, so batches grow with the load. A round is
+acked when every batch holding its records is acked with ``acks=all``; rounds
+are released strictly in order, so the connector only ever learns "everything
+up to commit LSN X is in Kafka".
 
 Broker-side idempotence and transactions do not work on the embedded broker
 (Tansu), so delivery is at-least-once and consumers are idempotent.
