@@ -8,10 +8,9 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from redis.exceptions import NoScriptError
 
 from server.projections.plan import AccountUpdate, PostingRow
-from server.queries.cache import QueryCache, accounts_gen_key, live_channel
+from server.queries.cache import AccountChange, QueryCache
 from server.queries.rows import account_response, posting_response
 from shared.messages import AccountStatusChanged, BalanceChanged, ServerMessage
 from shared.money import Money
@@ -54,31 +53,18 @@ async def publish_changes(
     """Refresh caches and publish; returns the number of messages published."""
     if not rows:
         return 0
-    try:
-        return await _publish(cache, rows, updates, opened)
-    except NoScriptError:  # Redis restarted and forgot the cache script
-        await cache.load_scripts()
-        return await _publish(cache, rows, updates, opened)
-
-
-async def _publish(
-    cache: QueryCache,
-    rows: list[asyncpg.Record],
-    updates: dict[UUID, AccountUpdate],
-    opened: set[UUID],
-) -> int:
-    published = 0
-    async with cache.redis.pipeline(transaction=False) as pipe:
-        owners: set[UUID] = set()
-        for row in rows:
-            cache.queue_put_account(pipe, account_response(row))
-            owners.add(row["owner_id"])
-            for msg in messages_for(
-                row, updates.get(row["account_id"]), row["account_id"] in opened
-            ):
-                pipe.publish(live_channel(row["owner_id"]), _encoder.encode(msg))
-                published += 1
-        for owner in owners:
-            pipe.incr(accounts_gen_key(owner))
-        await pipe.execute()
-    return published
+    changes = [
+        AccountChange(
+            account=account_response(row),
+            messages=[
+                _encoder.encode(m)
+                for m in messages_for(
+                    row, updates.get(row["account_id"]), row["account_id"] in opened
+                )
+            ],
+        )
+        for row in rows
+    ]
+    owners = sorted({row["owner_id"] for row in rows}, key=str)
+    await cache.refresh_and_publish(changes, owners)
+    return sum(len(c.messages) for c in changes)

@@ -27,7 +27,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from server.observability.pipeline import observe_batch
 from server.projections import metrics
@@ -139,10 +138,6 @@ class Worker:
 
     async def run(self) -> None:
         await self.ensure_topics()
-        try:
-            await self.projector.cache.load_scripts()
-        except RedisError as exc:  # the read models can be built without Redis
-            log.error("Redis unavailable at start (%s): cache refresh and push will retry", exc)
         await self.projector.catch_up_from_store()
         self.consumer.subscribe(list(TOPICS), listener=CheckpointSeeker(self))
         await self.consumer.start()

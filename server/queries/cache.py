@@ -12,7 +12,7 @@ fills on a miss) and the projection worker (refreshes after each batch).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 from uuid import UUID
 
 import msgspec
@@ -37,7 +37,45 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
 """
 
+# The worker's whole batch in one call. Values stay JSON strings (cjson would
+# turn large amounts into doubles); only the cached version is decoded.
+_REFRESH_AND_PUBLISH = """
+local batch = cjson.decode(ARGV[1])
+local ttl = tonumber(ARGV[2])
+for _, item in ipairs(batch['accounts']) do
+  local newer = true
+  local cur = redis.call('GET', item['key'])
+  if cur then
+    local ok, obj = pcall(cjson.decode, cur)
+    if ok and type(obj) == 'table' and tonumber(obj['version']) and
+       tonumber(obj['version']) >= tonumber(item['version']) then
+      newer = false
+    end
+  end
+  if newer then
+    redis.call('SET', item['key'], item['value'], 'EX', ttl)
+  end
+  for _, m in ipairs(item['messages']) do
+    redis.call('PUBLISH', item['channel'], m)
+  end
+end
+for _, g in ipairs(batch['gens']) do
+  redis.call('INCR', g)
+end
+return #batch['accounts']
+"""
+
 _encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """A changed account's new state and the encoded messages for its owner."""
+
+    account: AccountResponse
+    messages: list[bytes]
+
+
 _account_decoder = msgspec.json.Decoder(AccountResponse)
 _list_decoder = msgspec.json.Decoder(AccountList)
 
@@ -62,6 +100,7 @@ class QueryCache:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._guarded_set = redis.register_script(_GUARDED_SET)
+        self._refresh_and_publish = redis.register_script(_REFRESH_AND_PUBLISH)
 
     async def get_account(self, account_id: UUID) -> AccountResponse | None:
         raw = await self.redis.get(account_key(account_id))
@@ -75,20 +114,24 @@ class QueryCache:
             args=[_encoder.encode(account), account.version, ACCOUNT_TTL_SECONDS],
         )
 
-    async def load_scripts(self) -> None:
-        await self.redis.script_load(_GUARDED_SET)
-
-    def queue_put_account(self, pipe: Any, account: AccountResponse) -> None:
-        """put_account on a pipeline, by EVALSHA (no SCRIPT EXISTS round trip:
-        call load_scripts first, and again after a NOSCRIPT error)."""
-        pipe.evalsha(
-            self._guarded_set.sha,
-            1,
-            account_key(account.id),
-            _encoder.encode(account),
-            account.version,
-            ACCOUNT_TTL_SECONDS,
-        )
+    async def refresh_and_publish(self, changes: list[AccountChange], owners: list[UUID]) -> None:
+        """After a projection batch, in one Redis round trip: version-guarded
+        refresh of each changed account, its messages PUBLISHed on the owner's
+        channel (in order), and the owners' list generations bumped."""
+        batch = {
+            "accounts": [
+                {
+                    "key": account_key(c.account.id),
+                    "value": _encoder.encode(c.account).decode(),
+                    "version": c.account.version,
+                    "channel": live_channel(c.account.owner_id),
+                    "messages": [m.decode() for m in c.messages],
+                }
+                for c in changes
+            ],
+            "gens": [accounts_gen_key(o) for o in owners],
+        }
+        await self._refresh_and_publish(args=[_encoder.encode(batch), ACCOUNT_TTL_SECONDS])
 
     async def list_generation(self, owner_id: UUID) -> int:
         return int(await self.redis.get(accounts_gen_key(owner_id)) or 0)
