@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # balance refresh while there is no live push
 RETRY_LIVE_SECONDS = 30.0  # how often to try the WebSocket again while polling
-MAX_BACKOFF = 8.0
+MAX_BACKOFF = 5.0
 RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
 MAX_CONFLICT_ATTEMPTS = 5
 
@@ -264,8 +264,8 @@ class Controller:
         while self.state.signed_in:
             try:
                 await self.refresh_accounts()
+                backoff = 0.5  # the bank answers: the next failure starts the backoff afresh
                 await self.flush()
-                backoff = 0.5
                 try:
                     await self._follow_live()
                 except Unreachable as e:  # the push dropped; the next refresh tells if we are offline

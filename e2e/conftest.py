@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 
 from e2e.netlink import BankLink
+from e2e.ui import Phone
 from infra.local.pytest_plugin import *  # noqa: F401,F403
 from infra.local.pytest_plugin import _ensure, get_stack
 from infra.local.ports import port_open
@@ -154,42 +155,43 @@ _FAILED = pytest.StashKey[bool]()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def devices(browser) -> AsyncIterator[list[object]]:  # type: ignore[no-untyped-def]
-    """Two phones (browser contexts) for the whole session: loading the Flutter engine
-    is the slow part of a page, and a context keeps it in its cache."""
+async def phones(browser, web_app: str) -> AsyncIterator[list[Phone]]:  # type: ignore[no-untyped-def]
+    """Two phones (browser contexts) for the whole session. Starting the Flutter engine
+    in a tab is the slow part, so a tab stays open from test to test and the next
+    customer signs in after the previous one signed out."""
     made = []
-    for _ in range(2):
+    for name in ("phone-a", "phone-b"):
         ctx = await browser.new_context(viewport=PHONE)
         ctx.set_default_timeout(20_000)
-        made.append(ctx)
+        made.append(Phone(name, ctx, web_app))
     yield made
-    for ctx in made:
-        await ctx.close()
+    for p in made:
+        await p.context.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def new_context(devices, request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Awaitable[object]]]:  # type: ignore[no-untyped-def]
-    """Hand out the phones, one per customer in the test. Each test opens its own tabs
-    (a new tab is a new app session); they are closed afterwards, with a screenshot of
-    each when the test failed."""
-    given = []
+async def phone(phones: list[Phone], request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Awaitable[Phone]]]:
+    """Hand out the phones, one per customer in the test, each showing the sign-in
+    screen. After a failed test the phone's tabs are photographed and closed."""
+    given: list[Phone] = []
 
-    async def make():  # type: ignore[no-untyped-def]
-        if len(given) == len(devices):
-            raise RuntimeError(f"a test gets at most {len(devices)} phones")
-        ctx = devices[len(given)]
-        given.append(ctx)
-        return ctx
+    async def take() -> Phone:
+        if len(given) == len(phones):
+            raise RuntimeError(f"a test gets at most {len(phones)} phones")
+        p = phones[len(given)]
+        given.append(p)
+        await p.ready()
+        return p
 
-    yield make
+    yield take
     failed = request.node.stash.get(_FAILED, False)
-    for i, ctx in enumerate(given):
-        await ctx.set_offline(False)
-        for j, page in enumerate(ctx.pages):
-            if failed:
+    for i, p in enumerate(given):
+        await p.context.set_offline(False)
+        if failed:
+            for j, page in enumerate(p.context.pages):
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 try:
                     await page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}-{i}{j}.png"))
                 except Exception:  # noqa: BLE001 - a screenshot must not hide the failure
                     pass
-            await page.close()
+            await p.discard()

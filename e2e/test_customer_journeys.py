@@ -60,8 +60,8 @@ async def _bank_view(api_url: str, c: Customer) -> tuple[int, list[dict]]:
         return bal.json()["balance"]["amount"], txs.json()["items"]
 
 
-async def test_new_customer_opens_an_account_and_deposits(web_app, new_context) -> None:
-    alice = await register(await new_context(), web_app, "Alice")
+async def test_new_customer_opens_an_account_and_deposits(phone) -> None:
+    alice = await register(await phone(), "Alice")
     await shot(alice.page, "deposit", "1-home")
     await open_account(alice)
     await shot(alice.page, "deposit", "2-account")
@@ -76,16 +76,16 @@ async def test_new_customer_opens_an_account_and_deposits(web_app, new_context) 
 
 
 async def test_transfer_from_another_customer_appears_live(
-    web_app, new_context, link: BankLink
+    phone, link: BankLink
 ) -> None:
-    alice = await register(await new_context(), web_app, "Alice")
+    alice = await register(await phone(), "Alice")
     await open_account(alice)
     await _deposit(alice, "100.00", "100.00 EUR")
     await tab(alice.page, "Home").click()
     await expect(shows(alice.page, "100.00 EUR")).to_be_visible()
     await alice.page.evaluate("window.__not_reloaded = true")
 
-    bob = await register(await new_context(), web_app, "Bob")
+    bob = await register(await phone(), "Bob")
     await open_account(bob)
     await _deposit(bob, "50.00", "50.00 EUR")
     await tap(bob.page, "Transfer")
@@ -115,10 +115,10 @@ async def test_transfer_from_another_customer_appears_live(
 
 
 async def test_offline_withdrawal_is_queued_then_synced_exactly_once(
-    web_app, new_context, link: BankLink, real_api_url: str
+    phone, link: BankLink, real_api_url: str
 ) -> None:
-    context = await new_context()
-    carol = await register(context, web_app, "Carol")
+    carol = await register(await phone(), "Carol")
+    context = carol.context
     await open_account(carol)
     await _deposit(carol, "100.00", "100.00 EUR")
     page = carol.page
@@ -168,9 +168,9 @@ async def test_offline_withdrawal_is_queued_then_synced_exactly_once(
 
 
 async def test_withdrawal_beyond_the_balance_is_refused_and_changes_nothing(
-    web_app, new_context, real_api_url: str
+    phone, real_api_url: str
 ) -> None:
-    dave = await register(await new_context(), web_app, "Dave")
+    dave = await register(await phone(), "Dave")
     await open_account(dave)
     await _deposit(dave, "20.00", "20.00 EUR")
 

@@ -79,10 +79,10 @@ async def shot(page: Page, test: str, step: str) -> Path:
 
 async def open_app(context: BrowserContext, url: str) -> Page:
     page = await context.new_page()
-    await page.goto(url)
+    await page.goto(url, timeout=90_000)
     placeholder = page.locator("flt-semantics-placeholder")
     rendered = page.locator("flt-semantics[role=button]").first
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while True:
         # Turn Flutter's semantics tree on; a click before the first frame is lost, so
         # repeat until labelled controls appear.
@@ -96,26 +96,59 @@ async def open_app(context: BrowserContext, url: str) -> Page:
                 raise
 
 
+class Phone:
+    """A browser context with one open tab of the app."""
+
+    def __init__(self, name: str, context: BrowserContext, url: str) -> None:
+        self.name = name
+        self.context = context
+        self.url = url
+        self.page: Page | None = None
+
+    async def ready(self) -> Page:
+        """The tab, showing the sign-in screen (the previous customer signs out)."""
+        if self.page is None or self.page.is_closed():
+            self.page = await open_app(self.context, self.url)
+        elif await tab(self.page, "Settings").count():
+            await tab(self.page, "Settings").click()
+            await tap(self.page, "Sign out")
+        await button(self.page, "Sign in").or_(button(self.page, "Create account")).first.wait_for(
+            timeout=TIMEOUT_MS
+        )
+        return self.page
+
+    async def discard(self) -> None:
+        for page in self.context.pages:
+            await page.close()
+        self.page = None
+
+
 @dataclass
 class Customer:
-    context: BrowserContext
+    phone: Phone
     page: Page
     email: str
     password: str = PASSWORD
     account_id: str = ""
 
+    @property
+    def context(self) -> BrowserContext:
+        return self.phone.context
 
-async def register(context: BrowserContext, url: str, name: str) -> Customer:
-    page = await open_app(context, url)
+
+async def register(phone: Phone, name: str) -> Customer:
+    """Sign up on the sign-in screen; ends on Home."""
+    page = await phone.ready()
     email = f"{name.lower()}.{uuid.uuid4().hex[:10]}@example.com"
-    await tap(page, "New here? Create an account")
+    if not await field(page, "Full name").count():
+        await tap(page, "New here? Create an account")
     await field(page, "Full name").wait_for(timeout=TIMEOUT_MS)
     await fill(page, "Email", email)
     await fill(page, "Password", PASSWORD)
     await fill(page, "Full name", f"{name} Example")
     await tap(page, "Create account")
     await tab(page, "Home").wait_for(timeout=TIMEOUT_MS)
-    return Customer(context, page, email)
+    return Customer(phone, page, email)
 
 
 async def open_account(c: Customer, name: str = "Everyday account") -> str:

@@ -233,6 +233,7 @@ class AccountScreen:
                 fch.LineChartData(
                     points=points,
                     curved=True,
+                    prevent_curve_over_shooting=True,
                     color=ft.Colors.PRIMARY,
                     stroke_width=3,
                     below_line_bgcolor=ft.Colors.with_opacity(0.12, ft.Colors.PRIMARY),

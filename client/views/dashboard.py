@@ -197,6 +197,7 @@ class DashboardScreen:
         self.recent.controls = [transaction_tile(t) for t in self.recent_items[:RECENT]]
         if not self.recent_items and not self.recent_note.value:
             self.recent_note.value = "No transactions yet."
+        self.recent_note.visible = bool(self.recent_note.value)
 
     # --- data --------------------------------------------------------------------------
 

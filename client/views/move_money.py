@@ -67,9 +67,12 @@ class MoveMoneyScreen:
                 self.amount,
                 self.description,
                 self.offline_note,
-                ft.FilledButton("Continue", icon=ft.Icons.ARROW_FORWARD, on_click=self._continue),
+                ft.Row(
+                    [ft.FilledButton("Continue", icon=ft.Icons.ARROW_FORWARD, on_click=self._continue)]
+                ),
             ],
             spacing=16,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         )
         empty = ft.Column(
             [
@@ -90,6 +93,7 @@ class MoveMoneyScreen:
                 spacing=16,
                 scroll=ft.ScrollMode.AUTO,
                 expand=True,
+                horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
             ),
             padding=16,
             expand=True,

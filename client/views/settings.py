@@ -140,5 +140,5 @@ class SettingsScreen:
                 ("This device · " if s.current else "") + f"last used {s.last_used_at.astimezone():%d %b %H:%M} · {s.ip}",
                 size=12,
             ),
-            trailing=None if s.current else ft.TextButton("Sign out", on_click=revoke),
+            trailing=None if s.current else ft.TextButton("Revoke", on_click=revoke),
         )
