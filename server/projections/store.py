@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from shared.events import AnyEvent, EventMetadata, RecordedEvent
+from shared.events import AnyEvent, EventMetadata, RecordedEvent, event_decoder
 
 _COLUMNS = (
     "event_id, stream_id, stream_type, version, global_position, recorded_at,"
@@ -19,9 +19,19 @@ _COLUMNS = (
 )
 
 
+_metadata_decoder = msgspec.json.Decoder(EventMetadata)
+
+
+def _event(row: asyncpg.Record) -> AnyEvent:
+    try:
+        return event_decoder.decode(row["payload"])  # the payload carries its "type" tag
+    except msgspec.ValidationError:
+        payload: dict[str, Any] = msgspec.json.decode(row["payload"])
+        payload.setdefault("type", row["event_type"])
+        return msgspec.convert(payload, AnyEvent)  # type: ignore[arg-type]
+
+
 def to_recorded(row: asyncpg.Record) -> RecordedEvent:
-    payload: dict[str, Any] = msgspec.json.decode(row["payload"])
-    payload.setdefault("type", row["event_type"])
     return RecordedEvent(
         event_id=row["event_id"],
         stream_id=row["stream_id"],
@@ -29,8 +39,8 @@ def to_recorded(row: asyncpg.Record) -> RecordedEvent:
         version=row["version"],
         position=row["global_position"],
         recorded_at=row["recorded_at"],
-        metadata=msgspec.json.decode(row["metadata"] or "{}", type=EventMetadata),
-        event=msgspec.convert(payload, AnyEvent),  # type: ignore[arg-type]
+        metadata=_metadata_decoder.decode(row["metadata"] or "{}"),
+        event=_event(row),
     )
 
 
