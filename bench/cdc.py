@@ -74,7 +74,9 @@ def _connector_process(env: dict[str, str], out: Any, stop: Any) -> None:
         if acked:
             out.put(("acks", acked[:]))
 
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())  # as cdc/__main__.py does
 
 
 class Acks:

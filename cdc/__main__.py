@@ -6,6 +6,8 @@ import asyncio
 import logging
 import signal
 
+import uvloop
+
 from cdc.connector import Connector
 from cdc.metrics import Metrics
 from server.observability.process import setup_process
@@ -36,7 +38,7 @@ def main() -> None:
     settings = Settings.from_env()
     setup_process("cdc", settings)  # JSON logs, tracing if an OTLP endpoint is set
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    asyncio.run(serve(settings))
+    uvloop.run(serve(settings))  # less loop overhead per message than asyncio's default loop
 
 
 if __name__ == "__main__":
