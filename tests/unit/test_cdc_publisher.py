@@ -1,0 +1,110 @@
+"""The publisher's one rule: a commit LSN is released only when Kafka acked every
+record of it and of everything before it, in order, whatever order acks come in."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from aiokafka.producer.message_accumulator import BatchBuilder
+
+from cdc.publisher import Publisher
+from cdc.router import OutRecord
+
+
+class FakeProducer:
+    """Real aiokafka batches; sending is ours to ack or fail."""
+
+    def __init__(self) -> None:
+        self._message_accumulator = SimpleNamespace(_batches={})
+        self.sent: list[tuple[str, int, int, asyncio.Future[Any]]] = []
+
+    def create_batch(self) -> Any:
+        return BatchBuilder(1 << 20, 0)  # what AIOKafkaProducer.create_batch builds
+
+    async def send_batch(self, builder: Any, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.sent.append((topic, partition, builder.record_count(), fut))
+        return fut
+
+
+def make() -> tuple[Publisher, FakeProducer, list[int | None], list[BaseException]]:
+    released: list[int | None] = []
+    failures: list[BaseException] = []
+    pub = Publisher(
+        "127.0.0.1:1", 1, lambda lsn, commits, records: released.append(lsn), failures.append
+    )
+    fake = FakeProducer()
+    pub.producer = fake  # type: ignore[assignment]
+    pub.partitions = {"t": 4}
+    pub._sender = asyncio.create_task(pub._send_loop())
+    return pub, fake, released, failures
+
+
+def rec(key: bytes) -> OutRecord:
+    return OutRecord("t", key, b"v", [])
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0.002)
+
+
+async def test_a_later_transaction_acked_first_waits_for_the_earlier_one() -> None:
+    pub, fake, released, _ = make()
+    pub.append(rec(b"a"))
+    pub.append(rec(b"b"))
+    pub.note_commit(100, 1)
+    pub.seal()
+    await settle()
+    first = list(fake.sent)
+    pub.append(rec(b"c"))
+    pub.note_commit(200, 2)
+    pub.seal()
+    await settle()
+    second = fake.sent[len(first):]
+    assert first and second
+    for *_, fut in second:
+        fut.set_result(None)
+    await settle()
+    assert released == []  # 200 is acked, but 100 is not yet
+    for *_, fut in first:
+        fut.set_result(None)
+    await settle()
+    assert released == [100, 200]
+    assert pub.idle
+    pub._sender.cancel()  # type: ignore[union-attr]
+
+
+async def test_a_failed_batch_releases_nothing_and_reports_the_failure() -> None:
+    pub, fake, released, failures = make()
+    pub.append(rec(b"a"))
+    pub.note_commit(100, 1)
+    pub.seal()
+    await settle()
+    fake.sent[0][3].set_exception(RuntimeError("broker gone"))
+    await settle()
+    assert released == [] and len(failures) == 1
+    pub._sender.cancel()  # type: ignore[union-attr]
+
+
+async def test_records_wait_in_one_growing_batch_while_their_partition_is_busy() -> None:
+    pub, fake, released, _ = make()
+    key = b"acct"
+    tp = ("t", pub._partition("t", key))
+    fake._message_accumulator._batches[tp] = ["an unsent batch"]  # partition busy in aiokafka
+    for lsn in (100, 200, 300):
+        pub.append(rec(key))
+        pub.note_commit(lsn, lsn)
+        pub.seal()
+        await settle()
+    assert fake.sent == []
+    fake._message_accumulator._batches[tp] = []
+    pub._wake.set()
+    await settle()
+    assert [(s[0], s[1], s[2]) for s in fake.sent] == [("t", tp[1], 3)]  # one batch, 3 records
+    fake.sent[0][3].set_result(None)
+    await settle()
+    assert released == [100, 200, 300]
+    pub._sender.cancel()  # type: ignore[union-attr]
