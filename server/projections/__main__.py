@@ -18,6 +18,8 @@ from redis.asyncio import Redis
 
 from server.settings import Settings
 
+CHECK_LAG_RETRIES = 10
+
 
 async def _rebuild(settings: Settings) -> int:
     from server.projections.rebuild import rebuild
@@ -39,14 +41,25 @@ async def _check(settings: Settings) -> int:
 
     conn = await asyncpg.connect(settings.database_url)
     try:
-        checked, diffs = await find_differences(conn)
+        report = await find_differences(conn)
+        # On a running stack the worker may simply not have caught up yet:
+        # give it a few seconds before calling a lagging view a difference.
+        for _ in range(CHECK_LAG_RETRIES):
+            if not report.behind or report.wrong:
+                break
+            await asyncio.sleep(1.0)
+            report = await find_differences(conn)
     finally:
         await conn.close()
+    diffs = report.differences
     for d in diffs[:200]:
         print(d)
     if len(diffs) > 200:
         print(f"... and {len(diffs) - 200} more")
-    print(f"checked {checked} accounts: {len(diffs)} difference(s)")
+    print(
+        f"checked {report.checked} accounts: {len(diffs)} difference(s)"
+        f" ({len(report.wrong)} account(s) wrong, {len(report.behind)} behind the store)"
+    )
     return 1 if diffs else 0
 
 
