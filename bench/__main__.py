@@ -92,8 +92,8 @@ def run_cdc_bench(st: Any, quick: bool) -> dict[str, Any] | None:
     if not (REPO / "bench" / "cdc.py").exists():
         return {"skipped": "bench/cdc.py does not exist"}
     st.stop_apps()
-    args = ["--external", "--events", "20000" if quick else "50000", "--seconds",
-            "3" if quick else "10"]
+    args = ["--external", "--events", "10000" if quick else "20000", "--seconds",
+            "3" if quick else "5"]
     print(f"bench: python -m bench.cdc {' '.join(args)}", flush=True)
     done = subprocess.run([sys.executable, "-m", "bench.cdc", *args], cwd=REPO,
                           env=st.process_env(), capture_output=True, text=True, timeout=300)

@@ -63,8 +63,10 @@ async def _batch_available(api: str, http: aiohttp.ClientSession, auth: dict[str
 
 async def http_steps(plan: Plan) -> None:
     api = plan.api_url
-    conn = aiohttp.TCPConnector(limit=plan.concurrency + 16, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=60)
+    # uvicorn closes a keep-alive connection idle for 5 s; a POST on such a connection
+    # fails (aiohttp does not retry it), so idle connections are dropped first.
+    conn = aiohttp.TCPConnector(limit=plan.concurrency + 16, keepalive_timeout=3.0)
+    timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=conn, timeout=timeout) as http:
         t0 = time.perf_counter()
         who = await sign_up(http, api, "bench")
