@@ -204,6 +204,11 @@ class Worker:
     async def process(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
         records, reset = self.screen(records)
+        if reset:
+            log.warning("a topic restarted below its checkpoint: catching up from the event store")
+            self.sweep_needed = True
+        if not records:
+            return
         events: list[RecordedEvent] = []
         positions: Positions = {}
         for r in records:
@@ -222,9 +227,6 @@ class Worker:
         metrics.BATCH_DURATION.observe(time.perf_counter() - started)
         await self._commit(records)
         self._record_lag()
-        if reset:
-            log.warning("a topic restarted below its checkpoint: catching up from the event store")
-            self.sweep_needed = True
 
     async def _apply_with_retry(self, events: list[RecordedEvent], positions: Positions) -> None:
         delay = 0.05
