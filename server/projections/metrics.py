@@ -15,7 +15,9 @@ BATCH_DURATION = Histogram(
     "Time to apply one batch (PostgreSQL transaction + Redis)",
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-EVENTS = Counter("bank_projection_events", "Events applied to the read models", ["event_type"])
+EVENTS = Counter(
+    "bank_projection_events", "Events consumed (redeliveries included)", ["event_type"]
+)
 DUPLICATES = Counter(
     "bank_projection_duplicates", "Redelivered events ignored (version already applied)"
 )
