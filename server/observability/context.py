@@ -7,7 +7,7 @@ every log line is the same one) and by the log processor that adds them.
 
 from __future__ import annotations
 
-import os
+import random
 import re
 from contextvars import ContextVar
 from typing import Any
@@ -40,12 +40,14 @@ def valid_request_id(value: str | None) -> str | None:
     return value if value is not None and _REQUEST_ID.match(value) else None
 
 
+# Identifiers, not secrets: the PRNG (as OpenTelemetry's own id generator) is
+# ten times cheaper than os.urandom on the hot path.
 def new_trace_id() -> str:
-    return os.urandom(16).hex()
+    return f"{random.getrandbits(128) or 1:032x}"
 
 
 def new_request_id() -> str:
-    return os.urandom(8).hex()
+    return f"{random.getrandbits(64):016x}"
 
 
 def current_actor() -> str | None:

