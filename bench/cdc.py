@@ -31,11 +31,12 @@ import queue
 import shutil
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 
 from bench.cdc_load import Appender, append_batch
 
@@ -214,8 +215,19 @@ async def steady(dsn: str, acks: Acks, rate: int, seconds: float, conns: int) ->
     }
 
 
+def _proc_cpu(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+    except psutil.Error:
+        return None
+
+
 async def catch_up(
-    dsn: str, acks: Acks, start: Callable[[], None], slot: str, total: int, batch: int
+    dsn: str, acks: Acks, start: Callable[[], None], slot: str, total: int, batch: int,
+    broker_pid: int | None,
 ) -> dict[str, Any]:
     """The connector's own capacity: 100,000 events committed while it is stopped,
     then the time from its start to the ack of the last one."""
@@ -229,10 +241,32 @@ async def catch_up(
     start()
     await wait_streaming(dsn, slot)
     streaming_at = time.time()
+    conn = await asyncpg.connect(dsn)
+    walsender = await conn.fetchval(
+        "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", slot
+    )
+    await conn.close()
     cpu0 = await acks.cpu_now()
+    others0 = (_proc_cpu(walsender), _proc_cpu(broker_pid))
     await acks.wait_count(total // batch, 300)
     last_ack = max(p[1] for p in acks.pairs) / 1e6
     cpu = await acks.cpu_now() - cpu0
+    others1 = (_proc_cpu(walsender), _proc_cpu(broker_pid))
+    extra: dict[str, Any] = {}
+    if None not in others0 and None not in others1:
+        wal_s = others1[0] - others0[0]  # type: ignore[operator]
+        broker_s = others1[1] - others0[1]  # type: ignore[operator]
+        total_us = (cpu + wal_s + broker_s) / total * 1e6
+        extra = {
+            "walsender_cpu_us_per_event": round(wal_s / total * 1e6, 1),
+            "broker_cpu_us_per_event": round(broker_s / total * 1e6, 1),
+            "pipeline_cpu_us_per_event": round(total_us, 1),
+            # What 2 cores of our own would sustain: the connector is one
+            # thread (one core at most), and all three share the two cores.
+            "capacity_on_2_free_cores_events_per_s": round(
+                min(total / cpu, 2e6 / total_us)
+            ),
+        }
     return {
         "events": total,
         "batch_size": batch,
@@ -241,10 +275,13 @@ async def catch_up(
         "streaming_to_last_ack_s": round(last_ack - streaming_at, 3),
         "events_per_s": round(total / (last_ack - streaming_at)),
         **_cpu(cpu, total),
+        **extra,
     }
 
 
-async def run(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+async def run(
+    env: dict[str, str], args: argparse.Namespace, broker_pid: int | None = None
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     acks = Acks(q)
@@ -276,7 +313,9 @@ async def run(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
         print("throughput (appending while streaming):", json.dumps(result["throughput"]), flush=True)
         stop_all()
         acks.cpu = 0.0
-        result["catch_up"] = await catch_up(dsn, acks, start, slot, args.events, args.batch)
+        result["catch_up"] = await catch_up(
+            dsn, acks, start, slot, args.events, args.batch, broker_pid
+        )
         print("catch-up (connector capacity):", json.dumps(result["catch_up"]), flush=True)
         result["load_average_after"] = os.getloadavg()
         return result
@@ -318,7 +357,8 @@ def main() -> None:
         stack.migrate()
         env = stack.env()
     try:
-        result = asyncio.run(run(env, args))
+        broker = stack.processes.get("kafka") if stack is not None else None
+        result = asyncio.run(run(env, args, broker.pid if broker is not None else None))
     finally:
         if stack is not None:
             stack.stop()
