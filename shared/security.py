@@ -26,11 +26,7 @@ class SessionList(msgspec.Struct, kw_only=True):
     items: list[SessionResponse]
 
 
-class LogoutRequest(Request):
-    """Optional body of POST /auth/logout (the bearer token names the session)."""
-
-
-class RoleChangeRequest(Request):
+class RoleChangeRequest(Request, frozen=True):
     role: Role
 
 

@@ -68,6 +68,10 @@ class Rotation:
     refresh_token: str | None = None  # the new one, when status == "ok"
 
 
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -131,7 +135,7 @@ class SessionStore:
         raw = await self._redis.hgetall(_PREFIX + sid)
         if not raw:
             return None
-        h = {k.decode(): v.decode() for k, v in raw.items()}
+        h = {_str(k): _str(v) for k, v in raw.items()}
         return SessionRecord(
             id=sid, user_id=UUID(h["user_id"]), role=h.get("role", "customer"),
             created_at=float(h.get("created_at", 0)), last_used_at=float(h.get("last_used_at", 0)),
@@ -139,7 +143,7 @@ class SessionStore:
         )
 
     async def list_for_user(self, user_id: UUID) -> list[SessionRecord]:
-        sids = sorted(s.decode() for s in await self._redis.smembers(_USER_PREFIX + str(user_id)))
+        sids = sorted(_str(s) for s in await self._redis.smembers(_USER_PREFIX + str(user_id)))
         found, gone = [], []
         for sid in sids:
             record = await self.get(sid)
@@ -159,7 +163,7 @@ class SessionStore:
         return bool(deleted)
 
     async def delete_all(self, user_id: UUID) -> list[str]:
-        sids = [s.decode() for s in await self._redis.smembers(_USER_PREFIX + str(user_id))]
+        sids = [_str(s) for s in await self._redis.smembers(_USER_PREFIX + str(user_id))]
         if sids:
             keys = [_PREFIX + s for s in sids] + [_PREFIX + s + ":used" for s in sids]
             await self._redis.delete(*keys, _USER_PREFIX + str(user_id))
