@@ -36,7 +36,11 @@ def account_card(page: Page, name: str) -> Locator:
 
 
 def tab(page: Page, name: str) -> Locator:
-    return page.get_by_role("tab", name=name, exact=True)
+    """A destination of the navigation bar (phone) or rail (wide window)."""
+    rail = page.locator("flt-semantics[role=button]").filter(
+        has_text=re.compile(rf"^\s*{re.escape(name)}\s*Tab \d+ of \d+\s*$")
+    )
+    return page.get_by_role("tab", name=name, exact=True).or_(rail).first
 
 
 def field(page: Page, label: str) -> Locator:
@@ -158,9 +162,16 @@ async def open_account(c: Customer, name: str = "Everyday account") -> str:
     await fill(page, "Account name", name)
     await tap(page, "Open")
     await expect(shows(page, "0.00 EUR")).to_be_visible(timeout=TIMEOUT_MS)
-    await account_card(page, name).click()
+    await expect(field(page, "Account name")).to_have_count(0, timeout=TIMEOUT_MS)
     number = shows(page, re.compile(rf"Account number {UUID_RE}"))
-    await number.wait_for(timeout=TIMEOUT_MS)
+    for attempt in range(3):  # a tap during the dialog's closing animation is lost
+        await account_card(page, name).click()
+        try:
+            await number.wait_for(timeout=TIMEOUT_MS // 2)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
     c.account_id = re.search(UUID_RE, await number.inner_text()).group(0)  # type: ignore[union-attr]
     return c.account_id
 
