@@ -156,7 +156,7 @@ async def raw_copy(pool: asyncpg.Pool, kind: str, commands: int, batch: int = 81
 
 
 def _raw_insert_call(pool: asyncpg.Pool, kind: str) -> Call:
-    streams = _Streams(1000, seed=2)
+    streams = _Streams(1000, seed=21 if kind == "deposits" else 22)  # distinct streams per run
     sql = ("INSERT INTO bench.insert_events (event_id, stream_id, stream_type, version,"
            " event_type, payload, metadata, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)")
 
