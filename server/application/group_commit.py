@@ -33,6 +33,7 @@ from server.adapters.event_store import StreamAppend
 from server.adapters.idempotency import IdempotencyKey, StoredResponse
 from server.application.command_runner import CommandResult, Decide, replay_stored
 from server.application.context import AppContext
+from server.observability import commands as observe
 from server.domain.account import Account
 from server.domain.errors import BusinessRuleError, DomainError
 from shared.events import EventMetadata
@@ -225,7 +226,8 @@ class GroupCommitter:
                     for state in decision.new_states:
                         states[state.id] = changed[state.id] = state
                     outcomes.append(CommandResult(cmd.status_code, body))
-            await event_store.append_each(conn, appends)
+            with observe.group_append_span([m for _, m in appends]):  # spans, if tracing
+                await event_store.append_each(conn, appends)
             if keys:
                 saved = await conn.fetch(
                     _SAVE_KEYS, [k.scope for k, _, _ in keys], [k.key for k, _, _ in keys],

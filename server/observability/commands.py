@@ -10,10 +10,13 @@ outcome that counts against the error-rate SLO).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Awaitable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any, TypeVar
+
+from opentelemetry.trace import SpanKind
 
 from server.domain.errors import DomainError
 from server.observability import tracing
@@ -75,3 +78,24 @@ def retried() -> None:
 def append_span() -> AbstractContextManager[Any]:
     """The span of the event append (a no-op context manager when tracing is off)."""
     return tracing.span("event_store.append")
+
+
+@contextmanager
+def _group_append(trace_ids: list[str], size: int) -> Iterator[None]:
+    start = time.time_ns()
+    yield
+    end = time.time_ns()
+    for trace_id in trace_ids:
+        tracing.record_span(
+            "event_store.append (group commit)", trace_id, start, end,
+            {"bank.group_size": size}, kind=SpanKind.INTERNAL,
+        )
+
+
+def group_append_span(metadata: Sequence[Any]) -> AbstractContextManager[Any]:
+    """The append of a group commit, which runs outside each request's task: one span
+    in each member's trace (under its request span). A no-op when tracing is off."""
+    if not tracing.enabled():
+        return nullcontext()
+    trace_ids = list(dict.fromkeys(m.trace_id for m in metadata if getattr(m, "trace_id", None)))
+    return _group_append(trace_ids, len(metadata))

@@ -73,6 +73,14 @@ CACHE_REQUESTS = Counter(
     registry=API_REGISTRY,
 )
 
+# Series that exist from the start at 0, so that rate() and ratios work before
+# the first event (a retry is rare; a fresh instance has no cache hits yet).
+for _command in ("open_account", "deposit_money", "withdraw_money", "transfer_money"):
+    COMMAND_RETRIES.labels(_command)
+for _cache in ("account", "account_list"):
+    for _result in ("hit", "miss"):
+        CACHE_REQUESTS.labels(_cache, _result)
+
 # --- hot-path helpers ----------------------------------------------------------
 
 _http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
