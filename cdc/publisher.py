@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiokafka.client
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
@@ -145,16 +145,43 @@ class Publisher:
         self._sender = asyncio.create_task(self._send_loop(), name="cdc-sender")
 
     async def ensure_topics(self) -> list[str]:
-        """Create missing topics; learn every topic's partition count. Returns those created."""
+        """Create missing topics; learn every topic's partition count. Returns those created.
+
+        After a reset of the embedded broker, a consumer's metadata request may
+        have auto-created one of our topics with the broker's default partition
+        count before we got to it. Such a topic is still empty: it is deleted
+        and created again with the right count. A non-empty topic with another
+        count is left alone (logged): deleting it could lose records.
+        """
         assert self.admin is not None and self.producer is not None
-        existing = set(await self.admin.list_topics())
-        missing = [s for s in self._topics if s.name not in existing]
-        if missing:
-            configs = {"min.insync.replicas": "2"} if self._rf >= 3 else {}
-            await self.admin.create_topics(
-                [NewTopic(s.name, s.partitions, self._rf, topic_configs=configs) for s in missing]
-            )
-            log.info("created topics %s", [s.name for s in missing])
+        created: list[str] = []
+        for _ in range(5):
+            existing = set(await self.admin.list_topics())
+            missing = [s for s in self._topics if s.name not in existing]
+            if missing:
+                configs = {"min.insync.replicas": "2"} if self._rf >= 3 else {}
+                await self.admin.create_topics(
+                    [NewTopic(s.name, s.partitions, self._rf, topic_configs=configs) for s in missing]
+                )
+                created += [s.name for s in missing]
+                log.info("created topics %s", [s.name for s in missing])
+            counts = {
+                d["topic"]: len(d["partitions"])
+                for d in await self.admin.describe_topics([s.name for s in self._topics])
+            }
+            wrong = [s for s in self._topics if counts.get(s.name, 0) != s.partitions]
+            empty_wrong = [s.name for s in wrong if await self._is_empty(s.name, counts.get(s.name, 0))]
+            if not empty_wrong:
+                for s in wrong:
+                    log.warning(
+                        "topic %s has %d partitions, expected %d (not empty: left as it is)",
+                        s.name, counts.get(s.name, 0), s.partitions,
+                    )
+                break
+            log.warning("recreating empty topics with the wrong partition count: %s", empty_wrong)
+            await self.admin.delete_topics(empty_wrong)
+            await asyncio.sleep(0.2)
+        await self.producer.client.force_metadata_update()
         for spec in self._topics:
             for _ in range(50):
                 parts = await self.producer.partitions_for(spec.name)
@@ -164,9 +191,21 @@ class Publisher:
             else:
                 raise BrokerResetError(f"topic {spec.name} has no partitions")
             self.partitions[spec.name] = len(parts)
-            if len(parts) != spec.partitions:
-                log.warning("topic %s has %d partitions, expected %d", spec.name, len(parts), spec.partitions)
-        return [s.name for s in missing]
+        return created
+
+    async def _is_empty(self, topic: str, partitions: int) -> bool:
+        if partitions == 0:
+            return True
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+            request_timeout_ms=self._request_timeout_ms,
+        )
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+            return not any(ends.values())
+        finally:
+            await consumer.stop()
 
     async def broker_intact(self) -> bool:
         """Is our heartbeat topic still there? Nothing else creates it, so if it

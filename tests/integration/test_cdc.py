@@ -23,7 +23,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.cdc_load import Appender, append_batch
 from cdc.envelope import envelope_decoder
@@ -359,6 +359,28 @@ async def test_a_restarted_broker_gets_its_topics_back_and_the_stream_goes_on(
     restarts = [ln for ln in text.splitlines() if ln.startswith("cdc_pipeline_restarts_total")]
     assert restarts and float(restarts[0].split()[-1]) >= 1
     assert cdc.proc.alive
+
+
+async def test_a_topic_a_consumer_auto_created_after_a_broker_reset_gets_its_partitions_back(
+    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+) -> None:
+    cdc = start_cdc()
+    await cdc.wait_streaming(db)
+    assert cdc.proc.kill(signal.SIGTERM) == 0
+    cdc.broker.kill(signal.SIGKILL)
+    cdc.broker.start().wait_ready(30)
+    # What a consumer's metadata request does to a forgotten topic: the broker's default.
+    admin = AIOKafkaAdminClient(bootstrap_servers=cdc.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("account-events", 4, 1)])
+    finally:
+        await admin.close()
+    events = await append(db, Appender(accounts=3), batches=2, size=5)
+    cdc.proc.start()
+    await cdc.wait_streaming(db)
+    assert (await partition_counts(cdc.bootstrap))["account-events"] == 8
+    await collect(cdc.bootstrap, ["account-events"], have_ids({e.event_id for e in events}))
 
 
 async def test_a_malformed_outbox_row_goes_to_the_dead_letter_topic_and_the_stream_goes_on(
