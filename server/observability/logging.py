@@ -167,9 +167,14 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    handler._bank_json = True  # type: ignore[attr-defined]
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        # Ours from an earlier call, basicConfig's, Litestar's queue handler; not, e.g.,
+        # pytest's capture handlers.
+        if (getattr(old, "_bank_json", False) or type(old) is logging.StreamHandler
+                or type(old).__name__ in ("QueueListenerHandler", "QueueHandler")):
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level_no)
     # Servers and frameworks that install their own handlers: route them through ours.
