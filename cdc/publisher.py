@@ -307,6 +307,7 @@ class Publisher:
         producer = self.producer
         assert producer is not None
         pending_in_aiokafka = producer._message_accumulator._batches  # aiokafka 0.14 internals
+        loop = asyncio.get_running_loop()
         while True:
             if not self._waiting:
                 await self._wake.wait()
@@ -326,11 +327,10 @@ class Publisher:
                     self._waiting.discard(tp)
             if self._waiting:
                 # Partitions whose previous batch is not sent yet: look again
-                # soon (an ack also wakes us).
-                try:
-                    await asyncio.wait_for(self._wake.wait(), 0.001)
-                except asyncio.TimeoutError:
-                    pass
+                # in a millisecond (or sooner: an ack also wakes us).
+                timer = loop.call_later(0.001, self._wake.set)
+                await self._wake.wait()
+                timer.cancel()
 
     def _batch_done(self, batch: _Batch, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
