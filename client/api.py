@@ -13,6 +13,7 @@ app treats differently:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import date
@@ -98,6 +99,7 @@ class BankApi:
     def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens: Tokens | None = None
+        self._refresh_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
             base_url=self.base_url + API_PREFIX,
             timeout=httpx.Timeout(timeout, connect=3.0),
@@ -116,16 +118,17 @@ class BankApi:
             raise Unreachable(str(e) or type(e).__name__) from e
 
     async def _authed(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        if self.tokens is None:
+        tokens = self.tokens
+        if tokens is None:
             raise SessionExpired("not signed in")
-        if self.tokens.expires_at - time.monotonic() < 30 and self.tokens.refresh_token:
-            await self.refresh()
+        if tokens.expires_at - time.monotonic() < 30 and tokens.refresh_token:
+            tokens = await self.refresh(seen=tokens.access_token)
         headers = dict(kw.pop("headers", {}) or {})
-        headers["Authorization"] = f"Bearer {self.tokens.access_token}"
+        headers["Authorization"] = f"Bearer {tokens.access_token}"
         resp = await self._send(method, path, headers=headers, **kw)
-        if resp.status_code == 401 and self.tokens.refresh_token:
-            await self.refresh()  # raises SessionExpired when refused
-            headers["Authorization"] = f"Bearer {self.tokens.access_token}"
+        if resp.status_code == 401 and tokens.refresh_token:
+            tokens = await self.refresh(seen=tokens.access_token)  # SessionExpired if refused
+            headers["Authorization"] = f"Bearer {tokens.access_token}"
             resp = await self._send(method, path, headers=headers, **kw)
         if resp.status_code == 401:
             self.tokens = None
@@ -155,14 +158,24 @@ class BankApi:
         resp = await self._send("POST", "/auth/token", data=form)
         self.tokens = Tokens.from_response(self._decode(resp, dto.TokenResponse))
 
-    async def refresh(self) -> None:
-        assert self.tokens is not None and self.tokens.refresh_token
-        form = {"grant_type": "refresh_token", "refresh_token": self.tokens.refresh_token}
-        resp = await self._send("POST", "/auth/token", data=form)
-        if resp.status_code >= 400:
-            self.tokens = None
-            raise SessionExpired(_problem_of(resp).detail or "session expired")
-        self.tokens = Tokens.from_response(msgspec.json.decode(resp.content, type=dto.TokenResponse))
+    async def refresh(self, seen: str | None = None) -> Tokens:
+        """New tokens for the refresh token. One refresh at a time: a refresh token is
+        good for one use, so callers that saw the same access token share one refresh."""
+        async with self._refresh_lock:
+            tokens = self.tokens
+            if tokens is None or not tokens.refresh_token:
+                raise SessionExpired("session expired")
+            if seen is not None and tokens.access_token != seen:
+                return tokens  # refreshed meanwhile by another request
+            form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
+            resp = await self._send("POST", "/auth/token", data=form)
+            if resp.status_code >= 400:
+                self.tokens = None
+                raise SessionExpired(_problem_of(resp).detail or "session expired")
+            self.tokens = Tokens.from_response(
+                msgspec.json.decode(resp.content, type=dto.TokenResponse)
+            )
+            return self.tokens
 
     async def sign_out(self) -> None:
         if self.tokens is None:

@@ -302,7 +302,7 @@ class Controller:
                 elif isinstance(msg, LiveError) and msg.code == "unauthorized":
                     if self.api.tokens is None or not self.api.tokens.refresh_token:
                         raise SessionExpired(msg.detail)
-                    await self.api.refresh()  # the loop reconnects with the new token
+                    await self.api.refresh(seen=self.api.tokens.access_token)  # then reconnect
         except LiveUnsupported as e:
             log.info("no live push (%s): polling every %.1fs", e, POLL_SECONDS)
             self.state.set_online(True, live=False)
