@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 
 import flet as ft
 
@@ -44,6 +45,12 @@ def main(argv: list[str] | None = None) -> None:
             no_cdn=True,
         )
     else:
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            print("No display here: serve the app to a browser with --web --port 8550.", file=sys.stderr)
+            raise SystemExit(2)
+        # flet-desktop fetches the Flutter desktop runner on first use.
         ft.run(app)
 
 
