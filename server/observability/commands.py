@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from server.domain.errors import DomainError
 from server.observability import tracing
-from server.observability.metrics import count_command, count_retry
+from server.observability.metrics import count_command, count_refusal, count_retry
 
 T = TypeVar("T")
 CONFLICT_CODE = "concurrency_conflict"
@@ -33,6 +33,13 @@ def outcome_of(exc: BaseException) -> str:
     return "error"
 
 
+def _count_failure(command: str, exc: BaseException) -> None:
+    outcome = outcome_of(exc)
+    count_command(command, outcome)
+    if outcome != "error":
+        count_refusal(command, str(getattr(exc, "code", "unknown")))
+
+
 async def observed(command: str, run: Awaitable[T]) -> T:
     """Await ``run`` (a CommandResult) and count how it ended."""
     token = _COMMAND.set(command)
@@ -40,7 +47,7 @@ async def observed(command: str, run: Awaitable[T]) -> T:
         with tracing.span(f"command {command}", {"bank.command": command}):
             result = await run
     except Exception as exc:
-        count_command(command, outcome_of(exc))
+        _count_failure(command, exc)
         raise
     finally:
         _COMMAND.reset(token)
@@ -59,7 +66,7 @@ async def observed_batch(command: str, run: Awaitable[T]) -> T:
         with tracing.span(f"command {command} batch", {"bank.command": command}):
             result = await run
     except Exception as exc:
-        count_command(command, outcome_of(exc))
+        _count_failure(command, exc)
         raise
     finally:
         _COMMAND.reset(token)

@@ -53,6 +53,12 @@ COMMANDS = Counter(
     ["command", "outcome"],
     registry=API_REGISTRY,
 )
+COMMAND_REFUSALS = Counter(
+    "bank_command_refusals",
+    "Commands refused with a 4xx, by error code (insufficient_funds, account_frozen, forbidden, ...)",
+    ["command", "code"],
+    registry=API_REGISTRY,
+)
 COMMAND_RETRIES = Counter(
     "bank_command_retries",
     "Optimistic-concurrency retries: an append that lost the race, re-decided on fresh state",
@@ -107,6 +113,10 @@ def count_command(command: str, outcome: str, n: int = 1) -> None:
     if child is None:
         child = _command_children[key] = COMMANDS.labels(command, outcome)
     child.inc(n)
+
+
+def count_refusal(command: str, code: str) -> None:
+    COMMAND_REFUSALS.labels(command, code).inc()
 
 
 def count_retry(command: str) -> None:

@@ -122,6 +122,9 @@ async def test_every_process_serves_the_contract_metrics_after_traffic(
     assert value(api, "bank_commands_total", command="deposit_money", outcome="ok") >= 2
     assert value(api, "bank_commands_total", command="deposit_money", outcome="replayed") >= 1
     assert value(api, "bank_commands_total", command="withdraw_money", outcome="rejected") >= 1
+    refused = {lbl["code"] for lbl, v in api["bank_command_refusals_total"]
+               if lbl["command"] == "withdraw_money" and v >= 1}
+    assert refused & {"insufficient_funds", "amount_over_limit"}, refused
     assert value(api, "bank_push_latency_seconds_count") >= 1
     assert value(api, "bank_query_cache_requests_total", cache="account", result="hit") >= 1
     assert value(api, "bank_db_pool_max_connections", pool="commands") >= 1
