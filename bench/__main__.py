@@ -184,8 +184,10 @@ def main(argv: list[str]) -> int:
         busy = _busy_note()
         cdc = None if args.no_cdc else run_cdc_bench(st, quick)
     finally:
-        sampler.stop()
-        stop_stack(st, keep=args.keep_data)
+        try:
+            sampler.stop()
+        finally:  # the servers run detached: never leave them behind
+            stop_stack(st, keep=args.keep_data)
     peak = dict(sampler.peak_mb)
     if load_rss is not None:
         peak["load"] = max(load_rss, peak.get("load", 0.0))
