@@ -182,7 +182,11 @@ class ReplicationStream:
             self._on_error(exc)
             return
         if batch:
-            self._on_messages(batch)
+            try:
+                self._on_messages(batch)
+            except Exception as exc:  # a bug downstream: never skip a message, end the session
+                self.pause()
+                self._on_error(exc)
 
     def confirm(self, lsn: int, force: bool = False) -> None:
         """Tell the server everything up to ``lsn`` is safely in Kafka."""
