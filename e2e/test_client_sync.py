@@ -51,15 +51,23 @@ async def new_customer(link: BankLink, device: DeviceMemory) -> tuple[Controller
     return ctrl, email, account
 
 
-async def bank_postings(api_url: str, email: str, account_id: uuid.UUID) -> tuple[int, list[dict]]:
+async def bank_postings(
+    api_url: str, email: str, account_id: uuid.UUID, expected: int
+) -> tuple[int, list[dict]]:
+    """The bank's balance and postings, once its history (a read model, eventually
+    consistent) lists at least ``expected`` postings or 15 s have passed."""
     async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
         tok = await http.post(
             "/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
         )
         auth = {"Authorization": f"Bearer {tok.json()['access_token']}"}
-        bal = (await http.get(f"/accounts/{account_id}/balance", headers=auth)).json()
-        txs = (await http.get(f"/accounts/{account_id}/transactions?limit=100", headers=auth)).json()
-        return bal["balance"]["amount"], txs["items"]
+        deadline = time.monotonic() + 15
+        while True:
+            bal = (await http.get(f"/accounts/{account_id}/balance", headers=auth)).json()
+            txs = (await http.get(f"/accounts/{account_id}/transactions?limit=100", headers=auth)).json()
+            if len(txs["items"]) >= expected or time.monotonic() > deadline:
+                return bal["balance"]["amount"], txs["items"]
+            await asyncio.sleep(0.2)
 
 
 async def test_queued_movements_are_sent_in_order_each_with_its_outcome(
@@ -83,7 +91,7 @@ async def test_queued_movements_are_sent_in_order_each_with_its_outcome(
         assert [q.status for q in queued] == ["done", "rejected", "done"]
         assert "insufficient funds" in queued[1].reason.lower()
         assert ctrl.state.accounts[account.id].balance.amount == 5_00
-        balance, postings = await bank_postings(real_api_url, email, account.id)
+        balance, postings = await bank_postings(real_api_url, email, account.id, expected=2)
         assert balance == 5_00
         assert sorted((t["kind"], t["amount"]["amount"]) for t in postings) == [
             ("deposit", 10_00),
@@ -147,7 +155,7 @@ async def test_an_ended_session_returns_to_sign_in_and_keeps_queued_work(
         await again.sign_in(email, PASSWORD)
         await eventually(lambda: all(q.finished for q in again.state.queue))
         assert [(q.key, q.status) for q in again.state.queue] == [(item.key, "done")]
-        balance, postings = await bank_postings(real_api_url, email, account.id)
+        balance, postings = await bank_postings(real_api_url, email, account.id, expected=2)
         assert balance == 60_00
         assert [t["amount"]["amount"] for t in postings if t["kind"] == "withdrawal"] == [40_00]
     finally:

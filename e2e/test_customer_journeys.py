@@ -44,8 +44,10 @@ async def _deposit(c: Customer, amount: str, balance: str) -> None:
     await expect(shows(c.page, f"New balance {balance}")).to_be_visible()
 
 
-async def _bank_view(api_url: str, c: Customer) -> tuple[int, list[dict]]:
-    """The bank's own answer (not the app's): balance and all postings of the account."""
+async def _bank_view(api_url: str, c: Customer, expected: int) -> tuple[int, list[dict]]:
+    """The bank's own answer (not the app's): balance and postings of the account, once
+    the history (an eventually consistent read model) lists ``expected`` postings or 15 s
+    have passed."""
     async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
         tok = await http.post(
             "/auth/token",
@@ -53,11 +55,16 @@ async def _bank_view(api_url: str, c: Customer) -> tuple[int, list[dict]]:
         )
         tok.raise_for_status()
         auth = {"Authorization": f"Bearer {tok.json()['access_token']}"}
-        bal = await http.get(f"/accounts/{c.account_id}/balance", headers=auth)
-        bal.raise_for_status()
-        txs = await http.get(f"/accounts/{c.account_id}/transactions?limit=100", headers=auth)
-        txs.raise_for_status()
-        return bal.json()["balance"]["amount"], txs.json()["items"]
+        deadline = time.monotonic() + 15
+        while True:
+            bal = await http.get(f"/accounts/{c.account_id}/balance", headers=auth)
+            bal.raise_for_status()
+            txs = await http.get(f"/accounts/{c.account_id}/transactions?limit=100", headers=auth)
+            txs.raise_for_status()
+            items = txs.json()["items"]
+            if len(items) >= expected or time.monotonic() > deadline:
+                return bal.json()["balance"]["amount"], items
+            await asyncio.sleep(0.2)
 
 
 async def test_new_customer_opens_an_account_and_deposits(phone) -> None:
@@ -156,7 +163,7 @@ async def test_offline_withdrawal_is_queued_then_synced_exactly_once(
     assert link.lost_responses == 1
     assert link.count("/withdrawals") >= 2, link.requests
 
-    balance, postings = await _bank_view(real_api_url, carol)
+    balance, postings = await _bank_view(real_api_url, carol, expected=2)
     withdrawals = [t for t in postings if t["kind"] == "withdrawal"]
     assert balance == 70_00
     assert [w["amount"]["amount"] for w in withdrawals] == [30_00]
@@ -179,7 +186,7 @@ async def test_withdrawal_beyond_the_balance_is_refused_and_changes_nothing(
     await expect(shows(dave.page, "Withdrawal of 50.00 EUR refused")).to_be_visible()
     await expect(shows(dave.page, re.compile("insufficient funds", re.I))).to_be_visible()
     await shot(dave.page, "refused", "1-result")
-    balance, postings = await _bank_view(real_api_url, dave)
+    balance, postings = await _bank_view(real_api_url, dave, expected=1)
     assert balance == 20_00
     assert [t["kind"] for t in postings] == ["deposit"]
     await tab(dave.page, "Home").click()
