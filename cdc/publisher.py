@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
 from cdc.router import OutRecord
-from cdc.topics import CDC_HEARTBEAT, TOPICS, TopicSpec
+from cdc.topics import CDC_DLQ, CDC_HEARTBEAT, TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ aiokafka.client.MetadataRequest = functools.partial(  # type: ignore[attr-define
 )
 
 MAX_BATCH_BYTES = 1024 * 1024
+MAX_RECORD_BYTES = 1_000_000  # Kafka's default message.max.bytes is 1,048,588
 
 
 class BrokerResetError(RuntimeError):
@@ -57,6 +59,19 @@ def _append(builder: Any, record: OutRecord) -> bool:
         return False
     builder._relative_offset = offset + 1
     return True
+
+
+def _too_large(record: OutRecord) -> OutRecord:
+    log.error(
+        "record for %s (key %r) is %d bytes, over the %d-byte limit: dead-lettered",
+        record.topic, record.key, len(record.value), MAX_RECORD_BYTES,
+    )
+    note = json.dumps(
+        {"reason": "record-too-large", "topic": record.topic, "bytes": len(record.value),
+         "key": record.key.decode(errors="replace") if record.key else None,
+         "head": record.value[:2000].decode(errors="replace")}
+    ).encode()
+    return OutRecord(CDC_DLQ, record.key, note, [("dlq.reason", b"record-too-large")])
 
 
 class Round:
@@ -237,6 +252,10 @@ class Publisher:
         return p
 
     def append(self, record: OutRecord) -> None:
+        if len(record.value) > MAX_RECORD_BYTES:
+            # Over the broker's default message.max.bytes: it would be refused
+            # and retried forever. Dead-letter a note about it instead.
+            record = _too_large(record)
         topic = record.topic
         key = record.key
         # Hot path: a (topic, key) seen before costs one dict lookup.
@@ -257,7 +276,7 @@ class Publisher:
             batch = _Batch(self.producer.create_batch())  # type: ignore[union-attr]
             queue.append(batch)
             if not _append(batch.builder, record):
-                raise ValueError(f"record for {topic} larger than {MAX_BATCH_BYTES} bytes")
+                raise ValueError(f"record for {topic} does not fit an empty batch")
         current = self._current
         if batch.last_round is not current:
             batch.last_round = current

@@ -108,3 +108,17 @@ async def test_records_wait_in_one_growing_batch_while_their_partition_is_busy()
     await settle()
     assert released == [100, 200, 300]
     pub._sender.cancel()  # type: ignore[union-attr]
+
+
+async def test_a_record_too_large_for_any_batch_becomes_a_dead_letter_note() -> None:
+    pub, fake, released, failures = make()
+    pub.partitions["cdc.dlq"] = 1
+    pub.append(OutRecord("t", b"k", b"x" * (2 << 20), []))
+    pub.note_commit(100, 1)
+    pub.seal()
+    await settle()
+    assert [(s[0], s[2]) for s in fake.sent] == [("cdc.dlq", 1)]
+    fake.sent[0][3].set_result(None)
+    await settle()
+    assert released == [100] and failures == []
+    pub._sender.cancel()  # type: ignore[union-attr]
