@@ -225,8 +225,10 @@ class Publisher:
     async def broker_intact(self) -> bool:
         """Is our heartbeat topic still there? Nothing else creates it, so if it
         is, the broker has not lost what we wrote since ensure_topics."""
-        assert self.producer is not None
-        client = self.producer.client
+        assert self.admin is not None
+        # The admin client's own connection: a metadata request on the
+        # producer's connection would queue produce acks behind its response.
+        client = self.admin._client
         node = client.get_random_node()
         if node is None:
             return False
