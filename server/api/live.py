@@ -57,6 +57,10 @@ CATCH_UP_MAX_POSTINGS = 200
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_MESSAGE = 4400
 CLOSE_HELLO_TIMEOUT = 4408
+# An open socket outlives its access token; the session is what keeps it open.
+# Every few seconds the session is checked again, so signing out (or revoking
+# the session from another device) closes the feed too.
+SESSION_RECHECK_SECONDS = 2.0
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)
 _server_decoder = msgspec.json.Decoder(ServerMessage)
@@ -141,6 +145,19 @@ class _Session:
             if isinstance(msg, BalanceChanged) and msg.transaction is not None:
                 observe_push(msg.transaction.occurred_at)  # commit -> push latency
 
+    async def watch_session(self, app: Litestar, actor: Actor) -> None:
+        sessions = app.state.get("sessions")
+        while True:
+            await asyncio.sleep(SESSION_RECHECK_SECONDS)
+            if sessions is not None and actor.session_id is not None and await sessions.is_active(
+                actor.session_id
+            ):
+                continue
+            await self.send(Error(code="session_revoked",
+                                  detail="This session was signed out; sign in again."))
+            await self.socket.close(code=CLOSE_UNAUTHORIZED, reason="session revoked")
+            return
+
     async def answer(self) -> None:
         while True:
             text = await self.socket.receive_text()
@@ -199,6 +216,7 @@ async def live_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugin
             tasks = [
                 asyncio.create_task(session.forward(subscriber.iter_events())),
                 asyncio.create_task(session.answer()),
+                asyncio.create_task(session.watch_session(socket.app, actor)),
             ]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -242,3 +242,28 @@ async def test_api2_broken_authentication_passwords_are_argon2id_and_weak_ones_r
                             json={"email": email, "password": password, "full_name": "Grace Hopper"})
         assert r.status_code == 400, (password, r.text)
         assert r.json()["code"] == "weak_password" and reason in r.json()["detail"], password
+
+
+async def test_api2_broken_authentication_an_open_live_feed_closes_when_its_session_ends(
+    http: httpx.AsyncClient, api_url: str,
+) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.integration.test_live import recv
+
+    ada, laptop = await _signed_in(http, "Ada Left Open")
+    async with connect(ws_url(api_url, laptop["access_token"])) as ws:
+        assert (await hello(ws))["type"] == "Welcome"
+        r = await http.post("/api/v1/auth/logout",
+                            headers={"Authorization": f"Bearer {laptop['access_token']}"})
+        assert r.status_code == 204
+        started = time.monotonic()
+        seen: list[dict[str, Any]] = []
+        try:
+            while True:
+                seen.append(await recv(ws, timeout=10))
+        except ConnectionClosed:
+            pass
+        assert time.monotonic() - started < 8
+        assert seen and seen[-1]["type"] == "Error" and seen[-1]["code"] == "session_revoked"
+        assert ws.close_code == 4401
