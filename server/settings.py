@@ -26,6 +26,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # HTTPS for `python -m server.api`: PEM certificate chain and key. Empty = plain
+    # HTTP (e.g. TLS ends at the ingress). `./task up -- --tls` sets a generated pair.
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
     client_port: int = 8550
     cdc_metrics_port: int = 9101
     projections_metrics_port: int = 9102

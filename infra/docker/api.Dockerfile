@@ -41,4 +41,7 @@ EXPOSE 8000
 # slim has no curl: urlopen raises (exit 1) on a refused connection or a non-2xx answer.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=2)"]
-CMD ["uvicorn", "server.api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--loop", "uvloop", "--http", "httptools", "--proxy-headers", "--no-server-header"]
+# uvicorn configured from BANK_ settings (BANK_API_HOST/PORT; BANK_TLS_CERTFILE/KEYFILE
+# for HTTPS in the pod, else TLS ends at the ingress).
+ENV BANK_API_HOST=0.0.0.0
+CMD ["python", "-m", "server.api"]

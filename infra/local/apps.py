@@ -29,24 +29,22 @@ def start_api(
     port: int | None = None,
     extra_env: Mapping[str, str] | None = None,
 ) -> ManagedProcess:
-    """uvicorn (uvloop, httptools) serving create_app(); ready when GET /health/live is 2xx.
+    """`python -m server.api` (uvicorn serving create_app()); ready when GET /health/live is 2xx.
 
     The main instance is "api" on the stack's API port; more instances (for fan-out
     or settings-specific tests) take another name and port. ``proc.url`` is the base URL.
     """
     port = port or (stack.ports.api if name == "api" else free_port())
-    args = [
-        "-m", "uvicorn", API_APP, "--factory", "--host", HOST, "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-    ]
+    args = ["-m", "server.api"]  # uvicorn, configured from the BANK_ settings below
     scheme = "https" if tls else "http"
     if name == "api":
         stack.api_scheme = scheme
+    url = f"{scheme}://{HOST}:{port}"
+    env = {"BANK_API_HOST": HOST, "BANK_API_PORT": str(port), "BANK_API_URL": url}
     if tls:
         key, cert = ensure_self_signed(stack.data_dir / "tls")
-        args += ["--ssl-keyfile", str(key), "--ssl-certfile", str(cert)]
-    url = f"{scheme}://{HOST}:{port}"
-    env = {"BANK_API_PORT": str(port), "BANK_API_URL": url, **(extra_env or {})}
+        env |= {"BANK_TLS_KEYFILE": str(key), "BANK_TLS_CERTFILE": str(cert)}
+    env |= dict(extra_env or {})
     proc = stack.spawn(
         name, args, ready=http_ready(f"{url}/health/live"), port=port, extra_env=env,
         wait=False,

@@ -13,7 +13,7 @@ import yaml
 from tests.infra.conftest import COMPOSE, DOCKER, PROCESSES, PROMETHEUS, REPO
 
 EXPECTED = {
-    "api": (8000, "/health/live", "uvicorn"),
+    "api": (8000, "/health/live", "server.api"),
     "cdc": (9101, "/metrics", "cdc"),
     "projections": (9102, "/metrics", "server.projections"),
     "client": (8550, "/", "client"),

@@ -1,0 +1,45 @@
+"""`python -m server.api`: serve the API with uvicorn, configured from the BANK_ settings.
+
+HTTPS when BANK_TLS_CERTFILE and BANK_TLS_KEYFILE are set (production takes its
+certificate this way; the local stack's `--tls` passes a generated one).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from server.settings import Settings
+
+
+def uvicorn_options(settings: Settings) -> dict[str, object]:
+    options: dict[str, object] = {
+        "factory": True,
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "proxy_headers": True,
+        "server_header": False,
+        "access_log": False,
+    }
+    if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
+        raise SystemExit("Set both BANK_TLS_CERTFILE and BANK_TLS_KEYFILE, or neither.")
+    if settings.tls_certfile:
+        options |= {"ssl_certfile": settings.tls_certfile, "ssl_keyfile": settings.tls_keyfile}
+    return options
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    try:
+        options = uvicorn_options(settings)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        raise
+    uvicorn.run("server.api.app:create_app", **options)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

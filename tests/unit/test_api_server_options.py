@@ -1,0 +1,23 @@
+"""`python -m server.api` takes host, port and TLS from the settings."""
+
+import pytest
+
+from server.api.__main__ import uvicorn_options
+from server.settings import Settings
+
+
+def test_plain_http_by_default() -> None:
+    options = uvicorn_options(Settings(api_host="127.0.0.1", api_port=8123))
+    assert options["host"] == "127.0.0.1" and options["port"] == 8123
+    assert "ssl_certfile" not in options
+
+
+def test_https_when_a_certificate_and_key_are_set() -> None:
+    options = uvicorn_options(Settings(tls_certfile="/etc/tls/tls.crt", tls_keyfile="/etc/tls/tls.key"))
+    assert options["ssl_certfile"] == "/etc/tls/tls.crt"
+    assert options["ssl_keyfile"] == "/etc/tls/tls.key"
+
+
+def test_half_a_tls_configuration_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        uvicorn_options(Settings(tls_certfile="/etc/tls/tls.crt"))
