@@ -18,12 +18,12 @@ log = logging.getLogger("cdc")
 
 async def serve(settings: Settings) -> None:
     metrics = Metrics()
-    metrics.serve(settings.cdc_metrics_port)
+    metrics.serve(settings.cdc_metrics_port, settings.metrics_host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("metrics on http://127.0.0.1:%d/metrics", settings.cdc_metrics_port)
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.cdc_metrics_port)
     watch = asyncio.create_task(
         metrics.watch_slot(settings.admin_database_url, settings.cdc_slot, stop)
     )

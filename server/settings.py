@@ -31,6 +31,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     tls_certfile: str = ""
     tls_keyfile: str = ""
     client_port: int = 8550
+    # Where the CDC connector and the projection worker serve /metrics
+    # (0.0.0.0 in containers so Prometheus and the probes reach it).
+    metrics_host: str = "127.0.0.1"
     cdc_metrics_port: int = 9101
     projections_metrics_port: int = 9102
 

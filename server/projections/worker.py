@@ -294,7 +294,7 @@ def _event_id(r: ConsumerRecord) -> UUID | None:
 
 
 async def run_worker(settings: Settings) -> None:
-    metrics.serve(settings.projections_metrics_port)
+    metrics.serve(settings.projections_metrics_port, settings.metrics_host)
     # synchronous_commit off: a batch's rows and its checkpoint still commit
     # atomically; a crash can only lose the last few milliseconds of batches,
     # which are re-read (from the PostgreSQL checkpoint) and re-applied.

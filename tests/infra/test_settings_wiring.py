@@ -13,7 +13,6 @@ from tests.infra.conftest import COMPOSE, DOCKER, K8S, load_yaml_docs
 # Read outside Settings, or still to be added there (see infra/README.md).
 READ_ELSEWHERE = {
     "BANK_API_URL": "python -m client (--api-url default)",
-    "BANK_METRICS_HOST": "bind address of the CDC / projections metrics servers (0.0.0.0 in containers)",
 }
 APP_SERVICES = ("api", "cdc", "projections", "client", "migrate")
 
