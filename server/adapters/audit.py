@@ -9,6 +9,7 @@ such as a Redis session).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -59,14 +60,16 @@ class AuditRecord:
         )
 
 
-_INSERT = """
-INSERT INTO audit_log (actor_id, actor_role, session_id, action, target_type, target_id,
-                       account_id, outcome, reason_code, client_ip, user_agent, trace_id, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
-"""
+COLUMNS = ("actor_id", "actor_role", "session_id", "action", "target_type", "target_id",
+           "account_id", "outcome", "reason_code", "client_ip", "user_agent", "trace_id", "details")
+_INSERT = (
+    f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES "
+    f"({', '.join(f'${i}' for i in range(1, len(COLUMNS)))}, ${len(COLUMNS)}::jsonb)"
+)
 
 
-def _args(r: AuditRecord) -> tuple[Any, ...]:
+def row(r: AuditRecord) -> tuple[Any, ...]:
+    """The record as the values of COLUMNS, in order."""
     return (
         r.actor_id, r.actor_role, r.session_id, r.action, r.target_type, r.target_id,
         r.account_id, r.outcome, r.reason_code, r.client_ip,
@@ -76,12 +79,19 @@ def _args(r: AuditRecord) -> tuple[Any, ...]:
 
 async def write(conn: asyncpg.Connection, record: AuditRecord) -> None:
     """Append the record inside the caller's transaction."""
-    await conn.execute(_INSERT, *_args(record))
+    await conn.execute(_INSERT, *row(record))
 
 
 async def write_alone(pool: asyncpg.Pool, record: AuditRecord) -> None:
     """Append the record in a transaction of its own."""
-    await pool.execute(_INSERT, *_args(record))
+    await pool.execute(_INSERT, *row(record))
+
+
+async def write_many(conn: asyncpg.Connection, records: Sequence[AuditRecord]) -> None:
+    """Append many records inside the caller's transaction, with one COPY."""
+    if records:
+        await conn.copy_records_to_table(
+            "audit_log", columns=COLUMNS, records=[row(r) for r in records])
 
 
 @dataclass(frozen=True, slots=True)

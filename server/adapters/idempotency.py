@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
+
+# A refused command (422) is stored under its key as this, and replayed as the same refusal.
+REJECTED_STATUS = 422
+
+
+class Rejection(msgspec.Struct):
+    code: str
+    message: str
+
+
+_encoder = msgspec.json.Encoder()
+_rejection_decoder = msgspec.json.Decoder(Rejection)
+
+
+def request_hash(command: str, body: msgspec.Struct) -> bytes:
+    """What a key is bound to: the command (with its target) and the canonical body.
+    POST /transfers and the batch endpoint hash the same, so they replay each other."""
+    return hashlib.sha256(command.encode() + b"\n" + _encoder.encode(body)).digest()
+
+
+def encode_rejection(code: str, message: str) -> bytes:
+    return _encoder.encode(Rejection(code=code, message=message))
+
+
+def decode_rejection(body: bytes) -> Rejection:
+    return _rejection_decoder.decode(body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ the body; the strict decode below is what the handler then uses.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from typing import TypeVar
@@ -20,7 +19,7 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import ClientException
 
-from server.adapters.idempotency import IdempotencyKey
+from server.adapters.idempotency import IdempotencyKey, request_hash
 from server.application.context import Actor
 from server.observability import context as obs
 from shared.events import EventMetadata
@@ -28,7 +27,6 @@ from shared.events import EventMetadata
 T = TypeVar("T")
 
 _decoders: dict[type, msgspec.json.Decoder] = {}
-_encoder = msgspec.json.Encoder()
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -79,8 +77,7 @@ def idempotency_key(
         raise BadRequestError(
             "The Idempotency-Key must be 1 to 255 visible ASCII characters.", "invalid_idempotency_key"
         )
-    digest = hashlib.sha256(command.encode() + b"\n" + _encoder.encode(body)).digest()
-    return IdempotencyKey(scope=str(actor.user_id), key=key, request_hash=digest)
+    return IdempotencyKey(scope=str(actor.user_id), key=key, request_hash=request_hash(command, body))
 
 
 def event_metadata(request: Request, actor: Actor, idem: IdempotencyKey | None) -> EventMetadata:

@@ -16,7 +16,7 @@ key taken meanwhile) rolls back and re-runs the batch on fresh state.
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +27,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from server.adapters import audit as audit_log
+from server.adapters import idempotency
 from server.adapters.audit import AuditRecord
 from server.application.access import check_account_access
 from server.application.context import Actor, AppContext
@@ -65,18 +67,8 @@ EVENT_COLUMNS = ("global_position", "event_id", "stream_id", "stream_type", "ver
 OUTBOX_COLUMNS = ("event_id", "aggregate_type", "aggregate_id", "topic", "key", "event_type",
                   "payload", "headers")
 IDEMPOTENCY_COLUMNS = ("scope", "key", "request_hash", "status_code", "response_body")
-AUDIT_COLUMNS = ("actor_id", "actor_role", "session_id", "action", "target_type", "target_id",
-                 "account_id", "outcome", "reason_code", "client_ip", "user_agent", "trace_id",
-                 "details")
 LINKED_FAILED = "linked_transfer_failed"
 CHAIN_OPEN = "linked_chain_open"
-
-
-class _Rejection(msgspec.Struct):
-    """The stored answer of a rule-rejected command (the command runner's shape)."""
-
-    code: str
-    message: str
 
 
 def _uuid4s(n: int) -> list[UUID]:
@@ -86,10 +78,10 @@ def _uuid4s(n: int) -> list[UUID]:
 
 
 def request_hash(item: BatchTransferItem) -> bytes:
-    """What POST /api/v1/transfers would hash for the same transfer (server/api/body.py)."""
+    """What POST /api/v1/transfers hashes for the same transfer, so the two replay each other."""
     body = TransferRequest(from_account_id=item.from_account_id, to_account_id=item.to_account_id,
                            amount=item.amount, description=item.description)
-    return hashlib.sha256(b"transfer\n" + _enc.encode(body)).digest()
+    return idempotency.request_hash("transfer", body)
 
 
 @dataclass(slots=True)
@@ -155,8 +147,8 @@ def _replay(item: BatchTransferItem, digest: bytes, stored: asyncpg.Record) -> B
     if stored["request_hash"] != digest:
         return _rejected(item, "idempotency_key_reused",
                          "This id was already used for a different transfer; use a new id.")
-    if stored["status_code"] == 422:
-        r = msgspec.json.decode(stored["response_body"], type=_Rejection)
+    if stored["status_code"] == idempotency.REJECTED_STATUS:
+        r = idempotency.decode_rejection(stored["response_body"])
         return _rejected(item, r.code, r.message)
     t = _stored_transfer.decode(stored["response_body"])
     return BatchTransferResult(id=item.id, status="replayed", transfer_id=t.transfer_id,
@@ -225,8 +217,8 @@ def decide_all(
             fi, code, detail, is_rule = failure
             plan.results[fi] = _rejected(items[fi], code, detail)
             if is_rule:
-                plan.stored.append((str(items[fi].id), hashes[fi], 422,
-                                    _enc.encode(_Rejection(code=code, message=detail))))
+                plan.stored.append((str(items[fi].id), hashes[fi], idempotency.REJECTED_STATUS,
+                                    idempotency.encode_rejection(code, detail)))
             continue
         for i, result, events, body in staged:
             plan.results[i] = result
@@ -237,11 +229,11 @@ def decide_all(
     return plan
 
 
-def _audit_rows(
+def _audit_records(
     audit: AuditRecord, items: Sequence[BatchTransferItem], plan: _Plan
-) -> list[tuple[Any, ...]]:
-    """One audit row per item, as POST /transfers writes one per command."""
-    rows = []
+) -> list[AuditRecord]:
+    """One audit record per item, as POST /transfers writes one per command."""
+    records = []
     for item, result in zip(items, plan.results):
         assert result is not None
         r = audit.about_account(item.from_account_id)
@@ -251,13 +243,10 @@ def _audit_rows(
             r = r.replayed()
         else:
             r = r.refused(result.code or "rejected")
-        details = {"amount": item.amount, "to_account_id": str(item.to_account_id),
-                   "batch_item_id": str(item.id)}
-        rows.append((r.actor_id, r.actor_role, r.session_id, r.action, r.target_type,
-                     r.target_id, r.account_id, r.outcome, r.reason_code, r.client_ip,
-                     r.user_agent[:512] if r.user_agent else None, r.trace_id,
-                     _enc.encode(details).decode()))
-    return rows
+        records.append(dataclasses.replace(r, details={
+            "amount": item.amount, "to_account_id": str(item.to_account_id),
+            "batch_item_id": str(item.id)}))
+    return records
 
 
 async def _append(conn: asyncpg.Connection, scope: str, plan: _Plan) -> None:
@@ -330,8 +319,7 @@ async def transfer_batch(
                 plan = decide_all(ctx, actor, items, hashes, stored, owners, states, metadata)
                 await _append(conn, scope, plan)
                 if audit is not None:  # in the same transaction as the transfers
-                    await conn.copy_records_to_table(
-                        "audit_log", columns=AUDIT_COLUMNS, records=_audit_rows(audit, items, plan))
+                    await audit_log.write_many(conn, _audit_records(audit, items, plan))
         except ConcurrencyError:
             observe.retried()
             for account_id in accounts:

@@ -55,14 +55,8 @@ class CommandResult:
     replayed: bool = False
 
 
-class _Rejection(msgspec.Struct):
-    code: str
-    message: str
-
-
 Decide = Callable[[asyncpg.Connection, dict[UUID, UUID]], Awaitable[Decision]]
 _encoder = msgspec.json.Encoder()
-_rejection_decoder = msgspec.json.Decoder(_Rejection)
 
 
 class _KeyTakenMeanwhile(Exception):
@@ -75,8 +69,8 @@ def replay_stored(stored: StoredResponse, idem: IdempotencyKey) -> CommandResult
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was already used for a different request; use a new key."
         )
-    if stored.status_code == 422:
-        rejected = _rejection_decoder.decode(stored.body)
+    if stored.status_code == idempotency.REJECTED_STATUS:
+        rejected = idempotency.decode_rejection(stored.body)
         raise rule_error_from_code(rejected.code, rejected.message)
     return CommandResult(stored.status_code, stored.body, replayed=True)
 
@@ -166,8 +160,8 @@ async def _run_alone(
                 except BusinessRuleError as err:
                     rejected = err
                     if idem is not None:
-                        body = _encoder.encode(_Rejection(code=err.code, message=err.message))
-                        if not await idempotency.save(conn, idem, 422, body):
+                        body = idempotency.encode_rejection(err.code, err.message)
+                        if not await idempotency.save(conn, idem, idempotency.REJECTED_STATUS, body):
                             raise _KeyTakenMeanwhile from None
                     if audit is not None:
                         await audit_log.write(conn, audit.refused(err.code))

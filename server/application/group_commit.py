@@ -21,13 +21,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
-from server.adapters import event_store
+from server.adapters import audit as audit_log
+from server.adapters import event_store, idempotency
 from server.adapters.audit import AuditRecord
 from server.adapters.event_store import StreamAppend
 from server.adapters.idempotency import IdempotencyKey, StoredResponse
@@ -51,16 +50,6 @@ INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_bo
 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::bytea[])
 ON CONFLICT DO NOTHING RETURNING key
 """
-AUDIT_COLUMNS = ("actor_id", "actor_role", "session_id", "action", "target_type", "target_id",
-                 "account_id", "outcome", "reason_code", "client_ip", "user_agent", "trace_id",
-                 "details")
-
-
-class _Rejection(msgspec.Struct):
-    code: str
-    message: str
-
-
 class _GroupFailed(Exception):
     """The group cannot commit as a whole; its commands are re-run alone."""
 
@@ -78,13 +67,6 @@ class Pending:
 
 RunAlone = Callable[[Pending], Awaitable[CommandResult]]
 _AFTER = object()  # outcome marker: run this one alone after the group (same key twice)
-
-
-def _audit_row(r: AuditRecord) -> tuple[Any, ...]:
-    return (r.actor_id, r.actor_role, r.session_id, r.action, r.target_type, r.target_id,
-            r.account_id, r.outcome, r.reason_code, r.client_ip,
-            r.user_agent[:512] if r.user_agent else None, r.trace_id,
-            _enc.encode(r.details).decode())
 
 
 class GroupCommitter:
@@ -207,8 +189,8 @@ class GroupCommitter:
                         decision = await cmd.decide(conn, mine)
                     except BusinessRuleError as err:
                         if cmd.idem is not None:
-                            keys.append((cmd.idem, 422, _enc.encode(
-                                _Rejection(code=err.code, message=err.message))))
+                            keys.append((cmd.idem, idempotency.REJECTED_STATUS,
+                                         idempotency.encode_rejection(err.code, err.message)))
                         if cmd.audit is not None:
                             audits.append(cmd.audit.refused(err.code))
                             err.audited = True  # type: ignore[attr-defined]
@@ -235,9 +217,7 @@ class GroupCommitter:
                     [b for _, _, b in keys])
                 if len(saved) != len(keys):
                     raise _GroupFailed("an idempotency key was taken meanwhile")
-            if audits:
-                await conn.copy_records_to_table(
-                    "audit_log", columns=AUDIT_COLUMNS, records=[_audit_row(r) for r in audits])
+            await audit_log.write_many(conn, audits)
         for state in changed.values():
             ctx.accounts.remember(state)
         return outcomes
