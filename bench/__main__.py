@@ -38,8 +38,11 @@ BENCH_API_ENV = {"BANK_MONEY_RATE_PER_SECOND": "1000000", "BANK_MONEY_RATE_BURST
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="short runs (smoke test of the suite)")
     p.add_argument("--only", nargs="*", choices=SCENARIOS, help="HTTP scenarios to run")
     p.add_argument("--no-baselines", action="store_true")
@@ -56,14 +59,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def _machine() -> str:
     load = os.getloadavg()
-    return (f"{os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} "
-            "at start")
+    return (
+        f"{os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} at start"
+    )
 
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                              capture_output=True, timeout=5).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            text=True,
+            capture_output=True,
+            timeout=5,
+        ).stdout.strip()
     except OSError:
         return "?"
 
@@ -92,11 +101,22 @@ def run_cdc_bench(st: Any, quick: bool) -> dict[str, Any] | None:
     if not (REPO / "bench" / "cdc.py").exists():
         return {"skipped": "bench/cdc.py does not exist"}
     st.stop_apps()
-    args = ["--external", "--events", "10000" if quick else "20000", "--seconds",
-            "3" if quick else "5"]
+    args = [
+        "--external",
+        "--events",
+        "10000" if quick else "20000",
+        "--seconds",
+        "3" if quick else "5",
+    ]
     print(f"bench: python -m bench.cdc {' '.join(args)}", flush=True)
-    done = subprocess.run([sys.executable, "-m", "bench.cdc", *args], cwd=REPO,
-                          env=st.process_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cdc", *args],
+        cwd=REPO,
+        env=st.process_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode != 0:
         return {"skipped": f"bench.cdc exited {done.returncode}: {done.stderr[-500:]}"}
     try:
@@ -134,25 +154,41 @@ def main(argv: list[str]) -> int:
         sampler.track("postgres", st.postgres.running_pid)
         sampler.start()
         plan = Plan(
-            api_url=st.api_url, admin_database_url=st.admin_database_url,
-            fixed_rate=args.fixed_rate, fixed_seconds=1.5 if quick else 4.0,
-            saturation_seconds=2.0 if quick else 5.0, accounts=60 if quick else 300,
-            scenarios=scenarios, e2e=not args.no_e2e, e2e_skip_reason=e2e_reason,
-            baselines=not args.no_baselines, copy_commands=8_000 if quick else 60_000,
+            api_url=st.api_url,
+            admin_database_url=st.admin_database_url,
+            fixed_rate=args.fixed_rate,
+            fixed_seconds=1.5 if quick else 4.0,
+            saturation_seconds=2.0 if quick else 5.0,
+            accounts=60 if quick else 300,
+            scenarios=scenarios,
+            e2e=not args.no_e2e,
+            e2e_skip_reason=e2e_reason,
+            baselines=not args.no_baselines,
+            copy_commands=8_000 if quick else 60_000,
             batch_saturation_size=2000 if quick else 8190,
         )
         plan_path = Path(tempfile.mkstemp(prefix="bench-plan-", suffix=".json")[1])
         plan_path.write_bytes(msgspec.json.encode(plan))
         total = 1 + 2 * len(scenarios) + 1 + (0 if args.no_baselines else BASELINE_STEPS)
         env = st.process_env()
-        proc = subprocess.Popen([sys.executable, "-m", "bench.load", str(plan_path)], cwd=REPO,
-                                env=env, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.load", str(plan_path)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         sampler.track("load", lambda: proc.pid if proc.poll() is None else None)
         q: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
         tty = sys.stderr.isatty()
-        with tqdm(total=total, unit="step", desc="bench", dynamic_ncols=True,
-                  mininterval=0.5 if tty else 30.0) as bar:
+        with tqdm(
+            total=total,
+            unit="step",
+            desc="bench",
+            dynamic_ncols=True,
+            mininterval=0.5 if tty else 30.0,
+        ) as bar:
             while True:
                 try:
                     line = q.get(timeout=0.5)
@@ -170,7 +206,9 @@ def main(argv: list[str]) -> int:
                 if "summary" in msg:
                     s = msg["summary"]
                     results.append(s)
-                    bar.set_postfix_str(f"{step}: {s['throughput']:,.0f}/s p99 {s.get('p99_ms')} ms")
+                    bar.set_postfix_str(
+                        f"{step}: {s['throughput']:,.0f}/s p99 {s.get('p99_ms')} ms"
+                    )
                 elif "skipped" in msg:
                     skipped.append({"step": step, "reason": msg["skipped"]})
                     bar.write(f"skipped {step}: {msg['skipped']}")
@@ -192,14 +230,22 @@ def main(argv: list[str]) -> int:
     if load_rss is not None:
         peak["load"] = max(load_rss, peak.get("load", 0.0))
     doc = {
-        "started_at": started, "command": "python -m bench " + shlex.join(argv),
-        "machine": machine, "commit": _commit(),
+        "started_at": started,
+        "command": "python -m bench " + shlex.join(argv),
+        "machine": machine,
+        "commit": _commit(),
         "load_note": f"other busy processes at the end: {busy}; load average at end "
-                     f"{os.getloadavg()[0]:.2f}",
-        "server": args.server or "uvicorn (infra.local default)", "workers": args.workers or 1,
-        "api_env": {**BENCH_API_ENV, **extra_env}, "fixed_rate": args.fixed_rate, "results": results,
-        "skipped": skipped, "peak_rss_mb": peak, "peak_rss_sum_mb": sampler.peak_sum_mb,
-        "process_counts": sampler.processes, "cdc": cdc,
+        f"{os.getloadavg()[0]:.2f}",
+        "server": args.server or "uvicorn (infra.local default)",
+        "workers": args.workers or 1,
+        "api_env": {**BENCH_API_ENV, **extra_env},
+        "fixed_rate": args.fixed_rate,
+        "results": results,
+        "skipped": skipped,
+        "peak_rss_mb": peak,
+        "peak_rss_sum_mb": sampler.peak_sum_mb,
+        "process_counts": sampler.processes,
+        "cdc": cdc,
     }
     paths = report.write(doc, args.out)
     print(report.markdown(doc))

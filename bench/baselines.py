@@ -51,10 +51,26 @@ CREATE TABLE bench.insert_events (LIKE public.events INCLUDING ALL);
 CREATE TABLE bench.accounts (id uuid PRIMARY KEY, balance bigint NOT NULL,
                              version integer NOT NULL DEFAULT 0);
 """
-EVENT_COLS = ["event_id", "stream_id", "stream_type", "version", "event_type", "payload",
-              "metadata", "recorded_at"]
-OUTBOX_COLS = ["event_id", "aggregate_type", "aggregate_id", "topic", "key", "event_type",
-               "payload", "headers"]
+EVENT_COLS = [
+    "event_id",
+    "stream_id",
+    "stream_type",
+    "version",
+    "event_type",
+    "payload",
+    "metadata",
+    "recorded_at",
+]
+OUTBOX_COLS = [
+    "event_id",
+    "aggregate_type",
+    "aggregate_id",
+    "topic",
+    "key",
+    "event_type",
+    "payload",
+    "headers",
+]
 
 
 class _Streams:
@@ -68,33 +84,75 @@ class _Streams:
         self.balance = {a: 10**12 for a in self.ids}
         self.position = 0
 
-    def rows(self, stream: uuid.UUID, stream_type: str, version: int, event: Event,
-             meta: EventMetadata, now: datetime) -> tuple[tuple, tuple]:  # type: ignore[type-arg]
+    def rows(
+        self,
+        stream: uuid.UUID,
+        stream_type: str,
+        version: int,
+        event: Event,
+        meta: EventMetadata,
+        now: datetime,
+    ) -> tuple[tuple, tuple]:  # type: ignore[type-arg]
         self.position += 1
         eid = uuid.uuid4()
         name = event_type_name(event)
-        recorded = RecordedEvent(event_id=eid, stream_id=stream, stream_type=stream_type,
-                                 version=version, position=self.position, recorded_at=now,
-                                 metadata=meta, event=event)  # type: ignore[arg-type]
-        ev = (eid, stream, stream_type, version, name, _enc.encode(event).decode(),
-              _enc.encode(meta).decode(), now)
-        headers = _enc.encode({"event_id": str(eid), "event_type": name, "version": str(version),
-                               "trace_id": meta.trace_id}).decode()
-        ob = (eid, stream_type, stream, TOPIC_BY_STREAM_TYPE[stream_type], str(stream), name,
-              _enc.encode(recorded).decode(), headers)
+        recorded = RecordedEvent(
+            event_id=eid,
+            stream_id=stream,
+            stream_type=stream_type,
+            version=version,
+            position=self.position,
+            recorded_at=now,
+            metadata=meta,
+            event=event,
+        )  # type: ignore[arg-type]
+        ev = (
+            eid,
+            stream,
+            stream_type,
+            version,
+            name,
+            _enc.encode(event).decode(),
+            _enc.encode(meta).decode(),
+            now,
+        )
+        headers = _enc.encode(
+            {
+                "event_id": str(eid),
+                "event_type": name,
+                "version": str(version),
+                "trace_id": meta.trace_id,
+            }
+        ).decode()
+        ob = (
+            eid,
+            stream_type,
+            stream,
+            TOPIC_BY_STREAM_TYPE[stream_type],
+            str(stream),
+            name,
+            _enc.encode(recorded).decode(),
+            headers,
+        )
         return ev, ob
 
     def command(self, kind: str) -> list[tuple[tuple, tuple]]:  # type: ignore[type-arg]
         """The rows one deposit (1 event) or one transfer (3 events) appends."""
         now = datetime.now(UTC)
-        meta = EventMetadata(actor_id="bench", idempotency_key=str(uuid.uuid4()),
-                             trace_id=uuid.uuid4().hex)
+        meta = EventMetadata(
+            actor_id="bench", idempotency_key=str(uuid.uuid4()), trace_id=uuid.uuid4().hex
+        )
         if kind == "deposits":
             a = self.rnd.choice(self.ids)
             self.version[a] += 1
             self.balance[a] += 100
-            e = MoneyDeposited(account_id=a, transaction_id=uuid.uuid4(), amount=100,
-                               currency="EUR", balance_after=self.balance[a])
+            e = MoneyDeposited(
+                account_id=a,
+                transaction_id=uuid.uuid4(),
+                amount=100,
+                currency="EUR",
+                balance_after=self.balance[a],
+            )
             return [self.rows(a, "account", self.version[a], e, meta, now)]
         a, b = self.rnd.sample(self.ids, 2)
         t = uuid.uuid4()
@@ -102,15 +160,30 @@ class _Streams:
         self.version[b] += 1
         self.balance[a] -= 1
         self.balance[b] += 1
-        out = MoneyTransferredOut(account_id=a, transfer_id=t, to_account_id=b, amount=1,
-                                  currency="EUR", balance_after=self.balance[a])
-        into = MoneyTransferredIn(account_id=b, transfer_id=t, from_account_id=a, amount=1,
-                                  currency="EUR", balance_after=self.balance[b])
-        done = TransferCompleted(transfer_id=t, from_account_id=a, to_account_id=b, amount=1,
-                                 currency="EUR")
-        return [self.rows(a, "account", self.version[a], out, meta, now),
-                self.rows(b, "account", self.version[b], into, meta, now),
-                self.rows(t, "transfer", 1, done, meta, now)]
+        out = MoneyTransferredOut(
+            account_id=a,
+            transfer_id=t,
+            to_account_id=b,
+            amount=1,
+            currency="EUR",
+            balance_after=self.balance[a],
+        )
+        into = MoneyTransferredIn(
+            account_id=b,
+            transfer_id=t,
+            from_account_id=a,
+            amount=1,
+            currency="EUR",
+            balance_after=self.balance[b],
+        )
+        done = TransferCompleted(
+            transfer_id=t, from_account_id=a, to_account_id=b, amount=1, currency="EUR"
+        )
+        return [
+            self.rows(a, "account", self.version[a], out, meta, now),
+            self.rows(b, "account", self.version[b], into, meta, now),
+            self.rows(t, "transfer", 1, done, meta, now),
+        ]
 
 
 async def setup(pool: asyncpg.Pool) -> None:
@@ -118,8 +191,9 @@ async def setup(pool: asyncpg.Pool) -> None:
         await conn.execute(SETUP_SQL)
 
 
-async def raw_copy(pool: asyncpg.Pool, kind: str, commands: int, batch: int = 8190,
-                   parallel: int = 2) -> Summary:
+async def raw_copy(
+    pool: asyncpg.Pool, kind: str, commands: int, batch: int = 8190, parallel: int = 2
+) -> Summary:
     streams = _Streams(1000, seed=11 if kind == "deposits" else 12)  # distinct streams per run
     batches = []
     for start in range(0, commands, batch):
@@ -138,18 +212,29 @@ async def raw_copy(pool: asyncpg.Pool, kind: str, commands: int, batch: int = 81
                 evs, obs = queue.pop()
                 t0 = time.perf_counter()
                 async with conn.transaction():
-                    await conn.copy_records_to_table("copy_events", schema_name="bench",
-                                                     records=evs, columns=EVENT_COLS)
-                    await conn.copy_records_to_table("copy_outbox", schema_name="bench",
-                                                     records=obs, columns=OUTBOX_COLS)
+                    await conn.copy_records_to_table(
+                        "copy_events", schema_name="bench", records=evs, columns=EVENT_COLS
+                    )
+                    await conn.copy_records_to_table(
+                        "copy_outbox", schema_name="bench", records=obs, columns=OUTBOX_COLS
+                    )
                 latencies.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(parallel)))
     seconds = time.perf_counter() - t0
-    s = summarize(scenario=kind, system="raw_copy", mode="saturation", latencies=latencies,
-                  errors=Counter(), seconds=seconds, ops_per_call=batch, concurrency=parallel,
-                  unit=kind, note=f"COPY binary, batches of {batch} commands, rows prebuilt")
+    s = summarize(
+        scenario=kind,
+        system="raw_copy",
+        mode="saturation",
+        latencies=latencies,
+        errors=Counter(),
+        seconds=seconds,
+        ops_per_call=batch,
+        concurrency=parallel,
+        unit=kind,
+        note=f"COPY binary, batches of {batch} commands, rows prebuilt",
+    )
     s.ok = commands
     s.throughput = round(commands / seconds, 1)
     return s
@@ -157,8 +242,10 @@ async def raw_copy(pool: asyncpg.Pool, kind: str, commands: int, batch: int = 81
 
 def _raw_insert_call(pool: asyncpg.Pool, kind: str) -> Call:
     streams = _Streams(1000, seed=21 if kind == "deposits" else 22)  # distinct streams per run
-    sql = ("INSERT INTO bench.insert_events (event_id, stream_id, stream_type, version,"
-           " event_type, payload, metadata, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)")
+    sql = (
+        "INSERT INTO bench.insert_events (event_id, stream_id, stream_type, version,"
+        " event_type, payload, metadata, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+    )
 
     async def call(i: int) -> str | None:
         rows = [ev for ev, _ in streams.command(kind)]
@@ -176,17 +263,22 @@ def _raw_insert_call(pool: asyncpg.Pool, kind: str) -> Call:
 
 async def _crud_accounts(pool: asyncpg.Pool, n: int) -> list[uuid.UUID]:
     ids = sorted(uuid.uuid4() for _ in range(n))
-    await pool.executemany("INSERT INTO bench.accounts (id, balance) VALUES ($1, $2)",
-                           [(a, 10**12) for a in ids])
+    await pool.executemany(
+        "INSERT INTO bench.accounts (id, balance) VALUES ($1, $2)", [(a, 10**12) for a in ids]
+    )
     return ids
 
 
 def _crud_call(pool: asyncpg.Pool, kind: str, ids: list[uuid.UUID]) -> Call:
     rnd = random.Random(3)
-    up = ("UPDATE bench.accounts SET balance = balance + $1, version = version + 1"
-          " WHERE id = $2 RETURNING balance")
-    debit = ("UPDATE bench.accounts SET balance = balance - $1, version = version + 1"
-             " WHERE id = $2 AND balance >= $1 RETURNING balance")
+    up = (
+        "UPDATE bench.accounts SET balance = balance + $1, version = version + 1"
+        " WHERE id = $2 RETURNING balance"
+    )
+    debit = (
+        "UPDATE bench.accounts SET balance = balance - $1, version = version + 1"
+        " WHERE id = $2 AND balance >= $1 RETURNING balance"
+    )
 
     async def deposit(i: int) -> str | None:
         got = await pool.fetchval(up, 100, rnd.choice(ids))
@@ -208,11 +300,16 @@ def _es_env(admin_url: str) -> dict[str, str]:
     u = urlsplit(admin_url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": u.path.lstrip("/"), "POSTGRES_HOST": u.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(u.port or 5432), "POSTGRES_USER": u.username or "bank",
-        "POSTGRES_PASSWORD": u.password or "", "POSTGRES_SCHEMA": "bench",
-        "POSTGRES_POOL_SIZE": "16", "POSTGRES_MAX_OVERFLOW": "0",
-        "AGGREGATE_CACHE_MAXSIZE": "10000", "CREATE_TABLE": "y",
+        "POSTGRES_DBNAME": u.path.lstrip("/"),
+        "POSTGRES_HOST": u.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(u.port or 5432),
+        "POSTGRES_USER": u.username or "bank",
+        "POSTGRES_PASSWORD": u.password or "",
+        "POSTGRES_SCHEMA": "bench",
+        "POSTGRES_POOL_SIZE": "16",
+        "POSTGRES_MAX_OVERFLOW": "0",
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "CREATE_TABLE": "y",
     }
 
 
@@ -250,39 +347,78 @@ def _es_calls(admin_url: str, n_accounts: int) -> tuple[dict[str, Call], ThreadP
     return {"deposits": deposit, "transfers_uniform": transfer}, executor
 
 
-async def run_all(admin_url: str, *, duration: float, fixed_rate: float, fixed_seconds: float,
-                  copy_commands: int, report) -> None:  # type: ignore[no-untyped-def]
+async def run_all(
+    admin_url: str,
+    *,
+    duration: float,
+    fixed_rate: float,
+    fixed_seconds: float,
+    copy_commands: int,
+    report,
+) -> None:  # type: ignore[no-untyped-def]
     """Run every baseline; ``report(step, summary_or_None, reason)`` after each step."""
     pool = await asyncpg.create_pool(admin_url, min_size=4, max_size=32)
     try:
         await setup(pool)
         for kind, name in (("deposits", "deposits"), ("transfers", "transfers_uniform")):
-            s = await raw_copy(pool, kind, copy_commands if kind == "deposits"
-                               else copy_commands // 3)
+            s = await raw_copy(
+                pool, kind, copy_commands if kind == "deposits" else copy_commands // 3
+            )
             s.scenario = name
             report(f"raw_copy/{name}", s, "")
         for name in ("deposits", "transfers_uniform"):
             kind = "deposits" if name == "deposits" else "transfers"
-            run = await closed_loop(_raw_insert_call(pool, kind), concurrency=32,
-                                    duration=duration, max_calls=10**6)
-            report(f"raw_insert/{name}", summarize(
-                scenario=name, system="raw_insert", mode="saturation", latencies=run.latencies,
-                errors=run.errors, seconds=run.seconds, concurrency=32,
-                note="single-row INSERT per event, one transaction per command"), "")
+            run = await closed_loop(
+                _raw_insert_call(pool, kind), concurrency=32, duration=duration, max_calls=10**6
+            )
+            report(
+                f"raw_insert/{name}",
+                summarize(
+                    scenario=name,
+                    system="raw_insert",
+                    mode="saturation",
+                    latencies=run.latencies,
+                    errors=run.errors,
+                    seconds=run.seconds,
+                    concurrency=32,
+                    note="single-row INSERT per event, one transaction per command",
+                ),
+                "",
+            )
         ids = await _crud_accounts(pool, 1000)
         for name in ("deposits", "transfers_uniform"):
             kind = "deposits" if name == "deposits" else "transfers"
             call = _crud_call(pool, kind, ids)
             run = await open_loop(call, rate=fixed_rate, duration=fixed_seconds, drain=10)
-            report(f"crud/{name}/fixed", summarize(
-                scenario=name, system="crud", mode="fixed", latencies=run.latencies,
-                errors=run.errors, seconds=run.seconds, offered_rate=fixed_rate,
-                note="asyncpg direct, no HTTP"), "")
+            report(
+                f"crud/{name}/fixed",
+                summarize(
+                    scenario=name,
+                    system="crud",
+                    mode="fixed",
+                    latencies=run.latencies,
+                    errors=run.errors,
+                    seconds=run.seconds,
+                    offered_rate=fixed_rate,
+                    note="asyncpg direct, no HTTP",
+                ),
+                "",
+            )
             run = await closed_loop(call, concurrency=32, duration=duration, max_calls=10**6)
-            report(f"crud/{name}/saturation", summarize(
-                scenario=name, system="crud", mode="saturation", latencies=run.latencies,
-                errors=run.errors, seconds=run.seconds, concurrency=32,
-                note="asyncpg direct, no HTTP"), "")
+            report(
+                f"crud/{name}/saturation",
+                summarize(
+                    scenario=name,
+                    system="crud",
+                    mode="saturation",
+                    latencies=run.latencies,
+                    errors=run.errors,
+                    seconds=run.seconds,
+                    concurrency=32,
+                    note="asyncpg direct, no HTTP",
+                ),
+                "",
+            )
     finally:
         await pool.close()
     try:
@@ -294,14 +430,34 @@ async def run_all(admin_url: str, *, duration: float, fixed_rate: float, fixed_s
     try:
         for name, call in calls.items():
             run = await open_loop(call, rate=fixed_rate, duration=fixed_seconds, drain=10)
-            report(f"eventsourcing/{name}/fixed", summarize(
-                scenario=name, system="eventsourcing", mode="fixed", latencies=run.latencies,
-                errors=run.errors, seconds=run.seconds, offered_rate=fixed_rate,
-                note="eventsourcing 9.5.6 in-process, 16 threads, no HTTP"), "")
+            report(
+                f"eventsourcing/{name}/fixed",
+                summarize(
+                    scenario=name,
+                    system="eventsourcing",
+                    mode="fixed",
+                    latencies=run.latencies,
+                    errors=run.errors,
+                    seconds=run.seconds,
+                    offered_rate=fixed_rate,
+                    note="eventsourcing 9.5.6 in-process, 16 threads, no HTTP",
+                ),
+                "",
+            )
             run = await closed_loop(call, concurrency=16, duration=duration, max_calls=10**6)
-            report(f"eventsourcing/{name}/saturation", summarize(
-                scenario=name, system="eventsourcing", mode="saturation", latencies=run.latencies,
-                errors=run.errors, seconds=run.seconds, concurrency=16,
-                note="eventsourcing 9.5.6 in-process, 16 threads, no HTTP"), "")
+            report(
+                f"eventsourcing/{name}/saturation",
+                summarize(
+                    scenario=name,
+                    system="eventsourcing",
+                    mode="saturation",
+                    latencies=run.latencies,
+                    errors=run.errors,
+                    seconds=run.seconds,
+                    concurrency=16,
+                    note="eventsourcing 9.5.6 in-process, 16 threads, no HTTP",
+                ),
+                "",
+            )
     finally:
         executor.shutdown(wait=False)

@@ -226,7 +226,12 @@ def _proc_cpu(pid: int | None) -> float | None:
 
 
 async def catch_up(
-    dsn: str, acks: Acks, start: Callable[[], None], slot: str, total: int, batch: int,
+    dsn: str,
+    acks: Acks,
+    start: Callable[[], None],
+    slot: str,
+    total: int,
+    batch: int,
     broker_pid: int | None,
 ) -> dict[str, Any]:
     """The connector's own capacity: 100,000 events committed while it is stopped,
@@ -263,9 +268,7 @@ async def catch_up(
             "pipeline_cpu_us_per_event": round(total_us, 1),
             # What 2 cores of our own would sustain: the connector is one
             # thread (one core at most), and all three share the two cores.
-            "capacity_on_2_free_cores_events_per_s": round(
-                min(total / cpu, 2e6 / total_us)
-            ),
+            "capacity_on_2_free_cores_events_per_s": round(min(total / cpu, 2e6 / total_us)),
         }
     return {
         "events": total,
@@ -310,7 +313,9 @@ async def run(
         result["latency"] = await steady(dsn, acks, args.rate, args.seconds, args.writers)
         print("latency:", json.dumps(result["latency"]), flush=True)
         result["throughput"] = await throughput(dsn, acks, args.events, args.batch)
-        print("throughput (appending while streaming):", json.dumps(result["throughput"]), flush=True)
+        print(
+            "throughput (appending while streaming):", json.dumps(result["throughput"]), flush=True
+        )
         stop_all()
         acks.cpu = 0.0
         result["catch_up"] = await catch_up(
@@ -324,7 +329,9 @@ async def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--external", action="store_true", help="use the stack in BANK_* variables")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1_000)

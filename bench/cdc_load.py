@@ -69,7 +69,10 @@ class Appender:
             else:
                 self.balances[account] += 100
                 event = MoneyDeposited(
-                    account_id=account, transaction_id=uuid.uuid4(), amount=100, currency="EUR",
+                    account_id=account,
+                    transaction_id=uuid.uuid4(),
+                    amount=100,
+                    currency="EUR",
                     balance_after=self.balances[account],
                 )
             out.append((account, version, event))
@@ -88,8 +91,13 @@ async def append_batch(
     names = [event_type_name(e[2]) for e in events]
     rows = [
         {
-            "event_id": ids[i], "stream_id": e[0], "stream_type": STREAM_TYPE_ACCOUNT,
-            "version": e[1], "event_type": names[i], "payload": e[2], "metadata": metadata,
+            "event_id": ids[i],
+            "stream_id": e[0],
+            "stream_type": STREAM_TYPE_ACCOUNT,
+            "version": e[1],
+            "event_type": names[i],
+            "payload": e[2],
+            "metadata": metadata,
         }
         for i, e in enumerate(events)
     ]
@@ -98,22 +106,32 @@ async def append_batch(
         placed = {r["event_id"]: r for r in returned}
         recorded = [
             RecordedEvent(
-                event_id=ids[i], stream_id=e[0], stream_type=STREAM_TYPE_ACCOUNT, version=e[1],
+                event_id=ids[i],
+                stream_id=e[0],
+                stream_type=STREAM_TYPE_ACCOUNT,
+                version=e[1],
                 position=placed[ids[i]]["global_position"],
                 recorded_at=placed[ids[i]]["recorded_at"],
-                metadata=metadata, event=e[2],  # type: ignore[arg-type]
+                metadata=metadata,
+                event=e[2],  # type: ignore[arg-type]
             )
             for i, e in enumerate(events)
         ]
         topic = TOPIC_BY_STREAM_TYPE[STREAM_TYPE_ACCOUNT]
         outbox = [
             {
-                "event_id": r.event_id, "aggregate_type": STREAM_TYPE_ACCOUNT,
-                "aggregate_id": r.stream_id, "topic": topic, "key": str(r.stream_id),
-                "event_type": names[i], "payload": r,
+                "event_id": r.event_id,
+                "aggregate_type": STREAM_TYPE_ACCOUNT,
+                "aggregate_id": r.stream_id,
+                "topic": topic,
+                "key": str(r.stream_id),
+                "event_type": names[i],
+                "payload": r,
                 "headers": {
-                    "event_id": str(r.event_id), "event_type": names[i],
-                    "version": str(r.version), "trace_id": trace_id,
+                    "event_id": str(r.event_id),
+                    "event_type": names[i],
+                    "version": str(r.version),
+                    "trace_id": trace_id,
                 },
             }
             for i, r in enumerate(recorded)

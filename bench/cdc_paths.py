@@ -91,7 +91,8 @@ async def polling(dsn: str, sink: Sink) -> Callable[[], Awaitable[None]]:
             rows = await conn.fetch(
                 "SELECT lsn, data FROM pg_logical_slot_peek_binary_changes($1, NULL, 10000,"
                 " 'proto_version', '1', 'publication_names', $2)",
-                "cdc_paths_poll", PUB,
+                "cdc_paths_poll",
+                PUB,
             )
             if rows:
                 sink.feed([r["data"] for r in rows])
@@ -117,7 +118,9 @@ def _pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-async def measure(dsn: str, path: Callable[[str, Sink], Awaitable[Callable[[], Awaitable[None]]]]) -> dict[str, Any]:
+async def measure(
+    dsn: str, path: Callable[[str, Sink], Awaitable[Callable[[], Awaitable[None]]]]
+) -> dict[str, Any]:
     sink = Sink()
     stop = await path(dsn, sink)
     writer = await asyncpg.connect(dsn)
@@ -151,7 +154,9 @@ async def measure(dsn: str, path: Callable[[str, Sink], Awaitable[Callable[[], A
 
 async def run(dsn: str) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
-    await conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, payload jsonb)")
+    await conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigserial PRIMARY KEY, payload jsonb)"
+    )
     await conn.execute(f"DROP PUBLICATION IF EXISTS {PUB}")
     await conn.execute(f"CREATE PUBLICATION {PUB} FOR TABLE {TABLE}")
     result: dict[str, Any] = {}
@@ -162,7 +167,8 @@ async def run(dsn: str) -> dict[str, Any]:
             for slot in ("cdc_paths_stream", "cdc_paths_poll"):
                 await conn.execute(
                     "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                    " WHERE slot_name = $1", slot,
+                    " WHERE slot_name = $1",
+                    slot,
                 )
     finally:
         await conn.execute(f"DROP PUBLICATION IF EXISTS {PUB}")

@@ -25,8 +25,15 @@ _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(ServerMessage)
 
 
-async def run_e2e(api: str, http: aiohttp.ClientSession, *, rate: float, seconds: float,
-                  accounts: int = 20, wait: float = 15.0) -> Summary:
+async def run_e2e(
+    api: str,
+    http: aiohttp.ClientSession,
+    *,
+    rate: float,
+    seconds: float,
+    accounts: int = 20,
+    wait: float = 15.0,
+) -> Summary:
     who: Customer = await sign_up(http, api, "e2e")
     await open_accounts(http, api, who, accounts)
     pushes: dict[str, list[tuple[int, float]]] = defaultdict(list)  # account -> (version, t)
@@ -54,9 +61,15 @@ async def run_e2e(api: str, http: aiohttp.ClientSession, *, rate: float, seconds
         async def deposit(i: int) -> str | None:
             due = time.perf_counter()
             account = who.accounts[i % len(who.accounts)]
-            async with http.post(f"{api}/api/v1/accounts/{account}/deposits", data=body,
-                                 headers={**who.auth, "Content-Type": "application/json",
-                                          "Idempotency-Key": str(uuid.uuid4())}) as r:
+            async with http.post(
+                f"{api}/api/v1/accounts/{account}/deposits",
+                data=body,
+                headers={
+                    **who.auth,
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": str(uuid.uuid4()),
+                },
+            ) as r:
                 raw = await r.read()
                 if r.status != 201:
                     return f"http_{r.status}"
@@ -67,7 +80,7 @@ async def run_e2e(api: str, http: aiohttp.ClientSession, *, rate: float, seconds
         errors.update(run.errors)
         deadline = time.perf_counter() + wait
         while time.perf_counter() < deadline:
-            if all(pushes[a] and pushes[a][-1][0] >= v for a, v, _ in sent[-len(who.accounts):]):
+            if all(pushes[a] and pushes[a][-1][0] >= v for a, v, _ in sent[-len(who.accounts) :]):
                 break
             await asyncio.sleep(0.1)
         reader_task.cancel()
@@ -79,6 +92,13 @@ async def run_e2e(api: str, http: aiohttp.ClientSession, *, rate: float, seconds
             latencies.append(got[k][1] - due)
         else:
             errors["push_missing"] += 1
-    return summarize(scenario="e2e_push", system="ours", mode="fixed", latencies=latencies,
-                     errors=errors, seconds=run.seconds, offered_rate=rate,
-                     note="deposit over HTTP -> CDC -> Kafka -> projection -> Redis -> WS")
+    return summarize(
+        scenario="e2e_push",
+        system="ours",
+        mode="fixed",
+        latencies=latencies,
+        errors=errors,
+        seconds=run.seconds,
+        offered_rate=rate,
+        note="deposit over HTTP -> CDC -> Kafka -> projection -> Redis -> WS",
+    )

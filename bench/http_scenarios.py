@@ -13,13 +13,26 @@ from bench.loadgen import Call
 
 _enc = msgspec.json.Encoder()
 
-SCENARIOS = ("open_accounts", "deposits", "transfers_uniform", "transfers_hot", "get_balance",
-             "batch_transfers")
+SCENARIOS = (
+    "open_accounts",
+    "deposits",
+    "transfers_uniform",
+    "transfers_hot",
+    "get_balance",
+    "batch_transfers",
+)
 
 
 class HttpScenarios:
-    def __init__(self, api: str, http: aiohttp.ClientSession, customer: Customer, *,
-                 hot_share: float = 0.5, seed: int = 42) -> None:
+    def __init__(
+        self,
+        api: str,
+        http: aiohttp.ClientSession,
+        customer: Customer,
+        *,
+        hot_share: float = 0.5,
+        seed: int = 42,
+    ) -> None:
         self.api = api
         self.http = http
         self.who = customer
@@ -73,8 +86,9 @@ class HttpScenarios:
 
             async def balance(i: int) -> str | None:
                 account = self.rnd.choice(self.who.accounts)
-                async with self.http.get(f"{api}/api/v1/accounts/{account}/balance",
-                                         headers=headers) as r:
+                async with self.http.get(
+                    f"{api}/api/v1/accounts/{account}/balance", headers=headers
+                ) as r:
                     await r.read()
                     return None if r.status == 200 else f"http_{r.status}"
 
@@ -85,11 +99,18 @@ class HttpScenarios:
                 items = []
                 for _ in range(batch_size):
                     src, dst = self._pair(False)
-                    items.append({"id": str(uuid.uuid4()), "from_account_id": src,
-                                  "to_account_id": dst, "amount": 1})
+                    items.append(
+                        {
+                            "id": str(uuid.uuid4()),
+                            "from_account_id": src,
+                            "to_account_id": dst,
+                            "amount": 1,
+                        }
+                    )
                 body = _enc.encode({"transfers": items})
-                async with self.http.post(f"{api}/api/v1/transfers/batch", data=body,
-                                          headers=self._headers(idem=False)) as r:
+                async with self.http.post(
+                    f"{api}/api/v1/transfers/batch", data=body, headers=self._headers(idem=False)
+                ) as r:
                     raw = await r.read()
                     if r.status != 200:
                         return f"http_{r.status}"

@@ -56,8 +56,11 @@ def report(step: str, summary: Summary | None, reason: str = "") -> None:
 
 
 async def _batch_available(api: str, http: aiohttp.ClientSession, auth: dict[str, str]) -> bool:
-    async with http.post(f"{api}/api/v1/transfers/batch", data=b"{}",
-                         headers={**auth, "Content-Type": "application/json"}) as r:
+    async with http.post(
+        f"{api}/api/v1/transfers/batch",
+        data=b"{}",
+        headers={**auth, "Content-Type": "application/json"},
+    ) as r:
         return r.status not in (404, 405)
 
 
@@ -71,43 +74,97 @@ async def http_steps(plan: Plan) -> None:
         t0 = time.perf_counter()
         who = await sign_up(http, api, "bench")
         await open_accounts(http, api, who, plan.accounts)
-        emit({"step": "fixtures", "info": f"{plan.accounts} funded accounts in "
-              f"{time.perf_counter() - t0:.1f}s"})
+        emit(
+            {
+                "step": "fixtures",
+                "info": f"{plan.accounts} funded accounts in {time.perf_counter() - t0:.1f}s",
+            }
+        )
         scen = HttpScenarios(api, http, who)
         for name in plan.scenarios:
             if name == "batch_transfers":
                 if not await _batch_available(api, http, who.auth):
                     for mode in ("fixed", "saturation"):
-                        report(f"ours/{name}/{mode}", None, "POST /api/v1/transfers/batch not found")
+                        report(
+                            f"ours/{name}/{mode}", None, "POST /api/v1/transfers/batch not found"
+                        )
                     continue
                 size = plan.batch_fixed_size
-                run = await open_loop(scen.call(name, batch_size=size),
-                                      rate=plan.fixed_rate / size, duration=plan.fixed_seconds)
-                report(f"ours/{name}/fixed", summarize(
-                    scenario=name, system="ours", mode="fixed", latencies=run.latencies,
-                    errors=run.errors, seconds=run.seconds, ops_per_call=size,
-                    unit="transfers", offered_rate=plan.fixed_rate,
-                    note=f"batches of {size}; latency per batch request"))
+                run = await open_loop(
+                    scen.call(name, batch_size=size),
+                    rate=plan.fixed_rate / size,
+                    duration=plan.fixed_seconds,
+                )
+                report(
+                    f"ours/{name}/fixed",
+                    summarize(
+                        scenario=name,
+                        system="ours",
+                        mode="fixed",
+                        latencies=run.latencies,
+                        errors=run.errors,
+                        seconds=run.seconds,
+                        ops_per_call=size,
+                        unit="transfers",
+                        offered_rate=plan.fixed_rate,
+                        note=f"batches of {size}; latency per batch request",
+                    ),
+                )
                 size = plan.batch_saturation_size
-                run = await closed_loop(scen.call(name, batch_size=size),
-                                        concurrency=plan.batch_concurrency,
-                                        duration=plan.saturation_seconds, max_calls=10**6)
-                report(f"ours/{name}/saturation", summarize(
-                    scenario=name, system="ours", mode="saturation", latencies=run.latencies,
-                    errors=run.errors, seconds=run.seconds, ops_per_call=size, unit="transfers",
+                run = await closed_loop(
+                    scen.call(name, batch_size=size),
                     concurrency=plan.batch_concurrency,
-                    note=f"batches of {size}; latency per batch request"))
+                    duration=plan.saturation_seconds,
+                    max_calls=10**6,
+                )
+                report(
+                    f"ours/{name}/saturation",
+                    summarize(
+                        scenario=name,
+                        system="ours",
+                        mode="saturation",
+                        latencies=run.latencies,
+                        errors=run.errors,
+                        seconds=run.seconds,
+                        ops_per_call=size,
+                        unit="transfers",
+                        concurrency=plan.batch_concurrency,
+                        note=f"batches of {size}; latency per batch request",
+                    ),
+                )
                 continue
             call = scen.call(name)
             run = await open_loop(call, rate=plan.fixed_rate, duration=plan.fixed_seconds)
-            report(f"ours/{name}/fixed", summarize(
-                scenario=name, system="ours", mode="fixed", latencies=run.latencies,
-                errors=run.errors, seconds=run.seconds, offered_rate=plan.fixed_rate))
-            run = await closed_loop(call, concurrency=plan.concurrency,
-                                    duration=plan.saturation_seconds, max_calls=10**6)
-            report(f"ours/{name}/saturation", summarize(
-                scenario=name, system="ours", mode="saturation", latencies=run.latencies,
-                errors=run.errors, seconds=run.seconds, concurrency=plan.concurrency))
+            report(
+                f"ours/{name}/fixed",
+                summarize(
+                    scenario=name,
+                    system="ours",
+                    mode="fixed",
+                    latencies=run.latencies,
+                    errors=run.errors,
+                    seconds=run.seconds,
+                    offered_rate=plan.fixed_rate,
+                ),
+            )
+            run = await closed_loop(
+                call,
+                concurrency=plan.concurrency,
+                duration=plan.saturation_seconds,
+                max_calls=10**6,
+            )
+            report(
+                f"ours/{name}/saturation",
+                summarize(
+                    scenario=name,
+                    system="ours",
+                    mode="saturation",
+                    latencies=run.latencies,
+                    errors=run.errors,
+                    seconds=run.seconds,
+                    concurrency=plan.concurrency,
+                ),
+            )
         if plan.e2e_skip_reason:
             report("ours/e2e_push/fixed", None, plan.e2e_skip_reason)
         elif plan.e2e:
@@ -124,9 +181,12 @@ async def main(plan: Plan) -> None:
     await http_steps(plan)
     if plan.baselines:
         await baselines.run_all(
-            plan.admin_database_url, duration=plan.saturation_seconds,
-            fixed_rate=plan.fixed_rate, fixed_seconds=plan.fixed_seconds,
-            copy_commands=plan.copy_commands, report=report,
+            plan.admin_database_url,
+            duration=plan.saturation_seconds,
+            fixed_rate=plan.fixed_rate,
+            fixed_seconds=plan.fixed_seconds,
+            copy_commands=plan.copy_commands,
+            report=report,
         )
 
 

@@ -26,18 +26,30 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for base in BASELINES:
             other = _find(results, base, scenario, "saturation")
             if ours and other and other["throughput"]:
-                out.append({"scenario": scenario, "ours": "single commands over HTTP",
-                            "baseline": base, "ours_per_s": ours["throughput"],
-                            "baseline_per_s": other["throughput"],
-                            "ours_over_baseline": round(ours["throughput"] / other["throughput"], 3)})
+                out.append(
+                    {
+                        "scenario": scenario,
+                        "ours": "single commands over HTTP",
+                        "baseline": base,
+                        "ours_per_s": ours["throughput"],
+                        "baseline_per_s": other["throughput"],
+                        "ours_over_baseline": round(ours["throughput"] / other["throughput"], 3),
+                    }
+                )
     batch = _find(results, "ours", "batch_transfers", "saturation")
     for base in BASELINES:
         other = _find(results, base, "transfers_uniform", "saturation")
         if batch and other and other["throughput"]:
-            out.append({"scenario": "transfers_uniform", "ours": "batch endpoint",
-                        "baseline": base, "ours_per_s": batch["throughput"],
-                        "baseline_per_s": other["throughput"],
-                        "ours_over_baseline": round(batch["throughput"] / other["throughput"], 3)})
+            out.append(
+                {
+                    "scenario": "transfers_uniform",
+                    "ours": "batch endpoint",
+                    "baseline": base,
+                    "ours_per_s": batch["throughput"],
+                    "baseline_per_s": other["throughput"],
+                    "ours_over_baseline": round(batch["throughput"] / other["throughput"], 3),
+                }
+            )
     return out
 
 
@@ -50,32 +62,67 @@ def _fmt(x: Any) -> str:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    lines = [f"# Benchmark run {doc['started_at']}", "",
-             f"Command: `{doc['command']}`  ", f"Machine: {doc['machine']}  ",
-             f"Load note: {doc['load_note']}  ", f"Commit: {doc['commit']}", "",
-             "| scenario | system | mode | offered/s | ok | failed | throughput/s | p50 ms | "
-             "p95 ms | p99 ms | max ms | note |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        f"# Benchmark run {doc['started_at']}",
+        "",
+        f"Command: `{doc['command']}`  ",
+        f"Machine: {doc['machine']}  ",
+        f"Load note: {doc['load_note']}  ",
+        f"Commit: {doc['commit']}",
+        "",
+        "| scenario | system | mode | offered/s | ok | failed | throughput/s | p50 ms | "
+        "p95 ms | p99 ms | max ms | note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in doc["results"]:
-        lines.append("| " + " | ".join(_fmt(v) for v in (
-            r["scenario"], r["system"], r["mode"], r.get("offered_rate") or r.get("concurrency")
-            and f"c={r['concurrency']}", r["ok"], r.get("failed", 0), r["throughput"],
-            r.get("p50_ms"), r.get("p95_ms"), r.get("p99_ms"), r.get("max_ms"),
-            (r.get("note", "") + (f" errors {r['errors']}" if r.get("errors") else "")),
-        )) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _fmt(v)
+                for v in (
+                    r["scenario"],
+                    r["system"],
+                    r["mode"],
+                    r.get("offered_rate") or r.get("concurrency") and f"c={r['concurrency']}",
+                    r["ok"],
+                    r.get("failed", 0),
+                    r["throughput"],
+                    r.get("p50_ms"),
+                    r.get("p95_ms"),
+                    r.get("p99_ms"),
+                    r.get("max_ms"),
+                    (r.get("note", "") + (f" errors {r['errors']}" if r.get("errors") else "")),
+                )
+            )
+            + " |"
+        )
     if doc["skipped"]:
         lines += ["", "## Skipped", ""]
         lines += [f"- {s['step']}: {s['reason']}" for s in doc["skipped"]]
-    lines += ["", "## Ours ÷ baseline (saturation throughput; > 1 means ours is ahead)", "",
-              "| scenario | ours | baseline | ours/s | baseline/s | ratio |", "|---|---|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Ours ÷ baseline (saturation throughput; > 1 means ours is ahead)",
+        "",
+        "| scenario | ours | baseline | ours/s | baseline/s | ratio |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for r in doc["ratios"]:
-        lines.append(f"| {r['scenario']} | {r['ours']} | {r['baseline']} | {_fmt(r['ours_per_s'])} "
-                     f"| {_fmt(r['baseline_per_s'])} | {r['ours_over_baseline']:.3f} |")
-    lines += ["", "## Peak RSS per process (MB)", "", "| process | peak RSS (largest process) "
-              "| peak sum over its processes | processes |", "|---|---:|---:|---:|"]
+        lines.append(
+            f"| {r['scenario']} | {r['ours']} | {r['baseline']} | {_fmt(r['ours_per_s'])} "
+            f"| {_fmt(r['baseline_per_s'])} | {r['ours_over_baseline']:.3f} |"
+        )
+    lines += [
+        "",
+        "## Peak RSS per process (MB)",
+        "",
+        "| process | peak RSS (largest process) | peak sum over its processes | processes |",
+        "|---|---:|---:|---:|",
+    ]
     for name, mb in doc["peak_rss_mb"].items():
-        lines.append(f"| {name} | {mb} | {doc['peak_rss_sum_mb'].get(name, '–')} | "
-                     f"{doc['process_counts'].get(name, 1)} |")
+        lines.append(
+            f"| {name} | {mb} | {doc['peak_rss_sum_mb'].get(name, '–')} | "
+            f"{doc['process_counts'].get(name, 1)} |"
+        )
     cdc = doc.get("cdc")
     if cdc:
         lines += ["", "## CDC (bench.cdc: commit -> Kafka ack, same PostgreSQL)", ""]
@@ -85,7 +132,9 @@ def markdown(doc: dict[str, Any]) -> str:
             lines.append(f"Command: `{cdc.get('command')}`  ")
             for part in ("throughput", "latency"):
                 if part in cdc:
-                    lines.append(f"- {part}: " + ", ".join(f"{k} {v}" for k, v in cdc[part].items()))
+                    lines.append(
+                        f"- {part}: " + ", ".join(f"{k} {v}" for k, v in cdc[part].items())
+                    )
     return "\n".join(lines) + "\n"
 
 
@@ -107,12 +156,28 @@ def chart(doc: dict[str, Any], path: Path) -> None:
     ax1.set_title("Throughput at saturation (blue: ours)")
     width = 0.2
     xs = range(len(fixed))
-    for k, (key, color) in enumerate((("p50_ms", "tab:green"), ("p95_ms", "tab:orange"),
-                                      ("p99_ms", "tab:red"), ("max_ms", "tab:purple"))):
-        ax2.bar([x + (k - 1.5) * width for x in xs], [r.get(key) or 0 for r in fixed], width,
-                label=key.removesuffix("_ms"), color=color)
-    ax2.set_xticks(list(xs), [f"{r['system']}\n{r['scenario']}" for r in fixed], rotation=60,
-                   ha="right", fontsize=7)
+    for k, (key, color) in enumerate(
+        (
+            ("p50_ms", "tab:green"),
+            ("p95_ms", "tab:orange"),
+            ("p99_ms", "tab:red"),
+            ("max_ms", "tab:purple"),
+        )
+    ):
+        ax2.bar(
+            [x + (k - 1.5) * width for x in xs],
+            [r.get(key) or 0 for r in fixed],
+            width,
+            label=key.removesuffix("_ms"),
+            color=color,
+        )
+    ax2.set_xticks(
+        list(xs),
+        [f"{r['system']}\n{r['scenario']}" for r in fixed],
+        rotation=60,
+        ha="right",
+        fontsize=7,
+    )
     ax2.set_yscale("log")
     ax2.set_ylabel("latency ms (log)")
     ax2.set_title(f"Latency at a fixed offered load ({doc['fixed_rate']:.0f}/s)")
@@ -125,8 +190,11 @@ def chart(doc: dict[str, Any], path: Path) -> None:
 def write(doc: dict[str, Any], out_dir: Path = RESULTS) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     doc["ratios"] = ratios(doc["results"])
-    paths = {"json": out_dir / "latest.json", "md": out_dir / "latest.md",
-             "png": out_dir / "latest.png"}
+    paths = {
+        "json": out_dir / "latest.json",
+        "md": out_dir / "latest.md",
+        "png": out_dir / "latest.png",
+    }
     paths["json"].write_text(json.dumps(doc, indent=2) + "\n")
     paths["md"].write_text(markdown(doc))
     chart(doc, paths["png"])

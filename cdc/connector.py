@@ -118,7 +118,9 @@ class Connector:
                     backoff = BACKOFF_MIN
                 log.warning(
                     "CDC session ended (%s: %s); resuming from the slot's confirmed LSN in %.2fs",
-                    kind, exc, backoff,
+                    kind,
+                    exc,
+                    backoff,
                 )
                 try:
                     await asyncio.wait_for(stop.wait(), backoff)
@@ -137,7 +139,10 @@ class Connector:
         self._failure = loop.create_future()
         self._failure.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
         pub = self._pub = Publisher(
-            s.kafka_bootstrap, s.replication_factor, self._round_acked, self._fail,
+            s.kafka_bootstrap,
+            s.replication_factor,
+            self._round_acked,
+            self._fail,
             on_topics_acked=self.metrics.topics_acked,
         )
         trace_publisher(pub)  # a span per traced record, only when tracing is on
@@ -203,7 +208,9 @@ class Connector:
 
     # --- slot and snapshot ------------------------------------------------------
 
-    async def _prepare_slot(self, reader: ReplicationStream, pub: Publisher, tables: list[str]) -> None:
+    async def _prepare_slot(
+        self, reader: ReplicationStream, pub: Publisher, tables: list[str]
+    ) -> None:
         s = self.settings
         conn = await asyncpg.connect(s.admin_database_url)
         try:
@@ -213,7 +220,9 @@ class Connector:
                 reader.confirmed_lsn = info[0]
                 return
             if info is not None:
-                log.warning("slot %s exists but its snapshot never completed: recreating it", s.cdc_slot)
+                log.warning(
+                    "slot %s exists but its snapshot never completed: recreating it", s.cdc_slot
+                )
                 reader.drop_slot()
             await snap.forget(conn, s.cdc_slot)
             consistent_lsn, snapshot_name = reader.create_slot()
@@ -226,7 +235,9 @@ class Connector:
                 raise BrokerResetError("broker lost its topics during the snapshot")
             await snap.mark_done(conn, s.cdc_slot, consistent_lsn, rows)
             reader.confirmed_lsn = consistent_lsn
-            log.info("snapshot: %d rows emitted as op 'r' up to %s", rows, format_lsn(consistent_lsn))
+            log.info(
+                "snapshot: %d rows emitted as op 'r' up to %s", rows, format_lsn(consistent_lsn)
+            )
         finally:
             await conn.close()
 
@@ -263,8 +274,14 @@ class Connector:
                         after = None
                 if after is not None:
                     change = Change(
-                        shape=shape, op="c", before=None, after=None, lsn=data_start,  # type: ignore[arg-type]
-                        tx_id=self._xid, commit_ts_ms=self._commit_ts_ms, raw_message=payload,
+                        shape=shape,
+                        op="c",
+                        before=None,
+                        after=None,
+                        lsn=data_start,  # type: ignore[arg-type]
+                        tx_id=self._xid,
+                        commit_ts_ms=self._commit_ts_ms,
+                        raw_message=payload,
                     )
                     for record in route_rows(change, None, after):
                         append(record)
@@ -279,8 +296,12 @@ class Connector:
             if cls is Insert:
                 change = Change(
                     shape=shapes.get(msg.relation_oid) or self._unknown(msg.relation_oid),  # type: ignore[union-attr]
-                    op="c", before=None, after=msg.new,  # type: ignore[union-attr]
-                    lsn=data_start, tx_id=self._xid, commit_ts_ms=self._commit_ts_ms,
+                    op="c",
+                    before=None,
+                    after=msg.new,  # type: ignore[union-attr]
+                    lsn=data_start,
+                    tx_id=self._xid,
+                    commit_ts_ms=self._commit_ts_ms,
                 )
             elif cls is Begin:
                 self._xid = msg.xid  # type: ignore[union-attr]
@@ -294,14 +315,22 @@ class Connector:
             elif cls is Update:
                 change = Change(
                     shape=shapes.get(msg.relation_oid) or self._unknown(msg.relation_oid),  # type: ignore[union-attr]
-                    op="u", before=msg.old or msg.key, after=msg.new,  # type: ignore[union-attr]
-                    lsn=data_start, tx_id=self._xid, commit_ts_ms=self._commit_ts_ms,
+                    op="u",
+                    before=msg.old or msg.key,
+                    after=msg.new,  # type: ignore[union-attr]
+                    lsn=data_start,
+                    tx_id=self._xid,
+                    commit_ts_ms=self._commit_ts_ms,
                 )
             elif cls is Delete:
                 change = Change(
                     shape=shapes.get(msg.relation_oid) or self._unknown(msg.relation_oid),  # type: ignore[union-attr]
-                    op="d", before=msg.old or msg.key, after=None,  # type: ignore[union-attr]
-                    lsn=data_start, tx_id=self._xid, commit_ts_ms=self._commit_ts_ms,
+                    op="d",
+                    before=msg.old or msg.key,
+                    after=None,  # type: ignore[union-attr]
+                    lsn=data_start,
+                    tx_id=self._xid,
+                    commit_ts_ms=self._commit_ts_ms,
                 )
             elif cls is Relation:
                 shapes[msg.oid] = TableShape(msg.oid, msg.namespace, msg.name, msg.columns)  # type: ignore[union-attr]
@@ -342,7 +371,9 @@ class Connector:
             }
         )
         assert self._pub is not None
-        self._pub.append(OutRecord(CDC_DLQ, b"pgoutput", value, [("dlq.reason", b"undecodable-message")]))
+        self._pub.append(
+            OutRecord(CDC_DLQ, b"pgoutput", value, [("dlq.reason", b"undecodable-message")])
+        )
 
     # --- acks, confirmation, heartbeats ----------------------------------------
 
@@ -362,7 +393,10 @@ class Connector:
             self._ack_event.set()
         reader, pub = self._reader, self._pub
         if (
-            reader is not None and pub is not None and reader.paused and not self._stopping
+            reader is not None
+            and pub is not None
+            and reader.paused
+            and not self._stopping
             and pub.inflight_records < self._max_inflight // 2
         ):
             reader.resume()
@@ -389,7 +423,9 @@ class Connector:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             now = time.monotonic()
-            self.metrics.records_per_second.set((self._acked_records - last_records) / (now - last_time))
+            self.metrics.records_per_second.set(
+                (self._acked_records - last_records) / (now - last_time)
+            )
             last_records, last_time = self._acked_records, now
             self.metrics.inflight.set(pub.inflight_records)
             wal_end = reader.server_wal_end

@@ -18,8 +18,23 @@ from prometheus_client import (
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (
-    0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 
@@ -29,8 +44,10 @@ class Metrics:
         r = self.registry
         # Names of infra/prometheus/metrics-contract.yml (alerts and dashboards read them).
         self.records = Counter(
-            "bank_cdc_records", "Records published to Kafka and acknowledged (acks=all)",
-            ["topic"], registry=r,
+            "bank_cdc_records",
+            "Records published to Kafka and acknowledged (acks=all)",
+            ["topic"],
+            registry=r,
         )
         self.changes = Counter("cdc_changes", "Row changes decoded from the WAL", registry=r)
         self.records_per_second = Gauge(
@@ -55,7 +72,8 @@ class Metrics:
         self.slot_retained = Gauge(
             "bank_replication_slot_retained_wal_bytes",
             "pg_current_wal_lsn() - restart_lsn of the replication slot (WAL PostgreSQL keeps)",
-            ["slot"], registry=r,
+            ["slot"],
+            registry=r,
         )
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes
         self.confirmed_lsn = Gauge(
@@ -65,12 +83,16 @@ class Metrics:
         self.dead_letters = Counter(
             "cdc_dead_letters", "Rows sent to the dead-letter topic", registry=r
         )
-        self.restarts = Counter("cdc_pipeline_restarts", "Pipeline restarts after a failure", registry=r)
+        self.restarts = Counter(
+            "cdc_pipeline_restarts", "Pipeline restarts after a failure", registry=r
+        )
         self.topics_recreated = Counter(
             "cdc_topics_created", "Topics created (at start and after a broker reset)", registry=r
         )
         self.inflight = Gauge("cdc_inflight_records", "Records sent but not yet acked", registry=r)
-        self.snapshot_rows = Counter("cdc_snapshot_rows", "Rows emitted by initial snapshots", registry=r)
+        self.snapshot_rows = Counter(
+            "cdc_snapshot_rows", "Rows emitted by initial snapshots", registry=r
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         start_http_server(port, addr=addr, registry=self.registry)
@@ -79,7 +101,9 @@ class Metrics:
         for topic, n in topics.items():
             self.records.labels(topic).inc(n)
 
-    async def watch_slot(self, dsn: str, slot: str, stop: asyncio.Event, every: float = 5.0) -> None:
+    async def watch_slot(
+        self, dsn: str, slot: str, stop: asyncio.Event, every: float = 5.0
+    ) -> None:
         """Poll the WAL the slot retains until ``stop`` is set (own connection, reconnects)."""
         sql = (
             "SELECT (pg_current_wal_lsn() - restart_lsn)::float8 FROM pg_replication_slots"

@@ -64,12 +64,19 @@ def _append(builder: Any, record: OutRecord) -> bool:
 def _too_large(record: OutRecord) -> OutRecord:
     log.error(
         "record for %s (key %r) is %d bytes, over the %d-byte limit: dead-lettered",
-        record.topic, record.key, len(record.value), MAX_RECORD_BYTES,
+        record.topic,
+        record.key,
+        len(record.value),
+        MAX_RECORD_BYTES,
     )
     note = json.dumps(
-        {"reason": "record-too-large", "topic": record.topic, "bytes": len(record.value),
-         "key": record.key.decode(errors="replace") if record.key else None,
-         "head": record.value[:2000].decode(errors="replace")}
+        {
+            "reason": "record-too-large",
+            "topic": record.topic,
+            "bytes": len(record.value),
+            "key": record.key.decode(errors="replace") if record.key else None,
+            "head": record.value[:2000].decode(errors="replace"),
+        }
     ).encode()
     return OutRecord(CDC_DLQ, record.key, note, [("dlq.reason", b"record-too-large")])
 
@@ -176,7 +183,10 @@ class Publisher:
             if missing:
                 configs = {"min.insync.replicas": "2"} if self._rf >= 3 else {}
                 await self.admin.create_topics(
-                    [NewTopic(s.name, s.partitions, self._rf, topic_configs=configs) for s in missing]
+                    [
+                        NewTopic(s.name, s.partitions, self._rf, topic_configs=configs)
+                        for s in missing
+                    ]
                 )
                 created += [s.name for s in missing]
                 log.info("created topics %s", [s.name for s in missing])
@@ -185,12 +195,16 @@ class Publisher:
                 for d in await self.admin.describe_topics([s.name for s in self._topics])
             }
             wrong = [s for s in self._topics if counts.get(s.name, 0) != s.partitions]
-            empty_wrong = [s.name for s in wrong if await self._is_empty(s.name, counts.get(s.name, 0))]
+            empty_wrong = [
+                s.name for s in wrong if await self._is_empty(s.name, counts.get(s.name, 0))
+            ]
             if not empty_wrong:
                 for s in wrong:
                     log.warning(
                         "topic %s has %d partitions, expected %d (not empty: left as it is)",
-                        s.name, counts.get(s.name, 0), s.partitions,
+                        s.name,
+                        counts.get(s.name, 0),
+                        s.partitions,
                     )
                 break
             log.warning("recreating empty topics with the wrong partition count: %s", empty_wrong)
@@ -212,7 +226,9 @@ class Publisher:
         if partitions == 0:
             return True
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
             request_timeout_ms=self._request_timeout_ms,
         )
         await consumer.start()
@@ -232,7 +248,9 @@ class Publisher:
         node = client.get_random_node()
         if node is None:
             return False
-        resp = await client.send(node, MetadataRequest([CDC_HEARTBEAT], allow_auto_topic_creation=False))
+        resp = await client.send(
+            node, MetadataRequest([CDC_HEARTBEAT], allow_auto_topic_creation=False)
+        )
         topics = resp.to_object()["topics"]
         return bool(topics) and topics[0]["error_code"] == 0 and bool(topics[0]["partitions"])
 
@@ -408,5 +426,3 @@ class Publisher:
                 await asyncio.wait_for(stop, timeout)
             except Exception as exc:  # broker gone: nothing left to flush anyway
                 log.debug("closing Kafka client: %r", exc)
-
-

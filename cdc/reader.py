@@ -92,7 +92,9 @@ class ReplicationStream:
         published = self.query(
             "SELECT tablename FROM pg_publication_tables WHERE pubname = %s", (self.publication,)
         )
-        has_pub = bool(self.query("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,)))
+        has_pub = bool(
+            self.query("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,))
+        )
         table_list = ", ".join("public." + _q(t) for t in wanted)
         if not has_pub:
             self.query(f"CREATE PUBLICATION {_q(self.publication)} FOR TABLE {table_list}")
@@ -122,7 +124,9 @@ class ReplicationStream:
         The snapshot stays importable until this connection runs its next command.
         """
 
-        self._cur.execute(f"CREATE_REPLICATION_SLOT {_q(self.slot)} LOGICAL pgoutput EXPORT_SNAPSHOT")
+        self._cur.execute(
+            f"CREATE_REPLICATION_SLOT {_q(self.slot)} LOGICAL pgoutput EXPORT_SNAPSHOT"
+        )
         _name, consistent_point, snapshot_name, _plugin = self._cur.fetchone()
         log.info("created slot %s at %s (snapshot %s)", self.slot, consistent_point, snapshot_name)
         return parse_lsn(consistent_point), snapshot_name

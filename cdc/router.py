@@ -110,7 +110,9 @@ class Router:
             if topic is None or not stream_id:
                 reason = "unknown-stream-type" if stream_id else "missing-stream-id"
                 return [self._dead(change, reason, f"stream_type={row.get('stream_type')!r}")]
-            return [OutRecord(topic, str(stream_id).encode(), self._envelope(change, before, after), [])]
+            return [
+                OutRecord(topic, str(stream_id).encode(), self._envelope(change, before, after), [])
+            ]
         if table == "outbox":
             key = row.get("aggregate_id") or row.get("key")
             out = [
@@ -136,16 +138,25 @@ class Router:
             ]
         return [self._dead(change, "unknown-table", f"{shape.schema}.{table} is not captured")]
 
-    def truncate(self, shape: TableShape, lsn: int, tx_id: int | None, commit_ts_ms: int) -> OutRecord:
+    def truncate(
+        self, shape: TableShape, lsn: int, tx_id: int | None, commit_ts_ms: int
+    ) -> OutRecord:
         topic = {
             "events": t.CDC_ACCOUNTS,
             "outbox": t.CDC_OUTBOX,
             "audit_log": t.CDC_AUDIT,
         }.get(shape.table, t.CDC_DLQ)
         value = encode_change(
-            op="t", before=None, after=None, server_name=self.server_name, db=self.db,
-            schema=shape.schema, table=shape.table, commit_ts_ms=commit_ts_ms,
-            tx_id=tx_id, lsn=lsn,
+            op="t",
+            before=None,
+            after=None,
+            server_name=self.server_name,
+            db=self.db,
+            schema=shape.schema,
+            table=shape.table,
+            commit_ts_ms=commit_ts_ms,
+            tx_id=tx_id,
+            lsn=lsn,
         )
         log.warning("TRUNCATE of %s at %s", shape.table, format_lsn(lsn))
         return OutRecord(topic, None, value, [])
@@ -154,9 +165,16 @@ class Router:
         self, change: Change, before: dict[str, Any] | None, after: dict[str, Any] | None
     ) -> bytes:
         return encode_change(
-            op=change.op, before=before, after=after, server_name=self.server_name, db=self.db,
-            schema=change.shape.schema, table=change.shape.table,
-            commit_ts_ms=change.commit_ts_ms, tx_id=change.tx_id, lsn=change.lsn,
+            op=change.op,
+            before=before,
+            after=after,
+            server_name=self.server_name,
+            db=self.db,
+            schema=change.shape.schema,
+            table=change.shape.table,
+            commit_ts_ms=change.commit_ts_ms,
+            tx_id=change.tx_id,
+            lsn=change.lsn,
             snapshot=change.snapshot,
         )
 
@@ -187,7 +205,9 @@ class Router:
             for name, val in decoded.items():
                 if val is None:
                     continue
-                headers.append((name, val.encode() if isinstance(val, str) else _dlq_encoder.encode(val)))
+                headers.append(
+                    (name, val.encode() if isinstance(val, str) else _dlq_encoder.encode(val))
+                )
         return OutRecord(str(topic), str(key).encode(), value, headers)
 
     def _dead(self, change: Change, reason: str, error: str) -> OutRecord:
@@ -196,18 +216,34 @@ class Router:
         if change.raw_message is not None and change.before is None and change.after is None:
             msg = decode(change.raw_message)
             change = Change(
-                shape=shape, op=change.op, before=getattr(msg, "old", None) or getattr(msg, "key", None),
-                after=getattr(msg, "new", None), lsn=change.lsn, tx_id=change.tx_id,
-                commit_ts_ms=change.commit_ts_ms, snapshot=change.snapshot,
+                shape=shape,
+                op=change.op,
+                before=getattr(msg, "old", None) or getattr(msg, "key", None),
+                after=getattr(msg, "new", None),
+                lsn=change.lsn,
+                tx_id=change.tx_id,
+                commit_ts_ms=change.commit_ts_ms,
+                snapshot=change.snapshot,
             )
         lsn_text = format_lsn(change.lsn) if change.lsn is not None else None
         log.error(
             "dead letter: %s at LSN %s (txid %s) in %s.%s: %s",
-            reason, lsn_text, change.tx_id, shape.schema, shape.table, error,
+            reason,
+            lsn_text,
+            change.tx_id,
+            shape.schema,
+            shape.table,
+            error,
         )
         letter = DeadLetter(
-            reason=reason, error=error, lsn=change.lsn, lsn_text=lsn_text, txId=change.tx_id,
-            schema=shape.schema, table=shape.table, op=change.op,
+            reason=reason,
+            error=error,
+            lsn=change.lsn,
+            lsn_text=lsn_text,
+            txId=change.tx_id,
+            schema=shape.schema,
+            table=shape.table,
+            op=change.op,
             before=shape.text_row(change.before) if change.before is not None else None,
             after=shape.text_row(change.after) if change.after is not None else None,
             ts_ms=now_ms(),

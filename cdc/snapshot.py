@@ -47,7 +47,9 @@ async def mark_done(conn: asyncpg.Connection, slot: str, lsn: int, rows: int) ->
         "INSERT INTO cdc_snapshots (slot_name, consistent_lsn, rows) VALUES ($1, $2, $3)"
         " ON CONFLICT (slot_name) DO UPDATE SET consistent_lsn = EXCLUDED.consistent_lsn,"
         " rows = EXCLUDED.rows, completed_at = now()",
-        slot, lsn, rows,
+        slot,
+        lsn,
+        rows,
     )
 
 
@@ -80,7 +82,9 @@ async def run_snapshot(
     emit: Callable[[Change], Awaitable[None]],
 ) -> int:
     """Read every row of ``tables`` as of the exported snapshot; ``emit`` each. Returns the count."""
-    conn = await asyncpg.connect(dsn, server_settings={"TimeZone": "UTC", "application_name": "bank-cdc-snapshot"})
+    conn = await asyncpg.connect(
+        dsn, server_settings={"TimeZone": "UTC", "application_name": "bank-cdc-snapshot"}
+    )
     total = 0
     previous: Change | None = None  # held back one row so the last can say snapshot "last"
     try:
@@ -97,8 +101,14 @@ async def run_snapshot(
                     if previous is not None:
                         await emit(previous)
                     previous = Change(
-                        shape=shape, op="r", before=None, after=values,
-                        lsn=consistent_lsn, tx_id=None, commit_ts_ms=ts, snapshot="true",
+                        shape=shape,
+                        op="r",
+                        before=None,
+                        after=values,
+                        lsn=consistent_lsn,
+                        tx_id=None,
+                        commit_ts_ms=ts,
+                        snapshot="true",
                     )
                 log.info("snapshot of %s done (%d rows so far)", table, total)
             if previous is not None:

@@ -21,7 +21,9 @@ DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m client", description="Northwind Bank app")
-    p.add_argument("--web", action="store_true", help="serve the app to browsers instead of a window")
+    p.add_argument(
+        "--web", action="store_true", help="serve the app to browsers instead of a window"
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("BANK_CLIENT_PORT", "8550")))
     p.add_argument("--api-url", default=os.environ.get("BANK_API_URL", DEFAULT_API_URL))
@@ -35,7 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = make_main(args.api_url.rstrip("/"))
     if args.web:
-        print(f"Bank app (web) on http://{args.host}:{args.port}/ talking to {args.api_url}", flush=True)
+        print(
+            f"Bank app (web) on http://{args.host}:{args.port}/ talking to {args.api_url}",
+            flush=True,
+        )
         ft.run(
             app,
             view=None,
@@ -48,7 +53,10 @@ def main(argv: list[str] | None = None) -> None:
         if sys.platform.startswith("linux") and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         ):
-            print("No display here: serve the app to a browser with --web --port 8550.", file=sys.stderr)
+            print(
+                "No display here: serve the app to a browser with --web --port 8550.",
+                file=sys.stderr,
+            )
             raise SystemExit(2)
         # flet-desktop fetches the Flutter desktop runner on first use.
         ft.run(app)

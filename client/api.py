@@ -214,10 +214,17 @@ class BankApi:
         return self._decode(resp, dto.AccountResponse)
 
     async def account(self, account_id: UUID) -> dto.AccountResponse:
-        return self._decode(await self._authed("GET", f"/accounts/{account_id}"), dto.AccountResponse)
+        return self._decode(
+            await self._authed("GET", f"/accounts/{account_id}"), dto.AccountResponse
+        )
 
     async def transactions(
-        self, account_id: UUID, *, limit: int = 20, cursor: str | None = None, kind: str | None = None
+        self,
+        account_id: UUID,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        kind: str | None = None,
     ) -> dto.TransactionPage:
         params: dict[str, str | int] = {"limit": limit}
         if cursor:

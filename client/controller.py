@@ -23,7 +23,14 @@ from client.api import (
     Unreachable,
 )
 from shared.security import SessionResponse
-from client.state import QUEUE_KEY, AppState, MovementKind, QueuedMovement, decode_queue, encode_queue
+from client.state import (
+    QUEUE_KEY,
+    AppState,
+    MovementKind,
+    QueuedMovement,
+    decode_queue,
+    encode_queue,
+)
 from client.store import DeviceStore
 from shared.api import AccountResponse, AnalyticsResponse, TransactionPage
 from shared.messages import AccountStatusChanged, BalanceChanged, Welcome
@@ -36,7 +43,6 @@ RETRY_LIVE_SECONDS = 30.0  # how often to try the WebSocket again while polling
 MAX_BACKOFF = 5.0
 RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
 MAX_CONFLICT_ATTEMPTS = 5
-
 
 
 class Controller:
@@ -129,7 +135,9 @@ class Controller:
     def _expired(self) -> None:
         self._stop_sync()
         n = len(self.state.pending())
-        kept = f" Your {n} queued payment(s) are kept and will be sent after you sign in." if n else ""
+        kept = (
+            f" Your {n} queued payment(s) are kept and will be sent after you sign in." if n else ""
+        )
         self.state.sign_out(notice="Your session has expired. Please sign in again." + kept)
 
     # --- queries ------------------------------------------------------------------------
@@ -268,7 +276,9 @@ class Controller:
                 await self.flush()
                 try:
                     await self._follow_live()
-                except Unreachable as e:  # the push dropped; the next refresh tells if we are offline
+                except (
+                    Unreachable
+                ) as e:  # the push dropped; the next refresh tells if we are offline
                     log.info("live connection lost: %s", e)
             except SessionExpired:
                 self._expired()

@@ -178,7 +178,9 @@ class AppState:
 
     def trim_finished(self) -> None:
         finished = [q for q in self.queue if q.finished]
-        drop = {q.key for q in finished[:-KEEP_FINISHED]} if len(finished) > KEEP_FINISHED else set()
+        drop = (
+            {q.key for q in finished[:-KEEP_FINISHED]} if len(finished) > KEEP_FINISHED else set()
+        )
         if drop:
             self.queue = [q for q in self.queue if q.key not in drop]
 

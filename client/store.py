@@ -54,7 +54,9 @@ class FileStore:
 class PreferencesStore:
     """SharedPreferences on the device, with a file as the fallback."""
 
-    def __init__(self, prefs: ft.SharedPreferences, fallback: FileStore | None, timeout: float = 3.0):
+    def __init__(
+        self, prefs: ft.SharedPreferences, fallback: FileStore | None, timeout: float = 3.0
+    ):
         self.prefs = prefs
         self.fallback = fallback
         self.timeout = timeout

@@ -110,7 +110,16 @@ def web_app(bank_link: BankLink, tmp_path_factory: pytest.TempPathFactory) -> It
     )
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "client", "--web", "--port", str(port), "--api-url", bank_link.url],
+            [
+                sys.executable,
+                "-m",
+                "client",
+                "--web",
+                "--port",
+                str(port),
+                "--api-url",
+                bank_link.url,
+            ],
             cwd=REPO_ROOT,
             env=env,
             stdout=out,
@@ -120,7 +129,9 @@ def web_app(bank_link: BankLink, tmp_path_factory: pytest.TempPathFactory) -> It
         deadline = time.monotonic() + 60
         while not port_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the web client did not start; see {log}:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"the web client did not start; see {log}:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -174,7 +185,9 @@ async def phones(browser, web_app: str) -> AsyncIterator[list[Phone]]:  # type: 
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def phone(phones: list[Phone], request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Awaitable[Phone]]]:
+async def phone(
+    phones: list[Phone], request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[[], Awaitable[Phone]]]:
     """Hand out the phones, one per customer in the test, each showing the sign-in
     screen. After a failed test the phone's tabs are photographed and closed."""
     given: list[Phone] = []
@@ -195,7 +208,9 @@ async def phone(phones: list[Phone], request: pytest.FixtureRequest) -> AsyncIte
             for j, page in enumerate(p.context.pages):
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 try:
-                    await page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}-{i}{j}.png"))
+                    await page.screenshot(
+                        path=str(ARTIFACTS / f"FAILED-{request.node.name}-{i}{j}.png")
+                    )
                 except Exception:  # noqa: BLE001 - a screenshot must not hide the failure
                     pass
             await p.discard()

@@ -43,7 +43,9 @@ class BankLink:
         # (time.monotonic(), first line) of every request that went through
         self.requests: list[tuple[float, bytes]] = []
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="bank-link")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="bank-link"
+        )
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._lose_marker: bytes | None = None

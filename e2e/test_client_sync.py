@@ -43,7 +43,9 @@ async def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def new_customer(link: BankLink, device: DeviceMemory) -> tuple[Controller, str, AccountResponse]:
+async def new_customer(
+    link: BankLink, device: DeviceMemory
+) -> tuple[Controller, str, AccountResponse]:
     ctrl = Controller(AppState(link.url), device)
     email = f"erin.{uuid.uuid4().hex[:10]}@example.com"
     await ctrl.register(email, PASSWORD, "Erin Example")
@@ -64,7 +66,9 @@ async def bank_postings(
         deadline = time.monotonic() + 15
         while True:
             bal = (await http.get(f"/accounts/{account_id}/balance", headers=auth)).json()
-            txs = (await http.get(f"/accounts/{account_id}/transactions?limit=100", headers=auth)).json()
+            txs = (
+                await http.get(f"/accounts/{account_id}/transactions?limit=100", headers=auth)
+            ).json()
             if len(txs["items"]) >= expected or time.monotonic() > deadline:
                 return bal["balance"]["amount"], txs["items"]
             await asyncio.sleep(0.2)

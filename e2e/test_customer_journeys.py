@@ -82,9 +82,7 @@ async def test_new_customer_opens_an_account_and_deposits(phone) -> None:
     await shot(alice.page, "deposit", "4-home")
 
 
-async def test_transfer_from_another_customer_appears_live(
-    phone, link: BankLink
-) -> None:
+async def test_transfer_from_another_customer_appears_live(phone, link: BankLink) -> None:
     alice = await register(await phone(), "Alice")
     await open_account(alice)
     await _deposit(alice, "100.00", "100.00 EUR")

@@ -116,8 +116,10 @@ class Phone:
         elif await tab(self.page, "Settings").count():
             await tab(self.page, "Settings").click()
             await tap(self.page, "Sign out")
-        await button(self.page, "Sign in").or_(button(self.page, "Create account")).first.wait_for(
-            timeout=TIMEOUT_MS
+        await (
+            button(self.page, "Sign in")
+            .or_(button(self.page, "Create account"))
+            .first.wait_for(timeout=TIMEOUT_MS)
         )
         return self.page
 

@@ -12,7 +12,9 @@ from shared.money import CurrencyCode, Money, PositiveMinorUnits
 
 Description = Annotated[str, msgspec.Meta(max_length=140)]
 AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 

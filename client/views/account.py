@@ -44,7 +44,9 @@ class AccountScreen:
         self._seen_version = 0  # account version the history was last loaded at
 
         self.title = ft.Text("", theme_style=ft.TextThemeStyle.TITLE_LARGE, expand=True)
-        self.balance = ft.Text("", size=34, weight=ft.FontWeight.BOLD, color=ft.Colors.ON_PRIMARY_CONTAINER)
+        self.balance = ft.Text(
+            "", size=34, weight=ft.FontWeight.BOLD, color=ft.Colors.ON_PRIMARY_CONTAINER
+        )
         self.balance_note = ft.Text("", size=12, color=ft.Colors.ON_PRIMARY_CONTAINER)
         self.number = ft.Text("", size=12, color=ft.Colors.ON_PRIMARY_CONTAINER)
         self.chart_box = ft.Container(height=150, visible=False)
@@ -60,7 +62,9 @@ class AccountScreen:
         )
         header = ft.Row(
             [
-                ft.IconButton(ft.Icons.ARROW_BACK, tooltip="Back", on_click=lambda e: shell.go_tab(0)),
+                ft.IconButton(
+                    ft.Icons.ARROW_BACK, tooltip="Back", on_click=lambda e: shell.go_tab(0)
+                ),
                 self.title,
             ]
         )
@@ -91,9 +95,15 @@ class AccountScreen:
         )
         actions = ft.Row(
             [
-                ft.FilledTonalButton("Deposit", icon=ft.Icons.ADD, on_click=lambda e: self._move("deposit")),
-                ft.FilledTonalButton("Withdraw", icon=ft.Icons.REMOVE, on_click=lambda e: self._move("withdrawal")),
-                ft.FilledTonalButton("Transfer", icon=ft.Icons.SEND, on_click=lambda e: self._move("transfer")),
+                ft.FilledTonalButton(
+                    "Deposit", icon=ft.Icons.ADD, on_click=lambda e: self._move("deposit")
+                ),
+                ft.FilledTonalButton(
+                    "Withdraw", icon=ft.Icons.REMOVE, on_click=lambda e: self._move("withdrawal")
+                ),
+                ft.FilledTonalButton(
+                    "Transfer", icon=ft.Icons.SEND, on_click=lambda e: self._move("transfer")
+                ),
             ],
             wrap=True,
             spacing=8,
@@ -176,7 +186,9 @@ class AccountScreen:
     async def _fetch(self, replace: bool = False) -> None:
         self._loading = True
         try:
-            page = await self.shell.ctrl.transactions(self.account_id, cursor=self.cursor, kind=self.kind)
+            page = await self.shell.ctrl.transactions(
+                self.account_id, cursor=self.cursor, kind=self.kind
+            )
         except (ApiError, Unreachable, SessionExpired) as e:
             self.history_note.value = error_text(e)
         else:
@@ -204,7 +216,9 @@ class AccountScreen:
     async def _load_chart(self) -> None:
         end = date.today()
         try:
-            data = await self.shell.ctrl.analytics(self.account_id, end - timedelta(days=CHART_DAYS - 1), end)
+            data = await self.shell.ctrl.analytics(
+                self.account_id, end - timedelta(days=CHART_DAYS - 1), end
+            )
         except ApiError as e:
             self.chart_note.value = "" if e.status == 404 else error_text(e)
             self._update()
@@ -225,9 +239,7 @@ class AccountScreen:
         if len(data.days) < 2 or data.count == 0:
             self.chart_box.visible = False
             return
-        points = [
-            fch.LineChartDataPoint(x=i, y=d.closing_balance) for i, d in enumerate(data.days)
-        ]
+        points = [fch.LineChartDataPoint(x=i, y=d.closing_balance) for i, d in enumerate(data.days)]
         self.chart_box.content = fch.LineChart(
             data_series=[
                 fch.LineChartData(

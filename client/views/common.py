@@ -80,7 +80,9 @@ def transaction_tile(tx: TransactionResponse) -> ft.ListTile:
     return ft.ListTile(
         leading=ft.CircleAvatar(
             content=ft.Icon(KIND_ICON.get(tx.kind, ft.Icons.RECEIPT_LONG), size=20),
-            bgcolor=ft.Colors.SECONDARY_CONTAINER if incoming else ft.Colors.SURFACE_CONTAINER_HIGHEST,
+            bgcolor=ft.Colors.SECONDARY_CONTAINER
+            if incoming
+            else ft.Colors.SURFACE_CONTAINER_HIGHEST,
             radius=18,
         ),
         title=ft.Text(KIND_LABEL.get(tx.kind, tx.kind)),

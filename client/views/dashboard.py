@@ -180,10 +180,14 @@ class DashboardScreen:
         )
 
     def _render_accounts(self) -> None:
-        items = sorted(self.state.accounts.values(), key=lambda a: (a.opened_at is None, a.opened_at))
+        items = sorted(
+            self.state.accounts.values(), key=lambda a: (a.opened_at is None, a.opened_at)
+        )
         if not items:
             self.accounts.controls = [
-                ft.Text("Open your first account to get started.", color=ft.Colors.ON_SURFACE_VARIANT)
+                ft.Text(
+                    "Open your first account to get started.", color=ft.Colors.ON_SURFACE_VARIANT
+                )
             ]
         else:
             self.accounts.controls = [self._account_card(a) for a in items]
@@ -230,8 +234,10 @@ class DashboardScreen:
         elif topic in ("queue",):
             self._render_queue()
         elif topic == "transaction" and isinstance(payload, TransactionResponse):
-            if all(t.transaction_id != payload.transaction_id or t.account_id != payload.account_id
-                   for t in self.recent_items):
+            if all(
+                t.transaction_id != payload.transaction_id or t.account_id != payload.account_id
+                for t in self.recent_items
+            ):
                 self.recent_items.insert(0, payload)
                 self._render_recent()
 
@@ -257,7 +263,9 @@ class DashboardScreen:
                 self.page.update()
                 return
             try:
-                account = await self.shell.ctrl.open_account(name.value.strip(), currency.value or "EUR")
+                account = await self.shell.ctrl.open_account(
+                    name.value.strip(), currency.value or "EUR"
+                )
             except Exception as ex:  # noqa: BLE001 - shown in words
                 error.value, error.visible = error_text(ex), True
                 self.page.update()

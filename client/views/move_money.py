@@ -19,13 +19,19 @@ VERBS = {"deposit": "Deposit", "withdrawal": "Withdraw", "transfer": "Transfer"}
 
 
 class MoveMoneyScreen:
-    def __init__(self, shell: "Shell", kind: str = "deposit", account_id: UUID | None = None) -> None:
+    def __init__(
+        self, shell: "Shell", kind: str = "deposit", account_id: UUID | None = None
+    ) -> None:
         self.shell = shell
         self.page = shell.page
         self.state = shell.state
         self.kind: MovementKind = kind if kind in VERBS else "deposit"  # type: ignore[assignment]
         accounts = self._accounts()
-        chosen = account_id if account_id in self.state.accounts else (accounts[0].id if accounts else None)
+        chosen = (
+            account_id
+            if account_id in self.state.accounts
+            else (accounts[0].id if accounts else None)
+        )
 
         self.kind_picker = ft.SegmentedButton(
             segments=[ft.Segment(value=k, label=ft.Text(v)) for k, v in VERBS.items()],
@@ -68,7 +74,11 @@ class MoveMoneyScreen:
                 self.description,
                 self.offline_note,
                 ft.Row(
-                    [ft.FilledButton("Continue", icon=ft.Icons.ARROW_FORWARD, on_click=self._continue)]
+                    [
+                        ft.FilledButton(
+                            "Continue", icon=ft.Icons.ARROW_FORWARD, on_click=self._continue
+                        )
+                    ]
                 ),
             ],
             spacing=16,
@@ -104,7 +114,9 @@ class MoveMoneyScreen:
     # --- helpers ----------------------------------------------------------------------
 
     def _accounts(self) -> list[AccountResponse]:
-        return sorted(self.state.accounts.values(), key=lambda a: (a.opened_at is None, a.opened_at))
+        return sorted(
+            self.state.accounts.values(), key=lambda a: (a.opened_at is None, a.opened_at)
+        )
 
     def _source(self) -> AccountResponse | None:
         try:
@@ -185,7 +197,10 @@ class MoveMoneyScreen:
         source, amount, target = checked
         rows = [
             ("Amount", amount_text(amount, source.currency)),
-            ("From" if self.kind != "deposit" else "Into", f"{source.name} ({short_id(source.id)})"),
+            (
+                "From" if self.kind != "deposit" else "Into",
+                f"{source.name} ({short_id(source.id)})",
+            ),
         ]
         if target is not None:
             mine = self.state.accounts.get(target)
@@ -193,7 +208,11 @@ class MoveMoneyScreen:
         if self.description.value:
             rows.append(("Description", self.description.value))
         note = (
-            [ft.Text("Offline: it will be queued and sent later.", color=ft.Colors.TERTIARY, size=12)]
+            [
+                ft.Text(
+                    "Offline: it will be queued and sent later.", color=ft.Colors.TERTIARY, size=12
+                )
+            ]
             if not self.state.online
             else []
         )
@@ -209,7 +228,10 @@ class MoveMoneyScreen:
                 content=ft.Column(
                     [
                         ft.Row(
-                            [ft.Text(k, color=ft.Colors.ON_SURFACE_VARIANT), ft.Text(v, weight=ft.FontWeight.W_600)],
+                            [
+                                ft.Text(k, color=ft.Colors.ON_SURFACE_VARIANT),
+                                ft.Text(v, weight=ft.FontWeight.W_600),
+                            ],
                             alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
                         )
                         for k, v in rows
@@ -243,7 +265,10 @@ class MoveMoneyScreen:
         if item.status == "done":
             balance = money(item.balance_after) if item.balance_after else ""
             self._show_result(
-                ft.Colors.SECONDARY_CONTAINER, ft.Icons.CHECK_CIRCLE, f"{what} done", f"New balance {balance}"
+                ft.Colors.SECONDARY_CONTAINER,
+                ft.Icons.CHECK_CIRCLE,
+                f"{what} done",
+                f"New balance {balance}",
             )
         elif item.status == "rejected":
             self._show_result(

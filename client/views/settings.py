@@ -48,7 +48,9 @@ class SettingsScreen:
                     section_title("Appearance"),
                     self.theme,
                     section_title("Server"),
-                    ft.Row([self.server, ft.OutlinedButton("Use server", on_click=self._on_server)]),
+                    ft.Row(
+                        [self.server, ft.OutlinedButton("Use server", on_click=self._on_server)]
+                    ),
                     ft.Text(
                         "Changing the server signs you out. Queued payments stay on this device.",
                         size=12,
@@ -59,7 +61,9 @@ class SettingsScreen:
                     self.pending,
                     ft.Row(
                         [
-                            ft.FilledTonalButton("Sign out", icon=ft.Icons.LOGOUT, on_click=self._sign_out),
+                            ft.FilledTonalButton(
+                                "Sign out", icon=ft.Icons.LOGOUT, on_click=self._sign_out
+                            ),
                             ft.OutlinedButton(
                                 "Sign out everywhere",
                                 icon=ft.Icons.PHONELINK_ERASE,
@@ -137,7 +141,8 @@ class SettingsScreen:
             leading=ft.Icon(ft.Icons.SMARTPHONE if not s.current else ft.Icons.CHECK_CIRCLE),
             title=ft.Text(s.user_agent or "Device"),
             subtitle=ft.Text(
-                ("This device · " if s.current else "") + f"last used {s.last_used_at.astimezone():%d %b %H:%M} · {s.ip}",
+                ("This device · " if s.current else "")
+                + f"last used {s.last_used_at.astimezone():%d %b %H:%M} · {s.ip}",
                 size=12,
             ),
             trailing=None if s.current else ft.TextButton("Revoke", on_click=revoke),

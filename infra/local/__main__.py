@@ -17,8 +17,12 @@ from infra.local.procs import ManagedProcess, PidRecord, ProcessFailedError
 from infra.local.stack import EmbeddedStack, StackError, module_exists
 
 
-_APP_PORTS = {"api": "api", "cdc": "cdc_metrics", "projections": "projections_metrics",
-              "client": "client"}
+_APP_PORTS = {
+    "api": "api",
+    "cdc": "cdc_metrics",
+    "projections": "projections_metrics",
+    "client": "client",
+}
 
 
 class _Shutdown(Exception):
@@ -56,10 +60,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.start()
         launcher = stack.pid_path("launcher")
         PidRecord("launcher", os.getpid(), psutil.Process().create_time(), sys.argv).save(launcher)
-        ours = [n for n, ext in (("postgres", stack.external_db), ("redis", stack.external_redis),
-                                 ("kafka", stack.external_kafka)) if not ext]
-        _say(f"servers up in {time.monotonic() - t0:.1f}s: "
-             + (", ".join(f"{n} :{getattr(stack.ports, n)}" for n in ours) or "all external"))
+        ours = [
+            n
+            for n, ext in (
+                ("postgres", stack.external_db),
+                ("redis", stack.external_redis),
+                ("kafka", stack.external_kafka),
+            )
+            if not ext
+        ]
+        _say(
+            f"servers up in {time.monotonic() - t0:.1f}s: "
+            + (", ".join(f"{n} :{getattr(stack.ports, n)}" for n in ours) or "all external")
+        )
         applied = stack.migrate()
         _say("migrations applied: " + (", ".join(applied) if applied else "none pending"))
         started = [] if args.no_apps else _start_apps(stack, tls=args.tls)
@@ -100,8 +113,10 @@ def _start_apps(stack: EmbeddedStack, *, tls: bool) -> list[str]:
                 starter(stack, timeout=20.0)  # type: ignore[operator]
             except ProcessFailedError as exc:
                 if stack.processes[name].alive:
-                    _say(f"{name}: running, but not answering yet on port "
-                         f"{stack.processes[name].port}")
+                    _say(
+                        f"{name}: running, but not answering yet on port "
+                        f"{stack.processes[name].port}"
+                    )
                 else:
                     _say(f"{name}: failed to start, will retry: {exc}")
                 continue
@@ -166,8 +181,10 @@ def _supervise(stack: EmbeddedStack) -> None:
                 if now - since.get(name, now) > 60.0:
                     backoff[name] = 1.0
                 delay = backoff.get(name, 1.0)
-                _say(f"{name} exited with code {proc.returncode}; restarting in {delay:.0f}s "
-                     f"(log {proc.log_path})")
+                _say(
+                    f"{name} exited with code {proc.returncode}; restarting in {delay:.0f}s "
+                    f"(log {proc.log_path})"
+                )
                 due[name] = now + delay
                 backoff[name] = min(delay * 2, 30.0)
             elif now >= due[name]:
@@ -238,18 +255,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start the whole platform in the foreground")
     up.add_argument("--tls", action="store_true", help="serve the API over HTTPS (self-signed)")
-    up.add_argument("--no-apps", action="store_true",
-                    help="only the servers and migrations (run the apps yourself)")
+    up.add_argument(
+        "--no-apps",
+        action="store_true",
+        help="only the servers and migrations (run the apps yourself)",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop a stack left running").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
     sub.add_parser("env", help="print the stack's BANK_* env as export lines").set_defaults(
-        func=cmd_env)
+        func=cmd_env
+    )
     ex = sub.add_parser("exec", help="run a command with the stack's env")
     ex.add_argument("command", nargs=argparse.REMAINDER)
     ex.set_defaults(func=cmd_exec)
-    sub.add_parser("run-migrations", help="apply pending migrations").set_defaults(
-        func=cmd_migrate)
+    sub.add_parser("run-migrations", help="apply pending migrations").set_defaults(func=cmd_migrate)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -46,7 +46,11 @@ def start_api(
         env |= {"BANK_TLS_KEYFILE": str(key), "BANK_TLS_CERTFILE": str(cert)}
     env |= dict(extra_env or {})
     proc = stack.spawn(
-        name, args, ready=http_ready(f"{url}/health/live"), port=port, extra_env=env,
+        name,
+        args,
+        ready=http_ready(f"{url}/health/live"),
+        port=port,
+        extra_env=env,
         wait=False,
     )
     proc.url = url
@@ -56,8 +60,12 @@ def start_api(
 def start_cdc(stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0) -> ManagedProcess:
     """The CDC connector; ready when its metrics port answers."""
     return stack.spawn(
-        "cdc", ["-m", "cdc"], ready=tcp_ready(stack.ports.cdc_metrics),
-        port=stack.ports.cdc_metrics, wait=wait, timeout=timeout,
+        "cdc",
+        ["-m", "cdc"],
+        ready=tcp_ready(stack.ports.cdc_metrics),
+        port=stack.ports.cdc_metrics,
+        wait=wait,
+        timeout=timeout,
     )
 
 
@@ -66,18 +74,27 @@ def start_projections(
 ) -> ManagedProcess:
     """The projection worker; ready when its metrics port answers."""
     return stack.spawn(
-        "projections", ["-m", "server.projections"],
-        ready=tcp_ready(stack.ports.projections_metrics), port=stack.ports.projections_metrics,
-        wait=wait, timeout=timeout,
+        "projections",
+        ["-m", "server.projections"],
+        ready=tcp_ready(stack.ports.projections_metrics),
+        port=stack.ports.projections_metrics,
+        wait=wait,
+        timeout=timeout,
     )
 
 
-def start_client(stack: EmbeddedStack, *, wait: bool = True, timeout: float = 60.0) -> ManagedProcess:
+def start_client(
+    stack: EmbeddedStack, *, wait: bool = True, timeout: float = 60.0
+) -> ManagedProcess:
     """The Flet client in web mode (offline: no CDN)."""
     return stack.spawn(
-        "client", ["-m", "client", "--web", "--port", str(stack.ports.client)],
-        ready=tcp_ready(stack.ports.client), port=stack.ports.client,
-        extra_env={"FLET_WEB_NO_CDN": "1"}, wait=wait, timeout=timeout,
+        "client",
+        ["-m", "client", "--web", "--port", str(stack.ports.client)],
+        ready=tcp_ready(stack.ports.client),
+        port=stack.ports.client,
+        extra_env={"FLET_WEB_NO_CDN": "1"},
+        wait=wait,
+        timeout=timeout,
     )
 
 

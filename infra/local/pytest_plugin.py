@@ -55,8 +55,12 @@ _STACK_ERROR: BaseException | None = None
 def _test_environ() -> dict[str, str]:
     env = dict(os.environ)
     if env.get("BANK_TEST_USE_EXTERNAL") != "1":
-        for var in ("BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_REDIS_URL",
-                    "BANK_KAFKA_BOOTSTRAP"):
+        for var in (
+            "BANK_DATABASE_URL",
+            "BANK_ADMIN_DATABASE_URL",
+            "BANK_REDIS_URL",
+            "BANK_KAFKA_BOOTSTRAP",
+        ):
             env.pop(var, None)
     return env
 
@@ -113,7 +117,10 @@ def get_stack() -> EmbeddedStack:
         sweep_orphans()
         _teardown_on_sigterm()
         st = EmbeddedStack(
-            data_dir, StackPorts.free(), environ=_test_environ(), ephemeral=True,
+            data_dir,
+            StackPorts.free(),
+            environ=_test_environ(),
+            ephemeral=True,
             shared_buffers="128MB",
         )
         try:

@@ -104,7 +104,12 @@ class Postgres:
     """A PostgreSQL cluster in data_dir/postgres, listening on 127.0.0.1:port."""
 
     def __init__(
-        self, data_dir: Path, port: int, log_path: Path, *, shared_buffers: str = "256MB",
+        self,
+        data_dir: Path,
+        port: int,
+        log_path: Path,
+        *,
+        shared_buffers: str = "256MB",
         ephemeral: bool = False,
     ) -> None:
         self.pgdata = data_dir / "postgres"
@@ -120,8 +125,12 @@ class Postgres:
         if self.user is not None:
             kwargs["user"] = self.user
         result = subprocess.run(
-            [str(pg_bin(exe)), *args], capture_output=True, text=True, timeout=timeout,
-            cwd="/", **kwargs,  # type: ignore[arg-type]
+            [str(pg_bin(exe)), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd="/",
+            **kwargs,  # type: ignore[arg-type]
         )
         if result.returncode != 0:
             raise RuntimeError(
@@ -181,8 +190,15 @@ class Postgres:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self.pgdata.chmod(0o700)
         self._own(self.pgdata)
-        args = ["-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-                "--locale=C"]
+        args = [
+            "-D",
+            str(self.pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+        ]
         if self.ephemeral:
             args.append("--no-sync")
         self._run("initdb", args)
@@ -204,8 +220,21 @@ class Postgres:
         self._own(self.log_path)
         sockdir = str(self.pgdata) if len(str(self.pgdata)) < 80 else ""
         opts = f"-h 127.0.0.1 -p {self.port} -k '{sockdir}'"
-        self._run("pg_ctl", ["-D", str(self.pgdata), "-w", "-t", "60", "-l", str(self.log_path),
-                             "-o", opts, "start"])
+        self._run(
+            "pg_ctl",
+            [
+                "-D",
+                str(self.pgdata),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.log_path),
+                "-o",
+                opts,
+                "start",
+            ],
+        )
         self.bootstrap_roles()
 
     def stop(self) -> None:
@@ -279,19 +308,40 @@ def redis_argv(port: int, workdir: Path, *, persistent: bool = True) -> list[str
     sessions survive `./task down && ./task up`; test stacks run without persistence."""
     workdir.mkdir(parents=True, exist_ok=True)
     persistence = (
-        ["--appendonly", "yes", "--appendfsync", "everysec"] if persistent
+        ["--appendonly", "yes", "--appendfsync", "everysec"]
+        if persistent
         else ["--appendonly", "no"]
     )
     return [
-        str(redis_server_bin()), "--bind", HOST, "--port", str(port), "--save", "",
-        *persistence, "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning",
+        str(redis_server_bin()),
+        "--bind",
+        HOST,
+        "--port",
+        str(port),
+        "--save",
+        "",
+        *persistence,
+        "--dir",
+        str(workdir),
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
     ]
 
 
 def tansu_argv(port: int) -> list[str]:
     url = f"tcp://{HOST}:{port}"
-    return [str(tansu_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/"]
+    return [
+        str(tansu_bin()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
 
 
 def python_exe() -> str:

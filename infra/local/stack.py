@@ -102,8 +102,11 @@ class EmbeddedStack:
         self.external_redis = env.get("BANK_REDIS_URL") or None
         self.external_kafka = env.get("BANK_KAFKA_BOOTSTRAP") or None
         self.postgres = Postgres(
-            self.data_dir, self.ports.postgres, self.logs_dir / "postgres.log",
-            shared_buffers=shared_buffers, ephemeral=ephemeral,
+            self.data_dir,
+            self.ports.postgres,
+            self.logs_dir / "postgres.log",
+            shared_buffers=shared_buffers,
+            ephemeral=ephemeral,
         )
         self.processes: dict[str, ManagedProcess] = {}
         self.api_scheme = "http"
@@ -194,7 +197,9 @@ class EmbeddedStack:
             if not port_bindable(port):
                 hint = (
                     ", or use an external service (BANK_DATABASE_URL / BANK_REDIS_URL / "
-                    "BANK_KAFKA_BOOTSTRAP)" if name in self.SERVERS else ""
+                    "BANK_KAFKA_BOOTSTRAP)"
+                    if name in self.SERVERS
+                    else ""
                 )
                 raise PortInUseError(
                     f"port {HOST}:{port} ({name}) is in use by another process. Stop that "
@@ -221,17 +226,25 @@ class EmbeddedStack:
         started: list[ManagedProcess] = []
         try:
             if "redis" in wanted:
-                started.append(self._spawn_server(
-                    "redis",
-                    redis_argv(self.ports.redis, self.data_dir / "redis",
-                               persistent=not self.ephemeral),
-                    lambda: redis_ping(self.ports.redis), self.ports.redis,
-                ))
+                started.append(
+                    self._spawn_server(
+                        "redis",
+                        redis_argv(
+                            self.ports.redis, self.data_dir / "redis", persistent=not self.ephemeral
+                        ),
+                        lambda: redis_ping(self.ports.redis),
+                        self.ports.redis,
+                    )
+                )
             if "kafka" in wanted:
-                started.append(self._spawn_server(
-                    "kafka", tansu_argv(self.ports.kafka),
-                    lambda: kafka_api_versions(self.ports.kafka), self.ports.kafka,
-                ))
+                started.append(
+                    self._spawn_server(
+                        "kafka",
+                        tansu_argv(self.ports.kafka),
+                        lambda: kafka_api_versions(self.ports.kafka),
+                        self.ports.kafka,
+                    )
+                )
             if "postgres" in wanted:
                 self._started_pg = True  # so that stop() cleans up a half-done start
                 self.postgres.start()
@@ -247,9 +260,14 @@ class EmbeddedStack:
         self, name: str, argv: list[str], ready: ReadyCheck, port: int
     ) -> ManagedProcess:
         proc = ManagedProcess(
-            name, argv, env=dict(os.environ), cwd=self.data_dir,
-            log_path=self.logs_dir / f"{name}.log", pid_path=self.pid_path(name),
-            ready=ready, port=port,
+            name,
+            argv,
+            env=dict(os.environ),
+            cwd=self.data_dir,
+            log_path=self.logs_dir / f"{name}.log",
+            pid_path=self.pid_path(name),
+            ready=ready,
+            port=port,
         )
         self.processes[name] = proc
         return proc.start()
@@ -287,9 +305,14 @@ class EmbeddedStack:
         if old is not None and old.alive:
             raise StackError(f"{name} is already running (pid {old.pid})")
         proc = ManagedProcess(
-            name, [sys.executable, *args], env=self.process_env(extra_env), cwd=REPO_ROOT,
-            log_path=self.logs_dir / f"{name}.log", pid_path=self.pid_path(name),
-            ready=ready, port=port,
+            name,
+            [sys.executable, *args],
+            env=self.process_env(extra_env),
+            cwd=REPO_ROOT,
+            log_path=self.logs_dir / f"{name}.log",
+            pid_path=self.pid_path(name),
+            ready=ready,
+            port=port,
         )
         self.processes[name] = proc
         proc.start()
@@ -334,8 +357,11 @@ class EmbeddedStack:
             rec = records.pop(name, None)
             where = f"external {external}" if external else url
             answering = rec is None or rec.port is None or port_open(rec.port)
-            out.append(ServiceStatus(name, bool(rec) or bool(external), rec.pid if rec else None,
-                                     where, answering))
+            out.append(
+                ServiceStatus(
+                    name, bool(rec) or bool(external), rec.pid if rec else None, where, answering
+                )
+            )
         launcher = records.pop("launcher", None)
         for name, rec in records.items():
             where = _APP_WHERE.get(name, "{port}").format(
@@ -379,8 +405,12 @@ class EmbeddedStack:
 
 
 _PORT_VARS = {
-    "postgres": "PG_PORT", "redis": "REDIS_PORT", "kafka": "KAFKA_PORT", "api": "API_PORT",
-    "client": "CLIENT_PORT", "cdc_metrics": "CDC_METRICS_PORT",
+    "postgres": "PG_PORT",
+    "redis": "REDIS_PORT",
+    "kafka": "KAFKA_PORT",
+    "api": "API_PORT",
+    "client": "CLIENT_PORT",
+    "cdc_metrics": "CDC_METRICS_PORT",
     "projections_metrics": "PROJECTIONS_METRICS_PORT",
 }
 _APP_WHERE = {

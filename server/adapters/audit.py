@@ -60,8 +60,21 @@ class AuditRecord:
         )
 
 
-COLUMNS = ("actor_id", "actor_role", "session_id", "action", "target_type", "target_id",
-           "account_id", "outcome", "reason_code", "client_ip", "user_agent", "trace_id", "details")
+COLUMNS = (
+    "actor_id",
+    "actor_role",
+    "session_id",
+    "action",
+    "target_type",
+    "target_id",
+    "account_id",
+    "outcome",
+    "reason_code",
+    "client_ip",
+    "user_agent",
+    "trace_id",
+    "details",
+)
 _INSERT = (
     f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES "
     f"({', '.join(f'${i}' for i in range(1, len(COLUMNS)))}, ${len(COLUMNS)}::jsonb)"
@@ -71,9 +84,19 @@ _INSERT = (
 def row(r: AuditRecord) -> tuple[Any, ...]:
     """The record as the values of COLUMNS, in order."""
     return (
-        r.actor_id, r.actor_role, r.session_id, r.action, r.target_type, r.target_id,
-        r.account_id, r.outcome, r.reason_code, r.client_ip,
-        r.user_agent[:512] if r.user_agent else None, r.trace_id, _json.encode(r.details).decode(),
+        r.actor_id,
+        r.actor_role,
+        r.session_id,
+        r.action,
+        r.target_type,
+        r.target_id,
+        r.account_id,
+        r.outcome,
+        r.reason_code,
+        r.client_ip,
+        r.user_agent[:512] if r.user_agent else None,
+        r.trace_id,
+        _json.encode(r.details).decode(),
     )
 
 
@@ -91,7 +114,8 @@ async def write_many(conn: asyncpg.Connection, records: Sequence[AuditRecord]) -
     """Append many records inside the caller's transaction, with one COPY."""
     if records:
         await conn.copy_records_to_table(
-            "audit_log", columns=COLUMNS, records=[row(r) for r in records])
+            "audit_log", columns=COLUMNS, records=[row(r) for r in records]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +158,11 @@ async def search(
         " AND ($4::timestamptz IS NULL OR occurred_at < $4)"
         " AND ($5::bigint IS NULL OR id < $5)"
         " ORDER BY id DESC LIMIT $6",
-        actor_id, account_id, since, until, before_id, limit,
+        actor_id,
+        account_id,
+        since,
+        until,
+        before_id,
+        limit,
     )
     return [AuditRow(**dict(r)) for r in rows]

@@ -49,7 +49,9 @@ class StoredResponse:
     body: bytes
 
 
-async def find(conn: asyncpg.Connection | asyncpg.Pool, idem: IdempotencyKey) -> StoredResponse | None:
+async def find(
+    conn: asyncpg.Connection | asyncpg.Pool, idem: IdempotencyKey
+) -> StoredResponse | None:
     row = await conn.fetchrow(
         "SELECT request_hash, status_code, response_body FROM idempotency_keys"
         " WHERE scope = $1 AND key = $2",
@@ -61,7 +63,9 @@ async def find(conn: asyncpg.Connection | asyncpg.Pool, idem: IdempotencyKey) ->
     return StoredResponse(row["request_hash"], row["status_code"], row["response_body"])
 
 
-async def save(conn: asyncpg.Connection, idem: IdempotencyKey, status_code: int, body: bytes) -> bool:
+async def save(
+    conn: asyncpg.Connection, idem: IdempotencyKey, status_code: int, body: bytes
+) -> bool:
     """Store the answer; False if the key was taken meanwhile (the caller rolls back)."""
     done = await conn.fetchval(
         "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)"

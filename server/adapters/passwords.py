@@ -19,7 +19,9 @@ async def hash_password(password: str) -> str:
 async def verify_password(password_hash: str | None, password: str) -> bool:
     def verify() -> bool:
         try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+            return (
+                _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+            )
         except (VerificationError, InvalidHashError):
             return False
 

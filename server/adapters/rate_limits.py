@@ -47,8 +47,9 @@ def _subject(value: str) -> str:
 class FailureLock:
     """``max_failures`` within ``window`` seconds lock a subject out for ``lockout`` seconds."""
 
-    def __init__(self, client: redis.Redis, name: str, max_failures: int, window: int,
-                 lockout: int) -> None:
+    def __init__(
+        self, client: redis.Redis, name: str, max_failures: int, window: int, lockout: int
+    ) -> None:
         self._redis = client
         self._name = name
         self._max, self._window, self._lockout = max_failures, window, lockout
@@ -65,8 +66,11 @@ class FailureLock:
 
     async def failed(self, subject: str) -> bool:
         """Count a failure; True when it locked the subject out."""
-        return bool(await self._fail(keys=list(self._keys(subject)),
-                                     args=[self._window, self._max, self._lockout]))
+        return bool(
+            await self._fail(
+                keys=list(self._keys(subject)), args=[self._window, self._max, self._lockout]
+            )
+        )
 
     async def succeeded(self, subject: str) -> None:
         await self._redis.delete(self._keys(subject)[0])

@@ -96,10 +96,18 @@ class SessionStore:
         now = str(time.time())
         key = _PREFIX + sid
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={
-                "user_id": str(user_id), "role": role, "created_at": now, "last_used_at": now,
-                "ip": ip, "user_agent": user_agent[:256], "refresh": _hash(secret),
-            })
+            pipe.hset(
+                key,
+                mapping={
+                    "user_id": str(user_id),
+                    "role": role,
+                    "created_at": now,
+                    "last_used_at": now,
+                    "ip": ip,
+                    "user_agent": user_agent[:256],
+                    "refresh": _hash(secret),
+                },
+            )
             pipe.expire(key, self._ttl)
             pipe.sadd(_USER_PREFIX + str(user_id), sid)
             pipe.expire(_USER_PREFIX + str(user_id), self._ttl)
@@ -115,8 +123,14 @@ class SessionStore:
         key = _PREFIX + sid
         raw = await self._rotate(
             keys=[key, key + ":used"],
-            args=[_hash(secret), _hash(new_secret), str(time.time()), self._ttl, ip,
-                  user_agent[:256]],
+            args=[
+                _hash(secret),
+                _hash(new_secret),
+                str(time.time()),
+                self._ttl,
+                ip,
+                user_agent[:256],
+            ],
         )
         status = raw[0].decode()
         if status in ("ok", "reused"):
@@ -137,9 +151,13 @@ class SessionStore:
             return None
         h = {_str(k): _str(v) for k, v in raw.items()}
         return SessionRecord(
-            id=sid, user_id=UUID(h["user_id"]), role=h.get("role", "customer"),
-            created_at=float(h.get("created_at", 0)), last_used_at=float(h.get("last_used_at", 0)),
-            ip=h.get("ip", ""), user_agent=h.get("user_agent", ""),
+            id=sid,
+            user_id=UUID(h["user_id"]),
+            role=h.get("role", "customer"),
+            created_at=float(h.get("created_at", 0)),
+            last_used_at=float(h.get("last_used_at", 0)),
+            ip=h.get("ip", ""),
+            user_agent=h.get("user_agent", ""),
         )
 
     async def list_for_user(self, user_id: UUID) -> list[SessionRecord]:

@@ -18,14 +18,22 @@ class UserRecord:
 
 
 async def insert_user(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, email: str, password_hash: str,
-    full_name: str, role: str = "customer",
+    conn: asyncpg.Connection | asyncpg.Pool,
+    user_id: UUID,
+    email: str,
+    password_hash: str,
+    full_name: str,
+    role: str = "customer",
 ) -> bool:
     """False if the email is taken (case-insensitively)."""
     done = await conn.fetchval(
         "INSERT INTO users (id, email, password_hash, full_name, role) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        user_id, email, password_hash, full_name, role,
+        user_id,
+        email,
+        password_hash,
+        full_name,
+        role,
     )
     return bool(done)
 

@@ -29,7 +29,9 @@ from shared.api import (
 def command_response(result: CommandResult) -> Response[bytes]:
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return Response(
-        content=result.body, status_code=result.status_code, media_type="application/json",
+        content=result.body,
+        status_code=result.status_code,
+        media_type="application/json",
         headers=headers,
     )
 
@@ -44,7 +46,11 @@ class AccountController(Controller):
 
     @post("/", operation_id="openAccount", status_code=201)
     async def open_account(
-        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, data: OpenAccountRequest
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        data: OpenAccountRequest,
     ) -> Response[AccountResponse]:
         req = await decode_body(request, OpenAccountRequest)
         idem = idempotency_key(request, actor, "open_account", req, required=False)
@@ -55,16 +61,27 @@ class AccountController(Controller):
 
     @get("/{account_id:str}", operation_id="getAccount")
     async def get_account(
-        self, ctx: AppContext, actor: Actor, state: State, account_id: str,
+        self,
+        ctx: AppContext,
+        actor: Actor,
+        state: State,
+        account_id: str,
         min_version: int | None = None,
     ) -> AccountResponse:
         return await account_queries.get_account(
-            ctx, actor, parse_uuid(account_id, "account_id"),
-            cache=query_cache(state), min_version=min_version_param(min_version),
+            ctx,
+            actor,
+            parse_uuid(account_id, "account_id"),
+            cache=query_cache(state),
+            min_version=min_version_param(min_version),
         )
 
     async def _movement(
-        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
         kind: str,
     ) -> Response[bytes]:
         account = parse_uuid(account_id, "account_id")
@@ -80,20 +97,32 @@ class AccountController(Controller):
 
     @post("/{account_id:str}/deposits", operation_id="depositMoney", status_code=201)
     async def deposit(
-        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
         return await self._movement(request, ctx, actor, account_id, "deposit")  # type: ignore[return-value]
 
     @post("/{account_id:str}/withdrawals", operation_id="withdrawMoney", status_code=201)
     async def withdraw(
-        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
         return await self._movement(request, ctx, actor, account_id, "withdraw")  # type: ignore[return-value]
 
     async def _status_change(
-        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
         action: str,
     ) -> Response[bytes]:
         account = parse_uuid(account_id, "account_id")
@@ -101,9 +130,18 @@ class AccountController(Controller):
         req = await decode_body(request, FreezeRequest) if body else FreezeRequest()
         idem = idempotency_key(request, actor, f"{action}:{account}", req, required=False)
         meta = event_metadata(request, actor, idem)
-        audit = audit_record(request, f"{action}_account", actor, meta.trace_id).about_account(account)
+        audit = audit_record(request, f"{action}_account", actor, meta.trace_id).about_account(
+            account
+        )
         result = await handlers.change_account_status(
-            ctx, actor, account, action, req.reason, idem, meta, audit  # type: ignore[arg-type]
+            ctx,
+            actor,
+            account,
+            action,
+            req.reason,
+            idem,
+            meta,
+            audit,  # type: ignore[arg-type]
         )
         return command_response(result)
 

@@ -32,11 +32,21 @@ def _user(u: UserRecord) -> UserResponse:
 
 def _entry(r: AuditRow) -> AuditEntry:
     return AuditEntry(
-        id=r.id, occurred_at=r.occurred_at, action=r.action, outcome=r.outcome,  # type: ignore[arg-type]
-        actor_id=r.actor_id, actor_role=r.actor_role, session_id=r.session_id,
-        target_type=r.target_type, target_id=r.target_id, account_id=r.account_id,
-        reason_code=r.reason_code, client_ip=r.client_ip, user_agent=r.user_agent,
-        trace_id=r.trace_id, details=msgspec.json.decode(r.details),
+        id=r.id,
+        occurred_at=r.occurred_at,
+        action=r.action,
+        outcome=r.outcome,  # type: ignore[arg-type]
+        actor_id=r.actor_id,
+        actor_role=r.actor_role,
+        session_id=r.session_id,
+        target_type=r.target_type,
+        target_id=r.target_id,
+        account_id=r.account_id,
+        reason_code=r.reason_code,
+        client_ip=r.client_ip,
+        user_agent=r.user_agent,
+        trace_id=r.trace_id,
+        details=msgspec.json.decode(r.details),
     )
 
 
@@ -46,20 +56,30 @@ class AdminController(Controller):
 
     @put("/users/{user_id:str}/role", operation_id="changeRole", status_code=200)
     async def change_role(
-        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, user_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        user_id: str,
         data: RoleChangeRequest,
     ) -> UserResponse:
         target = parse_uuid(user_id, "user_id")
         req = await decode_body(request, RoleChangeRequest)
         user = await admin.change_role(
-            ctx, request.app.state.sessions, actor, target, req.role,
+            ctx,
+            request.app.state.sessions,
+            actor,
+            target,
+            req.role,
             audit_record(request, "change_role", actor),
         )
         return _user(user)
 
     @get("/users", operation_id="findUser")
     async def find_user(
-        self, ctx: AppContext, actor: Actor,
+        self,
+        ctx: AppContext,
+        actor: Actor,
         email: Annotated[str, Parameter(min_length=3, max_length=254)],
     ) -> UserResponse:
         return _user(await admin.find_user(ctx, actor, email))
@@ -85,14 +105,22 @@ class AuditController(Controller):
         before_id = None
         if cursor is not None:
             if not cursor.isdigit() or len(cursor) > 19:
-                raise BadRequestError("cursor must be a next_cursor from a previous page.",
-                                      "invalid_cursor")
+                raise BadRequestError(
+                    "cursor must be a next_cursor from a previous page.", "invalid_cursor"
+                )
             before_id = int(cursor)
         actor_id: UUID | None = parse_uuid(actor_filter, "actor") if actor_filter else None
         account_id: UUID | None = parse_uuid(account, "account") if account else None
         rows = await admin.search_audit_trail(
-            ctx, actor, audit_record(request, "read_audit_trail", actor), actor_id=actor_id,
-            account_id=account_id, since=since, until=until, before_id=before_id, limit=limit,
+            ctx,
+            actor,
+            audit_record(request, "read_audit_trail", actor),
+            actor_id=actor_id,
+            account_id=account_id,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit,
         )
         next_cursor = str(rows[-1].id) if len(rows) == limit else None
         return AuditPage(items=[_entry(r) for r in rows], next_cursor=next_cursor)

@@ -102,13 +102,19 @@ class AuthController(Controller):
     @get("/sessions", operation_id="listSessions")
     async def list_sessions(self, request: Request[Any, Any, Any], actor: Actor) -> SessionList:
         records = await _sessions(request).list_sessions(actor)
-        return SessionList(items=[
-            SessionResponse(
-                id=r.id, created_at=_when(r.created_at), last_used_at=_when(r.last_used_at),
-                ip=r.ip, user_agent=r.user_agent, current=r.id == actor.session_id,
-            )
-            for r in records
-        ])
+        return SessionList(
+            items=[
+                SessionResponse(
+                    id=r.id,
+                    created_at=_when(r.created_at),
+                    last_used_at=_when(r.last_used_at),
+                    ip=r.ip,
+                    user_agent=r.user_agent,
+                    current=r.id == actor.session_id,
+                )
+                for r in records
+            ]
+        )
 
     @delete("/sessions/{session_id:str}", operation_id="revokeSession", status_code=204)
     async def revoke_session(

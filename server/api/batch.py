@@ -24,10 +24,17 @@ class BatchTransferController(Controller):
     path = "/api/v1/transfers/batch"
     tags = ["transfers"]
 
-    @post("/", operation_id="transferMoneyBatch", status_code=200,
-          request_max_body_size=BATCH_MAX_BODY_BYTES)
+    @post(
+        "/",
+        operation_id="transferMoneyBatch",
+        status_code=200,
+        request_max_body_size=BATCH_MAX_BODY_BYTES,
+    )
     async def transfer_batch(
-        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor,
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
         data: BatchTransferRequest,
     ) -> Response[BatchTransferResponse]:
         """Each item's ``id`` is its idempotency key; the answer has one result per item,
@@ -36,6 +43,8 @@ class BatchTransferController(Controller):
         meta = event_metadata(request, actor, None)
         audit = audit_record(request, "transfer_money", actor, meta.trace_id)
         result = await observe.observed_batch(
-            "transfer_money", transfer_batch(ctx, actor, req, meta, audit))
-        return Response(content=_encoder.encode(result), media_type="application/json",
-                        status_code=200)  # type: ignore[return-value]
+            "transfer_money", transfer_batch(ctx, actor, req, meta, audit)
+        )
+        return Response(
+            content=_encoder.encode(result), media_type="application/json", status_code=200
+        )  # type: ignore[return-value]

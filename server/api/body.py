@@ -75,9 +75,12 @@ def idempotency_key(
         return None
     if not _KEY.match(key):
         raise BadRequestError(
-            "The Idempotency-Key must be 1 to 255 visible ASCII characters.", "invalid_idempotency_key"
+            "The Idempotency-Key must be 1 to 255 visible ASCII characters.",
+            "invalid_idempotency_key",
         )
-    return IdempotencyKey(scope=str(actor.user_id), key=key, request_hash=request_hash(command, body))
+    return IdempotencyKey(
+        scope=str(actor.user_id), key=key, request_hash=request_hash(command, body)
+    )
 
 
 def event_metadata(request: Request, actor: Actor, idem: IdempotencyKey | None) -> EventMetadata:

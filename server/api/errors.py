@@ -31,11 +31,19 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
 ]
 
 
-def problem_response(request: Request, status: int, title: str, detail: str | None, code: str | None,
-                     headers: dict[str, str] | None = None) -> Response:
+def problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str | None,
+    code: str | None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body = Problem(title=title, status=status, detail=detail, code=code, instance=request.url.path)
     return Response(
-        content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON,
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_JSON,
         headers=headers,
     )
 
@@ -58,21 +66,31 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
         if isinstance(exc.extra, list) and exc.extra:
             parts = [
                 f"{e.get('key', '')}: {e.get('message', '')}".strip(": ")
-                for e in exc.extra if isinstance(e, dict)
+                for e in exc.extra
+                if isinstance(e, dict)
             ]
             detail = f"{detail}. " + "; ".join(parts)
     headers = dict(exc.headers or {})
-    title = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-             405: "Method not allowed", 413: "Payload too large", 429: "Too many requests"}.get(
-        exc.status_code, "Error")
+    title = {
+        400: "Bad request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Payload too large",
+        429: "Too many requests",
+    }.get(exc.status_code, "Error")
     return problem_response(request, exc.status_code, title, detail, code, headers or None)
 
 
 def internal_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
-        request, HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error",
-        "Something went wrong on our side; nothing was changed by this request.", "internal_error",
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Internal server error",
+        "Something went wrong on our side; nothing was changed by this request.",
+        "internal_error",
     )
 
 

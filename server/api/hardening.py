@@ -32,12 +32,14 @@ async def security_side(app: Litestar) -> AsyncIterator[None]:
     app.state.sessions = SessionService(
         ctx,
         SessionStore(client, s.refresh_token_ttl_seconds),
-        account_lock=FailureLock(client, "login-account", s.login_max_failures_per_account,
-                                 window, lockout),
+        account_lock=FailureLock(
+            client, "login-account", s.login_max_failures_per_account, window, lockout
+        ),
         ip_lock=FailureLock(client, "login-ip", s.login_max_failures_per_ip, window, lockout),
     )
-    app.state.money_bucket = TokenBucket(client, "money", s.money_rate_per_second,
-                                         s.money_rate_burst)
+    app.state.money_bucket = TokenBucket(
+        client, "money", s.money_rate_per_second, s.money_rate_burst
+    )
     await ensure_bootstrap_admin(ctx)
     try:
         yield
@@ -48,13 +50,19 @@ async def security_side(app: Litestar) -> AsyncIterator[None]:
 def cors_config(settings: Settings) -> CORSConfig:
     """Only the configured client origins; no credentials (tokens travel in headers)."""
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()] or [
-        f"http://127.0.0.1:{settings.client_port}", f"http://localhost:{settings.client_port}",
+        f"http://127.0.0.1:{settings.client_port}",
+        f"http://localhost:{settings.client_port}",
     ]
     return CORSConfig(
         allow_origins=origins,
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "traceparent",
-                       "X-Request-Id"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "traceparent",
+            "X-Request-Id",
+        ],
         expose_headers=["Retry-After", "Idempotent-Replayed"],
         allow_credentials=False,
         max_age=600,

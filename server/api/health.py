@@ -28,7 +28,9 @@ async def _timed(coro: Any) -> Check:
         await asyncio.wait_for(coro, timeout=2.0)
         return Check(ok=True, ms=round((time.perf_counter() - start) * 1000, 2))
     except Exception as exc:  # noqa: BLE001 - a failing dependency is the answer here
-        return Check(ok=False, ms=round((time.perf_counter() - start) * 1000, 2), error=type(exc).__name__)
+        return Check(
+            ok=False, ms=round((time.perf_counter() - start) * 1000, 2), error=type(exc).__name__
+        )
 
 
 async def _kafka_reachable(bootstrap: str) -> None:
@@ -61,5 +63,7 @@ class HealthController(Controller):
             )
         )
         ok = all(c.ok for c in checks.values())
-        return Response(Health(status="ok" if ok else "unavailable", checks=checks),
-                        status_code=200 if ok else 503)
+        return Response(
+            Health(status="ok" if ok else "unavailable", checks=checks),
+            status_code=200 if ok else 503,
+        )

@@ -149,12 +149,15 @@ class _Session:
         sessions = app.state.get("sessions")
         while True:
             await asyncio.sleep(SESSION_RECHECK_SECONDS)
-            if sessions is not None and actor.session_id is not None and await sessions.is_active(
-                actor.session_id
+            if (
+                sessions is not None
+                and actor.session_id is not None
+                and await sessions.is_active(actor.session_id)
             ):
                 continue
-            await self.send(Error(code="session_revoked",
-                                  detail="This session was signed out; sign in again."))
+            await self.send(
+                Error(code="session_revoked", detail="This session was signed out; sign in again.")
+            )
             await self.socket.close(code=CLOSE_UNAUTHORIZED, reason="session revoked")
             return
 

@@ -22,8 +22,9 @@ from server.application.context import Actor
 MONEY_MOVING = frozenset({"depositMoney", "withdrawMoney", "transferMoney", "transferMoneyBatch"})
 
 
-async def money_rate_limit(connection: ASGIConnection[Any, Any, Any, Any],
-                           handler: BaseRouteHandler) -> None:
+async def money_rate_limit(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     if getattr(handler, "operation_id", None) not in MONEY_MOVING:
         return
     actor = connection.scope.get("user")

@@ -47,13 +47,16 @@ class SessionToken(Token):
     Decoding already moves unknown top-level claims into ``extras``."""
 
     def encode(self, secret: str, algorithm: str) -> str:
-        payload = {k: v for k, v in dataclasses.asdict(self).items()
-                   if v is not None and k != "extras"}
+        payload = {
+            k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "extras"
+        }
         payload.update(self.extras)
         return jwt.encode(payload=payload, key=secret, algorithm=algorithm)
 
 
-async def retrieve_actor(token: Token, connection: ASGIConnection[Any, Any, Any, Any] | None) -> Actor | None:
+async def retrieve_actor(
+    token: Token, connection: ASGIConnection[Any, Any, Any, Any] | None
+) -> Actor | None:
     role = token.extras.get("role", "customer")
     sid = token.extras.get("sid")
     if role not in _ROLES or not isinstance(sid, str) or not sid:
@@ -82,7 +85,9 @@ async def authenticate_access_token(app: Litestar, token: str | None) -> Actor |
     auth: OAuth2PasswordBearerAuth[Actor, Token] = app.state.jwt_auth
     try:
         decoded = auth.token_cls.decode(
-            encoded_token=token, secret=auth.token_secret, algorithm=auth.algorithm,
+            encoded_token=token,
+            secret=auth.token_secret,
+            algorithm=auth.algorithm,
             require_claims=REQUIRED_CLAIMS,
         )
     except NotAuthorizedException:
@@ -138,7 +143,9 @@ def trace_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 
 def audit_record(
-    connection: ASGIConnection[Any, Any, Any, Any], action: str, actor: Actor | None = None,
+    connection: ASGIConnection[Any, Any, Any, Any],
+    action: str,
+    actor: Actor | None = None,
     trace_id: str | None = None,
 ) -> AuditRecord:
     """An audit record of this request (who, from where, which trace); the outcome is set later."""

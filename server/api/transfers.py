@@ -28,7 +28,8 @@ class TransferController(Controller):
         meta = event_metadata(request, actor, idem)
         audit = dataclasses.replace(
             audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
-                req.from_account_id),
+                req.from_account_id
+            ),
             details={"amount": req.amount, "to_account_id": str(req.to_account_id)},
         )
         result = await handlers.transfer_money(ctx, actor, req, idem, meta, audit)

@@ -35,11 +35,20 @@ RETURNING u.id, u.email, u.password_hash, u.full_name, u.role, old.role AS old_r
 
 
 async def change_role(
-    ctx: AppContext, sessions: SessionService, actor: Actor, user_id: UUID, role: str,
+    ctx: AppContext,
+    sessions: SessionService,
+    actor: Actor,
+    user_id: UUID,
+    role: str,
     audit: AuditRecord,
 ) -> UserRecord:
-    audit = dataclasses.replace(audit, action="change_role", target_type="user",
-                                target_id=str(user_id), details={"role": role})
+    audit = dataclasses.replace(
+        audit,
+        action="change_role",
+        target_type="user",
+        target_id=str(user_id),
+        details={"role": role},
+    )
     try:
         check_role(actor, "admin")
         if user_id == actor.user_id:
@@ -66,13 +75,23 @@ async def find_user(ctx: AppContext, actor: Actor, email: str) -> UserRecord:
 
 
 async def search_audit_trail(
-    ctx: AppContext, actor: Actor, audit: AuditRecord, *, actor_id: UUID | None,
-    account_id: UUID | None, since: datetime | None, until: datetime | None,
-    before_id: int | None, limit: int,
+    ctx: AppContext,
+    actor: Actor,
+    audit: AuditRecord,
+    *,
+    actor_id: UUID | None,
+    account_id: UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    before_id: int | None,
+    limit: int,
 ) -> list[AuditRow]:
     """Reading the audit trail is itself audited (who looked, with which filter)."""
-    filters = {k: str(v) for k, v in (("actor", actor_id), ("account", account_id),
-                                      ("from", since), ("to", until)) if v is not None}
+    filters = {
+        k: str(v)
+        for k, v in (("actor", actor_id), ("account", account_id), ("from", since), ("to", until))
+        if v is not None
+    }
     audit = dataclasses.replace(audit, action="read_audit_trail", details=filters)
     try:
         check_role(actor, "auditor", "admin")
@@ -80,8 +99,13 @@ async def search_audit_trail(
         await audit_log.write_alone(ctx.pool, audit.refused(err.code))
         raise
     rows = await audit_log.search(
-        ctx.pool, actor_id=actor_id, account_id=account_id, since=since, until=until,
-        before_id=before_id, limit=limit,
+        ctx.pool,
+        actor_id=actor_id,
+        account_id=account_id,
+        since=since,
+        until=until,
+        before_id=before_id,
+        limit=limit,
     )
     await audit_log.write_alone(ctx.pool, audit.accepted())
     return rows
@@ -124,7 +148,13 @@ async def ensure_bootstrap_admin(ctx: AppContext) -> None:
     password_hash = await passwords.hash_password(password)
     async with ctx.pool.acquire() as conn, conn.transaction():
         if await users.insert_user(conn, user_id, email, password_hash, "Bootstrap Admin", "admin"):
-            await audit_log.write(conn, AuditRecord(
-                action="bootstrap_admin", target_type="user", target_id=str(user_id),
-                actor_role="system", details={"email": email},
-            ))
+            await audit_log.write(
+                conn,
+                AuditRecord(
+                    action="bootstrap_admin",
+                    target_type="user",
+                    target_id=str(user_id),
+                    actor_role="system",
+                    details={"email": email},
+                ),
+            )

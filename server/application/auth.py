@@ -21,13 +21,21 @@ async def register_user(
     password_hash = await passwords.hash_password(req.password)
     email = req.email.strip()
     if audit is not None:
-        audit = dataclasses.replace(audit, action="register", target_type="user",
-                                    target_id=str(user_id), details={"email": email})
+        audit = dataclasses.replace(
+            audit,
+            action="register",
+            target_type="user",
+            target_id=str(user_id),
+            details={"email": email},
+        )
     async with ctx.pool.acquire() as conn, conn.transaction():
-        created = await users.insert_user(conn, user_id, email, password_hash, req.full_name.strip())
+        created = await users.insert_user(
+            conn, user_id, email, password_hash, req.full_name.strip()
+        )
         if created and audit is not None:
-            await audit_log.write(conn, dataclasses.replace(
-                audit, actor_id=user_id, actor_role="customer").accepted())
+            await audit_log.write(
+                conn, dataclasses.replace(audit, actor_id=user_id, actor_role="customer").accepted()
+            )
     if not created:
         if audit is not None:
             await audit_log.write_alone(ctx.pool, audit.refused(EmailTakenError.code))

@@ -62,10 +62,27 @@ from shared.money import Money
 _enc = msgspec.json.Encoder()
 _stored_transfer = msgspec.json.Decoder(TransferResponse)
 
-EVENT_COLUMNS = ("global_position", "event_id", "stream_id", "stream_type", "version",
-                 "event_type", "payload", "metadata", "recorded_at")
-OUTBOX_COLUMNS = ("event_id", "aggregate_type", "aggregate_id", "topic", "key", "event_type",
-                  "payload", "headers")
+EVENT_COLUMNS = (
+    "global_position",
+    "event_id",
+    "stream_id",
+    "stream_type",
+    "version",
+    "event_type",
+    "payload",
+    "metadata",
+    "recorded_at",
+)
+OUTBOX_COLUMNS = (
+    "event_id",
+    "aggregate_type",
+    "aggregate_id",
+    "topic",
+    "key",
+    "event_type",
+    "payload",
+    "headers",
+)
 IDEMPOTENCY_COLUMNS = ("scope", "key", "request_hash", "status_code", "response_body")
 LINKED_FAILED = "linked_transfer_failed"
 CHAIN_OPEN = "linked_chain_open"
@@ -79,8 +96,12 @@ def _uuid4s(n: int) -> list[UUID]:
 
 def request_hash(item: BatchTransferItem) -> bytes:
     """What POST /api/v1/transfers hashes for the same transfer, so the two replay each other."""
-    body = TransferRequest(from_account_id=item.from_account_id, to_account_id=item.to_account_id,
-                           amount=item.amount, description=item.description)
+    body = TransferRequest(
+        from_account_id=item.from_account_id,
+        to_account_id=item.to_account_id,
+        amount=item.amount,
+        description=item.description,
+    )
     return idempotency.request_hash("transfer", body)
 
 
@@ -90,13 +111,21 @@ class _Plan:
 
     results: list[BatchTransferResult | None]
     events: list[tuple[UUID, str, int, Event, EventMetadata]] = field(default_factory=list)
-    stored: list[tuple[str, bytes, int, bytes]] = field(default_factory=list)  # key, hash, status, body
+    stored: list[tuple[str, bytes, int, bytes]] = field(
+        default_factory=list
+    )  # key, hash, status, body
     states: dict[UUID, Account] = field(default_factory=dict)
 
 
 class _Decider:
-    def __init__(self, ctx: AppContext, actor: Actor, owners: dict[UUID, UUID],
-                 states: dict[UUID, Account], metadata: EventMetadata) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        actor: Actor,
+        owners: dict[UUID, UUID],
+        states: dict[UUID, Account],
+        metadata: EventMetadata,
+    ) -> None:
         self.ctx = ctx
         self.actor = actor
         self.owners = owners
@@ -105,8 +134,9 @@ class _Decider:
         self.limit = ctx.settings.max_transaction_amount
         self.undo: dict[UUID, Account] | None = None  # states before the current chain
 
-    def one(self, item: BatchTransferItem, transfer_id: UUID
-            ) -> tuple[BatchTransferResult, list[Any], bytes]:
+    def one(
+        self, item: BatchTransferItem, transfer_id: UUID
+    ) -> tuple[BatchTransferResult, list[Any], bytes]:
         """Decide one transfer on the current states (raises DomainError); the states move on."""
         check_account_access(self.actor, self.owners.get(item.from_account_id), "transfer")
         source = self.states.get(item.from_account_id)
@@ -116,8 +146,12 @@ class _Decider:
         if item.to_account_id not in self.owners or target is None:
             raise DestinationNotFoundError("The destination account does not exist.")
         out, into, completed = domain.transfer(
-            source=source, target=target, amount=item.amount, transfer_id=transfer_id,
-            description=item.description, limit=self.limit,
+            source=source,
+            target=target,
+            amount=item.amount,
+            transfer_id=transfer_id,
+            description=item.description,
+            limit=self.limit,
         )
         source_after, target_after = source.apply(out), target.apply(into)
         if self.undo is not None:
@@ -132,10 +166,16 @@ class _Decider:
             (transfer_id, STREAM_TYPE_TRANSFER, 1, completed, meta),
         ]
         balance = Money(amount=source_after.balance, currency=source_after.currency)
-        body = _enc.encode(TransferResponse(transfer_id=transfer_id, balance=balance,
-                                            version=source_after.version))
-        result = BatchTransferResult(id=item.id, status="created", transfer_id=transfer_id,
-                                     balance=balance, version=source_after.version)
+        body = _enc.encode(
+            TransferResponse(transfer_id=transfer_id, balance=balance, version=source_after.version)
+        )
+        result = BatchTransferResult(
+            id=item.id,
+            status="created",
+            transfer_id=transfer_id,
+            balance=balance,
+            version=source_after.version,
+        )
         return result, events, body
 
 
@@ -145,14 +185,22 @@ def _rejected(item: BatchTransferItem, code: str, detail: str) -> BatchTransferR
 
 def _replay(item: BatchTransferItem, digest: bytes, stored: asyncpg.Record) -> BatchTransferResult:
     if stored["request_hash"] != digest:
-        return _rejected(item, "idempotency_key_reused",
-                         "This id was already used for a different transfer; use a new id.")
+        return _rejected(
+            item,
+            "idempotency_key_reused",
+            "This id was already used for a different transfer; use a new id.",
+        )
     if stored["status_code"] == idempotency.REJECTED_STATUS:
         r = idempotency.decode_rejection(stored["response_body"])
         return _rejected(item, r.code, r.message)
     t = _stored_transfer.decode(stored["response_body"])
-    return BatchTransferResult(id=item.id, status="replayed", transfer_id=t.transfer_id,
-                               balance=t.balance, version=t.version)
+    return BatchTransferResult(
+        id=item.id,
+        status="replayed",
+        transfer_id=t.transfer_id,
+        balance=t.balance,
+        version=t.version,
+    )
 
 
 def _chains(items: Sequence[BatchTransferItem]) -> list[range]:
@@ -168,8 +216,13 @@ def _chains(items: Sequence[BatchTransferItem]) -> list[range]:
 
 
 def decide_all(
-    ctx: AppContext, actor: Actor, items: Sequence[BatchTransferItem], hashes: Sequence[bytes],
-    stored: dict[str, asyncpg.Record], owners: dict[UUID, UUID], states: dict[UUID, Account],
+    ctx: AppContext,
+    actor: Actor,
+    items: Sequence[BatchTransferItem],
+    hashes: Sequence[bytes],
+    stored: dict[str, asyncpg.Record],
+    owners: dict[UUID, UUID],
+    states: dict[UUID, Account],
     metadata: EventMetadata,
 ) -> _Plan:
     plan = _Plan(results=[None] * len(items))
@@ -209,16 +262,26 @@ def decide_all(
             states.update(decider.undo)  # undo the chain's effect on the states
             fi, code, detail, _ = failure
             for i in chain:
-                plan.results[i] = (_rejected(items[i], code, detail) if i == fi else
-                                   _rejected(items[i], LINKED_FAILED,
-                                             "Another transfer of its linked chain failed."))
+                plan.results[i] = (
+                    _rejected(items[i], code, detail)
+                    if i == fi
+                    else _rejected(
+                        items[i], LINKED_FAILED, "Another transfer of its linked chain failed."
+                    )
+                )
             continue
         if failure is not None:  # a single item: its own outcome; a rule rejection is stored
             fi, code, detail, is_rule = failure
             plan.results[fi] = _rejected(items[fi], code, detail)
             if is_rule:
-                plan.stored.append((str(items[fi].id), hashes[fi], idempotency.REJECTED_STATUS,
-                                    idempotency.encode_rejection(code, detail)))
+                plan.stored.append(
+                    (
+                        str(items[fi].id),
+                        hashes[fi],
+                        idempotency.REJECTED_STATUS,
+                        idempotency.encode_rejection(code, detail),
+                    )
+                )
             continue
         for i, result, events, body in staged:
             plan.results[i] = result
@@ -243,9 +306,16 @@ def _audit_records(
             r = r.replayed()
         else:
             r = r.refused(result.code or "rejected")
-        records.append(dataclasses.replace(r, details={
-            "amount": item.amount, "to_account_id": str(item.to_account_id),
-            "batch_item_id": str(item.id)}))
+        records.append(
+            dataclasses.replace(
+                r,
+                details={
+                    "amount": item.amount,
+                    "to_account_id": str(item.to_account_id),
+                    "batch_item_id": str(item.id),
+                },
+            )
+        )
     return records
 
 
@@ -255,7 +325,9 @@ async def _append(conn: asyncpg.Connection, scope: str, plan: _Plan) -> None:
         row = await conn.fetchrow(
             "SELECT clock_timestamp() AS now, array(SELECT nextval("
             "pg_get_serial_sequence('events', 'global_position')) FROM generate_series(1, $1))"
-            " AS positions", n)
+            " AS positions",
+            n,
+        )
         now: datetime = row["now"]
         positions: list[int] = row["positions"]
         event_rows, outbox_rows = [], []
@@ -270,20 +342,46 @@ async def _append(conn: asyncpg.Connection, scope: str, plan: _Plan) -> None:
                 key = keys[stream] = str(stream)
             if meta is not last_meta:  # the 3 events of a transfer share their metadata
                 last_meta, meta_json = meta, _enc.encode(meta).decode()
-            event_rows.append((pos, eid, stream, stream_type, version, name,
-                               _enc.encode(event).decode(), meta_json, now))
-            envelope = RecordedEvent(event_id=eid, stream_id=stream, stream_type=stream_type,
-                                     version=version, position=pos, recorded_at=now,
-                                     metadata=meta, event=event)  # type: ignore[arg-type]
+            event_rows.append(
+                (
+                    pos,
+                    eid,
+                    stream,
+                    stream_type,
+                    version,
+                    name,
+                    _enc.encode(event).decode(),
+                    meta_json,
+                    now,
+                )
+            )
+            envelope = RecordedEvent(
+                event_id=eid,
+                stream_id=stream,
+                stream_type=stream_type,
+                version=version,
+                position=pos,
+                recorded_at=now,
+                metadata=meta,
+                event=event,
+            )  # type: ignore[arg-type]
             headers = {"event_id": str(eid), "event_type": name, "version": str(version)}
             if meta.trace_id is not None:
                 headers["trace_id"] = meta.trace_id
-            outbox_rows.append((eid, stream_type, stream, TOPIC_BY_STREAM_TYPE[stream_type],
-                                key, name, _enc.encode(envelope).decode(),
-                                _enc.encode(headers).decode()))
+            outbox_rows.append(
+                (
+                    eid,
+                    stream_type,
+                    stream,
+                    TOPIC_BY_STREAM_TYPE[stream_type],
+                    key,
+                    name,
+                    _enc.encode(envelope).decode(),
+                    _enc.encode(headers).decode(),
+                )
+            )
         try:
-            await conn.copy_records_to_table("events", records=event_rows,
-                                             columns=EVENT_COLUMNS)
+            await conn.copy_records_to_table("events", records=event_rows, columns=EVENT_COLUMNS)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_stream_version_key":
                 raise ConcurrencyError("another command appended to a stream first") from exc
@@ -291,13 +389,19 @@ async def _append(conn: asyncpg.Connection, scope: str, plan: _Plan) -> None:
         await conn.copy_records_to_table("outbox", records=outbox_rows, columns=OUTBOX_COLUMNS)
     if plan.stored:
         await conn.copy_records_to_table(
-            "idempotency_keys", columns=IDEMPOTENCY_COLUMNS,
-            records=[(scope, key, digest, status, body) for key, digest, status, body in plan.stored],
+            "idempotency_keys",
+            columns=IDEMPOTENCY_COLUMNS,
+            records=[
+                (scope, key, digest, status, body) for key, digest, status, body in plan.stored
+            ],
         )
 
 
 async def transfer_batch(
-    ctx: AppContext, actor: Actor, req: BatchTransferRequest, metadata: EventMetadata,
+    ctx: AppContext,
+    actor: Actor,
+    req: BatchTransferRequest,
+    metadata: EventMetadata,
     audit: AuditRecord | None = None,
 ) -> BatchTransferResponse:
     items = req.transfers
@@ -310,10 +414,13 @@ async def transfer_batch(
             async with ctx.pool.acquire() as conn, conn.transaction():
                 owners = await ctx.accounts.lock(conn, accounts)
                 stored = {
-                    r["key"]: r for r in await conn.fetch(
+                    r["key"]: r
+                    for r in await conn.fetch(
                         "SELECT key, request_hash, status_code, response_body"
                         " FROM idempotency_keys WHERE scope = $1 AND key = ANY($2::text[])",
-                        scope, keys)
+                        scope,
+                        keys,
+                    )
                 }
                 states = await ctx.accounts.get_many(conn, owners)
                 plan = decide_all(ctx, actor, items, hashes, stored, owners, states, metadata)

@@ -122,8 +122,9 @@ async def _run(
         from server.application import group_commit
 
         async def alone(p: group_commit.Pending) -> CommandResult:
-            return await _run_alone(ctx, p.lock, p.idem, p.metadata, p.decide, p.status_code,
-                                    p.audit)
+            return await _run_alone(
+                ctx, p.lock, p.idem, p.metadata, p.decide, p.status_code, p.audit
+            )
 
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         pending = group_commit.Pending(lock, idem, metadata, decide, status_code, audit, future)
@@ -161,7 +162,9 @@ async def _run_alone(
                     rejected = err
                     if idem is not None:
                         body = idempotency.encode_rejection(err.code, err.message)
-                        if not await idempotency.save(conn, idem, idempotency.REJECTED_STATUS, body):
+                        if not await idempotency.save(
+                            conn, idem, idempotency.REJECTED_STATUS, body
+                        ):
                             raise _KeyTakenMeanwhile from None
                     if audit is not None:
                         await audit_log.write(conn, audit.refused(err.code))
@@ -170,7 +173,9 @@ async def _run_alone(
                     with observe.append_span():
                         await event_store.append(conn, decision.appends, metadata)
                     body = _encoder.encode(decision.response)
-                    if idem is not None and not await idempotency.save(conn, idem, status_code, body):
+                    if idem is not None and not await idempotency.save(
+                        conn, idem, status_code, body
+                    ):
                         raise _KeyTakenMeanwhile
                     if audit is not None:
                         await audit_log.write(conn, audit.accepted())

@@ -50,6 +50,8 @@ INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_bo
 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::bytea[])
 ON CONFLICT DO NOTHING RETURNING key
 """
+
+
 class _GroupFailed(Exception):
     """The group cannot commit as a whole; its commands are re-run alone."""
 
@@ -164,10 +166,12 @@ class GroupCommitter:
             owners = await ctx.accounts.lock(conn, accounts) if accounts else {}
             stored: dict[tuple[str, str], StoredResponse] = {}
             if keyed:
-                for r in await conn.fetch(_FIND_KEYS, [k.scope for k in keyed],
-                                          [k.key for k in keyed]):
+                for r in await conn.fetch(
+                    _FIND_KEYS, [k.scope for k in keyed], [k.key for k in keyed]
+                ):
                     stored[(r["scope"], r["key"])] = StoredResponse(
-                        r["request_hash"], r["status_code"], r["response_body"])
+                        r["request_hash"], r["status_code"], r["response_body"]
+                    )
             states = await ctx.accounts.get_many(conn, owners) if owners else {}
             seen: set[tuple[str, str]] = set()
             with ctx.accounts.pending(states):
@@ -189,8 +193,13 @@ class GroupCommitter:
                         decision = await cmd.decide(conn, mine)
                     except BusinessRuleError as err:
                         if cmd.idem is not None:
-                            keys.append((cmd.idem, idempotency.REJECTED_STATUS,
-                                         idempotency.encode_rejection(err.code, err.message)))
+                            keys.append(
+                                (
+                                    cmd.idem,
+                                    idempotency.REJECTED_STATUS,
+                                    idempotency.encode_rejection(err.code, err.message),
+                                )
+                            )
                         if cmd.audit is not None:
                             audits.append(cmd.audit.refused(err.code))
                             err.audited = True  # type: ignore[attr-defined]
@@ -212,9 +221,13 @@ class GroupCommitter:
                 await event_store.append_each(conn, appends)
             if keys:
                 saved = await conn.fetch(
-                    _SAVE_KEYS, [k.scope for k, _, _ in keys], [k.key for k, _, _ in keys],
-                    [k.request_hash for k, _, _ in keys], [s for _, s, _ in keys],
-                    [b for _, _, b in keys])
+                    _SAVE_KEYS,
+                    [k.scope for k, _, _ in keys],
+                    [k.key for k, _, _ in keys],
+                    [k.request_hash for k, _, _ in keys],
+                    [s for _, s, _ in keys],
+                    [b for _, _, b in keys],
+                )
                 if len(saved) != len(keys):
                     raise _GroupFailed("an idempotency key was taken meanwhile")
             await audit_log.write_many(conn, audits)

@@ -33,8 +33,12 @@ from shared.money import Money
 
 
 async def _load(
-    ctx: AppContext, conn: asyncpg.Connection, owners: dict[UUID, UUID], actor: Actor,
-    account_id: UUID, action: Action,
+    ctx: AppContext,
+    conn: asyncpg.Connection,
+    owners: dict[UUID, UUID],
+    actor: Actor,
+    account_id: UUID,
+    action: Action,
 ) -> Account:
     check_account_access(actor, owners.get(account_id), action)
     account = await ctx.accounts.get(conn, account_id)
@@ -44,8 +48,12 @@ async def _load(
 
 
 async def open_account(
-    ctx: AppContext, actor: Actor, req: OpenAccountRequest, idem: IdempotencyKey | None,
-    metadata: EventMetadata, audit: AuditRecord | None = None,
+    ctx: AppContext,
+    actor: Actor,
+    req: OpenAccountRequest,
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    audit: AuditRecord | None = None,
 ) -> CommandResult:
     account_id = uuid.uuid4()
     if audit is not None:
@@ -58,7 +66,9 @@ async def open_account(
         opened_at = await conn.fetchval(
             "INSERT INTO account_owners (account_id, owner_id, currency) VALUES ($1, $2, $3)"
             " RETURNING opened_at",
-            account_id, actor.user_id, req.currency,
+            account_id,
+            actor.user_id,
+            req.currency,
         )
         state = Account.opened(opened)
         return Decision(
@@ -77,8 +87,13 @@ async def open_account(
 
 
 async def _move_money(
-    ctx: AppContext, actor: Actor, account_id: UUID, req: MoneyMovementRequest,
-    idem: IdempotencyKey | None, metadata: EventMetadata, action: Action,
+    ctx: AppContext,
+    actor: Actor,
+    account_id: UUID,
+    req: MoneyMovementRequest,
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    action: Action,
     audit: AuditRecord | None = None,
 ) -> CommandResult:
     transaction_id = uuid.uuid4()
@@ -87,8 +102,11 @@ async def _move_money(
         account = await _load(ctx, conn, owners, actor, account_id, action)
         step = account.deposit if action == "deposit" else account.withdraw
         event = step(
-            amount=req.amount, currency=account.currency, transaction_id=transaction_id,
-            description=req.description, limit=ctx.settings.max_transaction_amount,
+            amount=req.amount,
+            currency=account.currency,
+            transaction_id=transaction_id,
+            description=req.description,
+            limit=ctx.settings.max_transaction_amount,
         )
         after = account.apply(event)
         return Decision(
@@ -107,22 +125,36 @@ async def _move_money(
 
 
 async def deposit_money(
-    ctx: AppContext, actor: Actor, account_id: UUID, req: MoneyMovementRequest,
-    idem: IdempotencyKey | None, metadata: EventMetadata, audit: AuditRecord | None = None,
+    ctx: AppContext,
+    actor: Actor,
+    account_id: UUID,
+    req: MoneyMovementRequest,
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    audit: AuditRecord | None = None,
 ) -> CommandResult:
     return await _move_money(ctx, actor, account_id, req, idem, metadata, "deposit", audit)
 
 
 async def withdraw_money(
-    ctx: AppContext, actor: Actor, account_id: UUID, req: MoneyMovementRequest,
-    idem: IdempotencyKey | None, metadata: EventMetadata, audit: AuditRecord | None = None,
+    ctx: AppContext,
+    actor: Actor,
+    account_id: UUID,
+    req: MoneyMovementRequest,
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    audit: AuditRecord | None = None,
 ) -> CommandResult:
     return await _move_money(ctx, actor, account_id, req, idem, metadata, "withdraw", audit)
 
 
 async def transfer_money(
-    ctx: AppContext, actor: Actor, req: TransferRequest, idem: IdempotencyKey | None,
-    metadata: EventMetadata, audit: AuditRecord | None = None,
+    ctx: AppContext,
+    actor: Actor,
+    req: TransferRequest,
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    audit: AuditRecord | None = None,
 ) -> CommandResult:
     transfer_id = uuid.uuid4()
 
@@ -134,8 +166,12 @@ async def transfer_money(
         if target is None:
             raise DestinationNotFoundError("The destination account does not exist.")
         out, into, completed = domain.transfer(
-            source=source, target=target, amount=req.amount, transfer_id=transfer_id,
-            description=req.description, limit=ctx.settings.max_transaction_amount,
+            source=source,
+            target=target,
+            amount=req.amount,
+            transfer_id=transfer_id,
+            description=req.description,
+            limit=ctx.settings.max_transaction_amount,
         )
         source_after, target_after = source.apply(out), target.apply(into)
         return Decision(
@@ -153,14 +189,24 @@ async def transfer_money(
         )
 
     return await run_command(
-        ctx, lock=[req.from_account_id, req.to_account_id], idem=idem, metadata=metadata,
-        decide=decide, audit=audit,
+        ctx,
+        lock=[req.from_account_id, req.to_account_id],
+        idem=idem,
+        metadata=metadata,
+        decide=decide,
+        audit=audit,
     )
 
 
 async def change_account_status(
-    ctx: AppContext, actor: Actor, account_id: UUID, action: Action, reason: str,
-    idem: IdempotencyKey | None, metadata: EventMetadata, audit: AuditRecord | None = None,
+    ctx: AppContext,
+    actor: Actor,
+    account_id: UUID,
+    action: Action,
+    reason: str,
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    audit: AuditRecord | None = None,
 ) -> CommandResult:
     """Freeze, unfreeze or close an account."""
 
@@ -182,6 +228,11 @@ async def change_account_status(
         )
 
     return await run_command(
-        ctx, lock=[account_id], idem=idem, metadata=metadata, decide=decide, status_code=200,
+        ctx,
+        lock=[account_id],
+        idem=idem,
+        metadata=metadata,
+        decide=decide,
+        status_code=200,
         audit=audit,
     )

@@ -11,16 +11,50 @@ import re
 MIN_LENGTH = 12
 
 # Well-known passwords of 12 characters or more (from public breach top lists).
-_COMMON = frozenset({
-    "123456789012", "1234567890123", "12345678901234", "123456789123", "qwertyuiopas",
-    "qwertyuiop123", "qwerty123456", "password1234", "password12345", "password123456",
-    "passwordpassword", "iloveyou1234", "111111111111", "000000000000", "123123123123",
-    "abcdefghijkl", "abc123abc123", "1q2w3e4r5t6y", "1qaz2wsx3edc", "qazwsxedcrfv",
-    "zaq12wsxcde3", "asdfghjkl123", "letmein12345", "welcome12345", "administrator",
-    "changeme1234", "trustno11234", "football1234", "baseball1234", "superman1234",
-    "monkey123456", "dragon123456", "sunshine1234", "princess1234", "qwertyqwerty",
-    "passw0rd1234", "p@ssw0rd1234", "p@ssword1234", "mypassword123", "correcthorse",
-})
+_COMMON = frozenset(
+    {
+        "123456789012",
+        "1234567890123",
+        "12345678901234",
+        "123456789123",
+        "qwertyuiopas",
+        "qwertyuiop123",
+        "qwerty123456",
+        "password1234",
+        "password12345",
+        "password123456",
+        "passwordpassword",
+        "iloveyou1234",
+        "111111111111",
+        "000000000000",
+        "123123123123",
+        "abcdefghijkl",
+        "abc123abc123",
+        "1q2w3e4r5t6y",
+        "1qaz2wsx3edc",
+        "qazwsxedcrfv",
+        "zaq12wsxcde3",
+        "asdfghjkl123",
+        "letmein12345",
+        "welcome12345",
+        "administrator",
+        "changeme1234",
+        "trustno11234",
+        "football1234",
+        "baseball1234",
+        "superman1234",
+        "monkey123456",
+        "dragon123456",
+        "sunshine1234",
+        "princess1234",
+        "qwertyqwerty",
+        "passw0rd1234",
+        "p@ssw0rd1234",
+        "p@ssword1234",
+        "mypassword123",
+        "correcthorse",
+    }
+)
 
 
 class WeakPasswordError(ValueError):

@@ -43,8 +43,9 @@ class SignedIn:
 
 
 class SessionService:
-    def __init__(self, ctx: AppContext, store: SessionStore, account_lock: FailureLock,
-                 ip_lock: FailureLock) -> None:
+    def __init__(
+        self, ctx: AppContext, store: SessionStore, account_lock: FailureLock, ip_lock: FailureLock
+    ) -> None:
         self._ctx = ctx
         self._store = store
         self._account_lock = account_lock
@@ -72,10 +73,12 @@ class SessionService:
     async def sign_in(self, email: str, password: str, audit: AuditRecord) -> SignedIn:
         """Password grant. Too many failures lock the account and the client IP out."""
         account_key, ip = email.strip().lower(), audit.client_ip or "unknown"
-        audit = dataclasses.replace(audit, action="sign_in", target_type="user",
-                                    details={"username": email[:254]})
-        wait = max(await self._account_lock.locked_for(account_key),
-                   await self._ip_lock.locked_for(ip))
+        audit = dataclasses.replace(
+            audit, action="sign_in", target_type="user", details={"username": email[:254]}
+        )
+        wait = max(
+            await self._account_lock.locked_for(account_key), await self._ip_lock.locked_for(ip)
+        )
         if wait:
             await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
             raise TooManyAttemptsError(
@@ -90,26 +93,39 @@ class SessionService:
             raise
         await self._account_lock.succeeded(account_key)
         sid, refresh = await self._store.create(user.id, user.role, ip, audit.user_agent or "")
-        await audit_log.write_alone(self._ctx.pool, dataclasses.replace(
-            audit, actor_id=user.id, actor_role=user.role, session_id=sid, target_id=str(user.id),
-        ).accepted())
+        await audit_log.write_alone(
+            self._ctx.pool,
+            dataclasses.replace(
+                audit,
+                actor_id=user.id,
+                actor_role=user.role,
+                session_id=sid,
+                target_id=str(user.id),
+            ).accepted(),
+        )
         return SignedIn(user.id, user.role, sid, refresh)
 
     # -- refresh ----------------------------------------------------------------
     async def refresh(self, refresh_token: str, audit: AuditRecord) -> SignedIn:
         """Rotate the refresh token. Reusing a rotated one revokes the whole session."""
-        rotation = await self._store.rotate(refresh_token, audit.client_ip or "",
-                                            audit.user_agent or "")
+        rotation = await self._store.rotate(
+            refresh_token, audit.client_ip or "", audit.user_agent or ""
+        )
         audit = dataclasses.replace(
-            audit, action="refresh_token", target_type="session",
-            target_id=rotation.session_id or None, session_id=rotation.session_id or None,
-            actor_id=rotation.user_id, actor_role=rotation.role,
+            audit,
+            action="refresh_token",
+            target_type="session",
+            target_id=rotation.session_id or None,
+            session_id=rotation.session_id or None,
+            actor_id=rotation.user_id,
+            actor_role=rotation.role,
         )
         if rotation.status == "ok":
             assert rotation.user_id and rotation.role and rotation.refresh_token
             await audit_log.write_alone(self._ctx.pool, audit.accepted())
-            return SignedIn(rotation.user_id, rotation.role, rotation.session_id,
-                            rotation.refresh_token)
+            return SignedIn(
+                rotation.user_id, rotation.role, rotation.session_id, rotation.refresh_token
+            )
         if rotation.status == "reused":
             self._forget(rotation.session_id)
             await audit_log.write_alone(self._ctx.pool, audit.refused("refresh_token_reused"))
@@ -125,17 +141,24 @@ class SessionService:
         if actor.session_id:
             await self._store.delete(actor.session_id, actor.user_id)
             self._forget(actor.session_id)
-        await audit_log.write_alone(self._ctx.pool, dataclasses.replace(
-            audit, action="logout", target_type="session", target_id=actor.session_id,
-        ).accepted())
+        await audit_log.write_alone(
+            self._ctx.pool,
+            dataclasses.replace(
+                audit,
+                action="logout",
+                target_type="session",
+                target_id=actor.session_id,
+            ).accepted(),
+        )
 
     async def list_sessions(self, actor: Actor) -> list[SessionRecord]:
         return await self._store.list_for_user(actor.user_id)
 
     async def revoke(self, actor: Actor, session_id: str, audit: AuditRecord) -> None:
         """End one of the caller's own sessions (another user's is not found)."""
-        audit = dataclasses.replace(audit, action="revoke_session", target_type="session",
-                                    target_id=session_id[:64])
+        audit = dataclasses.replace(
+            audit, action="revoke_session", target_type="session", target_id=session_id[:64]
+        )
         record = await self._store.get(session_id) if len(session_id) <= 64 else None
         if record is None or record.user_id != actor.user_id:
             await audit_log.write_alone(self._ctx.pool, audit.refused("session_not_found"))

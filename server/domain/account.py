@@ -106,7 +106,9 @@ class Account:
 
     def check_balance_fits(self, amount: int) -> None:
         if self.balance + amount > INT64_MAX:
-            raise errors.AmountLimitExceededError("The balance would exceed the largest amount held.")
+            raise errors.AmountLimitExceededError(
+                "The balance would exceed the largest amount held."
+            )
 
     # --- decisions -----------------------------------------------------------
 

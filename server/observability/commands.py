@@ -94,8 +94,12 @@ def _group_append(trace_ids: list[str], size: int) -> Iterator[None]:
     end = time.time_ns()
     for trace_id in trace_ids:
         tracing.record_span(
-            "event_store.append (group commit)", trace_id, start, end,
-            {"bank.group_size": size}, kind=SpanKind.INTERNAL,
+            "event_store.append (group commit)",
+            trace_id,
+            start,
+            end,
+            {"bank.group_size": size},
+            kind=SpanKind.INTERNAL,
         )
 
 

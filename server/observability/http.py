@@ -61,7 +61,9 @@ class ObservedASGI:
         headers = scope["headers"]
         traceparent = _header(headers, b"traceparent")
         trace_id = context.trace_id_from_traceparent(traceparent) or context.new_trace_id()
-        request_id = context.valid_request_id(_header(headers, b"x-request-id")) or context.new_request_id()
+        request_id = (
+            context.valid_request_id(_header(headers, b"x-request-id")) or context.new_request_id()
+        )
         tokens = (
             context.TRACE_ID.set(trace_id),
             context.REQUEST_ID.set(request_id),
@@ -81,8 +83,11 @@ class ObservedASGI:
         try:
             if tracing.enabled():
                 carrier = {"traceparent": traceparent} if traceparent else {}
-                attrs = {"http.request.method": method, "url.path": scope["path"],
-                         "bank.request_id": request_id}
+                attrs = {
+                    "http.request.method": method,
+                    "url.path": scope["path"],
+                    "bank.request_id": request_id,
+                }
                 with tracing.server_span(f"{method}", trace_id, carrier, attrs) as span:
                     try:
                         await self.app(scope, receive, send_wrapper)
@@ -99,7 +104,10 @@ class ObservedASGI:
             observe_http(route, method, status, seconds)
             if status >= 400 or not route.startswith(_QUIET):
                 _access_log.info(
-                    "http request", method=method, route=route, status=status,
+                    "http request",
+                    method=method,
+                    route=route,
+                    status=status,
                     duration_ms=round(seconds * 1000, 3),
                 )
             context.SCOPE.reset(tokens[2])
@@ -151,4 +159,3 @@ def instrument_app(app: Litestar, service: str = "api") -> Litestar:
     watch_pool("commands", commands_pool)
     watch_pool("reads", reads_pool)
     return app
-

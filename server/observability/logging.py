@@ -46,10 +46,25 @@ _PAIR = re.compile(
     """
 )
 # Keys whose values we produce ourselves and never hold a secret: skip the scan.
-_SAFE_KEYS = frozenset({
-    "event", "timestamp", "level", "logger", "process", "trace_id", "trace_ids", "request_id",
-    "actor", "route", "method", "status", "duration_ms", "events", "batch_size",
-})
+_SAFE_KEYS = frozenset(
+    {
+        "event",
+        "timestamp",
+        "level",
+        "logger",
+        "process",
+        "trace_id",
+        "trace_ids",
+        "request_id",
+        "actor",
+        "route",
+        "method",
+        "status",
+        "duration_ms",
+        "events",
+        "batch_size",
+    }
+)
 
 
 def scrub(text: str) -> str:
@@ -71,7 +86,8 @@ def _scrub_value(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, dict):
         return {
-            k: REDACTED if isinstance(k, str) and _SENSITIVE_KEY.search(k)
+            k: REDACTED
+            if isinstance(k, str) and _SENSITIVE_KEY.search(k)
             else _scrub_value(v, depth + 1)
             for k, v in value.items()
         }
@@ -131,7 +147,9 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
     if not isinstance(level_no, int):
         level_no = logging.INFO
 
-    def add_process(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    def add_process(
+        _: Any, __: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         event_dict.setdefault("process", process)
         return event_dict
 
@@ -172,8 +190,11 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
     for old in list(root.handlers):
         # Ours from an earlier call, basicConfig's, Litestar's queue handler; not, e.g.,
         # pytest's capture handlers.
-        if (getattr(old, "_bank_json", False) or type(old) is logging.StreamHandler
-                or type(old).__name__ in ("QueueListenerHandler", "QueueHandler")):
+        if (
+            getattr(old, "_bank_json", False)
+            or type(old) is logging.StreamHandler
+            or type(old).__name__ in ("QueueListenerHandler", "QueueHandler")
+        ):
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level_no)

@@ -30,21 +30,38 @@ from prometheus_client.registry import Collector
 
 # Latency buckets: fine below 50 ms (where the API lives), 250 ms is the p99 SLO.
 HTTP_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 PUSH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 disable_created_metrics()  # no *_created series: half the lines, nothing reads them
 API_REGISTRY = CollectorRegistry(auto_describe=True)
 
 HTTP_REQUESTS = Counter(
-    "http_requests", "HTTP requests answered, by route template, method and status code",
+    "http_requests",
+    "HTTP requests answered, by route template, method and status code",
     ["route", "method", "status"],
     registry=API_REGISTRY,
 )
 HTTP_DURATION = Histogram(
-    "http_request_duration_seconds", "Time from request received to response sent",
-    ["route", "method"], buckets=HTTP_BUCKETS,
+    "http_request_duration_seconds",
+    "Time from request received to response sent",
+    ["route", "method"],
+    buckets=HTTP_BUCKETS,
     registry=API_REGISTRY,
 )
 COMMANDS = Counter(
@@ -66,15 +83,19 @@ COMMAND_RETRIES = Counter(
     registry=API_REGISTRY,
 )
 WEBSOCKETS = Gauge(
-    "bank_websocket_connections", "Open WebSocket connections on this API instance",
+    "bank_websocket_connections",
+    "Open WebSocket connections on this API instance",
     registry=API_REGISTRY,
 )
 PUSH_LATENCY = Histogram(
-    "bank_push_latency_seconds", "From the event's commit time to the WebSocket send of its push",
-    buckets=PUSH_BUCKETS, registry=API_REGISTRY,
+    "bank_push_latency_seconds",
+    "From the event's commit time to the WebSocket send of its push",
+    buckets=PUSH_BUCKETS,
+    registry=API_REGISTRY,
 )
 CACHE_REQUESTS = Counter(
-    "bank_query_cache_requests", "Query cache lookups in Redis, by cache and result (hit | miss)",
+    "bank_query_cache_requests",
+    "Query cache lookups in Redis, by cache and result (hit | miss)",
     ["cache", "result"],
     registry=API_REGISTRY,
 )
@@ -153,7 +174,8 @@ class PoolCollector(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         conns = GaugeMetricFamily(
-            "bank_db_pool_connections", "Connections of a PostgreSQL pool, by state (in_use | idle)",
+            "bank_db_pool_connections",
+            "Connections of a PostgreSQL pool, by state (in_use | idle)",
             labels=["pool", "state"],
         )
         maxes = GaugeMetricFamily(

@@ -34,7 +34,10 @@ def trace_publisher(pub: Any) -> None:
             if key == "trace_id":
                 now = time.time_ns()
                 tracing.record_span(
-                    f"cdc publish {record.topic}", value.decode("ascii", "replace"), now, now,
+                    f"cdc publish {record.topic}",
+                    value.decode("ascii", "replace"),
+                    now,
+                    now,
                     {"messaging.system": "kafka", "messaging.destination.name": record.topic},
                     kind=SpanKind.PRODUCER,
                 )
@@ -50,7 +53,9 @@ def observe_batch(events: Sequence[RecordedEvent], seconds: float) -> None:
         return
     trace_ids = list(dict.fromkeys(e.metadata.trace_id for e in events if e.metadata.trace_id))
     _batch_log.info(
-        "projection batch applied", events=len(events), trace_ids=trace_ids,
+        "projection batch applied",
+        events=len(events),
+        trace_ids=trace_ids,
         duration_ms=round(seconds * 1000, 3),
     )
     if not tracing.enabled():
@@ -59,7 +64,13 @@ def observe_batch(events: Sequence[RecordedEvent], seconds: float) -> None:
     start = end - int(seconds * 1e9)
     for e in events:
         tracing.record_span(
-            f"projection apply {type(e.event).__name__}", e.metadata.trace_id, start, end,
-            {"bank.stream_id": str(e.stream_id), "bank.version": e.version,
-             "bank.position": e.position},
+            f"projection apply {type(e.event).__name__}",
+            e.metadata.trace_id,
+            start,
+            end,
+            {
+                "bank.stream_id": str(e.stream_id),
+                "bank.version": e.version,
+                "bank.position": e.position,
+            },
         )

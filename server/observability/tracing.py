@@ -59,7 +59,11 @@ def otlp_endpoint(configured: str = "") -> str | None:
 def _traces_url(endpoint: str) -> str:
     if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip() == endpoint:
         return endpoint  # the per-signal variable is a full URL already
-    return endpoint if endpoint.rstrip("/").endswith("/v1/traces") else endpoint.rstrip("/") + "/v1/traces"
+    return (
+        endpoint
+        if endpoint.rstrip("/").endswith("/v1/traces")
+        else endpoint.rstrip("/") + "/v1/traces"
+    )
 
 
 def configure_tracing(service: str, endpoint: str = "", *, exporter: Any = None) -> bool:
@@ -150,8 +154,12 @@ def remote_parent(trace_id: str | None) -> Context | None:
 
 
 def record_span(
-    name: str, trace_id: str | None, start_ns: int, end_ns: int,
-    attributes: Mapping[str, Any] | None = None, kind: SpanKind = SpanKind.CONSUMER,
+    name: str,
+    trace_id: str | None,
+    start_ns: int,
+    end_ns: int,
+    attributes: Mapping[str, Any] | None = None,
+    kind: SpanKind = SpanKind.CONSUMER,
 ) -> None:
     """A finished span in ``trace_id``'s trace, for work done on its behalf elsewhere."""
     if _tracer is None:

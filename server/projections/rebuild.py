@@ -25,7 +25,7 @@ async def rebuild(conn: asyncpg.Connection, cache: QueryCache | None = None) -> 
             "LOCK TABLE account_view, transaction_view, analytics_view IN EXCLUSIVE MODE"
         )
         await conn.execute(
-            "DELETE FROM transaction_view; DELETE FROM analytics_view;" " DELETE FROM account_view"
+            "DELETE FROM transaction_view; DELETE FROM analytics_view; DELETE FROM account_view"
         )
         async for chunk in iter_account_events(conn, chunk=1000):
             await apply_events(conn, chunk)

@@ -35,7 +35,9 @@ def interpolate(text: str) -> str:
 
 
 def test_compose_file_matches_the_compose_specification() -> None:
-    compose_spec = pytest.importorskip("compose_spec", reason="pip install '.[infra]' (compose-spec)")
+    compose_spec = pytest.importorskip(
+        "compose_spec", reason="pip install '.[infra]' (compose-spec)"
+    )
     doc = yaml.safe_load(interpolate(COMPOSE.read_text()))  # resolves anchors and << merges
     doc = {k: v for k, v in doc.items() if not k.startswith("x-")}
     compose_spec.PyCompose.from_json(json.dumps(doc))  # raises on any spec violation
@@ -76,7 +78,9 @@ def test_dockerfile_is_multistage_nonroot_with_healthcheck(process: str) -> None
 def test_api_image_carries_the_sql_migrations() -> None:
     """server.adapters.migrations reads server/migrations/*.sql next to its package."""
     text = (DOCKER / "api.Dockerfile").read_text()
-    assert "COPY server/migrations/ /opt/venv/lib/python3.11/site-packages/server/migrations/" in text
+    assert (
+        "COPY server/migrations/ /opt/venv/lib/python3.11/site-packages/server/migrations/" in text
+    )
     assert sorted((REPO / "server" / "migrations").glob("*.sql"))
 
 
@@ -117,7 +121,9 @@ def test_compose_kafka_is_three_kraft_brokers_rf3_min_isr2() -> None:
         assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
         assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
-    assert env_of(services["cdc"])["BANK_KAFKA_BOOTSTRAP"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+    assert (
+        env_of(services["cdc"])["BANK_KAFKA_BOOTSTRAP"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+    )
 
 
 def test_compose_postgres_is_logical_with_a_streaming_replica() -> None:

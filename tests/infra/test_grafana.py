@@ -37,17 +37,27 @@ def test_panels_are_well_formed() -> None:
 def test_pipeline_dashboard_covers_the_pipeline() -> None:
     dash = json.loads((GRAFANA / "dashboards" / "pipeline.json").read_text())
     exprs = " ".join(t["expr"] for p in dash["panels"] for t in p.get("targets", []))
-    for metric in ("bank_cdc_lag_ms", "bank_cdc_lag_bytes", "kafka_consumer_lag",
-                   "bank_projection_batch", "bank_push_latency", "bank_replication_slot_retained_wal_bytes"):
+    for metric in (
+        "bank_cdc_lag_ms",
+        "bank_cdc_lag_bytes",
+        "kafka_consumer_lag",
+        "bank_projection_batch",
+        "bank_push_latency",
+        "bank_replication_slot_retained_wal_bytes",
+    ):
         assert metric in exprs, metric
 
 
 def test_provisioning_matches_the_compose_mounts() -> None:
-    sources = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "datasources.yml").read_text())
+    sources = yaml.safe_load(
+        (GRAFANA / "provisioning" / "datasources" / "datasources.yml").read_text()
+    )
     by_type = {d["type"]: d for d in sources["datasources"]}
     assert by_type["prometheus"]["url"] == "http://prometheus:9090"
     assert by_type["jaeger"]["url"] == "http://jaeger:16686"
-    providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "dashboards.yml").read_text())
+    providers = yaml.safe_load(
+        (GRAFANA / "provisioning" / "dashboards" / "dashboards.yml").read_text()
+    )
     path = providers["providers"][0]["options"]["path"]
     mounts = yaml.safe_load(COMPOSE.read_text())["services"]["grafana"]["volumes"]
     assert f"../grafana/dashboards:{path}:ro" in mounts

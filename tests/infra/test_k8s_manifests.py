@@ -47,7 +47,9 @@ def test_every_manifest_validates_against_the_kubernetes_schema(version: str) ->
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{path.relative_to(K8S)} {doc['kind']}/{doc['metadata']['name']}: {exc.message}")
+            pytest.fail(
+                f"{path.relative_to(K8S)} {doc['kind']}/{doc['metadata']['name']}: {exc.message}"
+            )
         checked += 1
     assert checked >= 25
 
@@ -64,11 +66,15 @@ def test_no_secret_values_are_committed() -> None:
     for _, doc in MANIFESTS:
         if doc["kind"] != "Deployment":
             continue
-        for c in doc["spec"]["template"]["spec"].get("initContainers", []) + \
-                doc["spec"]["template"]["spec"]["containers"]:
+        for c in (
+            doc["spec"]["template"]["spec"].get("initContainers", [])
+            + doc["spec"]["template"]["spec"]["containers"]
+        ):
             for env in c.get("env", []):
-                if any(w in env["name"] for w in ("URL", "SECRET", "PASSWORD", "TOKEN")) \
-                        and env["name"] != "BANK_API_URL":
+                if (
+                    any(w in env["name"] for w in ("URL", "SECRET", "PASSWORD", "TOKEN"))
+                    and env["name"] != "BANK_API_URL"
+                ):
                     ref = env.get("valueFrom", {}).get("secretKeyRef")
                     assert ref and ref["name"] == "bank-secrets", (doc["metadata"]["name"], env)
 
@@ -78,7 +84,9 @@ def test_cdc_runs_exactly_one_replica_recreated_not_rolled() -> None:
     assert cdc["spec"]["replicas"] == 1
     assert cdc["spec"]["strategy"]["type"] == "Recreate"
     for hpa in objects("HorizontalPodAutoscaler").values():
-        assert hpa["spec"]["scaleTargetRef"]["name"] != "bank-cdc", "the CDC connector must not autoscale"
+        assert hpa["spec"]["scaleTargetRef"]["name"] != "bank-cdc", (
+            "the CDC connector must not autoscale"
+        )
 
 
 def test_api_probes_use_the_health_endpoints() -> None:
@@ -89,7 +97,9 @@ def test_api_probes_use_the_health_endpoints() -> None:
 
 
 def test_api_scales_on_cpu_and_projections_on_consumer_lag() -> None:
-    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in objects("HorizontalPodAutoscaler").values()}
+    hpas = {
+        h["spec"]["scaleTargetRef"]["name"]: h for h in objects("HorizontalPodAutoscaler").values()
+    }
     deployments = objects("Deployment")
     for target in hpas:
         assert target in deployments
@@ -122,7 +132,9 @@ def test_every_workload_is_hardened_and_bounded() -> None:
 
 
 def test_selectors_match_pods() -> None:
-    pods = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in objects("Deployment").items()}
+    pods = {
+        n: d["spec"]["template"]["metadata"]["labels"] for n, d in objects("Deployment").items()
+    }
     for name, dep in objects("Deployment").items():
         assert selects(dep["spec"]["selector"]["matchLabels"], pods[name]), name
     for kind in ("Service", "PodDisruptionBudget"):
@@ -132,7 +144,9 @@ def test_selectors_match_pods() -> None:
             matched = [d for d, labels in pods.items() if selects(sel, labels)]
             assert len(matched) == 1, f"{kind}/{name} selects {matched}"
     covered = {
-        d for pdb in objects("PodDisruptionBudget").values() for d, labels in pods.items()
+        d
+        for pdb in objects("PodDisruptionBudget").values()
+        for d, labels in pods.items()
         if selects(pdb["spec"]["selector"]["matchLabels"], labels)
     }
     assert covered == set(pods), "every Deployment needs a PodDisruptionBudget"
@@ -155,9 +169,15 @@ def test_services_and_ingresses_point_at_named_ports_that_exist() -> None:
                 svc_ports = {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
                 assert backend["port"]["name"] in svc_ports
     for sm in objects("ServiceMonitor", MANIFESTS).values():
-        targets = [s for s in services.values() if selects(sm["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
+        targets = [
+            s
+            for s in services.values()
+            if selects(sm["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])
+        ]
         assert len(targets) == 1, sm["metadata"]["name"]
-        assert sm["spec"]["endpoints"][0]["port"] in {p["name"] for p in targets[0]["spec"]["ports"]}
+        assert sm["spec"]["endpoints"][0]["port"] in {
+            p["name"] for p in targets[0]["spec"]["ports"]
+        }
 
 
 def test_network_policies_deny_by_default_and_cover_every_workload() -> None:
@@ -165,14 +185,24 @@ def test_network_policies_deny_by_default_and_cover_every_workload() -> None:
     deny = policies["default-deny-all"]["spec"]
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
     assert "ingress" not in deny and "egress" not in deny
-    pods = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in objects("Deployment").items()}
+    pods = {
+        n: d["spec"]["template"]["metadata"]["labels"] for n, d in objects("Deployment").items()
+    }
     for name, labels in pods.items():
-        own = [p for p in policies.values()
-               if p["spec"]["podSelector"] and selects(p["spec"]["podSelector"]["matchLabels"], labels)]
+        own = [
+            p
+            for p in policies.values()
+            if p["spec"]["podSelector"] and selects(p["spec"]["podSelector"]["matchLabels"], labels)
+        ]
         assert own, f"{name} has no NetworkPolicy of its own"
-        ports = {pt["port"] for p in own for rule in p["spec"].get("ingress", []) for pt in rule["ports"]}
-        container_ports = {p["containerPort"] for c in objects("Deployment")[name]["spec"]["template"]["spec"]["containers"]
-                           for p in c.get("ports", [])}
+        ports = {
+            pt["port"] for p in own for rule in p["spec"].get("ingress", []) for pt in rule["ports"]
+        }
+        container_ports = {
+            p["containerPort"]
+            for c in objects("Deployment")[name]["spec"]["template"]["spec"]["containers"]
+            for p in c.get("ports", [])
+        }
         assert container_ports <= ports, f"{name}: ports {container_ports - ports} unreachable"
 
 

@@ -23,8 +23,19 @@ def test_yamllint_is_clean() -> None:
     pytest.importorskip("yamllint", reason="pip install '.[infra]' (yamllint)")
     targets = [str(INFRA), str(REPO / "tests" / "infra")]
     result = subprocess.run(
-        [sys.executable, "-m", "yamllint", "-c", str(INFRA / ".yamllint.yaml"), "-f", "parsable", *targets],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "yamllint",
+            "-c",
+            str(INFRA / ".yamllint.yaml"),
+            "-f",
+            "parsable",
+            *targets,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -41,14 +52,18 @@ def test_hadolint_is_clean() -> None:
     hadolint = venv_tool("hadolint")
     dockerfiles = sorted((INFRA / "docker").glob("*.Dockerfile"))
     assert len(dockerfiles) == 4
-    result = subprocess.run([hadolint, *map(str, dockerfiles)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [hadolint, *map(str, dockerfiles)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
 def test_shellcheck_is_clean() -> None:
     scripts = sorted(INFRA.glob("compose/**/*.sh")) + sorted(INFRA.glob("tools/*.sh"))
     assert len(scripts) >= 3
-    result = subprocess.run([venv_tool("shellcheck"), *map(str, scripts)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [venv_tool("shellcheck"), *map(str, scripts)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -56,7 +71,9 @@ def test_shellcheck_is_clean() -> None:
 def checkov() -> Path:
     """checkov lives in its own venv (.venv-tools/checkov): it pins packaging<24."""
     env = dict(os.environ, PYTHON=os.environ.get("BANK_TOOLS_PYTHON", sys.executable))
-    result = subprocess.run(["sh", str(INSTALL_CHECKOV)], capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        ["sh", str(INSTALL_CHECKOV)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert result.returncode == 0, f"installing checkov failed:\n{result.stdout}{result.stderr}"
     return CHECKOV_VENV / "bin" / "checkov"
 
@@ -64,11 +81,25 @@ def checkov() -> Path:
 @pytest.mark.timeout(900)  # the first run installs checkov (~1-2 min)
 def test_checkov_finds_nothing_unexplained(checkov: Path) -> None:
     result = subprocess.run(
-        [str(checkov), "--directory", str(INFRA), "--skip-path", "infra/local",
-         "--framework", "dockerfile", "kubernetes", "terraform",
-         "--skip-download",  # offline: no guideline/severity download
-         "--output", "json", "--soft-fail"],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        [
+            str(checkov),
+            "--directory",
+            str(INFRA),
+            "--skip-path",
+            "infra/local",
+            "--framework",
+            "dockerfile",
+            "kubernetes",
+            "terraform",
+            "--skip-download",  # offline: no guideline/severity download
+            "--output",
+            "json",
+            "--soft-fail",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
         # Offline and quiet: no guideline mapping, no PyPI version check.
         env=dict(os.environ, BC_SKIP_MAPPING="TRUE", CKV_SKIP_PACKAGE_UPDATE_CHECK="TRUE"),
     )
@@ -87,5 +118,6 @@ def test_checkov_finds_nothing_unexplained(checkov: Path) -> None:
         assert not failed, f"{check_type}: " + "\n".join(failed)
         for skipped in report["results"]["skipped_checks"]:
             reason = (skipped.get("check_result", {}).get("suppress_comment") or "").strip()
-            assert len(reason) > 15 and reason != "No comment provided", \
+            assert len(reason) > 15 and reason != "No comment provided", (
                 f"{skipped['check_id']} skipped without justification in {skipped['file_path']}"
+            )

@@ -37,7 +37,7 @@ def metric_names(expr: str) -> set[str]:
     e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", e)
     names = set()
     for m in re.finditer(r"(?<![\w.$])[a-zA-Z_:][a-zA-Z0-9_:]*", e):
-        if e[m.end():].lstrip().startswith("(") or m.group(0) in _KEYWORDS:
+        if e[m.end() :].lstrip().startswith("(") or m.group(0) in _KEYWORDS:
             continue
         names.add(m.group(0))
     return names
@@ -103,10 +103,17 @@ def test_prometheus_config_is_valid(tmp_path: Path) -> None:
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     exprs = dashboard_exprs()
     assert len(exprs) >= 20
-    rules = {"groups": [{"name": "dashboards", "rules": [
-        {"record": f"dashboard:query_{i}", "expr": e.replace("$__rate_interval", "5m")}
-        for i, (_, e) in enumerate(exprs)
-    ]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "dashboards",
+                "rules": [
+                    {"record": f"dashboard:query_{i}", "expr": e.replace("$__rate_interval", "5m")}
+                    for i, (_, e) in enumerate(exprs)
+                ],
+            }
+        ]
+    }
     path = tmp_path / "dashboards.yml"
     path.write_text(yaml.safe_dump(rules))
     result = promtool("check", "rules", str(path))
@@ -135,9 +142,14 @@ def test_every_contract_metric_is_alerted_or_charted() -> None:
 def test_slo_alerts_exist_and_are_routable() -> None:
     alerts = {r["alert"]: r for r in all_rules() if "alert" in r}
     for name in (
-        "BankErrorBudgetBurnFast", "BankErrorBudgetBurnSlow", "BankCommandErrorRateHigh",
-        "BankApiLatencyP99High", "BankCdcLagHigh", "BankCdcLagBytesHigh",
-        "BankConsumerLagHigh", "BankReplicationSlotWalRetainedHigh",
+        "BankErrorBudgetBurnFast",
+        "BankErrorBudgetBurnSlow",
+        "BankCommandErrorRateHigh",
+        "BankApiLatencyP99High",
+        "BankCdcLagHigh",
+        "BankCdcLagBytesHigh",
+        "BankConsumerLagHigh",
+        "BankReplicationSlotWalRetainedHigh",
     ):
         assert name in alerts, f"missing SLO alert {name}"
     for name, rule in alerts.items():
@@ -146,6 +158,8 @@ def test_slo_alerts_exist_and_are_routable() -> None:
 
 
 def test_metric_name_extraction_ignores_functions_labels_and_numbers() -> None:
-    expr = ('histogram_quantile(0.99, sum by (le, route) (rate(http_request_duration_seconds_bucket'
-            '{route!~"/health/.*"}[5m]))) > 1e-5 and on() absent(up{job="cdc"} == 1)')
+    expr = (
+        "histogram_quantile(0.99, sum by (le, route) (rate(http_request_duration_seconds_bucket"
+        '{route!~"/health/.*"}[5m]))) > 1e-5 and on() absent(up{job="cdc"} == 1)'
+    )
     assert metric_names(expr) == {"http_request_duration_seconds_bucket", "up"}

@@ -54,13 +54,17 @@ def test_every_bank_variable_set_by_the_deployment_is_read() -> None:
     used = deployment_vars()
     assert len(used) >= 10
     unknown = {var: sorted(where) for var, where in used.items() if var not in known}
-    assert not unknown, f"BANK_* variables nothing reads (typo, or a Settings field missing): {unknown}"
+    assert not unknown, (
+        f"BANK_* variables nothing reads (typo, or a Settings field missing): {unknown}"
+    )
 
 
 def test_processes_get_the_urls_they_connect_to() -> None:
     services = next(load_yaml_docs(COMPOSE))["services"]
     for name in ("api", "cdc", "projections", "migrate"):
         env = services[name]["environment"]
-        assert {"BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_KAFKA_BOOTSTRAP"} <= set(env), name
+        assert {"BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_KAFKA_BOOTSTRAP"} <= set(
+            env
+        ), name
     assert "BANK_REDIS_URL" in services["api"]["environment"]
     assert "BANK_JWT_SECRET" in services["api"]["environment"]

@@ -53,8 +53,13 @@ def names(blocks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def resources(tf: dict[str, list[Any]], rtype: str) -> dict[str, dict[str, Any]]:
-    return {n: body for block in tf.get("resource", []) for t, items in block.items()
-            if t == rtype for n, body in items.items()}
+    return {
+        n: body
+        for block in tf.get("resource", [])
+        for t, items in block.items()
+        if t == rtype
+        for n, body in items.items()
+    }
 
 
 @pytest.mark.parametrize("folder", [MODULE, EXAMPLE], ids=["module", "example"])
@@ -89,8 +94,9 @@ def test_module_outputs_reference_existing_resources() -> None:
 
 def test_postgres_has_logical_replication_and_a_read_replica() -> None:
     tf, _ = parse_dir(MODULE)
-    params = {p["name"]: p["value"]
-              for p in resources(tf, "aws_db_parameter_group")["this"]["parameter"]}
+    params = {
+        p["name"]: p["value"] for p in resources(tf, "aws_db_parameter_group")["this"]["parameter"]
+    }
     assert params["rds.logical_replication"] == "1"
     assert params["rds.force_ssl"] == "1"
     assert "max_slot_wal_keep_size" in params
@@ -104,9 +110,13 @@ def test_kafka_has_three_brokers_rf3_min_isr2() -> None:
     tf, _ = parse_dir(MODULE)
     cluster = resources(tf, "aws_msk_cluster")["this"]
     assert cluster["number_of_broker_nodes"] == 3
-    props = dict(line.strip().split("=", 1) for line in
-                 str(resources(tf, "aws_msk_configuration")["this"]["server_properties"]).splitlines()
-                 if "=" in line and not line.strip().startswith("<<"))
+    props = dict(
+        line.strip().split("=", 1)
+        for line in str(
+            resources(tf, "aws_msk_configuration")["this"]["server_properties"]
+        ).splitlines()
+        if "=" in line and not line.strip().startswith("<<")
+    )
     assert props["default.replication.factor"] == "3"
     assert props["min.insync.replicas"] == "2"
     assert props["auto.create.topics.enable"] == "false"
@@ -116,5 +126,7 @@ def test_redis_is_replicated_and_encrypted() -> None:
     tf, _ = parse_dir(MODULE)
     redis = resources(tf, "aws_elasticache_replication_group")["this"]
     assert redis["automatic_failover_enabled"] is True
-    assert redis["at_rest_encryption_enabled"] is True and redis["transit_encryption_enabled"] is True
+    assert (
+        redis["at_rest_encryption_enabled"] is True and redis["transit_encryption_enabled"] is True
+    )
     assert redis["num_cache_clusters"] >= 2

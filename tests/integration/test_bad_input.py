@@ -45,17 +45,29 @@ async def _count(db: asyncpg.Pool) -> int:
     return int(await db.fetchval("SELECT count(*) FROM events"))
 
 
-@pytest.mark.parametrize(("case", "body"), MALFORMED_MOVEMENTS, ids=[c for c, _ in MALFORMED_MOVEMENTS])
+@pytest.mark.parametrize(
+    ("case", "body"), MALFORMED_MOVEMENTS, ids=[c for c, _ in MALFORMED_MOVEMENTS]
+)
 @pytest.mark.parametrize("kind", ["deposits", "withdrawals"])
 async def test_malformed_movements_are_400_and_append_nothing(
-    http: httpx.AsyncClient, db: asyncpg.Pool, customer_with_account: tuple[Customer, str],
-    kind: str, case: str, body: Any,
+    http: httpx.AsyncClient,
+    db: asyncpg.Pool,
+    customer_with_account: tuple[Customer, str],
+    kind: str,
+    case: str,
+    body: Any,
 ) -> None:
     ada, account = customer_with_account
     before = await _count(db)
-    r = await http.post(f"/api/v1/accounts/{account}/{kind}", content=json.dumps(body),
-                        headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4()),
-                                 "Content-Type": "application/json"})
+    r = await http.post(
+        f"/api/v1/accounts/{account}/{kind}",
+        content=json.dumps(body),
+        headers={
+            **ada.auth,
+            "Idempotency-Key": str(uuid.uuid4()),
+            "Content-Type": "application/json",
+        },
+    )
     assert r.status_code == 400, (case, r.status_code, r.text)
     problem = r.json()
     assert problem["status"] == 400 and problem["detail"] and problem["code"]
@@ -70,9 +82,15 @@ async def test_broken_json_and_empty_bodies_are_400(
     ada, account = customer_with_account
     before = await _count(db)
     for raw in [b"{", b"", b"\xff\xfe", b'{"amount": 1,}', b"null"]:
-        r = await http.post(f"/api/v1/accounts/{account}/deposits", content=raw,
-                            headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4()),
-                                     "Content-Type": "application/json"})
+        r = await http.post(
+            f"/api/v1/accounts/{account}/deposits",
+            content=raw,
+            headers={
+                **ada.auth,
+                "Idempotency-Key": str(uuid.uuid4()),
+                "Content-Type": "application/json",
+            },
+        )
         assert r.status_code == 400, (raw, r.status_code, r.text)
     assert await _count(db) == before
 
@@ -82,13 +100,21 @@ async def test_a_missing_or_malformed_idempotency_key_is_400(
 ) -> None:
     ada, account = customer_with_account
     before = await _count(db)
-    r = await http.post(f"/api/v1/accounts/{account}/deposits", json={"amount": 1}, headers=ada.auth)
+    r = await http.post(
+        f"/api/v1/accounts/{account}/deposits", json={"amount": 1}, headers=ada.auth
+    )
     assert r.status_code == 400 and r.json()["code"] == "idempotency_key_required"
-    r = await http.post(f"/api/v1/accounts/{account}/deposits", json={"amount": 1},
-                        headers={**ada.auth, "Idempotency-Key": "x" * 300})
+    r = await http.post(
+        f"/api/v1/accounts/{account}/deposits",
+        json={"amount": 1},
+        headers={**ada.auth, "Idempotency-Key": "x" * 300},
+    )
     assert r.status_code == 400 and r.json()["code"] == "invalid_idempotency_key"
-    r = await http.post("/api/v1/transfers", json={"from_account_id": account,
-                        "to_account_id": account, "amount": 1}, headers=ada.auth)
+    r = await http.post(
+        "/api/v1/transfers",
+        json={"from_account_id": account, "to_account_id": account, "amount": 1},
+        headers=ada.auth,
+    )
     assert r.status_code == 400
     assert await _count(db) == before
 
@@ -106,15 +132,18 @@ async def test_malformed_ids_are_400(
     assert r.status_code == 400 and "to_account_id" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("body", [
-    {"currency": "eur", "name": "x"},
-    {"currency": "EURO", "name": "x"},
-    {"currency": "EUR", "name": ""},
-    {"currency": "EUR"},
-    {"currency": "EUR", "name": "x", "status": "frozen"},
-    {"currency": "EUR", "name": "x", "balance": {"amount": 10**9, "currency": "EUR"}},
-    {"currency": "EUR", "name": "x", "owner_id": str(uuid.uuid4())},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"currency": "eur", "name": "x"},
+        {"currency": "EURO", "name": "x"},
+        {"currency": "EUR", "name": ""},
+        {"currency": "EUR"},
+        {"currency": "EUR", "name": "x", "status": "frozen"},
+        {"currency": "EUR", "name": "x", "balance": {"amount": 10**9, "currency": "EUR"}},
+        {"currency": "EUR", "name": "x", "owner_id": str(uuid.uuid4())},
+    ],
+)
 async def test_opening_an_account_rejects_bad_or_extra_fields(
     http: httpx.AsyncClient, db: asyncpg.Pool, body: dict[str, Any]
 ) -> None:
@@ -126,10 +155,11 @@ async def test_opening_an_account_rejects_bad_or_extra_fields(
 
 
 async def test_registration_rejects_malformed_input(http: httpx.AsyncClient) -> None:
-    for body in [{"email": "not-an-email", "password": "long enough password", "full_name": "x"},
-                 {"email": "a@b.co", "password": 123456789012, "full_name": "x"},
-                 {"email": "a@b.co", "password": "long enough password", "full_name": "x",
-                  "role": "admin"}]:
+    for body in [
+        {"email": "not-an-email", "password": "long enough password", "full_name": "x"},
+        {"email": "a@b.co", "password": 123456789012, "full_name": "x"},
+        {"email": "a@b.co", "password": "long enough password", "full_name": "x", "role": "admin"},
+    ]:
         r = await http.post("/api/v1/auth/register", json=body)
         assert r.status_code == 400, (body, r.text)
 

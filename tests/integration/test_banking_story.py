@@ -49,8 +49,14 @@ async def test_two_customers_open_accounts_and_move_money(http: httpx.AsyncClien
 
 async def test_the_same_email_cannot_register_twice(http: httpx.AsyncClient) -> None:
     ada = await sign_up(http, "Ada Twice")
-    r = await http.post("/api/v1/auth/register", json={
-        "email": ada.email.upper(), "password": "another long password", "full_name": "Other"})
+    r = await http.post(
+        "/api/v1/auth/register",
+        json={
+            "email": ada.email.upper(),
+            "password": "another long password",
+            "full_name": "Other",
+        },
+    )
     assert r.status_code == 409 and r.json()["code"] == "email_taken"
 
 
@@ -63,16 +69,21 @@ async def test_a_wrong_password_does_not_sign_in(http: httpx.AsyncClient) -> Non
 
 
 async def test_a_short_password_is_refused_with_a_reason(http: httpx.AsyncClient) -> None:
-    r = await http.post("/api/v1/auth/register",
-                        json={"email": "short@example.com", "password": "abc", "full_name": "S"})
+    r = await http.post(
+        "/api/v1/auth/register",
+        json={"email": "short@example.com", "password": "abc", "full_name": "S"},
+    )
     assert r.status_code == 400
     assert "at least 12 characters" in r.json()["detail"]
 
 
 async def test_every_account_endpoint_needs_a_bearer_token(http: httpx.AsyncClient) -> None:
-    for method, path in [("GET", "/api/v1/accounts"), ("POST", "/api/v1/accounts"),
-                         ("GET", "/api/v1/accounts/00000000-0000-0000-0000-000000000000"),
-                         ("POST", "/api/v1/transfers")]:
+    for method, path in [
+        ("GET", "/api/v1/accounts"),
+        ("POST", "/api/v1/accounts"),
+        ("GET", "/api/v1/accounts/00000000-0000-0000-0000-000000000000"),
+        ("POST", "/api/v1/transfers"),
+    ]:
         r = await http.request(method, path, json={})
         assert r.status_code == 401, (method, path, r.status_code)
         r = await http.request(method, path, json={}, headers={"Authorization": "Bearer junk"})
@@ -106,7 +117,11 @@ async def test_health_and_openapi(http: httpx.AsyncClient) -> None:
     assert (await http.get("/health/live")).status_code == 200
     ready = await http.get("/health/ready")
     assert ready.status_code == 200, ready.text
-    assert {k for k, v in ready.json()["checks"].items() if v["ok"]} == {"postgres", "redis", "kafka"}
+    assert {k for k, v in ready.json()["checks"].items() if v["ok"]} == {
+        "postgres",
+        "redis",
+        "kafka",
+    }
     schema = (await http.get("/schema/openapi.json")).json()
     assert "/api/v1/transfers" in schema["paths"]
     assert "requestBody" in schema["paths"]["/api/v1/transfers"]["post"]

@@ -15,13 +15,19 @@ from tests.support.customers import Customer, sign_up
 
 
 def item(source: str, target: str, amount: int, **extra: Any) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "from_account_id": source, "to_account_id": target,
-            "amount": amount, **extra}
+    return {
+        "id": str(uuid.uuid4()),
+        "from_account_id": source,
+        "to_account_id": target,
+        "amount": amount,
+        **extra,
+    }
 
 
 async def batch(who: Customer, items: list[dict[str, Any]]) -> httpx.Response:
-    return await who.http.post("/api/v1/transfers/batch", json={"transfers": items},
-                               headers=who.auth)
+    return await who.http.post(
+        "/api/v1/transfers/batch", json={"transfers": items}, headers=who.auth
+    )
 
 
 async def funded(http: httpx.AsyncClient, name: str, *amounts: int) -> tuple[Customer, list[str]]:
@@ -56,18 +62,25 @@ async def test_a_batch_moves_money_and_answers_per_item(
         "SELECT e.global_position, e.version, e.event_type, o.payload, o.headers, o.topic"
         " FROM events e JOIN outbox o USING (event_id)"
         " WHERE e.metadata->>'idempotency_key' = ANY($1::text[]) ORDER BY e.global_position",
-        [i["id"] for i in items])
+        [i["id"] for i in items],
+    )
     assert len(rows) == 9
     single = await db.fetchrow(
         "SELECT o.payload, o.headers FROM outbox o WHERE o.aggregate_id = $1::uuid"
-        " ORDER BY o.id LIMIT 1", uuid.UUID(a))
+        " ORDER BY o.id LIMIT 1",
+        uuid.UUID(a),
+    )
     for row in rows:
         envelope = msgspec.json.decode(row["payload"], type=RecordedEvent)
         assert envelope.position == row["global_position"]
         assert envelope.version == row["version"]
         assert type(envelope.event).__name__ == row["event_type"]
-        assert set(msgspec.json.decode(row["payload"])) == set(msgspec.json.decode(single["payload"]))
-        assert set(msgspec.json.decode(row["headers"])) == set(msgspec.json.decode(single["headers"]))
+        assert set(msgspec.json.decode(row["payload"])) == set(
+            msgspec.json.decode(single["payload"])
+        )
+        assert set(msgspec.json.decode(row["headers"])) == set(
+            msgspec.json.decode(single["headers"])
+        )
     assert {r["topic"] for r in rows} == {"account-events", "transaction-events"}
 
 
@@ -84,8 +97,10 @@ async def test_a_retried_batch_replays_and_appends_nothing(
     assert (again["created"], again["replayed"], again["rejected"]) == (0, 1, 1)
     assert again["results"][0]["transfer_id"] == first["results"][0]["transfer_id"]
     assert again["results"][1]["code"] == first["results"][1]["code"] == "insufficient_funds"
-    assert await db.fetchval(
-        "SELECT count(*) FROM events WHERE stream_id = $1", uuid.UUID(a)) == before
+    assert (
+        await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", uuid.UUID(a))
+        == before
+    )
     assert await ada.balance(a) == 400
     # A batch item and a single transfer share one key space and one request hash.
     single = await ada.transfer(a, b, 100, key=items[0]["id"])
@@ -118,8 +133,12 @@ async def test_linked_transfers_succeed_or_fail_together(http: httpx.AsyncClient
 
     assert [x["status"] for x in body["results"]] == ["created"] * 2 + ["rejected"] * 4
     codes = [x.get("code") for x in body["results"][2:]]
-    assert codes == ["linked_transfer_failed", "linked_transfer_failed", "insufficient_funds",
-                     "linked_chain_open"]
+    assert codes == [
+        "linked_transfer_failed",
+        "linked_transfer_failed",
+        "insufficient_funds",
+        "linked_chain_open",
+    ]
     assert (await ada.balance(a), await ada.balance(b), await ada.balance(c)) == (70, 0, 30)
     # Nothing of a failed chain is remembered: fixed, the same chain goes through.
     chain_bad[2]["amount"] = 5
@@ -194,8 +213,12 @@ async def test_every_item_is_audited_with_the_batch(
 
     rows = await db.fetch(
         "SELECT outcome, reason_code, details->>'batch_item_id' AS item FROM audit_log"
-        " WHERE account_id = $1 AND action = 'transfer_money' ORDER BY id", uuid.UUID(a))
+        " WHERE account_id = $1 AND action = 'transfer_money' ORDER BY id",
+        uuid.UUID(a),
+    )
 
     assert [(r["item"], r["outcome"], r["reason_code"]) for r in rows] == [
-        (items[0]["id"], "accepted", None), (items[1]["id"], "rejected", "insufficient_funds"),
-        (items[0]["id"], "replayed", None)]
+        (items[0]["id"], "accepted", None),
+        (items[1]["id"], "rejected", "insufficient_funds"),
+        (items[0]["id"], "replayed", None),
+    ]

@@ -97,9 +97,14 @@ def broker(stack: EmbeddedStack) -> Iterator[tuple[ManagedProcess, str]]:
     port = free_port()
     name = f"tansu-cdc-test-{port}"
     proc = ManagedProcess(
-        name, tansu_argv(port), env=dict(os.environ), cwd=stack.data_dir,
-        log_path=stack.logs_dir / f"{name}.log", pid_path=stack.pid_path(name),
-        ready=lambda: kafka_api_versions(port), port=port,
+        name,
+        tansu_argv(port),
+        env=dict(os.environ),
+        cwd=stack.data_dir,
+        log_path=stack.logs_dir / f"{name}.log",
+        pid_path=stack.pid_path(name),
+        ready=lambda: kafka_api_versions(port),
+        port=port,
     )
     proc.start().wait_ready(30)
     yield proc, f"127.0.0.1:{port}"
@@ -143,8 +148,12 @@ async def collect(
 ) -> list[ConsumerRecord]:
     """Read the topics from the beginning until ``done(records)``."""
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-        enable_auto_commit=False, metadata_max_age_ms=1000,
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        metadata_max_age_ms=1000,
     )
     await consumer.start()
     records: list[ConsumerRecord] = []
@@ -181,7 +190,9 @@ def have_cdc_ids(ids: set[str]) -> Callable[[list[ConsumerRecord]], bool]:
     return done
 
 
-async def append(db: asyncpg.Pool, appender: Appender, batches: int, size: int) -> list[RecordedEvent]:
+async def append(
+    db: asyncpg.Pool, appender: Appender, batches: int, size: int
+) -> list[RecordedEvent]:
     out: list[RecordedEvent] = []
     async with db.acquire() as conn:
         for _ in range(batches):
@@ -229,16 +240,22 @@ async def test_a_deposit_reaches_the_cdc_topics_and_its_domain_topic_in_order(
     assert len({e.source.txId for e in envs}) == 3  # three transactions
 
     outbox = await collect(
-        cdc.bootstrap, ["cdc.outbox"],
+        cdc.bootstrap,
+        ["cdc.outbox"],
         lambda rs: str_ids <= {envelope_decoder.decode(r.value).after["event_id"] for r in rs},  # type: ignore[index]
     )
     assert all(envelope_decoder.decode(r.value).source.table == "outbox" for r in outbox)
 
     text = await cdc.metrics()
     for name in (
-        "bank_cdc_records_total", "cdc_records_per_second", "bank_cdc_lag_bytes",
-        "bank_cdc_lag_ms", "cdc_commit_to_ack_seconds_bucket", "cdc_confirmed_lsn",
-        "cdc_errors_total", "cdc_dead_letters_total",
+        "bank_cdc_records_total",
+        "cdc_records_per_second",
+        "bank_cdc_lag_bytes",
+        "bank_cdc_lag_ms",
+        "cdc_commit_to_ack_seconds_bucket",
+        "cdc_confirmed_lsn",
+        "cdc_errors_total",
+        "cdc_dead_letters_total",
     ):
         assert name in text
 
@@ -393,13 +410,15 @@ async def test_a_malformed_outbox_row_goes_to_the_dead_letter_topic_and_the_stre
         await conn.execute(
             "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, topic, key, event_type,"
             " payload, headers) VALUES ($1, 'account', $1, 'no-such-topic', $2, 'X', '{}', '{}')",
-            uuid.uuid4(), marker,
+            uuid.uuid4(),
+            marker,
         )
         await conn.execute(
             "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, topic, key, event_type,"
             " payload, headers) VALUES ($1, 'account', $1, 'account-events', $2, 'X',"
             " '{\"version\": \"not a number\"}', '{}')",
-            uuid.uuid4(), marker,
+            uuid.uuid4(),
+            marker,
         )
     good = await append(db, Appender(accounts=1), batches=1, size=2)
 
@@ -415,7 +434,9 @@ async def test_a_malformed_outbox_row_goes_to_the_dead_letter_topic_and_the_stre
             assert headers["source.table"] == b"outbox" and b"/" in headers["source.lsn"]
     assert all(m["lsn"] > 0 and m["table"] == "outbox" for m in mine)
     await collect(cdc.bootstrap, ["account-events"], have_ids({e.event_id for e in good}))
-    dead = [ln for ln in (await cdc.metrics()).splitlines() if ln.startswith("cdc_dead_letters_total")]
+    dead = [
+        ln for ln in (await cdc.metrics()).splitlines() if ln.startswith("cdc_dead_letters_total")
+    ]
     assert float(dead[0].split()[-1]) >= 2
 
 
@@ -456,4 +477,3 @@ async def test_sigterm_flushes_and_confirms_before_exiting(
         cdc.bootstrap, ["account-events"], have_ids(ids | {e.event_id for e in later})
     )
     assert sum(1 for e in events_of(records) if e.event_id in ids) == len(ids)
-

@@ -45,6 +45,8 @@ async def test_concurrent_transfers_in_both_directions_keep_the_total(
 
     moves = [ada.transfer(a, b, 7) if i % 2 else ada.transfer(b, a, 5) for i in range(40)]
     results = await asyncio.gather(*moves)
-    assert all(r.status_code == 201 for r in results), [r.text for r in results if r.status_code != 201]
+    assert all(r.status_code == 201 for r in results), [
+        r.text for r in results if r.status_code != 201
+    ]
     assert await ada.balance(a) + await ada.balance(b) == 2_000
     assert await ada.balance(a) == 1_000 - 20 * 7 + 20 * 5

@@ -15,15 +15,20 @@ import pytest_asyncio
 from infra.local.procs import ManagedProcess
 from tests.support.customers import Customer, sign_up
 
-GROUPED = {"BANK_GROUP_COMMIT": "true", "BANK_GROUP_COMMIT_WINDOW_MS": "2",
-           "BANK_MONEY_RATE_BURST": "100000", "BANK_MONEY_RATE_PER_SECOND": "100000"}
+GROUPED = {
+    "BANK_GROUP_COMMIT": "true",
+    "BANK_GROUP_COMMIT_WINDOW_MS": "2",
+    "BANK_MONEY_RATE_BURST": "100000",
+    "BANK_MONEY_RATE_PER_SECOND": "100000",
+}
 
 
 @pytest_asyncio.fixture
 async def grouped(api_factory: Callable[..., ManagedProcess]) -> AsyncIterator[httpx.AsyncClient]:
     api = api_factory(extra_env=GROUPED)
-    async with httpx.AsyncClient(base_url=api.url, timeout=30.0,
-                                 limits=httpx.Limits(max_connections=100)) as client:
+    async with httpx.AsyncClient(
+        base_url=api.url, timeout=30.0, limits=httpx.Limits(max_connections=100)
+    ) as client:
         yield client
 
 
@@ -31,7 +36,9 @@ async def transactions_of(db: asyncpg.Pool, account: str) -> list[int]:
     """Events per transaction (by xmin) on the account's stream, in order."""
     rows = await db.fetch(
         "SELECT xmin::text::bigint AS tx, count(*) AS n FROM events WHERE stream_id = $1"
-        " GROUP BY 1 ORDER BY min(version)", uuid.UUID(account))
+        " GROUP BY 1 ORDER BY min(version)",
+        uuid.UUID(account),
+    )
     return [r["n"] for r in rows]
 
 
@@ -61,7 +68,8 @@ async def test_a_rule_breaker_fails_alone_in_its_group(grouped: httpx.AsyncClien
     codes = [r.status_code for r in results]
     assert codes.count(201) == 10 and codes.count(422) == 20, codes
     assert sorted(r.json()["balance"]["amount"] for r in results if r.status_code == 201) == list(
-        range(0, 100, 10))
+        range(0, 100, 10)
+    )
     assert await ada.balance(account) == 0
 
 
@@ -79,12 +87,18 @@ async def test_retries_replay_and_transfers_keep_the_total(
 
     results = await asyncio.gather(*moves, *same_key)
 
-    assert all(r.status_code == 201 for r in results), [r.text for r in results if r.status_code != 201]
+    assert all(r.status_code == 201 for r in results), [
+        r.text for r in results if r.status_code != 201
+    ]
     assert len({r.json()["transaction_id"] for r in results[40:]}) == 1
     assert await ada.balance(a) + await ada.balance(b) == 2_003
-    assert await db.fetchval(
-        "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = 'MoneyDeposited'",
-        uuid.UUID(b)) == 2
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = 'MoneyDeposited'",
+            uuid.UUID(b),
+        )
+        == 2
+    )
 
 
 async def test_someone_elses_account_is_refused_without_harming_the_group(
@@ -95,13 +109,16 @@ async def test_someone_elses_account_is_refused_without_harming_the_group(
     account = (await ada.open_account())["id"]
     await ada.deposit(account, 500)
 
-    results = await asyncio.gather(*(ada.deposit(account, 1) for _ in range(20)),
-                                   *(eve.withdraw(account, 100) for _ in range(5)))
+    results = await asyncio.gather(
+        *(ada.deposit(account, 1) for _ in range(20)),
+        *(eve.withdraw(account, 100) for _ in range(5)),
+    )
 
     assert [r.status_code for r in results[:20]] == [201] * 20
     assert [r.status_code for r in results[20:]] == [404] * 5
     assert await ada.balance(account) == 520
     denied = await db.fetchval(
         "SELECT count(*) FROM audit_log WHERE account_id = $1 AND outcome = 'denied'",
-        uuid.UUID(account))
+        uuid.UUID(account),
+    )
     assert denied == 5

@@ -12,8 +12,9 @@ from tests.support.customers import sign_up
 
 
 async def _events(db: asyncpg.Pool, account: str) -> int:
-    return int(await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1",
-                                 uuid.UUID(account)))
+    return int(
+        await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", uuid.UUID(account))
+    )
 
 
 async def test_a_retry_with_the_same_key_returns_the_first_answer(

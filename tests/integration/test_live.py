@@ -83,9 +83,11 @@ async def test_a_deposit_is_pushed_within_500_ms_p99(
             version = r.json()["version"]
             pushed = await until(
                 ws,
-                lambda m: m["type"] == "BalanceChanged"
-                and m["account_id"] == account
-                and m["version"] >= version,
+                lambda m: (
+                    m["type"] == "BalanceChanged"
+                    and m["account_id"] == account
+                    and m["version"] >= version
+                ),
             )
             if i == 0:
                 continue  # warm-up

@@ -50,7 +50,9 @@ async def scrape(url: str) -> Samples:
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
-    return sum(v for lbl, v in samples.get(name, []) if all(lbl.get(k) == x for k, x in labels.items()))
+    return sum(
+        v for lbl, v in samples.get(name, []) if all(lbl.get(k) == x for k, x in labels.items())
+    )
 
 
 def missing_contract_metrics(job: str, samples: Samples) -> list[str]:
@@ -95,8 +97,12 @@ async def wait_for(check: Any, timeout: float = 20.0, every: float = 0.25) -> An
 
 
 async def test_every_process_serves_the_contract_metrics_after_traffic(
-    http: httpx.AsyncClient, api_url: str, cdc: ManagedProcess, projections: ManagedProcess,
-    db: asyncpg.Pool, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+    stack: EmbeddedStack,
 ) -> None:
     ada, account = await funded_customer(http)
     key = str(uuid.uuid4())
@@ -116,14 +122,21 @@ async def test_every_process_serves_the_contract_metrics_after_traffic(
         assert value(api, "bank_websocket_connections") >= 1
 
     assert value(api, "http_requests_total", route=DEPOSITS_ROUTE, method="POST", status="201") >= 2
-    assert value(api, "http_request_duration_seconds_count", route=DEPOSITS_ROUTE, method="POST") >= 3
-    assert not any("/api/v1/accounts/" + account in lbl.get("route", "")
-                   for lbl, _ in api["http_requests_total"]), "raw paths leak into route labels"
+    assert (
+        value(api, "http_request_duration_seconds_count", route=DEPOSITS_ROUTE, method="POST") >= 3
+    )
+    assert not any(
+        "/api/v1/accounts/" + account in lbl.get("route", "")
+        for lbl, _ in api["http_requests_total"]
+    ), "raw paths leak into route labels"
     assert value(api, "bank_commands_total", command="deposit_money", outcome="ok") >= 2
     assert value(api, "bank_commands_total", command="deposit_money", outcome="replayed") >= 1
     assert value(api, "bank_commands_total", command="withdraw_money", outcome="rejected") >= 1
-    refused = {lbl["code"] for lbl, v in api["bank_command_refusals_total"]
-               if lbl["command"] == "withdraw_money" and v >= 1}
+    refused = {
+        lbl["code"]
+        for lbl, v in api["bank_command_refusals_total"]
+        if lbl["command"] == "withdraw_money" and v >= 1
+    }
     assert refused & {"insufficient_funds", "amount_over_limit"}, refused
     assert value(api, "bank_push_latency_seconds_count") >= 1
     assert value(api, "bank_query_cache_requests_total", cache="account", result="hit") >= 1
@@ -155,14 +168,19 @@ async def test_every_process_serves_the_contract_metrics_after_traffic(
 
 
 async def test_one_deposit_is_followed_by_its_trace_id_from_api_log_to_projection_log(
-    http: httpx.AsyncClient, api_url: str, cdc: ManagedProcess, projections: ManagedProcess,
-    db: asyncpg.Pool, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+    stack: EmbeddedStack,
 ) -> None:
     ada, account = await funded_customer(http)
     trace_id = os.urandom(16).hex()
     traceparent = f"00-{trace_id}-{os.urandom(8).hex()}-01"
     r = await http.post(
-        f"/api/v1/accounts/{account}/deposits", json={"amount": 12_34},
+        f"/api/v1/accounts/{account}/deposits",
+        json={"amount": 12_34},
         headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4()), "traceparent": traceparent},
     )
     assert r.status_code == 201, r.text
@@ -176,8 +194,14 @@ async def test_one_deposit_is_followed_by_its_trace_id_from_api_log_to_projectio
     assert stored == trace_id
 
     async def api_line() -> dict[str, Any] | None:
-        return next((ln for ln in log_lines(stack, "api") if ln.get("trace_id") == trace_id
-                     and ln.get("route") == DEPOSITS_ROUTE), None)
+        return next(
+            (
+                ln
+                for ln in log_lines(stack, "api")
+                if ln.get("trace_id") == trace_id and ln.get("route") == DEPOSITS_ROUTE
+            ),
+            None,
+        )
 
     line = await wait_for(api_line, timeout=5)
     assert line, f"no API log line with trace_id {trace_id}"
@@ -187,8 +211,10 @@ async def test_one_deposit_is_followed_by_its_trace_id_from_api_log_to_projectio
     assert line["level"] == "info" and "timestamp" in line
 
     async def projection_line() -> dict[str, Any] | None:
-        return next((ln for ln in log_lines(stack, "projections")
-                     if trace_id in ln.get("trace_ids", ())), None)
+        return next(
+            (ln for ln in log_lines(stack, "projections") if trace_id in ln.get("trace_ids", ())),
+            None,
+        )
 
     applied = await wait_for(projection_line, timeout=30)
     assert applied, f"the projection worker never logged trace_id {trace_id}"
@@ -196,20 +222,27 @@ async def test_one_deposit_is_followed_by_its_trace_id_from_api_log_to_projectio
 
 
 async def test_no_password_token_or_secret_reaches_any_log_line(
-    http: httpx.AsyncClient, api_url: str, cdc: ManagedProcess, projections: ManagedProcess,
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
     stack: EmbeddedStack,
 ) -> None:
     email = f"grace.{uuid.uuid4().hex[:10]}@example.com"
     password = f"Pw-{uuid.uuid4().hex}-never-logged"
     wrong = f"Wrong-{uuid.uuid4().hex}-never-logged"
-    r = await http.post("/api/v1/auth/register",
-                        json={"email": email, "password": password, "full_name": "Grace Hopper"})
+    r = await http.post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": password, "full_name": "Grace Hopper"},
+    )
     assert r.status_code == 201, r.text
     t = await sign_in(http, email, password)
     assert t.status_code == 200, t.text
     tokens = t.json()
-    r = await http.post("/api/v1/auth/token", data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    r = await http.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
     assert r.status_code == 200, r.text
     refreshed = r.json()
     bad = await sign_in(http, email, wrong)
@@ -217,11 +250,15 @@ async def test_no_password_token_or_secret_reaches_any_log_line(
     # A token in a place a careless log might pick up: the WebSocket URL, a bad header.
     async with connect(ws_url(api_url, refreshed["access_token"])) as ws:
         await hello(ws)
-    await http.get("/api/v1/accounts", headers={"Authorization": f"Bearer {tokens['access_token']}x"})
+    await http.get(
+        "/api/v1/accounts", headers={"Authorization": f"Bearer {tokens['access_token']}x"}
+    )
 
     secrets = {
-        "password": password, "wrong password": wrong,
-        "access token": tokens["access_token"], "refresh token": tokens["refresh_token"],
+        "password": password,
+        "wrong password": wrong,
+        "access token": tokens["access_token"],
+        "refresh token": tokens["refresh_token"],
         "refreshed access token": refreshed["access_token"],
         "refreshed refresh token": refreshed["refresh_token"],
     }
@@ -229,8 +266,12 @@ async def test_no_password_token_or_secret_reaches_any_log_line(
     if key_file.exists():
         secrets["JWT signing key"] = key_file.read_text().strip()
     # The request above produced an access-log line: logs are being written.
-    await wait_for(lambda: _async(any(ln.get("route") == "/api/v1/auth/token"
-                                      for ln in log_lines(stack, "api"))), timeout=5)
+    await wait_for(
+        lambda: _async(
+            any(ln.get("route") == "/api/v1/auth/token" for ln in log_lines(stack, "api"))
+        ),
+        timeout=5,
+    )
     leaks = []
     for path in sorted(stack.logs_dir.glob("*.log")):
         text = path.read_text(errors="replace")
@@ -249,7 +290,11 @@ async def _async(v: Any) -> Any:
 
 @pytest.mark.parametrize("name", ["api", "cdc", "projections"])
 async def test_every_process_logs_json_lines(
-    name: str, api_url: str, cdc: ManagedProcess, projections: ManagedProcess, stack: EmbeddedStack,
+    name: str,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    stack: EmbeddedStack,
 ) -> None:
     path = stack.logs_dir / f"{name}.log"
     text = path.read_text(errors="replace")
@@ -258,7 +303,7 @@ async def test_every_process_logs_json_lines(
     # The last start of the process wrote only JSON objects (tracebacks included, as a field).
     all_lines = text.splitlines()
     last_start = max(i for i, ln in enumerate(all_lines) if ln.startswith("=== "))
-    tail = [ln for ln in all_lines[last_start + 1:] if ln.strip()]
+    tail = [ln for ln in all_lines[last_start + 1 :] if ln.strip()]
     bad = [ln[:200] for ln in tail if not ln.startswith("{")]
     assert bad == [], f"non-JSON lines in {name}.log: {bad[:5]}"
     for ln in tail:
@@ -302,27 +347,37 @@ class _OtlpReceiver:
         for body in list(self.received):
             req = ExportTraceServiceRequest.FromString(body)
             for rs in req.resource_spans:
-                service = next(a.value.string_value for a in rs.resource.attributes
-                               if a.key == "service.name")
+                service = next(
+                    a.value.string_value for a in rs.resource.attributes if a.key == "service.name"
+                )
                 out.extend((service, s) for ss in rs.scope_spans for s in ss.spans)
         return out
 
 
 async def test_the_api_exports_the_deposit_trace_over_otlp_when_an_endpoint_is_set(
-    api_factory: Any, cdc: ManagedProcess, projections: ManagedProcess,
+    api_factory: Any,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
 ) -> None:
     receiver = _OtlpReceiver()
     try:
-        api = api_factory(extra_env={
-            "BANK_OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100",
-        })
+        api = api_factory(
+            extra_env={
+                "BANK_OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+            }
+        )
         async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
             ada, account = await funded_customer(client)
             trace_id, caller = os.urandom(16).hex(), os.urandom(8).hex()
             r = await client.post(
-                f"/api/v1/accounts/{account}/deposits", json={"amount": 5_00},
-                headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4()),
-                         "traceparent": f"00-{trace_id}-{caller}-01"},
+                f"/api/v1/accounts/{account}/deposits",
+                json={"amount": 5_00},
+                headers={
+                    **ada.auth,
+                    "Idempotency-Key": str(uuid.uuid4()),
+                    "traceparent": f"00-{trace_id}-{caller}-01",
+                },
             )
             assert r.status_code == 201, r.text
 

@@ -44,14 +44,17 @@ async def test_api1_bola_reads_of_another_customers_account_look_like_missing_on
 
 
 async def test_api1_bola_commands_on_another_customers_account_change_nothing_and_are_audited(
-    http: httpx.AsyncClient, db: asyncpg.Pool, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    db: asyncpg.Pool,
+    stack: EmbeddedStack,
 ) -> None:
     ada, eve = await sign_up(http, "Ada Victim"), await sign_up(http, "Eve Thief")
     account = (await ada.open_account())["id"]
     assert (await ada.deposit(account, 100_00)).status_code == 201
     eve_account = (await eve.open_account())["id"]
-    before = await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1",
-                               uuid.UUID(account))
+    before = await db.fetchval(
+        "SELECT count(*) FROM events WHERE stream_id = $1", uuid.UUID(account)
+    )
 
     assert (await eve.deposit(account, 1_00)).status_code == 404
     assert (await eve.withdraw(account, 1_00)).status_code == 404
@@ -60,22 +63,35 @@ async def test_api1_bola_commands_on_another_customers_account_change_nothing_an
         r = await http.post(f"/api/v1/accounts/{account}/{action}", headers=eve.auth)
         assert r.status_code == 404, (action, r.text)
 
-    assert await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1",
-                             uuid.UUID(account)) == before
+    assert (
+        await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", uuid.UUID(account))
+        == before
+    )
     assert await ada.balance(account) == 100_00
 
     auditor = await staff(http, stack, "auditor", "Aud Itor")
-    denied = [r for r in await audit_rows(http, auditor, actor=eve.user_id)
-              if r["outcome"] == "denied"]
-    assert sorted(r["action"] for r in denied) == sorted([
-        "deposit_money", "withdraw_money", "transfer_money",
-        "freeze_account", "unfreeze_account", "close_account"])
+    denied = [
+        r for r in await audit_rows(http, auditor, actor=eve.user_id) if r["outcome"] == "denied"
+    ]
+    assert sorted(r["action"] for r in denied) == sorted(
+        [
+            "deposit_money",
+            "withdraw_money",
+            "transfer_money",
+            "freeze_account",
+            "unfreeze_account",
+            "close_account",
+        ]
+    )
     assert {r["reason_code"] for r in denied} == {"account_not_found"}
     assert {r["account_id"] for r in denied} == {account}
 
 
 async def test_api1_bola_the_live_feed_carries_only_the_callers_accounts(
-    http: httpx.AsyncClient, api_url: str, cdc: ManagedProcess, projections: ManagedProcess,
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
     db: asyncpg.Pool,
 ) -> None:
     ada, eve = await sign_up(http, "Ada Live"), await sign_up(http, "Eve Listener")
@@ -83,8 +99,10 @@ async def test_api1_bola_the_live_feed_carries_only_the_callers_accounts(
     eve_account = (await eve.open_account())["id"]
     await wait_projected(db, account, 1)
     await wait_projected(db, eve_account, 1)
-    async with connect(ws_url(api_url, ada.token)) as ada_ws, \
-            connect(ws_url(api_url, eve.token)) as eve_ws:
+    async with (
+        connect(ws_url(api_url, ada.token)) as ada_ws,
+        connect(ws_url(api_url, eve.token)) as eve_ws,
+    ):
         assert (await hello(ada_ws))["type"] == "Welcome"
         # Eve asks for catch-up of Ada's account by id: it is not hers, so nothing comes.
         assert (await hello(eve_ws, last_versions={account: 0}))["type"] == "Welcome"
@@ -99,8 +117,12 @@ async def test_api1_bola_the_live_feed_carries_only_the_callers_accounts(
             pass
         assert msg["account_id"] == account
         seen = []
-        while not any(m.get("account_id") == eve_account and m["type"] == "BalanceChanged"
-                      and m["balance"]["amount"] == 1_00 for m in seen):
+        while not any(
+            m.get("account_id") == eve_account
+            and m["type"] == "BalanceChanged"
+            and m["balance"]["amount"] == 1_00
+            for m in seen
+        ):
             seen.append(await recv(eve_ws, 15))
         await asyncio.sleep(1.0)  # anything about Ada's deposit would be here by now
         try:

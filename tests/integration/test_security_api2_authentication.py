@@ -52,8 +52,9 @@ async def _signed_in(http: httpx.AsyncClient, name: str) -> tuple[Customer, dict
 
 
 async def _refresh(http: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
-    return await http.post("/api/v1/auth/token",
-                           data={"grant_type": "refresh_token", "refresh_token": refresh_token})
+    return await http.post(
+        "/api/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
 
 
 async def test_api2_broken_authentication_token_claims_and_lifetime(
@@ -71,7 +72,8 @@ async def test_api2_broken_authentication_token_claims_and_lifetime(
 
 
 async def test_api2_broken_authentication_forged_tokens_are_refused(
-    http: httpx.AsyncClient, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
 ) -> None:
     _, tokens = await _signed_in(http, "Ada Forged")
     good = tokens["access_token"]
@@ -89,17 +91,24 @@ async def test_api2_broken_authentication_forged_tokens_are_refused(
     unknown_session = jwt.encode({**claims, "sid": uuid.uuid4().hex}, key, algorithm="HS256")
     bad_role = jwt.encode({**claims, "role": "root"}, key, algorithm="HS256")
 
-    for name, token in [("expired", expired), ("wrong key", wrong_key), ("tampered", tampered),
-                        ("alg none", alg_none), ("no sid", no_session),
-                        ("unknown session", unknown_session), ("unknown role", bad_role),
-                        ("garbage", "x.y.z")]:
+    for name, token in [
+        ("expired", expired),
+        ("wrong key", wrong_key),
+        ("tampered", tampered),
+        ("alg none", alg_none),
+        ("no sid", no_session),
+        ("unknown session", unknown_session),
+        ("unknown role", bad_role),
+        ("garbage", "x.y.z"),
+    ]:
         assert await _status(http, token) == 401, name
     # Still fine with the real one.
     assert await _status(http, good) == 200
 
 
 async def test_api2_broken_authentication_refresh_rotates_and_reuse_revokes_the_family(
-    http: httpx.AsyncClient, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
 ) -> None:
     ada, first = await _signed_in(http, "Ada Rotate")
     r = await _refresh(http, first["refresh_token"])
@@ -125,14 +134,17 @@ async def test_api2_broken_authentication_refresh_rotates_and_reuse_revokes_the_
         assert r.status_code == 400, junk
 
     auditor = await staff(http, stack, "auditor", "Aud Refresh")
-    refreshes = [(row["outcome"], row["reason_code"])
-                 for row in await audit_rows(http, auditor, actor=ada.user_id)
-                 if row["action"] == "refresh_token"]
+    refreshes = [
+        (row["outcome"], row["reason_code"])
+        for row in await audit_rows(http, auditor, actor=ada.user_id)
+        if row["action"] == "refresh_token"
+    ]
     assert ("accepted", None) in refreshes and ("rejected", "refresh_token_reused") in refreshes
 
 
 async def test_api2_broken_authentication_logout_and_session_revocation(
-    http: httpx.AsyncClient, api_url: str,
+    http: httpx.AsyncClient,
+    api_url: str,
 ) -> None:
     ada, laptop = await _signed_in(http, "Ada Devices")
     r = await sign_in(http, ada.email)
@@ -172,14 +184,18 @@ async def test_api2_broken_authentication_logout_and_session_revocation(
 
 
 async def test_api2_broken_authentication_account_lockout_after_failed_sign_ins(
-    http: httpx.AsyncClient, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
 ) -> None:
     ada = await sign_up(http, "Ada Targeted")
     attacker = {"X-Forwarded-For": f"198.51.100.{uuid.uuid4().int % 250 + 1}"}
     limit = Settings.from_env(stack.env()).login_max_failures_per_account
     for _ in range(limit):
-        r = await http.post("/api/v1/auth/token", headers=attacker, data={
-            "grant_type": "password", "username": ada.email, "password": "wrong guess " * 2})
+        r = await http.post(
+            "/api/v1/auth/token",
+            headers=attacker,
+            data={"grant_type": "password", "username": ada.email, "password": "wrong guess " * 2},
+        )
         assert r.status_code == 400 and r.json()["code"] == "invalid_grant"
     # Locked: even the right password (from anywhere) now waits.
     r = await sign_in(http, ada.email, PASSWORD)
@@ -191,61 +207,87 @@ async def test_api2_broken_authentication_account_lockout_after_failed_sign_ins(
     assert (await sign_in(http, bob.email)).status_code == 200
 
     auditor = await staff(http, stack, "auditor", "Aud Lockout")
-    rows = [r for r in await audit_rows(http, auditor, limit=500)
-            if r["action"] == "sign_in" and r["details"].get("username") == ada.email]
+    rows = [
+        r
+        for r in await audit_rows(http, auditor, limit=500)
+        if r["action"] == "sign_in" and r["details"].get("username") == ada.email
+    ]
     reasons = [r["reason_code"] for r in rows if r["outcome"] == "rejected"]
     assert reasons.count("invalid_credentials") == limit and "locked_out" in reasons
     assert {r["client_ip"] for r in rows if r["reason_code"] == "invalid_credentials"} == {
-        attacker["X-Forwarded-For"]}
+        attacker["X-Forwarded-For"]
+    }
     # The one sign-in that worked is the one at sign-up, before the attack.
     assert [r["actor_id"] for r in rows if r["outcome"] == "accepted"] == [ada.user_id]
 
 
 async def test_api2_broken_authentication_ip_lockout_after_failed_sign_ins(
-    http: httpx.AsyncClient, api_factory: Callable[..., ManagedProcess],
+    http: httpx.AsyncClient,
+    api_factory: Callable[..., ManagedProcess],
 ) -> None:
     strict = api_factory(extra_env={"BANK_LOGIN_MAX_FAILURES_PER_IP": "3"})
     ada = await sign_up(http, "Ada Innocent")
     spray_ip = {"X-Forwarded-For": f"203.0.113.{uuid.uuid4().int % 250 + 1}"}
     async with httpx.AsyncClient(base_url=strict.url, timeout=30) as api:
         for i in range(3):  # password spraying: one guess each at many accounts
-            r = await api.post("/api/v1/auth/token", headers=spray_ip, data={
-                "grant_type": "password", "username": f"victim{i}.{uuid.uuid4().hex[:6]}@example.com",
-                "password": "Summer2024!!"})
+            r = await api.post(
+                "/api/v1/auth/token",
+                headers=spray_ip,
+                data={
+                    "grant_type": "password",
+                    "username": f"victim{i}.{uuid.uuid4().hex[:6]}@example.com",
+                    "password": "Summer2024!!",
+                },
+            )
             assert r.status_code == 400
-        r = await api.post("/api/v1/auth/token", headers=spray_ip, data={
-            "grant_type": "password", "username": ada.email, "password": PASSWORD})
+        r = await api.post(
+            "/api/v1/auth/token",
+            headers=spray_ip,
+            data={"grant_type": "password", "username": ada.email, "password": PASSWORD},
+        )
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
         # The same account from another address signs in.
-        r = await api.post("/api/v1/auth/token", headers={"X-Forwarded-For": "192.0.2.10"},
-                           data={"grant_type": "password", "username": ada.email,
-                                 "password": PASSWORD})
+        r = await api.post(
+            "/api/v1/auth/token",
+            headers={"X-Forwarded-For": "192.0.2.10"},
+            data={"grant_type": "password", "username": ada.email, "password": PASSWORD},
+        )
         assert r.status_code == 200, r.text
 
 
 async def test_api2_broken_authentication_passwords_are_argon2id_and_weak_ones_refused(
-    http: httpx.AsyncClient, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    db: asyncpg.Pool,
 ) -> None:
     ada = await sign_up(http, "Ada Hashed")
-    stored = await db.fetchval("SELECT password_hash FROM users WHERE id = $1",
-                               uuid.UUID(ada.user_id))
+    stored = await db.fetchval(
+        "SELECT password_hash FROM users WHERE id = $1", uuid.UUID(ada.user_id)
+    )
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
-    assert await db.fetchval("SELECT count(*) FROM users WHERE password_hash NOT LIKE '$argon2id$%'") == 0
+    assert (
+        await db.fetchval("SELECT count(*) FROM users WHERE password_hash NOT LIKE '$argon2id$%'")
+        == 0
+    )
 
     email = f"grace.hopper.{uuid.uuid4().hex[:6]}@example.com"
-    for password, reason in [("short", "at least 12 characters"),
-                             ("password1234", "first that attackers try"),
-                             ("aaaaaaaaaaaaaaaa", "first that attackers try"),
-                             (email, "email or name"),
-                             (email.split("@")[0] + "1", "email or name")]:
-        r = await http.post("/api/v1/auth/register",
-                            json={"email": email, "password": password, "full_name": "Grace Hopper"})
+    for password, reason in [
+        ("short", "at least 12 characters"),
+        ("password1234", "first that attackers try"),
+        ("aaaaaaaaaaaaaaaa", "first that attackers try"),
+        (email, "email or name"),
+        (email.split("@")[0] + "1", "email or name"),
+    ]:
+        r = await http.post(
+            "/api/v1/auth/register",
+            json={"email": email, "password": password, "full_name": "Grace Hopper"},
+        )
         assert r.status_code == 400, (password, r.text)
         assert r.json()["code"] == "weak_password" and reason in r.json()["detail"], password
 
 
 async def test_api2_broken_authentication_an_open_live_feed_closes_when_its_session_ends(
-    http: httpx.AsyncClient, api_url: str,
+    http: httpx.AsyncClient,
+    api_url: str,
 ) -> None:
     from websockets.exceptions import ConnectionClosed
 
@@ -254,8 +296,9 @@ async def test_api2_broken_authentication_an_open_live_feed_closes_when_its_sess
     ada, laptop = await _signed_in(http, "Ada Left Open")
     async with connect(ws_url(api_url, laptop["access_token"])) as ws:
         assert (await hello(ws))["type"] == "Welcome"
-        r = await http.post("/api/v1/auth/logout",
-                            headers={"Authorization": f"Bearer {laptop['access_token']}"})
+        r = await http.post(
+            "/api/v1/auth/logout", headers={"Authorization": f"Bearer {laptop['access_token']}"}
+        )
         assert r.status_code == 204
         started = time.monotonic()
         seen: list[dict[str, Any]] = []

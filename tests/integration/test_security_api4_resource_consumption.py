@@ -20,38 +20,59 @@ from tests.support.staff import staff
 
 
 async def test_api4_resource_consumption_oversized_bodies_are_413(
-    http: httpx.AsyncClient, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    db: asyncpg.Pool,
 ) -> None:
     ada = await sign_up(http, "Ada Bulky")
     account = (await ada.open_account())["id"]
     before = await db.fetchval("SELECT count(*) FROM events")
     huge = b'{"amount": 100, "description": "' + b"x" * (80 * 1024) + b'"}'
     for path in (f"/api/v1/accounts/{account}/deposits", "/api/v1/transfers", "/api/v1/accounts"):
-        r = await http.post(path, content=huge, headers={
-            **ada.auth, "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
+        r = await http.post(
+            path,
+            content=huge,
+            headers={
+                **ada.auth,
+                "Content-Type": "application/json",
+                "Idempotency-Key": str(uuid.uuid4()),
+            },
+        )
         assert r.status_code == 413, (path, r.status_code)
-    r = await http.post("/api/v1/auth/register", content=huge,
-                        headers={"Content-Type": "application/json"})
+    r = await http.post(
+        "/api/v1/auth/register", content=huge, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
     assert await db.fetchval("SELECT count(*) FROM events") == before
     # Just under the limit is still read (and refused for what it says, not its size).
     fits = b'{"amount": 100, "description": "' + b"x" * (60 * 1024) + b'"}'
-    r = await http.post(f"/api/v1/accounts/{account}/deposits", content=fits, headers={
-        **ada.auth, "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
+    r = await http.post(
+        f"/api/v1/accounts/{account}/deposits",
+        content=fits,
+        headers={
+            **ada.auth,
+            "Content-Type": "application/json",
+            "Idempotency-Key": str(uuid.uuid4()),
+        },
+    )
     assert r.status_code == 400 and "description" in r.json()["detail"]
 
 
 async def test_api4_resource_consumption_page_sizes_are_bounded(
-    http: httpx.AsyncClient, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
 ) -> None:
     ada = await sign_up(http, "Ada Pager")
     account = (await ada.open_account())["id"]
     for limit in ("0", "-1", "100000", "abc"):
-        r = await http.get(f"/api/v1/accounts/{account}/transactions", params={"limit": limit},
-                           headers=ada.auth)
+        r = await http.get(
+            f"/api/v1/accounts/{account}/transactions", params={"limit": limit}, headers=ada.auth
+        )
         assert r.status_code == 400, (limit, r.text)
-    assert (await http.get(f"/api/v1/accounts/{account}/transactions", params={"limit": "200"},
-                           headers=ada.auth)).status_code == 200
+    assert (
+        await http.get(
+            f"/api/v1/accounts/{account}/transactions", params={"limit": "200"}, headers=ada.auth
+        )
+    ).status_code == 200
     auditor = await staff(http, stack, "auditor", "Aud Pager")
     for limit in ("0", "501", "1000000"):
         r = await http.get("/api/v1/audit", params={"limit": limit}, headers=auditor.auth)
@@ -63,16 +84,22 @@ async def test_api4_resource_consumption_page_sizes_are_bounded(
 async def test_api4_resource_consumption_oversized_credentials_are_not_hashed(
     http: httpx.AsyncClient,
 ) -> None:
-    r = await http.post("/api/v1/auth/token", data={
-        "grant_type": "password", "username": "ada@example.com", "password": "p" * 10_000})
+    r = await http.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": "ada@example.com", "password": "p" * 10_000},
+    )
     assert r.status_code == 400 and r.json()["code"] == "invalid_request"
-    r = await http.post("/api/v1/auth/register", json={
-        "email": "long@example.com", "password": "p" * 10_000, "full_name": "Long"})
+    r = await http.post(
+        "/api/v1/auth/register",
+        json={"email": "long@example.com", "password": "p" * 10_000, "full_name": "Long"},
+    )
     assert r.status_code == 400
 
 
 async def test_api4_resource_consumption_money_movements_are_rate_limited_per_user(
-    http: httpx.AsyncClient, api_factory: Callable[..., ManagedProcess], db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    api_factory: Callable[..., ManagedProcess],
+    db: asyncpg.Pool,
 ) -> None:
     api = api_factory(extra_env={"BANK_MONEY_RATE_PER_SECOND": "2", "BANK_MONEY_RATE_BURST": "5"})
     async with httpx.AsyncClient(base_url=api.url, timeout=30) as strict:
@@ -88,8 +115,12 @@ async def test_api4_resource_consumption_money_movements_are_rate_limited_per_us
         assert 1 <= int(limited.headers["retry-after"]) <= 5
         accepted = codes.count(201)
         assert await Customer.balance(ada, account) == accepted * 1_00  # nothing half-done
-        assert await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1",
-                                 uuid.UUID(account)) == 1 + accepted
+        assert (
+            await db.fetchval(
+                "SELECT count(*) FROM events WHERE stream_id = $1", uuid.UUID(account)
+            )
+            == 1 + accepted
+        )
         # Another user is not affected, and reads are not limited.
         assert (await bob.deposit(bobs, 1_00)).status_code == 201
         assert (await ada.account(account)).status_code == 200

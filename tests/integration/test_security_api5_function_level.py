@@ -18,34 +18,47 @@ from tests.support.customers import Customer, sign_in, sign_up
 from tests.support.staff import admin, audit_rows, set_role, staff
 
 
-async def _post(http: httpx.AsyncClient, who: Customer, path: str, **json: object) -> httpx.Response:
-    return await http.post(path, json=json or None,
-                           headers={**who.auth, "Idempotency-Key": str(uuid.uuid4())})
+async def _post(
+    http: httpx.AsyncClient, who: Customer, path: str, **json: object
+) -> httpx.Response:
+    return await http.post(
+        path, json=json or None, headers={**who.auth, "Idempotency-Key": str(uuid.uuid4())}
+    )
 
 
 async def test_api5_function_level_a_customer_cannot_call_staff_functions(
-    http: httpx.AsyncClient, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
 ) -> None:
     ada, bob = await sign_up(http, "Ada Curious"), await sign_up(http, "Bob Other")
     account = (await ada.open_account())["id"]
     for action in ("freeze", "unfreeze"):  # not even on her own account
         r = await _post(http, ada, f"/api/v1/accounts/{account}/{action}")
         assert r.status_code == 403 and r.json()["code"] == "forbidden", (action, r.text)
-    r = await http.put(f"/api/v1/admin/users/{bob.user_id}/role", json={"role": "admin"},
-                       headers=ada.auth)
+    r = await http.put(
+        f"/api/v1/admin/users/{bob.user_id}/role", json={"role": "admin"}, headers=ada.auth
+    )
     assert r.status_code == 403
-    r = await http.put(f"/api/v1/admin/users/{ada.user_id}/role", json={"role": "admin"},
-                       headers=ada.auth)
+    r = await http.put(
+        f"/api/v1/admin/users/{ada.user_id}/role", json={"role": "admin"}, headers=ada.auth
+    )
     assert r.status_code == 403
     assert (await http.get("/api/v1/audit", headers=ada.auth)).status_code == 403
     r = await http.get("/api/v1/admin/users", params={"email": bob.email}, headers=ada.auth)
     assert r.status_code == 403
     # The refusals are on the record.
     auditor = await staff(http, stack, "auditor", "Aud Function")
-    denied = {(r["action"], r["reason_code"]) for r in await audit_rows(http, auditor, actor=ada.user_id)
-              if r["outcome"] == "denied"}
-    assert {("freeze_account", "forbidden"), ("unfreeze_account", "forbidden"),
-            ("change_role", "forbidden"), ("read_audit_trail", "forbidden")} <= denied
+    denied = {
+        (r["action"], r["reason_code"])
+        for r in await audit_rows(http, auditor, actor=ada.user_id)
+        if r["outcome"] == "denied"
+    }
+    assert {
+        ("freeze_account", "forbidden"),
+        ("unfreeze_account", "forbidden"),
+        ("change_role", "forbidden"),
+        ("read_audit_trail", "forbidden"),
+    } <= denied
 
 
 async def test_api5_function_level_a_customer_may_close_only_an_empty_own_account(
@@ -61,7 +74,8 @@ async def test_api5_function_level_a_customer_may_close_only_an_empty_own_accoun
 
 
 async def test_api5_function_level_a_teller_runs_the_cash_desk_but_cannot_freeze(
-    http: httpx.AsyncClient, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
 ) -> None:
     ada = await sign_up(http, "Ada Walk-in")
     account = (await ada.open_account())["id"]
@@ -77,14 +91,19 @@ async def test_api5_function_level_a_teller_runs_the_cash_desk_but_cannot_freeze
     for action in ("freeze", "unfreeze", "close"):
         r = await _post(http, teller, f"/api/v1/accounts/{account}/{action}")
         assert r.status_code == 403, (action, r.text)
-    assert (await http.put(f"/api/v1/admin/users/{ada.user_id}/role", json={"role": "teller"},
-                           headers=teller.auth)).status_code == 403
+    assert (
+        await http.put(
+            f"/api/v1/admin/users/{ada.user_id}/role", json={"role": "teller"}, headers=teller.auth
+        )
+    ).status_code == 403
     assert (await http.get("/api/v1/audit", headers=teller.auth)).status_code == 403
     assert await ada.balance(account) == 200_00
 
 
 async def test_api5_function_level_an_auditor_reads_everything_and_moves_nothing(
-    http: httpx.AsyncClient, stack: EmbeddedStack, db: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
 ) -> None:
     ada = await sign_up(http, "Ada Audited")
     account = (await ada.open_account())["id"]
@@ -93,25 +112,36 @@ async def test_api5_function_level_an_auditor_reads_everything_and_moves_nothing
     before = await db.fetchval("SELECT count(*) FROM events")
 
     assert await auditor.balance(account) == 70_00
-    assert (await http.get(f"/api/v1/accounts/{account}/transactions",
-                           headers=auditor.auth)).status_code == 200
+    assert (
+        await http.get(f"/api/v1/accounts/{account}/transactions", headers=auditor.auth)
+    ).status_code == 200
     assert (await auditor.deposit(account, 1_00)).status_code == 403
     assert (await auditor.withdraw(account, 1_00)).status_code == 403
     assert (await auditor.transfer(account, account, 1_00)).status_code == 403
-    r = await http.post("/api/v1/accounts", json={"currency": "EUR", "name": "Mine"},
-                        headers=auditor.auth)
+    r = await http.post(
+        "/api/v1/accounts", json={"currency": "EUR", "name": "Mine"}, headers=auditor.auth
+    )
     assert r.status_code == 403
     for action in ("freeze", "unfreeze", "close"):
-        assert (await _post(http, auditor, f"/api/v1/accounts/{account}/{action}")).status_code == 403
-    assert (await http.put(f"/api/v1/admin/users/{ada.user_id}/role", json={"role": "auditor"},
-                           headers=auditor.auth)).status_code == 403
+        assert (
+            await _post(http, auditor, f"/api/v1/accounts/{account}/{action}")
+        ).status_code == 403
+    assert (
+        await http.put(
+            f"/api/v1/admin/users/{ada.user_id}/role",
+            json={"role": "auditor"},
+            headers=auditor.auth,
+        )
+    ).status_code == 403
     assert await db.fetchval("SELECT count(*) FROM events") == before
-    assert (await http.get("/api/v1/audit", params={"account": account},
-                           headers=auditor.auth)).status_code == 200
+    assert (
+        await http.get("/api/v1/audit", params={"account": account}, headers=auditor.auth)
+    ).status_code == 200
 
 
 async def test_api5_function_level_an_admin_freezes_closes_and_assigns_roles(
-    http: httpx.AsyncClient, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
 ) -> None:
     ada = await sign_up(http, "Ada Suspicious")
     account = (await ada.open_account())["id"]

@@ -30,12 +30,13 @@ async def test_api8_misconfiguration_security_headers_on_every_answer(
 ) -> None:
     ada = await sign_up(http, "Ada Headers")
     answers = [
-        await http.get("/api/v1/accounts", headers=ada.auth),                 # 200
-        await http.get("/api/v1/accounts"),                                   # 401
-        await http.get(f"/api/v1/accounts/{'0' * 8}-0000-4000-8000-{'0' * 12}",
-                       headers=ada.auth),                                     # 404
-        await http.post("/api/v1/auth/register", content=b"{"),               # 400
-        await http.get("/api/v1/nowhere"),                                    # 404, no route
+        await http.get("/api/v1/accounts", headers=ada.auth),  # 200
+        await http.get("/api/v1/accounts"),  # 401
+        await http.get(
+            f"/api/v1/accounts/{'0' * 8}-0000-4000-8000-{'0' * 12}", headers=ada.auth
+        ),  # 404
+        await http.post("/api/v1/auth/register", content=b"{"),  # 400
+        await http.get("/api/v1/nowhere"),  # 404, no route
         await http.get("/health/live"),
     ]
     for r in answers:
@@ -47,11 +48,14 @@ async def test_api8_misconfiguration_security_headers_on_every_answer(
 
 
 async def test_api8_misconfiguration_cors_allows_only_the_client_origin(
-    http: httpx.AsyncClient, stack: EmbeddedStack,
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
 ) -> None:
     client_origin = f"http://127.0.0.1:{stack.ports.client}"
-    preflight = {"Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"}
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
+    }
     r = await http.options("/api/v1/transfers", headers={"Origin": client_origin, **preflight})
     assert r.status_code in (200, 204)
     assert r.headers["access-control-allow-origin"] == client_origin
@@ -64,7 +68,8 @@ async def test_api8_misconfiguration_cors_allows_only_the_client_origin(
 
 
 async def test_api8_misconfiguration_tls_serves_the_api_with_the_generated_certificate(
-    api_factory: Callable[..., ManagedProcess], stack: EmbeddedStack,
+    api_factory: Callable[..., ManagedProcess],
+    stack: EmbeddedStack,
 ) -> None:
     api = api_factory(tls=True)
     assert api.url.startswith("https://")

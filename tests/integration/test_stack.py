@@ -37,8 +37,12 @@ def _cli_env(data_dir: Path, ports: StackPorts) -> dict[str, str]:
         BANK_CDC_METRICS_PORT=str(ports.cdc_metrics),
         BANK_PROJECTIONS_METRICS_PORT=str(ports.projections_metrics),
     )
-    for var in ("BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_REDIS_URL",
-                "BANK_KAFKA_BOOTSTRAP"):
+    for var in (
+        "BANK_DATABASE_URL",
+        "BANK_ADMIN_DATABASE_URL",
+        "BANK_REDIS_URL",
+        "BANK_KAFKA_BOOTSTRAP",
+    ):
         env.pop(var, None)
     return env
 
@@ -51,8 +55,12 @@ def _run_cli(
     data_dir: Path, ports: StackPorts, *args: str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infra.local", *args], cwd=REPO_ROOT,
-        env=_cli_env(data_dir, ports), capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "infra.local", *args],
+        cwd=REPO_ROOT,
+        env=_cli_env(data_dir, ports),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -120,9 +128,10 @@ async def test_the_owner_can_create_a_logical_replication_slot(db: asyncpg.Pool)
     slot = f"test_slot_{uuid.uuid4().hex[:8]}"
     await db.execute("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot)
     try:
-        assert await db.fetchval(
-            "SELECT plugin FROM pg_replication_slots WHERE slot_name = $1", slot
-        ) == "pgoutput"
+        assert (
+            await db.fetchval("SELECT plugin FROM pg_replication_slots WHERE slot_name = $1", slot)
+            == "pgoutput"
+        )
     finally:
         await db.execute("SELECT pg_drop_replication_slot($1)", slot)
 
@@ -154,7 +163,9 @@ async def test_kafka_round_trip_create_topic_produce_consume(stack: EmbeddedStac
 
     # No consumer group here (its join takes seconds); the workers' own tests cover groups.
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=stack.kafka_bootstrap, auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=stack.kafka_bootstrap,
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     await consumer.start()
@@ -175,8 +186,11 @@ def test_status_reports_every_server_up(stack: EmbeddedStack) -> None:
     result = _cli(stack, "status")
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
-    for name, port in (("postgres", stack.ports.postgres), ("redis", stack.ports.redis),
-                       ("kafka", stack.ports.kafka)):
+    for name, port in (
+        ("postgres", stack.ports.postgres),
+        ("redis", stack.ports.redis),
+        ("kafka", stack.ports.kafka),
+    ):
         assert " up " in lines[name], result.stdout
         assert str(port) in lines[name], result.stdout
 
@@ -245,8 +259,11 @@ def test_up_recovers_from_a_killed_launcher_with_down(fresh_dir: Path) -> None:
     def up() -> subprocess.Popen[bytes]:
         with open(log, "wb") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "infra.local", "up", "--no-apps"], cwd=REPO_ROOT,
-                env=_cli_env(fresh_dir, ports), stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "infra.local", "up", "--no-apps"],
+                cwd=REPO_ROOT,
+                env=_cli_env(fresh_dir, ports),
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
 
     first = up()
@@ -312,8 +329,7 @@ async def test_extra_api_instances_run_beside_the_main_one(api_url: str, api_fac
 def test_external_services_replace_the_embedded_ones(stack: EmbeddedStack, fresh_dir: Path) -> None:
     environ = {"BANK_REDIS_URL": stack.redis_url, "BANK_KAFKA_BOOTSTRAP": stack.kafka_bootstrap}
     ports = StackPorts.free()
-    other = EmbeddedStack(fresh_dir, ports, environ=environ, ephemeral=True,
-                          shared_buffers="32MB")
+    other = EmbeddedStack(fresh_dir, ports, environ=environ, ephemeral=True, shared_buffers="32MB")
     other.start()
     try:
         assert set(other.processes) == set()  # no redis, no kafka of its own
@@ -335,8 +351,9 @@ def test_stale_pid_files_naming_foreign_processes_are_ignored(fresh_dir: Path) -
     # A crash left pid files; meanwhile the pids were reused by other programs (here: us).
     PidRecord("redis", os.getpid(), 12345.0, ["redis-server"]).save(run / "redis.pid")
     PidRecord("launcher", os.getppid(), 12345.0, ["python"]).save(run / "launcher.pid")
-    other = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}, ephemeral=True,
-                          shared_buffers="32MB")
+    other = EmbeddedStack(
+        fresh_dir, StackPorts.free(), environ={}, ephemeral=True, shared_buffers="32MB"
+    )
     other.start()  # not refused: neither pid is ours
     try:
         assert redis_ping_ok(other)

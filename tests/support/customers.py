@@ -24,33 +24,43 @@ class Customer:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def open_account(self, currency: str = "EUR", name: str = "Everyday") -> dict[str, Any]:
-        r = await self.http.post("/api/v1/accounts", json={"currency": currency, "name": name},
-                                 headers=self.auth)
+        r = await self.http.post(
+            "/api/v1/accounts", json={"currency": currency, "name": name}, headers=self.auth
+        )
         assert r.status_code == 201, r.text
         body: dict[str, Any] = r.json()
         self.accounts.append(body["id"])
         return body
 
-    async def deposit(self, account_id: str, amount: int, key: str | None = None,
-                      description: str = "") -> httpx.Response:
+    async def deposit(
+        self, account_id: str, amount: int, key: str | None = None, description: str = ""
+    ) -> httpx.Response:
         return await self.http.post(
             f"/api/v1/accounts/{account_id}/deposits",
             json={"amount": amount, "description": description},
             headers={**self.auth, "Idempotency-Key": key or str(uuid.uuid4())},
         )
 
-    async def withdraw(self, account_id: str, amount: int, key: str | None = None) -> httpx.Response:
+    async def withdraw(
+        self, account_id: str, amount: int, key: str | None = None
+    ) -> httpx.Response:
         return await self.http.post(
-            f"/api/v1/accounts/{account_id}/withdrawals", json={"amount": amount},
+            f"/api/v1/accounts/{account_id}/withdrawals",
+            json={"amount": amount},
             headers={**self.auth, "Idempotency-Key": key or str(uuid.uuid4())},
         )
 
-    async def transfer(self, source: str, target: str, amount: int,
-                       key: str | None = None, description: str = "") -> httpx.Response:
+    async def transfer(
+        self, source: str, target: str, amount: int, key: str | None = None, description: str = ""
+    ) -> httpx.Response:
         return await self.http.post(
             "/api/v1/transfers",
-            json={"from_account_id": source, "to_account_id": target, "amount": amount,
-                  "description": description},
+            json={
+                "from_account_id": source,
+                "to_account_id": target,
+                "amount": amount,
+                "description": description,
+            },
             headers={**self.auth, "Idempotency-Key": key or str(uuid.uuid4())},
         )
 
@@ -72,8 +82,9 @@ async def sign_in(http: httpx.AsyncClient, email: str, password: str = PASSWORD)
 
 async def sign_up(http: httpx.AsyncClient, name: str = "Ada Lovelace") -> Customer:
     email = f"{name.split()[0].lower()}.{uuid.uuid4().hex[:10]}@example.com"
-    r = await http.post("/api/v1/auth/register",
-                        json={"email": email, "password": PASSWORD, "full_name": name})
+    r = await http.post(
+        "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "full_name": name}
+    )
     assert r.status_code == 201, r.text
     user_id = r.json()["user_id"]
     t = await sign_in(http, email)

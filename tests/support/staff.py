@@ -23,15 +23,19 @@ async def admin(http: httpx.AsyncClient, stack: EmbeddedStack) -> Customer:
     r = await sign_in(http, email, password)
     assert r.status_code == 200, r.text
     token = r.json()["access_token"]
-    me = await http.get("/api/v1/admin/users", params={"email": email},
-                        headers={"Authorization": f"Bearer {token}"})
+    me = await http.get(
+        "/api/v1/admin/users", params={"email": email}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert me.status_code == 200, me.text
     return Customer(http=http, email=email, user_id=me.json()["id"], token=token)
 
 
-async def set_role(http: httpx.AsyncClient, by: Customer, user_id: str, role: str) -> httpx.Response:
-    return await http.put(f"/api/v1/admin/users/{user_id}/role", json={"role": role},
-                          headers=by.auth)
+async def set_role(
+    http: httpx.AsyncClient, by: Customer, user_id: str, role: str
+) -> httpx.Response:
+    return await http.put(
+        f"/api/v1/admin/users/{user_id}/role", json={"role": role}, headers=by.auth
+    )
 
 
 async def staff(http: httpx.AsyncClient, stack: EmbeddedStack, role: str, name: str) -> Customer:
@@ -47,8 +51,13 @@ async def staff(http: httpx.AsyncClient, stack: EmbeddedStack, role: str, name: 
     return person
 
 
-async def audit_rows(http: httpx.AsyncClient, auditor: Customer, **params: Any) -> list[dict[str, Any]]:
-    r = await http.get("/api/v1/audit", params={k: v for k, v in params.items() if v is not None},
-                       headers=auditor.auth)
+async def audit_rows(
+    http: httpx.AsyncClient, auditor: Customer, **params: Any
+) -> list[dict[str, Any]]:
+    r = await http.get(
+        "/api/v1/audit",
+        params={k: v for k, v in params.items() if v is not None},
+        headers=auditor.auth,
+    )
     assert r.status_code == 200, r.text
     return r.json()["items"]  # type: ignore[no-any-return]

@@ -24,7 +24,10 @@ LIMIT = 1_000_000_00
 
 def new_account(currency: str = "EUR", overdraft: int = 0) -> Account:
     opened = open_account(
-        account_id=uuid.uuid4(), owner_id=uuid.uuid4(), name=" Everyday ", currency=currency,
+        account_id=uuid.uuid4(),
+        owner_id=uuid.uuid4(),
+        name=" Everyday ",
+        currency=currency,
         overdraft_limit=overdraft,
     )
     return Account.opened(opened)
@@ -36,13 +39,23 @@ def funded(amount: int, **kw: object) -> Account:
 
 
 def deposit(acc: Account, amount: int, currency: str | None = None) -> MoneyDeposited:
-    return acc.deposit(amount=amount, currency=currency or acc.currency,
-                       transaction_id=uuid.uuid4(), description="", limit=LIMIT)
+    return acc.deposit(
+        amount=amount,
+        currency=currency or acc.currency,
+        transaction_id=uuid.uuid4(),
+        description="",
+        limit=LIMIT,
+    )
 
 
 def withdraw(acc: Account, amount: int, currency: str | None = None) -> MoneyWithdrawn:
-    return acc.withdraw(amount=amount, currency=currency or acc.currency,
-                        transaction_id=uuid.uuid4(), description="", limit=LIMIT)
+    return acc.withdraw(
+        amount=amount,
+        currency=currency or acc.currency,
+        transaction_id=uuid.uuid4(),
+        description="",
+        limit=LIMIT,
+    )
 
 
 def test_a_new_account_is_active_empty_and_at_version_one() -> None:
@@ -78,8 +91,14 @@ def test_an_amount_over_the_per_transaction_limit_is_refused() -> None:
 
 
 def test_a_balance_can_never_overflow_int64() -> None:
-    acc = Account(id=uuid.uuid4(), owner_id=uuid.uuid4(), name="x", currency="EUR",
-                  balance=INT64_MAX - 5, version=9)
+    acc = Account(
+        id=uuid.uuid4(),
+        owner_id=uuid.uuid4(),
+        name="x",
+        currency="EUR",
+        balance=INT64_MAX - 5,
+        version=9,
+    )
     with pytest.raises(errors.AmountLimitExceededError):
         deposit(acc, 6)
 
@@ -115,8 +134,14 @@ def test_a_frozen_account_accepts_deposits_but_no_debits() -> None:
         withdraw(frozen, 1)
     target = new_account()
     with pytest.raises(errors.AccountFrozenError):
-        transfer(source=frozen, target=target, amount=1, transfer_id=uuid.uuid4(),
-                 description="", limit=LIMIT)
+        transfer(
+            source=frozen,
+            target=target,
+            amount=1,
+            transfer_id=uuid.uuid4(),
+            description="",
+            limit=LIMIT,
+        )
 
 
 def test_freezing_twice_and_unfreezing_an_active_account_are_refused() -> None:
@@ -150,14 +175,26 @@ def test_a_closed_account_accepts_nothing() -> None:
     with pytest.raises(errors.AccountClosedError):
         closed.close()
     with pytest.raises(errors.AccountClosedError):
-        transfer(source=funded(10), target=closed, amount=1, transfer_id=uuid.uuid4(),
-                 description="", limit=LIMIT)
+        transfer(
+            source=funded(10),
+            target=closed,
+            amount=1,
+            transfer_id=uuid.uuid4(),
+            description="",
+            limit=LIMIT,
+        )
 
 
 def test_a_transfer_moves_money_between_two_accounts() -> None:
     source, target = funded(1_000), funded(50)
-    out, into, done = transfer(source=source, target=target, amount=300,
-                               transfer_id=uuid.uuid4(), description="rent", limit=LIMIT)
+    out, into, done = transfer(
+        source=source,
+        target=target,
+        amount=300,
+        transfer_id=uuid.uuid4(),
+        description="rent",
+        limit=LIMIT,
+    )
     assert isinstance(out, MoneyTransferredOut) and isinstance(into, MoneyTransferredIn)
     assert source.apply(out).balance == 700 and target.apply(into).balance == 350
     assert out.transfer_id == into.transfer_id == done.transfer_id
@@ -167,23 +204,46 @@ def test_a_transfer_moves_money_between_two_accounts() -> None:
 def test_a_transfer_needs_funds_the_same_currency_and_two_accounts() -> None:
     source = funded(100)
     with pytest.raises(errors.InsufficientFundsError):
-        transfer(source=source, target=funded(0), amount=101, transfer_id=uuid.uuid4(),
-                 description="", limit=LIMIT)
+        transfer(
+            source=source,
+            target=funded(0),
+            amount=101,
+            transfer_id=uuid.uuid4(),
+            description="",
+            limit=LIMIT,
+        )
     with pytest.raises(errors.CurrencyMismatchError):
-        transfer(source=source, target=funded(0, currency="USD"), amount=1,
-                 transfer_id=uuid.uuid4(), description="", limit=LIMIT)
+        transfer(
+            source=source,
+            target=funded(0, currency="USD"),
+            amount=1,
+            transfer_id=uuid.uuid4(),
+            description="",
+            limit=LIMIT,
+        )
     with pytest.raises(errors.SameAccountTransferError):
-        transfer(source=source, target=source, amount=1, transfer_id=uuid.uuid4(),
-                 description="", limit=LIMIT)
+        transfer(
+            source=source,
+            target=source,
+            amount=1,
+            transfer_id=uuid.uuid4(),
+            description="",
+            limit=LIMIT,
+        )
 
 
 def test_state_is_the_fold_of_the_events() -> None:
     acc = new_account()
-    history = [open_account(account_id=acc.id, owner_id=acc.owner_id, name="Everyday",
-                            currency="EUR")]
+    history = [
+        open_account(account_id=acc.id, owner_id=acc.owner_id, name="Everyday", currency="EUR")
+    ]
     state = acc
-    for step in (lambda a: deposit(a, 500), lambda a: withdraw(a, 200),
-                 lambda a: a.freeze("x"), lambda a: a.unfreeze()):
+    for step in (
+        lambda a: deposit(a, 500),
+        lambda a: withdraw(a, 200),
+        lambda a: a.freeze("x"),
+        lambda a: a.unfreeze(),
+    ):
         event = step(state)
         history.append(event)
         state = state.apply(event)

@@ -13,7 +13,9 @@ def test_plain_http_by_default() -> None:
 
 
 def test_https_when_a_certificate_and_key_are_set() -> None:
-    options = uvicorn_options(Settings(tls_certfile="/etc/tls/tls.crt", tls_keyfile="/etc/tls/tls.key"))
+    options = uvicorn_options(
+        Settings(tls_certfile="/etc/tls/tls.crt", tls_keyfile="/etc/tls/tls.key")
+    )
     assert options["ssl_certfile"] == "/etc/tls/tls.crt"
     assert options["ssl_keyfile"] == "/etc/tls/tls.key"
 

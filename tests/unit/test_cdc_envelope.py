@@ -14,23 +14,40 @@ from cdc.router import Change, DeadLetter, Router
 from shared.events import EventMetadata, MoneyDeposited, RecordedEvent, recorded_event_decoder
 
 EVENTS = TableShape(
-    1, "public", "events",
+    1,
+    "public",
+    "events",
     tuple(
         Column(n, oid, -1, n == "global_position")
         for n, oid in [
-            ("global_position", 20), ("event_id", 2950), ("stream_id", 2950), ("stream_type", 25),
-            ("version", 23), ("event_type", 25), ("payload", 3802), ("metadata", 3802),
+            ("global_position", 20),
+            ("event_id", 2950),
+            ("stream_id", 2950),
+            ("stream_type", 25),
+            ("version", 23),
+            ("event_type", 25),
+            ("payload", 3802),
+            ("metadata", 3802),
             ("recorded_at", 1184),
         ]
     ),
 )
 OUTBOX = TableShape(
-    2, "public", "outbox",
+    2,
+    "public",
+    "outbox",
     tuple(
         Column(n, oid, -1, n == "id")
         for n, oid in [
-            ("id", 20), ("event_id", 2950), ("aggregate_type", 25), ("aggregate_id", 2950),
-            ("topic", 25), ("key", 25), ("event_type", 25), ("payload", 3802), ("headers", 3802),
+            ("id", 20),
+            ("event_id", 2950),
+            ("aggregate_type", 25),
+            ("aggregate_id", 2950),
+            ("topic", 25),
+            ("key", 25),
+            ("event_type", 25),
+            ("payload", 3802),
+            ("headers", 3802),
             ("created_at", 1184),
         ]
     ),
@@ -41,19 +58,32 @@ router = Router(server_name="bank", db="bank")
 
 def event_row(stream_type: bytes = b"account", version: int = 3) -> list[bytes | None]:
     return [
-        b"17", str(uuid.uuid4()).encode(), str(ACCOUNT).encode(), stream_type, str(version).encode(),
-        b"MoneyDeposited", b'{"type": "MoneyDeposited", "amount": 500}', b"{}",
+        b"17",
+        str(uuid.uuid4()).encode(),
+        str(ACCOUNT).encode(),
+        stream_type,
+        str(version).encode(),
+        b"MoneyDeposited",
+        b'{"type": "MoneyDeposited", "amount": 500}',
+        b"{}",
         b"2026-11-25 15:50:34.560778+00",
     ]
 
 
 def recorded(version: int = 3) -> RecordedEvent:
     return RecordedEvent(
-        event_id=uuid.uuid4(), stream_id=ACCOUNT, stream_type="account", version=version,
-        position=17, recorded_at=datetime(2026, 11, 25, tzinfo=timezone.utc),
+        event_id=uuid.uuid4(),
+        stream_id=ACCOUNT,
+        stream_type="account",
+        version=version,
+        position=17,
+        recorded_at=datetime(2026, 11, 25, tzinfo=timezone.utc),
         metadata=EventMetadata(trace_id="t-1"),
         event=MoneyDeposited(
-            account_id=ACCOUNT, transaction_id=uuid.uuid4(), amount=500, currency="EUR",
+            account_id=ACCOUNT,
+            transaction_id=uuid.uuid4(),
+            amount=500,
+            currency="EUR",
             balance_after=1500,
         ),
     )
@@ -65,18 +95,35 @@ def outbox_row(
     rec = recorded()
     payload = payload if payload is not None else msgspec.json.encode(rec)
     headers = msgspec.json.encode(
-        {"event_id": str(rec.event_id), "event_type": "MoneyDeposited", "version": "3", "trace_id": "t-1"}
+        {
+            "event_id": str(rec.event_id),
+            "event_type": "MoneyDeposited",
+            "version": "3",
+            "trace_id": "t-1",
+        }
     )
     return [
-        b"5", str(rec.event_id).encode(), b"account", str(ACCOUNT).encode(), topic,
-        key if key is not None else str(ACCOUNT).encode(), b"MoneyDeposited", payload, headers,
+        b"5",
+        str(rec.event_id).encode(),
+        b"account",
+        str(ACCOUNT).encode(),
+        topic,
+        key if key is not None else str(ACCOUNT).encode(),
+        b"MoneyDeposited",
+        payload,
+        headers,
         b"2026-11-25 15:50:34.5+00",
     ]
 
 
 def change(shape: TableShape, op: str, after: list | None, before: list | None = None) -> Change:
     return Change(
-        shape=shape, op=op, before=before, after=after, lsn=0x1BA33A0, tx_id=770,
+        shape=shape,
+        op=op,
+        before=before,
+        after=after,
+        lsn=0x1BA33A0,
+        tx_id=770,
         commit_ts_ms=1_795_621_834_561,
     )
 
@@ -93,7 +140,10 @@ def test_an_account_event_becomes_a_debezium_create_on_cdc_accounts() -> None:
     assert env.after["recorded_at"] == "2026-11-25T15:50:34.560778Z"
     assert env.source.connector == "bank-cdc"
     assert (env.source.lsn, env.source.txId, env.source.table, env.source.schema) == (
-        0x1BA33A0, 770, "events", "public",
+        0x1BA33A0,
+        770,
+        "events",
+        "public",
     )
     assert env.source.snapshot == "false" and env.source.db == "bank"
     assert env.source.ts_ms == 1_795_621_834_561 and env.ts_ms >= env.source.ts_ms
@@ -143,9 +193,9 @@ def test_an_outbox_insert_is_routed_to_its_domain_topic_with_key_value_and_heade
 
 def test_snapshot_reads_are_routed_too_but_outbox_updates_are_not() -> None:
     assert len(router.route(change(OUTBOX, "r", outbox_row()))) == 2
-    assert [r.topic for r in router.route(change(OUTBOX, "u", outbox_row(), before=outbox_row()))] == [
-        "cdc.outbox"
-    ]
+    assert [
+        r.topic for r in router.route(change(OUTBOX, "u", outbox_row(), before=outbox_row()))
+    ] == ["cdc.outbox"]
 
 
 def test_a_column_added_by_a_migration_is_encoded() -> None:
@@ -178,7 +228,9 @@ def test_an_outbox_row_that_cannot_be_routed_is_a_dead_letter(row: list, reason:
 
 
 def test_unknown_stream_type_unparseable_value_and_unknown_table_are_dead_letters() -> None:
-    assert dead(router.route(change(EVENTS, "c", event_row(b"loan")))).reason == "unknown-stream-type"
+    assert (
+        dead(router.route(change(EVENTS, "c", event_row(b"loan")))).reason == "unknown-stream-type"
+    )
     bad = event_row()
     bad[4] = b"three"
     assert dead(router.route(change(EVENTS, "c", bad))).reason == "unconvertible-value"
@@ -191,7 +243,9 @@ def test_unknown_stream_type_unparseable_value_and_unknown_table_are_dead_letter
 def test_truncate_is_an_op_t_record() -> None:
     rec = router.truncate(EVENTS, 0x10, 5, 1000)
     env = msgspec.json.decode(rec.value, type=ChangeEnvelope)
-    assert env.op == "t" and env.before is None and env.after is None and rec.topic == "cdc.accounts"
+    assert (
+        env.op == "t" and env.before is None and env.after is None and rec.topic == "cdc.accounts"
+    )
 
 
 def insert_message(oid: int, values: list) -> bytes:
@@ -218,8 +272,14 @@ def test_a_hot_path_dead_letter_still_carries_the_raw_row() -> None:
     row = event_row(b"loan")
     msg = insert_message(1, row)
     hot = Change(
-        shape=EVENTS, op="c", before=None, after=None, lsn=0x1BA33A0, tx_id=1,
-        commit_ts_ms=1, raw_message=msg,
+        shape=EVENTS,
+        op="c",
+        before=None,
+        after=None,
+        lsn=0x1BA33A0,
+        tx_id=1,
+        commit_ts_ms=1,
+        raw_message=msg,
     )
     letter = dead(router.route_rows(hot, None, EVENTS.parse_tuple(msg, 6)))
     assert letter.reason == "unknown-stream-type"

@@ -59,7 +59,12 @@ def test_relation_lists_columns_with_types_and_key_flags() -> None:
     body += b"\x00" + cstr("payload") + struct.pack("!Ii", 3802, -1)
     msg = decode(b"R" + body)
     assert isinstance(msg, Relation)
-    assert (msg.oid, msg.namespace, msg.name, msg.replica_identity) == (16397, "public", "events", "f")
+    assert (msg.oid, msg.namespace, msg.name, msg.replica_identity) == (
+        16397,
+        "public",
+        "events",
+        "f",
+    )
     assert [(c.name, c.type_oid, c.is_key) for c in msg.columns] == [
         ("global_position", 20, True),
         ("payload", 3802, False),
@@ -86,7 +91,9 @@ def test_update_with_old_row_and_with_key_only() -> None:
 
 
 def test_delete_old_row_or_key() -> None:
-    assert decode(b"D" + struct.pack("!I", 7) + b"O" + tup(b"1", b"a")) == Delete(7, [b"1", b"a"], None)
+    assert decode(b"D" + struct.pack("!I", 7) + b"O" + tup(b"1", b"a")) == Delete(
+        7, [b"1", b"a"], None
+    )
     assert decode(b"D" + struct.pack("!I", 7) + b"K" + tup(b"1")) == Delete(7, None, [b"1"])
 
 
@@ -97,7 +104,9 @@ def test_truncate_lists_relations() -> None:
 
 def test_origin_type_and_logical_message() -> None:
     assert decode(b"O" + struct.pack("!q", 9) + cstr("node1")) == Origin(9, "node1")
-    assert decode(b"Y" + struct.pack("!I", 5) + cstr("public") + cstr("mood")) == TypeInfo(5, "public", "mood")
+    assert decode(b"Y" + struct.pack("!I", 5) + cstr("public") + cstr("mood")) == TypeInfo(
+        5, "public", "mood"
+    )
     m = decode(b"M" + b"\x01" + struct.pack("!q", 3) + cstr("p") + struct.pack("!i", 2) + b"hi")
     assert m == LogicalMessage(True, 3, "p", b"hi")
 
@@ -107,7 +116,13 @@ def test_origin_type_and_logical_message() -> None:
     [
         b"Z\x00\x00",  # unknown type
         b"I" + struct.pack("!I", 7) + b"N" + struct.pack("!h", 1) + b"x",  # unknown column kind
-        b"I" + struct.pack("!I", 7) + b"N" + struct.pack("!h", 1) + b"t" + struct.pack("!i", 10) + b"ab",
+        b"I"
+        + struct.pack("!I", 7)
+        + b"N"
+        + struct.pack("!h", 1)
+        + b"t"
+        + struct.pack("!i", 10)
+        + b"ab",
         b"B\x00\x01",  # truncated
         b"R" + struct.pack("!I", 1) + b"public",  # unterminated string
         b"I" + struct.pack("!I", 7) + b"X",  # insert without N

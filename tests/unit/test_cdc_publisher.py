@@ -63,7 +63,7 @@ async def test_a_later_transaction_acked_first_waits_for_the_earlier_one() -> No
     pub.note_commit(200, 2)
     pub.seal()
     await settle()
-    second = fake.sent[len(first):]
+    second = fake.sent[len(first) :]
     assert first and second
     for *_, fut in second:
         fut.set_result(None)

@@ -37,9 +37,13 @@ def lines(buf: io.StringIO) -> list[dict]:  # type: ignore[type-arg]
 
 def test_values_under_sensitive_keys_are_replaced(out: io.StringIO) -> None:
     get_logger("t").info(
-        "signed in", password=PASSWORD, refresh_token=REFRESH, access_token=JWT,
+        "signed in",
+        password=PASSWORD,
+        refresh_token=REFRESH,
+        access_token=JWT,
         headers={"Authorization": f"Bearer {JWT}", "Cookie": "session=abc", "Accept": "json"},
-        client_secret="s3cr3t-value", email="ada@example.com",
+        client_secret="s3cr3t-value",
+        email="ada@example.com",
     )
     text = out.getvalue()
     for secret in (PASSWORD, REFRESH, JWT, "s3cr3t-value", "session=abc"):
@@ -73,8 +77,11 @@ def test_scrub_keeps_ordinary_text() -> None:
 
 def test_lines_inside_a_request_carry_trace_request_and_actor(out: io.StringIO) -> None:
     user = uuid4()
-    tokens = (context.TRACE_ID.set("ab" * 16), context.REQUEST_ID.set("req-1"),
-              context.SCOPE.set({"user": SimpleNamespace(user_id=user)}))
+    tokens = (
+        context.TRACE_ID.set("ab" * 16),
+        context.REQUEST_ID.set("req-1"),
+        context.SCOPE.set({"user": SimpleNamespace(user_id=user)}),
+    )
     try:
         get_logger("t").info("inside")
         logging.getLogger("stdlib").info("inside too")

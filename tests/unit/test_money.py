@@ -7,9 +7,16 @@ from shared.money import format_minor, parse_major
 
 @pytest.mark.parametrize(
     ("text", "currency", "minor"),
-    [("100", "EUR", 10_000), ("100.00", "EUR", 10_000), ("0.1", "EUR", 10), ("12,34", "EUR", 1234),
-     ("0.29", "EUR", 29), ("1000", "JPY", 1000), ("1.005", "KWD", 1005),
-     ("92233720368547758.07", "EUR", 2**63 - 1)],
+    [
+        ("100", "EUR", 10_000),
+        ("100.00", "EUR", 10_000),
+        ("0.1", "EUR", 10),
+        ("12,34", "EUR", 1234),
+        ("0.29", "EUR", 29),
+        ("1000", "JPY", 1000),
+        ("1.005", "KWD", 1005),
+        ("92233720368547758.07", "EUR", 2**63 - 1),
+    ],
 )
 def test_major_units_convert_exactly(text: str, currency: str, minor: int) -> None:
     assert parse_major(text, currency) == minor

@@ -63,8 +63,11 @@ async def test_without_a_traceparent_the_request_span_is_a_root_in_the_logged_tr
 
 def _event(trace_id: str | None) -> SimpleNamespace:
     return SimpleNamespace(
-        metadata=SimpleNamespace(trace_id=trace_id), event=SimpleNamespace(),
-        stream_id=uuid4(), version=2, position=7,
+        metadata=SimpleNamespace(trace_id=trace_id),
+        event=SimpleNamespace(),
+        stream_id=uuid4(),
+        version=2,
+        position=7,
     )
 
 
@@ -79,7 +82,10 @@ def test_cdc_and_projection_spans_join_the_request_trace(spans: InMemorySpanExpo
     assert len(appended) == 2
     observe_batch([_event(trace_id), _event(None)], 0.004)  # type: ignore[list-item]
     got = spans.get_finished_spans()
-    assert [s.name for s in got] == ["cdc publish account-events", "projection apply SimpleNamespace"]
+    assert [s.name for s in got] == [
+        "cdc publish account-events",
+        "projection apply SimpleNamespace",
+    ]
     for s in got:
         assert format(s.context.trace_id, "032x") == trace_id
         assert s.parent.span_id == int(trace_id, 16) & LOW64  # the API's request span
