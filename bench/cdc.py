@@ -48,7 +48,7 @@ def _connector_process(env: dict[str, str], out: Any, stop: Any) -> None:
     import logging
 
     from cdc.connector import Connector
-    from server.settings import Settings
+    from runtime.settings import Settings
 
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env()
@@ -343,7 +343,7 @@ def main() -> None:
     stack = None
     data_dir = None
     if args.external:
-        from server.settings import Settings
+        from runtime.settings import Settings
 
         s = Settings.from_env()
         env = {

@@ -10,8 +10,8 @@ import uvloop
 
 from cdc.connector import Connector
 from cdc.metrics import Metrics
-from server.observability.process import setup_process
-from server.settings import Settings
+from runtime.observability.process import setup_process
+from runtime.settings import Settings
 
 log = logging.getLogger("cdc")
 

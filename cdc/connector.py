@@ -39,9 +39,10 @@ from cdc.pgoutput import (
 from cdc.publisher import BrokerResetError, Publisher
 from cdc.reader import RawMessage, ReplicationStream
 from cdc.router import Change, OutRecord, Router
-from cdc.topics import CAPTURED_TABLES, CDC_DLQ
-from server.observability.pipeline import trace_publisher
-from server.settings import Settings
+from cdc.tables import CAPTURED_TABLES
+from shared.topics import CDC_DLQ
+from runtime.observability.pipeline import trace_publisher
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

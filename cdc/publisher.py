@@ -31,7 +31,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
 from cdc.router import OutRecord
-from cdc.topics import CDC_DLQ, CDC_HEARTBEAT, TOPICS, TopicSpec
+from shared.topics import CDC_DLQ, CDC_HEARTBEAT, TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from cdc import topics as t
+from shared import topics as t
 from cdc.envelope import TableShape, UnconvertibleValueError, encode_change, now_ms
 from cdc.pgoutput import ColumnValue, decode, format_lsn
 from shared.events import STREAM_TYPE_ACCOUNT, STREAM_TYPE_TRANSFER, recorded_event_decoder

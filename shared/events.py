@@ -117,12 +117,6 @@ AnyEvent = Union[AccountEvent, TransferEvent]
 STREAM_TYPE_ACCOUNT = "account"
 STREAM_TYPE_TRANSFER = "transfer"
 
-# Domain topics the outbox routes to, by stream type.
-TOPIC_BY_STREAM_TYPE = {
-    STREAM_TYPE_ACCOUNT: "account-events",
-    STREAM_TYPE_TRANSFER: "transaction-events",
-}
-
 
 class EventMetadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     actor_id: str | None = None

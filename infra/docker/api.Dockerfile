@@ -13,6 +13,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml ./
 COPY shared/ shared/
+COPY runtime/ runtime/
 COPY server/ server/
 COPY cdc/ cdc/
 COPY client/ client/

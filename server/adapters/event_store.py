@@ -17,8 +17,10 @@ import asyncpg
 import msgspec
 
 from server.domain.errors import ConcurrencyError
+from shared.topics import topic_for_stream_type
 from shared.events import (
-    TOPIC_BY_STREAM_TYPE,
+    STREAM_TYPE_ACCOUNT,
+    STREAM_TYPE_TRANSFER,
     AnyEvent,
     Event,
     EventMetadata,
@@ -113,8 +115,8 @@ async def append_each(
             names,
             payloads,
             metas,
-            TOPIC_BY_STREAM_TYPE["account"],
-            TOPIC_BY_STREAM_TYPE["transfer"],
+            topic_for_stream_type(STREAM_TYPE_ACCOUNT),
+            topic_for_stream_type(STREAM_TYPE_TRANSFER),
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "events_stream_version_key":

@@ -37,7 +37,7 @@ async def migrate(database_url: str) -> list[str]:
 
 
 def main() -> None:
-    from server.settings import Settings
+    from runtime.settings import Settings
 
     settings = Settings.from_env()
     names = asyncio.run(migrate(settings.admin_database_url))

@@ -10,7 +10,7 @@ import sys
 
 import uvicorn
 
-from server.settings import Settings
+from runtime.settings import Settings
 
 
 def uvicorn_options(settings: Settings) -> dict[str, object]:

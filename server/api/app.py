@@ -31,7 +31,7 @@ from server.api.security import build_auth
 from server.api.transfers import TransferController
 from server.observability.http import instrument_app, metrics_endpoint
 from server.application.context import AppContext
-from server.settings import Settings
+from runtime.settings import Settings
 
 MAX_BODY_BYTES = 64 * 1024
 

@@ -21,7 +21,7 @@ from litestar.exceptions import ClientException
 
 from server.adapters.idempotency import IdempotencyKey, request_hash
 from server.application.context import Actor
-from server.observability import context as obs
+from runtime.observability import context as obs
 from shared.events import EventMetadata
 
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from server.adapters.sessions import SessionStore
 from server.application.admin import ensure_bootstrap_admin
 from server.application.context import AppContext
 from server.application.sessions import SessionService
-from server.settings import Settings
+from runtime.settings import Settings
 
 
 @asynccontextmanager

@@ -36,7 +36,7 @@ from server.observability.metrics import observe_push
 from server.projections.tables import AccountView, TransactionView
 from server.queries.cache import live_channel
 from server.queries.rows import transaction_response
-from server.settings import Settings
+from runtime.settings import Settings
 from shared.messages import (
     AccountStatusChanged,
     BalanceChanged,

@@ -23,7 +23,7 @@ from server.projections.tables import bind, make_engine
 from server.queries import accounts as account_queries
 from server.queries import history
 from server.queries.cache import QueryCache
-from server.settings import Settings
+from runtime.settings import Settings
 from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage
 
 KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")

@@ -24,8 +24,8 @@ from litestar.security.jwt import OAuth2PasswordBearerAuth, Token
 
 from server.adapters.audit import AuditRecord
 from server.application.context import Actor
-from server.observability.context import current_trace_id
-from server.settings import Settings
+from runtime.observability.context import current_trace_id
+from runtime.settings import Settings
 
 TOKEN_URL = "/api/v1/auth/token"
 PUBLIC_PATHS = [

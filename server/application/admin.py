@@ -24,7 +24,7 @@ from server.application.context import Actor, AppContext
 from server.application.errors import PermissionDeniedError, UserNotFoundError
 from server.application.sessions import SessionService
 from server.domain.errors import DomainError
-from server.settings import Settings
+from runtime.settings import Settings
 
 _CHANGE_ROLE = """
 UPDATE users u SET role = $2

@@ -51,13 +51,13 @@ from shared.api import (
 from shared.events import (
     STREAM_TYPE_ACCOUNT,
     STREAM_TYPE_TRANSFER,
-    TOPIC_BY_STREAM_TYPE,
     Event,
     EventMetadata,
     RecordedEvent,
     event_type_name,
 )
 from shared.money import Money
+from shared.topics import topic_for_stream_type
 
 _enc = msgspec.json.Encoder()
 _stored_transfer = msgspec.json.Decoder(TransferResponse)
@@ -373,7 +373,7 @@ async def _append(conn: asyncpg.Connection, scope: str, plan: _Plan) -> None:
                     eid,
                     stream_type,
                     stream,
-                    TOPIC_BY_STREAM_TYPE[stream_type],
+                    topic_for_stream_type(stream_type),
                     key,
                     name,
                     _enc.encode(envelope).decode(),

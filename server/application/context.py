@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from server.adapters.account_repository import AccountRepository
-from server.settings import Settings
+from runtime.settings import Settings
 
 Role = Literal["customer", "teller", "admin", "auditor"]
 

@@ -6,7 +6,7 @@ own OpenTelemetry plugin sits), so it sees every final status, 404s and 500s
 included. Per HTTP request it:
 - picks the trace id (the server span's when tracing is on, else the W3C
   ``traceparent``'s, else a new one) and the request id (``X-Request-ID`` or new),
-  and makes them current (``server.observability.context``) for the event
+  and makes them current (``runtime.observability.context``) for the event
   metadata and every log line; the response carries ``X-Request-ID``;
 - counts ``http_requests_total{route,method,status}`` and observes
   ``http_request_duration_seconds{route,method}``, with the route *template*
@@ -22,8 +22,8 @@ from typing import Any
 
 from litestar import Litestar, Response, get
 
-from server.observability import context, tracing
-from server.observability.logging import get_logger
+from runtime.observability import context, tracing
+from runtime.observability.logging import get_logger
 from server.observability.metrics import WEBSOCKETS, exposition, observe_http, watch_pool
 
 _access_log = get_logger("bank.http")
@@ -136,7 +136,7 @@ class ObservedASGI:
 def instrument_app(app: Litestar, service: str = "api") -> Litestar:
     """Wrap the app's ASGI handler, take over logging, start tracing if configured,
     and expose the app's connection pools. Call once, after ``Litestar(...)``."""
-    from server.observability.logging import configure_logging
+    from runtime.observability.logging import configure_logging
 
     settings = app.state.get("settings")
     configure_logging(service, level=getattr(settings, "log_level", "INFO") or "INFO")

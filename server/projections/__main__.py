@@ -16,7 +16,7 @@ import sys
 import asyncpg
 from redis.asyncio import Redis
 
-from server.settings import Settings
+from runtime.settings import Settings
 
 CHECK_LAG_RETRIES = 10
 
@@ -78,7 +78,7 @@ async def _run(settings: Settings) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from server.observability.process import setup_process
+    from runtime.observability.process import setup_process
 
     settings = Settings.from_env()
     setup_process("projections", settings)  # JSON logs on stderr, tracing if configured

@@ -28,14 +28,14 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from server.observability.pipeline import observe_batch
+from runtime.observability.pipeline import observe_batch
 from server.projections import metrics
 from server.projections.projector import CONSUMER_NAME, Positions, Projector
 from server.projections.writer import load_checkpoints
 from server.queries.cache import QueryCache
-from server.settings import Settings
+from runtime.settings import Settings
+from shared.topics import DOMAIN_EVENT_PARTITIONS, EVENT_TOPICS
 from shared.events import (
-    TOPIC_BY_STREAM_TYPE,
     RecordedEvent,
     event_type_name,
     recorded_event_decoder,
@@ -43,8 +43,6 @@ from shared.events import (
 
 log = logging.getLogger("bank.projections")
 
-TOPICS = tuple(TOPIC_BY_STREAM_TYPE.values())
-PARTITIONS = 8
 BATCH_MAX_RECORDS = 1000
 BATCH_MAX_SECONDS = 0.025
 
@@ -121,8 +119,8 @@ class Worker:
         try:
             existing = set(await admin.list_topics())
             new = [
-                NewTopic(t, PARTITIONS, self.settings.replication_factor)
-                for t in TOPICS
+                NewTopic(t, DOMAIN_EVENT_PARTITIONS, self.settings.replication_factor)
+                for t in EVENT_TOPICS
                 if t not in existing
             ]
             if new:
@@ -139,9 +137,9 @@ class Worker:
     async def run(self) -> None:
         await self.ensure_topics()
         await self.projector.catch_up_from_store()
-        self.consumer.subscribe(list(TOPICS), listener=CheckpointSeeker(self))
+        self.consumer.subscribe(list(EVENT_TOPICS), listener=CheckpointSeeker(self))
         await self.consumer.start()
-        log.info("projection worker consuming %s", ", ".join(TOPICS))
+        log.info("projection worker consuming %s", ", ".join(EVENT_TOPICS))
         try:
             while not self._stopping.is_set():
                 records = await self.next_batch()

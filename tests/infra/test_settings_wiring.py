@@ -7,7 +7,7 @@ import re
 
 import msgspec
 
-from server.settings import Settings
+from runtime.settings import Settings
 from tests.infra.conftest import COMPOSE, DOCKER, K8S, load_yaml_docs
 
 # Read outside Settings, or still to be added there (see infra/README.md).

@@ -27,7 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.cdc_load import Appender, append_batch
 from cdc.envelope import envelope_decoder
-from cdc.topics import TOPICS
+from shared.topics import TOPICS
 from infra.local.ports import free_port
 from infra.local.procs import ManagedProcess, tcp_ready
 from infra.local.services import kafka_api_versions, tansu_argv

@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
-from server.settings import Settings
+from runtime.settings import Settings
 from tests.integration.test_live import hello, ws_url
 from tests.support.customers import PASSWORD, Customer, sign_in, sign_up
 from tests.support.staff import audit_rows, staff

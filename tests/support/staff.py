@@ -8,7 +8,7 @@ import httpx
 
 from infra.local.stack import EmbeddedStack
 from server.application.admin import dev_admin_credentials
-from server.settings import Settings
+from runtime.settings import Settings
 from tests.support.customers import Customer, sign_in, sign_up
 
 

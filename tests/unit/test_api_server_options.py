@@ -3,7 +3,7 @@
 import pytest
 
 from server.api.__main__ import uvicorn_options
-from server.settings import Settings
+from runtime.settings import Settings
 
 
 def test_plain_http_by_default() -> None:

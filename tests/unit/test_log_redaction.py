@@ -12,8 +12,8 @@ from uuid import uuid4
 
 import pytest
 
-from server.observability import context
-from server.observability.logging import REDACTED, configure_logging, get_logger, scrub
+from runtime.observability import context
+from runtime.observability.logging import REDACTED, configure_logging, get_logger, scrub
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwic2lkIjoiYWJjIn0"

@@ -13,8 +13,9 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from server.observability import commands, tracing
-from server.observability.pipeline import observe_batch, trace_publisher
+from runtime.observability import tracing
+from server.observability import commands
+from runtime.observability.pipeline import observe_batch, trace_publisher
 
 LOW64 = (1 << 64) - 1
 

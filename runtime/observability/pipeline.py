@@ -14,8 +14,8 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from server.observability import tracing
-from server.observability.logging import get_logger
+from runtime.observability import tracing
+from runtime.observability.logging import get_logger
 from shared.events import RecordedEvent
 
 _batch_log = get_logger("bank.projections")

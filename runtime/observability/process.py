@@ -7,8 +7,8 @@ from typing import Any
 
 from prometheus_client import disable_created_metrics
 
-from server.observability.logging import configure_logging
-from server.observability.tracing import configure_tracing
+from runtime.observability.logging import configure_logging
+from runtime.observability.tracing import configure_tracing
 
 
 def setup_process(service: str, settings: Any) -> None:

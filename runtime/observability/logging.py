@@ -25,7 +25,7 @@ from typing import Any, TextIO
 import msgspec
 import structlog
 
-from server.observability.context import REQUEST_ID, TRACE_ID, current_actor
+from runtime.observability.context import REQUEST_ID, TRACE_ID, current_actor
 
 REDACTED = "[REDACTED]"
 

@@ -1,0 +1,84 @@
+"""The Kafka topics of the platform: names, partition counts, and which stream
+type goes to which domain topic. The writer, the CDC connector, the projection
+worker and the tests all read them from here; nothing else defines a topic.
+
+Each topic and its reader:
+- ``account-events`` / ``transaction-events``: the domain events (RecordedEvent
+  JSON, key = stream id), read by the projection worker (and any new consumer).
+- ``audit-events``: the audit trail, keyed by actor or account.
+- ``cdc.*``: Debezium-style change envelopes per captured table, for integrators
+  and replays; ``cdc.dlq`` holds records the connector could not convert;
+  ``cdc.heartbeat`` is the connector's own liveness and broker-reset probe.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from shared.events import STREAM_TYPE_ACCOUNT, STREAM_TYPE_TRANSFER
+
+CDC_ACCOUNTS = "cdc.accounts"
+CDC_TRANSACTIONS = "cdc.transactions"
+CDC_OUTBOX = "cdc.outbox"
+CDC_AUDIT = "cdc.audit"
+CDC_DLQ = "cdc.dlq"
+# Debezium-style heartbeat topic. Only the connector writes or reads it, so its
+# presence also proves the broker still holds what the connector wrote (the
+# embedded broker forgets every topic when it restarts).
+CDC_HEARTBEAT = "cdc.heartbeat"
+
+ACCOUNT_EVENTS = "account-events"
+TRANSACTION_EVENTS = "transaction-events"
+AUDIT_EVENTS = "audit-events"
+
+# Partitions of each domain event topic (key = stream id, so one stream keeps its order).
+DOMAIN_EVENT_PARTITIONS = 8
+
+DOMAIN_TOPICS = frozenset({ACCOUNT_EVENTS, TRANSACTION_EVENTS, AUDIT_EVENTS})
+
+# Domain topic of each stream type. A stream type missing here is refused by
+# ``topic_for_stream_type`` (and ``check_stream_types`` at start-up), never routed
+# silently to another topic.
+TOPIC_BY_STREAM_TYPE: dict[str, str] = {
+    STREAM_TYPE_ACCOUNT: ACCOUNT_EVENTS,
+    STREAM_TYPE_TRANSFER: TRANSACTION_EVENTS,
+}
+# The topics the projection worker consumes.
+EVENT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_BY_STREAM_TYPE.values()))
+
+
+class UnknownStreamTypeError(LookupError):
+    pass
+
+
+def topic_for_stream_type(stream_type: str) -> str:
+    try:
+        return TOPIC_BY_STREAM_TYPE[stream_type]
+    except KeyError:
+        raise UnknownStreamTypeError(
+            f"stream type {stream_type!r} has no topic in shared/topics.py"
+        ) from None
+
+
+def check_stream_types(stream_types: frozenset[str] | set[str]) -> None:
+    """Start-up check: every stream type the code writes has a topic."""
+    for stream_type in stream_types:
+        topic_for_stream_type(stream_type)
+
+
+class TopicSpec(msgspec.Struct, frozen=True):
+    name: str
+    partitions: int
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(ACCOUNT_EVENTS, DOMAIN_EVENT_PARTITIONS),
+    TopicSpec(TRANSACTION_EVENTS, DOMAIN_EVENT_PARTITIONS),
+    TopicSpec(AUDIT_EVENTS, 4),
+    TopicSpec(CDC_ACCOUNTS, 8),
+    TopicSpec(CDC_TRANSACTIONS, 8),
+    TopicSpec(CDC_OUTBOX, 8),
+    TopicSpec(CDC_AUDIT, 4),
+    TopicSpec(CDC_DLQ, 1),
+    TopicSpec(CDC_HEARTBEAT, 1),
+)
