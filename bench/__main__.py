@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,7 @@ def _busy_note() -> str:
     return ", ".join(busy[:8]) or "none seen"
 
 
-def _reader(stream: Any, q: "queue.Queue[str | None]") -> None:
+def _reader(stream: Any, q: queue.Queue[str | None]) -> None:
     for line in stream:
         q.put(line)
     q.put(None)

@@ -43,7 +43,7 @@ class BankAccount(Aggregate):
     def _credit(self, amount: int, source: UUID) -> None:
         self.balance += amount
 
-    def send(self, amount: int, to: "BankAccount") -> None:
+    def send(self, amount: int, to: BankAccount) -> None:
         self.check_amount(amount)
         self.check_has_sufficient_funds(amount)
         self._debit(amount, to.id)

@@ -7,7 +7,6 @@ JSON line per finished step on stdout ({"step", "summary"} or {"step",
 
 from __future__ import annotations
 
-import asyncio
 import json
 import resource
 import sys

@@ -36,7 +36,7 @@ class RssSampler:
     def track(self, name: str, pid: Callable[[], int | None]) -> None:
         self._targets[name] = pid
 
-    def start(self) -> "RssSampler":
+    def start(self) -> RssSampler:
         self._thread.start()
         return self
 

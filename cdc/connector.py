@@ -40,9 +40,9 @@ from cdc.publisher import BrokerResetError, Publisher
 from cdc.reader import RawMessage, ReplicationStream
 from cdc.router import Change, OutRecord, Router
 from cdc.tables import CAPTURED_TABLES
-from shared.topics import CDC_DLQ
 from runtime.observability.pipeline import trace_publisher
 from runtime.settings import Settings
+from shared.topics import CDC_DLQ
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Connector:
                 )
                 try:
                     await asyncio.wait_for(stop.wait(), backoff)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 backoff = min(backoff * 2, BACKOFF_MAX)
 

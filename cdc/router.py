@@ -25,9 +25,9 @@ from typing import Any
 
 import msgspec
 
-from shared import topics as t
 from cdc.envelope import TableShape, UnconvertibleValueError, encode_change, now_ms
 from cdc.pgoutput import ColumnValue, decode, format_lsn
+from shared import topics as t
 from shared.events import STREAM_TYPE_ACCOUNT, STREAM_TYPE_TRANSFER, recorded_event_decoder
 
 log = logging.getLogger(__name__)

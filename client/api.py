@@ -78,7 +78,7 @@ class Tokens(msgspec.Struct, kw_only=True):
     expires_at: float  # time.monotonic() deadline
 
     @classmethod
-    def from_response(cls, r: dto.TokenResponse) -> "Tokens":
+    def from_response(cls, r: dto.TokenResponse) -> Tokens:
         return cls(
             access_token=r.access_token,
             refresh_token=r.refresh_token,

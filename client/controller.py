@@ -22,7 +22,6 @@ from client.api import (
     SessionExpired,
     Unreachable,
 )
-from shared.security import SessionResponse
 from client.state import (
     QUEUE_KEY,
     AppState,
@@ -35,6 +34,7 @@ from client.store import DeviceStore
 from shared.api import AccountResponse, AnalyticsResponse, TransactionPage
 from shared.messages import AccountStatusChanged, BalanceChanged, Welcome
 from shared.messages import Error as LiveError
+from shared.security import SessionResponse
 
 log = logging.getLogger(__name__)
 

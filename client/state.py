@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
@@ -54,7 +54,7 @@ class QueuedMovement(msgspec.Struct, kw_only=True):
         currency: str,
         description: str = "",
         to_account_id: UUID | None = None,
-    ) -> "QueuedMovement":
+    ) -> QueuedMovement:
         return cls(
             key=str(uuid.uuid4()),
             owner=owner,
@@ -64,7 +64,7 @@ class QueuedMovement(msgspec.Struct, kw_only=True):
             amount=amount,
             currency=currency,
             description=description,
-            queued_at=datetime.now(timezone.utc),
+            queued_at=datetime.now(UTC),
         )
 
     @property
@@ -129,7 +129,7 @@ class AppState:
             k: (v.version, v.status, v.name) for k, v in self.accounts.items()
         }
         self.accounts = fresh
-        self.last_sync = datetime.now(timezone.utc)
+        self.last_sync = datetime.now(UTC)
         if changed:
             self.notify("accounts")
 

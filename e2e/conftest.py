@@ -22,9 +22,9 @@ import pytest_asyncio
 
 from e2e.netlink import BankLink
 from e2e.ui import Phone
+from infra.local.ports import port_open
 from infra.local.pytest_plugin import *  # noqa: F401,F403
 from infra.local.pytest_plugin import _ensure, get_stack
-from infra.local.ports import port_open
 
 CHROMIUM = os.environ.get("BANK_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -60,7 +60,7 @@ class BankLink:
     def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
-    def start(self) -> "BankLink":
+    def start(self) -> BankLink:
         self._thread.start()
         self.up()
         return self

@@ -27,11 +27,11 @@ from e2e.ui import (
     move_money,
     open_account,
     register,
+    seen_at,
     shot,
     shows,
     tab,
     tap,
-    seen_at,
 )
 
 LIVE_BOUND_S = 2.0

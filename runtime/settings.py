@@ -89,7 +89,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     cdc_publication: str = "bank_cdc_pub"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for field in msgspec.structs.fields(cls):

@@ -30,7 +30,7 @@ CHART_DAYS = 30
 
 
 class AccountScreen:
-    def __init__(self, shell: "Shell", account_id: UUID) -> None:
+    def __init__(self, shell: Shell, account_id: UUID) -> None:
         self.shell = shell
         self.page = shell.page
         self.state = shell.state

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 RECENT = 6
 
 
-def status_chip(shell: "Shell") -> ft.Control:
+def status_chip(shell: Shell) -> ft.Control:
     s = shell.state
     if not s.online:
         text, icon, color = "Offline", ft.Icons.CLOUD_OFF, ft.Colors.TERTIARY
@@ -44,7 +44,7 @@ def status_chip(shell: "Shell") -> ft.Control:
     )
 
 
-def queue_tile(item: QueuedMovement, shell: "Shell") -> ft.ListTile:
+def queue_tile(item: QueuedMovement, shell: Shell) -> ft.ListTile:
     status = {
         "pending": ("Pending: waiting for the connection", ft.Icons.SCHEDULE, ft.Colors.TERTIARY),
         "sending": ("Sending…", ft.Icons.SYNC, ft.Colors.PRIMARY),
@@ -68,7 +68,7 @@ def queue_tile(item: QueuedMovement, shell: "Shell") -> ft.ListTile:
 
 
 class DashboardScreen:
-    def __init__(self, shell: "Shell") -> None:
+    def __init__(self, shell: Shell) -> None:
         self.shell = shell
         self.page = shell.page
         self.state = shell.state

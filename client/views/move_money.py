@@ -19,9 +19,7 @@ VERBS = {"deposit": "Deposit", "withdrawal": "Withdraw", "transfer": "Transfer"}
 
 
 class MoveMoneyScreen:
-    def __init__(
-        self, shell: "Shell", kind: str = "deposit", account_id: UUID | None = None
-    ) -> None:
+    def __init__(self, shell: Shell, kind: str = "deposit", account_id: UUID | None = None) -> None:
         self.shell = shell
         self.page = shell.page
         self.state = shell.state

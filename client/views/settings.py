@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import flet as ft
 
-from shared.security import SessionResponse
 from client.state import Topic
 from client.views.common import error_text, section_title, snack
+from shared.security import SessionResponse
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -19,7 +19,7 @@ THEMES = {"system": ft.ThemeMode.SYSTEM, "light": ft.ThemeMode.LIGHT, "dark": ft
 
 
 class SettingsScreen:
-    def __init__(self, shell: "Shell") -> None:
+    def __init__(self, shell: Shell) -> None:
         self.shell = shell
         self.page = shell.page
         self.state = shell.state

@@ -16,7 +16,6 @@ from infra.local.apps import APPS, start_api
 from infra.local.procs import ManagedProcess, PidRecord, ProcessFailedError
 from infra.local.stack import EmbeddedStack, StackError, module_exists
 
-
 _APP_PORTS = {
     "api": "api",
     "cdc": "cdc_metrics",

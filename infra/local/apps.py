@@ -6,7 +6,7 @@ commit while the modules are being written.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from infra.local.ports import HOST, free_port
 from infra.local.procs import ManagedProcess, http_ready, tcp_ready

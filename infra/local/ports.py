@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from typing import Mapping
+from collections.abc import Mapping
 
 HOST = "127.0.0.1"
 
@@ -22,7 +22,7 @@ class StackPorts:
     projections_metrics: int = 9102
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "StackPorts":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StackPorts:
         """Defaults, overridden by BANK_PG_PORT, BANK_REDIS_PORT, BANK_KAFKA_PORT,
         BANK_API_PORT, BANK_CLIENT_PORT, BANK_CDC_METRICS_PORT, BANK_PROJECTIONS_METRICS_PORT."""
         env = os.environ if environ is None else environ
@@ -39,7 +39,7 @@ class StackPorts:
         return cls(**values)
 
     @classmethod
-    def free(cls) -> "StackPorts":
+    def free(cls) -> StackPorts:
         """Ports the kernel says are free right now (for isolated test stacks)."""
         fields = [f.name for f in dataclasses.fields(cls)]
         socks = []

@@ -16,9 +16,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import psutil
 
@@ -46,7 +46,7 @@ class PidRecord:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path) -> "PidRecord | None":
+    def load(cls, path: Path) -> PidRecord | None:
         try:
             return cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
@@ -170,7 +170,7 @@ class ManagedProcess:
             return "(no log)"
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         if self.alive:
             raise RuntimeError(f"{self.name} already running (pid {self.pid})")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +195,7 @@ class ManagedProcess:
         PidRecord(self.name, self._popen.pid, created, self.argv, self.port).save(self.pid_path)
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> "ManagedProcess":
+    def wait_ready(self, timeout: float = 30.0) -> ManagedProcess:
         """Block until the ready check passes; raise with the log tail if it exits or times out."""
         deadline = time.monotonic() + timeout
         while True:
@@ -241,7 +241,7 @@ class ManagedProcess:
             _signal_group(self._popen.pid, signal.SIGKILL, fallback=False)
         return code
 
-    def restart(self, wait: bool = True, timeout: float = 30.0) -> "ManagedProcess":
+    def restart(self, wait: bool = True, timeout: float = 30.0) -> ManagedProcess:
         self.stop()
         self.start()
         return self.wait_ready(timeout) if wait else self

@@ -21,8 +21,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator, Mapping
 
 import psutil
 import pytest
@@ -223,7 +223,7 @@ def client_url(stack: EmbeddedStack, api_url: str) -> str:
 
 
 @pytest_asyncio.fixture
-async def http(api_url: str) -> AsyncIterator["httpx.AsyncClient"]:  # noqa: F821
+async def http(api_url: str) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F821
     import httpx
 
     async with httpx.AsyncClient(base_url=api_url, verify=False, timeout=30.0) as client:
@@ -231,7 +231,7 @@ async def http(api_url: str) -> AsyncIterator["httpx.AsyncClient"]:  # noqa: F82
 
 
 @pytest_asyncio.fixture(scope="session")
-async def db(stack: EmbeddedStack) -> AsyncIterator["asyncpg.Pool"]:  # noqa: F821
+async def db(stack: EmbeddedStack) -> AsyncIterator[asyncpg.Pool]:  # noqa: F821
     """asyncpg pool as the owner role (bank): may read and write every table."""
     import asyncpg
 
@@ -243,7 +243,7 @@ async def db(stack: EmbeddedStack) -> AsyncIterator["asyncpg.Pool"]:  # noqa: F8
 
 
 @pytest_asyncio.fixture(scope="session")
-async def app_db(stack: EmbeddedStack) -> AsyncIterator["asyncpg.Pool"]:  # noqa: F821
+async def app_db(stack: EmbeddedStack) -> AsyncIterator[asyncpg.Pool]:  # noqa: F821
     """asyncpg pool as the application role (bank_app): no DDL."""
     import asyncpg
 
@@ -255,7 +255,7 @@ async def app_db(stack: EmbeddedStack) -> AsyncIterator["asyncpg.Pool"]:  # noqa
 
 
 @pytest_asyncio.fixture(scope="session")
-async def redis_client(stack: EmbeddedStack) -> AsyncIterator["redis.asyncio.Redis"]:  # noqa: F821
+async def redis_client(stack: EmbeddedStack) -> AsyncIterator[redis.asyncio.Redis]:  # noqa: F821
     import redis.asyncio
 
     client = redis.asyncio.Redis.from_url(stack.redis_url)

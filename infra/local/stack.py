@@ -14,9 +14,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from infra.local.ports import HOST, StackPorts, port_bindable, port_open
 from infra.local.procs import (
@@ -207,7 +207,7 @@ class EmbeddedStack:
                 )
 
     # -- servers -----------------------------------------------------------
-    def start(self) -> "EmbeddedStack":
+    def start(self) -> EmbeddedStack:
         """Start the embedded servers (those not replaced by external ones) and wait for them."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(exist_ok=True)

@@ -20,7 +20,6 @@ from server.adapters import event_store
 from server.domain.account import Account
 from shared.events import AccountOpened
 
-
 # States decided but not yet committed, seen by ``get`` in this task only (group commit).
 _pending: ContextVar[dict[UUID, Account] | None] = ContextVar("pending_accounts", default=None)
 

@@ -43,18 +43,18 @@ class AuditRecord:
     trace_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
-    def accepted(self) -> "AuditRecord":
+    def accepted(self) -> AuditRecord:
         return dataclasses.replace(self, outcome="accepted", reason_code=None)
 
-    def refused(self, code: str) -> "AuditRecord":
+    def refused(self, code: str) -> AuditRecord:
         """Rejected by a rule, or denied by access control (decided by the code)."""
         outcome: Outcome = "denied" if code in DENIAL_CODES else "rejected"
         return dataclasses.replace(self, outcome=outcome, reason_code=code)
 
-    def replayed(self) -> "AuditRecord":
+    def replayed(self) -> AuditRecord:
         return dataclasses.replace(self, outcome="replayed", reason_code=None)
 
-    def about_account(self, account_id: UUID) -> "AuditRecord":
+    def about_account(self, account_id: UUID) -> AuditRecord:
         return dataclasses.replace(
             self, target_type="account", target_id=str(account_id), account_id=account_id
         )

@@ -17,7 +17,6 @@ import asyncpg
 import msgspec
 
 from server.domain.errors import ConcurrencyError
-from shared.topics import topic_for_stream_type
 from shared.events import (
     STREAM_TYPE_ACCOUNT,
     STREAM_TYPE_TRANSFER,
@@ -28,6 +27,7 @@ from shared.events import (
     event_encoder,
     event_type_name,
 )
+from shared.topics import topic_for_stream_type
 
 _APPEND_SQL = """
 WITH e AS (

@@ -9,8 +9,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 
 from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
-from server.api.security import audit_record
 from server.api.queries import min_version_param, query_cache
+from server.api.security import audit_record
 from server.application import handlers
 from server.application.command_runner import CommandResult
 from server.application.context import Actor, AppContext

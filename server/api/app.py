@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
 from server.api.accounts import AccountController
 from server.api.admin import AdminController, AuditController
@@ -29,9 +30,8 @@ from server.api.queries import QueryController, read_side
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
 from server.api.transfers import TransferController
-from server.observability.http import instrument_app, metrics_endpoint
 from server.application.context import AppContext
-from runtime.settings import Settings
+from server.observability.http import instrument_app, metrics_endpoint
 
 MAX_BODY_BYTES = 64 * 1024
 

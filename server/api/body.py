@@ -19,9 +19,9 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import ClientException
 
+from runtime.observability import context as obs
 from server.adapters.idempotency import IdempotencyKey, request_hash
 from server.application.context import Actor
-from runtime.observability import context as obs
 from shared.events import EventMetadata
 
 T = TypeVar("T")

@@ -15,12 +15,12 @@ import redis.asyncio as redis
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
+from runtime.settings import Settings
 from server.adapters.rate_limits import FailureLock, TokenBucket
 from server.adapters.sessions import SessionStore
 from server.application.admin import ensure_bootstrap_admin
 from server.application.context import AppContext
 from server.application.sessions import SessionService
-from runtime.settings import Settings
 
 
 @asynccontextmanager

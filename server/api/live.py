@@ -30,13 +30,13 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
 
+from runtime.settings import Settings
 from server.api.security import authenticate_access_token
 from server.application.context import Actor
 from server.observability.metrics import observe_push
 from server.projections.tables import AccountView, TransactionView
 from server.queries.cache import live_channel
 from server.queries.rows import transaction_response
-from runtime.settings import Settings
 from shared.messages import (
     AccountStatusChanged,
     BalanceChanged,

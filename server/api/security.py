@@ -22,10 +22,10 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.security.jwt import OAuth2PasswordBearerAuth, Token
 
-from server.adapters.audit import AuditRecord
-from server.application.context import Actor
 from runtime.observability.context import current_trace_id
 from runtime.settings import Settings
+from server.adapters.audit import AuditRecord
+from server.application.context import Actor
 
 TOKEN_URL = "/api/v1/auth/token"
 PUBLIC_PATHS = [

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
+from runtime.settings import Settings
 from server.adapters import audit as audit_log
 from server.adapters import passwords, users
 from server.adapters.audit import AuditRecord, AuditRow
@@ -24,7 +25,6 @@ from server.application.context import Actor, AppContext
 from server.application.errors import PermissionDeniedError, UserNotFoundError
 from server.application.sessions import SessionService
 from server.domain.errors import DomainError
-from runtime.settings import Settings
 
 _CHANGE_ROLE = """
 UPDATE users u SET role = $2

@@ -32,7 +32,6 @@ from server.adapters import idempotency
 from server.adapters.audit import AuditRecord
 from server.application.access import check_account_access
 from server.application.context import Actor, AppContext
-from server.observability import commands as observe
 from server.application.errors import (
     ConflictRetriesExhaustedError,
     DestinationNotFoundError,
@@ -40,6 +39,7 @@ from server.application.errors import (
 from server.domain import account as domain
 from server.domain.account import Account
 from server.domain.errors import BusinessRuleError, ConcurrencyError, DomainError
+from server.observability import commands as observe
 from shared.api import (
     BatchTransferItem,
     BatchTransferRequest,

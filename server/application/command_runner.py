@@ -30,7 +30,6 @@ from server.adapters.audit import AuditRecord
 from server.adapters.event_store import StreamAppend
 from server.adapters.idempotency import IdempotencyKey, StoredResponse
 from server.application.context import AppContext
-from server.observability import commands as observe
 from server.application.errors import (
     ConflictRetriesExhaustedError,
     IdempotencyKeyReusedError,
@@ -38,6 +37,7 @@ from server.application.errors import (
 )
 from server.domain.account import Account
 from server.domain.errors import BusinessRuleError, ConcurrencyError, DomainError
+from server.observability import commands as observe
 from shared.events import EventMetadata
 
 

@@ -8,8 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
-from server.adapters.account_repository import AccountRepository
 from runtime.settings import Settings
+from server.adapters.account_repository import AccountRepository
 
 Role = Literal["customer", "teller", "admin", "auditor"]
 

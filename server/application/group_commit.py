@@ -32,9 +32,9 @@ from server.adapters.event_store import StreamAppend
 from server.adapters.idempotency import IdempotencyKey, StoredResponse
 from server.application.command_runner import CommandResult, Decide, replay_stored
 from server.application.context import AppContext
-from server.observability import commands as observe
 from server.domain.account import Account
 from server.domain.errors import BusinessRuleError, DomainError
+from server.observability import commands as observe
 from shared.events import EventMetadata
 
 _enc = msgspec.json.Encoder()

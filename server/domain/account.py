@@ -40,7 +40,7 @@ class Account:
     # --- state ---------------------------------------------------------------
 
     @classmethod
-    def from_events(cls, events: list[AccountEvent]) -> "Account":
+    def from_events(cls, events: list[AccountEvent]) -> Account:
         first = events[0]
         if not isinstance(first, AccountOpened):
             raise ValueError("an account stream starts with AccountOpened")
@@ -50,7 +50,7 @@ class Account:
         return account
 
     @classmethod
-    def opened(cls, event: AccountOpened) -> "Account":
+    def opened(cls, event: AccountOpened) -> Account:
         return cls(
             id=event.account_id,
             owner_id=event.owner_id,
@@ -60,7 +60,7 @@ class Account:
             version=1,
         )
 
-    def apply(self, event: AccountEvent) -> "Account":
+    def apply(self, event: AccountEvent) -> Account:
         """The state after ``event``; version counts events in the stream."""
         v = self.version + 1
         if isinstance(event, MoneyDeposited | MoneyTransferredIn):

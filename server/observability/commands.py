@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from opentelemetry.trace import SpanKind
 
-from server.domain.errors import DomainError
 from runtime.observability import tracing
+from server.domain.errors import DomainError
 from server.observability.metrics import count_command, count_refusal, count_retry
 
 T = TypeVar("T")

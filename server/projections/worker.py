@@ -29,17 +29,17 @@ from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from runtime.observability.pipeline import observe_batch
+from runtime.settings import Settings
 from server.projections import metrics
 from server.projections.projector import CONSUMER_NAME, Positions, Projector
 from server.projections.writer import load_checkpoints
 from server.queries.cache import QueryCache
-from runtime.settings import Settings
-from shared.topics import DOMAIN_EVENT_PARTITIONS, EVENT_TOPICS
 from shared.events import (
     RecordedEvent,
     event_type_name,
     recorded_event_decoder,
 )
+from shared.topics import DOMAIN_EVENT_PARTITIONS, EVENT_TOPICS
 
 log = logging.getLogger("bank.projections")
 
@@ -50,7 +50,7 @@ BATCH_MAX_SECONDS = 0.025
 class CheckpointSeeker(ConsumerRebalanceListener):  # type: ignore[misc]
     """Positions newly assigned partitions at their PostgreSQL checkpoint."""
 
-    def __init__(self, worker: "Worker") -> None:
+    def __init__(self, worker: Worker) -> None:
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:

@@ -27,12 +27,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.cdc_load import Appender, append_batch
 from cdc.envelope import envelope_decoder
-from shared.topics import TOPICS
 from infra.local.ports import free_port
 from infra.local.procs import ManagedProcess, tcp_ready
 from infra.local.services import kafka_api_versions, tansu_argv
 from infra.local.stack import EmbeddedStack
 from shared.events import RecordedEvent, recorded_event_decoder
+from shared.topics import TOPICS
 
 _counter = itertools.count()
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import httpx
-import pytest
 import pytest_asyncio
 
 from infra.local.procs import ManagedProcess

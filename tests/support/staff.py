@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 
 from infra.local.stack import EmbeddedStack
-from server.application.admin import dev_admin_credentials
 from runtime.settings import Settings
+from server.application.admin import dev_admin_credentials
 from tests.support.customers import Customer, sign_in, sign_up
 
 

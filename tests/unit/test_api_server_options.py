@@ -2,8 +2,8 @@
 
 import pytest
 
-from server.api.__main__ import uvicorn_options
 from runtime.settings import Settings
+from server.api.__main__ import uvicorn_options
 
 
 def test_plain_http_by_default() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -77,7 +77,7 @@ def recorded(version: int = 3) -> RecordedEvent:
         stream_type="account",
         version=version,
         position=17,
-        recorded_at=datetime(2026, 11, 25, tzinfo=timezone.utc),
+        recorded_at=datetime(2026, 11, 25, tzinfo=UTC),
         metadata=EventMetadata(trace_id="t-1"),
         event=MoneyDeposited(
             account_id=ACCOUNT,

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from runtime.observability import tracing
-from server.observability import commands
 from runtime.observability.pipeline import observe_batch, trace_publisher
+from server.observability import commands
 
 LOW64 = (1 << 64) - 1
 
