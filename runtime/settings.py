@@ -83,6 +83,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     db_pool_min: int = 2
     db_pool_max: int = 20
 
+    # Progress, not only liveness: a pipeline process (CDC connector, projection
+    # worker) whose last progress is older than this while it has work is "stalled":
+    # its GET /health (on its metrics port) answers 503 and the supervisor restarts it.
+    pipeline_stall_seconds: float = 30.0
+
     # Kafka topics and partitioning.
     replication_factor: int = 1
     cdc_slot: str = "bank_cdc"
