@@ -16,7 +16,6 @@ import msgspec
 
 from shared.events import (
     STREAM_TYPE_ACCOUNT,
-    TOPIC_BY_STREAM_TYPE,
     AccountOpened,
     Event,
     EventMetadata,
@@ -24,6 +23,7 @@ from shared.events import (
     RecordedEvent,
     event_type_name,
 )
+from shared.topics import TOPIC_BY_STREAM_TYPE
 
 _enc = msgspec.json.Encoder()
 

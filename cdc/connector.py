@@ -172,11 +172,27 @@ class Connector:
                 self._failure.result()  # raises the failure
             await self._drain_and_confirm()
         finally:
-            self._stopping = True
-            for task in tasks:
-                task.cancel()
+            await self._end_session(reader, pub, tasks)
+
+    async def _end_session(
+        self, reader: ReplicationStream, pub: Publisher, tasks: list[asyncio.Task[Any]]
+    ) -> None:
+        """Release the session whatever broke: each step runs even if one before it
+        fails, so the next session starts clean from the slot's confirmed LSN."""
+        self._stopping = True
+        for task in tasks:
+            task.cancel()
+        try:
             reader.close()
-            await pub.close()
+        except Exception as exc:
+            log.warning("closing the replication stream: %r", exc)
+        finally:
+            try:
+                await pub.close()
+            finally:
+                self._pub = None
+                self._reader = None
+                self._in_txn = False
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:
