@@ -39,7 +39,7 @@ from cdc.pgoutput import (
 from cdc.publisher import BrokerResetError, Publisher
 from cdc.reader import RawMessage, ReplicationStream
 from cdc.router import Change, OutRecord, Router
-from cdc.tables import CAPTURED_TABLES
+from cdc.tables import CAPTURED_TABLES, RETIRED_TABLES
 from runtime.observability.pipeline import trace_publisher
 from runtime.settings import Settings
 from shared.topics import CDC_DLQ
@@ -156,7 +156,7 @@ class Connector:
             created = await pub.ensure_topics()
             self.metrics.topics_recreated.inc(len(created))
             reader.connect()
-            tables = reader.ensure_publication(CAPTURED_TABLES)
+            tables = reader.ensure_publication(CAPTURED_TABLES, RETIRED_TABLES)
             await self._prepare_slot(reader, pub, tables)
             self.metrics.confirmed_lsn.set(reader.confirmed_lsn)
             reader.start(loop)

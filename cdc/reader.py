@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg2
@@ -81,8 +81,9 @@ class ReplicationStream:
         self._cur.execute(sql, params)
         return list(self._cur.fetchall()) if self._cur.description else []
 
-    def ensure_publication(self, tables: list[str]) -> list[str]:
-        """Create the publication for the tables that exist; add any missing one."""
+    def ensure_publication(self, tables: list[str], retired: Sequence[str] = ()) -> list[str]:
+        """Create the publication for the tables that exist; add any missing one,
+        take out any ``retired`` one."""
         existing = {
             r[0]
             for r in self.query(
@@ -109,6 +110,11 @@ class ReplicationStream:
             for table in missing:
                 self.query(f"ALTER PUBLICATION {_q(self.publication)} ADD TABLE public.{_q(table)}")
                 log.info("added %s to publication %s", table, self.publication)
+            for table in [r[0] for r in published if r[0] in retired]:
+                self.query(
+                    f"ALTER PUBLICATION {_q(self.publication)} DROP TABLE public.{_q(table)}"
+                )
+                log.info("took retired %s out of publication %s", table, self.publication)
         return wanted
 
     def slot_info(self) -> tuple[int, int] | None:
