@@ -24,7 +24,9 @@ from server.api.hardening import cors_config, security_side
 from server.api.headers import security_headers
 from server.api.health import HealthController
 from server.api.live import channels_plugin, live_socket
+from server.api.notifications import NotificationController
 from server.api.openapi import openapi_config
+from server.api.profile import ProfileController
 from server.api.queries import QueryController, read_side
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
@@ -43,6 +45,8 @@ ROUTES: list[type] = [
     QueryController,
     AdminController,
     AuditController,
+    NotificationController,
+    ProfileController,
     live_socket,
     metrics_endpoint,
 ]
