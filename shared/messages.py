@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Union
 from uuid import UUID
 
 import msgspec
 
 from shared.api import TransactionResponse
 from shared.money import Money
+from shared.notifications import Notification
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type"):
@@ -55,10 +55,18 @@ class Pong(Message, frozen=True):
     pass
 
 
+class NotificationReceived(Message, frozen=True):
+    """A new entry in the customer's inbox (also in GET /api/v1/notifications)."""
+
+    notification: Notification
+
+
 class Error(Message, frozen=True):
     code: str
     detail: str
 
 
-ClientMessage = Union[Hello, Ping]
-ServerMessage = Union[Welcome, BalanceChanged, AccountStatusChanged, Pong, Error]
+ClientMessage = Hello | Ping
+ServerMessage = (
+    Welcome | BalanceChanged | AccountStatusChanged | Pong | Error | NotificationReceived
+)

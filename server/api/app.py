@@ -11,8 +11,6 @@ from contextlib import asynccontextmanager
 import asyncpg
 import redis.asyncio as redis
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
@@ -26,6 +24,9 @@ from server.api.hardening import cors_config, security_side
 from server.api.headers import security_headers
 from server.api.health import HealthController
 from server.api.live import channels_plugin, live_socket
+from server.api.notifications import NotificationController
+from server.api.openapi import openapi_config
+from server.api.profile import ProfileController
 from server.api.queries import QueryController, read_side
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
@@ -44,6 +45,8 @@ ROUTES: list[type] = [
     QueryController,
     AdminController,
     AuditController,
+    NotificationController,
+    ProfileController,
     live_socket,
     metrics_endpoint,
 ]
@@ -78,12 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[channels_plugin(settings)],
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
-        openapi_config=OpenAPIConfig(
-            title="Modern Banking Platform API",
-            version="1.0.0",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-        ),
+        openapi_config=openapi_config(),
     )
     app.state.jwt_auth = jwt_auth
     app.state.settings = settings
