@@ -134,7 +134,8 @@ class Postgres:
         )
         if result.returncode != 0:
             raise RuntimeError(
-                f"{exe} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}"
+                f"{exe} {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stderr}{result.stdout}"
                 + (f"\nlog {self.log_path}:\n" + _tail(self.log_path) if exe == "pg_ctl" else "")
             )
         return result.stdout
