@@ -75,7 +75,9 @@ class Connector:
         *,
         on_commit_acked: CommitAckHook | None = None,
         max_inflight_records: int = MAX_INFLIGHT_RECORDS,
+        publisher: type[Publisher] = Publisher,  # docs/adr/0100: aiokafka, measured
     ) -> None:
+        self._publisher_cls = publisher
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.progress = self.metrics.progress
@@ -140,7 +142,7 @@ class Connector:
         self._reset_session_state()
         self._failure = loop.create_future()
         self._failure.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
-        pub = self._pub = Publisher(
+        pub = self._pub = self._publisher_cls(
             s.kafka_bootstrap,
             s.replication_factor,
             self._round_acked,
