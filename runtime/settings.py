@@ -6,7 +6,7 @@ in its composition root and passes it down; nothing reads the environment later.
 
 Settings are grouped by concern (``settings.database``, ``settings.redis``,
 ``settings.kafka``, ``settings.http``, ``settings.security``, ``settings.commands``,
-``settings.pipeline``, ``settings.observability``), one frozen Struct each. Every
+``settings.pipeline``, ``settings.notifications``, ``settings.observability``), one frozen Struct each. Every
 field has one flat name, which is also its environment variable without the
 ``BANK_`` prefix (``kafka.bootstrap`` is ``BANK_KAFKA_BOOTSTRAP``) and still works
 as a flat attribute (``settings.kafka_bootstrap``) for code written before the
@@ -101,6 +101,12 @@ class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
 class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
     api_host: str = field(default="127.0.0.1", name="api_host")
     api_port: int = field(default=8000, name="api_port")
+    # API worker processes of `python -m server.api` (0 = one per CPU core); see
+    # docs/adr/0300-a-cheap-request.md for the measurement behind the default.
+    api_workers: int = field(default=1, name="api_workers")
+    # GraphQL introspection (and the GraphiQL page) at /graphql: on for development;
+    # production may turn it off (BANK_GRAPHQL_INTROSPECTION=false).
+    graphql_introspection: bool = field(default=True, name="graphql_introspection")
     # HTTPS for `python -m server.api`: PEM certificate chain and key. Empty = plain
     # HTTP (e.g. TLS ends at the ingress). `./task up -- --tls` sets a generated pair.
     tls_certfile: str = field(default="", name="tls_certfile")
@@ -151,6 +157,14 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     group_commit_max: int = field(default=256, name="group_commit_max")
 
 
+class NotificationSettings(msgspec.Struct, kw_only=True, frozen=True):
+    # Notifications (server/notifications): a withdrawal of at least this many minor
+    # units notifies its owner; the push provider ("log" in development; see
+    # server/notifications/README.md for FCM, APNs and Web Push).
+    large_withdrawal: int = field(default=1_000_00, name="notifications_large_withdrawal")
+    push_provider: str = field(default="log", name="notifications_push_provider")
+
+
 class PipelineSettings(msgspec.Struct, kw_only=True, frozen=True):
     # Progress, not only liveness: a pipeline process (CDC connector, projection
     # worker) whose last progress is older than this while it has work is "stalled":
@@ -181,6 +195,7 @@ _CONCERNS: dict[str, type[msgspec.Struct]] = {
     "security": SecuritySettings,
     "commands": CommandSettings,
     "pipeline": PipelineSettings,
+    "notifications": NotificationSettings,
     "observability": ObservabilitySettings,
     "local": LocalSettings,
 }
@@ -218,6 +233,7 @@ class Settings:
     security: SecuritySettings
     commands: CommandSettings
     pipeline: PipelineSettings
+    notifications: NotificationSettings
     observability: ObservabilitySettings
     local: LocalSettings
 
