@@ -34,9 +34,8 @@ from runtime.settings import Settings
 from server.api.security import authenticate_access_token
 from server.application.context import Actor
 from server.observability.metrics import observe_push
-from server.projections.tables import AccountView, TransactionView
-from server.queries.cache import live_channel
-from server.queries.rows import transaction_response
+from server.queries.live import missed_messages
+from server.readmodel.cache import live_channel
 from shared.messages import (
     AccountStatusChanged,
     BalanceChanged,
@@ -48,12 +47,10 @@ from shared.messages import (
     ServerMessage,
     Welcome,
 )
-from shared.money import Money
 
 log = logging.getLogger("bank.api.live")
 
 HELLO_TIMEOUT_SECONDS = 10.0
-CATCH_UP_MAX_POSTINGS = 200
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_MESSAGE = 4400
 CLOSE_HELLO_TIMEOUT = 4408
@@ -101,38 +98,8 @@ class _Session:
         await self.send(msg)
 
     async def catch_up(self, owner_id: UUID) -> None:
-        accounts = await AccountView.select().where(AccountView.owner_id == owner_id)
-        for a in accounts:
-            account_id, last = a["account_id"], self.balance_sent.get(a["account_id"], 0)
-            if a["version"] <= last:
-                continue
-            postings = await (
-                TransactionView.select()
-                .where(
-                    (TransactionView.account_id == account_id) & (TransactionView.version > last)
-                )
-                .order_by(TransactionView.version, ascending=False)
-                .limit(CATCH_UP_MAX_POSTINGS)
-            )
-            for p in reversed(postings):
-                t = transaction_response(p)
-                await self.offer(
-                    BalanceChanged(
-                        account_id=account_id,
-                        balance=t.balance_after,
-                        version=t.version,
-                        transaction=t,
-                    )
-                )
-            balance = Money(amount=a["balance"], currency=a["currency"])
-            await self.offer(
-                BalanceChanged(account_id=account_id, balance=balance, version=a["version"])
-            )
-            await self.offer(
-                AccountStatusChanged(
-                    account_id=account_id, status=a["status"], version=a["version"]
-                )
-            )
+        for msg in await missed_messages(owner_id, self.balance_sent):
+            await self.offer(msg)
 
     async def forward(self, events: Any) -> None:
         async for raw in events:

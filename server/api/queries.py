@@ -20,10 +20,10 @@ from redis.asyncio import Redis
 from runtime.settings import Settings
 from server.api.body import BadRequestError, parse_uuid
 from server.application.context import Actor, AppContext
-from server.projections.tables import bind, make_engine
 from server.queries import accounts as account_queries
 from server.queries import history
-from server.queries.cache import QueryCache
+from server.readmodel.cache import QueryCache
+from server.readmodel.tables import bind, make_engine
 from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage
 
 KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")

@@ -149,12 +149,9 @@ def instrument_app(app: Litestar, service: str = "api") -> Litestar:
         return getattr(ctx, "pool", None)
 
     def reads_pool() -> Any:
-        try:
-            from server.projections.tables import AccountView
+        from server.readmodel.tables import bound_pool
 
-            return getattr(AccountView._meta.db, "pool", None)
-        except Exception:
-            return None
+        return bound_pool()
 
     watch_pool("commands", commands_pool)
     watch_pool("reads", reads_pool)

@@ -16,7 +16,7 @@ from server.projections.notify import publish_changes
 from server.projections.plan import BatchPlan, find_gaps, group_by_account, plan_batch
 from server.projections.store import lagging_accounts, read_ranges
 from server.projections.writer import apply_plan, lock_versions, save_checkpoints
-from server.queries.cache import QueryCache
+from server.readmodel.cache import QueryCache
 from shared.events import RecordedEvent
 
 log = logging.getLogger("bank.projections")

@@ -33,7 +33,7 @@ from runtime.settings import Settings
 from server.projections import metrics
 from server.projections.projector import CONSUMER_NAME, Positions, Projector
 from server.projections.writer import load_checkpoints
-from server.queries.cache import QueryCache
+from server.readmodel.cache import QueryCache
 from shared.events import (
     RecordedEvent,
     event_type_name,

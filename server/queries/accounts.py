@@ -19,9 +19,9 @@ from server.application.access import check_account_access
 from server.application.context import Actor, AppContext
 from server.application.views import account_response as folded_response
 from server.domain.errors import AccountNotFoundError
-from server.projections.tables import AccountView
-from server.queries.cache import QueryCache
-from server.queries.rows import account_response
+from server.readmodel.cache import QueryCache
+from server.readmodel.rows import account_response
+from server.readmodel.tables import AccountView
 from shared.api import AccountList, AccountResponse, BalanceResponse
 
 
