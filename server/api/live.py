@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +30,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from runtime.settings import Settings
 from server.api.security import authenticate_access_token
@@ -58,15 +60,33 @@ CLOSE_HELLO_TIMEOUT = 4408
 # Every few seconds the session is checked again, so signing out (or revoking
 # the session from another device) closes the feed too.
 SESSION_RECHECK_SECONDS = 2.0
+PUBSUB_RETRY_SECONDS = 0.5
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)
 _server_decoder = msgspec.json.Decoder(ServerMessage)
 _encoder = msgspec.json.Encoder()
 
 
+class ResumingPubSubBackend(RedisChannelsPubSubBackend):
+    """Litestar's Redis pub/sub backend, except that losing Redis does not end
+    the stream of events: the pushes pause while Redis is down and resume by
+    themselves once it is back (redis-py's PubSub subscribes its channels again
+    when it reconnects). Without this, the plugin's one reader task dies with
+    the first connection error and this API process never pushes again."""
+
+    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
+        while True:
+            try:
+                async for item in super().stream_events():
+                    yield item
+            except (RedisError, OSError) as exc:
+                log.warning("live feed paused: Redis unavailable (%s)", exc)
+                await asyncio.sleep(PUBSUB_RETRY_SECONDS)
+
+
 def channels_plugin(settings: Settings) -> ChannelsPlugin:
     """Redis pub/sub fan-out; the worker PUBLISHes on bank.live.user.{owner}."""
-    backend = RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    backend = ResumingPubSubBackend(redis=Redis.from_url(settings.redis_url))
     return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
 
 

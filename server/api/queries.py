@@ -29,6 +29,7 @@ from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage
 KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")
 MAX_PAGE = 200
 MAX_ANALYTICS_DAYS = 366
+CACHE_TIMEOUT_SECONDS = 1.0
 
 
 @asynccontextmanager
@@ -37,7 +38,13 @@ async def read_side(app: Litestar) -> AsyncIterator[None]:
     engine = make_engine(settings.database_url)
     await engine.start_connection_pool(min_size=1, max_size=max(settings.db_pool_max // 2, 2))
     bind(engine)
-    redis = Redis.from_url(settings.redis_url)
+    # Short timeouts: a Redis that does not answer makes a read a cache miss
+    # (server/readmodel/cache.py), not a slow request.
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=CACHE_TIMEOUT_SECONDS,
+        socket_connect_timeout=CACHE_TIMEOUT_SECONDS,
+    )
     app.state.query_cache = QueryCache(redis)
     try:
         yield
