@@ -32,7 +32,6 @@ from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from runtime.settings import Settings
 from server.api.security import authenticate_access_token
 from server.application.context import Actor
 from server.observability.metrics import observe_push
@@ -84,9 +83,9 @@ class ResumingPubSubBackend(RedisChannelsPubSubBackend):
                 await asyncio.sleep(PUBSUB_RETRY_SECONDS)
 
 
-def channels_plugin(settings: Settings) -> ChannelsPlugin:
+def channels_plugin(redis: Redis) -> ChannelsPlugin:
     """Redis pub/sub fan-out; the worker PUBLISHes on bank.live.user.{owner}."""
-    backend = ResumingPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    backend = ResumingPubSubBackend(redis=redis)
     return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
 
 

@@ -8,8 +8,6 @@ connects at import time.
 
 from __future__ import annotations
 
-from typing import Any
-
 from piccolo.columns import UUID, BigInt, Date, Integer, Text, Timestamptz, Varchar
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
@@ -78,8 +76,3 @@ def bind(engine: PostgresEngine) -> None:
     for table in READ_MODEL_TABLES:
         table._meta.db = engine
 
-
-def bound_pool() -> Any:
-    """The connection pool of the engine the tables are bound to (None before
-    ``bind`` or before the engine's pool is started), e.g. for pool metrics."""
-    return getattr(AccountView._meta.db, "pool", None)
