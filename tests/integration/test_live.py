@@ -83,7 +83,7 @@ async def test_a_deposit_is_pushed_within_500_ms_p99(
             version = r.json()["version"]
             pushed = await until(
                 ws,
-                lambda m: (
+                lambda m, version=version: (
                     m["type"] == "BalanceChanged"
                     and m["account_id"] == account
                     and m["version"] >= version
