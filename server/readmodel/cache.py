@@ -175,10 +175,11 @@ class QueryCache:
 
     async def list_generation(self, owner_id: UUID) -> int | None:
         """The owner's list generation; None when Redis cannot say."""
-        raw = await self._try(
-            "list generation", lambda: self.redis.get(accounts_gen_key(owner_id)), False
-        )
-        return None if raw is False else int(raw or 0)
+
+        async def read() -> int | None:
+            return int(await self.redis.get(accounts_gen_key(owner_id)) or 0)
+
+        return await self._try("list generation", read, None)
 
     async def get_list(self, owner_id: UUID, gen: int) -> AccountList | None:
         raw = await self._try("get list", lambda: self.redis.get(accounts_key(owner_id, gen)), None)

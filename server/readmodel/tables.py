@@ -75,4 +75,3 @@ def make_engine(database_url: str) -> PostgresEngine:
 def bind(engine: PostgresEngine) -> None:
     for table in READ_MODEL_TABLES:
         table._meta.db = engine
-
