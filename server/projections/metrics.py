@@ -59,6 +59,13 @@ STALLED = Gauge(
 )
 
 
+def declare(topics: tuple[str, ...]) -> None:
+    """Expose the per-topic counters at 0 from the start (a series that appears
+    only with its first increment hides the rate of that increment)."""
+    for topic in topics:
+        DEAD_LETTERS.labels(topic)
+
+
 def forget_partition(topic: str, partition: int) -> None:
     """A revoked partition is another worker's: stop exposing its series here."""
     for gauge in (LAG, PARTITION_FAILED):

@@ -407,6 +407,7 @@ def _event_id(r: ConsumerRecord) -> UUID | None:
 
 async def run_worker(settings: Settings) -> None:
     progress = Progress(settings.pipeline_stall_seconds)
+    metrics.declare(EVENT_TOPICS)
     endpoint.serve(progress, settings.projections_metrics_port, settings.metrics_host)
     # synchronous_commit off: a batch's rows and its checkpoint still commit
     # atomically; a crash can only lose the last few milliseconds of batches,
