@@ -106,7 +106,7 @@ def run_all(
             )
             say(
                 f"{scenario}/{r['mode']}: {r['throughput']:,.0f}/s p99 {r['p99_ms']} ms, "
-                f"CPU/op {r['cpu_us_per_op'].get('total')} µs, errors {r['errors'] or 0}"
+                f"CPU/op {r['cpu_us_per_op'].get('total')} µs, errors {r.get('errors') or 0}"
             )
             results.append(r)
     return results
@@ -123,6 +123,7 @@ def profile_under_load(
     path (or why not)."""
     if profile.py_spy() is None:
         return {name: "skipped: py-spy is not installed (pip install .[bench])" for name in targets}
+    out_dir.mkdir(parents=True, exist_ok=True)
     tmp = {name: out_dir / f".profile-{name}.speedscope.json" for name in targets}
     recorders = {
         name: profile.start(pid, seconds, tmp[name]) for name, pid in targets.items() if pid
@@ -141,7 +142,8 @@ def profile_under_load(
             written[name] = f"skipped: py-spy did not finish ({exc})"
             continue
         if rec.returncode != 0 or not tmp[name].exists():
-            written[name] = f"skipped: py-spy exited {rec.returncode}: {err.decode()[-300:]}"
+            why = err.decode(errors="replace").strip().splitlines()[:1]
+            written[name] = f"skipped: py-spy exited {rec.returncode}: {' '.join(why)}"
             continue
         summary = profile.summarize(tmp[name])
         tmp[name].unlink(missing_ok=True)
