@@ -49,7 +49,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         stack.check_not_running()
         if not args.no_apps:  # a clear error now rather than a crashed app later
-            stack.check_ports([_APP_PORTS[n] for n, (m, _) in APPS.items() if module_exists(m)])
+            stack.check_ports(
+                [
+                    _APP_PORTS[n]
+                    for n, (m, _) in APPS.items()
+                    if module_exists(m) and n in _APP_PORTS
+                ]
+            )
     except StackError as exc:
         _say(f"error: {exc}")  # nothing of ours was started: leave everything as it is
         return 1
