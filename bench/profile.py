@@ -36,9 +36,11 @@ def summarize(speedscope: Path, top: int = 25) -> dict[str, Any]:
     inclusive: Counter[int] = Counter()
     own: Counter[int] = Counter()
     total = 0.0
+    samples = 0
     for prof in doc["profiles"]:
         for stack, weight in zip(prof["samples"], prof["weights"], strict=True):
-            total += weight
+            total += weight  # seconds of samples (py-spy: one sample = 1 / rate s)
+            samples += 1
             if not stack:
                 continue
             own[stack[-1]] += weight
@@ -50,7 +52,7 @@ def summarize(speedscope: Path, top: int = 25) -> dict[str, Any]:
     def pct(c: Counter[int]) -> list[tuple[str, float]]:
         return [(names[i], round(100 * w / total, 1)) for i, w in c.most_common(top)]
 
-    return {"samples": int(total), "self": pct(own), "inclusive": pct(inclusive)}
+    return {"samples": samples, "self": pct(own), "inclusive": pct(inclusive)}
 
 
 def _short(path: str) -> str:
