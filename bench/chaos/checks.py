@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 
 from bench.chaos.ledger import ACCEPTED, PENDING, REFUSED, Command, Ledger
+from infra.local import health
 
 BALANCE_EVENTS = ("MoneyDeposited", "MoneyWithdrawn", "MoneyTransferredOut", "MoneyTransferredIn")
 SIGN = {
@@ -171,6 +172,14 @@ def consistency(env: dict[str, str]) -> Check:
     )
 
 
+async def _replay(http: httpx.AsyncClient, cmd: Command) -> httpx.Response:
+    r = await http.post(cmd.path, json=cmd.body, headers=cmd.headers())
+    if r.status_code == 401:  # the session ended (Redis restarted): sign in, same key
+        await cmd.session.sign_in(http, stale=cmd.session.token)
+        r = await http.post(cmd.path, json=cmd.body, headers=cmd.headers())
+    return r
+
+
 async def replays(
     http: httpx.AsyncClient, conn: asyncpg.Connection, ledger: Ledger, sample: int = 40
 ) -> Check:
@@ -181,10 +190,11 @@ async def replays(
     before = await conn.fetchval("SELECT count(*) FROM events")
     different = []
     for cmd in chosen:
-        r = await http.post(cmd.path, json=cmd.body, headers=cmd.headers())
-        if r.status_code == 401:  # the session ended (Redis restarted): sign in, same key
-            await cmd.session.sign_in(http, stale=cmd.headers()["Authorization"][7:])
-            r = await http.post(cmd.path, json=cmd.body, headers=cmd.headers())
+        try:
+            r = await _replay(http, cmd)
+        except httpx.HTTPError as exc:
+            different.append(f"{cmd.kind} {cmd.key}: first {cmd.status}, replay {exc!r}")
+            continue
         body: Any = None
         try:
             body = r.json()
@@ -200,6 +210,19 @@ async def replays(
         f"{len(chosen)} replayed, {len(different)} answered differently, "
         f"{after - before} new events",
         different[:5],
+    )
+
+
+def pipeline_health(ports: dict[str, int]) -> Check:
+    """After settling, each pipeline process says it progresses (or has no endpoint)."""
+    states = {name: health.probe(port, timeout=3.0) for name, port in ports.items()}
+    bad = {n: h for n, h in states.items() if h.state not in (health.OK, health.NO_INFO)}
+    return Check(
+        "pipeline healthy after settling",
+        READ,
+        not bad,
+        "; ".join(f"{n}: {h.summary()}" for n, h in states.items()),
+        [f"{n}: {h.state} {h.error}" for n, h in bad.items()],
     )
 
 

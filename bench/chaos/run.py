@@ -9,6 +9,7 @@ import math
 import random
 import signal
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -312,14 +313,19 @@ class ChaosRun:
         self.result.statuses = dict(self.ledger.statuses())
 
     async def _check(self, stack: EmbeddedStack, http: httpx.AsyncClient) -> None:
+        found: list[checks.Check] = []
         conn = await asyncpg.connect(stack.admin_database_url)
         try:
-            found = await checks.write_side(conn, self.ledger)
-            found += await checks.read_side(conn, self.ledger)
-            found.append(await checks.replays(http, conn, self.ledger))
+            found += await _guarded("write side", checks.write_side(conn, self.ledger))
+            found += await _guarded("read side", checks.read_side(conn, self.ledger))
+            found += await _guarded(
+                "replays identical", _one(checks.replays(http, conn, self.ledger))
+            )
         finally:
             await conn.close()
         found.append(await asyncio.to_thread(checks.consistency, stack.process_env()))
+        ports = {"cdc": stack.ports.cdc_metrics, "projections": stack.ports.projections_metrics}
+        found.append(await asyncio.to_thread(checks.pipeline_health, ports))
         found += checks.edge(self.ledger)
         found.append(self._recovery_check())
         self.result.checks = found
@@ -337,6 +343,18 @@ class ChaosRun:
             f"{len(late)} kills recovered later or never",
             late,
         )
+
+
+async def _one(check: Awaitable[checks.Check]) -> list[checks.Check]:
+    return [await check]
+
+
+async def _guarded(name: str, found: Awaitable[list[checks.Check]]) -> list[checks.Check]:
+    """A check that could not finish is a failed check, not a crashed run."""
+    try:
+        return await found
+    except Exception as exc:  # noqa: BLE001 - reported in the table
+        return [checks.Check(name, checks.WRITE, False, f"could not check: {exc!r}")]
 
 
 async def _read_models_caught_up(db_url: str) -> bool:
@@ -357,9 +375,26 @@ async def _read_models_caught_up(db_url: str) -> bool:
 
 
 def _statuses(ledger: Ledger, start: float, end: float) -> dict[str, int]:
+    """Answers in the window by status and by what was asked (deposit, token, ...)."""
     return dict(
-        _counter(str(a.status or "no_answer") for a in ledger.answers if start <= a.at < end)
+        _counter(
+            f"{a.status or 'no_answer'} {_what(a.path)}"
+            for a in ledger.answers
+            if start <= a.at < end
+        )
     )
+
+
+def _what(path: str) -> str:
+    for part, name in (
+        ("/auth/token", "sign-in"),
+        ("/deposits", "deposit"),
+        ("/withdrawals", "withdrawal"),
+        ("/transfers", "transfer"),
+    ):
+        if part in path:
+            return name
+    return path
 
 
 def _counter(items: Any) -> dict[str, int]:
