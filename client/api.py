@@ -14,6 +14,7 @@ app treats differently:
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
@@ -77,6 +78,20 @@ class Tokens(msgspec.Struct, kw_only=True):
     access_token: str
     refresh_token: str | None
     expires_at: float  # time.monotonic() deadline
+
+    @property
+    def session_id(self) -> str | None:
+        """The session the access token belongs to (its ``sid`` claim; not verified here:
+        only used to recognise this device's own sign-in)."""
+        try:
+            payload = self.access_token.split(".")[1]
+            claims = msgspec.json.decode(
+                base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            )
+        except (IndexError, ValueError, msgspec.DecodeError):
+            return None
+        sid = claims.get("sid") if isinstance(claims, dict) else None
+        return sid if isinstance(sid, str) else None
 
     @classmethod
     def from_response(cls, r: dto.TokenResponse) -> Tokens:
@@ -225,11 +240,13 @@ class BankApi:
             return None
         return self._decode(resp, NotificationPage)
 
-    async def mark_notifications_read(self, up_to: int) -> MarkReadResponse:
+    async def mark_notifications_read(
+        self, up_to: int | None = None, ids: list[int] | None = None
+    ) -> MarkReadResponse:
         resp = await self._authed(
             "POST",
             "/notifications/read",
-            content=_encoder.encode(MarkReadRequest(up_to=up_to)),
+            content=_encoder.encode(MarkReadRequest(up_to=up_to, ids=ids or [])),
             headers={"Content-Type": "application/json"},
         )
         return self._decode(resp, MarkReadResponse)

@@ -45,6 +45,7 @@ from shared.messages import (
     Welcome,
 )
 from shared.messages import Error as LiveError
+from shared.notifications import Notification
 from shared.security import SessionResponse
 
 log = logging.getLogger(__name__)
@@ -249,10 +250,35 @@ class Controller:
         self.state.set_online(True)
         await self._remember_accounts()
 
+    def _own_sign_in(self, n: Notification) -> bool:
+        tokens = self.api.tokens
+        return (
+            n.kind == "new_sign_in"
+            and not n.read
+            and tokens is not None
+            and n.session_id is not None
+            and n.session_id == tokens.session_id
+        )
+
     async def load_notifications(self) -> None:
         page = await self.api.notifications()
-        if page is not None:
-            self.state.set_notifications(page.items, page.unread)
+        if page is None:
+            return
+        own = [n.id for n in page.items if self._own_sign_in(n)]
+        unread = page.unread
+        if own:  # this device's own sign-in is no news to it
+            unread = (await self.api.mark_notifications_read(ids=own)).unread
+        items = [msgspec.structs.replace(n, read=True) if n.id in own else n for n in page.items]
+        self.state.set_notifications(items, unread)
+
+    async def _received(self, n: Notification) -> None:
+        if self._own_sign_in(n):
+            n = msgspec.structs.replace(n, read=True)
+            try:
+                await self.api.mark_notifications_read(ids=[n.id])
+            except (ApiError, Unreachable) as e:
+                log.info("could not mark own sign-in read: %s", e)
+        self.state.add_notification(n)
 
     async def mark_notifications_read(self) -> None:
         if not self.state.notifications or not self.state.unread:
@@ -443,7 +469,7 @@ class Controller:
             await self.flush()
             await self._catch_up_extras()
         elif isinstance(msg, NotificationReceived):
-            self.state.add_notification(msg.notification)
+            await self._received(msg.notification)
         elif isinstance(msg, BalanceChanged):
             self.state.apply_balance(msg.account_id, msg.balance, msg.version)
             if msg.transaction is not None:

@@ -251,7 +251,7 @@ class Shell:
             self.banner.visible = self.state.signed_in and not self.state.online
         if topic == "notification":
             self._render_badge()
-            if isinstance(payload, Notification) and self.tab != INBOX_TAB:
+            if isinstance(payload, Notification) and not payload.read and self.tab != INBOX_TAB:
                 self._show_alert(payload)
 
         if self.screen is not None:
