@@ -89,6 +89,17 @@ class OfflineCache:
         history[account_id] = items[:HISTORY_ITEMS]
         await self._write(owner, msgspec.structs.replace(snap, history=history))
 
+    async def add_transaction(self, owner: str, tx: TransactionResponse) -> None:
+        """A pushed posting joins the kept first page of its account (if one is kept)."""
+        snap = await self.load(owner)
+        if snap is None or tx.account_id not in snap.history:
+            return
+        items = [t for t in snap.history[tx.account_id] if t.version != tx.version]
+        items = sorted([tx, *items], key=lambda t: t.version, reverse=True)[:HISTORY_ITEMS]
+        history = dict(snap.history)
+        history[tx.account_id] = items
+        await self._write(owner, msgspec.structs.replace(snap, history=history))
+
     async def forget(self, owner: str) -> None:
         self._snapshots.pop(owner, None)
         await self.store.set(cache_key(owner), "")

@@ -474,6 +474,8 @@ class Controller:
             self.state.apply_balance(msg.account_id, msg.balance, msg.version)
             if msg.transaction is not None:
                 self.state.apply_transaction(msg.transaction)
+                if self.state.email:
+                    await self.cache.add_transaction(self.state.email, msg.transaction)
         elif isinstance(msg, AccountStatusChanged):
             await self.refresh_accounts()
         elif isinstance(msg, LiveError) and msg.code == "unauthorized":

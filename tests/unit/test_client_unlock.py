@@ -222,7 +222,9 @@ async def test_a_cold_start_offline_shows_what_the_device_kept() -> None:
         version=3,
         occurred_at=datetime.now(UTC),
     )
-    await cache.save_history("ada@example.com", acc, [tx])
+    await cache.save_history("ada@example.com", acc, [])
+    await cache.add_transaction("ada@example.com", tx)  # pushed after the page was kept
+    await cache.add_transaction("ada@example.com", tx)  # and again: kept once
     ctrl = Controller(AppState("http://bank"), device, vault, OfflineCache(device))
     ctrl.api = OfflineApi()  # type: ignore[assignment]
     stored = await vault.stored()
