@@ -143,7 +143,8 @@ class Shell:
         for item in (self.bar_items[INBOX_TAB], self.rail_items[INBOX_TAB]):
             item.icon = ft.Icon(TABS[INBOX_TAB][1], badge=label)
             item.selected_icon = ft.Icon(TABS[INBOX_TAB][2], badge=label)
-        self.bar_items[INBOX_TAB].tooltip = f"Inbox, {n} unread" if n else "Inbox"
+        # what a screen reader says of the badge; no tooltip of its own when there is none
+        self.bar_items[INBOX_TAB].tooltip = f"Inbox, {n} unread" if n else None
 
     def layout(self) -> None:
         page = self.page
