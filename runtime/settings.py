@@ -30,6 +30,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # HTTP (e.g. TLS ends at the ingress). `./task up -- --tls` sets a generated pair.
     tls_certfile: str = ""
     tls_keyfile: str = ""
+    # API worker processes of `python -m server.api` (0 = one per CPU core); see
+    # docs/adr/0300-a-cheap-request.md for the measurement behind the default.
+    api_workers: int = 1
     client_port: int = 8550
     # Where the CDC connector and the projection worker serve /metrics
     # (0.0.0.0 in containers so Prometheus and the probes reach it).
