@@ -39,7 +39,7 @@ from cdc.pgoutput import (
 from cdc.publisher import BrokerResetError, Publisher
 from cdc.reader import RawMessage, ReplicationStream
 from cdc.router import Change, OutRecord, Router
-from cdc.tables import CAPTURED_TABLES
+from cdc.tables import CAPTURED_TABLES, RETIRED_TABLES
 from runtime.observability.pipeline import trace_publisher
 from runtime.settings import Settings
 from shared.topics import CDC_DLQ
@@ -156,7 +156,7 @@ class Connector:
             created = await pub.ensure_topics()
             self.metrics.topics_recreated.inc(len(created))
             reader.connect()
-            tables = reader.ensure_publication(CAPTURED_TABLES)
+            tables = reader.ensure_publication(CAPTURED_TABLES, RETIRED_TABLES)
             await self._prepare_slot(reader, pub, tables)
             self.metrics.confirmed_lsn.set(reader.confirmed_lsn)
             reader.start(loop)
@@ -172,11 +172,27 @@ class Connector:
                 self._failure.result()  # raises the failure
             await self._drain_and_confirm()
         finally:
-            self._stopping = True
-            for task in tasks:
-                task.cancel()
+            await self._end_session(reader, pub, tasks)
+
+    async def _end_session(
+        self, reader: ReplicationStream, pub: Publisher, tasks: list[asyncio.Task[Any]]
+    ) -> None:
+        """Release the session whatever broke: each step runs even if one before it
+        fails, so the next session starts clean from the slot's confirmed LSN."""
+        self._stopping = True
+        for task in tasks:
+            task.cancel()
+        try:
             reader.close()
-            await pub.close()
+        except Exception as exc:
+            log.warning("closing the replication stream: %r", exc)
+        finally:
+            try:
+                await pub.close()
+            finally:
+                self._pub = None
+                self._reader = None
+                self._in_txn = False
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -88,6 +88,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # its GET /health (on its metrics port) answers 503 and the supervisor restarts it.
     pipeline_stall_seconds: float = 30.0
 
+    # Notifications (server/notifications): a withdrawal of at least this many minor
+    # units notifies its owner; the push provider ("log" in development; see
+    # server/notifications/README.md for FCM, APNs and Web Push).
+    notifications_large_withdrawal: int = 1_000_00
+    notifications_push_provider: str = "log"
+
     # Kafka topics and partitioning.
     replication_factor: int = 1
     cdc_slot: str = "bank_cdc"

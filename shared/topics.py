@@ -2,13 +2,16 @@
 type goes to which domain topic. The writer, the CDC connector, the projection
 worker and the tests all read them from here; nothing else defines a topic.
 
-Each topic and its reader:
+Each topic and its reader (why each exists: cdc/README.md):
 - ``account-events`` / ``transaction-events``: the domain events (RecordedEvent
-  JSON, key = stream id), read by the projection worker (and any new consumer).
-- ``audit-events``: the audit trail, keyed by actor or account.
-- ``cdc.*``: Debezium-style change envelopes per captured table, for integrators
-  and replays; ``cdc.dlq`` holds records the connector could not convert;
-  ``cdc.heartbeat`` is the connector's own liveness and broker-reset probe.
+  JSON, key = stream id), routed by the CDC connector from the ``events`` table;
+  read by the projection worker (and any new consumer).
+- ``audit-events``: the audit trail (audit_log rows as JSON), keyed by actor or account.
+- ``cdc.accounts`` / ``cdc.transactions`` / ``cdc.audit``: Debezium-style change
+  envelopes of ``events`` and ``audit_log``, for integrators and replays;
+  ``cdc.dlq`` holds records the connector could not convert; ``cdc.heartbeat`` is
+  the connector's own liveness and broker-reset probe. (``cdc.outbox`` is retired
+  with the outbox table.)
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from shared.events import STREAM_TYPE_ACCOUNT, STREAM_TYPE_TRANSFER
 
 CDC_ACCOUNTS = "cdc.accounts"
 CDC_TRANSACTIONS = "cdc.transactions"
-CDC_OUTBOX = "cdc.outbox"
 CDC_AUDIT = "cdc.audit"
 CDC_DLQ = "cdc.dlq"
 # Debezium-style heartbeat topic. Only the connector writes or reads it, so its
@@ -42,6 +44,11 @@ DOMAIN_TOPICS = frozenset({ACCOUNT_EVENTS, TRANSACTION_EVENTS, AUDIT_EVENTS})
 TOPIC_BY_STREAM_TYPE: dict[str, str] = {
     STREAM_TYPE_ACCOUNT: ACCOUNT_EVENTS,
     STREAM_TYPE_TRANSFER: TRANSACTION_EVENTS,
+}
+# Change-envelope topic of each stream type's events rows (the CDC connector).
+CDC_TOPIC_BY_STREAM_TYPE: dict[str, str] = {
+    STREAM_TYPE_ACCOUNT: CDC_ACCOUNTS,
+    STREAM_TYPE_TRANSFER: CDC_TRANSACTIONS,
 }
 # The topics the projection worker consumes.
 EVENT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_BY_STREAM_TYPE.values()))
@@ -77,7 +84,6 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(AUDIT_EVENTS, 4),
     TopicSpec(CDC_ACCOUNTS, 8),
     TopicSpec(CDC_TRANSACTIONS, 8),
-    TopicSpec(CDC_OUTBOX, 8),
     TopicSpec(CDC_AUDIT, 4),
     TopicSpec(CDC_DLQ, 1),
     TopicSpec(CDC_HEARTBEAT, 1),

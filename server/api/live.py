@@ -30,7 +30,6 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
 
-from runtime.settings import Settings
 from server.api.security import authenticate_access_token
 from server.application.context import Actor
 from server.observability.metrics import observe_push
@@ -67,9 +66,9 @@ _server_decoder = msgspec.json.Decoder(ServerMessage)
 _encoder = msgspec.json.Encoder()
 
 
-def channels_plugin(settings: Settings) -> ChannelsPlugin:
+def channels_plugin(redis: Redis) -> ChannelsPlugin:
     """Redis pub/sub fan-out; the worker PUBLISHes on bank.live.user.{owner}."""
-    backend = RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    backend = RedisChannelsPubSubBackend(redis=redis)
     return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
 
 

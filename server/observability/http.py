@@ -135,7 +135,7 @@ class ObservedASGI:
 
 def instrument_app(app: Litestar, service: str = "api") -> Litestar:
     """Wrap the app's ASGI handler, take over logging, start tracing if configured,
-    and expose the app's connection pools. Call once, after ``Litestar(...)``."""
+    and expose the app's connection pool. Call once, after ``Litestar(...)``."""
     from runtime.observability.logging import configure_logging
 
     settings = app.state.get("settings")
@@ -145,17 +145,9 @@ def instrument_app(app: Litestar, service: str = "api") -> Litestar:
         app.asgi_handler = ObservedASGI(app.asgi_handler)
 
     def commands_pool() -> Any:
-        ctx = app.state.get("ctx")
-        return getattr(ctx, "pool", None)
-
-    def reads_pool() -> Any:
-        try:
-            from server.projections.tables import AccountView
-
-            return getattr(AccountView._meta.db, "pool", None)
-        except Exception:
-            return None
+        # The API's one PostgreSQL pool (commands and read models share it).
+        services = app.state.get("services")
+        return getattr(getattr(services, "ctx", None), "pool", None)
 
     watch_pool("commands", commands_pool)
-    watch_pool("reads", reads_pool)
     return app
