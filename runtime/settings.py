@@ -24,6 +24,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     kafka_bootstrap: str = "127.0.0.1:19092"
     data_dir: str = str(REPO_ROOT / ".data")
 
+    # GraphQL introspection (and the GraphiQL page) at /graphql: on for development;
+    # production may turn it off (BANK_GRAPHQL_INTROSPECTION=false).
+    graphql_introspection: bool = True
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # HTTPS for `python -m server.api`: PEM certificate chain and key. Empty = plain

@@ -37,8 +37,9 @@ from litestar.openapi.plugins import (
 )
 from litestar.routes import HTTPRoute
 
-from server.api import body, queries, security
+from server.api import body, errors, queries, security
 from server.api.errors import PROBLEM_JSON
+from server.api.input_guard import InputGuard
 from server.api.openapi_errors import HandlerFacts, handler_facts
 from server.api.rate_limits import MONEY_MOVING
 from server.application.password_policy import MIN_LENGTH as PASSWORD_MIN_LENGTH
@@ -138,10 +139,17 @@ def _handlers(app: Litestar) -> dict[str, HTTPRouteHandler]:
     }
 
 
+# What every request can meet before or after its handler: the input guard (NUL, lone
+# surrogates, ...) and the handler of unexpected errors (a dependency down is 503).
+EDGE = (InputGuard.__call__, errors.internal_error_handler)
+
+
 def _facts(handler: HTTPRouteHandler) -> HandlerFacts:
     wanted = inspect.signature(handler.fn).parameters
     providers = [p.dependency for n, p in handler.resolve_dependencies().items() if n in wanted]
-    return handler_facts(handler.fn, *providers)
+    facts = handler_facts(handler.fn, *providers, *EDGE)
+    facts.problems.pop(500, None)  # never part of the contract: a 500 is a bug to fix
+    return facts
 
 
 def _problem_schema(status: int, codes: set[str]) -> dict[str, Any]:
