@@ -28,6 +28,7 @@ import confluent_kafka
 
 from cdc.publisher import MAX_BATCH_BYTES, MAX_RECORD_BYTES, Publisher, Round, _too_large
 from cdc.router import OutRecord
+from runtime import kafka
 from shared.topics import CDC_HEARTBEAT
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class KafkaDeliveryError(RuntimeError):
 class RdKafkaPublisher(Publisher):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._current = _RdRound(self)
+        self._current: _RdRound = _RdRound(self)
         self.rd: confluent_kafka.Producer | None = None
         self._poller: asyncio.Task[None] | None = None
         self._work = asyncio.Event()
@@ -53,22 +54,24 @@ class RdKafkaPublisher(Publisher):
         assert self._sender is not None
         self._sender.cancel()  # aiokafka sends nothing here: librdkafka does
         self.rd = confluent_kafka.Producer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "acks": "all",
-                "enable.idempotence": False,  # not on the embedded broker; order below
-                "max.in.flight.requests.per.connection": 1,
-                "linger.ms": LINGER_MS,
-                "batch.size": MAX_BATCH_BYTES,
-                "message.max.bytes": 4 * MAX_BATCH_BYTES,
-                "message.timeout.ms": self._request_timeout_ms,
-                "request.timeout.ms": self._request_timeout_ms,
-                "queue.buffering.max.messages": 1_000_000,
-                "compression.type": "none",
-                "partitioner": "murmur2_random",  # unused: we choose the partition
-                "allow.auto.create.topics": False,
-                "topic.metadata.refresh.interval.ms": 10_000,
-            }
+            kafka.librdkafka_config(
+                self._kafka,
+                {
+                    "acks": "all",
+                    "enable.idempotence": False,  # not on the embedded broker; order below
+                    "max.in.flight.requests.per.connection": 1,
+                    "linger.ms": LINGER_MS,
+                    "batch.size": MAX_BATCH_BYTES,
+                    "message.max.bytes": 4 * MAX_BATCH_BYTES,
+                    "message.timeout.ms": self._request_timeout_ms,
+                    "request.timeout.ms": self._request_timeout_ms,
+                    "queue.buffering.max.messages": 1_000_000,
+                    "compression.type": "none",
+                    "partitioner": "murmur2_random",  # unused: we choose the partition
+                    "allow.auto.create.topics": False,
+                    "topic.metadata.refresh.interval.ms": 10_000,
+                },
+            )
         )
         self._poller = asyncio.create_task(self._poll_loop(), name="cdc-rdkafka-poll")
 
@@ -80,31 +83,17 @@ class RdKafkaPublisher(Publisher):
         topic, key = record.topic, record.key
         tp = self._tp_cache.get((topic, key)) if key is not None else None
         if tp is None:
-            tp = (topic, self._partition(topic, key))
-            if key is not None:
-                if len(self._tp_cache) > 200_000:
-                    self._tp_cache.clear()
-                self._tp_cache[(topic, key)] = tp
+            tp = self._topic_partition(topic, key)
         current = self._current
+        rd = self.rd
+        assert rd is not None
+        # Our headers are list[tuple[str, bytes]]; the stub wants the wider element type.
+        headers: Any = record.headers or None
         try:
-            self.rd.produce(  # type: ignore[union-attr]
-                topic,
-                record.value,
-                key,
-                partition=tp[1],
-                headers=record.headers or None,
-                on_delivery=current.delivered,  # type: ignore[attr-defined]
-            )
-        except BufferError:
-            self.rd.poll(0)  # type: ignore[union-attr]
-            self.rd.produce(  # type: ignore[union-attr]
-                topic,
-                record.value,
-                key,
-                partition=tp[1],
-                headers=record.headers or None,
-                on_delivery=current.delivered,  # type: ignore[attr-defined]
-            )
+            rd.produce(topic, record.value, key, tp[1], current.delivered, headers=headers)
+        except BufferError:  # librdkafka's queue is full: serve deliveries, then retry once
+            rd.poll(0)
+            rd.produce(topic, record.value, key, tp[1], current.delivered, headers=headers)
         current.pending += 1
         current.records += 1
         current.topics[topic] = current.topics.get(topic, 0) + 1
