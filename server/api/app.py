@@ -10,6 +10,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.types import ControllerRouterHandler
 
 from runtime.settings import Settings
 from server.api.accounts import AccountController
@@ -32,7 +33,7 @@ from server.observability.http import instrument_app, metrics_endpoint
 
 MAX_BODY_BYTES = 64 * 1024
 
-ROUTES: list[type] = [
+ROUTES: list[ControllerRouterHandler] = [
     HealthController,
     AuthController,
     AccountController,
