@@ -43,6 +43,7 @@ class Session:
             r = await http.post(
                 "/api/v1/auth/token",
                 data={"grant_type": "password", "username": self.email, "password": self.password},
+                timeout=30.0,  # signing in is slow by design (argon2): wait for it
             )
             r.raise_for_status()
             self.token = str(r.json()["access_token"])

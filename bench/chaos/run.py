@@ -171,7 +171,8 @@ class ChaosRun:
     # -- the whole run -------------------------------------------------------
     def run(self) -> ChaosResult:
         t0 = time.monotonic()
-        stack = start_stack(prefix="bank-test-chaos-")
+        # Redis with its append-only file, as `./task up` runs it: sessions survive its restart.
+        stack = start_stack(prefix="bank-test-chaos-", ephemeral=False)
         supervisor: Supervisor | None = None
         try:
             start_api(stack, extra_env=API_ENV)
