@@ -29,6 +29,7 @@ from server.api.queries import QueryController
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
 from server.api.transfers import TransferController
+from server.graphql.controller import graphql_controller
 from server.observability.http import instrument_app, metrics_endpoint
 
 MAX_BODY_BYTES = 64 * 1024
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     jwt_auth = build_auth(settings)
     redis = redis_client(settings)  # connects on first use, inside the app's loop
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, graphql_controller(settings)],
         dependencies=dependencies,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         on_app_init=[jwt_auth.on_app_init],
