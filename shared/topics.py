@@ -12,6 +12,9 @@ Each topic and its reader (why each exists: cdc/README.md):
   ``cdc.dlq`` holds records the connector could not convert; ``cdc.heartbeat`` is
   the connector's own liveness and broker-reset probe. (``cdc.outbox`` is retired
   with the outbox table.)
+- ``projections.dlq``: records the projection worker could not decode, with the
+  original topic, partition, offset and error in headers; read by an operator
+  (docs/runbooks/BankProjectionDeadLetters.md), never applied automatically.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ CDC_DLQ = "cdc.dlq"
 # presence also proves the broker still holds what the connector wrote (the
 # embedded broker forgets every topic when it restarts).
 CDC_HEARTBEAT = "cdc.heartbeat"
+
+# Records of the domain topics that the projection worker could not decode.
+PROJECTIONS_DLQ = "projections.dlq"
 
 ACCOUNT_EVENTS = "account-events"
 TRANSACTION_EVENTS = "transaction-events"
@@ -87,4 +93,5 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(CDC_AUDIT, 4),
     TopicSpec(CDC_DLQ, 1),
     TopicSpec(CDC_HEARTBEAT, 1),
+    TopicSpec(PROJECTIONS_DLQ, 1),
 )

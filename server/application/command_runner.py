@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -57,6 +57,7 @@ class CommandResult:
 
 
 Outcome = CommandResult | BaseException
+Span = Callable[[], AbstractContextManager[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,22 +160,23 @@ class CommandRunner:
         self.max_amount = max_amount
         self.retries = max(1, retries)
 
-    async def attempt(self, plan: Plan[R], span: AbstractContextManager[Any] | None = None) -> R:
-        """Run the plan in one transaction (raises ConcurrencyError, AnswerTakenError)."""
+    async def attempt(self, plan: Plan[R], span: Span = observe.append_span) -> R:
+        """Run the plan in one transaction (raises ConcurrencyError, AnswerTakenError).
+        ``span`` traces the write: the command's own, or the group's in every member's trace."""
         changes = Changes()
         async with self.uow.transaction() as tx:
             loaded = await tx.load(plan.accounts(), plan.keys())
             result = plan.decide(loaded, self.max_amount, changes)
             if not changes.is_empty():
-                with span or observe.append_span():
+                with span():
                     await tx.write(changes)
         return result
 
-    async def retrying(self, plan: Plan[R]) -> R:
+    async def retrying(self, plan: Plan[R], span: Span = observe.append_span) -> R:
         """Run the plan, on fresh state after each lost race, at most ``retries`` times."""
         for attempt in range(self.retries):
             try:
-                return await self.attempt(plan)
+                return await self.attempt(plan, span)
             except ConcurrencyError:
                 observe.retried()
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
@@ -184,10 +186,10 @@ class CommandRunner:
             "The account changed too often while this command was decided; try again."
         )
 
-    async def run(self, s: Submission) -> CommandResult:
+    async def run(self, s: Submission, span: Span = observe.append_span) -> CommandResult:
         """One command in a transaction of its own."""
         try:
-            [outcome] = await self.retrying(GroupPlan([s]))
+            [outcome] = await self.retrying(GroupPlan([s]), span)
         except ConflictRetriesExhaustedError as err:
             if s.audit is not None:
                 await self.uow.record([s.audit.refused(err.code)])
@@ -200,19 +202,30 @@ class CommandRunner:
     async def run_group(self, group: Sequence[Submission]) -> list[Outcome]:
         """Many commands in one transaction; if it cannot commit as a whole (a lost race,
         a key answered meanwhile, any error), each command is run again on its own."""
+
+        # Run by the committer's task, not the callers': the group's span goes into
+        # each member's trace.
+        def span() -> AbstractContextManager[Any]:
+            return observe.group_append_span([s.metadata for s in group])
+
         if len(group) == 1:
-            return [await _outcome(self.run(group[0]))]
-        span = observe.group_append_span([s.metadata for s in group])
+            return [await _outcome(self.run(group[0], span))]
         try:
             outcomes = await self.attempt(GroupPlan(group), span)
         except Exception:  # noqa: BLE001 - the group as a whole failed: each goes alone
-            return list(await asyncio.gather(*(_outcome(self.run(s)) for s in group)))
+            return list(await asyncio.gather(*(self._alone_in_group(s) for s in group)))
         # The same key twice in one group: the later ones replay what the first stored.
         later = [i for i, o in enumerate(outcomes) if o is None]
-        again = await asyncio.gather(*(_outcome(self.run(group[i])) for i in later))
+        again = await asyncio.gather(*(self._alone_in_group(group[i]) for i in later))
         for i, o in zip(later, again, strict=True):
             outcomes[i] = o
         return [o for o in outcomes if o is not None]
+
+    async def _alone_in_group(self, s: Submission) -> Outcome:
+        def span() -> AbstractContextManager[Any]:
+            return observe.group_append_span([s.metadata])
+
+        return await _outcome(self.run(s, span))
 
 
 async def _outcome(run: Any) -> Outcome:

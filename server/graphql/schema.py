@@ -30,8 +30,8 @@ from server.graphql.limits import abuse_limits
 from server.graphql.mutations import Mutation
 from server.graphql.problems import Problems, as_problem, problem
 from server.queries import accounts as account_queries
-from server.queries.cache import live_channel
 from server.queries.history import encode_cursor
+from server.readmodel.cache import live_channel
 from shared import api, messages
 
 BankInfo = Info[BankContext, None]

@@ -39,7 +39,7 @@ from server.notifications.rules import (
     from_event,
     owner_needed,
 )
-from server.queries.cache import live_channel
+from server.readmodel.cache import live_channel
 from shared.events import RecordedEvent, recorded_event_decoder
 from shared.messages import NotificationReceived
 from shared.notifications import Notification

@@ -12,7 +12,7 @@ import asyncpg
 
 from server.projections.projector import apply_events
 from server.projections.store import iter_account_events
-from server.queries.cache import QueryCache
+from server.readmodel.cache import QueryCache
 
 log = logging.getLogger("bank.projections")
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -40,7 +41,13 @@ _counter = itertools.count()
 class Cdc:
     """One connector process with its own broker, slot and publication."""
 
-    def __init__(self, stack: EmbeddedStack, broker: ManagedProcess, bootstrap: str) -> None:
+    def __init__(
+        self,
+        stack: EmbeddedStack,
+        broker: ManagedProcess,
+        bootstrap: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         n = f"{os.getpid()}_{next(_counter)}"
         self.stack = stack
         self.broker = broker
@@ -58,6 +65,7 @@ class Cdc:
                 "BANK_CDC_SLOT": self.slot,
                 "BANK_CDC_PUBLICATION": self.publication,
                 "BANK_CDC_METRICS_PORT": str(self.metrics_port),
+                **(extra_env or {}),
             },
             wait=False,
         )
@@ -81,6 +89,22 @@ class Cdc:
     async def metrics(self) -> str:
         async with httpx.AsyncClient() as client:
             return (await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        async with httpx.AsyncClient() as client:
+            resp = await client.get(f"http://127.0.0.1:{self.metrics_port}/health")
+            return resp.status_code, resp.json()
+
+    async def wait_health(
+        self, check: Callable[[int, dict[str, Any]], bool], timeout: float = 60.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            code, body = await self.health()
+            if check(code, body):
+                return body
+            assert time.monotonic() < deadline, f"health stayed {code} {body}"
+            await asyncio.sleep(0.2)
 
     async def confirmed_lsn(self, db: asyncpg.Pool) -> int:
         return int(
@@ -114,11 +138,11 @@ def broker(stack: EmbeddedStack) -> Iterator[tuple[ManagedProcess, str]]:
 @pytest_asyncio.fixture
 async def start_cdc(
     stack: EmbeddedStack, broker: tuple[ManagedProcess, str], db: asyncpg.Pool
-) -> AsyncIterator[Callable[[], Cdc]]:
+) -> AsyncIterator[Callable[..., Cdc]]:
     started: list[Cdc] = []
 
-    def start() -> Cdc:
-        c = Cdc(stack, broker[0], broker[1])
+    def start(extra_env: dict[str, str] | None = None) -> Cdc:
+        c = Cdc(stack, broker[0], broker[1], extra_env)
         started.append(c)
         return c
 
@@ -201,7 +225,7 @@ async def append(
 
 
 async def test_a_deposit_reaches_the_cdc_topics_and_its_domain_topic_in_order(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -254,7 +278,7 @@ async def test_a_deposit_reaches_the_cdc_topics_and_its_domain_topic_in_order(
 
 
 async def test_topics_are_created_with_their_partition_counts(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -274,7 +298,7 @@ async def partition_counts(bootstrap: str) -> dict[str, int]:
 
 
 async def test_a_new_slot_on_a_database_with_rows_first_emits_them_as_op_r(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     appender = Appender(accounts=2)
     before = await append(db, appender, batches=2, size=3)
@@ -299,7 +323,7 @@ async def test_a_new_slot_on_a_database_with_rows_first_emits_them_as_op_r(
 
 
 async def test_sigkill_mid_stream_loses_nothing_and_keeps_each_accounts_order(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -342,7 +366,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_keeps_each_accounts_order(
 
 
 async def test_a_restarted_broker_gets_its_topics_back_and_the_stream_goes_on(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -370,7 +394,7 @@ async def test_a_restarted_broker_gets_its_topics_back_and_the_stream_goes_on(
 
 
 async def test_a_topic_a_consumer_auto_created_after_a_broker_reset_gets_its_partitions_back(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -392,7 +416,7 @@ async def test_a_topic_a_consumer_auto_created_after_a_broker_reset_gets_its_par
 
 
 async def test_an_event_of_an_unknown_stream_type_is_a_dead_letter_and_the_stream_goes_on(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -419,7 +443,7 @@ async def test_an_event_of_an_unknown_stream_type_is_a_dead_letter_and_the_strea
 
 
 async def test_while_the_old_outbox_table_exists_each_event_is_sent_once(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     """Before migration 0004 drops it, the write side may still fill the outbox:
     the events rows alone are routed, so no event reaches its topic twice."""
@@ -446,7 +470,7 @@ async def test_while_the_old_outbox_table_exists_each_event_is_sent_once(
 
 
 async def test_each_audit_row_reaches_audit_events_keyed_by_its_actor(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -497,7 +521,7 @@ async def test_each_audit_row_reaches_audit_events_keyed_by_its_actor(
 
 
 async def test_heartbeats_advance_the_slot_while_captured_tables_are_quiet(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -514,7 +538,7 @@ async def test_heartbeats_advance_the_slot_while_captured_tables_are_quiet(
 
 
 async def test_sigterm_flushes_and_confirms_before_exiting(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -533,3 +557,29 @@ async def test_sigterm_flushes_and_confirms_before_exiting(
         cdc.bootstrap, ["account-events"], have_ids(ids | {e.event_id for e in later})
     )
     assert sum(1 for e in events_of(records) if e.event_id in ids) == len(ids)
+
+
+async def test_health_reports_the_slot_lag_and_a_stall_while_the_broker_is_gone(
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
+) -> None:
+    cdc = start_cdc({"BANK_PIPELINE_STALL_SECONDS": "3"})
+    await cdc.wait_streaming(db)
+    body = await cdc.wait_health(lambda code, b: code == 200 and b["status"] == "ok")
+    assert body["process"] == "cdc" and body["stall_threshold_seconds"] == 3
+    assert isinstance(body["slot_lag_bytes"], int) and body["last_progress_age_seconds"] < 3
+    await cdc.wait_health(lambda code, b: b["heartbeat_age_seconds"] is not None, timeout=15)
+
+    cdc.broker.kill(signal.SIGKILL)  # nothing can be acked, so nothing confirmed
+    await append(db, Appender(accounts=2), batches=2, size=10)
+    stalled = await cdc.wait_health(lambda code, b: code == 503, timeout=30)
+    assert stalled["status"] == "stalled" and stalled["slot_lag_bytes"] > 0
+    assert stalled["last_progress_age_seconds"] > 3
+    assert 'bank_pipeline_stalled{process="cdc"} 1.0' in await cdc.metrics()
+
+    cdc.broker.start().wait_ready(30)
+    body = await cdc.wait_health(lambda code, b: code == 200 and b["status"] == "ok", 90)
+    assert body["last_progress_age_seconds"] < 3
+    text = await cdc.metrics()
+    assert 'bank_pipeline_stalled{process="cdc"} 0.0' in text
+    assert "bank_pipeline_last_progress_age_seconds" in text
+    assert "bank_cdc_heartbeat_age_seconds" in text
