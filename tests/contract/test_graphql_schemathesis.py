@@ -55,9 +55,18 @@ async def test_graphql_answers_every_generated_document_without_a_server_error(
         "-H",
         f"Authorization: Bearer {person.token}",
     ]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.schemathesis_graphql_hooks"}
+    # Run in the test's folder (Schemathesis keeps a cache in .schemathesis/ there).
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.contract.schemathesis_graphql_hooks",
+        "PYTHONPATH": str(ROOT),
+    }
     proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT, env=env
+        *cmd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
+        env=env,
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), RUN_SECONDS)
