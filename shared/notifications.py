@@ -30,6 +30,8 @@ class Notification(msgspec.Struct, kw_only=True, frozen=True):
     account_id: UUID | None = None
     occurred_at: datetime
     read: bool = False
+    # new_sign_in: the session that signed in (a device hides the news of its own sign-in)
+    session_id: str | None = None
 
 
 class NotificationPage(msgspec.Struct, kw_only=True):

@@ -243,6 +243,21 @@ class Postgres:
             return
         self._run("pg_ctl", ["-D", str(self.pgdata), "-w", "-t", "60", "-m", "fast", "stop"])
 
+    def kill(self, grace: float = 10.0) -> None:
+        """SIGKILL the postmaster (a crash: the next start runs crash recovery), then
+        wait for its backends, which exit on their own once it is gone (a new
+        postmaster refuses to start while they still hold the shared memory)."""
+        pid = self.running_pid()
+        if pid is None:
+            return
+        postmaster = psutil.Process(pid)
+        backends = postmaster.children()
+        postmaster.kill()
+        _, alive = psutil.wait_procs([postmaster, *backends], timeout=grace)
+        for proc in alive:
+            proc.kill()
+        psutil.wait_procs(alive, timeout=grace)
+
     def superuser_url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@{HOST}:{self.port}/{database}"
 

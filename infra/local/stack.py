@@ -340,6 +340,19 @@ class EmbeddedStack:
             self._started_pg = False
         (self.run_dir / "stack.json").unlink(missing_ok=True)
 
+    def restart_postgres(self, mode: str = "fast") -> None:
+        """Restart the embedded PostgreSQL under the running apps, for recovery tests:
+        ``mode="kill"`` is a SIGKILL of the postmaster, ``"fast"`` a fast shutdown."""
+        if mode not in ("kill", "fast"):
+            raise ValueError(f"restart mode {mode!r}: 'kill' or 'fast'")
+        if self.external_db or not self._started_pg:
+            raise StackError("PostgreSQL is not the embedded one this stack started")
+        if mode == "kill":
+            self.postgres.kill()
+        else:
+            self.postgres.stop()
+        self.postgres.start()
+
     # -- status / down for a stack started by another process -------------
     def status(self) -> list[ServiceStatus]:
         state = self.saved_state()

@@ -22,6 +22,9 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
 
 from infra.local import health
 from infra.local.procs import ManagedProcess
@@ -131,6 +134,7 @@ class Supervisor:
             return
         self.say(f"postgres is not running; restarting it (log {pg.log_path})")
         self._note("postgres", "not running")
+        _wait_gone(_stale_postmaster(pg.pgdata / "postmaster.pid"), 5.0)
         try:
             pg.start()
             self.say("postgres restarted")
@@ -198,3 +202,18 @@ class Supervisor:
         self._note(name, reason)
         proc.kill(signal.SIGKILL, timeout=5.0)
         self._due[name] = now  # restart at the next pass, no backoff for a stuck process
+
+
+def _stale_postmaster(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _wait_gone(pid: int | None, timeout: float) -> None:
+    """A killed postmaster stays a zombie until reaped; PostgreSQL refuses to start while
+    the pid in its lock file exists, so give the reaper a moment."""
+    deadline = time.monotonic() + timeout
+    while pid is not None and psutil.pid_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)

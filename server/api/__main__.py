@@ -2,10 +2,12 @@
 
 HTTPS when BANK_TLS_CERTFILE and BANK_TLS_KEYFILE are set (production takes its
 certificate this way; the local stack's `--tls` passes a generated one).
+BANK_API_WORKERS worker processes share the port (0 = one per CPU core).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import uvicorn
@@ -23,12 +25,20 @@ def uvicorn_options(settings: Settings) -> dict[str, object]:
         "proxy_headers": True,
         "server_header": False,
         "access_log": False,
+        "workers": workers(settings),
     }
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise SystemExit("Set both BANK_TLS_CERTFILE and BANK_TLS_KEYFILE, or neither.")
     if settings.tls_certfile:
         options |= {"ssl_certfile": settings.tls_certfile, "ssl_keyfile": settings.tls_keyfile}
     return options
+
+
+def workers(settings: Settings) -> int:
+    """How many API processes to run: the setting, or one per core when it is 0."""
+    if settings.api_workers < 0:
+        raise SystemExit("BANK_API_WORKERS must be 0 (one per core) or more.")
+    return settings.api_workers or os.cpu_count() or 1
 
 
 def main() -> None:

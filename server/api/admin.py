@@ -18,6 +18,7 @@ from litestar.params import Parameter
 from server.adapters.audit import AuditRow
 from server.adapters.users import UserRecord
 from server.api.body import BadRequestError, decode_body, parse_uuid
+from server.api.bootstrap import services_of
 from server.api.security import audit_record
 from server.application import admin
 from server.application.context import Actor, AppContext
@@ -67,7 +68,7 @@ class AdminController(Controller):
         req = await decode_body(request, RoleChangeRequest)
         user = await admin.change_role(
             ctx,
-            request.app.state.sessions,
+            services_of(request.app).sessions,
             actor,
             target,
             req.role,

@@ -18,6 +18,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from server.api.body import BadRequestError, decode_body
+from server.api.bootstrap import services_of
 from server.api.security import audit_record, issue_access_token
 from server.application import auth
 from server.application.context import Actor, AppContext
@@ -36,7 +37,20 @@ class TokenForm(msgspec.Struct, kw_only=True):
 
 
 def _sessions(request: Request[Any, Any, Any]) -> SessionService:
-    return request.app.state.sessions  # type: ignore[no-any-return]
+    return services_of(request.app).sessions
+
+
+def _require_form_body(request: Request[Any, Any, Any]) -> None:
+    """RFC 6749 §4.3.2 and §6: the token endpoint takes a form body; say so plainly
+    (a JSON body would otherwise read as an empty form: "unsupported grant_type")."""
+    media_type = request.content_type[0]
+    if media_type != RequestEncodingType.URL_ENCODED.value:
+        raise BadRequestError(
+            "The token endpoint takes an application/x-www-form-urlencoded body (RFC 6749),"
+            f" not {media_type or 'an empty content type'}: send grant_type=password&username="
+            "...&password=... or grant_type=refresh_token&refresh_token=... as a form.",
+            "unsupported_media_type",
+        )
 
 
 def _when(ts: float) -> datetime:
@@ -64,6 +78,7 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: Annotated[TokenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[TokenResponse]:
+        _require_form_body(request)
         sessions = _sessions(request)
         audit = audit_record(request, "sign_in")
         if data.grant_type == "password":

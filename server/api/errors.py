@@ -1,14 +1,27 @@
-"""Every error becomes an RFC 9457 problem (application/problem+json), in one place."""
+"""Every error becomes an RFC 9457 problem (application/problem+json), in one place.
+
+- Domain and application errors: the table below (4xx with their ``code``).
+- A dependency that is down (PostgreSQL, Redis: refused or broken connections,
+  timeouts, a server starting up or shutting down, a pool closing) is 503 with
+  ``Retry-After`` and ``code: "unavailable"``: ``unavailable_reason`` is the one
+  list of what counts (docs/adr/0302-dependency-down-is-503.md).
+- Anything else is our bug: 500 ``internal_error``, logged with its trace id,
+  which the answer quotes so a support request can find the log line.
+"""
 
 from __future__ import annotations
 
+import builtins
 import logging
 
+import asyncpg
 import msgspec
+import redis.exceptions as redis_errors
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
+from runtime.observability.context import current_trace_id
 from server.application import errors as app_errors
 from server.domain import errors as domain
 from shared.api import Problem
@@ -79,17 +92,105 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
         405: "Method not allowed",
         413: "Payload too large",
         429: "Too many requests",
+        503: "Service unavailable",
     }.get(exc.status_code, "Error")
     return problem_response(request, exc.status_code, title, detail, code, headers or None)
 
 
+# Seconds a client should wait before retrying while a dependency is down
+# (a restarted Redis or PostgreSQL was measured back within 1.3 to 4.4 s).
+RETRY_AFTER_UNAVAILABLE_SECONDS = 2
+
+# Errors that mean "a server we depend on is not answering", not "we are wrong".
+_DEPENDENCY_DOWN: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,  # refused, reset, "Connection closed by server", loading
+    redis_errors.TimeoutError,
+    asyncpg.PostgresConnectionError,  # class 08: connection failure / does not exist
+    asyncpg.exceptions.OperatorInterventionError,  # 57: shutdown, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
+    asyncpg.exceptions.InternalClientError,  # protocol state lost with a killed server
+    builtins.ConnectionError,  # OSError: refused / reset / broken pipe
+    builtins.TimeoutError,  # a connect or pool acquire that timed out
+)
+# asyncpg reports a closed connection or pool as an InterfaceError with these words.
+_CLOSED_WORDS = ("connection is closed", "pool is closing", "pool is closed")
+# PostgreSQL cannot store these characters (NUL in text): a client's input, not a bug.
+_UNSTORABLE_TEXT = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, what caused it, and the members of exception groups."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 20:
+        e = todo.pop()
+        if any(e is s for s in seen):
+            continue
+        seen.append(e)
+        if isinstance(e, BaseExceptionGroup):
+            todo.extend(e.exceptions)
+        todo.extend(x for x in (e.__cause__, e.__context__) if x is not None)
+    return seen
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Which dependency is down, when this error (or its cause) says one is."""
+    for e in _chain(exc):
+        if isinstance(e, _DEPENDENCY_DOWN):
+            return "redis" if isinstance(e, redis_errors.RedisError) else "postgres"
+        if isinstance(e, asyncpg.InterfaceError) and any(w in str(e) for w in _CLOSED_WORDS):
+            return "postgres"
+    return None
+
+
+def unavailable_response(request: Request, reason: str) -> Response:
+    what = {"redis": "the session and cache store", "postgres": "the database"}[reason]
+    return problem_response(
+        request,
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "Service unavailable",
+        f"The bank cannot reach {what} right now; nothing was changed by this request."
+        f" Retry in {RETRY_AFTER_UNAVAILABLE_SECONDS} seconds (with the same Idempotency-Key"
+        " for a money movement).",
+        "unavailable",
+        {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)},
+    )
+
+
 def internal_error_handler(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    reason = unavailable_reason(exc)
+    if reason is not None:
+        log.warning(
+            "dependency unavailable on %s %s: %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            exc,
+        )
+        return unavailable_response(request, reason)
+    if any(isinstance(e, _UNSTORABLE_TEXT) for e in _chain(exc)):
+        return problem_response(
+            request,
+            400,
+            "Bad request",
+            "The request contains characters that cannot be stored (such as NUL).",
+            "invalid_characters",
+        )
+    if any(isinstance(e, RecursionError) for e in _chain(exc)):
+        return problem_response(
+            request, 400, "Bad request", "The JSON body is nested too deeply.", "invalid_body"
+        )
+    trace_id = current_trace_id()
+    log.exception("unhandled error on %s %s (trace %s)", request.method, request.url.path, trace_id)
     return problem_response(
         request,
         HTTP_500_INTERNAL_SERVER_ERROR,
         "Internal server error",
-        "Something went wrong on our side; nothing was changed by this request.",
+        "Something went wrong on our side; nothing was changed by this request."
+        + (f" Quote trace id {trace_id} if you contact us." if trace_id else ""),
         "internal_error",
     )
 

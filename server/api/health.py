@@ -8,7 +8,8 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.datastructures import State
+
+from server.api.bootstrap import Services
 
 
 class Check(msgspec.Struct):
@@ -50,16 +51,16 @@ class HealthController(Controller):
         return Health(status="ok")
 
     @get("/ready", operation_id="ready")
-    async def ready(self, state: State) -> Response[Health]:
-        ctx = state.ctx
+    async def ready(self, services: Services) -> Response[Health]:
         checks = dict(
             zip(
                 ("postgres", "redis", "kafka"),
                 await asyncio.gather(
-                    _timed(ctx.pool.fetchval("SELECT 1")),
-                    _timed(state.redis.ping()),
-                    _timed(_kafka_reachable(ctx.settings.kafka_bootstrap)),
+                    _timed(services.ctx.pool.fetchval("SELECT 1")),
+                    _timed(services.redis.ping()),
+                    _timed(_kafka_reachable(services.settings.kafka_bootstrap)),
                 ),
+                strict=True,
             )
         )
         ok = all(c.ok for c in checks.values())

@@ -37,8 +37,9 @@ from litestar.openapi.plugins import (
 )
 from litestar.routes import HTTPRoute
 
-from server.api import body, queries, security
+from server.api import body, errors, notifications, queries, security
 from server.api.errors import PROBLEM_JSON
+from server.api.input_guard import InputGuard
 from server.api.openapi_errors import HandlerFacts, handler_facts
 from server.api.rate_limits import MONEY_MOVING
 from server.application.password_policy import MIN_LENGTH as PASSWORD_MIN_LENGTH
@@ -64,12 +65,62 @@ WITH_RETRY_AFTER = (429, 503)
 PARAMETER_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("listTransactions", "limit"): {"minimum": 1, "maximum": queries.MAX_PAGE},
     ("listTransactions", "kind"): {"enum": list(queries.KINDS)},
+    ("listTransactions", "from"): {"anyOf": [{"format": "date"}, {"format": "date-time"}]},
+    ("listTransactions", "to"): {"anyOf": [{"format": "date"}, {"format": "date-time"}]},
+    ("getAnalytics", "from"): {"format": "date"},
+    ("getAnalytics", "to"): {"format": "date"},
     ("getAccount", "min_version"): {"minimum": 0},
     ("getBalance", "min_version"): {"minimum": 0},
+    ("searchAuditTrail", "cursor"): {"pattern": "^[0-9]{1,19}$"},
+    ("listNotifications", "limit"): {"minimum": 1, "maximum": notifications.MAX_PAGE},
+    ("listNotifications", "before"): {"minimum": 1},
 }
-BODY_RULES: dict[tuple[str, str], dict[str, Any]] = {
+# The resource a 201 creates, and the operations that take its id (OpenAPI links).
+CREATES = {"openAccount": ("account_id", "$response.body#/id")}
+BODY_RULES: dict[tuple[str, str | None], dict[str, Any]] = {
     ("RegisterRequest", "password"): {"minLength": PASSWORD_MIN_LENGTH},
+    ("MarkReadRequest", "ids"): {"maxItems": notifications.MAX_IDS},
+    ("MarkReadRequest", None): {  # the ids, or up_to
+        "anyOf": [
+            {"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
+            {"required": ["up_to"], "properties": {"up_to": {"type": "integer"}}},
+        ]
+    },
 }
+
+
+# Python's ``\s`` (what the API's msgspec patterns mean) is wider than ECMA-262's (what
+# JSON Schema means): it also matches \x1c-\x1f and \x85. Patterns are spelled out.
+_PY_SPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+
+
+def _ecma_pattern(pattern: str) -> str:
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            pair = pattern[i : i + 2]
+            if pair == "\\s":
+                out.append(_PY_SPACE if in_class else f"[{_PY_SPACE}]")
+            else:
+                out.append(pair)
+            i += 2
+            continue
+        in_class = (in_class or ch == "[") and ch != "]"
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _fix_patterns(node: Any) -> None:
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            node["pattern"] = _ecma_pattern(node["pattern"])
+        for value in node.values():
+            _fix_patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            _fix_patterns(value)
 
 
 def _edge_types(handler: HTTPRouteHandler) -> list[Any]:
@@ -97,10 +148,17 @@ def _handlers(app: Litestar) -> dict[str, HTTPRouteHandler]:
     }
 
 
+# What every request can meet before or after its handler: the input guard (NUL, lone
+# surrogates, ...) and the handler of unexpected errors (a dependency down is 503).
+EDGE = (InputGuard.__call__, errors.internal_error_handler)
+
+
 def _facts(handler: HTTPRouteHandler) -> HandlerFacts:
     wanted = inspect.signature(handler.fn).parameters
     providers = [p.dependency for n, p in handler.resolve_dependencies().items() if n in wanted]
-    return handler_facts(handler.fn, *providers)
+    facts = handler_facts(handler.fn, *providers, *EDGE)
+    facts.problems.pop(500, None)  # never part of the contract: a 500 is a bug to fix
+    return facts
 
 
 def _problem_schema(status: int, codes: set[str]) -> dict[str, Any]:
@@ -188,8 +246,12 @@ def contract_document(app: Litestar, generated: dict[str, Any]) -> dict[str, Any
     _, components = msgspec.json.schema_components(
         sorted(structs, key=lambda t: t.__name__), ref_template=REF
     )
+    _fix_patterns(components)
     for (struct, field_name), rules in BODY_RULES.items():
-        components[struct]["properties"][field_name].update(rules)
+        if struct not in components:
+            continue
+        target = components[struct]
+        (target["properties"][field_name] if field_name else target).update(rules)
     doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
     doc["components"]["securitySchemes"] = {
         OAUTH2: {
@@ -214,7 +276,28 @@ def contract_document(app: Litestar, generated: dict[str, Any]) -> dict[str, Any
             facts = _facts(handler)
             _parameters(op["operationId"], op, facts, _wire_names(handler))
             _problems(op["operationId"], op, facts, is_public)
+    _links(doc)
     return doc
+
+
+def _links(doc: dict[str, Any]) -> None:
+    ops = [op for item in doc["paths"].values() for op in item.values() if isinstance(op, dict)]
+    for producer in ops:
+        if producer.get("operationId") not in CREATES:
+            continue
+        param, expression = CREATES[producer["operationId"]]
+        links = {
+            consumer["operationId"]: {
+                "operationId": consumer["operationId"],
+                "parameters": {param: expression},
+            }
+            for consumer in ops
+            if any(
+                p.get("name") == param and p.get("in") == "path"
+                for p in consumer.get("parameters", [])
+            )
+        }
+        producer["responses"]["201"]["links"] = links
 
 
 class ContractJsonPlugin(JsonRenderPlugin):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import sys
 import textwrap
 import types
@@ -62,13 +63,18 @@ def status_of_error(cls: type[DomainError]) -> tuple[int, str]:
     return 422, "Business rule violated"  # errors.domain_error_handler's fallback
 
 
+def _is_command(obj: object) -> bool:
+    """A command type (server/application/commands.py): dispatched to its decider by type."""
+    return inspect.isclass(obj) and (obj.__module__ or "").endswith(".commands")
+
+
 def _ours(obj: object) -> bool:
     return (getattr(obj, "__module__", None) or "").startswith(OUR_PACKAGES)
 
 
 @cache
-def _functions_named(name: str) -> tuple[Callable[..., Any], ...]:
-    """Every function or method of ours with this name, in the modules the process loaded."""
+def _all_functions() -> tuple[Callable[..., Any], ...]:
+    """Every function and method of ours, in the modules the process loaded."""
     found: list[Callable[..., Any]] = []
     for mod_name, mod in list(sys.modules.items()):
         if not mod_name.startswith(OUR_PACKAGES) or mod_name.endswith("__main__") or mod is None:
@@ -76,10 +82,29 @@ def _functions_named(name: str) -> tuple[Callable[..., Any], ...]:
         for obj in vars(mod).values():
             if getattr(obj, "__module__", None) != mod_name:
                 continue
-            if inspect.isfunction(obj) and obj.__name__ == name:
-                found.append(obj)
-            elif inspect.isclass(obj) and isinstance(vars(obj).get(name), types.FunctionType):
-                found.append(vars(obj)[name])
+            if inspect.isfunction(obj):
+                found.append(inspect.unwrap(obj))
+            elif inspect.isclass(obj):
+                found.extend(f for f in vars(obj).values() if isinstance(f, types.FunctionType))
+    return tuple(found)
+
+
+@cache
+def _functions_named(name: str) -> tuple[Callable[..., Any], ...]:
+    return tuple(f for f in _all_functions() if f.__name__ == name)
+
+
+@cache
+def _functions_taking(type_name: str) -> tuple[Callable[..., Any], ...]:
+    """Every function or method of ours with a parameter annotated with this type: where a
+    command object goes when it is dispatched by its type (``@decides(DepositMoney)``)."""
+    token = re.compile(rf"\b{re.escape(type_name)}\b")
+    found: list[Callable[..., Any]] = []
+    for candidate in _all_functions():
+        annotations = {k: v for k, v in getattr(candidate, "__annotations__", {}).items()}
+        annotations.pop("return", None)
+        if any(token.search(v if isinstance(v, str) else repr(v)) for v in annotations.values()):
+            found.append(candidate)
     return tuple(found)
 
 
@@ -159,7 +184,27 @@ def _unresolved_method(node: ast.AST) -> bool:
     )
 
 
-def _note_call(facts: HandlerFacts, node: ast.Call, target: Any) -> None:
+def _problem_built(
+    fn: Callable[..., Any], facts: HandlerFacts, node: ast.Call, target: Any
+) -> None:
+    """A problem answered directly: ``Problem(status=400, code="...")`` or
+    ``problem_response(request, status, title, detail, code)``, with constant values."""
+    values = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+    if getattr(target, "__name__", "") == "problem_response":
+        names = ("request", "status", "title", "detail", "code")
+        values.update(zip(names, node.args, strict=False))
+    elif not (inspect.isclass(target) and target.__name__ == "Problem"):
+        return
+    status = values.get("status")
+    value = status.value if isinstance(status, ast.Constant) else None
+    if isinstance(status, (ast.Name, ast.Attribute)):
+        value = _resolve(status, fn)  # HTTP_503_SERVICE_UNAVAILABLE
+    if isinstance(value, int) and not isinstance(value, bool):
+        facts.add(value, _literal(values.get("code")))
+
+
+def _note_call(fn: Callable[..., Any], facts: HandlerFacts, node: ast.Call, target: Any) -> None:
+    _problem_built(fn, facts, node, target)
     name = getattr(target, "__name__", "")
     if name == "parse_uuid" and node.args and isinstance(node.args[0], ast.Name):
         facts.uuid_params.add(node.args[0].id)
@@ -180,24 +225,33 @@ def _visit(fn: Callable[..., Any], facts: HandlerFacts, seen: set[Any]) -> None:
     if tree is None:
         return
     for node, target in _callees(fn, tree):
-        if inspect.isclass(target) and issubclass(target, HTTPException):
-            code = _http_code(target, node) if isinstance(node, ast.Call) else None
-            facts.add(target.status_code, code)
-        elif (
-            inspect.isclass(target)
-            and issubclass(target, DomainError)
-            and target.code != DomainError.code  # a base class: its code is set where raised
-        ):
-            status, title = status_of_error(target)
-            facts.add(status, target.code, title)
-        elif inspect.isfunction(target):
-            if isinstance(node, ast.Call):
-                _note_call(facts, node, target)
-            _visit(target, facts, seen)
-        elif target is None and _unresolved_method(node):
-            assert isinstance(node, ast.Attribute)
-            for candidate in _functions_named(node.attr):
-                _visit(candidate, facts, seen)
+        for callee in _step(fn, node, target, facts):
+            _visit(callee, facts, seen)
+
+
+def _step(
+    fn: Callable[..., Any], node: ast.AST, target: Any, facts: HandlerFacts
+) -> tuple[Callable[..., Any], ...]:
+    """Note what this node answers; return the functions the walk goes on into."""
+    call = node if isinstance(node, ast.Call) else None
+    if inspect.isclass(target) and issubclass(target, HTTPException):
+        facts.add(target.status_code, _http_code(target, call) if call else None)
+    elif (
+        inspect.isclass(target)
+        and issubclass(target, DomainError)
+        and target.code != DomainError.code  # a base class: its code is set where raised
+    ):
+        status, title = status_of_error(target)
+        facts.add(status, target.code, title)
+    elif call is not None and _is_command(target):
+        return _functions_taking(target.__name__)  # dispatched to its decider by type
+    elif inspect.isfunction(target) or (inspect.isclass(target) and target.__name__ == "Problem"):
+        if call is not None:
+            _note_call(fn, facts, call, target)
+        return (target,) if inspect.isfunction(target) else ()
+    elif target is None and isinstance(node, ast.Attribute) and _unresolved_method(node):
+        return _functions_named(node.attr)
+    return ()
 
 
 def handler_facts(*functions: Callable[..., Any]) -> HandlerFacts:

@@ -2,48 +2,28 @@
 (cursor pagination) and daily analytics. Same auth rules as the rest of the
 API: a customer sees only their own accounts (another's is a 404).
 
-``read_side`` is the lifespan hook that binds the Piccolo read-model tables to
-a connection pool and builds the Redis query cache (``app.state.query_cache``).
+The read-model tables and the query cache are built once per process by the
+composition root (server/api/bootstrap.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
-from litestar import Controller, Litestar, get
+from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.params import Parameter
-from redis.asyncio import Redis
 
-from runtime.settings import Settings
 from server.api.body import BadRequestError, parse_uuid
 from server.application.context import Actor, AppContext
-from server.projections.tables import bind, make_engine
 from server.queries import accounts as account_queries
 from server.queries import history
-from server.queries.cache import QueryCache
+from server.readmodel.cache import QueryCache
 from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage
 
 KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")
 MAX_PAGE = 200
 MAX_ANALYTICS_DAYS = 366
-
-
-@asynccontextmanager
-async def read_side(app: Litestar) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    engine = make_engine(settings.database_url)
-    await engine.start_connection_pool(min_size=1, max_size=max(settings.db_pool_max // 2, 2))
-    bind(engine)
-    redis = Redis.from_url(settings.redis_url)
-    app.state.query_cache = QueryCache(redis)
-    try:
-        yield
-    finally:
-        await redis.aclose()
-        await engine.close_connection_pool()
 
 
 def query_cache(state: State) -> QueryCache | None:

@@ -1,8 +1,10 @@
 """Per-user request rate limit on money-moving endpoints (an app-level guard).
 
-A token bucket per user in Redis (server/adapters/rate_limits.py), shared by all
-API processes: ``money_rate_per_second`` sustained, ``money_rate_burst`` at once.
-Over the limit the answer is 429 with Retry-After, before anything is decided.
+A token bucket per user shared by all API processes through Redis, taken in
+leases so that most requests cost no Redis round trip
+(server/adapters/rate_limits.py, docs/adr/0301-rate-limit-leases.md):
+``money_rate_per_second`` sustained, ``money_rate_burst`` at once. Over the
+limit the answer is 429 with Retry-After, before anything is decided.
 Litestar's RateLimitMiddleware keys by client address and keeps its history
 with a read-modify-write per request (not atomic across processes), hence this.
 """
@@ -12,10 +14,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 
+from server.api.bootstrap import services_of
 from server.application.context import Actor
 
 # operation_id of every money-moving endpoint
@@ -28,10 +32,13 @@ async def money_rate_limit(
     if getattr(handler, "operation_id", None) not in MONEY_MOVING:
         return
     actor = connection.scope.get("user")
-    bucket = connection.app.state.get("money_bucket")
-    if not isinstance(actor, Actor) or bucket is None:
-        return
-    wait = await bucket.take(str(actor.user_id))
+    if isinstance(actor, Actor):
+        await take_money_token(connection.app, actor)
+
+
+async def take_money_token(app: Litestar, actor: Actor) -> None:
+    """One money movement from the actor's bucket, or 429 (REST and GraphQL alike)."""
+    wait = await services_of(app).money_limit.take(str(actor.user_id))
     if wait > 0:
         retry_after = max(1, math.ceil(wait))
         raise TooManyRequestsException(

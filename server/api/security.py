@@ -5,15 +5,23 @@ at most 15 min) carrying ``sub`` (user id), ``role`` and ``sid`` (the session).
 Every authenticated request, HTTP or WebSocket, goes through ``retrieve_actor``
 and ``token_revoked``: a token whose session was revoked (logout, session
 revoked, refresh-token reuse, role change) stops working.
+
+A token's signature and claims are verified once per process and the result is
+kept until the token expires (``SessionToken.decode``); revocation does not
+depend on that cache, it is the session check on every request
+(docs/adr/0300-a-cheap-request.md). Without Redis the session check cannot be
+made: the request fails closed with 503 (server/api/errors.py), never 500.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import time
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 import jwt
@@ -25,6 +33,7 @@ from litestar.security.jwt import OAuth2PasswordBearerAuth, Token
 from runtime.observability.context import current_trace_id
 from runtime.settings import Settings
 from server.adapters.audit import AuditRecord
+from server.api.bootstrap import services_of
 from server.application.context import Actor
 
 TOKEN_URL = "/api/v1/auth/token"
@@ -40,6 +49,9 @@ MAX_ACCESS_TOKEN_TTL = 15 * 60
 REQUIRED_CLAIMS = ["exp", "sub", "iat", "sid"]
 _ROLES = {"customer", "teller", "admin", "auditor"}
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+# Verified tokens kept per process; the oldest goes first when full.
+MAX_VERIFIED_TOKENS = 20_000
+_verified: dict[tuple[str, str, str], tuple[float, Any]] = {}
 
 
 class SessionToken(Token):
@@ -52,6 +64,47 @@ class SessionToken(Token):
         }
         payload.update(self.extras)
         return jwt.encode(payload=payload, key=secret, algorithm=algorithm)
+
+    @classmethod
+    def decode(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithm: str,
+        audience: str | Sequence[str] | None = None,
+        issuer: str | Sequence[str] | None = None,
+        require_claims: Sequence[str] | None = None,
+        verify_exp: bool = True,
+        verify_nbf: bool = True,
+        strict_audience: bool = False,
+    ) -> Self:
+        """Verify once, then answer from the cache until the token's ``exp``.
+
+        The same encoded string carries the same signature, so it verifies the same
+        way until it expires; only our own settings' checks (no audience, issuer or
+        nbf options) are cached, anything else is verified every time."""
+        cacheable = verify_exp and audience is None and issuer is None
+        key = (encoded_token, secret, algorithm)
+        if cacheable and (hit := _verified.get(key)) is not None:
+            if hit[0] > time.time():
+                return hit[1]  # type: ignore[no-any-return]
+            del _verified[key]
+        token = super().decode(
+            encoded_token,
+            secret,
+            algorithm,
+            audience=audience,
+            issuer=issuer,
+            require_claims=require_claims,
+            verify_exp=verify_exp,
+            verify_nbf=verify_nbf,
+            strict_audience=strict_audience,
+        )
+        if cacheable:
+            if len(_verified) >= MAX_VERIFIED_TOKENS:
+                del _verified[next(iter(_verified))]
+            _verified[key] = (token.exp.timestamp(), token)
+        return token
 
 
 async def retrieve_actor(
@@ -71,10 +124,9 @@ async def retrieve_actor(
 async def token_revoked(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     """True when the token's session no longer exists (checked in Redis, cached ≤ 1 s)."""
     sid = token.extras.get("sid")
-    sessions = connection.app.state.get("sessions")
-    if not isinstance(sid, str) or sessions is None:
+    if not isinstance(sid, str):
         return True
-    return not await sessions.is_active(sid)
+    return not await services_of(connection.app).sessions.is_active(sid)
 
 
 async def authenticate_access_token(app: Litestar, token: str | None) -> Actor | None:
@@ -82,7 +134,7 @@ async def authenticate_access_token(app: Litestar, token: str | None) -> Actor |
     (the WebSocket's ?token= or Hello message); None when it is not valid now."""
     if not token:
         return None
-    auth: OAuth2PasswordBearerAuth[Actor, Token] = app.state.jwt_auth
+    auth = services_of(app).auth
     try:
         decoded = auth.token_cls.decode(
             encoded_token=token,
@@ -93,10 +145,9 @@ async def authenticate_access_token(app: Litestar, token: str | None) -> Actor |
     except NotAuthorizedException:
         return None
     actor = await retrieve_actor(decoded, None)
-    sessions = app.state.get("sessions")
-    if actor is None or actor.session_id is None or sessions is None:
+    if actor is None or actor.session_id is None:
         return None
-    return actor if await sessions.is_active(actor.session_id) else None
+    return actor if await services_of(app).sessions.is_active(actor.session_id) else None
 
 
 def build_auth(settings: Settings) -> OAuth2PasswordBearerAuth[Actor, Token]:
@@ -118,9 +169,9 @@ def build_auth(settings: Settings) -> OAuth2PasswordBearerAuth[Actor, Token]:
 
 def issue_access_token(app: Litestar, user_id: UUID, role: str, session_id: str) -> tuple[str, int]:
     """A signed access token for a session, and its lifetime in seconds."""
-    settings: Settings = app.state.settings
-    ttl = min(settings.access_token_ttl_seconds, MAX_ACCESS_TOKEN_TTL)
-    token = app.state.jwt_auth.create_token(
+    services = services_of(app)
+    ttl = min(services.settings.access_token_ttl_seconds, MAX_ACCESS_TOKEN_TTL)
+    token = services.auth.create_token(
         identifier=str(user_id),
         token_expiration=timedelta(seconds=ttl),
         token_extras={"role": role, "sid": session_id},

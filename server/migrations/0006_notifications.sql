@@ -18,6 +18,8 @@ CREATE TABLE notifications (
     title       text        NOT NULL,
     body        text        NOT NULL,
     account_id  uuid,
+    session_id  text,                   -- new_sign_in: the session that signed in
+
     occurred_at timestamptz NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     read_at     timestamptz,

@@ -17,12 +17,16 @@ import asyncpg
 from server.notifications.rules import Draft
 from shared.notifications import Notification
 
-_COLUMNS = "id, user_id, kind, title, body, account_id, occurred_at, read_at IS NOT NULL AS read"
+_COLUMNS = (
+    "id, user_id, kind, title, body, account_id, occurred_at, session_id,"
+    " read_at IS NOT NULL AS read"
+)
 
 _INSERT = f"""
-INSERT INTO notifications (user_id, source_key, kind, title, body, account_id, occurred_at)
+INSERT INTO notifications
+    (user_id, source_key, kind, title, body, account_id, occurred_at, session_id)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
-                     $7::timestamptz[])
+                     $7::timestamptz[], $8::text[])
 ON CONFLICT (source_key) DO NOTHING
 RETURNING {_COLUMNS}
 """
@@ -37,6 +41,7 @@ def notification(row: asyncpg.Record) -> Notification:
         account_id=row["account_id"],
         occurred_at=row["occurred_at"],
         read=row["read"],
+        session_id=row["session_id"],
     )
 
 
@@ -53,7 +58,9 @@ async def store(pool: asyncpg.Pool, drafts: Sequence[Draft]) -> list[tuple[UUID,
         [d.body for d in drafts],
         [d.account_id for d in drafts],
         [d.occurred_at for d in drafts],
+        [d.session_id for d in drafts],
     )
+
     return [(r["user_id"], notification(r)) for r in sorted(rows, key=lambda r: r["id"])]
 
 

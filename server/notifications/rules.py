@@ -53,6 +53,7 @@ class Draft:
     body: str
     occurred_at: datetime
     account_id: UUID | None = None
+    session_id: str | None = None
 
 
 class AuditRow(msgspec.Struct, kw_only=True):
@@ -65,6 +66,7 @@ class AuditRow(msgspec.Struct, kw_only=True):
     outcome: str
     reason_code: str | None = None
     account_id: UUID | None = None
+    session_id: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
     details: dict[str, Any] | None = None
@@ -161,6 +163,7 @@ def from_audit(change: AuditChange, now: datetime) -> Draft | None:
                 "Not you? Sign out everywhere in Settings."
             ),
             occurred_at=occurred,
+            session_id=row.session_id,
         )
     if row.action in PAYMENT_ACTIONS and row.outcome == "rejected":
         what = "withdrawal" if row.action == "withdraw_money" else "transfer"

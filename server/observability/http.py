@@ -11,7 +11,10 @@ included. Per HTTP request it:
 - counts ``http_requests_total{route,method,status}`` and observes
   ``http_request_duration_seconds{route,method}``, with the route *template*
   Litestar resolved (``/api/v1/accounts/{account_id:str}/deposits``);
-- writes one access-log line (not for successful probes and scrapes).
+- writes one access-log line for every command (POST, PUT, DELETE, ...), every
+  4xx/5xx and every request slower than ``SLOW_REQUEST_SECONDS``; a successful
+  read (GET/HEAD) is only counted in the metrics: its log line cost 23 µs of CPU,
+  more than the request metrics and ids together (docs/adr/0300-a-cheap-request.md).
 WebSocket sessions are not HTTP requests: they move ``bank_websocket_connections``.
 """
 
@@ -28,7 +31,8 @@ from server.observability.metrics import WEBSOCKETS, exposition, observe_http, w
 
 _access_log = get_logger("bank.http")
 _UNMATCHED = "unmatched"
-_QUIET = ("/health", "/metrics")
+_QUIET_METHODS = frozenset({"GET", "HEAD"})
+SLOW_REQUEST_SECONDS = 1.0
 
 
 @get("/metrics", include_in_schema=False, sync_to_thread=False, opt={"exclude_from_auth": True})
@@ -102,7 +106,7 @@ class ObservedASGI:
             seconds = time.perf_counter() - started
             route = scope.get("path_template") or _UNMATCHED
             observe_http(route, method, status, seconds)
-            if status >= 400 or not route.startswith(_QUIET):
+            if status >= 400 or method not in _QUIET_METHODS or seconds > SLOW_REQUEST_SECONDS:
                 _access_log.info(
                     "http request",
                     method=method,
@@ -135,7 +139,7 @@ class ObservedASGI:
 
 def instrument_app(app: Litestar, service: str = "api") -> Litestar:
     """Wrap the app's ASGI handler, take over logging, start tracing if configured,
-    and expose the app's connection pools. Call once, after ``Litestar(...)``."""
+    and expose the app's connection pool. Call once, after ``Litestar(...)``."""
     from runtime.observability.logging import configure_logging
 
     settings = app.state.get("settings")
@@ -145,17 +149,9 @@ def instrument_app(app: Litestar, service: str = "api") -> Litestar:
         app.asgi_handler = ObservedASGI(app.asgi_handler)
 
     def commands_pool() -> Any:
-        ctx = app.state.get("ctx")
-        return getattr(ctx, "pool", None)
-
-    def reads_pool() -> Any:
-        try:
-            from server.projections.tables import AccountView
-
-            return getattr(AccountView._meta.db, "pool", None)
-        except Exception:
-            return None
+        # The API's one PostgreSQL pool (commands and read models share it).
+        services = app.state.get("services")
+        return getattr(getattr(services, "ctx", None), "pool", None)
 
     watch_pool("commands", commands_pool)
-    watch_pool("reads", reads_pool)
     return app

@@ -5,8 +5,9 @@ They live in their own registry (``API_REGISTRY``), so that the projection
 worker, which imports the query cache, does not expose API metrics at zero;
 the API's /metrics adds prometheus_client's default registry (the process
 collector: process_cpu_seconds_total, process_resident_memory_bytes). Metric
-objects are module singletons, so several apps in one process (tests) share them. Hot-path helpers cache the labelled children: a recording costs a
-dict lookup and a lock, about a microsecond.
+objects are module singletons, so several apps in one process (tests) share
+them. Hot-path helpers cache the labelled children: a recording costs a dict
+lookup and a lock, about a microsecond.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ COMMANDS = Counter(
 )
 COMMAND_REFUSALS = Counter(
     "bank_command_refusals",
-    "Commands refused with a 4xx, by error code (insufficient_funds, account_frozen, forbidden, ...)",
+    "Commands refused with a 4xx, by error code"
+    " (insufficient_funds, account_frozen, forbidden, ...)",
     ["command", "code"],
     registry=API_REGISTRY,
 )

@@ -23,3 +23,14 @@ def test_https_when_a_certificate_and_key_are_set() -> None:
 def test_half_a_tls_configuration_is_refused() -> None:
     with pytest.raises(SystemExit):
         uvicorn_options(Settings(tls_certfile="/etc/tls/tls.crt"))
+
+
+def test_one_worker_by_default_and_one_per_core_when_asked() -> None:
+    assert uvicorn_options(Settings())["workers"] == 1
+    assert uvicorn_options(Settings(api_workers=3))["workers"] == 3
+    assert uvicorn_options(Settings(api_workers=0))["workers"] >= 1
+
+
+def test_a_negative_worker_count_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        uvicorn_options(Settings(api_workers=-1))

@@ -105,8 +105,12 @@ def audit(**row: object) -> AuditChange:
 
 
 def test_a_password_sign_in_is_a_new_device() -> None:
-    draft = from_audit(audit(action="sign_in", user_agent="Pixel 9", client_ip="10.0.0.7"), NOW)
+    draft = from_audit(
+        audit(action="sign_in", user_agent="Pixel 9", client_ip="10.0.0.7", session_id="s1"), NOW
+    )
     assert draft is not None and draft.kind == "new_sign_in" and draft.user_id == OWNER
+    assert draft.session_id == "s1"  # the device that signed in need not be told
+
     assert "Pixel 9" in draft.body and "10.0.0.7" in draft.body
     assert draft.source_key == "audit:41"
     assert draft.occurred_at == datetime(2026, 11, 30, 11, 59, 0, 500000, tzinfo=UTC)
