@@ -1,10 +1,15 @@
 """``python -m bench`` (``./task bench``): every scenario, side by side, in one run.
 
-Starts an isolated embedded stack, the API (and CDC + projections for the push
-path), then one separate load process over loopback HTTP; writes
-bench/results/latest.{json,md,png}. Options: ``--quick`` (short runs), ``--only``
-(scenarios), ``--no-baselines``, ``--server uvicorn|granian``, ``--workers N``,
-``--env KEY=VALUE`` (API settings, e.g. BANK_DB_POOL_MAX=40), ``--out DIR``.
+Starts an isolated embedded stack, the API, CDC and the projection worker. The
+single-command HTTP scenarios (deposits, transfers, GET balance) are driven by
+Debian's ``wrk`` (C; installed with apt-get when missing); the rest (batch, the
+WebSocket push, the baselines) by a separate Python load process. Every scenario
+reports the CPU each process spent per operation, the load generator included, and
+py-spy profiles of the API and the connector under the deposit load are summarised
+in bench/results/profile-*.md. Writes bench/results/latest.{json,md,png}.
+Options: ``--quick`` (short runs), ``--only`` (scenarios), ``--no-baselines``,
+``--server uvicorn|granian``, ``--workers N``, ``--env KEY=VALUE`` (API settings,
+e.g. BANK_DB_POOL_MAX=40), ``--no-profile``, ``--out DIR``.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from typing import Any
 import msgspec
 from tqdm import tqdm
 
-from bench import report
+from bench import report, wrk_scenarios
+from bench.cpu import CpuMeter
 from bench.http_scenarios import SCENARIOS
 from bench.load import Plan
 from bench.rss import RssSampler
 from bench.stack import start_api_as, start_pipeline, start_stack, stop_stack
+from bench.wrk import SCENARIOS as WRK_SCENARIOS
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE_STEPS = 12
@@ -44,6 +51,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="short runs (smoke test of the suite)")
     p.add_argument("--only", nargs="*", choices=SCENARIOS, help="HTTP scenarios to run")
+    p.add_argument(
+        "--python-load",
+        action="store_true",
+        help="drive every HTTP scenario from the Python load process (no wrk)",
+    )
+    p.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--no-e2e", action="store_true")
     p.add_argument("--no-cdc", action="store_true", help="skip bench.cdc (commit -> Kafka ack)")
@@ -126,105 +139,194 @@ def run_cdc_bench(st: Any, quick: bool) -> dict[str, Any] | None:
     return result
 
 
+def _pid_of(st: Any, name: str) -> Any:
+    if name == "postgres":
+        return st.postgres.running_pid
+    return lambda: st.processes[name].pid if name in st.processes else None
+
+
+def _events_in_store(st: Any) -> int | None:
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(st.admin_database_url, connect_timeout=5)
+    except psycopg2.Error:
+        return None
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM events")
+            row = cur.fetchone()
+            return int(row[0]) if row else None
+    finally:
+        conn.close()
+
+
+def _wrk_phase(
+    st: Any, meter: CpuMeter, names: list[str], args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Deposits, transfers and GET balance from wrk; then the py-spy profiles."""
+    quick = args.quick
+    print(f"bench: wrk scenarios {', '.join(names)}", flush=True)
+    creds = wrk_scenarios.make_creds(st.api_url, customers=8, accounts=60 if quick else 300)
+    results = wrk_scenarios.run_all(
+        st.api_url,
+        meter,
+        creds,
+        names,
+        saturation_seconds=3 if quick else 15,
+        fixed_seconds=3 if quick else 10,
+        fixed_rate=args.fixed_rate,
+        say=lambda m: print(f"bench: {m}", flush=True),
+    )
+    profiles: dict[str, str] = {}
+    if not args.no_profile and "deposits" in names:
+        targets = {n: st.processes[n].pid for n in ("api", "cdc") if n in st.processes}
+        profiles = wrk_scenarios.profile_under_load(
+            st.api_url, creds, targets, args.out, seconds=4 if quick else 12
+        )
+        print(f"bench: profiles {profiles}", flush=True)
+    return results, profiles
+
+
+class _Run:
+    """What one bench run collects."""
+
+    def __init__(self) -> None:
+        self.results: list[dict[str, Any]] = []
+        self.skipped: list[dict[str, str]] = []
+        self.profiles: dict[str, str] = {}
+        self.load_rss: float | None = None
+
+
+def _plan(st: Any, args: argparse.Namespace, scenarios: list[str], e2e_reason: str) -> Plan:
+    quick = args.quick
+    return Plan(
+        api_url=st.api_url,
+        admin_database_url=st.admin_database_url,
+        fixed_rate=args.fixed_rate,
+        fixed_seconds=1.5 if quick else 4.0,
+        saturation_seconds=2.0 if quick else 5.0,
+        accounts=60 if quick else 300,
+        scenarios=scenarios,
+        e2e=not args.no_e2e,
+        e2e_skip_reason=e2e_reason,
+        baselines=not args.no_baselines,
+        copy_commands=8_000 if quick else 60_000,
+        batch_saturation_size=2000 if quick else 8190,
+    )
+
+
+def _on_line(
+    msg: dict[str, Any], run: _Run, cpu: tuple[dict[str, float], dict[str, float]], bar: Any
+) -> None:
+    step = msg.get("step", "?")
+    if "summary" in msg:
+        s = msg["summary"]
+        # CPU since the previous step's line: this step (and its own setup).
+        s["cpu_us_per_op"] = CpuMeter.per_op(cpu[0], cpu[1], s["ok"])
+        s["generator"] = "python (bench.load)"
+        run.results.append(s)
+        bar.set_postfix_str(f"{step}: {s['throughput']:,.0f}/s p99 {s.get('p99_ms')} ms")
+    elif "skipped" in msg:
+        run.skipped.append({"step": step, "reason": msg["skipped"]})
+        bar.write(f"skipped {step}: {msg['skipped']}")
+    else:
+        bar.write(f"{step}: {msg.get('info', '')}")
+    bar.update(1)
+
+
+def _python_load(
+    st: Any, plan: Plan, total: int, meter: CpuMeter, sampler: RssSampler, run: _Run
+) -> int:
+    """The Python load process (batch, push, baselines); returns its exit code."""
+    plan_path = Path(tempfile.mkstemp(prefix="bench-plan-", suffix=".json")[1])
+    plan_path.write_bytes(msgspec.json.encode(plan))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.load", str(plan_path)],
+        cwd=REPO,
+        env=st.process_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    sampler.track("load", lambda: proc.pid if proc.poll() is None else None)
+    meter.track("load", lambda: proc.pid if proc.poll() is None else None)
+    last_cpu = meter.snapshot()
+    q: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
+    tty = sys.stderr.isatty()
+    bar_opts = {"unit": "step", "desc": "bench", "dynamic_ncols": True}
+    with tqdm(total=total, mininterval=0.5 if tty else 30.0, **bar_opts) as bar:
+        while True:
+            try:
+                line = q.get(timeout=0.5)
+            except queue.Empty:
+                if tty:
+                    bar.refresh()  # keeps the elapsed time moving between steps
+                continue
+            if line is None:
+                break
+            msg = json.loads(line)
+            if msg.get("done"):
+                run.load_rss = msg.get("peak_rss_mb")
+                continue
+            now_cpu = meter.snapshot()
+            _on_line(msg, run, (last_cpu, now_cpu), bar)
+            last_cpu = now_cpu
+    rc = proc.wait()
+    plan_path.unlink(missing_ok=True)
+    if rc != 0:
+        print(f"bench: the load process exited with {rc}", file=sys.stderr)
+    return rc
+
+
+def _track(st: Any, sampler: RssSampler, meter: CpuMeter) -> None:
+    for name in ("api", "cdc", "projections", "redis", "kafka"):
+        if name in st.processes:
+            p = st.processes[name]
+            sampler.track(name, lambda p=p: p.pid if p.alive else None)  # type: ignore[misc]
+    sampler.track("postgres", st.postgres.running_pid)
+    for name in ("api", "postgres", "kafka", "cdc", "projections", "redis"):
+        meter.track(name, _pid_of(st, name))
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     machine = _machine()
-    quick = args.quick
     scenarios = list(args.only or SCENARIOS)
     extra_env = dict(kv.split("=", 1) for kv in args.env)
-    # The per-user money rate limit protects production; the bench's one customer
+    # The per-user money rate limit protects production; the bench's customers
     # must not be throttled (the API inherits this process's environment).
     for key, value in BENCH_API_ENV.items():
         os.environ.setdefault(key, value)
     print(f"bench: starting an isolated stack ({machine})", flush=True)
     st = start_stack()
     sampler = RssSampler()
-    load_rss: float | None = None
-    results: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
+    meter = CpuMeter()
+    run = _Run()
     try:
-        api = start_api_as(st, args.server, args.workers, extra_env)
+        start_api_as(st, args.server, args.workers, extra_env)
         e2e_reason = "--no-e2e" if args.no_e2e else start_pipeline(st)
-        for name in ("api", "cdc", "projections", "redis", "kafka"):
-            if name in st.processes:
-                p = st.processes[name]
-                sampler.track(name, lambda p=p: p.pid if p.alive else None)  # type: ignore[misc]
-        sampler.track("postgres", st.postgres.running_pid)
+        _track(st, sampler, meter)
         sampler.start()
-        plan = Plan(
-            api_url=st.api_url,
-            admin_database_url=st.admin_database_url,
-            fixed_rate=args.fixed_rate,
-            fixed_seconds=1.5 if quick else 4.0,
-            saturation_seconds=2.0 if quick else 5.0,
-            accounts=60 if quick else 300,
-            scenarios=scenarios,
-            e2e=not args.no_e2e,
-            e2e_skip_reason=e2e_reason,
-            baselines=not args.no_baselines,
-            copy_commands=8_000 if quick else 60_000,
-            batch_saturation_size=2000 if quick else 8190,
-        )
-        plan_path = Path(tempfile.mkstemp(prefix="bench-plan-", suffix=".json")[1])
-        plan_path.write_bytes(msgspec.json.encode(plan))
+        wrk_names = [] if args.python_load else [s for s in scenarios if s in WRK_SCENARIOS]
+        if wrk_names:
+            wrk_results, run.profiles = _wrk_phase(st, meter, wrk_names, args)
+            run.results.extend(wrk_results)
+        scenarios = [s for s in scenarios if s not in wrk_names]
         total = 1 + 2 * len(scenarios) + 1 + (0 if args.no_baselines else BASELINE_STEPS)
-        env = st.process_env()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.load", str(plan_path)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        sampler.track("load", lambda: proc.pid if proc.poll() is None else None)
-        q: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
-        tty = sys.stderr.isatty()
-        with tqdm(
-            total=total,
-            unit="step",
-            desc="bench",
-            dynamic_ncols=True,
-            mininterval=0.5 if tty else 30.0,
-        ) as bar:
-            while True:
-                try:
-                    line = q.get(timeout=0.5)
-                except queue.Empty:
-                    if tty:
-                        bar.refresh()  # keeps the elapsed time moving between steps
-                    continue
-                if line is None:
-                    break
-                msg = json.loads(line)
-                if msg.get("done"):
-                    load_rss = msg.get("peak_rss_mb")
-                    continue
-                step = msg.get("step", "?")
-                if "summary" in msg:
-                    s = msg["summary"]
-                    results.append(s)
-                    bar.set_postfix_str(
-                        f"{step}: {s['throughput']:,.0f}/s p99 {s.get('p99_ms')} ms"
-                    )
-                elif "skipped" in msg:
-                    skipped.append({"step": step, "reason": msg["skipped"]})
-                    bar.write(f"skipped {step}: {msg['skipped']}")
-                else:
-                    bar.write(f"{step}: {msg.get('info', '')}")
-                bar.update(1)
-        rc = proc.wait()
-        plan_path.unlink(missing_ok=True)
-        if rc != 0:
-            print(f"bench: the load process exited with {rc}", file=sys.stderr)
+        plan = _plan(st, args, scenarios, e2e_reason)
+        rc = _python_load(st, plan, total, meter, sampler, run)
         busy = _busy_note()
-        cdc = None if args.no_cdc else run_cdc_bench(st, quick)
+        events_in_store = _events_in_store(st)
+        final_rss = sampler.current_mb()
+        cdc = None if args.no_cdc else run_cdc_bench(st, args.quick)
     finally:
         try:
             sampler.stop()
         finally:  # the servers run detached: never leave them behind
             stop_stack(st, keep=args.keep_data)
+    results, skipped, profiles, load_rss = run.results, run.skipped, run.profiles, run.load_rss
     peak = dict(sampler.peak_mb)
     if load_rss is not None:
         peak["load"] = max(load_rss, peak.get("load", 0.0))
@@ -245,6 +347,9 @@ def main(argv: list[str]) -> int:
         "peak_rss_sum_mb": sampler.peak_sum_mb,
         "process_counts": sampler.processes,
         "cdc": cdc,
+        "profiles": profiles,
+        "events_in_store": events_in_store,
+        "final_rss_mb": final_rss,
     }
     paths = report.write(doc, args.out)
     print(report.markdown(doc))

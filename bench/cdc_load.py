@@ -1,8 +1,10 @@
 """Appends events the way the write side does, for the CDC tests and benchmark.
 
-One transaction per batch: the events rows, then one outbox row per event whose
-payload is the ``shared.events.RecordedEvent`` envelope encoded by msgspec and
-whose headers are {event_id, event_type, version, trace_id}.
+One transaction per batch: the events rows (one row per fact; the connector
+routes them to the domain topics). ``legacy_outbox=True`` also writes the
+outbox rows the write side wrote before migration 0004 (payload = the
+``shared.events.RecordedEvent`` envelope, headers {event_id, event_type,
+version, trace_id}), to test that the connector sends nothing twice meanwhile.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import msgspec
 
 from shared.events import (
     STREAM_TYPE_ACCOUNT,
-    TOPIC_BY_STREAM_TYPE,
     AccountOpened,
     Event,
     EventMetadata,
@@ -24,6 +25,7 @@ from shared.events import (
     RecordedEvent,
     event_type_name,
 )
+from shared.topics import TOPIC_BY_STREAM_TYPE
 
 _enc = msgspec.json.Encoder()
 
@@ -38,7 +40,8 @@ RETURNING event_id, global_position, recorded_at
 """
 
 _INSERT_OUTBOX = """
-INSERT INTO outbox (event_id, aggregate_type, aggregate_id, topic, key, event_type, payload, headers)
+INSERT INTO outbox
+    (event_id, aggregate_type, aggregate_id, topic, key, event_type, payload, headers)
 SELECT event_id, aggregate_type, aggregate_id, topic, key, event_type, payload, headers
 FROM jsonb_to_recordset($1::text::jsonb) AS r(event_id uuid, aggregate_type text,
      aggregate_id uuid, topic text, key text, event_type text, payload jsonb, headers jsonb)
@@ -84,6 +87,7 @@ async def append_batch(
     events: list[tuple[UUID, int, Event]],
     *,
     trace_id: str | None = "bench",
+    legacy_outbox: bool = False,
 ) -> list[RecordedEvent]:
     """Append ``(stream id, version, event)`` rows (account streams) in one transaction."""
     ids = [uuid.uuid4() for _ in events]
@@ -117,6 +121,8 @@ async def append_batch(
             )
             for i, e in enumerate(events)
         ]
+        if not legacy_outbox:
+            return recorded
         topic = TOPIC_BY_STREAM_TYPE[STREAM_TYPE_ACCOUNT]
         outbox = [
             {

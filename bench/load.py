@@ -7,6 +7,7 @@ JSON line per finished step on stdout ({"step", "summary"} or {"step",
 
 from __future__ import annotations
 
+import asyncio
 import json
 import resource
 import sys
@@ -116,6 +117,7 @@ async def http_steps(plan: Plan) -> None:
                     duration=plan.saturation_seconds,
                     max_calls=10**6,
                 )
+                caught_up = await read_side_caught_up(plan.admin_database_url, timeout=60.0)
                 report(
                     f"ours/{name}/saturation",
                     summarize(
@@ -128,7 +130,9 @@ async def http_steps(plan: Plan) -> None:
                         ops_per_call=size,
                         unit="transfers",
                         concurrency=plan.batch_concurrency,
-                        note=f"batches of {size}; latency per batch request",
+                        note=f"batches of {size}; latency per batch request; CDC and "
+                        "projections caught up "
+                        + (f"{caught_up:.1f} s after the burst" if caught_up else "not in 60 s"),
                     ),
                 )
                 continue
@@ -174,6 +178,28 @@ async def http_steps(plan: Plan) -> None:
                 report("ours/e2e_push/fixed", s)
             except Exception as exc:  # noqa: BLE001 - a broken path is a result to report
                 report("ours/e2e_push/fixed", None, f"end-to-end run failed: {exc!r}")
+
+
+async def read_side_caught_up(db_url: str, timeout: float) -> float | None:
+    """Seconds until account_view holds every account's last event version, or None."""
+    import asyncpg
+
+    t0 = time.perf_counter()
+    conn = await asyncpg.connect(db_url)
+    try:
+        while time.perf_counter() - t0 < timeout:
+            behind = await conn.fetchval(
+                "SELECT count(*) FROM (SELECT stream_id, max(version) AS v FROM events"
+                " WHERE stream_type = 'account' GROUP BY stream_id) e"
+                " LEFT JOIN account_view a ON a.account_id = e.stream_id"
+                " WHERE a.version IS DISTINCT FROM e.v"
+            )
+            if behind == 0:
+                return time.perf_counter() - t0
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    return None
 
 
 async def main(plan: Plan) -> None:

@@ -96,6 +96,7 @@ def markdown(doc: dict[str, Any]) -> str:
             )
             + " |"
         )
+    lines += cpu_table(doc["results"])
     if doc["skipped"]:
         lines += ["", "## Skipped", ""]
         lines += [f"- {s['step']}: {s['reason']}" for s in doc["skipped"]]
@@ -123,6 +124,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {name} | {mb} | {doc['peak_rss_sum_mb'].get(name, '–')} | "
             f"{doc['process_counts'].get(name, 1)} |"
         )
+    lines += _extras(doc)
     cdc = doc.get("cdc")
     if cdc:
         lines += ["", "## CDC (bench.cdc: commit -> Kafka ack, same PostgreSQL)", ""]
@@ -136,6 +138,52 @@ def markdown(doc: dict[str, Any]) -> str:
                         f"- {part}: " + ", ".join(f"{k} {v}" for k, v in cdc[part].items())
                     )
     return "\n".join(lines) + "\n"
+
+
+def _extras(doc: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if doc.get("final_rss_mb"):
+        lines += [
+            "",
+            f"## RSS per process at the end ({doc.get('events_in_store')} events in the store)",
+            "",
+            "| process | RSS MB |",
+            "|---|---:|",
+        ]
+        lines += [f"| {n} | {mb} |" for n, mb in doc["final_rss_mb"].items()]
+    if doc.get("profiles"):
+        lines += ["", "## py-spy profiles under the deposit load", ""]
+        lines += [f"- {n}: {where}" for n, where in doc["profiles"].items()]
+    return lines
+
+
+CPU_COLUMNS = ("api", "postgres", "kafka", "cdc", "projections", "redis", "load", "total")
+
+
+def cpu_table(results: list[dict[str, Any]]) -> list[str]:
+    """CPU µs per operation of every process, next to throughput and p99."""
+    rows = [r for r in results if r.get("cpu_us_per_op")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## CPU per operation (µs of CPU time per completed operation, each process)",
+        "",
+        "The load generator is `load`: wrk (C) for the single-command scenarios, the Python "
+        "load process for the rest (its CPU counts its own setup since the previous step).",
+        "",
+        "| scenario | mode | generator | throughput/s | p99 ms | " + " | ".join(CPU_COLUMNS) + " |",
+        "|---|---|---|---:|---:|" + "---:|" * len(CPU_COLUMNS),
+    ]
+    for r in rows:
+        cpu = r["cpu_us_per_op"]
+        lines.append(
+            f"| {r['scenario']} ({r['system']}) | {r['mode']} | {r.get('generator', '')} | "
+            f"{_fmt(r['throughput'])} | {_fmt(r.get('p99_ms'))} | "
+            + " | ".join(_fmt(cpu.get(c)) for c in CPU_COLUMNS)
+            + " |"
+        )
+    return lines
 
 
 def chart(doc: dict[str, Any], path: Path) -> None:

@@ -49,6 +49,21 @@ class RssSampler:
         while not self._stop.wait(self.interval):
             self.sample()
 
+    def current_mb(self) -> dict[str, float]:
+        """RSS now of each tracked process (its largest process), e.g. after many events."""
+        out = {}
+        for name, pid_fn in list(self._targets.items()):
+            pid = pid_fn()
+            if pid is None:
+                continue
+            try:
+                root = psutil.Process(pid)
+                procs = [root, *root.children(recursive=True)]
+                out[name] = round(max(p.memory_info().rss for p in procs) / 2**20, 1)
+            except psutil.Error:
+                continue
+        return out
+
     def sample(self) -> None:
         for name, pid_fn in list(self._targets.items()):
             pid = pid_fn()

@@ -9,6 +9,7 @@ import signal
 import uvloop
 
 from cdc.connector import Connector
+from cdc.health import Progress
 from cdc.metrics import Metrics
 from runtime.observability.process import setup_process
 from runtime.settings import Settings
@@ -17,13 +18,17 @@ log = logging.getLogger("cdc")
 
 
 async def serve(settings: Settings) -> None:
-    metrics = Metrics()
+    metrics = Metrics(progress=Progress(settings.pipeline_stall_seconds))
     metrics.serve(settings.cdc_metrics_port, settings.metrics_host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.cdc_metrics_port)
+    log.info(
+        "metrics and health on http://%s:%d/metrics, /health",
+        settings.metrics_host,
+        settings.cdc_metrics_port,
+    )
     watch = asyncio.create_task(
         metrics.watch_slot(settings.admin_database_url, settings.cdc_slot, stop)
     )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import asyncpg
 from prometheus_client import (
@@ -12,8 +15,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
-    start_http_server,
+    make_wsgi_app,
 )
+
+from cdc.health import PROCESS, Progress, with_health
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +43,21 @@ LATENCY_BUCKETS = (
 )
 
 
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+        pass
+
+
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, progress: Progress | None = None
+    ) -> None:
         self.registry = registry or CollectorRegistry()
+        self.progress = progress or Progress(stall_seconds=30.0)
         r = self.registry
         # Names of infra/prometheus/metrics-contract.yml (alerts and dashboards read them).
         self.records = Counter(
@@ -58,6 +75,25 @@ class Metrics:
             "Server WAL end minus the LSN confirmed to PostgreSQL after Kafka acked",
             registry=r,
         )
+        self.lag_bytes.set_function(lambda: self.progress.slot_lag_bytes)
+        # The "Pipeline health" contract (cdc/health.py), computed when scraped.
+        Gauge(
+            "bank_pipeline_last_progress_age_seconds",
+            "Seconds since the process last made progress (idle with nothing to do counts)",
+            ["process"],
+            registry=r,
+        ).labels(PROCESS).set_function(self.progress.last_progress_age)
+        Gauge(
+            "bank_pipeline_stalled",
+            "1 when there is work and no progress for longer than the stall threshold",
+            ["process"],
+            registry=r,
+        ).labels(PROCESS).set_function(self.progress.stalled)
+        Gauge(
+            "bank_cdc_heartbeat_age_seconds",
+            "Seconds since Kafka last acked a cdc.heartbeat record (-1: none yet)",
+            registry=r,
+        ).set_function(self.progress.heartbeat_age)
         self.commit_to_ack = Histogram(
             "cdc_commit_to_ack_seconds",
             "Time from a transaction's commit in PostgreSQL to Kafka acking all its records",
@@ -94,29 +130,38 @@ class Metrics:
             "cdc_snapshot_rows", "Rows emitted by initial snapshots", registry=r
         )
 
-    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
-        start_http_server(port, addr=addr, registry=self.registry)
+    def serve(self, port: int, addr: str = "127.0.0.1") -> WSGIServer:
+        """/metrics and /health on ``port``, from a thread of their own (answers
+        even when the event loop is stuck, which is when /health matters)."""
+        app = with_health(self.progress, make_wsgi_app(self.registry))
+        httpd = make_server(addr, port, app, _Server, handler_class=_QuietHandler)
+        threading.Thread(target=httpd.serve_forever, name="cdc-metrics", daemon=True).start()
+        return httpd
 
     def topics_acked(self, topics: dict[str, int]) -> None:
         for topic, n in topics.items():
             self.records.labels(topic).inc(n)
 
     async def watch_slot(
-        self, dsn: str, slot: str, stop: asyncio.Event, every: float = 5.0
+        self, dsn: str, slot: str, stop: asyncio.Event, every: float = 2.0
     ) -> None:
         """Poll the WAL the slot retains until ``stop`` is set (own connection, reconnects)."""
         sql = (
-            "SELECT (pg_current_wal_lsn() - restart_lsn)::float8 FROM pg_replication_slots"
-            " WHERE slot_name = $1"
+            "SELECT (pg_current_wal_lsn() - restart_lsn)::float8 AS retained,"
+            " (pg_current_wal_lsn() - confirmed_flush_lsn)::float8 AS lag"
+            " FROM pg_replication_slots WHERE slot_name = $1"
         )
         while not stop.is_set():
             try:
                 conn = await asyncpg.connect(dsn)
                 try:
                     while not stop.is_set():
-                        retained = await conn.fetchval(sql, slot)
-                        if retained is not None:
-                            self.slot_retained.labels(slot).set(retained)
+                        row = await conn.fetchrow(sql, slot)
+                        if row is not None and row["retained"] is not None:
+                            self.slot_retained.labels(slot).set(row["retained"])
+                        if row is not None and row["lag"] is not None:
+                            # The server's view: seen even when no session streams.
+                            self.progress.slot_lag_bytes = max(0, int(row["lag"]))
                         await _wait(stop, every)
                 finally:
                     await conn.close()

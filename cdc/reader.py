@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg2
@@ -58,6 +58,11 @@ class ReplicationStream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reading = False
         self._streaming = False
+        # The socket registered with the loop. Remembered, because a connection
+        # the server broke answers fileno() with an error (issue #11): the
+        # reader must still come off the loop, or it fires forever on whatever
+        # socket reuses that fd number next.
+        self._fd: int | None = None
         self.confirmed_lsn = 0
 
     # --- setup (blocking calls, quick; run before streaming) ------------------
@@ -76,8 +81,9 @@ class ReplicationStream:
         self._cur.execute(sql, params)
         return list(self._cur.fetchall()) if self._cur.description else []
 
-    def ensure_publication(self, tables: list[str]) -> list[str]:
-        """Create the publication for the tables that exist; add any missing one."""
+    def ensure_publication(self, tables: list[str], retired: Sequence[str] = ()) -> list[str]:
+        """Create the publication for the tables that exist; add any missing one,
+        take out any ``retired`` one."""
         existing = {
             r[0]
             for r in self.query(
@@ -104,6 +110,11 @@ class ReplicationStream:
             for table in missing:
                 self.query(f"ALTER PUBLICATION {_q(self.publication)} ADD TABLE public.{_q(table)}")
                 log.info("added %s to publication %s", table, self.publication)
+            for table in [r[0] for r in published if r[0] in retired]:
+                self.query(
+                    f"ALTER PUBLICATION {_q(self.publication)} DROP TABLE public.{_q(table)}"
+                )
+                log.info("took retired %s out of publication %s", table, self.publication)
         return wanted
 
     def slot_info(self) -> tuple[int, int] | None:
@@ -149,15 +160,25 @@ class ReplicationStream:
 
     def resume(self) -> None:
         if self._streaming and not self._reading and self._loop is not None:
-            self._loop.add_reader(self._conn.fileno(), self._drain)
+            if self._fd is None:
+                self._fd = self._conn.fileno()
+            self._loop.add_reader(self._fd, self._drain)
             self._reading = True
             # Messages may already sit in libpq's buffer: the socket will not wake us.
             self._loop.call_soon(self._drain)
 
     def pause(self) -> None:
-        if self._reading and self._loop is not None:
-            self._loop.remove_reader(self._conn.fileno())
-            self._reading = False
+        """Stop reading (back-pressure, or the end). Never touches the connection,
+        which may be broken: the reader comes off by the fd it was registered with."""
+        if self._reading and self._loop is not None and self._fd is not None:
+            self._loop.remove_reader(self._fd)
+        self._reading = False
+
+    def _broken(self, exc: BaseException) -> None:
+        """The stream cannot go on: stop reading for good and end the session."""
+        self.pause()
+        self._streaming = False
+        self._on_error(exc)
 
     @property
     def paused(self) -> bool:
@@ -182,15 +203,13 @@ class ReplicationStream:
                 # More may be buffered in libpq (the socket might not be readable again).
                 self._loop.call_soon(self._drain)  # type: ignore[union-attr]
         except Exception as exc:  # connection lost, server shut down, ...
-            self.pause()
-            self._on_error(exc)
+            self._broken(exc)
             return
         if batch:
             try:
                 self._on_messages(batch)
             except Exception as exc:  # a bug downstream: never skip a message, end the session
-                self.pause()
-                self._on_error(exc)
+                self._broken(exc)
 
     def confirm(self, lsn: int, force: bool = False) -> None:
         """Tell the server everything up to ``lsn`` is safely in Kafka."""
@@ -207,18 +226,19 @@ class ReplicationStream:
             try:
                 self._cur.send_feedback(force=True)
             except Exception as exc:
-                self.pause()
-                self._on_error(exc)
+                self._broken(exc)
 
     def close(self) -> None:
-        self.pause()
+        """Release everything; safe on a broken connection and when called twice."""
+        self.pause()  # before closing: the fd number must not be reused while registered
         self._streaming = False
-        if self._conn is not None:
+        self._fd = None
+        conn, self._conn, self._cur = self._conn, None, None
+        if conn is not None:
             try:
-                self._conn.close()
-            except Exception:  # already broken
-                pass
-        self._conn = self._cur = None
+                conn.close()
+            except Exception as exc:  # already broken
+                log.debug("closing the replication connection: %r", exc)
 
     def describe(self) -> str:
         return f"slot {self.slot} confirmed {format_lsn(self.confirmed_lsn)}"

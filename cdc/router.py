@@ -1,4 +1,13 @@
-"""Where each captured row goes: CDC topics, the outbox router, the dead-letter topic.
+"""Where each captured row goes: change topics, domain topics, the dead-letter topic.
+
+Each fact is one row (the "Events" contract, cdc/README.md): an ``events``
+insert (or snapshot read) is sent twice, as its change envelope to
+``cdc.accounts`` / ``cdc.transactions`` and as its ``RecordedEvent`` to the
+domain topic of its stream type (``shared.topics.topic_for_stream_type``); an
+``audit_log`` row likewise to ``cdc.audit`` and, as the plain row, to
+``audit-events``. The ``outbox`` table is retired (migration 0004 drops it): it
+is no longer in the publication, and a change of it still in the WAL from
+before is skipped, since its events row carries the same fact.
 
 The rule for rows that do not fit (also in cdc/README.md):
 
@@ -8,14 +17,12 @@ The rule for rows that do not fit (also in cdc/README.md):
   the LSN, counted in ``cdc_errors_total``, and the stream goes on:
   - a value that does not parse as its column type, or a tuple whose column
     count differs from its relation;
-  - an ``events`` row without ``stream_id`` or with a ``stream_type`` other than
-    ``account`` / ``transfer``;
-  - a table in the publication this connector does not know;
-  - an outbox row (insert or snapshot) that cannot be routed: unknown ``topic``,
-    empty ``key``, ``payload`` not a valid ``shared.events.RecordedEvent``,
-    ``headers`` not an object. Its ``cdc.outbox`` change record is still emitted.
-* Updates and deletes of outbox rows go to ``cdc.outbox`` only; like Debezium's
-  outbox event router, only inserts (and snapshot reads) are routed.
+  - an ``events`` row without ``stream_id`` or with a stream type that has no
+    topic in ``shared/topics.py`` (never routed silently elsewhere);
+  - a table in the publication this connector does not know.
+* Updates and deletes (which the write side never makes) go to the change
+  topics only; like Debezium's outbox event router, only inserts (and snapshot
+  reads) reach the domain topics.
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ import msgspec
 
 from cdc.envelope import TableShape, UnconvertibleValueError, encode_change, now_ms
 from cdc.pgoutput import ColumnValue, decode, format_lsn
+from cdc.tables import RETIRED_TABLES
 from shared import topics as t
-from shared.events import STREAM_TYPE_ACCOUNT, STREAM_TYPE_TRANSFER, recorded_event_decoder
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +79,26 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     ts_ms: int
 
 
-_dlq_encoder = msgspec.json.Encoder()
-_headers_decoder = msgspec.json.Decoder(dict[str, Any])
+class DomainRecord(msgspec.Struct, gc=False):
+    """``shared.events.RecordedEvent`` as JSON, built from the events row without
+    decoding the payload (the write side made it from the same Struct)."""
 
-_CDC_TOPIC_BY_STREAM_TYPE = {
-    STREAM_TYPE_ACCOUNT: t.CDC_ACCOUNTS,
-    STREAM_TYPE_TRANSFER: t.CDC_TRANSACTIONS,
-}
+    event_id: str
+    stream_id: str
+    stream_type: str
+    version: int
+    position: int
+    recorded_at: str
+    metadata: msgspec.Raw
+    event: msgspec.Raw
+
+
+class _Trace(msgspec.Struct):
+    trace_id: str | None = None
+
+
+_encoder = msgspec.json.Encoder()
+_trace_decoder = msgspec.json.Decoder(_Trace)
 
 
 class Router:
@@ -86,6 +106,8 @@ class Router:
         self.server_name = server_name
         self.db = db
         self.dead_letters = 0
+        self._last_metadata: bytes = b""
+        self._last_trace: list[tuple[str, bytes]] = []
 
     def route(self, change: Change) -> list[OutRecord]:
         shape = change.shape
@@ -100,52 +122,97 @@ class Router:
         self, change: Change, before: dict[str, Any] | None, after: dict[str, Any] | None
     ) -> list[OutRecord]:
         """Route a change whose rows are already converted to typed dicts."""
-        shape = change.shape
         row = after if after is not None else before
         assert row is not None
-        table = shape.table
+        table = change.shape.table
         if table == "events":
-            topic = _CDC_TOPIC_BY_STREAM_TYPE.get(row.get("stream_type"))  # type: ignore[arg-type]
-            stream_id = row.get("stream_id")
-            if topic is None or not stream_id:
-                reason = "unknown-stream-type" if stream_id else "missing-stream-id"
-                return [self._dead(change, reason, f"stream_type={row.get('stream_type')!r}")]
-            return [
-                OutRecord(topic, str(stream_id).encode(), self._envelope(change, before, after), [])
-            ]
-        if table == "outbox":
-            key = row.get("aggregate_id") or row.get("key")
-            out = [
-                OutRecord(
-                    t.CDC_OUTBOX,
-                    str(key).encode() if key else None,
-                    self._envelope(change, before, after),
-                    [],
-                )
-            ]
-            if change.op in ("c", "r") and after is not None:
-                out.append(self._route_outbox(change, after))
-            return out
+            return self._event(change, before, after, row)
         if table == "audit_log":
-            key = row.get("id") or row.get("event_id")
-            return [
-                OutRecord(
-                    t.CDC_AUDIT,
-                    str(key).encode() if key is not None else None,
-                    self._envelope(change, before, after),
-                    [],
-                )
-            ]
+            return self._audit(change, before, after, row)
+        if table in RETIRED_TABLES:
+            return []
+        shape = change.shape
         return [self._dead(change, "unknown-table", f"{shape.schema}.{table} is not captured")]
+
+    def _event(
+        self,
+        change: Change,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        row: dict[str, Any],
+    ) -> list[OutRecord]:
+        stream_type = row.get("stream_type")
+        stream_id = row.get("stream_id")
+        cdc_topic = t.CDC_TOPIC_BY_STREAM_TYPE.get(stream_type)  # type: ignore[arg-type]
+        if cdc_topic is None or stream_type not in t.TOPIC_BY_STREAM_TYPE or not stream_id:
+            reason = "unknown-stream-type" if stream_id else "missing-stream-id"
+            return [self._dead(change, reason, f"stream_type={stream_type!r}")]
+        key = stream_id.encode()
+        out = [OutRecord(cdc_topic, key, self._envelope(change, before, after), [])]
+        if change.op in ("c", "r") and after is not None:
+            out.append(self._domain(change, after, key))
+        return out
+
+    def _domain(self, change: Change, row: dict[str, Any], key: bytes) -> OutRecord:
+        """The events row as its RecordedEvent on the domain topic of its stream type."""
+        try:
+            value = _encoder.encode(
+                DomainRecord(
+                    event_id=row["event_id"],
+                    stream_id=row["stream_id"],
+                    stream_type=row["stream_type"],
+                    version=row["version"],
+                    position=row["global_position"],
+                    recorded_at=row["recorded_at"],
+                    metadata=row["metadata"],
+                    event=row["payload"],
+                )
+            )
+        except (KeyError, TypeError) as exc:  # a column missing or NULL
+            return self._dead(change, "incomplete-event", repr(exc))
+        headers: Headers = [
+            ("event_id", row["event_id"].encode()),
+            ("event_type", str(row.get("event_type")).encode()),
+            ("version", str(row["version"]).encode()),
+        ]
+        headers += self._trace_header(row["metadata"])
+        return OutRecord(t.topic_for_stream_type(row["stream_type"]), key, value, headers)
+
+    def _trace_header(self, metadata: msgspec.Raw) -> Headers:
+        raw = bytes(metadata)
+        if raw != self._last_metadata:  # the events of one command share their metadata
+            try:
+                trace_id = _trace_decoder.decode(raw).trace_id
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                trace_id = None
+            self._last_metadata = raw
+            self._last_trace = [("trace_id", trace_id.encode())] if trace_id else []
+        return self._last_trace
+
+    def _audit(
+        self,
+        change: Change,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        row: dict[str, Any],
+    ) -> list[OutRecord]:
+        row_id = row.get("id")
+        out = [
+            OutRecord(
+                t.CDC_AUDIT,
+                str(row_id).encode() if row_id is not None else None,
+                self._envelope(change, before, after),
+                [],
+            )
+        ]
+        if change.op in ("c", "r") and after is not None:
+            out.append(audit_record(after))
+        return out
 
     def truncate(
         self, shape: TableShape, lsn: int, tx_id: int | None, commit_ts_ms: int
     ) -> OutRecord:
-        topic = {
-            "events": t.CDC_ACCOUNTS,
-            "outbox": t.CDC_OUTBOX,
-            "audit_log": t.CDC_AUDIT,
-        }.get(shape.table, t.CDC_DLQ)
+        topic = {"events": t.CDC_ACCOUNTS, "audit_log": t.CDC_AUDIT}.get(shape.table, t.CDC_DLQ)
         value = encode_change(
             op="t",
             before=None,
@@ -177,38 +244,6 @@ class Router:
             lsn=change.lsn,
             snapshot=change.snapshot,
         )
-
-    def _route_outbox(self, change: Change, row: dict[str, Any]) -> OutRecord:
-        topic = row.get("topic")
-        key = row.get("key")
-        payload = row.get("payload")
-        if topic not in t.DOMAIN_TOPICS:
-            return self._dead(change, "unknown-outbox-topic", f"topic={topic!r}")
-        if not key:
-            return self._dead(change, "missing-outbox-key", "key is empty")
-        if not isinstance(payload, msgspec.Raw):
-            return self._dead(change, "bad-outbox-payload", "payload is not JSON")
-        value = bytes(payload)
-        try:
-            recorded_event_decoder.decode(value)
-        except msgspec.ValidationError as exc:
-            return self._dead(change, "bad-outbox-payload", str(exc))
-        except msgspec.DecodeError as exc:
-            return self._dead(change, "bad-outbox-payload", str(exc))
-        headers: Headers = []
-        raw_headers = row.get("headers")
-        if raw_headers is not None:
-            try:
-                decoded = _headers_decoder.decode(bytes(raw_headers))
-            except (msgspec.DecodeError, TypeError) as exc:
-                return self._dead(change, "bad-outbox-headers", str(exc))
-            for name, val in decoded.items():
-                if val is None:
-                    continue
-                headers.append(
-                    (name, val.encode() if isinstance(val, str) else _dlq_encoder.encode(val))
-                )
-        return OutRecord(str(topic), str(key).encode(), value, headers)
 
     def _dead(self, change: Change, reason: str, error: str) -> OutRecord:
         self.dead_letters += 1
@@ -251,4 +286,25 @@ class Router:
         headers = [("dlq.reason", reason.encode()), ("source.table", shape.table.encode())]
         if lsn_text:
             headers.append(("source.lsn", lsn_text.encode()))
-        return OutRecord(t.CDC_DLQ, shape.table.encode(), _dlq_encoder.encode(letter), headers)
+        return OutRecord(t.CDC_DLQ, shape.table.encode(), _encoder.encode(letter), headers)
+
+
+def audit_key(row: dict[str, Any]) -> bytes | None:
+    """Who the act is about: the actor, else the account, else the row (a failed
+    sign-in has neither), so one actor's trail stays in order in one partition."""
+    for column in ("actor_id", "account_id", "id"):
+        value = row.get(column)
+        if value is not None:
+            return str(value).encode()
+    return None
+
+
+def audit_record(row: dict[str, Any]) -> OutRecord:
+    """An audit_log row for ``audit-events``: the row as JSON, the same as the
+    ``after`` of its ``cdc.audit`` change, without the envelope."""
+    headers: Headers = [
+        (name, str(row[name]).encode())
+        for name in ("action", "outcome", "trace_id")
+        if row.get(name) is not None
+    ]
+    return OutRecord(t.AUDIT_EVENTS, audit_key(row), _encoder.encode(row), headers)

@@ -14,8 +14,9 @@ app treats differently:
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
@@ -28,11 +29,13 @@ from websockets.asyncio.client import connect as ws_connect
 
 from shared import api as dto
 from shared.messages import ClientMessage, Hello, ServerMessage
-from shared.security import SessionList, SessionResponse
+from shared.notifications import MarkReadRequest, MarkReadResponse, NotificationPage
+from shared.security import SessionList, SessionResponse, UserResponse
 
 T = TypeVar("T")
 
 API_PREFIX = "/api/v1"
+USER_AGENT = "Northwind Bank app (Flet)"
 _encoder = msgspec.json.Encoder()
 _server_messages = msgspec.json.Decoder(ServerMessage)
 _client_messages = msgspec.json.Encoder()
@@ -77,6 +80,20 @@ class Tokens(msgspec.Struct, kw_only=True):
     refresh_token: str | None
     expires_at: float  # time.monotonic() deadline
 
+    @property
+    def session_id(self) -> str | None:
+        """The session the access token belongs to (its ``sid`` claim; not verified here:
+        only used to recognise this device's own sign-in)."""
+        try:
+            payload = self.access_token.split(".")[1]
+            claims = msgspec.json.decode(
+                base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            )
+        except (IndexError, ValueError, msgspec.DecodeError):
+            return None
+        sid = claims.get("sid") if isinstance(claims, dict) else None
+        return sid if isinstance(sid, str) else None
+
     @classmethod
     def from_response(cls, r: dto.TokenResponse) -> Tokens:
         return cls(
@@ -99,11 +116,14 @@ class BankApi:
     def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens: Tokens | None = None
+        # Called with each new refresh token (sign-in, rotation), so a kept session follows.
+        self.on_refresh_token: Callable[[str], Awaitable[None]] | None = None
         self._refresh_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
             base_url=self.base_url + API_PREFIX,
             timeout=httpx.Timeout(timeout, connect=3.0),
-            headers={"Accept": "application/json"},
+            # what the customer's list of signed-in devices and the sign-in notice show
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         )
 
     async def aclose(self) -> None:
@@ -158,6 +178,14 @@ class BankApi:
         resp = await self._send("POST", "/auth/token", data=form)
         self.tokens = Tokens.from_response(self._decode(resp, dto.TokenResponse))
 
+    def resume(self, refresh_token: str) -> None:
+        """A session kept on the device: the next request refreshes first."""
+        self.tokens = Tokens(access_token="", refresh_token=refresh_token, expires_at=0.0)
+
+    async def _rotated(self) -> None:
+        if self.on_refresh_token and self.tokens and self.tokens.refresh_token:
+            await self.on_refresh_token(self.tokens.refresh_token)
+
     async def refresh(self, seen: str | None = None) -> Tokens:
         """New tokens for the refresh token. One refresh at a time: a refresh token is
         good for one use, so callers that saw the same access token share one refresh."""
@@ -175,6 +203,7 @@ class BankApi:
             self.tokens = Tokens.from_response(
                 msgspec.json.decode(resp.content, type=dto.TokenResponse)
             )
+            await self._rotated()
             return self.tokens
 
     async def sign_out(self) -> None:
@@ -197,6 +226,32 @@ class BankApi:
         resp = await self._authed("DELETE", f"/auth/sessions/{session_id}")
         if resp.status_code >= 400:
             raise ApiError(_problem_of(resp))
+
+    async def profile(self) -> UserResponse | None:
+        """Who is signed in (name for the greeting), or None where the server has no /me."""
+        resp = await self._authed("GET", "/me")
+        if resp.status_code in (404, 405):
+            return None
+        return self._decode(resp, UserResponse)
+
+    # --- notifications --------------------------------------------------------------
+
+    async def notifications(self, limit: int = 20) -> NotificationPage | None:
+        resp = await self._authed("GET", "/notifications", params={"limit": limit})
+        if resp.status_code in (404, 405):
+            return None
+        return self._decode(resp, NotificationPage)
+
+    async def mark_notifications_read(
+        self, up_to: int | None = None, ids: list[int] | None = None
+    ) -> MarkReadResponse:
+        resp = await self._authed(
+            "POST",
+            "/notifications/read",
+            content=_encoder.encode(MarkReadRequest(up_to=up_to, ids=ids or [])),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, MarkReadResponse)
 
     # --- accounts and queries -------------------------------------------------------
 

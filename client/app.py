@@ -6,9 +6,12 @@ import logging
 
 import flet as ft
 
+from client.cache import OfflineCache
 from client.controller import Controller
+from client.device_security import device_security
 from client.state import AppState
 from client.store import device_store
+from client.unlock import SessionVault
 from client.views.common import SEED
 from client.views.settings import THEME_KEY, THEMES
 from client.views.shell import Shell
@@ -25,16 +28,22 @@ def make_main(api_url: str):
         page.spacing = 0
         state = AppState(api_url)
         store = device_store(page)
-        ctrl = Controller(state, store)
+        secrets, device_auth = await device_security(page, store)
+        vault = SessionVault(secrets, device_auth)
+        ctrl = Controller(state, store, vault, OfflineCache(store))
         theme = await store.get(THEME_KEY)
         page.theme_mode = THEMES.get(theme or "", ft.ThemeMode.SYSTEM)
         await ctrl.load_queue()
         shell = Shell(page, state, ctrl)
+        kept = await vault.stored()
+        if kept is not None and kept.api_url == state.api_url:
+            shell.kept = kept  # unlock screen first
 
         async def reconnected(e: ft.Event[ft.Page]) -> None:
             await ctrl.on_device_reconnected()
 
         async def closed(e: ft.Event[ft.Page]) -> None:
+            vault.lock()
             await ctrl.close()
 
         page.on_connect = reconnected

@@ -15,6 +15,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from client.api import (
     ApiError,
     BankApi,
@@ -22,6 +24,8 @@ from client.api import (
     SessionExpired,
     Unreachable,
 )
+from client.cache import OfflineCache
+from client.device_security import DeviceStoreSecrets, NoDeviceAuth
 from client.state import (
     QUEUE_KEY,
     AppState,
@@ -31,9 +35,17 @@ from client.state import (
     encode_queue,
 )
 from client.store import DeviceStore
+from client.unlock import SessionVault, StoredSession
 from shared.api import AccountResponse, AnalyticsResponse, TransactionPage
-from shared.messages import AccountStatusChanged, BalanceChanged, Welcome
+from shared.messages import (
+    AccountStatusChanged,
+    BalanceChanged,
+    NotificationReceived,
+    ServerMessage,
+    Welcome,
+)
 from shared.messages import Error as LiveError
+from shared.notifications import Notification
 from shared.security import SessionResponse
 
 log = logging.getLogger(__name__)
@@ -46,15 +58,32 @@ MAX_CONFLICT_ATTEMPTS = 5
 
 
 class Controller:
-    def __init__(self, state: AppState, store: DeviceStore) -> None:
+    def __init__(
+        self,
+        state: AppState,
+        store: DeviceStore,
+        vault: SessionVault | None = None,
+        cache: OfflineCache | None = None,
+    ) -> None:
         self.state = state
         self.store = store
-        self.api = BankApi(state.api_url)
+        self.vault = vault or SessionVault(DeviceStoreSecrets(store), NoDeviceAuth())
+        self.cache = cache or OfflineCache(store)
+        self.api = self._new_api()
         self._sync_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._queue_dirty = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._cache_save: asyncio.Task[None] | None = None
+        state.listen(self._on_state)
+
+    def _on_state(self, topic: str, payload: object) -> None:
+        """Keep the device's copy as new as what was shown (pushes, own movements)."""
+        if topic != "accounts" or not self.state.signed_in or self.state.as_of is not None:
+            return
+        if self._cache_save is None or self._cache_save.done():
+            self._cache_save = self.spawn(self._remember_accounts())
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run in the background on this loop (page.run_task needs a connected browser)."""
@@ -92,10 +121,15 @@ class Controller:
 
     # --- session ------------------------------------------------------------------------
 
+    def _new_api(self) -> BankApi:
+        api = BankApi(self.state.api_url)
+        api.on_refresh_token = self.vault.rotated
+        return api
+
     def set_api_url(self, url: str) -> None:
         self.state.api_url = url.rstrip("/")
         old = self.api
-        self.api = BankApi(self.state.api_url)
+        self.api = self._new_api()
         self.spawn(old.aclose())
 
     async def register(self, email: str, password: str, full_name: str) -> None:
@@ -104,15 +138,79 @@ class Controller:
 
     async def sign_in(self, email: str, password: str) -> None:
         await self.api.sign_in(email, password)
+        # A password sign-in replaces whatever session this device kept.
+        stored = await self.vault.stored()
+        if stored is not None and stored.email.lower() != email.lower():
+            await self.vault.forget()
+        self.vault.lock()
         self.state.email = email
         self.state.notice = ""
         self.state.set_online(True)
         try:
+            await self._load_profile()
             self.state.set_accounts(await self.api.accounts())
+            await self._remember_accounts()
         except Unreachable:
             self.state.set_online(False)
         self.state.notify("session")
         self._start_sync()
+
+    async def resume(self, stored: StoredSession, refresh_token: str) -> None:
+        """Unlocked on the device: show what it kept, then catch up with the bank."""
+        self.api.resume(refresh_token)
+        self.state.email = stored.email
+        self.state.full_name = stored.full_name
+        self.state.notice = ""
+        snap = await self.cache.load(stored.email)
+        if snap is not None:
+            self.state.full_name = snap.full_name or stored.full_name
+            self.state.show_cached(snap.accounts, snap.saved_at)
+        self.state.set_online(False)
+        self.state.notify("session")
+        self._start_sync()
+
+    async def _load_profile(self) -> None:
+        try:
+            me = await self.api.profile()
+        except ApiError as e:
+            log.info("no profile: %s", e)
+            return
+        if me is not None and me.full_name != self.state.full_name:
+            self.state.full_name = me.full_name
+            self.state.notify("profile")
+
+    async def _remember_accounts(self) -> None:
+        if self.state.email:
+            await self.cache.save_accounts(
+                self.state.email, list(self.state.accounts.values()), self.state.full_name
+            )
+
+    # --- staying signed in ------------------------------------------------------------
+
+    async def keep_with_pin(self, pin: str) -> None:
+        tokens = self.api.tokens
+        if tokens is None or not tokens.refresh_token or self.state.email is None:
+            raise SessionExpired("sign in again to keep this session")
+        await self.vault.remember_with_pin(
+            self.state.email, self.state.full_name, self.state.api_url, tokens.refresh_token, pin
+        )
+
+    async def keep_with_device(self) -> bool:
+        tokens = self.api.tokens
+        if tokens is None or not tokens.refresh_token or self.state.email is None:
+            raise SessionExpired("sign in again to keep this session")
+        return await self.vault.remember_with_device(
+            self.state.email, self.state.full_name, self.state.api_url, tokens.refresh_token
+        )
+
+    async def stop_keeping(self) -> None:
+        await self.vault.forget()
+
+    async def _wipe_device(self, email: str | None) -> None:
+        """What sign-out leaves behind: nothing but the queue of unsent movements."""
+        await self.vault.forget()
+        if email:
+            await self.cache.forget(email)
 
     async def sign_out(self, everywhere: bool = False) -> None:
         self._stop_sync()
@@ -123,7 +221,9 @@ class Controller:
                         await self.api.revoke_session(s.id)
             except (ApiError, Unreachable, SessionExpired) as e:
                 log.info("could not revoke other sessions: %s", e)
+        email = self.state.email
         await self.api.sign_out()
+        await self._wipe_device(email)
         self.state.sign_out()
 
     async def sessions(self) -> list[SessionResponse] | None:
@@ -138,6 +238,9 @@ class Controller:
         kept = (
             f" Your {n} queued payment(s) are kept and will be sent after you sign in." if n else ""
         )
+        # The bank refused the tokens (expired, revoked, signed out everywhere): what the
+        # device kept of this session goes too.
+        self.spawn(self._wipe_device(self.state.email))
         self.state.sign_out(notice="Your session has expired. Please sign in again." + kept)
 
     # --- queries ------------------------------------------------------------------------
@@ -145,6 +248,49 @@ class Controller:
     async def refresh_accounts(self) -> None:
         self.state.set_accounts(await self.api.accounts())
         self.state.set_online(True)
+        await self._remember_accounts()
+
+    def _own_sign_in(self, n: Notification) -> bool:
+        tokens = self.api.tokens
+        return (
+            n.kind == "new_sign_in"
+            and not n.read
+            and tokens is not None
+            and n.session_id is not None
+            and n.session_id == tokens.session_id
+        )
+
+    async def load_notifications(self) -> None:
+        page = await self.api.notifications()
+        if page is None:
+            return
+        own = [n.id for n in page.items if self._own_sign_in(n)]
+        unread = page.unread
+        if own:  # this device's own sign-in is no news to it
+            unread = (await self.api.mark_notifications_read(ids=own)).unread
+        items = [msgspec.structs.replace(n, read=True) if n.id in own else n for n in page.items]
+        self.state.set_notifications(items, unread)
+
+    async def _received(self, n: Notification) -> None:
+        if self._own_sign_in(n):
+            n = msgspec.structs.replace(n, read=True)
+            try:
+                await self.api.mark_notifications_read(ids=[n.id])
+            except (ApiError, Unreachable) as e:
+                log.info("could not mark own sign-in read: %s", e)
+        self.state.add_notification(n)
+
+    async def mark_notifications_read(self) -> None:
+        if not self.state.notifications or not self.state.unread:
+            return
+        newest = self.state.notifications[0].id
+        answer = await self.api.mark_notifications_read(newest)
+        self.state.notifications = [
+            msgspec.structs.replace(n, read=True) if n.id <= newest else n
+            for n in self.state.notifications
+        ]
+        self.state.unread = answer.unread
+        self.state.notify("notification")
 
     async def open_account(self, name: str, currency: str) -> AccountResponse:
         account = await self.api.open_account(name, currency)
@@ -155,7 +301,19 @@ class Controller:
     async def transactions(
         self, account_id: UUID, cursor: str | None = None, kind: str | None = None
     ) -> TransactionPage:
-        return await self.api.transactions(account_id, limit=20, cursor=cursor, kind=kind)
+        """A page of history; the first page is kept on the device and shown from there
+        while the bank is unreachable (``next_cursor`` None: nothing more offline)."""
+        first = cursor is None and kind is None
+        try:
+            page = await self.api.transactions(account_id, limit=20, cursor=cursor, kind=kind)
+        except Unreachable:
+            snap = await self.cache.load(self.state.email) if first and self.state.email else None
+            if snap is None or account_id not in snap.history:
+                raise
+            return TransactionPage(items=snap.history[account_id], next_cursor=None)
+        if first and self.state.email:
+            await self.cache.save_history(self.state.email, account_id, page.items)
+        return page
 
     async def analytics(self, account_id: UUID, start: date, end: date) -> AnalyticsResponse:
         return await self.api.analytics(account_id, start, end)
@@ -295,24 +453,41 @@ class Controller:
             await self._pause(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
+    async def _catch_up_extras(self) -> None:
+        """Name and inbox: nice to have, never a reason to drop the live feed."""
+        try:
+            if not self.state.full_name:
+                await self._load_profile()
+            await self.load_notifications()
+        except ApiError as e:
+            log.info("notifications unavailable: %s", e)
+
+    async def _on_live(self, msg: ServerMessage) -> None:
+        if isinstance(msg, Welcome):
+            self.state.set_online(True, live=True)
+            await self.refresh_accounts()  # catch up on anything missed meanwhile
+            await self.flush()
+            await self._catch_up_extras()
+        elif isinstance(msg, NotificationReceived):
+            await self._received(msg.notification)
+        elif isinstance(msg, BalanceChanged):
+            self.state.apply_balance(msg.account_id, msg.balance, msg.version)
+            if msg.transaction is not None:
+                self.state.apply_transaction(msg.transaction)
+                if self.state.email:
+                    await self.cache.add_transaction(self.state.email, msg.transaction)
+        elif isinstance(msg, AccountStatusChanged):
+            await self.refresh_accounts()
+        elif isinstance(msg, LiveError) and msg.code == "unauthorized":
+            if self.api.tokens is None or not self.api.tokens.refresh_token:
+                raise SessionExpired(msg.detail)
+            await self.api.refresh(seen=self.api.tokens.access_token)  # then reconnect
+
     async def _follow_live(self) -> None:
         """Apply pushed changes until the connection drops; poll if there is no push."""
         try:
             async for msg in self.api.live(self.state.last_versions()):
-                if isinstance(msg, Welcome):
-                    self.state.set_online(True, live=True)
-                    await self.refresh_accounts()  # catch up on anything missed meanwhile
-                    await self.flush()
-                elif isinstance(msg, BalanceChanged):
-                    self.state.apply_balance(msg.account_id, msg.balance, msg.version)
-                    if msg.transaction is not None:
-                        self.state.apply_transaction(msg.transaction)
-                elif isinstance(msg, AccountStatusChanged):
-                    await self.refresh_accounts()
-                elif isinstance(msg, LiveError) and msg.code == "unauthorized":
-                    if self.api.tokens is None or not self.api.tokens.refresh_token:
-                        raise SessionExpired(msg.detail)
-                    await self.api.refresh(seen=self.api.tokens.access_token)  # then reconnect
+                await self._on_live(msg)
         except LiveUnsupported as e:
             log.info("no live push (%s): polling every %.1fs", e, POLL_SECONDS)
             self.state.set_online(True, live=False)

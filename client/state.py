@@ -16,10 +16,13 @@ import msgspec
 
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import Money
+from shared.notifications import Notification
 
 MovementKind = Literal["deposit", "withdrawal", "transfer"]
 QueueStatus = Literal["pending", "sending", "done", "rejected"]
-Topic = Literal["session", "accounts", "connection", "queue", "transaction", "theme"]
+Topic = Literal[
+    "session", "accounts", "connection", "queue", "transaction", "theme", "notification", "profile"
+]
 
 QUEUE_KEY = "bank.queue.v1"
 KEEP_FINISHED = 20
@@ -93,7 +96,13 @@ class AppState:
     def __init__(self, api_url: str) -> None:
         self.api_url = api_url
         self.email: str | None = None
+        self.full_name: str = ""
         self.accounts: dict[UUID, AccountResponse] = {}
+        # When the balances shown were seen, while they come from the device (cold start
+        # offline); None once the bank has answered.
+        self.as_of: datetime | None = None
+        self.notifications: list[Notification] = []  # newest first
+        self.unread = 0
         self.online = False
         self.live = False  # True while the push connection is up
         self.last_sync: datetime | None = None
@@ -130,8 +139,18 @@ class AppState:
         }
         self.accounts = fresh
         self.last_sync = datetime.now(UTC)
-        if changed:
+        if changed or self.as_of is not None:
+            self.as_of = None
             self.notify("accounts")
+
+    def show_cached(self, items: list[AccountResponse], seen_at: datetime) -> None:
+        """Accounts kept on the device, shown "as of" when they were seen."""
+        for a in items:
+            known = self.accounts.get(a.id)
+            if known is None or a.version > known.version:
+                self.accounts[a.id] = a
+        self.as_of = seen_at
+        self.notify("accounts")
 
     def apply_balance(self, account_id: UUID, balance: Money, version: int) -> bool:
         """Take a balance if it is newer than what is shown; True when it changed."""
@@ -153,6 +172,24 @@ class AppState:
         for a in self.accounts.values():
             out[a.balance.currency] = out.get(a.balance.currency, 0) + a.balance.amount
         return out
+
+    # --- notifications -----------------------------------------------------------------
+
+    def set_notifications(self, items: list[Notification], unread: int) -> None:
+        self.notifications = sorted(items, key=lambda n: n.id, reverse=True)
+        self.unread = unread
+        self.notify("notification")
+
+    def add_notification(self, n: Notification) -> bool:
+        """A pushed notification; False if this device already has it (pushes may repeat)."""
+        if any(k.id == n.id for k in self.notifications):
+            return False
+        self.notifications.insert(0, n)
+        self.notifications.sort(key=lambda k: k.id, reverse=True)
+        if not n.read:
+            self.unread += 1
+        self.notify("notification", n)
+        return True
 
     def set_online(self, online: bool, live: bool | None = None) -> None:
         changed = online != self.online or (live is not None and live != self.live)
@@ -191,7 +228,12 @@ class AppState:
     def sign_out(self, notice: str = "") -> None:
         """Forget the session and its data, never the queue."""
         self.email = None
+        self.full_name = ""
         self.accounts = {}
+        self.as_of = None
+        self.notifications = []
+        self.unread = 0
+
         self.online = False
         self.live = False
         self.notice = notice

@@ -57,7 +57,13 @@ def _real_api_url() -> str:
     external = os.environ.get("BANK_E2E_API_URL")
     if external:
         return external.rstrip("/")
-    from infra.local.apps import api_available, start_api, start_cdc, start_projections
+    from infra.local.apps import (
+        api_available,
+        start_api,
+        start_cdc,
+        start_notifications,
+        start_projections,
+    )
     from infra.local.stack import module_exists
 
     if not api_available():
@@ -69,6 +75,9 @@ def _real_api_url() -> str:
         _ensure("cdc", start_cdc)
     if module_exists("server.projections"):
         _ensure("projections", start_projections)
+    if module_exists("server.notifications"):
+        _ensure("notifications", start_notifications)
+
     return stack.api_url
 
 

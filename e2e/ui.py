@@ -40,7 +40,9 @@ def tab(page: Page, name: str) -> Locator:
     rail = page.locator("flt-semantics[role=button]").filter(
         has_text=re.compile(rf"^\s*{re.escape(name)}\s*Tab \d+ of \d+\s*$")
     )
-    return page.get_by_role("tab", name=name, exact=True).or_(rail).first
+    # a badge adds to the name ("Inbox, 2 unread 2 Inbox")
+    named = re.compile(rf"^{re.escape(name)}(,|$|\s)")
+    return page.get_by_role("tab", name=named).or_(rail).first
 
 
 def field(page: Page, label: str) -> Locator:
@@ -116,6 +118,8 @@ class Phone:
         elif await tab(self.page, "Settings").count():
             await tab(self.page, "Settings").click()
             await tap(self.page, "Sign out")
+        if await button(self.page, "Use my password instead").count():
+            await tap(self.page, "Use my password instead")  # a session kept by a test
         await (
             button(self.page, "Sign in")
             .or_(button(self.page, "Create account"))
@@ -176,6 +180,28 @@ async def open_account(c: Customer, name: str = "Everyday account") -> str:
                 raise
     c.account_id = re.search(UUID_RE, await number.inner_text()).group(0)  # type: ignore[union-attr]
     return c.account_id
+
+
+async def relaunch(phone: Phone) -> Page:
+    """Close the app and start it again on the same device (the browser context keeps
+    its storage, as a phone keeps its preferences and keystore)."""
+    if phone.page is not None and not phone.page.is_closed():
+        await phone.page.close()
+    phone.page = await open_app(phone.context, phone.url)
+    return phone.page
+
+
+async def keep_signed_in(page: Page, pin: str) -> None:
+    """Settings > Stay signed in on this device, with a PIN."""
+    await tab(page, "Settings").click()
+    await fill(page, "New PIN", pin)
+    await tap(page, "Keep me signed in")
+    await expect(shows(page, "On: the app opens with your PIN.")).to_be_visible(timeout=TIMEOUT_MS)
+
+
+async def unlock(page: Page, pin: str) -> None:
+    await fill(page, "PIN", pin)
+    await tap(page, "Unlock")
 
 
 async def move_money(page: Page, verb: str, amount: str, to: str | None = None) -> None:

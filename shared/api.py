@@ -26,7 +26,7 @@ class Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 # --- auth ---------------------------------------------------------------------
 
 
-class RegisterRequest(Request):
+class RegisterRequest(Request, frozen=True):
     email: Email
     password: Password
     full_name: FullName
@@ -48,7 +48,7 @@ class TokenResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
 AccountStatus = Literal["active", "frozen", "closed"]
 
 
-class OpenAccountRequest(Request):
+class OpenAccountRequest(Request, frozen=True):
     currency: CurrencyCode
     name: AccountName
 
@@ -77,9 +77,14 @@ class BalanceResponse(msgspec.Struct, kw_only=True):
 # --- money movements ------------------------------------------------------------
 
 
-class MoneyMovementRequest(Request):
+class MoneyMovementRequest(Request, frozen=True):
+    """``currency`` (optional) is the currency the client means the amount in; absent,
+    the account's own. A currency other than the account's is refused (422,
+    ``currency_mismatch``): nothing is converted."""
+
     amount: PositiveMinorUnits
     description: Description = ""
+    currency: CurrencyCode | None = None
 
 
 class MoneyMovementResponse(msgspec.Struct, kw_only=True):
@@ -88,11 +93,14 @@ class MoneyMovementResponse(msgspec.Struct, kw_only=True):
     version: int
 
 
-class TransferRequest(Request):
+class TransferRequest(Request, frozen=True):
+    """``currency`` as for deposits: optional, must be the source account's."""
+
     from_account_id: UUID
     to_account_id: UUID
     amount: PositiveMinorUnits
     description: Description = ""
+    currency: CurrencyCode | None = None
 
 
 class TransferResponse(msgspec.Struct, kw_only=True):
@@ -101,7 +109,7 @@ class TransferResponse(msgspec.Struct, kw_only=True):
     version: int
 
 
-class FreezeRequest(Request):
+class FreezeRequest(Request, frozen=True):
     reason: Description = ""
 
 
@@ -169,7 +177,7 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
 BATCH_MAX_TRANSFERS = 8190
 
 
-class BatchTransferItem(Request):
+class BatchTransferItem(Request, frozen=True):
     """One transfer of a batch. ``id`` is its idempotency key (a retry with the same
     id answers the first outcome). ``linked: true`` chains this item to the next:
     a chain (up to the first item without ``linked``) succeeds or fails as a whole."""
@@ -182,7 +190,7 @@ class BatchTransferItem(Request):
     linked: bool = False
 
 
-class BatchTransferRequest(Request):
+class BatchTransferRequest(Request, frozen=True):
     transfers: Annotated[
         list[BatchTransferItem], msgspec.Meta(min_length=1, max_length=BATCH_MAX_TRANSFERS)
     ]

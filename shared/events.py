@@ -21,7 +21,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type
 # --- account stream (stream_type "account", stream_id = account id) ---------
 
 
-class AccountOpened(Event):
+class AccountOpened(Event, frozen=True):
     account_id: UUID
     owner_id: UUID
     name: str
@@ -29,7 +29,7 @@ class AccountOpened(Event):
     overdraft_limit: int = 0
 
 
-class MoneyDeposited(Event):
+class MoneyDeposited(Event, frozen=True):
     account_id: UUID
     transaction_id: UUID
     amount: int
@@ -38,7 +38,7 @@ class MoneyDeposited(Event):
     description: str = ""
 
 
-class MoneyWithdrawn(Event):
+class MoneyWithdrawn(Event, frozen=True):
     account_id: UUID
     transaction_id: UUID
     amount: int
@@ -47,7 +47,7 @@ class MoneyWithdrawn(Event):
     description: str = ""
 
 
-class MoneyTransferredOut(Event):
+class MoneyTransferredOut(Event, frozen=True):
     account_id: UUID
     transfer_id: UUID
     to_account_id: UUID
@@ -57,7 +57,7 @@ class MoneyTransferredOut(Event):
     description: str = ""
 
 
-class MoneyTransferredIn(Event):
+class MoneyTransferredIn(Event, frozen=True):
     account_id: UUID
     transfer_id: UUID
     from_account_id: UUID
@@ -67,16 +67,16 @@ class MoneyTransferredIn(Event):
     description: str = ""
 
 
-class AccountFrozen(Event):
+class AccountFrozen(Event, frozen=True):
     account_id: UUID
     reason: str = ""
 
 
-class AccountUnfrozen(Event):
+class AccountUnfrozen(Event, frozen=True):
     account_id: UUID
 
 
-class AccountClosed(Event):
+class AccountClosed(Event, frozen=True):
     account_id: UUID
 
 
@@ -101,7 +101,7 @@ BALANCE_EVENT_TYPES = (MoneyDeposited, MoneyWithdrawn, MoneyTransferredOut, Mone
 # which only adds tags to this union.
 
 
-class TransferCompleted(Event):
+class TransferCompleted(Event, frozen=True):
     transfer_id: UUID
     from_account_id: UUID
     to_account_id: UUID

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Union
 from uuid import UUID
 
 import msgspec
 
 from shared.api import TransactionResponse
 from shared.money import Money
+from shared.notifications import Notification
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type"):
@@ -18,7 +18,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="ty
 # client -> server
 
 
-class Hello(Message):
+class Hello(Message, frozen=True):
     """First message after connecting: the bearer token (unless given as
     ``?token=``) and, per account, the last version the client has seen, so the
     server first sends what was missed."""
@@ -27,38 +27,46 @@ class Hello(Message):
     last_versions: dict[UUID, int] = {}
 
 
-class Ping(Message):
+class Ping(Message, frozen=True):
     pass
 
 
 # server -> client
 
 
-class Welcome(Message):
+class Welcome(Message, frozen=True):
     user_id: UUID
 
 
-class BalanceChanged(Message):
+class BalanceChanged(Message, frozen=True):
     account_id: UUID
     balance: Money
     version: int
     transaction: TransactionResponse | None = None
 
 
-class AccountStatusChanged(Message):
+class AccountStatusChanged(Message, frozen=True):
     account_id: UUID
     status: str
     version: int
 
 
-class Pong(Message):
+class Pong(Message, frozen=True):
     pass
 
 
-class Error(Message):
+class NotificationReceived(Message, frozen=True):
+    """A new entry in the customer's inbox (also in GET /api/v1/notifications)."""
+
+    notification: Notification
+
+
+class Error(Message, frozen=True):
     code: str
     detail: str
 
 
-ClientMessage = Union[Hello, Ping]
-ServerMessage = Union[Welcome, BalanceChanged, AccountStatusChanged, Pong, Error]
+ClientMessage = Hello | Ping
+ServerMessage = (
+    Welcome | BalanceChanged | AccountStatusChanged | Pong | Error | NotificationReceived
+)

@@ -2,13 +2,19 @@
 type goes to which domain topic. The writer, the CDC connector, the projection
 worker and the tests all read them from here; nothing else defines a topic.
 
-Each topic and its reader:
+Each topic and its reader (why each exists: cdc/README.md):
 - ``account-events`` / ``transaction-events``: the domain events (RecordedEvent
-  JSON, key = stream id), read by the projection worker (and any new consumer).
-- ``audit-events``: the audit trail, keyed by actor or account.
-- ``cdc.*``: Debezium-style change envelopes per captured table, for integrators
-  and replays; ``cdc.dlq`` holds records the connector could not convert;
-  ``cdc.heartbeat`` is the connector's own liveness and broker-reset probe.
+  JSON, key = stream id), routed by the CDC connector from the ``events`` table;
+  read by the projection worker (and any new consumer).
+- ``audit-events``: the audit trail (audit_log rows as JSON), keyed by actor or account.
+- ``cdc.accounts`` / ``cdc.transactions`` / ``cdc.audit``: Debezium-style change
+  envelopes of ``events`` and ``audit_log``, for integrators and replays;
+  ``cdc.dlq`` holds records the connector could not convert; ``cdc.heartbeat`` is
+  the connector's own liveness and broker-reset probe. (``cdc.outbox`` is retired
+  with the outbox table.)
+- ``projections.dlq``: records the projection worker could not decode, with the
+  original topic, partition, offset and error in headers; read by an operator
+  (docs/runbooks/BankProjectionDeadLetters.md), never applied automatically.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ from shared.events import STREAM_TYPE_ACCOUNT, STREAM_TYPE_TRANSFER
 
 CDC_ACCOUNTS = "cdc.accounts"
 CDC_TRANSACTIONS = "cdc.transactions"
-CDC_OUTBOX = "cdc.outbox"
 CDC_AUDIT = "cdc.audit"
 CDC_DLQ = "cdc.dlq"
 # Debezium-style heartbeat topic. Only the connector writes or reads it, so its
 # presence also proves the broker still holds what the connector wrote (the
 # embedded broker forgets every topic when it restarts).
 CDC_HEARTBEAT = "cdc.heartbeat"
+
+# Records of the domain topics that the projection worker could not decode.
+PROJECTIONS_DLQ = "projections.dlq"
 
 ACCOUNT_EVENTS = "account-events"
 TRANSACTION_EVENTS = "transaction-events"
@@ -42,6 +50,11 @@ DOMAIN_TOPICS = frozenset({ACCOUNT_EVENTS, TRANSACTION_EVENTS, AUDIT_EVENTS})
 TOPIC_BY_STREAM_TYPE: dict[str, str] = {
     STREAM_TYPE_ACCOUNT: ACCOUNT_EVENTS,
     STREAM_TYPE_TRANSFER: TRANSACTION_EVENTS,
+}
+# Change-envelope topic of each stream type's events rows (the CDC connector).
+CDC_TOPIC_BY_STREAM_TYPE: dict[str, str] = {
+    STREAM_TYPE_ACCOUNT: CDC_ACCOUNTS,
+    STREAM_TYPE_TRANSFER: CDC_TRANSACTIONS,
 }
 # The topics the projection worker consumes.
 EVENT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_BY_STREAM_TYPE.values()))
@@ -77,8 +90,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(AUDIT_EVENTS, 4),
     TopicSpec(CDC_ACCOUNTS, 8),
     TopicSpec(CDC_TRANSACTIONS, 8),
-    TopicSpec(CDC_OUTBOX, 8),
     TopicSpec(CDC_AUDIT, 4),
     TopicSpec(CDC_DLQ, 1),
     TopicSpec(CDC_HEARTBEAT, 1),
+    TopicSpec(PROJECTIONS_DLQ, 1),
 )

@@ -13,7 +13,7 @@ import flet_charts as fch
 from client.api import ApiError, SessionExpired, Unreachable
 from client.state import Topic
 from client.views.common import error_text, money, section_title, snack, transaction_tile
-from shared.api import AnalyticsResponse, TransactionResponse
+from shared.api import AnalyticsDay, AnalyticsResponse, TransactionResponse
 from shared.money import format_minor
 
 if TYPE_CHECKING:
@@ -27,6 +27,18 @@ FILTERS = [
     ("transfer_in", "Received"),
 ]
 CHART_DAYS = 30
+
+
+def chart_days(data: AnalyticsResponse) -> list[AnalyticsDay]:
+    """The days worth drawing: from the first one with a balance or activity. Days before
+    the account had any money are not drawn as a flat line at zero (which squeezed all
+    recent activity into a spike at the right edge)."""
+    if data.count == 0:
+        return []
+    for i, d in enumerate(data.days):
+        if d.count or d.closing_balance:
+            return data.days[i:]
+    return []
 
 
 class AccountScreen:
@@ -54,12 +66,18 @@ class AccountScreen:
         self.history = ft.Column(spacing=0)
         self.history_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
         self.more = ft.TextButton("Load more", on_click=lambda e: self._load_more(), visible=False)
-        self.filter = ft.SegmentedButton(
-            segments=[ft.Segment(value=k, label=ft.Text(t)) for k, t in FILTERS],
-            selected=["all"],
-            show_selected_icon=False,
-            on_change=self._on_filter,
-        )
+        # Chips that wrap onto a second line at phone width (a segmented button cut
+        # "Received" off at 412 px with no sign that more followed).
+        self.chips = [
+            ft.Chip(
+                label=ft.Text(t),
+                selected=k == "all",
+                show_checkmark=False,
+                on_select=lambda e, k=k: self._on_filter(k),
+            )
+            for k, t in FILTERS
+        ]
+        self.filter = ft.Row(self.chips, wrap=True, spacing=8, run_spacing=8)
         header = ft.Row(
             [
                 ft.IconButton(
@@ -117,7 +135,7 @@ class AccountScreen:
                 self.chart_note,
                 self.chart_box,
                 section_title("History"),
-                ft.Row([self.filter], scroll=ft.ScrollMode.AUTO),
+                self.filter,
                 self.history,
                 self.history_note,
                 self.more,
@@ -164,9 +182,11 @@ class AccountScreen:
 
     # --- history -----------------------------------------------------------------
 
-    def _on_filter(self, e: ft.Event[ft.SegmentedButton]) -> None:
-        value = (e.control.selected or ["all"])[0]
+    def _on_filter(self, value: str) -> None:
+        for chip, (k, _) in zip(self.chips, FILTERS, strict=True):
+            chip.selected = k == value
         self.kind = None if value == "all" else value
+        self.page.update()
         self._spawn(self._reload())
 
     def _on_scroll(self, e: ft.OnScrollEvent) -> None:
@@ -236,10 +256,12 @@ class AccountScreen:
             f"In {format_minor(data.total_in, cur)} · Out {format_minor(data.total_out, cur)} "
             f"{cur} · {data.count} transactions"
         )
-        if len(data.days) < 2 or data.count == 0:
+        days = chart_days(data)
+        if len(days) < 2:
             self.chart_box.visible = False
             return
-        points = [fch.LineChartDataPoint(x=i, y=d.closing_balance) for i, d in enumerate(data.days)]
+        points = [fch.LineChartDataPoint(x=i, y=d.closing_balance) for i, d in enumerate(days)]
+
         self.chart_box.content = fch.LineChart(
             data_series=[
                 fch.LineChartData(

@@ -19,6 +19,7 @@ from client.views.common import (
     section_title,
     short_id,
     transaction_tile,
+    when,
 )
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import format_minor
@@ -132,13 +133,18 @@ class DashboardScreen:
         self._render_recent()
 
     def _render_header(self) -> None:
+        name = self.state.full_name.strip()
         self.header.controls = [
             ft.Column(
                 [
-                    ft.Text("Hello", theme_style=ft.TextThemeStyle.HEADLINE_SMALL),
+                    ft.Text(
+                        f"Hello, {name}" if name else "Hello",
+                        theme_style=ft.TextThemeStyle.HEADLINE_SMALL,
+                    ),
                     ft.Text(self.state.email or "", size=12, color=ft.Colors.ON_SURFACE_VARIANT),
                 ],
                 spacing=0,
+                expand=True,
             ),
             status_chip(self.shell),
         ]
@@ -159,7 +165,9 @@ class DashboardScreen:
                     color=ft.Colors.ON_PRIMARY_CONTAINER,
                 )
             )
-        if not self.state.online:
+        if self.state.as_of is not None:
+            rows.append(ft.Text(f"As of {when(self.state.as_of)} (kept on this device)", size=12))
+        elif not self.state.online:
             rows.append(ft.Text("Last known balance (offline)", size=12))
         self.totals.content = ft.Column(rows, spacing=4)
 
@@ -225,8 +233,11 @@ class DashboardScreen:
         self.page.update()
 
     def on_state(self, topic: Topic, payload: object) -> None:
-        if topic in ("accounts", "connection"):
+        if topic == "profile":
             self._render_header()
+        elif topic in ("accounts", "connection"):
+            self._render_header()
+
             self._render_totals()
             self._render_accounts()
             if topic == "accounts":

@@ -9,6 +9,7 @@ import flet as ft
 
 from client.state import Topic
 from client.views.common import error_text, section_title, snack
+from client.views.keep_session import KeepSessionSection
 from shared.security import SessionResponse
 
 if TYPE_CHECKING:
@@ -44,7 +45,11 @@ class SettingsScreen:
             ft.Column(
                 [
                     ft.Text("Settings", theme_style=ft.TextThemeStyle.HEADLINE_SMALL),
-                    ft.Text(f"Signed in as {self.state.email}", color=ft.Colors.ON_SURFACE_VARIANT),
+                    ft.Text(
+                        f"Signed in as {self.state.full_name or self.state.email}"
+                        + (f" ({self.state.email})" if self.state.full_name else ""),
+                        color=ft.Colors.ON_SURFACE_VARIANT,
+                    ),
                     section_title("Appearance"),
                     self.theme,
                     section_title("Server"),
@@ -56,6 +61,7 @@ class SettingsScreen:
                         size=12,
                         color=ft.Colors.ON_SURFACE_VARIANT,
                     ),
+                    KeepSessionSection(shell).control,
                     self.sessions_section,
                     section_title("Session"),
                     self.pending,

@@ -3,6 +3,7 @@ the offline banner, and which screen is showing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 from uuid import UUID
 
@@ -10,13 +11,18 @@ import flet as ft
 
 from client.controller import Controller
 from client.state import AppState, Topic
+from client.unlock import StoredSession
+from shared.notifications import Notification
 
 WIDE = 840  # Material 3 "expanded" window class starts here
 TABS = [
     ("Home", ft.Icons.ACCOUNT_BALANCE_OUTLINED, ft.Icons.ACCOUNT_BALANCE),
     ("Payments", ft.Icons.SWAP_HORIZ_OUTLINED, ft.Icons.SWAP_HORIZ),
+    ("Inbox", ft.Icons.NOTIFICATIONS_OUTLINED, ft.Icons.NOTIFICATIONS),
     ("Settings", ft.Icons.SETTINGS_OUTLINED, ft.Icons.SETTINGS),
 ]
+INBOX_TAB = 2
+BANNER_SECONDS = 8.0
 
 
 class Screen(Protocol):
@@ -32,19 +38,26 @@ class Shell:
         self.ctrl = ctrl
         self.tab = 0
         self.screen: Screen | None = None
+        self.kept: StoredSession | None = None  # a session on this device, to unlock
         self._wide_layout: bool | None = None
         self.body = ft.Container(expand=True, alignment=ft.Alignment.TOP_CENTER)
         self.banner = self._offline_banner()
+        self.alert_title = ft.Text("", weight=ft.FontWeight.W_600, color=ft.Colors.ON_SECONDARY)
+        self.alert_body = ft.Text("", size=12, color=ft.Colors.ON_SECONDARY)
+        self.alert = self._notification_banner()
+        self._alert_hide: asyncio.TimerHandle | None = None
+        self.bar_items = [
+            ft.NavigationBarDestination(icon=i, selected_icon=s, label=t) for t, i, s in TABS
+        ]
+        self.rail_items = [
+            ft.NavigationRailDestination(icon=i, selected_icon=s, label=t) for t, i, s in TABS
+        ]
         self.nav_bar = ft.NavigationBar(
-            destinations=[
-                ft.NavigationBarDestination(icon=i, selected_icon=s, label=t) for t, i, s in TABS
-            ],
+            destinations=self.bar_items,
             on_change=lambda e: self.go_tab(e.control.selected_index),
         )
         self.nav_rail = ft.NavigationRail(
-            destinations=[
-                ft.NavigationRailDestination(icon=i, selected_icon=s, label=t) for t, i, s in TABS
-            ],
+            destinations=self.rail_items,
             label_type=ft.NavigationRailLabelType.ALL,
             leading=ft.Container(
                 ft.Icon(ft.Icons.ACCOUNT_BALANCE, color=ft.Colors.PRIMARY, size=32),
@@ -82,6 +95,57 @@ class Shell:
             visible=False,
         )
 
+    def _notification_banner(self) -> ft.Container:
+        return ft.Container(
+            content=ft.Row(
+                [
+                    ft.Icon(ft.Icons.NOTIFICATIONS_ACTIVE, color=ft.Colors.ON_SECONDARY),
+                    ft.Column([self.alert_title, self.alert_body], spacing=2, expand=True),
+                    ft.TextButton(
+                        "View",
+                        style=ft.ButtonStyle(color=ft.Colors.ON_SECONDARY),
+                        on_click=lambda e: self._open_inbox(),
+                    ),
+                    ft.IconButton(
+                        ft.Icons.CLOSE,
+                        icon_color=ft.Colors.ON_SECONDARY,
+                        tooltip="Dismiss",
+                        on_click=lambda e: self._hide_alert(),
+                    ),
+                ],
+                spacing=8,
+            ),
+            bgcolor=ft.Colors.SECONDARY,
+            padding=ft.Padding.only(left=16, right=4, top=6, bottom=6),
+            visible=False,
+        )
+
+    def _show_alert(self, n: Notification) -> None:
+        self.alert_title.value, self.alert_body.value = n.title, n.body
+        self.alert.visible = True
+        if self._alert_hide is not None:
+            self._alert_hide.cancel()
+        loop = asyncio.get_running_loop()
+        self._alert_hide = loop.call_later(BANNER_SECONDS, self._hide_alert)
+
+    def _hide_alert(self) -> None:
+        if self.alert.visible:
+            self.alert.visible = False
+            self.page.update()
+
+    def _open_inbox(self) -> None:
+        self.alert.visible = False
+        self.go_tab(INBOX_TAB)
+
+    def _render_badge(self) -> None:
+        n = self.state.unread
+        label = None if n == 0 else (str(n) if n < 100 else "99+")
+        for item in (self.bar_items[INBOX_TAB], self.rail_items[INBOX_TAB]):
+            item.icon = ft.Icon(TABS[INBOX_TAB][1], badge=label)
+            item.selected_icon = ft.Icon(TABS[INBOX_TAB][2], badge=label)
+        # what a screen reader says of the badge; no tooltip of its own when there is none
+        self.bar_items[INBOX_TAB].tooltip = f"Inbox, {n} unread" if n else None
+
     def layout(self) -> None:
         page = self.page
         page.controls.clear()
@@ -92,7 +156,8 @@ class Shell:
             return
         self.banner.visible = not self.state.online
         self._wide_layout = self.wide
-        column = ft.Column([self.banner, self.body], spacing=0, expand=True)
+        self._render_badge()
+        column = ft.Column([self.banner, self.alert, self.body], spacing=0, expand=True)
         if self.wide:
             page.navigation_bar = None
             self.nav_rail.selected_index = self.tab
@@ -128,21 +193,31 @@ class Shell:
     def start(self) -> None:
         if self.state.signed_in:
             self.go_tab(self.tab, relayout=True)
-        else:
-            from client.views.sign_in import SignInScreen
+        elif self.kept is not None:
+            from client.views.unlock import UnlockScreen
 
-            self.show(SignInScreen(self.page, self.state, self.ctrl))
+            self.show(UnlockScreen(self, self.kept))
             self.layout()
+        else:
+            self.show_sign_in()
+
+    def show_sign_in(self) -> None:
+        from client.views.sign_in import SignInScreen
+
+        self.kept = None
+        self.show(SignInScreen(self.page, self.state, self.ctrl))
+        self.layout()
 
     def go_tab(self, index: int, relayout: bool = False) -> None:
         from client.views.dashboard import DashboardScreen
+        from client.views.inbox import InboxScreen
         from client.views.move_money import MoveMoneyScreen
         from client.views.settings import SettingsScreen
 
         self.tab = index
         self.nav_bar.selected_index = index
         self.nav_rail.selected_index = index
-        factory = [DashboardScreen, MoveMoneyScreen, SettingsScreen][index]
+        factory = [DashboardScreen, MoveMoneyScreen, InboxScreen, SettingsScreen][index]
         self.show(factory(self))
         if relayout:
             self.layout()
@@ -169,10 +244,17 @@ class Shell:
     def _on_state(self, topic: Topic, payload: object) -> None:
         if topic == "session":
             self.tab = 0
+            self.kept = None
+            self.alert.visible = False
             self.start()
             return
         if topic == "connection":
             self.banner.visible = self.state.signed_in and not self.state.online
+        if topic == "notification":
+            self._render_badge()
+            if isinstance(payload, Notification) and not payload.read and self.tab != INBOX_TAB:
+                self._show_alert(payload)
+
         if self.screen is not None:
             self.screen.on_state(topic, payload)
         self.page.update()

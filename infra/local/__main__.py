@@ -13,8 +13,9 @@ from types import FrameType
 import psutil
 
 from infra.local.apps import APPS, start_api
-from infra.local.procs import ManagedProcess, PidRecord, ProcessFailedError
+from infra.local.procs import PidRecord, ProcessFailedError
 from infra.local.stack import EmbeddedStack, StackError, module_exists
+from infra.local.supervisor import Supervisor
 
 _APP_PORTS = {
     "api": "api",
@@ -48,7 +49,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         stack.check_not_running()
         if not args.no_apps:  # a clear error now rather than a crashed app later
-            stack.check_ports([_APP_PORTS[n] for n, (m, _) in APPS.items() if module_exists(m)])
+            stack.check_ports(
+                [
+                    _APP_PORTS[n]
+                    for n, (m, _) in APPS.items()
+                    if module_exists(m) and n in _APP_PORTS
+                ]
+            )
     except StackError as exc:
         _say(f"error: {exc}")  # nothing of ours was started: leave everything as it is
         return 1
@@ -156,41 +163,8 @@ def _admin_lines(stack: EmbeddedStack, since: float) -> list[str]:
 
 
 def _supervise(stack: EmbeddedStack) -> None:
-    """Restart a process that died, with backoff (1 s doubling up to 30 s; reset after a
-    minute of good health). Watch PostgreSQL too."""
-    backoff: dict[str, float] = {}
-    due: dict[str, float] = {}
-    since = {name: time.monotonic() for name in stack.processes}
-    ticks = 0
-    while True:
-        time.sleep(0.5)
-        ticks += 1
-        if ticks % 4 == 0 and not stack.external_db and stack.postgres.running_pid() is None:
-            _say(f"postgres is not running; restarting it (log {stack.postgres.log_path})")
-            try:
-                stack.postgres.start()
-            except RuntimeError as exc:
-                _say(f"postgres failed to restart: {exc}")
-        for name in list(stack.processes):
-            proc: ManagedProcess = stack.processes[name]
-            now = time.monotonic()
-            if proc.alive:
-                continue
-            if name not in due:
-                if now - since.get(name, now) > 60.0:
-                    backoff[name] = 1.0
-                delay = backoff.get(name, 1.0)
-                _say(
-                    f"{name} exited with code {proc.returncode}; restarting in {delay:.0f}s "
-                    f"(log {proc.log_path})"
-                )
-                due[name] = now + delay
-                backoff[name] = min(delay * 2, 30.0)
-            elif now >= due[name]:
-                del due[name]
-                proc.start()
-                since[name] = now
-                _say(f"{name} restarted (pid {proc.pid})")
+    """Restart what dies (with backoff), PostgreSQL included, and what is alive but stuck."""
+    Supervisor(stack, say=_say).run()
 
 
 def cmd_down(args: argparse.Namespace) -> int:

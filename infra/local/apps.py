@@ -83,6 +83,13 @@ def start_projections(
     )
 
 
+def start_notifications(
+    stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0
+) -> ManagedProcess:
+    """The notification consumer (no port: up once started; see server/notifications)."""
+    return stack.spawn("notifications", ["-m", "server.notifications"], wait=wait, timeout=timeout)
+
+
 def start_client(
     stack: EmbeddedStack, *, wait: bool = True, timeout: float = 60.0
 ) -> ManagedProcess:
@@ -103,5 +110,6 @@ APPS = {
     "api": (API_APP, start_api),
     "cdc": ("cdc", start_cdc),
     "projections": ("server.projections", start_projections),
+    "notifications": ("server.notifications", start_notifications),
     "client": ("client", start_client),
 }

@@ -48,7 +48,7 @@ class StackPorts:
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 s.bind((HOST, 0))
                 socks.append(s)
-            return cls(**{name: s.getsockname()[1] for name, s in zip(fields, socks)})
+            return cls(**{name: s.getsockname()[1] for name, s in zip(fields, socks, strict=True)})
         finally:
             for s in socks:
                 s.close()

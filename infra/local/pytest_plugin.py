@@ -28,7 +28,14 @@ import psutil
 import pytest
 import pytest_asyncio
 
-from infra.local.apps import api_available, start_api, start_cdc, start_client, start_projections
+from infra.local.apps import (
+    api_available,
+    start_api,
+    start_cdc,
+    start_client,
+    start_notifications,
+    start_projections,
+)
 from infra.local.ports import StackPorts
 from infra.local.procs import ManagedProcess, PidRecord
 from infra.local.stack import EmbeddedStack, module_exists
@@ -43,6 +50,7 @@ __all__ = [
     "redis_client",
     "cdc",
     "projections",
+    "notifications",
     "client_url",
     "api_factory",
     "pytest_sessionfinish",
@@ -211,6 +219,14 @@ def projections(stack: EmbeddedStack) -> ManagedProcess:
     if not module_exists("server.projections"):
         pytest.skip("server/projections/__main__.py does not exist yet")
     return _ensure("projections", start_projections)
+
+
+@pytest.fixture
+def notifications(stack: EmbeddedStack) -> ManagedProcess:
+    """The notification consumer process (running)."""
+    if not module_exists("server.notifications"):
+        pytest.skip("server/notifications/__main__.py does not exist yet")
+    return _ensure("notifications", start_notifications)
 
 
 @pytest.fixture

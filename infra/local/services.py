@@ -134,7 +134,8 @@ class Postgres:
         )
         if result.returncode != 0:
             raise RuntimeError(
-                f"{exe} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}"
+                f"{exe} {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stderr}{result.stdout}"
                 + (f"\nlog {self.log_path}:\n" + _tail(self.log_path) if exe == "pg_ctl" else "")
             )
         return result.stdout
@@ -241,6 +242,21 @@ class Postgres:
         if self.running_pid() is None:
             return
         self._run("pg_ctl", ["-D", str(self.pgdata), "-w", "-t", "60", "-m", "fast", "stop"])
+
+    def kill(self, grace: float = 10.0) -> None:
+        """SIGKILL the postmaster (a crash: the next start runs crash recovery), then
+        wait for its backends, which exit on their own once it is gone (a new
+        postmaster refuses to start while they still hold the shared memory)."""
+        pid = self.running_pid()
+        if pid is None:
+            return
+        postmaster = psutil.Process(pid)
+        backends = postmaster.children()
+        postmaster.kill()
+        _, alive = psutil.wait_procs([postmaster, *backends], timeout=grace)
+        for proc in alive:
+            proc.kill()
+        psutil.wait_procs(alive, timeout=grace)
 
     def superuser_url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@{HOST}:{self.port}/{database}"

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.local import health
 from infra.local.ports import HOST, StackPorts, port_bindable, port_open
 from infra.local.procs import (
     ManagedProcess,
@@ -57,11 +58,13 @@ class ServiceStatus:
     pid: int | None
     where: str
     answering: bool = True  # its port accepts connections
+    detail: str = ""  # pipeline processes: progress and lag from GET /health
 
     def line(self) -> str:
         state = ("up" if self.answering else "no-answer") if self.running else "down"
         pid = str(self.pid) if self.pid else "-"
-        return f"{self.name:<12} {state:<9} pid {pid:<8} {self.where}"
+        line = f"{self.name:<12} {state:<9} pid {pid:<8} {self.where}"
+        return f"{line}\n{'':<12} {self.detail}" if self.detail else line
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -337,6 +340,19 @@ class EmbeddedStack:
             self._started_pg = False
         (self.run_dir / "stack.json").unlink(missing_ok=True)
 
+    def restart_postgres(self, mode: str = "fast") -> None:
+        """Restart the embedded PostgreSQL under the running apps, for recovery tests:
+        ``mode="kill"`` is a SIGKILL of the postmaster, ``"fast"`` a fast shutdown."""
+        if mode not in ("kill", "fast"):
+            raise ValueError(f"restart mode {mode!r}: 'kill' or 'fast'")
+        if self.external_db or not self._started_pg:
+            raise StackError("PostgreSQL is not the embedded one this stack started")
+        if mode == "kill":
+            self.postgres.kill()
+        else:
+            self.postgres.stop()
+        self.postgres.start()
+
     # -- status / down for a stack started by another process -------------
     def status(self) -> list[ServiceStatus]:
         state = self.saved_state()
@@ -368,7 +384,10 @@ class EmbeddedStack:
                 port=rec.port, api=env.get("BANK_API_URL", ""), host=HOST
             )
             answering = rec.port is None or port_open(rec.port)
-            out.append(ServiceStatus(name, True, rec.pid, where, answering))
+            detail = ""
+            if name in ("cdc", "projections") and rec.port is not None and answering:
+                detail = health.probe(rec.port, timeout=2.0).summary()
+            out.append(ServiceStatus(name, True, rec.pid, where, answering, detail))
         if launcher:
             out.append(ServiceStatus("launcher", True, launcher.pid, "`./task up`"))
         return out

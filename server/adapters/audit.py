@@ -8,56 +8,30 @@ such as a Redis session).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-Outcome = Literal["accepted", "rejected", "denied", "replayed"]
-# Error codes that mean "access control said no" (403, or 404 for someone else's account).
-DENIAL_CODES = frozenset({"forbidden", "account_not_found"})
+from server.application.audit import DENIAL_CODES, AuditRecord, Outcome
+
+__all__ = [
+    "DENIAL_CODES",
+    "AuditRecord",
+    "Outcome",
+    "AuditRow",
+    "row",
+    "search",
+    "write",
+    "write_alone",
+    "write_many",
+]
 
 _json = msgspec.json.Encoder()
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """Who did what to which target, from where, and how it ended."""
-
-    action: str
-    outcome: Outcome = "accepted"
-    actor_id: UUID | None = None
-    actor_role: str | None = None
-    session_id: str | None = None
-    target_type: str | None = None
-    target_id: str | None = None
-    account_id: UUID | None = None
-    reason_code: str | None = None
-    client_ip: str | None = None
-    user_agent: str | None = None
-    trace_id: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def accepted(self) -> AuditRecord:
-        return dataclasses.replace(self, outcome="accepted", reason_code=None)
-
-    def refused(self, code: str) -> AuditRecord:
-        """Rejected by a rule, or denied by access control (decided by the code)."""
-        outcome: Outcome = "denied" if code in DENIAL_CODES else "rejected"
-        return dataclasses.replace(self, outcome=outcome, reason_code=code)
-
-    def replayed(self) -> AuditRecord:
-        return dataclasses.replace(self, outcome="replayed", reason_code=None)
-
-    def about_account(self, account_id: UUID) -> AuditRecord:
-        return dataclasses.replace(
-            self, target_type="account", target_id=str(account_id), account_id=account_id
-        )
 
 
 COLUMNS = (

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
@@ -12,8 +13,10 @@ from server.api.body import decode_body, event_metadata, idempotency_key, parse_
 from server.api.queries import min_version_param, query_cache
 from server.api.security import audit_record
 from server.application import handlers
+from server.application.audit import AuditRecord
 from server.application.command_runner import CommandResult
 from server.application.context import Actor, AppContext
+from server.application.idempotency import IdempotencyKey
 from server.queries import accounts as account_queries
 from shared.api import (
     AccountList,
@@ -24,6 +27,7 @@ from shared.api import (
     MoneyMovementResponse,
     OpenAccountRequest,
 )
+from shared.events import EventMetadata
 
 
 def command_response(result: CommandResult) -> Response[bytes]:
@@ -79,21 +83,21 @@ class AccountController(Controller):
     async def _movement(
         self,
         request: Request[Any, Any, Any],
-        ctx: AppContext,
         actor: Actor,
         account_id: str,
-        kind: str,
-    ) -> Response[bytes]:
+        command: Literal["deposit", "withdraw"],
+    ) -> tuple[UUID, MoneyMovementRequest, IdempotencyKey | None, EventMetadata, AuditRecord]:
+        """What a deposit and a withdrawal read from the request (the key binds the
+        command and its account)."""
         account = parse_uuid(account_id, "account_id")
         req = await decode_body(request, MoneyMovementRequest)
-        idem = idempotency_key(request, actor, f"{kind}:{account}", req)
+        idem = idempotency_key(request, actor, f"{command}:{account}", req)
         meta = event_metadata(request, actor, idem)
-        handler = handlers.deposit_money if kind == "deposit" else handlers.withdraw_money
         audit = dataclasses.replace(
-            audit_record(request, f"{kind}_money", actor, meta.trace_id).about_account(account),
+            audit_record(request, f"{command}_money", actor, meta.trace_id).about_account(account),
             details={"amount": req.amount},
         )
-        return command_response(await handler(ctx, actor, account, req, idem, meta, audit))
+        return account, req, idem, meta, audit
 
     @post("/{account_id:str}/deposits", operation_id="depositMoney", status_code=201)
     async def deposit(
@@ -104,7 +108,11 @@ class AccountController(Controller):
         account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
-        return await self._movement(request, ctx, actor, account_id, "deposit")  # type: ignore[return-value]
+        account, req, idem, meta, audit = await self._movement(
+            request, actor, account_id, "deposit"
+        )
+        result = await handlers.deposit_money(ctx, actor, account, req, idem, meta, audit)
+        return command_response(result)  # type: ignore[return-value]
 
     @post("/{account_id:str}/withdrawals", operation_id="withdrawMoney", status_code=201)
     async def withdraw(
@@ -115,7 +123,11 @@ class AccountController(Controller):
         account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
-        return await self._movement(request, ctx, actor, account_id, "withdraw")  # type: ignore[return-value]
+        account, req, idem, meta, audit = await self._movement(
+            request, actor, account_id, "withdraw"
+        )
+        result = await handlers.withdraw_money(ctx, actor, account, req, idem, meta, audit)
+        return command_response(result)  # type: ignore[return-value]
 
     async def _status_change(
         self,
@@ -123,7 +135,7 @@ class AccountController(Controller):
         ctx: AppContext,
         actor: Actor,
         account_id: str,
-        action: str,
+        action: handlers.StatusChange,
     ) -> Response[bytes]:
         account = parse_uuid(account_id, "account_id")
         body = await request.body()
@@ -134,14 +146,7 @@ class AccountController(Controller):
             account
         )
         result = await handlers.change_account_status(
-            ctx,
-            actor,
-            account,
-            action,
-            req.reason,
-            idem,
-            meta,
-            audit,  # type: ignore[arg-type]
+            ctx, actor, account, action, req.reason, idem, meta, audit
         )
         return command_response(result)
 

@@ -8,8 +8,6 @@ nothing connects at import time or here.
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from runtime.settings import Settings
@@ -25,10 +23,14 @@ from server.api.headers import security_headers
 from server.api.health import HealthController
 from server.api.input_guard import InputGuard
 from server.api.live import channels_plugin, live_socket
+from server.api.notifications import NotificationController
+from server.api.openapi import openapi_config
+from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
 from server.api.transfers import TransferController
+from server.graphql.controller import graphql_controller
 from server.observability.http import instrument_app, metrics_endpoint
 
 MAX_BODY_BYTES = 64 * 1024
@@ -42,6 +44,8 @@ ROUTES: list[ControllerRouterHandler] = [
     QueryController,
     AdminController,
     AuditController,
+    NotificationController,
+    ProfileController,
     live_socket,
     metrics_endpoint,
 ]
@@ -52,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     jwt_auth = build_auth(settings)
     redis = redis_client(settings)  # connects on first use, inside the app's loop
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, graphql_controller(settings)],
         dependencies=dependencies,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         on_app_init=[jwt_auth.on_app_init],
@@ -62,12 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[channels_plugin(redis)],
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
-        openapi_config=OpenAPIConfig(
-            title="Modern Banking Platform API",
-            version="1.0.0",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-        ),
+        openapi_config=openapi_config(),
     )
     app.state.settings = settings  # read by instrument_app (log level, OTLP endpoint)
     app.asgi_handler = InputGuard(app.asgi_handler)  # NUL, lone surrogates, ... -> 400

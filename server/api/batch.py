@@ -9,9 +9,8 @@ from litestar import Controller, Request, Response, post
 
 from server.api.body import decode_body, event_metadata
 from server.api.security import audit_record
-from server.application.batch_transfers import transfer_batch
+from server.application import handlers
 from server.application.context import Actor, AppContext
-from server.observability import commands as observe
 from shared.api import BatchTransferRequest, BatchTransferResponse
 
 # 8,190 items of ~200 bytes of JSON each, with room to spare; the app-wide limit is 64 KiB.
@@ -42,9 +41,7 @@ class BatchTransferController(Controller):
         req = await decode_body(request, BatchTransferRequest)
         meta = event_metadata(request, actor, None)
         audit = audit_record(request, "transfer_money", actor, meta.trace_id)
-        result = await observe.observed_batch(
-            "transfer_money", transfer_batch(ctx, actor, req, meta, audit)
-        )
+        result = await handlers.transfer_batch(ctx, actor, req, meta, audit)
         return Response(
             content=_encoder.encode(result), media_type="application/json", status_code=200
         )  # type: ignore[return-value]

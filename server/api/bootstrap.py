@@ -34,8 +34,8 @@ from server.adapters.sessions import SessionStore
 from server.application.admin import ensure_bootstrap_admin
 from server.application.context import Actor, AppContext
 from server.application.sessions import SessionService
-from server.projections.tables import bind, make_engine
-from server.queries.cache import QueryCache
+from server.readmodel.cache import QueryCache
+from server.readmodel.tables import bind, make_engine
 
 # A pooled connection idle for longer than this is PINGed before it is used again,
 # so one that Redis closed (a restart) is replaced instead of failing a request.

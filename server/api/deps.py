@@ -16,7 +16,7 @@ from litestar.exceptions import NotAuthorizedException
 
 from server.api.bootstrap import Services, services_from_state
 from server.application.context import Actor, AppContext
-from server.queries.cache import QueryCache
+from server.readmodel.cache import QueryCache
 
 
 def provide_services(state: State) -> Services:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any
 from uuid import UUID
 
@@ -29,13 +30,13 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from server.api.security import authenticate_access_token
 from server.application.context import Actor
 from server.observability.metrics import observe_push
-from server.projections.tables import AccountView, TransactionView
-from server.queries.cache import live_channel
-from server.queries.rows import transaction_response
+from server.queries.live import missed_messages
+from server.readmodel.cache import live_channel
 from shared.messages import (
     AccountStatusChanged,
     BalanceChanged,
@@ -47,12 +48,10 @@ from shared.messages import (
     ServerMessage,
     Welcome,
 )
-from shared.money import Money
 
 log = logging.getLogger("bank.api.live")
 
 HELLO_TIMEOUT_SECONDS = 10.0
-CATCH_UP_MAX_POSTINGS = 200
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_MESSAGE = 4400
 CLOSE_HELLO_TIMEOUT = 4408
@@ -60,15 +59,33 @@ CLOSE_HELLO_TIMEOUT = 4408
 # Every few seconds the session is checked again, so signing out (or revoking
 # the session from another device) closes the feed too.
 SESSION_RECHECK_SECONDS = 2.0
+PUBSUB_RETRY_SECONDS = 0.5
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)
 _server_decoder = msgspec.json.Decoder(ServerMessage)
 _encoder = msgspec.json.Encoder()
 
 
+class ResumingPubSubBackend(RedisChannelsPubSubBackend):
+    """Litestar's Redis pub/sub backend, except that losing Redis does not end
+    the stream of events: the pushes pause while Redis is down and resume by
+    themselves once it is back (redis-py's PubSub subscribes its channels again
+    when it reconnects). Without this, the plugin's one reader task dies with
+    the first connection error and this API process never pushes again."""
+
+    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
+        while True:
+            try:
+                async for item in super().stream_events():
+                    yield item
+            except (RedisError, OSError) as exc:
+                log.warning("live feed paused: Redis unavailable (%s)", exc)
+                await asyncio.sleep(PUBSUB_RETRY_SECONDS)
+
+
 def channels_plugin(redis: Redis) -> ChannelsPlugin:
     """Redis pub/sub fan-out; the worker PUBLISHes on bank.live.user.{owner}."""
-    backend = RedisChannelsPubSubBackend(redis=redis)
+    backend = ResumingPubSubBackend(redis=redis)
     return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
 
 
@@ -100,38 +117,8 @@ class _Session:
         await self.send(msg)
 
     async def catch_up(self, owner_id: UUID) -> None:
-        accounts = await AccountView.select().where(AccountView.owner_id == owner_id)
-        for a in accounts:
-            account_id, last = a["account_id"], self.balance_sent.get(a["account_id"], 0)
-            if a["version"] <= last:
-                continue
-            postings = await (
-                TransactionView.select()
-                .where(
-                    (TransactionView.account_id == account_id) & (TransactionView.version > last)
-                )
-                .order_by(TransactionView.version, ascending=False)
-                .limit(CATCH_UP_MAX_POSTINGS)
-            )
-            for p in reversed(postings):
-                t = transaction_response(p)
-                await self.offer(
-                    BalanceChanged(
-                        account_id=account_id,
-                        balance=t.balance_after,
-                        version=t.version,
-                        transaction=t,
-                    )
-                )
-            balance = Money(amount=a["balance"], currency=a["currency"])
-            await self.offer(
-                BalanceChanged(account_id=account_id, balance=balance, version=a["version"])
-            )
-            await self.offer(
-                AccountStatusChanged(
-                    account_id=account_id, status=a["status"], version=a["version"]
-                )
-            )
+        for msg in await missed_messages(owner_id, self.balance_sent):
+            await self.offer(msg)
 
     async def forward(self, events: Any) -> None:
         async for raw in events:

@@ -18,7 +18,7 @@ from server.api.body import BadRequestError, parse_uuid
 from server.application.context import Actor, AppContext
 from server.queries import accounts as account_queries
 from server.queries import history
-from server.queries.cache import QueryCache
+from server.readmodel.cache import QueryCache
 from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage
 
 KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")

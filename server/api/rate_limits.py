@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
@@ -31,9 +32,13 @@ async def money_rate_limit(
     if getattr(handler, "operation_id", None) not in MONEY_MOVING:
         return
     actor = connection.scope.get("user")
-    if not isinstance(actor, Actor):
-        return
-    wait = await services_of(connection.app).money_limit.take(str(actor.user_id))
+    if isinstance(actor, Actor):
+        await take_money_token(connection.app, actor)
+
+
+async def take_money_token(app: Litestar, actor: Actor) -> None:
+    """One money movement from the actor's bucket, or 429 (REST and GraphQL alike)."""
+    wait = await services_of(app).money_limit.take(str(actor.user_id))
     if wait > 0:
         retry_after = max(1, math.ceil(wait))
         raise TooManyRequestsException(

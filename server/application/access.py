@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from server.application.context import Actor
+from server.application.actor import Actor
 from server.application.errors import PermissionDeniedError
 from server.domain.errors import AccountNotFoundError
 

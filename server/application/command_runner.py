@@ -1,51 +1,52 @@
-"""Runs one command: lock the accounts it touches, decide on fresh state, append
-the events and the idempotency record in one transaction, then answer.
+"""The one write path: every command (alone, group-committed or in a batch) is decided
+on the state its transaction locked and written through the unit of work.
 
-Auditing is kept apart from the deciding: when a command carries an
-AuditRecord, the accepted or rule-rejected outcome is written in the same
-transaction as the events / the stored rejection; refusals that roll back
-(access denied, not found, conflicts exhausted) and idempotent replays are
-written on their own by ``_audited`` around the whole run.
+A ``Plan`` says what a transaction needs (accounts to lock, idempotency keys to look
+up) and decides purely on what was loaded, filling the ``Changes`` to write: events,
+new account rows, answers stored under their keys, audit rows. ``CommandRunner``
+runs a plan in one transaction and re-runs it on fresh state when it loses a race
+(a stream moved on, a key answered meanwhile), a bounded number of times, then 409.
 
-Writers to the same account queue on its row lock (lock order by account id),
-so a hot account does not turn into a storm of optimistic retries; the
-UNIQUE (stream_id, version) constraint still guards every append, and a lost
-race is re-decided on fresh state a bounded number of times, then answered 409.
+Every outcome is audited in the transaction that decided it (accepted, rejected by
+a rule, denied by access control, replayed); only a command that never got a
+committed transaction (conflicts exhausted) is audited on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
-from server.adapters import audit as audit_log
-from server.adapters import event_store, idempotency
-from server.adapters.audit import AuditRecord
-from server.adapters.event_store import StreamAppend
-from server.adapters.idempotency import IdempotencyKey, StoredResponse
-from server.application.context import AppContext
+from server.application.audit import AuditRecord
+from server.application.commands import Command
+from server.application.decide import State, decide
 from server.application.errors import (
     ConflictRetriesExhaustedError,
     IdempotencyKeyReusedError,
     rule_error_from_code,
 )
+from server.application.idempotency import (
+    REJECTED_STATUS,
+    IdempotencyKey,
+    StoredResponse,
+    decode_rejection,
+    encode_rejection,
+)
+from server.application.unit_of_work import AnswerTakenError, Changes, Loaded, UnitOfWork
 from server.domain.account import Account
 from server.domain.errors import BusinessRuleError, ConcurrencyError, DomainError
 from server.observability import commands as observe
 from shared.events import EventMetadata
 
-
-@dataclass(slots=True)
-class Decision:
-    appends: list[StreamAppend]
-    response: msgspec.Struct
-    new_states: list[Account] = field(default_factory=list)
+R = TypeVar("R", covariant=True)
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +56,26 @@ class CommandResult:
     replayed: bool = False
 
 
-Decide = Callable[[asyncpg.Connection, dict[UUID, UUID]], Awaitable[Decision]]
-_encoder = msgspec.json.Encoder()
+Outcome = CommandResult | BaseException
+Span = Callable[[], AbstractContextManager[Any]]
 
 
-class _KeyTakenMeanwhile(Exception):
-    pass
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A command as it was asked: under which key, with which metadata and audit record."""
+
+    command: Command
+    idem: IdempotencyKey | None
+    metadata: EventMetadata
+    audit: AuditRecord | None = None
+
+
+class Plan(Protocol[R]):
+    def accounts(self) -> set[UUID]: ...
+
+    def keys(self) -> list[IdempotencyKey]: ...
+
+    def decide(self, loaded: Loaded, max_amount: int, changes: Changes) -> R: ...
 
 
 def replay_stored(stored: StoredResponse, idem: IdempotencyKey) -> CommandResult:
@@ -69,132 +84,153 @@ def replay_stored(stored: StoredResponse, idem: IdempotencyKey) -> CommandResult
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was already used for a different request; use a new key."
         )
-    if stored.status_code == idempotency.REJECTED_STATUS:
-        rejected = idempotency.decode_rejection(stored.body)
+    if stored.status_code == REJECTED_STATUS:
+        rejected = decode_rejection(stored.body)
         raise rule_error_from_code(rejected.code, rejected.message)
     return CommandResult(stored.status_code, stored.body, replayed=True)
 
 
-async def run_command(
-    ctx: AppContext,
-    *,
-    lock: Sequence[UUID],
-    idem: IdempotencyKey | None,
-    metadata: EventMetadata,
-    decide: Decide,
-    status_code: int = 201,
-    audit: AuditRecord | None = None,
-) -> CommandResult:
-    if audit is None:
-        run = _run(ctx, lock, idem, metadata, decide, status_code, None)
-    else:
-        run = _audited(ctx, audit, _run(ctx, lock, idem, metadata, decide, status_code, audit))
-    # Metrics (bank_commands_total by outcome, retries) and the command's span.
-    return await observe.observed(audit.action if audit else "command", run)
+class GroupPlan:
+    """Commands decided one after the other, each on the state the ones before it left,
+    each with its own outcome (None: the same key came earlier in the group; that
+    command is run again on its own once the group committed, and replays)."""
+
+    def __init__(self, group: Sequence[Submission]) -> None:
+        self.group = group
+
+    def accounts(self) -> set[UUID]:
+        return {a for s in self.group for a in s.command.accounts()}
+
+    def keys(self) -> list[IdempotencyKey]:
+        return [s.idem for s in self.group if s.idem is not None]
+
+    def decide(self, loaded: Loaded, max_amount: int, changes: Changes) -> list[Outcome | None]:
+        accounts = dict(loaded.accounts)  # moves on with each accepted command
+        seen: set[tuple[str, str]] = set()
+        outcomes: list[Outcome | None] = []
+        for s in self.group:
+            if s.idem is not None:
+                stored = loaded.answers.get(s.idem.ident)
+                if stored is not None:
+                    outcomes.append(_replay(s, stored, changes))
+                    continue
+                if s.idem.ident in seen:
+                    outcomes.append(None)
+                    continue
+                seen.add(s.idem.ident)
+            outcomes.append(_decide_one(accounts, max_amount, s, changes))
+        return outcomes
 
 
-async def _audited(
-    ctx: AppContext, audit: AuditRecord, run: Awaitable[CommandResult]
-) -> CommandResult:
-    """Write the audit record of an outcome that ``_run`` did not write in its transaction."""
+def _replay(s: Submission, stored: StoredResponse, changes: Changes) -> Outcome:
+    assert s.idem is not None
     try:
-        result = await run
+        result = replay_stored(stored, s.idem)
     except DomainError as err:
-        if not getattr(err, "audited", False):
-            await audit_log.write_alone(ctx.pool, audit.refused(err.code))
-        raise
-    if result.replayed:
-        await audit_log.write_alone(ctx.pool, audit.replayed())
+        changes.audit(s.audit.refused(err.code) if s.audit else None)
+        return err
+    changes.audit(s.audit.replayed() if s.audit else None)
     return result
 
 
-async def _run(
-    ctx: AppContext,
-    lock: Sequence[UUID],
-    idem: IdempotencyKey | None,
-    metadata: EventMetadata,
-    decide: Decide,
-    status_code: int,
-    audit: AuditRecord | None,
-) -> CommandResult:
-    if ctx.settings.group_commit:
-        # Imported here: group_commit builds on this module (and falls back to _run_alone).
-        from server.application import group_commit
-
-        async def alone(p: group_commit.Pending) -> CommandResult:
-            return await _run_alone(
-                ctx, p.lock, p.idem, p.metadata, p.decide, p.status_code, p.audit
-            )
-
-        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
-        pending = group_commit.Pending(lock, idem, metadata, decide, status_code, audit, future)
-        return await group_commit.committer(ctx, alone).submit(pending)
-    return await _run_alone(ctx, lock, idem, metadata, decide, status_code, audit)
+def _decide_one(
+    accounts: dict[UUID, Account], max_amount: int, s: Submission, changes: Changes
+) -> Outcome:
+    try:
+        decision = decide(State(accounts=accounts, max_amount=max_amount), s.command)
+    except BusinessRuleError as err:  # stored under the key: a retry gets the same refusal
+        changes.answer(s.idem, REJECTED_STATUS, encode_rejection(err.code, err.message))
+        changes.audit(s.audit.refused(err.code) if s.audit else None)
+        return err
+    except DomainError as err:  # access control: nothing stored, only audited
+        changes.audit(s.audit.refused(err.code) if s.audit else None)
+        return err
+    body = _encoder.encode(decision.response)
+    changes.accept(decision, s.metadata)
+    changes.answer(s.idem, s.command.status_code, body)
+    changes.audit(s.audit.accepted() if s.audit else None)
+    for after in decision.states:  # the next command of the group decides on these
+        accounts[after.id] = after
+    return CommandResult(s.command.status_code, body)
 
 
-async def _run_alone(
-    ctx: AppContext,
-    lock: Sequence[UUID],
-    idem: IdempotencyKey | None,
-    metadata: EventMetadata,
-    decide: Decide,
-    status_code: int,
-    audit: AuditRecord | None,
-) -> CommandResult:
-    if idem is not None:
-        stored = await idempotency.find(ctx.pool, idem)
-        if stored is not None:
-            return replay_stored(stored, idem)
+class CommandRunner:
+    def __init__(self, uow: UnitOfWork, *, max_amount: int, retries: int) -> None:
+        self.uow = uow
+        self.max_amount = max_amount
+        self.retries = max(1, retries)
 
-    for attempt in range(ctx.settings.command_retries):
-        rejected: BusinessRuleError | None = None
+    async def attempt(self, plan: Plan[R], span: Span = observe.append_span) -> R:
+        """Run the plan in one transaction (raises ConcurrencyError, AnswerTakenError).
+        ``span`` traces the write: the command's own, or the group's in every member's trace."""
+        changes = Changes()
+        async with self.uow.transaction() as tx:
+            loaded = await tx.load(plan.accounts(), plan.keys())
+            result = plan.decide(loaded, self.max_amount, changes)
+            if not changes.is_empty():
+                with span():
+                    await tx.write(changes)
+        return result
+
+    async def retrying(self, plan: Plan[R], span: Span = observe.append_span) -> R:
+        """Run the plan, on fresh state after each lost race, at most ``retries`` times."""
+        for attempt in range(self.retries):
+            try:
+                return await self.attempt(plan, span)
+            except ConcurrencyError:
+                observe.retried()
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            except AnswerTakenError:
+                continue  # the next attempt loads the stored answer and replays it
+        raise ConflictRetriesExhaustedError(
+            "The account changed too often while this command was decided; try again."
+        )
+
+    async def run(self, s: Submission, span: Span = observe.append_span) -> CommandResult:
+        """One command in a transaction of its own."""
         try:
-            async with ctx.pool.acquire() as conn, conn.transaction():
-                owners = await ctx.accounts.lock(conn, lock)
-                if idem is not None:
-                    # A concurrent retry with the same key may have committed while we queued.
-                    stored = await idempotency.find(conn, idem)
-                    if stored is not None:
-                        raise _KeyTakenMeanwhile
-                try:
-                    decision = await decide(conn, owners)
-                except BusinessRuleError as err:
-                    rejected = err
-                    if idem is not None:
-                        body = idempotency.encode_rejection(err.code, err.message)
-                        if not await idempotency.save(
-                            conn, idem, idempotency.REJECTED_STATUS, body
-                        ):
-                            raise _KeyTakenMeanwhile from None
-                    if audit is not None:
-                        await audit_log.write(conn, audit.refused(err.code))
-                        err.audited = True  # type: ignore[attr-defined]
-                else:
-                    with observe.append_span():
-                        await event_store.append(conn, decision.appends, metadata)
-                    body = _encoder.encode(decision.response)
-                    if idem is not None and not await idempotency.save(
-                        conn, idem, status_code, body
-                    ):
-                        raise _KeyTakenMeanwhile
-                    if audit is not None:
-                        await audit_log.write(conn, audit.accepted())
-        except ConcurrencyError:
-            observe.retried()
-            for account_id in lock:
-                ctx.accounts.forget(account_id)
-            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-            continue
-        except _KeyTakenMeanwhile:
-            assert idem is not None
-            stored = await idempotency.find(ctx.pool, idem)
-            assert stored is not None
-            return replay_stored(stored, idem)
-        if rejected is not None:
-            raise rejected
-        for state in decision.new_states:
-            ctx.accounts.remember(state)
-        return CommandResult(status_code, body)
-    raise ConflictRetriesExhaustedError(
-        "The account changed too often while this command was decided; try again."
-    )
+            [outcome] = await self.retrying(GroupPlan([s]), span)
+        except ConflictRetriesExhaustedError as err:
+            if s.audit is not None:
+                await self.uow.record([s.audit.refused(err.code)])
+            raise
+        assert outcome is not None  # a group of one has no earlier twin
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def run_group(self, group: Sequence[Submission]) -> list[Outcome]:
+        """Many commands in one transaction; if it cannot commit as a whole (a lost race,
+        a key answered meanwhile, any error), each command is run again on its own."""
+
+        # Run by the committer's task, not the callers': the group's span goes into
+        # each member's trace.
+        def span() -> AbstractContextManager[Any]:
+            return observe.group_append_span([s.metadata for s in group])
+
+        if len(group) == 1:
+            return [await _outcome(self.run(group[0], span))]
+        try:
+            outcomes = await self.attempt(GroupPlan(group), span)
+        except Exception:  # noqa: BLE001 - the group as a whole failed: each goes alone
+            return list(await asyncio.gather(*(self._alone_in_group(s) for s in group)))
+        # The same key twice in one group: the later ones replay what the first stored.
+        later = [i for i, o in enumerate(outcomes) if o is None]
+        again = await asyncio.gather(*(self._alone_in_group(group[i]) for i in later))
+        for i, o in zip(later, again, strict=True):
+            outcomes[i] = o
+        return [o for o in outcomes if o is not None]
+
+    async def _alone_in_group(self, s: Submission) -> Outcome:
+        def span() -> AbstractContextManager[Any]:
+            return observe.group_append_span([s.metadata])
+
+        return await _outcome(self.run(s, span))
+
+
+async def _outcome(run: Any) -> Outcome:
+    try:
+        result: CommandResult = await run
+    except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+        return exc
+    return result

@@ -1,50 +1,56 @@
-"""One function per command. Each loads the aggregates it needs, lets them
-decide, and hands the events to the command runner."""
+"""The entry points the REST controllers call: one per command, typed.
+
+Each builds its command (ids chosen here, so that deciding is pure and a retry on
+fresh state decides the same command) and hands it to the write path of the
+context. The deciding is in decide.py, the writing in command_runner.py.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from typing import Literal
 from uuid import UUID
 
-import asyncpg
-
-from server.adapters import audit as audit_log
-from server.adapters.audit import AuditRecord
-from server.adapters.event_store import StreamAppend
-from server.adapters.idempotency import IdempotencyKey
-from server.application.access import Action, check_account_access, check_may_open_account
-from server.application.command_runner import CommandResult, Decision, run_command
-from server.application.context import Actor, AppContext
-from server.application.errors import DestinationNotFoundError, PermissionDeniedError
-from server.application.views import account_response
-from server.domain import account as domain
-from server.domain.account import Account
-from server.domain.errors import AccountNotFoundError
+from server.application import batch_transfers
+from server.application.actor import Actor
+from server.application.audit import AuditRecord
+from server.application.command_runner import CommandResult, Submission
+from server.application.commands import (
+    CloseAccount,
+    Command,
+    DepositMoney,
+    FreezeAccount,
+    OpenAccount,
+    TransferMoney,
+    UnfreezeAccount,
+    WithdrawMoney,
+)
+from server.application.context import AppContext
+from server.application.idempotency import IdempotencyKey
+from server.observability import commands as observe
 from shared.api import (
-    AccountStatusResponse,
+    BatchTransferRequest,
+    BatchTransferResponse,
     MoneyMovementRequest,
-    MoneyMovementResponse,
     OpenAccountRequest,
     TransferRequest,
-    TransferResponse,
 )
-from shared.events import STREAM_TYPE_ACCOUNT, STREAM_TYPE_TRANSFER, EventMetadata
-from shared.money import Money
+from shared.events import EventMetadata
+
+StatusChange = Literal["freeze", "unfreeze", "close"]
 
 
-async def _load(
+async def execute(
     ctx: AppContext,
-    conn: asyncpg.Connection,
-    owners: dict[UUID, UUID],
-    actor: Actor,
-    account_id: UUID,
-    action: Action,
-) -> Account:
-    check_account_access(actor, owners.get(account_id), action)
-    account = await ctx.accounts.get(conn, account_id)
-    if account is None:  # an owner row without events cannot happen; be explicit anyway
-        raise AccountNotFoundError("No such account.")
-    return account
+    command: Command,
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    audit: AuditRecord | None = None,
+) -> CommandResult:
+    """Any command through the one write path (group-committed when enabled)."""
+    submission = Submission(command, idem, metadata, audit)
+    return await observe.observed(command.action, ctx.write(submission))
 
 
 async def open_account(
@@ -56,71 +62,15 @@ async def open_account(
     audit: AuditRecord | None = None,
 ) -> CommandResult:
     account_id = uuid.uuid4()
-    if audit is not None:
-        audit = audit.about_account(account_id)
-
-    async def decide(conn: asyncpg.Connection, _: dict[UUID, UUID]) -> Decision:
-        opened = domain.open_account(
-            account_id=account_id, owner_id=actor.user_id, name=req.name, currency=req.currency
-        )
-        opened_at = await conn.fetchval(
-            "INSERT INTO account_owners (account_id, owner_id, currency) VALUES ($1, $2, $3)"
-            " RETURNING opened_at",
-            account_id,
-            actor.user_id,
-            req.currency,
-        )
-        state = Account.opened(opened)
-        return Decision(
-            appends=[StreamAppend(account_id, STREAM_TYPE_ACCOUNT, 0, [opened])],
-            response=account_response(state, opened_at),
-            new_states=[state],
-        )
-
-    try:
-        check_may_open_account(actor)
-    except PermissionDeniedError as err:
-        if audit is not None:
-            await audit_log.write_alone(ctx.pool, audit.refused(err.code))
-        raise
-    return await run_command(ctx, lock=[], idem=idem, metadata=metadata, decide=decide, audit=audit)
-
-
-async def _move_money(
-    ctx: AppContext,
-    actor: Actor,
-    account_id: UUID,
-    req: MoneyMovementRequest,
-    idem: IdempotencyKey | None,
-    metadata: EventMetadata,
-    action: Action,
-    audit: AuditRecord | None = None,
-) -> CommandResult:
-    transaction_id = uuid.uuid4()
-
-    async def decide(conn: asyncpg.Connection, owners: dict[UUID, UUID]) -> Decision:
-        account = await _load(ctx, conn, owners, actor, account_id, action)
-        step = account.deposit if action == "deposit" else account.withdraw
-        event = step(
-            amount=req.amount,
-            currency=account.currency,
-            transaction_id=transaction_id,
-            description=req.description,
-            limit=ctx.settings.max_transaction_amount,
-        )
-        after = account.apply(event)
-        return Decision(
-            appends=[StreamAppend(account_id, STREAM_TYPE_ACCOUNT, account.version, [event])],
-            response=MoneyMovementResponse(
-                transaction_id=transaction_id,
-                balance=Money(amount=after.balance, currency=after.currency),
-                version=after.version,
-            ),
-            new_states=[after],
-        )
-
-    return await run_command(
-        ctx, lock=[account_id], idem=idem, metadata=metadata, decide=decide, audit=audit
+    command = OpenAccount(
+        actor=actor,
+        account_id=account_id,
+        name=req.name,
+        currency=req.currency,
+        opened_at=datetime.now(UTC),
+    )
+    return await execute(
+        ctx, command, idem, metadata, audit.about_account(account_id) if audit else None
     )
 
 
@@ -133,7 +83,15 @@ async def deposit_money(
     metadata: EventMetadata,
     audit: AuditRecord | None = None,
 ) -> CommandResult:
-    return await _move_money(ctx, actor, account_id, req, idem, metadata, "deposit", audit)
+    command = DepositMoney(
+        actor=actor,
+        account_id=account_id,
+        transaction_id=uuid.uuid4(),
+        amount=req.amount,
+        currency=req.currency,
+        description=req.description,
+    )
+    return await execute(ctx, command, idem, metadata, audit)
 
 
 async def withdraw_money(
@@ -145,7 +103,15 @@ async def withdraw_money(
     metadata: EventMetadata,
     audit: AuditRecord | None = None,
 ) -> CommandResult:
-    return await _move_money(ctx, actor, account_id, req, idem, metadata, "withdraw", audit)
+    command = WithdrawMoney(
+        actor=actor,
+        account_id=account_id,
+        transaction_id=uuid.uuid4(),
+        amount=req.amount,
+        currency=req.currency,
+        description=req.description,
+    )
+    return await execute(ctx, command, idem, metadata, audit)
 
 
 async def transfer_money(
@@ -156,83 +122,47 @@ async def transfer_money(
     metadata: EventMetadata,
     audit: AuditRecord | None = None,
 ) -> CommandResult:
-    transfer_id = uuid.uuid4()
-
-    async def decide(conn: asyncpg.Connection, owners: dict[UUID, UUID]) -> Decision:
-        source = await _load(ctx, conn, owners, actor, req.from_account_id, "transfer")
-        if req.to_account_id not in owners:
-            raise DestinationNotFoundError("The destination account does not exist.")
-        target = await ctx.accounts.get(conn, req.to_account_id)
-        if target is None:
-            raise DestinationNotFoundError("The destination account does not exist.")
-        out, into, completed = domain.transfer(
-            source=source,
-            target=target,
-            amount=req.amount,
-            transfer_id=transfer_id,
-            description=req.description,
-            limit=ctx.settings.max_transaction_amount,
-        )
-        source_after, target_after = source.apply(out), target.apply(into)
-        return Decision(
-            appends=[
-                StreamAppend(source.id, STREAM_TYPE_ACCOUNT, source.version, [out]),
-                StreamAppend(target.id, STREAM_TYPE_ACCOUNT, target.version, [into]),
-                StreamAppend(transfer_id, STREAM_TYPE_TRANSFER, 0, [completed]),
-            ],
-            response=TransferResponse(
-                transfer_id=transfer_id,
-                balance=Money(amount=source_after.balance, currency=source_after.currency),
-                version=source_after.version,
-            ),
-            new_states=[source_after, target_after],
-        )
-
-    return await run_command(
-        ctx,
-        lock=[req.from_account_id, req.to_account_id],
-        idem=idem,
-        metadata=metadata,
-        decide=decide,
-        audit=audit,
+    command = TransferMoney(
+        actor=actor,
+        transfer_id=uuid.uuid4(),
+        from_account_id=req.from_account_id,
+        to_account_id=req.to_account_id,
+        amount=req.amount,
+        currency=req.currency,
+        description=req.description,
     )
+    return await execute(ctx, command, idem, metadata, audit)
+
+
+def status_command(actor: Actor, account_id: UUID, change: StatusChange, reason: str) -> Command:
+    if change == "freeze":
+        return FreezeAccount(actor=actor, account_id=account_id, reason=reason)
+    if change == "unfreeze":
+        return UnfreezeAccount(actor=actor, account_id=account_id)
+    return CloseAccount(actor=actor, account_id=account_id)
 
 
 async def change_account_status(
     ctx: AppContext,
     actor: Actor,
     account_id: UUID,
-    action: Action,
+    change: StatusChange,
     reason: str,
     idem: IdempotencyKey | None,
     metadata: EventMetadata,
     audit: AuditRecord | None = None,
 ) -> CommandResult:
     """Freeze, unfreeze or close an account."""
+    command = status_command(actor, account_id, change, reason)
+    return await execute(ctx, command, idem, metadata, audit)
 
-    async def decide(conn: asyncpg.Connection, owners: dict[UUID, UUID]) -> Decision:
-        account = await _load(ctx, conn, owners, actor, account_id, action)
-        if action == "freeze":
-            event = account.freeze(reason)
-        elif action == "unfreeze":
-            event = account.unfreeze()
-        else:
-            event = account.close()
-        after = account.apply(event)
-        return Decision(
-            appends=[StreamAppend(account_id, STREAM_TYPE_ACCOUNT, account.version, [event])],
-            response=AccountStatusResponse(
-                account_id=account_id, status=after.status, version=after.version
-            ),
-            new_states=[after],
-        )
 
-    return await run_command(
-        ctx,
-        lock=[account_id],
-        idem=idem,
-        metadata=metadata,
-        decide=decide,
-        status_code=200,
-        audit=audit,
-    )
+async def transfer_batch(
+    ctx: AppContext,
+    actor: Actor,
+    req: BatchTransferRequest,
+    metadata: EventMetadata,
+    audit: AuditRecord | None = None,
+) -> BatchTransferResponse:
+    run = batch_transfers.transfer_batch(ctx.runner, actor, req, metadata, audit)
+    return await observe.observed_batch("transfer_money", run)

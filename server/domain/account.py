@@ -189,13 +189,15 @@ def transfer(
     transfer_id: UUID,
     description: str,
     limit: int,
+    currency: str | None = None,
 ) -> tuple[MoneyTransferredOut, MoneyTransferredIn, TransferCompleted]:
-    """Decide a transfer between two accounts: both legs, or a domain error."""
+    """Decide a transfer between two accounts: both legs, or a domain error.
+    ``currency`` is the one the customer named (None: the source account's)."""
     if source.id == target.id:
         raise errors.SameAccountTransferError("Choose two different accounts for a transfer.")
     source.check_can_debit()
     target.check_not_closed()
-    source.check_amount(amount, source.currency, limit)
+    source.check_amount(amount, currency or source.currency, limit)
     if target.currency != source.currency:
         raise errors.CurrencyMismatchError(
             f"The destination account holds {target.currency}; the source holds {source.currency}."

@@ -5,7 +5,7 @@
 -- failure), token refresh, logout, session revocation and role change. A row
 -- is written in the same transaction as the act's effect where it has one in
 -- PostgreSQL; refusals that roll their transaction back get a row of their own.
--- The CDC connector captures this table into `audit-events` (key = id).
+-- The CDC connector sends each row to `audit-events` (key = actor, else account) and `cdc.audit`.
 CREATE TABLE audit_log (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     occurred_at     timestamptz NOT NULL DEFAULT clock_timestamp(),

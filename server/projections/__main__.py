@@ -23,7 +23,7 @@ CHECK_LAG_RETRIES = 10
 
 async def _rebuild(settings: Settings) -> int:
     from server.projections.rebuild import rebuild
-    from server.queries.cache import QueryCache
+    from server.readmodel.cache import QueryCache
 
     conn = await asyncpg.connect(settings.database_url)
     redis = Redis.from_url(settings.redis_url)

@@ -3,7 +3,7 @@ settings.projections_metrics_port)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 BATCH_SIZE = Histogram(
     "bank_projection_batch_size",
@@ -32,13 +32,44 @@ LAG = Gauge(
 )
 
 
-def forget_lag(topic: str, partition: int) -> None:
-    """A revoked partition is another worker's: stop exposing its lag here."""
-    try:
-        LAG.remove(topic, str(partition))
-    except KeyError:
-        pass
+DEAD_LETTERS = Counter(
+    "bank_projection_dead_letters",
+    "Undecodable records sent to the dead-letter topic instead of being applied",
+    ["topic"],
+)
+PARTITION_FAILED = Gauge(
+    "bank_projection_partition_failed",
+    "1 while a partition is stopped after its batch failed every retry",
+    ["topic", "partition"],
+)
+APPLY_RETRIES = Counter(
+    "bank_projection_apply_retries",
+    "Batches tried again after a PostgreSQL error",
+    ["reason"],
+)
+LAST_PROGRESS_AGE = Gauge(
+    "bank_pipeline_last_progress_age_seconds",
+    "Seconds since the process last made progress (idle with nothing to do counts)",
+    ["process"],
+)
+STALLED = Gauge(
+    "bank_pipeline_stalled",
+    "1 when the last progress is older than pipeline_stall_seconds while there is work",
+    ["process"],
+)
 
 
-def serve(port: int, host: str = "127.0.0.1") -> None:
-    start_http_server(port, addr=host)
+def declare(topics: tuple[str, ...]) -> None:
+    """Expose the per-topic counters at 0 from the start (a series that appears
+    only with its first increment hides the rate of that increment)."""
+    for topic in topics:
+        DEAD_LETTERS.labels(topic)
+
+
+def forget_partition(topic: str, partition: int) -> None:
+    """A revoked partition is another worker's: stop exposing its series here."""
+    for gauge in (LAG, PARTITION_FAILED):
+        try:
+            gauge.remove(topic, str(partition))
+        except KeyError:
+            pass

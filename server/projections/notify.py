@@ -10,8 +10,8 @@ import asyncpg
 import msgspec
 
 from server.projections.plan import AccountUpdate, PostingRow
-from server.queries.cache import AccountChange, QueryCache
-from server.queries.rows import account_response, posting_response
+from server.readmodel.cache import AccountChange, QueryCache
+from server.readmodel.rows import account_response, posting_response
 from shared.messages import AccountStatusChanged, BalanceChanged, ServerMessage
 from shared.money import Money
 

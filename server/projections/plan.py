@@ -136,56 +136,55 @@ def posting_row(e: RecordedEvent) -> PostingRow | None:
 def plan_batch(grouped: dict[UUID, list[RecordedEvent]], current: dict[UUID, int]) -> BatchPlan:
     plan = BatchPlan()
     for acc, events in grouped.items():
-        last = current.get(acc, 0)
-        expected = last + 1
-        balance: int | None = None
-        status: str | None = None
-        last_posting: PostingRow | None = None
-        updated_at: datetime | None = None
-        for e in events:
-            if e.version < expected:
-                continue  # redelivered: already applied
-            if e.version != expected:
-                plan.unresolved[acc] = expected
-                break
-            ev = e.event
-            if isinstance(ev, AccountOpened):
-                if e.version != 1:
-                    plan.unresolved[acc] = expected
-                    break
-                plan.opens.append(
-                    (
-                        acc,
-                        ev.owner_id,
-                        ev.name,
-                        ev.currency,
-                        "active",
-                        0,
-                        1,
-                        e.recorded_at,
-                        e.recorded_at,
-                    )
-                )
-            elif expected == 1:
-                plan.unresolved[acc] = expected  # a stream must start with AccountOpened
-                break
-            elif (row := posting_row(e)) is not None:
-                plan.postings.append(row)
-                balance, last_posting = row[5], row
-            elif type(ev) in STATUS_BY_EVENT:
-                status = STATUS_BY_EVENT[type(ev)]
-            updated_at = e.recorded_at
-            expected += 1
-        applied = expected - 1
-        if applied > max(last, 1) and updated_at is not None:
-            plan.updates.append(
-                AccountUpdate(
-                    account_id=acc,
-                    version=applied,
-                    balance=balance,
-                    status=status,
-                    updated_at=updated_at,
-                    last_posting=last_posting,
+        _plan_account(plan, acc, events, current.get(acc, 0))
+    return plan
+
+
+def _plan_account(plan: BatchPlan, acc: UUID, events: list[RecordedEvent], last: int) -> None:
+    """Add to ``plan`` what ``events`` of one account change after version ``last``."""
+    expected = last + 1
+    balance: int | None = None
+    status: str | None = None
+    last_posting: PostingRow | None = None
+    updated_at: datetime | None = None
+    for e in events:
+        if e.version < expected:
+            continue  # redelivered: already applied
+        ev = e.event
+        if e.version != expected or isinstance(ev, AccountOpened) != (expected == 1):
+            # A gap, or a stream that does not start with AccountOpened (or opens twice).
+            plan.unresolved[acc] = expected
+            break
+        if isinstance(ev, AccountOpened):
+            plan.opens.append(
+                (
+                    acc,
+                    ev.owner_id,
+                    ev.name,
+                    ev.currency,
+                    "active",
+                    0,
+                    1,
+                    e.recorded_at,
+                    e.recorded_at,
                 )
             )
-    return plan
+        elif (row := posting_row(e)) is not None:
+            plan.postings.append(row)
+            balance, last_posting = row[5], row
+        elif type(ev) in STATUS_BY_EVENT:
+            status = STATUS_BY_EVENT[type(ev)]
+        updated_at = e.recorded_at
+        expected += 1
+    applied = expected - 1
+    if applied > max(last, 1) and updated_at is not None:
+        plan.updates.append(
+            AccountUpdate(
+                account_id=acc,
+                version=applied,
+                balance=balance,
+                status=status,
+                updated_at=updated_at,
+                last_posting=last_posting,
+            )
+        )

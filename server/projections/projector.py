@@ -5,7 +5,7 @@ the event store, then refreshes the Redis cache and publishes the changes."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -16,7 +16,7 @@ from server.projections.notify import publish_changes
 from server.projections.plan import BatchPlan, find_gaps, group_by_account, plan_batch
 from server.projections.store import lagging_accounts, read_ranges
 from server.projections.writer import apply_plan, lock_versions, save_checkpoints
-from server.queries.cache import QueryCache
+from server.readmodel.cache import QueryCache
 from shared.events import RecordedEvent
 
 log = logging.getLogger("bank.projections")
@@ -84,18 +84,18 @@ class Projector:
                 "could not refresh the Redis cache / publish %d change(s)", len(applied.rows)
             )
 
-    async def catch_up_from_store(self) -> int:
+    async def catch_up_from_store(self, chunk: int = 500) -> AsyncIterator[int]:
         """Apply what the event store has and account_view lacks (after a start
-        or a topic that restarted empty); returns the number of accounts."""
+        or a topic that restarted empty), ``chunk`` accounts at a time; yields
+        the number of accounts of each chunk applied."""
         async with self.pool.acquire() as conn:
             behind = await lagging_accounts(conn)
-        if not behind:
-            return 0
         ids = list(behind)
-        for i in range(0, len(ids), 500):
-            chunk = {acc: (behind[acc][0], 0) for acc in ids[i : i + 500]}
+        for i in range(0, len(ids), chunk):
+            ranges = {acc: (behind[acc][0], 0) for acc in ids[i : i + chunk]}
             async with self.pool.acquire() as conn:
-                events = await read_ranges(conn, chunk)
+                events = await read_ranges(conn, ranges)
             await self.apply(events)
-        log.info("caught up %d account(s) from the event store", len(ids))
-        return len(ids)
+            yield len(ranges)
+        if ids:
+            log.info("caught up %d account(s) from the event store", len(ids))

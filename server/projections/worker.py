@@ -11,6 +11,14 @@ Position handling (at-least-once, idempotent by stream version):
   from offset 0 and missing versions are caught up from the event store.
   Re-reading is harmless: a redelivered event changes nothing.
 - An offset going backwards without a rebalance is handled the same way.
+
+Errors (server/projections/retry.py): an undecodable record goes to the
+dead-letter topic and its position is passed; a broken PostgreSQL connection
+is retried on a new one for as long as it takes (the worker shows "stalled");
+any other error is retried a bounded number of times, then each partition of
+the batch is tried alone and the one that still fails is stopped and marked
+failed (metric, GET /health, alert) until the worker restarts or the partition
+is reassigned, while the others go on. Progress and lag: progress.py.
 """
 
 from __future__ import annotations
@@ -22,48 +30,101 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
+from runtime import kafka
 from runtime.observability.pipeline import observe_batch
 from runtime.settings import Settings
-from server.projections import metrics
+from server.projections import endpoint, metrics
+from server.projections.dead_letters import DeadLetters
+from server.projections.progress import Progress
 from server.projections.projector import CONSUMER_NAME, Positions, Projector
+from server.projections.retry import BatchFailedError, RetryPolicy
 from server.projections.writer import load_checkpoints
-from server.queries.cache import QueryCache
-from shared.events import (
-    RecordedEvent,
-    event_type_name,
-    recorded_event_decoder,
-)
-from shared.topics import DOMAIN_EVENT_PARTITIONS, EVENT_TOPICS
+from server.readmodel.cache import QueryCache
+from shared.events import RecordedEvent, event_type_name, recorded_event_decoder
+from shared.topics import DOMAIN_EVENT_PARTITIONS, EVENT_TOPICS, PROJECTIONS_DLQ
 
 log = logging.getLogger("bank.projections")
 
 BATCH_MAX_RECORDS = 1000
 BATCH_MAX_SECONDS = 0.025
+KAFKA_RETRY_SECONDS = 1.0
+REDIS_TIMEOUT_SECONDS = 2.0
+
+# A batch's records, each with its event (None: undecodable, dead-lettered).
+Decoded = list[tuple[ConsumerRecord, RecordedEvent | None]]
 
 
-class CheckpointSeeker(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Positions newly assigned partitions at their PostgreSQL checkpoint."""
+class CheckpointSeeker(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
+    """Hands the consumer group's rebalances to the worker."""
 
     def __init__(self, worker: Worker) -> None:
-        self.worker = worker
+        self._worker = worker
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        for tp in revoked:
-            self.worker.verify.pop(tp, None)
-            self.worker.last_offset.pop(tp, None)
-            metrics.forget_lag(tp.topic, tp.partition)
+        self._worker.partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        checkpoints = await load_checkpoints(self.worker.pool, CONSUMER_NAME)
+        await self._worker.partitions_assigned(assigned)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        projector: Projector,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.projector = projector
+        self.progress = progress or Progress(settings.pipeline_stall_seconds)
+        self.retry = RetryPolicy(pool.expire_connections)
+        self._verify: dict[TopicPartition, tuple[int, UUID | None]] = {}
+        self._last_offset: dict[TopicPartition, int] = {}
+        self._failed: set[TopicPartition] = set()
+        self.consumer = AIOKafkaConsumer(
+            **kafka.consumer_kwargs(
+                settings.kafka,
+                group_id=CONSUMER_NAME,
+                client_id=CONSUMER_NAME,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=BATCH_MAX_RECORDS,
+                fetch_max_wait_ms=10,
+                metadata_max_age_ms=5000,
+            )
+        )
+        self.producer = AIOKafkaProducer(
+            **kafka.producer_kwargs(settings.kafka, client_id=CONSUMER_NAME, acks="all")
+        )
+        self.dead_letters = DeadLetters(self.producer, CONSUMER_NAME)
+        self._stopping = asyncio.Event()
+        self.sweep_needed = False
+
+    # -- rebalances ---------------------------------------------------------
+    def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self._verify.pop(tp, None)
+            self._last_offset.pop(tp, None)
+            self._failed.discard(tp)
+            metrics.forget_partition(tp.topic, tp.partition)
+        self.progress.forget((tp.topic, tp.partition) for tp in revoked)
+
+    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Position newly assigned partitions at their PostgreSQL checkpoint."""
+        checkpoints = await self.retry.run(
+            lambda: load_checkpoints(self.pool, CONSUMER_NAME), "loading checkpoints"
+        )
         known = [tp for tp in assigned if (tp.topic, tp.partition) in checkpoints]
         try:
-            ends = await self.worker.consumer.end_offsets(known) if known else {}
+            ends = await self.consumer.end_offsets(known) if known else {}
         except KafkaError as exc:
             log.warning("end offsets unknown (%s): verifying checkpoints by reading", exc)
             ends = {}
@@ -74,53 +135,33 @@ class CheckpointSeeker(ConsumerRebalanceListener):  # type: ignore[misc]
                 # The partition is shorter than our position: the topic was
                 # recreated (this broker answers a fetch past the end with
                 # nothing, not with OffsetOutOfRange).
-                self.worker.restarted(tp)
+                self._restarted(tp)
                 continue
             # Re-read the last applied record to confirm it is the same topic.
-            self.worker.consumer.seek(tp, cp[0])
-            self.worker.verify[tp] = cp
+            self.consumer.seek(tp, cp[0])
+            self._verify[tp] = cp
 
-
-class Worker:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, projector: Projector) -> None:
-        self.settings = settings
-        self.pool = pool
-        self.projector = projector
-        self.verify: dict[TopicPartition, tuple[int, UUID | None]] = {}
-        self.last_offset: dict[TopicPartition, int] = {}
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=CONSUMER_NAME,
-            client_id=CONSUMER_NAME,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=BATCH_MAX_RECORDS,
-            fetch_max_wait_ms=10,
-            metadata_max_age_ms=5000,
-        )
-        self._stopping = asyncio.Event()
-        self.sweep_needed = False
-
-    def restarted(self, tp: TopicPartition) -> None:
+    def _restarted(self, tp: TopicPartition) -> None:
         """``tp`` starts again at offset 0: read it from there and catch up
         from the event store on what the old topic held and we never saw."""
         log.warning("%s[%d] was recreated: re-reading it from offset 0", tp.topic, tp.partition)
         metrics.TOPIC_RESETS.labels(tp.topic).inc()
-        self.verify.pop(tp, None)
-        self.last_offset.pop(tp, None)
+        self._verify.pop(tp, None)
+        self._last_offset.pop(tp, None)
         self.consumer.seek(tp, 0)
         self.sweep_needed = True
 
     async def ensure_topics(self) -> None:
         """Create the topics if the broker has none yet (the CDC connector does
         the same; whoever comes first wins)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**kafka.admin_kwargs(self.settings.kafka))
         await admin.start()
         try:
             existing = set(await admin.list_topics())
+            wanted = {t: DOMAIN_EVENT_PARTITIONS for t in EVENT_TOPICS} | {PROJECTIONS_DLQ: 1}
             new = [
-                NewTopic(t, DOMAIN_EVENT_PARTITIONS, self.settings.replication_factor)
-                for t in EVENT_TOPICS
+                NewTopic(t, n, self.settings.replication_factor)
+                for t, n in wanted.items()
                 if t not in existing
             ]
             if new:
@@ -134,24 +175,38 @@ class Worker:
     def stop(self) -> None:
         self._stopping.set()
 
+    async def catch_up(self) -> None:
+        """Apply what the event store has and account_view lacks (after a start
+        or a topic that restarted empty), each chunk counting as progress."""
+
+        async def attempt() -> None:
+            async for _ in self.projector.catch_up_from_store():
+                self.progress.record_batch_done()
+
+        await self.retry.run(attempt, "catch-up from the event store")
+
     async def run(self) -> None:
         await self.ensure_topics()
-        await self.projector.catch_up_from_store()
+        await self.catch_up()
         self.consumer.subscribe(list(EVENT_TOPICS), listener=CheckpointSeeker(self))
-        await self.consumer.start()
-        log.info("projection worker consuming %s", ", ".join(EVENT_TOPICS))
+        await self.producer.start()
         try:
+            await self.consumer.start()
+            self.progress.record_started()
+            log.info("projection worker consuming %s", ", ".join(EVENT_TOPICS))
             while not self._stopping.is_set():
                 records = await self.next_batch()
                 if records:
                     await self.process(records)
                 else:
                     self._check_positions()
+                self._record_lag()
                 if self.sweep_needed:
                     self.sweep_needed = False
-                    await self.projector.catch_up_from_store()
+                    await self.catch_up()
         finally:
             await self.consumer.stop()
+            await self.producer.stop()
 
     async def next_batch(self) -> list[ConsumerRecord]:
         """Up to BATCH_MAX_RECORDS records, waiting at most BATCH_MAX_SECONDS
@@ -179,23 +234,23 @@ class Worker:
             tp = TopicPartition(r.topic, r.partition)
             if tp in rewind:
                 continue
-            expected = self.verify.pop(tp, None)
+            expected = self._verify.pop(tp, None)
             restarted = False
             if expected is not None:
                 if r.offset == expected[0] and _event_id(r) == expected[1]:
-                    self.last_offset[tp] = r.offset
+                    self._last_offset[tp] = r.offset
                     continue  # the checkpointed record itself: already applied
                 restarted = True
                 if r.offset > 0:  # recreated topic already past our old offset
-                    self.restarted(tp)
+                    self._restarted(tp)
                     rewind.add(tp)
                     continue
-            elif tp in self.last_offset and r.offset <= self.last_offset[tp]:
+            elif tp in self._last_offset and r.offset <= self._last_offset[tp]:
                 restarted = True
             if restarted:
                 metrics.TOPIC_RESETS.labels(r.topic).inc()
                 reset = True
-            self.last_offset[tp] = r.offset
+            self._last_offset[tp] = r.offset
             kept.append(r)
         return kept, reset
 
@@ -207,42 +262,95 @@ class Worker:
             self.sweep_needed = True
         if not records:
             return
-        events: list[RecordedEvent] = []
-        positions: Positions = {}
+        self.progress.record_batch_started()
+        decoded = await self._decode(records)
+        failed = await self._apply(decoded)
+        events = [e for _, e in decoded if e is not None]
+        observe_batch(events, time.perf_counter() - started)  # trace ids in the log, spans
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_DURATION.observe(time.perf_counter() - started)
+        await self._commit([r for r in records if _tp(r) not in failed])
+        self.progress.record_batch_done()
+
+    async def _decode(self, records: list[ConsumerRecord]) -> Decoded:
+        """Each record with its event; undecodable ones go to the dead-letter
+        topic first (acknowledged before their position can be committed)."""
+        decoded: Decoded = []
+        bad: list[tuple[ConsumerRecord, str]] = []
         for r in records:
-            event_id = _event_id(r)
-            positions[(r.topic, r.partition)] = (r.offset, event_id)
             try:
                 event = recorded_event_decoder.decode(r.value)
             except (msgspec.DecodeError, TypeError) as exc:
                 log.error("undecodable record %s[%d]@%d: %s", r.topic, r.partition, r.offset, exc)
+                bad.append((r, f"{type(exc).__name__}: {exc}"))
+                decoded.append((r, None))
                 continue
-            events.append(event)
             metrics.EVENTS.labels(event_type_name(event.event)).inc()
-        await self._apply_with_retry(events, positions)
-        observe_batch(events, time.perf_counter() - started)  # trace ids in the log, spans
-        metrics.BATCH_SIZE.observe(len(records))
-        metrics.BATCH_DURATION.observe(time.perf_counter() - started)
-        await self._commit(records)
-        self._record_lag()
-
-    async def _apply_with_retry(self, events: list[RecordedEvent], positions: Positions) -> None:
-        delay = 0.05
-        while True:
+            decoded.append((r, event))
+        while bad:
             try:
-                await self.projector.apply(events, positions)
-                return
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-                # Nothing was committed; the same batch is tried again (a
-                # concurrent worker may have won a race during a rebalance).
-                log.warning("batch failed (%s); retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await self.dead_letters.send(bad)
+                break
+            except KafkaError as exc:
+                log.warning("dead letters not acknowledged (%s); retrying", exc)
+                await asyncio.sleep(KAFKA_RETRY_SECONDS)
+        return decoded
+
+    async def _apply(self, decoded: Decoded) -> set[TopicPartition]:
+        """Apply the batch; returns the partitions that failed and were stopped.
+        When the whole batch fails, each partition is tried alone, so one bad
+        partition does not hold the others back."""
+        by_tp: dict[TopicPartition, Decoded] = {}
+        for item in decoded:
+            by_tp.setdefault(_tp(item[0]), []).append(item)
+        try:
+            await self._apply_records(decoded)
+            return set()
+        except BatchFailedError as exc:
+            if len(by_tp) == 1:
+                self._mark_failed(next(iter(by_tp)), decoded, exc)
+                return set(by_tp)
+            log.error("batch failed (%s): applying its %d partitions one by one", exc, len(by_tp))
+        failed: set[TopicPartition] = set()
+        for tp, part in by_tp.items():
+            try:
+                await self._apply_records(part)
+            except BatchFailedError as exc:
+                self._mark_failed(tp, part, exc)
+                failed.add(tp)
+        return failed
+
+    async def _apply_records(self, decoded: Decoded) -> None:
+        events = [e for _, e in decoded if e is not None]
+        # Records come in offset order per partition: the last one of each wins.
+        positions: Positions = {
+            (r.topic, r.partition): (r.offset, _event_id(r)) for r, _ in decoded
+        }
+        await self.retry.run(lambda: self.projector.apply(events, positions), "projection batch")
+
+    def _mark_failed(self, tp: TopicPartition, part: Decoded, exc: BatchFailedError) -> None:
+        """Stop ``tp`` before its first unapplied record until it is reassigned
+        (a restart, a rebalance), and say so."""
+        first = part[0][0].offset
+        log.error(
+            "%s[%d] stopped at offset %d: its batch failed every retry (%s)",
+            tp.topic,
+            tp.partition,
+            first,
+            exc,
+        )
+        if tp in self.consumer.assignment():
+            self.consumer.seek(tp, first)
+            self.consumer.pause(tp)
+        self._last_offset[tp] = first - 1
+        self._failed.add(tp)
+        metrics.PARTITION_FAILED.labels(tp.topic, str(tp.partition)).set(1)
+        self.progress.record_failed((tp.topic, tp.partition), str(exc))
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}
         for r in records:
-            offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+            offsets[_tp(r)] = r.offset + 1
         assigned = self.consumer.assignment()
         offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
         if not offsets:
@@ -257,17 +365,26 @@ class Worker:
         under us (the broker restarted empty) while we kept the assignment."""
         for tp in self.consumer.assignment():
             hw = self.consumer.highwater(tp)
-            last = self.last_offset.get(tp)
+            last = self._last_offset.get(tp)
             if hw is not None and last is not None and last + 1 > hw:
-                self.restarted(tp)
+                self._restarted(tp)
 
     def _record_lag(self) -> None:
+        lag: dict[tuple[str, int], int] = {}
         for tp in self.consumer.assignment():
             hw = self.consumer.highwater(tp)
             if hw is None:
                 continue
-            done = self.last_offset.get(tp, -1) + 1
-            metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(hw - done, 0))
+            n = max(hw - (self._last_offset.get(tp, -1) + 1), 0)
+            lag[(tp.topic, tp.partition)] = n
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(n)
+            if tp not in self._failed:
+                metrics.PARTITION_FAILED.labels(tp.topic, str(tp.partition)).set(0)
+        self.progress.record_lag(lag)
+
+
+def _tp(r: ConsumerRecord) -> TopicPartition:
+    return TopicPartition(r.topic, r.partition)
 
 
 class _EventIdOnly(msgspec.Struct):
@@ -292,19 +409,29 @@ def _event_id(r: ConsumerRecord) -> UUID | None:
 
 
 async def run_worker(settings: Settings) -> None:
-    metrics.serve(settings.projections_metrics_port, settings.metrics_host)
+    progress = Progress(settings.pipeline_stall_seconds)
+    metrics.declare(EVENT_TOPICS)
+    endpoint.serve(progress, settings.projections_metrics_port, settings.metrics_host)
     # synchronous_commit off: a batch's rows and its checkpoint still commit
     # atomically; a crash can only lose the last few milliseconds of batches,
     # which are re-read (from the PostgreSQL checkpoint) and re-applied.
+    # min_size 0: the pool connects on first use, so a worker started while
+    # PostgreSQL is down waits for it (retry.py) instead of exiting.
     pool = await asyncpg.create_pool(
         settings.database_url,
-        min_size=1,
+        min_size=0,
         max_size=4,
         server_settings={"synchronous_commit": "off", "application_name": CONSUMER_NAME},
     )
-    redis = Redis.from_url(settings.redis_url)
+    # Bounded waits: a Redis that hangs must not hold up the read models
+    # (the cache refresh and the push are best effort; see projector.py).
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
     try:
-        worker = Worker(settings, pool, Projector(pool, QueryCache(redis)))
+        worker = Worker(settings, pool, Projector(pool, QueryCache(redis)), progress)
         await worker.run()
     finally:
         await redis.aclose()

@@ -128,7 +128,8 @@ async def save_checkpoints(
     if not positions:
         return
     await conn.executemany(
-        'INSERT INTO projection_checkpoints (consumer, topic, partition, "offset", event_id, updated_at)'
+        "INSERT INTO projection_checkpoints"
+        ' (consumer, topic, partition, "offset", event_id, updated_at)'
         " VALUES ($1, $2, $3, $4, $5, now())"
         " ON CONFLICT (consumer, topic, partition) DO UPDATE SET"
         ' "offset" = excluded."offset", event_id = excluded.event_id, updated_at = now()',
@@ -140,7 +141,8 @@ async def load_checkpoints(
     conn: asyncpg.Connection | asyncpg.Pool, consumer: str
 ) -> dict[tuple[str, int], tuple[int, UUID | None]]:
     rows = await conn.fetch(
-        'SELECT topic, partition, "offset", event_id FROM projection_checkpoints WHERE consumer = $1',
+        'SELECT topic, partition, "offset", event_id FROM projection_checkpoints'
+        " WHERE consumer = $1",
         consumer,
     )
     return {(r["topic"], r["partition"]): (r["offset"], r["event_id"]) for r in rows}

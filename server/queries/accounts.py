@@ -1,5 +1,7 @@
 """GetAccount / ListAccounts / GetBalance from account_view, through the Redis
-query cache, with the event store as the fallback.
+query cache, with the event store as the fallback. When Redis cannot be
+reached the cache answers "miss" and every read comes from PostgreSQL
+(server/readmodel/cache.py).
 
 Read-your-writes: a command response carries the account's new stream version.
 A client that passes it back as ``min_version`` never gets an older state: when
@@ -19,9 +21,9 @@ from server.application.access import check_account_access
 from server.application.context import Actor, AppContext
 from server.application.views import account_response as folded_response
 from server.domain.errors import AccountNotFoundError
-from server.projections.tables import AccountView
-from server.queries.cache import QueryCache
-from server.queries.rows import account_response
+from server.readmodel.cache import QueryCache
+from server.readmodel.rows import account_response
+from server.readmodel.tables import AccountView
 from shared.api import AccountList, AccountResponse, BalanceResponse
 
 
@@ -109,8 +111,9 @@ async def list_accounts(
             actor.user_id,
         )
     heads = {r["account_id"]: r["head"] or 0 for r in owned}
-    gen = await cache.list_generation(actor.user_id) if cache else 0
-    cached = await cache.get_list(actor.user_id, gen) if cache else None
+    # gen None: no cache, or Redis cannot be reached (then PostgreSQL answers).
+    gen = await cache.list_generation(actor.user_id) if cache else None
+    cached = await cache.get_list(actor.user_id, gen) if cache and gen is not None else None
     if cached is not None and {a.id: a.version for a in cached.items} == heads:
         return cached
     rows = await (
@@ -128,6 +131,6 @@ async def list_accounts(
     if missing:
         items.sort(key=lambda a: (a.opened_at is None, a.opened_at, str(a.id)))
     result = AccountList(items=items)
-    if cache and not missing:
+    if cache and gen is not None and not missing:
         await cache.put_list(actor.user_id, gen, result)
     return result

@@ -18,8 +18,8 @@ from uuid import UUID
 import msgspec
 from piccolo.columns.combination import And, Where
 
-from server.projections.tables import AnalyticsView, TransactionView
-from server.queries.rows import transaction_response
+from server.readmodel.rows import transaction_response
+from server.readmodel.tables import AnalyticsView, TransactionView
 from shared.api import AnalyticsDay, AnalyticsResponse, TransactionPage
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import msgspec
-
 from runtime.settings import Settings
 from tests.infra.conftest import COMPOSE, DOCKER, K8S, load_yaml_docs
 
@@ -18,7 +16,7 @@ APP_SERVICES = ("api", "cdc", "projections", "client", "migrate")
 
 
 def settings_vars() -> set[str]:
-    return {"BANK_" + f.name.upper() for f in msgspec.structs.fields(Settings)}
+    return set(Settings.env_names())
 
 
 def deployment_vars() -> dict[str, set[str]]:

@@ -10,7 +10,8 @@ import asyncpg
 import httpx
 import msgspec
 
-from shared.events import RecordedEvent
+from shared.events import event_decoder
+from shared.topics import topic_for_stream_type
 from tests.support.customers import Customer, sign_up
 
 
@@ -56,32 +57,29 @@ async def test_a_batch_moves_money_and_answers_per_item(
     assert [x["balance"]["amount"] for x in body["results"]] == [900, 60, 890]
     assert (await ada.balance(a), await ada.balance(b), await ada.balance(c)) == (890, 60, 50)
 
-    # Every event has its outbox row, whose payload is the RecordedEvent envelope at the
-    # event's own global position, like the single-command append writes it.
+    # The events rows are the one row per fact the CDC connector routes: each batch event
+    # has the same columns and metadata as a single command's, its stream's next version,
+    # and a stream type that routes to a domain topic.
     rows = await db.fetch(
-        "SELECT e.global_position, e.version, e.event_type, o.payload, o.headers, o.topic"
-        " FROM events e JOIN outbox o USING (event_id)"
-        " WHERE e.metadata->>'idempotency_key' = ANY($1::text[]) ORDER BY e.global_position",
+        "SELECT stream_id, stream_type, version, event_type, payload, metadata::text AS meta"
+        " FROM events WHERE metadata->>'idempotency_key' = ANY($1::text[])"
+        " ORDER BY global_position",
         [i["id"] for i in items],
     )
     assert len(rows) == 9
-    single = await db.fetchrow(
-        "SELECT o.payload, o.headers FROM outbox o WHERE o.aggregate_id = $1::uuid"
-        " ORDER BY o.id LIMIT 1",
+    single = await db.fetchval(
+        "SELECT metadata::text FROM events WHERE stream_id = $1::uuid AND version = 2",
         uuid.UUID(a),
     )
     for row in rows:
-        envelope = msgspec.json.decode(row["payload"], type=RecordedEvent)
-        assert envelope.position == row["global_position"]
-        assert envelope.version == row["version"]
-        assert type(envelope.event).__name__ == row["event_type"]
-        assert set(msgspec.json.decode(row["payload"])) == set(
-            msgspec.json.decode(single["payload"])
-        )
-        assert set(msgspec.json.decode(row["headers"])) == set(
-            msgspec.json.decode(single["headers"])
-        )
-    assert {r["topic"] for r in rows} == {"account-events", "transaction-events"}
+        event = event_decoder.decode(row["payload"])
+        assert type(event).__name__ == row["event_type"]
+        assert set(msgspec.json.decode(row["meta"])) == set(msgspec.json.decode(single))
+    assert [r["version"] for r in rows if r["stream_id"] == uuid.UUID(a)] == [3, 4]
+    assert {topic_for_stream_type(r["stream_type"]) for r in rows} == {
+        "account-events",
+        "transaction-events",
+    }
 
 
 async def test_a_retried_batch_replays_and_appends_nothing(

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -40,7 +41,13 @@ _counter = itertools.count()
 class Cdc:
     """One connector process with its own broker, slot and publication."""
 
-    def __init__(self, stack: EmbeddedStack, broker: ManagedProcess, bootstrap: str) -> None:
+    def __init__(
+        self,
+        stack: EmbeddedStack,
+        broker: ManagedProcess,
+        bootstrap: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         n = f"{os.getpid()}_{next(_counter)}"
         self.stack = stack
         self.broker = broker
@@ -58,6 +65,7 @@ class Cdc:
                 "BANK_CDC_SLOT": self.slot,
                 "BANK_CDC_PUBLICATION": self.publication,
                 "BANK_CDC_METRICS_PORT": str(self.metrics_port),
+                **(extra_env or {}),
             },
             wait=False,
         )
@@ -81,6 +89,22 @@ class Cdc:
     async def metrics(self) -> str:
         async with httpx.AsyncClient() as client:
             return (await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        async with httpx.AsyncClient() as client:
+            resp = await client.get(f"http://127.0.0.1:{self.metrics_port}/health")
+            return resp.status_code, resp.json()
+
+    async def wait_health(
+        self, check: Callable[[int, dict[str, Any]], bool], timeout: float = 60.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            code, body = await self.health()
+            if check(code, body):
+                return body
+            assert time.monotonic() < deadline, f"health stayed {code} {body}"
+            await asyncio.sleep(0.2)
 
     async def confirmed_lsn(self, db: asyncpg.Pool) -> int:
         return int(
@@ -114,11 +138,11 @@ def broker(stack: EmbeddedStack) -> Iterator[tuple[ManagedProcess, str]]:
 @pytest_asyncio.fixture
 async def start_cdc(
     stack: EmbeddedStack, broker: tuple[ManagedProcess, str], db: asyncpg.Pool
-) -> AsyncIterator[Callable[[], Cdc]]:
+) -> AsyncIterator[Callable[..., Cdc]]:
     started: list[Cdc] = []
 
-    def start() -> Cdc:
-        c = Cdc(stack, broker[0], broker[1])
+    def start(extra_env: dict[str, str] | None = None) -> Cdc:
+        c = Cdc(stack, broker[0], broker[1], extra_env)
         started.append(c)
         return c
 
@@ -201,7 +225,7 @@ async def append(
 
 
 async def test_a_deposit_reaches_the_cdc_topics_and_its_domain_topic_in_order(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -239,13 +263,6 @@ async def test_a_deposit_reaches_the_cdc_topics_and_its_domain_topic_in_order(
         assert isinstance(e.after["payload"], dict) and e.after["stream_type"] == "account"  # type: ignore[index]
     assert len({e.source.txId for e in envs}) == 3  # three transactions
 
-    outbox = await collect(
-        cdc.bootstrap,
-        ["cdc.outbox"],
-        lambda rs: str_ids <= {envelope_decoder.decode(r.value).after["event_id"] for r in rs},  # type: ignore[index]
-    )
-    assert all(envelope_decoder.decode(r.value).source.table == "outbox" for r in outbox)
-
     text = await cdc.metrics()
     for name in (
         "bank_cdc_records_total",
@@ -261,7 +278,7 @@ async def test_a_deposit_reaches_the_cdc_topics_and_its_domain_topic_in_order(
 
 
 async def test_topics_are_created_with_their_partition_counts(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -281,7 +298,7 @@ async def partition_counts(bootstrap: str) -> dict[str, int]:
 
 
 async def test_a_new_slot_on_a_database_with_rows_first_emits_them_as_op_r(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     appender = Appender(accounts=2)
     before = await append(db, appender, batches=2, size=3)
@@ -295,20 +312,18 @@ async def test_a_new_slot_on_a_database_with_rows_first_emits_them_as_op_r(
         last = any(envelope_decoder.decode(r.value).source.snapshot == "last" for r in records)
         return last and have_cdc_ids(old | new)(records)
 
-    records = await collect(
-        cdc.bootstrap, ["cdc.accounts", "cdc.outbox", "cdc.audit"], done, timeout=90
-    )
+    records = await collect(cdc.bootstrap, ["cdc.accounts", "cdc.audit"], done, timeout=90)
     envs = [envelope_decoder.decode(r.value) for r in records]
     ops = {e.after["event_id"]: e for e in envs if e.after and e.source.table == "events"}
     assert all(ops[i].op == "r" and ops[i].source.snapshot in ("true", "last") for i in old)
     assert all(ops[i].op == "c" and ops[i].source.snapshot == "false" for i in new)
     assert sum(1 for e in envs if e.source.snapshot == "last") == 1
-    # Snapshot outbox rows are routed like inserts, so consumers get the history too.
+    # Snapshot events rows are routed like inserts, so consumers get the history too.
     await collect(cdc.bootstrap, ["account-events"], have_ids({e.event_id for e in before}))
 
 
 async def test_sigkill_mid_stream_loses_nothing_and_keeps_each_accounts_order(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -351,7 +366,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_keeps_each_accounts_order(
 
 
 async def test_a_restarted_broker_gets_its_topics_back_and_the_stream_goes_on(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -379,7 +394,7 @@ async def test_a_restarted_broker_gets_its_topics_back_and_the_stream_goes_on(
 
 
 async def test_a_topic_a_consumer_auto_created_after_a_broker_reset_gets_its_partitions_back(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -400,48 +415,128 @@ async def test_a_topic_a_consumer_auto_created_after_a_broker_reset_gets_its_par
     await collect(cdc.bootstrap, ["account-events"], have_ids({e.event_id for e in events}))
 
 
-async def test_a_malformed_outbox_row_goes_to_the_dead_letter_topic_and_the_stream_goes_on(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+async def test_an_event_of_an_unknown_stream_type_is_a_dead_letter_and_the_stream_goes_on(
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
-    marker = str(uuid.uuid4())
-    async with db.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, topic, key, event_type,"
-            " payload, headers) VALUES ($1, 'account', $1, 'no-such-topic', $2, 'X', '{}', '{}')",
-            uuid.uuid4(),
-            marker,
-        )
-        await conn.execute(
-            "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, topic, key, event_type,"
-            " payload, headers) VALUES ($1, 'account', $1, 'account-events', $2, 'X',"
-            " '{\"version\": \"not a number\"}', '{}')",
-            uuid.uuid4(),
-            marker,
-        )
+    marker = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload)"
+        " VALUES ($1, $1, 'loan', 1, 'LoanGranted', '{}')",
+        marker,
+    )
     good = await append(db, Appender(accounts=1), batches=1, size=2)
 
-    def two_letters(records: list[ConsumerRecord]) -> bool:
-        return sum(1 for r in records if marker.encode() in r.value) >= 2
+    def letter(records: list[ConsumerRecord]) -> bool:
+        return any(str(marker).encode() in r.value for r in records)
 
-    letters = await collect(cdc.bootstrap, ["cdc.dlq"], two_letters)
-    mine = [msgspec.json.decode(r.value) for r in letters if marker.encode() in r.value]
-    assert {m["reason"] for m in mine} == {"unknown-outbox-topic", "bad-outbox-payload"}
-    for r in letters:
-        if marker.encode() in r.value:
-            headers = dict(r.headers)
-            assert headers["source.table"] == b"outbox" and b"/" in headers["source.lsn"]
-    assert all(m["lsn"] > 0 and m["table"] == "outbox" for m in mine)
+    letters = await collect(cdc.bootstrap, ["cdc.dlq"], letter)
+    [mine] = [msgspec.json.decode(r.value) for r in letters if str(marker).encode() in r.value]
+    assert mine["reason"] == "unknown-stream-type" and mine["table"] == "events"
+    assert mine["lsn"] > 0 and mine["after"]["stream_type"] == "loan"
     await collect(cdc.bootstrap, ["account-events"], have_ids({e.event_id for e in good}))
     dead = [
         ln for ln in (await cdc.metrics()).splitlines() if ln.startswith("cdc_dead_letters_total")
     ]
-    assert float(dead[0].split()[-1]) >= 2
+    assert float(dead[0].split()[-1]) >= 1
+
+
+LEGACY_OUTBOX_DDL = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id        uuid        NOT NULL,
+    aggregate_type  text        NOT NULL,
+    aggregate_id    uuid        NOT NULL,
+    topic           text        NOT NULL,
+    key             text        NOT NULL,
+    event_type      text        NOT NULL,
+    payload         jsonb       NOT NULL,
+    headers         jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    created_at      timestamptz NOT NULL DEFAULT clock_timestamp()
+)"""
+
+
+async def test_while_the_old_outbox_table_exists_each_event_is_sent_once(
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
+) -> None:
+    """A database still on the old write path (before migration 0004 dropped it) fills
+    the outbox too: the events rows alone are routed, so no event reaches its topic twice."""
+    await db.execute(LEGACY_OUTBOX_DDL)  # the table as migration 0001 made it
+    cdc = start_cdc()
+    await cdc.wait_streaming(db)
+    published = await db.fetch(
+        "SELECT tablename FROM pg_publication_tables WHERE pubname = $1", cdc.publication
+    )
+    assert {r["tablename"] for r in published} == {"events", "audit_log"}
+    appender = Appender(accounts=3)
+    events: list[RecordedEvent] = []
+    async with db.acquire() as conn:
+        for _ in range(4):
+            events += await append_batch(conn, appender.next_events(10), legacy_outbox=True)
+    later = await append(db, appender, batches=1, size=3)  # read after all the others
+    ids = {e.event_id for e in events}
+    records = await collect(
+        cdc.bootstrap, ["account-events"], have_ids(ids | {e.event_id for e in later})
+    )
+    sent = [e.event_id for e in events_of(records) if e.event_id in ids]
+    assert sorted(sent) == sorted(ids)  # each once
+    await db.execute("DROP TABLE outbox")
+
+
+async def test_each_audit_row_reaches_audit_events_keyed_by_its_actor(
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
+) -> None:
+    cdc = start_cdc()
+    await cdc.wait_streaming(db)
+    actor, account = uuid.uuid4(), uuid.uuid4()
+    row_ids = [
+        await db.fetchval(
+            "INSERT INTO audit_log (actor_id, actor_role, action, target_type, target_id,"
+            " account_id, outcome, trace_id, details) VALUES ($1, 'customer', $2, 'account',"
+            " $3, $4, 'accepted', 'audit-test', $5::jsonb) RETURNING id",
+            who,
+            action,
+            str(account),
+            account,
+            '{"amount": 500}',
+        )
+        for who, action in ((actor, "deposit_money"), (None, "sign_in"))
+    ]
+
+    def both(records: list[ConsumerRecord]) -> bool:
+        return set(row_ids) <= {msgspec.json.decode(r.value).get("id") for r in records}
+
+    trail = [
+        r
+        for r in await collect(cdc.bootstrap, ["audit-events"], both)
+        if msgspec.json.decode(r.value)["id"] in row_ids
+    ]
+    changes = await collect(
+        cdc.bootstrap,
+        ["cdc.audit"],
+        lambda rs: (
+            set(row_ids) <= {(envelope_decoder.decode(r.value).after or {}).get("id") for r in rs}
+        ),
+    )
+    after = {
+        e.after["id"]: e.after
+        for e in (envelope_decoder.decode(r.value) for r in changes)
+        if e.after and e.after["id"] in row_ids
+    }
+    by_id = {msgspec.json.decode(r.value)["id"]: r for r in trail}
+    assert set(by_id) == set(row_ids) and len(trail) == 2
+    signed_in, anonymous = by_id[row_ids[0]], by_id[row_ids[1]]
+    assert signed_in.key == str(actor).encode()  # the actor's trail, in order, in one partition
+    assert anonymous.key == str(account).encode()  # nobody signed in: by account
+    for rid, rec in by_id.items():
+        assert msgspec.json.decode(rec.value) == after[rid]  # the cdc.audit row, no envelope
+        assert dict(rec.headers)["trace_id"] == b"audit-test"
+    assert msgspec.json.decode(signed_in.value)["details"] == {"amount": 500}
 
 
 async def test_heartbeats_advance_the_slot_while_captured_tables_are_quiet(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -458,7 +553,7 @@ async def test_heartbeats_advance_the_slot_while_captured_tables_are_quiet(
 
 
 async def test_sigterm_flushes_and_confirms_before_exiting(
-    start_cdc: Callable[[], Cdc], db: asyncpg.Pool
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
@@ -477,3 +572,29 @@ async def test_sigterm_flushes_and_confirms_before_exiting(
         cdc.bootstrap, ["account-events"], have_ids(ids | {e.event_id for e in later})
     )
     assert sum(1 for e in events_of(records) if e.event_id in ids) == len(ids)
+
+
+async def test_health_reports_the_slot_lag_and_a_stall_while_the_broker_is_gone(
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
+) -> None:
+    cdc = start_cdc({"BANK_PIPELINE_STALL_SECONDS": "3"})
+    await cdc.wait_streaming(db)
+    body = await cdc.wait_health(lambda code, b: code == 200 and b["status"] == "ok")
+    assert body["process"] == "cdc" and body["stall_threshold_seconds"] == 3
+    assert isinstance(body["slot_lag_bytes"], int) and body["last_progress_age_seconds"] < 3
+    await cdc.wait_health(lambda code, b: b["heartbeat_age_seconds"] is not None, timeout=15)
+
+    cdc.broker.kill(signal.SIGKILL)  # nothing can be acked, so nothing confirmed
+    await append(db, Appender(accounts=2), batches=2, size=10)
+    stalled = await cdc.wait_health(lambda code, b: code == 503, timeout=30)
+    assert stalled["status"] == "stalled" and stalled["slot_lag_bytes"] > 0
+    assert stalled["last_progress_age_seconds"] > 3
+    assert 'bank_pipeline_stalled{process="cdc"} 1.0' in await cdc.metrics()
+
+    cdc.broker.start().wait_ready(30)
+    body = await cdc.wait_health(lambda code, b: code == 200 and b["status"] == "ok", 90)
+    assert body["last_progress_age_seconds"] < 3
+    text = await cdc.metrics()
+    assert 'bank_pipeline_stalled{process="cdc"} 0.0' in text
+    assert "bank_pipeline_last_progress_age_seconds" in text
+    assert "bank_cdc_heartbeat_age_seconds" in text

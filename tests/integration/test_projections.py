@@ -4,6 +4,8 @@ API -> PostgreSQL -> CDC -> Kafka -> worker -> PostgreSQL read models."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +19,9 @@ from aiokafka import AIOKafkaProducer
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
+from server.projections.store import read_ranges
+from shared.events import RecordedEvent
+from shared.topics import topic_for_stream_type
 from tests.support.customers import Customer, sign_up
 
 BALANCE_EVENTS = ("MoneyDeposited", "MoneyWithdrawn", "MoneyTransferredOut", "MoneyTransferredIn")
@@ -52,6 +57,28 @@ async def wait_all_projected(db: asyncpg.Pool, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{behind} account(s) still behind the event store")
         await asyncio.sleep(0.05)
+
+
+async def recorded_events(db: asyncpg.Pool, account_id: str, after: int = 0) -> list[RecordedEvent]:
+    """The account's events after version ``after``, as the connector sends them."""
+    async with db.acquire() as conn:
+        return await read_ranges(conn, {uuid.UUID(account_id): (after, 0)})
+
+
+async def send_to_kafka(stack: EmbeddedStack, events: list[RecordedEvent]) -> None:
+    """Publish ``events`` on their domain topic as the connector does."""
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for e in events:
+            await producer.send_and_wait(
+                topic_for_stream_type(e.stream_type),
+                msgspec.json.encode(e),
+                key=str(e.stream_id).encode(),
+                headers=[("event_id", str(e.event_id).encode())],
+            )
+    finally:
+        await producer.stop()
 
 
 def run_projections_command(stack: EmbeddedStack, command: str) -> subprocess.CompletedProcess[str]:
@@ -102,7 +129,8 @@ async def test_every_kind_of_posting_reaches_the_read_models(
         (4, "transfer_out", 30_00, 50_00, uuid.UUID(savings), "put aside"),
     ]
     day = await db.fetchrow(
-        "SELECT money_in, money_out, count, closing_balance FROM analytics_view WHERE account_id = $1",
+        "SELECT money_in, money_out, count, closing_balance FROM analytics_view"
+        " WHERE account_id = $1",
         uuid.UUID(main),
     )
     assert tuple(day) == (100_00, 50_00, 3, 50_00)
@@ -130,25 +158,10 @@ async def test_redelivered_records_change_nothing(
     await wait_projected(db, account, 4)
 
     # Kafka delivers at least once: send every record of this account again.
-    outbox = await db.fetch(
-        "SELECT topic, key, payload::text AS payload, event_id FROM outbox"
-        " WHERE aggregate_id = $1 ORDER BY id",
-        uuid.UUID(account),
-    )
-    assert len(outbox) == 4
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for _ in range(2):
-            for row in outbox:
-                await producer.send_and_wait(
-                    row["topic"],
-                    row["payload"].encode(),
-                    key=row["key"].encode(),
-                    headers=[("event_id", str(row["event_id"]).encode())],
-                )
-    finally:
-        await producer.stop()
+    records = await recorded_events(db, account)
+    assert len(records) == 4
+    for _ in range(2):
+        await send_to_kafka(stack, records)
     # A later deposit on the same partition proves the duplicates were consumed.
     r = await ada.deposit(account, 1)
     await wait_projected(db, account, r.json()["version"])
@@ -172,12 +185,13 @@ async def test_a_version_missing_from_kafka_is_read_from_the_event_store(
     cdc: ManagedProcess,
     projections: ManagedProcess,
     db: asyncpg.Pool,
+    stack: EmbeddedStack,
 ) -> None:
     ada, account = await funded_customer(http)
     assert (await ada.deposit(account, 5_00)).status_code == 201
     await wait_projected(db, account, 2)
 
-    # An event that never reaches Kafka (written without its outbox row) ...
+    # An event that never reaches Kafka (the connector is frozen meanwhile) ...
     lost = {
         "type": "MoneyDeposited",
         "account_id": account,
@@ -187,17 +201,23 @@ async def test_a_version_missing_from_kafka_is_read_from_the_event_store(
         "description": "lost on the way",
         "balance_after": 12_00,
     }
-    await db.execute(
-        "INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload)"
-        " VALUES ($1, $2, 'account', 3, 'MoneyDeposited', $3::jsonb)",
-        uuid.uuid4(),
-        uuid.UUID(account),
-        msgspec.json.encode(lost).decode(),
-    )
-    # ... is noticed when version 4 arrives, and is not skipped.
-    r = await ada.deposit(account, 1_00)
-    assert r.status_code == 201 and r.json()["version"] == 4
-    await wait_projected(db, account, 4)
+    assert cdc.pid is not None
+    os.kill(cdc.pid, signal.SIGSTOP)
+    try:
+        await db.execute(
+            "INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload)"
+            " VALUES ($1, $2, 'account', 3, 'MoneyDeposited', $3::jsonb)",
+            uuid.uuid4(),
+            uuid.UUID(account),
+            msgspec.json.encode(lost).decode(),
+        )
+        # ... is noticed when version 4 arrives (sent here by hand), and is not skipped.
+        r = await ada.deposit(account, 1_00)
+        assert r.status_code == 201 and r.json()["version"] == 4
+        await send_to_kafka(stack, await recorded_events(db, account, after=3))
+        await wait_projected(db, account, 4)
+    finally:
+        os.kill(cdc.pid, signal.SIGCONT)  # it then sends v3 and v4 again: nothing changes
     rows = await db.fetch(
         "SELECT version, amount, description FROM transaction_view WHERE account_id = $1"
         " ORDER BY version",

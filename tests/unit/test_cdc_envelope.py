@@ -52,6 +52,31 @@ OUTBOX = TableShape(
         ]
     ),
 )
+AUDIT = TableShape(
+    3,
+    "public",
+    "audit_log",
+    tuple(
+        Column(n, oid, -1, n == "id")
+        for n, oid in [
+            ("id", 20),
+            ("occurred_at", 1184),
+            ("actor_id", 2950),
+            ("actor_role", 25),
+            ("session_id", 25),
+            ("action", 25),
+            ("target_type", 25),
+            ("target_id", 25),
+            ("account_id", 2950),
+            ("outcome", 25),
+            ("reason_code", 25),
+            ("client_ip", 25),
+            ("user_agent", 25),
+            ("trace_id", 25),
+            ("details", 3802),
+        ]
+    ),
+)
 ACCOUNT = uuid.uuid4()
 router = Router(server_name="bank", db="bank")
 
@@ -65,7 +90,7 @@ def event_row(stream_type: bytes = b"account", version: int = 3) -> list[bytes |
         str(version).encode(),
         b"MoneyDeposited",
         b'{"type": "MoneyDeposited", "amount": 500}',
-        b"{}",
+        b'{"trace_id": "t-1"}',
         b"2026-11-25 15:50:34.560778+00",
     ]
 
@@ -116,6 +141,22 @@ def outbox_row(
     ]
 
 
+def recorded_row(rec: RecordedEvent | None = None) -> list[bytes | None]:
+    """The events row the write side stores for ``rec`` (as pgoutput text)."""
+    rec = rec or recorded()
+    return [
+        str(rec.position).encode(),
+        str(rec.event_id).encode(),
+        str(rec.stream_id).encode(),
+        rec.stream_type.encode(),
+        str(rec.version).encode(),
+        type(rec.event).__name__.encode(),
+        msgspec.json.encode(rec.event),
+        msgspec.json.encode(rec.metadata),
+        rec.recorded_at.strftime("%Y-%m-%d %H:%M:%S.%f+00").encode(),
+    ]
+
+
 def change(shape: TableShape, op: str, after: list | None, before: list | None = None) -> Change:
     return Change(
         shape=shape,
@@ -129,7 +170,7 @@ def change(shape: TableShape, op: str, after: list | None, before: list | None =
 
 
 def test_an_account_event_becomes_a_debezium_create_on_cdc_accounts() -> None:
-    [rec] = router.route(change(EVENTS, "c", event_row()))
+    rec, _domain = router.route(change(EVENTS, "c", event_row()))
     assert rec.topic == "cdc.accounts"
     assert rec.key == str(ACCOUNT).encode()
     env = envelope_decoder.decode(rec.value)
@@ -151,9 +192,9 @@ def test_an_account_event_becomes_a_debezium_create_on_cdc_accounts() -> None:
     assert set(raw) == {"before", "after", "source", "op", "ts_ms", "transaction"}
 
 
-def test_a_transfer_event_goes_to_cdc_transactions() -> None:
-    [rec] = router.route(change(EVENTS, "c", event_row(b"transfer")))
-    assert rec.topic == "cdc.transactions"
+def test_a_transfer_event_goes_to_cdc_transactions_and_transaction_events() -> None:
+    records = router.route(change(EVENTS, "c", event_row(b"transfer")))
+    assert [r.topic for r in records] == ["cdc.transactions", "transaction-events"]
 
 
 def test_updates_and_deletes_carry_before_and_after() -> None:
@@ -172,36 +213,110 @@ def test_unchanged_toast_values_are_left_out_and_nulls_kept() -> None:
     row = event_row()
     row[6] = UNCHANGED  # type: ignore[call-overload]
     row[7] = None
-    env = envelope_decoder.decode(router.route(change(EVENTS, "u", row, before=None))[0].value)
+    [upd] = router.route(change(EVENTS, "u", row, before=None))
+    env = envelope_decoder.decode(upd.value)
     assert "payload" not in env.after and env.after["metadata"] is None  # type: ignore[operator,index]
 
 
-def test_an_outbox_insert_is_routed_to_its_domain_topic_with_key_value_and_headers() -> None:
-    row = outbox_row()
-    cdc_rec, domain = router.route(change(OUTBOX, "c", row))
-    assert cdc_rec.topic == "cdc.outbox"
-    assert domain.topic == "account-events"
+def test_an_event_goes_to_its_change_topic_and_its_domain_topic_and_nowhere_else() -> None:
+    want = recorded()
+    row = recorded_row(want)
+    records = router.route(change(EVENTS, "c", row))
+    assert [r.topic for r in records] == ["cdc.accounts", "account-events"]  # 2 sends, not 3
+    domain = records[1]
     assert domain.key == str(ACCOUNT).encode()
-    assert domain.value == row[7]  # the payload bytes, as they are
     event = recorded_event_decoder.decode(domain.value)
-    assert event.version == 3 and isinstance(event.event, MoneyDeposited)
-    headers = dict(domain.headers)
-    assert headers["event_type"] == b"MoneyDeposited"
-    assert headers["version"] == b"3" and headers["trace_id"] == b"t-1"
-    assert headers["event_id"] == row[1]
+    assert event.event_id == uuid.UUID(row[1].decode())  # type: ignore[union-attr]
+    assert (event.stream_id, event.stream_type, event.version, event.position) == (
+        ACCOUNT,
+        "account",
+        3,
+        17,
+    )
+    assert event.recorded_at == want.recorded_at
+    assert event.metadata == want.metadata and event.event == want.event
+    assert dict(domain.headers) == {
+        "event_id": row[1],
+        "event_type": b"MoneyDeposited",
+        "version": b"3",
+        "trace_id": b"t-1",
+    }
 
 
-def test_snapshot_reads_are_routed_too_but_outbox_updates_are_not() -> None:
-    assert len(router.route(change(OUTBOX, "r", outbox_row()))) == 2
+def test_the_domain_record_is_the_one_the_outbox_carried() -> None:
+    """The same RecordedEvent the write side put in the outbox (contract "Events")."""
+    want = recorded()
+    row = recorded_row(want)
+    [_, domain] = router.route(change(EVENTS, "c", row))
+    assert recorded_event_decoder.decode(domain.value) == want
+
+
+def test_an_event_without_a_trace_has_no_trace_header() -> None:
+    row = recorded_row()
+    row[7] = b"{}"
+    [_, domain] = router.route(change(EVENTS, "c", row))
+    assert "trace_id" not in dict(domain.headers)
+
+
+def test_snapshot_reads_are_routed_too_but_updates_are_not() -> None:
+    assert len(router.route(change(EVENTS, "r", recorded_row()))) == 2
     assert [
-        r.topic for r in router.route(change(OUTBOX, "u", outbox_row(), before=outbox_row()))
-    ] == ["cdc.outbox"]
+        r.topic for r in router.route(change(EVENTS, "u", recorded_row(), before=recorded_row()))
+    ] == ["cdc.accounts"]
+
+
+def test_a_leftover_outbox_change_is_not_sent_again() -> None:
+    """Its events row carries the fact; the outbox is retired (migration 0004)."""
+    assert router.route(change(OUTBOX, "c", outbox_row())) == []
+
+
+def audit_row(actor: uuid.UUID | None, account: uuid.UUID | None) -> list[bytes | None]:
+    return [
+        b"41",
+        b"2026-11-25 15:50:34.5+00",
+        str(actor).encode() if actor else None,
+        b"customer" if actor else None,
+        None,
+        b"deposit_money",
+        b"account",
+        str(account).encode() if account else None,
+        str(account).encode() if account else None,
+        b"accepted",
+        None,
+        b"127.0.0.1",
+        b"pytest",
+        b"t-9",
+        b'{"amount": 500}',
+    ]
+
+
+def test_an_audit_row_goes_to_cdc_audit_and_as_the_plain_row_to_audit_events() -> None:
+    actor = uuid.uuid4()
+    cdc_rec, trail = router.route(change(AUDIT, "c", audit_row(actor, ACCOUNT)))
+    assert cdc_rec.topic == "cdc.audit" and cdc_rec.key == b"41"
+    assert trail.topic == "audit-events" and trail.key == str(actor).encode()
+    record = msgspec.json.decode(trail.value)
+    assert record == envelope_decoder.decode(cdc_rec.value).after  # without the envelope
+    assert record["action"] == "deposit_money" and record["details"] == {"amount": 500}
+    assert record["occurred_at"] == "2026-11-25T15:50:34.5Z" and record["id"] == 41
+    assert dict(trail.headers) == {
+        "action": b"deposit_money",
+        "outcome": b"accepted",
+        "trace_id": b"t-9",
+    }
+
+
+def test_an_audit_row_without_an_actor_is_keyed_by_its_account_else_by_its_id() -> None:
+    [_, trail] = router.route(change(AUDIT, "c", audit_row(None, ACCOUNT)))
+    assert trail.key == str(ACCOUNT).encode()
+    [_, trail] = router.route(change(AUDIT, "c", audit_row(None, None)))
+    assert trail.key == b"41"
 
 
 def test_a_column_added_by_a_migration_is_encoded() -> None:
     wider = TableShape(1, "public", "events", EVENTS.columns + (Column("tenant", 25, -1, False),))
-    [rec] = router.route(change(wider, "c", event_row() + [b"acme"]))
-    assert rec.topic == "cdc.accounts"
+    rec, domain = router.route(change(wider, "c", event_row() + [b"acme"]))
+    assert rec.topic == "cdc.accounts" and domain.topic == "account-events"
     assert envelope_decoder.decode(rec.value).after["tenant"] == "acme"  # type: ignore[index]
 
 
@@ -209,22 +324,6 @@ def dead(records: list) -> DeadLetter:
     [rec] = [r for r in records if r.topic == "cdc.dlq"]
     assert dict(rec.headers)["source.lsn"] == b"0/1BA33A0"
     return msgspec.json.decode(rec.value, type=DeadLetter)
-
-
-@pytest.mark.parametrize(
-    "row, reason",
-    [
-        (outbox_row(topic=b"no-such-topic"), "unknown-outbox-topic"),
-        (outbox_row(payload=b'{"not": "a recorded event"}'), "bad-outbox-payload"),
-        (outbox_row(key=b""), "missing-outbox-key"),
-    ],
-)
-def test_an_outbox_row_that_cannot_be_routed_is_a_dead_letter(row: list, reason: str) -> None:
-    records = router.route(change(OUTBOX, "c", row))
-    assert records[0].topic == "cdc.outbox"  # the change itself is still captured
-    letter = dead(records)
-    assert letter.reason == reason and letter.lsn == 0x1BA33A0 and letter.table == "outbox"
-    assert letter.after is not None and letter.after["topic"] == row[4].decode()
 
 
 def test_unknown_stream_type_unparseable_value_and_unknown_table_are_dead_letters() -> None:
@@ -260,7 +359,11 @@ def insert_message(oid: int, values: list) -> bytes:
 def test_the_one_pass_parser_agrees_with_the_decoder() -> None:
     from cdc.pgoutput import decode
 
-    for shape, row in ((EVENTS, event_row()), (OUTBOX, outbox_row())):
+    for shape, row in (
+        (EVENTS, event_row()),
+        (OUTBOX, outbox_row()),
+        (AUDIT, audit_row(None, None)),
+    ):
         row[2] = None
         msg = insert_message(shape.oid, row)
         assert shape.parse_tuple(msg, 6) == shape.row(decode(msg).new)  # type: ignore[union-attr]

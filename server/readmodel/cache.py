@@ -8,21 +8,39 @@ fills on a miss) and the projection worker (refreshes after each batch).
   ``bank:q:accounts-gen:{owner}`` on every change, which retires old lists
   without a read-then-delete race.
 - ``bank.live.user.{owner}``: pub/sub channel of the owner's ServerMessages.
+
+Redis is a cache here, not a source of truth: when it cannot be reached, a
+read is a miss (the caller reads PostgreSQL) and a fill is skipped, and for
+``UNAVAILABLE_PAUSE_SECONDS`` after such a failure Redis is not even asked, so
+an outage costs the reads one failed connection per pause, not one per
+request. The worker's ``refresh_and_publish`` still raises: it logs and goes
+on (server/projections/projector.py).
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from server.observability.metrics import cache_lookup
 from shared.api import AccountList, AccountResponse
 
+log = logging.getLogger("bank.readmodel.cache")
+
+T = TypeVar("T")
+
 ACCOUNT_TTL_SECONDS = 300
 LIST_TTL_SECONDS = 60
+UNAVAILABLE_PAUSE_SECONDS = 1.0
+UNAVAILABLE_ERRORS = (RedisError, OSError)
 
 _GUARDED_SET = """
 local cur = redis.call('GET', KEYS[1])
@@ -97,21 +115,43 @@ def live_channel(owner_id: UUID) -> str:
 
 
 class QueryCache:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, clock: Callable[[], float] = time.monotonic) -> None:
         self.redis = redis
         self._guarded_set = redis.register_script(_GUARDED_SET)
         self._refresh_and_publish = redis.register_script(_REFRESH_AND_PUBLISH)
+        self._clock = clock
+        self._skip_until = 0.0
+
+    @property
+    def available(self) -> bool:
+        """False for a short pause after Redis could not be reached."""
+        return self._clock() >= self._skip_until
+
+    async def _try(self, what: str, call: Callable[[], Awaitable[T]], otherwise: T) -> T:
+        """``call()``, or ``otherwise`` when Redis is unreachable (or was a moment ago)."""
+        if not self.available:
+            return otherwise
+        try:
+            return await call()
+        except UNAVAILABLE_ERRORS as exc:
+            self._skip_until = self._clock() + UNAVAILABLE_PAUSE_SECONDS
+            log.warning("Redis unavailable (%s: %s); reading without the cache", what, exc)
+            return otherwise
 
     async def get_account(self, account_id: UUID) -> AccountResponse | None:
-        raw = await self.redis.get(account_key(account_id))
+        raw = await self._try("get account", lambda: self.redis.get(account_key(account_id)), None)
         cache_lookup("account", raw is not None)
         return _account_decoder.decode(raw) if raw else None
 
     async def put_account(self, account: AccountResponse) -> None:
         """Cache ``account`` unless a newer version is cached already."""
-        await self._guarded_set(
-            keys=[account_key(account.id)],
-            args=[_encoder.encode(account), account.version, ACCOUNT_TTL_SECONDS],
+        await self._try(
+            "put account",
+            lambda: self._guarded_set(
+                keys=[account_key(account.id)],
+                args=[_encoder.encode(account), account.version, ACCOUNT_TTL_SECONDS],
+            ),
+            None,
         )
 
     async def refresh_and_publish(self, changes: list[AccountChange], owners: list[UUID]) -> None:
@@ -133,17 +173,26 @@ class QueryCache:
         }
         await self._refresh_and_publish(args=[_encoder.encode(batch), ACCOUNT_TTL_SECONDS])
 
-    async def list_generation(self, owner_id: UUID) -> int:
-        return int(await self.redis.get(accounts_gen_key(owner_id)) or 0)
+    async def list_generation(self, owner_id: UUID) -> int | None:
+        """The owner's list generation; None when Redis cannot say."""
+
+        async def read() -> int | None:
+            return int(await self.redis.get(accounts_gen_key(owner_id)) or 0)
+
+        return await self._try("list generation", read, None)
 
     async def get_list(self, owner_id: UUID, gen: int) -> AccountList | None:
-        raw = await self.redis.get(accounts_key(owner_id, gen))
+        raw = await self._try("get list", lambda: self.redis.get(accounts_key(owner_id, gen)), None)
         cache_lookup("account_list", raw is not None)
         return _list_decoder.decode(raw) if raw else None
 
     async def put_list(self, owner_id: UUID, gen: int, accounts: AccountList) -> None:
-        await self.redis.set(
-            accounts_key(owner_id, gen), _encoder.encode(accounts), ex=LIST_TTL_SECONDS
+        await self._try(
+            "put list",
+            lambda: self.redis.set(
+                accounts_key(owner_id, gen), _encoder.encode(accounts), ex=LIST_TTL_SECONDS
+            ),
+            None,
         )
 
     async def clear(self) -> int:

@@ -1,0 +1,1 @@
+"""The chaos suite: faults under load, then the guarantees checked (issue #11, item 6)."""

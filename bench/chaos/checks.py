@@ -1,0 +1,253 @@
+"""After settling: what must be true of the event store and the read models, given what
+the clients were told. Each check gives a verdict a person can act on."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.chaos.ledger import ACCEPTED, PENDING, REFUSED, Command, Ledger
+from infra.local import health
+
+BALANCE_EVENTS = ("MoneyDeposited", "MoneyWithdrawn", "MoneyTransferredOut", "MoneyTransferredIn")
+SIGN = {
+    "MoneyDeposited": 1,
+    "MoneyTransferredIn": 1,
+    "MoneyWithdrawn": -1,
+    "MoneyTransferredOut": -1,
+}
+# Which part of the system a failed check points at.
+WRITE, READ, EDGE = "write side", "read side", "HTTP edge"
+
+
+@dataclass
+class Check:
+    name: str
+    area: str
+    ok: bool
+    detail: str
+    examples: list[str] = field(default_factory=list)
+
+
+def _effects(cmd: Command) -> dict[str, int]:
+    """account -> signed amount of an accepted command."""
+    if cmd.kind == "deposit":
+        return {cmd.accounts[0]: cmd.amount}
+    if cmd.kind == "withdrawal":
+        return {cmd.accounts[0]: -cmd.amount}
+    src, dst = cmd.accounts
+    return {src: -cmd.amount, dst: cmd.amount}
+
+
+async def _events_by_key(conn: asyncpg.Connection) -> dict[str, Counter[str]]:
+    """idempotency key -> account -> number of balance events carrying it."""
+    rows = await conn.fetch(
+        "SELECT metadata->>'idempotency_key' AS key, stream_id::text AS account, count(*) AS n"
+        " FROM events WHERE stream_type = 'account' AND event_type = ANY($1::text[])"
+        " AND metadata ? 'idempotency_key' GROUP BY 1, 2",
+        list(BALANCE_EVENTS),
+    )
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in rows:
+        out[r["key"]][r["account"]] = r["n"]
+    return out
+
+
+async def write_side(conn: asyncpg.Connection, ledger: Ledger) -> list[Check]:
+    by_key = await _events_by_key(conn)
+    accepted = ledger.by_outcome(ACCEPTED)
+    lost, doubled = [], []
+    for cmd in accepted:
+        seen = by_key.get(cmd.key, Counter())
+        for account in cmd.accounts:
+            if seen[account] == 0:
+                lost.append(f"{cmd.kind} {cmd.key} on {account}")
+            elif seen[account] > 1:
+                doubled.append(f"{cmd.kind} {cmd.key} x{seen[account]} on {account}")
+        for account in set(seen) - set(cmd.accounts):
+            doubled.append(f"{cmd.kind} {cmd.key} also on {account}")
+    refused_applied = [
+        f"{c.kind} {c.key} ({c.status})" for c in ledger.by_outcome(REFUSED) if c.key in by_key
+    ]
+    expected: Counter[str] = Counter()
+    for cmd in accepted:
+        expected.update(_effects(cmd))
+    rows = await conn.fetch(
+        "SELECT stream_id::text AS account, event_type, sum((payload->>'amount')::bigint) AS s"
+        " FROM events WHERE stream_type = 'account' AND event_type = ANY($1::text[])"
+        " GROUP BY 1, 2",
+        list(BALANCE_EVENTS),
+    )
+    folded: Counter[str] = Counter()
+    for r in rows:
+        folded[r["account"]] += SIGN[r["event_type"]] * int(r["s"])
+    ours = set(expected)
+    diverged = [
+        f"{a}: clients were told {expected[a]}, the event store says {folded[a]}"
+        for a in sorted(ours)
+        if expected[a] != folded[a]
+    ]
+    total_told, total_stored = sum(expected.values()), sum(folded[a] for a in ours)
+    unresolved = ledger.by_outcome(PENDING)
+    return [
+        Check("0 lost", WRITE, not lost, f"{len(lost)} accepted postings missing", lost[:5]),
+        Check("0 doubled", WRITE, not doubled, f"{len(doubled)} postings doubled", doubled[:5]),
+        Check(
+            "refused keys nowhere",
+            WRITE,
+            not refused_applied,
+            f"{len(refused_applied)} refused commands left events",
+            refused_applied[:5],
+        ),
+        Check(
+            "money conserved",
+            WRITE,
+            not diverged and total_told == total_stored,
+            f"clients' total {total_told}, event store {total_stored}; "
+            f"{len(diverged)} accounts differ",
+            diverged[:5],
+        ),
+        Check(
+            "0 unresolved",
+            WRITE,
+            not unresolved,
+            f"{len(unresolved)} commands never got a definite answer",
+            [f"{c.kind} {c.key} after {c.attempts} tries" for c in unresolved[:5]],
+        ),
+    ]
+
+
+async def read_side(conn: asyncpg.Connection, ledger: Ledger) -> list[Check]:
+    """Every accepted posting exactly once in the history of each account it touched."""
+    rows = await conn.fetch(
+        "SELECT transaction_id::text AS tx, account_id::text AS account, count(*) AS n"
+        " FROM transaction_view GROUP BY 1, 2"
+    )
+    history: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in rows:
+        history[r["tx"]][r["account"]] = r["n"]
+    missing, doubled = [], []
+    for cmd in ledger.by_outcome(ACCEPTED):
+        tx = cmd.transaction_id
+        seen = history.get(tx or "", Counter())
+        for account in cmd.accounts:
+            if seen[account] == 0:
+                missing.append(f"{cmd.kind} {tx} in {account}'s history")
+            elif seen[account] > 1:
+                doubled.append(f"{cmd.kind} {tx} x{seen[account]} in {account}'s history")
+    return [
+        Check(
+            "accepted once in every history",
+            READ,
+            not missing and not doubled,
+            f"{len(missing)} missing, {len(doubled)} doubled in transaction_view",
+            (missing + doubled)[:5],
+        )
+    ]
+
+
+def consistency(env: dict[str, str]) -> Check:
+    """`python -m server.projections check` (= ./task check-consistency) exits 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", "server.projections", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    out = (done.stdout + done.stderr).strip().splitlines()
+    return Check(
+        "check-consistency clean",
+        READ,
+        done.returncode == 0,
+        f"exit {done.returncode}: " + (out[-1] if out else "(no output)"),
+        out[-6:-1] if done.returncode else [],
+    )
+
+
+async def _replay(http: httpx.AsyncClient, cmd: Command) -> httpx.Response:
+    r = await http.post(cmd.path, json=cmd.body, headers=cmd.headers())
+    if r.status_code == 401:  # the session ended (Redis restarted): sign in, same key
+        await cmd.session.sign_in(http, stale=cmd.session.token)
+        r = await http.post(cmd.path, json=cmd.body, headers=cmd.headers())
+    return r
+
+
+async def replays(
+    http: httpx.AsyncClient, conn: asyncpg.Connection, ledger: Ledger, sample: int = 40
+) -> Check:
+    """The same key and body again: the same answer, and nothing new in the store."""
+    rnd = random.Random(7)
+    done = [c for c in ledger.commands if c.outcome in (ACCEPTED, REFUSED)]
+    chosen = rnd.sample(done, min(sample, len(done)))
+    before = await conn.fetchval("SELECT count(*) FROM events")
+    different = []
+    budget = time.monotonic() + 60.0
+    for n, cmd in enumerate(chosen):
+        if time.monotonic() > budget:
+            different.append(f"only {n} of {len(chosen)} replayed within 60 s")
+            break
+        try:
+            r = await _replay(http, cmd)
+        except httpx.HTTPError as exc:
+            different.append(f"{cmd.kind} {cmd.key}: first {cmd.status}, replay {exc!r}")
+            continue
+        body: Any = None
+        try:
+            body = r.json()
+        except ValueError:
+            pass
+        if r.status_code != cmd.status or body != cmd.response:
+            different.append(f"{cmd.kind} {cmd.key}: first {cmd.status}, replay {r.status_code}")
+    after = await conn.fetchval("SELECT count(*) FROM events")
+    return Check(
+        "replays identical",
+        WRITE,
+        not different and after == before,
+        f"{len(chosen)} replayed, {len(different)} answered differently, "
+        f"{after - before} new events",
+        different[:5],
+    )
+
+
+def pipeline_health(ports: dict[str, int]) -> Check:
+    """After settling, each pipeline process says it progresses (or has no endpoint)."""
+    states = {name: health.probe(port, timeout=3.0) for name, port in ports.items()}
+    bad = {n: h for n, h in states.items() if h.state not in (health.OK, health.NO_INFO)}
+    return Check(
+        "pipeline healthy after settling",
+        READ,
+        not bad,
+        "; ".join(f"{n}: {h.summary()}" for n, h in states.items()),
+        [f"{n}: {h.state} {h.error}" for n, h in bad.items()],
+    )
+
+
+def edge(ledger: Ledger) -> list[Check]:
+    errors = ledger.server_errors()
+    bare = ledger.unavailable_without_retry_after()
+    by_status = Counter(a.status for a in errors)
+    return [
+        Check(
+            "5xx only as 503",
+            EDGE,
+            not errors,
+            f"{len(errors)} answers were 5xx other than 503 {dict(by_status)}",
+            [f"{a.status} {a.path}: {a.detail[:160]}" for a in errors[:5]],
+        ),
+        Check(
+            "503 carries Retry-After",
+            EDGE,
+            not bare,
+            f"{len(bare)} 503 answers without Retry-After",
+            [f"{a.path}: {a.detail[:160]}" for a in bare[:3]],
+        ),
+    ]

@@ -1,0 +1,81 @@
+"""The faults the chaos suite inflicts, and how it tells that the victim is back.
+
+Every process of the stack is killed once with SIGKILL (as `kill -9 PID` taken from
+`./task status` would), and the connector is frozen once with SIGSTOP. Nobody here
+restarts anything: the stack's supervisor (infra/local/supervisor.py, the one
+`./task up` runs) must notice and recover, as it would on a developer's machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+import psycopg2
+
+from infra.local.procs import http_ready
+from infra.local.services import kafka_api_versions, redis_ping
+from infra.local.stack import EmbeddedStack
+
+
+@dataclass(frozen=True)
+class Fault:
+    target: str  # api | cdc | projections | kafka | redis | postgres
+    sig: signal.Signals = signal.SIGKILL
+
+    @property
+    def label(self) -> str:
+        return f"{self.sig.name} {self.target}"
+
+
+SCHEDULE = (
+    Fault("api"),
+    Fault("cdc"),
+    Fault("projections"),
+    Fault("kafka"),
+    Fault("redis"),
+    Fault("postgres"),
+    Fault("cdc", signal.SIGSTOP),
+)
+
+
+def victim_pid(stack: EmbeddedStack, target: str) -> int | None:
+    if target == "postgres":
+        return stack.postgres.running_pid()  # the postmaster
+    proc = stack.processes.get(target)
+    return proc.pid if proc is not None and proc.alive else None
+
+
+def inflict(stack: EmbeddedStack, fault: Fault) -> int:
+    """Send the signal; returns the victim's pid. Does not wait for anything."""
+    pid = victim_pid(stack, fault.target)
+    if pid is None:
+        raise RuntimeError(f"{fault.target} is not running: cannot {fault.label}")
+    if fault.target == "postgres":
+        os.kill(pid, fault.sig)  # the postmaster alone; its backends notice and exit
+    else:
+        os.killpg(pid, fault.sig)  # each child leads its own process group
+    return pid
+
+
+def is_back(stack: EmbeddedStack, target: str, old_pid: int) -> bool:
+    """A new process of the target runs and answers on its port."""
+    pid = victim_pid(stack, target)
+    if pid is None or pid == old_pid:
+        return False
+    if target == "api":
+        return http_ready(f"{stack.api_url}/health/live")()
+    if target == "redis":
+        return redis_ping(stack.ports.redis)
+    if target == "kafka":
+        return kafka_api_versions(stack.ports.kafka)
+    if target == "postgres":
+        try:
+            conn = psycopg2.connect(stack.admin_database_url, connect_timeout=1)
+        except psycopg2.Error:
+            return False
+        conn.close()
+        return True
+    proc = stack.processes[target]
+    return proc.ready is None or proc.ready()

@@ -1,0 +1,183 @@
+"""HTTP load from Debian's `wrk` (C, one thread): the load generator costs little of the
+CPU it measures, and what it does cost is measured (its rusage) and reported.
+
+A Lua script built per scenario gives every request a fresh Idempotency-Key and
+rotates the bearer tokens of several customers (each request uses an account its
+token owns). ``rate`` paces each connection (wrk's ``delay()``) to offer a fixed load;
+latency is then measured from the send, so queueing inside wrk is not counted: the
+offered and achieved rates are both reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+WRK = "/usr/bin/wrk"
+MARK = "BENCHJSON "
+
+LUA_COMMON = r"""
+local creds = {CREDS}
+local all_accounts = {ALL}
+local counter = 0
+local function r(m, n) return math.random(m, n) end
+local function uuid4()
+  return string.format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x",
+    r(0, 65535), r(0, 65535), r(0, 65535), r(0, 4095), r(32768, 49151),
+    r(0, 65535), r(0, 65535), r(0, 65535))
+end
+function init(args)
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
+end
+local function who()
+  counter = counter + 1
+  return creds[(counter % #creds) + 1]
+end
+local function headers(c, idem)
+  local h = {["Authorization"] = "Bearer " .. c.t, ["Content-Type"] = "application/json"}
+  if idem then h["Idempotency-Key"] = uuid4() end
+  return h
+end
+"""
+
+LUA_REQUEST = {
+    "deposits": r"""
+request = function()
+  local c = who()
+  local a = c.a[r(1, #c.a)]
+  return wrk.format("POST", "/api/v1/accounts/" .. a .. "/deposits", headers(c, true),
+    '{"amount":100,"description":"bench"}')
+end
+""",
+    "transfers_uniform": r"""
+request = function()
+  local c = who()
+  local src = c.a[r(1, #c.a)]
+  local dst = all_accounts[r(1, #all_accounts)]
+  if dst == src then dst = all_accounts[(r(1, #all_accounts - 1) % #all_accounts) + 1] end
+  if dst == src then dst = c.a[(1 % #c.a) + 1] end
+  return wrk.format("POST", "/api/v1/transfers", headers(c, true),
+    '{"from_account_id":"' .. src .. '","to_account_id":"' .. dst .. '","amount":1}')
+end
+""",
+    "get_balance": r"""
+request = function()
+  local c = who()
+  local a = c.a[r(1, #c.a)]
+  return wrk.format("GET", "/api/v1/accounts/" .. a .. "/balance", headers(c, false))
+end
+""",
+}
+
+LUA_DONE = r"""
+function done(summary, latency, requests)
+  local e = summary.errors
+  local p = {}
+  for _, q in ipairs({50, 90, 95, 99, 99.9}) do p[tostring(q)] = latency:percentile(q) end
+  io.write("BENCHJSON " .. string.format(
+    '{"requests":%d,"duration_us":%d,"non_2xx":%d,"connect":%d,"read":%d,"write":%d,'
+    .. '"timeout":%d,"mean_us":%.1f,"max_us":%d,"p50_us":%d,"p90_us":%d,"p95_us":%d,'
+    .. '"p99_us":%d,"p999_us":%d}',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency.mean, latency.max, p["50"], p["90"], p["95"], p["99"], p["99.9"]) .. "\n")
+end
+"""
+
+SCENARIOS = tuple(LUA_REQUEST)
+
+
+def ensure_wrk() -> str:
+    """wrk from Debian, installed the way .ci/run installs chromium when it is missing."""
+    if os.access(WRK, os.X_OK):
+        return WRK
+    found = shutil.which("wrk")
+    if found:
+        return found
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env, timeout=600)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env, timeout=600
+    )
+    return WRK
+
+
+def _lua_str_list(items: list[str]) -> str:
+    return "{" + ",".join(f'"{x}"' for x in items) + "}"
+
+
+def script(scenario: str, creds: list[tuple[str, list[str]]], rate_per_conn: float | None) -> str:
+    """The Lua for one scenario; ``rate_per_conn`` (requests/s per connection) paces it."""
+    lua_creds = "{" + ",".join(f'{{t="{t}",a={_lua_str_list(a)}}}' for t, a in creds) + "}"
+    everyone = [a for _, accs in creds for a in accs]
+    text = LUA_COMMON.replace("{CREDS}", lua_creds).replace("{ALL}", _lua_str_list(everyone))
+    text += LUA_REQUEST[scenario]
+    if rate_per_conn:
+        text += f"function delay() return {1000.0 / rate_per_conn:.3f} end\n"
+    return text + LUA_DONE
+
+
+@dataclass
+class WrkRun:
+    requests: int
+    ok: int
+    seconds: float
+    errors: dict[str, int]
+    latency_us: dict[str, float]
+    cpu_seconds: float  # wrk's own user + system CPU
+    command: str
+
+
+def run(
+    url: str,
+    lua: str,
+    *,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+    timeout_s: int = 10,
+) -> WrkRun:
+    exe = ensure_wrk()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-", delete=False) as f:
+        f.write(lua)
+        path = Path(f.name)
+    argv = [
+        exe,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        f"--timeout={timeout_s}s",
+        "-s",
+        str(path),
+        url,
+    ]
+    try:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out = proc.stdout.read() if proc.stdout else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+    finally:
+        path.unlink(missing_ok=True)
+    line = next((x for x in out.splitlines() if x.startswith(MARK)), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary (exit {proc.returncode}):\n{out[-2000:]}")
+    doc = json.loads(line[len(MARK) :])
+    errors = {k: doc[k] for k in ("non_2xx", "connect", "read", "write", "timeout") if doc[k]}
+    failed = doc["non_2xx"] + doc["connect"] + doc["read"] + doc["write"] + doc["timeout"]
+    return WrkRun(
+        requests=doc["requests"],
+        ok=max(0, doc["requests"] - failed),
+        seconds=doc["duration_us"] / 1e6 or wall,
+        errors=errors,
+        latency_us={k: float(doc[k]) for k in doc if k.endswith("_us") and k != "duration_us"},
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        command=" ".join(argv[:-3]) + " <scenario>.lua URL",
+    )

@@ -1,0 +1,105 @@
+"""The last known data on the device, for a cold start without the bank.
+
+Per customer: the accounts with their balances and stream versions, the first
+page of each account's history, and when it was all seen (``saved_at``: the app
+shows "as of <time>"). Kept in the device store (SharedPreferences: localStorage
+on web), wiped on sign-out. Reconciling with the bank never steps a balance
+back: ``AppState.set_accounts`` / ``apply_balance`` keep the higher version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+from uuid import UUID
+
+import msgspec
+
+from client.store import DeviceStore
+from shared.api import AccountResponse, TransactionResponse
+
+log = logging.getLogger(__name__)
+
+CACHE_PREFIX = "bank.cache.v1."
+HISTORY_ITEMS = 20
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    saved_at: datetime
+    full_name: str = ""
+    accounts: list[AccountResponse] = []
+    history: dict[UUID, list[TransactionResponse]] = {}
+
+
+_decoder = msgspec.json.Decoder(Snapshot)
+_encoder = msgspec.json.Encoder()
+
+
+def cache_key(owner: str) -> str:
+    return CACHE_PREFIX + hashlib.sha256(owner.strip().lower().encode()).hexdigest()[:24]
+
+
+class OfflineCache:
+    def __init__(self, store: DeviceStore) -> None:
+        self.store = store
+        self._snapshots: dict[str, Snapshot] = {}
+
+    async def load(self, owner: str) -> Snapshot | None:
+        if owner in self._snapshots:
+            return self._snapshots[owner]
+        raw = await self.store.get(cache_key(owner))
+        if not raw:
+            return None
+        try:
+            snap = _decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        self._snapshots[owner] = snap
+        return snap
+
+    async def _write(self, owner: str, snap: Snapshot) -> None:
+        self._snapshots[owner] = snap
+        try:
+            await self.store.set(cache_key(owner), _encoder.encode(snap).decode())
+        except Exception as e:  # noqa: BLE001 - a cache: the next save catches up
+            log.info("offline cache not saved: %s", e)
+
+    async def save_accounts(
+        self, owner: str, accounts: list[AccountResponse], full_name: str = ""
+    ) -> None:
+        snap = await self.load(owner) or Snapshot(saved_at=datetime.now(UTC))
+        known = {a.id: a for a in snap.accounts}
+        for a in accounts:  # never store an older version over a newer one
+            k = known.get(a.id)
+            known[a.id] = k if k is not None and k.version > a.version else a
+        snap = msgspec.structs.replace(
+            snap,
+            saved_at=datetime.now(UTC),
+            accounts=list(known.values()),
+            full_name=full_name or snap.full_name,
+        )
+        await self._write(owner, snap)
+
+    async def save_history(
+        self, owner: str, account_id: UUID, items: list[TransactionResponse]
+    ) -> None:
+        snap = await self.load(owner) or Snapshot(saved_at=datetime.now(UTC))
+        history = dict(snap.history)
+        history[account_id] = items[:HISTORY_ITEMS]
+        await self._write(owner, msgspec.structs.replace(snap, history=history))
+
+    async def add_transaction(self, owner: str, tx: TransactionResponse) -> None:
+        """A pushed posting joins the kept first page of its account (if one is kept)."""
+        snap = await self.load(owner)
+        if snap is None or tx.account_id not in snap.history:
+            return
+        items = [t for t in snap.history[tx.account_id] if t.version != tx.version]
+        items = sorted([tx, *items], key=lambda t: t.version, reverse=True)[:HISTORY_ITEMS]
+        history = dict(snap.history)
+        history[tx.account_id] = items
+        await self._write(owner, msgspec.structs.replace(snap, history=history))
+
+    async def forget(self, owner: str) -> None:
+        self._snapshots.pop(owner, None)
+        await self.store.set(cache_key(owner), "")

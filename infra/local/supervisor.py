@@ -1,0 +1,219 @@
+"""Keep a stack's processes running AND progressing.
+
+- A process that exits is restarted with backoff (1 s doubling up to 30 s, back to
+  1 s after a minute of good health).
+- PostgreSQL (started by pg_ctl, not one of our children) is restarted when its
+  postmaster is gone.
+- A pipeline process (CDC connector, projection worker) that is alive but stuck is
+  killed (SIGKILL: a frozen process does not handle SIGTERM) and so restarted: its
+  ``GET /health`` says "stalled", or does not answer within the deadline, several
+  probes in a row. A port without the endpoint (no progress info) is watched for
+  liveness only.
+
+``./task up`` runs it in the foreground (``run()``); tests and the chaos suite run it
+in a thread over their own stack (``start()`` / ``stop()``) and read ``restarts``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+import threading
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from infra.local import health
+from infra.local.procs import ManagedProcess
+from infra.local.stack import EmbeddedStack
+
+PIPELINE = ("cdc", "projections")
+
+
+@dataclass(frozen=True)
+class Restart:
+    """One intervention: what, when (time.time()), and why."""
+
+    at: float
+    name: str
+    reason: str
+
+
+@dataclass
+class ProgressWatch:
+    """Thresholds of the progress check (seconds)."""
+
+    interval: float = 2.0  # between probes of one process
+    timeout: float = 2.0  # a probe not answered by then counts as "no answer"
+    strikes: int = 3  # consecutive stuck probes before a restart
+    startup_grace: float = 30.0  # a process that never answered yet: no-answer is "starting"
+
+
+class Supervisor:
+    def __init__(
+        self,
+        stack: EmbeddedStack,
+        *,
+        say: Callable[[str], None] = print,
+        names: Collection[str] | None = None,
+        watch_progress: Collection[str] = PIPELINE,
+        progress: ProgressWatch | None = None,
+        watch_postgres: bool = True,
+        tick: float = 0.5,
+    ) -> None:
+        self.stack = stack
+        self.say = say
+        self.names = set(names) if names is not None else None  # None: every process
+        self.watch_progress = set(watch_progress)
+        self.progress = progress or ProgressWatch()
+        self.watch_postgres = watch_postgres and not stack.external_db
+        self.tick_seconds = tick
+        self.restarts: list[Restart] = []
+        self.last_health: dict[str, health.PipelineHealth] = {}
+        self._backoff: dict[str, float] = {}
+        self._due: dict[str, float] = {}
+        self._since: dict[str, float] = {}
+        self._pid: dict[str, int | None] = {}
+        self._strikes: dict[str, int] = {}
+        self._answered: set[str] = set()
+        self._probes: dict[str, concurrent.futures.Future[health.PipelineHealth]] = {}
+        self._next_probe: dict[str, float] = {}
+        self._next_pg_check = 0.0
+        self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="probe")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- running -----------------------------------------------------------
+    def run(self) -> None:
+        """Supervise until ``stop()`` (or an exception from a signal handler)."""
+        try:
+            while not self._stop.wait(self.tick_seconds):
+                self.tick(time.monotonic())
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def start(self) -> Supervisor:
+        self._thread = threading.Thread(target=self.run, name="supervisor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=70)  # a PostgreSQL restart in progress may take a while
+
+    def restarts_of(self, name: str) -> list[Restart]:
+        return [r for r in self.restarts if r.name == name]
+
+    # -- one pass ----------------------------------------------------------
+    def tick(self, now: float) -> None:
+        if self.watch_postgres and now >= self._next_pg_check:
+            self._next_pg_check = now + 2.0
+            self._check_postgres()
+        for name, proc in list(self.stack.processes.items()):
+            if self.names is not None and name not in self.names:
+                continue
+            if self._pid.get(name) != proc.pid:  # (re)started, here or by someone else
+                self._pid[name] = proc.pid
+                self._since[name] = now
+                self._forget_progress(name)
+            if not proc.alive:
+                self._restart_exited(name, proc, now)
+            elif name in self.watch_progress and proc.port is not None:
+                self._check_progress(name, proc, now)
+
+    def _note(self, name: str, reason: str) -> None:
+        self.restarts.append(Restart(time.time(), name, reason))
+
+    def _check_postgres(self) -> None:
+        pg = self.stack.postgres
+        if pg.running_pid() is not None:
+            return
+        self.say(f"postgres is not running; restarting it (log {pg.log_path})")
+        self._note("postgres", "not running")
+        _wait_gone(_stale_postmaster(pg.pgdata / "postmaster.pid"), 5.0)
+        try:
+            pg.start()
+            self.say("postgres restarted")
+        except RuntimeError as exc:
+            self.say(f"postgres failed to restart: {exc}")
+
+    def _restart_exited(self, name: str, proc: ManagedProcess, now: float) -> None:
+        if name not in self._due:
+            if now - self._since.get(name, now) > 60.0:
+                self._backoff[name] = 1.0
+            delay = self._backoff.get(name, 1.0)
+            self.say(
+                f"{name} exited with code {proc.returncode}; restarting in {delay:.0f}s "
+                f"(log {proc.log_path})"
+            )
+            self._note(name, f"exited with code {proc.returncode}")
+            self._due[name] = now + delay
+            self._backoff[name] = min(delay * 2, 30.0)
+        elif now >= self._due[name]:
+            del self._due[name]
+            proc.start()
+            self._pid[name] = proc.pid
+            self._since[name] = now
+            self._forget_progress(name)
+            self.say(f"{name} restarted (pid {proc.pid})")
+
+    # -- progress ----------------------------------------------------------
+    def _forget_progress(self, name: str) -> None:
+        self._strikes[name] = 0
+        self._answered.discard(name)
+        self._probes.pop(name, None)  # a probe of the previous process is ignored
+        self._next_probe[name] = 0.0
+
+    def _check_progress(self, name: str, proc: ManagedProcess, now: float) -> None:
+        pending = self._probes.get(name)
+        if pending is None:
+            if now >= self._next_probe.get(name, 0.0):
+                port = proc.port
+                assert port is not None
+                self._probes[name] = self._pool.submit(
+                    health.probe, port, timeout=self.progress.timeout
+                )
+                self._next_probe[name] = now + self.progress.interval
+            return
+        if not pending.done():
+            return
+        del self._probes[name]
+        result = pending.result()
+        self.last_health[name] = result
+        if not result.stuck:
+            self._answered.add(name)
+            self._strikes[name] = 0
+            return
+        starting = name not in self._answered and now - self._since[name] < (
+            self.progress.startup_grace
+        )
+        if result.state == health.NO_ANSWER and starting:
+            return
+        self._strikes[name] = self._strikes.get(name, 0) + 1
+        if self._strikes[name] < self.progress.strikes:
+            return
+        why = result.error or result.summary()
+        reason = f"alive but stuck: {result.state} {self._strikes[name]}x in a row ({why})"
+        self.say(f"{name} (pid {proc.pid}) is {reason}; killing it to restart it")
+        self._note(name, reason)
+        proc.kill(signal.SIGKILL, timeout=5.0)
+        self._due[name] = now  # restart at the next pass, no backoff for a stuck process
+
+
+def _stale_postmaster(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _wait_gone(pid: int | None, timeout: float) -> None:
+    """A killed postmaster stays a zombie until reaped; PostgreSQL refuses to start while
+    the pid in its lock file exists, so give the reaper a moment."""
+    deadline = time.monotonic() + timeout
+    while pid is not None and psutil.pid_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)

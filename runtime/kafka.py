@@ -1,0 +1,133 @@
+"""Every Kafka client is built from here, from ``settings.kafka``.
+
+The bootstrap servers, security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT,
+SASL_SSL), SASL mechanism and credentials (PLAIN, SCRAM-SHA-256/512) and the CA
+file come from settings; callers add only what is theirs (acks, group id,
+timeouts), as keyword arguments that override nothing of the connection:
+
+    producer = AIOKafkaProducer(**kafka.producer_kwargs(settings.kafka, acks="all"))
+    consumer = AIOKafkaConsumer(*topics, **kafka.consumer_kwargs(settings.kafka, group_id=...))
+    admin = AIOKafkaAdminClient(**kafka.admin_kwargs(settings.kafka))
+    producer = confluent_kafka.Producer(kafka.librdkafka_config(settings.kafka, {"acks": "all"}))
+
+Production (MSK): ``BANK_KAFKA_SECURITY_PROTOCOL=SASL_SSL``,
+``BANK_KAFKA_SASL_MECHANISM=SCRAM-SHA-512``, ``BANK_KAFKA_SASL_USERNAME`` /
+``BANK_KAFKA_SASL_PASSWORD`` from the secret, no CA file (Amazon's CAs are in
+the system store).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from runtime.settings import KafkaSettings, SettingsError
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _uses_tls(kafka: KafkaSettings) -> bool:
+    return kafka.security_protocol in ("SSL", "SASL_SSL")
+
+
+def _uses_sasl(kafka: KafkaSettings) -> bool:
+    return kafka.security_protocol.startswith("SASL_")
+
+
+def check_kafka(kafka: KafkaSettings) -> None:
+    """Raise SettingsError for a combination that cannot connect, naming the variable."""
+    if kafka.security_protocol not in SECURITY_PROTOCOLS:
+        raise SettingsError(
+            f"BANK_KAFKA_SECURITY_PROTOCOL={kafka.security_protocol!r}: "
+            f"use one of {', '.join(SECURITY_PROTOCOLS)}"
+        )
+    if _uses_sasl(kafka):
+        if kafka.sasl_mechanism not in SASL_MECHANISMS:
+            raise SettingsError(
+                f"BANK_KAFKA_SASL_MECHANISM={kafka.sasl_mechanism!r} with "
+                f"{kafka.security_protocol}: use one of {', '.join(SASL_MECHANISMS)}"
+            )
+        if not kafka.sasl_username or not kafka.sasl_password:
+            raise SettingsError(
+                f"{kafka.security_protocol} needs BANK_KAFKA_SASL_USERNAME and "
+                "BANK_KAFKA_SASL_PASSWORD"
+            )
+    elif kafka.sasl_mechanism or kafka.sasl_username or kafka.sasl_password:
+        raise SettingsError(
+            f"SASL settings are given but BANK_KAFKA_SECURITY_PROTOCOL={kafka.security_protocol} "
+            "does not use SASL: use SASL_SSL (or SASL_PLAINTEXT)"
+        )
+    if kafka.ca_file and not _uses_tls(kafka):
+        raise SettingsError(
+            f"BANK_KAFKA_CA_FILE is set but BANK_KAFKA_SECURITY_PROTOCOL="
+            f"{kafka.security_protocol} does not use TLS: use SSL or SASL_SSL"
+        )
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    """A verifying TLS context (the CA file, else the system CAs), or None without TLS."""
+    if not _uses_tls(kafka):
+        return None
+    return ssl.create_default_context(cafile=kafka.ca_file or None)
+
+
+def _connection(kafka: KafkaSettings) -> dict[str, Any]:
+    check_kafka(kafka)
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap,
+        "security_protocol": kafka.security_protocol,
+    }
+    context = ssl_context(kafka)
+    if context is not None:
+        kwargs["ssl_context"] = context
+    if _uses_sasl(kafka):
+        kwargs["sasl_mechanism"] = kafka.sasl_mechanism
+        kwargs["sasl_plain_username"] = kafka.sasl_username
+        kwargs["sasl_plain_password"] = kafka.sasl_password
+    return kwargs
+
+
+def _merge(kafka: KafkaSettings, extra: dict[str, Any]) -> dict[str, Any]:
+    kwargs = _connection(kafka)
+    clash = sorted(set(extra) & set(kwargs))
+    if clash:
+        raise ValueError(f"connection settings come from settings.kafka, not the caller: {clash}")
+    return {**kwargs, **extra}
+
+
+def producer_kwargs(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments for ``aiokafka.AIOKafkaProducer``."""
+    return _merge(kafka, extra)
+
+
+def consumer_kwargs(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments for ``aiokafka.AIOKafkaConsumer`` (topics are positional)."""
+    return _merge(kafka, extra)
+
+
+def admin_kwargs(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments for ``aiokafka.admin.AIOKafkaAdminClient``."""
+    return _merge(kafka, extra)
+
+
+def librdkafka_config(kafka: KafkaSettings, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A librdkafka configuration (``confluent_kafka.Producer/Consumer/AdminClient``)."""
+    check_kafka(kafka)
+    config: dict[str, Any] = {
+        "bootstrap.servers": kafka.bootstrap,
+        "security.protocol": kafka.security_protocol,
+    }
+    if _uses_tls(kafka):
+        config["ssl.endpoint.identification.algorithm"] = "https"
+        if kafka.ca_file:
+            config["ssl.ca.location"] = kafka.ca_file
+    if _uses_sasl(kafka):
+        config["sasl.mechanism"] = kafka.sasl_mechanism
+        config["sasl.username"] = kafka.sasl_username
+        config["sasl.password"] = kafka.sasl_password
+    extra = extra or {}
+    clash = sorted(set(extra) & set(config))
+    if clash:
+        raise ValueError(f"connection settings come from settings.kafka, not the caller: {clash}")
+    return {**config, **extra}

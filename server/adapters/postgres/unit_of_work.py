@@ -1,0 +1,184 @@
+"""The unit of work over asyncpg: per transaction, one statement to lock and load,
+one statement to write, then COMMIT.
+
+``load`` calls ``write_path_load`` (migration 0004): it locks the accounts'
+ownership rows in id order (writers to one account queue there instead of racing),
+then reads the events after each account's cached version and the stored answers
+of the keys, each with a fresh snapshot taken after the locks were granted.
+``write`` inserts the events, the new accounts' ownership rows, the answers under
+their keys and the audit rows in ONE statement (data-modifying CTEs). UNIQUE
+(stream_id, version) turns a lost race into ConcurrencyError; a key answered
+meanwhile (ON CONFLICT DO NOTHING inserted fewer rows) into AnswerTakenError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from server.adapters.account_repository import AccountRepository
+from server.adapters.audit import row as audit_row
+from server.application.audit import AuditRecord
+from server.application.idempotency import IdempotencyKey, StoredResponse
+from server.application.unit_of_work import (
+    AnswerTakenError,
+    Changes,
+    Loaded,
+    Transaction,
+    UnitOfWork,
+)
+from server.domain.account import Account
+from server.domain.errors import ConcurrencyError
+from shared.events import event_encoder, event_type_name
+
+_LOAD = (
+    "SELECT kind, id, payload, key_scope, key_name, request_hash, status_code, response_body"
+    " FROM write_path_load($1::uuid[], $2::int[], $3::text[], $4::text[])"
+)
+
+_WRITE = """
+WITH ev AS (
+    INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload, metadata)
+    SELECT gen_random_uuid(), x.s, x.t, x.v, x.n, x.p::jsonb, x.m::jsonb
+    FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[])
+        AS x(s, t, v, n, p, m)
+    RETURNING 1
+), own AS (
+    INSERT INTO account_owners (account_id, owner_id, currency, opened_at)
+    SELECT * FROM unnest($7::uuid[], $8::uuid[], $9::text[], $10::timestamptz[])
+    RETURNING 1
+), ans AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
+    SELECT * FROM unnest($11::text[], $12::text[], $13::bytea[], $14::int[], $15::bytea[])
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), aud AS (
+    INSERT INTO audit_log (actor_id, actor_role, session_id, action, target_type, target_id,
+                           account_id, outcome, reason_code, client_ip, user_agent, trace_id,
+                           details)
+    SELECT y.a, y.r, y.s, y.act, y.tt, y.ti, y.acc, y.o, y.rc, y.ip, y.ua, y.tr, y.d::jsonb
+    FROM unnest($16::uuid[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[],
+                $22::uuid[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
+                $28::text[])
+        AS y(a, r, s, act, tt, ti, acc, o, rc, ip, ua, tr, d)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ans) AS answers
+"""
+
+_json = msgspec.json.Encoder()
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows to one list per column (what unnest takes)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(c) for c in zip(*rows, strict=True)]
+
+
+def write_args(changes: Changes) -> list[Any]:
+    """The parameters of _WRITE, column by column."""
+    events: list[tuple[Any, ...]] = []
+    last_meta: object = None
+    meta_json = ""
+    for append, meta in changes.appends:
+        if meta is not last_meta:  # the events of one command (or a batch) share it
+            last_meta, meta_json = meta, _json.encode(meta).decode()
+        for offset, event in enumerate(append.events, start=1):
+            events.append(
+                (
+                    append.stream_id,
+                    append.stream_type,
+                    append.expected_version + offset,
+                    event_type_name(event),
+                    event_encoder.encode(event).decode(),
+                    meta_json,
+                )
+            )
+    opened = [(o.account_id, o.owner_id, o.currency, o.opened_at) for o in changes.opened]
+    answers = [(k.scope, k.key, k.request_hash, s, b) for k, s, b in changes.answers]
+    audits = [audit_row(r) for r in changes.audits]
+    return [
+        *_columns(events, 6),
+        *_columns(opened, 4),
+        *_columns(answers, 5),
+        *_columns(audits, 13),
+    ]
+
+
+class PostgresTransaction(Transaction):
+    def __init__(self, conn: asyncpg.Connection, accounts: AccountRepository) -> None:
+        self.conn = conn
+        self.accounts = accounts
+        self.locked: list[UUID] = []
+        self.loaded: dict[UUID, Account] = {}
+        self.written: Changes | None = None
+
+    async def load(self, account_ids: Collection[UUID], keys: Sequence[IdempotencyKey]) -> Loaded:
+        ids = sorted(set(account_ids))
+        cached = [self.accounts.cached(a) for a in ids]
+        rows = await self.conn.fetch(
+            _LOAD,
+            ids,
+            [c.version if c else 0 for c in cached],
+            [k.scope for k in keys],
+            [k.key for k in keys],
+        )
+        self.locked = [r["id"] for r in rows if r["kind"] == "a"]
+        events: dict[UUID, list[str]] = {a: [] for a in self.locked}
+        answers: dict[tuple[str, str], StoredResponse] = {}
+        for r in rows:
+            kind = r["kind"]
+            if kind == "e":
+                events.setdefault(r["id"], []).append(r["payload"])
+            elif kind == "k":
+                answers[(r["key_scope"], r["key_name"])] = StoredResponse(
+                    r["request_hash"], r["status_code"], r["response_body"]
+                )
+        by_id = dict(zip(ids, cached, strict=True))
+        self.loaded = {a: self.accounts.fold(a, by_id.get(a), events[a]) for a in self.locked}
+        return Loaded(accounts=dict(self.loaded), answers=answers)
+
+    async def write(self, changes: Changes) -> None:
+        try:
+            saved = await self.conn.fetchval(_WRITE, *write_args(changes))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "events_stream_version_key":
+                raise ConcurrencyError("another command appended to a stream first") from exc
+            raise
+        if saved != len(changes.answers):
+            raise AnswerTakenError("an idempotency key was answered meanwhile")
+        self.written = changes
+
+
+class PostgresUnitOfWork(UnitOfWork):
+    def __init__(self, pool: asyncpg.Pool, accounts: AccountRepository) -> None:
+        self.pool = pool
+        self.accounts = accounts
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        async with self.pool.acquire() as conn:
+            tx = PostgresTransaction(conn, self.accounts)
+            try:
+                async with conn.transaction():
+                    yield tx
+            except ConcurrencyError:
+                for account_id in tx.locked:
+                    self.accounts.forget(account_id)
+                raise
+        # Committed: later loads read only what comes after these states.
+        for state in tx.loaded.values():
+            self.accounts.remember(state)
+        if tx.written is not None:
+            for state in tx.written.states.values():
+                self.accounts.remember(state)
+
+    async def record(self, audits: Sequence[AuditRecord]) -> None:
+        if audits:
+            await self.pool.fetchval(_WRITE, *write_args(Changes(audits=list(audits))))

@@ -1,0 +1,111 @@
+"""One command type per intent: what a customer or a member of staff asks the ledger to do.
+
+A command is plain data, ids included (they are chosen before deciding, so that a
+decision is pure and a retry on fresh state decides the same command again). Each
+names the accounts it touches (``accounts``): they are locked, in id order, for the
+transaction that decides it. ``decide.py`` holds one pure function per command.
+
+Adding a command: a frozen dataclass here (with ``accounts`` and ``action``), one
+``@decides(NewCommand)`` function in decide.py, and a handler in handlers.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+from uuid import UUID
+
+from server.application.actor import Actor
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    actor: Actor
+    # The audit action and metric label; the HTTP status of a success.
+    action: ClassVar[str] = "command"
+    status_code: ClassVar[int] = 201
+
+    def accounts(self) -> tuple[UUID, ...]:
+        """The existing accounts this command reads and changes (locked while deciding)."""
+        return ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenAccount(Command):
+    action: ClassVar[str] = "open_account"
+    account_id: UUID
+    name: str
+    currency: str
+    opened_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DepositMoney(Command):
+    action: ClassVar[str] = "deposit_money"
+    account_id: UUID
+    transaction_id: UUID
+    amount: int
+    currency: str | None = None  # None: the account's own currency
+    description: str = ""
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.account_id,)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WithdrawMoney(Command):
+    action: ClassVar[str] = "withdraw_money"
+    account_id: UUID
+    transaction_id: UUID
+    amount: int
+    currency: str | None = None
+    description: str = ""
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.account_id,)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferMoney(Command):
+    action: ClassVar[str] = "transfer_money"
+    transfer_id: UUID
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: int
+    currency: str | None = None
+    description: str = ""
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.from_account_id, self.to_account_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FreezeAccount(Command):
+    action: ClassVar[str] = "freeze_account"
+    status_code: ClassVar[int] = 200
+    account_id: UUID
+    reason: str = ""
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.account_id,)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnfreezeAccount(Command):
+    action: ClassVar[str] = "unfreeze_account"
+    status_code: ClassVar[int] = 200
+    account_id: UUID
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.account_id,)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseAccount(Command):
+    action: ClassVar[str] = "close_account"
+    status_code: ClassVar[int] = 200
+    account_id: UUID
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.account_id,)

@@ -1,0 +1,84 @@
+"""The port every command is written through: one transaction that loads what a
+group of commands needs and writes everything they decided in one round trip.
+
+    async with uow.transaction() as tx:
+        loaded = await tx.load(account_ids, keys)   # lock accounts (id order), states, answers
+        ...decide, purely...
+        await tx.write(changes)                     # events, account rows, answers, audit rows
+    # leaving the block commits; an exception rolls everything back
+
+Implementations: server/adapters/postgres/unit_of_work.py (PostgreSQL) and the
+in-memory fake of the unit tests (tests/unit/fakes.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+from uuid import UUID
+
+from server.application.audit import AuditRecord
+from server.application.decide import Decision, NewAccount, StreamAppend
+from server.application.idempotency import IdempotencyKey, StoredResponse
+from server.domain.account import Account
+from shared.events import EventMetadata
+
+
+class AnswerTakenError(Exception):
+    """An idempotency key was answered by a concurrent command while this transaction
+    decided it: the transaction rolls back and the stored answer is replayed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    accounts: dict[UUID, Account]  # the asked-for accounts that exist, now locked
+    answers: dict[tuple[str, str], StoredResponse]  # stored answers by (scope, key)
+
+
+@dataclass(slots=True)
+class Changes:
+    """Everything one transaction writes (in one round trip)."""
+
+    appends: list[tuple[StreamAppend, EventMetadata]] = field(default_factory=list)
+    opened: list[NewAccount] = field(default_factory=list)
+    answers: list[tuple[IdempotencyKey, int, bytes]] = field(default_factory=list)
+    audits: list[AuditRecord] = field(default_factory=list)
+    states: dict[UUID, Account] = field(default_factory=dict)  # to cache once committed
+
+    def accept(self, decision: Decision, metadata: EventMetadata) -> None:
+        self.appends.extend((a, metadata) for a in decision.appends)
+        if decision.opened is not None:
+            self.opened.append(decision.opened)
+        for state in decision.states:
+            self.states[state.id] = state
+
+    def answer(self, key: IdempotencyKey | None, status: int, body: bytes) -> None:
+        if key is not None:
+            self.answers.append((key, status, body))
+
+    def audit(self, record: AuditRecord | None) -> None:
+        if record is not None:
+            self.audits.append(record)
+
+    def is_empty(self) -> bool:
+        return not (self.appends or self.opened or self.answers or self.audits)
+
+
+class Transaction(Protocol):
+    async def load(
+        self, account_ids: Collection[UUID], keys: Sequence[IdempotencyKey]
+    ) -> Loaded: ...
+
+    async def write(self, changes: Changes) -> None:
+        """Raises ConcurrencyError (a stream moved on) or AnswerTakenError."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def record(self, audits: Sequence[AuditRecord]) -> None:
+        """Audit rows on their own, for outcomes whose transaction never committed."""
+        ...

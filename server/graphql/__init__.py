@@ -1,0 +1,1 @@
+"""GraphQL at /graphql (Strawberry on Litestar) over the same application layer as REST."""

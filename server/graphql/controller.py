@@ -1,0 +1,83 @@
+"""/graphql: Strawberry's Litestar controller with the bank's context and auth.
+
+HTTP requests pass the JWT middleware like every REST path. The WebSocket
+(graphql-transport-ws only) is excluded from it, because a browser cannot send
+headers there: its token is checked on ``connection_init`` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, WebSocket, get, post, websocket
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.status_codes import HTTP_200_OK
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.litestar import make_graphql_controller
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from runtime.settings import Settings
+from server.api.security import authenticate_access_token
+from server.graphql.context import BankContext, bank_context, token_of
+from server.graphql.schema import build_schema
+
+PATH = "/graphql"
+
+
+def graphql_controller(settings: Settings) -> type:
+    base: Any = make_graphql_controller(
+        build_schema(settings),
+        path=PATH,
+        graphql_ide="graphiql" if settings.graphql_introspection else None,
+        allow_queries_via_get=False,  # a GET must never change anything
+        context_getter=bank_context,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        keep_alive=True,
+        keep_alive_interval=15,
+        max_subscriptions_per_connection=20,
+    )
+
+    class GraphQLController(base):  # type: ignore[misc,valid-type]
+        include_in_schema = False  # not a REST operation of the OpenAPI document
+
+        # The three handlers are declared here, in this order, because Litestar 2.25 loses a
+        # WebSocket route registered before the HTTP handlers of the same path (handlers
+        # are registered sorted by module and name; Strawberry's come after ours).
+        @get(raises=[ValidationException, NotFoundException])
+        async def handle_http_get(
+            self, request: Request, context: Any, root_value: Any, response: Response
+        ) -> Response:
+            self.temporal_response = response
+            return await self.execute_request(
+                request=request, context=context, root_value=root_value
+            )
+
+        @post(status_code=HTTP_200_OK)
+        async def handle_http_post(
+            self, request: Request, context: Any, root_value: Any, response: Response
+        ) -> Response:
+            self.temporal_response = response
+            return await self.execute_request(
+                request=request, context=context, root_value=root_value
+            )
+
+        @websocket(opt={"exclude_from_auth": True})
+        async def websocket_endpoint(
+            self, socket: WebSocket, context_ws: Any, root_value: Any
+        ) -> None:
+            await self.run(request=socket, context=context_ws, root_value=root_value)
+
+        async def on_ws_connect(self, context: BankContext) -> None:
+            assert context.websocket is not None
+            token = token_of(context.connection_params)
+            context.actor = await authenticate_access_token(context.websocket.app, token)
+            if context.actor is None:
+                raise ConnectionRejectionError(
+                    {
+                        "code": "unauthorized",
+                        "message": "Send a valid access token"
+                        ' in the connection_init payload: {"Authorization": "Bearer …"}.',
+                    }
+                )
+
+    return GraphQLController

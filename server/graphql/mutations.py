@@ -1,0 +1,183 @@
+"""Mutations: the REST commands, with the same request Structs, idempotency keys,
+metadata, audit records, rate limit and application entry points."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import msgspec
+import strawberry
+from strawberry.types import Info
+
+from server.adapters.idempotency import IdempotencyKey, request_hash
+from server.api import body
+from server.api.body import BadRequestError, event_metadata
+from server.api.rate_limits import take_money_token
+from server.api.security import audit_record
+from server.application import handlers
+from server.application.command_runner import CommandResult
+from server.application.context import Actor
+from server.graphql import types as t
+from server.graphql.context import BankContext, actor_of
+from server.graphql.problems import problem
+from shared import api
+
+S = TypeVar("S")
+BankInfo = Info[BankContext, None]
+KEY_HELP = (
+    "Generate once per operation (a UUID) and send the same key on every retry: the first"
+    " answer is repeated and nothing happens twice (the REST Idempotency-Key)."
+)
+
+
+def command_key(
+    actor: Actor, command: str, req: msgspec.Struct, key: str | None, *, required: bool = True
+) -> IdempotencyKey | None:
+    """The REST Idempotency-Key, from an argument: same rule, scope and request hash, so a
+    retry over either protocol answers the first outcome."""
+    if key is None:
+        if required:
+            raise BadRequestError(
+                "Money movements need an idempotencyKey (a UUID you generate once per"
+                " operation and reuse on retries).",
+                "idempotency_key_required",
+            )
+        return None
+    if not body._KEY.match(key):  # the one rule of a key
+        raise BadRequestError(
+            "The idempotencyKey must be 1 to 255 visible ASCII characters.",
+            "invalid_idempotency_key",
+        )
+    return IdempotencyKey(
+        scope=str(actor.user_id), key=key, request_hash=request_hash(command, req)
+    )
+
+
+def _result(result: CommandResult, type_: type[S]) -> S:
+    """The REST answer of a command, as its Struct; a refusal is raised with its code."""
+    if result.status_code >= 400:
+        p = msgspec.json.decode(result.body, type=api.Problem)
+        raise problem(p.detail or p.title, p.code or "error", p.status)
+    return msgspec.json.decode(result.body, type=type_)
+
+
+def _request(type_: type[S], **fields: Any) -> S:
+    """The REST request Struct, decoded with the same rules (strict, no unknown fields)."""
+    try:
+        return msgspec.convert(fields, type_, strict=True)
+    except msgspec.ValidationError as exc:
+        raise BadRequestError(f"Invalid input: {exc}", "invalid_body") from None
+
+
+def _movement(result: CommandResult) -> t.MoneyMovement:
+    r = _result(result, api.MoneyMovementResponse)
+    return t.MoneyMovement(
+        transaction_id=r.transaction_id,
+        balance=t.Money.of(r.balance),
+        version=r.version,
+        replayed=result.replayed,
+    )
+
+
+async def _move(
+    info: BankInfo, kind: str, account_id: UUID, amount: int, description: str, key: str
+) -> t.MoneyMovement:
+    actor = await actor_of(info.context)
+    request = info.context.request
+    assert request is not None
+    await take_money_token(info.context.app, actor)
+    req = _request(api.MoneyMovementRequest, amount=amount, description=description)
+    idem = command_key(actor, f"{kind}:{account_id}", req, key)
+    meta = event_metadata(request, actor, idem)
+    audit = dataclasses.replace(
+        audit_record(request, f"{kind}_money", actor, meta.trace_id).about_account(account_id),
+        details={"amount": req.amount},
+    )
+    handler = handlers.deposit_money if kind == "deposit" else handlers.withdraw_money
+    ctx = info.context.services.ctx
+    return _movement(await handler(ctx, actor, account_id, req, idem, meta, audit))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Open an account in a currency (ISO 4217).")
+    async def open_account(
+        self,
+        info: BankInfo,
+        currency: str,
+        name: str,
+        idempotency_key: Annotated[str | None, strawberry.argument(description=KEY_HELP)] = None,
+    ) -> t.Account:
+        actor = await actor_of(info.context)
+        request = info.context.request
+        assert request is not None
+        req = _request(api.OpenAccountRequest, currency=currency, name=name)
+        idem = command_key(actor, "open_account", req, idempotency_key, required=False)
+        meta = event_metadata(request, actor, idem)
+        audit = audit_record(request, "open_account", actor, meta.trace_id)
+        ctx = info.context.services.ctx
+        result = await handlers.open_account(ctx, actor, req, idem, meta, audit)
+        return t.Account.of(_result(result, api.AccountResponse))
+
+    @strawberry.mutation
+    async def deposit(
+        self,
+        info: BankInfo,
+        account_id: UUID,
+        amount: t.MinorUnits,  # type: ignore[valid-type]
+        idempotency_key: Annotated[str, strawberry.argument(description=KEY_HELP)],
+        description: str = "",
+    ) -> t.MoneyMovement:
+        return await _move(info, "deposit", account_id, amount, description, idempotency_key)
+
+    @strawberry.mutation
+    async def withdraw(
+        self,
+        info: BankInfo,
+        account_id: UUID,
+        amount: t.MinorUnits,  # type: ignore[valid-type]
+        idempotency_key: Annotated[str, strawberry.argument(description=KEY_HELP)],
+        description: str = "",
+    ) -> t.MoneyMovement:
+        return await _move(info, "withdraw", account_id, amount, description, idempotency_key)
+
+    @strawberry.mutation
+    async def transfer(
+        self,
+        info: BankInfo,
+        from_account_id: UUID,
+        to_account_id: UUID,
+        amount: t.MinorUnits,  # type: ignore[valid-type]
+        idempotency_key: Annotated[str, strawberry.argument(description=KEY_HELP)],
+        description: str = "",
+    ) -> t.Transfer:
+        actor = await actor_of(info.context)
+        request = info.context.request
+        assert request is not None
+        await take_money_token(info.context.app, actor)
+        req = _request(
+            api.TransferRequest,
+            from_account_id=str(from_account_id),
+            to_account_id=str(to_account_id),
+            amount=amount,
+            description=description,
+        )
+        idem = command_key(actor, "transfer", req, idempotency_key)
+        meta = event_metadata(request, actor, idem)
+        audit = dataclasses.replace(
+            audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
+                req.from_account_id
+            ),
+            details={"amount": req.amount, "to_account_id": str(req.to_account_id)},
+        )
+        ctx = info.context.services.ctx
+        result = await handlers.transfer_money(ctx, actor, req, idem, meta, audit)
+        r = _result(result, api.TransferResponse)
+        return t.Transfer(
+            transfer_id=r.transfer_id,
+            balance=t.Money.of(r.balance),
+            version=r.version,
+            replayed=result.replayed,
+        )

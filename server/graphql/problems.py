@@ -1,0 +1,85 @@
+"""Errors over GraphQL carry the same ``code`` (and HTTP-equivalent ``status``) as REST.
+
+One schema extension wraps every resolver: a domain error is looked up in the one
+table of server/api/errors.py, an HTTP exception keeps its status and code, a
+dependency that is down is ``unavailable``; anything else is logged and masked.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from graphql import GraphQLError
+from litestar.exceptions import HTTPException
+from strawberry.extensions import SchemaExtension
+
+from server.api.errors import unavailable_reason
+from server.api.openapi_errors import status_of_error
+from server.domain.errors import DomainError
+
+log = logging.getLogger("bank.graphql")
+
+CODE_BY_STATUS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+
+
+def problem(message: str, code: str, status: int, **extra: Any) -> GraphQLError:
+    """``code`` and ``status`` as REST would answer; ``classification`` says whose move it
+    is, in graphql-java's and Spring GraphQL's words: BAD_REQUEST for anything the client
+    can change (every 4xx), INTERNAL_ERROR for a fault of ours (5xx)."""
+    classification = "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"
+    extensions = {"code": code, "status": status, "classification": classification, **extra}
+    return GraphQLError(message, extensions=extensions)
+
+
+def as_problem(exc: Exception) -> GraphQLError:
+    if isinstance(exc, GraphQLError):
+        return exc
+    if isinstance(exc, DomainError):
+        status, _ = status_of_error(type(exc))
+        extra = {"retry_after": exc.retry_after} if hasattr(exc, "retry_after") else {}
+        return problem(exc.message, exc.code, status, **extra)
+    if isinstance(exc, HTTPException):
+        code = exc.extra.get("code") if isinstance(exc.extra, dict) else None
+        code = code or CODE_BY_STATUS.get(exc.status_code, "invalid_request")
+        extra = {}
+        if exc.headers and "Retry-After" in exc.headers:
+            extra["retry_after"] = int(exc.headers["Retry-After"])
+        return problem(str(exc.detail), code, exc.status_code, **extra)
+    if unavailable_reason(exc) is not None:
+        return problem(
+            "The bank cannot reach a service it depends on; nothing was changed. Retry shortly.",
+            "unavailable",
+            503,
+            retry_after=2,
+        )
+    log.error("unhandled error in a GraphQL resolver", exc_info=exc)
+    return problem(
+        "Something went wrong on our side; nothing was changed by this request.",
+        "internal_error",
+        500,
+    )
+
+
+class Problems(SchemaExtension):
+    """Turns what a resolver raises into a GraphQL error with REST's code."""
+
+    def resolve(
+        self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        try:
+            result = _next(root, info, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - every error becomes a problem
+            raise as_problem(exc) from exc
+        if inspect.isawaitable(result):
+            return _awaited(result)
+        return result
+
+
+async def _awaited(result: Awaitable[Any]) -> Any:
+    try:
+        return await result
+    except Exception as exc:  # noqa: BLE001
+        raise as_problem(exc) from exc

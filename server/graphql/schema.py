@@ -1,0 +1,212 @@
+"""The GraphQL schema: the same queries and commands as REST, through the same functions.
+
+Queries call server/queries (and, for history and analytics, the REST handlers
+themselves, so their parameter rules exist once); mutations build the same
+request Structs, idempotency keys, metadata and audit records as the REST
+controllers and call the same server/application entry points; the subscription
+listens on the same Redis channels as /api/v1/ws.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+import strawberry
+from litestar.channels import ChannelsPlugin
+from litestar.exceptions import NotFoundException
+from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.types import Info
+
+from runtime.settings import Settings
+from server.api.live import SESSION_RECHECK_SECONDS
+from server.api.queries import QueryController
+from server.graphql import types as t
+from server.graphql.context import BankContext, actor_of
+from server.graphql.limits import abuse_limits
+from server.graphql.mutations import Mutation
+from server.graphql.problems import Problems, as_problem, problem
+from server.queries import accounts as account_queries
+from server.queries.history import encode_cursor
+from server.readmodel.cache import live_channel
+from shared import api, messages
+
+BankInfo = Info[BankContext, None]
+_live = msgspec.json.Decoder(messages.ServerMessage)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The signed-in user.")
+    async def me(self, info: BankInfo) -> t.User:
+        actor = await actor_of(info.context)
+        row = await info.context.services.ctx.pool.fetchrow(
+            "SELECT id, email, full_name, role FROM users WHERE id = $1", actor.user_id
+        )
+        if row is None:
+            raise NotFoundException("This user no longer exists.")
+        return t.User(
+            id=row["id"], email=row["email"], full_name=row["full_name"], role=row["role"]
+        )
+
+    @strawberry.field(description="The signed-in customer's accounts, oldest first.")
+    async def accounts(self, info: BankInfo) -> list[t.Account]:
+        actor = await actor_of(info.context)
+        s = info.context.services
+        found = await account_queries.list_accounts(s.ctx, actor, cache=s.query_cache)
+        return [t.Account.of(a) for a in found.items]
+
+    @strawberry.field(description="One account (another customer's is not found).")
+    async def account(self, info: BankInfo, id: UUID) -> t.Account:
+        actor = await actor_of(info.context)
+        s = info.context.services
+        return t.Account.of(
+            await account_queries.get_account(s.ctx, actor, id, cache=s.query_cache)
+        )
+
+    @strawberry.field
+    async def balance(
+        self, info: BankInfo, account_id: UUID, min_version: int | None = None
+    ) -> t.Balance:
+        actor = await actor_of(info.context)
+        s = info.context.services
+        b = await account_queries.get_balance(
+            s.ctx, actor, account_id, cache=s.query_cache, min_version=min_version
+        )
+        return t.Balance(account_id=b.account_id, balance=t.Money.of(b.balance), version=b.version)
+
+    @strawberry.field(description="History, newest first, with the filters of REST.")
+    async def transactions(
+        self,
+        info: BankInfo,
+        account_id: UUID,
+        first: int = 50,
+        after: str | None = None,
+        from_: Annotated[str | None, strawberry.argument(name="from")] = None,
+        to: str | None = None,
+        kind: t.TransactionKind | None = None,
+    ) -> t.TransactionConnection:
+        actor = await actor_of(info.context)
+        page: api.TransactionPage = await QueryController.transactions.fn(
+            None,
+            ctx=info.context.services.ctx,
+            actor=actor,
+            state=info.context.app.state,
+            account_id=str(account_id),
+            limit=first,
+            cursor=after,
+            since=from_,
+            until=to,
+            kind=kind.value if kind else None,
+        )
+        edges = [
+            t.TransactionEdge(cursor=encode_cursor(account_id, x.version), node=t.Transaction.of(x))
+            for x in page.items
+        ]
+        return t.TransactionConnection(
+            edges=edges,
+            page_info=t.PageInfo(
+                has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor
+            ),
+        )
+
+    @strawberry.field(description="Money in and out per day (UTC), from..to inclusive.")
+    async def analytics(
+        self,
+        info: BankInfo,
+        account_id: UUID,
+        from_: Annotated[str | None, strawberry.argument(name="from")] = None,
+        to: str | None = None,
+    ) -> t.Analytics:
+        actor = await actor_of(info.context)
+        result: api.AnalyticsResponse = await QueryController.analytics.fn(
+            None,
+            ctx=info.context.services.ctx,
+            actor=actor,
+            state=info.context.app.state,
+            account_id=str(account_id),
+            since=from_,
+            until=to,
+        )
+        return t.Analytics.of(result)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Balance changes of these accounts, live (the feed of /api/v1/ws)."
+    )
+    async def balance_changed(
+        self, info: BankInfo, account_ids: list[UUID]
+    ) -> AsyncGenerator[t.BalanceChanged, None]:
+        try:
+            async for change in _balance_changes(info, account_ids):
+                yield change
+        except Exception as exc:  # noqa: BLE001 - subscriptions bypass the resolver extension
+            raise as_problem(exc) from exc
+
+
+async def _balance_changes(
+    info: BankInfo, account_ids: list[UUID]
+) -> AsyncGenerator[t.BalanceChanged, None]:
+    actor = await actor_of(info.context)
+    s = info.context.services
+    if not 1 <= len(account_ids) <= MAX_WATCHED:
+        raise problem(f"Watch 1 to {MAX_WATCHED} accounts.", "invalid_request", 400)
+    owners = set()
+    for account_id in account_ids:  # another customer's account is not found
+        found = await account_queries.get_account(
+            s.ctx, actor, account_id, cache=s.query_cache, min_version=0
+        )
+        owners.add(found.owner_id)
+    watched = set(account_ids)
+    channels = info.context.app.plugins.get(ChannelsPlugin)
+    async with channels.start_subscription([live_channel(o) for o in owners]) as subscriber:
+        events = subscriber.iter_events().__aiter__()
+        upcoming = asyncio.ensure_future(anext(events))
+        try:
+            while True:
+                # Between messages, check that the session was not signed out meanwhile.
+                done, _ = await asyncio.wait({upcoming}, timeout=SESSION_RECHECK_SECONDS)
+                if not done:
+                    await _still_signed_in(info)
+                    continue
+                raw = upcoming.result()
+                upcoming = asyncio.ensure_future(anext(events))
+                change = _decoded_change(raw, watched)
+                if change is not None:
+                    yield change
+        finally:
+            upcoming.cancel()
+
+
+def _decoded_change(raw: bytes, watched: set[UUID]) -> t.BalanceChanged | None:
+    try:
+        msg = _live.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(msg, messages.BalanceChanged) and msg.account_id in watched:
+        return t.BalanceChanged.of(msg)
+    return None
+
+
+MAX_WATCHED = 50
+
+
+async def _still_signed_in(info: BankInfo) -> None:
+    actor = await actor_of(info.context)
+    sessions = info.context.services.sessions
+    if actor.session_id is None or not await sessions.is_active(actor.session_id):
+        raise problem("This session was signed out; sign in again.", "session_revoked", 401)
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[type[SchemaExtension] | SchemaExtension] = [Problems, *abuse_limits()]
+    if not settings.graphql_introspection:
+        extensions.append(DisableIntrospection())
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )

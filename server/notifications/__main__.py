@@ -1,0 +1,39 @@
+"""python -m server.notifications: the notification consumer (see consumer.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from runtime.settings import Settings
+
+
+async def _run(settings: Settings) -> int:
+    from server.notifications.consumer import run_consumer
+    from server.notifications.push import provider_from_settings
+
+    provider = provider_from_settings(settings.notifications.push_provider)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+    try:
+        await run_consumer(settings, provider)
+    except asyncio.CancelledError:
+        pass
+    return 0
+
+
+def main() -> int:
+    from runtime.observability.process import setup_process
+
+    settings = Settings.from_env()
+    setup_process("notifications", settings)  # JSON logs on stderr, tracing if configured
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    return asyncio.run(_run(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""The notification consumer: a Kafka consumer group on account-events and
+cdc.audit, in the projection worker's pattern (manual commits, batches).
+
+Delivery (at-least-once in, exactly once in the inbox):
+1. a batch of records is turned into drafts (rules.py) and inserted; the
+   UNIQUE source key makes a redelivered record insert nothing;
+2. only then the Kafka offsets are committed (a crash before re-reads the
+   batch, which inserts nothing new);
+3. the rows that were new are PUBLISHed on their owner's live channel (every
+   API instance forwards them to that customer's WebSockets) and handed to
+   the push provider, then marked pushed. Rows a crash left unpushed are
+   pushed by the sweep that runs whenever the topics are quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
+
+from runtime.kafka import admin_kwargs, consumer_kwargs
+from runtime.settings import Settings
+from server.notifications import inbox
+from server.notifications.push import PushProvider
+from server.notifications.rules import (
+    Draft,
+    audit_change_decoder,
+    from_audit,
+    from_event,
+    owner_needed,
+)
+from server.readmodel.cache import live_channel
+from shared.events import RecordedEvent, recorded_event_decoder
+from shared.messages import NotificationReceived
+from shared.notifications import Notification
+from shared.topics import ACCOUNT_EVENTS, CDC_AUDIT, TOPICS
+
+log = logging.getLogger("bank.notifications")
+
+CONSUMER_NAME = "bank-notifications"
+SOURCE_TOPICS = (ACCOUNT_EVENTS, CDC_AUDIT)
+BATCH_MAX_RECORDS = 500
+SWEEP_EVERY_SECONDS = 5.0
+OWNER_CACHE_SIZE = 50_000
+
+_encoder = msgspec.json.Encoder()
+
+
+class NotificationConsumer:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, redis: Redis, provider: PushProvider
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.provider = provider
+        self.large_withdrawal = settings.notifications.large_withdrawal
+        self.consumer = AIOKafkaConsumer(
+            **consumer_kwargs(settings.kafka),
+            group_id=CONSUMER_NAME,
+            client_id=CONSUMER_NAME,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=BATCH_MAX_RECORDS,
+            fetch_max_wait_ms=10,
+            metadata_max_age_ms=5000,
+        )
+        self._owners: OrderedDict[UUID, UUID] = OrderedDict()
+        self._stopping = asyncio.Event()
+        self.stored = 0
+
+    async def ensure_topics(self) -> None:
+        """Create the source topics if the broker has none yet (whoever comes first wins)."""
+        specs = {t.name: t.partitions for t in TOPICS}
+        admin = AIOKafkaAdminClient(**admin_kwargs(self.settings.kafka))
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            new = [
+                NewTopic(t, specs[t], self.settings.kafka.replication_factor)
+                for t in SOURCE_TOPICS
+                if t not in existing
+            ]
+            if new:
+                try:
+                    await admin.create_topics(new)
+                except TopicAlreadyExistsError:
+                    pass
+        finally:
+            await admin.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self.ensure_topics()
+        self.consumer.subscribe(list(SOURCE_TOPICS))
+        await self.consumer.start()
+        log.info("notification consumer reading %s", ", ".join(SOURCE_TOPICS))
+        last_sweep = 0.0
+        try:
+            while not self._stopping.is_set():
+                got = await self.consumer.getmany(timeout_ms=200, max_records=BATCH_MAX_RECORDS)
+                records = [r for rs in got.values() for r in rs]
+                if records:
+                    await self.process(records)
+                elif time.monotonic() - last_sweep > SWEEP_EVERY_SECONDS:
+                    last_sweep = time.monotonic()
+                    await self.deliver(await inbox.unpushed(self.pool))
+        finally:
+            await self.consumer.stop()
+
+    # --- one batch ------------------------------------------------------------------
+
+    async def process(self, records: list[ConsumerRecord]) -> None:
+        drafts = await self.drafts(records)
+        new = await self._store_with_retry(drafts)
+        await self._commit(records)
+        self.stored += len(new)
+        await self.deliver(new)
+
+    async def drafts(self, records: list[ConsumerRecord]) -> list[Draft]:
+        now = datetime.now(UTC)
+        events: list[RecordedEvent] = []
+        drafts: list[Draft] = []
+        for r in records:
+            try:
+                if r.topic == CDC_AUDIT:
+                    draft = from_audit(audit_change_decoder.decode(r.value), now)
+                    if draft is not None:
+                        drafts.append(draft)
+                else:
+                    rec = recorded_event_decoder.decode(r.value)
+                    if owner_needed(rec, self.large_withdrawal):
+                        events.append(rec)
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
+                # Not ours to judge: the projection worker and the DLQ see it too.
+                log.warning(
+                    "skipping undecodable %s[%d]@%d: %s", r.topic, r.partition, r.offset, exc
+                )
+        owners = await self._owners_of({rec.stream_id for rec in events})
+        for rec in events:
+            draft = from_event(rec, owners.get(rec.stream_id), self.large_withdrawal, now)
+            if draft is not None:
+                drafts.append(draft)
+        return drafts
+
+    async def _owners_of(self, account_ids: set[UUID]) -> dict[UUID, UUID]:
+        missing = [a for a in account_ids if a not in self._owners]
+        if missing:
+            for account, owner in (await inbox.owners(self.pool, missing)).items():
+                self._owners[account] = owner
+            while len(self._owners) > OWNER_CACHE_SIZE:
+                self._owners.popitem(last=False)
+        return {a: self._owners[a] for a in account_ids if a in self._owners}
+
+    async def _store_with_retry(self, drafts: list[Draft]) -> list[tuple[UUID, Notification]]:
+        delay = 0.05
+        while True:
+            try:
+                return await inbox.store(self.pool, drafts)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                log.warning("storing notifications failed (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _commit(self, records: list[ConsumerRecord]) -> None:
+        offsets = {TopicPartition(r.topic, r.partition): r.offset + 1 for r in records}
+        assigned = self.consumer.assignment()
+        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:  # re-read on restart; the inbox absorbs duplicates
+            log.info("Kafka offset commit skipped: %s", exc)
+
+    # --- push -------------------------------------------------------------------------
+
+    async def deliver(self, new: list[tuple[UUID, Notification]]) -> None:
+        """Live push and push provider; rows that fail stay unpushed for the sweep."""
+        pushed: list[int] = []
+        for user_id, n in new:
+            try:
+                msg = NotificationReceived(notification=n)
+                await self.redis.publish(live_channel(user_id), _encoder.encode(msg))
+                await self.provider.send(user_id, n)
+            except Exception as exc:  # noqa: BLE001 - any provider failure: retry later
+                log.warning("push of notification %d failed: %s", n.id, exc)
+                continue
+            pushed.append(n.id)
+        try:
+            await inbox.mark_pushed(self.pool, pushed)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            log.warning("could not mark notifications pushed (%s): they may be pushed again", exc)
+
+
+async def run_consumer(settings: Settings, provider: PushProvider) -> None:
+    pool = await asyncpg.create_pool(
+        settings.database.url,
+        min_size=1,
+        max_size=2,
+        server_settings={"application_name": CONSUMER_NAME},
+    )
+    redis = Redis.from_url(settings.redis.url)
+    try:
+        await NotificationConsumer(settings, pool, redis, provider).run()
+    finally:
+        await provider.close()
+        await redis.aclose()
+        await pool.close()

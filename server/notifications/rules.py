@@ -1,0 +1,180 @@
+"""What becomes a notification, decided without I/O.
+
+Sources (one notification per source fact, keyed by it):
+
+- ``money_received``: ``MoneyTransferredIn`` on account-events; key ``event:<event_id>``.
+- ``large_withdrawal``: ``MoneyWithdrawn`` of at least the large-withdrawal threshold
+  (settings ``notifications_large_withdrawal``, minor units); key ``event:<event_id>``.
+- ``payment_refused``: a cdc.audit row ``withdraw_money`` / ``transfer_money`` with
+  outcome ``rejected``; key ``audit:<audit_log.id>``.
+- ``new_sign_in``: a cdc.audit row ``sign_in`` with outcome ``accepted`` (a password
+  sign-in makes a new session: a device signed in); key ``audit:<audit_log.id>``.
+
+A refused payment is not an event (rejected commands append nothing), so its
+only durable trace is the audit row, which the CDC connector streams to
+cdc.audit. A refresh of an existing session is not a new device and does not
+notify. Facts older than ``STALE_AFTER`` are not notified (a consumer group
+starting from the beginning of a topic must not flood the inbox with old news).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from shared.events import MoneyTransferredIn, MoneyWithdrawn, RecordedEvent
+from shared.money import format_minor
+from shared.notifications import NotificationKind
+
+STALE_AFTER = timedelta(days=1)
+PAYMENT_ACTIONS = frozenset({"withdraw_money", "transfer_money"})
+REFUSAL_REASONS = {
+    "insufficient_funds": "there was not enough money in the account",
+    "account_frozen": "the account is frozen",
+    "account_closed": "the account is closed",
+    "currency_mismatch": "the currencies of the two accounts differ",
+    "amount_over_limit": "it is above the limit for one payment",
+    "same_account": "the two accounts are the same",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A notification to store (once) and then push."""
+
+    user_id: UUID
+    source_key: str
+    kind: NotificationKind
+    title: str
+    body: str
+    occurred_at: datetime
+    account_id: UUID | None = None
+    session_id: str | None = None
+
+
+class AuditRow(msgspec.Struct, kw_only=True):
+    """The columns of an audit_log row this consumer reads (cdc.audit ``after``)."""
+
+    id: int
+    occurred_at: str | None = None
+    actor_id: UUID | None = None
+    action: str
+    outcome: str
+    reason_code: str | None = None
+    account_id: UUID | None = None
+    session_id: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class AuditChange(msgspec.Struct, kw_only=True):
+    """A Debezium-style change envelope of audit_log (only inserts matter)."""
+
+    op: str
+    after: AuditRow | None = None
+
+
+audit_change_decoder = msgspec.json.Decoder(AuditChange)
+
+
+def _money(amount: int, currency: str) -> str:
+    return f"{format_minor(amount, currency)} {currency}"
+
+
+def _fresh(occurred_at: datetime, now: datetime) -> bool:
+    return now - occurred_at <= STALE_AFTER
+
+
+def owner_needed(rec: RecordedEvent, large_withdrawal: int) -> bool:
+    """Whether this event may notify (and so its account's owner must be looked up)."""
+    ev = rec.event
+    return isinstance(ev, MoneyTransferredIn) or (
+        isinstance(ev, MoneyWithdrawn) and ev.amount >= large_withdrawal
+    )
+
+
+def from_event(
+    rec: RecordedEvent, owner_id: UUID | None, large_withdrawal: int, now: datetime
+) -> Draft | None:
+    ev = rec.event
+    if owner_id is None or not _fresh(rec.recorded_at, now):
+        return None
+    key = f"event:{rec.event_id}"
+    if isinstance(ev, MoneyTransferredIn):
+        note = f" “{ev.description}”" if ev.description else ""
+        return Draft(
+            user_id=owner_id,
+            source_key=key,
+            kind="money_received",
+            title=f"You received {_money(ev.amount, ev.currency)}",
+            body=f"A transfer{note} arrived; new balance {_money(ev.balance_after, ev.currency)}.",
+            occurred_at=rec.recorded_at,
+            account_id=ev.account_id,
+        )
+    if isinstance(ev, MoneyWithdrawn) and ev.amount >= large_withdrawal:
+        return Draft(
+            user_id=owner_id,
+            source_key=key,
+            kind="large_withdrawal",
+            title=f"Large withdrawal: {_money(ev.amount, ev.currency)}",
+            body=(
+                f"{_money(ev.amount, ev.currency)} was withdrawn; new balance "
+                f"{_money(ev.balance_after, ev.currency)}. Not you? Sign out everywhere "
+                "in Settings and call us."
+            ),
+            occurred_at=rec.recorded_at,
+            account_id=ev.account_id,
+        )
+    return None
+
+
+def _when(row: AuditRow, now: datetime) -> datetime:
+    if row.occurred_at:
+        try:
+            dt = datetime.fromisoformat(row.occurred_at.replace("Z", "+00:00"))
+            return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return now
+
+
+def from_audit(change: AuditChange, now: datetime) -> Draft | None:
+    row = change.after
+    if change.op not in ("c", "r") or row is None or row.actor_id is None:
+        return None
+    occurred = _when(row, now)
+    if not _fresh(occurred, now):
+        return None
+    key = f"audit:{row.id}"
+    if row.action == "sign_in" and row.outcome == "accepted":
+        device = (row.user_agent or "an unknown device")[:120]
+        return Draft(
+            user_id=row.actor_id,
+            source_key=key,
+            kind="new_sign_in",
+            title="New sign-in to your account",
+            body=(
+                f"Signed in on {device} from {row.client_ip or 'an unknown address'}. "
+                "Not you? Sign out everywhere in Settings."
+            ),
+            occurred_at=occurred,
+            session_id=row.session_id,
+        )
+    if row.action in PAYMENT_ACTIONS and row.outcome == "rejected":
+        what = "withdrawal" if row.action == "withdraw_money" else "transfer"
+        reason = REFUSAL_REASONS.get(row.reason_code or "", row.reason_code or "it was refused")
+        return Draft(
+            user_id=row.actor_id,
+            source_key=key,
+            kind="payment_refused",
+            title=f"A {what} was refused",
+            body=f"Your {what} was not made: {reason}.",
+            occurred_at=occurred,
+            account_id=row.account_id,
+        )
+    return None

@@ -1,0 +1,107 @@
+"""The projection worker's progress, for GET /health and the pipeline metrics
+(the "Pipeline health" contract): lag per assigned partition, the age of the
+last progress, the partitions marked failed.
+
+Progress is a committed batch, or being idle with nothing to do (every
+partition that is not failed at its high watermark, no batch in hand). The
+worker is "stalled" when its last progress is older than the threshold while
+it has work: a batch it keeps retrying, or records waiting on a healthy
+partition. A failed partition is reported separately (``failed_partitions``,
+its own metric and alert): the others keep progressing, and restarting the
+worker would only fail it again.
+
+Pure: the worker calls the ``record_*`` methods from its event loop; the
+health endpoint reads ``health()`` from its own thread (plain attribute reads
+and dict copies, atomic under the GIL), so a worker whose loop hangs still
+answers, with a growing age.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PROCESS = "projections"
+OK = "ok"
+STARTING = "starting"
+STALLED = "stalled"
+
+Partition = tuple[str, int]
+
+
+def partition_name(tp: Partition) -> str:
+    return f"{tp[0]}[{tp[1]}]"
+
+
+@dataclass
+class Progress:
+    stall_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    started: bool = False  # consuming (topics, catch-up and subscription done)
+    busy: bool = False  # a batch is in hand (fetched, not yet committed)
+    lag: dict[Partition, int] = field(default_factory=dict)
+    failed: dict[Partition, str] = field(default_factory=dict)
+    last_progress: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.last_progress = self.clock()
+
+    # -- what the worker reports ------------------------------------------
+    def record_started(self) -> None:
+        self.started = True
+        self.last_progress = self.clock()
+
+    def record_batch_started(self) -> None:
+        self.busy = True
+
+    def record_batch_done(self) -> None:
+        """A batch was committed (or dropped as already applied): progress."""
+        self.busy = False
+        self.last_progress = self.clock()
+
+    def record_lag(self, lag: Mapping[Partition, int]) -> None:
+        """Records behind the high watermark of each assigned partition; being
+        idle with nothing to do counts as progress."""
+        self.lag = dict(lag)
+        if not self.busy and not self.has_work():
+            self.last_progress = self.clock()
+
+    def record_failed(self, tp: Partition, error: str) -> None:
+        self.failed[tp] = error
+
+    def forget(self, partitions: Iterable[Partition]) -> None:
+        """Revoked partitions are another worker's now."""
+        for tp in partitions:
+            self.lag.pop(tp, None)
+            self.failed.pop(tp, None)
+
+    # -- what the health endpoint and the metrics read ----------------------
+    def has_work(self) -> bool:
+        failed = self.failed
+        return self.busy or any(n > 0 for tp, n in self.lag.items() if tp not in failed)
+
+    def age(self) -> float:
+        return max(self.clock() - self.last_progress, 0.0)
+
+    def status(self) -> str:
+        old = self.age() > self.stall_seconds
+        if not self.started:
+            return STALLED if old else STARTING
+        return STALLED if old and self.has_work() else OK
+
+    def health(self) -> dict[str, Any]:
+        lag: dict[str, dict[str, int]] = {}
+        for (topic, partition), n in sorted(dict(self.lag).items()):
+            lag.setdefault(topic, {})[str(partition)] = n
+        failed = dict(self.failed)
+        return {
+            "process": PROCESS,
+            "status": self.status(),
+            "last_progress_age_seconds": round(self.age(), 3),
+            "stall_threshold_seconds": self.stall_seconds,
+            "lag": lag,
+            "failed_partitions": [partition_name(tp) for tp in sorted(failed)],
+            "failures": {partition_name(tp): err for tp, err in sorted(failed.items())},
+        }

@@ -1,0 +1,49 @@
+"""The live feed's catch-up: what a (re)connecting socket missed, from the read
+models. For each of the owner's accounts whose view is newer than the version
+the client last saw: the postings after that version (oldest first, at most
+CATCH_UP_MAX_POSTINGS), then the current balance and status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from uuid import UUID
+
+from server.readmodel.rows import transaction_response
+from server.readmodel.tables import AccountView, TransactionView
+from shared.messages import AccountStatusChanged, BalanceChanged, ServerMessage
+from shared.money import Money
+
+CATCH_UP_MAX_POSTINGS = 200
+
+
+async def missed_messages(owner_id: UUID, last_versions: Mapping[UUID, int]) -> list[ServerMessage]:
+    """The messages a client that saw ``last_versions`` (per account) missed,
+    in the order to send them. The sender still drops any message whose version
+    it has already sent."""
+    messages: list[ServerMessage] = []
+    accounts = await AccountView.select().where(AccountView.owner_id == owner_id)
+    for a in accounts:
+        account_id, last = a["account_id"], last_versions.get(a["account_id"], 0)
+        if a["version"] <= last:
+            continue
+        postings = await (
+            TransactionView.select()
+            .where((TransactionView.account_id == account_id) & (TransactionView.version > last))
+            .order_by(TransactionView.version, ascending=False)
+            .limit(CATCH_UP_MAX_POSTINGS)
+        )
+        for p in reversed(postings):
+            t = transaction_response(p)
+            messages.append(
+                BalanceChanged(
+                    account_id=account_id, balance=t.balance_after, version=t.version, transaction=t
+                )
+            )
+        balance = Money(amount=a["balance"], currency=a["currency"])
+        messages.append(
+            BalanceChanged(account_id=account_id, balance=balance, version=a["version"])
+        )
+        messages.append(
+            AccountStatusChanged(account_id=account_id, status=a["status"], version=a["version"])
+        )
+    return messages

@@ -1,0 +1,53 @@
+"""A customer's notifications as the API and the live push carry them.
+
+Written by the notification consumer (server/notifications), read through
+GET /api/v1/notifications and pushed over the WebSocket as ``NotificationReceived``.
+Schema evolution: add fields with defaults; never rename a kind.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import msgspec
+
+NotificationKind = Literal["money_received", "payment_refused", "large_withdrawal", "new_sign_in"]
+NOTIFICATION_KINDS: tuple[str, ...] = (
+    "money_received",
+    "payment_refused",
+    "large_withdrawal",
+    "new_sign_in",
+)
+
+
+class Notification(msgspec.Struct, kw_only=True, frozen=True):
+    id: int
+    kind: NotificationKind
+    title: str
+    body: str
+    account_id: UUID | None = None
+    occurred_at: datetime
+    read: bool = False
+    # new_sign_in: the session that signed in (a device hides the news of its own sign-in)
+    session_id: str | None = None
+
+
+class NotificationPage(msgspec.Struct, kw_only=True):
+    items: list[Notification]
+    unread: int
+    # Pass as ?before= for the next (older) page; null when there is none.
+    next_before: int | None = None
+
+
+class MarkReadRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Mark these notifications read, or every one up to and including ``up_to``."""
+
+    ids: list[int] = []
+    up_to: int | None = None
+
+
+class MarkReadResponse(msgspec.Struct, kw_only=True):
+    marked: int
+    unread: int

@@ -1,0 +1,224 @@
+"""Notifications: account events and audit rows become each customer's inbox,
+exactly once, pushed live over the WebSocket and to the push provider."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+import msgspec
+from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
+from websockets.asyncio.client import connect
+
+from infra.local.procs import ManagedProcess
+from runtime.settings import Settings
+from server.notifications.consumer import NotificationConsumer
+from server.notifications.inbox import unpushed
+from shared.events import (
+    EventMetadata,
+    MoneyTransferredIn,
+    RecordedEvent,
+    event_encoder,
+)
+from shared.notifications import Notification
+from shared.topics import ACCOUNT_EVENTS
+from tests.integration.test_live import hello, recv, ws_url
+from tests.support.customers import Customer, sign_up
+
+
+async def inbox(c: Customer, **params: Any) -> dict[str, Any]:
+    r = await c.http.get("/api/v1/notifications", params=params, headers=c.auth)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def wait_inbox(c: Customer, kind: str, count: int = 1, timeout: float = 30) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        items = [n for n in (await inbox(c, limit=100))["items"] if n["kind"] == kind]
+        if len(items) >= count or time.monotonic() > deadline:
+            return items
+        await asyncio.sleep(0.1)
+
+
+async def test_money_from_another_customer_is_notified_once_and_pushed_live(
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
+) -> None:
+    ada = await sign_up(http, "Ada Lovelace")
+    bob = await sign_up(http, "Bob Builder")
+    ada_acc = (await ada.open_account())["id"]
+    bob_acc = (await bob.open_account())["id"]
+    assert (await bob.deposit(bob_acc, 100_00)).status_code == 201
+    # The consumer is up and has joined its group once it has told Ada of her sign-in.
+    assert len(await wait_inbox(ada, "new_sign_in")) == 1
+
+    async with connect(ws_url(api_url, ada.token)) as ws:
+        assert (await hello(ws))["type"] == "Welcome"
+        sent = time.monotonic()
+        r = await bob.transfer(bob_acc, ada_acc, 25_00, description="lunch")
+        assert r.status_code == 201, r.text
+        while True:
+            msg = await recv(ws, timeout=10)
+            kind = msg.get("notification", {}).get("kind")
+            if msg["type"] == "NotificationReceived" and kind == "money_received":
+                break
+        pushed_after = time.monotonic() - sent
+    note = msg["notification"]
+    assert note["kind"] == "money_received"
+    assert note["title"] == "You received 25.00 EUR"
+    assert "lunch" in note["body"]
+    assert note["account_id"] == ada_acc
+    print(f"\ntransfer -> notification on the WebSocket in {pushed_after:.3f}s")
+    assert pushed_after < 2.0
+
+    got = await wait_inbox(ada, "money_received")
+    assert [n["id"] for n in got] == [note["id"]]
+    assert (await wait_inbox(bob, "money_received", timeout=1)) == []  # only the recipient
+
+
+async def test_sign_in_refusal_and_large_withdrawal_are_notified_and_marked_read(
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
+) -> None:
+    cy = await sign_up(http, "Cy Young")
+    acc = (await cy.open_account())["id"]
+    assert (await cy.deposit(acc, 5_000_00)).status_code == 201
+    assert (await cy.withdraw(acc, 10_000_00)).status_code == 422  # refused: not enough
+    assert (await cy.withdraw(acc, 2_000_00)).status_code == 201  # large (threshold 1,000.00)
+    assert (await cy.withdraw(acc, 10_00)).status_code == 201  # small: no notification
+
+    assert len(await wait_inbox(cy, "new_sign_in")) == 1
+    refused = await wait_inbox(cy, "payment_refused")
+    assert [n["title"] for n in refused] == ["A withdrawal was refused"]
+    assert "not enough money" in refused[0]["body"]
+    large = await wait_inbox(cy, "large_withdrawal")
+    assert [n["title"] for n in large] == ["Large withdrawal: 2,000.00 EUR"]
+
+    page = await inbox(cy)
+    assert page["unread"] == 3 and len(page["items"]) == 3
+    assert [n["id"] for n in page["items"]] == sorted(
+        (n["id"] for n in page["items"]), reverse=True
+    )
+    r = await http.post(
+        "/api/v1/notifications/read", json={"ids": [large[0]["id"]]}, headers=cy.auth
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"marked": 1, "unread": 2}
+    unread = await inbox(cy, unread="true")
+    assert large[0]["id"] not in [n["id"] for n in unread["items"]]
+    r = await http.post(
+        "/api/v1/notifications/read", json={"up_to": page["items"][0]["id"]}, headers=cy.auth
+    )
+    assert r.json() == {"marked": 2, "unread": 0}
+
+
+async def test_bad_requests_are_refused_with_a_reason(http: httpx.AsyncClient) -> None:
+    dee = await sign_up(http, "Dee Dee")
+    for params in ({"limit": 0}, {"limit": 101}, {"before": 0}, {"limit": "x"}):
+        r = await http.get("/api/v1/notifications", params=params, headers=dee.auth)
+        assert r.status_code == 400, (params, r.text)
+    for body in ({}, {"ids": ["x"]}, {"ids": [1], "extra": 1}, {"ids": list(range(501))}):
+        r = await http.post("/api/v1/notifications/read", json=body, headers=dee.auth)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json().get("detail")
+    assert (await http.get("/api/v1/notifications")).status_code == 401
+
+
+async def test_another_customers_notifications_cannot_be_read_or_marked(
+    http: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    eve, fay = await sign_up(http, "Eve Adams"), await sign_up(http, "Fay Wray")
+    nid = await db.fetchval(
+        "INSERT INTO notifications (user_id, source_key, kind, title, body, occurred_at)"
+        " VALUES ($1, $2, 'new_sign_in', 't', 'b', now()) RETURNING id",
+        UUID(fay.user_id),
+        f"test:{uuid.uuid4()}",
+    )
+    assert nid not in [n["id"] for n in (await inbox(eve))["items"]]
+    r = await http.post("/api/v1/notifications/read", json={"ids": [nid]}, headers=eve.auth)
+    assert r.json()["marked"] == 0
+    assert nid in [n["id"] for n in (await inbox(fay, unread="true"))["items"]]
+
+
+class FakePushProvider:
+    """The push provider port, recording what it was handed."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[UUID, Notification]] = []
+
+    async def send(self, user_id: UUID, notification: Notification) -> None:
+        self.sent.append((user_id, notification))
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_redelivered_event_is_stored_and_pushed_exactly_once(
+    http: httpx.AsyncClient, stack_env: dict[str, str], db: asyncpg.Pool, redis_client: Redis
+) -> None:
+    gus = await sign_up(http, "Gus Grissom")
+    acc = UUID((await gus.open_account())["id"])
+    event = RecordedEvent(
+        event_id=uuid.uuid4(),
+        stream_id=acc,
+        stream_type="account",
+        version=2,
+        position=0,
+        recorded_at=datetime.now(UTC),
+        metadata=EventMetadata(),
+        event=MoneyTransferredIn(
+            account_id=acc,
+            transfer_id=uuid.uuid4(),
+            from_account_id=uuid.uuid4(),
+            amount=7_00,
+            currency="EUR",
+            balance_after=7_00,
+        ),
+    )
+    value = event_encoder.encode(event)
+    records = [
+        ConsumerRecord(ACCOUNT_EVENTS, 0, off, 0, 0, str(acc).encode(), value, None, 0, 0, [])
+        for off in (10, 11)  # the same record delivered twice in one batch...
+    ]
+    push = FakePushProvider()
+    consumer = NotificationConsumer(Settings.from_env(stack_env), db, redis_client, push)
+    channel = redis_client.pubsub()
+    await channel.subscribe(f"bank.live.user.{gus.user_id}")
+    try:
+        await consumer.process(records)
+        await consumer.process(records[:1])  # ...and again after a restart
+        await consumer.deliver(await unpushed(db))  # the sweep finds nothing left
+        live = []
+        quiet_until = time.monotonic() + 1.0  # whatever was published has arrived by then
+        while time.monotonic() < quiet_until:
+            m = await channel.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            if m is not None:
+                live.append(msgspec.json.decode(m["data"]))
+    finally:
+        await channel.aclose()
+        await consumer.consumer.stop()
+
+    rows = await db.fetch(
+        "SELECT id, pushed_at FROM notifications WHERE source_key = $1", f"event:{event.event_id}"
+    )
+    assert len(rows) == 1 and rows[0]["pushed_at"] is not None
+    nid = rows[0]["id"]
+    assert [u for u, n in push.sent if n.id == nid] == [UUID(gus.user_id)]
+    assert [m for m in live if m["notification"]["id"] == nid] == [
+        {"type": "NotificationReceived", "notification": msgspec.to_builtins(push.sent[0][1])}
+    ]

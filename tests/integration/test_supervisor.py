@@ -1,0 +1,121 @@
+"""Progress, not only liveness: the supervisor restarts a pipeline process that is alive
+but stuck, and the read side then catches up by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from infra.local import EmbeddedStack, ManagedProcess
+from infra.local.stack import REPO_ROOT
+from infra.local.supervisor import ProgressWatch, Supervisor
+from tests.support.customers import sign_up
+
+
+async def _wait_for(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f}s: {what}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+def supervisor(stack: EmbeddedStack) -> Iterator[Supervisor]:
+    """The `./task up` supervisor over the session stack's pipeline processes only, with
+    a quick progress check (probe every second, 1 s deadline, 3 strikes)."""
+    sup = Supervisor(
+        stack,
+        say=lambda msg: print(f"[supervisor] {msg}"),
+        names=("cdc", "projections"),
+        progress=ProgressWatch(interval=1.0, timeout=1.0, strikes=3, startup_grace=30.0),
+        watch_postgres=False,
+    ).start()
+    try:
+        yield sup
+    finally:
+        sup.stop()
+
+
+async def test_a_frozen_connector_is_detected_restarted_and_the_read_side_catches_up(
+    http: httpx.AsyncClient,
+    db: asyncpg.Pool,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    supervisor: Supervisor,
+) -> None:
+    ada = await sign_up(http)
+    account = (await ada.open_account())["id"]
+    r = await ada.deposit(account, 100)
+    assert r.status_code == 201, r.text
+
+    frozen = cdc.pid
+    assert frozen is not None
+    os.kill(frozen, signal.SIGSTOP)  # alive (its pid exists, its port accepts) but stuck
+    t0 = time.monotonic()
+    try:
+        r = await ada.deposit(account, 250)  # the write side does not need the connector
+        assert r.status_code == 201, r.text
+        version = r.json()["version"]
+
+        async def restarted() -> bool:
+            return cdc.pid != frozen and cdc.alive
+
+        await _wait_for(restarted, 45, "the supervisor restarts the frozen connector")
+        detected = time.monotonic() - t0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGCONT)  # a failed test must not leave it frozen
+
+    why = supervisor.restarts_of("cdc")
+    assert why and "stuck" in why[0].reason, why
+    assert detected < 30, f"took {detected:.1f}s to notice"
+
+    async def caught_up() -> bool:
+        row = await db.fetchrow(
+            "SELECT version, balance FROM account_view WHERE account_id = $1", account
+        )
+        return row is not None and row["version"] >= version
+
+    await _wait_for(caught_up, 60, "account_view shows the deposit made while frozen")
+    row = await db.fetchrow("SELECT balance FROM account_view WHERE account_id = $1", account)
+    assert row["balance"] == 350
+
+
+def test_status_shows_the_pipeline_processes_progress(
+    stack: EmbeddedStack, cdc: ManagedProcess, projections: ManagedProcess
+) -> None:
+    env = {**os.environ, **stack.env(), **_port_env(stack)}
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.local", "status"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for name in ("cdc", "projections"):
+        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
+        assert " up " in lines[at], result.stdout
+        assert lines[at + 1].strip().startswith("health: "), result.stdout
+
+
+def _port_env(stack: EmbeddedStack) -> dict[str, str]:
+    p = stack.ports
+    return {
+        "BANK_PG_PORT": str(p.postgres),
+        "BANK_REDIS_PORT": str(p.redis),
+        "BANK_KAFKA_PORT": str(p.kafka),
+    }

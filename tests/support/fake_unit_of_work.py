@@ -1,0 +1,152 @@
+"""An in-memory unit of work: a real implementation of the application's port
+(server/application/unit_of_work.py) that behaves as the PostgreSQL one does.
+
+- ``load`` locks the accounts (one asyncio.Lock each, taken in id order, held until
+  the transaction ends), so concurrent writers to one account queue as they do on
+  PostgreSQL's row locks; it sees what is committed.
+- ``write`` checks each stream's expected version (ConcurrencyError, like UNIQUE
+  (stream_id, version)) and each key (AnswerTakenError, like ON CONFLICT DO NOTHING
+  inserting fewer rows); nothing is visible until the transaction commits, and an
+  exception anywhere rolls everything back.
+- Faults can be injected: ``fail_writes`` (exceptions raised by the next writes, in
+  order) and ``meanwhile`` (run once, right after a transaction's reads: what
+  another committer did meanwhile, e.g. store an answer under the same key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from server.application.audit import AuditRecord
+from server.application.decide import NewAccount
+from server.application.idempotency import IdempotencyKey, StoredResponse
+from server.application.unit_of_work import (
+    AnswerTakenError,
+    Changes,
+    Loaded,
+    Transaction,
+    UnitOfWork,
+)
+from server.domain.account import Account
+from server.domain.errors import ConcurrencyError
+from shared.events import AccountOpened, Event, EventMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    stream_id: UUID
+    stream_type: str
+    version: int
+    event: Event
+    metadata: EventMetadata
+
+
+@dataclass
+class Tables:
+    events: list[StoredEvent] = field(default_factory=list)
+    owners: dict[UUID, NewAccount] = field(default_factory=dict)
+    answers: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
+    audit: list[AuditRecord] = field(default_factory=list)
+
+    def stream(self, stream_id: UUID) -> list[StoredEvent]:
+        return [e for e in self.events if e.stream_id == stream_id]
+
+    def state(self, account_id: UUID) -> Account:
+        events = [e.event for e in self.stream(account_id)]
+        first = events[0]
+        assert isinstance(first, AccountOpened)
+        account = Account.opened(first)
+        for event in events[1:]:
+            account = account.apply(event)  # type: ignore[arg-type]
+        return account
+
+
+class FakeTransaction(Transaction):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+        self.held: list[asyncio.Lock] = []
+        self.changes: Changes | None = None
+
+    async def load(self, account_ids: Collection[UUID], keys: Sequence[IdempotencyKey]) -> Loaded:
+        tables = self.uow.tables
+        for account_id in sorted(set(account_ids)):
+            if account_id in tables.owners:
+                lock = self.uow.locks.setdefault(account_id, asyncio.Lock())
+                await lock.acquire()
+                self.held.append(lock)
+        self.uow.loads += 1
+        accounts = {a: tables.state(a) for a in account_ids if a in tables.owners}
+        answers = {k.ident: tables.answers[k.ident] for k in keys if k.ident in tables.answers}
+        if self.uow.meanwhile is not None:  # another committer, right after our reads
+            hook, self.uow.meanwhile = self.uow.meanwhile, None
+            await hook(tables)
+        return Loaded(accounts=accounts, answers=answers)
+
+    async def write(self, changes: Changes) -> None:
+        self.uow.writes += 1
+        if self.uow.fail_writes:
+            raise self.uow.fail_writes.pop(0)
+        tables = self.uow.tables
+        heads: dict[UUID, int] = {}
+        for append, _ in changes.appends:
+            head = heads.get(append.stream_id, len(tables.stream(append.stream_id)))
+            if head != append.expected_version:
+                raise ConcurrencyError("another command appended to a stream first")
+            heads[append.stream_id] = head + len(append.events)
+        idents = [k.ident for k, _, _ in changes.answers]
+        if len(set(idents)) != len(idents) or any(i in tables.answers for i in idents):
+            raise AnswerTakenError("an idempotency key was answered meanwhile")
+        self.changes = changes
+
+    def commit(self) -> None:
+        if self.changes is None:
+            return
+        tables = self.uow.tables
+        for append, meta in self.changes.appends:
+            for offset, event in enumerate(append.events, start=1):
+                tables.events.append(
+                    StoredEvent(
+                        append.stream_id,
+                        append.stream_type,
+                        append.expected_version + offset,
+                        event,
+                        meta,
+                    )
+                )
+        for opened in self.changes.opened:
+            tables.owners[opened.account_id] = opened
+        for key, status, body in self.changes.answers:
+            tables.answers[key.ident] = StoredResponse(key.request_hash, status, body)
+        tables.audit.extend(self.changes.audits)
+        self.uow.commits += 1
+
+    def release(self) -> None:
+        for lock in self.held:
+            lock.release()
+
+
+class FakeUnitOfWork(UnitOfWork):
+    def __init__(self) -> None:
+        self.tables = Tables()
+        self.locks: dict[UUID, asyncio.Lock] = {}
+        self.fail_writes: list[Exception] = []
+        self.meanwhile: Callable[[Tables], Awaitable[None]] | None = None
+        self.loads = 0
+        self.writes = 0
+        self.commits = 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeTransaction]:
+        tx = FakeTransaction(self)
+        try:
+            yield tx
+            tx.commit()
+        finally:
+            tx.release()
+
+    async def record(self, audits: Sequence[AuditRecord]) -> None:
+        self.tables.audit.extend(audits)

@@ -1,0 +1,132 @@
+"""The connector's stall rule: progress, not just liveness (issue #11 item 2)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import msgspec
+
+from cdc.health import Progress, with_health
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def progress(stall: float = 30.0) -> tuple[Progress, Clock]:
+    clock = Clock()
+    return Progress(stall, clock=clock), clock
+
+
+def test_a_connector_that_has_not_streamed_yet_is_starting_then_stalled() -> None:
+    p, clock = progress()
+    clock.now += 29
+    assert p.report().status == "starting"
+    clock.now += 2  # e.g. every broker bootstrap times out: it never gets going
+    report = p.report()
+    assert report.status == "stalled" and report.last_progress_age_seconds == 31
+
+
+def test_a_streaming_connector_that_confirms_is_ok() -> None:
+    p, clock = progress()
+    p.session_started()
+    p.slot_lag_bytes = 4096
+    for _ in range(10):
+        clock.now += 20
+        p.confirmed()
+        assert p.report().status == "ok"
+
+
+def test_idle_with_nothing_to_do_is_progress() -> None:
+    p, clock = progress()
+    p.session_started()
+    p.slot_lag_bytes = 0
+    clock.now += 600
+    report = p.report()
+    assert report.status == "ok" and report.last_progress_age_seconds == 0
+
+
+def test_wal_left_unconfirmed_beyond_the_threshold_is_a_stall() -> None:
+    p, clock = progress()
+    p.session_started()
+    p.confirmed()
+    p.slot_lag_bytes = 10_000  # the server wrote WAL the connector does not move past
+    clock.now += 30
+    assert p.report().status == "ok"
+    clock.now += 0.5
+    assert p.report().status == "stalled"
+    p.confirmed()
+    assert p.report().status == "ok"
+
+
+def test_records_in_flight_too_long_are_a_stall_even_with_the_slot_caught_up() -> None:
+    p, clock = progress()
+    p.session_started()
+    p.inflight_records = 5
+    clock.now += 31
+    assert p.report().status == "stalled"
+
+
+def test_a_heartbeat_acked_counts_only_when_there_is_nothing_else_to_do() -> None:
+    p, clock = progress()
+    p.session_started()
+    p.slot_lag_bytes = 1
+    clock.now += 31
+    p.heartbeat_acked()  # Kafka answers, yet the slot does not move: still stuck
+    report = p.report()
+    assert report.status == "stalled" and report.heartbeat_age_seconds == 0
+    clock.now += 2
+    assert p.report().heartbeat_age_seconds == 2
+
+
+def test_a_lost_session_is_work_not_idleness() -> None:
+    p, clock = progress()
+    p.session_started()
+    p.session_ended()  # e.g. PostgreSQL is down: the connector cannot show it is idle
+    clock.now += 31
+    assert p.report().status == "stalled"
+    p.session_started()
+    p.confirmed()
+    assert p.report().status == "ok"
+
+
+def call(app: Any, path: str) -> tuple[str, dict[str, str], bytes]:
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(app({"PATH_INFO": path, "wsgi.input": io.BytesIO()}, start_response))
+    return seen["status"], seen["headers"], body
+
+
+def test_get_health_answers_the_contract_and_503_when_stalled() -> None:
+    p, clock = progress(stall=10)
+
+    def metrics_app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"metrics"]
+
+    app = with_health(p, metrics_app)
+    p.session_started()
+    p.slot_lag_bytes = 123
+    status, headers, body = call(app, "/health")
+    assert status.startswith("200") and headers["Content-Type"] == "application/json"
+    assert msgspec.json.decode(body) == {
+        "process": "cdc",
+        "status": "ok",
+        "last_progress_age_seconds": 0.0,
+        "stall_threshold_seconds": 10,
+        "slot_lag_bytes": 123,
+        "heartbeat_age_seconds": None,
+    }
+    clock.now += 11
+    status, headers, body = call(app, "/health")
+    assert status.startswith("503") and "Retry-After" in headers
+    assert msgspec.json.decode(body)["status"] == "stalled"
+    assert call(app, "/metrics")[2] == b"metrics"

@@ -1,0 +1,145 @@
+"""Which facts notify whom (server/notifications/rules.py), without I/O."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+
+from server.notifications.push import UnknownPushProviderError, provider_from_settings
+from server.notifications.rules import (
+    AuditChange,
+    AuditRow,
+    from_audit,
+    from_event,
+    owner_needed,
+)
+from shared.events import (
+    EventMetadata,
+    MoneyDeposited,
+    MoneyTransferredIn,
+    MoneyWithdrawn,
+    RecordedEvent,
+)
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+OWNER = uuid.uuid4()
+ACCOUNT = uuid.uuid4()
+LARGE = 1_000_00
+
+
+def recorded(event: object, at: datetime = NOW) -> RecordedEvent:
+    return RecordedEvent(
+        event_id=uuid.uuid4(),
+        stream_id=ACCOUNT,
+        stream_type="account",
+        version=2,
+        position=1,
+        recorded_at=at,
+        metadata=EventMetadata(),
+        event=event,  # type: ignore[arg-type]
+    )
+
+
+def received(amount: int = 25_00, description: str = "") -> MoneyTransferredIn:
+    return MoneyTransferredIn(
+        account_id=ACCOUNT,
+        transfer_id=uuid.uuid4(),
+        from_account_id=uuid.uuid4(),
+        amount=amount,
+        currency="EUR",
+        balance_after=125_00,
+        description=description,
+    )
+
+
+def withdrawn(amount: int) -> MoneyWithdrawn:
+    return MoneyWithdrawn(
+        account_id=ACCOUNT,
+        transaction_id=uuid.uuid4(),
+        amount=amount,
+        currency="EUR",
+        balance_after=0,
+    )
+
+
+def test_money_received_tells_the_owner_the_amount_once_per_event() -> None:
+    rec = recorded(received(description="rent"))
+    draft = from_event(rec, OWNER, LARGE, NOW)
+    assert draft is not None
+    assert (draft.user_id, draft.kind, draft.account_id) == (OWNER, "money_received", ACCOUNT)
+    assert draft.title == "You received 25.00 EUR"
+    assert "rent" in draft.body and "125.00 EUR" in draft.body
+    assert draft.source_key == f"event:{rec.event_id}"
+    assert from_event(rec, OWNER, LARGE, NOW) == draft  # same fact, same key
+
+
+def test_only_a_withdrawal_at_or_above_the_threshold_notifies() -> None:
+    assert from_event(recorded(withdrawn(LARGE - 1)), OWNER, LARGE, NOW) is None
+    assert not owner_needed(recorded(withdrawn(LARGE - 1)), LARGE)
+    draft = from_event(recorded(withdrawn(LARGE)), OWNER, LARGE, NOW)
+    assert draft is not None and draft.kind == "large_withdrawal"
+    assert draft.title == "Large withdrawal: 1,000.00 EUR"
+
+
+def test_deposits_old_news_and_unknown_owners_do_not_notify() -> None:
+    deposit = MoneyDeposited(
+        account_id=ACCOUNT, transaction_id=uuid.uuid4(), amount=1, currency="EUR", balance_after=1
+    )
+    assert not owner_needed(recorded(deposit), LARGE)
+    assert from_event(recorded(deposit), OWNER, LARGE, NOW) is None
+    assert from_event(recorded(received(), NOW - timedelta(days=2)), OWNER, LARGE, NOW) is None
+    assert from_event(recorded(received()), None, LARGE, NOW) is None
+
+
+def audit(**row: object) -> AuditChange:
+    base: dict[str, object] = {
+        "id": 41,
+        "occurred_at": "2026-11-30T11:59:00.5Z",
+        "actor_id": str(OWNER),
+        "outcome": "accepted",
+    }
+    return msgspec.convert({"op": "c", "after": base | row}, AuditChange)
+
+
+def test_a_password_sign_in_is_a_new_device() -> None:
+    draft = from_audit(
+        audit(action="sign_in", user_agent="Pixel 9", client_ip="10.0.0.7", session_id="s1"), NOW
+    )
+    assert draft is not None and draft.kind == "new_sign_in" and draft.user_id == OWNER
+    assert draft.session_id == "s1"  # the device that signed in need not be told
+
+    assert "Pixel 9" in draft.body and "10.0.0.7" in draft.body
+    assert draft.source_key == "audit:41"
+    assert draft.occurred_at == datetime(2026, 11, 30, 11, 59, 0, 500000, tzinfo=UTC)
+    # a refresh of a session, a failed sign-in (nobody signed in): no notification
+    assert from_audit(audit(action="refresh_token"), NOW) is None
+    assert from_audit(audit(action="sign_in", outcome="rejected", actor_id=None), NOW) is None
+
+
+def test_a_refused_payment_says_why() -> None:
+    draft = from_audit(
+        audit(action="withdraw_money", outcome="rejected", reason_code="insufficient_funds"), NOW
+    )
+    assert draft is not None and draft.kind == "payment_refused"
+    assert draft.title == "A withdrawal was refused"
+    assert "not enough money" in draft.body
+    transfer = from_audit(
+        audit(action="transfer_money", outcome="rejected", reason_code="account_frozen"), NOW
+    )
+    assert transfer is not None and "transfer" in transfer.title and "frozen" in transfer.body
+    # denied by access control (someone else's account) is not a refused payment of yours
+    assert from_audit(audit(action="withdraw_money", outcome="denied"), NOW) is None
+    assert (
+        from_audit(AuditChange(op="d", after=AuditRow(id=1, action="x", outcome="y")), NOW) is None
+    )
+
+
+def test_push_providers_are_chosen_by_settings() -> None:
+    assert provider_from_settings("log").name == "log"
+    with pytest.raises(UnknownPushProviderError, match="documented but not installed"):
+        provider_from_settings("fcm")
+    with pytest.raises(UnknownPushProviderError, match="unknown push provider"):
+        provider_from_settings("pigeon")

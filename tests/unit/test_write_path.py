@@ -1,0 +1,373 @@
+"""The one write path (runner, group commit, batch) against the in-memory unit of work:
+outcomes per idempotency key, retries on lost races, replays, and groups that fail."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from server.application.actor import Actor
+from server.application.audit import AuditRecord
+from server.application.command_runner import CommandResult, CommandRunner, Submission
+from server.application.commands import (
+    Command,
+    DepositMoney,
+    FreezeAccount,
+    OpenAccount,
+    TransferMoney,
+    WithdrawMoney,
+)
+from server.application.errors import ConflictRetriesExhaustedError, IdempotencyKeyReusedError
+from server.application.group_commit import GroupCommitter
+from server.application.idempotency import IdempotencyKey, StoredResponse, request_hash
+from server.domain.errors import (
+    AccountNotFoundError,
+    ConcurrencyError,
+    CurrencyMismatchError,
+    InsufficientFundsError,
+)
+from shared.events import EventMetadata, MoneyDeposited
+from tests.support.fake_unit_of_work import FakeUnitOfWork, Tables
+
+ADA = Actor(uuid.uuid4())
+BOB = Actor(uuid.uuid4())
+META = EventMetadata(actor_id=str(ADA.user_id))
+
+
+def key(name: str, body: str = "", actor: Actor = ADA) -> IdempotencyKey:
+    return IdempotencyKey(str(actor.user_id), name, request_hash(name, _Body(text=body)))
+
+
+class _Body(msgspec.Struct):
+    text: str
+
+
+def audit(action: str) -> AuditRecord:
+    return AuditRecord(action=action, actor_id=ADA.user_id)
+
+
+def submit(command: Command, idem: IdempotencyKey | None = None) -> Submission:
+    return Submission(command, idem, META, audit(command.action))
+
+
+def deposit(account: uuid.UUID, amount: int, actor: Actor = ADA, **kw: object) -> DepositMoney:
+    return DepositMoney(
+        actor=actor, account_id=account, transaction_id=uuid.uuid4(), amount=amount, **kw
+    )
+
+
+def withdraw(account: uuid.UUID, amount: int) -> WithdrawMoney:
+    return WithdrawMoney(actor=ADA, account_id=account, transaction_id=uuid.uuid4(), amount=amount)
+
+
+def body(result: CommandResult) -> dict[str, object]:
+    decoded: dict[str, object] = msgspec.json.decode(result.body)
+    return decoded
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
+
+
+@pytest.fixture
+def runner(uow: FakeUnitOfWork) -> CommandRunner:
+    return CommandRunner(uow, max_amount=1_000_000, retries=4)
+
+
+async def open_account(
+    runner: CommandRunner, actor: Actor = ADA, currency: str = "EUR"
+) -> uuid.UUID:
+    account_id = uuid.uuid4()
+    command = OpenAccount(
+        actor=actor,
+        account_id=account_id,
+        name="Everyday",
+        currency=currency,
+        opened_at=datetime.now(UTC),
+    )
+    result = await runner.run(submit(command))
+    assert result.status_code == 201
+    return account_id
+
+
+def balance(tables: Tables, account: uuid.UUID) -> int:
+    return tables.state(account).balance
+
+
+def outcomes(tables: Tables, action: str) -> list[tuple[str, str | None]]:
+    return [(r.outcome, r.reason_code) for r in tables.audit if r.action == action]
+
+
+async def test_a_deposit_appends_one_event_stores_its_answer_and_audits_it(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    k = key("dep-1")
+
+    result = await runner.run(submit(deposit(account, 500), k))
+
+    assert result.status_code == 201 and not result.replayed
+    assert body(result)["balance"] == {"amount": 500, "currency": "EUR"}
+    assert [type(e.event) for e in uow.tables.stream(account)][1:] == [MoneyDeposited]
+    assert uow.tables.answers[k.ident].body == result.body
+    assert outcomes(uow.tables, "deposit_money") == [("accepted", None)]
+
+
+async def test_a_retry_with_the_same_key_replays_the_first_answer_and_appends_nothing(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    k = key("dep-2")
+    first = await runner.run(submit(deposit(account, 500), k))
+
+    again = await runner.run(submit(deposit(account, 500), k))
+
+    assert again.replayed and again.body == first.body
+    assert balance(uow.tables, account) == 500
+    assert outcomes(uow.tables, "deposit_money") == [("accepted", None), ("replayed", None)]
+
+
+async def test_a_key_reused_for_another_request_is_refused(runner: CommandRunner) -> None:
+    account = await open_account(runner)
+    await runner.run(submit(deposit(account, 500), key("dep-3", "first")))
+
+    with pytest.raises(IdempotencyKeyReusedError):
+        await runner.run(submit(deposit(account, 700), key("dep-3", "second")))
+
+
+async def test_a_refusal_is_stored_and_replayed_without_deciding_again(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    k = key("wd-1")
+    with pytest.raises(InsufficientFundsError):
+        await runner.run(submit(withdraw(account, 100), k))
+    await runner.run(submit(deposit(account, 1_000), key("dep-4")))
+
+    # The money is there now, but the key's answer was a refusal: it stays one.
+    with pytest.raises(InsufficientFundsError):
+        await runner.run(submit(withdraw(account, 100), k))
+
+    assert balance(uow.tables, account) == 1_000
+    assert outcomes(uow.tables, "withdraw_money") == [
+        ("rejected", "insufficient_funds"),
+        ("rejected", "insufficient_funds"),
+    ]
+
+
+async def test_an_access_refusal_is_audited_but_not_stored_under_the_key(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    k = key("dep-bob", actor=BOB)
+
+    with pytest.raises(AccountNotFoundError):
+        await runner.run(submit(deposit(account, 100, actor=BOB), k))
+
+    assert k.ident not in uow.tables.answers
+    assert outcomes(uow.tables, "deposit_money") == [("denied", "account_not_found")]
+
+
+async def test_a_currency_other_than_the_accounts_is_refused(runner: CommandRunner) -> None:
+    account = await open_account(runner)
+
+    with pytest.raises(CurrencyMismatchError):
+        await runner.run(submit(deposit(account, 100, currency="USD"), key("dep-usd")))
+    result = await runner.run(submit(deposit(account, 100, currency="EUR"), key("dep-eur")))
+
+    assert body(result)["balance"] == {"amount": 100, "currency": "EUR"}
+
+
+async def test_a_lost_race_is_decided_again_on_fresh_state(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    uow.fail_writes = [ConcurrencyError("lost"), ConcurrencyError("lost again")]
+
+    result = await runner.run(submit(deposit(account, 300), key("dep-5")))
+
+    assert body(result)["version"] == 2
+    assert balance(uow.tables, account) == 300
+    assert uow.writes - uow.commits == 2  # two rolled back, then one committed (plus the open)
+
+
+async def test_conflicts_without_end_answer_409_and_audit_it_on_its_own(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    uow.fail_writes = [ConcurrencyError("lost")] * 4
+
+    with pytest.raises(ConflictRetriesExhaustedError):
+        await runner.run(submit(deposit(account, 300), key("dep-6")))
+
+    assert balance(uow.tables, account) == 0
+    assert outcomes(uow.tables, "deposit_money") == [("rejected", "concurrency_conflict")]
+
+
+async def test_a_key_answered_meanwhile_rolls_back_and_replays_that_answer(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    k = key("dep-7")
+    stored = StoredResponse(k.request_hash, 201, b'{"first": true}')
+
+    async def concurrent_retry_commits(tables: Tables) -> None:
+        tables.answers[k.ident] = stored
+
+    uow.meanwhile = concurrent_retry_commits
+
+    result = await runner.run(submit(deposit(account, 300), k))
+
+    assert result.replayed and result.body == b'{"first": true}'
+    assert balance(uow.tables, account) == 0  # our own decision was rolled back
+
+
+async def test_ten_concurrent_retries_with_one_key_take_effect_once(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    k = key("dep-8")
+
+    results = await asyncio.gather(
+        *(runner.run(submit(deposit(account, 100), k)) for _ in range(10))
+    )
+
+    assert balance(uow.tables, account) == 100
+    assert len({r.body for r in results}) == 1
+    assert sum(not r.replayed for r in results) == 1
+
+
+async def test_fifty_concurrent_withdrawals_never_overdraw(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    await runner.run(submit(deposit(account, 1_000), key("dep-9")))
+
+    results = await asyncio.gather(
+        *(runner.run(submit(withdraw(account, 100), key(f"wd-{i}"))) for i in range(50)),
+        return_exceptions=True,
+    )
+
+    assert sum(isinstance(r, CommandResult) for r in results) == 10
+    assert all(
+        isinstance(r, InsufficientFundsError) for r in results if not isinstance(r, CommandResult)
+    )
+    assert balance(uow.tables, account) == 0
+
+
+# --- groups ---------------------------------------------------------------------------
+
+
+async def test_a_group_decides_each_command_on_what_the_ones_before_it_left(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    commits = uow.commits
+
+    results = await runner.run_group(
+        [submit(deposit(account, 10), key(f"g-{i}")) for i in range(20)]
+    )
+
+    assert uow.commits == commits + 1  # one transaction
+    assert [body(r)["version"] for r in results if isinstance(r, CommandResult)] == list(
+        range(2, 22)
+    )
+    assert balance(uow.tables, account) == 200
+
+
+async def test_a_rule_breaker_fails_alone_in_its_group(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    group = [
+        submit(deposit(account, 100), key("g-dep")),
+        submit(withdraw(account, 150), key("g-too-much")),
+        submit(withdraw(account, 60), key("g-ok")),
+    ]
+
+    results = await runner.run_group(group)
+
+    assert isinstance(results[0], CommandResult) and isinstance(results[2], CommandResult)
+    assert isinstance(results[1], InsufficientFundsError)
+    assert balance(uow.tables, account) == 40
+    assert uow.tables.answers[key("g-too-much").ident].status_code == 422
+
+
+async def test_a_group_that_cannot_commit_runs_each_command_alone(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    a, b = await open_account(runner), await open_account(runner)
+    commits = uow.commits
+    uow.fail_writes = [ConcurrencyError("the group lost a race")]
+
+    results = await runner.run_group(
+        [submit(deposit(a, 10), key("ga")), submit(deposit(b, 20), key("gb"))]
+    )
+
+    assert all(isinstance(r, CommandResult) for r in results)
+    assert uow.commits == commits + 2  # the group rolled back; each committed alone
+    assert (balance(uow.tables, a), balance(uow.tables, b)) == (10, 20)
+
+
+async def test_the_same_key_twice_in_a_group_replays_the_first(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    k = key("g-twice")
+
+    first, second = await runner.run_group(
+        [submit(deposit(account, 10), k), submit(deposit(account, 10), k)]
+    )
+
+    assert isinstance(first, CommandResult) and isinstance(second, CommandResult)
+    assert second.replayed and second.body == first.body
+    assert balance(uow.tables, account) == 10
+
+
+async def test_the_group_committer_gathers_concurrent_commands_into_few_transactions(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account = await open_account(runner)
+    committer = GroupCommitter(runner, window_ms=5, max_size=64)
+
+    results = await asyncio.gather(
+        *(committer.submit(submit(deposit(account, 1), key(f"c-{i}"))) for i in range(100))
+    )
+
+    assert sorted(body(r)["version"] for r in results) == list(range(2, 102))
+    assert committer.commands == 100 and committer.groups < 100
+    assert balance(uow.tables, account) == 100
+
+
+async def test_status_changes_go_the_same_way(runner: CommandRunner, uow: FakeUnitOfWork) -> None:
+    admin = Actor(uuid.uuid4(), role="admin")
+    account = await open_account(runner)
+
+    result = await runner.run(
+        submit(FreezeAccount(actor=admin, account_id=account, reason="fraud"), key("fz"))
+    )
+
+    assert result.status_code == 200 and body(result)["status"] == "frozen"
+    with pytest.raises(Exception, match="frozen"):
+        await runner.run(submit(withdraw(account, 1), key("wd-frozen")))
+
+
+async def test_a_transfer_moves_money_between_two_streams_in_one_transaction(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    a, b = await open_account(runner), await open_account(runner, actor=BOB)
+    await runner.run(submit(deposit(a, 500), key("fund")))
+    transfer = TransferMoney(
+        actor=ADA, transfer_id=uuid.uuid4(), from_account_id=a, to_account_id=b, amount=200
+    )
+
+    result = await runner.run(submit(transfer, key("tr")))
+
+    assert body(result)["balance"] == {"amount": 300, "currency": "EUR"}
+    assert (balance(uow.tables, a), balance(uow.tables, b)) == (300, 200)
+    assert len(uow.tables.stream(transfer.transfer_id)) == 1
