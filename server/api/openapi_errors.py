@@ -120,7 +120,7 @@ def _owner(fn: Callable[..., Any]) -> type | None:
     parts = fn.__qualname__.split(".")
     if len(parts) < 2:
         return None
-    owner = sys.modules[fn.__module__]
+    owner: Any = sys.modules[fn.__module__]
     for part in parts[:-1]:
         owner = getattr(owner, part, None)
     return owner if inspect.isclass(owner) else None

@@ -18,7 +18,8 @@ import msgspec
 import strawberry
 from litestar.channels import ChannelsPlugin
 from litestar.exceptions import NotFoundException
-from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.extensions import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from runtime.settings import Settings
@@ -26,7 +27,7 @@ from server.api.live import SESSION_RECHECK_SECONDS
 from server.api.queries import QueryController
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
-from server.graphql.limits import abuse_limits
+from server.graphql.limits import ExtensionFactory, abuse_limits
 from server.graphql.mutations import Mutation
 from server.graphql.problems import Problems, as_problem, problem
 from server.queries import accounts as account_queries
@@ -204,9 +205,13 @@ async def _still_signed_in(info: BankInfo) -> None:
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[type[SchemaExtension] | SchemaExtension] = [Problems, *abuse_limits()]
+    extensions: list[ExtensionFactory] = [Problems, *abuse_limits()]
     if not settings.graphql_introspection:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=t.SCALARS),
     )
