@@ -55,8 +55,13 @@ def summarize(speedscope: Path, top: int = 25) -> dict[str, Any]:
     return {"samples": samples, "self": pct(own), "inclusive": pct(inclusive)}
 
 
+REPO = str(Path(__file__).resolve().parents[1]) + "/"
+
+
 def _short(path: str) -> str:
-    for marker in ("site-packages/", "/wt/", "/main/"):
+    if path.startswith(REPO):
+        return path[len(REPO) :]
+    for marker in ("site-packages/", "/lib/python3"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path.rsplit("/", 2)[-1] if "/" in path else path
