@@ -35,6 +35,7 @@ from shared.security import SessionList, SessionResponse, UserResponse
 T = TypeVar("T")
 
 API_PREFIX = "/api/v1"
+USER_AGENT = "Northwind Bank app (Flet)"
 _encoder = msgspec.json.Encoder()
 _server_messages = msgspec.json.Decoder(ServerMessage)
 _client_messages = msgspec.json.Encoder()
@@ -121,7 +122,8 @@ class BankApi:
         self._http = httpx.AsyncClient(
             base_url=self.base_url + API_PREFIX,
             timeout=httpx.Timeout(timeout, connect=3.0),
-            headers={"Accept": "application/json"},
+            # what the customer's list of signed-in devices and the sign-in notice show
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         )
 
     async def aclose(self) -> None:

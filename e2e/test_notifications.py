@@ -46,7 +46,7 @@ async def test_a_transfer_from_another_customer_raises_the_in_app_notification(
 
     banner = asyncio.create_task(seen_at(alice.page, "You received 25.00 EUR", BOUND_S + 20))
     await tap(bob.page, "Confirm")
-    await expect(shows(bob.page, "New balance 25.00 EUR")).to_be_visible()
+    await expect(shows(bob.page, "New balance 25.00 EUR")).to_be_visible(timeout=TIMEOUT_MS)
     alice_saw = await banner
     sent = link.last_sent_at("/transfers")
     assert sent is not None

@@ -71,12 +71,18 @@ class Tour:
             self.clipped[name] = bad
         absent = []
         for text in must_show:
-            target = shows(page, text)
-            box = await target.bounding_box() if await target.count() else None
-            if box is None or box["x"] < -1 or box["x"] + box["width"] > self.width + 1:
+            if not await page.evaluate(_PRESENT, [text, self.width]):
                 absent.append(text)
         if absent:
             self.missing[name] = absent
+
+
+# A control or text labelled exactly ``text``, drawn with its whole width in the window.
+_PRESENT = """([text, width]) => [...document.querySelectorAll('flt-semantics, flt-semantics *')]
+    .filter(e => (e.getAttribute('aria-label') || '').trim() === text
+              || [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim() === text))
+    .map(e => e.getBoundingClientRect())
+    .some(r => r.width > 0 && r.left >= -1 && r.right <= width + 1)"""
 
 
 async def _theme_on_next_launch(page: Page, theme: str) -> None:
@@ -100,7 +106,9 @@ async def _signed_in_screens(tour: Tour, c: Customer, theme: str) -> None:
     await tour.visit(page, f"inbox-{theme}", ["Inbox"])
     await tab(page, "Settings").click()
     await tour.visit(
-        page, f"settings-{theme}", ["Settings", "Light", "Dark", "Use server", "Keep me signed in"]
+        page,
+        f"settings-{theme}",
+        ["Settings", "Light", "Dark", "Use server", "Stay signed in on this device"],
     )
 
 

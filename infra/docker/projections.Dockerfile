@@ -18,7 +18,7 @@ COPY server/ server/
 COPY cdc/ cdc/
 COPY client/ client/
 COPY infra/__init__.py infra/__init__.py
-RUN pip install --no-compile . \
+RUN pip install --no-compile ".[projections]" \
     && python -m compileall -q /opt/venv/lib
 
 # ---- runtime: no compilers, no pip cache, unprivileged user ----

@@ -28,7 +28,7 @@ from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
 from server.graphql.limits import abuse_limits
 from server.graphql.mutations import Mutation
-from server.graphql.problems import Problems, problem
+from server.graphql.problems import Problems, as_problem, problem
 from server.queries import accounts as account_queries
 from server.queries.history import encode_cursor
 from server.readmodel.cache import live_channel
@@ -142,32 +142,55 @@ class Subscription:
     async def balance_changed(
         self, info: BankInfo, account_ids: list[UUID]
     ) -> AsyncGenerator[t.BalanceChanged, None]:
-        actor = await actor_of(info.context)
-        s = info.context.services
-        if not 1 <= len(account_ids) <= MAX_WATCHED:
-            raise problem(f"Watch 1 to {MAX_WATCHED} accounts.", "invalid_request", 400)
-        owners = set()
-        for account_id in account_ids:  # another customer's account is not found
-            found = await account_queries.get_account(
-                s.ctx, actor, account_id, cache=s.query_cache, min_version=0
-            )
-            owners.add(found.owner_id)
-        watched = set(account_ids)
-        channels = info.context.app.plugins.get(ChannelsPlugin)
-        async with channels.start_subscription([live_channel(o) for o in owners]) as subscriber:
-            events = subscriber.iter_events().__aiter__()
+        try:
+            async for change in _balance_changes(info, account_ids):
+                yield change
+        except Exception as exc:  # noqa: BLE001 - subscriptions bypass the resolver extension
+            raise as_problem(exc) from exc
+
+
+async def _balance_changes(
+    info: BankInfo, account_ids: list[UUID]
+) -> AsyncGenerator[t.BalanceChanged, None]:
+    actor = await actor_of(info.context)
+    s = info.context.services
+    if not 1 <= len(account_ids) <= MAX_WATCHED:
+        raise problem(f"Watch 1 to {MAX_WATCHED} accounts.", "invalid_request", 400)
+    owners = set()
+    for account_id in account_ids:  # another customer's account is not found
+        found = await account_queries.get_account(
+            s.ctx, actor, account_id, cache=s.query_cache, min_version=0
+        )
+        owners.add(found.owner_id)
+    watched = set(account_ids)
+    channels = info.context.app.plugins.get(ChannelsPlugin)
+    async with channels.start_subscription([live_channel(o) for o in owners]) as subscriber:
+        events = subscriber.iter_events().__aiter__()
+        upcoming = asyncio.ensure_future(anext(events))
+        try:
             while True:
-                try:
-                    raw = await asyncio.wait_for(anext(events), SESSION_RECHECK_SECONDS)
-                except TimeoutError:
+                # Between messages, check that the session was not signed out meanwhile.
+                done, _ = await asyncio.wait({upcoming}, timeout=SESSION_RECHECK_SECONDS)
+                if not done:
                     await _still_signed_in(info)
                     continue
-                try:
-                    msg = _live.decode(raw)
-                except msgspec.DecodeError:
-                    continue
-                if isinstance(msg, messages.BalanceChanged) and msg.account_id in watched:
-                    yield t.BalanceChanged.of(msg)
+                raw = upcoming.result()
+                upcoming = asyncio.ensure_future(anext(events))
+                change = _decoded_change(raw, watched)
+                if change is not None:
+                    yield change
+        finally:
+            upcoming.cancel()
+
+
+def _decoded_change(raw: bytes, watched: set[UUID]) -> t.BalanceChanged | None:
+    try:
+        msg = _live.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(msg, messages.BalanceChanged) and msg.account_id in watched:
+        return t.BalanceChanged.of(msg)
+    return None
 
 
 MAX_WATCHED = 50

@@ -14,7 +14,7 @@ async def _run(settings: Settings) -> int:
     from server.notifications.consumer import run_consumer
     from server.notifications.push import provider_from_settings
 
-    provider = provider_from_settings(settings.notifications_push_provider)
+    provider = provider_from_settings(settings.notifications.push_provider)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
+from runtime.kafka import admin_kwargs, consumer_kwargs
 from runtime.settings import Settings
 from server.notifications import inbox
 from server.notifications.push import PushProvider
@@ -64,9 +65,9 @@ class NotificationConsumer:
         self.pool = pool
         self.redis = redis
         self.provider = provider
-        self.large_withdrawal = settings.notifications_large_withdrawal
+        self.large_withdrawal = settings.notifications.large_withdrawal
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
+            **consumer_kwargs(settings.kafka),
             group_id=CONSUMER_NAME,
             client_id=CONSUMER_NAME,
             enable_auto_commit=False,
@@ -82,12 +83,12 @@ class NotificationConsumer:
     async def ensure_topics(self) -> None:
         """Create the source topics if the broker has none yet (whoever comes first wins)."""
         specs = {t.name: t.partitions for t in TOPICS}
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**admin_kwargs(self.settings.kafka))
         await admin.start()
         try:
             existing = set(await admin.list_topics())
             new = [
-                NewTopic(t, specs[t], self.settings.replication_factor)
+                NewTopic(t, specs[t], self.settings.kafka.replication_factor)
                 for t in SOURCE_TOPICS
                 if t not in existing
             ]
@@ -207,12 +208,12 @@ class NotificationConsumer:
 
 async def run_consumer(settings: Settings, provider: PushProvider) -> None:
     pool = await asyncpg.create_pool(
-        settings.database_url,
+        settings.database.url,
         min_size=1,
         max_size=2,
         server_settings={"application_name": CONSUMER_NAME},
     )
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis.url)
     try:
         await NotificationConsumer(settings, pool, redis, provider).run()
     finally:
