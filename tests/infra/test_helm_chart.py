@@ -215,6 +215,11 @@ def test_elk_is_an_optional_dependency_with_the_repository_s_configs() -> None:
     filebeat = elk[("ConfigMap", "bank-filebeat")]["data"]["filebeat.yml"]
     assert filebeat.strip() == (files / "filebeat.yml").read_text().strip()
     setup = elk[("ConfigMap", "bank-elk-setup")]["data"]
-    for name in ("index-template.json", "ingest-pipeline.json", "kibana-saved-objects.ndjson"):
+    for name in (
+        "index-template.json",
+        "ingest-pipeline.json",
+        "kibana-saved-objects.ndjson",
+        "setup.sh",
+    ):
         assert setup[name].strip() == (files / name).read_text().strip()
     assert isinstance(CHART, Path) and (CHART / "values.schema.json").is_file()
