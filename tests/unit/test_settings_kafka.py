@@ -88,11 +88,15 @@ async def test_aiokafka_accepts_what_settings_build(protocol: str, mechanism: st
         ({"BANK_KAFKA_CA_FILE": "/etc/ca.pem"}, "does not use TLS"),
     ],
 )
-def test_settings_that_cannot_connect_fail_at_start_naming_the_variable(
+def test_settings_that_cannot_connect_fail_when_a_client_is_built_naming_the_variable(
     env: dict[str, str], says: str
 ) -> None:
+    settings = Settings.from_env(env)  # a process without a Kafka client starts
+    for build in (kafka.producer_kwargs, kafka.consumer_kwargs, kafka.admin_kwargs):
+        with pytest.raises(SettingsError, match=says.replace("(", r"\(")):
+            build(settings.kafka)
     with pytest.raises(SettingsError, match=says.replace("(", r"\(")):
-        Settings.from_env(env)
+        kafka.librdkafka_config(settings.kafka)
 
 
 def test_a_caller_cannot_override_the_connection() -> None:
