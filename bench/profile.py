@@ -55,11 +55,18 @@ def summarize(speedscope: Path, top: int = 25) -> dict[str, Any]:
     return {"samples": samples, "self": pct(own), "inclusive": pct(inclusive)}
 
 
+REPO = str(Path(__file__).resolve().parents[1]) + "/"
+
+
 def _short(path: str) -> str:
-    for marker in ("site-packages/", "/wt/", "/main/"):
-        if marker in path:
-            return path.split(marker, 1)[1]
-    return path.rsplit("/", 2)[-1] if "/" in path else path
+    """site-packages/x/y.py -> x/y.py; the stdlib -> asyncio/runners.py; ours -> repo path."""
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1]
+    if path.startswith(REPO):
+        return path[len(REPO) :]
+    if "/lib/python3" in path:
+        return "/".join(path.split("/")[-2:])
+    return path
 
 
 def markdown(title: str, summary: dict[str, Any], note: str) -> str:

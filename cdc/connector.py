@@ -26,9 +26,11 @@ from cdc.envelope import TableShape, now_ms
 from cdc.metrics import Metrics
 from cdc.pgoutput import (
     Begin,
+    ColumnValue,
     Commit,
     Delete,
     Insert,
+    Message,
     ProtocolError,
     Relation,
     Truncate,
@@ -75,7 +77,9 @@ class Connector:
         *,
         on_commit_acked: CommitAckHook | None = None,
         max_inflight_records: int = MAX_INFLIGHT_RECORDS,
+        publisher: type[Publisher] = Publisher,  # docs/adr/0100: aiokafka, measured
     ) -> None:
+        self._publisher_cls = publisher
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.progress = self.metrics.progress
@@ -140,8 +144,8 @@ class Connector:
         self._reset_session_state()
         self._failure = loop.create_future()
         self._failure.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
-        pub = self._pub = Publisher(
-            s.kafka_bootstrap,
+        pub = self._pub = self._publisher_cls(
+            s.kafka,
             s.replication_factor,
             self._round_acked,
             self._fail,
@@ -168,7 +172,8 @@ class Connector:
                 task.add_done_callback(self._task_done)
                 tasks.append(task)
             stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({stopper, self._failure}, return_when=asyncio.FIRST_COMPLETED)
+            waiters: set[asyncio.Future[Any]] = {stopper, self._failure}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
             if self._failure.done():
                 self._failure.result()  # raises the failure
@@ -277,102 +282,100 @@ class Connector:
     # --- the hot path (sync, from the replication socket callback) --------------
 
     def _on_messages(self, batch: list[RawMessage]) -> None:
-        pub = self._pub
-        router = self._router
-        shapes = self._shapes
-        assert pub is not None and self._reader is not None
+        pub, reader, router = self._pub, self._reader, self._router
+        assert pub is not None and reader is not None
         changes = 0
-        append = pub.append
-        route_rows = router.route_rows
+        insert_fast = self._insert_fast
         for data_start, payload in batch:
-            if payload[0] == 0x49 and payload[5] == 0x4E:  # Insert: the hot path, one pass
-                shape = shapes.get(int.from_bytes(payload[1:5], "big"))
-                after = None
-                if shape is not None:
-                    try:
-                        after = shape.parse_tuple(payload, 6)
-                    except Exception:  # anything odd: the generic path below decides
-                        after = None
-                if after is not None:
-                    change = Change(
-                        shape=shape,
-                        op="c",
-                        before=None,
-                        after=None,
-                        lsn=data_start,  # type: ignore[arg-type]
-                        tx_id=self._xid,
-                        commit_ts_ms=self._commit_ts_ms,
-                        raw_message=payload,
-                    )
-                    for record in route_rows(change, None, after):
-                        append(record)
-                    changes += 1
-                    continue
+            # Insert ('I' ... 'N'): the hot path, parsed in one pass.
+            if payload[0] == 0x49 and payload[5] == 0x4E and insert_fast(data_start, payload):
+                changes += 1
+                continue
             try:
                 msg = decode(payload)
             except ProtocolError as exc:
                 self._undecodable(data_start, payload, exc)
                 continue
-            cls = type(msg)
-            if cls is Insert:
-                change = Change(
-                    shape=shapes.get(msg.relation_oid) or self._unknown(msg.relation_oid),  # type: ignore[union-attr]
-                    op="c",
-                    before=None,
-                    after=msg.new,  # type: ignore[union-attr]
-                    lsn=data_start,
-                    tx_id=self._xid,
-                    commit_ts_ms=self._commit_ts_ms,
-                )
-            elif cls is Begin:
-                self._xid = msg.xid  # type: ignore[union-attr]
-                self._commit_ts_ms = msg.commit_ts_us // 1000  # type: ignore[union-attr]
-                self._in_txn = True
-                continue
-            elif cls is Commit:
-                pub.note_commit(msg.end_lsn, msg.commit_ts_us)  # type: ignore[union-attr]
-                self._in_txn = False
-                continue
-            elif cls is Update:
-                change = Change(
-                    shape=shapes.get(msg.relation_oid) or self._unknown(msg.relation_oid),  # type: ignore[union-attr]
-                    op="u",
-                    before=msg.old or msg.key,
-                    after=msg.new,  # type: ignore[union-attr]
-                    lsn=data_start,
-                    tx_id=self._xid,
-                    commit_ts_ms=self._commit_ts_ms,
-                )
-            elif cls is Delete:
-                change = Change(
-                    shape=shapes.get(msg.relation_oid) or self._unknown(msg.relation_oid),  # type: ignore[union-attr]
-                    op="d",
-                    before=msg.old or msg.key,
-                    after=None,  # type: ignore[union-attr]
-                    lsn=data_start,
-                    tx_id=self._xid,
-                    commit_ts_ms=self._commit_ts_ms,
-                )
-            elif cls is Relation:
-                shapes[msg.oid] = TableShape(msg.oid, msg.namespace, msg.name, msg.columns)  # type: ignore[union-attr]
-                continue
-            elif cls is Truncate:
-                for oid in msg.relation_oids:  # type: ignore[union-attr]
-                    shape = shapes.get(oid) or self._unknown(oid)
-                    append(router.truncate(shape, data_start, self._xid, self._commit_ts_ms))
-                continue
-            else:  # Origin, Type, logical messages: nothing to publish
-                continue
-            changes += 1
-            for record in router.route(change):
-                append(record)
+            changes += self._on_message(data_start, msg, pub)
         pub.seal()
         self.metrics.changes.inc(changes)
         if router.dead_letters != self._dead_seen:
             self.metrics.dead_letters.inc(router.dead_letters - self._dead_seen)
             self._dead_seen = router.dead_letters
         if pub.inflight_records >= self._max_inflight:
-            self._reader.pause()
+            reader.pause()
+
+    def _insert_fast(self, lsn: int, payload: bytes) -> bool:
+        """An insert of a known table, straight from the bytes; False: take the generic path."""
+        shape = self._shapes.get(int.from_bytes(payload[1:5], "big"))
+        if shape is None:
+            return False
+        try:
+            after = shape.parse_tuple(payload, 6)
+        except Exception:  # anything odd: the generic path decides
+            return False
+        change = Change(
+            shape=shape,
+            op="c",
+            before=None,
+            after=None,
+            lsn=lsn,
+            tx_id=self._xid,
+            commit_ts_ms=self._commit_ts_ms,
+            raw_message=payload,
+        )
+        append = self._pub.append  # type: ignore[union-attr]  # set for the whole session
+        for record in self._router.route_rows(change, None, after):
+            append(record)
+        return True
+
+    def _on_message(self, lsn: int, msg: Message, pub: Publisher) -> int:
+        """Handle one decoded message; the number of row changes it was (0 or 1)."""
+        match msg:
+            case Insert(relation_oid=oid, new=new):
+                change = self._change(oid, "c", None, new, lsn)
+            case Update(relation_oid=oid, old=old, key=key, new=new):
+                change = self._change(oid, "u", old or key, new, lsn)
+            case Delete(relation_oid=oid, old=old, key=key):
+                change = self._change(oid, "d", old or key, None, lsn)
+            case Begin(xid=xid, commit_ts_us=ts):
+                self._xid, self._commit_ts_ms, self._in_txn = xid, ts // 1000, True
+                return 0
+            case Commit(end_lsn=end_lsn, commit_ts_us=ts):
+                pub.note_commit(end_lsn, ts)
+                self._in_txn = False
+                return 0
+            case Relation(oid=oid, namespace=namespace, name=name, columns=columns):
+                self._shapes[oid] = TableShape(oid, namespace, name, columns)
+                return 0
+            case Truncate(relation_oids=oids):
+                for oid in oids:
+                    shape = self._shapes.get(oid) or self._unknown(oid)
+                    pub.append(self._router.truncate(shape, lsn, self._xid, self._commit_ts_ms))
+                return 0
+            case _:  # Origin, Type, logical messages: nothing to publish
+                return 0
+        for record in self._router.route(change):
+            pub.append(record)
+        return 1
+
+    def _change(
+        self,
+        oid: int,
+        op: str,
+        before: list[ColumnValue] | None,
+        after: list[ColumnValue] | None,
+        lsn: int,
+    ) -> Change:
+        return Change(
+            shape=self._shapes.get(oid) or self._unknown(oid),
+            op=op,
+            before=before,
+            after=after,
+            lsn=lsn,
+            tx_id=self._xid,
+            commit_ts_ms=self._commit_ts_ms,
+        )
 
     def _unknown(self, oid: int) -> TableShape:
         return TableShape(oid, "?", f"relation-{oid}", ())

@@ -88,7 +88,7 @@ class TableShape:
         self.columns = columns
         self.names = [c.name for c in columns]
         self.converters = [converter_for(c.type_oid) for c in columns]
-        self.pairs = list(zip(self.names, self.converters))
+        self.pairs = list(zip(self.names, self.converters, strict=True))
         self.index = {name: i for i, name in enumerate(self.names)}
 
     def row(self, values: list[ColumnValue] | None) -> dict[str, Any] | None:
@@ -102,7 +102,7 @@ class TableShape:
         out: dict[str, Any] = {}
         name = ""
         try:
-            for name, conv, value in zip(self.names, self.converters, values):
+            for name, conv, value in zip(self.names, self.converters, values, strict=True):
                 if value is None:
                     out[name] = None
                 elif value is not UNCHANGED:
@@ -148,7 +148,7 @@ class TableShape:
         names = self.names + [f"_col{i}" for i in range(len(self.names), len(values))]
         return {
             n: (None if v is None or v is UNCHANGED else bytes(v).decode(errors="replace"))  # type: ignore[arg-type]
-            for n, v in zip(names, values)
+            for n, v in zip(names, values, strict=False)  # a short tuple: what it has
         }
 
 

@@ -11,7 +11,8 @@ without the ``binary`` option): ``bytes`` here, ``None`` for SQL NULL and
 from __future__ import annotations
 
 import struct
-from typing import Final, Union
+from collections.abc import Callable
+from typing import Final
 
 import msgspec
 
@@ -32,7 +33,7 @@ class _Unchanged:
 
 UNCHANGED: Final = _Unchanged()
 
-ColumnValue = Union[bytes, None, _Unchanged]
+ColumnValue = bytes | None | _Unchanged
 
 
 class Column(msgspec.Struct, frozen=True, gc=False):
@@ -104,9 +105,18 @@ class LogicalMessage(msgspec.Struct, frozen=True, gc=False):
     content: bytes
 
 
-Message = Union[
-    Begin, Commit, Origin, Relation, TypeInfo, Insert, Update, Delete, Truncate, LogicalMessage
-]
+Message = (
+    Begin
+    | Commit
+    | Origin
+    | Relation
+    | TypeInfo
+    | Insert
+    | Update
+    | Delete
+    | Truncate
+    | LogicalMessage
+)
 
 _I8 = struct.Struct("!b")
 _BEGIN = struct.Struct("!qqI")
@@ -162,78 +172,115 @@ def decode(data: bytes) -> Message:
         raise ProtocolError(f"malformed {data[:1]!r} message: {exc}") from exc
 
 
+def _insert(data: bytes) -> Insert:
+    (oid,) = _U32.unpack_from(data, 1)
+    if data[5] != 0x4E:
+        raise ProtocolError("insert without new tuple")
+    new, _ = _tuple(data, 6)
+    return Insert(oid, new)
+
+
+def _begin(data: bytes) -> Begin:
+    final_lsn, ts, xid = _BEGIN.unpack_from(data, 1)
+    return Begin(final_lsn, ts + PG_EPOCH_OFFSET_US, xid)
+
+
+def _commit(data: bytes) -> Commit:
+    flags, commit_lsn, end_lsn, ts = _COMMIT.unpack_from(data, 1)
+    return Commit(flags, commit_lsn, end_lsn, ts + PG_EPOCH_OFFSET_US)
+
+
+def _update(data: bytes) -> Update:
+    (oid,) = _U32.unpack_from(data, 1)
+    pos = 5
+    old = key = None
+    marker = data[pos]
+    if marker == 0x4F:  # 'O'
+        old, pos = _tuple(data, pos + 1)
+    elif marker == 0x4B:  # 'K'
+        key, pos = _tuple(data, pos + 1)
+    if data[pos] != 0x4E:
+        raise ProtocolError("update without new tuple")
+    new, _ = _tuple(data, pos + 1)
+    return Update(oid, old, key, new)
+
+
+def _delete(data: bytes) -> Delete:
+    (oid,) = _U32.unpack_from(data, 1)
+    marker = data[5]
+    tup, _ = _tuple(data, 6)
+    if marker == 0x4F:
+        return Delete(oid, tup, None)
+    if marker == 0x4B:
+        return Delete(oid, None, tup)
+    raise ProtocolError(f"delete with unknown tuple marker {marker!r}")
+
+
+def _relation(data: bytes) -> Relation:
+    (oid,) = _U32.unpack_from(data, 1)
+    namespace, pos = _cstring(data, 5)
+    name, pos = _cstring(data, pos)
+    identity = chr(data[pos])
+    (ncols,) = _I16.unpack_from(data, pos + 1)
+    pos += 3
+    columns = []
+    for _ in range(ncols):
+        flags = data[pos]
+        col_name, pos = _cstring(data, pos + 1)
+        type_oid, typmod = struct.unpack_from("!Ii", data, pos)
+        pos += 8
+        columns.append(Column(col_name, type_oid, typmod, bool(flags & 1)))
+    return Relation(oid, namespace or "public", name, identity, tuple(columns))
+
+
+def _truncate(data: bytes) -> Truncate:
+    (count,) = _I32.unpack_from(data, 1)
+    options = data[5]
+    oids = struct.unpack_from(f"!{count}I", data, 6)
+    return Truncate(options, tuple(oids))
+
+
+def _origin(data: bytes) -> Origin:
+    (lsn,) = _I64.unpack_from(data, 1)
+    name, _ = _cstring(data, 9)
+    return Origin(lsn, name)
+
+
+def _type(data: bytes) -> TypeInfo:
+    (oid,) = _U32.unpack_from(data, 1)
+    namespace, pos = _cstring(data, 5)
+    name, _ = _cstring(data, pos)
+    return TypeInfo(oid, namespace, name)
+
+
+def _message(data: bytes) -> LogicalMessage:
+    flags = data[1]
+    (lsn,) = _I64.unpack_from(data, 2)
+    prefix, pos = _cstring(data, 10)
+    (length,) = _I32.unpack_from(data, pos)
+    return LogicalMessage(bool(flags & 1), lsn, prefix, bytes(data[pos + 4 : pos + 4 + length]))
+
+
+# The message type byte -> its decoder ('I', 'B', 'C', 'U', 'D', 'R', 'T', 'O', 'Y', 'M').
+_DECODERS: dict[int, Callable[[bytes], Message]] = {
+    0x49: _insert,
+    0x42: _begin,
+    0x43: _commit,
+    0x55: _update,
+    0x44: _delete,
+    0x52: _relation,
+    0x54: _truncate,
+    0x4F: _origin,
+    0x59: _type,
+    0x4D: _message,
+}
+
+
 def _decode(data: bytes) -> Message:
-    kind = data[0]
-    if kind == 0x49:  # 'I'
-        (oid,) = _U32.unpack_from(data, 1)
-        if data[5] != 0x4E:
-            raise ProtocolError("insert without new tuple")
-        new, _ = _tuple(data, 6)
-        return Insert(oid, new)
-    if kind == 0x42:  # 'B'
-        final_lsn, ts, xid = _BEGIN.unpack_from(data, 1)
-        return Begin(final_lsn, ts + PG_EPOCH_OFFSET_US, xid)
-    if kind == 0x43:  # 'C'
-        flags, commit_lsn, end_lsn, ts = _COMMIT.unpack_from(data, 1)
-        return Commit(flags, commit_lsn, end_lsn, ts + PG_EPOCH_OFFSET_US)
-    if kind == 0x55:  # 'U'
-        (oid,) = _U32.unpack_from(data, 1)
-        pos = 5
-        old = key = None
-        marker = data[pos]
-        if marker == 0x4F:  # 'O'
-            old, pos = _tuple(data, pos + 1)
-        elif marker == 0x4B:  # 'K'
-            key, pos = _tuple(data, pos + 1)
-        if data[pos] != 0x4E:
-            raise ProtocolError("update without new tuple")
-        new, _ = _tuple(data, pos + 1)
-        return Update(oid, old, key, new)
-    if kind == 0x44:  # 'D'
-        (oid,) = _U32.unpack_from(data, 1)
-        marker = data[5]
-        tup, _ = _tuple(data, 6)
-        if marker == 0x4F:
-            return Delete(oid, tup, None)
-        if marker == 0x4B:
-            return Delete(oid, None, tup)
-        raise ProtocolError(f"delete with unknown tuple marker {marker!r}")
-    if kind == 0x52:  # 'R'
-        (oid,) = _U32.unpack_from(data, 1)
-        namespace, pos = _cstring(data, 5)
-        name, pos = _cstring(data, pos)
-        identity = chr(data[pos])
-        (ncols,) = _I16.unpack_from(data, pos + 1)
-        pos += 3
-        columns = []
-        for _ in range(ncols):
-            flags = data[pos]
-            col_name, pos = _cstring(data, pos + 1)
-            type_oid, typmod = struct.unpack_from("!Ii", data, pos)
-            pos += 8
-            columns.append(Column(col_name, type_oid, typmod, bool(flags & 1)))
-        return Relation(oid, namespace or "public", name, identity, tuple(columns))
-    if kind == 0x54:  # 'T'
-        (count,) = _I32.unpack_from(data, 1)
-        options = data[5]
-        oids = struct.unpack_from(f"!{count}I", data, 6)
-        return Truncate(options, tuple(oids))
-    if kind == 0x4F:  # 'O'
-        (lsn,) = _I64.unpack_from(data, 1)
-        name, _ = _cstring(data, 9)
-        return Origin(lsn, name)
-    if kind == 0x59:  # 'Y'
-        (oid,) = _U32.unpack_from(data, 1)
-        namespace, pos = _cstring(data, 5)
-        name, _ = _cstring(data, pos)
-        return TypeInfo(oid, namespace, name)
-    if kind == 0x4D:  # 'M'
-        flags = data[1]
-        (lsn,) = _I64.unpack_from(data, 2)
-        prefix, pos = _cstring(data, 10)
-        (length,) = _I32.unpack_from(data, pos)
-        return LogicalMessage(bool(flags & 1), lsn, prefix, bytes(data[pos + 4 : pos + 4 + length]))
-    raise ProtocolError(f"unknown pgoutput message type {data[:1]!r}")
+    decoder = _DECODERS.get(data[0])
+    if decoder is None:
+        raise ProtocolError(f"unknown pgoutput message type {data[:1]!r}")
+    return decoder(data)
 
 
 def format_lsn(lsn: int) -> str:

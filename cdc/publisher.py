@@ -31,6 +31,8 @@ from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
 from cdc.router import OutRecord
+from runtime import kafka
+from runtime.settings import KafkaSettings
 from shared.topics import CDC_DLQ, CDC_HEARTBEAT, TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,7 @@ RoundAcked = Callable[[int | None, list[int], int], None]  # (commit_lsn, commit
 class Publisher:
     def __init__(
         self,
-        bootstrap: str,
+        kafka_settings: KafkaSettings,
         replication_factor: int,
         on_round_acked: RoundAcked,
         on_failure: Callable[[BaseException], None],
@@ -122,7 +124,7 @@ class Publisher:
         on_topics_acked: Callable[[dict[str, int]], None] | None = None,
     ) -> None:
         self._on_topics_acked = on_topics_acked
-        self._bootstrap = bootstrap
+        self._kafka = kafka_settings  # every client is built by runtime.kafka from it
         self._rf = replication_factor
         self._topics = topics
         self._on_round_acked = on_round_acked
@@ -150,18 +152,20 @@ class Publisher:
 
     async def start(self) -> None:
         self.admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._bootstrap, request_timeout_ms=self._request_timeout_ms
+            **kafka.admin_kwargs(self._kafka, request_timeout_ms=self._request_timeout_ms)
         )
         await self.admin.start()
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
-            acks="all",
-            enable_idempotence=False,
-            linger_ms=0,
-            max_batch_size=MAX_BATCH_BYTES,
-            max_request_size=4 * MAX_BATCH_BYTES,
-            request_timeout_ms=self._request_timeout_ms,
-            retry_backoff_ms=100,
+            **kafka.producer_kwargs(
+                self._kafka,
+                acks="all",
+                enable_idempotence=False,
+                linger_ms=0,
+                max_batch_size=MAX_BATCH_BYTES,
+                max_request_size=4 * MAX_BATCH_BYTES,
+                request_timeout_ms=self._request_timeout_ms,
+                retry_backoff_ms=100,
+            )
         )
         await self.producer.start()
         self._sender = asyncio.create_task(self._send_loop(), name="cdc-sender")
@@ -226,10 +230,12 @@ class Publisher:
         if partitions == 0:
             return True
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=self._request_timeout_ms,
+            **kafka.consumer_kwargs(
+                self._kafka,
+                group_id=None,
+                enable_auto_commit=False,
+                request_timeout_ms=self._request_timeout_ms,
+            )
         )
         await consumer.start()
         try:
@@ -271,6 +277,14 @@ class Publisher:
             self._pcache[ck] = p
         return p
 
+    def _topic_partition(self, topic: str, key: bytes | None) -> tuple[str, int]:
+        tp = (topic, self._partition(topic, key))
+        if key is not None:
+            if len(self._tp_cache) > 200_000:
+                self._tp_cache.clear()
+            self._tp_cache[(topic, key)] = tp
+        return tp
+
     def append(self, record: OutRecord) -> None:
         if len(record.value) > MAX_RECORD_BYTES:
             # Over the broker's default message.max.bytes: it would be refused
@@ -281,11 +295,7 @@ class Publisher:
         # Hot path: a (topic, key) seen before costs one dict lookup.
         tp = self._tp_cache.get((topic, key)) if key is not None else None
         if tp is None:
-            tp = (topic, self._partition(topic, key))
-            if key is not None:
-                if len(self._tp_cache) > 200_000:
-                    self._tp_cache.clear()
-                self._tp_cache[(topic, key)] = tp
+            tp = self._topic_partition(topic, key)
         queue = self._queues.get(tp)
         if queue is None:
             queue = self._queues[tp] = deque()

@@ -81,7 +81,7 @@ async def run_snapshot(
     consistent_lsn: int,
     emit: Callable[[Change], Awaitable[None]],
 ) -> int:
-    """Read every row of ``tables`` as of the exported snapshot; ``emit`` each. Returns the count."""
+    """Read every row of ``tables`` as of the exported snapshot, ``emit`` each; the row count."""
     conn = await asyncpg.connect(
         dsn, server_settings={"TimeZone": "UTC", "application_name": "bank-cdc-snapshot"}
     )

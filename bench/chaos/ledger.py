@@ -43,6 +43,7 @@ class Session:
             r = await http.post(
                 "/api/v1/auth/token",
                 data={"grant_type": "password", "username": self.email, "password": self.password},
+                timeout=30.0,  # signing in is slow by design (argon2): wait for it
             )
             r.raise_for_status()
             self.token = str(r.json()["access_token"])
@@ -169,10 +170,21 @@ class RetryingClient:
     async def _sign_in_again(self, cmd: Command, stale: str) -> float | None:
         try:
             await cmd.session.sign_in(self.http, stale=stale)
-        except httpx.HTTPError as exc:
-            status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
+        except httpx.HTTPStatusError as exc:
+            r = exc.response
             self.ledger.answers.append(
-                Answer(time.time(), status, "/api/v1/auth/token", type(exc).__name__)
+                Answer(
+                    time.time(),
+                    r.status_code,
+                    "/api/v1/auth/token",
+                    r.text[:300],
+                    "retry-after" in r.headers,
+                )
+            )
+            return None
+        except httpx.HTTPError as exc:
+            self.ledger.answers.append(
+                Answer(time.time(), None, "/api/v1/auth/token", type(exc).__name__)
             )
             return None
         return 0.0

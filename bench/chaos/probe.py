@@ -33,9 +33,12 @@ class Probe:
 
     @property
     def lag(self) -> float:
-        if self.seen is None or self.cmd.answered is None:
+        """Seconds from its 201 to account_view showing it; not seen yet: at least the
+        time since its 201 (a probe answered a moment ago is not late yet)."""
+        if self.cmd.answered is None:
             return math.inf
-        return max(0.0, self.seen - self.cmd.answered)
+        seen = self.seen if self.seen is not None else time.time()
+        return max(0.0, seen - self.cmd.answered)
 
 
 class ReadLagProbe:
@@ -106,17 +109,18 @@ class ReadLagProbe:
         probes = self.window(start, end)
         back: float | None = None
         for p in probes:
-            if p.lag < LAG_TARGET:
-                if back is None:
-                    back = p.seen
-            else:
+            if p.lag >= LAG_TARGET:
                 back = None
+            elif back is None and p.seen is not None:
+                back = p.seen
         return back
 
     def healthy_since(self, since: float, needed: int = 3) -> bool:
-        """At least ``needed`` probes sent since ``since``, all seen within the target."""
-        probes = self.window(since, math.inf)
-        return len(probes) >= needed and all(p.lag < LAG_TARGET for p in probes)
+        """The last ``needed`` probes sent since ``since`` were all seen within the target."""
+        probes = self.window(since, math.inf)[-needed:]
+        return len(probes) == needed and all(
+            p.seen is not None and p.lag < LAG_TARGET for p in probes
+        )
 
     def max_lag(self, start: float, end: float) -> float:
         return max((p.lag for p in self.window(start, end)), default=0.0)

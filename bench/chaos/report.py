@@ -30,6 +30,10 @@ def markdown(result: ChaosResult, commit: str = "") -> str:
         "",
         "## Recovery per fault (seconds after the signal)",
         "",
+        "Each fault's window lasts until its victim is back and 3 probes in a row were seen"
+        " in account_view within 1 s, or at most the profile's window; `never` is never"
+        " within that window.",
+        "",
         "| fault | process back | writes back | read lag < 1 s | max read lag "
         "| answers in the window | supervisor |",
         "|---|---:|---:|---:|---:|---|---|",

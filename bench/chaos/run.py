@@ -40,7 +40,7 @@ class Profile:
     settle: float  # at most this long after the load stops
 
 
-SHORT = Profile(customers=6, rate_per_client=5.0, warmup=3.0, window=12.0, gap=0.5, settle=30.0)
+SHORT = Profile(customers=6, rate_per_client=5.0, warmup=3.0, window=12.0, gap=1.0, settle=30.0)
 FULL = Profile(customers=12, rate_per_client=7.5, warmup=10.0, window=45.0, gap=5.0, settle=30.0)
 
 
@@ -53,6 +53,7 @@ class Recovery:
     writes_back_s: float | None = None
     read_back_s: float | None = None  # read-side lag under LAG_TARGET again
     max_read_lag_s: float | None = None
+    window_end: float = 0.0  # time.time() the window closed (probes sent before it count)
     answers: dict[str, int] = field(default_factory=dict)
     supervisor: list[str] = field(default_factory=list)
 
@@ -171,7 +172,8 @@ class ChaosRun:
     # -- the whole run -------------------------------------------------------
     def run(self) -> ChaosResult:
         t0 = time.monotonic()
-        stack = start_stack(prefix="bank-test-chaos-")
+        # Redis with its append-only file, as `./task up` runs it: sessions survive its restart.
+        stack = start_stack(prefix="bank-test-chaos-", ephemeral=False)
         supervisor: Supervisor | None = None
         try:
             start_api(stack, extra_env=API_ENV)
@@ -219,7 +221,10 @@ class ChaosRun:
             self.stop_load.set()
             background[0].cancel()  # no new probes; the watcher keeps watching
             await self._settle(stack, load)
+            await asyncio.sleep(0.5)  # the watcher sees the last probes
             background[1].cancel()
+            for rec in self.result.recoveries:
+                self._read_recovery(rec, probe)
             self._count()
             await self._check(stack, http)
 
@@ -267,11 +272,11 @@ class ChaosRun:
                 rec.process_back_s = round(back_at - at, 2)
             if back_at is not None and probe.healthy_since(back_at):
                 break
-        end = time.time()
+        # Probes sent until here count for this fault; the gap (>= the lag target) lets
+        # the last of them be seen before the next fault can delay them.
+        end = rec.window_end = time.time()
         await asyncio.sleep(self.profile.gap)
-        read_back = probe.back_at(at, end)
-        rec.read_back_s = None if read_back is None else round(read_back - at, 2)
-        rec.max_read_lag_s = _finite(probe.max_lag(at, end))
+        self._read_recovery(rec, probe)
         rec.writes_back_s = self._writes_back(at, end)
         rec.answers = dict(_statuses(self.ledger, at, end))
         rec.supervisor = [f"{r.name}: {r.reason}" for r in supervisor.restarts[known:]]
@@ -279,6 +284,14 @@ class ChaosRun:
             f"{fault.label}: back {rec.process_back_s}s, writes {rec.writes_back_s}s, "
             f"read lag < {LAG_TARGET:.0f}s at {rec.read_back_s}s, answers {rec.answers}"
         )
+
+    @staticmethod
+    def _read_recovery(rec: Recovery, probe: ReadLagProbe) -> None:
+        """Read-side recovery within the fault's window (again after settling, when every
+        probe of the window has been seen or never will be)."""
+        read_back = probe.back_at(rec.at, rec.window_end)
+        rec.read_back_s = None if read_back is None else round(read_back - rec.at, 2)
+        rec.max_read_lag_s = _finite(probe.max_lag(rec.at, rec.window_end))
 
     def _writes_back(self, start: float, end: float) -> float | None:
         """Seconds from the fault to the first 2xx after the last failed answer."""

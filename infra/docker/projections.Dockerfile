@@ -18,7 +18,9 @@ COPY server/ server/
 COPY cdc/ cdc/
 COPY client/ client/
 COPY infra/__init__.py infra/__init__.py
-RUN pip install --no-compile . \
+# Only this process's extra; every version in it is pinned in pyproject.toml.
+# hadolint ignore=DL3013
+RUN pip install --no-compile ".[projections]" \
     && python -m compileall -q /opt/venv/lib
 
 # ---- runtime: no compilers, no pip cache, unprivileged user ----

@@ -8,6 +8,7 @@ nothing connects at import time or here.
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.types import ControllerRouterHandler
 
 from runtime.settings import Settings
 from server.api.accounts import AccountController
@@ -34,7 +35,7 @@ from server.observability.http import instrument_app, metrics_endpoint
 
 MAX_BODY_BYTES = 64 * 1024
 
-ROUTES: list[type] = [
+ROUTES: list[ControllerRouterHandler] = [
     HealthController,
     AuthController,
     AccountController,

@@ -37,7 +37,7 @@ from litestar.openapi.plugins import (
 )
 from litestar.routes import HTTPRoute
 
-from server.api import body, errors, queries, security
+from server.api import body, errors, notifications, queries, security
 from server.api.errors import PROBLEM_JSON
 from server.api.input_guard import InputGuard
 from server.api.openapi_errors import HandlerFacts, handler_facts
@@ -72,11 +72,20 @@ PARAMETER_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("getAccount", "min_version"): {"minimum": 0},
     ("getBalance", "min_version"): {"minimum": 0},
     ("searchAuditTrail", "cursor"): {"pattern": "^[0-9]{1,19}$"},
+    ("listNotifications", "limit"): {"minimum": 1, "maximum": notifications.MAX_PAGE},
+    ("listNotifications", "before"): {"minimum": 1},
 }
 # The resource a 201 creates, and the operations that take its id (OpenAPI links).
 CREATES = {"openAccount": ("account_id", "$response.body#/id")}
-BODY_RULES: dict[tuple[str, str], dict[str, Any]] = {
+BODY_RULES: dict[tuple[str, str | None], dict[str, Any]] = {
     ("RegisterRequest", "password"): {"minLength": PASSWORD_MIN_LENGTH},
+    ("MarkReadRequest", "ids"): {"maxItems": notifications.MAX_IDS},
+    ("MarkReadRequest", None): {  # the ids, or up_to
+        "anyOf": [
+            {"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
+            {"required": ["up_to"], "properties": {"up_to": {"type": "integer"}}},
+        ]
+    },
 }
 
 
@@ -183,7 +192,7 @@ def _problems(op_id: str, op: dict[str, Any], facts: HandlerFacts, public: bool)
     responses = op.setdefault("responses", {})
     for status, codes in sorted(problems.items()):
         response: dict[str, Any] = {
-            "description": facts.titles.get(status) or TITLES.get(status, "Error"),
+            "description": TITLES.get(status) or facts.titles.get(status, "Error"),
             "content": {PROBLEM_JSON: {"schema": _problem_schema(status, codes)}},
         }
         if status in WITH_RETRY_AFTER:
@@ -239,7 +248,10 @@ def contract_document(app: Litestar, generated: dict[str, Any]) -> dict[str, Any
     )
     _fix_patterns(components)
     for (struct, field_name), rules in BODY_RULES.items():
-        components[struct]["properties"][field_name].update(rules)
+        if struct not in components:
+            continue
+        target = components[struct]
+        (target["properties"][field_name] if field_name else target).update(rules)
     doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
     doc["components"]["securitySchemes"] = {
         OAUTH2: {

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import WebSocket, websocket
+from litestar import Request, Response, WebSocket, get, post, websocket
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.status_codes import HTTP_200_OK
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -37,6 +39,27 @@ def graphql_controller(settings: Settings) -> type:
 
     class GraphQLController(base):  # type: ignore[misc,valid-type]
         include_in_schema = False  # not a REST operation of the OpenAPI document
+
+        # The three handlers are declared here, in this order, because Litestar 2.25 loses a
+        # WebSocket route registered before the HTTP handlers of the same path (handlers
+        # are registered sorted by module and name; Strawberry's come after ours).
+        @get(raises=[ValidationException, NotFoundException])
+        async def handle_http_get(
+            self, request: Request, context: Any, root_value: Any, response: Response
+        ) -> Response:
+            self.temporal_response = response
+            return await self.execute_request(
+                request=request, context=context, root_value=root_value
+            )
+
+        @post(status_code=HTTP_200_OK)
+        async def handle_http_post(
+            self, request: Request, context: Any, root_value: Any, response: Response
+        ) -> Response:
+            self.temporal_response = response
+            return await self.execute_request(
+                request=request, context=context, root_value=root_value
+            )
 
         @websocket(opt={"exclude_from_auth": True})
         async def websocket_endpoint(

@@ -26,7 +26,12 @@ CODE_BY_STATUS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: 
 
 
 def problem(message: str, code: str, status: int, **extra: Any) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": code, "status": status, **extra})
+    """``code`` and ``status`` as REST would answer; ``classification`` says whose move it
+    is, in graphql-java's and Spring GraphQL's words: BAD_REQUEST for anything the client
+    can change (every 4xx), INTERNAL_ERROR for a fault of ours (5xx)."""
+    classification = "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"
+    extensions = {"code": code, "status": status, "classification": classification, **extra}
+    return GraphQLError(message, extensions=extensions)
 
 
 def as_problem(exc: Exception) -> GraphQLError:

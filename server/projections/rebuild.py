@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 import asyncpg
+from redis.exceptions import RedisError
 
 from server.projections.projector import apply_events
 from server.projections.store import iter_account_events
@@ -31,6 +32,11 @@ async def rebuild(conn: asyncpg.Connection, cache: QueryCache | None = None) -> 
             await apply_events(conn, chunk)
             total += len(chunk)
     if cache is not None:
-        cleared = await cache.clear()
-        log.info("cleared %d cached read(s)", cleared)
+        try:
+            cleared = await cache.clear()
+        except (RedisError, OSError) as exc:
+            # Safe to leave: a cached read older than the store's head is never served.
+            log.warning("could not clear the query cache (%s); its entries expire by TTL", exc)
+        else:
+            log.info("cleared %d cached read(s)", cleared)
     return total

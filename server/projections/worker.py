@@ -36,6 +36,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
+from runtime import kafka
 from runtime.observability.pipeline import observe_batch
 from runtime.settings import Settings
 from server.projections import endpoint, metrics
@@ -89,17 +90,20 @@ class Worker:
         self._last_offset: dict[TopicPartition, int] = {}
         self._failed: set[TopicPartition] = set()
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=CONSUMER_NAME,
-            client_id=CONSUMER_NAME,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=BATCH_MAX_RECORDS,
-            fetch_max_wait_ms=10,
-            metadata_max_age_ms=5000,
+            **kafka.consumer_kwargs(
+                settings.kafka,
+                group_id=CONSUMER_NAME,
+                client_id=CONSUMER_NAME,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=BATCH_MAX_RECORDS,
+                fetch_max_wait_ms=10,
+                metadata_max_age_ms=5000,
+                **kafka.GROUP_MEMBER_TIMING,
+            )
         )
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, client_id=CONSUMER_NAME, acks="all"
+            **kafka.producer_kwargs(settings.kafka, client_id=CONSUMER_NAME, acks="all")
         )
         self.dead_letters = DeadLetters(self.producer, CONSUMER_NAME)
         self._stopping = asyncio.Event()
@@ -151,7 +155,7 @@ class Worker:
     async def ensure_topics(self) -> None:
         """Create the topics if the broker has none yet (the CDC connector does
         the same; whoever comes first wins)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**kafka.admin_kwargs(self.settings.kafka))
         await admin.start()
         try:
             existing = set(await admin.list_topics())

@@ -71,9 +71,14 @@ async def _schemathesis(base_url: str, token: str, report: Path) -> tuple[int, s
         "--report-dir",
         str(report),
     ]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.schemathesis_hooks"}
+    # Run in the test's folder (Schemathesis keeps a cache in .schemathesis/ there).
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.contract.schemathesis_hooks",
+        "PYTHONPATH": str(ROOT),
+    }
     proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env, cwd=ROOT
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env, cwd=report
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), RUN_SECONDS)

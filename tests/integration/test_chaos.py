@@ -16,14 +16,9 @@ import pytest
 
 from infra.local.stack import REPO_ROOT
 
-# Failures the other workstreams are fixing now (issue #11). While only these show, the
-# test is an expected failure that prints the suite's table; any other failed check
-# (every write-side guarantee among them) fails it. Remove a line once its fix is in.
-KNOWN_OPEN = {
-    "5xx only as 503": "#11 item 4 (api): a dependency outage answers 500",
-    "read lag < 1s within 10s of each kill": "#11 items 1 and 5 (cdc, read): slow or no "
-    "read-side recovery after a kill",
-}
+# Checks that may fail while their fix is under way (issue number and why), printed with
+# the table. Empty: every check of the suite must pass.
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def test_every_process_killed_in_turn_loses_and_doubles_nothing(tmp_path: Path) -> None:

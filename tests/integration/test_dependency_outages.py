@@ -3,7 +3,9 @@ Retry-After and a problem ``code: "unavailable"`` (never a 500), and the API
 serves again by itself once the server is back, without being restarted.
 
 Each test stops a server of the session's stack and starts it again before it
-ends, so the tests after it find the stack whole.
+ends, and makes the session's own clients (``redis_client``, ``db``, ``app_db``)
+drop their connections to the old server, so the tests after it find the stack
+whole.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 
+import asyncpg
 import httpx
 import pytest
+import redis.asyncio
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
@@ -52,6 +56,11 @@ def _assert_unavailable(r: httpx.Response) -> None:
     assert "nothing was changed" in body["detail"]
 
 
+async def _restart_redis(stack: EmbeddedStack, session_client: redis.asyncio.Redis) -> None:
+    stack.processes["redis"].restart()
+    await session_client.connection_pool.disconnect()
+
+
 @pytest.fixture
 def own_api(api_factory: Callable[..., ManagedProcess]) -> Iterator[httpx.AsyncClient]:
     """An API instance of this test's own (its in-process caches start empty)."""
@@ -60,15 +69,15 @@ def own_api(api_factory: Callable[..., ManagedProcess]) -> Iterator[httpx.AsyncC
 
 
 async def test_redis_down_answers_503_and_the_api_recovers_when_it_is_back(
-    stack: EmbeddedStack, own_api: httpx.AsyncClient
+    stack: EmbeddedStack, own_api: httpx.AsyncClient, redis_client: redis.asyncio.Redis
 ) -> None:
     async with own_api as http:
         ada = await sign_up(http, "Ada Outage")
         account = (await ada.open_account())["id"]
         assert (await ada.deposit(account, 100)).status_code == 201
 
-        redis = stack.processes["redis"]
-        redis.kill(signal.SIGKILL)
+        redis_server = stack.processes["redis"]
+        redis_server.kill(signal.SIGKILL)
         try:
             seen: list[int] = []
             # A deposit needs Redis only for the session check (the rate limit falls
@@ -85,7 +94,7 @@ async def test_redis_down_answers_503_and_the_api_recovers_when_it_is_back(
             _assert_unavailable(signing_in)
             assert set(seen) <= {201, 503}, seen
         finally:
-            redis.restart()
+            await _restart_redis(stack, redis_client)
 
         # The test stack's Redis keeps nothing across a restart: the session is gone.
         seen = []
@@ -99,17 +108,15 @@ async def test_redis_down_answers_503_and_the_api_recovers_when_it_is_back(
 
 
 async def test_a_restarted_redis_does_not_leave_stale_connections_behind(
-    stack: EmbeddedStack, own_api: httpx.AsyncClient
+    stack: EmbeddedStack, own_api: httpx.AsyncClient, redis_client: redis.asyncio.Redis
 ) -> None:
     """Connections pooled before the restart were closed by Redis: the first
     requests after it must not fail on them (health check + one retry)."""
     async with own_api as http:
-        redis = stack.processes["redis"]
-        # Many idle pooled connections: concurrent sign-ups each take one.
-        for i in range(3):
-            await sign_up(http, f"Pooled {i}")
-        redis.kill(signal.SIGKILL)
-        redis.restart()
+        # Pooled connections: concurrent sign-ups each take one.
+        await asyncio.gather(*(sign_up(http, f"Pooled {i}") for i in range(4)))
+        stack.processes["redis"].kill(signal.SIGKILL)
+        await _restart_redis(stack, redis_client)
         outcomes = await asyncio.gather(
             *(sign_up(http, f"Fresh {i}") for i in range(8)), return_exceptions=True
         )
@@ -118,7 +125,7 @@ async def test_a_restarted_redis_does_not_leave_stale_connections_behind(
 
 
 async def test_postgres_down_answers_503_and_the_api_recovers_when_it_is_back(
-    stack: EmbeddedStack, own_api: httpx.AsyncClient
+    stack: EmbeddedStack, own_api: httpx.AsyncClient, db: asyncpg.Pool, app_db: asyncpg.Pool
 ) -> None:
     async with own_api as http:
         ada = await sign_up(http, "Ada Database")
@@ -140,6 +147,8 @@ async def test_postgres_down_answers_503_and_the_api_recovers_when_it_is_back(
             assert ready.status_code == 503 and not ready.json()["checks"]["postgres"]["ok"]
         finally:
             stack.postgres.start()
+            await db.expire_connections()
+            await app_db.expire_connections()
 
         # Back: the same key is now applied once; the API was never restarted.
         seen = []

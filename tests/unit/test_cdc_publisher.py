@@ -11,6 +11,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 from cdc.publisher import Publisher
 from cdc.router import OutRecord
+from runtime.settings import KafkaSettings
 
 
 class FakeProducer:
@@ -33,7 +34,10 @@ def make() -> tuple[Publisher, FakeProducer, list[int | None], list[BaseExceptio
     released: list[int | None] = []
     failures: list[BaseException] = []
     pub = Publisher(
-        "127.0.0.1:1", 1, lambda lsn, commits, records: released.append(lsn), failures.append
+        KafkaSettings(bootstrap="127.0.0.1:1"),
+        1,
+        lambda lsn, commits, records: released.append(lsn),
+        failures.append,
     )
     fake = FakeProducer()
     pub.producer = fake  # type: ignore[assignment]

@@ -32,6 +32,7 @@ from server.application.unit_of_work import (
     Transaction,
     UnitOfWork,
 )
+from server.domain.account import Account
 from server.domain.errors import ConcurrencyError
 from shared.events import event_encoder, event_type_name
 
@@ -115,6 +116,7 @@ class PostgresTransaction(Transaction):
         self.conn = conn
         self.accounts = accounts
         self.locked: list[UUID] = []
+        self.loaded: dict[UUID, Account] = {}
         self.written: Changes | None = None
 
     async def load(self, account_ids: Collection[UUID], keys: Sequence[IdempotencyKey]) -> Loaded:
@@ -139,8 +141,8 @@ class PostgresTransaction(Transaction):
                     r["request_hash"], r["status_code"], r["response_body"]
                 )
         by_id = dict(zip(ids, cached, strict=True))
-        states = {a: self.accounts.fold(a, by_id.get(a), events[a]) for a in self.locked}
-        return Loaded(accounts=states, answers=answers)
+        self.loaded = {a: self.accounts.fold(a, by_id.get(a), events[a]) for a in self.locked}
+        return Loaded(accounts=dict(self.loaded), answers=answers)
 
     async def write(self, changes: Changes) -> None:
         try:
@@ -170,7 +172,10 @@ class PostgresUnitOfWork(UnitOfWork):
                 for account_id in tx.locked:
                     self.accounts.forget(account_id)
                 raise
-        if tx.written is not None:  # committed: later commands start from these states
+        # Committed: later loads read only what comes after these states.
+        for state in tx.loaded.values():
+            self.accounts.remember(state)
+        if tx.written is not None:
             for state in tx.written.states.values():
                 self.accounts.remember(state)
 
