@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import flet as ft
-import flet_charts as fch
+import flet_charts as fch  # type: ignore[import-untyped]  # flet-charts ships no py.typed
 
 from client.api import ApiError, SessionExpired, Unreachable
 from client.state import Topic
@@ -77,7 +77,10 @@ class AccountScreen:
             )
             for k, t in FILTERS
         ]
-        self.filter = ft.Row(self.chips, wrap=True, spacing=8, run_spacing=8)
+        # The Row shows self.chips itself (no copy); it only reads it, so Chips stay Chips.
+        self.filter = ft.Row(
+            cast(list[ft.Control], self.chips), wrap=True, spacing=8, run_spacing=8
+        )
         header = ft.Row(
             [
                 ft.IconButton(
