@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import flet as ft
@@ -154,8 +155,8 @@ class AccountScreen:
         self._spawn(self._reload())
         self._spawn(self._load_chart())
 
-    def _spawn(self, coro: object) -> asyncio.Task[None]:
-        return asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(coro)
 
     def _update(self) -> None:
         self.page.update()
