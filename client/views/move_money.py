@@ -171,11 +171,11 @@ class MoveMoneyScreen:
     # --- submit -----------------------------------------------------------------------
 
     def _validate(self) -> tuple[AccountResponse, int, UUID | None] | None:
-        for f in (self.amount, self.recipient, self.account):
-            f.error = None
+        self.amount.error = self.recipient.error = None
+        self.account.error_text = None  # a Dropdown's message is error_text, a TextField's error
         source = self._source()
         if source is None:
-            self.account.error = "Choose an account"
+            self.account.error_text = "Choose an account"
             return None
         try:
             amount = parse_major(self.amount.value or "", source.currency)
