@@ -91,6 +91,10 @@ class MoneyMovementResponse(msgspec.Struct, kw_only=True):
     transaction_id: UUID
     balance: Money
     version: int
+    # Deposits (issue #17): where the money came from ("cash", "dev_top_up"), and a
+    # notice a person should read (a development top-up says it is one).
+    source: str | None = None
+    notice: str | None = None
 
 
 class TransferRequest(Request, frozen=True):

@@ -7,7 +7,7 @@ Schema evolution: add fields with defaults; never rename a tag.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Union
 from uuid import UUID
 
@@ -29,6 +29,11 @@ class AccountOpened(Event, frozen=True):
     overdraft_limit: int = 0
 
 
+# Where a deposit's money came from (MoneyDeposited.source; "" before issue #17).
+DEPOSIT_SOURCE_CASH = "cash"  # a teller took cash at the desk
+DEPOSIT_SOURCE_DEV_TOP_UP = "dev_top_up"  # a customer's top-up, development mode only
+
+
 class MoneyDeposited(Event, frozen=True):
     account_id: UUID
     transaction_id: UUID
@@ -36,6 +41,8 @@ class MoneyDeposited(Event, frozen=True):
     currency: str
     balance_after: int
     description: str = ""
+    source: str = ""  # DEPOSIT_SOURCE_*
+    booked_on: date | None = None  # the UTC business day (daily caps and limits)
 
 
 class MoneyWithdrawn(Event, frozen=True):

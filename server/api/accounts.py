@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
 from server.api.queries import min_version_param, query_cache
 from server.api.security import audit_record
-from server.application import handlers
+from server.application import funding_handlers, handlers
 from server.application.audit import AuditRecord
 from server.application.command_runner import CommandResult
 from server.application.context import Actor, AppContext
@@ -111,7 +111,8 @@ class AccountController(Controller):
         account, req, idem, meta, audit = await self._movement(
             request, actor, account_id, "deposit"
         )
-        result = await handlers.deposit_money(ctx, actor, account, req, idem, meta, audit)
+        # a customer's deposit is a development top-up; staff's is cash (issue #17)
+        result = await funding_handlers.deposit(ctx, actor, account, req, idem, meta, audit)
         return command_response(result)  # type: ignore[return-value]
 
     @post("/{account_id:str}/withdrawals", operation_id="withdrawMoney", status_code=201)

@@ -18,6 +18,7 @@ from server.api.batch import BatchTransferController
 from server.api.bootstrap import redis_client, services_lifespan
 from server.api.deps import dependencies
 from server.api.errors import exception_handlers
+from server.api.funding import FundingController
 from server.api.hardening import cors_config
 from server.api.headers import security_headers
 from server.api.health import HealthController
@@ -39,6 +40,7 @@ ROUTES: list[ControllerRouterHandler] = [
     HealthController,
     AuthController,
     AccountController,
+    FundingController,
     TransferController,
     BatchTransferController,
     QueryController,

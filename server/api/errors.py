@@ -32,6 +32,8 @@ PROBLEM_JSON = "application/problem+json"
 _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (domain.AccountNotFoundError, 404, "Not found"),
     (app_errors.PermissionDeniedError, 403, "Forbidden"),
+    (domain.TopUpsDisabledError, 403, "Forbidden"),
+    (domain.CashDepositToOwnAccountError, 403, "Forbidden"),
     (app_errors.EmailTakenError, 409, "Conflict"),
     (app_errors.InvalidCredentialsError, 400, "Invalid grant"),
     (app_errors.TooManyAttemptsError, 429, "Too many requests"),

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 from uuid import UUID
 
 from server.domain import errors
 from shared.events import (
+    DEPOSIT_SOURCE_DEV_TOP_UP,
     AccountClosed,
     AccountEvent,
     AccountFrozen,
@@ -36,6 +38,9 @@ class Account:
     balance: int = 0
     overdraft_limit: int = 0
     version: int = 0
+    # Daily tallies (issue #17) for the UTC business day ``day``: dev top-ups received.
+    day: date | None = None
+    topped_up_today: int = 0
 
     # --- state ---------------------------------------------------------------
 
@@ -63,6 +68,8 @@ class Account:
     def apply(self, event: AccountEvent) -> Account:
         """The state after ``event``; version counts events in the stream."""
         v = self.version + 1
+        if isinstance(event, MoneyDeposited) and event.booked_on is not None:
+            return self._deposited_on(event, event.booked_on, v)
         if isinstance(event, MoneyDeposited | MoneyTransferredIn):
             return dataclasses.replace(self, balance=self.balance + event.amount, version=v)
         if isinstance(event, MoneyWithdrawn | MoneyTransferredOut):
@@ -74,6 +81,26 @@ class Account:
         if isinstance(event, AccountClosed):
             return dataclasses.replace(self, status="closed", version=v)
         raise ValueError(f"unexpected event on an account stream: {type(event).__name__}")
+
+    def _on_day(self, day: date) -> Account:
+        """The same state with its daily tallies for ``day`` (reset on a new day)."""
+        if self.day == day:
+            return self
+        return dataclasses.replace(self, day=day, topped_up_today=0)
+
+    def _deposited_on(self, event: MoneyDeposited, day: date, version: int) -> Account:
+        today = self._on_day(day)
+        topped = event.amount if event.source == DEPOSIT_SOURCE_DEV_TOP_UP else 0
+        return dataclasses.replace(
+            today,
+            balance=self.balance + event.amount,
+            version=version,
+            topped_up_today=today.topped_up_today + topped,
+        )
+
+    def topped_up_on(self, day: date) -> int:
+        """Development top-ups received on ``day``."""
+        return self.topped_up_today if self.day == day else 0
 
     # --- rules ---------------------------------------------------------------
 
@@ -113,7 +140,15 @@ class Account:
     # --- decisions -----------------------------------------------------------
 
     def deposit(
-        self, *, amount: int, currency: str, transaction_id: UUID, description: str, limit: int
+        self,
+        *,
+        amount: int,
+        currency: str,
+        transaction_id: UUID,
+        description: str,
+        limit: int,
+        source: str = "",
+        booked_on: date | None = None,
     ) -> MoneyDeposited:
         self.check_not_closed()
         self.check_amount(amount, currency, limit)
@@ -125,6 +160,8 @@ class Account:
             currency=currency,
             description=description,
             balance_after=self.balance + amount,
+            source=source,
+            booked_on=booked_on,
         )
 
     def withdraw(

@@ -60,6 +60,22 @@ class UnsupportedCurrencyError(BusinessRuleError):
     code = "unsupported_currency"
 
 
+class TopUpCapExceededError(BusinessRuleError):
+    code = "top_up_daily_cap_exceeded"
+
+
+class TopUpsDisabledError(DomainError):
+    """Customers' top-ups from outside exist only in development mode (403)."""
+
+    code = "top_ups_disabled"
+
+
+class CashDepositToOwnAccountError(DomainError):
+    """A member of staff cannot take cash into an account of their own (403)."""
+
+    code = "own_account_cash_deposit"
+
+
 class AccountNotFoundError(DomainError):
     code = "account_not_found"
 
