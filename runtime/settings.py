@@ -154,6 +154,15 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     # deposits; tellers' cash deposits are not capped by it.
     dev_top_ups: bool = field(default=False, name="dev_top_ups")
     dev_top_up_daily_cap: int = field(default=1_000_000_000_00, name="dev_top_up_daily_cap")
+    # Outgoing limits a new account starts with (staff change them per account):
+    # per payment, and per UTC day over withdrawals and transfers out. Generous by
+    # default (tests and the bench move a lot); production sets its own (Helm values).
+    default_per_transaction_limit: int = field(
+        default=1_000_000_00, name="default_per_transaction_limit"
+    )
+    default_daily_outgoing_limit: int = field(
+        default=1_000_000_000_00, name="default_daily_outgoing_limit"
+    )
     # Optimistic concurrency: how many times a command is re-decided on fresh state.
     command_retries: int = field(default=16, name="command_retries")
     # Group commit (server/application/group_commit.py): commands arriving while a

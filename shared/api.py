@@ -97,6 +97,22 @@ class MoneyMovementResponse(msgspec.Struct, kw_only=True):
     notice: str | None = None
 
 
+class AccountLimitsRequest(Request, frozen=True):
+    """Staff set an account's outgoing limits (minor units of its currency)."""
+
+    per_transaction: PositiveMinorUnits
+    daily_outgoing: PositiveMinorUnits
+    reason: Description = ""
+
+
+class AccountLimitsResponse(msgspec.Struct, kw_only=True):
+    account_id: UUID
+    per_transaction: int | None
+    daily_outgoing: int | None
+    remaining_today: int | None
+    version: int
+
+
 class TransferRequest(Request, frozen=True):
     """``currency`` as for deposits: optional, must be the source account's."""
 
@@ -174,6 +190,8 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str | None = None
     code: str | None = None
     instance: str | None = None
+    # An outgoing limit's refusal (issue #17): what may still leave the account today.
+    remaining_today: int | None = None
 
 
 # --- batch transfers ------------------------------------------------------------

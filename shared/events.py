@@ -27,6 +27,10 @@ class AccountOpened(Event, frozen=True):
     name: str
     currency: str
     overdraft_limit: int = 0
+    # Outgoing limits (issue #17), copied from the settings' defaults at opening;
+    # None: none but the bank-wide per-transaction maximum.
+    per_transaction_limit: int | None = None
+    daily_outgoing_limit: int | None = None
 
 
 # Where a deposit's money came from (MoneyDeposited.source; "" before issue #17).
@@ -52,6 +56,7 @@ class MoneyWithdrawn(Event, frozen=True):
     currency: str
     balance_after: int
     description: str = ""
+    booked_on: date | None = None  # the UTC business day (daily outgoing limit)
 
 
 class MoneyTransferredOut(Event, frozen=True):
@@ -62,6 +67,7 @@ class MoneyTransferredOut(Event, frozen=True):
     currency: str
     balance_after: int
     description: str = ""
+    booked_on: date | None = None  # the UTC business day (daily outgoing limit)
 
 
 class MoneyTransferredIn(Event, frozen=True):
@@ -87,6 +93,15 @@ class AccountClosed(Event, frozen=True):
     account_id: UUID
 
 
+class AccountLimitsChanged(Event, frozen=True):
+    """Staff set the account's outgoing limits (issue #17); minor units."""
+
+    account_id: UUID
+    per_transaction_limit: int
+    daily_outgoing_limit: int
+    reason: str = ""
+
+
 AccountEvent = Union[
     AccountOpened,
     MoneyDeposited,
@@ -96,6 +111,7 @@ AccountEvent = Union[
     AccountFrozen,
     AccountUnfrozen,
     AccountClosed,
+    AccountLimitsChanged,
 ]
 
 # Events that change a balance (they all carry amount and balance_after).

@@ -64,6 +64,16 @@ def problem_response(
 
 
 def domain_error_handler(request: Request, exc: domain.DomainError) -> Response:
+    if isinstance(exc, domain.LimitExceededError):  # says what is left today
+        body = Problem(
+            title="Limit exceeded",
+            status=422,
+            detail=exc.message,
+            code=exc.code,
+            instance=request.url.path,
+            remaining_today=exc.remaining_today,
+        )
+        return Response(msgspec.json.encode(body), status_code=422, media_type=PROBLEM_JSON)
     for cls, status, title in _STATUS_BY_ERROR:
         if isinstance(exc, cls):
             retry_after = getattr(exc, "retry_after", None)

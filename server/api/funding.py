@@ -1,19 +1,24 @@
-"""Money coming in (issue #17): a teller's cash deposit and a customer's
-development top-up, each on its own path (``/deposits`` picks by role)."""
+"""Issue #17 on an account: money coming in (a teller's cash deposit, a customer's
+development top-up; ``/deposits`` picks by role) and staff setting its limits."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, post, put
 
 from server.api.accounts import command_response
 from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
 from server.api.security import audit_record
 from server.application import funding_handlers
 from server.application.context import Actor, AppContext
-from shared.api import MoneyMovementRequest, MoneyMovementResponse
+from shared.api import (
+    AccountLimitsRequest,
+    AccountLimitsResponse,
+    MoneyMovementRequest,
+    MoneyMovementResponse,
+)
 
 
 class FundingController(Controller):
@@ -61,4 +66,29 @@ class FundingController(Controller):
             details={"amount": req.amount},
         )
         result = await funding_handlers.top_up(ctx, actor, account, req, idem, meta, audit)
+        return command_response(result)  # type: ignore[return-value]
+
+    @put("/{account_id:str}/limits", operation_id="setAccountLimits", status_code=200)
+    async def set_limits(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
+        data: AccountLimitsRequest,
+    ) -> Response[AccountLimitsResponse]:
+        """Staff (teller, admin) set the account's per-payment and daily outgoing limits."""
+        account = parse_uuid(account_id, "account_id")
+        req = await decode_body(request, AccountLimitsRequest)
+        idem = idempotency_key(request, actor, f"limits:{account}", req, required=False)
+        meta = event_metadata(request, actor, idem)
+        audit = dataclasses.replace(
+            audit_record(request, "set_account_limits", actor, meta.trace_id).about_account(
+                account
+            ),
+            details={"per_transaction": req.per_transaction, "daily_outgoing": req.daily_outgoing},
+        )
+        result = await funding_handlers.set_account_limits(
+            ctx, actor, account, req, idem, meta, audit
+        )
         return command_response(result)  # type: ignore[return-value]

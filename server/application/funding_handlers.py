@@ -1,6 +1,6 @@
-"""Entry points for money coming in (issue #17): a teller's cash deposit, a
-customer's development top-up, and the legacy ``/deposits`` path that picks one
-of them by who is asking."""
+"""Entry points of the banking commands of issue #17: a teller's cash deposit, a
+customer's development top-up, the legacy ``/deposits`` path that picks one of
+them by who is asking, and staff setting an account's outgoing limits."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from server.application.context import AppContext
 from server.application.funding import DepositCash, TopUpAccount
 from server.application.handlers import execute
 from server.application.idempotency import IdempotencyKey
-from shared.api import MoneyMovementRequest
+from server.application.limits import SetAccountLimits
+from shared.api import AccountLimitsRequest, MoneyMovementRequest
 from shared.events import EventMetadata
 
 # A customer with more accounts than this has their cap counted over these only.
@@ -95,3 +96,22 @@ async def deposit(
     if actor.role == "customer":
         return await top_up(ctx, actor, account_id, req, idem, metadata, audit)
     return await deposit_cash(ctx, actor, account_id, req, idem, metadata, audit)
+
+
+async def set_account_limits(
+    ctx: AppContext,
+    actor: Actor,
+    account_id: UUID,
+    req: AccountLimitsRequest,
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    audit: AuditRecord | None = None,
+) -> CommandResult:
+    command = SetAccountLimits(
+        actor=actor,
+        account_id=account_id,
+        per_transaction=req.per_transaction,
+        daily_outgoing=req.daily_outgoing,
+        reason=req.reason,
+    )
+    return await execute(ctx, command, idem, metadata, audit)

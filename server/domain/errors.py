@@ -60,6 +60,23 @@ class UnsupportedCurrencyError(BusinessRuleError):
     code = "unsupported_currency"
 
 
+class LimitExceededError(BusinessRuleError):
+    """An outgoing limit of the account; ``remaining_today`` is what may still
+    leave it today (None: no daily limit)."""
+
+    def __init__(self, message: str, remaining_today: int | None) -> None:
+        super().__init__(message)
+        self.remaining_today = remaining_today
+
+
+class TransactionLimitExceededError(LimitExceededError):
+    code = "transaction_limit_exceeded"
+
+
+class DailyLimitExceededError(LimitExceededError):
+    code = "daily_limit_exceeded"
+
+
 class TopUpCapExceededError(BusinessRuleError):
     code = "top_up_daily_cap_exceeded"
 
