@@ -57,6 +57,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="drive every HTTP scenario from the Python load process (no wrk)",
     )
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    p.add_argument(
+        "--rss-events",
+        type=int,
+        help="fill the store to N events before reading every process's RSS "
+        "(default 1,000,000; 20,000 with --quick; 0 skips)",
+    )
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--no-e2e", action="store_true")
     p.add_argument("--no-cdc", action="store_true", help="skip bench.cdc (commit -> Kafka ack)")
@@ -213,6 +219,7 @@ def _plan(st: Any, args: argparse.Namespace, scenarios: list[str], e2e_reason: s
         baselines=not args.no_baselines,
         copy_commands=8_000 if quick else 60_000,
         batch_saturation_size=2000 if quick else 8190,
+        rss_events=args.rss_events if args.rss_events is not None else (20_000 if quick else 10**6),
     )
 
 
@@ -314,7 +321,7 @@ def main(argv: list[str]) -> int:
             wrk_results, run.profiles = _wrk_phase(st, meter, wrk_names, args)
             run.results.extend(wrk_results)
         scenarios = [s for s in scenarios if s not in wrk_names]
-        total = 1 + 2 * len(scenarios) + 1 + (0 if args.no_baselines else BASELINE_STEPS)
+        total = 2 + 2 * len(scenarios) + 1 + (0 if args.no_baselines else BASELINE_STEPS)
         plan = _plan(st, args, scenarios, e2e_reason)
         rc = _python_load(st, plan, total, meter, sampler, run)
         busy = _busy_note()

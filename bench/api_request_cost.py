@@ -1,6 +1,7 @@
 """CPU per request of the API process: GET balance and a deposit, driven by `wrk`.
 
     python -m bench.api_request_cost [--duration 15] [--workers N] [--out FILE.json]
+        [--profile DIR] [--compare OTHER_CHECKOUT --rounds 3] [--env BANK_X=y ...]
 
 Starts its own isolated stack (bench.stack, like the tests: PostgreSQL, Redis,
 the broker, the API, CDC and the projection worker), signs 32 customers up with
@@ -9,7 +10,10 @@ with a Lua script that rotates the customers' bearer tokens and accounts and
 sets a fresh Idempotency-Key on every deposit. The API's CPU time (user+system
 of the process and its worker children, psutil) before and after each run,
 divided by the requests served, is the CPU per request. The load average is
-recorded beside every figure.
+recorded beside every figure. ``--compare`` runs a second API from another
+checkout (e.g. ``git archive`` of the commit before a change) on the same stack
+and alternates the two round by round, so both see the same machine load; the
+summary gives the median of each.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ import psutil
 
 from bench.fixtures import Customer, open_accounts, sign_up
 from bench.stack import start_api_as, start_pipeline, start_stack, stop_stack
+from infra.local.ports import HOST, free_port
+from infra.local.procs import ManagedProcess, http_ready
+from infra.local.stack import EmbeddedStack
 
 CUSTOMERS = 32
 
@@ -191,6 +198,32 @@ def run_scenario(
     }
 
 
+def _api_from(st: EmbeddedStack, tree: Path, env: dict[str, str]) -> ManagedProcess:
+    """A second API on the same stack, running the code of another checkout (A/B)."""
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    proc_env = st.process_env(env | {"BANK_API_HOST": HOST, "BANK_API_PORT": str(port)})
+    proc_env["PYTHONPATH"] = str(tree)
+    proc = ManagedProcess(
+        "api-compare",
+        [sys.executable, "-m", "server.api"],
+        env=proc_env,
+        cwd=tree,
+        log_path=st.logs_dir / "api-compare.log",
+        pid_path=st.pid_path("api-compare"),
+        ready=http_ready(f"{url}/health/live"),
+        port=port,
+    )
+    proc.url = url
+    st.processes["api-compare"] = proc
+    return proc.start().wait_ready(60)
+
+
+def _median(rows: list[dict[str, object]], key: str) -> float:
+    values = sorted(float(r[key]) for r in rows)  # type: ignore[arg-type]
+    return values[len(values) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=15)
@@ -199,6 +232,10 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="*", default=list(_SCENARIOS))
     parser.add_argument("--env", nargs="*", default=[], help="VAR=value for the API")
     parser.add_argument("--profile", default="", help="folder for py-spy profiles")
+    parser.add_argument(
+        "--compare", default="", help="another checkout: its API runs beside this one (A/B)"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="A/B rounds, alternating")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
@@ -207,15 +244,33 @@ def main() -> None:
     st = start_stack()
     try:
         api = start_api_as(st, None, args.workers, env)
+        apis = {"this": (api.pid, st.api_url)}
+        if args.compare:
+            other = _api_from(st, Path(args.compare).resolve(), env)
+            apis["compare"] = (other.pid, other.url)
         start_pipeline(st)
         customers = asyncio.run(_customers(st.api_url))
-        results = [
-            run_scenario(api.pid, st.api_url, s, customers, args.duration, args.profile)
-            for s in args.scenarios
-        ]
+        results = []
+        for round_no in range(args.rounds):
+            for label, (pid, url) in apis.items():
+                for s in args.scenarios:
+                    row = run_scenario(pid, url, s, customers, args.duration, args.profile)
+                    results.append({"api": label, "round": round_no, **row})
     finally:
         stop_stack(st)
-    text = json.dumps({"workers": args.workers, "env": env, "results": results}, indent=2)
+    summary = {
+        f"{label} {s}": {
+            "median_api_cpu_us_per_request": _median(rows, "api_cpu_us_per_request"),
+            "median_per_second": _median(rows, "per_second"),
+            "runs": len(rows),
+        }
+        for label in apis
+        for s in args.scenarios
+        if (rows := [r for r in results if r["api"] == label and r["scenario"] == s])
+    }
+    text = json.dumps(
+        {"workers": args.workers, "env": env, "summary": summary, "results": results}, indent=2
+    )
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")

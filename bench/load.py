@@ -41,6 +41,8 @@ class Plan(msgspec.Struct, kw_only=True):
     e2e_skip_reason: str = ""
     baselines: bool = True
     copy_commands: int = 60_000
+    rss_events: int = 0  # fill the store to this many events before the end (RSS)
+    rss_max_seconds: float = 300.0
 
 
 def emit(obj: dict[str, Any]) -> None:
@@ -204,6 +206,13 @@ async def read_side_caught_up(db_url: str, timeout: float) -> float | None:
 
 async def main(plan: Plan) -> None:
     await http_steps(plan)
+    if plan.rss_events > 0:
+        from bench.rss_fill import fill
+
+        info = await fill(
+            plan.api_url, plan.admin_database_url, plan.rss_events, plan.rss_max_seconds
+        )
+        emit({"step": "rss_fill", "info": info})
     if plan.baselines:
         await baselines.run_all(
             plan.admin_database_url,

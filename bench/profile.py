@@ -59,12 +59,14 @@ REPO = str(Path(__file__).resolve().parents[1]) + "/"
 
 
 def _short(path: str) -> str:
+    """site-packages/x/y.py -> x/y.py; the stdlib -> asyncio/runners.py; ours -> repo path."""
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1]
     if path.startswith(REPO):
         return path[len(REPO) :]
-    for marker in ("site-packages/", "/lib/python3"):
-        if marker in path:
-            return path.split(marker, 1)[1]
-    return path.rsplit("/", 2)[-1] if "/" in path else path
+    if "/lib/python3" in path:
+        return "/".join(path.split("/")[-2:])
+    return path
 
 
 def markdown(title: str, summary: dict[str, Any], note: str) -> str:

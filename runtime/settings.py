@@ -6,7 +6,8 @@ in its composition root and passes it down; nothing reads the environment later.
 
 Settings are grouped by concern (``settings.database``, ``settings.redis``,
 ``settings.kafka``, ``settings.http``, ``settings.security``, ``settings.commands``,
-``settings.pipeline``, ``settings.notifications``, ``settings.observability``), one frozen Struct each. Every
+``settings.pipeline``, ``settings.notifications``, ``settings.observability``), one
+frozen Struct each. Every
 field has one flat name, which is also its environment variable without the
 ``BANK_`` prefix (``kafka.bootstrap`` is ``BANK_KAFKA_BOOTSTRAP``) and still works
 as a flat attribute (``settings.kafka_bootstrap``) for code written before the

@@ -8,7 +8,6 @@ Schema evolution: add fields with defaults; never rename a tag.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Union
 from uuid import UUID
 
 import msgspec
@@ -102,20 +101,20 @@ class AccountLimitsChanged(Event, frozen=True):
     reason: str = ""
 
 
-AccountEvent = Union[
-    AccountOpened,
-    MoneyDeposited,
-    MoneyWithdrawn,
-    MoneyTransferredOut,
-    MoneyTransferredIn,
-    AccountFrozen,
-    AccountUnfrozen,
-    AccountClosed,
-    AccountLimitsChanged,
-]
+AccountEvent = (
+    AccountOpened
+    | MoneyDeposited
+    | MoneyWithdrawn
+    | MoneyTransferredOut
+    | MoneyTransferredIn
+    | AccountFrozen
+    | AccountUnfrozen
+    | AccountClosed
+    | AccountLimitsChanged
+)
 
 # Events that change a balance (they all carry amount and balance_after).
-BalanceEvent = Union[MoneyDeposited, MoneyWithdrawn, MoneyTransferredOut, MoneyTransferredIn]
+BalanceEvent = MoneyDeposited | MoneyWithdrawn | MoneyTransferredOut | MoneyTransferredIn
 BALANCE_EVENT_TYPES = (MoneyDeposited, MoneyWithdrawn, MoneyTransferredOut, MoneyTransferredIn)
 
 # --- transfer stream (stream_type "transfer", stream_id = transfer id) ------
@@ -133,9 +132,9 @@ class TransferCompleted(Event, frozen=True):
     description: str = ""
 
 
-TransferEvent = Union[TransferCompleted]
+TransferEvent = TransferCompleted
 
-AnyEvent = Union[AccountEvent, TransferEvent]
+AnyEvent = AccountEvent | TransferEvent
 
 STREAM_TYPE_ACCOUNT = "account"
 STREAM_TYPE_TRANSFER = "transfer"

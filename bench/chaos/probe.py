@@ -116,9 +116,9 @@ class ReadLagProbe:
         return back
 
     def healthy_since(self, since: float, needed: int = 3) -> bool:
-        """At least ``needed`` probes sent since ``since``, all seen within the target."""
-        probes = self.window(since, math.inf)
-        return len(probes) >= needed and all(
+        """The last ``needed`` probes sent since ``since`` were all seen within the target."""
+        probes = self.window(since, math.inf)[-needed:]
+        return len(probes) == needed and all(
             p.seen is not None and p.lag < LAG_TARGET for p in probes
         )
 

@@ -40,7 +40,7 @@ class Profile:
     settle: float  # at most this long after the load stops
 
 
-SHORT = Profile(customers=6, rate_per_client=5.0, warmup=3.0, window=12.0, gap=0.5, settle=30.0)
+SHORT = Profile(customers=6, rate_per_client=5.0, warmup=3.0, window=12.0, gap=1.0, settle=30.0)
 FULL = Profile(customers=12, rate_per_client=7.5, warmup=10.0, window=45.0, gap=5.0, settle=30.0)
 
 
@@ -53,7 +53,7 @@ class Recovery:
     writes_back_s: float | None = None
     read_back_s: float | None = None  # read-side lag under LAG_TARGET again
     max_read_lag_s: float | None = None
-    window_end: float = 0.0  # time.time() when the next fault came (or the load stopped)
+    window_end: float = 0.0  # time.time() the window closed (probes sent before it count)
     answers: dict[str, int] = field(default_factory=dict)
     supervisor: list[str] = field(default_factory=list)
 
@@ -272,9 +272,10 @@ class ChaosRun:
                 rec.process_back_s = round(back_at - at, 2)
             if back_at is not None and probe.healthy_since(back_at):
                 break
-        end = time.time()
+        # Probes sent until here count for this fault; the gap (>= the lag target) lets
+        # the last of them be seen before the next fault can delay them.
+        end = rec.window_end = time.time()
         await asyncio.sleep(self.profile.gap)
-        rec.window_end = time.time()
         self._read_recovery(rec, probe)
         rec.writes_back_s = self._writes_back(at, end)
         rec.answers = dict(_statuses(self.ledger, at, end))

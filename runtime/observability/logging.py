@@ -1,8 +1,11 @@
 """Structured JSON logs (structlog) for every process, one object per line.
 
-Each line carries ``timestamp``, ``level``, ``logger``, ``process`` and, inside
-an API request, ``trace_id``, ``request_id`` and ``actor`` (the user id);
-the projection worker's batch lines carry the ``trace_ids`` they applied.
+Log calls use short keys (``trace_id``, ``actor``, ``route``, ...); the line
+written is in Elastic Common Schema field names (``runtime/observability/ecs.py``):
+``@timestamp``, ``log.level``, ``log.logger``, ``message``, ``service.name`` and,
+inside an API request, ``trace.id``, ``http.request.id`` and ``user.id``; every
+other key a call passed goes under ``bank`` (e.g. the projection worker's
+``bank.trace_ids``).
 Standard-library loggers (uvicorn, litestar, aiokafka, our own
 ``logging.getLogger`` calls) go through the same processors and renderer.
 
@@ -26,6 +29,7 @@ import msgspec
 import structlog
 
 from runtime.observability.context import REQUEST_ID, TRACE_ID, current_actor
+from runtime.observability.ecs import to_ecs
 
 REDACTED = "[REDACTED]"
 
@@ -162,6 +166,7 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
             add_request_context,
             structlog.processors.format_exc_info,
             redact,
+            to_ecs,
             render_json,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level_no),
@@ -180,6 +185,7 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             redact,
+            to_ecs,
             render_json,
         ],
     )

@@ -192,7 +192,7 @@ def _problems(op_id: str, op: dict[str, Any], facts: HandlerFacts, public: bool)
     responses = op.setdefault("responses", {})
     for status, codes in sorted(problems.items()):
         response: dict[str, Any] = {
-            "description": facts.titles.get(status) or TITLES.get(status, "Error"),
+            "description": TITLES.get(status) or facts.titles.get(status, "Error"),
             "content": {PROBLEM_JSON: {"schema": _problem_schema(status, codes)}},
         }
         if status in WITH_RETRY_AFTER:

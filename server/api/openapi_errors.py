@@ -120,7 +120,7 @@ def _owner(fn: Callable[..., Any]) -> type | None:
     parts = fn.__qualname__.split(".")
     if len(parts) < 2:
         return None
-    owner = sys.modules[fn.__module__]
+    owner: Any = sys.modules[fn.__module__]
     for part in parts[:-1]:
         owner = getattr(owner, part, None)
     return owner if inspect.isclass(owner) else None
@@ -217,16 +217,26 @@ def _note_call(fn: Callable[..., Any], facts: HandlerFacts, node: ast.Call, targ
             facts.idempotency = "optional" if optional else "required"
 
 
-def _visit(fn: Callable[..., Any], facts: HandlerFacts, seen: set[Any]) -> None:
-    if fn in seen or not _ours(fn):
-        return
-    seen.add(fn)
-    tree = _tree(fn)
-    if tree is None:
-        return
-    for node, target in _callees(fn, tree):
-        for callee in _step(fn, node, target, facts):
-            _visit(callee, facts, seen)
+@cache
+def _local(fn: Callable[..., Any]) -> tuple[HandlerFacts, tuple[Callable[..., Any], ...]]:
+    """What one function's own source says, and the functions it goes on into (once each)."""
+    facts = HandlerFacts()
+    callees: list[Callable[..., Any]] = []
+    tree = _tree(fn) if _ours(fn) else None
+    if tree is not None:
+        for node, target in _callees(fn, tree):
+            callees.extend(_step(fn, node, target, facts))
+    return facts, tuple(callees)
+
+
+def _merge(into: HandlerFacts, facts: HandlerFacts) -> None:
+    for status, codes in facts.problems.items():
+        into.problems.setdefault(status, set()).update(codes)
+    for status, title in facts.titles.items():
+        into.titles.setdefault(status, title)
+    into.uuid_params |= facts.uuid_params
+    if facts.idempotency and into.idempotency != "required":
+        into.idempotency = facts.idempotency
 
 
 def _step(
@@ -255,9 +265,17 @@ def _step(
 
 
 def handler_facts(*functions: Callable[..., Any]) -> HandlerFacts:
-    """The problems the given functions (a handler and its dependency providers) can raise."""
+    """The problems the given functions (a handler, its dependency providers, the edge)
+    and everything they reach can answer."""
     facts = HandlerFacts()
     seen: set[Any] = set()
-    for fn in functions:
-        _visit(inspect.unwrap(fn), facts, seen)
+    todo = [inspect.unwrap(fn) for fn in functions]
+    while todo:
+        fn = todo.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        own, callees = _local(fn)
+        _merge(facts, own)
+        todo.extend(c for c in callees if c not in seen)
     return facts

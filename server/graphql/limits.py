@@ -8,6 +8,7 @@ runs, with an error that says which limit and by how much.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from graphql import (
@@ -112,10 +113,14 @@ class CostLimiter(AddValidationRules):
         yield
 
 
-def abuse_limits() -> list[type[SchemaExtension] | SchemaExtension]:
+ExtensionFactory = type[SchemaExtension] | Callable[[], SchemaExtension]
+
+
+def abuse_limits() -> list[ExtensionFactory]:
+    """Factories: Strawberry builds each extension anew for every request."""
     return [
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        CostLimiter(),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        CostLimiter,
     ]

@@ -126,7 +126,7 @@ class Mutation:
         self,
         info: BankInfo,
         account_id: UUID,
-        amount: t.MinorUnits,  # type: ignore[valid-type]
+        amount: t.MinorUnits,
         idempotency_key: Annotated[str, strawberry.argument(description=KEY_HELP)],
         description: str = "",
     ) -> t.MoneyMovement:
@@ -137,7 +137,7 @@ class Mutation:
         self,
         info: BankInfo,
         account_id: UUID,
-        amount: t.MinorUnits,  # type: ignore[valid-type]
+        amount: t.MinorUnits,
         idempotency_key: Annotated[str, strawberry.argument(description=KEY_HELP)],
         description: str = "",
     ) -> t.MoneyMovement:
@@ -149,7 +149,7 @@ class Mutation:
         info: BankInfo,
         from_account_id: UUID,
         to_account_id: UUID,
-        amount: t.MinorUnits,  # type: ignore[valid-type]
+        amount: t.MinorUnits,
         idempotency_key: Annotated[str, strawberry.argument(description=KEY_HELP)],
         description: str = "",
     ) -> t.Transfer:

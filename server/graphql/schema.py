@@ -1,7 +1,7 @@
 """The GraphQL schema: the same queries and commands as REST, through the same functions.
 
-Queries call server/queries (and, for history and analytics, the REST handlers
-themselves, so their parameter rules exist once); mutations build the same
+Queries call server/queries (and, for me, history and analytics, the REST handlers
+themselves, so their parameter rules and SQL exist once); mutations build the same
 request Structs, idempotency keys, metadata and audit records as the REST
 controllers and call the same server/application entry points; the subscription
 listens on the same Redis channels as /api/v1/ws.
@@ -17,22 +17,24 @@ from uuid import UUID
 import msgspec
 import strawberry
 from litestar.channels import ChannelsPlugin
-from litestar.exceptions import NotFoundException
-from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.extensions import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from runtime.settings import Settings
 from server.api.live import SESSION_RECHECK_SECONDS
+from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
-from server.graphql.limits import abuse_limits
+from server.graphql.limits import ExtensionFactory, abuse_limits
 from server.graphql.mutations import Mutation
 from server.graphql.problems import Problems, as_problem, problem
 from server.queries import accounts as account_queries
 from server.queries.history import encode_cursor
 from server.readmodel.cache import live_channel
 from shared import api, messages
+from shared.security import UserResponse
 
 BankInfo = Info[BankContext, None]
 _live = msgspec.json.Decoder(messages.ServerMessage)
@@ -43,14 +45,10 @@ class Query:
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: BankInfo) -> t.User:
         actor = await actor_of(info.context)
-        row = await info.context.services.ctx.pool.fetchrow(
-            "SELECT id, email, full_name, role FROM users WHERE id = $1", actor.user_id
+        user: UserResponse = await ProfileController.me.fn(
+            None, ctx=info.context.services.ctx, actor=actor
         )
-        if row is None:
-            raise NotFoundException("This user no longer exists.")
-        return t.User(
-            id=row["id"], email=row["email"], full_name=row["full_name"], role=row["role"]
-        )
+        return t.User(id=user.id, email=user.email, full_name=user.full_name, role=user.role)
 
     @strawberry.field(description="The signed-in customer's accounts, oldest first.")
     async def accounts(self, info: BankInfo) -> list[t.Account]:
@@ -204,9 +202,13 @@ async def _still_signed_in(info: BankInfo) -> None:
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[type[SchemaExtension] | SchemaExtension] = [Problems, *abuse_limits()]
+    extensions: list[ExtensionFactory] = [Problems, *abuse_limits()]
     if not settings.graphql_introspection:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=t.SCALARS),
     )

@@ -8,6 +8,7 @@ from typing import Annotated, Any, NewType
 from uuid import UUID
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 from shared import api, messages
 from shared.money import INT64_MAX
@@ -22,12 +23,14 @@ def _parse_minor_units(value: Any) -> int:
 
 
 # GraphQL's Int has 32 bits; money needs 64 (minor units: cents). A JSON number either way.
-MinorUnits = strawberry.scalar(
-    NewType("MinorUnits", int),
+MinorUnits = NewType("MinorUnits", int)
+MINOR_UNITS = strawberry.scalar(
+    name="MinorUnits",
     description="An amount in minor units of its currency (cents), a 64-bit integer.",
     serialize=int,
     parse_value=_parse_minor_units,
 )
+SCALARS: dict[object, ScalarDefinition] = {MinorUnits: MINOR_UNITS}
 
 
 @strawberry.enum
@@ -47,7 +50,7 @@ class TransactionKind(Enum):
 
 @strawberry.type
 class Money:
-    amount: MinorUnits  # type: ignore[valid-type]
+    amount: MinorUnits
     currency: str
 
     @classmethod
@@ -145,10 +148,10 @@ class TransactionConnection:
 @strawberry.type
 class AnalyticsDay:
     day: dt.date
-    money_in: MinorUnits  # type: ignore[valid-type]
-    money_out: MinorUnits  # type: ignore[valid-type]
+    money_in: MinorUnits
+    money_out: MinorUnits
     count: int
-    closing_balance: MinorUnits  # type: ignore[valid-type]
+    closing_balance: MinorUnits
 
 
 @strawberry.type
@@ -156,8 +159,8 @@ class Analytics:
     account_id: UUID
     currency: str
     days: list[AnalyticsDay]
-    total_in: MinorUnits  # type: ignore[valid-type]
-    total_out: MinorUnits  # type: ignore[valid-type]
+    total_in: MinorUnits
+    total_out: MinorUnits
     count: int
 
     @classmethod
@@ -168,15 +171,15 @@ class Analytics:
             days=[
                 AnalyticsDay(
                     day=d.day,
-                    money_in=d.money_in,
-                    money_out=d.money_out,
+                    money_in=MinorUnits(d.money_in),
+                    money_out=MinorUnits(d.money_out),
                     count=d.count,
-                    closing_balance=d.closing_balance,
+                    closing_balance=MinorUnits(d.closing_balance),
                 )
                 for d in a.days
             ],
-            total_in=a.total_in,
-            total_out=a.total_out,
+            total_in=MinorUnits(a.total_in),
+            total_out=MinorUnits(a.total_out),
             count=a.count,
         )
 

@@ -41,7 +41,13 @@ def render(values: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+    """The bank's own objects of a kind (not those of the optional ELK subchart)."""
+    return {
+        d["metadata"]["name"]: d
+        for d in docs
+        if d["kind"] == kind
+        and d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "bank"
+    }
 
 
 def test_lint_is_clean_in_strict_mode() -> None:
@@ -97,8 +103,9 @@ def test_the_chart_and_the_kustomize_base_deploy_the_same_workloads() -> None:
     # One difference by design: the chart migrates in a pre-install/pre-upgrade hook
     # Job (with its own NetworkPolicy), the base in the API pods' init container.
     for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy", "ServiceAccount"):
-        chart_names = set(by_kind(render({}), kind)) - {"bank-migrate"}
-        assert chart_names == set(by_kind(base, kind)), kind
+        chart_names = {d["metadata"]["name"] for d in render({}) if d["kind"] == kind}
+        base_names = {d["metadata"]["name"] for d in base if d["kind"] == kind}
+        assert chart_names - {"bank-migrate"} == base_names, kind
     hpas = {
         h["spec"]["scaleTargetRef"]["name"]
         for h in by_kind(base, "HorizontalPodAutoscaler").values()
@@ -186,5 +193,28 @@ def test_every_variable_the_chart_sets_is_one_a_process_reads() -> None:
         assert not unknown, unknown
 
 
-def test_chart_files_are_where_the_chart_expects_them() -> None:
+def test_elk_is_an_optional_dependency_with_the_repository_s_configs() -> None:
+    assert not [
+        d
+        for d in render({})
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "bank-elk"
+    ]
+    docs = render(VALUES["production"])
+    elk = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in docs
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "bank-elk"
+    }
+    assert {
+        ("StatefulSet", "elasticsearch"),
+        ("Deployment", "kibana"),
+        ("DaemonSet", "bank-filebeat"),
+        ("Job", "bank-elk-setup"),
+    } <= set(elk)
+    files = CHART / "charts" / "elk" / "files"
+    filebeat = elk[("ConfigMap", "bank-filebeat")]["data"]["filebeat.yml"]
+    assert filebeat.strip() == (files / "filebeat.yml").read_text().strip()
+    setup = elk[("ConfigMap", "bank-elk-setup")]["data"]
+    for name in ("index-template.json", "ingest-pipeline.json", "kibana-saved-objects.ndjson"):
+        assert setup[name].strip() == (files / name).read_text().strip()
     assert isinstance(CHART, Path) and (CHART / "values.schema.json").is_file()

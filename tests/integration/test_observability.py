@@ -198,27 +198,35 @@ async def test_one_deposit_is_followed_by_its_trace_id_from_api_log_to_projectio
             (
                 ln
                 for ln in log_lines(stack, "api")
-                if ln.get("trace_id") == trace_id and ln.get("route") == DEPOSITS_ROUTE
+                if ln.get("trace", {}).get("id") == trace_id
+                and ln.get("url", {}).get("path") == DEPOSITS_ROUTE
             ),
             None,
         )
 
     line = await wait_for(api_line, timeout=5)
     assert line, f"no API log line with trace_id {trace_id}"
-    assert line["status"] == 201 and line["method"] == "POST"
-    assert line["request_id"] == request_id
-    assert line["actor"] == ada.user_id
-    assert line["level"] == "info" and "timestamp" in line
+    # ECS field names (runtime/observability/ecs.py).
+    assert line["http"]["response"]["status_code"] == 201
+    assert line["http"]["request"]["method"] == "POST"
+    assert line["http"]["request"]["id"] == request_id
+    assert line["user"]["id"] == ada.user_id
+    assert line["log"]["level"] == "info" and "@timestamp" in line
+    assert line["service"]["name"] == "api" and line["event"]["dataset"] == "bank.api"
 
     async def projection_line() -> dict[str, Any] | None:
         return next(
-            (ln for ln in log_lines(stack, "projections") if trace_id in ln.get("trace_ids", ())),
+            (
+                ln
+                for ln in log_lines(stack, "projections")
+                if trace_id in ln.get("bank", {}).get("trace_ids", ())
+            ),
             None,
         )
 
     applied = await wait_for(projection_line, timeout=30)
     assert applied, f"the projection worker never logged trace_id {trace_id}"
-    assert applied["event"] == "projection batch applied" and applied["events"] >= 1
+    assert applied["message"] == "projection batch applied" and applied["bank"]["events"] >= 1
 
 
 async def test_no_password_token_or_secret_reaches_any_log_line(
@@ -268,7 +276,10 @@ async def test_no_password_token_or_secret_reaches_any_log_line(
     # The request above produced an access-log line: logs are being written.
     await wait_for(
         lambda: _async(
-            any(ln.get("route") == "/api/v1/auth/token" for ln in log_lines(stack, "api"))
+            any(
+                ln.get("url", {}).get("path") == "/api/v1/auth/token"
+                for ln in log_lines(stack, "api")
+            )
         ),
         timeout=5,
     )
@@ -308,8 +319,9 @@ async def test_every_process_logs_json_lines(
     assert bad == [], f"non-JSON lines in {name}.log: {bad[:5]}"
     for ln in tail:
         obj = json.loads(ln)
-        assert {"timestamp", "level", "event", "process"} <= set(obj), obj
-        assert obj["process"] == name
+        # ECS field names (runtime/observability/ecs.py).
+        assert {"@timestamp", "log", "message", "service"} <= set(obj), obj
+        assert obj["service"]["name"] == name and obj["log"]["level"]
 
 
 class _OtlpReceiver:

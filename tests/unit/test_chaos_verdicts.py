@@ -52,6 +52,11 @@ def test_the_window_ends_early_only_once_recent_probes_were_seen_in_time() -> No
     )
     one_not_yet_seen.probes.append(_probe(now - 0.2, now - 0.1, None))
     assert not one_not_yet_seen.healthy_since(now - 3.5)
+    late_then_fine = _record(
+        _probe(now - 9, now - 8.9, now - 4.0),  # late while the worker restarted
+        *(_probe(now - 3 + i, now - 2.9 + i, now - 2.7 + i) for i in range(3)),
+    )
+    assert late_then_fine.healthy_since(now - 9.5)
 
 
 def test_only_503_is_an_acceptable_5xx_and_it_must_say_when_to_retry() -> None:
