@@ -62,6 +62,9 @@ class AccountResponse(msgspec.Struct, kw_only=True):
     version: int
     owner_id: UUID
     opened_at: datetime | None = None
+    # The number people read out and type (issue #17), in groups of four; the API
+    # accepts it (with or without spaces) wherever an account is named.
+    account_number: str | None = None
 
 
 class AccountList(msgspec.Struct, kw_only=True):

@@ -8,8 +8,9 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post, put
 
+from server.api.account_ids import resolve_account
 from server.api.accounts import command_response
-from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
+from server.api.body import decode_body, event_metadata, idempotency_key
 from server.api.security import audit_record
 from server.application import funding_handlers
 from server.application.context import Actor, AppContext
@@ -35,7 +36,7 @@ class FundingController(Controller):
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
         """A teller records cash paid in at the desk into a customer's account."""
-        account = parse_uuid(account_id, "account_id")
+        account = await resolve_account(ctx, account_id)
         req = await decode_body(request, MoneyMovementRequest)
         idem = idempotency_key(request, actor, f"deposit_cash:{account}", req)
         meta = event_metadata(request, actor, idem)
@@ -57,7 +58,7 @@ class FundingController(Controller):
     ) -> Response[MoneyMovementResponse]:
         """Development mode only: a customer adds money from outside to their own
         account, up to a daily cap; production answers 403 ``top_ups_disabled``."""
-        account = parse_uuid(account_id, "account_id")
+        account = await resolve_account(ctx, account_id)
         req = await decode_body(request, MoneyMovementRequest)
         idem = idempotency_key(request, actor, f"top_up:{account}", req)
         meta = event_metadata(request, actor, idem)
@@ -78,7 +79,7 @@ class FundingController(Controller):
         data: AccountLimitsRequest,
     ) -> Response[AccountLimitsResponse]:
         """Staff (teller, admin) set the account's per-payment and daily outgoing limits."""
-        account = parse_uuid(account_id, "account_id")
+        account = await resolve_account(ctx, account_id)
         req = await decode_body(request, AccountLimitsRequest)
         idem = idempotency_key(request, actor, f"limits:{account}", req, required=False)
         meta = event_metadata(request, actor, idem)

@@ -77,6 +77,12 @@ class DailyLimitExceededError(LimitExceededError):
     code = "daily_limit_exceeded"
 
 
+class InvalidAccountNumberError(DomainError):
+    """Not a valid account number (400: the client typed it)."""
+
+    code = "invalid_account_number"
+
+
 class TopUpCapExceededError(BusinessRuleError):
     code = "top_up_daily_cap_exceeded"
 
