@@ -99,6 +99,7 @@ def bank_link(real_api_url: str) -> Iterator[BankLink]:
 def link(bank_link: BankLink) -> Iterator[BankLink]:
     bank_link.up()
     bank_link.lose_next_response("\x00never")
+    bank_link.lost_responses = 0  # counted per test
     yield bank_link
     bank_link.up()
 

@@ -358,6 +358,6 @@ def check(settings: Settings) -> None:
         )
     if settings.redis.ca_file and not settings.redis.url.startswith("rediss://"):
         raise SettingsError("BANK_REDIS_CA_FILE is set but BANK_REDIS_URL is not rediss://")
-    from runtime.kafka import check_kafka
-
-    check_kafka(settings.kafka)
+    # The Kafka settings are checked where a client is built (runtime/kafka.py), at
+    # the start of each process that has one: the API reads the same ConfigMap
+    # (SASL_SSL) without the Kafka credentials it never uses.

@@ -46,8 +46,8 @@ class Restart:
 class ProgressWatch:
     """Thresholds of the progress check (seconds)."""
 
-    interval: float = 2.0  # between probes of one process
-    timeout: float = 2.0  # a probe not answered by then counts as "no answer"
+    interval: float = 1.0  # between probes of one process
+    timeout: float = 1.5  # a probe not answered by then counts as "no answer"
     strikes: int = 3  # consecutive stuck probes before a restart
     startup_grace: float = 30.0  # a process that never answered yet: no-answer is "starting"
 

@@ -7,11 +7,10 @@ from typing import Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 
 from server.api.account_ids import resolve_account
 from server.api.body import decode_body, event_metadata, idempotency_key
-from server.api.queries import min_version_param, query_cache
+from server.api.queries import min_version_param
 from server.api.security import audit_record
 from server.application import funding_handlers, handlers
 from server.application.audit import AuditRecord
@@ -19,6 +18,7 @@ from server.application.command_runner import CommandResult
 from server.application.context import Actor, AppContext
 from server.application.idempotency import IdempotencyKey
 from server.queries import accounts as account_queries
+from server.readmodel.cache import QueryCache
 from shared.api import (
     AccountList,
     AccountResponse,
@@ -46,8 +46,10 @@ class AccountController(Controller):
     tags = ["accounts"]
 
     @get("/", operation_id="listAccounts")
-    async def list_accounts(self, ctx: AppContext, actor: Actor, state: State) -> AccountList:
-        return await account_queries.list_accounts(ctx, actor, cache=query_cache(state))
+    async def list_accounts(
+        self, ctx: AppContext, actor: Actor, query_cache: QueryCache
+    ) -> AccountList:
+        return await account_queries.list_accounts(ctx, actor, cache=query_cache)
 
     @post("/", operation_id="openAccount", status_code=201)
     async def open_account(
@@ -69,7 +71,7 @@ class AccountController(Controller):
         self,
         ctx: AppContext,
         actor: Actor,
-        state: State,
+        query_cache: QueryCache,
         account_id: str,
         min_version: int | None = None,
     ) -> AccountResponse:
@@ -77,7 +79,7 @@ class AccountController(Controller):
             ctx,
             actor,
             await resolve_account(ctx, account_id),
-            cache=query_cache(state),
+            cache=query_cache,
             min_version=min_version_param(min_version),
         )
 

@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from runtime.kafka import admin_kwargs, consumer_kwargs
+from runtime.kafka import GROUP_MEMBER_TIMING, admin_kwargs, consumer_kwargs
 from runtime.settings import Settings
 from server.notifications import inbox
 from server.notifications.push import PushProvider
@@ -75,6 +75,7 @@ class NotificationConsumer:
             max_poll_records=BATCH_MAX_RECORDS,
             fetch_max_wait_ms=10,
             metadata_max_age_ms=5000,
+            **GROUP_MEMBER_TIMING,
         )
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
         self._stopping = asyncio.Event()

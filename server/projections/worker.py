@@ -99,6 +99,7 @@ class Worker:
                 max_poll_records=BATCH_MAX_RECORDS,
                 fetch_max_wait_ms=10,
                 metadata_max_age_ms=5000,
+                **kafka.GROUP_MEMBER_TIMING,
             )
         )
         self.producer = AIOKafkaProducer(

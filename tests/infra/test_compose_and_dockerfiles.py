@@ -98,6 +98,8 @@ def test_compose_references_resolve() -> None:
             source = vol.split(":", 1)[0]
             if source.startswith("."):
                 assert (COMPOSE.parent / source).resolve().exists(), f"{name}: {source} missing"
+            elif source.startswith("/"):  # the host's files (Filebeat reads Docker's logs)
+                assert vol.endswith(":ro"), f"{name}: host path {source} must be read-only"
             else:
                 assert source in volumes, f"{name}: volume {source} not declared"
         if "build" in svc:

@@ -60,6 +60,7 @@ def test_hadolint_is_clean() -> None:
 
 def test_shellcheck_is_clean() -> None:
     scripts = sorted(INFRA.glob("compose/**/*.sh")) + sorted(INFRA.glob("tools/*.sh"))
+    scripts += sorted(INFRA.glob("helm/**/*.sh"))
     assert len(scripts) >= 3
     result = subprocess.run(
         [venv_tool("shellcheck"), *map(str, scripts)], capture_output=True, text=True, timeout=60

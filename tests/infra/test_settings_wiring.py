@@ -4,6 +4,7 @@ Settings field (server/settings.py) or a variable a process reads itself."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from runtime.settings import Settings
 from tests.infra.conftest import COMPOSE, DOCKER, K8S, load_yaml_docs
@@ -19,31 +20,48 @@ def settings_vars() -> set[str]:
     return set(Settings.env_names())
 
 
+def _dockerfile_vars() -> list[tuple[str, str]]:
+    return [
+        (var, path.name)
+        for path in DOCKER.glob("*.Dockerfile")
+        for block in re.findall(r"^ENV\s+((?:.*\\\n)*.*)$", path.read_text(), re.M)
+        for var in re.findall(r"\b(BANK_[A-Z0-9_]+)=", block)
+    ]
+
+
+def _compose_vars() -> list[tuple[str, str]]:
+    services = next(load_yaml_docs(COMPOSE))["services"]
+    return [
+        (var, f"compose:{name}")
+        for name in APP_SERVICES
+        for var in services[name].get("environment", {})
+    ]
+
+
+def _k8s_doc_vars(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    if doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] == "bank-config":
+        return [(var, "configmap") for var in doc["data"]]
+    if doc.get("kind") == "Deployment":
+        pod = doc["spec"]["template"]["spec"]
+        return [
+            (env["name"], doc["metadata"]["name"])
+            for c in pod.get("initContainers", []) + pod["containers"]
+            for env in c.get("env", [])
+        ]
+    return []
+
+
 def deployment_vars() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-
-    def add(var: str, where: str) -> None:
+    k8s = [
+        pair
+        for path in K8S.rglob("*.yaml")
+        for doc in load_yaml_docs(path)
+        for pair in _k8s_doc_vars(doc)
+    ]
+    for var, where in _dockerfile_vars() + _compose_vars() + k8s:
         if var.startswith("BANK_"):
             found.setdefault(var, set()).add(where)
-
-    for path in DOCKER.glob("*.Dockerfile"):
-        for block in re.findall(r"^ENV\s+((?:.*\\\n)*.*)$", path.read_text(), re.M):
-            for var in re.findall(r"\b(BANK_[A-Z0-9_]+)=", block):
-                add(var, path.name)
-    services = next(load_yaml_docs(COMPOSE))["services"]
-    for name in APP_SERVICES:
-        for var in services[name].get("environment", {}):
-            add(var, f"compose:{name}")
-    for path in K8S.rglob("*.yaml"):
-        for doc in load_yaml_docs(path):
-            if doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] == "bank-config":
-                for var in doc["data"]:
-                    add(var, "configmap")
-            if doc.get("kind") == "Deployment":
-                pod = doc["spec"]["template"]["spec"]
-                for c in pod.get("initContainers", []) + pod["containers"]:
-                    for env in c.get("env", []):
-                        add(env["name"], doc["metadata"]["name"])
     return found
 
 

@@ -376,7 +376,12 @@ async def test_a_restarted_broker_gets_its_topics_back_and_the_stream_goes_on(
 
     cdc.broker.kill(signal.SIGKILL)  # in-memory broker: every topic is gone
     during = await append(db, appender, batches=2, size=10)
-    await asyncio.sleep(2.0)
+    # It notices the broker is gone (its session ends and is retried) and stays up.
+    deadline = time.monotonic() + 60
+    while await restarts_counted(cdc) < 1:
+        assert cdc.proc.alive, "the connector must retry, not exit:\n" + cdc.proc.log_tail()
+        assert time.monotonic() < deadline, "no session restart seen:\n" + cdc.proc.log_tail()
+        await asyncio.sleep(0.2)
     assert cdc.proc.alive, "the connector must retry, not exit"
     cdc.broker.start().wait_ready(30)
     after = await append(db, appender, batches=2, size=10)
@@ -387,10 +392,18 @@ async def test_a_restarted_broker_gets_its_topics_back_and_the_stream_goes_on(
         assert time.monotonic() < deadline, "topics not recreated:\n" + cdc.proc.log_tail()
         await asyncio.sleep(0.2)
     await collect(cdc.bootstrap, ["account-events"], have_ids(want), timeout=90)
-    text = await cdc.metrics()
-    restarts = [ln for ln in text.splitlines() if ln.startswith("cdc_pipeline_restarts_total")]
-    assert restarts and float(restarts[0].split()[-1]) >= 1
+    assert await restarts_counted(cdc) >= 1
     assert cdc.proc.alive
+
+
+async def restarts_counted(cdc: Cdc) -> float:
+    """cdc_pipeline_restarts_total (0 while the metrics port does not answer)."""
+    try:
+        text = await cdc.metrics()
+    except OSError:
+        return 0.0
+    restarts = [ln for ln in text.splitlines() if ln.startswith("cdc_pipeline_restarts_total")]
+    return float(restarts[0].split()[-1]) if restarts else 0.0
 
 
 async def test_a_topic_a_consumer_auto_created_after_a_broker_reset_gets_its_partitions_back(

@@ -16,14 +16,9 @@ import pytest
 
 from infra.local.stack import REPO_ROOT
 
-# Failures the other workstreams are fixing now (issue #11). While only these show, the
-# test is an expected failure that prints the suite's table; any other failed check
-# (every write-side guarantee among them) fails it. Remove a line once its fix is in.
-KNOWN_OPEN = {
-    "read lag < 1s within 10s of each kill": "#11 items 2 and 5 (read): a restarted "
-    "projection worker reads again only after ~20 s (its consumer group waits for the "
-    "dead member); an API restart takes over 10 s on a loaded machine",
-}
+# Checks that may fail while their fix is under way (issue number and why), printed with
+# the table. Empty: every check of the suite must pass.
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def test_every_process_killed_in_turn_loses_and_doubles_nothing(tmp_path: Path) -> None:

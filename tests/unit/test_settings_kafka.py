@@ -88,13 +88,33 @@ async def test_aiokafka_accepts_what_settings_build(protocol: str, mechanism: st
         ({"BANK_KAFKA_CA_FILE": "/etc/ca.pem"}, "does not use TLS"),
     ],
 )
-def test_settings_that_cannot_connect_fail_at_start_naming_the_variable(
+def test_settings_that_cannot_connect_fail_when_a_client_is_built_naming_the_variable(
     env: dict[str, str], says: str
 ) -> None:
+    settings = Settings.from_env(env)  # a process without a Kafka client starts
+    for build in (kafka.producer_kwargs, kafka.consumer_kwargs, kafka.admin_kwargs):
+        with pytest.raises(SettingsError, match=says.replace("(", r"\(")):
+            build(settings.kafka)
     with pytest.raises(SettingsError, match=says.replace("(", r"\(")):
-        Settings.from_env(env)
+        kafka.librdkafka_config(settings.kafka)
 
 
 def test_a_caller_cannot_override_the_connection() -> None:
     with pytest.raises(ValueError, match="come from settings.kafka"):
         kafka.producer_kwargs(Settings().kafka, bootstrap_servers="elsewhere:9092")
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_librdkafka_accepts_what_settings_build(mechanism: str, tmp_path) -> None:
+    confluent_kafka = pytest.importorskip("confluent_kafka")
+    from infra.local.tls import ensure_self_signed
+
+    _, cert = ensure_self_signed(tmp_path)
+    settings = Settings.from_env(
+        {**MSK, "BANK_KAFKA_SASL_MECHANISM": mechanism, "BANK_KAFKA_CA_FILE": str(cert)}
+    )
+    # librdkafka validates every property (and loads the CA file) when the client is made.
+    producer = confluent_kafka.Producer(kafka.librdkafka_config(settings.kafka, {"acks": "all"}))
+    assert producer.flush(0) == 0
+    with pytest.raises(confluent_kafka.KafkaException):  # it does check: a typo fails
+        confluent_kafka.Producer(kafka.librdkafka_config(settings.kafka, {"ack": "all"}))

@@ -1,0 +1,213 @@
+"""Connections over TLS built from settings, against real servers.
+
+The embedded servers here are built without TLS (PostgreSQL and redis-server from
+their wheels report no SSL support; Tansu has only plain listeners), so each test
+puts a TLS-terminating proxy (Python's ssl, a certificate from
+infra/local/tls.py) in front of a real server: the client side is exactly what
+production runs — the settings' URL or Kafka arguments, certificate verified
+against BANK_*_CA_FILE — and the bytes reach a real Redis and a real Kafka broker.
+SASL cannot be exercised: Tansu has no SASL (tests/unit/test_settings_kafka.py
+checks the SASL arguments against aiokafka's own validation instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from infra.local.ports import free_port
+from infra.local.services import tansu_bin
+from infra.local.stack import EmbeddedStack
+from infra.local.tls import ensure_self_signed
+from runtime import kafka
+from runtime.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return ensure_self_signed(tmp_path_factory.mktemp("tls"))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, ssl.SSLError):
+        pass
+    finally:
+        writer.close()
+
+
+@asynccontextmanager
+async def tls_proxy(cert: tuple[Path, Path], target_port: int) -> AsyncIterator[int]:
+    """A TLS listener on 127.0.0.1 that forwards the plaintext to target_port."""
+    key, crt = cert
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(crt, key)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_redis_over_rediss_with_the_ca_from_settings(
+    stack: EmbeddedStack, cert: tuple[Path, Path]
+) -> None:
+    port = int(stack.redis_url.rsplit(":", 1)[1].split("/")[0])
+    async with tls_proxy(cert, port) as tls_port:
+        settings = Settings(
+            redis_url=f"rediss://localhost:{tls_port}/0", redis_ca_file=str(cert[1])
+        )
+        client = aioredis.Redis.from_url(settings.redis_url)
+        try:
+            assert await client.ping()
+            await client.set("tls-check", "over tls")
+            assert await client.get("tls-check") == b"over tls"
+        finally:
+            await client.aclose()
+        # Without our CA (the system's only), the self-signed server is refused.
+        untrusted = aioredis.Redis.from_url(Settings(redis_url=settings.redis.url).redis_url)
+        with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            await untrusted.ping()
+        await untrusted.aclose()
+
+
+async def test_kafka_over_ssl_with_the_ca_from_settings(cert: tuple[Path, Path]) -> None:
+    # A broker of our own whose advertised listener is the TLS proxy, so metadata
+    # sends every client connection through TLS.
+    plain, tls_port = free_port(), free_port()
+    broker = subprocess.Popen(
+        [
+            str(tansu_bin()),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{plain}",
+            "--advertised-listener-url",
+            f"tcp://localhost:{tls_port}",
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    key, crt = cert
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(crt, key)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", plain)
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", tls_port, ssl=context)
+    try:
+        settings = Settings(
+            kafka_bootstrap=f"localhost:{tls_port}",
+            kafka_security_protocol="SSL",
+            kafka_ca_file=str(crt),
+        )
+        admin = AIOKafkaAdminClient(**kafka.admin_kwargs(settings.kafka))
+        for _ in range(100):  # the broker process starting
+            try:
+                await admin.start()
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+        else:
+            pytest.fail("no TLS connection to the broker within 10 s")
+        await admin.create_topics([NewTopic("tls-check", 1, 1)])
+        await admin.close()
+        producer = AIOKafkaProducer(**kafka.producer_kwargs(settings.kafka, acks="all"))
+        await producer.start()
+        try:
+            await producer.send_and_wait("tls-check", b"over tls", key=b"k")
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            "tls-check",
+            **kafka.consumer_kwargs(settings.kafka, auto_offset_reset="earliest", group_id=None),
+        )
+        await consumer.start()
+        try:
+            record = await asyncio.wait_for(consumer.getone(), timeout=20)
+            assert record.value == b"over tls"
+        finally:
+            await consumer.stop()
+    finally:
+        server.close()
+        broker.terminate()
+        broker.wait(timeout=10)
+
+
+SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
+
+
+async def test_postgres_with_sslmode_verify_full_and_the_root_cert_from_settings(
+    stack: EmbeddedStack, cert: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """PostgreSQL negotiates TLS in-protocol (SSLRequest, then 'S'): the proxy answers
+    it, upgrades the client's connection, and forwards the plaintext protocol."""
+    import asyncpg
+
+    key, crt = cert
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(crt, key)
+    pg_port = int(stack.database_url.rsplit(":", 1)[1].split("/")[0])
+    negotiated: list[bool] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = await reader.readexactly(8)
+        if first != SSL_REQUEST:
+            negotiated.append(False)
+            writer.close()
+            return
+        writer.write(b"S")
+        await writer.drain()
+        await writer.start_tls(context)
+        negotiated.append(True)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", pg_port)
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        user_and_db = stack.database_url.split("://", 1)[1]
+        user, db = user_and_db.split("@", 1)[0], user_and_db.rsplit("/", 1)[1]
+        settings = Settings(
+            database_url=f"postgresql://{user}@localhost:{port}/{db}",
+            database_sslmode="verify-full",
+            database_sslrootcert=str(crt),
+        )
+        assert "sslmode=verify-full" in settings.database_url
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await conn.close()
+        assert negotiated == [True]
+        # verify-full refuses a server whose certificate another root signed.
+        _, other_root = ensure_self_signed(tmp_path / "other")
+        refused = Settings(
+            database_url=f"postgresql://{user}@localhost:{port}/{db}",
+            database_sslmode="verify-full",
+            database_sslrootcert=str(other_root),
+        )
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await asyncpg.connect(refused.database_url)
+    finally:
+        server.close()
