@@ -126,6 +126,20 @@ class TransferRequest(Request, frozen=True):
     currency: CurrencyCode | None = None
 
 
+AccountRef = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class TransferByNumberRequest(Request, frozen=True):
+    """A transfer whose accounts are named as people name them (issue #17): the
+    destination by its account number (spaces allowed), the source by number or id."""
+
+    from_account: AccountRef
+    to_account_number: AccountRef
+    amount: PositiveMinorUnits
+    description: Description = ""
+    currency: CurrencyCode | None = None
+
+
 class TransferResponse(msgspec.Struct, kw_only=True):
     transfer_id: UUID
     balance: Money

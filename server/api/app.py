@@ -26,6 +26,7 @@ from server.api.input_guard import InputGuard
 from server.api.live import channels_plugin, live_socket
 from server.api.notifications import NotificationController
 from server.api.openapi import openapi_config
+from server.api.payments import TransferByNumberController
 from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.api.rate_limits import money_rate_limit
@@ -41,6 +42,7 @@ ROUTES: list[ControllerRouterHandler] = [
     AuthController,
     AccountController,
     FundingController,
+    TransferByNumberController,
     TransferController,
     BatchTransferController,
     QueryController,

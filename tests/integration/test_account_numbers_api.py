@@ -56,3 +56,34 @@ async def test_an_account_is_found_by_the_number_people_read_out(
     assert (await http.get(f"/api/v1/accounts/{nobody}", headers=ada.auth)).status_code == 404
     bob = await sign_up(http, "Bob Nosy")  # another customer's number does not exist for Bob
     assert (await http.get(f"/api/v1/accounts/{compact}", headers=bob.auth)).status_code == 404
+
+
+async def test_a_customer_pays_to_the_account_number_someone_read_out(
+    http: httpx.AsyncClient,
+) -> None:
+    ada, bob = await sign_up(http, "Ada Payer"), await sign_up(http, "Bob Payee")
+    source = (await ada.open_account())["id"]
+    target = (await bob.open_account())["id"]
+    assert (await ada.deposit(source, 100_00)).status_code == 201
+    bobs_number = (await bob.account(target)).json()["account_number"]
+    key = str(uuid.uuid4())
+    body = {"from_account": source, "to_account_number": bobs_number.lower(), "amount": 30_00}
+
+    async def pay(payload: dict[str, object], k: str = key) -> httpx.Response:
+        return await http.post(
+            "/api/v1/transfers/by-account-number",
+            json=payload,
+            headers={**ada.auth, "Idempotency-Key": k},
+        )
+
+    r = await pay(body)
+    assert r.status_code == 201, r.text
+    assert (await pay(body)).headers.get("Idempotent-Replayed") == "true"  # once, not twice
+    assert await ada.balance(source) == 70_00 and await bob.balance(target) == 30_00
+
+    mistyped = bobs_number[:-1] + ("1" if bobs_number[-1] != "1" else "2")
+    r = await pay({**body, "to_account_number": mistyped}, str(uuid.uuid4()))
+    assert r.status_code == 400 and r.json()["code"] == "invalid_account_number"
+    nobody = {**body, "to_account_number": account_number.from_serial(9_999_999_998)}
+    assert (await pay(nobody, str(uuid.uuid4()))).status_code == 404
+    assert await ada.balance(source) == 70_00
