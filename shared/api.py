@@ -126,7 +126,11 @@ class TransferRequest(Request, frozen=True):
     currency: CurrencyCode | None = None
 
 
-AccountRef = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_ACCOUNT_NUMBER = "[Xx][Nn][0-9A-Za-z -]{16,30}"
+# An account as a person names it: the number read out, or (a source) the internal id.
+AccountNumberText = Annotated[str, msgspec.Meta(pattern=f"^{_ACCOUNT_NUMBER}$")]
+AccountRef = Annotated[str, msgspec.Meta(pattern=f"^({_UUID}|{_ACCOUNT_NUMBER})$")]
 
 
 class TransferByNumberRequest(Request, frozen=True):
@@ -134,10 +138,31 @@ class TransferByNumberRequest(Request, frozen=True):
     destination by its account number (spaces allowed), the source by number or id."""
 
     from_account: AccountRef
-    to_account_number: AccountRef
+    to_account_number: AccountNumberText
     amount: PositiveMinorUnits
     description: Description = ""
     currency: CurrencyCode | None = None
+
+
+class AddPayeeRequest(Request, frozen=True):
+    """Save a beneficiary (issue #17): the account number and the holder's name as
+    the customer believes it (checked: confirmation of payee), and a nickname."""
+
+    account_number: AccountNumberText
+    holder_name: FullName
+    nickname: AccountName
+
+
+class PayeeResponse(msgspec.Struct, kw_only=True):
+    account_number: str
+    nickname: str
+    # match / close_match / no_match: how the name typed compares with the holder's
+    # (the holder's real name is never shown).
+    name_match: str
+
+
+class PayeeList(msgspec.Struct, kw_only=True):
+    items: list[PayeeResponse]
 
 
 class TransferResponse(msgspec.Struct, kw_only=True):

@@ -26,6 +26,7 @@ from server.api.input_guard import InputGuard
 from server.api.live import channels_plugin, live_socket
 from server.api.notifications import NotificationController
 from server.api.openapi import openapi_config
+from server.api.payees import PayeeController
 from server.api.payments import TransferByNumberController
 from server.api.profile import ProfileController
 from server.api.queries import QueryController
@@ -43,6 +44,7 @@ ROUTES: list[ControllerRouterHandler] = [
     AccountController,
     FundingController,
     TransferByNumberController,
+    PayeeController,
     TransferController,
     BatchTransferController,
     QueryController,

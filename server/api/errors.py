@@ -33,7 +33,7 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (domain.AccountNotFoundError, 404, "Not found"),
     (app_errors.PermissionDeniedError, 403, "Forbidden"),
     (domain.TopUpsDisabledError, 403, "Forbidden"),
-    (domain.InvalidAccountNumberError, 400, "Bad request"),
+    (domain.InvalidAccountNumberError, 422, "Invalid account number"),
     (domain.CashDepositToOwnAccountError, 403, "Forbidden"),
     (app_errors.EmailTakenError, 409, "Conflict"),
     (app_errors.InvalidCredentialsError, 400, "Invalid grant"),

@@ -78,7 +78,7 @@ class DailyLimitExceededError(LimitExceededError):
 
 
 class InvalidAccountNumberError(DomainError):
-    """Not a valid account number (400: the client typed it)."""
+    """Not one of our account numbers (422: well-formed JSON, wrong check digits)."""
 
     code = "invalid_account_number"
 

@@ -51,7 +51,7 @@ async def test_an_account_is_found_by_the_number_people_read_out(
 
     mistyped = compact[:-1] + ("2" if compact[-1] != "2" else "3")
     r = await http.get(f"/api/v1/accounts/{mistyped}", headers=ada.auth)
-    assert r.status_code == 400 and r.json()["code"] == "invalid_account_number", r.text
+    assert r.status_code == 422 and r.json()["code"] == "invalid_account_number", r.text
     nobody = account_number.from_serial(9_999_999_999)
     assert (await http.get(f"/api/v1/accounts/{nobody}", headers=ada.auth)).status_code == 404
     bob = await sign_up(http, "Bob Nosy")  # another customer's number does not exist for Bob
@@ -83,7 +83,7 @@ async def test_a_customer_pays_to_the_account_number_someone_read_out(
 
     mistyped = bobs_number[:-1] + ("1" if bobs_number[-1] != "1" else "2")
     r = await pay({**body, "to_account_number": mistyped}, str(uuid.uuid4()))
-    assert r.status_code == 400 and r.json()["code"] == "invalid_account_number"
+    assert r.status_code == 422 and r.json()["code"] == "invalid_account_number"
     nobody = {**body, "to_account_number": account_number.from_serial(9_999_999_998)}
     assert (await pay(nobody, str(uuid.uuid4()))).status_code == 404
     assert await ada.balance(source) == 70_00
