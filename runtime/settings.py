@@ -148,6 +148,22 @@ class SecuritySettings(msgspec.Struct, kw_only=True, frozen=True):
 class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     # Business limits (minor units).
     max_transaction_amount: int = field(default=1_000_000_00, name="max_transaction_amount")
+    # Where money comes from (issue #17): a customer's top-up of their own account
+    # from an outside source exists only in development (the local and test stacks
+    # turn it on; production leaves it off). Per customer per UTC day, in minor
+    # units: generous (1,000,000,000.00) because tests and the bench drive many
+    # deposits; tellers' cash deposits are not capped by it.
+    dev_top_ups: bool = field(default=False, name="dev_top_ups")
+    dev_top_up_daily_cap: int = field(default=1_000_000_000_00, name="dev_top_up_daily_cap")
+    # Outgoing limits a new account starts with (staff change them per account):
+    # per payment, and per UTC day over withdrawals and transfers out. Generous by
+    # default (tests and the bench move a lot); production sets its own (Helm values).
+    default_per_transaction_limit: int = field(
+        default=1_000_000_00, name="default_per_transaction_limit"
+    )
+    default_daily_outgoing_limit: int = field(
+        default=1_000_000_000_00, name="default_daily_outgoing_limit"
+    )
     # Optimistic concurrency: how many times a command is re-decided on fresh state.
     command_retries: int = field(default=16, name="command_retries")
     # Group commit (server/application/group_commit.py): commands arriving while a

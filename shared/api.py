@@ -62,6 +62,9 @@ class AccountResponse(msgspec.Struct, kw_only=True):
     version: int
     owner_id: UUID
     opened_at: datetime | None = None
+    # The number people read out and type (issue #17), in groups of four; the API
+    # accepts it (with or without spaces) wherever an account is named.
+    account_number: str | None = None
 
 
 class AccountList(msgspec.Struct, kw_only=True):
@@ -91,6 +94,26 @@ class MoneyMovementResponse(msgspec.Struct, kw_only=True):
     transaction_id: UUID
     balance: Money
     version: int
+    # Deposits (issue #17): where the money came from ("cash", "dev_top_up"), and a
+    # notice a person should read (a development top-up says it is one).
+    source: str | None = None
+    notice: str | None = None
+
+
+class AccountLimitsRequest(Request, frozen=True):
+    """Staff set an account's outgoing limits (minor units of its currency)."""
+
+    per_transaction: PositiveMinorUnits
+    daily_outgoing: PositiveMinorUnits
+    reason: Description = ""
+
+
+class AccountLimitsResponse(msgspec.Struct, kw_only=True):
+    account_id: UUID
+    per_transaction: int | None
+    daily_outgoing: int | None
+    remaining_today: int | None
+    version: int
 
 
 class TransferRequest(Request, frozen=True):
@@ -101,6 +124,45 @@ class TransferRequest(Request, frozen=True):
     amount: PositiveMinorUnits
     description: Description = ""
     currency: CurrencyCode | None = None
+
+
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_ACCOUNT_NUMBER = "[Xx][Nn][0-9A-Za-z -]{16,30}"
+# An account as a person names it: the number read out, or (a source) the internal id.
+AccountNumberText = Annotated[str, msgspec.Meta(pattern=f"^{_ACCOUNT_NUMBER}$")]
+AccountRef = Annotated[str, msgspec.Meta(pattern=f"^({_UUID}|{_ACCOUNT_NUMBER})$")]
+
+
+class TransferByNumberRequest(Request, frozen=True):
+    """A transfer whose accounts are named as people name them (issue #17): the
+    destination by its account number (spaces allowed), the source by number or id."""
+
+    from_account: AccountRef
+    to_account_number: AccountNumberText
+    amount: PositiveMinorUnits
+    description: Description = ""
+    currency: CurrencyCode | None = None
+
+
+class AddPayeeRequest(Request, frozen=True):
+    """Save a beneficiary (issue #17): the account number and the holder's name as
+    the customer believes it (checked: confirmation of payee), and a nickname."""
+
+    account_number: AccountNumberText
+    holder_name: FullName
+    nickname: AccountName
+
+
+class PayeeResponse(msgspec.Struct, kw_only=True):
+    account_number: str
+    nickname: str
+    # match / close_match / no_match: how the name typed compares with the holder's
+    # (the holder's real name is never shown).
+    name_match: str
+
+
+class PayeeList(msgspec.Struct, kw_only=True):
+    items: list[PayeeResponse]
 
 
 class TransferResponse(msgspec.Struct, kw_only=True):
@@ -170,6 +232,8 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str | None = None
     code: str | None = None
     instance: str | None = None
+    # An outgoing limit's refusal (issue #17): what may still leave the account today.
+    remaining_today: int | None = None
 
 
 # --- batch transfers ------------------------------------------------------------

@@ -7,7 +7,7 @@ Schema evolution: add fields with defaults; never rename a tag.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 import msgspec
@@ -26,6 +26,15 @@ class AccountOpened(Event, frozen=True):
     name: str
     currency: str
     overdraft_limit: int = 0
+    # Outgoing limits (issue #17), copied from the settings' defaults at opening;
+    # None: none but the bank-wide per-transaction maximum.
+    per_transaction_limit: int | None = None
+    daily_outgoing_limit: int | None = None
+
+
+# Where a deposit's money came from (MoneyDeposited.source; "" before issue #17).
+DEPOSIT_SOURCE_CASH = "cash"  # a teller took cash at the desk
+DEPOSIT_SOURCE_DEV_TOP_UP = "dev_top_up"  # a customer's top-up, development mode only
 
 
 class MoneyDeposited(Event, frozen=True):
@@ -35,6 +44,8 @@ class MoneyDeposited(Event, frozen=True):
     currency: str
     balance_after: int
     description: str = ""
+    source: str = ""  # DEPOSIT_SOURCE_*
+    booked_on: date | None = None  # the UTC business day (daily caps and limits)
 
 
 class MoneyWithdrawn(Event, frozen=True):
@@ -44,6 +55,7 @@ class MoneyWithdrawn(Event, frozen=True):
     currency: str
     balance_after: int
     description: str = ""
+    booked_on: date | None = None  # the UTC business day (daily outgoing limit)
 
 
 class MoneyTransferredOut(Event, frozen=True):
@@ -54,6 +66,7 @@ class MoneyTransferredOut(Event, frozen=True):
     currency: str
     balance_after: int
     description: str = ""
+    booked_on: date | None = None  # the UTC business day (daily outgoing limit)
 
 
 class MoneyTransferredIn(Event, frozen=True):
@@ -79,6 +92,15 @@ class AccountClosed(Event, frozen=True):
     account_id: UUID
 
 
+class AccountLimitsChanged(Event, frozen=True):
+    """Staff set the account's outgoing limits (issue #17); minor units."""
+
+    account_id: UUID
+    per_transaction_limit: int
+    daily_outgoing_limit: int
+    reason: str = ""
+
+
 AccountEvent = (
     AccountOpened
     | MoneyDeposited
@@ -88,6 +110,7 @@ AccountEvent = (
     | AccountFrozen
     | AccountUnfrozen
     | AccountClosed
+    | AccountLimitsChanged
 )
 
 # Events that change a balance (they all carry amount and balance_after).

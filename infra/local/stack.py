@@ -154,6 +154,7 @@ class EmbeddedStack:
             "BANK_CLIENT_PORT": str(self.ports.client),
             "BANK_CDC_METRICS_PORT": str(self.ports.cdc_metrics),
             "BANK_PROJECTIONS_METRICS_PORT": str(self.ports.projections_metrics),
+            "BANK_DEV_TOP_UPS": "true",  # development stack: customers may top up (#17)
         }
 
     def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -8,10 +8,11 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 
-from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
+from server.api.account_ids import resolve_account
+from server.api.body import decode_body, event_metadata, idempotency_key
 from server.api.queries import min_version_param
 from server.api.security import audit_record
-from server.application import handlers
+from server.application import funding_handlers, handlers
 from server.application.audit import AuditRecord
 from server.application.command_runner import CommandResult
 from server.application.context import Actor, AppContext
@@ -77,7 +78,7 @@ class AccountController(Controller):
         return await account_queries.get_account(
             ctx,
             actor,
-            parse_uuid(account_id, "account_id"),
+            await resolve_account(ctx, account_id),
             cache=query_cache,
             min_version=min_version_param(min_version),
         )
@@ -85,13 +86,14 @@ class AccountController(Controller):
     async def _movement(
         self,
         request: Request[Any, Any, Any],
+        ctx: AppContext,
         actor: Actor,
         account_id: str,
         command: Literal["deposit", "withdraw"],
     ) -> tuple[UUID, MoneyMovementRequest, IdempotencyKey | None, EventMetadata, AuditRecord]:
         """What a deposit and a withdrawal read from the request (the key binds the
         command and its account)."""
-        account = parse_uuid(account_id, "account_id")
+        account = await resolve_account(ctx, account_id)
         req = await decode_body(request, MoneyMovementRequest)
         idem = idempotency_key(request, actor, f"{command}:{account}", req)
         meta = event_metadata(request, actor, idem)
@@ -111,9 +113,10 @@ class AccountController(Controller):
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
         account, req, idem, meta, audit = await self._movement(
-            request, actor, account_id, "deposit"
+            request, ctx, actor, account_id, "deposit"
         )
-        result = await handlers.deposit_money(ctx, actor, account, req, idem, meta, audit)
+        # a customer's deposit is a development top-up; staff's is cash (issue #17)
+        result = await funding_handlers.deposit(ctx, actor, account, req, idem, meta, audit)
         return command_response(result)  # type: ignore[return-value]
 
     @post("/{account_id:str}/withdrawals", operation_id="withdrawMoney", status_code=201)
@@ -126,7 +129,7 @@ class AccountController(Controller):
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
         account, req, idem, meta, audit = await self._movement(
-            request, actor, account_id, "withdraw"
+            request, ctx, actor, account_id, "withdraw"
         )
         result = await handlers.withdraw_money(ctx, actor, account, req, idem, meta, audit)
         return command_response(result)  # type: ignore[return-value]
@@ -139,7 +142,7 @@ class AccountController(Controller):
         account_id: str,
         action: handlers.StatusChange,
     ) -> Response[bytes]:
-        account = parse_uuid(account_id, "account_id")
+        account = await resolve_account(ctx, account_id)
         body = await request.body()
         req = await decode_body(request, FreezeRequest) if body else FreezeRequest()
         idem = idempotency_key(request, actor, f"{action}:{account}", req, required=False)

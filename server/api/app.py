@@ -18,6 +18,7 @@ from server.api.batch import BatchTransferController
 from server.api.bootstrap import redis_client, services_lifespan
 from server.api.deps import dependencies
 from server.api.errors import exception_handlers
+from server.api.funding import FundingController
 from server.api.hardening import cors_config
 from server.api.headers import security_headers
 from server.api.health import HealthController
@@ -25,6 +26,8 @@ from server.api.input_guard import InputGuard
 from server.api.live import channels_plugin, live_socket
 from server.api.notifications import NotificationController
 from server.api.openapi import openapi_config
+from server.api.payees import PayeeController
+from server.api.payments import TransferByNumberController
 from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.api.rate_limits import money_rate_limit
@@ -39,6 +42,9 @@ ROUTES: list[ControllerRouterHandler] = [
     HealthController,
     AuthController,
     AccountController,
+    FundingController,
+    TransferByNumberController,
+    PayeeController,
     TransferController,
     BatchTransferController,
     QueryController,

@@ -32,6 +32,9 @@ PROBLEM_JSON = "application/problem+json"
 _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (domain.AccountNotFoundError, 404, "Not found"),
     (app_errors.PermissionDeniedError, 403, "Forbidden"),
+    (domain.TopUpsDisabledError, 403, "Forbidden"),
+    (domain.InvalidAccountNumberError, 422, "Invalid account number"),
+    (domain.CashDepositToOwnAccountError, 403, "Forbidden"),
     (app_errors.EmailTakenError, 409, "Conflict"),
     (app_errors.InvalidCredentialsError, 400, "Invalid grant"),
     (app_errors.TooManyAttemptsError, 429, "Too many requests"),
@@ -62,6 +65,16 @@ def problem_response(
 
 
 def domain_error_handler(request: Request, exc: domain.DomainError) -> Response:
+    if isinstance(exc, domain.LimitExceededError):  # says what is left today
+        body = Problem(
+            title="Limit exceeded",
+            status=422,
+            detail=exc.message,
+            code=exc.code,
+            instance=request.url.path,
+            remaining_today=exc.remaining_today,
+        )
+        return Response(msgspec.json.encode(body), status_code=422, media_type=PROBLEM_JSON)
     for cls, status, title in _STATUS_BY_ERROR:
         if isinstance(exc, cls):
             retry_after = getattr(exc, "retry_after", None)

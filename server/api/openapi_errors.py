@@ -33,6 +33,7 @@ from typing import Any
 from litestar.exceptions import HTTPException
 
 from server.api import errors
+from server.application.commands import Command
 from server.domain.errors import DomainError
 
 OUR_PACKAGES = ("server.", "shared.")
@@ -64,8 +65,9 @@ def status_of_error(cls: type[DomainError]) -> tuple[int, str]:
 
 
 def _is_command(obj: object) -> bool:
-    """A command type (server/application/commands.py): dispatched to its decider by type."""
-    return inspect.isclass(obj) and (obj.__module__ or "").endswith(".commands")
+    """A command type (a Command subclass: server/application/commands.py and the
+    modules of issue #17's commands): dispatched to its decider by type."""
+    return inspect.isclass(obj) and issubclass(obj, Command)
 
 
 def _ours(obj: object) -> bool:
@@ -208,6 +210,8 @@ def _note_call(fn: Callable[..., Any], facts: HandlerFacts, node: ast.Call, targ
     name = getattr(target, "__name__", "")
     if name == "parse_uuid" and node.args and isinstance(node.args[0], ast.Name):
         facts.uuid_params.add(node.args[0].id)
+    if name == "resolve_account" and len(node.args) > 1 and isinstance(node.args[1], ast.Name):
+        facts.uuid_params.add(node.args[1].id)  # a UUID (an account number is accepted too)
     if name == "idempotency_key":
         optional = any(
             kw.arg == "required" and isinstance(kw.value, ast.Constant) and not kw.value.value

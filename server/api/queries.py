@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from server.api.body import BadRequestError, parse_uuid
+from server.api.account_ids import resolve_account
+from server.api.body import BadRequestError
 from server.application.context import Actor, AppContext
 from server.queries import accounts as account_queries
 from server.queries import history
@@ -73,7 +74,7 @@ class QueryController(Controller):
         return await account_queries.get_balance(
             ctx,
             actor,
-            parse_uuid(account_id, "account_id"),
+            await resolve_account(ctx, account_id),
             cache=query_cache,
             min_version=min_version_param(min_version),
         )
@@ -93,7 +94,7 @@ class QueryController(Controller):
         ),
         kind: str | None = Parameter(default=None, description="|".join(KINDS)),
     ) -> TransactionPage:
-        account = parse_uuid(account_id, "account_id")
+        account = await resolve_account(ctx, account_id)
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}.", "invalid_limit")
         if kind is not None and kind not in KINDS:
@@ -120,7 +121,7 @@ class QueryController(Controller):
         since: str | None = Parameter(query="from", default=None, description="first day (UTC)"),
         until: str | None = Parameter(query="to", default=None, description="last day, inclusive"),
     ) -> AnalyticsResponse:
-        account_uuid = parse_uuid(account_id, "account_id")
+        account_uuid = await resolve_account(ctx, account_id)
         last = _parse_day(until, "to", datetime.now(UTC).date())
         first = _parse_day(since, "from", last - timedelta(days=29))
         if first > last:

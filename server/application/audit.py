@@ -12,7 +12,9 @@ from uuid import UUID
 
 Outcome = Literal["accepted", "rejected", "denied", "replayed"]
 # Error codes that mean "access control said no" (403, or 404 for someone else's account).
-DENIAL_CODES = frozenset({"forbidden", "account_not_found"})
+DENIAL_CODES = frozenset(
+    {"forbidden", "account_not_found", "top_ups_disabled", "own_account_cash_deposit"}
+)
 
 
 @dataclass(frozen=True, slots=True)

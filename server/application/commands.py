@@ -11,12 +11,17 @@ Adding a command: a frozen dataclass here (with ``accounts`` and ``action``), on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import ClassVar
 from uuid import UUID
 
 from server.application.actor import Actor
+
+
+def business_day() -> date:
+    """Today in UTC: the day daily limits and caps count on (chosen with the command)."""
+    return datetime.now(UTC).date()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +43,9 @@ class OpenAccount(Command):
     name: str
     currency: str
     opened_at: datetime
+    # Outgoing limits the account starts with (settings' defaults; issue #17).
+    per_transaction_limit: int | None = None
+    daily_outgoing_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +69,7 @@ class WithdrawMoney(Command):
     amount: int
     currency: str | None = None
     description: str = ""
+    booked_on: date = field(default_factory=business_day)
 
     def accounts(self) -> tuple[UUID, ...]:
         return (self.account_id,)
@@ -75,6 +84,7 @@ class TransferMoney(Command):
     amount: int
     currency: str | None = None
     description: str = ""
+    booked_on: date = field(default_factory=business_day)
 
     def accounts(self) -> tuple[UUID, ...]:
         return (self.from_account_id, self.to_account_id)

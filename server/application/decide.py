@@ -118,7 +118,12 @@ def _one_stream(account: Account, event: Event) -> tuple[StreamAppend, ...]:
 def open_account(state: State, cmd: OpenAccount) -> Decision:
     check_may_open_account(cmd.actor)
     opened = domain.open_account(
-        account_id=cmd.account_id, owner_id=cmd.actor.user_id, name=cmd.name, currency=cmd.currency
+        account_id=cmd.account_id,
+        owner_id=cmd.actor.user_id,
+        name=cmd.name,
+        currency=cmd.currency,
+        per_transaction_limit=cmd.per_transaction_limit,
+        daily_outgoing_limit=cmd.daily_outgoing_limit,
     )
     after = Account.opened(opened)
     return Decision(
@@ -164,6 +169,7 @@ def withdraw_money(state: State, cmd: WithdrawMoney) -> Decision:
         transaction_id=cmd.transaction_id,
         description=cmd.description,
         limit=state.max_amount,
+        booked_on=cmd.booked_on,
     )
     return _movement(account, event)
 
@@ -182,6 +188,7 @@ def transfer_money(state: State, cmd: TransferMoney) -> Decision:
         transfer_id=cmd.transfer_id,
         description=cmd.description,
         limit=state.max_amount,
+        booked_on=cmd.booked_on,
     )
     source_after, target_after = source.apply(out), target.apply(into)
     return Decision(

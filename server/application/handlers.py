@@ -68,6 +68,8 @@ async def open_account(
         name=req.name,
         currency=req.currency,
         opened_at=datetime.now(UTC),
+        per_transaction_limit=ctx.settings.default_per_transaction_limit,
+        daily_outgoing_limit=ctx.settings.default_daily_outgoing_limit,
     )
     return await execute(
         ctx, command, idem, metadata, audit.about_account(account_id) if audit else None

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 from uuid import UUID
 
 from server.domain import errors
 from shared.events import (
+    DEPOSIT_SOURCE_DEV_TOP_UP,
     AccountClosed,
     AccountEvent,
     AccountFrozen,
+    AccountLimitsChanged,
     AccountOpened,
     AccountUnfrozen,
     MoneyDeposited,
@@ -36,6 +39,13 @@ class Account:
     balance: int = 0
     overdraft_limit: int = 0
     version: int = 0
+    # Daily tallies (issue #17) for the UTC business day ``day``: dev top-ups received.
+    day: date | None = None
+    topped_up_today: int = 0
+    paid_out_today: int = 0  # withdrawals and transfers out on ``day``
+    # Outgoing limits (None: none but the bank-wide maximum); see server/domain/limits.py.
+    per_transaction_limit: int | None = None
+    daily_outgoing_limit: int | None = None
 
     # --- state ---------------------------------------------------------------
 
@@ -57,12 +67,31 @@ class Account:
             name=event.name,
             currency=event.currency,
             overdraft_limit=event.overdraft_limit,
+            per_transaction_limit=event.per_transaction_limit,
+            daily_outgoing_limit=event.daily_outgoing_limit,
             version=1,
         )
 
     def apply(self, event: AccountEvent) -> Account:
         """The state after ``event``; version counts events in the stream."""
         v = self.version + 1
+        if isinstance(event, MoneyDeposited) and event.booked_on is not None:
+            return self._deposited_on(event, event.booked_on, v)
+        if isinstance(event, MoneyWithdrawn | MoneyTransferredOut) and event.booked_on:
+            today = self._on_day(event.booked_on)
+            return dataclasses.replace(
+                today,
+                balance=self.balance - event.amount,
+                version=v,
+                paid_out_today=today.paid_out_today + event.amount,
+            )
+        if isinstance(event, AccountLimitsChanged):
+            return dataclasses.replace(
+                self,
+                per_transaction_limit=event.per_transaction_limit,
+                daily_outgoing_limit=event.daily_outgoing_limit,
+                version=v,
+            )
         if isinstance(event, MoneyDeposited | MoneyTransferredIn):
             return dataclasses.replace(self, balance=self.balance + event.amount, version=v)
         if isinstance(event, MoneyWithdrawn | MoneyTransferredOut):
@@ -74,6 +103,30 @@ class Account:
         if isinstance(event, AccountClosed):
             return dataclasses.replace(self, status="closed", version=v)
         raise ValueError(f"unexpected event on an account stream: {type(event).__name__}")
+
+    def _on_day(self, day: date) -> Account:
+        """The same state with its daily tallies for ``day`` (reset on a new day)."""
+        if self.day == day:
+            return self
+        return dataclasses.replace(self, day=day, topped_up_today=0, paid_out_today=0)
+
+    def _deposited_on(self, event: MoneyDeposited, day: date, version: int) -> Account:
+        today = self._on_day(day)
+        topped = event.amount if event.source == DEPOSIT_SOURCE_DEV_TOP_UP else 0
+        return dataclasses.replace(
+            today,
+            balance=self.balance + event.amount,
+            version=version,
+            topped_up_today=today.topped_up_today + topped,
+        )
+
+    def paid_out_on(self, day: date) -> int:
+        """Withdrawals and transfers out on ``day`` (for the daily outgoing limit)."""
+        return self.paid_out_today if self.day == day else 0
+
+    def topped_up_on(self, day: date) -> int:
+        """Development top-ups received on ``day``."""
+        return self.topped_up_today if self.day == day else 0
 
     # --- rules ---------------------------------------------------------------
 
@@ -104,6 +157,34 @@ class Account:
                 "Insufficient funds: the balance cannot cover this amount."
             )
 
+    def remaining_today(self, day: date | None) -> int | None:
+        """What may still leave the account on ``day`` under its daily limit."""
+        if self.daily_outgoing_limit is None:
+            return None
+        spent = self.paid_out_on(day) if day is not None else 0
+        return max(self.daily_outgoing_limit - spent, 0)
+
+    def check_within_transaction_limit(self, amount: int, day: date | None) -> None:
+        if self.per_transaction_limit is not None and amount > self.per_transaction_limit:
+            raise errors.TransactionLimitExceededError(
+                f"This account allows at most {self.per_transaction_limit} minor units"
+                " per payment.",
+                self.remaining_today(day),
+            )
+
+    def check_within_daily_limit(self, amount: int, day: date | None) -> None:
+        left = self.remaining_today(day)
+        if left is not None and amount > left:
+            raise errors.DailyLimitExceededError(
+                f"This account's daily outgoing limit is {self.daily_outgoing_limit} minor"
+                f" units; {left} minor units are left today.",
+                left,
+            )
+
+    def check_within_outgoing_limits(self, amount: int, day: date | None) -> None:
+        self.check_within_transaction_limit(amount, day)
+        self.check_within_daily_limit(amount, day)
+
     def check_balance_fits(self, amount: int) -> None:
         if self.balance + amount > INT64_MAX:
             raise errors.AmountLimitExceededError(
@@ -113,7 +194,15 @@ class Account:
     # --- decisions -----------------------------------------------------------
 
     def deposit(
-        self, *, amount: int, currency: str, transaction_id: UUID, description: str, limit: int
+        self,
+        *,
+        amount: int,
+        currency: str,
+        transaction_id: UUID,
+        description: str,
+        limit: int,
+        source: str = "",
+        booked_on: date | None = None,
     ) -> MoneyDeposited:
         self.check_not_closed()
         self.check_amount(amount, currency, limit)
@@ -125,13 +214,23 @@ class Account:
             currency=currency,
             description=description,
             balance_after=self.balance + amount,
+            source=source,
+            booked_on=booked_on,
         )
 
     def withdraw(
-        self, *, amount: int, currency: str, transaction_id: UUID, description: str, limit: int
+        self,
+        *,
+        amount: int,
+        currency: str,
+        transaction_id: UUID,
+        description: str,
+        limit: int,
+        booked_on: date | None = None,
     ) -> MoneyWithdrawn:
         self.check_can_debit()
         self.check_amount(amount, currency, limit)
+        self.check_within_outgoing_limits(amount, booked_on)
         self.check_has_sufficient_funds(amount)
         return MoneyWithdrawn(
             account_id=self.id,
@@ -140,6 +239,7 @@ class Account:
             currency=currency,
             description=description,
             balance_after=self.balance - amount,
+            booked_on=booked_on,
         )
 
     def freeze(self, reason: str) -> AccountFrozen:
@@ -164,7 +264,14 @@ class Account:
 
 
 def open_account(
-    *, account_id: UUID, owner_id: UUID, name: str, currency: str, overdraft_limit: int = 0
+    *,
+    account_id: UUID,
+    owner_id: UUID,
+    name: str,
+    currency: str,
+    overdraft_limit: int = 0,
+    per_transaction_limit: int | None = None,
+    daily_outgoing_limit: int | None = None,
 ) -> AccountOpened:
     if currency not in CURRENCY_EXPONENTS:
         raise errors.UnsupportedCurrencyError(
@@ -178,6 +285,8 @@ def open_account(
         name=name.strip(),
         currency=currency,
         overdraft_limit=overdraft_limit,
+        per_transaction_limit=per_transaction_limit,
+        daily_outgoing_limit=daily_outgoing_limit,
     )
 
 
@@ -190,6 +299,7 @@ def transfer(
     description: str,
     limit: int,
     currency: str | None = None,
+    booked_on: date | None = None,
 ) -> tuple[MoneyTransferredOut, MoneyTransferredIn, TransferCompleted]:
     """Decide a transfer between two accounts: both legs, or a domain error.
     ``currency`` is the one the customer named (None: the source account's)."""
@@ -202,6 +312,7 @@ def transfer(
         raise errors.CurrencyMismatchError(
             f"The destination account holds {target.currency}; the source holds {source.currency}."
         )
+    source.check_within_outgoing_limits(amount, booked_on)
     source.check_has_sufficient_funds(amount)
     target.check_balance_fits(amount)
     out = MoneyTransferredOut(
@@ -212,6 +323,7 @@ def transfer(
         currency=source.currency,
         description=description,
         balance_after=source.balance - amount,
+        booked_on=booked_on,
     )
     into = MoneyTransferredIn(
         account_id=target.id,

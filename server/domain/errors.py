@@ -60,6 +60,45 @@ class UnsupportedCurrencyError(BusinessRuleError):
     code = "unsupported_currency"
 
 
+class LimitExceededError(BusinessRuleError):
+    """An outgoing limit of the account; ``remaining_today`` is what may still
+    leave it today (None: no daily limit)."""
+
+    def __init__(self, message: str, remaining_today: int | None) -> None:
+        super().__init__(message)
+        self.remaining_today = remaining_today
+
+
+class TransactionLimitExceededError(LimitExceededError):
+    code = "transaction_limit_exceeded"
+
+
+class DailyLimitExceededError(LimitExceededError):
+    code = "daily_limit_exceeded"
+
+
+class InvalidAccountNumberError(DomainError):
+    """Not one of our account numbers (422: well-formed JSON, wrong check digits)."""
+
+    code = "invalid_account_number"
+
+
+class TopUpCapExceededError(BusinessRuleError):
+    code = "top_up_daily_cap_exceeded"
+
+
+class TopUpsDisabledError(DomainError):
+    """Customers' top-ups from outside exist only in development mode (403)."""
+
+    code = "top_ups_disabled"
+
+
+class CashDepositToOwnAccountError(DomainError):
+    """A member of staff cannot take cash into an account of their own (403)."""
+
+    code = "own_account_cash_deposit"
+
+
 class AccountNotFoundError(DomainError):
     code = "account_not_found"
 

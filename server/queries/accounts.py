@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import msgspec
+
 from server.application.access import check_account_access
 from server.application.context import Actor, AppContext
 from server.application.views import account_response as folded_response
+from server.domain.account_number import formatted
 from server.domain.errors import AccountNotFoundError
 from server.readmodel.cache import QueryCache
 from server.readmodel.rows import account_response
@@ -27,14 +30,16 @@ from server.readmodel.tables import AccountView
 from shared.api import AccountList, AccountResponse, BalanceResponse
 
 
-async def _from_view(account_id: UUID, cache: QueryCache | None) -> AccountResponse | None:
+async def _from_view(
+    ctx: AppContext, account_id: UUID, cache: QueryCache | None
+) -> AccountResponse | None:
     cached = await cache.get_account(account_id) if cache else None
     if cached is not None:
         return cached
     row = await AccountView.select().where(AccountView.account_id == account_id).first()
     if row is None:
         return None
-    account = account_response(row)
+    account = await _numbered(ctx, account_response(row))
     if cache:
         await cache.put_account(account)
     return account
@@ -43,7 +48,8 @@ async def _from_view(account_id: UUID, cache: QueryCache | None) -> AccountRespo
 async def _from_store(ctx: AppContext, account_id: UUID) -> AccountResponse | None:
     async with ctx.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT opened_at FROM account_owners WHERE account_id = $1", account_id
+            "SELECT opened_at, account_number FROM account_owners WHERE account_id = $1",
+            account_id,
         )
         if row is None:
             return None
@@ -51,7 +57,8 @@ async def _from_store(ctx: AppContext, account_id: UUID) -> AccountResponse | No
     if account is None:
         return None
     ctx.accounts.remember(account)
-    return folded_response(account, row["opened_at"])
+    folded = folded_response(account, row["opened_at"])
+    return msgspec.structs.replace(folded, account_number=formatted(row["account_number"]))
 
 
 async def _store_head(ctx: AppContext, account_id: UUID) -> int:
@@ -63,6 +70,16 @@ async def _store_head(ctx: AppContext, account_id: UUID) -> int:
     return int(head or 0)
 
 
+async def _numbered(ctx: AppContext, account: AccountResponse) -> AccountResponse:
+    """The response with its account number (held in the account registry)."""
+    if account.account_number is not None:
+        return account
+    number = await ctx.pool.fetchval(
+        "SELECT account_number FROM account_owners WHERE account_id = $1", account.id
+    )
+    return msgspec.structs.replace(account, account_number=formatted(number) if number else None)
+
+
 async def get_account(
     ctx: AppContext,
     actor: Actor,
@@ -71,7 +88,20 @@ async def get_account(
     cache: QueryCache | None = None,
     min_version: int | None = None,
 ) -> AccountResponse:
-    account = await _from_view(account_id, cache)
+    # The projection refreshes the cache without the number (it folds events only).
+    found = await _get_account(ctx, actor, account_id, cache=cache, min_version=min_version)
+    return await _numbered(ctx, found)
+
+
+async def _get_account(
+    ctx: AppContext,
+    actor: Actor,
+    account_id: UUID,
+    *,
+    cache: QueryCache | None = None,
+    min_version: int | None = None,
+) -> AccountResponse:
+    account = await _from_view(ctx, account_id, cache)
     if account is not None:
         check_account_access(actor, account.owner_id, "read")
         if min_version is None:
@@ -95,7 +125,7 @@ async def get_balance(
     cache: QueryCache | None = None,
     min_version: int | None = None,
 ) -> BalanceResponse:
-    account = await get_account(ctx, actor, account_id, cache=cache, min_version=min_version)
+    account = await _get_account(ctx, actor, account_id, cache=cache, min_version=min_version)
     return BalanceResponse(account_id=account.id, balance=account.balance, version=account.version)
 
 
@@ -107,10 +137,12 @@ async def list_accounts(
     async with ctx.pool.acquire() as conn:
         owned = await conn.fetch(
             "SELECT o.account_id, (SELECT e.version FROM events e WHERE e.stream_id = o.account_id"
-            " ORDER BY e.version DESC LIMIT 1) AS head FROM account_owners o WHERE o.owner_id = $1",
+            " ORDER BY e.version DESC LIMIT 1) AS head, o.account_number"
+            " FROM account_owners o WHERE o.owner_id = $1",
             actor.user_id,
         )
     heads = {r["account_id"]: r["head"] or 0 for r in owned}
+    numbers = {r["account_id"]: formatted(r["account_number"]) for r in owned}
     # gen None: no cache, or Redis cannot be reached (then PostgreSQL answers).
     gen = await cache.list_generation(actor.user_id) if cache else None
     cached = await cache.get_list(actor.user_id, gen) if cache and gen is not None else None
@@ -130,6 +162,7 @@ async def list_accounts(
             items.append(stored)
     if missing:
         items.sort(key=lambda a: (a.opened_at is None, a.opened_at, str(a.id)))
+    items = [msgspec.structs.replace(a, account_number=numbers.get(a.id)) for a in items]
     result = AccountList(items=items)
     if cache and gen is not None and not missing:
         await cache.put_list(actor.user_id, gen, result)

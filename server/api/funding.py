@@ -1,0 +1,95 @@
+"""Issue #17 on an account: money coming in (a teller's cash deposit, a customer's
+development top-up; ``/deposits`` picks by role) and staff setting its limits."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from litestar import Controller, Request, Response, post, put
+
+from server.api.account_ids import resolve_account
+from server.api.accounts import command_response
+from server.api.body import decode_body, event_metadata, idempotency_key
+from server.api.security import audit_record
+from server.application import funding_handlers
+from server.application.context import Actor, AppContext
+from shared.api import (
+    AccountLimitsRequest,
+    AccountLimitsResponse,
+    MoneyMovementRequest,
+    MoneyMovementResponse,
+)
+
+
+class FundingController(Controller):
+    path = "/api/v1/accounts"
+    tags = ["accounts"]
+
+    @post("/{account_id:str}/cash-deposits", operation_id="depositCash", status_code=201)
+    async def deposit_cash(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
+        data: MoneyMovementRequest,
+    ) -> Response[MoneyMovementResponse]:
+        """A teller records cash paid in at the desk into a customer's account."""
+        account = await resolve_account(ctx, account_id)
+        req = await decode_body(request, MoneyMovementRequest)
+        idem = idempotency_key(request, actor, f"deposit_cash:{account}", req)
+        meta = event_metadata(request, actor, idem)
+        audit = dataclasses.replace(
+            audit_record(request, "deposit_cash", actor, meta.trace_id).about_account(account),
+            details={"amount": req.amount},
+        )
+        result = await funding_handlers.deposit_cash(ctx, actor, account, req, idem, meta, audit)
+        return command_response(result)  # type: ignore[return-value]
+
+    @post("/{account_id:str}/top-ups", operation_id="topUpAccount", status_code=201)
+    async def top_up(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
+        data: MoneyMovementRequest,
+    ) -> Response[MoneyMovementResponse]:
+        """Development mode only: a customer adds money from outside to their own
+        account, up to a daily cap; production answers 403 ``top_ups_disabled``."""
+        account = await resolve_account(ctx, account_id)
+        req = await decode_body(request, MoneyMovementRequest)
+        idem = idempotency_key(request, actor, f"top_up:{account}", req)
+        meta = event_metadata(request, actor, idem)
+        audit = dataclasses.replace(
+            audit_record(request, "top_up_account", actor, meta.trace_id).about_account(account),
+            details={"amount": req.amount},
+        )
+        result = await funding_handlers.top_up(ctx, actor, account, req, idem, meta, audit)
+        return command_response(result)  # type: ignore[return-value]
+
+    @put("/{account_id:str}/limits", operation_id="setAccountLimits", status_code=200)
+    async def set_limits(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
+        data: AccountLimitsRequest,
+    ) -> Response[AccountLimitsResponse]:
+        """Staff (teller, admin) set the account's per-payment and daily outgoing limits."""
+        account = await resolve_account(ctx, account_id)
+        req = await decode_body(request, AccountLimitsRequest)
+        idem = idempotency_key(request, actor, f"limits:{account}", req, required=False)
+        meta = event_metadata(request, actor, idem)
+        audit = dataclasses.replace(
+            audit_record(request, "set_account_limits", actor, meta.trace_id).about_account(
+                account
+            ),
+            details={"per_transaction": req.per_transaction, "daily_outgoing": req.daily_outgoing},
+        )
+        result = await funding_handlers.set_account_limits(
+            ctx, actor, account, req, idem, meta, audit
+        )
+        return command_response(result)  # type: ignore[return-value]

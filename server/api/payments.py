@@ -1,0 +1,53 @@
+"""POST /api/v1/transfers/by-account-number (issue #17): a transfer to the account
+number a person typed. The accounts are resolved to their internal ids and the
+transfer is the same command as POST /api/v1/transfers (same idempotency scope, so
+a retry through either path with the same key is answered once)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+
+from server.api.account_ids import resolve_account
+from server.api.accounts import command_response
+from server.api.body import decode_body, event_metadata, idempotency_key
+from server.api.security import audit_record
+from server.application import handlers
+from server.application.context import Actor, AppContext
+from server.domain import account_number
+from shared.api import TransferByNumberRequest, TransferRequest, TransferResponse
+
+
+class TransferByNumberController(Controller):
+    path = "/api/v1/transfers/by-account-number"
+    tags = ["transfers"]
+
+    @post("/", operation_id="transferToAccountNumber", status_code=201)
+    async def transfer(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        data: TransferByNumberRequest,
+    ) -> Response[TransferResponse]:
+        body = await decode_body(request, TransferByNumberRequest)
+        account_number.parse(body.to_account_number)  # 400 for a mistyped number first
+        req = TransferRequest(
+            from_account_id=await resolve_account(ctx, body.from_account, "from_account"),
+            to_account_id=await resolve_account(ctx, body.to_account_number, "to_account_number"),
+            amount=body.amount,
+            description=body.description,
+            currency=body.currency,
+        )
+        idem = idempotency_key(request, actor, "transfer", req)
+        meta = event_metadata(request, actor, idem)
+        audit = dataclasses.replace(
+            audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
+                req.from_account_id
+            ),
+            details={"amount": req.amount, "to_account_id": str(req.to_account_id)},
+        )
+        result = await handlers.transfer_money(ctx, actor, req, idem, meta, audit)
+        return command_response(result)  # type: ignore[return-value]

@@ -1,0 +1,63 @@
+"""Outgoing limits (issue #17): staff set an account's per-payment and daily limits.
+
+``SetAccountLimits`` is audited like every command and idempotent by key. Who may:
+tellers and admins (raising a limit is a maker-checker candidate, part 6 of #17).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import ClassVar
+from uuid import UUID
+
+from server.application.access import check_account_access, check_role
+from server.application.commands import Command, business_day
+from server.application.decide import Decision, State, StreamAppend, decides
+from server.domain import limits
+from server.domain.account import Account
+from server.domain.errors import AccountNotFoundError
+from shared.api import AccountLimitsResponse
+from shared.events import STREAM_TYPE_ACCOUNT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetAccountLimits(Command):
+    action: ClassVar[str] = "set_account_limits"
+    status_code: ClassVar[int] = 200
+    account_id: UUID
+    per_transaction: int
+    daily_outgoing: int
+    reason: str = ""
+    booked_on: date = field(default_factory=business_day)
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.account_id,)
+
+
+def limits_response(account: Account, day: date) -> AccountLimitsResponse:
+    return AccountLimitsResponse(
+        account_id=account.id,
+        per_transaction=account.per_transaction_limit,
+        daily_outgoing=account.daily_outgoing_limit,
+        remaining_today=account.remaining_today(day),
+        version=account.version,
+    )
+
+
+@decides(SetAccountLimits)
+def set_account_limits(state: State, cmd: SetAccountLimits) -> Decision:
+    account = state.accounts.get(cmd.account_id)
+    if account is None:
+        raise AccountNotFoundError("No such account.")
+    check_account_access(cmd.actor, account.owner_id, "read")  # a customer: 404 if not theirs
+    check_role(cmd.actor, "teller", "admin")
+    event = limits.change_limits(
+        account, per_transaction=cmd.per_transaction, daily=cmd.daily_outgoing, reason=cmd.reason
+    )
+    after = account.apply(event)
+    return Decision(
+        appends=(StreamAppend(account.id, STREAM_TYPE_ACCOUNT, account.version, (event,)),),
+        response=limits_response(after, cmd.booked_on),
+        states=(after,),
+    )

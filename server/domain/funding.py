@@ -1,0 +1,47 @@
+"""Where money comes from (issue #17): named checks, pure.
+
+Money enters the bank in two ways only: a teller takes cash at the desk into a
+customer's account, or - in development mode only - a customer tops up their own
+account "from outside" (there is no card acquirer or incoming payment rail here),
+up to a daily cap per customer. Everything else moves money that is already in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from uuid import UUID
+
+from server.domain import errors
+from server.domain.account import Account
+
+
+def check_top_ups_enabled(enabled: bool) -> None:
+    if not enabled:
+        raise errors.TopUpsDisabledError(
+            "Topping up an account from outside exists only in development mode; "
+            "pay cash in at a branch (a teller deposits it) or receive a transfer."
+        )
+
+
+def topped_up_on(accounts: Iterable[Account], owner_id: UUID, day: date) -> int:
+    """What ``owner_id`` topped up on ``day`` over the given accounts of theirs."""
+    return sum(a.topped_up_on(day) for a in accounts if a.owner_id == owner_id)
+
+
+def check_top_up_within_daily_cap(already_today: int, amount: int, cap: int) -> None:
+    left = max(cap - already_today, 0)
+    if amount > left:
+        raise errors.TopUpCapExceededError(
+            f"Development top-ups are capped at {cap} minor units a day per customer; "
+            f"{left} minor units are left today."
+        )
+
+
+def check_cash_not_for_own_account(account: Account, staff_id: UUID) -> None:
+    """Four eyes on the cash desk: staff do not pay cash into their own accounts."""
+    if account.owner_id == staff_id:
+        raise errors.CashDepositToOwnAccountError(
+            "Staff cannot take a cash deposit into an account of their own; "
+            "another teller must do it."
+        )

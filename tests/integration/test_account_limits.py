@@ -1,0 +1,66 @@
+"""Outgoing limits (issue #17): staff set them; a payment over one answers 422 with
+which limit and what is left today; the read models still equal the fold."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import httpx
+
+from infra.local.procs import ManagedProcess
+from infra.local.stack import EmbeddedStack
+from tests.integration.test_projections import run_projections_command, wait_projected
+from tests.support.customers import sign_up
+from tests.support.staff import audit_rows, staff
+
+
+async def test_staff_set_limits_and_payments_over_them_are_refused_with_what_is_left(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+) -> None:
+    ada = await sign_up(http, "Ada Limited")
+    account, savings = (await ada.open_account())["id"], (await ada.open_account())["id"]
+    assert (await ada.deposit(account, 1_000_00)).status_code == 201
+    tom = await staff(http, stack, "teller", "Tom Limits")
+    limits = {"per_transaction": 100_00, "daily_outgoing": 150_00, "reason": "customer asked"}
+
+    r = await http.put(f"/api/v1/accounts/{account}/limits", json=limits, headers=ada.auth)
+    assert r.status_code == 403, r.text  # a customer does not set their own limits
+    headers = {**tom.auth, "Idempotency-Key": str(uuid.uuid4())}
+    r = await http.put(f"/api/v1/accounts/{account}/limits", json=limits, headers=headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["per_transaction"] == 100_00 and body["daily_outgoing"] == 150_00
+    assert body["remaining_today"] == 150_00
+    r = await http.put(f"/api/v1/accounts/{account}/limits", json=limits, headers=headers)
+    assert r.headers.get("Idempotent-Replayed") == "true"  # once, not twice
+
+    r = await ada.withdraw(account, 100_01)
+    assert r.status_code == 422 and r.json()["code"] == "transaction_limit_exceeded", r.text
+    assert r.json()["remaining_today"] == 150_00
+    assert (await ada.withdraw(account, 100_00)).status_code == 201
+    r = await ada.transfer(account, savings, 50_01)
+    assert r.status_code == 422 and r.json()["code"] == "daily_limit_exceeded", r.text
+    assert (
+        r.json()["remaining_today"] == 50_00
+        and "5000 minor units are left today" in (r.json()["detail"])
+    )
+    assert (await ada.transfer(account, savings, 50_00)).status_code == 201
+    assert await ada.balance(account) == 850_00
+
+    auditor = await staff(http, stack, "auditor", "Aud Limits")
+    rows = [r for r in await audit_rows(http, auditor, account=account)]
+    changed = [r for r in rows if r["action"] == "set_account_limits"]
+    assert [r["outcome"] for r in changed] == ["replayed", "accepted", "denied"]
+    assert changed[1]["actor_id"] == tom.user_id
+
+    head = await db.fetchval(
+        "SELECT max(version) FROM events WHERE stream_id = $1", uuid.UUID(account)
+    )
+    await wait_projected(db, account, head)
+    check = run_projections_command(stack, "check")
+    assert check.returncode == 0, check.stdout + check.stderr

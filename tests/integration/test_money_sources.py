@@ -1,0 +1,121 @@
+"""Where money comes from (issue #17): a teller takes cash for a customer; a customer
+tops up from outside only in development mode; production refuses it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import asyncpg
+import httpx
+
+from infra.local.procs import ManagedProcess
+from infra.local.stack import EmbeddedStack
+from tests.support.customers import sign_up
+from tests.support.staff import audit_rows, staff
+
+
+async def test_a_teller_takes_cash_into_a_customers_account_and_it_is_audited(
+    http: httpx.AsyncClient, stack: EmbeddedStack, db: asyncpg.Pool
+) -> None:
+    ada = await sign_up(http, "Ada Cash")
+    account = (await ada.open_account())["id"]
+    tom = await staff(http, stack, "teller", "Tom Cashdesk")
+    key = str(uuid.uuid4())
+    body = {"amount": 250_00, "description": "cash at the desk"}
+    headers = {**tom.auth, "Idempotency-Key": key}
+
+    r = await http.post(f"/api/v1/accounts/{account}/cash-deposits", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["source"] == "cash" and r.json()["notice"] is None
+    again = await http.post(f"/api/v1/accounts/{account}/cash-deposits", json=body, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert await ada.balance(account) == 250_00  # once, not twice
+
+    payload = await db.fetchval(
+        "SELECT payload FROM events WHERE stream_id = $1 AND event_type = 'MoneyDeposited'",
+        uuid.UUID(account),
+    )
+    assert '"source": "cash"' in payload or '"source":"cash"' in payload
+
+    auditor = await staff(http, stack, "auditor", "Aud Cash")
+    rows = await audit_rows(http, auditor, account=account)
+    cash = [r for r in rows if r["action"] == "deposit_cash"]
+    assert [r["outcome"] for r in cash] == ["replayed", "accepted"]
+    assert cash[1]["actor_id"] == tom.user_id and cash[1]["details"] == {"amount": 250_00}
+
+    # a customer cannot take cash; a teller cannot pay cash into their own account
+    r = await http.post(
+        f"/api/v1/accounts/{account}/cash-deposits",
+        json={"amount": 1_00},
+        headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 403 and r.json()["code"] == "forbidden", r.text
+    own = (await tom.open_account())["id"]
+    r = await http.post(
+        f"/api/v1/accounts/{own}/cash-deposits",
+        json={"amount": 1_00},
+        headers={**tom.auth, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 403 and r.json()["code"] == "own_account_cash_deposit", r.text
+    assert await tom.balance(own) == 0
+
+
+async def test_a_customers_top_up_says_it_is_a_development_top_up(
+    http: httpx.AsyncClient,
+) -> None:
+    ada = await sign_up(http, "Ada Topup")
+    account = (await ada.open_account())["id"]
+    r = await http.post(
+        f"/api/v1/accounts/{account}/top-ups",
+        json={"amount": 20_00},
+        headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["source"] == "dev_top_up" and "Development top-up" in r.json()["notice"]
+    legacy = await ada.deposit(account, 5_00)  # the old path: a top-up too
+    assert legacy.status_code == 201 and legacy.json()["source"] == "dev_top_up"
+    assert await ada.balance(account) == 25_00
+
+
+async def test_production_refuses_a_customers_deposit_and_caps_hold_per_day(
+    http: httpx.AsyncClient, stack: EmbeddedStack, api_factory: Callable[..., ManagedProcess]
+) -> None:
+    ada = await sign_up(http, "Ada Production")
+    account = (await ada.open_account())["id"]
+    production = api_factory(extra_env={"BANK_DEV_TOP_UPS": "false"})
+    capped = api_factory(extra_env={"BANK_DEV_TOP_UP_DAILY_CAP": "10000"})
+    tom = await staff(http, stack, "teller", "Tom Production")
+
+    async with httpx.AsyncClient(base_url=production.url, timeout=10) as prod:
+        for path in ("deposits", "top-ups"):
+            r = await prod.post(
+                f"/api/v1/accounts/{account}/{path}",
+                json={"amount": 1_00},
+                headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4())},
+            )
+            assert r.status_code == 403 and r.json()["code"] == "top_ups_disabled", r.text
+            assert "development mode" in r.json()["detail"]
+        r = await prod.post(  # cash at the desk still works in production
+            f"/api/v1/accounts/{account}/deposits",
+            json={"amount": 7_00},
+            headers={**tom.auth, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert r.status_code == 201 and r.json()["source"] == "cash", r.text
+
+    async with httpx.AsyncClient(base_url=capped.url, timeout=10) as dev:
+        second = (await ada.open_account(name="Second"))["id"]
+
+        async def top_up(acc: str, amount: int) -> httpx.Response:
+            return await dev.post(
+                f"/api/v1/accounts/{acc}/top-ups",
+                json={"amount": amount},
+                headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4())},
+            )
+
+        assert (await top_up(account, 60_00)).status_code == 201
+        r = await top_up(second, 40_01)  # the cap is per customer, over both accounts
+        assert r.status_code == 422 and r.json()["code"] == "top_up_daily_cap_exceeded"
+        assert "4000 minor units are left today" in r.json()["detail"]
+        assert (await top_up(second, 40_00)).status_code == 201
+    assert await ada.balance(account) == 67_00 and await ada.balance(second) == 40_00

@@ -1,0 +1,134 @@
+"""Where money comes from (issue #17): a teller's cash, a customer's development
+top-up under a daily cap, and nothing else."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import pytest
+
+from server.application import errors as app_errors
+from server.application.actor import Actor
+from server.application.decide import State, decide
+from server.application.funding import TOP_UP_NOTICE, DepositCash, TopUpAccount
+from server.domain import errors, funding
+from server.domain.account import Account, open_account
+from shared.api import MoneyMovementResponse
+from shared.events import DEPOSIT_SOURCE_CASH, DEPOSIT_SOURCE_DEV_TOP_UP, MoneyDeposited
+
+TODAY = date(2026, 11, 30)
+LIMIT = 1_000_000_00
+ADA = Actor(uuid.uuid4(), "customer")
+TOM = Actor(uuid.uuid4(), "teller")
+BOSS = Actor(uuid.uuid4(), "admin")
+
+
+def account_of(owner: Actor) -> Account:
+    return Account.opened(
+        open_account(account_id=uuid.uuid4(), owner_id=owner.user_id, name="Main", currency="EUR")
+    )
+
+
+def top_up(account: Account, amount: int, *, cap: int = 100_00, enabled: bool = True,
+           day: date = TODAY, owned: tuple[uuid.UUID, ...] = ()) -> TopUpAccount:  # fmt: skip
+    return TopUpAccount(
+        actor=ADA, account_id=account.id, transaction_id=uuid.uuid4(), amount=amount,
+        booked_on=day, enabled=enabled, daily_cap=cap, owned=owned,
+    )  # fmt: skip
+
+
+def state(*accounts: Account) -> State:
+    return State(accounts={a.id: a for a in accounts}, max_amount=LIMIT)
+
+
+def test_a_customer_tops_up_in_development_and_is_told_so() -> None:
+    acc = account_of(ADA)
+    decision = decide(state(acc), top_up(acc, 40_00))
+    (event,) = decision.appends[0].events
+    assert isinstance(event, MoneyDeposited)
+    assert event.source == DEPOSIT_SOURCE_DEV_TOP_UP and event.booked_on == TODAY
+    assert isinstance(decision.response, MoneyMovementResponse)
+    assert decision.response.notice == TOP_UP_NOTICE
+    assert decision.states[0].balance == 40_00 and decision.states[0].topped_up_on(TODAY) == 40_00
+
+
+def test_production_refuses_a_customers_deposit() -> None:
+    acc = account_of(ADA)
+    with pytest.raises(errors.TopUpsDisabledError):
+        decide(state(acc), top_up(acc, 1_00, enabled=False))
+
+
+def test_the_daily_cap_counts_every_account_of_the_customer_and_says_what_is_left() -> None:
+    first, second = account_of(ADA), account_of(ADA)
+    after = decide(state(first, second), top_up(first, 70_00, owned=(second.id,))).states[0]
+    with pytest.raises(errors.TopUpCapExceededError, match=" 3000 minor units are left today"):
+        decide(state(after, second), top_up(second, 30_01, owned=(first.id,)))
+    ok = decide(state(after, second), top_up(second, 30_00, owned=(first.id,)))
+    assert ok.states[0].balance == 30_00
+
+
+def test_the_cap_starts_again_the_next_day() -> None:
+    acc = account_of(ADA)
+    full = decide(state(acc), top_up(acc, 100_00)).states[0]
+    tomorrow = TODAY + timedelta(days=1)
+    assert full.topped_up_on(tomorrow) == 0
+    nxt = decide(state(full), top_up(full, 100_00, day=tomorrow)).states[0]
+    assert nxt.balance == 200_00 and nxt.topped_up_on(tomorrow) == 100_00
+
+
+def test_cash_and_transfers_in_do_not_count_towards_the_top_up_cap() -> None:
+    acc = account_of(ADA)
+    cash = DepositCash(actor=TOM, account_id=acc.id, transaction_id=uuid.uuid4(),
+                       amount=500_00, booked_on=TODAY)  # fmt: skip
+    after = decide(state(acc), cash).states[0]
+    assert after.topped_up_on(TODAY) == 0
+    assert decide(state(after), top_up(after, 100_00)).states[0].balance == 600_00
+
+
+def test_a_teller_takes_cash_into_a_customers_account() -> None:
+    acc = account_of(ADA)
+    cmd = DepositCash(actor=TOM, account_id=acc.id, transaction_id=uuid.uuid4(),
+                      amount=300_00, booked_on=TODAY)  # fmt: skip
+    decision = decide(state(acc), cmd)
+    (event,) = decision.appends[0].events
+    assert isinstance(event, MoneyDeposited) and event.source == DEPOSIT_SOURCE_CASH
+    assert decision.states[0].balance == 300_00
+
+
+@pytest.mark.parametrize("actor", [ADA, BOSS, Actor(uuid.uuid4(), "auditor")])
+def test_only_a_teller_takes_cash(actor: Actor) -> None:
+    acc = account_of(Actor(uuid.uuid4()))
+    cmd = DepositCash(actor=actor, account_id=acc.id, transaction_id=uuid.uuid4(),
+                      amount=1_00, booked_on=TODAY)  # fmt: skip
+    # a customer does not even learn the account exists; staff are refused
+    expected = (
+        errors.AccountNotFoundError
+        if actor.role == "customer"
+        else app_errors.PermissionDeniedError
+    )
+    with pytest.raises(expected):
+        decide(state(acc), cmd)
+
+
+def test_a_teller_cannot_pay_cash_into_their_own_account() -> None:
+    own = account_of(TOM)
+    cmd = DepositCash(actor=TOM, account_id=own.id, transaction_id=uuid.uuid4(),
+                      amount=1_00, booked_on=TODAY)  # fmt: skip
+    with pytest.raises(errors.CashDepositToOwnAccountError):
+        decide(state(own), cmd)
+
+
+def test_a_top_up_goes_only_into_an_account_of_ones_own() -> None:
+    acc = account_of(ADA)
+    cmd = TopUpAccount(actor=TOM, account_id=acc.id, transaction_id=uuid.uuid4(), amount=1_00,
+                       booked_on=TODAY, enabled=True, daily_cap=100_00)  # fmt: skip
+    with pytest.raises(app_errors.PermissionDeniedError):
+        decide(state(acc), cmd)
+
+
+def test_named_checks() -> None:
+    funding.check_top_ups_enabled(True)
+    funding.check_top_up_within_daily_cap(already_today=60, amount=40, cap=100)
+    with pytest.raises(errors.TopUpCapExceededError, match="0 minor units are left"):
+        funding.check_top_up_within_daily_cap(already_today=120, amount=1, cap=100)
