@@ -19,6 +19,7 @@ Protocol (JSON messages of shared.messages, tagged by "type"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -33,6 +34,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.api.bootstrap import services_of
+from server.api.errors import unavailable_reason
 from server.api.security import authenticate_access_token
 from server.application.context import Actor
 from server.observability.metrics import observe_push
@@ -54,6 +56,7 @@ log = logging.getLogger("bank.api.live")
 
 HELLO_TIMEOUT_SECONDS = 10.0
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded or a dependency is down
 CLOSE_BAD_MESSAGE = 4400
 CLOSE_HELLO_TIMEOUT = 4408
 # An open socket outlives its access token; the session is what keeps it open.
@@ -214,3 +217,14 @@ async def live_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugin
                 await asyncio.gather(*tasks, return_exceptions=True)
     except WebSocketDisconnect:
         return
+    except Exception as exc:
+        # A dependency that is down (Redis, PostgreSQL) is "try again later", as over
+        # HTTP (server/api/errors.py), not an internal error: the app reconnects.
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        log.warning("live socket closed, %s unavailable: %r", reason, exc)
+        err = Error(code="unavailable", detail="The bank is briefly unavailable; reconnect.")
+        with contextlib.suppress(Exception):
+            await socket.send_text(_encoder.encode(err).decode())
+            await socket.close(code=CLOSE_TRY_AGAIN_LATER, reason="unavailable")
