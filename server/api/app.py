@@ -29,6 +29,7 @@ from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
+from server.api.standing_orders import StandingOrderController
 from server.api.transfers import TransferController
 from server.graphql.controller import graphql_controller
 from server.observability.http import instrument_app, metrics_endpoint
@@ -48,6 +49,7 @@ ROUTES: list[ControllerRouterHandler] = [
     ProfileController,
     live_socket,
     metrics_endpoint,
+    StandingOrderController,
 ]
 
 
