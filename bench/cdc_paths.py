@@ -127,7 +127,8 @@ async def measure(
     try:
         t0 = time.monotonic()
         await writer.execute(
-            f"INSERT INTO {TABLE} (payload) SELECT jsonb_build_object('n', g, 'pad', repeat('x', 80))"
+            f"INSERT INTO {TABLE} (payload)"
+            " SELECT jsonb_build_object('n', g, 'pad', repeat('x', 80))"
             " FROM generate_series(1, 100000) g"
         )
         committed = time.monotonic()

@@ -17,12 +17,16 @@ import aiohttp
 import msgspec
 
 from bench.fixtures import Customer, open_accounts, sign_up
-from bench.loadgen import open_loop
+from bench.loadgen import Call, open_loop
 from bench.stats import Summary, summarize
 from shared.messages import BalanceChanged, Hello, ServerMessage, Welcome
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(ServerMessage)
+
+
+Pushes = dict[str, list[tuple[int, float]]]  # account -> (version, arrival time), in order
+Sent = list[tuple[str, int, float]]  # account, version, due time
 
 
 async def run_e2e(
@@ -36,62 +40,20 @@ async def run_e2e(
 ) -> Summary:
     who: Customer = await sign_up(http, api, "e2e")
     await open_accounts(http, api, who, accounts)
-    pushes: dict[str, list[tuple[int, float]]] = defaultdict(list)  # account -> (version, t)
+    pushes: Pushes = defaultdict(list)
+    sent: Sent = []
+    errors: Counter[str] = Counter()
     ws_url = api.replace("http", "ws", 1) + f"/api/v1/ws?token={who.token}"
     async with http.ws_connect(ws_url, heartbeat=None, max_msg_size=0) as ws:
-        await ws.send_str(_enc.encode(Hello()).decode())
-        first = _dec.decode((await ws.receive(timeout=10)).data)
-        if not isinstance(first, Welcome):
-            raise RuntimeError(f"expected Welcome, got {first!r}")
-
-        async def reader() -> None:
-            async for msg in ws:
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    continue
-                m = _dec.decode(msg.data)
-                if isinstance(m, BalanceChanged):
-                    pushes[str(m.account_id)].append((m.version, time.perf_counter()))
-
-        reader_task = asyncio.create_task(reader())
+        await _say_hello(ws)
+        reader_task = asyncio.create_task(_collect_pushes(ws, pushes))
         await asyncio.sleep(1.0)  # let the catch-up of the opening deposits pass
-        sent: list[tuple[str, int, float]] = []  # account, version, due time
-        body = _enc.encode({"amount": 1})
-        errors: Counter[str] = Counter()
-
-        async def deposit(i: int) -> str | None:
-            due = time.perf_counter()
-            account = who.accounts[i % len(who.accounts)]
-            async with http.post(
-                f"{api}/api/v1/accounts/{account}/deposits",
-                data=body,
-                headers={
-                    **who.auth,
-                    "Content-Type": "application/json",
-                    "Idempotency-Key": str(uuid.uuid4()),
-                },
-            ) as r:
-                raw = await r.read()
-                if r.status != 201:
-                    return f"http_{r.status}"
-            sent.append((account, msgspec.json.decode(raw)["version"], due))
-            return None
-
+        deposit = _deposit_call(http, api, who, sent)
         run = await open_loop(deposit, rate=rate, duration=seconds, drain=10)
         errors.update(run.errors)
-        deadline = time.perf_counter() + wait
-        while time.perf_counter() < deadline:
-            if all(pushes[a] and pushes[a][-1][0] >= v for a, v, _ in sent[-len(who.accounts) :]):
-                break
-            await asyncio.sleep(0.1)
+        await _wait_for_last_pushes(pushes, sent, len(who.accounts), wait)
         reader_task.cancel()
-    latencies = []
-    for account, version, due in sent:
-        got = pushes[account]
-        k = bisect.bisect_left([v for v, _ in got], version)
-        if k < len(got):
-            latencies.append(got[k][1] - due)
-        else:
-            errors["push_missing"] += 1
+    latencies = _push_latencies(sent, pushes, errors)
     return summarize(
         scenario="e2e_push",
         system="ours",
@@ -102,3 +64,67 @@ async def run_e2e(
         offered_rate=rate,
         note="deposit over HTTP -> CDC -> Kafka -> projection -> Redis -> WS",
     )
+
+
+async def _say_hello(ws: aiohttp.ClientWebSocketResponse) -> None:
+    await ws.send_str(_enc.encode(Hello()).decode())
+    first = _dec.decode((await ws.receive(timeout=10)).data)
+    if not isinstance(first, Welcome):
+        raise RuntimeError(f"expected Welcome, got {first!r}")
+
+
+async def _collect_pushes(ws: aiohttp.ClientWebSocketResponse, pushes: Pushes) -> None:
+    async for msg in ws:
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            continue
+        m = _dec.decode(msg.data)
+        if isinstance(m, BalanceChanged):
+            pushes[str(m.account_id)].append((m.version, time.perf_counter()))
+
+
+def _deposit_call(http: aiohttp.ClientSession, api: str, who: Customer, sent: Sent) -> Call:
+    """Deposits round-robin over ``who``'s accounts, appending each accepted one to ``sent``."""
+    body = _enc.encode({"amount": 1})
+
+    async def deposit(i: int) -> str | None:
+        due = time.perf_counter()
+        account = who.accounts[i % len(who.accounts)]
+        async with http.post(
+            f"{api}/api/v1/accounts/{account}/deposits",
+            data=body,
+            headers={
+                **who.auth,
+                "Content-Type": "application/json",
+                "Idempotency-Key": str(uuid.uuid4()),
+            },
+        ) as r:
+            raw = await r.read()
+            if r.status != 201:
+                return f"http_{r.status}"
+        sent.append((account, msgspec.json.decode(raw)["version"], due))
+        return None
+
+    return deposit
+
+
+async def _wait_for_last_pushes(pushes: Pushes, sent: Sent, last: int, wait: float) -> None:
+    """Wait up to ``wait`` seconds for the pushes of the ``last`` deposits sent."""
+    deadline = time.perf_counter() + wait
+    while time.perf_counter() < deadline:
+        if all(pushes[a] and pushes[a][-1][0] >= v for a, v, _ in sent[-last:]):
+            return
+        await asyncio.sleep(0.1)
+
+
+def _push_latencies(sent: Sent, pushes: Pushes, errors: Counter[str]) -> list[float]:
+    """Due time to the first push at or past each deposit's version; a deposit with no
+    such push counts as 'push_missing' in ``errors``."""
+    latencies = []
+    for account, version, due in sent:
+        got = pushes[account]
+        k = bisect.bisect_left([v for v, _ in got], version)
+        if k < len(got):
+            latencies.append(got[k][1] - due)
+        else:
+            errors["push_missing"] += 1
+    return latencies

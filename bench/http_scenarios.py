@@ -60,63 +60,86 @@ class HttpScenarios:
         return a, b
 
     def call(self, scenario: str, *, batch_size: int = 1000) -> Call:
-        api = self.api
         if scenario == "open_accounts":
-            body = _enc.encode({"currency": "EUR", "name": "bench"})
-            return lambda i: self._post(f"{api}/api/v1/accounts", body, 201, idem=False)
+            return self._open_account_call()
         if scenario == "deposits":
-            body = _enc.encode({"amount": 100, "description": "bench"})
-
-            async def deposit(i: int) -> str | None:
-                account = self.rnd.choice(self.who.accounts)
-                return await self._post(f"{api}/api/v1/accounts/{account}/deposits", body, 201)
-
-            return deposit
+            return self._deposit_call()
         if scenario in ("transfers_uniform", "transfers_hot"):
-            share = self.hot_share if scenario == "transfers_hot" else 0.0
-
-            async def transfer(i: int) -> str | None:
-                src, dst = self._pair(self.rnd.random() < share)
-                body = _enc.encode({"from_account_id": src, "to_account_id": dst, "amount": 1})
-                return await self._post(f"{api}/api/v1/transfers", body, 201)
-
-            return transfer
+            return self._transfer_call(self.hot_share if scenario == "transfers_hot" else 0.0)
         if scenario == "get_balance":
-            headers = self.who.auth
-
-            async def balance(i: int) -> str | None:
-                account = self.rnd.choice(self.who.accounts)
-                async with self.http.get(
-                    f"{api}/api/v1/accounts/{account}/balance", headers=headers
-                ) as r:
-                    await r.read()
-                    return None if r.status == 200 else f"http_{r.status}"
-
-            return balance
+            return self._balance_call()
         if scenario == "batch_transfers":
-
-            async def batch(i: int) -> str | None:
-                items = []
-                for _ in range(batch_size):
-                    src, dst = self._pair(False)
-                    items.append(
-                        {
-                            "id": str(uuid.uuid4()),
-                            "from_account_id": src,
-                            "to_account_id": dst,
-                            "amount": 1,
-                        }
-                    )
-                body = _enc.encode({"transfers": items})
-                async with self.http.post(
-                    f"{api}/api/v1/transfers/batch", data=body, headers=self._headers(idem=False)
-                ) as r:
-                    raw = await r.read()
-                    if r.status != 200:
-                        return f"http_{r.status}"
-                    if b'"rejected":0' not in raw.replace(b" ", b""):
-                        return "items_rejected"
-                    return None
-
-            return batch
+            return self._batch_call(batch_size)
         raise ValueError(f"unknown scenario {scenario}")
+
+    def _open_account_call(self) -> Call:
+        api = self.api
+        body = _enc.encode({"currency": "EUR", "name": "bench"})
+        return lambda i: self._post(f"{api}/api/v1/accounts", body, 201, idem=False)
+
+    def _deposit_call(self) -> Call:
+        api = self.api
+        body = _enc.encode({"amount": 100, "description": "bench"})
+
+        async def deposit(i: int) -> str | None:
+            account = self.rnd.choice(self.who.accounts)
+            return await self._post(f"{api}/api/v1/accounts/{account}/deposits", body, 201)
+
+        return deposit
+
+    def _transfer_call(self, hot_share: float) -> Call:
+        """Transfers between random accounts; ``hot_share`` of them touch the hot account."""
+        api = self.api
+
+        async def transfer(i: int) -> str | None:
+            src, dst = self._pair(self.rnd.random() < hot_share)
+            body = _enc.encode({"from_account_id": src, "to_account_id": dst, "amount": 1})
+            return await self._post(f"{api}/api/v1/transfers", body, 201)
+
+        return transfer
+
+    def _balance_call(self) -> Call:
+        api = self.api
+        headers = self.who.auth
+
+        async def balance(i: int) -> str | None:
+            account = self.rnd.choice(self.who.accounts)
+            async with self.http.get(
+                f"{api}/api/v1/accounts/{account}/balance", headers=headers
+            ) as r:
+                await r.read()
+                return None if r.status == 200 else f"http_{r.status}"
+
+        return balance
+
+    def _batch_body(self, batch_size: int) -> bytes:
+        items = []
+        for _ in range(batch_size):
+            src, dst = self._pair(False)
+            items.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "from_account_id": src,
+                    "to_account_id": dst,
+                    "amount": 1,
+                }
+            )
+        return _enc.encode({"transfers": items})
+
+    def _batch_call(self, batch_size: int) -> Call:
+        """``batch_size`` uniform transfers per call; a rejected item makes the call fail."""
+        api = self.api
+
+        async def batch(i: int) -> str | None:
+            body = self._batch_body(batch_size)
+            async with self.http.post(
+                f"{api}/api/v1/transfers/batch", data=body, headers=self._headers(idem=False)
+            ) as r:
+                raw = await r.read()
+                if r.status != 200:
+                    return f"http_{r.status}"
+                if b'"rejected":0' not in raw.replace(b" ", b""):
+                    return "items_rejected"
+                return None
+
+        return batch

@@ -26,9 +26,9 @@ from bench.stack import start_stack, stop_stack
 from bench.write_cpu import cpu, postgres_procs, wal_lsn
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
-from server.adapters.idempotency import IdempotencyKey, request_hash
 from server.application import handlers
 from server.application.context import Actor, AppContext
+from server.application.idempotency import IdempotencyKey, request_hash
 from shared.api import MoneyMovementRequest, OpenAccountRequest
 from shared.events import EventMetadata
 

@@ -113,28 +113,10 @@ class BankLink:
             return
         self._writers.update((client_w, up_w))
         doomed = asyncio.Event()  # set when this connection carries the request to lose
-
-        async def upstream() -> None:
-            while data := await client_r.read(65536):
-                line = data.split(b"\r\n", 1)[0]
-                if _REQUEST_LINE.match(line):
-                    self.requests.append((time.monotonic(), line))
-                    if self._lose_marker is not None and self._lose_marker in line:
-                        self._lose_marker = None
-                        doomed.set()
-                up_w.write(data)
-                await up_w.drain()
-
-        async def downstream() -> None:
-            while data := await up_r.read(65536):
-                if doomed.is_set():  # the server answered; the app never hears it
-                    self.lost_responses += 1
-                    client_w.transport.abort()
-                    return
-                client_w.write(data)
-                await client_w.drain()
-
-        tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+        tasks = [
+            asyncio.create_task(self._upstream(client_r, up_w, doomed)),
+            asyncio.create_task(self._downstream(up_r, client_w, doomed)),
+        ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         except Exception:  # noqa: BLE001 - a reset on either side ends the pair
@@ -146,3 +128,33 @@ class BankLink:
             for w in (client_w, up_w):
                 self._writers.discard(w)
                 w.transport.abort()
+
+    async def _upstream(
+        self, client_r: asyncio.StreamReader, up_w: asyncio.StreamWriter, doomed: asyncio.Event
+    ) -> None:
+        """Forward the app's bytes to the API, recording each request line and setting
+        ``doomed`` if the request carries the marker of ``lose_next_response``."""
+        while data := await client_r.read(65536):
+            self._note_request(data.split(b"\r\n", 1)[0], doomed)
+            up_w.write(data)
+            await up_w.drain()
+
+    def _note_request(self, line: bytes, doomed: asyncio.Event) -> None:
+        if not _REQUEST_LINE.match(line):
+            return
+        self.requests.append((time.monotonic(), line))
+        if self._lose_marker is not None and self._lose_marker in line:
+            self._lose_marker = None
+            doomed.set()
+
+    async def _downstream(
+        self, up_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, doomed: asyncio.Event
+    ) -> None:
+        """Forward the API's bytes to the app, unless the connection is doomed."""
+        while data := await up_r.read(65536):
+            if doomed.is_set():  # the server answered; the app never hears it
+                self.lost_responses += 1
+                client_w.transport.abort()
+                return
+            client_w.write(data)
+            await client_w.drain()

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real, isolated embedded stack per test session (see infra/local/pytest_plugin.py).
+"""Shared fixtures: a real, isolated embedded stack per test session
+(see infra/local/pytest_plugin.py).
 
 Fixtures: stack, stack_env, api_url, http, db (owner pool), app_db (bank_app pool),
 redis_client, cdc, projections, client_url. Tests under tests/unit must not use them.

@@ -281,8 +281,17 @@ async def app_db(stack: EmbeddedStack) -> AsyncIterator[asyncpg.Pool]:  # noqa: 
 @pytest_asyncio.fixture(scope="session")
 async def redis_client(stack: EmbeddedStack) -> AsyncIterator[redis.asyncio.Redis]:  # noqa: F821
     import redis.asyncio
+    import redis.exceptions
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
 
-    client = redis.asyncio.Redis.from_url(stack.redis_url)
+    # Tests restart Redis (outage tests): a pooled connection the old server closed
+    # is retried once on a fresh one (redis-py's default client fails on it once).
+    client = redis.asyncio.Redis.from_url(
+        stack.redis_url,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1),
+        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+    )
     try:
         yield client
     finally:

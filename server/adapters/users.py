@@ -40,7 +40,8 @@ async def insert_user(
 
 async def find_by_email(conn: asyncpg.Connection | asyncpg.Pool, email: str) -> UserRecord | None:
     row = await conn.fetchrow(
-        "SELECT id, email, password_hash, full_name, role FROM users WHERE lower(email) = lower($1)",
+        "SELECT id, email, password_hash, full_name, role FROM users"
+        " WHERE lower(email) = lower($1)",
         email,
     )
     return UserRecord(**dict(row)) if row else None

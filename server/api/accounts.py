@@ -7,10 +7,9 @@ from typing import Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 
 from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
-from server.api.queries import min_version_param, query_cache
+from server.api.queries import min_version_param
 from server.api.security import audit_record
 from server.application import handlers
 from server.application.audit import AuditRecord
@@ -18,6 +17,7 @@ from server.application.command_runner import CommandResult
 from server.application.context import Actor, AppContext
 from server.application.idempotency import IdempotencyKey
 from server.queries import accounts as account_queries
+from server.readmodel.cache import QueryCache
 from shared.api import (
     AccountList,
     AccountResponse,
@@ -45,8 +45,10 @@ class AccountController(Controller):
     tags = ["accounts"]
 
     @get("/", operation_id="listAccounts")
-    async def list_accounts(self, ctx: AppContext, actor: Actor, state: State) -> AccountList:
-        return await account_queries.list_accounts(ctx, actor, cache=query_cache(state))
+    async def list_accounts(
+        self, ctx: AppContext, actor: Actor, query_cache: QueryCache
+    ) -> AccountList:
+        return await account_queries.list_accounts(ctx, actor, cache=query_cache)
 
     @post("/", operation_id="openAccount", status_code=201)
     async def open_account(
@@ -68,7 +70,7 @@ class AccountController(Controller):
         self,
         ctx: AppContext,
         actor: Actor,
-        state: State,
+        query_cache: QueryCache,
         account_id: str,
         min_version: int | None = None,
     ) -> AccountResponse:
@@ -76,7 +78,7 @@ class AccountController(Controller):
             ctx,
             actor,
             parse_uuid(account_id, "account_id"),
-            cache=query_cache(state),
+            cache=query_cache,
             min_version=min_version_param(min_version),
         )
 

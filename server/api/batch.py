@@ -42,6 +42,7 @@ class BatchTransferController(Controller):
         meta = event_metadata(request, actor, None)
         audit = audit_record(request, "transfer_money", actor, meta.trace_id)
         result = await handlers.transfer_batch(ctx, actor, req, meta, audit)
-        return Response(
-            content=_encoder.encode(result), media_type="application/json", status_code=200
-        )  # type: ignore[return-value]
+        # Encoded here (one pass over up to 8,190 results); the annotation documents the
+        # body for OpenAPI, so mypy cannot see that bytes are that body.
+        body = _encoder.encode(result)
+        return Response(content=body, media_type="application/json")  # type: ignore[arg-type]

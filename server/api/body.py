@@ -20,8 +20,8 @@ from litestar import Request
 from litestar.exceptions import ClientException
 
 from runtime.observability import context as obs
-from server.adapters.idempotency import IdempotencyKey, request_hash
 from server.application.context import Actor
+from server.application.idempotency import IdempotencyKey, request_hash
 from shared.events import EventMetadata
 
 T = TypeVar("T")

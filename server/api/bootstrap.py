@@ -134,11 +134,6 @@ def services_lifespan(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services = await build_services(settings, redis, auth)
         app.state.services = services
-        # Old names, until the read side's and the command controllers' modules take
-        # ``services: Services`` (server/api/queries.py, accounts.py, live.py).
-        app.state.ctx = services.ctx
-        app.state.query_cache = services.query_cache
-        app.state.sessions = services.sessions
         try:
             await ensure_bootstrap_admin(services.ctx)
             yield

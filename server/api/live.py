@@ -32,6 +32,7 @@ from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from server.api.bootstrap import services_of
 from server.api.security import authenticate_access_token
 from server.application.context import Actor
 from server.observability.metrics import observe_push
@@ -132,14 +133,10 @@ class _Session:
                 observe_push(msg.transaction.occurred_at)  # commit -> push latency
 
     async def watch_session(self, app: Litestar, actor: Actor) -> None:
-        sessions = app.state.get("sessions")
+        sessions = services_of(app).sessions
         while True:
             await asyncio.sleep(SESSION_RECHECK_SECONDS)
-            if (
-                sessions is not None
-                and actor.session_id is not None
-                and await sessions.is_active(actor.session_id)
-            ):
+            if actor.session_id is not None and await sessions.is_active(actor.session_id):
                 continue
             await self.send(
                 Error(code="session_revoked", detail="This session was signed out; sign in again.")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.params import Parameter
 
 from server.api.body import BadRequestError, parse_uuid
@@ -24,10 +23,6 @@ from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage
 KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")
 MAX_PAGE = 200
 MAX_ANALYTICS_DAYS = 366
-
-
-def query_cache(state: State) -> QueryCache | None:
-    return state.get("query_cache")
 
 
 def min_version_param(value: int | None) -> int | None:
@@ -69,7 +64,7 @@ class QueryController(Controller):
         self,
         ctx: AppContext,
         actor: Actor,
-        state: State,
+        query_cache: QueryCache,
         account_id: str,
         min_version: int | None = Parameter(
             default=None, description="Stream version the client already saw (read-your-writes)"
@@ -79,7 +74,7 @@ class QueryController(Controller):
             ctx,
             actor,
             parse_uuid(account_id, "account_id"),
-            cache=query_cache(state),
+            cache=query_cache,
             min_version=min_version_param(min_version),
         )
 
@@ -88,7 +83,7 @@ class QueryController(Controller):
         self,
         ctx: AppContext,
         actor: Actor,
-        state: State,
+        query_cache: QueryCache,
         account_id: str,
         limit: int = Parameter(default=50, description=f"1..{MAX_PAGE}"),
         cursor: str | None = Parameter(default=None, max_length=200),
@@ -109,9 +104,7 @@ class QueryController(Controller):
             kind=kind,
         )
         # Only the access check: any version of the account will do.
-        await account_queries.get_account(
-            ctx, actor, account, cache=query_cache(state), min_version=0
-        )
+        await account_queries.get_account(ctx, actor, account, cache=query_cache, min_version=0)
         try:
             return await history.transactions_page(account, limit, cursor, flt)
         except history.InvalidCursorError as exc:
@@ -122,7 +115,7 @@ class QueryController(Controller):
         self,
         ctx: AppContext,
         actor: Actor,
-        state: State,
+        query_cache: QueryCache,
         account_id: str,
         since: str | None = Parameter(query="from", default=None, description="first day (UTC)"),
         until: str | None = Parameter(query="to", default=None, description="last day, inclusive"),
@@ -137,6 +130,6 @@ class QueryController(Controller):
                 f"At most {MAX_ANALYTICS_DAYS} days per request.", "invalid_date_range"
             )
         account = await account_queries.get_account(
-            ctx, actor, account_uuid, cache=query_cache(state), min_version=0
+            ctx, actor, account_uuid, cache=query_cache, min_version=0
         )
         return await history.analytics(account_uuid, account.currency, first, last)

@@ -11,7 +11,6 @@ import msgspec
 import strawberry
 from strawberry.types import Info
 
-from server.adapters.idempotency import IdempotencyKey, request_hash
 from server.api import body
 from server.api.body import BadRequestError, event_metadata
 from server.api.rate_limits import take_money_token
@@ -19,6 +18,7 @@ from server.api.security import audit_record
 from server.application import handlers
 from server.application.command_runner import CommandResult
 from server.application.context import Actor
+from server.application.idempotency import IdempotencyKey, request_hash
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
 from server.graphql.problems import problem

@@ -33,12 +33,11 @@ from hypothesis.stateful import (
 
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
-from server.adapters.idempotency import request_hash
 from server.application import handlers
 from server.application.actor import Actor
 from server.application.command_runner import CommandResult
 from server.application.context import AppContext
-from server.application.idempotency import IdempotencyKey
+from server.application.idempotency import IdempotencyKey, request_hash
 from server.domain.account import Account
 from server.domain.errors import DomainError
 from shared.api import MoneyMovementRequest, OpenAccountRequest, TransferRequest
