@@ -154,6 +154,8 @@ class EmbeddedStack:
             "BANK_CLIENT_PORT": str(self.ports.client),
             "BANK_CDC_METRICS_PORT": str(self.ports.cdc_metrics),
             "BANK_PROJECTIONS_METRICS_PORT": str(self.ports.projections_metrics),
+            # Maker-checker off: a fresh stack has one admin (tests turn it on per API).
+            "BANK_APPROVAL_REQUIRED": "",
         }
 
     def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:

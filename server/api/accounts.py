@@ -8,6 +8,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 
+from server.api.approvals import pending_unfreeze
 from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
 from server.api.queries import min_version_param
 from server.api.security import audit_record
@@ -142,6 +143,8 @@ class AccountController(Controller):
         account = parse_uuid(account_id, "account_id")
         body = await request.body()
         req = await decode_body(request, FreezeRequest) if body else FreezeRequest()
+        if action == "unfreeze" and (held := await pending_unfreeze(request, ctx, actor, account)):
+            return held  # maker-checker: 202, runs when another staff member approves
         idem = idempotency_key(request, actor, f"{action}:{account}", req, required=False)
         meta = event_metadata(request, actor, idem)
         audit = audit_record(request, f"{action}_account", actor, meta.trace_id).about_account(

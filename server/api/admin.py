@@ -17,6 +17,7 @@ from litestar.params import Parameter
 
 from server.adapters.audit import AuditRow
 from server.adapters.users import UserRecord
+from server.api.approvals import pending_role_change
 from server.api.body import BadRequestError, decode_body, parse_uuid
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
@@ -66,6 +67,8 @@ class AdminController(Controller):
     ) -> UserResponse:
         target = parse_uuid(user_id, "user_id")
         req = await decode_body(request, RoleChangeRequest)
+        if held := await pending_role_change(request, ctx, actor, target, req.role):
+            return held  # type: ignore[return-value]  # maker-checker: 202 with the request id
         user = await admin.change_role(
             ctx,
             services_of(request.app).sessions,

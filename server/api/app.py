@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 from runtime.settings import Settings
 from server.api.accounts import AccountController
 from server.api.admin import AdminController, AuditController
+from server.api.approvals import ApprovalController
 from server.api.auth import AuthController
 from server.api.batch import BatchTransferController
 from server.api.bootstrap import redis_client, services_lifespan
@@ -50,6 +51,7 @@ ROUTES: list[ControllerRouterHandler] = [
     live_socket,
     metrics_endpoint,
     StandingOrderController,
+    ApprovalController,
 ]
 
 
