@@ -22,7 +22,7 @@ from server.api.body import decode_body, event_metadata, parse_uuid
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
 from server.application import admin, approvals, handlers
-from server.application.access import check_account_access, check_role
+from server.application.access import check_role
 from server.application.audit import AuditRecord
 from server.application.context import Actor, AppContext
 from server.application.errors import PermissionDeniedError
@@ -43,10 +43,7 @@ async def pending_unfreeze(
     """202 with a pending request when unfreezing needs approval; None otherwise."""
     if not approvals.needs_approval(ctx.settings.approval_required, "unfreeze_account"):
         return None
-    owner = await ctx.pool.fetchval(
-        "SELECT owner_id FROM account_owners WHERE account_id = $1", account
-    )
-    check_account_access(actor, owner, "unfreeze")  # the maker must be allowed to ask
+    await approvals.check_may_ask(ctx, actor, account, "unfreeze")
     audit = audit_record(request, "unfreeze_account", actor).about_account(account)
     payload = {"account_id": str(account)}
     return _accepted(await approvals.request(ctx, actor, "unfreeze_account", payload, audit))

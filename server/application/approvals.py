@@ -22,7 +22,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from server.application.access import check_role
+from server.application.access import Action, check_account_access, check_role
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
 from server.application.context import AppContext
@@ -63,6 +63,14 @@ def _view(row: asyncpg.Record) -> ApprovalResponse:
     fields = dict(row)
     fields["payload"] = msgspec.json.decode(row["payload"])
     return ApprovalResponse(**fields)
+
+
+async def check_may_ask(ctx: AppContext, maker: Actor, account: UUID, action: Action) -> None:
+    """The maker must be allowed to do what they ask for (404 for an unknown account)."""
+    owner = await ctx.pool.fetchval(
+        "SELECT owner_id FROM account_owners WHERE account_id = $1", account
+    )
+    check_account_access(maker, owner, action)
 
 
 async def request(

@@ -20,6 +20,8 @@ Frequency = Literal["once", "weekly", "monthly"]
 FREQUENCIES: tuple[Frequency, ...] = ("once", "weekly", "monthly")
 # After this many refusals in a row an order is suspended (not retried forever).
 MAX_CONSECUTIVE_REFUSALS = 3
+# Due dates are computed up to a century ahead; this keeps them inside datetime.date.
+LAST_START_YEAR = 9000
 
 
 class InvalidScheduleError(BusinessRuleError):
@@ -62,6 +64,8 @@ def add_months(start: date, months: int) -> date:
 def check_schedule(s: Schedule) -> None:
     if s.frequency not in FREQUENCIES:
         raise InvalidScheduleError(f"frequency must be one of {', '.join(FREQUENCIES)}.")
+    if s.start.year >= LAST_START_YEAR:
+        raise InvalidScheduleError(f"start_date must be before the year {LAST_START_YEAR}.")
     if s.count is not None and s.count < 1:
         raise InvalidScheduleError("count must be at least 1.")
     if s.end is not None and s.end < s.start:

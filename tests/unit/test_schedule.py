@@ -56,6 +56,7 @@ def test_once_has_one_occurrence() -> None:
         {"frequency": "weekly", "start": date(2027, 1, 2), "end": date(2027, 1, 1)},
         {"frequency": "weekly", "start": date(2027, 1, 1), "count": 0},
         {"frequency": "daily", "start": date(2027, 1, 1), "count": 2},
+        {"frequency": "monthly", "start": date(9999, 12, 31), "count": 2},
     ],
 )
 def test_bad_schedules_are_refused(kwargs: dict[str, Any]) -> None:
