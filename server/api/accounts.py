@@ -8,7 +8,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 
-from server.api.approvals import pending_unfreeze
+from server.api.approvals import PENDING_RESPONSE, pending_unfreeze
 from server.api.body import decode_body, event_metadata, idempotency_key, parse_uuid
 from server.api.queries import min_version_param
 from server.api.security import audit_record
@@ -161,7 +161,12 @@ class AccountController(Controller):
     ) -> Response[AccountStatusResponse]:
         return await self._status_change(request, ctx, actor, account_id, "freeze")  # type: ignore[return-value]
 
-    @post("/{account_id:str}/unfreeze", operation_id="unfreezeAccount", status_code=200)
+    @post(
+        "/{account_id:str}/unfreeze",
+        operation_id="unfreezeAccount",
+        status_code=200,
+        responses=PENDING_RESPONSE,
+    )
     async def unfreeze(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str
     ) -> Response[AccountStatusResponse]:

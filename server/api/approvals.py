@@ -17,6 +17,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 
 from server.api.body import decode_body, event_metadata, parse_uuid
 from server.api.bootstrap import services_of
@@ -28,7 +29,15 @@ from server.application.context import Actor, AppContext
 from server.application.errors import PermissionDeniedError
 from server.application.idempotency import IdempotencyKey, request_hash
 from shared.api import FreezeRequest
-from shared.approvals import ApprovalList, ApprovalResponse, RejectRequest
+from shared.approvals import ApprovalList, ApprovalPending, ApprovalResponse, RejectRequest
+
+# The 202 a command needing approval answers, for its endpoint's OpenAPI entry.
+PENDING_RESPONSE = {
+    202: ResponseSpec(
+        data_container=ApprovalPending,
+        description="Needs a second staff member: kept as a pending approval request.",
+    )
+}
 
 
 def _accepted(pending: msgspec.Struct) -> Response[bytes]:

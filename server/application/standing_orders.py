@@ -30,7 +30,7 @@ from server.application.commands import TransferMoney
 from server.application.context import AppContext
 from server.application.idempotency import IdempotencyKey, request_hash
 from server.domain.errors import AccountNotFoundError, DomainError
-from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, Schedule
+from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, Schedule, new_schedule
 from shared.api import TransferRequest
 from shared.events import EventMetadata
 from shared.standing_orders import (
@@ -99,7 +99,7 @@ async def create(
         details={"amount": req.amount, "frequency": req.frequency},
     )
     try:
-        schedule = Schedule(req.frequency, req.start_date, req.end_date, req.count)
+        schedule = new_schedule(req.frequency, req.start_date, req.end_date, req.count)
         async with ctx.pool.acquire() as conn:
             owner = await conn.fetchval(
                 "SELECT owner_id FROM account_owners WHERE account_id = $1", req.from_account_id

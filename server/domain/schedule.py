@@ -35,9 +35,6 @@ class Schedule:
     end: date | None = None
     count: int | None = None
 
-    def __post_init__(self) -> None:
-        check_schedule(self)
-
     def due_date(self, n: int) -> date | None:
         """The n-th due date (0-based), or None when the schedule has ended before it."""
         if n < 0 or (self.count is not None and n >= self.count):
@@ -59,6 +56,15 @@ def add_months(start: date, months: int) -> date:
     year, month = divmod(index, 12)
     last = calendar.monthrange(year, month + 1)[1]
     return date(year, month + 1, min(start.day, last))
+
+
+def new_schedule(
+    frequency: Frequency, start: date, end: date | None = None, count: int | None = None
+) -> Schedule:
+    """A schedule a customer asked for, checked (InvalidScheduleError otherwise)."""
+    schedule = Schedule(frequency, start, end, count)
+    check_schedule(schedule)
+    return schedule
 
 
 def check_schedule(s: Schedule) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from server.domain.schedule import InvalidScheduleError, Schedule, add_months
+from server.domain.schedule import InvalidScheduleError, Schedule, add_months, new_schedule
 
 
 def dates(s: Schedule, limit: int = 50) -> list[date]:
@@ -61,4 +61,4 @@ def test_once_has_one_occurrence() -> None:
 )
 def test_bad_schedules_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidScheduleError):
-        Schedule(**kwargs)
+        new_schedule(**kwargs)
