@@ -203,8 +203,8 @@ class Connector:
                 self._in_txn = False
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._fail(task.exception())  # type: ignore[arg-type]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._fail(exc)
 
     async def _drain_and_confirm(self) -> None:
         """Clean shutdown: stop reading, flush what was read, confirm it."""
@@ -288,7 +288,7 @@ class Connector:
         insert_fast = self._insert_fast
         for data_start, payload in batch:
             # Insert ('I' ... 'N'): the hot path, parsed in one pass.
-            if payload[0] == 0x49 and payload[5] == 0x4E and insert_fast(data_start, payload):
+            if payload[0] == 0x49 and payload[5] == 0x4E and insert_fast(data_start, payload, pub):
                 changes += 1
                 continue
             try:
@@ -305,7 +305,7 @@ class Connector:
         if pub.inflight_records >= self._max_inflight:
             reader.pause()
 
-    def _insert_fast(self, lsn: int, payload: bytes) -> bool:
+    def _insert_fast(self, lsn: int, payload: bytes, pub: Publisher) -> bool:
         """An insert of a known table, straight from the bytes; False: take the generic path."""
         shape = self._shapes.get(int.from_bytes(payload[1:5], "big"))
         if shape is None:
@@ -324,7 +324,7 @@ class Connector:
             commit_ts_ms=self._commit_ts_ms,
             raw_message=payload,
         )
-        append = self._pub.append  # type: ignore[union-attr]  # set for the whole session
+        append = pub.append
         for record in self._router.route_rows(change, None, after):
             append(record)
         return True

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from cdc.pgoutput import UNCHANGED, Column, ColumnValue
+from cdc.pgoutput import Column, ColumnValue, Unchanged
 
 CONNECTOR = "bank-cdc"
 ENVELOPE_VERSION = "1.0"
@@ -105,8 +105,8 @@ class TableShape:
             for name, conv, value in zip(self.names, self.converters, values, strict=True):
                 if value is None:
                     out[name] = None
-                elif value is not UNCHANGED:
-                    out[name] = conv(value)  # type: ignore[arg-type]
+                elif not isinstance(value, Unchanged):  # UNCHANGED is its one instance
+                    out[name] = conv(value)
         except UnconvertibleValueError:
             raise
         except ValueError as exc:  # includes UnicodeDecodeError
@@ -147,7 +147,9 @@ class TableShape:
             return {}
         names = self.names + [f"_col{i}" for i in range(len(self.names), len(values))]
         return {
-            n: (None if v is None or v is UNCHANGED else bytes(v).decode(errors="replace"))  # type: ignore[arg-type]
+            n: (
+                None if v is None or isinstance(v, Unchanged) else bytes(v).decode(errors="replace")
+            )
             for n, v in zip(names, values, strict=False)  # a short tuple: what it has
         }
 

@@ -24,16 +24,16 @@ class ProtocolError(ValueError):
     """A message this decoder does not understand (corrupt or unknown type)."""
 
 
-class _Unchanged:
+class Unchanged:
     __slots__ = ()
 
     def __repr__(self) -> str:
         return "UNCHANGED"
 
 
-UNCHANGED: Final = _Unchanged()
+UNCHANGED: Final = Unchanged()
 
-ColumnValue = bytes | None | _Unchanged
+ColumnValue = bytes | None | Unchanged
 
 
 class Column(msgspec.Struct, frozen=True, gc=False):

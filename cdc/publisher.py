@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # Never let a metadata lookup create a topic: the embedded broker would create
 # it with its default partition count (4) after a restart, before we recreate it
 # with the right one. Process-wide; the connector is its own process.
-aiokafka.client.MetadataRequest = functools.partial(  # type: ignore[attr-defined]
+aiokafka.client.MetadataRequest = functools.partial(
     MetadataRequest, allow_auto_topic_creation=False
 )
 
@@ -303,7 +303,9 @@ class Publisher:
         if batch is None or not _append(batch.builder, record):
             if batch is not None:
                 batch.closed = True
-            batch = _Batch(self.producer.create_batch())  # type: ignore[union-attr]
+            producer = self.producer
+            assert producer is not None  # start() made it
+            batch = _Batch(producer.create_batch())
             queue.append(batch)
             if not _append(batch.builder, record):
                 raise ValueError(f"record for {topic} does not fit an empty batch")
@@ -363,7 +365,7 @@ class Publisher:
             self._wake.clear()
             for tp in list(self._waiting):
                 queue = self._queues[tp]
-                while queue and not pending_in_aiokafka.get(tp):  # type: ignore[call-overload]
+                while queue and not pending_in_aiokafka.get(tp):
                     batch = queue.popleft()
                     batch.closed = True
                     try:

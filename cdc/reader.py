@@ -201,7 +201,9 @@ class ReplicationStream:
                 batch.append((msg.data_start, msg.payload))
             else:
                 # More may be buffered in libpq (the socket might not be readable again).
-                self._loop.call_soon(self._drain)  # type: ignore[union-attr]
+                loop = self._loop
+                assert loop is not None  # start() set it
+                loop.call_soon(self._drain)
         except Exception as exc:  # connection lost, server shut down, ...
             self._broken(exc)
             return

@@ -143,7 +143,7 @@ class Router:
     ) -> list[OutRecord]:
         stream_type = row.get("stream_type")
         stream_id = row.get("stream_id")
-        cdc_topic = t.CDC_TOPIC_BY_STREAM_TYPE.get(stream_type)  # type: ignore[arg-type]
+        cdc_topic = t.CDC_TOPIC_BY_STREAM_TYPE.get(stream_type) if stream_type is not None else None
         if cdc_topic is None or stream_type not in t.TOPIC_BY_STREAM_TYPE or not stream_id:
             reason = "unknown-stream-type" if stream_id else "missing-stream-id"
             return [self._dead(change, reason, f"stream_type={stream_type!r}")]

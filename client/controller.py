@@ -36,7 +36,13 @@ from client.state import (
 )
 from client.store import DeviceStore
 from client.unlock import SessionVault, StoredSession
-from shared.api import AccountResponse, AnalyticsResponse, TransactionPage
+from shared.api import (
+    AccountResponse,
+    AnalyticsResponse,
+    MoneyMovementResponse,
+    TransactionPage,
+    TransferResponse,
+)
 from shared.messages import (
     AccountStatusChanged,
     BalanceChanged,
@@ -391,6 +397,7 @@ class Controller:
         self.state.notify("queue", item)
 
     async def _send(self, item: QueuedMovement) -> None:
+        r: MoneyMovementResponse | TransferResponse
         if item.kind == "deposit":
             r = await self.api.deposit(item.account_id, item.amount, item.description, item.key)
         elif item.kind == "withdrawal":

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 import flet as ft
 
@@ -77,25 +78,42 @@ class DeviceStoreSecrets:
         await self.store.set(key, "")  # SharedPreferences has no delete in our port
 
 
+class _SecureStorage(Protocol):
+    """What FletSecretStore uses of flet_secure_storage.SecureStorage (untyped)."""
+
+    def get(self, key: str) -> Awaitable[Any]: ...
+    def set(self, key: str, value: str) -> Awaitable[Any]: ...
+    def remove(self, key: str) -> Awaitable[Any]: ...
+
+
+class _LocalAuth(Protocol):
+    """What FletDeviceAuth uses of flet_local_auth.LocalAuthentication (untyped)."""
+
+    def is_device_supported(self) -> Awaitable[Any]: ...
+    def authenticate(
+        self, reason: str, *, persist_across_backgrounding: bool
+    ) -> Awaitable[Any]: ...
+
+
 class FletSecretStore:
     """flet-secure-storage: the platform's keychain / keystore."""
 
     protection = "Kept in this device's secure storage (keychain / keystore)."
     hardware_backed = True
 
-    def __init__(self, storage: object, timeout: float = 5.0) -> None:
+    def __init__(self, storage: _SecureStorage, timeout: float = 5.0) -> None:
         self.storage = storage
         self.timeout = timeout
 
     async def get(self, key: str) -> str | None:
-        value = await asyncio.wait_for(self.storage.get(key), self.timeout)  # type: ignore[attr-defined]
+        value = await asyncio.wait_for(self.storage.get(key), self.timeout)
         return value if isinstance(value, str) and value else None
 
     async def set(self, key: str, value: str) -> None:
-        await asyncio.wait_for(self.storage.set(key, value), self.timeout)  # type: ignore[attr-defined]
+        await asyncio.wait_for(self.storage.set(key, value), self.timeout)
 
     async def delete(self, key: str) -> None:
-        await asyncio.wait_for(self.storage.remove(key), self.timeout)  # type: ignore[attr-defined]
+        await asyncio.wait_for(self.storage.remove(key), self.timeout)
 
 
 class NoDeviceAuth:
@@ -109,13 +127,13 @@ class NoDeviceAuth:
 class FletDeviceAuth:
     """flet-local-auth: biometrics or the device credential."""
 
-    def __init__(self, auth: object, timeout: float = 60.0) -> None:
+    def __init__(self, auth: _LocalAuth, timeout: float = 60.0) -> None:
         self.auth = auth
         self.timeout = timeout
 
     async def available(self) -> bool:
         try:
-            ok = await asyncio.wait_for(self.auth.is_device_supported(), PROBE_SECONDS)  # type: ignore[attr-defined]
+            ok = await asyncio.wait_for(self.auth.is_device_supported(), PROBE_SECONDS)
         except Exception as e:  # noqa: BLE001 - no extension in this client: not available
             log.info("local authentication unavailable: %s", e)
             return False
@@ -125,7 +143,7 @@ class FletDeviceAuth:
         try:
             return bool(
                 await asyncio.wait_for(
-                    self.auth.authenticate(reason, persist_across_backgrounding=True),  # type: ignore[attr-defined]
+                    self.auth.authenticate(reason, persist_across_backgrounding=True),
                     self.timeout,
                 )
             )
@@ -149,8 +167,10 @@ async def device_security(page: ft.Page, store: DeviceStore) -> tuple[SecretStor
     if page.web:
         return fallback, NoDeviceAuth()
     try:
-        import flet_local_auth as fla
-        import flet_secure_storage as fss
+        # Neither extension ships a py.typed marker; _SecureStorage and _LocalAuth (above)
+        # type what this module uses of them.
+        import flet_local_auth as fla  # type: ignore[import-untyped]
+        import flet_secure_storage as fss  # type: ignore[import-untyped]
     except ImportError:  # a client installed without them
         return fallback, NoDeviceAuth()
     secure = FletSecretStore(fss.SecureStorage())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import flet as ft
-import flet_charts as fch
+import flet_charts as fch  # type: ignore[import-untyped]  # flet-charts ships no py.typed
 
 from client.api import ApiError, SessionExpired, Unreachable
 from client.state import Topic
@@ -77,7 +78,10 @@ class AccountScreen:
             )
             for k, t in FILTERS
         ]
-        self.filter = ft.Row(self.chips, wrap=True, spacing=8, run_spacing=8)
+        # The Row shows self.chips itself (no copy); it only reads it, so Chips stay Chips.
+        self.filter = ft.Row(
+            cast(list[ft.Control], self.chips), wrap=True, spacing=8, run_spacing=8
+        )
         header = ft.Row(
             [
                 ft.IconButton(
@@ -151,8 +155,8 @@ class AccountScreen:
         self._spawn(self._reload())
         self._spawn(self._load_chart())
 
-    def _spawn(self, coro: object) -> asyncio.Task[None]:
-        return asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(coro)
 
     def _update(self) -> None:
         self.page.update()

@@ -84,7 +84,7 @@ class DashboardScreen:
         self.recent_items: list[TransactionResponse] = []
         self.recent_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
         self._loading: asyncio.Task[None] | None = None
-        self.control = ft.Column(
+        self.control: ft.Control = ft.Column(
             [
                 self.header,
                 self.totals,
@@ -258,7 +258,7 @@ class DashboardScreen:
         self.state.dismiss_finished()
         asyncio.get_running_loop().create_task(self.shell.ctrl.persist_queue())
 
-    def _open_dialog(self, e: ft.Event[ft.Control]) -> None:
+    def _open_dialog(self, e: ft.Event[ft.Button]) -> None:
         name = ft.TextField(label="Account name", value="Everyday account", autofocus=True)
         currency = ft.Dropdown(
             label="Currency",
@@ -268,7 +268,7 @@ class DashboardScreen:
         )
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
-        async def confirm(ev: ft.Event[ft.Control]) -> None:
+        async def confirm(ev: ft.Event[ft.Button]) -> None:
             if not name.value.strip():
                 name.error = "Give the account a name"
                 self.page.update()

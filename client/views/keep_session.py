@@ -71,7 +71,7 @@ class KeepSessionSection:
         self.device.visible = await self.ctrl.vault.device_unlock_possible()
         self.page.update()
 
-    async def _keep_with_pin(self, e: ft.Event[ft.Control]) -> None:
+    async def _keep_with_pin(self, e: ft.Event[ft.TextField] | ft.Event[ft.Button]) -> None:
         pin = (self.pin.value or "").strip()
         try:
             check_pin(pin)
@@ -87,7 +87,7 @@ class KeepSessionSection:
         snack(self.page, "You stay signed in on this device: it opens with your PIN.")
         await self._load()
 
-    async def _keep_with_device(self, e: ft.Event[ft.Control]) -> None:
+    async def _keep_with_device(self, e: ft.Event[ft.OutlinedButton]) -> None:
         try:
             ok = await self.ctrl.keep_with_device()
         except Exception as ex:  # noqa: BLE001
@@ -96,7 +96,7 @@ class KeepSessionSection:
         snack(self.page, "The app opens with your fingerprint or face." if ok else "Not available.")
         await self._load()
 
-    async def _stop(self, e: ft.Event[ft.Control]) -> None:
+    async def _stop(self, e: ft.Event[ft.TextButton]) -> None:
         await self.ctrl.stop_keeping()
         snack(self.page, "This device no longer keeps your session.")
         await self._load()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard, cast
 from uuid import UUID
 
 import flet as ft
@@ -15,7 +15,15 @@ from shared.money import parse_major
 if TYPE_CHECKING:
     from client.views.shell import Shell
 
-VERBS = {"deposit": "Deposit", "withdrawal": "Withdraw", "transfer": "Transfer"}
+VERBS: dict[MovementKind, str] = {
+    "deposit": "Deposit",
+    "withdrawal": "Withdraw",
+    "transfer": "Transfer",
+}
+
+
+def is_movement_kind(value: str) -> TypeGuard[MovementKind]:
+    return value in VERBS
 
 
 class MoveMoneyScreen:
@@ -23,7 +31,7 @@ class MoveMoneyScreen:
         self.shell = shell
         self.page = shell.page
         self.state = shell.state
-        self.kind: MovementKind = kind if kind in VERBS else "deposit"  # type: ignore[assignment]
+        self.kind: MovementKind = kind if is_movement_kind(kind) else "deposit"
         accounts = self._accounts()
         chosen = (
             account_id
@@ -146,7 +154,8 @@ class MoveMoneyScreen:
         self.page.update()
 
     def _on_kind(self, e: ft.Event[ft.SegmentedButton]) -> None:
-        self.kind = (e.control.selected or ["deposit"])[0]  # type: ignore[assignment]
+        # The picker's segments are the keys of VERBS.
+        self.kind = cast(MovementKind, (e.control.selected or ["deposit"])[0])
         self.result.visible = False
         self._render()
         self.page.update()
@@ -162,11 +171,11 @@ class MoveMoneyScreen:
     # --- submit -----------------------------------------------------------------------
 
     def _validate(self) -> tuple[AccountResponse, int, UUID | None] | None:
-        for f in (self.amount, self.recipient, self.account):
-            f.error = None
+        self.amount.error = self.recipient.error = None
+        self.account.error_text = None  # a Dropdown's message is error_text, a TextField's error
         source = self._source()
         if source is None:
-            self.account.error = "Choose an account"
+            self.account.error_text = "Choose an account"
             return None
         try:
             amount = parse_major(self.amount.value or "", source.currency)
@@ -187,7 +196,7 @@ class MoveMoneyScreen:
                 return None
         return source, amount, target
 
-    def _continue(self, e: ft.Event[ft.Control]) -> None:
+    def _continue(self, e: ft.Event[ft.TextField] | ft.Event[ft.Button]) -> None:
         checked = self._validate()
         if checked is None:
             self.page.update()
@@ -205,7 +214,7 @@ class MoveMoneyScreen:
             rows.append(("To", f"{mine.name} ({short_id(target)})" if mine else str(target)))
         if self.description.value:
             rows.append(("Description", self.description.value))
-        note = (
+        note: list[ft.Control] = (
             [
                 ft.Text(
                     "Offline: it will be queued and sent later.", color=ft.Colors.TERTIARY, size=12
@@ -215,7 +224,7 @@ class MoveMoneyScreen:
             else []
         )
 
-        async def confirm(ev: ft.Event[ft.Control]) -> None:
+        async def confirm(ev: ft.Event[ft.Button]) -> None:
             self.page.pop_dialog()
             await self._submit(source, amount, target)
 
@@ -280,7 +289,7 @@ class MoveMoneyScreen:
                 "Saved on this device; it will be sent when the connection returns.",
             )
 
-    def _show_result(self, bg: str, icon: str, title: str, detail: str) -> None:
+    def _show_result(self, bg: str, icon: ft.IconData, title: str, detail: str) -> None:
         self.result.bgcolor = bg
         self.result.content = ft.Row(
             [

@@ -108,7 +108,7 @@ class SettingsScreen:
         except Exception:  # noqa: BLE001 - a preference, not money
             pass
 
-    async def _on_server(self, e: ft.Event[ft.Control]) -> None:
+    async def _on_server(self, e: ft.Event[ft.OutlinedButton]) -> None:
         url = (self.server.value or "").strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
             self.server.error = "Start with http:// or https://"
@@ -117,10 +117,10 @@ class SettingsScreen:
         await self.shell.ctrl.sign_out()
         self.shell.ctrl.set_api_url(url)
 
-    async def _sign_out(self, e: ft.Event[ft.Control]) -> None:
+    async def _sign_out(self, e: ft.Event[ft.Button]) -> None:
         await self.shell.ctrl.sign_out()
 
-    async def _sign_out_everywhere(self, e: ft.Event[ft.Control]) -> None:
+    async def _sign_out_everywhere(self, e: ft.Event[ft.OutlinedButton]) -> None:
         await self.shell.ctrl.sign_out(everywhere=True)
 
     async def _load_sessions(self) -> None:
@@ -135,7 +135,7 @@ class SettingsScreen:
         self.page.update()
 
     def _session_tile(self, s: SessionResponse) -> ft.ListTile:
-        async def revoke(e: ft.Event[ft.Control]) -> None:
+        async def revoke(e: ft.Event[ft.TextButton]) -> None:
             try:
                 await self.shell.ctrl.revoke_session(s.id)
             except Exception as ex:  # noqa: BLE001

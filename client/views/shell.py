@@ -26,7 +26,8 @@ BANNER_SECONDS = 8.0
 
 
 class Screen(Protocol):
-    control: ft.Control
+    @property
+    def control(self) -> ft.Control: ...  # read-only here, so a screen's may be a Container
 
     def on_state(self, topic: Topic, payload: object) -> None: ...
 

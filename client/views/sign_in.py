@@ -108,7 +108,7 @@ class SignInScreen:
             ok = False
         return ok
 
-    async def _submit(self, e: ft.Event[ft.Control]) -> None:
+    async def _submit(self, e: ft.Event[ft.TextField] | ft.Event[ft.Button]) -> None:
         self.message.visible = False
         if not self._validate():
             self.page.update()

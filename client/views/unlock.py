@@ -79,7 +79,7 @@ class UnlockScreen:
         self.busy.visible = False
         self.page.update()
 
-    async def _unlock_pin(self, e: ft.Event[ft.Control]) -> None:
+    async def _unlock_pin(self, e: ft.Event[ft.TextField] | ft.Event[ft.Button]) -> None:
         pin = (self.pin.value or "").strip()
         if not pin:
             self._say("Enter your PIN")
@@ -97,12 +97,12 @@ class UnlockScreen:
             return
         await self.shell.ctrl.resume(self.stored, result.refresh_token)
 
-    async def _unlock_device(self, e: ft.Event[ft.Control]) -> None:
+    async def _unlock_device(self, e: ft.Event[ft.Button]) -> None:
         token = await self.shell.ctrl.vault.unlock_with_device("Unlock Northwind Bank")
         if token is None:
             self._say("Not unlocked. Try again, or use your password.")
             return
         await self.shell.ctrl.resume(self.stored, token)
 
-    def _use_password(self, e: ft.Event[ft.Control]) -> None:
+    def _use_password(self, e: ft.Event[ft.TextButton]) -> None:
         self.shell.show_sign_in()

@@ -143,6 +143,13 @@ def render_json(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> str:
 _configured: str | None = None
 
 
+class _JsonHandler(logging.StreamHandler[TextIO]):
+    """The root handler ``configure`` installs; a later call finds and replaces it
+    by its ``_bank_json`` mark."""
+
+    _bank_json = True
+
+
 def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | None = None) -> None:
     """JSON lines on ``stream`` (stderr by default) for structlog and stdlib loggers alike."""
     global _configured
@@ -189,9 +196,8 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
             render_json,
         ],
     )
-    handler = logging.StreamHandler(out)
+    handler = _JsonHandler(out)
     handler.setFormatter(formatter)
-    handler._bank_json = True  # type: ignore[attr-defined]
     root = logging.getLogger()
     for old in list(root.handlers):
         # Ours from an earlier call, basicConfig's, Litestar's queue handler; not, e.g.,

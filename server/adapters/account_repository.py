@@ -9,13 +9,14 @@ decision never leaks into it.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import cast
 from uuid import UUID
 
 import asyncpg
 
 from server.adapters import event_store
 from server.domain.account import Account
-from shared.events import AccountOpened
+from shared.events import AccountEvent, AccountOpened
 
 
 class AccountRepository:
@@ -37,7 +38,7 @@ class AccountRepository:
         else:
             account = cached
         for event in events:
-            account = account.apply(event)  # type: ignore[arg-type]
+            account = account.apply(cast(AccountEvent, event))  # an account stream's event
         return account
 
     def cached(self, account_id: UUID) -> Account | None:
@@ -53,7 +54,7 @@ class AccountRepository:
                 assert isinstance(event, AccountOpened)  # guaranteed by the write side
                 account = Account.opened(event)
             else:
-                account = account.apply(event)  # type: ignore[arg-type]
+                account = account.apply(cast(AccountEvent, event))  # an account stream's event
         if account is None:
             raise LookupError(f"account {account_id} has an owner row but no events")
         return account

@@ -103,7 +103,7 @@ class AuditRow:
     target_type: str | None
     target_id: str | None
     account_id: UUID | None
-    outcome: str
+    outcome: Outcome  # the audit_log table's CHECK constraint holds it to these
     reason_code: str | None
     client_ip: str | None
     user_agent: str | None

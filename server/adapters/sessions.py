@@ -132,7 +132,7 @@ class SessionStore:
                 user_agent[:256],
             ],
         )
-        status = raw[0].decode()
+        status: str = raw[0].decode()
         if status in ("ok", "reused"):
             user_id, role = UUID(raw[1].decode()), raw[2].decode()
             if status == "reused":
@@ -140,7 +140,9 @@ class SessionStore:
                 return Rotation("reused", sid, user_id, role)
             await self._redis.expire(_USER_PREFIX + str(user_id), self._ttl)
             return Rotation("ok", sid, user_id, role, f"{sid}.{new_secret}")
-        return Rotation(status, sid)  # type: ignore[arg-type]
+        if status == "missing":
+            return Rotation("missing", sid)
+        return Rotation("invalid", sid)  # the script's one other answer
 
     async def exists(self, sid: str) -> bool:
         return bool(await self._redis.exists(_PREFIX + sid))

@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.security import Role
+
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
@@ -14,7 +16,7 @@ class UserRecord:
     email: str
     password_hash: str
     full_name: str
-    role: str
+    role: Role  # the users table's CHECK constraint holds it to these
 
 
 async def insert_user(

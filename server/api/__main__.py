@@ -9,14 +9,31 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TypedDict
 
 import uvicorn
 
 from runtime.settings import Settings
 
 
-def uvicorn_options(settings: Settings) -> dict[str, object]:
-    options: dict[str, object] = {
+class UvicornOptions(TypedDict, total=False):
+    """The keyword arguments of ``uvicorn.run`` that the API sets."""
+
+    factory: bool
+    host: str
+    port: int
+    loop: str
+    http: str
+    proxy_headers: bool
+    server_header: bool
+    access_log: bool
+    workers: int
+    ssl_certfile: str
+    ssl_keyfile: str
+
+
+def uvicorn_options(settings: Settings) -> UvicornOptions:
+    options: UvicornOptions = {
         "factory": True,
         "host": settings.api_host,
         "port": settings.api_port,
@@ -30,7 +47,8 @@ def uvicorn_options(settings: Settings) -> dict[str, object]:
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise SystemExit("Set both BANK_TLS_CERTFILE and BANK_TLS_KEYFILE, or neither.")
     if settings.tls_certfile:
-        options |= {"ssl_certfile": settings.tls_certfile, "ssl_keyfile": settings.tls_keyfile}
+        options["ssl_certfile"] = settings.tls_certfile
+        options["ssl_keyfile"] = settings.tls_keyfile
     return options
 
 
@@ -48,7 +66,7 @@ def main() -> None:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         raise
-    uvicorn.run("server.api.app:create_app", **options)  # type: ignore[arg-type]
+    uvicorn.run("server.api.app:create_app", **options)
 
 
 if __name__ == "__main__":

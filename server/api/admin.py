@@ -29,7 +29,7 @@ MAX_AUDIT_PAGE = 500
 
 
 def _user(u: UserRecord) -> UserResponse:
-    return UserResponse(id=u.id, email=u.email, full_name=u.full_name, role=u.role)  # type: ignore[arg-type]
+    return UserResponse(id=u.id, email=u.email, full_name=u.full_name, role=u.role)
 
 
 def _entry(r: AuditRow) -> AuditEntry:
@@ -37,7 +37,7 @@ def _entry(r: AuditRow) -> AuditEntry:
         id=r.id,
         occurred_at=r.occurred_at,
         action=r.action,
-        outcome=r.outcome,  # type: ignore[arg-type]
+        outcome=r.outcome,
         actor_id=r.actor_id,
         actor_role=r.actor_role,
         session_id=r.session_id,

@@ -104,7 +104,8 @@ class AuthController(Controller):
         access, ttl = issue_access_token(request.app, s.user_id, s.role, s.session_id)
         body = TokenResponse(access_token=access, expires_in=ttl, refresh_token=s.refresh_token)
         # RFC 6749 §5.1: token_type is required (TokenResponse omits defaults, so it is
-        # spelled out here), and token responses must not be cached.
+        # spelled out here), and token responses must not be cached. Response[TokenResponse]
+        # documents the body for OpenAPI; Litestar's Response[T] typing wants a T, not its dict.
         return Response(
             msgspec.structs.asdict(body),  # type: ignore[arg-type]
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},

@@ -43,6 +43,6 @@ class BatchTransferController(Controller):
         audit = audit_record(request, "transfer_money", actor, meta.trace_id)
         result = await handlers.transfer_batch(ctx, actor, req, meta, audit)
         # Encoded here (one pass over up to 8,190 results); the annotation documents the
-        # body for OpenAPI, so mypy cannot see that bytes are that body.
+        # body for OpenAPI, and Litestar's Response[T] typing cannot see bytes are that T.
         body = _encoder.encode(result)
         return Response(content=body, media_type="application/json")  # type: ignore[arg-type]

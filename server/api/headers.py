@@ -32,4 +32,4 @@ async def security_headers(message: Message, scope: Scope) -> None:
         headers.append(_HSTS)
     if scope.get("path", "").startswith("/api/"):
         headers = [h for h in headers if h[0].lower() != b"cache-control"] + [_NO_STORE]
-    message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+    message["headers"] = headers

@@ -23,6 +23,7 @@ from urllib.parse import unquote_to_bytes
 
 import msgspec
 from litestar.exceptions import ClientException
+from litestar.types import HTTPResponseStartEvent
 
 from server.api.headers import security_headers
 from shared.api import Problem
@@ -167,7 +168,7 @@ async def _refuse(scope: Any, send: Any, detail: str) -> None:
             instance=scope["path"].replace("\x00", ""),
         )
     )
-    start = {
+    start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": 400,
         "headers": [
@@ -175,6 +176,6 @@ async def _refuse(scope: Any, send: Any, detail: str) -> None:
             (b"content-length", str(len(body)).encode()),
         ],
     }
-    await security_headers(start, scope)  # type: ignore[arg-type]
+    await security_headers(start, scope)
     await send(start)
     await send({"type": "http.response.body", "body": body})

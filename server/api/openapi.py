@@ -140,7 +140,7 @@ def _edge_types(handler: HTTPRouteHandler) -> list[Any]:
 
 def _handlers(app: Litestar) -> dict[str, HTTPRouteHandler]:
     return {
-        h.operation_id: h  # type: ignore[misc]
+        h.operation_id: h
         for route in app.routes
         if isinstance(route, HTTPRoute)
         for h in route.route_handlers

@@ -8,7 +8,7 @@ runs, with an error that says which limit and by how much.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import (
@@ -104,7 +104,7 @@ class CostLimiter(AddValidationRules):
     def __init__(self) -> None:
         super().__init__([])
 
-    def on_validate(self):  # type: ignore[no-untyped-def]
+    def on_validate(self) -> Iterator[None]:
         variables = self.execution_context.variables or {}
         self.execution_context.validation_rules = (
             *self.execution_context.validation_rules,

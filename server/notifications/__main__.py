@@ -16,9 +16,10 @@ async def _run(settings: Settings) -> int:
 
     provider = provider_from_settings(settings.notifications.push_provider)
     task = asyncio.current_task()
+    assert task is not None  # asyncio.run runs _run as a task
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+        loop.add_signal_handler(sig, task.cancel)
     try:
         await run_consumer(settings, provider)
     except asyncio.CancelledError:

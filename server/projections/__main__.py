@@ -67,9 +67,10 @@ async def _run(settings: Settings) -> int:
     from server.projections.worker import run_worker
 
     task = asyncio.current_task()
+    assert task is not None  # asyncio.run runs _run as a task
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+        loop.add_signal_handler(sig, task.cancel)
     try:
         await run_worker(settings)
     except asyncio.CancelledError:

@@ -4,15 +4,16 @@ and transaction_view / analytics_view posting counts against the event store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 from uuid import UUID
 
 import asyncpg
 
 from server.domain.account import Account
 from server.projections.store import iter_account_events
-from shared.events import BALANCE_EVENT_TYPES, RecordedEvent
+from shared.events import BALANCE_EVENT_TYPES, AccountEvent, RecordedEvent
 
 
 async def _streams(conn: asyncpg.Connection) -> AsyncIterator[tuple[UUID, list[RecordedEvent]]]:
@@ -20,13 +21,19 @@ async def _streams(conn: asyncpg.Connection) -> AsyncIterator[tuple[UUID, list[R
     events: list[RecordedEvent] = []
     async for chunk in iter_account_events(conn, chunk=2000):
         for e in chunk:
-            if e.stream_id != current and events:
-                yield current, events  # type: ignore[misc]
+            if current is not None and e.stream_id != current:  # events holds current's
+                yield current, events
                 events = []
             current = e.stream_id
             events.append(e)
     if events and current is not None:
         yield current, events
+
+
+def _account_events(events: Iterable[RecordedEvent]) -> list[AccountEvent]:
+    """The events of an account stream (iter_account_events reads only those; the
+    write side puts nothing else on one)."""
+    return [cast(AccountEvent, e.event) for e in events]
 
 
 @dataclass
@@ -68,7 +75,7 @@ async def find_differences(conn: asyncpg.Connection) -> Report:
             report.checked += 1
             before = len(diffs)
             try:
-                folded = Account.from_events([e.event for e in events])  # type: ignore[misc]
+                folded = Account.from_events(_account_events(events))
             except ValueError as exc:
                 diffs.append(f"{account_id}: stream cannot be folded: {exc}")
                 continue
@@ -107,9 +114,9 @@ def _classify(
     report: Report, account_id: UUID, events: list[RecordedEvent], view: asyncpg.Record
 ) -> None:
     """Behind, when the view equals the fold of the first view.version events."""
-    prefix = [e.event for e in events if e.version <= view["version"]]
+    prefix = _account_events(e for e in events if e.version <= view["version"])
     if view["version"] < len(events) and prefix:
-        folded = Account.from_events(prefix)  # type: ignore[arg-type]
+        folded = Account.from_events(prefix)
         if (folded.balance, folded.version, folded.status) == (
             view["balance"],
             view["version"],

@@ -28,7 +28,7 @@ def _event(row: asyncpg.Record) -> AnyEvent:
     except msgspec.ValidationError:
         payload: dict[str, Any] = msgspec.json.decode(row["payload"])
         payload.setdefault("type", row["event_type"])
-        return msgspec.convert(payload, AnyEvent)  # type: ignore[arg-type]
+        return msgspec.convert(payload, AnyEvent)
 
 
 def to_recorded(row: asyncpg.Record) -> RecordedEvent:

@@ -60,7 +60,7 @@ REDIS_TIMEOUT_SECONDS = 2.0
 Decoded = list[tuple[ConsumerRecord, RecordedEvent | None]]
 
 
-class CheckpointSeeker(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
+class CheckpointSeeker(ConsumerRebalanceListener):  # aiokafka is untyped: the base is Any
     """Hands the consumer group's rebalances to the worker."""
 
     def __init__(self, worker: Worker) -> None:
