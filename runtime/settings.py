@@ -172,6 +172,9 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     group_commit: bool = field(default=True, name="group_commit")
     group_commit_window_ms: float = field(default=2.0, name="group_commit_window_ms")
     group_commit_max: int = field(default=256, name="group_commit_max")
+    # Maker-checker (server/application/approvals.py): the audit actions that one staff
+    # member requests and a different one approves (comma-separated).
+    approval_required: str = field(default="unfreeze_account,change_role", name="approval_required")
 
 
 class NotificationSettings(msgspec.Struct, kw_only=True, frozen=True):

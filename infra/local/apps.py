@@ -90,6 +90,13 @@ def start_notifications(
     return stack.spawn("notifications", ["-m", "server.notifications"], wait=wait, timeout=timeout)
 
 
+def start_scheduler(
+    stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0
+) -> ManagedProcess:
+    """The standing-order scheduler (no port; see server/scheduler)."""
+    return stack.spawn("scheduler", ["-m", "server.scheduler"], wait=wait, timeout=timeout)
+
+
 def start_client(
     stack: EmbeddedStack, *, wait: bool = True, timeout: float = 60.0
 ) -> ManagedProcess:
@@ -112,4 +119,5 @@ APPS = {
     "projections": ("server.projections", start_projections),
     "notifications": ("server.notifications", start_notifications),
     "client": ("client", start_client),
+    "scheduler": ("server.scheduler", start_scheduler),
 }

@@ -35,6 +35,7 @@ from infra.local.apps import (
     start_client,
     start_notifications,
     start_projections,
+    start_scheduler,
 )
 from infra.local.ports import StackPorts
 from infra.local.procs import ManagedProcess, PidRecord
@@ -51,6 +52,7 @@ __all__ = [
     "cdc",
     "projections",
     "notifications",
+    "scheduler",
     "client_url",
     "api_factory",
     "pytest_sessionfinish",
@@ -227,6 +229,12 @@ def notifications(stack: EmbeddedStack) -> ManagedProcess:
     if not module_exists("server.notifications"):
         pytest.skip("server/notifications/__main__.py does not exist yet")
     return _ensure("notifications", start_notifications)
+
+
+@pytest.fixture
+def scheduler(stack: EmbeddedStack) -> ManagedProcess:
+    """The standing-order scheduler process (running, on the system clock)."""
+    return _ensure("scheduler", start_scheduler)
 
 
 @pytest.fixture

@@ -148,6 +148,8 @@ class EmbeddedStack:
             "BANK_REDIS_URL": self.redis_url,
             "BANK_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "BANK_DATA_DIR": str(self.data_dir),
+            # Maker-checker off: a fresh stack has one admin (tests turn it on per API).
+            "BANK_APPROVAL_REQUIRED": "",
             "BANK_API_HOST": HOST,
             "BANK_API_PORT": str(self.ports.api),
             "BANK_API_URL": self.api_url,

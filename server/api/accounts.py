@@ -9,6 +9,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 
 from server.api.account_ids import resolve_account
+from server.api.approvals import PENDING_RESPONSE, pending_unfreeze
 from server.api.body import decode_body, event_metadata, idempotency_key
 from server.api.queries import min_version_param
 from server.api.security import audit_record
@@ -145,6 +146,8 @@ class AccountController(Controller):
         account = await resolve_account(ctx, account_id)
         body = await request.body()
         req = await decode_body(request, FreezeRequest) if body else FreezeRequest()
+        if action == "unfreeze" and (held := await pending_unfreeze(request, ctx, actor, account)):
+            return held  # maker-checker: 202, runs when another staff member approves
         idem = idempotency_key(request, actor, f"{action}:{account}", req, required=False)
         meta = event_metadata(request, actor, idem)
         audit = audit_record(request, f"{action}_account", actor, meta.trace_id).about_account(
@@ -161,7 +164,12 @@ class AccountController(Controller):
     ) -> Response[AccountStatusResponse]:
         return await self._status_change(request, ctx, actor, account_id, "freeze")  # type: ignore[return-value]
 
-    @post("/{account_id:str}/unfreeze", operation_id="unfreezeAccount", status_code=200)
+    @post(
+        "/{account_id:str}/unfreeze",
+        operation_id="unfreezeAccount",
+        status_code=200,
+        responses=PENDING_RESPONSE,
+    )
     async def unfreeze(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str
     ) -> Response[AccountStatusResponse]:

@@ -17,6 +17,7 @@ from litestar.params import Parameter
 
 from server.adapters.audit import AuditRow
 from server.adapters.users import UserRecord
+from server.api.approvals import PENDING_RESPONSE, pending_role_change
 from server.api.body import BadRequestError, decode_body, parse_uuid
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
@@ -55,7 +56,12 @@ class AdminController(Controller):
     path = "/api/v1/admin"
     tags = ["admin"]
 
-    @put("/users/{user_id:str}/role", operation_id="changeRole", status_code=200)
+    @put(
+        "/users/{user_id:str}/role",
+        operation_id="changeRole",
+        status_code=200,
+        responses=PENDING_RESPONSE,
+    )
     async def change_role(
         self,
         request: Request[Any, Any, Any],
@@ -66,6 +72,8 @@ class AdminController(Controller):
     ) -> UserResponse:
         target = parse_uuid(user_id, "user_id")
         req = await decode_body(request, RoleChangeRequest)
+        if held := await pending_role_change(request, ctx, actor, target, req.role):
+            return held  # type: ignore[return-value]  # maker-checker: 202 with the request id
         user = await admin.change_role(
             ctx,
             services_of(request.app).sessions,

@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 from runtime.settings import Settings
 from server.api.accounts import AccountController
 from server.api.admin import AdminController, AuditController
+from server.api.approvals import ApprovalController
 from server.api.auth import AuthController
 from server.api.batch import BatchTransferController
 from server.api.bootstrap import redis_client, services_lifespan
@@ -32,6 +33,7 @@ from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
+from server.api.standing_orders import StandingOrderController
 from server.api.transfers import TransferController
 from server.graphql.controller import graphql_controller
 from server.observability.http import instrument_app, metrics_endpoint
@@ -54,6 +56,8 @@ ROUTES: list[ControllerRouterHandler] = [
     ProfileController,
     live_socket,
     metrics_endpoint,
+    StandingOrderController,
+    ApprovalController,
 ]
 
 

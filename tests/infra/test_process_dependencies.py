@@ -24,7 +24,12 @@ from tests.infra.process_imports import (
 
 # extra -> the modules its image runs.
 PROCESSES = {
-    "api": ["server.api.__main__", "server.api.app", "server.adapters.migrations"],
+    "api": [
+        "server.api.__main__",
+        "server.api.app",
+        "server.adapters.migrations",
+        "server.scheduler.__main__",
+    ],
     "cdc": ["cdc.__main__"],
     "projections": ["server.projections.__main__", "server.notifications.__main__"],
     "client": ["client.__main__"],

@@ -1,0 +1,53 @@
+"""Standing orders (issue #17 item 4).
+
+POST /api/v1/standing-orders              create (from one of your accounts)
+GET  /api/v1/standing-orders              yours
+GET  /api/v1/standing-orders/{id}         one, with every occurrence (paid or refused)
+POST /api/v1/standing-orders/{id}/cancel  no further payments
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+
+from server.api.body import decode_body, parse_uuid
+from server.api.security import audit_record
+from server.application import standing_orders
+from server.application.context import Actor, AppContext
+from shared.standing_orders import StandingOrderList, StandingOrderRequest, StandingOrderResponse
+
+
+class StandingOrderController(Controller):
+    path = "/api/v1/standing-orders"
+    tags = ["standing-orders"]
+
+    @post("/", operation_id="createStandingOrder", status_code=201)
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        data: StandingOrderRequest,
+    ) -> StandingOrderResponse:
+        req = await decode_body(request, StandingOrderRequest)
+        audit = audit_record(request, "create_standing_order", actor)
+        return await standing_orders.create(ctx, actor, req, audit)
+
+    @get("/", operation_id="listStandingOrders")
+    async def list_orders(self, ctx: AppContext, actor: Actor) -> StandingOrderList:
+        return await standing_orders.list_orders(ctx, actor)
+
+    @get("/{order_id:str}", operation_id="getStandingOrder")
+    async def get_order(
+        self, ctx: AppContext, actor: Actor, order_id: str
+    ) -> StandingOrderResponse:
+        return await standing_orders.get_order(ctx, actor, parse_uuid(order_id, "order_id"))
+
+    @post("/{order_id:str}/cancel", operation_id="cancelStandingOrder", status_code=200)
+    async def cancel(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, order_id: str
+    ) -> StandingOrderResponse:
+        audit = audit_record(request, "cancel_standing_order", actor)
+        return await standing_orders.cancel(ctx, actor, parse_uuid(order_id, "order_id"), audit)

@@ -1,0 +1,202 @@
+"""Maker-checker (Fineract's four eyes, issue #17 item 6).
+
+A staff command whose audit action is listed in ``settings.approval_required`` does
+not run when asked: it is kept as a pending request (``approval_requests``, migration
+0010) and answered 202 with the request's id. It runs when a *different* staff member
+approves it, as that checker (so the checker needs the rights the command needs) and
+exactly once: the request row is locked while the command runs and only a pending
+request can be approved. Rejected and expired requests are kept. Requesting,
+approving and rejecting are audit rows; the command itself writes its own audit row
+as every command does, with the approval's id in its details.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from server.application.access import Action, check_account_access, check_role
+from server.application.actor import Actor
+from server.application.audit import AuditRecord
+from server.application.context import AppContext
+from server.application.errors import PermissionDeniedError
+from server.domain.errors import AccountNotFoundError, BusinessRuleError, DomainError
+from shared.approvals import ApprovalList, ApprovalPending, ApprovalResponse
+
+STAFF = ("teller", "admin", "auditor")
+CHECKERS = ("teller", "admin")
+APPROVAL_TTL = timedelta(hours=24)  # a pending request expires after this
+# Runs the approved command as the checker; returns the command's HTTP status.
+Executor = Callable[[Actor, dict[str, Any], AuditRecord], Awaitable[int]]
+
+_COLUMNS = (
+    "id, action, payload, target_type, target_id, maker_id, status, created_at, expires_at,"
+    " checker_id, decided_at, reason, result_status"
+)
+_EXPIRE = (
+    "UPDATE approval_requests SET status = 'expired', decided_at = now()"
+    " WHERE status = 'pending' AND expires_at <= now()"
+)
+
+
+class ApprovalNotFoundError(AccountNotFoundError):
+    code = "approval_not_found"
+
+
+class ApprovalNotPendingError(BusinessRuleError):
+    code = "approval_not_pending"
+
+
+def needs_approval(required: str, action: str) -> bool:
+    """Whether ``action`` is one of the comma-separated actions of the setting."""
+    return action in {a.strip() for a in required.split(",") if a.strip()}
+
+
+def _view(row: asyncpg.Record) -> ApprovalResponse:
+    fields = dict(row)
+    fields["payload"] = msgspec.json.decode(row["payload"])
+    return ApprovalResponse(**fields)
+
+
+async def check_may_ask(ctx: AppContext, maker: Actor, account: UUID, action: Action) -> None:
+    """The maker must be allowed to do what they ask for (404 for an unknown account)."""
+    owner = await ctx.pool.fetchval(
+        "SELECT owner_id FROM account_owners WHERE account_id = $1", account
+    )
+    check_account_access(maker, owner, action)
+
+
+async def request(
+    ctx: AppContext, maker: Actor, action: str, payload: dict[str, Any], audit: AuditRecord
+) -> ApprovalPending:
+    """Keep the command as a pending request (the caller checked the maker's rights)."""
+    approval_id = uuid.uuid4()
+    await ctx.pool.execute(
+        "INSERT INTO approval_requests (id, action, payload, target_type, target_id,"
+        " account_id, maker_id, maker_role, expires_at)"
+        " VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)",
+        approval_id,
+        action,
+        msgspec.json.encode(payload).decode(),
+        audit.target_type,
+        audit.target_id,
+        audit.account_id,
+        maker.user_id,
+        maker.role,
+        datetime.now(UTC) + APPROVAL_TTL,
+    )
+    details = {**audit.details, "approval_id": str(approval_id), "requested": action}
+    await ctx.uow.record([dataclasses.replace(audit, action="approval_requested", details=details)])
+    return ApprovalPending(
+        approval_id=approval_id,
+        status="pending",
+        action=action,
+        message="This change needs a second staff member's approval before it takes effect.",
+    )
+
+
+async def list_requests(ctx: AppContext, actor: Actor, status: str | None) -> ApprovalList:
+    check_role(actor, *STAFF)
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(_EXPIRE)
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM approval_requests WHERE ($1::text IS NULL OR status = $1)"
+            " ORDER BY created_at DESC LIMIT 500",
+            status,
+        )
+    return ApprovalList(items=[_view(r) for r in rows])
+
+
+async def _pending(conn: asyncpg.Connection, checker: Actor, approval_id: UUID) -> asyncpg.Record:
+    await conn.execute(_EXPIRE)
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM approval_requests WHERE id = $1 FOR UPDATE", approval_id
+    )
+    if row is None:
+        raise ApprovalNotFoundError("No such approval request.")
+    if row["status"] != "pending":
+        raise ApprovalNotPendingError(f"This request is already {row['status']}.")
+    if row["maker_id"] == checker.user_id:
+        raise PermissionDeniedError("You made this request; another staff member must decide it.")
+    return row
+
+
+def _decision_audit(audit: AuditRecord, row: asyncpg.Record, action: str) -> AuditRecord:
+    return dataclasses.replace(
+        audit,
+        action=action,
+        target_type="approval",
+        target_id=str(row["id"]),
+        details={"requested": row["action"], "maker_id": str(row["maker_id"])},
+    )
+
+
+async def _decide(
+    ctx: AppContext, checker: Actor, approval_id: UUID, audit: AuditRecord, decide: Any
+) -> ApprovalResponse:
+    audit = dataclasses.replace(audit, target_type="approval", target_id=str(approval_id))
+    try:
+        check_role(checker, *CHECKERS)
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            row = await _pending(conn, checker, approval_id)
+            updated = await decide(conn, row)
+    except DomainError as err:
+        await ctx.uow.record([audit.refused(err.code)])
+        raise
+    return _view(updated)
+
+
+async def approve(
+    ctx: AppContext,
+    checker: Actor,
+    approval_id: UUID,
+    audit: AuditRecord,
+    executors: Mapping[str, Executor],
+) -> ApprovalResponse:
+    """Run the request's command as ``checker`` (not its maker), once."""
+
+    async def run(conn: asyncpg.Connection, row: asyncpg.Record) -> asyncpg.Record:
+        payload = msgspec.json.decode(row["payload"])
+        command_audit = dataclasses.replace(
+            audit,
+            action=row["action"],
+            target_type=row["target_type"],
+            target_id=row["target_id"],
+            details={"approval_id": str(row["id"]), "maker_id": str(row["maker_id"])},
+        )
+        status = await executors[row["action"]](checker, payload, command_audit)
+        await ctx.uow.record([_decision_audit(audit, row, "approval_approved")])
+        return await conn.fetchrow(
+            "UPDATE approval_requests SET status = 'approved', checker_id = $2,"
+            f" decided_at = now(), result_status = $3 WHERE id = $1 RETURNING {_COLUMNS}",
+            row["id"],
+            checker.user_id,
+            status,
+        )
+
+    return await _decide(ctx, checker, approval_id, audit, run)
+
+
+async def reject(
+    ctx: AppContext, checker: Actor, approval_id: UUID, reason: str, audit: AuditRecord
+) -> ApprovalResponse:
+    """Keep the request as rejected; its command never runs."""
+
+    async def refuse(conn: asyncpg.Connection, row: asyncpg.Record) -> asyncpg.Record:
+        await ctx.uow.record([_decision_audit(audit, row, "approval_rejected")])
+        return await conn.fetchrow(
+            "UPDATE approval_requests SET status = 'rejected', checker_id = $2,"
+            f" decided_at = now(), reason = $3 WHERE id = $1 RETURNING {_COLUMNS}",
+            row["id"],
+            checker.user_id,
+            reason,
+        )
+
+    return await _decide(ctx, checker, approval_id, audit, refuse)

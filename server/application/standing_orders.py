@@ -1,0 +1,289 @@
+"""Standing orders (issue #17 item 4): a customer's scheduled and recurring payments.
+
+An order is a row (not an event stream: it moves no money itself); each occurrence is
+paid by the normal TransferMoney command through the one write path, under the
+idempotency key ``standing_order / <order id>:<due date>`` and with a transfer id
+derived from the same two, so a re-run after any crash replays the stored answer
+instead of paying twice. ``pay_due`` claims one due order at a time with
+``FOR UPDATE SKIP LOCKED`` (several schedulers never take the same order), pays it,
+records the occurrence (paid, or refused with the rule's code) and moves the order
+to its next due date; after MAX_CONSECUTIVE_REFUSALS refusals in a row the order is
+suspended. Create and cancel are audited in audit_log like every command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from server.application.access import check_account_access
+from server.application.actor import Actor
+from server.application.audit import AuditRecord
+from server.application.command_runner import Submission
+from server.application.commands import TransferMoney
+from server.application.context import AppContext
+from server.application.idempotency import IdempotencyKey, request_hash
+from server.domain.errors import AccountNotFoundError, DomainError
+from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, Schedule, new_schedule
+from shared.api import TransferRequest
+from shared.events import EventMetadata
+from shared.standing_orders import (
+    Occurrence,
+    StandingOrderList,
+    StandingOrderRequest,
+    StandingOrderResponse,
+)
+
+log = logging.getLogger("bank.scheduler")
+KEY_SCOPE = "standing_order"
+STAFF_READERS = ("admin", "auditor", "teller")
+_COLUMNS = (
+    "id, owner_id, from_account_id, to_account_id, amount, currency, description, frequency,"
+    " start_date, end_date, max_count, status, next_index, next_due, refusals_in_row, created_at"
+)
+
+
+class StandingOrderNotFoundError(AccountNotFoundError):
+    code = "standing_order_not_found"
+
+
+def schedule_of(row: asyncpg.Record | dict[str, Any]) -> Schedule:
+    return Schedule(row["frequency"], row["start_date"], row["end_date"], row["max_count"])
+
+
+def occurrence_key(order_id: UUID, due: date) -> str:
+    return f"{order_id}:{due.isoformat()}"
+
+
+def occurrence_transfer_id(order_id: UUID, due: date) -> UUID:
+    """The same transfer id for the same occurrence, whoever pays it and how often."""
+    return uuid.uuid5(order_id, due.isoformat())
+
+
+def _view(
+    row: asyncpg.Record, occurrences: list[Occurrence] | None = None
+) -> StandingOrderResponse:
+    return StandingOrderResponse(
+        id=row["id"],
+        from_account_id=row["from_account_id"],
+        to_account_id=row["to_account_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        description=row["description"],
+        frequency=row["frequency"],
+        start_date=row["start_date"],
+        end_date=row["end_date"],
+        count=row["max_count"],
+        status=row["status"],
+        next_due=row["next_due"],
+        refusals_in_row=row["refusals_in_row"],
+        created_at=row["created_at"],
+        occurrences=occurrences or [],
+    )
+
+
+async def create(
+    ctx: AppContext, actor: Actor, req: StandingOrderRequest, audit: AuditRecord
+) -> StandingOrderResponse:
+    order_id = uuid.uuid4()
+    audit = dataclasses.replace(
+        audit.about_account(req.from_account_id),
+        target_type="standing_order",
+        target_id=str(order_id),
+        details={"amount": req.amount, "frequency": req.frequency},
+    )
+    try:
+        schedule = new_schedule(req.frequency, req.start_date, req.end_date, req.count)
+        async with ctx.pool.acquire() as conn:
+            owner = await conn.fetchval(
+                "SELECT owner_id FROM account_owners WHERE account_id = $1", req.from_account_id
+            )
+            check_account_access(actor, owner, "transfer")
+            row = await conn.fetchrow(
+                "INSERT INTO standing_orders (id, owner_id, from_account_id, to_account_id,"
+                " amount, currency, description, frequency, start_date, end_date, max_count,"
+                " next_due) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+                f" RETURNING {_COLUMNS}",
+                order_id,
+                owner,
+                req.from_account_id,
+                req.to_account_id,
+                req.amount,
+                req.currency,
+                req.description,
+                req.frequency,
+                req.start_date,
+                req.end_date,
+                req.count,
+                schedule.due_date(0),
+            )
+    except DomainError as err:
+        await ctx.uow.record([audit.refused(err.code)])
+        raise
+    await ctx.uow.record([audit.accepted()])
+    return _view(row)
+
+
+def _may_read(actor: Actor, row: asyncpg.Record | None) -> asyncpg.Record:
+    if row is None or (row["owner_id"] != actor.user_id and actor.role not in STAFF_READERS):
+        raise StandingOrderNotFoundError("No such standing order.")
+    return row
+
+
+async def list_orders(ctx: AppContext, actor: Actor) -> StandingOrderList:
+    rows = await ctx.pool.fetch(
+        f"SELECT {_COLUMNS} FROM standing_orders WHERE owner_id = $1 ORDER BY created_at, id",
+        actor.user_id,
+    )
+    return StandingOrderList(items=[_view(r) for r in rows])
+
+
+async def get_order(ctx: AppContext, actor: Actor, order_id: UUID) -> StandingOrderResponse:
+    async with ctx.pool.acquire() as conn:
+        row = _may_read(
+            actor,
+            await conn.fetchrow(f"SELECT {_COLUMNS} FROM standing_orders WHERE id = $1", order_id),
+        )
+        occ = await conn.fetch(
+            "SELECT index, due_date, outcome, executed_at, transfer_id, reason_code, message"
+            " FROM standing_order_occurrences WHERE order_id = $1 ORDER BY index",
+            order_id,
+        )
+    return _view(row, [Occurrence(**dict(o)) for o in occ])
+
+
+async def cancel(
+    ctx: AppContext, actor: Actor, order_id: UUID, audit: AuditRecord
+) -> StandingOrderResponse:
+    audit = dataclasses.replace(audit, target_type="standing_order", target_id=str(order_id))
+    try:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM standing_orders WHERE id = $1 FOR UPDATE", order_id
+            )
+            if row is None or row["owner_id"] != actor.user_id:
+                raise StandingOrderNotFoundError("No such standing order.")
+            row = (
+                await conn.fetchrow(
+                    "UPDATE standing_orders SET status = 'cancelled', next_due = NULL"
+                    " WHERE id = $1 AND status IN ('active', 'suspended')"
+                    f" RETURNING {_COLUMNS}",
+                    order_id,
+                )
+                or row
+            )
+    except DomainError as err:
+        await ctx.uow.record([audit.refused(err.code)])
+        raise
+    await ctx.uow.record([audit.about_account(row["from_account_id"]).accepted()])
+    return _view(row)
+
+
+# --- the scheduler's side ---------------------------------------------------------
+
+_CLAIM = (
+    f"SELECT {_COLUMNS} FROM standing_orders WHERE status = 'active' AND next_due <= $1"
+    " ORDER BY next_due, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+
+
+def payment(row: asyncpg.Record, due: date) -> Submission:
+    """The transfer that pays the occurrence due on ``due``, under its idempotency key."""
+    order_id: UUID = row["id"]
+    req = TransferRequest(
+        from_account_id=row["from_account_id"],
+        to_account_id=row["to_account_id"],
+        amount=row["amount"],
+        description=row["description"] or "Standing order",
+        currency=row["currency"],
+    )
+    key = occurrence_key(order_id, due)
+    actor = Actor(user_id=row["owner_id"], role="customer")
+    command = TransferMoney(
+        actor=actor,
+        transfer_id=occurrence_transfer_id(order_id, due),
+        from_account_id=req.from_account_id,
+        to_account_id=req.to_account_id,
+        amount=req.amount,
+        currency=req.currency,
+        description=req.description,
+    )
+    idem = IdempotencyKey(KEY_SCOPE, key, request_hash("transfer", req))
+    metadata = EventMetadata(
+        actor_id=str(actor.user_id), idempotency_key=key, trace_id=uuid.uuid4().hex
+    )
+    audit = AuditRecord(
+        action="standing_order_payment",
+        actor_id=actor.user_id,
+        actor_role="scheduler",
+        target_type="standing_order",
+        target_id=str(order_id),
+        account_id=req.from_account_id,
+        details={"due_date": due.isoformat(), "amount": req.amount},
+    )
+    return Submission(command, idem, metadata, audit)
+
+
+_RECORD = """
+WITH occ AS (
+    INSERT INTO standing_order_occurrences
+        (order_id, index, due_date, outcome, transfer_id, reason_code, message)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+)
+UPDATE standing_orders SET next_index = $2 + 1, next_due = $8, status = $9, refusals_in_row = $10
+WHERE id = $1
+"""
+
+
+async def pay_one_due(ctx: AppContext, today: date) -> bool:
+    """Claim one order due on or before ``today``, pay its occurrence and record it.
+    False when nothing is due. A crash anywhere rolls the claim back; the next run pays
+    the same occurrence under the same key, which replays the first answer."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(_CLAIM, today)
+        if row is None:
+            return False
+        due: date = row["next_due"]
+        transfer_id: UUID | None = None
+        code = message = None
+        try:
+            await ctx.runner.run(payment(row, due))
+            transfer_id = occurrence_transfer_id(row["id"], due)
+        except DomainError as err:  # a refusal: recorded, not retried
+            code, message = err.code, err.message
+        refusals = 0 if code is None else row["refusals_in_row"] + 1
+        next_due = schedule_of(row).due_date(row["next_index"] + 1)
+        status = "active" if next_due is not None else "finished"
+        if refusals >= MAX_CONSECUTIVE_REFUSALS:
+            status, next_due = "suspended", None
+        outcome = "paid" if code is None else "refused"
+        await conn.execute(
+            _RECORD,
+            row["id"],
+            row["next_index"],
+            due,
+            outcome,
+            transfer_id,
+            code,
+            message,
+            next_due,
+            status,
+            refusals,
+        )
+        log.info("standing order %s due %s: %s %s", row["id"], due, outcome, code or "")
+    return True
+
+
+async def pay_due(ctx: AppContext, today: date) -> int:
+    """Pay every occurrence due on or before ``today`` (missed ones included, each
+    once); the number paid or refused."""
+    done = 0
+    while await pay_one_due(ctx, today):
+        done += 1
+    return done

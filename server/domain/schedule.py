@@ -1,0 +1,80 @@
+"""When a standing order pays: its due dates (pure date rules, no I/O).
+
+Occurrence ``n`` (0-based) is computed from the start date, never from the previous
+occurrence, so a monthly order started on the 31st pays on the last day of shorter
+months (28/29 February, 30 April) and on the 31st again in the months that have one.
+An order ends after its end date or after ``count`` occurrences, whichever comes first;
+a "once" order has exactly one occurrence.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from server.domain.errors import BusinessRuleError
+
+Frequency = Literal["once", "weekly", "monthly"]
+FREQUENCIES: tuple[Frequency, ...] = ("once", "weekly", "monthly")
+# After this many refusals in a row an order is suspended (not retried forever).
+MAX_CONSECUTIVE_REFUSALS = 3
+# Due dates are computed up to a century ahead; this keeps them inside datetime.date.
+LAST_START_YEAR = 9000
+
+
+class InvalidScheduleError(BusinessRuleError):
+    code = "invalid_schedule"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    frequency: Frequency
+    start: date
+    end: date | None = None
+    count: int | None = None
+
+    def due_date(self, n: int) -> date | None:
+        """The n-th due date (0-based), or None when the schedule has ended before it."""
+        if n < 0 or (self.count is not None and n >= self.count):
+            return None
+        if self.frequency == "once":
+            due = self.start if n == 0 else None
+        elif self.frequency == "weekly":
+            due = self.start + timedelta(weeks=n)
+        else:
+            due = add_months(self.start, n)
+        if due is None or (self.end is not None and due > self.end):
+            return None
+        return due
+
+
+def add_months(start: date, months: int) -> date:
+    """``start`` moved by ``months`` months, the day clamped to the month's last day."""
+    index = start.year * 12 + (start.month - 1) + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(start.day, last))
+
+
+def new_schedule(
+    frequency: Frequency, start: date, end: date | None = None, count: int | None = None
+) -> Schedule:
+    """A schedule a customer asked for, checked (InvalidScheduleError otherwise)."""
+    schedule = Schedule(frequency, start, end, count)
+    check_schedule(schedule)
+    return schedule
+
+
+def check_schedule(s: Schedule) -> None:
+    if s.frequency not in FREQUENCIES:
+        raise InvalidScheduleError(f"frequency must be one of {', '.join(FREQUENCIES)}.")
+    if s.start.year >= LAST_START_YEAR:
+        raise InvalidScheduleError(f"start_date must be before the year {LAST_START_YEAR}.")
+    if s.count is not None and s.count < 1:
+        raise InvalidScheduleError("count must be at least 1.")
+    if s.end is not None and s.end < s.start:
+        raise InvalidScheduleError("end_date must not be before start_date.")
+    if s.frequency != "once" and s.end is None and s.count is None:
+        raise InvalidScheduleError("A recurring order needs an end_date or a count.")

@@ -1,0 +1,1 @@
+"""The standing-order scheduler: ``python -m server.scheduler`` (see __main__.py)."""

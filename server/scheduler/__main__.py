@@ -1,0 +1,75 @@
+"""python -m server.scheduler [--once] [--clock-file PATH] [--interval SECONDS]
+
+Pays the standing-order occurrences that are due (server/application/standing_orders.py),
+then sleeps ``--interval`` seconds and looks again. Any number of schedulers may run:
+each order is claimed with FOR UPDATE SKIP LOCKED. ``--clock-file`` takes today's date
+from a file (a controllable clock for tests); ``--once`` pays what is due and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from runtime.settings import Settings
+from server.scheduler.clock import Clock, FileClock, SystemClock
+
+log = logging.getLogger("bank.scheduler")
+
+
+async def run(settings: Settings, clock: Clock, *, once: bool, interval: float) -> int:
+    from server.application.context import AppContext
+    from server.application.standing_orders import pay_due
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    ctx = AppContext(settings, pool)
+    try:
+        while True:
+            try:
+                done = await pay_due(ctx, clock.today())
+                if done:
+                    log.info("standing orders: %d occurrence(s) executed", done)
+            except (OSError, asyncpg.PostgresError) as exc:  # retried on the next tick
+                log.warning("standing orders: tick failed: %s", exc)
+                if once:
+                    return 1
+            if once:
+                return 0
+            await asyncio.sleep(interval)
+    finally:
+        await pool.close()
+
+
+async def _main(args: argparse.Namespace, settings: Settings) -> int:
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+    clock: Clock = FileClock(Path(args.clock_file)) if args.clock_file else SystemClock()
+    try:
+        return await run(settings, clock, once=args.once, interval=args.interval)
+    except asyncio.CancelledError:
+        return 0
+
+
+def main() -> int:
+    from runtime.observability.process import setup_process
+
+    parser = argparse.ArgumentParser(prog="python -m server.scheduler")
+    parser.add_argument("--once", action="store_true", help="pay what is due, then exit")
+    parser.add_argument("--clock-file", help="read today's ISO date from this file")
+    parser.add_argument("--interval", type=float, default=30.0, help="seconds between ticks")
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    setup_process("scheduler", settings)
+    return asyncio.run(_main(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""REST bodies of standing orders (issue #17 item 4). Unknown fields are rejected."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from shared.api import Description, Request
+from shared.money import CurrencyCode, PositiveMinorUnits
+
+Frequency = Literal["once", "weekly", "monthly"]
+OrderStatus = Literal["active", "finished", "cancelled", "suspended"]
+
+
+class StandingOrderRequest(Request, frozen=True):
+    """Pay ``amount`` from one of your accounts to another account, on ``start_date`` and
+    then weekly or monthly until ``end_date`` or ``count`` payments (a recurring order
+    needs one of them)."""
+
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: PositiveMinorUnits
+    frequency: Frequency
+    start_date: date
+    end_date: date | None = None
+    count: Annotated[int, msgspec.Meta(ge=1, le=1200)] | None = None
+    description: Description = ""
+    currency: CurrencyCode | None = None
+
+
+class Occurrence(msgspec.Struct, kw_only=True, omit_defaults=True):
+    index: int
+    due_date: date
+    outcome: Literal["paid", "refused"]
+    executed_at: datetime
+    transfer_id: UUID | None = None
+    reason_code: str | None = None
+    message: str | None = None
+
+
+class StandingOrderResponse(msgspec.Struct, kw_only=True):
+    id: UUID
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: int
+    currency: str | None
+    description: str
+    frequency: Frequency
+    start_date: date
+    end_date: date | None
+    count: int | None
+    status: OrderStatus
+    next_due: date | None
+    refusals_in_row: int
+    created_at: datetime
+    occurrences: list[Occurrence] = msgspec.field(default_factory=list)
+
+
+class StandingOrderList(msgspec.Struct, kw_only=True):
+    items: list[StandingOrderResponse]

@@ -1,0 +1,248 @@
+"""Standing orders against the real stack: the scheduler (python -m server.scheduler)
+runs on a controllable clock (a file holding today's date) and every occurrence is
+paid exactly once - also when the scheduler is SIGKILLed between paying and recording."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from infra.local.stack import REPO_ROOT, EmbeddedStack
+from server.application.standing_orders import occurrence_transfer_id
+from tests.support.customers import Customer, sign_up
+
+
+class Scheduler:
+    """``python -m server.scheduler --clock-file`` against the test stack."""
+
+    def __init__(self, stack: EmbeddedStack, clock: Path) -> None:
+        self.stack, self.clock = stack, clock
+
+    def set_today(self, day: date) -> None:
+        self.clock.write_text(day.isoformat())
+
+    def args(self, *extra: str) -> list[str]:
+        return [sys.executable, "-m", "server.scheduler", "--clock-file", str(self.clock), *extra]
+
+    def once(self) -> None:
+        proc = subprocess.run(
+            self.args("--once"),
+            env=self.stack.process_env(),
+            cwd=REPO_ROOT,
+            timeout=60,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+    def start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.args("--interval", "0.2"),
+            env=self.stack.process_env(),
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+
+async def create_order(c: Customer, **body: Any) -> dict[str, Any]:
+    r = await c.http.post("/api/v1/standing-orders", json=body, headers=c.auth)
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def order(c: Customer, order_id: str) -> dict[str, Any]:
+    r = await c.http.get(f"/api/v1/standing-orders/{order_id}", headers=c.auth)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def funded(http: httpx.AsyncClient, amount: int) -> tuple[Customer, str, str]:
+    payer, payee = await sign_up(http, "Ada Payer"), await sign_up(http, "Bob Payee")
+    source = (await payer.open_account())["id"]
+    target = (await payee.open_account())["id"]
+    if amount:
+        assert (await payer.deposit(source, amount)).status_code == 201
+    return payer, source, target
+
+
+async def transfers_written(db: asyncpg.Pool, order_id: str, dues: list[str]) -> list[int]:
+    ids = [occurrence_transfer_id(uuid.UUID(order_id), date.fromisoformat(d)) for d in dues]
+    return [await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", i) for i in ids]
+
+
+async def test_each_occurrence_is_paid_once_as_the_clock_moves(
+    http: httpx.AsyncClient, api_url: str, stack: EmbeddedStack, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    payer, source, target = await funded(http, 1000)
+    o = await create_order(
+        payer,
+        from_account_id=source,
+        to_account_id=target,
+        amount=100,
+        frequency="monthly",
+        start_date="2027-01-31",
+        count=4,
+    )
+    assert o["status"] == "active" and o["next_due"] == "2027-01-31"
+    sched = Scheduler(stack, tmp_path / "today")
+    sched.set_today(date(2027, 1, 30))
+    sched.once()
+    assert (await order(payer, o["id"]))["occurrences"] == []
+
+    sched.set_today(date(2027, 2, 28))
+    sched.once()
+    got = await order(payer, o["id"])
+    assert [x["due_date"] for x in got["occurrences"]] == ["2027-01-31", "2027-02-28"]
+    assert got["next_due"] == "2027-03-31"
+
+    sched.set_today(date(2027, 6, 1))
+    sched.once()
+    sched.once()  # nothing left: runs again without paying again
+    got = await order(payer, o["id"])
+    dues = ["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30"]
+    assert [x["due_date"] for x in got["occurrences"]] == dues
+    assert {x["outcome"] for x in got["occurrences"]} == {"paid"}
+    assert got["status"] == "finished" and got["next_due"] is None
+    assert await transfers_written(db, o["id"], dues) == [1, 1, 1, 1]
+    listed = (await http.get("/api/v1/standing-orders", headers=payer.auth)).json()["items"]
+    assert [x["id"] for x in listed] == [o["id"]]
+
+
+async def test_refusals_are_recorded_and_the_order_is_suspended_after_three(
+    http: httpx.AsyncClient, api_url: str, stack: EmbeddedStack, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    payer, source, target = await funded(http, 0)
+    o = await create_order(
+        payer,
+        from_account_id=source,
+        to_account_id=target,
+        amount=50,
+        frequency="weekly",
+        start_date="2027-03-01",
+        count=10,
+    )
+    sched = Scheduler(stack, tmp_path / "today")
+    sched.set_today(date(2027, 12, 31))
+    sched.once()
+    got = await order(payer, o["id"])
+    assert [x["outcome"] for x in got["occurrences"]] == ["refused"] * 3
+    assert {x["reason_code"] for x in got["occurrences"]} == {"insufficient_funds"}
+    assert got["status"] == "suspended" and got["next_due"] is None
+    rows = await db.fetch(
+        "SELECT outcome, reason_code FROM audit_log"
+        " WHERE action = 'standing_order_payment' AND target_id = $1",
+        o["id"],
+    )
+    assert [(r["outcome"], r["reason_code"]) for r in rows] == [
+        ("rejected", "insufficient_funds")
+    ] * 3
+
+
+async def test_bad_orders_are_refused_and_cancel_stops_payments(
+    http: httpx.AsyncClient, api_url: str, stack: EmbeddedStack, tmp_path: Path
+) -> None:
+    payer, source, target = await funded(http, 500)
+    other = await sign_up(http, "Eve Other")
+    base = {"to_account_id": target, "amount": 10, "frequency": "monthly"}
+    r = await http.post(
+        "/api/v1/standing-orders",
+        json={**base, "from_account_id": source, "start_date": "2027-01-01"},
+        headers=payer.auth,
+    )
+    assert r.status_code == 422 and r.json()["code"] == "invalid_schedule", r.text
+    r = await http.post(
+        "/api/v1/standing-orders",
+        json={**base, "from_account_id": source, "start_date": "2027-01-01", "count": 2},
+        headers=other.auth,
+    )
+    assert r.status_code == 404, r.text  # not Eve's account
+    o = await create_order(payer, **base, from_account_id=source, start_date="2027-01-01", count=2)
+    assert (
+        await http.get(f"/api/v1/standing-orders/{o['id']}", headers=other.auth)
+    ).status_code == 404
+    r = await http.post(f"/api/v1/standing-orders/{o['id']}/cancel", headers=payer.auth)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    sched = Scheduler(stack, tmp_path / "today")
+    sched.set_today(date(2027, 6, 1))
+    sched.once()
+    assert (await order(payer, o["id"]))["occurrences"] == []
+
+
+async def _wait(cond: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_scheduler_killed_between_paying_and_recording_does_not_pay_twice(
+    http: httpx.AsyncClient, api_url: str, stack: EmbeddedStack, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    payer, source, target = await funded(http, 1000)
+    o = await create_order(
+        payer,
+        from_account_id=source,
+        to_account_id=target,
+        amount=70,
+        frequency="once",
+        start_date="2027-02-01",
+    )
+    transfer_id = occurrence_transfer_id(uuid.UUID(o["id"]), date(2027, 2, 1))
+    sched = Scheduler(stack, tmp_path / "today")
+    sched.set_today(date(2027, 2, 1))
+    # Hold the occurrences table: the scheduler pays, then blocks before recording.
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("LOCK TABLE standing_order_occurrences IN EXCLUSIVE MODE")
+        proc = sched.start()
+        try:
+
+            async def paid() -> bool:
+                n = await db.fetchval(
+                    "SELECT count(*) FROM events WHERE stream_id = $1", transfer_id
+                )
+                return bool(n)
+
+            await _wait(paid)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            await tx.rollback()
+    assert (await order(payer, o["id"]))["occurrences"] == []  # paid, not recorded
+
+    async def claimable() -> bool:  # the dead scheduler's transaction has rolled back
+        async with db.acquire() as c, c.transaction():
+            row = await c.fetchrow(
+                "SELECT id FROM standing_orders WHERE id = $1 FOR UPDATE SKIP LOCKED",
+                uuid.UUID(o["id"]),
+            )
+            return row is not None
+
+    await _wait(claimable)
+    sched.once()
+    got = await order(payer, o["id"])
+    assert [(x["outcome"], x["transfer_id"]) for x in got["occurrences"]] == [
+        ("paid", str(transfer_id))
+    ]
+    assert got["status"] == "finished"
+    assert await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", transfer_id) == 1
+    outcomes = await db.fetch(
+        "SELECT outcome FROM audit_log WHERE action = 'standing_order_payment'"
+        " AND target_id = $1 ORDER BY id",
+        o["id"],
+    )
+    assert [r["outcome"] for r in outcomes] == ["accepted", "replayed"]

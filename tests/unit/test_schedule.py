@@ -1,0 +1,64 @@
+"""The due-date rules of standing orders (server/domain/schedule.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from server.domain.schedule import InvalidScheduleError, Schedule, add_months, new_schedule
+
+
+def dates(s: Schedule, limit: int = 50) -> list[date]:
+    out = []
+    for n in range(limit):
+        d = s.due_date(n)
+        if d is None:
+            break
+        out.append(d)
+    return out
+
+
+def test_the_31st_pays_on_the_last_day_of_shorter_months_and_the_31st_again() -> None:
+    s = Schedule("monthly", date(2027, 1, 31), count=4)
+    assert dates(s) == [date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31), date(2027, 4, 30)]
+
+
+def test_the_29th_of_february_in_a_leap_year() -> None:
+    s = Schedule("monthly", date(2028, 1, 30), count=2)
+    assert dates(s) == [date(2028, 1, 30), date(2028, 2, 29)]
+    assert add_months(date(2028, 2, 29), 12) == date(2029, 2, 28)
+
+
+def test_monthly_crosses_the_year() -> None:
+    assert add_months(date(2026, 11, 15), 3) == date(2027, 2, 15)
+
+
+def test_weekly_until_an_end_date_inclusive() -> None:
+    s = Schedule("weekly", date(2027, 1, 1), end=date(2027, 1, 22))
+    assert dates(s) == [date(2027, 1, d) for d in (1, 8, 15, 22)]
+
+
+def test_count_and_end_date_whichever_comes_first() -> None:
+    assert len(dates(Schedule("weekly", date(2027, 1, 1), end=date(2027, 12, 31), count=3))) == 3
+    assert len(dates(Schedule("monthly", date(2027, 1, 1), end=date(2027, 2, 1), count=9))) == 2
+
+
+def test_once_has_one_occurrence() -> None:
+    assert dates(Schedule("once", date(2027, 5, 5))) == [date(2027, 5, 5)]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"frequency": "monthly", "start": date(2027, 1, 1)},  # recurring without an end
+        {"frequency": "weekly", "start": date(2027, 1, 2), "end": date(2027, 1, 1)},
+        {"frequency": "weekly", "start": date(2027, 1, 1), "count": 0},
+        {"frequency": "daily", "start": date(2027, 1, 1), "count": 2},
+        {"frequency": "monthly", "start": date(9999, 12, 31), "count": 2},
+    ],
+)
+def test_bad_schedules_are_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(InvalidScheduleError):
+        new_schedule(**kwargs)
