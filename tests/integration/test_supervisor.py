@@ -59,6 +59,11 @@ async def test_a_frozen_connector_is_detected_restarted_and_the_read_side_catche
     r = await ada.deposit(account, 100)
     assert r.status_code == 201, r.text
 
+    async def watched() -> bool:  # the supervisor has seen this connector answer
+        seen = supervisor.last_health.get("cdc")
+        return seen is not None and not seen.stuck
+
+    await _wait_for(watched, 45, "the supervisor sees the connector's health")
     frozen = cdc.pid
     assert frozen is not None
     os.kill(frozen, signal.SIGSTOP)  # alive (its pid exists, its port accepts) but stuck
@@ -96,18 +101,26 @@ def test_status_shows_the_pipeline_processes_progress(
     stack: EmbeddedStack, cdc: ManagedProcess, projections: ManagedProcess
 ) -> None:
     env = {**os.environ, **stack.env(), **_port_env(stack)}
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.local", "status"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    for name in ("cdc", "projections"):
-        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
+    deadline = time.monotonic() + 45  # a connector restarted by a previous test starts up
+    while True:
+        result = subprocess.run(
+            [sys.executable, "-m", "infra.local", "status"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        rows = {
+            name: next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
+            for name in ("cdc", "projections")
+        }
+        if all(" up " in lines[at] for at in rows.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    for at in rows.values():
         assert " up " in lines[at], result.stdout
         assert lines[at + 1].strip().startswith("health: "), result.stdout
 
