@@ -71,10 +71,6 @@ async def fill(page: Page, label: str, value: str) -> None:
             await page.wait_for_timeout(250)
             if await target.input_value(timeout=5_000) == value:
                 return
-            # Flutter may have kept part of an earlier attempt (seen: a 6-digit PIN typed
-            # into a field that already held 2, truncated at its 8-character limit).
-            await target.press("Control+a", timeout=5_000)
-            await target.press("Backspace", timeout=5_000)
         except PlaywrightTimeoutError:
             continue
     raise AssertionError(f"could not type into {label!r}")

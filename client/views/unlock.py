@@ -84,10 +84,12 @@ class UnlockScreen:
         if not pin:
             self._say("Enter your PIN")
             return
+        # Cleared now, with the busy ring: a clear sent later (with the outcome) would
+        # race the next PIN the customer starts typing.
+        self.pin.value = ""
         self.busy.visible = True
         self.page.update()
         result = await self.shell.ctrl.vault.unlock_with_pin(pin)
-        self.pin.value = ""
         if result.dropped:
             self.shell.state.notice = DROPPED
             self.shell.show_sign_in()
