@@ -31,7 +31,6 @@ class UnlockScreen:
             max_length=8,
             prefix_icon=ft.Icons.PIN_OUTLINED,
             on_submit=self._unlock_pin,
-            autofocus=True,
             visible=stored.method == "pin",
         )
         self.message = ft.Text("", color=ft.Colors.ERROR, visible=False)
