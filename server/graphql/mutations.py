@@ -15,7 +15,7 @@ from server.api import body
 from server.api.body import BadRequestError, event_metadata
 from server.api.rate_limits import take_money_token
 from server.api.security import audit_record
-from server.application import handlers
+from server.application import funding_handlers, handlers
 from server.application.command_runner import CommandResult
 from server.application.context import Actor
 from server.application.idempotency import IdempotencyKey, request_hash
@@ -95,7 +95,9 @@ async def _move(
         audit_record(request, f"{kind}_money", actor, meta.trace_id).about_account(account_id),
         details={"amount": req.amount},
     )
-    handler = handlers.deposit_money if kind == "deposit" else handlers.withdraw_money
+    # The same deposit rule as REST (funding_handlers.deposit): a customer's deposit is a
+    # development top-up, refused in production; staff's is cash at the desk.
+    handler = funding_handlers.deposit if kind == "deposit" else handlers.withdraw_money
     ctx = info.context.services.ctx
     return _movement(await handler(ctx, actor, account_id, req, idem, meta, audit))
 
