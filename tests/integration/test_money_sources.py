@@ -96,6 +96,17 @@ async def test_production_refuses_a_customers_deposit_and_caps_hold_per_day(
             )
             assert r.status_code == 403 and r.json()["code"] == "top_ups_disabled", r.text
             assert "development mode" in r.json()["detail"]
+        # GraphQL takes the same rule: no money from nothing there either.
+        r = await prod.post(
+            "/graphql",
+            json={
+                "query": "mutation($a: UUID!, $k: String!) { deposit(accountId: $a, "
+                "amount: 100, idempotencyKey: $k) { balance { amount } } }",
+                "variables": {"a": account, "k": str(uuid.uuid4())},
+            },
+            headers=ada.auth,
+        )
+        assert r.json()["errors"][0]["extensions"]["code"] == "top_ups_disabled", r.text
         r = await prod.post(  # cash at the desk still works in production
             f"/api/v1/accounts/{account}/deposits",
             json={"amount": 7_00},
