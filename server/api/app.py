@@ -23,6 +23,7 @@ from server.api.funding import FundingController
 from server.api.hardening import cors_config
 from server.api.headers import security_headers
 from server.api.health import HealthController
+from server.api.holds import HoldController
 from server.api.input_guard import InputGuard
 from server.api.live import channels_plugin, live_socket
 from server.api.notifications import NotificationController
@@ -45,6 +46,7 @@ ROUTES: list[ControllerRouterHandler] = [
     AuthController,
     AccountController,
     FundingController,
+    HoldController,
     TransferByNumberController,
     PayeeController,
     TransferController,
