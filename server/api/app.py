@@ -35,6 +35,7 @@ from server.api.queries import QueryController
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
 from server.api.standing_orders import StandingOrderController
+from server.api.statements import StatementController
 from server.api.transfers import TransferController
 from server.graphql.controller import graphql_controller
 from server.observability.http import instrument_app, metrics_endpoint
@@ -60,6 +61,7 @@ ROUTES: list[ControllerRouterHandler] = [
     metrics_endpoint,
     StandingOrderController,
     ApprovalController,
+    StatementController,
 ]
 
 
