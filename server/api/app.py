@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 from runtime.settings import Settings
 from server.api.accounts import AccountController
 from server.api.admin import AdminController, AuditController
+from server.api.allow_header import AllowHeaderPlugin
 from server.api.approvals import ApprovalController
 from server.api.auth import AuthController
 from server.api.batch import BatchTransferController
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[services_lifespan(settings, redis, jwt_auth)],
         before_send=[security_headers],
         guards=[money_rate_limit],
-        plugins=[channels_plugin(redis)],
+        plugins=[channels_plugin(redis), AllowHeaderPlugin()],
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
         openapi_config=openapi_config(),
