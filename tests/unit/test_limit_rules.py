@@ -11,6 +11,8 @@ from server.application import errors as app_errors
 from server.application.actor import Actor
 from server.application.commands import TransferMoney, WithdrawMoney
 from server.application.decide import State, decide
+from server.application.errors import rule_error_from_code
+from server.application.idempotency import decode_rejection, encode_rejection
 from server.application.limits import SetAccountLimits
 from server.domain import errors, limits
 from server.domain.account import Account, open_account
@@ -124,3 +126,16 @@ def test_an_account_without_limits_is_bound_only_by_the_bank_wide_maximum() -> N
                                       name="Old", currency="EUR"))  # fmt: skip
     acc.check_within_outgoing_limits(MAX, TODAY)
     assert acc.remaining_today(TODAY) is None
+
+
+def test_a_stored_limit_refusal_replays_with_what_was_left_today() -> None:
+    stored = decode_rejection(encode_rejection("daily_limit_exceeded", "5000 left", 5000))
+    err = rule_error_from_code(stored.code, stored.message, stored.remaining_today)
+    assert isinstance(err, errors.DailyLimitExceededError) and err.remaining_today == 5000
+    # Any other refusal is stored as before (no field), and replays as its own class.
+    other = encode_rejection("insufficient_funds", "not enough")
+    assert b"remaining_today" not in other
+    stored = decode_rejection(other)
+    assert isinstance(
+        rule_error_from_code(stored.code, stored.message), errors.InsufficientFundsError
+    )
