@@ -3,9 +3,12 @@
 
 One read-only REPEATABLE READ transaction, so every figure comes from one snapshot
 of the ledger: the account registry (owner, number, holder's name), the account's
-AccountOpened event (name, currency, when it was opened), the balance after the last
-posting recorded before the month (the opening balance; 0 if none), the postings
-recorded in the month in stream order, and the counterparties' account numbers.
+AccountOpened event (name, currency, when it was opened), the stream versions at the
+month's two bounds, the balance after the last posting before the month (the opening
+balance; 0 if none), the postings between the bounds in stream order, and the
+counterparties' account numbers. A month is a range of stream versions, so consecutive
+statements chain exactly: each posting is in one month, and one month's closing
+balance is the next one's opening balance.
 Only the four ledger event types are read (by the events table's ``event_type``
 column); freezes, limit changes, holds and any event type this process does not
 know are never fetched, so they can neither break nor enter a statement.
@@ -40,14 +43,34 @@ LEFT JOIN users u ON u.id = o.owner_id
 LEFT JOIN events e ON e.stream_id = o.account_id AND e.version = 1
 WHERE o.account_id = $1
 """
+# The last version of the stream recorded before each bound: a binary search over the
+# stream's versions (1..head, no gaps) by point lookups on (stream_id, version), so a
+# month of a long stream costs log2(length) probes, not a scan of the stream
+# (docs/adr/1010). recorded_at grows with the version within a stream: appends to one
+# stream are serialized by the write path's lock and stamped by clock_timestamp().
+_BOUNDS = """
+WITH RECURSIVE search(bound, lo, hi) AS (
+    SELECT b, 0,
+           COALESCE((SELECT max(version) FROM events WHERE stream_id = $1), 0) + 1
+    FROM unnest($2::timestamptz[]) AS b
+  UNION ALL
+    SELECT s.bound,
+           CASE WHEN e.recorded_at < s.bound THEN (s.lo + s.hi) / 2 ELSE s.lo END,
+           CASE WHEN e.recorded_at < s.bound THEN s.hi ELSE (s.lo + s.hi) / 2 END
+    FROM search s
+    JOIN events e ON e.stream_id = $1 AND e.version = (s.lo + s.hi) / 2
+    WHERE s.hi - s.lo > 1
+)
+SELECT bound, lo FROM search WHERE hi - lo <= 1
+"""
 _OPENING = """
 SELECT payload::text FROM events
-WHERE stream_id = $1 AND event_type = ANY($2::text[]) AND recorded_at < $3
+WHERE stream_id = $1 AND version <= $2 AND event_type = ANY($3::text[])
 ORDER BY version DESC LIMIT 1
 """
 _POSTINGS = """
 SELECT recorded_at, payload::text AS payload FROM events
-WHERE stream_id = $1 AND event_type = ANY($2::text[]) AND recorded_at >= $3 AND recorded_at < $4
+WHERE stream_id = $1 AND version > $2 AND version <= $3 AND event_type = ANY($4::text[])
 ORDER BY version
 """
 _NUMBERS = "SELECT account_id, account_number FROM account_owners WHERE account_id = ANY($1)"
@@ -71,9 +94,12 @@ async def get_statement(
         if not isinstance(opened, AccountOpened):
             raise AccountNotFoundError("No such account.")
         period = statement_period(year, month, now=now, opened_at=row["recorded_at"])
-        last = await conn.fetchval(_OPENING, account_id, POSTING_TYPES, period.start)
-        opening = getattr(event_decoder.decode(last), "balance_after", 0) if last else 0
-        rows = await conn.fetch(_POSTINGS, account_id, POSTING_TYPES, period.start, period.end)
+        bounds = await conn.fetch(_BOUNDS, account_id, [period.start, period.end])
+        before = {r["bound"]: r["lo"] for r in bounds}  # last version before each bound
+        first, last = before[period.start], before[period.end]
+        found = await conn.fetchval(_OPENING, account_id, first, POSTING_TYPES)
+        opening = getattr(event_decoder.decode(found), "balance_after", 0) if found else 0
+        rows = await conn.fetch(_POSTINGS, account_id, first, last, POSTING_TYPES)
         events = [(r["recorded_at"], event_decoder.decode(r["payload"])) for r in rows]
         others = counterparties(e for _, e in events)
         numbers = await conn.fetch(_NUMBERS, list(others)) if others else []
