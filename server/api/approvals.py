@@ -107,27 +107,20 @@ def executors(request: Request[Any, Any, Any], ctx: AppContext) -> dict[str, app
         )
         return 200
 
-    async def deposit_cash(checker: Actor, payload: dict[str, Any], audit: AuditRecord) -> int:
+    async def banking(checker: Actor, payload: dict[str, Any], audit: AuditRecord) -> int:
+        """A cash deposit above the threshold, or a raise of limits (audit.action)."""
         approval = UUID(audit.details["approval_id"])
         meta = event_metadata(request, checker, None)
-        result = await funding_handlers.deposit_cash_approved(
-            ctx, checker, payload, approval, meta, audit
-        )
-        return result.status_code
-
-    async def set_limits(checker: Actor, payload: dict[str, Any], audit: AuditRecord) -> int:
-        approval = UUID(audit.details["approval_id"])
-        meta = event_metadata(request, checker, None)
-        result = await funding_handlers.set_account_limits_approved(
-            ctx, checker, payload, approval, meta, audit
+        result = await funding_handlers.run_approved(
+            ctx, checker, audit.action, payload, approval, meta, audit
         )
         return result.status_code
 
     return {
         "unfreeze_account": unfreeze,
         "change_role": change_role,
-        "deposit_cash": deposit_cash,
-        "set_account_limits": set_limits,
+        "deposit_cash": banking,
+        "set_account_limits": banking,
     }
 
 

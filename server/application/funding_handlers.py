@@ -1,12 +1,16 @@
 """Entry points of the banking commands of issue #17: a teller's cash deposit, a
 customer's development top-up, the legacy ``/deposits`` path that picks one of
-them by who is asking, and staff setting an account's outgoing limits."""
+them by who is asking, and staff setting an account's outgoing limits.
+
+Four eyes: a cash deposit above ``cash_deposit_approval_threshold`` and a change that
+raises a limit are kept as approval requests (``approvals.run_or_request``, 202) when
+``approval_required`` lists their action; ``run_approved`` runs them once approved."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -23,18 +27,13 @@ from server.application.limits import SetAccountLimits
 from shared.api import AccountLimitsRequest, MoneyMovementRequest
 from shared.events import EventMetadata
 
+R = TypeVar("R", bound=msgspec.Struct)
 # A customer with more accounts than this has their cap counted over these only.
 _MAX_ACCOUNTS_COUNTED = 200
 
 
 def business_day() -> datetime:
     return datetime.now(UTC)
-
-
-def approval_key(approval_id: UUID, command: str, req: msgspec.Struct) -> IdempotencyKey:
-    """The key an approved command runs under: one per approval, so approving twice
-    (or retrying after a crash between running and marking it approved) runs it once."""
-    return IdempotencyKey("approval", f"approval:{approval_id}", request_hash(command, req))
 
 
 async def _owned_accounts(ctx: AppContext, owner_id: UUID) -> tuple[UUID, ...]:
@@ -65,9 +64,14 @@ def _cash(
     )
 
 
-def _cash_payload(account_id: UUID, req: MoneyMovementRequest) -> dict[str, Any]:
-    """What an approval needs to run the deposit later (``deposit_cash_approved``)."""
+def _payload(account_id: UUID, req: msgspec.Struct) -> dict[str, Any]:
+    """What an approval keeps to run the command later (``run_approved``)."""
     return {"account_id": str(account_id), **msgspec.to_builtins(req)}
+
+
+def _from_payload(payload: dict[str, Any], type_: type[R]) -> tuple[UUID, R]:
+    fields = dict(payload)
+    return UUID(fields.pop("account_id")), msgspec.convert(fields, type_)
 
 
 async def deposit_cash(
@@ -84,28 +88,8 @@ async def deposit_cash(
     four_eyes = approvals.needs_approval(ctx.settings.approval_required, DepositCash.action)
     threshold = ctx.settings.cash_deposit_approval_threshold if four_eyes else None
     command = _cash(actor, account_id, req, uuid.uuid4(), threshold)
-    payload = _cash_payload(account_id, req)
+    payload = _payload(account_id, req)
     return await approvals.run_or_request(ctx, command, payload, idem, metadata, audit)
-
-
-async def deposit_cash_approved(
-    ctx: AppContext,
-    checker: Actor,
-    payload: dict[str, Any],
-    approval_id: UUID,
-    metadata: EventMetadata,
-    audit: AuditRecord,
-) -> CommandResult:
-    """The approved deposit, run by the checker, once: under the approval's own key and
-    with the approval's id as the transaction id."""
-    account_id = UUID(payload["account_id"])
-    req = msgspec.convert(
-        {k: v for k, v in payload.items() if k != "account_id"}, MoneyMovementRequest
-    )
-    command = _cash(checker, account_id, req, approval_id, None)
-    idem = approval_key(approval_id, f"deposit_cash:{account_id}", req)
-    meta = msgspec.structs.replace(metadata, idempotency_key=idem.key)
-    return await execute(ctx, command, idem, meta, audit.about_account(account_id))
 
 
 async def top_up(
@@ -175,24 +159,38 @@ async def set_account_limits(
     approval request (202), a lowering takes effect at once."""
     four_eyes = approvals.needs_approval(ctx.settings.approval_required, SetAccountLimits.action)
     command = _limits(actor, account_id, req, four_eyes)
-    payload = {"account_id": str(account_id), **msgspec.to_builtins(req)}
+    payload = _payload(account_id, req)
     return await approvals.run_or_request(ctx, command, payload, idem, metadata, audit)
 
 
-async def set_account_limits_approved(
+def _approved_command(
+    action: str, checker: Actor, payload: dict[str, Any], approval_id: UUID
+) -> tuple[DepositCash | SetAccountLimits, msgspec.Struct, str]:
+    """The command an approval runs (as the checker, four eyes already given), the
+    request it was made of and its key's command name."""
+    if action == DepositCash.action:
+        account_id, cash = _from_payload(payload, MoneyMovementRequest)
+        # the approval's id is the deposit's transaction id: the posting names it
+        return _cash(checker, account_id, cash, approval_id, None), cash, "deposit_cash"
+    account_id, limits = _from_payload(payload, AccountLimitsRequest)
+    return _limits(checker, account_id, limits, False), limits, "limits"
+
+
+async def run_approved(
     ctx: AppContext,
     checker: Actor,
+    action: str,
     payload: dict[str, Any],
     approval_id: UUID,
     metadata: EventMetadata,
     audit: AuditRecord,
 ) -> CommandResult:
-    """The approved change, run by the checker, once (under the approval's own key)."""
-    account_id = UUID(payload["account_id"])
-    req = msgspec.convert(
-        {k: v for k, v in payload.items() if k != "account_id"}, AccountLimitsRequest
-    )
-    idem = approval_key(approval_id, f"limits:{account_id}", req)
-    command = _limits(checker, account_id, req, False)
+    """An approved cash deposit or raise of limits, run by the checker, once: under the
+    approval's own key, so approving twice (or again after a crash between running it
+    and marking the request approved) replays the first answer."""
+    command, req, name = _approved_command(action, checker, payload, approval_id)
+    account_id = command.account_id
+    key = request_hash(f"{name}:{account_id}", req)
+    idem = IdempotencyKey("approval", f"approval:{approval_id}", key)
     meta = msgspec.structs.replace(metadata, idempotency_key=idem.key)
     return await execute(ctx, command, idem, meta, audit.about_account(account_id))
