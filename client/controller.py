@@ -331,6 +331,11 @@ class Controller:
 
     async def open_account(self, name: str, currency: str) -> AccountResponse:
         account = await self.api.open_account(name, currency)
+        if account.account_number is None:  # a bank whose open answer lacks the number
+            try:
+                account = await self.api.account(account.id)
+            except ApiError as e:  # not readable yet: the next refresh brings it
+                log.info("new account not read back: %s", e)
         self.state.accounts[account.id] = account
         self.state.notify("accounts")
         return account

@@ -31,7 +31,7 @@ def months_back(today: date, count: int = MONTHS_OFFERED) -> list[str]:
 
 def month_label(key: str) -> str:
     y, m = (int(p) for p in key.split("-"))
-    return date(y, m, 1).strftime("%B %Y")
+    return date(y, m, 1).strftime("%b %Y")
 
 
 def file_name(account_number: str | None, month: str, fmt: StatementFormat) -> str:

@@ -86,7 +86,7 @@ def test_statement_months_are_this_one_and_the_eleven_before() -> None:
     months = months_back(date(2026, 2, 14))
     assert months[:3] == ["2026-02", "2026-01", "2025-12"]
     assert len(months) == 12 and months[-1] == "2025-03"
-    assert month_label("2025-12") == "December 2025"
+    assert month_label("2025-12") == "Dec 2025"
     assert file_name("XN36 NWBK 0000 0000 01", "2026-01", "pdf") == (
         "statement-XN36NWBK0000000001-2026-01.pdf"
     )
