@@ -180,8 +180,18 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     group_commit_window_ms: float = field(default=2.0, name="group_commit_window_ms")
     group_commit_max: int = field(default=256, name="group_commit_max")
     # Maker-checker (server/application/approvals.py): the audit actions that one staff
-    # member requests and a different one approves (comma-separated).
-    approval_required: str = field(default="unfreeze_account,change_role", name="approval_required")
+    # member requests and a different one approves (comma-separated). ``deposit_cash``
+    # means a cash deposit above the threshold below; ``set_account_limits`` means a
+    # change that raises a limit (lowering one takes effect at once).
+    approval_required: str = field(
+        default="unfreeze_account,change_role,deposit_cash,set_account_limits",
+        name="approval_required",
+    )
+    # A teller's cash deposit of more than this (minor units) waits for a second staff
+    # member when ``deposit_cash`` is in approval_required; up to it, it is immediate.
+    cash_deposit_approval_threshold: int = field(
+        default=10_000_00, name="cash_deposit_approval_threshold"
+    )
 
 
 class NotificationSettings(msgspec.Struct, kw_only=True, frozen=True):

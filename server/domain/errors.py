@@ -93,6 +93,14 @@ class TopUpsDisabledError(DomainError):
     code = "top_ups_disabled"
 
 
+class ApprovalRequiredError(DomainError):
+    """Four eyes (issue #17): the command is valid but takes effect only once a second
+    member of staff approves it. The application keeps it as an approval request and
+    answers 202; nothing is stored under the key (the request is, by its own key)."""
+
+    code = "approval_required"
+
+
 class CashDepositToOwnAccountError(DomainError):
     """A member of staff cannot take cash into an account of their own (403)."""
 
