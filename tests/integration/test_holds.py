@@ -321,3 +321,20 @@ async def test_a_hold_is_pushed_live_with_the_available_balance(
         )
         assert (amount(msg, "balance"), amount(msg, "available_balance")) == (1_800, 1_800)
         assert msg["transaction"]["transaction_id"] == held["hold_id"]
+
+
+async def test_graphql_shows_the_available_balance(http: httpx.AsyncClient) -> None:
+    ada, account = await customer_with(http, 3_000)
+    assert (await place(ada, account, 1_000)).status_code == 201
+    query = (
+        "query($id: UUID!) { balance(accountId: $id) { balance { amount }"
+        " availableBalance { amount } } account(id: $id) { availableBalance { amount } } }"
+    )
+    r = await http.post(
+        "/graphql", json={"query": query, "variables": {"id": account}}, headers=ada.auth
+    )
+    assert r.status_code == 200 and "errors" not in r.json(), r.text
+    data = r.json()["data"]
+    assert data["balance"]["balance"]["amount"] == 3_000
+    assert data["balance"]["availableBalance"]["amount"] == 2_000
+    assert data["account"]["availableBalance"]["amount"] == 2_000
