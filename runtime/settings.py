@@ -164,6 +164,13 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     default_daily_outgoing_limit: int = field(
         default=1_000_000_000_00, name="default_daily_outgoing_limit"
     )
+    # Holds (issue #17, two-phase transfers): a pending hold expires after this many
+    # seconds unless the request asks for another timeout, at most the maximum (card
+    # authorisations commonly lapse after 7 days; pending transfers up to 30).
+    hold_default_timeout_seconds: int = field(
+        default=7 * 24 * 3600, name="hold_default_timeout_seconds"
+    )
+    hold_max_timeout_seconds: int = field(default=30 * 24 * 3600, name="hold_max_timeout_seconds")
     # Optimistic concurrency: how many times a command is re-decided on fresh state.
     command_retries: int = field(default=16, name="command_retries")
     # Group commit (server/application/group_commit.py): commands arriving while a

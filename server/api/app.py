@@ -24,6 +24,7 @@ from server.api.funding import FundingController
 from server.api.hardening import cors_config
 from server.api.headers import security_headers
 from server.api.health import HealthController
+from server.api.holds import HoldController
 from server.api.input_guard import InputGuard
 from server.api.live import channels_plugin, live_socket
 from server.api.notifications import NotificationController
@@ -35,6 +36,7 @@ from server.api.queries import QueryController
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
 from server.api.standing_orders import StandingOrderController
+from server.api.statements import StatementController
 from server.api.transfers import TransferController
 from server.graphql.controller import graphql_controller
 from server.observability.http import instrument_app, metrics_endpoint
@@ -46,6 +48,7 @@ ROUTES: list[ControllerRouterHandler] = [
     AuthController,
     AccountController,
     FundingController,
+    HoldController,
     TransferByNumberController,
     PayeeController,
     TransferController,
@@ -59,6 +62,7 @@ ROUTES: list[ControllerRouterHandler] = [
     metrics_endpoint,
     StandingOrderController,
     ApprovalController,
+    StatementController,
 ]
 
 
