@@ -63,6 +63,7 @@ class ReadLagProbe:
         self.accounts = accounts
         self.db_url = db_url
         self.probes: list[Probe] = []
+        self.watch_errors: dict[str, int] = {}  # what the watcher rode out, by type
         self._tasks: set[asyncio.Task[Command]] = set()
 
     async def send_forever(self, interval: float = 0.25, max_inflight: int = 40) -> None:
@@ -86,7 +87,13 @@ class ReadLagProbe:
             await asyncio.sleep(interval)
 
     async def watch_forever(self, interval: float = 0.1) -> None:
-        """Poll account_view for the probe accounts; reconnect through outages."""
+        """Poll account_view for the probe accounts; reconnect through outages.
+
+        Any error is an outage to ride out, never the end of the watch: a PostgreSQL kill
+        can surface as asyncpg's InternalClientError ("cannot switch to state ..."), which
+        is neither a PostgresError nor an InterfaceError; it once ended this task, and
+        every later probe was reported as never seen (a read side that "never" came back).
+        """
         conn: asyncpg.Connection | None = None
         while True:
             try:
@@ -99,7 +106,10 @@ class ReadLagProbe:
                     timeout=2,
                 )
                 self._mark({r["id"]: r["version"] for r in rows}, time.time())
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                self.watch_errors[type(exc).__name__] = (
+                    self.watch_errors.get(type(exc).__name__, 0) + 1
+                )
                 if conn is not None:
                     conn.terminate()
                 conn = None

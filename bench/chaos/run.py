@@ -74,6 +74,7 @@ class ChaosResult:
     supervisor_log: list[str] = field(default_factory=list)
     # Every read-lag probe, seconds since started_at: sent, accepted, seen, attempts.
     probes: list[dict[str, float | int | None]] = field(default_factory=list)
+    probe_watch_errors: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -231,6 +232,7 @@ class ChaosRun:
             for rec in self.result.recoveries:
                 self._read_recovery(rec, probe)
             self.result.probes = probe.timeline(self.result.started_at)
+            self.result.probe_watch_errors = dict(probe.watch_errors)
             self._count()
             await self._check(stack, http)
 
