@@ -97,14 +97,15 @@ class ReadLagProbe:
         conn: asyncpg.Connection | None = None
         while True:
             try:
-                if conn is None or conn.is_closed():
-                    conn = await asyncpg.connect(self.db_url, timeout=2)
-                rows = await conn.fetch(
-                    "SELECT account_id::text AS id, version FROM account_view"
-                    " WHERE account_id = ANY($1::uuid[])",
-                    self.accounts,
-                    timeout=2,
-                )
+                async with asyncio.timeout(5):  # asyncpg's own timeouts, and a bound on all
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.db_url, timeout=2)
+                    rows = await conn.fetch(
+                        "SELECT account_id::text AS id, version FROM account_view"
+                        " WHERE account_id = ANY($1::uuid[])",
+                        self.accounts,
+                        timeout=2,
+                    )
                 self._mark({r["id"]: r["version"] for r in rows}, time.time())
             except Exception as exc:  # noqa: BLE001 - see the docstring
                 self.watch_errors[type(exc).__name__] = (
