@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 
 from runtime.kafka import GROUP_MEMBER_TIMING, admin_kwargs, consumer_kwargs
 from runtime.settings import Settings
+from server.adapters.postgres.pool import create_pool
 from server.notifications import inbox
 from server.notifications.push import PushProvider
 from server.notifications.rules import (
@@ -208,7 +209,7 @@ class NotificationConsumer:
 
 
 async def run_consumer(settings: Settings, provider: PushProvider) -> None:
-    pool = await asyncpg.create_pool(
+    pool = await create_pool(
         settings.database.url,
         min_size=1,
         max_size=2,

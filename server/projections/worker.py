@@ -39,6 +39,7 @@ from redis.asyncio import Redis
 from runtime import kafka
 from runtime.observability.pipeline import observe_batch
 from runtime.settings import Settings
+from server.adapters.postgres.pool import create_pool
 from server.projections import endpoint, metrics
 from server.projections.dead_letters import DeadLetters
 from server.projections.progress import Progress
@@ -418,7 +419,7 @@ async def run_worker(settings: Settings) -> None:
     # which are re-read (from the PostgreSQL checkpoint) and re-applied.
     # min_size 0: the pool connects on first use, so a worker started while
     # PostgreSQL is down waits for it (retry.py) instead of exiting.
-    pool = await asyncpg.create_pool(
+    pool = await create_pool(
         settings.database_url,
         min_size=0,
         max_size=4,
