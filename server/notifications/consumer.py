@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from runtime.kafka import GROUP_MEMBER_TIMING, admin_kwargs, consumer_kwargs
+from runtime.kafka import GROUP_MEMBER_TIMING, NOTIFICATION_FETCH, admin_kwargs, consumer_kwargs
 from runtime.settings import Settings
 from server.adapters.postgres.pool import create_pool
 from server.notifications import inbox
@@ -74,8 +74,8 @@ class NotificationConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=BATCH_MAX_RECORDS,
-            fetch_max_wait_ms=10,
             metadata_max_age_ms=5000,
+            **NOTIFICATION_FETCH,
             **GROUP_MEMBER_TIMING,
         )
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
