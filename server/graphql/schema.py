@@ -27,8 +27,10 @@ from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
+from server.graphql.holds import HoldMutation, HoldQuery
 from server.graphql.limits import ExtensionFactory, abuse_limits
 from server.graphql.mutations import Mutation
+from server.graphql.payees import PayeeMutation, PayeeQuery
 from server.graphql.problems import Problems, as_problem, problem
 from server.queries import accounts as account_queries
 from server.queries.history import encode_cursor
@@ -41,7 +43,7 @@ _live = msgspec.json.Decoder(messages.ServerMessage)
 
 
 @strawberry.type
-class Query:
+class Query(HoldQuery, PayeeQuery):
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: BankInfo) -> t.User:
         actor = await actor_of(info.context)
@@ -207,13 +209,19 @@ async def _still_signed_in(info: BankInfo) -> None:
         raise problem("This session was signed out; sign in again.", "session_revoked", 401)
 
 
+@strawberry.type(name="Mutation")
+class BankMutation(Mutation, HoldMutation, PayeeMutation):
+    """Every command: money movements (mutations.py), holds (holds.py), payees and
+    payments by account number (payees.py)."""
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[ExtensionFactory] = [Problems, *abuse_limits()]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
-        mutation=Mutation,
+        mutation=BankMutation,
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=t.SCALARS),

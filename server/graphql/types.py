@@ -228,3 +228,102 @@ class BalanceChanged:
 
 
 Description = Annotated[str, strawberry.argument(description="At most 140 characters")]
+
+
+# --- holds (issue #17: two-phase transfers) ---------------------------------------
+
+
+@strawberry.enum
+class HoldStatus(Enum):
+    PENDING = "pending"
+    POSTED = "posted"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+@strawberry.type
+class Hold:
+    """A hold command's answer (REST's HoldResponse): the hold and the account's balances
+    after it (``balance`` the ledger, ``availableBalance`` less pending holds)."""
+
+    hold_id: UUID
+    account_id: UUID
+    status: HoldStatus
+    amount: Money
+    expires_at: dt.datetime
+    balance: Money
+    available_balance: Money
+    version: int
+    posted_amount: Money | None
+    to_account_id: UUID | None
+    description: str
+    replayed: bool
+
+    @classmethod
+    def of(cls, h: api.HoldResponse, replayed: bool) -> Hold:
+        return cls(
+            hold_id=h.hold_id,
+            account_id=h.account_id,
+            status=HoldStatus(h.status),
+            amount=Money.of(h.amount),
+            expires_at=h.expires_at,
+            balance=Money.of(h.balance),
+            available_balance=Money.of(h.available_balance),
+            version=h.version,
+            posted_amount=Money.of(h.posted_amount) if h.posted_amount else None,
+            to_account_id=h.to_account_id,
+            description=h.description,
+            replayed=replayed,
+        )
+
+
+@strawberry.type
+class PendingHold:
+    hold_id: UUID
+    account_id: UUID
+    status: HoldStatus
+    amount: Money
+    description: str
+    expires_at: dt.datetime
+    to_account_id: UUID | None
+    placed_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, h: api.PendingHoldResponse) -> PendingHold:
+        return cls(
+            hold_id=h.hold_id,
+            account_id=h.account_id,
+            status=HoldStatus(h.status),
+            amount=Money.of(h.amount),
+            description=h.description,
+            expires_at=h.expires_at,
+            to_account_id=h.to_account_id,
+            placed_at=h.placed_at,
+        )
+
+
+# --- payees (issue #17: confirmation of payee) ------------------------------------
+
+
+@strawberry.enum
+class NameMatch(Enum):
+    """How the holder name typed compares with the holder's (never shown)."""
+
+    MATCH = "match"
+    CLOSE_MATCH = "close_match"
+    NO_MATCH = "no_match"
+
+
+@strawberry.type
+class Payee:
+    account_number: str
+    nickname: str
+    name_match: NameMatch
+
+    @classmethod
+    def of(cls, p: api.PayeeResponse) -> Payee:
+        return cls(
+            account_number=p.account_number,
+            nickname=p.nickname,
+            name_match=NameMatch(p.name_match),
+        )
