@@ -147,7 +147,7 @@ async def test_holds_refuse_bad_input_and_another_customers_account_with_a_code(
     _, ada_gql = await _customer(http, "Ada Careful")
     _, eve_gql = await _customer(http, "Eve Holds")
     account = await _funded(ada_gql, 1_000)
-    cases = [
+    cases: list[tuple[GraphQL, str, dict[str, Any], str | None]] = [
         (
             eve_gql,
             PLACE,
@@ -242,7 +242,7 @@ async def test_payee_and_payment_input_errors_carry_a_code(http: httpx.AsyncClie
     eve_account = (await eve_gql.data(OPEN, name="Mine"))["openAccount"]["id"]
     eve_number = (await eve.account(eve_account)).json()["account_number"]
     mistyped = eve_number[:-1] + ("1" if eve_number[-1] != "1" else "2")
-    cases = [
+    cases: list[tuple[str, dict[str, Any], str | None]] = [
         (ADD_PAYEE, {"number": "not a number", "name": "X Y", "nick": "x"}, "invalid_body"),
         (ADD_PAYEE, {"number": mistyped, "name": "Eve", "nick": "x"}, "invalid_account_number"),
         (ADD_PAYEE, {"number": eve_number, "name": "", "nick": "x"}, "invalid_body"),
