@@ -32,6 +32,7 @@ from server.graphql.limits import ExtensionFactory, abuse_limits
 from server.graphql.mutations import Mutation
 from server.graphql.payees import PayeeMutation, PayeeQuery
 from server.graphql.problems import Problems, as_problem, problem
+from server.graphql.standing_orders import StandingOrderMutation, StandingOrderQuery
 from server.queries import accounts as account_queries
 from server.queries.history import encode_cursor
 from server.readmodel.cache import live_channel
@@ -43,7 +44,7 @@ _live = msgspec.json.Decoder(messages.ServerMessage)
 
 
 @strawberry.type
-class Query(HoldQuery, PayeeQuery):
+class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: BankInfo) -> t.User:
         actor = await actor_of(info.context)
@@ -210,9 +211,9 @@ async def _still_signed_in(info: BankInfo) -> None:
 
 
 @strawberry.type(name="Mutation")
-class BankMutation(Mutation, HoldMutation, PayeeMutation):
+class BankMutation(Mutation, HoldMutation, PayeeMutation, StandingOrderMutation):
     """Every command: money movements (mutations.py), holds (holds.py), payees and
-    payments by account number (payees.py)."""
+    payments by account number (payees.py), standing orders (standing_orders.py)."""
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

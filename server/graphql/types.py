@@ -10,7 +10,7 @@ from uuid import UUID
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from shared import api, messages
+from shared import api, messages, standing_orders
 from shared.money import INT64_MAX
 
 
@@ -326,4 +326,107 @@ class Payee:
             account_number=p.account_number,
             nickname=p.nickname,
             name_match=NameMatch(p.name_match),
+        )
+
+
+# --- standing orders (issue #17 item 4) -------------------------------------------
+
+
+@strawberry.enum
+class Frequency(Enum):
+    ONCE = "once"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+@strawberry.enum
+class OrderStatus(Enum):
+    ACTIVE = "active"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
+
+
+@strawberry.enum
+class OccurrenceOutcome(Enum):
+    PAID = "paid"
+    REFUSED = "refused"
+
+
+@strawberry.type
+class Occurrence:
+    """One due date of a standing order: paid (its transfer), or refused (the rule's code)."""
+
+    index: int
+    due_date: dt.date
+    outcome: OccurrenceOutcome
+    executed_at: dt.datetime
+    transfer_id: UUID | None
+    reason_code: str | None
+    message: str | None
+
+    @classmethod
+    def of(cls, o: standing_orders.Occurrence) -> Occurrence:
+        return cls(
+            index=o.index,
+            due_date=o.due_date,
+            outcome=OccurrenceOutcome(o.outcome),
+            executed_at=o.executed_at,
+            transfer_id=o.transfer_id,
+            reason_code=o.reason_code,
+            message=o.message,
+        )
+
+
+@strawberry.type
+class StandingOrder:
+    id: UUID
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: MinorUnits
+    currency: str | None
+    description: str
+    frequency: Frequency
+    start_date: dt.date
+    end_date: dt.date | None
+    count: int | None
+    status: OrderStatus
+    next_due: dt.date | None
+    refusals_in_row: int
+    created_at: dt.datetime
+
+    @staticmethod
+    def fields_of(o: standing_orders.StandingOrderResponse) -> dict[str, Any]:
+        return {
+            "id": o.id,
+            "from_account_id": o.from_account_id,
+            "to_account_id": o.to_account_id,
+            "amount": MinorUnits(o.amount),
+            "currency": o.currency,
+            "description": o.description,
+            "frequency": Frequency(o.frequency),
+            "start_date": o.start_date,
+            "end_date": o.end_date,
+            "count": o.count,
+            "status": OrderStatus(o.status),
+            "next_due": o.next_due,
+            "refusals_in_row": o.refusals_in_row,
+            "created_at": o.created_at,
+        }
+
+    @classmethod
+    def of(cls, o: standing_orders.StandingOrderResponse) -> StandingOrder:
+        return cls(**cls.fields_of(o))
+
+
+@strawberry.type
+class StandingOrderDetail(StandingOrder):
+    """A standing order with every occurrence so far (paid or refused), oldest first."""
+
+    occurrences: list[Occurrence]
+
+    @classmethod
+    def detail_of(cls, o: standing_orders.StandingOrderResponse) -> StandingOrderDetail:
+        return cls(
+            **StandingOrder.fields_of(o), occurrences=[Occurrence.of(x) for x in o.occurrences]
         )

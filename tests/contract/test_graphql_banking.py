@@ -1,15 +1,21 @@
 """GraphQL parity for the banking of issue #17 against the real stack: holds (place,
-post, void, list) and payees (add, list, remove, pay by account number), through the
-same application functions, idempotency scopes and codes as REST."""
+post, void, list), payees (add, list, remove, pay by account number) and standing
+orders (create, list, read with occurrences, cancel), through the same application
+functions, idempotency scopes and codes as REST."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from infra.local.stack import EmbeddedStack
+from server.application.standing_orders import occurrence_transfer_id
 from tests.contract.graphql_client import GraphQL
+from tests.integration.test_standing_orders import Scheduler
 from tests.support.customers import Customer, sign_up
 
 OPEN = """mutation($name: String!) { openAccount(currency: "EUR", name: $name) { id } }"""
@@ -276,3 +282,76 @@ async def test_payee_and_payment_input_errors_carry_a_code(http: httpx.AsyncClie
         if code is not None:
             assert ext["code"] == code, (variables, err)
     assert await eve.balance(eve_account) == 0
+
+
+CREATE_ORDER = """mutation($from: UUID!, $to: UUID!, $amount: MinorUnits!, $freq: Frequency!,
+                          $start: Date!, $end: Date, $count: Int) {
+  createStandingOrder(fromAccountId: $from, toAccountId: $to, amount: $amount,
+                      frequency: $freq, startDate: $start, endDate: $end, count: $count,
+                      description: "rent") {
+    id fromAccountId toAccountId amount frequency startDate status nextDue }
+}"""
+ORDER = """query($id: UUID!) {
+  standingOrder(id: $id) { id status nextDue
+    occurrences { index dueDate outcome transferId reasonCode } }
+}"""
+CANCEL_ORDER = "mutation($id: UUID!) { cancelStandingOrder(id: $id) { id status nextDue } }"
+
+
+async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancelled(
+    http: httpx.AsyncClient, stack: EmbeddedStack, tmp_path: Path
+) -> None:
+    ada, ada_gql = await _customer(http, "Ada Orders")
+    bob, bob_gql = await _customer(http, "Bob Orders")
+    ada_account = await _funded(ada_gql, 10_000)
+    bob_account = (await bob_gql.data(OPEN, name="Rent"))["openAccount"]["id"]
+    ids = {"from": ada_account, "to": bob_account}
+
+    once = (await ada_gql.data(CREATE_ORDER, **ids, amount=1_200, freq="ONCE", start="2028-03-01"))[
+        "createStandingOrder"
+    ]
+    assert (once["status"], once["nextDue"], once["frequency"]) == ("ACTIVE", "2028-03-01", "ONCE")
+    monthly = (
+        await ada_gql.data(
+            CREATE_ORDER, **ids, amount=500, freq="MONTHLY", start="2028-04-01", count=12
+        )
+    )["createStandingOrder"]
+    listed = (await ada_gql.data("{ standingOrders { id status } }"))["standingOrders"]
+    assert listed == [
+        {"id": once["id"], "status": "ACTIVE"},
+        {"id": monthly["id"], "status": "ACTIVE"},
+    ]
+    rest = await http.get(f"/api/v1/standing-orders/{once['id']}", headers=ada.auth)
+    assert rest.status_code == 200 and rest.json()["amount"] == 1_200
+
+    sched = Scheduler(stack, tmp_path / "today")
+    sched.set_today(date(2028, 3, 1))
+    sched.once()
+    paid = (await ada_gql.data(ORDER, id=once["id"]))["standingOrder"]
+    assert paid["status"] == "FINISHED" and paid["nextDue"] is None
+    [occurrence] = paid["occurrences"]
+    assert (occurrence["dueDate"], occurrence["outcome"]) == ("2028-03-01", "PAID")
+    assert occurrence["transferId"] == str(
+        occurrence_transfer_id(uuid.UUID(once["id"]), date(2028, 3, 1))
+    )
+    assert await bob.balance(bob_account) == 1_200
+
+    cancelled = (await ada_gql.data(CANCEL_ORDER, id=monthly["id"]))["cancelStandingOrder"]
+    assert (cancelled["status"], cancelled["nextDue"]) == ("CANCELLED", None)
+    sched.set_today(date(2028, 6, 1))
+    sched.once()
+    assert (await ada_gql.data(ORDER, id=monthly["id"]))["standingOrder"]["occurrences"] == []
+    assert await bob.balance(bob_account) == 1_200
+
+    # Refusals carry REST's codes; someone else's order or account is not found.
+    recurring = {**ids, "amount": 1, "freq": "WEEKLY", "start": "2028-05-01"}
+    err = await ada_gql.error(CREATE_ORDER, **recurring)
+    assert err["extensions"]["code"] == "invalid_schedule", err
+    err = await ada_gql.error(CREATE_ORDER, **{**recurring, "count": 0})
+    assert err["extensions"]["code"] == "invalid_body", err
+    err = await bob_gql.error(CREATE_ORDER, **{**recurring, "count": 2})
+    assert err["extensions"]["code"] == "account_not_found", err
+    for doc in (ORDER, CANCEL_ORDER):
+        err = await bob_gql.error(doc, id=once["id"])
+        assert err["extensions"]["code"] == "standing_order_not_found", err
+    assert (await bob_gql.data("{ standingOrders { id } }"))["standingOrders"] == []
