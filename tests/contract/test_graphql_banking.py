@@ -17,6 +17,7 @@ from server.application.standing_orders import occurrence_transfer_id
 from tests.contract.graphql_client import GraphQL
 from tests.integration.test_standing_orders import Scheduler
 from tests.support.customers import Customer, sign_up
+from tests.support.staff import audit_rows, staff
 
 OPEN = """mutation($name: String!) { openAccount(currency: "EUR", name: $name) { id } }"""
 DEPOSIT = """mutation($id: UUID!, $amount: MinorUnits!, $key: String!) {
@@ -77,7 +78,7 @@ async def _gql_balances(gql: GraphQL, account: str) -> tuple[tuple[int, int], li
 
 
 async def test_a_card_hold_is_placed_posted_for_less_and_voided_over_graphql(
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient, stack: EmbeddedStack
 ) -> None:
     ada, gql = await _customer(http, "Ada Holder")
     account = await _funded(gql, 10_000)
@@ -128,6 +129,23 @@ async def test_a_card_hold_is_placed_posted_for_less_and_voided_over_graphql(
     err = await gql.error(POST, id=account, hold=second["holdId"], key=str(uuid.uuid4()))
     assert err["extensions"]["code"] == "hold_not_pending", err
     assert err["extensions"]["status"] == 409, err
+
+    auditor = await staff(http, stack, "auditor", "Aud Holds")
+    rows = await audit_rows(http, auditor, account=account)
+    hold_rows = [r for r in rows if r["action"].endswith("_hold")]
+    assert {r["actor_id"] for r in hold_rows} == {ada.user_id}
+    # Oldest first: each command once, replays (GraphQL and REST) and the refusal too.
+    assert [(r["action"], r["outcome"]) for r in reversed(hold_rows)] == [
+        ("place_hold", "accepted"),
+        ("place_hold", "replayed"),
+        ("place_hold", "replayed"),
+        ("post_hold", "accepted"),
+        ("post_hold", "replayed"),
+        ("place_hold", "accepted"),
+        ("void_hold", "accepted"),
+        ("post_hold", "rejected"),
+    ]
+    assert hold_rows[0]["reason_code"] == "hold_not_pending"
 
 
 async def test_a_pending_transfer_hold_to_another_account_posts_to_it(
