@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Locator, Page, expect
 
 from e2e.test_customer_journeys import _deposit
 from e2e.ui import (
@@ -21,7 +21,6 @@ from e2e.ui import (
     Customer,
     account_card,
     bank_session,
-    button,
     fill,
     open_account,
     register,
@@ -30,6 +29,12 @@ from e2e.ui import (
     tab,
     tap,
 )
+
+
+def chip(page: Page, text: str) -> Locator:
+    """A chip by its exact label (Flutter web exposes a chip as a checkbox)."""
+    return page.get_by_role("checkbox", name=text, exact=True)
+
 
 SCREEN_TEXT = "document.querySelector('flt-semantics-host')?.textContent || ''"
 
@@ -58,7 +63,7 @@ async def _add_payee(c: Customer, number: str, holder: str, nickname: str) -> No
     await fill(page, "Payee account number", number)
     await fill(page, "Name on the account", holder)
     await fill(page, "Nickname", nickname)
-    await tap(page, "Add payee")
+    await tap(page, "Check and save")
 
 
 async def test_the_account_number_is_shown_in_groups_and_the_internal_id_never(phone) -> None:
@@ -101,15 +106,15 @@ async def test_a_payee_is_added_with_the_name_check_in_words_and_paid(
     await expect(shows(bob.page, "The name matches")).to_be_visible(timeout=TIMEOUT_MS)
     await shot(bob.page, "payee", "2-match")
     await tap(bob.page, "Done")
-    await expect(button(bob.page, "Pay Alice")).to_have_count(1, timeout=TIMEOUT_MS)
-    await expect(button(bob.page, "Pay Ally")).to_have_count(0)  # the same account, renamed
+    await expect(chip(bob.page, "Pay Alice")).to_have_count(1, timeout=TIMEOUT_MS)
+    await expect(chip(bob.page, "Pay Ally")).to_have_count(0)  # the same account, renamed
 
     # Another account number nobody checked by name: no match is said plainly.
     await tap(bob.page, "Add payee")
     await fill(bob.page, "Payee account number", alice.account_number)
     await fill(bob.page, "Name on the account", "Mallory Someone")
     await fill(bob.page, "Nickname", "Alice")
-    await tap(bob.page, "Add payee")
+    await tap(bob.page, "Check and save")
     await expect(shows(bob.page, "No match — the name does not match this account")).to_be_visible(
         timeout=TIMEOUT_MS
     )
@@ -119,7 +124,7 @@ async def test_a_payee_is_added_with_the_name_check_in_words_and_paid(
 
     # Pay the payee (picked from the list, not typed): the confirmation warns, Bob pays.
     await fill(bob.page, "Recipient account number", "")
-    await tap(bob.page, "Pay Alice")
+    await chip(bob.page, "Pay Alice").click()
     await fill(bob.page, "Amount", "20.00")
     await tap(bob.page, "Continue")
     await expect(shows(bob.page, f"Alice ({alice.account_number})")).to_be_visible()
@@ -164,5 +169,5 @@ async def test_saved_payees_are_listed_after_signing_in_again(phone, real_api_ur
     await tap(dora.page, "Sign in")
     await tab(dora.page, "Payments").click()
     await tap(dora.page, "Transfer")
-    await expect(button(dora.page, "Pay Carl")).to_have_count(1, timeout=TIMEOUT_MS)
+    await expect(chip(dora.page, "Pay Carl")).to_have_count(1, timeout=TIMEOUT_MS)
     await shot(dora.page, "payee", "6-listed")

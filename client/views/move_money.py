@@ -215,7 +215,7 @@ class MoveMoneyScreen:
         ]
         self.own_targets.visible = transfer and bool(others)
         self.own_targets.controls = [
-            ft.ActionChip(
+            ft.Chip(
                 label=ft.Text(f"To my {a.name}"),
                 leading=ft.Icon(ft.Icons.ACCOUNT_BALANCE_WALLET_OUTLINED),
                 on_click=lambda e, n=a.account_number: self._pick_target(n),
@@ -229,10 +229,9 @@ class MoveMoneyScreen:
 
     def _render_payees(self) -> None:
         self.payee_chips.controls = [
-            ft.ActionChip(
+            ft.Chip(
                 label=ft.Text(f"Pay {p.nickname}"),
                 leading=ft.Icon(ft.Icons.PERSON_OUTLINE),
-                tooltip=p.account_number,
                 on_click=lambda e, n=p.account_number: self._pick_target(n),
             )
             for p in self.state.payees
@@ -444,7 +443,7 @@ class MoveMoneyScreen:
         nickname = ft.TextField(label="Nickname", max_length=60)
         answer = ft.Column(visible=False, tight=True)
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
-        add = ft.FilledButton("Add payee")
+        add = ft.FilledButton("Check and save")
         done = ft.TextButton("Done", visible=False, on_click=lambda ev: self.page.pop_dialog())
         cancel = ft.TextButton("Cancel", on_click=lambda ev: self.page.pop_dialog())
 
