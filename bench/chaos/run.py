@@ -69,6 +69,8 @@ class ChaosResult:
     recoveries: list[Recovery] = field(default_factory=list)
     checks: list[checks.Check] = field(default_factory=list)
     supervisor_log: list[str] = field(default_factory=list)
+    # Every read-lag probe, seconds since started_at: sent, accepted, seen, attempts.
+    probes: list[dict[str, float | int | None]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -225,6 +227,7 @@ class ChaosRun:
             background[1].cancel()
             for rec in self.result.recoveries:
                 self._read_recovery(rec, probe)
+            self.result.probes = probe.timeline(self.result.started_at)
             self._count()
             await self._check(stack, http)
 

@@ -48,6 +48,9 @@ class DepositCash(Command):
     booked_on: date
     currency: str | None = None
     description: str = ""
+    # Four eyes: more than this waits for a second member of staff (None: immediate;
+    # the command an approval runs has None).
+    approval_threshold: int | None = None
 
     def accounts(self) -> tuple[UUID, ...]:
         return (self.account_id,)
@@ -107,6 +110,7 @@ def deposit_cash(state: State, cmd: DepositCash) -> Decision:
         source=DEPOSIT_SOURCE_CASH,
         booked_on=cmd.booked_on,
     )
+    funding.check_cash_within_one_person(cmd.amount, cmd.approval_threshold)  # last: valid
     return _response(account, event, None)
 
 

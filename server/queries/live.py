@@ -1,7 +1,7 @@
 """The live feed's catch-up: what a (re)connecting socket missed, from the read
 models. For each of the owner's accounts whose view is newer than the version
 the client last saw: the postings after that version (oldest first, at most
-CATCH_UP_MAX_POSTINGS), then the current balance and status."""
+CATCH_UP_MAX_POSTINGS), then the current balance (with the available balance) and status."""
 
 from __future__ import annotations
 
@@ -40,8 +40,14 @@ async def missed_messages(owner_id: UUID, last_versions: Mapping[UUID, int]) -> 
                 )
             )
         balance = Money(amount=a["balance"], currency=a["currency"])
+        available = Money(amount=a["balance"] - a["held"], currency=a["currency"])
         messages.append(
-            BalanceChanged(account_id=account_id, balance=balance, version=a["version"])
+            BalanceChanged(
+                account_id=account_id,
+                balance=balance,
+                version=a["version"],
+                available_balance=available,
+            )
         )
         messages.append(
             AccountStatusChanged(account_id=account_id, status=a["status"], version=a["version"])
