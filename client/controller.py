@@ -541,8 +541,9 @@ class Controller:
         elif isinstance(msg, NotificationReceived):
             await self._received(msg.notification)
         elif isinstance(msg, BalanceChanged):
-            available = getattr(msg, "available_balance", None)  # where the bank sends it
-            if self.state.apply_balance(msg.account_id, msg.balance, msg.version, available):
+            if self.state.apply_balance(
+                msg.account_id, msg.balance, msg.version, msg.available_balance
+            ):
                 self._refresh_available(msg.account_id)
             if msg.transaction is not None:
                 self.state.apply_transaction(msg.transaction)

@@ -194,12 +194,11 @@ class AppState:
         if known is None or version <= known.version:
             return False
         fresh = msgspec.structs.replace(known, balance=balance, version=version)
-        if "available_balance" in type(known).__struct_fields__:
-            if available is not None:
-                fresh = msgspec.structs.replace(fresh, available_balance=available)
-                self.available_unknown.discard(account_id)
-            else:
-                self.available_unknown.add(account_id)
+        if available is not None:
+            fresh = msgspec.structs.replace(fresh, available_balance=available)
+            self.available_unknown.discard(account_id)
+        else:
+            self.available_unknown.add(account_id)
         self.accounts[account_id] = fresh
         self.notify("accounts")
         return True
