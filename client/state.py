@@ -226,7 +226,7 @@ class AppState:
 
     def add_payee(self, payee: PayeeResponse) -> None:
         """A payee the customer just added (the bank's answer)."""
-        self.payees = merge_payees([payee], self.payees)
+        self.payees = merge_payees(None, [*self.payees, payee])
         self.notify("payees")
 
     # --- notifications -----------------------------------------------------------------
