@@ -337,6 +337,9 @@ class BatchTransferResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     version: int | None = None
     code: str | None = None
     detail: str | None = None
+    # A limit refusal (transaction_limit_exceeded, daily_limit_exceeded): what may still
+    # leave the source account today, as POST /transfers answers it.
+    remaining_today: int | None = None
 
 
 class BatchTransferResponse(msgspec.Struct, kw_only=True):

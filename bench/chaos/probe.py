@@ -63,6 +63,7 @@ class ReadLagProbe:
         self.accounts = accounts
         self.db_url = db_url
         self.probes: list[Probe] = []
+        self.watch_errors: dict[str, int] = {}  # what the watcher rode out, by type
         self._tasks: set[asyncio.Task[Command]] = set()
 
     async def send_forever(self, interval: float = 0.25, max_inflight: int = 40) -> None:
@@ -86,20 +87,30 @@ class ReadLagProbe:
             await asyncio.sleep(interval)
 
     async def watch_forever(self, interval: float = 0.1) -> None:
-        """Poll account_view for the probe accounts; reconnect through outages."""
+        """Poll account_view for the probe accounts; reconnect through outages.
+
+        Any error is an outage to ride out, never the end of the watch: a PostgreSQL kill
+        can surface as asyncpg's InternalClientError ("cannot switch to state ..."), which
+        is neither a PostgresError nor an InterfaceError; it once ended this task, and
+        every later probe was reported as never seen (a read side that "never" came back).
+        """
         conn: asyncpg.Connection | None = None
         while True:
             try:
-                if conn is None or conn.is_closed():
-                    conn = await asyncpg.connect(self.db_url, timeout=2)
-                rows = await conn.fetch(
-                    "SELECT account_id::text AS id, version FROM account_view"
-                    " WHERE account_id = ANY($1::uuid[])",
-                    self.accounts,
-                    timeout=2,
-                )
+                async with asyncio.timeout(5):  # asyncpg's own timeouts, and a bound on all
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.db_url, timeout=2)
+                    rows = await conn.fetch(
+                        "SELECT account_id::text AS id, version FROM account_view"
+                        " WHERE account_id = ANY($1::uuid[])",
+                        self.accounts,
+                        timeout=2,
+                    )
                 self._mark({r["id"]: r["version"] for r in rows}, time.time())
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                self.watch_errors[type(exc).__name__] = (
+                    self.watch_errors.get(type(exc).__name__, 0) + 1
+                )
                 if conn is not None:
                     conn.terminate()
                 conn = None

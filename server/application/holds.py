@@ -29,7 +29,7 @@ from server.application.handlers import execute
 from server.application.idempotency import IdempotencyKey, request_hash
 from server.domain import holds
 from server.domain.account import Account
-from server.domain.errors import AccountNotFoundError, DomainError
+from server.domain.errors import AccountNotFoundError, ConcurrencyError, DomainError
 from shared.api import HoldResponse, HoldStatus, PlaceHoldRequest, PostHoldRequest
 from shared.events import (
     STREAM_TYPE_ACCOUNT,
@@ -114,6 +114,10 @@ def post_hold(state: State, cmd: PostHold) -> Decision:
     destination = None
     if hold.to_account_id is not None:
         destination = state.accounts.get(hold.to_account_id)
+        if destination is None and cmd.to_account_id != hold.to_account_id:
+            # The hold was placed after the post read it (sent before its answer came):
+            # its destination is not locked. Not a rule: not stored under the key.
+            raise ConcurrencyError("The hold was placed while this post was read; try again.")
         if destination is None:
             raise DestinationNotFoundError("The hold's destination account does not exist.")
     posting = holds.post_hold(

@@ -32,15 +32,21 @@ async def missed_messages(owner_id: UUID, last_versions: Mapping[UUID, int]) -> 
             .order_by(TransactionView.version, ascending=False)
             .limit(CATCH_UP_MAX_POSTINGS)
         )
-        for p in reversed(postings):
-            t = transaction_response(p)
-            messages.append(
-                BalanceChanged(
-                    account_id=account_id, balance=t.balance_after, version=t.version, transaction=t
-                )
-            )
         balance = Money(amount=a["balance"], currency=a["currency"])
         available = Money(amount=a["balance"] - a["held"], currency=a["currency"])
+        for p in reversed(postings):
+            t = transaction_response(p)
+            # The available balance is known at the account's current version only.
+            now = available if t.version == a["version"] else None
+            messages.append(
+                BalanceChanged(
+                    account_id=account_id,
+                    balance=t.balance_after,
+                    version=t.version,
+                    transaction=t,
+                    available_balance=now,
+                )
+            )
         messages.append(
             BalanceChanged(
                 account_id=account_id,

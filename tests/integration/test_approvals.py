@@ -297,6 +297,20 @@ async def test_raising_a_limit_waits_for_a_second_member_of_staff_lowering_does_
         # A payment sees the approved limits.
         r = await owner.withdraw(account, 50_01)
         assert r.status_code == 422 and r.json()["code"] == "transaction_limit_exceeded"
+        # A raise left pending past its 24 hours expires: kept, never applied.
+        r = await set_limits(50_00, 400_00)
+        assert r.status_code == 202, r.text
+        stale = r.json()["approval_id"]
+        await db.execute(
+            "UPDATE approval_requests SET expires_at = now() - interval '1 second'"
+            " WHERE id = $1::uuid",
+            stale,
+        )
+        r = await h.post(f"/api/v1/approvals/{stale}/approve", headers=checker.auth)
+        assert r.status_code == 422 and "expired" in r.json()["detail"], r.text
+        kept = (await h.get("/api/v1/approvals?status=expired", headers=checker.auth)).json()
+        assert stale in [a["id"] for a in kept["items"]]
+        assert await limits_now() == (50_00, 300_00)
     changes = await db.fetchval(
         "SELECT count(*) FROM events WHERE stream_id = $1::uuid"
         " AND event_type = 'AccountLimitsChanged'",

@@ -16,9 +16,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+from websockets.asyncio.client import connect
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import REPO_ROOT, EmbeddedStack
+from tests.integration.test_live import hello, settle, ws_url
+from tests.integration.test_live import until as pushed
 from tests.support.customers import Customer, sign_up
 from tests.support.staff import staff
 
@@ -291,3 +294,47 @@ async def test_the_read_models_equal_the_fold_after_holds_and_a_rebuild(
     check = projections_command(stack, "check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert await balances(ada, account) == (7_800, 6_800)
+
+
+async def test_a_hold_is_pushed_live_with_the_available_balance(
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+) -> None:
+    ada, account = await customer_with(http, 2_000)
+    await until(lambda: projected(db, account), "the deposit in the read model")
+    async with connect(ws_url(api_url, ada.token)) as ws:
+        await hello(ws)
+        caught_up = [m for m in await settle(ws) if m["type"] == "BalanceChanged"]
+        assert amount(caught_up[-1], "available_balance") == 2_000
+        held = (await place(ada, account, 500)).json()
+        msg = await pushed(
+            ws, lambda m: m["type"] == "BalanceChanged" and m["version"] >= held["version"]
+        )
+        assert (amount(msg, "balance"), amount(msg, "available_balance")) == (2_000, 1_500)
+        assert msg["transaction"] is None  # a hold is not a posting
+        posted = (await release(ada, account, held["hold_id"], "post", amount=200)).json()
+        msg = await pushed(
+            ws, lambda m: m["type"] == "BalanceChanged" and m["version"] >= posted["version"]
+        )
+        assert (amount(msg, "balance"), amount(msg, "available_balance")) == (1_800, 1_800)
+        assert msg["transaction"]["transaction_id"] == held["hold_id"]
+
+
+async def test_graphql_shows_the_available_balance(http: httpx.AsyncClient) -> None:
+    ada, account = await customer_with(http, 3_000)
+    assert (await place(ada, account, 1_000)).status_code == 201
+    query = (
+        "query($id: UUID!) { balance(accountId: $id) { balance { amount }"
+        " availableBalance { amount } } account(id: $id) { availableBalance { amount } } }"
+    )
+    r = await http.post(
+        "/graphql", json={"query": query, "variables": {"id": account}}, headers=ada.auth
+    )
+    assert r.status_code == 200 and "errors" not in r.json(), r.text
+    data = r.json()["data"]
+    assert data["balance"]["balance"]["amount"] == 3_000
+    assert data["balance"]["availableBalance"]["amount"] == 2_000
+    assert data["account"]["availableBalance"]["amount"] == 2_000

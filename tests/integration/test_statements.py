@@ -93,6 +93,26 @@ async def move_into_previous_month(db: asyncpg.Pool, accounts: list[str]) -> dat
     return target
 
 
+async def hold(who: Customer, account: str, amount: int, description: str) -> str:
+    r = await who.http.post(
+        f"/api/v1/accounts/{account}/holds",
+        json={"amount": amount, "description": description},
+        headers={**who.auth, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["hold_id"])
+
+
+async def hold_action(
+    who: Customer, account: str, hold_id: str, action: str, body: dict[str, int] | None
+) -> httpx.Response:
+    return await who.http.post(
+        f"/api/v1/accounts/{account}/holds/{hold_id}/{action}",
+        json=body,
+        headers={**who.auth, "Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
 async def test_statements_reconcile_with_the_ledger_across_a_month_boundary(
     http: httpx.AsyncClient, db: asyncpg.Pool, stack: EmbeddedStack
 ) -> None:
@@ -108,12 +128,18 @@ async def test_statements_reconcile_with_the_ledger_across_a_month_boundary(
     moved_to = await move_into_previous_month(db, [mine, theirs])
     last_month = month_label(moved_to)
 
-    # This month: 7.77 in, 2.00 to Bob, 1.50 from Bob, 1.00 out; then staff freeze the
-    # account (an event on the stream that is not a posting).
+    # This month: 7.77 in, 2.00 to Bob, 1.50 from Bob, 1.00 out, a card hold of 3.00
+    # posted for 2.50 and one of 1.00 voided; then staff freeze the account. Holds and
+    # the freeze are events on the stream that are not postings; the posted hold's
+    # withdrawal is one.
     assert (await ada.deposit(mine, 7_77)).status_code == 201
     assert (await ada.transfer(mine, theirs, 2_00)).status_code == 201
     assert (await bob.transfer(theirs, mine, 1_50)).status_code == 201
     assert (await ada.withdraw(mine, 1_00)).status_code == 201
+    card = await hold(ada, mine, 3_00, "card: bakery")
+    assert (await hold_action(ada, mine, card, "post", {"amount": 2_50})).status_code == 200
+    voided = await hold(ada, mine, 1_00, "card: cancelled")
+    assert (await hold_action(ada, mine, voided, "void", None)).status_code == 200
     boss = await admin(http, stack)
     frozen = await http.post(
         f"/api/v1/accounts/{mine}/freeze",
@@ -158,10 +184,15 @@ async def test_statements_reconcile_with_the_ledger_across_a_month_boundary(
     summary, postings = parse_csv(r)
     assert summary["status"][0] == "to_date"
     assert summary["opening_balance"] == ["55.00", "5500"]
-    assert [int(p["amount_minor"]) for p in postings] == [7_77, -2_00, 1_50, -1_00]
+    assert [int(p["amount_minor"]) for p in postings] == [7_77, -2_00, 1_50, -1_00, -2_50]
+    assert postings[-1]["kind"] == "withdrawal"  # the posted hold
+    stream_types = await db.fetch(
+        "SELECT DISTINCT event_type FROM events WHERE stream_id = $1", uuid.UUID(mine)
+    )
+    assert {"FundsHeld", "HoldReleased", "AccountFrozen"} <= {r[0] for r in stream_types}
     opening, closing = int(summary["opening_balance"][1]), int(summary["closing_balance"][1])
     money_in, money_out = int(summary["money_in"][1]), int(summary["money_out"][1])
-    assert opening + money_in - money_out == closing == 61_27
+    assert opening + money_in - money_out == closing == 58_77
     assert closing == (await fold_at(db, mine, now)).balance == await ada.balance(mine)
     for p in postings:  # every running balance is the ledger's
         opening += int(p["amount_minor"])

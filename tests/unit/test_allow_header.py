@@ -53,5 +53,10 @@ def test_every_route_of_the_api_answers_options_with_all_its_methods() -> None:
         allow = handler.fn({"type": "http"}).headers["Allow"]
         checked[route.path] = allow
         assert set(allow.split(", ")) == set(route.methods), route.path
-    for path in ("/api/v1/accounts", "/api/v1/payees", "/api/v1/standing-orders"):
+    for path in (
+        "/api/v1/accounts",
+        "/api/v1/payees",
+        "/api/v1/standing-orders",
+        "/api/v1/accounts/{account_id:str}/holds",
+    ):
         assert "GET" in checked[path] and "POST" in checked[path], checked.get(path)

@@ -117,3 +117,29 @@ async def test_an_expiry_too_early_is_not_stored_and_succeeds_later(
     await runner.run(expiry(account, hold, NOW + TIMEOUT))
     assert releases(uow.tables, account) == ["expired"]
     assert uow.tables.state(account).available == 5_000
+
+
+async def test_a_post_that_did_not_see_the_holds_destination_is_refused_unstored(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    source, _ = await account_with_hold(runner)
+    target, hold = uuid.uuid4(), uuid.uuid4()
+    await runner.run(
+        submit(OpenAccount(actor=ADA, account_id=target, name="Pot", currency="EUR", opened_at=NOW))
+    )
+    place = PlaceHold(
+        actor=ADA,
+        account_id=source,
+        hold_id=hold,
+        amount=1_000,
+        placed_at=NOW,
+        expires_at=NOW + TIMEOUT,
+        to_account_id=target,
+    )
+    await runner.run(submit(place))
+    blind = PostHold(actor=ADA, account_id=source, hold_id=hold, posted_at=NOW)
+    assert await outcome(runner.run(submit(blind, "post-1"))) == "concurrency_conflict"
+    assert not [k for k in uow.tables.answers if k[1] == "post-1"]  # the key is still free
+    seen = PostHold(actor=ADA, account_id=source, hold_id=hold, posted_at=NOW, to_account_id=target)
+    await runner.run(submit(seen, "post-1"))
+    assert uow.tables.state(target).balance == 1_000
