@@ -294,6 +294,14 @@ class BankApi:
         resp = await self._authed("GET", f"/accounts/{account_id}/analytics", params=params)
         return self._decode(resp, dto.AnalyticsResponse)
 
+    async def pending_holds(self, account_id: UUID) -> list[dto.PendingHoldResponse] | None:
+        """Funds held on the account (pending card payments and transfers), or None
+        where the bank does not list holds."""
+        resp = await self._authed("GET", f"/accounts/{account_id}/holds")
+        if resp.status_code == 405 or (resp.status_code == 404 and not _problem_of(resp).code):
+            return None
+        return self._decode(resp, dto.HoldList).items
+
     # --- payees and statements ---------------------------------------------------------
 
     async def payees(self) -> list[dto.PayeeResponse] | None:

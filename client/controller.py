@@ -41,6 +41,7 @@ from shared.api import (
     AnalyticsResponse,
     MoneyMovementResponse,
     PayeeResponse,
+    PendingHoldResponse,
     TransactionPage,
     TransferResponse,
 )
@@ -325,6 +326,9 @@ class Controller:
         if self.state.email:
             await self.cache.save_payees(self.state.email, self.state.payees)
         return payee
+
+    async def pending_holds(self, account_id: UUID) -> list[PendingHoldResponse] | None:
+        return await self.api.pending_holds(account_id)
 
     async def statement(self, account_id: UUID, month: str, fmt: str) -> bytes:
         return await self.api.statement(account_id, month, fmt)

@@ -1,6 +1,7 @@
 """Available and ledger balance in the app (issue #17): a card-style hold placed at
 the bank lowers the available balance the app shows (pushed live) while the ledger
-balance stays; voiding the hold brings the single figure back."""
+balance stays, and the account screen lists what is held; voiding the hold brings the
+single figure back."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ async def test_a_hold_shows_available_beside_the_balance_live(phone, real_api_ur
         await expect(shows(hana.page, "Available")).to_be_visible(timeout=TIMEOUT_MS)
         await expect(shows(hana.page, "70.00 EUR")).to_be_visible()
         await expect(shows(hana.page, "Balance 100.00 EUR")).to_be_visible()
+        await expect(shows(hana.page, "Hotel deposit")).to_be_visible()  # what is held, and why
+        await expect(shows(hana.page, "−30.00 EUR")).to_be_visible()
         await shot(hana.page, "available", "2-account")
 
         voided = await http.post(
@@ -46,5 +49,6 @@ async def test_a_hold_shows_available_beside_the_balance_live(phone, real_api_ur
         )
         assert voided.status_code == 200, voided.text
     await expect(shows(hana.page, "Balance 100.00 EUR")).to_have_count(0, timeout=TIMEOUT_MS)
+    await expect(shows(hana.page, "Hotel deposit")).to_have_count(0, timeout=TIMEOUT_MS)
     await expect(shows(hana.page, "100.00 EUR")).to_be_visible()
     await shot(hana.page, "available", "3-voided")
