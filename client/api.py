@@ -325,6 +325,13 @@ class BankApi:
         )
         return self._decode(resp, dto.PayeeResponse)
 
+    async def forget_payee(self, account_number: str) -> None:
+        """Forget a saved payee; one the bank no longer has counts as forgotten."""
+        number = "".join(account_number.split())
+        resp = await self._authed("DELETE", f"/payees/{number}")
+        if resp.status_code >= 400 and _problem_of(resp).code != "payee_not_found":
+            raise ApiError(_problem_of(resp))
+
     async def statement(self, account_id: UUID, month: str, fmt: str) -> bytes:
         """A monthly statement's file (CSV or PDF), fetched with the bearer token."""
         resp = await self._authed(

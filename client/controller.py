@@ -330,6 +330,12 @@ class Controller:
     async def pending_holds(self, account_id: UUID) -> list[PendingHoldResponse] | None:
         return await self.api.pending_holds(account_id)
 
+    async def forget_payee(self, account_number: str) -> None:
+        await self.api.forget_payee(account_number)
+        self.state.remove_payee(account_number)
+        if self.state.email:
+            await self.cache.save_payees(self.state.email, self.state.payees)
+
     async def statement(self, account_id: UUID, month: str, fmt: str) -> bytes:
         return await self.api.statement(account_id, month, fmt)
 

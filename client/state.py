@@ -229,6 +229,10 @@ class AppState:
         self.payees = merge_payees(None, [*self.payees, payee])
         self.notify("payees")
 
+    def remove_payee(self, account_number: str) -> None:
+        self.payees = [p for p in self.payees if p.account_number != account_number]
+        self.notify("payees")
+
     # --- notifications -----------------------------------------------------------------
 
     def set_notifications(self, items: list[Notification], unread: int) -> None:

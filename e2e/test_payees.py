@@ -174,6 +174,15 @@ async def test_saved_payees_are_listed_after_signing_in_again(phone, real_api_ur
     await expect(chip(dora.page, "Pay Carl")).to_have_count(1, timeout=TIMEOUT_MS)
     await shot(dora.page, "payee", "6-listed")
 
+    # Forgotten at the bank, so gone from the list here and after the next sign-in.
+    await dora.page.get_by_role("button", name="Forget Carl").click()
+    await tap(dora.page, "Forget")
+    await expect(chip(dora.page, "Pay Carl")).to_have_count(0, timeout=TIMEOUT_MS)
+    auth, _ = await bank_session(real_api_url, dora)
+    async with httpx.AsyncClient(base_url=f"{real_api_url}/api/v1", timeout=10) as http:
+        listed = await http.get("/payees", headers=auth)
+    assert listed.json()["items"] == []
+
 
 async def test_a_monthly_statement_is_saved_from_the_account_screen(
     phone, real_api_url: str

@@ -233,6 +233,8 @@ class MoveMoneyScreen:
                 label=ft.Text(f"Pay {p.nickname}"),
                 leading=ft.Icon(ft.Icons.PERSON_OUTLINE),
                 on_click=lambda e, n=p.account_number: self._pick_target(n),
+                delete_icon_tooltip=f"Forget {p.nickname}",
+                on_delete=lambda e, p=p: self._forget_payee(p),
             )
             for p in self.state.payees
         ]
@@ -434,6 +436,34 @@ class MoveMoneyScreen:
         self.result.visible = True
 
     # --- payees -------------------------------------------------------------------------
+
+    def _forget_payee(self, payee: PayeeResponse) -> None:
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def forget(ev: ft.Event[ft.Button]) -> None:
+            try:
+                await self.shell.ctrl.forget_payee(payee.account_number)
+            except (ApiError, Unreachable, SessionExpired) as ex:
+                error.value, error.visible = error_text(ex), True
+                self.page.update()
+                return
+            self.page.pop_dialog()
+            self.page.update()
+
+        self.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(f"Forget {payee.nickname}?"),
+                content=ft.Column(
+                    [ft.Text(f"{payee.account_number} leaves your payees."), error],
+                    tight=True,
+                    width=320,
+                ),
+                actions=[
+                    ft.TextButton("Keep", on_click=lambda ev: self.page.pop_dialog()),
+                    ft.FilledButton("Forget", on_click=forget),
+                ],
+            )
+        )
 
     def _add_payee(self, e: ft.Event[ft.TextButton]) -> None:
         """Add a payee: the bank says whether the name matches (never the real name);

@@ -95,6 +95,8 @@ def test_without_the_banks_list_the_payees_kept_and_added_are_offered() -> None:
     ]
     state.set_payees([payee("XN36 NWBK 0000 0000 01", "Bobby", "close_match")], state.payees)
     assert state.payees_listed
+    state.remove_payee("XN36 NWBK 0000 0000 01")
+    assert state.payees == []
     state.sign_out()
     assert state.payees == [] and not state.payees_listed
 
