@@ -294,6 +294,14 @@ class BankApi:
         resp = await self._authed("GET", f"/accounts/{account_id}/analytics", params=params)
         return self._decode(resp, dto.AnalyticsResponse)
 
+    async def pending_holds(self, account_id: UUID) -> list[dto.PendingHoldResponse] | None:
+        """Funds held on the account (pending card payments and transfers), or None
+        where the bank does not list holds."""
+        resp = await self._authed("GET", f"/accounts/{account_id}/holds")
+        if resp.status_code == 405 or (resp.status_code == 404 and not _problem_of(resp).code):
+            return None
+        return self._decode(resp, dto.HoldList).items
+
     # --- payees and statements ---------------------------------------------------------
 
     async def payees(self) -> list[dto.PayeeResponse] | None:
@@ -316,6 +324,13 @@ class BankApi:
             headers={"Content-Type": "application/json"},
         )
         return self._decode(resp, dto.PayeeResponse)
+
+    async def forget_payee(self, account_number: str) -> None:
+        """Forget a saved payee; one the bank no longer has counts as forgotten."""
+        number = "".join(account_number.split())
+        resp = await self._authed("DELETE", f"/payees/{number}")
+        if resp.status_code >= 400 and _problem_of(resp).code != "payee_not_found":
+            raise ApiError(_problem_of(resp))
 
     async def statement(self, account_id: UUID, month: str, fmt: str) -> bytes:
         """A monthly statement's file (CSV or PDF), fetched with the bearer token."""

@@ -1,9 +1,8 @@
 """Ledger and available balance as the app shows them (issue #17).
 
 The ledger balance (``balance``) is what has been posted; the available balance is
-that minus the funds held by pending payments (card-style holds). The bank adds
-``available_balance`` to an account's answer; an answer without it (an older bank)
-means nothing is held, so available = balance.
+that minus the funds held by pending payments (card-style holds). An answer without
+``available_balance`` (an older bank) means nothing is held: available = balance.
 """
 
 from __future__ import annotations
@@ -18,8 +17,7 @@ def _text(m: Money) -> str:
 
 def available_of(a: AccountResponse) -> Money:
     """The account's available balance; its ledger balance where the bank gave none."""
-    available = getattr(a, "available_balance", None)
-    return available if isinstance(available, Money) else a.balance
+    return a.available_balance or a.balance
 
 
 def differs(a: AccountResponse, known: bool = True) -> bool:

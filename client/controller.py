@@ -41,6 +41,7 @@ from shared.api import (
     AnalyticsResponse,
     MoneyMovementResponse,
     PayeeResponse,
+    PendingHoldResponse,
     TransactionPage,
     TransferResponse,
 )
@@ -326,6 +327,15 @@ class Controller:
             await self.cache.save_payees(self.state.email, self.state.payees)
         return payee
 
+    async def pending_holds(self, account_id: UUID) -> list[PendingHoldResponse] | None:
+        return await self.api.pending_holds(account_id)
+
+    async def forget_payee(self, account_number: str) -> None:
+        await self.api.forget_payee(account_number)
+        self.state.remove_payee(account_number)
+        if self.state.email:
+            await self.cache.save_payees(self.state.email, self.state.payees)
+
     async def statement(self, account_id: UUID, month: str, fmt: str) -> bytes:
         return await self.api.statement(account_id, month, fmt)
 
@@ -541,8 +551,9 @@ class Controller:
         elif isinstance(msg, NotificationReceived):
             await self._received(msg.notification)
         elif isinstance(msg, BalanceChanged):
-            available = getattr(msg, "available_balance", None)  # where the bank sends it
-            if self.state.apply_balance(msg.account_id, msg.balance, msg.version, available):
+            if self.state.apply_balance(
+                msg.account_id, msg.balance, msg.version, msg.available_balance
+            ):
                 self._refresh_available(msg.account_id)
             if msg.transaction is not None:
                 self.state.apply_transaction(msg.transaction)

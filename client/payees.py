@@ -57,13 +57,12 @@ def merge_payees(
     listed: list[PayeeResponse] | None, known: list[PayeeResponse]
 ) -> list[PayeeResponse]:
     """The payees to offer, one per account number, by nickname. ``listed`` is the
-    bank's list, or None where the bank cannot list them (an older server, or no
-    connection): then what the device knows (kept, or added in this session) is all
-    there is. For a number in both, the bank's row wins."""
+    bank's list and, when there is one, the whole truth (a payee forgotten on another
+    device goes); None where the bank cannot list them (no connection, or a bank
+    without GET /payees): then what the device knows, kept or added in this session,
+    later entries winning."""
     by_number: dict[str, PayeeResponse] = {}
-    for p in known:
-        by_number[compact(p.account_number)] = p
-    for p in listed or []:
+    for p in known if listed is None else listed:
         by_number[compact(p.account_number)] = p
     return sorted(by_number.values(), key=lambda p: (p.nickname.lower(), p.account_number))
 

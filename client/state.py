@@ -194,12 +194,11 @@ class AppState:
         if known is None or version <= known.version:
             return False
         fresh = msgspec.structs.replace(known, balance=balance, version=version)
-        if "available_balance" in type(known).__struct_fields__:
-            if available is not None:
-                fresh = msgspec.structs.replace(fresh, available_balance=available)
-                self.available_unknown.discard(account_id)
-            else:
-                self.available_unknown.add(account_id)
+        if available is not None:
+            fresh = msgspec.structs.replace(fresh, available_balance=available)
+            self.available_unknown.discard(account_id)
+        else:
+            self.available_unknown.add(account_id)
         self.accounts[account_id] = fresh
         self.notify("accounts")
         return True
@@ -227,7 +226,11 @@ class AppState:
 
     def add_payee(self, payee: PayeeResponse) -> None:
         """A payee the customer just added (the bank's answer)."""
-        self.payees = merge_payees([payee], self.payees)
+        self.payees = merge_payees(None, [*self.payees, payee])
+        self.notify("payees")
+
+    def remove_payee(self, account_number: str) -> None:
+        self.payees = [p for p in self.payees if p.account_number != account_number]
         self.notify("payees")
 
     # --- notifications -----------------------------------------------------------------

@@ -174,14 +174,17 @@ async def open_account(c: Customer, name: str = "Everyday account") -> str:
     await expect(shows(page, "0.00 EUR")).to_be_visible(timeout=TIMEOUT_MS)
     await expect(field(page, "Account name")).to_have_count(0, timeout=TIMEOUT_MS)
     number = shows(page, re.compile(rf"Account number {ACCOUNT_NUMBER_RE}"))
-    for attempt in range(3):  # a tap during the dialog's closing animation is lost
-        await account_card(page, name).click()
-        try:
-            await number.wait_for(timeout=TIMEOUT_MS // 2)
-            break
-        except PlaywrightTimeoutError:
-            if attempt == 2:
-                raise
+    deadline = time.monotonic() + 3 * TIMEOUT_MS / 1000
+    card = account_card(page, name)
+    while not await number.count():  # a tap during the dialog's closing animation is lost
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the screen of {name!r} did not open")
+        if await card.count():
+            try:
+                await card.click(timeout=5_000)
+            except PlaywrightTimeoutError:
+                pass
+        await page.wait_for_timeout(1_000)
     c.account_number = re.search(ACCOUNT_NUMBER_RE, await number.inner_text()).group(0)  # type: ignore[union-attr]
     return c.account_number
 

@@ -22,8 +22,14 @@ from client.views.common import (
     section_title,
     snack,
     transaction_tile,
+    when,
 )
-from shared.api import AnalyticsDay, AnalyticsResponse, TransactionResponse
+from shared.api import (
+    AnalyticsDay,
+    AnalyticsResponse,
+    PendingHoldResponse,
+    TransactionResponse,
+)
 from shared.money import format_minor
 
 if TYPE_CHECKING:
@@ -74,6 +80,12 @@ class AccountScreen:
         self.number = ft.Text("", size=12, color=ft.Colors.ON_PRIMARY_CONTAINER)
         self.chart_box = ft.Container(height=150, visible=False)
         self.chart_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.holds = ft.Column(spacing=0)
+        self.holds_section = ft.Column(
+            [section_title("Pending (held, not yet paid)"), self.holds], visible=False
+        )
+        self._holds_task: asyncio.Task[None] | None = None
+        self._holds_seen: int | None = None  # the available amount the list was loaded at
         self.history = ft.Column(spacing=0)
         self.history_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
         self.more = ft.TextButton("Load more", on_click=lambda e: self._load_more(), visible=False)
@@ -146,6 +158,7 @@ class AccountScreen:
                 header,
                 balance_card,
                 actions,
+                self.holds_section,
                 self._statements_section(),
                 section_title(f"Last {CHART_DAYS} days"),
                 self.chart_note,
@@ -164,6 +177,7 @@ class AccountScreen:
         )
         self.control = ft.Container(body, padding=16, expand=True, width=720)
         self._render_account()
+        self._load_holds()
         self._spawn(self._reload())
         self._spawn(self._load_chart())
 
@@ -203,6 +217,38 @@ class AccountScreen:
             return
         await ft.Clipboard().set(a.account_number)
         snack(self.page, "Account number copied")
+
+    # --- pending holds -----------------------------------------------------------------
+
+    def _load_holds(self) -> None:
+        """(Re)load the pending holds when the available balance moved."""
+        a = self.state.accounts.get(self.account_id)
+        seen = available_of(a).amount - a.balance.amount if a else None
+        if seen == self._holds_seen or (self._holds_task and not self._holds_task.done()):
+            return
+        self._holds_seen = seen
+        self._holds_task = self._spawn(self._fetch_holds())
+
+    async def _fetch_holds(self) -> None:
+        try:
+            items = await self.shell.ctrl.pending_holds(self.account_id)
+        except (ApiError, Unreachable, SessionExpired):
+            return  # the figures above still say what is held
+        self._render_holds(items or [])
+        self._update()
+
+    def _render_holds(self, items: list[PendingHoldResponse]) -> None:
+        self.holds.controls = [
+            ft.ListTile(
+                leading=ft.Icon(ft.Icons.HOURGLASS_TOP),
+                title=ft.Text(h.description or "Held payment"),
+                subtitle=ft.Text(f"Held until {when(h.expires_at)}", size=12),
+                trailing=ft.Text(f"−{money(h.amount)}", weight=ft.FontWeight.W_600),
+                dense=True,
+            )
+            for h in items
+        ]
+        self.holds_section.visible = bool(items)
 
     # --- statements ----------------------------------------------------------------
 
@@ -381,6 +427,8 @@ class AccountScreen:
     def on_state(self, topic: Topic, payload: object) -> None:
         if topic in ("accounts", "connection"):
             self._render_account()
+            if topic == "accounts":
+                self._load_holds()
             a = self.state.accounts.get(self.account_id)
             newest = max([t.version for t in self.items] + [self._seen_version])
             if topic == "accounts" and a is not None and a.version > newest:

@@ -215,7 +215,7 @@ class MoveMoneyScreen:
         ]
         self.own_targets.visible = transfer and bool(others)
         self.own_targets.controls = [
-            ft.ActionChip(
+            ft.Chip(
                 label=ft.Text(f"To my {a.name}"),
                 leading=ft.Icon(ft.Icons.ACCOUNT_BALANCE_WALLET_OUTLINED),
                 on_click=lambda e, n=a.account_number: self._pick_target(n),
@@ -229,11 +229,12 @@ class MoveMoneyScreen:
 
     def _render_payees(self) -> None:
         self.payee_chips.controls = [
-            ft.ActionChip(
+            ft.Chip(
                 label=ft.Text(f"Pay {p.nickname}"),
                 leading=ft.Icon(ft.Icons.PERSON_OUTLINE),
-                tooltip=p.account_number,
                 on_click=lambda e, n=p.account_number: self._pick_target(n),
+                delete_icon_tooltip=f"Forget {p.nickname}",
+                on_delete=lambda e, p=p: self._forget_payee(p),
             )
             for p in self.state.payees
         ]
@@ -436,6 +437,34 @@ class MoveMoneyScreen:
 
     # --- payees -------------------------------------------------------------------------
 
+    def _forget_payee(self, payee: PayeeResponse) -> None:
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def forget(ev: ft.Event[ft.Button]) -> None:
+            try:
+                await self.shell.ctrl.forget_payee(payee.account_number)
+            except (ApiError, Unreachable, SessionExpired) as ex:
+                error.value, error.visible = error_text(ex), True
+                self.page.update()
+                return
+            self.page.pop_dialog()
+            self.page.update()
+
+        self.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(f"Forget {payee.nickname}?"),
+                content=ft.Column(
+                    [ft.Text(f"{payee.account_number} leaves your payees."), error],
+                    tight=True,
+                    width=320,
+                ),
+                actions=[
+                    ft.TextButton("Keep", on_click=lambda ev: self.page.pop_dialog()),
+                    ft.FilledButton("Forget", on_click=forget),
+                ],
+            )
+        )
+
     def _add_payee(self, e: ft.Event[ft.TextButton]) -> None:
         """Add a payee: the bank says whether the name matches (never the real name);
         the answer stays on screen, and the new payee is picked for this payment."""
@@ -444,7 +473,7 @@ class MoveMoneyScreen:
         nickname = ft.TextField(label="Nickname", max_length=60)
         answer = ft.Column(visible=False, tight=True)
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
-        add = ft.FilledButton("Add payee")
+        add = ft.FilledButton("Check and save")
         done = ft.TextButton("Done", visible=False, on_click=lambda ev: self.page.pop_dialog())
         cancel = ft.TextButton("Cancel", on_click=lambda ev: self.page.pop_dialog())
 

@@ -13,22 +13,13 @@ from client.statements import file_name, month_label, months_back
 from shared.api import AccountResponse
 from shared.money import Money
 
-if "available_balance" in AccountResponse.__struct_fields__:
-    WithAvailable: type[AccountResponse] = AccountResponse
-else:  # before the bank's answer has the field: the shape it will have
-
-    class _WithAvailable(AccountResponse, kw_only=True):
-        available_balance: Money
-
-    WithAvailable = _WithAvailable
-
 
 def eur(amount: int) -> Money:
     return Money(amount=amount, currency="EUR")
 
 
 def account(balance: int, available: int | None = None, version: int = 3) -> AccountResponse:
-    fields = dict(
+    return AccountResponse(
         id=uuid.UUID(int=1),
         name="Everyday",
         currency="EUR",
@@ -38,12 +29,8 @@ def account(balance: int, available: int | None = None, version: int = 3) -> Acc
         owner_id=uuid.UUID(int=2),
         opened_at=datetime(2026, 11, 1, tzinfo=UTC),
         account_number="XN36 NWBK 0000 0000 01",
+        available_balance=None if available is None else eur(available),
     )
-    if available is None:
-        if "available_balance" in AccountResponse.__struct_fields__:
-            fields["available_balance"] = eur(balance)
-        return AccountResponse(**fields)  # type: ignore[arg-type]  # built from a dict
-    return WithAvailable(**fields, available_balance=eur(available))  # type: ignore[arg-type]
 
 
 def test_without_an_available_balance_it_is_the_balance() -> None:

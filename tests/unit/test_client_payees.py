@@ -65,13 +65,21 @@ def test_every_match_answer_is_said_in_words_without_a_name() -> None:
         assert "did you mean" not in (m.title + m.detail).lower()
 
 
-def test_payees_are_one_per_number_the_banks_row_winning_sorted_by_nickname() -> None:
+def test_the_banks_list_is_the_whole_truth_when_there_is_one() -> None:
     kept = [
         payee("XN36NWBK0000000001", "Old name", "no_match"),
-        payee("XN09 NWBK 0000 0000 02", "zed"),
+        payee("XN09 NWBK 0000 0000 02", "Forgotten elsewhere"),
     ]
-    listed = [payee("XN36 NWBK 0000 0000 01", "Bob", "match")]
+    listed = [payee("XN36 NWBK 0000 0000 01", "Bob", "match"), payee("XN12 X", "al")]
     merged = merge_payees(listed, kept)
+    assert [(p.nickname, p.name_match) for p in merged] == [("al", "match"), ("Bob", "match")]
+    assert merge_payees([], kept) == []
+
+
+def test_without_the_banks_list_the_device_s_payees_are_one_per_number() -> None:
+    kept = [payee("XN36NWBK0000000001", "Old", "no_match"), payee("XN09NWBK0000000002", "zed")]
+    newer = payee("XN36 NWBK 0000 0000 01", "Bob", "match")
+    merged = merge_payees(None, [*kept, newer])
     assert [(p.nickname, p.name_match) for p in merged] == [("Bob", "match"), ("zed", "match")]
 
 
@@ -87,6 +95,8 @@ def test_without_the_banks_list_the_payees_kept_and_added_are_offered() -> None:
     ]
     state.set_payees([payee("XN36 NWBK 0000 0000 01", "Bobby", "close_match")], state.payees)
     assert state.payees_listed
+    state.remove_payee("XN36 NWBK 0000 0000 01")
+    assert state.payees == []
     state.sign_out()
     assert state.payees == [] and not state.payees_listed
 
