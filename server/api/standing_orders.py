@@ -1,6 +1,7 @@
 """Standing orders (issue #17 item 4).
 
-POST /api/v1/standing-orders              create (from one of your accounts)
+POST /api/v1/standing-orders              create (from one of your accounts; an optional
+                                          Idempotency-Key makes retries safe)
 GET  /api/v1/standing-orders              yours
 GET  /api/v1/standing-orders/{id}         one, with every occurrence (paid or refused)
 POST /api/v1/standing-orders/{id}/cancel  no further payments
@@ -12,11 +13,15 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 
-from server.api.body import decode_body, parse_uuid
+from server.api.body import decode_body, idempotency_key, parse_uuid
 from server.api.security import audit_record
 from server.application import standing_orders
 from server.application.context import Actor, AppContext
 from shared.standing_orders import StandingOrderList, StandingOrderRequest, StandingOrderResponse
+
+# The command, as audited and as an Idempotency-Key is bound to it (optional here: with a
+# key, a retry answers the order the key created).
+CREATE = "create_standing_order"
 
 
 class StandingOrderController(Controller):
@@ -32,8 +37,9 @@ class StandingOrderController(Controller):
         data: StandingOrderRequest,
     ) -> StandingOrderResponse:
         req = await decode_body(request, StandingOrderRequest)
-        audit = audit_record(request, "create_standing_order", actor)
-        return await standing_orders.create(ctx, actor, req, audit)
+        idem = idempotency_key(request, actor, CREATE, req, required=False)
+        audit = audit_record(request, CREATE, actor)
+        return await standing_orders.create(ctx, actor, req, audit, idem)
 
     @get("/", operation_id="listStandingOrders")
     async def list_orders(self, ctx: AppContext, actor: Actor) -> StandingOrderList:

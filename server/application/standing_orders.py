@@ -28,6 +28,7 @@ from server.application.audit import AuditRecord
 from server.application.command_runner import Submission
 from server.application.commands import TransferMoney
 from server.application.context import AppContext
+from server.application.errors import IdempotencyKeyReusedError
 from server.application.idempotency import IdempotencyKey, request_hash
 from server.domain.errors import AccountNotFoundError, DomainError
 from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, Schedule, new_schedule
@@ -43,6 +44,8 @@ from shared.standing_orders import (
 log = logging.getLogger("bank.scheduler")
 KEY_SCOPE = "standing_order"
 STAFF_READERS = ("admin", "auditor", "teller")
+# Ids of orders created under an Idempotency-Key: uuid5 of (caller, key) in this namespace.
+_ORDER_IDS = uuid.UUID("5b0e7f0e-2f43-4c55-9d53-1f2a3c4d5e6f")
 _COLUMNS = (
     "id, owner_id, from_account_id, to_account_id, amount, currency, description, frequency,"
     " start_date, end_date, max_count, status, next_index, next_due, refusals_in_row, created_at"
@@ -89,9 +92,15 @@ def _view(
 
 
 async def create(
-    ctx: AppContext, actor: Actor, req: StandingOrderRequest, audit: AuditRecord
+    ctx: AppContext,
+    actor: Actor,
+    req: StandingOrderRequest,
+    audit: AuditRecord,
+    idem: IdempotencyKey | None = None,
 ) -> StandingOrderResponse:
-    order_id = uuid.uuid4()
+    """Create an order; with an Idempotency-Key, a retry answers the order the key made
+    and the same key with another request is refused (the order id comes from the key)."""
+    order_id = uuid.uuid5(_ORDER_IDS, f"{idem.scope}\n{idem.key}") if idem else uuid.uuid4()
     audit = dataclasses.replace(
         audit.about_account(req.from_account_id),
         target_type="standing_order",
@@ -105,29 +114,58 @@ async def create(
                 "SELECT owner_id FROM account_owners WHERE account_id = $1", req.from_account_id
             )
             check_account_access(actor, owner, "transfer")
-            row = await conn.fetchrow(
-                "INSERT INTO standing_orders (id, owner_id, from_account_id, to_account_id,"
-                " amount, currency, description, frequency, start_date, end_date, max_count,"
-                " next_due) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
-                f" RETURNING {_COLUMNS}",
-                order_id,
-                owner,
-                req.from_account_id,
-                req.to_account_id,
-                req.amount,
-                req.currency,
-                req.description,
-                req.frequency,
-                req.start_date,
-                req.end_date,
-                req.count,
-                schedule.due_date(0),
-            )
+            row = await _insert(conn, order_id, owner, req, schedule, idem)
+            if row is None:  # the key made this order already
+                row = await _created_under(conn, order_id, idem)
+                await ctx.uow.record([audit.replayed()])
+                return _view(row)
     except DomainError as err:
         await ctx.uow.record([audit.refused(err.code)])
         raise
     await ctx.uow.record([audit.accepted()])
     return _view(row)
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    order_id: UUID,
+    owner: UUID,
+    req: StandingOrderRequest,
+    schedule: Schedule,
+    idem: IdempotencyKey | None,
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "INSERT INTO standing_orders (id, owner_id, from_account_id, to_account_id,"
+        " amount, currency, description, frequency, start_date, end_date, max_count,"
+        " next_due, request_hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+        f" ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}",
+        order_id,
+        owner,
+        req.from_account_id,
+        req.to_account_id,
+        req.amount,
+        req.currency,
+        req.description,
+        req.frequency,
+        req.start_date,
+        req.end_date,
+        req.count,
+        schedule.due_date(0),
+        idem.request_hash if idem else None,
+    )
+
+
+async def _created_under(
+    conn: asyncpg.Connection, order_id: UUID, idem: IdempotencyKey | None
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS}, request_hash FROM standing_orders WHERE id = $1", order_id
+    )
+    if row is None or idem is None or row["request_hash"] != idem.request_hash:
+        raise IdempotencyKeyReusedError(
+            "This Idempotency-Key already created a different standing order; use a new key."
+        )
+    return row
 
 
 def _may_read(actor: Actor, row: asyncpg.Record | None) -> asyncpg.Record:

@@ -7,16 +7,18 @@ each occurrence is paid under its own key (the order and the date)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
 
 from server.api.security import audit_record
+from server.api.standing_orders import CREATE
 from server.application import standing_orders
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
-from server.graphql.mutations import _request
+from server.graphql.mutations import KEY_HELP, _request, command_key
 from shared.standing_orders import StandingOrderRequest
 
 BankInfo = Info[BankContext, None]
@@ -55,6 +57,7 @@ class StandingOrderMutation:
         count: int | None = None,
         description: str = "",
         currency: str | None = None,
+        idempotency_key: Annotated[str | None, strawberry.argument(description=KEY_HELP)] = None,
     ) -> t.StandingOrder:
         actor = await actor_of(info.context)
         request = info.context.request
@@ -71,8 +74,10 @@ class StandingOrderMutation:
             description=description,
             currency=currency,
         )
-        audit = audit_record(request, "create_standing_order", actor)
-        created = await standing_orders.create(info.context.services.ctx, actor, req, audit)
+        idem = command_key(actor, CREATE, req, idempotency_key, required=False)
+        audit = audit_record(request, CREATE, actor)
+        ctx = info.context.services.ctx
+        created = await standing_orders.create(ctx, actor, req, audit, idem)
         return t.StandingOrder.of(created)
 
     @strawberry.mutation(description="Cancel a standing order: no further payments.")

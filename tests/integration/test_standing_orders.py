@@ -179,6 +179,35 @@ async def test_bad_orders_are_refused_and_cancel_stops_payments(
     assert (await order(payer, o["id"]))["occurrences"] == []
 
 
+async def test_an_order_created_under_a_key_is_created_once(http: httpx.AsyncClient) -> None:
+    payer, source, target = await funded(http, 500)
+    body = {
+        "from_account_id": source,
+        "to_account_id": target,
+        "amount": 10,
+        "frequency": "weekly",
+        "start_date": "2027-01-04",
+        "count": 3,
+    }
+    keyed = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
+
+    first = await http.post("/api/v1/standing-orders", json=body, headers=keyed)
+    again = await http.post("/api/v1/standing-orders", json=body, headers=keyed)
+    other = await http.post("/api/v1/standing-orders", json={**body, "amount": 11}, headers=keyed)
+
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert again.json() == first.json()
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    listed = (await http.get("/api/v1/standing-orders", headers=payer.auth)).json()["items"]
+    assert [o["id"] for o in listed] == [first.json()["id"]]
+    # Without a key each request is a new order, as before.
+    unkeyed = await create_order(payer, **body)
+    assert unkeyed["id"] != first.json()["id"]
+    for made in (first.json()["id"], unkeyed["id"]):  # leave nothing due for other tests
+        r = await http.post(f"/api/v1/standing-orders/{made}/cancel", headers=payer.auth)
+        assert r.status_code == 200, r.text
+
+
 async def _wait(cond: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not await cond():
