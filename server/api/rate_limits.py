@@ -23,7 +23,19 @@ from server.api.bootstrap import services_of
 from server.application.context import Actor
 
 # operation_id of every money-moving endpoint
-MONEY_MOVING = frozenset({"depositMoney", "withdrawMoney", "transferMoney", "transferMoneyBatch"})
+MONEY_MOVING = frozenset(
+    {
+        "depositMoney",
+        "withdrawMoney",
+        "transferMoney",
+        "transferMoneyBatch",
+        "transferToAccountNumber",
+        "depositCash",
+        "topUpAccount",
+        "placeHold",
+        "postHold",
+    }
+)
 
 
 async def money_rate_limit(

@@ -121,6 +121,18 @@ async def test_api4_resource_consumption_money_movements_are_rate_limited_per_us
             )
             == 1 + accepted
         )
+        # Every money-moving endpoint draws on the same bucket: holds too.
+        holds = await asyncio.gather(
+            *(
+                strict.post(
+                    f"/api/v1/accounts/{account}/holds",
+                    json={"amount": 1},
+                    headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4())},
+                )
+                for _ in range(8)
+            )
+        )
+        assert 429 in [r.status_code for r in holds], [r.status_code for r in holds]
         # Another user is not affected, and reads are not limited.
         assert (await bob.deposit(bobs, 1_00)).status_code == 201
         assert (await ada.account(account)).status_code == 200
