@@ -21,7 +21,8 @@ from server.queries import holds as hold_queries
 from shared.api import HoldList, HoldResponse, PlaceHoldRequest, PostHoldRequest
 
 
-def _about_hold(record: AuditRecord, account: Any, hold_id: Any, **details: Any) -> AuditRecord:
+def about_hold(record: AuditRecord, account: Any, hold_id: Any, **details: Any) -> AuditRecord:
+    """The audit record of a hold command (REST and GraphQL alike): the account and the hold."""
     return dataclasses.replace(
         record.about_account(account), target_type="hold", target_id=str(hold_id), details=details
     )
@@ -77,7 +78,7 @@ class HoldController(Controller):
         req = await decode_body(request, PostHoldRequest) if body else PostHoldRequest()
         idem = idempotency_key(request, actor, f"post_hold:{account}:{hold}", req)
         meta = event_metadata(request, actor, idem)
-        audit = _about_hold(
+        audit = about_hold(
             audit_record(request, "post_hold", actor, meta.trace_id),
             account,
             hold,
@@ -100,6 +101,6 @@ class HoldController(Controller):
         hold = parse_uuid(hold_id, "hold_id")
         idem = idempotency_key(request, actor, f"void_hold:{account}:{hold}", PostHoldRequest())
         meta = event_metadata(request, actor, idem)
-        audit = _about_hold(audit_record(request, "void_hold", actor, meta.trace_id), account, hold)
+        audit = about_hold(audit_record(request, "void_hold", actor, meta.trace_id), account, hold)
         result = await holds.void_hold_command(ctx, actor, account, hold, idem, meta, audit)
         return command_response(result)  # type: ignore[return-value]

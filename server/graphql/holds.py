@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from server.api.account_ids import resolve_account
 from server.api.body import event_metadata
-from server.api.holds import _about_hold
+from server.api.holds import about_hold
 from server.api.rate_limits import take_money_token
 from server.api.security import audit_record
 from server.application import holds
@@ -100,7 +100,7 @@ class HoldMutation:
         req = _request(api.PostHoldRequest, **fields)
         idem = command_key(actor, f"post_hold:{account_id}:{hold_id}", req, idempotency_key)
         meta = event_metadata(request, actor, idem)
-        audit = _about_hold(
+        audit = about_hold(
             audit_record(request, "post_hold", actor, meta.trace_id),
             account_id,
             hold_id,
@@ -129,7 +129,7 @@ class HoldMutation:
         scope = f"void_hold:{account_id}:{hold_id}"
         idem = command_key(actor, scope, api.PostHoldRequest(), idempotency_key)
         meta = event_metadata(request, actor, idem)
-        audit = _about_hold(
+        audit = about_hold(
             audit_record(request, "void_hold", actor, meta.trace_id), account_id, hold_id
         )
         ctx = info.context.services.ctx
