@@ -5,8 +5,9 @@ Sources (one notification per source fact, keyed by it):
 - ``money_received``: ``MoneyTransferredIn`` on account-events; key ``event:<event_id>``.
 - ``large_withdrawal``: ``MoneyWithdrawn`` of at least the large-withdrawal threshold
   (settings ``notifications_large_withdrawal``, minor units); key ``event:<event_id>``.
-- ``payment_refused``: a cdc.audit row ``withdraw_money`` / ``transfer_money`` with
-  outcome ``rejected``; key ``audit:<audit_log.id>``.
+- ``payment_refused``: a cdc.audit row ``withdraw_money`` / ``transfer_money`` /
+  ``standing_order_payment`` (a due payment the scheduler could not make) with outcome
+  ``rejected``; key ``audit:<audit_log.id>``.
 - ``new_sign_in``: a cdc.audit row ``sign_in`` with outcome ``accepted`` (a password
   sign-in makes a new session: a device signed in); key ``audit:<audit_log.id>``.
 
@@ -31,7 +32,12 @@ from shared.money import format_minor
 from shared.notifications import NotificationKind
 
 STALE_AFTER = timedelta(days=1)
-PAYMENT_ACTIONS = frozenset({"withdraw_money", "transfer_money"})
+# What each refused payment is called in a notification, by its audit action.
+PAYMENT_ACTIONS = {
+    "withdraw_money": "withdrawal",
+    "transfer_money": "transfer",
+    "standing_order_payment": "standing order payment",
+}
 REFUSAL_REASONS = {
     "insufficient_funds": "there was not enough money in the account",
     "account_frozen": "the account is frozen",
@@ -166,7 +172,10 @@ def from_audit(change: AuditChange, now: datetime) -> Draft | None:
             session_id=row.session_id,
         )
     if row.action in PAYMENT_ACTIONS and row.outcome == "rejected":
-        what = "withdrawal" if row.action == "withdraw_money" else "transfer"
+        what = PAYMENT_ACTIONS[row.action]
+        due = (row.details or {}).get("due_date")
+        if due:
+            what = f"{what} due {due}"
         reason = REFUSAL_REASONS.get(row.reason_code or "", row.reason_code or "it was refused")
         return Draft(
             user_id=row.actor_id,

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from infra.local.stack import REPO_ROOT, EmbeddedStack
+from infra.local.stack import REPO_ROOT, EmbeddedStack, ManagedProcess
 from server.application.standing_orders import occurrence_transfer_id
 from tests.support.customers import Customer, sign_up
 
@@ -119,8 +119,14 @@ async def test_each_occurrence_is_paid_once_as_the_clock_moves(
     assert [x["id"] for x in listed] == [o["id"]]
 
 
-async def test_refusals_are_recorded_and_the_order_is_suspended_after_three(
-    http: httpx.AsyncClient, api_url: str, stack: EmbeddedStack, db: asyncpg.Pool, tmp_path: Path
+async def test_refusals_are_recorded_notified_and_the_order_is_suspended_after_three(
+    http: httpx.AsyncClient,
+    api_url: str,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    tmp_path: Path,
+    cdc: ManagedProcess,
+    notifications: ManagedProcess,
 ) -> None:
     payer, source, target = await funded(http, 0)
     o = await create_order(
@@ -147,6 +153,23 @@ async def test_refusals_are_recorded_and_the_order_is_suspended_after_three(
     assert [(r["outcome"], r["reason_code"]) for r in rows] == [
         ("rejected", "insufficient_funds")
     ] * 3
+    # The payer is told, once per refused occurrence, with its due date.
+    refused = await _refusals_notified(payer, 3)
+    assert sorted(n["title"] for n in refused) == [
+        f"A standing order payment due {d} was refused"
+        for d in ("2027-03-01", "2027-03-08", "2027-03-15")
+    ]
+
+
+async def _refusals_notified(c: Customer, count: int, timeout: float = 30) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await c.http.get("/api/v1/notifications", params={"limit": 100}, headers=c.auth)
+        assert r.status_code == 200, r.text
+        found = [n for n in r.json()["items"] if n["kind"] == "payment_refused"]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.2)
 
 
 async def test_bad_orders_are_refused_and_cancel_stops_payments(

@@ -130,6 +130,18 @@ def test_a_refused_payment_says_why() -> None:
         audit(action="transfer_money", outcome="rejected", reason_code="account_frozen"), NOW
     )
     assert transfer is not None and "transfer" in transfer.title and "frozen" in transfer.body
+    order = from_audit(
+        audit(
+            action="standing_order_payment",
+            outcome="rejected",
+            reason_code="insufficient_funds",
+            details={"due_date": "2027-03-01", "amount": 50},
+        ),
+        NOW,
+    )
+    assert order is not None and order.kind == "payment_refused"
+    assert order.title == "A standing order payment due 2027-03-01 was refused"
+    assert "not enough money" in order.body
     # denied by access control (someone else's account) is not a refused payment of yours
     assert from_audit(audit(action="withdraw_money", outcome="denied"), NOW) is None
     assert (
