@@ -187,20 +187,27 @@ async def list_requests(ctx: AppContext, actor: Actor, status: str | None) -> Ap
     return ApprovalList(items=[_view(r) for r in rows])
 
 
-async def _locked_pending(
-    conn: asyncpg.Connection, checker: Actor, approval_id: UUID
-) -> asyncpg.Record:
+async def _locked(conn: asyncpg.Connection, approval_id: UUID) -> asyncpg.Record:
     await conn.execute(_EXPIRE)
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM approval_requests WHERE id = $1 FOR UPDATE", approval_id
     )
     if row is None:
         raise ApprovalNotFoundError("No such approval request.")
+    return row
+
+
+def _decided_already(row: asyncpg.Record, checker: Actor, outcome: str) -> bool:
+    """The same checker asking the same decision again (a retry after a lost answer):
+    answered with the decision made, not refused."""
+    return bool(row["status"] == outcome and row["checker_id"] == checker.user_id)
+
+
+def _check_pending(row: asyncpg.Record, checker: Actor) -> None:
     if row["status"] != "pending":
         raise ApprovalNotPendingError(f"This request is already {row['status']}.")
     if row["maker_id"] == checker.user_id:
         raise PermissionDeniedError("You made this request; another staff member must decide it.")
-    return row
 
 
 def _decision_audit(audit: AuditRecord, row: asyncpg.Record, action: str) -> AuditRecord:
@@ -214,13 +221,22 @@ def _decision_audit(audit: AuditRecord, row: asyncpg.Record, action: str) -> Aud
 
 
 async def _decide(
-    ctx: AppContext, checker: Actor, approval_id: UUID, audit: AuditRecord, decide: Any
+    ctx: AppContext,
+    checker: Actor,
+    approval_id: UUID,
+    audit: AuditRecord,
+    outcome: str,
+    decide: Any,
 ) -> ApprovalResponse:
     audit = dataclasses.replace(audit, target_type="approval", target_id=str(approval_id))
     try:
         check_role(checker, *CHECKERS)
         async with ctx.pool.acquire() as conn, conn.transaction():
-            row = await _locked_pending(conn, checker, approval_id)
+            row = await _locked(conn, approval_id)
+            if _decided_already(row, checker, outcome):
+                await ctx.uow.record([audit.replayed()])
+                return _view(row)
+            _check_pending(row, checker)
             updated = await decide(conn, row)
     except DomainError as err:
         await ctx.uow.record([audit.refused(err.code)])
@@ -256,7 +272,7 @@ async def approve(
             status,
         )
 
-    return await _decide(ctx, checker, approval_id, audit, run)
+    return await _decide(ctx, checker, approval_id, audit, "approved", run)
 
 
 async def reject(
@@ -274,4 +290,4 @@ async def reject(
             reason,
         )
 
-    return await _decide(ctx, checker, approval_id, audit, refuse)
+    return await _decide(ctx, checker, approval_id, audit, "rejected", refuse)
