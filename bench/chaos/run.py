@@ -75,6 +75,8 @@ class ChaosResult:
     # Every read-lag probe, seconds since started_at: sent, accepted, seen, attempts.
     probes: list[dict[str, float | int | None]] = field(default_factory=list)
     probe_watch_errors: dict[str, int] = field(default_factory=dict)
+    # The supervisor's slowest health probe answered in time, per pipeline process.
+    slowest_health_answer_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -190,6 +192,9 @@ class ChaosRun:
         finally:
             if supervisor is not None:
                 supervisor.stop()
+                self.result.slowest_health_answer_s = {
+                    name: round(took, 3) for name, took in supervisor.slowest_answer.items()
+                }
             for proc in stack.processes.values():  # never leave a frozen process behind
                 if proc.alive and proc.pid:
                     with contextlib.suppress(ProcessLookupError):
