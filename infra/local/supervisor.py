@@ -57,7 +57,7 @@ class ProgressWatch:
     """Thresholds of the progress check (seconds)."""
 
     interval: float = 1.0  # between probes of one process
-    timeout: float = 1.5  # a probe not answered by then counts as "no answer"
+    timeout: float = 1.0  # a probe not answered by then counts as "no answer"
     strikes: int = 3  # consecutive stuck probes before a restart
     startup_grace: float = 30.0  # a process that never answered yet: no-answer is "starting"
 
