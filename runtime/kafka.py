@@ -140,3 +140,16 @@ def librdkafka_config(kafka: KafkaSettings, extra: dict[str, Any] | None = None)
 # broker: rejoin after a crash 18.2 s with aiokafka's defaults (10 s session), 11.2 s at
 # 6 s, 7.1 s at 3 s (docs/adr/0401-consumer-group-timing.md).
 GROUP_MEMBER_TIMING: dict[str, int] = {"session_timeout_ms": 3000, "heartbeat_interval_ms": 1000}
+
+# Fetch timing of the pipeline consumers. The embedded broker (Tansu 0.6) holds every
+# fetch for its full max wait, records or not, and pays per fetch (a look-up of every
+# assigned partition), so a consumer costs it 1000 / fetch_max_wait_ms fetches a second,
+# busy or idle; a record waits up to that long before it is fetched. 10 ms cost the
+# broker 75 ms of CPU a second and the projection worker 49 ms with no traffic at all;
+# 25 ms and 50 ms cut the broker's CPU per deposit by ~1/3 and ~2/5 at the same load
+# (docs/adr/0102-consumer-fetch-wait.md). The projection worker feeds the live push (a
+# deposit's p99 to the socket is a target): 25 ms. The notification consumer's inbox
+# is not a latency target: 100 ms. A real Kafka answers a fetch as soon as
+# fetch_min_bytes (1) are there, so these waits cost nothing there under load.
+PROJECTION_FETCH: dict[str, int] = {"fetch_max_wait_ms": 25}
+NOTIFICATION_FETCH: dict[str, int] = {"fetch_max_wait_ms": 100}

@@ -12,8 +12,17 @@ import flet as ft
 import flet_charts as fch  # type: ignore[import-untyped]  # flet-charts ships no py.typed
 
 from client.api import ApiError, SessionExpired, Unreachable
+from client.balances import available_of, differs
 from client.state import Topic
-from client.views.common import error_text, money, section_title, snack, transaction_tile
+from client.statements import StatementFormat, file_name, month_label, months_back
+from client.views.common import (
+    account_number_text,
+    error_text,
+    money,
+    section_title,
+    snack,
+    transaction_tile,
+)
 from shared.api import AnalyticsDay, AnalyticsResponse, TransactionResponse
 from shared.money import format_minor
 
@@ -57,6 +66,7 @@ class AccountScreen:
         self._seen_version = 0  # account version the history was last loaded at
 
         self.title = ft.Text("", theme_style=ft.TextThemeStyle.TITLE_LARGE, expand=True)
+        self.balance_label = ft.Text("Balance", size=13, color=ft.Colors.ON_PRIMARY_CONTAINER)
         self.balance = ft.Text(
             "", size=34, weight=ft.FontWeight.BOLD, color=ft.Colors.ON_PRIMARY_CONTAINER
         )
@@ -93,20 +103,21 @@ class AccountScreen:
         balance_card = ft.Container(
             ft.Column(
                 [
-                    ft.Text("Balance", size=13, color=ft.Colors.ON_PRIMARY_CONTAINER),
+                    self.balance_label,
                     self.balance,
                     self.balance_note,
                     ft.Row(
                         [
                             self.number,
-                            ft.IconButton(
-                                ft.Icons.COPY,
-                                icon_size=16,
+                            ft.TextButton(
+                                "Copy",
+                                icon=ft.Icons.COPY,
                                 tooltip="Copy account number",
                                 on_click=self._copy_number,
                             ),
                         ],
-                        spacing=0,
+                        spacing=4,
+                        wrap=True,
                     ),
                 ],
                 spacing=4,
@@ -135,6 +146,7 @@ class AccountScreen:
                 header,
                 balance_card,
                 actions,
+                self._statements_section(),
                 section_title(f"Last {CHART_DAYS} days"),
                 self.chart_note,
                 self.chart_box,
@@ -169,17 +181,96 @@ class AccountScreen:
             self.title.value = "Account"
             return
         self.title.value = a.name
-        self.balance.value = money(a.balance)
-        self.number.value = f"Account number {a.id}"
         notes = [] if a.status == "active" else [f"Account {a.status}"]
+        if differs(a, known=a.id not in self.state.available_unknown):
+            # what can be spent, big; the ledger balance beside it
+            self.balance_label.value = "Available"
+            self.balance.value = money(available_of(a))
+            notes.insert(0, f"Balance {money(a.balance)}")
+        else:
+            self.balance_label.value = "Balance"
+            self.balance.value = money(a.balance)
+        self.number.value = f"Account number {account_number_text(a)}"
         if not self.state.online:
             notes.append("Offline: last known balance")
         self.balance_note.value = " · ".join(notes)
         self.balance_note.visible = bool(notes)
 
-    async def _copy_number(self, e: ft.Event[ft.IconButton]) -> None:
-        await ft.Clipboard().set(str(self.account_id))
+    async def _copy_number(self, e: ft.Event[ft.TextButton]) -> None:
+        a = self.state.accounts.get(self.account_id)
+        if a is None or not a.account_number:
+            snack(self.page, "The account number is not known yet")
+            return
+        await ft.Clipboard().set(a.account_number)
         snack(self.page, "Account number copied")
+
+    # --- statements ----------------------------------------------------------------
+
+    def _statements_section(self) -> ft.Control:
+        months = months_back(date.today())
+        self.statement_month = ft.Dropdown(
+            label="Statement month",
+            value=months[0],
+            options=[ft.DropdownOption(key=m, text=month_label(m)) for m in months],
+            width=168,
+            dense=True,
+        )
+        self.statement_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        return ft.Column(
+            [
+                section_title("Statements"),
+                ft.Row(
+                    [
+                        self.statement_month,
+                        ft.OutlinedButton(
+                            "CSV",
+                            icon=ft.Icons.TABLE_CHART_OUTLINED,
+                            on_click=lambda e: self._spawn(self._download("csv")),
+                        ),
+                        ft.OutlinedButton(
+                            "PDF",
+                            icon=ft.Icons.PICTURE_AS_PDF_OUTLINED,
+                            on_click=lambda e: self._spawn(self._download("pdf")),
+                        ),
+                    ],
+                    wrap=True,
+                    spacing=8,
+                    run_spacing=8,
+                    vertical_alignment=ft.CrossAxisAlignment.CENTER,
+                ),
+                self.statement_note,
+            ],
+            spacing=8,
+        )
+
+    async def _download(self, fmt: StatementFormat) -> None:
+        """Fetch the statement with the bearer token (a link in the browser would not
+        carry it), then hand the bytes to the platform: a download in the browser, a
+        save dialog on desktop and phones."""
+        month = self.statement_month.value or months_back(date.today())[0]
+        a = self.state.accounts.get(self.account_id)
+        self.statement_note.value = f"Preparing the {month_label(month)} statement…"
+        self._update()
+        try:
+            data = await self.shell.ctrl.statement(self.account_id, month, fmt)
+        except ApiError as e:
+            self.statement_note.value = (
+                "Statements are not available from the bank yet."
+                if e.status in (404, 405) and e.code in ("", "not_found")
+                else e.reason
+            )
+            self._update()
+            return
+        except (Unreachable, SessionExpired) as e:
+            self.statement_note.value = error_text(e)
+            self._update()
+            return
+        name = file_name(a.account_number if a else None, month, fmt)
+        await ft.FilePicker().save_file(
+            dialog_title="Save the statement", file_name=name, src_bytes=data
+        )
+        self.statement_note.value = f"Statement for {month_label(month)} saved as {name}"
+        self._update()
 
     def _move(self, kind: str) -> None:
         self.shell.move_money(kind, self.account_id)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-import asyncpg
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.security.jwt import OAuth2PasswordBearerAuth, Token
@@ -29,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
+from server.adapters.postgres.pool import create_pool
 from server.adapters.rate_limits import FailureLock, LeasedTokenBucket
 from server.adapters.sessions import SessionStore
 from server.application.admin import ensure_bootstrap_admin
@@ -92,7 +92,7 @@ def redis_client(settings: Settings) -> Redis:
 async def build_services(
     settings: Settings, redis: Redis, auth: OAuth2PasswordBearerAuth[Actor, Token]
 ) -> Services:
-    pool = await asyncpg.create_pool(
+    pool = await create_pool(
         settings.database_url,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,

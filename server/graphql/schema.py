@@ -74,7 +74,13 @@ class Query:
         b = await account_queries.get_balance(
             s.ctx, actor, account_id, cache=s.query_cache, min_version=min_version
         )
-        return t.Balance(account_id=b.account_id, balance=t.Money.of(b.balance), version=b.version)
+        available = t.Money.of(b.available_balance) if b.available_balance else None
+        return t.Balance(
+            account_id=b.account_id,
+            balance=t.Money.of(b.balance),
+            version=b.version,
+            available_balance=available,
+        )
 
     @strawberry.field(description="History, newest first, with the filters of REST.")
     async def transactions(

@@ -76,6 +76,8 @@ class Account:
     version: int
     owner_id: UUID
     opened_at: dt.datetime | None
+    # The ledger balance less pending holds (issue #17).
+    available_balance: Money | None = None
 
     @classmethod
     def of(cls, a: api.AccountResponse) -> Account:
@@ -88,6 +90,7 @@ class Account:
             version=a.version,
             owner_id=a.owner_id,
             opened_at=a.opened_at,
+            available_balance=Money.of(a.available_balance) if a.available_balance else None,
         )
 
 
@@ -96,6 +99,7 @@ class Balance:
     account_id: UUID
     balance: Money
     version: int
+    available_balance: Money | None = None  # the ledger balance less pending holds
 
 
 @strawberry.type
@@ -210,6 +214,7 @@ class BalanceChanged:
     balance: Money
     version: int
     transaction: Transaction | None
+    available_balance: Money | None = None  # the ledger balance less pending holds
 
     @classmethod
     def of(cls, m: messages.BalanceChanged) -> BalanceChanged:
@@ -218,6 +223,7 @@ class BalanceChanged:
             balance=Money.of(m.balance),
             version=m.version,
             transaction=Transaction.of(m.transaction) if m.transaction else None,
+            available_balance=Money.of(m.available_balance) if m.available_balance else None,
         )
 
 

@@ -29,8 +29,9 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from runtime.kafka import GROUP_MEMBER_TIMING, admin_kwargs, consumer_kwargs
+from runtime.kafka import GROUP_MEMBER_TIMING, NOTIFICATION_FETCH, admin_kwargs, consumer_kwargs
 from runtime.settings import Settings
+from server.adapters.postgres.pool import create_pool
 from server.notifications import inbox
 from server.notifications.push import PushProvider
 from server.notifications.rules import (
@@ -73,8 +74,8 @@ class NotificationConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=BATCH_MAX_RECORDS,
-            fetch_max_wait_ms=10,
             metadata_max_age_ms=5000,
+            **NOTIFICATION_FETCH,
             **GROUP_MEMBER_TIMING,
         )
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
@@ -208,7 +209,7 @@ class NotificationConsumer:
 
 
 async def run_consumer(settings: Settings, provider: PushProvider) -> None:
-    pool = await asyncpg.create_pool(
+    pool = await create_pool(
         settings.database.url,
         min_size=1,
         max_size=2,

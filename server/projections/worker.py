@@ -39,6 +39,7 @@ from redis.asyncio import Redis
 from runtime import kafka
 from runtime.observability.pipeline import observe_batch
 from runtime.settings import Settings
+from server.adapters.postgres.pool import create_pool
 from server.projections import endpoint, metrics
 from server.projections.dead_letters import DeadLetters
 from server.projections.progress import Progress
@@ -54,6 +55,7 @@ log = logging.getLogger("bank.projections")
 BATCH_MAX_RECORDS = 1000
 BATCH_MAX_SECONDS = 0.025
 KAFKA_RETRY_SECONDS = 1.0
+KAFKA_COMMIT_SECONDS = 1.0  # the Kafka group offset (advisory) is committed at most this often
 REDIS_TIMEOUT_SECONDS = 2.0
 
 # A batch's records, each with its event (None: undecodable, dead-lettered).
@@ -89,6 +91,8 @@ class Worker:
         self._verify: dict[TopicPartition, tuple[int, UUID | None]] = {}
         self._last_offset: dict[TopicPartition, int] = {}
         self._failed: set[TopicPartition] = set()
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
         self.consumer = AIOKafkaConsumer(
             **kafka.consumer_kwargs(
                 settings.kafka,
@@ -97,8 +101,8 @@ class Worker:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=BATCH_MAX_RECORDS,
-                fetch_max_wait_ms=10,
                 metadata_max_age_ms=5000,
+                **kafka.PROJECTION_FETCH,
                 **kafka.GROUP_MEMBER_TIMING,
             )
         )
@@ -113,6 +117,7 @@ class Worker:
     def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
             self._verify.pop(tp, None)
+            self._to_commit.pop(tp, None)
             self._last_offset.pop(tp, None)
             self._failed.discard(tp)
             metrics.forget_partition(tp.topic, tp.partition)
@@ -201,6 +206,7 @@ class Worker:
                     await self.process(records)
                 else:
                     self._check_positions()
+                    await self._commit([])  # what the last batches left uncommitted
                 self._record_lag()
                 if self.sweep_needed:
                     self.sweep_needed = False
@@ -349,16 +355,23 @@ class Worker:
         self.progress.record_failed((tp.topic, tp.partition), str(exc))
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
-        offsets: dict[TopicPartition, int] = {}
+        """The Kafka group offset, advisory (PostgreSQL holds the position; tooling
+        reads this one): at most once every KAFKA_COMMIT_SECONDS, the last position of
+        each partition since, as each commit is a broker request in the batch loop."""
         for r in records:
-            offsets[_tp(r)] = r.offset + 1
+            self._to_commit[_tp(r)] = r.offset + 1
+        now = time.monotonic()
+        if not self._to_commit or now - self._committed_at < KAFKA_COMMIT_SECONDS:
+            return
         assigned = self.consumer.assignment()
-        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+        offsets = {tp: o for tp, o in self._to_commit.items() if tp in assigned}
+        self._to_commit = {}
+        self._committed_at = now
         if not offsets:
             return
         try:
             await self.consumer.commit(offsets)
-        except KafkaError as exc:  # PostgreSQL holds the position; this is advisory
+        except KafkaError as exc:
             log.info("Kafka offset commit skipped: %s", exc)
 
     def _check_positions(self) -> None:
@@ -418,7 +431,7 @@ async def run_worker(settings: Settings) -> None:
     # which are re-read (from the PostgreSQL checkpoint) and re-applied.
     # min_size 0: the pool connects on first use, so a worker started while
     # PostgreSQL is down waits for it (retry.py) instead of exiting.
-    pool = await asyncpg.create_pool(
+    pool = await create_pool(
         settings.database_url,
         min_size=0,
         max_size=4,
