@@ -26,7 +26,12 @@ def markdown(result: ChaosResult, commit: str = "") -> str:
         "",
         f"Commands: {result.commands}  ",
         f"HTTP answers: {result.statuses}  ",
-        f"Settled in: {_s(result.settle_s)} s",
+        f"Settled in: {_s(result.settle_s)} s  ",
+        "Slowest pipeline health answer within the supervisor's deadline: "
+        + (
+            ", ".join(f"{k} {v:.2f} s" for k, v in sorted(result.slowest_health_answer_s.items()))
+            or "-"
+        ),
         "",
         "## Recovery per fault (seconds after the signal)",
         "",

@@ -47,6 +47,13 @@ SHORT = Profile(customers=6, rate_per_client=5.0, warmup=3.0, window=20.0, gap=1
 FULL = Profile(customers=12, rate_per_client=7.5, warmup=10.0, window=45.0, gap=5.0, settle=30.0)
 
 
+# A window lasts at least this long even when the victim is back and the probes are on
+# time at once: some damage shows only later (a broker back in 0.2 s, empty; the
+# connector notices its topics are gone ~2 s on), and a window closed before it would
+# charge that read lag to the next fault.
+MIN_WINDOW_SECONDS = 5.0
+
+
 @dataclass
 class Recovery:
     fault: str
@@ -75,6 +82,8 @@ class ChaosResult:
     # Every read-lag probe, seconds since started_at: sent, accepted, seen, attempts.
     probes: list[dict[str, float | int | None]] = field(default_factory=list)
     probe_watch_errors: dict[str, int] = field(default_factory=dict)
+    # The supervisor's slowest health probe answered in time, per pipeline process.
+    slowest_health_answer_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -190,6 +199,9 @@ class ChaosRun:
         finally:
             if supervisor is not None:
                 supervisor.stop()
+                self.result.slowest_health_answer_s = {
+                    name: round(took, 3) for name, took in supervisor.slowest_answer.items()
+                }
             for proc in stack.processes.values():  # never leave a frozen process behind
                 if proc.alive and proc.pid:
                     with contextlib.suppress(ProcessLookupError):
@@ -271,14 +283,16 @@ class ChaosRun:
         self.say(f"{fault.label} (pid {pid})")
         rec = Recovery(fault.label, at, pid)
         self.result.recoveries.append(rec)
-        deadline = time.monotonic() + self.profile.window
+        started = time.monotonic()
+        deadline = started + self.profile.window
         back_at: float | None = None
         while time.monotonic() < deadline:
             await asyncio.sleep(0.2)
             if back_at is None and await asyncio.to_thread(is_back, stack, fault.target, pid):
                 back_at = time.time()
                 rec.process_back_s = round(back_at - at, 2)
-            if back_at is not None and probe.healthy_since(back_at):
+            settled = time.monotonic() - started >= MIN_WINDOW_SECONDS
+            if settled and back_at is not None and probe.healthy_since(back_at):
                 break
         # Probes sent until here count for this fault; the gap (>= the lag target) lets
         # the last of them be seen before the next fault can delay them.

@@ -57,7 +57,7 @@ class ProgressWatch:
     """Thresholds of the progress check (seconds)."""
 
     interval: float = 1.0  # between probes of one process
-    timeout: float = 1.5  # a probe not answered by then counts as "no answer"
+    timeout: float = 1.0  # a probe not answered by then counts as "no answer"
     strikes: int = 3  # consecutive stuck probes before a restart
     startup_grace: float = 30.0  # a process that never answered yet: no-answer is "starting"
 
@@ -83,13 +83,16 @@ class Supervisor:
         self.tick_seconds = tick
         self.restarts: list[Restart] = []
         self.last_health: dict[str, health.PipelineHealth] = {}
+        # Per process, the slowest probe that was answered in time: how close a healthy
+        # process comes to the deadline on this machine (read by the chaos suite).
+        self.slowest_answer: dict[str, float] = {}
         self._backoff: dict[str, float] = {}
         self._due: dict[str, float] = {}
         self._since: dict[str, float] = {}
         self._pid: dict[str, int | None] = {}
         self._strikes: dict[str, int] = {}
         self._answered: set[str] = set()
-        self._probes: dict[str, concurrent.futures.Future[health.PipelineHealth]] = {}
+        self._probes: dict[str, concurrent.futures.Future[tuple[health.PipelineHealth, float]]] = {}
         self._next_probe: dict[str, float] = {}
         self._next_pg_check = 0.0
         self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="probe")
@@ -190,16 +193,16 @@ class Supervisor:
             if now >= self._next_probe.get(name, 0.0):
                 port = proc.port
                 assert port is not None
-                self._probes[name] = self._pool.submit(
-                    health.probe, port, timeout=self.progress.timeout
-                )
+                self._probes[name] = self._pool.submit(_timed_probe, port, self.progress.timeout)
                 self._next_probe[name] = now + self.progress.interval
             return
         if not pending.done():
             return
         del self._probes[name]
-        result = pending.result()
+        result, took = pending.result()
         self.last_health[name] = result
+        if result.state != health.NO_ANSWER:
+            self.slowest_answer[name] = max(self.slowest_answer.get(name, 0.0), took)
         if not result.stuck:
             self._answered.add(name)
             self._strikes[name] = 0
@@ -218,6 +221,12 @@ class Supervisor:
         self._note(name, reason)
         proc.kill(signal.SIGKILL, timeout=5.0)
         self._due[name] = now  # restart at the next pass, no backoff for a stuck process
+
+
+def _timed_probe(port: int, timeout: float) -> tuple[health.PipelineHealth, float]:
+    t0 = time.monotonic()
+    result = health.probe(port, timeout=timeout)
+    return result, time.monotonic() - t0
 
 
 def _stale_postmaster(pid_file: Path) -> int | None:
