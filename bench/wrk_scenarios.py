@@ -198,7 +198,8 @@ def profile_under_load(
         path = out_dir / f"profile-{name}.md"
         note = (
             f"Tellers' cash deposits at saturation (wrk -c{CONNECTIONS}, "
-            f"{run.ok / run.seconds:,.0f}/s) for {seconds:.0f} s; py-spy record -r 100 --nonblocking on the {name} process."
+            f"{run.ok / run.seconds:,.0f}/s) for {seconds:.0f} s; "
+            f"py-spy record -r 100 --nonblocking on the {name} process."
         )
         path.write_text(profile.markdown(name, summary, note))
         written[name] = str(path)
