@@ -48,8 +48,14 @@ from shared.topics import CDC_DLQ
 
 log = logging.getLogger(__name__)
 
+# Between sessions: 0.25 s doubling to 1 s; back to 0.25 s after a session that ran
+# HEALTHY_SESSION_SECONDS. A retry is one connection attempt to a local server, so a
+# short cap costs nothing, and a long one is pure read lag after an outage: with 5 s
+# and a never-reset doubling, the connector slept 2 s after PostgreSQL was back
+# (docs/adr/0704-cdc-reconnects-within-a-second.md).
 BACKOFF_MIN = 0.25
-BACKOFF_MAX = 5.0
+BACKOFF_MAX = 1.0
+HEALTHY_SESSION_SECONDS = 2.0
 TICK_SECONDS = 0.5
 HEARTBEAT_SECONDS = 5.0
 CONFIRM_EVERY_SECONDS = 0.02
@@ -120,7 +126,7 @@ class Connector:
                 kind = type(exc).__name__
                 self.metrics.errors.labels(kind=kind).inc()
                 self.metrics.restarts.inc()
-                if time.monotonic() - started > 30:
+                if time.monotonic() - started > HEALTHY_SESSION_SECONDS:
                     backoff = BACKOFF_MIN
                 log.warning(
                     "CDC session ended (%s: %s); resuming from the slot's confirmed LSN in %.2fs",

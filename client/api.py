@@ -294,6 +294,56 @@ class BankApi:
         resp = await self._authed("GET", f"/accounts/{account_id}/analytics", params=params)
         return self._decode(resp, dto.AnalyticsResponse)
 
+    async def pending_holds(self, account_id: UUID) -> list[dto.PendingHoldResponse] | None:
+        """Funds held on the account (pending card payments and transfers), or None
+        where the bank does not list holds."""
+        resp = await self._authed("GET", f"/accounts/{account_id}/holds")
+        if resp.status_code == 405 or (resp.status_code == 404 and not _problem_of(resp).code):
+            return None
+        return self._decode(resp, dto.HoldList).items
+
+    # --- payees and statements ---------------------------------------------------------
+
+    async def payees(self) -> list[dto.PayeeResponse] | None:
+        """The customer's saved payees, or None where the bank cannot list them yet."""
+        resp = await self._authed("GET", "/payees")
+        if resp.status_code in (404, 405):
+            return None
+        return self._decode(resp, dto.PayeeList).items
+
+    async def add_payee(
+        self, account_number: str, holder_name: str, nickname: str
+    ) -> dto.PayeeResponse:
+        body = dto.AddPayeeRequest(
+            account_number=account_number, holder_name=holder_name, nickname=nickname
+        )
+        resp = await self._authed(
+            "POST",
+            "/payees",
+            content=_encoder.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, dto.PayeeResponse)
+
+    async def forget_payee(self, account_number: str) -> None:
+        """Forget a saved payee; one the bank no longer has counts as forgotten."""
+        number = "".join(account_number.split())
+        resp = await self._authed("DELETE", f"/payees/{number}")
+        if resp.status_code >= 400 and _problem_of(resp).code != "payee_not_found":
+            raise ApiError(_problem_of(resp))
+
+    async def statement(self, account_id: UUID, month: str, fmt: str) -> bytes:
+        """A monthly statement's file (CSV or PDF), fetched with the bearer token."""
+        resp = await self._authed(
+            "GET",
+            f"/accounts/{account_id}/statements/{month}",
+            params={"format": fmt},
+            headers={"Accept": "application/pdf" if fmt == "pdf" else "text/csv"},
+        )
+        if resp.status_code >= 400:
+            raise ApiError(_problem_of(resp))
+        return resp.content
+
     # --- commands (each carries its idempotency key) ---------------------------------
 
     async def _command(self, path: str, body: msgspec.Struct, key: str) -> httpx.Response:
@@ -325,6 +375,19 @@ class BankApi:
             from_account_id=from_id, to_account_id=to_id, amount=amount, description=description
         )
         resp = await self._command("/transfers", body, key)
+        return self._decode(resp, dto.TransferResponse)
+
+    async def transfer_to_number(
+        self, from_id: UUID, to_number: str, amount: int, description: str, key: str
+    ) -> dto.TransferResponse:
+        """A payment to an account named by its number (a payee, or one typed)."""
+        body = dto.TransferByNumberRequest(
+            from_account=str(from_id),
+            to_account_number=to_number,
+            amount=amount,
+            description=description,
+        )
+        resp = await self._command("/transfers/by-account-number", body, key)
         return self._decode(resp, dto.TransferResponse)
 
     # --- live push -----------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The last known data on the device, for a cold start without the bank.
 
 Per customer: the accounts with their balances and stream versions, the first
-page of each account's history, and when it was all seen (``saved_at``: the app
+page of each account's history, the saved payees, and when it was all seen (``saved_at``: the app
 shows "as of <time>"). Kept in the device store (SharedPreferences: localStorage
 on web), wiped on sign-out. Reconciling with the bank never steps a balance
 back: ``AppState.set_accounts`` / ``apply_balance`` keep the higher version.
@@ -17,7 +17,7 @@ from uuid import UUID
 import msgspec
 
 from client.store import DeviceStore
-from shared.api import AccountResponse, TransactionResponse
+from shared.api import AccountResponse, PayeeResponse, TransactionResponse
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class Snapshot(msgspec.Struct, kw_only=True):
     full_name: str = ""
     accounts: list[AccountResponse] = []
     history: dict[UUID, list[TransactionResponse]] = {}
+    payees: list[PayeeResponse] = []
 
 
 _decoder = msgspec.json.Decoder(Snapshot)
@@ -99,6 +100,14 @@ class OfflineCache:
         history = dict(snap.history)
         history[tx.account_id] = items
         await self._write(owner, msgspec.structs.replace(snap, history=history))
+
+    async def save_payees(self, owner: str, payees: list[PayeeResponse]) -> None:
+        snap = await self.load(owner) or Snapshot(saved_at=datetime.now(UTC))
+        await self._write(owner, msgspec.structs.replace(snap, payees=list(payees)))
+
+    async def payees(self, owner: str) -> list[PayeeResponse]:
+        snap = await self.load(owner)
+        return list(snap.payees) if snap is not None else []
 
     async def forget(self, owner: str) -> None:
         self._snapshots.pop(owner, None)

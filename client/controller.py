@@ -40,6 +40,8 @@ from shared.api import (
     AccountResponse,
     AnalyticsResponse,
     MoneyMovementResponse,
+    PayeeResponse,
+    PendingHoldResponse,
     TransactionPage,
     TransferResponse,
 )
@@ -171,6 +173,7 @@ class Controller:
         if snap is not None:
             self.state.full_name = snap.full_name or stored.full_name
             self.state.show_cached(snap.accounts, snap.saved_at)
+            self.state.set_payees(None, snap.payees)
         self.state.set_online(False)
         self.state.notify("session")
         self._start_sync()
@@ -298,8 +301,51 @@ class Controller:
         self.state.unread = answer.unread
         self.state.notify("notification")
 
+    # --- payees -----------------------------------------------------------------------
+
+    async def load_payees(self) -> None:
+        """The bank's list of payees joined with those kept on the device; the kept ones
+        alone while the bank is unreachable or cannot list them yet."""
+        email = self.state.email
+        if email is None:
+            return
+        known = [*await self.cache.payees(email), *self.state.payees]
+        try:
+            listed = await self.api.payees()
+        except Unreachable:
+            listed = None
+        self.state.set_payees(listed, known)
+        await self.cache.save_payees(email, self.state.payees)
+
+    async def add_payee(
+        self, account_number: str, holder_name: str, nickname: str
+    ) -> PayeeResponse:
+        """Save a payee; the answer says whether the name matches (never the real name)."""
+        payee = await self.api.add_payee(account_number, holder_name, nickname)
+        self.state.add_payee(payee)
+        if self.state.email:
+            await self.cache.save_payees(self.state.email, self.state.payees)
+        return payee
+
+    async def pending_holds(self, account_id: UUID) -> list[PendingHoldResponse] | None:
+        return await self.api.pending_holds(account_id)
+
+    async def forget_payee(self, account_number: str) -> None:
+        await self.api.forget_payee(account_number)
+        self.state.remove_payee(account_number)
+        if self.state.email:
+            await self.cache.save_payees(self.state.email, self.state.payees)
+
+    async def statement(self, account_id: UUID, month: str, fmt: str) -> bytes:
+        return await self.api.statement(account_id, month, fmt)
+
     async def open_account(self, name: str, currency: str) -> AccountResponse:
         account = await self.api.open_account(name, currency)
+        if account.account_number is None:  # a bank whose open answer lacks the number
+            try:
+                account = await self.api.account(account.id)
+            except ApiError as e:  # not readable yet: the next refresh brings it
+                log.info("new account not read back: %s", e)
         self.state.accounts[account.id] = account
         self.state.notify("accounts")
         return account
@@ -333,8 +379,12 @@ class Controller:
         amount: int,
         description: str = "",
         to_account_id: UUID | None = None,
+        to_account_number: str | None = None,
+        to_name: str = "",
     ) -> QueuedMovement:
         """Queue the movement on the device, then send it if the bank is reachable.
+        A transfer goes to one of the customer's accounts (``to_account_id``) or to
+        an account number (a payee's, or typed).
 
         Returns the item: done, rejected (with the reason) or still pending."""
         assert self.state.email is not None
@@ -346,6 +396,8 @@ class Controller:
             account.balance.currency,
             description,
             to_account_id,
+            to_account_number,
+            to_name,
         )
         item.deferred = not self.state.online
         self.state.enqueue(item)
@@ -402,13 +454,30 @@ class Controller:
             r = await self.api.deposit(item.account_id, item.amount, item.description, item.key)
         elif item.kind == "withdrawal":
             r = await self.api.withdraw(item.account_id, item.amount, item.description, item.key)
-        else:
-            assert item.to_account_id is not None
+        elif item.to_account_id is not None:
             r = await self.api.transfer(
                 item.account_id, item.to_account_id, item.amount, item.description, item.key
             )
+        else:
+            assert item.to_account_number is not None
+            r = await self.api.transfer_to_number(
+                item.account_id, item.to_account_number, item.amount, item.description, item.key
+            )
         item.status, item.reason, item.balance_after = "done", "", r.balance
-        self.state.apply_balance(item.account_id, r.balance, r.version)
+        if self.state.apply_balance(item.account_id, r.balance, r.version):
+            self._refresh_available(item.account_id)
+
+    def _refresh_available(self, account_id: UUID) -> None:
+        """Fetch the account again when the available balance is not known after a
+        change (the push and the command answers carry the ledger balance only)."""
+        if account_id in self.state.available_unknown:
+            self.spawn(self._refetch_account(account_id))
+
+    async def _refetch_account(self, account_id: UUID) -> None:
+        try:
+            self.state.set_accounts([await self.api.account(account_id)])
+        except (ApiError, Unreachable, SessionExpired) as e:
+            log.info("account not refetched: %s", e)
 
     # --- staying in sync ---------------------------------------------------------------
 
@@ -461,13 +530,17 @@ class Controller:
             backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _catch_up_extras(self) -> None:
-        """Name and inbox: nice to have, never a reason to drop the live feed."""
+        """Name, inbox and payees: nice to have, never a reason to drop the live feed."""
         try:
             if not self.state.full_name:
                 await self._load_profile()
             await self.load_notifications()
         except ApiError as e:
             log.info("notifications unavailable: %s", e)
+        try:
+            await self.load_payees()
+        except ApiError as e:
+            log.info("payees unavailable: %s", e)
 
     async def _on_live(self, msg: ServerMessage) -> None:
         if isinstance(msg, Welcome):
@@ -478,7 +551,10 @@ class Controller:
         elif isinstance(msg, NotificationReceived):
             await self._received(msg.notification)
         elif isinstance(msg, BalanceChanged):
-            self.state.apply_balance(msg.account_id, msg.balance, msg.version)
+            if self.state.apply_balance(
+                msg.account_id, msg.balance, msg.version, msg.available_balance
+            ):
+                self._refresh_available(msg.account_id)
             if msg.transaction is not None:
                 self.state.apply_transaction(msg.transaction)
                 if self.state.email:

@@ -14,14 +14,24 @@ from uuid import UUID
 
 import msgspec
 
-from shared.api import AccountResponse, TransactionResponse
+from client.balances import available_of
+from client.payees import merge_payees
+from shared.api import AccountResponse, PayeeResponse, TransactionResponse
 from shared.money import Money
 from shared.notifications import Notification
 
 MovementKind = Literal["deposit", "withdrawal", "transfer"]
 QueueStatus = Literal["pending", "sending", "done", "rejected"]
 Topic = Literal[
-    "session", "accounts", "connection", "queue", "transaction", "theme", "notification", "profile"
+    "session",
+    "accounts",
+    "connection",
+    "queue",
+    "transaction",
+    "theme",
+    "notification",
+    "profile",
+    "payees",
 ]
 
 QUEUE_KEY = "bank.queue.v1"
@@ -36,7 +46,11 @@ class QueuedMovement(msgspec.Struct, kw_only=True):
     owner: str  # the customer's email: queued work is only ever sent as its owner
     kind: MovementKind
     account_id: UUID
-    to_account_id: UUID | None = None
+    to_account_id: UUID | None = None  # one of the customer's own accounts
+    # A payment to an account named by its number (a payee, or typed), sent to
+    # POST /transfers/by-account-number; ``to_name`` is what the app shows for it.
+    to_account_number: str | None = None
+    to_name: str = ""
     amount: int
     currency: str
     description: str = ""
@@ -57,6 +71,8 @@ class QueuedMovement(msgspec.Struct, kw_only=True):
         currency: str,
         description: str = "",
         to_account_id: UUID | None = None,
+        to_account_number: str | None = None,
+        to_name: str = "",
     ) -> QueuedMovement:
         return cls(
             key=str(uuid.uuid4()),
@@ -64,6 +80,8 @@ class QueuedMovement(msgspec.Struct, kw_only=True):
             kind=kind,
             account_id=account_id,
             to_account_id=to_account_id,
+            to_account_number=to_account_number,
+            to_name=to_name,
             amount=amount,
             currency=currency,
             description=description,
@@ -92,6 +110,14 @@ def decode_queue(raw: str | None) -> list[QueuedMovement]:
         return []
 
 
+def _shown(accounts: dict[UUID, AccountResponse]) -> dict[UUID, tuple[object, ...]]:
+    """What of each account is on screen: a change of any of it redraws."""
+    return {
+        k: (v.version, v.status, v.name, v.account_number, available_of(v).amount)
+        for k, v in accounts.items()
+    }
+
+
 class AppState:
     def __init__(self, api_url: str) -> None:
         self.api_url = api_url
@@ -101,6 +127,11 @@ class AppState:
         # When the balances shown were seen, while they come from the device (cold start
         # offline); None once the bank has answered.
         self.as_of: datetime | None = None
+        # Accounts whose available balance is not known since the last push (a push
+        # carries the ledger balance only): shown as the balance alone until refreshed.
+        self.available_unknown: set[UUID] = set()
+        self.payees: list[PayeeResponse] = []
+        self.payees_listed = False  # True once the bank itself listed them
         self.notifications: list[Notification] = []  # newest first
         self.unread = 0
         self.online = False
@@ -134,10 +165,10 @@ class AppState:
             known = self.accounts.get(a.id)
             # a push may already have brought a newer version than this read model row
             fresh[a.id] = known if known and known.version > a.version else a
-        changed = {k: (v.version, v.status, v.name) for k, v in fresh.items()} != {
-            k: (v.version, v.status, v.name) for k, v in self.accounts.items()
-        }
+        unknown = self.available_unknown - {a.id for a in items if fresh.get(a.id) is a}
+        changed = unknown != self.available_unknown or _shown(fresh) != _shown(self.accounts)
         self.accounts = fresh
+        self.available_unknown = unknown
         self.last_sync = datetime.now(UTC)
         if changed or self.as_of is not None:
             self.as_of = None
@@ -152,12 +183,23 @@ class AppState:
         self.as_of = seen_at
         self.notify("accounts")
 
-    def apply_balance(self, account_id: UUID, balance: Money, version: int) -> bool:
-        """Take a balance if it is newer than what is shown; True when it changed."""
+    def apply_balance(
+        self, account_id: UUID, balance: Money, version: int, available: Money | None = None
+    ) -> bool:
+        """Take a balance if it is newer than what is shown; True when it changed.
+        Without the available balance (pushes and command answers carry the ledger
+        balance only) the account's available balance is unknown until the next
+        refresh of the accounts."""
         known = self.accounts.get(account_id)
         if known is None or version <= known.version:
             return False
-        self.accounts[account_id] = msgspec.structs.replace(known, balance=balance, version=version)
+        fresh = msgspec.structs.replace(known, balance=balance, version=version)
+        if available is not None:
+            fresh = msgspec.structs.replace(fresh, available_balance=available)
+            self.available_unknown.discard(account_id)
+        else:
+            self.available_unknown.add(account_id)
+        self.accounts[account_id] = fresh
         self.notify("accounts")
         return True
 
@@ -172,6 +214,24 @@ class AppState:
         for a in self.accounts.values():
             out[a.balance.currency] = out.get(a.balance.currency, 0) + a.balance.amount
         return out
+
+    # --- payees --------------------------------------------------------------------------
+
+    def set_payees(self, listed: list[PayeeResponse] | None, known: list[PayeeResponse]) -> None:
+        """The bank's list (None where it cannot list them) joined with what the device
+        knows; see ``client.payees.merge_payees``."""
+        self.payees = merge_payees(listed, known)
+        self.payees_listed = listed is not None or self.payees_listed
+        self.notify("payees")
+
+    def add_payee(self, payee: PayeeResponse) -> None:
+        """A payee the customer just added (the bank's answer)."""
+        self.payees = merge_payees(None, [*self.payees, payee])
+        self.notify("payees")
+
+    def remove_payee(self, account_number: str) -> None:
+        self.payees = [p for p in self.payees if p.account_number != account_number]
+        self.notify("payees")
 
     # --- notifications -----------------------------------------------------------------
 
@@ -230,6 +290,9 @@ class AppState:
         self.email = None
         self.full_name = ""
         self.accounts = {}
+        self.available_unknown = set()
+        self.payees = []
+        self.payees_listed = False
         self.as_of = None
         self.notifications = []
         self.unread = 0

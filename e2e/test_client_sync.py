@@ -164,3 +164,54 @@ async def test_an_ended_session_returns_to_sign_in_and_keeps_queued_work(
         assert [t["amount"]["amount"] for t in postings if t["kind"] == "withdrawal"] == [40_00]
     finally:
         await again.close()
+
+
+async def test_a_payment_to_a_payee_queued_offline_is_sent_once_and_the_payees_are_kept(
+    link: BankLink, real_api_url: str
+) -> None:
+    """Payees are kept on the device like accounts; a payment to a payee's number made
+    while the bank is unreachable is queued with its key and sent exactly once, even
+    when the answer to the first attempt is lost."""
+    payee_ctrl, payee_email, payee_account = await new_customer(link, DeviceMemory())
+    await payee_ctrl.close()
+    assert payee_account.account_number is not None
+    device = DeviceMemory()
+    ctrl, email, account = await new_customer(link, device)
+    try:
+        await ctrl.move("deposit", account, 50_00)
+        added = await ctrl.add_payee(payee_account.account_number, "erin example", "Erin")
+        assert added.name_match == "match"
+        assert [p.nickname for p in ctrl.state.payees] == ["Erin"]
+        assert [p.nickname for p in await ctrl.cache.payees(email)] == ["Erin"]
+
+        link.down()
+        await eventually(lambda: not ctrl.state.online)
+        await ctrl.load_payees()  # unreachable: the kept payees are still offered
+        assert [p.nickname for p in ctrl.state.payees] == ["Erin"]
+        item = await ctrl.move(
+            "transfer",
+            account,
+            20_00,
+            "rent",
+            to_account_number=added.account_number,
+            to_name="Erin",
+        )
+        assert item.status == "pending"
+        stored = decode_queue(device.data[QUEUE_KEY])
+        assert [(q.key, q.to_account_number) for q in stored if not q.finished] == [
+            (item.key, added.account_number)
+        ]
+
+        link.lose_next_response("/transfers/by-account-number")
+        link.up()
+        await eventually(lambda: item.finished)
+        assert item.status == "done", item.reason
+        assert link.lost_responses == 1
+        assert link.count("/transfers/by-account-number") >= 2
+        balance, _ = await bank_postings(real_api_url, email, account.id, expected=2)
+        assert balance == 30_00
+        got, postings = await bank_postings(real_api_url, payee_email, payee_account.id, 1)
+        assert got == 20_00
+        assert [t["amount"]["amount"] for t in postings if t["kind"] == "transfer_in"] == [20_00]
+    finally:
+        await ctrl.close()

@@ -22,6 +22,7 @@ from e2e.netlink import BankLink
 from e2e.ui import (
     Customer,
     account_card,
+    bank_session,
     button,
     fill,
     move_money,
@@ -48,13 +49,8 @@ async def _bank_view(api_url: str, c: Customer, expected: int) -> tuple[int, lis
     """The bank's own answer (not the app's): balance and postings of the account, once
     the history (an eventually consistent read model) lists ``expected`` postings or 15 s
     have passed."""
+    auth, _ = await bank_session(api_url, c)
     async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
-        tok = await http.post(
-            "/auth/token",
-            data={"grant_type": "password", "username": c.email, "password": c.password},
-        )
-        tok.raise_for_status()
-        auth = {"Authorization": f"Bearer {tok.json()['access_token']}"}
         deadline = time.monotonic() + 15
         while True:
             bal = await http.get(f"/accounts/{c.account_id}/balance", headers=auth)
@@ -94,7 +90,7 @@ async def test_transfer_from_another_customer_appears_live(phone, link: BankLink
     await open_account(bob)
     await _deposit(bob, "50.00", "50.00 EUR")
     await tap(bob.page, "Transfer")
-    await fill(bob.page, "Recipient account number", alice.account_id)
+    await fill(bob.page, "Recipient account number", alice.account_number)
     await fill(bob.page, "Amount", "25.00")
     await tap(bob.page, "Continue")
     await button(bob.page, "Confirm").first.wait_for()

@@ -39,7 +39,7 @@ async def test_a_transfer_from_another_customer_raises_the_in_app_notification(
     await open_account(bob)
     await _deposit(bob, "50.00", "50.00 EUR")
     await tap(bob.page, "Transfer")
-    await fill(bob.page, "Recipient account number", alice.account_id)
+    await fill(bob.page, "Recipient account number", alice.account_number)
     await fill(bob.page, "Amount", "25.00")
     await tap(bob.page, "Continue")
     await button(bob.page, "Confirm").first.wait_for()

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from playwright.async_api import BrowserContext, Locator, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
@@ -20,6 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
 PASSWORD = "correct horse battery staple"
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# How the app shows an account number (the internal UUID is never shown).
+ACCOUNT_NUMBER_RE = r"XN\d{2} NWBK \d{4} \d{4} \d{2}"
 TIMEOUT_MS = 20_000
 
 
@@ -139,7 +142,8 @@ class Customer:
     page: Page
     email: str
     password: str = PASSWORD
-    account_id: str = ""
+    account_number: str = ""  # as the app shows it, in groups of four
+    account_id: str = ""  # the bank's internal id, looked up through the API by tests
 
     @property
     def context(self) -> BrowserContext:
@@ -162,24 +166,45 @@ async def register(phone: Phone, name: str) -> Customer:
 
 
 async def open_account(c: Customer, name: str = "Everyday account") -> str:
-    """Open an account from Home, go to its screen, and return its number."""
+    """Open an account from Home, go to its screen, and return its number (as shown)."""
     page = c.page
     await tap(page, "Open account")
     await fill(page, "Account name", name)
     await tap(page, "Open")
     await expect(shows(page, "0.00 EUR")).to_be_visible(timeout=TIMEOUT_MS)
     await expect(field(page, "Account name")).to_have_count(0, timeout=TIMEOUT_MS)
-    number = shows(page, re.compile(rf"Account number {UUID_RE}"))
-    for attempt in range(3):  # a tap during the dialog's closing animation is lost
-        await account_card(page, name).click()
-        try:
-            await number.wait_for(timeout=TIMEOUT_MS // 2)
-            break
-        except PlaywrightTimeoutError:
-            if attempt == 2:
-                raise
-    c.account_id = re.search(UUID_RE, await number.inner_text()).group(0)  # type: ignore[union-attr]
-    return c.account_id
+    number = shows(page, re.compile(rf"Account number {ACCOUNT_NUMBER_RE}"))
+    deadline = time.monotonic() + 3 * TIMEOUT_MS / 1000
+    card = account_card(page, name)
+    while not await number.count():  # a tap during the dialog's closing animation is lost
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the screen of {name!r} did not open")
+        if await card.count():
+            try:
+                await card.click(timeout=5_000)
+            except PlaywrightTimeoutError:
+                pass
+        await page.wait_for_timeout(1_000)
+    c.account_number = re.search(ACCOUNT_NUMBER_RE, await number.inner_text()).group(0)  # type: ignore[union-attr]
+    return c.account_number
+
+
+async def bank_session(api_url: str, c: Customer) -> tuple[dict[str, str], str]:
+    """Sign in to the bank's API as the customer (not through the app): the auth
+    header, and the internal id of the account the app showed (found by its number)."""
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
+        tok = await http.post(
+            "/auth/token",
+            data={"grant_type": "password", "username": c.email, "password": c.password},
+        )
+        tok.raise_for_status()
+        auth = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+        if not c.account_id and c.account_number:
+            listed = (await http.get("/accounts", headers=auth)).json()["items"]
+            c.account_id = next(
+                a["id"] for a in listed if a.get("account_number") == c.account_number
+            )
+        return auth, c.account_id
 
 
 async def relaunch(phone: Phone) -> Page:

@@ -164,6 +164,13 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     default_daily_outgoing_limit: int = field(
         default=1_000_000_000_00, name="default_daily_outgoing_limit"
     )
+    # Holds (issue #17, two-phase transfers): a pending hold expires after this many
+    # seconds unless the request asks for another timeout, at most the maximum (card
+    # authorisations commonly lapse after 7 days; pending transfers up to 30).
+    hold_default_timeout_seconds: int = field(
+        default=7 * 24 * 3600, name="hold_default_timeout_seconds"
+    )
+    hold_max_timeout_seconds: int = field(default=30 * 24 * 3600, name="hold_max_timeout_seconds")
     # Optimistic concurrency: how many times a command is re-decided on fresh state.
     command_retries: int = field(default=16, name="command_retries")
     # Group commit (server/application/group_commit.py): commands arriving while a
@@ -173,8 +180,18 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     group_commit_window_ms: float = field(default=2.0, name="group_commit_window_ms")
     group_commit_max: int = field(default=256, name="group_commit_max")
     # Maker-checker (server/application/approvals.py): the audit actions that one staff
-    # member requests and a different one approves (comma-separated).
-    approval_required: str = field(default="unfreeze_account,change_role", name="approval_required")
+    # member requests and a different one approves (comma-separated). ``deposit_cash``
+    # means a cash deposit above the threshold below; ``set_account_limits`` means a
+    # change that raises a limit (lowering one takes effect at once).
+    approval_required: str = field(
+        default="unfreeze_account,change_role,deposit_cash,set_account_limits",
+        name="approval_required",
+    )
+    # A teller's cash deposit of more than this (minor units) waits for a second staff
+    # member when ``deposit_cash`` is in approval_required; up to it, it is immediate.
+    cash_deposit_approval_threshold: int = field(
+        default=10_000_00, name="cash_deposit_approval_threshold"
+    )
 
 
 class NotificationSettings(msgspec.Struct, kw_only=True, frozen=True):

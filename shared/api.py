@@ -65,6 +65,9 @@ class AccountResponse(msgspec.Struct, kw_only=True):
     # The number people read out and type (issue #17), in groups of four; the API
     # accepts it (with or without spaces) wherever an account is named.
     account_number: str | None = None
+    # The ledger balance less pending holds (issue #17): what can be spent now.
+    # Always given by this server; the default only keeps older payloads decodable.
+    available_balance: Money | None = None
 
 
 class AccountList(msgspec.Struct, kw_only=True):
@@ -73,8 +76,9 @@ class AccountList(msgspec.Struct, kw_only=True):
 
 class BalanceResponse(msgspec.Struct, kw_only=True):
     account_id: UUID
-    balance: Money
+    balance: Money  # the ledger balance
     version: int
+    available_balance: Money | None = None  # balance less pending holds (issue #17)
 
 
 # --- money movements ------------------------------------------------------------
@@ -181,6 +185,64 @@ class AccountStatusResponse(msgspec.Struct, kw_only=True):
     version: int
 
 
+# --- holds (issue #17: two-phase transfers) ---------------------------------------
+
+HoldStatus = Literal["pending", "posted", "voided", "expired"]
+# The bound a request may ask at all; the bank's maximum (settings) is checked after.
+HoldTimeoutSeconds = Annotated[int, msgspec.Meta(ge=1, le=10 * 365 * 24 * 3600)]
+
+
+class PlaceHoldRequest(Request, frozen=True):
+    """Reserve money on the account: the available balance drops, the ledger balance
+    does not. ``to_account`` (an id or account number) makes it a pending transfer to
+    that account; without it the hold is card-style (posting withdraws the money).
+    ``expires_in_seconds`` absent: the bank's default timeout."""
+
+    amount: PositiveMinorUnits
+    description: Description = ""
+    currency: CurrencyCode | None = None
+    to_account: AccountRef | None = None
+    expires_in_seconds: HoldTimeoutSeconds | None = None
+
+
+class PostHoldRequest(Request, frozen=True):
+    """Post a pending hold: ``amount`` absent posts it in full; less is allowed, more
+    is not. The whole hold is released either way."""
+
+    amount: PositiveMinorUnits | None = None
+
+
+class HoldResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A hold command's answer: the hold and the account's balances after it."""
+
+    hold_id: UUID
+    account_id: UUID
+    status: HoldStatus
+    amount: Money  # what was held
+    expires_at: datetime
+    balance: Money  # the ledger balance
+    available_balance: Money
+    version: int
+    posted_amount: Money | None = None  # a posted hold: what the ledger was debited
+    to_account_id: UUID | None = None
+    description: str = ""
+
+
+class PendingHoldResponse(msgspec.Struct, kw_only=True):
+    hold_id: UUID
+    account_id: UUID
+    status: HoldStatus
+    amount: Money
+    description: str
+    expires_at: datetime
+    to_account_id: UUID | None = None
+    placed_at: datetime | None = None
+
+
+class HoldList(msgspec.Struct, kw_only=True):
+    items: list[PendingHoldResponse]
+
+
 # --- history and analytics ----------------------------------------------------
 
 TransactionKind = Literal["deposit", "withdrawal", "transfer_out", "transfer_in"]
@@ -275,6 +337,9 @@ class BatchTransferResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     version: int | None = None
     code: str | None = None
     detail: str | None = None
+    # A limit refusal (transaction_limit_exceeded, daily_limit_exceeded): what may still
+    # leave the source account today, as POST /transfers answers it.
+    remaining_today: int | None = None
 
 
 class BatchTransferResponse(msgspec.Struct, kw_only=True):

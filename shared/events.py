@@ -8,6 +8,7 @@ Schema evolution: add fields with defaults; never rename a tag.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 from uuid import UUID
 
 import msgspec
@@ -101,6 +102,36 @@ class AccountLimitsChanged(Event, frozen=True):
     reason: str = ""
 
 
+# --- holds (issue #17: two-phase transfers, TigerBeetle's pending -> post/void/expire) --
+# A hold changes only the available balance (available = balance - pending holds);
+# the ledger is still made only of the four balance events. Posting a hold is
+# HoldReleased(reason="posted", amount = the whole hold) followed by the ordinary
+# postings (MoneyWithdrawn with transaction_id = hold_id, or MoneyTransferredOut /
+# MoneyTransferredIn / TransferCompleted with transfer_id = hold_id).
+
+HoldReleaseReason = Literal["posted", "voided", "expired"]
+
+
+class FundsHeld(Event, frozen=True, kw_only=True):
+    account_id: UUID
+    hold_id: UUID
+    amount: int
+    currency: str
+    description: str = ""
+    expires_at: datetime
+    to_account_id: UUID | None = None  # a pending transfer's destination; None: card-style
+    available_after: int
+    booked_on: date | None = None  # the UTC business day it counts on (daily outgoing limit)
+
+
+class HoldReleased(Event, frozen=True):
+    account_id: UUID
+    hold_id: UUID
+    amount: int  # the whole amount that was held (a post for less still releases it all)
+    reason: HoldReleaseReason
+    available_after: int
+
+
 AccountEvent = (
     AccountOpened
     | MoneyDeposited
@@ -111,6 +142,8 @@ AccountEvent = (
     | AccountUnfrozen
     | AccountClosed
     | AccountLimitsChanged
+    | FundsHeld
+    | HoldReleased
 )
 
 # Events that change a balance (they all carry amount and balance_after).

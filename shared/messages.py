@@ -40,9 +40,12 @@ class Welcome(Message, frozen=True):
 
 class BalanceChanged(Message, frozen=True):
     account_id: UUID
-    balance: Money
+    balance: Money  # the ledger balance
     version: int
     transaction: TransactionResponse | None = None
+    # The ledger balance less pending holds (issue #17); a hold placed or released
+    # sends a BalanceChanged with no transaction and a new available balance.
+    available_balance: Money | None = None
 
 
 class AccountStatusChanged(Message, frozen=True):

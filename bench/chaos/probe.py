@@ -4,6 +4,19 @@ accounts a few times a second, and the moment account_view shows each one.
 The lag of a probe is (seen in account_view) - (its 201 reached the client). After a
 fault, the read side is "back" from the first probe after which every probe in the
 window was seen within a second.
+
+A probe belongs to the window in which it was *accepted* (its 201), not the one in which
+it was first sent: a probe sent during one outage and retried until after the next fault
+began measures the next fault's read side (counting it against the first one made a
+Redis kill look as if its read side never came back, and a PostgreSQL kill as slow as
+the frozen connector that followed it). A probe accepted before the fault but not yet
+seen when it struck counts for the fault too.
+
+This is the lag of the read side behind the writes the bank accepted. While the write
+side refuses (the API down; 503 while Redis or PostgreSQL is down) nothing new is
+accepted, so nothing can be behind: a fault after which no probe was ever 1 s late has
+its read side back at once (0 s), and how long writes were refused is the separate
+"writes back" figure (docs/adr/0705-read-lag-is-measured-on-accepted-writes.md).
 """
 
 from __future__ import annotations
@@ -50,6 +63,7 @@ class ReadLagProbe:
         self.accounts = accounts
         self.db_url = db_url
         self.probes: list[Probe] = []
+        self.watch_errors: dict[str, int] = {}  # what the watcher rode out, by type
         self._tasks: set[asyncio.Task[Command]] = set()
 
     async def send_forever(self, interval: float = 0.25, max_inflight: int = 40) -> None:
@@ -73,20 +87,30 @@ class ReadLagProbe:
             await asyncio.sleep(interval)
 
     async def watch_forever(self, interval: float = 0.1) -> None:
-        """Poll account_view for the probe accounts; reconnect through outages."""
+        """Poll account_view for the probe accounts; reconnect through outages.
+
+        Any error is an outage to ride out, never the end of the watch: a PostgreSQL kill
+        can surface as asyncpg's InternalClientError ("cannot switch to state ..."), which
+        is neither a PostgresError nor an InterfaceError; it once ended this task, and
+        every later probe was reported as never seen (a read side that "never" came back).
+        """
         conn: asyncpg.Connection | None = None
         while True:
             try:
-                if conn is None or conn.is_closed():
-                    conn = await asyncpg.connect(self.db_url, timeout=2)
-                rows = await conn.fetch(
-                    "SELECT account_id::text AS id, version FROM account_view"
-                    " WHERE account_id = ANY($1::uuid[])",
-                    self.accounts,
-                    timeout=2,
-                )
+                async with asyncio.timeout(5):  # asyncpg's own timeouts, and a bound on all
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.db_url, timeout=2)
+                    rows = await conn.fetch(
+                        "SELECT account_id::text AS id, version FROM account_view"
+                        " WHERE account_id = ANY($1::uuid[])",
+                        self.accounts,
+                        timeout=2,
+                    )
                 self._mark({r["id"]: r["version"] for r in rows}, time.time())
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                self.watch_errors[type(exc).__name__] = (
+                    self.watch_errors.get(type(exc).__name__, 0) + 1
+                )
                 if conn is not None:
                     conn.terminate()
                 conn = None
@@ -100,14 +124,43 @@ class ReadLagProbe:
 
     # -- reading the record --------------------------------------------------
     def window(self, start: float, end: float) -> list[Probe]:
-        """Accepted probes first sent in [start, end), in the order they were answered."""
-        got = [p for p in self.probes if start <= p.cmd.first_sent < end and p.version is not None]
+        """Probes accepted (answered 2xx) in [start, end), and those accepted before
+        ``start`` but not seen by then, in the order they were answered."""
+        got = [
+            p
+            for p in self.probes
+            if p.version is not None
+            and p.cmd.answered is not None
+            and p.cmd.answered < end
+            and (p.cmd.answered >= start or p.seen is None or p.seen > start)
+        ]
         return sorted(got, key=lambda p: p.cmd.answered or 0.0)
 
+    def timeline(self, since: float) -> list[dict[str, float | int | None]]:
+        """Every probe as seconds since ``since``: first sent, accepted, seen, tries."""
+
+        def rel(t: float | None) -> float | None:
+            return None if t is None else round(t - since, 3)
+
+        return [
+            {
+                "sent": rel(p.cmd.first_sent),
+                "accepted": rel(p.cmd.answered) if p.version is not None else None,
+                "seen": rel(p.seen),
+                "attempts": p.cmd.attempts,
+            }
+            for p in self.probes
+        ]
+
     def back_at(self, start: float, end: float) -> float | None:
-        """When the read side was back under the lag target for good, within the window."""
+        """When the read side was back under the lag target for good, within the window:
+        the moment the first probe after the last late one was seen; ``start`` when no
+        probe was late; None when the last one was late, or none was accepted after
+        ``start`` (nothing shows that the read side works again)."""
         probes = self.window(start, end)
-        back: float | None = None
+        if not any((p.cmd.answered or 0.0) >= start for p in probes):
+            return None
+        back: float | None = start
         for p in probes:
             if p.lag >= LAG_TARGET:
                 back = None
@@ -116,7 +169,7 @@ class ReadLagProbe:
         return back
 
     def healthy_since(self, since: float, needed: int = 3) -> bool:
-        """The last ``needed`` probes sent since ``since`` were all seen within the target."""
+        """The last ``needed`` probes accepted since ``since`` were all seen within the target."""
         probes = self.window(since, math.inf)[-needed:]
         return len(probes) == needed and all(
             p.seen is not None and p.lag < LAG_TARGET for p in probes

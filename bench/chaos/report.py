@@ -32,7 +32,10 @@ def markdown(result: ChaosResult, commit: str = "") -> str:
         "",
         "Each fault's window lasts until its victim is back and 3 probes in a row were seen"
         " in account_view within 1 s, or at most the profile's window; `never` is never"
-        " within that window.",
+        " within that window. *read lag < 1 s*: from the signal until every probe deposit"
+        " the bank accepted was in account_view within 1 s; 0.0 = no accepted write was"
+        " ever 1 s behind (while writes are refused nothing can lag: that outage is"
+        " *writes back*).",
         "",
         "| fault | process back | writes back | read lag < 1 s | max read lag "
         "| answers in the window | supervisor |",

@@ -12,9 +12,24 @@ import flet as ft
 import flet_charts as fch  # type: ignore[import-untyped]  # flet-charts ships no py.typed
 
 from client.api import ApiError, SessionExpired, Unreachable
+from client.balances import available_of, differs
 from client.state import Topic
-from client.views.common import error_text, money, section_title, snack, transaction_tile
-from shared.api import AnalyticsDay, AnalyticsResponse, TransactionResponse
+from client.statements import StatementFormat, file_name, month_label, months_back
+from client.views.common import (
+    account_number_text,
+    error_text,
+    money,
+    section_title,
+    snack,
+    transaction_tile,
+    when,
+)
+from shared.api import (
+    AnalyticsDay,
+    AnalyticsResponse,
+    PendingHoldResponse,
+    TransactionResponse,
+)
 from shared.money import format_minor
 
 if TYPE_CHECKING:
@@ -57,6 +72,7 @@ class AccountScreen:
         self._seen_version = 0  # account version the history was last loaded at
 
         self.title = ft.Text("", theme_style=ft.TextThemeStyle.TITLE_LARGE, expand=True)
+        self.balance_label = ft.Text("Balance", size=13, color=ft.Colors.ON_PRIMARY_CONTAINER)
         self.balance = ft.Text(
             "", size=34, weight=ft.FontWeight.BOLD, color=ft.Colors.ON_PRIMARY_CONTAINER
         )
@@ -64,6 +80,12 @@ class AccountScreen:
         self.number = ft.Text("", size=12, color=ft.Colors.ON_PRIMARY_CONTAINER)
         self.chart_box = ft.Container(height=150, visible=False)
         self.chart_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.holds = ft.Column(spacing=0)
+        self.holds_section = ft.Column(
+            [section_title("Pending (held, not yet paid)"), self.holds], visible=False
+        )
+        self._holds_task: asyncio.Task[None] | None = None
+        self._holds_seen: int | None = None  # the available amount the list was loaded at
         self.history = ft.Column(spacing=0)
         self.history_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
         self.more = ft.TextButton("Load more", on_click=lambda e: self._load_more(), visible=False)
@@ -93,20 +115,21 @@ class AccountScreen:
         balance_card = ft.Container(
             ft.Column(
                 [
-                    ft.Text("Balance", size=13, color=ft.Colors.ON_PRIMARY_CONTAINER),
+                    self.balance_label,
                     self.balance,
                     self.balance_note,
                     ft.Row(
                         [
                             self.number,
-                            ft.IconButton(
-                                ft.Icons.COPY,
-                                icon_size=16,
+                            ft.TextButton(
+                                "Copy",
+                                icon=ft.Icons.COPY,
                                 tooltip="Copy account number",
                                 on_click=self._copy_number,
                             ),
                         ],
-                        spacing=0,
+                        spacing=4,
+                        wrap=True,
                     ),
                 ],
                 spacing=4,
@@ -135,6 +158,8 @@ class AccountScreen:
                 header,
                 balance_card,
                 actions,
+                self.holds_section,
+                self._statements_section(),
                 section_title(f"Last {CHART_DAYS} days"),
                 self.chart_note,
                 self.chart_box,
@@ -152,6 +177,7 @@ class AccountScreen:
         )
         self.control = ft.Container(body, padding=16, expand=True, width=720)
         self._render_account()
+        self._load_holds()
         self._spawn(self._reload())
         self._spawn(self._load_chart())
 
@@ -169,17 +195,128 @@ class AccountScreen:
             self.title.value = "Account"
             return
         self.title.value = a.name
-        self.balance.value = money(a.balance)
-        self.number.value = f"Account number {a.id}"
         notes = [] if a.status == "active" else [f"Account {a.status}"]
+        if differs(a, known=a.id not in self.state.available_unknown):
+            # what can be spent, big; the ledger balance beside it
+            self.balance_label.value = "Available"
+            self.balance.value = money(available_of(a))
+            notes.insert(0, f"Balance {money(a.balance)}")
+        else:
+            self.balance_label.value = "Balance"
+            self.balance.value = money(a.balance)
+        self.number.value = f"Account number {account_number_text(a)}"
         if not self.state.online:
             notes.append("Offline: last known balance")
         self.balance_note.value = " · ".join(notes)
         self.balance_note.visible = bool(notes)
 
-    async def _copy_number(self, e: ft.Event[ft.IconButton]) -> None:
-        await ft.Clipboard().set(str(self.account_id))
+    async def _copy_number(self, e: ft.Event[ft.TextButton]) -> None:
+        a = self.state.accounts.get(self.account_id)
+        if a is None or not a.account_number:
+            snack(self.page, "The account number is not known yet")
+            return
+        await ft.Clipboard().set(a.account_number)
         snack(self.page, "Account number copied")
+
+    # --- pending holds -----------------------------------------------------------------
+
+    def _load_holds(self) -> None:
+        """(Re)load the pending holds when the available balance moved."""
+        a = self.state.accounts.get(self.account_id)
+        seen = available_of(a).amount - a.balance.amount if a else None
+        if seen == self._holds_seen or (self._holds_task and not self._holds_task.done()):
+            return
+        self._holds_seen = seen
+        self._holds_task = self._spawn(self._fetch_holds())
+
+    async def _fetch_holds(self) -> None:
+        try:
+            items = await self.shell.ctrl.pending_holds(self.account_id)
+        except (ApiError, Unreachable, SessionExpired):
+            return  # the figures above still say what is held
+        self._render_holds(items or [])
+        self._update()
+
+    def _render_holds(self, items: list[PendingHoldResponse]) -> None:
+        self.holds.controls = [
+            ft.ListTile(
+                leading=ft.Icon(ft.Icons.HOURGLASS_TOP),
+                title=ft.Text(h.description or "Held payment"),
+                subtitle=ft.Text(f"Held until {when(h.expires_at)}", size=12),
+                trailing=ft.Text(f"−{money(h.amount)}", weight=ft.FontWeight.W_600),
+                dense=True,
+            )
+            for h in items
+        ]
+        self.holds_section.visible = bool(items)
+
+    # --- statements ----------------------------------------------------------------
+
+    def _statements_section(self) -> ft.Control:
+        months = months_back(date.today())
+        self.statement_month = ft.Dropdown(
+            label="Statement month",
+            value=months[0],
+            options=[ft.DropdownOption(key=m, text=month_label(m)) for m in months],
+            width=168,
+            dense=True,
+        )
+        self.statement_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        return ft.Column(
+            [
+                section_title("Statements"),
+                ft.Row(
+                    [
+                        self.statement_month,
+                        ft.OutlinedButton(
+                            "CSV",
+                            icon=ft.Icons.TABLE_CHART_OUTLINED,
+                            on_click=lambda e: self._spawn(self._download("csv")),
+                        ),
+                        ft.OutlinedButton(
+                            "PDF",
+                            icon=ft.Icons.PICTURE_AS_PDF_OUTLINED,
+                            on_click=lambda e: self._spawn(self._download("pdf")),
+                        ),
+                    ],
+                    wrap=True,
+                    spacing=8,
+                    run_spacing=8,
+                    vertical_alignment=ft.CrossAxisAlignment.CENTER,
+                ),
+                self.statement_note,
+            ],
+            spacing=8,
+        )
+
+    async def _download(self, fmt: StatementFormat) -> None:
+        """Fetch the statement with the bearer token (a link in the browser would not
+        carry it), then hand the bytes to the platform: a download in the browser, a
+        save dialog on desktop and phones."""
+        month = self.statement_month.value or months_back(date.today())[0]
+        a = self.state.accounts.get(self.account_id)
+        self.statement_note.value = f"Preparing the {month_label(month)} statement…"
+        self._update()
+        try:
+            data = await self.shell.ctrl.statement(self.account_id, month, fmt)
+        except ApiError as e:
+            self.statement_note.value = (
+                "Statements are not available from the bank yet."
+                if e.status in (404, 405) and e.code in ("", "not_found")
+                else e.reason
+            )
+            self._update()
+            return
+        except (Unreachable, SessionExpired) as e:
+            self.statement_note.value = error_text(e)
+            self._update()
+            return
+        name = file_name(a.account_number if a else None, month, fmt)
+        await ft.FilePicker().save_file(
+            dialog_title="Save the statement", file_name=name, src_bytes=data
+        )
+        self.statement_note.value = f"Statement for {month_label(month)} saved as {name}"
+        self._update()
 
     def _move(self, kind: str) -> None:
         self.shell.move_money(kind, self.account_id)
@@ -290,6 +427,8 @@ class AccountScreen:
     def on_state(self, topic: Topic, payload: object) -> None:
         if topic in ("accounts", "connection"):
             self._render_account()
+            if topic == "accounts":
+                self._load_holds()
             a = self.state.accounts.get(self.account_id)
             newest = max([t.version for t in self.items] + [self._seen_version])
             if topic == "accounts" and a is not None and a.version > newest:

@@ -8,7 +8,9 @@ from typing import Any
 
 import flet as ft
 
+from client.account_numbers import grouped
 from client.api import ApiError, SessionExpired, Unreachable
+from client.balances import available_of
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import Money, format_minor
 
@@ -44,9 +46,9 @@ def signed(tx: TransactionResponse) -> str:
     return f"{sign}{money(tx.amount)}"
 
 
-def short_id(value: object) -> str:
-    s = str(value)
-    return f"{s[:8]}…{s[-4:]}"
+def account_number_text(a: AccountResponse) -> str:
+    """The account's number in groups of four (the internal id is never shown)."""
+    return grouped(a.account_number) if a.account_number else "(being assigned)"
 
 
 def when(dt: datetime) -> str:
@@ -54,7 +56,7 @@ def when(dt: datetime) -> str:
 
 
 def account_label(a: AccountResponse) -> str:
-    return f"{a.name} · {money(a.balance)}"
+    return f"{a.name} · {money(available_of(a))}"
 
 
 def error_text(e: Exception) -> str:

@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING
 import flet as ft
 
 from client.api import ApiError, SessionExpired, Unreachable
+from client.balances import available_of, differs
 from client.state import QueuedMovement, Topic
 from client.views.common import (
     CURRENCIES,
     KIND_ICON,
     KIND_LABEL,
+    account_number_text,
     amount_text,
     error_text,
     money,
     section_title,
-    short_id,
     transaction_tile,
     when,
 )
@@ -58,7 +59,9 @@ def queue_tile(item: QueuedMovement, shell: Shell) -> ft.ListTile:
     elif item.status == "rejected":
         detail = f"Rejected: {item.reason}"
     account = shell.state.accounts.get(item.account_id)
-    where = account.name if account else short_id(item.account_id)
+    where = account.name if account else "An account"
+    if item.to_name:
+        where = f"{where} → {item.to_name}"
     return ft.ListTile(
         leading=ft.Icon(status[1], color=status[2]),
         title=ft.Text(f"{KIND_LABEL[item.kind]} {amount_text(item.amount, item.currency)}"),
@@ -173,6 +176,19 @@ class DashboardScreen:
 
     def _account_card(self, a: AccountResponse) -> ft.Control:
         status = "" if a.status == "active" else f" · {a.status.capitalize()}"
+        figure: ft.Control = ft.Text(money(a.balance), size=16, weight=ft.FontWeight.W_600)
+        if differs(a, known=a.id not in self.state.available_unknown):
+            figure = ft.Column(
+                [
+                    ft.Text(
+                        f"Available {money(available_of(a))}", size=15, weight=ft.FontWeight.W_600
+                    ),
+                    ft.Text(f"Balance {money(a.balance)}", size=11),
+                ],
+                spacing=0,
+                tight=True,
+                horizontal_alignment=ft.CrossAxisAlignment.END,
+            )
         return ft.Card(
             ft.ListTile(
                 leading=ft.CircleAvatar(
@@ -180,8 +196,8 @@ class DashboardScreen:
                     bgcolor=ft.Colors.SECONDARY_CONTAINER,
                 ),
                 title=ft.Text(a.name, weight=ft.FontWeight.W_600),
-                subtitle=ft.Text(f"No. {short_id(a.id)}{status}", size=12),
-                trailing=ft.Text(money(a.balance), size=16, weight=ft.FontWeight.W_600),
+                subtitle=ft.Text(f"{account_number_text(a)}{status}", size=12),
+                trailing=figure,
                 on_click=lambda e, aid=a.id: self.shell.open_account(aid),
             ),
             margin=0,

@@ -1,15 +1,30 @@
-"""Move money: deposit, withdraw, transfer; amount in major units, confirmation, result."""
+"""Move money: deposit, withdraw, transfer; amount in major units, confirmation, result.
+
+A transfer goes to one of the customer's own accounts (by id, as before) or to an
+account number: a saved payee picked from the list, one just added (with the bank's
+confirmation of payee shown in words), or a number typed."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeGuard, cast
+from typing import TYPE_CHECKING, NamedTuple, TypeGuard, cast
 from uuid import UUID
 
 import flet as ft
 
+from client.account_numbers import compact, grouped, shape_problem
+from client.api import ApiError, SessionExpired, Unreachable
+from client.payees import MatchMessage, match_message
 from client.state import MovementKind, QueuedMovement, Topic
-from client.views.common import KIND_LABEL, account_label, amount_text, money, short_id
-from shared.api import AccountResponse
+from client.views.common import (
+    KIND_LABEL,
+    account_label,
+    account_number_text,
+    amount_text,
+    error_text,
+    money,
+    section_title,
+)
+from shared.api import AccountResponse, PayeeResponse
 from shared.money import parse_major
 
 if TYPE_CHECKING:
@@ -22,8 +37,44 @@ VERBS: dict[MovementKind, str] = {
 }
 
 
+TONE_COLORS = {
+    "good": (ft.Colors.SECONDARY_CONTAINER, ft.Icons.VERIFIED_OUTLINED),
+    "warn": (ft.Colors.TERTIARY_CONTAINER, ft.Icons.WARNING_AMBER),
+    "bad": (ft.Colors.ERROR_CONTAINER, ft.Icons.GPP_BAD_OUTLINED),
+}
+
+
 def is_movement_kind(value: str) -> TypeGuard[MovementKind]:
     return value in VERBS
+
+
+def match_box(m: MatchMessage) -> ft.Container:
+    """The confirmation-of-payee answer, in words and a colour."""
+    bg, icon = TONE_COLORS[m.tone]
+    return ft.Container(
+        ft.Row(
+            [
+                ft.Icon(icon),
+                ft.Column(
+                    [ft.Text(m.title, weight=ft.FontWeight.W_600), ft.Text(m.detail, size=12)],
+                    spacing=2,
+                    expand=True,
+                ),
+            ],
+            spacing=12,
+        ),
+        bgcolor=bg,
+        border_radius=12,
+        padding=12,
+    )
+
+
+class Target(NamedTuple):
+    """Where a transfer goes: one of the customer's accounts, or an account number."""
+
+    account_id: UUID | None
+    account_number: str | None
+    name: str
 
 
 class MoveMoneyScreen:
@@ -56,6 +107,24 @@ class MoveMoneyScreen:
             prefix_icon=ft.Icons.PERSON_OUTLINE,
         )
         self.own_targets = ft.Row(wrap=True, spacing=8)
+        self.payee_chips = ft.Row(wrap=True, spacing=8)
+        self.payee_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.payee_section = ft.Column(
+            [
+                ft.Row(
+                    [
+                        section_title("Payees"),
+                        ft.TextButton(
+                            "Add payee", icon=ft.Icons.PERSON_ADD_OUTLINED, on_click=self._add_payee
+                        ),
+                    ],
+                    alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
+                ),
+                self.payee_chips,
+                self.payee_note,
+            ],
+            spacing=8,
+        )
         self.amount = ft.TextField(
             label="Amount",
             keyboard_type=ft.KeyboardType.NUMBER,
@@ -74,8 +143,9 @@ class MoveMoneyScreen:
             [
                 self.kind_picker,
                 ft.Row([self.account]),
-                self.recipient,
+                self.payee_section,
                 self.own_targets,
+                self.recipient,
                 self.amount,
                 self.description,
                 self.offline_note,
@@ -116,6 +186,8 @@ class MoveMoneyScreen:
             width=560,
         )
         self._render()
+        if self.state.online:
+            self.shell.ctrl.spawn(self._load_payees())
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -134,24 +206,70 @@ class MoveMoneyScreen:
         transfer = self.kind == "transfer"
         self.account.label = "From account" if transfer else "Account"
         self.recipient.visible = transfer
+        self.payee_section.visible = transfer
         source = self._source()
-        others = [a for a in self._accounts() if source is None or a.id != source.id]
+        others = [
+            a
+            for a in self._accounts()
+            if (source is None or a.id != source.id) and a.account_number
+        ]
         self.own_targets.visible = transfer and bool(others)
         self.own_targets.controls = [
-            ft.ActionChip(
+            ft.Chip(
                 label=ft.Text(f"To my {a.name}"),
                 leading=ft.Icon(ft.Icons.ACCOUNT_BALANCE_WALLET_OUTLINED),
-                on_click=lambda e, aid=a.id: self._pick_target(aid),
+                on_click=lambda e, n=a.account_number: self._pick_target(n),
             )
             for a in others
         ]
+        self._render_payees()
         self.amount.suffix = ft.Text(source.currency if source else "")
         self.amount.prefix_icon = None
         self.offline_note.visible = not self.state.online
 
-    def _pick_target(self, account_id: UUID) -> None:
-        self.recipient.value = str(account_id)
+    def _render_payees(self) -> None:
+        self.payee_chips.controls = [
+            ft.Chip(
+                label=ft.Text(f"Pay {p.nickname}"),
+                leading=ft.Icon(ft.Icons.PERSON_OUTLINE),
+                on_click=lambda e, n=p.account_number: self._pick_target(n),
+                delete_icon_tooltip=f"Forget {p.nickname}",
+                on_delete=lambda e, p=p: self._forget_payee(p),
+            )
+            for p in self.state.payees
+        ]
+        if not self.state.payees:
+            self.payee_note.value = "No payees yet: add one to pay someone by account number."
+        else:
+            self.payee_note.value = ""
+        self.payee_note.visible = bool(self.payee_note.value)
+
+    async def _load_payees(self) -> None:
+        try:
+            await self.shell.ctrl.load_payees()
+        except (ApiError, SessionExpired) as e:
+            self.payee_note.value = error_text(e)
+            self.payee_note.visible = True
+            self.page.update()
+
+    def _pick_target(self, account_number: str | None) -> None:
+        self.recipient.value = grouped(account_number or "")
+        self.recipient.error = None
         self.page.update()
+
+    def _payee(self, number: str) -> PayeeResponse | None:
+        c = compact(number)
+        return next((p for p in self.state.payees if compact(p.account_number) == c), None)
+
+    def _target(self, text: str) -> Target:
+        """The account named by the recipient field: own accounts by id, anyone else
+        by number (a saved payee's nickname shown where it is one)."""
+        c = compact(text)
+        for a in self.state.accounts.values():
+            if a.account_number and compact(a.account_number) == c:
+                return Target(a.id, None, f"my {a.name}")
+        payee = self._payee(text)
+        return Target(None, grouped(text), payee.nickname if payee else "")
 
     def _on_kind(self, e: ft.Event[ft.SegmentedButton]) -> None:
         # The picker's segments are the keys of VERBS.
@@ -161,7 +279,9 @@ class MoveMoneyScreen:
         self.page.update()
 
     def on_state(self, topic: Topic, payload: object) -> None:
-        if topic in ("accounts", "connection"):
+        if topic == "payees":
+            self._render_payees()
+        elif topic in ("accounts", "connection"):
             for opt in self.account.options:
                 a = self.state.accounts.get(UUID(opt.key)) if opt.key else None
                 if a is not None:
@@ -170,7 +290,7 @@ class MoveMoneyScreen:
 
     # --- submit -----------------------------------------------------------------------
 
-    def _validate(self) -> tuple[AccountResponse, int, UUID | None] | None:
+    def _validate(self) -> tuple[AccountResponse, int, Target | None] | None:
         self.amount.error = self.recipient.error = None
         self.account.error_text = None  # a Dropdown's message is error_text, a TextField's error
         source = self._source()
@@ -184,14 +304,15 @@ class MoveMoneyScreen:
         except ValueError as e:
             self.amount.error = str(e)
             return None
-        target: UUID | None = None
+        target: Target | None = None
         if self.kind == "transfer":
-            try:
-                target = UUID((self.recipient.value or "").strip())
-            except ValueError:
-                self.recipient.error = "Enter the recipient's account number"
+            text = self.recipient.value or ""
+            problem = shape_problem(text)
+            if problem:
+                self.recipient.error = problem
                 return None
-            if target == source.id:
+            target = self._target(text)
+            if target.account_id == source.id:
                 self.recipient.error = "Choose a different account than the one you pay from"
                 return None
         return source, amount, target
@@ -204,17 +325,19 @@ class MoveMoneyScreen:
         source, amount, target = checked
         rows = [
             ("Amount", amount_text(amount, source.currency)),
-            (
-                "From" if self.kind != "deposit" else "Into",
-                f"{source.name} ({short_id(source.id)})",
-            ),
+            ("From" if self.kind != "deposit" else "Into", source.name),
         ]
+        warning: list[ft.Control] = []
         if target is not None:
-            mine = self.state.accounts.get(target)
-            rows.append(("To", f"{mine.name} ({short_id(target)})" if mine else str(target)))
+            mine = self.state.accounts.get(target.account_id) if target.account_id else None
+            number = account_number_text(mine) if mine else target.account_number or ""
+            rows.append(("To", f"{target.name} ({number})" if target.name else number))
+            payee = self._payee(number)
+            if payee is not None and payee.name_match != "match":
+                warning.append(match_box(match_message(payee.name_match)))
         if self.description.value:
             rows.append(("Description", self.description.value))
-        note: list[ft.Control] = (
+        note: list[ft.Control] = warning + (
             [
                 ft.Text(
                     "Offline: it will be queued and sent later.", color=ft.Colors.TERTIARY, size=12
@@ -255,11 +378,17 @@ class MoveMoneyScreen:
             )
         )
 
-    async def _submit(self, source: AccountResponse, amount: int, target: UUID | None) -> None:
+    async def _submit(self, source: AccountResponse, amount: int, target: Target | None) -> None:
         self._show_result(ft.Colors.SURFACE_CONTAINER_HIGHEST, ft.Icons.SYNC, "Sending…", "")
         self.page.update()
         item = await self.shell.ctrl.move(
-            self.kind, source, amount, (self.description.value or "").strip(), target
+            self.kind,
+            source,
+            amount,
+            (self.description.value or "").strip(),
+            to_account_id=target.account_id if target else None,
+            to_account_number=target.account_number if target else None,
+            to_name=target.name if target else "",
         )
         self._show_outcome(item)
         if item.status != "rejected":
@@ -269,6 +398,8 @@ class MoveMoneyScreen:
 
     def _show_outcome(self, item: QueuedMovement) -> None:
         what = f"{KIND_LABEL[item.kind]} of {amount_text(item.amount, item.currency)}"
+        if item.to_name:
+            what = f"{what} to {item.to_name}"
         if item.status == "done":
             balance = money(item.balance_after) if item.balance_after else ""
             self._show_result(
@@ -303,3 +434,104 @@ class MoveMoneyScreen:
             spacing=12,
         )
         self.result.visible = True
+
+    # --- payees -------------------------------------------------------------------------
+
+    def _forget_payee(self, payee: PayeeResponse) -> None:
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def forget(ev: ft.Event[ft.Button]) -> None:
+            try:
+                await self.shell.ctrl.forget_payee(payee.account_number)
+            except (ApiError, Unreachable, SessionExpired) as ex:
+                error.value, error.visible = error_text(ex), True
+                self.page.update()
+                return
+            self.page.pop_dialog()
+            self.page.update()
+
+        self.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(f"Forget {payee.nickname}?"),
+                content=ft.Column(
+                    [ft.Text(f"{payee.account_number} leaves your payees."), error],
+                    tight=True,
+                    width=320,
+                ),
+                actions=[
+                    ft.TextButton("Keep", on_click=lambda ev: self.page.pop_dialog()),
+                    ft.FilledButton("Forget", on_click=forget),
+                ],
+            )
+        )
+
+    def _add_payee(self, e: ft.Event[ft.TextButton]) -> None:
+        """Add a payee: the bank says whether the name matches (never the real name);
+        the answer stays on screen, and the new payee is picked for this payment."""
+        number = ft.TextField(label="Payee account number", autofocus=True)
+        holder = ft.TextField(label="Name on the account")
+        nickname = ft.TextField(label="Nickname", max_length=60)
+        answer = ft.Column(visible=False, tight=True)
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+        add = ft.FilledButton("Check and save")
+        done = ft.TextButton("Done", visible=False, on_click=lambda ev: self.page.pop_dialog())
+        cancel = ft.TextButton("Cancel", on_click=lambda ev: self.page.pop_dialog())
+
+        def checked() -> bool:
+            number.error = shape_problem(number.value or "")
+            holder.error = None if (holder.value or "").strip() else "Enter the name on the account"
+            nickname.error = None if (nickname.value or "").strip() else "Give the payee a nickname"
+            return not (number.error or holder.error or nickname.error)
+
+        async def submit(ev: ft.Event[ft.Button]) -> None:
+            error.visible = False
+            if not checked():
+                self.page.update()
+                return
+            try:
+                payee = await self.shell.ctrl.add_payee(
+                    grouped(number.value or ""),
+                    (holder.value or "").strip(),
+                    (nickname.value or "").strip(),
+                )
+            except (ApiError, Unreachable, SessionExpired) as ex:
+                error.value, error.visible = error_text(ex), True
+                self.page.update()
+                return
+            answer.controls = [
+                ft.Text(f"{payee.nickname} · {payee.account_number}", size=12),
+                match_box(match_message(payee.name_match)),
+            ]
+            answer.visible = True
+            for f in (number, holder, nickname):
+                f.disabled = True
+            add.visible, cancel.visible, done.visible = False, False, True
+            self._pick_target(payee.account_number)
+
+        add.on_click = submit
+        self.page.show_dialog(
+            ft.AlertDialog(
+                modal=True,
+                title=ft.Text("Add a payee"),
+                content=ft.Column(
+                    [
+                        number,
+                        holder,
+                        ft.Text(
+                            "We check the name with the payee's bank and tell you whether it "
+                            "matches; we never show the name on the account.",
+                            size=12,
+                            color=ft.Colors.ON_SURFACE_VARIANT,
+                        ),
+                        nickname,
+                        error,
+                        answer,
+                    ],
+                    tight=True,
+                    spacing=12,
+                    width=340,
+                    scroll=ft.ScrollMode.AUTO,
+                ),
+                actions=[cancel, add, done],
+            )
+        )

@@ -1,9 +1,10 @@
 """Keep a stack's processes running AND progressing.
 
-- A process that exits is restarted with backoff (1 s doubling up to 30 s, back to
-  1 s after a minute of good health).
+- A process that exits is restarted at once the first time, then with backoff (1 s
+  doubling up to 30 s), back to "at once" after a minute of good health. Its exit is
+  seen at the next pass (every 0.25 s): a SIGKILLed child needs no probe strikes.
 - PostgreSQL (started by pg_ctl, not one of our children) is restarted when its
-  postmaster is gone.
+  postmaster is gone (checked every 0.5 s).
 - A pipeline process (CDC connector, projection worker) that is alive but stuck is
   killed (SIGKILL: a frozen process does not handle SIGTERM) and so restarted: its
   ``GET /health`` says "stalled", or does not answer within the deadline, several
@@ -31,6 +32,15 @@ from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
 
 PIPELINE = ("cdc", "projections")
+TICK_SECONDS = 0.25  # one pass: exits seen, probes sent and read
+POSTGRES_CHECK_SECONDS = 0.5
+# Delay before restarting a process that exited: at once the first time (a crash or a
+# kill -9 is one incident; waiting helps nothing), then 1 s doubling up to 30 s for a
+# process that keeps exiting (docs/adr/0703-restart-an-exited-process-at-once.md).
+FIRST_RESTART_DELAY = 0.0
+BACKOFF_START = 1.0
+BACKOFF_MAX = 30.0
+HEALTHY_RUN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class Supervisor:
         watch_progress: Collection[str] = PIPELINE,
         progress: ProgressWatch | None = None,
         watch_postgres: bool = True,
-        tick: float = 0.5,
+        tick: float = TICK_SECONDS,
     ) -> None:
         self.stack = stack
         self.say = say
@@ -111,7 +121,7 @@ class Supervisor:
     # -- one pass ----------------------------------------------------------
     def tick(self, now: float) -> None:
         if self.watch_postgres and now >= self._next_pg_check:
-            self._next_pg_check = now + 2.0
+            self._next_pg_check = now + POSTGRES_CHECK_SECONDS
             self._check_postgres()
         for name, proc in list(self.stack.processes.items()):
             if self.names is not None and name not in self.names:
@@ -134,26 +144,32 @@ class Supervisor:
             return
         self.say(f"postgres is not running; restarting it (log {pg.log_path})")
         self._note("postgres", "not running")
+        t0 = time.monotonic()
         _wait_gone(_stale_postmaster(pg.pgdata / "postmaster.pid"), 5.0)
+        t1 = time.monotonic()
         try:
             pg.start()
-            self.say("postgres restarted")
+            self.say(
+                f"postgres restarted (old postmaster gone after {t1 - t0:.1f}s, "
+                f"started in {time.monotonic() - t1:.1f}s)"
+            )
         except RuntimeError as exc:
             self.say(f"postgres failed to restart: {exc}")
 
     def _restart_exited(self, name: str, proc: ManagedProcess, now: float) -> None:
         if name not in self._due:
-            if now - self._since.get(name, now) > 60.0:
-                self._backoff[name] = 1.0
-            delay = self._backoff.get(name, 1.0)
+            if now - self._since.get(name, now) > HEALTHY_RUN_SECONDS:
+                self._backoff.pop(name, None)
+            delay = self._backoff.get(name, FIRST_RESTART_DELAY)
             self.say(
-                f"{name} exited with code {proc.returncode}; restarting in {delay:.0f}s "
-                f"(log {proc.log_path})"
+                f"{name} exited with code {proc.returncode}; restarting "
+                + (f"in {delay:.0f}s" if delay else "now")
+                + f" (log {proc.log_path})"
             )
             self._note(name, f"exited with code {proc.returncode}")
             self._due[name] = now + delay
-            self._backoff[name] = min(delay * 2, 30.0)
-        elif now >= self._due[name]:
+            self._backoff[name] = min(max(delay * 2, BACKOFF_START), BACKOFF_MAX)
+        if now >= self._due[name]:
             del self._due[name]
             proc.start()
             self._pid[name] = proc.pid

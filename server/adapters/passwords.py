@@ -8,8 +8,20 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so timing does not reveal it.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-used-for-timing")
+# Verified against when the user does not exist, so timing does not reveal it: a hash
+# made once with the hasher's parameters (verifying costs what those parameters cost).
+# Made here at import it cost every API start one argon2 hash (0.25 s of CPU, seconds
+# on a loaded machine: issue #11, a killed API back later); made again only if the
+# hasher's parameters ever change.
+_PRECOMPUTED_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$OA4WG+9Hq840Vp+8Vfr78w"
+    "$RqsWkYKG0h2dcU0AOUSS/lo9hZIQt9XoCUEp+ZwArEo"
+)
+_DUMMY_HASH = (
+    _hasher.hash("not-a-real-password-used-for-timing")
+    if _hasher.check_needs_rehash(_PRECOMPUTED_DUMMY_HASH)
+    else _PRECOMPUTED_DUMMY_HASH
+)
 
 
 async def hash_password(password: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -40,6 +42,63 @@ def command_response(result: CommandResult) -> Response[bytes]:
         media_type="application/json",
         headers=headers,
     )
+
+
+# An application entry point that moves money on one account (handlers.withdraw_money,
+# funding_handlers.deposit, deposit_cash, top_up): all take the same arguments.
+MovementHandler = Callable[
+    [
+        AppContext,
+        Actor,
+        UUID,
+        MoneyMovementRequest,
+        IdempotencyKey | None,
+        EventMetadata,
+        AuditRecord | None,
+    ],
+    Awaitable[CommandResult],
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """What a deposit, withdrawal, cash deposit or top-up request asked."""
+
+    account: UUID
+    req: MoneyMovementRequest
+    idem: IdempotencyKey | None
+    meta: EventMetadata
+    audit: AuditRecord
+
+
+async def read_movement(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    actor: Actor,
+    account_id: str,
+    command: str,
+    action: str | None = None,
+) -> Movement:
+    """The account, the body, the key (bound to ``command`` and its account), the
+    metadata and the audit record (``action``, by default ``<command>_money``)."""
+    account = await resolve_account(ctx, account_id)
+    req = await decode_body(request, MoneyMovementRequest)
+    idem = idempotency_key(request, actor, f"{command}:{account}", req)
+    meta = event_metadata(request, actor, idem)
+    audit = dataclasses.replace(
+        audit_record(request, action or f"{command}_money", actor, meta.trace_id).about_account(
+            account
+        ),
+        details={"amount": req.amount},
+    )
+    return Movement(account, req, idem, meta, audit)
+
+
+async def run_movement(
+    ctx: AppContext, actor: Actor, m: Movement, handler: MovementHandler
+) -> Response[bytes]:
+    result = await handler(ctx, actor, m.account, m.req, m.idem, m.meta, m.audit)
+    return command_response(result)
 
 
 class AccountController(Controller):
@@ -84,27 +143,12 @@ class AccountController(Controller):
             min_version=min_version_param(min_version),
         )
 
-    async def _movement(
-        self,
-        request: Request[Any, Any, Any],
-        ctx: AppContext,
-        actor: Actor,
-        account_id: str,
-        command: Literal["deposit", "withdraw"],
-    ) -> tuple[UUID, MoneyMovementRequest, IdempotencyKey | None, EventMetadata, AuditRecord]:
-        """What a deposit and a withdrawal read from the request (the key binds the
-        command and its account)."""
-        account = await resolve_account(ctx, account_id)
-        req = await decode_body(request, MoneyMovementRequest)
-        idem = idempotency_key(request, actor, f"{command}:{account}", req)
-        meta = event_metadata(request, actor, idem)
-        audit = dataclasses.replace(
-            audit_record(request, f"{command}_money", actor, meta.trace_id).about_account(account),
-            details={"amount": req.amount},
-        )
-        return account, req, idem, meta, audit
-
-    @post("/{account_id:str}/deposits", operation_id="depositMoney", status_code=201)
+    @post(
+        "/{account_id:str}/deposits",
+        operation_id="depositMoney",
+        status_code=201,
+        responses=PENDING_RESPONSE,
+    )
     async def deposit(
         self,
         request: Request[Any, Any, Any],
@@ -113,12 +157,10 @@ class AccountController(Controller):
         account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
-        account, req, idem, meta, audit = await self._movement(
-            request, ctx, actor, account_id, "deposit"
-        )
-        # a customer's deposit is a development top-up; staff's is cash (issue #17)
-        result = await funding_handlers.deposit(ctx, actor, account, req, idem, meta, audit)
-        return command_response(result)  # type: ignore[return-value]
+        """A customer's deposit is a development top-up; staff's is cash (issue #17),
+        which waits for a second member of staff above the four-eyes threshold (202)."""
+        movement = await read_movement(request, ctx, actor, account_id, "deposit")
+        return await run_movement(ctx, actor, movement, funding_handlers.deposit)  # type: ignore[return-value]
 
     @post("/{account_id:str}/withdrawals", operation_id="withdrawMoney", status_code=201)
     async def withdraw(
@@ -129,11 +171,8 @@ class AccountController(Controller):
         account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
-        account, req, idem, meta, audit = await self._movement(
-            request, ctx, actor, account_id, "withdraw"
-        )
-        result = await handlers.withdraw_money(ctx, actor, account, req, idem, meta, audit)
-        return command_response(result)  # type: ignore[return-value]
+        movement = await read_movement(request, ctx, actor, account_id, "withdraw")
+        return await run_movement(ctx, actor, movement, handlers.withdraw_money)  # type: ignore[return-value]
 
     async def _status_change(
         self,

@@ -7,7 +7,6 @@ GET /api/v1/audit?actor=&account=&from=&to=&limit=&cursor=   the audit trail (au
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -18,7 +17,7 @@ from litestar.params import Parameter
 from server.adapters.audit import AuditRow
 from server.adapters.users import UserRecord
 from server.api.approvals import PENDING_RESPONSE, pending_role_change
-from server.api.body import BadRequestError, decode_body, parse_uuid
+from server.api.body import BadRequestError, decode_body, parse_instant, parse_uuid
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
 from server.application import admin
@@ -94,6 +93,12 @@ class AdminController(Controller):
         return _user(await admin.find_user(ctx, actor, email))
 
 
+# The audit window's bounds: ISO 8601 date-times, parsed by parse_instant (Litestar
+# would also read a plain number such as 0.5 as a Unix time).
+_FROM = Parameter(query="from", schema_extra={"format": "date-time"})
+_TO = Parameter(query="to", schema_extra={"format": "date-time"})
+
+
 class AuditController(Controller):
     path = "/api/v1/audit"
     tags = ["audit"]
@@ -106,8 +111,8 @@ class AuditController(Controller):
         actor: Actor,
         actor_filter: Annotated[str | None, Parameter(query="actor")] = None,
         account: str | None = None,
-        since: Annotated[datetime | None, Parameter(query="from")] = None,
-        until: Annotated[datetime | None, Parameter(query="to")] = None,
+        since: Annotated[str | None, _FROM] = None,
+        until: Annotated[str | None, _TO] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_AUDIT_PAGE)] = 100,
         cursor: str | None = None,
     ) -> AuditPage:
@@ -126,8 +131,8 @@ class AuditController(Controller):
             audit_record(request, "read_audit_trail", actor),
             actor_id=actor_id,
             account_id=account_id,
-            since=since,
-            until=until,
+            since=parse_instant(since, "from") if since else None,
+            until=parse_instant(until, "to") if until else None,
             before_id=before_id,
             limit=limit,
         )

@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 from runtime.settings import Settings
 from server.api.accounts import AccountController
 from server.api.admin import AdminController, AuditController
+from server.api.allow_header import AllowHeaderPlugin
 from server.api.approvals import ApprovalController
 from server.api.auth import AuthController
 from server.api.batch import BatchTransferController
@@ -23,6 +24,7 @@ from server.api.funding import FundingController
 from server.api.hardening import cors_config
 from server.api.headers import security_headers
 from server.api.health import HealthController
+from server.api.holds import HoldController
 from server.api.input_guard import InputGuard
 from server.api.live import channels_plugin, live_socket
 from server.api.notifications import NotificationController
@@ -34,6 +36,7 @@ from server.api.queries import QueryController
 from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
 from server.api.standing_orders import StandingOrderController
+from server.api.statements import StatementController
 from server.api.transfers import TransferController
 from server.graphql.controller import graphql_controller
 from server.observability.http import instrument_app, metrics_endpoint
@@ -45,6 +48,7 @@ ROUTES: list[ControllerRouterHandler] = [
     AuthController,
     AccountController,
     FundingController,
+    HoldController,
     TransferByNumberController,
     PayeeController,
     TransferController,
@@ -58,6 +62,7 @@ ROUTES: list[ControllerRouterHandler] = [
     metrics_endpoint,
     StandingOrderController,
     ApprovalController,
+    StatementController,
 ]
 
 
@@ -73,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[services_lifespan(settings, redis, jwt_auth)],
         before_send=[security_headers],
         guards=[money_rate_limit],
-        plugins=[channels_plugin(redis)],
+        plugins=[channels_plugin(redis), AllowHeaderPlugin()],
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
         openapi_config=openapi_config(),

@@ -5,8 +5,10 @@ POST /api/v1/approvals/{id}/approve       a different staff member runs the comm
 POST /api/v1/approvals/{id}/reject        ... or refuses it (kept, never runs)
 
 The commands that need approval answer 202 with the request's id from their own
-endpoints (``pending_unfreeze``, ``pending_role_change``) when the setting
-``approval_required`` lists their action.
+endpoints when the setting ``approval_required`` lists their action: unfreezing and
+changing a role always (``pending_unfreeze``, ``pending_role_change``); a cash deposit
+above ``cash_deposit_approval_threshold`` and a change that raises a limit when their
+decision says so (``approvals.run_or_request``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from server.api.body import decode_body, event_metadata, parse_uuid
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
-from server.application import admin, approvals, handlers
+from server.application import admin, approvals, funding_handlers, handlers
 from server.application.access import check_role
 from server.application.audit import AuditRecord
 from server.application.context import Actor, AppContext
@@ -105,7 +107,21 @@ def executors(request: Request[Any, Any, Any], ctx: AppContext) -> dict[str, app
         )
         return 200
 
-    return {"unfreeze_account": unfreeze, "change_role": change_role}
+    async def banking(checker: Actor, payload: dict[str, Any], audit: AuditRecord) -> int:
+        """A cash deposit above the threshold, or a raise of limits (audit.action)."""
+        approval = UUID(audit.details["approval_id"])
+        meta = event_metadata(request, checker, None)
+        result = await funding_handlers.run_approved(
+            ctx, checker, audit.action, payload, approval, meta, audit
+        )
+        return result.status_code
+
+    return {
+        "unfreeze_account": unfreeze,
+        "change_role": change_role,
+        "deposit_cash": banking,
+        "set_account_limits": banking,
+    }
 
 
 def approvals_hash(command: str, account: UUID) -> bytes:

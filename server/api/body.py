@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import msgspec
@@ -59,6 +60,19 @@ def parse_uuid(value: str, name: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise BadRequestError(f"{name} must be a UUID, got {value[:64]!r}.", "invalid_id") from None
+
+
+def parse_instant(value: str, name: str) -> datetime:
+    """An ISO 8601 date-time (``2026-11-30T09:00:00Z``); without an offset it is UTC.
+    Plain numbers are refused: they are not a time a person means."""
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequestError(
+            f"{name} must be an ISO 8601 date-time like 2026-11-30T09:00:00Z, got {value[:64]!r}.",
+            "invalid_date_time",
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def idempotency_key(

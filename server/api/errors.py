@@ -43,6 +43,9 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (app_errors.IdempotencyKeyReusedError, 422, "Idempotency key reused"),
     (app_errors.ConflictRetriesExhaustedError, 409, "Conflict"),
     (domain.ConcurrencyError, 409, "Conflict"),
+    (domain.HoldNotPendingError, 409, "Hold not pending"),
+    (domain.HoldExpiredError, 409, "Hold expired"),
+    (domain.HoldNotExpiredError, 409, "Hold not expired"),
     (domain.BusinessRuleError, 422, "Business rule violated"),
 ]
 

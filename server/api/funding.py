@@ -1,5 +1,6 @@
 """Issue #17 on an account: money coming in (a teller's cash deposit, a customer's
-development top-up; ``/deposits`` picks by role) and staff setting its limits."""
+development top-up; ``/deposits`` picks by role) and staff setting its limits. A large
+cash deposit and a raised limit wait for a second member of staff (202)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from litestar import Controller, Request, Response, post, put
 
 from server.api.account_ids import resolve_account
-from server.api.accounts import command_response
+from server.api.accounts import command_response, read_movement, run_movement
+from server.api.approvals import PENDING_RESPONSE
 from server.api.body import decode_body, event_metadata, idempotency_key
 from server.api.security import audit_record
 from server.application import funding_handlers
@@ -26,7 +28,12 @@ class FundingController(Controller):
     path = "/api/v1/accounts"
     tags = ["accounts"]
 
-    @post("/{account_id:str}/cash-deposits", operation_id="depositCash", status_code=201)
+    @post(
+        "/{account_id:str}/cash-deposits",
+        operation_id="depositCash",
+        status_code=201,
+        responses=PENDING_RESPONSE,
+    )
     async def deposit_cash(
         self,
         request: Request[Any, Any, Any],
@@ -35,17 +42,13 @@ class FundingController(Controller):
         account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
-        """A teller records cash paid in at the desk into a customer's account."""
-        account = await resolve_account(ctx, account_id)
-        req = await decode_body(request, MoneyMovementRequest)
-        idem = idempotency_key(request, actor, f"deposit_cash:{account}", req)
-        meta = event_metadata(request, actor, idem)
-        audit = dataclasses.replace(
-            audit_record(request, "deposit_cash", actor, meta.trace_id).about_account(account),
-            details={"amount": req.amount},
+        """A teller records cash paid in at the desk into a customer's account; above the
+        four-eyes threshold it answers 202 and is credited when another member of staff
+        approves it (POST /api/v1/approvals/{id}/approve)."""
+        movement = await read_movement(
+            request, ctx, actor, account_id, "deposit_cash", "deposit_cash"
         )
-        result = await funding_handlers.deposit_cash(ctx, actor, account, req, idem, meta, audit)
-        return command_response(result)  # type: ignore[return-value]
+        return await run_movement(ctx, actor, movement, funding_handlers.deposit_cash)  # type: ignore[return-value]
 
     @post("/{account_id:str}/top-ups", operation_id="topUpAccount", status_code=201)
     async def top_up(
@@ -58,18 +61,15 @@ class FundingController(Controller):
     ) -> Response[MoneyMovementResponse]:
         """Development mode only: a customer adds money from outside to their own
         account, up to a daily cap; production answers 403 ``top_ups_disabled``."""
-        account = await resolve_account(ctx, account_id)
-        req = await decode_body(request, MoneyMovementRequest)
-        idem = idempotency_key(request, actor, f"top_up:{account}", req)
-        meta = event_metadata(request, actor, idem)
-        audit = dataclasses.replace(
-            audit_record(request, "top_up_account", actor, meta.trace_id).about_account(account),
-            details={"amount": req.amount},
-        )
-        result = await funding_handlers.top_up(ctx, actor, account, req, idem, meta, audit)
-        return command_response(result)  # type: ignore[return-value]
+        movement = await read_movement(request, ctx, actor, account_id, "top_up", "top_up_account")
+        return await run_movement(ctx, actor, movement, funding_handlers.top_up)  # type: ignore[return-value]
 
-    @put("/{account_id:str}/limits", operation_id="setAccountLimits", status_code=200)
+    @put(
+        "/{account_id:str}/limits",
+        operation_id="setAccountLimits",
+        status_code=200,
+        responses=PENDING_RESPONSE,
+    )
     async def set_limits(
         self,
         request: Request[Any, Any, Any],
@@ -78,7 +78,9 @@ class FundingController(Controller):
         account_id: str,
         data: AccountLimitsRequest,
     ) -> Response[AccountLimitsResponse]:
-        """Staff (teller, admin) set the account's per-payment and daily outgoing limits."""
+        """Staff (teller, admin) set the account's per-payment and daily outgoing limits.
+        Lowering takes effect at once; raising either answers 202 and takes effect when
+        another member of staff approves it."""
         account = await resolve_account(ctx, account_id)
         req = await decode_body(request, AccountLimitsRequest)
         idem = idempotency_key(request, actor, f"limits:{account}", req, required=False)

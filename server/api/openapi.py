@@ -37,7 +37,7 @@ from litestar.openapi.plugins import (
 )
 from litestar.routes import HTTPRoute
 
-from server.api import body, errors, notifications, queries, security
+from server.api import body, errors, notifications, queries, security, statements
 from server.api.errors import PROBLEM_JSON
 from server.api.input_guard import InputGuard
 from server.api.openapi_errors import HandlerFacts, handler_facts
@@ -74,6 +74,8 @@ PARAMETER_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("searchAuditTrail", "cursor"): {"pattern": "^[0-9]{1,19}$"},
     ("listNotifications", "limit"): {"minimum": 1, "maximum": notifications.MAX_PAGE},
     ("listNotifications", "before"): {"minimum": 1},
+    ("getStatement", "month"): {"pattern": statements.MONTH_PATTERN},
+    ("getStatement", "format"): {"enum": list(statements.FORMATS)},
 }
 # The resource a 201 creates, and the operations that take its id (OpenAPI links).
 CREATES = {"openAccount": ("account_id", "$response.body#/id")}
@@ -276,8 +278,23 @@ def contract_document(app: Litestar, generated: dict[str, Any]) -> dict[str, Any
             facts = _facts(handler)
             _parameters(op["operationId"], op, facts, _wire_names(handler))
             _problems(op["operationId"], op, facts, is_public)
+            _download(op, handler)
     _links(doc)
     return doc
+
+
+def _download(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
+    """A handler that answers a file (``opt["openapi_content"]``: media type -> schema)
+    documents each media type of its 200 and the attachment header."""
+    content = handler.opt.get("openapi_content")
+    if not content:
+        return
+    ok = op.setdefault("responses", {}).setdefault("200", {"description": "OK"})
+    ok["content"] = copy.deepcopy(content)
+    ok.setdefault("headers", {})["Content-Disposition"] = {
+        "description": "attachment, with the file name",
+        "schema": {"type": "string"},
+    }
 
 
 def _links(doc: dict[str, Any]) -> None:

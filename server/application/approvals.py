@@ -25,10 +25,20 @@ import msgspec
 from server.application.access import Action, check_account_access, check_role
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
+from server.application.command_runner import CommandResult
+from server.application.commands import Command
 from server.application.context import AppContext
-from server.application.errors import PermissionDeniedError
-from server.domain.errors import AccountNotFoundError, BusinessRuleError, DomainError
+from server.application.errors import IdempotencyKeyReusedError, PermissionDeniedError
+from server.application.handlers import execute
+from server.application.idempotency import IdempotencyKey
+from server.domain.errors import (
+    AccountNotFoundError,
+    ApprovalRequiredError,
+    BusinessRuleError,
+    DomainError,
+)
 from shared.approvals import ApprovalList, ApprovalPending, ApprovalResponse
+from shared.events import EventMetadata
 
 STAFF = ("teller", "admin", "auditor")
 CHECKERS = ("teller", "admin")
@@ -73,15 +83,32 @@ async def check_may_ask(ctx: AppContext, maker: Actor, account: UUID, action: Ac
     check_account_access(maker, owner, action)
 
 
+def _pending(approval_id: UUID, action: str) -> ApprovalPending:
+    return ApprovalPending(
+        approval_id=approval_id,
+        status="pending",
+        action=action,
+        message="This change needs a second staff member's approval before it takes effect.",
+    )
+
+
 async def request(
-    ctx: AppContext, maker: Actor, action: str, payload: dict[str, Any], audit: AuditRecord
+    ctx: AppContext,
+    maker: Actor,
+    action: str,
+    payload: dict[str, Any],
+    audit: AuditRecord,
+    idem: IdempotencyKey | None = None,
 ) -> ApprovalPending:
-    """Keep the command as a pending request (the caller checked the maker's rights)."""
+    """Keep the command as a pending request (the caller checked the maker's rights).
+    Under the maker's Idempotency-Key: a retry answers the request already kept."""
     approval_id = uuid.uuid4()
-    await ctx.pool.execute(
+    inserted = await ctx.pool.fetchval(
         "INSERT INTO approval_requests (id, action, payload, target_type, target_id,"
-        " account_id, maker_id, maker_role, expires_at)"
-        " VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)",
+        " account_id, maker_id, maker_role, expires_at, request_scope, request_key,"
+        " request_hash) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " ON CONFLICT (request_scope, request_key) WHERE request_key IS NOT NULL DO NOTHING"
+        " RETURNING id",
         approval_id,
         action,
         msgspec.json.encode(payload).decode(),
@@ -91,15 +118,61 @@ async def request(
         maker.user_id,
         maker.role,
         datetime.now(UTC) + APPROVAL_TTL,
+        idem.scope if idem else None,
+        idem.key if idem else None,
+        idem.request_hash if idem else None,
     )
+    if inserted is None and idem is not None:  # the same call at the same moment: one request
+        kept = await kept_request(ctx, idem)
+        if kept is not None:
+            return kept
     details = {**audit.details, "approval_id": str(approval_id), "requested": action}
     await ctx.uow.record([dataclasses.replace(audit, action="approval_requested", details=details)])
-    return ApprovalPending(
-        approval_id=approval_id,
-        status="pending",
-        action=action,
-        message="This change needs a second staff member's approval before it takes effect.",
+    return _pending(approval_id, action)
+
+
+async def kept_request(ctx: AppContext, idem: IdempotencyKey) -> ApprovalPending | None:
+    """The request kept under this key (the first answer again), if there is one."""
+    row = await ctx.pool.fetchrow(
+        "SELECT id, action, request_hash FROM approval_requests"
+        " WHERE request_scope = $1 AND request_key = $2",
+        idem.scope,
+        idem.key,
     )
+    if row is None:
+        return None
+    if bytes(row["request_hash"]) != idem.request_hash:
+        raise IdempotencyKeyReusedError(
+            "This Idempotency-Key was already used for a different request; use a new key."
+        )
+    return _pending(row["id"], row["action"])
+
+
+async def run_or_request(
+    ctx: AppContext,
+    command: Command,
+    payload: dict[str, Any],
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    audit: AuditRecord | None,
+) -> CommandResult:
+    """Run a command that four eyes may hold: its decision refuses with
+    ApprovalRequiredError (after every other rule passed, on the locked state) when it
+    needs a second member of staff, and the command is then kept as a request (202)."""
+    audit = audit or AuditRecord(
+        action=command.action, actor_id=command.actor.user_id, actor_role=command.actor.role
+    )
+    if idem is not None and (kept := await kept_request(ctx, idem)) is not None:
+        replayed = dataclasses.replace(
+            audit, details={**audit.details, "approval_id": str(kept.approval_id)}
+        )
+        await ctx.uow.record([replayed.replayed()])
+        return CommandResult(202, msgspec.json.encode(kept), replayed=True)
+    try:
+        return await execute(ctx, command, idem, metadata, audit)
+    except ApprovalRequiredError:
+        pending = await request(ctx, command.actor, command.action, payload, audit, idem)
+        return CommandResult(202, msgspec.json.encode(pending))
 
 
 async def list_requests(ctx: AppContext, actor: Actor, status: str | None) -> ApprovalList:
@@ -114,7 +187,9 @@ async def list_requests(ctx: AppContext, actor: Actor, status: str | None) -> Ap
     return ApprovalList(items=[_view(r) for r in rows])
 
 
-async def _pending(conn: asyncpg.Connection, checker: Actor, approval_id: UUID) -> asyncpg.Record:
+async def _locked_pending(
+    conn: asyncpg.Connection, checker: Actor, approval_id: UUID
+) -> asyncpg.Record:
     await conn.execute(_EXPIRE)
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM approval_requests WHERE id = $1 FOR UPDATE", approval_id
@@ -145,7 +220,7 @@ async def _decide(
     try:
         check_role(checker, *CHECKERS)
         async with ctx.pool.acquire() as conn, conn.transaction():
-            row = await _pending(conn, checker, approval_id)
+            row = await _locked_pending(conn, checker, approval_id)
             updated = await decide(conn, row)
     except DomainError as err:
         await ctx.uow.record([audit.refused(err.code)])

@@ -33,7 +33,7 @@ from server.application.idempotency import (
 )
 from server.application.unit_of_work import Changes, Loaded
 from server.domain.account import Account
-from server.domain.errors import BusinessRuleError, DomainError
+from server.domain.errors import BusinessRuleError, DomainError, LimitExceededError
 from shared.api import (
     BatchTransferItem,
     BatchTransferRequest,
@@ -80,8 +80,12 @@ def chains(items: Sequence[BatchTransferItem]) -> list[range]:
     return found
 
 
-def _rejected(item: BatchTransferItem, code: str, detail: str) -> BatchTransferResult:
-    return BatchTransferResult(id=item.id, status="rejected", code=code, detail=detail)
+def _rejected(
+    item: BatchTransferItem, code: str, detail: str, remaining_today: int | None = None
+) -> BatchTransferResult:
+    return BatchTransferResult(
+        id=item.id, status="rejected", code=code, detail=detail, remaining_today=remaining_today
+    )
 
 
 def _replayed(
@@ -95,7 +99,7 @@ def _replayed(
         )
     if stored.status_code == REJECTED_STATUS:
         r = decode_rejection(stored.body)
-        return _rejected(item, r.code, r.message)
+        return _rejected(item, r.code, r.message, r.remaining_today)
     t = _stored_transfer.decode(stored.body)
     return BatchTransferResult(
         id=item.id,
@@ -118,13 +122,25 @@ def _created(item: BatchTransferItem, decision: Decision) -> BatchTransferResult
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Why a chain stopped: the item, its code and detail, whether the refusal is a
+    business rule (stored under the item's key), and for a limit what is left today."""
+
+    index: int
+    code: str
+    detail: str
+    stored_rule: bool = False
+    remaining_today: int | None = None
+
+
 @dataclass(slots=True)
 class _Chain:
     """One chain's staged outcomes, written only if the whole chain holds."""
 
     results: list[tuple[int, BatchTransferResult, Decision | None]] = field(default_factory=list)
     undo: dict[UUID, Account] = field(default_factory=dict)
-    failure: tuple[int, str, str, bool] | None = None  # index, code, detail, a stored rule?
+    failure: _Failure | None = None
 
 
 class BatchPlan:
@@ -185,28 +201,33 @@ class BatchPlan:
         for i in rng:
             item = self.items[i]
             if item.id in seen:
-                chain.failure = (i, "duplicate_id", "This id appears twice in the batch.", False)
+                chain.failure = _Failure(i, "duplicate_id", "This id appears twice in the batch.")
                 return chain
             seen.add(item.id)
             stored = loaded.answers.get(self.idems[i].ident)
             if stored is not None:
                 result = _replayed(item, self.idems[i], stored)
                 if result.status == "rejected":
-                    chain.failure = (i, result.code or "", result.detail or "", False)
+                    chain.failure = _Failure(
+                        i, result.code or "", result.detail or "", False, result.remaining_today
+                    )
                     return chain
                 chain.results.append((i, result, None))
                 continue
             try:
                 decision = decide(State(accounts, max_amount), self.commands[i])
             except DomainError as err:
-                chain.failure = (i, err.code, err.message, isinstance(err, BusinessRuleError))
+                left = err.remaining_today if isinstance(err, LimitExceededError) else None
+                chain.failure = _Failure(
+                    i, err.code, err.message, isinstance(err, BusinessRuleError), left
+                )
                 return chain
             for after in decision.states:
                 chain.undo.setdefault(after.id, accounts[after.id])
                 accounts[after.id] = after
             chain.results.append((i, _created(item, decision), decision))
         if self.items[rng[-1]].linked:
-            chain.failure = (rng[-1], CHAIN_OPEN, "The last item is linked to nothing.", False)
+            chain.failure = _Failure(rng[-1], CHAIN_OPEN, "The last item is linked to nothing.")
         return chain
 
     def _settle(
@@ -220,21 +241,22 @@ class BatchPlan:
         linked = len(rng) > 1 or self.items[rng[-1]].linked
         if chain.failure is not None and linked:
             accounts.update(chain.undo)  # the chain leaves no trace on the states
-            fi, code, detail, _ = chain.failure
+            f = chain.failure
             for i in rng:
                 results[i] = (
-                    _rejected(self.items[i], code, detail)
-                    if i == fi
+                    _rejected(self.items[i], f.code, f.detail, f.remaining_today)
+                    if i == f.index
                     else _rejected(
                         self.items[i], LINKED_FAILED, "Another transfer of its linked chain failed."
                     )
                 )
             return
         if chain.failure is not None:  # a single item: its own outcome; a rule refusal is stored
-            fi, code, detail, is_rule = chain.failure
-            results[fi] = _rejected(self.items[fi], code, detail)
-            if is_rule:
-                changes.answer(self.idems[fi], REJECTED_STATUS, encode_rejection(code, detail))
+            f = chain.failure
+            results[f.index] = _rejected(self.items[f.index], f.code, f.detail, f.remaining_today)
+            if f.stored_rule:
+                rejection = encode_rejection(f.code, f.detail, f.remaining_today)
+                changes.answer(self.idems[f.index], REJECTED_STATUS, rejection)
             return
         for i, result, decision in chain.results:
             results[i] = result

@@ -41,7 +41,12 @@ from server.application.idempotency import (
 )
 from server.application.unit_of_work import AnswerTakenError, Changes, Loaded, UnitOfWork
 from server.domain.account import Account
-from server.domain.errors import BusinessRuleError, ConcurrencyError, DomainError
+from server.domain.errors import (
+    BusinessRuleError,
+    ConcurrencyError,
+    DomainError,
+    LimitExceededError,
+)
 from server.observability import commands as observe
 from shared.events import EventMetadata
 
@@ -86,7 +91,7 @@ def replay_stored(stored: StoredResponse, idem: IdempotencyKey) -> CommandResult
         )
     if stored.status_code == REJECTED_STATUS:
         rejected = decode_rejection(stored.body)
-        raise rule_error_from_code(rejected.code, rejected.message)
+        raise rule_error_from_code(rejected.code, rejected.message, rejected.remaining_today)
     return CommandResult(stored.status_code, stored.body, replayed=True)
 
 
@@ -139,7 +144,8 @@ def _decide_one(
     try:
         decision = decide(State(accounts=accounts, max_amount=max_amount), s.command)
     except BusinessRuleError as err:  # stored under the key: a retry gets the same refusal
-        changes.answer(s.idem, REJECTED_STATUS, encode_rejection(err.code, err.message))
+        left = err.remaining_today if isinstance(err, LimitExceededError) else None
+        changes.answer(s.idem, REJECTED_STATUS, encode_rejection(err.code, err.message, left))
         changes.audit(s.audit.refused(err.code) if s.audit else None)
         return err
     except DomainError as err:  # access control: nothing stored, only audited

@@ -119,3 +119,68 @@ class CloseAccount(Command):
 
     def accounts(self) -> tuple[UUID, ...]:
         return (self.account_id,)
+
+
+# --- holds (issue #17: two-phase transfers; decided in server/application/holds.py) ---
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceHold(Command):
+    action: ClassVar[str] = "place_hold"
+    account_id: UUID
+    hold_id: UUID
+    amount: int
+    placed_at: datetime
+    expires_at: datetime
+    to_account_id: UUID | None = None  # a pending transfer's destination
+    currency: str | None = None
+    description: str = ""
+    booked_on: date = field(default_factory=business_day)
+
+    def accounts(self) -> tuple[UUID, ...]:
+        if self.to_account_id is None:
+            return (self.account_id,)
+        return (self.account_id, self.to_account_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostHold(Command):
+    action: ClassVar[str] = "post_hold"
+    status_code: ClassVar[int] = 200
+    account_id: UUID
+    hold_id: UUID
+    posted_at: datetime
+    amount: int | None = None  # None: the whole hold
+    # The hold's destination, read before deciding (it never changes) so it is locked.
+    to_account_id: UUID | None = None
+
+    def accounts(self) -> tuple[UUID, ...]:
+        if self.to_account_id is None:
+            return (self.account_id,)
+        return (self.account_id, self.to_account_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoidHold(Command):
+    action: ClassVar[str] = "void_hold"
+    status_code: ClassVar[int] = 200
+    account_id: UUID
+    hold_id: UUID
+    voided_at: datetime
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.account_id,)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpireHold(Command):
+    """The scheduler's: release a hold whose timeout has passed at ``now`` (its clock)."""
+
+    action: ClassVar[str] = "expire_hold"
+    status_code: ClassVar[int] = 200
+    account_id: UUID
+    hold_id: UUID
+    now: datetime
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.account_id,)

@@ -40,10 +40,17 @@ def _rule_errors() -> dict[str, type[domain.BusinessRuleError]]:
     return found
 
 
-def rule_error_from_code(code: str, message: str) -> domain.BusinessRuleError:
-    """Rebuild a stored rejection (idempotent replay of a refused command)."""
+def rule_error_from_code(
+    code: str, message: str, remaining_today: int | None = None
+) -> domain.BusinessRuleError:
+    """Rebuild a stored rejection (idempotent replay of a refused command); a limit
+    refusal carries what was left today when it was first refused."""
     cls = _rule_errors().get(code, domain.BusinessRuleError)
-    err = cls(message)
+    err: domain.BusinessRuleError
+    if issubclass(cls, domain.LimitExceededError):
+        err = cls(message, remaining_today)
+    else:
+        err = cls(message)
     err.code = code
     return err
 

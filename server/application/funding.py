@@ -48,6 +48,9 @@ class DepositCash(Command):
     booked_on: date
     currency: str | None = None
     description: str = ""
+    # Four eyes: more than this waits for a second member of staff (None: immediate;
+    # the command an approval runs has None).
+    approval_threshold: int | None = None
 
     def accounts(self) -> tuple[UUID, ...]:
         return (self.account_id,)
@@ -77,6 +80,22 @@ def _account(state: State, cmd: DepositCash | TopUpAccount) -> Account:
     return account
 
 
+def _deposited(
+    state: State, account: Account, cmd: DepositCash | TopUpAccount, source: str
+) -> MoneyDeposited:
+    """The deposit the command asks for, checked by the account (amount, currency,
+    status, the bank-wide maximum)."""
+    return account.deposit(
+        amount=cmd.amount,
+        currency=cmd.currency or account.currency,
+        transaction_id=cmd.transaction_id,
+        description=cmd.description,
+        limit=state.max_amount,
+        source=source,
+        booked_on=cmd.booked_on,
+    )
+
+
 def _response(account: Account, event: MoneyDeposited, notice: str | None) -> Decision:
     after = account.apply(event)
     return Decision(
@@ -98,15 +117,8 @@ def deposit_cash(state: State, cmd: DepositCash) -> Decision:
     check_account_access(cmd.actor, account.owner_id, "read")  # a customer: 404 if not theirs
     check_role(cmd.actor, "teller")
     funding.check_cash_not_for_own_account(account, cmd.actor.user_id)
-    event = account.deposit(
-        amount=cmd.amount,
-        currency=cmd.currency or account.currency,
-        transaction_id=cmd.transaction_id,
-        description=cmd.description,
-        limit=state.max_amount,
-        source=DEPOSIT_SOURCE_CASH,
-        booked_on=cmd.booked_on,
-    )
+    event = _deposited(state, account, cmd, DEPOSIT_SOURCE_CASH)
+    funding.check_cash_within_one_person(cmd.amount, cmd.approval_threshold)  # last: valid
     return _response(account, event, None)
 
 
@@ -119,15 +131,7 @@ def top_up_account(state: State, cmd: TopUpAccount) -> Decision:
             "A top-up goes only into an account of your own; tellers take cash deposits."
         )
     funding.check_top_ups_enabled(cmd.enabled)
-    event = account.deposit(
-        amount=cmd.amount,
-        currency=cmd.currency or account.currency,
-        transaction_id=cmd.transaction_id,
-        description=cmd.description,
-        limit=state.max_amount,
-        source=DEPOSIT_SOURCE_DEV_TOP_UP,
-        booked_on=cmd.booked_on,
-    )
+    event = _deposited(state, account, cmd, DEPOSIT_SOURCE_DEV_TOP_UP)
     already = funding.topped_up_on(state.accounts.values(), cmd.actor.user_id, cmd.booked_on)
     funding.check_top_up_within_daily_cap(already, cmd.amount, cmd.daily_cap)
     return _response(account, event, TOP_UP_NOTICE)

@@ -7,10 +7,13 @@ context. The deciding is in decide.py, the writing in command_runner.py.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
+
+import msgspec
 
 from server.application import batch_transfers
 from server.application.actor import Actor
@@ -28,8 +31,10 @@ from server.application.commands import (
 )
 from server.application.context import AppContext
 from server.application.idempotency import IdempotencyKey
+from server.domain import account_number
 from server.observability import commands as observe
 from shared.api import (
+    AccountResponse,
     BatchTransferRequest,
     BatchTransferResponse,
     MoneyMovementRequest,
@@ -71,9 +76,26 @@ async def open_account(
         per_transaction_limit=ctx.settings.default_per_transaction_limit,
         daily_outgoing_limit=ctx.settings.default_daily_outgoing_limit,
     )
-    return await execute(
+    result = await execute(
         ctx, command, idem, metadata, audit.about_account(account_id) if audit else None
     )
+    return await with_account_number(ctx, result)
+
+
+async def with_account_number(ctx: AppContext, result: CommandResult) -> CommandResult:
+    """The opened account's answer with its number: the registry's column default
+    assigns it when the opening commits (migration 0007), after the pure decision
+    wrote the answer, so it is read back here (a replay gets it the same way)."""
+    if result.status_code != 201:
+        return result
+    opened = msgspec.json.decode(result.body, type=AccountResponse)
+    compact = await ctx.pool.fetchval(
+        "SELECT account_number FROM account_owners WHERE account_id = $1", opened.id
+    )
+    if compact is None:  # not registered: the answer stays as the decision wrote it
+        return result
+    numbered = msgspec.structs.replace(opened, account_number=account_number.formatted(compact))
+    return dataclasses.replace(result, body=msgspec.json.encode(numbered))
 
 
 async def deposit_money(

@@ -16,9 +16,12 @@ import msgspec
 REJECTED_STATUS = 422
 
 
-class Rejection(msgspec.Struct):
+class Rejection(msgspec.Struct, omit_defaults=True):
     code: str
     message: str
+    # What may still leave the account today, for a limit refusal (issue #17): replayed
+    # as the first answer said it. Left out of other refusals (older ones decode as before).
+    remaining_today: int | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -36,8 +39,8 @@ def request_hash(command: str, body: msgspec.Struct) -> bytes:
     return hashlib.sha256(command.encode() + b"\n" + _encoder.encode(canonical)).digest()
 
 
-def encode_rejection(code: str, message: str) -> bytes:
-    return _encoder.encode(Rejection(code=code, message=message))
+def encode_rejection(code: str, message: str, remaining_today: int | None = None) -> bytes:
+    return _encoder.encode(Rejection(code=code, message=message, remaining_today=remaining_today))
 
 
 def decode_rejection(body: bytes) -> Rejection:

@@ -1,7 +1,8 @@
 """Outgoing limits (issue #17): staff set an account's per-payment and daily limits.
 
 ``SetAccountLimits`` is audited like every command and idempotent by key. Who may:
-tellers and admins (raising a limit is a maker-checker candidate, part 6 of #17).
+tellers and admins. Raising a limit waits for a second member of staff when four eyes
+are on (``raise_needs_approval``); lowering one takes effect at once.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class SetAccountLimits(Command):
     daily_outgoing: int
     reason: str = ""
     booked_on: date = field(default_factory=business_day)
+    # Four eyes: a raise is refused with ApprovalRequiredError (kept as a request);
+    # False for the command an approval runs, and when four eyes are off.
+    raise_needs_approval: bool = False
 
     def accounts(self) -> tuple[UUID, ...]:
         return (self.account_id,)
@@ -55,6 +59,10 @@ def set_account_limits(state: State, cmd: SetAccountLimits) -> Decision:
     event = limits.change_limits(
         account, per_transaction=cmd.per_transaction, daily=cmd.daily_outgoing, reason=cmd.reason
     )
+    if cmd.raise_needs_approval:  # decided on the locked state: a race cannot slip a raise
+        limits.check_not_raised_alone(
+            account, per_transaction=cmd.per_transaction, daily=cmd.daily_outgoing
+        )
     after = account.apply(event)
     return Decision(
         appends=(StreamAppend(account.id, STREAM_TYPE_ACCOUNT, account.version, (event,)),),

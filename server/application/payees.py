@@ -9,6 +9,8 @@ and never returned.
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
 from server.application.context import AppContext
@@ -16,6 +18,10 @@ from server.domain import account_number
 from server.domain.errors import AccountNotFoundError
 from server.domain.payee_match import match_payee
 from shared.api import AddPayeeRequest, PayeeList, PayeeResponse
+
+
+class PayeeNotFoundError(AccountNotFoundError):
+    code = "payee_not_found"
 
 
 async def add_payee(
@@ -65,3 +71,18 @@ async def list_payees(ctx: AppContext, actor: Actor) -> PayeeList:
             for r in rows
         ]
     )
+
+
+async def remove_payee(ctx: AppContext, actor: Actor, account_id: UUID, audit: AuditRecord) -> None:
+    """Forget a saved beneficiary (the account itself is untouched); 404 if it is not
+    one of this customer's payees."""
+    record = audit.about_account(account_id)
+    removed = await ctx.pool.fetchval(
+        "DELETE FROM payees WHERE owner_id = $1 AND account_id = $2 RETURNING account_id",
+        actor.user_id,
+        account_id,
+    )
+    if removed is None:
+        await ctx.uow.record([record.refused(PayeeNotFoundError.code)])
+        raise PayeeNotFoundError("This account is not one of your payees.")
+    await ctx.uow.record([record.accepted()])

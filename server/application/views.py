@@ -19,4 +19,5 @@ def account_response(account: Account, opened_at: datetime | None = None) -> Acc
         version=account.version,
         owner_id=account.owner_id,
         opened_at=opened_at,
+        available_balance=Money(amount=account.available, currency=account.currency),
     )

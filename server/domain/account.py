@@ -10,6 +10,7 @@ from typing import Literal
 from uuid import UUID
 
 from server.domain import errors
+from server.domain.holds import PendingHold
 from shared.events import (
     DEPOSIT_SOURCE_DEV_TOP_UP,
     AccountClosed,
@@ -18,6 +19,8 @@ from shared.events import (
     AccountLimitsChanged,
     AccountOpened,
     AccountUnfrozen,
+    FundsHeld,
+    HoldReleased,
     MoneyDeposited,
     MoneyTransferredIn,
     MoneyTransferredOut,
@@ -27,6 +30,11 @@ from shared.events import (
 from shared.money import CURRENCY_EXPONENTS, INT64_MAX
 
 Status = Literal["active", "frozen", "closed"]
+_STATUS_AFTER: dict[type, Status] = {
+    AccountFrozen: "frozen",
+    AccountUnfrozen: "active",
+    AccountClosed: "closed",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,9 @@ class Account:
     # Outgoing limits (None: none but the bank-wide maximum); see server/domain/limits.py.
     per_transaction_limit: int | None = None
     daily_outgoing_limit: int | None = None
+    # Pending holds (server/domain/holds.py): available = balance - held.
+    held: int = 0
+    holds: tuple[PendingHold, ...] = ()
 
     # --- state ---------------------------------------------------------------
 
@@ -85,6 +96,12 @@ class Account:
                 version=v,
                 paid_out_today=today.paid_out_today + event.amount,
             )
+        if isinstance(event, FundsHeld):
+            return self._held(event, v)
+        if isinstance(event, HoldReleased):
+            return self._released(event, v)
+        if (status := _STATUS_AFTER.get(type(event))) is not None:
+            return dataclasses.replace(self, status=status, version=v)
         if isinstance(event, AccountLimitsChanged):
             return dataclasses.replace(
                 self,
@@ -96,12 +113,6 @@ class Account:
             return dataclasses.replace(self, balance=self.balance + event.amount, version=v)
         if isinstance(event, MoneyWithdrawn | MoneyTransferredOut):
             return dataclasses.replace(self, balance=self.balance - event.amount, version=v)
-        if isinstance(event, AccountFrozen):
-            return dataclasses.replace(self, status="frozen", version=v)
-        if isinstance(event, AccountUnfrozen):
-            return dataclasses.replace(self, status="active", version=v)
-        if isinstance(event, AccountClosed):
-            return dataclasses.replace(self, status="closed", version=v)
         raise ValueError(f"unexpected event on an account stream: {type(event).__name__}")
 
     def _on_day(self, day: date) -> Account:
@@ -119,6 +130,49 @@ class Account:
             version=version,
             topped_up_today=today.topped_up_today + topped,
         )
+
+    def _held(self, event: FundsHeld, version: int) -> Account:
+        state = self._on_day(event.booked_on) if event.booked_on is not None else self
+        counted = event.amount if event.booked_on is not None else 0
+        return dataclasses.replace(
+            state,
+            held=self.held + event.amount,
+            holds=(*self.holds, PendingHold.placed(event)),
+            paid_out_today=state.paid_out_today + counted,
+            version=version,
+        )
+
+    def _released(self, event: HoldReleased, version: int) -> Account:
+        hold = self.find_hold(event.hold_id)
+        if hold is None:
+            raise ValueError(f"hold {event.hold_id} released but not pending")
+        # The hold counted on its day's outgoing tally; give it back while that day
+        # is still the tally's (a posting then counts what it really paid).
+        back = hold.amount if hold.booked_on is not None and hold.booked_on == self.day else 0
+        return dataclasses.replace(
+            self,
+            held=self.held - hold.amount,
+            holds=tuple(h for h in self.holds if h.hold_id != event.hold_id),
+            paid_out_today=max(self.paid_out_today - back, 0),
+            version=version,
+        )
+
+    @property
+    def available(self) -> int:
+        """The ledger balance less what pending holds reserve."""
+        return self.balance - self.held
+
+    def find_hold(self, hold_id: UUID) -> PendingHold | None:
+        return next((h for h in self.holds if h.hold_id == hold_id), None)
+
+    def pending_hold(self, hold_id: UUID) -> PendingHold:
+        hold = self.find_hold(hold_id)
+        if hold is None:
+            raise errors.HoldNotPendingError(
+                "No pending hold with this id on this account: it was posted, voided or"
+                " expired already, or never placed here."
+            )
+        return hold
 
     def paid_out_on(self, day: date) -> int:
         """Withdrawals and transfers out on ``day`` (for the daily outgoing limit)."""
@@ -152,9 +206,11 @@ class Account:
             raise errors.AccountFrozenError("The account is frozen: no money can leave it.")
 
     def check_has_sufficient_funds(self, amount: int) -> None:
-        if self.balance - amount < -self.overdraft_limit:
+        """On the available balance: money held for pending holds is not spendable."""
+        if self.available - amount < -self.overdraft_limit:
+            held = f" ({self.held} minor units are held)" if self.held else ""
             raise errors.InsufficientFundsError(
-                "Insufficient funds: the balance cannot cover this amount."
+                f"Insufficient funds: the available balance{held} cannot cover this amount."
             )
 
     def remaining_today(self, day: date | None) -> int | None:
@@ -256,6 +312,10 @@ class Account:
 
     def close(self) -> AccountClosed:
         self.check_not_closed()
+        if self.holds:
+            raise errors.AccountHasPendingHoldsError(
+                f"The account has {len(self.holds)} pending hold(s); post or void them first."
+            )
         if self.balance != 0:
             raise errors.AccountNotEmptyError(
                 "Only an account with a zero balance can be closed; move the money first."

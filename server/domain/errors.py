@@ -93,6 +93,14 @@ class TopUpsDisabledError(DomainError):
     code = "top_ups_disabled"
 
 
+class ApprovalRequiredError(DomainError):
+    """Four eyes (issue #17): the command is valid but takes effect only once a second
+    member of staff approves it. The application keeps it as an approval request and
+    answers 202; nothing is stored under the key (the request is, by its own key)."""
+
+    code = "approval_required"
+
+
 class CashDepositToOwnAccountError(DomainError):
     """A member of staff cannot take cash into an account of their own (403)."""
 
@@ -107,3 +115,39 @@ class ConcurrencyError(DomainError):
     """Another command appended to the stream first; retry on fresh state."""
 
     code = "concurrency_conflict"
+
+
+# --- holds (issue #17: two-phase transfers) ---------------------------------------
+
+
+class HoldNotPendingError(BusinessRuleError):
+    """The hold is not pending on this account: posted, voided or expired already
+    (or never placed). Answered 409: the hold's state, not the request, is the problem."""
+
+    code = "hold_not_pending"
+
+
+class HoldExpiredError(BusinessRuleError):
+    """The hold's timeout has passed: it can no longer be posted or voided; it is
+    released as expired (409)."""
+
+    code = "hold_expired"
+
+
+class PostExceedsHoldError(BusinessRuleError):
+    code = "post_exceeds_hold"
+
+
+class InvalidHoldTimeoutError(BusinessRuleError):
+    code = "invalid_hold_timeout"
+
+
+class AccountHasPendingHoldsError(BusinessRuleError):
+    code = "pending_holds"
+
+
+class HoldNotExpiredError(DomainError):
+    """Expiring a hold before its timeout (the scheduler's clock is behind the hold's):
+    not stored under the key, so the same expiry is tried again later (409)."""
+
+    code = "hold_not_expired"

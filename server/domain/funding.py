@@ -45,3 +45,17 @@ def check_cash_not_for_own_account(account: Account, staff_id: UUID) -> None:
             "Staff cannot take a cash deposit into an account of their own; "
             "another teller must do it."
         )
+
+
+def needs_second_person(amount: int, threshold: int | None) -> bool:
+    """A cash deposit of *more* than the threshold needs a second member of staff
+    (None: four eyes are off); the threshold itself is one teller's to take."""
+    return threshold is not None and amount > threshold
+
+
+def check_cash_within_one_person(amount: int, threshold: int | None) -> None:
+    if needs_second_person(amount, threshold):
+        raise errors.ApprovalRequiredError(
+            f"A cash deposit over {threshold} minor units needs a second member of staff"
+            " to approve it before the money is credited."
+        )

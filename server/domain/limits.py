@@ -32,3 +32,25 @@ def change_limits(
         daily_outgoing_limit=daily,
         reason=reason,
     )
+
+
+def _raised(current: int | None, new: int) -> bool:
+    """None is no limit at all: any limit set on it is a lowering."""
+    return current is not None and new > current
+
+
+def raises_a_limit(account: Account, *, per_transaction: int, daily: int) -> bool:
+    """Whether the change lets more money leave than today: either limit goes up. A
+    change that raises one and lowers the other is a raise as a whole."""
+    return _raised(account.per_transaction_limit, per_transaction) or _raised(
+        account.daily_outgoing_limit, daily
+    )
+
+
+def check_not_raised_alone(account: Account, *, per_transaction: int, daily: int) -> None:
+    """Four eyes on raising a limit; lowering one takes effect at once."""
+    if raises_a_limit(account, per_transaction=per_transaction, daily=daily):
+        raise errors.ApprovalRequiredError(
+            "Raising an account's limit needs a second member of staff to approve it;"
+            " lowering one takes effect at once."
+        )

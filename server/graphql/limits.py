@@ -37,8 +37,17 @@ MAX_ALIASES = 15
 MAX_TOKENS = 2000
 MAX_COST = 5000
 DEFAULT_PAGE = 50
-# Lists without a page argument, and how long they can be (one element per ...).
-LIST_SIZES = {"accounts": 20, "days": 366}
+# Lists without a page argument, and how long they are charged as (one element per ...):
+# a customer's accounts, a year of days; pending holds, payees, standing orders and an
+# order's occurrences have no hard bound, so they are charged as a generous page.
+LIST_SIZES = {
+    "accounts": 20,
+    "days": 366,
+    "holds": 100,
+    "payees": 100,
+    "standingOrders": 100,
+    "occurrences": 500,
+}
 
 
 def _page_size(field: FieldNode, variables: dict[str, Any]) -> int:

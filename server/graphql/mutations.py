@@ -23,6 +23,7 @@ from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
 from server.graphql.problems import problem
 from shared import api
+from shared.approvals import ApprovalPending
 
 S = TypeVar("S")
 BankInfo = Info[BankContext, None]
@@ -56,7 +57,13 @@ def command_key(
 
 
 def _result(result: CommandResult, type_: type[S]) -> S:
-    """The REST answer of a command, as its Struct; a refusal is raised with its code."""
+    """The REST answer of a command, as its Struct; a refusal is raised with its code,
+    and a command kept for a second member of staff (REST's 202) as ``approval_pending``
+    with the request's id (it is decided over REST: /api/v1/approvals)."""
+    if result.status_code == 202:
+        kept = msgspec.json.decode(result.body, type=ApprovalPending)
+        detail = f"{kept.message} Approval request {kept.approval_id}."
+        raise problem(detail, "approval_pending", 202, approval_id=str(kept.approval_id))
     if result.status_code >= 400:
         p = msgspec.json.decode(result.body, type=api.Problem)
         raise problem(p.detail or p.title, p.code or "error", p.status)

@@ -27,9 +27,12 @@ from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
+from server.graphql.holds import HoldMutation, HoldQuery
 from server.graphql.limits import ExtensionFactory, abuse_limits
 from server.graphql.mutations import Mutation
+from server.graphql.payees import PayeeMutation, PayeeQuery
 from server.graphql.problems import Problems, as_problem, problem
+from server.graphql.standing_orders import StandingOrderMutation, StandingOrderQuery
 from server.queries import accounts as account_queries
 from server.queries.history import encode_cursor
 from server.readmodel.cache import live_channel
@@ -41,7 +44,7 @@ _live = msgspec.json.Decoder(messages.ServerMessage)
 
 
 @strawberry.type
-class Query:
+class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: BankInfo) -> t.User:
         actor = await actor_of(info.context)
@@ -74,7 +77,13 @@ class Query:
         b = await account_queries.get_balance(
             s.ctx, actor, account_id, cache=s.query_cache, min_version=min_version
         )
-        return t.Balance(account_id=b.account_id, balance=t.Money.of(b.balance), version=b.version)
+        available = t.Money.of(b.available_balance) if b.available_balance else None
+        return t.Balance(
+            account_id=b.account_id,
+            balance=t.Money.of(b.balance),
+            version=b.version,
+            available_balance=available,
+        )
 
     @strawberry.field(description="History, newest first, with the filters of REST.")
     async def transactions(
@@ -201,13 +210,19 @@ async def _still_signed_in(info: BankInfo) -> None:
         raise problem("This session was signed out; sign in again.", "session_revoked", 401)
 
 
+@strawberry.type(name="Mutation")
+class BankMutation(Mutation, HoldMutation, PayeeMutation, StandingOrderMutation):
+    """Every command: money movements (mutations.py), holds (holds.py), payees and
+    payments by account number (payees.py), standing orders (standing_orders.py)."""
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[ExtensionFactory] = [Problems, *abuse_limits()]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
-        mutation=Mutation,
+        mutation=BankMutation,
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=t.SCALARS),

@@ -10,7 +10,7 @@ from uuid import UUID
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from shared import api, messages
+from shared import api, messages, standing_orders
 from shared.money import INT64_MAX
 
 
@@ -76,6 +76,8 @@ class Account:
     version: int
     owner_id: UUID
     opened_at: dt.datetime | None
+    # The ledger balance less pending holds (issue #17).
+    available_balance: Money | None = None
 
     @classmethod
     def of(cls, a: api.AccountResponse) -> Account:
@@ -88,6 +90,7 @@ class Account:
             version=a.version,
             owner_id=a.owner_id,
             opened_at=a.opened_at,
+            available_balance=Money.of(a.available_balance) if a.available_balance else None,
         )
 
 
@@ -96,6 +99,7 @@ class Balance:
     account_id: UUID
     balance: Money
     version: int
+    available_balance: Money | None = None  # the ledger balance less pending holds
 
 
 @strawberry.type
@@ -210,6 +214,7 @@ class BalanceChanged:
     balance: Money
     version: int
     transaction: Transaction | None
+    available_balance: Money | None = None  # the ledger balance less pending holds
 
     @classmethod
     def of(cls, m: messages.BalanceChanged) -> BalanceChanged:
@@ -218,7 +223,210 @@ class BalanceChanged:
             balance=Money.of(m.balance),
             version=m.version,
             transaction=Transaction.of(m.transaction) if m.transaction else None,
+            available_balance=Money.of(m.available_balance) if m.available_balance else None,
         )
 
 
 Description = Annotated[str, strawberry.argument(description="At most 140 characters")]
+
+
+# --- holds (issue #17: two-phase transfers) ---------------------------------------
+
+
+@strawberry.enum
+class HoldStatus(Enum):
+    PENDING = "pending"
+    POSTED = "posted"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+@strawberry.type
+class Hold:
+    """A hold command's answer (REST's HoldResponse): the hold and the account's balances
+    after it (``balance`` the ledger, ``availableBalance`` less pending holds)."""
+
+    hold_id: UUID
+    account_id: UUID
+    status: HoldStatus
+    amount: Money
+    expires_at: dt.datetime
+    balance: Money
+    available_balance: Money
+    version: int
+    posted_amount: Money | None
+    to_account_id: UUID | None
+    description: str
+    replayed: bool
+
+    @classmethod
+    def of(cls, h: api.HoldResponse, replayed: bool) -> Hold:
+        return cls(
+            hold_id=h.hold_id,
+            account_id=h.account_id,
+            status=HoldStatus(h.status),
+            amount=Money.of(h.amount),
+            expires_at=h.expires_at,
+            balance=Money.of(h.balance),
+            available_balance=Money.of(h.available_balance),
+            version=h.version,
+            posted_amount=Money.of(h.posted_amount) if h.posted_amount else None,
+            to_account_id=h.to_account_id,
+            description=h.description,
+            replayed=replayed,
+        )
+
+
+@strawberry.type
+class PendingHold:
+    hold_id: UUID
+    account_id: UUID
+    status: HoldStatus
+    amount: Money
+    description: str
+    expires_at: dt.datetime
+    to_account_id: UUID | None
+    placed_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, h: api.PendingHoldResponse) -> PendingHold:
+        return cls(
+            hold_id=h.hold_id,
+            account_id=h.account_id,
+            status=HoldStatus(h.status),
+            amount=Money.of(h.amount),
+            description=h.description,
+            expires_at=h.expires_at,
+            to_account_id=h.to_account_id,
+            placed_at=h.placed_at,
+        )
+
+
+# --- payees (issue #17: confirmation of payee) ------------------------------------
+
+
+@strawberry.enum
+class NameMatch(Enum):
+    """How the holder name typed compares with the holder's (never shown)."""
+
+    MATCH = "match"
+    CLOSE_MATCH = "close_match"
+    NO_MATCH = "no_match"
+
+
+@strawberry.type
+class Payee:
+    account_number: str
+    nickname: str
+    name_match: NameMatch
+
+    @classmethod
+    def of(cls, p: api.PayeeResponse) -> Payee:
+        return cls(
+            account_number=p.account_number,
+            nickname=p.nickname,
+            name_match=NameMatch(p.name_match),
+        )
+
+
+# --- standing orders (issue #17 item 4) -------------------------------------------
+
+
+@strawberry.enum
+class Frequency(Enum):
+    ONCE = "once"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+@strawberry.enum
+class OrderStatus(Enum):
+    ACTIVE = "active"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
+
+
+@strawberry.enum
+class OccurrenceOutcome(Enum):
+    PAID = "paid"
+    REFUSED = "refused"
+
+
+@strawberry.type
+class Occurrence:
+    """One due date of a standing order: paid (its transfer), or refused (the rule's code)."""
+
+    index: int
+    due_date: dt.date
+    outcome: OccurrenceOutcome
+    executed_at: dt.datetime
+    transfer_id: UUID | None
+    reason_code: str | None
+    message: str | None
+
+    @classmethod
+    def of(cls, o: standing_orders.Occurrence) -> Occurrence:
+        return cls(
+            index=o.index,
+            due_date=o.due_date,
+            outcome=OccurrenceOutcome(o.outcome),
+            executed_at=o.executed_at,
+            transfer_id=o.transfer_id,
+            reason_code=o.reason_code,
+            message=o.message,
+        )
+
+
+@strawberry.type
+class StandingOrder:
+    id: UUID
+    from_account_id: UUID
+    to_account_id: UUID
+    amount: MinorUnits
+    currency: str | None
+    description: str
+    frequency: Frequency
+    start_date: dt.date
+    end_date: dt.date | None
+    count: int | None
+    status: OrderStatus
+    next_due: dt.date | None
+    refusals_in_row: int
+    created_at: dt.datetime
+
+    @staticmethod
+    def fields_of(o: standing_orders.StandingOrderResponse) -> dict[str, Any]:
+        return {
+            "id": o.id,
+            "from_account_id": o.from_account_id,
+            "to_account_id": o.to_account_id,
+            "amount": MinorUnits(o.amount),
+            "currency": o.currency,
+            "description": o.description,
+            "frequency": Frequency(o.frequency),
+            "start_date": o.start_date,
+            "end_date": o.end_date,
+            "count": o.count,
+            "status": OrderStatus(o.status),
+            "next_due": o.next_due,
+            "refusals_in_row": o.refusals_in_row,
+            "created_at": o.created_at,
+        }
+
+    @classmethod
+    def of(cls, o: standing_orders.StandingOrderResponse) -> StandingOrder:
+        return cls(**cls.fields_of(o))
+
+
+@strawberry.type
+class StandingOrderDetail(StandingOrder):
+    """A standing order with every occurrence so far (paid or refused), oldest first."""
+
+    occurrences: list[Occurrence]
+
+    @classmethod
+    def detail_of(cls, o: standing_orders.StandingOrderResponse) -> StandingOrderDetail:
+        return cls(
+            **StandingOrder.fields_of(o), occurrences=[Occurrence.of(x) for x in o.occurrences]
+        )

@@ -21,18 +21,23 @@ _encoder = msgspec.json.Encoder()
 def messages_for(
     row: asyncpg.Record, update: AccountUpdate | None, opened: bool
 ) -> list[ServerMessage]:
-    """What the owner's devices are told: the new balance (with the latest
-    posting) when money moved or the account is new, the status when it changed."""
+    """What the owner's devices are told: the new balance and available balance
+    (with the latest posting) when money moved, a hold was placed or released, or
+    the account is new; the status when it changed."""
     msgs: list[ServerMessage] = []
     balance = Money(amount=row["balance"], currency=row["currency"])
     posting: PostingRow | None = update.last_posting if update else None
-    if opened or posting is not None:
+    holds_changed = update is not None and update.holds_changed
+    if opened or posting is not None or holds_changed:
         msgs.append(
             BalanceChanged(
                 account_id=row["account_id"],
                 balance=balance,
                 version=row["version"],
                 transaction=posting_response(posting) if posting else None,
+                available_balance=Money(
+                    amount=row["balance"] - row["held"], currency=row["currency"]
+                ),
             )
         )
     if update is not None and update.status is not None:

@@ -7,8 +7,11 @@ contiguous run of new events per account into rows by ``plan_batch``:
 - ``opens``: AccountOpened, COPYed straight into account_view;
 - ``postings``: one row per balance event, COPYed into a temp table and
   inserted into transaction_view / analytics_view by one statement;
-- ``updates``: the final state per account (balance, status, version), applied
-  to account_view by one set-based statement.
+- ``updates``: the final state per account (balance, status, version, and the
+  change of what pending holds reserve), applied to account_view by one
+  set-based statement;
+- ``holds_placed`` / ``holds_released``: hold_view rows to add and remove
+  (FundsHeld, HoldReleased: issue #17's holds).
 
 Idempotency: ``current[account]`` is the last applied stream version; events at
 or below it are redeliveries and are dropped. A gap (an event whose version is
@@ -28,6 +31,8 @@ from shared.events import (
     AccountFrozen,
     AccountOpened,
     AccountUnfrozen,
+    FundsHeld,
+    HoldReleased,
     MoneyDeposited,
     MoneyTransferredIn,
     MoneyTransferredOut,
@@ -52,6 +57,9 @@ MONEY_IN_KINDS = ("deposit", "transfer_in")
 # Row tuples, in the column order of the tables / temp tables (see writer.py).
 OpenRow = tuple[UUID, UUID, str, str, str, int, int, datetime, datetime]
 PostingRow = tuple[UUID, int, UUID, str, int, int, str, UUID | None, str, datetime, UUID]
+# hold_view: hold_id, account_id, version, amount, currency, description, to_account_id,
+# expires_at, placed_at
+HoldRow = tuple[UUID, UUID, int, int, str, str, UUID | None, datetime, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,8 @@ class AccountUpdate:
     status: str | None  # None: no status event in this batch
     updated_at: datetime
     last_posting: PostingRow | None
+    held_delta: int = 0  # what pending holds reserve, more (+) or less (-) than before
+    holds_changed: bool = False  # a hold was placed or released in this batch
 
 
 @dataclass(slots=True)
@@ -69,6 +79,8 @@ class BatchPlan:
     opens: list[OpenRow] = field(default_factory=list)
     postings: list[PostingRow] = field(default_factory=list)
     updates: list[AccountUpdate] = field(default_factory=list)
+    holds_placed: list[HoldRow] = field(default_factory=list)
+    holds_released: list[UUID] = field(default_factory=list)
     unresolved: dict[UUID, int] = field(default_factory=dict)  # account -> first missing version
 
     @property
@@ -133,6 +145,31 @@ def posting_row(e: RecordedEvent) -> PostingRow | None:
     )
 
 
+def hold_change(plan: BatchPlan, e: RecordedEvent) -> int | None:
+    """A hold event's hold_view row (added or removed) and its change of the amount
+    held; None for any other event."""
+    ev = e.event
+    if isinstance(ev, FundsHeld):
+        plan.holds_placed.append(
+            (
+                ev.hold_id,
+                e.stream_id,
+                e.version,
+                ev.amount,
+                ev.currency,
+                ev.description,
+                ev.to_account_id,
+                ev.expires_at,
+                e.recorded_at,
+            )
+        )
+        return ev.amount
+    if isinstance(ev, HoldReleased):
+        plan.holds_released.append(ev.hold_id)
+        return -ev.amount
+    return None
+
+
 def plan_batch(grouped: dict[UUID, list[RecordedEvent]], current: dict[UUID, int]) -> BatchPlan:
     plan = BatchPlan()
     for acc, events in grouped.items():
@@ -147,6 +184,7 @@ def _plan_account(plan: BatchPlan, acc: UUID, events: list[RecordedEvent], last:
     status: str | None = None
     last_posting: PostingRow | None = None
     updated_at: datetime | None = None
+    held_delta, holds_changed = 0, False
     for e in events:
         if e.version < expected:
             continue  # redelivered: already applied
@@ -174,6 +212,8 @@ def _plan_account(plan: BatchPlan, acc: UUID, events: list[RecordedEvent], last:
             balance, last_posting = row[5], row
         elif type(ev) in STATUS_BY_EVENT:
             status = STATUS_BY_EVENT[type(ev)]
+        elif (delta := hold_change(plan, e)) is not None:
+            held_delta, holds_changed = held_delta + delta, True
         updated_at = e.recorded_at
         expected += 1
     applied = expected - 1
@@ -186,5 +226,7 @@ def _plan_account(plan: BatchPlan, acc: UUID, events: list[RecordedEvent], last:
                 status=status,
                 updated_at=updated_at,
                 last_posting=last_posting,
+                held_delta=held_delta,
+                holds_changed=holds_changed,
             )
         )

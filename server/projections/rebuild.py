@@ -23,10 +23,11 @@ async def rebuild(conn: asyncpg.Connection, cache: QueryCache | None = None) -> 
     total = 0
     async with conn.transaction():
         await conn.execute(
-            "LOCK TABLE account_view, transaction_view, analytics_view IN EXCLUSIVE MODE"
+            "LOCK TABLE account_view, transaction_view, analytics_view, hold_view IN EXCLUSIVE MODE"
         )
         await conn.execute(
-            "DELETE FROM transaction_view; DELETE FROM analytics_view; DELETE FROM account_view"
+            "DELETE FROM transaction_view; DELETE FROM analytics_view; DELETE FROM hold_view;"
+            " DELETE FROM account_view"
         )
         async for chunk in iter_account_events(conn, chunk=1000):
             await apply_events(conn, chunk)

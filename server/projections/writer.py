@@ -26,7 +26,8 @@ POSTING_COLUMNS = (
 _CREATE_TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS tmp_postings (LIKE transaction_view);
 CREATE TEMP TABLE IF NOT EXISTS tmp_account_updates (
-    account_id uuid, version integer, balance bigint, status text, updated_at timestamptz
+    account_id uuid, version integer, balance bigint, status text, updated_at timestamptz,
+    held_delta bigint
 );
 """
 _with_temp_tables: set[int] = set()  # backend pids
@@ -63,6 +64,7 @@ _APPLY_UPDATES = """
 UPDATE account_view AS v SET
     balance = COALESCE(u.balance, v.balance),
     status = COALESCE(u.status, v.status),
+    held = v.held + u.held_delta,
     version = u.version,
     updated_at = u.updated_at
 FROM tmp_account_updates AS u
@@ -70,9 +72,22 @@ WHERE v.account_id = u.account_id AND v.version < u.version
 """
 
 _CHANGED = """
-SELECT account_id, owner_id, name, currency, status, balance, version, opened_at
+SELECT account_id, owner_id, name, currency, status, balance, held, version, opened_at
 FROM account_view WHERE account_id = ANY($1::uuid[])
 """
+
+
+# Holds (migration 0011): a placed hold's row (a redelivery changes nothing), and the
+# rows of released ones removed. Placed before released: a hold placed and released
+# within one batch leaves no row.
+_PLACE_HOLDS = """
+INSERT INTO hold_view (hold_id, account_id, version, amount, currency, description,
+                       to_account_id, expires_at, placed_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::bigint[], $5::text[], $6::text[],
+                     $7::uuid[], $8::timestamptz[], $9::timestamptz[])
+ON CONFLICT (hold_id) DO NOTHING
+"""
+_RELEASE_HOLDS = "DELETE FROM hold_view WHERE hold_id = ANY($1::uuid[])"
 
 
 async def lock_versions(conn: asyncpg.Connection, accounts: list[UUID]) -> dict[UUID, int]:
@@ -105,15 +120,26 @@ async def apply_plan(conn: asyncpg.Connection, plan: BatchPlan) -> list[asyncpg.
     return list(await conn.fetch(_CHANGED, touched))
 
 
+async def _apply_holds(conn: asyncpg.Connection, plan: BatchPlan) -> None:
+    if plan.holds_placed:
+        await conn.execute(
+            _PLACE_HOLDS, *(list(col) for col in zip(*plan.holds_placed, strict=True))
+        )
+    if plan.holds_released:
+        await conn.execute(_RELEASE_HOLDS, plan.holds_released)
+
+
 async def _apply_rows(conn: asyncpg.Connection, plan: BatchPlan) -> None:
+    await _apply_holds(conn, plan)
     if plan.postings:
         await conn.copy_records_to_table(
             "tmp_postings", records=plan.postings, columns=POSTING_COLUMNS
         )
         await conn.execute(_APPLY_POSTINGS + "; DELETE FROM tmp_postings")
     if plan.updates:
-        rows: list[tuple[UUID, int, int | None, str | None, datetime]] = [
-            (u.account_id, u.version, u.balance, u.status, u.updated_at) for u in plan.updates
+        rows: list[tuple[UUID, int, int | None, str | None, datetime, int]] = [
+            (u.account_id, u.version, u.balance, u.status, u.updated_at, u.held_delta)
+            for u in plan.updates
         ]
         await conn.copy_records_to_table("tmp_account_updates", records=rows)
         await conn.execute(_APPLY_UPDATES + "; DELETE FROM tmp_account_updates")

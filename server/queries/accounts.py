@@ -34,7 +34,7 @@ async def _from_view(
     ctx: AppContext, account_id: UUID, cache: QueryCache | None
 ) -> AccountResponse | None:
     cached = await cache.get_account(account_id) if cache else None
-    if cached is not None:
+    if cached is not None and cached.available_balance is not None:  # else cached before holds
         return cached
     row = await AccountView.select().where(AccountView.account_id == account_id).first()
     if row is None:
@@ -126,7 +126,12 @@ async def get_balance(
     min_version: int | None = None,
 ) -> BalanceResponse:
     account = await _get_account(ctx, actor, account_id, cache=cache, min_version=min_version)
-    return BalanceResponse(account_id=account.id, balance=account.balance, version=account.version)
+    return BalanceResponse(
+        account_id=account.id,
+        balance=account.balance,
+        version=account.version,
+        available_balance=account.available_balance,
+    )
 
 
 async def list_accounts(
@@ -147,7 +152,8 @@ async def list_accounts(
     gen = await cache.list_generation(actor.user_id) if cache else None
     cached = await cache.get_list(actor.user_id, gen) if cache and gen is not None else None
     if cached is not None and {a.id: a.version for a in cached.items} == heads:
-        return cached
+        if all(a.available_balance is not None for a in cached.items):  # else cached before holds
+            return cached
     rows = await (
         AccountView.select()
         .where(AccountView.owner_id == actor.user_id)

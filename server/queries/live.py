@@ -1,7 +1,7 @@
 """The live feed's catch-up: what a (re)connecting socket missed, from the read
 models. For each of the owner's accounts whose view is newer than the version
 the client last saw: the postings after that version (oldest first, at most
-CATCH_UP_MAX_POSTINGS), then the current balance and status."""
+CATCH_UP_MAX_POSTINGS), then the current balance (with the available balance) and status."""
 
 from __future__ import annotations
 
@@ -32,16 +32,28 @@ async def missed_messages(owner_id: UUID, last_versions: Mapping[UUID, int]) -> 
             .order_by(TransactionView.version, ascending=False)
             .limit(CATCH_UP_MAX_POSTINGS)
         )
+        balance = Money(amount=a["balance"], currency=a["currency"])
+        available = Money(amount=a["balance"] - a["held"], currency=a["currency"])
         for p in reversed(postings):
             t = transaction_response(p)
+            # The available balance is known at the account's current version only.
+            now = available if t.version == a["version"] else None
             messages.append(
                 BalanceChanged(
-                    account_id=account_id, balance=t.balance_after, version=t.version, transaction=t
+                    account_id=account_id,
+                    balance=t.balance_after,
+                    version=t.version,
+                    transaction=t,
+                    available_balance=now,
                 )
             )
-        balance = Money(amount=a["balance"], currency=a["currency"])
         messages.append(
-            BalanceChanged(account_id=account_id, balance=balance, version=a["version"])
+            BalanceChanged(
+                account_id=account_id,
+                balance=balance,
+                version=a["version"],
+                available_balance=available,
+            )
         )
         messages.append(
             AccountStatusChanged(account_id=account_id, status=a["status"], version=a["version"])

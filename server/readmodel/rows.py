@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.api import AccountResponse, TransactionResponse
+from shared.api import AccountResponse, PendingHoldResponse, TransactionResponse
 from shared.money import Money
 
 
@@ -20,6 +20,20 @@ def account_response(row: Mapping[str, Any]) -> AccountResponse:
         version=row["version"],
         owner_id=row["owner_id"],
         opened_at=row["opened_at"],
+        available_balance=Money(amount=row["balance"] - row["held"], currency=row["currency"]),
+    )
+
+
+def hold_response(row: Mapping[str, Any]) -> PendingHoldResponse:
+    return PendingHoldResponse(
+        hold_id=row["hold_id"],
+        account_id=row["account_id"],
+        status="pending",
+        amount=Money(amount=row["amount"], currency=row["currency"]),
+        description=row["description"],
+        expires_at=row["expires_at"],
+        to_account_id=row["to_account_id"],
+        placed_at=row["placed_at"],
     )
 
 

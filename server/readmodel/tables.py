@@ -1,4 +1,5 @@
-"""Piccolo tables of the read models (schema: server/migrations/0002_read_models.sql).
+"""Piccolo tables of the read models (schema: server/migrations/0002_read_models.sql,
+0011_holds.sql).
 
 The query side reads through these; the worker's batch path writes with
 asyncpg COPY and set-based SQL (server/projections/writer.py). Tables are bound
@@ -23,6 +24,7 @@ class AccountView(Table, tablename="account_view"):
     version = Integer()
     opened_at = Timestamptz()
     updated_at = Timestamptz()
+    held = BigInt(default=0)  # pending holds (migration 0011): available = balance - held
 
 
 class TransactionView(Table, tablename="transaction_view"):
@@ -51,6 +53,20 @@ class AnalyticsView(Table, tablename="analytics_view"):
     closing_version = Integer()
 
 
+class HoldView(Table, tablename="hold_view"):
+    """Pending holds (migration 0011); a row goes when its hold is released."""
+
+    hold_id = UUID(primary_key=True)
+    account_id = UUID(index=True)
+    version = Integer()
+    amount = BigInt()
+    currency = Varchar(length=3)
+    description = Text(default="")
+    to_account_id = UUID(null=True, default=None)
+    expires_at = Timestamptz()
+    placed_at = Timestamptz()
+
+
 class ProjectionCheckpoint(Table, tablename="projection_checkpoints"):
     consumer = Text(primary_key=True)
     topic = Text()
@@ -64,6 +80,7 @@ READ_MODEL_TABLES: tuple[type[Table], ...] = (
     AccountView,
     TransactionView,
     AnalyticsView,
+    HoldView,
     ProjectionCheckpoint,
 )
 

@@ -1,9 +1,11 @@
 """python -m server.scheduler [--once] [--clock-file PATH] [--interval SECONDS]
 
-Pays the standing-order occurrences that are due (server/application/standing_orders.py),
+Pays the standing-order occurrences that are due (server/application/standing_orders.py)
+and expires the pending holds whose timeout has passed (server/application/holds.py),
 then sleeps ``--interval`` seconds and looks again. Any number of schedulers may run:
-each order is claimed with FOR UPDATE SKIP LOCKED. ``--clock-file`` takes today's date
-from a file (a controllable clock for tests); ``--once`` pays what is due and exits.
+each order is claimed with FOR UPDATE SKIP LOCKED, each expiry runs under the key
+``hold_expiry / <hold id>``. ``--clock-file`` takes the time from a file (an ISO date or
+date-time: a controllable clock for tests); ``--once`` does what is due and exits.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ log = logging.getLogger("bank.scheduler")
 
 async def run(settings: Settings, clock: Clock, *, once: bool, interval: float) -> int:
     from server.application.context import AppContext
+    from server.application.holds import expire_due
     from server.application.standing_orders import pay_due
 
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
@@ -35,6 +38,9 @@ async def run(settings: Settings, clock: Clock, *, once: bool, interval: float) 
                 done = await pay_due(ctx, clock.today())
                 if done:
                     log.info("standing orders: %d occurrence(s) executed", done)
+                expired = await expire_due(ctx, clock.now())
+                if expired:
+                    log.info("holds: %d expired", expired)
             except (OSError, asyncpg.PostgresError) as exc:  # retried on the next tick
                 log.warning("standing orders: tick failed: %s", exc)
                 if once:

@@ -27,6 +27,8 @@ async def test_an_account_is_found_by_the_number_people_read_out(
     second = await ada.open_account(name="Savings")
     got = (await ada.account(first["id"])).json()
     number = got["account_number"]
+    assert first["account_number"] == number  # the opening answer carries it already
+    assert second["account_number"] not in (None, number)
     assert account_number.is_valid(number.replace(" ", "")) and len(number.split()) == 5
     listed = (await http.get("/api/v1/accounts", headers=ada.auth)).json()["items"]
     assert {a["id"]: a["account_number"] for a in listed}[first["id"]] == number
@@ -87,3 +89,19 @@ async def test_a_customer_pays_to_the_account_number_someone_read_out(
     nobody = {**body, "to_account_number": account_number.from_serial(9_999_999_998)}
     assert (await pay(nobody, str(uuid.uuid4()))).status_code == 404
     assert await ada.balance(source) == 70_00
+
+
+async def test_the_opening_answer_and_its_replay_carry_the_account_number(
+    http: httpx.AsyncClient,
+) -> None:
+    ada = await sign_up(http, "Ada Opener")
+    headers = {**ada.auth, "Idempotency-Key": str(uuid.uuid4())}
+    body = {"currency": "EUR", "name": "Bills"}
+    first = await http.post("/api/v1/accounts", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    number = first.json()["account_number"]
+    assert account_number.is_valid(number.replace(" ", "")) and len(number.split()) == 5
+    again = await http.post("/api/v1/accounts", json=body, headers=headers)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"] and again.json()["account_number"] == number
+    assert (await ada.account(first.json()["id"])).json()["account_number"] == number

@@ -5,6 +5,8 @@ only a different staff member's approval applies the change, exactly once."""
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -141,3 +143,184 @@ async def test_a_rejected_role_change_changes_nothing_and_is_kept(
         person.user_id,
     )
     assert [(r["action"], r["outcome"]) for r in rows] == [("change_role", "accepted")]
+
+
+CASH_FOUR_EYES = {
+    "BANK_APPROVAL_REQUIRED": "deposit_cash,set_account_limits",
+    "BANK_CASH_DEPOSIT_APPROVAL_THRESHOLD": "500000",  # 5,000.00
+}
+
+
+async def deposits_of(db: asyncpg.Pool, account: str) -> list[int]:
+    rows = await db.fetch(
+        "SELECT (payload->>'amount')::bigint AS amount FROM events"
+        " WHERE stream_id = $1::uuid AND event_type = 'MoneyDeposited' ORDER BY version",
+        account,
+    )
+    return [r["amount"] for r in rows]
+
+
+async def test_a_large_cash_deposit_is_credited_once_when_another_teller_approves(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    api_factory: Callable[..., ManagedProcess],
+) -> None:
+    maker = await staff(http, stack, "teller", "Mia Maker")
+    checker = await staff(http, stack, "teller", "Cal Checker")
+    boss = await admin(http, stack)
+    owner = await sign_up(http, "Olly Owner")
+    account = (await owner.open_account())["id"]
+    api = api_factory(extra_env=CASH_FOUR_EYES)
+    async with httpx.AsyncClient(base_url=str(api.url), timeout=30) as h:
+
+        async def cash(amount: int, key: str, who: Customer = maker) -> httpx.Response:
+            return await h.post(
+                f"/api/v1/accounts/{account}/cash-deposits",
+                json={"amount": amount, "description": "cash at the desk"},
+                headers={**who.auth, "Idempotency-Key": key},
+            )
+
+        # At the threshold: one teller, at once.
+        r = await cash(5_000_00, str(uuid.uuid4()))
+        assert r.status_code == 201, r.text
+        # Above it: 202 with the request; nothing credited yet. A retry is the same request.
+        key = str(uuid.uuid4())
+        r = await cash(7_500_00, key)
+        assert r.status_code == 202, r.text
+        approval_id = r.json()["approval_id"]
+        assert r.json()["status"] == "pending" and r.json()["action"] == "deposit_cash"
+        again = await cash(7_500_00, key)
+        assert again.status_code == 202 and again.json()["approval_id"] == approval_id
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        reused = await cash(7_600_00, key)  # the same key for another amount
+        assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+        # The legacy /deposits path (staff: cash) is held the same way.
+        r = await h.post(
+            f"/api/v1/accounts/{account}/deposits",
+            json={"amount": 6_000_00},
+            headers={**maker.auth, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert r.status_code == 202, r.text
+        legacy = r.json()["approval_id"]
+        assert await deposits_of(db, account) == [5_000_00]
+
+        # The maker cannot approve their own; an admin does not take cash (the checker
+        # runs the command and needs its rights): refused, the request stays pending.
+        r = await h.post(f"/api/v1/approvals/{approval_id}/approve", headers=maker.auth)
+        assert r.status_code == 403 and "another staff member" in r.json()["detail"], r.text
+        r = await h.post(f"/api/v1/approvals/{approval_id}/approve", headers=boss.auth)
+        assert r.status_code == 403, r.text
+        assert await deposits_of(db, account) == [5_000_00]
+
+        results = await asyncio.gather(
+            *(
+                h.post(f"/api/v1/approvals/{approval_id}/approve", headers=checker.auth)
+                for _ in range(3)
+            )
+        )
+        codes = sorted(x.status_code for x in results)
+        assert codes == [200, 422, 422], [x.text for x in results]
+        done = next(x.json() for x in results if x.status_code == 200)
+        assert done["status"] == "approved" and done["result_status"] == 201
+        assert done["payload"]["amount"] == 7_500_00
+
+        r = await h.post(
+            f"/api/v1/approvals/{legacy}/reject", json={"reason": "no"}, headers=checker.auth
+        )
+        assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
+        # The maker retrying after the approval gets the same request, not a second deposit.
+        assert (await cash(7_500_00, key)).json()["approval_id"] == approval_id
+    assert await deposits_of(db, account) == [5_000_00, 7_500_00]
+    tx = await db.fetchval(
+        "SELECT payload->>'transaction_id' FROM events WHERE stream_id = $1::uuid"
+        " AND event_type = 'MoneyDeposited' ORDER BY version DESC LIMIT 1",
+        account,
+    )
+    assert tx == approval_id  # the ledger posting names the request that approved it
+    trail = await db.fetch(
+        "SELECT action, outcome, actor_id::text AS actor FROM audit_log"
+        " WHERE target_id IN ($1, $2, $3) ORDER BY id",
+        account,
+        approval_id,
+        legacy,
+    )
+    got: list[tuple[Any, ...]] = [(t["action"], t["outcome"], t["actor"]) for t in trail]
+    assert got.count(("approval_requested", "accepted", maker.user_id)) == 2
+    assert ("approval_approved", "denied", maker.user_id) in got
+    assert ("deposit_cash", "accepted", checker.user_id) in got
+    assert ("approval_approved", "accepted", checker.user_id) in got
+    assert ("approval_rejected", "accepted", checker.user_id) in got
+    assert got.count(("deposit_cash", "accepted", checker.user_id)) == 1
+
+
+async def test_raising_a_limit_waits_for_a_second_member_of_staff_lowering_does_not(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    api_factory: Callable[..., ManagedProcess],
+) -> None:
+    maker = await staff(http, stack, "teller", "Lena Limits")
+    checker = await admin(http, stack)
+    owner = await sign_up(http, "Paul Payer")
+    account = (await owner.open_account())["id"]
+    api = api_factory(extra_env=CASH_FOUR_EYES)
+    async with httpx.AsyncClient(base_url=str(api.url), timeout=30) as h:
+
+        async def set_limits(per_tx: int, daily: int, who: Customer = maker) -> httpx.Response:
+            body = {"per_transaction": per_tx, "daily_outgoing": daily, "reason": "asked"}
+            return await h.put(f"/api/v1/accounts/{account}/limits", json=body, headers=who.auth)
+
+        async def limits_now() -> tuple[int, int]:
+            row = await db.fetchrow(
+                "SELECT payload FROM events WHERE stream_id = $1::uuid"
+                " AND event_type IN ('AccountOpened', 'AccountLimitsChanged')"
+                " ORDER BY version DESC LIMIT 1",
+                account,
+            )
+            got = json.loads(row["payload"])
+            return got["per_transaction_limit"], got["daily_outgoing_limit"]
+
+        r = await set_limits(100_00, 200_00)  # lower than the defaults: at once
+        assert r.status_code == 200 and r.json()["daily_outgoing"] == 200_00, r.text
+        r = await set_limits(50_00, 300_00)  # one down, one up: the whole change waits
+        assert r.status_code == 202 and r.json()["action"] == "set_account_limits", r.text
+        approval_id = r.json()["approval_id"]
+        assert await limits_now() == (100_00, 200_00)
+        r = await h.post(f"/api/v1/approvals/{approval_id}/approve", headers=maker.auth)
+        assert r.status_code == 403, r.text
+        r = await h.post(f"/api/v1/approvals/{approval_id}/approve", headers=checker.auth)
+        assert r.status_code == 200 and r.json()["result_status"] == 200, r.text
+        assert await limits_now() == (50_00, 300_00)
+        r = await h.post(f"/api/v1/approvals/{approval_id}/approve", headers=checker.auth)
+        assert r.status_code == 422 and r.json()["code"] == "approval_not_pending"
+        # A payment sees the approved limits.
+        r = await owner.withdraw(account, 50_01)
+        assert r.status_code == 422 and r.json()["code"] == "transaction_limit_exceeded"
+        # A raise left pending past its 24 hours expires: kept, never applied.
+        r = await set_limits(50_00, 400_00)
+        assert r.status_code == 202, r.text
+        stale = r.json()["approval_id"]
+        await db.execute(
+            "UPDATE approval_requests SET expires_at = now() - interval '1 second'"
+            " WHERE id = $1::uuid",
+            stale,
+        )
+        r = await h.post(f"/api/v1/approvals/{stale}/approve", headers=checker.auth)
+        assert r.status_code == 422 and "expired" in r.json()["detail"], r.text
+        kept = (await h.get("/api/v1/approvals?status=expired", headers=checker.auth)).json()
+        assert stale in [a["id"] for a in kept["items"]]
+        assert await limits_now() == (50_00, 300_00)
+    changes = await db.fetchval(
+        "SELECT count(*) FROM events WHERE stream_id = $1::uuid"
+        " AND event_type = 'AccountLimitsChanged'",
+        account,
+    )
+    assert changes == 2  # the lowering and the approved raise, once
+    rows = await db.fetch(
+        "SELECT action, outcome, actor_id::text AS actor FROM audit_log"
+        " WHERE action = 'set_account_limits' AND target_id = $1 ORDER BY id",
+        account,
+    )
+    got = [(r["outcome"], r["actor"]) for r in rows]
+    assert ("accepted", maker.user_id) in got and ("accepted", checker.user_id) in got

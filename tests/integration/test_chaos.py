@@ -18,12 +18,7 @@ from infra.local.stack import REPO_ROOT
 
 # Checks that may fail while their fix is under way (issue number and why), printed with
 # the table. Empty: every check of the suite must pass.
-KNOWN_OPEN: dict[str, str] = {
-    "read lag < 1s within 10s of each kill": "#11 (open): in the short run inside the "
-    "full suite, the read side is sometimes back after more than 10 s (seen: Redis kill "
-    "never within its 12 s window, PostgreSQL kill and frozen connector 10-12 s); alone, "
-    "Redis 0.1-0.3 s, PostgreSQL 6 s, frozen connector 9 s",
-}
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def test_every_process_killed_in_turn_loses_and_doubles_nothing(tmp_path: Path) -> None:

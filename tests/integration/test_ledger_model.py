@@ -1,11 +1,12 @@
 """A property-based model of the ledger (Hypothesis RuleBasedStateMachine).
 
-Random sequences of open, deposit, withdraw, transfer, freeze, unfreeze, close, a
-stranger's attempt, retries with the same key and concurrent conflicts (many
-withdrawals at once from one account; one key sent several times at once) run
-through the real write path (the application layer's handlers, group commit on,
-PostgreSQL from the test stack) and against a plain in-memory model. After every
-step, every answer and every account (balance, status, version, folded from the
+Random sequences of open, deposit, withdraw, transfer, freeze, unfreeze, close,
+holds placed, posted (in full or for less) and voided (issue #17), a stranger's
+attempt, retries with the same key and concurrent conflicts (many withdrawals at
+once from one account; one key sent several times at once) run through the real
+write path (the application layer's handlers, group commit on, PostgreSQL from the
+test stack) and against a plain in-memory model. After every step, every answer
+and every account (balance, available balance, status, version, folded from the
 events table) must agree with the model.
 
 Bounded to run in well under a minute (a few dozen short programs).
@@ -33,14 +34,20 @@ from hypothesis.stateful import (
 
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
-from server.application import handlers
+from server.application import handlers, holds
 from server.application.actor import Actor
 from server.application.command_runner import CommandResult
 from server.application.context import AppContext
 from server.application.idempotency import IdempotencyKey, request_hash
 from server.domain.account import Account
 from server.domain.errors import DomainError
-from shared.api import MoneyMovementRequest, OpenAccountRequest, TransferRequest
+from shared.api import (
+    MoneyMovementRequest,
+    OpenAccountRequest,
+    PlaceHoldRequest,
+    PostHoldRequest,
+    TransferRequest,
+)
 from shared.events import EventMetadata, event_decoder
 
 Outcome = tuple[str, object]  # ("ok", the answer's balance or status) or ("error", code)
@@ -54,6 +61,11 @@ class ModelAccount:
     balance: int = 0
     status: str = "active"
     version: int = 1
+    holds: dict[uuid.UUID, int] = field(default_factory=dict)  # pending hold -> amount
+
+    @property
+    def available(self) -> int:
+        return self.balance - sum(self.holds.values())
 
 
 @dataclass
@@ -76,7 +88,7 @@ class Model:
         acc = self.accounts[a]
         if acc.status != "active":
             return ("error", "account_closed" if acc.status == "closed" else "account_frozen")
-        if amount > acc.balance:
+        if amount > acc.available:
             return ("error", "insufficient_funds")
         acc.balance -= amount
         acc.version += 1
@@ -92,7 +104,7 @@ class Model:
             return ("error", "account_closed")
         if dst.currency != src.currency:
             return ("error", "currency_mismatch")
-        if amount > src.balance:
+        if amount > src.available:
             return ("error", "insufficient_funds")
         src.balance -= amount
         dst.balance += amount
@@ -108,11 +120,34 @@ class Model:
             return ("error", "account_already_frozen")
         if change == "unfreeze" and acc.status != "frozen":
             return ("error", "account_not_frozen")
+        if change == "close" and acc.holds:
+            return ("error", "pending_holds")
         if change == "close" and acc.balance != 0:
             return ("error", "account_not_empty")
         acc.status = {"freeze": "frozen", "unfreeze": "active", "close": "closed"}[change]
         acc.version += 1
         return ("ok", acc.status)
+
+    def place_hold(self, a: uuid.UUID, amount: int) -> Outcome:
+        acc = self.accounts[a]
+        if acc.status != "active":
+            return ("error", "account_closed" if acc.status == "closed" else "account_frozen")
+        if amount > acc.available:
+            return ("error", "insufficient_funds")
+        acc.version += 1
+        return ("ok", acc.balance)
+
+    def release_hold(self, a: uuid.UUID, hold: uuid.UUID, posted: int | None) -> Outcome:
+        """``posted`` None: a void; otherwise a post of that much."""
+        acc = self.accounts[a]
+        if hold not in acc.holds:
+            return ("error", "hold_not_pending")
+        if posted is not None and acc.status == "frozen":
+            return ("error", "account_frozen")
+        del acc.holds[hold]
+        acc.balance -= posted or 0
+        acc.version += 1 if posted is None else 2
+        return ("ok", acc.balance)
 
 
 def answer_of(result: CommandResult | BaseException) -> Outcome:
@@ -140,15 +175,16 @@ class LedgerMachine(RuleBasedStateMachine):
         self.customers = [Actor(uuid.uuid4()), Actor(uuid.uuid4())]
         self.admin = Actor(uuid.uuid4(), role="admin")
         self.sent: list[tuple[str, tuple[object, ...], Outcome]] = []  # for retries
+        self.held: list[tuple[uuid.UUID, uuid.UUID]] = []  # every hold placed (account, hold)
+
+    async def _capture(self, coro: Awaitable[CommandResult]) -> CommandResult | BaseException:
+        try:
+            return await coro
+        except DomainError as err:
+            return err
 
     def run(self, coro: Awaitable[CommandResult]) -> Outcome:
-        async def capture() -> CommandResult | BaseException:
-            try:
-                return await coro
-            except DomainError as err:
-                return err
-
-        return answer_of(self.loop.run_until_complete(capture()))
+        return answer_of(self.loop.run_until_complete(self._capture(coro)))
 
     def meta(self, actor: Actor, key: str | None) -> EventMetadata:
         return EventMetadata(actor_id=str(actor.user_id), idempotency_key=key)
@@ -276,6 +312,45 @@ class LedgerMachine(RuleBasedStateMachine):
         expected = self.model.deposit(a, amount, None)
         assert {answer_of(r) for r in results} == {expected}
 
+    @rule(a=accounts, amount=st.integers(min_value=1, max_value=150))
+    def place_hold(self, a: uuid.UUID, amount: int) -> None:
+        actor = self.owner(a)
+        req = PlaceHoldRequest(amount=amount)
+        key = str(uuid.uuid4())
+        idem = self.idem(actor, f"place_hold:{a}", req, key)
+        expected = self.model.place_hold(a, amount)
+        result = self.loop.run_until_complete(
+            self._capture(
+                holds.place_hold_command(self.ctx, actor, a, req, None, idem, self.meta(actor, key))
+            )
+        )
+        assert answer_of(result) == expected
+        if isinstance(result, CommandResult):
+            hold = uuid.UUID(msgspec.json.decode(result.body)["hold_id"])
+            self.model.accounts[a].holds[hold] = amount
+            self.held.append((a, hold))
+
+    @rule(data=st.data(), post=st.booleans(), in_full=st.booleans())
+    def release_hold(self, data: st.DataObject, post: bool, in_full: bool) -> None:
+        if not self.held:
+            return
+        a, hold = data.draw(st.sampled_from(self.held))  # pending or not any more
+        actor = self.owner(a)
+        pending = self.model.accounts[a].holds.get(hold)
+        amount = None if in_full or not pending else data.draw(st.integers(1, pending))
+        key = str(uuid.uuid4())
+        meta = self.meta(actor, key)
+        if post:
+            req = PostHoldRequest(amount=amount)
+            idem = self.idem(actor, f"post_hold:{a}:{hold}", req, key)
+            call = holds.post_hold_command(self.ctx, actor, a, hold, req, idem, meta)
+            expected = self.model.release_hold(a, hold, amount or pending or 0)
+        else:
+            idem = self.idem(actor, f"void_hold:{a}:{hold}", PostHoldRequest(), key)
+            call = holds.void_hold_command(self.ctx, actor, a, hold, idem, meta)
+            expected = self.model.release_hold(a, hold, None)
+        assert self.run(call) == expected
+
     # --- after every step ---------------------------------------------------------
 
     @invariant()
@@ -294,8 +369,9 @@ class LedgerMachine(RuleBasedStateMachine):
             streams.setdefault(r["stream_id"], []).append(event_decoder.decode(r["payload"]))
         for account_id, model in self.model.accounts.items():
             real = Account.from_events(streams[account_id])  # type: ignore[arg-type]
-            assert (real.balance, real.status, real.version) == (
+            assert (real.balance, real.available, real.status, real.version) == (
                 model.balance,
+                model.available,
                 model.status,
                 model.version,
             ), account_id

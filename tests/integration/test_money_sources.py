@@ -130,3 +130,44 @@ async def test_production_refuses_a_customers_deposit_and_caps_hold_per_day(
         assert "4000 minor units are left today" in r.json()["detail"]
         assert (await top_up(second, 40_00)).status_code == 201
     assert await ada.balance(account) == 67_00 and await ada.balance(second) == 40_00
+
+
+async def test_graphql_holds_a_large_cash_deposit_for_approval_like_rest(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    api_factory: Callable[..., ManagedProcess],
+) -> None:
+    ada = await sign_up(http, "Ada Foureyes")
+    account = (await ada.open_account())["id"]
+    tom = await staff(http, stack, "teller", "Tom Foureyes")
+    four_eyes = api_factory(
+        extra_env={
+            "BANK_APPROVAL_REQUIRED": "deposit_cash",
+            "BANK_CASH_DEPOSIT_APPROVAL_THRESHOLD": "10000",
+        }
+    )
+    mutation = (
+        "mutation($a: UUID!, $n: MinorUnits!, $k: String!) { deposit(accountId: $a, amount: $n,"
+        " idempotencyKey: $k) { balance { amount } } }"
+    )
+    async with httpx.AsyncClient(base_url=four_eyes.url, timeout=10) as h:
+
+        async def deposit(amount: int) -> httpx.Response:
+            variables = {"a": account, "n": amount, "k": str(uuid.uuid4())}
+            body = {"query": mutation, "variables": variables}
+            return await h.post("/graphql", json=body, headers=tom.auth)
+
+        r = await deposit(100_00)  # at the threshold: credited at once
+        assert r.json()["data"]["deposit"]["balance"]["amount"] == 100_00, r.text
+        r = await deposit(100_01)
+        error = r.json()["errors"][0]
+        assert error["extensions"]["code"] == "approval_pending", r.text
+        kept = error["extensions"]["approval_id"]
+    assert await ada.balance(account) == 100_00
+    row = await db.fetchrow(
+        "SELECT action, status, (payload->>'amount')::bigint AS amount FROM approval_requests"
+        " WHERE id = $1::uuid",
+        kept,
+    )
+    assert (row["action"], row["status"], row["amount"]) == ("deposit_cash", "pending", 100_01)

@@ -166,6 +166,6 @@ async def test_audit_trail_search_filters_by_time_and_pages_with_a_cursor(
         )
         == []
     )
-    for bad in ({"account": "not-a-uuid"}, {"from": "yesterday"}, {"cursor": "abc"}):
+    for bad in ({"account": "not-a-uuid"}, {"from": "yesterday"}, {"to": "0.5"}, {"cursor": "abc"}):
         r = await http.get("/api/v1/audit", params=bad, headers=auditor.auth)
         assert r.status_code == 400, bad

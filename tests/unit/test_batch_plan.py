@@ -126,3 +126,30 @@ async def test_a_batch_that_loses_a_race_is_decided_again(
     res = await transfer_batch(runner, ADA, BatchTransferRequest(transfers=[item(a, b, 40)]), META)
 
     assert res.created == 1 and uow.tables.state(b).balance == 40
+
+
+async def test_a_limit_refusal_says_what_is_left_today_and_its_replay_too(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    a, b = uuid.uuid4(), await funded(runner, 0)
+    opened = OpenAccount(
+        actor=ADA,
+        account_id=a,
+        name="A",
+        currency="EUR",
+        opened_at=datetime.now(UTC),
+        daily_outgoing_limit=100,
+    )
+    await runner.run(Submission(opened, None, META))
+    dep = DepositMoney(actor=ADA, account_id=a, transaction_id=uuid.uuid4(), amount=500)
+    await runner.run(Submission(dep, None, META))
+    req = BatchTransferRequest(transfers=[item(a, b, 70), item(a, b, 50)])
+
+    first = await transfer_batch(runner, ADA, req, META)
+    again = await transfer_batch(runner, ADA, req, META)
+
+    for res in (first, again):
+        refused = res.results[1]
+        assert (refused.status, refused.code) == ("rejected", "daily_limit_exceeded")
+        assert refused.remaining_today == 30
+    assert uow.tables.state(a).balance == 430

@@ -72,3 +72,39 @@ def test_only_503_is_an_acceptable_5xx_and_it_must_say_when_to_retry() -> None:
     assert [a.status for a in ledger.server_errors()] == [500, 502]
     assert [a.at for a in ledger.unavailable_without_retry_after()] == [2.0]
     assert ledger.statuses() == {"503": 2, "500": 1, "502": 1, "no_answer": 1, "201": 1}
+
+
+def test_a_probe_counts_for_the_fault_during_which_it_was_accepted_not_sent() -> None:
+    t = 1000.0
+    redis_killed, redis_window_end, postgres_killed = t, t + 5.0, t + 6.0
+    record = _record(
+        _probe(t + 0.5, t + 2.0, t + 2.2),  # refused (503) until Redis was back, then fine
+        _probe(t + 4.5, t + 4.6, t + 4.8),
+        # Sent during Redis's window, answered only after PostgreSQL was killed: late
+        # because of PostgreSQL, so it is PostgreSQL's probe.
+        _probe(t + 4.9, t + 6.5, t + 9.0),
+        _probe(t + 9.5, t + 9.6, t + 9.8),
+    )
+    assert record.back_at(redis_killed, redis_window_end) == redis_killed  # never behind
+    assert record.max_lag(redis_killed, redis_window_end) < 1.0
+    assert record.back_at(postgres_killed, t + 12.0) == t + 9.8
+    assert math.isclose(record.max_lag(postgres_killed, t + 12.0), 2.5)
+
+
+def test_a_write_outage_is_not_read_lag_but_a_write_not_yet_seen_at_the_fault_is() -> None:
+    t = 1000.0
+    api_down = _record(
+        _probe(t - 0.5, t - 0.4, t - 0.2),  # seen before the kill: not this fault's
+        _probe(t - 0.1, t + 7.0, t + 7.2),  # no answer until the API was back, then fine
+        _probe(t + 7.1, t + 7.3, t + 7.5),
+    )
+    assert api_down.back_at(t, t + 10) == t
+    cdc_down = _record(
+        _probe(t - 0.4, t - 0.3, t + 2.5),  # accepted just before the kill, seen late
+        _probe(t + 0.5, t + 0.6, t + 2.5),
+        _probe(t + 3.0, t + 3.1, t + 3.3),
+    )
+    assert cdc_down.back_at(t, t + 10) == t + 3.3
+    assert math.isclose(cdc_down.max_lag(t, t + 10), 2.8)
+    nothing_accepted_since = _record(_probe(t - 0.5, t - 0.4, t - 0.2))
+    assert nothing_accepted_since.back_at(t, t + 10) is None

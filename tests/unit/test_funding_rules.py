@@ -132,3 +132,31 @@ def test_named_checks() -> None:
     funding.check_top_up_within_daily_cap(already_today=60, amount=40, cap=100)
     with pytest.raises(errors.TopUpCapExceededError, match="0 minor units are left"):
         funding.check_top_up_within_daily_cap(already_today=120, amount=1, cap=100)
+
+
+def cash(account: Account, amount: int, threshold: int | None, actor: Actor = TOM) -> DepositCash:
+    return DepositCash(actor=actor, account_id=account.id, transaction_id=uuid.uuid4(),
+                       amount=amount, booked_on=TODAY, approval_threshold=threshold)  # fmt: skip
+
+
+def test_a_cash_deposit_over_the_threshold_needs_a_second_person_and_at_it_does_not() -> None:
+    assert not funding.needs_second_person(500_00, 500_00)
+    assert funding.needs_second_person(500_01, 500_00)
+    assert not funding.needs_second_person(10**12, None)  # four eyes off
+    acc = account_of(ADA)
+    assert decide(state(acc), cash(acc, 500_00, 500_00)).states[0].balance == 500_00
+    with pytest.raises(errors.ApprovalRequiredError, match="over 50000 minor units"):
+        decide(state(acc), cash(acc, 500_01, 500_00))
+    # The command an approval runs has no threshold: it credits.
+    assert decide(state(acc), cash(acc, 500_01, None)).states[0].balance == 500_01
+
+
+def test_a_cash_deposit_that_breaks_a_rule_is_refused_for_it_not_sent_for_approval() -> None:
+    acc = account_of(ADA)
+    with pytest.raises(app_errors.PermissionDeniedError):  # a customer takes no cash
+        decide(state(acc), cash(acc, 900_00, 500_00, actor=ADA))
+    own = account_of(TOM)
+    with pytest.raises(errors.CashDepositToOwnAccountError):
+        decide(state(own), cash(own, 900_00, 500_00))
+    with pytest.raises(errors.AmountLimitExceededError):
+        decide(state(acc), cash(acc, LIMIT + 1, 500_00))

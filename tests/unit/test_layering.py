@@ -21,6 +21,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "server/readmodel": ("server.projections", "server.queries", "server.api"),
     "server/projections": ("server.queries", "server.api", "server.graphql"),
     "server/queries": ("server.projections", "server.api", "server.graphql"),
+    "server/statements": ("server.api", "server.graphql", "server.projections", "server.queries"),
     "server/notifications": ("server.projections", "server.queries", "server.api"),
     "cdc": ("server", "client", "infra"),
     "client": ("runtime", "server", "cdc", "infra"),

@@ -11,6 +11,8 @@ from server.application import errors as app_errors
 from server.application.actor import Actor
 from server.application.commands import TransferMoney, WithdrawMoney
 from server.application.decide import State, decide
+from server.application.errors import rule_error_from_code
+from server.application.idempotency import decode_rejection, encode_rejection
 from server.application.limits import SetAccountLimits
 from server.domain import errors, limits
 from server.domain.account import Account, open_account
@@ -124,3 +126,56 @@ def test_an_account_without_limits_is_bound_only_by_the_bank_wide_maximum() -> N
                                       name="Old", currency="EUR"))  # fmt: skip
     acc.check_within_outgoing_limits(MAX, TODAY)
     assert acc.remaining_today(TODAY) is None
+
+
+def test_a_stored_limit_refusal_replays_with_what_was_left_today() -> None:
+    stored = decode_rejection(encode_rejection("daily_limit_exceeded", "5000 left", 5000))
+    err = rule_error_from_code(stored.code, stored.message, stored.remaining_today)
+    assert isinstance(err, errors.DailyLimitExceededError) and err.remaining_today == 5000
+    # Any other refusal is stored as before (no field), and replays as its own class.
+    other = encode_rejection("insufficient_funds", "not enough")
+    assert b"remaining_today" not in other
+    stored = decode_rejection(other)
+    assert isinstance(
+        rule_error_from_code(stored.code, stored.message), errors.InsufficientFundsError
+    )
+
+
+def set_limits(acc: Account, per_tx: int, daily: int, *, four_eyes: bool) -> SetAccountLimits:
+    return SetAccountLimits(actor=TOM, account_id=acc.id, per_transaction=per_tx,
+                            daily_outgoing=daily, booked_on=TODAY,
+                            raise_needs_approval=four_eyes)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("per_tx", "daily", "raised"),
+    [(100_00, 150_00, False), (50_00, 150_00, False), (50_00, 60_00, False),
+     (100_01, 150_00, True), (100_00, 150_01, True), (150_00, 100_00 + 50_00, True),
+     (120_00, 140_00, True)],  # one up and the other down is a raise as a whole
+)  # fmt: skip
+def test_raising_either_limit_is_a_raise(per_tx: int, daily: int, raised: bool) -> None:
+    acc = funded(per_tx=100_00, daily=150_00)
+    assert limits.raises_a_limit(acc, per_transaction=per_tx, daily=daily) is raised
+
+
+def test_setting_a_limit_where_there_was_none_lowers_it() -> None:
+    acc = Account.opened(open_account(account_id=uuid.uuid4(), owner_id=ADA.user_id,
+                                      name="Old", currency="EUR"))  # fmt: skip
+    assert not limits.raises_a_limit(acc, per_transaction=MAX, daily=MAX)
+
+
+def test_with_four_eyes_a_raise_waits_and_a_lowering_applies_at_once() -> None:
+    acc = funded(per_tx=100_00, daily=150_00)
+    with pytest.raises(errors.ApprovalRequiredError, match="second member of staff"):
+        decide(state(acc), set_limits(acc, 100_00, 200_00, four_eyes=True))
+    lowered = decide(state(acc), set_limits(acc, 50_00, 100_00, four_eyes=True)).states[0]
+    assert (lowered.per_transaction_limit, lowered.daily_outgoing_limit) == (50_00, 100_00)
+    # The command an approval runs, or four eyes off: the raise applies.
+    raised = decide(state(acc), set_limits(acc, 100_00, 200_00, four_eyes=False)).states[0]
+    assert raised.daily_outgoing_limit == 200_00
+
+
+def test_an_invalid_raise_is_refused_for_what_it_is_not_sent_for_approval() -> None:
+    acc = funded(per_tx=100_00, daily=150_00)
+    with pytest.raises(errors.InvalidAmountError):
+        decide(state(acc), set_limits(acc, 300_00, 200_00, four_eyes=True))

@@ -1,0 +1,34 @@
+"""Ledger and available balance as the app shows them (issue #17).
+
+The ledger balance (``balance``) is what has been posted; the available balance is
+that minus the funds held by pending payments (card-style holds). An answer without
+``available_balance`` (an older bank) means nothing is held: available = balance.
+"""
+
+from __future__ import annotations
+
+from shared.api import AccountResponse
+from shared.money import Money, format_minor
+
+
+def _text(m: Money) -> str:
+    return f"{format_minor(m.amount, m.currency)} {m.currency}"
+
+
+def available_of(a: AccountResponse) -> Money:
+    """The account's available balance; its ledger balance where the bank gave none."""
+    return a.available_balance or a.balance
+
+
+def differs(a: AccountResponse, known: bool = True) -> bool:
+    """Whether to show both figures. ``known`` False: the ledger balance just moved
+    (a push) and the available one is being fetched again, so only the balance,
+    which is certain, is shown."""
+    return known and available_of(a).amount != a.balance.amount
+
+
+def both(a: AccountResponse, known: bool = True) -> str:
+    """ "Available … · Balance …" where the two differ, else the balance alone."""
+    if differs(a, known):
+        return f"Available {_text(available_of(a))} · Balance {_text(a.balance)}"
+    return _text(a.balance)

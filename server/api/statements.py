@@ -1,0 +1,75 @@
+"""GET /api/v1/accounts/{account_id}/statements/{month}?format=csv|pdf: the monthly
+statement of one account (issue #17 item 7), as a download.
+
+``month`` is YYYY-MM in UTC; the current month gives a statement to date (marked so).
+Owner or staff only: someone else's account is 404 like every account endpoint.
+"""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get
+from litestar.params import Parameter
+
+from server.api.account_ids import resolve_account
+from server.api.body import BadRequestError
+from server.application.context import Actor, AppContext
+from server.statements import render_csv, render_pdf
+from server.statements.builder import Statement
+from server.statements.period import MONTH_PATTERN, InvalidMonthError, parse_month
+from server.statements.query import get_statement
+
+__all__ = ["FORMATS", "MONTH_PATTERN", "StatementController"]
+
+FORMATS = ("csv", "pdf")
+RENDERERS = {
+    "csv": (render_csv.MEDIA_TYPE, render_csv.render_csv),
+    "pdf": (render_pdf.MEDIA_TYPE, render_pdf.render_pdf),
+}
+# The 200 answer's media types, for the OpenAPI document (server/api/openapi.py).
+OPENAPI_CONTENT = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+def _filename(statement: Statement, fmt: str) -> str:
+    number = statement.account.account_number.replace(" ", "") or str(statement.account.account_id)
+    return f"statement-{number}-{statement.period.label}.{fmt}"
+
+
+class StatementController(Controller):
+    path = "/api/v1/accounts"
+    tags = ["accounts"]
+
+    @get(
+        "/{account_id:str}/statements/{month:str}",
+        operation_id="getStatement",
+        opt={"openapi_content": OPENAPI_CONTENT},
+        description="The month's statement (opening balance, every posting, totals, closing"
+        " balance) as a CSV or PDF attachment. The current month gives a statement to date.",
+    )
+    async def statement(
+        self,
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
+        month: str = Parameter(description="YYYY-MM (UTC), e.g. 2026-11"),
+        fmt: str = Parameter(query="format", default="csv", description="csv | pdf"),
+    ) -> Response[bytes]:
+        account = await resolve_account(ctx, account_id)
+        try:
+            year, number = parse_month(month)
+        except InvalidMonthError as exc:
+            raise BadRequestError(str(exc), "invalid_month") from None
+        if fmt not in FORMATS:
+            raise BadRequestError(f"format must be one of {', '.join(FORMATS)}.", "invalid_format")
+        statement = await get_statement(ctx.pool, actor, account, year, number)
+        media_type, render = RENDERERS[fmt]
+        return Response(
+            content=render(statement),
+            media_type=media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{_filename(statement, fmt)}"',
+                "Cache-Control": "private, no-store",
+            },
+        )

@@ -1,0 +1,85 @@
+"""Standing orders over GraphQL (issue #17 item 4): list, read one with its
+occurrences, create and cancel, through the same application functions, audit
+records and codes as REST's StandingOrderController (server/api/standing_orders.py).
+As over REST, creating one takes no idempotency key: it moves no money itself, and
+each occurrence is paid under its own key (the order and the date)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from server.api.security import audit_record
+from server.application import standing_orders
+from server.graphql import types as t
+from server.graphql.context import BankContext, actor_of
+from server.graphql.mutations import _request
+from shared.standing_orders import StandingOrderRequest
+
+BankInfo = Info[BankContext, None]
+
+
+@strawberry.type
+class StandingOrderQuery:
+    @strawberry.field(description="Your standing orders, oldest first.")
+    async def standing_orders(self, info: BankInfo) -> list[t.StandingOrder]:
+        actor = await actor_of(info.context)
+        found = await standing_orders.list_orders(info.context.services.ctx, actor)
+        return [t.StandingOrder.of(o) for o in found.items]
+
+    @strawberry.field(description="One standing order with every occurrence so far.")
+    async def standing_order(self, info: BankInfo, id: UUID) -> t.StandingOrderDetail:
+        actor = await actor_of(info.context)
+        found = await standing_orders.get_order(info.context.services.ctx, actor, id)
+        return t.StandingOrderDetail.detail_of(found)
+
+
+@strawberry.type
+class StandingOrderMutation:
+    @strawberry.mutation(
+        description="Pay amount from one of your accounts to another on startDate, then"
+        " weekly or monthly until endDate or count payments (a recurring order needs one)."
+    )
+    async def create_standing_order(
+        self,
+        info: BankInfo,
+        from_account_id: UUID,
+        to_account_id: UUID,
+        amount: t.MinorUnits,
+        frequency: t.Frequency,
+        start_date: dt.date,
+        end_date: dt.date | None = None,
+        count: int | None = None,
+        description: str = "",
+        currency: str | None = None,
+    ) -> t.StandingOrder:
+        actor = await actor_of(info.context)
+        request = info.context.request
+        assert request is not None
+        req = _request(
+            StandingOrderRequest,
+            from_account_id=str(from_account_id),
+            to_account_id=str(to_account_id),
+            amount=amount,
+            frequency=frequency.value,
+            start_date=start_date.isoformat(),
+            end_date=end_date.isoformat() if end_date else None,
+            count=count,
+            description=description,
+            currency=currency,
+        )
+        audit = audit_record(request, "create_standing_order", actor)
+        created = await standing_orders.create(info.context.services.ctx, actor, req, audit)
+        return t.StandingOrder.of(created)
+
+    @strawberry.mutation(description="Cancel a standing order: no further payments.")
+    async def cancel_standing_order(self, info: BankInfo, id: UUID) -> t.StandingOrder:
+        actor = await actor_of(info.context)
+        request = info.context.request
+        assert request is not None
+        audit = audit_record(request, "cancel_standing_order", actor)
+        cancelled = await standing_orders.cancel(info.context.services.ctx, actor, id, audit)
+        return t.StandingOrder.of(cancelled)
