@@ -23,6 +23,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 
 from server.api.bootstrap import Services, services_from_state
+from server.api.rate_limits import money_rate_limit
 from server.application.context import Actor, AppContext
 from server.readmodel.cache import QueryCache
 
@@ -40,11 +41,14 @@ def provide_query_cache(services: Services, ctx: AppContext) -> QueryCache:
     return services.query_cache
 
 
-def provide_actor(request: Request[Any, Any, Any], query_cache: QueryCache) -> Actor:
+async def provide_actor(request: Request[Any, Any, Any], query_cache: QueryCache) -> Actor:
+    """The signed-in actor; on a money-moving route, after one token of their money rate
+    limit (429 otherwise), before the handler decides anything."""
     del query_cache  # taken to come after it (see the module doc)
     user = request.scope.get("user")
     if not isinstance(user, Actor):
         raise NotAuthorizedException("Sign in first: send `Authorization: Bearer <token>`.")
+    await money_rate_limit(request, user)
     return user
 
 

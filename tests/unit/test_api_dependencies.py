@@ -37,3 +37,21 @@ def test_no_route_resolves_two_dependencies_at_once() -> None:
 def test_a_command_route_resolves_its_chain_in_turn() -> None:
     deposit = _batches()["POST /api/v1/accounts/{account_id:str}/deposits"]
     assert deposit == [["services"], ["ctx"], ["query_cache"], ["actor"]]
+
+
+def test_every_money_moving_route_takes_the_actor_and_so_its_rate_limit() -> None:
+    """The money rate limit is taken in the ``actor`` dependency, not a guard (ADR 0305):
+    a money-moving route that did not take the actor would not be limited."""
+    from server.api.rate_limits import MONEY_MOVING
+
+    app = create_app(Settings.from_env({}))
+    assert not app.guards
+    seen = set()
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler, model in route.route_handler_map.values():
+                if handler.operation_id in MONEY_MOVING:
+                    seen.add(handler.operation_id)
+                    keys = {d.key for batch in model.dependency_batches for d in batch}
+                    assert "actor" in keys, (handler.operation_id, keys)
+    assert seen == MONEY_MOVING
