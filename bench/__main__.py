@@ -58,6 +58,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     p.add_argument(
+        "--wrk-only",
+        action="store_true",
+        help="only the wrk scenarios (with --only deposits: one scenario's CPU per process); "
+        "no Python load process, batch, push, baselines, RSS fill or bench.cdc",
+    )
+    p.add_argument(
+        "--saturation-only", action="store_true", help="wrk scenarios at saturation only"
+    )
+    p.add_argument(
+        "--rounds", type=int, default=1, help="repeat each wrk scenario N times (same stack)"
+    )
+    p.add_argument(
+        "--profile-targets",
+        nargs="*",
+        default=["api", "cdc"],
+        choices=("api", "cdc", "projections"),
+        help="processes py-spy samples under the deposit load",
+    )
+    p.add_argument(
         "--rss-events",
         type=int,
         help="fill the store to N events before reading every process's RSS "
@@ -167,6 +186,17 @@ def _events_in_store(st: Any) -> int | None:
         conn.close()
 
 
+def _admin(st: Any) -> tuple[str, str]:
+    """The stack's bootstrap admin (it makes the tellers)."""
+    from runtime.settings import Settings
+    from server.application.admin import dev_admin_credentials
+
+    creds = dev_admin_credentials(Settings.from_env(st.env()))
+    if creds is None:
+        raise RuntimeError("the bench stack has no bootstrap admin to make tellers with")
+    return creds
+
+
 def _wrk_phase(
     st: Any, meter: CpuMeter, names: list[str], args: argparse.Namespace
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -174,6 +204,7 @@ def _wrk_phase(
     quick = args.quick
     print(f"bench: wrk scenarios {', '.join(names)}", flush=True)
     creds = wrk_scenarios.make_creds(st.api_url, customers=8, accounts=60 if quick else 300)
+    tellers = wrk_scenarios.teller_creds(st.api_url, _admin(st), creds)
     results = wrk_scenarios.run_all(
         st.api_url,
         meter,
@@ -181,14 +212,17 @@ def _wrk_phase(
         names,
         saturation_seconds=3 if quick else 15,
         fixed_seconds=3 if quick else 10,
-        fixed_rate=args.fixed_rate,
+        fixed_rate=None if args.saturation_only else args.fixed_rate,
+        tellers=tellers,
+        rounds=args.rounds,
         say=lambda m: print(f"bench: {m}", flush=True),
     )
     profiles: dict[str, str] = {}
     if not args.no_profile and "deposits" in names:
-        targets = {n: st.processes[n].pid for n in ("api", "cdc") if n in st.processes}
+        wanted = args.profile_targets
+        targets = {n: st.processes[n].pid for n in wanted if n in st.processes}
         profiles = wrk_scenarios.profile_under_load(
-            st.api_url, creds, targets, args.out, seconds=4 if quick else 12
+            st.api_url, tellers, targets, args.out, seconds=4 if quick else 12
         )
         print(f"bench: profiles {profiles}", flush=True)
     return results, profiles
@@ -321,13 +355,15 @@ def main(argv: list[str]) -> int:
             wrk_results, run.profiles = _wrk_phase(st, meter, wrk_names, args)
             run.results.extend(wrk_results)
         scenarios = [s for s in scenarios if s not in wrk_names]
-        total = 2 + 2 * len(scenarios) + 1 + (0 if args.no_baselines else BASELINE_STEPS)
-        plan = _plan(st, args, scenarios, e2e_reason)
-        rc = _python_load(st, plan, total, meter, sampler, run)
+        rc = 0
+        if not args.wrk_only:
+            total = 2 + 2 * len(scenarios) + 1 + (0 if args.no_baselines else BASELINE_STEPS)
+            plan = _plan(st, args, scenarios, e2e_reason)
+            rc = _python_load(st, plan, total, meter, sampler, run)
         busy = _busy_note()
         events_in_store = _events_in_store(st)
         final_rss = sampler.current_mb()
-        cdc = None if args.no_cdc else run_cdc_bench(st, args.quick)
+        cdc = None if args.no_cdc or args.wrk_only else run_cdc_bench(st, args.quick)
     finally:
         try:
             sampler.stop()

@@ -17,6 +17,7 @@ class Customer:
     user_id: str
     token: str
     accounts: list[str] = field(default_factory=list)
+    email: str = ""
 
     @property
     def auth(self) -> dict[str, str]:
@@ -42,7 +43,7 @@ async def sign_up(http: aiohttp.ClientSession, api: str, name: str) -> Customer:
         data={"grant_type": "password", "username": email, "password": PASSWORD},
     ) as r:
         token = (await _json(r, 200))["access_token"]
-    return Customer(user_id=user_id, token=token)
+    return Customer(user_id=user_id, token=token, email=email)
 
 
 async def open_accounts(

@@ -16,6 +16,7 @@ _enc = msgspec.json.Encoder()
 SCENARIOS = (
     "open_accounts",
     "deposits",
+    "top_ups",
     "transfers_uniform",
     "transfers_hot",
     "get_balance",
@@ -62,7 +63,7 @@ class HttpScenarios:
     def call(self, scenario: str, *, batch_size: int = 1000) -> Call:
         if scenario == "open_accounts":
             return self._open_account_call()
-        if scenario == "deposits":
+        if scenario in ("deposits", "top_ups"):  # from Python: the customers' own deposits
             return self._deposit_call()
         if scenario in ("transfers_uniform", "transfers_hot"):
             return self._transfer_call(self.hot_share if scenario == "transfers_hot" else 0.0)

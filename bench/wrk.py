@@ -47,7 +47,19 @@ end
 """
 
 LUA_REQUEST = {
+    # Given tellers' credentials (bench.wrk_scenarios.teller_creds): a cash deposit into
+    # a customer's account, the production deposit (one account locked).
     "deposits": r"""
+request = function()
+  local c = who()
+  local a = c.a[r(1, #c.a)]
+  return wrk.format("POST", "/api/v1/accounts/" .. a .. "/deposits", headers(c, true),
+    '{"amount":100,"description":"bench"}')
+end
+""",
+    # A customer's deposit into an account of their own is a development top-up
+    # (capped per customer per day: it locks every account of theirs).
+    "top_ups": r"""
 request = function()
   local c = who()
   local a = c.a[r(1, #c.a)]

@@ -4,6 +4,7 @@ per command; and a py-spy profile of the API and the connector under the deposit
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import msgspec
 
 from bench import profile, wrk
 from bench.cpu import CpuMeter
-from bench.fixtures import open_accounts, sign_up
+from bench.fixtures import PASSWORD, open_accounts, sign_up
 from bench.stats import Summary
 
 CONNECTIONS = 32
@@ -34,6 +35,46 @@ async def _creds(api: str, customers: int, accounts: int) -> list[tuple[str, lis
 
 def make_creds(api: str, customers: int = 8, accounts: int = 300) -> list[tuple[str, list[str]]]:
     return asyncio.run(_creds(api, customers, accounts))
+
+
+async def _token(http: aiohttp.ClientSession, api: str, email: str, password: str) -> str:
+    async with http.post(
+        f"{api}/api/v1/auth/token",
+        data={"grant_type": "password", "username": email, "password": password},
+    ) as r:
+        body = await r.json(content_type=None)
+        if r.status != 200:
+            raise RuntimeError(f"sign-in of {email} -> {r.status}: {body}")
+        return str(body["access_token"])
+
+
+async def _tellers(api: str, admin: tuple[str, str], n: int) -> list[str]:
+    """``n`` new users made tellers by the bootstrap admin; their tokens (signed in after
+    the role change, which ends earlier sessions)."""
+    tokens = []
+    async with aiohttp.ClientSession() as http:
+        boss = {"Authorization": "Bearer " + await _token(http, api, *admin)}
+        for i in range(n):
+            who = await sign_up(http, api, f"teller{i}")
+            async with http.put(
+                f"{api}/api/v1/admin/users/{who.user_id}/role",
+                json={"role": "teller"},
+                headers=boss,
+            ) as r:
+                if r.status != 200:
+                    raise RuntimeError(f"making a teller -> {r.status}: {await r.text()}")
+            tokens.append(await _token(http, api, who.email, PASSWORD))
+    return tokens
+
+
+def teller_creds(
+    api: str, admin: tuple[str, str], customers: list[tuple[str, list[str]]], tellers: int = 8
+) -> list[tuple[str, list[str]]]:
+    """Tellers' tokens, each with a share of the customers' accounts: a teller's deposit is
+    the production deposit (cash at the desk); a customer's own is a development top-up."""
+    tokens = asyncio.run(_tellers(api, admin, tellers))
+    everyone = [a for _, accounts in customers for a in accounts]
+    return [(t, everyone[i :: len(tokens)]) for i, t in enumerate(tokens)]
 
 
 def _summary(
@@ -90,23 +131,30 @@ def run_all(
     *,
     saturation_seconds: float,
     fixed_seconds: float,
-    fixed_rate: float,
+    fixed_rate: float | None,
+    tellers: list[tuple[str, list[str]]] | None = None,
+    rounds: int = 1,
     say: Any = print,
 ) -> list[dict[str, Any]]:
+    """Each scenario at ``fixed_rate`` (None: skipped), then at saturation, ``rounds`` times.
+    ``deposits`` are the tellers' (cash), the rest the customers'."""
     results = []
+    rates = ([fixed_rate] if fixed_rate else []) + [None]
     for scenario in scenarios:
-        for rate in (fixed_rate, None):
+        for rate in rates * max(1, rounds):
             r = run_one(
                 url,
                 meter,
-                creds,
+                tellers if scenario == "deposits" and tellers else creds,
                 scenario,
                 seconds=fixed_seconds if rate else saturation_seconds,
                 rate=rate,
             )
+            r["load_average"] = round(os.getloadavg()[0], 2)
             say(
                 f"{scenario}/{r['mode']}: {r['throughput']:,.0f}/s p99 {r['p99_ms']} ms, "
-                f"CPU/op {r['cpu_us_per_op'].get('total')} µs, errors {r.get('errors') or 0}"
+                f"load {r['load_average']}, CPU/op {r['cpu_us_per_op']}, "
+                f"errors {r.get('errors') or 0}"
             )
             results.append(r)
     return results
@@ -149,8 +197,9 @@ def profile_under_load(
         tmp[name].unlink(missing_ok=True)
         path = out_dir / f"profile-{name}.md"
         note = (
-            f"Deposits at saturation (wrk -c{CONNECTIONS}, {run.ok / run.seconds:,.0f}/s) for "
-            f"{seconds:.0f} s; py-spy record -r 100 --nonblocking on the {name} process."
+            f"Tellers' cash deposits at saturation (wrk -c{CONNECTIONS}, "
+            f"{run.ok / run.seconds:,.0f}/s) for {seconds:.0f} s; "
+            f"py-spy record -r 100 --nonblocking on the {name} process."
         )
         path.write_text(profile.markdown(name, summary, note))
         written[name] = str(path)

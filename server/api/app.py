@@ -33,7 +33,6 @@ from server.api.payees import PayeeController
 from server.api.payments import TransferByNumberController
 from server.api.profile import ProfileController
 from server.api.queries import QueryController
-from server.api.rate_limits import money_rate_limit
 from server.api.security import build_auth
 from server.api.standing_orders import StandingOrderController
 from server.api.statements import StatementController
@@ -77,7 +76,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_app_init=[jwt_auth.on_app_init],
         lifespan=[services_lifespan(settings, redis, jwt_auth)],
         before_send=[security_headers],
-        guards=[money_rate_limit],
         plugins=[channels_plugin(redis), AllowHeaderPlugin()],
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors_config(settings),
