@@ -56,5 +56,5 @@ dependencies = {
     "services": Provide(provide_services, sync_to_thread=False),
     "ctx": Provide(provide_ctx, sync_to_thread=False),
     "query_cache": Provide(provide_query_cache, sync_to_thread=False),
-    "actor": Provide(provide_actor, sync_to_thread=False),
+    "actor": Provide(provide_actor),
 }
