@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from server.api import body
 from server.api.body import BadRequestError, event_metadata
+from server.api.payments import transfer_audit
 from server.api.rate_limits import take_money_token
 from server.api.security import audit_record
 from server.application import funding_handlers, handlers
@@ -82,6 +83,16 @@ def _movement(result: CommandResult) -> t.MoneyMovement:
     r = _result(result, api.MoneyMovementResponse)
     return t.MoneyMovement(
         transaction_id=r.transaction_id,
+        balance=t.Money.of(r.balance),
+        version=r.version,
+        replayed=result.replayed,
+    )
+
+
+def _transfer(result: CommandResult) -> t.Transfer:
+    r = _result(result, api.TransferResponse)
+    return t.Transfer(
+        transfer_id=r.transfer_id,
         balance=t.Money.of(r.balance),
         version=r.version,
         replayed=result.replayed,
@@ -175,18 +186,7 @@ class Mutation:
         )
         idem = command_key(actor, "transfer", req, idempotency_key)
         meta = event_metadata(request, actor, idem)
-        audit = dataclasses.replace(
-            audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
-                req.from_account_id
-            ),
-            details={"amount": req.amount, "to_account_id": str(req.to_account_id)},
-        )
+        audit = transfer_audit(request, actor, meta, req)
         ctx = info.context.services.ctx
         result = await handlers.transfer_money(ctx, actor, req, idem, meta, audit)
-        r = _result(result, api.TransferResponse)
-        return t.Transfer(
-            transfer_id=r.transfer_id,
-            balance=t.Money.of(r.balance),
-            version=r.version,
-            replayed=result.replayed,
-        )
+        return _transfer(result)

@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from server.api.account_ids import resolve_account
 from server.api.body import event_metadata
+from server.api.payments import transfer_audit
 from server.api.rate_limits import take_money_token
 from server.api.security import audit_record
 from server.application import handlers, payees
@@ -20,7 +21,7 @@ from server.application.access import check_may_open_account
 from server.domain import account_number as numbers
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
-from server.graphql.mutations import KEY_HELP, _request, _result, command_key
+from server.graphql.mutations import KEY_HELP, _request, _transfer, command_key
 from shared import api
 
 BankInfo = Info[BankContext, None]
@@ -124,17 +125,6 @@ class PayeeMutation:
         )
         idem = command_key(actor, "transfer", req, idempotency_key)
         meta = event_metadata(request, actor, idem)
-        audit = dataclasses.replace(
-            audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
-                req.from_account_id
-            ),
-            details={"amount": req.amount, "to_account_id": str(req.to_account_id)},
-        )
+        audit = transfer_audit(request, actor, meta, req)
         result = await handlers.transfer_money(ctx, actor, req, idem, meta, audit)
-        r = _result(result, api.TransferResponse)
-        return t.Transfer(
-            transfer_id=r.transfer_id,
-            balance=t.Money.of(r.balance),
-            version=r.version,
-            replayed=result.replayed,
-        )
+        return _transfer(result)
