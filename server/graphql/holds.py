@@ -15,12 +15,11 @@ from strawberry.types import Info
 from server.api.account_ids import resolve_account
 from server.api.body import event_metadata
 from server.api.holds import about_hold
-from server.api.rate_limits import take_money_token
 from server.api.security import audit_record
 from server.application import holds
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
-from server.graphql.mutations import KEY_HELP, _request, _result, command_key
+from server.graphql.mutations import KEY_HELP, _request, _result, caller, command_key
 from server.queries import holds as hold_queries
 from shared import api
 
@@ -57,11 +56,8 @@ class HoldMutation:
         to_account: Annotated[str | None, strawberry.argument(description=TO_ACCOUNT_HELP)] = None,
         expires_in_seconds: int | None = None,
     ) -> t.Hold:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
+        actor, request = await caller(info, moves_money=True)
         ctx = info.context.services.ctx
-        await take_money_token(info.context.app, actor)
         req = _request(
             api.PlaceHoldRequest,
             amount=amount,
@@ -92,10 +88,7 @@ class HoldMutation:
         idempotency_key: Annotated[str, strawberry.argument(description=KEY_HELP)],
         amount: t.MinorUnits | None = None,
     ) -> t.Hold:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
-        await take_money_token(info.context.app, actor)
+        actor, request = await caller(info, moves_money=True)
         fields = {} if amount is None else {"amount": amount}
         req = _request(api.PostHoldRequest, **fields)
         idem = command_key(actor, f"post_hold:{account_id}:{hold_id}", req, idempotency_key)
@@ -123,9 +116,7 @@ class HoldMutation:
         hold_id: UUID,
         idempotency_key: Annotated[str, strawberry.argument(description=KEY_HELP)],
     ) -> t.Hold:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
+        actor, request = await caller(info)
         scope = f"void_hold:{account_id}:{hold_id}"
         idem = command_key(actor, scope, api.PostHoldRequest(), idempotency_key)
         meta = event_metadata(request, actor, idem)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import msgspec
 import strawberry
+from litestar import Request
 from strawberry.types import Info
 
 from server.api import body
@@ -32,6 +33,19 @@ KEY_HELP = (
     "Generate once per operation (a UUID) and send the same key on every retry: the first"
     " answer is repeated and nothing happens twice (the REST Idempotency-Key)."
 )
+
+
+async def caller(
+    info: BankInfo, *, moves_money: bool = False
+) -> tuple[Actor, Request[Any, Any, Any]]:
+    """Who sends a mutation, and its HTTP request (for the event metadata and the audit
+    record); a money movement also takes one of the caller's tokens, as over REST."""
+    actor = await actor_of(info.context)
+    request = info.context.request
+    assert request is not None
+    if moves_money:
+        await take_money_token(info.context.app, actor)
+    return actor, request
 
 
 def command_key(
@@ -102,10 +116,7 @@ def _transfer(result: CommandResult) -> t.Transfer:
 async def _move(
     info: BankInfo, kind: str, account_id: UUID, amount: int, description: str, key: str
 ) -> t.MoneyMovement:
-    actor = await actor_of(info.context)
-    request = info.context.request
-    assert request is not None
-    await take_money_token(info.context.app, actor)
+    actor, request = await caller(info, moves_money=True)
     req = _request(api.MoneyMovementRequest, amount=amount, description=description)
     idem = command_key(actor, f"{kind}:{account_id}", req, key)
     meta = event_metadata(request, actor, idem)
@@ -130,9 +141,7 @@ class Mutation:
         name: str,
         idempotency_key: Annotated[str | None, strawberry.argument(description=KEY_HELP)] = None,
     ) -> t.Account:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
+        actor, request = await caller(info)
         req = _request(api.OpenAccountRequest, currency=currency, name=name)
         idem = command_key(actor, "open_account", req, idempotency_key, required=False)
         meta = event_metadata(request, actor, idem)
@@ -173,10 +182,7 @@ class Mutation:
         idempotency_key: Annotated[str, strawberry.argument(description=KEY_HELP)],
         description: str = "",
     ) -> t.Transfer:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
-        await take_money_token(info.context.app, actor)
+        actor, request = await caller(info, moves_money=True)
         req = _request(
             api.TransferRequest,
             from_account_id=str(from_account_id),

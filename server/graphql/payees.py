@@ -14,14 +14,13 @@ from strawberry.types import Info
 from server.api.account_ids import resolve_account
 from server.api.body import event_metadata
 from server.api.payments import transfer_audit
-from server.api.rate_limits import take_money_token
 from server.api.security import audit_record
 from server.application import handlers, payees
 from server.application.access import check_may_open_account
 from server.domain import account_number as numbers
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
-from server.graphql.mutations import KEY_HELP, _request, _transfer, command_key
+from server.graphql.mutations import KEY_HELP, _request, _transfer, caller, command_key
 from shared import api
 
 BankInfo = Info[BankContext, None]
@@ -50,9 +49,7 @@ class PayeeMutation:
         holder_name: str,
         nickname: str,
     ) -> t.Payee:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
+        actor, request = await caller(info)
         check_may_open_account(actor)  # auditors are read-only
         req = _request(
             api.AddPayeeRequest,
@@ -76,9 +73,7 @@ class PayeeMutation:
         info: BankInfo,
         account_number: Annotated[str, strawberry.argument(description=NUMBER_HELP)],
     ) -> bool:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
+        actor, request = await caller(info)
         check_may_open_account(actor)  # auditors are read-only
         ctx = info.context.services.ctx
         account = await resolve_account(ctx, account_number, "account_number")
@@ -102,11 +97,8 @@ class PayeeMutation:
         description: str = "",
         currency: str | None = None,
     ) -> t.Transfer:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
+        actor, request = await caller(info, moves_money=True)
         ctx = info.context.services.ctx
-        await take_money_token(info.context.app, actor)
         body = _request(
             api.TransferByNumberRequest,
             from_account=from_account,

@@ -18,7 +18,7 @@ from server.api.standing_orders import CREATE
 from server.application import standing_orders
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
-from server.graphql.mutations import KEY_HELP, _request, command_key
+from server.graphql.mutations import KEY_HELP, _request, caller, command_key
 from shared.standing_orders import StandingOrderRequest
 
 BankInfo = Info[BankContext, None]
@@ -59,9 +59,7 @@ class StandingOrderMutation:
         currency: str | None = None,
         idempotency_key: Annotated[str | None, strawberry.argument(description=KEY_HELP)] = None,
     ) -> t.StandingOrder:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
+        actor, request = await caller(info)
         req = _request(
             StandingOrderRequest,
             from_account_id=str(from_account_id),
@@ -82,9 +80,7 @@ class StandingOrderMutation:
 
     @strawberry.mutation(description="Cancel a standing order: no further payments.")
     async def cancel_standing_order(self, info: BankInfo, id: UUID) -> t.StandingOrder:
-        actor = await actor_of(info.context)
-        request = info.context.request
-        assert request is not None
+        actor, request = await caller(info)
         audit = audit_record(request, "cancel_standing_order", actor)
         cancelled = await standing_orders.cancel(info.context.services.ctx, actor, id, audit)
         return t.StandingOrder.of(cancelled)
