@@ -102,7 +102,7 @@ def decide(state: State, command: Command) -> Decision:
     return _DECIDERS[type(command)](state, command)
 
 
-def _account(state: State, actor: Actor, account_id: UUID, action: Action) -> Account:
+def account_for(state: State, actor: Actor, account_id: UUID, action: Action) -> Account:
     account = state.accounts.get(account_id)
     check_account_access(actor, account.owner_id if account else None, action)
     if account is None:  # check_account_access refuses an unknown account; be explicit
@@ -149,7 +149,7 @@ def _movement(account: Account, event: MoneyDeposited | MoneyWithdrawn) -> Decis
 
 @decides(DepositMoney)
 def deposit_money(state: State, cmd: DepositMoney) -> Decision:
-    account = _account(state, cmd.actor, cmd.account_id, "deposit")
+    account = account_for(state, cmd.actor, cmd.account_id, "deposit")
     event = account.deposit(
         amount=cmd.amount,
         currency=cmd.currency or account.currency,
@@ -162,7 +162,7 @@ def deposit_money(state: State, cmd: DepositMoney) -> Decision:
 
 @decides(WithdrawMoney)
 def withdraw_money(state: State, cmd: WithdrawMoney) -> Decision:
-    account = _account(state, cmd.actor, cmd.account_id, "withdraw")
+    account = account_for(state, cmd.actor, cmd.account_id, "withdraw")
     event = account.withdraw(
         amount=cmd.amount,
         currency=cmd.currency or account.currency,
@@ -176,7 +176,7 @@ def withdraw_money(state: State, cmd: WithdrawMoney) -> Decision:
 
 @decides(TransferMoney)
 def transfer_money(state: State, cmd: TransferMoney) -> Decision:
-    source = _account(state, cmd.actor, cmd.from_account_id, "transfer")
+    source = account_for(state, cmd.actor, cmd.from_account_id, "transfer")
     target = state.accounts.get(cmd.to_account_id)
     if target is None:
         raise DestinationNotFoundError("The destination account does not exist.")
@@ -219,17 +219,17 @@ def _status_change(account: Account, event: AccountEvent) -> Decision:
 
 @decides(FreezeAccount)
 def freeze_account(state: State, cmd: FreezeAccount) -> Decision:
-    account = _account(state, cmd.actor, cmd.account_id, "freeze")
+    account = account_for(state, cmd.actor, cmd.account_id, "freeze")
     return _status_change(account, account.freeze(cmd.reason))
 
 
 @decides(UnfreezeAccount)
 def unfreeze_account(state: State, cmd: UnfreezeAccount) -> Decision:
-    account = _account(state, cmd.actor, cmd.account_id, "unfreeze")
+    account = account_for(state, cmd.actor, cmd.account_id, "unfreeze")
     return _status_change(account, account.unfreeze())
 
 
 @decides(CloseAccount)
 def close_account(state: State, cmd: CloseAccount) -> Decision:
-    account = _account(state, cmd.actor, cmd.account_id, "close")
+    account = account_for(state, cmd.actor, cmd.account_id, "close")
     return _status_change(account, account.close())

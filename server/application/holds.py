@@ -17,13 +17,12 @@ from uuid import UUID
 
 import msgspec
 
-from server.application.access import check_account_access
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
 from server.application.command_runner import CommandResult, Submission
 from server.application.commands import ExpireHold, PlaceHold, PostHold, VoidHold
 from server.application.context import AppContext
-from server.application.decide import Decision, State, StreamAppend, decides
+from server.application.decide import Decision, State, StreamAppend, account_for, decides
 from server.application.errors import DestinationNotFoundError
 from server.application.handlers import execute
 from server.application.idempotency import IdempotencyKey, request_hash
@@ -44,14 +43,6 @@ log = logging.getLogger("bank.holds")
 EXPIRY_KEY_SCOPE = "hold_expiry"
 # The scheduler's actor: no one signed in; the audit row says "scheduler".
 SCHEDULER_ID = uuid.UUID(int=0)
-
-
-def _source(state: State, actor: Actor, account_id: UUID) -> Account:
-    account = state.accounts.get(account_id)
-    check_account_access(actor, account.owner_id if account else None, "withdraw")
-    if account is None:
-        raise AccountNotFoundError("No such account.")
-    return account
 
 
 def _answer(
@@ -81,7 +72,7 @@ def _answer(
 
 @decides(PlaceHold)
 def place_hold(state: State, cmd: PlaceHold) -> Decision:
-    account = _source(state, cmd.actor, cmd.account_id)
+    account = account_for(state, cmd.actor, cmd.account_id, "withdraw")
     destination = None
     if cmd.to_account_id is not None:
         destination = state.accounts.get(cmd.to_account_id)
@@ -109,7 +100,7 @@ def place_hold(state: State, cmd: PlaceHold) -> Decision:
 
 @decides(PostHold)
 def post_hold(state: State, cmd: PostHold) -> Decision:
-    account = _source(state, cmd.actor, cmd.account_id)
+    account = account_for(state, cmd.actor, cmd.account_id, "withdraw")
     hold = account.pending_hold(cmd.hold_id)
     destination = None
     if hold.to_account_id is not None:
@@ -154,7 +145,7 @@ def _released(account: Account, event: HoldReleased) -> Decision:
 
 @decides(VoidHold)
 def void_hold(state: State, cmd: VoidHold) -> Decision:
-    account = _source(state, cmd.actor, cmd.account_id)
+    account = account_for(state, cmd.actor, cmd.account_id, "withdraw")
     return _released(account, holds.void_hold(account, hold_id=cmd.hold_id, now=cmd.voided_at))
 
 

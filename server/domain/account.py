@@ -55,7 +55,6 @@ class Account:
     per_transaction_limit: int | None = None
     daily_outgoing_limit: int | None = None
     # Pending holds (server/domain/holds.py): available = balance - held.
-    held: int = 0
     holds: tuple[PendingHold, ...] = ()
 
     # --- state ---------------------------------------------------------------
@@ -136,7 +135,6 @@ class Account:
         counted = event.amount if event.booked_on is not None else 0
         return dataclasses.replace(
             state,
-            held=self.held + event.amount,
             holds=(*self.holds, PendingHold.placed(event)),
             paid_out_today=state.paid_out_today + counted,
             version=version,
@@ -151,11 +149,15 @@ class Account:
         back = hold.amount if hold.booked_on is not None and hold.booked_on == self.day else 0
         return dataclasses.replace(
             self,
-            held=self.held - hold.amount,
             holds=tuple(h for h in self.holds if h.hold_id != event.hold_id),
             paid_out_today=max(self.paid_out_today - back, 0),
             version=version,
         )
+
+    @property
+    def held(self) -> int:
+        """What the pending holds reserve."""
+        return sum(h.amount for h in self.holds)
 
     @property
     def available(self) -> int:
