@@ -5,7 +5,6 @@ a retry through either path with the same key is answered once)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from litestar import Controller, Request, Response, post
@@ -13,26 +12,11 @@ from litestar import Controller, Request, Response, post
 from server.api.account_ids import resolve_account
 from server.api.accounts import command_response
 from server.api.body import decode_body, event_metadata, idempotency_key
-from server.api.security import audit_record
+from server.api.transfers import transfer_audit
 from server.application import handlers
-from server.application.audit import AuditRecord
 from server.application.context import Actor, AppContext
 from server.domain import account_number
 from shared.api import TransferByNumberRequest, TransferRequest, TransferResponse
-from shared.events import EventMetadata
-
-
-def transfer_audit(
-    request: Request[Any, Any, Any], actor: Actor, meta: EventMetadata, req: TransferRequest
-) -> AuditRecord:
-    """The audit record of a transfer (REST and GraphQL, by id or by account number):
-    about the account debited, with the amount and the account credited."""
-    return dataclasses.replace(
-        audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
-            req.from_account_id
-        ),
-        details={"amount": req.amount, "to_account_id": str(req.to_account_id)},
-    )
 
 
 class TransferByNumberController(Controller):

@@ -11,8 +11,23 @@ from server.api.accounts import command_response
 from server.api.body import decode_body, event_metadata, idempotency_key
 from server.api.security import audit_record
 from server.application import handlers
+from server.application.audit import AuditRecord
 from server.application.context import Actor, AppContext
 from shared.api import TransferRequest, TransferResponse
+from shared.events import EventMetadata
+
+
+def transfer_audit(
+    request: Request[Any, Any, Any], actor: Actor, meta: EventMetadata, req: TransferRequest
+) -> AuditRecord:
+    """The audit record of a transfer (REST and GraphQL, by id or by account number):
+    about the account debited, with the amount and the account credited."""
+    return dataclasses.replace(
+        audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
+            req.from_account_id
+        ),
+        details={"amount": req.amount, "to_account_id": str(req.to_account_id)},
+    )
 
 
 class TransferController(Controller):
@@ -26,11 +41,6 @@ class TransferController(Controller):
         req = await decode_body(request, TransferRequest)
         idem = idempotency_key(request, actor, "transfer", req)
         meta = event_metadata(request, actor, idem)
-        audit = dataclasses.replace(
-            audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
-                req.from_account_id
-            ),
-            details={"amount": req.amount, "to_account_id": str(req.to_account_id)},
-        )
+        audit = transfer_audit(request, actor, meta, req)
         result = await handlers.transfer_money(ctx, actor, req, idem, meta, audit)
         return command_response(result)  # type: ignore[return-value]

@@ -14,9 +14,9 @@ from strawberry.types import Info
 
 from server.api import body
 from server.api.body import BadRequestError, event_metadata
-from server.api.payments import transfer_audit
 from server.api.rate_limits import take_money_token
 from server.api.security import audit_record
+from server.api.transfers import transfer_audit
 from server.application import funding_handlers, handlers
 from server.application.command_runner import CommandResult
 from server.application.context import Actor

@@ -13,8 +13,8 @@ from strawberry.types import Info
 
 from server.api.account_ids import resolve_account
 from server.api.body import event_metadata
-from server.api.payments import transfer_audit
 from server.api.security import audit_record
+from server.api.transfers import transfer_audit
 from server.application import handlers, payees
 from server.application.access import check_may_open_account
 from server.domain import account_number as numbers
