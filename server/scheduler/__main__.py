@@ -42,7 +42,7 @@ async def run(settings: Settings, clock: Clock, *, once: bool, interval: float) 
                 if expired:
                     log.info("holds: %d expired", expired)
             except (OSError, asyncpg.PostgresError) as exc:  # retried on the next tick
-                log.warning("standing orders: tick failed: %s", exc)
+                log.warning("scheduler: tick failed (retried next tick): %s", exc)
                 if once:
                     return 1
             if once:
@@ -68,8 +68,8 @@ def main() -> int:
     from runtime.observability.process import setup_process
 
     parser = argparse.ArgumentParser(prog="python -m server.scheduler")
-    parser.add_argument("--once", action="store_true", help="pay what is due, then exit")
-    parser.add_argument("--clock-file", help="read today's ISO date from this file")
+    parser.add_argument("--once", action="store_true", help="do what is due, then exit")
+    parser.add_argument("--clock-file", help="read the time from this file (ISO date or date-time)")
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between ticks")
     args = parser.parse_args()
     settings = Settings.from_env()

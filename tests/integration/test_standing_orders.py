@@ -19,6 +19,7 @@ import httpx
 
 from infra.local.stack import REPO_ROOT, EmbeddedStack, ManagedProcess
 from server.application.standing_orders import occurrence_transfer_id
+from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import Customer, sign_up
 
 
@@ -154,22 +155,11 @@ async def test_refusals_are_recorded_notified_and_the_order_is_suspended_after_t
         ("rejected", "insufficient_funds")
     ] * 3
     # The payer is told, once per refused occurrence, with its due date.
-    refused = await _refusals_notified(payer, 3)
+    refused = await wait_inbox(payer, "payment_refused", count=3)
     assert sorted(n["title"] for n in refused) == [
         f"A standing order payment due {d} was refused"
         for d in ("2027-03-01", "2027-03-08", "2027-03-15")
     ]
-
-
-async def _refusals_notified(c: Customer, count: int, timeout: float = 30) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = await c.http.get("/api/v1/notifications", params={"limit": 100}, headers=c.auth)
-        assert r.status_code == 200, r.text
-        found = [n for n in r.json()["items"] if n["kind"] == "payment_refused"]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.2)
 
 
 async def test_bad_orders_are_refused_and_cancel_stops_payments(
