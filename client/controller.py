@@ -84,6 +84,7 @@ class Controller:
         self._queue_dirty = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cache_save: asyncio.Task[None] | None = None
+        self._payee_edits = 0  # payees added or forgotten on this device so far
         state.listen(self._on_state)
 
     def _on_state(self, topic: str, payload: object) -> None:
@@ -309,11 +310,16 @@ class Controller:
         email = self.state.email
         if email is None:
             return
-        known = [*await self.cache.payees(email), *self.state.payees]
+        edits = self._payee_edits
         try:
             listed = await self.api.payees()
         except Unreachable:
             listed = None
+        if self._payee_edits != edits:  # added or forgotten meanwhile: the list is older
+            listed = None
+        # What the device knows is read after the answer: a payee added while the list
+        # was asked for stays, whatever the answer.
+        known = [*await self.cache.payees(email), *self.state.payees]
         self.state.set_payees(listed, known)
         await self.cache.save_payees(email, self.state.payees)
 
@@ -322,6 +328,7 @@ class Controller:
     ) -> PayeeResponse:
         """Save a payee; the answer says whether the name matches (never the real name)."""
         payee = await self.api.add_payee(account_number, holder_name, nickname)
+        self._payee_edits += 1
         self.state.add_payee(payee)
         if self.state.email:
             await self.cache.save_payees(self.state.email, self.state.payees)
@@ -332,6 +339,7 @@ class Controller:
 
     async def forget_payee(self, account_number: str) -> None:
         await self.api.forget_payee(account_number)
+        self._payee_edits += 1
         self.state.remove_payee(account_number)
         if self.state.email:
             await self.cache.save_payees(self.state.email, self.state.payees)

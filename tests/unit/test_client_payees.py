@@ -9,7 +9,9 @@ import asyncio
 import pytest
 
 from client.account_numbers import compact, grouped, has_shape, shape_problem
+from client.api import BankApi, Unreachable
 from client.cache import OfflineCache
+from client.controller import Controller
 from client.payees import MATCH_MESSAGES, match_message, merge_payees
 from client.state import AppState
 from shared.api import PayeeResponse
@@ -126,3 +128,42 @@ def test_a_snapshot_kept_before_payees_existed_still_loads() -> None:
         assert await OfflineCache(device).payees("ada@example.com") == []
 
     asyncio.run(story())
+
+
+class SlowBank(BankApi):
+    """The bank's API whose payee list answers only when told to (or never: the
+    connection drops), so the app can add a payee while the list is being asked for."""
+
+    def __init__(self) -> None:
+        super().__init__("http://bank")
+        self.asked = asyncio.Event()
+        self.answer: asyncio.Future[list[PayeeResponse] | None] = asyncio.Future()
+
+    async def payees(self) -> list[PayeeResponse] | None:
+        self.asked.set()
+        return await self.answer
+
+    async def add_payee(
+        self, account_number: str, holder_name: str, nickname: str
+    ) -> PayeeResponse:
+        return payee(account_number, nickname)
+
+
+@pytest.mark.parametrize("outcome", ["unreachable", "listed before the add"])
+def test_a_payee_added_while_the_list_is_asked_for_is_kept(outcome: str) -> None:
+    async def scenario() -> list[str]:
+        device = Memory()
+        ctrl = Controller(AppState("http://bank"), device, cache=OfflineCache(device))
+        ctrl.state.email = "ada@example.com"
+        bank = ctrl.api = SlowBank()
+        listing = asyncio.create_task(ctrl.load_payees())
+        await bank.asked.wait()
+        await ctrl.add_payee("XN36 NWBK 0000 0000 01", "erin example", "Erin")
+        if outcome == "unreachable":
+            bank.answer.set_exception(Unreachable("connection dropped"))
+        else:
+            bank.answer.set_result([])  # the bank's list as it was before the add
+        await listing
+        return [p.nickname for p in ctrl.state.payees]
+
+    assert asyncio.run(scenario()) == ["Erin"]
