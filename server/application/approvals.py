@@ -103,6 +103,7 @@ async def request(
     """Keep the command as a pending request (the caller checked the maker's rights).
     Under the maker's Idempotency-Key: a retry answers the request already kept."""
     approval_id = uuid.uuid4()
+    pending = _pending(approval_id, action)
     inserted = await ctx.pool.fetchval(
         "INSERT INTO approval_requests (id, action, payload, target_type, target_id,"
         " account_id, maker_id, maker_role, expires_at, request_scope, request_key,"
@@ -122,13 +123,18 @@ async def request(
         idem.key if idem else None,
         idem.request_hash if idem else None,
     )
-    if inserted is None and idem is not None:  # the same call at the same moment: one request
-        kept = await kept_request(ctx, idem)
+    # The 202 is the key's answer: a retry is replayed by the write path's own load, so
+    # a command that four eyes may hold looks nothing up before it runs (docs/adr/0206).
+    if inserted is None and idem is not None:  # kept already: the same call meanwhile, or
+        kept = await kept_request(ctx, idem)  # its answer was lost with the process
         if kept is not None:
+            await ctx.uow.record([], [(idem, 202, msgspec.json.encode(kept))])
             return kept
     details = {**audit.details, "approval_id": str(approval_id), "requested": action}
-    await ctx.uow.record([dataclasses.replace(audit, action="approval_requested", details=details)])
-    return _pending(approval_id, action)
+    requested = dataclasses.replace(audit, action="approval_requested", details=details)
+    answer = [(idem, 202, msgspec.json.encode(pending))] if idem is not None else []
+    await ctx.uow.record([requested], answer)
+    return pending
 
 
 async def kept_request(ctx: AppContext, idem: IdempotencyKey) -> ApprovalPending | None:
@@ -162,12 +168,8 @@ async def run_or_request(
     audit = audit or AuditRecord(
         action=command.action, actor_id=command.actor.user_id, actor_role=command.actor.role
     )
-    if idem is not None and (kept := await kept_request(ctx, idem)) is not None:
-        replayed = dataclasses.replace(
-            audit, details={**audit.details, "approval_id": str(kept.approval_id)}
-        )
-        await ctx.uow.record([replayed.replayed()])
-        return CommandResult(202, msgspec.json.encode(kept), replayed=True)
+    # A retry of a kept request is replayed by ``execute`` from the 202 that
+    # ``request`` stored under its key (migration 0014 stored those of older requests).
     try:
         return await execute(ctx, command, idem, metadata, audit)
     except ApprovalRequiredError:

@@ -25,6 +25,8 @@ from server.application.idempotency import IdempotencyKey, StoredResponse
 from server.domain.account import Account
 from shared.events import EventMetadata
 
+Answer = tuple[IdempotencyKey, int, bytes]  # a key, the status and body answered under it
+
 
 class AnswerTakenError(Exception):
     """An idempotency key was answered by a concurrent command while this transaction
@@ -43,7 +45,7 @@ class Changes:
 
     appends: list[tuple[StreamAppend, EventMetadata]] = field(default_factory=list)
     opened: list[NewAccount] = field(default_factory=list)
-    answers: list[tuple[IdempotencyKey, int, bytes]] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
     audits: list[AuditRecord] = field(default_factory=list)
     states: dict[UUID, Account] = field(default_factory=dict)  # to cache once committed
 
@@ -79,6 +81,8 @@ class Transaction(Protocol):
 class UnitOfWork(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
-    async def record(self, audits: Sequence[AuditRecord]) -> None:
-        """Audit rows on their own, for outcomes whose transaction never committed."""
+    async def record(self, audits: Sequence[AuditRecord], answers: Sequence[Answer] = ()) -> None:
+        """Audit rows on their own, for outcomes whose transaction never committed, and
+        answers kept outside a command's transaction (an approval request's 202); an
+        answer already stored under its key is kept."""
         ...

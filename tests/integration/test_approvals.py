@@ -15,6 +15,7 @@ import httpx
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
+from server.adapters.migrations import MIGRATIONS_DIR
 from tests.support.customers import Customer, sign_up
 from tests.support.staff import admin, staff
 
@@ -255,6 +256,63 @@ async def test_a_large_cash_deposit_is_credited_once_when_another_teller_approve
     assert ("approval_approved", "accepted", checker.user_id) in got
     assert ("approval_rejected", "accepted", checker.user_id) in got
     assert got.count(("deposit_cash", "accepted", checker.user_id)) == 1
+
+
+async def test_a_request_kept_before_its_answer_was_stored_is_still_answered_once(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    api_factory: Callable[..., ManagedProcess],
+) -> None:
+    """A request kept without its 202 stored under the maker's key (before migration
+    0014, or by a process that died in between): a retry finds the kept request when
+    keeping it again conflicts, and stores the answer; 0014 stores it for older ones."""
+    maker = await staff(http, stack, "teller", "Mo Maker")
+    account = (await (await sign_up(http, "Ola Owner")).open_account())["id"]
+    api = api_factory(extra_env=CASH_FOUR_EYES)
+    key = str(uuid.uuid4())
+    async with httpx.AsyncClient(base_url=str(api.url), timeout=30) as h:
+
+        async def cash() -> httpx.Response:
+            return await h.post(
+                f"/api/v1/accounts/{account}/cash-deposits",
+                json={"amount": 8_000_00},
+                headers={**maker.auth, "Idempotency-Key": key},
+            )
+
+        async def forget_answer() -> None:
+            deleted = await db.execute(
+                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2",
+                str(maker.user_id),
+                key,
+            )
+            assert deleted == "DELETE 1"
+
+        first = await cash()
+        assert first.status_code == 202, first.text
+        approval_id = first.json()["approval_id"]
+        await forget_answer()
+        again = await cash()
+        assert again.status_code == 202 and again.json()["approval_id"] == approval_id
+        replayed = await cash()  # the answer is stored again
+        assert replayed.headers.get("Idempotent-Replayed") == "true", replayed.text
+        assert replayed.json()["approval_id"] == approval_id
+        await forget_answer()
+        migration = MIGRATIONS_DIR / "0014_approval_answers.sql"
+        await db.execute(migration.read_text())
+        replayed = await cash()
+        assert replayed.status_code == 202, replayed.text
+        assert replayed.json()["approval_id"] == approval_id
+        assert replayed.headers.get("Idempotent-Replayed") == "true"
+        reused = await h.post(
+            f"/api/v1/accounts/{account}/cash-deposits",
+            json={"amount": 8_100_00},
+            headers={**maker.auth, "Idempotency-Key": key},
+        )
+        assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+    kept = await db.fetchval("SELECT count(*) FROM approval_requests WHERE request_key = $1", key)
+    assert kept == 1
+    assert await deposits_of(db, account) == []
 
 
 async def test_raising_a_limit_waits_for_a_second_member_of_staff_lowering_does_not(

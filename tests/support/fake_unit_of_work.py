@@ -25,6 +25,7 @@ from server.application.audit import AuditRecord
 from server.application.decide import NewAccount
 from server.application.idempotency import IdempotencyKey, StoredResponse
 from server.application.unit_of_work import (
+    Answer,
     AnswerTakenError,
     Changes,
     Loaded,
@@ -148,5 +149,8 @@ class FakeUnitOfWork(UnitOfWork):
         finally:
             tx.release()
 
-    async def record(self, audits: Sequence[AuditRecord]) -> None:
+    async def record(self, audits: Sequence[AuditRecord], answers: Sequence[Answer] = ()) -> None:
         self.tables.audit.extend(audits)
+        for key, status, body in answers:  # ON CONFLICT DO NOTHING
+            stored = StoredResponse(key.request_hash, status, body)
+            self.tables.answers.setdefault(key.ident, stored)

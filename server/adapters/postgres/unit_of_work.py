@@ -26,6 +26,7 @@ from server.adapters.audit import row as audit_row
 from server.application.audit import AuditRecord
 from server.application.idempotency import IdempotencyKey, StoredResponse
 from server.application.unit_of_work import (
+    Answer,
     AnswerTakenError,
     Changes,
     Loaded,
@@ -179,6 +180,7 @@ class PostgresUnitOfWork(UnitOfWork):
             for state in tx.written.states.values():
                 self.accounts.remember(state)
 
-    async def record(self, audits: Sequence[AuditRecord]) -> None:
-        if audits:
-            await self.pool.fetchval(_WRITE, *write_args(Changes(audits=list(audits))))
+    async def record(self, audits: Sequence[AuditRecord], answers: Sequence[Answer] = ()) -> None:
+        if audits or answers:
+            changes = Changes(audits=list(audits), answers=list(answers))
+            await self.pool.fetchval(_WRITE, *write_args(changes))
