@@ -51,10 +51,13 @@ async def read_ranges(
     if not ranges:
         return []
     ids = list(ranges)
+    # LATERAL with ORDER BY: an index scan per account whatever plan is cached (a
+    # generic plan of a join on unnest() can scan all of events; docs/adr/0207).
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM unnest($1::uuid[], $2::int[], $3::int[]) AS g(id, after, upto)"
-        " JOIN events e ON e.stream_id = g.id AND e.version > g.after"
-        " AND (g.upto = 0 OR e.version <= g.upto)"
+        " CROSS JOIN LATERAL (SELECT * FROM events x WHERE x.stream_id = g.id"
+        " AND x.version > g.after AND (g.upto = 0 OR x.version <= g.upto)"
+        " ORDER BY x.version) e"
         " ORDER BY e.stream_id, e.version",
         ids,
         [ranges[i][0] for i in ids],
