@@ -11,6 +11,7 @@ Every API process shares them through Redis, so limits hold across processes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
@@ -116,15 +117,42 @@ class LeasedTokenBucket:
         self._max_subjects = max_subjects
         self._lease_script = client.register_script(_LEASE)
         self._leases: dict[str, tuple[float, int]] = {}  # subject -> (expires, tokens left)
+        # subject -> the lease being taken: its outcome (refused: the wait; else None)
+        self._renewals: dict[str, asyncio.Future[float | None]] = {}
         self._local = LocalTokenBucket(rate, burst, max_subjects=max_subjects)
 
     async def take(self, subject: str) -> float:
-        """Take one token; return 0 when allowed, else the seconds to wait for one."""
-        now = time.monotonic()
-        expires, left = self._leases.get(subject, (0.0, 0))
-        if left > 0 and expires > now:
-            self._leases[subject] = (expires, left - 1)
-            return 0.0
+        """Take one token; return 0 when allowed, else the seconds to wait for one.
+
+        One lease at a time per subject: requests that find the lease spent while
+        another one is being taken wait for it and spend from it. (Each taking its
+        own drew the shared bucket dry and kept only the last grant: a user's burst
+        of concurrent requests was refused with most of the tokens still unspent.)"""
+        while True:
+            now = time.monotonic()
+            expires, left = self._leases.get(subject, (0.0, 0))
+            if left > 0 and expires > now:
+                self._leases[subject] = (expires, left - 1)
+                return 0.0
+            renewal = self._renewals.get(subject)
+            if renewal is None:
+                break
+            refused = await asyncio.shield(renewal)
+            if refused is not None:
+                return refused  # the shared bucket is empty for now: so for us too
+        renewal = asyncio.get_running_loop().create_future()
+        self._renewals[subject] = renewal
+        outcome: float | None = None
+        try:
+            wait = await self._renew(subject, now)
+            outcome = wait if wait > 0 else None
+            return wait
+        finally:
+            del self._renewals[subject]
+            renewal.set_result(outcome)
+
+    async def _renew(self, subject: str, now: float) -> float:
+        """A new lease from the shared bucket, one token of it taken; else the wait."""
         try:
             granted, wait = await self._lease_script(
                 keys=[f"bank:bucket:{self._name}:{subject}"],

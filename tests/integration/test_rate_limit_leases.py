@@ -5,6 +5,7 @@ without Redis each process still limits on its own."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import redis.asyncio as redis
@@ -29,6 +30,22 @@ async def test_two_processes_together_admit_no_more_than_the_burst(
         admitted += (await (one if i % 2 else two).take(subject)) == 0
     # The burst, plus what 50/s refilled while the loop ran, minus unspent leases.
     assert 200 - 2 * (one.lease - 1) <= admitted <= 200 + 50 * 2, admitted
+
+
+async def test_concurrent_requests_of_one_user_share_a_lease(redis_client: redis.Redis) -> None:
+    """150 requests at once, 100 tokens in leases of 5: 100 pass (and what 5/s refills
+    meanwhile). Each request taking a lease of its own drew the bucket dry in 20 leases
+    and kept only the last one, refusing most requests with the tokens unspent."""
+    bucket = LeasedTokenBucket(redis_client, "lease-herd", rate=5.0, burst=100)
+    assert bucket.lease == 5
+    subject = uuid.uuid4().hex
+    waits = await asyncio.gather(*(bucket.take(subject) for _ in range(150)))
+    assert 100 <= sum(w == 0 for w in waits) <= 105, waits
+    assert all(w > 0 for w in waits if w != 0)
+    # With limits far above the load (the bench's), nothing is refused at all.
+    roomy = LeasedTokenBucket(redis_client, "lease-roomy", rate=1e6, burst=1_000_000)
+    waits = await asyncio.gather(*(roomy.take(subject) for _ in range(200)))
+    assert waits == [0.0] * 200
 
 
 async def test_a_lease_saves_redis_round_trips(redis_client: redis.Redis) -> None:
