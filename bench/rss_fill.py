@@ -29,7 +29,10 @@ async def fill(api: str, db_url: str, events: int, max_seconds: float) -> str:
                 stored = await conn.fetchval("SELECT coalesce(max(global_position), 0) FROM events")
                 if stored >= events:
                     break
-                errors += (await call(i)) is not None
+                try:
+                    errors += (await call(i)) is not None
+                except aiohttp.ClientError:  # e.g. a connection reset: a failed batch
+                    errors += 1
                 i += 1
             seconds = time.perf_counter() - t0
     finally:
