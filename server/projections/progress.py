@@ -18,6 +18,7 @@ answers, with a growing age.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,8 +86,8 @@ class Progress:
     def age(self) -> float:
         return max(self.clock() - self.last_progress, 0.0)
 
-    def status(self) -> str:
-        old = self.age() > self.stall_seconds
+    def status(self, age: float | None = None) -> str:
+        old = (self.age() if age is None else age) > self.stall_seconds
         if not self.started:
             return STALLED if old else STARTING
         return STALLED if old and self.has_work() else OK
@@ -96,10 +97,13 @@ class Progress:
         for (topic, partition), n in sorted(dict(self.lag).items()):
             lag.setdefault(topic, {})[str(partition)] = n
         failed = dict(self.failed)
+        age = self.age()
         return {
             "process": PROCESS,
-            "status": self.status(),
-            "last_progress_age_seconds": round(self.age(), 3),
+            "status": self.status(age),
+            # rounded up: a stalled worker never shows an age at its threshold (2.0004 s
+            # said "stalled" and showed 2.0 once)
+            "last_progress_age_seconds": math.ceil(age * 1000) / 1000,
             "stall_threshold_seconds": self.stall_seconds,
             "lag": lag,
             "failed_partitions": [partition_name(tp) for tp in sorted(failed)],
