@@ -54,6 +54,7 @@ async def test_money_from_another_customer_is_notified_once_and_pushed_live(
     cdc: ManagedProcess,
     projections: ManagedProcess,
     notifications: ManagedProcess,
+    db: asyncpg.Pool,
 ) -> None:
     ada = await sign_up(http, "Ada Lovelace")
     bob = await sign_up(http, "Bob Builder")
@@ -74,13 +75,20 @@ async def test_money_from_another_customer_is_notified_once_and_pushed_live(
             if msg["type"] == "NotificationReceived" and kind == "money_received":
                 break
         pushed_after = time.monotonic() - sent
+        received_at = time.time()
     note = msg["notification"]
     assert note["kind"] == "money_received"
     assert note["title"] == "You received 25.00 EUR"
     assert "lunch" in note["body"]
     assert note["account_id"] == ada_acc
+    # Pushed live: as the row was stored, not by the sweep (every 5 s when the topics
+    # are quiet). Timed from the row, not from the transfer: the way there (CDC, the
+    # broker) took 3.6 s once in a loaded full run, with a just-restarted connector.
+    stored = await db.fetchval("SELECT created_at FROM notifications WHERE id = $1", note["id"])
+    stored_to_pushed = received_at - stored.timestamp()
     print(f"\ntransfer -> notification on the WebSocket in {pushed_after:.3f}s")
-    assert pushed_after < 2.0
+    print(f"stored -> on the WebSocket in {stored_to_pushed:.3f}s")
+    assert stored_to_pushed < 1.0
 
     got = await wait_inbox(ada, "money_received")
     assert [n["id"] for n in got] == [note["id"]]
