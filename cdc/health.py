@@ -21,13 +21,14 @@ event loop sets, so a connector whose loop is stuck still answers "stalled".
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication
 
 import msgspec
+
+from runtime.observability.pipeline import shown_age
 
 PROCESS = "cdc"
 
@@ -87,7 +88,7 @@ class Progress:
         hb = self._heartbeat_acked
         return HealthReport(
             status=status,
-            last_progress_age_seconds=math.ceil(age * 1000) / 1000,  # never shown at the threshold
+            last_progress_age_seconds=shown_age(age),
             stall_threshold_seconds=self.stall_seconds,
             slot_lag_bytes=self.slot_lag_bytes,
             heartbeat_age_seconds=None if hb is None else round(now - hb, 3),

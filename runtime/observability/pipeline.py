@@ -8,6 +8,7 @@ the spans join the API request's trace.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,13 @@ from runtime.observability.logging import get_logger
 from shared.events import RecordedEvent
 
 _batch_log = get_logger("bank.projections")
+
+
+def shown_age(seconds: float) -> float:
+    """A pipeline process's last-progress age as its health output shows it: to the
+    millisecond, rounded up, so a process stalled past its threshold never shows an age
+    at the threshold (2.0004 s said "stalled" and showed 2.0 once)."""
+    return math.ceil(seconds * 1000) / 1000
 
 
 def trace_publisher(pub: Any) -> None:

@@ -18,11 +18,12 @@ answers, with a growing age.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from runtime.observability.pipeline import shown_age
 
 PROCESS = "projections"
 OK = "ok"
@@ -101,9 +102,7 @@ class Progress:
         return {
             "process": PROCESS,
             "status": self.status(age),
-            # rounded up: a stalled worker never shows an age at its threshold (2.0004 s
-            # said "stalled" and showed 2.0 once)
-            "last_progress_age_seconds": math.ceil(age * 1000) / 1000,
+            "last_progress_age_seconds": shown_age(age),
             "stall_threshold_seconds": self.stall_seconds,
             "lag": lag,
             "failed_partitions": [partition_name(tp) for tp in sorted(failed)],

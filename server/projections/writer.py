@@ -30,15 +30,14 @@ CREATE TEMP TABLE IF NOT EXISTS tmp_account_updates (
     held_delta bigint
 );
 """
-_with_temp_tables: set[int] = set()  # backend pids
-
 # DELETE leaves dead rows that only VACUUM makes room over, and autovacuum never
 # visits another session's temp tables: their files grew by every batch, and every
 # batch's scans of them read all of it (the DELETE of tmp_postings 0.4 -> 7.4 ms
 # between 30,000 and 74,000 events; docs/adr/0207). TRUNCATE gives the files back;
 # it makes a new file per table, so it runs once every this many rows, not per batch.
 TEMP_ROWS_BETWEEN_TRUNCATES = 2_000
-_temp_rows: dict[int, int] = {}  # rows through the temp tables since, per backend pid
+# Backends that have the temp tables: rows through them since their last truncate.
+_temp_tables: dict[int, int] = {}
 
 # Postings not seen before go into transaction_view; exactly those are added to
 # the day's analytics (a posting that lost an insert race adds nothing).
@@ -114,13 +113,14 @@ async def apply_plan(conn: asyncpg.Connection, plan: BatchPlan) -> list[asyncpg.
         await conn.copy_records_to_table(
             "account_view", records=plan.opens, columns=ACCOUNT_COLUMNS
         )
-    if (plan.postings or plan.updates) and conn.get_server_pid() not in _with_temp_tables:
+    pid = conn.get_server_pid()
+    if (plan.postings or plan.updates) and pid not in _temp_tables:
         await conn.execute(_CREATE_TEMP)
-        _with_temp_tables.add(conn.get_server_pid())
+        _temp_tables[pid] = 0
     try:
         await _apply_rows(conn, plan)
     except asyncpg.UndefinedTableError:
-        _with_temp_tables.discard(conn.get_server_pid())  # a new backend reused the pid
+        _temp_tables.pop(pid, None)  # a new backend reused the pid
         raise
     touched = list(plan.touched)
     if not touched:
@@ -152,11 +152,13 @@ async def _apply_rows(conn: asyncpg.Connection, plan: BatchPlan) -> None:
         await conn.copy_records_to_table("tmp_account_updates", records=rows)
         await conn.execute(_APPLY_UPDATES + "; DELETE FROM tmp_account_updates")
     pid = conn.get_server_pid()
-    through = _temp_rows.get(pid, 0) + len(plan.postings) + len(plan.updates)
+    if pid not in _temp_tables:
+        return  # nothing went through them
+    through = _temp_tables[pid] + len(plan.postings) + len(plan.updates)
     if through >= TEMP_ROWS_BETWEEN_TRUNCATES:
         await conn.execute("TRUNCATE tmp_postings, tmp_account_updates")
         through = 0
-    _temp_rows[pid] = through
+    _temp_tables[pid] = through
 
 
 async def save_checkpoints(
