@@ -77,18 +77,16 @@ async def read_movement(
     actor: Actor,
     account_id: str,
     command: str,
-    action: str | None = None,
+    action: str,
 ) -> Movement:
     """The account, the body, the key (bound to ``command`` and its account), the
-    metadata and the audit record (``action``, by default ``<command>_money``)."""
+    metadata and the audit record (``action``)."""
     account = await resolve_account(ctx, account_id)
     req = await decode_body(request, MoneyMovementRequest)
     idem = idempotency_key(request, actor, f"{command}:{account}", req)
     meta = event_metadata(request, actor, idem)
     audit = dataclasses.replace(
-        audit_record(request, action or f"{command}_money", actor, meta.trace_id).about_account(
-            account
-        ),
+        audit_record(request, action, actor, meta.trace_id).about_account(account),
         details={"amount": req.amount},
     )
     return Movement(account, req, idem, meta, audit)
@@ -99,6 +97,48 @@ async def run_movement(
 ) -> Response[bytes]:
     result = await handler(ctx, actor, m.account, m.req, m.idem, m.meta, m.audit)
     return command_response(result)
+
+
+@dataclass(frozen=True, slots=True)
+class MovementRoute:
+    """A money movement on one account, as its controller and the fast lane
+    (server/api/fast_lane.py) both run it: read the request, then run the handler."""
+
+    suffix: str  # the last segment of /api/v1/accounts/{account_id}/<suffix>
+    operation_id: str
+    command: str  # what the Idempotency-Key is bound to, with the account
+    action: str  # the audit trail's action
+    handler: MovementHandler
+
+    @property
+    def path(self) -> str:
+        return "/{account_id:str}/" + self.suffix
+
+
+DEPOSIT = MovementRoute(
+    "deposits", "depositMoney", "deposit", "deposit_money", funding_handlers.deposit
+)
+WITHDRAWAL = MovementRoute(
+    "withdrawals", "withdrawMoney", "withdraw", "withdraw_money", handlers.withdraw_money
+)
+CASH_DEPOSIT = MovementRoute(
+    "cash-deposits", "depositCash", "deposit_cash", "deposit_cash", funding_handlers.deposit_cash
+)
+TOP_UP = MovementRoute(
+    "top-ups", "topUpAccount", "top_up", "top_up_account", funding_handlers.top_up
+)
+MOVEMENT_ROUTES = (DEPOSIT, WITHDRAWAL, CASH_DEPOSIT, TOP_UP)
+
+
+async def move(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    actor: Actor,
+    account_id: str,
+    route: MovementRoute,
+) -> Response[bytes]:
+    movement = await read_movement(request, ctx, actor, account_id, route.command, route.action)
+    return await run_movement(ctx, actor, movement, route.handler)
 
 
 class AccountController(Controller):
@@ -144,8 +184,8 @@ class AccountController(Controller):
         )
 
     @post(
-        "/{account_id:str}/deposits",
-        operation_id="depositMoney",
+        DEPOSIT.path,
+        operation_id=DEPOSIT.operation_id,
         status_code=201,
         responses=PENDING_RESPONSE,
     )
@@ -159,10 +199,9 @@ class AccountController(Controller):
     ) -> Response[MoneyMovementResponse]:
         """A customer's deposit is a development top-up; staff's is cash (issue #17),
         which waits for a second member of staff above the four-eyes threshold (202)."""
-        movement = await read_movement(request, ctx, actor, account_id, "deposit")
-        return await run_movement(ctx, actor, movement, funding_handlers.deposit)  # type: ignore[return-value]
+        return await move(request, ctx, actor, account_id, DEPOSIT)  # type: ignore[return-value]
 
-    @post("/{account_id:str}/withdrawals", operation_id="withdrawMoney", status_code=201)
+    @post(WITHDRAWAL.path, operation_id=WITHDRAWAL.operation_id, status_code=201)
     async def withdraw(
         self,
         request: Request[Any, Any, Any],
@@ -171,8 +210,7 @@ class AccountController(Controller):
         account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
-        movement = await read_movement(request, ctx, actor, account_id, "withdraw")
-        return await run_movement(ctx, actor, movement, handlers.withdraw_money)  # type: ignore[return-value]
+        return await move(request, ctx, actor, account_id, WITHDRAWAL)  # type: ignore[return-value]
 
     async def _status_change(
         self,

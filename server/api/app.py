@@ -20,6 +20,7 @@ from server.api.batch import BatchTransferController
 from server.api.bootstrap import redis_client, services_lifespan
 from server.api.deps import dependencies
 from server.api.errors import exception_handlers
+from server.api.fast_lane import FastLane
 from server.api.funding import FundingController
 from server.api.hardening import cors_config
 from server.api.headers import security_headers
@@ -82,5 +83,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
     )
     app.state.settings = settings  # read by instrument_app (log level, OTLP endpoint)
+    app.asgi_handler = FastLane(app, app.asgi_handler, MAX_BODY_BYTES)  # the hottest requests
     app.asgi_handler = InputGuard(app.asgi_handler)  # NUL, lone surrogates, ... -> 400
     return instrument_app(app)  # metrics, trace/request ids, JSON logs, OTLP if configured

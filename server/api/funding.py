@@ -10,7 +10,7 @@ from typing import Any
 from litestar import Controller, Request, Response, post, put
 
 from server.api.account_ids import resolve_account
-from server.api.accounts import command_response, read_movement, run_movement
+from server.api.accounts import CASH_DEPOSIT, TOP_UP, command_response, move
 from server.api.approvals import PENDING_RESPONSE
 from server.api.body import decode_body, event_metadata, idempotency_key
 from server.api.security import audit_record
@@ -29,8 +29,8 @@ class FundingController(Controller):
     tags = ["accounts"]
 
     @post(
-        "/{account_id:str}/cash-deposits",
-        operation_id="depositCash",
+        CASH_DEPOSIT.path,
+        operation_id=CASH_DEPOSIT.operation_id,
         status_code=201,
         responses=PENDING_RESPONSE,
     )
@@ -45,12 +45,9 @@ class FundingController(Controller):
         """A teller records cash paid in at the desk into a customer's account; above the
         four-eyes threshold it answers 202 and is credited when another member of staff
         approves it (POST /api/v1/approvals/{id}/approve)."""
-        movement = await read_movement(
-            request, ctx, actor, account_id, "deposit_cash", "deposit_cash"
-        )
-        return await run_movement(ctx, actor, movement, funding_handlers.deposit_cash)  # type: ignore[return-value]
+        return await move(request, ctx, actor, account_id, CASH_DEPOSIT)  # type: ignore[return-value]
 
-    @post("/{account_id:str}/top-ups", operation_id="topUpAccount", status_code=201)
+    @post(TOP_UP.path, operation_id=TOP_UP.operation_id, status_code=201)
     async def top_up(
         self,
         request: Request[Any, Any, Any],
@@ -61,8 +58,7 @@ class FundingController(Controller):
     ) -> Response[MoneyMovementResponse]:
         """Development mode only: a customer adds money from outside to their own
         account, up to a daily cap; production answers 403 ``top_ups_disabled``."""
-        movement = await read_movement(request, ctx, actor, account_id, "top_up", "top_up_account")
-        return await run_movement(ctx, actor, movement, funding_handlers.top_up)  # type: ignore[return-value]
+        return await move(request, ctx, actor, account_id, TOP_UP)  # type: ignore[return-value]
 
     @put(
         "/{account_id:str}/limits",

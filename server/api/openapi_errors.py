@@ -20,6 +20,7 @@ lists may be a little wider than what one operation ever gives, never narrower
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import re
 import sys
@@ -265,6 +266,10 @@ def _step(
         return (target,) if inspect.isfunction(target) else ()
     elif target is None and isinstance(node, ast.Attribute) and _unresolved_method(node):
         return _functions_named(node.attr)
+    elif dataclasses.is_dataclass(target) and not inspect.isclass(target) and _ours(target):
+        # a route's description that carries its handler (accounts.MovementRoute)
+        values = (getattr(target, f.name) for f in dataclasses.fields(target))
+        return tuple(v for v in values if inspect.isfunction(v))
     return ()
 
 

@@ -26,6 +26,9 @@ MAX_PAGE = 200
 MAX_ANALYTICS_DAYS = 366
 
 
+BALANCE_PATH = "/{account_id:str}/balance"  # also answered by server/api/fast_lane.py
+
+
 def min_version_param(value: int | None) -> int | None:
     if value is not None and value < 0:
         raise BadRequestError("min_version must be 0 or more.", "invalid_min_version")
@@ -60,7 +63,7 @@ class QueryController(Controller):
     path = "/api/v1/accounts"
     tags = ["accounts"]
 
-    @get("/{account_id:str}/balance", operation_id="getBalance")
+    @get(BALANCE_PATH, operation_id="getBalance")
     async def balance(
         self,
         ctx: AppContext,

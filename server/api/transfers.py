@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, Response, post
@@ -13,6 +14,7 @@ from server.api.security import audit_record
 from server.application import handlers
 from server.application.audit import AuditRecord
 from server.application.context import Actor, AppContext
+from server.application.idempotency import IdempotencyKey
 from shared.api import TransferRequest, TransferResponse
 from shared.events import EventMetadata
 
@@ -30,17 +32,38 @@ def transfer_audit(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """What a transfer request asked: the body, the key, the metadata, the audit record."""
+
+    req: TransferRequest
+    idem: IdempotencyKey | None
+    meta: EventMetadata
+    audit: AuditRecord
+
+
+async def read_transfer(request: Request[Any, Any, Any], actor: Actor) -> Transfer:
+    req = await decode_body(request, TransferRequest)
+    idem = idempotency_key(request, actor, "transfer", req)
+    meta = event_metadata(request, actor, idem)
+    return Transfer(req, idem, meta, transfer_audit(request, actor, meta, req))
+
+
+async def run_transfer(ctx: AppContext, actor: Actor, t: Transfer) -> Response[bytes]:
+    result = await handlers.transfer_money(ctx, actor, t.req, t.idem, t.meta, t.audit)
+    return command_response(result)
+
+
+TRANSFERS_PATH = "/api/v1/transfers"  # also answered by server/api/fast_lane.py
+
+
 class TransferController(Controller):
-    path = "/api/v1/transfers"
+    path = TRANSFERS_PATH
     tags = ["transfers"]
 
     @post("/", operation_id="transferMoney", status_code=201)
     async def transfer(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, data: TransferRequest
     ) -> Response[TransferResponse]:
-        req = await decode_body(request, TransferRequest)
-        idem = idempotency_key(request, actor, "transfer", req)
-        meta = event_metadata(request, actor, idem)
-        audit = transfer_audit(request, actor, meta, req)
-        result = await handlers.transfer_money(ctx, actor, req, idem, meta, audit)
-        return command_response(result)  # type: ignore[return-value]
+        transfer = await read_transfer(request, actor)
+        return await run_transfer(ctx, actor, transfer)  # type: ignore[return-value]
