@@ -101,6 +101,12 @@ CACHE_REQUESTS = Counter(
     ["cache", "result"],
     registry=API_REGISTRY,
 )
+KEPT_READS = Counter(
+    "bank_query_kept_reads",
+    "Plain reads answered from the account state the process kept, at the stream's head"
+    " (no query-cache lookup)",
+    registry=API_REGISTRY,
+)
 
 # Series that exist from the start at 0, so that rate() and ratios work before
 # the first event (a retry is rare; a fresh instance has no cache hits yet).

@@ -11,6 +11,12 @@ head version of the stream is looked up (one index-only query) and used as the
 minimum, so a plain read is never behind a write either; passing
 ``min_version`` skips that lookup. Accounts the projection has not seen at all
 yet (just opened) are folded from the store too.
+
+The state of an account is the fold of its stream up to its version, so a state at
+the stream's head is the account now. Each API process keeps the newest state it
+read per account (``QueryCache.keep``); a plain read whose head equals that
+state's version answers from it without asking the query cache
+(docs/adr/0307-a-plain-read-at-the-head-answers-from-memory.md).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from server.application.context import Actor, AppContext
 from server.application.views import account_response as folded_response
 from server.domain.account_number import formatted
 from server.domain.errors import AccountNotFoundError
+from server.observability.metrics import KEPT_READS
 from server.readmodel.cache import QueryCache
 from server.readmodel.rows import account_response
 from server.readmodel.tables import AccountView
@@ -42,6 +49,16 @@ async def _from_view(
     account = await _numbered(ctx, account_response(row))
     if cache:
         await cache.put_account(account)
+    return account
+
+
+async def _from_view_kept(
+    ctx: AppContext, account_id: UUID, cache: QueryCache | None
+) -> AccountResponse | None:
+    """``_from_view``, remembering in process what it read (``QueryCache.keep``)."""
+    account = await _from_view(ctx, account_id, cache)
+    if account is not None and cache:
+        cache.keep(account)
     return account
 
 
@@ -101,11 +118,20 @@ async def _get_account(
     cache: QueryCache | None = None,
     min_version: int | None = None,
 ) -> AccountResponse:
-    account = await _from_view(ctx, account_id, cache)
+    head = None
+    if min_version is None and cache and (kept := cache.kept(account_id)) is not None:
+        # A plain read: the head is read anyway; when the state this process kept is at
+        # the head, it is the account now, and the query cache need not be asked.
+        head = await _store_head(ctx, account_id)
+        if kept.version == head:
+            check_account_access(actor, kept.owner_id, "read")
+            KEPT_READS.inc()
+            return kept
+    account = await _from_view_kept(ctx, account_id, cache)
     if account is not None:
         check_account_access(actor, account.owner_id, "read")
         if min_version is None:
-            min_version = await _store_head(ctx, account_id)
+            min_version = head if head is not None else await _store_head(ctx, account_id)
         if account.version >= min_version:
             return account
     stored = await _from_store(ctx, account_id)

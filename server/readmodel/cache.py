@@ -38,6 +38,8 @@ log = logging.getLogger("bank.readmodel.cache")
 T = TypeVar("T")
 
 ACCOUNT_TTL_SECONDS = 300
+# Accounts whose newest read state a process keeps in memory (the oldest goes first).
+KEPT_ACCOUNTS = 20_000
 LIST_TTL_SECONDS = 60
 UNAVAILABLE_PAUSE_SECONDS = 1.0
 UNAVAILABLE_ERRORS = (RedisError, OSError)
@@ -121,6 +123,7 @@ class QueryCache:
         self._refresh_and_publish = redis.register_script(_REFRESH_AND_PUBLISH)
         self._clock = clock
         self._skip_until = 0.0
+        self._kept: dict[UUID, AccountResponse] = {}
 
     @property
     def available(self) -> bool:
@@ -137,6 +140,22 @@ class QueryCache:
             self._skip_until = self._clock() + UNAVAILABLE_PAUSE_SECONDS
             log.warning("Redis unavailable (%s: %s); reading without the cache", what, exc)
             return otherwise
+
+    def kept(self, account_id: UUID) -> AccountResponse | None:
+        """The newest state of the account this process has read, if it kept one.
+        Only as fresh as the caller proves it: a state is the fold of its stream up to
+        its version, so it is the account now exactly when its version is the stream's
+        head (server/queries/accounts.py reads the head on every plain read)."""
+        return self._kept.get(account_id)
+
+    def keep(self, account: AccountResponse) -> None:
+        """Keep ``account`` unless a newer state is kept already."""
+        old = self._kept.get(account.id)
+        if old is not None and old.version >= account.version:
+            return
+        if old is None and len(self._kept) >= KEPT_ACCOUNTS:
+            del self._kept[next(iter(self._kept))]
+        self._kept[account.id] = account
 
     async def get_account(self, account_id: UUID) -> AccountResponse | None:
         raw = await self._try("get account", lambda: self.redis.get(account_key(account_id)), None)

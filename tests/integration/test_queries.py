@@ -63,6 +63,16 @@ async def test_pages_hold_every_posting_exactly_once_while_new_ones_arrive(
     assert pages >= 7
 
 
+async def _kept_reads(http: httpx.AsyncClient) -> float:
+    """The API's count of plain reads answered from the state it kept at the head."""
+    text = (await http.get("/metrics")).text
+    return float(
+        next(
+            ln for ln in text.splitlines() if ln.startswith("bank_query_kept_reads_total")
+        ).split()[1]
+    )
+
+
 async def test_a_read_is_never_older_than_the_command_response(
     http: httpx.AsyncClient,
     cdc: ManagedProcess,
@@ -75,6 +85,11 @@ async def test_a_read_is_never_older_than_the_command_response(
     await wait_projected(db, account, r.json()["version"])
     assert (await ada.account(account)).json()["version"] == 2
     assert await redis_client.get(f"bank:q:account:{account}") is not None  # cached
+    # The API process kept that state: at the stream's head, a plain read answers from it.
+    kept_before = await _kept_reads(http)
+    bal = (await http.get(f"/api/v1/accounts/{account}/balance", headers=ada.auth)).json()
+    assert bal["version"] == 2
+    assert await _kept_reads(http) == kept_before + 1
 
     projections.kill()  # the read models stop moving
     try:
