@@ -250,6 +250,7 @@ def _plan(st: Any, args: argparse.Namespace, scenarios: list[str], e2e_reason: s
         scenarios=scenarios,
         e2e=not args.no_e2e,
         e2e_skip_reason=e2e_reason,
+        admin_credentials=list(_admin(st)),
         baselines=not args.no_baselines,
         copy_commands=8_000 if quick else 60_000,
         batch_saturation_size=2000 if quick else 8190,

@@ -1,8 +1,10 @@
 """Command → read model → WebSocket push, end to end.
 
-A fresh customer opens a few accounts and listens on WS /api/v1/ws; deposits are
-sent at a fixed rate and each one's latency runs from the moment it was due to
-the moment a BalanceChanged at (or past) its stream version reaches the socket.
+A fresh customer opens a few accounts and listens on WS /api/v1/ws; a teller's cash
+deposits into them (the production deposit, as in the ``deposits`` scenario: docs/adr/
+0205-bench-deposit-is-a-tellers-cash-deposit.md) are sent at a fixed rate, and each
+one's latency runs from the moment it was due to the moment a BalanceChanged at (or
+past) its stream version reaches the socket.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ Sent = list[tuple[str, int, float]]  # account, version, due time
 async def run_e2e(
     api: str,
     http: aiohttp.ClientSession,
+    teller_token: str,
     *,
     rate: float,
     seconds: float,
@@ -48,7 +51,7 @@ async def run_e2e(
         await _say_hello(ws)
         reader_task = asyncio.create_task(_collect_pushes(ws, pushes))
         await asyncio.sleep(1.0)  # let the catch-up of the opening deposits pass
-        deposit = _deposit_call(http, api, who, sent)
+        deposit = _deposit_call(http, api, who, teller_token, sent)
         run = await open_loop(deposit, rate=rate, duration=seconds, drain=10)
         errors.update(run.errors)
         await _wait_for_last_pushes(pushes, sent, len(who.accounts), wait)
@@ -82,9 +85,13 @@ async def _collect_pushes(ws: aiohttp.ClientWebSocketResponse, pushes: Pushes) -
             pushes[str(m.account_id)].append((m.version, time.perf_counter()))
 
 
-def _deposit_call(http: aiohttp.ClientSession, api: str, who: Customer, sent: Sent) -> Call:
-    """Deposits round-robin over ``who``'s accounts, appending each accepted one to ``sent``."""
+def _deposit_call(
+    http: aiohttp.ClientSession, api: str, who: Customer, teller_token: str, sent: Sent
+) -> Call:
+    """A teller's cash deposits round-robin over ``who``'s accounts, appending each
+    accepted one to ``sent``."""
     body = _enc.encode({"amount": 1})
+    teller = {"Authorization": f"Bearer {teller_token}"}
 
     async def deposit(i: int) -> str | None:
         due = time.perf_counter()
@@ -93,7 +100,7 @@ def _deposit_call(http: aiohttp.ClientSession, api: str, who: Customer, sent: Se
             f"{api}/api/v1/accounts/{account}/deposits",
             data=body,
             headers={
-                **who.auth,
+                **teller,
                 "Content-Type": "application/json",
                 "Idempotency-Key": str(uuid.uuid4()),
             },

@@ -39,6 +39,7 @@ class Plan(msgspec.Struct, kw_only=True):
     batch_concurrency: int = 2
     e2e: bool = True
     e2e_skip_reason: str = ""
+    admin_credentials: list[str] = []  # the stack's bootstrap admin: makes the e2e's teller
     baselines: bool = True
     copy_commands: int = 60_000
     rss_events: int = 0  # fill the store to this many events before the end (RSS)
@@ -174,9 +175,14 @@ async def http_steps(plan: Plan) -> None:
             report("ours/e2e_push/fixed", None, plan.e2e_skip_reason)
         elif plan.e2e:
             from bench.e2e import run_e2e
+            from bench.wrk_scenarios import make_tellers
 
             try:
-                s = await run_e2e(api, http, rate=plan.fixed_rate, seconds=plan.fixed_seconds)
+                email, password = plan.admin_credentials
+                (teller,) = await make_tellers(api, (email, password), 1)
+                s = await run_e2e(
+                    api, http, teller, rate=plan.fixed_rate, seconds=plan.fixed_seconds
+                )
                 report("ours/e2e_push/fixed", s)
             except Exception as exc:  # noqa: BLE001 - a broken path is a result to report
                 report("ours/e2e_push/fixed", None, f"end-to-end run failed: {exc!r}")

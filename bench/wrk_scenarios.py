@@ -48,7 +48,7 @@ async def _token(http: aiohttp.ClientSession, api: str, email: str, password: st
         return str(body["access_token"])
 
 
-async def _tellers(api: str, admin: tuple[str, str], n: int) -> list[str]:
+async def make_tellers(api: str, admin: tuple[str, str], n: int) -> list[str]:
     """``n`` new users made tellers by the bootstrap admin; their tokens (signed in after
     the role change, which ends earlier sessions)."""
     tokens = []
@@ -72,7 +72,7 @@ def teller_creds(
 ) -> list[tuple[str, list[str]]]:
     """Tellers' tokens, each with a share of the customers' accounts: a teller's deposit is
     the production deposit (cash at the desk); a customer's own is a development top-up."""
-    tokens = asyncio.run(_tellers(api, admin, tellers))
+    tokens = asyncio.run(make_tellers(api, admin, tellers))
     everyone = [a for _, accounts in customers for a in accounts]
     return [(t, everyone[i :: len(tokens)]) for i, t in enumerate(tokens)]
 
