@@ -42,7 +42,12 @@ from server.api.errors import error_response
 from server.api.queries import BALANCE_PATH, min_version_param
 from server.api.rate_limits import MONEY_MOVING, take_money_token
 from server.api.security import authenticate_access_token
-from server.api.transfers import TRANSFERS_PATH, read_transfer, run_transfer
+from server.api.transfers import (
+    TRANSFER_OPERATION,
+    TRANSFERS_PATH,
+    read_transfer,
+    run_transfer,
+)
 from server.application.context import Actor, AppContext
 from server.queries import accounts as account_queries
 
@@ -101,7 +106,7 @@ class FastLane:
     def _command_of(self, path: str) -> tuple[str, str, Read, Run] | None:
         """The route template, operation id, reading and running of a command path."""
         if path == TRANSFERS_PATH:
-            return self.transfer_template, "transferMoney", _read_transfer, run_transfer
+            return self.transfer_template, TRANSFER_OPERATION, _read_transfer, run_transfer
         if (match := _MOVEMENT.fullmatch(path)) is None:
             return None
         account_id, route = match.group(1), _BY_SUFFIX[match.group(2)]

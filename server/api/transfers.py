@@ -55,13 +55,14 @@ async def run_transfer(ctx: AppContext, actor: Actor, t: Transfer) -> Response[b
 
 
 TRANSFERS_PATH = "/api/v1/transfers"  # also answered by server/api/fast_lane.py
+TRANSFER_OPERATION = "transferMoney"
 
 
 class TransferController(Controller):
     path = TRANSFERS_PATH
     tags = ["transfers"]
 
-    @post("/", operation_id="transferMoney", status_code=201)
+    @post("/", operation_id=TRANSFER_OPERATION, status_code=201)
     async def transfer(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, data: TransferRequest
     ) -> Response[TransferResponse]:
