@@ -1,8 +1,9 @@
 """What the API's command and query handlers need, built once per process by its
 composition root: ``AppContext(settings, pool)``.
 
-It owns the account-state cache, the unit of work, the command runner and (when
-enabled) the group committer: no process-global state.
+It owns the account-state cache, the unit of work, the command runner, (when
+enabled) the group committer and the stream-head reader of the read side: no
+process-global state.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncpg
 
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
+from server.adapters.postgres.stream_heads import StreamHeads
 from server.adapters.postgres.unit_of_work import PostgresUnitOfWork
 from server.application.actor import Actor, Role
 from server.application.command_runner import CommandResult, CommandRunner, Submission
@@ -32,6 +34,7 @@ class AppContext:
         self.pool = pool
         self.accounts = accounts if accounts is not None else AccountRepository()
         self.uow: UnitOfWork = uow if uow is not None else PostgresUnitOfWork(pool, self.accounts)
+        self.heads = StreamHeads(pool)
         self.runner = CommandRunner(
             self.uow,
             max_amount=settings.max_transaction_amount,

@@ -79,12 +79,7 @@ async def _from_store(ctx: AppContext, account_id: UUID) -> AccountResponse | No
 
 
 async def _store_head(ctx: AppContext, account_id: UUID) -> int:
-    async with ctx.pool.acquire() as conn:
-        head = await conn.fetchval(
-            "SELECT version FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
-            account_id,
-        )
-    return int(head or 0)
+    return await ctx.heads.head(account_id)  # read together with the others asked now
 
 
 async def _numbered(ctx: AppContext, account: AccountResponse) -> AccountResponse:

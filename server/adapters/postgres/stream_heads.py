@@ -1,0 +1,59 @@
+"""The head version of event streams, read together.
+
+Every plain read of an account asks for its stream's head, so that it is never older
+than a write its caller saw (server/queries/accounts.py). Under load many reads ask at
+once; here the ones that arrive while a query is out wait for it and then go together
+in the next one: one round trip and one statement for all of them, an index look-up
+per stream (docs/adr/0308-stream-heads-read-together.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import asyncpg
+
+# A scalar subquery per stream: the planner cannot turn it into a join, so it stays an
+# index scan on events (stream_id, version), newest first, whatever plan is cached.
+_HEADS = (
+    "SELECT s.id, (SELECT e.version FROM events e WHERE e.stream_id = s.id"
+    " ORDER BY e.version DESC LIMIT 1) FROM unnest($1::uuid[]) AS s(id)"
+)
+
+
+class StreamHeads:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._waiting: dict[UUID, list[asyncio.Future[int]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.queries = 0  # for tests: how many statements answered the reads
+
+    async def head(self, stream_id: UUID) -> int:
+        """The stream's newest version (0: no events)."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(stream_id, []).append(future)
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_while_asked())
+        return await future
+
+    async def _read_while_asked(self) -> None:
+        try:
+            while self._waiting:
+                asked, self._waiting = self._waiting, {}
+                try:
+                    rows = await self.pool.fetch(_HEADS, list(asked))
+                except Exception as exc:  # noqa: BLE001 - each reader gets it (503 upstream)
+                    for futures in asked.values():
+                        for f in futures:
+                            if not f.done():
+                                f.set_exception(exc)
+                    continue
+                self.queries += 1
+                heads = {row[0]: row[1] or 0 for row in rows}
+                for stream_id, futures in asked.items():
+                    for f in futures:
+                        if not f.done():  # a caller that went away
+                            f.set_result(heads.get(stream_id, 0))
+        finally:
+            self._reader = None
