@@ -52,7 +52,7 @@ from server.application.context import Actor, AppContext
 from server.queries import accounts as account_queries
 
 _PREFIX = "/api/v1/accounts"
-_ACCOUNT = r"/api/v1/accounts/([0-9A-Za-z-]{1,64})/"
+_ACCOUNT = re.escape(_PREFIX) + r"/([0-9A-Za-z-]{1,64})/"
 _BALANCE = re.compile(_ACCOUNT + "balance")
 _BY_SUFFIX = {r.suffix: r for r in MOVEMENT_ROUTES}
 _MOVEMENT = re.compile(_ACCOUNT + "(" + "|".join(map(re.escape, _BY_SUFFIX)) + ")")
@@ -114,6 +114,15 @@ class FastLane:
         run = partial(_run_movement, route=route)
         return self.movement_templates[route.suffix], route.operation_id, read, run
 
+    async def _signed_in(self, scope: Any, headers: dict[bytes, bytes]) -> Actor | None:
+        """The caller, by the check every request gets (the token after the first space,
+        as Litestar's JWT middleware takes it); None: Litestar answers."""
+        token = headers[b"authorization"].partition(b" ")[2].decode("latin-1")
+        actor = await authenticate_access_token(self.app, token)
+        if actor is not None:
+            scope["user"] = actor  # as Litestar's authentication sets it (logs: user.id)
+        return actor
+
     async def _balance(self, scope: Any, send: Any, account_id: str) -> bool:
         min_version = None
         if query := scope["query_string"]:
@@ -124,12 +133,10 @@ class FastLane:
         headers = _plain_headers(scope)
         if headers is None:
             return False
-        token = headers[b"authorization"].partition(b" ")[2].decode("latin-1")
         try:
-            actor = await authenticate_access_token(self.app, token)
+            actor = await self._signed_in(scope, headers)
             if actor is None:
                 return False
-            scope["user"] = actor  # as Litestar's authentication sets it (logs: user.id)
             services = services_of(self.app)
             account = await resolve_account(services.ctx, account_id)
             balance = await account_queries.get_balance(
@@ -191,12 +198,10 @@ class FastLane:
         if body is None:
             return True  # the client went away: there is no one to answer
         ScopeState.from_scope(scope).body = body  # Litestar's Request reads it from here
-        token = headers[b"authorization"].partition(b" ")[2].decode("latin-1")
         try:
-            actor = await authenticate_access_token(self.app, token)
+            actor = await self._signed_in(scope, headers)
             if actor is None:
                 return False
-            scope["user"] = actor
             ctx = services_of(self.app).ctx
             command = await read(request, ctx, actor)
         except Exception:  # noqa: BLE001 - nothing ran: Litestar answers it

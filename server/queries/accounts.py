@@ -7,7 +7,8 @@ Read-your-writes: a command response carries the account's new stream version.
 A client that passes it back as ``min_version`` never gets an older state: when
 the cache and account_view are both behind (the projection has not caught up),
 the account is folded from the event store instead. Without ``min_version`` the
-head version of the stream is looked up (one index-only query) and used as the
+head version of the stream is looked up (an index look-up, read together with the
+other reads asking at that moment: server/adapters/postgres/stream_heads.py) and used as the
 minimum, so a plain read is never behind a write either; passing
 ``min_version`` skips that lookup. Accounts the projection has not seen at all
 yet (just opened) are folded from the store too.
@@ -49,16 +50,6 @@ async def _from_view(
     account = await _numbered(ctx, account_response(row))
     if cache:
         await cache.put_account(account)
-    return account
-
-
-async def _from_view_kept(
-    ctx: AppContext, account_id: UUID, cache: QueryCache | None
-) -> AccountResponse | None:
-    """``_from_view``, remembering in process what it read (``QueryCache.keep``)."""
-    account = await _from_view(ctx, account_id, cache)
-    if account is not None and cache:
-        cache.keep(account)
     return account
 
 
@@ -122,7 +113,9 @@ async def _get_account(
             check_account_access(actor, kept.owner_id, "read")
             KEPT_READS.inc()
             return kept
-    account = await _from_view_kept(ctx, account_id, cache)
+    account = await _from_view(ctx, account_id, cache)
+    if account is not None and cache:
+        cache.keep(account)
     if account is not None:
         check_account_access(actor, account.owner_id, "read")
         if min_version is None:

@@ -88,6 +88,19 @@ def _keyed(c: Customer, key: str | None = None) -> dict[str, str]:
     return {**c.auth, "Idempotency-Key": key or str(uuid.uuid4())}
 
 
+async def _post_twice(
+    app: App, path: str, body: dict[str, Any], who: Customer, keys: tuple[str, str] | None = None
+) -> tuple[httpx.Response, httpx.Response]:
+    """The same command through the lane, then through Litestar (``?via=framework``);
+    each under its own Idempotency-Key (new ones unless ``keys`` names them)."""
+    lane_key, framework_key = keys or (None, None)
+    lane = await app.client.post(path, json=body, headers=_keyed(who, lane_key))
+    framework = await app.client.post(
+        path, json=body, headers=_keyed(who, framework_key), params=FRAMEWORK
+    )
+    return lane, framework
+
+
 async def test_the_hottest_requests_skip_the_framework_and_are_answered_as_it_does(
     app: App,
 ) -> None:
@@ -95,18 +108,12 @@ async def test_the_hottest_requests_skip_the_framework_and_are_answered_as_it_do
     deposits = f"/api/v1/accounts/{account}/deposits"
     app.reached_litestar.clear()
 
-    lane = await app.client.post(deposits, json={"amount": 500}, headers=_keyed(ada, "k1"))
-    framework = await app.client.post(
-        deposits, json={"amount": 500}, headers=_keyed(ada, "k2"), params=FRAMEWORK
-    )
+    lane, framework = await _post_twice(app, deposits, {"amount": 500}, ada, ("k1", "k2"))
     assert lane.status_code == 201, lane.text
     _same_answer(lane, framework, same_body=False)
     assert lane.json()["version"] + 1 == framework.json()["version"]
 
-    replay = await app.client.post(deposits, json={"amount": 500}, headers=_keyed(ada, "k1"))
-    replay_framework = await app.client.post(
-        deposits, json={"amount": 500}, headers=_keyed(ada, "k1"), params=FRAMEWORK
-    )
+    replay, replay_framework = await _post_twice(app, deposits, {"amount": 500}, ada, ("k1", "k1"))
     assert replay.headers["idempotent-replayed"] == "true"
     _same_answer(replay, replay_framework, same_body=True)
     assert replay.json() == lane.json()
@@ -115,10 +122,7 @@ async def test_the_hottest_requests_skip_the_framework_and_are_answered_as_it_do
         "/api/v1/accounts", json={"currency": "EUR", "name": "Savings"}, headers=ada.auth
     )
     transfer = {"from_account_id": account, "to_account_id": savings.json()["id"], "amount": 100}
-    lane = await app.client.post("/api/v1/transfers", json=transfer, headers=_keyed(ada))
-    framework = await app.client.post(
-        "/api/v1/transfers", json=transfer, headers=_keyed(ada), params=FRAMEWORK
-    )
+    lane, framework = await _post_twice(app, "/api/v1/transfers", transfer, ada)
     assert lane.status_code == 201, lane.text
     _same_answer(lane, framework, same_body=False)
 
@@ -147,19 +151,13 @@ async def test_an_error_after_the_command_ran_is_answered_as_litestar_answers_it
     ada, account = await _customer(app)
     withdrawals = f"/api/v1/accounts/{account}/withdrawals"
     app.reached_litestar.clear()
-    lane = await app.client.post(withdrawals, json={"amount": 1}, headers=_keyed(ada))
-    framework = await app.client.post(
-        withdrawals, json={"amount": 1}, headers=_keyed(ada), params=FRAMEWORK
-    )
+    lane, framework = await _post_twice(app, withdrawals, {"amount": 1}, ada)
     assert lane.status_code == 422, lane.text
     assert lane.headers["content-type"] == "application/problem+json"
     _same_answer(lane, framework, same_body=True)
     _, elsewhere = await _customer(app)
     transfer = {"from_account_id": account, "to_account_id": elsewhere, "amount": 1}
-    lane = await app.client.post("/api/v1/transfers", json=transfer, headers=_keyed(ada))
-    framework = await app.client.post(
-        "/api/v1/transfers", json=transfer, headers=_keyed(ada), params=FRAMEWORK
-    )
+    lane, framework = await _post_twice(app, "/api/v1/transfers", transfer, ada)
     assert lane.status_code == 422, lane.text
     _same_answer(lane, framework, same_body=True)
     assert [r for r in app.reached_litestar if "/auth/" not in r] == [

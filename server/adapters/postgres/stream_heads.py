@@ -10,6 +10,7 @@ per stream (docs/adr/0308-stream-heads-read-together.md).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from uuid import UUID
 
 import asyncpg
@@ -44,16 +45,27 @@ class StreamHeads:
                 try:
                     rows = await self.pool.fetch(_HEADS, list(asked))
                 except Exception as exc:  # noqa: BLE001 - each reader gets it (503 upstream)
-                    for futures in asked.values():
-                        for f in futures:
-                            if not f.done():
-                                f.set_exception(exc)
+                    for _, f in _still_waiting(asked):
+                        f.set_exception(exc)
                     continue
+                except BaseException:  # cancelled: so are the readers, rather than wait forever
+                    for _, f in [*_still_waiting(asked), *_still_waiting(self._waiting)]:
+                        f.cancel()
+                    self._waiting = {}
+                    raise
                 self.queries += 1
                 heads = {row[0]: row[1] or 0 for row in rows}
-                for stream_id, futures in asked.items():
-                    for f in futures:
-                        if not f.done():  # a caller that went away
-                            f.set_result(heads.get(stream_id, 0))
+                for stream_id, f in _still_waiting(asked):
+                    f.set_result(heads.get(stream_id, 0))
         finally:
             self._reader = None
+
+
+def _still_waiting(
+    asked: dict[UUID, list[asyncio.Future[int]]],
+) -> Iterator[tuple[UUID, asyncio.Future[int]]]:
+    """Each reader's stream and future, but for the readers that went away."""
+    for stream_id, futures in asked.items():
+        for f in futures:
+            if not f.done():
+                yield stream_id, f
