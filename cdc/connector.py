@@ -59,6 +59,7 @@ HEALTHY_SESSION_SECONDS = 2.0
 TICK_SECONDS = 0.5
 HEARTBEAT_SECONDS = 5.0
 CONFIRM_EVERY_SECONDS = 0.02
+READ_TO_COMMIT_SECONDS = 5.0
 MAX_INFLIGHT_RECORDS = 20_000
 SNAPSHOT_ROUND_ROWS = 2_000
 
@@ -105,6 +106,7 @@ class Connector:
         self._acked_lsn = 0
         self._acked_records = 0
         self._stopping = False
+        self._txn_ended: asyncio.Event | None = None  # set while a stop reads on to a commit
         self._ack_event = asyncio.Event()
         self._pub: Publisher | None = None
         self._reader: ReplicationStream | None = None
@@ -216,6 +218,7 @@ class Connector:
         """Clean shutdown: stop reading, flush what was read, confirm it."""
         assert self._pub is not None and self._reader is not None
         self._stopping = True
+        await self._read_to_the_commit(timeout=READ_TO_COMMIT_SECONDS)
         self._reader.pause()
         self._pub.seal()
         await self._wait_drained(timeout=15.0)
@@ -224,6 +227,23 @@ class Connector:
         else:
             self._reader.confirm(self._reader.confirmed_lsn, force=True)
         log.info("stopped cleanly at %s", self._reader.describe())
+
+    async def _read_to_the_commit(self, timeout: float) -> None:
+        """Stopped inside a transaction: read on to its commit (it is committed, or
+        pgoutput would not have sent it), so the part already published is confirmed
+        with the rest and a restart does not send it again. A restart after a
+        timeout sends the transaction again, which at-least-once allows."""
+        if not self._in_txn:
+            return
+        assert self._reader is not None
+        self._txn_ended = ended = asyncio.Event()
+        self._reader.resume()
+        try:
+            await asyncio.wait_for(ended.wait(), timeout)
+        except TimeoutError:
+            log.warning("stopping inside a transaction: its commit did not come in %ss", timeout)
+        finally:
+            self._txn_ended = None
 
     async def _wait_drained(self, timeout: float | None = None) -> None:
         assert self._pub is not None and self._failure is not None
@@ -303,6 +323,13 @@ class Connector:
                 self._undecodable(data_start, payload, exc)
                 continue
             changes += self._on_message(data_start, msg, pub)
+            if (ended := self._txn_ended) is not None and not self._in_txn:
+                # Stopping, and the transaction read so far has ended: read no further
+                # (what follows is not confirmed, so the next session reads it).
+                self._txn_ended = None  # before the seal below: its ack must not resume
+                reader.pause()
+                ended.set()
+                break
         pub.seal()
         self.metrics.changes.inc(changes)
         if router.dead_letters != self._dead_seen:
@@ -426,7 +453,7 @@ class Connector:
             reader is not None
             and pub is not None
             and reader.paused
-            and not self._stopping
+            and (not self._stopping or self._txn_ended is not None)
             and pub.inflight_records < self._max_inflight // 2
         ):
             reader.resume()

@@ -90,6 +90,16 @@ class Cdc:
         async with httpx.AsyncClient() as client:
             return (await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
 
+    async def wait_changes_read(self, at_least: int, timeout: float = 30.0) -> None:
+        """Until the connector has decoded ``at_least`` row changes from the WAL."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in (await self.metrics()).splitlines():
+                if line.startswith("cdc_changes_total ") and float(line.split()[1]) >= at_least:
+                    return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"the connector read fewer than {at_least} changes")
+
     async def health(self) -> tuple[int, dict[str, Any]]:
         async with httpx.AsyncClient() as client:
             resp = await client.get(f"http://127.0.0.1:{self.metrics_port}/health")
@@ -574,6 +584,9 @@ async def test_sigterm_flushes_and_confirms_before_exiting(
     appender = Appender(accounts=2)
     events = await append(db, appender, batches=5, size=50)
     ids = {e.event_id for e in events}
+    # Under load the signal could otherwise come before the connector read any of
+    # them, and then there would be nothing to flush or confirm.
+    await cdc.wait_changes_read(1)
     assert cdc.proc.kill(signal.SIGTERM) == 0
     assert await cdc.confirmed_lsn(db) > lsn_before
 
