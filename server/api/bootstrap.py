@@ -26,6 +26,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from runtime.heap import settle_heap
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
 from server.adapters.postgres.pool import create_pool
@@ -136,6 +137,7 @@ def services_lifespan(
         app.state.services = services
         try:
             await ensure_bootstrap_admin(services.ctx)
+            settle_heap()
             yield
         finally:
             await redis.aclose()
