@@ -132,7 +132,7 @@ def markdown(doc: dict[str, Any]) -> str:
             lines.append(f"Skipped: {cdc['skipped']}")
         else:
             lines.append(f"Command: `{cdc.get('command')}`  ")
-            for part in ("throughput", "latency"):
+            for part in ("throughput", "catch_up", "latency"):
                 if part in cdc:
                     lines.append(
                         f"- {part}: " + ", ".join(f"{k} {v}" for k, v in cdc[part].items())
