@@ -20,6 +20,7 @@ import asyncio
 import functools
 import json
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from cdc.router import OutRecord
 from runtime import kafka
 from runtime.settings import KafkaSettings
-from shared.topics import CDC_DLQ, CDC_HEARTBEAT, TOPICS, TopicSpec
+from shared.topics import CDC_DLQ, CDC_HEARTBEAT, TopicSpec, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ aiokafka.client.MetadataRequest = functools.partial(
 )
 
 MAX_BATCH_BYTES = 1024 * 1024
+# A partition's next batch goes at most this long after its previous one, and at
+# once when it has been longer: an event alone is not delayed, a steady stream is
+# sent in fuller batches. The embedded broker lists every batch stored in a
+# partition on each fetch, so the number of batches is its cost (docs/adr/0311).
+MIN_SEND_INTERVAL_SECONDS = 0.01
 MAX_RECORD_BYTES = 1_000_000  # Kafka's default message.max.bytes is 1,048,588
 
 
@@ -119,14 +125,14 @@ class Publisher:
         on_round_acked: RoundAcked,
         on_failure: Callable[[BaseException], None],
         *,
-        topics: tuple[TopicSpec, ...] = TOPICS,
+        topics: tuple[TopicSpec, ...] | None = None,
         request_timeout_ms: int = 30_000,
         on_topics_acked: Callable[[dict[str, int]], None] | None = None,
     ) -> None:
         self._on_topics_acked = on_topics_acked
         self._kafka = kafka_settings  # every client is built by runtime.kafka from it
         self._rf = replication_factor
-        self._topics = topics
+        self._topics = topics or topic_specs(kafka_settings.topic_partitions)
         self._on_round_acked = on_round_acked
         self._on_failure = on_failure
         self._request_timeout_ms = request_timeout_ms
@@ -359,13 +365,21 @@ class Publisher:
         assert producer is not None
         pending_in_aiokafka = producer._message_accumulator._batches  # aiokafka 0.14 internals
         loop = asyncio.get_running_loop()
+        last_sent: dict[tuple[str, int], float] = {}
         while True:
             if not self._waiting:
                 await self._wake.wait()
             self._wake.clear()
+            now = loop.time()
+            look_again = math.inf
             for tp in list(self._waiting):
                 queue = self._queues[tp]
+                due = last_sent.get(tp, -math.inf) + MIN_SEND_INTERVAL_SECONDS
+                if now < due:
+                    look_again = min(look_again, due)
+                    continue
                 while queue and not pending_in_aiokafka.get(tp):
+                    last_sent[tp] = now
                     batch = queue.popleft()
                     batch.closed = True
                     try:
@@ -376,10 +390,13 @@ class Publisher:
                     fut.add_done_callback(functools.partial(self._batch_done, batch))
                 if not queue:
                     self._waiting.discard(tp)
+                else:  # aiokafka has not sent its previous batch yet
+                    look_again = min(look_again, now + 0.001)
             if self._waiting:
-                # Partitions whose previous batch is not sent yet: look again
-                # in a millisecond (or sooner: an ack also wakes us).
-                timer = loop.call_later(0.001, self._wake.set)
+                # Partitions whose previous batch is not sent yet, or sent less than
+                # MIN_SEND_INTERVAL_SECONDS ago: look again when the first may go
+                # (or sooner: an ack also wakes us).
+                timer = loop.call_later(max(look_again - now, 0.0), self._wake.set)
                 await self._wake.wait()
                 timer.cancel()
 

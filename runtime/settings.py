@@ -97,6 +97,10 @@ class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
     ca_file: str = field(default="", name="kafka_ca_file")
     # Topics the connector creates: replication factor (3 in production).
     replication_factor: int = field(default=1, name="replication_factor")
+    # ... and the partitions of each keyed topic (shared/topics.py). The embedded
+    # stack's broker pays per stored batch per partition on every fetch: it runs 1
+    # (docs/adr/0311-one-partition-on-the-embedded-broker.md).
+    topic_partitions: int = field(default=8, name="kafka_topic_partitions")
 
 
 class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):

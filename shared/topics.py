@@ -39,8 +39,11 @@ ACCOUNT_EVENTS = "account-events"
 TRANSACTION_EVENTS = "transaction-events"
 AUDIT_EVENTS = "audit-events"
 
-# Partitions of each domain event topic (key = stream id, so one stream keeps its order).
-DOMAIN_EVENT_PARTITIONS = 8
+# Partitions of each keyed topic (key = stream id, so one stream keeps its order),
+# unless the deployment sets BANK_KAFKA_TOPIC_PARTITIONS (docs/adr/0311).
+DEFAULT_TOPIC_PARTITIONS = 8
+# The audit topics carry a few records per command: at most this many partitions.
+AUDIT_TOPIC_PARTITIONS = 4
 
 DOMAIN_TOPICS = frozenset({ACCOUNT_EVENTS, TRANSACTION_EVENTS, AUDIT_EVENTS})
 
@@ -84,14 +87,19 @@ class TopicSpec(msgspec.Struct, frozen=True):
     partitions: int
 
 
-TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(ACCOUNT_EVENTS, DOMAIN_EVENT_PARTITIONS),
-    TopicSpec(TRANSACTION_EVENTS, DOMAIN_EVENT_PARTITIONS),
-    TopicSpec(AUDIT_EVENTS, 4),
-    TopicSpec(CDC_ACCOUNTS, 8),
-    TopicSpec(CDC_TRANSACTIONS, 8),
-    TopicSpec(CDC_AUDIT, 4),
-    TopicSpec(CDC_DLQ, 1),
-    TopicSpec(CDC_HEARTBEAT, 1),
-    TopicSpec(PROJECTIONS_DLQ, 1),
-)
+def topic_specs(partitions: int = DEFAULT_TOPIC_PARTITIONS) -> tuple[TopicSpec, ...]:
+    """Every topic of the pipeline, with ``partitions`` for the keyed ones."""
+    if partitions < 1:
+        raise ValueError(f"a topic needs at least one partition, not {partitions}")
+    audit = min(AUDIT_TOPIC_PARTITIONS, partitions)
+    return (
+        TopicSpec(ACCOUNT_EVENTS, partitions),
+        TopicSpec(TRANSACTION_EVENTS, partitions),
+        TopicSpec(AUDIT_EVENTS, audit),
+        TopicSpec(CDC_ACCOUNTS, partitions),
+        TopicSpec(CDC_TRANSACTIONS, partitions),
+        TopicSpec(CDC_AUDIT, audit),
+        TopicSpec(CDC_DLQ, 1),
+        TopicSpec(CDC_HEARTBEAT, 1),
+        TopicSpec(PROJECTIONS_DLQ, 1),
+    )

@@ -40,6 +40,7 @@ from infra.local.apps import (
 from infra.local.ports import StackPorts
 from infra.local.procs import ManagedProcess, PidRecord
 from infra.local.stack import EmbeddedStack, module_exists
+from shared.topics import DEFAULT_TOPIC_PARTITIONS
 
 __all__ = [
     "stack",
@@ -57,6 +58,9 @@ __all__ = [
     "api_factory",
     "pytest_sessionfinish",
 ]
+
+# The test stack's keyed topics have production's partition count (docs/adr/0311).
+TEST_TOPIC_PARTITIONS = DEFAULT_TOPIC_PARTITIONS
 
 _STACK: EmbeddedStack | None = None
 _STACK_ERROR: BaseException | None = None
@@ -132,6 +136,9 @@ def get_stack() -> EmbeddedStack:
             environ=_test_environ(),
             ephemeral=True,
             shared_buffers="128MB",
+            # Production's partition count, not the embedded default of one: the
+            # tests check that a failing partition stops only itself.
+            topic_partitions=TEST_TOPIC_PARTITIONS,
         )
         try:
             st.start()

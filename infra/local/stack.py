@@ -34,8 +34,13 @@ from infra.local.services import (
     redis_ping,
     tansu_argv,
 )
+from shared.topics import DEFAULT_TOPIC_PARTITIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The embedded broker (Tansu 0.6, memory engine) lists every batch stored in a
+# partition on each fetch from it: one partition per keyed topic keeps that list
+# short (docs/adr/0311-one-partition-on-the-embedded-broker.md).
+EMBEDDED_TOPIC_PARTITIONS = 1
 DEFAULT_DATA_DIR = REPO_ROOT / ".data"
 
 
@@ -93,6 +98,7 @@ class EmbeddedStack:
         environ: Mapping[str, str] | None = None,
         ephemeral: bool = False,
         shared_buffers: str = "256MB",
+        topic_partitions: int | None = None,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         self.data_dir = Path(data_dir).resolve() if data_dir else default_data_dir(env)
@@ -104,6 +110,12 @@ class EmbeddedStack:
         self.external_admin_db = env.get("BANK_ADMIN_DATABASE_URL") or self.external_db
         self.external_redis = env.get("BANK_REDIS_URL") or None
         self.external_kafka = env.get("BANK_KAFKA_BOOTSTRAP") or None
+        # Partitions of the keyed topics: what the caller or the environment says,
+        # else one on the embedded broker and Kafka's usual default elsewhere.
+        self.topic_partitions = topic_partitions or int(
+            env.get("BANK_KAFKA_TOPIC_PARTITIONS")
+            or (DEFAULT_TOPIC_PARTITIONS if self.external_kafka else EMBEDDED_TOPIC_PARTITIONS)
+        )
         self.postgres = Postgres(
             self.data_dir,
             self.ports.postgres,
@@ -147,6 +159,7 @@ class EmbeddedStack:
             "BANK_ADMIN_DATABASE_URL": self.admin_database_url,
             "BANK_REDIS_URL": self.redis_url,
             "BANK_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "BANK_KAFKA_TOPIC_PARTITIONS": str(self.topic_partitions),
             "BANK_DATA_DIR": str(self.data_dir),
             # Maker-checker off: a fresh stack has one admin (tests turn it on per API).
             "BANK_APPROVAL_REQUIRED": "",

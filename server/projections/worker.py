@@ -48,7 +48,7 @@ from server.projections.retry import BatchFailedError, RetryPolicy
 from server.projections.writer import load_checkpoints
 from server.readmodel.cache import QueryCache
 from shared.events import RecordedEvent, event_type_name, recorded_event_decoder
-from shared.topics import DOMAIN_EVENT_PARTITIONS, EVENT_TOPICS, PROJECTIONS_DLQ
+from shared.topics import EVENT_TOPICS, PROJECTIONS_DLQ, topic_specs
 
 log = logging.getLogger("bank.projections")
 
@@ -164,7 +164,10 @@ class Worker:
         await admin.start()
         try:
             existing = set(await admin.list_topics())
-            wanted = {t: DOMAIN_EVENT_PARTITIONS for t in EVENT_TOPICS} | {PROJECTIONS_DLQ: 1}
+            specs = {
+                s.name: s.partitions for s in topic_specs(self.settings.kafka.topic_partitions)
+            }
+            wanted = {t: specs[t] for t in (*EVENT_TOPICS, PROJECTIONS_DLQ)}
             new = [
                 NewTopic(t, n, self.settings.replication_factor)
                 for t, n in wanted.items()

@@ -30,12 +30,14 @@ from bench.cdc_load import Appender, append_batch
 from cdc.envelope import envelope_decoder
 from infra.local.ports import free_port
 from infra.local.procs import ManagedProcess, tcp_ready
+from infra.local.pytest_plugin import TEST_TOPIC_PARTITIONS
 from infra.local.services import kafka_api_versions, tansu_argv
 from infra.local.stack import EmbeddedStack
 from shared.events import RecordedEvent, recorded_event_decoder
-from shared.topics import TOPICS
+from shared.topics import topic_specs
 
 _counter = itertools.count()
+TOPICS_OF_THE_TEST_STACK = topic_specs(TEST_TOPIC_PARTITIONS)
 
 
 class Cdc:
@@ -292,14 +294,16 @@ async def test_topics_are_created_with_their_partition_counts(
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
-    assert await partition_counts(cdc.bootstrap) == {s.name: s.partitions for s in TOPICS}
+    assert await partition_counts(cdc.bootstrap) == {
+        s.name: s.partitions for s in TOPICS_OF_THE_TEST_STACK
+    }
 
 
 async def partition_counts(bootstrap: str) -> dict[str, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        names = [s.name for s in TOPICS]
+        names = [s.name for s in TOPICS_OF_THE_TEST_STACK]
         existing = set(await admin.list_topics())
         described = await admin.describe_topics([n for n in names if n in existing])
         return {d["topic"]: len(d["partitions"]) for d in described}
@@ -398,7 +402,9 @@ async def test_a_restarted_broker_gets_its_topics_back_and_the_stream_goes_on(
 
     want = {e.event_id for e in during + after}
     deadline = time.monotonic() + 90
-    while await partition_counts(cdc.bootstrap) != {s.name: s.partitions for s in TOPICS}:
+    while await partition_counts(cdc.bootstrap) != {
+        s.name: s.partitions for s in TOPICS_OF_THE_TEST_STACK
+    }:
         assert time.monotonic() < deadline, "topics not recreated:\n" + cdc.proc.log_tail()
         await asyncio.sleep(0.2)
     await collect(cdc.bootstrap, ["account-events"], have_ids(want), timeout=90)

@@ -19,8 +19,9 @@ from aiokafka.partitioner import murmur2
 
 from infra.local.ports import free_port
 from infra.local.procs import ManagedProcess, tcp_ready
+from infra.local.pytest_plugin import TEST_TOPIC_PARTITIONS
 from infra.local.stack import EmbeddedStack
-from shared.topics import ACCOUNT_EVENTS, DOMAIN_EVENT_PARTITIONS, PROJECTIONS_DLQ
+from shared.topics import ACCOUNT_EVENTS, PROJECTIONS_DLQ
 from tests.integration.test_projections import (
     funded_customer,
     run_projections_command,
@@ -31,7 +32,7 @@ from tests.integration.test_projections import (
 
 def partition_of(account_id: str) -> int:
     """The account's partition of account-events (the connector's partitioner)."""
-    return (murmur2(account_id.encode()) & 0x7FFFFFFF) % DOMAIN_EVENT_PARTITIONS
+    return (murmur2(account_id.encode()) & 0x7FFFFFFF) % TEST_TOPIC_PARTITIONS
 
 
 async def health(stack: EmbeddedStack, port: int | None = None) -> tuple[int, dict[str, Any]]:
@@ -88,7 +89,7 @@ async def test_health_shows_progress_and_lag_per_partition(
     doc = await eventually(caught_up, "the worker reports its partition caught up")
     assert doc["process"] == "projections" and doc["status"] == "ok"
     assert doc["last_progress_age_seconds"] < doc["stall_threshold_seconds"]
-    assert sorted(doc["lag"][ACCOUNT_EVENTS]) == sorted(map(str, range(DOMAIN_EVENT_PARTITIONS)))
+    assert sorted(doc["lag"][ACCOUNT_EVENTS]) == sorted(map(str, range(TEST_TOPIC_PARTITIONS)))
     assert doc["failed_partitions"] == []
     assert await metric(stack, "bank_pipeline_stalled", process="projections") == 0
     age = await metric(stack, "bank_pipeline_last_progress_age_seconds", process="projections")
