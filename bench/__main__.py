@@ -132,7 +132,7 @@ def _reader(stream: Any, q: queue.Queue[str | None]) -> None:
     q.put(None)
 
 
-def run_cdc_bench(st: Any, quick: bool) -> dict[str, Any] | None:
+def run_cdc_bench(st: Any, quick: bool, out_dir: Path) -> dict[str, Any] | None:
     """bench.cdc (the CDC engineer's: commit -> Kafka ack) on this run's PostgreSQL and broker,
     with its own slot; the app processes are stopped first so that it has the machine."""
     if not (REPO / "bench" / "cdc.py").exists():
@@ -144,6 +144,8 @@ def run_cdc_bench(st: Any, quick: bool) -> dict[str, Any] | None:
         "10000" if quick else "20000",
         "--seconds",
         "3" if quick else "5",
+        "--out",
+        str(out_dir / "cdc.json"),  # beside this run's latest.json
     ]
     print(f"bench: python -m bench.cdc {' '.join(args)}", flush=True)
     done = subprocess.run(
@@ -157,10 +159,10 @@ def run_cdc_bench(st: Any, quick: bool) -> dict[str, Any] | None:
     if done.returncode != 0:
         return {"skipped": f"bench.cdc exited {done.returncode}: {done.stderr[-500:]}"}
     try:
-        result: dict[str, Any] = json.loads((REPO / "bench" / "results" / "cdc.json").read_text())
+        result: dict[str, Any] = json.loads((out_dir / "cdc.json").read_text())
     except (OSError, ValueError) as exc:
         return {"skipped": f"bench.cdc wrote no results: {exc}"}
-    result["command"] = "python -m bench.cdc " + " ".join(args)
+    result["command"] = "python -m bench.cdc " + " ".join(args[:-2])  # without --out
     return result
 
 
@@ -364,7 +366,7 @@ def main(argv: list[str]) -> int:
         busy = _busy_note()
         events_in_store = _events_in_store(st)
         final_rss = sampler.current_mb()
-        cdc = None if args.no_cdc or args.wrk_only else run_cdc_bench(st, args.quick)
+        cdc = None if args.no_cdc or args.wrk_only else run_cdc_bench(st, args.quick, args.out)
     finally:
         try:
             sampler.stop()

@@ -353,6 +353,9 @@ def main() -> None:
         "--client", choices=("aiokafka", "rdkafka"), default="aiokafka", help="Kafka client"
     )
     parser.add_argument("--skip-latency", action="store_true", help="throughput phases only")
+    parser.add_argument(
+        "--out", type=Path, help=f"results file (default {RESULTS}, or cdc_<client>.json beside it)"
+    )
     args = parser.parse_args()
 
     stack = None
@@ -393,7 +396,9 @@ def main() -> None:
     }
     result["kafka_client"] = args.client
     result["targets"] = {"p99_ms_at_1000_per_s": 20, "events_per_s": 30_000}
-    out = RESULTS if args.client == "aiokafka" else RESULTS.with_name(f"cdc_{args.client}.json")
+    out = args.out or (
+        RESULTS if args.client == "aiokafka" else RESULTS.with_name(f"cdc_{args.client}.json")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out}")
