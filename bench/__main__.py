@@ -138,15 +138,9 @@ def run_cdc_bench(st: Any, quick: bool, out_dir: Path) -> dict[str, Any] | None:
     if not (REPO / "bench" / "cdc.py").exists():
         return {"skipped": "bench/cdc.py does not exist"}
     st.stop_apps()
-    args = [
-        "--external",
-        "--events",
-        "10000" if quick else "20000",
-        "--seconds",
-        "3" if quick else "5",
-        "--out",
-        str(out_dir / "cdc.json"),  # beside this run's latest.json
-    ]
+    shown = ["--external", "--events", "10000" if quick else "20000"]
+    shown += ["--seconds", "3" if quick else "5"]
+    args = [*shown, "--out", str(out_dir / "cdc.json")]  # beside this run's latest.json
     print(f"bench: python -m bench.cdc {' '.join(args)}", flush=True)
     done = subprocess.run(
         [sys.executable, "-m", "bench.cdc", *args],
@@ -162,7 +156,7 @@ def run_cdc_bench(st: Any, quick: bool, out_dir: Path) -> dict[str, Any] | None:
         result: dict[str, Any] = json.loads((out_dir / "cdc.json").read_text())
     except (OSError, ValueError) as exc:
         return {"skipped": f"bench.cdc wrote no results: {exc}"}
-    result["command"] = "python -m bench.cdc " + " ".join(args[:-2])  # without --out
+    result["command"] = "python -m bench.cdc " + " ".join(shown)
     return result
 
 

@@ -390,8 +390,9 @@ class Publisher:
                     fut.add_done_callback(functools.partial(self._batch_done, batch))
                 if not queue:
                     self._waiting.discard(tp)
-                else:  # aiokafka has not sent its previous batch yet
-                    look_again = min(look_again, now + 0.001)
+                else:  # aiokafka has not sent the previous batch yet: poll, but not early
+                    due = last_sent.get(tp, -math.inf) + MIN_SEND_INTERVAL_SECONDS
+                    look_again = min(look_again, max(due, now + 0.001))
             if self._waiting:
                 # Partitions whose previous batch is not sent yet, or sent less than
                 # MIN_SEND_INTERVAL_SECONDS ago: look again when the first may go

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 from msgspec import field
+
+from shared.topics import DEFAULT_TOPIC_PARTITIONS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,7 +102,9 @@ class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
     # ... and the partitions of each keyed topic (shared/topics.py). The embedded
     # stack's broker pays per stored batch per partition on every fetch: it runs 1
     # (docs/adr/0311-one-partition-on-the-embedded-broker.md).
-    topic_partitions: int = field(default=8, name="kafka_topic_partitions")
+    topic_partitions: Annotated[int, msgspec.Meta(ge=1)] = field(
+        default=DEFAULT_TOPIC_PARTITIONS, name="kafka_topic_partitions"
+    )
 
 
 class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):

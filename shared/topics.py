@@ -103,3 +103,8 @@ def topic_specs(partitions: int = DEFAULT_TOPIC_PARTITIONS) -> tuple[TopicSpec, 
         TopicSpec(CDC_HEARTBEAT, 1),
         TopicSpec(PROJECTIONS_DLQ, 1),
     )
+
+
+def partitions_by_topic(partitions: int = DEFAULT_TOPIC_PARTITIONS) -> dict[str, int]:
+    """``topic_specs`` as topic name -> partition count."""
+    return {s.name: s.partitions for s in topic_specs(partitions)}

@@ -45,7 +45,7 @@ from server.readmodel.cache import live_channel
 from shared.events import RecordedEvent, recorded_event_decoder
 from shared.messages import NotificationReceived
 from shared.notifications import Notification
-from shared.topics import ACCOUNT_EVENTS, CDC_AUDIT, topic_specs
+from shared.topics import ACCOUNT_EVENTS, CDC_AUDIT, partitions_by_topic
 
 log = logging.getLogger("bank.notifications")
 
@@ -84,7 +84,7 @@ class NotificationConsumer:
 
     async def ensure_topics(self) -> None:
         """Create the source topics if the broker has none yet (whoever comes first wins)."""
-        specs = {t.name: t.partitions for t in topic_specs(self.settings.kafka.topic_partitions)}
+        specs = partitions_by_topic(self.settings.kafka.topic_partitions)
         admin = AIOKafkaAdminClient(**admin_kwargs(self.settings.kafka))
         await admin.start()
         try:

@@ -48,7 +48,7 @@ from server.projections.retry import BatchFailedError, RetryPolicy
 from server.projections.writer import load_checkpoints
 from server.readmodel.cache import QueryCache
 from shared.events import RecordedEvent, event_type_name, recorded_event_decoder
-from shared.topics import EVENT_TOPICS, PROJECTIONS_DLQ, topic_specs
+from shared.topics import EVENT_TOPICS, PROJECTIONS_DLQ, partitions_by_topic
 
 log = logging.getLogger("bank.projections")
 
@@ -164,10 +164,8 @@ class Worker:
         await admin.start()
         try:
             existing = set(await admin.list_topics())
-            specs = {
-                s.name: s.partitions for s in topic_specs(self.settings.kafka.topic_partitions)
-            }
-            wanted = {t: specs[t] for t in (*EVENT_TOPICS, PROJECTIONS_DLQ)}
+            counts = partitions_by_topic(self.settings.kafka.topic_partitions)
+            wanted = {t: counts[t] for t in (*EVENT_TOPICS, PROJECTIONS_DLQ)}
             new = [
                 NewTopic(t, n, self.settings.replication_factor)
                 for t, n in wanted.items()

@@ -34,10 +34,10 @@ from infra.local.pytest_plugin import TEST_TOPIC_PARTITIONS
 from infra.local.services import kafka_api_versions, tansu_argv
 from infra.local.stack import EmbeddedStack
 from shared.events import RecordedEvent, recorded_event_decoder
-from shared.topics import topic_specs
+from shared.topics import partitions_by_topic
 
 _counter = itertools.count()
-TOPICS_OF_THE_TEST_STACK = topic_specs(TEST_TOPIC_PARTITIONS)
+PARTITIONS_OF_THE_TEST_STACK = partitions_by_topic(TEST_TOPIC_PARTITIONS)
 
 
 class Cdc:
@@ -294,16 +294,14 @@ async def test_topics_are_created_with_their_partition_counts(
 ) -> None:
     cdc = start_cdc()
     await cdc.wait_streaming(db)
-    assert await partition_counts(cdc.bootstrap) == {
-        s.name: s.partitions for s in TOPICS_OF_THE_TEST_STACK
-    }
+    assert await partition_counts(cdc.bootstrap) == PARTITIONS_OF_THE_TEST_STACK
 
 
 async def partition_counts(bootstrap: str) -> dict[str, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        names = [s.name for s in TOPICS_OF_THE_TEST_STACK]
+        names = list(PARTITIONS_OF_THE_TEST_STACK)
         existing = set(await admin.list_topics())
         described = await admin.describe_topics([n for n in names if n in existing])
         return {d["topic"]: len(d["partitions"]) for d in described}
@@ -402,9 +400,7 @@ async def test_a_restarted_broker_gets_its_topics_back_and_the_stream_goes_on(
 
     want = {e.event_id for e in during + after}
     deadline = time.monotonic() + 90
-    while await partition_counts(cdc.bootstrap) != {
-        s.name: s.partitions for s in TOPICS_OF_THE_TEST_STACK
-    }:
+    while await partition_counts(cdc.bootstrap) != PARTITIONS_OF_THE_TEST_STACK:
         assert time.monotonic() < deadline, "topics not recreated:\n" + cdc.proc.log_tail()
         await asyncio.sleep(0.2)
     await collect(cdc.bootstrap, ["account-events"], have_ids(want), timeout=90)

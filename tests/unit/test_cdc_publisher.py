@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from cdc.publisher import Publisher
+from cdc.publisher import MIN_SEND_INTERVAL_SECONDS, Publisher
 from cdc.router import OutRecord
 from runtime.settings import KafkaSettings
 
@@ -126,3 +126,19 @@ async def test_a_record_too_large_for_any_batch_becomes_a_dead_letter_note() -> 
     await settle()
     assert released == [100] and failures == []
     pub._sender.cancel()  # type: ignore[union-attr]
+
+
+async def test_a_lone_record_goes_at_once_and_a_stream_in_one_batch_per_interval() -> None:
+    pub, fake, _, _ = make()
+    pub.append(rec(b"a"))
+    pub.seal()
+    await asyncio.sleep(0.002)
+    assert [n for _, _, n, _ in fake.sent] == [1]  # nothing sent before: not delayed
+
+    for _ in range(3):  # a steady stream into the same partition
+        pub.append(rec(b"a"))
+        pub.seal()
+        await asyncio.sleep(0.001)
+    assert len(fake.sent) == 1  # held: the partition sent less than the interval ago
+    await asyncio.sleep(MIN_SEND_INTERVAL_SECONDS)
+    assert [n for _, _, n, _ in fake.sent] == [1, 3]  # the three went together

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infra.local.stack import EMBEDDED_TOPIC_PARTITIONS, EmbeddedStack
@@ -38,7 +40,7 @@ def test_the_setting_defaults_to_kafkas_usual_count() -> None:
     assert Settings.from_env(env).kafka.topic_partitions == 3
 
 
-def test_the_embedded_stack_runs_one_partition_unless_told(tmp_path: object) -> None:
+def test_the_embedded_stack_runs_one_partition_unless_told(tmp_path: Path) -> None:
     embedded = EmbeddedStack(str(tmp_path), environ={})
     assert embedded.topic_partitions == EMBEDDED_TOPIC_PARTITIONS == 1
     assert embedded.env()["BANK_KAFKA_TOPIC_PARTITIONS"] == "1"
@@ -48,3 +50,8 @@ def test_the_embedded_stack_runs_one_partition_unless_told(tmp_path: object) -> 
 
     external = EmbeddedStack(str(tmp_path), environ={"BANK_KAFKA_BOOTSTRAP": "kafka:9092"})
     assert external.topic_partitions == DEFAULT_TOPIC_PARTITIONS
+
+
+def test_a_count_below_one_is_refused_at_start_up() -> None:
+    with pytest.raises(ValueError, match="kafka"):
+        Settings.from_env({"BANK_KAFKA_TOPIC_PARTITIONS": "0"})
