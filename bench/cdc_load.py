@@ -31,13 +31,13 @@ _enc = msgspec.json.Encoder()
 
 # Rows travel as one JSON document per statement (msgspec encodes it in one
 # call): far cheaper on the client than asyncpg's per-value array encoding.
-_INSERT_EVENTS = """
+_INSERT_EVENTS_ONLY = """
 INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload, metadata)
 SELECT event_id, stream_id, stream_type, version, event_type, payload, metadata
 FROM jsonb_to_recordset($1::text::jsonb) AS r(event_id uuid, stream_id uuid, stream_type text,
      version int, event_type text, payload jsonb, metadata jsonb)
-RETURNING event_id, global_position, recorded_at
 """
+_INSERT_EVENTS = _INSERT_EVENTS_ONLY + "RETURNING event_id, global_position, recorded_at\n"
 
 _INSERT_OUTBOX = """
 INSERT INTO outbox
@@ -82,16 +82,11 @@ class Appender:
         return out
 
 
-async def append_batch(
-    conn: asyncpg.Connection,
-    events: list[tuple[UUID, int, Event]],
-    *,
-    trace_id: str | None = "bench",
-    legacy_outbox: bool = False,
-) -> list[RecordedEvent]:
-    """Append ``(stream id, version, event)`` rows (account streams) in one transaction."""
+def event_rows(
+    events: list[tuple[UUID, int, Event]], metadata: EventMetadata
+) -> tuple[list[UUID], list[str], str]:
+    """The event ids, type names and the one JSON document ``_INSERT_EVENTS`` takes."""
     ids = [uuid.uuid4() for _ in events]
-    metadata = EventMetadata(trace_id=trace_id)
     names = [event_type_name(e[2]) for e in events]
     rows = [
         {
@@ -105,8 +100,27 @@ async def append_batch(
         }
         for i, e in enumerate(events)
     ]
+    return ids, names, _enc.encode(rows).decode()
+
+
+async def append_encoded(conn: asyncpg.Connection, document: str) -> None:
+    """One prebuilt batch (``event_rows``) in one transaction (one autocommitted
+    statement): what a load generator that has built its rows beforehand sends."""
+    await conn.execute(_INSERT_EVENTS_ONLY, document)
+
+
+async def append_batch(
+    conn: asyncpg.Connection,
+    events: list[tuple[UUID, int, Event]],
+    *,
+    trace_id: str | None = "bench",
+    legacy_outbox: bool = False,
+) -> list[RecordedEvent]:
+    """Append ``(stream id, version, event)`` rows (account streams) in one transaction."""
+    metadata = EventMetadata(trace_id=trace_id)
+    ids, names, document = event_rows(events, metadata)
     async with conn.transaction():
-        returned = await conn.fetch(_INSERT_EVENTS, _enc.encode(rows).decode())
+        returned = await conn.fetch(_INSERT_EVENTS, document)
         placed = {r["event_id"]: r for r in returned}
         recorded = [
             RecordedEvent(
