@@ -5,11 +5,11 @@ versions are missing (and fetches them from the event store), then turns the
 contiguous run of new events per account into rows by ``plan_batch``:
 
 - ``opens``: AccountOpened, COPYed straight into account_view;
-- ``postings``: one row per balance event, COPYed into a temp table and
-  inserted into transaction_view / analytics_view by one statement;
+- ``postings``: one row per balance event, inserted into transaction_view /
+  analytics_view by the writer's one statement;
 - ``updates``: the final state per account (balance, status, version, and the
-  change of what pending holds reserve), applied to account_view by one
-  set-based statement;
+  change of what pending holds reserve), applied to account_view by the same
+  statement;
 - ``holds_placed`` / ``holds_released``: hold_view rows to add and remove
   (FundsHeld, HoldReleased: issue #17's holds).
 
@@ -54,7 +54,7 @@ STATUS_BY_EVENT: dict[type, str] = {
 MONEY_IN_KINDS = ("deposit", "transfer_in")
 
 
-# Row tuples, in the column order of the tables / temp tables (see writer.py).
+# Row tuples, in the column order of the tables (see writer.py).
 OpenRow = tuple[UUID, UUID, str, str, str, int, int, datetime, datetime]
 PostingRow = tuple[UUID, int, UUID, str, int, int, str, UUID | None, str, datetime, UUID]
 # hold_view: hold_id, account_id, version, amount, currency, description, to_account_id,

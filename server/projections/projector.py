@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from uuid import UUID
 
 import asyncpg
 
@@ -15,14 +14,13 @@ from server.projections import metrics
 from server.projections.notify import publish_changes
 from server.projections.plan import BatchPlan, find_gaps, group_by_account, plan_batch
 from server.projections.store import lagging_accounts, read_ranges
-from server.projections.writer import apply_plan, lock_versions, save_checkpoints
+from server.projections.writer import Positions, apply_plan, lock_versions
 from server.readmodel.cache import QueryCache
 from shared.events import RecordedEvent
 
 log = logging.getLogger("bank.projections")
 
 CONSUMER_NAME = "bank-projections"
-Positions = dict[tuple[str, int], tuple[int, UUID | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +31,14 @@ class Applied:
     filled: int
 
 
-async def apply_events(conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> Applied:
-    """Plan and write ``events`` inside the caller's transaction."""
+async def apply_events(
+    conn: asyncpg.Connection,
+    events: Sequence[RecordedEvent],
+    consumer: str = "",
+    positions: Positions | None = None,
+) -> Applied:
+    """Plan and write ``events`` inside the caller's transaction (with ``consumer``'s
+    Kafka ``positions``, when given)."""
     grouped = group_by_account(list(events))
     current = await lock_versions(conn, sorted(grouped))
     duplicates = sum(
@@ -51,7 +55,7 @@ async def apply_events(conn: asyncpg.Connection, events: Sequence[RecordedEvent]
     plan = plan_batch(grouped, current)
     for acc, version in plan.unresolved.items():
         log.error("account %s: version %d is missing from the event store too", acc, version)
-    rows = await apply_plan(conn, plan)
+    rows = await apply_plan(conn, plan, consumer, positions)
     return Applied(plan=plan, rows=rows, duplicates=duplicates, filled=filled)
 
 
@@ -67,8 +71,7 @@ class Projector:
         self, events: Sequence[RecordedEvent], positions: Positions | None = None
     ) -> Applied:
         async with self.pool.acquire() as conn, conn.transaction():
-            applied = await apply_events(conn, events)
-            await save_checkpoints(conn, self.consumer, positions or {})
+            applied = await apply_events(conn, events, self.consumer, positions)
         metrics.DUPLICATES.inc(applied.duplicates)
         metrics.GAP_FILLS.inc(applied.filled)
         await self.publish(applied)

@@ -1,11 +1,13 @@
-"""Writes a BatchPlan to the read models: COPY for new accounts and postings,
-one set-based statement each for transaction_view + analytics_view and for
-account_view. Runs inside the caller's transaction, together with the
-checkpoint, so a batch is applied entirely or not at all."""
+"""Writes a BatchPlan to the read models: COPY for new accounts, then ONE statement
+for the rest (transaction_view + analytics_view, account_view, the Kafka position)
+that returns the account_view rows of every touched account. Runs inside the
+caller's transaction, with the lock of ``lock_versions``, so a batch is applied
+entirely or not at all (docs/adr/0312)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -21,66 +23,68 @@ POSTING_COLUMNS = (
     "counterparty_account_id", "description", "occurred_at", "event_id",
 )  # fmt: skip
 
-# Session temp tables, created once per connection and emptied by each batch
-# (cheaper than ON COMMIT DELETE ROWS, which truncates files at every commit).
-_CREATE_TEMP = """
-CREATE TEMP TABLE IF NOT EXISTS tmp_postings (LIKE transaction_view);
-CREATE TEMP TABLE IF NOT EXISTS tmp_account_updates (
-    account_id uuid, version integer, balance bigint, status text, updated_at timestamptz,
-    held_delta bigint
-);
-"""
-# DELETE leaves dead rows that only VACUUM makes room over, and autovacuum never
-# visits another session's temp tables: their files grew by every batch, and every
-# batch's scans of them read all of it (the DELETE of tmp_postings 0.4 -> 7.4 ms
-# between 30,000 and 74,000 events; docs/adr/0207). TRUNCATE gives the files back;
-# it makes a new file per table, so it runs once every this many rows, not per batch.
-TEMP_ROWS_BETWEEN_TRUNCATES = 2_000
-# Backends that have the temp tables: rows through them since their last truncate.
-_temp_tables: dict[int, int] = {}
+Positions = dict[tuple[str, int], tuple[int, UUID | None]]
 
-# Postings not seen before go into transaction_view; exactly those are added to
-# the day's analytics (a posting that lost an insert race adds nothing).
-_APPLY_POSTINGS = """
+# Postings not seen before go into transaction_view; exactly those are added to the
+# day's analytics (a posting that lost an insert race adds nothing). Each account's
+# final state goes to account_view; the touched accounts' rows come back, the
+# updated ones from the UPDATE (a statement's CTEs all read the snapshot it started
+# with, so a plain SELECT would not see them). Data-modifying CTEs always run to
+# completion, read or not.
+_APPLY = """
 WITH inserted AS (
-    INSERT INTO transaction_view SELECT * FROM tmp_postings
+    INSERT INTO transaction_view (account_id, version, transaction_id, kind, amount,
+                                  balance_after, currency, counterparty_account_id,
+                                  description, occurred_at, event_id)
+    SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::bigint[],
+                         $6::bigint[], $7::text[], $8::uuid[], $9::text[],
+                         $10::timestamptz[], $11::uuid[])
     ON CONFLICT (account_id, version) DO NOTHING
     RETURNING account_id, version, kind, amount, balance_after, occurred_at
+), analytics AS (
+    INSERT INTO analytics_view AS a
+        (account_id, day, money_in, money_out, count, closing_balance, closing_version)
+    SELECT account_id,
+           (occurred_at AT TIME ZONE 'UTC')::date,
+           COALESCE(sum(amount) FILTER (WHERE kind IN ('deposit', 'transfer_in')), 0),
+           COALESCE(sum(amount) FILTER (WHERE kind IN ('withdrawal', 'transfer_out')), 0),
+           count(*),
+           (array_agg(balance_after ORDER BY version DESC))[1],
+           max(version)
+    FROM inserted
+    GROUP BY 1, 2
+    ON CONFLICT (account_id, day) DO UPDATE SET
+        money_in = a.money_in + excluded.money_in,
+        money_out = a.money_out + excluded.money_out,
+        count = a.count + excluded.count,
+        closing_balance = CASE WHEN excluded.closing_version > a.closing_version
+                               THEN excluded.closing_balance ELSE a.closing_balance END,
+        closing_version = GREATEST(a.closing_version, excluded.closing_version)
+), checkpoint AS (
+    INSERT INTO projection_checkpoints AS c
+        (consumer, topic, partition, "offset", event_id, updated_at)
+    SELECT $18::text, t, p, o, e, now()
+    FROM unnest($19::text[], $20::int[], $21::bigint[], $22::uuid[]) AS k(t, p, o, e)
+    ON CONFLICT (consumer, topic, partition) DO UPDATE SET
+        "offset" = excluded."offset", event_id = excluded.event_id, updated_at = now()
+), updated AS (
+    UPDATE account_view AS v SET
+        balance = COALESCE(u.balance, v.balance),
+        status = COALESCE(u.status, v.status),
+        held = v.held + u.held_delta,
+        version = u.version,
+        updated_at = u.updated_at
+    FROM unnest($12::uuid[], $13::int[], $14::bigint[], $15::text[], $16::timestamptz[],
+                $17::bigint[]) AS u(account_id, version, balance, status, updated_at, held_delta)
+    WHERE v.account_id = u.account_id AND v.version < u.version
+    RETURNING v.account_id, v.owner_id, v.name, v.currency, v.status, v.balance, v.held,
+              v.version, v.opened_at
 )
-INSERT INTO analytics_view AS a
-    (account_id, day, money_in, money_out, count, closing_balance, closing_version)
-SELECT account_id,
-       (occurred_at AT TIME ZONE 'UTC')::date,
-       COALESCE(sum(amount) FILTER (WHERE kind IN ('deposit', 'transfer_in')), 0),
-       COALESCE(sum(amount) FILTER (WHERE kind IN ('withdrawal', 'transfer_out')), 0),
-       count(*),
-       (array_agg(balance_after ORDER BY version DESC))[1],
-       max(version)
-FROM inserted
-GROUP BY 1, 2
-ON CONFLICT (account_id, day) DO UPDATE SET
-    money_in = a.money_in + excluded.money_in,
-    money_out = a.money_out + excluded.money_out,
-    count = a.count + excluded.count,
-    closing_balance = CASE WHEN excluded.closing_version > a.closing_version
-                           THEN excluded.closing_balance ELSE a.closing_balance END,
-    closing_version = GREATEST(a.closing_version, excluded.closing_version)
-"""
-
-_APPLY_UPDATES = """
-UPDATE account_view AS v SET
-    balance = COALESCE(u.balance, v.balance),
-    status = COALESCE(u.status, v.status),
-    held = v.held + u.held_delta,
-    version = u.version,
-    updated_at = u.updated_at
-FROM tmp_account_updates AS u
-WHERE v.account_id = u.account_id AND v.version < u.version
-"""
-
-_CHANGED = """
+SELECT * FROM updated
+UNION ALL
 SELECT account_id, owner_id, name, currency, status, balance, held, version, opened_at
-FROM account_view WHERE account_id = ANY($1::uuid[])
+FROM account_view
+WHERE account_id = ANY ($23::uuid[]) AND account_id NOT IN (SELECT account_id FROM updated)
 """
 
 
@@ -107,25 +111,45 @@ async def lock_versions(conn: asyncpg.Connection, accounts: list[UUID]) -> dict[
     return {r["account_id"]: r["version"] for r in rows}
 
 
-async def apply_plan(conn: asyncpg.Connection, plan: BatchPlan) -> list[asyncpg.Record]:
-    """Apply ``plan``; return the account_view rows of every touched account."""
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows to one list per column (what unnest takes)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(c) for c in zip(*rows, strict=True)]
+
+
+def apply_args(plan: BatchPlan, consumer: str, positions: Positions) -> list[Any]:
+    """The parameters of _APPLY, column by column."""
+    updates = [
+        (u.account_id, u.version, u.balance, u.status, u.updated_at, u.held_delta)
+        for u in plan.updates
+    ]
+    checkpoints = [(t, p, off, eid) for (t, p), (off, eid) in positions.items()]
+    return [
+        *_columns(plan.postings, len(POSTING_COLUMNS)),
+        *_columns(updates, 6),
+        consumer,
+        *_columns(checkpoints, 4),
+        list(plan.touched),
+    ]
+
+
+async def apply_plan(
+    conn: asyncpg.Connection,
+    plan: BatchPlan,
+    consumer: str = "",
+    positions: Positions | None = None,
+) -> list[asyncpg.Record]:
+    """Apply ``plan`` (and ``consumer``'s Kafka ``positions``); return the account_view
+    rows of every touched account."""
     if plan.opens:
         await conn.copy_records_to_table(
             "account_view", records=plan.opens, columns=ACCOUNT_COLUMNS
         )
-    pid = conn.get_server_pid()
-    if (plan.postings or plan.updates) and pid not in _temp_tables:
-        await conn.execute(_CREATE_TEMP)
-        _temp_tables[pid] = 0
-    try:
-        await _apply_rows(conn, plan)
-    except asyncpg.UndefinedTableError:
-        _temp_tables.pop(pid, None)  # a new backend reused the pid
-        raise
-    touched = list(plan.touched)
-    if not touched:
+    await _apply_holds(conn, plan)
+    if not (plan.postings or plan.updates or plan.touched or positions):
         return []
-    return list(await conn.fetch(_CHANGED, touched))
+    return list(await conn.fetch(_APPLY, *apply_args(plan, consumer, positions or {})))
 
 
 async def _apply_holds(conn: asyncpg.Connection, plan: BatchPlan) -> None:
@@ -135,48 +159,6 @@ async def _apply_holds(conn: asyncpg.Connection, plan: BatchPlan) -> None:
         )
     if plan.holds_released:
         await conn.execute(_RELEASE_HOLDS, plan.holds_released)
-
-
-async def _apply_rows(conn: asyncpg.Connection, plan: BatchPlan) -> None:
-    await _apply_holds(conn, plan)
-    if plan.postings:
-        await conn.copy_records_to_table(
-            "tmp_postings", records=plan.postings, columns=POSTING_COLUMNS
-        )
-        await conn.execute(_APPLY_POSTINGS + "; DELETE FROM tmp_postings")
-    if plan.updates:
-        rows: list[tuple[UUID, int, int | None, str | None, datetime, int]] = [
-            (u.account_id, u.version, u.balance, u.status, u.updated_at, u.held_delta)
-            for u in plan.updates
-        ]
-        await conn.copy_records_to_table("tmp_account_updates", records=rows)
-        await conn.execute(_APPLY_UPDATES + "; DELETE FROM tmp_account_updates")
-    pid = conn.get_server_pid()
-    if pid not in _temp_tables:
-        return  # nothing went through them
-    through = _temp_tables[pid] + len(plan.postings) + len(plan.updates)
-    if through >= TEMP_ROWS_BETWEEN_TRUNCATES:
-        await conn.execute("TRUNCATE tmp_postings, tmp_account_updates")
-        through = 0
-    _temp_tables[pid] = through
-
-
-async def save_checkpoints(
-    conn: asyncpg.Connection,
-    consumer: str,
-    positions: dict[tuple[str, int], tuple[int, UUID | None]],
-) -> None:
-    """Remember the last applied offset (and its event id) per topic partition."""
-    if not positions:
-        return
-    await conn.executemany(
-        "INSERT INTO projection_checkpoints"
-        ' (consumer, topic, partition, "offset", event_id, updated_at)'
-        " VALUES ($1, $2, $3, $4, $5, now())"
-        " ON CONFLICT (consumer, topic, partition) DO UPDATE SET"
-        ' "offset" = excluded."offset", event_id = excluded.event_id, updated_at = now()',
-        [(consumer, t, p, off, eid) for (t, p), (off, eid) in positions.items()],
-    )
 
 
 async def load_checkpoints(
