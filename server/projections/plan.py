@@ -87,6 +87,19 @@ class BatchPlan:
     def touched(self) -> set[UUID]:
         return {r[0] for r in self.opens} | {u.account_id for u in self.updates}
 
+    @property
+    def idempotent(self) -> bool:
+        """Whether applying this plan again, or after a newer one, changes nothing: each
+        posting is inserted once (its primary key), each account_view row only moves
+        to a higher version with absolute values. Not so for new accounts (COPY) and
+        hold changes (``held`` moves by a delta)."""
+        return not (
+            self.opens
+            or self.holds_placed
+            or self.holds_released
+            or any(u.held_delta or u.holds_changed for u in self.updates)
+        )
+
 
 def group_by_account(events: list[RecordedEvent]) -> dict[UUID, list[RecordedEvent]]:
     """Account-stream events per account, sorted by version, duplicates removed."""

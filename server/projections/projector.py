@@ -1,12 +1,27 @@
-"""Applies a batch of recorded events to the read models in one PostgreSQL
-transaction (with the Kafka position, when given), filling version gaps from
-the event store, then refreshes the Redis cache and publishes the changes."""
+"""Applies a batch of recorded events to the read models (with the Kafka position,
+when given), filling version gaps from the event store, then refreshes the Redis
+cache and publishes the changes.
+
+Two ways to write a batch (docs/adr/0314):
+
+- **Under lock** (``apply_events``): in one transaction, lock the accounts'
+  account_view rows, plan from their versions, write, commit. Always correct; what
+  rebuild uses, and what the worker falls back to.
+- **Lock-free** (``apply_events_lock_free``): plan from the versions this process
+  last saw committed (``AppliedVersions``) and write in ONE autocommitted statement.
+  Only for a plan whose every write is idempotent and monotonic
+  (``BatchPlan.idempotent``): a posting is inserted once, an account_view row only
+  moves to a higher version. Planned from an older version than the row's, it
+  changes nothing it should not; the versions are only ever remembered after a
+  commit, so they are never ahead of the row.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 import asyncpg
 
@@ -21,6 +36,7 @@ from shared.events import RecordedEvent
 log = logging.getLogger("bank.projections")
 
 CONSUMER_NAME = "bank-projections"
+MAX_KNOWN_VERSIONS = 200_000  # accounts whose applied version a worker keeps
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,18 +45,42 @@ class Applied:
     rows: list[asyncpg.Record]
     duplicates: int
     filled: int
+    planned_from: dict[UUID, int]  # the versions the plan started from
+    lock_free: bool = False
 
 
-async def apply_events(
+class AppliedVersions:
+    """The last applied stream version of the accounts this process applied or read,
+    as committed in account_view (never ahead of it)."""
+
+    def __init__(self, limit: int = MAX_KNOWN_VERSIONS) -> None:
+        self.limit = limit
+        self._versions: dict[UUID, int] = {}
+
+    def known(self, accounts: Iterable[UUID]) -> dict[UUID, int] | None:
+        """Every one of ``accounts``' versions, or None if one is not known."""
+        try:
+            return {a: self._versions[a] for a in accounts}
+        except KeyError:
+            return None
+
+    def remember(self, versions: Mapping[UUID, int]) -> None:
+        if len(self._versions) + len(versions) > self.limit:
+            self._versions.clear()
+        self._versions.update(versions)
+
+    def forget(self, accounts: Iterable[UUID]) -> None:
+        for account in accounts:
+            self._versions.pop(account, None)
+
+
+async def _plan(
     conn: asyncpg.Connection,
-    events: Sequence[RecordedEvent],
-    consumer: str = "",
-    positions: Positions | None = None,
-) -> Applied:
-    """Plan and write ``events`` inside the caller's transaction (with ``consumer``'s
-    Kafka ``positions``, when given)."""
-    grouped = group_by_account(list(events))
-    current = await lock_versions(conn, sorted(grouped))
+    grouped: dict[UUID, list[RecordedEvent]],
+    current: dict[UUID, int],
+) -> tuple[BatchPlan, int, int]:
+    """The plan from ``current`` versions, gaps filled from the store; with the number
+    of redelivered events and of events read from the store."""
     duplicates = sum(
         1 for acc, evs in grouped.items() for e in evs if e.version <= current.get(acc, 0)
     )
@@ -55,8 +95,43 @@ async def apply_events(
     plan = plan_batch(grouped, current)
     for acc, version in plan.unresolved.items():
         log.error("account %s: version %d is missing from the event store too", acc, version)
+    return plan, duplicates, filled
+
+
+async def apply_events(
+    conn: asyncpg.Connection,
+    events: Sequence[RecordedEvent],
+    consumer: str = "",
+    positions: Positions | None = None,
+) -> Applied:
+    """Plan and write ``events`` inside the caller's transaction (with ``consumer``'s
+    Kafka ``positions``, when given), the accounts' rows locked."""
+    grouped = group_by_account(list(events))
+    current = await lock_versions(conn, sorted(grouped))
+    plan, duplicates, filled = await _plan(conn, grouped, current)
     rows = await apply_plan(conn, plan, consumer, positions)
-    return Applied(plan=plan, rows=rows, duplicates=duplicates, filled=filled)
+    return Applied(plan, rows, duplicates, filled, current)
+
+
+async def apply_events_lock_free(
+    conn: asyncpg.Connection,
+    events: Sequence[RecordedEvent],
+    known: AppliedVersions,
+    consumer: str = "",
+    positions: Positions | None = None,
+) -> Applied | None:
+    """Plan ``events`` from the ``known`` versions and write them in one autocommitted
+    statement; None (nothing written) when a version is not known or the plan is not
+    idempotent: the caller applies them under lock."""
+    grouped = group_by_account(list(events))
+    current = known.known(grouped)
+    if current is None:
+        return None
+    plan, duplicates, filled = await _plan(conn, grouped, current)
+    if not plan.idempotent:
+        return None
+    rows = await apply_plan(conn, plan, consumer, positions)
+    return Applied(plan, rows, duplicates, filled, current, lock_free=True)
 
 
 class Projector:
@@ -66,12 +141,25 @@ class Projector:
         self.pool = pool
         self.cache = cache
         self.consumer = consumer
+        self.versions = AppliedVersions()
 
     async def apply(
         self, events: Sequence[RecordedEvent], positions: Positions | None = None
     ) -> Applied:
-        async with self.pool.acquire() as conn, conn.transaction():
-            applied = await apply_events(conn, events, self.consumer, positions)
+        try:
+            async with self.pool.acquire() as conn:
+                applied = await apply_events_lock_free(
+                    conn, events, self.versions, self.consumer, positions
+                )
+                if applied is None:
+                    async with conn.transaction():
+                        applied = await apply_events(conn, events, self.consumer, positions)
+        except BaseException:
+            self.versions.forget({e.stream_id for e in events})
+            raise
+        # Committed: what the plan started from, and what the touched rows are now.
+        self.versions.remember(applied.planned_from)
+        self.versions.remember({r["account_id"]: r["version"] for r in applied.rows})
         metrics.DUPLICATES.inc(applied.duplicates)
         metrics.GAP_FILLS.inc(applied.filled)
         await self.publish(applied)

@@ -10,6 +10,7 @@ from shared.events import (
     AccountFrozen,
     AccountOpened,
     EventMetadata,
+    FundsHeld,
     MoneyDeposited,
     MoneyTransferredIn,
     MoneyWithdrawn,
@@ -153,3 +154,25 @@ def test_transfer_stream_events_are_not_postings() -> None:
     )
     plan = plan_batch(group_by_account([recorded(t, 1, done, stream_type="transfer")]), {})
     assert not plan.opens and not plan.postings and not plan.updates
+
+
+def test_only_plans_of_postings_and_states_are_idempotent() -> None:
+    """Lock-free application (docs/adr/0314) takes only plans whose every write can be
+    applied again: not a new account (COPY), not a hold (``held`` moves by a delta)."""
+    acc = uuid.uuid4()
+    events = story(acc)
+    assert not plan_batch(group_by_account(events[:2]), {}).idempotent  # opens the account
+    assert plan_batch(group_by_account(events[1:]), {acc: 1}).idempotent
+    held = recorded(
+        acc,
+        6,
+        FundsHeld(
+            account_id=acc,
+            hold_id=uuid.uuid4(),
+            amount=10,
+            currency="EUR",
+            expires_at=T0 + timedelta(days=7),
+            available_after=65,
+        ),
+    )
+    assert not plan_batch(group_by_account([*events[1:], held]), {acc: 1}).idempotent
