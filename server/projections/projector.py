@@ -11,9 +11,10 @@ Two ways to write a batch (docs/adr/0314):
   last saw committed (``AppliedVersions``) and write in ONE autocommitted statement.
   Only for a plan whose every write is idempotent and monotonic
   (``BatchPlan.idempotent``): a posting is inserted once, an account_view row only
-  moves to a higher version. Planned from an older version than the row's, it
-  changes nothing it should not; the versions are only ever remembered after a
-  commit, so they are never ahead of the row.
+  moves to a higher version. The statement checks that account_view is at the
+  versions the plan started from and writes nothing otherwise (the worker commits
+  asynchronously: a PostgreSQL crash can take back a batch it saw commit); the
+  batch is then planned again under lock.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class AppliedVersions:
         for account in accounts:
             self._versions.pop(account, None)
 
+    def forget_all(self) -> None:
+        self._versions.clear()
+
 
 async def _plan(
     conn: asyncpg.Connection,
@@ -121,16 +125,26 @@ async def apply_events_lock_free(
     positions: Positions | None = None,
 ) -> Applied | None:
     """Plan ``events`` from the ``known`` versions and write them in one autocommitted
-    statement; None (nothing written) when a version is not known or the plan is not
-    idempotent: the caller applies them under lock."""
+    statement; None (nothing written) when a version is not known, an event is at or
+    below it (a redelivery), the plan is not idempotent or account_view is not at the
+    known versions: the caller applies them under lock."""
     grouped = group_by_account(list(events))
     current = known.known(grouped)
     if current is None:
         return None
+    if any(e.version <= current[acc] for acc, evs in grouped.items() for e in evs):
+        return None  # a redelivery: never skip an event on a remembered version alone
     plan, duplicates, filled = await _plan(conn, grouped, current)
     if not plan.idempotent:
         return None
-    rows = await apply_plan(conn, plan, consumer, positions)
+    try:
+        rows = await apply_plan(conn, plan, consumer, positions, planned_from=current)
+    except asyncpg.SerializationError:
+        # account_view is not where this process thought (a crash took back an
+        # asynchronous commit, another applier): nothing was written.
+        log.warning("a lock-free batch was planned from stale versions: applying it under lock")
+        known.forget(current)
+        return None
     return Applied(plan, rows, duplicates, filled, current, lock_free=True)
 
 
@@ -155,7 +169,10 @@ class Projector:
                     async with conn.transaction():
                         applied = await apply_events(conn, events, self.consumer, positions)
         except BaseException:
-            self.versions.forget({e.stream_id for e in events})
+            # A connection lost, PostgreSQL restarted: batches it confirmed may be
+            # gone (asynchronous commit). The versions are a hint (the statement
+            # checks them), but a wrong one costs a batch planned twice.
+            self.versions.forget_all()
             raise
         # Committed: what the plan started from, and what the touched rows are now.
         self.versions.remember(applied.planned_from)

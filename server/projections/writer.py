@@ -6,7 +6,7 @@ entirely or not at all (docs/adr/0312)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -31,14 +31,20 @@ Positions = dict[tuple[str, int], tuple[int, UUID | None]]
 # updated ones from the UPDATE (a statement's CTEs all read the snapshot it started
 # with, so a plain SELECT would not see them). Data-modifying CTEs always run to
 # completion, read or not.
+# ``planned``: a lock-free batch ($24/$25: the versions it was planned from; empty
+# under lock) fails whole with serialization_failure if account_view is not at those
+# versions (migration 0016). Each write that has a row to write asks it first.
 _APPLY = """
-WITH inserted AS (
+WITH planned AS (
+    SELECT projection_versions_match($24::uuid[], $25::int[]) AS ok
+), inserted AS (
     INSERT INTO transaction_view (account_id, version, transaction_id, kind, amount,
                                   balance_after, currency, counterparty_account_id,
                                   description, occurred_at, event_id)
     SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::bigint[],
                          $6::bigint[], $7::text[], $8::uuid[], $9::text[],
                          $10::timestamptz[], $11::uuid[])
+    WHERE (SELECT ok FROM planned)
     ON CONFLICT (account_id, version) DO NOTHING
     RETURNING account_id, version, kind, amount, balance_after, occurred_at
 ), analytics AS (
@@ -65,6 +71,7 @@ WITH inserted AS (
         (consumer, topic, partition, "offset", event_id, updated_at)
     SELECT $18::text, t, p, o, e, now()
     FROM unnest($19::text[], $20::int[], $21::bigint[], $22::uuid[]) AS k(t, p, o, e)
+    WHERE (SELECT ok FROM planned)
     ON CONFLICT (consumer, topic, partition) DO UPDATE SET
         "offset" = excluded."offset", event_id = excluded.event_id, updated_at = now()
 ), updated AS (
@@ -76,7 +83,7 @@ WITH inserted AS (
         updated_at = u.updated_at
     FROM unnest($12::uuid[], $13::int[], $14::bigint[], $15::text[], $16::timestamptz[],
                 $17::bigint[]) AS u(account_id, version, balance, status, updated_at, held_delta)
-    WHERE v.account_id = u.account_id AND v.version < u.version
+    WHERE v.account_id = u.account_id AND v.version < u.version AND (SELECT ok FROM planned)
     RETURNING v.account_id, v.owner_id, v.name, v.currency, v.status, v.balance, v.held,
               v.version, v.opened_at
 )
@@ -118,7 +125,12 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [list(c) for c in zip(*rows, strict=True)]
 
 
-def apply_args(plan: BatchPlan, consumer: str, positions: Positions) -> list[Any]:
+def apply_args(
+    plan: BatchPlan,
+    consumer: str,
+    positions: Positions,
+    planned_from: Mapping[UUID, int] | None = None,
+) -> list[Any]:
     """The parameters of _APPLY, column by column."""
     updates = [
         (u.account_id, u.version, u.balance, u.status, u.updated_at, u.held_delta)
@@ -131,6 +143,8 @@ def apply_args(plan: BatchPlan, consumer: str, positions: Positions) -> list[Any
         consumer,
         *_columns(checkpoints, 4),
         list(plan.touched),
+        list((planned_from or {}).keys()),
+        list((planned_from or {}).values()),
     ]
 
 
@@ -139,9 +153,12 @@ async def apply_plan(
     plan: BatchPlan,
     consumer: str = "",
     positions: Positions | None = None,
+    planned_from: Mapping[UUID, int] | None = None,
 ) -> list[asyncpg.Record]:
     """Apply ``plan`` (and ``consumer``'s Kafka ``positions``); return the account_view
-    rows of every touched account."""
+    rows of every touched account. With ``planned_from`` (a lock-free plan: the
+    versions it was planned from), asyncpg.SerializationError and nothing written if
+    account_view is not at those versions."""
     if plan.opens:
         await conn.copy_records_to_table(
             "account_view", records=plan.opens, columns=ACCOUNT_COLUMNS
@@ -149,7 +166,8 @@ async def apply_plan(
     await _apply_holds(conn, plan)
     if not (plan.postings or plan.updates or plan.touched or positions):
         return []
-    return list(await conn.fetch(_APPLY, *apply_args(plan, consumer, positions or {})))
+    args = apply_args(plan, consumer, positions or {}, planned_from)
+    return list(await conn.fetch(_APPLY, *args))
 
 
 async def _apply_holds(conn: asyncpg.Connection, plan: BatchPlan) -> None:
