@@ -5,7 +5,8 @@ worker and the tests all read them from here; nothing else defines a topic.
 Each topic and its reader (why each exists: cdc/README.md):
 - ``account-events`` / ``transaction-events``: the domain events (RecordedEvent
   JSON, key = stream id), routed by the CDC connector from the ``events`` table;
-  read by the projection worker (and any new consumer).
+  account-events is read by the projection worker and the notification consumer,
+  transaction-events (a transfer's completion) by any new consumer.
 - ``audit-events``: the audit trail (audit_log rows as JSON), keyed by actor or account.
 - ``cdc.accounts`` / ``cdc.transactions`` / ``cdc.audit``: Debezium-style change
   envelopes of ``events`` and ``audit_log``, for integrators and replays;
@@ -59,8 +60,10 @@ CDC_TOPIC_BY_STREAM_TYPE: dict[str, str] = {
     STREAM_TYPE_ACCOUNT: CDC_ACCOUNTS,
     STREAM_TYPE_TRANSFER: CDC_TRANSACTIONS,
 }
-# The topics the projection worker consumes.
-EVENT_TOPICS: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_BY_STREAM_TYPE.values()))
+# The topics the projection worker consumes: the read models are built from account
+# streams only (a transfer's two postings are events of its two accounts), so it does
+# not fetch transaction-events just to drop every record of it (docs/adr/0315).
+PROJECTED_TOPICS: tuple[str, ...] = (TOPIC_BY_STREAM_TYPE[STREAM_TYPE_ACCOUNT],)
 
 
 class UnknownStreamTypeError(LookupError):

@@ -1,6 +1,6 @@
 """python -m server.projections [run|rebuild|check]
 
-run (default)  consume account-events / transaction-events into the read models
+run (default)  consume account-events into the read models
 rebuild        drop and rebuild the read models from the event store
 check          compare account_view with the fold of each account's events;
                exits 1 on any difference

@@ -1,5 +1,5 @@
-"""The projection worker: a Kafka consumer group on account-events and
-transaction-events that applies batches of at most 1,000 records or 25 ms.
+"""The projection worker: a Kafka consumer group on account-events (the topics of
+shared.topics.PROJECTED_TOPICS) that applies batches of at most 1,000 records or 25 ms.
 
 Position handling (at-least-once, idempotent by stream version):
 - PostgreSQL holds the position: each batch commits its read-model rows and
@@ -48,7 +48,7 @@ from server.projections.retry import BatchFailedError, RetryPolicy
 from server.projections.writer import load_checkpoints
 from server.readmodel.cache import QueryCache
 from shared.events import RecordedEvent, event_type_name, recorded_event_decoder
-from shared.topics import EVENT_TOPICS, PROJECTIONS_DLQ, partitions_by_topic
+from shared.topics import PROJECTED_TOPICS, PROJECTIONS_DLQ, partitions_by_topic
 
 log = logging.getLogger("bank.projections")
 
@@ -165,7 +165,7 @@ class Worker:
         try:
             existing = set(await admin.list_topics())
             counts = partitions_by_topic(self.settings.kafka.topic_partitions)
-            wanted = {t: counts[t] for t in (*EVENT_TOPICS, PROJECTIONS_DLQ)}
+            wanted = {t: counts[t] for t in (*PROJECTED_TOPICS, PROJECTIONS_DLQ)}
             new = [
                 NewTopic(t, n, self.settings.replication_factor)
                 for t, n in wanted.items()
@@ -195,12 +195,12 @@ class Worker:
     async def run(self) -> None:
         await self.ensure_topics()
         await self.catch_up()
-        self.consumer.subscribe(list(EVENT_TOPICS), listener=CheckpointSeeker(self))
+        self.consumer.subscribe(list(PROJECTED_TOPICS), listener=CheckpointSeeker(self))
         await self.producer.start()
         try:
             await self.consumer.start()
             self.progress.record_started()
-            log.info("projection worker consuming %s", ", ".join(EVENT_TOPICS))
+            log.info("projection worker consuming %s", ", ".join(PROJECTED_TOPICS))
             while not self._stopping.is_set():
                 records = await self.next_batch()
                 if records:
@@ -425,7 +425,7 @@ def _event_id(r: ConsumerRecord) -> UUID | None:
 
 async def run_worker(settings: Settings) -> None:
     progress = Progress(settings.pipeline_stall_seconds)
-    metrics.declare(EVENT_TOPICS)
+    metrics.declare(PROJECTED_TOPICS)
     endpoint.serve(progress, settings.projections_metrics_port, settings.metrics_host)
     # synchronous_commit off: a batch's rows and its checkpoint still commit
     # atomically; a crash can only lose the last few milliseconds of batches,
