@@ -112,10 +112,12 @@ class EmbeddedStack:
         self.external_kafka = env.get("BANK_KAFKA_BOOTSTRAP") or None
         # Partitions of the keyed topics: what the caller or the environment says,
         # else one on the embedded broker and Kafka's usual default elsewhere.
-        self.topic_partitions = topic_partitions or int(
-            env.get("BANK_KAFKA_TOPIC_PARTITIONS")
-            or (DEFAULT_TOPIC_PARTITIONS if self.external_kafka else EMBEDDED_TOPIC_PARTITIONS)
-        )
+        if topic_partitions is None:
+            topic_partitions = int(
+                env.get("BANK_KAFKA_TOPIC_PARTITIONS")
+                or (DEFAULT_TOPIC_PARTITIONS if self.external_kafka else EMBEDDED_TOPIC_PARTITIONS)
+            )
+        self.topic_partitions = topic_partitions
         self.postgres = Postgres(
             self.data_dir,
             self.ports.postgres,

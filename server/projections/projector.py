@@ -78,6 +78,11 @@ class AppliedVersions:
         self._versions.clear()
 
 
+def _redelivered(grouped: dict[UUID, list[RecordedEvent]], current: dict[UUID, int]) -> int:
+    """Events at or below their account's ``current`` version."""
+    return sum(1 for acc, evs in grouped.items() for e in evs if e.version <= current.get(acc, 0))
+
+
 async def _plan(
     conn: asyncpg.Connection,
     grouped: dict[UUID, list[RecordedEvent]],
@@ -85,9 +90,7 @@ async def _plan(
 ) -> tuple[BatchPlan, int, int]:
     """The plan from ``current`` versions, gaps filled from the store; with the number
     of redelivered events and of events read from the store."""
-    duplicates = sum(
-        1 for acc, evs in grouped.items() for e in evs if e.version <= current.get(acc, 0)
-    )
+    duplicates = _redelivered(grouped, current)
     filled = 0
     gaps = find_gaps(grouped, current)
     if gaps:
@@ -132,8 +135,8 @@ async def apply_events_lock_free(
     current = known.known(grouped)
     if current is None:
         return None
-    if any(e.version <= current[acc] for acc, evs in grouped.items() for e in evs):
-        return None  # a redelivery: never skip an event on a remembered version alone
+    if _redelivered(grouped, current):
+        return None  # never skip an event on a remembered version alone
     plan, duplicates, filled = await _plan(conn, grouped, current)
     if not plan.idempotent:
         return None

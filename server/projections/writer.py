@@ -1,17 +1,19 @@
 """Writes a BatchPlan to the read models: COPY for new accounts, then ONE statement
 for the rest (transaction_view + analytics_view, account_view, the Kafka position)
-that returns the account_view rows of every touched account. Runs inside the
-caller's transaction, with the lock of ``lock_versions``, so a batch is applied
-entirely or not at all (docs/adr/0312)."""
+that returns the account_view rows of every touched account (docs/adr/0312). Under
+lock it runs inside the caller's transaction, after ``lock_versions``; a lock-free
+plan (no COPY, no holds: docs/adr/0314) is that one statement alone, which checks
+the versions it was planned from. Either way a batch is applied whole or not at all."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from server.adapters.postgres.columns import unnest_columns
 from server.projections.plan import BatchPlan
 
 ACCOUNT_COLUMNS = (
@@ -118,13 +120,6 @@ async def lock_versions(conn: asyncpg.Connection, accounts: list[UUID]) -> dict[
     return {r["account_id"]: r["version"] for r in rows}
 
 
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Rows to one list per column (what unnest takes)."""
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(c) for c in zip(*rows, strict=True)]
-
-
 def apply_args(
     plan: BatchPlan,
     consumer: str,
@@ -138,10 +133,10 @@ def apply_args(
     ]
     checkpoints = [(t, p, off, eid) for (t, p), (off, eid) in positions.items()]
     return [
-        *_columns(plan.postings, len(POSTING_COLUMNS)),
-        *_columns(updates, 6),
+        *unnest_columns(plan.postings, len(POSTING_COLUMNS)),
+        *unnest_columns(updates, 6),
         consumer,
-        *_columns(checkpoints, 4),
+        *unnest_columns(checkpoints, 4),
         list(plan.touched),
         list((planned_from or {}).keys()),
         list((planned_from or {}).values()),
@@ -164,7 +159,7 @@ async def apply_plan(
             "account_view", records=plan.opens, columns=ACCOUNT_COLUMNS
         )
     await _apply_holds(conn, plan)
-    if not (plan.postings or plan.updates or plan.touched or positions):
+    if not (plan.touched or positions):  # a posting always comes with its account's update
         return []
     args = apply_args(plan, consumer, positions or {}, planned_from)
     return list(await conn.fetch(_APPLY, *args))
@@ -179,9 +174,7 @@ async def _apply_holds(conn: asyncpg.Connection, plan: BatchPlan) -> None:
         await conn.execute(_RELEASE_HOLDS, plan.holds_released)
 
 
-async def load_checkpoints(
-    conn: asyncpg.Connection | asyncpg.Pool, consumer: str
-) -> dict[tuple[str, int], tuple[int, UUID | None]]:
+async def load_checkpoints(conn: asyncpg.Connection | asyncpg.Pool, consumer: str) -> Positions:
     rows = await conn.fetch(
         'SELECT topic, partition, "offset", event_id FROM projection_checkpoints'
         " WHERE consumer = $1",

@@ -23,6 +23,7 @@ import msgspec
 
 from server.adapters.account_repository import AccountRepository
 from server.adapters.audit import row as audit_row
+from server.adapters.postgres.columns import unnest_columns
 from server.application.audit import AuditRecord
 from server.application.idempotency import IdempotencyKey, StoredResponse
 from server.application.unit_of_work import (
@@ -75,13 +76,6 @@ SELECT (SELECT count(*) FROM ans) AS answers
 _json = msgspec.json.Encoder()
 
 
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Rows to one list per column (what unnest takes)."""
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(c) for c in zip(*rows, strict=True)]
-
-
 def write_args(changes: Changes) -> list[Any]:
     """The parameters of _WRITE, column by column."""
     events: list[tuple[Any, ...]] = []
@@ -105,10 +99,10 @@ def write_args(changes: Changes) -> list[Any]:
     answers = [(k.scope, k.key, k.request_hash, s, b) for k, s, b in changes.answers]
     audits = [audit_row(r) for r in changes.audits]
     return [
-        *_columns(events, 6),
-        *_columns(opened, 4),
-        *_columns(answers, 5),
-        *_columns(audits, 13),
+        *unnest_columns(events, 6),
+        *unnest_columns(opened, 4),
+        *unnest_columns(answers, 5),
+        *unnest_columns(audits, 13),
     ]
 
 
