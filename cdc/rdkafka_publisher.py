@@ -66,7 +66,7 @@ class RdKafkaPublisher(Publisher):
                     "message.timeout.ms": self._request_timeout_ms,
                     "request.timeout.ms": self._request_timeout_ms,
                     "queue.buffering.max.messages": 1_000_000,
-                    "compression.type": "none",
+                    "compression.type": kafka.COMPRESSION,
                     "partitioner": "murmur2_random",  # unused: we choose the partition
                     "allow.auto.create.topics": False,
                     "topic.metadata.refresh.interval.ms": 10_000,

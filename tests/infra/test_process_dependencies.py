@@ -35,8 +35,17 @@ PROCESSES = {
     "client": ["client.__main__"],
 }
 # Loaded by name at run time, not by an import statement: uvicorn's loop, http and
-# ws implementations (server/api/__main__.py), psycopg2's driver for piccolo.
-LOADED_BY_NAME = {"uvloop", "httptools", "websockets", "cryptography", "flet-web", "flet-desktop"}
+# ws implementations (server/api/__main__.py), psycopg2's driver for piccolo, aiokafka's
+# zstd codec (runtime/kafka.py COMPRESSION).
+LOADED_BY_NAME = {
+    "uvloop",
+    "httptools",
+    "websockets",
+    "cryptography",
+    "flet-web",
+    "flet-desktop",
+    "cramjam",
+}
 IMAGES = {"api": "api", "cdc": "cdc", "projections": "projections", "client": "client"}
 
 

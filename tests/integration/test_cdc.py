@@ -23,8 +23,12 @@ import httpx
 import msgspec
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.record.default_records import DefaultRecordBase
+from aiokafka.record.memory_records import MemoryRecords
 
 from bench.cdc_load import Appender, append_batch
 from cdc.envelope import envelope_decoder
@@ -307,6 +311,41 @@ async def partition_counts(bootstrap: str) -> dict[str, int]:
         return {d["topic"]: len(d["partitions"]) for d in described}
     finally:
         await admin.close()
+
+
+async def test_the_broker_keeps_the_connectors_batches_zstd_compressed(
+    start_cdc: Callable[..., Cdc], db: asyncpg.Pool
+) -> None:
+    """runtime.kafka.COMPRESSION: the embedded broker holds every batch as it was
+    sent, so what it stores per event is the compressed batch (docs/adr/0316)."""
+    cdc = start_cdc()
+    await cdc.wait_streaming(db)
+    appended = await append(db, Appender(accounts=3), batches=3, size=5)
+    await collect(cdc.bootstrap, ["account-events"], have_ids({e.event_id for e in appended}))
+    await collect(cdc.bootstrap, ["cdc.accounts"], have_cdc_ids({str(e.event_id) for e in appended}))
+    for topic in ("account-events", "cdc.accounts"):
+        codecs = await stored_codecs(cdc.bootstrap, topic)
+        assert codecs and set(codecs) == {DefaultRecordBase.CODEC_ZSTD}, (topic, codecs)
+
+
+async def stored_codecs(bootstrap: str, topic: str) -> list[int]:
+    """The compression codec of every batch the broker returns for ``topic``, read raw."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await client.bootstrap()
+    codecs: list[int] = []
+    try:
+        for partition in range(PARTITIONS_OF_THE_TEST_STACK[topic]):
+            node = client.cluster.leader_for_partition(TopicPartition(topic, partition))
+            fetch = FetchRequest(100, 1, 10_000_000, 0, [(topic, [(partition, 0, 10_000_000)])])
+            response = await client.send(node, fetch)
+            for _, partitions in response.topics:
+                for answer in partitions:
+                    records = MemoryRecords(answer[-1])  # the partition's record batches
+                    while (batch := records.next_batch()) is not None:
+                        codecs.append(batch.compression_type)
+    finally:
+        await client.close()
+    return codecs
 
 
 async def test_a_new_slot_on_a_database_with_rows_first_emits_them_as_op_r(

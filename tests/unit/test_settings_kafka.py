@@ -25,6 +25,7 @@ def test_the_local_stack_connects_in_plaintext() -> None:
     assert kafka.producer_kwargs(settings.kafka, acks="all") == {
         "bootstrap_servers": "127.0.0.1:19092",
         "security_protocol": "PLAINTEXT",
+        "compression_type": "zstd",
         "acks": "all",
     }
     assert kafka.librdkafka_config(settings.kafka) == {
