@@ -321,8 +321,9 @@ async def test_the_broker_keeps_the_connectors_batches_zstd_compressed(
     cdc = start_cdc()
     await cdc.wait_streaming(db)
     appended = await append(db, Appender(accounts=3), batches=3, size=5)
-    await collect(cdc.bootstrap, ["account-events"], have_ids({e.event_id for e in appended}))
-    await collect(cdc.bootstrap, ["cdc.accounts"], have_cdc_ids({str(e.event_id) for e in appended}))
+    ids = {e.event_id for e in appended}
+    await collect(cdc.bootstrap, ["account-events"], have_ids(ids))
+    await collect(cdc.bootstrap, ["cdc.accounts"], have_cdc_ids({str(i) for i in ids}))
     for topic in ("account-events", "cdc.accounts"):
         codecs = await stored_codecs(cdc.bootstrap, topic)
         assert codecs and set(codecs) == {DefaultRecordBase.CODEC_ZSTD}, (topic, codecs)

@@ -142,3 +142,27 @@ async def test_a_lone_record_goes_at_once_and_a_stream_in_one_batch_per_interval
     assert len(fake.sent) == 1  # held: the partition sent less than the interval ago
     await asyncio.sleep(MIN_SEND_INTERVAL_SECONDS)
     assert [n for _, _, n, _ in fake.sent] == [1, 3]  # the three went together
+
+
+def test_a_batch_is_compressed_with_zstd_at_the_connectors_level() -> None:
+    """aiokafka fixes zstd at level 3; the connector's batches use ZSTD_LEVEL (ADR 0316)."""
+    import cramjam
+    from aiokafka.record.default_records import DefaultRecordBase
+
+    from cdc.publisher import ZSTD_LEVEL
+    from runtime.kafka import COMPRESSION
+
+    assert COMPRESSION == "zstd"
+    values = [b'{"type":"MoneyDeposited","amount":%d,"currency":"EUR"}' % i for i in range(50)]
+
+    def build(codec: int) -> bytes:
+        batch = BatchBuilder(1 << 20, codec)  # what AIOKafkaProducer.create_batch builds
+        for i, value in enumerate(values):
+            batch.append(key=b"account-%d" % (i % 3), value=value, timestamp=1)
+        return bytes(batch._build())  # what the sender puts in a produce request
+
+    header = 61  # a v2 record batch's header; the records follow
+    plain = build(0)[header:]
+    compressed = build(DefaultRecordBase.CODEC_ZSTD)[header:]
+    assert compressed == bytes(cramjam.zstd.compress(plain, level=ZSTD_LEVEL))
+    assert compressed != bytes(cramjam.zstd.compress(plain, level=3))  # aiokafka's own
