@@ -94,10 +94,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _cpu_probe_ms() -> float:
+    """How fast this machine's CPU is now: one core summing a million ints (best of 5).
+
+    Printed at the start and the end of every run: the machine's own speed moves
+    between runs minutes apart (bench/README.md), and a run is read beside it."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(1_000_000))", number=5, repeat=5)) / 5 * 1000
+
+
 def _machine() -> str:
     load = os.getloadavg()
     return (
-        f"{os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} at start"
+        f"{os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} at start, "
+        f"CPU probe {_cpu_probe_ms():.1f} ms (sum of a million ints)"
     )
 
 
@@ -376,7 +387,7 @@ def main(argv: list[str]) -> int:
         "machine": machine,
         "commit": _commit(),
         "load_note": f"other busy processes at the end: {busy}; load average at end "
-        f"{os.getloadavg()[0]:.2f}",
+        f"{os.getloadavg()[0]:.2f}, CPU probe {_cpu_probe_ms():.1f} ms",
         "server": args.server or "uvicorn (infra.local default)",
         "workers": args.workers or 1,
         "api_env": {**BENCH_API_ENV, **extra_env},
