@@ -26,9 +26,6 @@ from collections.abc import Callable
 from typing import Any
 
 import aiokafka.client
-import aiokafka.codec
-import aiokafka.record._crecords.default_records
-import aiokafka.record.default_records
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
@@ -47,15 +44,6 @@ log = logging.getLogger(__name__)
 aiokafka.client.MetadataRequest = functools.partial(
     MetadataRequest, allow_auto_topic_creation=False
 )
-
-# zstd level 1 for our batches (runtime.kafka.COMPRESSION), not aiokafka's fixed 3: on
-# a batch of ten 600-byte envelopes it is 5x faster (21 vs 99 us) and no larger; on a
-# thousand, 1.7x faster and 15 % smaller (docs/adr/0316). aiokafka 0.14 has no level
-# setting, so its batch builders' encoder is given the level. Process-wide, as above.
-ZSTD_LEVEL = 1
-_zstd = functools.partial(aiokafka.codec.zstd_encode, level=ZSTD_LEVEL)
-aiokafka.record._crecords.default_records.zstd_encode = _zstd  # the C builder we append to
-aiokafka.record.default_records.zstd_encode = _zstd  # its pure-Python twin
 
 MAX_BATCH_BYTES = 1024 * 1024
 # A partition's next batch goes at most this long after its previous one, and at

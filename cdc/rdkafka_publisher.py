@@ -26,14 +26,7 @@ from typing import Any
 
 import confluent_kafka
 
-from cdc.publisher import (
-    MAX_BATCH_BYTES,
-    MAX_RECORD_BYTES,
-    ZSTD_LEVEL,
-    Publisher,
-    Round,
-    _too_large,
-)
+from cdc.publisher import MAX_BATCH_BYTES, MAX_RECORD_BYTES, Publisher, Round, _too_large
 from cdc.router import OutRecord
 from runtime import kafka
 from shared.topics import CDC_HEARTBEAT
@@ -74,7 +67,7 @@ class RdKafkaPublisher(Publisher):
                     "request.timeout.ms": self._request_timeout_ms,
                     "queue.buffering.max.messages": 1_000_000,
                     "compression.type": kafka.COMPRESSION,
-                    "compression.level": ZSTD_LEVEL,
+                    "compression.level": kafka.COMPRESSION_LEVEL,
                     "partitioner": "murmur2_random",  # unused: we choose the partition
                     "allow.auto.create.topics": False,
                     "topic.metadata.refresh.interval.ms": 10_000,

@@ -18,6 +18,7 @@ the system store).
 
 from __future__ import annotations
 
+import functools
 import ssl
 from typing import Any
 
@@ -30,6 +31,9 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # envelopes shrink 4-5x (docs/adr/0316). Readers need the codec too: aiokafka loads
 # cramjam (in the cdc and projections extras); librdkafka has zstd built in.
 COMPRESSION = "zstd"
+# ... at level 1, not aiokafka's fixed 3: on a batch of ten 600-byte envelopes 5x faster
+# (21 vs 99 us) and no larger; on a thousand 1.7x faster and 15 % smaller (ADR 0316).
+COMPRESSION_LEVEL = 1
 
 
 def _uses_tls(kafka: KafkaSettings) -> bool:
@@ -102,8 +106,22 @@ def _merge(kafka: KafkaSettings, extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def producer_kwargs(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
-    """Keyword arguments for ``aiokafka.AIOKafkaProducer`` (batches compressed: COMPRESSION)."""
+    """Keyword arguments for ``aiokafka.AIOKafkaProducer`` (batches compressed:
+    COMPRESSION at COMPRESSION_LEVEL)."""
+    _zstd_at_our_level()
     return _merge(kafka, {"compression_type": COMPRESSION, **extra})
+
+
+def _zstd_at_our_level() -> None:
+    """aiokafka 0.14 has no compression level setting and encodes zstd at 3: its batch
+    builders (the C one and its pure-Python twin) are given COMPRESSION_LEVEL instead.
+    Process-wide, like every producer of ours; done when one is built."""
+    import aiokafka.codec
+    import aiokafka.record._crecords.default_records as c_builder
+    import aiokafka.record.default_records as py_builder
+
+    encode = functools.partial(aiokafka.codec.zstd_encode, level=COMPRESSION_LEVEL)
+    c_builder.zstd_encode = py_builder.zstd_encode = encode
 
 
 def consumer_kwargs(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:

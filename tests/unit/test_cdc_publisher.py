@@ -144,15 +144,15 @@ async def test_a_lone_record_goes_at_once_and_a_stream_in_one_batch_per_interval
     assert [n for _, _, n, _ in fake.sent] == [1, 3]  # the three went together
 
 
-def test_a_batch_is_compressed_with_zstd_at_the_connectors_level() -> None:
-    """aiokafka fixes zstd at level 3; the connector's batches use ZSTD_LEVEL (ADR 0316)."""
+def test_a_batch_is_compressed_with_zstd_at_our_level() -> None:
+    """aiokafka fixes zstd at level 3; once a producer of ours is built (producer_kwargs),
+    batches use COMPRESSION_LEVEL (ADR 0316)."""
     import cramjam
     from aiokafka.record.default_records import DefaultRecordBase
 
-    from cdc.publisher import ZSTD_LEVEL
-    from runtime.kafka import COMPRESSION
+    from runtime import kafka
 
-    assert COMPRESSION == "zstd"
+    assert kafka.producer_kwargs(KafkaSettings())["compression_type"] == "zstd"
     values = [b'{"type":"MoneyDeposited","amount":%d,"currency":"EUR"}' % i for i in range(50)]
 
     def build(codec: int) -> bytes:
@@ -164,5 +164,5 @@ def test_a_batch_is_compressed_with_zstd_at_the_connectors_level() -> None:
     header = 61  # a v2 record batch's header; the records follow
     plain = build(0)[header:]
     compressed = build(DefaultRecordBase.CODEC_ZSTD)[header:]
-    assert compressed == bytes(cramjam.zstd.compress(plain, level=ZSTD_LEVEL))
+    assert compressed == bytes(cramjam.zstd.compress(plain, level=kafka.COMPRESSION_LEVEL))
     assert compressed != bytes(cramjam.zstd.compress(plain, level=3))  # aiokafka's own
