@@ -329,12 +329,12 @@ def _python_load(
 
 
 def _track(st: Any, sampler: RssSampler, meter: CpuMeter) -> None:
-    for name in ("api", "cdc", "projections", "redis", "kafka"):
+    for name in ("api", "cdc", "projections", "notifications", "redis", "kafka"):
         if name in st.processes:
             p = st.processes[name]
             sampler.track(name, lambda p=p: p.pid if p.alive else None)  # type: ignore[misc]
     sampler.track("postgres", st.postgres.running_pid)
-    for name in ("api", "postgres", "kafka", "cdc", "projections", "redis"):
+    for name in ("api", "postgres", "kafka", "cdc", "projections", "notifications", "redis"):
         meter.track(name, _pid_of(st, name))
 
 

@@ -157,7 +157,17 @@ def _extras(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
-CPU_COLUMNS = ("api", "postgres", "kafka", "cdc", "projections", "redis", "load", "total")
+CPU_COLUMNS = (
+    "api",
+    "postgres",
+    "kafka",
+    "cdc",
+    "projections",
+    "notifications",
+    "redis",
+    "load",
+    "total",
+)
 
 
 def cpu_table(results: list[dict[str, Any]]) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from infra.local.apps import start_api, start_cdc, start_projections
+from infra.local.apps import start_api, start_cdc, start_notifications, start_projections
 from infra.local.ports import HOST, StackPorts
 from infra.local.procs import ManagedProcess, PidRecord, http_ready
 from infra.local.stack import EmbeddedStack, module_exists
@@ -115,8 +115,11 @@ def start_api_as(
 
 
 def start_pipeline(st: EmbeddedStack) -> str:
-    """Start CDC and the projection worker if they exist; '' or why the push path is missing."""
-    missing = [m for m in ("cdc", "server.projections") if not module_exists(m)]
+    """Start what consumes every command as ``./task up`` runs it: the CDC connector, the
+    projection worker and the notification consumer; '' or why the push path is missing."""
+    missing = [
+        m for m in ("cdc", "server.projections", "server.notifications") if not module_exists(m)
+    ]
     if not module_exists("server.api.live:live_socket"):
         missing.append("server/api/live.py")
     if missing:
@@ -124,8 +127,9 @@ def start_pipeline(st: EmbeddedStack) -> str:
     try:
         start_cdc(st)
         start_projections(st)
+        start_notifications(st)
     except Exception as exc:  # noqa: BLE001 - report it, run the rest
-        return f"the CDC/projection processes failed to start: {exc}"
+        return f"the pipeline processes failed to start: {exc}"
     return ""
 
 

@@ -172,7 +172,11 @@ GROUP_MEMBER_TIMING: dict[str, int] = {"session_timeout_ms": 3000, "heartbeat_in
 # 25 ms and 50 ms cut the broker's CPU per deposit by ~1/3 and ~2/5 at the same load
 # (docs/adr/0102-consumer-fetch-wait.md). The projection worker feeds the live push (a
 # deposit's p99 to the socket is a target): 25 ms. The notification consumer's inbox
-# is not a latency target: 100 ms. A real Kafka answers a fetch as soon as
-# fetch_min_bytes (1) are there, so these waits cost nothing there under load.
+# is not a latency target: 500 ms. It reads two partitions (account-events and
+# cdc.audit), and every fetch that finds records costs the broker a listing of every
+# batch stored in each; at 100 ms it doubled the broker's CPU per deposit within a
+# minute of load (docs/adr/0317-notification-fetch-every-500-ms.md). A real Kafka
+# answers a fetch as soon as fetch_min_bytes (1) are there, so these waits cost
+# nothing there under load.
 PROJECTION_FETCH: dict[str, int] = {"fetch_max_wait_ms": 25}
-NOTIFICATION_FETCH: dict[str, int] = {"fetch_max_wait_ms": 100}
+NOTIFICATION_FETCH: dict[str, int] = {"fetch_max_wait_ms": 500}
