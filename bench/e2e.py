@@ -20,11 +20,21 @@ import msgspec
 
 from bench.fixtures import Customer, open_accounts, sign_up
 from bench.loadgen import Call, open_loop
+from bench.raw_http import RawHttp
 from bench.stats import Summary, summarize
 from shared.messages import BalanceChanged, Hello, ServerMessage, Welcome
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(ServerMessage)
+# Keep-alive connections of the deposit sender (at most this many deposits in flight).
+SENDER_CONNECTIONS = 32
+
+
+class _Accepted(msgspec.Struct):
+    version: int
+
+
+_accepted = msgspec.json.Decoder(_Accepted)
 
 
 Pushes = dict[str, list[tuple[int, float]]]  # account -> (version, arrival time), in order
@@ -51,8 +61,13 @@ async def run_e2e(
         await _say_hello(ws)
         reader_task = asyncio.create_task(_collect_pushes(ws, pushes))
         await asyncio.sleep(1.0)  # let the catch-up of the opening deposits pass
-        deposit = _deposit_call(http, api, who, teller_token, sent)
-        run = await open_loop(deposit, rate=rate, duration=seconds, drain=10)
+        client = RawHttp(api, SENDER_CONNECTIONS)
+        await client.start()
+        try:
+            deposit = _deposit_call(client, who, teller_token, sent)
+            run = await open_loop(deposit, rate=rate, duration=seconds, drain=10)
+        finally:
+            await client.close()
         errors.update(run.errors)
         await _wait_for_last_pushes(pushes, sent, len(who.accounts), wait)
         reader_task.cancel()
@@ -85,30 +100,21 @@ async def _collect_pushes(ws: aiohttp.ClientWebSocketResponse, pushes: Pushes) -
             pushes[str(m.account_id)].append((m.version, time.perf_counter()))
 
 
-def _deposit_call(
-    http: aiohttp.ClientSession, api: str, who: Customer, teller_token: str, sent: Sent
-) -> Call:
+def _deposit_call(client: RawHttp, who: Customer, teller_token: str, sent: Sent) -> Call:
     """A teller's cash deposits round-robin over ``who``'s accounts, appending each
     accepted one to ``sent``."""
     body = _enc.encode({"amount": 1})
-    teller = {"Authorization": f"Bearer {teller_token}"}
+    headers = {"Authorization": f"Bearer {teller_token}", "Content-Type": "application/json"}
 
     async def deposit(i: int) -> str | None:
         due = time.perf_counter()
         account = who.accounts[i % len(who.accounts)]
-        async with http.post(
-            f"{api}/api/v1/accounts/{account}/deposits",
-            data=body,
-            headers={
-                **teller,
-                "Content-Type": "application/json",
-                "Idempotency-Key": str(uuid.uuid4()),
-            },
-        ) as r:
-            raw = await r.read()
-            if r.status != 201:
-                return f"http_{r.status}"
-        sent.append((account, msgspec.json.decode(raw)["version"], due))
+        path = f"/api/v1/accounts/{account}/deposits"
+        raw = client.post(path, {**headers, "Idempotency-Key": str(uuid.uuid4())}, body)
+        status, answer = await client.request(raw)
+        if status != 201:
+            return f"http_{status}"
+        sent.append((account, _accepted.decode(answer).version, due))
         return None
 
     return deposit

@@ -1,0 +1,70 @@
+"""``python -m bench.push_latency``: deposit → WebSocket push latency at a fixed rate on
+a fresh bench stack, with every process's CPU per deposit (~1 min).
+
+The e2e_push scenario of ``python -m bench`` alone, for A/B runs of a setting of the
+pipeline: the API, the CDC connector, the projection worker and the notification
+consumer run as the bench runs them (``bench.stack``); the load comes from this
+process, whose CPU is reported as ``load``. ``--env KEY=VALUE`` is passed to every
+process of the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from typing import Any
+
+import aiohttp
+import psutil
+
+from bench.__main__ import BENCH_API_ENV, _admin, _track
+from bench.cpu import CpuMeter
+from bench.e2e import run_e2e
+from bench.rss import RssSampler
+from bench.stack import start_api_as, start_pipeline, start_stack, stop_stack
+from bench.wrk_scenarios import make_tellers
+
+
+async def _measure(st: Any, meter: CpuMeter, rate: float, seconds: float) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        (teller,) = await make_tellers(st.api_url, _admin(st), 1)
+        me = psutil.Process()
+        before, load_before = meter.snapshot(), sum(me.cpu_times()[:2])
+        summary = await run_e2e(st.api_url, http, teller, rate=rate, seconds=seconds)
+        after, load_after = meter.snapshot(), sum(me.cpu_times()[:2])
+    ops = summary.ok
+    cpu = CpuMeter.per_op(before, after, ops, {"load": load_after - load_before})
+    return {
+        "throughput": summary.throughput,
+        "p50_ms": summary.p50_ms,
+        "p99_ms": summary.p99_ms,
+        "max_ms": summary.max_ms,
+        "cpu_us_per_deposit": cpu,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    for key, value in [*BENCH_API_ENV.items(), *(kv.split("=", 1) for kv in args.env)]:
+        os.environ[key] = value
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    st = start_stack()
+    try:
+        start_api_as(st, None, None, {})
+        if why := start_pipeline(st):
+            raise SystemExit(f"bench.push_latency: {why}")
+        meter = CpuMeter()
+        _track(st, RssSampler(), meter)
+        print(asyncio.run(_measure(st, meter, args.rate, args.seconds)), flush=True)
+    finally:
+        stop_stack(st)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
