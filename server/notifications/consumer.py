@@ -191,12 +191,24 @@ class NotificationConsumer:
     # --- push -------------------------------------------------------------------------
 
     async def deliver(self, new: list[tuple[UUID, Notification]]) -> None:
-        """Live push and push provider; rows that fail stay unpushed for the sweep."""
+        """Live push and push provider; rows that fail stay unpushed for the sweep.
+
+        The live pushes of a batch go to Redis in one pipeline (one round trip, not one
+        per notification); if Redis fails, none of the batch is marked pushed."""
+        if not new:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as live:
+                for user_id, n in new:
+                    msg = NotificationReceived(notification=n)
+                    live.publish(live_channel(user_id), _encoder.encode(msg))
+                await live.execute()
+        except Exception as exc:  # noqa: BLE001 - Redis down: the sweep retries the batch
+            log.warning("live push of %d notification(s) failed: %s", len(new), exc)
+            return
         pushed: list[int] = []
         for user_id, n in new:
             try:
-                msg = NotificationReceived(notification=n)
-                await self.redis.publish(live_channel(user_id), _encoder.encode(msg))
                 await self.provider.send(user_id, n)
             except Exception as exc:  # noqa: BLE001 - any provider failure: retry later
                 log.warning("push of notification %d failed: %s", n.id, exc)
