@@ -70,7 +70,7 @@ async def test_money_from_another_customer_is_notified_once_and_pushed_live(
         r = await bob.transfer(bob_acc, ada_acc, 25_00, description="lunch")
         assert r.status_code == 201, r.text
         while True:
-            msg = await recv(ws, timeout=10)
+            msg = await recv(ws, timeout=10, notifications=True)
             kind = msg.get("notification", {}).get("kind")
             if msg["type"] == "NotificationReceived" and kind == "money_received":
                 break
