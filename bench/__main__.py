@@ -31,7 +31,7 @@ import msgspec
 from tqdm import tqdm
 
 from bench import report, wrk_scenarios
-from bench.cpu import CpuMeter
+from bench.cpu import MEASURED_PROCESSES, CpuMeter
 from bench.http_scenarios import SCENARIOS
 from bench.load import Plan
 from bench.rss import RssSampler
@@ -329,13 +329,13 @@ def _python_load(
 
 
 def _track(st: Any, sampler: RssSampler, meter: CpuMeter) -> None:
-    for name in ("api", "cdc", "projections", "notifications", "redis", "kafka"):
-        if name in st.processes:
+    for name in MEASURED_PROCESSES:
+        meter.track(name, _pid_of(st, name))
+        if name == "postgres":
+            sampler.track(name, st.postgres.running_pid)
+        elif name in st.processes:
             p = st.processes[name]
             sampler.track(name, lambda p=p: p.pid if p.alive else None)  # type: ignore[misc]
-    sampler.track("postgres", st.postgres.running_pid)
-    for name in ("api", "postgres", "kafka", "cdc", "projections", "notifications", "redis"):
-        meter.track(name, _pid_of(st, name))
 
 
 def main(argv: list[str]) -> int:

@@ -14,6 +14,11 @@ import psutil
 PidFn = Callable[[], int | None]
 
 
+# The processes of the stack whose CPU (and RSS) every run reports, in the order of the
+# report's columns; the load generator is measured apart.
+MEASURED_PROCESSES = ("api", "postgres", "kafka", "cdc", "projections", "notifications", "redis")
+
+
 def tree_cpu(pid: int) -> float:
     try:
         root = psutil.Process(pid)

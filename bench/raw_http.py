@@ -66,15 +66,12 @@ class RawHttp:
                     length = int(line[15:])
                     break
             body = await reader.readexactly(length) if length else b""
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+        except BaseException as exc:
             if conn is not None:
                 conn[1].close()
             self._idle.put_nowait(None)  # the next request opens a new connection
-            raise ConnectionLost(str(exc)) from exc
-        except BaseException:
-            if conn is not None:
-                conn[1].close()
-            self._idle.put_nowait(None)
+            if isinstance(exc, asyncio.IncompleteReadError | ConnectionError):
+                raise ConnectionLost(str(exc)) from exc
             raise
         self._idle.put_nowait(conn)
         return status, body

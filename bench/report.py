@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import MEASURED_PROCESSES
+
 RESULTS = Path(__file__).resolve().parent / "results"
 COMPARED = ("deposits", "transfers_uniform")
 BASELINES = ("raw_copy", "raw_insert", "crud", "eventsourcing")
@@ -157,17 +159,7 @@ def _extras(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
-CPU_COLUMNS = (
-    "api",
-    "postgres",
-    "kafka",
-    "cdc",
-    "projections",
-    "notifications",
-    "redis",
-    "load",
-    "total",
-)
+CPU_COLUMNS = (*MEASURED_PROCESSES, "load", "total")
 
 
 def cpu_table(results: list[dict[str, Any]]) -> list[str]:

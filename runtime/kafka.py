@@ -112,10 +112,11 @@ def producer_kwargs(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
     return _merge(kafka, {"compression_type": COMPRESSION, **extra})
 
 
+@functools.cache
 def _zstd_at_our_level() -> None:
     """aiokafka 0.14 has no compression level setting and encodes zstd at 3: its batch
     builders (the C one and its pure-Python twin) are given COMPRESSION_LEVEL instead.
-    Process-wide, like every producer of ours; done when one is built."""
+    Process-wide, like every producer of ours; done once, when the first is built."""
     import aiokafka.codec
     import aiokafka.record._crecords.default_records as c_builder
     import aiokafka.record.default_records as py_builder

@@ -232,3 +232,60 @@ async def test_a_redelivered_event_is_stored_and_pushed_exactly_once(
     assert [m for m in notices if m["notification"]["id"] == nid] == [
         {"type": "NotificationReceived", "notification": msgspec.to_builtins(push.sent[0][1])}
     ]
+
+
+async def test_a_batch_whose_live_push_fails_stays_unpushed_until_the_sweep(
+    http: httpx.AsyncClient, stack_env: dict[str, str], db: asyncpg.Pool, redis_client: Redis
+) -> None:
+    """Redis down while a batch is delivered: the notice is stored, nothing of the batch
+    is marked pushed or handed to the provider; the sweep pushes it once Redis answers."""
+    from infra.local.ports import free_port
+
+    ida = await sign_up(http, "Ida Ingram")
+    acc = UUID((await ida.open_account())["id"])
+    event = RecordedEvent(
+        event_id=uuid.uuid4(),
+        stream_id=acc,
+        stream_type="account",
+        version=2,
+        position=0,
+        recorded_at=datetime.now(UTC),
+        metadata=EventMetadata(),
+        event=MoneyTransferredIn(
+            account_id=acc,
+            transfer_id=uuid.uuid4(),
+            from_account_id=uuid.uuid4(),
+            amount=3_00,
+            currency="EUR",
+            balance_after=3_00,
+        ),
+    )
+    record = ConsumerRecord(
+        ACCOUNT_EVENTS, 0, 20, 0, 0, str(acc).encode(), event_encoder.encode(event), None, 0, 0, []
+    )
+    source_key = f"event:{event.event_id}"
+    settings = Settings.from_env(stack_env)
+
+    dead_redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    down = FakePushProvider()
+    consumer = NotificationConsumer(settings, db, dead_redis, down)
+    try:
+        await consumer.process([record])
+    finally:
+        await consumer.consumer.stop()
+        await dead_redis.aclose()
+    row = await db.fetchrow(
+        "SELECT id, pushed_at FROM notifications WHERE source_key = $1", source_key
+    )
+    assert row is not None and row["pushed_at"] is None
+    assert down.sent == []
+
+    up = FakePushProvider()
+    sweeper = NotificationConsumer(settings, db, redis_client, up)
+    try:
+        await sweeper.deliver(await unpushed(db))
+    finally:
+        await sweeper.consumer.stop()
+    assert row["id"] in [n.id for _, n in up.sent]
+    pushed_at = await db.fetchval("SELECT pushed_at FROM notifications WHERE id = $1", row["id"])
+    assert pushed_at is not None
