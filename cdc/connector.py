@@ -40,6 +40,7 @@ from cdc.pgoutput import (
 )
 from cdc.publisher import BrokerResetError, Publisher
 from cdc.reader import RawMessage, ReplicationStream
+from cdc.recycle import Recycler
 from cdc.router import Change, OutRecord, Router
 from cdc.tables import CAPTURED_TABLES, RETIRED_TABLES
 from runtime.observability.pipeline import trace_publisher
@@ -65,6 +66,8 @@ HEARTBEAT_SECONDS = 5.0
 CONFIRM_EVERY_SECONDS = 0.1
 READ_TO_COMMIT_SECONDS = 5.0
 MAX_INFLIGHT_RECORDS = 20_000
+# A topic recycle (cdc/recycle.py) drains the publisher first; past this, it gives up.
+RECYCLE_DRAIN_SECONDS = 15.0
 SNAPSHOT_ROUND_ROWS = 2_000
 
 # Called with (commit timestamp µs, ack time µs) for every acked transaction.
@@ -115,6 +118,8 @@ class Connector:
         self._pub: Publisher | None = None
         self._reader: ReplicationStream | None = None
         self._failure: asyncio.Future[None] | None = None
+        self._recycler: Recycler | None = None
+        self._recycling: asyncio.Task[None] | None = None  # the WAL is not read meanwhile
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -164,6 +169,8 @@ class Connector:
             on_topics_acked=self.metrics.topics_acked,
         )
         trace_publisher(pub)  # a span per traced record, only when tracing is on
+        if Recycler.enabled(s.kafka):
+            self._recycler = Recycler(s.kafka, pub)
         reader = self._reader = ReplicationStream(
             s.admin_database_url, s.cdc_slot, s.cdc_publication, self._on_messages, self._fail
         )
@@ -200,8 +207,9 @@ class Connector:
         fails, so the next session starts clean from the slot's confirmed LSN."""
         self._stopping = True
         self.progress.session_ended()
-        for task in tasks:
-            task.cancel()
+        for task in (*tasks, self._recycling):
+            if task is not None:
+                task.cancel()
         try:
             reader.close()
         except Exception as exc:
@@ -222,6 +230,8 @@ class Connector:
         """Clean shutdown: stop reading, flush what was read, confirm it."""
         assert self._pub is not None and self._reader is not None
         self._stopping = True
+        if self._recycling is not None:  # it sees _stopping between its steps
+            await asyncio.wait({self._recycling}, timeout=RECYCLE_DRAIN_SECONDS)
         await self._read_to_the_commit(timeout=READ_TO_COMMIT_SECONDS)
         self._reader.pause()
         self._pub.seal()
@@ -457,6 +467,7 @@ class Connector:
             reader is not None
             and pub is not None
             and reader.paused
+            and self._recycling is None
             and (not self._stopping or self._txn_ended is not None)
             and pub.inflight_records < self._max_inflight // 2
         ):
@@ -505,6 +516,10 @@ class Connector:
                     self.progress.confirmed()
                 self.metrics.lag_ms.set(0)  # idle and caught up
             reader.keepalive()
+            if self._recycling is None and self._recycler is not None and self._recycler.due():
+                self._recycling = asyncio.create_task(self._recycle(self._recycler))
+                self._recycling.add_done_callback(self._task_done)
+            self.metrics.stored_batches.set(pub.stored_batches)
             self.progress.slot_lag_bytes = max(0, wal_end - reader.confirmed_lsn)
             self.progress.inflight_records = pub.inflight_records
             if now - last_hb >= HEARTBEAT_SECONDS:
@@ -516,6 +531,26 @@ class Connector:
                 )
                 task = asyncio.create_task(pub.heartbeat(_hb_encoder.encode(record)))
                 task.add_done_callback(self._heartbeat_done)
+
+    async def _recycle(self, recycler: Recycler) -> None:
+        """Recycle the topics (cdc/recycle.py); the WAL stream is paused once the readers
+        are close to the end: everything sent is acked first, and nothing new is sent
+        until the readers are on the new topics."""
+        reader, pub = self._reader, self._pub
+        assert reader is not None and pub is not None
+
+        async def pause() -> None:
+            reader.pause()
+            pub.seal()
+            await self._wait_drained(timeout=RECYCLE_DRAIN_SECONDS)
+
+        try:
+            outcome = await recycler.run(pause, lambda: self._stopping, reader.keepalive)
+            self.metrics.topic_recycles.labels(outcome=outcome).inc()
+        finally:
+            self._recycling = None
+            if not self._stopping:
+                reader.resume()  # also after a back-pressure pause: it pauses again if due
 
     def _heartbeat_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is None:

@@ -126,6 +126,19 @@ class Metrics:
             "cdc_topics_created", "Topics created (at start and after a broker reset)", registry=r
         )
         self.inflight = Gauge("cdc_inflight_records", "Records sent but not yet acked", registry=r)
+        self.topic_recycles = Counter(
+            "cdc_topic_recycles",
+            "Topic recycles on a broker without retention (cdc/recycle.py), by outcome:"
+            " recycled | postponed | unacknowledged | stopped",
+            ["outcome"],
+            registry=r,
+        )
+        self.stored_batches = Gauge(
+            "cdc_broker_stored_batches",
+            "Batches this connector sent to the fullest partition of the recyclable"
+            " topics since it started or last recycled them",
+            registry=r,
+        )
         self.snapshot_rows = Counter(
             "cdc_snapshot_rows", "Rows emitted by initial snapshots", registry=r
         )

@@ -34,7 +34,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from cdc.router import OutRecord
 from runtime import kafka
 from runtime.settings import KafkaSettings
-from shared.topics import CDC_DLQ, CDC_HEARTBEAT, TopicSpec, topic_specs
+from shared.topics import CDC_DLQ, CDC_HEARTBEAT, KEPT_TOPICS, TopicSpec, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,11 @@ class Round:
 class _Batch:
     """One aiokafka batch for one partition, and the rounds with records in it."""
 
-    __slots__ = ("builder", "rounds", "last_round", "closed")
+    __slots__ = ("builder", "tp", "rounds", "last_round", "closed")
 
-    def __init__(self, builder: Any) -> None:
+    def __init__(self, builder: Any, tp: tuple[str, int]) -> None:
         self.builder = builder
+        self.tp = tp
         self.rounds: list[Round] = []
         self.last_round: Round | None = None
         self.closed = False
@@ -155,6 +156,22 @@ class Publisher:
         self._drained.set()
         self._closed = False
         self._failed = False
+        # What this publisher sent to the recyclable topics (all but KEPT_TOPICS)
+        # since it started or last recreated them: acked batches per partition (a
+        # fetch costs the embedded broker one list entry per batch of its partition)
+        # and bytes in all (cdc/recycle.py). An earlier session's are not counted.
+        self._stored: dict[tuple[str, int], int] = {}
+        self.stored_bytes = 0
+
+    @property
+    def stored_batches(self) -> int:
+        """Batches in the fullest recyclable partition."""
+        return max(self._stored.values(), default=0)
+
+    @property
+    def recyclable(self) -> list[str]:
+        """The topics a recycle deletes and creates again (cdc/recycle.py)."""
+        return [s.name for s in self._topics if s.name not in KEPT_TOPICS]
 
     async def start(self) -> None:
         self.admin = AIOKafkaAdminClient(
@@ -231,6 +248,17 @@ class Publisher:
                 raise BrokerResetError(f"topic {spec.name} has no partitions")
             self.partitions[spec.name] = len(parts)
         return created
+
+    async def recreate(self, names: list[str]) -> None:
+        """Delete ``names`` and create them again, empty, with their partition counts.
+        Only for a drained publisher whose readers have read everything (cdc/recycle.py)."""
+        assert self.admin is not None and self.idle
+        await self.admin.delete_topics(names)
+        # ensure_topics creates them again, and mends one that a consumer's metadata
+        # request auto-created meanwhile with the broker's default partition count.
+        await self.ensure_topics()
+        self._stored = {}
+        self.stored_bytes = 0
 
     async def _is_empty(self, topic: str, partitions: int) -> bool:
         if partitions == 0:
@@ -311,7 +339,7 @@ class Publisher:
                 batch.closed = True
             producer = self.producer
             assert producer is not None  # start() made it
-            batch = _Batch(producer.create_batch())
+            batch = _Batch(producer.create_batch(), tp)
             queue.append(batch)
             if not _append(batch.builder, record):
                 raise ValueError(f"record for {topic} does not fit an empty batch")
@@ -409,6 +437,9 @@ class Publisher:
         if exc is not None:
             self._fail(batch, exc)
             return
+        if batch.tp[0] not in KEPT_TOPICS:
+            self._stored[batch.tp] = self._stored.get(batch.tp, 0) + 1
+            self.stored_bytes += batch.builder.size()
         release = False
         for rnd in batch.rounds:
             rnd.pending -= 1

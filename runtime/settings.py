@@ -105,6 +105,17 @@ class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
     topic_partitions: Annotated[int, msgspec.Meta(ge=1)] = field(
         default=DEFAULT_TOPIC_PARTITIONS, name="kafka_topic_partitions"
     )
+    # A broker that keeps every record in memory and has no retention (the embedded
+    # one) is bounded by the CDC connector: once it has sent this many batches to one
+    # partition, or this many MiB in all, since the topics were created, it recycles
+    # them after every platform consumer group has read them (docs/adr/0320).
+    # 0 = never: a real Kafka deletes by retention.
+    recycle_after_batches: Annotated[int, msgspec.Meta(ge=0)] = field(
+        default=0, name="kafka_recycle_after_batches"
+    )
+    recycle_after_mib: Annotated[int, msgspec.Meta(ge=0)] = field(
+        default=0, name="kafka_recycle_after_mib"
+    )
 
 
 class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):

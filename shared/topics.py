@@ -66,6 +66,21 @@ CDC_TOPIC_BY_STREAM_TYPE: dict[str, str] = {
 PROJECTED_TOPICS: tuple[str, ...] = (TOPIC_BY_STREAM_TYPE[STREAM_TYPE_ACCOUNT],)
 
 
+# The platform's own consumer groups and the topics each reads. On a broker without
+# retention (the embedded one) the CDC connector deletes and recreates the topics it
+# writes only once every one of these groups has committed their end, and it resumes
+# sending once each has committed a position on the new ones (docs/adr/0320).
+PROJECTIONS_GROUP = "bank-projections"
+NOTIFICATIONS_GROUP = "bank-notifications"
+READERS: dict[str, tuple[str, ...]] = {
+    PROJECTIONS_GROUP: PROJECTED_TOPICS,
+    NOTIFICATIONS_GROUP: (ACCOUNT_EVENTS, CDC_AUDIT),
+}
+# Never recycled: the dead-letter topics are read by an operator, not by a group, and
+# the heartbeat topic is the connector's proof that the broker kept what it wrote.
+KEPT_TOPICS = frozenset({CDC_DLQ, CDC_HEARTBEAT, PROJECTIONS_DLQ})
+
+
 class UnknownStreamTypeError(LookupError):
     pass
 

@@ -139,6 +139,9 @@ def get_stack() -> EmbeddedStack:
             # Production's partition count, not the embedded default of one: the
             # tests check that a failing partition stops only itself.
             topic_partitions=TEST_TOPIC_PARTITIONS,
+            # Tests read the topics with their own consumers, which a recycle would
+            # cut short; test_topic_recycling.py turns it on for its own connector.
+            recycle_topics=False,
         )
         try:
             st.start()

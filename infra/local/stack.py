@@ -41,6 +41,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # partition on each fetch from it: one partition per keyed topic keeps that list
 # short (docs/adr/0311-one-partition-on-the-embedded-broker.md).
 EMBEDDED_TOPIC_PARTITIONS = 1
+# ... and it keeps every record in memory with no retention: the CDC connector
+# recycles the topics after this many batches in one partition, or this many MiB in
+# all, once every platform consumer group has read them
+# (docs/adr/0320-recycled-topics-bound-the-embedded-broker.md).
+EMBEDDED_RECYCLE_AFTER_BATCHES = 5_000
+EMBEDDED_RECYCLE_AFTER_MIB = 128
 DEFAULT_DATA_DIR = REPO_ROOT / ".data"
 
 
@@ -99,6 +105,7 @@ class EmbeddedStack:
         ephemeral: bool = False,
         shared_buffers: str = "256MB",
         topic_partitions: int | None = None,
+        recycle_topics: bool = True,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         self.data_dir = Path(data_dir).resolve() if data_dir else default_data_dir(env)
@@ -118,6 +125,17 @@ class EmbeddedStack:
                 or (DEFAULT_TOPIC_PARTITIONS if self.external_kafka else EMBEDDED_TOPIC_PARTITIONS)
             )
         self.topic_partitions = topic_partitions
+        # Topic recycling bounds the embedded broker only; the environment may say
+        # otherwise (BANK_KAFKA_RECYCLE_AFTER_*; 0 turns it off), the caller may forbid it.
+        embedded = not self.external_kafka
+        self.recycle_after_batches = recycle_topics * int(
+            env.get("BANK_KAFKA_RECYCLE_AFTER_BATCHES")
+            or (EMBEDDED_RECYCLE_AFTER_BATCHES if embedded else 0)
+        )
+        self.recycle_after_mib = recycle_topics * int(
+            env.get("BANK_KAFKA_RECYCLE_AFTER_MIB")
+            or (EMBEDDED_RECYCLE_AFTER_MIB if embedded else 0)
+        )
         self.postgres = Postgres(
             self.data_dir,
             self.ports.postgres,
@@ -162,6 +180,8 @@ class EmbeddedStack:
             "BANK_REDIS_URL": self.redis_url,
             "BANK_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "BANK_KAFKA_TOPIC_PARTITIONS": str(self.topic_partitions),
+            "BANK_KAFKA_RECYCLE_AFTER_BATCHES": str(self.recycle_after_batches),
+            "BANK_KAFKA_RECYCLE_AFTER_MIB": str(self.recycle_after_mib),
             "BANK_DATA_DIR": str(self.data_dir),
             # Maker-checker off: a fresh stack has one admin (tests turn it on per API).
             "BANK_APPROVAL_REQUIRED": "",

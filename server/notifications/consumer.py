@@ -10,6 +10,11 @@ Delivery (at-least-once in, exactly once in the inbox):
    API instance forwards them to that customer's WebSockets) and handed to
    the push provider, then marked pushed. Rows a crash left unpushed are
    pushed by the sweep that runs whenever the topics are quiet.
+
+A topic recreated under the consumer (the embedded broker restarted, or the CDC
+connector recycled the topics: cdc/recycle.py) is read again from offset 0, and
+the consumer commits where each newly assigned or restarted partition starts,
+which is what a recycle waits for before it sends to the new topics.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
@@ -45,12 +50,12 @@ from server.readmodel.cache import live_channel
 from shared.events import RecordedEvent, recorded_event_decoder
 from shared.messages import NotificationReceived
 from shared.notifications import Notification
-from shared.topics import ACCOUNT_EVENTS, CDC_AUDIT, partitions_by_topic
+from shared.topics import CDC_AUDIT, NOTIFICATIONS_GROUP, READERS, partitions_by_topic
 
 log = logging.getLogger("bank.notifications")
 
-CONSUMER_NAME = "bank-notifications"
-SOURCE_TOPICS = (ACCOUNT_EVENTS, CDC_AUDIT)
+CONSUMER_NAME = NOTIFICATIONS_GROUP
+SOURCE_TOPICS = READERS[NOTIFICATIONS_GROUP]
 BATCH_MAX_RECORDS = 500
 SWEEP_EVERY_SECONDS = 5.0
 OWNER_CACHE_SIZE = 50_000
@@ -79,6 +84,7 @@ class NotificationConsumer:
             **GROUP_MEMBER_TIMING,
         )
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
+        self._starting: set[TopicPartition] = set()  # where they start is to be committed
         self._stopping = asyncio.Event()
         self.stored = 0
 
@@ -107,7 +113,7 @@ class NotificationConsumer:
 
     async def run(self) -> None:
         await self.ensure_topics()
-        self.consumer.subscribe(list(SOURCE_TOPICS))
+        self.consumer.subscribe(list(SOURCE_TOPICS), listener=_Rebalances(self))
         await self.consumer.start()
         log.info("notification consumer reading %s", ", ".join(SOURCE_TOPICS))
         last_sweep = 0.0
@@ -117,7 +123,9 @@ class NotificationConsumer:
                 records = [r for rs in got.values() for r in rs]
                 if records:
                     await self.process(records)
-                elif time.monotonic() - last_sweep > SWEEP_EVERY_SECONDS:
+                    continue
+                await self.follow_recreated_topics()
+                if time.monotonic() - last_sweep > SWEEP_EVERY_SECONDS:
                     last_sweep = time.monotonic()
                     await self.deliver(await inbox.unpushed(self.pool))
         finally:
@@ -188,6 +196,32 @@ class NotificationConsumer:
         except KafkaError as exc:  # re-read on restart; the inbox absorbs duplicates
             log.info("Kafka offset commit skipped: %s", exc)
 
+    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._starting |= assigned
+
+    def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._starting -= revoked
+
+    async def follow_recreated_topics(self) -> None:
+        """Idle: a position past its partition's end means the topic was recreated
+        (this broker answers such a fetch with nothing, not OffsetOutOfRange): read it
+        from offset 0. Then commit where each such or newly assigned partition starts."""
+        consumer = self.consumer
+        assigned = consumer.assignment()
+        try:
+            for tp in assigned:
+                end = consumer.highwater(tp)  # from the last fetch: no request of its own
+                if end is not None and await consumer.position(tp) > end:
+                    log.warning("%s[%d] was recreated: reading it from offset 0", *tp)
+                    consumer.seek(tp, 0)
+                    self._starting.add(tp)
+            self._starting &= assigned
+            if self._starting:
+                await consumer.commit({tp: await consumer.position(tp) for tp in self._starting})
+                self._starting.clear()
+        except KafkaError as exc:  # e.g. a rebalance began: the next round tries again
+            log.info("following recreated topics: %s", exc)
+
     # --- push -------------------------------------------------------------------------
 
     async def deliver(self, new: list[tuple[UUID, Notification]]) -> None:
@@ -234,3 +268,14 @@ async def run_consumer(settings: Settings, provider: PushProvider) -> None:
         await provider.close()
         await redis.aclose()
         await pool.close()
+
+
+class _Rebalances(ConsumerRebalanceListener):  # aiokafka is untyped: the base is Any
+    def __init__(self, consumer: NotificationConsumer) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._consumer.partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._consumer.partitions_assigned(assigned)

@@ -33,10 +33,11 @@ from server.projections.store import lagging_accounts, read_ranges
 from server.projections.writer import Positions, apply_plan, lock_versions
 from server.readmodel.cache import QueryCache
 from shared.events import RecordedEvent
+from shared.topics import PROJECTIONS_GROUP
 
 log = logging.getLogger("bank.projections")
 
-CONSUMER_NAME = "bank-projections"
+CONSUMER_NAME = PROJECTIONS_GROUP
 MAX_KNOWN_VERSIONS = 200_000  # accounts whose applied version a worker keeps
 
 

@@ -156,6 +156,10 @@ class Worker:
         self._last_offset.pop(tp, None)
         self.consumer.seek(tp, 0)
         self.sweep_needed = True
+        # The group's committed offset went with the old topic: commit the new start
+        # at the next _commit. A topic recycle waits for that (cdc/recycle.py).
+        self._to_commit[tp] = 0
+        self._committed_at = 0.0
 
     async def ensure_topics(self) -> None:
         """Create the topics if the broker has none yet (the CDC connector does
@@ -207,7 +211,9 @@ class Worker:
                     await self.process(records)
                 else:
                     self._check_positions()
-                    await self._commit([])  # what the last batches left uncommitted
+                    # Idle: what the last batches left uncommitted goes now (a topic
+                    # recycle waits for the group to commit the end: cdc/recycle.py).
+                    await self._commit([], idle=True)
                 self._record_lag()
                 if self.sweep_needed:
                     self.sweep_needed = False
@@ -355,14 +361,15 @@ class Worker:
         metrics.PARTITION_FAILED.labels(tp.topic, str(tp.partition)).set(1)
         self.progress.record_failed((tp.topic, tp.partition), str(exc))
 
-    async def _commit(self, records: list[ConsumerRecord]) -> None:
-        """The Kafka group offset, advisory (PostgreSQL holds the position; tooling
-        reads this one): at most once every KAFKA_COMMIT_SECONDS, the last position of
-        each partition since, as each commit is a broker request in the batch loop."""
+    async def _commit(self, records: list[ConsumerRecord], idle: bool = False) -> None:
+        """The Kafka group offset (PostgreSQL holds the position; tooling and a topic
+        recycle read this one): while batches flow at most once every
+        KAFKA_COMMIT_SECONDS, the last position of each partition since, as each
+        commit is a broker request in the batch loop; when idle, at once."""
         for r in records:
             self._to_commit[_tp(r)] = r.offset + 1
         now = time.monotonic()
-        if not self._to_commit or now - self._committed_at < KAFKA_COMMIT_SECONDS:
+        if not self._to_commit or (not idle and now - self._committed_at < KAFKA_COMMIT_SECONDS):
             return
         assigned = self.consumer.assignment()
         offsets = {tp: o for tp, o in self._to_commit.items() if tp in assigned}
@@ -381,7 +388,10 @@ class Worker:
         for tp in self.consumer.assignment():
             hw = self.consumer.highwater(tp)
             last = self._last_offset.get(tp)
-            if hw is not None and last is not None and last + 1 > hw:
+            verifying = self._verify.get(tp)  # the checkpointed record, still to be re-read
+            if hw is None:
+                continue
+            if (last is not None and last + 1 > hw) or (verifying and verifying[0] >= hw):
                 self._restarted(tp)
 
     def _record_lag(self) -> None:
