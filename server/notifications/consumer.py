@@ -28,12 +28,13 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
+from runtime.consumer_group import Rebalances
 from runtime.kafka import GROUP_MEMBER_TIMING, NOTIFICATION_FETCH, admin_kwargs, consumer_kwargs
 from runtime.settings import Settings
 from server.adapters.postgres.pool import create_pool
@@ -113,7 +114,7 @@ class NotificationConsumer:
 
     async def run(self) -> None:
         await self.ensure_topics()
-        self.consumer.subscribe(list(SOURCE_TOPICS), listener=_Rebalances(self))
+        self.consumer.subscribe(list(SOURCE_TOPICS), listener=Rebalances(self))
         await self.consumer.start()
         log.info("notification consumer reading %s", ", ".join(SOURCE_TOPICS))
         last_sweep = 0.0
@@ -196,7 +197,7 @@ class NotificationConsumer:
         except KafkaError as exc:  # re-read on restart; the inbox absorbs duplicates
             log.info("Kafka offset commit skipped: %s", exc)
 
-    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._starting |= assigned
 
     def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -268,14 +269,3 @@ async def run_consumer(settings: Settings, provider: PushProvider) -> None:
         await provider.close()
         await redis.aclose()
         await pool.close()
-
-
-class _Rebalances(ConsumerRebalanceListener):  # aiokafka is untyped: the base is Any
-    def __init__(self, consumer: NotificationConsumer) -> None:
-        self._consumer = consumer
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._consumer.partitions_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._consumer.partitions_assigned(assigned)

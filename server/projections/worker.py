@@ -30,13 +30,14 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from runtime import kafka
+from runtime.consumer_group import Rebalances
 from runtime.observability.pipeline import observe_batch
 from runtime.settings import Settings
 from server.adapters.postgres.pool import create_pool
@@ -60,19 +61,6 @@ REDIS_TIMEOUT_SECONDS = 2.0
 
 # A batch's records, each with its event (None: undecodable, dead-lettered).
 Decoded = list[tuple[ConsumerRecord, RecordedEvent | None]]
-
-
-class CheckpointSeeker(ConsumerRebalanceListener):  # aiokafka is untyped: the base is Any
-    """Hands the consumer group's rebalances to the worker."""
-
-    def __init__(self, worker: Worker) -> None:
-        self._worker = worker
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._worker.partitions_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._worker.partitions_assigned(assigned)
 
 
 class Worker:
@@ -199,7 +187,7 @@ class Worker:
     async def run(self) -> None:
         await self.ensure_topics()
         await self.catch_up()
-        self.consumer.subscribe(list(PROJECTED_TOPICS), listener=CheckpointSeeker(self))
+        self.consumer.subscribe(list(PROJECTED_TOPICS), listener=Rebalances(self))
         await self.producer.start()
         try:
             await self.consumer.start()
