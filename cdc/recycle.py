@@ -166,14 +166,14 @@ class Recycler:
 
 async def _within(
     seconds: float,
-    check: Callable[[], object],
+    check: Callable[[], Awaitable[bool]],
     stopping: Callable[[], bool],
     keepalive: Callable[[], None],
 ) -> bool:
     """Poll ``check`` until it is true (True), or ``seconds`` pass or a stop (False)."""
     deadline = time.monotonic() + seconds
     while not stopping():
-        if await check():  # type: ignore[misc]
+        if await check():
             return True
         if time.monotonic() >= deadline:
             return False

@@ -125,16 +125,19 @@ class EmbeddedStack:
                 or (DEFAULT_TOPIC_PARTITIONS if self.external_kafka else EMBEDDED_TOPIC_PARTITIONS)
             )
         self.topic_partitions = topic_partitions
+
         # Topic recycling bounds the embedded broker only; the environment may say
         # otherwise (BANK_KAFKA_RECYCLE_AFTER_*; 0 turns it off), the caller may forbid it.
-        embedded = not self.external_kafka
-        self.recycle_after_batches = recycle_topics * int(
-            env.get("BANK_KAFKA_RECYCLE_AFTER_BATCHES")
-            or (EMBEDDED_RECYCLE_AFTER_BATCHES if embedded else 0)
+        def recycle_after(variable: str, embedded: int) -> int:
+            if not recycle_topics:
+                return 0
+            return int(env.get(variable) or (0 if self.external_kafka else embedded))
+
+        self.recycle_after_batches = recycle_after(
+            "BANK_KAFKA_RECYCLE_AFTER_BATCHES", EMBEDDED_RECYCLE_AFTER_BATCHES
         )
-        self.recycle_after_mib = recycle_topics * int(
-            env.get("BANK_KAFKA_RECYCLE_AFTER_MIB")
-            or (EMBEDDED_RECYCLE_AFTER_MIB if embedded else 0)
+        self.recycle_after_mib = recycle_after(
+            "BANK_KAFKA_RECYCLE_AFTER_MIB", EMBEDDED_RECYCLE_AFTER_MIB
         )
         self.postgres = Postgres(
             self.data_dir,

@@ -176,12 +176,9 @@ class FakePushProvider:
         return None
 
 
-async def test_a_redelivered_event_is_stored_and_pushed_exactly_once(
-    http: httpx.AsyncClient, stack_env: dict[str, str], db: asyncpg.Pool, redis_client: Redis
-) -> None:
-    gus = await sign_up(http, "Gus Grissom")
-    acc = UUID((await gus.open_account())["id"])
-    event = RecordedEvent(
+def money_in(acc: UUID, amount: int) -> RecordedEvent:
+    """A transfer into ``acc`` as the connector would send it (version 2: its first posting)."""
+    return RecordedEvent(
         event_id=uuid.uuid4(),
         stream_id=acc,
         stream_type="account",
@@ -193,11 +190,19 @@ async def test_a_redelivered_event_is_stored_and_pushed_exactly_once(
             account_id=acc,
             transfer_id=uuid.uuid4(),
             from_account_id=uuid.uuid4(),
-            amount=7_00,
+            amount=amount,
             currency="EUR",
-            balance_after=7_00,
+            balance_after=amount,
         ),
     )
+
+
+async def test_a_redelivered_event_is_stored_and_pushed_exactly_once(
+    http: httpx.AsyncClient, stack_env: dict[str, str], db: asyncpg.Pool, redis_client: Redis
+) -> None:
+    gus = await sign_up(http, "Gus Grissom")
+    acc = UUID((await gus.open_account())["id"])
+    event = money_in(acc, 7_00)
     value = event_encoder.encode(event)
     records = [
         ConsumerRecord(ACCOUNT_EVENTS, 0, off, 0, 0, str(acc).encode(), value, None, 0, 0, [])
@@ -243,23 +248,7 @@ async def test_a_batch_whose_live_push_fails_stays_unpushed_until_the_sweep(
 
     ida = await sign_up(http, "Ida Ingram")
     acc = UUID((await ida.open_account())["id"])
-    event = RecordedEvent(
-        event_id=uuid.uuid4(),
-        stream_id=acc,
-        stream_type="account",
-        version=2,
-        position=0,
-        recorded_at=datetime.now(UTC),
-        metadata=EventMetadata(),
-        event=MoneyTransferredIn(
-            account_id=acc,
-            transfer_id=uuid.uuid4(),
-            from_account_id=uuid.uuid4(),
-            amount=3_00,
-            currency="EUR",
-            balance_after=3_00,
-        ),
-    )
+    event = money_in(acc, 3_00)
     record = ConsumerRecord(
         ACCOUNT_EVENTS, 0, 20, 0, 0, str(acc).encode(), event_encoder.encode(event), None, 0, 0, []
     )

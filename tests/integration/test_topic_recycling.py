@@ -113,3 +113,36 @@ async def test_recycled_topics_lose_and_double_nothing_for_read_models_and_inbox
     assert r.status_code == 201, r.text
     assert len(await wait_inbox(ada, "money_received", transfers + 1)) == transfers + 1
     assert projections.alive and notifications.alive
+
+
+async def test_nothing_is_recycled_while_a_reader_is_behind(
+    http: httpx.AsyncClient,
+    recycling_cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
+    db: asyncpg.Pool,
+    stack: EmbeddedStack,
+) -> None:
+    """The notification consumer is down: its group falls behind, so every recycle
+    that comes due is postponed, and what it had not read is all there when it is back."""
+    ada, ada_acc = await funded_customer(http, "Ada Lovelace")
+    bob, bob_acc = await funded_customer(http, "Bob Builder")
+    assert (await bob.deposit(bob_acc, 1_000_00)).status_code == 201
+    assert len(await wait_inbox(ada, "new_sign_in")) == 1
+
+    notifications.stop()
+    try:
+        before = recycles(stack)
+        transfers = 0
+        while recycles(stack).get("postponed", 0) == before.get("postponed", 0):
+            assert transfers < MAX_TRANSFERS, recycles(stack)
+            r = await bob.transfer(bob_acc, ada_acc, 1_00 + transfers)
+            assert r.status_code == 201, r.text
+            transfers += 1
+            await wait_projected(db, bob_acc, r.json()["version"])
+        assert recycles(stack).get("recycled", 0) == before.get("recycled", 0)
+    finally:
+        notifications.start()
+        notifications.wait_ready(30)
+    received = await wait_inbox(ada, "money_received", transfers, timeout=60)
+    assert len(received) == len({n["id"] for n in received}) == transfers
