@@ -179,6 +179,8 @@ class Connector:
             await pub.start()
             created = await pub.ensure_topics()
             self.metrics.topics_recreated.inc(len(created))
+            if self._recycler is not None:
+                await pub.count_what_the_broker_holds()
             reader.connect()
             tables = reader.ensure_publication(CAPTURED_TABLES, RETIRED_TABLES)
             await self._prepare_slot(reader, pub, tables)

@@ -159,7 +159,8 @@ class Publisher:
         # What this publisher sent to the recyclable topics (all but KEPT_TOPICS)
         # since it started or last recreated them: acked batches per partition (a
         # fetch costs the embedded broker one list entry per batch of its partition)
-        # and bytes in all (cdc/recycle.py). An earlier session's are not counted.
+        # and bytes in all (cdc/recycle.py). What an earlier session left there is
+        # counted at start (count_what_the_broker_holds); its bytes are not.
         self._stored: dict[tuple[str, int], int] = {}
         self.stored_bytes = 0
 
@@ -260,9 +261,23 @@ class Publisher:
         self._stored = {}
         self.stored_bytes = 0
 
+    async def count_what_the_broker_holds(self) -> None:
+        """Count what an earlier session left in the recyclable topics, so that the
+        recycle threshold holds across restarts of the connector (cdc/recycle.py).
+        The broker says how many records a partition holds, not how many batches;
+        records are at least as many, so the count can only make a recycle come
+        sooner, never later."""
+        tps = [TopicPartition(t, p) for t in self.recyclable for p in range(self.partitions[t])]
+        ends = await self._end_offsets(tps)
+        self._stored = {(tp.topic, tp.partition): n for tp, n in ends.items() if n > 0}
+
     async def _is_empty(self, topic: str, partitions: int) -> bool:
         if partitions == 0:
             return True
+        ends = await self._end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+        return not any(ends.values())
+
+    async def _end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         consumer = AIOKafkaConsumer(
             **kafka.consumer_kwargs(
                 self._kafka,
@@ -273,8 +288,7 @@ class Publisher:
         )
         await consumer.start()
         try:
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
-            return not any(ends.values())
+            return await consumer.end_offsets(tps)
         finally:
             await consumer.stop()
 

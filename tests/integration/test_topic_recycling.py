@@ -4,8 +4,11 @@ come through every recycle with nothing lost and nothing doubled."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -14,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
-from shared.topics import ACCOUNT_EVENTS
+from shared.topics import ACCOUNT_EVENTS, KEPT_TOPICS, topic_specs
 from tests.integration.test_notifications import wait_inbox
 from tests.integration.test_projections import (
     funded_customer,
@@ -23,7 +26,7 @@ from tests.integration.test_projections import (
     wait_projected,
 )
 
-RECYCLE_AFTER_BATCHES = "8"
+RECYCLE_AFTER_BATCHES = 8
 RECYCLES = 3
 MAX_TRANSFERS = 90  # the inbox helper reads one page of 100
 
@@ -34,32 +37,58 @@ def recycles(stack: EmbeddedStack) -> dict[str, float]:
     return {outcome: float(n) for outcome, n in found}
 
 
-async def account_events_end(stack: EmbeddedStack) -> int:
+async def end_offsets(stack: EmbeddedStack, tps: list[TopicPartition]) -> list[int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap)
     await consumer.start()
     try:
-        tps = [TopicPartition(ACCOUNT_EVENTS, p) for p in range(stack.topic_partitions)]
-        return sum((await consumer.end_offsets(tps)).values())
+        return list((await consumer.end_offsets(tps)).values())
     finally:
         await consumer.stop()
 
 
+async def account_events_end(stack: EmbeddedStack) -> int:
+    n = stack.topic_partitions
+    return sum(await end_offsets(stack, [TopicPartition(ACCOUNT_EVENTS, p) for p in range(n)]))
+
+
+async def most_held(stack: EmbeddedStack) -> int:
+    """Records in the fullest partition the connector recycles: what a connector
+    that starts now counts as batches already there (at least as many as batches)."""
+    specs = [s for s in topic_specs(stack.topic_partitions) if s.name not in KEPT_TOPICS]
+    tps = [TopicPartition(s.name, p) for s in specs for p in range(s.partitions)]
+    return max(await end_offsets(stack, tps))
+
+
+async def restart_cdc(cdc: ManagedProcess, stack: EmbeddedStack, after_batches: int | None) -> None:
+    """Restart the session's connector, recycling after ``after_batches`` (None: as
+    the session runs it, never). A connector told to recycle counts what the broker
+    holds as it starts: if that is due already, this waits until that recycle is over."""
+    due = after_batches is not None and await most_held(stack) >= after_batches
+    cdc.stop()
+    if after_batches is None:
+        cdc.env.pop("BANK_KAFKA_RECYCLE_AFTER_BATCHES", None)
+    else:
+        cdc.env["BANK_KAFKA_RECYCLE_AFTER_BATCHES"] = str(after_batches)
+    cdc.start()
+    cdc.wait_ready(30)
+    if due:
+        # the metrics are the new process's: its first outcome is that recycle's
+        deadline = time.monotonic() + 30
+        while not sum(recycles(stack).values()):
+            assert time.monotonic() < deadline, "the recycle that was due did not happen"
+            await asyncio.sleep(0.2)
+
+
 @pytest.fixture
-def recycling_cdc(cdc: ManagedProcess, stack: EmbeddedStack):  # type: ignore[no-untyped-def]
+async def recycling_cdc(cdc: ManagedProcess, stack: EmbeddedStack) -> AsyncIterator[ManagedProcess]:
     """The session's connector, restarted to recycle after a few dozen batches."""
     if stack.processes.get("kafka") is None:
         pytest.skip("Kafka is external here: topics are bounded by its retention")
-    cdc.stop()
-    cdc.env["BANK_KAFKA_RECYCLE_AFTER_BATCHES"] = RECYCLE_AFTER_BATCHES
-    cdc.start()
-    cdc.wait_ready(30)
+    await restart_cdc(cdc, stack, RECYCLE_AFTER_BATCHES)
     try:
         yield cdc
     finally:
-        cdc.stop()
-        cdc.env.pop("BANK_KAFKA_RECYCLE_AFTER_BATCHES")
-        cdc.start()
-        cdc.wait_ready(30)
+        await restart_cdc(cdc, stack, None)
 
 
 async def test_recycled_topics_lose_and_double_nothing_for_read_models_and_inbox(
@@ -146,3 +175,39 @@ async def test_nothing_is_recycled_while_a_reader_is_behind(
         notifications.wait_ready(30)
     received = await wait_inbox(ada, "money_received", transfers, timeout=60)
     assert len(received) == len({n["id"] for n in received}) == transfers
+
+
+async def test_a_restarted_connector_counts_what_the_broker_already_holds(
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
+    db: asyncpg.Pool,
+    stack: EmbeddedStack,
+) -> None:
+    """What an earlier session of the connector sent is in the broker still: a
+    connector that starts with a threshold already reached recycles without waiting
+    for that many batches of its own."""
+    if stack.processes.get("kafka") is None:
+        pytest.skip("Kafka is external here: topics are bounded by its retention")
+    ada, ada_acc = await funded_customer(http, "Ada Lovelace")
+    bob, bob_acc = await funded_customer(http, "Bob Builder")
+    assert (await bob.deposit(bob_acc, 1_000_00)).status_code == 201
+    transfers = 0
+    while await most_held(stack) < RECYCLE_AFTER_BATCHES:  # the session's connector
+        r = await bob.transfer(bob_acc, ada_acc, 1_00)
+        assert r.status_code == 201, r.text
+        transfers += 1
+        await wait_projected(db, bob_acc, r.json()["version"])
+    assert len(await wait_inbox(ada, "money_received", transfers)) == transfers
+
+    await restart_cdc(cdc, stack, RECYCLE_AFTER_BATCHES)  # waits for the recycle due
+    try:
+        assert recycles(stack) == {"recycled": 1.0}
+        assert await most_held(stack) < RECYCLE_AFTER_BATCHES
+        r = await bob.transfer(bob_acc, ada_acc, 7_00)  # followed on the new topics
+        assert r.status_code == 201, r.text
+        await wait_projected(db, bob_acc, r.json()["version"])
+        assert len(await wait_inbox(ada, "money_received", transfers + 1)) == transfers + 1
+    finally:
+        await restart_cdc(cdc, stack, None)
