@@ -149,7 +149,9 @@ def run_cdc_bench(st: Any, quick: bool, out_dir: Path) -> dict[str, Any] | None:
     if not (REPO / "bench" / "cdc.py").exists():
         return {"skipped": "bench/cdc.py does not exist"}
     st.stop_apps()
-    shown = ["--external", "--events", "10000" if quick else "20000"]
+    # 100,000 events (bench.cdc's own default) append for ~2 s: with 20,000 (~0.5 s)
+    # the same stack gave 26,000-47,000 events/s run to run (docs/adr/0321).
+    shown = ["--external", "--events", "10000" if quick else "100000"]
     shown += ["--seconds", "3" if quick else "5"]
     args = [*shown, "--out", str(out_dir / "cdc.json")]  # beside this run's latest.json
     print(f"bench: python -m bench.cdc {' '.join(args)}", flush=True)
@@ -243,6 +245,7 @@ class _Run:
         self.skipped: list[dict[str, str]] = []
         self.profiles: dict[str, str] = {}
         self.load_rss: float | None = None
+        self.notes: dict[str, str] = {}  # step -> what it said (the RSS fill's outcome)
 
 
 def _plan(st: Any, args: argparse.Namespace, scenarios: list[str], e2e_reason: str) -> Plan:
@@ -280,7 +283,8 @@ def _on_line(
         run.skipped.append({"step": step, "reason": msg["skipped"]})
         bar.write(f"skipped {step}: {msg['skipped']}")
     else:
-        bar.write(f"{step}: {msg.get('info', '')}")
+        run.notes[step] = msg.get("info", "")
+        bar.write(f"{step}: {run.notes[step]}")
     bar.update(1)
 
 
@@ -400,6 +404,7 @@ def main(argv: list[str]) -> int:
         "cdc": cdc,
         "profiles": profiles,
         "events_in_store": events_in_store,
+        "rss_fill": run.notes.get("rss_fill"),
         "final_rss_mb": final_rss,
     }
     paths = report.write(doc, args.out)

@@ -376,6 +376,10 @@ def main() -> None:
             "BANK_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
             "BANK_CDC_SLOT": "bank_cdc_bench",
             "BANK_CDC_PUBLICATION": "bank_cdc_bench_pub",
+            # A measuring connector beside the stack's own: it must not recycle the
+            # stack's topics (cdc/recycle.py), nor hold its stream to do so.
+            "BANK_KAFKA_RECYCLE_AFTER_BATCHES": "0",
+            "BANK_KAFKA_RECYCLE_AFTER_MIB": "0",
         }
     else:
         from infra.local.ports import StackPorts
@@ -384,7 +388,9 @@ def main() -> None:
         data_dir = tempfile.mkdtemp(prefix="bank-bench-")
         os.chmod(data_dir, 0o755)
         environ = {k: v for k, v in os.environ.items() if not k.startswith("BANK_")}
-        stack = EmbeddedStack(data_dir, StackPorts.free(), environ=environ, ephemeral=True)
+        stack = EmbeddedStack(
+            data_dir, StackPorts.free(), environ=environ, ephemeral=True, recycle_topics=False
+        )
         stack.start()
         stack.migrate()
         env = stack.env()

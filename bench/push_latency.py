@@ -36,6 +36,8 @@ async def _measure(st: Any, meter: CpuMeter, rate: float, seconds: float) -> dic
     ops = summary.ok
     cpu = CpuMeter.per_op(before, after, ops, {"load": load_after - load_before})
     return {
+        "ok": summary.ok,
+        "errors": summary.errors,
         "throughput": summary.throughput,
         "p50_ms": summary.p50_ms,
         "p99_ms": summary.p99_ms,

@@ -149,9 +149,10 @@ def _extras(doc: dict[str, Any]) -> list[str]:
             "",
             f"## RSS per process at the end ({doc.get('events_in_store')} events in the store)",
             "",
-            "| process | RSS MB |",
-            "|---|---:|",
         ]
+        if doc.get("rss_fill"):
+            lines += [f"The fill: {doc['rss_fill']}.", ""]
+        lines += ["| process | RSS MB |", "|---|---:|"]
         lines += [f"| {n} | {mb} |" for n, mb in doc["final_rss_mb"].items()]
     if doc.get("profiles"):
         lines += ["", "## py-spy profiles under the deposit load", ""]
