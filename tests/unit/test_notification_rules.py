@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +24,7 @@ from shared.events import (
     MoneyWithdrawn,
     RecordedEvent,
 )
+from shared.notifications import Notification
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 OWNER = uuid.uuid4()
@@ -155,3 +157,27 @@ def test_push_providers_are_chosen_by_settings() -> None:
         provider_from_settings("fcm")
     with pytest.raises(UnknownPushProviderError, match="unknown push provider"):
         provider_from_settings("pigeon")
+
+
+async def test_the_development_push_is_a_debug_line_without_the_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One line per push at INFO was a third of the consumer's CPU under a burst, and
+    it wrote amounts and balances into the log (docs/adr/0323)."""
+    provider = provider_from_settings("log")
+    n = Notification(
+        id=42,
+        kind="money_received",
+        title="You received 0.01 EUR",
+        body="A transfer arrived; new balance 1,000,001.65 EUR.",
+        occurred_at=datetime.now(UTC),
+    )
+    user = uuid.uuid4()
+    with caplog.at_level(logging.INFO, logger="bank.notifications.push"):
+        await provider.send(user, n)
+    assert caplog.records == []
+    with caplog.at_level(logging.DEBUG, logger="bank.notifications.push"):
+        await provider.send(user, n)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert str(user) in line and "42" in line and "money_received" in line
+    assert "EUR" not in line
