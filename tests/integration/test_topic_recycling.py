@@ -25,6 +25,7 @@ from tests.integration.test_projections import (
     wait_all_projected,
     wait_projected,
 )
+from tests.support.customers import Customer
 
 RECYCLE_AFTER_BATCHES = 8
 RECYCLES = 3
@@ -79,6 +80,26 @@ async def restart_cdc(cdc: ManagedProcess, stack: EmbeddedStack, after_batches: 
             await asyncio.sleep(0.2)
 
 
+async def ada_and_bob(http: httpx.AsyncClient) -> tuple[Customer, str, Customer, str]:
+    """Ada and Bob, Bob funded; both consumer groups are up and caught up once Ada's
+    sign-in is in her inbox."""
+    ada, ada_acc = await funded_customer(http, "Ada Lovelace")
+    bob, bob_acc = await funded_customer(http, "Bob Builder")
+    assert (await bob.deposit(bob_acc, 1_000_00)).status_code == 201
+    assert len(await wait_inbox(ada, "new_sign_in")) == 1
+    return ada, ada_acc, bob, bob_acc
+
+
+async def transfer_projected(
+    db: asyncpg.Pool, bob: Customer, bob_acc: str, ada_acc: str, amount: int, description: str = ""
+) -> None:
+    """One transfer from Bob to Ada, read into the read models before the next: so each
+    goes to Kafka in batches of its own."""
+    r = await bob.transfer(bob_acc, ada_acc, amount, description=description)
+    assert r.status_code == 201, r.text
+    await wait_projected(db, bob_acc, r.json()["version"])
+
+
 @pytest.fixture
 async def recycling_cdc(cdc: ManagedProcess, stack: EmbeddedStack) -> AsyncIterator[ManagedProcess]:
     """The session's connector, restarted to recycle after a few dozen batches."""
@@ -99,11 +120,7 @@ async def test_recycled_topics_lose_and_double_nothing_for_read_models_and_inbox
     db: asyncpg.Pool,
     stack: EmbeddedStack,
 ) -> None:
-    ada, ada_acc = await funded_customer(http, "Ada Lovelace")
-    bob, bob_acc = await funded_customer(http, "Bob Builder")
-    assert (await bob.deposit(bob_acc, 1_000_00)).status_code == 201
-    # Both consumer groups are up and caught up once Ada's sign-in is in her inbox.
-    assert len(await wait_inbox(ada, "new_sign_in")) == 1
+    ada, ada_acc, bob, bob_acc = await ada_and_bob(http)
 
     # One transfer at a time, each read into the read models before the next: each
     # goes to Kafka in batches of its own, so the connector reaches its threshold
@@ -111,10 +128,8 @@ async def test_recycled_topics_lose_and_double_nothing_for_read_models_and_inbox
     before = recycles(stack).get("recycled", 0)
     transfers = 0
     while recycles(stack).get("recycled", 0) - before < RECYCLES and transfers < MAX_TRANSFERS:
-        r = await bob.transfer(bob_acc, ada_acc, 1_00 + transfers, description=f"t{transfers}")
-        assert r.status_code == 201, r.text
+        await transfer_projected(db, bob, bob_acc, ada_acc, 1_00 + transfers, f"t{transfers}")
         transfers += 1
-        await wait_projected(db, bob_acc, r.json()["version"])
     outcomes = recycles(stack)
     assert outcomes.get("recycled", 0) - before >= RECYCLES, outcomes
     assert not outcomes.get("unacknowledged"), outcomes
@@ -154,10 +169,7 @@ async def test_nothing_is_recycled_while_a_reader_is_behind(
 ) -> None:
     """The notification consumer is down: its group falls behind, so every recycle
     that comes due is postponed, and what it had not read is all there when it is back."""
-    ada, ada_acc = await funded_customer(http, "Ada Lovelace")
-    bob, bob_acc = await funded_customer(http, "Bob Builder")
-    assert (await bob.deposit(bob_acc, 1_000_00)).status_code == 201
-    assert len(await wait_inbox(ada, "new_sign_in")) == 1
+    ada, ada_acc, bob, bob_acc = await ada_and_bob(http)
 
     notifications.stop()
     try:
@@ -165,10 +177,8 @@ async def test_nothing_is_recycled_while_a_reader_is_behind(
         transfers = 0
         while recycles(stack).get("postponed", 0) == before.get("postponed", 0):
             assert transfers < MAX_TRANSFERS, recycles(stack)
-            r = await bob.transfer(bob_acc, ada_acc, 1_00 + transfers)
-            assert r.status_code == 201, r.text
+            await transfer_projected(db, bob, bob_acc, ada_acc, 1_00 + transfers)
             transfers += 1
-            await wait_projected(db, bob_acc, r.json()["version"])
         assert recycles(stack).get("recycled", 0) == before.get("recycled", 0)
     finally:
         notifications.start()
@@ -190,24 +200,18 @@ async def test_a_restarted_connector_counts_what_the_broker_already_holds(
     for that many batches of its own."""
     if stack.processes.get("kafka") is None:
         pytest.skip("Kafka is external here: topics are bounded by its retention")
-    ada, ada_acc = await funded_customer(http, "Ada Lovelace")
-    bob, bob_acc = await funded_customer(http, "Bob Builder")
-    assert (await bob.deposit(bob_acc, 1_000_00)).status_code == 201
+    ada, ada_acc, bob, bob_acc = await ada_and_bob(http)
     transfers = 0
     while await most_held(stack) < RECYCLE_AFTER_BATCHES:  # the session's connector
-        r = await bob.transfer(bob_acc, ada_acc, 1_00)
-        assert r.status_code == 201, r.text
+        await transfer_projected(db, bob, bob_acc, ada_acc, 1_00)
         transfers += 1
-        await wait_projected(db, bob_acc, r.json()["version"])
     assert len(await wait_inbox(ada, "money_received", transfers)) == transfers
 
     await restart_cdc(cdc, stack, RECYCLE_AFTER_BATCHES)  # waits for the recycle due
     try:
         assert recycles(stack) == {"recycled": 1.0}
         assert await most_held(stack) < RECYCLE_AFTER_BATCHES
-        r = await bob.transfer(bob_acc, ada_acc, 7_00)  # followed on the new topics
-        assert r.status_code == 201, r.text
-        await wait_projected(db, bob_acc, r.json()["version"])
+        await transfer_projected(db, bob, bob_acc, ada_acc, 7_00)  # on the new topics
         assert len(await wait_inbox(ada, "money_received", transfers + 1)) == transfers + 1
     finally:
         await restart_cdc(cdc, stack, None)
