@@ -31,6 +31,7 @@ from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
 from server.adapters.postgres.pool import create_pool
 from server.adapters.rate_limits import FailureLock, LeasedTokenBucket
+from server.adapters.redis_pool import WaitingConnectionPool
 from server.adapters.sessions import SessionStore
 from server.application.admin import ensure_bootstrap_admin
 from server.application.context import Actor, AppContext
@@ -44,6 +45,10 @@ REDIS_HEALTH_CHECK_SECONDS = 5
 # Fail fast when Redis is down: the request answers 503 instead of hanging.
 REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
 REDIS_SOCKET_TIMEOUT_SECONDS = 2.0
+# Connections one API process opens to Redis at most (redis-py's default). A request
+# that finds them all busy waits for one, as long as a command may take, before it is
+# a 503 (server/adapters/redis_pool.py).
+REDIS_MAX_CONNECTIONS = 100
 # How long opening a PostgreSQL connection may take before it is an error (a 503).
 PG_CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -76,18 +81,22 @@ class Services:
         self.query_cache = query_cache
 
 
-def redis_client(settings: Settings) -> Redis:
+def redis_client(settings: Settings, *, max_connections: int = REDIS_MAX_CONNECTIONS) -> Redis:
     """The process's one Redis client. A command that meets a broken connection
-    (Redis restarted) is retried once on a fresh one; then the error reaches the
-    edge as a 503 (server/api/errors.py)."""
-    return Redis.from_url(
+    (Redis restarted) is retried once on a fresh one; one that finds every pooled
+    connection busy waits for one (at most the socket timeout); then the error
+    reaches the edge as a 503 (server/api/errors.py)."""
+    pool = WaitingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=max_connections,
+        wait_seconds=REDIS_SOCKET_TIMEOUT_SECONDS,
         health_check_interval=REDIS_HEALTH_CHECK_SECONDS,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
         socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
         retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+    return Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 async def build_services(
