@@ -198,6 +198,10 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     group_commit: bool = field(default=True, name="group_commit")
     group_commit_window_ms: float = field(default=2.0, name="group_commit_window_ms")
     group_commit_max: int = field(default=256, name="group_commit_max")
+    # How many groups are written at once (each holds a pool connection meanwhile).
+    group_commit_in_flight: Annotated[int, msgspec.Meta(ge=1)] = field(
+        default=2, name="group_commit_in_flight"
+    )
     # Maker-checker (server/application/approvals.py): the audit actions that one staff
     # member requests and a different one approves (comma-separated). ``deposit_cash``
     # means a cash deposit above the threshold below; ``set_account_limits`` means a

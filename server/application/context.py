@@ -45,6 +45,7 @@ class AppContext:
                 self.runner,
                 window_ms=settings.group_commit_window_ms,
                 max_size=settings.group_commit_max,
+                in_flight=settings.group_commit_in_flight,
             )
             if settings.group_commit
             else None

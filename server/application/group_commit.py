@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 from server.application.command_runner import CommandResult, CommandRunner, Submission
 
-MAX_GROUPS_IN_FLIGHT = 2
-
 
 @dataclass(slots=True)
 class _Waiting:
@@ -26,13 +24,15 @@ class _Waiting:
 
 
 class GroupCommitter:
-    def __init__(self, runner: CommandRunner, *, window_ms: float, max_size: int) -> None:
+    def __init__(
+        self, runner: CommandRunner, *, window_ms: float, max_size: int, in_flight: int
+    ) -> None:
         self.runner = runner
         self.window = window_ms / 1000
         self.max = max(1, max_size)
         self._queue: list[_Waiting] = []
         self._arrived = asyncio.Event()
-        self._slots = asyncio.Semaphore(MAX_GROUPS_IN_FLIGHT)
+        self._slots = asyncio.Semaphore(max(1, in_flight))
         self._in_flight = 0
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()

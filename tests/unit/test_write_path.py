@@ -333,7 +333,7 @@ async def test_the_group_committer_gathers_concurrent_commands_into_few_transact
     runner: CommandRunner, uow: FakeUnitOfWork
 ) -> None:
     account = await open_account(runner)
-    committer = GroupCommitter(runner, window_ms=5, max_size=64)
+    committer = GroupCommitter(runner, window_ms=5, max_size=64, in_flight=2)
 
     results = await asyncio.gather(
         *(committer.submit(submit(deposit(account, 1), key(f"c-{i}"))) for i in range(100))
