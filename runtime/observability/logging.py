@@ -211,11 +211,16 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
     root.addHandler(handler)
     root.setLevel(level_no)
     # Servers and frameworks that install their own handlers: route them through ours.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "litestar", "granian"):
+    for name in ("uvicorn", "uvicorn.error", "litestar", "granian"):
         lg = logging.getLogger(name)
         lg.handlers.clear()
         lg.propagate = True
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # our access log replaces it
+    # Our access log (server/observability/http.py) replaces uvicorn's. With no handler
+    # anywhere up its chain, uvicorn does not even format the line's arguments (it
+    # checks ``hasHandlers()`` once per connection, then logs at INFO on each response).
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
     _configured = process
     for named in _named.values():
         named._reset()

@@ -71,3 +71,18 @@ def test_the_check_catches_what_the_template_would_not_take() -> None:
     assert "@timestamp='yesterday' is not a date" in found
     assert "http.response.status_code='201' is not a long" in found
     assert "amount is not in the index template" in found
+
+
+def test_uvicorns_access_log_is_off_so_it_formats_nothing() -> None:
+    """Our access log replaces uvicorn's: with no handler up its chain, uvicorn skips
+    the per-response formatting it would otherwise do and drop (it checks once per
+    connection, with ``hasHandlers``)."""
+    buf = io.StringIO()
+    configure_logging("api", stream=buf)
+    try:
+        assert not logging.getLogger("uvicorn.access").hasHandlers()
+        assert logging.getLogger("uvicorn.error").hasHandlers()  # its lines still go out
+        logging.getLogger("uvicorn.access").warning('127.0.0.1:1 - "GET / HTTP/1.1" 200')
+        assert buf.getvalue() == ""
+    finally:
+        configure_logging("unit")
