@@ -6,7 +6,9 @@ Access tokens carry the session id (claim ``sid``); ``is_active`` tells whether
 that session still exists. Its answer is cached in-process for at most
 ``session_check_cache_seconds`` (1 s), and a revocation made by this process
 drops the cached answer at once, so a revoked session's tokens stop working on
-the next request here and within a second on every other API process.
+the next request here and within a second on every other API process. The
+requests that find the answer expired together share one lookup (one Redis round
+trip, not one each); a revocation made while it runs is not overwritten by it.
 
 Every outcome is audited. The effects live in Redis, so each audit record is
 written in its own transaction right after the effect.
@@ -14,6 +16,7 @@ written in its own transaction right after the effect.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -52,21 +55,37 @@ class SessionService:
         self._ip_lock = ip_lock
         self._cache_for = ctx.settings.session_check_cache_seconds
         self._active: dict[str, tuple[float, bool]] = {}
+        self._looking_up: dict[str, asyncio.Task[bool]] = {}
 
     # -- the check on every request ---------------------------------------------
     async def is_active(self, session_id: str) -> bool:
-        now = time.monotonic()
         cached = self._active.get(session_id)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        active = await self._store.exists(session_id)
-        if len(self._active) >= _MAX_CACHED:
-            self._active.clear()
-        self._active[session_id] = (now + self._cache_for, active)
+        lookup = self._looking_up.get(session_id)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._look_up(session_id))
+            self._looking_up[session_id] = lookup
+        # Shielded: a request that goes away does not cancel the others' lookup.
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, session_id: str) -> bool:
+        me, asked = asyncio.current_task(), time.monotonic()
+        try:
+            active = await self._store.exists(session_id)
+        finally:
+            ours = self._looking_up.get(session_id) is me  # else revoked meanwhile
+            if ours:
+                del self._looking_up[session_id]
+        if ours:
+            if len(self._active) >= _MAX_CACHED:
+                self._active.clear()
+            self._active[session_id] = (asked + self._cache_for, active)
         return active
 
     def _forget(self, *session_ids: str) -> None:
         for sid in session_ids:
+            self._looking_up.pop(sid, None)  # a lookup in flight must not cache "active"
             self._active[sid] = (time.monotonic() + self._cache_for, False)
 
     # -- sign in ----------------------------------------------------------------
