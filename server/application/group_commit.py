@@ -32,7 +32,7 @@ class GroupCommitter:
         self.max = max(1, max_size)
         self._queue: list[_Waiting] = []
         self._arrived = asyncio.Event()
-        self._slots = asyncio.Semaphore(max(1, in_flight))
+        self._slots = asyncio.Semaphore(in_flight)  # the settings refuse less than 1
         self._in_flight = 0
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()

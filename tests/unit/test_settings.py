@@ -59,6 +59,8 @@ def test_wrong_values_fail_with_the_setting_named() -> None:
         Settings.from_env({"BANK_API_PORT": "eighty"})
     with pytest.raises(TypeError, match="unknown settings: api_prot"):
         Settings(api_prot=1)
+    with pytest.raises(ValueError, match=r"\(commands\).*>= 1.*group_commit_in_flight"):
+        Settings.from_env({"BANK_GROUP_COMMIT_IN_FLIGHT": "0"})  # no group could ever start
 
 
 def test_settings_are_frozen_comparable_and_survive_pickling() -> None:
