@@ -4,8 +4,19 @@ on the state its transaction locked and written through the unit of work.
 A ``Plan`` says what a transaction needs (accounts to lock, idempotency keys to look
 up) and decides purely on what was loaded, filling the ``Changes`` to write: events,
 new account rows, answers stored under their keys, audit rows. ``CommandRunner``
-runs a plan in one transaction and re-runs it on fresh state when it loses a race
-(a stream moved on, a key answered meanwhile), a bounded number of times, then 409.
+runs a plan and re-runs it on fresh state when it loses a race (a stream moved on,
+a key answered meanwhile), a bounded number of times, then 409.
+
+Each run first tries the plan on the states this process already knows: decided with
+no read, written in one statement that commits by itself (one round trip, no lock
+held while this process decides). That holds only if no stream moved on since and
+every key is new, which the statement checks (UNIQUE (stream_id, version), the key's
+primary key): if not, nothing was written and the plan runs in a transaction that
+locks the accounts and loads their latest states and the stored answers. So the
+statement must vouch for every state the plan read and every key it was given: a
+plan that appends nothing to an account it read (a refusal, a top-up capped across
+a customer's accounts) or leaves a key unanswered (an access refusal, the same key
+twice) takes the transaction at once.
 
 Every outcome is audited in the transaction that decided it (accepted, rejected by
 a rule, denied by access control, replayed); only a command that never got a
@@ -167,8 +178,35 @@ class CommandRunner:
         self.retries = max(1, retries)
 
     async def attempt(self, plan: Plan[R], span: Span = observe.append_span) -> R:
-        """Run the plan in one transaction (raises ConcurrencyError, AnswerTakenError).
-        ``span`` traces the write: the command's own, or the group's in every member's trace."""
+        """Run the plan once: on the known states if it can, else in one transaction
+        (raises ConcurrencyError, AnswerTakenError). ``span`` traces the write: the
+        command's own, or the group's in every member's trace."""
+        decided = await self._on_known_states(plan, span)
+        if decided is not None:
+            return decided[0]
+        return await self._in_transaction(plan, span)
+
+    async def _on_known_states(self, plan: Plan[R], span: Span) -> tuple[R] | None:
+        """The plan decided on this process's cached states and written in one statement;
+        None when a state is not known here, a key is left unanswered or the write lost
+        a race (then nothing was written)."""
+        known = self.uow.known_states(plan.accounts())
+        if known is None:
+            return None
+        changes = Changes()
+        result = plan.decide(Loaded(accounts=known, answers={}), self.max_amount, changes)
+        if len(changes.answers) != len(plan.keys()) or not changes.states.keys() >= known.keys():
+            return None  # the statement could not vouch for every state read or key
+        if not changes.is_empty():
+            try:
+                with span():
+                    await self.uow.write_and_commit(changes)
+            except (ConcurrencyError, AnswerTakenError):
+                observe.retried()
+                return None
+        return (result,)
+
+    async def _in_transaction(self, plan: Plan[R], span: Span) -> R:
         changes = Changes()
         async with self.uow.transaction() as tx:
             loaded = await tx.load(plan.accounts(), plan.keys())

@@ -2,17 +2,28 @@
 
 While a group is being written, the commands that arrive wait for it (at most
 ``window`` seconds, or until ``max_size`` are queued) and then go together through
-``CommandRunner.run_group``: one lock of every account they touch, one load, each
-decided in arrival order on the state the ones before it left (so a hot account
-takes many commands per transaction), one write, one COMMIT. Each command keeps its
+``CommandRunner.run_group``: each decided in arrival order on the state the ones
+before it left (so a hot account takes many commands per transaction), on the
+states this process knows, and written in one statement that commits by itself;
+or, when a state is not known here or that write lost a race, with one lock of
+every account they touch, one load, one write, one COMMIT. Each command keeps its
 own outcome; a group that cannot commit as a whole re-runs each command alone.
+
+Two groups in flight never share an account: a group takes, in arrival order, the
+queued commands whose accounts no group in flight touches (and that no command
+left waiting before them touches: per account, commands keep their order). So a
+group decides on the states the one before it committed, with no lost race between
+them (and no lock wait on the locked path); the rest wait for the next group.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from uuid import UUID
 
 from server.application.command_runner import CommandResult, CommandRunner, Submission
 
@@ -21,6 +32,10 @@ from server.application.command_runner import CommandResult, CommandRunner, Subm
 class _Waiting:
     submission: Submission
     future: asyncio.Future[CommandResult]
+    accounts: tuple[UUID, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.accounts = tuple(self.submission.command.accounts())
 
 
 class GroupCommitter:
@@ -34,6 +49,8 @@ class GroupCommitter:
         self._arrived = asyncio.Event()
         self._slots = asyncio.Semaphore(in_flight)  # the settings refuse less than 1
         self._in_flight = 0
+        self._busy: Counter[UUID] = Counter()  # accounts of the groups in flight
+        self._finished = asyncio.Event()  # a group in flight finished
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.groups = 0  # counters, for tests and metrics
@@ -66,16 +83,48 @@ class GroupCommitter:
             if self._in_flight and len(self._queue) < self.max:
                 await self._wait_for_company()
             await self._slots.acquire()
-            group, self._queue = self._queue[: self.max], self._queue[self.max :]
+            group = self._take()
+            if not group:  # every queued command waits for an account in flight
+                self._slots.release()
+                self._finished.clear()
+                await self._finished.wait()
+                continue
             self._in_flight += 1
             task = asyncio.create_task(self._flush(group))
             self._tasks.add(task)
-            task.add_done_callback(self._done)
+            task.add_done_callback(functools.partial(self._done, group))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _take(self) -> list[_Waiting]:
+        """The next group: in arrival order, the commands free of the accounts in flight
+        and of those of the commands left waiting before them."""
+        group: list[_Waiting] = []
+        waiting: list[_Waiting] = []
+        held: set[UUID] = set()  # accounts of the commands left waiting
+        busy = self._busy
+        for w in self._queue:
+            if len(group) < self.max and not any(a in busy or a in held for a in w.accounts):
+                group.append(w)
+            else:
+                waiting.append(w)
+                held.update(w.accounts)
+        self._queue = waiting
+        for w in group:
+            busy.update(w.accounts)
+        return group
+
+    def _done(self, group: Sequence[_Waiting], task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        busy = self._busy
+        for w in group:
+            for account_id in w.accounts:
+                left = busy[account_id] - 1
+                if left:
+                    busy[account_id] = left
+                else:
+                    del busy[account_id]
         self._in_flight -= 1
         self._slots.release()
+        self._finished.set()
 
     async def _flush(self, group: Sequence[_Waiting]) -> None:
         try:

@@ -1,5 +1,14 @@
-"""The port every command is written through: one transaction that loads what a
-group of commands needs and writes everything they decided in one round trip.
+"""The port every command is written through, two ways.
+
+On the states this process already knows (its cache of committed account states),
+decided with no read at all and written in ONE statement that commits by itself:
+
+    known = uow.known_states(account_ids)          # None: some account is not known here
+    ...decide, purely, on ``known``...
+    await uow.write_and_commit(changes)            # all or nothing; a stream that moved on
+                                                   # or a key already answered: nothing written
+
+Otherwise, or when that write lost a race, in a transaction that locks and loads:
 
     async with uow.transaction() as tx:
         loaded = await tx.load(account_ids, keys)   # lock accounts (id order), states, answers
@@ -80,6 +89,19 @@ class Transaction(Protocol):
 
 class UnitOfWork(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    def known_states(self, account_ids: Collection[UUID]) -> dict[UUID, Account] | None:
+        """The last committed state this process saw of each account, or None when any of
+        them is not known here. A state may be stale (another process wrote since): the
+        version check of ``write_and_commit`` finds that out."""
+        ...
+
+    async def write_and_commit(self, changes: Changes) -> None:
+        """Write and commit in one statement, as ``Transaction.write`` writes, except that
+        every answer must be new. Raises ConcurrencyError (a stream is no longer at the
+        version it was decided on) or AnswerTakenError (a key was answered before);
+        either way nothing was written."""
+        ...
 
     async def record(self, audits: Sequence[AuditRecord], answers: Sequence[Answer] = ()) -> None:
         """Audit rows on their own, for outcomes whose transaction never committed, and

@@ -8,15 +8,21 @@
   (stream_id, version)) and each key (AnswerTakenError, like ON CONFLICT DO NOTHING
   inserting fewer rows); nothing is visible until the transaction commits, and an
   exception anywhere rolls everything back.
+- With ``cache=True`` it keeps, as the PostgreSQL one does (AccountRepository), the
+  committed states it loaded or wrote: ``known_states`` answers from them (they go
+  stale when ``tables`` are changed behind its back), and ``write_and_commit``
+  checks versions and keys as ``write`` does and commits at once. Without it no
+  state is known, so every command takes the locked transaction.
 - Faults can be injected: ``fail_writes`` (exceptions raised by the next writes, in
-  order) and ``meanwhile`` (run once, right after a transaction's reads: what
-  another committer did meanwhile, e.g. store an answer under the same key).
+  order) and ``meanwhile`` (run once, right after a transaction's reads or right
+  before a ``write_and_commit``: what another committer did meanwhile, e.g. store an
+  answer under the same key).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -70,6 +76,7 @@ class FakeTransaction(Transaction):
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self.uow = uow
         self.held: list[asyncio.Lock] = []
+        self.loaded: dict[UUID, Account] = {}
         self.changes: Changes | None = None
 
     async def load(self, account_ids: Collection[UUID], keys: Sequence[IdempotencyKey]) -> Loaded:
@@ -81,6 +88,7 @@ class FakeTransaction(Transaction):
                 self.held.append(lock)
         self.uow.loads += 1
         accounts = {a: tables.state(a) for a in account_ids if a in tables.owners}
+        self.loaded = dict(accounts)
         answers = {k.ident: tables.answers[k.ident] for k in keys if k.ident in tables.answers}
         if self.uow.meanwhile is not None:  # another committer, right after our reads
             hook, self.uow.meanwhile = self.uow.meanwhile, None
@@ -89,9 +97,64 @@ class FakeTransaction(Transaction):
 
     async def write(self, changes: Changes) -> None:
         self.uow.writes += 1
-        if self.uow.fail_writes:
-            raise self.uow.fail_writes.pop(0)
-        tables = self.uow.tables
+        self.uow.check(changes)
+        self.changes = changes
+
+    def commit(self) -> None:
+        if self.changes is not None:
+            self.uow.apply(self.changes)
+        self.uow.remember(self.loaded.values())
+
+    def release(self) -> None:
+        for lock in self.held:
+            lock.release()
+
+
+class FakeUnitOfWork(UnitOfWork):
+    def __init__(self, *, cache: bool = False) -> None:
+        self.tables = Tables()
+        self.locks: dict[UUID, asyncio.Lock] = {}
+        self.fail_writes: list[Exception] = []
+        self.meanwhile: Callable[[Tables], Awaitable[None]] | None = None
+        self.cache: dict[UUID, Account] | None = {} if cache else None
+        self.loads = 0
+        self.writes = 0
+        self.commits = 0
+        self.written_on_known_states = 0  # write_and_commit calls that committed
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeTransaction]:
+        tx = FakeTransaction(self)
+        try:
+            yield tx
+            tx.commit()
+        except ConcurrencyError:
+            if self.cache is not None:
+                for account_id in tx.loaded:
+                    self.cache.pop(account_id, None)
+            raise
+        finally:
+            tx.release()
+
+    def known_states(self, account_ids: Collection[UUID]) -> dict[UUID, Account] | None:
+        if self.cache is None or any(a not in self.cache for a in account_ids):
+            return None
+        return {a: self.cache[a] for a in account_ids}
+
+    async def write_and_commit(self, changes: Changes) -> None:
+        if self.meanwhile is not None:  # another committer, right before our statement
+            hook, self.meanwhile = self.meanwhile, None
+            await hook(self.tables)
+        self.writes += 1
+        self.check(changes)
+        self.apply(changes)
+        self.written_on_known_states += 1
+
+    def check(self, changes: Changes) -> None:
+        """What UNIQUE (stream_id, version) and the keys' primary key refuse."""
+        if self.fail_writes:
+            raise self.fail_writes.pop(0)
+        tables = self.tables
         heads: dict[UUID, int] = {}
         for append, _ in changes.appends:
             head = heads.get(append.stream_id, len(tables.stream(append.stream_id)))
@@ -101,13 +164,10 @@ class FakeTransaction(Transaction):
         idents = [k.ident for k, _, _ in changes.answers]
         if len(set(idents)) != len(idents) or any(i in tables.answers for i in idents):
             raise AnswerTakenError("an idempotency key was answered meanwhile")
-        self.changes = changes
 
-    def commit(self) -> None:
-        if self.changes is None:
-            return
-        tables = self.uow.tables
-        for append, meta in self.changes.appends:
+    def apply(self, changes: Changes) -> None:
+        tables = self.tables
+        for append, meta in changes.appends:
             for offset, event in enumerate(append.events, start=1):
                 tables.events.append(
                     StoredEvent(
@@ -118,36 +178,21 @@ class FakeTransaction(Transaction):
                         meta,
                     )
                 )
-        for opened in self.changes.opened:
+        for opened in changes.opened:
             tables.owners[opened.account_id] = opened
-        for key, status, body in self.changes.answers:
+        for key, status, body in changes.answers:
             tables.answers[key.ident] = StoredResponse(key.request_hash, status, body)
-        tables.audit.extend(self.changes.audits)
-        self.uow.commits += 1
+        tables.audit.extend(changes.audits)
+        self.commits += 1
+        self.remember(changes.states.values())
 
-    def release(self) -> None:
-        for lock in self.held:
-            lock.release()
-
-
-class FakeUnitOfWork(UnitOfWork):
-    def __init__(self) -> None:
-        self.tables = Tables()
-        self.locks: dict[UUID, asyncio.Lock] = {}
-        self.fail_writes: list[Exception] = []
-        self.meanwhile: Callable[[Tables], Awaitable[None]] | None = None
-        self.loads = 0
-        self.writes = 0
-        self.commits = 0
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[FakeTransaction]:
-        tx = FakeTransaction(self)
-        try:
-            yield tx
-            tx.commit()
-        finally:
-            tx.release()
+    def remember(self, states: Iterable[Account]) -> None:
+        if self.cache is None:
+            return
+        for state in states:
+            known = self.cache.get(state.id)
+            if known is None or known.version <= state.version:
+                self.cache[state.id] = state
 
     async def record(self, audits: Sequence[AuditRecord], answers: Sequence[Answer] = ()) -> None:
         self.tables.audit.extend(audits)

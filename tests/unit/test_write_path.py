@@ -24,6 +24,7 @@ from server.application.commands import (
 from server.application.errors import ConflictRetriesExhaustedError, IdempotencyKeyReusedError
 from server.application.group_commit import GroupCommitter
 from server.application.idempotency import IdempotencyKey, StoredResponse, request_hash
+from server.application.unit_of_work import Changes
 from server.domain.errors import (
     AccountNotFoundError,
     ConcurrencyError,
@@ -69,9 +70,10 @@ def body(result: CommandResult) -> dict[str, object]:
     return decoded
 
 
-@pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
+@pytest.fixture(params=[False, True], ids=["locked", "on-known-states"])
+def uow(request: pytest.FixtureRequest) -> FakeUnitOfWork:
+    """Every behaviour holds whether or not the process knows the accounts' states."""
+    return FakeUnitOfWork(cache=request.param)
 
 
 @pytest.fixture
@@ -93,6 +95,11 @@ async def open_account(
     result = await runner.run(submit(command))
     assert result.status_code == 201
     return account_id
+
+
+def on_known_states(uow: FakeUnitOfWork) -> int:
+    """1 when the fake keeps states (the runner tries them first), else 0."""
+    return int(uow.cache is not None)
 
 
 def balance(tables: Tables, account: uuid.UUID) -> int:
@@ -200,7 +207,8 @@ async def test_conflicts_without_end_answer_409_and_audit_it_on_its_own(
     runner: CommandRunner, uow: FakeUnitOfWork
 ) -> None:
     account = await open_account(runner)
-    uow.fail_writes = [ConcurrencyError("lost")] * 4
+    # On known states, the first write is the one-statement try, then 4 transactions.
+    uow.fail_writes = [ConcurrencyError("lost")] * (4 + on_known_states(uow))
 
     with pytest.raises(ConflictRetriesExhaustedError):
         await runner.run(submit(deposit(account, 300), key("dep-6")))
@@ -303,7 +311,8 @@ async def test_a_group_that_cannot_commit_runs_each_command_alone(
 ) -> None:
     a, b = await open_account(runner), await open_account(runner)
     commits = uow.commits
-    uow.fail_writes = [ConcurrencyError("the group lost a race")]
+    # On known states, the group's one-statement try loses, then its transaction does.
+    uow.fail_writes = [ConcurrencyError("the group lost a race")] * (1 + on_known_states(uow))
 
     results = await runner.run_group(
         [submit(deposit(a, 10), key("ga")), submit(deposit(b, 20), key("gb"))]
@@ -371,3 +380,109 @@ async def test_a_transfer_moves_money_between_two_streams_in_one_transaction(
     assert body(result)["balance"] == {"amount": 300, "currency": "EUR"}
     assert (balance(uow.tables, a), balance(uow.tables, b)) == (300, 200)
     assert len(uow.tables.stream(transfer.transfer_id)) == 1
+
+
+# --- on the states this process knows: one statement, no load ------------------------
+
+
+def knowing() -> tuple[FakeUnitOfWork, CommandRunner]:
+    uow = FakeUnitOfWork(cache=True)
+    return uow, CommandRunner(uow, max_amount=1_000_000, retries=4)
+
+
+async def test_a_command_on_known_states_is_written_without_a_load() -> None:
+    uow, runner = knowing()
+    a, b = await open_account(runner), await open_account(runner)
+    await runner.run(submit(deposit(a, 500), key("fund")))
+    transfer = TransferMoney(
+        actor=ADA, transfer_id=uuid.uuid4(), from_account_id=a, to_account_id=b, amount=200
+    )
+
+    result = await runner.run(submit(transfer, key("tr")))
+
+    assert body(result)["balance"] == {"amount": 300, "currency": "EUR"}
+    assert uow.loads == 0 and uow.written_on_known_states == 4  # two opens, deposit, transfer
+    assert outcomes(uow.tables, "transfer_money") == [("accepted", None)]
+
+
+async def test_a_state_another_process_moved_on_loses_and_is_decided_on_the_stored_one() -> None:
+    uow, runner = knowing()
+    account = await open_account(runner)
+    other = FakeUnitOfWork(cache=True)  # another API process over the same tables
+    other.tables = uow.tables
+    await CommandRunner(other, max_amount=1_000_000, retries=4).run(
+        submit(deposit(account, 500), key("elsewhere"))
+    )
+
+    result = await runner.run(submit(deposit(account, 100), key("here")))
+
+    assert body(result)["version"] == 3  # not 2, which this process's state would give
+    assert balance(uow.tables, account) == 600
+    assert uow.loads == 1  # the one-statement write lost, then the transaction loaded
+
+
+async def test_a_refusal_is_never_decided_on_a_state_that_may_be_stale() -> None:
+    uow, runner = knowing()
+    account = await open_account(runner)
+    other = FakeUnitOfWork(cache=True)
+    other.tables = uow.tables
+    await CommandRunner(other, max_amount=1_000_000, retries=4).run(
+        submit(deposit(account, 500), key("elsewhere"))
+    )
+
+    # This process still sees 0: a refusal appends nothing the write could check its
+    # state by, so it is decided again on the stored state, which has the money.
+    result = await runner.run(submit(withdraw(account, 300), key("wd")))
+
+    assert body(result)["balance"] == {"amount": 200, "currency": "EUR"}
+    assert uow.loads == 1
+
+
+async def test_a_key_answered_before_is_replayed_not_decided_again_on_known_states() -> None:
+    uow, runner = knowing()
+    account = await open_account(runner)
+    first = await runner.run(submit(deposit(account, 100), key("again")))
+
+    again = await runner.run(submit(deposit(account, 100), key("again")))
+
+    assert again.replayed and again.body == first.body
+    assert balance(uow.tables, account) == 100
+
+
+class _SlowWrites(FakeUnitOfWork):
+    """Each one-statement write takes a while; counts how many run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(cache=True)
+        self.running = 0
+        self.most_at_once = 0
+
+    async def write_and_commit(self, changes: Changes) -> None:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await asyncio.sleep(0.01)
+            await super().write_and_commit(changes)
+        finally:
+            self.running -= 1
+
+
+async def test_two_groups_in_flight_never_share_an_account() -> None:
+    uow = _SlowWrites()
+    runner = CommandRunner(uow, max_amount=1_000_000, retries=4)
+    a, b = await open_account(runner), await open_account(runner)
+    committer = GroupCommitter(runner, window_ms=1, max_size=1, in_flight=2)
+
+    # One command per group: a's second deposit must wait for its first (deciding on
+    # the state it leaves) while b's goes beside it.
+    results = await asyncio.gather(
+        *(
+            committer.submit(submit(deposit(x, 1), key(f"d-{i}")))
+            for i, x in enumerate([a, a, b, b])
+        )
+    )
+
+    assert sorted(body(r)["version"] for r in results) == [2, 2, 3, 3]
+    assert uow.loads == 0  # no group lost a race to the other and fell back to a load
+    assert uow.most_at_once == 2
+    assert (balance(uow.tables, a), balance(uow.tables, b)) == (2, 2)

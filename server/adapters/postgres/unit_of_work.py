@@ -1,5 +1,6 @@
 """The unit of work over asyncpg: per transaction, one statement to lock and load,
-one statement to write, then COMMIT.
+one statement to write, then COMMIT; or, on the states this process has cached,
+one statement that writes and commits by itself (``write_and_commit``).
 
 ``load`` calls ``write_path_load`` (migration 0004): it locks the accounts'
 ownership rows in id order (writers to one account queue there instead of racing),
@@ -9,6 +10,9 @@ of the keys, each with a fresh snapshot taken after the locks were granted.
 their keys and the audit rows in ONE statement (data-modifying CTEs). UNIQUE
 (stream_id, version) turns a lost race into ConcurrencyError; a key answered
 meanwhile (ON CONFLICT DO NOTHING inserted fewer rows) into AnswerTakenError.
+``write_and_commit`` runs the same statement outside a transaction (it commits by
+itself) with the answers inserted plainly: a key stored before violates the primary
+key, so the whole statement, events included, is rolled back (AnswerTakenError).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ _LOAD = (
     " FROM write_path_load($1::uuid[], $2::int[], $3::text[], $4::text[])"
 )
 
-_WRITE = """
+_WRITE_TEMPLATE = """
 WITH ev AS (
     INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload, metadata)
     SELECT gen_random_uuid(), x.s, x.t, x.v, x.n, x.p::jsonb, x.m::jsonb
@@ -57,7 +61,7 @@ WITH ev AS (
 ), ans AS (
     INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body)
     SELECT * FROM unnest($11::text[], $12::text[], $13::bytea[], $14::int[], $15::bytea[])
-    ON CONFLICT DO NOTHING
+    {on_conflict}
     RETURNING 1
 ), aud AS (
     INSERT INTO audit_log (actor_id, actor_role, session_id, action, target_type, target_id,
@@ -72,6 +76,12 @@ WITH ev AS (
 )
 SELECT (SELECT count(*) FROM ans) AS answers
 """
+# In a transaction: a key answered meanwhile inserts no row (checked by the count).
+_WRITE = _WRITE_TEMPLATE.format(on_conflict="ON CONFLICT DO NOTHING")
+# Committing by itself: a key answered before fails the whole statement.
+_WRITE_NEW_ANSWERS = _WRITE_TEMPLATE.format(on_conflict="")
+_STREAM_VERSION_TAKEN = "events_stream_version_key"
+_ANSWER_TAKEN = "idempotency_keys_pkey"
 
 _json = msgspec.json.Encoder()
 
@@ -143,7 +153,7 @@ class PostgresTransaction(Transaction):
         try:
             saved = await self.conn.fetchval(_WRITE, *write_args(changes))
         except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "events_stream_version_key":
+            if exc.constraint_name == _STREAM_VERSION_TAKEN:
                 raise ConcurrencyError("another command appended to a stream first") from exc
             raise
         if saved != len(changes.answers):
@@ -173,6 +183,27 @@ class PostgresUnitOfWork(UnitOfWork):
         if tx.written is not None:
             for state in tx.written.states.values():
                 self.accounts.remember(state)
+
+    def known_states(self, account_ids: Collection[UUID]) -> dict[UUID, Account] | None:
+        known: dict[UUID, Account] = {}
+        for account_id in account_ids:
+            state = self.accounts.cached(account_id)
+            if state is None:
+                return None
+            known[account_id] = state
+        return known
+
+    async def write_and_commit(self, changes: Changes) -> None:
+        try:
+            await self.pool.fetchval(_WRITE_NEW_ANSWERS, *write_args(changes))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == _STREAM_VERSION_TAKEN:
+                raise ConcurrencyError("another command appended to a stream first") from exc
+            if exc.constraint_name == _ANSWER_TAKEN:
+                raise AnswerTakenError("an idempotency key was answered before") from exc
+            raise
+        for state in changes.states.values():
+            self.accounts.remember(state)
 
     async def record(self, audits: Sequence[AuditRecord], answers: Sequence[Answer] = ()) -> None:
         if audits or answers:
