@@ -174,6 +174,9 @@ class BatchPlan:
     def keys(self) -> list[IdempotencyKey]:
         return self.idems
 
+    def needs_locks(self) -> bool:
+        return False  # a transfer appends to both accounts it reads
+
     def decide(self, loaded: Loaded, max_amount: int, changes: Changes) -> BatchTransferResponse:
         results: list[BatchTransferResult | None] = [None] * len(self.items)
         accounts = dict(loaded.accounts)

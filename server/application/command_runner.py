@@ -14,9 +14,10 @@ every key is new, which the statement checks (UNIQUE (stream_id, version), the k
 primary key): if not, nothing was written and the plan runs in a transaction that
 locks the accounts and loads their latest states and the stored answers. So the
 statement must vouch for every state the plan read and every key it was given: a
-plan that appends nothing to an account it read (a refusal, a top-up capped across
-a customer's accounts) or leaves a key unanswered (an access refusal, the same key
-twice) takes the transaction at once.
+plan that appends nothing to an account it read (a refusal) or leaves a key
+unanswered (an access refusal, the same key twice) takes the transaction after
+all; one with a command that reads accounts it never appends to (a top-up, capped
+across all the customer's accounts) takes it without deciding on known states first.
 
 Every outcome is audited in the transaction that decided it (accepted, rejected by
 a rule, denied by access control, replayed); only a command that never got a
@@ -91,6 +92,11 @@ class Plan(Protocol[R]):
 
     def keys(self) -> list[IdempotencyKey]: ...
 
+    def needs_locks(self) -> bool:
+        """True when some decision reads an account it never appends to: decided only
+        on locked states, never on the known ones."""
+        ...
+
     def decide(self, loaded: Loaded, max_amount: int, changes: Changes) -> R: ...
 
 
@@ -119,6 +125,9 @@ class GroupPlan:
 
     def keys(self) -> list[IdempotencyKey]:
         return [s.idem for s in self.group if s.idem is not None]
+
+    def needs_locks(self) -> bool:
+        return any(s.command.reads_without_appending() for s in self.group)
 
     def decide(self, loaded: Loaded, max_amount: int, changes: Changes) -> list[Outcome | None]:
         accounts = dict(loaded.accounts)  # moves on with each accepted command
@@ -190,6 +199,8 @@ class CommandRunner:
         """The plan decided on this process's cached states and written in one statement;
         None when a state is not known here, a key is left unanswered or the write lost
         a race (then nothing was written)."""
+        if plan.needs_locks():
+            return None
         known = self.uow.known_states(plan.accounts())
         if known is None:
             return None

@@ -35,6 +35,12 @@ class Command:
         """The existing accounts this command reads and changes (locked while deciding)."""
         return ()
 
+    def reads_without_appending(self) -> bool:
+        """Whether its decision reads accounts it never appends to. Such a command is
+        always decided on locked states: no write of its own could tell that what it
+        read was stale (docs/adr/0327)."""
+        return False
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenAccount(Command):
@@ -141,6 +147,9 @@ class PlaceHold(Command):
         if self.to_account_id is None:
             return (self.account_id,)
         return (self.account_id, self.to_account_id)
+
+    def reads_without_appending(self) -> bool:
+        return self.to_account_id is not None  # the destination is checked, not changed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -72,6 +72,9 @@ class TopUpAccount(Command):
     def accounts(self) -> tuple[UUID, ...]:
         return (self.account_id, *(a for a in self.owned if a != self.account_id))
 
+    def reads_without_appending(self) -> bool:
+        return any(a != self.account_id for a in self.owned)  # the cap counts them all
+
 
 def _account(state: State, cmd: DepositCash | TopUpAccount) -> Account:
     account = state.accounts.get(cmd.account_id)

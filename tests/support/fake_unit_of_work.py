@@ -120,6 +120,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.loads = 0
         self.writes = 0
         self.commits = 0
+        self.known_lookups = 0  # known_states calls
         self.written_on_known_states = 0  # write_and_commit calls that committed
 
     @asynccontextmanager
@@ -137,6 +138,7 @@ class FakeUnitOfWork(UnitOfWork):
             tx.release()
 
     def known_states(self, account_ids: Collection[UUID]) -> dict[UUID, Account] | None:
+        self.known_lookups += 1
         if self.cache is None or any(a not in self.cache for a in account_ids):
             return None
         return {a: self.cache[a] for a in account_ids}

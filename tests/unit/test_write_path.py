@@ -20,8 +20,10 @@ from server.application.commands import (
     OpenAccount,
     TransferMoney,
     WithdrawMoney,
+    business_day,
 )
 from server.application.errors import ConflictRetriesExhaustedError, IdempotencyKeyReusedError
+from server.application.funding import TopUpAccount
 from server.application.group_commit import GroupCommitter
 from server.application.idempotency import IdempotencyKey, StoredResponse, request_hash
 from server.application.unit_of_work import Changes
@@ -447,6 +449,30 @@ async def test_a_key_answered_before_is_replayed_not_decided_again_on_known_stat
 
     assert again.replayed and again.body == first.body
     assert balance(uow.tables, account) == 100
+
+
+async def test_a_top_up_capped_across_accounts_is_decided_on_locked_states_only() -> None:
+    uow, runner = knowing()
+    a, b = await open_account(runner), await open_account(runner)
+    top_up = TopUpAccount(
+        actor=ADA,
+        account_id=a,
+        transaction_id=uuid.uuid4(),
+        amount=100,
+        booked_on=business_day(),
+        enabled=True,
+        daily_cap=1_000,
+        owned=(a, b),
+    )
+    lookups = uow.known_lookups
+
+    result = await runner.run(submit(top_up, key("top-up")))
+
+    assert result.status_code == 201
+    # Its decision reads b, which it does not append to, so no write of its own could
+    # tell whether b was stale: it is not decided on known states at all (not even to
+    # be thrown away), only in the transaction, which loads both.
+    assert uow.known_lookups == lookups and uow.loads == 1
 
 
 class _SlowWrites(FakeUnitOfWork):
