@@ -7,6 +7,7 @@ answered before must fail the statement (the key's primary key) and replay."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -16,11 +17,19 @@ import msgspec
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
 from server.application.actor import Actor
+from server.application.batch_transfers import BatchPlan
 from server.application.command_runner import CommandResult, Submission
-from server.application.commands import Command, DepositMoney, OpenAccount, WithdrawMoney
+from server.application.commands import (
+    Command,
+    DepositMoney,
+    OpenAccount,
+    TransferMoney,
+    WithdrawMoney,
+)
 from server.application.context import AppContext
 from server.application.idempotency import IdempotencyKey
 from server.application.unit_of_work import Changes
+from shared.api import BatchTransferItem
 from shared.events import EventMetadata
 
 ADA = Actor(uuid.uuid4())
@@ -54,6 +63,16 @@ def count_writes(ctx: AppContext) -> list[str]:
 
     ctx.uow.write_and_commit = counted  # type: ignore[method-assign]
     return seen
+
+
+def transfer(source: uuid.UUID, target: uuid.UUID, amount: int) -> TransferMoney:
+    return TransferMoney(
+        actor=ADA,
+        transfer_id=uuid.uuid4(),
+        from_account_id=source,
+        to_account_id=target,
+        amount=amount,
+    )
 
 
 def answer(result: CommandResult) -> dict[str, object]:
@@ -94,3 +113,49 @@ async def test_two_processes_taking_turns_on_one_account_never_decide_on_a_stale
         "SELECT version FROM events WHERE stream_id = $1 ORDER BY version", account
     )
     assert [r["version"] for r in rows] == list(range(1, 9))
+
+
+async def test_a_batch_and_a_single_transfer_written_at_once_never_deadlock(
+    stack: EmbeddedStack, app_db: asyncpg.Pool
+) -> None:
+    """A batch that moves money out of A first and into B last, and a single B -> A sent
+    while the batch's statement runs: in decision order they would take A and B in
+    opposite orders; in write_args' order they cannot."""
+    settings = Settings.from_env({**stack.env(), "BANK_GROUP_COMMIT": "false"})
+    ctx = AppContext(settings, app_db)
+    a, b, *fillers = [uuid.uuid4() for _ in range(42)]
+    for account in (a, b, *fillers):
+        opened = OpenAccount(
+            actor=ADA, account_id=account, name="Many", currency="EUR", opened_at=datetime.now(UTC)
+        )
+        await ctx.write(submission(opened, f"open-{account}"))
+        await ctx.write(submission(deposit(account, 1_000_000), f"fund-{account}"))
+    deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    before = await app_db.fetchval(deadlocks)
+    meta = EventMetadata(actor_id=str(ADA.user_id))
+
+    def item(source: uuid.UUID, target: uuid.UUID) -> BatchTransferItem:
+        return BatchTransferItem(
+            id=uuid.uuid4(), from_account_id=source, to_account_id=target, amount=1
+        )
+
+    overlapped = 0
+    for turn in range(3):
+        items = [item(a, fillers[0])]
+        items += [item(fillers[i % 40], fillers[(i + 1) % 40]) for i in range(3_000)]
+        items.append(item(fillers[5], b))
+        batch = asyncio.create_task(ctx.runner.retrying(BatchPlan(ADA, items, meta, None)))
+        while not batch.done() and not await app_db.fetchval(  # its statement is running
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+            " AND usename = current_user AND pid <> pg_backend_pid()"
+        ):
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.03)  # past its keys, into its events (A's come first)
+        overlapped += not batch.done()
+        single = await ctx.runner.run(submission(transfer(b, a, 1), f"ba-{a}-{turn}"))
+        answered = await batch
+
+        assert single.status_code == 201 and answered.created == len(items)
+    assert overlapped  # the single was sent while the batch was being written
+    await asyncio.sleep(1.5)  # an idle backend reports its statistics within a second
+    assert await app_db.fetchval(deadlocks) == before
