@@ -17,8 +17,8 @@ key, so the whole statement, events included, is rolled back (AnswerTakenError).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -90,6 +90,28 @@ def _stream_and_version(row: tuple[Any, ...]) -> tuple[UUID, int]:
     return row[0], row[2]
 
 
+def _scope_and_key(row: tuple[Any, ...]) -> tuple[str, str]:
+    return row[0], row[1]
+
+
+@contextmanager
+def lost_races() -> Iterator[None]:
+    """A write PostgreSQL refused, as the port names it: another writer appended to a
+    stream first, or deadlocked with this one (ConcurrencyError); a key answered before
+    (AnswerTakenError; only a write that inserts answers without ON CONFLICT meets it).
+    The statement was rolled back either way; anything else is raised as it is."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == _STREAM_VERSION_TAKEN:
+            raise ConcurrencyError("another command appended to a stream first") from exc
+        if exc.constraint_name == _ANSWER_TAKEN:
+            raise AnswerTakenError("an idempotency key was answered before") from exc
+        raise
+    except asyncpg.DeadlockDetectedError as exc:  # not with write_args' order; kept safe
+        raise ConcurrencyError("a concurrent write deadlocked with this one") from exc
+
+
 def write_args(changes: Changes) -> list[Any]:
     """The parameters of _WRITE, column by column.
 
@@ -119,7 +141,8 @@ def write_args(changes: Changes) -> list[Any]:
             )
     events.sort(key=_stream_and_version)
     opened = [(o.account_id, o.owner_id, o.currency, o.opened_at) for o in changes.opened]
-    answers = sorted((k.scope, k.key, k.request_hash, s, b) for k, s, b in changes.answers)
+    answers = [(k.scope, k.key, k.request_hash, s, b) for k, s, b in changes.answers]
+    answers.sort(key=_scope_and_key)
     audits = [audit_row(r) for r in changes.audits]
     return [
         *unnest_columns(events, 6),
@@ -163,14 +186,8 @@ class PostgresTransaction(Transaction):
         return Loaded(accounts=dict(self.loaded), answers=answers)
 
     async def write(self, changes: Changes) -> None:
-        try:
+        with lost_races():
             saved = await self.conn.fetchval(_WRITE, *write_args(changes))
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == _STREAM_VERSION_TAKEN:
-                raise ConcurrencyError("another command appended to a stream first") from exc
-            raise
-        except asyncpg.DeadlockDetectedError as exc:  # not with write_args' order; kept safe
-            raise ConcurrencyError("a concurrent write deadlocked with this one") from exc
         if saved != len(changes.answers):
             raise AnswerTakenError("an idempotency key was answered meanwhile")
         self.written = changes
@@ -209,16 +226,8 @@ class PostgresUnitOfWork(UnitOfWork):
         return known
 
     async def write_and_commit(self, changes: Changes) -> None:
-        try:
+        with lost_races():
             await self.pool.fetchval(_WRITE_NEW_ANSWERS, *write_args(changes))
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == _STREAM_VERSION_TAKEN:
-                raise ConcurrencyError("another command appended to a stream first") from exc
-            if exc.constraint_name == _ANSWER_TAKEN:
-                raise AnswerTakenError("an idempotency key was answered before") from exc
-            raise
-        except asyncpg.DeadlockDetectedError as exc:
-            raise ConcurrencyError("a concurrent write deadlocked with this one") from exc
         for state in changes.states.values():
             self.accounts.remember(state)
 
