@@ -18,6 +18,7 @@ from uuid import UUID
 
 import msgspec
 
+from server.application.accounts_in_flight import AccountsInFlight
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
 from server.application.command_runner import CommandRunner
@@ -299,5 +300,13 @@ async def transfer_batch(
     req: BatchTransferRequest,
     metadata: EventMetadata,
     audit: AuditRecord | None = None,
+    in_flight: AccountsInFlight | None = None,
 ) -> BatchTransferResponse:
-    return await runner.retrying(BatchPlan(actor, req.transfers, metadata, audit))
+    """The batch on the one write path; with ``in_flight``, once no other write of this
+    process touches its accounts (a batch that lost its one-statement write to another
+    would be decided and written all over again under lock)."""
+    plan = BatchPlan(actor, req.transfers, metadata, audit)
+    if in_flight is None:
+        return await runner.retrying(plan)
+    async with in_flight.holding(plan.accounts()):
+        return await runner.retrying(plan)

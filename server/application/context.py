@@ -1,9 +1,9 @@
 """What the API's command and query handlers need, built once per process by its
 composition root: ``AppContext(settings, pool)``.
 
-It owns the account-state cache, the unit of work, the command runner, (when
-enabled) the group committer and the stream-head reader of the read side: no
-process-global state.
+It owns the account-state cache, the unit of work, the command runner, the
+accounts its writes have in flight, (when enabled) the group committer and the
+stream-head reader of the read side: no process-global state.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
 from server.adapters.postgres.stream_heads import StreamHeads
 from server.adapters.postgres.unit_of_work import PostgresUnitOfWork
+from server.application.accounts_in_flight import AccountsInFlight
 from server.application.actor import Actor, Role
 from server.application.command_runner import CommandResult, CommandRunner, Submission
 from server.application.group_commit import GroupCommitter
@@ -40,12 +41,14 @@ class AppContext:
             max_amount=settings.max_transaction_amount,
             retries=settings.command_retries,
         )
+        self.in_flight = AccountsInFlight()  # shared by the group committer and batches
         self.committer: GroupCommitter | None = (
             GroupCommitter(
                 self.runner,
                 window_ms=settings.group_commit_window_ms,
                 max_size=settings.group_commit_max,
                 in_flight=settings.group_commit_in_flight,
+                accounts=self.in_flight,
             )
             if settings.group_commit
             else None

@@ -10,21 +10,22 @@ every account they touch, one load, one write, one COMMIT. Each command keeps it
 own outcome; a group that cannot commit as a whole re-runs each command alone.
 
 Two groups in flight never share an account: a group takes, in arrival order, the
-queued commands whose accounts no group in flight touches (and that no command
-left waiting before them touches: per account, commands keep their order). So a
-group decides on the states the one before it committed, with no lost race between
-them (and no lock wait on the locked path); the rest wait for the next group.
+queued commands whose accounts no write in flight touches nor a batch waits for
+(``AccountsInFlight``), and that no command left waiting before them touches: per
+account, commands keep their order. So a group decides on the states the write
+before it committed, with no lost race between them (and no lock wait on the locked
+path); the rest wait for the next group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from server.application.accounts_in_flight import AccountsInFlight
 from server.application.command_runner import CommandResult, CommandRunner, Submission
 
 
@@ -40,7 +41,13 @@ class _Waiting:
 
 class GroupCommitter:
     def __init__(
-        self, runner: CommandRunner, *, window_ms: float, max_size: int, in_flight: int
+        self,
+        runner: CommandRunner,
+        *,
+        window_ms: float,
+        max_size: int,
+        in_flight: int,
+        accounts: AccountsInFlight | None = None,
     ) -> None:
         self.runner = runner
         self.window = window_ms / 1000
@@ -49,8 +56,7 @@ class GroupCommitter:
         self._arrived = asyncio.Event()
         self._slots = asyncio.Semaphore(in_flight)  # the settings refuse less than 1
         self._in_flight = 0
-        self._busy: Counter[UUID] = Counter()  # accounts of the groups in flight
-        self._finished = asyncio.Event()  # a group in flight finished
+        self.accounts = accounts if accounts is not None else AccountsInFlight()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.groups = 0  # counters, for tests and metrics
@@ -86,8 +92,8 @@ class GroupCommitter:
             group = self._take()
             if not group:  # every queued command waits for an account in flight
                 self._slots.release()
-                self._finished.clear()
-                await self._finished.wait()
+                self.accounts.released.clear()
+                await self.accounts.released.wait()
                 continue
             self._in_flight += 1
             task = asyncio.create_task(self._flush(group))
@@ -100,31 +106,27 @@ class GroupCommitter:
         group: list[_Waiting] = []
         waiting: list[_Waiting] = []
         held: set[UUID] = set()  # accounts of the commands left waiting
-        busy = self._busy
+        accounts = self.accounts
         for w in self._queue:
-            if len(group) < self.max and not any(a in busy or a in held for a in w.accounts):
+            if (
+                len(group) < self.max
+                and not any(a in held for a in w.accounts)
+                and accounts.free(w.accounts)
+            ):
                 group.append(w)
             else:
                 waiting.append(w)
                 held.update(w.accounts)
         self._queue = waiting
-        for w in group:
-            busy.update(w.accounts)
+        for w in group:  # after the loop: a group may take several commands of an account
+            accounts.hold(w.accounts)
         return group
 
     def _done(self, group: Sequence[_Waiting], task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        busy = self._busy
-        for w in group:
-            for account_id in w.accounts:
-                left = busy[account_id] - 1
-                if left:
-                    busy[account_id] = left
-                else:
-                    del busy[account_id]
         self._in_flight -= 1
         self._slots.release()
-        self._finished.set()
+        self.accounts.release([a for w in group for a in w.accounts])
 
     async def _flush(self, group: Sequence[_Waiting]) -> None:
         try:

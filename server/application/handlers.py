@@ -188,5 +188,5 @@ async def transfer_batch(
     metadata: EventMetadata,
     audit: AuditRecord | None = None,
 ) -> BatchTransferResponse:
-    run = batch_transfers.transfer_batch(ctx.runner, actor, req, metadata, audit)
+    run = batch_transfers.transfer_batch(ctx.runner, actor, req, metadata, audit, ctx.in_flight)
     return await observe.observed_batch("transfer_money", run)

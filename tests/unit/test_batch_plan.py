@@ -14,6 +14,7 @@ from server.application.commands import DepositMoney, OpenAccount
 from server.domain.errors import ConcurrencyError
 from shared.api import BatchTransferItem, BatchTransferRequest
 from shared.events import EventMetadata
+from tests.support import runner_accounts
 from tests.support.fake_unit_of_work import FakeUnitOfWork
 
 ADA = Actor(uuid.uuid4())
@@ -31,17 +32,7 @@ def runner(uow: FakeUnitOfWork) -> CommandRunner:
 
 
 async def funded(runner: CommandRunner, amount: int) -> uuid.UUID:
-    account = uuid.uuid4()
-    opened = OpenAccount(
-        actor=ADA, account_id=account, name="A", currency="EUR", opened_at=datetime.now(UTC)
-    )
-    await runner.run(Submission(opened, None, META))
-    if amount:
-        dep = DepositMoney(
-            actor=ADA, account_id=account, transaction_id=uuid.uuid4(), amount=amount
-        )
-        await runner.run(Submission(dep, None, META))
-    return account
+    return await runner_accounts.funded(runner, ADA, amount)
 
 
 def item(a: uuid.UUID, b: uuid.UUID, amount: int, **kw: object) -> BatchTransferItem:
