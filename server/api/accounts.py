@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 
 from server.api.account_ids import resolve_account
@@ -85,7 +85,7 @@ async def read_movement(
     req = await decode_body(request, MoneyMovementRequest)
     idem = idempotency_key(request, actor, f"{command}:{account}", req)
     meta = event_metadata(request, actor, idem)
-    audit = dataclasses.replace(
+    audit = msgspec.structs.replace(
         audit_record(request, action, actor, meta.trace_id).about_account(account),
         details={"amount": req.amount},
     )

@@ -13,7 +13,6 @@ decision says so (``approvals.run_or_request``).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 from uuid import UUID
 
@@ -81,7 +80,7 @@ async def pending_role_change(
 
 
 def _about_user(audit: AuditRecord, user_id: UUID, role: str) -> AuditRecord:
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         audit, target_type="user", target_id=str(user_id), details={"role": role}
     )
 

@@ -4,9 +4,9 @@ cash deposit and a raised limit wait for a second member of staff (202)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, post, put
 
 from server.api.account_ids import resolve_account
@@ -81,7 +81,7 @@ class FundingController(Controller):
         req = await decode_body(request, AccountLimitsRequest)
         idem = idempotency_key(request, actor, f"limits:{account}", req, required=False)
         meta = event_metadata(request, actor, idem)
-        audit = dataclasses.replace(
+        audit = msgspec.structs.replace(
             audit_record(request, "set_account_limits", actor, meta.trace_id).about_account(
                 account
             ),

@@ -5,9 +5,9 @@ itself (the scheduler, server/application/holds.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 
 from server.api.account_ids import resolve_account
@@ -23,7 +23,7 @@ from shared.api import HoldList, HoldResponse, PlaceHoldRequest, PostHoldRequest
 
 def about_hold(record: AuditRecord, account: Any, hold_id: Any, **details: Any) -> AuditRecord:
     """The audit record of a hold command (REST and GraphQL alike): the account and the hold."""
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         record.about_account(account), target_type="hold", target_id=str(hold_id), details=details
     )
 
@@ -48,7 +48,7 @@ class HoldController(Controller):
         to = await resolve_account(ctx, req.to_account, "to_account") if req.to_account else None
         idem = idempotency_key(request, actor, f"place_hold:{account}", req)
         meta = event_metadata(request, actor, idem)
-        audit = dataclasses.replace(
+        audit = msgspec.structs.replace(
             audit_record(request, "place_hold", actor, meta.trace_id).about_account(account),
             details={"amount": req.amount},
         )

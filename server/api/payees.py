@@ -7,9 +7,9 @@ DELETE /api/v1/payees/{account_number}   forget one (the number or the account i
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post
 
 from server.api.account_ids import resolve_account
@@ -39,7 +39,7 @@ class PayeeController(Controller):
         check_may_open_account(actor)  # auditors are read-only
         req = await decode_body(request, AddPayeeRequest)
         meta = event_metadata(request, actor, None)
-        audit = dataclasses.replace(
+        audit = msgspec.structs.replace(
             audit_record(request, "add_payee", actor, meta.trace_id),
             details={"nickname": req.nickname},
         )

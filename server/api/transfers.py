@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, post
 
 from server.api.accounts import command_response
@@ -24,7 +24,7 @@ def transfer_audit(
 ) -> AuditRecord:
     """The audit record of a transfer (REST and GraphQL, by id or by account number):
     about the account debited, with the amount and the account credited."""
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         audit_record(request, "transfer_money", actor, meta.trace_id).about_account(
             req.from_account_id
         ),

@@ -8,12 +8,13 @@ An admin cannot change their own role (so the last admin cannot lock everyone ou
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 from datetime import datetime
 from pathlib import Path
 from uuid import UUID, uuid4
+
+import msgspec
 
 from runtime.settings import Settings
 from server.adapters import audit as audit_log
@@ -42,7 +43,7 @@ async def change_role(
     role: str,
     audit: AuditRecord,
 ) -> UserRecord:
-    audit = dataclasses.replace(
+    audit = msgspec.structs.replace(
         audit,
         action="change_role",
         target_type="user",
@@ -58,7 +59,7 @@ async def change_role(
             if row is None:
                 raise UserNotFoundError("No user with this id.")
             details = {"role": role, "previous_role": row["old_role"]}
-            await audit_log.write(conn, dataclasses.replace(audit, details=details).accepted())
+            await audit_log.write(conn, msgspec.structs.replace(audit, details=details).accepted())
     except DomainError as err:
         await audit_log.write_alone(ctx.pool, audit.refused(err.code))
         raise
@@ -92,7 +93,7 @@ async def search_audit_trail(
         for k, v in (("actor", actor_id), ("account", account_id), ("from", since), ("to", until))
         if v is not None
     }
-    audit = dataclasses.replace(audit, action="read_audit_trail", details=filters)
+    audit = msgspec.structs.replace(audit, action="read_audit_trail", details=filters)
     try:
         check_role(actor, "auditor", "admin")
     except PermissionDeniedError as err:

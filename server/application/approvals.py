@@ -12,7 +12,6 @@ as every command does, with the approval's id in its details.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -131,7 +130,7 @@ async def request(
             await ctx.uow.record([], [(idem, 202, msgspec.json.encode(kept))])
             return kept
     details = {**audit.details, "approval_id": str(approval_id), "requested": action}
-    requested = dataclasses.replace(audit, action="approval_requested", details=details)
+    requested = msgspec.structs.replace(audit, action="approval_requested", details=details)
     answer = [(idem, 202, msgspec.json.encode(pending))] if idem is not None else []
     await ctx.uow.record([requested], answer)
     return pending
@@ -213,7 +212,7 @@ def _check_pending(row: asyncpg.Record, checker: Actor) -> None:
 
 
 def _decision_audit(audit: AuditRecord, row: asyncpg.Record, action: str) -> AuditRecord:
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         audit,
         action=action,
         target_type="approval",
@@ -230,7 +229,7 @@ async def _decide(
     outcome: str,
     decide: Any,
 ) -> ApprovalResponse:
-    audit = dataclasses.replace(audit, target_type="approval", target_id=str(approval_id))
+    audit = msgspec.structs.replace(audit, target_type="approval", target_id=str(approval_id))
     try:
         check_role(checker, *CHECKERS)
         async with ctx.pool.acquire() as conn, conn.transaction():
@@ -257,7 +256,7 @@ async def approve(
 
     async def run(conn: asyncpg.Connection, row: asyncpg.Record) -> asyncpg.Record:
         payload = msgspec.json.decode(row["payload"])
-        command_audit = dataclasses.replace(
+        command_audit = msgspec.structs.replace(
             audit,
             action=row["action"],
             target_type=row["target_type"],

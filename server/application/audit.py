@@ -5,10 +5,10 @@ of work (which writes a command's record in the same statement as its events).""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
+
+import msgspec
 
 Outcome = Literal["accepted", "rejected", "denied", "replayed"]
 # Error codes that mean "access control said no" (403, or 404 for someone else's account).
@@ -17,8 +17,7 @@ DENIAL_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
+class AuditRecord(msgspec.Struct, frozen=True):
     """Who did what to which target, from where, and how it ended."""
 
     action: str
@@ -33,20 +32,20 @@ class AuditRecord:
     client_ip: str | None = None
     user_agent: str | None = None
     trace_id: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def accepted(self) -> AuditRecord:
-        return dataclasses.replace(self, outcome="accepted", reason_code=None)
+        return msgspec.structs.replace(self, outcome="accepted", reason_code=None)
 
     def refused(self, code: str) -> AuditRecord:
         """Rejected by a rule, or denied by access control (decided by the code)."""
         outcome: Outcome = "denied" if code in DENIAL_CODES else "rejected"
-        return dataclasses.replace(self, outcome=outcome, reason_code=code)
+        return msgspec.structs.replace(self, outcome=outcome, reason_code=code)
 
     def replayed(self) -> AuditRecord:
-        return dataclasses.replace(self, outcome="replayed", reason_code=None)
+        return msgspec.structs.replace(self, outcome="replayed", reason_code=None)
 
     def about_account(self, account_id: UUID) -> AuditRecord:
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             self, target_type="account", target_id=str(account_id), account_id=account_id
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
+
+import msgspec
 
 from server.adapters import audit as audit_log
 from server.adapters import passwords, users
@@ -21,7 +22,7 @@ async def register_user(
     password_hash = await passwords.hash_password(req.password)
     email = req.email.strip()
     if audit is not None:
-        audit = dataclasses.replace(
+        audit = msgspec.structs.replace(
             audit,
             action="register",
             target_type="user",
@@ -34,7 +35,8 @@ async def register_user(
         )
         if created and audit is not None:
             await audit_log.write(
-                conn, dataclasses.replace(audit, actor_id=user_id, actor_role="customer").accepted()
+                conn,
+                msgspec.structs.replace(audit, actor_id=user_id, actor_role="customer").accepted(),
             )
     if not created:
         if audit is not None:

@@ -10,7 +10,6 @@ other. The batch is one ``Plan`` for the command runner: one load, one write.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -283,7 +282,7 @@ class BatchPlan:
         else:
             r = r.refused(result.code or "rejected")
         changes.audit(
-            dataclasses.replace(
+            msgspec.structs.replace(
                 r,
                 details={
                     "amount": item.amount,

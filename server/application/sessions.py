@@ -17,10 +17,11 @@ written in its own transaction right after the effect.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from dataclasses import dataclass
 from uuid import UUID
+
+import msgspec
 
 from server.adapters import audit as audit_log
 from server.adapters.audit import AuditRecord
@@ -92,7 +93,7 @@ class SessionService:
     async def sign_in(self, email: str, password: str, audit: AuditRecord) -> SignedIn:
         """Password grant. Too many failures lock the account and the client IP out."""
         account_key, ip = email.strip().lower(), audit.client_ip or "unknown"
-        audit = dataclasses.replace(
+        audit = msgspec.structs.replace(
             audit, action="sign_in", target_type="user", details={"username": email[:254]}
         )
         wait = max(
@@ -114,7 +115,7 @@ class SessionService:
         sid, refresh = await self._store.create(user.id, user.role, ip, audit.user_agent or "")
         await audit_log.write_alone(
             self._ctx.pool,
-            dataclasses.replace(
+            msgspec.structs.replace(
                 audit,
                 actor_id=user.id,
                 actor_role=user.role,
@@ -130,7 +131,7 @@ class SessionService:
         rotation = await self._store.rotate(
             refresh_token, audit.client_ip or "", audit.user_agent or ""
         )
-        audit = dataclasses.replace(
+        audit = msgspec.structs.replace(
             audit,
             action="refresh_token",
             target_type="session",
@@ -162,7 +163,7 @@ class SessionService:
             self._forget(actor.session_id)
         await audit_log.write_alone(
             self._ctx.pool,
-            dataclasses.replace(
+            msgspec.structs.replace(
                 audit,
                 action="logout",
                 target_type="session",
@@ -175,7 +176,7 @@ class SessionService:
 
     async def revoke(self, actor: Actor, session_id: str, audit: AuditRecord) -> None:
         """End one of the caller's own sessions (another user's is not found)."""
-        audit = dataclasses.replace(
+        audit = msgspec.structs.replace(
             audit, action="revoke_session", target_type="session", target_id=session_id[:64]
         )
         record = await self._store.get(session_id) if len(session_id) <= 64 else None

@@ -13,7 +13,6 @@ suspended. Create and cancel are audited in audit_log like every command.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
 from datetime import date
@@ -21,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from server.application.access import check_account_access
 from server.application.actor import Actor
@@ -101,7 +101,7 @@ async def create(
     """Create an order; with an Idempotency-Key, a retry answers the order the key made
     and the same key with another request is refused (the order id comes from the key)."""
     order_id = uuid.uuid5(_ORDER_IDS, f"{idem.scope}\n{idem.key}") if idem else uuid.uuid4()
-    audit = dataclasses.replace(
+    audit = msgspec.structs.replace(
         audit.about_account(req.from_account_id),
         target_type="standing_order",
         target_id=str(order_id),
@@ -199,7 +199,7 @@ async def get_order(ctx: AppContext, actor: Actor, order_id: UUID) -> StandingOr
 async def cancel(
     ctx: AppContext, actor: Actor, order_id: UUID, audit: AuditRecord
 ) -> StandingOrderResponse:
-    audit = dataclasses.replace(audit, target_type="standing_order", target_id=str(order_id))
+    audit = msgspec.structs.replace(audit, target_type="standing_order", target_id=str(order_id))
     try:
         async with ctx.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(

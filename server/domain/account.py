@@ -3,11 +3,11 @@ decide each command. Pure: no I/O, no clock, no randomness (ids come in)."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 from uuid import UUID
+
+import msgspec
 
 from server.domain import errors
 from server.domain.holds import PendingHold
@@ -30,6 +30,7 @@ from shared.events import (
 from shared.money import CURRENCY_EXPONENTS, INT64_MAX
 
 Status = Literal["active", "frozen", "closed"]
+_with = msgspec.structs.replace
 _STATUS_AFTER: dict[type, Status] = {
     AccountFrozen: "frozen",
     AccountUnfrozen: "active",
@@ -37,8 +38,10 @@ _STATUS_AFTER: dict[type, Status] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(msgspec.Struct, frozen=True):
+    """An account's state. A frozen struct: ``_with`` copies it with changes in C, where
+    ``dataclasses.replace`` cost ~5 µs a copy (docs/adr/0330-states-as-frozen-structs.md)."""
+
     id: UUID
     owner_id: UUID
     name: str
@@ -89,7 +92,7 @@ class Account:
             return self._deposited_on(event, event.booked_on, v)
         if isinstance(event, MoneyWithdrawn | MoneyTransferredOut) and event.booked_on:
             today = self._on_day(event.booked_on)
-            return dataclasses.replace(
+            return _with(
                 today,
                 balance=self.balance - event.amount,
                 version=v,
@@ -100,30 +103,30 @@ class Account:
         if isinstance(event, HoldReleased):
             return self._released(event, v)
         if (status := _STATUS_AFTER.get(type(event))) is not None:
-            return dataclasses.replace(self, status=status, version=v)
+            return _with(self, status=status, version=v)
         if isinstance(event, AccountLimitsChanged):
-            return dataclasses.replace(
+            return _with(
                 self,
                 per_transaction_limit=event.per_transaction_limit,
                 daily_outgoing_limit=event.daily_outgoing_limit,
                 version=v,
             )
         if isinstance(event, MoneyDeposited | MoneyTransferredIn):
-            return dataclasses.replace(self, balance=self.balance + event.amount, version=v)
+            return _with(self, balance=self.balance + event.amount, version=v)
         if isinstance(event, MoneyWithdrawn | MoneyTransferredOut):
-            return dataclasses.replace(self, balance=self.balance - event.amount, version=v)
+            return _with(self, balance=self.balance - event.amount, version=v)
         raise ValueError(f"unexpected event on an account stream: {type(event).__name__}")
 
     def _on_day(self, day: date) -> Account:
         """The same state with its daily tallies for ``day`` (reset on a new day)."""
         if self.day == day:
             return self
-        return dataclasses.replace(self, day=day, topped_up_today=0, paid_out_today=0)
+        return _with(self, day=day, topped_up_today=0, paid_out_today=0)
 
     def _deposited_on(self, event: MoneyDeposited, day: date, version: int) -> Account:
         today = self._on_day(day)
         topped = event.amount if event.source == DEPOSIT_SOURCE_DEV_TOP_UP else 0
-        return dataclasses.replace(
+        return _with(
             today,
             balance=self.balance + event.amount,
             version=version,
@@ -133,7 +136,7 @@ class Account:
     def _held(self, event: FundsHeld, version: int) -> Account:
         state = self._on_day(event.booked_on) if event.booked_on is not None else self
         counted = event.amount if event.booked_on is not None else 0
-        return dataclasses.replace(
+        return _with(
             state,
             holds=(*self.holds, PendingHold.placed(event)),
             paid_out_today=state.paid_out_today + counted,
@@ -147,7 +150,7 @@ class Account:
         # The hold counted on its day's outgoing tally; give it back while that day
         # is still the tally's (a posting then counts what it really paid).
         back = hold.amount if hold.booked_on is not None and hold.booked_on == self.day else 0
-        return dataclasses.replace(
+        return _with(
             self,
             holds=tuple(h for h in self.holds if h.hold_id != event.hold_id),
             paid_out_today=max(self.paid_out_today - back, 0),

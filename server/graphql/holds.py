@@ -5,10 +5,10 @@ either protocol with the same key is answered once."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 from uuid import UUID
 
+import msgspec
 import strawberry
 from strawberry.types import Info
 
@@ -69,7 +69,7 @@ class HoldMutation:
         to = await resolve_account(ctx, req.to_account, "to_account") if req.to_account else None
         idem = command_key(actor, f"place_hold:{account_id}", req, idempotency_key)
         meta = event_metadata(request, actor, idem)
-        audit = dataclasses.replace(
+        audit = msgspec.structs.replace(
             audit_record(request, "place_hold", actor, meta.trace_id).about_account(account_id),
             details={"amount": req.amount},
         )

@@ -3,7 +3,6 @@ metadata, audit records, rate limit and application entry points."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -120,7 +119,7 @@ async def _move(
     req = _request(api.MoneyMovementRequest, amount=amount, description=description)
     idem = command_key(actor, f"{kind}:{account_id}", req, key)
     meta = event_metadata(request, actor, idem)
-    audit = dataclasses.replace(
+    audit = msgspec.structs.replace(
         audit_record(request, f"{kind}_money", actor, meta.trace_id).about_account(account_id),
         details={"amount": req.amount},
     )

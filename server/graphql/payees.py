@@ -5,9 +5,9 @@ PayeeController (server/api/payees.py) and TransferByNumberController
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
+import msgspec
 import strawberry
 from strawberry.types import Info
 
@@ -58,7 +58,7 @@ class PayeeMutation:
             nickname=nickname,
         )
         meta = event_metadata(request, actor, None)
-        audit = dataclasses.replace(
+        audit = msgspec.structs.replace(
             audit_record(request, "add_payee", actor, meta.trace_id),
             details={"nickname": req.nickname},
         )

@@ -86,8 +86,8 @@ _ANSWER_TAKEN = "idempotency_keys_pkey"
 _json = msgspec.json.Encoder()
 
 
-def _stream_and_version(row: tuple[Any, ...]) -> tuple[UUID, int]:
-    return row[0], row[2]
+def _stream_and_version(row: tuple[Any, ...]) -> tuple[int, int]:
+    return row[0].int, row[2]  # UUIDs' own order, compared as ints in C (not UUID.__lt__)
 
 
 def _scope_and_key(row: tuple[Any, ...]) -> tuple[str, str]:
