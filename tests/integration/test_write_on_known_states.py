@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
+import pytest
 
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
+from server.adapters.postgres import unit_of_work
 from server.application.actor import Actor
 from server.application.batch_transfers import BatchPlan
 from server.application.command_runner import CommandResult, Submission
@@ -159,3 +161,68 @@ async def test_a_batch_and_a_single_transfer_written_at_once_never_deadlock(
     assert overlapped  # the single was sent while the batch was being written
     await asyncio.sleep(1.5)  # an idle backend reports its statistics within a second
     assert await app_db.fetchval(deadlocks) == before
+
+
+async def test_a_large_write_is_copied_and_refused_by_the_same_constraints(
+    stack: EmbeddedStack, app_db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of 400 transfers (1,200 events) goes by COPY (COPY_FROM_ROWS): it commits
+    whole; COPYed on a stale state it loses to UNIQUE (stream_id, version) and leaves
+    nothing; sent again it loses to the keys' primary key and replays."""
+    copies: list[int] = []
+    copy = unit_of_work.copy_and_commit
+
+    async def counted(conn: asyncpg.Connection, rows: unit_of_work.WriteRows) -> None:
+        copies.append(len(rows.events))
+        await copy(conn, rows)
+
+    monkeypatch.setattr(unit_of_work, "copy_and_commit", counted)
+    settings = Settings.from_env({**stack.env(), "BANK_GROUP_COMMIT": "false"})
+    here, there = AppContext(settings, app_db), AppContext(settings, app_db)
+    written_here, written_there = count_writes(here), count_writes(there)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    for account in (a, b):
+        opened = OpenAccount(
+            actor=ADA, account_id=account, name="Big", currency="EUR", opened_at=datetime.now(UTC)
+        )
+        await here.write(submission(opened, f"open-{account}"))
+        await here.write(submission(deposit(account, 1_000), f"fund-{account}"))
+    await there.write(submission(deposit(a, 1), f"there-{a}"))  # "there" now knows a and b
+    await there.write(submission(deposit(b, 1), f"there-{b}"))
+    meta = EventMetadata(actor_id=str(ADA.user_id))
+
+    def items(source: uuid.UUID, target: uuid.UUID) -> list[BatchTransferItem]:
+        return [
+            BatchTransferItem(
+                id=uuid.uuid4(), from_account_id=source, to_account_id=target, amount=1
+            )
+            for _ in range(400)
+        ]
+
+    first = items(a, b)
+    done = await here.runner.retrying(BatchPlan(ADA, first, meta, None))  # "here" is stale
+    # "here" last saw a and b before "there" deposited: its COPY lost, then under lock.
+    assert done.created == 400 and written_here[-1] == "ConcurrencyError"
+    second = await here.runner.retrying(BatchPlan(ADA, items(b, a), meta, None))
+    assert second.created == 400 and written_here[-1] == "committed"
+    again = await there.runner.retrying(BatchPlan(ADA, first, meta, None))  # stale too
+
+    # Its keys were taken: the COPY of the answers failed first, then the replay.
+    assert written_there[-1] == "AnswerTakenError" and again.replayed == 400
+    assert [r.transfer_id for r in again.results] == [r.transfer_id for r in done.results]
+    assert copies == [1_200, 1_200, 1_200]  # "here" stale, "here" fresh, "there" replaying
+    for account in (a, b):
+        rows = await app_db.fetch(
+            "SELECT version, event_id FROM events WHERE stream_id = $1 ORDER BY version",
+            account,
+        )
+        assert [r["version"] for r in rows] == list(range(1, 804))  # no gap, nothing twice
+        assert len({r["event_id"] for r in rows}) == 803  # each given its own id
+    assert (
+        await app_db.fetchval(
+            "SELECT count(*) FROM idempotency_keys WHERE scope = $1 AND key = ANY($2::text[])",
+            str(ADA.user_id),
+            [str(i.id) for i in first],
+        )
+        == 400
+    )

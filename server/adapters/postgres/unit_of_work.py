@@ -13,12 +13,16 @@ meanwhile (ON CONFLICT DO NOTHING inserted fewer rows) into AnswerTakenError.
 ``write_and_commit`` runs the same statement outside a transaction (it commits by
 itself) with the answers inserted plainly: a key stored before violates the primary
 key, so the whole statement, events included, is rolled back (AnswerTakenError).
+A large write (a batch: COPY_FROM_ROWS) is COPYed instead, table by table in one
+transaction, refused by the same constraints. PostgreSQL gives each event its id
+(the column's default, migration 0017).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +30,7 @@ import asyncpg
 import msgspec
 
 from server.adapters.account_repository import AccountRepository
+from server.adapters.audit import COLUMNS as AUDIT_COLUMNS
 from server.adapters.audit import row as audit_row
 from server.adapters.postgres.columns import unnest_columns
 from server.application.audit import AuditRecord
@@ -49,8 +54,8 @@ _LOAD = (
 
 _WRITE_TEMPLATE = """
 WITH ev AS (
-    INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload, metadata)
-    SELECT gen_random_uuid(), x.s, x.t, x.v, x.n, x.p::jsonb, x.m::jsonb
+    INSERT INTO events (stream_id, stream_type, version, event_type, payload, metadata)
+    SELECT x.s, x.t, x.v, x.n, x.p::jsonb, x.m::jsonb
     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[])
         AS x(s, t, v, n, p, m)
     RETURNING 1
@@ -80,6 +85,13 @@ SELECT (SELECT count(*) FROM ans) AS answers
 _WRITE = _WRITE_TEMPLATE.format(on_conflict="ON CONFLICT DO NOTHING")
 # Committing by itself: a key answered before fails the whole statement.
 _WRITE_NEW_ANSWERS = _WRITE_TEMPLATE.format(on_conflict="")
+# A write of at least this many events and audit rows (a batch) is COPYed in a
+# transaction instead: PostgreSQL took 0.54-0.79 s for a batch of 8,190 transfers
+# against 1.12-1.70 s for the statement (docs/adr/0331-large-writes-are-copied.md).
+COPY_FROM_ROWS = 1_000
+EVENT_COLUMNS = ("stream_id", "stream_type", "version", "event_type", "payload", "metadata")
+OWNER_COLUMNS = ("account_id", "owner_id", "currency", "opened_at")
+ANSWER_COLUMNS = ("scope", "key", "request_hash", "status_code", "response_body")
 _STREAM_VERSION_TAKEN = "events_stream_version_key"
 _ANSWER_TAKEN = "idempotency_keys_pkey"
 
@@ -112,8 +124,27 @@ def lost_races() -> Iterator[None]:
         raise ConcurrencyError("a concurrent write deadlocked with this one") from exc
 
 
-def write_args(changes: Changes) -> list[Any]:
-    """The parameters of _WRITE, column by column.
+@dataclass(slots=True)
+class WriteRows:
+    """What one write inserts, table by table, each in the one insertion order."""
+
+    events: list[tuple[Any, ...]]  # EVENT_COLUMNS
+    opened: list[tuple[Any, ...]]  # OWNER_COLUMNS
+    answers: list[tuple[Any, ...]]  # ANSWER_COLUMNS
+    audits: list[tuple[Any, ...]]  # audit COLUMNS
+
+    def args(self) -> list[Any]:
+        """The parameters of _WRITE, column by column."""
+        return [
+            *unnest_columns(self.events, len(EVENT_COLUMNS)),
+            *unnest_columns(self.opened, len(OWNER_COLUMNS)),
+            *unnest_columns(self.answers, len(ANSWER_COLUMNS)),
+            *unnest_columns(self.audits, len(AUDIT_COLUMNS)),
+        ]
+
+
+def write_rows(changes: Changes) -> WriteRows:
+    """The rows of ``changes``.
 
     Answers in (scope, key) order, events in (stream, version) order: every write, in a
     transaction or not, inserts in one global order, so two writes that touch the same
@@ -144,12 +175,26 @@ def write_args(changes: Changes) -> list[Any]:
     answers = [(k.scope, k.key, k.request_hash, s, b) for k, s, b in changes.answers]
     answers.sort(key=_scope_and_key)
     audits = [audit_row(r) for r in changes.audits]
-    return [
-        *unnest_columns(events, 6),
-        *unnest_columns(opened, 4),
-        *unnest_columns(answers, 5),
-        *unnest_columns(audits, 13),
-    ]
+    return WriteRows(events, opened, answers, audits)
+
+
+def write_args(changes: Changes) -> list[Any]:
+    """The parameters of _WRITE, column by column (see write_rows for their order)."""
+    return write_rows(changes).args()
+
+
+async def copy_and_commit(conn: asyncpg.Connection, rows: WriteRows) -> None:
+    """The rows COPYed in one transaction, in _WRITE's order (answers, then events):
+    the same constraints refuse the same lost races, and the whole write rolls back."""
+    async with conn.transaction():
+        for table, columns, records in (
+            ("idempotency_keys", ANSWER_COLUMNS, rows.answers),
+            ("events", EVENT_COLUMNS, rows.events),
+            ("account_owners", OWNER_COLUMNS, rows.opened),
+            ("audit_log", AUDIT_COLUMNS, rows.audits),
+        ):
+            if records:
+                await conn.copy_records_to_table(table, records=records, columns=columns)
 
 
 class PostgresTransaction(Transaction):
@@ -226,8 +271,13 @@ class PostgresUnitOfWork(UnitOfWork):
         return known
 
     async def write_and_commit(self, changes: Changes) -> None:
+        rows = write_rows(changes)
         with lost_races():
-            await self.pool.fetchval(_WRITE_NEW_ANSWERS, *write_args(changes))
+            if len(rows.events) + len(rows.audits) >= COPY_FROM_ROWS:
+                async with self.pool.acquire() as conn:
+                    await copy_and_commit(conn, rows)
+            else:
+                await self.pool.fetchval(_WRITE_NEW_ANSWERS, *rows.args())
         for state in changes.states.values():
             self.accounts.remember(state)
 
