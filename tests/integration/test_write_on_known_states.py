@@ -166,7 +166,7 @@ async def test_a_batch_and_a_single_transfer_written_at_once_never_deadlock(
 async def test_a_large_write_is_copied_and_refused_by_the_same_constraints(
     stack: EmbeddedStack, app_db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch of 400 transfers (1,200 events) goes by COPY (COPY_FROM_ROWS): it commits
+    """A batch of 700 transfers (2,100 events) goes by COPY (COPY_FROM_EVENTS): it commits
     whole; COPYed on a stale state it loses to UNIQUE (stream_id, version) and leaves
     nothing; sent again it loses to the keys' primary key and replays."""
     copies: list[int] = []
@@ -196,33 +196,33 @@ async def test_a_large_write_is_copied_and_refused_by_the_same_constraints(
             BatchTransferItem(
                 id=uuid.uuid4(), from_account_id=source, to_account_id=target, amount=1
             )
-            for _ in range(400)
+            for _ in range(700)
         ]
 
     first = items(a, b)
     done = await here.runner.retrying(BatchPlan(ADA, first, meta, None))  # "here" is stale
     # "here" last saw a and b before "there" deposited: its COPY lost, then under lock.
-    assert done.created == 400 and written_here[-1] == "ConcurrencyError"
+    assert done.created == 700 and written_here[-1] == "ConcurrencyError"
     second = await here.runner.retrying(BatchPlan(ADA, items(b, a), meta, None))
-    assert second.created == 400 and written_here[-1] == "committed"
+    assert second.created == 700 and written_here[-1] == "committed"
     again = await there.runner.retrying(BatchPlan(ADA, first, meta, None))  # stale too
 
     # Its keys were taken: the COPY of the answers failed first, then the replay.
-    assert written_there[-1] == "AnswerTakenError" and again.replayed == 400
+    assert written_there[-1] == "AnswerTakenError" and again.replayed == 700
     assert [r.transfer_id for r in again.results] == [r.transfer_id for r in done.results]
-    assert copies == [1_200, 1_200, 1_200]  # "here" stale, "here" fresh, "there" replaying
+    assert copies == [2_100, 2_100, 2_100]  # "here" stale, "here" fresh, "there" replaying
     for account in (a, b):
         rows = await app_db.fetch(
             "SELECT version, event_id FROM events WHERE stream_id = $1 ORDER BY version",
             account,
         )
-        assert [r["version"] for r in rows] == list(range(1, 804))  # no gap, nothing twice
-        assert len({r["event_id"] for r in rows}) == 803  # each given its own id
+        assert [r["version"] for r in rows] == list(range(1, 1404))  # no gap, nothing twice
+        assert len({r["event_id"] for r in rows}) == 1403  # each given its own id
     assert (
         await app_db.fetchval(
             "SELECT count(*) FROM idempotency_keys WHERE scope = $1 AND key = ANY($2::text[])",
             str(ADA.user_id),
             [str(i.id) for i in first],
         )
-        == 400
+        == 700
     )

@@ -13,7 +13,7 @@ meanwhile (ON CONFLICT DO NOTHING inserted fewer rows) into AnswerTakenError.
 ``write_and_commit`` runs the same statement outside a transaction (it commits by
 itself) with the answers inserted plainly: a key stored before violates the primary
 key, so the whole statement, events included, is rolled back (AnswerTakenError).
-A large write (a batch: COPY_FROM_ROWS) is COPYed instead, table by table in one
+A large write (a batch: COPY_FROM_EVENTS) is COPYed instead, table by table in one
 transaction, refused by the same constraints. PostgreSQL gives each event its id
 (the column's default, migration 0017).
 """
@@ -85,10 +85,11 @@ SELECT (SELECT count(*) FROM ans) AS answers
 _WRITE = _WRITE_TEMPLATE.format(on_conflict="ON CONFLICT DO NOTHING")
 # Committing by itself: a key answered before fails the whole statement.
 _WRITE_NEW_ANSWERS = _WRITE_TEMPLATE.format(on_conflict="")
-# A write of at least this many events and audit rows (a batch) is COPYed in a
-# transaction instead: PostgreSQL took 0.54-0.79 s for a batch of 8,190 transfers
-# against 1.12-1.70 s for the statement (docs/adr/0331-large-writes-are-copied.md).
-COPY_FROM_ROWS = 1_000
+# A write of at least this many events (a batch) is COPYed in a transaction instead:
+# PostgreSQL took 0.54-0.79 s for a batch of 8,190 transfers against 1.12-1.70 s for
+# the statement (docs/adr/0331-large-writes-are-copied.md). A group of the committer
+# (at most 256 commands of at most 4 events: 1,024) stays under it: one round trip.
+COPY_FROM_EVENTS = 2_000
 EVENT_COLUMNS = ("stream_id", "stream_type", "version", "event_type", "payload", "metadata")
 OWNER_COLUMNS = ("account_id", "owner_id", "currency", "opened_at")
 ANSWER_COLUMNS = ("scope", "key", "request_hash", "status_code", "response_body")
@@ -273,7 +274,7 @@ class PostgresUnitOfWork(UnitOfWork):
     async def write_and_commit(self, changes: Changes) -> None:
         rows = write_rows(changes)
         with lost_races():
-            if len(rows.events) + len(rows.audits) >= COPY_FROM_ROWS:
+            if len(rows.events) >= COPY_FROM_EVENTS:
                 async with self.pool.acquire() as conn:
                     await copy_and_commit(conn, rows)
             else:
