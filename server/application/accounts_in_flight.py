@@ -49,13 +49,7 @@ class AccountsInFlight:
         self._held.update(accounts)
 
     def release(self, accounts: Iterable[UUID]) -> None:
-        held = self._held
-        for account_id in accounts:
-            left = held[account_id] - 1
-            if left > 0:
-                held[account_id] = left
-            else:
-                del held[account_id]
+        _drop(self._held, accounts)
         self._grant()
         self.released.set()
 
@@ -94,13 +88,7 @@ class AccountsInFlight:
         self.released.set()
 
     def _unclaim(self, claim: _Claim) -> None:
-        claimed = self._claimed
-        for account_id in claim.accounts:
-            left = claimed[account_id] - 1
-            if left > 0:
-                claimed[account_id] = left
-            else:
-                del claimed[account_id]
+        _drop(self._claimed, claim.accounts)
 
     def _grant(self) -> None:
         """Grant, in arrival order, each claim free of the held accounts and of the
@@ -122,3 +110,13 @@ class AccountsInFlight:
                 waiting.append(claim)
                 before.update(claim.accounts)
         self._claims = waiting
+
+
+def _drop(counts: Counter[UUID], accounts: Iterable[UUID]) -> None:
+    """One count less for each account; an account at zero leaves ``counts``."""
+    for account_id in accounts:
+        left = counts[account_id] - 1
+        if left > 0:
+            counts[account_id] = left
+        else:
+            del counts[account_id]
