@@ -129,7 +129,7 @@ class Metrics:
         self.topic_recycles = Counter(
             "cdc_topic_recycles",
             "Topic recycles on a broker without retention (cdc/recycle.py), by outcome:"
-            " recycled | postponed | unacknowledged | stopped",
+            " recycled | behind | postponed | unacknowledged | stopped",
             ["outcome"],
             registry=r,
         )

@@ -9,7 +9,9 @@ MiB to all of them, it recycles the topics it writes, in a way that loses nothin
 
 0. it asks how far behind each platform consumer group (``shared.topics.READERS``)
    is; if one is more than ``MAX_LAG_RECORDS`` behind the end of what it reads,
-   the recycle waits (nothing paused, nothing deleted);
+   the recycle waits (nothing paused, nothing deleted) and asks again
+   ``RECHECK_SECONDS`` later: a backlog is caught up between two bursts, and each
+   minute the recycle waits, the broker holds a minute more of records;
 1. it stops reading the WAL and waits until Kafka acked everything sent (the
    connector does this part; PostgreSQL keeps what follows in the slot);
 2. it waits until every one of those groups has committed the end of every
@@ -53,10 +55,12 @@ log = logging.getLogger(__name__)
 # Step 0: a group further behind than this is not waited for with the stream paused
 # (the projection worker commits its Kafka offset once a second under load).
 MAX_LAG_RECORDS = 5_000
+# After step 0 found a group behind (nothing was paused), ask again this soon.
+RECHECK_SECONDS = 1.0
 CATCH_UP_SECONDS = 2.0  # step 2: the groups apply what they fetched and commit it
 ACKNOWLEDGE_SECONDS = 10.0  # step 4: each group notices the new topics
 POLL_SECONDS = 0.1
-# After a postponed recycle (a group was behind), do not pause the stream again sooner.
+# After a postponed recycle (the stream was paused in vain), do not pause it again sooner.
 RETRY_AFTER_SECONDS = 30.0
 
 
@@ -78,6 +82,7 @@ class Recycler:
         self._acknowledge_seconds = acknowledge_seconds
         self._clock = clock
         self._not_before = 0.0
+        self._rechecks = 0  # step 0 found a group behind this many times in a row
         self._after_bytes = settings.recycle_after_mib * 1024 * 1024
 
     @staticmethod
@@ -99,8 +104,10 @@ class Recycler:
         keepalive: Callable[[], None],
     ) -> str:
         """Steps 0-4; ``pause`` is step 1 (the connector's). The outcome: ``recycled``,
-        ``postponed`` (a group was behind: nothing deleted), ``unacknowledged``
-        (recycled, and a group did not commit on the new topics in time) or ``stopped``."""
+        ``behind`` (step 0: a group was far behind; nothing paused, asked again soon),
+        ``postponed`` (step 2: a group was not at the end; nothing deleted),
+        ``unacknowledged`` (recycled, and a group did not commit on the new topics in
+        time) or ``stopped``."""
         groups = {g: self._partitions(topics) for g, topics in self._readers.items()}
         watched = sorted({tp for tps in groups.values() for tp in tps})
         async with _GroupOffsets(self._settings, list(groups)) as offsets:
@@ -113,8 +120,9 @@ class Recycler:
                 return lag
 
             lag = await behind(await offsets.ends(watched))
-            if max(lag.values(), default=0) > MAX_LAG_RECORDS:
-                return self._postpone(f"behind by {lag} records")
+            if self._far_behind(lag):
+                return "behind"
+            rechecks, self._rechecks = self._rechecks, 0
             started = time.monotonic()
             await pause()
             ends = await offsets.ends(watched)
@@ -125,7 +133,7 @@ class Recycler:
             if not await _within(self._catch_up_seconds, at_end, stopping, keepalive):
                 if stopping():
                     return "stopped"
-                return self._postpone(f"not at the end within {self._catch_up_seconds} s")
+                return self._postpone()
             names = self._pub.recyclable
             batches, mib = self._pub.stored_batches, self._pub.stored_bytes / 1024 / 1024
             caught_up = time.monotonic()
@@ -144,19 +152,36 @@ class Recycler:
             done = await _within(self._acknowledge_seconds, acknowledged, stopping, keepalive)
             log.info(
                 "recycled %s (%d batches in the fullest partition, %.1f MiB in all):"
-                " readers at the end %.2f s after the pause, on the new topics %.2f s later%s",
+                " readers at the end %.2f s after the pause, on the new topics %.2f s later%s%s",
                 names,
                 batches,
                 mib,
                 caught_up - started,
                 time.monotonic() - caught_up,
                 "" if done else " (a group did not acknowledge them in time)",
+                f"; asked {rechecks + 1} times before a group was close enough" if rechecks else "",
             )
             return "recycled" if done else "unacknowledged"
 
-    def _postpone(self, why: str) -> str:
+    def _far_behind(self, lag: dict[str, int]) -> bool:
+        """Step 0: with a group more than ``MAX_LAG_RECORDS`` behind, nothing is paused
+        and the recycle is asked for again ``RECHECK_SECONDS`` later."""
+        if max(lag.values(), default=0) <= MAX_LAG_RECORDS:
+            return False
+        if not self._rechecks:
+            log.info("topic recycle waits: a consumer group is behind by %s records", lag)
+        self._rechecks += 1
+        self._not_before = self._clock() + RECHECK_SECONDS
+        return True
+
+    def _postpone(self) -> str:
+        """Step 2 failed: the stream was paused in vain, so not again for a while."""
         self._not_before = self._clock() + RETRY_AFTER_SECONDS
-        log.info("topic recycle postponed %.0f s: a consumer group is %s", RETRY_AFTER_SECONDS, why)
+        log.info(
+            "topic recycle postponed %.0f s: a consumer group was not at the end within %s s",
+            RETRY_AFTER_SECONDS,
+            self._catch_up_seconds,
+        )
         return "postponed"
 
     def _partitions(self, topics: tuple[str, ...]) -> list[TopicPartition]:

@@ -70,3 +70,62 @@ def test_the_groups_waited_for_read_only_topics_that_are_recycled() -> None:
     names = {s.name for s in topic_specs()}
     for topics in READERS.values():
         assert set(topics) <= names - KEPT_TOPICS
+
+
+class _Offsets:
+    """The groups' committed offsets and the partitions' ends, as the broker tells them."""
+
+    def __init__(self, end: int, committed: dict[str, int]) -> None:
+        self.end, self.at = end, committed
+
+    def __call__(self, settings: object, groups: list[str]) -> _Offsets:
+        return self
+
+    async def __aenter__(self) -> _Offsets:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def ends(self, tps: list[Any]) -> dict[Any, int]:
+        return dict.fromkeys(tps, self.end)
+
+    async def committed(self, group: str, tps: list[Any]) -> dict[Any, int | None]:
+        return dict.fromkeys(tps, self.at[group])
+
+
+async def test_a_reader_far_behind_is_asked_again_soon_and_one_not_at_the_end_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Step 0 (a group far behind) pauses nothing, so it asks again a second later: a
+    backlog is caught up between two bursts, and the broker holds all of it meanwhile.
+    A pause in vain (step 2: a group not at the end in time) waits 30 s to try again."""
+    import cdc.recycle as recycle
+
+    now = [0.0]
+    settings = KafkaSettings(recycle_after_batches=10, recycle_after_mib=0)
+    publisher: Any = SimpleNamespace(stored_batches=10, stored_bytes=0, partitions={"t": 1})
+    readers = {"fast": ("t",), "slow": ("t",)}
+    recycler = Recycler(  # step 2 looks once
+        settings, publisher, readers=readers, catch_up_seconds=0.0, clock=lambda: now[0]
+    )
+    paused: list[float] = []
+
+    async def pause() -> None:
+        paused.append(now[0])
+
+    async def run(end: int, slow: int) -> str:
+        monkeypatch.setattr(recycle, "_GroupOffsets", _Offsets(end, {"fast": end, "slow": slow}))
+        return await recycler.run(pause, lambda: False, lambda: None)
+
+    assert await run(50_000, 50_000 - recycle.MAX_LAG_RECORDS - 1) == "behind"
+    assert paused == [] and not recycler.due()
+    now[0] += 1.0
+    assert recycler.due()
+
+    assert await run(50_000, 50_000 - recycle.MAX_LAG_RECORDS) == "postponed"
+    assert paused == [now[0]]
+    now[0] += recycle.RETRY_AFTER_SECONDS - 0.1
+    assert not recycler.due()
+    now[0] += 0.1
+    assert recycler.due()
