@@ -53,18 +53,20 @@ def _nanoseconds(ms: Any) -> Any:
     return int(ms * 1_000_000) if isinstance(ms, (int, float)) else ms
 
 
-def _put(doc: dict[str, Any], path: str, value: Any) -> None:
-    if path == "@timestamp":
-        doc[path] = value
-        return
-    *parents, leaf = path.split(".")
+# The same fields as paths, split once: a line is built for every command.
+_PATHS: dict[str, tuple[str, ...]] = {key: tuple(path.split(".")) for key, path in FIELDS.items()}
+_BANK_OUTCOME = ("bank", "outcome")
+_BANK_STATUS = ("bank", "status")
+
+
+def _put(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node = doc
-    for part in parents:
+    for part in path[:-1]:
         child = node.get(part)
         if not isinstance(child, dict):
             child = node[part] = {}
         node = child
-    node[leaf] = value
+    node[path[-1]] = value
 
 
 def to_ecs(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
@@ -74,13 +76,13 @@ def to_ecs(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> dict[str, A
     for key, value in event_dict.items():
         if value is None:
             continue
-        target = FIELDS.get(key)
+        target = _PATHS.get(key)
         if key == "outcome" and value not in _ECS_OUTCOMES:
-            target = "bank.outcome"
+            target = _BANK_OUTCOME
         elif key == "duration_ms":
             value = _nanoseconds(value)
         elif key == "status" and not isinstance(value, int):
-            target = "bank.status"
+            target = _BANK_STATUS
         elif key == "event" and not isinstance(value, str):
             value = str(value)
         if target is None:
