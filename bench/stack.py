@@ -1,7 +1,8 @@
 """The benchmark's own isolated stack: a temporary data dir on free ports, like the tests.
 
-The API is started the way ``./task up`` starts it (infra.local.apps.start_api)
-unless a server or worker count is asked for, to compare launch choices.
+The API is started the way ``./task up`` starts it (infra.local.apps.start_api, uvicorn
+with the options of ``server.api.__main__``), with the worker count asked for; granian
+only when asked for, to compare servers.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from pathlib import Path
 
 import psutil
 
-from infra.local.apps import start_api, start_cdc, start_notifications, start_projections
+from infra.local.apps import (
+    API_APP,
+    start_api,
+    start_cdc,
+    start_notifications,
+    start_projections,
+)
 from infra.local.ports import HOST, StackPorts
 from infra.local.procs import ManagedProcess, PidRecord, http_ready
 from infra.local.stack import EmbeddedStack, module_exists
-
-API_APP = "server.api.app:create_app"
 
 
 def isolated_environ() -> dict[str, str]:
@@ -63,47 +68,27 @@ def start_stack(prefix: str = "bank-bench-", *, ephemeral: bool = True) -> Embed
 def start_api_as(
     st: EmbeddedStack, server: str | None, workers: int | None, extra_env: dict[str, str]
 ) -> ManagedProcess:
-    if server is None and workers is None:
-        return start_api(st, extra_env=extra_env)
-    server = server or "uvicorn"
     n = str(workers or 1)
-    port = str(st.ports.api)
-    if server == "granian":
-        args = [
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--factory",
-            API_APP,
-            "--host",
-            HOST,
-            "--port",
-            port,
-            "--workers",
-            n,
-            "--loop",
-            "uvloop",
-            "--no-log",
-        ]
-    else:
-        args = [
-            "-m",
-            "uvicorn",
-            API_APP,
-            "--factory",
-            "--host",
-            HOST,
-            "--port",
-            port,
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--workers",
-            n,
-        ]
+    if server in (None, "uvicorn"):  # `python -m server.api`, as ./task up runs it
+        env = extra_env if workers is None else {**extra_env, "BANK_API_WORKERS": n}
+        return start_api(st, extra_env=env)
+    args = [
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        API_APP,
+        "--host",
+        HOST,
+        "--port",
+        str(st.ports.api),
+        "--workers",
+        n,
+        "--loop",
+        "uvloop",
+        "--no-log",
+    ]
     return st.spawn(
         "api",
         args,

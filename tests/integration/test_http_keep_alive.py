@@ -18,7 +18,10 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host:
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     status = int(head.split(b" ", 2)[1])
-    headers = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, value in (line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+    }
     length = int(headers.get(b"content-length", b"0"))
     await asyncio.wait_for(reader.readexactly(length), 10)
     assert b"close" not in headers.get(b"connection", b"").lower()
@@ -36,3 +39,4 @@ async def test_a_connection_idle_for_seconds_still_takes_the_next_request(api_ur
         assert await _get(reader, writer, url.netloc) == 200
     finally:
         writer.close()
+        await writer.wait_closed()
