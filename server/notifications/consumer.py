@@ -45,7 +45,7 @@ from server.notifications.rules import (
     audit_change_decoder,
     from_audit,
     from_event,
-    owner_needed,
+    owners_needed,
 )
 from server.readmodel.cache import live_channel
 from shared.events import RecordedEvent, recorded_event_decoder
@@ -144,6 +144,7 @@ class NotificationConsumer:
     async def drafts(self, records: list[ConsumerRecord]) -> list[Draft]:
         now = datetime.now(UTC)
         events: list[RecordedEvent] = []
+        wanted: set[UUID] = set()  # accounts whose owners the events' rules need
         drafts: list[Draft] = []
         for r in records:
             try:
@@ -153,16 +154,18 @@ class NotificationConsumer:
                         drafts.append(draft)
                 else:
                     rec = recorded_event_decoder.decode(r.value)
-                    if owner_needed(rec, self.large_withdrawal):
+                    accounts = owners_needed(rec, self.large_withdrawal)
+                    if accounts:
                         events.append(rec)
+                        wanted.update(accounts)
             except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
                 # Not ours to judge: the projection worker and the DLQ see it too.
                 log.warning(
                     "skipping undecodable %s[%d]@%d: %s", r.topic, r.partition, r.offset, exc
                 )
-        owners = await self._owners_of({rec.stream_id for rec in events})
+        owners = await self._owners_of(wanted)
         for rec in events:
-            draft = from_event(rec, owners.get(rec.stream_id), self.large_withdrawal, now)
+            draft = from_event(rec, owners, self.large_withdrawal, now)
             if draft is not None:
                 drafts.append(draft)
         return drafts

@@ -2,7 +2,9 @@
 
 Sources (one notification per source fact, keyed by it):
 
-- ``money_received``: ``MoneyTransferredIn`` on account-events; key ``event:<event_id>``.
+- ``money_received``: ``MoneyTransferredIn`` on account-events from an account of
+  another customer; key ``event:<event_id>``. Money a customer moves between their own
+  accounts does not notify: they made the transfer and saw its answer.
 - ``large_withdrawal``: ``MoneyWithdrawn`` of at least the large-withdrawal threshold
   (settings ``notifications_large_withdrawal``, minor units); key ``event:<event_id>``.
 - ``payment_refused``: a cdc.audit row ``withdraw_money`` / ``transfer_money`` /
@@ -20,6 +22,7 @@ starting from the beginning of a topic must not flood the inbox with old news).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,22 +99,29 @@ def _fresh(occurred_at: datetime, now: datetime) -> bool:
     return now - occurred_at <= STALE_AFTER
 
 
-def owner_needed(rec: RecordedEvent, large_withdrawal: int) -> bool:
-    """Whether this event may notify (and so its account's owner must be looked up)."""
+def owners_needed(rec: RecordedEvent, large_withdrawal: int) -> tuple[UUID, ...]:
+    """The accounts whose owners ``from_event`` needs for this event: none when it
+    cannot notify; its account's; and for money received, the sender's too."""
     ev = rec.event
-    return isinstance(ev, MoneyTransferredIn) or (
-        isinstance(ev, MoneyWithdrawn) and ev.amount >= large_withdrawal
-    )
+    if isinstance(ev, MoneyTransferredIn):
+        return (rec.stream_id, ev.from_account_id)
+    if isinstance(ev, MoneyWithdrawn) and ev.amount >= large_withdrawal:
+        return (rec.stream_id,)
+    return ()
 
 
 def from_event(
-    rec: RecordedEvent, owner_id: UUID | None, large_withdrawal: int, now: datetime
+    rec: RecordedEvent, owners: Mapping[UUID, UUID], large_withdrawal: int, now: datetime
 ) -> Draft | None:
+    """``owners``: account -> owner, for at least the accounts of ``owners_needed``."""
     ev = rec.event
+    owner_id = owners.get(rec.stream_id)
     if owner_id is None or not _fresh(rec.recorded_at, now):
         return None
     key = f"event:{rec.event_id}"
     if isinstance(ev, MoneyTransferredIn):
+        if owners.get(ev.from_account_id) == owner_id:
+            return None  # between the customer's own accounts
         note = f" “{ev.description}”" if ev.description else ""
         return Draft(
             user_id=owner_id,

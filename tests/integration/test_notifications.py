@@ -95,6 +95,32 @@ async def test_money_from_another_customer_is_notified_once_and_pushed_live(
     assert (await wait_inbox(bob, "money_received", timeout=1)) == []  # only the recipient
 
 
+async def test_money_moved_between_ones_own_accounts_is_not_notified(
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
+) -> None:
+    ada = await sign_up(http, "Ada Moves")
+    bob = await sign_up(http, "Bob Sends")
+    current = (await ada.open_account())["id"]
+    savings = (await ada.open_account())["id"]
+    bob_acc = (await bob.open_account())["id"]
+    assert (await ada.deposit(current, 100_00)).status_code == 201
+    assert (await bob.deposit(bob_acc, 100_00)).status_code == 201
+
+    r = await ada.transfer(current, savings, 40_00, description="to savings")
+    assert r.status_code == 201, r.text
+    r = await bob.transfer(bob_acc, savings, 7_00, description="lunch")
+    assert r.status_code == 201, r.text
+
+    # Both arrivals are events of the savings account's stream, read in its order: once
+    # Bob's is in the inbox, Ada's own move was judged before it.
+    got = await wait_inbox(ada, "money_received")
+    assert [n["title"] for n in got] == ["You received 7.00 EUR"]
+    assert "lunch" in got[0]["body"]
+
+
 async def test_sign_in_refusal_and_large_withdrawal_are_notified_and_marked_read(
     http: httpx.AsyncClient,
     cdc: ManagedProcess,

@@ -15,7 +15,7 @@ from server.notifications.rules import (
     AuditRow,
     from_audit,
     from_event,
-    owner_needed,
+    owners_needed,
 )
 from shared.events import (
     EventMetadata,
@@ -29,6 +29,9 @@ from shared.notifications import Notification
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 OWNER = uuid.uuid4()
 ACCOUNT = uuid.uuid4()
+SENDER = uuid.uuid4()  # another customer's account
+OWN_OTHER_ACCOUNT = uuid.uuid4()  # another account of OWNER
+OWNERS = {ACCOUNT: OWNER, SENDER: uuid.uuid4(), OWN_OTHER_ACCOUNT: OWNER}
 LARGE = 1_000_00
 
 
@@ -45,11 +48,13 @@ def recorded(event: object, at: datetime = NOW) -> RecordedEvent:
     )
 
 
-def received(amount: int = 25_00, description: str = "") -> MoneyTransferredIn:
+def received(
+    amount: int = 25_00, description: str = "", sender: uuid.UUID = SENDER
+) -> MoneyTransferredIn:
     return MoneyTransferredIn(
         account_id=ACCOUNT,
         transfer_id=uuid.uuid4(),
-        from_account_id=uuid.uuid4(),
+        from_account_id=sender,
         amount=amount,
         currency="EUR",
         balance_after=125_00,
@@ -69,19 +74,31 @@ def withdrawn(amount: int) -> MoneyWithdrawn:
 
 def test_money_received_tells_the_owner_the_amount_once_per_event() -> None:
     rec = recorded(received(description="rent"))
-    draft = from_event(rec, OWNER, LARGE, NOW)
+    assert owners_needed(rec, LARGE) == (ACCOUNT, SENDER)
+    draft = from_event(rec, OWNERS, LARGE, NOW)
     assert draft is not None
     assert (draft.user_id, draft.kind, draft.account_id) == (OWNER, "money_received", ACCOUNT)
     assert draft.title == "You received 25.00 EUR"
     assert "rent" in draft.body and "125.00 EUR" in draft.body
     assert draft.source_key == f"event:{rec.event_id}"
-    assert from_event(rec, OWNER, LARGE, NOW) == draft  # same fact, same key
+    assert from_event(rec, OWNERS, LARGE, NOW) == draft  # same fact, same key
+
+
+def test_money_moved_between_ones_own_accounts_does_not_notify() -> None:
+    rec = recorded(received(sender=OWN_OTHER_ACCOUNT))
+    assert owners_needed(rec, LARGE) == (ACCOUNT, OWN_OTHER_ACCOUNT)
+    assert from_event(rec, OWNERS, LARGE, NOW) is None
+    # A sender whose owner is not known is not the customer's own account: it notifies.
+    unknown = recorded(received(sender=uuid.uuid4()))
+    draft = from_event(unknown, OWNERS, LARGE, NOW)
+    assert draft is not None and draft.kind == "money_received"
 
 
 def test_only_a_withdrawal_at_or_above_the_threshold_notifies() -> None:
-    assert from_event(recorded(withdrawn(LARGE - 1)), OWNER, LARGE, NOW) is None
-    assert not owner_needed(recorded(withdrawn(LARGE - 1)), LARGE)
-    draft = from_event(recorded(withdrawn(LARGE)), OWNER, LARGE, NOW)
+    assert from_event(recorded(withdrawn(LARGE - 1)), OWNERS, LARGE, NOW) is None
+    assert owners_needed(recorded(withdrawn(LARGE - 1)), LARGE) == ()
+    assert owners_needed(recorded(withdrawn(LARGE)), LARGE) == (ACCOUNT,)
+    draft = from_event(recorded(withdrawn(LARGE)), OWNERS, LARGE, NOW)
     assert draft is not None and draft.kind == "large_withdrawal"
     assert draft.title == "Large withdrawal: 1,000.00 EUR"
 
@@ -90,10 +107,10 @@ def test_deposits_old_news_and_unknown_owners_do_not_notify() -> None:
     deposit = MoneyDeposited(
         account_id=ACCOUNT, transaction_id=uuid.uuid4(), amount=1, currency="EUR", balance_after=1
     )
-    assert not owner_needed(recorded(deposit), LARGE)
-    assert from_event(recorded(deposit), OWNER, LARGE, NOW) is None
-    assert from_event(recorded(received(), NOW - timedelta(days=2)), OWNER, LARGE, NOW) is None
-    assert from_event(recorded(received()), None, LARGE, NOW) is None
+    assert owners_needed(recorded(deposit), LARGE) == ()
+    assert from_event(recorded(deposit), OWNERS, LARGE, NOW) is None
+    assert from_event(recorded(received(), NOW - timedelta(days=2)), OWNERS, LARGE, NOW) is None
+    assert from_event(recorded(received()), {}, LARGE, NOW) is None
 
 
 def audit(**row: object) -> AuditChange:
