@@ -48,6 +48,9 @@ class BankLink:
         )
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        # Counts the cuts: a connection accepted before a cut but still connecting to
+        # the API when it came must not outlive it.
+        self._cuts = 0
         self._lose_marker: bytes | None = None
         self.lost_responses = 0
 
@@ -98,6 +101,7 @@ class BankLink:
             )
 
     async def _cut(self) -> None:
+        self._cuts += 1
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -106,12 +110,20 @@ class BankLink:
         self._writers.clear()
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        cuts = self._cuts
+        self._writers.add(client_w)  # a cut from now on drops it
         try:
             up_r, up_w = await asyncio.open_connection(HOST, self.upstream_port)
         except OSError:
+            self._writers.discard(client_w)
             client_w.transport.abort()
             return
-        self._writers.update((client_w, up_w))
+        if self._cuts != cuts:  # cut while it connected: the link is down for it too
+            self._writers.discard(client_w)
+            client_w.transport.abort()
+            up_w.transport.abort()
+            return
+        self._writers.add(up_w)
         doomed = asyncio.Event()  # set when this connection carries the request to lose
         tasks = [
             asyncio.create_task(self._upstream(client_r, up_w, doomed)),
