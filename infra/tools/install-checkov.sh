@@ -1,13 +1,13 @@
 #!/bin/sh
 # Create (once) .venv-tools/checkov with the pinned checkov of checkov-requirements.txt.
 # Re-created only when that file changes. ~60 s and ~300 MB the first time.
-# Usage: infra/tools/install-checkov.sh   (PYTHON=/path/to/python3.11 to choose the interpreter)
+# Usage: infra/tools/install-checkov.sh   (the interpreter: infra/tools/venv-python.sh)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 REQ="$ROOT/infra/tools/checkov-requirements.txt"
 VENV="$ROOT/.venv-tools/checkov"
-PY="${PYTHON:-python3.11}"
+PY=$("$ROOT/infra/tools/venv-python.sh")
 STAMP="$VENV/.requirements.sha256"
 WANT=$(sha256sum "$REQ" | cut -d' ' -f1)
 
