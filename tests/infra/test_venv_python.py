@@ -47,8 +47,8 @@ def test_the_venv_is_made_from_the_named_interpreter() -> None:
         if line.startswith("executable")
     )
     named = _named(os.environ.get("PYTHON"))
-    resolved = subprocess.run(
-        ["sh", "-c", f'readlink -f "$(command -v "{named}")"'],
+    resolved = subprocess.run(  # asked of it: a launcher (pyenv's shim) is not the executable
+        [named, "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
         capture_output=True,
         text=True,
         timeout=10,
