@@ -35,7 +35,6 @@ case "$1" in
   -m)
     case "$2" in
       venv)
-        echo "venv $self" >> {log}
         mkdir -p "$3/bin"
         printf 'home = /nowhere\\nexecutable = %s\\n' "$self" > "$3/pyvenv.cfg"
         cp "$self" "$3/bin/python"
@@ -62,6 +61,7 @@ exec {target} "$@"
 @dataclass
 class Checkout:
     root: Path
+    pythons: Path  # the stand-in interpreters
     log: Path
 
     @property
@@ -69,7 +69,7 @@ class Checkout:
         return self.root / ".venv"
 
     def interpreter(self, name: str) -> Path:
-        return self.root.parent / "pythons" / name
+        return self.pythons / name
 
     def run(self, python: Path | str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PYTHON": str(python)}
@@ -99,8 +99,6 @@ def _executable(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Checkout:
-    if shutil.which("readlink") is None:
-        pytest.skip("readlink is not installed")
     tmp_path = tmp_path.resolve()  # ./task compares resolved paths
     root = tmp_path / "repo"
     (root / "infra" / "tools").mkdir(parents=True)
@@ -115,7 +113,7 @@ def checkout(tmp_path: Path) -> Checkout:
     for name in ("python-a", "python-b"):
         _executable(pythons / name, stand_in)
     _executable(pythons / "shim", SHIM.format(target=pythons / "python-a"))
-    return Checkout(root, log)
+    return Checkout(root, pythons, log)
 
 
 def test_the_first_run_makes_the_venv_and_installs_the_project(checkout: Checkout) -> None:
