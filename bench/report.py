@@ -13,7 +13,10 @@ COMPARED = ("deposits", "transfers_uniform")
 BASELINES = ("raw_copy", "raw_insert", "crud", "eventsourcing")
 
 
-def _find(results: list[dict[str, Any]], system: str, scenario: str, mode: str) -> dict | None:  # type: ignore[type-arg]
+def find_result(
+    results: list[dict[str, Any]], system: str, scenario: str, mode: str
+) -> dict[str, Any] | None:
+    """The summary of one system's scenario in one mode, or None when the run has none."""
     for r in results:
         if r["system"] == system and r["scenario"] == scenario and r["mode"] == mode:
             return r
@@ -24,9 +27,9 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Saturation throughput of ours ÷ each baseline (> 1: ours is ahead)."""
     out = []
     for scenario in COMPARED:
-        ours = _find(results, "ours", scenario, "saturation")
+        ours = find_result(results, "ours", scenario, "saturation")
         for base in BASELINES:
-            other = _find(results, base, scenario, "saturation")
+            other = find_result(results, base, scenario, "saturation")
             if ours and other and other["throughput"]:
                 out.append(
                     {
@@ -38,9 +41,9 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "ours_over_baseline": round(ours["throughput"] / other["throughput"], 3),
                     }
                 )
-    batch = _find(results, "ours", "batch_transfers", "saturation")
+    batch = find_result(results, "ours", "batch_transfers", "saturation")
     for base in BASELINES:
-        other = _find(results, base, "transfers_uniform", "saturation")
+        other = find_result(results, base, "transfers_uniform", "saturation")
         if batch and other and other["throughput"]:
             out.append(
                 {
