@@ -393,6 +393,7 @@ def main(argv: list[str]) -> int:
         "started_at": started,
         "command": "python -m bench " + shlex.join(argv),
         "machine": machine,
+        "cores": os.cpu_count(),  # what bench.capacity divides by
         "commit": _commit(),
         "load_note": f"other busy processes at the end: {busy}; load average at end "
         f"{os.getloadavg()[0]:.2f}, CPU probe {_cpu_probe_ms():.1f} ms",

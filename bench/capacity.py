@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +37,32 @@ RATES = (10_000, 100_000)
 UTILISATION = 0.6
 
 
-def unit_costs(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """µs of CPU per command of every platform process, per workload the run measured."""
-    costs: dict[str, dict[str, float]] = {}
-    for workload, scenario in WORKLOADS:
+@dataclass(frozen=True)
+class Workload:
+    """One workload as the run measured it: its saturation rate and the µs of CPU every
+    platform process spent per command."""
+
+    name: str
+    throughput: float
+    us: dict[str, float]
+
+    @property
+    def total_us(self) -> float:
+        return sum(self.us.values())
+
+
+def measured_workloads(doc: dict[str, Any]) -> list[Workload]:
+    """The workloads the run measured at saturation with CPU per command (the load
+    generator left out)."""
+    found = []
+    for name, scenario in WORKLOADS:
         run = find_result(doc["results"], "ours", scenario, "saturation")
         if run is None or not run.get("cpu_us_per_op"):
             continue
         per_op = run["cpu_us_per_op"]
-        costs[workload] = {p: float(per_op.get(p) or 0.0) for p in MEASURED_PROCESSES}
-    return costs
+        us = {p: float(per_op.get(p) or 0.0) for p in MEASURED_PROCESSES}
+        found.append(Workload(name, run["throughput"], us))
+    return found
 
 
 def cores_needed(us_per_command: float, rate: float, utilisation: float = UTILISATION) -> float:
@@ -57,33 +75,39 @@ def ceiling(us_per_command: float, cores: int) -> float:
 
 
 def machine_cores(doc: dict[str, Any]) -> int:
-    """The bench writes its machine as "N cores, load average …"."""
+    """The cores of the measured machine. Records written before the bench stored
+    ``cores`` have them only at the start of ``machine`` ("N cores, load average …")."""
+    if "cores" in doc:
+        return int(doc["cores"])
     return int(str(doc["machine"]).split(" cores", 1)[0])
 
 
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _separator(numeric_columns: int) -> str:
+    """A table's header rule: the name column, then right-aligned numbers."""
+    return "|---|" + "---:|" * numeric_columns
+
+
+def _us(values: Iterable[float]) -> list[str]:
+    return [f"{v:,.1f}" for v in values]
+
+
 def markdown(doc: dict[str, Any]) -> str:
-    costs = unit_costs(doc)
+    workloads = measured_workloads(doc)
     cores = machine_cores(doc)
-    processes = " | ".join(MEASURED_PROCESSES)
     lines = [
         f"From the bench run of {doc['started_at']} at {doc['commit']} ({doc['machine']}).",
         "",
         "### µs of CPU per command, each process (saturation runs)",
         "",
-        f"| workload | measured/s | {processes} | total |",
-        "|---|---:|" + "---:|" * (len(MEASURED_PROCESSES) + 1),
+        _row("workload", "measured/s", *MEASURED_PROCESSES, "total"),
+        _separator(len(MEASURED_PROCESSES) + 2),
     ]
-    for workload, scenario in WORKLOADS:
-        if workload not in costs:
-            continue
-        run = find_result(doc["results"], "ours", scenario, "saturation")
-        assert run is not None
-        us = costs[workload]
-        lines.append(
-            f"| {workload} | {run['throughput']:,.0f} | "
-            + " | ".join(f"{us[p]:,.1f}" for p in MEASURED_PROCESSES)
-            + f" | {sum(us.values()):,.1f} |"
-        )
+    for w in workloads:
+        lines.append(_row(w.name, f"{w.throughput:,.0f}", *_us(w.us.values()), *_us([w.total_us])))
     lines += [
         "",
         f"### What the measured machine sustains ({cores} cores, the platform alone at 100 %)",
@@ -93,33 +117,24 @@ def markdown(doc: dict[str, Any]) -> str:
         "measured over its burst, its CPU until the read side has caught up).",
         "",
         "| workload | ceiling/s = cores × 10⁶ ÷ total µs | measured/s | share of the ceiling |",
-        "|---|---:|---:|---:|",
+        _separator(3),
     ]
-    for workload, scenario in WORKLOADS:
-        if workload not in costs:
-            continue
-        run = find_result(doc["results"], "ours", scenario, "saturation")
-        assert run is not None
-        top = ceiling(sum(costs[workload].values()), cores)
+    for w in workloads:
+        top = ceiling(w.total_us, cores)
         lines.append(
-            f"| {workload} | {top:,.0f} | {run['throughput']:,.0f} | "
-            f"{run['throughput'] / top:.0%} |"
+            _row(w.name, f"{top:,.0f}", f"{w.throughput:,.0f}", f"{w.throughput / top:.0%}")
         )
     for rate in RATES:
         lines += [
             "",
             f"### Cores at {rate:,} commands/s (rate × µs ÷ 10⁶ ÷ {UTILISATION})",
             "",
-            f"| workload | {processes} | total |",
-            "|---|" + "---:|" * (len(MEASURED_PROCESSES) + 1),
+            _row("workload", *MEASURED_PROCESSES, "total"),
+            _separator(len(MEASURED_PROCESSES) + 1),
         ]
-        for workload, us in costs.items():
-            need = {p: cores_needed(us[p], rate) for p in MEASURED_PROCESSES}
-            lines.append(
-                f"| {workload} | "
-                + " | ".join(f"{need[p]:,.1f}" for p in MEASURED_PROCESSES)
-                + f" | {sum(need.values()):,.1f} |"
-            )
+        for w in workloads:
+            need = [cores_needed(us, rate) for us in w.us.values()]
+            lines.append(_row(w.name, *_us(need), *_us([sum(need)])))
     return "\n".join(lines)
 
 
@@ -128,7 +143,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     doc = json.loads(args.results.read_text())
-    if not unit_costs(doc):
+    if not measured_workloads(doc):
         print(f"{args.results}: no saturation run with CPU per command", file=sys.stderr)
         return 1
     print(markdown(doc))

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from bench.capacity import ceiling, cores_needed, machine_cores, main, markdown, unit_costs
+from bench.capacity import (
+    ceiling,
+    cores_needed,
+    machine_cores,
+    main,
+    markdown,
+    measured_workloads,
+)
 from bench.cpu import MEASURED_PROCESSES
 
 
@@ -46,12 +53,14 @@ def test_unit_costs_come_from_the_saturation_run_without_the_load_generator() ->
         _run("deposits", "fixed", 1_000.0, api=900.0),  # a paced run: not the unit cost
         DEPOSITS_SATURATION,
     )
-    costs = unit_costs(doc)
-    assert list(costs) == ["single deposits over HTTP"]  # no transfer run: no transfer row
-    deposit = costs["single deposits over HTTP"]
-    assert set(deposit) == set(MEASURED_PROCESSES)
-    assert (deposit["api"], deposit["postgres"], deposit["kafka"]) == (300.0, 200.0, 100.0)
-    assert sum(deposit.values()) == 600.0
+    workloads = measured_workloads(doc)
+    # no transfer run: no transfer row
+    assert [w.name for w in workloads] == ["single deposits over HTTP"]
+    deposit = workloads[0]
+    assert deposit.throughput == 1_500.0
+    assert set(deposit.us) == set(MEASURED_PROCESSES)
+    assert (deposit.us["api"], deposit.us["postgres"], deposit.us["kafka"]) == (300.0, 200.0, 100.0)
+    assert deposit.total_us == 600.0
 
 
 def test_cores_leave_the_headroom_and_the_ceiling_fills_every_core() -> None:
@@ -64,6 +73,8 @@ def test_cores_leave_the_headroom_and_the_ceiling_fills_every_core() -> None:
 
 
 def test_the_machine_s_cores_are_read_from_the_bench_record() -> None:
+    assert machine_cores(_doc() | {"cores": 16}) == 16  # the field wins over the text
+    # records written before the bench stored ``cores``: the start of ``machine``
     assert machine_cores(_doc()) == 2
     assert machine_cores(_doc() | {"machine": "16 cores, load average 1.0"}) == 16
 
