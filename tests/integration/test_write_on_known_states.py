@@ -226,3 +226,48 @@ async def test_a_large_write_is_copied_and_refused_by_the_same_constraints(
         )
         == 700
     )
+
+
+def unix_ms(event_id: uuid.UUID) -> int:
+    """The Unix milliseconds a time-ordered (version 7) id starts with."""
+    return event_id.int >> 80
+
+
+async def test_every_write_gives_its_events_time_ordered_ids(
+    stack: EmbeddedStack, app_db: asyncpg.Pool
+) -> None:
+    """Both ways a write reaches ``events`` (the one statement, and COPY for a large write)
+    leave the id to PostgreSQL, which makes it time-ordered (migration 0018,
+    docs/adr/0339): version 7, stamped with the time it was written, never older than an
+    id written before it, so the unique index on ``event_id`` grows at its right edge."""
+    settings = Settings.from_env({**stack.env(), "BANK_GROUP_COMMIT": "false"})
+    ctx = AppContext(settings, app_db)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    started = int(datetime.now(UTC).timestamp() * 1000)
+    for account in (a, b):
+        opened = OpenAccount(
+            actor=ADA, account_id=account, name="Ids", currency="EUR", opened_at=datetime.now(UTC)
+        )
+        await ctx.write(submission(opened, f"open-{account}"))
+        await ctx.write(submission(deposit(account, 1_000), f"dep-{account}"))
+    items = [
+        BatchTransferItem(id=uuid.uuid4(), from_account_id=a, to_account_id=b, amount=1)
+        for _ in range(700)  # 2,100 events: over the COPY threshold
+    ]
+    meta = EventMetadata(actor_id=str(ADA.user_id))
+    done = await ctx.runner.retrying(BatchPlan(ADA, items, meta, None))
+    assert done.created == 700
+    ended = int(datetime.now(UTC).timestamp() * 1000)
+
+    rows = await app_db.fetch(
+        "SELECT event_id FROM events WHERE stream_id = ANY($1::uuid[]) OR"
+        " stream_id = ANY($2::uuid[]) ORDER BY global_position",
+        [a, b],
+        [r.transfer_id for r in done.results],
+    )
+    ids = [r["event_id"] for r in rows]
+    assert len(ids) == 4 + 3 * 700 == len(set(ids))
+    assert {i.version for i in ids} == {7}
+    stamps = [unix_ms(i) for i in ids]
+    assert started - 5 <= stamps[0] and stamps[-1] <= ended + 5
+    assert stamps == sorted(stamps)
