@@ -19,20 +19,38 @@ PidFn = Callable[[], int | None]
 MEASURED_PROCESSES = ("api", "postgres", "kafka", "cdc", "projections", "notifications", "redis")
 
 
+# How many times ``tree_cpu`` reads a tree again when a child was reaped during a read.
+TREE_READS = 5
+
+
 def tree_cpu(pid: int) -> float:
     try:
-        root = psutil.Process(pid)
-        t = root.cpu_times()
-        total = t.user + t.system + t.children_user + t.children_system
+        return process_tree_cpu(psutil.Process(pid))
+    except psutil.Error:
+        return 0.0
+
+
+def process_tree_cpu(root: psutil.Process) -> float:
+    """User + system CPU of ``root``, of its live descendants, and of the children it
+    reaped, read so that none is missed: a child reaped after the root's times were
+    read but before the children were listed would be in neither (when a pool closes,
+    a PostgreSQL tree lost the lifetime CPU of 32 backends that way until its next
+    read). So the root's times are read before and after the children, and the whole
+    read is made again while the children it reaped changed in between."""
+    for _ in range(TREE_READS):
+        before = root.cpu_times()
+        live = 0.0
         for child in root.children(recursive=True):
             try:
                 c = child.cpu_times()
-                total += c.user + c.system
-            except psutil.Error:
+            except psutil.Error:  # gone since the listing: the next read counts it
                 continue
-        return total
-    except psutil.Error:
-        return 0.0
+            live += c.user + c.system
+        after = root.cpu_times()
+        reaped = after.children_user + after.children_system
+        if reaped == before.children_user + before.children_system:
+            break
+    return after.user + after.system + reaped + live
 
 
 class CpuMeter:
