@@ -35,6 +35,7 @@ WORKLOADS = (
 )
 RATES = (10_000, 100_000)
 UTILISATION = 0.6
+CEILING = "cores × 10⁶ ÷ total µs"  # how ``ceiling`` is computed, as the report states it
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ def _us(values: Iterable[float]) -> list[str]:
     return [f"{v:,.1f}" for v in values]
 
 
-def markdown(doc: dict[str, Any]) -> str:
-    workloads = measured_workloads(doc)
+def markdown(doc: dict[str, Any], workloads: list[Workload]) -> str:
+    """The plan's tables for ``workloads``, measured in the run ``doc`` records."""
     cores = machine_cores(doc)
     lines = [
         f"From the bench run of {doc['started_at']} at {doc['commit']} ({doc['machine']}).",
@@ -116,7 +117,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "worker fall behind during it and catch up after (the batch endpoint's rate is "
         "measured over its burst, its CPU until the read side has caught up).",
         "",
-        "| workload | ceiling/s = cores × 10⁶ ÷ total µs | measured/s | share of the ceiling |",
+        _row("workload", f"ceiling/s = {CEILING}", "measured/s", "share of the ceiling"),
         _separator(3),
     ]
     for w in workloads:
@@ -143,10 +144,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     doc = json.loads(args.results.read_text())
-    if not measured_workloads(doc):
+    workloads = measured_workloads(doc)
+    if not workloads:
         print(f"{args.results}: no saturation run with CPU per command", file=sys.stderr)
         return 1
-    print(markdown(doc))
+    print(markdown(doc, workloads))
     return 0
 
 

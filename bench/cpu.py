@@ -19,7 +19,8 @@ PidFn = Callable[[], int | None]
 MEASURED_PROCESSES = ("api", "postgres", "kafka", "cdc", "projections", "notifications", "redis")
 
 
-# How many times ``tree_cpu`` reads a tree again when a child was reaped during a read.
+# How many times ``process_tree_cpu`` reads a tree in all while children are reaped during
+# its reads.
 TREE_READS = 5
 
 

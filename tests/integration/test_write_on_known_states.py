@@ -77,6 +77,26 @@ def transfer(source: uuid.UUID, target: uuid.UUID, amount: int) -> TransferMoney
     )
 
 
+async def open_two_funded(ctx: AppContext, name: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """Two new accounts of ADA's with 1,000 cents each, written through ``ctx``."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    for account in (a, b):
+        opened = OpenAccount(
+            actor=ADA, account_id=account, name=name, currency="EUR", opened_at=datetime.now(UTC)
+        )
+        await ctx.write(submission(opened, f"open-{account}"))
+        await ctx.write(submission(deposit(account, 1_000), f"fund-{account}"))
+    return a, b
+
+
+def copied_batch(source: uuid.UUID, target: uuid.UUID) -> list[BatchTransferItem]:
+    """700 transfers of a cent (2,100 events): over COPY_FROM_EVENTS, so it is COPYed."""
+    return [
+        BatchTransferItem(id=uuid.uuid4(), from_account_id=source, to_account_id=target, amount=1)
+        for _ in range(700)
+    ]
+
+
 def answer(result: CommandResult) -> dict[str, object]:
     decoded: dict[str, object] = msgspec.json.decode(result.body)
     return decoded
@@ -180,32 +200,17 @@ async def test_a_large_write_is_copied_and_refused_by_the_same_constraints(
     settings = Settings.from_env({**stack.env(), "BANK_GROUP_COMMIT": "false"})
     here, there = AppContext(settings, app_db), AppContext(settings, app_db)
     written_here, written_there = count_writes(here), count_writes(there)
-    a, b = uuid.uuid4(), uuid.uuid4()
-    for account in (a, b):
-        opened = OpenAccount(
-            actor=ADA, account_id=account, name="Big", currency="EUR", opened_at=datetime.now(UTC)
-        )
-        await here.write(submission(opened, f"open-{account}"))
-        await here.write(submission(deposit(account, 1_000), f"fund-{account}"))
+    a, b = await open_two_funded(here, "Big")
     await there.write(submission(deposit(a, 1), f"there-{a}"))  # "there" now knows a and b
     await there.write(submission(deposit(b, 1), f"there-{b}"))
-    meta = EventMetadata(actor_id=str(ADA.user_id))
 
-    def items(source: uuid.UUID, target: uuid.UUID) -> list[BatchTransferItem]:
-        return [
-            BatchTransferItem(
-                id=uuid.uuid4(), from_account_id=source, to_account_id=target, amount=1
-            )
-            for _ in range(700)
-        ]
-
-    first = items(a, b)
-    done = await here.runner.retrying(BatchPlan(ADA, first, meta, None))  # "here" is stale
+    first = copied_batch(a, b)
+    done = await here.runner.retrying(BatchPlan(ADA, first, META, None))  # "here" is stale
     # "here" last saw a and b before "there" deposited: its COPY lost, then under lock.
     assert done.created == 700 and written_here[-1] == "ConcurrencyError"
-    second = await here.runner.retrying(BatchPlan(ADA, items(b, a), meta, None))
+    second = await here.runner.retrying(BatchPlan(ADA, copied_batch(b, a), META, None))
     assert second.created == 700 and written_here[-1] == "committed"
-    again = await there.runner.retrying(BatchPlan(ADA, first, meta, None))  # stale too
+    again = await there.runner.retrying(BatchPlan(ADA, first, META, None))  # stale too
 
     # Its keys were taken: the COPY of the answers failed first, then the replay.
     assert written_there[-1] == "AnswerTakenError" and again.replayed == 700
@@ -242,20 +247,9 @@ async def test_every_write_gives_its_events_time_ordered_ids(
     id written before it, so the unique index on ``event_id`` grows at its right edge."""
     settings = Settings.from_env({**stack.env(), "BANK_GROUP_COMMIT": "false"})
     ctx = AppContext(settings, app_db)
-    a, b = uuid.uuid4(), uuid.uuid4()
     started = int(datetime.now(UTC).timestamp() * 1000)
-    for account in (a, b):
-        opened = OpenAccount(
-            actor=ADA, account_id=account, name="Ids", currency="EUR", opened_at=datetime.now(UTC)
-        )
-        await ctx.write(submission(opened, f"open-{account}"))
-        await ctx.write(submission(deposit(account, 1_000), f"dep-{account}"))
-    items = [
-        BatchTransferItem(id=uuid.uuid4(), from_account_id=a, to_account_id=b, amount=1)
-        for _ in range(700)  # 2,100 events: over the COPY threshold
-    ]
-    meta = EventMetadata(actor_id=str(ADA.user_id))
-    done = await ctx.runner.retrying(BatchPlan(ADA, items, meta, None))
+    a, b = await open_two_funded(ctx, "Ids")  # by the one statement
+    done = await ctx.runner.retrying(BatchPlan(ADA, copied_batch(a, b), META, None))  # COPY
     assert done.created == 700
     ended = int(datetime.now(UTC).timestamp() * 1000)
 

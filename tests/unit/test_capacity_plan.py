@@ -80,7 +80,8 @@ def test_the_machine_s_cores_are_read_from_the_bench_record() -> None:
 
 
 def test_the_report_shows_the_costs_the_ceiling_and_the_cores_per_process() -> None:
-    text = markdown(_doc(DEPOSITS_SATURATION))
+    doc = _doc(DEPOSITS_SATURATION)
+    text = markdown(doc, measured_workloads(doc))
     row = next(line for line in text.splitlines() if line.startswith("| single deposits"))
     assert "| 1,500 | 300.0 | 200.0 | 100.0 |" in row and row.endswith("| 600.0 |")
     # ceiling: 2 × 10⁶ ÷ 600 = 3,333/s, of which 1,500 measured is 45 %
