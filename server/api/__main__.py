@@ -14,6 +14,7 @@ from typing import TypedDict
 import uvicorn
 
 from runtime.settings import Settings
+from server.api.http_protocol import PROTOCOL
 
 # How long an idle keep-alive connection stays open. Longer than client pools keep
 # theirs (aiohttp 15 s, load balancers commonly 60 s): a server that closes first races
@@ -46,7 +47,7 @@ def uvicorn_options(settings: Settings) -> UvicornOptions:
         "host": settings.api_host,
         "port": settings.api_port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": PROTOCOL,  # httptools, one write per response (server/api/http_protocol.py)
         "proxy_headers": True,
         "server_header": False,
         "access_log": False,
