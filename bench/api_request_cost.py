@@ -173,6 +173,7 @@ def run_scenario(
         _wrk(api_url, script, 3, 32)  # warm-up
         if profile_dir:  # a profiled run's CPU figures include py-spy's pauses
             out = Path(profile_dir) / f"{scenario}.speedscope.json"
+            out.parent.mkdir(parents=True, exist_ok=True)  # py-spy writes no folders
             spy = subprocess.Popen(
                 [_py_spy(), "record", "-p", str(api_pid), "-d", str(duration), "-r", "200"]
                 + ["-f", "speedscope", "-o", str(out), "--nonblocking"],
