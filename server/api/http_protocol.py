@@ -77,6 +77,19 @@ class CoalescingTransport:
     def get_write_buffer_size(self) -> int:
         return self.raw.get_write_buffer_size() + self._kept_bytes
 
+    # What uvicorn calls on every request, passed on without a failed lookup first.
+    def is_closing(self) -> bool:
+        return self.raw.is_closing()
+
+    def pause_reading(self) -> None:
+        self.raw.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.raw.resume_reading()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.raw.get_extra_info(name, default)
+
     def __getattr__(self, name: str) -> Any:  # everything else is the transport's
         return getattr(self.raw, name)
 

@@ -116,8 +116,18 @@ async def test_other_calls_reach_the_transport() -> None:
     raw = RecordingTransport()
     transport = CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
     transport.pause_reading()
+    transport.resume_reading()
     assert transport.get_extra_info("sslcontext") is None
-    assert raw.calls == [("pause_reading", None)]
+    assert transport.get_extra_info("peername", ("127.0.0.1", 1)) == ("127.0.0.1", 1)
+    assert not transport.is_closing()
+    transport.set_protocol("next")  # not one of its own: passed on by name
+    assert raw.calls == [
+        ("pause_reading", None),
+        ("resume_reading", None),
+        ("set_protocol", "next"),
+    ]
+    raw.closing = True
+    assert transport.is_closing()
 
 
 async def _app(scope: Any, receive: Any, send: Any) -> None:
