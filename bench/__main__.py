@@ -36,7 +36,7 @@ from bench.cpu import MEASURED_PROCESSES, CpuMeter
 from bench.http_scenarios import SCENARIOS
 from bench.load import Plan
 from bench.rss import RssSampler
-from bench.stack import start_api_as, start_pipeline, start_stack, stop_stack
+from bench.stack import bootstrap_admin, start_api_as, start_pipeline, start_stack, stop_stack
 from bench.wrk import SCENARIOS as WRK_SCENARIOS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -199,17 +199,6 @@ def _events_in_store(st: Any) -> int | None:
         conn.close()
 
 
-def _admin(st: Any) -> tuple[str, str]:
-    """The stack's bootstrap admin (it makes the tellers)."""
-    from runtime.settings import Settings
-    from server.application.admin import dev_admin_credentials
-
-    creds = dev_admin_credentials(Settings.from_env(st.env()))
-    if creds is None:
-        raise RuntimeError("the bench stack has no bootstrap admin to make tellers with")
-    return creds
-
-
 def _wrk_phase(
     st: Any, meter: CpuMeter, names: list[str], args: argparse.Namespace
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -217,7 +206,7 @@ def _wrk_phase(
     quick = args.quick
     print(f"bench: wrk scenarios {', '.join(names)}", flush=True)
     creds = wrk_scenarios.make_creds(st.api_url, customers=8, accounts=60 if quick else 300)
-    tellers = wrk_scenarios.teller_creds(st.api_url, _admin(st), creds)
+    tellers = wrk_scenarios.teller_creds(st.api_url, bootstrap_admin(st), creds)
     results = wrk_scenarios.run_all(
         st.api_url,
         meter,
@@ -264,7 +253,7 @@ def _plan(st: Any, args: argparse.Namespace, scenarios: list[str], e2e_reason: s
         scenarios=scenarios,
         e2e=not args.no_e2e,
         e2e_skip_reason=e2e_reason,
-        admin_credentials=list(_admin(st)),
+        admin_credentials=list(bootstrap_admin(st)),
         baselines=not args.no_baselines,
         copy_commands=8_000 if quick else 60_000,
         batch_saturation_size=2000 if quick else 8190,

@@ -18,17 +18,17 @@ from typing import Any
 import aiohttp
 import psutil
 
-from bench.__main__ import BENCH_API_ENV, _admin, _track
+from bench.__main__ import BENCH_API_ENV, _track
 from bench.cpu import CpuMeter
 from bench.e2e import run_e2e
 from bench.rss import RssSampler
-from bench.stack import start_api_as, start_pipeline, start_stack, stop_stack
+from bench.stack import bootstrap_admin, start_api_as, start_pipeline, start_stack, stop_stack
 from bench.wrk_scenarios import make_tellers
 
 
 async def _measure(st: Any, meter: CpuMeter, rate: float, seconds: float) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
-        (teller,) = await make_tellers(st.api_url, _admin(st), 1)
+        (teller,) = await make_tellers(st.api_url, bootstrap_admin(st), 1)
         me = psutil.Process()
         before, load_before = meter.snapshot(), sum(me.cpu_times()[:2])
         summary = await run_e2e(st.api_url, http, teller, rate=rate, seconds=seconds)

@@ -122,3 +122,14 @@ def stop_stack(st: EmbeddedStack, keep: bool = False) -> None:
     st.stop()
     if not keep:
         shutil.rmtree(st.data_dir, ignore_errors=True)
+
+
+def bootstrap_admin(st: EmbeddedStack) -> tuple[str, str]:
+    """The stack's bootstrap admin (it makes the tellers)."""
+    from runtime.settings import Settings
+    from server.application.admin import dev_admin_credentials
+
+    creds = dev_admin_credentials(Settings.from_env(st.env()))
+    if creds is None:
+        raise RuntimeError("the bench stack has no bootstrap admin to make tellers with")
+    return creds
