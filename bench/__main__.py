@@ -36,12 +36,18 @@ from bench.cpu import MEASURED_PROCESSES, CpuMeter
 from bench.http_scenarios import SCENARIOS
 from bench.load import Plan
 from bench.rss import RssSampler
-from bench.stack import bootstrap_admin, start_api_as, start_pipeline, start_stack, stop_stack
+from bench.stack import (
+    BENCH_API_ENV,
+    bootstrap_admin,
+    start_api_as,
+    start_pipeline,
+    start_stack,
+    stop_stack,
+)
 from bench.wrk import SCENARIOS as WRK_SCENARIOS
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE_STEPS = 12
-BENCH_API_ENV = {"BANK_MONEY_RATE_PER_SECOND": "1000000", "BANK_MONEY_RATE_BURST": "1000000"}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -18,11 +18,18 @@ from typing import Any
 import aiohttp
 import psutil
 
-from bench.__main__ import BENCH_API_ENV, _track
+from bench.__main__ import _track
 from bench.cpu import CpuMeter
 from bench.e2e import run_e2e
 from bench.rss import RssSampler
-from bench.stack import bootstrap_admin, start_api_as, start_pipeline, start_stack, stop_stack
+from bench.stack import (
+    BENCH_API_ENV,
+    bootstrap_admin,
+    start_api_as,
+    start_pipeline,
+    start_stack,
+    stop_stack,
+)
 from bench.wrk_scenarios import make_tellers
 
 

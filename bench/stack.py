@@ -26,6 +26,10 @@ from infra.local.ports import HOST, StackPorts
 from infra.local.procs import ManagedProcess, PidRecord, http_ready
 from infra.local.stack import EmbeddedStack, module_exists
 
+# The API settings every bench tool runs with: no money rate limit (a 429 costs CPU and
+# serves nothing, so it would inflate the CPU per command served).
+BENCH_API_ENV = {"BANK_MONEY_RATE_PER_SECOND": "1000000", "BANK_MONEY_RATE_BURST": "1000000"}
+
 
 def isolated_environ() -> dict[str, str]:
     """The shell's env without BANK_* service URLs: the bench never touches another stack."""

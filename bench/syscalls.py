@@ -25,9 +25,15 @@ from typing import Any
 import psutil
 
 from bench import wrk, wrk_scenarios
-from bench.__main__ import BENCH_API_ENV
-from bench.cpu import MEASURED_PROCESSES
-from bench.stack import bootstrap_admin, start_api_as, start_pipeline, start_stack, stop_stack
+from bench.cpu import MEASURED_PROCESSES, process_tree_cpu
+from bench.stack import (
+    BENCH_API_ENV,
+    bootstrap_admin,
+    start_api_as,
+    start_pipeline,
+    start_stack,
+    stop_stack,
+)
 
 COUNTERS = ("cpu_us", "reads", "writes", "voluntary_switches", "involuntary_switches")
 
@@ -40,21 +46,22 @@ def _io(pid: int) -> dict[str, int]:
 
 
 def tree_counters(pid: int) -> dict[str, float]:
-    """The counters of ``pid`` and its live descendants, summed (``cpu_us`` in µs)."""
-    out = dict.fromkeys(COUNTERS, 0.0)
+    """The counters of ``pid`` and its live descendants, summed. ``cpu_us`` is read as
+    every bench figure is (``bench.cpu.process_tree_cpu``: children it reaped count too);
+    the system calls and switches of a reaped child are gone with its /proc entry."""
     root = psutil.Process(pid)
+    out = dict.fromkeys(COUNTERS, 0.0)
+    out["cpu_us"] = process_tree_cpu(root) * 1e6
     for proc in [root, *root.children(recursive=True)]:
         try:
             io = _io(proc.pid)
             switches = proc.num_ctx_switches()
-            times = proc.cpu_times()
         except (psutil.Error, OSError):  # gone since the listing
             continue
         out["reads"] += io["reads"]
         out["writes"] += io["writes"]
         out["voluntary_switches"] += switches.voluntary
         out["involuntary_switches"] += switches.involuntary
-        out["cpu_us"] += (times.user + times.system) * 1e6
     return out
 
 
@@ -87,7 +94,7 @@ def main(argv: list[str]) -> int:
     st = start_stack()
     rows = []
     try:
-        start_api_as(st, None, None, BENCH_API_ENV)  # as the bench: no money rate limit
+        start_api_as(st, None, None, BENCH_API_ENV)
         if why := start_pipeline(st):
             print(f"bench.syscalls: {why}", file=sys.stderr)
             return 1

@@ -44,8 +44,9 @@ class CoalescingTransport:
             return
         if not self._kept:
             self._loop.call_soon(self.flush)
-        self._kept.append(bytes(data))
-        self._kept_bytes += len(data)
+        chunk = bytes(data)  # a view's len() counts items, not bytes; bytes stay as they are
+        self._kept.append(chunk)
+        self._kept_bytes += len(chunk)
         if self._kept_bytes >= FLUSH_BYTES:
             self.flush()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from array import array
 from typing import Any
 
 from uvicorn.config import Config
@@ -79,6 +80,15 @@ async def test_writes_made_in_one_turn_leave_together_at_its_end() -> None:
     transport.write(b"next")
     await _turn()
     assert raw.writes[1:] == [b"next"]
+
+
+async def test_what_is_kept_is_counted_in_bytes() -> None:
+    raw = RecordingTransport()
+    transport = CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    transport.write(memoryview(array("H", [1, 2])))  # two items of two bytes each
+    assert transport.get_write_buffer_size() == 4
+    await _turn()
+    assert raw.writes == [array("H", [1, 2]).tobytes()]
 
 
 async def test_close_and_write_eof_send_what_was_kept_first() -> None:
