@@ -35,7 +35,7 @@ _INSERT_EVENTS_ONLY = """
 INSERT INTO events (event_id, stream_id, stream_type, version, event_type, payload, metadata)
 SELECT event_id, stream_id, stream_type, version, event_type, payload, metadata
 FROM jsonb_to_recordset($1::text::jsonb) AS r(event_id uuid, stream_id uuid, stream_type text,
-     version int, event_type text, payload jsonb, metadata jsonb)
+     version int, event_type text, payload json, metadata json)
 """
 _INSERT_EVENTS = _INSERT_EVENTS_ONLY + "RETURNING event_id, global_position, recorded_at\n"
 

@@ -11,10 +11,11 @@ autovacuum). This tool starts an isolated stack as ``python -m bench`` does, dri
 one scenario at saturation (``deposits`` and ``transfers_uniform`` from wrk,
 ``batch_transfers`` as the bench does: batches of 8,190 from two connections, then
 until the read side has caught up), and reads every PostgreSQL process's CPU before and
-after. Each backend is named by its client: the process title gives the client's port,
-and the stack's processes' sockets say whose port it is; a background process by its
-title. Backends that exited during the run are counted apart. Linux only, as root (to
-read every process's sockets).
+after, and beside them every process of the stack as the bench reads it (the load
+generator is not counted: wrk's own CPU is outside the stack). Each backend is named
+by its client: the process title gives the client's port, and the stack's processes'
+sockets say whose port it is; a background process by its title. Backends that exited
+during the run are counted apart. Linux only, as root (to read every process's sockets).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import aiohttp
 import psutil
 
 from bench import wrk, wrk_scenarios
-from bench.cpu import MEASURED_PROCESSES, process_tree_cpu
+from bench.cpu import MEASURED_PROCESSES, tree_cpu
 from bench.fixtures import Customer, open_accounts, sign_up
 from bench.http_scenarios import HttpScenarios
 from bench.load import read_side_caught_up
@@ -181,8 +182,10 @@ async def _batch_burst(api: str, who: Customer, batches: int) -> tuple[int, floa
 def _print(row: dict[str, Any]) -> None:
     print(
         f"round {row['round']} {row['scenario']}: {row['per_second']:,}/s,"
-        f" load average {row['load_average']}, PostgreSQL {row['postgres_us']:.1f} µs a command"
+        f" load average {row['load_average']}, PostgreSQL {row['postgres_us']:.1f} µs a command,"
+        f" every process of the stack {row['all_processes_us']:.1f} µs"
     )
+    print("  " + ", ".join(f"{name} {us:.1f}" for name, us in row["processes"].items()))
     for name, us in row["per_command"].items():
         print(f"  {name:32s} {us:8.1f} µs")
 
@@ -190,6 +193,7 @@ def _print(row: dict[str, Any]) -> None:
 def _rounds(args: argparse.Namespace, st: Any) -> Iterable[dict[str, Any]]:
     postmaster = st.postgres.running_pid()
     clients = {n: st.processes[n].pid for n in MEASURED_PROCESSES if n in st.processes}
+    pids = {**clients, "postgres": postmaster}
     creds: list[tuple[str, list[str]]] = []
     if args.scenario != BATCH:
         creds = wrk_scenarios.make_creds(st.api_url)
@@ -200,7 +204,7 @@ def _rounds(args: argparse.Namespace, st: Any) -> Iterable[dict[str, Any]]:
             who = asyncio.run(_batch_customer(st.api_url))
             asyncio.run(read_side_caught_up(st.admin_database_url, timeout=120.0))
         before, reaped0 = backend_cpu(postmaster)
-        total0 = process_tree_cpu(psutil.Process(postmaster))
+        stack0 = {name: tree_cpu(pid) for name, pid in pids.items()}
         t0 = time.perf_counter()
         if args.scenario == BATCH:
             commands, burst = asyncio.run(_batch_burst(st.api_url, who, args.batches))
@@ -214,7 +218,8 @@ def _rounds(args: argparse.Namespace, st: Any) -> Iterable[dict[str, Any]]:
             extra = {"errors": run.errors}
         names = _names(postmaster, clients)  # after: backends opened during the run too
         after, reaped1 = backend_cpu(postmaster)
-        total1 = process_tree_cpu(psutil.Process(postmaster))
+        stack1 = {name: tree_cpu(pid) for name, pid in pids.items()}
+        processes = per_command({n: stack1[n] - stack0[n] for n in pids}, commands)
         seconds = by_client(before, after, reaped1 - reaped0, names, postmaster)
         yield {
             "round": n,
@@ -223,7 +228,9 @@ def _rounds(args: argparse.Namespace, st: Any) -> Iterable[dict[str, Any]]:
             "per_second": round(rate, 1),
             "wall_seconds": round(time.perf_counter() - t0, 2),
             "load_average": round(os.getloadavg()[0], 2),
-            "postgres_us": round((total1 - total0) * 1e6 / max(commands, 1), 1),
+            "postgres_us": processes.get("postgres", 0.0),
+            "all_processes_us": round(sum(processes.values()), 1),
+            "processes": processes,
             "per_command": per_command(seconds, commands),
             **extra,
         }

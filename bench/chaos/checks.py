@@ -52,7 +52,7 @@ async def _events_by_key(conn: asyncpg.Connection) -> dict[str, Counter[str]]:
     rows = await conn.fetch(
         "SELECT metadata->>'idempotency_key' AS key, stream_id::text AS account, count(*) AS n"
         " FROM events WHERE stream_type = 'account' AND event_type = ANY($1::text[])"
-        " AND metadata ? 'idempotency_key' GROUP BY 1, 2",
+        " AND metadata->>'idempotency_key' IS NOT NULL GROUP BY 1, 2",
         list(BALANCE_EVENTS),
     )
     out: dict[str, Counter[str]] = defaultdict(Counter)

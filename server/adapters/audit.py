@@ -51,7 +51,7 @@ COLUMNS = (
 )
 _INSERT = (
     f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES "
-    f"({', '.join(f'${i}' for i in range(1, len(COLUMNS)))}, ${len(COLUMNS)}::jsonb)"
+    f"({', '.join(f'${i}' for i in range(1, len(COLUMNS)))}, ${len(COLUMNS)}::json)"
 )
 
 

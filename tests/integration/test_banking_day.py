@@ -143,7 +143,7 @@ async def _money_is_conserved(db: asyncpg.Pool, ids: list[uuid.UUID]) -> None:
     totals = {r["event_type"]: r["total"] for r in rows}
     balances = await db.fetch(
         "SELECT DISTINCT ON (stream_id) (payload->>'balance_after')::bigint AS balance"
-        " FROM events WHERE stream_id = ANY($1) AND payload ? 'balance_after'"
+        " FROM events WHERE stream_id = ANY($1) AND payload->>'balance_after' IS NOT NULL"
         " ORDER BY stream_id, version DESC",
         ids,
     )
@@ -165,7 +165,7 @@ async def _money_is_conserved(db: asyncpg.Pool, ids: list[uuid.UUID]) -> None:
 async def _nothing_is_doubled(db: asyncpg.Pool, ids: list[uuid.UUID]) -> None:
     doubled_keys = await db.fetch(
         "SELECT stream_id, metadata->>'idempotency_key' AS key, event_type, count(*)"
-        " FROM events WHERE stream_id = ANY($1) AND metadata ? 'idempotency_key'"
+        " FROM events WHERE stream_id = ANY($1) AND metadata->>'idempotency_key' IS NOT NULL"
         " GROUP BY 1, 2, 3 HAVING count(*) > 1",
         ids,
     )

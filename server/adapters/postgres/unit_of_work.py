@@ -55,7 +55,7 @@ _LOAD = (
 _WRITE_TEMPLATE = """
 WITH ev AS (
     INSERT INTO events (stream_id, stream_type, version, event_type, payload, metadata)
-    SELECT x.s, x.t, x.v, x.n, x.p::jsonb, x.m::jsonb
+    SELECT x.s, x.t, x.v, x.n, x.p::json, x.m::json
     FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[])
         AS x(s, t, v, n, p, m)
     RETURNING 1
@@ -72,7 +72,7 @@ WITH ev AS (
     INSERT INTO audit_log (actor_id, actor_role, session_id, action, target_type, target_id,
                            account_id, outcome, reason_code, client_ip, user_agent, trace_id,
                            details)
-    SELECT y.a, y.r, y.s, y.act, y.tt, y.ti, y.acc, y.o, y.rc, y.ip, y.ua, y.tr, y.d::jsonb
+    SELECT y.a, y.r, y.s, y.act, y.tt, y.ti, y.acc, y.o, y.rc, y.ip, y.ua, y.tr, y.d::json
     FROM unnest($16::uuid[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[],
                 $22::uuid[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
                 $28::text[])
