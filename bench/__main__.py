@@ -32,7 +32,7 @@ import msgspec
 from tqdm import tqdm
 
 from bench import report, wrk_scenarios
-from bench.cpu import MEASURED_PROCESSES, CpuMeter
+from bench.cpu import CpuMeter
 from bench.http_scenarios import SCENARIOS
 from bench.load import Plan
 from bench.rss import RssSampler
@@ -43,6 +43,7 @@ from bench.stack import (
     start_pipeline,
     start_stack,
     stop_stack,
+    track_processes,
 )
 from bench.wrk import SCENARIOS as WRK_SCENARIOS
 
@@ -181,12 +182,6 @@ def run_cdc_bench(st: Any, quick: bool, out_dir: Path) -> dict[str, Any] | None:
         return {"skipped": f"bench.cdc wrote no results: {exc}"}
     result["command"] = "python -m bench.cdc " + " ".join(shown)
     return result
-
-
-def _pid_of(st: Any, name: str) -> Any:
-    if name == "postgres":
-        return st.postgres.running_pid
-    return lambda: st.processes[name].pid if name in st.processes else None
 
 
 def _events_in_store(st: Any) -> int | None:
@@ -331,16 +326,6 @@ def _python_load(
     return rc
 
 
-def _track(st: Any, sampler: RssSampler, meter: CpuMeter) -> None:
-    for name in MEASURED_PROCESSES:
-        meter.track(name, _pid_of(st, name))
-        if name == "postgres":
-            sampler.track(name, st.postgres.running_pid)
-        elif name in st.processes:
-            p = st.processes[name]
-            sampler.track(name, lambda p=p: p.pid if p.alive else None)  # type: ignore[misc]
-
-
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -359,7 +344,7 @@ def main(argv: list[str]) -> int:
     try:
         start_api_as(st, args.server, args.workers, extra_env)
         e2e_reason = "--no-e2e" if args.no_e2e else start_pipeline(st)
-        _track(st, sampler, meter)
+        track_processes(st, sampler, meter)
         sampler.start()
         wrk_names = [] if args.python_load else [s for s in scenarios if s in WRK_SCENARIOS]
         if wrk_names:

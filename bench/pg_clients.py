@@ -35,19 +35,12 @@ import aiohttp
 import psutil
 
 from bench import wrk, wrk_scenarios
-from bench.cpu import MEASURED_PROCESSES, tree_cpu
+from bench.cpu import tree_cpu
 from bench.fixtures import Customer, open_accounts, sign_up
 from bench.http_scenarios import HttpScenarios
 from bench.load import read_side_caught_up
 from bench.loadgen import closed_loop
-from bench.stack import (
-    BENCH_API_ENV,
-    bootstrap_admin,
-    start_api_as,
-    start_pipeline,
-    start_stack,
-    stop_stack,
-)
+from bench.stack import BENCH_API_ENV, measured_pids, running_stack
 
 BATCH = "batch_transfers"
 BATCH_SIZE = 8190
@@ -191,14 +184,10 @@ def _print(row: dict[str, Any]) -> None:
 
 
 def _rounds(args: argparse.Namespace, st: Any) -> Iterable[dict[str, Any]]:
-    postmaster = st.postgres.running_pid()
-    clients = {n: st.processes[n].pid for n in MEASURED_PROCESSES if n in st.processes}
-    pids = {**clients, "postgres": postmaster}
-    creds: list[tuple[str, list[str]]] = []
-    if args.scenario != BATCH:
-        creds = wrk_scenarios.make_creds(st.api_url)
-        if args.scenario == "deposits":
-            creds = wrk_scenarios.teller_creds(st.api_url, bootstrap_admin(st), creds)
+    pids = measured_pids(st)
+    postmaster = pids["postgres"]
+    clients = {name: pid for name, pid in pids.items() if name != "postgres"}
+    creds = [] if args.scenario == BATCH else wrk_scenarios.scenario_creds(st, args.scenario)
     for n in range(args.rounds):
         if args.scenario == BATCH:
             who = asyncio.run(_batch_customer(st.api_url))
@@ -210,7 +199,10 @@ def _rounds(args: argparse.Namespace, st: Any) -> Iterable[dict[str, Any]]:
             commands, burst = asyncio.run(_batch_burst(st.api_url, who, args.batches))
             caught_up = asyncio.run(read_side_caught_up(st.admin_database_url, timeout=120.0))
             rate = commands / burst if burst else 0.0
-            extra = {"burst_seconds": round(burst, 2), "caught_up_seconds": caught_up}
+            extra: dict[str, Any] = {
+                "burst_seconds": round(burst, 2),
+                "caught_up_seconds": caught_up,
+            }
         else:
             lua = wrk.script(args.scenario, creds, None)
             run = wrk.run(st.api_url, lua, seconds=args.seconds, connections=32)
@@ -246,18 +238,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    st = start_stack()
     rows = []
-    try:
-        start_api_as(st, None, None, BENCH_API_ENV)
-        if why := start_pipeline(st):
-            print(f"bench.pg_clients: {why}", file=sys.stderr)
-            return 1
+    with running_stack("bench.pg_clients", BENCH_API_ENV) as st:
         for row in _rounds(args, st):
             rows.append(row)
             _print(row)
-    finally:
-        stop_stack(st)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=2))

@@ -18,18 +18,10 @@ from typing import Any
 import aiohttp
 import psutil
 
-from bench.__main__ import _track
 from bench.cpu import CpuMeter
 from bench.e2e import run_e2e
 from bench.rss import RssSampler
-from bench.stack import (
-    BENCH_API_ENV,
-    bootstrap_admin,
-    start_api_as,
-    start_pipeline,
-    start_stack,
-    stop_stack,
-)
+from bench.stack import BENCH_API_ENV, bootstrap_admin, running_stack, track_processes
 from bench.wrk_scenarios import make_tellers
 
 
@@ -62,16 +54,10 @@ def main() -> None:
     for key, value in [*BENCH_API_ENV.items(), *(kv.split("=", 1) for kv in args.env)]:
         os.environ[key] = value
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    st = start_stack()
-    try:
-        start_api_as(st, None, None, {})
-        if why := start_pipeline(st):
-            raise SystemExit(f"bench.push_latency: {why}")
+    with running_stack("bench.push_latency", {}) as st:  # the settings are in os.environ
         meter = CpuMeter()
-        _track(st, RssSampler(), meter)
+        track_processes(st, RssSampler(), meter)
         print(asyncio.run(_measure(st, meter, args.rate, args.seconds)), flush=True)
-    finally:
-        stop_stack(st)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
 

@@ -11,10 +11,15 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from bench.cpu import MEASURED_PROCESSES, CpuMeter
+from bench.rss import RssSampler
 from infra.local.apps import (
     API_APP,
     start_api,
@@ -137,3 +142,49 @@ def bootstrap_admin(st: EmbeddedStack) -> tuple[str, str]:
     if creds is None:
         raise RuntimeError("the bench stack has no bootstrap admin to make tellers with")
     return creds
+
+
+@contextmanager
+def running_stack(tool: str, api_env: dict[str, str]) -> Iterator[EmbeddedStack]:
+    """A fresh stack with the API (``api_env`` on top of the stack's) and the pipeline
+    processes running, as ``./task up`` runs them; stopped and removed on the way out.
+    Without the pipeline (not built yet, or it failed to start) the tool exits, saying why."""
+    st = start_stack()
+    try:
+        start_api_as(st, None, None, api_env)
+        if why := start_pipeline(st):
+            raise SystemExit(f"{tool}: {why}")
+        yield st
+    finally:
+        stop_stack(st)
+
+
+def measured_pids(st: EmbeddedStack) -> dict[str, int]:
+    """The pid of each measured process of the stack that runs (PostgreSQL's postmaster)."""
+    pids: dict[str, int] = {}
+    for name in MEASURED_PROCESSES:
+        if name in st.processes and (pid := st.processes[name].pid) is not None:
+            pids[name] = pid
+    postmaster = st.postgres.running_pid()
+    if postmaster is None:
+        raise RuntimeError("the bench stack's PostgreSQL is not running")
+    pids["postgres"] = postmaster
+    return pids
+
+
+def _pid_of(st: Any, name: str) -> Any:
+    if name == "postgres":
+        return st.postgres.running_pid
+    return lambda: st.processes[name].pid if name in st.processes else None
+
+
+def track_processes(st: Any, sampler: RssSampler, meter: CpuMeter) -> None:
+    """Have ``meter`` (CPU) and ``sampler`` (RSS) follow every measured process, through
+    a restart (each is looked up again by name on every read)."""
+    for name in MEASURED_PROCESSES:
+        meter.track(name, _pid_of(st, name))
+        if name == "postgres":
+            sampler.track(name, st.postgres.running_pid)
+        elif name in st.processes:
+            p = st.processes[name]
+            sampler.track(name, lambda p=p: p.pid if p.alive else None)  # type: ignore[misc]

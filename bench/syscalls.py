@@ -20,20 +20,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from bench import wrk, wrk_scenarios
-from bench.cpu import MEASURED_PROCESSES, process_tree_cpu
-from bench.stack import (
-    BENCH_API_ENV,
-    bootstrap_admin,
-    start_api_as,
-    start_pipeline,
-    start_stack,
-    stop_stack,
-)
+from bench.cpu import process_tree_cpu
+from bench.stack import BENCH_API_ENV, measured_pids, running_stack
 
 COUNTERS = ("cpu_us", "reads", "writes", "voluntary_switches", "involuntary_switches")
 
@@ -78,12 +70,6 @@ def per_command(
     }
 
 
-def _pids(st: Any) -> dict[str, int]:
-    pids = {n: st.processes[n].pid for n in MEASURED_PROCESSES if n in st.processes}
-    pids["postgres"] = st.postgres.running_pid()
-    return pids
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.syscalls", description=__doc__)
     parser.add_argument("--scenario", default="deposits", choices=sorted(wrk.SCENARIOS))
@@ -91,17 +77,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    st = start_stack()
     rows = []
-    try:
-        start_api_as(st, None, None, BENCH_API_ENV)
-        if why := start_pipeline(st):
-            print(f"bench.syscalls: {why}", file=sys.stderr)
-            return 1
-        creds = wrk_scenarios.make_creds(st.api_url)
-        if args.scenario == "deposits":
-            creds = wrk_scenarios.teller_creds(st.api_url, bootstrap_admin(st), creds)
-        pids = _pids(st)
+    with running_stack("bench.syscalls", BENCH_API_ENV) as st:
+        creds = wrk_scenarios.scenario_creds(st, args.scenario)
+        pids = measured_pids(st)
         for n in range(args.rounds):
             lua = wrk.script(args.scenario, creds, None)
             before = {name: tree_counters(pid) for name, pid in pids.items()}
@@ -127,8 +106,6 @@ def main(argv: list[str]) -> int:
                     f"  writes {c['writes']:6.2f}  switches {c['voluntary_switches']:5.2f}"
                     f" + {c['involuntary_switches']:5.2f} involuntary"
                 )
-    finally:
-        stop_stack(st)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2))
     return 0

@@ -15,6 +15,7 @@ import msgspec
 from bench import profile, wrk
 from bench.cpu import CpuMeter
 from bench.fixtures import PASSWORD, open_accounts, sign_up
+from bench.stack import bootstrap_admin
 from bench.stats import Summary
 
 CONNECTIONS = 32
@@ -75,6 +76,15 @@ def teller_creds(
     tokens = asyncio.run(make_tellers(api, admin, tellers))
     everyone = [a for _, accounts in customers for a in accounts]
     return [(t, everyone[i :: len(tokens)]) for i, t in enumerate(tokens)]
+
+
+def scenario_creds(st: Any, scenario: str) -> list[tuple[str, list[str]]]:
+    """The wrk credentials ``scenario`` runs with on the bench stack ``st``: customers
+    with their accounts, and for ``deposits`` tellers with a share of those accounts."""
+    creds = make_creds(st.api_url)
+    if scenario == "deposits":
+        creds = teller_creds(st.api_url, bootstrap_admin(st), creds)
+    return creds
 
 
 def _summary(
