@@ -171,8 +171,8 @@ class Router:
         except (KeyError, TypeError) as exc:  # a column missing or NULL
             return self._dead(change, "incomplete-event", repr(exc))
         headers: Headers = [
-            ("event_id", row["event_id"].encode()),
-            ("event_type", str(row.get("event_type")).encode()),
+            (t.EVENT_ID_HEADER, row["event_id"].encode()),
+            (t.EVENT_TYPE_HEADER, str(row.get("event_type")).encode()),
             ("version", str(row["version"]).encode()),
         ]
         headers += self._trace_header(row["metadata"])

@@ -48,6 +48,12 @@ AUDIT_TOPIC_PARTITIONS = 4
 
 DOMAIN_TOPICS = frozenset({ACCOUNT_EVENTS, TRANSACTION_EVENTS, AUDIT_EVENTS})
 
+# Headers of every record on a domain topic of events (the CDC connector sets them):
+# a consumer can tell which event a record carries, and of what type, without
+# decoding its value.
+EVENT_ID_HEADER = "event_id"
+EVENT_TYPE_HEADER = "event_type"
+
 # Domain topic of each stream type. A stream type missing here is refused by
 # ``topic_for_stream_type`` (and ``check_stream_types`` at start-up), never routed
 # silently to another topic.

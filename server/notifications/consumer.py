@@ -41,6 +41,7 @@ from server.adapters.postgres.pool import create_pool
 from server.notifications import inbox
 from server.notifications.push import PushProvider
 from server.notifications.rules import (
+    NOTIFYING_EVENT_TYPES,
     Draft,
     audit_change_decoder,
     from_audit,
@@ -51,7 +52,13 @@ from server.readmodel.cache import live_channel
 from shared.events import RecordedEvent, recorded_event_decoder
 from shared.messages import NotificationReceived
 from shared.notifications import Notification
-from shared.topics import CDC_AUDIT, NOTIFICATIONS_GROUP, READERS, partitions_by_topic
+from shared.topics import (
+    CDC_AUDIT,
+    EVENT_TYPE_HEADER,
+    NOTIFICATIONS_GROUP,
+    READERS,
+    partitions_by_topic,
+)
 
 log = logging.getLogger("bank.notifications")
 
@@ -62,6 +69,16 @@ SWEEP_EVERY_SECONDS = 5.0
 OWNER_CACHE_SIZE = 50_000
 
 _encoder = msgspec.json.Encoder()
+_NOTIFYING_TYPE_HEADERS = frozenset(t.encode() for t in NOTIFYING_EVENT_TYPES)
+
+
+def never_notifies(record: ConsumerRecord) -> bool:
+    """True when the record's type header names an event type that cannot notify, so
+    its value need not be decoded. A record without the header is decoded."""
+    for key, value in record.headers or ():
+        if key == EVENT_TYPE_HEADER:
+            return value not in _NOTIFYING_TYPE_HEADERS
+    return False
 
 
 class NotificationConsumer:
@@ -152,7 +169,7 @@ class NotificationConsumer:
                     draft = from_audit(audit_change_decoder.decode(r.value), now)
                     if draft is not None:
                         drafts.append(draft)
-                else:
+                elif not never_notifies(r):
                     rec = recorded_event_decoder.decode(r.value)
                     accounts = owners_needed(rec, self.large_withdrawal)
                     if accounts:

@@ -99,6 +99,12 @@ def _fresh(occurred_at: datetime, now: datetime) -> bool:
     return now - occurred_at <= STALE_AFTER
 
 
+# The event types ``owners_needed`` and ``from_event`` can turn into a notification.
+# A record whose type header names any other type is skipped undecoded: most account
+# events (deposits, a transfer's outgoing leg, holds, status changes) never notify.
+NOTIFYING_EVENT_TYPES = frozenset({MoneyTransferredIn.__name__, MoneyWithdrawn.__name__})
+
+
 def owners_needed(rec: RecordedEvent, large_withdrawal: int) -> tuple[UUID, ...]:
     """The accounts whose owners ``from_event`` needs for this event: none when it
     cannot notify; its account's; and for money received, the sender's too."""

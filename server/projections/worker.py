@@ -49,7 +49,12 @@ from server.projections.retry import BatchFailedError, RetryPolicy
 from server.projections.writer import load_checkpoints
 from server.readmodel.cache import QueryCache
 from shared.events import RecordedEvent, event_type_name, recorded_event_decoder
-from shared.topics import PROJECTED_TOPICS, PROJECTIONS_DLQ, partitions_by_topic
+from shared.topics import (
+    EVENT_ID_HEADER,
+    PROJECTED_TOPICS,
+    PROJECTIONS_DLQ,
+    partitions_by_topic,
+)
 
 log = logging.getLogger("bank.projections")
 
@@ -410,7 +415,7 @@ _event_id_decoder = msgspec.json.Decoder(_EventIdOnly)
 def _event_id(r: ConsumerRecord) -> UUID | None:
     """The record's event id: its header, else the envelope's field."""
     for key, value in r.headers or ():
-        if key == "event_id":
+        if key == EVENT_ID_HEADER:
             try:
                 return UUID(value.decode())
             except ValueError:

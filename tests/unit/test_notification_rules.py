@@ -7,10 +7,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import msgspec.inspect
 import pytest
+from aiokafka.structs import ConsumerRecord
 
+from server.notifications.consumer import never_notifies
 from server.notifications.push import UnknownPushProviderError, provider_from_settings
 from server.notifications.rules import (
+    NOTIFYING_EVENT_TYPES,
     AuditChange,
     AuditRow,
     from_audit,
@@ -18,6 +22,7 @@ from server.notifications.rules import (
     owners_needed,
 )
 from shared.events import (
+    AnyEvent,
     EventMetadata,
     MoneyDeposited,
     MoneyTransferredIn,
@@ -25,6 +30,7 @@ from shared.events import (
     RecordedEvent,
 )
 from shared.notifications import Notification
+from shared.topics import ACCOUNT_EVENTS, EVENT_ID_HEADER, EVENT_TYPE_HEADER
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 OWNER = uuid.uuid4()
@@ -198,3 +204,49 @@ async def test_the_development_push_is_a_debug_line_without_the_text(
     (line,) = [r.getMessage() for r in caplog.records]
     assert str(user) in line and "42" in line and "money_received" in line
     assert "EUR" not in line
+
+
+def _value_for(t: msgspec.inspect.Type) -> object:
+    """A valid value of a required field; amounts far above the large-withdrawal line."""
+    if isinstance(t, msgspec.inspect.UUIDType):
+        return uuid.uuid4()
+    if isinstance(t, msgspec.inspect.IntType):
+        return 1_000_000_00
+    if isinstance(t, msgspec.inspect.DateTimeType):
+        return NOW
+    if isinstance(t, msgspec.inspect.LiteralType):
+        return t.values[0]
+    return "x"
+
+
+def every_event_type() -> list[object]:
+    """One instance of each event type the store can hold."""
+    union = msgspec.inspect.type_info(AnyEvent)
+    assert isinstance(union, msgspec.inspect.UnionType)
+    return [
+        t.cls(**{f.name: _value_for(f.type) for f in t.fields if f.required})
+        for t in union.types
+        if isinstance(t, msgspec.inspect.StructType)
+    ]
+
+
+def record(event_type: str | None) -> ConsumerRecord[bytes, bytes]:
+    headers = [(EVENT_ID_HEADER, str(uuid.uuid4()).encode())]
+    if event_type is not None:
+        headers.append((EVENT_TYPE_HEADER, event_type.encode()))
+    return ConsumerRecord(ACCOUNT_EVENTS, 0, 0, 0, 0, b"k", b"{}", None, 1, 2, headers)
+
+
+def test_only_events_the_rules_can_notify_on_are_decoded() -> None:
+    events = every_event_type()
+    assert len(events) >= 12
+    for event in events:
+        name = type(event).__name__
+        notifies = owners_needed(recorded(event), LARGE) != ()
+        assert notifies == (name in NOTIFYING_EVENT_TYPES), name
+        assert never_notifies(record(name)) is not notifies, name
+
+
+def test_a_record_without_a_type_header_is_decoded() -> None:
+    assert never_notifies(record(None)) is False
+    assert never_notifies(record("SomeTypeAddedLater")) is True
