@@ -48,7 +48,7 @@ from server.notifications.rules import (
     from_event,
     owners_needed,
 )
-from server.readmodel.cache import live_channel
+from server.readmodel.cache import LivePublisher, live_channel
 from shared.events import RecordedEvent, recorded_event_decoder
 from shared.messages import NotificationReceived
 from shared.notifications import Notification
@@ -87,7 +87,7 @@ class NotificationConsumer:
     ) -> None:
         self.settings = settings
         self.pool = pool
-        self.redis = redis
+        self.live = LivePublisher(redis)
         self.provider = provider
         self.large_withdrawal = settings.notifications.large_withdrawal
         self.consumer = AIOKafkaConsumer(
@@ -248,16 +248,17 @@ class NotificationConsumer:
     async def deliver(self, new: list[tuple[UUID, Notification]]) -> None:
         """Live push and push provider; rows that fail stay unpushed for the sweep.
 
-        The live pushes of a batch go to Redis in one pipeline (one round trip, not one
+        The live pushes of a batch go to Redis in one command (one round trip, not one
         per notification); if Redis fails, none of the batch is marked pushed."""
         if not new:
             return
         try:
-            async with self.redis.pipeline(transaction=False) as live:
-                for user_id, n in new:
-                    msg = NotificationReceived(notification=n)
-                    live.publish(live_channel(user_id), _encoder.encode(msg))
-                await live.execute()
+            await self.live.publish_all(
+                [
+                    (live_channel(user_id), _encoder.encode(NotificationReceived(notification=n)))
+                    for user_id, n in new
+                ]
+            )
         except Exception as exc:  # noqa: BLE001 - Redis down: the sweep retries the batch
             log.warning("live push of %d notification(s) failed: %s", len(new), exc)
             return

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -85,6 +85,14 @@ end
 return #batch['accounts']
 """
 
+# Many live messages in one call: ARGV is channel, message, channel, message, ...
+_PUBLISH_ALL = """
+for i = 1, #ARGV, 2 do
+  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+end
+return #ARGV / 2
+"""
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -114,6 +122,19 @@ def accounts_key(owner_id: UUID, gen: int) -> str:
 
 def live_channel(owner_id: UUID) -> str:
     return f"bank.live.user.{owner_id}"
+
+
+class LivePublisher:
+    """PUBLISHes a batch of live messages in one Redis command, in order (a pipeline
+    of one PUBLISH each costs a command and a reply per message)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._publish_all = redis.register_script(_PUBLISH_ALL)
+
+    async def publish_all(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Each (channel, message) in turn; raises what Redis raises."""
+        if messages:
+            await self._publish_all(args=[part for pair in messages for part in pair])
 
 
 class QueryCache:
