@@ -28,9 +28,9 @@ from typing import Any
 import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
+from cdc.partitioner import partition_for
 from cdc.router import OutRecord
 from runtime import kafka
 from runtime.settings import KafkaSettings
@@ -320,8 +320,7 @@ class Publisher:
         if p is None:
             if len(self._pcache) > 200_000:
                 self._pcache.clear()
-            # Same hash as the Java client and aiokafka's DefaultPartitioner.
-            p = (murmur2(key) & 0x7FFFFFFF) % n
+            p = partition_for(key, n)
             self._pcache[ck] = p
         return p
 
