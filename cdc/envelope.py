@@ -16,6 +16,7 @@ Debezium's ``io.debezium.data.Json``; consumers get the object itself).
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +55,8 @@ def _timestamptz(v: bytes) -> str:
 def _timestamp(v: bytes) -> str:
     return v.decode().replace(" ", "T", 1)
 
+
+_U32 = struct.Struct(">I").unpack_from  # a big-endian length, read in place
 
 # Builtins where they do the job: C calls, no Python frame per value (hot path).
 _CONVERTERS: dict[int, Callable[[bytes], Any]] = {
@@ -119,17 +122,17 @@ class TableShape:
         Raises on anything unusual (any error: the caller falls back to the
         generic decoder, which turns it into a ProtocolError or a dead letter).
         """
-        from_bytes = int.from_bytes
-        if from_bytes(data[pos : pos + 2], "big") != len(self.names):
+        if data[pos] << 8 | data[pos + 1] != len(self.names):
             raise ValueError("column count differs from the relation")
         pos += 2
         out: dict[str, Any] = {}
+        u32 = _U32
         for name, conv in self.pairs:
             kind = data[pos]
             if kind == 0x74:  # 't'
-                end = pos + 5 + from_bytes(data[pos + 1 : pos + 5], "big")
-                out[name] = conv(data[pos + 5 : end])
-                pos = end
+                start = pos + 5
+                pos = start + u32(data, pos + 1)[0]
+                out[name] = conv(data[start:pos])
             elif kind == 0x6E:  # 'n'
                 out[name] = None
                 pos += 1
