@@ -186,7 +186,7 @@ class Router:
             except (msgspec.DecodeError, msgspec.ValidationError):
                 trace_id = None
             self._last_metadata = raw
-            self._last_trace = [("trace_id", trace_id.encode())] if trace_id else []
+            self._last_trace = [(t.TRACE_ID_HEADER, trace_id.encode())] if trace_id else []
         return self._last_trace
 
     def _audit(

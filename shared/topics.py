@@ -20,6 +20,8 @@ Each topic and its reader (why each exists: cdc/README.md):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 
 from shared.events import STREAM_TYPE_ACCOUNT, STREAM_TYPE_TRANSFER
@@ -53,6 +55,17 @@ DOMAIN_TOPICS = frozenset({ACCOUNT_EVENTS, TRANSACTION_EVENTS, AUDIT_EVENTS})
 # decoding its value.
 EVENT_ID_HEADER = "event_id"
 EVENT_TYPE_HEADER = "event_type"
+# The API request's trace, on every record whose row carries one.
+TRACE_ID_HEADER = "trace_id"
+
+
+def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> bytes | None:
+    """The value of a record's first header called ``name``; None without one."""
+    for key, value in headers or ():
+        if key == name:
+            return value
+    return None
+
 
 # Domain topic of each stream type. A stream type missing here is refused by
 # ``topic_for_stream_type`` (and ``check_stream_types`` at start-up), never routed

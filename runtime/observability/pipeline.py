@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind
 from runtime.observability import tracing
 from runtime.observability.logging import get_logger
 from shared.events import RecordedEvent
+from shared.topics import TRACE_ID_HEADER, header
 
 _batch_log = get_logger("bank.projections")
 
@@ -38,18 +39,17 @@ def trace_publisher(pub: Any) -> None:
 
     def traced_append(record: Any) -> None:
         append(record)
-        for key, value in record.headers or ():
-            if key == "trace_id":
-                now = time.time_ns()
-                tracing.record_span(
-                    f"cdc publish {record.topic}",
-                    value.decode("ascii", "replace"),
-                    now,
-                    now,
-                    {"messaging.system": "kafka", "messaging.destination.name": record.topic},
-                    kind=SpanKind.PRODUCER,
-                )
-                break
+        trace_id = header(record.headers, TRACE_ID_HEADER)
+        if trace_id is not None:
+            now = time.time_ns()
+            tracing.record_span(
+                f"cdc publish {record.topic}",
+                trace_id.decode("ascii", "replace"),
+                now,
+                now,
+                {"messaging.system": "kafka", "messaging.destination.name": record.topic},
+                kind=SpanKind.PRODUCER,
+            )
 
     pub.append = traced_append
 

@@ -57,6 +57,7 @@ from shared.topics import (
     EVENT_TYPE_HEADER,
     NOTIFICATIONS_GROUP,
     READERS,
+    header,
     partitions_by_topic,
 )
 
@@ -75,10 +76,8 @@ _NOTIFYING_TYPE_HEADERS = frozenset(t.encode() for t in NOTIFYING_EVENT_TYPES)
 def never_notifies(record: ConsumerRecord) -> bool:
     """True when the record's type header names an event type that cannot notify, so
     its value need not be decoded. A record without the header is decoded."""
-    for key, value in record.headers or ():
-        if key == EVENT_TYPE_HEADER:
-            return value not in _NOTIFYING_TYPE_HEADERS
-    return False
+    event_type = header(record.headers, EVENT_TYPE_HEADER)
+    return event_type is not None and event_type not in _NOTIFYING_TYPE_HEADERS
 
 
 class NotificationConsumer:

@@ -53,6 +53,7 @@ from shared.topics import (
     EVENT_ID_HEADER,
     PROJECTED_TOPICS,
     PROJECTIONS_DLQ,
+    header,
     partitions_by_topic,
 )
 
@@ -414,12 +415,12 @@ _event_id_decoder = msgspec.json.Decoder(_EventIdOnly)
 
 def _event_id(r: ConsumerRecord) -> UUID | None:
     """The record's event id: its header, else the envelope's field."""
-    for key, value in r.headers or ():
-        if key == EVENT_ID_HEADER:
-            try:
-                return UUID(value.decode())
-            except ValueError:
-                break
+    value = header(r.headers, EVENT_ID_HEADER)
+    if value is not None:
+        try:
+            return UUID(value.decode())
+        except ValueError:
+            pass
     try:
         return _event_id_decoder.decode(r.value).event_id
     except (msgspec.DecodeError, TypeError):
