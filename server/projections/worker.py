@@ -64,6 +64,11 @@ BATCH_MAX_SECONDS = 0.025
 KAFKA_RETRY_SECONDS = 1.0
 KAFKA_COMMIT_SECONDS = 1.0  # the Kafka group offset (advisory) is committed at most this often
 REDIS_TIMEOUT_SECONDS = 2.0
+# A statement asyncpg prepared is prepared again after this long, and PostgreSQL plans
+# it again: a generic plan cached while account_view was small (a sequential scan)
+# does not outlive the table's growth by more than this
+# (docs/adr/0344-random-page-cost-for-data-in-memory.md).
+PLAN_LIFETIME_SECONDS = 10
 
 # A batch's records, each with its event (None: undecodable, dead-lettered).
 Decoded = list[tuple[ConsumerRecord, RecordedEvent | None]]
@@ -440,6 +445,7 @@ async def run_worker(settings: Settings) -> None:
         settings.database_url,
         min_size=0,
         max_size=4,
+        max_cached_statement_lifetime=PLAN_LIFETIME_SECONDS,
         server_settings={"synchronous_commit": "off", "application_name": CONSUMER_NAME},
     )
     # Bounded waits: a Redis that hangs must not hold up the read models

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from server.application.funding_handlers import OWNED_ACCOUNTS
 from server.projections.writer import _APPLY
 
 SEQ_SCAN_OF_ACCOUNTS = "Seq Scan on account_view"
@@ -89,3 +90,28 @@ async def test_with_the_default_cost_the_same_plan_reads_the_table_whole(
         await _small_account_view(conn, 2_000)
         plan = await _generic_plan(conn, _APPLY)
     assert SEQ_SCAN_OF_ACCOUNTS in plan, plan
+
+
+async def test_a_customers_accounts_come_in_order_from_the_owner_index(
+    db: asyncpg.Pool,
+) -> None:
+    """The development top-up's lookup (migration 0023): the accounts of one owner in
+    account order, from the (owner_id, account_id) index, not a walk of the primary
+    key that filters by owner."""
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "CREATE TEMP TABLE account_owners"
+            " (LIKE public.account_owners INCLUDING ALL) ON COMMIT DROP"
+        )
+        now = datetime.now(UTC)
+        owners = [uuid.uuid4() for _ in range(50)]
+        await conn.copy_records_to_table(
+            "account_owners",
+            records=[(uuid.uuid4(), owners[i % 50], "EUR", now) for i in range(20_000)],
+            columns=("account_id", "owner_id", "currency", "opened_at"),
+            schema_name="pg_temp",
+        )
+        await conn.execute("ANALYZE account_owners")
+        plan = await _generic_plan(conn, OWNED_ACCOUNTS)
+    assert "owner_id_account_id" in plan, plan
+    assert "Sort" not in plan and "pkey" not in plan, plan
