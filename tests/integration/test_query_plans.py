@@ -9,8 +9,9 @@ Each case plans the statement on a small copy of account_view (a temporary table
 that name shadows it in this session) and looks at how it reaches the rows.
 
 Below a few hundred accounts a scan of the whole table is the cheaper plan, and is
-still chosen: a table that small costs little to read, and autovacuum's next analyze
-of it (after 10 % more rows) makes the statement be planned again."""
+still chosen: a table that small costs little to read, and the projection worker
+prepares its statements again every 10 s (PLAN_LIFETIME_SECONDS), which plans them
+again for the table as it has grown."""
 
 from __future__ import annotations
 
