@@ -316,6 +316,9 @@ def _python_load(
             if msg.get("done"):
                 run.load_rss = msg.get("peak_rss_mb")
                 continue
+            if "mark" in msg:  # a step's setup is done: its CPU counts from here
+                last_cpu = meter.snapshot()
+                continue
             now_cpu = meter.snapshot()
             _on_line(msg, run, (last_cpu, now_cpu), bar)
             last_cpu = now_cpu

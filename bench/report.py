@@ -176,7 +176,8 @@ def cpu_table(results: list[dict[str, Any]]) -> list[str]:
         "## CPU per operation (µs of CPU time per completed operation, each process)",
         "",
         "The load generator is `load`: wrk (C) for the single-command scenarios, the Python "
-        "load process for the rest (its CPU counts its own setup since the previous step).",
+        "load process for the rest (every process's CPU counts the step's own setup since "
+        "the previous step, except the push's teller: signing up hashes passwords).",
         "",
         "| scenario | mode | generator | throughput/s | p99 ms | " + " | ".join(CPU_COLUMNS) + " |",
         "|---|---|---|---:|---:|" + "---:|" * len(CPU_COLUMNS),
