@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 
 from server.projections import writer
 from server.projections.plan import AccountUpdate, BatchPlan, OpenRow, PostingRow
@@ -85,3 +86,36 @@ async def test_one_statement_applies_a_batch_and_returns_every_touched_account(
     assert postings == 3
     assert (day["money_in"], day["count"], day["closing_balance"]) == (300, 3, 300)
     assert offset == 42
+
+
+async def test_a_lock_free_batch_planned_from_other_versions_writes_nothing(
+    db: asyncpg.Pool,
+) -> None:
+    """The version check (migrations 0016, 0022): a lock-free batch planned from versions
+    account_view is not at fails whole with serialization_failure, so the worker plans
+    it again under lock; planned from the versions it is at, it applies."""
+    now = datetime.now(UTC)
+    account = uuid.uuid4()
+    plan = BatchPlan(
+        postings=_deposits(account, range(2, 4), now), updates=[_update(account, 3, now)]
+    )
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:  # rolled back: nothing is left in the read models
+            await writer.apply_plan(conn, BatchPlan(opens=[_opened(account, now)]))
+            with pytest.raises(asyncpg.SerializationError):
+                async with conn.transaction():  # a savepoint: the refused statement alone
+                    await writer.apply_plan(conn, plan, planned_from={account: 2})
+            refused = await conn.fetchval(
+                "SELECT count(*) FROM transaction_view WHERE account_id = $1", account
+            )
+            rows = await writer.apply_plan(conn, plan, planned_from={account: 1})
+            applied = await conn.fetchval(
+                "SELECT count(*) FROM transaction_view WHERE account_id = $1", account
+            )
+        finally:
+            await tx.rollback()
+    assert refused == 0
+    assert [(r["account_id"], r["version"], r["balance"]) for r in rows] == [(account, 3, 200)]
+    assert applied == 2

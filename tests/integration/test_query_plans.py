@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 
 from server.application.funding_handlers import OWNED_ACCOUNTS
-from server.projections.writer import _APPLY
+from server.projections.writer import _APPLY, ACCOUNT_COLUMNS
 
 SEQ_SCAN_OF_ACCOUNTS = "Seq Scan on account_view"
 
@@ -49,17 +49,7 @@ async def _small_account_view(conn: asyncpg.Connection, rows: int) -> None:
             (uuid.uuid4(), uuid.uuid4(), "plan", "EUR", "active", 0, 1, now, now)
             for _ in range(rows)
         ],
-        columns=(
-            "account_id",
-            "owner_id",
-            "name",
-            "currency",
-            "status",
-            "balance",
-            "version",
-            "opened_at",
-            "updated_at",
-        ),  # fmt: skip
+        columns=ACCOUNT_COLUMNS,
         schema_name="pg_temp",
     )
     await conn.execute("ANALYZE account_view")
