@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.cpu import MEASURED_PROCESSES
-from bench.report import RESULTS, find_result
+from bench.report import RESULTS
+from bench.stats import find_result
 
 # (what the operator plans for, the bench scenario whose saturation run measures it)
 WORKLOADS = (

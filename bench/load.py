@@ -144,6 +144,7 @@ async def http_steps(plan: Plan) -> None:
                         ops_per_call=size,
                         unit="transfers",
                         concurrency=plan.batch_concurrency,
+                        caught_up_s=caught_up,
                         note=f"batches of {size}; latency per batch request; CDC and "
                         "projections caught up "
                         + (f"{caught_up:.1f} s after the burst" if caught_up else "not in 60 s"),

@@ -6,21 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import targets
 from bench.cpu import MEASURED_PROCESSES
+from bench.stats import find_result
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMPARED = ("deposits", "transfers_uniform")
 BASELINES = ("raw_copy", "raw_insert", "crud", "eventsourcing")
-
-
-def find_result(
-    results: list[dict[str, Any]], system: str, scenario: str, mode: str
-) -> dict[str, Any] | None:
-    """The summary of one system's scenario in one mode, or None when the run has none."""
-    for r in results:
-        if r["system"] == system and r["scenario"] == scenario and r["mode"] == mode:
-            return r
-    return None
 
 
 def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,6 +66,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Machine: {doc['machine']}  ",
         f"Load note: {doc['load_note']}  ",
         f"Commit: {doc['commit']}",
+        *targets.markdown(targets.judge(doc)),
+        "",
+        "## Every scenario",
         "",
         "| scenario | system | mode | offered/s | ok | failed | throughput/s | p50 ms | "
         "p95 ms | p99 ms | max ms | note |",
@@ -245,6 +240,7 @@ def chart(doc: dict[str, Any], path: Path) -> None:
 def write(doc: dict[str, Any], out_dir: Path = RESULTS) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     doc["ratios"] = ratios(doc["results"])
+    doc["targets"] = targets.judge(doc)
     paths = {
         "json": out_dir / "latest.json",
         "md": out_dir / "latest.md",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Any
 
 import msgspec
 
@@ -28,6 +29,9 @@ class Summary(msgspec.Struct, kw_only=True, omit_defaults=True):
     max_ms: float | None = None
     mean_ms: float | None = None
     note: str = ""
+    # The batch endpoint's burst: seconds after it until CDC and the projections had
+    # everything (None: not within the wait).
+    caught_up_s: float | None = None
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -51,6 +55,7 @@ def summarize(
     offered_rate: float | None = None,
     concurrency: int | None = None,
     note: str = "",
+    caught_up_s: float | None = None,
 ) -> Summary:
     """``latencies`` in seconds, one per successful call; a call may carry several ops."""
     lat = sorted(latencies)
@@ -74,8 +79,19 @@ def summarize(
         max_ms=_r(ms[-1] if ms else math.nan),
         mean_ms=_r(sum(ms) / len(ms) if ms else math.nan),
         note=note,
+        caught_up_s=caught_up_s,
     )
 
 
 def _r(x: float) -> float | None:
     return None if math.isnan(x) else round(x, 3)
+
+
+def find_result(
+    results: list[dict[str, Any]], system: str, scenario: str, mode: str
+) -> dict[str, Any] | None:
+    """The summary of one system's scenario in one mode, or None when the run has none."""
+    for r in results:
+        if r["system"] == system and r["scenario"] == scenario and r["mode"] == mode:
+            return r
+    return None
