@@ -70,7 +70,7 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 
 
 def _with_unit(x: float, unit: str) -> str:
-    number = f"{x:,.0f}" if x >= 100 or x == int(x) else f"{x:,.2f}"
+    number = f"{x:,.0f}" if x >= 100 or x == int(x) else f"{x:.2f}" if x >= 10 else f"{x:.3f}"
     return f"{number}{unit}" if unit[:1] in ("/", "×") else f"{number} {unit}"
 
 
@@ -125,7 +125,7 @@ def single_commands_over_crud(doc: Doc) -> float | None:
         if ours is None or crud is None or not crud["throughput"]:
             return None
         ratios.append(ours["throughput"] / crud["throughput"])
-    return round(min(ratios), 3)
+    return min(ratios)
 
 
 def largest_process_mb(doc: Doc) -> float | None:
