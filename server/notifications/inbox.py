@@ -2,8 +2,9 @@
 
 ``store`` inserts each draft at most once (UNIQUE source_key); only the rows it
 really inserted come back, so a redelivered record is neither stored nor pushed
-twice. Rows not yet handed to the pushers keep ``pushed_at`` NULL and are
-pushed again by ``unpushed`` after a crash (a push is at-least-once; the app
+twice. Each new row is also due for a push (table ``notification_pushes_due``,
+migration 0024, in the same statement) until ``mark_pushed`` deletes it there; rows a
+crash left due are pushed again by ``unpushed`` (a push is at-least-once; the app
 ignores a notification id it already has).
 """
 
@@ -23,12 +24,17 @@ _COLUMNS = (
 )
 
 _INSERT = f"""
-INSERT INTO notifications
-    (user_id, source_key, kind, title, body, account_id, occurred_at, session_id)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
-                     $7::timestamptz[], $8::text[])
-ON CONFLICT (source_key) DO NOTHING
-RETURNING {_COLUMNS}
+WITH new AS (
+    INSERT INTO notifications
+        (user_id, source_key, kind, title, body, account_id, occurred_at, session_id)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::uuid[], $7::timestamptz[], $8::text[])
+    ON CONFLICT (source_key) DO NOTHING
+    RETURNING {_COLUMNS}
+), due AS (
+    INSERT INTO notification_pushes_due (notification_id) SELECT id FROM new
+)
+SELECT * FROM new
 """
 
 
@@ -68,13 +74,14 @@ async def mark_pushed(pool: asyncpg.Pool, ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
         await pool.execute(
-            "UPDATE notifications SET pushed_at = now() WHERE id = ANY($1::bigint[])", ids
+            "DELETE FROM notification_pushes_due WHERE notification_id = ANY($1::bigint[])", ids
         )
 
 
 async def unpushed(pool: asyncpg.Pool, limit: int = 500) -> list[tuple[UUID, Notification]]:
     rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM notifications WHERE pushed_at IS NULL ORDER BY id LIMIT $1",
+        f"SELECT {_COLUMNS} FROM notification_pushes_due"
+        " JOIN notifications ON id = notification_id ORDER BY notification_id LIMIT $1",
         limit,
     )
     return [(r["user_id"], notification(r)) for r in rows]

@@ -223,6 +223,16 @@ def money_in(acc: UUID, amount: int) -> RecordedEvent:
     )
 
 
+async def push_due(db: asyncpg.Pool, notification_id: int) -> bool:
+    """Still to be handed to the pushers (stored, not yet pushed: migration 0024)."""
+    return bool(
+        await db.fetchval(
+            "SELECT count(*) FROM notification_pushes_due WHERE notification_id = $1",
+            notification_id,
+        )
+    )
+
+
 async def test_a_redelivered_event_is_stored_and_pushed_exactly_once(
     http: httpx.AsyncClient, stack_env: dict[str, str], db: asyncpg.Pool, redis_client: Redis
 ) -> None:
@@ -253,10 +263,11 @@ async def test_a_redelivered_event_is_stored_and_pushed_exactly_once(
         await consumer.consumer.stop()
 
     rows = await db.fetch(
-        "SELECT id, pushed_at FROM notifications WHERE source_key = $1", f"event:{event.event_id}"
+        "SELECT id FROM notifications WHERE source_key = $1", f"event:{event.event_id}"
     )
-    assert len(rows) == 1 and rows[0]["pushed_at"] is not None
+    assert len(rows) == 1
     nid = rows[0]["id"]
+    assert not await push_due(db, nid)
     assert [u for u, n in push.sent if n.id == nid] == [UUID(gus.user_id)]
     # The user's channel also carries balance pushes (the account opening): keep ours.
     notices = [m for m in live if m.get("type") == "NotificationReceived"]
@@ -289,10 +300,8 @@ async def test_a_batch_whose_live_push_fails_stays_unpushed_until_the_sweep(
     finally:
         await consumer.consumer.stop()
         await dead_redis.aclose()
-    row = await db.fetchrow(
-        "SELECT id, pushed_at FROM notifications WHERE source_key = $1", source_key
-    )
-    assert row is not None and row["pushed_at"] is None
+    row = await db.fetchrow("SELECT id FROM notifications WHERE source_key = $1", source_key)
+    assert row is not None and await push_due(db, row["id"])
     assert down.sent == []
 
     up = FakePushProvider()
@@ -302,5 +311,4 @@ async def test_a_batch_whose_live_push_fails_stays_unpushed_until_the_sweep(
     finally:
         await sweeper.consumer.stop()
     assert row["id"] in [n.id for _, n in up.sent]
-    pushed_at = await db.fetchval("SELECT pushed_at FROM notifications WHERE id = $1", row["id"])
-    assert pushed_at is not None
+    assert not await push_due(db, row["id"])

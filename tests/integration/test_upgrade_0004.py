@@ -15,6 +15,7 @@ from server.application.actor import Actor
 from server.application.context import AppContext
 from shared.api import MoneyMovementRequest
 from shared.events import AccountOpened, EventMetadata, MoneyDeposited, event_encoder
+from tests.support.old_database import database_before
 
 BEFORE = ["0001_event_store.sql", "0002_read_models.sql", "0003_security.sql"]
 
@@ -58,20 +59,8 @@ async def _old_deposit(conn: asyncpg.Connection, account: uuid.UUID, owner: uuid
 async def test_a_database_from_before_0004_comes_up_with_its_history(
     stack: EmbeddedStack, db: asyncpg.Pool
 ) -> None:
-    # A schema of its own stands for the old database (search_path puts it first).
-    name = f"upgrade_{uuid.uuid4().hex[:8]}"
-    await db.execute(f"CREATE SCHEMA {name}")
-    url = f"{stack.admin_database_url}?search_path={name}"
-    conn = await asyncpg.connect(url)
     account, owner = uuid.uuid4(), uuid.uuid4()
-    try:
-        await conn.execute(
-            "CREATE TABLE schema_migrations (name text PRIMARY KEY,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for sql in BEFORE:
-            await conn.execute((migrations.MIGRATIONS_DIR / sql).read_text())
-            await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", sql)
+    async with database_before(stack, db, BEFORE) as (url, conn):
         await _old_deposit(conn, account, owner)
 
         assert await migrations.migrate(url) == [
@@ -101,6 +90,3 @@ async def test_a_database_from_before_0004_comes_up_with_its_history(
             assert balance == 1_000
         finally:
             await pool.close()
-    finally:
-        await conn.close()
-        await db.execute(f"DROP SCHEMA {name} CASCADE")
