@@ -8,46 +8,9 @@ from typing import Any
 
 from bench import targets
 from bench.cpu import MEASURED_PROCESSES
-from bench.stats import find_result
+from bench.stats import ratios
 
 RESULTS = Path(__file__).resolve().parent / "results"
-COMPARED = ("deposits", "transfers_uniform")
-BASELINES = ("raw_copy", "raw_insert", "crud", "eventsourcing")
-
-
-def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Saturation throughput of ours ÷ each baseline (> 1: ours is ahead)."""
-    out = []
-    for scenario in COMPARED:
-        ours = find_result(results, "ours", scenario, "saturation")
-        for base in BASELINES:
-            other = find_result(results, base, scenario, "saturation")
-            if ours and other and other["throughput"]:
-                out.append(
-                    {
-                        "scenario": scenario,
-                        "ours": "single commands over HTTP",
-                        "baseline": base,
-                        "ours_per_s": ours["throughput"],
-                        "baseline_per_s": other["throughput"],
-                        "ours_over_baseline": round(ours["throughput"] / other["throughput"], 3),
-                    }
-                )
-    batch = find_result(results, "ours", "batch_transfers", "saturation")
-    for base in BASELINES:
-        other = find_result(results, base, "transfers_uniform", "saturation")
-        if batch and other and other["throughput"]:
-            out.append(
-                {
-                    "scenario": "transfers_uniform",
-                    "ours": "batch endpoint",
-                    "baseline": base,
-                    "ours_per_s": batch["throughput"],
-                    "baseline_per_s": other["throughput"],
-                    "ours_over_baseline": round(batch["throughput"] / other["throughput"], 3),
-                }
-            )
-    return out
 
 
 def _fmt(x: Any) -> str:
@@ -66,7 +29,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Machine: {doc['machine']}  ",
         f"Load note: {doc['load_note']}  ",
         f"Commit: {doc['commit']}",
-        *targets.markdown(targets.judge(doc)),
+        *targets.markdown(doc["targets"]),
         "",
         "## Every scenario",
         "",

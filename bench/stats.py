@@ -95,3 +95,45 @@ def find_result(
         if r["system"] == system and r["scenario"] == scenario and r["mode"] == mode:
             return r
     return None
+
+
+COMPARED = ("deposits", "transfers_uniform")
+BASELINES = ("raw_copy", "raw_insert", "crud", "eventsourcing")
+SINGLE_COMMANDS = "single commands over HTTP"
+BATCH_ENDPOINT = "batch endpoint"
+
+
+def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Saturation throughput of ours ÷ each baseline (> 1: ours is ahead), unrounded: a
+    ratio just under 1 is not 1."""
+    out = []
+    for scenario in COMPARED:
+        ours = find_result(results, "ours", scenario, "saturation")
+        for base in BASELINES:
+            other = find_result(results, base, scenario, "saturation")
+            if ours and other and other["throughput"]:
+                out.append(
+                    {
+                        "scenario": scenario,
+                        "ours": SINGLE_COMMANDS,
+                        "baseline": base,
+                        "ours_per_s": ours["throughput"],
+                        "baseline_per_s": other["throughput"],
+                        "ours_over_baseline": ours["throughput"] / other["throughput"],
+                    }
+                )
+    batch = find_result(results, "ours", "batch_transfers", "saturation")
+    for base in BASELINES:
+        other = find_result(results, base, "transfers_uniform", "saturation")
+        if batch and other and other["throughput"]:
+            out.append(
+                {
+                    "scenario": "transfers_uniform",
+                    "ours": BATCH_ENDPOINT,
+                    "baseline": base,
+                    "ours_per_s": batch["throughput"],
+                    "baseline_per_s": other["throughput"],
+                    "ours_over_baseline": batch["throughput"] / other["throughput"],
+                }
+            )
+    return out

@@ -24,14 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.stats import find_result
+from bench.stats import COMPARED, SINGLE_COMMANDS, find_result, ratios
 
 Doc = dict[str, Any]
 
 FIXED_RATE = 1_000.0  # the latency targets are stated at this offered rate
 BATCH_CAUGHT_UP_SECONDS = 10.0
 MEMORY_AFTER_EVENTS = 1_000_000
-SINGLE_COMMANDS = ("deposits", "transfers_uniform")
 
 
 @dataclass(frozen=True)
@@ -118,14 +117,12 @@ def cdc_commit_to_ack(doc: Doc) -> float | None:
 
 
 def single_commands_over_crud(doc: Doc) -> float | None:
-    ratios = []
-    for scenario in SINGLE_COMMANDS:
-        ours = _ours(doc, scenario, "saturation")
-        crud = find_result(doc.get("results", []), "crud", scenario, "saturation")
-        if ours is None or crud is None or not crud["throughput"]:
-            return None
-        ratios.append(ours["throughput"] / crud["throughput"])
-    return min(ratios)
+    crud = [
+        r["ours_over_baseline"]
+        for r in ratios(doc.get("results", []))
+        if r["ours"] == SINGLE_COMMANDS and r["baseline"] == "crud"
+    ]
+    return min(crud) if len(crud) == len(COMPARED) else None
 
 
 def largest_process_mb(doc: Doc) -> float | None:
