@@ -10,7 +10,7 @@
 -- accounts were opened, the projection worker's backend spent 290 µs per deposit
 -- instead of 60, reading the whole table twice a batch
 -- (docs/adr/0344-random-page-cost-for-data-in-memory.md). With 1.1 the same plans
--- look accounts up by index once the table holds about 500 rows, whatever is stored
+-- look accounts up by index once the table holds about 600 rows, whatever is stored
 -- later (below that, the projection worker's statement lifetime re-plans them).
 --
 -- A database-level setting, so every environment that runs the migrations has it,

@@ -60,7 +60,9 @@ async def test_the_database_prices_random_reads_for_data_in_memory(db: asyncpg.P
         assert await conn.fetchval("SHOW random_page_cost") == "1.1"
 
 
-@pytest.mark.parametrize("rows", [600, 2_000, 20_000])
+# From about 600 rows the index plan wins, but at 600 one fresh table in twelve still
+# got the scan (its page count is at the edge): the smallest case keeps a margin.
+@pytest.mark.parametrize("rows", [1_000, 2_000, 20_000])
 async def test_the_projection_statement_looks_accounts_up_by_index(
     db: asyncpg.Pool, rows: int
 ) -> None:
