@@ -49,7 +49,8 @@ FIELDS: dict[str, str] = {
 _ECS_OUTCOMES = frozenset({"success", "failure", "unknown"})
 
 
-def _nanoseconds(ms: Any) -> Any:
+def nanoseconds(ms: Any) -> Any:
+    """``event.duration``: ECS counts nanoseconds; our calls pass milliseconds."""
     return int(ms * 1_000_000) if isinstance(ms, (int, float)) else ms
 
 
@@ -80,7 +81,7 @@ def to_ecs(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> dict[str, A
         if key == "outcome" and value not in _ECS_OUTCOMES:
             target = _BANK_OUTCOME
         elif key == "duration_ms":
-            value = _nanoseconds(value)
+            value = nanoseconds(value)
         elif key == "status" and not isinstance(value, int):
             target = _BANK_STATUS
         elif key == "event" and not isinstance(value, str):

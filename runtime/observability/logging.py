@@ -22,7 +22,9 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import msgspec
@@ -130,6 +132,28 @@ def add_request_context(
     return event_dict
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+
+def now_iso() -> str:
+    """Every line's ``@timestamp``: UTC, ISO 8601 with microseconds (always six
+    digits), ``Z``. The date and time of day are formatted once a second (the pair
+    is replaced whole, so a thread never sees one second's number with another's text)."""
+    global _second
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    second = _second
+    if second[0] != seconds:
+        second = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{second[1]}.{nanos // 1000:06d}Z"
+
+
+def add_timestamp(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    event_dict["timestamp"] = now_iso()
+    return event_dict
+
+
 _encoder = msgspec.json.Encoder(enc_hook=str)
 
 
@@ -140,7 +164,22 @@ def render_json(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> str:
         return json.dumps(dict(event_dict), default=str)
 
 
-_configured: str | None = None
+@dataclass(frozen=True, slots=True)
+class Sink:
+    """Where ``configure_logging`` sends the lines, for a writer that builds its own
+    (``runtime.observability.access_log``)."""
+
+    stream: TextIO
+    process: str
+    level_no: int
+
+
+_sink: Sink | None = None
+
+
+def sink() -> Sink | None:
+    """The configured output; None before ``configure_logging``."""
+    return _sink
 
 
 class _JsonHandler(logging.StreamHandler[TextIO]):
@@ -152,7 +191,7 @@ class _JsonHandler(logging.StreamHandler[TextIO]):
 
 def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | None = None) -> None:
     """JSON lines on ``stream`` (stderr by default) for structlog and stdlib loggers alike."""
-    global _configured
+    global _sink
     out = stream or sys.stderr
     level_no = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     if not isinstance(level_no, int):
@@ -164,11 +203,10 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
         event_dict.setdefault("process", process)
         return event_dict
 
-    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
-            timestamper,
+            add_timestamp,
             add_process,
             add_request_context,
             structlog.processors.format_exc_info,
@@ -184,7 +222,7 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
-            timestamper,
+            add_timestamp,
             add_process,
             add_request_context,
         ],
@@ -221,7 +259,7 @@ def configure_logging(process: str, *, level: str = "INFO", stream: TextIO | Non
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False
-    _configured = process
+    _sink = Sink(out, process, level_no)
     for named in _named.values():
         named._reset()
 

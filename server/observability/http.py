@@ -11,7 +11,8 @@ included. Per HTTP request it:
 - counts ``http_requests_total{route,method,status}`` and observes
   ``http_request_duration_seconds{route,method}``, with the route *template*
   Litestar resolved (``/api/v1/accounts/{account_id:str}/deposits``);
-- writes one access-log line for every command (POST, PUT, DELETE, ...), every
+- writes one access-log line (``runtime.observability.access_log``, built straight
+  in its ECS shape: docs/adr/0347) for every command (POST, PUT, DELETE, ...), every
   4xx/5xx and every request slower than ``SLOW_REQUEST_SECONDS``; a successful
   read (GET/HEAD) is only counted in the metrics: its log line cost 23 µs of CPU,
   more than the request metrics and ids together (docs/adr/0300-a-cheap-request.md).
@@ -25,11 +26,9 @@ from typing import Any
 
 from litestar import Litestar, Response, get
 
-from runtime.observability import context, tracing
-from runtime.observability.logging import get_logger
+from runtime.observability import access_log, context, tracing
 from server.observability.metrics import WEBSOCKETS, exposition, observe_http, watch_pool
 
-_access_log = get_logger("bank.http")
 _UNMATCHED = "unmatched"
 _QUIET_METHODS = frozenset({"GET", "HEAD"})
 SLOW_REQUEST_SECONDS = 1.0
@@ -107,13 +106,7 @@ class ObservedASGI:
             route = scope.get("path_template") or _UNMATCHED
             observe_http(route, method, status, seconds)
             if status >= 400 or method not in _QUIET_METHODS or seconds > SLOW_REQUEST_SECONDS:
-                _access_log.info(
-                    "http request",
-                    method=method,
-                    route=route,
-                    status=status,
-                    duration_ms=round(seconds * 1000, 3),
-                )
+                access_log.write(method, route, status, round(seconds * 1000, 3))
             context.SCOPE.reset(tokens[2])
             context.REQUEST_ID.reset(tokens[1])
             context.TRACE_ID.reset(tokens[0])
