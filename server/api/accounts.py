@@ -92,11 +92,16 @@ async def read_movement(
     return Movement(account, req, idem, meta, audit)
 
 
+async def movement_result(
+    ctx: AppContext, actor: Actor, m: Movement, handler: MovementHandler
+) -> CommandResult:
+    return await handler(ctx, actor, m.account, m.req, m.idem, m.meta, m.audit)
+
+
 async def run_movement(
     ctx: AppContext, actor: Actor, m: Movement, handler: MovementHandler
 ) -> Response[bytes]:
-    result = await handler(ctx, actor, m.account, m.req, m.idem, m.meta, m.audit)
-    return command_response(result)
+    return command_response(await movement_result(ctx, actor, m, handler))
 
 
 @dataclass(frozen=True, slots=True)

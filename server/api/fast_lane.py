@@ -9,8 +9,9 @@ This ASGI layer sits inside the request ids, metrics, access log and input guard
 in front of Litestar, whose ``before_send`` hooks (security headers) wrap the ``send``
 it answers through. It runs the very functions the controllers run
 (``authenticate_access_token``, ``resolve_account``, ``get_balance``,
-``read_movement``/``run_movement``, ``read_transfer``/``run_transfer``,
-``take_money_token``) and takes only requests of the plain shape: a bearer token, no
+``read_movement``/``movement_result``, ``read_transfer``/``transfer_result``,
+``take_money_token``), answers a command's result as ``accounts.command_response`` has
+Litestar answer it, and takes only requests of the plain shape: a bearer token, no
 ``Origin`` (CORS stays with Litestar's middleware), no query string (GET balance:
 ``min_version=<digits>`` at most), and for a command a JSON body with a
 Content-Length within the app's limit.
@@ -36,7 +37,7 @@ from litestar import Litestar
 from litestar.utils.scope.state import ScopeState
 
 from server.api.account_ids import resolve_account
-from server.api.accounts import MOVEMENT_ROUTES, MovementRoute, read_movement, run_movement
+from server.api.accounts import MOVEMENT_ROUTES, MovementRoute, movement_result, read_movement
 from server.api.bootstrap import services_of
 from server.api.errors import error_response
 from server.api.queries import BALANCE_PATH, min_version_param
@@ -46,8 +47,9 @@ from server.api.transfers import (
     TRANSFER_OPERATION,
     TRANSFERS_PATH,
     read_transfer,
-    run_transfer,
+    transfer_result,
 )
+from server.application.command_runner import CommandResult
 from server.application.context import Actor, AppContext
 from server.queries import accounts as account_queries
 
@@ -59,6 +61,7 @@ _MOVEMENT = re.compile(_ACCOUNT + "(" + "|".join(map(re.escape, _BY_SUFFIX)) + "
 _MIN_VERSION = re.compile(rb"min_version=([0-9]{1,18})")
 _BEARER = b"bearer "  # Litestar takes what follows the first space; so do we
 _JSON = b"application/json"
+_REPLAYED = (b"idempotent-replayed", b"true")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -106,12 +109,12 @@ class FastLane:
     def _command_of(self, path: str) -> tuple[str, str, Read, Run] | None:
         """The route template, operation id, reading and running of a command path."""
         if path == TRANSFERS_PATH:
-            return self.transfer_template, TRANSFER_OPERATION, _read_transfer, run_transfer
+            return self.transfer_template, TRANSFER_OPERATION, _read_transfer, transfer_result
         if (match := _MOVEMENT.fullmatch(path)) is None:
             return None
         account_id, route = match.group(1), _BY_SUFFIX[match.group(2)]
         read = partial(_read_movement, account_id=account_id, route=route)
-        run = partial(_run_movement, route=route)
+        run = partial(_movement_result, route=route)
         return self.movement_templates[route.suffix], route.operation_id, read, run
 
     async def _signed_in(self, scope: Any, headers: dict[bytes, bytes]) -> Actor | None:
@@ -210,16 +213,17 @@ class FastLane:
         try:
             if operation_id in MONEY_MOVING:  # as the ``actor`` dependency takes it
                 await take_money_token(self.app, actor)
-            response = await run(ctx, actor, command)
+            result = await run(ctx, actor, command)
         except Exception as exc:  # noqa: BLE001 - answered as Litestar would answer it
-            response = error_response(request, exc)
-        await _answer(scope, receive, send, request, response)
+            await _answer(scope, receive, send, request, error_response(request, exc))
+            return True
+        await _answer_result(send, result)
         return True
 
 
 # How the lane reads a command's request (raises: Litestar answers) and runs it.
 Read = Callable[[Any, AppContext, Actor], Awaitable[Any]]
-Run = Callable[[AppContext, Actor, Any], Awaitable[Any]]
+Run = Callable[[AppContext, Actor, Any], Awaitable[CommandResult]]
 
 
 async def _read_movement(
@@ -228,10 +232,10 @@ async def _read_movement(
     return await read_movement(request, ctx, actor, account_id, route.command, route.action)
 
 
-async def _run_movement(
+async def _movement_result(
     ctx: AppContext, actor: Actor, movement: Any, *, route: MovementRoute
-) -> Any:
-    return await run_movement(ctx, actor, movement, route.handler)
+) -> CommandResult:
+    return await movement_result(ctx, actor, movement, route.handler)
 
 
 async def _read_transfer(request: Any, ctx: AppContext, actor: Actor) -> Any:
@@ -241,6 +245,18 @@ async def _read_transfer(request: Any, ctx: AppContext, actor: Actor) -> Any:
 
 async def _answer(scope: Any, receive: Any, send: Any, request: Any, response: Any) -> None:
     await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+
+async def _answer_result(send: Any, result: CommandResult) -> None:
+    """A command's answer as ``accounts.command_response`` has Litestar give it (its
+    stored JSON, Idempotent-Replayed on a replay), without building Litestar's
+    response objects: 8.3 -> 0.5 µs of CPU an answer (docs/adr/0348)."""
+    body = result.body
+    headers = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode())]
+    if result.replayed:
+        headers.append(_REPLAYED)
+    await send({"type": "http.response.start", "status": result.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _read_body(receive: Any) -> bytes | None:

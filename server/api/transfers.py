@@ -13,6 +13,7 @@ from server.api.body import decode_body, event_metadata, idempotency_key
 from server.api.security import audit_record
 from server.application import handlers
 from server.application.audit import AuditRecord
+from server.application.command_runner import CommandResult
 from server.application.context import Actor, AppContext
 from server.application.idempotency import IdempotencyKey
 from shared.api import TransferRequest, TransferResponse
@@ -49,9 +50,12 @@ async def read_transfer(request: Request[Any, Any, Any], actor: Actor) -> Transf
     return Transfer(req, idem, meta, transfer_audit(request, actor, meta, req))
 
 
+async def transfer_result(ctx: AppContext, actor: Actor, t: Transfer) -> CommandResult:
+    return await handlers.transfer_money(ctx, actor, t.req, t.idem, t.meta, t.audit)
+
+
 async def run_transfer(ctx: AppContext, actor: Actor, t: Transfer) -> Response[bytes]:
-    result = await handlers.transfer_money(ctx, actor, t.req, t.idem, t.meta, t.audit)
-    return command_response(result)
+    return command_response(await transfer_result(ctx, actor, t))
 
 
 TRANSFERS_PATH = "/api/v1/transfers"  # also answered by server/api/fast_lane.py
