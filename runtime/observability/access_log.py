@@ -2,10 +2,10 @@
 shape.
 
 Every command writes one (``server/observability/http.py``). Through structlog's
-processors (``runtime/observability/logging.py``) a line cost about 12.5 µs of CPU:
+processors (``runtime/observability/logging.py``) a line cost about 13 µs of CPU:
 the generic ECS mapping walks every key, redaction looks at each value, structlog
-binds and copies the context. This line's fields are always the same five
-(method, route template, status, duration, and the request's ids and user from
+binds and copies the context. This line's fields are always the same (method, route
+template, status, duration, and the request's trace id, request id and user from
 ``runtime.observability.context``), none of them can hold a secret, so it is built
 here as the finished document, with the same names, conversions and timestamp
 as the generic path (``tests/unit/test_access_log.py`` holds them equal) and written
