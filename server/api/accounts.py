@@ -13,6 +13,7 @@ from litestar import Controller, Request, Response, get, post
 from server.api.account_ids import resolve_account
 from server.api.approvals import PENDING_RESPONSE, pending_unfreeze
 from server.api.body import decode_body, event_metadata, idempotency_key
+from server.api.headers import IDEMPOTENT_REPLAYED
 from server.api.queries import min_version_param
 from server.api.security import audit_record
 from server.application import funding_handlers, handlers
@@ -35,7 +36,7 @@ from shared.events import EventMetadata
 
 
 def command_response(result: CommandResult) -> Response[bytes]:
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    headers = {IDEMPOTENT_REPLAYED: "true"} if result.replayed else None
     return Response(
         content=result.body,
         status_code=result.status_code,

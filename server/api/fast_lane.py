@@ -40,6 +40,7 @@ from server.api.account_ids import resolve_account
 from server.api.accounts import MOVEMENT_ROUTES, MovementRoute, movement_result, read_movement
 from server.api.bootstrap import services_of
 from server.api.errors import error_response
+from server.api.headers import IDEMPOTENT_REPLAYED
 from server.api.queries import BALANCE_PATH, min_version_param
 from server.api.rate_limits import MONEY_MOVING, take_money_token
 from server.api.security import authenticate_access_token
@@ -61,7 +62,7 @@ _MOVEMENT = re.compile(_ACCOUNT + "(" + "|".join(map(re.escape, _BY_SUFFIX)) + "
 _MIN_VERSION = re.compile(rb"min_version=([0-9]{1,18})")
 _BEARER = b"bearer "  # Litestar takes what follows the first space; so do we
 _JSON = b"application/json"
-_REPLAYED = (b"idempotent-replayed", b"true")
+_REPLAYED = (IDEMPOTENT_REPLAYED.lower().encode(), b"true")
 _encode = msgspec.json.Encoder().encode
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from litestar.config.cors import CORSConfig
 
 from runtime.settings import Settings
+from server.api.headers import IDEMPOTENT_REPLAYED
 
 
 def cors_config(settings: Settings) -> CORSConfig:
@@ -27,7 +28,7 @@ def cors_config(settings: Settings) -> CORSConfig:
             "traceparent",
             "X-Request-Id",
         ],
-        expose_headers=["Retry-After", "Idempotent-Replayed"],
+        expose_headers=["Retry-After", IDEMPOTENT_REPLAYED],
         allow_credentials=False,
         max_age=600,
     )

@@ -18,6 +18,10 @@ _ALWAYS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-resource-policy", b"same-site"),
 ]
+# On the answer to a command whose Idempotency-Key was answered before: the stored
+# answer, replayed (Litestar's command_response, the fast lane, CORS exposes it).
+IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
+
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 _NO_STORE = (b"cache-control", b"no-store")
 
