@@ -91,12 +91,6 @@ PG_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
     "log_min_messages": "warning",
     "log_line_prefix": "'%m [%p] %u@%d '",
-    # WAL is written into recycled segments (and their cached pages) after at most
-    # 512 MB, not into up to 1 GB of new files: on a VM whose host backs fresh memory
-    # lazily, each new page of page cache cost 10-40 us, up to 1.5x PostgreSQL's CPU per
-    # transfer under sustained load (docs/adr/0349-wal-recycled-within-512-mb.md).
-    "max_wal_size": "512MB",
-    "min_wal_size": "512MB",
 }
 if sys.platform == "linux":
     # Before crash recovery PostgreSQL makes the data directory durable. "fsync" (the
