@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from litestar.types import Message, Scope
 
+# On the answer to a command whose Idempotency-Key was answered before: the stored
+# answer, replayed (Litestar's command_response, the fast lane, CORS exposes it).
+IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
+
 _ALWAYS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -18,10 +22,6 @@ _ALWAYS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-resource-policy", b"same-site"),
 ]
-# On the answer to a command whose Idempotency-Key was answered before: the stored
-# answer, replayed (Litestar's command_response, the fast lane, CORS exposes it).
-IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
-
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 _NO_STORE = (b"cache-control", b"no-store")
 

@@ -67,6 +67,19 @@ async def test_api8_misconfiguration_cors_allows_only_the_client_origin(
         assert r.headers.get("access-control-allow-origin") not in (evil, "*"), evil
 
 
+async def test_api8_misconfiguration_cors_exposes_the_replay_and_retry_headers(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+) -> None:
+    # The web client reads both on a cross-origin answer: a replayed command
+    # (Idempotent-Replayed) and when to try again (Retry-After).
+    client_origin = f"http://127.0.0.1:{stack.ports.client}"
+    r = await http.get("/health/live", headers={"Origin": client_origin})
+    assert r.headers["access-control-allow-origin"] == client_origin
+    exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+    assert {"idempotent-replayed", "retry-after"} <= exposed, exposed
+
+
 async def test_api8_misconfiguration_tls_serves_the_api_with_the_generated_certificate(
     api_factory: Callable[..., ManagedProcess],
     stack: EmbeddedStack,
