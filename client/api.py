@@ -351,7 +351,7 @@ class BankApi:
             "POST",
             path,
             content=_encoder.encode(body),
-            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+            headers={"Content-Type": "application/json", dto.IDEMPOTENCY_KEY: key},
         )
 
     async def deposit(

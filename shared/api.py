@@ -10,6 +10,11 @@ import msgspec
 
 from shared.money import CurrencyCode, Money, PositiveMinorUnits
 
+# The request header of every money-moving command: the client's key for the operation,
+# generated once and sent again on every retry (the client sends it; the server reads it,
+# allows it through CORS and declares it in the OpenAPI document).
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
 Description = Annotated[str, msgspec.Meta(max_length=140)]
 AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Email = Annotated[

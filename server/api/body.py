@@ -23,6 +23,7 @@ from litestar.exceptions import ClientException
 from runtime.observability import context as obs
 from server.application.context import Actor
 from server.application.idempotency import IdempotencyKey, request_hash
+from shared.api import IDEMPOTENCY_KEY
 from shared.events import EventMetadata
 
 T = TypeVar("T")
@@ -78,7 +79,7 @@ def parse_instant(value: str, name: str) -> datetime:
 def idempotency_key(
     request: Request, actor: Actor, command: str, body: msgspec.Struct, *, required: bool = True
 ) -> IdempotencyKey | None:
-    key = request.headers.get("idempotency-key")
+    key = request.headers.get(IDEMPOTENCY_KEY)
     if key is None:
         if required:
             raise BadRequestError(

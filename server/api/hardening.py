@@ -10,6 +10,7 @@ from litestar.config.cors import CORSConfig
 
 from runtime.settings import Settings
 from server.api.headers import IDEMPOTENT_REPLAYED
+from shared.api import IDEMPOTENCY_KEY
 
 
 def cors_config(settings: Settings) -> CORSConfig:
@@ -24,7 +25,7 @@ def cors_config(settings: Settings) -> CORSConfig:
         allow_headers=[
             "Authorization",
             "Content-Type",
-            "Idempotency-Key",
+            IDEMPOTENCY_KEY,
             "traceparent",
             "X-Request-Id",
         ],

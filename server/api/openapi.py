@@ -43,7 +43,7 @@ from server.api.input_guard import InputGuard
 from server.api.openapi_errors import HandlerFacts, handler_facts
 from server.api.rate_limits import MONEY_MOVING
 from server.application.password_policy import MIN_LENGTH as PASSWORD_MIN_LENGTH
-from shared.api import Problem
+from shared.api import IDEMPOTENCY_KEY, Problem
 
 REF = "#/components/schemas/{name}"
 OAUTH2, BEARER = "OAuth2PasswordBearer", "BearerJWT"
@@ -230,7 +230,7 @@ def _parameters(op_id: str, op: dict[str, Any], facts: HandlerFacts, wire: dict[
     if facts.idempotency:
         op.setdefault("parameters", []).append(
             {
-                "name": "Idempotency-Key",
+                "name": IDEMPOTENCY_KEY,
                 "in": "header",
                 "required": facts.idempotency == "required",
                 "description": "Generate once per operation (a UUID) and send the same key on"
