@@ -47,16 +47,6 @@ APPLY_RETRIES = Counter(
     "Batches tried again after a PostgreSQL error",
     ["reason"],
 )
-LAST_PROGRESS_AGE = Gauge(
-    "bank_pipeline_last_progress_age_seconds",
-    "Seconds since the process last made progress (idle with nothing to do counts)",
-    ["process"],
-)
-STALLED = Gauge(
-    "bank_pipeline_stalled",
-    "1 when the last progress is older than pipeline_stall_seconds while there is work",
-    ["process"],
-)
 
 
 def declare(topics: tuple[str, ...]) -> None:

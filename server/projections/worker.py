@@ -18,7 +18,7 @@ is retried on a new one for as long as it takes (the worker shows "stalled");
 any other error is retried a bounded number of times, then each partition of
 the batch is tried alone and the one that still fails is stopped and marked
 failed (metric, GET /health, alert) until the worker restarts or the partition
-is reassigned, while the others go on. Progress and lag: progress.py.
+is reassigned, while the others go on. Progress and lag: runtime/consumer_progress.py.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from runtime import kafka
+from runtime import consumer_health, kafka
 from runtime.consumer_group import Rebalances
+from runtime.consumer_progress import Progress
 from runtime.observability.pipeline import observe_batch
 from runtime.settings import Settings
 from server.adapters.postgres.pool import create_pool
-from server.projections import endpoint, metrics
+from server.projections import metrics
 from server.projections.dead_letters import DeadLetters
-from server.projections.progress import Progress
 from server.projections.projector import CONSUMER_NAME, Positions, Projector
 from server.projections.retry import BatchFailedError, RetryPolicy
 from server.projections.writer import load_checkpoints
@@ -58,6 +58,7 @@ from shared.topics import (
 )
 
 log = logging.getLogger("bank.projections")
+PROCESS = "projections"  # its name in GET /health and the pipeline metrics
 
 BATCH_MAX_RECORDS = 1000
 BATCH_MAX_SECONDS = 0.025
@@ -85,7 +86,7 @@ class Worker:
         self.settings = settings
         self.pool = pool
         self.projector = projector
-        self.progress = progress or Progress(settings.pipeline_stall_seconds)
+        self.progress = progress or Progress(PROCESS, settings.pipeline_stall_seconds)
         self.retry = RetryPolicy(pool.expire_connections)
         self._verify: dict[TopicPartition, tuple[int, UUID | None]] = {}
         self._last_offset: dict[TopicPartition, int] = {}
@@ -433,9 +434,9 @@ def _event_id(r: ConsumerRecord) -> UUID | None:
 
 
 async def run_worker(settings: Settings) -> None:
-    progress = Progress(settings.pipeline_stall_seconds)
+    progress = Progress(PROCESS, settings.pipeline_stall_seconds)
     metrics.declare(PROJECTED_TOPICS)
-    endpoint.serve(progress, settings.projections_metrics_port, settings.metrics_host)
+    consumer_health.serve(progress, settings.projections_metrics_port, settings.metrics_host)
     # synchronous_commit off: a batch's rows and its checkpoint still commit
     # atomically; a crash can only lose the last few milliseconds of batches,
     # which are re-read (from the PostgreSQL checkpoint) and re-applied.

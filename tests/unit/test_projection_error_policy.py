@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 
-from server.projections.progress import OK, STALLED, STARTING, Progress
+from runtime.consumer_progress import OK, STALLED, STARTING, Progress
 from server.projections.retry import BatchFailedError, RetryPolicy, is_broken_connection
 
 
@@ -100,7 +100,7 @@ def test_a_transient_error_that_clears_within_the_bound_applies_the_batch() -> N
 
 def test_a_worker_starts_then_is_ok_while_it_commits_batches() -> None:
     clock = Clock()
-    progress = Progress(stall_seconds=30, clock=clock)
+    progress = Progress("projections", stall_seconds=30, clock=clock)
     assert progress.status() == STARTING
     clock.now += 10
     progress.record_started()
@@ -114,14 +114,14 @@ def test_a_worker_starts_then_is_ok_while_it_commits_batches() -> None:
 
 def test_a_worker_that_never_gets_going_is_stalled_after_the_threshold() -> None:
     clock = Clock()
-    progress = Progress(stall_seconds=30, clock=clock)
+    progress = Progress("projections", stall_seconds=30, clock=clock)
     clock.now += 31
     assert progress.status() == STALLED
 
 
 def test_idle_with_nothing_to_do_is_progress() -> None:
     clock = Clock()
-    progress = Progress(stall_seconds=30, clock=clock)
+    progress = Progress("projections", stall_seconds=30, clock=clock)
     progress.record_started()
     clock.now += 600
     progress.record_lag({("account-events", 0): 0, ("transaction-events", 3): 0})
@@ -130,7 +130,7 @@ def test_idle_with_nothing_to_do_is_progress() -> None:
 
 def test_records_waiting_with_no_batch_committed_for_too_long_is_stalled() -> None:
     clock = Clock()
-    progress = Progress(stall_seconds=30, clock=clock)
+    progress = Progress("projections", stall_seconds=30, clock=clock)
     progress.record_started()
     progress.record_lag({("account-events", 2): 7})
     clock.now += 29
@@ -145,7 +145,7 @@ def test_records_waiting_with_no_batch_committed_for_too_long_is_stalled() -> No
 
 def test_a_batch_retried_for_too_long_is_stalled_even_without_lag() -> None:
     clock = Clock()
-    progress = Progress(stall_seconds=30, clock=clock)
+    progress = Progress("projections", stall_seconds=30, clock=clock)
     progress.record_started()
     progress.record_lag({})
     progress.record_batch_started()
@@ -156,7 +156,7 @@ def test_a_batch_retried_for_too_long_is_stalled_even_without_lag() -> None:
 
 def test_a_failed_partition_is_reported_without_stalling_the_others() -> None:
     clock = Clock()
-    progress = Progress(stall_seconds=30, clock=clock)
+    progress = Progress("projections", stall_seconds=30, clock=clock)
     progress.record_started()
     progress.record_failed(("account-events", 5), "CheckViolationError: bad row")
     clock.now += 300

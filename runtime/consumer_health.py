@@ -1,6 +1,8 @@
-"""The worker's metrics port: ``GET /health`` (the "Pipeline health" contract:
-JSON, 503 when stalled) and the Prometheus metrics on every other path.
-Served from a thread, so it answers even when the event loop is stuck."""
+"""A Kafka consumer's metrics port (the projection worker's, the notification
+consumer's): ``GET /health`` (the "Pipeline health" contract: JSON, 503 when
+stalled) and the Prometheus metrics on every other path. Served from a thread, so
+it answers even when the event loop is stuck; a stopped process does not answer,
+which the supervisor counts as stuck too (infra/local/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,21 @@ import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
-from prometheus_client import REGISTRY, generate_latest
+from prometheus_client import REGISTRY, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from server.projections import metrics
-from server.projections.progress import PROCESS, STALLED, Progress
+from runtime.consumer_progress import STALLED, Progress
+
+LAST_PROGRESS_AGE = Gauge(
+    "bank_pipeline_last_progress_age_seconds",
+    "Seconds since the process last made progress (idle with nothing to do counts)",
+    ["process"],
+)
+STALLED_GAUGE = Gauge(
+    "bank_pipeline_stalled",
+    "1 when the last progress is older than pipeline_stall_seconds while there is work",
+    ["process"],
+)
 
 
 def _handler(progress: Progress) -> type[BaseHTTPRequestHandler]:
@@ -39,8 +51,8 @@ def _handler(progress: Progress) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(progress: Progress, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    metrics.LAST_PROGRESS_AGE.labels(PROCESS).set_function(progress.age)
-    metrics.STALLED.labels(PROCESS).set_function(lambda: float(progress.status() == STALLED))
+    LAST_PROGRESS_AGE.labels(progress.process).set_function(progress.age)
+    STALLED_GAUGE.labels(progress.process).set_function(lambda: float(progress.status() == STALLED))
     server = ThreadingHTTPServer((host, port), _handler(progress))
     server.daemon_threads = True
     Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()

@@ -1,19 +1,20 @@
-"""The projection worker's progress, for GET /health and the pipeline metrics
-(the "Pipeline health" contract): lag per assigned partition, the age of the
-last progress, the partitions marked failed.
+"""A Kafka consumer's progress (the projection worker's, the notification
+consumer's), for GET /health and the pipeline metrics (the "Pipeline health"
+contract): lag per assigned partition, the age of the last progress, the
+partitions marked failed.
 
 Progress is a committed batch, or being idle with nothing to do (every
 partition that is not failed at its high watermark, no batch in hand). The
-worker is "stalled" when its last progress is older than the threshold while
+consumer is "stalled" when its last progress is older than the threshold while
 it has work: a batch it keeps retrying, or records waiting on a healthy
 partition. A failed partition is reported separately (``failed_partitions``,
 its own metric and alert): the others keep progressing, and restarting the
 worker would only fail it again.
 
-Pure: the worker calls the ``record_*`` methods from its event loop; the
-health endpoint reads ``health()`` from its own thread (plain attribute reads
-and dict copies, atomic under the GIL), so a worker whose loop hangs still
-answers, with a growing age.
+Pure: the consumer calls the ``record_*`` methods from its event loop; the
+health endpoint (runtime/consumer_health.py) reads ``health()`` from its own
+thread (plain attribute reads and dict copies, atomic under the GIL), so a
+consumer whose loop hangs still answers, with a growing age.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 
 from runtime.observability.pipeline import shown_age
 
-PROCESS = "projections"
 OK = "ok"
 STARTING = "starting"
 STALLED = "stalled"
@@ -39,6 +39,7 @@ def partition_name(tp: Partition) -> str:
 
 @dataclass
 class Progress:
+    process: str  # as GET /health and the metrics' ``process`` label name it
     stall_seconds: float
     clock: Callable[[], float] = time.monotonic
     started: bool = False  # consuming (topics, catch-up and subscription done)
@@ -100,7 +101,7 @@ class Progress:
         failed = dict(self.failed)
         age = self.age()
         return {
-            "process": PROCESS,
+            "process": self.process,
             "status": self.status(age),
             "last_progress_age_seconds": shown_age(age),
             "stall_threshold_seconds": self.stall_seconds,
