@@ -134,11 +134,13 @@ class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
     client_port: int = field(default=8550, name="client_port")
     # Browser origins allowed by CORS (comma-separated); empty = the local web client.
     cors_origins: str = field(default="", name="cors_origins")
-    # Where the CDC connector and the projection worker serve /metrics and /health
+    # Where the CDC connector, the projection worker and the notification consumer serve
+    # /metrics and /health
     # (0.0.0.0 in containers so Prometheus and the probes reach it).
     metrics_host: str = field(default="127.0.0.1", name="metrics_host")
     cdc_metrics_port: int = field(default=9101, name="cdc_metrics_port")
     projections_metrics_port: int = field(default=9102, name="projections_metrics_port")
+    notifications_metrics_port: int = field(default=9103, name="notifications_metrics_port")
 
 
 class SecuritySettings(msgspec.Struct, kw_only=True, frozen=True):

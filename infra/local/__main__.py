@@ -21,6 +21,7 @@ _APP_PORTS = {
     "api": "api",
     "cdc": "cdc_metrics",
     "projections": "projections_metrics",
+    "notifications": "notifications_metrics",
     "client": "client",
 }
 

@@ -86,8 +86,15 @@ def start_projections(
 def start_notifications(
     stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0
 ) -> ManagedProcess:
-    """The notification consumer (no port: up once started; see server/notifications)."""
-    return stack.spawn("notifications", ["-m", "server.notifications"], wait=wait, timeout=timeout)
+    """The notification consumer; ready when its metrics port answers."""
+    return stack.spawn(
+        "notifications",
+        ["-m", "server.notifications"],
+        ready=tcp_ready(stack.ports.notifications_metrics),
+        port=stack.ports.notifications_metrics,
+        wait=wait,
+        timeout=timeout,
+    )
 
 
 def start_scheduler(

@@ -20,11 +20,13 @@ class StackPorts:
     client: int = 8550
     cdc_metrics: int = 9101
     projections_metrics: int = 9102
+    notifications_metrics: int = 9103
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackPorts:
         """Defaults, overridden by BANK_PG_PORT, BANK_REDIS_PORT, BANK_KAFKA_PORT,
-        BANK_API_PORT, BANK_CLIENT_PORT, BANK_CDC_METRICS_PORT, BANK_PROJECTIONS_METRICS_PORT."""
+        BANK_API_PORT, BANK_CLIENT_PORT, BANK_CDC_METRICS_PORT, BANK_PROJECTIONS_METRICS_PORT,
+        BANK_NOTIFICATIONS_METRICS_PORT."""
         env = os.environ if environ is None else environ
         names = {
             "postgres": "BANK_PG_PORT",
@@ -34,6 +36,7 @@ class StackPorts:
             "client": "BANK_CLIENT_PORT",
             "cdc_metrics": "BANK_CDC_METRICS_PORT",
             "projections_metrics": "BANK_PROJECTIONS_METRICS_PORT",
+            "notifications_metrics": "BANK_NOTIFICATIONS_METRICS_PORT",
         }
         values = {field: int(env[var]) for field, var in names.items() if env.get(var)}
         return cls(**values)

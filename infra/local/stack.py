@@ -74,8 +74,8 @@ class ServiceStatus:
     def line(self) -> str:
         state = ("up" if self.answering else "no-answer") if self.running else "down"
         pid = str(self.pid) if self.pid else "-"
-        line = f"{self.name:<12} {state:<9} pid {pid:<8} {self.where}"
-        return f"{line}\n{'':<12} {self.detail}" if self.detail else line
+        line = f"{self.name:<13} {state:<9} pid {pid:<8} {self.where}"
+        return f"{line}\n{'':<13} {self.detail}" if self.detail else line
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -194,6 +194,7 @@ class EmbeddedStack:
             "BANK_CLIENT_PORT": str(self.ports.client),
             "BANK_CDC_METRICS_PORT": str(self.ports.cdc_metrics),
             "BANK_PROJECTIONS_METRICS_PORT": str(self.ports.projections_metrics),
+            "BANK_NOTIFICATIONS_METRICS_PORT": str(self.ports.notifications_metrics),
             "BANK_DEV_TOP_UPS": "true",  # development stack: customers may top up (#17)
         }
 
@@ -426,7 +427,7 @@ class EmbeddedStack:
             )
             answering = rec.port is None or port_open(rec.port)
             detail = ""
-            if name in ("cdc", "projections") and rec.port is not None and answering:
+            if name in health.PIPELINE and rec.port is not None and answering:
                 detail = health.probe(rec.port, timeout=2.0).summary()
             out.append(ServiceStatus(name, True, rec.pid, where, answering, detail))
         if launcher:
@@ -472,12 +473,14 @@ _PORT_VARS = {
     "client": "CLIENT_PORT",
     "cdc_metrics": "CDC_METRICS_PORT",
     "projections_metrics": "PROJECTIONS_METRICS_PORT",
+    "notifications_metrics": "NOTIFICATIONS_METRICS_PORT",
 }
 _APP_WHERE = {
     "api": "{api}  (OpenAPI {api}/schema)",
     "client": "http://{host}:{port}",
     "cdc": "metrics http://{host}:{port}/metrics",
     "projections": "metrics http://{host}:{port}/metrics",
+    "notifications": "metrics http://{host}:{port}/metrics",
 }
 
 

@@ -5,8 +5,9 @@
   seen at the next pass (every 0.25 s): a SIGKILLed child needs no probe strikes.
 - PostgreSQL (started by pg_ctl, not one of our children) is restarted when its
   postmaster is gone (checked every 0.5 s).
-- A pipeline process (CDC connector, projection worker) that is alive but stuck is
-  killed (SIGKILL: a frozen process does not handle SIGTERM) and so restarted: its
+- A pipeline process (CDC connector, projection worker, notification consumer) that
+  is alive but stuck is killed (SIGKILL: a frozen process does not handle SIGTERM)
+  and so restarted: its
   ``GET /health`` says "stalled", or does not answer within the deadline, several
   probes in a row. A port without the endpoint (no progress info) is watched for
   liveness only.
@@ -31,7 +32,6 @@ from infra.local import health
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
 
-PIPELINE = ("cdc", "projections")
 TICK_SECONDS = 0.25  # one pass: exits seen, probes sent and read
 POSTGRES_CHECK_SECONDS = 0.5
 # Delay before restarting a process that exited: at once the first time (a crash or a
@@ -69,7 +69,7 @@ class Supervisor:
         *,
         say: Callable[[str], None] = print,
         names: Collection[str] | None = None,
-        watch_progress: Collection[str] = PIPELINE,
+        watch_progress: Collection[str] = health.PIPELINE,
         progress: ProgressWatch | None = None,
         watch_postgres: bool = True,
         tick: float = TICK_SECONDS,

@@ -15,6 +15,11 @@ A topic recreated under the consumer (the embedded broker restarted, or the CDC
 connector recycled the topics: cdc/recycle.py) is read again from offset 0, and
 the consumer commits where each newly assigned or restarted partition starts,
 which is what a recycle waits for before it sends to the new topics.
+
+Progress (a stored batch, or idle with every partition read to its end) is served
+as ``GET /health`` on ``notifications_metrics_port``, as the projection worker's
+(runtime/consumer_progress.py): alive with records waiting and no batch stored for
+``pipeline_stall_seconds`` is "stalled", and the supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
+from runtime import consumer_health
 from runtime.consumer_group import Rebalances
+from runtime.consumer_progress import Progress
 from runtime.kafka import GROUP_MEMBER_TIMING, NOTIFICATION_FETCH, admin_kwargs, consumer_kwargs
 from runtime.settings import Settings
 from server.adapters.postgres.pool import create_pool
@@ -64,6 +71,7 @@ from shared.topics import (
 log = logging.getLogger("bank.notifications")
 
 CONSUMER_NAME = NOTIFICATIONS_GROUP
+PROCESS = "notifications"  # its name in GET /health and the pipeline metrics
 SOURCE_TOPICS = READERS[NOTIFICATIONS_GROUP]
 BATCH_MAX_RECORDS = 500
 SWEEP_EVERY_SECONDS = 5.0
@@ -82,9 +90,15 @@ def never_notifies(record: ConsumerRecord) -> bool:
 
 class NotificationConsumer:
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, redis: Redis, provider: PushProvider
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        redis: Redis,
+        provider: PushProvider,
+        progress: Progress | None = None,
     ) -> None:
         self.settings = settings
+        self.progress = progress or Progress(PROCESS, settings.pipeline_stall_seconds)
         self.pool = pool
         self.live = LivePublisher(redis)
         self.provider = provider
@@ -132,6 +146,7 @@ class NotificationConsumer:
         await self.ensure_topics()
         self.consumer.subscribe(list(SOURCE_TOPICS), listener=Rebalances(self))
         await self.consumer.start()
+        self.progress.record_started()
         log.info("notification consumer reading %s", ", ".join(SOURCE_TOPICS))
         last_sweep = 0.0
         try:
@@ -142,6 +157,7 @@ class NotificationConsumer:
                     await self.process(records)
                     continue
                 await self.follow_recreated_topics()
+                await self._record_lag()
                 if time.monotonic() - last_sweep > SWEEP_EVERY_SECONDS:
                     last_sweep = time.monotonic()
                     await self.deliver(await inbox.unpushed(self.pool))
@@ -151,11 +167,28 @@ class NotificationConsumer:
     # --- one batch ------------------------------------------------------------------
 
     async def process(self, records: list[ConsumerRecord]) -> None:
+        self.progress.record_batch_started()
         drafts = await self.drafts(records)
         new = await self._store_with_retry(drafts)
         await self._commit(records)
+        self.progress.record_batch_done()
         self.stored += len(new)
         await self.deliver(new)
+
+    async def _record_lag(self) -> None:
+        """Idle (the last fetch brought nothing): records behind each assigned
+        partition's end, as of that fetch; none behind counts as progress."""
+        lag: dict[tuple[str, int], int] = {}
+        try:
+            for tp in self.consumer.assignment():
+                end = self.consumer.highwater(tp)
+                if end is not None:
+                    lag[(tp.topic, tp.partition)] = max(end - await self.consumer.position(tp), 0)
+        except KafkaError as exc:  # e.g. a rebalance began: the next round measures again
+            log.info("measuring the lag: %s", exc)
+            return
+        self.progress.forget(tp for tp in list(self.progress.lag) if tp not in lag)
+        self.progress.record_lag(lag)
 
     async def drafts(self, records: list[ConsumerRecord]) -> list[Draft]:
         now = datetime.now(UTC)
@@ -276,6 +309,8 @@ class NotificationConsumer:
 
 
 async def run_consumer(settings: Settings, provider: PushProvider) -> None:
+    progress = Progress(PROCESS, settings.pipeline_stall_seconds)
+    consumer_health.serve(progress, settings.notifications_metrics_port, settings.metrics_host)
     pool = await create_pool(
         settings.database.url,
         min_size=1,
@@ -284,7 +319,7 @@ async def run_consumer(settings: Settings, provider: PushProvider) -> None:
     )
     redis = Redis.from_url(settings.redis.url)
     try:
-        await NotificationConsumer(settings, pool, redis, provider).run()
+        await NotificationConsumer(settings, pool, redis, provider, progress).run()
     finally:
         await provider.close()
         await redis.aclose()

@@ -123,7 +123,7 @@ def test_release_invariants(values: str) -> None:
     deployments = by_kind(docs, "Deployment")
     cdc = deployments["bank-cdc"]["spec"]
     assert cdc["replicas"] == 1 and cdc["strategy"]["type"] == "Recreate"
-    for dep in ("bank-cdc", "bank-projections"):
+    for dep in ("bank-cdc", "bank-projections", "bank-notifications"):
         (c,) = deployments[dep]["spec"]["template"]["spec"]["containers"]
         assert c["livenessProbe"]["httpGet"]["path"] == "/health"  # stalled -> restarted
     hpas = {
@@ -136,7 +136,12 @@ def test_release_invariants(values: str) -> None:
     for name in hpas:  # the HPA owns the replica count
         assert "replicas" not in deployments[name]["spec"], name
     assert set(by_kind(docs, "PodDisruptionBudget")) == set(deployments)
-    assert set(by_kind(docs, "ServiceMonitor")) == {"bank-api", "bank-cdc", "bank-projections"}
+    assert set(by_kind(docs, "ServiceMonitor")) == {
+        "bank-api",
+        "bank-cdc",
+        "bank-projections",
+        "bank-notifications",
+    }
     assert not by_kind(docs, "Secret"), "secrets are referenced, never rendered"
     job = by_kind(docs, "Job")["bank-migrate"]
     hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")

@@ -19,6 +19,7 @@ import pytest
 from infra.local import EmbeddedStack, ManagedProcess
 from infra.local.stack import REPO_ROOT
 from infra.local.supervisor import ProgressWatch, Supervisor
+from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import sign_up
 
 
@@ -37,7 +38,7 @@ def supervisor(stack: EmbeddedStack) -> Iterator[Supervisor]:
     sup = Supervisor(
         stack,
         say=lambda msg: print(f"[supervisor] {msg}"),
-        names=("cdc", "projections"),
+        names=("cdc", "projections", "notifications"),
         progress=ProgressWatch(interval=1.0, timeout=1.0, strikes=3, startup_grace=30.0),
         watch_postgres=False,
     ).start()
@@ -97,8 +98,74 @@ async def test_a_frozen_connector_is_detected_restarted_and_the_read_side_catche
     assert row["balance"] == 350
 
 
+async def test_a_frozen_notification_consumer_is_restarted_and_the_customer_is_still_told(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
+    supervisor: Supervisor,
+) -> None:
+    ada = await sign_up(http, "Ada Waiting")
+    bob = await sign_up(http, "Bob Sending")
+    ada_acc = (await ada.open_account())["id"]
+    bob_acc = (await bob.open_account())["id"]
+    assert (await bob.deposit(bob_acc, 100_00)).status_code == 201
+    # The consumer is up and has joined its group once it has told Ada of her sign-in.
+    assert len(await wait_inbox(ada, "new_sign_in")) == 1
+
+    # Its progress, as the supervisor and `./task status` read it: the lag of each
+    # partition it reads, once a fetch has told it where each one ends.
+    url = f"http://127.0.0.1:{stack.ports.notifications_metrics}/health"
+    doc: dict = {}  # type: ignore[type-arg]
+
+    async def lag_shown() -> bool:
+        nonlocal doc
+        async with httpx.AsyncClient(timeout=5) as probe:
+            r = await probe.get(url)
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        return bool(doc["lag"])
+
+    await _wait_for(lag_shown, 30, "the consumer's health shows its lag")
+    assert doc["process"] == "notifications" and doc["status"] == "ok", doc
+    assert doc["last_progress_age_seconds"] < doc["stall_threshold_seconds"], doc
+    assert {"account-events", "cdc.audit"} <= set(doc["lag"]), doc
+
+    async def watched() -> bool:
+        seen = supervisor.last_health.get("notifications")
+        return seen is not None and not seen.stuck
+
+    await _wait_for(watched, 45, "the supervisor sees the consumer's health")
+    frozen = notifications.pid
+    assert frozen is not None
+    os.kill(frozen, signal.SIGSTOP)  # alive (its pid exists, its port accepts) but stuck
+    t0 = time.monotonic()
+    try:
+        r = await bob.transfer(bob_acc, ada_acc, 25_00, description="sent while frozen")
+        assert r.status_code == 201, r.text
+
+        async def restarted() -> bool:
+            return notifications.pid != frozen and notifications.alive
+
+        await _wait_for(restarted, 45, "the supervisor restarts the frozen consumer")
+        detected = time.monotonic() - t0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGCONT)  # a failed test must not leave it frozen
+
+    why = supervisor.restarts_of("notifications")
+    assert why and "stuck" in why[0].reason, why
+    assert detected < 30, f"took {detected:.1f}s to notice"
+    got = await wait_inbox(ada, "money_received", timeout=60)
+    assert len(got) == 1 and "sent while frozen" in got[0]["body"], got
+
+
 def test_status_shows_the_pipeline_processes_progress(
-    stack: EmbeddedStack, cdc: ManagedProcess, projections: ManagedProcess
+    stack: EmbeddedStack,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
 ) -> None:
     env = {**os.environ, **stack.env(), **_port_env(stack)}
     deadline = time.monotonic() + 45  # a connector restarted by a previous test starts up
@@ -115,7 +182,7 @@ def test_status_shows_the_pipeline_processes_progress(
         lines = result.stdout.splitlines()
         rows = {
             name: next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
-            for name in ("cdc", "projections")
+            for name in ("cdc", "projections", "notifications")
         }
         if all(" up " in lines[at] for at in rows.values()) or time.monotonic() > deadline:
             break
