@@ -57,43 +57,36 @@ def start_api(
     return proc.wait_ready(timeout)
 
 
-def start_cdc(stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0) -> ManagedProcess:
-    """The CDC connector; ready when its metrics port answers."""
+def _start_pipeline_process(
+    stack: EmbeddedStack, name: str, module: str, port: int, wait: bool, timeout: float
+) -> ManagedProcess:
+    """A pipeline process (infra/local/health.PIPELINE); ready when its metrics port
+    answers, where it also serves GET /health."""
     return stack.spawn(
-        "cdc",
-        ["-m", "cdc"],
-        ready=tcp_ready(stack.ports.cdc_metrics),
-        port=stack.ports.cdc_metrics,
-        wait=wait,
-        timeout=timeout,
+        name, ["-m", module], ready=tcp_ready(port), port=port, wait=wait, timeout=timeout
     )
+
+
+def start_cdc(stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0) -> ManagedProcess:
+    """The CDC connector."""
+    return _start_pipeline_process(stack, "cdc", "cdc", stack.ports.cdc_metrics, wait, timeout)
 
 
 def start_projections(
     stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0
 ) -> ManagedProcess:
-    """The projection worker; ready when its metrics port answers."""
-    return stack.spawn(
-        "projections",
-        ["-m", "server.projections"],
-        ready=tcp_ready(stack.ports.projections_metrics),
-        port=stack.ports.projections_metrics,
-        wait=wait,
-        timeout=timeout,
-    )
+    """The projection worker."""
+    port = stack.ports.projections_metrics
+    return _start_pipeline_process(stack, "projections", "server.projections", port, wait, timeout)
 
 
 def start_notifications(
     stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0
 ) -> ManagedProcess:
-    """The notification consumer; ready when its metrics port answers."""
-    return stack.spawn(
-        "notifications",
-        ["-m", "server.notifications"],
-        ready=tcp_ready(stack.ports.notifications_metrics),
-        port=stack.ports.notifications_metrics,
-        wait=wait,
-        timeout=timeout,
+    """The notification consumer."""
+    port = stack.ports.notifications_metrics
+    return _start_pipeline_process(
+        stack, "notifications", "server.notifications", port, wait, timeout
     )
 
 

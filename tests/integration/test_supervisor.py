@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import asyncpg
 import httpx
@@ -29,6 +29,31 @@ async def _wait_for(check, timeout: float, what: str) -> None:  # type: ignore[n
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:.0f}s: {what}")
         await asyncio.sleep(0.2)
+
+
+async def _frozen_until_restarted(
+    proc: ManagedProcess, supervisor: Supervisor, meanwhile: Callable[[], Awaitable[None]]
+) -> None:
+    """Freeze ``proc`` (alive: its pid exists, its port accepts, but stuck), do
+    ``meanwhile``, and see the supervisor restart it as stuck within 30 s."""
+    frozen = proc.pid
+    assert frozen is not None
+    os.kill(frozen, signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        await meanwhile()
+
+        async def restarted() -> bool:
+            return proc.pid != frozen and proc.alive
+
+        await _wait_for(restarted, 45, f"the supervisor restarts the frozen {proc.name}")
+        detected = time.monotonic() - t0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGCONT)  # a failed test must not leave it frozen
+    why = supervisor.restarts_of(proc.name)
+    assert why and "stuck" in why[0].reason, why
+    assert detected < 30, f"took {detected:.1f}s to notice"
 
 
 @pytest.fixture
@@ -65,27 +90,15 @@ async def test_a_frozen_connector_is_detected_restarted_and_the_read_side_catche
         return seen is not None and not seen.stuck
 
     await _wait_for(watched, 45, "the supervisor sees the connector's health")
-    frozen = cdc.pid
-    assert frozen is not None
-    os.kill(frozen, signal.SIGSTOP)  # alive (its pid exists, its port accepts) but stuck
-    t0 = time.monotonic()
-    try:
-        r = await ada.deposit(account, 250)  # the write side does not need the connector
+    version = 0
+
+    async def deposit() -> None:  # the write side does not need the connector
+        nonlocal version
+        r = await ada.deposit(account, 250)
         assert r.status_code == 201, r.text
         version = r.json()["version"]
 
-        async def restarted() -> bool:
-            return cdc.pid != frozen and cdc.alive
-
-        await _wait_for(restarted, 45, "the supervisor restarts the frozen connector")
-        detected = time.monotonic() - t0
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(frozen, signal.SIGCONT)  # a failed test must not leave it frozen
-
-    why = supervisor.restarts_of("cdc")
-    assert why and "stuck" in why[0].reason, why
-    assert detected < 30, f"took {detected:.1f}s to notice"
+    await _frozen_until_restarted(cdc, supervisor, deposit)
 
     async def caught_up() -> bool:
         row = await db.fetchrow(
@@ -137,26 +150,12 @@ async def test_a_frozen_notification_consumer_is_restarted_and_the_customer_is_s
         return seen is not None and not seen.stuck
 
     await _wait_for(watched, 45, "the supervisor sees the consumer's health")
-    frozen = notifications.pid
-    assert frozen is not None
-    os.kill(frozen, signal.SIGSTOP)  # alive (its pid exists, its port accepts) but stuck
-    t0 = time.monotonic()
-    try:
+
+    async def transfer() -> None:
         r = await bob.transfer(bob_acc, ada_acc, 25_00, description="sent while frozen")
         assert r.status_code == 201, r.text
 
-        async def restarted() -> bool:
-            return notifications.pid != frozen and notifications.alive
-
-        await _wait_for(restarted, 45, "the supervisor restarts the frozen consumer")
-        detected = time.monotonic() - t0
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(frozen, signal.SIGCONT)  # a failed test must not leave it frozen
-
-    why = supervisor.restarts_of("notifications")
-    assert why and "stuck" in why[0].reason, why
-    assert detected < 30, f"took {detected:.1f}s to notice"
+    await _frozen_until_restarted(notifications, supervisor, transfer)
     got = await wait_inbox(ada, "money_received", timeout=60)
     assert len(got) == 1 and "sent while frozen" in got[0]["body"], got
 
