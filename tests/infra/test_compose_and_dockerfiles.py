@@ -152,6 +152,21 @@ def test_compose_runs_each_process_with_the_right_replicas() -> None:
     assert env_of(services["api"])["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
 
 
+def test_compose_runs_the_processes_that_share_an_image() -> None:
+    # The notification consumer and the scheduler have no Dockerfile of their own: they
+    # run the projection worker's and the API's images with their own command.
+    services = compose()["services"]
+    images = {name: svc.get("image", "").split(":")[0] for name, svc in services.items()}
+    notifications, scheduler = services["notifications"], services["scheduler"]
+    assert images["notifications"] == images["projections"]
+    assert notifications["command"] == ["python", "-m", "server.notifications"]
+    assert env_of(notifications)["BANK_NOTIFICATIONS_METRICS_PORT"] == "9103"
+    assert "9103/health" in " ".join(notifications["healthcheck"]["test"])
+    assert images["scheduler"] == images["api"]
+    assert scheduler["command"] == ["python", "-m", "server.scheduler"]
+    assert scheduler["healthcheck"] == {"disable": True}  # the API image's probe is not its
+
+
 def test_compose_commits_no_secret_values() -> None:
     text = COMPOSE.read_text()
     doc = compose()
@@ -166,7 +181,8 @@ def test_compose_commits_no_secret_values() -> None:
 def test_prometheus_scrapes_compose_services_on_their_ports() -> None:
     services = compose()["services"]
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
-    expected = {"api": 8000, "cdc": 9101, "projections": 9102}
+    expected = {"api": 8000, "cdc": 9101, "projections": 9102, "notifications": 9103}
+    assert expected.keys() <= {job["job_name"] for job in config["scrape_configs"]}
     for job in config["scrape_configs"]:
         name = job["job_name"]
         if name not in expected:
