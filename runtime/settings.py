@@ -135,8 +135,7 @@ class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
     # Browser origins allowed by CORS (comma-separated); empty = the local web client.
     cors_origins: str = field(default="", name="cors_origins")
     # Where the CDC connector, the projection worker and the notification consumer serve
-    # /metrics and /health
-    # (0.0.0.0 in containers so Prometheus and the probes reach it).
+    # /metrics and /health (0.0.0.0 in containers so Prometheus and the probes reach it).
     metrics_host: str = field(default="127.0.0.1", name="metrics_host")
     cdc_metrics_port: int = field(default=9101, name="cdc_metrics_port")
     projections_metrics_port: int = field(default=9102, name="projections_metrics_port")

@@ -9,6 +9,18 @@ from collections.abc import Mapping
 
 HOST = "127.0.0.1"
 
+# The environment variable that chooses each port (StackPorts' fields).
+PORT_ENV_VARS = {
+    "postgres": "BANK_PG_PORT",
+    "redis": "BANK_REDIS_PORT",
+    "kafka": "BANK_KAFKA_PORT",
+    "api": "BANK_API_PORT",
+    "client": "BANK_CLIENT_PORT",
+    "cdc_metrics": "BANK_CDC_METRICS_PORT",
+    "projections_metrics": "BANK_PROJECTIONS_METRICS_PORT",
+    "notifications_metrics": "BANK_NOTIFICATIONS_METRICS_PORT",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class StackPorts:
@@ -24,21 +36,9 @@ class StackPorts:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackPorts:
-        """Defaults, overridden by BANK_PG_PORT, BANK_REDIS_PORT, BANK_KAFKA_PORT,
-        BANK_API_PORT, BANK_CLIENT_PORT, BANK_CDC_METRICS_PORT, BANK_PROJECTIONS_METRICS_PORT,
-        BANK_NOTIFICATIONS_METRICS_PORT."""
+        """Defaults, overridden by the variables of PORT_ENV_VARS (BANK_PG_PORT, ...)."""
         env = os.environ if environ is None else environ
-        names = {
-            "postgres": "BANK_PG_PORT",
-            "redis": "BANK_REDIS_PORT",
-            "kafka": "BANK_KAFKA_PORT",
-            "api": "BANK_API_PORT",
-            "client": "BANK_CLIENT_PORT",
-            "cdc_metrics": "BANK_CDC_METRICS_PORT",
-            "projections_metrics": "BANK_PROJECTIONS_METRICS_PORT",
-            "notifications_metrics": "BANK_NOTIFICATIONS_METRICS_PORT",
-        }
-        values = {field: int(env[var]) for field, var in names.items() if env.get(var)}
+        values = {field: int(env[var]) for field, var in PORT_ENV_VARS.items() if env.get(var)}
         return cls(**values)
 
     @classmethod

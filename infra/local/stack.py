@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.local import health
-from infra.local.ports import HOST, StackPorts, port_bindable, port_open
+from infra.local.ports import HOST, PORT_ENV_VARS, StackPorts, port_bindable, port_open
 from infra.local.procs import (
     ManagedProcess,
     PidRecord,
@@ -248,7 +248,7 @@ class EmbeddedStack:
                 )
                 raise PortInUseError(
                     f"port {HOST}:{port} ({name}) is in use by another process. Stop that "
-                    f"process, or choose another port with BANK_{_PORT_VARS[name]}{hint}."
+                    f"process, or choose another port with {PORT_ENV_VARS[name]}{hint}."
                 )
 
     # -- servers -----------------------------------------------------------
@@ -465,22 +465,10 @@ class EmbeddedStack:
         return stopped
 
 
-_PORT_VARS = {
-    "postgres": "PG_PORT",
-    "redis": "REDIS_PORT",
-    "kafka": "KAFKA_PORT",
-    "api": "API_PORT",
-    "client": "CLIENT_PORT",
-    "cdc_metrics": "CDC_METRICS_PORT",
-    "projections_metrics": "PROJECTIONS_METRICS_PORT",
-    "notifications_metrics": "NOTIFICATIONS_METRICS_PORT",
-}
 _APP_WHERE = {
     "api": "{api}  (OpenAPI {api}/schema)",
     "client": "http://{host}:{port}",
-    "cdc": "metrics http://{host}:{port}/metrics",
-    "projections": "metrics http://{host}:{port}/metrics",
-    "notifications": "metrics http://{host}:{port}/metrics",
+    **{name: "metrics http://{host}:{port}/metrics" for name in health.PIPELINE},
 }
 
 

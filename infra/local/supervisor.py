@@ -7,9 +7,8 @@
   postmaster is gone (checked every 0.5 s).
 - A pipeline process (CDC connector, projection worker, notification consumer) that
   is alive but stuck is killed (SIGKILL: a frozen process does not handle SIGTERM)
-  and so restarted: its
-  ``GET /health`` says "stalled", or does not answer within the deadline, several
-  probes in a row. A port without the endpoint (no progress info) is watched for
+  and so restarted: its ``GET /health`` says "stalled", or does not answer within the
+  deadline, several probes in a row. A port without the endpoint (no progress info) is watched for
   liveness only.
 
 ``./task up`` runs it in the foreground (``run()``); tests and the chaos suite run it

@@ -187,8 +187,7 @@ class NotificationConsumer:
         except KafkaError as exc:  # e.g. a rebalance began: the next round measures again
             log.info("measuring the lag: %s", exc)
             return
-        self.progress.forget(tp for tp in list(self.progress.lag) if tp not in lag)
-        self.progress.record_lag(lag)
+        self.progress.record_lag(lag)  # replaces the last one: revoked partitions drop out
 
     async def drafts(self, records: list[ConsumerRecord]) -> list[Draft]:
         now = datetime.now(UTC)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -130,7 +131,7 @@ async def test_a_frozen_notification_consumer_is_restarted_and_the_customer_is_s
     # Its progress, as the supervisor and `./task status` read it: the lag of each
     # partition it reads, once a fetch has told it where each one ends.
     url = f"http://127.0.0.1:{stack.ports.notifications_metrics}/health"
-    doc: dict = {}  # type: ignore[type-arg]
+    doc: dict[str, Any] = {}
 
     async def lag_shown() -> bool:
         nonlocal doc

@@ -8,14 +8,7 @@ from typing import Any
 import msgspec
 
 from cdc.health import Progress, with_health
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def progress(stall: float = 30.0) -> tuple[Progress, Clock]:

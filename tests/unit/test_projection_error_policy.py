@@ -12,14 +12,7 @@ import pytest
 
 from runtime.consumer_progress import OK, STALLED, STARTING, Progress
 from server.projections.retry import BatchFailedError, RetryPolicy, is_broken_connection
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 class Recorder:

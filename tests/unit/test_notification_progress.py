@@ -1,0 +1,102 @@
+"""The notification consumer's progress, as GET /health and the supervisor read it:
+the lag it records when idle, a stored batch as progress, and "stalled" when records
+wait and nothing is stored (a fake Kafka consumer; no servers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
+
+from runtime.consumer_progress import OK, STALLED, Progress
+from runtime.settings import Settings
+from server.notifications.consumer import PROCESS, NotificationConsumer
+from shared.topics import EVENT_TYPE_HEADER
+from tests.support.clock import Clock
+
+A0, A1 = TopicPartition("account-events", 0), TopicPartition("account-events", 1)
+
+
+class FakeKafka:
+    """What the consumer asks of aiokafka when idle: its partitions, where each ends
+    (as of the last fetch) and where it reads next."""
+
+    def __init__(self) -> None:
+        self.ends: dict[TopicPartition, int | None] = {}
+        self.positions: dict[TopicPartition, int] = {}
+        self.fail = False
+        self.committed: dict[TopicPartition, int] = {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.ends)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.ends[tp]
+
+    async def position(self, tp: TopicPartition) -> int:
+        if self.fail:
+            raise KafkaError("rebalance in progress")
+        return self.positions[tp]
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.update(offsets)
+
+
+def deposit_record(tp: TopicPartition, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
+    """A record of a type no rule notifies of: stored as nothing, committed all the same."""
+    return ConsumerRecord(
+        tp.topic, tp.partition, offset, 0, 0, None, b"{}", None, 0, 2,
+        [(EVENT_TYPE_HEADER, b"MoneyDeposited")],
+    )  # fmt: skip
+
+
+def consumer(clock: Clock) -> tuple[NotificationConsumer, FakeKafka]:
+    progress = Progress(PROCESS, stall_seconds=30, clock=clock)
+    redis: Any = Redis.from_url("redis://127.0.0.1:1")  # never connected: no command is sent
+    c = NotificationConsumer(Settings.from_env({}), None, redis, None, progress)  # type: ignore[arg-type]
+    kafka = FakeKafka()
+    c.consumer = kafka  # type: ignore[assignment]
+    c.progress.record_started()
+    return c, kafka
+
+
+async def test_idle_at_every_partitions_end_is_progress_and_the_lag_is_shown() -> None:
+    clock = Clock()
+    c, kafka = consumer(clock)
+    kafka.ends = {A0: 7, A1: None}  # A1 not fetched yet: no end known, not counted
+    kafka.positions = {A0: 7, A1: 0}
+    clock.now += 100
+    await c._record_lag()
+    health = c.progress.health()
+    assert health["process"] == "notifications" and health["status"] == OK
+    assert health["lag"] == {"account-events": {"0": 0}}
+    assert health["last_progress_age_seconds"] == 0
+
+
+async def test_records_waiting_and_nothing_stored_is_stalled_until_a_batch_is_stored() -> None:
+    clock = Clock()
+    c, kafka = consumer(clock)
+    kafka.ends, kafka.positions = {A0: 12, A1: 3}, {A0: 5, A1: 3}
+    await c._record_lag()
+    assert c.progress.health()["lag"] == {"account-events": {"0": 7, "1": 0}}
+    clock.now += 29
+    assert c.progress.status() == OK
+    clock.now += 2  # past pipeline_stall_seconds with 7 records waiting
+    await c._record_lag()
+    assert c.progress.status() == STALLED
+    await c.process([deposit_record(A0, 5)])  # a batch stored (and its offset committed)
+    assert kafka.committed == {A0: 6}
+    assert c.progress.status() == OK
+
+
+async def test_a_rebalance_while_measuring_keeps_the_last_lag() -> None:
+    clock = Clock()
+    c, kafka = consumer(clock)
+    kafka.ends, kafka.positions = {A0: 4}, {A0: 1}
+    await c._record_lag()
+    kafka.fail = True
+    await c._record_lag()  # logged, not raised: the next idle round measures again
+    assert c.progress.health()["lag"] == {"account-events": {"0": 3}}
