@@ -97,8 +97,8 @@ class Progress:
     def last_progress_age(self) -> float:
         return self.report().last_progress_age_seconds
 
-    def stalled(self) -> float:
-        return 1.0 if self.report().status == "stalled" else 0.0
+    def stalled(self) -> bool:
+        return self.report().status == "stalled"
 
     def heartbeat_age(self) -> float:
         age = self.report().heartbeat_age_seconds

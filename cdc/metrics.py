@@ -19,6 +19,7 @@ from prometheus_client import (
 )
 
 from cdc.health import PROCESS, Progress, with_health
+from runtime.observability.pipeline import register_progress_gauges
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +78,9 @@ class Metrics:
         )
         self.lag_bytes.set_function(lambda: self.progress.slot_lag_bytes)
         # The "Pipeline health" contract (cdc/health.py), computed when scraped.
-        Gauge(
-            "bank_pipeline_last_progress_age_seconds",
-            "Seconds since the process last made progress (idle with nothing to do counts)",
-            ["process"],
-            registry=r,
-        ).labels(PROCESS).set_function(self.progress.last_progress_age)
-        Gauge(
-            "bank_pipeline_stalled",
-            "1 when there is work and no progress for longer than the stall threshold",
-            ["process"],
-            registry=r,
-        ).labels(PROCESS).set_function(self.progress.stalled)
+        register_progress_gauges(
+            PROCESS, self.progress.last_progress_age, self.progress.stalled, registry=r
+        )
         Gauge(
             "bank_cdc_heartbeat_age_seconds",
             "Seconds since Kafka last acked a cdc.heartbeat record (-1: none yet)",

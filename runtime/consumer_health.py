@@ -10,21 +10,11 @@ import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
-from prometheus_client import REGISTRY, Gauge, generate_latest
+from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from runtime.consumer_progress import STALLED, Progress
-
-LAST_PROGRESS_AGE = Gauge(
-    "bank_pipeline_last_progress_age_seconds",
-    "Seconds since the process last made progress (idle with nothing to do counts)",
-    ["process"],
-)
-STALLED_GAUGE = Gauge(
-    "bank_pipeline_stalled",
-    "1 when the last progress is older than pipeline_stall_seconds while there is work",
-    ["process"],
-)
+from runtime.observability.pipeline import register_progress_gauges
 
 
 def _handler(progress: Progress) -> type[BaseHTTPRequestHandler]:
@@ -51,8 +41,7 @@ def _handler(progress: Progress) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(progress: Progress, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    LAST_PROGRESS_AGE.labels(progress.process).set_function(progress.age)
-    STALLED_GAUGE.labels(progress.process).set_function(lambda: float(progress.status() == STALLED))
+    register_progress_gauges(progress.process, progress.age, lambda: progress.status() == STALLED)
     server = ThreadingHTTPServer((host, port), _handler(progress))
     server.daemon_threads = True
     Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
 from runtime.observability import tracing
 from runtime.observability.logging import get_logger
@@ -28,6 +29,29 @@ def shown_age(seconds: float) -> float:
     millisecond, rounded up, so a process stalled past its threshold never shows an age
     at the threshold (2.0004 s said "stalled" and showed 2.0 once)."""
     return math.ceil(seconds * 1000) / 1000
+
+
+def register_progress_gauges(
+    process: str,
+    age: Callable[[], float],
+    stalled: Callable[[], bool],
+    registry: CollectorRegistry = REGISTRY,
+) -> None:
+    """The "Pipeline health" contract's two gauges for one process, computed when
+    scraped (names of infra/prometheus/metrics-contract.yml; BankPipelineStalled reads
+    ``bank_pipeline_stalled``)."""
+    Gauge(
+        "bank_pipeline_last_progress_age_seconds",
+        "Seconds since the process last made progress (idle with nothing to do counts)",
+        ["process"],
+        registry=registry,
+    ).labels(process).set_function(age)
+    Gauge(
+        "bank_pipeline_stalled",
+        "1 when there is work and no progress for longer than the stall threshold",
+        ["process"],
+        registry=registry,
+    ).labels(process).set_function(lambda: float(stalled()))
 
 
 def trace_publisher(pub: Any) -> None:
