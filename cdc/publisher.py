@@ -209,7 +209,7 @@ class Publisher:
             existing = set(await self.admin.list_topics())
             missing = [s for s in self._topics if s.name not in existing]
             if missing:
-                configs = {"min.insync.replicas": "2"} if self._rf >= 3 else {}
+                configs = kafka.topic_configs(self._rf)
                 await self.admin.create_topics(
                     [
                         NewTopic(s.name, s.partitions, self._rf, topic_configs=configs)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+from collections.abc import Iterable
 from typing import Any
 
 from runtime.settings import KafkaSettings, SettingsError
@@ -133,6 +134,42 @@ def consumer_kwargs(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
 def admin_kwargs(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
     """Keyword arguments for ``aiokafka.admin.AIOKafkaAdminClient``."""
     return _merge(kafka, extra)
+
+
+def topic_configs(replication_factor: int) -> dict[str, str]:
+    """The configuration every topic of ours is created with: with three replicas or
+    more, a write acked by ``acks=all`` is on two of them (one broker down loses
+    nothing)."""
+    return {"min.insync.replicas": "2"} if replication_factor >= 3 else {}
+
+
+async def create_missing_topics(kafka: KafkaSettings, topics: Iterable[str]) -> None:
+    """Create those of ``topics`` the broker does not have, with their partition counts
+    (shared/topics.py) and ``topic_configs``. The CDC connector and the consumers each
+    call it at start: whoever comes first creates a topic, and the others find it."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    from shared.topics import partitions_by_topic
+
+    partitions = partitions_by_topic(kafka.topic_partitions)
+    admin = AIOKafkaAdminClient(**admin_kwargs(kafka))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        configs = topic_configs(kafka.replication_factor)
+        new = [
+            NewTopic(t, partitions[t], kafka.replication_factor, topic_configs=configs)
+            for t in dict.fromkeys(topics)
+            if t not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # created by another process meanwhile
+    finally:
+        await admin.close()
 
 
 def librdkafka_config(kafka: KafkaSettings, extra: dict[str, Any] | None = None) -> dict[str, Any]:

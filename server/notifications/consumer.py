@@ -34,15 +34,19 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from runtime import consumer_health
 from runtime.consumer_group import Rebalances
 from runtime.consumer_progress import Progress
-from runtime.kafka import GROUP_MEMBER_TIMING, NOTIFICATION_FETCH, admin_kwargs, consumer_kwargs
+from runtime.kafka import (
+    GROUP_MEMBER_TIMING,
+    NOTIFICATION_FETCH,
+    consumer_kwargs,
+    create_missing_topics,
+)
 from runtime.settings import Settings
 from server.adapters.postgres.pool import create_pool
 from server.notifications import inbox
@@ -65,7 +69,6 @@ from shared.topics import (
     NOTIFICATIONS_GROUP,
     READERS,
     header,
-    partitions_by_topic,
 )
 
 log = logging.getLogger("bank.notifications")
@@ -121,23 +124,7 @@ class NotificationConsumer:
 
     async def ensure_topics(self) -> None:
         """Create the source topics if the broker has none yet (whoever comes first wins)."""
-        specs = partitions_by_topic(self.settings.kafka.topic_partitions)
-        admin = AIOKafkaAdminClient(**admin_kwargs(self.settings.kafka))
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            new = [
-                NewTopic(t, specs[t], self.settings.kafka.replication_factor)
-                for t in SOURCE_TOPICS
-                if t not in existing
-            ]
-            if new:
-                try:
-                    await admin.create_topics(new)
-                except TopicAlreadyExistsError:
-                    pass
-        finally:
-            await admin.close()
+        await create_missing_topics(self.settings.kafka, SOURCE_TOPICS)
 
     def stop(self) -> None:
         self._stopping.set()

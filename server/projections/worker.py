@@ -31,8 +31,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
@@ -54,7 +53,6 @@ from shared.topics import (
     PROJECTED_TOPICS,
     PROJECTIONS_DLQ,
     header,
-    partitions_by_topic,
 )
 
 log = logging.getLogger("bank.projections")
@@ -164,24 +162,7 @@ class Worker:
     async def ensure_topics(self) -> None:
         """Create the topics if the broker has none yet (the CDC connector does
         the same; whoever comes first wins)."""
-        admin = AIOKafkaAdminClient(**kafka.admin_kwargs(self.settings.kafka))
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            counts = partitions_by_topic(self.settings.kafka.topic_partitions)
-            wanted = {t: counts[t] for t in (*PROJECTED_TOPICS, PROJECTIONS_DLQ)}
-            new = [
-                NewTopic(t, n, self.settings.replication_factor)
-                for t, n in wanted.items()
-                if t not in existing
-            ]
-            if new:
-                try:
-                    await admin.create_topics(new)
-                except TopicAlreadyExistsError:
-                    pass
-        finally:
-            await admin.close()
+        await kafka.create_missing_topics(self.settings.kafka, (*PROJECTED_TOPICS, PROJECTIONS_DLQ))
 
     def stop(self) -> None:
         self._stopping.set()
