@@ -13,17 +13,10 @@ from types import FrameType
 import psutil
 
 from infra.local.apps import APPS, start_api
+from infra.local.ports import APP_PORTS
 from infra.local.procs import PidRecord, ProcessFailedError
 from infra.local.stack import EmbeddedStack, StackError, module_exists
 from infra.local.supervisor import Supervisor
-
-_APP_PORTS = {
-    "api": "api",
-    "cdc": "cdc_metrics",
-    "projections": "projections_metrics",
-    "notifications": "notifications_metrics",
-    "client": "client",
-}
 
 
 class _Shutdown(Exception):
@@ -51,11 +44,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.check_not_running()
         if not args.no_apps:  # a clear error now rather than a crashed app later
             stack.check_ports(
-                [
-                    _APP_PORTS[n]
-                    for n, (m, _) in APPS.items()
-                    if module_exists(m) and n in _APP_PORTS
-                ]
+                [APP_PORTS[n] for n, (m, _) in APPS.items() if module_exists(m) and n in APP_PORTS]
             )
     except StackError as exc:
         _say(f"error: {exc}")  # nothing of ours was started: leave everything as it is

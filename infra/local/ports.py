@@ -21,6 +21,16 @@ PORT_ENV_VARS = {
     "notifications_metrics": "BANK_NOTIFICATIONS_METRICS_PORT",
 }
 
+# The port each app process listens on (by its name in infra/local/apps.APPS): checked
+# free before `./task up` starts them, and given to each in its PORT_ENV_VARS variable.
+APP_PORTS = {
+    "api": "api",
+    "cdc": "cdc_metrics",
+    "projections": "projections_metrics",
+    "notifications": "notifications_metrics",
+    "client": "client",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class StackPorts:

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.local import health
-from infra.local.ports import HOST, PORT_ENV_VARS, StackPorts, port_bindable, port_open
+from infra.local.ports import (
+    APP_PORTS,
+    HOST,
+    PORT_ENV_VARS,
+    StackPorts,
+    port_bindable,
+    port_open,
+)
 from infra.local.procs import (
     ManagedProcess,
     PidRecord,
@@ -189,12 +196,8 @@ class EmbeddedStack:
             # Maker-checker off: a fresh stack has one admin (tests turn it on per API).
             "BANK_APPROVAL_REQUIRED": "",
             "BANK_API_HOST": HOST,
-            "BANK_API_PORT": str(self.ports.api),
             "BANK_API_URL": self.api_url,
-            "BANK_CLIENT_PORT": str(self.ports.client),
-            "BANK_CDC_METRICS_PORT": str(self.ports.cdc_metrics),
-            "BANK_PROJECTIONS_METRICS_PORT": str(self.ports.projections_metrics),
-            "BANK_NOTIFICATIONS_METRICS_PORT": str(self.ports.notifications_metrics),
+            **{PORT_ENV_VARS[p]: str(getattr(self.ports, p)) for p in APP_PORTS.values()},
             "BANK_DEV_TOP_UPS": "true",  # development stack: customers may top up (#17)
         }
 
