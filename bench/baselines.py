@@ -27,7 +27,7 @@ import asyncpg
 import msgspec
 
 from bench.loadgen import Call, closed_loop, open_loop
-from bench.stats import Summary, summarize
+from bench.stats import Summary, summarize, summarize_run
 from shared.events import (
     Event,
     EventMetadata,
@@ -356,6 +356,47 @@ def _es_calls(admin_url: str, n_accounts: int) -> tuple[dict[str, Call], ThreadP
     return {"deposits": deposit, "transfers_uniform": transfer}, executor
 
 
+async def _fixed_and_saturation(
+    report,
+    system: str,
+    name: str,
+    call: Call,
+    *,
+    concurrency: int,
+    fixed_rate: float,
+    fixed_seconds: float,
+    duration: float,
+    note: str,
+) -> None:  # type: ignore[no-untyped-def]
+    """A baseline's two runs of one scenario: at the fixed rate, then at saturation."""
+    run = await open_loop(call, rate=fixed_rate, duration=fixed_seconds, drain=10)
+    report(
+        f"{system}/{name}/fixed",
+        summarize_run(
+            run,
+            scenario=name,
+            system=system,
+            mode="fixed",
+            offered_rate=fixed_rate,
+            note=note,
+        ),
+        "",
+    )
+    run = await closed_loop(call, concurrency=concurrency, duration=duration, max_calls=10**6)
+    report(
+        f"{system}/{name}/saturation",
+        summarize_run(
+            run,
+            scenario=name,
+            system=system,
+            mode="saturation",
+            concurrency=concurrency,
+            note=note,
+        ),
+        "",
+    )
+
+
 async def run_all(
     admin_url: str,
     *,
@@ -382,13 +423,11 @@ async def run_all(
             )
             report(
                 f"raw_insert/{name}",
-                summarize(
+                summarize_run(
+                    run,
                     scenario=name,
                     system="raw_insert",
                     mode="saturation",
-                    latencies=run.latencies,
-                    errors=run.errors,
-                    seconds=run.seconds,
                     concurrency=32,
                     note="single-row INSERT per event, one transaction per command",
                 ),
@@ -397,36 +436,16 @@ async def run_all(
         ids = await _crud_accounts(pool, 1000)
         for name in ("deposits", "transfers_uniform"):
             kind = "deposits" if name == "deposits" else "transfers"
-            call = _crud_call(pool, kind, ids)
-            run = await open_loop(call, rate=fixed_rate, duration=fixed_seconds, drain=10)
-            report(
-                f"crud/{name}/fixed",
-                summarize(
-                    scenario=name,
-                    system="crud",
-                    mode="fixed",
-                    latencies=run.latencies,
-                    errors=run.errors,
-                    seconds=run.seconds,
-                    offered_rate=fixed_rate,
-                    note="asyncpg direct, no HTTP",
-                ),
-                "",
-            )
-            run = await closed_loop(call, concurrency=32, duration=duration, max_calls=10**6)
-            report(
-                f"crud/{name}/saturation",
-                summarize(
-                    scenario=name,
-                    system="crud",
-                    mode="saturation",
-                    latencies=run.latencies,
-                    errors=run.errors,
-                    seconds=run.seconds,
-                    concurrency=32,
-                    note="asyncpg direct, no HTTP",
-                ),
-                "",
+            await _fixed_and_saturation(
+                report,
+                "crud",
+                name,
+                _crud_call(pool, kind, ids),
+                concurrency=32,
+                fixed_rate=fixed_rate,
+                fixed_seconds=fixed_seconds,
+                duration=duration,
+                note="asyncpg direct, no HTTP",
             )
     finally:
         await pool.close()
@@ -438,35 +457,16 @@ async def run_all(
         return
     try:
         for name, call in calls.items():
-            run = await open_loop(call, rate=fixed_rate, duration=fixed_seconds, drain=10)
-            report(
-                f"eventsourcing/{name}/fixed",
-                summarize(
-                    scenario=name,
-                    system="eventsourcing",
-                    mode="fixed",
-                    latencies=run.latencies,
-                    errors=run.errors,
-                    seconds=run.seconds,
-                    offered_rate=fixed_rate,
-                    note="eventsourcing 9.5.6 in-process, 16 threads, no HTTP",
-                ),
-                "",
-            )
-            run = await closed_loop(call, concurrency=16, duration=duration, max_calls=10**6)
-            report(
-                f"eventsourcing/{name}/saturation",
-                summarize(
-                    scenario=name,
-                    system="eventsourcing",
-                    mode="saturation",
-                    latencies=run.latencies,
-                    errors=run.errors,
-                    seconds=run.seconds,
-                    concurrency=16,
-                    note="eventsourcing 9.5.6 in-process, 16 threads, no HTTP",
-                ),
-                "",
+            await _fixed_and_saturation(
+                report,
+                "eventsourcing",
+                name,
+                call,
+                concurrency=16,
+                fixed_rate=fixed_rate,
+                fixed_seconds=fixed_seconds,
+                duration=duration,
+                note="eventsourcing 9.5.6 in-process, 16 threads, no HTTP",
             )
     finally:
         executor.shutdown(wait=False)

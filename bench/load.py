@@ -23,7 +23,7 @@ from bench import baselines
 from bench.fixtures import open_accounts, sign_up
 from bench.http_scenarios import HttpScenarios
 from bench.loadgen import closed_loop, open_loop
-from bench.stats import Summary, summarize
+from bench.stats import Summary, summarize_run
 
 
 class Plan(msgspec.Struct, kw_only=True):
@@ -111,13 +111,11 @@ async def http_steps(plan: Plan) -> None:
                 )
                 report(
                     f"ours/{name}/fixed",
-                    summarize(
+                    summarize_run(
+                        run,
                         scenario=name,
                         system="ours",
                         mode="fixed",
-                        latencies=run.latencies,
-                        errors=run.errors,
-                        seconds=run.seconds,
                         ops_per_call=size,
                         unit="transfers",
                         offered_rate=plan.fixed_rate,
@@ -140,13 +138,11 @@ async def http_steps(plan: Plan) -> None:
                     )
                 report(
                     f"ours/{name}/saturation",
-                    summarize(
+                    summarize_run(
+                        run,
                         scenario=name,
                         system="ours",
                         mode="saturation",
-                        latencies=run.latencies,
-                        errors=run.errors,
-                        seconds=run.seconds,
                         ops_per_call=size,
                         unit="transfers",
                         concurrency=plan.batch_concurrency,
@@ -159,13 +155,11 @@ async def http_steps(plan: Plan) -> None:
             run = await open_loop(call, rate=plan.fixed_rate, duration=plan.fixed_seconds)
             report(
                 f"ours/{name}/fixed",
-                summarize(
+                summarize_run(
+                    run,
                     scenario=name,
                     system="ours",
                     mode="fixed",
-                    latencies=run.latencies,
-                    errors=run.errors,
-                    seconds=run.seconds,
                     offered_rate=plan.fixed_rate,
                 ),
             )
@@ -177,13 +171,11 @@ async def http_steps(plan: Plan) -> None:
             )
             report(
                 f"ours/{name}/saturation",
-                summarize(
+                summarize_run(
+                    run,
                     scenario=name,
                     system="ours",
                     mode="saturation",
-                    latencies=run.latencies,
-                    errors=run.errors,
-                    seconds=run.seconds,
                     concurrency=plan.concurrency,
                 ),
             )

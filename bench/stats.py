@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from bench.loadgen import Run
 
 
 class Summary(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -81,6 +84,11 @@ def summarize(
         note=note,
         caught_up_s=caught_up_s,
     )
+
+
+def summarize_run(run: Run, **fields: Any) -> Summary:
+    """``summarize`` of one load generator run: its latencies, errors and time."""
+    return summarize(latencies=run.latencies, errors=run.errors, seconds=run.seconds, **fields)
 
 
 def _r(x: float) -> float | None:
