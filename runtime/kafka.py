@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from runtime.settings import KafkaSettings, SettingsError
@@ -143,33 +143,46 @@ def topic_configs(replication_factor: int) -> dict[str, str]:
     return {"min.insync.replicas": "2"} if replication_factor >= 3 else {}
 
 
-async def create_missing_topics(kafka: KafkaSettings, topics: Iterable[str]) -> None:
+async def create_missing_topics(
+    kafka: KafkaSettings, topics: Iterable[str], partitions: Mapping[str, int] | None = None
+) -> list[str]:
     """Create those of ``topics`` the broker does not have, with their partition counts
-    (shared/topics.py) and ``topic_configs``. The CDC connector and the consumers each
-    call it at start: whoever comes first creates a topic, and the others find it."""
+    (shared/topics.py unless ``partitions`` says) and ``topic_configs``; returns those
+    this call created. The CDC connector and the consumers each call it at start:
+    whoever comes first creates a topic, and the others find it. Any other refusal
+    (a replication factor the cluster cannot meet, a policy) raises, naming the topic:
+    a consumer must not wait on a topic that will never exist."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+    from aiokafka.errors import TopicAlreadyExistsError, for_code
 
     from shared.topics import partitions_by_topic
 
-    partitions = partitions_by_topic(kafka.topic_partitions)
+    counts = partitions if partitions is not None else partitions_by_topic(kafka.topic_partitions)
     admin = AIOKafkaAdminClient(**admin_kwargs(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         configs = topic_configs(kafka.replication_factor)
         new = [
-            NewTopic(t, partitions[t], kafka.replication_factor, topic_configs=configs)
+            NewTopic(t, counts[t], kafka.replication_factor, topic_configs=configs)
             for t in dict.fromkeys(topics)
             if t not in existing
         ]
-        if new:
-            try:
-                await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass  # created by another process meanwhile
+        if not new:
+            return []
+        # Refusals come back per topic, in the response (aiokafka raises none of them).
+        response = await admin.create_topics(new)
     finally:
         await admin.close()
+    created = []
+    for topic, code, *message in response.topic_errors:
+        if code == 0:
+            created.append(topic)
+        elif code != TopicAlreadyExistsError.errno:  # created by another process meanwhile
+            error = for_code(code)
+            detail = f": {message[0]}" if message and message[0] else ""
+            raise error(f"the broker would not create topic {topic!r}{detail}")
+    return created
 
 
 def librdkafka_config(kafka: KafkaSettings, extra: dict[str, Any] | None = None) -> dict[str, Any]:
