@@ -210,14 +210,15 @@ class Publisher:
             missing = [s for s in self._topics if s.name not in existing]
             if missing:
                 configs = kafka.topic_configs(self._rf)
-                await self.admin.create_topics(
+                response = await self.admin.create_topics(
                     [
                         NewTopic(s.name, s.partitions, self._rf, topic_configs=configs)
                         for s in missing
                     ]
                 )
-                created += [s.name for s in missing]
-                log.info("created topics %s", [s.name for s in missing])
+                made = kafka.created_or_raise(response)
+                created += made
+                log.info("created topics %s", made)
             counts = {
                 d["topic"]: len(d["partitions"])
                 for d in await self.admin.describe_topics([s.name for s in self._topics])

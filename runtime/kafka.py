@@ -153,7 +153,6 @@ async def create_missing_topics(
     (a replication factor the cluster cannot meet, a policy) raises, naming the topic:
     a consumer must not wait on a topic that will never exist."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError, for_code
 
     from shared.topics import partitions_by_topic
 
@@ -170,18 +169,26 @@ async def create_missing_topics(
         ]
         if not new:
             return []
-        # Refusals come back per topic, in the response (aiokafka raises none of them).
         response = await admin.create_topics(new)
     finally:
         await admin.close()
+    return created_or_raise(response)
+
+
+def created_or_raise(response: Any) -> list[str]:
+    """The topics a CreateTopics response says were created. Refusals come back per
+    topic in the response (aiokafka raises none of them): "already exists" (another
+    process came first) is fine, and any other raises the broker's error, naming the
+    topic."""
+    from aiokafka.errors import TopicAlreadyExistsError, for_code
+
     created = []
     for topic, code, *message in response.topic_errors:
         if code == 0:
             created.append(topic)
-        elif code != TopicAlreadyExistsError.errno:  # created by another process meanwhile
-            error = for_code(code)
+        elif code != TopicAlreadyExistsError.errno:
             detail = f": {message[0]}" if message and message[0] else ""
-            raise error(f"the broker would not create topic {topic!r}{detail}")
+            raise for_code(code)(f"the broker would not create topic {topic!r}{detail}")
     return created
 
 
