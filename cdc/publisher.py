@@ -27,7 +27,7 @@ from typing import Any
 
 import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.metadata import MetadataRequest
 
 from cdc.partitioner import partition_for
@@ -209,14 +209,8 @@ class Publisher:
             existing = set(await self.admin.list_topics())
             missing = [s for s in self._topics if s.name not in existing]
             if missing:
-                configs = kafka.topic_configs(self._rf)
-                response = await self.admin.create_topics(
-                    [
-                        NewTopic(s.name, s.partitions, self._rf, topic_configs=configs)
-                        for s in missing
-                    ]
-                )
-                made = kafka.created_or_raise(response)
+                wanted = {s.name: s.partitions for s in missing}
+                made = await kafka.create_topics(self.admin, wanted, self._rf)
                 created += made
                 log.info("created topics %s", made)
             counts = {

@@ -147,12 +147,10 @@ async def create_missing_topics(
     kafka: KafkaSettings, topics: Iterable[str], partitions: Mapping[str, int] | None = None
 ) -> list[str]:
     """Create those of ``topics`` the broker does not have, with their partition counts
-    (shared/topics.py unless ``partitions`` says) and ``topic_configs``; returns those
-    this call created. The CDC connector and the consumers each call it at start:
-    whoever comes first creates a topic, and the others find it. Any other refusal
-    (a replication factor the cluster cannot meet, a policy) raises, naming the topic:
-    a consumer must not wait on a topic that will never exist."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    (shared/topics.py unless ``partitions`` says); returns those this call created. The
+    consumers call it at start, the CDC connector does the same through ``create_topics``:
+    whoever comes first creates a topic, and the others find it."""
+    from aiokafka.admin import AIOKafkaAdminClient
 
     from shared.topics import partitions_by_topic
 
@@ -161,27 +159,29 @@ async def create_missing_topics(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        configs = topic_configs(kafka.replication_factor)
-        new = [
-            NewTopic(t, counts[t], kafka.replication_factor, topic_configs=configs)
-            for t in dict.fromkeys(topics)
-            if t not in existing
-        ]
-        if not new:
-            return []
-        response = await admin.create_topics(new)
+        missing = {t: counts[t] for t in topics if t not in existing}
+        return await create_topics(admin, missing, kafka.replication_factor)
     finally:
         await admin.close()
-    return created_or_raise(response)
 
 
-def created_or_raise(response: Any) -> list[str]:
-    """The topics a CreateTopics response says were created. Refusals come back per
+async def create_topics(
+    admin: Any, partitions: Mapping[str, int], replication_factor: int
+) -> list[str]:
+    """Create the topics of ``partitions`` (name -> partition count) through ``admin``,
+    with ``topic_configs``; returns those the broker created. Refusals come back per
     topic in the response (aiokafka raises none of them): "already exists" (another
     process came first) is fine, and any other raises the broker's error, naming the
-    topic."""
+    topic (a consumer must not wait on a topic that will never exist)."""
+    from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+    if not partitions:
+        return []
+    configs = topic_configs(replication_factor)
+    response = await admin.create_topics(
+        [NewTopic(t, n, replication_factor, topic_configs=configs) for t, n in partitions.items()]
+    )
     created = []
     for topic, code, *message in response.topic_errors:
         if code == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 HOST = "127.0.0.1"
 
@@ -50,6 +50,10 @@ class StackPorts:
         env = os.environ if environ is None else environ
         values = {field: int(env[var]) for field, var in PORT_ENV_VARS.items() if env.get(var)}
         return cls(**values)
+
+    def env(self, fields: Iterable[str] | None = None) -> dict[str, str]:
+        """The variables that choose these ports (``from_env``'s), all or ``fields``."""
+        return {PORT_ENV_VARS[f]: str(getattr(self, f)) for f in fields or PORT_ENV_VARS}
 
     @classmethod
     def free(cls) -> StackPorts:

@@ -197,7 +197,7 @@ class EmbeddedStack:
             "BANK_APPROVAL_REQUIRED": "",
             "BANK_API_HOST": HOST,
             "BANK_API_URL": self.api_url,
-            **{PORT_ENV_VARS[p]: str(getattr(self.ports, p)) for p in APP_PORTS.values()},
+            **self.ports.env(APP_PORTS.values()),
             "BANK_DEV_TOP_UPS": "true",  # development stack: customers may top up (#17)
         }
 

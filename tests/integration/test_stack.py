@@ -27,16 +27,9 @@ from infra.local.stack import REPO_ROOT
 
 def _cli_env(data_dir: Path, ports: StackPorts) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
-        BANK_DATA_DIR=str(data_dir),
-        BANK_PG_PORT=str(ports.postgres),
-        BANK_REDIS_PORT=str(ports.redis),
-        BANK_KAFKA_PORT=str(ports.kafka),
-        BANK_API_PORT=str(ports.api),
-        BANK_CLIENT_PORT=str(ports.client),
-        BANK_CDC_METRICS_PORT=str(ports.cdc_metrics),
-        BANK_PROJECTIONS_METRICS_PORT=str(ports.projections_metrics),
-    )
+    env["BANK_DATA_DIR"] = str(data_dir)
+    # Every port the stack takes (the notification consumer's was missing: it took 9103).
+    env.update(ports.env())
     for var in (
         "BANK_DATABASE_URL",
         "BANK_ADMIN_DATABASE_URL",

@@ -167,7 +167,7 @@ def test_status_shows_the_pipeline_processes_progress(
     projections: ManagedProcess,
     notifications: ManagedProcess,
 ) -> None:
-    env = {**os.environ, **stack.env(), **_port_env(stack)}
+    env = {**os.environ, **stack.env(), **stack.ports.env()}
     deadline = time.monotonic() + 45  # a connector restarted by a previous test starts up
     while True:
         result = subprocess.run(
@@ -190,12 +190,3 @@ def test_status_shows_the_pipeline_processes_progress(
     for at in rows.values():
         assert " up " in lines[at], result.stdout
         assert lines[at + 1].strip().startswith("health: "), result.stdout
-
-
-def _port_env(stack: EmbeddedStack) -> dict[str, str]:
-    p = stack.ports
-    return {
-        "BANK_PG_PORT": str(p.postgres),
-        "BANK_REDIS_PORT": str(p.redis),
-        "BANK_KAFKA_PORT": str(p.kafka),
-    }

@@ -43,7 +43,7 @@ async def test_processes_starting_together_create_each_topic_once(stack: Embedde
             *(create_missing_topics(kafka, wanted, wanted) for _ in range(3))
         )
         assert sorted(t for c in created for t in c) == sorted(wanted)  # once each
-        assert await create_missing_topics(kafka, wanted, wanted) == []  # found: no request
+        assert await create_missing_topics(kafka, wanted, wanted) == []  # found: none created
         assert await _partitions(kafka, list(wanted)) == wanted
     finally:
         await _delete(kafka, list(wanted))
