@@ -522,8 +522,7 @@ class Connector:
                 self._recycling = asyncio.create_task(self._recycle(self._recycler))
                 self._recycling.add_done_callback(self._task_done)
             self.metrics.stored_batches.set(pub.stored_batches)
-            self.progress.slot_lag_bytes = max(0, wal_end - reader.confirmed_lsn)
-            self.progress.inflight_records = pub.inflight_records
+            self.progress.measured(max(0, wal_end - reader.confirmed_lsn), pub.inflight_records)
             if now - last_hb >= HEARTBEAT_SECONDS:
                 last_hb = now
                 record = HeartbeatRecord(

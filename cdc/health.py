@@ -7,13 +7,14 @@ worker): ``GET /health`` on the metrics port answers
 "heartbeat_age_seconds"}``, HTTP 200 unless stalled (503).
 
 Progress is the confirmed LSN moving forward (everything before it is in
-Kafka), or having nothing to do: streaming, nothing in flight and the slot
-caught up with the server's WAL end (a heartbeat acked then is progress too).
-Stalled is no progress for longer than ``settings.pipeline_stall_seconds``
-while there is work: WAL not yet confirmed, records in flight, or no
-replication session at all (a connector that cannot stream cannot show that it
-is idle). Before the first session streams it is "starting", for at most the
-same threshold.
+Kafka), or having nothing to do as the connector's tick finds it: streaming,
+nothing in flight and the slot caught up with the server's WAL end (a heartbeat
+acked then is progress too). Stalled is no progress for longer than
+``settings.pipeline_stall_seconds``: there is work (WAL not yet confirmed,
+records in flight, or no replication session at all: a connector that cannot
+stream cannot show that it is idle), or the tick has stopped coming round, so
+what it last measured is stale. Before the first session streams it is
+"starting", for at most the same threshold.
 
 The answer is computed in the HTTP server's thread from plain attributes the
 event loop sets, so a connector whose loop is stuck still answers "stalled".
@@ -65,6 +66,14 @@ class Progress:
         """The confirmed LSN moved forward."""
         self._last_progress = self._clock()
 
+    def measured(self, slot_lag_bytes: int, inflight_records: int) -> None:
+        """The tick's look at the slot and the publisher; idle with nothing to do is
+        progress. Only the tick counts idleness: a stuck loop's last look goes stale."""
+        self.slot_lag_bytes = slot_lag_bytes
+        self.inflight_records = inflight_records
+        if not self.has_work:
+            self._last_progress = self._clock()
+
     def heartbeat_acked(self) -> None:
         now = self._heartbeat_acked = self._clock()
         if not self.has_work:
@@ -76,8 +85,6 @@ class Progress:
 
     def report(self) -> HealthReport:
         now = self._clock()
-        if not self.has_work:  # idle with nothing to do is progress
-            self._last_progress = now
         age = now - self._last_progress
         if age > self.stall_seconds:
             status = "stalled"

@@ -4,12 +4,14 @@ contract): lag per assigned partition, the age of the last progress, the
 partitions marked failed.
 
 Progress is a committed batch, or being idle with nothing to do (every
-partition that is not failed at its high watermark, no batch in hand). The
-consumer is "stalled" when its last progress is older than the threshold while
-it has work: a batch it keeps retrying, or records waiting on a healthy
-partition. A failed partition is reported separately (``failed_partitions``,
-its own metric and alert): the others keep progressing, and restarting the
-worker would only fail it again.
+partition that is not failed at its high watermark, no batch in hand), as the
+consumer's loop finds each time it comes round. The consumer is "stalled" when
+its last progress is older than the threshold: it has work it does not get done
+(a batch it keeps retrying, records waiting on a healthy partition), or its loop
+has stopped coming round (stuck in a fetch, a rebalance or a call that does not
+return), so the lag it last measured is stale and says nothing. A failed partition
+is reported separately (``failed_partitions``, its own metric and alert): the
+others keep progressing, and restarting the worker would only fail it again.
 
 Pure: the consumer calls the ``record_*`` methods from its event loop; the
 health endpoint (runtime/consumer_health.py) reads ``health()`` from its own
@@ -92,7 +94,9 @@ class Progress:
         old = (self.age() if age is None else age) > self.stall_seconds
         if not self.started:
             return STALLED if old else STARTING
-        return STALLED if old and self.has_work() else OK
+        # Idle rounds count as progress, so an old age means work not done or a loop
+        # that no longer comes round, whatever the last lag said.
+        return STALLED if old else OK
 
     def health(self) -> dict[str, Any]:
         lag: dict[str, dict[str, int]] = {}

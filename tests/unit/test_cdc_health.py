@@ -38,10 +38,23 @@ def test_a_streaming_connector_that_confirms_is_ok() -> None:
 def test_idle_with_nothing_to_do_is_progress() -> None:
     p, clock = progress()
     p.session_started()
-    p.slot_lag_bytes = 0
     clock.now += 600
+    p.measured(slot_lag_bytes=0, inflight_records=0)  # the tick finds nothing to do
     report = p.report()
     assert report.status == "ok" and report.last_progress_age_seconds == 0
+
+
+def test_a_tick_that_stops_coming_round_is_a_stall_even_after_an_idle_look() -> None:
+    p, clock = progress()
+    p.session_started()
+    p.measured(slot_lag_bytes=0, inflight_records=0)
+    clock.now += 30
+    assert p.report().status == "ok"
+    clock.now += 1  # the loop is stuck: its last look says idle, and is 31 s old
+    report = p.report()
+    assert report.status == "stalled" and report.last_progress_age_seconds == 31
+    p.measured(slot_lag_bytes=0, inflight_records=0)  # it comes round again
+    assert p.report().status == "ok"
 
 
 def test_wal_left_unconfirmed_beyond_the_threshold_is_a_stall() -> None:
@@ -60,8 +73,9 @@ def test_wal_left_unconfirmed_beyond_the_threshold_is_a_stall() -> None:
 def test_records_in_flight_too_long_are_a_stall_even_with_the_slot_caught_up() -> None:
     p, clock = progress()
     p.session_started()
-    p.inflight_records = 5
+    p.measured(slot_lag_bytes=0, inflight_records=5)
     clock.now += 31
+    p.measured(slot_lag_bytes=0, inflight_records=5)
     assert p.report().status == "stalled"
 
 

@@ -121,6 +121,17 @@ def test_idle_with_nothing_to_do_is_progress() -> None:
     assert (progress.status(), progress.age()) == (OK, 0)
 
 
+def test_a_loop_that_stops_coming_round_is_stalled_even_after_an_idle_look() -> None:
+    clock = Clock()
+    progress = Progress("projections", stall_seconds=30, clock=clock)
+    progress.record_started()
+    progress.record_lag({("account-events", 0): 0})  # idle, at the end
+    clock.now += 31  # and no round since: stuck in a fetch, a rebalance, a call
+    assert progress.status() == STALLED
+    progress.record_lag({("account-events", 0): 0})  # it comes round again
+    assert progress.status() == OK
+
+
 def test_records_waiting_with_no_batch_committed_for_too_long_is_stalled() -> None:
     clock = Clock()
     progress = Progress("projections", stall_seconds=30, clock=clock)
