@@ -18,8 +18,9 @@ which is what a recycle waits for before it sends to the new topics.
 
 Progress (a stored batch, or idle with every partition read to its end) is served
 as ``GET /health`` on ``notifications_metrics_port``, as the projection worker's
-(runtime/consumer_progress.py): alive with records waiting and no batch stored for
-``pipeline_stall_seconds`` is "stalled", and the supervisor restarts it.
+(runtime/consumer_progress.py): neither a batch stored nor an idle round at every
+partition's end for ``pipeline_stall_seconds`` is "stalled", and the supervisor
+restarts it (ADR 0710).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ SOURCE_TOPICS = READERS[NOTIFICATIONS_GROUP]
 BATCH_MAX_RECORDS = 500
 SWEEP_EVERY_SECONDS = 5.0
 OWNER_CACHE_SIZE = 50_000
+POSITION_WAIT_SECONDS = 0.05  # an idle round does not wait for a position being looked up
 
 _encoder = msgspec.json.Encoder()
 _NOTIFYING_TYPE_HEADERS = frozenset(t.encode() for t in NOTIFYING_EVENT_TYPES)
@@ -143,8 +145,7 @@ class NotificationConsumer:
                 if records:
                     await self.process(records)
                     continue
-                await self.follow_recreated_topics()
-                await self._record_lag()
+                await self.look_while_idle()
                 if time.monotonic() - last_sweep > SWEEP_EVERY_SECONDS:
                     last_sweep = time.monotonic()
                     await self.deliver(await inbox.unpushed(self.pool))
@@ -161,20 +162,6 @@ class NotificationConsumer:
         self.progress.record_batch_done()
         self.stored += len(new)
         await self.deliver(new)
-
-    async def _record_lag(self) -> None:
-        """Idle (the last fetch brought nothing): records behind each assigned
-        partition's end, as of that fetch; none behind counts as progress."""
-        lag: dict[tuple[str, int], int] = {}
-        try:
-            for tp in self.consumer.assignment():
-                end = self.consumer.highwater(tp)
-                if end is not None:
-                    lag[(tp.topic, tp.partition)] = max(end - await self.consumer.position(tp), 0)
-        except KafkaError as exc:  # e.g. a rebalance began: the next round measures again
-            log.info("measuring the lag: %s", exc)
-            return
-        self.progress.record_lag(lag)  # replaces the last one: revoked partitions drop out
 
     async def drafts(self, records: list[ConsumerRecord]) -> list[Draft]:
         now = datetime.now(UTC)
@@ -241,25 +228,58 @@ class NotificationConsumer:
     def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self._starting -= revoked
 
-    async def follow_recreated_topics(self) -> None:
-        """Idle: a position past its partition's end means the topic was recreated
-        (this broker answers such a fetch with nothing, not OffsetOutOfRange): read it
-        from offset 0. Then commit where each such or newly assigned partition starts."""
+    async def look_while_idle(self) -> None:
+        """Idle (the last fetch brought nothing): one walk over the assigned partitions.
+
+        - A position past its partition's end means the topic was recreated (this
+          broker answers such a fetch with nothing, not OffsetOutOfRange): it is read
+          from offset 0.
+        - The lag, records behind each partition's end as of the last fetch, is
+          recorded; none behind anywhere counts as progress.
+        - Where each such or newly assigned partition starts is committed (a topic
+          recycle waits for that: cdc/recycle.py).
+
+        A position aiokafka is still looking up (after a rebalance or a broker
+        restart) is not waited for: ``position()`` waits until it is found, for ever
+        if the look-up keeps failing, and the loop would stop fetching every
+        partition while the lag it last recorded said idle. Such a partition counts
+        as all of it waiting, so a look-up that never ends is a stall."""
         consumer = self.consumer
         assigned = consumer.assignment()
+        lag: dict[tuple[str, int], int] = {}
         try:
             for tp in assigned:
                 end = consumer.highwater(tp)  # from the last fetch: no request of its own
-                if end is not None and await consumer.position(tp) > end:
+                if end is None:
+                    continue
+                position = await self._known_position(tp)
+                if position is not None and position > end:
                     log.warning("%s[%d] was recreated: reading it from offset 0", *tp)
                     consumer.seek(tp, 0)
                     self._starting.add(tp)
-            self._starting &= assigned
-            if self._starting:
-                await consumer.commit({tp: await consumer.position(tp) for tp in self._starting})
-                self._starting.clear()
+                    position = 0
+                lag[(tp.topic, tp.partition)] = end if position is None else end - position
+        except KafkaError as exc:  # e.g. a rebalance began: the next round measures again
+            log.info("measuring the lag: %s", exc)
+            return
+        self.progress.record_lag(lag)  # replaces the last one: revoked partitions drop out
+        self._starting &= assigned
+        try:
+            starts = {tp: await self._known_position(tp) for tp in self._starting}
+            known = {tp: offset for tp, offset in starts.items() if offset is not None}
+            if known:
+                await consumer.commit(known)
+                self._starting -= known.keys()
         except KafkaError as exc:  # e.g. a rebalance began: the next round tries again
-            log.info("following recreated topics: %s", exc)
+            log.info("committing where partitions start: %s", exc)
+
+    async def _known_position(self, tp: TopicPartition) -> int | None:
+        """Where the consumer reads ``tp`` next, or None while aiokafka looks it up
+        (``position()`` answers at once when it knows)."""
+        try:
+            return await asyncio.wait_for(self.consumer.position(tp), POSITION_WAIT_SECONDS)
+        except TimeoutError:
+            return None
 
     # --- push -------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """The notification consumer's progress, as GET /health and the supervisor read it:
 the lag it records when idle, a stored batch as progress, and "stalled" when records
-wait and nothing is stored (a fake Kafka consumer; no servers)."""
+wait and nothing is stored, or a partition's position is never found (a fake Kafka
+consumer; no servers)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -27,6 +29,7 @@ class FakeKafka:
     def __init__(self) -> None:
         self.ends: dict[TopicPartition, int | None] = {}
         self.positions: dict[TopicPartition, int] = {}
+        self.looking_up: set[TopicPartition] = set()  # position() waits: never found
         self.fail = False
         self.committed: dict[TopicPartition, int] = {}
 
@@ -39,7 +42,12 @@ class FakeKafka:
     async def position(self, tp: TopicPartition) -> int:
         if self.fail:
             raise KafkaError("rebalance in progress")
+        if tp in self.looking_up:
+            await asyncio.Event().wait()  # as aiokafka's, while the look-up keeps failing
         return self.positions[tp]
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.committed.update(offsets)
@@ -69,7 +77,7 @@ async def test_idle_at_every_partitions_end_is_progress_and_the_lag_is_shown() -
     kafka.ends = {A0: 7, A1: None}  # A1 not fetched yet: no end known, not counted
     kafka.positions = {A0: 7, A1: 0}
     clock.now += 100
-    await c._record_lag()
+    await c.look_while_idle()
     health = c.progress.health()
     assert health["process"] == "notifications" and health["status"] == OK
     assert health["lag"] == {"account-events": {"0": 0}}
@@ -80,12 +88,12 @@ async def test_records_waiting_and_nothing_stored_is_stalled_until_a_batch_is_st
     clock = Clock()
     c, kafka = consumer(clock)
     kafka.ends, kafka.positions = {A0: 12, A1: 3}, {A0: 5, A1: 3}
-    await c._record_lag()
+    await c.look_while_idle()
     assert c.progress.health()["lag"] == {"account-events": {"0": 7, "1": 0}}
     clock.now += 29
     assert c.progress.status() == OK
     clock.now += 2  # past pipeline_stall_seconds with 7 records waiting
-    await c._record_lag()
+    await c.look_while_idle()
     assert c.progress.status() == STALLED
     await c.process([deposit_record(A0, 5)])  # a batch stored (and its offset committed)
     assert kafka.committed == {A0: 6}
@@ -96,7 +104,21 @@ async def test_a_rebalance_while_measuring_keeps_the_last_lag() -> None:
     clock = Clock()
     c, kafka = consumer(clock)
     kafka.ends, kafka.positions = {A0: 4}, {A0: 1}
-    await c._record_lag()
+    await c.look_while_idle()
     kafka.fail = True
-    await c._record_lag()  # logged, not raised: the next idle round measures again
+    await c.look_while_idle()  # logged, not raised: the next idle round measures again
     assert c.progress.health()["lag"] == {"account-events": {"0": 3}}
+
+
+async def test_a_position_being_looked_up_stops_neither_the_round_nor_the_others() -> None:
+    clock = Clock()
+    c, kafka = consumer(clock)
+    # A1's position is never found; A0's topic was recreated under the consumer.
+    kafka.ends, kafka.positions, kafka.looking_up = {A0: 2, A1: 9}, {A0: 5, A1: 0}, {A1}
+    await asyncio.wait_for(c.look_while_idle(), timeout=5)
+    assert kafka.positions[A0] == 0 and kafka.committed == {A0: 0}  # A0 read from 0
+    # A1 counts as all of it waiting: a look-up that never ends is a stall.
+    assert c.progress.health()["lag"] == {"account-events": {"0": 2, "1": 9}}
+    clock.now += 31
+    await asyncio.wait_for(c.look_while_idle(), timeout=5)
+    assert c.progress.status() == STALLED
