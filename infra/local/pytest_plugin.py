@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from pathlib import Path
 
 import psutil
@@ -37,7 +37,8 @@ from infra.local.apps import (
     start_projections,
     start_scheduler,
 )
-from infra.local.ports import StackPorts
+from infra.local.health import PIPELINE, probe
+from infra.local.ports import APP_PORTS, StackPorts
 from infra.local.procs import ManagedProcess, PidRecord
 from infra.local.stack import EmbeddedStack, module_exists
 from shared.topics import DEFAULT_TOPIC_PARTITIONS
@@ -57,6 +58,7 @@ __all__ = [
     "client_url",
     "api_factory",
     "pytest_sessionfinish",
+    "pytest_runtest_makereport",
 ]
 
 # The test stack's keyed topics have production's partition count (docs/adr/0311).
@@ -162,6 +164,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         st.stop()
         if os.environ.get("BANK_TEST_KEEP_DATA") != "1":
             shutil.rmtree(st.data_dir, ignore_errors=True)
+
+
+PIPELINE_LOG_LINES = 30
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test on the session stack shows what its pipeline processes said then:
+    each one's GET /health and the end of its log (a consumer that is alive and
+    delivers nothing is otherwise a bare timeout, its log deleted with the stack)."""
+    report: pytest.TestReport = yield
+    st = _STACK
+    if (
+        report.when == "call"
+        and report.failed
+        and st is not None
+        and "stack" in getattr(item, "fixturenames", ())
+    ):
+        report.sections.append(("pipeline processes", _pipeline_state(st)))
+    return report
+
+
+def _pipeline_state(st: EmbeddedStack) -> str:
+    parts = []
+    for name in PIPELINE:
+        proc = st.processes.get(name)
+        if proc is None:
+            continue
+        health = probe(getattr(st.ports, APP_PORTS[name]))
+        parts.append(
+            f"--- {name}: {proc!r}, {health.summary()}\n"
+            f"{health.document or health.error}\n{proc.log_tail(PIPELINE_LOG_LINES)}"
+        )
+    return "\n".join(parts) or "none started"
 
 
 def _ensure(name: str, start) -> ManagedProcess:  # type: ignore[no-untyped-def]
