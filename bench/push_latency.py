@@ -5,7 +5,9 @@ The e2e_push scenario of ``python -m bench`` alone, for A/B runs of a setting of
 pipeline: the API, the CDC connector, the projection worker and the notification
 consumer run as the bench runs them (``bench.stack``); the load comes from this
 process, whose CPU is reported as ``load``. ``--env KEY=VALUE`` is passed to every
-process of the stack.
+process of the stack. Each topic recycle the connector made meanwhile (cdc/recycle.py)
+is listed with its hold: the seconds until the readers were at the end, then until
+they were on the new topics, from the connector's log.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -45,6 +49,19 @@ async def _measure(st: Any, meter: CpuMeter, rate: float, seconds: float) -> dic
     }
 
 
+_RECYCLED = re.compile(
+    r"readers at the end (?P<at_end>[0-9.]+) s after the pause, on the new topics"
+    r" (?P<on_new>[0-9.]+) s later"
+)
+
+
+def recycle_holds(cdc_log: Path) -> list[tuple[float, float]]:
+    """(seconds until the readers were at the end, seconds more until they were on the
+    new topics) for each recycle in the connector's log."""
+    text = cdc_log.read_text(errors="replace") if cdc_log.exists() else ""
+    return [(float(m["at_end"]), float(m["on_new"])) for m in _RECYCLED.finditer(text)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0)
@@ -57,7 +74,9 @@ def main() -> None:
     with running_stack("bench.push_latency", {}) as st:  # the settings are in os.environ
         meter = CpuMeter()
         track_processes(st, RssSampler(), meter)
-        print(asyncio.run(_measure(st, meter, args.rate, args.seconds)), flush=True)
+        result = asyncio.run(_measure(st, meter, args.rate, args.seconds))
+        result["recycle_holds_s"] = recycle_holds(st.processes["cdc"].log_path)
+        print(result, flush=True)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
 
