@@ -230,12 +230,19 @@ GROUP_MEMBER_TIMING: dict[str, int] = {"session_timeout_ms": 3000, "heartbeat_in
 # 25 ms and 50 ms cut the broker's CPU per deposit by ~1/3 and ~2/5 at the same load
 # (docs/adr/0102-consumer-fetch-wait.md). The projection worker feeds the live push (a
 # deposit's p99 to the socket is a target): 25 ms. The notification consumer's inbox
-# is not a latency target: 500 ms. It reads two partitions (account-events and
-# cdc.audit), and every fetch that finds records costs the broker a listing of every
-# batch stored in each; in a second minute of deposits at 1,000/s the broker spent
-# 343-417 µs per deposit with 100 ms, 242-266 µs with 1,000 ms
-# (docs/adr/0317-notification-fetch-every-500-ms.md). A real Kafka
-# answers a fetch as soon as fetch_min_bytes (1) are there, so these waits cost
-# nothing there under load.
+# is not a latency target, but a topic recycle holds the stream until every group is
+# at the end and then on the new topics (cdc/recycle.py), and the notification
+# consumer learns each only from a fetch: 100 ms. It reads two partitions
+# (account-events and cdc.audit), and every fetch that finds records costs the broker a
+# listing of every batch stored in each (docs/adr/0317). With 500 ms a recycle held
+# the stream 0.71-0.85 s and the push p99 at 1,000 deposits/s sat in the holds; with
+# 100 ms, 0.19 s, for about 40 µs more CPU per deposit at that rate
+# (docs/adr/0352-a-recycle-holds-the-stream-a-fifth-as-long.md). A real Kafka answers a
+# fetch as soon as fetch_min_bytes (1) are there, so these waits cost nothing there
+# under load.
 PROJECTION_FETCH: dict[str, int] = {"fetch_max_wait_ms": 25}
-NOTIFICATION_FETCH: dict[str, int] = {"fetch_max_wait_ms": 500}
+NOTIFICATION_FETCH: dict[str, int] = {"fetch_max_wait_ms": 100}
+# How long a consumer's getmany waits for records before its loop does an idle round:
+# commit what is uncommitted, measure the lag, notice a recreated topic. A topic
+# recycle waits for the first and the last of these (ADR 0352).
+IDLE_ROUND_MS = 50

@@ -44,6 +44,7 @@ from runtime.consumer_group import Rebalances
 from runtime.consumer_progress import Progress
 from runtime.kafka import (
     GROUP_MEMBER_TIMING,
+    IDLE_ROUND_MS,
     NOTIFICATION_FETCH,
     consumer_kwargs,
     create_missing_topics,
@@ -140,7 +141,9 @@ class NotificationConsumer:
         last_sweep = 0.0
         try:
             while not self._stopping.is_set():
-                got = await self.consumer.getmany(timeout_ms=200, max_records=BATCH_MAX_RECORDS)
+                got = await self.consumer.getmany(
+                    timeout_ms=IDLE_ROUND_MS, max_records=BATCH_MAX_RECORDS
+                )
                 records = [r for rs in got.values() for r in rs]
                 if records:
                     await self.process(records)

@@ -206,7 +206,9 @@ class Worker:
     async def next_batch(self) -> list[ConsumerRecord]:
         """Up to BATCH_MAX_RECORDS records, waiting at most BATCH_MAX_SECONDS
         after the first one arrived."""
-        got = await self.consumer.getmany(timeout_ms=200, max_records=BATCH_MAX_RECORDS)
+        got = await self.consumer.getmany(
+            timeout_ms=kafka.IDLE_ROUND_MS, max_records=BATCH_MAX_RECORDS
+        )
         records = [r for rs in got.values() for r in rs]
         if not records:
             return records
