@@ -51,8 +51,9 @@ EMBEDDED_TOPIC_PARTITIONS = 1
 # ... and it keeps every record in memory with no retention: the CDC connector
 # recycles the topics after this many batches in one partition, or this many MiB in
 # all, once every platform consumer group has read them
-# (docs/adr/0320-recycled-topics-bound-the-embedded-broker.md).
-EMBEDDED_RECYCLE_AFTER_BATCHES = 5_000
+# (docs/adr/0320-recycled-topics-bound-the-embedded-broker.md); 2,500 batches since a recycle
+# holds the stream 0.19 s (docs/adr/0353-recycle-after-2500-batches.md).
+EMBEDDED_RECYCLE_AFTER_BATCHES = 2_500
 EMBEDDED_RECYCLE_AFTER_MIB = 128
 DEFAULT_DATA_DIR = REPO_ROOT / ".data"
 
