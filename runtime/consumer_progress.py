@@ -91,12 +91,11 @@ class Progress:
         return max(self.clock() - self.last_progress, 0.0)
 
     def status(self, age: float | None = None) -> str:
-        old = (self.age() if age is None else age) > self.stall_seconds
-        if not self.started:
-            return STALLED if old else STARTING
         # Idle rounds count as progress, so an old age means work not done or a loop
         # that no longer comes round, whatever the last lag said.
-        return STALLED if old else OK
+        if (self.age() if age is None else age) > self.stall_seconds:
+            return STALLED
+        return OK if self.started else STARTING
 
     def health(self) -> dict[str, Any]:
         lag: dict[str, dict[str, int]] = {}

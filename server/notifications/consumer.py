@@ -29,6 +29,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -81,7 +82,7 @@ SOURCE_TOPICS = READERS[NOTIFICATIONS_GROUP]
 BATCH_MAX_RECORDS = 500
 SWEEP_EVERY_SECONDS = 5.0
 OWNER_CACHE_SIZE = 50_000
-POSITION_WAIT_SECONDS = 0.05  # an idle round does not wait for a position being looked up
+POSITION_WAIT_SECONDS = 0.05  # an idle round waits no longer for positions being looked up
 
 _encoder = msgspec.json.Encoder()
 _NOTIFYING_TYPE_HEADERS = frozenset(t.encode() for t in NOTIFYING_EVENT_TYPES)
@@ -232,7 +233,7 @@ class NotificationConsumer:
         self._starting -= revoked
 
     async def look_while_idle(self) -> None:
-        """Idle (the last fetch brought nothing): one walk over the assigned partitions.
+        """Idle (the last fetch brought nothing): one look at the assigned partitions.
 
         - A position past its partition's end means the topic was recreated (this
           broker answers such a fetch with nothing, not OffsetOutOfRange): it is read
@@ -243,46 +244,61 @@ class NotificationConsumer:
           recycle waits for that: cdc/recycle.py).
 
         A position aiokafka is still looking up (after a rebalance or a broker
-        restart) is not waited for: ``position()`` waits until it is found, for ever
-        if the look-up keeps failing, and the loop would stop fetching every
-        partition while the lag it last recorded said idle. Such a partition counts
-        as all of it waiting, so a look-up that never ends is a stall."""
+        restart) is not waited for (``_known_positions``). Such a partition counts as
+        all of it waiting, so a look-up that never ends is a stall."""
         consumer = self.consumer
         assigned = consumer.assignment()
         lag: dict[tuple[str, int], int] = {}
         try:
-            for tp in assigned:
+            positions = await self._known_positions(assigned)
+            for tp, position in positions.items():
                 end = consumer.highwater(tp)  # from the last fetch: no request of its own
                 if end is None:
                     continue
-                position = await self._known_position(tp)
                 if position is not None and position > end:
                     log.warning("%s[%d] was recreated: reading it from offset 0", *tp)
                     consumer.seek(tp, 0)
                     self._starting.add(tp)
-                    position = 0
+                    position = positions[tp] = 0
                 lag[(tp.topic, tp.partition)] = end if position is None else end - position
         except KafkaError as exc:  # e.g. a rebalance began: the next round measures again
             log.info("measuring the lag: %s", exc)
             return
         self.progress.record_lag(lag)  # replaces the last one: revoked partitions drop out
         self._starting &= assigned
+        starts = {tp: positions[tp] for tp in self._starting if positions[tp] is not None}
+        if not starts:
+            return
         try:
-            starts = {tp: await self._known_position(tp) for tp in self._starting}
-            known = {tp: offset for tp, offset in starts.items() if offset is not None}
-            if known:
-                await consumer.commit(known)
-                self._starting -= known.keys()
+            await consumer.commit(starts)
+            self._starting -= starts.keys()
         except KafkaError as exc:  # e.g. a rebalance began: the next round tries again
             log.info("committing where partitions start: %s", exc)
 
-    async def _known_position(self, tp: TopicPartition) -> int | None:
-        """Where the consumer reads ``tp`` next, or None while aiokafka looks it up
-        (``position()`` answers at once when it knows)."""
-        try:
-            return await asyncio.wait_for(self.consumer.position(tp), POSITION_WAIT_SECONDS)
-        except TimeoutError:
-            return None
+    async def _known_positions(
+        self, tps: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, int | None]:
+        """Where the consumer reads each of ``tps`` next, None for one aiokafka is still
+        looking up. ``position()`` answers at once when it knows, and otherwise waits
+        until it does, for ever if the look-up keeps failing; asked all at once, a round
+        waits at most POSITION_WAIT_SECONDS. A look-up's KafkaError is raised."""
+        lookups = {tp: asyncio.ensure_future(self.consumer.position(tp)) for tp in tps}
+        if not lookups:
+            return {}
+        await asyncio.wait(lookups.values(), timeout=POSITION_WAIT_SECONDS)
+        positions: dict[TopicPartition, int | None] = {}
+        error: BaseException | None = None
+        for tp, lookup in lookups.items():
+            if not lookup.done():
+                lookup.cancel()
+                positions[tp] = None
+            elif (exc := lookup.exception()) is not None:
+                error = error or exc
+            else:
+                positions[tp] = lookup.result()
+        if error is not None:
+            raise error
+        return positions
 
     # --- push -------------------------------------------------------------------------
 

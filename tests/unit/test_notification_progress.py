@@ -6,6 +6,7 @@ consumer; no servers)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -122,3 +123,17 @@ async def test_a_position_being_looked_up_stops_neither_the_round_nor_the_others
     clock.now += 31
     await asyncio.wait_for(c.look_while_idle(), timeout=5)
     assert c.progress.status() == STALLED
+
+
+async def test_positions_being_looked_up_hold_a_round_once_not_once_each() -> None:
+    clock = Clock()
+    c, kafka = consumer(clock)
+    tps = [TopicPartition("account-events", p) for p in range(20)]
+    kafka.ends = {tp: 3 for tp in tps}
+    kafka.positions = {tp: 3 for tp in tps}
+    kafka.looking_up = set(tps)
+    started = time.monotonic()
+    await asyncio.wait_for(c.look_while_idle(), timeout=5)
+    # One POSITION_WAIT_SECONDS (0.05 s) for all twenty, not twenty of them (1 s).
+    assert time.monotonic() - started < 0.5
+    assert c.progress.health()["lag"] == {"account-events": {str(p): 3 for p in range(20)}}
