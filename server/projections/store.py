@@ -66,16 +66,25 @@ async def read_ranges(
     return [to_recorded(r) for r in rows]
 
 
+# The account registry (account_owners, written with each AccountOpened) gives the
+# accounts; each one's head is an index probe on events (stream_id, version), newest
+# first. A scan of events grouped by stream read the whole history: 147 ms (and two
+# parallel workers) with 408,563 events in 16,433 accounts, against 29 ms for the probes,
+# and it ran after every topic recycle (docs/adr/0354).
+_LAGGING = (
+    "SELECT o.account_id, COALESCE(v.version, 0) AS applied, h.head"
+    " FROM account_owners o"
+    " CROSS JOIN LATERAL (SELECT e.version AS head FROM events e"
+    "     WHERE e.stream_id = o.account_id ORDER BY e.version DESC LIMIT 1) h"
+    " LEFT JOIN account_view v ON v.account_id = o.account_id"
+    " WHERE COALESCE(v.version, 0) < h.head"
+)
+
+
 async def lagging_accounts(conn: asyncpg.Connection) -> dict[UUID, tuple[int, int]]:
-    """Accounts whose account_view version is behind the event store."""
-    rows = await conn.fetch(
-        "SELECT s.stream_id, COALESCE(v.version, 0) AS applied, s.head"
-        " FROM (SELECT stream_id, max(version) AS head FROM events"
-        "       WHERE stream_type = 'account' GROUP BY stream_id) s"
-        " LEFT JOIN account_view v ON v.account_id = s.stream_id"
-        " WHERE COALESCE(v.version, 0) < s.head"
-    )
-    return {r["stream_id"]: (r["applied"], r["head"]) for r in rows}
+    """Accounts whose account_view version is behind the event store: (applied, head)."""
+    rows = await conn.fetch(_LAGGING)
+    return {r["account_id"]: (r["applied"], r["head"]) for r in rows}
 
 
 async def iter_account_events(
