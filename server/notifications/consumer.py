@@ -41,7 +41,7 @@ from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from runtime import consumer_health
-from runtime.consumer_group import Rebalances
+from runtime.consumer_group import Rebalances, StartCommits
 from runtime.consumer_progress import Progress
 from runtime.kafka import (
     GROUP_MEMBER_TIMING,
@@ -123,6 +123,7 @@ class NotificationConsumer:
         )
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
         self._starting: set[TopicPartition] = set()  # where they start is to be committed
+        self._start_commits = StartCommits()  # and then, that the group keeps it
         self._stopping = asyncio.Event()
         self.stored = 0
 
@@ -241,7 +242,9 @@ class NotificationConsumer:
         - The lag, records behind each partition's end as of the last fetch, is
           recorded; none behind anywhere counts as progress.
         - Where each such or newly assigned partition starts is committed (a topic
-          recycle waits for that: cdc/recycle.py).
+          recycle waits for that: cdc/recycle.py), and committed again if the group
+          loses it within a few seconds (``StartCommits``: the topic was replaced
+          under the commit).
 
         A position aiokafka is still looking up (after a rebalance or a broker
         restart) is not waited for (``_known_positions``). Such a partition counts as
@@ -265,13 +268,15 @@ class NotificationConsumer:
             log.info("measuring the lag: %s", exc)
             return
         self.progress.record_lag(lag)  # replaces the last one: revoked partitions drop out
+        self._starting |= await self._start_commits.lost(consumer)
         self._starting &= assigned
-        starts = {tp: positions[tp] for tp in self._starting if positions[tp] is not None}
+        starts = {tp: positions[tp] for tp in self._starting if positions.get(tp) is not None}
         if not starts:
             return
         try:
             await consumer.commit(starts)
             self._starting -= starts.keys()
+            self._start_commits.committed(starts)
         except KafkaError as exc:  # e.g. a rebalance began: the next round tries again
             log.info("committing where partitions start: %s", exc)
 

@@ -36,7 +36,7 @@ from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from runtime import consumer_health, kafka
-from runtime.consumer_group import Rebalances
+from runtime.consumer_group import Rebalances, StartCommits
 from runtime.consumer_progress import Progress
 from runtime.observability.pipeline import observe_batch
 from runtime.settings import Settings
@@ -91,6 +91,7 @@ class Worker:
         self._failed: set[TopicPartition] = set()
         self._to_commit: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
+        self._start_commits = StartCommits()  # a recreated partition's start, once committed
         self.consumer = AIOKafkaConsumer(
             **kafka.consumer_kwargs(
                 settings.kafka,
@@ -158,6 +159,7 @@ class Worker:
         # at the next _commit. A topic recycle waits for that (cdc/recycle.py).
         self._to_commit[tp] = 0
         self._committed_at = 0.0
+        self._start_commits.committed([tp])
 
     async def ensure_topics(self) -> None:
         """Create the topics if the broker has none yet (the CDC connector does
@@ -191,10 +193,7 @@ class Worker:
                 if records:
                     await self.process(records)
                 else:
-                    self._check_positions()
-                    # Idle: what the last batches left uncommitted goes now (a topic
-                    # recycle waits for the group to commit the end: cdc/recycle.py).
-                    await self._commit([], idle=True)
+                    await self.idle_round()
                 self._record_lag()
                 if self.sweep_needed:
                     self.sweep_needed = False
@@ -202,6 +201,17 @@ class Worker:
         finally:
             await self.consumer.stop()
             await self.producer.stop()
+
+    async def idle_round(self) -> None:
+        """Nothing fetched: notice a recreated topic, and commit what the last batches
+        left uncommitted. A topic recycle waits for the group to commit the end, then
+        where each partition starts on the new topics (cdc/recycle.py); a start commit
+        the group lost within a few seconds (the topic was replaced under it:
+        ``StartCommits``) is made again."""
+        self._check_positions()
+        for tp in await self._start_commits.lost(self.consumer):
+            self._to_commit[tp] = self._last_offset.get(tp, -1) + 1
+        await self._commit([], idle=True)
 
     async def next_batch(self) -> list[ConsumerRecord]:
         """Up to BATCH_MAX_RECORDS records, waiting at most BATCH_MAX_SECONDS

@@ -32,7 +32,7 @@ class FakeKafka:
         self.positions: dict[TopicPartition, int] = {}
         self.looking_up: set[TopicPartition] = set()  # position() waits: never found
         self.fail = False
-        self.committed: dict[TopicPartition, int] = {}
+        self.commits: dict[TopicPartition, int] = {}  # the group's offsets
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.ends)
@@ -51,7 +51,10 @@ class FakeKafka:
         self.positions[tp] = offset
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        self.committed.update(offsets)
+        self.commits.update(offsets)
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.commits.get(tp)
 
 
 def deposit_record(tp: TopicPartition, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
@@ -97,7 +100,7 @@ async def test_records_waiting_and_nothing_stored_is_stalled_until_a_batch_is_st
     await c.look_while_idle()
     assert c.progress.status() == STALLED
     await c.process([deposit_record(A0, 5)])  # a batch stored (and its offset committed)
-    assert kafka.committed == {A0: 6}
+    assert kafka.commits == {A0: 6}
     assert c.progress.status() == OK
 
 
@@ -117,7 +120,7 @@ async def test_a_position_being_looked_up_stops_neither_the_round_nor_the_others
     # A1's position is never found; A0's topic was recreated under the consumer.
     kafka.ends, kafka.positions, kafka.looking_up = {A0: 2, A1: 9}, {A0: 5, A1: 0}, {A1}
     await asyncio.wait_for(c.look_while_idle(), timeout=5)
-    assert kafka.positions[A0] == 0 and kafka.committed == {A0: 0}  # A0 read from 0
+    assert kafka.positions[A0] == 0 and kafka.commits == {A0: 0}  # A0 read from 0
     # A1 counts as all of it waiting: a look-up that never ends is a stall.
     assert c.progress.health()["lag"] == {"account-events": {"0": 2, "1": 9}}
     clock.now += 31
@@ -137,3 +140,16 @@ async def test_positions_being_looked_up_hold_a_round_once_not_once_each() -> No
     # One POSITION_WAIT_SECONDS (0.05 s) for all twenty, not twenty of them (1 s).
     assert time.monotonic() - started < 0.5
     assert c.progress.health()["lag"] == {"account-events": {str(p): 3 for p in range(20)}}
+
+
+async def test_a_start_commit_lost_with_a_replaced_topic_is_made_again() -> None:
+    """The connector replaced a topic just after the consumer committed where it starts
+    on it (a metadata request had auto-created it with the broker's default partition
+    count): the offset went with it, and a topic recycle waits for it."""
+    c, kafka = consumer(Clock())
+    kafka.ends, kafka.positions = {A0: 0}, {A0: 7}  # recreated under the consumer
+    await c.look_while_idle()
+    assert kafka.positions[A0] == 0 and kafka.commits == {A0: 0}
+    kafka.commits.clear()  # deleted and created again: nothing left to notice but this
+    await c.look_while_idle()
+    assert kafka.commits == {A0: 0}
