@@ -31,10 +31,10 @@ from typing import Any
 import msgspec
 from tqdm import tqdm
 
-from bench import report, wrk_scenarios
+from bench import push_latency, report, wrk_scenarios
 from bench.cpu import CpuMeter
 from bench.http_scenarios import SCENARIOS
-from bench.load import Plan
+from bench.load import PUSH_SECONDS, Plan
 from bench.rss import RssSampler
 from bench.stack import (
     BENCH_API_ENV,
@@ -45,6 +45,7 @@ from bench.stack import (
     stop_stack,
     track_processes,
 )
+from bench.stats import find_result
 from bench.wrk import SCENARIOS as WRK_SCENARIOS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -249,6 +250,7 @@ def _plan(st: Any, args: argparse.Namespace, scenarios: list[str], e2e_reason: s
         admin_database_url=st.admin_database_url,
         fixed_rate=args.fixed_rate,
         fixed_seconds=1.5 if quick else 4.0,
+        push_seconds=3.0 if quick else PUSH_SECONDS,
         saturation_seconds=2.0 if quick else 5.0,
         accounts=60 if quick else 300,
         scenarios=scenarios,
@@ -271,6 +273,8 @@ def _on_line(
         # CPU since the previous step's line: this step (and its own setup).
         s["cpu_us_per_op"] = CpuMeter.per_op(cpu[0], cpu[1], s["ok"])
         s["generator"] = "python (bench.load)"
+        if msg.get("window"):
+            s["window"] = msg["window"]
         run.results.append(s)
         bar.set_postfix_str(f"{step}: {s['throughput']:,.0f}/s p99 {s.get('p99_ms')} ms")
     elif "skipped" in msg:
@@ -329,6 +333,20 @@ def _python_load(
     return rc
 
 
+def _note_recycles_during_push(st: Any, results: list[dict[str, Any]]) -> None:
+    """The topic recycles whose hold fell inside the push scenario, from the connector's
+    log (read before the stack is stopped, which removes it): each is a stretch in which
+    no deposit reaches a socket (docs/adr/0355)."""
+    push = find_result(results, "ours", "e2e_push", "fixed")
+    if push is None or not push.get("window") or "cdc" not in st.processes:
+        return
+    start, end = push["window"]
+    holds = push_latency.during(push_latency.recycles(st.processes["cdc"].log_path), start, end)
+    push["recycles_during"] = [[r.at_end, r.on_new] for r in holds]
+    said = ", ".join(f"{r.at_end:.2f} + {r.on_new:.2f} s" for r in holds) or "none"
+    push["note"] = f"{push.get('note', '')}; topic recycles during it (holds): {said}"
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -359,6 +377,7 @@ def main(argv: list[str]) -> int:
             total = 2 + 2 * len(scenarios) + 1 + (0 if args.no_baselines else BASELINE_STEPS)
             plan = _plan(st, args, scenarios, e2e_reason)
             rc = _python_load(st, plan, total, meter, sampler, run)
+        _note_recycles_during_push(st, run.results)
         busy = _busy_note()
         events_in_store = _events_in_store(st)
         final_rss = sampler.current_mb()

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import psutil
@@ -55,11 +57,45 @@ _RECYCLED = re.compile(
 )
 
 
+class Recycle(NamedTuple):
+    """One topic recycle from the connector's log: when its hold ended (Unix time), the
+    seconds until the readers were at the end, then until they were on the new topics."""
+
+    ended_at: float
+    at_end: float
+    on_new: float
+
+    @property
+    def started_at(self) -> float:
+        return self.ended_at - self.at_end - self.on_new
+
+
+def recycles(cdc_log: Path) -> list[Recycle]:
+    """Every recycle in the connector's log (JSON lines), in order."""
+    text = cdc_log.read_text(errors="replace") if cdc_log.exists() else ""
+    found = []
+    for line in text.splitlines():
+        m = _RECYCLED.search(line)
+        if m is None:
+            continue
+        try:
+            stamp = json.loads(line).get("@timestamp")
+        except ValueError:
+            stamp = None
+        at = dt.datetime.fromisoformat(stamp).timestamp() if stamp else float("nan")
+        found.append(Recycle(at, float(m["at_end"]), float(m["on_new"])))
+    return found
+
+
 def recycle_holds(cdc_log: Path) -> list[tuple[float, float]]:
     """(seconds until the readers were at the end, seconds more until they were on the
     new topics) for each recycle in the connector's log."""
-    text = cdc_log.read_text(errors="replace") if cdc_log.exists() else ""
-    return [(float(m["at_end"]), float(m["on_new"])) for m in _RECYCLED.finditer(text)]
+    return [(r.at_end, r.on_new) for r in recycles(cdc_log)]
+
+
+def during(found: list[Recycle], start: float, end: float) -> list[Recycle]:
+    """The recycles whose hold overlapped [start, end] (Unix times)."""
+    return [r for r in found if r.started_at <= end and r.ended_at >= start]
 
 
 def main() -> None:
