@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+
+T = TypeVar("T")
 
 
 class GroupMember(Protocol):
@@ -30,6 +32,37 @@ class Rebalances(ConsumerRebalanceListener):  # aiokafka is untyped: the base is
         await self._member.partitions_assigned(assigned)
 
 
+# An idle round waits no longer than this for what it asks the broker about every
+# partition at once: positions being looked up, committed offsets.
+IDLE_ASK_SECONDS = 0.05
+
+
+async def ask_at_once(
+    tps: Iterable[TopicPartition],
+    ask: Callable[[TopicPartition], Awaitable[T]],
+    seconds: float = IDLE_ASK_SECONDS,
+) -> tuple[dict[TopicPartition, T], dict[TopicPartition, BaseException]]:
+    """``ask(tp)`` for each of ``tps``, all at once, waiting at most ``seconds``: the
+    answers and the errors. A partition in neither was not answered in time, and its
+    ask is cancelled (aiokafka's ``position()`` and ``committed()`` wait until they
+    get an answer, for ever if the broker keeps failing)."""
+    asks = {tp: asyncio.ensure_future(ask(tp)) for tp in tps}
+    if asks:
+        await asyncio.wait(asks.values(), timeout=seconds)
+    answers: dict[TopicPartition, T] = {}
+    errors: dict[TopicPartition, BaseException] = {}
+    for tp, pending in asks.items():
+        if not pending.done():
+            pending.cancel()
+        elif pending.cancelled():
+            continue
+        elif (exc := pending.exception()) is not None:
+            errors[tp] = exc
+        else:
+            answers[tp] = pending.result()
+    return answers, errors
+
+
 # A topic can be deleted again just after a consumer committed where it starts on it:
 # the connector replaces a topic that a consumer's metadata request auto-created with
 # the broker's default partition count (cdc/publisher.py ``ensure_topics``), and the
@@ -37,8 +70,6 @@ class Rebalances(ConsumerRebalanceListener):  # aiokafka is untyped: the base is
 # its deadline (10 s). For this long after a partition's start was committed, a
 # consumer's idle rounds check that its group still has an offset for it.
 START_WATCH_SECONDS = 5.0
-# An idle round waits no longer than this for the group's offsets (asked at once).
-START_CHECK_WAIT_SECONDS = 0.05
 
 
 class StartCommits:
@@ -55,26 +86,16 @@ class StartCommits:
         for tp in tps:
             self._until[tp] = until
 
-    @property
-    def watching(self) -> bool:
-        return bool(self._until)
-
     async def lost(self, consumer: Any) -> set[TopicPartition]:
         """Of the watched partitions still assigned to ``consumer``, those for which
-        its group has no committed offset. Offsets not answered within
-        START_CHECK_WAIT_SECONDS, or refused, count as there (asked again next round)."""
+        its group has no committed offset. An offset not answered within
+        IDLE_ASK_SECONDS, or refused, counts as there (asked again next round)."""
+        if not self._until:
+            return set()
         now = self._clock()
         self._until = {tp: t for tp, t in self._until.items() if t > now}
         assigned = consumer.assignment()
-        watched = [tp for tp in self._until if tp in assigned]
-        if not watched:
-            return set()
-        asks = {tp: asyncio.ensure_future(consumer.committed(tp)) for tp in watched}
-        await asyncio.wait(asks.values(), timeout=START_CHECK_WAIT_SECONDS)
-        gone = set()
-        for tp, ask in asks.items():
-            if not ask.done():
-                ask.cancel()
-            elif not ask.cancelled() and ask.exception() is None and ask.result() is None:
-                gone.add(tp)
-        return gone
+        offsets, _ = await ask_at_once(
+            [tp for tp in self._until if tp in assigned], consumer.committed
+        )
+        return {tp for tp, offset in offsets.items() if offset is None}

@@ -29,7 +29,6 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -41,7 +40,7 @@ from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from runtime import consumer_health
-from runtime.consumer_group import Rebalances, StartCommits
+from runtime.consumer_group import Rebalances, StartCommits, ask_at_once
 from runtime.consumer_progress import Progress
 from runtime.kafka import (
     GROUP_MEMBER_TIMING,
@@ -82,7 +81,6 @@ SOURCE_TOPICS = READERS[NOTIFICATIONS_GROUP]
 BATCH_MAX_RECORDS = 500
 SWEEP_EVERY_SECONDS = 5.0
 OWNER_CACHE_SIZE = 50_000
-POSITION_WAIT_SECONDS = 0.05  # an idle round waits no longer for positions being looked up
 
 _encoder = msgspec.json.Encoder()
 _NOTIFYING_TYPE_HEADERS = frozenset(t.encode() for t in NOTIFYING_EVENT_TYPES)
@@ -280,30 +278,14 @@ class NotificationConsumer:
         except KafkaError as exc:  # e.g. a rebalance began: the next round tries again
             log.info("committing where partitions start: %s", exc)
 
-    async def _known_positions(
-        self, tps: Iterable[TopicPartition]
-    ) -> dict[TopicPartition, int | None]:
+    async def _known_positions(self, tps: set[TopicPartition]) -> dict[TopicPartition, int | None]:
         """Where the consumer reads each of ``tps`` next, None for one aiokafka is still
-        looking up. ``position()`` answers at once when it knows, and otherwise waits
-        until it does, for ever if the look-up keeps failing; asked all at once, a round
-        waits at most POSITION_WAIT_SECONDS. A look-up's KafkaError is raised."""
-        lookups = {tp: asyncio.ensure_future(self.consumer.position(tp)) for tp in tps}
-        if not lookups:
-            return {}
-        await asyncio.wait(lookups.values(), timeout=POSITION_WAIT_SECONDS)
-        positions: dict[TopicPartition, int | None] = {}
-        error: BaseException | None = None
-        for tp, lookup in lookups.items():
-            if not lookup.done():
-                lookup.cancel()
-                positions[tp] = None
-            elif (exc := lookup.exception()) is not None:
-                error = error or exc
-            else:
-                positions[tp] = lookup.result()
-        if error is not None:
-            raise error
-        return positions
+        looking up (``ask_at_once``: a round waits at most IDLE_ASK_SECONDS for them).
+        A look-up's KafkaError is raised."""
+        found, errors = await ask_at_once(tps, self.consumer.position)
+        if errors:
+            raise next(iter(errors.values()))
+        return {tp: found.get(tp) for tp in tps}
 
     # --- push -------------------------------------------------------------------------
 

@@ -208,9 +208,10 @@ class Worker:
         where each partition starts on the new topics (cdc/recycle.py); a start commit
         the group lost within a few seconds (the topic was replaced under it:
         ``StartCommits``) is made again."""
-        self._check_positions()
         for tp in await self._start_commits.lost(self.consumer):
             self._to_commit[tp] = self._last_offset.get(tp, -1) + 1
+        # After the look above: a restart noticed now is committed below, then watched.
+        self._check_positions()
         await self._commit([], idle=True)
 
     async def next_batch(self) -> list[ConsumerRecord]:

@@ -74,9 +74,8 @@ async def restart_cdc(cdc: ManagedProcess, stack: EmbeddedStack, after_batches: 
     cdc.start()
     cdc.wait_ready(30)
     if due:
-        # The metrics are the new process's. Its recycle may be postponed and tried
-        # again RETRY_AFTER_SECONDS later: a group not at the end in time, as right
-        # after an earlier test restarted PostgreSQL under the consumers.
+        # The metrics are the new process's. Its recycle is postponed if a group is
+        # not at the end in time, and tried again RETRY_AFTER_SECONDS later.
         deadline = time.monotonic() + RETRY_AFTER_SECONDS + 30
         while not (recycles(stack).get("recycled") or recycles(stack).get("unacknowledged")):
             assert time.monotonic() < deadline, f"the recycle that was due: {recycles(stack)}"

@@ -137,7 +137,7 @@ async def test_positions_being_looked_up_hold_a_round_once_not_once_each() -> No
     kafka.looking_up = set(tps)
     started = time.monotonic()
     await asyncio.wait_for(c.look_while_idle(), timeout=5)
-    # One POSITION_WAIT_SECONDS (0.05 s) for all twenty, not twenty of them (1 s).
+    # One IDLE_ASK_SECONDS (0.05 s) for all twenty, not twenty of them (1 s).
     assert time.monotonic() - started < 0.5
     assert c.progress.health()["lag"] == {"account-events": {str(p): 3 for p in range(20)}}
 
