@@ -304,7 +304,7 @@ def audit_record(row: dict[str, Any]) -> OutRecord:
     ``after`` of its ``cdc.audit`` change, without the envelope."""
     headers: Headers = [
         (name, str(row[name]).encode())
-        for name in ("action", "outcome", "trace_id")
+        for name in (t.AUDIT_ACTION_HEADER, t.AUDIT_OUTCOME_HEADER, t.TRACE_ID_HEADER)
         if row.get(name) is not None
     ]
     return OutRecord(t.AUDIT_EVENTS, audit_key(row), _encoder.encode(row), headers)

@@ -233,7 +233,7 @@ GROUP_MEMBER_TIMING: dict[str, int] = {"session_timeout_ms": 3000, "heartbeat_in
 # is not a latency target, but a topic recycle holds the stream until every group is
 # at the end and then on the new topics (cdc/recycle.py), and the notification
 # consumer learns each only from a fetch: 100 ms. It reads two partitions
-# (account-events and cdc.audit), and every fetch that finds records costs the broker a
+# (account-events and audit-events), and every fetch that finds records costs the broker a
 # listing of every batch stored in each (docs/adr/0317). With 500 ms a recycle held
 # the stream 0.71-0.85 s and the push p99 at 1,000 deposits/s sat in the holds; with
 # 100 ms, 0.19 s, for about 40 µs more CPU per deposit at that rate

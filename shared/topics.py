@@ -57,6 +57,10 @@ EVENT_ID_HEADER = "event_id"
 EVENT_TYPE_HEADER = "event_type"
 # The API request's trace, on every record whose row carries one.
 TRACE_ID_HEADER = "trace_id"
+# Headers of every audit-events record (its row's columns of the same names): a
+# consumer can tell what was done and how it ended without decoding the row.
+AUDIT_ACTION_HEADER = "action"
+AUDIT_OUTCOME_HEADER = "outcome"
 
 
 def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> bytes | None:
@@ -93,7 +97,7 @@ PROJECTIONS_GROUP = "bank-projections"
 NOTIFICATIONS_GROUP = "bank-notifications"
 READERS: dict[str, tuple[str, ...]] = {
     PROJECTIONS_GROUP: PROJECTED_TOPICS,
-    NOTIFICATIONS_GROUP: (ACCOUNT_EVENTS, CDC_AUDIT),
+    NOTIFICATIONS_GROUP: (ACCOUNT_EVENTS, AUDIT_EVENTS),
 }
 # Never recycled: the dead-letter topics are read by an operator, not by a group, and
 # the heartbeat topic is the connector's proof that the broker kept what it wrote.

@@ -1,5 +1,5 @@
 """The notification consumer: a Kafka consumer group on account-events and
-cdc.audit, in the projection worker's pattern (manual commits, batches).
+audit-events, in the projection worker's pattern (manual commits, batches).
 
 Delivery (at-least-once in, exactly once in the inbox):
 1. a batch of records is turned into drafts (rules.py) and inserted; the
@@ -54,9 +54,10 @@ from server.adapters.postgres.pool import create_pool
 from server.notifications import inbox
 from server.notifications.push import PushProvider
 from server.notifications.rules import (
+    AUDIT_KINDS,
     NOTIFYING_EVENT_TYPES,
     Draft,
-    audit_change_decoder,
+    audit_row_decoder,
     from_audit,
     from_event,
     owners_needed,
@@ -66,7 +67,9 @@ from shared.events import RecordedEvent, recorded_event_decoder
 from shared.messages import NotificationReceived
 from shared.notifications import Notification
 from shared.topics import (
-    CDC_AUDIT,
+    AUDIT_ACTION_HEADER,
+    AUDIT_EVENTS,
+    AUDIT_OUTCOME_HEADER,
     EVENT_TYPE_HEADER,
     NOTIFICATIONS_GROUP,
     READERS,
@@ -84,11 +87,20 @@ OWNER_CACHE_SIZE = 50_000
 
 _encoder = msgspec.json.Encoder()
 _NOTIFYING_TYPE_HEADERS = frozenset(t.encode() for t in NOTIFYING_EVENT_TYPES)
+_NOTIFYING_AUDIT_HEADERS = frozenset((a.encode(), o.encode()) for a, o in AUDIT_KINDS)
 
 
 def never_notifies(record: ConsumerRecord) -> bool:
-    """True when the record's type header names an event type that cannot notify, so
-    its value need not be decoded. A record without the header is decoded."""
+    """True when the record's headers say it cannot notify, so its value need not be
+    decoded: an account event whose type header names a type that cannot, an audit row
+    whose action and outcome headers name a pair that cannot. A record without those
+    headers is decoded."""
+    if record.topic == AUDIT_EVENTS:
+        action = header(record.headers, AUDIT_ACTION_HEADER)
+        outcome = header(record.headers, AUDIT_OUTCOME_HEADER)
+        if action is None or outcome is None:
+            return False
+        return (action, outcome) not in _NOTIFYING_AUDIT_HEADERS
     event_type = header(record.headers, EVENT_TYPE_HEADER)
     return event_type is not None and event_type not in _NOTIFYING_TYPE_HEADERS
 
@@ -172,12 +184,14 @@ class NotificationConsumer:
         wanted: set[UUID] = set()  # accounts whose owners the events' rules need
         drafts: list[Draft] = []
         for r in records:
+            if never_notifies(r):
+                continue
             try:
-                if r.topic == CDC_AUDIT:
-                    draft = from_audit(audit_change_decoder.decode(r.value), now)
+                if r.topic == AUDIT_EVENTS:
+                    draft = from_audit(audit_row_decoder.decode(r.value), now)
                     if draft is not None:
                         drafts.append(draft)
-                elif not never_notifies(r):
+                else:
                     rec = recorded_event_decoder.decode(r.value)
                     accounts = owners_needed(rec, self.large_withdrawal)
                     if accounts:

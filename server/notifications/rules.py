@@ -7,17 +7,19 @@ Sources (one notification per source fact, keyed by it):
   accounts does not notify: they made the transfer and saw its answer.
 - ``large_withdrawal``: ``MoneyWithdrawn`` of at least the large-withdrawal threshold
   (settings ``notifications_large_withdrawal``, minor units); key ``event:<event_id>``.
-- ``payment_refused``: a cdc.audit row ``withdraw_money`` / ``transfer_money`` /
+- ``payment_refused``: an audit-events row ``withdraw_money`` / ``transfer_money`` /
   ``standing_order_payment`` (a due payment the scheduler could not make) with outcome
   ``rejected``; key ``audit:<audit_log.id>``.
-- ``new_sign_in``: a cdc.audit row ``sign_in`` with outcome ``accepted`` (a password
-  sign-in makes a new session: a device signed in); key ``audit:<audit_log.id>``.
+- ``new_sign_in``: an audit-events row ``sign_in`` with outcome ``accepted`` (a
+  password sign-in makes a new session: a device signed in); key
+  ``audit:<audit_log.id>``.
 
 A refused payment is not an event (rejected commands append nothing), so its
 only durable trace is the audit row, which the CDC connector streams to
-cdc.audit. A refresh of an existing session is not a new device and does not
-notify. Facts older than ``STALE_AFTER`` are not notified (a consumer group
-starting from the beginning of a topic must not flood the inbox with old news).
+audit-events (and, in its change envelope, to cdc.audit). A refresh of an
+existing session is not a new device and does not notify. Facts older than
+``STALE_AFTER`` are not notified (a consumer group starting from the beginning of
+a topic must not flood the inbox with old news).
 """
 
 from __future__ import annotations
@@ -65,8 +67,17 @@ class Draft:
     session_id: str | None = None
 
 
+# The (action, outcome) of the audit rows ``from_audit`` turns into a notification, and
+# into which. A record whose headers name any other pair is skipped undecoded: most
+# audit rows (every accepted command, every read) never notify.
+AUDIT_KINDS: dict[tuple[str, str], NotificationKind] = {
+    ("sign_in", "accepted"): "new_sign_in",
+    **{(action, "rejected"): "payment_refused" for action in PAYMENT_ACTIONS},
+}
+
+
 class AuditRow(msgspec.Struct, kw_only=True):
-    """The columns of an audit_log row this consumer reads (cdc.audit ``after``)."""
+    """The columns of an audit_log row this consumer reads (an audit-events record)."""
 
     id: int
     occurred_at: str | None = None
@@ -81,14 +92,7 @@ class AuditRow(msgspec.Struct, kw_only=True):
     details: dict[str, Any] | None = None
 
 
-class AuditChange(msgspec.Struct, kw_only=True):
-    """A Debezium-style change envelope of audit_log (only inserts matter)."""
-
-    op: str
-    after: AuditRow | None = None
-
-
-audit_change_decoder = msgspec.json.Decoder(AuditChange)
+audit_row_decoder = msgspec.json.Decoder(AuditRow)
 
 
 def _money(amount: int, currency: str) -> str:
@@ -165,15 +169,16 @@ def _when(row: AuditRow, now: datetime) -> datetime:
     return now
 
 
-def from_audit(change: AuditChange, now: datetime) -> Draft | None:
-    row = change.after
-    if change.op not in ("c", "r") or row is None or row.actor_id is None:
+def from_audit(row: AuditRow, now: datetime) -> Draft | None:
+    """An inserted audit_log row (audit-events carries inserts only)."""
+    kind = AUDIT_KINDS.get((row.action, row.outcome))
+    if kind is None or row.actor_id is None:
         return None
     occurred = _when(row, now)
     if not _fresh(occurred, now):
         return None
     key = f"audit:{row.id}"
-    if row.action == "sign_in" and row.outcome == "accepted":
+    if kind == "new_sign_in":
         device = (row.user_agent or "an unknown device")[:120]
         return Draft(
             user_id=row.actor_id,
@@ -187,19 +192,17 @@ def from_audit(change: AuditChange, now: datetime) -> Draft | None:
             occurred_at=occurred,
             session_id=row.session_id,
         )
-    if row.action in PAYMENT_ACTIONS and row.outcome == "rejected":
-        what = PAYMENT_ACTIONS[row.action]
-        due = (row.details or {}).get("due_date")
-        if due:
-            what = f"{what} due {due}"
-        reason = REFUSAL_REASONS.get(row.reason_code or "", row.reason_code or "it was refused")
-        return Draft(
-            user_id=row.actor_id,
-            source_key=key,
-            kind="payment_refused",
-            title=f"A {what} was refused",
-            body=f"Your {what} was not made: {reason}.",
-            occurred_at=occurred,
-            account_id=row.account_id,
-        )
-    return None
+    what = PAYMENT_ACTIONS[row.action]  # AUDIT_KINDS: the other kind is a refused payment
+    due = (row.details or {}).get("due_date")
+    if due:
+        what = f"{what} due {due}"
+    reason = REFUSAL_REASONS.get(row.reason_code or "", row.reason_code or "it was refused")
+    return Draft(
+        user_id=row.actor_id,
+        source_key=key,
+        kind="payment_refused",
+        title=f"A {what} was refused",
+        body=f"Your {what} was not made: {reason}.",
+        occurred_at=occurred,
+        account_id=row.account_id,
+    )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from uuid import UUID
 
 import asyncpg
@@ -285,6 +286,7 @@ class Worker:
         topic first (acknowledged before their position can be committed)."""
         decoded: Decoded = []
         bad: list[tuple[ConsumerRecord, str]] = []
+        by_type: Counter[str] = Counter()  # counted per batch: a labelled inc costs ~0.7 µs
         for r in records:
             try:
                 event = recorded_event_decoder.decode(r.value)
@@ -293,8 +295,10 @@ class Worker:
                 bad.append((r, f"{type(exc).__name__}: {exc}"))
                 decoded.append((r, None))
                 continue
-            metrics.EVENTS.labels(event_type_name(event.event)).inc()
+            by_type[event_type_name(event.event)] += 1
             decoded.append((r, event))
+        for name, n in by_type.items():
+            metrics.EVENTS.labels(name).inc(n)
         while bad:
             try:
                 await self.dead_letters.send(bad)

@@ -144,7 +144,7 @@ async def test_a_frozen_notification_consumer_is_restarted_and_the_customer_is_s
     await _wait_for(lag_shown, 30, "the consumer's health shows its lag")
     assert doc["process"] == "notifications" and doc["status"] == "ok", doc
     assert doc["last_progress_age_seconds"] < doc["stall_threshold_seconds"], doc
-    assert {"account-events", "cdc.audit"} <= set(doc["lag"]), doc
+    assert {"account-events", "audit-events"} <= set(doc["lag"]), doc
 
     async def watched() -> bool:
         seen = supervisor.last_health.get("notifications")

@@ -14,9 +14,11 @@ from aiokafka.structs import ConsumerRecord
 from server.notifications.consumer import never_notifies
 from server.notifications.push import UnknownPushProviderError, provider_from_settings
 from server.notifications.rules import (
+    AUDIT_KINDS,
     NOTIFYING_EVENT_TYPES,
-    AuditChange,
+    PAYMENT_ACTIONS,
     AuditRow,
+    audit_row_decoder,
     from_audit,
     from_event,
     owners_needed,
@@ -30,7 +32,14 @@ from shared.events import (
     RecordedEvent,
 )
 from shared.notifications import Notification
-from shared.topics import ACCOUNT_EVENTS, EVENT_ID_HEADER, EVENT_TYPE_HEADER
+from shared.topics import (
+    ACCOUNT_EVENTS,
+    AUDIT_ACTION_HEADER,
+    AUDIT_EVENTS,
+    AUDIT_OUTCOME_HEADER,
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+)
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 OWNER = uuid.uuid4()
@@ -119,14 +128,16 @@ def test_deposits_old_news_and_unknown_owners_do_not_notify() -> None:
     assert from_event(recorded(received()), {}, LARGE, NOW) is None
 
 
-def audit(**row: object) -> AuditChange:
+def audit(**row: object) -> AuditRow:
+    """An audit-events record's row, as the connector encodes it (tests/integration/test_cdc.py
+    checks that it is the row of the cdc.audit change)."""
     base: dict[str, object] = {
         "id": 41,
         "occurred_at": "2026-11-30T11:59:00.5Z",
         "actor_id": str(OWNER),
         "outcome": "accepted",
     }
-    return msgspec.convert({"op": "c", "after": base | row}, AuditChange)
+    return audit_row_decoder.decode(msgspec.json.encode(base | row))
 
 
 def test_a_password_sign_in_is_a_new_device() -> None:
@@ -169,9 +180,7 @@ def test_a_refused_payment_says_why() -> None:
     assert "not enough money" in order.body
     # denied by access control (someone else's account) is not a refused payment of yours
     assert from_audit(audit(action="withdraw_money", outcome="denied"), NOW) is None
-    assert (
-        from_audit(AuditChange(op="d", after=AuditRow(id=1, action="x", outcome="y")), NOW) is None
-    )
+    assert from_audit(AuditRow(id=1, action="x", outcome="y"), NOW) is None
 
 
 def test_push_providers_are_chosen_by_settings() -> None:
@@ -250,3 +259,30 @@ def test_only_events_the_rules_can_notify_on_are_decoded() -> None:
 def test_a_record_without_a_type_header_is_decoded() -> None:
     assert never_notifies(record(None)) is False
     assert never_notifies(record("SomeTypeAddedLater")) is True
+
+
+def audit_record(action: str | None, outcome: str | None) -> ConsumerRecord[bytes, bytes]:
+    headers = [
+        (name, value.encode())
+        for name, value in ((AUDIT_ACTION_HEADER, action), (AUDIT_OUTCOME_HEADER, outcome))
+        if value is not None
+    ]
+    return ConsumerRecord(AUDIT_EVENTS, 0, 0, 0, 0, b"k", b"{}", None, 1, 2, headers)
+
+
+def test_only_audit_rows_the_rules_can_notify_on_are_decoded() -> None:
+    acts = [
+        (a, o)
+        for a in ["sign_in", "refresh_token", "deposit_cash", *PAYMENT_ACTIONS]
+        for o in ("accepted", "rejected", "denied")
+    ]
+    for action, outcome in acts:
+        notifies = from_audit(audit(action=action, outcome=outcome), NOW) is not None
+        assert notifies == ((action, outcome) in AUDIT_KINDS), (action, outcome)
+        assert never_notifies(audit_record(action, outcome)) is not notifies, (action, outcome)
+
+
+def test_an_audit_record_without_its_headers_is_decoded() -> None:
+    assert never_notifies(audit_record(None, None)) is False
+    assert never_notifies(audit_record("sign_in", None)) is False
+    assert never_notifies(audit_record("an_act_added_later", "accepted")) is True
