@@ -1,16 +1,22 @@
 """What our consumer groups (the projection worker's and the notification consumer's)
 share about their membership: the rebalance listener (aiokafka calls a listener
-object; this one hands each rebalance to the process that owns the consumer), and the
-watch on where partitions start (``StartCommits``, docs/adr/0356)."""
+object; this one hands each rebalance to the process that owns the consumer), when
+their offsets are committed (``OffsetCommits``, docs/adr/0359), and the watch on where
+partitions start (``StartCommits``, docs/adr/0356)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -30,6 +36,63 @@ class Rebalances(ConsumerRebalanceListener):  # aiokafka is untyped: the base is
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._member.partitions_assigned(assigned)
+
+
+# While batches flow, a group's offsets are committed at most this often: each commit
+# is a broker request in the batch loop (docs/adr/0359). Idle, at once: a topic recycle
+# waits for every group to commit the end of what it read (cdc/recycle.py). After a
+# crash a consumer reads again at most this much, which both of ours absorb: the
+# projection worker's position is in PostgreSQL, the inbox's source keys are unique.
+COMMIT_EVERY_SECONDS = 1.0
+
+
+class OffsetCommits:
+    """The offsets a consumer has yet to commit to its group, and when they are due."""
+
+    def __init__(
+        self, every: float = COMMIT_EVERY_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._every = every
+        self._clock = clock
+        self._committed_at: float | None = None  # None: the next commit goes at once
+        self.pending: dict[TopicPartition, int] = {}
+
+    def done(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
+        """These records were applied: the position after each partition's last one."""
+        pending = self.pending
+        for r in records:
+            pending[TopicPartition(r.topic, r.partition)] = r.offset + 1
+
+    def start_at(self, tp: TopicPartition, offset: int) -> None:
+        """``tp`` is read again from ``offset`` (a recreated topic): committed next, at once."""
+        self.pending[tp] = offset
+        self._committed_at = None
+
+    def forget(self, tps: Iterable[TopicPartition]) -> None:
+        """Revoked, or restarted from a position of their own: not ours to commit."""
+        for tp in tps:
+            self.pending.pop(tp, None)
+
+    async def commit(self, consumer: Any, *, idle: bool) -> None:
+        """Commit what is pending for the partitions still assigned, if it is due: when
+        ``idle``, or COMMIT_EVERY_SECONDS after the last commit. A commit the group
+        refuses (a rebalance began) is dropped: the records are read again, as after a
+        crash."""
+        now = self._clock()
+        if not self.pending:
+            return
+        if not idle and self._committed_at is not None and now - self._committed_at < self._every:
+            return
+        assigned = consumer.assignment()
+        offsets = {tp: o for tp, o in self.pending.items() if tp in assigned}
+        self.pending = {}
+        self._committed_at = now
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            log.info("Kafka offset commit skipped: %s", exc)
 
 
 # An idle round waits no longer than this for what it asks the broker about every

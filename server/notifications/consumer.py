@@ -4,8 +4,9 @@ audit-events, in the projection worker's pattern (manual commits, batches).
 Delivery (at-least-once in, exactly once in the inbox):
 1. a batch of records is turned into drafts (rules.py) and inserted; the
    UNIQUE source key makes a redelivered record insert nothing;
-2. only then the Kafka offsets are committed (a crash before re-reads the
-   batch, which inserts nothing new);
+2. only then its Kafka offsets are due for a commit, made at most once a second
+   while batches flow and at once when idle (``OffsetCommits``: a crash before
+   re-reads what was not committed, which inserts nothing new);
 3. the rows that were new are PUBLISHed on their owner's live channel (every
    API instance forwards them to that customer's WebSockets) and handed to
    the push provider, then marked pushed. Rows a crash left unpushed are
@@ -40,7 +41,7 @@ from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from runtime import consumer_health
-from runtime.consumer_group import Rebalances, StartCommits, ask_at_once
+from runtime.consumer_group import OffsetCommits, Rebalances, StartCommits, ask_at_once
 from runtime.consumer_progress import Progress
 from runtime.kafka import (
     GROUP_MEMBER_TIMING,
@@ -132,6 +133,7 @@ class NotificationConsumer:
             **GROUP_MEMBER_TIMING,
         )
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
+        self._commits = OffsetCommits()  # of the batches stored
         self._starting: set[TopicPartition] = set()  # where they start is to be committed
         self._start_commits = StartCommits()  # and then, that the group keeps it
         self._stopping = asyncio.Event()
@@ -173,7 +175,8 @@ class NotificationConsumer:
         self.progress.record_batch_started()
         drafts = await self.drafts(records)
         new = await self._store_with_retry(drafts)
-        await self._commit(records)
+        self._commits.done(records)
+        await self._commits.commit(self.consumer, idle=False)
         self.progress.record_batch_done()
         self.stored += len(new)
         await self.deliver(new)
@@ -228,22 +231,12 @@ class NotificationConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _commit(self, records: list[ConsumerRecord]) -> None:
-        offsets = {TopicPartition(r.topic, r.partition): r.offset + 1 for r in records}
-        assigned = self.consumer.assignment()
-        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
-        if not offsets:
-            return
-        try:
-            await self.consumer.commit(offsets)
-        except KafkaError as exc:  # re-read on restart; the inbox absorbs duplicates
-            log.info("Kafka offset commit skipped: %s", exc)
-
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._starting |= assigned
 
     def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self._starting -= revoked
+        self._commits.forget(revoked)
 
     async def look_while_idle(self) -> None:
         """Idle (the last fetch brought nothing): one look at the assigned partitions.
@@ -253,6 +246,8 @@ class NotificationConsumer:
           from offset 0.
         - The lag, records behind each partition's end as of the last fetch, is
           recorded; none behind anywhere counts as progress.
+        - What the stored batches left uncommitted is committed (a topic recycle
+          waits for the end of what each group read).
         - Where each such or newly assigned partition starts is committed (a topic
           recycle waits for that: cdc/recycle.py), and committed again if the group
           loses it within a few seconds (``StartCommits``: the topic was replaced
@@ -273,6 +268,7 @@ class NotificationConsumer:
                 if position is not None and position > end:
                     log.warning("%s[%d] was recreated: reading it from offset 0", *tp)
                     consumer.seek(tp, 0)
+                    self._commits.forget([tp])  # positions on the old topic
                     self._starting.add(tp)
                     position = positions[tp] = 0
                 lag[(tp.topic, tp.partition)] = end if position is None else end - position
@@ -280,6 +276,7 @@ class NotificationConsumer:
             log.info("measuring the lag: %s", exc)
             return
         self.progress.record_lag(lag)  # replaces the last one: revoked partitions drop out
+        await self._commits.commit(consumer, idle=True)  # before the starts: they come after
         self._starting |= await self._start_commits.lost(consumer)
         self._starting &= assigned
         starts = {tp: positions[tp] for tp in self._starting if positions.get(tp) is not None}

@@ -37,7 +37,7 @@ from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from runtime import consumer_health, kafka
-from runtime.consumer_group import Rebalances, StartCommits
+from runtime.consumer_group import OffsetCommits, Rebalances, StartCommits
 from runtime.consumer_progress import Progress
 from runtime.observability.pipeline import observe_batch
 from runtime.settings import Settings
@@ -62,7 +62,6 @@ PROCESS = "projections"  # its name in GET /health and the pipeline metrics
 BATCH_MAX_RECORDS = 1000
 BATCH_MAX_SECONDS = 0.025
 KAFKA_RETRY_SECONDS = 1.0
-KAFKA_COMMIT_SECONDS = 1.0  # the Kafka group offset (advisory) is committed at most this often
 REDIS_TIMEOUT_SECONDS = 2.0
 # A statement asyncpg prepared is prepared again after this long, and PostgreSQL plans
 # it again: a generic plan cached while account_view was small (a sequential scan)
@@ -90,8 +89,7 @@ class Worker:
         self._verify: dict[TopicPartition, tuple[int, UUID | None]] = {}
         self._last_offset: dict[TopicPartition, int] = {}
         self._failed: set[TopicPartition] = set()
-        self._to_commit: dict[TopicPartition, int] = {}
-        self._committed_at = 0.0
+        self._commits = OffsetCommits()  # the Kafka group offset; PostgreSQL holds the position
         self._start_commits = StartCommits()  # a recreated partition's start, once committed
         self.consumer = AIOKafkaConsumer(
             **kafka.consumer_kwargs(
@@ -117,10 +115,10 @@ class Worker:
     def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
             self._verify.pop(tp, None)
-            self._to_commit.pop(tp, None)
             self._last_offset.pop(tp, None)
             self._failed.discard(tp)
             metrics.forget_partition(tp.topic, tp.partition)
+        self._commits.forget(revoked)
         self.progress.forget((tp.topic, tp.partition) for tp in revoked)
 
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -157,9 +155,8 @@ class Worker:
         self.consumer.seek(tp, 0)
         self.sweep_needed = True
         # The group's committed offset went with the old topic: commit the new start
-        # at the next _commit. A topic recycle waits for that (cdc/recycle.py).
-        self._to_commit[tp] = 0
-        self._committed_at = 0.0
+        # at the next commit. A topic recycle waits for that (cdc/recycle.py).
+        self._commits.start_at(tp, 0)
         self._start_commits.committed([tp])
 
     async def ensure_topics(self) -> None:
@@ -210,10 +207,10 @@ class Worker:
         the group lost within a few seconds (the topic was replaced under it:
         ``StartCommits``) is made again."""
         for tp in await self._start_commits.lost(self.consumer):
-            self._to_commit[tp] = self._last_offset.get(tp, -1) + 1
+            self._commits.start_at(tp, self._last_offset.get(tp, -1) + 1)
         # After the look above: a restart noticed now is committed below, then watched.
         self._check_positions()
-        await self._commit([], idle=True)
+        await self._commits.commit(self.consumer, idle=True)
 
     async def next_batch(self) -> list[ConsumerRecord]:
         """Up to BATCH_MAX_RECORDS records, waiting at most BATCH_MAX_SECONDS
@@ -278,7 +275,8 @@ class Worker:
         observe_batch(events, time.perf_counter() - started)  # trace ids in the log, spans
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_DURATION.observe(time.perf_counter() - started)
-        await self._commit([r for r in records if _tp(r) not in failed])
+        self._commits.done(r for r in records if _tp(r) not in failed)
+        await self._commits.commit(self.consumer, idle=False)
         self.progress.record_batch_done()
 
     async def _decode(self, records: list[ConsumerRecord]) -> Decoded:
@@ -358,27 +356,6 @@ class Worker:
         self._failed.add(tp)
         metrics.PARTITION_FAILED.labels(tp.topic, str(tp.partition)).set(1)
         self.progress.record_failed((tp.topic, tp.partition), str(exc))
-
-    async def _commit(self, records: list[ConsumerRecord], idle: bool = False) -> None:
-        """The Kafka group offset (PostgreSQL holds the position; tooling and a topic
-        recycle read this one): while batches flow at most once every
-        KAFKA_COMMIT_SECONDS, the last position of each partition since, as each
-        commit is a broker request in the batch loop; when idle, at once."""
-        for r in records:
-            self._to_commit[_tp(r)] = r.offset + 1
-        now = time.monotonic()
-        if not self._to_commit or (not idle and now - self._committed_at < KAFKA_COMMIT_SECONDS):
-            return
-        assigned = self.consumer.assignment()
-        offsets = {tp: o for tp, o in self._to_commit.items() if tp in assigned}
-        self._to_commit = {}
-        self._committed_at = now
-        if not offsets:
-            return
-        try:
-            await self.consumer.commit(offsets)
-        except KafkaError as exc:
-            log.info("Kafka offset commit skipped: %s", exc)
 
     def _check_positions(self) -> None:
         """A position past a partition's end means the topic was recreated

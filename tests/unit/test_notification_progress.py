@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
+from runtime.consumer_group import OffsetCommits
 from runtime.consumer_progress import OK, STALLED, Progress
 from runtime.settings import Settings
 from server.notifications.consumer import PROCESS, NotificationConsumer
@@ -33,6 +34,7 @@ class FakeKafka:
         self.looking_up: set[TopicPartition] = set()  # position() waits: never found
         self.fail = False
         self.commits: dict[TopicPartition, int] = {}  # the group's offsets
+        self.requests: list[dict[TopicPartition, int]] = []  # each commit, in turn
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.ends)
@@ -52,6 +54,7 @@ class FakeKafka:
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.commits.update(offsets)
+        self.requests.append(dict(offsets))
 
     async def committed(self, tp: TopicPartition) -> int | None:
         return self.commits.get(tp)
@@ -153,3 +156,33 @@ async def test_a_start_commit_lost_with_a_replaced_topic_is_made_again() -> None
     kafka.commits.clear()  # deleted and created again: nothing left to notice but this
     await c.look_while_idle()
     assert kafka.commits == {A0: 0}
+
+
+async def test_stored_batches_commit_at_most_once_a_period_and_the_idle_round_the_rest() -> None:
+    clock = Clock()
+    c, kafka = consumer(clock)
+    c._commits = OffsetCommits(clock=clock)
+    kafka.ends, kafka.positions = {A0: 10}, {A0: 0}
+    c._starting.clear()  # its start is known to the group already
+    await c.process([deposit_record(A0, 0), deposit_record(A0, 1)])
+    assert kafka.commits == {A0: 2}
+    await c.process([deposit_record(A0, 2)])  # within COMMIT_EVERY_SECONDS: not yet
+    assert kafka.commits == {A0: 2}
+    kafka.positions[A0] = 3
+    await c.look_while_idle()  # idle: what was stored is committed at once
+    assert kafka.commits == {A0: 3}
+
+
+async def test_a_recreated_partition_never_gets_an_offset_of_the_old_topic() -> None:
+    clock = Clock()
+    c, kafka = consumer(clock)
+    c._commits = OffsetCommits(clock=clock)
+    kafka.ends, kafka.positions = {A0: 10}, {A0: 0}
+    c._starting.clear()
+    await c.process([deposit_record(A0, 7)])
+    await c.process([deposit_record(A0, 8)])  # offset 9 left to commit
+    assert kafka.requests == [{A0: 8}]
+    kafka.ends, kafka.positions[A0] = {A0: 2}, 9  # the topic was recreated, 2 records long
+    await c.look_while_idle()
+    assert kafka.positions[A0] == 0
+    assert kafka.requests == [{A0: 8}, {A0: 0}]  # its start; 9 was never committed on it
