@@ -133,7 +133,9 @@ class NotificationConsumer:
             **GROUP_MEMBER_TIMING,
         )
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
-        self._commits = OffsetCommits()  # of the batches stored
+        # Of the batches stored; at the end of what it reads at once, as a recycle
+        # waits for that and this consumer's idle round comes late (ADR 0359).
+        self._commits = OffsetCommits(at_end_at_once=True)
         self._starting: set[TopicPartition] = set()  # where they start is to be committed
         self._start_commits = StartCommits()  # and then, that the group keeps it
         self._stopping = asyncio.Event()

@@ -17,11 +17,15 @@ A0, A1 = TopicPartition("account-events", 0), TopicPartition("account-events", 1
 class FakeKafka:
     def __init__(self, assigned: set[TopicPartition]) -> None:
         self.assigned = assigned
+        self.ends: dict[TopicPartition, int | None] = {}  # as of the last fetch
         self.requests: list[dict[TopicPartition, int]] = []
         self.fail = False
 
     def assignment(self) -> set[TopicPartition]:
         return self.assigned
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.ends.get(tp)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         if self.fail:
@@ -87,3 +91,29 @@ async def test_a_refused_commit_is_dropped_not_raised() -> None:
     commits.done([record(A0, 3)])
     await commits.commit(kafka, idle=True)  # logged: the records are read again
     assert commits.pending == {}
+
+
+async def test_a_consumer_at_the_end_of_what_it_reads_can_commit_at_once() -> None:
+    """A paused stream (a topic recycle) waits for this commit: not for the period."""
+    clock = Clock()
+    commits, kafka = OffsetCommits(at_end_at_once=True, clock=clock), FakeKafka({A0, A1})
+    kafka.ends = {A0: 10, A1: 5}
+    commits.done([record(A0, 3)])
+    await commits.commit(kafka, idle=False)  # the first
+    commits.done([record(A0, 9)])
+    await commits.commit(kafka, idle=False)  # A0 at its end, A1 not pending: at once
+    commits.done([record(A0, 10), record(A1, 2)])
+    kafka.ends = {A0: 11, A1: None}  # A1 not fetched since: its end not known
+    await commits.commit(kafka, idle=False)  # A1 not known to be at its end: later
+    assert kafka.requests == [{A0: 4}, {A0: 10}]
+
+
+async def test_by_default_the_end_waits_for_the_period_like_the_rest() -> None:
+    clock = Clock()
+    commits, kafka = OffsetCommits(clock=clock), FakeKafka({A0})
+    kafka.ends = {A0: 10}
+    commits.done([record(A0, 3)])
+    await commits.commit(kafka, idle=False)
+    commits.done([record(A0, 9)])
+    await commits.commit(kafka, idle=False)
+    assert kafka.requests == [{A0: 4}]
