@@ -79,9 +79,13 @@ class OffsetCommits:
             self.pending.pop(tp, None)
 
     def at_end(self, consumer: Any) -> bool:
-        """Every pending offset is its partition's end as of the last fetch: the consumer
-        has read all there is (a paused stream: a topic recycle waits for this commit)."""
+        """Every pending offset of an assigned partition is its end as of the last fetch:
+        the consumer has read all there is (a paused stream: a topic recycle waits for
+        this commit). aiokafka knows the end of assigned partitions only."""
+        assigned = consumer.assignment()
         for tp, offset in self.pending.items():
+            if tp not in assigned:
+                continue  # revoked meanwhile: not committed either
             end = consumer.highwater(tp)  # from the last fetch: no request of its own
             if end is None or offset < end:
                 return False

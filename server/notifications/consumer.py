@@ -4,9 +4,10 @@ audit-events, in the projection worker's pattern (manual commits, batches).
 Delivery (at-least-once in, exactly once in the inbox):
 1. a batch of records is turned into drafts (rules.py) and inserted; the
    UNIQUE source key makes a redelivered record insert nothing;
-2. only then its Kafka offsets are due for a commit, made at most once a second
-   while batches flow and at once when idle (``OffsetCommits``: a crash before
-   re-reads what was not committed, which inserts nothing new);
+2. only then its Kafka offsets are due for a commit: at once while it keeps up
+   (each partition read to its end) and when idle, at most once a second while
+   it is behind (``OffsetCommits``: a crash before re-reads what was not
+   committed, which inserts nothing new);
 3. the rows that were new are PUBLISHed on their owner's live channel (every
    API instance forwards them to that customer's WebSockets) and handed to
    the push provider, then marked pushed. Rows a crash left unpushed are

@@ -25,6 +25,7 @@ class FakeKafka:
         return self.assigned
 
     def highwater(self, tp: TopicPartition) -> int | None:
+        assert tp in self.assigned, "Partition is not assigned"  # as aiokafka's
         return self.ends.get(tp)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -117,3 +118,15 @@ async def test_by_default_the_end_waits_for_the_period_like_the_rest() -> None:
     commits.done([record(A0, 9)])
     await commits.commit(kafka, idle=False)
     assert kafka.requests == [{A0: 4}]
+
+
+async def test_the_end_of_a_partition_revoked_meanwhile_is_not_asked_for() -> None:
+    clock = Clock()
+    commits, kafka = OffsetCommits(at_end_at_once=True, clock=clock), FakeKafka({A0, A1})
+    kafka.ends = {A0: 10, A1: 5}
+    commits.done([record(A0, 3)])
+    await commits.commit(kafka, idle=False)
+    commits.done([record(A0, 9), record(A1, 2)])
+    kafka.assigned = {A0}  # A1 revoked while its batch was being stored
+    await commits.commit(kafka, idle=False)  # A0 at its end: at once, A1 left out
+    assert kafka.requests == [{A0: 4}, {A0: 10}]
