@@ -74,6 +74,7 @@ def consumer(clock: Clock) -> tuple[NotificationConsumer, FakeKafka]:
     c = NotificationConsumer(Settings.from_env({}), None, redis, None, progress)  # type: ignore[arg-type]
     kafka = FakeKafka()
     c.consumer = kafka  # type: ignore[assignment]
+    c._commits = OffsetCommits(at_end_at_once=True, clock=clock)  # as it builds it, our clock
     c.progress.record_started()
     return c, kafka
 
@@ -158,25 +159,33 @@ async def test_a_start_commit_lost_with_a_replaced_topic_is_made_again() -> None
     assert kafka.commits == {A0: 0}
 
 
-async def test_stored_batches_commit_at_most_once_a_period_and_the_idle_round_the_rest() -> None:
+async def test_behind_it_commits_at_most_once_a_period_and_the_idle_round_the_rest() -> None:
     clock = Clock()
     c, kafka = consumer(clock)
-    c._commits = OffsetCommits(clock=clock)
     kafka.ends, kafka.positions = {A0: 10}, {A0: 0}
     c._starting.clear()  # its start is known to the group already
     await c.process([deposit_record(A0, 0), deposit_record(A0, 1)])
-    assert kafka.commits == {A0: 2}
-    await c.process([deposit_record(A0, 2)])  # within COMMIT_EVERY_SECONDS: not yet
-    assert kafka.commits == {A0: 2}
+    await c.process([deposit_record(A0, 2)])  # 7 records behind, within the period: not yet
+    assert kafka.requests == [{A0: 2}]
     kafka.positions[A0] = 3
     await c.look_while_idle()  # idle: what was stored is committed at once
-    assert kafka.commits == {A0: 3}
+    assert kafka.requests == [{A0: 2}, {A0: 3}]
+
+
+async def test_keeping_up_it_commits_each_batch() -> None:
+    """A paused stream (a topic recycle) waits for the end to be committed."""
+    clock = Clock()
+    c, kafka = consumer(clock)
+    kafka.ends, kafka.positions = {A0: 3}, {A0: 0}
+    c._starting.clear()
+    await c.process([deposit_record(A0, 0), deposit_record(A0, 1)])
+    await c.process([deposit_record(A0, 2)])  # at the end: at once
+    assert kafka.requests == [{A0: 2}, {A0: 3}]
 
 
 async def test_a_recreated_partition_never_gets_an_offset_of_the_old_topic() -> None:
     clock = Clock()
     c, kafka = consumer(clock)
-    c._commits = OffsetCommits(clock=clock)
     kafka.ends, kafka.positions = {A0: 10}, {A0: 0}
     c._starting.clear()
     await c.process([deposit_record(A0, 7)])
