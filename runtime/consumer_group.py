@@ -50,13 +50,8 @@ class OffsetCommits:
     """The offsets a consumer has yet to commit to its group, and when they are due."""
 
     def __init__(
-        self,
-        every: float = COMMIT_EVERY_SECONDS,
-        *,
-        at_end_at_once: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        self, *, at_end_at_once: bool = False, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._every = every
         self._at_end_at_once = at_end_at_once  # also due when the consumer read all there is
         self._clock = clock
         self._committed_at: float | None = None  # None: the next commit goes at once
@@ -78,36 +73,23 @@ class OffsetCommits:
         for tp in tps:
             self.pending.pop(tp, None)
 
-    def at_end(self, consumer: Any) -> bool:
-        """Every pending offset of an assigned partition is its end as of the last fetch:
-        the consumer has read all there is (a paused stream: a topic recycle waits for
-        this commit). aiokafka knows the end of assigned partitions only."""
-        assigned = consumer.assignment()
-        for tp, offset in self.pending.items():
-            if tp not in assigned:
-                continue  # revoked meanwhile: not committed either
-            end = consumer.highwater(tp)  # from the last fetch: no request of its own
-            if end is None or offset < end:
-                return False
-        return True
-
     async def commit(self, consumer: Any, *, idle: bool) -> None:
         """Commit what is pending for the partitions still assigned, if it is due: when
         ``idle``, COMMIT_EVERY_SECONDS after the last commit, or (``at_end_at_once``)
         when the consumer is at the end of what it reads. A commit the group refuses (a
         rebalance began) is dropped: the records are read again, as after a crash."""
-        now = self._clock()
         if not self.pending:
             return
+        now = self._clock()
+        assigned = consumer.assignment()
+        offsets = {tp: o for tp, o in self.pending.items() if tp in assigned}
         if (
             not idle
             and self._committed_at is not None
-            and now - self._committed_at < self._every
-            and not (self._at_end_at_once and self.at_end(consumer))
+            and now - self._committed_at < COMMIT_EVERY_SECONDS
+            and not (self._at_end_at_once and _at_end(consumer, offsets))
         ):
             return
-        assigned = consumer.assignment()
-        offsets = {tp: o for tp, o in self.pending.items() if tp in assigned}
         self.pending = {}
         self._committed_at = now
         if not offsets:
@@ -116,6 +98,17 @@ class OffsetCommits:
             await consumer.commit(offsets)
         except KafkaError as exc:
             log.info("Kafka offset commit skipped: %s", exc)
+
+
+def _at_end(consumer: Any, offsets: dict[TopicPartition, int]) -> bool:
+    """Each offset (of an assigned partition: aiokafka knows no other's end) is its
+    partition's end as of the last fetch: the consumer has read all there is (a paused
+    stream: a topic recycle waits for this commit)."""
+    for tp, offset in offsets.items():
+        end = consumer.highwater(tp)  # from the last fetch: no request of its own
+        if end is None or offset < end:
+            return False
+    return True
 
 
 # An idle round waits no longer than this for what it asks the broker about every

@@ -136,7 +136,7 @@ class NotificationConsumer:
         self._owners: OrderedDict[UUID, UUID] = OrderedDict()
         # Of the batches stored; at the end of what it reads at once, as a recycle
         # waits for that and this consumer's idle round comes late (ADR 0359).
-        self._commits = OffsetCommits(at_end_at_once=True)
+        self._commits = OffsetCommits(at_end_at_once=True, clock=self.progress.clock)
         self._starting: set[TopicPartition] = set()  # where they start is to be committed
         self._start_commits = StartCommits()  # and then, that the group keeps it
         self._stopping = asyncio.Event()

@@ -192,17 +192,19 @@ def from_audit(row: AuditRow, now: datetime) -> Draft | None:
             occurred_at=occurred,
             session_id=row.session_id,
         )
-    what = PAYMENT_ACTIONS[row.action]  # AUDIT_KINDS: the other kind is a refused payment
-    due = (row.details or {}).get("due_date")
-    if due:
-        what = f"{what} due {due}"
-    reason = REFUSAL_REASONS.get(row.reason_code or "", row.reason_code or "it was refused")
-    return Draft(
-        user_id=row.actor_id,
-        source_key=key,
-        kind="payment_refused",
-        title=f"A {what} was refused",
-        body=f"Your {what} was not made: {reason}.",
-        occurred_at=occurred,
-        account_id=row.account_id,
-    )
+    if kind == "payment_refused":
+        what = PAYMENT_ACTIONS[row.action]
+        due = (row.details or {}).get("due_date")
+        if due:
+            what = f"{what} due {due}"
+        reason = REFUSAL_REASONS.get(row.reason_code or "", row.reason_code or "it was refused")
+        return Draft(
+            user_id=row.actor_id,
+            source_key=key,
+            kind="payment_refused",
+            title=f"A {what} was refused",
+            body=f"Your {what} was not made: {reason}.",
+            occurred_at=occurred,
+            account_id=row.account_id,
+        )
+    return None

@@ -89,7 +89,8 @@ class Worker:
         self._verify: dict[TopicPartition, tuple[int, UUID | None]] = {}
         self._last_offset: dict[TopicPartition, int] = {}
         self._failed: set[TopicPartition] = set()
-        self._commits = OffsetCommits()  # the Kafka group offset; PostgreSQL holds the position
+        # The Kafka group offset; PostgreSQL holds the position.
+        self._commits = OffsetCommits(clock=self.progress.clock)
         self._start_commits = StartCommits()  # a recreated partition's start, once committed
         self.consumer = AIOKafkaConsumer(
             **kafka.consumer_kwargs(

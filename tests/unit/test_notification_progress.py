@@ -14,7 +14,6 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from runtime.consumer_group import OffsetCommits
 from runtime.consumer_progress import OK, STALLED, Progress
 from runtime.settings import Settings
 from server.notifications.consumer import PROCESS, NotificationConsumer
@@ -74,7 +73,6 @@ def consumer(clock: Clock) -> tuple[NotificationConsumer, FakeKafka]:
     c = NotificationConsumer(Settings.from_env({}), None, redis, None, progress)  # type: ignore[arg-type]
     kafka = FakeKafka()
     c.consumer = kafka  # type: ignore[assignment]
-    c._commits = OffsetCommits(at_end_at_once=True, clock=clock)  # as it builds it, our clock
     c.progress.record_started()
     return c, kafka
 
