@@ -31,7 +31,9 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -88,6 +90,8 @@ SWEEP_EVERY_SECONDS = 5.0
 OWNER_CACHE_SIZE = 50_000
 
 _encoder = msgspec.json.Encoder()
+DATABASE_ERRORS = (asyncpg.PostgresError, OSError, asyncpg.InterfaceError)
+T = TypeVar("T")
 _NOTIFYING_TYPE_HEADERS = frozenset(t.encode() for t in NOTIFYING_EVENT_TYPES)
 _NOTIFYING_AUDIT_HEADERS = frozenset((a.encode(), o.encode()) for a, o in AUDIT_KINDS)
 
@@ -168,7 +172,7 @@ class NotificationConsumer:
                 await self.look_while_idle()
                 if time.monotonic() - last_sweep > SWEEP_EVERY_SECONDS:
                     last_sweep = time.monotonic()
-                    await self.deliver(await inbox.unpushed(self.pool))
+                    await self.sweep()
         finally:
             await self.consumer.stop()
 
@@ -177,7 +181,7 @@ class NotificationConsumer:
     async def process(self, records: list[ConsumerRecord]) -> None:
         self.progress.record_batch_started()
         drafts = await self.drafts(records)
-        new = await self._store_with_retry(drafts)
+        new = await _retrying(inbox.store, self.pool, drafts, what="storing notifications")
         self._commits.done(records)
         await self._commits.commit(self.consumer, idle=False)
         self.progress.record_batch_done()
@@ -218,21 +222,21 @@ class NotificationConsumer:
     async def _owners_of(self, account_ids: set[UUID]) -> dict[UUID, UUID]:
         missing = [a for a in account_ids if a not in self._owners]
         if missing:
-            for account, owner in (await inbox.owners(self.pool, missing)).items():
+            found = await _retrying(inbox.owners, self.pool, missing, what="reading owners")
+            for account, owner in found.items():
                 self._owners[account] = owner
             while len(self._owners) > OWNER_CACHE_SIZE:
                 self._owners.popitem(last=False)
         return {a: self._owners[a] for a in account_ids if a in self._owners}
 
-    async def _store_with_retry(self, drafts: list[Draft]) -> list[tuple[UUID, Notification]]:
-        delay = 0.05
-        while True:
-            try:
-                return await inbox.store(self.pool, drafts)
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-                log.warning("storing notifications failed (%s); retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+    async def sweep(self) -> None:
+        """Push what a crash or a failed push left unpushed; PostgreSQL down: next time."""
+        try:
+            due = await inbox.unpushed(self.pool)
+        except DATABASE_ERRORS as exc:
+            log.warning("reading the notifications still to push failed (%s)", exc)
+            return
+        await self.deliver(due)
 
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._starting |= assigned
@@ -330,8 +334,21 @@ class NotificationConsumer:
             pushed.append(n.id)
         try:
             await inbox.mark_pushed(self.pool, pushed)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("could not mark notifications pushed (%s): they may be pushed again", exc)
+
+
+async def _retrying(step: Callable[..., Awaitable[T]], *args: Any, what: str) -> T:
+    """``step(*args)``, again and again while PostgreSQL is away (a batch waits for it
+    instead of ending the process: what is not stored is not committed either)."""
+    delay = 0.05
+    while True:
+        try:
+            return await step(*args)
+        except DATABASE_ERRORS as exc:
+            log.warning("%s failed (%s); retrying in %.2fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def run_consumer(settings: Settings, provider: PushProvider) -> None:

@@ -1,0 +1,50 @@
+"""PostgreSQL away: the notification consumer waits for it instead of ending the process
+(the chaos suite saw it exit with code 1 when PostgreSQL was killed). A fake pool; no
+servers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from redis.asyncio import Redis
+
+from runtime.settings import Settings
+from server.notifications.consumer import NotificationConsumer
+
+
+class AwayThenBack:
+    """A pool whose first ``away`` fetches fail as a restarting PostgreSQL's do."""
+
+    def __init__(self, away: int, rows: list[dict[str, Any]]) -> None:
+        self.away = away
+        self.rows = rows
+        self.fetches = 0
+
+    async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        self.fetches += 1
+        if self.fetches <= self.away:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return self.rows
+
+
+def consumer(pool: Any) -> NotificationConsumer:
+    redis: Any = Redis.from_url("redis://127.0.0.1:1")  # never connected: nothing is sent
+    return NotificationConsumer(Settings.from_env({}), pool, redis, None)  # type: ignore[arg-type]
+
+
+async def test_the_owners_of_a_batch_are_read_again_until_postgresql_is_back() -> None:
+    account, owner = uuid.uuid4(), uuid.uuid4()
+    pool = AwayThenBack(2, [{"stream_id": account, "owner_id": owner}])
+    found = await consumer(pool)._owners_of({account})
+    assert found == {account: owner}
+    assert pool.fetches == 3
+
+
+async def test_the_sweep_with_postgresql_away_waits_for_the_next_one() -> None:
+    pool = AwayThenBack(1, [])
+    c = consumer(pool)
+    await c.sweep()  # no exception: the run loop goes on
+    assert pool.fetches == 1
+    await c.sweep()
+    assert pool.fetches == 2
