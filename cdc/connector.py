@@ -20,9 +20,11 @@ from urllib.parse import urlparse
 
 import asyncpg
 import msgspec
+from aiokafka.errors import KafkaError
 
 from cdc import snapshot as snap
 from cdc.envelope import TableShape, now_ms
+from cdc.group_offsets import GroupOffsets
 from cdc.metrics import Metrics
 from cdc.pgoutput import (
     Begin,
@@ -40,12 +42,13 @@ from cdc.pgoutput import (
 )
 from cdc.publisher import BrokerResetError, Publisher
 from cdc.reader import RawMessage, ReplicationStream
+from cdc.readers_hold import ASK_EVERY_SECONDS, ReadersHold
 from cdc.recycle import Recycler
 from cdc.router import Change, OutRecord, Router
 from cdc.tables import CAPTURED_TABLES, RETIRED_TABLES
 from runtime.observability.pipeline import trace_publisher
 from runtime.settings import Settings
-from shared.topics import CDC_DLQ
+from shared.topics import CDC_DLQ, READERS
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,7 @@ class Connector:
         self._db = (url.path or "/").lstrip("/") or "postgres"
         self._router = Router(server_name="bank", db=self._db)
         self._dead_seen = 0
+        self._readers_seen: set[str] = set()  # consumer groups seen reading (ReadersHold)
         self._reset_session_state()
 
     def _reset_session_state(self) -> None:
@@ -120,6 +124,8 @@ class Connector:
         self._failure: asyncio.Future[None] | None = None
         self._recycler: Recycler | None = None
         self._recycling: asyncio.Task[None] | None = None  # the WAL is not read meanwhile
+        self._hold: ReadersHold | None = None  # on a memory-only broker
+        self._group_offsets: GroupOffsets | None = None
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -181,6 +187,10 @@ class Connector:
             self.metrics.topics_recreated.inc(len(created))
             if self._recycler is not None:
                 await pub.count_what_the_broker_holds()
+            if s.kafka.memory_only:
+                self._group_offsets = GroupOffsets(s.kafka, list(READERS))
+                await self._group_offsets.__aenter__()
+                self._hold = ReadersHold(seen=self._readers_seen)
             reader.connect()
             tables = reader.ensure_publication(CAPTURED_TABLES, RETIRED_TABLES)
             await self._prepare_slot(reader, pub, tables)
@@ -219,6 +229,8 @@ class Connector:
         finally:
             try:
                 await pub.close()
+                if self._group_offsets is not None:
+                    await self._group_offsets.__aexit__()
             finally:
                 self._pub = None
                 self._reader = None
@@ -238,8 +250,9 @@ class Connector:
         self._reader.pause()
         self._pub.seal()
         await self._wait_drained(timeout=15.0)
-        if self._acked_lsn > self._reader.confirmed_lsn and await self._pub.broker_intact():
-            self._reader.confirm(self._acked_lsn, force=True)
+        lsn = await self._confirmable(ask_now=True)
+        if lsn > self._reader.confirmed_lsn and await self._pub.broker_intact():
+            self._reader.confirm(lsn, force=True)
         else:
             self._reader.confirm(self._reader.confirmed_lsn, force=True)
         log.info("stopped cleanly at %s", self._reader.describe())
@@ -475,13 +488,32 @@ class Connector:
         ):
             reader.resume()
 
+    async def _confirmable(self, *, ask_now: bool = False) -> int:
+        """The acked position that may be confirmed: on a memory-only broker, the newest
+        one every platform consumer group has read past (cdc/readers_hold.py)."""
+        hold, pub, offsets = self._hold, self._pub, self._group_offsets
+        if hold is None or pub is None or offsets is None:
+            return self._acked_lsn
+        hold.mark(self._acked_lsn, pub.generation, pub.acked_ends)
+        try:
+            return await hold.clear(offsets.committed, pub.generation, now=ask_now)
+        except KafkaError as exc:  # asked again at the next ack or check
+            log.info("asking the consumer groups' offsets: %r", exc)
+            return hold.cleared_lsn
+
     async def _confirm_loop(self) -> None:
         reader, pub = self._reader, self._pub
         assert reader is not None and pub is not None
         while True:
-            await self._ack_event.wait()
+            if self._hold is not None and self._hold.holding:
+                try:  # the groups move on without an ack of ours: ask them again soon
+                    await asyncio.wait_for(self._ack_event.wait(), ASK_EVERY_SECONDS)
+                except TimeoutError:
+                    pass
+            else:
+                await self._ack_event.wait()
             self._ack_event.clear()
-            lsn = self._acked_lsn
+            lsn = await self._confirmable()
             if lsn <= reader.confirmed_lsn:
                 continue
             if not await pub.broker_intact():
@@ -501,15 +533,15 @@ class Connector:
             self.metrics.records_per_second.set(
                 (self._acked_records - last_records) / (now - last_time)
             )
+            acked_since_last = self._acked_records != last_records
             last_records, last_time = self._acked_records, now
             self.metrics.inflight.set(pub.inflight_records)
             wal_end = reader.server_wal_end
-            quiet = pub.idle and not self._in_txn and self._acked_lsn <= reader.confirmed_lsn
-            if quiet:
+            if pub.idle and not self._in_txn:
                 # Also the broker watchdog while nothing flows.
                 if not await pub.broker_intact():
                     raise BrokerResetError("the broker lost our topics (restarted?)")
-                if wal_end > reader.confirmed_lsn:
+                if self._acked_lsn <= reader.confirmed_lsn and wal_end > reader.confirmed_lsn:
                     # Heartbeat: everything the server decoded up to wal_end is
                     # acked and nothing is in flight, so the slot may move on
                     # (WAL written by other tables must not pile up).
@@ -522,7 +554,12 @@ class Connector:
                 self._recycling = asyncio.create_task(self._recycle(self._recycler))
                 self._recycling.add_done_callback(self._task_done)
             self.metrics.stored_batches.set(pub.stored_batches)
-            self.progress.measured(max(0, wal_end - reader.confirmed_lsn), pub.inflight_records)
+            self.progress.measured(
+                max(0, wal_end - reader.confirmed_lsn),
+                pub.inflight_records,
+                held_for_readers=self._hold is not None and self._hold.holding,
+                acked_since_last=acked_since_last,
+            )
             if now - last_hb >= HEARTBEAT_SECONDS:
                 last_hb = now
                 record = HeartbeatRecord(

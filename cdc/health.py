@@ -9,7 +9,9 @@ worker): ``GET /health`` on the metrics port answers
 Progress is the confirmed LSN moving forward (everything before it is in
 Kafka), or having nothing to do as the connector's tick finds it: streaming,
 nothing in flight and the slot caught up with the server's WAL end (a heartbeat
-acked then is progress too). Stalled is no progress for longer than
+acked then is progress too). On a memory-only broker, while the slot waits for a
+consumer group (cdc/readers_hold.py), records acked since the last tick, or
+nothing in flight, are progress too. Stalled is no progress for longer than
 ``settings.pipeline_stall_seconds``: there is work (WAL not yet confirmed,
 records in flight, or no replication session at all: a connector that cannot
 stream cannot show that it is idle), or the tick has stopped coming round, so
@@ -66,12 +68,25 @@ class Progress:
         """The confirmed LSN moved forward."""
         self._last_progress = self._clock()
 
-    def measured(self, slot_lag_bytes: int, inflight_records: int) -> None:
+    def measured(
+        self,
+        slot_lag_bytes: int,
+        inflight_records: int,
+        *,
+        held_for_readers: bool = False,
+        acked_since_last: bool = False,
+    ) -> None:
         """The tick's look at the slot and the publisher; idle with nothing to do is
-        progress. Only the tick counts idleness: a stuck loop's last look goes stale."""
+        progress. Only the tick counts idleness: a stuck loop's last look goes stale.
+        While the slot keeps WAL for a consumer group still reading it
+        (cdc/readers_hold.py), the confirmed LSN waits for that group, so records
+        acked since the last tick, or nothing in flight, are the progress: a lagging
+        consumer is watched by its own health, and restarting the connector would not
+        help it."""
         self.slot_lag_bytes = slot_lag_bytes
         self.inflight_records = inflight_records
-        if not self.has_work:
+        held_but_moving = held_for_readers and (acked_since_last or not inflight_records)
+        if not self.has_work or held_but_moving:
             self._last_progress = self._clock()
 
     def heartbeat_acked(self) -> None:

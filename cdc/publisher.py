@@ -163,6 +163,10 @@ class Publisher:
         # counted at start (count_what_the_broker_holds); its bytes are not.
         self._stored: dict[tuple[str, int], int] = {}
         self.stored_bytes = 0
+        # Per partition, the offset after the last record Kafka acked there, and how
+        # many times the topics were recreated under them (cdc/readers_hold.py).
+        self.acked_ends: dict[tuple[str, int], int] = {}
+        self.generation = 0
 
     @property
     def stored_batches(self) -> int:
@@ -255,6 +259,8 @@ class Publisher:
         await self.ensure_topics()
         self._stored = {}
         self.stored_bytes = 0
+        self.acked_ends = {tp: n for tp, n in self.acked_ends.items() if tp[0] not in names}
+        self.generation += 1
 
     async def count_what_the_broker_holds(self) -> None:
         """Count what an earlier session left in the recyclable topics, so that the
@@ -448,6 +454,11 @@ class Publisher:
         if batch.tp[0] not in KEPT_TOPICS:
             self._stored[batch.tp] = self._stored.get(batch.tp, 0) + 1
             self.stored_bytes += batch.builder.size()
+        acked = fut.result()
+        if acked is not None:  # RecordMetadata of the batch: its base offset
+            end = acked.offset + batch.builder.record_count()
+            if end > self.acked_ends.get(batch.tp, 0):
+                self.acked_ends[batch.tp] = end
         release = False
         for rnd in batch.rounds:
             rnd.pending -= 1

@@ -45,10 +45,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from cdc.group_offsets import GroupOffsets
 from cdc.publisher import Publisher
-from runtime import kafka
 from runtime.settings import KafkaSettings
 from shared.topics import READERS
 
@@ -117,7 +117,7 @@ class Recycler:
         time) or ``stopped``."""
         groups = {g: self._partitions(topics) for g, topics in self._readers.items()}
         watched = sorted({tp for tps in groups.values() for tp in tps})
-        async with _GroupOffsets(self._settings, list(groups)) as offsets:
+        async with GroupOffsets(self._settings, list(groups)) as offsets:
 
             async def behind(ends: dict[TopicPartition, int]) -> dict[str, int]:
                 lag = {}
@@ -211,35 +211,3 @@ async def _within(
         keepalive()  # the replication connection is not read meanwhile
         await asyncio.sleep(POLL_SECONDS)
     return False
-
-
-class _GroupOffsets:
-    """What each consumer group committed, read without joining it (OffsetFetch
-    through a consumer that carries the group id and subscribes to nothing)."""
-
-    def __init__(self, settings: KafkaSettings, groups: list[str]) -> None:
-        self._consumers = {
-            g: AIOKafkaConsumer(
-                **kafka.consumer_kwargs(settings, group_id=g, enable_auto_commit=False)
-            )
-            for g in groups
-        }
-
-    async def __aenter__(self) -> _GroupOffsets:
-        for consumer in self._consumers.values():
-            await consumer.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        for consumer in self._consumers.values():
-            await consumer.stop()
-
-    async def ends(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        consumer = next(iter(self._consumers.values()))
-        return await consumer.end_offsets(tps)
-
-    async def committed(
-        self, group: str, tps: list[TopicPartition]
-    ) -> dict[TopicPartition, int | None]:
-        consumer = self._consumers[group]
-        return {tp: await consumer.committed(tp) for tp in tps}

@@ -116,6 +116,11 @@ class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
     recycle_after_mib: Annotated[int, msgspec.Meta(ge=0)] = field(
         default=0, name="kafka_recycle_after_mib"
     )
+    # A broker that keeps records in memory only forgets everything it acked when it
+    # restarts (the embedded one). The CDC connector then confirms a WAL position to
+    # PostgreSQL only once every platform consumer group has read past it, so what a
+    # group had not read yet is still in the slot and sent again (cdc/readers_hold.py).
+    memory_only: bool = field(default=False, name="kafka_memory_only")
 
 
 class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):

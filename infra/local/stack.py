@@ -193,6 +193,7 @@ class EmbeddedStack:
             "BANK_KAFKA_TOPIC_PARTITIONS": str(self.topic_partitions),
             "BANK_KAFKA_RECYCLE_AFTER_BATCHES": str(self.recycle_after_batches),
             "BANK_KAFKA_RECYCLE_AFTER_MIB": str(self.recycle_after_mib),
+            "BANK_KAFKA_MEMORY_ONLY": "false" if self.external_kafka else "true",
             "BANK_DATA_DIR": str(self.data_dir),
             # Maker-checker off: a fresh stack has one admin (tests turn it on per API).
             "BANK_APPROVAL_REQUIRED": "",

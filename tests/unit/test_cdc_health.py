@@ -79,6 +79,25 @@ def test_records_in_flight_too_long_are_a_stall_even_with_the_slot_caught_up() -
     assert p.report().status == "stalled"
 
 
+def test_wal_held_for_a_consumer_group_is_not_a_stall_while_records_are_acked() -> None:
+    """On a memory-only broker the slot waits for the consumer groups (cdc/readers_hold.py):
+    a lagging consumer is not the connector's stall, as long as its own records move."""
+    p, clock = progress()
+    p.session_started()
+    p.confirmed()
+    clock.now += 31  # a consumer is down: nothing confirmed for 31 s
+    p.measured(10_000, 40, held_for_readers=True, acked_since_last=True)
+    assert p.report().status == "ok"
+    clock.now += 31  # idle since, nothing in flight: still only waiting for the group
+    p.measured(10_000, 0, held_for_readers=True)
+    assert p.report().status == "ok"
+    clock.now += 31  # records in flight and no ack for 31 s: the connector is stuck
+    p.measured(10_000, 40, held_for_readers=True)
+    assert p.report().status == "stalled"
+    p.measured(10_000, 40)  # not held: WAL it does not confirm is its own stall
+    assert p.report().status == "stalled"
+
+
 def test_a_heartbeat_acked_counts_only_when_there_is_nothing_else_to_do() -> None:
     p, clock = progress()
     p.session_started()

@@ -115,7 +115,7 @@ async def test_a_reader_far_behind_is_asked_again_soon_and_one_not_at_the_end_la
         paused.append(now[0])
 
     async def run(end: int, slow: int) -> str:
-        monkeypatch.setattr(recycle, "_GroupOffsets", _Offsets(end, {"fast": end, "slow": slow}))
+        monkeypatch.setattr(recycle, "GroupOffsets", _Offsets(end, {"fast": end, "slow": slow}))
         return await recycler.run(pause, lambda: False, lambda: None)
 
     assert await run(50_000, 50_000 - recycle.MAX_LAG_RECORDS - 1) == "behind"
