@@ -3,6 +3,7 @@ the clients were told. Each check gives a verdict a person can act on."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.chaos.ledger import ACCEPTED, PENDING, REFUSED, Command, Ledger
+from bench.chaos.ledger import ACCEPTED, PENDING, REFUSED, Command, Ledger, Session
 from infra.local import health
 
 BALANCE_EVENTS = ("MoneyDeposited", "MoneyWithdrawn", "MoneyTransferredOut", "MoneyTransferredIn")
@@ -151,6 +152,121 @@ async def read_side(conn: asyncpg.Connection, ledger: Ledger) -> list[Check]:
             f"{len(missing)} missing, {len(doubled)} doubled in transaction_view",
             (missing + doubled)[:5],
         )
+    ]
+
+
+# What the load must put in the customers' inboxes, written out from the bank's promise
+# (server/notifications/README.md) rather than imported from its rules, so that a change
+# of the rules or of the consumer fails here: money received from another customer's
+# account, a payment refused, a new sign-in; nothing else (the load's withdrawals are
+# all below the large-withdrawal threshold, and own-account moves do not notify).
+REFUSED_PAYMENTS = ("withdraw_money", "transfer_money")
+# The notification consumer reports its lag as of its last fetch (every 0.5 s when idle),
+# so "caught up" at settling can be a fetch early: the inbox gets this long to show the
+# last facts before one is counted missing.
+INBOX_CATCH_UP_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class _Due:
+    kind: str
+    user_id: str
+    fact: str  # for a failed check's examples
+
+
+async def _due_notifications(conn: asyncpg.Connection, ledger: Ledger) -> dict[str, _Due]:
+    """source_key -> the notification the facts of this run call for."""
+    owners = {
+        r["account"]: r["owner"]
+        for r in await conn.fetch(
+            "SELECT account_id::text AS account, owner_id::text AS owner FROM account_view"
+        )
+    }
+    from_others = {
+        c.key: c
+        for c in ledger.by_outcome(ACCEPTED)
+        if c.kind == "transfer" and owners.get(c.accounts[0]) != owners.get(c.accounts[1])
+    }
+    due: dict[str, _Due] = {}
+    for r in await conn.fetch(
+        "SELECT event_id::text AS id, stream_id::text AS account,"
+        " metadata->>'idempotency_key' AS key FROM events"
+        " WHERE event_type = 'MoneyTransferredIn' AND metadata->>'idempotency_key' = ANY($1)",
+        list(from_others),
+    ):
+        due[f"event:{r['id']}"] = _Due(
+            "money_received", owners[r["account"]], f"transfer {r['key']} into {r['account']}"
+        )
+    for r in await conn.fetch(
+        "SELECT id, action, actor_id::text AS actor FROM audit_log"
+        " WHERE (action = ANY($1) AND outcome = 'rejected')"
+        " OR (action = 'sign_in' AND outcome = 'accepted')",
+        list(REFUSED_PAYMENTS),
+    ):
+        kind = "new_sign_in" if r["action"] == "sign_in" else "payment_refused"
+        due[f"audit:{r['id']}"] = _Due(kind, r["actor"], f"audit_log {r['id']} {r['action']}")
+    return due
+
+
+async def _inbox(conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT source_key, kind, user_id::text AS user_id,"
+        " NOT EXISTS (SELECT 1 FROM notification_pushes_due d WHERE d.notification_id = n.id)"
+        " AS pushed FROM notifications n"
+    )
+    return {r["source_key"]: r for r in rows}
+
+
+async def notifications(conn: asyncpg.Connection, ledger: Ledger) -> list[Check]:
+    """Every fact that calls for a notification has exactly one, of its kind, to its
+    customer, pushed; and the refusals and sign-ins it comes from are the ones the
+    clients saw."""
+    due = await _due_notifications(conn, ledger)
+    deadline = time.monotonic() + INBOX_CATCH_UP_SECONDS
+    while True:
+        inbox = await _inbox(conn)
+        missing = [f"{d.kind} for {d.fact}" for key, d in due.items() if key not in inbox]
+        unpushed = [key for key, r in inbox.items() if not r["pushed"]]
+        if (not missing and not unpushed) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    wrong = [
+        f"{key}: {r['kind']} to {r['user_id']}, due {due[key].kind} to {due[key].user_id}"
+        for key, r in inbox.items()
+        if key in due and (r["kind"], r["user_id"]) != (due[key].kind, due[key].user_id)
+    ]
+    unexpected = [f"{key}: {r['kind']}" for key, r in inbox.items() if key not in due]
+    kinds = Counter(d.kind for d in due.values())
+    refused = [c for c in ledger.by_outcome(REFUSED) if c.kind in ("withdrawal", "transfer")]
+    sessions: set[Session] = {c.session for c in ledger.commands}
+    signed_in = sum(s.sign_ins for s in sessions)
+    return [
+        Check(
+            "every notification once, to its customer",
+            READ,
+            not missing and not wrong and not unexpected,
+            f"{len(due)} due ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}):"
+            f" {len(missing)} missing, {len(wrong)} wrong, {len(unexpected)} not due",
+            (missing + wrong + unexpected)[:5],
+        ),
+        Check(
+            "every notification pushed",
+            READ,
+            not unpushed,
+            f"{len(inbox)} in the inbox, {len(unpushed)} never pushed",
+            unpushed[:5],
+        ),
+        Check(
+            "refusals and sign-ins audited as answered",
+            WRITE,
+            kinds["payment_refused"] == len(refused) and kinds["new_sign_in"] >= signed_in,
+            f"{kinds['payment_refused']} refused payments audited, clients were refused"
+            f" {len(refused)}; {kinds['new_sign_in']} sign-ins audited, clients signed in"
+            f" {signed_in} times (and maybe more whose answer was lost)",
+            [f"{c.kind} {c.key} ({c.status})" for c in refused[:5]]
+            if kinds["payment_refused"] != len(refused)
+            else [],
+        ),
     ]
 
 

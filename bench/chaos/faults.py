@@ -1,9 +1,10 @@
 """The faults the chaos suite inflicts, and how it tells that the victim is back.
 
 Every process of the stack is killed once with SIGKILL (as `kill -9 PID` taken from
-`./task status` would), and the connector is frozen once with SIGSTOP. Nobody here
-restarts anything: the stack's supervisor (infra/local/supervisor.py, the one
-`./task up` runs) must notice and recover, as it would on a developer's machine.
+`./task status` would), and the connector and the notification consumer are frozen
+once each with SIGSTOP. Nobody here restarts anything: the stack's supervisor
+(infra/local/supervisor.py, the one `./task up` runs) must notice and recover, as it
+would on a developer's machine.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from infra.local.stack import EmbeddedStack
 
 @dataclass(frozen=True)
 class Fault:
-    target: str  # api | cdc | projections | kafka | redis | postgres
+    target: str  # api | cdc | projections | notifications | kafka | redis | postgres
     sig: signal.Signals = signal.SIGKILL
 
     @property
@@ -33,10 +34,12 @@ SCHEDULE = (
     Fault("api"),
     Fault("cdc"),
     Fault("projections"),
+    Fault("notifications"),
     Fault("kafka"),
     Fault("redis"),
     Fault("postgres"),
     Fault("cdc", signal.SIGSTOP),
+    Fault("notifications", signal.SIGSTOP),
 )
 
 

@@ -21,7 +21,8 @@ from bench.chaos.faults import SCHEDULE, Fault, inflict, is_back
 from bench.chaos.ledger import PENDING, Command, Ledger, RetryingClient, Session
 from bench.chaos.probe import LAG_TARGET, ReadLagProbe
 from bench.stack import start_stack, stop_stack
-from infra.local.apps import start_api, start_cdc, start_projections
+from infra.local import health
+from infra.local.apps import start_api, start_cdc, start_notifications, start_projections
 from infra.local.stack import EmbeddedStack
 from infra.local.supervisor import Supervisor
 
@@ -194,6 +195,7 @@ class ChaosRun:
             start_api(stack, extra_env=API_ENV)
             start_cdc(stack)
             start_projections(stack)
+            start_notifications(stack)
             supervisor = Supervisor(stack, say=lambda m: self.say(f"supervisor: {m}")).start()
             asyncio.run(self._drive(stack, supervisor))
         finally:
@@ -333,7 +335,11 @@ class ChaosRun:
         await asyncio.gather(*load, return_exceptions=True)
         while time.monotonic() < self.give_up_at[0]:
             pending = self.ledger.by_outcome(PENDING)
-            if not pending and await _read_models_caught_up(stack.admin_database_url):
+            if (
+                not pending
+                and await _read_models_caught_up(stack.admin_database_url)
+                and await _inbox_caught_up(stack)
+            ):
                 self.result.settle_s = round(time.monotonic() - t0, 1)
                 self.say(f"settled in {self.result.settle_s}s")
                 return
@@ -353,13 +359,18 @@ class ChaosRun:
         try:
             found += await _guarded("write side", checks.write_side(conn, self.ledger))
             found += await _guarded("read side", checks.read_side(conn, self.ledger))
+            found += await _guarded("notifications", checks.notifications(conn, self.ledger))
             found += await _guarded(
                 "replays identical", _one(checks.replays(http, conn, self.ledger))
             )
         finally:
             await conn.close()
         found.append(await asyncio.to_thread(checks.consistency, stack.process_env()))
-        ports = {"cdc": stack.ports.cdc_metrics, "projections": stack.ports.projections_metrics}
+        ports = {
+            "cdc": stack.ports.cdc_metrics,
+            "projections": stack.ports.projections_metrics,
+            "notifications": stack.ports.notifications_metrics,
+        }
         found.append(await asyncio.to_thread(checks.pipeline_health, ports))
         found += checks.edge(self.ledger)
         found.append(self._recovery_check())
@@ -405,6 +416,22 @@ async def _read_models_caught_up(db_url: str) -> bool:
             " WHERE a.version IS DISTINCT FROM e.v"
         )
         return int(behind) == 0
+    finally:
+        await conn.close()
+
+
+async def _inbox_caught_up(stack: EmbeddedStack) -> bool:
+    """The notification consumer has read every record it knows of, and every
+    notification in the inbox was pushed."""
+    state = await asyncio.to_thread(health.probe, stack.ports.notifications_metrics, timeout=2.0)
+    if state.state != health.OK or health.total_lag(state.document.get("lag")) != 0:
+        return False
+    try:
+        conn = await asyncpg.connect(stack.admin_database_url, timeout=2)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    try:
+        return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM notification_pushes_due)")
     finally:
         await conn.close()
 

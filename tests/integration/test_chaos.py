@@ -1,7 +1,8 @@
 """The chaos suite in its short form (`python -m bench.chaos --short`, < 3 minutes): every
 process of an isolated stack is killed in turn under a retrying money load; afterwards
 nothing accepted is lost or doubled, nothing refused is applied, replays are identical,
-the read models agree with the event store, and outages answer 503, never 500.
+the read models agree with the event store, every notification due is in its customer's
+inbox once and pushed, and outages answer 503, never 500.
 
 The full form is `./task chaos` (bench/results/chaos.md)."""
 
