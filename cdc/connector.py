@@ -229,9 +229,8 @@ class Connector:
         finally:
             try:
                 await pub.close()
-                if self._group_offsets is not None:
-                    await self._group_offsets.__aexit__()
             finally:
+                await self._close_group_offsets()
                 self._pub = None
                 self._reader = None
                 self._in_txn = False
@@ -239,6 +238,15 @@ class Connector:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._fail(exc)
+
+    async def _close_group_offsets(self) -> None:
+        offsets, self._group_offsets = self._group_offsets, None
+        if offsets is None:
+            return
+        try:
+            await offsets.__aexit__()
+        except Exception as exc:
+            log.warning("closing the consumer groups' offset reader: %r", exc)
 
     async def _drain_and_confirm(self) -> None:
         """Clean shutdown: stop reading, flush what was read, confirm it."""

@@ -175,10 +175,13 @@ class _RdRound(Round):
         self.delivered: Callable[[Any, Any], None] = self._callback(pub)
 
     def _callback(self, pub: RdKafkaPublisher) -> Callable[[Any, Any], None]:
-        def delivered(err: Any, _msg: Any) -> None:
+        def delivered(err: Any, msg: Any) -> None:
             if err is not None:
                 pub._delivery_failed(self, err)
                 return
+            tp, end = (msg.topic(), msg.partition()), msg.offset() + 1
+            if end > pub.acked_ends.get(tp, 0):  # cdc/readers_hold.py
+                pub.acked_ends[tp] = end
             self.pending -= 1
             if self.pending == 0 and self.sealed:
                 pub._release()

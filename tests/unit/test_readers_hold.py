@@ -154,3 +154,30 @@ async def test_the_groups_are_asked_at_most_once_a_period() -> None:
     hold.mark(300, 0, {EVENTS0: 30, AUDIT0: 9})
     both_at(groups, 30, 9)
     assert await hold.clear(groups.committed, 0, now=True) == 300  # a clean stop asks now
+
+
+async def test_the_librdkafka_publisher_records_what_kafka_acked_as_well() -> None:
+    """The hold reads ``Publisher.acked_ends``; bench.cdc can run the connector on
+    librdkafka (cdc/rdkafka_publisher.py), whose deliveries come one record at a time."""
+    from cdc.rdkafka_publisher import RdKafkaPublisher, _RdRound
+    from runtime.settings import KafkaSettings
+
+    class Delivered:
+        def __init__(self, topic: str, partition: int, offset: int) -> None:
+            self._at = (topic, partition, offset)
+
+        def topic(self) -> str:
+            return self._at[0]
+
+        def partition(self) -> int:
+            return self._at[1]
+
+        def offset(self) -> int:
+            return self._at[2]
+
+    pub = RdKafkaPublisher(KafkaSettings(), 1, lambda *_: None, lambda _: None)
+    rnd = _RdRound(pub)
+    rnd.pending = 3
+    for offset in (41, 40, 42):  # acks may come back in any order across partitions
+        rnd.delivered(None, Delivered("account-events", 0, offset))
+    assert pub.acked_ends == {EVENTS0: 43}
