@@ -189,7 +189,7 @@ class Connector:
                 await pub.count_what_the_broker_holds()
             if s.kafka.memory_only:
                 self._group_offsets = GroupOffsets(s.kafka, list(READERS))
-                await self._group_offsets.__aenter__()
+                await self._group_offsets.start()
                 self._hold = ReadersHold(seen=self._readers_seen)
             reader.connect()
             tables = reader.ensure_publication(CAPTURED_TABLES, RETIRED_TABLES)
@@ -244,7 +244,7 @@ class Connector:
         if offsets is None:
             return
         try:
-            await offsets.__aexit__()
+            await offsets.stop()
         except Exception as exc:
             log.warning("closing the consumer groups' offset reader: %r", exc)
 

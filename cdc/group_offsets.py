@@ -22,14 +22,20 @@ class GroupOffsets:
             for g in groups
         }
 
-    async def __aenter__(self) -> GroupOffsets:
+    async def start(self) -> None:
         for consumer in self._consumers.values():
             await consumer.start()
+
+    async def stop(self) -> None:
+        for consumer in self._consumers.values():
+            await consumer.stop()
+
+    async def __aenter__(self) -> GroupOffsets:
+        await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for consumer in self._consumers.values():
-            await consumer.stop()
+        await self.stop()
 
     async def ends(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         consumer = next(iter(self._consumers.values()))

@@ -182,17 +182,17 @@ async def _due_notifications(conn: asyncpg.Connection, ledger: Ledger) -> dict[s
             "SELECT account_id::text AS account, owner_id::text AS owner FROM account_view"
         )
     }
-    from_others = {
-        c.key: c
+    from_others = [
+        c.key
         for c in ledger.by_outcome(ACCEPTED)
         if c.kind == "transfer" and owners.get(c.accounts[0]) != owners.get(c.accounts[1])
-    }
+    ]
     due: dict[str, _Due] = {}
     for r in await conn.fetch(
         "SELECT event_id::text AS id, stream_id::text AS account,"
         " metadata->>'idempotency_key' AS key FROM events"
         " WHERE event_type = 'MoneyTransferredIn' AND metadata->>'idempotency_key' = ANY($1)",
-        list(from_others),
+        from_others,
     ):
         due[f"event:{r['id']}"] = _Due(
             "money_received", owners[r["account"]], f"transfer {r['key']} into {r['account']}"

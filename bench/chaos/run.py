@@ -335,11 +335,7 @@ class ChaosRun:
         await asyncio.gather(*load, return_exceptions=True)
         while time.monotonic() < self.give_up_at[0]:
             pending = self.ledger.by_outcome(PENDING)
-            if (
-                not pending
-                and await _read_models_caught_up(stack.admin_database_url)
-                and await _inbox_caught_up(stack)
-            ):
+            if not pending and await _read_side_caught_up(stack):
                 self.result.settle_s = round(time.monotonic() - t0, 1)
                 self.say(f"settled in {self.result.settle_s}s")
                 return
@@ -403,9 +399,14 @@ async def _guarded(name: str, found: Awaitable[list[checks.Check]]) -> list[chec
         return [checks.Check(name, checks.WRITE, False, f"could not check: {exc!r}")]
 
 
-async def _read_models_caught_up(db_url: str) -> bool:
+async def _read_side_caught_up(stack: EmbeddedStack) -> bool:
+    """Every account's view at its stream's head; the notification consumer at the end
+    of every partition it reads, and every notification in the inbox pushed."""
+    inbox = await asyncio.to_thread(health.probe, stack.ports.notifications_metrics, timeout=2.0)
+    if inbox.state != health.OK or health.total_lag(inbox.document.get("lag")) != 0:
+        return False
     try:
-        conn = await asyncpg.connect(db_url, timeout=2)
+        conn = await asyncpg.connect(stack.admin_database_url, timeout=2)
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
     try:
@@ -415,22 +416,8 @@ async def _read_models_caught_up(db_url: str) -> bool:
             " LEFT JOIN account_view a ON a.account_id = e.stream_id"
             " WHERE a.version IS DISTINCT FROM e.v"
         )
-        return int(behind) == 0
-    finally:
-        await conn.close()
-
-
-async def _inbox_caught_up(stack: EmbeddedStack) -> bool:
-    """The notification consumer has read every record it knows of, and every
-    notification in the inbox was pushed."""
-    state = await asyncio.to_thread(health.probe, stack.ports.notifications_metrics, timeout=2.0)
-    if state.state != health.OK or health.total_lag(state.document.get("lag")) != 0:
-        return False
-    try:
-        conn = await asyncpg.connect(stack.admin_database_url, timeout=2)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
-    try:
+        if behind:
+            return False
         return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM notification_pushes_due)")
     finally:
         await conn.close()
