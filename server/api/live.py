@@ -14,6 +14,9 @@ Protocol (JSON messages of shared.messages, tagged by "type"):
    (litestar.channels), so every API process serves every customer. A message
    at or below a version already sent on this socket is not sent again.
    ``Ping`` is answered by ``Pong``.
+4. Pub/sub keeps nothing for a subscriber that is away: whenever this process
+   has subscribed again after losing Redis, the socket is sent what it missed,
+   read from the read models as in 2 (docs/adr/0361).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +34,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 from redis.exceptions import RedisError
 
 from server.api.bootstrap import services_of
@@ -72,25 +76,87 @@ _encoder = msgspec.json.Encoder()
 
 class ResumingPubSubBackend(RedisChannelsPubSubBackend):
     """Litestar's Redis pub/sub backend, except that losing Redis does not end
-    the stream of events: the pushes pause while Redis is down and resume by
-    themselves once it is back (redis-py's PubSub subscribes its channels again
-    when it reconnects). Without this, the plugin's one reader task dies with
-    the first connection error and this API process never pushes again."""
+    the stream of events, and that what the stream missed meanwhile is told.
+
+    - The pushes pause while Redis is down and resume by themselves once it is back
+      (redis-py's PubSub subscribes its channels again when it reconnects). Without
+      this, the plugin's one reader task dies with the first connection error and
+      this API process never pushes again.
+    - Pub/sub keeps nothing for a subscriber that is away: what was published
+      between the connection's loss and Redis confirming the subscriptions again is
+      gone. So once Redis has confirmed them after a reconnection, ``resumed()``
+      returns to whoever waits on it, and they make up for the gap from the read
+      models (the projection worker publishes only what it has committed)."""
+
+    def __init__(self, *, redis: Redis) -> None:
+        super().__init__(redis=redis)
+        self._resumed = asyncio.Event()
+        self._reconnected = False  # since the subscriptions were last confirmed
+        self._watched: Connection | None = None
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        await super().subscribe(channels)
+        connection = self._pub_sub.connection
+        if connection is not None and connection is not self._watched:
+            # Called on every connect after this one: each is a reconnection.
+            connection.register_connect_callback(self._on_reconnect)
+            self._watched = connection
+
+    async def _on_reconnect(self, connection: Connection) -> None:
+        self._reconnected = True
+
+    async def resumed(self) -> None:
+        """Return at the next confirmation of the subscriptions after a reconnection."""
+        await self._resumed.wait()
 
     async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
         while True:
             try:
-                async for item in super().stream_events():
+                async for item in self._events():
                     yield item
             except (RedisError, OSError) as exc:
                 log.warning("live feed paused: Redis unavailable (%s)", exc)
+                self._reconnected = True
                 await asyncio.sleep(PUBSUB_RETRY_SECONDS)
 
+    async def _events(self) -> AsyncGenerator[tuple[str, Any], None]:
+        """Litestar's loop (RedisChannelsPubSubBackend.stream_events), except that
+        it reads the confirmations of subscriptions too."""
+        while True:
+            await self._has_subscribed.wait()
+            message = await self._pub_sub.get_message(timeout=self._stream_sleep_no_subscriptions)
+            if message is None:
+                continue
+            if message["type"] == "subscribe":
+                if self._reconnected:
+                    self._reconnected = False
+                    resumed, self._resumed = self._resumed, asyncio.Event()
+                    resumed.set()
+                continue
+            if message["type"] != "message":
+                continue
+            channel: str = message["channel"].decode()
+            # A message can still arrive for a channel being unsubscribed.
+            subscribed = self._pub_sub.channels.keys() - self._pub_sub.pending_unsubscribe_channels
+            if channel.encode() in subscribed:
+                yield channel, message["data"]
 
-def channels_plugin(redis: Redis) -> ChannelsPlugin:
+
+class LiveChannels(ChannelsPlugin):
+    """The channels plugin on a ResumingPubSubBackend; the WebSocket feed and the
+    GraphQL subscription wait on ``resumed()`` to make up for what pub/sub lost."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.feed = ResumingPubSubBackend(redis=redis)
+        super().__init__(backend=self.feed, arbitrary_channels_allowed=True)
+
+    async def resumed(self) -> None:
+        await self.feed.resumed()
+
+
+def channels_plugin(redis: Redis) -> LiveChannels:
     """Redis pub/sub fan-out; the worker PUBLISHes on bank.live.user.{owner}."""
-    backend = ResumingPubSubBackend(redis=redis)
-    return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
+    return LiveChannels(redis)
 
 
 async def _authenticate(app: Litestar, token: str | None) -> Actor | None:
@@ -123,6 +189,12 @@ class _Session:
     async def catch_up(self, owner_id: UUID) -> None:
         for msg in await missed_messages(owner_id, self.balance_sent):
             await self.offer(msg)
+
+    async def catch_up_after_gaps(self, channels: LiveChannels, owner_id: UUID) -> None:
+        """Whenever the pub/sub subscriber was away, send what it missed."""
+        while True:
+            await channels.resumed()
+            await self.catch_up(owner_id)
 
     async def forward(self, events: Any) -> None:
         async for raw in events:
@@ -182,7 +254,7 @@ async def _hello(socket: WebSocket[Any, Any, Any]) -> Hello | None:
 
 
 @websocket("/api/v1/ws", opt={"exclude_from_auth": True})
-async def live_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugin) -> None:
+async def live_socket(socket: WebSocket[Any, Any, Any], channels: LiveChannels) -> None:
     await socket.accept()
     try:
         hello = await _hello(socket)
@@ -206,6 +278,7 @@ async def live_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugin
                 asyncio.create_task(session.forward(subscriber.iter_events())),
                 asyncio.create_task(session.answer()),
                 asyncio.create_task(session.watch_session(socket.app, actor)),
+                asyncio.create_task(session.catch_up_after_gaps(channels, actor.user_id)),
             ]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

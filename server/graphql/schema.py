@@ -16,13 +16,12 @@ from uuid import UUID
 
 import msgspec
 import strawberry
-from litestar.channels import ChannelsPlugin
 from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from runtime.settings import Settings
-from server.api.live import SESSION_RECHECK_SECONDS
+from server.api.live import SESSION_RECHECK_SECONDS, LiveChannels
 from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.graphql import types as t
@@ -35,6 +34,7 @@ from server.graphql.problems import Problems, as_problem, problem
 from server.graphql.standing_orders import StandingOrderMutation, StandingOrderQuery
 from server.queries import accounts as account_queries
 from server.queries.history import encode_cursor
+from server.queries.live import missed_messages
 from server.readmodel.cache import live_channel
 from shared import api, messages
 from shared.security import UserResponse
@@ -159,45 +159,81 @@ class Subscription:
 async def _balance_changes(
     info: BankInfo, account_ids: list[UUID]
 ) -> AsyncGenerator[t.BalanceChanged, None]:
+    """The watched accounts' changes, each version once and in order. What Redis
+    pub/sub lost while the API was subscribing again, or between reading the
+    accounts and subscribing, is read from the read models (server/queries/live.py)."""
     actor = await actor_of(info.context)
     s = info.context.services
     if not 1 <= len(account_ids) <= MAX_WATCHED:
         raise problem(f"Watch 1 to {MAX_WATCHED} accounts.", "invalid_request", 400)
     owners = set()
+    sent: dict[UUID, int] = {}  # the version each watched account was last seen at
     for account_id in account_ids:  # another customer's account is not found
         found = await account_queries.get_account(
             s.ctx, actor, account_id, cache=s.query_cache, min_version=0
         )
         owners.add(found.owner_id)
-    watched = set(account_ids)
-    channels = info.context.app.plugins.get(ChannelsPlugin)
+        sent[account_id] = found.version
+    channels = info.context.app.plugins.get(LiveChannels)
     async with channels.start_subscription([live_channel(o) for o in owners]) as subscriber:
         events = subscriber.iter_events().__aiter__()
         upcoming = asyncio.ensure_future(anext(events))
+        resumed = asyncio.ensure_future(channels.resumed())
         try:
+            for change in await _missed(owners, sent):
+                yield change
             while True:
                 # Between messages, check that the session was not signed out meanwhile.
-                done, _ = await asyncio.wait({upcoming}, timeout=SESSION_RECHECK_SECONDS)
+                done, _ = await asyncio.wait(
+                    {upcoming, resumed},
+                    timeout=SESSION_RECHECK_SECONDS,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
                 if not done:
                     await _still_signed_in(info)
                     continue
-                raw = upcoming.result()
-                upcoming = asyncio.ensure_future(anext(events))
-                change = _decoded_change(raw, watched)
-                if change is not None:
-                    yield change
+                if resumed in done:
+                    resumed = asyncio.ensure_future(channels.resumed())
+                    for change in await _missed(owners, sent):
+                        yield change
+                if upcoming in done:
+                    raw = upcoming.result()
+                    upcoming = asyncio.ensure_future(anext(events))
+                    live = _decoded_change(raw, sent)
+                    if live is not None:
+                        yield live
         finally:
             upcoming.cancel()
+            resumed.cancel()
 
 
-def _decoded_change(raw: bytes, watched: set[UUID]) -> t.BalanceChanged | None:
+async def _missed(owners: set[UUID], sent: dict[UUID, int]) -> list[t.BalanceChanged]:
+    """The changes of the watched accounts after the versions in ``sent``."""
+    changes = []
+    for owner in sorted(owners, key=str):
+        for msg in await missed_messages(owner, sent, only=sent):
+            change = _new_change(msg, sent)
+            if change is not None:
+                changes.append(change)
+    return changes
+
+
+def _decoded_change(raw: bytes, sent: dict[UUID, int]) -> t.BalanceChanged | None:
     try:
         msg = _live.decode(raw)
     except msgspec.DecodeError:
         return None
-    if isinstance(msg, messages.BalanceChanged) and msg.account_id in watched:
-        return t.BalanceChanged.of(msg)
-    return None
+    return _new_change(msg, sent)
+
+
+def _new_change(msg: messages.ServerMessage, sent: dict[UUID, int]) -> t.BalanceChanged | None:
+    """``msg`` as a change to send, if it is one of a watched account not sent yet."""
+    if not isinstance(msg, messages.BalanceChanged) or msg.account_id not in sent:
+        return None
+    if msg.version <= sent[msg.account_id]:
+        return None
+    sent[msg.account_id] = msg.version
+    return t.BalanceChanged.of(msg)
 
 
 MAX_WATCHED = 50

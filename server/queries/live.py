@@ -5,7 +5,7 @@ CATCH_UP_MAX_POSTINGS), then the current balance (with the available balance) an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from uuid import UUID
 
 from server.readmodel.rows import transaction_response
@@ -16,13 +16,17 @@ from shared.money import Money
 CATCH_UP_MAX_POSTINGS = 200
 
 
-async def missed_messages(owner_id: UUID, last_versions: Mapping[UUID, int]) -> list[ServerMessage]:
+async def missed_messages(
+    owner_id: UUID, last_versions: Mapping[UUID, int], only: Collection[UUID] | None = None
+) -> list[ServerMessage]:
     """The messages a client that saw ``last_versions`` (per account) missed,
-    in the order to send them. The sender still drops any message whose version
-    it has already sent."""
+    in the order to send them; of the accounts in ``only`` when it is given. The
+    sender still drops any message whose version it has already sent."""
     messages: list[ServerMessage] = []
     accounts = await AccountView.select().where(AccountView.owner_id == owner_id)
     for a in accounts:
+        if only is not None and a["account_id"] not in only:
+            continue
         account_id, last = a["account_id"], last_versions.get(a["account_id"], 0)
         if a["version"] <= last:
             continue

@@ -31,6 +31,7 @@ from server.readmodel.cache import UNAVAILABLE_PAUSE_SECONDS, QueryCache, accoun
 from server.readmodel.tables import bind, make_engine
 from tests.integration.test_live import hello, recv, settle, ws_url
 from tests.integration.test_projections import funded_customer, wait_projected
+from tests.support.pubsub import subscribers_cut_off
 
 
 @pytest.fixture
@@ -140,3 +141,34 @@ async def test_the_live_feed_resumes_by_itself_after_redis_comes_back(
         assert r.status_code == 201, r.text
         pushed = await recv(ws, timeout=30)
         assert (pushed["type"], pushed["version"]) == ("BalanceChanged", r.json()["version"])
+
+
+async def test_what_is_published_while_the_live_feed_cannot_resubscribe_is_sent_once_it_has(
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+    cache: QueryCache,
+) -> None:
+    """Redis pub/sub keeps nothing for a subscriber that is away: what the projection
+    worker publishes while the API cannot subscribe again is gone. The feed makes up
+    for it from the read models once Redis has confirmed the subscriptions again."""
+    ada, account = await funded_customer(http)
+    await wait_projected(db, account, 1)
+    async with connect(ws_url(api_url, ada.token)) as ws:
+        await hello(ws, {account: 1})
+        assert await settle(ws) == []
+        projections.kill(signal.SIGSTOP)  # the deposit is published inside the cut
+        try:
+            r = await ada.deposit(account, 7_00)
+            assert r.status_code == 201, r.text
+            async with subscribers_cut_off(cache.redis):
+                projections.kill(signal.SIGCONT)
+                await wait_projected(db, account, r.json()["version"])
+                await asyncio.sleep(0.3)  # published (after the commit): to no one
+        finally:
+            projections.kill(signal.SIGCONT)
+        pushed = await recv(ws, timeout=15)
+        assert (pushed["type"], pushed["version"]) == ("BalanceChanged", r.json()["version"])
+        assert pushed["transaction"]["amount"]["amount"] == 7_00

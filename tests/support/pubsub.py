@@ -1,0 +1,37 @@
+"""Redis pub/sub in tests.
+
+``subscribers_cut_off``: a gap in Redis pub/sub for the API's live feed. Its
+subscriber connections are cut, and Redis, held at its client limit, refuses them new
+ones until the block ends. Connections already open go on working (the projection
+worker's, if it has one), so what is published meanwhile reaches no API process and
+is lost.
+
+A connection the API opens meanwhile is refused too: make the change to publish
+before the cut (with the projection worker stopped), and let the worker go inside."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+
+
+@asynccontextmanager
+async def subscribers_cut_off(redis: Redis) -> AsyncIterator[None]:
+    limit = (await redis.config_get("maxclients"))["maxclients"]
+    deadline = time.monotonic() + 10
+    while not (subscribers := await redis.client_list(_type="pubsub")):
+        assert time.monotonic() < deadline, "the API subscribes to Redis pub/sub"
+        await asyncio.sleep(0.05)
+    connected = (await redis.info("clients"))["connected_clients"]
+    await redis.config_set("maxclients", connected - len(subscribers))
+    try:
+        killed = await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        assert killed == len(subscribers)
+        yield
+        assert await redis.client_list(_type="pubsub") == [], "a subscriber got back in"
+    finally:
+        await redis.config_set("maxclients", limit)
