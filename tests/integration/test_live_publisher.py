@@ -10,14 +10,13 @@ import uuid
 from redis.asyncio import Redis
 
 from server.readmodel.cache import LivePublisher, live_channel
+from tests.support.pubsub import subscribed
 
 
 async def test_a_batch_reaches_each_channel_whole_and_in_order(redis_client: Redis) -> None:
     alice, bob = uuid.uuid4(), uuid.uuid4()
-    sub = redis_client.pubsub()
-    await sub.subscribe(live_channel(alice), live_channel(bob))
     batch = [(live_channel(alice if i % 3 else bob), f'{{"n":{i}}}'.encode()) for i in range(300)]
-    try:
+    async with subscribed(redis_client, live_channel(alice), live_channel(bob)) as sub:
         await LivePublisher(redis_client).publish_all(batch)
         await LivePublisher(redis_client).publish_all([])  # nothing to send: no command
         got: list[tuple[str, bytes]] = []
@@ -28,7 +27,5 @@ async def test_a_batch_reaches_each_channel_whole_and_in_order(redis_client: Red
                 got.append((m["channel"].decode(), m["data"]))
         await asyncio.sleep(0.2)
         extra = await sub.get_message(ignore_subscribe_messages=True, timeout=0.2)
-    finally:
-        await sub.aclose()
     assert got == batch
     assert extra is None

@@ -31,6 +31,7 @@ from shared.notifications import Notification
 from shared.topics import ACCOUNT_EVENTS
 from tests.integration.test_live import hello, recv, ws_url
 from tests.support.customers import Customer, sign_up
+from tests.support.pubsub import subscribed
 
 
 async def inbox(c: Customer, **params: Any) -> dict[str, Any]:
@@ -246,20 +247,18 @@ async def test_a_redelivered_event_is_stored_and_pushed_exactly_once(
     ]
     push = FakePushProvider()
     consumer = NotificationConsumer(Settings.from_env(stack_env), db, redis_client, push)
-    channel = redis_client.pubsub()
-    await channel.subscribe(f"bank.live.user.{gus.user_id}")
     try:
-        await consumer.process(records)
-        await consumer.process(records[:1])  # ...and again after a restart
-        await consumer.deliver(await unpushed(db))  # the sweep finds nothing left
-        live = []
-        quiet_until = time.monotonic() + 1.0  # whatever was published has arrived by then
-        while time.monotonic() < quiet_until:
-            m = await channel.get_message(ignore_subscribe_messages=True, timeout=0.2)
-            if m is not None:
-                live.append(msgspec.json.decode(m["data"]))
+        async with subscribed(redis_client, f"bank.live.user.{gus.user_id}") as channel:
+            await consumer.process(records)
+            await consumer.process(records[:1])  # ...and again after a restart
+            await consumer.deliver(await unpushed(db))  # the sweep finds nothing left
+            live = []
+            quiet_until = time.monotonic() + 1.0  # whatever was published has arrived by then
+            while time.monotonic() < quiet_until:
+                m = await channel.get_message(ignore_subscribe_messages=True, timeout=0.2)
+                if m is not None:
+                    live.append(msgspec.json.decode(m["data"]))
     finally:
-        await channel.aclose()
         await consumer.consumer.stop()
 
     rows = await db.fetch(

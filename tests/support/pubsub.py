@@ -1,5 +1,9 @@
 """Redis pub/sub in tests.
 
+``subscribed``: a subscription Redis has confirmed. A SUBSCRIBE written to a pooled
+connection that Redis had closed (an earlier test restarted it) is sent again only
+when redis-py reads the reply; what is published before that is not delivered.
+
 ``subscribers_cut_off``: a gap in Redis pub/sub for the API's live feed. Its
 subscriber connections are cut, and Redis, held at its client limit, refuses them new
 ones until the block ends. Connections already open go on working (the projection
@@ -17,6 +21,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+
+@asynccontextmanager
+async def subscribed(redis: Redis, *channels: str) -> AsyncIterator[PubSub]:
+    """A PubSub on ``channels``, yielded once Redis has confirmed each of them."""
+    sub = redis.pubsub()
+    try:
+        await sub.subscribe(*channels)
+        confirmed = 0
+        deadline = time.monotonic() + 5.0
+        while confirmed < len(channels):
+            assert time.monotonic() < deadline, "Redis did not confirm the subscriptions"
+            m = await sub.get_message(timeout=0.2)
+            confirmed += m is not None and m["type"] == "subscribe"
+        yield sub
+    finally:
+        await sub.aclose()
 
 
 @asynccontextmanager
