@@ -31,9 +31,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -55,6 +53,7 @@ from runtime.kafka import (
 )
 from runtime.settings import Settings
 from server.adapters.postgres.pool import create_pool
+from server.adapters.postgres.retry import RetryPolicy
 from server.notifications import inbox
 from server.notifications.push import PushProvider
 from server.notifications.rules import (
@@ -91,7 +90,6 @@ OWNER_CACHE_SIZE = 50_000
 
 _encoder = msgspec.json.Encoder()
 DATABASE_ERRORS = (asyncpg.PostgresError, OSError, asyncpg.InterfaceError)
-T = TypeVar("T")
 _NOTIFYING_TYPE_HEADERS = frozenset(t.encode() for t in NOTIFYING_EVENT_TYPES)
 _NOTIFYING_AUDIT_HEADERS = frozenset((a.encode(), o.encode()) for a, o in AUDIT_KINDS)
 
@@ -123,6 +121,9 @@ class NotificationConsumer:
         self.settings = settings
         self.progress = progress or Progress(PROCESS, settings.pipeline_stall_seconds)
         self.pool = pool
+        # A batch waits for PostgreSQL instead of ending the process: what is not
+        # stored is not committed either. No error skips a batch (attempts=None).
+        self.retry = RetryPolicy(lambda: self.pool.expire_connections(), attempts=None)
         self.live = LivePublisher(redis)
         self.provider = provider
         self.large_withdrawal = settings.notifications.large_withdrawal
@@ -181,7 +182,7 @@ class NotificationConsumer:
     async def process(self, records: list[ConsumerRecord]) -> None:
         self.progress.record_batch_started()
         drafts = await self.drafts(records)
-        new = await _retrying(inbox.store, self.pool, drafts, what="storing notifications")
+        new = await self.retry.run(lambda: inbox.store(self.pool, drafts), "storing notifications")
         self._commits.done(records)
         await self._commits.commit(self.consumer, idle=False)
         self.progress.record_batch_done()
@@ -222,7 +223,7 @@ class NotificationConsumer:
     async def _owners_of(self, account_ids: set[UUID]) -> dict[UUID, UUID]:
         missing = [a for a in account_ids if a not in self._owners]
         if missing:
-            found = await _retrying(inbox.owners, self.pool, missing, what="reading owners")
+            found = await self.retry.run(lambda: inbox.owners(self.pool, missing), "reading owners")
             for account, owner in found.items():
                 self._owners[account] = owner
             while len(self._owners) > OWNER_CACHE_SIZE:
@@ -336,19 +337,6 @@ class NotificationConsumer:
             await inbox.mark_pushed(self.pool, pushed)
         except DATABASE_ERRORS as exc:
             log.warning("could not mark notifications pushed (%s): they may be pushed again", exc)
-
-
-async def _retrying(step: Callable[..., Awaitable[T]], *args: Any, what: str) -> T:
-    """``step(*args)``, again and again while PostgreSQL is away (a batch waits for it
-    instead of ending the process: what is not stored is not committed either)."""
-    delay = 0.05
-    while True:
-        try:
-            return await step(*args)
-        except DATABASE_ERRORS as exc:
-            log.warning("%s failed (%s); retrying in %.2fs", what, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
 
 async def run_consumer(settings: Settings, provider: PushProvider) -> None:

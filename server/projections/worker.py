@@ -12,7 +12,7 @@ Position handling (at-least-once, idempotent by stream version):
   Re-reading is harmless: a redelivered event changes nothing.
 - An offset going backwards without a rebalance is handled the same way.
 
-Errors (server/projections/retry.py): an undecodable record goes to the
+Errors (server/adapters/postgres/retry.py): an undecodable record goes to the
 dead-letter topic and its position is passed; a broken PostgreSQL connection
 is retried on a new one for as long as it takes (the worker shows "stalled");
 any other error is retried a bounded number of times, then each partition of
@@ -42,10 +42,10 @@ from runtime.consumer_progress import Progress
 from runtime.observability.pipeline import observe_batch
 from runtime.settings import Settings
 from server.adapters.postgres.pool import create_pool
+from server.adapters.postgres.retry import BatchFailedError, RetryPolicy
 from server.projections import metrics
 from server.projections.dead_letters import DeadLetters
 from server.projections.projector import CONSUMER_NAME, Positions, Projector
-from server.projections.retry import BatchFailedError, RetryPolicy
 from server.projections.writer import load_checkpoints
 from server.readmodel.cache import QueryCache
 from shared.events import RecordedEvent, event_type_name, recorded_event_decoder
@@ -85,7 +85,9 @@ class Worker:
         self.pool = pool
         self.projector = projector
         self.progress = progress or Progress(PROCESS, settings.pipeline_stall_seconds)
-        self.retry = RetryPolicy(pool.expire_connections)
+        self.retry = RetryPolicy(
+            pool.expire_connections, on_retry=lambda kind: metrics.APPLY_RETRIES.labels(kind).inc()
+        )
         self._verify: dict[TopicPartition, tuple[int, UUID | None]] = {}
         self._last_offset: dict[TopicPartition, int] = {}
         self._failed: set[TopicPartition] = set()

@@ -20,6 +20,10 @@ class AwayThenBack:
         self.away = away
         self.rows = rows
         self.fetches = 0
+        self.expired = 0  # times the pool was told to drop its connections
+
+    async def expire_connections(self) -> None:
+        self.expired += 1
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
         self.fetches += 1
@@ -39,6 +43,7 @@ async def test_the_owners_of_a_batch_are_read_again_until_postgresql_is_back() -
     found = await consumer(pool)._owners_of({account})
     assert found == {account: owner}
     assert pool.fetches == 3
+    assert pool.expired == 2, "each broken connection drops the pool's connections"
 
 
 async def test_the_sweep_with_postgresql_away_waits_for_the_next_one() -> None:

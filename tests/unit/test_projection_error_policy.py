@@ -1,4 +1,5 @@
-"""The projection worker's error policy and progress, without servers: a broken
+"""The consumers' error policy (server/adapters/postgres/retry.py) and the
+projection worker's progress, without servers: a broken
 connection is retried until it heals, any other error a bounded number of
 times; progress, lag and failed partitions make the health document."""
 
@@ -11,7 +12,7 @@ import asyncpg
 import pytest
 
 from runtime.consumer_progress import OK, STALLED, STARTING, Progress
-from server.projections.retry import BatchFailedError, RetryPolicy, is_broken_connection
+from server.adapters.postgres.retry import BatchFailedError, RetryPolicy, is_broken_connection
 from tests.support.clock import Clock
 
 
@@ -89,6 +90,21 @@ def test_a_transient_error_that_clears_within_the_bound_applies_the_batch() -> N
     attempt, calls = failing([asyncpg.exceptions.DeadlockDetectedError("deadlock")] * 2)
     assert asyncio.run(policy.run(attempt)) == "applied"
     assert len(calls) == 3
+
+
+def test_without_a_bound_every_error_is_retried_and_each_retry_is_counted() -> None:
+    """The notification consumer's use: no error skips a batch of notifications."""
+    rec = Recorder()
+    kinds: list[str] = []
+    policy = RetryPolicy(
+        rec.drop_connections, attempts=None, sleep=rec.sleep, on_retry=kinds.append
+    )
+    poison = asyncpg.exceptions.CheckViolationError("new row violates check constraint")
+    attempt, calls = failing([poison] * 20 + [ConnectionResetError()])
+    assert asyncio.run(policy.run(attempt)) == "applied"
+    assert len(calls) == 22
+    assert kinds == ["error"] * 20 + ["connection"]
+    assert rec.drops == 1
 
 
 def test_a_worker_starts_then_is_ok_while_it_commits_batches() -> None:

@@ -1,15 +1,17 @@
-"""The worker's policy for a batch that PostgreSQL did not take.
+"""The consumers' policy for a batch that PostgreSQL did not take (the projection
+worker's read models, the notification consumer's inbox).
 
 - A broken connection (the server restarted or is unreachable, a socket reset,
   asyncpg's own state errors after such a break, e.g. ``InternalClientError:
   cannot switch to state 15; another operation (2) is in progress``) says
   nothing about the batch: the pool drops its connections and the same batch
   is tried again on a new one, with backoff, for as long as it takes. The
-  worker is then visibly stalled (GET /health, bank_pipeline_stalled), not
+  consumer is then visibly stalled (GET /health, bank_pipeline_stalled), not
   crashed.
 - Any other error may be the batch's own fault (a deterministic failure): it
   is tried again with backoff at most ``attempts`` times in all, then
-  ``BatchFailedError`` says the worker should stop the partition(s) involved.
+  ``BatchFailedError`` says so (the projection worker stops the partition(s)
+  involved); with ``attempts=None``, for as long as it takes too.
 
 Nothing of a failed attempt was committed (one transaction per batch), so a
 retry is always safe.
@@ -24,9 +26,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from server.projections import metrics
-
-log = logging.getLogger("bank.projections")
+log = logging.getLogger("bank.retry")
 
 T = TypeVar("T")
 
@@ -62,12 +62,15 @@ class RetryPolicy:
         self,
         on_broken_connection: Callable[[], Awaitable[None]],
         *,
-        attempts: int = ATTEMPTS,
+        attempts: int | None = ATTEMPTS,
         first_delay: float = FIRST_DELAY_SECONDS,
         max_delay: float = MAX_DELAY_SECONDS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_retry: Callable[[str], None] = lambda kind: None,
     ) -> None:
+        """``on_retry("connection" | "error")`` counts each retry (a metric)."""
         self.on_broken_connection = on_broken_connection
+        self.on_retry = on_retry
         self.attempts = attempts
         self.first_delay = first_delay
         self.max_delay = max_delay
@@ -83,16 +86,16 @@ class RetryPolicy:
                 return await attempt()
             except Exception as exc:
                 if is_broken_connection(exc):
-                    metrics.APPLY_RETRIES.labels("connection").inc()
+                    self.on_retry("connection")
                     log.warning("%s: connection to PostgreSQL lost (%r); retrying", what, exc)
                     await self._drop_connections()
                 else:
                     failures += 1
-                    if failures >= self.attempts:
+                    if self.attempts is not None and failures >= self.attempts:
                         raise BatchFailedError(failures, exc) from exc
-                    metrics.APPLY_RETRIES.labels("error").inc()
+                    self.on_retry("error")
                     log.warning(
-                        "%s failed (%r), attempt %d of %d", what, exc, failures, self.attempts
+                        "%s failed (%r), attempt %d of %s", what, exc, failures, self.attempts
                     )
             await self.sleep(delay)
             delay = min(delay * 2, self.max_delay)
