@@ -29,11 +29,18 @@ async def serve(settings: Settings) -> None:
         settings.metrics_host,
         settings.cdc_metrics_port,
     )
+    connector = Connector(settings, metrics)
     watch = asyncio.create_task(
-        metrics.watch_slot(settings.admin_database_url, settings.cdc_slot, stop)
+        metrics.watch_slot(
+            settings.admin_database_url,
+            settings.cdc_slot,
+            stop,
+            on_lost=connector.postgres_went_away,
+            on_connected=connector.postgres_is_back,
+        )
     )
     try:
-        await Connector(settings, metrics).run(stop)
+        await connector.run(stop)
     finally:
         stop.set()
         await watch

@@ -125,6 +125,7 @@ class Connector:
         self._recycler: Recycler | None = None
         self._recycling: asyncio.Task[None] | None = None  # the WAL is not read meanwhile
         self._hold: ReadersHold | None = None  # on a memory-only broker
+        self._postgres_away = False  # our side connection to it is lost (watch_slot)
         self._group_offsets: GroupOffsets | None = None
 
     # --- lifecycle --------------------------------------------------------------
@@ -191,6 +192,8 @@ class Connector:
                 self._group_offsets = GroupOffsets(s.kafka, list(READERS))
                 await self._group_offsets.start()
                 self._hold = ReadersHold(seen=self._readers_seen)
+                if self._postgres_away:  # the side connection is not back yet
+                    self._hold.let_go()
             reader.connect()
             tables = reader.ensure_publication(CAPTURED_TABLES, RETIRED_TABLES)
             await self._prepare_slot(reader, pub, tables)
@@ -495,6 +498,20 @@ class Connector:
             and pub.inflight_records < self._max_inflight // 2
         ):
             reader.resume()
+
+    def postgres_went_away(self) -> None:
+        """PostgreSQL ended a session of ours (cdc/metrics.py ``watch_slot``): if it is
+        shutting down, its walsender waits for us to confirm what we were sent, and the
+        consumers cannot read on meanwhile: stop waiting for them."""
+        self._postgres_away = True
+        if self._hold is not None:
+            self._hold.let_go()
+            self._ack_event.set()
+
+    def postgres_is_back(self) -> None:
+        self._postgres_away = False
+        if self._hold is not None:
+            self._hold.hold_again()
 
     async def _confirmable(self, *, ask_now: bool = False) -> int:
         """The acked position that may be confirmed: on a memory-only broker, the newest

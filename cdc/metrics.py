@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -148,9 +149,18 @@ class Metrics:
             self.records.labels(topic).inc(n)
 
     async def watch_slot(
-        self, dsn: str, slot: str, stop: asyncio.Event, every: float = 2.0
+        self,
+        dsn: str,
+        slot: str,
+        stop: asyncio.Event,
+        every: float = 2.0,
+        on_lost: Callable[[], None] = lambda: None,
+        on_connected: Callable[[], None] = lambda: None,
     ) -> None:
-        """Poll the WAL the slot retains until ``stop`` is set (own connection, reconnects)."""
+        """Poll the WAL the slot retains until ``stop`` is set (own connection, reconnects).
+        ``on_lost()`` when PostgreSQL ends the connection (a shutdown ends every session
+        at once, before its walsender waits for the connector's last confirmation) and
+        after every failed attempt, ``on_connected()`` each time it is connected."""
         sql = (
             "SELECT (pg_current_wal_lsn() - restart_lsn)::float8 AS retained,"
             " (pg_current_wal_lsn() - confirmed_flush_lsn)::float8 AS lag"
@@ -159,6 +169,12 @@ class Metrics:
         while not stop.is_set():
             try:
                 conn = await asyncpg.connect(dsn)
+
+                def lost(_: object) -> None:
+                    on_lost()
+
+                conn.add_termination_listener(lost)
+                on_connected()
                 try:
                     while not stop.is_set():
                         row = await conn.fetchrow(sql, slot)
@@ -169,9 +185,11 @@ class Metrics:
                             self.progress.slot_lag_bytes = max(0, int(row["lag"]))
                         await _wait(stop, every)
                 finally:
+                    conn.remove_termination_listener(lost)  # our own close is no loss
                     await conn.close()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("replication slot watch: %s", exc)
+                on_lost()  # not connected: PostgreSQL is away until it is again
                 await _wait(stop, every)
 
 

@@ -181,3 +181,22 @@ async def test_the_librdkafka_publisher_records_what_kafka_acked_as_well() -> No
     for offset in (41, 40, 42):  # acks may come back in any order across partitions
         rnd.delivered(None, Delivered("account-events", 0, offset))
     assert pub.acked_ends == {EVENTS0: 43}
+
+
+async def test_nothing_waits_while_postgresql_is_away_and_holding_resumes_when_it_is_back() -> None:
+    """A PostgreSQL shutting down waits for the connector's confirmation, and the
+    consumers cannot read on meanwhile (they write to that PostgreSQL)."""
+    hold, groups = Hold(), Groups()
+    both_at(groups, 0, 0)
+    hold.mark(100, 0, {EVENTS0: 10, AUDIT0: 4})
+    assert await hold.ask(groups) == 0
+    hold.let_go()  # the connector's side connection was ended by the server
+    assert not hold.holding
+    assert await hold.ask(groups) == 100
+    hold.mark(150, 0, {EVENTS0: 15, AUDIT0: 6})  # acked during the shutdown
+    assert not hold.holding
+    assert await hold.ask(groups) == 150
+    hold.hold_again()  # the side connection is back
+    hold.mark(200, 0, {EVENTS0: 20, AUDIT0: 8})
+    assert hold.holding
+    assert await hold.ask(groups) == 150
