@@ -171,6 +171,9 @@ class _Session:
         self.socket = socket
         self.balance_sent = dict(last_versions)
         self.status_sent = dict(last_versions)
+        # A catch-up and the live messages take turns: a live message newer than the
+        # postings a catch-up is reading would otherwise make the socket drop them.
+        self._turn = asyncio.Lock()
 
     async def send(self, msg: ServerMessage) -> None:
         await self.socket.send_text(_encoder.encode(msg).decode())
@@ -187,8 +190,9 @@ class _Session:
         await self.send(msg)
 
     async def catch_up(self, owner_id: UUID) -> None:
-        for msg in await missed_messages(owner_id, self.balance_sent):
-            await self.offer(msg)
+        async with self._turn:
+            for msg in await missed_messages(owner_id, self.balance_sent):
+                await self.offer(msg)
 
     async def catch_up_after_gaps(self, channels: LiveChannels, owner_id: UUID) -> None:
         """Whenever the pub/sub subscriber was away, send what it missed."""
@@ -203,7 +207,8 @@ class _Session:
             except msgspec.DecodeError:
                 log.warning("dropping an undecodable live message")
                 continue
-            await self.offer(msg)
+            async with self._turn:
+                await self.offer(msg)
             if isinstance(msg, BalanceChanged) and msg.transaction is not None:
                 observe_push(msg.transaction.occurred_at)  # commit -> push latency
 
