@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 
 from bench.chaos.ledger import ACCEPTED, PENDING, REFUSED, Command, Ledger, Session
+from bench.chaos.screens import Screen
 from infra.local import health
 
 BALANCE_EVENTS = ("MoneyDeposited", "MoneyWithdrawn", "MoneyTransferredOut", "MoneyTransferredIn")
@@ -48,6 +49,14 @@ def _effects(cmd: Command) -> dict[str, int]:
     return {src: -cmd.amount, dst: cmd.amount}
 
 
+def balances(ledger: Ledger) -> Counter[str]:
+    """account -> what it holds, by what the clients were told was accepted."""
+    held: Counter[str] = Counter()
+    for cmd in ledger.by_outcome(ACCEPTED):
+        held.update(_effects(cmd))
+    return held
+
+
 async def _events_by_key(conn: asyncpg.Connection) -> dict[str, Counter[str]]:
     """idempotency key -> account -> number of balance events carrying it."""
     rows = await conn.fetch(
@@ -78,9 +87,7 @@ async def write_side(conn: asyncpg.Connection, ledger: Ledger) -> list[Check]:
     refused_applied = [
         f"{c.kind} {c.key} ({c.status})" for c in ledger.by_outcome(REFUSED) if c.key in by_key
     ]
-    expected: Counter[str] = Counter()
-    for cmd in accepted:
-        expected.update(_effects(cmd))
+    expected = balances(ledger)
     rows = await conn.fetch(
         "SELECT stream_id::text AS account, event_type, sum((payload->>'amount')::bigint) AS s"
         " FROM events WHERE stream_type = 'account' AND event_type = ANY($1::text[])"
@@ -165,6 +172,9 @@ REFUSED_PAYMENTS = ("withdraw_money", "transfer_money")
 # so "caught up" at settling can be a fetch early: the inbox gets this long to show the
 # last facts before one is counted missing.
 INBOX_CATCH_UP_SECONDS = 10.0
+# A screen shows the last push it got; at settling the last pushes may still be on their
+# way (the read side caught up, then Redis, then the socket), or a socket reconnecting.
+SCREEN_CATCH_UP_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -266,6 +276,44 @@ async def notifications(conn: asyncpg.Connection, ledger: Ledger) -> list[Check]
             [f"{c.kind} {c.key} ({c.status})" for c in refused[:5]]
             if kinds["payment_refused"] != len(refused)
             else [],
+        ),
+    ]
+
+
+async def screens(shown: list[Screen], ledger: Ledger) -> list[Check]:
+    """Every account on every customer's live screen shows what it holds, and no
+    screen was sent a version it had been sent already, or an older one."""
+    held = balances(ledger)
+    deadline = time.monotonic() + SCREEN_CATCH_UP_SECONDS
+    while True:
+        wrong = [
+            f"{account}: shows {screen.shown.get(account)} (version, balance), holds"
+            f" {held[account]}"
+            for screen in shown
+            for account in screen.accounts
+            if screen.shown.get(account, (0, None))[1] != held[account]
+        ]
+        if not wrong or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    accounts = sum(len(screen.accounts) for screen in shown)
+    connects = sum(screen.connects for screen in shown)
+    stale = [s for screen in shown for s in screen.stale]
+    return [
+        Check(
+            "every screen shows what the account holds",
+            READ,
+            not wrong,
+            f"{accounts} accounts on {len(shown)} live screens ({connects} connections in"
+            f" all): {len(wrong)} wrong",
+            wrong[:5],
+        ),
+        Check(
+            "no screen sent a version twice or back",
+            EDGE,
+            not stale,
+            f"{len(stale)} balance messages at or below a version the screen had",
+            stale[:5],
         ),
     ]
 

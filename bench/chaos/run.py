@@ -1,5 +1,6 @@
 """One chaos run: an isolated stack under the `./task up` supervisor, a mixed money load
-from retrying clients, every process killed in turn, settling, then the checks."""
+from retrying clients, each customer's live screen open throughout, every process killed
+in turn, settling, then the checks."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from bench.chaos import checks
 from bench.chaos.faults import SCHEDULE, Fault, inflict, is_back
 from bench.chaos.ledger import PENDING, Command, Ledger, RetryingClient, Session
 from bench.chaos.probe import LAG_TARGET, ReadLagProbe
+from bench.chaos.screens import Screen
 from bench.stack import start_stack, stop_stack
 from infra.local import health
 from infra.local.apps import start_api, start_cdc, start_notifications, start_projections
@@ -221,6 +223,11 @@ class ChaosRun:
             base_url=stack.api_url, timeout=timeout, limits=limits
         ) as http:
             people = await self._customers(http)
+            screens = [
+                Screen(stack.api_url, http, who, accounts)
+                for who, accounts in zip(people.sessions, people.accounts, strict=True)
+            ]
+            showing = [asyncio.create_task(screen.run_forever()) for screen in screens]
             client = RetryingClient(http, self.ledger, give_up_at=self.give_up_at)
             await self._fund(client, people)
             prober = await _sign_up(http, "probe")
@@ -248,7 +255,12 @@ class ChaosRun:
             self.result.probes = probe.timeline(self.result.started_at)
             self.result.probe_watch_errors = dict(probe.watch_errors)
             self._count()
-            await self._check(stack, http)
+            try:
+                await self._check(stack, http, screens)
+            finally:
+                for task in showing:
+                    task.cancel()
+                await asyncio.gather(*showing, return_exceptions=True)
 
     async def _customers(self, http: httpx.AsyncClient) -> _Customers:
         people = _Customers()
@@ -349,13 +361,16 @@ class ChaosRun:
         )
         self.result.statuses = dict(self.ledger.statuses())
 
-    async def _check(self, stack: EmbeddedStack, http: httpx.AsyncClient) -> None:
+    async def _check(
+        self, stack: EmbeddedStack, http: httpx.AsyncClient, screens: list[Screen]
+    ) -> None:
         found: list[checks.Check] = []
         conn = await asyncpg.connect(stack.admin_database_url)
         try:
             found += await _guarded("write side", checks.write_side(conn, self.ledger))
             found += await _guarded("read side", checks.read_side(conn, self.ledger))
             found += await _guarded("notifications", checks.notifications(conn, self.ledger))
+            found += await _guarded("live screens", checks.screens(screens, self.ledger))
             found += await _guarded(
                 "replays identical", _one(checks.replays(http, conn, self.ledger))
             )

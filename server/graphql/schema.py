@@ -159,7 +159,7 @@ class Subscription:
 async def _balance_changes(
     info: BankInfo, account_ids: list[UUID]
 ) -> AsyncGenerator[t.BalanceChanged, None]:
-    """The watched accounts' changes, each version once and in order. What Redis
+    """The watched accounts' changes, versions only going up (none twice). What Redis
     pub/sub lost while the API was subscribing again, or between reading the
     accounts and subscribing, is read from the read models (server/queries/live.py)."""
     actor = await actor_of(info.context)
