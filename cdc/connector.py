@@ -191,9 +191,7 @@ class Connector:
             if s.kafka.memory_only:
                 self._group_offsets = GroupOffsets(s.kafka, list(READERS))
                 await self._group_offsets.start()
-                self._hold = ReadersHold(seen=self._readers_seen)
-                if self._postgres_away:  # the side connection is not back yet
-                    self._hold.let_go()
+                self._hold = ReadersHold(seen=self._readers_seen, away=lambda: self._postgres_away)
             reader.connect()
             tables = reader.ensure_publication(CAPTURED_TABLES, RETIRED_TABLES)
             await self._prepare_slot(reader, pub, tables)
@@ -503,15 +501,13 @@ class Connector:
         """PostgreSQL ended a session of ours (cdc/metrics.py ``watch_slot``): if it is
         shutting down, its walsender waits for us to confirm what we were sent, and the
         consumers cannot read on meanwhile: stop waiting for them."""
+        if not self._postgres_away:
+            log.info("PostgreSQL went away: confirming what Kafka acks without the readers")
         self._postgres_away = True
-        if self._hold is not None:
-            self._hold.let_go()
-            self._ack_event.set()
+        self._ack_event.set()  # the hold lets go at the next look
 
     def postgres_is_back(self) -> None:
         self._postgres_away = False
-        if self._hold is not None:
-            self._hold.hold_again()
 
     async def _confirmable(self, *, ask_now: bool = False) -> int:
         """The acked position that may be confirmed: on a memory-only broker, the newest

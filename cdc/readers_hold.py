@@ -26,7 +26,7 @@ longer than that; the rest is still in the slot, and the next session sends it a
   lagging one is.
 - Marks taken before the topics were recreated by a recycle are cleared: a recycle
   deletes the topics only after every group committed their ends (cdc/recycle.py).
-- Nothing is held while PostgreSQL is away (``let_go`` until ``hold_again``): a
+- Nothing is held while PostgreSQL is away (``away()``, the connector's word): a
   PostgreSQL shutting down waits for its walsender, and the walsender for the
   connector to confirm everything it sent, while the consumers cannot read on (they
   write to that PostgreSQL). The connector learns it from its side connection, which
@@ -76,13 +76,14 @@ class ReadersHold:
         readers: Mapping[str, tuple[str, ...]] = READERS,
         *,
         seen: set[str] | None = None,
+        away: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._readers = readers
         self._topics = frozenset(t for topics in readers.values() for t in topics)
         self._marks: deque[_Mark] = deque()
         self.cleared_lsn = 0
-        self._letting_go = False  # PostgreSQL is away: no position waits
+        self._away = away  # PostgreSQL is away: no position waits
         # Groups seen reading: kept by the connector across its sessions.
         self._seen = seen if seen is not None else set()
         self._clock = clock
@@ -97,7 +98,8 @@ class ReadersHold:
 
     def mark(self, lsn: int, generation: int, acked_ends: Mapping[tuple[str, int], int]) -> None:
         """Everything up to ``lsn`` is acked; ``acked_ends``: what Kafka acked so far."""
-        if self._letting_go:
+        if self._away():
+            self._marks.clear()
             self.cleared_lsn = max(self.cleared_lsn, lsn)
             return
         if lsn <= self.cleared_lsn or (self._marks and self._marks[-1].lsn >= lsn):
@@ -124,18 +126,6 @@ class ReadersHold:
                 self.cleared_lsn = marks.popleft().lsn
         self._give_up_on_old_marks()
         return self.cleared_lsn
-
-    def let_go(self) -> None:
-        """PostgreSQL went away: wait for no group, until ``hold_again``."""
-        if not self._letting_go:
-            log.info("PostgreSQL went away: confirming what Kafka acks without the readers")
-        self._letting_go = True
-        while self._marks:
-            self.cleared_lsn = self._marks.popleft().lsn
-
-    def hold_again(self) -> None:
-        """PostgreSQL takes connections again."""
-        self._letting_go = False
 
     async def _offsets(
         self, committed: Committed, ends: Mapping[tuple[str, int], int]

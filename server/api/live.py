@@ -164,13 +164,26 @@ async def _authenticate(app: Litestar, token: str | None) -> Actor | None:
     return await authenticate_access_token(app, token)
 
 
+class SentVersions(dict[UUID, int]):
+    """Per account, the newest version one feed has sent (or its client had): a
+    message at or below it is not sent again (the WebSocket feed, the GraphQL
+    subscription)."""
+
+    def take(self, account_id: UUID, version: int) -> bool:
+        """Whether a message of ``version`` is to be sent; it is then the newest."""
+        if version <= self.get(account_id, 0):
+            return False
+        self[account_id] = version
+        return True
+
+
 class _Session:
     """What this socket has sent, per account, to never step back a version."""
 
     def __init__(self, socket: WebSocket[Any, Any, Any], last_versions: dict[UUID, int]) -> None:
         self.socket = socket
-        self.balance_sent = dict(last_versions)
-        self.status_sent = dict(last_versions)
+        self.balance_sent = SentVersions(last_versions)
+        self.status_sent = SentVersions(last_versions)
         # A catch-up and the live messages take turns: a live message newer than the
         # postings a catch-up is reading would otherwise make the socket drop them.
         self._turn = asyncio.Lock()
@@ -180,13 +193,11 @@ class _Session:
 
     async def offer(self, msg: ServerMessage) -> None:
         if isinstance(msg, BalanceChanged):
-            if msg.version <= self.balance_sent.get(msg.account_id, 0):
+            if not self.balance_sent.take(msg.account_id, msg.version):
                 return
-            self.balance_sent[msg.account_id] = msg.version
         elif isinstance(msg, AccountStatusChanged):
-            if msg.version <= self.status_sent.get(msg.account_id, 0):
+            if not self.status_sent.take(msg.account_id, msg.version):
                 return
-            self.status_sent[msg.account_id] = msg.version
         await self.send(msg)
 
     async def catch_up(self, owner_id: UUID) -> None:

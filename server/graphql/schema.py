@@ -21,7 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from runtime.settings import Settings
-from server.api.live import SESSION_RECHECK_SECONDS, LiveChannels
+from server.api.live import SESSION_RECHECK_SECONDS, LiveChannels, SentVersions
 from server.api.profile import ProfileController
 from server.api.queries import QueryController
 from server.graphql import types as t
@@ -167,7 +167,7 @@ async def _balance_changes(
     if not 1 <= len(account_ids) <= MAX_WATCHED:
         raise problem(f"Watch 1 to {MAX_WATCHED} accounts.", "invalid_request", 400)
     owners = set()
-    sent: dict[UUID, int] = {}  # the version each watched account was last seen at
+    sent = SentVersions()  # the version each watched account was last seen at
     for account_id in account_ids:  # another customer's account is not found
         found = await account_queries.get_account(
             s.ctx, actor, account_id, cache=s.query_cache, min_version=0
@@ -207,7 +207,7 @@ async def _balance_changes(
             resumed.cancel()
 
 
-async def _missed(owners: set[UUID], sent: dict[UUID, int]) -> list[t.BalanceChanged]:
+async def _missed(owners: set[UUID], sent: SentVersions) -> list[t.BalanceChanged]:
     """The changes of the watched accounts after the versions in ``sent``."""
     changes = []
     for owner in sorted(owners, key=str):
@@ -218,7 +218,7 @@ async def _missed(owners: set[UUID], sent: dict[UUID, int]) -> list[t.BalanceCha
     return changes
 
 
-def _decoded_change(raw: bytes, sent: dict[UUID, int]) -> t.BalanceChanged | None:
+def _decoded_change(raw: bytes, sent: SentVersions) -> t.BalanceChanged | None:
     try:
         msg = _live.decode(raw)
     except msgspec.DecodeError:
@@ -226,13 +226,12 @@ def _decoded_change(raw: bytes, sent: dict[UUID, int]) -> t.BalanceChanged | Non
     return _new_change(msg, sent)
 
 
-def _new_change(msg: messages.ServerMessage, sent: dict[UUID, int]) -> t.BalanceChanged | None:
+def _new_change(msg: messages.ServerMessage, sent: SentVersions) -> t.BalanceChanged | None:
     """``msg`` as a change to send, if it is one of a watched account not sent yet."""
     if not isinstance(msg, messages.BalanceChanged) or msg.account_id not in sent:
         return None
-    if msg.version <= sent[msg.account_id]:
+    if not sent.take(msg.account_id, msg.version):
         return None
-    sent[msg.account_id] = msg.version
     return t.BalanceChanged.of(msg)
 
 

@@ -35,7 +35,10 @@ class Hold(ReadersHold):
 
     def __init__(self, seen: set[str] | None = None) -> None:
         self.now = 0.0
-        super().__init__(READERS, seen=seen, clock=lambda: self.now)
+        self.postgres_away = False  # the connector's word
+        super().__init__(
+            READERS, seen=seen, away=lambda: self.postgres_away, clock=lambda: self.now
+        )
 
     async def ask(self, groups: Groups, generation: int = 0) -> int:
         self.now += ASK_EVERY_SECONDS
@@ -190,13 +193,14 @@ async def test_nothing_waits_while_postgresql_is_away_and_holding_resumes_when_i
     both_at(groups, 0, 0)
     hold.mark(100, 0, {EVENTS0: 10, AUDIT0: 4})
     assert await hold.ask(groups) == 0
-    hold.let_go()  # the connector's side connection was ended by the server
+    hold.postgres_away = True  # the connector's side connection was ended by the server
+    hold.mark(100, 0, {EVENTS0: 10, AUDIT0: 4})  # its loop looks again at once
     assert not hold.holding
     assert await hold.ask(groups) == 100
     hold.mark(150, 0, {EVENTS0: 15, AUDIT0: 6})  # acked during the shutdown
     assert not hold.holding
     assert await hold.ask(groups) == 150
-    hold.hold_again()  # the side connection is back
+    hold.postgres_away = False  # the side connection is back
     hold.mark(200, 0, {EVENTS0: 20, AUDIT0: 8})
     assert hold.holding
     assert await hold.ask(groups) == 150

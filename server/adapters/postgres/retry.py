@@ -94,9 +94,8 @@ class RetryPolicy:
                     if self.attempts is not None and failures >= self.attempts:
                         raise BatchFailedError(failures, exc) from exc
                     self.on_retry("error")
-                    log.warning(
-                        "%s failed (%r), attempt %d of %s", what, exc, failures, self.attempts
-                    )
+                    bound = f" of {self.attempts}" if self.attempts is not None else ""
+                    log.warning("%s failed (%r), attempt %d%s", what, exc, failures, bound)
             await self.sleep(delay)
             delay = min(delay * 2, self.max_delay)
 
