@@ -91,6 +91,9 @@ PG_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
     "log_min_messages": "warning",
     "log_line_prefix": "'%m [%p] %u@%d '",
+    # A new WAL segment is not filled with 16 MB of zeros under the WAL write lock: on
+    # this VM that stalled every commit for 150-300 ms once a segment (ADR 0363).
+    "wal_init_zero": "off",
 }
 if sys.platform == "linux":
     # Before crash recovery PostgreSQL makes the data directory durable. "fsync" (the

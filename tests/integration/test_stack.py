@@ -86,6 +86,15 @@ async def test_postgres_runs_with_logical_wal_level(db: asyncpg.Pool) -> None:
     assert await db.fetchval("SHOW listen_addresses") == "127.0.0.1"
 
 
+async def test_postgres_commits_durably_without_zero_filling_new_wal_segments(
+    db: asyncpg.Pool,
+) -> None:
+    """ADR 0363: a new segment is not zero-filled under the WAL write lock; every commit
+    is still flushed to disk before it is acknowledged."""
+    assert await db.fetchval("SHOW wal_init_zero") == "off"
+    assert await db.fetchval("SHOW synchronous_commit") == "on"
+
+
 async def test_owner_and_app_roles_exist_with_the_right_powers(db: asyncpg.Pool) -> None:
     rows = await db.fetch(
         "SELECT rolname, rolsuper, rolreplication, rolcreatedb FROM pg_roles"
