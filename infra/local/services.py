@@ -91,6 +91,10 @@ PG_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
     "log_min_messages": "warning",
     "log_line_prefix": "'%m [%p] %u@%d '",
+}
+# Given at every start (``-c``), so that a cluster created before they were chosen
+# runs with them too (they override its postgresql.conf).
+PG_START_SETTINGS = {
     # A new WAL segment is not filled with 16 MB of zeros under the WAL write lock: on
     # this VM that stalled every commit for 150-300 ms once a segment (ADR 0363).
     "wal_init_zero": "off",
@@ -230,7 +234,9 @@ class Postgres:
         self.log_path.touch()
         self._own(self.log_path)
         sockdir = str(self.pgdata) if len(str(self.pgdata)) < 80 else ""
-        opts = f"-h 127.0.0.1 -p {self.port} -k '{sockdir}'"
+        opts = f"-h 127.0.0.1 -p {self.port} -k '{sockdir}'" + "".join(
+            f" -c {key}={value}" for key, value in PG_START_SETTINGS.items()
+        )
         self._run(
             "pg_ctl",
             [
