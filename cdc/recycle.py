@@ -149,14 +149,14 @@ class Recycler:
             # already where the new topic starts.
             moved = {g: [tp for tp in tps if ends[tp] > 0] for g, tps in groups.items()}
 
-            async def acknowledged() -> bool:
-                for group, tps in moved.items():
-                    committed = await offsets.committed(group, tps)
-                    if any(committed[tp] is None for tp in tps):
-                        return False
-                return True
-
-            done = await _within(self._acknowledge_seconds, acknowledged, stopping, keepalive)
+            made = time.monotonic()
+            on_new: dict[str, float] = {}  # group -> seconds after ``caught_up``
+            done = await _within(
+                self._acknowledge_seconds,
+                lambda: groups_on_new_topics(offsets, moved, on_new, caught_up),
+                stopping,
+                keepalive,
+            )
             log.info(
                 RECYCLED_MESSAGE,
                 names,
@@ -164,7 +164,7 @@ class Recycler:
                 mib,
                 caught_up - started,
                 time.monotonic() - caught_up,
-                "" if done else " (a group did not acknowledge them in time)",
+                new_topics_detail(made - caught_up, on_new, moved, done),
                 f"; asked {rechecks + 1} times before a group was close enough" if rechecks else "",
             )
             return "recycled" if done else "unacknowledged"
@@ -193,6 +193,34 @@ class Recycler:
     def _partitions(self, topics: tuple[str, ...]) -> list[TopicPartition]:
         parts = self._pub.partitions
         return [TopicPartition(t, p) for t in topics for p in range(parts[t])]
+
+
+async def groups_on_new_topics(
+    offsets: GroupOffsets,
+    groups: Mapping[str, list[TopicPartition]],
+    on_new: dict[str, float],
+    since: float,
+) -> bool:
+    """Step 4: has each group committed a position on every partition it reads of the
+    new topics? ``on_new`` gets when each first had (seconds after ``since``)."""
+    for group, tps in groups.items():
+        if group not in on_new:
+            committed = await offsets.committed(group, tps)
+            if all(committed[tp] is not None for tp in tps):
+                on_new[group] = time.monotonic() - since
+    return len(on_new) == len(groups)
+
+
+def new_topics_detail(
+    made: float, on_new: Mapping[str, float], groups: Mapping[str, object], done: bool
+) -> str:
+    """Where the wait for the new topics went: making them, then each group's first
+    commit on them (a slow one is named, to be looked into)."""
+    each = ", ".join(
+        f"{g} {on_new[g]:.2f} s" if g in on_new else f"{g} not in time" for g in sorted(groups)
+    )
+    late = "" if done else "; a group did not acknowledge them in time"
+    return f" (made in {made:.2f} s; on them: {each}{late})"
 
 
 async def _within(
