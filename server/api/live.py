@@ -17,6 +17,8 @@ Protocol (JSON messages of shared.messages, tagged by "type"):
 4. Pub/sub keeps nothing for a subscriber that is away: whenever this process
    has subscribed again after losing Redis, the socket is sent what it missed,
    read from the read models as in 2 (docs/adr/0361).
+5. The catch-up in 2 is read once Redis has confirmed the subscription, so nothing
+   published between the read and the subscription is lost (docs/adr/0364).
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 from uuid import UUID
 
 import msgspec
 from litestar import Litestar, WebSocket, websocket
-from litestar.channels import ChannelsPlugin
+from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
@@ -68,6 +71,9 @@ CLOSE_HELLO_TIMEOUT = 4408
 # the session from another device) closes the feed too.
 SESSION_RECHECK_SECONDS = 2.0
 PUBSUB_RETRY_SECONDS = 0.5
+# How long a new subscriber waits for Redis to confirm its channels before reading its
+# catch-up anyway (Redis slow to answer; a lost connection is made up by ``resumed``).
+CONFIRM_SECONDS = 1.0
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)
 _server_decoder = msgspec.json.Decoder(ServerMessage)
@@ -86,15 +92,22 @@ class ResumingPubSubBackend(RedisChannelsPubSubBackend):
       between the connection's loss and Redis confirming the subscriptions again is
       gone. So once Redis has confirmed them after a reconnection, ``resumed()``
       returns to whoever waits on it, and they make up for the gap from the read
-      models (the projection worker publishes only what it has committed)."""
+      models (the projection worker publishes only what it has committed).
+    - A SUBSCRIBE is only sent when it returns; ``confirmed()`` waits until Redis
+      has answered it, so what is published after that reaches this process."""
 
     def __init__(self, *, redis: Redis) -> None:
         super().__init__(redis=redis)
         self._resumed = asyncio.Event()
         self._reconnected = False  # since the subscriptions were last confirmed
         self._watched: Connection | None = None
+        # Per channel, one event per SUBSCRIBE sent and not yet confirmed, in order.
+        self._unconfirmed: dict[str, deque[asyncio.Event]] = {}
 
     async def subscribe(self, channels: Iterable[str]) -> None:
+        channels = list(channels)
+        for channel in channels:
+            self._unconfirmed.setdefault(channel, deque()).append(asyncio.Event())
         await super().subscribe(channels)
         connection = self._pub_sub.connection
         if connection is not None and connection is not self._watched:
@@ -108,6 +121,27 @@ class ResumingPubSubBackend(RedisChannelsPubSubBackend):
     async def resumed(self) -> None:
         """Return at the next confirmation of the subscriptions after a reconnection."""
         await self._resumed.wait()
+
+    async def confirmed(self, channels: Iterable[str], timeout: float = CONFIRM_SECONDS) -> bool:
+        """Return once Redis has confirmed every SUBSCRIBE sent so far for ``channels``
+        (at once for those confirmed before); False if it took longer than ``timeout``."""
+        waits = [q[-1].wait() for c in channels if (q := self._unconfirmed.get(c))]
+        if not waits:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _confirm(self, channel: str) -> None:
+        """Redis answered the oldest SUBSCRIBE of ``channel`` not answered yet (after a
+        reconnection, redis-py's SUBSCRIBE again answers one that was lost)."""
+        pending = self._unconfirmed.get(channel)
+        if pending:
+            pending.popleft().set()
+            if not pending:
+                del self._unconfirmed[channel]
 
     async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
         while True:
@@ -128,6 +162,7 @@ class ResumingPubSubBackend(RedisChannelsPubSubBackend):
             if message is None:
                 continue
             if message["type"] == "subscribe":
+                self._confirm(message["channel"].decode())
                 if self._reconnected:
                     self._reconnected = False
                     resumed, self._resumed = self._resumed, asyncio.Event()
@@ -152,6 +187,17 @@ class LiveChannels(ChannelsPlugin):
 
     async def resumed(self) -> None:
         await self.feed.resumed()
+
+    async def subscribe(
+        self, channels: str | Iterable[str], history: int | None = None
+    ) -> Subscriber:
+        """A subscriber whose channels Redis has confirmed (for at most CONFIRM_SECONDS):
+        a catch-up read after this misses nothing published before it."""
+        names = [channels] if isinstance(channels, str) else list(channels)
+        subscriber = await super().subscribe(names, history)
+        if not await self.feed.confirmed(names):
+            log.warning("Redis did not confirm a live subscription in %.1f s", CONFIRM_SECONDS)
+        return subscriber
 
 
 def channels_plugin(redis: Redis) -> LiveChannels:
