@@ -93,8 +93,9 @@ class ResumingPubSubBackend(RedisChannelsPubSubBackend):
       gone. So once Redis has confirmed them after a reconnection, ``resumed()``
       returns to whoever waits on it, and they make up for the gap from the read
       models (the projection worker publishes only what it has committed).
-    - A SUBSCRIBE is only sent when it returns; ``confirmed()`` waits until Redis
-      has answered it, so what is published after that reaches this process."""
+    - ``subscribe`` returns once the SUBSCRIBE is sent, not answered; ``confirmed()``
+      waits until Redis has answered it, so what is published after that reaches this
+      process (docs/adr/0364)."""
 
     def __init__(self, *, redis: Redis) -> None:
         super().__init__(redis=redis)
@@ -105,10 +106,16 @@ class ResumingPubSubBackend(RedisChannelsPubSubBackend):
         self._unconfirmed: dict[str, deque[asyncio.Event]] = {}
 
     async def subscribe(self, channels: Iterable[str]) -> None:
-        channels = list(channels)
-        for channel in channels:
-            self._unconfirmed.setdefault(channel, deque()).append(asyncio.Event())
-        await super().subscribe(channels)
+        expected = {channel: asyncio.Event() for channel in channels}
+        for channel, answered in expected.items():
+            self._unconfirmed.setdefault(channel, deque()).append(answered)
+        try:
+            await super().subscribe(list(expected))
+        except BaseException:
+            # Not sent: no answer will come for these, nor release a later SUBSCRIBE's.
+            for channel, answered in expected.items():
+                self._forget(channel, answered)
+            raise
         connection = self._pub_sub.connection
         if connection is not None and connection is not self._watched:
             # Called on every connect after this one: each is a reconnection.
@@ -133,6 +140,13 @@ class ResumingPubSubBackend(RedisChannelsPubSubBackend):
         except TimeoutError:
             return False
         return True
+
+    def _forget(self, channel: str, answered: asyncio.Event) -> None:
+        pending = self._unconfirmed.get(channel)
+        if pending is not None and answered in pending:
+            pending.remove(answered)
+            if not pending:
+                del self._unconfirmed[channel]
 
     def _confirm(self, channel: str) -> None:
         """Redis answered the oldest SUBSCRIBE of ``channel`` not answered yet (after a
