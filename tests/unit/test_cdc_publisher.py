@@ -174,3 +174,19 @@ def test_a_batch_is_compressed_with_zstd_at_our_level() -> None:
     compressed = build(DefaultRecordBase.CODEC_ZSTD)[header:]
     assert compressed == bytes(cramjam.zstd.compress(plain, level=kafka.COMPRESSION_LEVEL))
     assert compressed != bytes(cramjam.zstd.compress(plain, level=3))  # aiokafka's own
+
+
+async def test_on_a_one_partition_topic_every_record_goes_to_it_and_no_key_is_kept() -> None:
+    pub, fake, released, _ = make()
+    pub.partitions["t"] = 1  # the embedded broker's topics (docs/adr/0311)
+    for n in range(50):  # a new stream each, as each transfer's own
+        pub.append(rec(f"transfer-{n}".encode()))
+    pub.note_commit(100, 100)
+    pub.seal()
+    await settle()
+    assert [(s[0], s[1], s[2]) for s in fake.sent] == [("t", 0, 50)]
+    assert not pub._tp_cache and not pub._pcache  # nothing grows with the keys seen
+    fake.sent[0][3].set_result(None)
+    await settle()
+    assert released == [100]
+    pub._sender.cancel()  # type: ignore[union-attr]
