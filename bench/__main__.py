@@ -35,10 +35,12 @@ from bench import push_latency, report, wrk_scenarios
 from bench.cpu import CpuMeter
 from bench.http_scenarios import SCENARIOS
 from bench.load import PUSH_SECONDS, Plan
+from bench.priority import lower_read_side
 from bench.rss import RssSampler
 from bench.stack import (
     BENCH_API_ENV,
     bootstrap_admin,
+    measured_pids,
     start_api_as,
     start_pipeline,
     start_stack,
@@ -100,6 +102,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--fixed-rate", type=float, default=1000.0)
     p.add_argument("--out", type=Path, default=report.RESULTS)
     p.add_argument("--keep-data", action="store_true")
+    p.add_argument(
+        "--read-side-nice",
+        type=int,
+        default=0,
+        help="run the connector, projection worker, notification consumer and broker at "
+        "this nice, set on their scheduling groups (bench/priority.py, docs/adr/0328)",
+    )
     return p.parse_args(argv)
 
 
@@ -365,6 +374,8 @@ def main(argv: list[str]) -> int:
     try:
         start_api_as(st, args.server, args.workers, extra_env)
         e2e_reason = "--no-e2e" if args.no_e2e else start_pipeline(st)
+        if args.read_side_nice:
+            lower_read_side(measured_pids(st), args.read_side_nice)
         track_processes(st, sampler, meter)
         sampler.start()
         wrk_names = [] if args.python_load else [s for s in scenarios if s in WRK_SCENARIOS]

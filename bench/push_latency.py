@@ -26,8 +26,15 @@ import psutil
 
 from bench.cpu import CpuMeter
 from bench.e2e import run_e2e
+from bench.priority import lower_read_side
 from bench.rss import RssSampler
-from bench.stack import BENCH_API_ENV, bootstrap_admin, running_stack, track_processes
+from bench.stack import (
+    BENCH_API_ENV,
+    bootstrap_admin,
+    measured_pids,
+    running_stack,
+    track_processes,
+)
 from bench.wrk_scenarios import make_tellers
 
 
@@ -103,11 +110,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--read-side-nice", type=int, default=0, help="as python -m bench --read-side-nice"
+    )
     args = parser.parse_args()
     for key, value in [*BENCH_API_ENV.items(), *(kv.split("=", 1) for kv in args.env)]:
         os.environ[key] = value
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with running_stack("bench.push_latency", {}) as st:  # the settings are in os.environ
+        if args.read_side_nice:
+            lower_read_side(measured_pids(st), args.read_side_nice)
         meter = CpuMeter()
         track_processes(st, RssSampler(), meter)
         result = asyncio.run(_measure(st, meter, args.rate, args.seconds))
