@@ -16,9 +16,11 @@ import os
 import re
 from pathlib import Path
 
+from infra.local.health import PIPELINE
+
 # The processes of the stack that are off the write path: a command is answered
 # before they see it (the live push and the notifications go through them).
-READ_SIDE = ("cdc", "projections", "notifications", "kafka")
+READ_SIDE = (*PIPELINE, "kafka")
 
 _AUTOGROUP = re.compile(r"nice (-?\d+)")
 
