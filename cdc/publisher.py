@@ -25,7 +25,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.metadata import MetadataRequest
@@ -37,13 +36,6 @@ from runtime.settings import KafkaSettings
 from shared.topics import CDC_DLQ, CDC_HEARTBEAT, KEPT_TOPICS, TopicSpec, topic_specs
 
 log = logging.getLogger(__name__)
-
-# Never let a metadata lookup create a topic: the embedded broker would create
-# it with its default partition count (4) after a restart, before we recreate it
-# with the right one. Process-wide; the connector is its own process.
-aiokafka.client.MetadataRequest = functools.partial(
-    MetadataRequest, allow_auto_topic_creation=False
-)
 
 MAX_BATCH_BYTES = 1024 * 1024
 # A partition's next batch goes at most this long after its previous one, and at
@@ -201,11 +193,12 @@ class Publisher:
     async def ensure_topics(self) -> list[str]:
         """Create missing topics; learn every topic's partition count. Returns those created.
 
-        After a reset of the embedded broker, a consumer's metadata request may
-        have auto-created one of our topics with the broker's default partition
-        count before we got to it. Such a topic is still empty: it is deleted
-        and created again with the right count. A non-empty topic with another
-        count is left alone (logged): deleting it could lose records.
+        After a reset of the embedded broker, a client that is not ours may have
+        auto-created one of our topics with the broker's default partition count
+        before we got to it (ours ask without it: runtime/kafka.py). Such a topic
+        is still empty: it is deleted and created again with the right count. A
+        non-empty topic with another count is left alone (logged): deleting it
+        could lose records.
         """
         assert self.admin is not None and self.producer is not None
         created: list[str] = []
@@ -254,8 +247,8 @@ class Publisher:
         Only for a drained publisher whose readers have read everything (cdc/recycle.py)."""
         assert self.admin is not None and self.idle
         await self.admin.delete_topics(names)
-        # ensure_topics creates them again, and mends one that a consumer's metadata
-        # request auto-created meanwhile with the broker's default partition count.
+        # ensure_topics creates them again, and mends one that another client's
+        # metadata request auto-created meanwhile with the broker's default count.
         await self.ensure_topics()
         self._stored = {}
         self.stored_bytes = 0

@@ -22,9 +22,11 @@ MiB to all of them, it recycles the topics it writes, in a way that loses nothin
    topics. A consumer whose position is past its partition's new end seeks to
    offset 0 and commits it, and one that was reassigned commits where it starts
    (offset 0: the group's old offsets went with the topics), so no group reads
-   the new topics from its old offsets. A topic that a consumer's metadata request
-   auto-created meanwhile is replaced (``Publisher.ensure_topics``), and a start
-   committed on it is committed again (runtime.consumer_group.StartCommits);
+   the new topics from its old offsets. A consumer of ours that asked for metadata
+   between the delete and the create keeps its partitions meanwhile and creates
+   nothing (runtime/kafka.py, ADR 0365). A topic that another client auto-created
+   meanwhile is replaced (``Publisher.ensure_topics``), and a start committed on
+   it is committed again (runtime.consumer_group.StartCommits);
 5. the connector reads the WAL again.
 
 Step 2 has a deadline: a group that is not at the end in time postpones the

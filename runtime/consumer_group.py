@@ -143,11 +143,13 @@ async def ask_at_once(
 
 
 # A topic can be deleted again just after a consumer committed where it starts on it:
-# the connector replaces a topic that a consumer's metadata request auto-created with
-# the broker's default partition count (cdc/publisher.py ``ensure_topics``), and the
-# commit goes with it. A topic recycle waits for that commit (cdc/recycle.py), up to
-# its deadline (10 s). For this long after a partition's start was committed, a
-# consumer's idle rounds check that its group still has an offset for it.
+# the connector replaces a topic that a metadata request auto-created with the
+# broker's default partition count (cdc/publisher.py ``ensure_topics``), and the
+# commit goes with it. Our own clients no longer auto-create (runtime/kafka.py, ADR
+# 0365); a client that is not ours still can. A topic recycle waits for that commit
+# (cdc/recycle.py), up to its deadline (10 s). For this long after a partition's start
+# was committed, a consumer's idle rounds check that its group still has an offset
+# for it.
 START_WATCH_SECONDS = 5.0
 
 

@@ -19,6 +19,7 @@ the system store).
 from __future__ import annotations
 
 import functools
+import logging
 import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -84,6 +85,8 @@ def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
 
 def _connection(kafka: KafkaSettings) -> dict[str, Any]:
     check_kafka(kafka)
+    _no_topic_created_by_a_metadata_request()
+    _a_missing_topic_keeps_its_partitions()
     kwargs: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap,
         "security_protocol": kafka.security_protocol,
@@ -104,6 +107,59 @@ def _merge(kafka: KafkaSettings, extra: dict[str, Any]) -> dict[str, Any]:
     if clash:
         raise ValueError(f"connection settings come from settings.kafka, not the caller: {clash}")
     return {**kwargs, **extra}
+
+
+@functools.cache
+def _no_topic_created_by_a_metadata_request() -> None:
+    """aiokafka 0.14 asks every metadata request to create the topics it names if they
+    are missing (``allow_auto_topic_creation``: true unless given, and no setting), and
+    the embedded broker does, with its default 4 partitions. Ours are created by us
+    (``create_missing_topics``, the connector's ``ensure_topics``) with their own counts,
+    so every client of ours asks without it: a topic deleted by a recycle
+    (cdc/recycle.py) is not made again, wrong, by a consumer that asked in between
+    (docs/adr/0365). Process-wide, like every client of ours; done once."""
+    import aiokafka.admin.client as admin_client
+    import aiokafka.client as client
+    from aiokafka.protocol.metadata import MetadataRequest
+
+    without = functools.partial(MetadataRequest, allow_auto_topic_creation=False)
+    client.MetadataRequest = admin_client.MetadataRequest = without
+    # While it is missing, aiokafka logs each metadata answer at ERROR. That is the
+    # usual state of a topic between a recycle's delete and create; one that stays
+    # missing shows as the consumers' lag (runtime/consumer_progress.py).
+    logging.getLogger("aiokafka.cluster").addFilter(_missing_topic_is_info)
+
+
+def _missing_topic_is_info(record: logging.LogRecord) -> bool:
+    if record.msg == "Topic %s not found in cluster metadata":
+        record.levelno, record.levelname = logging.INFO, "INFO"
+    return True
+
+
+@functools.cache
+def _a_missing_topic_keeps_its_partitions() -> None:
+    """A group member rejoins its group whenever the partition count of a topic it
+    subscribes changes in its metadata, and a missing topic counts as 0. The embedded
+    broker answers a join only after about two thirds of the session (2 s of our 3),
+    so a member whose metadata request fell between a recycle's delete and create
+    stood still for 2 s (docs/adr/0365). A subscribed topic missing from the metadata
+    now keeps the count last seen: the member keeps its partitions, its fetches fail
+    and ask for metadata again (every ``retry_backoff_ms``) until the topic is back,
+    and a count that really changed still rebalances. Not while the group is being
+    joined: an assignment made without the topic is remembered as made without it,
+    so the topic's return rebalances again and it is assigned. Process-wide; once."""
+    from aiokafka.consumer.group_coordinator import BaseCoordinator
+
+    snapshot = BaseCoordinator._get_metadata_snapshot
+
+    def keeping_missing(self: Any) -> dict[str, int]:
+        counts: dict[str, int] = snapshot(self)
+        if self._subscription.reassignment_in_progress:
+            return counts
+        last: dict[str, int] = self._metadata_snapshot
+        return {t: n or last.get(t, 0) for t, n in counts.items()}
+
+    BaseCoordinator._get_metadata_snapshot = keeping_missing
 
 
 def producer_kwargs(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
