@@ -125,8 +125,9 @@ def _no_topic_created_by_a_metadata_request() -> None:
     without = functools.partial(MetadataRequest, allow_auto_topic_creation=False)
     client.MetadataRequest = admin_client.MetadataRequest = without
     # While it is missing, aiokafka logs each metadata answer at ERROR. That is the
-    # usual state of a topic between a recycle's delete and create; one that stays
-    # missing shows as the consumers' lag (runtime/consumer_progress.py).
+    # usual state of a topic between a recycle's delete and create. One that stays
+    # missing is not hidden by this: the connector's sends to it are not acked, and
+    # its health turns "stalled" with its slot lag growing (cdc/health.py).
     logging.getLogger("aiokafka.cluster").addFilter(_missing_topic_is_info)
 
 
@@ -140,8 +141,8 @@ def _missing_topic_is_info(record: logging.LogRecord) -> bool:
 def _a_missing_topic_keeps_its_partitions() -> None:
     """A group member rejoins its group whenever the partition count of a topic it
     subscribes changes in its metadata, and a missing topic counts as 0. The embedded
-    broker answers a join only after about two thirds of the session (2 s of our 3),
-    so a member whose metadata request fell between a recycle's delete and create
+    broker answers a join only after a delay that grows with the session (2 s with
+    our 3 s), so a member whose metadata request fell between a recycle's delete and create
     stood still for 2 s (docs/adr/0365). A subscribed topic missing from the metadata
     now keeps the count last seen: the member keeps its partitions, its fetches fail
     and ask for metadata again (every ``retry_backoff_ms``) until the topic is back,
