@@ -65,7 +65,7 @@ from server.notifications.rules import (
     from_event,
     owners_needed,
 )
-from server.readmodel.cache import LivePublisher, live_channel
+from server.readmodel.cache import LivePublisher, live_channel, pipeline_redis
 from shared.events import RecordedEvent, recorded_event_decoder
 from shared.messages import NotificationReceived
 from shared.notifications import Notification
@@ -343,12 +343,12 @@ async def run_consumer(settings: Settings, provider: PushProvider) -> None:
     progress = Progress(PROCESS, settings.pipeline_stall_seconds)
     consumer_health.serve(progress, settings.notifications_metrics_port, settings.metrics_host)
     pool = await create_pool(
-        settings.database.url,
+        settings.database_url,
         min_size=1,
         max_size=2,
         server_settings={"application_name": CONSUMER_NAME},
     )
-    redis = Redis.from_url(settings.redis.url)
+    redis = pipeline_redis(settings)
     try:
         await NotificationConsumer(settings, pool, redis, provider, progress).run()
     finally:

@@ -15,7 +15,6 @@ import sys
 
 import asyncpg
 import uvloop
-from redis.asyncio import Redis
 
 from runtime.settings import Settings
 
@@ -24,10 +23,10 @@ CHECK_LAG_RETRIES = 10
 
 async def _rebuild(settings: Settings) -> int:
     from server.projections.rebuild import rebuild
-    from server.readmodel.cache import QueryCache
+    from server.readmodel.cache import QueryCache, pipeline_redis
 
     conn = await asyncpg.connect(settings.database_url)
-    redis = Redis.from_url(settings.redis_url)
+    redis = pipeline_redis(settings)
     try:
         n = await rebuild(conn, QueryCache(redis))
     finally:

@@ -34,7 +34,6 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
-from redis.asyncio import Redis
 
 from runtime import consumer_health, kafka
 from runtime.consumer_group import OffsetCommits, Rebalances, StartCommits
@@ -47,7 +46,7 @@ from server.projections import metrics
 from server.projections.dead_letters import DeadLetters
 from server.projections.projector import CONSUMER_NAME, Positions, Projector
 from server.projections.writer import load_checkpoints
-from server.readmodel.cache import QueryCache
+from server.readmodel.cache import QueryCache, pipeline_redis
 from shared.events import RecordedEvent, event_type_name, recorded_event_decoder
 from shared.topics import (
     EVENT_ID_HEADER,
@@ -62,7 +61,6 @@ PROCESS = "projections"  # its name in GET /health and the pipeline metrics
 BATCH_MAX_RECORDS = 1000
 BATCH_MAX_SECONDS = 0.025
 KAFKA_RETRY_SECONDS = 1.0
-REDIS_TIMEOUT_SECONDS = 2.0
 # A statement asyncpg prepared is prepared again after this long, and PostgreSQL plans
 # it again: a generic plan cached while account_view was small (a sequential scan)
 # does not outlive the table's growth by more than this
@@ -427,13 +425,7 @@ async def run_worker(settings: Settings) -> None:
         max_cached_statement_lifetime=PLAN_LIFETIME_SECONDS,
         server_settings={"synchronous_commit": "off", "application_name": CONSUMER_NAME},
     )
-    # Bounded waits: a Redis that hangs must not hold up the read models
-    # (the cache refresh and the push are best effort; see projector.py).
-    redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-    )
+    redis = pipeline_redis(settings)  # bounded waits: the refresh is best effort
     try:
         worker = Worker(settings, pool, Projector(pool, QueryCache(redis)), progress)
         await worker.run()

@@ -30,6 +30,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from runtime.settings import Settings
 from server.observability.metrics import cache_lookup
 from shared.api import AccountList, AccountResponse
 
@@ -43,6 +44,10 @@ KEPT_ACCOUNTS = 20_000
 LIST_TTL_SECONDS = 60
 UNAVAILABLE_PAUSE_SECONDS = 1.0
 UNAVAILABLE_ERRORS = (RedisError, OSError)
+# A pipeline process waits at most this long for Redis to connect or answer: a Redis
+# that hangs must not hold up the read models or the inbox (the cache refresh and the
+# pushes are best effort: what failed is refreshed or pushed again later).
+PIPELINE_REDIS_TIMEOUT_SECONDS = 2.0
 
 # The version of a cached account (``cur``, the JSON of an AccountResponse), read
 # without decoding the whole value: JSON escapes every quote inside a string, so
@@ -128,6 +133,17 @@ def accounts_key(owner_id: UUID, gen: int) -> str:
 
 def live_channel(owner_id: UUID) -> str:
     return f"bank.live.user.{owner_id}"
+
+
+def pipeline_redis(settings: Settings) -> Redis:
+    """The Redis client of a pipeline process (the projection worker, the notification
+    consumer, a rebuild): the settings' URL with the CA file of a ``rediss://`` one,
+    and bounded waits. The API builds its own (server/api/bootstrap.py)."""
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=PIPELINE_REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=PIPELINE_REDIS_TIMEOUT_SECONDS,
+    )
 
 
 class LivePublisher:

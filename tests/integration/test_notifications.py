@@ -4,8 +4,11 @@ exactly once, pushed live over the WebSocket and to the push provider."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -17,7 +20,9 @@ from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
-from infra.local.procs import ManagedProcess
+from infra.local.ports import HOST
+from infra.local.procs import ManagedProcess, tcp_ready
+from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
 from server.notifications.consumer import NotificationConsumer
 from server.notifications.inbox import unpushed
@@ -311,3 +316,67 @@ async def test_a_batch_whose_live_push_fails_stays_unpushed_until_the_sweep(
         await sweeper.consumer.stop()
     assert row["id"] in [n.id for _, n in up.sent]
     assert not await push_due(db, row["id"])
+
+
+@contextmanager
+def consumer_with(
+    stack: EmbeddedStack,
+    notifications: ManagedProcess,
+    env: dict[str, str],
+    *,
+    ready: bool = True,
+) -> Iterator[ManagedProcess]:
+    """The notification consumer process with ``env`` over the stack's settings, in
+    place of the session's (started again afterwards); ``ready``: wait until it
+    serves its health port."""
+    port = stack.ports.notifications_metrics
+    notifications.stop()
+    try:
+        proc = stack.spawn(
+            "notifications-with-other-settings",
+            ["-m", "server.notifications"],
+            ready=tcp_ready(port),
+            port=port,
+            extra_env=env,
+            wait=ready,
+        )
+        try:
+            yield proc
+        finally:
+            proc.stop()
+            stack.processes.pop(proc.name, None)
+    finally:
+        notifications.start()
+        notifications.wait_ready(60)
+
+
+async def test_a_redis_that_never_answers_does_not_hold_up_the_inbox(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    cdc: ManagedProcess,
+    notifications: ManagedProcess,
+) -> None:
+    """The consumer process with a Redis that takes connections and never answers (one
+    frozen, or replies lost on the way): each batch waits a bounded time for its live
+    push and the next is stored all the same; the pushes stay due, and the sweep makes
+    them once Redis answers again (the session's consumer, on the real Redis)."""
+    with socket.socket() as silent:
+        silent.bind((HOST, 0))
+        silent.listen(16)  # connections complete in the kernel's queue; nothing is read
+        url = f"redis://{HOST}:{silent.getsockname()[1]}/0"
+        with consumer_with(stack, notifications, {"BANK_REDIS_URL": url}) as hung:
+            ida = await sign_up(http, "Ida Silent")
+            acc = (await ida.open_account())["id"]
+            signed_in = await wait_inbox(ida, "new_sign_in")
+            assert len(signed_in) == 1, hung.log_tail()
+            # A later batch: stored although the first one's live push got no answer.
+            assert (await ida.withdraw(acc, 5_00)).status_code == 422
+            refused = await wait_inbox(ida, "payment_refused", timeout=15)
+            assert len(refused) == 1, hung.log_tail()
+            ids = [signed_in[0]["id"], refused[0]["id"]]
+            assert [await push_due(db, i) for i in ids] == [True, True]
+    deadline = time.monotonic() + 30
+    while any([await push_due(db, i) for i in ids]) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert [await push_due(db, i) for i in ids] == [False, False]

@@ -15,21 +15,31 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from uuid import UUID
 
+import asyncpg
+import httpx
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra.local.ports import free_port
+from infra.local.procs import ManagedProcess
 from infra.local.services import tansu_bin
 from infra.local.stack import EmbeddedStack
 from infra.local.tls import ensure_self_signed
 from runtime import kafka
 from runtime.settings import Settings
+from server.readmodel.cache import live_channel
+from tests.integration.test_notifications import consumer_with, push_due, wait_inbox
+from tests.support.customers import sign_up
+from tests.support.pubsub import subscribed
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +76,65 @@ async def tls_proxy(cert: tuple[Path, Path], target_port: int) -> AsyncIterator[
         server.close()
 
 
+SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
+
+
+@asynccontextmanager
+async def pg_tls_proxy(
+    cert: tuple[Path, Path], pg_port: int
+) -> AsyncIterator[tuple[int, list[bool]]]:
+    """A PostgreSQL TLS proxy on 127.0.0.1: PostgreSQL negotiates TLS in-protocol
+    (SSLRequest, then 'S'); the proxy answers it, upgrades the client's connection and
+    forwards the plaintext protocol to pg_port. Yields its port and, per connection,
+    whether TLS was negotiated."""
+    key, crt = cert
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(crt, key)
+    negotiated: list[bool] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = await reader.readexactly(8)
+        if first != SSL_REQUEST:
+            negotiated.append(False)
+            writer.close()
+            return
+        writer.write(b"S")
+        await writer.drain()
+        try:
+            await writer.start_tls(context)
+        except (ConnectionError, ssl.SSLError):
+            return  # the client refused our certificate
+        negotiated.append(True)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", pg_port)
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], negotiated
+    finally:
+        server.close()
+
+
+def this_run(proc: ManagedProcess) -> str:
+    """The log of the process since its latest start (its log file keeps earlier runs)."""
+    return proc.log_tail(400).rsplit(" start: ", 1)[-1]
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def _app_role_over(stack: EmbeddedStack, port: int) -> str:
+    """The application role's database URL, to localhost:port."""
+    user_and_db = stack.database_url.split("://", 1)[1]
+    user, db = user_and_db.split("@", 1)[0], user_and_db.rsplit("/", 1)[1]
+    return f"postgresql://{user}@localhost:{port}/{db}"
+
+
 async def test_redis_over_rediss_with_the_ca_from_settings(
     stack: EmbeddedStack, cert: tuple[Path, Path]
 ) -> None:
-    port = int(stack.redis_url.rsplit(":", 1)[1].split("/")[0])
-    async with tls_proxy(cert, port) as tls_port:
+    async with tls_proxy(cert, _port(stack.redis_url)) as tls_port:
         settings = Settings(
             redis_url=f"rediss://localhost:{tls_port}/0", redis_ca_file=str(cert[1])
         )
@@ -86,6 +150,59 @@ async def test_redis_over_rediss_with_the_ca_from_settings(
         with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
             await untrusted.ping()
         await untrusted.aclose()
+
+
+async def test_the_notification_consumer_reaches_postgresql_and_redis_over_tls_from_settings(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    cert: tuple[Path, Path],
+    tmp_path: Path,
+    db: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    cdc: ManagedProcess,
+    notifications: ManagedProcess,
+) -> None:
+    """The process, not a client built here: it stores through the PostgreSQL proxy
+    (verify-full) and pushes live through the Redis one (rediss://), each certificate
+    verified against the CA file of the settings; a database whose certificate another
+    root signed is refused."""
+    crt = str(cert[1])
+    async with (
+        tls_proxy(cert, _port(stack.redis_url)) as rediss_port,
+        pg_tls_proxy(cert, _port(stack.database_url)) as (pg_port, negotiated),
+    ):
+        env = {
+            "BANK_REDIS_URL": f"rediss://localhost:{rediss_port}/0",
+            "BANK_REDIS_CA_FILE": crt,
+            "BANK_DATABASE_URL": _app_role_over(stack, pg_port),
+            "BANK_DATABASE_SSLMODE": "verify-full",
+            "BANK_DATABASE_SSLROOTCERT": crt,
+        }
+        with consumer_with(stack, notifications, env) as proc:
+            ann = await sign_up(http, "Ann Secure")
+            async with subscribed(redis_client, live_channel(UUID(ann.user_id))) as channel:
+                [signed_in] = await wait_inbox(ann, "new_sign_in")
+                deadline = time.monotonic() + 15
+                pushed = None
+                while pushed is None and time.monotonic() < deadline:
+                    m = await channel.get_message(ignore_subscribe_messages=True, timeout=0.2)
+                    if m is not None and b"NotificationReceived" in m["data"]:
+                        pushed = msgspec.json.decode(m["data"])
+            assert pushed is not None, proc.log_tail()
+            assert pushed["notification"]["id"] == signed_in["id"]
+            # Marked pushed once the push provider had it too (after the live push).
+            while await push_due(db, signed_in["id"]) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert not await push_due(db, signed_in["id"]), proc.log_tail()
+        assert negotiated and all(negotiated)
+
+        _, other_root = ensure_self_signed(tmp_path / "other")
+        env["BANK_DATABASE_SSLROOTCERT"] = str(other_root)
+        with consumer_with(stack, notifications, env, ready=False) as proc:
+            deadline = time.monotonic() + 30
+            while "CERTIFICATE_VERIFY_FAILED" not in this_run(proc):
+                assert time.monotonic() < deadline, this_run(proc)
+                await asyncio.sleep(0.2)
 
 
 async def test_kafka_over_ssl_with_the_ca_from_settings(cert: tuple[Path, Path]) -> None:
@@ -154,44 +271,14 @@ async def test_kafka_over_ssl_with_the_ca_from_settings(cert: tuple[Path, Path])
         broker.wait(timeout=10)
 
 
-SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
-
-
 async def test_postgres_with_sslmode_verify_full_and_the_root_cert_from_settings(
     stack: EmbeddedStack, cert: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """PostgreSQL negotiates TLS in-protocol (SSLRequest, then 'S'): the proxy answers
-    it, upgrades the client's connection, and forwards the plaintext protocol."""
-    import asyncpg
-
-    key, crt = cert
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(crt, key)
-    pg_port = int(stack.database_url.rsplit(":", 1)[1].split("/")[0])
-    negotiated: list[bool] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        first = await reader.readexactly(8)
-        if first != SSL_REQUEST:
-            negotiated.append(False)
-            writer.close()
-            return
-        writer.write(b"S")
-        await writer.drain()
-        await writer.start_tls(context)
-        negotiated.append(True)
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", pg_port)
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        user_and_db = stack.database_url.split("://", 1)[1]
-        user, db = user_and_db.split("@", 1)[0], user_and_db.rsplit("/", 1)[1]
+    async with pg_tls_proxy(cert, _port(stack.database_url)) as (port, negotiated):
         settings = Settings(
-            database_url=f"postgresql://{user}@localhost:{port}/{db}",
+            database_url=_app_role_over(stack, port),
             database_sslmode="verify-full",
-            database_sslrootcert=str(crt),
+            database_sslrootcert=str(cert[1]),
         )
         assert "sslmode=verify-full" in settings.database_url
         conn = await asyncpg.connect(settings.database_url)
@@ -203,11 +290,9 @@ async def test_postgres_with_sslmode_verify_full_and_the_root_cert_from_settings
         # verify-full refuses a server whose certificate another root signed.
         _, other_root = ensure_self_signed(tmp_path / "other")
         refused = Settings(
-            database_url=f"postgresql://{user}@localhost:{port}/{db}",
+            database_url=_app_role_over(stack, port),
             database_sslmode="verify-full",
             database_sslrootcert=str(other_root),
         )
         with pytest.raises(ssl.SSLCertVerificationError):
             await asyncpg.connect(refused.database_url)
-    finally:
-        server.close()
