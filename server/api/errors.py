@@ -163,15 +163,34 @@ def unavailable_reason(exc: BaseException) -> str | None:
     return None
 
 
-def unavailable_response(request: Request, reason: str) -> Response:
+def outcome_unknown(request: Request, exc: BaseException) -> bool:
+    """A change the database did not answer in time (a statement timeout: the server
+    hangs, or the network holds its packets) may still be applied when it answers: the
+    503 must not say that nothing was changed. A read changes nothing either way."""
+    return request.method not in ("GET", "HEAD") and any(
+        isinstance(e, builtins.TimeoutError) for e in _chain(exc)
+    )
+
+
+def unavailable_response(request: Request, reason: str, *, unknown: bool = False) -> Response:
     what = {"redis": "the session and cache store", "postgres": "the database"}[reason]
+    if unknown:
+        detail = (
+            f"The bank got no answer from {what} in time; this request may still take"
+            f" effect. Retry in {RETRY_AFTER_UNAVAILABLE_SECONDS} seconds with the same"
+            " Idempotency-Key: a money movement is applied at most once."
+        )
+    else:
+        detail = (
+            f"The bank cannot reach {what} right now; nothing was changed by this request."
+            f" Retry in {RETRY_AFTER_UNAVAILABLE_SECONDS} seconds (with the same"
+            " Idempotency-Key for a money movement)."
+        )
     return problem_response(
         request,
         HTTP_503_SERVICE_UNAVAILABLE,
         "Service unavailable",
-        f"The bank cannot reach {what} right now; nothing was changed by this request."
-        f" Retry in {RETRY_AFTER_UNAVAILABLE_SECONDS} seconds (with the same Idempotency-Key"
-        " for a money movement).",
+        detail,
         "unavailable",
         {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)},
     )
@@ -187,7 +206,7 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
             type(exc).__name__,
             exc,
         )
-        return unavailable_response(request, reason)
+        return unavailable_response(request, reason, unknown=outcome_unknown(request, exc))
     if any(isinstance(e, _UNSTORABLE_TEXT) for e in _chain(exc)):
         return problem_response(
             request,

@@ -23,6 +23,7 @@ import redis.asyncio
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
+from server.api.bootstrap import PG_STATEMENT_TIMEOUT_SECONDS
 from tests.support.customers import Customer, sign_up
 
 DEADLINE_SECONDS = 30.0
@@ -47,13 +48,13 @@ async def _until(
         await asyncio.sleep(0.1)
 
 
-def _assert_unavailable(r: httpx.Response) -> None:
+def _assert_unavailable(r: httpx.Response, says: str = "nothing was changed") -> None:
     assert r.status_code == 503, r.text
     assert int(r.headers["retry-after"]) >= 1
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
     assert body["code"] == "unavailable" and body["status"] == 503
-    assert "nothing was changed" in body["detail"]
+    assert says in body["detail"]
 
 
 async def _restart_redis(stack: EmbeddedStack, session_client: redis.asyncio.Redis) -> None:
@@ -156,3 +157,72 @@ async def test_postgres_down_answers_503_and_the_api_recovers_when_it_is_back(
         assert set(seen) <= {201, 503}, seen
         assert r.json()["balance"]["amount"] == 350
         assert (await ada.deposit(account, 250, key=key)).headers.get("idempotent-replayed")
+
+
+class HangingLink:
+    """A TCP link to a server that can stop passing bytes and go on again later, as
+    a server that hangs (frozen, swapping) or a network that holds packets does: what
+    is sent meanwhile waits, nothing is refused or reset."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                await self.flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+async def test_a_postgres_that_hangs_answers_503_in_bounded_time_and_the_api_goes_on(
+    stack: EmbeddedStack, api_factory: Callable[..., ManagedProcess]
+) -> None:
+    link = HangingLink(int(stack.database_url.rsplit(":", 1)[1].split("/")[0]))
+    port = await link.start()
+    user_and_db = stack.database_url.split("://", 1)[1]
+    user, name = user_and_db.split("@", 1)[0], user_and_db.rsplit("/", 1)[1]
+    env = {"BANK_DATABASE_URL": f"postgresql://{user}@127.0.0.1:{port}/{name}"}
+    # Started from a thread: the link serves the API's connections from this loop.
+    api = await asyncio.to_thread(api_factory, extra_env=env)
+    async with httpx.AsyncClient(base_url=api.url, timeout=60.0) as http:
+        ada = await sign_up(http, "Ada Hanging")
+        account = (await ada.open_account())["id"]
+        assert (await ada.deposit(account, 100)).status_code == 201
+
+        link.flowing.clear()
+        try:
+            key = str(uuid.uuid4())
+            # The deposit may still be applied when the database answers; the read not.
+            calls = (
+                (lambda: ada.deposit(account, 250, key=key), "may still take effect"),
+                (lambda: ada.account(account), "nothing was changed"),
+            )
+            for call, says in calls:
+                started = time.monotonic()
+                _assert_unavailable(await call(), says)
+                # A statement's wait, and the rollback's (or a second read's) after it.
+                assert time.monotonic() - started < 2 * PG_STATEMENT_TIMEOUT_SECONDS + 3
+        finally:
+            link.flowing.set()
+        # The link flows again: the same key is applied once.
+        seen: list[int] = []
+        r = await _until(lambda: ada.deposit(account, 250, key=key), 201, seen)
+        assert set(seen) <= {201, 503}, seen
+        assert r.json()["balance"]["amount"] == 350
+        assert await ada.balance(account) == 350
+    link.server.close()
