@@ -53,8 +53,8 @@ REDIS_MAX_CONNECTIONS = 100
 PG_CONNECT_TIMEOUT_SECONDS = 5.0
 # How long one statement may wait for PostgreSQL's answer before it is an error (a 503):
 # a server that hangs, or a network that holds its packets, refuses and resets nothing,
-# and a request would wait for it without end. Far above any statement of ours (the
-# batch endpoint's write of 8,190 transfers: 1.7 s at p99 under saturation).
+# and a request would wait for it without end. Far above any statement of ours (a whole
+# batch request of 8,190 transfers, its write a part of it: 1.7 s at p99 under saturation).
 PG_STATEMENT_TIMEOUT_SECONDS = 5.0
 
 
