@@ -8,7 +8,6 @@ session-check cache's second has passed, and every socket gets the live push."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 
@@ -19,6 +18,7 @@ import pytest_asyncio
 from websockets.asyncio.client import connect
 
 from infra.local.procs import ManagedProcess
+from tests.integration.test_concurrency import fifty_withdrawals_of_ten_from_a_hundred
 from tests.integration.test_live import hello, settle, until, ws_url
 from tests.support.customers import sign_up
 
@@ -69,24 +69,7 @@ async def test_each_write_is_read_back_whichever_process_answers(api: TwoWorkerA
 async def test_fifty_withdrawals_through_both_processes_never_overdraw(
     api: TwoWorkerApi, db: asyncpg.Pool
 ) -> None:
-    ada = await sign_up(api.http, "Ada Both")
-    account = (await ada.open_account())["id"]
-    assert (await ada.deposit(account, 100)).status_code == 201
-
-    results = await asyncio.gather(*(ada.withdraw(account, 10) for _ in range(50)))
-    codes = [r.status_code for r in results]
-    assert codes.count(201) == 10, [r.text for r in results if r.status_code not in (201, 422)]
-    assert codes.count(422) == 40, codes
-    assert all(r.json()["code"] == "insufficient_funds" for r in results if r.status_code == 422)
-    assert sorted(r.json()["balance"]["amount"] for r in results if r.status_code == 201) == list(
-        range(0, 100, 10)
-    )
-    assert await ada.balance(account) == 0
-    withdrawn = await db.fetchval(
-        "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = 'MoneyWithdrawn'",
-        uuid.UUID(account),
-    )
-    assert withdrawn == 10
+    await fifty_withdrawals_of_ten_from_a_hundred(await sign_up(api.http, "Ada Both"), db)
 
 
 async def test_a_session_signed_out_on_one_process_is_refused_on_every_one(
