@@ -29,7 +29,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from runtime.heap import settle_heap
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
-from server.adapters.postgres.pool import create_pool
+from server.adapters.postgres.pool import (
+    CONNECT_TIMEOUT_SECONDS,
+    STATEMENT_TIMEOUT_SECONDS,
+    create_pool,
+)
 from server.adapters.rate_limits import FailureLock, LeasedTokenBucket
 from server.adapters.redis_pool import WaitingConnectionPool
 from server.adapters.sessions import SessionStore
@@ -49,13 +53,6 @@ REDIS_SOCKET_TIMEOUT_SECONDS = 2.0
 # that finds them all busy waits for one, as long as a command may take, before it is
 # a 503 (server/adapters/redis_pool.py).
 REDIS_MAX_CONNECTIONS = 100
-# How long opening a PostgreSQL connection may take before it is an error (a 503).
-PG_CONNECT_TIMEOUT_SECONDS = 5.0
-# How long one statement may wait for PostgreSQL's answer before it is an error (a 503):
-# a server that hangs, or a network that holds its packets, refuses and resets nothing,
-# and a request would wait for it without end. Far above any statement of ours (a whole
-# batch request of 8,190 transfers, its write a part of it: 1.7 s at p99 under saturation).
-PG_STATEMENT_TIMEOUT_SECONDS = 5.0
 
 
 class Services:
@@ -111,8 +108,8 @@ async def build_services(
         settings.database_url,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
-        timeout=PG_CONNECT_TIMEOUT_SECONDS,
-        command_timeout=PG_STATEMENT_TIMEOUT_SECONDS,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        command_timeout=STATEMENT_TIMEOUT_SECONDS,
     )
     # The read-model tables query through the same pool (Piccolo uses
     # ``engine.pool`` when it is set; it never opens one of its own here).

@@ -20,6 +20,11 @@ from pathlib import Path
 import asyncpg
 
 from runtime.settings import Settings
+from server.adapters.postgres.pool import (
+    CONNECT_TIMEOUT_SECONDS,
+    STATEMENT_TIMEOUT_SECONDS,
+    create_pool,
+)
 from server.scheduler.clock import Clock, FileClock, SystemClock
 
 log = logging.getLogger("bank.scheduler")
@@ -30,7 +35,15 @@ async def run(settings: Settings, clock: Clock, *, once: bool, interval: float) 
     from server.application.holds import expire_due
     from server.application.standing_orders import pay_due
 
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    # Bounded waits: a tick that gets no answer fails and the next one tries on a
+    # new connection (a database that vanished without closing ours: a failover).
+    pool = await create_pool(
+        settings.database_url,
+        min_size=1,
+        max_size=4,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        command_timeout=STATEMENT_TIMEOUT_SECONDS,
+    )
     ctx = AppContext(settings, pool)
     try:
         while True:

@@ -23,8 +23,9 @@ import redis.asyncio
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
-from server.api.bootstrap import PG_STATEMENT_TIMEOUT_SECONDS
+from server.adapters.postgres.pool import STATEMENT_TIMEOUT_SECONDS
 from tests.support.customers import Customer, sign_up
+from tests.support.links import HangingLink, database_url_through, port_of
 
 DEADLINE_SECONDS = 30.0
 
@@ -159,44 +160,11 @@ async def test_postgres_down_answers_503_and_the_api_recovers_when_it_is_back(
         assert (await ada.deposit(account, 250, key=key)).headers.get("idempotent-replayed")
 
 
-class HangingLink:
-    """A TCP link to a server that can stop passing bytes and go on again later, as
-    a server that hangs (frozen, swapping) or a network that holds packets does: what
-    is sent meanwhile waits, nothing is refused or reset."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.flowing = asyncio.Event()
-        self.flowing.set()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                await self.flowing.wait()
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-
 async def test_a_postgres_that_hangs_answers_503_in_bounded_time_and_the_api_goes_on(
     stack: EmbeddedStack, api_factory: Callable[..., ManagedProcess]
 ) -> None:
-    link = HangingLink(int(stack.database_url.rsplit(":", 1)[1].split("/")[0]))
-    port = await link.start()
-    user_and_db = stack.database_url.split("://", 1)[1]
-    user, name = user_and_db.split("@", 1)[0], user_and_db.rsplit("/", 1)[1]
-    env = {"BANK_DATABASE_URL": f"postgresql://{user}@127.0.0.1:{port}/{name}"}
+    link = HangingLink(port_of(stack.database_url))
+    env = {"BANK_DATABASE_URL": database_url_through(stack.database_url, await link.start())}
     # Started from a thread: the link serves the API's connections from this loop.
     api = await asyncio.to_thread(api_factory, extra_env=env)
     async with httpx.AsyncClient(base_url=api.url, timeout=60.0) as http:
@@ -216,7 +184,7 @@ async def test_a_postgres_that_hangs_answers_503_in_bounded_time_and_the_api_goe
                 started = time.monotonic()
                 _assert_unavailable(await call(), says)
                 # A statement's wait, and the rollback's (or a second read's) after it.
-                assert time.monotonic() - started < 2 * PG_STATEMENT_TIMEOUT_SECONDS + 3
+                assert time.monotonic() - started < 2 * STATEMENT_TIMEOUT_SECONDS + 3
         finally:
             link.flowing.set()
         # The link flows again: the same key is applied once.
@@ -225,4 +193,4 @@ async def test_a_postgres_that_hangs_answers_503_in_bounded_time_and_the_api_goe
         assert set(seen) <= {201, 503}, seen
         assert r.json()["balance"]["amount"] == 350
         assert await ada.balance(account) == 350
-    link.server.close()
+    link.close()

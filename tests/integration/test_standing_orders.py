@@ -18,9 +18,11 @@ import asyncpg
 import httpx
 
 from infra.local.stack import REPO_ROOT, EmbeddedStack, ManagedProcess
+from server.adapters.postgres.pool import STATEMENT_TIMEOUT_SECONDS
 from server.application.standing_orders import occurrence_transfer_id
 from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import Customer, sign_up
+from tests.support.links import HangingLink, database_url_through, port_of
 
 
 class Scheduler:
@@ -46,10 +48,10 @@ class Scheduler:
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             self.args("--interval", "0.2"),
-            env=self.stack.process_env(),
+            env=self.stack.process_env(env),
             cwd=REPO_ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -288,3 +290,54 @@ async def test_a_scheduler_killed_between_paying_and_recording_does_not_pay_twic
         o["id"],
     )
     assert [r["outcome"] for r in outcomes] == ["accepted", "replayed"]
+
+
+async def test_a_scheduler_whose_connections_went_silent_pays_on_new_ones(
+    http: httpx.AsyncClient, api_url: str, stack: EmbeddedStack, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The database went away without closing the scheduler's connections (a failover):
+    nothing ever comes back on them. A tick waits at most the statement timeout and
+    fails, and a later one pays on a new connection, once."""
+    payer, source, target = await funded(http, 1000)
+    o = await create_order(
+        payer,
+        from_account_id=source,
+        to_account_id=target,
+        amount=70,
+        frequency="once",
+        start_date="2027-02-01",
+    )
+    transfer_id = occurrence_transfer_id(uuid.UUID(o["id"]), date(2027, 2, 1))
+    link = HangingLink(port_of(stack.database_url))
+    env = {"BANK_DATABASE_URL": database_url_through(stack.database_url, await link.start())}
+    sched = Scheduler(stack, tmp_path / "today")
+    sched.set_today(date(2027, 1, 1))  # nothing due yet: it ticks on its open connection
+    proc = sched.start(env)
+    try:
+        await asyncio.sleep(2.0)
+        assert proc.poll() is None
+        link.silence_open_connections()
+        sched.set_today(date(2027, 2, 1))
+
+        async def paid() -> bool:
+            n = await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", transfer_id)
+            return bool(n)
+
+        await _wait(paid, timeout=4 * STATEMENT_TIMEOUT_SECONDS + 10)
+        got: dict[str, Any] = {}
+        deadline = time.monotonic() + 10
+        while not got.get("occurrences") and time.monotonic() < deadline:
+            got = await order(payer, o["id"])
+            await asyncio.sleep(0.1)
+        assert [(x["outcome"], x["transfer_id"]) for x in got["occurrences"]] == [
+            ("paid", str(transfer_id))
+        ]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # stuck on a silent connection: no way out
+            proc.kill()
+            proc.wait(timeout=10)
+        link.close()
+    assert await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", transfer_id) == 1

@@ -39,6 +39,7 @@ from runtime.settings import Settings
 from server.readmodel.cache import live_channel
 from tests.integration.test_notifications import consumer_with, push_due, wait_inbox
 from tests.support.customers import sign_up
+from tests.support.links import database_url_through, port_of
 from tests.support.pubsub import subscribed
 
 
@@ -120,21 +121,10 @@ def this_run(proc: ManagedProcess) -> str:
     return proc.log_tail(400).rsplit(" start: ", 1)[-1]
 
 
-def _port(url: str) -> int:
-    return int(url.rsplit(":", 1)[1].split("/")[0])
-
-
-def _app_role_over(stack: EmbeddedStack, port: int) -> str:
-    """The application role's database URL, to localhost:port."""
-    user_and_db = stack.database_url.split("://", 1)[1]
-    user, db = user_and_db.split("@", 1)[0], user_and_db.rsplit("/", 1)[1]
-    return f"postgresql://{user}@localhost:{port}/{db}"
-
-
 async def test_redis_over_rediss_with_the_ca_from_settings(
     stack: EmbeddedStack, cert: tuple[Path, Path]
 ) -> None:
-    async with tls_proxy(cert, _port(stack.redis_url)) as tls_port:
+    async with tls_proxy(cert, port_of(stack.redis_url)) as tls_port:
         settings = Settings(
             redis_url=f"rediss://localhost:{tls_port}/0", redis_ca_file=str(cert[1])
         )
@@ -168,13 +158,13 @@ async def test_the_notification_consumer_reaches_postgresql_and_redis_over_tls_f
     root signed is refused."""
     crt = str(cert[1])
     async with (
-        tls_proxy(cert, _port(stack.redis_url)) as rediss_port,
-        pg_tls_proxy(cert, _port(stack.database_url)) as (pg_port, negotiated),
+        tls_proxy(cert, port_of(stack.redis_url)) as rediss_port,
+        pg_tls_proxy(cert, port_of(stack.database_url)) as (pg_port, negotiated),
     ):
         env = {
             "BANK_REDIS_URL": f"rediss://localhost:{rediss_port}/0",
             "BANK_REDIS_CA_FILE": crt,
-            "BANK_DATABASE_URL": _app_role_over(stack, pg_port),
+            "BANK_DATABASE_URL": database_url_through(stack.database_url, pg_port, "localhost"),
             "BANK_DATABASE_SSLMODE": "verify-full",
             "BANK_DATABASE_SSLROOTCERT": crt,
         }
@@ -274,9 +264,9 @@ async def test_kafka_over_ssl_with_the_ca_from_settings(cert: tuple[Path, Path])
 async def test_postgres_with_sslmode_verify_full_and_the_root_cert_from_settings(
     stack: EmbeddedStack, cert: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    async with pg_tls_proxy(cert, _port(stack.database_url)) as (port, negotiated):
+    async with pg_tls_proxy(cert, port_of(stack.database_url)) as (port, negotiated):
         settings = Settings(
-            database_url=_app_role_over(stack, port),
+            database_url=database_url_through(stack.database_url, port, "localhost"),
             database_sslmode="verify-full",
             database_sslrootcert=str(cert[1]),
         )
@@ -290,7 +280,7 @@ async def test_postgres_with_sslmode_verify_full_and_the_root_cert_from_settings
         # verify-full refuses a server whose certificate another root signed.
         _, other_root = ensure_self_signed(tmp_path / "other")
         refused = Settings(
-            database_url=_app_role_over(stack, port),
+            database_url=database_url_through(stack.database_url, port, "localhost"),
             database_sslmode="verify-full",
             database_sslrootcert=str(other_root),
         )
