@@ -163,13 +163,16 @@ def unavailable_reason(exc: BaseException) -> str | None:
     return None
 
 
+def unanswered(exc: BaseException) -> bool:
+    """The database did not answer in time (a statement timeout: the server hangs, or
+    the network holds its packets): a change may still be applied when it answers."""
+    return any(isinstance(e, builtins.TimeoutError) for e in _chain(exc))
+
+
 def outcome_unknown(request: Request, exc: BaseException) -> bool:
-    """A change the database did not answer in time (a statement timeout: the server
-    hangs, or the network holds its packets) may still be applied when it answers: the
-    503 must not say that nothing was changed. A read changes nothing either way."""
-    return request.method not in ("GET", "HEAD") and any(
-        isinstance(e, builtins.TimeoutError) for e in _chain(exc)
-    )
+    """A change that got no answer: its 503 must not say that nothing was changed. A
+    read changes nothing either way."""
+    return request.method not in ("GET", "HEAD") and unanswered(exc)
 
 
 def unavailable_response(request: Request, reason: str, *, unknown: bool = False) -> Response:

@@ -12,11 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from litestar.exceptions import HTTPException
 from strawberry.extensions import SchemaExtension
 
-from server.api.errors import unavailable_reason
+from server.api.errors import unanswered, unavailable_reason
 from server.api.openapi_errors import status_of_error
 from server.domain.errors import DomainError
 
@@ -34,7 +34,7 @@ def problem(message: str, code: str, status: int, **extra: Any) -> GraphQLError:
     return GraphQLError(message, extensions=extensions)
 
 
-def as_problem(exc: Exception) -> GraphQLError:
+def as_problem(exc: Exception, *, mutation: bool = False) -> GraphQLError:
     if isinstance(exc, GraphQLError):
         return exc
     if isinstance(exc, DomainError):
@@ -49,12 +49,17 @@ def as_problem(exc: Exception) -> GraphQLError:
             extra["retry_after"] = int(exc.headers["Retry-After"])
         return problem(str(exc.detail), code, exc.status_code, **extra)
     if unavailable_reason(exc) is not None:
-        return problem(
-            "The bank cannot reach a service it depends on; nothing was changed. Retry shortly.",
-            "unavailable",
-            503,
-            retry_after=2,
-        )
+        if mutation and unanswered(exc):  # as REST's outcome_unknown
+            message = (
+                "The bank got no answer from a service it depends on in time; this change"
+                " may still take effect. Retry shortly with the same idempotency key: a"
+                " money movement is applied at most once."
+            )
+        else:
+            message = (
+                "The bank cannot reach a service it depends on; nothing was changed. Retry shortly."
+            )
+        return problem(message, "unavailable", 503, retry_after=2)
     log.error("unhandled error in a GraphQL resolver", exc_info=exc)
     return problem(
         "Something went wrong on our side; nothing was changed by this request.",
@@ -69,17 +74,18 @@ class Problems(SchemaExtension):
     def resolve(
         self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any
     ) -> Any:
+        mutation = info.operation.operation == OperationType.MUTATION
         try:
             result = _next(root, info, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - every error becomes a problem
-            raise as_problem(exc) from exc
+            raise as_problem(exc, mutation=mutation) from exc
         if inspect.isawaitable(result):
-            return _awaited(result)
+            return _awaited(result, mutation)
         return result
 
 
-async def _awaited(result: Awaitable[Any]) -> Any:
+async def _awaited(result: Awaitable[Any], mutation: bool) -> Any:
     try:
         return await result
     except Exception as exc:  # noqa: BLE001
-        raise as_problem(exc) from exc
+        raise as_problem(exc, mutation=mutation) from exc

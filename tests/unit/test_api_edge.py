@@ -15,8 +15,9 @@ from litestar.exceptions import NotAuthorizedException
 from runtime.settings import Settings
 from server.adapters.rate_limits import LocalTokenBucket
 from server.api import security
-from server.api.errors import unavailable_reason
+from server.api.errors import unanswered, unavailable_reason
 from server.api.input_guard import body_problem, target_problem
+from server.graphql.problems import as_problem
 
 JSON = b"application/json"
 
@@ -93,6 +94,17 @@ def test_dependency_errors_are_unavailable_and_our_bugs_are_not() -> None:
     assert unavailable_reason(KeyError("bug")) is None
     assert unavailable_reason(asyncpg.InterfaceError("cannot use Connection.transaction()")) is None
     assert unavailable_reason(asyncpg.UniqueViolationError()) is None
+
+
+def test_a_change_that_got_no_answer_in_time_is_not_said_to_have_changed_nothing() -> None:
+    """A statement timeout on a change: the database may still apply it when it answers
+    (REST's outcome_unknown; GraphQL's mutations alike). A read, or a refused
+    connection, changed nothing."""
+    timed_out, refused = TimeoutError(), ConnectionRefusedError()
+    assert unanswered(timed_out) and not unanswered(refused)
+    assert "may still take effect" in as_problem(timed_out, mutation=True).message
+    assert "nothing was changed" in as_problem(timed_out, mutation=False).message
+    assert "nothing was changed" in as_problem(refused, mutation=True).message
 
 
 def test_the_local_bucket_allows_the_burst_then_the_rate() -> None:
