@@ -223,6 +223,25 @@ async def test_an_order_created_under_a_key_is_created_once(http: httpx.AsyncCli
         assert r.status_code == 200, r.text
 
 
+async def one_payment_due(http: httpx.AsyncClient) -> tuple[Customer, dict[str, Any], uuid.UUID]:
+    """A funded payer's order to pay 70 once on 1 February 2027, and the id the
+    occurrence's transfer will have."""
+    payer, source, target = await funded(http, 1000)
+    o = await create_order(
+        payer,
+        from_account_id=source,
+        to_account_id=target,
+        amount=70,
+        frequency="once",
+        start_date="2027-02-01",
+    )
+    return payer, o, occurrence_transfer_id(uuid.UUID(o["id"]), date(2027, 2, 1))
+
+
+async def events_of(db: asyncpg.Pool, transfer_id: uuid.UUID) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", transfer_id))
+
+
 async def _wait(cond: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not await cond():
@@ -233,16 +252,7 @@ async def _wait(cond: Any, timeout: float = 30.0) -> None:
 async def test_a_scheduler_killed_between_paying_and_recording_does_not_pay_twice(
     http: httpx.AsyncClient, api_url: str, stack: EmbeddedStack, db: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    payer, source, target = await funded(http, 1000)
-    o = await create_order(
-        payer,
-        from_account_id=source,
-        to_account_id=target,
-        amount=70,
-        frequency="once",
-        start_date="2027-02-01",
-    )
-    transfer_id = occurrence_transfer_id(uuid.UUID(o["id"]), date(2027, 2, 1))
+    payer, o, transfer_id = await one_payment_due(http)
     sched = Scheduler(stack, tmp_path / "today")
     sched.set_today(date(2027, 2, 1))
     # Hold the occurrences table: the scheduler pays, then blocks before recording.
@@ -252,14 +262,7 @@ async def test_a_scheduler_killed_between_paying_and_recording_does_not_pay_twic
         await conn.execute("LOCK TABLE standing_order_occurrences IN EXCLUSIVE MODE")
         proc = sched.start()
         try:
-
-            async def paid() -> bool:
-                n = await db.fetchval(
-                    "SELECT count(*) FROM events WHERE stream_id = $1", transfer_id
-                )
-                return bool(n)
-
-            await _wait(paid)
+            await _wait(lambda: events_of(db, transfer_id))
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
         finally:
@@ -283,7 +286,7 @@ async def test_a_scheduler_killed_between_paying_and_recording_does_not_pay_twic
         ("paid", str(transfer_id))
     ]
     assert got["status"] == "finished"
-    assert await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", transfer_id) == 1
+    assert await events_of(db, transfer_id) == 1
     outcomes = await db.fetch(
         "SELECT outcome FROM audit_log WHERE action = 'standing_order_payment'"
         " AND target_id = $1 ORDER BY id",
@@ -298,16 +301,7 @@ async def test_a_scheduler_whose_connections_went_silent_pays_on_new_ones(
     """The database went away without closing the scheduler's connections (a failover):
     nothing ever comes back on them. A tick waits at most the statement timeout and
     fails, and a later one pays on a new connection, once."""
-    payer, source, target = await funded(http, 1000)
-    o = await create_order(
-        payer,
-        from_account_id=source,
-        to_account_id=target,
-        amount=70,
-        frequency="once",
-        start_date="2027-02-01",
-    )
-    transfer_id = occurrence_transfer_id(uuid.UUID(o["id"]), date(2027, 2, 1))
+    payer, o, transfer_id = await one_payment_due(http)
     link = HangingLink(port_of(stack.database_url))
     env = {"BANK_DATABASE_URL": database_url_through(stack.database_url, await link.start())}
     sched = Scheduler(stack, tmp_path / "today")
@@ -318,12 +312,7 @@ async def test_a_scheduler_whose_connections_went_silent_pays_on_new_ones(
         assert proc.poll() is None
         link.silence_open_connections()
         sched.set_today(date(2027, 2, 1))
-
-        async def paid() -> bool:
-            n = await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", transfer_id)
-            return bool(n)
-
-        await _wait(paid, timeout=4 * STATEMENT_TIMEOUT_SECONDS + 10)
+        await _wait(lambda: events_of(db, transfer_id), timeout=4 * STATEMENT_TIMEOUT_SECONDS + 10)
         got: dict[str, Any] = {}
         deadline = time.monotonic() + 10
         while not got.get("occurrences") and time.monotonic() < deadline:
@@ -340,4 +329,4 @@ async def test_a_scheduler_whose_connections_went_silent_pays_on_new_ones(
             proc.kill()
             proc.wait(timeout=10)
         link.close()
-    assert await db.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", transfer_id) == 1
+    assert await events_of(db, transfer_id) == 1
