@@ -175,25 +175,29 @@ def outcome_unknown(request: Request, exc: BaseException) -> bool:
     return request.method not in ("GET", "HEAD") and unanswered(exc)
 
 
+def unavailable_detail(what: str, *, unknown: bool) -> str:
+    """The words of a 503 (REST's detail, GraphQL's message); ``unknown``: a change that
+    got no answer in time, which may still take effect."""
+    retry = f"Retry in {RETRY_AFTER_UNAVAILABLE_SECONDS} seconds"
+    if unknown:
+        return (
+            f"The bank got no answer from {what} in time; this request may still take"
+            f" effect. {retry} with the same Idempotency-Key: a money movement is applied"
+            " at most once."
+        )
+    return (
+        f"The bank cannot reach {what} right now; nothing was changed by this request."
+        f" {retry} (with the same Idempotency-Key for a money movement)."
+    )
+
+
 def unavailable_response(request: Request, reason: str, *, unknown: bool = False) -> Response:
     what = {"redis": "the session and cache store", "postgres": "the database"}[reason]
-    if unknown:
-        detail = (
-            f"The bank got no answer from {what} in time; this request may still take"
-            f" effect. Retry in {RETRY_AFTER_UNAVAILABLE_SECONDS} seconds with the same"
-            " Idempotency-Key: a money movement is applied at most once."
-        )
-    else:
-        detail = (
-            f"The bank cannot reach {what} right now; nothing was changed by this request."
-            f" Retry in {RETRY_AFTER_UNAVAILABLE_SECONDS} seconds (with the same"
-            " Idempotency-Key for a money movement)."
-        )
     return problem_response(
         request,
         HTTP_503_SERVICE_UNAVAILABLE,
         "Service unavailable",
-        detail,
+        unavailable_detail(what, unknown=unknown),
         "unavailable",
         {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)},
     )

@@ -16,7 +16,12 @@ from graphql import GraphQLError, OperationType
 from litestar.exceptions import HTTPException
 from strawberry.extensions import SchemaExtension
 
-from server.api.errors import unanswered, unavailable_reason
+from server.api.errors import (
+    RETRY_AFTER_UNAVAILABLE_SECONDS,
+    unanswered,
+    unavailable_detail,
+    unavailable_reason,
+)
 from server.api.openapi_errors import status_of_error
 from server.domain.errors import DomainError
 
@@ -49,17 +54,9 @@ def as_problem(exc: Exception, *, mutation: bool = False) -> GraphQLError:
             extra["retry_after"] = int(exc.headers["Retry-After"])
         return problem(str(exc.detail), code, exc.status_code, **extra)
     if unavailable_reason(exc) is not None:
-        if mutation and unanswered(exc):  # as REST's outcome_unknown
-            message = (
-                "The bank got no answer from a service it depends on in time; this change"
-                " may still take effect. Retry shortly with the same idempotency key: a"
-                " money movement is applied at most once."
-            )
-        else:
-            message = (
-                "The bank cannot reach a service it depends on; nothing was changed. Retry shortly."
-            )
-        return problem(message, "unavailable", 503, retry_after=2)
+        unknown = mutation and unanswered(exc)  # as REST's outcome_unknown
+        message = unavailable_detail("a service it depends on", unknown=unknown)
+        return problem(message, "unavailable", 503, retry_after=RETRY_AFTER_UNAVAILABLE_SECONDS)
     log.error("unhandled error in a GraphQL resolver", exc_info=exc)
     return problem(
         "Something went wrong on our side; nothing was changed by this request.",
