@@ -97,17 +97,23 @@ class Progress:
             return STALLED
         return OK if self.started else STARTING
 
-    def health(self) -> dict[str, Any]:
-        lag: dict[str, dict[str, int]] = {}
-        for (topic, partition), n in sorted(dict(self.lag).items()):
-            lag.setdefault(topic, {})[str(partition)] = n
-        failed = dict(self.failed)
+    def progress_fields(self) -> dict[str, Any]:
+        """What every health document of the contract starts with."""
         age = self.age()
         return {
             "process": self.process,
             "status": self.status(age),
             "last_progress_age_seconds": shown_age(age),
             "stall_threshold_seconds": self.stall_seconds,
+        }
+
+    def health(self) -> dict[str, Any]:
+        lag: dict[str, dict[str, int]] = {}
+        for (topic, partition), n in sorted(dict(self.lag).items()):
+            lag.setdefault(topic, {})[str(partition)] = n
+        failed = dict(self.failed)
+        return {
+            **self.progress_fields(),
             "lag": lag,
             "failed_partitions": [partition_name(tp) for tp in sorted(failed)],
             "failures": {partition_name(tp): err for tp, err in sorted(failed.items())},

@@ -139,12 +139,14 @@ class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
     client_port: int = field(default=8550, name="client_port")
     # Browser origins allowed by CORS (comma-separated); empty = the local web client.
     cors_origins: str = field(default="", name="cors_origins")
-    # Where the CDC connector, the projection worker and the notification consumer serve
-    # /metrics and /health (0.0.0.0 in containers so Prometheus and the probes reach it).
+    # Where the CDC connector, the projection worker, the notification consumer and the
+    # scheduler serve /metrics and /health (0.0.0.0 in containers so Prometheus and the
+    # probes reach it).
     metrics_host: str = field(default="127.0.0.1", name="metrics_host")
     cdc_metrics_port: int = field(default=9101, name="cdc_metrics_port")
     projections_metrics_port: int = field(default=9102, name="projections_metrics_port")
     notifications_metrics_port: int = field(default=9103, name="notifications_metrics_port")
+    scheduler_metrics_port: int = field(default=9104, name="scheduler_metrics_port")
 
 
 class SecuritySettings(msgspec.Struct, kw_only=True, frozen=True):
@@ -233,7 +235,8 @@ class NotificationSettings(msgspec.Struct, kw_only=True, frozen=True):
 
 class PipelineSettings(msgspec.Struct, kw_only=True, frozen=True):
     # Progress, not only liveness: a pipeline process (CDC connector, projection
-    # worker) whose last progress is older than this while it has work is "stalled":
+    # worker, notification consumer; the scheduler adds its interval between ticks)
+    # whose last progress is older than this while it has work is "stalled":
     # its GET /health (on its metrics port) answers 503 and the supervisor restarts it.
     stall_seconds: float = field(default=30.0, name="pipeline_stall_seconds")
     cdc_slot: str = field(default="bank_cdc", name="cdc_slot")

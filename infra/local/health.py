@@ -1,5 +1,5 @@
-"""Ask a pipeline process (CDC connector, projection worker, notification consumer)
-whether it makes progress.
+"""Ask a pipeline process (CDC connector, projection worker, notification consumer,
+scheduler) whether it makes progress.
 
 Each serves ``GET /health`` on its metrics port (the "Pipeline health" contract):
 JSON with ``status`` ok | stalled | starting, ``last_progress_age_seconds`` and lag
@@ -28,7 +28,7 @@ NO_ANSWER = "no-answer"  # refused, reset or not answered within the deadline
 STUCK_STATES = frozenset({STALLED, NO_ANSWER})
 
 # The processes that serve GET /health: `./task status` shows it, the supervisor acts on it.
-PIPELINE = ("cdc", "projections", "notifications")
+PIPELINE = ("cdc", "projections", "notifications", "scheduler")
 
 
 @dataclass(frozen=True)

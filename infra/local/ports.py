@@ -19,6 +19,7 @@ PORT_ENV_VARS = {
     "cdc_metrics": "BANK_CDC_METRICS_PORT",
     "projections_metrics": "BANK_PROJECTIONS_METRICS_PORT",
     "notifications_metrics": "BANK_NOTIFICATIONS_METRICS_PORT",
+    "scheduler_metrics": "BANK_SCHEDULER_METRICS_PORT",
 }
 
 # The port each app process listens on (by its name in infra/local/apps.APPS): checked
@@ -28,6 +29,7 @@ APP_PORTS = {
     "cdc": "cdc_metrics",
     "projections": "projections_metrics",
     "notifications": "notifications_metrics",
+    "scheduler": "scheduler_metrics",
     "client": "client",
 }
 
@@ -43,6 +45,7 @@ class StackPorts:
     cdc_metrics: int = 9101
     projections_metrics: int = 9102
     notifications_metrics: int = 9103
+    scheduler_metrics: int = 9104
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackPorts:

@@ -5,11 +5,11 @@
   seen at the next pass (every 0.25 s): a SIGKILLed child needs no probe strikes.
 - PostgreSQL (started by pg_ctl, not one of our children) is restarted when its
   postmaster is gone (checked every 0.5 s).
-- A pipeline process (CDC connector, projection worker, notification consumer) that
-  is alive but stuck is killed (SIGKILL: a frozen process does not handle SIGTERM)
-  and so restarted: its ``GET /health`` says "stalled", or does not answer within the
-  deadline, several probes in a row. A port without the endpoint (no progress info) is watched for
-  liveness only.
+- A pipeline process (``health.PIPELINE``: CDC connector, projection worker,
+  notification consumer, scheduler) that is alive but stuck is killed (SIGKILL: a
+  frozen process does not handle SIGTERM) and so restarted: its ``GET /health`` says
+  "stalled", or does not answer within the deadline, several probes in a row. A port
+  without the endpoint (no progress info) is watched for liveness only.
 
 ``./task up`` runs it in the foreground (``run()``); tests and the chaos suite run it
 in a thread over their own stack (``start()`` / ``stop()``) and read ``restarts``.

@@ -6,6 +6,11 @@ then sleeps ``--interval`` seconds and looks again. Any number of schedulers may
 each order is claimed with FOR UPDATE SKIP LOCKED, each expiry runs under the key
 ``hold_expiry / <hold id>``. ``--clock-file`` takes the time from a file (an ISO date or
 date-time: a controllable clock for tests); ``--once`` does what is due and exits.
+
+Progress, not only liveness (docs/adr/0711): a running scheduler serves the "Pipeline
+health" contract on ``scheduler_metrics_port`` (``GET /health``, 503 when stalled, and
+the pipeline gauges on ``/metrics``; server/scheduler/progress.py), and the supervisor
+restarts it when it is stalled. ``--once`` serves nothing: it exits when done.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 
 import asyncpg
 
+from runtime import consumer_health
 from runtime.settings import Settings
 from server.adapters.postgres.pool import (
     CONNECT_TIMEOUT_SECONDS,
@@ -26,14 +32,24 @@ from server.adapters.postgres.pool import (
     create_pool,
 )
 from server.scheduler.clock import Clock, FileClock, SystemClock
+from server.scheduler.progress import TickProgress
 
 log = logging.getLogger("bank.scheduler")
 
 
-async def run(settings: Settings, clock: Clock, *, once: bool, interval: float) -> int:
+async def run(
+    settings: Settings,
+    clock: Clock,
+    *,
+    once: bool,
+    interval: float,
+    progress: TickProgress | None = None,
+) -> int:
     from server.application.context import AppContext
     from server.application.holds import expire_due
     from server.application.standing_orders import pay_due
+
+    progress = progress or TickProgress(settings.pipeline_stall_seconds, interval)
 
     # Bounded waits: a tick that gets no answer fails and the next one tries on a
     # new connection (a database that vanished without closing ours: a failover).
@@ -45,8 +61,10 @@ async def run(settings: Settings, clock: Clock, *, once: bool, interval: float) 
         command_timeout=STATEMENT_TIMEOUT_SECONDS,
     )
     ctx = AppContext(settings, pool)
+    progress.record_started()
     try:
         while True:
+            progress.record_tick_started()
             try:
                 done = await pay_due(ctx, clock.today())
                 if done:
@@ -54,6 +72,7 @@ async def run(settings: Settings, clock: Clock, *, once: bool, interval: float) 
                 expired = await expire_due(ctx, clock.now())
                 if expired:
                     log.info("holds: %d expired", expired)
+                progress.record_tick_done()
             except (OSError, asyncpg.PostgresError) as exc:  # retried on the next tick
                 log.warning("scheduler: tick failed (retried next tick): %s", exc)
                 if once:
@@ -71,8 +90,11 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
     clock: Clock = FileClock(Path(args.clock_file)) if args.clock_file else SystemClock()
+    progress = TickProgress(settings.pipeline_stall_seconds, args.interval)
+    if not args.once:
+        consumer_health.serve(progress, settings.scheduler_metrics_port, settings.metrics_host)
     try:
-        return await run(settings, clock, once=args.once, interval=args.interval)
+        return await run(settings, clock, once=args.once, interval=args.interval, progress=progress)
     except asyncio.CancelledError:
         return 0
 

@@ -164,7 +164,9 @@ def test_compose_runs_the_processes_that_share_an_image() -> None:
     assert "9103/health" in " ".join(notifications["healthcheck"]["test"])
     assert images["scheduler"] == images["api"]
     assert scheduler["command"] == ["python", "-m", "server.scheduler"]
-    assert scheduler["healthcheck"] == {"disable": True}  # the API image's probe is not its
+    # Its own probe, not the API image's: the pipeline health contract on its metrics port.
+    assert env_of(scheduler)["BANK_SCHEDULER_METRICS_PORT"] == "9104"
+    assert "9104/health" in " ".join(scheduler["healthcheck"]["test"])
 
 
 def test_compose_commits_no_secret_values() -> None:
@@ -181,7 +183,13 @@ def test_compose_commits_no_secret_values() -> None:
 def test_prometheus_scrapes_compose_services_on_their_ports() -> None:
     services = compose()["services"]
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
-    expected = {"api": 8000, "cdc": 9101, "projections": 9102, "notifications": 9103}
+    expected = {
+        "api": 8000,
+        "cdc": 9101,
+        "projections": 9102,
+        "notifications": 9103,
+        "scheduler": 9104,
+    }
     assert expected.keys() <= {job["job_name"] for job in config["scrape_configs"]}
     for job in config["scrape_configs"]:
         name = job["job_name"]

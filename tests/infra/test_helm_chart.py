@@ -123,7 +123,7 @@ def test_release_invariants(values: str) -> None:
     deployments = by_kind(docs, "Deployment")
     cdc = deployments["bank-cdc"]["spec"]
     assert cdc["replicas"] == 1 and cdc["strategy"]["type"] == "Recreate"
-    for dep in ("bank-cdc", "bank-projections", "bank-notifications"):
+    for dep in ("bank-cdc", "bank-projections", "bank-notifications", "bank-scheduler"):
         (c,) = deployments[dep]["spec"]["template"]["spec"]["containers"]
         assert c["livenessProbe"]["httpGet"]["path"] == "/health"  # stalled -> restarted
     hpas = {
@@ -141,6 +141,7 @@ def test_release_invariants(values: str) -> None:
         "bank-cdc",
         "bank-projections",
         "bank-notifications",
+        "bank-scheduler",
     }
     assert not by_kind(docs, "Secret"), "secrets are referenced, never rendered"
     job = by_kind(docs, "Job")["bank-migrate"]

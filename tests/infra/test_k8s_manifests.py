@@ -98,7 +98,7 @@ def test_api_probes_use_the_health_endpoints() -> None:
 
 def test_pipeline_processes_are_restarted_when_stalled_not_only_when_dead() -> None:
     # Pipeline health contract: GET /health on the metrics port is 503 when stalled.
-    for name in ("cdc", "projections", "notifications"):
+    for name in ("cdc", "projections", "notifications", "scheduler"):
         probe = component(name)["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
         assert probe["httpGet"] == {"path": "/health", "port": "metrics"}, name
 
@@ -135,8 +135,8 @@ def test_every_workload_is_hardened_and_bounded() -> None:
             assert {"cpu", "memory"} <= set(c["resources"]["requests"]), (name, c["name"])
             assert {"cpu", "memory"} <= set(c["resources"]["limits"]), (name, c["name"])
         for c in pod["containers"]:
-            if c.get("ports"):  # a process with no port (the scheduler) has nothing to probe
-                assert "livenessProbe" in c and "readinessProbe" in c, (name, c["name"])
+            assert c.get("ports"), (name, c["name"])  # every process serves a probe
+            assert "livenessProbe" in c and "readinessProbe" in c, (name, c["name"])
 
 
 def test_selectors_match_pods() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from infra.local.ports import free_port
 from infra.local.stack import REPO_ROOT, EmbeddedStack, ManagedProcess
 from server.adapters.postgres.pool import STATEMENT_TIMEOUT_SECONDS
 from server.application.standing_orders import occurrence_transfer_id
@@ -30,12 +31,19 @@ class Scheduler:
 
     def __init__(self, stack: EmbeddedStack, clock: Path) -> None:
         self.stack, self.clock = stack, clock
+        self.metrics_port = free_port()  # not the stack's: its own scheduler may run
 
     def set_today(self, day: date) -> None:
         self.clock.write_text(day.isoformat())
 
     def args(self, *extra: str) -> list[str]:
         return [sys.executable, "-m", "server.scheduler", "--clock-file", str(self.clock), *extra]
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        """GET /health of the running scheduler (``start``): status code and document."""
+        async with httpx.AsyncClient(timeout=5) as probe:
+            r = await probe.get(f"http://127.0.0.1:{self.metrics_port}/health")
+        return r.status_code, r.json()
 
     def once(self) -> None:
         proc = subprocess.run(
@@ -49,9 +57,10 @@ class Scheduler:
         assert proc.returncode == 0, proc.stderr[-2000:]
 
     def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        own = {"BANK_SCHEDULER_METRICS_PORT": str(self.metrics_port), **(env or {})}
         return subprocess.Popen(
             self.args("--interval", "0.2"),
-            env=self.stack.process_env(env),
+            env=self.stack.process_env(own),
             cwd=REPO_ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -300,19 +309,38 @@ async def test_a_scheduler_whose_connections_went_silent_pays_on_new_ones(
 ) -> None:
     """The database went away without closing the scheduler's connections (a failover):
     nothing ever comes back on them. A tick waits at most the statement timeout and
-    fails, and a later one pays on a new connection, once."""
+    fails, and a later one pays on a new connection, once. Its health says "stalled"
+    while the tick hangs past the threshold, and "ok" again once a tick is done."""
     payer, o, transfer_id = await one_payment_due(http)
     link = HangingLink(port_of(stack.database_url))
-    env = {"BANK_DATABASE_URL": database_url_through(stack.database_url, await link.start())}
+    env = {
+        "BANK_DATABASE_URL": database_url_through(stack.database_url, await link.start()),
+        "BANK_PIPELINE_STALL_SECONDS": "1",  # stalled after 1.2 s without a tick done
+    }
     sched = Scheduler(stack, tmp_path / "today")
     sched.set_today(date(2027, 1, 1))  # nothing due yet: it ticks on its open connection
     proc = sched.start(env)
     try:
         await asyncio.sleep(2.0)
         assert proc.poll() is None
+        assert (await sched.health())[1]["status"] == "ok"
         link.silence_open_connections()
         sched.set_today(date(2027, 2, 1))
+        seen: list[tuple[int, str]] = []
+
+        async def stalled() -> bool:
+            code, doc = await sched.health()
+            seen.append((code, doc["status"]))
+            return code == 503
+
+        await _wait(stalled, timeout=STATEMENT_TIMEOUT_SECONDS)
+        assert seen[-1] == (503, "stalled"), seen
         await _wait(lambda: events_of(db, transfer_id), timeout=4 * STATEMENT_TIMEOUT_SECONDS + 10)
+
+        async def ok_again() -> bool:
+            return (await sched.health())[1]["status"] == "ok"
+
+        await _wait(ok_again, timeout=10)
         got: dict[str, Any] = {}
         deadline = time.monotonic() + 10
         while not got.get("occurrences") and time.monotonic() < deadline:

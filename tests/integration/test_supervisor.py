@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,9 +19,11 @@ import httpx
 import pytest
 
 from infra.local import EmbeddedStack, ManagedProcess
+from infra.local.procs import tcp_ready
 from infra.local.stack import REPO_ROOT
 from infra.local.supervisor import ProgressWatch, Supervisor
 from tests.integration.test_notifications import wait_inbox
+from tests.integration.test_standing_orders import events_of, one_payment_due, order
 from tests.support.customers import sign_up
 
 
@@ -57,21 +60,47 @@ async def _frozen_until_restarted(
     assert detected < 30, f"took {detected:.1f}s to notice"
 
 
-@pytest.fixture
-def supervisor(stack: EmbeddedStack) -> Iterator[Supervisor]:
-    """The `./task up` supervisor over the session stack's pipeline processes only, with
-    a quick progress check (probe every second, 1 s deadline, 3 strikes)."""
-    sup = Supervisor(
+def _supervising(stack: EmbeddedStack, names: tuple[str, ...]) -> Supervisor:
+    """The `./task up` supervisor over ``names`` of the session stack only, with a quick
+    progress check (probe every second, 1 s deadline, 3 strikes)."""
+    return Supervisor(
         stack,
         say=lambda msg: print(f"[supervisor] {msg}"),
-        names=("cdc", "projections", "notifications"),
+        names=names,
         progress=ProgressWatch(interval=1.0, timeout=1.0, strikes=3, startup_grace=30.0),
         watch_postgres=False,
     ).start()
+
+
+@pytest.fixture
+def supervisor(stack: EmbeddedStack) -> Iterator[Supervisor]:
+    sup = _supervising(stack, ("cdc", "projections", "notifications"))
     try:
         yield sup
     finally:
         sup.stop()
+
+
+@pytest.fixture
+def scheduler_on_a_clock(
+    stack: EmbeddedStack, tmp_path: Path
+) -> Iterator[tuple[ManagedProcess, Path]]:
+    """The stack's scheduler as `./task up` runs it, but on a file clock (today: 1 January
+    2027) and ticking every half second; stopped at the end of the test."""
+    clock = tmp_path / "today"
+    clock.write_text("2027-01-01")
+    port = stack.ports.scheduler_metrics
+    proc = stack.spawn(
+        "scheduler",
+        ["-m", "server.scheduler", "--clock-file", str(clock), "--interval", "0.5"],
+        ready=tcp_ready(port),
+        port=port,
+    )
+    try:
+        yield proc, clock
+    finally:
+        proc.stop()
+        stack.processes.pop("scheduler", None)
 
 
 async def test_a_frozen_connector_is_detected_restarted_and_the_read_side_catches_up(
@@ -159,6 +188,48 @@ async def test_a_frozen_notification_consumer_is_restarted_and_the_customer_is_s
     await _frozen_until_restarted(notifications, supervisor, transfer)
     got = await wait_inbox(ada, "money_received", timeout=60)
     assert len(got) == 1 and "sent while frozen" in got[0]["body"], got
+
+
+async def test_a_frozen_scheduler_is_restarted_and_pays_what_fell_due(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    scheduler_on_a_clock: tuple[ManagedProcess, Path],
+) -> None:
+    scheduler, clock = scheduler_on_a_clock
+    payer, o, transfer_id = await one_payment_due(http)  # due on 1 February 2027
+    url = f"http://127.0.0.1:{stack.ports.scheduler_metrics}/health"
+
+    async def ticking() -> bool:
+        async with httpx.AsyncClient(timeout=5) as probe:
+            doc = (await probe.get(url)).json()
+        return bool(doc["status"] == "ok" and doc["last_progress_age_seconds"] < 1.5)
+
+    await _wait_for(ticking, 30, "the scheduler's health says it ticks")
+    sup = _supervising(stack, ("scheduler",))
+    try:
+
+        async def watched() -> bool:
+            seen = sup.last_health.get("scheduler")
+            return seen is not None and not seen.stuck
+
+        await _wait_for(watched, 45, "the supervisor sees the scheduler's health")
+
+        async def payment_falls_due() -> None:
+            clock.write_text("2027-02-01")
+
+        await _frozen_until_restarted(scheduler, sup, payment_falls_due)
+
+        async def paid() -> bool:
+            return await events_of(db, transfer_id) == 1
+
+        await _wait_for(paid, 30, "the restarted scheduler pays the occurrence")
+        got = await order(payer, o["id"])
+        assert [(x["outcome"], x["transfer_id"]) for x in got["occurrences"]] == [
+            ("paid", str(transfer_id))
+        ]
+    finally:
+        sup.stop()
 
 
 def test_status_shows_the_pipeline_processes_progress(
