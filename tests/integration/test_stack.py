@@ -301,6 +301,31 @@ def test_up_recovers_from_a_killed_launcher_with_down(fresh_dir: Path) -> None:
                 proc.kill()
 
 
+def test_task_up_stops_everything_on_sigterm_to_its_pid(fresh_dir: Path) -> None:
+    """`kill PID` of a `./task up` stops the stack, as Ctrl-C does (go-task itself does
+    not pass SIGTERM on to the command it runs)."""
+    ports = StackPorts.free()
+    log = fresh_dir / "up.out"
+    with open(log, "wb") as out:
+        up = subprocess.Popen(
+            [str(REPO_ROOT / "task"), "up", "--", "--no-apps"],
+            cwd=REPO_ROOT,
+            env=_cli_env(fresh_dir, ports),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_text(log, "stack is up")
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(30) == 0, log.read_text()
+        assert "stopped" in log.read_text()
+        assert port_bindable(ports.postgres) and port_bindable(ports.redis)
+        assert port_bindable(ports.kafka)
+    finally:
+        if up.poll() is None:
+            up.kill()
+
+
 @pytest.mark.parametrize("name", ["cdc", "projections"])
 def test_app_processes_can_be_killed_and_restarted(
     stack: EmbeddedStack, request: pytest.FixtureRequest, name: str
