@@ -93,15 +93,9 @@ def start_notifications(
 def start_scheduler(
     stack: EmbeddedStack, *, wait: bool = True, timeout: float = 30.0
 ) -> ManagedProcess:
-    """The standing-order scheduler; ready when its metrics port answers."""
-    return stack.spawn(
-        "scheduler",
-        ["-m", "server.scheduler"],
-        ready=tcp_ready(stack.ports.scheduler_metrics),
-        port=stack.ports.scheduler_metrics,
-        wait=wait,
-        timeout=timeout,
-    )
+    """The standing-order scheduler (docs/adr/0711)."""
+    port = stack.ports.scheduler_metrics
+    return _start_pipeline_process(stack, "scheduler", "server.scheduler", port, wait, timeout)
 
 
 def start_client(
