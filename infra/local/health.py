@@ -12,12 +12,17 @@ information: the process is then watched for liveness only.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
 from infra.local.ports import HOST
+
+_SELF_SIGNED = ssl.create_default_context()
+_SELF_SIGNED.check_hostname = False
+_SELF_SIGNED.verify_mode = ssl.CERT_NONE
 
 OK = "ok"
 STARTING = "starting"
@@ -29,6 +34,12 @@ STUCK_STATES = frozenset({STALLED, NO_ANSWER})
 
 # The processes that serve GET /health: `./task status` shows it, the supervisor acts on it.
 PIPELINE = ("cdc", "projections", "notifications", "scheduler")
+
+# The processes with no progress document that answer a liveness path from their own
+# event loop (the API: the path of Kubernetes' liveness probe). One that stops answering
+# is as stuck as a pipeline process that does not answer (docs/adr/0712).
+LIVENESS = {"api": "/health/live"}
+HEALTH_PATH = "/health"
 
 
 @dataclass(frozen=True)
@@ -109,11 +120,20 @@ def parse(status_code: int, body: bytes) -> PipelineHealth:
     return PipelineHealth(NO_INFO, doc, error=f"unknown status {state!r}")
 
 
-def probe(port: int, host: str = HOST, timeout: float = 2.0) -> PipelineHealth:
-    """GET http://host:port/health within ``timeout`` seconds."""
-    url = f"http://{host}:{port}/health"
+def probe(
+    port: int,
+    host: str = HOST,
+    timeout: float = 2.0,
+    *,
+    path: str = HEALTH_PATH,
+    scheme: str = "http",
+) -> PipelineHealth:
+    """GET scheme://host:port/path (GET /health by default) within ``timeout`` seconds;
+    over https the stack's self-signed certificate is accepted."""
+    url = f"{scheme}://{host}:{port}{path}"
+    context = _SELF_SIGNED if scheme == "https" else None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             return parse(resp.status, resp.read(1 << 20))
     except urllib.error.HTTPError as exc:
         try:

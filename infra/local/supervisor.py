@@ -10,6 +10,10 @@
   frozen process does not handle SIGTERM) and so restarted: its ``GET /health`` says
   "stalled", or does not answer within the deadline, several probes in a row. A port
   without the endpoint (no progress info) is watched for liveness only.
+- The API (``health.LIVENESS``) is killed and so restarted when its own liveness path
+  (``GET /health/live``, answered by its event loop) does not answer within its
+  deadline several probes in a row: a frozen or wedged API serves no one
+  (docs/adr/0712).
 
 ``./task up`` runs it in the foreground (``run()``); tests and the chaos suite run it
 in a thread over their own stack (``start()`` / ``stop()``) and read ``restarts``.
@@ -21,7 +25,7 @@ import concurrent.futures
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +44,7 @@ FIRST_RESTART_DELAY = 0.0
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
 HEALTHY_RUN_SECONDS = 60.0
+API_ANSWER_TIMEOUT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,12 @@ class ProgressWatch:
     startup_grace: float = 30.0  # a process that never answered yet: no-answer is "starting"
 
 
+# The API's liveness path is answered by the event loop that serves requests, not by a
+# thread of its own as the pipeline health is: a long request (a batch of 8,190 transfers)
+# holds it. Its deadline is measured under load (docs/adr/0712).
+API_ANSWER = ProgressWatch(interval=1.0, timeout=API_ANSWER_TIMEOUT_SECONDS, strikes=3)
+
+
 class Supervisor:
     def __init__(
         self,
@@ -70,6 +81,8 @@ class Supervisor:
         names: Collection[str] | None = None,
         watch_progress: Collection[str] = health.PIPELINE,
         progress: ProgressWatch | None = None,
+        watch_answer: Mapping[str, str] = health.LIVENESS,
+        answer: ProgressWatch = API_ANSWER,
         watch_postgres: bool = True,
         tick: float = TICK_SECONDS,
     ) -> None:
@@ -78,6 +91,8 @@ class Supervisor:
         self.names = set(names) if names is not None else None  # None: every process
         self.watch_progress = set(watch_progress)
         self.progress = progress or ProgressWatch()
+        self.watch_answer = dict(watch_answer)  # name -> its liveness path
+        self.answer = answer
         self.watch_postgres = watch_postgres and not stack.external_db
         self.tick_seconds = tick
         self.restarts: list[Restart] = []
@@ -134,7 +149,9 @@ class Supervisor:
                 self._forget_progress(name)
             if not proc.alive:
                 self._restart_exited(name, proc, now)
-            elif name in self.watch_progress and proc.port is not None:
+            elif proc.port is not None and (
+                name in self.watch_progress or name in self.watch_answer
+            ):
                 self._check_progress(name, proc, now)
 
     def _note(self, name: str, reason: str) -> None:
@@ -187,13 +204,18 @@ class Supervisor:
         self._next_probe[name] = 0.0
 
     def _check_progress(self, name: str, proc: ManagedProcess, now: float) -> None:
+        watch = self.answer if name in self.watch_answer else self.progress
         pending = self._probes.get(name)
         if pending is None:
             if now >= self._next_probe.get(name, 0.0):
                 port = proc.port
                 assert port is not None
-                self._probes[name] = self._pool.submit(_timed_probe, port, self.progress.timeout)
-                self._next_probe[name] = now + self.progress.interval
+                path = self.watch_answer.get(name, health.HEALTH_PATH)
+                scheme = "https" if (proc.url or "").startswith("https:") else "http"
+                self._probes[name] = self._pool.submit(
+                    _timed_probe, port, watch.timeout, path, scheme
+                )
+                self._next_probe[name] = now + watch.interval
             return
         if not pending.done():
             return
@@ -206,13 +228,11 @@ class Supervisor:
             self._answered.add(name)
             self._strikes[name] = 0
             return
-        starting = name not in self._answered and now - self._since[name] < (
-            self.progress.startup_grace
-        )
+        starting = name not in self._answered and now - self._since[name] < watch.startup_grace
         if result.state == health.NO_ANSWER and starting:
             return
         self._strikes[name] = self._strikes.get(name, 0) + 1
-        if self._strikes[name] < self.progress.strikes:
+        if self._strikes[name] < watch.strikes:
             return
         why = result.error or result.summary()
         reason = f"alive but stuck: {result.state} {self._strikes[name]}x in a row ({why})"
@@ -222,9 +242,11 @@ class Supervisor:
         self._due[name] = now  # restart at the next pass, no backoff for a stuck process
 
 
-def _timed_probe(port: int, timeout: float) -> tuple[health.PipelineHealth, float]:
+def _timed_probe(
+    port: int, timeout: float, path: str, scheme: str
+) -> tuple[health.PipelineHealth, float]:
     t0 = time.monotonic()
-    result = health.probe(port, timeout=timeout)
+    result = health.probe(port, timeout=timeout, path=path, scheme=scheme)
     return result, time.monotonic() - t0
 
 

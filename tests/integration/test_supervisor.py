@@ -232,6 +232,41 @@ async def test_a_frozen_scheduler_is_restarted_and_pays_what_fell_due(
         sup.stop()
 
 
+async def test_a_frozen_api_is_restarted_and_serves_again(
+    stack: EmbeddedStack,
+    api_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    api = api_factory()
+    quick = ProgressWatch(interval=1.0, timeout=1.0, strikes=3, startup_grace=30.0)
+    sup = Supervisor(
+        stack,
+        say=lambda msg: print(f"[supervisor] {msg}"),
+        names=(api.name,),
+        watch_answer={api.name: "/health/live"},
+        answer=quick,
+        watch_postgres=False,
+    ).start()
+    try:
+
+        async def watched() -> bool:
+            seen = sup.last_health.get(api.name)
+            return seen is not None and seen.state == "ok"
+
+        await _wait_for(watched, 30, "the supervisor sees the API answer")
+
+        async def nothing() -> None:
+            pass
+
+        await _frozen_until_restarted(api, sup, nothing)
+        await asyncio.to_thread(api.wait_ready, 30)  # the new process starts up
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+            ada = await sign_up(http, "Ada Afterwards")
+            account = (await ada.open_account())["id"]
+            assert (await ada.deposit(account, 5_00)).status_code == 201
+    finally:
+        sup.stop()
+
+
 def test_status_shows_the_pipeline_processes_progress(
     stack: EmbeddedStack,
     cdc: ManagedProcess,

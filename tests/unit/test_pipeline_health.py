@@ -4,15 +4,18 @@ loopback plays the process: ok, stalled, no endpoint yet, frozen)."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from infra.local import health
 from infra.local.ports import free_port
+from infra.local.tls import ensure_self_signed
 
 
 class _Process(BaseHTTPRequestHandler):
@@ -107,3 +110,30 @@ def test_a_closed_port_does_not_answer() -> None:
 )
 def test_lag_in_any_reasonable_shape_is_summed(lag: object, total: int) -> None:
     assert health.total_lag(lag) == total
+
+
+def test_the_apis_liveness_path_over_the_stacks_self_signed_tls(
+    process,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """The API (health.LIVENESS) answers its own path, over https when `./task up --
+    --tls` runs it: the supervisor must read that as an answer, not as "no answer"."""
+    port, handler = process
+    handler.answer = (200, json.dumps({"status": "ok", "checks": {}}).encode())
+    key, cert = ensure_self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        https_port = server.server_address[1]
+        path = health.LIVENESS["api"]
+        got = health.probe(https_port, timeout=2.0, path=path, scheme="https")
+        assert got.state == health.OK and not got.stuck, got
+        plain = health.probe(https_port, timeout=2.0, path=path)  # http to a TLS port
+        assert plain.state == health.NO_ANSWER, plain
+        assert health.probe(port, timeout=2.0, path=path).state == health.OK
+    finally:
+        server.shutdown()
+        server.server_close()
