@@ -15,10 +15,12 @@ import json
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from infra.local.ports import HOST
+from infra.local.services import kafka_api_versions, redis_ping
 
 _SELF_SIGNED = ssl.create_default_context()
 _SELF_SIGNED.check_hostname = False
@@ -35,10 +37,6 @@ STUCK_STATES = frozenset({STALLED, NO_ANSWER})
 # The processes that serve GET /health: `./task status` shows it, the supervisor acts on it.
 PIPELINE = ("cdc", "projections", "notifications", "scheduler")
 
-# The processes with no progress document that answer a liveness path from their own
-# event loop (the API: the path of Kubernetes' liveness probe). One that stops answering
-# is as stuck as a pipeline process that does not answer (docs/adr/0712).
-LIVENESS = {"api": "/health/live"}
 HEALTH_PATH = "/health"
 
 
@@ -144,3 +142,45 @@ def probe(
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return PipelineHealth(NO_ANSWER, error=str(reason) or type(exc).__name__)
+
+
+# -- asking a process whether it answers ---------------------------------------------
+# (port, deadline in seconds, "http" | "https") -> what the process said
+Ask = Callable[[int, float, str], PipelineHealth]
+
+
+def ask_http(path: str) -> Ask:
+    """GET ``path`` on the process's port."""
+
+    def ask(port: int, timeout: float, scheme: str) -> PipelineHealth:
+        return probe(port, timeout=timeout, path=path, scheme=scheme)
+
+    return ask
+
+
+def _answered(ok: bool, what: str) -> PipelineHealth:
+    return PipelineHealth(OK) if ok else PipelineHealth(NO_ANSWER, error=f"no {what} in time")
+
+
+def ask_redis(port: int, timeout: float, scheme: str) -> PipelineHealth:
+    """PING: a Redis that does not say PONG in time does not answer."""
+    return _answered(redis_ping(port, timeout=timeout), "PONG")
+
+
+def ask_kafka(port: int, timeout: float, scheme: str) -> PipelineHealth:
+    """ApiVersions: a broker that does not answer it in time does not answer."""
+    return _answered(kafka_api_versions(port, timeout=timeout), "ApiVersions answer")
+
+
+ask_progress = ask_http(HEALTH_PATH)  # the pipeline processes (PIPELINE)
+
+# The processes with no progress document, and how each is asked whether it answers: the
+# API on its own liveness path (served by the event loop that serves requests; the path
+# of Kubernetes' liveness probe), the embedded Redis and broker in their own protocols.
+# One that stops answering is as stuck as a pipeline process that does not answer
+# (docs/adr/0712).
+LIVENESS: dict[str, Ask] = {
+    "api": ask_http("/health/live"),
+    "redis": ask_redis,
+    "kafka": ask_kafka,
+}

@@ -55,6 +55,7 @@ __all__ = [
     "projections",
     "notifications",
     "scheduler",
+    "fresh_dir",
     "client_url",
     "api_factory",
     "pytest_sessionfinish",
@@ -283,6 +284,19 @@ def notifications(stack: EmbeddedStack) -> ManagedProcess:
 def scheduler(stack: EmbeddedStack) -> ManagedProcess:
     """The standing-order scheduler process (running, on the system clock)."""
     return _ensure("scheduler", start_scheduler)
+
+
+@pytest.fixture
+def fresh_dir() -> Iterator[Path]:
+    """An empty data dir for a stack of the test's own (the session stack stays
+    untouched); PostgreSQL's user must reach it. Whatever runs from it is stopped after."""
+    path = Path(tempfile.mkdtemp(prefix="bank-test-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        EmbeddedStack(path, environ={}).down(timeout=5.0)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

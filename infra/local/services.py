@@ -47,21 +47,21 @@ def tansu_bin() -> Path:
 
 
 # -- readiness probes --------------------------------------------------------
-def redis_ping(port: int, host: str = HOST) -> bool:
+def redis_ping(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
     try:
-        with socket.create_connection((host, port), timeout=1.0) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(b"*1\r\n$4\r\nPING\r\n")
             return s.recv(64).startswith(b"+PONG")
     except OSError:
         return False
 
 
-def kafka_api_versions(port: int, host: str = HOST) -> bool:
+def kafka_api_versions(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
     """Send a Kafka ApiVersions v0 request; True when the broker answers without error."""
     client_id = b"infra.local"
     body = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id
     try:
-        with socket.create_connection((host, port), timeout=1.0) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(struct.pack(">i", len(body)) + body)
             head = _recv_exact(s, 10)
             _size, correlation_id, error_code = struct.unpack(">iih", head)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -55,18 +52,6 @@ def _run_cli(
         text=True,
         timeout=timeout,
     )
-
-
-@pytest.fixture
-def fresh_dir() -> Iterator[Path]:
-    """An empty data dir for a second stack (the session stack stays untouched)."""
-    path = Path(tempfile.mkdtemp(prefix="bank-test-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        EmbeddedStack(path, environ={}).down(timeout=5.0)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _wait_for_text(path: Path, text: str, timeout: float = 60.0) -> str:

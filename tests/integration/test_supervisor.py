@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from infra.local import EmbeddedStack, ManagedProcess
+from infra.local import EmbeddedStack, ManagedProcess, StackPorts, health
 from infra.local.procs import tcp_ready
 from infra.local.stack import REPO_ROOT
 from infra.local.supervisor import ProgressWatch, Supervisor
@@ -242,7 +242,7 @@ async def test_a_frozen_api_is_restarted_and_serves_again(
         stack,
         say=lambda msg: print(f"[supervisor] {msg}"),
         names=(api.name,),
-        watch_answer={api.name: "/health/live"},
+        watch_answer={api.name: health.LIVENESS["api"]},
         answer=quick,
         watch_postgres=False,
     ).start()
@@ -265,6 +265,46 @@ async def test_a_frozen_api_is_restarted_and_serves_again(
             assert (await ada.deposit(account, 5_00)).status_code == 201
     finally:
         sup.stop()
+
+
+@pytest.mark.parametrize("name", ["redis", "kafka"])
+def test_a_frozen_embedded_server_is_restarted_and_answers_again(
+    name: str, fresh_dir: Path
+) -> None:
+    """On a stack of its own (the session's servers hold the other tests' state): the
+    server is frozen, the supervisor sees it not answer and restarts it."""
+    stack = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}, ephemeral=True).start()
+    sup = Supervisor(
+        stack,
+        say=lambda msg: print(f"[supervisor] {msg}"),
+        names=(name,),
+        answer=ProgressWatch(interval=1.0, timeout=1.0, strikes=3, startup_grace=30.0),
+        watch_postgres=False,
+    ).start()
+    proc = stack.processes[name]
+    frozen = proc.pid
+    assert frozen is not None
+    try:
+        deadline = time.monotonic() + 30
+        while (seen := sup.last_health.get(name)) is None or seen.state != "ok":
+            assert time.monotonic() < deadline, f"the supervisor never saw {name} answer"
+            time.sleep(0.2)
+        os.killpg(frozen, signal.SIGSTOP)  # the server and anything it runs
+        t0 = time.monotonic()
+        while proc.pid == frozen or not proc.alive:
+            assert time.monotonic() - t0 < 30, f"the frozen {name} was not restarted"
+            time.sleep(0.2)
+        detected = time.monotonic() - t0
+        proc.wait_ready(30)
+        assert health.LIVENESS[name](proc.port or 0, 1.0, "http").state == "ok"
+        why = sup.restarts_of(name)
+        assert why and "stuck" in why[0].reason, why
+        print(f"{name}: restarted {detected:.1f}s after it froze")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(frozen, signal.SIGCONT)
+        sup.stop()
+        stack.stop()
 
 
 def test_status_shows_the_pipeline_processes_progress(

@@ -128,12 +128,12 @@ def test_the_apis_liveness_path_over_the_stacks_self_signed_tls(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         https_port = server.server_address[1]
-        path = health.LIVENESS["api"]
-        got = health.probe(https_port, timeout=2.0, path=path, scheme="https")
+        ask = health.LIVENESS["api"]
+        got = ask(https_port, 2.0, "https")
         assert got.state == health.OK and not got.stuck, got
-        plain = health.probe(https_port, timeout=2.0, path=path)  # http to a TLS port
+        plain = ask(https_port, 2.0, "http")  # http to a TLS port
         assert plain.state == health.NO_ANSWER, plain
-        assert health.probe(port, timeout=2.0, path=path).state == health.OK
+        assert ask(port, 2.0, "http").state == health.OK
     finally:
         server.shutdown()
         server.server_close()
