@@ -4,7 +4,7 @@ An order is a row (not an event stream: it moves no money itself); each occurren
 paid by the normal TransferMoney command through the one write path, under the
 idempotency key ``standing_order / <order id>:<due date>`` and with a transfer id
 derived from the same two, so a re-run after any crash replays the stored answer
-instead of paying twice. ``pay_due`` claims one due order at a time with
+instead of paying twice. ``pay_one_due`` claims one due order at a time with
 ``FOR UPDATE SKIP LOCKED`` (several schedulers never take the same order), pays it,
 records the occurrence (paid, or refused with the rule's code) and moves the order
 to its next due date; after MAX_CONSECUTIVE_REFUSALS refusals in a row the order is
@@ -316,12 +316,3 @@ async def pay_one_due(ctx: AppContext, today: date) -> bool:
         )
         log.info("standing order %s due %s: %s %s", row["id"], due, outcome, code or "")
     return True
-
-
-async def pay_due(ctx: AppContext, today: date) -> int:
-    """Pay every occurrence due on or before ``today`` (missed ones included, each
-    once); the number paid or refused."""
-    done = 0
-    while await pay_one_due(ctx, today):
-        done += 1
-    return done

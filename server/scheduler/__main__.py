@@ -47,7 +47,7 @@ async def run(
 ) -> int:
     from server.application.context import AppContext
     from server.application.holds import expire_due
-    from server.application.standing_orders import pay_due
+    from server.application.standing_orders import pay_one_due
 
     progress = progress or TickProgress(settings.pipeline_stall_seconds, interval)
 
@@ -66,7 +66,13 @@ async def run(
         while True:
             progress.record_tick_started()
             try:
-                done = await pay_due(ctx, clock.today())
+                # Every occurrence due (missed ones included), each paid or refused once;
+                # each one done is progress, so a long tick (the first of a month) is not
+                # taken for a stuck one.
+                today, done = clock.today(), 0
+                while await pay_one_due(ctx, today):
+                    done += 1
+                    progress.record_step()
                 if done:
                     log.info("standing orders: %d occurrence(s) executed", done)
                 expired = await expire_due(ctx, clock.now())

@@ -67,3 +67,16 @@ def test_ticks_that_keep_failing_are_stalled_and_a_good_one_clears_it() -> None:
     progress.record_tick_started()
     progress.record_tick_done()
     assert progress.status() == OK
+
+
+def test_a_long_tick_that_keeps_paying_is_not_stalled() -> None:
+    clock = Clock()
+    progress = started(clock)
+    progress.record_tick_started()  # the first of a month: many payments fall due
+    for _ in range(100):
+        clock.now += 1.0
+        progress.record_step()
+    assert clock.now - 1000.0 > STALL + INTERVAL  # longer than the threshold all told
+    assert progress.status() == OK
+    clock.now += STALL + INTERVAL + 0.01  # ... then a payment hangs
+    assert progress.status() == STALLED
