@@ -104,8 +104,17 @@ class ResumingPubSubBackend(RedisChannelsPubSubBackend):
         self._watched: Connection | None = None
         # Per channel, one event per SUBSCRIBE sent and not yet confirmed, in order.
         self._unconfirmed: dict[str, deque[asyncio.Event]] = {}
+        # SUBSCRIBE and UNSUBSCRIBE are sent one at a time (see ``subscribe``).
+        self._commands = asyncio.Lock()
 
     async def subscribe(self, channels: Iterable[str]) -> None:
+        # One at a time: redis-py's PubSub opens its connection in the first command
+        # sent, and concurrent first commands each opened one and kept the last, so
+        # the others' SUBSCRIBEs went out on connections nobody reads.
+        async with self._commands:
+            await self._subscribe(channels)
+
+    async def _subscribe(self, channels: Iterable[str]) -> None:
         expected = {channel: asyncio.Event() for channel in channels}
         for channel, answered in expected.items():
             self._unconfirmed.setdefault(channel, deque()).append(answered)
@@ -121,6 +130,10 @@ class ResumingPubSubBackend(RedisChannelsPubSubBackend):
             # Called on every connect after this one: each is a reconnection.
             connection.register_connect_callback(self._on_reconnect)
             self._watched = connection
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        async with self._commands:
+            await super().unsubscribe(channels)
 
     async def _on_reconnect(self, connection: Connection) -> None:
         self._reconnected = True

@@ -57,3 +57,23 @@ async def test_a_live_subscription_returns_once_redis_has_confirmed_it(
     assert first >= 0.8 * PAUSE_MS / 1000, first
     assert second >= 0.8 * PAUSE_MS / 1000, second
     assert to_first >= 1 and to_second >= 1
+
+
+async def test_the_first_subscriptions_of_a_fresh_feed_made_at_once_all_receive(
+    stack: EmbeddedStack, redis_client: Redis
+) -> None:
+    """Six customers' sockets at once on an API process whose feed has no connection yet
+    (as at the start of the chaos suite): each subscription receives what is published
+    on its channel. redis-py's PubSub opened one connection per concurrent first
+    SUBSCRIBE and kept the last, so the others' subscriptions sat on connections nobody
+    read, and their screens never got a push."""
+    app_redis = app_redis_client(Settings.from_env(stack.env()))
+    try:
+        async with LiveChannels(app_redis) as channels:
+            names = [f"test.live.{uuid.uuid4()}" for _ in range(6)]
+            subscribed = await asyncio.gather(
+                *(_timed_subscription(channels, name, redis_client) for name in names)
+            )
+    finally:
+        await app_redis.aclose()
+    assert [receivers for _, receivers in subscribed] == [1] * len(names), subscribed
