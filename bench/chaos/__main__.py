@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.chaos.faults import SCHEDULE, Fault
+from bench.chaos.faults import ON_DEMAND, SCHEDULE, Fault
 from bench.chaos.report import markdown, write
 from bench.chaos.run import FULL, SHORT, ChaosRun
 
@@ -33,7 +33,7 @@ def _commit() -> str:
 def _schedule(labels: list[str] | None) -> tuple[Fault, ...]:
     if not labels:
         return SCHEDULE
-    by_label = {f.label.replace(" ", ":"): f for f in SCHEDULE}
+    by_label = {f.label.replace(" ", ":"): f for f in SCHEDULE + ON_DEMAND}
     return tuple(by_label[label] for label in labels)
 
 
@@ -46,8 +46,9 @@ def main(argv: list[str]) -> int:
         "--faults",
         nargs="+",
         metavar="FAULT",
-        choices=[f.label.replace(" ", ":") for f in SCHEDULE],
-        help="only these faults, in this order (e.g. SIGKILL:redis SIGKILL:postgres)",
+        choices=[f.label.replace(" ", ":") for f in SCHEDULE + ON_DEMAND],
+        help="only these faults, in this order (e.g. SIGKILL:redis SIGKILL:postgres);"
+        " SIGSTOP:api, SIGSTOP:redis and SIGSTOP:kafka are run only when named",
     )
     args = p.parse_args(argv)
     name = "short" if args.short else "full"
