@@ -12,7 +12,6 @@ information: the process is then watched for liveness only.
 from __future__ import annotations
 
 import json
-import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -20,11 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.local.ports import HOST
+from infra.local.procs import SELF_SIGNED_ACCEPTED
 from infra.local.services import kafka_api_versions, redis_ping
-
-_SELF_SIGNED = ssl.create_default_context()
-_SELF_SIGNED.check_hostname = False
-_SELF_SIGNED.verify_mode = ssl.CERT_NONE
 
 OK = "ok"
 STARTING = "starting"
@@ -129,7 +125,7 @@ def probe(
     """GET scheme://host:port/path (GET /health by default) within ``timeout`` seconds;
     over https the stack's self-signed certificate is accepted."""
     url = f"{scheme}://{host}:{port}{path}"
-    context = _SELF_SIGNED if scheme == "https" else None
+    context = SELF_SIGNED_ACCEPTED if scheme == "https" else None
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             return parse(resp.status, resp.read(1 << 20))

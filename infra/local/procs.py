@@ -108,15 +108,24 @@ def tcp_ready(port: int, host: str = "127.0.0.1") -> ReadyCheck:
     return lambda: port_open(port, host)
 
 
-def http_ready(url: str) -> ReadyCheck:
-    """Ready when GET url answers 2xx (self-signed TLS accepted)."""
+def _self_signed_accepted() -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+# For asking the stack's own servers over https: `./task up -- --tls` serves the API
+# with a self-signed certificate (infra/local/tls.py).
+SELF_SIGNED_ACCEPTED = _self_signed_accepted()
+
+
+def http_ready(url: str) -> ReadyCheck:
+    """Ready when GET url answers 2xx (self-signed TLS accepted)."""
 
     def check() -> bool:
         try:
-            with urllib.request.urlopen(url, timeout=1.0, context=ctx) as resp:
+            with urllib.request.urlopen(url, timeout=1.0, context=SELF_SIGNED_ACCEPTED) as resp:
                 return 200 <= resp.status < 300
         except (urllib.error.URLError, OSError, ValueError):
             return False

@@ -204,14 +204,19 @@ class Supervisor:
         self._probes.pop(name, None)  # a probe of the previous process is ignored
         self._next_probe[name] = 0.0
 
+    def _how_asked(self, name: str) -> tuple[health.Ask, ProgressWatch]:
+        """A process with no progress document is asked whether it answers (LIVENESS);
+        a pipeline process for its progress."""
+        ask = self.watch_answer.get(name)
+        return (ask, self.answer) if ask is not None else (health.ask_progress, self.progress)
+
     def _check_progress(self, name: str, proc: ManagedProcess, now: float) -> None:
-        watch = self.answer if name in self.watch_answer else self.progress
+        ask, watch = self._how_asked(name)
         pending = self._probes.get(name)
         if pending is None:
             if now >= self._next_probe.get(name, 0.0):
                 port = proc.port
                 assert port is not None
-                ask = self.watch_answer.get(name, health.ask_progress)
                 scheme = "https" if (proc.url or "").startswith("https:") else "http"
                 self._probes[name] = self._pool.submit(
                     _timed_probe, ask, port, watch.timeout, scheme

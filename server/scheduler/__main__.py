@@ -42,14 +42,12 @@ async def run(
     clock: Clock,
     *,
     once: bool,
-    interval: float,
-    progress: TickProgress | None = None,
+    progress: TickProgress,
 ) -> int:
+    """Tick until cancelled (every ``progress.interval`` seconds), or once."""
     from server.application.context import AppContext
     from server.application.holds import expire_due
     from server.application.standing_orders import pay_one_due
-
-    progress = progress or TickProgress(settings.pipeline_stall_seconds, interval)
 
     # Bounded waits: a tick that gets no answer fails and the next one tries on a
     # new connection (a database that vanished without closing ours: a failover).
@@ -85,7 +83,7 @@ async def run(
                     return 1
             if once:
                 return 0
-            await asyncio.sleep(interval)
+            await asyncio.sleep(progress.interval)
     finally:
         await pool.close()
 
@@ -100,7 +98,7 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
     if not args.once:
         consumer_health.serve(progress, settings.scheduler_metrics_port, settings.metrics_host)
     try:
-        return await run(settings, clock, once=args.once, interval=args.interval, progress=progress)
+        return await run(settings, clock, once=args.once, progress=progress)
     except asyncio.CancelledError:
         return 0
 
