@@ -48,7 +48,8 @@ def main(argv: list[str]) -> int:
         metavar="FAULT",
         choices=[f.label.replace(" ", ":") for f in SCHEDULE + ON_DEMAND],
         help="only these faults, in this order (e.g. SIGKILL:redis SIGKILL:postgres);"
-        " SIGSTOP:api, SIGSTOP:redis and SIGSTOP:kafka are run only when named",
+        " SIGSTOP:api, SIGSTOP:redis, SIGSTOP:kafka and SIGSTOP:postgres are run only"
+        " when named",
     )
     args = p.parse_args(argv)
     name = "short" if args.short else "full"

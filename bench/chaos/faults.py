@@ -2,7 +2,8 @@
 
 Every process of the stack is killed once with SIGKILL (as `kill -9 PID` taken from
 `./task status` would), and the connector and the notification consumer are frozen
-once each with SIGSTOP (the API, Redis and the broker too, on demand: ON_DEMAND).
+once each with SIGSTOP (the API, Redis, the broker and PostgreSQL's postmaster too, on
+demand: ON_DEMAND).
 Nobody here restarts anything: the stack's supervisor (infra/local/supervisor.py, the
 one `./task up` runs) must notice and recover, as it would on a developer's machine.
 """
@@ -42,13 +43,14 @@ SCHEDULE = (
     Fault("notifications", signal.SIGSTOP),
 )
 
-# Freezes the supervisor also answers (docs/adr/0712), run on demand with ``--faults``
-# (e.g. SIGSTOP:api): each costs about 10 s before the restart, which the short form
-# inside the test suite does not have room for.
+# Freezes the supervisor also answers (docs/adr/0712, 0713), run on demand with
+# ``--faults`` (e.g. SIGSTOP:api): each costs about 10 s before the restart, which the
+# short form inside the test suite does not have room for.
 ON_DEMAND = (
     Fault("api", signal.SIGSTOP),
     Fault("redis", signal.SIGSTOP),
     Fault("kafka", signal.SIGSTOP),
+    Fault("postgres", signal.SIGSTOP),  # the postmaster: no new connection is served
 )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import random
 import signal
 import time
@@ -210,6 +211,10 @@ class ChaosRun:
                 if proc.alive and proc.pid:
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill(signal.SIGCONT)
+            postmaster = stack.postgres.running_pid()
+            if postmaster is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(postmaster, signal.SIGCONT)
             stop_stack(stack, keep=self.keep_data)
             if self.keep_data:
                 print(f"[chaos] logs kept in {stack.logs_dir}", flush=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from infra.local.ports import HOST
 from infra.local.procs import SELF_SIGNED_ACCEPTED
-from infra.local.services import kafka_api_versions, redis_ping
+from infra.local.services import kafka_api_versions, postgres_answers, redis_ping
 
 OK = "ok"
 STARTING = "starting"
@@ -168,15 +168,21 @@ def ask_kafka(port: int, timeout: float, scheme: str) -> PipelineHealth:
     return _answered(kafka_api_versions(port, timeout=timeout), "ApiVersions answer")
 
 
+def ask_postgres(port: int, timeout: float, scheme: str) -> PipelineHealth:
+    """SSLRequest: a PostgreSQL that does not answer it in time does not answer."""
+    return _answered(postgres_answers(port, timeout=timeout), "answer to an SSLRequest")
+
+
 ask_progress = ask_http(HEALTH_PATH)  # the pipeline processes (PIPELINE)
 
 # The processes with no progress document, and how each is asked whether it answers: the
 # API on its own liveness path (served by the event loop that serves requests; the path
-# of Kubernetes' liveness probe), the embedded Redis and broker in their own protocols.
-# One that stops answering is as stuck as a pipeline process that does not answer
-# (docs/adr/0712).
+# of Kubernetes' liveness probe), the embedded servers in their own protocols. One that
+# stops answering is as stuck as a pipeline process that does not answer (docs/adr/0712,
+# 0713).
 LIVENESS: dict[str, Ask] = {
     "api": ask_http("/health/live"),
     "redis": ask_redis,
     "kafka": ask_kafka,
+    "postgres": ask_postgres,
 }

@@ -70,6 +70,25 @@ def kafka_api_versions(port: int, host: str = HOST, timeout: float = 1.0) -> boo
         return False
 
 
+# The startup message that asks whether the server speaks TLS (PostgreSQL's protocol,
+# "SSLRequest"): length 8, code 80877103. The server answers one byte, S or N.
+_PG_SSL_REQUEST = struct.pack(">ii", 8, 80877103)
+
+
+def postgres_answers(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
+    """True when PostgreSQL answers an SSLRequest in time. The postmaster accepts the
+    connection and starts a backend, which answers: a frozen postmaster (or cluster)
+    does not. Nothing is authenticated and no connection slot is kept, so a server at
+    its connection limit still answers; PostgreSQL logs nothing for a client that
+    leaves after this byte."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(_PG_SSL_REQUEST)
+            return s.recv(1) in (b"S", b"N")
+    except OSError:
+        return False
+
+
 def _recv_exact(s: socket.socket, n: int) -> bytes:
     buf = b""
     while len(buf) < n:

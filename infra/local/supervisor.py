@@ -4,7 +4,9 @@
   doubling up to 30 s), back to "at once" after a minute of good health. Its exit is
   seen at the next pass (every 0.25 s): a SIGKILLed child needs no probe strikes.
 - PostgreSQL (started by pg_ctl, not one of our children) is restarted when its
-  postmaster is gone (checked every 0.5 s).
+  postmaster is gone (checked every 0.5 s), and killed (a crash: it restarts with
+  crash recovery) when it does not answer within its deadline several probes in a row
+  (``health.LIVENESS``: an SSLRequest; docs/adr/0713).
 - A pipeline process (``health.PIPELINE``: CDC connector, projection worker,
   notification consumer, scheduler) that is alive but stuck is killed (SIGKILL: a
   frozen process does not handle SIGTERM) and so restarted: its ``GET /health`` says
@@ -46,6 +48,10 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
 HEALTHY_RUN_SECONDS = 60.0
 ANSWER_TIMEOUT_SECONDS = 3.0
+POSTGRES = "postgres"
+# After its postmaster is killed, how long a backend may take to exit by itself (each
+# notices its postmaster's death) before it is killed too: a frozen one never notices.
+POSTGRES_KILL_GRACE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ class Supervisor:
     def tick(self, now: float) -> None:
         if self.watch_postgres and now >= self._next_pg_check:
             self._next_pg_check = now + POSTGRES_CHECK_SECONDS
-            self._check_postgres()
+            self._check_postgres(now)
         for name, proc in list(self.stack.processes.items()):
             if self.names is not None and name not in self.names:
                 continue
@@ -158,12 +164,31 @@ class Supervisor:
     def _note(self, name: str, reason: str) -> None:
         self.restarts.append(Restart(time.time(), name, reason))
 
-    def _check_postgres(self) -> None:
+    def _check_postgres(self, now: float) -> None:
         pg = self.stack.postgres
-        if pg.running_pid() is not None:
+        pid = pg.running_pid()
+        if pid is None:
+            self.say(f"postgres is not running; restarting it (log {pg.log_path})")
+            self._note(POSTGRES, "not running")
+            self._restart_postgres()
             return
-        self.say(f"postgres is not running; restarting it (log {pg.log_path})")
-        self._note("postgres", "not running")
+        if POSTGRES not in self.watch_answer:
+            return
+        if self._pid.get(POSTGRES) != pid:  # (re)started, here or by someone else
+            self._pid[POSTGRES] = pid
+            self._since[POSTGRES] = now
+            self._forget_progress(POSTGRES)
+        reason = self._stuck(POSTGRES, pg.port, "http", now)
+        if reason is None:
+            return
+        self.say(f"postgres (pid {pid}) is {reason}; killing it to restart it (log {pg.log_path})")
+        self._note(POSTGRES, reason)
+        # SIGKILL, as a crash: committed work is in the WAL, and crash recovery replays it.
+        pg.kill(grace=POSTGRES_KILL_GRACE_SECONDS)
+        self._restart_postgres()
+
+    def _restart_postgres(self) -> None:
+        pg = self.stack.postgres
         t0 = time.monotonic()
         _wait_gone(_stale_postmaster(pg.pgdata / "postmaster.pid"), 5.0)
         t1 = time.monotonic()
@@ -211,20 +236,30 @@ class Supervisor:
         return (ask, self.answer) if ask is not None else (health.ask_progress, self.progress)
 
     def _check_progress(self, name: str, proc: ManagedProcess, now: float) -> None:
+        assert proc.port is not None
+        scheme = "https" if (proc.url or "").startswith("https:") else "http"
+        reason = self._stuck(name, proc.port, scheme, now)
+        if reason is None:
+            return
+        self.say(f"{name} (pid {proc.pid}) is {reason}; killing it to restart it")
+        self._note(name, reason)
+        proc.kill(signal.SIGKILL, timeout=5.0)
+        self._due[name] = now  # restart at the next pass, no backoff for a stuck process
+
+    def _stuck(self, name: str, port: int, scheme: str, now: float) -> str | None:
+        """Send the next probe when it is due, or read the one sent: why ``name`` is to
+        be restarted once it has been stuck that many probes in a row, else None."""
         ask, watch = self._how_asked(name)
         pending = self._probes.get(name)
         if pending is None:
             if now >= self._next_probe.get(name, 0.0):
-                port = proc.port
-                assert port is not None
-                scheme = "https" if (proc.url or "").startswith("https:") else "http"
                 self._probes[name] = self._pool.submit(
                     _timed_probe, ask, port, watch.timeout, scheme
                 )
                 self._next_probe[name] = now + watch.interval
-            return
+            return None
         if not pending.done():
-            return
+            return None
         del self._probes[name]
         result, took = pending.result()
         self.last_health[name] = result
@@ -233,19 +268,15 @@ class Supervisor:
         if not result.stuck:
             self._answered.add(name)
             self._strikes[name] = 0
-            return
+            return None
         starting = name not in self._answered and now - self._since[name] < watch.startup_grace
         if result.state == health.NO_ANSWER and starting:
-            return
+            return None
         self._strikes[name] = self._strikes.get(name, 0) + 1
         if self._strikes[name] < watch.strikes:
-            return
+            return None
         why = result.error or result.summary()
-        reason = f"alive but stuck: {result.state} {self._strikes[name]}x in a row ({why})"
-        self.say(f"{name} (pid {proc.pid}) is {reason}; killing it to restart it")
-        self._note(name, reason)
-        proc.kill(signal.SIGKILL, timeout=5.0)
-        self._due[name] = now  # restart at the next pass, no backoff for a stuck process
+        return f"alive but stuck: {result.state} {self._strikes[name]}x in a row ({why})"
 
 
 def _timed_probe(

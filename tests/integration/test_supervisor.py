@@ -40,22 +40,37 @@ async def _frozen_until_restarted(
 ) -> None:
     """Freeze ``proc`` (alive: its pid exists, its port accepts, but stuck), do
     ``meanwhile``, and see the supervisor restart it as stuck within 30 s."""
-    frozen = proc.pid
+
+    def running_pid() -> int | None:
+        return proc.pid if proc.alive else None
+
+    await _frozen_until_replaced(proc.name, running_pid, supervisor, meanwhile)
+
+
+async def _frozen_until_replaced(
+    name: str,
+    running_pid: Callable[[], int | None],
+    supervisor: Supervisor,
+    meanwhile: Callable[[], Awaitable[None]],
+) -> None:
+    """Freeze the process ``running_pid()`` names, do ``meanwhile``, and see the
+    supervisor replace it as stuck within 30 s."""
+    frozen = running_pid()
     assert frozen is not None
     os.kill(frozen, signal.SIGSTOP)
     t0 = time.monotonic()
     try:
         await meanwhile()
 
-        async def restarted() -> bool:
-            return proc.pid != frozen and proc.alive
+        async def replaced() -> bool:
+            return running_pid() not in (None, frozen)
 
-        await _wait_for(restarted, 45, f"the supervisor restarts the frozen {proc.name}")
+        await _wait_for(replaced, 45, f"the supervisor restarts the frozen {name}")
         detected = time.monotonic() - t0
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(frozen, signal.SIGCONT)  # a failed test must not leave it frozen
-    why = supervisor.restarts_of(proc.name)
+    why = supervisor.restarts_of(name)
     assert why and "stuck" in why[0].reason, why
     assert detected < 30, f"took {detected:.1f}s to notice"
 
@@ -271,6 +286,47 @@ async def test_a_frozen_embedded_server_is_restarted_and_answers_again(
         await _frozen_until_restarted(proc, sup, _nothing)
         await asyncio.to_thread(proc.wait_ready, 30)
         assert health.LIVENESS[name](proc.port or 0, 1.0, "http").state == health.OK
+    finally:
+        sup.stop()
+        stack.stop()
+
+
+async def test_a_frozen_postgres_is_restarted_and_keeps_what_was_committed(
+    fresh_dir: Path,
+) -> None:
+    """On a stack of its own: the postmaster is frozen (its port accepts, no backend
+    starts, no new connection is served). The supervisor sees it not answer, kills it
+    as a crash and starts it again; crash recovery keeps every committed row."""
+    stack = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}, ephemeral=True).start()
+    sup = Supervisor(
+        stack,
+        say=lambda msg: print(f"[supervisor] {msg}"),
+        names=(),  # PostgreSQL only
+        answer=QUICK,
+    ).start()
+    try:
+        conn = await asyncpg.connect(stack.admin_database_url)
+        try:
+            await conn.execute("CREATE TABLE committed (n int)")
+            await conn.execute("INSERT INTO committed SELECT generate_series(1, 1000)")
+        finally:
+            await conn.close()
+        await _seen_by(sup, "postgres", "PostgreSQL answer")
+        await _frozen_until_replaced("postgres", stack.postgres.running_pid, sup, _nothing)
+        count: list[int] = []
+
+        async def counted() -> bool:  # once crash recovery is done and connections are served
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                conn = await asyncpg.connect(stack.admin_database_url, timeout=5)
+                try:
+                    count.append(await conn.fetchval("SELECT count(*) FROM committed"))
+                finally:
+                    await conn.close()
+            return bool(count)
+
+        await _wait_for(counted, 30, "PostgreSQL serves connections again")
+        assert count == [1000]
+        assert health.LIVENESS["postgres"](stack.ports.postgres, 1.0, "http").state == health.OK
     finally:
         sup.stop()
         stack.stop()
