@@ -129,6 +129,11 @@ class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
     # API worker processes of `python -m server.api` (0 = one per CPU core); see
     # docs/adr/0300-a-cheap-request.md for the measurement behind the default.
     api_workers: int = field(default=1, name="api_workers")
+    # An API worker whose event loop has not come round for this long ends itself and
+    # is started again (runtime/loop_watchdog.py, docs/adr/0714).
+    api_loop_stall_seconds: Annotated[float, msgspec.Meta(gt=0)] = field(
+        default=10.0, name="api_loop_stall_seconds"
+    )
     # GraphQL introspection (and the GraphiQL page) at /graphql: on for development;
     # production may turn it off (BANK_GRAPHQL_INTROSPECTION=false).
     graphql_introspection: bool = field(default=True, name="graphql_introspection")

@@ -28,14 +28,16 @@ def start_api(
     name: str = "api",
     port: int | None = None,
     extra_env: Mapping[str, str] | None = None,
+    module: str = "server.api",
 ) -> ManagedProcess:
     """`python -m server.api` (uvicorn serving create_app()); ready when GET /health/live is 2xx.
 
     The main instance is "api" on the stack's API port; more instances (for fan-out
     or settings-specific tests) take another name and port. ``proc.url`` is the base URL.
+    A test may run the API through a ``module`` of its own that wraps it.
     """
     port = port or (stack.ports.api if name == "api" else free_port())
-    args = ["-m", "server.api"]  # uvicorn, configured from the BANK_ settings below
+    args = ["-m", module]  # uvicorn, configured from the BANK_ settings below
     scheme = "https" if tls else "http"
     if name == "api":
         stack.api_scheme = scheme

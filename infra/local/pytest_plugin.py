@@ -244,9 +244,11 @@ def api_factory(stack: EmbeddedStack) -> Iterator[Callable[..., ManagedProcess]]
         pytest.skip("server/api/app.py does not exist yet")
     started: list[ManagedProcess] = []
 
-    def make(*, extra_env: Mapping[str, str] | None = None, tls: bool = False) -> ManagedProcess:
+    def make(
+        *, extra_env: Mapping[str, str] | None = None, tls: bool = False, module: str = "server.api"
+    ) -> ManagedProcess:
         name = f"api-extra-{len(started) + 1}"
-        proc = start_api(stack, name=name, extra_env=extra_env, tls=tls)
+        proc = start_api(stack, name=name, extra_env=extra_env, tls=tls, module=module)
         started.append(proc)
         return proc
 

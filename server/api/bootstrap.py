@@ -27,6 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from runtime.heap import settle_heap
+from runtime.loop_watchdog import LoopWatchdog
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
 from server.adapters.postgres.pool import (
@@ -145,15 +146,19 @@ def services_lifespan(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = await build_services(settings, redis, auth)
-        app.state.services = services
+        watchdog = LoopWatchdog(settings.api_loop_stall_seconds).start()
         try:
-            await ensure_bootstrap_admin(services.ctx)
-            settle_heap()
-            yield
+            services = await build_services(settings, redis, auth)
+            app.state.services = services
+            try:
+                await ensure_bootstrap_admin(services.ctx)
+                settle_heap()
+                yield
+            finally:
+                await redis.aclose()
+                await services.ctx.pool.close()
         finally:
-            await redis.aclose()
-            await services.ctx.pool.close()
+            watchdog.stop()
 
     return lifespan
 

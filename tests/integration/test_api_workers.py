@@ -3,13 +3,17 @@
 kernel hands them to both processes. What ADR 0300 says still holds with several:
 a write is read back whichever process answers, money taken through both at once
 never overdraws, a session signed out on one is refused on the other once the
-session-check cache's second has passed, and every socket gets the live push."""
+session-check cache's second has passed, and every socket gets the live push. A worker
+whose event loop is wedged ends itself and is replaced (docs/adr/0714)."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -30,12 +34,19 @@ class TwoWorkerApi:
         self.proc, self.http = proc, http
 
     def workers(self) -> list[psutil.Process]:
+        workers = self.running_workers()
+        assert len(workers) == WORKERS, [p.cmdline() for p in workers]
+        return workers
+
+    def running_workers(self) -> list[psutil.Process]:
         assert self.proc.pid is not None
         found = psutil.Process(self.proc.pid).children(recursive=True)
         # uvicorn spawns each worker; multiprocessing starts a resource tracker too.
-        workers = [p for p in found if "spawn_main" in " ".join(p.cmdline())]
-        assert len(workers) == WORKERS, [p.cmdline() for p in found]
-        return workers
+        return [
+            p
+            for p in found
+            if p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())
+        ]
 
     def cpu_seconds(self) -> list[float]:
         return [sum(p.cpu_times()[:2]) for p in self.workers()]
@@ -43,7 +54,12 @@ class TwoWorkerApi:
 
 @pytest_asyncio.fixture
 async def api(api_factory: Callable[..., ManagedProcess]) -> AsyncIterator[TwoWorkerApi]:
-    proc = api_factory(extra_env={"BANK_API_WORKERS": str(WORKERS)})
+    async with _two_workers(api_factory(extra_env={"BANK_API_WORKERS": str(WORKERS)})) as api:
+        yield api
+
+
+@asynccontextmanager
+async def _two_workers(proc: ManagedProcess) -> AsyncIterator[TwoWorkerApi]:
     # No keep-alive: every request opens a connection, and either process accepts it.
     no_reuse = httpx.Limits(max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=proc.url, timeout=20, limits=no_reuse) as http:
@@ -110,3 +126,30 @@ async def test_every_socket_gets_the_push_whichever_process_holds_it(
                     lambda m, v=version: m["type"] == "BalanceChanged" and m["version"] >= v,
                 )
                 assert pushed["balance"]["amount"] == n * 5_00
+
+
+async def test_a_worker_whose_loop_is_wedged_ends_itself_and_is_replaced(
+    api_factory: Callable[..., ManagedProcess],
+) -> None:
+    """uvicorn's manager pings each worker from a thread of the worker, which answers
+    while the loop is wedged, and no probe of the shared port reaches a worker that
+    accepts nothing: the worker's own watchdog is what ends it."""
+    proc = api_factory(
+        extra_env={"BANK_API_WORKERS": str(WORKERS), "BANK_API_LOOP_STALL_SECONDS": "2"},
+        module="tests.support.wedgeable_api",
+    )
+    async with _two_workers(proc) as api:
+        wedged = api.workers()[0]
+        wedged.send_signal(signal.SIGUSR1)  # its loop sleeps 30 s in a signal handler
+        t0 = time.monotonic()
+        while True:
+            running = {p.pid for p in api.running_workers()}
+            if wedged.pid not in running and len(running) == WORKERS:
+                break
+            assert time.monotonic() - t0 < 20, f"the wedged worker {wedged.pid} was not replaced"
+            await asyncio.sleep(0.2)
+        log = Path(proc.log_path).read_text()
+        assert "has not come round" in log and "wedge_the_loop" in log  # why, and where
+        for _ in range(20):  # each on a new connection: both workers serve
+            r = await api.http.get("/health/live")
+            assert r.status_code == 200, r.text

@@ -1,0 +1,96 @@
+"""A process whose event loop stops coming round ends itself, so that it is started again.
+
+An API worker answers everything from one event loop, ``GET /health/live`` included.
+With several workers (``BANK_API_WORKERS``) they share one listening socket, and a
+probe (the supervisor of ``./task up``, Kubernetes) reaches whichever worker accepts
+it. A worker whose loop is wedged (a call that never returns, a blocking call in a
+coroutine) accepts nothing, so no probe ever reaches it; uvicorn's process manager
+pings it from a thread of its own, which still answers. The requests it had accepted
+wait for good.
+
+So each worker watches its own loop: the loop stamps the time every ``BEAT_SECONDS``,
+and a thread looks as often. When the last stamp is older than the stall threshold the
+thread logs where the loop is stuck (its stack) and ends the process with
+``EXIT_CODE``. Whoever started it starts another: uvicorn's manager a worker, the
+supervisor of ``./task up`` the API process (one worker), Kubernetes the container.
+Gunicorn's worker timeout does the same for its workers (docs/adr/0714).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+log = logging.getLogger("bank.loop_watchdog")
+
+BEAT_SECONDS = 1.0
+# EX_SOFTWARE. Not uvicorn's 3 ("failed at start-up"), on which its manager gives up.
+EXIT_CODE = 70
+
+
+class LoopWatchdog:
+    """Started from the loop's own thread (``start()``); ``stop()`` before a shutdown."""
+
+    def __init__(
+        self,
+        stall_seconds: float,
+        *,
+        beat: float = BEAT_SECONDS,
+        on_stall: Callable[[str], None] | None = None,
+    ) -> None:
+        self.stall_seconds = stall_seconds
+        self.beat = min(beat, stall_seconds / 4)  # a beat never looks like a stall
+        self._on_stall = on_stall or end_process
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._beat: asyncio.TimerHandle | None = None
+
+    def start(self) -> LoopWatchdog:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._stamp()
+        threading.Thread(target=self._watch, name="loop-watchdog", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.cancel()
+
+    def _stamp(self) -> None:
+        self._last = time.monotonic()
+        if not self._stop.is_set() and self._loop is not None:
+            self._beat = self._loop.call_later(self.beat, self._stamp)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.beat):
+            late = time.monotonic() - self._last
+            if late > self.stall_seconds:
+                self._on_stall(
+                    f"the event loop has not come round for {late:.1f}s (the limit is "
+                    f"{self.stall_seconds:g}s); ending the process so that it is started "
+                    f"again. The loop is in:\n{self._where()}"
+                )
+                return
+
+    def _where(self) -> str:
+        frame = sys._current_frames().get(self._loop_thread)
+        return "".join(traceback.format_stack(frame)) if frame is not None else "(no stack)\n"
+
+
+def end_process(message: str) -> None:
+    """Log why, flush the logs, and end the process at once (no clean-up: the loop that
+    would run it is the one that is stuck)."""
+    log.critical(message)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_CODE)
