@@ -76,7 +76,7 @@ class ServiceStatus:
     running: bool
     pid: int | None
     where: str
-    answering: bool = True  # its port accepts connections
+    answering: bool = True  # answers what the supervisor asks (health.LIVENESS) / port accepts
     detail: str = ""  # pipeline processes: progress and lag from GET /health
 
     def line(self) -> str:
@@ -84,6 +84,19 @@ class ServiceStatus:
         pid = str(self.pid) if self.pid else "-"
         line = f"{self.name:<13} {state:<9} pid {pid:<8} {self.where}"
         return f"{line}\n{'':<13} {self.detail}" if self.detail else line
+
+
+STATUS_ANSWER_SECONDS = 2.0
+
+
+def _answers(name: str, port: int, scheme: str) -> bool:
+    """What `./task status` calls answering: what the supervisor asks the process
+    (health.LIVENESS), else a port that accepts connections. A frozen server's port
+    still accepts them."""
+    ask = health.LIVENESS.get(name)
+    if ask is None:
+        return port_open(port)
+    return ask(port, STATUS_ANSWER_SECONDS, scheme).state == health.OK
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -412,28 +425,30 @@ class EmbeddedStack:
         else:
             pid = self.postgres.running_pid()
             port = self.postgres.running_port() or ports.postgres
-            out.append(ServiceStatus("postgres", pid is not None, pid, f"{HOST}:{port}"))
+            answering = pid is None or _answers("postgres", port, "http")
+            out.append(ServiceStatus("postgres", pid is not None, pid, f"{HOST}:{port}", answering))
         for name, url, external in (
             ("redis", env["BANK_REDIS_URL"], self.external_redis),
             ("kafka", env["BANK_KAFKA_BOOTSTRAP"], self.external_kafka),
         ):
             rec = records.pop(name, None)
             where = f"external {external}" if external else url
-            answering = rec is None or rec.port is None or port_open(rec.port)
+            answering = rec is None or rec.port is None or _answers(name, rec.port, "http")
             out.append(
                 ServiceStatus(
                     name, bool(rec) or bool(external), rec.pid if rec else None, where, answering
                 )
             )
         launcher = records.pop("launcher", None)
+        api_scheme = env.get("BANK_API_URL", "http:").split(":")[0]
         for name, rec in records.items():
             where = _APP_WHERE.get(name, "{port}").format(
                 port=rec.port, api=env.get("BANK_API_URL", ""), host=HOST
             )
-            answering = rec.port is None or port_open(rec.port)
+            answering = rec.port is None or _answers(name, rec.port, api_scheme)
             detail = ""
             if name in health.PIPELINE and rec.port is not None and answering:
-                detail = health.probe(rec.port, timeout=2.0).summary()
+                detail = health.probe(rec.port, timeout=STATUS_ANSWER_SECONDS).summary()
             out.append(ServiceStatus(name, True, rec.pid, where, answering, detail))
         if launcher:
             out.append(ServiceStatus("launcher", True, launcher.pid, "`./task up`"))

@@ -186,6 +186,32 @@ def test_status_reports_every_server_up(stack: EmbeddedStack) -> None:
         assert str(port) in lines[name], result.stdout
 
 
+def test_status_says_no_answer_for_a_frozen_server(fresh_dir: Path) -> None:
+    """A frozen server's port still accepts connections: status asks each server what
+    the supervisor asks it (docs/adr/0713), on a stack of its own."""
+    own = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}, ephemeral=True).start()
+    frozen = {
+        "postgres": own.postgres.running_pid(),
+        "redis": own.processes["redis"].pid,
+        "kafka": own.processes["kafka"].pid,
+    }
+    try:
+
+        def states() -> dict[str, str]:
+            return {row.name: row.line().split()[1] for row in own.status() if row.name in frozen}
+
+        assert states() == dict.fromkeys(frozen, "up")
+        for pid in frozen.values():
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+        assert states() == dict.fromkeys(frozen, "no-answer")
+    finally:
+        for pid in frozen.values():
+            if pid is not None:
+                os.kill(pid, signal.SIGCONT)
+        own.stop()
+
+
 def test_up_refuses_a_data_dir_whose_stack_is_running(stack: EmbeddedStack) -> None:
     result = _cli(stack, "up")
     assert result.returncode == 1
