@@ -177,11 +177,12 @@ ask_progress = ask_http(HEALTH_PATH)  # the pipeline processes (PIPELINE)
 
 # The processes with no progress document, and how each is asked whether it answers: the
 # API on its own liveness path (served by the event loop that serves requests; the path
-# of Kubernetes' liveness probe), the embedded servers in their own protocols. One that
-# stops answering is as stuck as a pipeline process that does not answer (docs/adr/0712,
-# 0713).
+# of Kubernetes' liveness probe), the web client for its page (the app's index.html), the
+# embedded servers in their own protocols. One that stops answering is as stuck as a
+# pipeline process that does not answer (docs/adr/0712, 0713).
 LIVENESS: dict[str, Ask] = {
     "api": ask_http("/health/live"),
+    "client": ask_http("/"),
     "redis": ask_redis,
     "kafka": ask_kafka,
     "postgres": ask_postgres,

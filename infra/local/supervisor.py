@@ -12,11 +12,12 @@
   frozen process does not handle SIGTERM) and so restarted: its ``GET /health`` says
   "stalled", or does not answer within the deadline, several probes in a row. A port
   without the endpoint (no progress info) is watched for liveness only.
-- The API, the embedded Redis and the embedded broker (``health.LIVENESS``) are
-  killed and so restarted when they do not answer within their deadline several
-  probes in a row: the API on its own liveness path (``GET /health/live``, answered
-  by its event loop), Redis a PING, the broker an ApiVersions request. A frozen or
-  wedged server serves no one (docs/adr/0712).
+- The API, the web client, the embedded Redis and the embedded broker
+  (``health.LIVENESS``) are killed and so restarted when they do not answer within
+  their deadline several probes in a row: the API on its own liveness path (``GET
+  /health/live``, answered by its event loop), the web client ``GET /``, Redis a PING,
+  the broker an ApiVersions request. A frozen or wedged server serves no one
+  (docs/adr/0712).
 
 ``./task up`` runs it in the foreground (``run()``); tests and the chaos suite run it
 in a thread over their own stack (``start()`` / ``stop()``) and read ``restarts``.

@@ -272,6 +272,22 @@ async def test_a_frozen_api_is_restarted_and_serves_again(
         sup.stop()
 
 
+async def test_a_frozen_web_client_is_restarted_and_serves_the_app_again(
+    stack: EmbeddedStack, client_url: str
+) -> None:
+    client = stack.processes["client"]
+    sup = _supervising(stack, ("client",))
+    try:
+        await _seen_by(sup, "client", "the web client answer")
+        await _frozen_until_restarted(client, sup, _nothing)
+        await asyncio.to_thread(client.wait_ready, 60)
+        async with httpx.AsyncClient(timeout=10) as http:
+            page = await http.get(client_url)
+        assert page.status_code == 200 and "<!DOCTYPE html>" in page.text
+    finally:
+        sup.stop()
+
+
 @pytest.mark.parametrize("name", ["redis", "kafka"])
 async def test_a_frozen_embedded_server_is_restarted_and_answers_again(
     name: str, fresh_dir: Path
