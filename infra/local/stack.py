@@ -90,13 +90,13 @@ STATUS_ANSWER_SECONDS = 2.0
 
 
 def _answers(name: str, port: int, scheme: str) -> bool:
-    """What `./task status` calls answering: what the supervisor asks the process
-    (health.LIVENESS), else a port that accepts connections. A frozen server's port
-    still accepts them."""
+    """What `./task status` calls answering: an answer to what the supervisor asks the
+    process (health.LIVENESS; a page without a health document is an answer too), else
+    a port that accepts connections. A frozen server's port still accepts them."""
     ask = health.LIVENESS.get(name)
     if ask is None:
         return port_open(port)
-    return ask(port, STATUS_ANSWER_SECONDS, scheme).state == health.OK
+    return not ask(port, STATUS_ANSWER_SECONDS, scheme).stuck
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -284,6 +284,8 @@ async def test_a_frozen_web_client_is_restarted_and_serves_the_app_again(
         async with httpx.AsyncClient(timeout=10) as http:
             page = await http.get(client_url)
         assert page.status_code == 200 and "<!DOCTYPE html>" in page.text
+        # `./task status` asks it the same question: a page is an answer.
+        assert {row.name: row.answering for row in stack.status()}["client"]
     finally:
         sup.stop()
 
