@@ -25,7 +25,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger("bank.loop_watchdog")
 
@@ -84,6 +85,17 @@ class LoopWatchdog:
     def _where(self) -> str:
         frame = sys._current_frames().get(self._loop_thread)
         return "".join(traceback.format_stack(frame)) if frame is not None else "(no stack)\n"
+
+
+@contextmanager
+def loop_watched(stall_seconds: float) -> Iterator[None]:
+    """The running loop watched while inside; a threshold of 0 watches nothing."""
+    watchdog = LoopWatchdog(stall_seconds).start() if stall_seconds else None
+    try:
+        yield
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
 
 
 def end_process(message: str) -> None:

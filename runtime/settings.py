@@ -130,8 +130,9 @@ class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
     # docs/adr/0300-a-cheap-request.md for the measurement behind the default.
     api_workers: int = field(default=1, name="api_workers")
     # An API worker whose event loop has not come round for this long ends itself and
-    # is started again (runtime/loop_watchdog.py, docs/adr/0714).
-    api_loop_stall_seconds: Annotated[float, msgspec.Meta(gt=0)] = field(
+    # is started again (runtime/loop_watchdog.py, docs/adr/0714). 0 = not watched (e.g.
+    # while an app in a test process sits at a debugger's breakpoint).
+    api_loop_stall_seconds: Annotated[float, msgspec.Meta(ge=0)] = field(
         default=10.0, name="api_loop_stall_seconds"
     )
     # GraphQL introspection (and the GraphiQL page) at /graphql: on for development;

@@ -27,7 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from runtime.heap import settle_heap
-from runtime.loop_watchdog import LoopWatchdog
+from runtime.loop_watchdog import loop_watched
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
 from server.adapters.postgres.pool import (
@@ -146,8 +146,7 @@ def services_lifespan(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        watchdog = LoopWatchdog(settings.api_loop_stall_seconds).start()
-        try:
+        with loop_watched(settings.api_loop_stall_seconds):
             services = await build_services(settings, redis, auth)
             app.state.services = services
             try:
@@ -157,8 +156,6 @@ def services_lifespan(
             finally:
                 await redis.aclose()
                 await services.ctx.pool.close()
-        finally:
-            watchdog.stop()
 
     return lifespan
 

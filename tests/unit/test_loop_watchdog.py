@@ -10,7 +10,7 @@ import textwrap
 import threading
 import time
 
-from runtime.loop_watchdog import EXIT_CODE, LoopWatchdog
+from runtime.loop_watchdog import EXIT_CODE, LoopWatchdog, loop_watched
 
 
 def _watched(body, stall: float) -> list[str]:  # type: ignore[no-untyped-def]
@@ -50,6 +50,19 @@ def test_a_wedged_loop_is_reported_once_with_where_it_is() -> None:
     assert len(reported) == 1, reported
     assert "has not come round" in reported[0]
     assert "a_call_that_does_not_return" in reported[0]  # the loop's stack
+
+
+def test_a_threshold_of_zero_watches_nothing() -> None:
+    async def main() -> None:
+        before = set(threading.enumerate())
+        with loop_watched(0):
+            started = set(threading.enumerate()) - before
+        assert [t.name for t in started] == []
+        with loop_watched(5.0):  # and the test can tell
+            started = set(threading.enumerate()) - before
+        assert [t.name for t in started] == ["loop-watchdog"]
+
+    asyncio.run(main())
 
 
 def test_a_beat_is_never_as_long_as_a_stall() -> None:
