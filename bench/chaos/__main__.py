@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.chaos.faults import ON_DEMAND, SCHEDULE, Fault
+from bench.chaos.faults import FULL_ONLY, SCHEDULE, Fault
 from bench.chaos.report import markdown, write
 from bench.chaos.run import FULL, SHORT, ChaosRun
 
@@ -30,10 +30,10 @@ def _commit() -> str:
         return ""
 
 
-def _schedule(labels: list[str] | None) -> tuple[Fault, ...]:
+def _schedule(labels: list[str] | None, short: bool) -> tuple[Fault, ...]:
     if not labels:
-        return SCHEDULE
-    by_label = {f.label.replace(" ", ":"): f for f in SCHEDULE + ON_DEMAND}
+        return SCHEDULE if short else SCHEDULE + FULL_ONLY
+    by_label = {f.label.replace(" ", ":"): f for f in SCHEDULE + FULL_ONLY}
     return tuple(by_label[label] for label in labels)
 
 
@@ -46,15 +46,18 @@ def main(argv: list[str]) -> int:
         "--faults",
         nargs="+",
         metavar="FAULT",
-        choices=[f.label.replace(" ", ":") for f in SCHEDULE + ON_DEMAND],
+        choices=[f.label.replace(" ", ":") for f in SCHEDULE + FULL_ONLY],
         help="only these faults, in this order (e.g. SIGKILL:redis SIGKILL:postgres);"
-        " SIGSTOP:api, SIGSTOP:redis, SIGSTOP:kafka and SIGSTOP:postgres are run only"
-        " when named",
+        " the short form runs SIGSTOP:api, SIGSTOP:redis, SIGSTOP:kafka and"
+        " SIGSTOP:postgres only when named",
     )
     args = p.parse_args(argv)
     name = "short" if args.short else "full"
     result = ChaosRun(
-        SHORT if args.short else FULL, name, _schedule(args.faults), keep_data=args.keep_data
+        SHORT if args.short else FULL,
+        name,
+        _schedule(args.faults, args.short),
+        keep_data=args.keep_data,
     ).run()
     commit = _commit()
     paths = write(result, args.out, "chaos-short" if args.short else "chaos", commit)

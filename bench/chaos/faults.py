@@ -2,8 +2,8 @@
 
 Every process of the stack is killed once with SIGKILL (as `kill -9 PID` taken from
 `./task status` would), and the connector and the notification consumer are frozen
-once each with SIGSTOP (the API, Redis, the broker and PostgreSQL's postmaster too, on
-demand: ON_DEMAND).
+once each with SIGSTOP. The full form also freezes the API, Redis, the broker and
+PostgreSQL's postmaster (FULL_ONLY); the short form does so on demand.
 Nobody here restarts anything: the stack's supervisor (infra/local/supervisor.py, the
 one `./task up` runs) must notice and recover, as it would on a developer's machine.
 """
@@ -43,10 +43,11 @@ SCHEDULE = (
     Fault("notifications", signal.SIGSTOP),
 )
 
-# Freezes the supervisor also answers (docs/adr/0712, 0713), run on demand with
-# ``--faults`` (e.g. SIGSTOP:api): each costs about 10 s before the restart, which the
-# short form inside the test suite does not have room for.
-ON_DEMAND = (
+# Freezes the supervisor also answers (docs/adr/0712, 0713): in the full form's schedule,
+# and in the short form's only when named with ``--faults`` (e.g. SIGSTOP:api). Each
+# costs about 10 s before the restart, which the short form inside the test suite does
+# not have room for.
+FULL_ONLY = (
     Fault("api", signal.SIGSTOP),
     Fault("redis", signal.SIGSTOP),
     Fault("kafka", signal.SIGSTOP),
