@@ -440,12 +440,13 @@ class EmbeddedStack:
                 )
             )
         launcher = records.pop("launcher", None)
-        api_scheme = env.get("BANK_API_URL", "http:").split(":")[0]
+        api_scheme = env.get("BANK_API_URL", "http:").split(":")[0]  # https under --tls
         for name, rec in records.items():
             where = _APP_WHERE.get(name, "{port}").format(
                 port=rec.port, api=env.get("BANK_API_URL", ""), host=HOST
             )
-            answering = rec.port is None or _answers(name, rec.port, api_scheme)
+            scheme = api_scheme if name == "api" else "http"
+            answering = rec.port is None or _answers(name, rec.port, scheme)
             detail = ""
             if name in health.PIPELINE and rec.port is not None and answering:
                 detail = health.probe(rec.port, timeout=STATUS_ANSWER_SECONDS).summary()

@@ -41,15 +41,19 @@ class TwoWorkerApi:
     def running_workers(self) -> list[psutil.Process]:
         assert self.proc.pid is not None
         found = psutil.Process(self.proc.pid).children(recursive=True)
-        # uvicorn spawns each worker; multiprocessing starts a resource tracker too.
-        return [
-            p
-            for p in found
-            if p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())
-        ]
+        return [p for p in found if _is_running_worker(p)]
 
     def cpu_seconds(self) -> list[float]:
         return [sum(p.cpu_times()[:2]) for p in self.workers()]
+
+
+def _is_running_worker(p: psutil.Process) -> bool:
+    # uvicorn spawns each worker; multiprocessing starts a resource tracker too. One that
+    # has just exited is a zombie until its manager reaps it, or already gone.
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())
+    except psutil.NoSuchProcess:
+        return False
 
 
 @pytest_asyncio.fixture
