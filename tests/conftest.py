@@ -2,7 +2,8 @@
 (see infra/local/pytest_plugin.py).
 
 Fixtures: stack, stack_env, api_url, http, db (owner pool), app_db (bank_app pool),
-redis_client, cdc, projections, fresh_dir, client_url. Tests under tests/unit must not use them.
+redis_client, cdc, projections, fresh_dir, own_stack, client_url. Tests under tests/unit must not
+use them.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ one `./task up` runs) must notice and recover, as it would on a developer's mach
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from dataclasses import dataclass
@@ -72,6 +73,13 @@ def inflict(stack: EmbeddedStack, fault: Fault) -> int:
     else:
         os.killpg(pid, fault.sig)  # each child leads its own process group
     return pid
+
+
+def thaw(stack: EmbeddedStack) -> None:
+    """SIGCONT to every process a freeze may have hit and that still runs."""
+    for target in (*stack.processes, "postgres"):
+        with contextlib.suppress(RuntimeError, ProcessLookupError):  # not running
+            inflict(stack, Fault(target, signal.SIGCONT))
 
 
 def is_back(stack: EmbeddedStack, target: str, old_pid: int) -> bool:

@@ -5,11 +5,8 @@ in turn, settling, then the checks."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import os
 import random
-import signal
 import time
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field
@@ -19,7 +16,7 @@ import asyncpg
 import httpx
 
 from bench.chaos import checks
-from bench.chaos.faults import SCHEDULE, Fault, inflict, is_back
+from bench.chaos.faults import SCHEDULE, Fault, inflict, is_back, thaw
 from bench.chaos.ledger import PENDING, Command, Ledger, RetryingClient, Session
 from bench.chaos.probe import LAG_TARGET, ReadLagProbe
 from bench.chaos.screens import Screen
@@ -207,14 +204,7 @@ class ChaosRun:
                 self.result.slowest_health_answer_s = {
                     name: round(took, 3) for name, took in supervisor.slowest_answer.items()
                 }
-            for proc in stack.processes.values():  # never leave a frozen process behind
-                if proc.alive and proc.pid:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.kill(signal.SIGCONT)
-            postmaster = stack.postgres.running_pid()
-            if postmaster is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(postmaster, signal.SIGCONT)
+            thaw(stack)  # never leave a frozen process behind
             stop_stack(stack, keep=self.keep_data)
             if self.keep_data:
                 print(f"[chaos] logs kept in {stack.logs_dir}", flush=True)

@@ -140,6 +140,12 @@ def probe(
         return PipelineHealth(NO_ANSWER, error=str(reason) or type(exc).__name__)
 
 
+def scheme_of(url: str | None) -> str:
+    """How a process whose base URL is ``url`` is asked: https under ``./task up --
+    --tls`` (the API), else http (no URL: a server or a metrics port)."""
+    return "https" if (url or "").startswith("https:") else "http"
+
+
 # -- asking a process whether it answers ---------------------------------------------
 # (port, deadline in seconds, "http" | "https") -> what the process said
 Ask = Callable[[int, float, str], PipelineHealth]

@@ -56,6 +56,7 @@ __all__ = [
     "notifications",
     "scheduler",
     "fresh_dir",
+    "own_stack",
     "client_url",
     "api_factory",
     "pytest_sessionfinish",
@@ -299,6 +300,18 @@ def fresh_dir() -> Iterator[Path]:
     finally:
         EmbeddedStack(path, environ={}).down(timeout=5.0)
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def own_stack(fresh_dir: Path) -> Iterator[EmbeddedStack]:
+    """PostgreSQL, Redis and the broker on free ports in a data dir of the test's own:
+    for a test that freezes or restarts a server, which would drop other tests' state
+    on the session stack. Stopped after."""
+    own = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}, ephemeral=True).start()
+    try:
+        yield own
+    finally:
+        own.stop()
 
 
 @pytest.fixture

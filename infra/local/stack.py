@@ -440,12 +440,10 @@ class EmbeddedStack:
                 )
             )
         launcher = records.pop("launcher", None)
-        api_scheme = env.get("BANK_API_URL", "http:").split(":")[0]  # https under --tls
+        api_url = env.get("BANK_API_URL", "")
         for name, rec in records.items():
-            where = _APP_WHERE.get(name, "{port}").format(
-                port=rec.port, api=env.get("BANK_API_URL", ""), host=HOST
-            )
-            scheme = api_scheme if name == "api" else "http"
+            where = _APP_WHERE.get(name, "{port}").format(port=rec.port, api=api_url, host=HOST)
+            scheme = health.scheme_of(api_url if name == "api" else None)
             answering = rec.port is None or _answers(name, rec.port, scheme)
             detail = ""
             if name in health.PIPELINE and rec.port is not None and answering:

@@ -151,10 +151,7 @@ class Supervisor:
         for name, proc in list(self.stack.processes.items()):
             if self.names is not None and name not in self.names:
                 continue
-            if self._pid.get(name) != proc.pid:  # (re)started, here or by someone else
-                self._pid[name] = proc.pid
-                self._since[name] = now
-                self._forget_progress(name)
+            self._seen(name, proc.pid, now)
             if not proc.alive:
                 self._restart_exited(name, proc, now)
             elif proc.port is not None and (
@@ -175,10 +172,7 @@ class Supervisor:
             return
         if POSTGRES not in self.watch_answer:
             return
-        if self._pid.get(POSTGRES) != pid:  # (re)started, here or by someone else
-            self._pid[POSTGRES] = pid
-            self._since[POSTGRES] = now
-            self._forget_progress(POSTGRES)
+        self._seen(POSTGRES, pid, now)
         reason = self._stuck(POSTGRES, pg.port, "http", now)
         if reason is None:
             return
@@ -218,16 +212,21 @@ class Supervisor:
         if now >= self._due[name]:
             del self._due[name]
             proc.start()
-            self._pid[name] = proc.pid
-            self._since[name] = now
-            self._forget_progress(name)
+            self._seen(name, proc.pid, now)
             self.say(f"{name} restarted (pid {proc.pid})")
 
     # -- progress ----------------------------------------------------------
-    def _forget_progress(self, name: str) -> None:
+    def _seen(self, name: str, pid: int | None, now: float) -> None:
+        """A pid not seen before is a (re)started process, here or by someone else: it
+        starts with its startup grace and no strikes, and a probe of the previous
+        process is ignored."""
+        if self._pid.get(name) == pid:
+            return
+        self._pid[name] = pid
+        self._since[name] = now
         self._strikes[name] = 0
         self._answered.discard(name)
-        self._probes.pop(name, None)  # a probe of the previous process is ignored
+        self._probes.pop(name, None)
         self._next_probe[name] = 0.0
 
     def _how_asked(self, name: str) -> tuple[health.Ask, ProgressWatch]:
@@ -238,8 +237,7 @@ class Supervisor:
 
     def _check_progress(self, name: str, proc: ManagedProcess, now: float) -> None:
         assert proc.port is not None
-        scheme = "https" if (proc.url or "").startswith("https:") else "http"
-        reason = self._stuck(name, proc.port, scheme, now)
+        reason = self._stuck(name, proc.port, health.scheme_of(proc.url), now)
         if reason is None:
             return
         self.say(f"{name} (pid {proc.pid}) is {reason}; killing it to restart it")

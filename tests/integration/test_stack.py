@@ -186,10 +186,10 @@ def test_status_reports_every_server_up(stack: EmbeddedStack) -> None:
         assert str(port) in lines[name], result.stdout
 
 
-def test_status_says_no_answer_for_a_frozen_server(fresh_dir: Path) -> None:
+def test_status_says_no_answer_for_a_frozen_server(own_stack: EmbeddedStack) -> None:
     """A frozen server's port still accepts connections: status asks each server what
     the supervisor asks it (docs/adr/0713), on a stack of its own."""
-    own = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}, ephemeral=True).start()
+    own = own_stack
     frozen = {
         "postgres": own.postgres.running_pid(),
         "redis": own.processes["redis"].pid,
@@ -209,7 +209,6 @@ def test_status_says_no_answer_for_a_frozen_server(fresh_dir: Path) -> None:
         for pid in frozen.values():
             if pid is not None:
                 os.kill(pid, signal.SIGCONT)
-        own.stop()
 
 
 def test_up_refuses_a_data_dir_whose_stack_is_running(stack: EmbeddedStack) -> None:

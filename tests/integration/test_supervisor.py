@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from infra.local import EmbeddedStack, ManagedProcess, StackPorts, health
+from infra.local import EmbeddedStack, ManagedProcess, health
 from infra.local.procs import tcp_ready
 from infra.local.stack import REPO_ROOT
 from infra.local.supervisor import ProgressWatch, Supervisor
@@ -80,15 +80,15 @@ QUICK = ProgressWatch(interval=1.0, timeout=1.0, strikes=3, startup_grace=30.0)
 
 
 def _supervising(stack: EmbeddedStack, names: tuple[str, ...], **how: Any) -> Supervisor:
-    """The `./task up` supervisor over ``names`` of ``stack`` only, with quick checks."""
+    """The `./task up` supervisor over ``names`` of ``stack`` only (and not its
+    PostgreSQL, unless ``watch_postgres=True``), with quick checks."""
     return Supervisor(
         stack,
         say=lambda msg: print(f"[supervisor] {msg}"),
         names=names,
         progress=QUICK,
         answer=QUICK,
-        watch_postgres=False,
-        **how,
+        **{"watch_postgres": False, **how},
     ).start()
 
 
@@ -292,36 +292,29 @@ async def test_a_frozen_web_client_is_restarted_and_serves_the_app_again(
 
 @pytest.mark.parametrize("name", ["redis", "kafka"])
 async def test_a_frozen_embedded_server_is_restarted_and_answers_again(
-    name: str, fresh_dir: Path
+    name: str, own_stack: EmbeddedStack
 ) -> None:
     """On a stack of its own (the session's servers hold the other tests' state): the
     server is frozen, the supervisor sees it not answer and restarts it."""
-    stack = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}, ephemeral=True).start()
-    sup = _supervising(stack, (name,))
+    sup = _supervising(own_stack, (name,))
     try:
-        proc = stack.processes[name]
+        proc = own_stack.processes[name]
         await _seen_by(sup, name, f"{name} answer")
         await _frozen_until_restarted(proc, sup, _nothing)
         await asyncio.to_thread(proc.wait_ready, 30)
         assert health.LIVENESS[name](proc.port or 0, 1.0, "http").state == health.OK
     finally:
         sup.stop()
-        stack.stop()
 
 
 async def test_a_frozen_postgres_is_restarted_and_keeps_what_was_committed(
-    fresh_dir: Path,
+    own_stack: EmbeddedStack,
 ) -> None:
     """On a stack of its own: the postmaster is frozen (its port accepts, no backend
     starts, no new connection is served). The supervisor sees it not answer, kills it
     as a crash and starts it again; crash recovery keeps every committed row."""
-    stack = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}, ephemeral=True).start()
-    sup = Supervisor(
-        stack,
-        say=lambda msg: print(f"[supervisor] {msg}"),
-        names=(),  # PostgreSQL only
-        answer=QUICK,
-    ).start()
+    stack = own_stack
+    sup = _supervising(stack, (), watch_postgres=True)  # PostgreSQL only
     try:
         conn = await asyncpg.connect(stack.admin_database_url)
         try:
@@ -347,7 +340,6 @@ async def test_a_frozen_postgres_is_restarted_and_keeps_what_was_committed(
         assert health.LIVENESS["postgres"](stack.ports.postgres, 1.0, "http").state == health.OK
     finally:
         sup.stop()
-        stack.stop()
 
 
 def test_status_shows_the_pipeline_processes_progress(

@@ -112,6 +112,13 @@ def test_lag_in_any_reasonable_shape_is_summed(lag: object, total: int) -> None:
     assert health.total_lag(lag) == total
 
 
+def test_a_process_served_over_https_is_asked_over_https() -> None:
+    # The supervisor reads a process's base URL, `./task status` the stack's API URL.
+    assert health.scheme_of("https://127.0.0.1:8000") == "https"
+    assert health.scheme_of("http://127.0.0.1:8000") == "http"
+    assert health.scheme_of(None) == "http"  # a server, a metrics port
+
+
 def test_the_apis_liveness_path_over_the_stacks_self_signed_tls(
     process,  # type: ignore[no-untyped-def]
     tmp_path: Path,
