@@ -302,7 +302,7 @@ class AccountScreen:
         except ApiError as e:
             self.statement_note.value = (
                 "Statements are not available from the bank yet."
-                if e.status in (404, 405) and e.code in ("", "not_found")
+                if e.status in (404, 405) and e.code in ("", "not_found", "method_not_allowed")
                 else e.reason
             )
             self._update()

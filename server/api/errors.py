@@ -18,7 +18,13 @@ import asyncpg
 import msgspec
 import redis.exceptions as redis_errors
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    SerializationException,
+    ValidationException,
+)
 from litestar.middleware._internal.exceptions.middleware import get_exception_handler
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -87,31 +93,105 @@ def domain_error_handler(request: Request, exc: domain.DomainError) -> Response:
     return problem_response(request, 422, "Business rule violated", exc.message, exc.code)
 
 
-def http_error_handler(request: Request, exc: HTTPException) -> Response:
+# The code of a client error that names none of its own (Litestar's routing, guards and
+# parsing raise them); GraphQL's errors take the same (server/graphql/problems.py).
+CODE_BY_STATUS = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "rate_limited",
+    503: "unavailable",
+}
+# A problem's title by its status, where no table above gives one (and the OpenAPI
+# document's description of each status).
+TITLE_BY_STATUS = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    422: "Business rule violated",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+# How Litestar's signature model and msgspec word an empty body and broken JSON.
+_NO_BODY = "Object missing required field `data`"
+_MSGSPEC_MALFORMED = "JSON is malformed: "
+
+
+def client_error_code(exc: HTTPException) -> str:
+    """The ``code`` of an HTTP exception: its own, else by what went wrong. A body that
+    is not JSON or does not fit the request's shape gets the codes the strict decode
+    gives (server/api/body.py), whichever layer noticed it first."""
     extra = exc.extra if isinstance(exc.extra, dict) else None
-    code = extra.get("code") if extra else None
+    if extra and extra.get("code"):
+        return str(extra["code"])
+    if isinstance(exc.__cause__, SerializationException):
+        return "malformed_json"
+    if isinstance(exc, ValidationException) and _body_errors_only(exc):
+        return "invalid_body"
+    return CODE_BY_STATUS.get(exc.status_code, "invalid_request")
+
+
+def _body_errors_only(exc: ValidationException) -> bool:
+    if _missing_body(exc):
+        return True
+    messages = exc.extra if isinstance(exc.extra, list) else []
+    return bool(messages) and all(
+        isinstance(m, dict) and m.get("source") == "body" for m in messages
+    )
+
+
+def _missing_body(exc: ValidationException) -> bool:
+    """Litestar's signature model found no body where a struct is declared."""
+    cause = exc.__cause__
+    return isinstance(cause, msgspec.ValidationError) and str(cause) == _NO_BODY
+
+
+def _client_error_detail(request: Request, exc: HTTPException) -> str:
+    """Litestar's own words where they leave a person guessing; ours say what to do."""
     detail = exc.detail
-    if isinstance(exc, ValidationException) and code is None:
-        code = "invalid_request"
+    if isinstance(exc.__cause__, SerializationException):
+        return f"The body is not valid JSON: {detail.removeprefix(_MSGSPEC_MALFORMED)}."
+    if isinstance(exc, ValidationException):
+        if _missing_body(exc):
+            return "The request needs a JSON body."
         if isinstance(exc.extra, list) and exc.extra:
             parts = [
                 f"{e.get('key', '')}: {e.get('message', '')}".strip(": ")
                 for e in exc.extra
                 if isinstance(e, dict)
             ]
-            detail = f"{detail}. " + "; ".join(parts)
+            return f"{detail}. " + "; ".join(parts)
+    if isinstance(exc, MethodNotAllowedException) and exc.headers and exc.headers.get("allow"):
+        return f"{request.method} is not allowed here; this path takes {exc.headers['allow']}."
+    if isinstance(exc, NotFoundException) and detail == "Not Found":
+        return f"{request.url.path} is not a path of this API; /schema lists them."
+    if exc.status_code == 413:
+        return f"The request body is too large: this endpoint takes at most {_max_body(request)}."
+    return detail
+
+
+def _max_body(request: Request) -> str:
+    try:
+        limit = request.route_handler.resolve_request_max_body_size()
+    except Exception:  # noqa: BLE001 - no route (the fast lane): the words stay general
+        limit = None
+    return f"{limit:,} bytes" if limit else "the size it allows"
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Response:
+    title = TITLE_BY_STATUS.get(exc.status_code, "Error")
+    detail = _client_error_detail(request, exc)
     headers = dict(exc.headers or {})
-    title = {
-        400: "Bad request",
-        401: "Unauthorized",
-        403: "Forbidden",
-        404: "Not found",
-        405: "Method not allowed",
-        413: "Payload too large",
-        429: "Too many requests",
-        503: "Service unavailable",
-    }.get(exc.status_code, "Error")
-    return problem_response(request, exc.status_code, title, detail, code, headers or None)
+    return problem_response(
+        request, exc.status_code, title, detail, client_error_code(exc), headers or None
+    )
 
 
 # Seconds a client should wait before retrying while a dependency is down

@@ -48,17 +48,6 @@ from shared.api import IDEMPOTENCY_KEY, Problem
 REF = "#/components/schemas/{name}"
 OAUTH2, BEARER = "OAuth2PasswordBearer", "BearerJWT"
 
-TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    409: "Conflict",
-    413: "Payload too large",
-    422: "Business rule violated",
-    429: "Too many requests",
-    503: "Service unavailable",
-}
 WITH_RETRY_AFTER = (429, 503)
 
 # Rules a handler checks itself after decoding, stated with the constants it checks.
@@ -183,18 +172,21 @@ def _problem_schema(status: int, codes: set[str]) -> dict[str, Any]:
 
 def _problems(op_id: str, op: dict[str, Any], facts: HandlerFacts, public: bool) -> None:
     problems = {status: set(codes) for status, codes in facts.problems.items()}
-    problems.setdefault(400, set()).add("invalid_request")  # Litestar's parameter validation
+    # What Litestar refuses before the handler runs, in the codes errors.py gives it.
+    code = errors.CODE_BY_STATUS
+    problems.setdefault(400, set()).add(code[400])  # a parameter that does not fit
     if not public:
-        problems.setdefault(401, set())
+        problems.setdefault(401, set()).add(code[401])
     if "requestBody" in op:
-        problems.setdefault(413, set())
+        problems[400] |= {"invalid_body", "malformed_json"}  # errors.client_error_code
+        problems.setdefault(413, set()).add(code[413])
     if op_id in MONEY_MOVING:
-        problems.setdefault(429, set()).add("rate_limited")
-    problems.setdefault(503, set())  # a dependency is down
+        problems.setdefault(429, set()).add(code[429])
+    problems.setdefault(503, set()).add(code[503])  # a dependency is down
     responses = op.setdefault("responses", {})
     for status, codes in sorted(problems.items()):
         response: dict[str, Any] = {
-            "description": TITLES.get(status) or facts.titles.get(status, "Error"),
+            "description": errors.TITLE_BY_STATUS.get(status) or facts.titles.get(status, "Error"),
             "content": {PROBLEM_JSON: {"schema": _problem_schema(status, codes)}},
         }
         if status in WITH_RETRY_AFTER:

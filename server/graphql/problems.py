@@ -18,6 +18,7 @@ from strawberry.extensions import SchemaExtension
 
 from server.api.errors import (
     RETRY_AFTER_UNAVAILABLE_SECONDS,
+    client_error_code,
     unanswered,
     unavailable_detail,
     unavailable_reason,
@@ -26,8 +27,6 @@ from server.api.openapi_errors import status_of_error
 from server.domain.errors import DomainError
 
 log = logging.getLogger("bank.graphql")
-
-CODE_BY_STATUS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
 
 
 def problem(message: str, code: str, status: int, **extra: Any) -> GraphQLError:
@@ -47,8 +46,7 @@ def as_problem(exc: Exception, *, mutation: bool = False) -> GraphQLError:
         extra = {"retry_after": exc.retry_after} if hasattr(exc, "retry_after") else {}
         return problem(exc.message, exc.code, status, **extra)
     if isinstance(exc, HTTPException):
-        code = exc.extra.get("code") if isinstance(exc.extra, dict) else None
-        code = code or CODE_BY_STATUS.get(exc.status_code, "invalid_request")
+        code = client_error_code(exc)
         extra = {}
         if exc.headers and "Retry-After" in exc.headers:
             extra["retry_after"] = int(exc.headers["Retry-After"])

@@ -70,7 +70,9 @@ async def test_malformed_movements_are_400_and_append_nothing(
     )
     assert r.status_code == 400, (case, r.status_code, r.text)
     problem = r.json()
-    assert problem["status"] == 400 and problem["detail"] and problem["code"]
+    assert problem["status"] == 400 and problem["detail"]
+    # One code for a body that does not fit, whichever layer noticed it.
+    assert problem["code"] == "invalid_body", (case, problem)
     assert r.headers["content-type"].startswith("application/problem+json")
     assert await _count(db) == before
     assert await ada.balance(account) == 1_000
@@ -81,7 +83,14 @@ async def test_broken_json_and_empty_bodies_are_400(
 ) -> None:
     ada, account = customer_with_account
     before = await _count(db)
-    for raw in [b"{", b"", b"\xff\xfe", b'{"amount": 1,}', b"null"]:
+    expected = [
+        (b"{", "malformed_json", "not valid JSON"),
+        (b'{"amount": 1,}', "malformed_json", "trailing comma"),
+        (b"", "invalid_body", "needs a JSON body"),
+        (b"\xff\xfe", "invalid_characters", "UTF-8"),
+        (b"null", "invalid_body", "null"),
+    ]
+    for raw, code, words in expected:
         r = await http.post(
             f"/api/v1/accounts/{account}/deposits",
             content=raw,
@@ -92,7 +101,40 @@ async def test_broken_json_and_empty_bodies_are_400(
             },
         )
         assert r.status_code == 400, (raw, r.status_code, r.text)
+        assert r.json()["code"] == code and words in r.json()["detail"], (raw, r.text)
     assert await _count(db) == before
+
+
+async def test_what_the_framework_refuses_has_a_code_and_says_what_to_do(
+    http: httpx.AsyncClient, customer_with_account: tuple[Customer, str]
+) -> None:
+    """Routing, authentication and size limits answer as our own errors do: a problem
+    with a machine-readable code, and words a person can act on."""
+    ada, account = customer_with_account
+    too_large = {"name": "x" * 70_000, "currency": "EUR"}
+    cases = [
+        (
+            await http.get("/api/v1/no-such-thing", headers=ada.auth),
+            (404, "not_found", "/schema lists them"),
+        ),
+        (
+            await http.delete(f"/api/v1/accounts/{account}", headers=ada.auth),
+            (405, "method_not_allowed", "DELETE is not allowed here; this path takes"),
+        ),
+        (await http.get("/api/v1/me"), (401, "unauthorized", "token")),
+        (
+            await http.post(
+                "/api/v1/accounts",
+                json=too_large,
+                headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4())},
+            ),
+            (413, "payload_too_large", "at most 65,536 bytes"),
+        ),
+    ]
+    for r, (status, code, words) in cases:
+        assert r.headers["content-type"].startswith("application/problem+json"), r.text
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+        assert words in r.json()["detail"], r.text
 
 
 async def test_a_missing_or_malformed_idempotency_key_is_400(

@@ -142,6 +142,8 @@ async def test_every_operation_answers_bad_characters_with_400_and_nothing_with_
                 failures.append(where)
             elif must_be_400 and not r.json().get("detail"):
                 failures.append(where + " (no detail says what is wrong)")
+            elif r.status_code >= 400 and not r.json().get("code"):
+                failures.append(where + " (no code for a program to act on)")
     assert calls > 100
     assert not failures, "\n".join(failures)
 
