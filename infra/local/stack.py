@@ -99,6 +99,23 @@ def _answers(name: str, port: int, scheme: str) -> bool:
     return not ask(port, STATUS_ANSWER_SECONDS, scheme).stuck
 
 
+@dataclass(frozen=True)
+class _Question:
+    """What `./task status` asks one process, and, of a pipeline process that answers,
+    its progress (GET /health)."""
+
+    name: str
+    port: int
+    scheme: str
+
+    def ask(self) -> tuple[bool, str]:
+        answering = _answers(self.name, self.port, self.scheme)
+        detail = ""
+        if answering and self.name in health.PIPELINE:
+            detail = health.probe(self.port, timeout=STATUS_ANSWER_SECONDS).summary()
+        return answering, detail
+
+
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     return Path(env.get("BANK_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
@@ -415,43 +432,47 @@ class EmbeddedStack:
 
     # -- status / down for a stack started by another process -------------
     def status(self) -> list[ServiceStatus]:
+        """Every process of the stack, each asked at once (a frozen one takes up to
+        STATUS_ANSWER_SECONDS to say nothing, and several would add up)."""
         state = self.saved_state()
         ports = StackPorts(**state["ports"]) if state else self.ports
         env = state["env"] if state else self.env()
         records = {r.name: r for r in self.running_records()}
-        out: list[ServiceStatus] = []
+        rows: list[tuple[ServiceStatus, _Question | None]] = []
         if self.external_db:
-            out.append(ServiceStatus("postgres", True, None, f"external {self.external_db}"))
+            rows.append(
+                (ServiceStatus("postgres", True, None, f"external {self.external_db}"), None)
+            )
         else:
             pid = self.postgres.running_pid()
             port = self.postgres.running_port() or ports.postgres
-            answering = pid is None or _answers("postgres", port, "http")
-            out.append(ServiceStatus("postgres", pid is not None, pid, f"{HOST}:{port}", answering))
+            row = ServiceStatus("postgres", pid is not None, pid, f"{HOST}:{port}")
+            rows.append((row, None if pid is None else _Question("postgres", port, "http")))
         for name, url, external in (
             ("redis", env["BANK_REDIS_URL"], self.external_redis),
             ("kafka", env["BANK_KAFKA_BOOTSTRAP"], self.external_kafka),
         ):
             rec = records.pop(name, None)
             where = f"external {external}" if external else url
-            answering = rec is None or rec.port is None or _answers(name, rec.port, "http")
-            out.append(
-                ServiceStatus(
-                    name, bool(rec) or bool(external), rec.pid if rec else None, where, answering
-                )
-            )
+            row = ServiceStatus(name, bool(rec) or bool(external), rec.pid if rec else None, where)
+            own_port = rec.port if rec is not None else None
+            rows.append((row, None if own_port is None else _Question(name, own_port, "http")))
         launcher = records.pop("launcher", None)
         api_url = env.get("BANK_API_URL", "")
         for name, rec in records.items():
             where = _APP_WHERE.get(name, "{port}").format(port=rec.port, api=api_url, host=HOST)
             scheme = health.scheme_of(api_url if name == "api" else None)
-            answering = rec.port is None or _answers(name, rec.port, scheme)
-            detail = ""
-            if name in health.PIPELINE and rec.port is not None and answering:
-                detail = health.probe(rec.port, timeout=STATUS_ANSWER_SECONDS).summary()
-            out.append(ServiceStatus(name, True, rec.pid, where, answering, detail))
+            row = ServiceStatus(name, True, rec.pid, where)
+            rows.append((row, None if rec.port is None else _Question(name, rec.port, scheme)))
         if launcher:
-            out.append(ServiceStatus("launcher", True, launcher.pid, "`./task up`"))
-        return out
+            rows.append((ServiceStatus("launcher", True, launcher.pid, "`./task up`"), None))
+        questions = [q for _, q in rows if q is not None]
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(questions))) as pool:
+            answers = dict(zip(questions, pool.map(_Question.ask, questions), strict=True))
+        for row, question in rows:
+            if question is not None:
+                row.answering, row.detail = answers[question]
+        return [row for row, _ in rows]
 
     def saved_state(self) -> dict | None:  # type: ignore[type-arg]
         try:

@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from infra.local import EmbeddedStack, PortInUseError, StackAlreadyRunningError, StackPorts
 from infra.local.ports import port_bindable
 from infra.local.procs import tcp_ready
-from infra.local.stack import REPO_ROOT
+from infra.local.stack import REPO_ROOT, STATUS_ANSWER_SECONDS
 
 
 def _cli_env(data_dir: Path, ports: StackPorts) -> dict[str, str]:
@@ -204,7 +204,10 @@ def test_status_says_no_answer_for_a_frozen_server(own_stack: EmbeddedStack) -> 
         for pid in frozen.values():
             assert pid is not None
             os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
         assert states() == dict.fromkeys(frozen, "no-answer")
+        # Asked at once, not one after another: three silences cost one deadline.
+        assert time.monotonic() - started < 2 * STATUS_ANSWER_SECONDS
     finally:
         for pid in frozen.values():
             if pid is not None:
