@@ -36,6 +36,7 @@ from client.state import (
 )
 from client.store import DeviceStore
 from client.unlock import SessionVault, StoredSession
+from client.words import counted
 from shared.api import (
     AccountResponse,
     AnalyticsResponse,
@@ -246,7 +247,10 @@ class Controller:
         self._stop_sync()
         n = len(self.state.pending())
         kept = (
-            f" Your {n} queued payment(s) are kept and will be sent after you sign in." if n else ""
+            f" Your {counted(n, 'queued payment')} {'is' if n == 1 else 'are'} kept and will be"
+            " sent after you sign in."
+            if n
+            else ""
         )
         # The bank refused the tokens (expired, revoked, signed out everywhere): what the
         # device kept of this session goes too.

@@ -72,7 +72,8 @@ async def test_five_wrong_pins_drop_the_kept_session(phone) -> None:
 
     for left in (4, 3, 2, 1):
         await unlock(page, "000000")
-        await expect(shows(page, f"Wrong PIN. {left} tries left.")).to_be_visible()
+        tries = "1 try" if left == 1 else f"{left} tries"
+        await expect(shows(page, f"Wrong PIN. {tries} left.")).to_be_visible()
     await shot(page, "pin", "4-wrong")
     await unlock(page, "000000")
 

@@ -17,6 +17,7 @@ from client.state import Topic
 from client.statements import StatementFormat, file_name, month_label, months_back
 from client.views.common import (
     account_number_text,
+    amount_text,
     error_text,
     money,
     section_title,
@@ -24,13 +25,13 @@ from client.views.common import (
     transaction_tile,
     when,
 )
+from client.words import counted
 from shared.api import (
     AnalyticsDay,
     AnalyticsResponse,
     PendingHoldResponse,
     TransactionResponse,
 )
-from shared.money import format_minor
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -43,6 +44,15 @@ FILTERS = [
     ("transfer_in", "Received"),
 ]
 CHART_DAYS = 30
+
+
+def chart_summary(data: AnalyticsResponse) -> str:
+    """The line under "Last 30 days": money in, money out, how many transactions."""
+    cur = data.currency
+    return (
+        f"In {amount_text(data.total_in, cur)} · Out {amount_text(data.total_out, cur)}"
+        f" · {counted(data.count, 'transaction')}"
+    )
 
 
 def chart_days(data: AnalyticsResponse) -> list[AnalyticsDay]:
@@ -392,11 +402,7 @@ class AccountScreen:
         self._update()
 
     def _render_chart(self, data: AnalyticsResponse) -> None:
-        cur = data.currency
-        self.chart_note.value = (
-            f"In {format_minor(data.total_in, cur)} · Out {format_minor(data.total_out, cur)} "
-            f"{cur} · {data.count} transactions"
-        )
+        self.chart_note.value = chart_summary(data)
         days = chart_days(data)
         if len(days) < 2:
             self.chart_box.visible = False

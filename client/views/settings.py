@@ -10,6 +10,7 @@ import flet as ft
 from client.state import Topic
 from client.views.common import error_text, section_title, snack
 from client.views.keep_session import KeepSessionSection
+from client.words import counted
 from shared.security import SessionResponse
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class SettingsScreen:
 
     def _render_pending(self) -> None:
         n = len(self.state.pending())
-        self.pending.value = f"{n} payment(s) queued on this device." if n else ""
+        self.pending.value = f"{counted(n, 'payment')} queued on this device." if n else ""
         self.pending.visible = bool(n)
 
     async def _on_theme(self, e: ft.Event[ft.SegmentedButton]) -> None:

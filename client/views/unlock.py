@@ -8,6 +8,7 @@ import flet as ft
 
 from client.state import Topic
 from client.unlock import MAX_PIN_FAILURES, StoredSession
+from client.words import counted
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -94,7 +95,7 @@ class UnlockScreen:
             self.shell.show_sign_in()
             return
         if result.refresh_token is None:
-            self._say(f"Wrong PIN. {result.remaining} tries left.")
+            self._say(f"Wrong PIN. {counted(result.remaining, 'try', 'tries')} left.")
             return
         await self.shell.ctrl.resume(self.stored, result.refresh_token)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
-from client.views.account import chart_days
+import msgspec
+
+from client.views.account import chart_days, chart_summary
 from shared.api import AnalyticsDay, AnalyticsResponse
 
 
@@ -39,3 +41,11 @@ def test_an_account_with_older_money_keeps_its_whole_month() -> None:
 
 def test_no_activity_no_chart() -> None:
     assert chart_days(analytics([(0, 0)] * 30)) == []
+
+
+def test_the_summary_counts_in_words_and_names_the_currency_of_both_sums() -> None:
+    one = msgspec.structs.replace(analytics([(1, 12_000)]), total_in=12_000)
+    assert chart_summary(one) == "In 120.00 EUR · Out 0.00 EUR · 1 transaction"
+    two = msgspec.structs.replace(analytics([(1, 500), (1, 250)]), total_in=500, total_out=250)
+    assert chart_summary(two) == "In 5.00 EUR · Out 2.50 EUR · 2 transactions"
+    assert chart_summary(analytics([(0, 0)])).endswith("· 0 transactions")
