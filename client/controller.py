@@ -36,7 +36,6 @@ from client.state import (
 )
 from client.store import DeviceStore
 from client.unlock import SessionVault, StoredSession
-from client.words import counted
 from shared.api import (
     AccountResponse,
     AnalyticsResponse,
@@ -56,6 +55,7 @@ from shared.messages import (
 from shared.messages import Error as LiveError
 from shared.notifications import Notification
 from shared.security import SessionResponse
+from shared.words import counted
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,13 @@ from client.views.common import (
     transaction_tile,
     when,
 )
-from client.words import counted
 from shared.api import (
     AnalyticsDay,
     AnalyticsResponse,
     PendingHoldResponse,
     TransactionResponse,
 )
+from shared.words import counted
 
 if TYPE_CHECKING:
     from client.views.shell import Shell

@@ -10,8 +10,8 @@ import flet as ft
 from client.state import Topic
 from client.views.common import error_text, section_title, snack
 from client.views.keep_session import KeepSessionSection
-from client.words import counted
 from shared.security import SessionResponse
+from shared.words import counted
 
 if TYPE_CHECKING:
     from client.views.shell import Shell

@@ -8,7 +8,7 @@ import flet as ft
 
 from client.state import Topic
 from client.unlock import MAX_PIN_FAILURES, StoredSession
-from client.words import counted
+from shared.words import counted
 
 if TYPE_CHECKING:
     from client.views.shell import Shell

@@ -34,6 +34,7 @@ from server.application.errors import (
     SessionNotFoundError,
     TooManyAttemptsError,
 )
+from shared.words import counted
 
 _MAX_CACHED = 100_000
 
@@ -102,7 +103,7 @@ class SessionService:
         if wait:
             await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
             raise TooManyAttemptsError(
-                f"Too many failed sign-ins; try again in {wait} seconds.", wait
+                f"Too many failed sign-ins; try again in {counted(wait, 'second')}.", wait
             )
         try:
             user = await auth.authenticate(self._ctx, email, password)

@@ -1,4 +1,4 @@
-"""How the app words a number of things: "1 transaction", "2 transactions"."""
+"""How the bank words a number of things: "1 transaction", "2 transactions"."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client.words import counted
+from shared.words import counted
 
 
 def test_one_is_singular_and_every_other_number_plural() -> None:
