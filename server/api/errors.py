@@ -177,6 +177,12 @@ def _client_error_detail(request: Request, exc: HTTPException) -> str:
     return detail
 
 
+def _bearer_challenge(request: Request) -> str:
+    """``Bearer``, and ``error="invalid_token"`` when a bearer token was sent and refused."""
+    sent = request.headers.get("authorization", "")[:7].lower() == "bearer "
+    return 'Bearer realm="bank", error="invalid_token"' if sent else 'Bearer realm="bank"'
+
+
 def _max_body(request: Request) -> str:
     try:
         limit = request.route_handler.resolve_request_max_body_size()
@@ -189,6 +195,8 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     title = TITLE_BY_STATUS.get(exc.status_code, "Error")
     detail = _client_error_detail(request, exc)
     headers = dict(exc.headers or {})
+    if exc.status_code == 401:  # RFC 9110 §15.5.2 and RFC 6750 §3: say how to authenticate
+        headers.setdefault("WWW-Authenticate", _bearer_challenge(request))
     return problem_response(
         request, exc.status_code, title, detail, client_error_code(exc), headers or None
     )

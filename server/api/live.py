@@ -42,7 +42,7 @@ from redis.exceptions import RedisError
 
 from server.api.bootstrap import services_of
 from server.api.errors import unavailable_reason
-from server.api.security import authenticate_access_token
+from server.api.security import SESSION_ENDED_DETAIL, SESSION_REVOKED, authenticate_access_token
 from server.application.context import Actor
 from server.observability.metrics import observe_push
 from server.queries.live import missed_messages
@@ -302,9 +302,7 @@ class _Session:
             await asyncio.sleep(SESSION_RECHECK_SECONDS)
             if actor.session_id is not None and await sessions.is_active(actor.session_id):
                 continue
-            await self.send(
-                Error(code="session_revoked", detail="This session was signed out; sign in again.")
-            )
+            await self.send(Error(code=SESSION_REVOKED, detail=SESSION_ENDED_DETAIL))
             await self.socket.close(code=CLOSE_UNAUTHORIZED, reason="session revoked")
             return
 

@@ -176,7 +176,9 @@ def _problems(op_id: str, op: dict[str, Any], facts: HandlerFacts, public: bool)
     code = errors.CODE_BY_STATUS
     problems.setdefault(400, set()).add(code[400])  # a parameter that does not fit
     if not public:
-        problems.setdefault(401, set()).add(code[401])
+        problems.setdefault(401, set()).update(
+            (code[401], security.TOKEN_EXPIRED, security.SESSION_REVOKED)
+        )
     if "requestBody" in op:
         problems[400] |= {"invalid_body", "malformed_json"}  # errors.client_error_code
         problems.setdefault(413, set()).add(code[413])

@@ -46,6 +46,9 @@ PUBLIC_PATHS = [
     "^/api/v1/ws",
 ]
 MAX_ACCESS_TOKEN_TTL = 15 * 60
+# Why a sent token was refused, for a client to act on (401; GraphQL's session_revoked too).
+TOKEN_EXPIRED, SESSION_REVOKED = "token_expired", "session_revoked"
+SESSION_ENDED_DETAIL = "This session was signed out; sign in again."
 REQUIRED_CLAIMS = ["exp", "sub", "iat", "sid"]
 _ROLES = {"customer", "teller", "admin", "auditor"}
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -89,22 +92,40 @@ class SessionToken(Token):
             if hit[0] > time.time():
                 return cast(Self, hit[1])  # SessionToken has no subclasses: Self is it
             del _verified[key]
-        token = super().decode(
-            encoded_token,
-            secret,
-            algorithm,
-            audience=audience,
-            issuer=issuer,
-            require_claims=require_claims,
-            verify_exp=verify_exp,
-            verify_nbf=verify_nbf,
-            strict_audience=strict_audience,
-        )
+        try:
+            token = super().decode(
+                encoded_token,
+                secret,
+                algorithm,
+                audience=audience,
+                issuer=issuer,
+                require_claims=require_claims,
+                verify_exp=verify_exp,
+                verify_nbf=verify_nbf,
+                strict_audience=strict_audience,
+            )
+        except NotAuthorizedException as exc:
+            raise _refused(exc) from exc
         if cacheable:
             if len(_verified) >= MAX_VERIFIED_TOKENS:
                 del _verified[next(iter(_verified))]
             _verified[key] = (token.exp.timestamp(), token)
         return token
+
+
+def _refused(exc: NotAuthorizedException) -> NotAuthorizedException:
+    """Litestar says "Invalid token" for every refusal; an expired one (its signature
+    checked first) is worth saying, as the remedy differs: refresh, not sign in."""
+    if isinstance(exc.__cause__, jwt.ExpiredSignatureError):
+        return NotAuthorizedException(
+            f"The access token has expired: renew it at {TOKEN_URL} with"
+            " grant_type=refresh_token, or sign in again.",
+            extra={"code": TOKEN_EXPIRED},
+        )
+    return NotAuthorizedException(
+        f"The access token is not valid: sign in at {TOKEN_URL} and send the token it gives"
+        " as `Authorization: Bearer <token>`."
+    )
 
 
 async def retrieve_actor(
@@ -122,11 +143,15 @@ async def retrieve_actor(
 
 
 async def token_revoked(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
-    """True when the token's session no longer exists (checked in Redis, cached ≤ 1 s)."""
+    """True when the token names no session; a 401 ``session_revoked`` when its session
+    no longer exists (checked in Redis, cached ≤ 1 s): signed out, ended from another
+    device, a refresh token reused, a role changed."""
     sid = token.extras.get("sid")
     if not isinstance(sid, str):
         return True
-    return not await services_of(connection.app).sessions.is_active(sid)
+    if not await services_of(connection.app).sessions.is_active(sid):
+        raise NotAuthorizedException(SESSION_ENDED_DETAIL, extra={"code": SESSION_REVOKED})
+    return False
 
 
 async def authenticate_access_token(app: Litestar, token: str | None) -> Actor | None:

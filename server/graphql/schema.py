@@ -24,6 +24,7 @@ from runtime.settings import Settings
 from server.api.live import SESSION_RECHECK_SECONDS, LiveChannels, SentVersions
 from server.api.profile import ProfileController
 from server.api.queries import QueryController
+from server.api.security import SESSION_ENDED_DETAIL, SESSION_REVOKED
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
 from server.graphql.holds import HoldMutation, HoldQuery
@@ -242,7 +243,7 @@ async def _still_signed_in(info: BankInfo) -> None:
     actor = await actor_of(info.context)
     sessions = info.context.services.sessions
     if actor.session_id is None or not await sessions.is_active(actor.session_id):
-        raise problem("This session was signed out; sign in again.", "session_revoked", 401)
+        raise problem(SESSION_ENDED_DETAIL, SESSION_REVOKED, 401)
 
 
 @strawberry.type(name="Mutation")

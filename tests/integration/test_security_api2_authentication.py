@@ -91,17 +91,26 @@ async def test_api2_broken_authentication_forged_tokens_are_refused(
     unknown_session = jwt.encode({**claims, "sid": uuid.uuid4().hex}, key, algorithm="HS256")
     bad_role = jwt.encode({**claims, "role": "root"}, key, algorithm="HS256")
 
-    for name, token in [
-        ("expired", expired),
-        ("wrong key", wrong_key),
-        ("tampered", tampered),
-        ("alg none", alg_none),
-        ("no sid", no_session),
-        ("unknown session", unknown_session),
-        ("unknown role", bad_role),
-        ("garbage", "x.y.z"),
+    # Each is refused with a challenge (RFC 6750) and a code that says what to do: an
+    # expired token is renewed, an ended session signed in again; a forged one says only
+    # "unauthorized" (its signature decides nothing more).
+    for name, token, code in [
+        ("expired", expired, "token_expired"),
+        ("wrong key", wrong_key, "unauthorized"),
+        ("tampered", tampered, "unauthorized"),
+        ("alg none", alg_none, "unauthorized"),
+        ("no sid", no_session, "unauthorized"),
+        ("unknown session", unknown_session, "session_revoked"),
+        ("unknown role", bad_role, "unauthorized"),
+        ("garbage", "x.y.z", "unauthorized"),
     ]:
-        assert await _status(http, token) == 401, name
+        r = await http.get("/api/v1/accounts", headers={"Authorization": f"Bearer {token}"})
+        assert (r.status_code, r.json()["code"]) == (401, code), (name, r.text)
+        assert r.headers["www-authenticate"] == 'Bearer realm="bank", error="invalid_token"'
+    r = await http.get("/api/v1/accounts", headers={"Authorization": f"Bearer {expired}"})
+    assert "grant_type=refresh_token" in r.json()["detail"]
+    r = await http.get("/api/v1/accounts")
+    assert r.headers["www-authenticate"] == 'Bearer realm="bank"'
     # Still fine with the real one.
     assert await _status(http, good) == 200
 
@@ -178,7 +187,9 @@ async def test_api2_broken_authentication_logout_and_session_revocation(
     # Logout ends the laptop's session.
     r = await http.post("/api/v1/auth/logout", headers=laptop_auth)
     assert r.status_code == 204
-    assert await _status(http, laptop["access_token"]) == 401
+    r = await http.get("/api/v1/accounts", headers=laptop_auth)
+    assert (r.status_code, r.json()["code"]) == (401, "session_revoked"), r.text
+    assert "signed out" in r.json()["detail"]
     assert (await _refresh(http, laptop["refresh_token"])).status_code == 400
     assert (await http.post("/api/v1/auth/logout", headers=laptop_auth)).status_code == 401
 
