@@ -18,6 +18,7 @@ from uuid import UUID
 from server.application.actor import Actor
 from server.application.errors import PermissionDeniedError
 from server.domain.errors import AccountNotFoundError
+from shared.words import with_article
 
 Action = Literal["read", "deposit", "withdraw", "transfer", "freeze", "unfreeze", "close"]
 
@@ -56,5 +57,6 @@ def check_role(actor: Actor, *roles: str) -> None:
     """For staff functions (audit trail, role assignment): 403 for every other role."""
     if actor.role not in roles:
         raise PermissionDeniedError(
-            f"This needs the {' or '.join(roles)} role; you are signed in as a {actor.role}."
+            f"This needs the {' or '.join(roles)} role;"
+            f" you are signed in as {with_article(actor.role)}."
         )

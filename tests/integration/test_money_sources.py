@@ -51,6 +51,13 @@ async def test_a_teller_takes_cash_into_a_customers_account_and_it_is_audited(
         headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4())},
     )
     assert r.status_code == 403 and r.json()["code"] == "forbidden", r.text
+    assert "you are signed in as a customer" in r.json()["detail"], r.text
+    r = await http.post(
+        f"/api/v1/accounts/{account}/cash-deposits",
+        json={"amount": 1_00},
+        headers={**auditor.auth, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 403 and "signed in as an auditor" in r.json()["detail"], r.text
     own = (await tom.open_account())["id"]
     r = await http.post(
         f"/api/v1/accounts/{own}/cash-deposits",

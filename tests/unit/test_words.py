@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.words import counted
+from shared.words import counted, with_article
 
 
 def test_one_is_singular_and_every_other_number_plural() -> None:
@@ -14,3 +14,10 @@ def test_one_is_singular_and_every_other_number_plural() -> None:
 def test_an_irregular_plural_is_given() -> None:
     assert counted(1, "try", "tries") == "1 try"
     assert counted(4, "try", "tries") == "4 tries"
+
+
+def test_the_article_follows_the_first_sound_of_a_role() -> None:
+    assert with_article("admin") == "an admin"
+    assert with_article("auditor") == "an auditor"
+    assert with_article("teller") == "a teller"
+    assert with_article("customer") == "a customer"
