@@ -4,6 +4,7 @@ caught up), from the fold of the account's events, as the balance reads do."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from server.application.access import check_account_access
@@ -27,7 +28,15 @@ FROM hold_view WHERE account_id = $1 ORDER BY version
 """
 
 
-def _folded(account: Account) -> list[PendingHoldResponse]:
+# When each pending hold of the fold was placed: its FundsHeld event's recorded_at, as
+# the projection stores it in hold_view (server/projections/plan.hold_change).
+_PLACED = """
+SELECT (payload->>'hold_id')::uuid AS hold_id, recorded_at FROM events
+WHERE stream_id = $1 AND event_type = 'FundsHeld' AND (payload->>'hold_id')::uuid = ANY($2)
+"""
+
+
+def _folded(account: Account, placed: dict[UUID, datetime]) -> list[PendingHoldResponse]:
     return [
         PendingHoldResponse(
             hold_id=h.hold_id,
@@ -37,6 +46,7 @@ def _folded(account: Account) -> list[PendingHoldResponse]:
             description=h.description,
             expires_at=h.expires_at,
             to_account_id=h.to_account_id,
+            placed_at=placed.get(h.hold_id),
         )
         for h in account.holds
     ]
@@ -52,6 +62,8 @@ async def pending_holds(ctx: AppContext, actor: Actor, account_id: UUID) -> Hold
                 items=[hold_response(r) for r in await conn.fetch(_PENDING, account_id)]
             )
         account = await ctx.accounts.get(conn, account_id)
-    if account is None:
-        raise AccountNotFoundError("No such account.")
-    return HoldList(items=_folded(account))
+        if account is None:
+            raise AccountNotFoundError("No such account.")
+        pending = [h.hold_id for h in account.holds]
+        rows = await conn.fetch(_PLACED, account_id, pending) if pending else []
+    return HoldList(items=_folded(account, {r["hold_id"]: r["recorded_at"] for r in rows}))
