@@ -21,7 +21,7 @@ from datetime import datetime
 
 from server.statements.builder import Statement, major_units
 
-MEDIA_TYPE = "text/csv; charset=utf-8"
+MEDIA_TYPE = "text/csv"  # Litestar adds "; charset=utf-8" to a text/* type
 SUMMARY_HEADER = ("field", "value", "minor_units")
 POSTINGS_HEADER = (
     "booked_at",

@@ -50,7 +50,7 @@ async def statement(
 
 def parse_csv(r: httpx.Response) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
     assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"  # one charset, not two
     summary, postings = r.text.split("\r\n\r\n")
     rows = list(csv.reader(io.StringIO(summary)))
     return {row[0]: row[1:] for row in rows[1:]}, list(csv.DictReader(io.StringIO(postings)))
