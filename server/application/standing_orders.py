@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +30,7 @@ from server.application.commands import TransferMoney
 from server.application.context import AppContext
 from server.application.errors import IdempotencyKeyReusedError
 from server.application.idempotency import IdempotencyKey, request_hash
+from server.domain.account import check_two_accounts
 from server.domain.errors import AccountNotFoundError, DomainError
 from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, Schedule, new_schedule
 from shared.api import TransferRequest
@@ -108,7 +109,9 @@ async def create(
         details={"amount": req.amount, "frequency": req.frequency},
     )
     try:
-        schedule = new_schedule(req.frequency, req.start_date, req.end_date, req.count)
+        check_two_accounts(req.from_account_id, req.to_account_id)
+        today = datetime.now(UTC).date()
+        schedule = new_schedule(req.frequency, req.start_date, req.end_date, req.count, today=today)
         async with ctx.pool.acquire() as conn:
             owner = await conn.fetchval(
                 "SELECT owner_id FROM account_owners WHERE account_id = $1", req.from_account_id

@@ -355,6 +355,12 @@ def open_account(
     )
 
 
+def check_two_accounts(source_id: UUID, target_id: UUID) -> None:
+    """A transfer (and a standing order's) moves money between two different accounts."""
+    if source_id == target_id:
+        raise errors.SameAccountTransferError("Choose two different accounts for a transfer.")
+
+
 def transfer(
     *,
     source: Account,
@@ -368,8 +374,7 @@ def transfer(
 ) -> tuple[MoneyTransferredOut, MoneyTransferredIn, TransferCompleted]:
     """Decide a transfer between two accounts: both legs, or a domain error.
     ``currency`` is the one the customer named (None: the source account's)."""
-    if source.id == target.id:
-        raise errors.SameAccountTransferError("Choose two different accounts for a transfer.")
+    check_two_accounts(source.id, target.id)
     source.check_can_debit()
     target.check_not_closed()
     source.check_amount(amount, currency or source.currency, limit)

@@ -59,11 +59,22 @@ def add_months(start: date, months: int) -> date:
 
 
 def new_schedule(
-    frequency: Frequency, start: date, end: date | None = None, count: int | None = None
+    frequency: Frequency,
+    start: date,
+    end: date | None = None,
+    count: int | None = None,
+    *,
+    today: date,
 ) -> Schedule:
-    """A schedule a customer asked for, checked (InvalidScheduleError otherwise)."""
+    """A schedule a customer asks for today (UTC), checked (InvalidScheduleError
+    otherwise). It starts today or later: a start in the past would pay every occurrence
+    already due at once, on the scheduler's next round."""
     schedule = Schedule(frequency, start, end, count)
     check_schedule(schedule)
+    if start < today:
+        raise InvalidScheduleError(
+            f"start_date must be today or later; today is {today.isoformat()} (UTC)."
+        )
     return schedule
 
 

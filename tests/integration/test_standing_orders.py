@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +185,19 @@ async def test_bad_orders_are_refused_and_cancel_stops_payments(
         headers=payer.auth,
     )
     assert r.status_code == 422 and r.json()["code"] == "invalid_schedule", r.text
+    # A start in the past would pay every occurrence due since at once; one account to
+    # itself would be refused at every occurrence.
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    past = {"from_account_id": source, "start_date": yesterday, "count": 3}
+    to_itself = {"from_account_id": source, "to_account_id": source, "count": 2}
+    for body, code in [
+        (past, "invalid_schedule"),
+        ({**to_itself, "start_date": "2027-01-01"}, "same_account"),
+    ]:
+        r = await http.post("/api/v1/standing-orders", json={**base, **body}, headers=payer.auth)
+        assert r.status_code == 422 and r.json()["code"] == code, (body, r.text)
+    listed = await http.get("/api/v1/standing-orders", headers=payer.auth)
+    assert listed.json()["items"] == [], listed.text
     r = await http.post(
         "/api/v1/standing-orders",
         json={**base, "from_account_id": source, "start_date": "2027-01-01", "count": 2},

@@ -9,6 +9,8 @@ import pytest
 
 from server.domain.schedule import InvalidScheduleError, Schedule, add_months, new_schedule
 
+TODAY = date(2026, 12, 6)
+
 
 def dates(s: Schedule, limit: int = 50) -> list[date]:
     out = []
@@ -57,8 +59,18 @@ def test_once_has_one_occurrence() -> None:
         {"frequency": "weekly", "start": date(2027, 1, 1), "count": 0},
         {"frequency": "daily", "start": date(2027, 1, 1), "count": 2},
         {"frequency": "monthly", "start": date(9999, 12, 31), "count": 2},
+        {"frequency": "once", "start": date(2026, 12, 5)},  # yesterday: due at once
+        {"frequency": "monthly", "start": date(2020, 1, 1), "count": 3},  # three at once
     ],
 )
 def test_bad_schedules_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidScheduleError):
-        new_schedule(**kwargs)
+        new_schedule(**kwargs, today=TODAY)
+
+
+def test_a_schedule_may_start_today_or_later() -> None:
+    assert new_schedule("once", TODAY, today=TODAY).due_date(0) == TODAY
+    later = new_schedule("weekly", date(2026, 12, 7), count=2, today=TODAY)
+    assert later.due_date(1) == date(2026, 12, 14)
+    with pytest.raises(InvalidScheduleError, match="today is 2026-12-06"):
+        new_schedule("once", date(2026, 12, 5), today=TODAY)
