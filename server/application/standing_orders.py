@@ -30,7 +30,7 @@ from server.application.commands import TransferMoney
 from server.application.context import AppContext
 from server.application.errors import IdempotencyKeyReusedError
 from server.application.idempotency import IdempotencyKey, request_hash
-from server.domain.account import check_two_accounts
+from server.domain.account import check_standing_transfer
 from server.domain.errors import AccountNotFoundError, DomainError
 from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, Schedule, new_schedule
 from shared.api import TransferRequest
@@ -109,7 +109,6 @@ async def create(
         details={"amount": req.amount, "frequency": req.frequency},
     )
     try:
-        check_two_accounts(req.from_account_id, req.to_account_id)
         today = datetime.now(UTC).date()
         schedule = new_schedule(req.frequency, req.start_date, req.end_date, req.count, today=today)
         async with ctx.pool.acquire() as conn:
@@ -117,6 +116,7 @@ async def create(
                 "SELECT owner_id FROM account_owners WHERE account_id = $1", req.from_account_id
             )
             check_account_access(actor, owner, "transfer")
+            await _check_payable(ctx, conn, req)
             row = await _insert(conn, order_id, owner, req, schedule, idem)
             if row is None:  # the key made this order already
                 row = await _created_under(conn, order_id, idem)
@@ -127,6 +127,18 @@ async def create(
         raise
     await ctx.uow.record([audit.accepted()])
     return _view(row)
+
+
+async def _check_payable(
+    ctx: AppContext, conn: asyncpg.Connection, req: StandingOrderRequest
+) -> None:
+    """Refuse now what every occurrence would be refused for (a destination that does
+    not exist or is closed, another currency), as a transfer's decision would."""
+    source = await ctx.accounts.get(conn, req.from_account_id)
+    target = await ctx.accounts.get(conn, req.to_account_id)
+    if source is None or target is None:
+        raise AccountNotFoundError("No such account.")
+    check_standing_transfer(source, target, req.currency)
 
 
 async def _insert(

@@ -196,6 +196,9 @@ class Account(msgspec.Struct, frozen=True):
             raise errors.AmountLimitExceededError(
                 f"The amount exceeds the per-transaction limit of {limit} minor units."
             )
+        self.check_currency(currency)
+
+    def check_currency(self, currency: str) -> None:
         if currency != self.currency:
             raise errors.CurrencyMismatchError(
                 f"This account holds {self.currency}; the amount is in {currency}."
@@ -361,6 +364,24 @@ def check_two_accounts(source_id: UUID, target_id: UUID) -> None:
         raise errors.SameAccountTransferError("Choose two different accounts for a transfer.")
 
 
+def check_same_currency(source: Account, target: Account) -> None:
+    if target.currency != source.currency:
+        raise errors.CurrencyMismatchError(
+            f"The destination account holds {target.currency}; the source holds {source.currency}."
+        )
+
+
+def check_standing_transfer(source: Account, target: Account, currency: str | None) -> None:
+    """What would refuse a standing order's transfer on every due date, checked when the
+    order is made (balances, limits and a freeze may change until then; these do not):
+    the transfer's own rules on the two accounts, a closed one, and the currencies."""
+    check_two_accounts(source.id, target.id)
+    source.check_not_closed()
+    target.check_not_closed()
+    source.check_currency(currency or source.currency)
+    check_same_currency(source, target)
+
+
 def transfer(
     *,
     source: Account,
@@ -378,10 +399,7 @@ def transfer(
     source.check_can_debit()
     target.check_not_closed()
     source.check_amount(amount, currency or source.currency, limit)
-    if target.currency != source.currency:
-        raise errors.CurrencyMismatchError(
-            f"The destination account holds {target.currency}; the source holds {source.currency}."
-        )
+    check_same_currency(source, target)
     source.check_within_outgoing_limits(amount, booked_on)
     source.check_has_sufficient_funds(amount)
     target.check_balance_fits(amount)

@@ -188,14 +188,20 @@ async def test_bad_orders_are_refused_and_cancel_stops_payments(
     # A start in the past would pay every occurrence due since at once; one account to
     # itself would be refused at every occurrence.
     yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    # Nor is what every occurrence would be refused for: no such destination, the same
+    # account, another currency.
     past = {"from_account_id": source, "start_date": yesterday, "count": 3}
-    to_itself = {"from_account_id": source, "to_account_id": source, "count": 2}
-    for body, code in [
-        (past, "invalid_schedule"),
-        ({**to_itself, "start_date": "2027-01-01"}, "same_account"),
+    later = {"from_account_id": source, "start_date": "2027-01-01", "count": 2}
+    dollars = (await payer.open_account(currency="USD"))["id"]
+    for body, status, code in [
+        (past, 422, "invalid_schedule"),
+        ({**later, "to_account_id": source}, 422, "same_account"),
+        ({**later, "to_account_id": str(uuid.uuid4())}, 404, "account_not_found"),
+        ({**later, "to_account_id": dollars}, 422, "currency_mismatch"),
+        ({**later, "currency": "GBP"}, 422, "currency_mismatch"),
     ]:
         r = await http.post("/api/v1/standing-orders", json={**base, **body}, headers=payer.auth)
-        assert r.status_code == 422 and r.json()["code"] == code, (body, r.text)
+        assert (r.status_code, r.json()["code"]) == (status, code), (body, r.text)
     listed = await http.get("/api/v1/standing-orders", headers=payer.auth)
     assert listed.json()["items"] == [], listed.text
     r = await http.post(
