@@ -109,16 +109,22 @@ async def create(
         details={"amount": req.amount, "frequency": req.frequency},
     )
     try:
-        today = datetime.now(UTC).date()
-        schedule = new_schedule(req.frequency, req.start_date, req.end_date, req.count, today=today)
         async with ctx.pool.acquire() as conn:
             owner = await conn.fetchval(
                 "SELECT owner_id FROM account_owners WHERE account_id = $1", req.from_account_id
             )
             check_account_access(actor, owner, "transfer")
-            await _check_payable(ctx, conn, req)
-            row = await _insert(conn, order_id, owner, req, schedule, idem)
-            if row is None:  # the key made this order already
+            row = None
+            # A retry of an order the key made answers that order, whatever changed since
+            # (the date, the accounts); a new order is checked against today's.
+            if idem is None or not await _exists(conn, order_id):
+                today = datetime.now(UTC).date()
+                schedule = new_schedule(
+                    req.frequency, req.start_date, req.end_date, req.count, today=today
+                )
+                await _check_payable(ctx, conn, req)
+                row = await _insert(conn, order_id, owner, req, schedule, idem)
+            if row is None:  # the key made this order already (or just now, in a race)
                 row = await _created_under(conn, order_id, idem)
                 await ctx.uow.record([audit.replayed()])
                 return _view(row)
@@ -127,6 +133,10 @@ async def create(
         raise
     await ctx.uow.record([audit.accepted()])
     return _view(row)
+
+
+async def _exists(conn: asyncpg.Connection, order_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM standing_orders WHERE id = $1", order_id))
 
 
 async def _check_payable(

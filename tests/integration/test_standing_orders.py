@@ -377,3 +377,32 @@ async def test_a_scheduler_whose_connections_went_silent_pays_on_new_ones(
             proc.wait(timeout=10)
         link.close()
     assert await events_of(db, transfer_id) == 1
+
+
+async def test_a_retry_answers_the_order_its_key_made_whatever_changed_since(
+    http: httpx.AsyncClient,
+) -> None:
+    """The checks are made when an order is made: the key's retry answers that order even
+    when the destination has closed since; a new key is checked again, and refused."""
+    payer, source, _ = await funded(http, 500)
+    savings = (await payer.open_account(name="Savings"))["id"]
+    body = {
+        "from_account_id": source,
+        "to_account_id": savings,
+        "amount": 10,
+        "frequency": "once",
+        "start_date": "2027-01-04",
+    }
+    keyed = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
+    first = await http.post("/api/v1/standing-orders", json=body, headers=keyed)
+    assert first.status_code == 201, first.text
+    closed = await http.post(f"/api/v1/accounts/{savings}/close", headers=payer.auth)
+    assert closed.status_code == 200, closed.text
+
+    again = await http.post("/api/v1/standing-orders", json=body, headers=keyed)
+    assert (again.status_code, again.json()) == (201, first.json()), again.text
+    fresh = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
+    refused = await http.post("/api/v1/standing-orders", json=body, headers=fresh)
+    assert (refused.status_code, refused.json()["code"]) == (422, "account_closed"), refused.text
+    r = await http.post(f"/api/v1/standing-orders/{first.json()['id']}/cancel", headers=payer.auth)
+    assert r.status_code == 200, r.text  # leave nothing due for other tests
