@@ -28,6 +28,7 @@ from shared.events import (
     TransferCompleted,
 )
 from shared.money import CURRENCY_EXPONENTS, INT64_MAX
+from shared.words import counted
 
 Status = Literal["active", "frozen", "closed"]
 _with = msgspec.structs.replace
@@ -322,7 +323,8 @@ class Account(msgspec.Struct, frozen=True):
         self.check_not_closed()
         if self.holds:
             raise errors.AccountHasPendingHoldsError(
-                f"The account has {len(self.holds)} pending hold(s); post or void them first."
+                f"The account has {counted(len(self.holds), 'pending hold')}; post or void them"
+                " first."
             )
         if self.balance != 0:
             raise errors.AccountNotEmptyError(

@@ -233,7 +233,7 @@ def test_an_account_with_pending_holds_cannot_be_closed() -> None:
     )
     placed = hold(acc, 300)
     acc = acc.apply(placed)
-    with pytest.raises(errors.AccountHasPendingHoldsError):
+    with pytest.raises(errors.AccountHasPendingHoldsError, match="has 1 pending hold;"):
         acc.close()
     acc = acc.apply(void_hold(acc, hold_id=placed.hold_id, now=NOW))
     assert acc.apply(acc.close()).status == "closed"
