@@ -107,6 +107,11 @@ class QueryController(Controller):
             until=_parse_instant(until, "to", end_of_day=True) if until else None,
             kind=kind,
         )
+        if flt.since is not None and flt.until is not None and flt.since >= flt.until:
+            raise BadRequestError(
+                "from must be before to (to is exclusive; a date means that whole day).",
+                "invalid_date_range",
+            )
         # Only the access check: any version of the account will do.
         await account_queries.get_account(ctx, actor, account, cache=query_cache, min_version=0)
         try:

@@ -227,6 +227,12 @@ async def test_another_customers_history_does_not_exist_and_bad_input_is_a_400(
         ("/transactions", {"cursor": "not-a-cursor"}, "invalid_cursor"),
         ("/transactions", {"kind": "gift"}, "invalid_kind"),
         ("/transactions", {"from": "yesterday"}, "invalid_date"),
+        ("/transactions", {"from": "2026-03-02", "to": "2026-03-01"}, "invalid_date_range"),
+        (
+            "/transactions",
+            {"from": "2026-03-01T10:00Z", "to": "2026-03-01T09:00Z"},
+            "invalid_date_range",
+        ),
         ("/analytics", {"from": "2026-02-30"}, "invalid_date"),
         ("/analytics", {"from": "2026-03-02", "to": "2026-03-01"}, "invalid_date_range"),
         ("/analytics", {"from": "2020-01-01", "to": "2026-01-01"}, "invalid_date_range"),
@@ -252,3 +258,9 @@ async def test_another_customers_history_does_not_exist_and_bad_input_is_a_400(
         headers=ada.auth,
     )
     assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
+
+    # The same day as from and to is that whole day (to is exclusive, a date its whole day).
+    newest = (await http.get(base + "/transactions", headers=ada.auth)).json()["items"][0]
+    day = newest["occurred_at"][:10]
+    r = await http.get(base + "/transactions", params={"from": day, "to": day}, headers=ada.auth)
+    assert r.status_code == 200 and newest in r.json()["items"], r.text
