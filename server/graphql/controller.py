@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from runtime.settings import Settings
 from server.api.security import authenticate_access_token
@@ -22,6 +23,8 @@ from server.graphql.context import BankContext, bank_context, token_of
 from server.graphql.schema import build_schema
 
 PATH = "/graphql"
+# What an error that no resolver raised carries: graphql-core's refusal of the document.
+INVALID_QUERY = {"code": "invalid_query", "status": 400, "classification": "BAD_REQUEST"}
 
 
 def graphql_controller(settings: Settings) -> type:
@@ -68,6 +71,17 @@ def graphql_controller(settings: Settings) -> type:
             self, socket: WebSocket, context_ws: Any, root_value: Any
         ) -> None:
             await self.run(request=socket, context=context_ws, root_value=root_value)
+
+        async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+            """A document that does not parse or validate is the client's to change, and
+            says so as every other error does: ``code`` (``invalid_query``), ``status``
+            and ``classification`` in ``extensions`` (server/graphql/problems.py)."""
+            response = await super().process_result(request, result)
+            for error in response.get("errors") or []:
+                extensions = error.setdefault("extensions", {})
+                if "code" not in extensions:
+                    extensions.update(INVALID_QUERY)
+            return response
 
         async def on_ws_connect(self, context: BankContext) -> None:
             assert context.websocket is not None

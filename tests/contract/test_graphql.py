@@ -268,3 +268,21 @@ async def test_abusive_documents_are_refused_with_a_clear_error(http: httpx.Asyn
     # Introspection is on in development (settings.graphql_introspection).
     schema = await gql.data("{ __schema { queryType { name } } }")
     assert schema["__schema"]["queryType"]["name"] == "Query"
+
+
+async def test_a_document_that_does_not_parse_or_validate_has_a_code(
+    http: httpx.AsyncClient,
+) -> None:
+    """Errors graphql-core raises before any resolver runs carry what every other error
+    carries: a code, the HTTP-equivalent status and whose move it is."""
+    _, gql = await _customer(http, "Quinn Query")
+    for document in ["{ me { email } ", "{ me { shoeSize } }", "{ accounts(first: 1) { id } }"]:
+        err = await gql.error(document)
+        assert err["extensions"] == {
+            "code": "invalid_query",
+            "status": 400,
+            "classification": "BAD_REQUEST",
+        }, (document, err)
+    # An error a resolver raised keeps its own code.
+    err = await gql.error("query($id: UUID!) { account(id: $id) { id } }", id=str(uuid.uuid4()))
+    assert err["extensions"]["code"] != "invalid_query", err
