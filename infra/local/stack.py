@@ -99,7 +99,7 @@ def _answers(name: str, port: int, scheme: str) -> bool:
     return not ask(port, STATUS_ANSWER_SECONDS, scheme).stuck
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Question:
     """What `./task status` asks one process, and, of a pipeline process that answers,
     its progress (GET /health)."""
@@ -468,10 +468,10 @@ class EmbeddedStack:
             rows.append((ServiceStatus("launcher", True, launcher.pid, "`./task up`"), None))
         questions = [q for _, q in rows if q is not None]
         with concurrent.futures.ThreadPoolExecutor(max(1, len(questions))) as pool:
-            answers = dict(zip(questions, pool.map(_Question.ask, questions), strict=True))
+            answers = iter(pool.map(_Question.ask, questions))  # in the order asked
         for row, question in rows:
             if question is not None:
-                row.answering, row.detail = answers[question]
+                row.answering, row.detail = next(answers)
         return [row for row, _ in rows]
 
     def saved_state(self) -> dict | None:  # type: ignore[type-arg]

@@ -119,6 +119,9 @@ TITLE_BY_STATUS = {
     429: "Too many requests",
     503: "Service unavailable",
 }
+# The codes of a body that is not JSON, and of one that does not fit the request's shape
+# (server/api/body.py gives them too; the OpenAPI lists them for every body).
+MALFORMED_JSON, INVALID_BODY = "malformed_json", "invalid_body"
 # How Litestar's signature model and msgspec word an empty body and broken JSON.
 _NO_BODY = "Object missing required field `data`"
 _MSGSPEC_MALFORMED = "JSON is malformed: "
@@ -132,9 +135,9 @@ def client_error_code(exc: HTTPException) -> str:
     if extra and extra.get("code"):
         return str(extra["code"])
     if isinstance(exc.__cause__, SerializationException):
-        return "malformed_json"
+        return MALFORMED_JSON
     if isinstance(exc, ValidationException) and _body_errors_only(exc):
-        return "invalid_body"
+        return INVALID_BODY
     return CODE_BY_STATUS.get(exc.status_code, "invalid_request")
 
 
@@ -186,7 +189,7 @@ def _bearer_challenge(request: Request) -> str:
 def _max_body(request: Request) -> str:
     try:
         limit = request.route_handler.resolve_request_max_body_size()
-    except Exception:  # noqa: BLE001 - no route (the fast lane): the words stay general
+    except KeyError:  # no route in the scope (the fast lane): the words stay general
         limit = None
     return f"{limit:,} bytes" if limit else "the size it allows"
 

@@ -180,7 +180,7 @@ def _problems(op_id: str, op: dict[str, Any], facts: HandlerFacts, public: bool)
             (code[401], security.TOKEN_EXPIRED, security.SESSION_REVOKED)
         )
     if "requestBody" in op:
-        problems[400] |= {"invalid_body", "malformed_json"}  # errors.client_error_code
+        problems[400] |= {errors.INVALID_BODY, errors.MALFORMED_JSON}
         problems.setdefault(413, set()).add(code[413])
     if op_id in MONEY_MOVING:
         problems.setdefault(429, set()).add(code[429])

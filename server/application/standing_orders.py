@@ -117,15 +117,18 @@ async def create(
             row = None
             # A retry of an order the key made answers that order, whatever changed since
             # (the date, the accounts); a new order is checked against today's.
-            if idem is None or not await _exists(conn, order_id):
+            stored = await _stored(conn, order_id) if idem else None
+            if stored is None:
                 today = datetime.now(UTC).date()
                 schedule = new_schedule(
                     req.frequency, req.start_date, req.end_date, req.count, today=today
                 )
                 await _check_payable(ctx, conn, req)
                 row = await _insert(conn, order_id, owner, req, schedule, idem)
-            if row is None:  # the key made this order already (or just now, in a race)
-                row = await _created_under(conn, order_id, idem)
+                if row is None:  # a concurrent request under the key made it just now
+                    stored = await _stored(conn, order_id)
+            if row is None:  # the key made this order already
+                row = _same_request(stored, idem)
                 await ctx.uow.record([audit.replayed()])
                 return _view(row)
     except DomainError as err:
@@ -133,10 +136,6 @@ async def create(
         raise
     await ctx.uow.record([audit.accepted()])
     return _view(row)
-
-
-async def _exists(conn: asyncpg.Connection, order_id: UUID) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM standing_orders WHERE id = $1", order_id))
 
 
 async def _check_payable(
@@ -180,12 +179,14 @@ async def _insert(
     )
 
 
-async def _created_under(
-    conn: asyncpg.Connection, order_id: UUID, idem: IdempotencyKey | None
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+async def _stored(conn: asyncpg.Connection, order_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
         f"SELECT {_COLUMNS}, request_hash FROM standing_orders WHERE id = $1", order_id
     )
+
+
+def _same_request(row: asyncpg.Record | None, idem: IdempotencyKey | None) -> asyncpg.Record:
+    """The order the key made, when this request is the one it was made for."""
     if row is None or idem is None or row["request_hash"] != idem.request_hash:
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key already created a different standing order; use a new key."

@@ -406,3 +406,28 @@ async def test_a_retry_answers_the_order_its_key_made_whatever_changed_since(
     assert (refused.status_code, refused.json()["code"]) == (422, "account_closed"), refused.text
     r = await http.post(f"/api/v1/standing-orders/{first.json()['id']}/cancel", headers=payer.auth)
     assert r.status_code == 200, r.text  # leave nothing due for other tests
+
+
+async def test_one_key_sent_several_times_at_once_makes_one_order(
+    http: httpx.AsyncClient,
+) -> None:
+    """The race the key's lookup cannot see: every request finds no order, one insert
+    wins, and the others answer the order it made."""
+    payer, source, target = await funded(http, 500)
+    body = {
+        "from_account_id": source,
+        "to_account_id": target,
+        "amount": 10,
+        "frequency": "once",
+        "start_date": "2027-01-04",
+    }
+    keyed = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
+    answers = await asyncio.gather(
+        *(http.post("/api/v1/standing-orders", json=body, headers=keyed) for _ in range(6))
+    )
+    assert {r.status_code for r in answers} == {201}, [r.text for r in answers]
+    assert len({r.json()["id"] for r in answers}) == 1
+    listed = (await http.get("/api/v1/standing-orders", headers=payer.auth)).json()["items"]
+    assert [o["id"] for o in listed] == [answers[0].json()["id"]]
+    r = await http.post(f"/api/v1/standing-orders/{listed[0]['id']}/cancel", headers=payer.auth)
+    assert r.status_code == 200, r.text  # leave nothing due for other tests
