@@ -8,11 +8,11 @@ that minus the funds held by pending payments (card-style holds). An answer with
 from __future__ import annotations
 
 from shared.api import AccountResponse
-from shared.money import Money, format_minor
+from shared.money import Money, money_text
 
 
 def _text(m: Money) -> str:
-    return f"{format_minor(m.amount, m.currency)} {m.currency}"
+    return money_text(m.amount, m.currency)
 
 
 def available_of(a: AccountResponse) -> Money:

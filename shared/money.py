@@ -74,3 +74,8 @@ def format_minor(amount: int, currency: str) -> str:
     if exp == 0:
         return f"{sign}{a:,}"
     return f"{sign}{a // 10**exp:,}.{a % 10**exp:0{exp}d}"
+
+
+def money_text(amount: int, currency: str) -> str:
+    """1234 EUR -> '12.34 EUR': an amount as a person reads it (screens, messages, PDFs)."""
+    return f"{format_minor(amount, currency)} {currency}"

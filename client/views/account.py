@@ -17,7 +17,6 @@ from client.state import Topic
 from client.statements import StatementFormat, file_name, month_label, months_back
 from client.views.common import (
     account_number_text,
-    amount_text,
     error_text,
     money,
     section_title,
@@ -31,6 +30,7 @@ from shared.api import (
     PendingHoldResponse,
     TransactionResponse,
 )
+from shared.money import money_text
 from shared.words import counted
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def chart_summary(data: AnalyticsResponse) -> str:
     """The line under "Last 30 days": money in, money out, how many transactions."""
     cur = data.currency
     return (
-        f"In {amount_text(data.total_in, cur)} · Out {amount_text(data.total_out, cur)}"
+        f"In {money_text(data.total_in, cur)} · Out {money_text(data.total_out, cur)}"
         f" · {counted(data.count, 'transaction')}"
     )
 

@@ -12,7 +12,7 @@ from client.account_numbers import grouped
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of
 from shared.api import AccountResponse, TransactionResponse
-from shared.money import Money, format_minor
+from shared.money import Money, money_text
 
 SEED = "#1B5E8C"  # the bank's brand colour; Material 3 derives the palette from it
 CURRENCIES = ["EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "JPY"]
@@ -34,11 +34,7 @@ KIND_ICON = {
 
 
 def money(m: Money) -> str:
-    return f"{format_minor(m.amount, m.currency)} {m.currency}"
-
-
-def amount_text(amount: int, currency: str) -> str:
-    return f"{format_minor(amount, currency)} {currency}"
+    return money_text(m.amount, m.currency)
 
 
 def signed(tx: TransactionResponse) -> str:

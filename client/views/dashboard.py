@@ -15,7 +15,6 @@ from client.views.common import (
     KIND_ICON,
     KIND_LABEL,
     account_number_text,
-    amount_text,
     error_text,
     money,
     section_title,
@@ -23,7 +22,7 @@ from client.views.common import (
     when,
 )
 from shared.api import AccountResponse, TransactionResponse
-from shared.money import format_minor
+from shared.money import money_text
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -64,7 +63,7 @@ def queue_tile(item: QueuedMovement, shell: Shell) -> ft.ListTile:
         where = f"{where} → {item.to_name}"
     return ft.ListTile(
         leading=ft.Icon(status[1], color=status[2]),
-        title=ft.Text(f"{KIND_LABEL[item.kind]} {amount_text(item.amount, item.currency)}"),
+        title=ft.Text(f"{KIND_LABEL[item.kind]} {money_text(item.amount, item.currency)}"),
         subtitle=ft.Text(f"{where} · {detail}", size=12),
         trailing=ft.Icon(KIND_ICON[item.kind], size=18),
         dense=True,
@@ -162,7 +161,7 @@ class DashboardScreen:
         for currency, amount in sorted(totals.items()):
             rows.append(
                 ft.Text(
-                    f"{format_minor(amount, currency)} {currency}",
+                    money_text(amount, currency),
                     size=30,
                     weight=ft.FontWeight.BOLD,
                     color=ft.Colors.ON_PRIMARY_CONTAINER,

@@ -19,13 +19,12 @@ from client.views.common import (
     KIND_LABEL,
     account_label,
     account_number_text,
-    amount_text,
     error_text,
     money,
     section_title,
 )
 from shared.api import AccountResponse, PayeeResponse
-from shared.money import parse_major
+from shared.money import money_text, parse_major
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -324,7 +323,7 @@ class MoveMoneyScreen:
             return
         source, amount, target = checked
         rows = [
-            ("Amount", amount_text(amount, source.currency)),
+            ("Amount", money_text(amount, source.currency)),
             ("From" if self.kind != "deposit" else "Into", source.name),
         ]
         warning: list[ft.Control] = []
@@ -397,7 +396,7 @@ class MoveMoneyScreen:
         self.page.update()
 
     def _show_outcome(self, item: QueuedMovement) -> None:
-        what = f"{KIND_LABEL[item.kind]} of {amount_text(item.amount, item.currency)}"
+        what = f"{KIND_LABEL[item.kind]} of {money_text(item.amount, item.currency)}"
         if item.to_name:
             what = f"{what} to {item.to_name}"
         if item.status == "done":

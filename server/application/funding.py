@@ -121,7 +121,9 @@ def deposit_cash(state: State, cmd: DepositCash) -> Decision:
     check_role(cmd.actor, "teller")
     funding.check_cash_not_for_own_account(account, cmd.actor.user_id)
     event = _deposited(state, account, cmd, DEPOSIT_SOURCE_CASH)
-    funding.check_cash_within_one_person(cmd.amount, cmd.approval_threshold)  # last: valid
+    funding.check_cash_within_one_person(
+        cmd.amount, cmd.approval_threshold, account.currency
+    )  # last: valid
     return _response(account, event, None)
 
 
@@ -135,6 +137,8 @@ def top_up_account(state: State, cmd: TopUpAccount) -> Decision:
         )
     funding.check_top_ups_enabled(cmd.enabled)
     event = _deposited(state, account, cmd, DEPOSIT_SOURCE_DEV_TOP_UP)
-    already = funding.topped_up_on(state.accounts.values(), cmd.actor.user_id, cmd.booked_on)
-    funding.check_top_up_within_daily_cap(already, cmd.amount, cmd.daily_cap)
+    already = funding.topped_up_on(
+        state.accounts.values(), cmd.actor.user_id, cmd.booked_on, account.currency
+    )
+    funding.check_top_up_within_daily_cap(already, cmd.amount, cmd.daily_cap, account.currency)
     return _response(account, event, TOP_UP_NOTICE)

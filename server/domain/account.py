@@ -27,7 +27,7 @@ from shared.events import (
     MoneyWithdrawn,
     TransferCompleted,
 )
-from shared.money import CURRENCY_EXPONENTS, INT64_MAX
+from shared.money import CURRENCY_EXPONENTS, INT64_MAX, money_text
 from shared.words import counted
 
 Status = Literal["active", "frozen", "closed"]
@@ -195,7 +195,8 @@ class Account(msgspec.Struct, frozen=True):
             raise errors.InvalidAmountError("The amount must be greater than zero.")
         if amount > limit:
             raise errors.AmountLimitExceededError(
-                f"The amount exceeds the per-transaction limit of {limit} minor units."
+                "The amount exceeds the per-transaction limit of"
+                f" {money_text(limit, self.currency)}."
             )
         self.check_currency(currency)
 
@@ -209,6 +210,13 @@ class Account(msgspec.Struct, frozen=True):
         if self.status == "closed":
             raise errors.AccountClosedError("The account is closed and accepts no movements.")
 
+    def check_can_receive(self) -> None:
+        """The other end of a payment: the payer must learn which account refused."""
+        if self.status == "closed":
+            raise errors.AccountClosedError(
+                "The destination account is closed and accepts no payments."
+            )
+
     def check_can_debit(self) -> None:
         self.check_not_closed()
         if self.status == "frozen":
@@ -217,7 +225,7 @@ class Account(msgspec.Struct, frozen=True):
     def check_has_sufficient_funds(self, amount: int) -> None:
         """On the available balance: money held for pending holds is not spendable."""
         if self.available - amount < -self.overdraft_limit:
-            held = f" ({self.held} minor units are held)" if self.held else ""
+            held = f" ({money_text(self.held, self.currency)} is held)" if self.held else ""
             raise errors.InsufficientFundsError(
                 f"Insufficient funds: the available balance{held} cannot cover this amount."
             )
@@ -232,17 +240,17 @@ class Account(msgspec.Struct, frozen=True):
     def check_within_transaction_limit(self, amount: int, day: date | None) -> None:
         if self.per_transaction_limit is not None and amount > self.per_transaction_limit:
             raise errors.TransactionLimitExceededError(
-                f"This account allows at most {self.per_transaction_limit} minor units"
-                " per payment.",
+                "This account allows at most"
+                f" {money_text(self.per_transaction_limit, self.currency)} per payment.",
                 self.remaining_today(day),
             )
 
     def check_within_daily_limit(self, amount: int, day: date | None) -> None:
-        left = self.remaining_today(day)
-        if left is not None and amount > left:
+        limit, left = self.daily_outgoing_limit, self.remaining_today(day)
+        if limit is not None and left is not None and amount > left:
             raise errors.DailyLimitExceededError(
-                f"This account's daily outgoing limit is {self.daily_outgoing_limit} minor"
-                f" units; {left} minor units are left today.",
+                f"This account's daily outgoing limit is {money_text(limit, self.currency)};"
+                f" {money_text(left, self.currency)} is left today.",
                 left,
             )
 
@@ -379,7 +387,7 @@ def check_standing_transfer(source: Account, target: Account, currency: str | No
     the transfer's own rules on the two accounts, a closed one, and the currencies."""
     check_two_accounts(source.id, target.id)
     source.check_not_closed()
-    target.check_not_closed()
+    target.check_can_receive()
     source.check_currency(currency or source.currency)
     check_same_currency(source, target)
 
@@ -399,7 +407,7 @@ def transfer(
     ``currency`` is the one the customer named (None: the source account's)."""
     check_two_accounts(source.id, target.id)
     source.check_can_debit()
-    target.check_not_closed()
+    target.check_can_receive()
     source.check_amount(amount, currency or source.currency, limit)
     check_same_currency(source, target)
     source.check_within_outgoing_limits(amount, booked_on)

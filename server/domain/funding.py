@@ -14,6 +14,7 @@ from uuid import UUID
 
 from server.domain import errors
 from server.domain.account import Account
+from shared.money import money_text
 
 
 def check_top_ups_enabled(enabled: bool) -> None:
@@ -24,17 +25,21 @@ def check_top_ups_enabled(enabled: bool) -> None:
         )
 
 
-def topped_up_on(accounts: Iterable[Account], owner_id: UUID, day: date) -> int:
-    """What ``owner_id`` topped up on ``day`` over the given accounts of theirs."""
-    return sum(a.topped_up_on(day) for a in accounts if a.owner_id == owner_id)
+def topped_up_on(accounts: Iterable[Account], owner_id: UUID, day: date, currency: str) -> int:
+    """What ``owner_id`` topped up on ``day`` over the given accounts of theirs in
+    ``currency``: the cap is in minor units, so it counts per currency (a yen is not a
+    cent)."""
+    return sum(
+        a.topped_up_on(day) for a in accounts if a.owner_id == owner_id and a.currency == currency
+    )
 
 
-def check_top_up_within_daily_cap(already_today: int, amount: int, cap: int) -> None:
+def check_top_up_within_daily_cap(already_today: int, amount: int, cap: int, currency: str) -> None:
     left = max(cap - already_today, 0)
     if amount > left:
         raise errors.TopUpCapExceededError(
-            f"Development top-ups are capped at {cap} minor units a day per customer; "
-            f"{left} minor units are left today."
+            f"Development top-ups are capped at {money_text(cap, currency)} a day per"
+            f" customer; {money_text(left, currency)} is left today."
         )
 
 
@@ -53,9 +58,9 @@ def needs_second_person(amount: int, threshold: int | None) -> bool:
     return threshold is not None and amount > threshold
 
 
-def check_cash_within_one_person(amount: int, threshold: int | None) -> None:
-    if needs_second_person(amount, threshold):
+def check_cash_within_one_person(amount: int, threshold: int | None, currency: str) -> None:
+    if threshold is not None and needs_second_person(amount, threshold):
         raise errors.ApprovalRequiredError(
-            f"A cash deposit over {threshold} minor units needs a second member of staff"
+            f"A cash deposit over {money_text(threshold, currency)} needs a second member of staff"
             " to approve it before the money is credited."
         )

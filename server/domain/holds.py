@@ -28,6 +28,7 @@ from shared.events import (
     MoneyWithdrawn,
     TransferCompleted,
 )
+from shared.money import money_text
 
 if TYPE_CHECKING:  # account.py imports this module; the aggregate is only a type here
     from server.domain.account import Account
@@ -82,7 +83,7 @@ def check_timeout(seconds: int, maximum: int) -> None:
 def check_destination(source: Account, target: Account) -> None:
     if source.id == target.id:
         raise errors.SameAccountTransferError("A hold cannot pay into its own account.")
-    target.check_not_closed()
+    target.check_can_receive()
     if target.currency != source.currency:
         raise errors.CurrencyMismatchError(
             f"The destination account holds {target.currency}; the source holds {source.currency}."
@@ -163,7 +164,8 @@ def post_hold(
         raise errors.InvalidAmountError("The amount must be greater than zero.")
     if posted > hold.amount:
         raise errors.PostExceedsHoldError(
-            f"A hold of {hold.amount} minor units can be posted for at most that; {posted} asked."
+            f"A hold of {money_text(hold.amount, account.currency)} can be posted for at most"
+            f" that; {money_text(posted, account.currency)} asked."
         )
     released = _release(account, hold, "posted")
     after = account.apply(released)
@@ -183,7 +185,7 @@ def post_hold(
         return Posting(released=released, debit=withdrawn)
     if destination is None or destination.id != hold.to_account_id:
         raise ValueError("the hold's destination account must be given to post it")
-    destination.check_not_closed()
+    destination.check_can_receive()
     destination.check_balance_fits(posted)
     return Posting(
         released=released,

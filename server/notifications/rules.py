@@ -33,7 +33,7 @@ from uuid import UUID
 import msgspec
 
 from shared.events import MoneyTransferredIn, MoneyWithdrawn, RecordedEvent
-from shared.money import format_minor
+from shared.money import money_text
 from shared.notifications import NotificationKind
 
 STALE_AFTER = timedelta(days=1)
@@ -95,10 +95,6 @@ class AuditRow(msgspec.Struct, kw_only=True):
 audit_row_decoder = msgspec.json.Decoder(AuditRow)
 
 
-def _money(amount: int, currency: str) -> str:
-    return f"{format_minor(amount, currency)} {currency}"
-
-
 def _fresh(occurred_at: datetime, now: datetime) -> bool:
     return now - occurred_at <= STALE_AFTER
 
@@ -137,8 +133,11 @@ def from_event(
             user_id=owner_id,
             source_key=key,
             kind="money_received",
-            title=f"You received {_money(ev.amount, ev.currency)}",
-            body=f"A transfer{note} arrived; new balance {_money(ev.balance_after, ev.currency)}.",
+            title=f"You received {money_text(ev.amount, ev.currency)}",
+            body=(
+                f"A transfer{note} arrived;"
+                f" new balance {money_text(ev.balance_after, ev.currency)}."
+            ),
             occurred_at=rec.recorded_at,
             account_id=ev.account_id,
         )
@@ -147,10 +146,10 @@ def from_event(
             user_id=owner_id,
             source_key=key,
             kind="large_withdrawal",
-            title=f"Large withdrawal: {_money(ev.amount, ev.currency)}",
+            title=f"Large withdrawal: {money_text(ev.amount, ev.currency)}",
             body=(
-                f"{_money(ev.amount, ev.currency)} was withdrawn; new balance "
-                f"{_money(ev.balance_after, ev.currency)}. Not you? Sign out everywhere "
+                f"{money_text(ev.amount, ev.currency)} was withdrawn; new balance "
+                f"{money_text(ev.balance_after, ev.currency)}. Not you? Sign out everywhere "
                 "in Settings and call us."
             ),
             occurred_at=rec.recorded_at,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from server.statements.builder import Statement, StatementLine
 from server.statements.pdf import TextLine, pdf_document
-from shared.money import format_minor
+from shared.money import format_minor, money_text
 
 MEDIA_TYPE = "application/pdf"
 BANK_NAME = "Northwind Bank"
@@ -59,7 +59,7 @@ def render_pdf(statement: Statement) -> bytes:
     account, period, cur = statement.account, statement.period, statement.account.currency
 
     def money(amount: int) -> str:
-        return f"{format_minor(amount, cur)} {cur}"
+        return money_text(amount, cur)
 
     status = (
         f"to date (as of {period.as_of:%Y-%m-%d %H:%M} UTC; the month is not over)"

@@ -53,7 +53,7 @@ async def test_staff_set_limits_and_payments_over_them_are_refused_with_what_is_
         assert r.status_code == 422 and r.json()["code"] == "daily_limit_exceeded", r.text
         assert (
             r.json()["remaining_today"] == 50_00
-            and "5000 minor units are left today" in (r.json()["detail"])
+            and "50.00 EUR is left today" in (r.json()["detail"])
         )
     assert (await ada.transfer(account, savings, 50_00)).status_code == 201
     assert await ada.balance(account) == 850_00

@@ -134,7 +134,7 @@ async def test_production_refuses_a_customers_deposit_and_caps_hold_per_day(
         assert (await top_up(account, 60_00)).status_code == 201
         r = await top_up(second, 40_01)  # the cap is per customer, over both accounts
         assert r.status_code == 422 and r.json()["code"] == "top_up_daily_cap_exceeded"
-        assert "4000 minor units are left today" in r.json()["detail"]
+        assert "40.00 EUR is left today" in r.json()["detail"]
         assert (await top_up(second, 40_00)).status_code == 201
     assert await ada.balance(account) == 67_00 and await ada.balance(second) == 40_00
 

@@ -174,7 +174,7 @@ def test_a_closed_account_accepts_nothing() -> None:
         closed.freeze("")
     with pytest.raises(errors.AccountClosedError):
         closed.close()
-    with pytest.raises(errors.AccountClosedError):
+    with pytest.raises(errors.AccountClosedError, match="^The destination account is closed"):
         transfer(
             source=funded(10),
             target=closed,

@@ -24,9 +24,11 @@ TOM = Actor(uuid.uuid4(), "teller")
 BOSS = Actor(uuid.uuid4(), "admin")
 
 
-def account_of(owner: Actor) -> Account:
+def account_of(owner: Actor, currency: str = "EUR") -> Account:
     return Account.opened(
-        open_account(account_id=uuid.uuid4(), owner_id=owner.user_id, name="Main", currency="EUR")
+        open_account(
+            account_id=uuid.uuid4(), owner_id=owner.user_id, name="Main", currency=currency
+        )
     )
 
 
@@ -62,10 +64,21 @@ def test_production_refuses_a_customers_deposit() -> None:
 def test_the_daily_cap_counts_every_account_of_the_customer_and_says_what_is_left() -> None:
     first, second = account_of(ADA), account_of(ADA)
     after = decide(state(first, second), top_up(first, 70_00, owned=(second.id,))).states[0]
-    with pytest.raises(errors.TopUpCapExceededError, match=" 3000 minor units are left today"):
+    left = r"capped at 100\.00 EUR a day per customer; 30\.00 EUR is left today"
+    with pytest.raises(errors.TopUpCapExceededError, match=left):
         decide(state(after, second), top_up(second, 30_01, owned=(first.id,)))
     ok = decide(state(after, second), top_up(second, 30_00, owned=(first.id,)))
     assert ok.states[0].balance == 30_00
+
+
+def test_the_daily_cap_counts_per_currency_because_it_is_in_minor_units() -> None:
+    """100 yen are not 1.00 EUR: a top-up in one currency leaves the other's cap alone."""
+    euros, yen = account_of(ADA), account_of(ADA, "JPY")
+    after = decide(state(euros, yen), top_up(euros, 100_00, owned=(yen.id,))).states[0]
+    full_yen = decide(state(after, yen), top_up(yen, 100_00, owned=(euros.id,))).states[0]
+    assert full_yen.balance == 100_00
+    with pytest.raises(errors.TopUpCapExceededError, match="at 10,000 JPY a day .*; 0 JPY is"):
+        decide(state(after, full_yen), top_up(full_yen, 1, owned=(euros.id,)))
 
 
 def test_the_cap_starts_again_the_next_day() -> None:
@@ -129,9 +142,11 @@ def test_a_top_up_goes_only_into_an_account_of_ones_own() -> None:
 
 def test_named_checks() -> None:
     funding.check_top_ups_enabled(True)
-    funding.check_top_up_within_daily_cap(already_today=60, amount=40, cap=100)
-    with pytest.raises(errors.TopUpCapExceededError, match="0 minor units are left"):
-        funding.check_top_up_within_daily_cap(already_today=120, amount=1, cap=100)
+    funding.check_top_up_within_daily_cap(already_today=60, amount=40, cap=100, currency="EUR")
+    with pytest.raises(errors.TopUpCapExceededError, match="0.00 EUR is left"):
+        funding.check_top_up_within_daily_cap(already_today=120, amount=1, cap=100, currency="EUR")
+    with pytest.raises(errors.TopUpCapExceededError, match="at 100 JPY a day .* 0 JPY is left"):
+        funding.check_top_up_within_daily_cap(already_today=120, amount=1, cap=100, currency="JPY")
 
 
 def cash(account: Account, amount: int, threshold: int | None, actor: Actor = TOM) -> DepositCash:
@@ -145,7 +160,9 @@ def test_a_cash_deposit_over_the_threshold_needs_a_second_person_and_at_it_does_
     assert not funding.needs_second_person(10**12, None)  # four eyes off
     acc = account_of(ADA)
     assert decide(state(acc), cash(acc, 500_00, 500_00)).states[0].balance == 500_00
-    with pytest.raises(errors.ApprovalRequiredError, match="over 50000 minor units"):
+    with pytest.raises(
+        errors.ApprovalRequiredError, match=r"over 500\.00 EUR needs a second member of staff"
+    ):
         decide(state(acc), cash(acc, 500_01, 500_00))
     # The command an approval runs has no threshold: it credits.
     assert decide(state(acc), cash(acc, 500_01, None)).states[0].balance == 500_01

@@ -81,7 +81,7 @@ def test_a_hold_lowers_the_available_balance_not_the_ledger() -> None:
 def test_spending_is_checked_against_the_available_balance() -> None:
     acc = account(10_000)
     acc = acc.apply(hold(acc, 8_000))
-    with pytest.raises(errors.InsufficientFundsError, match="held"):
+    with pytest.raises(errors.InsufficientFundsError, match=r"\(80\.00 EUR is held\)"):
         acc.withdraw(
             amount=2_001, currency="EUR", transaction_id=uuid.uuid4(), description="", limit=LIMIT
         )
@@ -113,7 +113,7 @@ def test_posting_in_full_by_default_and_never_for_more() -> None:
     acc = account(10_000)
     placed = hold(acc, 3_000)
     acc = acc.apply(placed)
-    with pytest.raises(errors.PostExceedsHoldError):
+    with pytest.raises(errors.PostExceedsHoldError, match="of 30.00 EUR .*; 30.01 EUR asked"):
         post_hold(acc, hold_id=placed.hold_id, amount=3_001, now=NOW)
     posting = post_hold(acc, hold_id=placed.hold_id, amount=None, now=NOW)
     assert posting.debit.amount == 3_000

@@ -59,7 +59,9 @@ def withdraw(acc: Account, amount: int, day: date = TODAY) -> WithdrawMoney:
 
 def test_a_payment_over_the_per_payment_limit_is_refused_and_says_what_is_left_today() -> None:
     acc = funded()
-    with pytest.raises(errors.TransactionLimitExceededError) as refused:
+    with pytest.raises(
+        errors.TransactionLimitExceededError, match="at most 100.00 EUR per"
+    ) as refused:
         decide(state(acc), withdraw(acc, 100_01))
     assert refused.value.remaining_today == 150_00
     assert decide(state(acc), withdraw(acc, 100_00)).states[0].balance == 900_00
@@ -70,7 +72,7 @@ def test_withdrawals_and_transfers_out_share_the_daily_limit() -> None:
     after = decide(state(acc), withdraw(acc, 100_00)).states[0]
     out = TransferMoney(actor=ADA, transfer_id=uuid.uuid4(), from_account_id=acc.id,
                         to_account_id=other.id, amount=50_01, booked_on=TODAY)  # fmt: skip
-    with pytest.raises(errors.DailyLimitExceededError, match="5000 minor units are left") as r:
+    with pytest.raises(errors.DailyLimitExceededError, match="50.00 EUR is left") as r:
         decide(state(after, other), out)
     assert r.value.remaining_today == 50_00
     ok = decide(state(after, other), TransferMoney(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.money import format_minor, parse_major
+from shared.money import format_minor, money_text, parse_major
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,10 @@ def test_format_round_trips() -> None:
     assert format_minor(-5, "EUR") == "-0.05"
     assert format_minor(1000, "JPY") == "1,000"
     assert parse_major(format_minor(987654321, "EUR").replace(",", ""), "EUR") == 987654321
+
+
+def test_an_amount_reads_as_a_person_reads_it_in_every_message() -> None:
+    """Screens, notifications, statements and the bank's refusals: never 'minor units'."""
+    assert money_text(100_000_000, "EUR") == "1,000,000.00 EUR"
+    assert money_text(100_000_000, "JPY") == "100,000,000 JPY"
+    assert money_text(1_500, "KWD") == "1.500 KWD"
