@@ -21,6 +21,7 @@ from litestar import Request
 from litestar.exceptions import ClientException
 
 from runtime.observability import context as obs
+from server.api.errors import INVALID_BODY, INVALID_BODY_DETAIL, MALFORMED_JSON
 from server.application.context import Actor
 from server.application.idempotency import IdempotencyKey, request_hash
 from shared.api import IDEMPOTENCY_KEY
@@ -47,13 +48,13 @@ async def decode_body(request: Request, type_: type[T]) -> T:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
     raw = await request.body()
     if not raw:
-        raise BadRequestError("The request needs a JSON body.", "invalid_body")
+        raise BadRequestError("The request needs a JSON body.", INVALID_BODY)
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise BadRequestError(f"Invalid request body: {exc}", "invalid_body") from None
+        raise BadRequestError(f"{INVALID_BODY_DETAIL}: {exc}", INVALID_BODY) from None
     except msgspec.DecodeError as exc:
-        raise BadRequestError(f"The body is not valid JSON: {exc}", "malformed_json") from None
+        raise BadRequestError(f"The body is not valid JSON: {exc}", MALFORMED_JSON) from None
 
 
 def parse_uuid(value: str, name: str) -> uuid.UUID:

@@ -122,6 +122,7 @@ TITLE_BY_STATUS = {
 # The codes of a body that is not JSON, and of one that does not fit the request's shape
 # (server/api/body.py gives them too; the OpenAPI lists them for every body).
 MALFORMED_JSON, INVALID_BODY = "malformed_json", "invalid_body"
+INVALID_BODY_DETAIL = "Invalid request body"  # then what msgspec found, field by field
 # How Litestar's signature model and msgspec word an empty body and broken JSON.
 _NO_BODY = "Object missing required field `data`"
 _MSGSPEC_MALFORMED = "JSON is malformed: "
@@ -156,6 +157,13 @@ def _missing_body(exc: ValidationException) -> bool:
     return isinstance(cause, msgspec.ValidationError) and str(cause) == _NO_BODY
 
 
+def _field_error(error: dict[str, object]) -> str:
+    """``amount: Expected `int` >= 1``; a mistake of the whole body without Litestar's
+    name for it (``data``)."""
+    key, message = error.get("key", ""), error.get("message", "")
+    return f"{message}" if key in ("", "data") else f"{key}: {message}"
+
+
 def _client_error_detail(request: Request, exc: HTTPException) -> str:
     """Litestar's own words where they leave a person guessing; ours say what to do."""
     detail = exc.detail
@@ -165,12 +173,12 @@ def _client_error_detail(request: Request, exc: HTTPException) -> str:
         if _missing_body(exc):
             return "The request needs a JSON body."
         if isinstance(exc.extra, list) and exc.extra:
-            parts = [
-                f"{e.get('key', '')}: {e.get('message', '')}".strip(": ")
-                for e in exc.extra
-                if isinstance(e, dict)
-            ]
-            return f"{detail}. " + "; ".join(parts)
+            # Litestar says "Validation failed for POST <path>" (the path is the problem's
+            # ``instance`` already) and names the whole body "data"; the strict decode
+            # (server/api/body.py) says "Invalid request body: ..." for the same mistake.
+            parts = [_field_error(e) for e in exc.extra if isinstance(e, dict)]
+            what = INVALID_BODY_DETAIL if _body_errors_only(exc) else "Invalid request"
+            return f"{what}: " + "; ".join(parts)
     if isinstance(exc, MethodNotAllowedException) and exc.headers and exc.headers.get("allow"):
         return f"{request.method} is not allowed here; this path takes {exc.headers['allow']}."
     if isinstance(exc, NotFoundException) and detail == "Not Found":
