@@ -142,12 +142,15 @@ async def _check_payable(
     ctx: AppContext, conn: asyncpg.Connection, req: StandingOrderRequest
 ) -> None:
     """Refuse now what every occurrence would be refused for (a destination that does
-    not exist or is closed, another currency), as a transfer's decision would."""
+    not exist or is closed, an amount over the bank's per-transaction limit, another
+    currency), as a transfer's decision would."""
     source = await ctx.accounts.get(conn, req.from_account_id)
     target = await ctx.accounts.get(conn, req.to_account_id)
     if source is None or target is None:
         raise AccountNotFoundError("No such account.")
-    check_standing_transfer(source, target, req.currency)
+    check_standing_transfer(
+        source, target, req.amount, req.currency, ctx.settings.max_transaction_amount
+    )
 
 
 async def _insert(

@@ -381,14 +381,17 @@ def check_same_currency(source: Account, target: Account) -> None:
         )
 
 
-def check_standing_transfer(source: Account, target: Account, currency: str | None) -> None:
+def check_standing_transfer(
+    source: Account, target: Account, amount: int, currency: str | None, limit: int
+) -> None:
     """What would refuse a standing order's transfer on every due date, checked when the
-    order is made (balances, limits and a freeze may change until then; these do not):
-    the transfer's own rules on the two accounts, a closed one, and the currencies."""
+    order is made (balances, an account's own limits and a freeze may change until then;
+    these do not): the transfer's own rules on the two accounts, a closed one, the
+    amount against the bank's per-transaction limit, and the currencies."""
     check_two_accounts(source.id, target.id)
     source.check_not_closed()
     target.check_can_receive()
-    source.check_currency(currency or source.currency)
+    source.check_amount(amount, currency or source.currency, limit)
     check_same_currency(source, target)
 
 

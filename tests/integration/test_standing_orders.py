@@ -19,11 +19,14 @@ import httpx
 
 from infra.local.ports import free_port
 from infra.local.stack import REPO_ROOT, EmbeddedStack, ManagedProcess
+from runtime.settings import Settings
 from server.adapters.postgres.pool import STATEMENT_TIMEOUT_SECONDS
 from server.application.standing_orders import occurrence_transfer_id
 from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import Customer, sign_up
 from tests.support.links import HangingLink, database_url_through, port_of
+
+MAX_TRANSACTION = Settings().max_transaction_amount  # the stack's: no override
 
 
 class Scheduler:
@@ -189,7 +192,7 @@ async def test_bad_orders_are_refused_and_cancel_stops_payments(
     # itself would be refused at every occurrence.
     yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     # Nor is what every occurrence would be refused for: no such destination, the same
-    # account, another currency.
+    # account, another currency, more than the bank takes in one payment.
     past = {"from_account_id": source, "start_date": yesterday, "count": 3}
     later = {"from_account_id": source, "start_date": "2027-01-01", "count": 2}
     dollars = (await payer.open_account(currency="USD"))["id"]
@@ -199,6 +202,7 @@ async def test_bad_orders_are_refused_and_cancel_stops_payments(
         ({**later, "to_account_id": str(uuid.uuid4())}, 404, "account_not_found"),
         ({**later, "to_account_id": dollars}, 422, "currency_mismatch"),
         ({**later, "currency": "GBP"}, 422, "currency_mismatch"),
+        ({**later, "amount": MAX_TRANSACTION + 1}, 422, "amount_over_limit"),
     ]:
         r = await http.post("/api/v1/standing-orders", json={**base, **body}, headers=payer.auth)
         assert (r.status_code, r.json()["code"]) == (status, code), (body, r.text)
