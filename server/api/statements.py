@@ -1,5 +1,6 @@
 """GET /api/v1/accounts/{account_id}/statements/{month}?format=csv|pdf: the monthly
-statement of one account (issue #17 item 7), as a download.
+statement of one account (issue #17 item 7), as a download. Without ``format`` the
+``Accept`` header chooses (``Accept: application/pdf`` is the PDF); else CSV.
 
 ``month`` is YYYY-MM in UTC; the current month gives a statement to date (marked so).
 Owner or staff only: someone else's account is 404 like every account endpoint.
@@ -7,7 +8,7 @@ Owner or staff only: someone else's account is 404 like every account endpoint.
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
 from server.api.account_ids import resolve_account
@@ -25,6 +26,8 @@ RENDERERS = {
     "csv": (render_csv.MEDIA_TYPE, render_csv.render_csv),
     "pdf": (render_pdf.MEDIA_TYPE, render_pdf.render_pdf),
 }
+# For an Accept header; the first, CSV, is the default.
+FORMAT_BY_MEDIA_TYPE = {media_type: fmt for fmt, (media_type, _) in RENDERERS.items()}
 # The 200 answer's media types, for the OpenAPI document (server/api/openapi.py).
 OPENAPI_CONTENT = {
     "text/csv": {"schema": {"type": "string"}},
@@ -35,6 +38,14 @@ OPENAPI_CONTENT = {
 def _filename(statement: Statement, fmt: str) -> str:
     number = statement.account.account_number.replace(" ", "") or str(statement.account.account_id)
     return f"statement-{number}-{statement.period.label}.{fmt}"
+
+
+def _negotiated(request: Request) -> str:
+    """The format the client's ``Accept`` prefers of those we make; CSV when it names
+    neither (a client that accepts anything, or only what we do not make)."""
+    media_types = list(FORMAT_BY_MEDIA_TYPE)
+    best = request.accept.best_match(media_types, default=media_types[0])
+    return FORMAT_BY_MEDIA_TYPE.get(best or "", FORMATS[0])
 
 
 class StatementController(Controller):
@@ -50,18 +61,25 @@ class StatementController(Controller):
     )
     async def statement(
         self,
+        request: Request,
         ctx: AppContext,
         actor: Actor,
         account_id: str,
         month: str = Parameter(description="YYYY-MM (UTC), e.g. 2026-11"),
-        fmt: str = Parameter(query="format", default="csv", description="csv | pdf"),
+        fmt: str | None = Parameter(
+            query="format",
+            default=None,
+            description="csv | pdf; absent, the Accept header chooses, else csv",
+        ),
     ) -> Response[bytes]:
         account = await resolve_account(ctx, account_id)
         try:
             year, number = parse_month(month)
         except InvalidMonthError as exc:
             raise BadRequestError(str(exc), "invalid_month") from None
-        if fmt not in FORMATS:
+        if fmt is None:
+            fmt = _negotiated(request)
+        elif fmt not in FORMATS:
             raise BadRequestError(f"format must be one of {', '.join(FORMATS)}.", "invalid_format")
         statement = await get_statement(ctx.pool, actor, account, year, number)
         media_type, render = RENDERERS[fmt]

@@ -243,6 +243,22 @@ async def test_a_statement_is_only_for_its_owner_and_a_month_that_can_have_one(
     r = await statement(ada, mine, this_month, "xlsx")
     assert r.status_code == 400 and r.json()["code"] == "invalid_format", r.text
 
+    # Without ?format= the Accept header chooses; ?format= wins over it; CSV by default.
+    url = STATEMENTS.format(mine, this_month)
+    for accept, params, media_type in [
+        ("application/pdf", None, "application/pdf"),
+        ("application/*", None, "application/pdf"),
+        ("application/pdf;q=0.5, text/csv", None, "text/csv"),
+        ("text/csv;q=0.2, application/pdf;q=0.9", None, "application/pdf"),
+        ("*/*", None, "text/csv"),
+        ("application/json", None, "text/csv"),
+        ("application/pdf", {"format": "csv"}, "text/csv"),
+        ("text/csv", {"format": "pdf"}, "application/pdf"),
+    ]:
+        r = await http.get(url, params=params, headers={**ada.auth, "Accept": accept})
+        assert r.status_code == 200, (accept, r.text)
+        assert r.headers["content-type"].split(";")[0] == media_type, (accept, params)
+
     r = await statement(ada, mine, next_month)
     assert r.status_code == 422 and r.json()["code"] == "statement_month_in_future", r.text
     assert "has not begun" in r.json()["detail"]
