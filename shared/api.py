@@ -8,20 +8,20 @@ from uuid import UUID
 
 import msgspec
 
-from shared.money import CurrencyCode, Money, PositiveMinorUnits
+from shared.money import CURRENCY_PATTERN, CurrencyCode, Money, PositiveMinorUnits
 
 # The request header of every money-moving command: the client's key for the operation,
 # generated once and sent again on every retry (the client sends it; the server reads it,
 # allows it through CORS and declares it in the OpenAPI document).
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
+NOT_BLANK = r"\S"  # searched: somewhere a character that is not a space
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 Description = Annotated[str, msgspec.Meta(max_length=140)]
-AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Email = Annotated[
-    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-]
+AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NOT_BLANK)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NOT_BLANK)]
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -138,8 +138,19 @@ class TransferRequest(Request, frozen=True):
 _UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _ACCOUNT_NUMBER = "[Xx][Nn][0-9A-Za-z -]{16,30}"
 # An account as a person names it: the number read out, or (a source) the internal id.
-AccountNumberText = Annotated[str, msgspec.Meta(pattern=f"^{_ACCOUNT_NUMBER}$")]
-AccountRef = Annotated[str, msgspec.Meta(pattern=f"^({_UUID}|{_ACCOUNT_NUMBER})$")]
+ACCOUNT_NUMBER_PATTERN = f"^{_ACCOUNT_NUMBER}$"
+ACCOUNT_REF_PATTERN = f"^({_UUID}|{_ACCOUNT_NUMBER})$"
+AccountNumberText = Annotated[str, msgspec.Meta(pattern=ACCOUNT_NUMBER_PATTERN)]
+AccountRef = Annotated[str, msgspec.Meta(pattern=ACCOUNT_REF_PATTERN)]
+# What each pattern of a request body asks for, in words: a refusal says these, not the
+# regular expression (server/api/errors.py, plain_words).
+PATTERN_WORDS = {
+    NOT_BLANK: "some text, not only spaces",
+    EMAIL_PATTERN: "an email address like ada@example.com, without spaces",
+    CURRENCY_PATTERN: "a currency code of three capital letters, like EUR",
+    ACCOUNT_NUMBER_PATTERN: "an account number like XN12 NWBK 0000 0000 01",
+    ACCOUNT_REF_PATTERN: "an account id (a UUID) or an account number like XN12 NWBK 0000 0000 01",
+}
 
 
 class TransferByNumberRequest(Request, frozen=True):

@@ -30,7 +30,8 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "KWD": 3,
 }
 
-CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+CurrencyCode = Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN, description="ISO 4217 code")]
 MinorUnits = Annotated[int, msgspec.Meta(ge=-INT64_MAX, le=INT64_MAX)]
 PositiveMinorUnits = Annotated[
     int, msgspec.Meta(gt=0, le=INT64_MAX, description="amount in minor units (cents), > 0")

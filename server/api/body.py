@@ -21,7 +21,7 @@ from litestar import Request
 from litestar.exceptions import ClientException
 
 from runtime.observability import context as obs
-from server.api.errors import INVALID_BODY, INVALID_BODY_DETAIL, MALFORMED_JSON
+from server.api.errors import INVALID_BODY, INVALID_BODY_DETAIL, MALFORMED_JSON, plain_words
 from server.application.context import Actor
 from server.application.idempotency import IdempotencyKey, request_hash
 from shared.api import IDEMPOTENCY_KEY
@@ -52,7 +52,9 @@ async def decode_body(request: Request, type_: type[T]) -> T:
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise BadRequestError(f"{INVALID_BODY_DETAIL}: {exc}", INVALID_BODY) from None
+        raise BadRequestError(
+            f"{INVALID_BODY_DETAIL}: {plain_words(str(exc))}", INVALID_BODY
+        ) from None
     except msgspec.DecodeError as exc:
         raise BadRequestError(f"The body is not valid JSON: {exc}", MALFORMED_JSON) from None
 

@@ -31,7 +31,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 from runtime.observability.context import current_trace_id
 from server.application import errors as app_errors
 from server.domain import errors as domain
-from shared.api import Problem
+from shared.api import PATTERN_WORDS, Problem
 
 log = logging.getLogger("bank.api")
 PROBLEM_JSON = "application/problem+json"
@@ -157,11 +157,19 @@ def _missing_body(exc: ValidationException) -> bool:
     return isinstance(cause, msgspec.ValidationError) and str(cause) == _NO_BODY
 
 
+def plain_words(message: str) -> str:
+    """msgspec's words for a field, with what a pattern asks for said in words, not as
+    the regular expression (``Expected an email address like ...``)."""
+    for pattern, words in PATTERN_WORDS.items():
+        message = message.replace(f"`str` matching regex {pattern!r}", words)
+    return message
+
+
 def _field_error(error: dict[str, object]) -> str:
     """``amount: Expected `int` >= 1``; a mistake of the whole body without Litestar's
     name for it (``data``)."""
-    key, message = error.get("key", ""), error.get("message", "")
-    return f"{message}" if key in ("", "data") else f"{key}: {message}"
+    key, message = error.get("key", ""), plain_words(str(error.get("message", "")))
+    return message if key in ("", "data") else f"{key}: {message}"
 
 
 def _client_error_detail(request: Request, exc: HTTPException) -> str:

@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from server.api import body
 from server.api.body import BadRequestError, event_metadata
+from server.api.errors import INVALID_BODY, plain_words
 from server.api.rate_limits import take_money_token
 from server.api.security import audit_record
 from server.api.transfers import transfer_audit
@@ -89,7 +90,7 @@ def _request(type_: type[S], **fields: Any) -> S:
     try:
         return msgspec.convert(fields, type_, strict=True)
     except msgspec.ValidationError as exc:
-        raise BadRequestError(f"Invalid input: {exc}", "invalid_body") from None
+        raise BadRequestError(f"Invalid input: {plain_words(str(exc))}", INVALID_BODY) from None
 
 
 def _movement(result: CommandResult) -> t.MoneyMovement:

@@ -188,6 +188,7 @@ async def test_malformed_ids_are_400(
         {"currency": "eur", "name": "x"},
         {"currency": "EURO", "name": "x"},
         {"currency": "EUR", "name": ""},
+        {"currency": "EUR", "name": "   "},
         {"currency": "EUR"},
         {"currency": "EUR", "name": "x", "status": "frozen"},
         {"currency": "EUR", "name": "x", "balance": {"amount": 10**9, "currency": "EUR"}},
@@ -209,9 +210,54 @@ async def test_registration_rejects_malformed_input(http: httpx.AsyncClient) -> 
         {"email": "not-an-email", "password": "long enough password", "full_name": "x"},
         {"email": "a@b.co", "password": 123456789012, "full_name": "x"},
         {"email": "a@b.co", "password": "long enough password", "full_name": "x", "role": "admin"},
+        {"email": "blank@b.co", "password": "long enough password", "full_name": "   "},
     ]:
         r = await http.post("/api/v1/auth/register", json=body)
         assert r.status_code == 400, (body, r.text)
+
+
+async def test_a_pattern_is_refused_in_words_not_as_a_regular_expression(
+    http: httpx.AsyncClient,
+) -> None:
+    """A blank name was stored as an empty one; an email with a space was refused with
+    the regular expression it failed, which nobody can act on."""
+    ada = await sign_up(http, "Ada Words")
+    password = "long enough password"
+    for path, body, words in [
+        (
+            "/api/v1/auth/register",
+            {"email": " ada@example.com", "password": password, "full_name": "Ada"},
+            "email: Expected an email address like ada@example.com, without spaces",
+        ),
+        (
+            "/api/v1/auth/register",
+            {"email": "blank@example.com", "password": password, "full_name": " \t "},
+            "full_name: Expected some text, not only spaces",
+        ),
+        (
+            "/api/v1/accounts",
+            {"currency": "eur", "name": "Main"},
+            "currency: Expected a currency code of three capital letters, like EUR",
+        ),
+        (
+            "/api/v1/accounts",
+            {"currency": "EUR", "name": "  "},
+            "name: Expected some text, not only spaces",
+        ),
+        (
+            "/api/v1/payees",
+            {"account_number": "12345", "holder_name": "Bob", "nickname": "Bob"},
+            "account_number: Expected an account number like XN12 NWBK 0000 0000 01",
+        ),
+        (
+            "/api/v1/payees",
+            {"account_number": "XN12 NWBK 0000 0000 01", "holder_name": "Bob", "nickname": " "},
+            "nickname: Expected some text, not only spaces",
+        ),
+    ]:
+        r = await http.post(path, json=body, headers=ada.auth)
+        assert r.status_code == 400 and r.json()["code"] == "invalid_body", (body, r.text)
+        assert words in r.json()["detail"] and "regex" not in r.json()["detail"], r.text
 
 
 async def test_token_endpoint_rejects_other_grants(http: httpx.AsyncClient) -> None:
