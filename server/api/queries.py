@@ -35,28 +35,50 @@ def min_version_param(value: int | None) -> int | None:
     return value
 
 
-def _parse_instant(value: str, name: str, *, end_of_day: bool) -> datetime:
+# The days a query can name. Nothing is older than the first (the bank did not exist)
+# and the last leaves room for the day after it: Python's and PostgreSQL's dates end
+# at 9999-12-31, and a date-time in another zone can cross either end.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+_EARLIEST = datetime.combine(FIRST_DAY, time(), UTC)
+_LATEST = datetime.combine(LAST_DAY, time(), UTC)
+
+
+def _parse_instant(value: str | None, name: str, *, end_of_day: bool) -> datetime | None:
     """An ISO 8601 date or date-time; a bare date means the start of that UTC
-    day (``from``) or the start of the next one (``to``: the whole day counts)."""
+    day (``from``) or the start of the next one (``to``: the whole day counts).
+    Beyond FIRST_DAY and LAST_DAY no transaction can be: a bound out there is moved to
+    the edge, and one that would then bound nothing is none (``from=0001-01-01`` is
+    "from the beginning", ``to=9999-12-31`` "until now")."""
+    if not value:
+        return None
     try:
         if len(value) == 10:
-            d = date.fromisoformat(value)
-            return datetime.combine(d + timedelta(days=1 if end_of_day else 0), time(), UTC)
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            d = min(max(date.fromisoformat(value), FIRST_DAY), LAST_DAY)
+            dt = datetime.combine(d + timedelta(days=1 if end_of_day else 0), time(), UTC)
+        else:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise BadRequestError(
             f"{name} must be an ISO 8601 date or date-time, got {value[:40]!r}.", "invalid_date"
         ) from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    dt = min(max(dt if dt.tzinfo else dt.replace(tzinfo=UTC), _EARLIEST), _LATEST)
+    return None if dt == (_LATEST if end_of_day else _EARLIEST) else dt
 
 
 def _parse_day(value: str | None, name: str, default: date) -> date:
+    """A day of the analytics, which answers every day asked for: one the bank could
+    have had (FIRST_DAY to LAST_DAY)."""
     if value is None:
         return default
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise BadRequestError(f"{name} must be a date like 2026-01-31.", "invalid_date") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadRequestError(
+            f"{name} must be between {FIRST_DAY} and {LAST_DAY}, got {value}.", "invalid_date"
+        )
+    return day
 
 
 class QueryController(Controller):
@@ -103,8 +125,8 @@ class QueryController(Controller):
         if kind is not None and kind not in KINDS:
             raise BadRequestError(f"kind must be one of {', '.join(KINDS)}.", "invalid_kind")
         flt = history.HistoryFilter(
-            since=_parse_instant(since, "from", end_of_day=False) if since else None,
-            until=_parse_instant(until, "to", end_of_day=True) if until else None,
+            since=_parse_instant(since, "from", end_of_day=False),
+            until=_parse_instant(until, "to", end_of_day=True),
             kind=kind,
         )
         if flt.since is not None and flt.until is not None and flt.since >= flt.until:
@@ -131,7 +153,7 @@ class QueryController(Controller):
     ) -> AnalyticsResponse:
         account_uuid = await resolve_account(ctx, account_id)
         last = _parse_day(until, "to", datetime.now(UTC).date())
-        first = _parse_day(since, "from", last - timedelta(days=29))
+        first = _parse_day(since, "from", max(last - timedelta(days=29), FIRST_DAY))
         if first > last:
             raise BadRequestError("from must not be after to.", "invalid_date_range")
         if (last - first).days >= MAX_ANALYTICS_DAYS:

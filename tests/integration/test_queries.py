@@ -236,6 +236,10 @@ async def test_another_customers_history_does_not_exist_and_bad_input_is_a_400(
         ("/analytics", {"from": "2026-02-30"}, "invalid_date"),
         ("/analytics", {"from": "2026-03-02", "to": "2026-03-01"}, "invalid_date_range"),
         ("/analytics", {"from": "2020-01-01", "to": "2026-01-01"}, "invalid_date_range"),
+        # Days at the ends of the calendar were a 500 (the day after, the 29 days before).
+        ("/analytics", {"from": "9999-12-31", "to": "9999-12-31"}, "invalid_date"),
+        ("/analytics", {"from": "0001-01-01", "to": "0001-01-02"}, "invalid_date"),
+        ("/analytics", {"to": "0001-01-01"}, "invalid_date"),
         ("/balance", {"min_version": -1}, "invalid_min_version"),
         ("", {"min_version": -1}, "invalid_min_version"),
         ("/balance", {"min_version": "new"}, "invalid_request"),
@@ -264,3 +268,18 @@ async def test_another_customers_history_does_not_exist_and_bad_input_is_a_400(
     day = newest["occurred_at"][:10]
     r = await http.get(base + "/transactions", params={"from": day, "to": day}, headers=ada.auth)
     assert r.status_code == 200 and newest in r.json()["items"], r.text
+
+    # Bounds at the ends of the calendar, or beyond them in another zone, were a 500;
+    # before the bank and after year 9998 there is nothing, so such a bound is the edge.
+    everything = (await http.get(base + "/transactions", headers=ada.auth)).json()["items"]
+    for params, want in [
+        ({"from": "0001-01-01", "to": "9999-12-31"}, everything),
+        ({"from": "0001-01-01T00:00:00+05:00"}, everything),
+        ({"to": "9999-12-31T23:59:59-05:00"}, everything),
+        ({"from": "0001-01-01T00:00:00Z", "to": "0001-01-01T01:00:00Z"}, []),
+        ({"to": "0001-01-01T00:00:00+05:00"}, []),
+        ({"from": "9999-12-31T23:59:59-05:00"}, []),
+        ({"from": "9999-12-31"}, []),
+    ]:
+        r = await http.get(base + "/transactions", params=params, headers=ada.auth)
+        assert r.status_code == 200 and r.json()["items"] == want, (params, r.text)
