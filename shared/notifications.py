@@ -8,11 +8,15 @@ Schema evolution: add fields with defaults; never rename a kind.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
+from shared.money import INT64_MAX
+
+# A notification's id (a bigserial): what a request may name.
+NotificationId = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
 NotificationKind = Literal["money_received", "payment_refused", "large_withdrawal", "new_sign_in"]
 NOTIFICATION_KINDS: tuple[str, ...] = (
     "money_received",
@@ -44,8 +48,8 @@ class NotificationPage(msgspec.Struct, kw_only=True):
 class MarkReadRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Mark these notifications read, or every one up to and including ``up_to``."""
 
-    ids: list[int] = []
-    up_to: int | None = None
+    ids: list[NotificationId] = []
+    up_to: NotificationId | None = None
 
 
 class MarkReadResponse(msgspec.Struct, kw_only=True):

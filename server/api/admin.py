@@ -22,6 +22,7 @@ from server.api.bootstrap import services_of
 from server.api.security import audit_record
 from server.application import admin
 from server.application.context import Actor, AppContext
+from shared.money import INT64_MAX
 from shared.security import AuditEntry, AuditPage, RoleChangeRequest, UserResponse
 
 MAX_AUDIT_PAGE = 500
@@ -118,7 +119,7 @@ class AuditController(Controller):
     ) -> AuditPage:
         before_id = None
         if cursor is not None:
-            if not cursor.isdigit() or len(cursor) > 19:
+            if not cursor.isdigit() or len(cursor) > 19 or int(cursor) > INT64_MAX:
                 raise BadRequestError(
                     "cursor must be a next_cursor from a previous page.", "invalid_cursor"
                 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import TypeVar
 
 import msgspec
@@ -66,6 +66,20 @@ def parse_uuid(value: str, name: str) -> uuid.UUID:
         raise BadRequestError(f"{name} must be a UUID, got {value[:64]!r}.", "invalid_id") from None
 
 
+# The days a query can name. Nothing is older than the first (the bank did not exist)
+# and the last leaves room for the day after it: Python's and PostgreSQL's dates end
+# at 9999-12-31, and a date-time in another zone can cross either end.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+EARLIEST = datetime.combine(FIRST_DAY, time(), UTC)
+LATEST = datetime.combine(LAST_DAY, time(), UTC)
+
+
+def within_calendar(at: datetime) -> datetime:
+    """A bound of a search moved to EARLIEST or LATEST when it lies beyond: it selects
+    the same rows (there are none out there) and PostgreSQL can take it."""
+    return min(max(at, EARLIEST), LATEST)
+
+
 def parse_instant(value: str, name: str) -> datetime:
     """An ISO 8601 date-time (``2026-11-30T09:00:00Z``); without an offset it is UTC.
     Plain numbers are refused: they are not a time a person means."""
@@ -76,7 +90,7 @@ def parse_instant(value: str, name: str) -> datetime:
             f"{name} must be an ISO 8601 date-time like 2026-11-30T09:00:00Z, got {value[:64]!r}.",
             "invalid_date_time",
         ) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return within_calendar(at if at.tzinfo is not None else at.replace(tzinfo=UTC))
 
 
 def idempotency_key(

@@ -14,6 +14,7 @@ from litestar.params import Parameter
 from server.api.body import BadRequestError, decode_body
 from server.application.context import Actor, AppContext
 from server.notifications import inbox
+from shared.money import INT64_MAX
 from shared.notifications import MarkReadRequest, MarkReadResponse, NotificationPage
 
 MAX_PAGE = 100
@@ -37,6 +38,8 @@ class NotificationController(Controller):
             raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}.", "invalid_limit")
         if before is not None and before < 1:
             raise BadRequestError("before must be a notification id (1 or more).", "invalid_before")
+        if before is not None and before > INT64_MAX:  # above every id: the same as none
+            before = None
         items, unread_count = await inbox.page(ctx.pool, actor.user_id, limit, before, unread)
         more = len(items) == limit
         return NotificationPage(

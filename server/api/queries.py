@@ -14,7 +14,14 @@ from litestar import Controller, get
 from litestar.params import Parameter
 
 from server.api.account_ids import resolve_account
-from server.api.body import BadRequestError
+from server.api.body import (
+    EARLIEST,
+    FIRST_DAY,
+    LAST_DAY,
+    LATEST,
+    BadRequestError,
+    within_calendar,
+)
 from server.application.context import Actor, AppContext
 from server.queries import accounts as account_queries
 from server.queries import history
@@ -35,14 +42,6 @@ def min_version_param(value: int | None) -> int | None:
     return value
 
 
-# The days a query can name. Nothing is older than the first (the bank did not exist)
-# and the last leaves room for the day after it: Python's and PostgreSQL's dates end
-# at 9999-12-31, and a date-time in another zone can cross either end.
-FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
-_EARLIEST = datetime.combine(FIRST_DAY, time(), UTC)
-_LATEST = datetime.combine(LAST_DAY, time(), UTC)
-
-
 def _parse_instant(value: str | None, name: str, *, end_of_day: bool) -> datetime | None:
     """An ISO 8601 date or date-time; a bare date means the start of that UTC
     day (``from``) or the start of the next one (``to``: the whole day counts).
@@ -61,8 +60,8 @@ def _parse_instant(value: str | None, name: str, *, end_of_day: bool) -> datetim
         raise BadRequestError(
             f"{name} must be an ISO 8601 date or date-time, got {value[:40]!r}.", "invalid_date"
         ) from None
-    dt = min(max(dt if dt.tzinfo else dt.replace(tzinfo=UTC), _EARLIEST), _LATEST)
-    return None if dt == (_LATEST if end_of_day else _EARLIEST) else dt
+    dt = within_calendar(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
+    return None if dt == (LATEST if end_of_day else EARLIEST) else dt
 
 
 def _parse_day(value: str | None, name: str, default: date) -> date:

@@ -21,6 +21,7 @@ from piccolo.columns.combination import And, Where
 from server.readmodel.rows import transaction_response
 from server.readmodel.tables import AnalyticsView, TransactionView
 from shared.api import AnalyticsDay, AnalyticsResponse, TransactionPage
+from shared.money import INT64_MAX
 
 
 class InvalidCursorError(ValueError):
@@ -43,7 +44,9 @@ def decode_cursor(account_id: UUID, cursor: str) -> int:
         c = msgspec.msgpack.decode(raw, type=_Cursor)
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise InvalidCursorError("The cursor is not one this API returned.") from None
-    if c.account != account_id.hex[:8] or c.before_version < 1:
+    if not 1 <= c.before_version <= INT64_MAX:  # made up: PostgreSQL could not compare it
+        raise InvalidCursorError("The cursor is not one this API returned.")
+    if c.account != account_id.hex[:8]:
         raise InvalidCursorError("The cursor belongs to another listing.")
     return c.before_version
 

@@ -170,10 +170,24 @@ async def test_bad_requests_are_refused_with_a_reason(http: httpx.AsyncClient) -
     for params in ({"limit": 0}, {"limit": 101}, {"before": 0}, {"limit": "x"}):
         r = await http.get("/api/v1/notifications", params=params, headers=dee.auth)
         assert r.status_code == 400, (params, r.text)
-    for body in ({}, {"ids": ["x"]}, {"ids": [1], "extra": 1}, {"ids": list(range(501))}):
+    # Ids past 64 bits were a 500 (PostgreSQL's bigint): a body names real ids, and a page
+    # before every id is the newest page.
+    for body in (
+        {},
+        {"ids": ["x"]},
+        {"ids": [1], "extra": 1},
+        {"ids": list(range(501))},
+        {"ids": [2**63]},
+        {"ids": [0]},
+        {"up_to": 2**63},
+    ):
         r = await http.post("/api/v1/notifications/read", json=body, headers=dee.auth)
         assert r.status_code == 400, (body, r.text)
         assert r.json().get("detail")
+    newest = await http.get("/api/v1/notifications", headers=dee.auth)
+    for before in (2**63, 2**70):
+        r = await http.get("/api/v1/notifications", params={"before": before}, headers=dee.auth)
+        assert r.status_code == 200 and r.json() == newest.json(), r.text
     assert (await http.get("/api/v1/notifications")).status_code == 401
 
 

@@ -166,6 +166,24 @@ async def test_audit_trail_search_filters_by_time_and_pages_with_a_cursor(
         )
         == []
     )
-    for bad in ({"account": "not-a-uuid"}, {"from": "yesterday"}, {"to": "0.5"}, {"cursor": "abc"}):
+    for bad in (
+        {"account": "not-a-uuid"},
+        {"from": "yesterday"},
+        {"to": "0.5"},
+        {"cursor": "abc"},
+        {"cursor": "9999999999999999999"},  # past 64 bits: was a 500
+    ):
         r = await http.get("/api/v1/audit", params=bad, headers=auditor.auth)
         assert r.status_code == 400, bad
+    # A bound past either end of the calendar in another zone was a 500 too.
+    assert (
+        len(await audit_rows(http, auditor, account=account, **{"from": "0001-01-01T00:00+05:00"}))
+        == 6
+    )
+    assert (
+        len(await audit_rows(http, auditor, account=account, **{"to": "9999-12-31T23:59-05:00"}))
+        == 6
+    )
+    assert (
+        await audit_rows(http, auditor, account=account, **{"from": "9999-12-31T23:59-05:00"}) == []
+    )
