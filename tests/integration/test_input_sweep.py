@@ -6,6 +6,9 @@ escape, and percent-encoded in the URL as the UTF-8 bytes a surrogate would
 have), over-long strings, deeply nested JSON, bytes that are not UTF-8 - in
 every path parameter, query parameter and string field of the body. NUL and
 lone surrogates must be a 400 that says what is wrong; nothing may be a 5xx.
+Then the values at the edges of what PostgreSQL and Python hold, which were 500s
+too: integers past 64 bits in every query parameter and integer field of the body,
+and dates and date-times at (or, in another zone, past) the ends of the calendar.
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ NUL_JSON, NUL_URL = '"a\\u0000b"', "a%00b"
 SURROGATE_JSON, SURROGATE_URL = '"\\ud800"', "%ED%A0%80"
 LONG = "x" * 20_000
 DEEP = "[" * 5_000 + "]" * 5_000
+# Values at the edges: (label, in a URL, as a JSON literal or None for no body variant).
+EDGES = (
+    ("int 2^63", str(2**63), str(2**63)),
+    ("int 2^64", str(2**64), str(2**64)),
+    ("int below -2^63", str(-(2**63) - 1), str(-(2**63) - 1)),
+    ("int 10^30", str(10**30), str(10**30)),
+    ("last date", "9999-12-31", None),
+    ("first date", "0001-01-01", None),
+    ("past the last date-time", "9999-12-31T23:59:59-05:00", None),
+    ("before the first date-time", "0001-01-01T00:00:00%2B05:00", None),
+)
 # Operations that end the caller's own session would cut the sweep short.
 SKIP = {"logout"}
 
@@ -40,22 +54,25 @@ def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _body(doc: dict[str, Any], schema: dict[str, Any], bad: str, depth: int = 0) -> str:
-    """A JSON text of the schema's shape with ``bad`` (a JSON literal) in every string."""
+def _body(
+    doc: dict[str, Any], schema: dict[str, Any], bad: str, depth: int = 0, integer: str = "1"
+) -> str:
+    """A JSON text of the schema's shape with ``bad`` (a JSON literal) in every string
+    and ``integer`` in every integer."""
     schema = _resolve(doc, schema)
     kind = schema.get("type")
     if depth > 4:
         return "null"
     if kind == "object" or "properties" in schema:
         fields = [
-            f"{json.dumps(name)}: {_body(doc, prop, bad, depth + 1)}"
+            f"{json.dumps(name)}: {_body(doc, prop, bad, depth + 1, integer)}"
             for name, prop in schema.get("properties", {}).items()
         ]
         return "{" + ", ".join(fields) + "}"
     if kind == "array":
-        return "[" + _body(doc, schema.get("items", {}), bad, depth + 1) + "]"
+        return "[" + _body(doc, schema.get("items", {}), bad, depth + 1, integer) + "]"
     if kind == "integer":
-        return "1"
+        return integer
     if kind == "boolean":
         return "false"
     return bad
@@ -76,11 +93,10 @@ def _path(template: str, op: dict[str, Any], value: str) -> str:
     return template
 
 
-def _requests(
-    doc: dict[str, Any], method: str, template: str, op: dict[str, Any], account: str
+def _in_the_url(
+    template: str, op: dict[str, Any], good_path: str
 ) -> Iterator[tuple[str, str, dict[str, str], bytes | None, bool]]:
-    """(label, url, headers, body, must_be_400) for every bad value in every place."""
-    good_path = _path(template, op, account)
+    queries = [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]
     for label, value, strict in (
         ("nul", NUL_URL, True),
         ("surrogate", SURROGATE_URL, True),
@@ -88,10 +104,19 @@ def _requests(
     ):
         if "{" in template:
             yield f"path {label}", _path(template, op, value), {}, None, strict
-        for p in op.get("parameters", []):
-            if p["in"] == "query":
-                query = f"{p['name']}={value}"
-                yield f"query {p['name']} {label}", f"{good_path}?{query}", {}, None, strict
+        for name in queries:
+            yield f"query {name} {label}", f"{good_path}?{name}={value}", {}, None, strict
+    for name in queries:
+        for label, value, _ in EDGES:
+            yield f"query {name} {label}", f"{good_path}?{name}={value}", {}, None, False
+
+
+def _requests(
+    doc: dict[str, Any], method: str, template: str, op: dict[str, Any], account: str
+) -> Iterator[tuple[str, str, dict[str, str], bytes | None, bool]]:
+    """(label, url, headers, body, must_be_400) for every bad value in every place."""
+    good_path = _path(template, op, account)
+    yield from _in_the_url(template, op, good_path)
     content = op.get("requestBody", {}).get("content", {})
     json_body = "application/json" in content
     if json_body:
@@ -104,6 +129,10 @@ def _requests(
         ):
             body = _body(doc, schema, bad).encode()
             yield f"json {label}", good_path, {"content-type": "application/json"}, body, strict
+        for label, _, literal in EDGES:
+            if literal is not None:
+                body = _body(doc, schema, '"x"', integer=literal).encode()
+                yield f"json {label}", good_path, {"content-type": "application/json"}, body, False
         yield (
             "json not utf-8",
             good_path,
