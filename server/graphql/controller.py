@@ -20,11 +20,12 @@ from strawberry.types import ExecutionResult
 from runtime.settings import Settings
 from server.api.security import authenticate_access_token
 from server.graphql.context import BankContext, bank_context, token_of
+from server.graphql.problems import extensions_of
 from server.graphql.schema import build_schema
 
 PATH = "/graphql"
 # What an error that no resolver raised carries: graphql-core's refusal of the document.
-INVALID_QUERY = {"code": "invalid_query", "status": 400, "classification": "BAD_REQUEST"}
+INVALID_QUERY = extensions_of("invalid_query", 400)
 
 
 def graphql_controller(settings: Settings) -> type:

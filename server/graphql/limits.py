@@ -32,6 +32,8 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 
+from server.graphql.problems import extensions_of
+
 MAX_DEPTH = 8
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
@@ -100,7 +102,7 @@ def cost_rule(variables: dict[str, Any]) -> type[ValidationRule]:
                         f"This query could return {cost} fields; at most {MAX_COST} are allowed."
                         " Ask for smaller pages (first) or fewer fields.",
                         node,
-                        extensions={"code": "query_too_costly", "status": 400},
+                        extensions=extensions_of("query_too_costly", 400),
                     )
                 )
 

@@ -29,13 +29,16 @@ from server.domain.errors import DomainError
 log = logging.getLogger("bank.graphql")
 
 
-def problem(message: str, code: str, status: int, **extra: Any) -> GraphQLError:
+def extensions_of(code: str, status: int, **extra: Any) -> dict[str, Any]:
     """``code`` and ``status`` as REST would answer; ``classification`` says whose move it
     is, in graphql-java's and Spring GraphQL's words: BAD_REQUEST for anything the client
     can change (every 4xx), INTERNAL_ERROR for a fault of ours (5xx)."""
     classification = "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"
-    extensions = {"code": code, "status": status, "classification": classification, **extra}
-    return GraphQLError(message, extensions=extensions)
+    return {"code": code, "status": status, "classification": classification, **extra}
+
+
+def problem(message: str, code: str, status: int, **extra: Any) -> GraphQLError:
+    return GraphQLError(message, extensions=extensions_of(code, status, **extra))
 
 
 def as_problem(exc: Exception, *, mutation: bool = False) -> GraphQLError:

@@ -263,7 +263,11 @@ async def test_abusive_documents_are_refused_with_a_clear_error(http: httpx.Asyn
       b: transactions(accountId: $id, first: 200) { edges { cursor node { kind version amount
               { amount currency } balanceAfter { amount } description occurredAt } } } }"""
     err = await gql.error(costly, id=str(uuid.uuid4()))
-    assert err["extensions"]["code"] == "query_too_costly", err
+    assert err["extensions"] == {
+        "code": "query_too_costly",
+        "status": 400,
+        "classification": "BAD_REQUEST",  # as every other error says it
+    }, err
     assert "at most" in err["message"]
     # Introspection is on in development (settings.graphql_introspection).
     schema = await gql.data("{ __schema { queryType { name } } }")
