@@ -142,7 +142,8 @@ def _live_hold(account: Account, hold_id: UUID, now: datetime, what: str) -> Pen
     if hold.expired_at(now):
         raise errors.HoldExpiredError(
             f"The hold expired at {hold.expires_at.isoformat()} and can no longer be {what};"
-            " its amount is released."
+            " the bank's next sweep of expired holds (within a minute) makes its amount"
+            " available again."
         )
     return hold
 
