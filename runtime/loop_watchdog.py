@@ -33,6 +33,8 @@ log = logging.getLogger("bank.loop_watchdog")
 BEAT_SECONDS = 1.0
 # EX_SOFTWARE. Not uvicorn's 3 ("failed at start-up"), on which its manager gives up.
 EXIT_CODE = 70
+# How long the reason may take to be written before the process ends without it.
+SAY_SECONDS = 2.0
 
 
 class LoopWatchdog:
@@ -100,9 +102,34 @@ def loop_watched(stall_seconds: float) -> Iterator[None]:
 
 def end_process(message: str) -> None:
     """Log why, flush the logs, and end the process at once (no clean-up: the loop that
-    would run it is the one that is stuck)."""
+    would run it is the one that is stuck).
+
+    The stuck thread may hold a lock the log needs: a handler's, or stderr's buffer
+    (stopped in the middle of a log line, or in a write to a full pipe). So the log is
+    given SAY_SECONDS in a thread of its own; if it does not get through, the words go
+    to file descriptor 2 past Python's locks, given as long; the process ends either
+    way. Without this a worker wedged in a log line was seen ending only when the wedge
+    ended."""
+    if not _within(SAY_SECONDS, _log_and_flush, message):
+        line = f"CRITICAL {log.name}: {message}\n".encode(errors="replace")
+        _within(SAY_SECONDS, os.write, 2, line)
+    os._exit(EXIT_CODE)
+
+
+def _log_and_flush(message: str) -> None:
     log.critical(message)
     for handler in logging.getLogger().handlers:
         handler.flush()
     sys.stderr.flush()
-    os._exit(EXIT_CODE)
+
+
+def _within(seconds: float, call: Callable[..., object], *args: object) -> bool:
+    """Whether ``call(*args)``, run in a daemon thread, returned within ``seconds``."""
+    done = threading.Event()
+
+    def run() -> None:
+        call(*args)
+        done.set()
+
+    threading.Thread(target=run, name="loop-watchdog-say", daemon=True).start()
+    return done.wait(seconds)

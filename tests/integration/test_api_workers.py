@@ -143,6 +143,13 @@ async def test_a_worker_whose_loop_is_wedged_ends_itself_and_is_replaced(
         module="tests.support.wedgeable_api",
     )
     async with _two_workers(proc) as api:
+        # The API answers once one worker has started; the other may still be starting,
+        # with no watchdog yet (the app's lifespan starts it) and logging as it goes.
+        log_path = Path(proc.log_path)
+        deadline = time.monotonic() + 30
+        while log_path.read_text().count("Application startup complete") < WORKERS:
+            assert time.monotonic() < deadline, "the workers did not both start"
+            await asyncio.sleep(0.1)
         wedged = api.workers()[0]
         wedged.send_signal(signal.SIGUSR1)  # its loop sleeps 30 s in a signal handler
         t0 = time.monotonic()
@@ -152,7 +159,7 @@ async def test_a_worker_whose_loop_is_wedged_ends_itself_and_is_replaced(
                 break
             assert time.monotonic() - t0 < 20, f"the wedged worker {wedged.pid} was not replaced"
             await asyncio.sleep(0.2)
-        log = Path(proc.log_path).read_text()
+        log = log_path.read_text()
         assert "has not come round" in log and "wedge_the_loop" in log  # why, and where
         for _ in range(20):  # each on a new connection: both workers serve
             r = await api.http.get("/health/live")

@@ -93,3 +93,31 @@ def test_by_default_the_process_logs_why_and_ends_with_its_own_code() -> None:
     assert time.monotonic() - t0 < 8, "it waited for the blocking call to return"
     assert "never here" not in done.stdout
     assert "has not come round" in done.stderr and "in main" in done.stderr
+
+
+def test_a_loop_stuck_holding_the_log_lock_still_ends_the_process_and_says_why() -> None:
+    """The loop's thread stopped in the middle of a log line holds the handler's lock:
+    the watchdog's own log line must not wait for it (it waited until the wedge ended)."""
+    program = textwrap.dedent(
+        """
+        import asyncio, logging, time
+        from runtime.loop_watchdog import LoopWatchdog
+        logging.basicConfig(level=logging.INFO)
+
+        async def main():
+            LoopWatchdog(0.3).start()
+            logging.getLogger().handlers[0].acquire()  # as if stopped inside emit()
+            time.sleep(20)
+            print("never here")
+
+        asyncio.run(main())
+        """
+    )
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=40
+    )
+    assert done.returncode == EXIT_CODE, done.stderr
+    assert time.monotonic() - t0 < 10, "it waited for the lock the stuck loop held"
+    assert "never here" not in done.stdout
+    assert "has not come round" in done.stderr and "in main" in done.stderr
