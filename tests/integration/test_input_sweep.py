@@ -48,7 +48,7 @@ def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in schema:
         schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
     for key in ("oneOf", "anyOf"):
-        if key in schema:
+        if key in schema and "properties" not in schema:  # not an object's extra rule
             options = [s for s in schema[key] if s.get("type") != "null"]
             return _resolve(doc, options[0]) if options else schema
     return schema
@@ -128,6 +128,7 @@ def _requests(
             ("deep", DEEP, False),
         ):
             body = _body(doc, schema, bad).encode()
+            strict = strict and bad.encode() in body  # a body with no string has no bad text
             yield f"json {label}", good_path, {"content-type": "application/json"}, body, strict
         for label, _, literal in EDGES:
             if literal is not None:
