@@ -11,7 +11,8 @@ from shared.api import AccountResponse
 from shared.money import Money, money_text
 
 
-def _text(m: Money) -> str:
+def money(m: Money) -> str:
+    """An amount as the app shows it: '1,234.56 EUR'."""
     return money_text(m.amount, m.currency)
 
 
@@ -30,5 +31,5 @@ def differs(a: AccountResponse, known: bool = True) -> bool:
 def both(a: AccountResponse, known: bool = True) -> str:
     """ "Available … · Balance …" where the two differ, else the balance alone."""
     if differs(a, known):
-        return f"Available {_text(available_of(a))} · Balance {_text(a.balance)}"
-    return _text(a.balance)
+        return f"Available {money(available_of(a))} · Balance {money(a.balance)}"
+    return money(a.balance)

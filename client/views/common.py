@@ -10,9 +10,8 @@ import flet as ft
 
 from client.account_numbers import grouped
 from client.api import ApiError, SessionExpired, Unreachable
-from client.balances import available_of
+from client.balances import available_of, money
 from shared.api import AccountResponse, TransactionResponse
-from shared.money import Money, money_text
 
 SEED = "#1B5E8C"  # the bank's brand colour; Material 3 derives the palette from it
 CURRENCIES = ["EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "JPY"]
@@ -31,10 +30,6 @@ KIND_ICON = {
     "transfer_in": ft.Icons.SOUTH_WEST,
     "transfer": ft.Icons.SWAP_HORIZ,
 }
-
-
-def money(m: Money) -> str:
-    return money_text(m.amount, m.currency)
 
 
 def signed(tx: TransactionResponse) -> str:

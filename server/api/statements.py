@@ -43,9 +43,8 @@ def _filename(statement: Statement, fmt: str) -> str:
 def _negotiated(request: Request) -> str:
     """The format the client's ``Accept`` prefers of those we make; CSV when it names
     neither (a client that accepts anything, or only what we do not make)."""
-    media_types = list(FORMAT_BY_MEDIA_TYPE)
-    best = request.accept.best_match(media_types, default=media_types[0])
-    return FORMAT_BY_MEDIA_TYPE.get(best or "", FORMATS[0])
+    best = request.accept.best_match(list(FORMAT_BY_MEDIA_TYPE))
+    return FORMAT_BY_MEDIA_TYPE[best] if best else FORMATS[0]
 
 
 class StatementController(Controller):

@@ -299,6 +299,14 @@ async def test_payee_and_payment_input_errors_carry_a_code(http: httpx.AsyncClie
         assert ext.get("status", 400) < 500, (variables, err)
         if code is not None:
             assert ext["code"] == code, (variables, err)
+    # As over REST: a pattern is said in words, not as its regular expression, and a
+    # name that is only spaces is refused.
+    err = await ada_gql.error(ADD_PAYEE, number="not a number", name="X Y", nick="x")
+    assert "an account number like XN12" in err["message"], err
+    assert "regex" not in err["message"], err
+    err = await ada_gql.error(ADD_PAYEE, number=eve_number, name="   ", nick="x")
+    assert err["extensions"]["code"] == "invalid_body", err
+    assert "Expected some text, not only spaces - at `$.holder_name`" in err["message"], err
     assert await eve.balance(eve_account) == 0
 
 

@@ -76,6 +76,12 @@ async def create_order(c: Customer, **body: Any) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
+def order_body(source: str, target: str, **changes: Any) -> dict[str, Any]:
+    """An order of 0.10 paid once on a Monday to come, with ``changes``."""
+    body = {"from_account_id": source, "to_account_id": target, "amount": 10}
+    return {**body, "frequency": "once", "start_date": "2027-01-04", **changes}
+
+
 async def order(c: Customer, order_id: str) -> dict[str, Any]:
     r = await c.http.get(f"/api/v1/standing-orders/{order_id}", headers=c.auth)
     assert r.status_code == 200, r.text
@@ -228,14 +234,7 @@ async def test_bad_orders_are_refused_and_cancel_stops_payments(
 
 async def test_an_order_created_under_a_key_is_created_once(http: httpx.AsyncClient) -> None:
     payer, source, target = await funded(http, 500)
-    body = {
-        "from_account_id": source,
-        "to_account_id": target,
-        "amount": 10,
-        "frequency": "weekly",
-        "start_date": "2027-01-04",
-        "count": 3,
-    }
+    body = order_body(source, target, frequency="weekly", count=3)
     keyed = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
 
     first = await http.post("/api/v1/standing-orders", json=body, headers=keyed)
@@ -390,13 +389,7 @@ async def test_a_retry_answers_the_order_its_key_made_whatever_changed_since(
     when the destination has closed since; a new key is checked again, and refused."""
     payer, source, _ = await funded(http, 500)
     savings = (await payer.open_account(name="Savings"))["id"]
-    body = {
-        "from_account_id": source,
-        "to_account_id": savings,
-        "amount": 10,
-        "frequency": "once",
-        "start_date": "2027-01-04",
-    }
+    body = order_body(source, savings)
     keyed = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
     first = await http.post("/api/v1/standing-orders", json=body, headers=keyed)
     assert first.status_code == 201, first.text
@@ -418,13 +411,7 @@ async def test_one_key_sent_several_times_at_once_makes_one_order(
     """The race the key's lookup cannot see: every request finds no order, one insert
     wins, and the others answer the order it made."""
     payer, source, target = await funded(http, 500)
-    body = {
-        "from_account_id": source,
-        "to_account_id": target,
-        "amount": 10,
-        "frequency": "once",
-        "start_date": "2027-01-04",
-    }
+    body = order_body(source, target)
     keyed = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
     answers = await asyncio.gather(
         *(http.post("/api/v1/standing-orders", json=body, headers=keyed) for _ in range(6))

@@ -70,16 +70,20 @@ def test_a_beat_is_never_as_long_as_a_stall() -> None:
     assert LoopWatchdog(10.0).beat == 1.0
 
 
-def test_by_default_the_process_logs_why_and_ends_with_its_own_code() -> None:
+def _wedged_process(before_the_wedge: str, wedge_seconds: int) -> tuple[str, str, float]:
+    """A process whose loop is watched (0.3 s) and then blocked for ``wedge_seconds``
+    after ``before_the_wedge`` (a line of Python); its stdout, stderr and how long it
+    lived. It must end with the watchdog's code."""
     program = textwrap.dedent(
-        """
+        f"""
         import asyncio, logging, time
         from runtime.loop_watchdog import LoopWatchdog
         logging.basicConfig(level=logging.INFO)
 
         async def main():
             LoopWatchdog(0.3).start()
-            time.sleep(10)
+            {before_the_wedge}
+            time.sleep({wedge_seconds})
             print("never here")
 
         asyncio.run(main())
@@ -87,37 +91,26 @@ def test_by_default_the_process_logs_why_and_ends_with_its_own_code() -> None:
     )
     t0 = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=2 * wedge_seconds
     )
     assert done.returncode == EXIT_CODE, done.stderr
-    assert time.monotonic() - t0 < 8, "it waited for the blocking call to return"
-    assert "never here" not in done.stdout
-    assert "has not come round" in done.stderr and "in main" in done.stderr
+    return done.stdout, done.stderr, time.monotonic() - t0
+
+
+def test_by_default_the_process_logs_why_and_ends_with_its_own_code() -> None:
+    stdout, stderr, lived = _wedged_process("pass", wedge_seconds=10)
+    assert lived < 8, "it waited for the blocking call to return"
+    assert "never here" not in stdout
+    assert "has not come round" in stderr and "in main" in stderr
 
 
 def test_a_loop_stuck_holding_the_log_lock_still_ends_the_process_and_says_why() -> None:
     """The loop's thread stopped in the middle of a log line holds the handler's lock:
     the watchdog's own log line must not wait for it (it waited until the wedge ended)."""
-    program = textwrap.dedent(
-        """
-        import asyncio, logging, time
-        from runtime.loop_watchdog import LoopWatchdog
-        logging.basicConfig(level=logging.INFO)
-
-        async def main():
-            LoopWatchdog(0.3).start()
-            logging.getLogger().handlers[0].acquire()  # as if stopped inside emit()
-            time.sleep(20)
-            print("never here")
-
-        asyncio.run(main())
-        """
+    # As if stopped inside emit():
+    stdout, stderr, lived = _wedged_process(
+        "logging.getLogger().handlers[0].acquire()", wedge_seconds=20
     )
-    t0 = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=40
-    )
-    assert done.returncode == EXIT_CODE, done.stderr
-    assert time.monotonic() - t0 < 10, "it waited for the lock the stuck loop held"
-    assert "never here" not in done.stdout
-    assert "has not come round" in done.stderr and "in main" in done.stderr
+    assert lived < 10, "it waited for the lock the stuck loop held"
+    assert "never here" not in stdout
+    assert "has not come round" in stderr and "in main" in stderr
