@@ -102,6 +102,7 @@ CODE_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    415: "unsupported_media_type",
     429: "rate_limited",
     503: "unavailable",
 }
@@ -115,6 +116,7 @@ TITLE_BY_STATUS = {
     405: "Method not allowed",
     409: "Conflict",
     413: "Payload too large",
+    415: "Unsupported media type",
     422: "Business rule violated",
     429: "Too many requests",
     503: "Service unavailable",

@@ -290,3 +290,51 @@ async def test_a_document_that_does_not_parse_or_validate_has_a_code(
     # An error a resolver raised keeps its own code.
     err = await gql.error("query($id: UUID!) { account(id: $id) { id } }", id=str(uuid.uuid4()))
     assert err["extensions"]["code"] != "invalid_query", err
+
+
+async def test_a_request_of_the_wrong_shape_is_a_problem_document_never_plain_text_or_a_500(
+    http: httpx.AsyncClient,
+) -> None:
+    """What REST answers for a body that is not JSON or not the request's shape, /graphql
+    answers too: a problem document with a code, not Strawberry's plain text (and not the
+    500 a JSON string or number was)."""
+    person = await sign_up(http, "Bobby Body")
+    json_type = {"content-type": "application/json"}
+    cases: list[tuple[bytes, dict[str, str], int, str]] = [
+        (b"{not json", json_type, 400, "malformed_json"),
+        (b"", json_type, 400, "invalid_body"),
+        (b'"{ me { id } }"', json_type, 400, "invalid_body"),
+        (b"1", json_type, 400, "invalid_body"),
+        (b'[{"query": "{ me { id } }"}]', json_type, 400, "invalid_body"),  # no batching
+        (b"{}", json_type, 400, "invalid_body"),
+        (b'{"query": 1}', json_type, 400, "invalid_body"),
+        (b'{"query": "{ me { id } }", "variables": []}', json_type, 400, "invalid_body"),
+        (b'{"query": "{ me { id } }", "operationName": 3}', json_type, 400, "invalid_body"),
+        (b'{"query": "{ me { id } }", "extensions": "x"}', json_type, 400, "invalid_body"),
+        (
+            b'{"query": "{ me { id } }"}',
+            {"content-type": "text/plain"},
+            415,
+            "unsupported_media_type",
+        ),
+        (b'{"query": "{ me { id } }"}', {}, 415, "unsupported_media_type"),
+    ]
+    for body, headers, status, code in cases:
+        r = await http.post("/graphql", content=body, headers={**person.auth, **headers})
+        assert r.status_code == status, (body, headers, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json", (body, r.text)
+        problem = r.json()
+        assert problem["code"] == code, (body, problem)
+        assert problem["instance"] == "/graphql" and problem["detail"], problem
+    r = await http.post("/graphql", content=b"[]", headers={**person.auth, **json_type})
+    assert "Expected `object`, got `array`" in r.json()["detail"], r.text
+    # A GET with a query is refused (a GET must never change anything) in the same form.
+    r = await http.get("/graphql", params={"query": "{ me { id } }"}, headers=person.auth)
+    assert r.status_code == 400 and r.json()["code"] == "invalid_request", r.text
+    # The body of a well-formed request may carry a charset, and is answered.
+    r = await http.post(
+        "/graphql",
+        content=b'{"query": "{ me { id } }", "operationName": null, "variables": null}',
+        headers={**person.auth, "content-type": "application/json; charset=utf-8"},
+    )
+    assert r.status_code == 200 and r.json()["data"]["me"]["id"] == person.user_id, r.text
