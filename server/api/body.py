@@ -110,6 +110,11 @@ def idempotency_key(
             "The Idempotency-Key must be 1 to 255 visible ASCII characters.",
             "invalid_idempotency_key",
         )
+    if len(given := request.headers.getall(IDEMPOTENCY_KEY)) > 1:  # which one would be meant?
+        raise BadRequestError(
+            f"Send one Idempotency-Key header; this request has {len(given)}.",
+            "invalid_idempotency_key",
+        )
     return IdempotencyKey(
         scope=str(actor.user_id), key=key, request_hash=request_hash(command, body)
     )

@@ -3,7 +3,8 @@
 A pure ASGI layer inside the observability wrapper, before routing:
 - the path and the query string: NUL (``%00``), bytes that are not UTF-8 (which
   is how a lone surrogate arrives percent-encoded), a query string or one value
-  longer than any parameter of the API needs;
+  longer than any parameter of the API needs, a parameter given twice (every
+  parameter of the API takes one value; Litestar would keep the last silently);
 - request bodies, checked as the application reads them (the body-size limit
   still applies first): not UTF-8, NUL or a lone surrogate written as a JSON
   escape (``\\u0000``, ``\\ud800``), NUL in a form body.
@@ -40,6 +41,7 @@ class BadInputError(ClientException):
 
     def __init__(self, detail: str, code: str = "invalid_characters") -> None:
         super().__init__(detail=detail, extra={"code": code})
+        self.code = code
 
 
 def _text_problem(raw: bytes, where: str) -> str | None:
@@ -49,6 +51,22 @@ def _text_problem(raw: bytes, where: str) -> str | None:
         raw.decode("utf-8")
     except UnicodeDecodeError:
         return f"The {where} is not valid UTF-8 (a lone surrogate, or bytes of another encoding)."
+    return None
+
+
+def repeated_parameter(qs: bytes) -> str | None:
+    """The words for a query parameter given more than once (``?kind=a&kind=b``), or None.
+    An integrator who means both would get the last one's rows and think them all."""
+    if b"&" not in qs:
+        return None
+    seen: set[bytes] = set()
+    for part in qs.split(b"&"):
+        name = unquote_to_bytes(part.partition(b"=")[0].replace(b"+", b" "))
+        if name in seen:
+            shown = name[:40].decode("utf-8", "replace")
+            return f"Query parameter {shown!r} is given more than once; give it once."
+        if name:
+            seen.add(name)
     return None
 
 
@@ -131,7 +149,10 @@ class InputGuard:
             await self.app(scope, receive, send)
             return
         if problem := target_problem(scope):
-            await _refuse(scope, send, problem)
+            await _refuse(scope, send, BadInputError(problem))
+            return
+        if problem := repeated_parameter(scope.get("query_string") or b""):
+            await _refuse(scope, send, BadInputError(problem, "repeated_parameter"))
             return
         if scope["method"] in _BODY_METHODS:
             receive = _checked_body(receive, _content_type(scope))
@@ -158,13 +179,13 @@ def _checked_body(receive: Any, content_type: bytes) -> Any:
 _encoder = msgspec.json.Encoder()
 
 
-async def _refuse(scope: Any, send: Any, detail: str) -> None:
+async def _refuse(scope: Any, send: Any, refusal: BadInputError) -> None:
     body = _encoder.encode(
         Problem(
             title="Bad request",
             status=400,
-            detail=detail,
-            code="invalid_characters",
+            detail=refusal.detail,
+            code=refusal.code,
             instance=scope["path"].replace("\x00", ""),
         )
     )

@@ -165,7 +165,41 @@ async def test_a_missing_or_malformed_idempotency_key_is_400(
         headers=ada.auth,
     )
     assert r.status_code == 400
+    # Two keys: a retry with either one would be a second deposit, so neither is taken.
+    for path in (f"/api/v1/accounts/{account}/deposits", f"/api/v1/accounts/{account}/holds"):
+        two = httpx.Headers(
+            [*ada.auth.items(), ("Idempotency-Key", "a1"), ("Idempotency-Key", "b2")]
+        )
+        r = await http.post(path, json={"amount": 1}, headers=two)
+        assert r.status_code == 400 and r.json()["code"] == "invalid_idempotency_key", r.text
+        assert "one Idempotency-Key" in r.json()["detail"], r.text
     assert await _count(db) == before
+
+
+async def test_a_query_parameter_given_twice_is_400_not_the_last_one_silently(
+    http: httpx.AsyncClient, customer_with_account: tuple[Customer, str]
+) -> None:
+    """Every query parameter of the API takes one value. ``?kind=deposit&kind=withdrawal``
+    answered the withdrawals alone, which an integrator would take for both."""
+    ada, account = customer_with_account
+    for query in (
+        "kind=deposit&kind=withdrawal",
+        "limit=1&limit=50",
+        "limit=1&amp;x=1&limit=2",
+        "kind=deposit&%6Bind=deposit",  # the same name, percent-encoded
+    ):
+        r = await http.get(f"/api/v1/accounts/{account}/transactions?{query}", headers=ada.auth)
+        assert r.status_code == 400, (query, r.text)
+        problem = r.json()
+        assert problem["code"] == "repeated_parameter", problem
+        assert "is given more than once; give it once" in problem["detail"], problem
+    r = await http.get("/api/v1/notifications?limit=5&limit=6", headers=ada.auth)
+    assert r.status_code == 400 and r.json()["code"] == "repeated_parameter", r.text
+    # Different parameters, and empty parts between them, are as before.
+    r = await http.get(
+        f"/api/v1/accounts/{account}/transactions?kind=deposit&&limit=5&", headers=ada.auth
+    )
+    assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000Z"])
