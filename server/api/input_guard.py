@@ -5,6 +5,8 @@ A pure ASGI layer inside the observability wrapper, before routing:
   is how a lone surrogate arrives percent-encoded), a query string or one value
   longer than any parameter of the API needs, a parameter given twice (every
   parameter of the API takes one value; Litestar would keep the last silently);
+- a body in a content coding (``Content-Encoding: gzip``): 415, since the API reads
+  bodies as sent and would otherwise call compressed JSON "not UTF-8";
 - request bodies, checked as the application reads them (the body-size limit
   still applies first): not UTF-8, NUL or a lone surrogate written as a JSON
   escape (``\\u0000``, ``\\ud800``), NUL in a form body.
@@ -26,6 +28,7 @@ import msgspec
 from litestar.exceptions import ClientException
 from litestar.types import HTTPResponseStartEvent
 
+from server.api.errors import TITLE_BY_STATUS
 from server.api.headers import security_headers
 from shared.api import Problem
 
@@ -131,11 +134,29 @@ def body_problem(raw: bytes, content_type: bytes) -> str | None:
     return None
 
 
-def _content_type(scope: Any) -> bytes:
+class UnsupportedEncodingError(ClientException):
+    """415: the body is compressed (or otherwise coded); the API takes it as sent."""
+
+    status_code = 415
+
+    def __init__(self, coding: bytes, code: str = "unsupported_content_encoding") -> None:
+        shown = coding[:40].decode("latin-1")
+        super().__init__(
+            detail=f"Send the body as it is, without Content-Encoding ({shown} is not taken).",
+            extra={"code": code},
+        )
+        self.code = code
+
+
+def _body_headers(scope: Any) -> tuple[bytes, bytes]:
+    """The body's Content-Type and Content-Encoding (lower case; the first of each)."""
+    content_type = coding = None
     for key, value in scope["headers"]:
-        if key == b"content-type":
-            return bytes(value).lower()
-    return b""
+        if key == b"content-type" and content_type is None:
+            content_type = bytes(value).lower()
+        elif key == b"content-encoding" and coding is None:
+            coding = bytes(value).strip().lower()
+    return content_type or b"", coding or b""
 
 
 class InputGuard:
@@ -155,7 +176,11 @@ class InputGuard:
             await _refuse(scope, send, BadInputError(problem, "repeated_parameter"))
             return
         if scope["method"] in _BODY_METHODS:
-            receive = _checked_body(receive, _content_type(scope))
+            content_type, coding = _body_headers(scope)
+            if coding not in (b"", b"identity"):
+                await _refuse(scope, send, UnsupportedEncodingError(coding))
+                return
+            receive = _checked_body(receive, content_type)
         await self.app(scope, receive, send)
 
 
@@ -179,11 +204,14 @@ def _checked_body(receive: Any, content_type: bytes) -> Any:
 _encoder = msgspec.json.Encoder()
 
 
-async def _refuse(scope: Any, send: Any, refusal: BadInputError) -> None:
+async def _refuse(
+    scope: Any, send: Any, refusal: BadInputError | UnsupportedEncodingError
+) -> None:
+    status = refusal.status_code
     body = _encoder.encode(
         Problem(
-            title="Bad request",
-            status=400,
+            title=TITLE_BY_STATUS[status],
+            status=status,
             detail=refusal.detail,
             code=refusal.code,
             instance=scope["path"].replace("\x00", ""),
@@ -191,7 +219,7 @@ async def _refuse(scope: Any, send: Any, refusal: BadInputError) -> None:
     )
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
-        "status": 400,
+        "status": status,
         "headers": [
             (b"content-type", b"application/problem+json"),
             (b"content-length", str(len(body)).encode()),

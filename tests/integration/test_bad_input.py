@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import uuid
 from typing import Any
@@ -109,7 +110,29 @@ async def test_broken_json_and_empty_bodies_are_400(
         )
         assert r.status_code == 400, (raw, r.status_code, r.text)
         assert r.json()["code"] == code and words in r.json()["detail"], (raw, r.text)
-    assert await _count(db) == before
+    # A compressed body is refused for what it is (it was "not valid UTF-8"), and so is
+    # a plain body that claims a coding: the API takes a body as sent.
+    for raw in (gzip.compress(b'{"amount": 1}'), b'{"amount": 1}'):
+        r = await http.post(
+            f"/api/v1/accounts/{account}/deposits",
+            content=raw,
+            headers={
+                **ada.auth,
+                "Idempotency-Key": str(uuid.uuid4()),
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
+        )
+        assert r.status_code == 415, r.text
+        assert r.json()["code"] == "unsupported_content_encoding", r.text
+        assert "without Content-Encoding (gzip" in r.json()["detail"], r.text
+    r = await http.post(
+        f"/api/v1/accounts/{account}/deposits",
+        json={"amount": 1},
+        headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4()), "Content-Encoding": "identity"},
+    )
+    assert r.status_code == 201, r.text
+    assert await _count(db) == before + 1
 
 
 async def test_what_the_framework_refuses_has_a_code_and_says_what_to_do(
