@@ -76,6 +76,23 @@ PUBSUB_RETRY_SECONDS = 0.5
 CONFIRM_SECONDS = 1.0
 
 _client_decoder = msgspec.json.Decoder(ClientMessage)
+HELLO_EXAMPLE = '{"type": "Hello", "token": "<access token>", "last_versions": {}}'
+
+
+def decode_message(text: str) -> tuple[ClientMessage | None, str]:
+    """A client's message, or None and the words of an ``invalid_message`` error: what
+    was wrong, and what a message of this protocol looks like."""
+    if not text:  # a binary frame reads as no text
+        return None, f"Send JSON in text frames, like {HELLO_EXAMPLE}."
+    try:
+        return _client_decoder.decode(text), ""
+    except msgspec.DecodeError as exc:
+        return (
+            None,
+            f"The message is not one of this feed's ({exc}); Hello looks like {HELLO_EXAMPLE}.",
+        )
+
+
 _server_decoder = msgspec.json.Decoder(ServerMessage)
 _encoder = msgspec.json.Encoder()
 
@@ -308,11 +325,9 @@ class _Session:
 
     async def answer(self) -> None:
         while True:
-            text = await self.socket.receive_text()
-            try:
-                msg = _client_decoder.decode(text)
-            except msgspec.DecodeError as exc:
-                await self.send(Error(code="invalid_message", detail=str(exc)))
+            msg, detail = decode_message(await self.socket.receive_text())
+            if msg is None:
+                await self.send(Error(code="invalid_message", detail=detail))
                 continue
             if isinstance(msg, Ping):
                 await self.send(Pong())
@@ -324,13 +339,9 @@ async def _hello(socket: WebSocket[Any, Any, Any]) -> Hello | None:
     except TimeoutError:
         await socket.close(code=CLOSE_HELLO_TIMEOUT, reason="send Hello first")
         return None
-    try:
-        msg = _client_decoder.decode(text)
-    except msgspec.DecodeError as exc:
-        msg = None
-        detail = str(exc)
-    else:
-        detail = "the first message must be Hello"
+    msg, detail = decode_message(text)
+    if msg is not None and not isinstance(msg, Hello):
+        detail = f"The first message must be Hello, like {HELLO_EXAMPLE}."
     if not isinstance(msg, Hello):
         await socket.send_text(
             _encoder.encode(Error(code="invalid_message", detail=detail)).decode()

@@ -220,13 +220,27 @@ async def test_a_socket_without_a_valid_token_is_refused(
             except ConnectionClosed as closed:
                 assert closed.rcvd is not None and closed.rcvd.code == 4401
 
-    async with connect(ws_url(api_url)) as ws:  # the first message must be Hello
-        await ws.send('{"type": "Ping"}')
-        answer = await recv(ws)
-        assert answer["type"] == "Error" and answer["code"] == "invalid_message"
+    # The first message must be Hello; a binary frame (which reads as no text) and JSON of
+    # another shape are told so in words, with what Hello looks like.
+    for first, words in (
+        ('{"type": "Ping"}', "The first message must be Hello, like {"),
+        (b"\x00\x01", "Send JSON in text frames, like {"),
+        ('{"type": "hello"}', "The message is not one of this feed's (Invalid value 'hello'"),
+    ):
+        async with connect(ws_url(api_url)) as ws:
+            await ws.send(first)
+            answer = await recv(ws)
+            assert answer["type"] == "Error" and answer["code"] == "invalid_message", answer
+            assert answer["detail"].startswith(words) and '"type": "Hello"' in answer["detail"]
 
     someone = await sign_up(http, "Eve Unbanked")
     async with connect(ws_url(api_url, someone.token)) as ws:  # unknown accounts are ignored
         assert (await hello(ws, {str(uuid.uuid4()): 5}))["type"] == "Welcome"
+        await ws.send('{"type": "Ping"}')
+        assert await recv(ws) == {"type": "Pong"}
+        await ws.send(b"\x00")  # after Hello, a bad message is answered and the feed goes on
+        answer = await recv(ws)
+        assert answer["code"] == "invalid_message", answer
+        assert answer["detail"].startswith("Send JSON in text frames"), answer
         await ws.send('{"type": "Ping"}')
         assert await recv(ws) == {"type": "Pong"}
