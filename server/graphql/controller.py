@@ -48,7 +48,7 @@ async def check_request(request: Request) -> None:
     """A 415 for a body that is not declared JSON, a 400 for one that is not a request."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != JSON:
-        sent = f"this one was {media_type}" if media_type else "this one had none"
+        sent = f"this one was {media_type[:60]}" if media_type else "this one had none"
         raise ClientException(
             detail=f"Send the operation as JSON, with Content-Type: {JSON} ({sent}):"
             ' {"query": "{ me { id } }", "variables": {}}.',
