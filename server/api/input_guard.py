@@ -204,9 +204,7 @@ def _checked_body(receive: Any, content_type: bytes) -> Any:
 _encoder = msgspec.json.Encoder()
 
 
-async def _refuse(
-    scope: Any, send: Any, refusal: BadInputError | UnsupportedEncodingError
-) -> None:
+async def _refuse(scope: Any, send: Any, refusal: BadInputError | UnsupportedEncodingError) -> None:
     status = refusal.status_code
     body = _encoder.encode(
         Problem(
