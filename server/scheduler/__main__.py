@@ -35,6 +35,9 @@ from server.scheduler.clock import Clock, FileClock, SystemClock
 from server.scheduler.progress import TickProgress
 
 log = logging.getLogger("bank.scheduler")
+# How long an expired hold can keep its amount held (docs/adr/0715): a tick is two
+# indexed queries when nothing is due.
+TICK_SECONDS = 5.0
 
 
 async def run(
@@ -109,7 +112,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m server.scheduler")
     parser.add_argument("--once", action="store_true", help="do what is due, then exit")
     parser.add_argument("--clock-file", help="read the time from this file (ISO date or date-time)")
-    parser.add_argument("--interval", type=float, default=30.0, help="seconds between ticks")
+    parser.add_argument(
+        "--interval", type=float, default=TICK_SECONDS, help="seconds between ticks"
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
     setup_process("scheduler", settings)
