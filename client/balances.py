@@ -28,6 +28,14 @@ def differs(a: AccountResponse, known: bool = True) -> bool:
     return known and available_of(a).amount != a.balance.amount
 
 
+def after_movement(balance: Money, available: Money | None) -> str:
+    """The balance after a payment, and what can be spent where pending holds make that
+    less: "100.00 EUR (available 76.55 EUR)"."""
+    if available is None or available.amount == balance.amount:
+        return money(balance)
+    return f"{money(balance)} (available {money(available)})"
+
+
 def both(a: AccountResponse, known: bool = True) -> str:
     """ "Available … · Balance …" where the two differ, else the balance alone."""
     if differs(a, known):

@@ -476,12 +476,13 @@ class Controller:
                 item.account_id, item.to_account_number, item.amount, item.description, item.key
             )
         item.status, item.reason, item.balance_after = "done", "", r.balance
-        if self.state.apply_balance(item.account_id, r.balance, r.version):
+        item.available_after = r.available_balance
+        if self.state.apply_balance(item.account_id, r.balance, r.version, r.available_balance):
             self._refresh_available(item.account_id)
 
     def _refresh_available(self, account_id: UUID) -> None:
         """Fetch the account again when the available balance is not known after a
-        change (the push and the command answers carry the ledger balance only)."""
+        change (a push or an answer that did not carry it)."""
         if account_id in self.state.available_unknown:
             self.spawn(self._refetch_account(account_id))
 

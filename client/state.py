@@ -58,6 +58,9 @@ class QueuedMovement(msgspec.Struct, kw_only=True):
     status: QueueStatus = "pending"
     reason: str = ""
     balance_after: Money | None = None
+    # What can be spent after it (the ledger balance less pending holds); None from a
+    # bank that does not say, or a replayed answer stored before it did.
+    available_after: Money | None = None
     attempts: int = 0
     deferred: bool = False  # not settled on the first attempt: shown in the queue card
 
@@ -187,9 +190,9 @@ class AppState:
         self, account_id: UUID, balance: Money, version: int, available: Money | None = None
     ) -> bool:
         """Take a balance if it is newer than what is shown; True when it changed.
-        Without the available balance (pushes and command answers carry the ledger
-        balance only) the account's available balance is unknown until the next
-        refresh of the accounts."""
+        Without the available balance (an older bank's push or answer, or a replayed
+        answer stored before the bank gave it) the account's available balance is
+        unknown until the next refresh of the accounts."""
         known = self.accounts.get(account_id)
         if known is None or version <= known.version:
             return False

@@ -1,7 +1,7 @@
 """Available and ledger balance in the app (issue #17): a card-style hold placed at
 the bank lowers the available balance the app shows (pushed live) while the ledger
-balance stays, and the account screen lists what is held; voiding the hold brings the
-single figure back."""
+balance stays, and the account screen lists what is held; a payment made meanwhile
+says both; voiding the hold brings the single figure back."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ import httpx
 from playwright.async_api import expect
 
 from e2e.test_customer_journeys import _deposit
-from e2e.ui import TIMEOUT_MS, account_card, bank_session, open_account, register, shot, shows, tab
+from e2e.ui import (
+    TIMEOUT_MS,
+    account_card,
+    bank_session,
+    move_money,
+    open_account,
+    register,
+    shot,
+    shows,
+    tab,
+)
 
 
 async def test_a_hold_shows_available_beside_the_balance_live(phone, real_api_url: str) -> None:
@@ -43,12 +53,24 @@ async def test_a_hold_shows_available_beside_the_balance_live(phone, real_api_ur
         await expect(shows(hana.page, "−30.00 EUR")).to_be_visible()
         await shot(hana.page, "available", "2-account")
 
+        # A payment from the app says what is left to spend, not only the ledger balance.
+        await move_money(hana.page, "Withdraw", "10.00")
+        await expect(
+            shows(hana.page, "New balance 90.00 EUR (available 60.00 EUR)")
+        ).to_be_visible()
+        await shot(hana.page, "available", "2b-withdrawn")
+        await tab(hana.page, "Home").click()
+        await expect(shows(hana.page, "Available 60.00 EUR")).to_be_visible(timeout=TIMEOUT_MS)
+        await account_card(hana.page, "Everyday account").click()
+        await expect(shows(hana.page, "Balance 90.00 EUR")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(shows(hana.page, "Hotel deposit")).to_be_visible()
+
         voided = await http.post(
             f"/accounts/{account_id}/holds/{hold_id}/void",
             headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
         )
         assert voided.status_code == 200, voided.text
-    await expect(shows(hana.page, "Balance 100.00 EUR")).to_have_count(0, timeout=TIMEOUT_MS)
+    await expect(shows(hana.page, "Balance 90.00 EUR")).to_have_count(0, timeout=TIMEOUT_MS)
     await expect(shows(hana.page, "Hotel deposit")).to_have_count(0, timeout=TIMEOUT_MS)
-    await expect(shows(hana.page, "100.00 EUR")).to_be_visible()
+    await expect(shows(hana.page, "90.00 EUR")).to_be_visible()
     await shot(hana.page, "available", "3-voided")

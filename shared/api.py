@@ -101,8 +101,11 @@ class MoneyMovementRequest(Request, frozen=True):
 
 class MoneyMovementResponse(msgspec.Struct, kw_only=True):
     transaction_id: UUID
-    balance: Money
+    balance: Money  # the ledger balance
     version: int
+    # The ledger balance less pending holds: what can be spent now. Given by this server
+    # since 6 December; an answer stored before (a replay) has none.
+    available_balance: Money | None = None
     # Deposits (issue #17): where the money came from ("cash", "dev_top_up"), and a
     # notice a person should read (a development top-up says it is one).
     source: str | None = None
@@ -187,8 +190,9 @@ class PayeeList(msgspec.Struct, kw_only=True):
 
 class TransferResponse(msgspec.Struct, kw_only=True):
     transfer_id: UUID
-    balance: Money
+    balance: Money  # the source account's ledger balance
     version: int
+    available_balance: Money | None = None  # as MoneyMovementResponse's
 
 
 class FreezeRequest(Request, frozen=True):

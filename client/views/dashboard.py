@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import flet as ft
 
 from client.api import ApiError, SessionExpired, Unreachable
-from client.balances import available_of, differs
+from client.balances import after_movement, available_of, differs
 from client.state import QueuedMovement, Topic
 from client.views.common import (
     CURRENCIES,
@@ -54,7 +54,7 @@ def queue_tile(item: QueuedMovement, shell: Shell) -> ft.ListTile:
     }[item.status]
     detail = status[0]
     if item.status == "done" and item.balance_after is not None:
-        detail = f"Done · new balance {money(item.balance_after)}"
+        detail = f"Done · new balance {after_movement(item.balance_after, item.available_after)}"
     elif item.status == "rejected":
         detail = f"Rejected: {item.reason}"
     account = shell.state.accounts.get(item.account_id)

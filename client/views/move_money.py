@@ -13,6 +13,7 @@ import flet as ft
 
 from client.account_numbers import compact, grouped, shape_problem
 from client.api import ApiError, SessionExpired, Unreachable
+from client.balances import after_movement
 from client.payees import MatchMessage, match_message
 from client.state import MovementKind, QueuedMovement, Topic
 from client.views.common import (
@@ -20,7 +21,6 @@ from client.views.common import (
     account_label,
     account_number_text,
     error_text,
-    money,
     section_title,
 )
 from shared.api import AccountResponse, PayeeResponse
@@ -400,7 +400,11 @@ class MoveMoneyScreen:
         if item.to_name:
             what = f"{what} to {item.to_name}"
         if item.status == "done":
-            balance = money(item.balance_after) if item.balance_after else ""
+            balance = (
+                after_movement(item.balance_after, item.available_after)
+                if item.balance_after
+                else ""
+            )
             self._show_result(
                 ft.Colors.SECONDARY_CONTAINER,
                 ft.Icons.CHECK_CIRCLE,

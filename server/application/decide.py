@@ -142,6 +142,7 @@ def _movement(account: Account, event: MoneyDeposited | MoneyWithdrawn) -> Decis
             transaction_id=event.transaction_id,
             balance=Money(amount=after.balance, currency=after.currency),
             version=after.version,
+            available_balance=Money(amount=after.available, currency=after.currency),
         ),
         states=(after,),
     )
@@ -201,6 +202,7 @@ def transfer_money(state: State, cmd: TransferMoney) -> Decision:
             transfer_id=cmd.transfer_id,
             balance=Money(amount=source_after.balance, currency=source_after.currency),
             version=source_after.version,
+            available_balance=Money(amount=source_after.available, currency=source_after.currency),
         ),
         states=(source_after, target_after),
     )

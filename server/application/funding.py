@@ -107,6 +107,7 @@ def _response(account: Account, event: MoneyDeposited, notice: str | None) -> De
             transaction_id=event.transaction_id,
             balance=Money(amount=after.balance, currency=after.currency),
             version=after.version,
+            available_balance=Money(amount=after.available, currency=after.currency),
             source=event.source,
             notice=notice,
         ),

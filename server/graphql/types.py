@@ -196,6 +196,7 @@ class MoneyMovement:
     balance: Money
     version: int
     replayed: bool
+    available_balance: Money | None = None  # the ledger balance less pending holds
 
 
 @strawberry.type
@@ -206,6 +207,7 @@ class Transfer:
     balance: Money
     version: int
     replayed: bool
+    available_balance: Money | None = None  # the ledger balance less pending holds
 
 
 @strawberry.type

@@ -23,6 +23,10 @@ OPEN = """mutation($name: String!) { openAccount(currency: "EUR", name: $name) {
 DEPOSIT = """mutation($id: UUID!, $amount: MinorUnits!, $key: String!) {
   deposit(accountId: $id, amount: $amount, idempotencyKey: $key) { version }
 }"""
+WITHDRAW = """mutation($id: UUID!, $amount: MinorUnits!, $key: String!) {
+  withdraw(accountId: $id, amount: $amount, idempotencyKey: $key) {
+    balance { amount } availableBalance { amount } }
+}"""
 HOLD_FIELDS = """holdId accountId status amount { amount currency } expiresAt
   balance { amount } availableBalance { amount } postedAmount { amount } toAccountId
   description version replayed"""
@@ -117,14 +121,18 @@ async def test_a_card_hold_is_placed_posted_for_less_and_voided_over_graphql(
 
     second = (await gql.data(PLACE, id=account, amount=800, key=str(uuid.uuid4())))["placeHold"]
     assert second["availableBalance"]["amount"] == 7_000
+    # A payment beside the hold answers what is left to spend as well as the balance.
+    paid = await gql.data(WITHDRAW, id=account, amount=500, key=str(uuid.uuid4()))
+    w = paid["withdraw"]
+    assert (w["balance"]["amount"], w["availableBalance"]["amount"]) == (7_300, 6_500)
     voided = await gql.data(VOID, id=account, hold=second["holdId"], key=str(uuid.uuid4()))
     v = voided["voidHold"]
     assert (v["status"], v["balance"]["amount"], v["availableBalance"]["amount"]) == (
         "VOIDED",
-        7_800,
-        7_800,
+        7_300,
+        7_300,
     )
-    assert (await _rest_balances(ada, account)) == (7_800, 7_800)
+    assert (await _rest_balances(ada, account)) == (7_300, 7_300)
     # Posting a voided hold is refused with REST's code, not a server error.
     err = await gql.error(POST, id=account, hold=second["holdId"], key=str(uuid.uuid4()))
     assert err["extensions"]["code"] == "hold_not_pending", err

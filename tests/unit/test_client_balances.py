@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import msgspec
 
-from client.balances import available_of, both, differs
+from client.balances import after_movement, available_of, both, differs
 from client.state import AppState
 from client.statements import file_name, month_label, months_back
 from shared.api import AccountResponse
@@ -45,6 +45,12 @@ def test_both_figures_are_shown_where_funds_are_held() -> None:
     assert differs(a)
     assert both(a) == "Available 70.00 EUR · Balance 100.00 EUR"
     assert both(account(100_00, available=100_00)) == "100.00 EUR"
+
+
+def test_after_a_payment_what_can_be_spent_is_said_where_holds_make_it_less() -> None:
+    assert after_movement(eur(100_00), eur(76_55)) == "100.00 EUR (available 76.55 EUR)"
+    assert after_movement(eur(100_00), eur(100_00)) == "100.00 EUR"
+    assert after_movement(eur(100_00), None) == "100.00 EUR"  # an answer stored before
 
 
 def test_a_pushed_balance_leaves_the_available_one_unknown_until_refetched() -> None:

@@ -1,6 +1,7 @@
 """Hold commands through the one write path, on the in-memory unit of work: a post
 racing the scheduler's expiry (one wins, the other is refused), an expiry run again
-and again (once), an expiry tried too early (not stored: it is tried again later)."""
+and again (once), an expiry tried too early (not stored: it is tried again later); a
+payment beside a hold answers what can still be spent."""
 
 from __future__ import annotations
 
@@ -8,17 +9,27 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
 from server.application.command_runner import CommandRunner, Submission
-from server.application.commands import Command, DepositMoney, OpenAccount, PlaceHold, PostHold
+from server.application.commands import (
+    Command,
+    DepositMoney,
+    OpenAccount,
+    PlaceHold,
+    PostHold,
+    TransferMoney,
+    WithdrawMoney,
+)
 from server.application.holds import expiry
 from server.application.idempotency import IdempotencyKey, request_hash
 from server.domain.errors import DomainError, HoldNotExpiredError
-from shared.api import PostHoldRequest
+from shared.api import MoneyMovementResponse, PostHoldRequest, TransferResponse
 from shared.events import EventMetadata, HoldReleased, MoneyWithdrawn
+from shared.money import Money
 from tests.support.fake_unit_of_work import FakeUnitOfWork, Tables
 
 ADA = Actor(uuid.uuid4())
@@ -143,3 +154,38 @@ async def test_a_post_that_did_not_see_the_holds_destination_is_refused_unstored
     seen = PostHold(actor=ADA, account_id=source, hold_id=hold, posted_at=NOW, to_account_id=target)
     await runner.run(submit(seen, "post-1"))
     assert uow.tables.state(target).balance == 1_000
+
+
+async def test_a_payment_answers_what_can_still_be_spent_beside_the_balance(
+    runner: CommandRunner,
+) -> None:
+    """A withdrawal or a transfer from an account with a pending hold answers the ledger
+    balance and the available one (the app shows both after a payment)."""
+    account, _ = await account_with_hold(runner)  # 50.00 EUR, 20.00 EUR held
+    other = uuid.uuid4()
+    await runner.run(
+        submit(
+            OpenAccount(actor=ADA, account_id=other, name="Other", currency="EUR", opened_at=NOW)
+        )
+    )
+    paid = [
+        WithdrawMoney(actor=ADA, account_id=account, transaction_id=uuid.uuid4(), amount=500),
+        TransferMoney(
+            actor=ADA,
+            transfer_id=uuid.uuid4(),
+            from_account_id=account,
+            to_account_id=other,
+            amount=500,
+        ),
+    ]
+    answers = [
+        msgspec.json.decode((await runner.run(submit(p))).body, type=kind)
+        for p, kind in zip(paid, (MoneyMovementResponse, TransferResponse), strict=True)
+    ]
+    assert [(a.balance.amount, a.available_balance) for a in answers] == [
+        (4_500, Money(amount=2_500, currency="EUR")),
+        (4_000, Money(amount=2_000, currency="EUR")),
+    ]
+    deposit = DepositMoney(actor=ADA, account_id=other, transaction_id=uuid.uuid4(), amount=1)
+    answer = msgspec.json.decode((await runner.run(submit(deposit))).body)
+    assert answer["available_balance"] == answer["balance"] == {"amount": 501, "currency": "EUR"}
