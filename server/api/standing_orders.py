@@ -55,5 +55,5 @@ class StandingOrderController(Controller):
     async def cancel(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, order_id: str
     ) -> StandingOrderResponse:
-        audit = audit_record(request, "cancel_standing_order", actor)
+        audit = audit_record(request, standing_orders.CANCEL_ACTION, actor)
         return await standing_orders.cancel(ctx, actor, parse_uuid(order_id, "order_id"), audit)

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import msgspec
 
-from server.application import batch_transfers
+from server.application import batch_transfers, standing_orders
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
 from server.application.command_runner import CommandResult, Submission
@@ -176,9 +176,12 @@ async def change_account_status(
     metadata: EventMetadata,
     audit: AuditRecord | None = None,
 ) -> CommandResult:
-    """Freeze, unfreeze or close an account."""
+    """Freeze, unfreeze or close an account; a closed account's standing orders end."""
     command = status_command(actor, account_id, change, reason)
-    return await execute(ctx, command, idem, metadata, audit)
+    result = await execute(ctx, command, idem, metadata, audit)
+    if change == "close" and result.status_code == 200:  # a retry too: it finds none left
+        await standing_orders.cancel_for_closed_account(ctx, account_id, audit)
+    return result
 
 
 async def transfer_batch(

@@ -9,6 +9,12 @@ instead of paying twice. ``pay_one_due`` claims one due order at a time with
 records the occurrence (paid, or refused with the rule's code) and moves the order
 to its next due date; after MAX_CONSECUTIVE_REFUSALS refusals in a row the order is
 suspended. Create and cancel are audited in audit_log like every command.
+
+A closed account ends the orders that would pay from it or, between a customer's own
+accounts, into it: they are cancelled when it closes (``cancel_for_closed_account``),
+and an occurrence refused because an account is closed (another customer's order into
+it, or one the closing did not reach) cancels its order at once instead of counting
+towards a suspension: no later occurrence could be paid.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from server.application.context import AppContext
 from server.application.errors import IdempotencyKeyReusedError
 from server.application.idempotency import IdempotencyKey, request_hash
 from server.domain.account import check_standing_transfer
-from server.domain.errors import AccountNotFoundError, DomainError
+from server.domain.errors import AccountClosedError, AccountNotFoundError, DomainError
 from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, Schedule, new_schedule
 from shared.api import TransferRequest
 from shared.events import EventMetadata
@@ -51,6 +57,11 @@ _COLUMNS = (
     "id, owner_id, from_account_id, to_account_id, amount, currency, description, frequency,"
     " start_date, end_date, max_count, status, next_index, next_due, refusals_in_row, created_at"
 )
+
+
+# Refusals that every later occurrence would meet too: the order is cancelled at once.
+ENDS_THE_ORDER = frozenset({AccountClosedError.code})
+CANCEL_ACTION = "cancel_standing_order"
 
 
 class StandingOrderNotFoundError(AccountNotFoundError):
@@ -252,6 +263,40 @@ async def cancel(
     return _view(row)
 
 
+_CANCEL_FOR_CLOSED = f"""
+UPDATE standing_orders SET status = 'cancelled', next_due = NULL
+WHERE status IN ('active', 'suspended')
+  AND (from_account_id = $1
+       OR (to_account_id = $1
+           AND owner_id = (SELECT owner_id FROM account_owners WHERE account_id = $1)))
+RETURNING {_COLUMNS}
+"""
+
+
+async def cancel_for_closed_account(
+    ctx: AppContext, account_id: UUID, audit: AuditRecord | None
+) -> int:
+    """Cancel the orders a closed account ends: those paying from it, and its owner's
+    own orders paying into it. Run after the closing committed; run again (a retry of
+    the close) it finds none. Each cancellation is audited, under the closing's actor."""
+    rows = await ctx.pool.fetch(_CANCEL_FOR_CLOSED, account_id)
+    if rows and audit is not None:
+        await ctx.uow.record(
+            [
+                msgspec.structs.replace(
+                    audit.accepted(),
+                    action=CANCEL_ACTION,
+                    target_type="standing_order",
+                    target_id=str(row["id"]),
+                    account_id=row["from_account_id"],
+                    details={"because": AccountClosedError.code, "account": str(account_id)},
+                )
+                for row in rows
+            ]
+        )
+    return len(rows)
+
+
 # --- the scheduler's side ---------------------------------------------------------
 
 _CLAIM = (
@@ -329,6 +374,8 @@ async def pay_one_due(ctx: AppContext, today: date) -> bool:
         status = "active" if next_due is not None else "finished"
         if refusals >= MAX_CONSECUTIVE_REFUSALS:
             status, next_due = "suspended", None
+        if code in ENDS_THE_ORDER:
+            status, next_due = "cancelled", None
         outcome = "paid" if code is None else "refused"
         await conn.execute(
             _RECORD,

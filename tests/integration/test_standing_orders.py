@@ -385,8 +385,9 @@ async def test_a_scheduler_whose_connections_went_silent_pays_on_new_ones(
 async def test_a_retry_answers_the_order_its_key_made_whatever_changed_since(
     http: httpx.AsyncClient,
 ) -> None:
-    """The checks are made when an order is made: the key's retry answers that order even
-    when the destination has closed since; a new key is checked again, and refused."""
+    """The checks are made when an order is made: the key's retry answers that order (as
+    it is now) even when the destination has closed since; a new key is checked again,
+    and refused."""
     payer, source, _ = await funded(http, 500)
     savings = (await payer.open_account(name="Savings"))["id"]
     body = order_body(source, savings)
@@ -397,7 +398,10 @@ async def test_a_retry_answers_the_order_its_key_made_whatever_changed_since(
     assert closed.status_code == 200, closed.text
 
     again = await http.post("/api/v1/standing-orders", json=body, headers=keyed)
-    assert (again.status_code, again.json()) == (201, first.json()), again.text
+    assert again.status_code == 201, again.text
+    # The same order, as it is now: closing its destination (its owner's) cancelled it.
+    expected = {**first.json(), "status": "cancelled", "next_due": None}
+    assert again.json() == expected, again.text
     fresh = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
     refused = await http.post("/api/v1/standing-orders", json=body, headers=fresh)
     assert (refused.status_code, refused.json()["code"]) == (422, "account_closed"), refused.text
@@ -422,3 +426,55 @@ async def test_one_key_sent_several_times_at_once_makes_one_order(
     assert [o["id"] for o in listed] == [answers[0].json()["id"]]
     r = await http.post(f"/api/v1/standing-orders/{listed[0]['id']}/cancel", headers=payer.auth)
     assert r.status_code == 200, r.text  # leave nothing due for other tests
+
+
+async def test_closing_an_account_ends_the_orders_it_would_pay_from_or_into(
+    http: httpx.AsyncClient, stack: EmbeddedStack, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Its owner's orders from it and into it are cancelled when it closes (audited);
+    another customer's order into it is cancelled by its first refused occurrence, not
+    refused three times over months before a suspension."""
+    cleo, other = await sign_up(http, "Cleo Closer"), await sign_up(http, "Otto Other")
+    closing, keeping = (await cleo.open_account())["id"], (await cleo.open_account())["id"]
+    elsewhere = (await other.open_account())["id"]
+    assert (await cleo.deposit(keeping, 1_000)).status_code == 201
+    assert (await other.deposit(elsewhere, 1_000)).status_code == 201
+    monthly = {"frequency": "monthly", "start_date": "2027-02-01", "count": 6}
+    out = await create_order(cleo, **order_body(closing, elsewhere, **monthly))
+    into = await create_order(cleo, **order_body(keeping, closing, **monthly))
+    unrelated = await create_order(cleo, **order_body(keeping, elsewhere, **monthly))
+    theirs = await create_order(other, **order_body(elsewhere, closing, **monthly))
+
+    r = await http.post(
+        f"/api/v1/accounts/{closing}/close",
+        headers={**cleo.auth, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "closed", r.text
+    assert [(await order(cleo, o["id"]))["status"] for o in (out, into, unrelated)] == [
+        "cancelled",
+        "cancelled",
+        "active",
+    ]
+    assert (await order(other, theirs["id"]))["status"] == "active"  # not Cleo's to end
+    rows = await db.fetch(
+        "SELECT target_id, outcome, details->>'because' AS because, actor_id FROM audit_log"
+        " WHERE action = 'cancel_standing_order' AND target_type = 'standing_order'"
+        " AND target_id = ANY($1::text[])",
+        [out["id"], into["id"]],
+    )
+    assert sorted((r["target_id"], r["outcome"], r["because"]) for r in rows) == sorted(
+        [(out["id"], "accepted", "account_closed"), (into["id"], "accepted", "account_closed")]
+    )
+    assert {str(r["actor_id"]) for r in rows} == {cleo.user_id}
+
+    sched = Scheduler(stack, tmp_path / "today")
+    sched.set_today(date(2027, 5, 31))  # four due dates have passed
+    sched.once()
+    got = await order(other, theirs["id"])
+    assert [(x["outcome"], x["reason_code"]) for x in got["occurrences"]] == [
+        ("refused", "account_closed")
+    ]
+    assert got["status"] == "cancelled" and got["next_due"] is None
+    paid = await order(cleo, unrelated["id"])
+    assert [x["outcome"] for x in paid["occurrences"]] == ["paid"] * 4
+    assert (await order(cleo, out["id"]))["occurrences"] == []  # cancelled: never tried
