@@ -96,7 +96,13 @@ def parse_instant(value: str, name: str) -> datetime:
 def idempotency_key(
     request: Request, actor: Actor, command: str, body: msgspec.Struct, *, required: bool = True
 ) -> IdempotencyKey | None:
-    key = request.headers.get(IDEMPOTENCY_KEY)
+    given = request.headers.getall(IDEMPOTENCY_KEY, ())
+    if len(given) > 1:  # which one would be meant? A retry with the other is a new command
+        raise BadRequestError(
+            f"Send one Idempotency-Key header; this request has {len(given)}.",
+            "invalid_idempotency_key",
+        )
+    key = given[0] if given else None
     if key is None:
         if required:
             raise BadRequestError(
@@ -108,11 +114,6 @@ def idempotency_key(
     if not _KEY.match(key):
         raise BadRequestError(
             "The Idempotency-Key must be 1 to 255 visible ASCII characters.",
-            "invalid_idempotency_key",
-        )
-    if len(given := request.headers.getall(IDEMPOTENCY_KEY)) > 1:  # which one would be meant?
-        raise BadRequestError(
-            f"Send one Idempotency-Key header; this request has {len(given)}.",
             "invalid_idempotency_key",
         )
     return IdempotencyKey(

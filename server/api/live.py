@@ -340,15 +340,13 @@ async def _hello(socket: WebSocket[Any, Any, Any]) -> Hello | None:
         await socket.close(code=CLOSE_HELLO_TIMEOUT, reason="send Hello first")
         return None
     msg, detail = decode_message(text)
-    if msg is not None and not isinstance(msg, Hello):
+    if isinstance(msg, Hello):
+        return msg
+    if msg is not None:
         detail = f"The first message must be Hello, like {HELLO_EXAMPLE}."
-    if not isinstance(msg, Hello):
-        await socket.send_text(
-            _encoder.encode(Error(code="invalid_message", detail=detail)).decode()
-        )
-        await socket.close(code=CLOSE_BAD_MESSAGE, reason="expected Hello")
-        return None
-    return msg
+    await socket.send_text(_encoder.encode(Error(code="invalid_message", detail=detail)).decode())
+    await socket.close(code=CLOSE_BAD_MESSAGE, reason="expected Hello")
+    return None
 
 
 @websocket("/api/v1/ws", opt={"exclude_from_auth": True})

@@ -30,11 +30,11 @@ from server.application.commands import (
     WithdrawMoney,
 )
 from server.application.errors import DestinationNotFoundError
-from server.application.views import account_response
+from server.application.views import account_response, movement_response, transfer_response
 from server.domain import account as domain
 from server.domain.account import Account
 from server.domain.errors import AccountNotFoundError
-from shared.api import AccountStatusResponse, MoneyMovementResponse, TransferResponse
+from shared.api import AccountStatusResponse
 from shared.events import (
     STREAM_TYPE_ACCOUNT,
     STREAM_TYPE_TRANSFER,
@@ -43,7 +43,6 @@ from shared.events import (
     MoneyDeposited,
     MoneyWithdrawn,
 )
-from shared.money import Money
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +137,7 @@ def _movement(account: Account, event: MoneyDeposited | MoneyWithdrawn) -> Decis
     after = account.apply(event)
     return Decision(
         appends=_one_stream(account, event),
-        response=MoneyMovementResponse(
-            transaction_id=event.transaction_id,
-            balance=Money(amount=after.balance, currency=after.currency),
-            version=after.version,
-            available_balance=Money(amount=after.available, currency=after.currency),
-        ),
+        response=movement_response(after, event.transaction_id),
         states=(after,),
     )
 
@@ -198,12 +192,7 @@ def transfer_money(state: State, cmd: TransferMoney) -> Decision:
             StreamAppend(target.id, STREAM_TYPE_ACCOUNT, target.version, (into,)),
             StreamAppend(cmd.transfer_id, STREAM_TYPE_TRANSFER, 0, (completed,)),
         ),
-        response=TransferResponse(
-            transfer_id=cmd.transfer_id,
-            balance=Money(amount=source_after.balance, currency=source_after.currency),
-            version=source_after.version,
-            available_balance=Money(amount=source_after.available, currency=source_after.currency),
-        ),
+        response=transfer_response(source_after, cmd.transfer_id),
         states=(source_after, target_after),
     )
 

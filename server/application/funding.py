@@ -21,17 +21,16 @@ from server.application.access import check_account_access, check_role
 from server.application.commands import Command
 from server.application.decide import Decision, State, StreamAppend, decides
 from server.application.errors import PermissionDeniedError
+from server.application.views import movement_response
 from server.domain import funding
 from server.domain.account import Account
 from server.domain.errors import AccountNotFoundError
-from shared.api import MoneyMovementResponse
 from shared.events import (
     DEPOSIT_SOURCE_CASH,
     DEPOSIT_SOURCE_DEV_TOP_UP,
     STREAM_TYPE_ACCOUNT,
     MoneyDeposited,
 )
-from shared.money import Money
 
 TOP_UP_NOTICE = (
     "Development top-up: money created from outside the bank for testing."
@@ -103,14 +102,7 @@ def _response(account: Account, event: MoneyDeposited, notice: str | None) -> De
     after = account.apply(event)
     return Decision(
         appends=(StreamAppend(account.id, STREAM_TYPE_ACCOUNT, account.version, (event,)),),
-        response=MoneyMovementResponse(
-            transaction_id=event.transaction_id,
-            balance=Money(amount=after.balance, currency=after.currency),
-            version=after.version,
-            available_balance=Money(amount=after.available, currency=after.currency),
-            source=event.source,
-            notice=notice,
-        ),
+        response=movement_response(after, event.transaction_id, event.source, notice),
         states=(after,),
     )
 

@@ -275,7 +275,7 @@ RETURNING {_COLUMNS}
 
 async def cancel_for_closed_account(
     ctx: AppContext, account_id: UUID, audit: AuditRecord | None
-) -> int:
+) -> None:
     """Cancel the orders a closed account ends: those paying from it, and its owner's
     own orders paying into it. Run after the closing committed; run again (a retry of
     the close) it finds none. Each cancellation is audited, under the closing's actor."""
@@ -294,7 +294,6 @@ async def cancel_for_closed_account(
                 for row in rows
             ]
         )
-    return len(rows)
 
 
 # --- the scheduler's side ---------------------------------------------------------

@@ -57,7 +57,7 @@ async def check_request(request: Request) -> None:
     await decode_body(request, GraphQLRequest)
 
 
-def as_problem(request: Request, response: Response) -> Response:
+def plain_text_as_problem(request: Request, response: Response) -> Response:
     """Strawberry's own refusals (plain text) as the problem document every other
     refusal is, with the code of their status."""
     status = response.status_code or HTTP_200_OK
@@ -103,7 +103,7 @@ def graphql_controller(settings: Settings) -> type:
             answer = await self.execute_request(
                 request=request, context=context, root_value=root_value
             )
-            return as_problem(request, answer)
+            return plain_text_as_problem(request, answer)
 
         @post(status_code=HTTP_200_OK)
         async def handle_http_post(
@@ -114,7 +114,7 @@ def graphql_controller(settings: Settings) -> type:
             answer = await self.execute_request(
                 request=request, context=context, root_value=root_value
             )
-            return as_problem(request, answer)
+            return plain_text_as_problem(request, answer)
 
         @websocket(opt={"exclude_from_auth": True})
         async def websocket_endpoint(

@@ -100,7 +100,7 @@ def _movement(result: CommandResult) -> t.MoneyMovement:
         balance=t.Money.of(r.balance),
         version=r.version,
         replayed=result.replayed,
-        available_balance=t.Money.of(r.available_balance) if r.available_balance else None,
+        available_balance=t.Money.of_optional(r.available_balance),
     )
 
 
@@ -111,7 +111,7 @@ def _transfer(result: CommandResult) -> t.Transfer:
         balance=t.Money.of(r.balance),
         version=r.version,
         replayed=result.replayed,
-        available_balance=t.Money.of(r.available_balance) if r.available_balance else None,
+        available_balance=t.Money.of_optional(r.available_balance),
     )
 
 

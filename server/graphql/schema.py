@@ -78,7 +78,7 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
         b = await account_queries.get_balance(
             s.ctx, actor, account_id, cache=s.query_cache, min_version=min_version
         )
-        available = t.Money.of(b.available_balance) if b.available_balance else None
+        available = t.Money.of_optional(b.available_balance)
         return t.Balance(
             account_id=b.account_id,
             balance=t.Money.of(b.balance),

@@ -57,6 +57,11 @@ class Money:
     def of(cls, m: Any) -> Money:
         return cls(amount=m.amount, currency=m.currency)
 
+    @classmethod
+    def of_optional(cls, m: Any | None) -> Money | None:
+        """``of``, where the answer may have no such amount."""
+        return None if m is None else cls.of(m)
+
 
 @strawberry.type
 class User:
@@ -90,7 +95,7 @@ class Account:
             version=a.version,
             owner_id=a.owner_id,
             opened_at=a.opened_at,
-            available_balance=Money.of(a.available_balance) if a.available_balance else None,
+            available_balance=Money.of_optional(a.available_balance),
         )
 
 
@@ -225,7 +230,7 @@ class BalanceChanged:
             balance=Money.of(m.balance),
             version=m.version,
             transaction=Transaction.of(m.transaction) if m.transaction else None,
-            available_balance=Money.of(m.available_balance) if m.available_balance else None,
+            available_balance=Money.of_optional(m.available_balance),
         )
 
 
@@ -272,7 +277,7 @@ class Hold:
             balance=Money.of(h.balance),
             available_balance=Money.of(h.available_balance),
             version=h.version,
-            posted_amount=Money.of(h.posted_amount) if h.posted_amount else None,
+            posted_amount=Money.of_optional(h.posted_amount),
             to_account_id=h.to_account_id,
             description=h.description,
             replayed=replayed,

@@ -86,6 +86,22 @@ async def test_malformed_movements_are_400_and_append_nothing(
     assert await ada.balance(account) == 1_000
 
 
+async def _deposit_raw(
+    http: httpx.AsyncClient, ada: Customer, account: str, raw: bytes, **headers: str
+) -> httpx.Response:
+    """A deposit whose body is sent as these bytes, declared JSON, under a new key."""
+    return await http.post(
+        f"/api/v1/accounts/{account}/deposits",
+        content=raw,
+        headers={
+            **ada.auth,
+            "Idempotency-Key": str(uuid.uuid4()),
+            "Content-Type": "application/json",
+            **headers,
+        },
+    )
+
+
 async def test_broken_json_and_empty_bodies_are_400(
     http: httpx.AsyncClient, db: asyncpg.Pool, customer_with_account: tuple[Customer, str]
 ) -> None:
@@ -99,38 +115,26 @@ async def test_broken_json_and_empty_bodies_are_400(
         (b"null", "invalid_body", "null"),
     ]
     for raw, code, words in expected:
-        r = await http.post(
-            f"/api/v1/accounts/{account}/deposits",
-            content=raw,
-            headers={
-                **ada.auth,
-                "Idempotency-Key": str(uuid.uuid4()),
-                "Content-Type": "application/json",
-            },
-        )
+        r = await _deposit_raw(http, ada, account, raw)
         assert r.status_code == 400, (raw, r.status_code, r.text)
         assert r.json()["code"] == code and words in r.json()["detail"], (raw, r.text)
-    # A compressed body is refused for what it is (it was "not valid UTF-8"), and so is
-    # a plain body that claims a coding: the API takes a body as sent.
+    assert await _count(db) == before
+
+
+async def test_a_body_in_a_content_coding_is_415_and_changes_nothing(
+    http: httpx.AsyncClient, db: asyncpg.Pool, customer_with_account: tuple[Customer, str]
+) -> None:
+    """A compressed body is refused for what it is (it was "not valid UTF-8"), and so is
+    a plain body that claims a coding: the API takes a body as sent."""
+    ada, account = customer_with_account
+    before = await _count(db)
     for raw in (gzip.compress(b'{"amount": 1}'), b'{"amount": 1}'):
-        r = await http.post(
-            f"/api/v1/accounts/{account}/deposits",
-            content=raw,
-            headers={
-                **ada.auth,
-                "Idempotency-Key": str(uuid.uuid4()),
-                "Content-Type": "application/json",
-                "Content-Encoding": "gzip",
-            },
-        )
+        r = await _deposit_raw(http, ada, account, raw, **{"Content-Encoding": "gzip"})
         assert r.status_code == 415, r.text
         assert r.json()["code"] == "unsupported_content_encoding", r.text
         assert "without Content-Encoding (gzip" in r.json()["detail"], r.text
-    r = await http.post(
-        f"/api/v1/accounts/{account}/deposits",
-        json={"amount": 1},
-        headers={**ada.auth, "Idempotency-Key": str(uuid.uuid4()), "Content-Encoding": "identity"},
-    )
+    assert await _count(db) == before
+    r = await _deposit_raw(http, ada, account, b'{"amount": 1}', **{"Content-Encoding": "identity"})
     assert r.status_code == 201, r.text
     assert await _count(db) == before + 1
 

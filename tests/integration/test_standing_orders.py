@@ -445,11 +445,11 @@ async def test_closing_an_account_ends_the_orders_it_would_pay_from_or_into(
     unrelated = await create_order(cleo, **order_body(keeping, elsewhere, **monthly))
     theirs = await create_order(other, **order_body(elsewhere, closing, **monthly))
 
-    r = await http.post(
-        f"/api/v1/accounts/{closing}/close",
-        headers={**cleo.auth, "Idempotency-Key": str(uuid.uuid4())},
-    )
+    close = {**cleo.auth, "Idempotency-Key": str(uuid.uuid4())}
+    r = await http.post(f"/api/v1/accounts/{closing}/close", headers=close)
     assert r.status_code == 200 and r.json()["status"] == "closed", r.text
+    again = await http.post(f"/api/v1/accounts/{closing}/close", headers=close)
+    assert again.headers.get("idempotent-replayed") == "true", again.text  # finds none left
     assert [(await order(cleo, o["id"]))["status"] for o in (out, into, unrelated)] == [
         "cancelled",
         "cancelled",
