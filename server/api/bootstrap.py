@@ -24,7 +24,6 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from runtime.heap import settle_heap
 from runtime.loop_watchdog import loop_watched
@@ -50,6 +49,9 @@ REDIS_HEALTH_CHECK_SECONDS = 5
 # Fail fast when Redis is down: the request answers 503 instead of hanging.
 REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
 REDIS_SOCKET_TIMEOUT_SECONDS = 2.0
+# After a command has timed out, Redis is not asked again for this long: requests get
+# their 503 at once instead of each waiting out the timeout (server/adapters/redis_pool.py).
+REDIS_COOL_OFF_SECONDS = 2.0
 # Connections one API process opens to Redis at most (redis-py's default). A request
 # that finds them all busy waits for one, as long as a command may take, before it is
 # a 503 (server/adapters/redis_pool.py).
@@ -87,17 +89,25 @@ class Services:
 def redis_client(settings: Settings, *, max_connections: int = REDIS_MAX_CONNECTIONS) -> Redis:
     """The process's one Redis client. A command that meets a broken connection
     (Redis restarted) is retried once on a fresh one; one that finds every pooled
-    connection busy waits for one (at most the socket timeout); then the error
-    reaches the edge as a 503 (server/api/errors.py)."""
+    connection busy waits for one (at most the socket timeout); one that times out
+    is not retried, and the next ones are refused at once for the cool-off; then the
+    error reaches the edge as a 503 (server/api/errors.py)."""
     pool = WaitingConnectionPool.from_url(
         settings.redis_url,
         max_connections=max_connections,
         wait_seconds=REDIS_SOCKET_TIMEOUT_SECONDS,
+        cool_off_seconds=REDIS_COOL_OFF_SECONDS,
         health_check_interval=REDIS_HEALTH_CHECK_SECONDS,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
         socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
-        retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        # Not on a timeout: the command may have run, and a frozen Redis would be
+        # waited for twice (the breaker in WaitingConnectionPool answers meanwhile).
+        retry=Retry(
+            ExponentialBackoff(cap=0.1, base=0.02),
+            retries=1,
+            supported_errors=(RedisConnectionError,),
+        ),
+        retry_on_error=[RedisConnectionError],
     )
     return Redis.from_pool(pool)  # the client owns the pool and closes it
 
