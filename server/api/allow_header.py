@@ -4,7 +4,8 @@ Litestar 2 builds that answer when a path's *first* handler is registered and ke
 it when further handlers join the path (litestar-org/litestar#4169, fixed in v3): with
 GET and POST on one path, ``OPTIONS`` answered ``Allow: GET, OPTIONS``. This plugin
 rebinds each automatic OPTIONS handler to the route it finally serves, so the header
-lists the route's methods. An OPTIONS handler a controller writes itself is left alone.
+lists the route's methods, and HEAD wherever GET is (server/api/head_requests.py answers
+it). An OPTIONS handler a controller writes itself is left alone.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class AllowHeaderPlugin(ReceiveRoutePlugin):
     def receive_route(self, route: BaseRoute) -> None:
         if not isinstance(route, HTTPRoute):
             return
+        if "GET" in route.methods:
+            route.methods.add("HEAD")
         entry = route.route_handler_map.get("OPTIONS")
         if entry is None or getattr(entry[0].fn, "__qualname__", "") != _AUTOMATIC:
             return

@@ -23,6 +23,7 @@ from server.api.errors import exception_handlers
 from server.api.fast_lane import FastLane
 from server.api.funding import FundingController
 from server.api.hardening import cors_config
+from server.api.head_requests import HeadAsGet
 from server.api.headers import security_headers
 from server.api.health import HealthController
 from server.api.holds import HoldController
@@ -85,4 +86,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings  # read by instrument_app (log level, OTLP endpoint)
     app.asgi_handler = FastLane(app, app.asgi_handler, MAX_BODY_BYTES)  # the hottest requests
     app.asgi_handler = InputGuard(app.asgi_handler)  # NUL, lone surrogates, ... -> 400
+    app.asgi_handler = HeadAsGet(app.asgi_handler)  # HEAD answered as GET without the body
     return instrument_app(app)  # metrics, trace/request ids, JSON logs, OTLP if configured

@@ -29,6 +29,7 @@ from litestar.middleware._internal.exceptions.middleware import get_exception_ha
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from runtime.observability.context import current_trace_id
+from server.api.head_requests import with_head
 from server.application import errors as app_errors
 from server.domain import errors as domain
 from shared.api import PATTERN_WORDS, Problem
@@ -190,7 +191,8 @@ def _client_error_detail(request: Request, exc: HTTPException) -> str:
             what = INVALID_BODY_DETAIL if _body_errors_only(exc) else "Invalid request"
             return f"{what}: " + "; ".join(parts)
     if isinstance(exc, MethodNotAllowedException) and exc.headers and exc.headers.get("allow"):
-        return f"{request.method} is not allowed here; this path takes {exc.headers['allow']}."
+        allowed = with_head(exc.headers["allow"])
+        return f"{request.method} is not allowed here; this path takes {allowed}."
     if isinstance(exc, NotFoundException) and detail == "Not Found":
         return f"{request.url.path} is not a path of this API; /schema lists them."
     if exc.status_code == 413:
@@ -216,6 +218,8 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     title = TITLE_BY_STATUS.get(exc.status_code, "Error")
     detail = _client_error_detail(request, exc)
     headers = dict(exc.headers or {})
+    if "allow" in headers:  # a 405: HEAD is answered wherever GET is (head_requests.py)
+        headers["allow"] = with_head(headers["allow"])
     if exc.status_code == 401:  # RFC 9110 §15.5.2 and RFC 6750 §3: say how to authenticate
         headers.setdefault("WWW-Authenticate", _bearer_challenge(request))
     return problem_response(

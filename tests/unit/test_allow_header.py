@@ -37,7 +37,7 @@ def test_without_the_plugin_litestar_2_leaves_a_method_out() -> None:
 
 def test_with_the_plugin_allow_lists_get_and_post() -> None:
     assert _allow(Litestar([_Things], plugins=[AllowHeaderPlugin()]), "/things") == (
-        "GET, OPTIONS, POST"
+        "GET, HEAD, OPTIONS, POST"
     )
 
 
