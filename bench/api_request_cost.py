@@ -34,7 +34,7 @@ import aiohttp
 import psutil
 
 from bench.fixtures import Customer, open_accounts, sign_up
-from bench.stack import start_api_as, start_pipeline, start_stack, stop_stack
+from bench.stack import BENCH_API_ENV, start_api_as, start_pipeline, start_stack, stop_stack
 from infra.local.ports import HOST, free_port
 from infra.local.procs import ManagedProcess, http_ready
 from infra.local.stack import EmbeddedStack
@@ -240,7 +240,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
-    env = {"BANK_MONEY_RATE_PER_SECOND": "100000", "BANK_MONEY_RATE_BURST": "100000"}
+    env = {**BENCH_API_ENV}
     env |= dict(e.split("=", 1) for e in args.env)
     st = start_stack()
     try:

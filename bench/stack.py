@@ -32,8 +32,13 @@ from infra.local.procs import ManagedProcess, PidRecord, http_ready
 from infra.local.stack import EmbeddedStack, module_exists
 
 # The API settings every bench tool runs with: no money rate limit (a 429 costs CPU and
-# serves nothing, so it would inflate the CPU per command served).
-BENCH_API_ENV = {"BANK_MONEY_RATE_PER_SECOND": "1000000", "BANK_MONEY_RATE_BURST": "1000000"}
+# serves nothing, so it would inflate the CPU per command served), and no cap on a
+# customer's open accounts (the scenarios open thousands per customer).
+BENCH_API_ENV = {
+    "BANK_MONEY_RATE_PER_SECOND": "1000000",
+    "BANK_MONEY_RATE_BURST": "1000000",
+    "BANK_MAX_OPEN_ACCOUNTS_PER_CUSTOMER": "0",
+}
 
 
 def isolated_environ() -> dict[str, str]:

@@ -28,7 +28,7 @@ import asyncpg
 import httpx
 import psutil
 
-from bench.stack import start_api_as, start_stack, stop_stack
+from bench.stack import BENCH_API_ENV, start_api_as, start_stack, stop_stack
 
 LUA = r"""
 local tokens = {}
@@ -128,12 +128,7 @@ def main() -> None:
     args = ap.parse_args()
     st = start_stack()
     try:
-        api = start_api_as(
-            st,
-            None,
-            None,
-            {"BANK_MONEY_RATE_PER_SECOND": "1000000", "BANK_MONEY_RATE_BURST": "1000000"},
-        )
+        api = start_api_as(st, None, None, BENCH_API_ENV)
         plan = asyncio.run(prepare(st.api_url, args.customers))
         with tempfile.TemporaryDirectory() as tmp:
             plan_file = os.path.join(tmp, "plan.txt")

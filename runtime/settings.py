@@ -197,6 +197,12 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     default_daily_outgoing_limit: int = field(
         default=1_000_000_000_00, name="default_daily_outgoing_limit"
     )
+    # Accounts one customer may hold that are not closed (OWASP API4: opening accounts
+    # without end would grow the store without end). 0: no cap (the bench opens
+    # thousands per customer).
+    max_open_accounts_per_customer: Annotated[int, msgspec.Meta(ge=0)] = field(
+        default=20, name="max_open_accounts_per_customer"
+    )
     # Holds (issue #17, two-phase transfers): a pending hold expires after this many
     # seconds unless the request asks for another timeout, at most the maximum (card
     # authorisations commonly lapse after 7 days; pending transfers up to 30).

@@ -52,6 +52,10 @@ class OpenAccount(Command):
     # Outgoing limits the account starts with (settings' defaults; issue #17).
     per_transaction_limit: int | None = None
     daily_outgoing_limit: int | None = None
+    # The owner's accounts that are not closed, counted when the command was made, and
+    # how many one customer may hold (None: no cap).
+    open_accounts: int = 0
+    most_open_accounts: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -123,6 +123,8 @@ def open_account(state: State, cmd: OpenAccount) -> Decision:
         currency=cmd.currency,
         per_transaction_limit=cmd.per_transaction_limit,
         daily_outgoing_limit=cmd.daily_outgoing_limit,
+        open_accounts=cmd.open_accounts,
+        most_open_accounts=cmd.most_open_accounts,
     )
     after = Account.opened(opened)
     return Decision(

@@ -350,7 +350,16 @@ def open_account(
     overdraft_limit: int = 0,
     per_transaction_limit: int | None = None,
     daily_outgoing_limit: int | None = None,
+    open_accounts: int = 0,
+    most_open_accounts: int | None = None,
 ) -> AccountOpened:
+    """``open_accounts``: how many accounts the owner holds that are not closed;
+    ``most_open_accounts``: how many one customer may hold (None: no cap)."""
+    if most_open_accounts is not None and open_accounts >= most_open_accounts:
+        raise errors.TooManyAccountsError(
+            f"You hold {counted(open_accounts, 'open account')}, the most one customer may;"
+            " close one you no longer use to open another."
+        )
     if currency not in CURRENCY_EXPONENTS:
         raise errors.UnsupportedCurrencyError(
             f"{currency} is not offered; choose one of {', '.join(sorted(CURRENCY_EXPONENTS))}."

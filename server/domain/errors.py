@@ -40,6 +40,10 @@ class AccountClosedError(BusinessRuleError):
     code = "account_closed"
 
 
+class TooManyAccountsError(BusinessRuleError):
+    code = "too_many_accounts"
+
+
 class AccountNotEmptyError(BusinessRuleError):
     code = "account_not_empty"
 

@@ -1,7 +1,8 @@
 """OWASP API4:2023 Unrestricted Resource Consumption.
 
 Oversized bodies, page sizes and credentials are refused before any work is
-done; money-moving requests are rate limited per user (429 + Retry-After).
+done; money-moving requests are rate limited per user (429 + Retry-After); a customer
+holds a bounded number of open accounts.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import httpx
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
+from runtime.settings import Settings
 from tests.support.customers import Customer, sign_up
 from tests.support.staff import staff
+
+MOST_OPEN_ACCOUNTS = Settings().max_open_accounts_per_customer
 
 
 async def test_api4_resource_consumption_oversized_bodies_are_413(
@@ -139,3 +143,39 @@ async def test_api4_resource_consumption_money_movements_are_rate_limited_per_us
         # The bucket refills.
         await asyncio.sleep(1.1)
         assert (await ada.withdraw(account, 1_00)).status_code == 201
+
+
+async def test_api4_resource_consumption_open_accounts_are_capped_per_customer(
+    http: httpx.AsyncClient,
+) -> None:
+    """At most ``max_open_accounts_per_customer`` accounts that are not closed (20 by
+    default): opening accounts without end would grow the store without end."""
+    ada = await sign_up(http, "Ada Many Accounts")
+    first_key = str(uuid.uuid4())
+    body = {"currency": "EUR", "name": "Pot"}
+    first = await http.post(
+        "/api/v1/accounts", json=body, headers={**ada.auth, "Idempotency-Key": first_key}
+    )
+    assert first.status_code == 201, first.text
+    for _ in range(MOST_OPEN_ACCOUNTS - 1):
+        await ada.open_account(name="Pot")
+
+    refused = await http.post("/api/v1/accounts", json=body, headers=ada.auth)
+    assert (refused.status_code, refused.json()["code"]) == (422, "too_many_accounts"), refused.text
+    assert f"You hold {MOST_OPEN_ACCOUNTS} open accounts" in refused.json()["detail"], refused.text
+    listed = await http.get("/api/v1/accounts", headers=ada.auth)
+    assert len(listed.json()["items"]) == MOST_OPEN_ACCOUNTS, listed.text  # nothing opened
+    # A retry of an opening that was taken answers it again, cap or not.
+    replayed = await http.post(
+        "/api/v1/accounts", json=body, headers={**ada.auth, "Idempotency-Key": first_key}
+    )
+    assert replayed.status_code == 201 and replayed.json()["id"] == first.json()["id"]
+
+    closing = first.json()["id"]
+    r = await http.post(f"/api/v1/accounts/{closing}/close", headers=ada.auth)
+    assert r.status_code == 200, r.text
+    again = await http.post("/api/v1/accounts", json=body, headers=ada.auth)
+    assert again.status_code == 201, again.text
+    # Another customer is not affected by Ada's accounts.
+    bob = await sign_up(http, "Bob One Account")
+    await bob.open_account()

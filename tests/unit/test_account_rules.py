@@ -256,3 +256,25 @@ def test_decisions_never_mutate_the_state_they_were_made_on() -> None:
     acc = funded(100)
     withdraw(acc, 50)
     assert acc.balance == 100
+
+
+def test_a_customer_holding_the_most_open_accounts_cannot_open_another() -> None:
+    def opening(held: int, most: int | None) -> None:
+        open_account(
+            account_id=uuid.uuid4(),
+            owner_id=uuid.uuid4(),
+            name="One more",
+            currency="EUR",
+            open_accounts=held,
+            most_open_accounts=most,
+        )
+
+    opening(19, 20)  # the twentieth
+    opening(5_000, None)  # no cap
+    with pytest.raises(errors.TooManyAccountsError) as refused:
+        opening(20, 20)
+    assert refused.value.code == "too_many_accounts"
+    assert refused.value.message == (
+        "You hold 20 open accounts, the most one customer may;"
+        " close one you no longer use to open another."
+    )
