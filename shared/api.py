@@ -15,13 +15,22 @@ from shared.money import CURRENCY_PATTERN, CurrencyCode, Money, PositiveMinorUni
 # allows it through CORS and declares it in the OpenAPI document).
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
-NOT_BLANK = r"\S"  # searched: somewhere a character that is not a space
+# Text a person types for others to read (descriptions, names) is one line, without
+# control characters (C0, DEL, C1: a line break, a tab, an escape) and without the
+# bidirectional embeddings, overrides and isolates that show text in another order
+# than it is written (CVE-2021-42574, "Trojan Source"): a payment reference or a name
+# would read differently to the payee, in a statement or in the app.
+_UNSHOWN = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+# (?![\s\S]) is the end of the text: Python's $ also matches before a final line break,
+# and JSON Schema's ECMAScript patterns have no \Z.
+ONE_LINE = rf"^[^{_UNSHOWN}]*(?![\s\S])"
+ONE_LINE_NOT_BLANK = rf"^(?=.*\S)[^{_UNSHOWN}]*(?![\s\S])"  # and somewhere not a space
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-Description = Annotated[str, msgspec.Meta(max_length=140)]
-AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NOT_BLANK)]
+Description = Annotated[str, msgspec.Meta(max_length=140, pattern=ONE_LINE)]
+AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=ONE_LINE_NOT_BLANK)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NOT_BLANK)]
+FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=ONE_LINE_NOT_BLANK)]
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -148,7 +157,10 @@ AccountRef = Annotated[str, msgspec.Meta(pattern=ACCOUNT_REF_PATTERN)]
 # What each pattern of a request body asks for, in words: a refusal says these, not the
 # regular expression (server/api/errors.py, plain_words).
 PATTERN_WORDS = {
-    NOT_BLANK: "some text, not only spaces",
+    ONE_LINE: "one line of text, without control characters or characters that change"
+    " the direction of text",
+    ONE_LINE_NOT_BLANK: "one line of text, not only spaces, without control characters or"
+    " characters that change the direction of text",
     EMAIL_PATTERN: "an email address like ada@example.com, without spaces",
     CURRENCY_PATTERN: "a currency code of three capital letters, like EUR",
     ACCOUNT_NUMBER_PATTERN: "an account number like XN12 NWBK 0000 0000 01",

@@ -293,7 +293,7 @@ async def test_a_pattern_is_refused_in_words_not_as_a_regular_expression(
         (
             "/api/v1/auth/register",
             {"email": "blank@example.com", "password": password, "full_name": " \t "},
-            "full_name: Expected some text, not only spaces",
+            "full_name: Expected one line of text, not only spaces",
         ),
         (
             "/api/v1/accounts",
@@ -303,7 +303,7 @@ async def test_a_pattern_is_refused_in_words_not_as_a_regular_expression(
         (
             "/api/v1/accounts",
             {"currency": "EUR", "name": "  "},
-            "name: Expected some text, not only spaces",
+            "name: Expected one line of text, not only spaces",
         ),
         (
             "/api/v1/payees",
@@ -313,12 +313,39 @@ async def test_a_pattern_is_refused_in_words_not_as_a_regular_expression(
         (
             "/api/v1/payees",
             {"account_number": "XN12 NWBK 0000 0000 01", "holder_name": "Bob", "nickname": " "},
-            "nickname: Expected some text, not only spaces",
+            "nickname: Expected one line of text, not only spaces",
         ),
     ]:
         r = await http.post(path, json=body, headers=ada.auth)
         assert r.status_code == 400 and r.json()["code"] == "invalid_body", (body, r.text)
         assert words in r.json()["detail"] and "regex" not in r.json()["detail"], r.text
+
+
+async def test_text_others_read_is_one_line_without_direction_overrides(
+    http: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    """A description or a name is shown to others (the payee's history, statements, the
+    app): a line break, a tab, a C1 control or a bidirectional override ("Trojan
+    Source", U+202E shows "evil" as "live") was stored as sent. Any script is taken."""
+    ada = await sign_up(http, "Ada Text")
+    source, target = (await ada.open_account())["id"], (await ada.open_account())["id"]
+    assert (await ada.deposit(source, 1_000)).status_code == 201
+    before = await _count(db)
+    for text in ("Rent\n", "Rent\nMarch", "Rent\tMarch", "\u202eevil", "x\u2066y", "a\x85b"):
+        for r in (
+            await ada.transfer(source, target, 1, description=text),
+            await ada.deposit(source, 1, description=text),
+            await http.post(
+                "/api/v1/accounts", json={"currency": "EUR", "name": text}, headers=ada.auth
+            ),
+        ):
+            assert (r.status_code, r.json()["code"]) == (400, "invalid_body"), (text, r.text)
+            assert "Expected one line of text" in r.json()["detail"], r.text
+            assert "direction of text" in r.json()["detail"], r.text
+    assert await _count(db) == before  # nothing was written
+    for text in ("Zoë's café ☕", "家賃 3月", "שכר דירה", "إيجار", "Miete für März"):
+        r = await ada.transfer(source, target, 1, description=text)
+        assert r.status_code == 201, (text, r.text)
 
 
 async def test_token_endpoint_rejects_other_grants(http: httpx.AsyncClient) -> None:
