@@ -186,10 +186,9 @@ class VoidHold(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ExpireHold(Command):
-    """The scheduler's: release a hold whose timeout has passed at ``now`` (its clock)."""
+class HoldSweep(Command):
+    """The scheduler's release of one hold, decided at ``now`` (its clock)."""
 
-    action: ClassVar[str] = "expire_hold"
     status_code: ClassVar[int] = 200
     account_id: UUID
     hold_id: UUID
@@ -197,3 +196,18 @@ class ExpireHold(Command):
 
     def accounts(self) -> tuple[UUID, ...]:
         return (self.account_id,)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpireHold(HoldSweep):
+    """Release a hold whose timeout has passed."""
+
+    action: ClassVar[str] = "expire_hold"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoidHoldIntoClosedAccount(HoldSweep):
+    """Void a pending transfer whose destination has been closed. It can never be
+    posted, and its amount stays held from the payer until then."""
+
+    action: ClassVar[str] = "void_hold"

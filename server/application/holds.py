@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -20,7 +22,14 @@ import msgspec
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
 from server.application.command_runner import CommandResult, Submission
-from server.application.commands import ExpireHold, PlaceHold, PostHold, VoidHold
+from server.application.commands import (
+    ExpireHold,
+    HoldSweep,
+    PlaceHold,
+    PostHold,
+    VoidHold,
+    VoidHoldIntoClosedAccount,
+)
 from server.application.context import AppContext
 from server.application.decide import Decision, State, StreamAppend, account_for, decides
 from server.application.errors import DestinationNotFoundError
@@ -41,6 +50,7 @@ from shared.money import Money
 
 log = logging.getLogger("bank.holds")
 EXPIRY_KEY_SCOPE = "hold_expiry"
+DESTINATION_CLOSED_KEY_SCOPE = "hold_destination_closed"
 # The scheduler's actor: no one signed in; the audit row says "scheduler".
 SCHEDULER_ID = uuid.UUID(int=0)
 
@@ -149,12 +159,24 @@ def void_hold(state: State, cmd: VoidHold) -> Decision:
     return _released(account, holds.void_hold(account, hold_id=cmd.hold_id, now=cmd.voided_at))
 
 
-@decides(ExpireHold)
-def expire_hold(state: State, cmd: ExpireHold) -> Decision:
+def _swept_account(state: State, cmd: HoldSweep) -> Account:
+    """The scheduler's commands act for the bank: no access check."""
     account = state.accounts.get(cmd.account_id)
     if account is None:
         raise AccountNotFoundError("No such account.")
+    return account
+
+
+@decides(ExpireHold)
+def expire_hold(state: State, cmd: ExpireHold) -> Decision:
+    account = _swept_account(state, cmd)
     return _released(account, holds.expire_hold(account, hold_id=cmd.hold_id, now=cmd.now))
+
+
+@decides(VoidHoldIntoClosedAccount)
+def void_hold_into_closed_account(state: State, cmd: VoidHoldIntoClosedAccount) -> Decision:
+    account = _swept_account(state, cmd)
+    return _released(account, holds.void_hold(account, hold_id=cmd.hold_id, now=cmd.now))
 
 
 # --- entry points (the REST controllers call these) ------------------------------
@@ -245,33 +267,71 @@ async def void_hold_command(
 # --- the scheduler's side ---------------------------------------------------------
 
 
-class ExpiryRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """What an expiry's idempotency key is bound to (the clock is not: a re-run later
-    is the same expiry)."""
+class SweptHold(msgspec.Struct, frozen=True, kw_only=True):
+    """What the scheduler's key for one hold (its expiry, or its void once its
+    destination closed) is bound to; the clock is not: a re-run later is the same."""
 
     account_id: UUID
     hold_id: UUID
 
 
-def expiry(account_id: UUID, hold_id: UUID, now: datetime) -> Submission:
-    """The expiry of one hold, under its deterministic key ``hold_expiry / <hold id>``."""
-    key = str(hold_id)
-    req = ExpiryRequest(account_id=account_id, hold_id=hold_id)
-    actor = Actor(user_id=SCHEDULER_ID, role="admin")
-    idem = IdempotencyKey(EXPIRY_KEY_SCOPE, key, request_hash("expire_hold", req))
+SCHEDULER = Actor(user_id=SCHEDULER_ID, role="admin")
+
+
+def _by_the_scheduler(cmd: HoldSweep, scope: str, label: str, **details: str) -> Submission:
+    """``cmd`` under its deterministic key ``<scope> / <hold id>``, audited as the
+    scheduler's."""
+    key = str(cmd.hold_id)
+    req = SweptHold(account_id=cmd.account_id, hold_id=cmd.hold_id)
+    idem = IdempotencyKey(scope, key, request_hash(cmd.action, req))
     metadata = EventMetadata(
-        actor_id="scheduler", idempotency_key=f"hold-expiry:{key}", trace_id=uuid.uuid4().hex
+        actor_id="scheduler", idempotency_key=f"{label}:{key}", trace_id=uuid.uuid4().hex
     )
     audit = AuditRecord(
-        action="expire_hold",
+        action=cmd.action,
         actor_role="scheduler",
         target_type="hold",
         target_id=key,
-        account_id=account_id,
-        details={"now": now.isoformat()},
+        account_id=cmd.account_id,
+        details={**details, "now": cmd.now.isoformat()},
     )
-    return Submission(ExpireHold(actor=actor, account_id=account_id, hold_id=hold_id, now=now),
-                      idem, metadata, audit)  # fmt: skip
+    return Submission(cmd, idem, metadata, audit)
+
+
+def expiry(account_id: UUID, hold_id: UUID, now: datetime) -> Submission:
+    """The expiry of one hold, under the key ``hold_expiry / <hold id>``."""
+    cmd = ExpireHold(actor=SCHEDULER, account_id=account_id, hold_id=hold_id, now=now)
+    return _by_the_scheduler(cmd, EXPIRY_KEY_SCOPE, "hold-expiry")
+
+
+def void_into_closed(account_id: UUID, hold_id: UUID, now: datetime) -> Submission:
+    """The void of one pending transfer into a closed account, under the key
+    ``hold_destination_closed / <hold id>``."""
+    cmd = VoidHoldIntoClosedAccount(
+        actor=SCHEDULER, account_id=account_id, hold_id=hold_id, now=now
+    )
+    return _by_the_scheduler(
+        cmd, DESTINATION_CLOSED_KEY_SCOPE, "hold-destination-closed", because="destination_closed"
+    )
+
+
+async def _sweep(
+    ctx: AppContext,
+    rows: Iterable[Mapping[str, Any]],
+    submission: Callable[[UUID, UUID], Submission],
+) -> int:
+    """Run each row's submission; how many changed something (not replays). One refused
+    (posted, voided or expired meanwhile: another release won) is left."""
+    done = 0
+    for row in rows:
+        try:
+            result = await ctx.runner.run(submission(row["account_id"], row["hold_id"]))
+        except DomainError as err:
+            log.info("hold %s left: %s", row["hold_id"], err.code)
+            continue
+        if not result.replayed:
+            done += 1
+    return done
 
 
 _DUE = (
@@ -282,16 +342,26 @@ _DUE = (
 
 async def expire_due(ctx: AppContext, now: datetime, batch: int = 500) -> int:
     """Expire every pending hold whose timeout passed by ``now``, as the read model
-    lists them (a hold it has not seen yet expires on a later sweep). Each expiry
-    is idempotent by key; one already posted or voided is refused and left."""
-    done = 0
+    lists them (a hold it has not seen yet expires on a later sweep)."""
     rows = await ctx.pool.fetch(_DUE, now, batch)
-    for row in rows:
-        try:
-            result = await ctx.runner.run(expiry(row["account_id"], row["hold_id"], now))
-        except DomainError as err:  # posted or voided meanwhile: the other one won
-            log.info("hold %s not expired: %s", row["hold_id"], err.code)
-            continue
-        if not result.replayed:
-            done += 1
-    return done
+    return await _sweep(ctx, rows, lambda account, hold: expiry(account, hold, now))
+
+
+# Pending transfers whose destination is closed, as the read models list them (a
+# closing is final: an account never opens again). From the partial index on the
+# holds' destinations (migration 0026), then each destination by its key.
+_INTO_CLOSED = (
+    "SELECT h.account_id, h.hold_id FROM hold_view h"
+    " JOIN account_view a ON a.account_id = h.to_account_id"
+    " WHERE h.to_account_id IS NOT NULL AND a.status = 'closed'"
+    " ORDER BY h.hold_id LIMIT $1"
+)
+
+
+async def void_into_closed_due(ctx: AppContext, now: datetime, batch: int = 500) -> int:
+    """Void every pending transfer into an account that has been closed since it was
+    placed: posting it is refused for good, and the payer's amount would stay held
+    until the payer voids it or it expires (7 days by default). One past its timeout
+    is refused here and released by the expiry."""
+    rows = await ctx.pool.fetch(_INTO_CLOSED, batch)
+    return await _sweep(ctx, rows, lambda account, hold: void_into_closed(account, hold, now))

@@ -49,7 +49,7 @@ async def run(
 ) -> int:
     """Tick until cancelled (every ``progress.interval`` seconds), or once."""
     from server.application.context import AppContext
-    from server.application.holds import expire_due
+    from server.application.holds import expire_due, void_into_closed_due
     from server.application.standing_orders import pay_one_due
 
     # Bounded waits: a tick that gets no answer fails and the next one tries on a
@@ -79,6 +79,9 @@ async def run(
                 expired = await expire_due(ctx, clock.now())
                 if expired:
                     log.info("holds: %d expired", expired)
+                voided = await void_into_closed_due(ctx, clock.now())
+                if voided:
+                    log.info("holds: %d voided, their destination closed", voided)
                 progress.record_tick_done()
             except (OSError, asyncpg.PostgresError) as exc:  # retried on the next tick
                 log.warning("scheduler: tick failed (retried next tick): %s", exc)

@@ -259,6 +259,57 @@ async def test_holds_expire_by_themselves_once_on_the_schedulers_clock(
     assert audited == 2
 
 
+async def test_a_pending_transfer_into_an_account_that_closed_is_voided_by_the_scheduler(
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    tmp_path: Path,
+) -> None:
+    """Its post is refused for good once the destination is closed; the payer's amount
+    stayed held until the payer voided it or it expired (7 days by default)."""
+    ada, account = await customer_with(http, 10_000)
+    bob, closing = await customer_with(http, 0, "Bob Closing")
+    cleo, staying = await customer_with(http, 0, "Cleo Staying")
+    into_closed = (await place(ada, account, 1_500, to_account=closing)).json()
+    into_open = (await place(ada, account, 2_000, to_account=staying)).json()
+    card = (await place(ada, account, 500)).json()
+    assert await balances(ada, account) == (10_000, 6_000)
+    closed = await bob.http.post(f"/api/v1/accounts/{closing}/close", headers=bob.auth)
+    assert closed.status_code == 200, closed.text
+    refused = await release(ada, account, into_closed["hold_id"], "post")
+    assert (refused.status_code, refused.json()["code"]) == (422, "account_closed"), refused.text
+    await until(lambda: projected(db, closing), "the closing in the read model")
+    await until(lambda: projected(db, account), "the holds in the read model")
+
+    sched = Scheduler(stack, tmp_path / "now")
+    for _ in range(2):  # a re-run voids nothing more
+        sched.once_at(datetime.now(UTC))
+    assert await balances(ada, account) == (10_000, 7_500)
+    released = await db.fetch(
+        "SELECT payload->>'hold_id' AS hold, payload->>'reason' AS reason FROM events"
+        " WHERE stream_id = $1 AND event_type = 'HoldReleased'",
+        uuid.UUID(account),
+    )
+    assert [(r["hold"], r["reason"]) for r in released] == [(into_closed["hold_id"], "voided")]
+    audited = await db.fetch(
+        "SELECT target_id, details->>'because' AS because FROM audit_log"
+        " WHERE action = 'void_hold' AND outcome = 'accepted' AND account_id = $1",
+        uuid.UUID(account),
+    )
+    assert [(a["target_id"], a["because"]) for a in audited] == [
+        (into_closed["hold_id"], "destination_closed")
+    ]
+    # The other two are still the payer's to post or void.
+    posted = await release(ada, account, into_open["hold_id"], "post")
+    assert posted.status_code == 200, posted.text
+    voided = await release(ada, account, card["hold_id"], "void")
+    assert voided.status_code == 200, voided.text
+    assert await balances(ada, account) == (8_000, 8_000)
+    assert await cleo.balance(staying) == 2_000
+
+
 async def test_the_read_models_equal_the_fold_after_holds_and_a_rebuild(
     http: httpx.AsyncClient,
     cdc: ManagedProcess,

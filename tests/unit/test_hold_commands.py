@@ -24,7 +24,7 @@ from server.application.commands import (
     TransferMoney,
     WithdrawMoney,
 )
-from server.application.holds import expiry
+from server.application.holds import expiry, void_into_closed
 from server.application.idempotency import IdempotencyKey, request_hash
 from server.domain.errors import DomainError, HoldNotExpiredError
 from shared.api import MoneyMovementResponse, PostHoldRequest, TransferResponse
@@ -116,6 +116,29 @@ async def test_an_expiry_run_again_and_again_releases_once(
         "accepted",
         "replayed",
     ]
+
+
+async def test_the_void_into_a_closed_account_releases_once_and_not_after_the_expiry(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    account, hold = await account_with_hold(runner)
+    first = await runner.run(void_into_closed(account, hold, NOW))
+    again = await runner.run(void_into_closed(account, hold, NOW + TIMEOUT))  # a later sweep
+    assert not first.replayed and again.replayed and again.body == first.body
+    assert releases(uow.tables, account) == ["voided"]
+    assert uow.tables.state(account).available == 5_000
+    audited = [r for r in uow.tables.audit if r.action == "void_hold"]
+    assert [(r.outcome, r.actor_role, r.details) for r in audited][0] == (
+        "accepted",
+        "scheduler",
+        {"because": "destination_closed", "now": NOW.isoformat()},
+    )
+    # Past its timeout a hold is the expiry's: the void is refused and releases nothing.
+    late, late_hold = await account_with_hold(runner)
+    with pytest.raises(DomainError) as refused:
+        await runner.run(void_into_closed(late, late_hold, NOW + TIMEOUT))
+    assert refused.value.code == "hold_expired"
+    assert releases(uow.tables, late) == []
 
 
 async def test_an_expiry_too_early_is_not_stored_and_succeeds_later(
