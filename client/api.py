@@ -30,7 +30,13 @@ from websockets.asyncio.client import connect as ws_connect
 from shared import api as dto
 from shared.messages import ClientMessage, Hello, ServerMessage
 from shared.notifications import MarkReadRequest, MarkReadResponse, NotificationPage
-from shared.security import SessionList, SessionResponse, UserResponse
+from shared.security import (
+    ChangePasswordRequest,
+    PasswordChanged,
+    SessionList,
+    SessionResponse,
+    UserResponse,
+)
 
 T = TypeVar("T")
 
@@ -226,6 +232,16 @@ class BankApi:
         resp = await self._authed("DELETE", f"/auth/sessions/{session_id}")
         if resp.status_code >= 400:
             raise ApiError(_problem_of(resp))
+
+    async def change_password(self, current: str, new: str) -> PasswordChanged:
+        body = ChangePasswordRequest(current_password=current, new_password=new)
+        resp = await self._authed(
+            "POST",
+            "/me/password",
+            content=_encoder.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, PasswordChanged)
 
     async def profile(self) -> UserResponse | None:
         """Who is signed in (name for the greeting), or None where the server has no /me."""

@@ -243,6 +243,10 @@ class Controller:
     async def revoke_session(self, session_id: str) -> None:
         await self.api.revoke_session(session_id)
 
+    async def change_password(self, current: str, new: str) -> int:
+        """How many other sessions the bank ended (this one stays signed in)."""
+        return (await self.api.change_password(current, new)).other_sessions_ended
+
     def _expired(self) -> None:
         self._stop_sync()
         n = len(self.state.pending())

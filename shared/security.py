@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from shared.api import Request
+from shared.api import Password, Request
 
 Role = Literal["customer", "teller", "admin", "auditor"]
 
@@ -28,6 +28,17 @@ class SessionList(msgspec.Struct, kw_only=True):
 
 class RoleChangeRequest(Request, frozen=True):
     role: Role
+
+
+class ChangePasswordRequest(Request, frozen=True):
+    current_password: Password
+    new_password: Password
+
+
+class PasswordChanged(msgspec.Struct, kw_only=True):
+    """The password is replaced; this many other sessions of the user were ended."""
+
+    other_sessions_ended: int
 
 
 class UserResponse(msgspec.Struct, kw_only=True):

@@ -1,4 +1,4 @@
-"""Settings: theme, server, signed-in devices, sign out."""
+"""Settings: theme, server, password, signed-in devices, sign out."""
 
 from __future__ import annotations
 
@@ -63,6 +63,10 @@ class SettingsScreen:
                         color=ft.Colors.ON_SURFACE_VARIANT,
                     ),
                     KeepSessionSection(shell).control,
+                    section_title("Password"),
+                    ft.OutlinedButton(
+                        "Change password", icon=ft.Icons.PASSWORD, on_click=self._change_password
+                    ),
                     self.sessions_section,
                     section_title("Session"),
                     self.pending,
@@ -123,6 +127,61 @@ class SettingsScreen:
 
     async def _sign_out_everywhere(self, e: ft.Event[ft.OutlinedButton]) -> None:
         await self.shell.ctrl.sign_out(everywhere=True)
+
+    async def _change_password(self, e: ft.Event[ft.OutlinedButton]) -> None:
+        def field(label: str) -> ft.TextField:
+            return ft.TextField(label=label, password=True, can_reveal_password=True)
+
+        current, new, again = (
+            field("Current password"),
+            field("New password"),
+            field("New password again"),
+        )
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def confirm(ev: ft.Event[ft.TextButton]) -> None:
+            if not current.value or not new.value:
+                error.value, error.visible = "Fill in your current and your new password.", True
+            elif new.value != again.value:
+                error.value, error.visible = "The new password and its repeat differ.", True
+            else:
+                try:
+                    ended = await self.shell.ctrl.change_password(current.value, new.value)
+                except Exception as ex:  # noqa: BLE001 - shown in words
+                    error.value, error.visible = error_text(ex), True
+                else:
+                    self.page.pop_dialog()
+                    others = f" {counted(ended, 'other device')} signed out." if ended else ""
+                    snack(self.page, f"Password changed.{others}")
+                    await self._load_sessions()
+                    return
+            self.page.update()
+
+        self.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text("Change password"),
+                content=ft.Column(
+                    [
+                        current,
+                        new,
+                        again,
+                        ft.Text(
+                            "Every other device you are signed in on will be signed out.",
+                            size=12,
+                            color=ft.Colors.ON_SURFACE_VARIANT,
+                        ),
+                        error,
+                    ],
+                    tight=True,
+                    spacing=12,
+                    width=320,
+                ),
+                actions=[
+                    ft.TextButton("Cancel", on_click=lambda ev: self.page.pop_dialog()),
+                    ft.TextButton("Change", on_click=confirm),
+                ],
+            )
+        )
 
     async def _load_sessions(self) -> None:
         try:

@@ -40,6 +40,17 @@ async def insert_user(
     return bool(done)
 
 
+async def find_by_id(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID) -> UserRecord | None:
+    row = await conn.fetchrow(
+        "SELECT id, email, password_hash, full_name, role FROM users WHERE id = $1", user_id
+    )
+    return UserRecord(**dict(row)) if row else None
+
+
+async def set_password_hash(conn: asyncpg.Connection, user_id: UUID, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+
+
 async def find_by_email(conn: asyncpg.Connection | asyncpg.Pool, email: str) -> UserRecord | None:
     row = await conn.fetchrow(
         "SELECT id, email, password_hash, full_name, role FROM users"

@@ -46,6 +46,7 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (app_errors.EmailTakenError, 409, "Conflict"),
     (app_errors.InvalidCredentialsError, 400, "Invalid grant"),
     (app_errors.TooManyAttemptsError, 429, "Too many requests"),
+    (app_errors.WrongPasswordError, 400, "Bad request"),
     (app_errors.SessionNotFoundError, 404, "Not found"),
     (app_errors.UserNotFoundError, 404, "Not found"),
     (app_errors.IdempotencyKeyReusedError, 422, "Idempotency key reused"),

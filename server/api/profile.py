@@ -1,12 +1,19 @@
-"""GET /api/v1/me: who is signed in (the app greets the customer by name)."""
+"""GET /api/v1/me: who is signed in (the app greets the customer by name);
+POST /api/v1/me/password: change one's password (every other session ends)."""
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Any
+
+from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 
+from server.api.body import BadRequestError, decode_body
+from server.api.bootstrap import services_of
+from server.api.security import audit_record
 from server.application.context import Actor, AppContext
-from shared.security import UserResponse
+from server.application.password_policy import WeakPasswordError
+from shared.security import ChangePasswordRequest, PasswordChanged, UserResponse
 
 
 class ProfileController(Controller):
@@ -23,3 +30,18 @@ class ProfileController(Controller):
         return UserResponse(
             id=row["id"], email=row["email"], full_name=row["full_name"], role=row["role"]
         )
+
+    @post("/password", operation_id="changePassword", status_code=200)
+    async def change_password(
+        self, request: Request[Any, Any, Any], actor: Actor, data: ChangePasswordRequest
+    ) -> PasswordChanged:
+        req = await decode_body(request, ChangePasswordRequest)
+        sessions = services_of(request.app).sessions
+        audit = audit_record(request, "change_password", actor)
+        try:
+            ended = await sessions.change_password(
+                actor, req.current_password, req.new_password, audit
+            )
+        except WeakPasswordError as exc:
+            raise BadRequestError(str(exc), "weak_password") from None
+        return PasswordChanged(other_sessions_ended=ended)

@@ -65,6 +65,10 @@ class TooManyAttemptsError(DomainError):
         self.retry_after = max(1, retry_after)
 
 
+class WrongPasswordError(DomainError):
+    code = "wrong_password"
+
+
 class SessionNotFoundError(DomainError):
     code = "session_not_found"
 

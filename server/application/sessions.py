@@ -1,5 +1,6 @@
 """Sessions: sign in (with lockout), refresh-token rotation, logout, listing and
-revoking sessions, and the check every authenticated request makes.
+revoking sessions, changing the password, and the check every authenticated request
+makes.
 
 A session is one sign-in and its family of refresh tokens (server/adapters/sessions.py).
 Access tokens carry the session id (claim ``sid``); ``is_active`` tells whether
@@ -24,6 +25,7 @@ from uuid import UUID
 import msgspec
 
 from server.adapters import audit as audit_log
+from server.adapters import passwords, users
 from server.adapters.audit import AuditRecord
 from server.adapters.rate_limits import FailureLock
 from server.adapters.sessions import SessionRecord, SessionStore
@@ -33,7 +35,10 @@ from server.application.errors import (
     InvalidCredentialsError,
     SessionNotFoundError,
     TooManyAttemptsError,
+    UserNotFoundError,
+    WrongPasswordError,
 )
+from server.application.password_policy import WeakPasswordError, check_password
 from shared.words import counted
 
 _MAX_CACHED = 100_000
@@ -187,6 +192,48 @@ class SessionService:
         await self._store.delete(session_id, actor.user_id)
         self._forget(session_id)
         await audit_log.write_alone(self._ctx.pool, audit.accepted())
+
+    # -- the password ------------------------------------------------------------------
+    async def change_password(
+        self, actor: Actor, current: str, new: str, audit: AuditRecord
+    ) -> int:
+        """Replace the caller's password, given the current one, and end every other
+        session of theirs (a thief signed in elsewhere is signed out); the session that
+        asked stays signed in. Returns how many were ended. A wrong current password
+        counts towards the sign-in lockout of the account, so this is no way around
+        it; the new one must pass the password policy (``WeakPasswordError``)."""
+        audit = msgspec.structs.replace(
+            audit, action="change_password", target_type="user", target_id=str(actor.user_id)
+        )
+        user = await users.find_by_id(self._ctx.pool, actor.user_id)
+        if user is None:
+            raise UserNotFoundError("This user no longer exists.")
+        account_key = user.email.strip().lower()
+        wait = await self._account_lock.locked_for(account_key)
+        if wait:
+            await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
+            raise TooManyAttemptsError(
+                f"Too many wrong passwords; try again in {counted(wait, 'second')}.", wait
+            )
+        if not await passwords.verify_password(user.password_hash, current):
+            await self._account_lock.failed(account_key)
+            await audit_log.write_alone(self._ctx.pool, audit.refused("wrong_password"))
+            raise WrongPasswordError("The current password is wrong.")
+        await self._account_lock.succeeded(account_key)
+        if new == current:
+            raise WeakPasswordError("Choose a new password, not the one you have.")
+        check_password(new, user.email, user.full_name)
+        password_hash = await passwords.hash_password(new)
+        async with self._ctx.pool.acquire() as conn, conn.transaction():
+            await users.set_password_hash(conn, user.id, password_hash)
+            await audit_log.write(conn, audit.accepted())
+        others = [
+            s.id for s in await self._store.list_for_user(user.id) if s.id != actor.session_id
+        ]
+        for sid in others:
+            await self._store.delete(sid, user.id)
+        self._forget(*others)
+        return len(others)
 
     async def revoke_all(self, user_id: UUID) -> list[str]:
         """End every session of a user (after a role change); return their ids."""

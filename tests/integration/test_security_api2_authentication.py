@@ -4,7 +4,8 @@ Forged, expired, tampered, wrong-key and ``alg: none`` tokens are refused;
 refresh tokens rotate and a reused one ends the whole session; logout and
 session revocation take effect on the next request (HTTP and WebSocket);
 repeated failed sign-ins lock the account and the client IP out; passwords
-are argon2id hashes and weak ones are refused with a reason.
+are argon2id hashes and weak ones are refused with a reason; changing the password
+takes the current one and ends every other session.
 """
 
 from __future__ import annotations
@@ -321,3 +322,54 @@ async def test_api2_broken_authentication_an_open_live_feed_closes_when_its_sess
         assert time.monotonic() - started < 8
         assert seen and seen[-1]["type"] == "Error" and seen[-1]["code"] == "session_revoked"
         assert ws.close_code == 4401
+
+
+async def test_api2_broken_authentication_changing_the_password_ends_the_other_sessions(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+) -> None:
+    ada = await sign_up(http, "Ada Changing")
+    elsewhere = (await sign_in(http, ada.email)).json()["access_token"]  # another device
+    other = {"Authorization": f"Bearer {elsewhere}"}
+    assert (await http.get("/api/v1/me", headers=other)).status_code == 200
+    new = "a quite different passphrase"
+
+    async def change(current: str, to: str) -> httpx.Response:
+        body = {"current_password": current, "new_password": to}
+        return await http.post("/api/v1/me/password", json=body, headers=ada.auth)
+
+    for current, to, status, code in [
+        ("not my password at all", new, 400, "wrong_password"),
+        (PASSWORD, "short", 400, "weak_password"),
+        (PASSWORD, PASSWORD, 400, "weak_password"),
+        (PASSWORD, ada.email, 400, "weak_password"),
+    ]:
+        r = await change(current, to)
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    assert (await sign_in(http, ada.email, PASSWORD)).status_code == 200  # unchanged
+
+    r = await change(PASSWORD, new)
+    assert r.status_code == 200 and r.json()["other_sessions_ended"] == 2, r.text
+    assert (await http.get("/api/v1/me", headers=other)).status_code == 401  # signed out
+    assert (await http.get("/api/v1/me", headers=ada.auth)).status_code == 200  # stays
+    refused = await sign_in(http, ada.email, PASSWORD)
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_grant")
+    assert (await sign_in(http, ada.email, new)).status_code == 200
+
+    # Wrong current passwords count towards the account's lockout, as failed sign-ins do.
+    limit = Settings.from_env(stack.env()).login_max_failures_per_account
+    for _ in range(limit):  # the sign-in that worked above started the count again
+        assert (await change("guess " * 3, "another passphrase here")).status_code == 400
+    locked = await change(new, "another passphrase here")
+    assert locked.status_code == 429 and locked.json()["code"] == "too_many_attempts", locked.text
+
+    auditor = await staff(http, stack, "auditor", "Aud Password")
+    rows = [
+        r
+        for r in await audit_rows(http, auditor, limit=500)
+        if r["action"] == "change_password" and r["target_id"] == ada.user_id
+    ]
+    outcomes = sorted((r["outcome"], r["reason_code"]) for r in rows)
+    assert outcomes.count(("accepted", None)) == 1, outcomes
+    assert outcomes.count(("rejected", "wrong_password")) == 1 + limit, outcomes
+    assert ("rejected", "locked_out") in outcomes, outcomes
