@@ -268,10 +268,11 @@ class Controller:
         self.state.set_online(True)
         await self._remember_accounts()
 
-    def _own_sign_in(self, n: Notification) -> bool:
+    def _own_doing(self, n: Notification) -> bool:
+        """A sign-in or password change made on this device: no news to it."""
         tokens = self.api.tokens
         return (
-            n.kind == "new_sign_in"
+            n.kind in ("new_sign_in", "password_changed")
             and not n.read
             and tokens is not None
             and n.session_id is not None
@@ -282,20 +283,20 @@ class Controller:
         page = await self.api.notifications()
         if page is None:
             return
-        own = [n.id for n in page.items if self._own_sign_in(n)]
+        own = [n.id for n in page.items if self._own_doing(n)]
         unread = page.unread
-        if own:  # this device's own sign-in is no news to it
+        if own:  # what this device did itself is no news to it
             unread = (await self.api.mark_notifications_read(ids=own)).unread
         items = [msgspec.structs.replace(n, read=True) if n.id in own else n for n in page.items]
         self.state.set_notifications(items, unread)
 
     async def _received(self, n: Notification) -> None:
-        if self._own_sign_in(n):
+        if self._own_doing(n):
             n = msgspec.structs.replace(n, read=True)
             try:
                 await self.api.mark_notifications_read(ids=[n.id])
             except (ApiError, Unreachable) as e:
-                log.info("could not mark own sign-in read: %s", e)
+                log.info("could not mark own doing read: %s", e)
         self.state.add_notification(n)
 
     async def mark_notifications_read(self) -> None:

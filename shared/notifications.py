@@ -17,12 +17,15 @@ from shared.money import INT64_MAX
 
 # A notification's id (a bigserial): what a request may name.
 NotificationId = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
-NotificationKind = Literal["money_received", "payment_refused", "large_withdrawal", "new_sign_in"]
+NotificationKind = Literal[
+    "money_received", "payment_refused", "large_withdrawal", "new_sign_in", "password_changed"
+]
 NOTIFICATION_KINDS: tuple[str, ...] = (
     "money_received",
     "payment_refused",
     "large_withdrawal",
     "new_sign_in",
+    "password_changed",
 )
 
 
@@ -34,7 +37,8 @@ class Notification(msgspec.Struct, kw_only=True, frozen=True):
     account_id: UUID | None = None
     occurred_at: datetime
     read: bool = False
-    # new_sign_in: the session that signed in (a device hides the news of its own sign-in)
+    # new_sign_in, password_changed: the session that did it (a device hides the news of
+    # what it did itself)
     session_id: str | None = None
 
 

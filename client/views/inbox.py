@@ -19,6 +19,7 @@ ICONS = {
     "payment_refused": ft.Icons.BLOCK,
     "large_withdrawal": ft.Icons.WARNING_AMBER,
     "new_sign_in": ft.Icons.DEVICES,
+    "password_changed": ft.Icons.PASSWORD,
 }
 
 

@@ -13,6 +13,9 @@ Sources (one notification per source fact, keyed by it):
 - ``new_sign_in``: an audit-events row ``sign_in`` with outcome ``accepted`` (a
   password sign-in makes a new session: a device signed in); key
   ``audit:<audit_log.id>``.
+- ``password_changed``: an audit-events row ``change_password`` with outcome
+  ``accepted``; key ``audit:<audit_log.id>``. A customer who did not change it learns
+  at once that someone who knew the password did.
 
 A refused payment is not an event (rejected commands append nothing), so its
 only durable trace is the audit row, which the CDC connector streams to
@@ -72,6 +75,7 @@ class Draft:
 # audit rows (every accepted command, every read) never notify.
 AUDIT_KINDS: dict[tuple[str, str], NotificationKind] = {
     ("sign_in", "accepted"): "new_sign_in",
+    ("change_password", "accepted"): "password_changed",
     **{(action, "rejected"): "payment_refused" for action in PAYMENT_ACTIONS},
 }
 
@@ -187,6 +191,20 @@ def from_audit(row: AuditRow, now: datetime) -> Draft | None:
             body=(
                 f"Signed in on {device} from {row.client_ip or 'an unknown address'}. "
                 "Not you? Sign out everywhere in Settings."
+            ),
+            occurred_at=occurred,
+            session_id=row.session_id,
+        )
+    if kind == "password_changed":
+        device = (row.user_agent or "an unknown device")[:120]
+        return Draft(
+            user_id=row.actor_id,
+            source_key=key,
+            kind="password_changed",
+            title="Your password was changed",
+            body=(
+                f"Changed on {device} from {row.client_ip or 'an unknown address'}; every"
+                " other device was signed out. Not you? Call us at once."
             ),
             occurred_at=occurred,
             session_id=row.session_id,

@@ -35,7 +35,7 @@ from shared.events import (
 from shared.notifications import Notification
 from shared.topics import ACCOUNT_EVENTS
 from tests.integration.test_live import hello, recv, ws_url
-from tests.support.customers import Customer, sign_up
+from tests.support.customers import PASSWORD, Customer, sign_up
 from tests.support.pubsub import subscribed
 
 
@@ -163,6 +163,22 @@ async def test_sign_in_refusal_and_large_withdrawal_are_notified_and_marked_read
         "/api/v1/notifications/read", json={"up_to": page["items"][0]["id"]}, headers=cy.auth
     )
     assert r.json() == {"marked": 2, "unread": 0}
+
+
+async def test_a_changed_password_is_notified_a_refused_change_is_not(
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
+) -> None:
+    dee = await sign_up(http, "Dee Changed")
+    for current in ("not the password at all", PASSWORD):
+        body = {"current_password": current, "new_password": "an entirely new passphrase"}
+        await http.post("/api/v1/me/password", json=body, headers=dee.auth)
+    changed = await wait_inbox(dee, "password_changed")
+    assert [n["title"] for n in changed] == ["Your password was changed"]
+    assert "Not you?" in changed[0]["body"] and changed[0]["session_id"]
+    assert len(await wait_inbox(dee, "password_changed", count=2, timeout=2)) == 1
 
 
 async def test_bad_requests_are_refused_with_a_reason(http: httpx.AsyncClient) -> None:

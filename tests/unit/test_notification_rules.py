@@ -155,6 +155,21 @@ def test_a_password_sign_in_is_a_new_device() -> None:
     assert from_audit(audit(action="sign_in", outcome="rejected", actor_id=None), NOW) is None
 
 
+def test_a_changed_password_is_told_to_its_owner() -> None:
+    draft = from_audit(
+        audit(
+            action="change_password", user_agent="Pixel 9", client_ip="10.0.0.7", session_id="s1"
+        ),
+        NOW,
+    )
+    assert draft is not None and draft.kind == "password_changed" and draft.user_id == OWNER
+    assert draft.title == "Your password was changed"
+    assert "Pixel 9" in draft.body and "10.0.0.7" in draft.body and "Not you?" in draft.body
+    assert draft.session_id == "s1"  # the device that changed it need not be told
+    # a refused change (a wrong current password) changed nothing: no notification
+    assert from_audit(audit(action="change_password", outcome="rejected"), NOW) is None
+
+
 def test_a_refused_payment_says_why() -> None:
     draft = from_audit(
         audit(action="withdraw_money", outcome="rejected", reason_code="insufficient_funds"), NOW
