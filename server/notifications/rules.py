@@ -80,6 +80,22 @@ AUDIT_KINDS: dict[tuple[str, str], NotificationKind] = {
 }
 
 
+# What a session did that its owner is told of, wherever it was done: title, what was
+# done (", on <device> from <address>" follows) and what to do if it was not them.
+SESSION_NEWS: dict[NotificationKind, tuple[str, str, str]] = {
+    "new_sign_in": (
+        "New sign-in to your account",
+        "Signed in",
+        ". Not you? Sign out everywhere in Settings.",
+    ),
+    "password_changed": (
+        "Your password was changed",
+        "Changed",
+        "; every other device was signed out. Not you? Call us at once.",
+    ),
+}
+
+
 class AuditRow(msgspec.Struct, kw_only=True):
     """The columns of an audit_log row this consumer reads (an audit-events record)."""
 
@@ -181,31 +197,15 @@ def from_audit(row: AuditRow, now: datetime) -> Draft | None:
     if not _fresh(occurred, now):
         return None
     key = f"audit:{row.id}"
-    if kind == "new_sign_in":
+    if kind in SESSION_NEWS:
+        title, done, advice = SESSION_NEWS[kind]
         device = (row.user_agent or "an unknown device")[:120]
         return Draft(
             user_id=row.actor_id,
             source_key=key,
-            kind="new_sign_in",
-            title="New sign-in to your account",
-            body=(
-                f"Signed in on {device} from {row.client_ip or 'an unknown address'}. "
-                "Not you? Sign out everywhere in Settings."
-            ),
-            occurred_at=occurred,
-            session_id=row.session_id,
-        )
-    if kind == "password_changed":
-        device = (row.user_agent or "an unknown device")[:120]
-        return Draft(
-            user_id=row.actor_id,
-            source_key=key,
-            kind="password_changed",
-            title="Your password was changed",
-            body=(
-                f"Changed on {device} from {row.client_ip or 'an unknown address'}; every"
-                " other device was signed out. Not you? Call us at once."
-            ),
+            kind=kind,
+            title=title,
+            body=f"{done} on {device} from {row.client_ip or 'an unknown address'}{advice}",
             occurred_at=occurred,
             session_id=row.session_id,
         )
