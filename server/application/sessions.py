@@ -224,15 +224,18 @@ class SessionService:
             raise WeakPasswordError("Choose a new password, not the one you have.")
         check_password(new, user.email, user.full_name)
         password_hash = await passwords.hash_password(new)
-        async with self._ctx.pool.acquire() as conn, conn.transaction():
-            await users.set_password_hash(conn, user.id, password_hash)
-            await audit_log.write(conn, audit.accepted())
+        # The other sessions end first: if the change then fails (the database is away),
+        # the current password still works and a retry succeeds; the other way round, a
+        # retry would find its current password wrong.
         others = [
             s.id for s in await self._store.list_for_user(user.id) if s.id != actor.session_id
         ]
         for sid in others:
             await self._store.delete(sid, user.id)
         self._forget(*others)
+        async with self._ctx.pool.acquire() as conn, conn.transaction():
+            await users.set_password_hash(conn, user.id, password_hash)
+            await audit_log.write(conn, audit.accepted())
         return len(others)
 
     async def revoke_all(self, user_id: UUID) -> list[str]:
