@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from infra.local.stack import EmbeddedStack
+from runtime.settings import Settings
 from server.application.standing_orders import occurrence_transfer_id
 from tests.contract.graphql_client import GraphQL
 from tests.integration.test_standing_orders import Scheduler
@@ -390,3 +391,19 @@ async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancel
         err = await bob_gql.error(doc, id=once["id"])
         assert err["extensions"]["code"] == "standing_order_not_found", err
     assert (await bob_gql.data("{ standingOrders { id } }"))["standingOrders"] == []
+
+
+async def test_opening_past_the_cap_and_text_on_two_lines_are_refused_as_over_rest(
+    http: httpx.AsyncClient,
+) -> None:
+    """GraphQL's openAccount takes REST's rules: the cap on open accounts and one line of
+    text for a name, with REST's codes."""
+    _, gql = await _customer(http, "Gil Graph Cap")
+    most = Settings().max_open_accounts_per_customer
+    for n in range(most):
+        await gql.data(OPEN, name=f"Pot {n}")
+    err = await gql.error(OPEN, name="One more")
+    assert err["extensions"]["code"] == "too_many_accounts", err
+    assert f"You hold {most} open accounts" in err["message"], err
+    err = await gql.error(OPEN, name="Two\nlines")
+    assert err["extensions"]["code"] == "invalid_body", err
