@@ -171,6 +171,10 @@ AnyEvent = AccountEvent | TransferEvent
 
 STREAM_TYPE_ACCOUNT = "account"
 STREAM_TYPE_TRANSFER = "transfer"
+# The label of the scheduler's void of a pending transfer whose destination has closed:
+# its events' metadata carry ``idempotency_key = "<label>:<hold id>"`` (the payer is
+# notified of it; server/notifications/rules.py).
+DESTINATION_CLOSED_VOID = "hold-destination-closed"
 
 
 class EventMetadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -18,7 +18,12 @@ from shared.money import INT64_MAX
 # A notification's id (a bigserial): what a request may name.
 NotificationId = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
 NotificationKind = Literal[
-    "money_received", "payment_refused", "large_withdrawal", "new_sign_in", "password_changed"
+    "money_received",
+    "payment_refused",
+    "large_withdrawal",
+    "new_sign_in",
+    "password_changed",
+    "transfer_cancelled",
 ]
 NOTIFICATION_KINDS: tuple[str, ...] = (
     "money_received",
@@ -26,6 +31,7 @@ NOTIFICATION_KINDS: tuple[str, ...] = (
     "large_withdrawal",
     "new_sign_in",
     "password_changed",
+    "transfer_cancelled",
 )
 
 

@@ -20,6 +20,7 @@ ICONS = {
     "large_withdrawal": ft.Icons.WARNING_AMBER,
     "new_sign_in": ft.Icons.DEVICES,
     "password_changed": ft.Icons.PASSWORD,
+    "transfer_cancelled": ft.Icons.CANCEL_SCHEDULE_SEND,
 }
 
 

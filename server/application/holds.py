@@ -40,6 +40,7 @@ from server.domain.account import Account
 from server.domain.errors import AccountNotFoundError, ConcurrencyError, DomainError
 from shared.api import HoldResponse, HoldStatus, PlaceHoldRequest, PostHoldRequest
 from shared.events import (
+    DESTINATION_CLOSED_VOID,
     STREAM_TYPE_ACCOUNT,
     STREAM_TYPE_TRANSFER,
     Event,
@@ -311,7 +312,7 @@ def void_into_closed(account_id: UUID, hold_id: UUID, now: datetime) -> Submissi
         actor=SCHEDULER, account_id=account_id, hold_id=hold_id, now=now
     )
     return _by_the_scheduler(
-        cmd, DESTINATION_CLOSED_KEY_SCOPE, "hold-destination-closed", because="destination_closed"
+        cmd, DESTINATION_CLOSED_KEY_SCOPE, DESTINATION_CLOSED_VOID, because="destination_closed"
     )
 
 

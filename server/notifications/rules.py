@@ -7,6 +7,9 @@ Sources (one notification per source fact, keyed by it):
   accounts does not notify: they made the transfer and saw its answer.
 - ``large_withdrawal``: ``MoneyWithdrawn`` of at least the large-withdrawal threshold
   (settings ``notifications_large_withdrawal``, minor units); key ``event:<event_id>``.
+- ``transfer_cancelled``: ``HoldReleased`` of a pending transfer the scheduler voided
+  because its destination closed (metadata label ``DESTINATION_CLOSED_VOID``); key
+  ``event:<event_id>``. The payer did not do it, so is told.
 - ``payment_refused``: an audit-events row ``withdraw_money`` / ``transfer_money`` /
   ``standing_order_payment`` (a due payment the scheduler could not make) with outcome
   ``rejected``; key ``audit:<audit_log.id>``.
@@ -35,7 +38,13 @@ from uuid import UUID
 
 import msgspec
 
-from shared.events import MoneyTransferredIn, MoneyWithdrawn, RecordedEvent
+from shared.events import (
+    DESTINATION_CLOSED_VOID,
+    HoldReleased,
+    MoneyTransferredIn,
+    MoneyWithdrawn,
+    RecordedEvent,
+)
 from shared.money import money_text
 from shared.notifications import NotificationKind
 
@@ -122,7 +131,14 @@ def _fresh(occurred_at: datetime, now: datetime) -> bool:
 # The event types ``owners_needed`` and ``from_event`` can turn into a notification.
 # A record whose type header names any other type is skipped undecoded: most account
 # events (deposits, a transfer's outgoing leg, holds, status changes) never notify.
-NOTIFYING_EVENT_TYPES = frozenset({MoneyTransferredIn.__name__, MoneyWithdrawn.__name__})
+NOTIFYING_EVENT_TYPES = frozenset(
+    {MoneyTransferredIn.__name__, MoneyWithdrawn.__name__, HoldReleased.__name__}
+)
+
+
+def _voided_as_destination_closed(rec: RecordedEvent) -> bool:
+    key = rec.metadata.idempotency_key or ""
+    return isinstance(rec.event, HoldReleased) and key.startswith(f"{DESTINATION_CLOSED_VOID}:")
 
 
 def owners_needed(rec: RecordedEvent, large_withdrawal: int) -> tuple[UUID, ...]:
@@ -132,6 +148,8 @@ def owners_needed(rec: RecordedEvent, large_withdrawal: int) -> tuple[UUID, ...]
     if isinstance(ev, MoneyTransferredIn):
         return (rec.stream_id, ev.from_account_id)
     if isinstance(ev, MoneyWithdrawn) and ev.amount >= large_withdrawal:
+        return (rec.stream_id,)
+    if _voided_as_destination_closed(rec):
         return (rec.stream_id,)
     return ()
 
@@ -171,6 +189,19 @@ def from_event(
                 f"{money_text(ev.amount, ev.currency)} was withdrawn; new balance "
                 f"{money_text(ev.balance_after, ev.currency)}. Not you? Sign out everywhere "
                 "in Settings and call us."
+            ),
+            occurred_at=rec.recorded_at,
+            account_id=ev.account_id,
+        )
+    if isinstance(ev, HoldReleased) and _voided_as_destination_closed(rec):
+        return Draft(
+            user_id=owner_id,
+            source_key=key,
+            kind="transfer_cancelled",
+            title="A pending transfer was cancelled",
+            body=(
+                "The account it was going to has been closed, so it cannot be made; the"
+                " money it held is available again."
             ),
             occurred_at=rec.recorded_at,
             account_id=ev.account_id,

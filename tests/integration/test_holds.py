@@ -22,6 +22,7 @@ from infra.local.procs import ManagedProcess
 from infra.local.stack import REPO_ROOT, EmbeddedStack
 from tests.integration.test_live import hello, settle, ws_url
 from tests.integration.test_live import until as pushed
+from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import Customer, sign_up
 from tests.support.staff import staff
 
@@ -263,6 +264,7 @@ async def test_a_pending_transfer_into_an_account_that_closed_is_voided_by_the_s
     http: httpx.AsyncClient,
     cdc: ManagedProcess,
     projections: ManagedProcess,
+    notifications: ManagedProcess,
     stack: EmbeddedStack,
     db: asyncpg.Pool,
     tmp_path: Path,
@@ -300,6 +302,10 @@ async def test_a_pending_transfer_into_an_account_that_closed_is_voided_by_the_s
     )
     assert [(a["target_id"], a["because"]) for a in audited] == [
         (into_closed["hold_id"], "destination_closed")
+    ]
+    told = await wait_inbox(ada, "transfer_cancelled")  # the payer did not do it
+    assert [(n["title"], n["account_id"]) for n in told] == [
+        ("A pending transfer was cancelled", account)
     ]
     # The other two are still the payer's to post or void.
     posted = await release(ada, account, into_open["hold_id"], "post")

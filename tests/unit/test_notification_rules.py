@@ -24,8 +24,10 @@ from server.notifications.rules import (
     owners_needed,
 )
 from shared.events import (
+    DESTINATION_CLOSED_VOID,
     AnyEvent,
     EventMetadata,
+    HoldReleased,
     MoneyDeposited,
     MoneyTransferredIn,
     MoneyWithdrawn,
@@ -50,7 +52,15 @@ OWNERS = {ACCOUNT: OWNER, SENDER: uuid.uuid4(), OWN_OTHER_ACCOUNT: OWNER}
 LARGE = 1_000_00
 
 
-def recorded(event: object, at: datetime = NOW) -> RecordedEvent:
+# The metadata of the scheduler's void of a pending transfer whose destination closed.
+VOIDED_FOR_CLOSED = EventMetadata(
+    actor_id="scheduler", idempotency_key=f"{DESTINATION_CLOSED_VOID}:{uuid.uuid4()}"
+)
+
+
+def recorded(
+    event: object, at: datetime = NOW, metadata: EventMetadata | None = None
+) -> RecordedEvent:
     return RecordedEvent(
         event_id=uuid.uuid4(),
         stream_id=ACCOUNT,
@@ -58,7 +68,7 @@ def recorded(event: object, at: datetime = NOW) -> RecordedEvent:
         version=2,
         position=1,
         recorded_at=at,
-        metadata=EventMetadata(),
+        metadata=metadata or EventMetadata(),
         event=event,  # type: ignore[arg-type]
     )
 
@@ -138,6 +148,32 @@ def audit(**row: object) -> AuditRow:
         "outcome": "accepted",
     }
     return audit_row_decoder.decode(msgspec.json.encode(base | row))
+
+
+def test_a_transfer_the_bank_voided_because_its_destination_closed_is_told() -> None:
+    def released(reason: str) -> HoldReleased:
+        return HoldReleased(
+            account_id=ACCOUNT,
+            hold_id=uuid.uuid4(),
+            amount=15_00,
+            reason=reason,  # type: ignore[arg-type]
+            available_after=100_00,
+        )
+
+    rec = recorded(released("voided"), metadata=VOIDED_FOR_CLOSED)
+    assert owners_needed(rec, LARGE) == (ACCOUNT,)
+    draft = from_event(rec, OWNERS, LARGE, NOW)
+    assert draft is not None and draft.kind == "transfer_cancelled" and draft.user_id == OWNER
+    assert draft.title == "A pending transfer was cancelled" and draft.account_id == ACCOUNT
+    assert "has been closed" in draft.body and "available again" in draft.body
+    # The customer's own void, a post, an expiry: nothing to tell.
+    own = EventMetadata(actor_id=str(OWNER), idempotency_key="a-key-of-the-app")
+    for rec in (
+        recorded(released("voided"), metadata=own),
+        recorded(released("posted")),
+        recorded(released("expired"), metadata=EventMetadata(idempotency_key="hold-expiry:x")),
+    ):
+        assert owners_needed(rec, LARGE) == () and from_event(rec, OWNERS, LARGE, NOW) is None
 
 
 def test_a_password_sign_in_is_a_new_device() -> None:
@@ -266,7 +302,8 @@ def test_only_events_the_rules_can_notify_on_are_decoded() -> None:
     assert len(events) >= 12
     for event in events:
         name = type(event).__name__
-        notifies = owners_needed(recorded(event), LARGE) != ()
+        # (the label only matters to a HoldReleased: the bank's void of a transfer)
+        notifies = owners_needed(recorded(event, metadata=VOIDED_FOR_CLOSED), LARGE) != ()
         assert notifies == (name in NOTIFYING_EVENT_TYPES), name
         assert never_notifies(record(name)) is not notifies, name
 
