@@ -8,7 +8,7 @@ Schema evolution: add fields with defaults; never rename a kind.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from uuid import UUID
 
 import msgspec
@@ -25,14 +25,7 @@ NotificationKind = Literal[
     "password_changed",
     "transfer_cancelled",
 ]
-NOTIFICATION_KINDS: tuple[str, ...] = (
-    "money_received",
-    "payment_refused",
-    "large_withdrawal",
-    "new_sign_in",
-    "password_changed",
-    "transfer_cancelled",
-)
+NOTIFICATION_KINDS: tuple[str, ...] = get_args(NotificationKind)
 
 
 class Notification(msgspec.Struct, kw_only=True, frozen=True):
