@@ -53,7 +53,7 @@ from shared.messages import (
     Welcome,
 )
 from shared.messages import Error as LiveError
-from shared.notifications import Notification
+from shared.notifications import SESSION_KINDS, Notification
 from shared.security import SessionResponse
 from shared.words import counted
 
@@ -272,7 +272,7 @@ class Controller:
         """A sign-in or password change made on this device: no news to it."""
         tokens = self.api.tokens
         return (
-            n.kind in ("new_sign_in", "password_changed")
+            n.kind in SESSION_KINDS
             and not n.read
             and tokens is not None
             and n.session_id is not None

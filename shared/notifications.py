@@ -26,6 +26,9 @@ NotificationKind = Literal[
     "transfer_cancelled",
 ]
 NOTIFICATION_KINDS: tuple[str, ...] = get_args(NotificationKind)
+# The kinds that tell what a session did (server/notifications/rules.SESSION_NEWS): they
+# carry its id, and the device that did it marks them read itself.
+SESSION_KINDS: frozenset[NotificationKind] = frozenset({"new_sign_in", "password_changed"})
 
 
 class Notification(msgspec.Struct, kw_only=True, frozen=True):
@@ -36,8 +39,7 @@ class Notification(msgspec.Struct, kw_only=True, frozen=True):
     account_id: UUID | None = None
     occurred_at: datetime
     read: bool = False
-    # new_sign_in, password_changed: the session that did it (a device hides the news of
-    # what it did itself)
+    # SESSION_KINDS: the session that did it (a device hides the news of what it did itself)
     session_id: str | None = None
 
 

@@ -105,3 +105,25 @@ def run_safely(
 
 def snack(page: ft.Page, text: str) -> None:
     page.show_dialog(ft.SnackBar(content=ft.Text(text), behavior=ft.SnackBarBehavior.FLOATING))
+
+
+def ask(
+    page: ft.Page,
+    title: str,
+    controls: list[ft.Control],
+    action: ft.Control,
+    *,
+    cancel: str = "Cancel",
+    width: int = 320,
+    spacing: int = 12,
+    modal: bool = False,
+) -> None:
+    """A dialog of ``controls`` with two buttons: ``cancel`` closes it, ``action`` acts."""
+    page.show_dialog(
+        ft.AlertDialog(
+            modal=modal,
+            title=ft.Text(title),
+            content=ft.Column(controls, tight=True, spacing=spacing, width=width),
+            actions=[ft.TextButton(cancel, on_click=lambda ev: page.pop_dialog()), action],
+        )
+    )

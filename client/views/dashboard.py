@@ -15,6 +15,7 @@ from client.views.common import (
     KIND_ICON,
     KIND_LABEL,
     account_number_text,
+    ask,
     error_text,
     money,
     section_title,
@@ -302,13 +303,10 @@ class DashboardScreen:
             )
             self.page.update()
 
-        self.page.show_dialog(
-            ft.AlertDialog(
-                title=ft.Text("Open an account"),
-                content=ft.Column([name, currency, error], tight=True, spacing=16, width=320),
-                actions=[
-                    ft.TextButton("Cancel", on_click=lambda ev: self.page.pop_dialog()),
-                    ft.FilledButton("Open", on_click=confirm),
-                ],
-            )
+        ask(
+            self.page,
+            "Open an account",
+            [name, currency, error],
+            ft.FilledButton("Open", on_click=confirm),
+            spacing=16,
         )

@@ -20,6 +20,7 @@ from client.views.common import (
     KIND_LABEL,
     account_label,
     account_number_text,
+    ask,
     error_text,
     section_title,
 )
@@ -350,31 +351,23 @@ class MoveMoneyScreen:
             self.page.pop_dialog()
             await self._submit(source, amount, target)
 
-        self.page.show_dialog(
-            ft.AlertDialog(
-                modal=True,
-                title=ft.Text(f"Confirm {VERBS[self.kind].lower()}"),
-                content=ft.Column(
-                    [
-                        ft.Row(
-                            [
-                                ft.Text(k, color=ft.Colors.ON_SURFACE_VARIANT),
-                                ft.Text(v, weight=ft.FontWeight.W_600),
-                            ],
-                            alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
-                        )
-                        for k, v in rows
-                    ]
-                    + note,
-                    tight=True,
-                    spacing=12,
-                    width=340,
-                ),
-                actions=[
-                    ft.TextButton("Cancel", on_click=lambda ev: self.page.pop_dialog()),
-                    ft.FilledButton("Confirm", on_click=confirm),
+        lines: list[ft.Control] = [
+            ft.Row(
+                [
+                    ft.Text(k, color=ft.Colors.ON_SURFACE_VARIANT),
+                    ft.Text(v, weight=ft.FontWeight.W_600),
                 ],
+                alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
             )
+            for k, v in rows
+        ]
+        ask(
+            self.page,
+            f"Confirm {VERBS[self.kind].lower()}",
+            lines + note,
+            ft.FilledButton("Confirm", on_click=confirm),
+            width=340,
+            modal=True,
         )
 
     async def _submit(self, source: AccountResponse, amount: int, target: Target | None) -> None:
@@ -453,19 +446,13 @@ class MoveMoneyScreen:
             self.page.pop_dialog()
             self.page.update()
 
-        self.page.show_dialog(
-            ft.AlertDialog(
-                title=ft.Text(f"Forget {payee.nickname}?"),
-                content=ft.Column(
-                    [ft.Text(f"{payee.account_number} leaves your payees."), error],
-                    tight=True,
-                    width=320,
-                ),
-                actions=[
-                    ft.TextButton("Keep", on_click=lambda ev: self.page.pop_dialog()),
-                    ft.FilledButton("Forget", on_click=forget),
-                ],
-            )
+        ask(
+            self.page,
+            f"Forget {payee.nickname}?",
+            [ft.Text(f"{payee.account_number} leaves your payees."), error],
+            ft.FilledButton("Forget", on_click=forget),
+            cancel="Keep",
+            spacing=10,
         )
 
     def _add_payee(self, e: ft.Event[ft.TextButton]) -> None:

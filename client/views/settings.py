@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import flet as ft
 
 from client.state import Topic
-from client.views.common import error_text, section_title, snack
+from client.views.common import ask, error_text, section_title, snack
 from client.views.keep_session import KeepSessionSection
 from shared.security import SessionResponse
 from shared.words import counted
@@ -157,30 +157,16 @@ class SettingsScreen:
                     return
             self.page.update()
 
-        self.page.show_dialog(
-            ft.AlertDialog(
-                title=ft.Text("Change password"),
-                content=ft.Column(
-                    [
-                        current,
-                        new,
-                        again,
-                        ft.Text(
-                            "Every other device you are signed in on will be signed out.",
-                            size=12,
-                            color=ft.Colors.ON_SURFACE_VARIANT,
-                        ),
-                        error,
-                    ],
-                    tight=True,
-                    spacing=12,
-                    width=320,
-                ),
-                actions=[
-                    ft.TextButton("Cancel", on_click=lambda ev: self.page.pop_dialog()),
-                    ft.TextButton("Change", on_click=confirm),
-                ],
-            )
+        notice = ft.Text(
+            "Every other device you are signed in on will be signed out.",
+            size=12,
+            color=ft.Colors.ON_SURFACE_VARIANT,
+        )
+        ask(
+            self.page,
+            "Change password",
+            [current, new, again, notice, error],
+            ft.TextButton("Change", on_click=confirm),
         )
 
     async def _load_sessions(self) -> None:

@@ -176,8 +176,9 @@ def _field_error(error: dict[str, object]) -> str:
     return message if key in ("", "data") else f"{key}: {message}"
 
 
-def _client_error_detail(request: Request, exc: HTTPException) -> str:
-    """Litestar's own words where they leave a person guessing; ours say what to do."""
+def _client_error_detail(request: Request, exc: HTTPException, allow: str | None) -> str:
+    """Litestar's own words where they leave a person guessing; ours say what to do.
+    ``allow``: the methods a 405's path takes, as its Allow header says them."""
     detail = exc.detail
     if isinstance(exc.__cause__, SerializationException):
         return f"The body is not valid JSON: {detail.removeprefix(_MSGSPEC_MALFORMED)}."
@@ -191,9 +192,8 @@ def _client_error_detail(request: Request, exc: HTTPException) -> str:
             parts = [_field_error(e) for e in exc.extra if isinstance(e, dict)]
             what = INVALID_BODY_DETAIL if _body_errors_only(exc) else "Invalid request"
             return f"{what}: " + "; ".join(parts)
-    if isinstance(exc, MethodNotAllowedException) and exc.headers and exc.headers.get("allow"):
-        allowed = with_head(exc.headers["allow"])
-        return f"{request.method} is not allowed here; this path takes {allowed}."
+    if isinstance(exc, MethodNotAllowedException) and allow:
+        return f"{request.method} is not allowed here; this path takes {allow}."
     if isinstance(exc, NotFoundException) and detail == "Not Found":
         return f"{request.url.path} is not a path of this API; /schema lists them."
     if exc.status_code == 413:
@@ -217,10 +217,10 @@ def _max_body(request: Request) -> str:
 
 def http_error_handler(request: Request, exc: HTTPException) -> Response:
     title = TITLE_BY_STATUS.get(exc.status_code, "Error")
-    detail = _client_error_detail(request, exc)
     headers = dict(exc.headers or {})
     if "allow" in headers:  # a 405: HEAD is answered wherever GET is (head_requests.py)
         headers["allow"] = with_head(headers["allow"])
+    detail = _client_error_detail(request, exc, headers.get("allow"))
     if exc.status_code == 401:  # RFC 9110 §15.5.2 and RFC 6750 §3: say how to authenticate
         headers.setdefault("WWW-Authenticate", _bearer_challenge(request))
     return problem_response(

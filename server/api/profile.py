@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 
+from server.adapters import users
 from server.api.body import BadRequestError, decode_body
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
@@ -22,14 +23,10 @@ class ProfileController(Controller):
 
     @get("/", operation_id="getProfile")
     async def me(self, ctx: AppContext, actor: Actor) -> UserResponse:
-        row = await ctx.pool.fetchrow(
-            "SELECT id, email, full_name, role FROM users WHERE id = $1", actor.user_id
-        )
-        if row is None:
+        user = await users.find_by_id(ctx.pool, actor.user_id)
+        if user is None:
             raise NotFoundException("This user no longer exists.")
-        return UserResponse(
-            id=row["id"], email=row["email"], full_name=row["full_name"], role=row["role"]
-        )
+        return UserResponse(id=user.id, email=user.email, full_name=user.full_name, role=user.role)
 
     @post("/password", operation_id="changePassword", status_code=200)
     async def change_password(

@@ -44,6 +44,12 @@ from shared.words import counted
 _MAX_CACHED = 100_000
 
 
+def _lock_key(email: str) -> str:
+    """Whose failures an attempt counts towards: a sign-in's and a password change's
+    for one account are the same."""
+    return email.strip().lower()
+
+
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     user_id: UUID
@@ -98,7 +104,7 @@ class SessionService:
     # -- sign in ----------------------------------------------------------------
     async def sign_in(self, email: str, password: str, audit: AuditRecord) -> SignedIn:
         """Password grant. Too many failures lock the account and the client IP out."""
-        account_key, ip = email.strip().lower(), audit.client_ip or "unknown"
+        account_key, ip = _lock_key(email), audit.client_ip or "unknown"
         audit = msgspec.structs.replace(
             audit, action="sign_in", target_type="user", details={"username": email[:254]}
         )
@@ -208,7 +214,7 @@ class SessionService:
         user = await users.find_by_id(self._ctx.pool, actor.user_id)
         if user is None:
             raise UserNotFoundError("This user no longer exists.")
-        account_key = user.email.strip().lower()
+        account_key = _lock_key(user.email)
         wait = await self._account_lock.locked_for(account_key)
         if wait:
             await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))

@@ -89,8 +89,9 @@ AUDIT_KINDS: dict[tuple[str, str], NotificationKind] = {
 }
 
 
-# What a session did that its owner is told of, wherever it was done: title, what was
-# done (", on <device> from <address>" follows) and what to do if it was not them.
+# What a session did that its owner is told of, wherever it was done (one entry per
+# shared.notifications.SESSION_KINDS): title, what was done (", on <device> from
+# <address>" follows) and what to do if it was not them.
 SESSION_NEWS: dict[NotificationKind, tuple[str, str, str]] = {
     "new_sign_in": (
         "New sign-in to your account",
@@ -193,7 +194,7 @@ def from_event(
             occurred_at=rec.recorded_at,
             account_id=ev.account_id,
         )
-    if isinstance(ev, HoldReleased) and _voided_as_destination_closed(rec):
+    if _voided_as_destination_closed(rec):
         return Draft(
             user_id=owner_id,
             source_key=key,
@@ -204,7 +205,7 @@ def from_event(
                 " money it held is available again."
             ),
             occurred_at=rec.recorded_at,
-            account_id=ev.account_id,
+            account_id=rec.stream_id,
         )
     return None
 

@@ -27,7 +27,7 @@ async def test_head_answers_what_get_answers_without_the_body(http: httpx.AsyncC
         got = await http.get(path, headers=ada.auth)
         head = await http.head(path, headers=ada.auth)
         assert head.status_code == got.status_code, (path, head.status_code, got.text)
-        assert head.content == b"", path
+        assert head.content == b"", path  # httpx drops one anyway: see tests/unit
         for name in _SAME_HEADERS:
             assert head.headers.get(name) == got.headers.get(name), (path, name)
 

@@ -17,6 +17,7 @@ from server.notifications.rules import (
     AUDIT_KINDS,
     NOTIFYING_EVENT_TYPES,
     PAYMENT_ACTIONS,
+    SESSION_NEWS,
     AuditRow,
     audit_row_decoder,
     from_audit,
@@ -33,7 +34,7 @@ from shared.events import (
     MoneyWithdrawn,
     RecordedEvent,
 )
-from shared.notifications import Notification
+from shared.notifications import SESSION_KINDS, Notification
 from shared.topics import (
     ACCOUNT_EVENTS,
     AUDIT_ACTION_HEADER,
@@ -202,6 +203,7 @@ def test_a_changed_password_is_told_to_its_owner() -> None:
     assert draft.title == "Your password was changed"
     assert "Pixel 9" in draft.body and "10.0.0.7" in draft.body and "Not you?" in draft.body
     assert draft.session_id == "s1"  # the device that changed it need not be told
+    assert set(SESSION_NEWS) == SESSION_KINDS  # the kinds the app marks read itself
     # a refused change (a wrong current password) changed nothing: no notification
     assert from_audit(audit(action="change_password", outcome="rejected"), NOW) is None
 
