@@ -41,6 +41,15 @@ def chip(page: Page, text: str) -> Locator:
 SCREEN_TEXT = "document.querySelector('flt-semantics-host')?.textContent || ''"
 
 
+async def tap_line(page: Page, title: str) -> None:
+    """Open a line of history by its title ("To Alice"): the line is one button."""
+    line = page.locator("flt-semantics[role=button]").filter(
+        has_text=re.compile(rf"^\s*{re.escape(title)}\n")
+    )
+    await line.first.wait_for(timeout=TIMEOUT_MS)
+    await line.first.click()
+
+
 async def _balance_in_bank(api_url: str, c: Customer, expected: int) -> int:
     """The account's balance as the bank answers it, once it is ``expected`` or 15 s
     have passed (the balance is read from a projection: eventually consistent)."""
@@ -145,6 +154,18 @@ async def test_a_payee_is_added_with_the_name_check_in_words_and_paid(
     assert await _balance_in_bank(real_api_url, alice, 20_00) == 20_00
     # Alice's app shows the money arrived (pushed live).
     await expect(shows(alice.page, "20.00 EUR")).to_be_visible(timeout=TIMEOUT_MS)
+
+    # The history says who each transfer was with: Bob's by his payee's nickname;
+    # Alice, who saved no payee, sees Bob's account number. A tap opens the details.
+    await tap_line(bob.page, "To Alice")
+    await expect(shows(bob.page, "To account")).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(shows(bob.page, alice.account_number)).to_be_visible()
+    await shot(bob.page, "payee", "7-details")
+    await tap(bob.page, "Close")
+    await tap_line(alice.page, f"From {bob.account_number}")
+    await expect(shows(alice.page, "From account")).to_be_visible(timeout=TIMEOUT_MS)
+    assert not re.search(UUID_RE, await alice.page.evaluate(SCREEN_TEXT))
+    await shot(alice.page, "payee", "8-details")
 
 
 async def test_saved_payees_are_listed_after_signing_in_again(phone, real_api_url: str) -> None:

@@ -11,6 +11,7 @@ from uuid import UUID
 import flet as ft
 import flet_charts as fch  # type: ignore[import-untyped]  # flet-charts ships no py.typed
 
+from client import counterparties
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of, differs
 from client.state import Topic
@@ -21,9 +22,9 @@ from client.views.common import (
     money,
     section_title,
     snack,
-    transaction_tile,
     when,
 )
+from client.views.transaction_details import history_tile
 from shared.api import (
     AnalyticsDay,
     AnalyticsResponse,
@@ -376,7 +377,7 @@ class AccountScreen:
         self._update()
 
     def _render_history(self) -> None:
-        self.history.controls = [transaction_tile(t) for t in self.items]
+        self.history.controls = [history_tile(self.page, self.state, t) for t in self.items]
         self.more.visible = not self.exhausted and bool(self.items)
 
     def _matches(self, tx: TransactionResponse) -> bool:
@@ -445,6 +446,13 @@ class AccountScreen:
             if self._matches(payload) and all(
                 t.transaction_id != payload.transaction_id for t in self.items
             ):
+                payload = counterparties.numbered(payload, self.items)
+                if counterparties.who(payload, self.state.accounts, ()) is None and (
+                    payload.counterparty_account_id is not None
+                ):
+                    # a transfer with an account not seen before: the history names it
+                    if self._reload_task is None or self._reload_task.done():
+                        self._reload_task = self._spawn(self._reload())
                 self.items.insert(0, payload)
                 self.history_note.value = ""
                 self._render_history()

@@ -8,6 +8,7 @@ from typing import Any
 
 import flet as ft
 
+from client import counterparties
 from client.account_numbers import grouped
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of, money
@@ -65,7 +66,12 @@ def section_title(text: str) -> ft.Text:
     return ft.Text(text, theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.W_600)
 
 
-def transaction_tile(tx: TransactionResponse) -> ft.ListTile:
+def transaction_tile(
+    tx: TransactionResponse,
+    party: str | None = None,
+    on_click: Callable[[], None] | None = None,
+) -> ft.ListTile:
+    """One line of history; ``party``: who a transfer was with (client.counterparties)."""
     incoming = tx.kind in ("deposit", "transfer_in")
     subtitle = when(tx.occurred_at)
     if tx.description:
@@ -78,7 +84,7 @@ def transaction_tile(tx: TransactionResponse) -> ft.ListTile:
             else ft.Colors.SURFACE_CONTAINER_HIGHEST,
             radius=18,
         ),
-        title=ft.Text(KIND_LABEL.get(tx.kind, tx.kind)),
+        title=ft.Text(counterparties.title(KIND_LABEL.get(tx.kind, tx.kind), tx, party)),
         subtitle=ft.Text(subtitle, size=12),
         trailing=ft.Text(
             signed(tx),
@@ -86,6 +92,7 @@ def transaction_tile(tx: TransactionResponse) -> ft.ListTile:
             color=ft.Colors.GREEN_700 if incoming else None,
         ),
         dense=True,
+        on_click=(lambda e: on_click()) if on_click else None,
     )
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import flet as ft
 
+from client import counterparties
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import after_movement, available_of, differs
 from client.state import QueuedMovement, Topic
@@ -19,9 +20,9 @@ from client.views.common import (
     error_text,
     money,
     section_title,
-    transaction_tile,
     when,
 )
+from client.views.transaction_details import history_tile
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import money_text
 
@@ -222,7 +223,9 @@ class DashboardScreen:
         self.queue.controls = [queue_tile(q, self.shell) for q in reversed(items)]
 
     def _render_recent(self) -> None:
-        self.recent.controls = [transaction_tile(t) for t in self.recent_items[:RECENT]]
+        self.recent.controls = [
+            history_tile(self.page, self.state, t) for t in self.recent_items[:RECENT]
+        ]
         if not self.recent_items and not self.recent_note.value:
             self.recent_note.value = "No transactions yet."
         self.recent_note.visible = bool(self.recent_note.value)
@@ -265,7 +268,7 @@ class DashboardScreen:
                 t.transaction_id != payload.transaction_id or t.account_id != payload.account_id
                 for t in self.recent_items
             ):
-                self.recent_items.insert(0, payload)
+                self.recent_items.insert(0, counterparties.numbered(payload, self.recent_items))
                 self._render_recent()
 
     # --- actions -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Read endpoints served from the read models: balance, transaction history
-(cursor pagination) and daily analytics. Same auth rules as the rest of the
+(cursor pagination), one transaction and daily analytics. Same auth rules as the rest of the
 API: a customer sees only their own accounts (another's is a 404).
 
 The read-model tables and the query cache are built once per process by the
@@ -20,13 +20,15 @@ from server.api.body import (
     LAST_DAY,
     LATEST,
     BadRequestError,
+    parse_uuid,
     within_calendar,
 )
 from server.application.context import Actor, AppContext
+from server.application.errors import TransactionNotFoundError
 from server.queries import accounts as account_queries
 from server.queries import history
 from server.readmodel.cache import QueryCache
-from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage
+from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage, TransactionResponse
 
 KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")
 MAX_PAGE = 200
@@ -136,9 +138,30 @@ class QueryController(Controller):
         # Only the access check: any version of the account will do.
         await account_queries.get_account(ctx, actor, account, cache=query_cache, min_version=0)
         try:
-            return await history.transactions_page(account, limit, cursor, flt)
+            return await history.transactions_page(ctx.pool, account, limit, cursor, flt)
         except history.InvalidCursorError as exc:
             raise BadRequestError(str(exc), "invalid_cursor") from None
+
+    @get("/{account_id:str}/transactions/{transaction_id:str}", operation_id="getTransaction")
+    async def transaction(
+        self,
+        ctx: AppContext,
+        actor: Actor,
+        query_cache: QueryCache,
+        account_id: str,
+        transaction_id: str,
+    ) -> TransactionResponse:
+        """One posting of the account: a deposit's or a withdrawal's ``transaction_id``,
+        a transfer's ``transfer_id`` (each side of a transfer on its own account). As
+        soon as the command that made it was answered; 404 ``transaction_not_found`` if
+        the account has none by that id."""
+        account = await resolve_account(ctx, account_id)
+        wanted = parse_uuid(transaction_id, "transaction_id")
+        await account_queries.get_account(ctx, actor, account, cache=query_cache, min_version=0)
+        found = await history.get_transaction(ctx.pool, account, wanted)
+        if found is None:
+            raise TransactionNotFoundError("This account has no transaction with that id.")
+        return found
 
     @get("/{account_id:str}/analytics", operation_id="getAnalytics")
     async def analytics(

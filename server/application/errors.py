@@ -69,6 +69,10 @@ class WrongPasswordError(DomainError):
     code = "wrong_password"
 
 
+class TransactionNotFoundError(domain.AccountNotFoundError):
+    code = "transaction_not_found"
+
+
 class SessionNotFoundError(DomainError):
     code = "session_not_found"
 

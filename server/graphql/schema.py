@@ -121,6 +121,23 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
             ),
         )
 
+    @strawberry.field(
+        description="One transaction of the account by its id (a transfer's transferId)."
+    )
+    async def transaction(
+        self, info: BankInfo, account_id: UUID, transaction_id: UUID
+    ) -> t.Transaction:
+        actor = await actor_of(info.context)
+        found: api.TransactionResponse = await QueryController.transaction.fn(
+            None,
+            ctx=info.context.services.ctx,
+            actor=actor,
+            query_cache=info.context.services.query_cache,
+            account_id=str(account_id),
+            transaction_id=str(transaction_id),
+        )
+        return t.Transaction.of(found)
+
     @strawberry.field(description="Money in and out per day (UTC), from..to inclusive.")
     async def analytics(
         self,

@@ -115,6 +115,9 @@ class Transaction:
     amount: Money
     balance_after: Money
     counterparty_account_id: UUID | None
+    counterparty_account_number: str | None = strawberry.field(
+        description="The other account's number, for a transfer (not given by live pushes)."
+    )
     description: str
     occurred_at: dt.datetime
     version: int
@@ -128,6 +131,7 @@ class Transaction:
             amount=Money.of(t.amount),
             balance_after=Money.of(t.balance_after),
             counterparty_account_id=t.counterparty_account_id,
+            counterparty_account_number=t.counterparty_account_number,
             description=t.description,
             occurred_at=t.occurred_at,
             version=t.version,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from server.readmodel.postings import PostingRow, posting_of
 from shared.events import (
     AccountClosed,
     AccountFrozen,
@@ -33,19 +34,9 @@ from shared.events import (
     AccountUnfrozen,
     FundsHeld,
     HoldReleased,
-    MoneyDeposited,
-    MoneyTransferredIn,
-    MoneyTransferredOut,
-    MoneyWithdrawn,
     RecordedEvent,
 )
 
-KIND_BY_EVENT: dict[type, str] = {
-    MoneyDeposited: "deposit",
-    MoneyWithdrawn: "withdrawal",
-    MoneyTransferredOut: "transfer_out",
-    MoneyTransferredIn: "transfer_in",
-}
 STATUS_BY_EVENT: dict[type, str] = {
     AccountFrozen: "frozen",
     AccountUnfrozen: "active",
@@ -54,9 +45,9 @@ STATUS_BY_EVENT: dict[type, str] = {
 MONEY_IN_KINDS = ("deposit", "transfer_in")
 
 
-# Row tuples, in the column order of the tables (see writer.py).
+# Row tuples, in the column order of the tables (see writer.py; PostingRow:
+# server/readmodel/postings.py).
 OpenRow = tuple[UUID, UUID, str, str, str, int, int, datetime, datetime]
-PostingRow = tuple[UUID, int, UUID, str, int, int, str, UUID | None, str, datetime, UUID]
 # hold_view: hold_id, account_id, version, amount, currency, description, to_account_id,
 # expires_at, placed_at
 HoldRow = tuple[UUID, UUID, int, int, str, str, UUID | None, datetime, datetime]
@@ -130,32 +121,7 @@ def find_gaps(
 
 
 def posting_row(e: RecordedEvent) -> PostingRow | None:
-    ev = e.event
-    kind = KIND_BY_EVENT.get(type(ev))
-    if kind is None:
-        return None
-    assert isinstance(
-        ev, MoneyDeposited | MoneyWithdrawn | MoneyTransferredOut | MoneyTransferredIn
-    )
-    if isinstance(ev, MoneyDeposited | MoneyWithdrawn):
-        txn_id, counterparty = ev.transaction_id, None
-    elif isinstance(ev, MoneyTransferredOut):
-        txn_id, counterparty = ev.transfer_id, ev.to_account_id
-    else:
-        txn_id, counterparty = ev.transfer_id, ev.from_account_id
-    return (
-        e.stream_id,
-        e.version,
-        txn_id,
-        kind,
-        ev.amount,
-        ev.balance_after,
-        ev.currency,
-        counterparty,
-        ev.description,
-        e.recorded_at,
-        e.event_id,
-    )
+    return posting_of(e.event, e.stream_id, e.version, e.recorded_at, e.event_id)
 
 
 def hold_change(plan: BatchPlan, e: RecordedEvent) -> int | None:

@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
+import asyncpg
 import msgspec
 from piccolo.columns.combination import And, Where
 
-from server.readmodel.rows import transaction_response
+from server.adapters.account_numbers import account_numbers
+from server.readmodel.postings import POSTING_EVENT_TYPES, posting_of
+from server.readmodel.rows import posting_response, transaction_response
 from server.readmodel.tables import AnalyticsView, TransactionView
-from shared.api import AnalyticsDay, AnalyticsResponse, TransactionPage
+from shared.api import AnalyticsDay, AnalyticsResponse, TransactionPage, TransactionResponse
+from shared.events import event_decoder
 from shared.money import INT64_MAX
 
 
@@ -59,7 +63,7 @@ class HistoryFilter:
 
 
 async def transactions_page(
-    account_id: UUID, limit: int, cursor: str | None, flt: HistoryFilter
+    db: asyncpg.Pool, account_id: UUID, limit: int, cursor: str | None, flt: HistoryFilter
 ) -> TransactionPage:
     where: Where | And = TransactionView.account_id == account_id
     if cursor is not None:
@@ -78,7 +82,71 @@ async def transactions_page(
     )
     items = [transaction_response(r) for r in rows[:limit]]
     next_cursor = encode_cursor(account_id, items[-1].version) if len(rows) > limit else None
-    return TransactionPage(items=items, next_cursor=next_cursor)
+    return TransactionPage(
+        items=await with_counterparty_numbers(db, items), next_cursor=next_cursor
+    )
+
+
+async def with_counterparty_numbers(
+    db: asyncpg.Pool | asyncpg.Connection, items: list[TransactionResponse]
+) -> list[TransactionResponse]:
+    """``items`` with the other account's number on each transfer."""
+    others = [t.counterparty_account_id for t in items if t.counterparty_account_id is not None]
+    if not others:
+        return items
+    numbers = await account_numbers(db, others)
+    return [
+        msgspec.structs.replace(t, counterparty_account_number=numbers.get(cp))
+        if (cp := t.counterparty_account_id) is not None
+        else t
+        for t in items
+    ]
+
+
+# A posting the read model has not applied yet, found in the account's stream after the
+# view's version: only the four posting types, matched on their transaction's id.
+_NEWER_POSTING = """
+SELECT event_id, version, recorded_at, payload::text AS payload FROM events
+WHERE stream_id = $1
+  AND version > COALESCE((SELECT version FROM account_view WHERE account_id = $1), 0)
+  AND event_type = ANY($2::text[])
+  AND COALESCE(payload->>'transaction_id', payload->>'transfer_id') = $3
+LIMIT 1
+"""
+
+
+async def get_transaction(
+    db: asyncpg.Pool, account_id: UUID, transaction_id: UUID
+) -> TransactionResponse | None:
+    """One posting of the account by its transaction's id (a deposit's or a withdrawal's
+    ``transaction_id``, a transfer's ``transfer_id``); None if the account has none.
+    From the read model, or, for one made since the read model last caught up, from the
+    event store: a transaction is there as soon as its command was answered."""
+    row = (
+        await TransactionView.select()
+        .where(
+            (TransactionView.account_id == account_id)
+            & (TransactionView.transaction_id == transaction_id)
+        )
+        .first()
+    )
+    if row is not None:
+        found = transaction_response(row)
+    else:
+        stored = await db.fetchrow(
+            _NEWER_POSTING, account_id, POSTING_EVENT_TYPES, str(transaction_id)
+        )
+        posting = stored and posting_of(
+            event_decoder.decode(stored["payload"]),
+            account_id,
+            stored["version"],
+            stored["recorded_at"],
+            stored["event_id"],
+        )
+        if not posting:
+            return None
+        found = posting_response(posting)
+    return (await with_counterparty_numbers(db, [found]))[0]
 
 
 async def analytics(account_id: UUID, currency: str, first: date, last: date) -> AnalyticsResponse:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from server.readmodel.postings import KIND_BY_EVENT, Posting
 from server.statements.errors import StatementDoesNotReconcileError
 from server.statements.period import Period
 from shared.api import TransactionKind
@@ -23,17 +24,8 @@ from shared.events import (
     MoneyDeposited,
     MoneyTransferredIn,
     MoneyTransferredOut,
-    MoneyWithdrawn,
 )
 from shared.money import format_minor
-
-KIND_BY_EVENT: dict[type, TransactionKind] = {
-    MoneyDeposited: "deposit",
-    MoneyWithdrawn: "withdrawal",
-    MoneyTransferredOut: "transfer_out",
-    MoneyTransferredIn: "transfer_in",
-}
-Posting = MoneyDeposited | MoneyWithdrawn | MoneyTransferredOut | MoneyTransferredIn
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,13 @@ from uuid import UUID
 
 import asyncpg
 
+from server.adapters.account_numbers import account_numbers
 from server.application.access import check_account_access
 from server.application.actor import Actor
 from server.domain.account_number import formatted
 from server.domain.errors import AccountNotFoundError
+from server.readmodel.postings import POSTING_EVENT_TYPES
 from server.statements.builder import (
-    KIND_BY_EVENT,
     AccountHeader,
     Statement,
     build_statement,
@@ -33,8 +34,6 @@ from server.statements.builder import (
 )
 from server.statements.period import statement_period
 from shared.events import AccountOpened, event_decoder
-
-POSTING_TYPES = [t.__name__ for t in KIND_BY_EVENT]  # what the events table's event_type says
 
 _ACCOUNT = """
 SELECT o.owner_id, o.account_number, u.full_name, e.payload::text AS opened, e.recorded_at
@@ -73,7 +72,6 @@ SELECT recorded_at, payload::text AS payload FROM events
 WHERE stream_id = $1 AND version > $2 AND version <= $3 AND event_type = ANY($4::text[])
 ORDER BY version
 """
-_NUMBERS = "SELECT account_id, account_number FROM account_owners WHERE account_id = ANY($1)"
 
 
 async def get_statement(
@@ -97,12 +95,11 @@ async def get_statement(
         bounds = await conn.fetch(_BOUNDS, account_id, [period.start, period.end])
         before = {r["bound"]: r["lo"] for r in bounds}  # last version before each bound
         first, last = before[period.start], before[period.end]
-        found = await conn.fetchval(_OPENING, account_id, first, POSTING_TYPES)
+        found = await conn.fetchval(_OPENING, account_id, first, POSTING_EVENT_TYPES)
         opening = getattr(event_decoder.decode(found), "balance_after", 0) if found else 0
-        rows = await conn.fetch(_POSTINGS, account_id, first, last, POSTING_TYPES)
+        rows = await conn.fetch(_POSTINGS, account_id, first, last, POSTING_EVENT_TYPES)
         events = [(r["recorded_at"], event_decoder.decode(r["payload"])) for r in rows]
-        others = counterparties(e for _, e in events)
-        numbers = await conn.fetch(_NUMBERS, list(others)) if others else []
+        numbers = await account_numbers(conn, counterparties(e for _, e in events))
     header = AccountHeader(
         account_id=account_id,
         name=opened.name,
@@ -110,7 +107,4 @@ async def get_statement(
         currency=opened.currency,
         holder=row["full_name"] or "",
     )
-    account_numbers = {
-        r["account_id"]: formatted(r["account_number"]) for r in numbers if r["account_number"]
-    }
-    return build_statement(header, period, opening, events, account_numbers)
+    return build_statement(header, period, opening, events, numbers)

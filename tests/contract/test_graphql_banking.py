@@ -57,6 +57,11 @@ PAY = """mutation($from: String!, $to: String!, $amount: MinorUnits!, $key: Stri
     transferId balance { amount } replayed }
 }"""
 
+TRANSACTION = """query($account: UUID!, $transaction: UUID!) {
+  transaction(accountId: $account, transactionId: $transaction) {
+    kind amount { amount } description counterpartyAccountNumber }
+}"""
+
 
 async def _customer(http: httpx.AsyncClient, name: str) -> tuple[Customer, GraphQL]:
     person = await sign_up(http, name)
@@ -258,6 +263,17 @@ async def test_a_customer_adds_a_payee_pays_it_and_removes_it_over_graphql(
     assert rest_transfer.json()["transfer_id"] == first["transferId"]
     assert await bob.balance(bob_account) == 2_500
     assert await ada.balance(ada_account) == 7_500
+    # Bob reads the payment by its id, with the payer's account number, as over REST.
+    incoming = await bob_gql.data(TRANSACTION, account=bob_account, transaction=first["transferId"])
+    ada_number = (await ada.account(ada_account)).json()["account_number"]
+    assert incoming["transaction"] == {
+        "kind": "TRANSFER_IN",
+        "amount": {"amount": 2_500},
+        "description": "rent",
+        "counterpartyAccountNumber": ada_number,
+    }
+    unknown = await bob_gql.error(TRANSACTION, account=bob_account, transaction=str(uuid.uuid4()))
+    assert unknown["extensions"]["code"] == "transaction_not_found"
 
     removed = await ada_gql.data(
         "mutation($n: String!) { removePayee(accountNumber: $n) }", n=number

@@ -283,3 +283,73 @@ async def test_another_customers_history_does_not_exist_and_bad_input_is_a_400(
     ]:
         r = await http.get(base + "/transactions", params=params, headers=ada.auth)
         assert r.status_code == 200 and r.json()["items"] == want, (params, r.text)
+
+
+async def test_one_transaction_by_its_id_as_soon_as_it_is_answered_with_the_other_accounts_number(
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+) -> None:
+    ada, account = await funded_customer(http)
+    adas_number = (await ada.account(account)).json()["account_number"]
+    bob = await sign_up(http, "Bob Payee")
+    bobs = await bob.open_account()
+    deposited = await ada.deposit(account, 50_00, description="salary")
+    assert deposited.status_code == 201, deposited.text
+
+    def url(acc: str, transaction: object) -> str:
+        return f"/api/v1/accounts/{acc}/transactions/{transaction}"
+
+    projections.stop()  # what the read model does not have yet comes from the event store
+    try:
+        sent = await ada.transfer(account, bobs["id"], 12_34, description="Lunch")
+        assert sent.status_code == 201, sent.text
+        transfer_id = sent.json()["transfer_id"]
+        out = await http.get(url(account, transfer_id), headers=ada.auth)
+        incoming = await http.get(url(bobs["id"], transfer_id), headers=bob.auth)
+        in_view = await db.fetchval(
+            "SELECT count(*) FROM transaction_view WHERE transaction_id = $1",
+            uuid.UUID(transfer_id),
+        )
+    finally:
+        projections.restart()
+    assert in_view == 0, "the read model was not stopped"
+    assert out.status_code == 200, out.text
+    assert {k: out.json()[k] for k in ("transaction_id", "kind", "amount", "description")} == {
+        "transaction_id": transfer_id,
+        "kind": "transfer_out",
+        "amount": {"amount": 12_34, "currency": "EUR"},
+        "description": "Lunch",
+    }
+    assert out.json()["version"] == sent.json()["version"]
+    assert out.json()["balance_after"]["amount"] == 50_00 - 12_34
+    assert out.json()["counterparty_account_id"] == bobs["id"]
+    assert out.json()["counterparty_account_number"] == bobs["account_number"]
+    assert incoming.status_code == 200, incoming.text
+    assert incoming.json()["kind"] == "transfer_in"
+    assert incoming.json()["counterparty_account_number"] == adas_number
+
+    await wait_projected(db, account, sent.json()["version"])
+    projected = await http.get(url(account, transfer_id), headers=ada.auth)
+    assert projected.json() == out.json()  # the read model says the same as the store did
+    history = await http.get(f"/api/v1/accounts/{account}/transactions", headers=ada.auth)
+    assert [t["counterparty_account_number"] for t in history.json()["items"]] == [
+        bobs["account_number"],
+        None,  # a deposit has no other account
+    ]
+    deposit = await http.get(url(account, deposited.json()["transaction_id"]), headers=ada.auth)
+    assert (deposit.json()["kind"], deposit.json()["description"]) == ("deposit", "salary")
+    by_number = await http.get(url(adas_number.replace(" ", ""), transfer_id), headers=ada.auth)
+    assert by_number.json() == out.json()
+
+    not_hers = await http.get(url(bobs["id"], transfer_id), headers=ada.auth)
+    assert (not_hers.status_code, not_hers.json()["code"]) == (404, "account_not_found")
+    unknown = await http.get(url(account, uuid.uuid4()), headers=ada.auth)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "transaction_not_found")
+    other_side = await http.get(
+        url(bobs["id"], deposited.json()["transaction_id"]), headers=bob.auth
+    )
+    assert (other_side.status_code, other_side.json()["code"]) == (404, "transaction_not_found")
+    bad = await http.get(url(account, "lunch"), headers=ada.auth)
+    assert (bad.status_code, bad.json()["code"]) == (400, "invalid_id")

@@ -1,0 +1,73 @@
+"""A transaction's details, opened from a line of history: what a customer checks
+before paying someone again or calling the bank: the amount, who it was with and
+their account number, the reference, the time and the balance after. (The
+transaction's internal id is not shown: the app shows no internal ids.)"""
+
+from __future__ import annotations
+
+import flet as ft
+
+from client import counterparties
+from client.account_numbers import grouped
+from client.balances import money
+from client.state import AppState
+from client.views.common import KIND_LABEL, signed, transaction_tile, when
+from shared.api import TransactionResponse
+
+
+def history_tile(page: ft.Page, state: AppState, tx: TransactionResponse) -> ft.ListTile:
+    """A line of history that says who a transfer was with and opens its details."""
+    party = counterparties.who(tx, state.accounts, state.payees)
+    return transaction_tile(tx, party, lambda: show_transaction(page, tx, party))
+
+
+def _number(tx: TransactionResponse) -> str | None:
+    return grouped(tx.counterparty_account_number) if tx.counterparty_account_number else None
+
+
+def detail_rows(tx: TransactionResponse, party: str | None) -> list[tuple[str, str]]:
+    """The lines of the details, label and value, in the order shown."""
+    rows = [("Type", KIND_LABEL.get(tx.kind, tx.kind))]
+    side = "To" if tx.kind == "transfer_out" else "From"
+    number = _number(tx)
+    if party and party != number:
+        rows.append((side, party))  # one's own account's name or a payee's nickname
+    if number:
+        rows.append((f"{side} account", number))
+    if tx.description:
+        rows.append(("Reference", tx.description))
+    rows += [
+        ("Date", when(tx.occurred_at)),
+        ("Balance after", money(tx.balance_after)),
+    ]
+    return rows
+
+
+def show_transaction(page: ft.Page, tx: TransactionResponse, party: str | None) -> None:
+    incoming = tx.kind in ("deposit", "transfer_in")
+    lines: list[ft.Control] = [
+        ft.Text(
+            signed(tx),
+            size=28,
+            weight=ft.FontWeight.W_600,
+            color=ft.Colors.GREEN_700 if incoming else None,
+        )
+    ]
+    for label, value in detail_rows(tx, party):
+        lines.append(
+            ft.Column(
+                [
+                    ft.Text(label, size=12, color=ft.Colors.ON_SURFACE_VARIANT),
+                    ft.Text(value),
+                ],
+                spacing=2,
+            )
+        )
+    named = party if party != _number(tx) else None  # the number is a line of its own
+    page.show_dialog(
+        ft.AlertDialog(
+            title=ft.Text(counterparties.title(KIND_LABEL.get(tx.kind, tx.kind), tx, named)),
+            content=ft.Column(lines, tight=True, spacing=10, width=320),
+            actions=[ft.TextButton("Close", on_click=lambda e: page.pop_dialog())],
+        )
+    )
