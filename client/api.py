@@ -284,6 +284,17 @@ class BankApi:
         )
         return self._decode(resp, dto.AccountResponse)
 
+    async def rename_account(self, account_id: UUID, name: str) -> dto.AccountNameResponse:
+        """Give the account another name (setting the same name twice changes nothing,
+        so a retry needs no idempotency key)."""
+        resp = await self._authed(
+            "PATCH",
+            f"/accounts/{account_id}",
+            content=_encoder.encode(dto.RenameAccountRequest(name=name)),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, dto.AccountNameResponse)
+
     async def account(self, account_id: UUID) -> dto.AccountResponse:
         return self._decode(
             await self._authed("GET", f"/accounts/{account_id}"), dto.AccountResponse

@@ -367,6 +367,12 @@ class Controller:
         self.state.notify("accounts")
         return account
 
+    async def rename_account(self, account_id: UUID, name: str) -> str:
+        """The account's new name, as the bank took it (trimmed)."""
+        renamed = await self.api.rename_account(account_id, name)
+        await self._refetch_account(account_id)
+        return renamed.name
+
     async def transactions(
         self, account_id: UUID, cursor: str | None = None, kind: str | None = None
     ) -> TransactionPage:

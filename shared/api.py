@@ -27,7 +27,10 @@ ONE_LINE = rf"^[^{_UNSHOWN}]*(?![\s\S])"
 ONE_LINE_NOT_BLANK = rf"^(?=.*\S)[^{_UNSHOWN}]*(?![\s\S])"  # and somewhere not a space
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 Description = Annotated[str, msgspec.Meta(max_length=140, pattern=ONE_LINE)]
-AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=ONE_LINE_NOT_BLANK)]
+ACCOUNT_NAME_MAX_LENGTH = 64
+AccountName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=ACCOUNT_NAME_MAX_LENGTH, pattern=ONE_LINE_NOT_BLANK)
+]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=ONE_LINE_NOT_BLANK)]
@@ -209,6 +212,16 @@ class TransferResponse(msgspec.Struct, kw_only=True):
 
 class FreezeRequest(Request, frozen=True):
     reason: Description = ""
+
+
+class RenameAccountRequest(Request, frozen=True):
+    name: AccountName
+
+
+class AccountNameResponse(msgspec.Struct, kw_only=True):
+    account_id: UUID
+    name: str
+    version: int
 
 
 class AccountStatusResponse(msgspec.Struct, kw_only=True):

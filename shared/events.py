@@ -93,6 +93,13 @@ class AccountClosed(Event, frozen=True):
     account_id: UUID
 
 
+class AccountRenamed(Event, frozen=True):
+    """The customer (or staff) gave the account another name."""
+
+    account_id: UUID
+    name: str
+
+
 class AccountLimitsChanged(Event, frozen=True):
     """Staff set the account's outgoing limits (issue #17); minor units."""
 
@@ -142,6 +149,7 @@ AccountEvent = (
     | AccountUnfrozen
     | AccountClosed
     | AccountLimitsChanged
+    | AccountRenamed
     | FundsHeld
     | HoldReleased
 )

@@ -17,7 +17,10 @@ from client.balances import available_of, differs
 from client.state import Topic
 from client.statements import StatementFormat, file_name, month_label, months_back
 from client.views.common import (
+    account_name_field,
+    account_name_of,
     account_number_text,
+    ask,
     error_text,
     money,
     section_title,
@@ -115,12 +118,16 @@ class AccountScreen:
         self.filter = ft.Row(
             cast(list[ft.Control], self.chips), wrap=True, spacing=8, run_spacing=8
         )
+        self.rename = ft.TextButton(
+            "Rename", icon=ft.Icons.EDIT_OUTLINED, on_click=self._rename_dialog
+        )
         header = ft.Row(
             [
                 ft.IconButton(
                     ft.Icons.ARROW_BACK, tooltip="Back", on_click=lambda e: shell.go_tab(0)
                 ),
                 self.title,
+                self.rename,
             ]
         )
         balance_card = ft.Container(
@@ -206,6 +213,7 @@ class AccountScreen:
             self.title.value = "Account"
             return
         self.title.value = a.name
+        self.rename.visible = a.status != "closed"  # a closed account keeps its name
         notes = [] if a.status == "active" else [f"Account {a.status}"]
         if differs(a, known=a.id not in self.state.available_unknown):
             # what can be spent, big; the ledger balance beside it
@@ -220,6 +228,32 @@ class AccountScreen:
             notes.append("Offline: last known balance")
         self.balance_note.value = " · ".join(notes)
         self.balance_note.visible = bool(notes)
+
+    def _rename_dialog(self, e: ft.Event[ft.TextButton]) -> None:
+        a = self.state.accounts.get(self.account_id)
+        name = account_name_field(a.name if a else "")
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def confirm(ev: ft.Event[ft.Button]) -> None:
+            if (typed := account_name_of(name, self.page)) is None:
+                return
+            try:
+                new = await self.shell.ctrl.rename_account(self.account_id, typed)
+            except (ApiError, Unreachable, SessionExpired) as ex:
+                error.value, error.visible = error_text(ex), True
+                self.page.update()
+                return
+            self.page.pop_dialog()
+            snack(self.page, f"Renamed to {new}")
+            self._update()
+
+        ask(
+            self.page,
+            "Rename account",
+            [name, error],
+            ft.FilledButton("Save", on_click=confirm),
+            spacing=16,
+        )
 
     async def _copy_number(self, e: ft.Event[ft.TextButton]) -> None:
         a = self.state.accounts.get(self.account_id)

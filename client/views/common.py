@@ -12,7 +12,7 @@ from client import counterparties
 from client.account_numbers import grouped
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of, money
-from shared.api import AccountResponse, TransactionResponse
+from shared.api import ACCOUNT_NAME_MAX_LENGTH, AccountResponse, TransactionResponse
 
 SEED = "#1B5E8C"  # the bank's brand colour; Material 3 derives the palette from it
 CURRENCIES = ["EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "JPY"]
@@ -108,6 +108,22 @@ def run_safely(
             on_error(error_text(e))
 
     page.run_task(job)
+
+
+def account_name_field(value: str) -> ft.TextField:
+    return ft.TextField(
+        label="Account name", value=value, autofocus=True, max_length=ACCOUNT_NAME_MAX_LENGTH
+    )
+
+
+def account_name_of(field: ft.TextField, page: ft.Page) -> str | None:
+    """The account name typed, or None after saying on the field that one is needed."""
+    name = (field.value or "").strip()
+    if not name:
+        field.error = "Give the account a name"
+        page.update()
+        return None
+    return name
 
 
 def snack(page: ft.Page, text: str) -> None:

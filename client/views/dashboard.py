@@ -15,6 +15,8 @@ from client.views.common import (
     CURRENCIES,
     KIND_ICON,
     KIND_LABEL,
+    account_name_field,
+    account_name_of,
     account_number_text,
     ask,
     error_text,
@@ -278,7 +280,7 @@ class DashboardScreen:
         asyncio.get_running_loop().create_task(self.shell.ctrl.persist_queue())
 
     def _open_dialog(self, e: ft.Event[ft.Button]) -> None:
-        name = ft.TextField(label="Account name", value="Everyday account", autofocus=True)
+        name = account_name_field("Everyday account")
         currency = ft.Dropdown(
             label="Currency",
             value="EUR",
@@ -288,14 +290,10 @@ class DashboardScreen:
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
         async def confirm(ev: ft.Event[ft.Button]) -> None:
-            if not name.value.strip():
-                name.error = "Give the account a name"
-                self.page.update()
+            if (typed := account_name_of(name, self.page)) is None:
                 return
             try:
-                account = await self.shell.ctrl.open_account(
-                    name.value.strip(), currency.value or "EUR"
-                )
+                account = await self.shell.ctrl.open_account(typed, currency.value or "EUR")
             except Exception as ex:  # noqa: BLE001 - shown in words
                 error.value, error.visible = error_text(ex), True
                 self.page.update()

@@ -1,4 +1,4 @@
-"""Accounts: open, list, read, deposit, withdraw, freeze, unfreeze, close."""
+"""Accounts: open, list, read, rename, deposit, withdraw, freeze, unfreeze, close."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, patch, post
 
 from server.api.account_ids import resolve_account
 from server.api.approvals import PENDING_RESPONSE, pending_unfreeze
@@ -25,12 +25,14 @@ from server.queries import accounts as account_queries
 from server.readmodel.cache import QueryCache
 from shared.api import (
     AccountList,
+    AccountNameResponse,
     AccountResponse,
     AccountStatusResponse,
     FreezeRequest,
     MoneyMovementRequest,
     MoneyMovementResponse,
     OpenAccountRequest,
+    RenameAccountRequest,
 )
 from shared.events import EventMetadata
 
@@ -188,6 +190,28 @@ class AccountController(Controller):
             cache=query_cache,
             min_version=min_version_param(min_version),
         )
+
+    @patch("/{account_id:str}", operation_id="renameAccount", status_code=200)
+    async def rename_account(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        account_id: str,
+        data: RenameAccountRequest,
+    ) -> Response[AccountNameResponse]:
+        """Give one's account another name (the same name again changes nothing). A
+        closed account keeps its name: 422 ``account_closed``."""
+        account = await resolve_account(ctx, account_id)
+        req = await decode_body(request, RenameAccountRequest)
+        idem = idempotency_key(request, actor, f"rename:{account}", req, required=False)
+        meta = event_metadata(request, actor, idem)
+        audit = msgspec.structs.replace(
+            audit_record(request, "rename_account", actor, meta.trace_id).about_account(account),
+            details={"name": req.name},
+        )
+        result = await handlers.rename_account(ctx, actor, account, req.name, idem, meta, audit)
+        return command_response(result)  # type: ignore[return-value]
 
     @post(
         DEPOSIT.path,

@@ -2,7 +2,7 @@
 
 - customer: own accounts only; for them another customer's account does not
   exist (404, never 403). A customer may close their own account (the domain
-  allows it only at a zero balance) but not freeze or unfreeze it.
+  allows it only at a zero balance) and rename it, but not freeze or unfreeze it.
 - teller: reads any account, deposits to and withdraws from it (cash desk).
 - admin: reads any account, freezes, unfreezes and closes it; assigns roles.
 - auditor: reads any account and the audit trail, and nothing else (not even
@@ -20,7 +20,7 @@ from server.application.errors import PermissionDeniedError
 from server.domain.errors import AccountNotFoundError
 from shared.words import with_article
 
-Action = Literal["read", "deposit", "withdraw", "transfer", "freeze", "unfreeze", "close"]
+Action = Literal["read", "deposit", "withdraw", "transfer", "freeze", "unfreeze", "close", "rename"]
 
 # What each staff role may do on any customer's account.
 _STAFF: dict[str, frozenset[str]] = {
@@ -29,7 +29,7 @@ _STAFF: dict[str, frozenset[str]] = {
     "auditor": frozenset({"read"}),
 }
 # What an owner may do on their own account.
-_OWNER = frozenset({"read", "deposit", "withdraw", "transfer", "close"})
+_OWNER = frozenset({"read", "deposit", "withdraw", "transfer", "close", "rename"})
 
 
 def check_account_access(actor: Actor, owner_id: UUID | None, action: Action) -> None:

@@ -122,6 +122,17 @@ class UnfreezeAccount(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RenameAccount(Command):
+    action: ClassVar[str] = "rename_account"
+    status_code: ClassVar[int] = 200
+    account_id: UUID
+    name: str
+
+    def accounts(self) -> tuple[UUID, ...]:
+        return (self.account_id,)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CloseAccount(Command):
     action: ClassVar[str] = "close_account"
     status_code: ClassVar[int] = 200

@@ -25,6 +25,7 @@ from server.application.commands import (
     DepositMoney,
     FreezeAccount,
     OpenAccount,
+    RenameAccount,
     TransferMoney,
     UnfreezeAccount,
     WithdrawMoney,
@@ -34,7 +35,7 @@ from server.application.views import account_response, movement_response, transf
 from server.domain import account as domain
 from server.domain.account import Account
 from server.domain.errors import AccountNotFoundError
-from shared.api import AccountStatusResponse
+from shared.api import AccountNameResponse, AccountStatusResponse
 from shared.events import (
     STREAM_TYPE_ACCOUNT,
     STREAM_TYPE_TRANSFER,
@@ -220,6 +221,18 @@ def freeze_account(state: State, cmd: FreezeAccount) -> Decision:
 def unfreeze_account(state: State, cmd: UnfreezeAccount) -> Decision:
     account = account_for(state, cmd.actor, cmd.account_id, "unfreeze")
     return _status_change(account, account.unfreeze())
+
+
+@decides(RenameAccount)
+def rename_account(state: State, cmd: RenameAccount) -> Decision:
+    account = account_for(state, cmd.actor, cmd.account_id, "rename")
+    event = account.rename(cmd.name)
+    after = account.apply(event) if event else account
+    return Decision(
+        appends=_one_stream(account, event) if event else (),
+        response=AccountNameResponse(account_id=account.id, name=after.name, version=after.version),
+        states=(after,),
+    )
 
 
 @decides(CloseAccount)

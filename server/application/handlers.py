@@ -25,6 +25,7 @@ from server.application.commands import (
     DepositMoney,
     FreezeAccount,
     OpenAccount,
+    RenameAccount,
     TransferMoney,
     UnfreezeAccount,
     WithdrawMoney,
@@ -203,6 +204,20 @@ async def change_account_status(
     if change == "close" and result.status_code == 200:  # a retry too: it finds none left
         await standing_orders.cancel_for_closed_account(ctx, account_id, audit)
     return result
+
+
+async def rename_account(
+    ctx: AppContext,
+    actor: Actor,
+    account_id: UUID,
+    name: str,
+    idem: IdempotencyKey | None,
+    metadata: EventMetadata,
+    audit: AuditRecord | None = None,
+) -> CommandResult:
+    """Give the account another name (its owner); the same name again changes nothing."""
+    command = RenameAccount(actor=actor, account_id=account_id, name=name)
+    return await execute(ctx, command, idem, metadata, audit)
 
 
 async def transfer_batch(

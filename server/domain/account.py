@@ -18,6 +18,7 @@ from shared.events import (
     AccountFrozen,
     AccountLimitsChanged,
     AccountOpened,
+    AccountRenamed,
     AccountUnfrozen,
     FundsHeld,
     HoldReleased,
@@ -105,6 +106,8 @@ class Account(msgspec.Struct, frozen=True):
             return self._released(event, v)
         if (status := _STATUS_AFTER.get(type(event))) is not None:
             return _with(self, status=status, version=v)
+        if isinstance(event, AccountRenamed):
+            return _with(self, name=event.name, version=v)
         if isinstance(event, AccountLimitsChanged):
             return _with(
                 self,
@@ -326,6 +329,13 @@ class Account(msgspec.Struct, frozen=True):
         if self.status != "frozen":
             raise errors.AccountNotFrozenError("The account is not frozen.")
         return AccountUnfrozen(account_id=self.id)
+
+    def rename(self, name: str) -> AccountRenamed | None:
+        """The event that gives the account ``name``; None if it is called that already.
+        A closed account keeps the name it closed with."""
+        self.check_not_closed()
+        name = name.strip()
+        return None if name == self.name else AccountRenamed(account_id=self.id, name=name)
 
     def close(self) -> AccountClosed:
         self.check_not_closed()

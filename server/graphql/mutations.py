@@ -152,6 +152,26 @@ class Mutation:
         result = await handlers.open_account(ctx, actor, req, idem, meta, audit)
         return t.Account.of(_result(result, api.AccountResponse))
 
+    @strawberry.mutation(description="Give one of your accounts another name.")
+    async def rename_account(
+        self,
+        info: BankInfo,
+        account_id: UUID,
+        name: str,
+        idempotency_key: Annotated[str | None, strawberry.argument(description=KEY_HELP)] = None,
+    ) -> t.AccountName:
+        actor, request = await caller(info)
+        req = _request(api.RenameAccountRequest, name=name)
+        idem = command_key(actor, f"rename:{account_id}", req, idempotency_key, required=False)
+        meta = event_metadata(request, actor, idem)
+        audit = msgspec.structs.replace(
+            audit_record(request, "rename_account", actor, meta.trace_id).about_account(account_id),
+            details={"name": req.name},
+        )
+        ctx = info.context.services.ctx
+        result = await handlers.rename_account(ctx, actor, account_id, req.name, idem, meta, audit)
+        return t.AccountName.of(_result(result, api.AccountNameResponse), result.replayed)
+
     @strawberry.mutation
     async def deposit(
         self,

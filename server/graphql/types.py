@@ -100,6 +100,18 @@ class Account:
 
 
 @strawberry.type
+class AccountName:
+    account_id: UUID
+    name: str
+    version: int
+    replayed: bool = False
+
+    @classmethod
+    def of(cls, a: api.AccountNameResponse, replayed: bool) -> AccountName:
+        return cls(account_id=a.account_id, name=a.name, version=a.version, replayed=replayed)
+
+
+@strawberry.type
 class Balance:
     account_id: UUID
     balance: Money

@@ -1,6 +1,6 @@
 """Consistency check: every account_view row against the fold of its events
 (the domain aggregate, which sums amounts rather than trusting balance_after):
-balance, available balance (what pending holds reserve), version and status;
+balance, available balance (what pending holds reserve), version, status and name;
 hold_view's pending holds against the fold's; and transaction_view /
 analytics_view posting counts against the event store."""
 
@@ -64,7 +64,7 @@ async def _read_views(conn: asyncpg.Connection) -> _Views:
         accounts={
             r["account_id"]: r
             for r in await conn.fetch(
-                "SELECT account_id, balance, balance - held AS available, version, status"
+                "SELECT account_id, balance, balance - held AS available, version, status, name"
                 " FROM account_view"
             )
         },
@@ -108,7 +108,8 @@ async def find_differences(conn: asyncpg.Connection) -> Report:
                 report.behind.add(account_id)
                 continue
             for name, want in (("balance", folded.balance), ("available", folded.available),
-                               ("version", folded.version), ("status", folded.status)):  # fmt: skip
+                               ("version", folded.version), ("status", folded.status),
+                               ("name", folded.name)):  # fmt: skip
                 if view[name] != want:
                     diffs.append(f"{account_id}: {name} {view[name]!r} in view, {want!r} in store")
             _compare_holds(diffs, account_id, views.pending.pop(account_id, set()), folded)

@@ -31,6 +31,7 @@ from shared.events import (
     AccountClosed,
     AccountFrozen,
     AccountOpened,
+    AccountRenamed,
     AccountUnfrozen,
     FundsHeld,
     HoldReleased,
@@ -63,6 +64,7 @@ class AccountUpdate:
     last_posting: PostingRow | None
     held_delta: int = 0  # what pending holds reserve, more (+) or less (-) than before
     holds_changed: bool = False  # a hold was placed or released in this batch
+    name: str | None = None  # None: not renamed in this batch
 
 
 @dataclass(slots=True)
@@ -161,6 +163,7 @@ def _plan_account(plan: BatchPlan, acc: UUID, events: list[RecordedEvent], last:
     expected = last + 1
     balance: int | None = None
     status: str | None = None
+    name: str | None = None
     last_posting: PostingRow | None = None
     updated_at: datetime | None = None
     held_delta, holds_changed = 0, False
@@ -191,6 +194,8 @@ def _plan_account(plan: BatchPlan, acc: UUID, events: list[RecordedEvent], last:
             balance, last_posting = row[5], row
         elif type(ev) in STATUS_BY_EVENT:
             status = STATUS_BY_EVENT[type(ev)]
+        elif isinstance(ev, AccountRenamed):
+            name = ev.name
         elif (delta := hold_change(plan, e)) is not None:
             held_delta, holds_changed = held_delta + delta, True
         updated_at = e.recorded_at
@@ -207,5 +212,6 @@ def _plan_account(plan: BatchPlan, acc: UUID, events: list[RecordedEvent], last:
                 last_posting=last_posting,
                 held_delta=held_delta,
                 holds_changed=holds_changed,
+                name=name,
             )
         )

@@ -35,7 +35,8 @@ Positions = dict[tuple[str, int], tuple[int, UUID | None]]
 # completion, read or not.
 # ``planned``: a lock-free batch ($24/$25: the versions it was planned from; empty
 # under lock) fails whole with serialization_failure if account_view is not at those
-# versions (migration 0016). Each write that has a row to write asks it first.
+# versions (migration 0016). Each write that has a row to write asks it first. An
+# account's new name ($26, AccountRenamed) is set like its status: NULL leaves it.
 _APPLY = """
 WITH planned AS (
     SELECT projection_versions_match($24::uuid[], $25::int[]) AS ok
@@ -80,11 +81,13 @@ WITH planned AS (
     UPDATE account_view AS v SET
         balance = COALESCE(u.balance, v.balance),
         status = COALESCE(u.status, v.status),
+        name = COALESCE(u.name, v.name),
         held = v.held + u.held_delta,
         version = u.version,
         updated_at = u.updated_at
     FROM unnest($12::uuid[], $13::int[], $14::bigint[], $15::text[], $16::timestamptz[],
-                $17::bigint[]) AS u(account_id, version, balance, status, updated_at, held_delta)
+                $17::bigint[], $26::text[])
+         AS u(account_id, version, balance, status, updated_at, held_delta, name)
     WHERE v.account_id = u.account_id AND v.version < u.version AND (SELECT ok FROM planned)
     RETURNING v.account_id, v.owner_id, v.name, v.currency, v.status, v.balance, v.held,
               v.version, v.opened_at
@@ -140,6 +143,7 @@ def apply_args(
         list(plan.touched),
         list((planned_from or {}).keys()),
         list((planned_from or {}).values()),
+        [u.name for u in plan.updates],  # $26: a new name, or NULL
     ]
 
 

@@ -3,12 +3,12 @@
 
 One read-only REPEATABLE READ transaction, so every figure comes from one snapshot
 of the ledger: the account registry (owner, number, holder's name), the account's
-AccountOpened event (name, currency, when it was opened), the stream versions at the
-month's two bounds, the balance after the last posting before the month (the opening
-balance; 0 if none), the postings between the bounds in stream order, and the
-counterparties' account numbers. A month is a range of stream versions, so consecutive
-statements chain exactly: each posting is in one month, and one month's closing
-balance is the next one's opening balance.
+AccountOpened event (currency, when it was opened, its name unless it was renamed by
+the month's end), the stream versions at the month's two bounds, the balance after
+the last posting before the month (the opening balance; 0 if none), the postings
+between the bounds in stream order, and the counterparties' account numbers. A month
+is a range of stream versions, so consecutive statements chain exactly: each posting
+is in one month, and one month's closing balance is the next one's opening balance.
 Only the four ledger event types are read (by the events table's ``event_type``
 column); freezes, limit changes, holds and any event type this process does not
 know are never fetched, so they can neither break nor enter a statement.
@@ -67,6 +67,12 @@ SELECT payload::text FROM events
 WHERE stream_id = $1 AND version <= $2 AND event_type = ANY($3::text[])
 ORDER BY version DESC LIMIT 1
 """
+# The account's name at the end of the month: its last rename up to then (migration 0029).
+_RENAMED = """
+SELECT payload->>'name' FROM events
+WHERE stream_id = $1 AND version <= $2 AND event_type = 'AccountRenamed'
+ORDER BY version DESC LIMIT 1
+"""
 _POSTINGS = """
 SELECT recorded_at, payload::text AS payload FROM events
 WHERE stream_id = $1 AND version > $2 AND version <= $3 AND event_type = ANY($4::text[])
@@ -98,11 +104,12 @@ async def get_statement(
         found = await conn.fetchval(_OPENING, account_id, first, POSTING_EVENT_TYPES)
         opening = getattr(event_decoder.decode(found), "balance_after", 0) if found else 0
         rows = await conn.fetch(_POSTINGS, account_id, first, last, POSTING_EVENT_TYPES)
+        name = await conn.fetchval(_RENAMED, account_id, last) or opened.name
         events = [(r["recorded_at"], event_decoder.decode(r["payload"])) for r in rows]
         numbers = await account_numbers(conn, counterparties(e for _, e in events))
     header = AccountHeader(
         account_id=account_id,
-        name=opened.name,
+        name=name,
         account_number=formatted(row["account_number"]) if row["account_number"] else "",
         currency=opened.currency,
         holder=row["full_name"] or "",

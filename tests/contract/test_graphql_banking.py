@@ -423,3 +423,30 @@ async def test_opening_past_the_cap_and_text_on_two_lines_are_refused_as_over_re
     assert f"You hold {most} open accounts" in err["message"], err
     err = await gql.error(OPEN, name="Two\nlines")
     assert err["extensions"]["code"] == "invalid_body", err
+
+
+RENAME = """mutation($id: UUID!, $name: String!, $key: String) {
+  renameAccount(accountId: $id, name: $name, idempotencyKey: $key) {
+    accountId name version replayed }
+}"""
+
+
+async def test_an_account_is_renamed_over_graphql_as_over_rest(http: httpx.AsyncClient) -> None:
+    ada, gql = await _customer(http, "Ada Renamer")
+    account = (await gql.data(OPEN, name="Everyday"))["openAccount"]["id"]
+    key = str(uuid.uuid4())
+    renamed = (await gql.data(RENAME, id=account, name="Bills", key=key))["renameAccount"]
+    assert renamed == {"accountId": account, "name": "Bills", "version": 2, "replayed": False}
+    # The same key over REST is the same command: its answer, replayed.
+    rest = await http.patch(
+        f"/api/v1/accounts/{account}",
+        json={"name": "Bills"},
+        headers={**ada.auth, "Idempotency-Key": key},
+    )
+    assert rest.headers.get("idempotent-replayed") == "true", rest.text
+    assert rest.json() == {"account_id": account, "name": "Bills", "version": 2}
+    bad = await gql.error(RENAME, id=account, name="Two\nlines", key=None)
+    assert bad["extensions"]["code"] == "invalid_body"
+    bob, bob_gql = await _customer(http, "Bob Other")
+    theirs = await bob_gql.error(RENAME, id=account, name="Mine", key=None)
+    assert theirs["extensions"]["code"] == "account_not_found"

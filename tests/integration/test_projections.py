@@ -319,12 +319,15 @@ async def test_a_rebuild_from_scratch_equals_the_incremental_read_models(
         assert (await ada.deposit(main, 10_00 + i)).status_code == 201
     assert (await ada.withdraw(main, 5_00)).status_code == 201
     assert (await ada.transfer(main, other, 7_00)).status_code == 201
+    renamed = await http.patch(f"/api/v1/accounts/{other}", json={"name": "Rent"}, headers=bob.auth)
+    assert renamed.status_code == 200, renamed.text
     spare = (await bob.open_account(name="Spare"))["id"]
     r = await http.post(f"/api/v1/accounts/{spare}/close", headers=bob.auth)
     assert r.status_code == 200, r.text
     await wait_all_projected(db)
     incremental = await _snapshot(db)
     assert incremental["transaction_view"], "nothing was projected"
+    assert any("Rent" in row for row in incremental["account_view"]), "the rename was not projected"
 
     started = time.perf_counter()
     rebuilt = run_projections_command(stack, "rebuild")

@@ -11,6 +11,7 @@ from server.domain.account import Account, open_account, transfer
 from shared.events import (
     AccountClosed,
     AccountFrozen,
+    AccountRenamed,
     AccountUnfrozen,
     MoneyDeposited,
     MoneyTransferredIn,
@@ -161,6 +162,18 @@ def test_closing_needs_a_zero_balance() -> None:
         acc.close()
     emptied = acc.apply(withdraw(acc, 1))
     assert isinstance(emptied.close(), AccountClosed)
+
+
+def test_a_rename_names_the_account_and_the_same_name_is_no_change() -> None:
+    acc = new_account()
+    event = acc.rename("  Holiday fund ")
+    assert isinstance(event, AccountRenamed) and event.name == "Holiday fund"
+    renamed = acc.apply(event)
+    assert (renamed.name, renamed.version, renamed.balance) == ("Holiday fund", 2, acc.balance)
+    assert renamed.rename("Holiday fund") is None
+    closed = acc.apply(acc.close())
+    with pytest.raises(errors.AccountClosedError):
+        closed.rename("Old")
 
 
 def test_a_closed_account_accepts_nothing() -> None:

@@ -9,6 +9,7 @@ from server.projections.plan import find_gaps, group_by_account, plan_batch
 from shared.events import (
     AccountFrozen,
     AccountOpened,
+    AccountRenamed,
     EventMetadata,
     FundsHeld,
     MoneyDeposited,
@@ -96,6 +97,25 @@ def test_a_new_account_and_its_postings_in_one_batch() -> None:
     assert (update.version, update.balance, update.status) == (5, 75, "frozen")
     assert update.last_posting is not None and update.last_posting[1] == 5
     assert not plan.unresolved
+
+
+def test_a_rename_sets_the_name_and_the_last_one_in_a_batch_wins() -> None:
+    acc = uuid.uuid4()
+    renames = [
+        recorded(acc, 6, AccountRenamed(account_id=acc, name="Bills")),
+        recorded(acc, 7, AccountRenamed(account_id=acc, name="Holiday fund")),
+    ]
+    (update,) = plan_batch(group_by_account(story(acc) + renames), {}).updates
+    assert (update.version, update.name, update.balance) == (7, "Holiday fund", 75)
+    (later,) = plan_batch(group_by_account(story(acc) + renames), {acc: 5}).updates
+    assert (later.version, later.name, later.balance, later.status) == (
+        7,
+        "Holiday fund",
+        None,
+        None,
+    )
+    (unnamed,) = plan_batch(group_by_account(story(acc)), {}).updates
+    assert unnamed.name is None  # not renamed: the view keeps its name
 
 
 def test_redelivered_events_change_nothing() -> None:
