@@ -46,6 +46,7 @@ from shared.api import (
     TransferResponse,
 )
 from shared.messages import (
+    AccountNameChanged,
     AccountStatusChanged,
     BalanceChanged,
     NotificationReceived,
@@ -583,7 +584,7 @@ class Controller:
                 self.state.apply_transaction(msg.transaction)
                 if self.state.email:
                     await self.cache.add_transaction(self.state.email, msg.transaction)
-        elif isinstance(msg, AccountStatusChanged):
+        elif isinstance(msg, AccountStatusChanged | AccountNameChanged):
             await self.refresh_accounts()
         elif isinstance(msg, LiveError) and msg.code == "unauthorized":
             if self.api.tokens is None or not self.api.tokens.refresh_token:

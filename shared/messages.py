@@ -54,6 +54,14 @@ class AccountStatusChanged(Message, frozen=True):
     version: int
 
 
+class AccountNameChanged(Message, frozen=True):
+    """The account was renamed (an app that does not know this type skips it)."""
+
+    account_id: UUID
+    name: str
+    version: int
+
+
 class Pong(Message, frozen=True):
     pass
 
@@ -71,5 +79,11 @@ class Error(Message, frozen=True):
 
 ClientMessage = Hello | Ping
 ServerMessage = (
-    Welcome | BalanceChanged | AccountStatusChanged | Pong | Error | NotificationReceived
+    Welcome
+    | BalanceChanged
+    | AccountStatusChanged
+    | AccountNameChanged
+    | Pong
+    | Error
+    | NotificationReceived
 )

@@ -10,7 +10,8 @@ Protocol (JSON messages of shared.messages, tagged by "type"):
    the client has, the missed postings oldest first (up to the newest 200; older
    ones are in GET /transactions) as ``BalanceChanged`` with the posting, then
    ``BalanceChanged`` with the current balance and ``AccountStatusChanged``.
-3. Then live messages from the projection worker, through Redis pub/sub
+3. Then live messages from the projection worker (``BalanceChanged``,
+   ``AccountStatusChanged``, ``AccountNameChanged`` after a rename), through Redis pub/sub
    (litestar.channels), so every API process serves every customer. A message
    at or below a version already sent on this socket is not sent again.
    ``Ping`` is answered by ``Pong``.

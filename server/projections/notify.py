@@ -12,7 +12,12 @@ import msgspec
 from server.projections.plan import AccountUpdate, PostingRow
 from server.readmodel.cache import AccountChange, QueryCache
 from server.readmodel.rows import account_response, posting_response
-from shared.messages import AccountStatusChanged, BalanceChanged, ServerMessage
+from shared.messages import (
+    AccountNameChanged,
+    AccountStatusChanged,
+    BalanceChanged,
+    ServerMessage,
+)
 from shared.money import Money
 
 _encoder = msgspec.json.Encoder()
@@ -23,7 +28,7 @@ def messages_for(
 ) -> list[ServerMessage]:
     """What the owner's devices are told: the new balance and available balance
     (with the latest posting) when money moved, a hold was placed or released, or
-    the account is new; the status when it changed."""
+    the account is new; the status and the name when they changed."""
     msgs: list[ServerMessage] = []
     balance = Money(amount=row["balance"], currency=row["currency"])
     posting: PostingRow | None = update.last_posting if update else None
@@ -38,6 +43,12 @@ def messages_for(
                 available_balance=Money(
                     amount=row["balance"] - row["held"], currency=row["currency"]
                 ),
+            )
+        )
+    if update is not None and update.name is not None:
+        msgs.append(
+            AccountNameChanged(
+                account_id=row["account_id"], name=row["name"], version=row["version"]
             )
         )
     if update is not None and update.status is not None:

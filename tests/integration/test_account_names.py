@@ -1,5 +1,6 @@
 """A customer renames an account: the new name is the account's everywhere (the
-account, the list, the read model's fold, this month's statement), the same name again
+account, the list, the read model's fold, this month's statement, the owner's other
+devices through the live feed), the same name again
 changes nothing, and what cannot be a name, another's account or a closed one is
 refused with a code, writing nothing."""
 
@@ -9,9 +10,11 @@ import uuid
 
 import asyncpg
 import httpx
+from websockets.asyncio.client import connect
 
 from infra.local.procs import ManagedProcess
 from server.projections.check import find_differences
+from tests.integration.test_live import hello, until, ws_url
 from tests.integration.test_projections import wait_projected
 from tests.integration.test_statements import month_label, parse_csv, statement
 from tests.support.customers import Customer, sign_up
@@ -33,6 +36,7 @@ async def events_of(db: asyncpg.Pool, account: str) -> list[str]:
 
 async def test_a_renamed_account_is_called_by_its_new_name_everywhere(
     http: httpx.AsyncClient,
+    api_url: str,
     cdc: ManagedProcess,
     projections: ManagedProcess,
     db: asyncpg.Pool,
@@ -42,9 +46,13 @@ async def test_a_renamed_account_is_called_by_its_new_name_everywhere(
     assert (await ada.deposit(account, 12_00)).status_code == 201
 
     key = str(uuid.uuid4())
-    r = await rename(ada, account, "  Holiday fund ", key)
-    assert r.status_code == 200, r.text
+    async with connect(ws_url(api_url, ada.token)) as ws:  # Ada's other device
+        await hello(ws, {account: 2})
+        r = await rename(ada, account, "  Holiday fund ", key)
+        assert r.status_code == 200, r.text
+        told = await until(ws, lambda m: m["type"] == "AccountNameChanged")
     assert r.json() == {"account_id": account, "name": "Holiday fund", "version": 3}
+    assert told == {"type": "AccountNameChanged", **r.json()}
     again = await rename(ada, account, "  Holiday fund ", key)  # a retry: the same answer
     assert (again.json(), again.headers.get("idempotent-replayed")) == (r.json(), "true")
     same = await rename(ada, account, "Holiday fund")  # already its name: nothing written
