@@ -321,6 +321,14 @@ class BankApi:
         resp = await self._authed("GET", f"/accounts/{account_id}/analytics", params=params)
         return self._decode(resp, dto.AnalyticsResponse)
 
+    async def limits(self, account_id: UUID) -> dto.AccountLimitsResponse | None:
+        """The account's outgoing limits and what is left today, or None where the bank
+        does not show them."""
+        resp = await self._authed("GET", f"/accounts/{account_id}/limits")
+        if resp.status_code == 405 or (resp.status_code == 404 and not _problem_of(resp).code):
+            return None
+        return self._decode(resp, dto.AccountLimitsResponse)
+
     async def pending_holds(self, account_id: UUID) -> list[dto.PendingHoldResponse] | None:
         """Funds held on the account (pending card payments and transfers), or None
         where the bank does not list holds."""

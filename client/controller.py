@@ -37,6 +37,7 @@ from client.state import (
 from client.store import DeviceStore
 from client.unlock import SessionVault, StoredSession
 from shared.api import (
+    AccountLimitsResponse,
     AccountResponse,
     AnalyticsResponse,
     MoneyMovementResponse,
@@ -343,6 +344,9 @@ class Controller:
         if self.state.email:
             await self.cache.save_payees(self.state.email, self.state.payees)
         return payee
+
+    async def limits(self, account_id: UUID) -> AccountLimitsResponse | None:
+        return await self.api.limits(account_id)
 
     async def pending_holds(self, account_id: UUID) -> list[PendingHoldResponse] | None:
         return await self.api.pending_holds(account_id)

@@ -1,5 +1,5 @@
 """A customer renames an account in the app: the account's screen and Home call it by
-its new name, and so does the bank."""
+its new name, and so does the bank. The account's screen also shows its limits."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ async def test_an_account_is_renamed_from_its_screen(phone, api_url: str) -> Non
     rita = await register(await phone(), "Rita")
     await open_account(rita)  # ends on the account's screen
     page = rita.page
+    # The limits a payment meets are shown before paying (the bank's defaults here).
+    await expect(shows(page, "1,000,000,000.00 EUR left today")).to_be_visible(timeout=TIMEOUT_MS)
     await tap(page, "Rename")
     await fill(page, "Account name", "Holiday fund")
     await tap(page, "Save")

@@ -14,6 +14,7 @@ import flet_charts as fch  # type: ignore[import-untyped]  # flet-charts ships n
 from client import counterparties
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of, differs
+from client.limits import limits_text
 from client.state import Topic
 from client.statements import StatementFormat, file_name, month_label, months_back
 from client.views.common import (
@@ -118,6 +119,8 @@ class AccountScreen:
         self.filter = ft.Row(
             cast(list[ft.Control], self.chips), wrap=True, spacing=8, run_spacing=8
         )
+        self.limits = ft.Text("", size=12, visible=False)
+        self._limits_version: int | None = None
         self.rename = ft.TextButton(
             "Rename", icon=ft.Icons.EDIT_OUTLINED, on_click=self._rename_dialog
         )
@@ -149,6 +152,7 @@ class AccountScreen:
                         spacing=4,
                         wrap=True,
                     ),
+                    self.limits,
                 ],
                 spacing=4,
             ),
@@ -196,6 +200,7 @@ class AccountScreen:
         self.control = ft.Container(body, padding=16, expand=True, width=720)
         self._render_account()
         self._load_holds()
+        self._load_limits()
         self._spawn(self._reload())
         self._spawn(self._load_chart())
 
@@ -262,6 +267,26 @@ class AccountScreen:
             return
         await ft.Clipboard().set(a.account_number)
         snack(self.page, "Account number copied")
+
+    # --- limits --------------------------------------------------------------------------
+
+    def _load_limits(self) -> None:
+        """(Re)load the limits and what is left today when the account moved on."""
+        a = self.state.accounts.get(self.account_id)
+        if a is None or a.version == self._limits_version:
+            return
+        self._limits_version = a.version
+        self._spawn(self._fetch_limits(a.currency))
+
+    async def _fetch_limits(self, currency: str) -> None:
+        try:
+            found = await self.shell.ctrl.limits(self.account_id)
+        except (ApiError, Unreachable, SessionExpired):
+            self._limits_version = None  # try again with the next change
+            return
+        self.limits.visible = found is not None
+        self.limits.value = limits_text(found, currency) if found else ""
+        self._update()
 
     # --- pending holds -----------------------------------------------------------------
 
@@ -470,6 +495,7 @@ class AccountScreen:
             self._render_account()
             if topic == "accounts":
                 self._load_holds()
+                self._load_limits()
             a = self.state.accounts.get(self.account_id)
             newest = max([t.version for t in self.items] + [self._seen_version])
             if topic == "accounts" and a is not None and a.version > newest:

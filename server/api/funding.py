@@ -1,5 +1,6 @@
 """Issue #17 on an account: money coming in (a teller's cash deposit, a customer's
-development top-up; ``/deposits`` picks by role) and staff setting its limits. A large
+development top-up; ``/deposits`` picks by role), its limits as anyone who may read it
+sees them, and staff setting them. A large
 cash deposit and a raised limit wait for a second member of staff (202)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, post, put
+from litestar import Controller, Request, Response, get, post, put
 
 from server.api.account_ids import resolve_account
 from server.api.accounts import CASH_DEPOSIT, TOP_UP, command_response, move
@@ -16,6 +17,7 @@ from server.api.body import decode_body, event_metadata, idempotency_key
 from server.api.security import audit_record
 from server.application import funding_handlers
 from server.application.context import Actor, AppContext
+from server.queries import limits
 from shared.api import (
     AccountLimitsRequest,
     AccountLimitsResponse,
@@ -59,6 +61,14 @@ class FundingController(Controller):
         """Development mode only: a customer adds money from outside to their own
         account, up to a daily cap; production answers 403 ``top_ups_disabled``."""
         return await move(request, ctx, actor, account_id, TOP_UP)  # type: ignore[return-value]
+
+    @get("/{account_id:str}/limits", operation_id="getAccountLimits")
+    async def get_limits(
+        self, ctx: AppContext, actor: Actor, account_id: str
+    ) -> AccountLimitsResponse:
+        """The account's outgoing limits (minor units; null: none but the bank-wide
+        maximum) and what may still leave it today (UTC) under the daily one."""
+        return await limits.get_limits(ctx, actor, await resolve_account(ctx, account_id))
 
     @put(
         "/{account_id:str}/limits",

@@ -34,6 +34,7 @@ from server.graphql.payees import PayeeMutation, PayeeQuery
 from server.graphql.problems import Problems, as_problem, problem
 from server.graphql.standing_orders import StandingOrderMutation, StandingOrderQuery
 from server.queries import accounts as account_queries
+from server.queries import limits as limits_queries
 from server.queries.history import encode_cursor
 from server.queries.live import missed_messages
 from server.readmodel.cache import live_channel
@@ -84,6 +85,13 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
             balance=t.Money.of(b.balance),
             version=b.version,
             available_balance=available,
+        )
+
+    @strawberry.field(description="Outgoing limits, and what may still leave today (UTC).")
+    async def limits(self, info: BankInfo, account_id: UUID) -> t.AccountLimits:
+        actor = await actor_of(info.context)
+        return t.AccountLimits.of(
+            await limits_queries.get_limits(info.context.services.ctx, actor, account_id)
         )
 
     @strawberry.field(description="History, newest first, with the filters of REST.")

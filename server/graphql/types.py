@@ -111,6 +111,29 @@ class AccountName:
         return cls(account_id=a.account_id, name=a.name, version=a.version, replayed=replayed)
 
 
+def _minor(value: int | None) -> MinorUnits | None:
+    return None if value is None else MinorUnits(value)
+
+
+@strawberry.type(description="Minor units; null: none but the bank-wide maximum.")
+class AccountLimits:
+    account_id: UUID
+    per_transaction: MinorUnits | None
+    daily_outgoing: MinorUnits | None
+    remaining_today: MinorUnits | None
+    version: int
+
+    @classmethod
+    def of(cls, a: api.AccountLimitsResponse) -> AccountLimits:
+        return cls(
+            account_id=a.account_id,
+            per_transaction=_minor(a.per_transaction),
+            daily_outgoing=_minor(a.daily_outgoing),
+            remaining_today=_minor(a.remaining_today),
+            version=a.version,
+        )
+
+
 @strawberry.type
 class Balance:
     account_id: UUID

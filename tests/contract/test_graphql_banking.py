@@ -450,3 +450,25 @@ async def test_an_account_is_renamed_over_graphql_as_over_rest(http: httpx.Async
     bob, bob_gql = await _customer(http, "Bob Other")
     theirs = await bob_gql.error(RENAME, id=account, name="Mine", key=None)
     assert theirs["extensions"]["code"] == "account_not_found"
+
+
+async def test_an_accounts_limits_read_over_graphql_as_over_rest(http: httpx.AsyncClient) -> None:
+    ada, gql = await _customer(http, "Ada Limits")
+    account = await _funded(gql, 50_00)
+    await gql.data(WITHDRAW, id=account, amount=20_00, key=str(uuid.uuid4()))
+    query = """query($id: UUID!) {
+      limits(accountId: $id) { accountId perTransaction dailyOutgoing remainingToday version }
+    }"""
+    seen = (await gql.data(query, id=account))["limits"]
+    rest = (await http.get(f"/api/v1/accounts/{account}/limits", headers=ada.auth)).json()
+    assert seen == {
+        "accountId": account,
+        "perTransaction": rest["per_transaction"],
+        "dailyOutgoing": rest["daily_outgoing"],
+        "remainingToday": rest["remaining_today"],
+        "version": rest["version"],
+    }
+    assert rest["remaining_today"] == rest["daily_outgoing"] - 20_00
+    _, bob_gql = await _customer(http, "Bob Limits")
+    err = await bob_gql.error(query, id=account)
+    assert err["extensions"]["code"] == "account_not_found"

@@ -1,5 +1,6 @@
-"""Outgoing limits (issue #17): staff set them; a payment over one answers 422 with
-which limit and what is left today; the read models still equal the fold."""
+"""Outgoing limits (issue #17): staff set them; the customer reads them and what is left
+today; a payment over one answers 422 with which limit and what is left today; the read
+models still equal the fold."""
 
 from __future__ import annotations
 
@@ -57,6 +58,21 @@ async def test_staff_set_limits_and_payments_over_them_are_refused_with_what_is_
         )
     assert (await ada.transfer(account, savings, 50_00)).status_code == 201
     assert await ada.balance(account) == 850_00
+
+    # Ada sees her limits and what is left today before she pays; Bob does not see hers.
+    seen = await http.get(f"/api/v1/accounts/{account}/limits", headers=ada.auth)
+    assert seen.status_code == 200, seen.text
+    assert {k: v for k, v in seen.json().items() if k != "version"} == {
+        "account_id": account,
+        "per_transaction": 100_00,
+        "daily_outgoing": 150_00,
+        "remaining_today": 0,
+    }
+    untouched = await http.get(f"/api/v1/accounts/{savings}/limits", headers=ada.auth)
+    assert untouched.json()["remaining_today"] == untouched.json()["daily_outgoing"]
+    bob = await sign_up(http, "Bob Nosy")
+    theirs = await http.get(f"/api/v1/accounts/{account}/limits", headers=bob.auth)
+    assert (theirs.status_code, theirs.json()["code"]) == (404, "account_not_found")
 
     auditor = await staff(http, stack, "auditor", "Aud Limits")
     rows = [r for r in await audit_rows(http, auditor, account=account)]
