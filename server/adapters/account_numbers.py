@@ -1,9 +1,8 @@
 """Account numbers by account id, from the account registry (account_owners).
 
 A transfer's posting names the other account by its internal id, which a person can
-neither read nor type: history, a transaction's page, the live feed's catch-up and
-statements show its number instead (a number never changes). One query for any
-number of accounts.
+neither read nor type: history, a transaction's page and statements show its number
+instead (a number never changes). One query for any number of accounts.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Issue #17 on an account: money coming in (a teller's cash deposit, a customer's
 development top-up; ``/deposits`` picks by role), its limits as anyone who may read it
-sees them, and staff setting them. A large
-cash deposit and a raised limit wait for a second member of staff (202)."""
+sees them, and staff setting them. A large cash deposit and a raised limit wait for a
+second member of staff (202)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Read endpoints served from the read models: balance, transaction history
-(cursor pagination), one transaction and daily analytics. Same auth rules as the rest of the
-API: a customer sees only their own accounts (another's is a 404).
+(cursor pagination), one transaction and daily analytics. Same auth rules as the
+rest of the API: a customer sees only their own accounts (another's is a 404).
 
 The read-model tables and the query cache are built once per process by the
 composition root (server/api/bootstrap.py).

@@ -1,5 +1,7 @@
-"""GetHistory (transaction_view, cursor pagination) and GetAnalytics
-(analytics_view, a daily series).
+"""GetHistory (transaction_view, cursor pagination), GetTransaction (one posting by
+its transaction's id; from the event store while the read model lags) and GetAnalytics
+(analytics_view, a daily series). A transfer's other account is given by its number
+too (server/adapters/account_numbers.py).
 
 Pagination is newest first by the posting's stream version. The cursor is
 opaque to clients (base64 of the last version returned, bound to the account);

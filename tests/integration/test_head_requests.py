@@ -51,4 +51,4 @@ async def test_head_is_authenticated_and_refused_where_get_is_not_served(
     assert "HEAD" in refused.headers["allow"].split(", "), refused.headers["allow"]
     assert "GET, HEAD" in refused.json()["detail"], refused.text
     options = await http.options(f"/api/v1/accounts/{account}")
-    assert set(options.headers["allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert set(options.headers["allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "PATCH"}
