@@ -133,6 +133,12 @@ async def test_every_socket_gets_the_push_whichever_process_holds_it(
                 assert pushed["balance"]["amount"] == n * 5_00
 
 
+def _this_run(log_path: Path) -> str:
+    """What the process's latest start wrote to its log (ManagedProcess marks each start)."""
+    text = log_path.read_text()
+    return text[text.rfind("\n=== ") :]
+
+
 async def test_a_worker_whose_loop_is_wedged_ends_itself_and_is_replaced(
     api_factory: Callable[..., ManagedProcess],
 ) -> None:
@@ -146,9 +152,12 @@ async def test_a_worker_whose_loop_is_wedged_ends_itself_and_is_replaced(
     async with _two_workers(proc) as api:
         # The API answers once one worker has started; the other may still be starting,
         # with no watchdog yet (the app's lifespan starts it) and logging as it goes.
+        # The log file is shared with the earlier runs of api_factory's process: only
+        # what this run wrote (after its start line) says whether both workers started.
+        # Counting the whole file once let the signal reach a worker still starting.
         log_path = Path(proc.log_path)
         deadline = time.monotonic() + 30
-        while log_path.read_text().count("Application startup complete") < WORKERS:
+        while _this_run(log_path).count("Application startup complete") < WORKERS:
             assert time.monotonic() < deadline, "the workers did not both start"
             await asyncio.sleep(0.1)
         wedged = api.workers()[0]
