@@ -29,10 +29,9 @@ class AccountRepository:
         after = cached.version if cached else 0
         events = await event_store.read_stream(conn, account_id, after)
         if cached is None:
-            if not events:
-                return None
-            first = events[0]
-            assert isinstance(first, AccountOpened)  # guaranteed by the write side
+            first = events[0] if events else None
+            if not isinstance(first, AccountOpened):
+                return None  # no stream, or another kind's (a transfer's id names one too)
             account = Account.opened(first)
             events = events[1:]
         else:

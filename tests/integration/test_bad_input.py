@@ -353,3 +353,38 @@ async def test_token_endpoint_rejects_other_grants(http: httpx.AsyncClient) -> N
     assert r.status_code == 400 and r.json()["code"] == "unsupported_grant_type"
     r = await http.post("/api/v1/auth/token", json={"grant_type": "password"})
     assert 400 <= r.status_code < 500
+
+
+async def test_the_id_of_a_transfer_is_no_account_anywhere(
+    http: httpx.AsyncClient, customer_with_account: tuple[Customer, str], db: asyncpg.Pool
+) -> None:
+    """A transfer's id is the id of a stream in the event store too, one that is not an
+    account's: named where an account is, it is a 404 like any unknown account (it was
+    a 500 where the account was folded from the store without asking the registry)."""
+    ada, account = customer_with_account
+    savings = (await ada.open_account(name="Savings"))["id"]
+    sent = await ada.transfer(account, savings, 100)
+    assert sent.status_code == 201, sent.text
+    transfer = sent.json()["transfer_id"]
+    before = await _count(db)
+    key = {**ada.auth, "Idempotency-Key": str(uuid.uuid4())}
+    base = f"/api/v1/accounts/{transfer}"
+    answers = {
+        "account": await ada.account(transfer),
+        "balance": await http.get(f"{base}/balance", headers=ada.auth),
+        "history": await http.get(f"{base}/transactions", headers=ada.auth),
+        "one transaction": await http.get(f"{base}/transactions/{transfer}", headers=ada.auth),
+        "limits": await http.get(f"{base}/limits", headers=ada.auth),
+        "holds": await http.get(f"{base}/holds", headers=ada.auth),
+        "post a hold": await http.post(f"{base}/holds/{transfer}/post", json={}, headers=key),
+        "statement": await http.get(f"{base}/statements/2026-12", headers=ada.auth),
+        "rename": await http.patch(base, json={"name": "Mine"}, headers=ada.auth),
+        "deposit": await ada.deposit(transfer, 100),
+        "withdrawal": await ada.withdraw(transfer, 100),
+        "transfer from": await ada.transfer(transfer, account, 100),
+    }
+    codes = {what: (r.status_code, r.json().get("code")) for what, r in answers.items()}
+    assert codes == {what: (404, "account_not_found") for what in answers}, codes
+    into = await ada.transfer(account, transfer, 100)
+    assert into.status_code in (404, 422) and "account" in into.json()["code"], into.text
+    assert await _count(db) == before
