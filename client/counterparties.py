@@ -40,11 +40,14 @@ def who(
     return grouped(number)
 
 
+def side(tx: TransactionResponse) -> str:
+    """Which way a transfer went, as the words before the other side say it."""
+    return "To" if tx.kind == "transfer_out" else "From"
+
+
 def title(kind_label: str, tx: TransactionResponse, party: str | None) -> str:
     """'To Savings', 'From Mum', or the kind's own label when there is no other side."""
-    if party is None:
-        return kind_label
-    return f"To {party}" if tx.kind == "transfer_out" else f"From {party}"
+    return kind_label if party is None else f"{side(tx)} {party}"
 
 
 def numbered(tx: TransactionResponse, seen: Iterable[TransactionResponse]) -> TransactionResponse:

@@ -179,9 +179,8 @@ AnyEvent = AccountEvent | TransferEvent
 
 STREAM_TYPE_ACCOUNT = "account"
 STREAM_TYPE_TRANSFER = "transfer"
-# The label of the scheduler's void of a pending transfer whose destination has closed:
-# its events' metadata carry ``idempotency_key = "<label>:<hold id>"`` (the payer is
-# notified of it; server/notifications/rules.py).
+# The label of the scheduler's void of a pending transfer whose destination has closed
+# (the payer is notified of it; server/notifications/rules.py).
 DESTINATION_CLOSED_VOID = "hold-destination-closed"
 
 
@@ -190,6 +189,14 @@ class EventMetadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     idempotency_key: str | None = None
     trace_id: str | None = None
     request_id: str | None = None
+
+    @classmethod
+    def by_the_scheduler(cls, label: str, key: str, trace_id: str) -> EventMetadata:
+        """What the scheduler's events carry: ``idempotency_key = "<label>:<key>"``."""
+        return cls(actor_id="scheduler", idempotency_key=f"{label}:{key}", trace_id=trace_id)
+
+    def made_by_the_scheduler_as(self, label: str) -> bool:
+        return self.actor_id == "scheduler" and (self.idempotency_key or "").startswith(f"{label}:")
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):

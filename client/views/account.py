@@ -507,10 +507,12 @@ class AccountScreen:
                 t.transaction_id != payload.transaction_id for t in self.items
             ):
                 payload = counterparties.numbered(payload, self.items)
-                if counterparties.who(payload, self.state.accounts, ()) is None and (
-                    payload.counterparty_account_id is not None
-                ):
-                    # a transfer with an account not seen before: the history names it
+                other = payload.counterparty_account_id
+                if (
+                    other is not None
+                    and other not in self.state.accounts
+                    and payload.counterparty_account_number is None
+                ):  # a transfer with someone's account not seen before: history names it
                     if self._reload_task is None or self._reload_task.done():
                         self._reload_task = self._spawn(self._reload())
                 self.items.insert(0, payload)

@@ -33,9 +33,26 @@ KIND_ICON = {
 }
 
 
+def incoming(tx: TransactionResponse) -> bool:
+    return tx.kind in ("deposit", "transfer_in")
+
+
 def signed(tx: TransactionResponse) -> str:
-    sign = "+" if tx.kind in ("deposit", "transfer_in") else "−"
-    return f"{sign}{money(tx.amount)}"
+    return f"{'+' if incoming(tx) else '−'}{money(tx.amount)}"
+
+
+def amount_colour(tx: TransactionResponse) -> str | None:
+    """Money in is green; money out keeps the text's colour."""
+    return ft.Colors.GREEN_700 if incoming(tx) else None
+
+
+def kind_label(tx: TransactionResponse) -> str:
+    return KIND_LABEL.get(tx.kind, tx.kind)
+
+
+def transaction_title(tx: TransactionResponse, party: str | None) -> str:
+    """'To Savings', 'From Mum', or the kind ('Deposit') when there is no other side."""
+    return counterparties.title(kind_label(tx), tx, party)
 
 
 def account_number_text(a: AccountResponse) -> str:
@@ -72,7 +89,6 @@ def transaction_tile(
     on_click: Callable[[], None] | None = None,
 ) -> ft.ListTile:
     """One line of history; ``party``: who a transfer was with (client.counterparties)."""
-    incoming = tx.kind in ("deposit", "transfer_in")
     subtitle = when(tx.occurred_at)
     if tx.description:
         subtitle = f"{tx.description} · {subtitle}"
@@ -80,16 +96,16 @@ def transaction_tile(
         leading=ft.CircleAvatar(
             content=ft.Icon(KIND_ICON.get(tx.kind, ft.Icons.RECEIPT_LONG), size=20),
             bgcolor=ft.Colors.SECONDARY_CONTAINER
-            if incoming
+            if incoming(tx)
             else ft.Colors.SURFACE_CONTAINER_HIGHEST,
             radius=18,
         ),
-        title=ft.Text(counterparties.title(KIND_LABEL.get(tx.kind, tx.kind), tx, party)),
+        title=ft.Text(transaction_title(tx, party)),
         subtitle=ft.Text(subtitle, size=12),
         trailing=ft.Text(
             signed(tx),
             weight=ft.FontWeight.W_600,
-            color=ft.Colors.GREEN_700 if incoming else None,
+            color=amount_colour(tx),
         ),
         dense=True,
         on_click=(lambda e: on_click()) if on_click else None,

@@ -11,7 +11,14 @@ from client import counterparties
 from client.account_numbers import grouped
 from client.balances import money
 from client.state import AppState
-from client.views.common import KIND_LABEL, signed, transaction_tile, when
+from client.views.common import (
+    amount_colour,
+    kind_label,
+    signed,
+    transaction_tile,
+    transaction_title,
+    when,
+)
 from shared.api import TransactionResponse
 
 
@@ -27,8 +34,8 @@ def _number(tx: TransactionResponse) -> str | None:
 
 def detail_rows(tx: TransactionResponse, party: str | None) -> list[tuple[str, str]]:
     """The lines of the details, label and value, in the order shown."""
-    rows = [("Type", KIND_LABEL.get(tx.kind, tx.kind))]
-    side = "To" if tx.kind == "transfer_out" else "From"
+    rows = [("Type", kind_label(tx))]
+    side = counterparties.side(tx)
     number = _number(tx)
     if party and party != number:
         rows.append((side, party))  # one's own account's name or a payee's nickname
@@ -44,14 +51,8 @@ def detail_rows(tx: TransactionResponse, party: str | None) -> list[tuple[str, s
 
 
 def show_transaction(page: ft.Page, tx: TransactionResponse, party: str | None) -> None:
-    incoming = tx.kind in ("deposit", "transfer_in")
     lines: list[ft.Control] = [
-        ft.Text(
-            signed(tx),
-            size=28,
-            weight=ft.FontWeight.W_600,
-            color=ft.Colors.GREEN_700 if incoming else None,
-        )
+        ft.Text(signed(tx), size=28, weight=ft.FontWeight.W_600, color=amount_colour(tx))
     ]
     for label, value in detail_rows(tx, party):
         lines.append(
@@ -66,7 +67,7 @@ def show_transaction(page: ft.Page, tx: TransactionResponse, party: str | None) 
     named = party if party != _number(tx) else None  # the number is a line of its own
     page.show_dialog(
         ft.AlertDialog(
-            title=ft.Text(counterparties.title(KIND_LABEL.get(tx.kind, tx.kind), tx, named)),
+            title=ft.Text(transaction_title(tx, named)),
             content=ft.Column(lines, tight=True, spacing=10, width=320),
             actions=[ft.TextButton("Close", on_click=lambda e: page.pop_dialog())],
         )

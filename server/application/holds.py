@@ -285,9 +285,7 @@ def _by_the_scheduler(cmd: HoldSweep, scope: str, label: str, **details: str) ->
     key = str(cmd.hold_id)
     req = SweptHold(account_id=cmd.account_id, hold_id=cmd.hold_id)
     idem = IdempotencyKey(scope, key, request_hash(cmd.action, req))
-    metadata = EventMetadata(
-        actor_id="scheduler", idempotency_key=f"{label}:{key}", trace_id=uuid.uuid4().hex
-    )
+    metadata = EventMetadata.by_the_scheduler(label, key, trace_id=uuid.uuid4().hex)
     audit = AuditRecord(
         action=cmd.action,
         actor_role="scheduler",

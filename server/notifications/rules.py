@@ -138,8 +138,9 @@ NOTIFYING_EVENT_TYPES = frozenset(
 
 
 def _voided_as_destination_closed(rec: RecordedEvent) -> bool:
-    key = rec.metadata.idempotency_key or ""
-    return isinstance(rec.event, HoldReleased) and key.startswith(f"{DESTINATION_CLOSED_VOID}:")
+    return isinstance(rec.event, HoldReleased) and rec.metadata.made_by_the_scheduler_as(
+        DESTINATION_CLOSED_VOID
+    )
 
 
 def owners_needed(rec: RecordedEvent, large_withdrawal: int) -> tuple[UUID, ...]:

@@ -2,7 +2,7 @@
 
 One place for the rule, read by the projection worker (which writes transaction_view),
 the queries (which find a posting the read model has not applied yet) and statements.
-Pure: no I/O.
+The events are shared.events' BalanceEvent. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -11,9 +11,14 @@ from datetime import datetime
 from uuid import UUID
 
 from shared.api import TransactionKind
-from shared.events import MoneyDeposited, MoneyTransferredIn, MoneyTransferredOut, MoneyWithdrawn
-
-Posting = MoneyDeposited | MoneyWithdrawn | MoneyTransferredOut | MoneyTransferredIn
+from shared.events import (
+    BALANCE_EVENT_TYPES,
+    BalanceEvent,
+    MoneyDeposited,
+    MoneyTransferredIn,
+    MoneyTransferredOut,
+    MoneyWithdrawn,
+)
 
 KIND_BY_EVENT: dict[type, TransactionKind] = {
     MoneyDeposited: "deposit",
@@ -22,7 +27,7 @@ KIND_BY_EVENT: dict[type, TransactionKind] = {
     MoneyTransferredIn: "transfer_in",
 }
 # What the events table's event_type column says of them.
-POSTING_EVENT_TYPES = [t.__name__ for t in KIND_BY_EVENT]
+POSTING_EVENT_TYPES = [t.__name__ for t in BALANCE_EVENT_TYPES]
 
 # transaction_view's columns, in order (server/projections/writer.py): account_id,
 # version, transaction_id, kind, amount, balance_after, currency,
@@ -30,29 +35,33 @@ POSTING_EVENT_TYPES = [t.__name__ for t in KIND_BY_EVENT]
 PostingRow = tuple[UUID, int, UUID, str, int, int, str, UUID | None, str, datetime, UUID]
 
 
+def counterparty_of(ev: BalanceEvent) -> UUID | None:
+    """The other account of a transfer's leg; None for a deposit or a withdrawal."""
+    if isinstance(ev, MoneyTransferredOut):
+        return ev.to_account_id
+    if isinstance(ev, MoneyTransferredIn):
+        return ev.from_account_id
+    return None
+
+
 def posting_of(
     ev: object, account_id: UUID, version: int, recorded_at: datetime, event_id: UUID
 ) -> PostingRow | None:
     """The transaction_view row of an account stream's event; None if it moves no money."""
-    kind = KIND_BY_EVENT.get(type(ev))
-    if kind is None:
+    if not isinstance(ev, BALANCE_EVENT_TYPES):
         return None
-    assert isinstance(ev, Posting)
-    if isinstance(ev, MoneyDeposited | MoneyWithdrawn):
-        txn_id, counterparty = ev.transaction_id, None
-    elif isinstance(ev, MoneyTransferredOut):
-        txn_id, counterparty = ev.transfer_id, ev.to_account_id
-    else:
-        txn_id, counterparty = ev.transfer_id, ev.from_account_id
+    txn_id = (
+        ev.transaction_id if isinstance(ev, MoneyDeposited | MoneyWithdrawn) else ev.transfer_id
+    )
     return (
         account_id,
         version,
         txn_id,
-        kind,
+        KIND_BY_EVENT[type(ev)],
         ev.amount,
         ev.balance_after,
         ev.currency,
-        counterparty,
+        counterparty_of(ev),
         ev.description,
         recorded_at,
         event_id,

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from server.readmodel.postings import KIND_BY_EVENT, Posting
+from server.readmodel.postings import KIND_BY_EVENT, counterparty_of
 from server.statements.errors import StatementDoesNotReconcileError
 from server.statements.period import Period
 from shared.api import TransactionKind
 from shared.events import (
+    BALANCE_EVENT_TYPES,
     AnyEvent,
+    BalanceEvent,
     MoneyDeposited,
     MoneyTransferredIn,
-    MoneyTransferredOut,
 )
 from shared.money import format_minor
 
@@ -68,23 +69,15 @@ def major_units(amount: int, currency: str) -> str:
     return format_minor(amount, currency).replace(",", "")
 
 
-def signed_amount(posting: Posting) -> int:
+def signed_amount(posting: BalanceEvent) -> int:
     if isinstance(posting, MoneyDeposited | MoneyTransferredIn):
         return posting.amount
     return -posting.amount
 
 
-def _counterparty(posting: Posting) -> UUID | None:
-    if isinstance(posting, MoneyTransferredOut):
-        return posting.to_account_id
-    if isinstance(posting, MoneyTransferredIn):
-        return posting.from_account_id
-    return None
-
-
 def counterparties(events: Iterable[AnyEvent]) -> set[UUID]:
     """The other accounts of the transfers among ``events`` (to look their numbers up)."""
-    found = (_counterparty(e) for e in events if isinstance(e, Posting))
+    found = (counterparty_of(e) for e in events if isinstance(e, BALANCE_EVENT_TYPES))
     return {c for c in found if c is not None}
 
 
@@ -100,7 +93,7 @@ def build_statement(
     balance = opening_balance
     lines: list[StatementLine] = []
     for booked_at, event in events:
-        if not isinstance(event, Posting):
+        if not isinstance(event, BALANCE_EVENT_TYPES):
             continue  # not a posting: no money moved on the ledger
         amount = signed_amount(event)
         balance += amount
@@ -110,7 +103,7 @@ def build_statement(
                 f" {type(event).__name__} recorded at {booked_at.isoformat()}, but the posting"
                 f" says {event.balance_after}"
             )
-        other = _counterparty(event)
+        other = counterparty_of(event)
         lines.append(
             StatementLine(
                 booked_at=booked_at,

@@ -68,6 +68,8 @@ async def test_staff_set_limits_and_payments_over_them_are_refused_with_what_is_
         "daily_outgoing": 150_00,
         "remaining_today": 0,
     }
+    by_staff = await http.get(f"/api/v1/accounts/{account}/limits", headers=tom.auth)
+    assert by_staff.json() == seen.json()  # staff who may read the account see the same
     untouched = await http.get(f"/api/v1/accounts/{savings}/limits", headers=ada.auth)
     assert untouched.json()["remaining_today"] == untouched.json()["daily_outgoing"]
     bob = await sign_up(http, "Bob Nosy")

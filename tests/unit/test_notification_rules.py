@@ -54,8 +54,8 @@ LARGE = 1_000_00
 
 
 # The metadata of the scheduler's void of a pending transfer whose destination closed.
-VOIDED_FOR_CLOSED = EventMetadata(
-    actor_id="scheduler", idempotency_key=f"{DESTINATION_CLOSED_VOID}:{uuid.uuid4()}"
+VOIDED_FOR_CLOSED = EventMetadata.by_the_scheduler(
+    DESTINATION_CLOSED_VOID, str(uuid.uuid4()), trace_id="t"
 )
 
 
@@ -169,8 +169,11 @@ def test_a_transfer_the_bank_voided_because_its_destination_closed_is_told() -> 
     assert "has been closed" in draft.body and "available again" in draft.body
     # The customer's own void, a post, an expiry: nothing to tell.
     own = EventMetadata(actor_id=str(OWNER), idempotency_key="a-key-of-the-app")
+    # ... also under a key that reads like the scheduler's: only the scheduler's count.
+    mimic = EventMetadata(actor_id=str(OWNER), idempotency_key=f"{DESTINATION_CLOSED_VOID}:x")
     for rec in (
         recorded(released("voided"), metadata=own),
+        recorded(released("voided"), metadata=mimic),
         recorded(released("posted")),
         recorded(released("expired"), metadata=EventMetadata(idempotency_key="hold-expiry:x")),
     ):
