@@ -53,6 +53,8 @@ async def test_a_transfer_from_another_customer_raises_the_in_app_notification(
     print(f"\nthe recipient saw the notification {alice_saw - sent:.2f}s after the transfer")
     assert alice_saw - sent <= BOUND_S
     await expect(shows(alice.page, "View")).to_be_visible()
+    # the banner's close icon is named for a screen reader (its icon's semantics label)
+    await expect(alice.page.get_by_role("button", name="Dismiss", exact=True)).to_be_visible()
     await expect(alice.page.get_by_role("tab", name=re.compile("^Inbox, 1 unread"))).to_have_count(
         1
     )

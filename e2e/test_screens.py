@@ -1,7 +1,8 @@
 """Every screen in light and dark theme at phone (412x860) and tablet (1024x768) size,
 photographed into artifacts/e2e/screens/, and at phone width no control is clipped or
 out of reach (every labelled control lies inside the window's width, and each screen's
-controls that must be there are there)."""
+controls that must be there are there) and every control has a name a screen reader
+can say (an icon-only button or a dropdown is otherwise announced as just "button")."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from e2e.ui import (
     Customer,
     Phone,
     account_card,
+    fill,
     keep_signed_in,
     open_account,
     register,
@@ -46,6 +48,7 @@ class Tour:
     check_clipping: bool
     clipped: dict[str, list[str]] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)
+    unnamed: dict[str, list[str]] = field(default_factory=dict)
     shots: list[str] = field(default_factory=list)
 
     async def visit(self, page: Page, name: str, must_show: list[str]) -> None:
@@ -75,6 +78,16 @@ class Tour:
                 absent.append(text)
         if absent:
             self.missing[name] = absent
+        tree = await page.locator("body").aria_snapshot()
+        nameless = [line.strip() for line in tree.splitlines() if _NAMELESS.match(line.strip())]
+        if nameless:
+            self.unnamed[name] = nameless
+
+
+# A control in the accessibility tree with no name: "- button", "- button [expanded]".
+_NAMELESS = re.compile(
+    r"^- (button|tab|checkbox|radio|switch|slider|textbox|combobox)( \[.*\])?:?$"
+)
 
 
 # A control or text labelled exactly ``text``, drawn with its whole width in the window.
@@ -131,6 +144,11 @@ async def take_the_tour(tour: Tour, phone: Phone) -> None:
     await _theme_on_next_launch(page, "light")
     page = await relaunch(phone)
     await tour.visit(page, "sign-in-light", ["Welcome back", "Sign in"])
+    # the password's show/hide toggle says which it does, and does it
+    await fill(page, "Password", "not-my-password")
+    await page.get_by_role("button", name="Show password", exact=True).click()
+    await page.get_by_role("button", name="Hide password", exact=True).click()
+    await expect(page.get_by_role("button", name="Show password", exact=True)).to_be_visible()
     await tap(page, "New here? Create an account")
     await tour.visit(page, "register-light", ["Open your account", "Create account"])
 
@@ -187,6 +205,7 @@ async def test_at_phone_width_every_screen_light_and_dark_has_no_clipped_control
     assert len(tour.shots) == 18
     assert tour.clipped == {}, f"controls outside the 412 px window: {tour.clipped}"
     assert tour.missing == {}, f"controls missing or out of reach at 412 px: {tour.missing}"
+    assert tour.unnamed == {}, f"controls a screen reader cannot name: {tour.unnamed}"
 
 
 async def test_at_tablet_size_every_screen_light_and_dark(

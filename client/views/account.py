@@ -22,6 +22,7 @@ from client.views.common import (
     account_name_of,
     account_number_text,
     ask,
+    dropdown,
     error_text,
     money,
     section_title,
@@ -127,7 +128,9 @@ class AccountScreen:
         header = ft.Row(
             [
                 ft.IconButton(
-                    ft.Icons.ARROW_BACK, tooltip="Back", on_click=lambda e: shell.go_tab(0)
+                    ft.Icon(ft.Icons.ARROW_BACK, semantics_label="Back"),
+                    tooltip="Back",
+                    on_click=lambda e: shell.go_tab(0),
                 ),
                 self.title,
                 self.rename,
@@ -324,8 +327,8 @@ class AccountScreen:
 
     def _statements_section(self) -> ft.Control:
         months = months_back(date.today())
-        self.statement_month = ft.Dropdown(
-            label="Statement month",
+        self.statement_month = dropdown(
+            "Statement month",
             value=months[0],
             options=[ft.DropdownOption(key=m, text=month_label(m)) for m in months],
             width=168,

@@ -142,6 +142,39 @@ def account_name_of(field: ft.TextField, page: ft.Page) -> str | None:
     return name
 
 
+def password_field(label: str, **options: Any) -> ft.TextField:
+    """A password field whose show/hide toggle a screen reader can name (Flet's own
+    ``can_reveal_password`` toggle is a button without a name)."""
+    field = ft.TextField(label=label, password=True, **options)
+    toggle = ft.IconButton()
+
+    def show(hidden: bool) -> None:
+        field.password = hidden
+        what = "Show password" if hidden else "Hide password"
+        icon = ft.Icons.VISIBILITY_OUTLINED if hidden else ft.Icons.VISIBILITY_OFF_OUTLINED
+        toggle.icon = ft.Icon(icon, semantics_label=what)
+        toggle.tooltip = what
+
+    def flip(e: ft.Event[ft.IconButton]) -> None:
+        show(not field.password)
+        field.update()
+
+    show(True)
+    toggle.on_click = flip
+    field.suffix_icon = toggle
+    return field
+
+
+def dropdown(label: str, **options: Any) -> ft.Dropdown:
+    """A dropdown a screen reader can name: Flutter web exposes it as a button without
+    its label, so the label is also its tooltip (the name it is announced by)."""
+    return ft.Dropdown(label=label, tooltip=label, **options)
+
+
+def relabel(field: ft.Dropdown, label: str) -> None:
+    field.label = field.tooltip = label
+
+
 def snack(page: ft.Page, text: str) -> None:
     page.show_dialog(ft.SnackBar(content=ft.Text(text), behavior=ft.SnackBarBehavior.FLOATING))
 

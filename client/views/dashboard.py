@@ -19,6 +19,7 @@ from client.views.common import (
     account_name_of,
     account_number_text,
     ask,
+    dropdown,
     error_text,
     money,
     section_title,
@@ -281,8 +282,8 @@ class DashboardScreen:
 
     def _open_dialog(self, e: ft.Event[ft.Button]) -> None:
         name = account_name_field("Everyday account")
-        currency = ft.Dropdown(
-            label="Currency",
+        currency = dropdown(
+            "Currency",
             value="EUR",
             options=[ft.DropdownOption(key=c, text=c) for c in CURRENCIES],
             width=160,

@@ -21,7 +21,9 @@ from client.views.common import (
     account_label,
     account_number_text,
     ask,
+    dropdown,
     error_text,
+    relabel,
     section_title,
 )
 from shared.api import AccountResponse, PayeeResponse
@@ -95,8 +97,8 @@ class MoveMoneyScreen:
             selected=[self.kind],
             on_change=self._on_kind,
         )
-        self.account = ft.Dropdown(
-            label="Account",
+        self.account = dropdown(
+            "Account",
             value=str(chosen) if chosen else None,
             options=[ft.DropdownOption(key=str(a.id), text=account_label(a)) for a in accounts],
             on_select=lambda e: self._render(),
@@ -204,7 +206,7 @@ class MoveMoneyScreen:
 
     def _render(self) -> None:
         transfer = self.kind == "transfer"
-        self.account.label = "From account" if transfer else "Account"
+        relabel(self.account, "From account" if transfer else "Account")
         self.recipient.visible = transfer
         self.payee_section.visible = transfer
         source = self._source()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import flet as ft
 
 from client.state import Topic
-from client.views.common import ask, error_text, section_title, snack
+from client.views.common import ask, error_text, password_field, section_title, snack
 from client.views.keep_session import KeepSessionSection
 from shared.security import SessionResponse
 from shared.words import counted
@@ -129,13 +129,10 @@ class SettingsScreen:
         await self.shell.ctrl.sign_out(everywhere=True)
 
     async def _change_password(self, e: ft.Event[ft.OutlinedButton]) -> None:
-        def field(label: str) -> ft.TextField:
-            return ft.TextField(label=label, password=True, can_reveal_password=True)
-
         current, new, again = (
-            field("Current password"),
-            field("New password"),
-            field("New password again"),
+            password_field("Current password"),
+            password_field("New password"),
+            password_field("New password again"),
         )
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 

@@ -108,7 +108,7 @@ class Shell:
                         on_click=lambda e: self._open_inbox(),
                     ),
                     ft.IconButton(
-                        ft.Icons.CLOSE,
+                        ft.Icon(ft.Icons.CLOSE, semantics_label="Dismiss"),
                         icon_color=ft.Colors.ON_SECONDARY,
                         tooltip="Dismiss",
                         on_click=lambda e: self._hide_alert(),

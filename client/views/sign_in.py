@@ -9,7 +9,7 @@ import flet as ft
 from client.api import ApiError
 from client.controller import Controller
 from client.state import AppState, Topic
-from client.views.common import error_text
+from client.views.common import error_text, password_field
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 12
@@ -27,10 +27,8 @@ class SignInScreen:
             prefix_icon=ft.Icons.MAIL_OUTLINE,
             on_submit=self._submit,
         )
-        self.password = ft.TextField(
-            label="Password",
-            password=True,
-            can_reveal_password=True,
+        self.password = password_field(
+            "Password",
             prefix_icon=ft.Icons.LOCK_OUTLINE,
             on_submit=self._submit,
         )
