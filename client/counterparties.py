@@ -3,17 +3,14 @@
 The bank names the other account of a transfer by its number (its internal id is
 never shown). The app says it the way the customer would: the name of their own
 account ("To Savings"), the nickname of a saved payee ("From Mum"), or else the
-number in groups of four. A transfer pushed live comes without the number: a number
-already seen for that account in the history serves, and otherwise the history is
-read again.
+number in groups of four. A transfer pushed live carries the number too; should one
+come without it (the bank could not look it up), the history is read again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from uuid import UUID
-
-import msgspec
 
 from client.account_numbers import compact, grouped
 from shared.api import AccountResponse, PayeeResponse, TransactionResponse
@@ -48,19 +45,3 @@ def side(tx: TransactionResponse) -> str:
 def title(kind_label: str, tx: TransactionResponse, party: str | None) -> str:
     """'To Savings', 'From Mum', or the kind's own label when there is no other side."""
     return kind_label if party is None else f"{side(tx)} {party}"
-
-
-def numbered(tx: TransactionResponse, seen: Iterable[TransactionResponse]) -> TransactionResponse:
-    """``tx`` with the other account's number, when a transaction ``seen`` already gave
-    it for the same account (a live push carries only the id)."""
-    if tx.counterparty_account_id is None or tx.counterparty_account_number is not None:
-        return tx
-    for t in seen:
-        if (
-            t.counterparty_account_id == tx.counterparty_account_id
-            and t.counterparty_account_number
-        ):
-            return msgspec.structs.replace(
-                tx, counterparty_account_number=t.counterparty_account_number
-            )
-    return tx

@@ -301,8 +301,7 @@ class TransactionResponse(msgspec.Struct, kw_only=True):
     balance_after: Money
     counterparty_account_id: UUID | None = None
     # The other account's number (groups of four) for a transfer: what a person
-    # reads and types. Given by history and the transaction's own page; a live push
-    # straight from the projection leaves it out (the id is there).
+    # reads and types. Given by history, the transaction's own page and the live feed.
     counterparty_account_number: str | None = None
     description: str = ""
     occurred_at: datetime

@@ -11,7 +11,6 @@ from uuid import UUID
 import flet as ft
 import flet_charts as fch  # type: ignore[import-untyped]  # flet-charts ships no py.typed
 
-from client import counterparties
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of, differs
 from client.limits import limits_text
@@ -509,13 +508,12 @@ class AccountScreen:
             if self._matches(payload) and all(
                 t.transaction_id != payload.transaction_id for t in self.items
             ):
-                payload = counterparties.numbered(payload, self.items)
                 other = payload.counterparty_account_id
                 if (
                     other is not None
                     and other not in self.state.accounts
                     and payload.counterparty_account_number is None
-                ):  # a transfer with someone's account not seen before: history names it
+                ):  # pushed without the other account's number: history names it
                     if self._reload_task is None or self._reload_task.done():
                         self._reload_task = self._spawn(self._reload())
                 self.items.insert(0, payload)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import flet as ft
 
-from client import counterparties
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import after_movement, available_of, differs
 from client.state import QueuedMovement, Topic
@@ -271,7 +270,7 @@ class DashboardScreen:
                 t.transaction_id != payload.transaction_id or t.account_id != payload.account_id
                 for t in self.recent_items
             ):
-                self.recent_items.insert(0, counterparties.numbered(payload, self.recent_items))
+                self.recent_items.insert(0, payload)
                 self._render_recent()
 
     # --- actions -------------------------------------------------------------------------

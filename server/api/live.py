@@ -32,6 +32,7 @@ from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import msgspec
 from litestar import Litestar, WebSocket, websocket
 from litestar.channels import ChannelsPlugin, Subscriber
@@ -271,8 +272,14 @@ class SentVersions(dict[UUID, int]):
 class _Session:
     """What this socket has sent, per account, to never step back a version."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], last_versions: dict[UUID, int]) -> None:
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        last_versions: dict[UUID, int],
+        db: asyncpg.Pool,
+    ) -> None:
         self.socket = socket
+        self.db = db  # what the catch-up reads the other accounts' numbers from
         self.balance_sent = SentVersions(last_versions)
         self.status_sent = SentVersions(last_versions)
         # A catch-up and the live messages take turns: a live message newer than the
@@ -293,7 +300,7 @@ class _Session:
 
     async def catch_up(self, owner_id: UUID) -> None:
         async with self._turn:
-            for msg in await missed_messages(owner_id, self.balance_sent):
+            for msg in await missed_messages(self.db, owner_id, self.balance_sent):
                 await self.offer(msg)
 
     async def catch_up_after_gaps(self, channels: LiveChannels, owner_id: UUID) -> None:
@@ -365,7 +372,7 @@ async def live_socket(socket: WebSocket[Any, Any, Any], channels: LiveChannels) 
             await socket.send_text(_encoder.encode(err).decode())
             await socket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
             return
-        session = _Session(socket, hello.last_versions)
+        session = _Session(socket, hello.last_versions, services_of(socket.app).ctx.pool)
         await session.send(Welcome(user_id=actor.user_id))
         # Subscribe before reading the catch-up state: whatever is published
         # meanwhile waits in the subscriber and is deduplicated by version.

@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator
 from typing import Annotated
 from uuid import UUID
 
+import asyncpg
 import msgspec
 import strawberry
 from strawberry.extensions import DisableIntrospection
@@ -206,7 +207,7 @@ async def _balance_changes(
         upcoming = asyncio.ensure_future(anext(events))
         resumed = asyncio.ensure_future(channels.resumed())
         try:
-            for change in await _missed(owners, sent):
+            for change in await _missed(s.ctx.pool, owners, sent):
                 yield change
             while True:
                 # Between messages, check that the session was not signed out meanwhile.
@@ -220,7 +221,7 @@ async def _balance_changes(
                     continue
                 if resumed in done:
                     resumed = asyncio.ensure_future(channels.resumed())
-                    for change in await _missed(owners, sent):
+                    for change in await _missed(s.ctx.pool, owners, sent):
                         yield change
                 if upcoming in done:
                     raw = upcoming.result()
@@ -233,11 +234,13 @@ async def _balance_changes(
             resumed.cancel()
 
 
-async def _missed(owners: set[UUID], sent: SentVersions) -> list[t.BalanceChanged]:
+async def _missed(
+    db: asyncpg.Pool, owners: set[UUID], sent: SentVersions
+) -> list[t.BalanceChanged]:
     """The changes of the watched accounts after the versions in ``sent``."""
     changes = []
     for owner in sorted(owners, key=str):
-        for msg in await missed_messages(owner, sent, only=sent):
+        for msg in await missed_messages(db, owner, sent, only=sent):
             change = _new_change(msg, sent)
             if change is not None:
                 changes.append(change)

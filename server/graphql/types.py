@@ -151,7 +151,7 @@ class Transaction:
     balance_after: Money
     counterparty_account_id: UUID | None
     counterparty_account_number: str | None = strawberry.field(
-        description="The other account's number, for a transfer (not given by live pushes)."
+        description="The other account's number, for a transfer."
     )
     description: str
     occurred_at: dt.datetime

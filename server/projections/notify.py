@@ -1,9 +1,11 @@
 """After a batch is committed: refresh the Redis query cache of every touched
 account and PUBLISH one message per changed account on its owner's channel
-(the API instances forward it to the owner's WebSockets)."""
+(the API instances forward it to the owner's WebSockets). A pushed transfer names
+the other account by its number too."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from uuid import UUID
 
 import asyncpg
@@ -11,7 +13,9 @@ import msgspec
 
 from server.projections.plan import AccountUpdate, PostingRow
 from server.readmodel.cache import AccountChange, QueryCache
+from server.readmodel.postings import row_counterparty
 from server.readmodel.rows import account_response, posting_response
+from shared.api import TransactionResponse
 from shared.messages import (
     AccountNameChanged,
     AccountStatusChanged,
@@ -24,11 +28,15 @@ _encoder = msgspec.json.Encoder()
 
 
 def messages_for(
-    row: asyncpg.Record, update: AccountUpdate | None, opened: bool
+    row: asyncpg.Record,
+    update: AccountUpdate | None,
+    opened: bool,
+    numbers: Mapping[UUID, str] | None = None,
 ) -> list[ServerMessage]:
     """What the owner's devices are told: the new balance and available balance
-    (with the latest posting) when money moved, a hold was placed or released, or
-    the account is new; the status and the name when they changed."""
+    (with the latest posting, its other account's number from ``numbers``) when money
+    moved, a hold was placed or released, or the account is new; the status and the
+    name when they changed."""
     msgs: list[ServerMessage] = []
     balance = Money(amount=row["balance"], currency=row["currency"])
     posting: PostingRow | None = update.last_posting if update else None
@@ -39,7 +47,7 @@ def messages_for(
                 account_id=row["account_id"],
                 balance=balance,
                 version=row["version"],
-                transaction=posting_response(posting) if posting else None,
+                transaction=_pushed(posting, numbers or {}) if posting else None,
                 available_balance=Money(
                     amount=row["balance"] - row["held"], currency=row["currency"]
                 ),
@@ -60,11 +68,17 @@ def messages_for(
     return msgs
 
 
+def _pushed(posting: PostingRow, numbers: Mapping[UUID, str]) -> TransactionResponse:
+    other = row_counterparty(posting)
+    return posting_response(posting, numbers.get(other) if other is not None else None)
+
+
 async def publish_changes(
     cache: QueryCache,
     rows: list[asyncpg.Record],
     updates: dict[UUID, AccountUpdate],
     opened: set[UUID],
+    numbers: Mapping[UUID, str] | None = None,
 ) -> int:
     """Refresh caches and publish; returns the number of messages published."""
     if not rows:
@@ -75,7 +89,7 @@ async def publish_changes(
             messages=[
                 _encoder.encode(m)
                 for m in messages_for(
-                    row, updates.get(row["account_id"]), row["account_id"] in opened
+                    row, updates.get(row["account_id"]), row["account_id"] in opened, numbers
                 )
             ],
         )

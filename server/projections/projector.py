@@ -26,12 +26,14 @@ from uuid import UUID
 
 import asyncpg
 
+from server.adapters.account_numbers import KnownAccountNumbers
 from server.projections import metrics
 from server.projections.notify import publish_changes
 from server.projections.plan import BatchPlan, find_gaps, group_by_account, plan_batch
 from server.projections.store import lagging_accounts, read_ranges
 from server.projections.writer import Positions, apply_plan, lock_versions
 from server.readmodel.cache import QueryCache
+from server.readmodel.postings import row_counterparty
 from shared.events import RecordedEvent
 from shared.topics import PROJECTIONS_GROUP
 
@@ -160,6 +162,7 @@ class Projector:
         self.cache = cache
         self.consumer = consumer
         self.versions = AppliedVersions()
+        self.numbers = KnownAccountNumbers()
 
     async def apply(
         self, events: Sequence[RecordedEvent], positions: Positions | None = None
@@ -189,8 +192,18 @@ class Projector:
     async def publish(self, applied: Applied) -> None:
         updates = {u.account_id: u for u in applied.plan.updates}
         opened = {r[0] for r in applied.plan.opens}
+        others = {
+            other
+            for u in applied.plan.updates
+            if u.last_posting is not None and (other := row_counterparty(u.last_posting))
+        }
         try:
-            await publish_changes(self.cache, applied.rows, updates, opened)
+            numbers = await self.numbers.of(self.pool, others) if others else {}
+        except Exception:  # the push still goes, naming the other account by its id only
+            log.exception("could not read the numbers of %d account(s)", len(others))
+            numbers = {}
+        try:
+            await publish_changes(self.cache, applied.rows, updates, opened, numbers)
         except Exception:  # the read models are committed; a cache miss falls back to them
             log.exception(
                 "could not refresh the Redis cache / publish %d change(s)", len(applied.rows)

@@ -21,7 +21,7 @@ import asyncpg
 import msgspec
 from piccolo.columns.combination import And, Where
 
-from server.adapters.account_numbers import account_numbers
+from server.adapters.account_numbers import with_counterparty_numbers
 from server.readmodel.postings import POSTING_EVENT_TYPES, posting_of
 from server.readmodel.rows import posting_response, transaction_response
 from server.readmodel.tables import AnalyticsView, TransactionView
@@ -87,22 +87,6 @@ async def transactions_page(
     return TransactionPage(
         items=await with_counterparty_numbers(db, items), next_cursor=next_cursor
     )
-
-
-async def with_counterparty_numbers(
-    db: asyncpg.Pool | asyncpg.Connection, items: list[TransactionResponse]
-) -> list[TransactionResponse]:
-    """``items`` with the other account's number on each transfer."""
-    others = [t.counterparty_account_id for t in items if t.counterparty_account_id is not None]
-    if not others:
-        return items
-    numbers = await account_numbers(db, others)
-    return [
-        msgspec.structs.replace(t, counterparty_account_number=numbers.get(cp))
-        if (cp := t.counterparty_account_id) is not None
-        else t
-        for t in items
-    ]
 
 
 # A posting the read model has not applied yet, found in the account's stream after the

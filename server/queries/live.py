@@ -1,13 +1,17 @@
 """The live feed's catch-up: what a (re)connecting socket missed, from the read
 models. For each of the owner's accounts whose view is newer than the version
 the client last saw: the postings after that version (oldest first, at most
-CATCH_UP_MAX_POSTINGS), then the current balance (with the available balance) and status."""
+CATCH_UP_MAX_POSTINGS; a transfer names the other account's number), then the current
+balance (with the available balance) and status."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from uuid import UUID
 
+import asyncpg
+
+from server.adapters.account_numbers import with_counterparty_numbers
 from server.readmodel.rows import transaction_response
 from server.readmodel.tables import AccountView, TransactionView
 from shared.messages import AccountStatusChanged, BalanceChanged, ServerMessage
@@ -17,7 +21,10 @@ CATCH_UP_MAX_POSTINGS = 200
 
 
 async def missed_messages(
-    owner_id: UUID, last_versions: Mapping[UUID, int], only: Collection[UUID] | None = None
+    db: asyncpg.Pool,
+    owner_id: UUID,
+    last_versions: Mapping[UUID, int],
+    only: Collection[UUID] | None = None,
 ) -> list[ServerMessage]:
     """The messages a client that saw ``last_versions`` (per account) missed,
     in the order to send them; of the accounts in ``only`` when it is given. The
@@ -38,8 +45,8 @@ async def missed_messages(
         )
         balance = Money(amount=a["balance"], currency=a["currency"])
         available = Money(amount=a["balance"] - a["held"], currency=a["currency"])
-        for p in reversed(postings):
-            t = transaction_response(p)
+        missed = [transaction_response(p) for p in reversed(postings)]
+        for t in await with_counterparty_numbers(db, missed):
             # The available balance is known at the account's current version only.
             now = available if t.version == a["version"] else None
             messages.append(

@@ -35,6 +35,11 @@ POSTING_EVENT_TYPES = [t.__name__ for t in BALANCE_EVENT_TYPES]
 PostingRow = tuple[UUID, int, UUID, str, int, int, str, UUID | None, str, datetime, UUID]
 
 
+def row_counterparty(row: PostingRow) -> UUID | None:
+    """A posting row's other account (a transfer's), else None."""
+    return row[7]
+
+
 def counterparty_of(ev: BalanceEvent) -> UUID | None:
     """The other account of a transfer's leg; None for a deposit or a withdrawal."""
     if isinstance(ev, MoneyTransferredOut):

@@ -52,8 +52,11 @@ def transaction_response(row: Mapping[str, Any]) -> TransactionResponse:
     )
 
 
-def posting_response(p: tuple[Any, ...]) -> TransactionResponse:
-    """From a planned posting row (server.projections.plan.PostingRow)."""
+def posting_response(
+    p: tuple[Any, ...], counterparty_number: str | None = None
+) -> TransactionResponse:
+    """From a planned posting row (server.projections.plan.PostingRow) and, for a
+    transfer, the other account's number."""
     account_id, version, txn_id, kind, amount, balance_after, currency, cp, desc, at, _ = p
     return TransactionResponse(
         transaction_id=txn_id,
@@ -62,6 +65,7 @@ def posting_response(p: tuple[Any, ...]) -> TransactionResponse:
         amount=Money(amount=amount, currency=currency),
         balance_after=Money(amount=balance_after, currency=currency),
         counterparty_account_id=cp,
+        counterparty_account_number=counterparty_number,
         description=desc,
         occurred_at=at,
         version=version,

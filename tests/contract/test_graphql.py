@@ -43,7 +43,8 @@ HISTORY = """query($id: UUID!, $first: Int!, $after: String, $kind: TransactionK
 }"""
 BALANCE_CHANGED = """subscription($ids: [UUID!]!) {
   balanceChanged(accountIds: $ids) { accountId balance { amount currency } version
-                                     transaction { kind amount { amount } } }
+                                     transaction { kind amount { amount }
+                                                   counterpartyAccountNumber } }
 }"""
 
 
@@ -164,7 +165,12 @@ async def test_a_subscription_sees_a_transfer_live(
     change = msg["payload"]["data"]["balanceChanged"]
     assert change["accountId"] == bob_account
     assert change["balance"] == {"amount": 1_234, "currency": "EUR"}
-    assert change["transaction"] == {"kind": "TRANSFER_IN", "amount": {"amount": 1_234}}
+    adas_number = (await ada.account(ada_account)).json()["account_number"]
+    assert change["transaction"] == {  # the payer named by the number a person reads
+        "kind": "TRANSFER_IN",
+        "amount": {"amount": 1_234},
+        "counterpartyAccountNumber": adas_number,
+    }
 
 
 async def test_a_subscription_gets_what_redis_lost_while_the_api_could_not_resubscribe(
@@ -198,7 +204,11 @@ async def test_a_subscription_gets_what_redis_lost_while_the_api_could_not_resub
             versions.append(change["version"])
     assert versions in ([3], [2, 3]), versions
     assert change["balance"]["amount"] == 1_250
-    assert change["transaction"] == {"kind": "DEPOSIT", "amount": {"amount": 250}}
+    assert change["transaction"] == {
+        "kind": "DEPOSIT",
+        "amount": {"amount": 250},
+        "counterpartyAccountNumber": None,
+    }
 
 
 def _is_the_opening(msg: dict[str, Any]) -> bool:

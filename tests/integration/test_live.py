@@ -244,3 +244,50 @@ async def test_a_socket_without_a_valid_token_is_refused(
         assert answer["detail"].startswith("Send JSON in text frames"), answer
         await ws.send('{"type": "Ping"}')
         assert await recv(ws) == {"type": "Pong"}
+
+
+async def test_a_pushed_transfer_names_the_other_account_by_its_number_live_and_caught_up(
+    http: httpx.AsyncClient,
+    api_url: str,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+) -> None:
+    ada, adas = await funded_customer(http)
+    bob, bobs = await funded_customer(http, "Bob Example")
+    assert (await ada.deposit(adas, 50_00)).status_code == 201
+    await wait_projected(db, adas, 2)
+    await wait_projected(db, bobs, 1)
+    numbers = {
+        a: (await c.account(a)).json()["account_number"] for c, a in ((ada, adas), (bob, bobs))
+    }
+
+    def transfer_of(account: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda m: (
+            m["type"] == "BalanceChanged"
+            and m["account_id"] == account
+            and (m.get("transaction") or {}).get("kind", "").startswith("transfer")
+        )
+
+    async with (
+        connect(ws_url(api_url, ada.token)) as ada_ws,
+        connect(ws_url(api_url, bob.token)) as bob_ws,
+    ):
+        for ws in (ada_ws, bob_ws):
+            await hello(ws)
+            await settle(ws)
+        assert (await ada.transfer(adas, bobs, 20_00)).status_code == 201
+        sent = (await until(ada_ws, transfer_of(adas)))["transaction"]
+        received = (await until(bob_ws, transfer_of(bobs)))["transaction"]
+    # Live: each side names the other's number, as history does.
+    assert (sent["kind"], sent["counterparty_account_number"]) == ("transfer_out", numbers[bobs])
+    assert (received["kind"], received["counterparty_account_number"]) == (
+        "transfer_in",
+        numbers[adas],
+    )
+    # Caught up after a reconnect: the same.
+    async with connect(ws_url(api_url, ada.token)) as ws:
+        await hello(ws, {adas: 2})
+        missed = await until(ws, transfer_of(adas))
+    assert missed["version"] == 3
+    assert missed["transaction"]["counterparty_account_number"] == numbers[bobs]

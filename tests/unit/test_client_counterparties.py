@@ -64,12 +64,6 @@ def test_the_title_says_which_way_the_money_went() -> None:
     assert counterparties.title("Deposit", tx("deposit", None, None), None) == "Deposit"
 
 
-def test_a_pushed_transfer_takes_the_number_history_already_gave_for_that_account() -> None:
-    pushed = tx(number=None)
-    assert counterparties.numbered(pushed, [tx(other=SAVINGS, number="XN00")]) == pushed
-    assert counterparties.numbered(pushed, [tx()]).counterparty_account_number == BOBS_NUMBER
-
-
 def test_the_details_name_the_other_side_once() -> None:
     rows = dict(detail_rows(tx(), "Mum"))
     assert rows["To"] == "Mum" and rows["To account"] == BOBS_NUMBER

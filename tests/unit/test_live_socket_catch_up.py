@@ -39,13 +39,15 @@ async def test_a_live_message_waits_for_the_catch_up_it_overtook(
 ) -> None:
     read_models_answer = asyncio.Event()
 
-    async def missed(owner_id: uuid.UUID, last_versions: dict[uuid.UUID, int]) -> list[Any]:
+    async def missed(
+        db: None, owner_id: uuid.UUID, last_versions: dict[uuid.UUID, int]
+    ) -> list[Any]:
         await read_models_answer.wait()  # the catch-up's query is under way...
         return [changed(5), changed(6)]
 
     monkeypatch.setattr(live, "missed_messages", missed)
     socket = Socket()
-    session = live._Session(socket, {ACCOUNT: 4})  # type: ignore[arg-type]
+    session = live._Session(socket, {ACCOUNT: 4}, None)  # type: ignore[arg-type]
 
     async def published() -> AsyncIterator[bytes]:
         yield msgspec.json.encode(changed(6))  # ...when version 6 comes live
