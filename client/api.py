@@ -295,6 +295,11 @@ class BankApi:
         )
         return self._decode(resp, dto.AccountNameResponse)
 
+    async def close_account(self, account_id: UUID, key: str) -> dto.AccountStatusResponse:
+        """Close the account for good (the bank refuses while money or a hold is on it)."""
+        resp = await self._command(f"/accounts/{account_id}/close", dto.FreezeRequest(), key)
+        return self._decode(resp, dto.AccountStatusResponse)
+
     async def account(self, account_id: UUID) -> dto.AccountResponse:
         return self._decode(
             await self._authed("GET", f"/accounts/{account_id}"), dto.AccountResponse

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Coroutine
 from datetime import date
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import msgspec
 
@@ -377,6 +377,11 @@ class Controller:
         renamed = await self.api.rename_account(account_id, name)
         await self._refetch_account(account_id)
         return renamed.name
+
+    async def close_account(self, account_id: UUID) -> None:
+        """Close the account (one key for this tap: a retry of it is the same command)."""
+        await self.api.close_account(account_id, str(uuid4()))
+        await self._refetch_account(account_id)
 
     async def transactions(
         self, account_id: UUID, cursor: str | None = None, kind: str | None = None

@@ -124,6 +124,12 @@ class AccountScreen:
         self.rename = ft.TextButton(
             "Rename", icon=ft.Icons.EDIT_OUTLINED, on_click=self._rename_dialog
         )
+        self.close_button = ft.TextButton(
+            "Close account",
+            icon=ft.Icons.NOT_INTERESTED,
+            style=ft.ButtonStyle(color=ft.Colors.ERROR),
+            on_click=self._close_dialog,
+        )
         header = ft.Row(
             [
                 ft.IconButton(
@@ -162,7 +168,7 @@ class AccountScreen:
             border_radius=24,
             padding=20,
         )
-        actions = ft.Row(
+        self.actions = ft.Row(
             [
                 ft.FilledTonalButton(
                     "Deposit", icon=ft.Icons.ADD, on_click=lambda e: self._move("deposit")
@@ -181,9 +187,10 @@ class AccountScreen:
             [
                 header,
                 balance_card,
-                actions,
+                self.actions,
                 self.holds_section,
                 self._statements_section(),
+                self.close_button,
                 section_title(f"Last {CHART_DAYS} days"),
                 self.chart_note,
                 self.chart_box,
@@ -220,7 +227,8 @@ class AccountScreen:
             self.title.value = "Account"
             return
         self.title.value = a.name
-        self.rename.visible = a.status != "closed"  # a closed account keeps its name
+        open_ = a.status != "closed"  # a closed account keeps its name and moves no money
+        self.rename.visible = self.actions.visible = self.close_button.visible = open_
         notes = [] if a.status == "active" else [f"Account {a.status}"]
         if differs(a, known=a.id not in self.state.available_unknown):
             # what can be spent, big; the ledger balance beside it
@@ -235,6 +243,38 @@ class AccountScreen:
             notes.append("Offline: last known balance")
         self.balance_note.value = " · ".join(notes)
         self.balance_note.visible = bool(notes)
+
+    def _close_dialog(self, e: ft.Event[ft.TextButton]) -> None:
+        a = self.state.accounts.get(self.account_id)
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def confirm(ev: ft.Event[ft.Button]) -> None:
+            try:
+                await self.shell.ctrl.close_account(self.account_id)
+            except (ApiError, Unreachable, SessionExpired) as ex:
+                error.value, error.visible = error_text(ex), True  # e.g. money still on it
+                self.page.update()
+                return
+            self.page.pop_dialog()
+            snack(self.page, "Account closed")
+            self._update()
+
+        ask(
+            self.page,
+            "Close account?",
+            [
+                ft.Text(
+                    f"{a.name if a else 'The account'} will be closed for good: nothing can"
+                    " be paid in or out. Its history and statements stay."
+                ),
+                error,
+            ],
+            ft.FilledButton(
+                "Close account",
+                style=ft.ButtonStyle(bgcolor=ft.Colors.ERROR, color=ft.Colors.ON_ERROR),
+                on_click=confirm,
+            ),
+        )
 
     def _rename_dialog(self, e: ft.Event[ft.TextButton]) -> None:
         a = self.state.accounts.get(self.account_id)
@@ -278,6 +318,9 @@ class AccountScreen:
         if a is None or a.version == self._limits_version:
             return
         self._limits_version = a.version
+        if a.status == "closed":  # nothing can leave it: no limits to speak of
+            self.limits.visible = False
+            return
         self._spawn(self._fetch_limits(a.currency))
 
     async def _fetch_limits(self, currency: str) -> None:

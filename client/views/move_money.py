@@ -88,7 +88,7 @@ class MoveMoneyScreen:
         accounts = self._accounts()
         chosen = (
             account_id
-            if account_id in self.state.accounts
+            if any(a.id == account_id for a in accounts)
             else (accounts[0].id if accounts else None)
         )
 
@@ -194,8 +194,10 @@ class MoveMoneyScreen:
     # --- helpers ----------------------------------------------------------------------
 
     def _accounts(self) -> list[AccountResponse]:
+        """The accounts money can move from or to (a closed one moves none)."""
         return sorted(
-            self.state.accounts.values(), key=lambda a: (a.opened_at is None, a.opened_at)
+            (a for a in self.state.accounts.values() if a.status != "closed"),
+            key=lambda a: (a.opened_at is None, a.opened_at),
         )
 
     def _source(self) -> AccountResponse | None:
