@@ -37,6 +37,11 @@ from shared.security import (
     SessionResponse,
     UserResponse,
 )
+from shared.standing_orders import (
+    StandingOrderByNumberRequest,
+    StandingOrderList,
+    StandingOrderResponse,
+)
 
 T = TypeVar("T")
 
@@ -364,6 +369,25 @@ class BankApi:
             headers={"Content-Type": "application/json"},
         )
         return self._decode(resp, dto.PayeeResponse)
+
+    async def standing_orders(self) -> list[StandingOrderResponse] | None:
+        """The customer's standing orders, or None where the bank has none to list."""
+        resp = await self._authed("GET", "/standing-orders")
+        if resp.status_code in (404, 405):
+            return None
+        return self._decode(resp, StandingOrderList).items
+
+    async def create_standing_order(
+        self, order: StandingOrderByNumberRequest, key: str
+    ) -> StandingOrderResponse:
+        """Pay to an account number on a date and then weekly or monthly; the key makes
+        a retry the same order."""
+        resp = await self._command("/standing-orders/by-account-number", order, key)
+        return self._decode(resp, StandingOrderResponse)
+
+    async def cancel_standing_order(self, order_id: UUID) -> StandingOrderResponse:
+        resp = await self._authed("POST", f"/standing-orders/{order_id}/cancel")
+        return self._decode(resp, StandingOrderResponse)
 
     async def forget_payee(self, account_number: str) -> None:
         """Forget a saved payee; one the bank no longer has counts as forgotten."""

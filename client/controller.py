@@ -57,6 +57,7 @@ from shared.messages import (
 from shared.messages import Error as LiveError
 from shared.notifications import SESSION_KINDS, Notification
 from shared.security import SessionResponse
+from shared.standing_orders import StandingOrderByNumberRequest, StandingOrderResponse
 from shared.words import counted
 
 log = logging.getLogger(__name__)
@@ -357,6 +358,18 @@ class Controller:
         self.state.remove_payee(account_number)
         if self.state.email:
             await self.cache.save_payees(self.state.email, self.state.payees)
+
+    async def standing_orders(self) -> list[StandingOrderResponse] | None:
+        return await self.api.standing_orders()
+
+    async def create_standing_order(
+        self, order: StandingOrderByNumberRequest
+    ) -> StandingOrderResponse:
+        """One key per order the customer confirms: a retry of it is the same order."""
+        return await self.api.create_standing_order(order, str(uuid4()))
+
+    async def cancel_standing_order(self, order_id: UUID) -> StandingOrderResponse:
+        return await self.api.cancel_standing_order(order_id)
 
     async def statement(self, account_id: UUID, month: str, fmt: str) -> bytes:
         return await self.api.statement(account_id, month, fmt)

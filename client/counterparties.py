@@ -25,12 +25,23 @@ def who(
     the account number; None for a deposit or a withdrawal, or when it is not known."""
     if tx.counterparty_account_id is None:
         return None
-    own = accounts.get(tx.counterparty_account_id)
+    return named(tx.counterparty_account_id, tx.counterparty_account_number, accounts, payees)
+
+
+def named(
+    account_id: UUID,
+    account_number: str | None,
+    accounts: Mapping[UUID, AccountResponse],
+    payees: Iterable[PayeeResponse],
+) -> str | None:
+    """An account as the customer knows it: the name of their own, a payee's nickname,
+    else its number in groups of four (None when the number is not known)."""
+    own = accounts.get(account_id)
     if own is not None:
         return own.name
-    if tx.counterparty_account_number is None:
+    if account_number is None:
         return None
-    number = compact(tx.counterparty_account_number)
+    number = compact(account_number)
     for p in payees:
         if compact(p.account_number) == number:
             return p.nickname

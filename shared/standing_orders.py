@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from shared.api import Description, Request
+from shared.api import AccountNumberText, AccountRef, Description, Request
 from shared.money import CurrencyCode, PositiveMinorUnits
 
 Frequency = Literal["once", "weekly", "monthly"]
@@ -22,6 +22,22 @@ class StandingOrderRequest(Request, frozen=True):
 
     from_account_id: UUID
     to_account_id: UUID
+    amount: PositiveMinorUnits
+    frequency: Frequency
+    start_date: date
+    end_date: date | None = None
+    count: Annotated[int, msgspec.Meta(ge=1, le=1200)] | None = None
+    description: Description = ""
+    currency: CurrencyCode | None = None
+
+
+class StandingOrderByNumberRequest(Request, frozen=True):
+    """The same order with its accounts named as people name them, as for
+    POST /transfers/by-account-number: the destination by its account number (spaces
+    allowed), the source by number or id."""
+
+    from_account: AccountRef
+    to_account_number: AccountNumberText
     amount: PositiveMinorUnits
     frequency: Frequency
     start_date: date
@@ -47,6 +63,8 @@ class StandingOrderResponse(msgspec.Struct, kw_only=True):
     to_account_id: UUID
     amount: int
     currency: str | None
+    # The destination's number (groups of four), as a person reads it.
+    to_account_number: str | None = None
     description: str
     frequency: Frequency
     start_date: date

@@ -189,13 +189,21 @@ def ask(
     width: int = 320,
     spacing: int = 12,
     modal: bool = False,
+    scroll: bool = False,
 ) -> None:
-    """A dialog of ``controls`` with two buttons: ``cancel`` closes it, ``action`` acts."""
+    """A dialog of ``controls`` with two buttons: ``cancel`` closes it, ``action`` acts
+    (``scroll``: a form that may be taller than a phone's screen)."""
     page.show_dialog(
         ft.AlertDialog(
             modal=modal,
             title=ft.Text(title),
-            content=ft.Column(controls, tight=True, spacing=spacing, width=width),
+            content=ft.Column(
+                controls,
+                tight=True,
+                spacing=spacing,
+                width=width,
+                scroll=ft.ScrollMode.AUTO if scroll else None,
+            ),
             actions=[ft.TextButton(cancel, on_click=lambda ev: page.pop_dialog()), action],
         )
     )

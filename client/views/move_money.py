@@ -26,6 +26,7 @@ from client.views.common import (
     relabel,
     section_title,
 )
+from client.views.standing_orders import StandingOrdersSection
 from shared.api import AccountResponse, PayeeResponse
 from shared.money import money_text, parse_major
 
@@ -170,6 +171,8 @@ class MoveMoneyScreen:
             visible=not accounts,
         )
         self.form.visible = bool(accounts)
+        self.standing_orders = StandingOrdersSection(shell)
+        self.standing_orders.control.visible = bool(accounts)
         self.control = ft.Container(
             ft.Column(
                 [
@@ -177,6 +180,7 @@ class MoveMoneyScreen:
                     empty,
                     self.form,
                     self.result,
+                    self.standing_orders.control,
                 ],
                 spacing=16,
                 scroll=ft.ScrollMode.AUTO,
@@ -190,6 +194,8 @@ class MoveMoneyScreen:
         self._render()
         if self.state.online:
             self.shell.ctrl.spawn(self._load_payees())
+            if accounts:
+                self.shell.ctrl.spawn(self.standing_orders.load())
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -2,6 +2,11 @@
 
 POST /api/v1/standing-orders              create (from one of your accounts; an optional
                                           Idempotency-Key makes retries safe)
+POST /api/v1/standing-orders/by-account-number
+                                          the same, the destination named by its account
+                                          number (the source by number or id), as for
+                                          POST /transfers/by-account-number; the same key
+                                          through either path is the same order
 GET  /api/v1/standing-orders              yours
 GET  /api/v1/standing-orders/{id}         one, with every occurrence (paid or refused)
 POST /api/v1/standing-orders/{id}/cancel  no further payments
@@ -13,11 +18,18 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 
+from server.api.account_ids import resolve_account
 from server.api.body import decode_body, idempotency_key, parse_uuid
 from server.api.security import audit_record
 from server.application import standing_orders
 from server.application.context import Actor, AppContext
-from shared.standing_orders import StandingOrderList, StandingOrderRequest, StandingOrderResponse
+from server.domain import account_number
+from shared.standing_orders import (
+    StandingOrderByNumberRequest,
+    StandingOrderList,
+    StandingOrderRequest,
+    StandingOrderResponse,
+)
 
 # The command, as audited and as an Idempotency-Key is bound to it (optional here: with a
 # key, a retry answers the order the key created).
@@ -37,6 +49,31 @@ class StandingOrderController(Controller):
         data: StandingOrderRequest,
     ) -> StandingOrderResponse:
         req = await decode_body(request, StandingOrderRequest)
+        idem = idempotency_key(request, actor, CREATE, req, required=False)
+        audit = audit_record(request, CREATE, actor)
+        return await standing_orders.create(ctx, actor, req, audit, idem)
+
+    @post("/by-account-number", operation_id="createStandingOrderToAccountNumber", status_code=201)
+    async def create_by_number(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        data: StandingOrderByNumberRequest,
+    ) -> StandingOrderResponse:
+        body = await decode_body(request, StandingOrderByNumberRequest)
+        account_number.parse(body.to_account_number)  # 400 for a mistyped number first
+        req = StandingOrderRequest(
+            from_account_id=await resolve_account(ctx, body.from_account, "from_account"),
+            to_account_id=await resolve_account(ctx, body.to_account_number, "to_account_number"),
+            amount=body.amount,
+            frequency=body.frequency,
+            start_date=body.start_date,
+            end_date=body.end_date,
+            count=body.count,
+            description=body.description,
+            currency=body.currency,
+        )
         idem = idempotency_key(request, actor, CREATE, req, required=False)
         audit = audit_record(request, CREATE, actor)
         return await standing_orders.create(ctx, actor, req, audit, idem)

@@ -28,6 +28,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from server.adapters.account_numbers import account_numbers
 from server.application.access import check_account_access
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
@@ -103,6 +104,22 @@ def _view(
     )
 
 
+async def _numbered(
+    db: asyncpg.Pool | asyncpg.Connection, views: list[StandingOrderResponse]
+) -> list[StandingOrderResponse]:
+    """``views`` with each destination's account number."""
+    numbers = await account_numbers(db, (v.to_account_id for v in views))
+    return [
+        msgspec.structs.replace(v, to_account_number=numbers.get(v.to_account_id)) for v in views
+    ]
+
+
+async def _one(
+    db: asyncpg.Pool | asyncpg.Connection, view: StandingOrderResponse
+) -> StandingOrderResponse:
+    return (await _numbered(db, [view]))[0]
+
+
 async def create(
     ctx: AppContext,
     actor: Actor,
@@ -141,12 +158,12 @@ async def create(
             if row is None:  # the key made this order already
                 row = _same_request(stored, idem)
                 await ctx.uow.record([audit.replayed()])
-                return _view(row)
+                return await _one(conn, _view(row))
     except DomainError as err:
         await ctx.uow.record([audit.refused(err.code)])
         raise
     await ctx.uow.record([audit.accepted()])
-    return _view(row)
+    return await _one(ctx.pool, _view(row))
 
 
 async def _check_payable(
@@ -219,7 +236,7 @@ async def list_orders(ctx: AppContext, actor: Actor) -> StandingOrderList:
         f"SELECT {_COLUMNS} FROM standing_orders WHERE owner_id = $1 ORDER BY created_at, id",
         actor.user_id,
     )
-    return StandingOrderList(items=[_view(r) for r in rows])
+    return StandingOrderList(items=await _numbered(ctx.pool, [_view(r) for r in rows]))
 
 
 async def get_order(ctx: AppContext, actor: Actor, order_id: UUID) -> StandingOrderResponse:
@@ -233,7 +250,7 @@ async def get_order(ctx: AppContext, actor: Actor, order_id: UUID) -> StandingOr
             " FROM standing_order_occurrences WHERE order_id = $1 ORDER BY index",
             order_id,
         )
-    return _view(row, [Occurrence(**dict(o)) for o in occ])
+        return await _one(conn, _view(row, [Occurrence(**dict(o)) for o in occ]))
 
 
 async def cancel(
@@ -260,7 +277,7 @@ async def cancel(
         await ctx.uow.record([audit.refused(err.code)])
         raise
     await ctx.uow.record([audit.about_account(row["from_account_id"]).accepted()])
-    return _view(row)
+    return await _one(ctx.pool, _view(row))
 
 
 _CANCEL_FOR_CLOSED = f"""

@@ -22,6 +22,7 @@ from infra.local.stack import REPO_ROOT, EmbeddedStack, ManagedProcess
 from runtime.settings import Settings
 from server.adapters.postgres.pool import STATEMENT_TIMEOUT_SECONDS
 from server.application.standing_orders import occurrence_transfer_id
+from server.domain import account_number
 from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import Customer, sign_up
 from tests.support.links import HangingLink, database_url_through, port_of
@@ -478,3 +479,58 @@ async def test_closing_an_account_ends_the_orders_it_would_pay_from_or_into(
     paid = await order(cleo, unrelated["id"])
     assert [x["outcome"] for x in paid["occurrences"]] == ["paid"] * 4
     assert (await order(cleo, out["id"]))["occurrences"] == []  # cancelled: never tried
+
+
+async def test_an_order_to_an_account_number_is_the_order_to_its_account(
+    http: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    payer, source, target = await funded(http, 500)
+    compact = await db.fetchval(
+        "SELECT account_number FROM account_owners WHERE account_id = $1", uuid.UUID(target)
+    )
+    bobs = account_number.formatted(compact)
+    body = {
+        "from_account": source,
+        "to_account_number": bobs.lower(),  # as typed: spaces, any case
+        "amount": 25,
+        "frequency": "monthly",
+        "start_date": "2027-01-04",
+        "count": 2,
+        "description": "rent",
+    }
+    keyed = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
+    url = "/api/v1/standing-orders/by-account-number"
+    made = await http.post(url, json=body, headers=keyed)
+    assert made.status_code == 201, made.text
+    order_ = made.json()
+    assert (order_["to_account_id"], order_["to_account_number"]) == (target, bobs)
+    assert (order_["amount"], order_["frequency"], order_["count"]) == (25, "monthly", 2)
+    # The same key through the path by id is the same order.
+    by_id = order_body(source, target, amount=25, frequency="monthly", count=2)
+    again = await http.post(
+        "/api/v1/standing-orders", json={**by_id, "description": "rent"}, headers=keyed
+    )
+    assert again.status_code == 201 and again.json() == order_
+    listed = (await http.get("/api/v1/standing-orders", headers=payer.auth)).json()["items"]
+    assert [(o["id"], o["to_account_number"]) for o in listed] == [(order_["id"], bobs)]
+    assert (await order(payer, order_["id"]))["to_account_number"] == bobs
+
+    # A mistyped number (check digits), a number nobody holds, no number: nothing made.
+    wrong = bobs[:-1] + str((int(bobs[-1]) + 1) % 10)
+    nobody = account_number.formatted(account_number.from_serial(9_999_999_999))
+    for to, status, code in (
+        (wrong, 422, "invalid_account_number"),
+        (nobody, 404, "account_not_found"),
+    ):
+        r = await http.post(url, json={**body, "to_account_number": to}, headers=payer.auth)
+        assert (r.status_code, r.json()["code"]) == (status, code), (to, r.text)
+    r = await http.post(
+        url, json={k: v for k, v in body.items() if k != "to_account_number"}, headers=payer.auth
+    )
+    assert r.status_code == 400 and "to_account_number" in r.json()["detail"]
+    listed = (await http.get("/api/v1/standing-orders", headers=payer.auth)).json()["items"]
+    assert len(listed) == 1
+    cancelled = await http.post(
+        f"/api/v1/standing-orders/{order_['id']}/cancel", headers=payer.auth
+    )
+    assert cancelled.status_code == 200 and cancelled.json()["to_account_number"] == bobs

@@ -1,0 +1,83 @@
+"""Standing orders in the customer's words, and what the new-order form accepts.
+
+An order pays an amount from one of the customer's accounts to an account number on a
+first date and then, if it repeats, every week or every month for a number of payments
+(the bank pays each one through its scheduler). Pure rules: no I/O, no Flet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+from uuid import UUID
+
+from client import counterparties
+from shared.api import AccountResponse, PayeeResponse
+from shared.money import money_text
+from shared.standing_orders import Frequency, StandingOrderResponse
+
+FREQUENCIES: dict[Frequency, str] = {
+    "once": "Once",
+    "weekly": "Every week",
+    "monthly": "Every month",
+}
+MOST_PAYMENTS = 1200  # the bank's bound on an order's number of payments
+DEFAULT_PAYMENTS = "12"
+SHOWN = ("active", "suspended")  # what the list shows; finished and cancelled ones go
+
+
+def day_text(d: date) -> str:
+    return f"{d.day} {d:%b %Y}"
+
+
+def first_date(text: str, today: date) -> date:
+    """The first payment's date as typed (YYYY-MM-DD), tomorrow or later. Raises
+    ValueError with a message a person can act on."""
+    try:
+        d = date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError("Enter a date like 2027-01-04") from None
+    if d <= today:
+        raise ValueError(f"Choose a day after today, from {day_text(today + timedelta(days=1))}")
+    return d
+
+
+def payments(text: str, frequency: Frequency) -> int | None:
+    """How many payments a repeating order makes (None for a single payment). Raises
+    ValueError with a message a person can act on."""
+    if frequency == "once":
+        return None
+    try:
+        n = int(text.strip())
+    except ValueError:
+        raise ValueError("Enter how many payments, like 12") from None
+    if not 1 <= n <= MOST_PAYMENTS:
+        raise ValueError(f"From 1 to {MOST_PAYMENTS} payments")
+    return n
+
+
+def describe(
+    order: StandingOrderResponse,
+    accounts: Mapping[UUID, AccountResponse],
+    payees: Iterable[PayeeResponse],
+) -> tuple[str, str]:
+    """The order's line and the line under it: ("25.00 EUR every month to Mum",
+    "Next 4 Jan 2027 · 12 payments from Everyday")."""
+    source = accounts.get(order.from_account_id)
+    currency = order.currency or (source.currency if source else "")
+    to = counterparties.named(order.to_account_id, order.to_account_number, accounts, payees)
+    how = "once" if order.frequency == "once" else FREQUENCIES[order.frequency].lower()
+    amount = money_text(order.amount, currency) if currency else f"{order.amount} (minor units)"
+    title = f"{amount} {how} to {to or 'another account'}"
+    parts = []
+    if order.status == "suspended":
+        parts.append("Suspended: payments were refused")
+    elif order.next_due is not None:
+        parts.append(f"Next {day_text(order.next_due)}")
+    if order.count is not None:
+        parts.append(f"{order.count} payments")
+    if order.end_date is not None:
+        parts.append(f"until {day_text(order.end_date)}")
+    if source is not None:
+        parts.append(f"from {source.name}")
+    return title, " · ".join(parts)

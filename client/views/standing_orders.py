@@ -1,0 +1,248 @@
+"""The Standing orders section of Payments: the customer's orders that will still pay
+(each with Cancel) and New standing order (from one of their accounts to an account
+number, once or every week or month)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, TypeVar, cast
+
+import flet as ft
+
+from client.account_numbers import grouped, shape_problem
+from client.api import ApiError, SessionExpired, Unreachable
+from client.standing_orders import (
+    DEFAULT_PAYMENTS,
+    FREQUENCIES,
+    SHOWN,
+    describe,
+    first_date,
+    payments,
+)
+from client.views.common import account_label, ask, dropdown, error_text, section_title, snack
+from shared.api import AccountResponse
+from shared.money import parse_major
+from shared.standing_orders import (
+    Frequency,
+    StandingOrderByNumberRequest,
+    StandingOrderResponse,
+)
+
+if TYPE_CHECKING:
+    from client.views.shell import Shell
+
+T = TypeVar("T")
+DIALOG_WIDTH = 340
+FIELD_WIDTH = DIALOG_WIDTH - 56  # a dropdown as wide as the text fields (the dialog's padding)
+
+
+class StandingOrdersSection:
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+        self.page = shell.page
+        self.state = shell.state
+        self.orders: list[StandingOrderResponse] = []
+        self.list = ft.Column(spacing=0)
+        self.note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.control = ft.Column(
+            [
+                ft.Row(
+                    [
+                        section_title("Standing orders"),
+                        ft.TextButton(
+                            "New standing order",
+                            icon=ft.Icons.EVENT_REPEAT,
+                            on_click=self._new_order,
+                        ),
+                    ],
+                    alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
+                    wrap=True,
+                ),
+                self.list,
+                self.note,
+            ],
+            spacing=8,
+        )
+
+    def _accounts(self) -> list[AccountResponse]:
+        """The accounts an order may pay from, the first opened first."""
+        return sorted(
+            (a for a in self.state.accounts.values() if a.status != "closed"),
+            key=lambda a: (a.opened_at is None, a.opened_at),
+        )
+
+    async def load(self) -> None:
+        try:
+            found = await self.shell.ctrl.standing_orders()
+        except (ApiError, Unreachable, SessionExpired) as e:
+            self.note.value = error_text(e)
+            self.page.update()
+            return
+        if found is None:  # a bank without standing orders
+            self.control.visible = False
+        else:
+            self.orders = found
+            self._render()
+        self.page.update()
+
+    def _render(self) -> None:
+        shown = [o for o in self.orders if o.status in SHOWN]
+        self.list.controls = [self._tile(o) for o in shown]
+        self.note.value = "" if shown else "No standing orders. Set one up to pay regularly."
+
+    def _tile(self, order: StandingOrderResponse) -> ft.Control:
+        title, detail = describe(order, self.state.accounts, self.state.payees)
+        return ft.ListTile(
+            leading=ft.Icon(ft.Icons.EVENT_REPEAT),
+            title=ft.Text(title),
+            subtitle=ft.Text(detail, size=12),
+            trailing=ft.TextButton(
+                "Cancel",
+                on_click=lambda e, o=order: self._cancel(o),
+            ),
+            content_padding=ft.Padding.only(left=0, right=0),
+        )
+
+    def _cancel(self, order: StandingOrderResponse) -> None:
+        title, _ = describe(order, self.state.accounts, self.state.payees)
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def confirm(ev: ft.Event[ft.Button]) -> None:
+            try:
+                done = await self.shell.ctrl.cancel_standing_order(order.id)
+            except (ApiError, Unreachable, SessionExpired) as ex:
+                error.value, error.visible = error_text(ex), True
+                self.page.update()
+                return
+            self.orders = [done if o.id == done.id else o for o in self.orders]
+            self._render()
+            self.page.pop_dialog()
+            snack(self.page, "Standing order cancelled")
+            self.page.update()
+
+        ask(
+            self.page,
+            "Cancel standing order?",
+            [ft.Text(f"{title}: no further payments will be made."), error],
+            ft.FilledButton("Cancel order", on_click=confirm),
+            cancel="Keep it",
+        )
+
+    def _new_order(self, e: ft.Event[ft.TextButton]) -> None:
+        accounts = self._accounts()
+        if not accounts:
+            snack(self.page, "Open an account first.")
+            return
+        form = NewOrderForm(self.page, accounts, date.today())
+
+        async def confirm(ev: ft.Event[ft.Button]) -> None:
+            form.error.visible = False
+            order = form.order()
+            if order is None:
+                self.page.update()
+                return
+            try:
+                made = await self.shell.ctrl.create_standing_order(order)
+            except (ApiError, Unreachable, SessionExpired) as ex:
+                form.error.value, form.error.visible = error_text(ex), True
+                self.page.update()
+                return
+            self.orders.append(made)
+            self._render()
+            self.page.pop_dialog()
+            snack(self.page, "Standing order set up")
+            self.page.update()
+
+        ask(
+            self.page,
+            "New standing order",
+            form.controls,
+            ft.FilledButton("Set up", on_click=confirm),
+            width=DIALOG_WIDTH,
+            scroll=True,
+        )
+
+
+class NewOrderForm:
+    """The fields of a new order, checked on the device before the bank sees them."""
+
+    def __init__(self, page: ft.Page, accounts: list[AccountResponse], today: date) -> None:
+        self.page, self.accounts, self.today = page, accounts, today
+        self.source = dropdown(
+            "From account",
+            width=FIELD_WIDTH,
+            value=str(accounts[0].id),
+            options=[ft.DropdownOption(key=str(a.id), text=account_label(a)) for a in accounts],
+        )
+        self.to = ft.TextField(label="To account number")
+        self.amount = ft.TextField(label="Amount each time", keyboard_type=ft.KeyboardType.NUMBER)
+        self.how = dropdown(
+            "How often",
+            width=FIELD_WIDTH,
+            value="monthly",
+            options=[ft.DropdownOption(key=k, text=v) for k, v in FREQUENCIES.items()],
+            on_select=self._on_how,
+        )
+        self.first = ft.TextField(
+            label="First payment (YYYY-MM-DD)", value=(today + timedelta(days=1)).isoformat()
+        )
+        self.count = ft.TextField(
+            label="Number of payments",
+            value=DEFAULT_PAYMENTS,
+            keyboard_type=ft.KeyboardType.NUMBER,
+        )
+        self.reference = ft.TextField(label="Reference (optional)", max_length=140)
+        self.error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+        self.controls: list[ft.Control] = [
+            self.source,
+            self.to,
+            self.amount,
+            self.how,
+            self.first,
+            self.count,
+            self.reference,
+            self.error,
+        ]
+
+    def _on_how(self, e: ft.Event[ft.Dropdown]) -> None:
+        self.count.visible = self.how.value != "once"
+        self.page.update()
+
+    def order(self) -> StandingOrderByNumberRequest | None:
+        """The order as typed, or None after saying on each field what is wrong."""
+        frequency = cast(Frequency, self.how.value or "monthly")
+        chosen = next((a for a in self.accounts if str(a.id) == self.source.value), None)
+        chosen = chosen or self.accounts[0]
+        self.to.error = shape_problem(self.to.value or "")
+        minor = _checked(self.amount, lambda t: positive(parse_major(t, chosen.currency)))
+        start = _checked(self.first, lambda t: first_date(t, self.today))
+        n = _checked(self.count, lambda t: payments(t, frequency))
+        if self.to.error or self.amount.error or self.first.error or self.count.error:
+            return None
+        assert minor is not None and start is not None
+        return StandingOrderByNumberRequest(
+            from_account=str(chosen.id),
+            to_account_number=grouped(self.to.value or ""),
+            amount=minor,
+            frequency=frequency,
+            start_date=start,
+            count=n,
+            description=(self.reference.value or "").strip(),
+        )
+
+
+def positive(minor: int) -> int:
+    if minor <= 0:
+        raise ValueError("Enter an amount greater than zero")
+    return minor
+
+
+def _checked(field: ft.TextField, parse: Callable[[str], T]) -> T | None:
+    """``parse`` of the field's text; on a ValueError its message goes on the field."""
+    field.error = None
+    try:
+        return parse(field.value or "")
+    except ValueError as e:
+        field.error = str(e)
+        return None

@@ -1,0 +1,69 @@
+"""A customer sets up a standing order in the app (Payments > Standing orders), sees it
+in their own words, and cancels it; the bank has it as they saw it."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.async_api import expect
+
+from e2e.test_customer_journeys import _deposit
+from e2e.ui import (
+    TIMEOUT_MS,
+    bank_session,
+    button,
+    fill,
+    open_account,
+    register,
+    shot,
+    shows,
+    tab,
+    tap,
+)
+
+
+async def test_a_monthly_standing_order_is_set_up_and_cancelled(phone, api_url: str) -> None:
+    gus = await register(await phone(), "Gus")
+    await open_account(gus, "Everyday")
+    page = gus.page
+    await _deposit(gus, "100.00", "100.00 EUR")
+    auth, everyday = await bank_session(api_url, gus)
+    await tab(page, "Home").click()
+    savings = await open_account(gus, "Savings")
+
+    await tab(page, "Payments").click()
+    await expect(shows(page, "No standing orders")).to_be_visible(timeout=TIMEOUT_MS)
+    await tap(page, "New standing order")
+    await fill(page, "To account number", savings)
+    await fill(page, "Amount each time", "25.00")
+    await fill(page, "Number of payments", "0")
+    await tap(page, "Set up")
+    await expect(shows(page, "From 1 to 1200 payments")).to_be_visible(timeout=TIMEOUT_MS)
+    await fill(page, "Number of payments", "6")
+    await shot(page, "standing-order", "0-form")
+    await tap(page, "Set up")
+    tile = page.get_by_role(  # a list tile is one group; its lines are its name
+        "group",
+        name=re.compile(
+            r"^25\.00 EUR every month to Savings Next .* · 6 payments · from Everyday$"
+        ),
+    )
+    await expect(tile).to_be_visible(timeout=TIMEOUT_MS)
+    await shot(page, "standing-order", "1-set-up")
+
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
+        orders = (await http.get("/standing-orders", headers=auth)).json()["items"]
+        assert [
+            (o["from_account_id"], o["to_account_number"], o["amount"], o["count"], o["status"])
+            for o in orders
+        ] == [(everyday, savings, 25_00, 6, "active")]
+
+        await tile.get_by_role("button", name="Cancel").click()
+        await expect(shows(page, "Cancel standing order?")).to_be_visible(timeout=TIMEOUT_MS)
+        await tap(page, "Cancel order")
+        await expect(shows(page, "No standing orders")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(button(page, "Cancel")).to_have_count(0)
+        orders = (await http.get("/standing-orders", headers=auth)).json()["items"]
+        assert [o["status"] for o in orders] == ["cancelled"]
+    await tab(page, "Home").click()
