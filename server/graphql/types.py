@@ -440,6 +440,9 @@ class StandingOrder:
     next_due: dt.date | None
     refusals_in_row: int
     created_at: dt.datetime
+    to_account_number: str | None = strawberry.field(
+        description="The destination's account number, in groups of four."
+    )
 
     @staticmethod
     def fields_of(o: standing_orders.StandingOrderResponse) -> dict[str, Any]:
@@ -458,6 +461,7 @@ class StandingOrder:
             "next_due": o.next_due,
             "refusals_in_row": o.refusals_in_row,
             "created_at": o.created_at,
+            "to_account_number": o.to_account_number,
         }
 
     @classmethod

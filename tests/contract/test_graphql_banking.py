@@ -341,7 +341,7 @@ CREATE_ORDER = """mutation($from: UUID!, $to: UUID!, $amount: MinorUnits!, $freq
   createStandingOrder(fromAccountId: $from, toAccountId: $to, amount: $amount,
                       frequency: $freq, startDate: $start, endDate: $end, count: $count,
                       description: "rent") {
-    id fromAccountId toAccountId amount frequency startDate status nextDue }
+    id fromAccountId toAccountId toAccountNumber amount frequency startDate status nextDue }
 }"""
 ORDER = """query($id: UUID!) {
   standingOrder(id: $id) { id status nextDue
@@ -363,6 +363,8 @@ async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancel
         "createStandingOrder"
     ]
     assert (once["status"], once["nextDue"], once["frequency"]) == ("ACTIVE", "2028-03-01", "ONCE")
+    bobs_number = (await http.get(f"/api/v1/accounts/{bob_account}", headers=bob.auth)).json()
+    assert once["toAccountNumber"] == bobs_number["account_number"]
     monthly = (
         await ada_gql.data(
             CREATE_ORDER, **ids, amount=500, freq="MONTHLY", start="2028-04-01", count=12
