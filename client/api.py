@@ -317,12 +317,17 @@ class BankApi:
         limit: int = 20,
         cursor: str | None = None,
         kind: str | None = None,
+        search: str | None = None,
     ) -> dto.TransactionPage:
+        """A page of history, newest first; ``search``: only postings whose description
+        contains it (any case)."""
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
         if kind:
             params["kind"] = kind
+        if search:
+            params["q"] = search
         resp = await self._authed("GET", f"/accounts/{account_id}/transactions", params=params)
         return self._decode(resp, dto.TransactionPage)
 

@@ -397,13 +397,19 @@ class Controller:
         await self._refetch_account(account_id)
 
     async def transactions(
-        self, account_id: UUID, cursor: str | None = None, kind: str | None = None
+        self,
+        account_id: UUID,
+        cursor: str | None = None,
+        kind: str | None = None,
+        search: str | None = None,
     ) -> TransactionPage:
         """A page of history; the first page is kept on the device and shown from there
         while the bank is unreachable (``next_cursor`` None: nothing more offline)."""
-        first = cursor is None and kind is None
+        first = cursor is None and kind is None and search is None
         try:
-            page = await self.api.transactions(account_id, limit=20, cursor=cursor, kind=kind)
+            page = await self.api.transactions(
+                account_id, limit=20, cursor=cursor, kind=kind, search=search
+            )
         except Unreachable:
             snap = await self.cache.load(self.state.email) if first and self.state.email else None
             if snap is None or account_id not in snap.history:

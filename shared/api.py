@@ -26,7 +26,8 @@ _UNSHOWN = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
 ONE_LINE = rf"^[^{_UNSHOWN}]*(?![\s\S])"
 ONE_LINE_NOT_BLANK = rf"^(?=.*\S)[^{_UNSHOWN}]*(?![\s\S])"  # and somewhere not a space
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-Description = Annotated[str, msgspec.Meta(max_length=140, pattern=ONE_LINE)]
+DESCRIPTION_MAX_LENGTH = 140
+Description = Annotated[str, msgspec.Meta(max_length=DESCRIPTION_MAX_LENGTH, pattern=ONE_LINE)]
 ACCOUNT_NAME_MAX_LENGTH = 64
 AccountName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=ACCOUNT_NAME_MAX_LENGTH, pattern=ONE_LINE_NOT_BLANK)

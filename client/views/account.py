@@ -79,6 +79,7 @@ class AccountScreen:
         self.state = shell.state
         self.account_id = account_id
         self.kind: str | None = None
+        self.search_text: str | None = None  # only postings whose description has it
         self.items: list[TransactionResponse] = []
         self.cursor: str | None = None
         self.exhausted = False
@@ -118,6 +119,13 @@ class AccountScreen:
         # The Row shows self.chips itself (no copy); it only reads it, so Chips stay Chips.
         self.filter = ft.Row(
             cast(list[ft.Control], self.chips), wrap=True, spacing=8, run_spacing=8
+        )
+        self.search = ft.TextField(
+            label="Search history",
+            hint_text="A word of the description, then Enter",
+            prefix_icon=ft.Icons.SEARCH,
+            dense=True,
+            on_submit=lambda e: self._on_search(),
         )
         self.limits = ft.Text("", size=12, visible=False)
         self._limits_version: int | None = None
@@ -195,6 +203,7 @@ class AccountScreen:
                 self.chart_note,
                 self.chart_box,
                 section_title("History"),
+                self.search,
                 self.filter,
                 self.history,
                 self.history_note,
@@ -445,6 +454,10 @@ class AccountScreen:
         self.page.update()
         self._spawn(self._reload())
 
+    def _on_search(self) -> None:
+        self.search_text = (self.search.value or "").strip() or None
+        self._spawn(self._reload())
+
     def _on_scroll(self, e: ft.OnScrollEvent) -> None:
         if e.pixels >= e.max_scroll_extent - 300:
             self._load_more()
@@ -463,7 +476,7 @@ class AccountScreen:
         self._loading = True
         try:
             page = await self.shell.ctrl.transactions(
-                self.account_id, cursor=self.cursor, kind=self.kind
+                self.account_id, cursor=self.cursor, kind=self.kind, search=self.search_text
             )
         except (ApiError, Unreachable, SessionExpired) as e:
             self.history_note.value = error_text(e)
@@ -474,7 +487,9 @@ class AccountScreen:
             self.items.extend(t for t in page.items if t.transaction_id not in seen)
             self.cursor = page.next_cursor
             self.exhausted = page.next_cursor is None
-            self.history_note.value = "" if self.items else "No transactions yet."
+            filtered = self.kind is not None or self.search_text is not None
+            none = "No transactions match." if filtered else "No transactions yet."
+            self.history_note.value = "" if self.items else none
         finally:
             self._loading = False
         self._render_history()
@@ -485,7 +500,14 @@ class AccountScreen:
         self.more.visible = not self.exhausted and bool(self.items)
 
     def _matches(self, tx: TransactionResponse) -> bool:
-        return tx.account_id == self.account_id and (self.kind is None or tx.kind == self.kind)
+        """Whether a pushed posting belongs in the list as it is filtered."""
+        return (
+            tx.account_id == self.account_id
+            and (self.kind is None or tx.kind == self.kind)
+            and (
+                self.search_text is None or self.search_text.casefold() in tx.description.casefold()
+            )
+        )
 
     # --- chart ----------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from server.api.input_guard import InputGuard
 from server.api.openapi_errors import HandlerFacts, handler_facts
 from server.api.rate_limits import MONEY_MOVING
 from server.application.password_policy import MIN_LENGTH as PASSWORD_MIN_LENGTH
-from shared.api import IDEMPOTENCY_KEY, Problem
+from shared.api import DESCRIPTION_MAX_LENGTH, IDEMPOTENCY_KEY, Problem
 
 REF = "#/components/schemas/{name}"
 OAUTH2, BEARER = "OAuth2PasswordBearer", "BearerJWT"
@@ -54,6 +54,7 @@ WITH_RETRY_AFTER = (429, 503)
 PARAMETER_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("listTransactions", "limit"): {"minimum": 1, "maximum": queries.MAX_PAGE},
     ("listTransactions", "kind"): {"enum": list(queries.KINDS)},
+    ("listTransactions", "q"): {"maxLength": DESCRIPTION_MAX_LENGTH},
     ("listTransactions", "from"): {"anyOf": [{"format": "date"}, {"format": "date-time"}]},
     ("listTransactions", "to"): {"anyOf": [{"format": "date"}, {"format": "date-time"}]},
     ("getAnalytics", "from"): {"format": "date"},

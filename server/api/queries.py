@@ -28,7 +28,13 @@ from server.application.errors import TransactionNotFoundError
 from server.queries import accounts as account_queries
 from server.queries import history
 from server.readmodel.cache import QueryCache
-from shared.api import AnalyticsResponse, BalanceResponse, TransactionPage, TransactionResponse
+from shared.api import (
+    DESCRIPTION_MAX_LENGTH,
+    AnalyticsResponse,
+    BalanceResponse,
+    TransactionPage,
+    TransactionResponse,
+)
 
 KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")
 MAX_PAGE = 200
@@ -119,16 +125,27 @@ class QueryController(Controller):
             query="to", default=None, description="exclusive; a date: whole day"
         ),
         kind: str | None = Parameter(default=None, description="|".join(KINDS)),
+        q: str | None = Parameter(
+            default=None,
+            description="only postings whose description contains this text (any case)",
+        ),
     ) -> TransactionPage:
         account = await resolve_account(ctx, account_id)
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}.", "invalid_limit")
         if kind is not None and kind not in KINDS:
             raise BadRequestError(f"kind must be one of {', '.join(KINDS)}.", "invalid_kind")
+        if q is not None and len(q) > DESCRIPTION_MAX_LENGTH:
+            raise BadRequestError(
+                f"q (the text to search for) is at most {DESCRIPTION_MAX_LENGTH} characters,"
+                " as a description is.",
+                "invalid_search",
+            )
         flt = history.HistoryFilter(
             since=_parse_instant(since, "from", end_of_day=False),
             until=_parse_instant(until, "to", end_of_day=True),
             kind=kind,
+            text=q.strip() or None if q is not None else None,
         )
         if flt.since is not None and flt.until is not None and flt.since >= flt.until:
             raise BadRequestError(

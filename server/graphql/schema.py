@@ -105,6 +105,10 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
         from_: Annotated[str | None, strawberry.argument(name="from")] = None,
         to: str | None = None,
         kind: t.TransactionKind | None = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="Only postings whose description contains it."),
+        ] = None,
     ) -> t.TransactionConnection:
         actor = await actor_of(info.context)
         page: api.TransactionPage = await QueryController.transactions.fn(
@@ -118,6 +122,7 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
             since=from_,
             until=to,
             kind=kind.value if kind else None,
+            q=search,
         )
         edges = [
             t.TransactionEdge(cursor=encode_cursor(account_id, x.version), node=t.Transaction.of(x))

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from piccolo.columns.combination import And, Where
+from piccolo.columns.combination import And, Where, WhereRaw
 
 from server.adapters.account_numbers import with_counterparty_numbers
 from server.readmodel.postings import POSTING_EVENT_TYPES, posting_of
@@ -62,6 +62,13 @@ class HistoryFilter:
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
     kind: str | None = None
+    text: str | None = None  # in the description, any case, taken literally
+
+
+def _contains(text: str) -> str:
+    """An ILIKE pattern matching ``text`` anywhere: its own % _ and \\ match themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 async def transactions_page(
@@ -76,6 +83,10 @@ async def transactions_page(
         where &= TransactionView.occurred_at < flt.until
     if flt.kind is not None:
         where &= TransactionView.kind == flt.kind
+    if flt.text is not None:
+        # pg_c_utf8 (PostgreSQL 17+) folds the case of every letter, not only ASCII's
+        # (the database's own locale is C): "ünï" finds "Ünïcode".
+        where &= WhereRaw('"description" COLLATE pg_c_utf8 ILIKE {}', _contains(flt.text))
     rows = await (
         TransactionView.select()
         .where(where)

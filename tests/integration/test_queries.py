@@ -353,3 +353,54 @@ async def test_one_transaction_by_its_id_as_soon_as_it_is_answered_with_the_othe
     assert (other_side.status_code, other_side.json()["code"]) == (404, "transaction_not_found")
     bad = await http.get(url(account, "lunch"), headers=ada.auth)
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_id")
+
+
+async def test_history_searched_by_a_word_of_the_description(
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+) -> None:
+    ada, account = await funded_customer(http)
+    words = ["Rent December", "rent January", "Groceries", "100% juice", "snake_case", "Ünïcode"]
+    for word in words:
+        r = await ada.deposit(account, 1_00, description=word)
+        assert r.status_code == 201, r.text
+    await wait_projected(db, account, r.json()["version"])
+    url = f"/api/v1/accounts/{account}/transactions"
+
+    async def found(**params: str) -> list[str]:
+        r = await http.get(url, params=params, headers=ada.auth)
+        assert r.status_code == 200, r.text
+        return [t["description"] for t in r.json()["items"]]
+
+    assert await found(q="RENT") == ["rent January", "Rent December"]  # any case, newest first
+    assert await found(q=" rent ") == ["rent January", "Rent December"]  # trimmed
+    assert await found(q="%") == ["100% juice"]  # taken literally, not as a wildcard
+    assert await found(q="_") == ["snake_case"]
+    assert await found(q="ünï") == ["Ünïcode"]
+    assert await found(q="rent", kind="withdrawal") == []  # with the other filters
+    assert await found(q="nothing like it") == []
+    assert len(await found(q="")) == len(words)  # no text: everything
+    page = (await http.get(url, params={"q": "rent", "limit": 1}, headers=ada.auth)).json()
+    assert [t["description"] for t in page["items"]] == ["rent January"]
+    rest = await http.get(
+        url, params={"q": "rent", "cursor": page["next_cursor"]}, headers=ada.auth
+    )
+    assert [t["description"] for t in rest.json()["items"]] == ["Rent December"]
+
+    too_long = await http.get(url, params={"q": "x" * 141}, headers=ada.auth)
+    assert too_long.status_code == 400, too_long.text
+    assert too_long.json()["code"] == "invalid_search"
+    assert "140" in too_long.json()["detail"]
+    gql = await http.post(
+        "/graphql",
+        json={
+            "query": 'query($id: UUID!) { transactions(accountId: $id, search: "RENT")'
+            " { edges { node { description } } } }",
+            "variables": {"id": account},
+        },
+        headers=ada.auth,
+    )
+    edges = gql.json()["data"]["transactions"]["edges"]
+    assert [e["node"]["description"] for e in edges] == ["rent January", "Rent December"]
