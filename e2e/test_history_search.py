@@ -1,9 +1,11 @@
 """A customer finds a payment in the history by a word of its description; a search
-that finds nothing says so, and an empty one shows everything again."""
+that finds nothing says so, and an empty one shows everything again. Payments made
+elsewhere while the screen is open reach its 30-day chart too."""
 
 from __future__ import annotations
 
 import re
+import uuid
 
 import httpx
 from playwright.async_api import Locator, Page, expect
@@ -26,10 +28,14 @@ async def test_the_history_is_searched_by_a_word_of_the_description(phone, api_u
             r = await http.post(
                 f"/accounts/{account_id}/deposits",
                 json={"amount": 1_00, "description": text},
-                headers={**auth, "Idempotency-Key": text},
+                headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
             )
             assert r.status_code == 201, r.text
     await expect(line(page, "Groceries")).to_be_visible(timeout=TIMEOUT_MS)
+    # the 30-day chart moves with the account too (it was loaded before these came)
+    await expect(shows(page, "In 3.00 EUR · Out 0.00 EUR · 3 transactions")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
 
     await fill(page, "Search history", "RENT")
     await page.keyboard.press("Enter")

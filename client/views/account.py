@@ -122,7 +122,6 @@ class AccountScreen:
         )
         self.search = ft.TextField(
             label="Search history",
-            hint_text="A word of the description, then Enter",
             prefix_icon=ft.Icons.SEARCH,
             dense=True,
             on_submit=lambda e: self._on_search(),
@@ -220,7 +219,9 @@ class AccountScreen:
         self._load_holds()
         self._load_limits()
         self._spawn(self._reload())
-        self._spawn(self._load_chart())
+        self._chart_version: int | None = None  # the account's version the chart shows
+        self._chart_task: asyncio.Task[None] | None = None
+        self._refresh_chart()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return asyncio.get_running_loop().create_task(coro)
@@ -511,6 +512,15 @@ class AccountScreen:
 
     # --- chart ----------------------------------------------------------------------
 
+    def _refresh_chart(self) -> None:
+        """(Re)load the chart when the account moved on (one load at a time)."""
+        a = self.state.accounts.get(self.account_id)
+        version = a.version if a else 0
+        if version == self._chart_version or (self._chart_task and not self._chart_task.done()):
+            return
+        self._chart_version = version
+        self._chart_task = self._spawn(self._load_chart())
+
     async def _load_chart(self) -> None:
         end = date.today()
         try:
@@ -520,13 +530,17 @@ class AccountScreen:
         except ApiError as e:
             self.chart_note.value = "" if e.status == 404 else error_text(e)
             self._update()
+            self._chart_version = None  # try again with the next change
             return
         except (Unreachable, SessionExpired) as e:
             self.chart_note.value = error_text(e)
             self._update()
+            self._chart_version = None
             return
         self._render_chart(data)
         self._update()
+        # a change that came while this load ran: load once more, after this task ends
+        asyncio.get_running_loop().call_soon(self._refresh_chart)
 
     def _render_chart(self, data: AnalyticsResponse) -> None:
         self.chart_note.value = chart_summary(data)
@@ -563,6 +577,7 @@ class AccountScreen:
             if topic == "accounts":
                 self._load_holds()
                 self._load_limits()
+                self._refresh_chart()
             a = self.state.accounts.get(self.account_id)
             newest = max([t.version for t in self.items] + [self._seen_version])
             if topic == "accounts" and a is not None and a.version > newest:
