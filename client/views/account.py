@@ -475,6 +475,7 @@ class AccountScreen:
 
     async def _fetch(self, replace: bool = False) -> None:
         self._loading = True
+        asked = (self.kind, self.search_text)
         try:
             page = await self.shell.ctrl.transactions(
                 self.account_id, cursor=self.cursor, kind=self.kind, search=self.search_text
@@ -482,6 +483,8 @@ class AccountScreen:
         except (ApiError, Unreachable, SessionExpired) as e:
             self.history_note.value = error_text(e)
         else:
+            if asked != (self.kind, self.search_text):
+                return  # the filter changed while this page came: its own reload follows
             if replace:
                 self.items = []
             seen = {t.transaction_id for t in self.items}

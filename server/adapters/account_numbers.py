@@ -35,10 +35,10 @@ async def with_counterparty_numbers(
     others = [t.counterparty_account_id for t in items if t.counterparty_account_id is not None]
     if not others:
         return items
-    return numbered(items, await account_numbers(db, others))
+    return _numbered(items, await account_numbers(db, others))
 
 
-def numbered(
+def _numbered(
     items: list[TransactionResponse], numbers: dict[UUID, str]
 ) -> list[TransactionResponse]:
     return [
