@@ -36,6 +36,24 @@ from shared.standing_orders import (
 CREATE = "create_standing_order"
 
 
+async def by_account_ids(
+    ctx: AppContext, body: StandingOrderByNumberRequest
+) -> StandingOrderRequest:
+    """The order with its accounts resolved to their ids (a mistyped number first: 422)."""
+    account_number.parse(body.to_account_number)
+    return StandingOrderRequest(
+        from_account_id=await resolve_account(ctx, body.from_account, "from_account"),
+        to_account_id=await resolve_account(ctx, body.to_account_number, "to_account_number"),
+        amount=body.amount,
+        frequency=body.frequency,
+        start_date=body.start_date,
+        end_date=body.end_date,
+        count=body.count,
+        description=body.description,
+        currency=body.currency,
+    )
+
+
 class StandingOrderController(Controller):
     path = "/api/v1/standing-orders"
     tags = ["standing-orders"]
@@ -62,18 +80,7 @@ class StandingOrderController(Controller):
         data: StandingOrderByNumberRequest,
     ) -> StandingOrderResponse:
         body = await decode_body(request, StandingOrderByNumberRequest)
-        account_number.parse(body.to_account_number)  # 400 for a mistyped number first
-        req = StandingOrderRequest(
-            from_account_id=await resolve_account(ctx, body.from_account, "from_account"),
-            to_account_id=await resolve_account(ctx, body.to_account_number, "to_account_number"),
-            amount=body.amount,
-            frequency=body.frequency,
-            start_date=body.start_date,
-            end_date=body.end_date,
-            count=body.count,
-            description=body.description,
-            currency=body.currency,
-        )
+        req = await by_account_ids(ctx, body)
         idem = idempotency_key(request, actor, CREATE, req, required=False)
         audit = audit_record(request, CREATE, actor)
         return await standing_orders.create(ctx, actor, req, audit, idem)

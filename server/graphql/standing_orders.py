@@ -14,12 +14,12 @@ import strawberry
 from strawberry.types import Info
 
 from server.api.security import audit_record
-from server.api.standing_orders import CREATE
+from server.api.standing_orders import CREATE, by_account_ids
 from server.application import standing_orders
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
 from server.graphql.mutations import KEY_HELP, _request, caller, command_key
-from shared.standing_orders import StandingOrderRequest
+from shared.standing_orders import StandingOrderByNumberRequest, StandingOrderRequest
 
 BankInfo = Info[BankContext, None]
 
@@ -75,6 +75,47 @@ class StandingOrderMutation:
         idem = command_key(actor, CREATE, req, idempotency_key, required=False)
         audit = audit_record(request, CREATE, actor)
         ctx = info.context.services.ctx
+        created = await standing_orders.create(ctx, actor, req, audit, idem)
+        return t.StandingOrder.of(created)
+
+    @strawberry.mutation(
+        description="The same order to an account number (the source by its id or number),"
+        " as payToAccountNumber is a transfer; the same key through either mutation or REST"
+        " is the same order."
+    )
+    async def create_standing_order_to_account_number(
+        self,
+        info: BankInfo,
+        from_account: Annotated[
+            str, strawberry.argument(description="Your account: its id or account number.")
+        ],
+        to_account_number: str,
+        amount: t.MinorUnits,
+        frequency: t.Frequency,
+        start_date: dt.date,
+        end_date: dt.date | None = None,
+        count: int | None = None,
+        description: str = "",
+        currency: str | None = None,
+        idempotency_key: Annotated[str | None, strawberry.argument(description=KEY_HELP)] = None,
+    ) -> t.StandingOrder:
+        actor, request = await caller(info)
+        ctx = info.context.services.ctx
+        body = _request(
+            StandingOrderByNumberRequest,
+            from_account=from_account,
+            to_account_number=to_account_number,
+            amount=amount,
+            frequency=frequency.value,
+            start_date=start_date.isoformat(),
+            end_date=end_date.isoformat() if end_date else None,
+            count=count,
+            description=description,
+            currency=currency,
+        )
+        req = await by_account_ids(ctx, body)
+        idem = command_key(actor, CREATE, req, idempotency_key, required=False)
+        audit = audit_record(request, CREATE, actor)
         created = await standing_orders.create(ctx, actor, req, audit, idem)
         return t.StandingOrder.of(created)
 

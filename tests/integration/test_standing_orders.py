@@ -511,6 +511,22 @@ async def test_an_order_to_an_account_number_is_the_order_to_its_account(
         "/api/v1/standing-orders", json={**by_id, "description": "rent"}, headers=keyed
     )
     assert again.status_code == 201 and again.json() == order_
+    # And GraphQL's mutation by number, under the same key.
+    gql = await http.post(
+        "/graphql",
+        json={
+            "query": """mutation($from: String!, $to: String!, $key: String!) {
+              createStandingOrderToAccountNumber(fromAccount: $from, toAccountNumber: $to,
+                amount: 25, frequency: MONTHLY, startDate: "2027-01-04", count: 2,
+                description: "rent", idempotencyKey: $key) { id toAccountNumber } }""",
+            "variables": {"from": source, "to": bobs, "key": keyed["Idempotency-Key"]},
+        },
+        headers=payer.auth,
+    )
+    assert gql.json()["data"]["createStandingOrderToAccountNumber"] == {
+        "id": order_["id"],
+        "toAccountNumber": bobs,
+    }, gql.text
     listed = (await http.get("/api/v1/standing-orders", headers=payer.auth)).json()["items"]
     assert [(o["id"], o["to_account_number"]) for o in listed] == [(order_["id"], bobs)]
     assert (await order(payer, order_["id"]))["to_account_number"] == bobs
