@@ -8,7 +8,7 @@ first date and then, if it repeats, every week or every month for a number of pa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date
 from uuid import UUID
 
 from client import counterparties
@@ -31,14 +31,15 @@ def day_text(d: date) -> str:
 
 
 def first_date(text: str, today: date) -> date:
-    """The first payment's date as typed (YYYY-MM-DD), tomorrow or later. Raises
-    ValueError with a message a person can act on."""
+    """The first payment's date as typed (YYYY-MM-DD), today or later (the bank, which
+    counts days in UTC, has the last word). Raises ValueError with a message a person
+    can act on."""
     try:
         d = date.fromisoformat(text.strip())
     except ValueError:
         raise ValueError("Enter a date like 2027-01-04") from None
-    if d <= today:
-        raise ValueError(f"Choose a day after today, from {day_text(today + timedelta(days=1))}")
+    if d < today:
+        raise ValueError(f"Choose today or a later day, from {day_text(today)}")
     return d
 
 

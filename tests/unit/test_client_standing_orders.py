@@ -74,12 +74,13 @@ def test_an_order_is_said_in_the_customers_words() -> None:
     assert describe(suspended, ACCOUNTS, [])[1].startswith("Suspended: payments were refused")
 
 
-def test_the_first_payment_is_a_day_after_today() -> None:
+def test_the_first_payment_is_today_or_later() -> None:
     assert first_date(" 2027-01-04 ", TODAY) == date(2027, 1, 4)
+    assert first_date("2026-12-06", TODAY) == TODAY
     with pytest.raises(ValueError, match="like 2027-01-04"):
         first_date("4 Jan", TODAY)
-    with pytest.raises(ValueError, match="from 7 Dec 2026"):
-        first_date("2026-12-06", TODAY)
+    with pytest.raises(ValueError, match="from 6 Dec 2026"):
+        first_date("2026-12-05", TODAY)
 
 
 def test_a_repeating_order_says_how_many_payments() -> None:
