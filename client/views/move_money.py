@@ -289,6 +289,8 @@ class MoveMoneyScreen:
         self.page.update()
 
     def on_state(self, topic: Topic, payload: object) -> None:
+        if topic in ("payees", "accounts"):  # the orders name accounts by name or nickname
+            self.standing_orders.render()
         if topic == "payees":
             self._render_payees()
         elif topic in ("accounts", "connection"):

@@ -83,10 +83,10 @@ class StandingOrdersSection:
             self.control.visible = False
         else:
             self.orders = found
-            self._render()
+            self.render()
         self.page.update()
 
-    def _render(self) -> None:
+    def render(self) -> None:
         shown = [o for o in self.orders if o.status in SHOWN]
         self.list.controls = [self._tile(o) for o in shown]
         self.note.value = "" if shown else "No standing orders. Set one up to pay regularly."
@@ -116,7 +116,7 @@ class StandingOrdersSection:
                 self.page.update()
                 return
             self.orders = [done if o.id == done.id else o for o in self.orders]
-            self._render()
+            self.render()
             self.page.pop_dialog()
             snack(self.page, "Standing order cancelled")
             self.page.update()
@@ -149,7 +149,7 @@ class StandingOrdersSection:
                 self.page.update()
                 return
             self.orders.append(made)
-            self._render()
+            self.render()
             self.page.pop_dialog()
             snack(self.page, "Standing order set up")
             self.page.update()

@@ -4,7 +4,8 @@
   exist (404, never 403). A customer may close their own account (the domain
   allows it only at a zero balance) and rename it, but not freeze or unfreeze it.
 - teller: reads any account, deposits to and withdraws from it (cash desk).
-- admin: reads any account, freezes, unfreezes and closes it; assigns roles.
+- admin: reads any account, freezes, unfreezes, closes and renames it (a customer who
+  asks the bank by phone); assigns roles.
 - auditor: reads any account and the audit trail, and nothing else (not even
   opening an account of their own).
 Staff other than auditors keep an owner's rights on accounts they own.
@@ -25,7 +26,7 @@ Action = Literal["read", "deposit", "withdraw", "transfer", "freeze", "unfreeze"
 # What each staff role may do on any customer's account.
 _STAFF: dict[str, frozenset[str]] = {
     "teller": frozenset({"read", "deposit", "withdraw"}),
-    "admin": frozenset({"read", "freeze", "unfreeze", "close"}),
+    "admin": frozenset({"read", "freeze", "unfreeze", "close", "rename"}),
     "auditor": frozenset({"read"}),
 }
 # What an owner may do on their own account.

@@ -13,11 +13,13 @@ import httpx
 from websockets.asyncio.client import connect
 
 from infra.local.procs import ManagedProcess
+from infra.local.stack import EmbeddedStack
 from server.projections.check import find_differences
 from tests.integration.test_live import hello, until, ws_url
 from tests.integration.test_projections import wait_projected
 from tests.integration.test_statements import month_label, parse_csv, statement
 from tests.support.customers import Customer, sign_up
+from tests.support.staff import admin, audit_rows, staff
 
 
 async def rename(
@@ -103,3 +105,33 @@ async def test_a_bad_name_anothers_account_or_a_closed_one_is_refused_and_nothin
     late = await rename(ada, account, "Old")
     assert (late.status_code, late.json()["code"]) == (422, "account_closed")
     assert await events_of(db, account) == ["AccountOpened", "AccountClosed"]
+
+
+async def test_an_admin_renames_a_customers_account_on_request_and_a_teller_cannot(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+) -> None:
+    ada = await sign_up(http, "Ada Phoned")
+    account = (await ada.open_account(name="Evryday"))["id"]
+    teller = await staff(http, stack, "teller", "Tom Teller")
+    refused = await rename(teller, account, "Everyday")
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    assert await events_of(db, account) == ["AccountOpened"]
+
+    boss = await admin(http, stack)
+    done = await rename(boss, account, "Everyday")
+    assert done.status_code == 200, done.text
+    assert (await ada.account(account)).json()["name"] == "Everyday"
+    actor = await db.fetchval(
+        "SELECT metadata->>'actor_id' FROM events WHERE stream_id = $1 AND version = 2",
+        uuid.UUID(account),
+    )
+    assert actor == boss.user_id  # the event says who renamed it
+    auditor = await staff(http, stack, "auditor", "Aud Itor")
+    rows = await audit_rows(http, auditor, account=account)
+    renames = {(r["actor_id"], r["outcome"]) for r in rows if r["action"] == "rename_account"}
+    assert (boss.user_id, "accepted") in renames  # the trail says who renamed it
+    assert (teller.user_id, "accepted") not in renames
