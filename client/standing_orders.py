@@ -14,14 +14,13 @@ from uuid import UUID
 from client import counterparties
 from shared.api import AccountResponse, PayeeResponse
 from shared.money import money_text
-from shared.standing_orders import Frequency, StandingOrderResponse
+from shared.standing_orders import MOST_PAYMENTS, Frequency, StandingOrderResponse
 
 FREQUENCIES: dict[Frequency, str] = {
     "once": "Once",
     "weekly": "Every week",
     "monthly": "Every month",
 }
-MOST_PAYMENTS = 1200  # the bank's bound on an order's number of payments
 DEFAULT_PAYMENTS = "12"
 SHOWN = ("active", "suspended")  # what the list shows; finished and cancelled ones go
 

@@ -209,6 +209,14 @@ class AppState:
     def apply_transaction(self, tx: TransactionResponse) -> None:
         self.notify("transaction", tx)
 
+    def accounts_in_order(self) -> list[AccountResponse]:
+        """The accounts, the first opened first (one without an opening date last)."""
+        return sorted(self.accounts.values(), key=lambda a: (a.opened_at is None, a.opened_at))
+
+    def open_accounts(self) -> list[AccountResponse]:
+        """The accounts money can still move from or to (a closed one moves none), in order."""
+        return [a for a in self.accounts_in_order() if a.status != "closed"]
+
     def last_versions(self) -> dict[UUID, int]:
         return {a.id: a.version for a in self.accounts.values()}
 

@@ -13,6 +13,8 @@ from shared.money import CurrencyCode, PositiveMinorUnits
 
 Frequency = Literal["once", "weekly", "monthly"]
 OrderStatus = Literal["active", "finished", "cancelled", "suspended"]
+MOST_PAYMENTS = 1200  # the most payments one order may be given (``count``)
+Payments = Annotated[int, msgspec.Meta(ge=1, le=MOST_PAYMENTS)]
 
 
 class StandingOrderRequest(Request, frozen=True):
@@ -26,7 +28,7 @@ class StandingOrderRequest(Request, frozen=True):
     frequency: Frequency
     start_date: date
     end_date: date | None = None
-    count: Annotated[int, msgspec.Meta(ge=1, le=1200)] | None = None
+    count: Payments | None = None
     description: Description = ""
     currency: CurrencyCode | None = None
 
@@ -42,7 +44,7 @@ class StandingOrderByNumberRequest(Request, frozen=True):
     frequency: Frequency
     start_date: date
     end_date: date | None = None
-    count: Annotated[int, msgspec.Meta(ge=1, le=1200)] | None = None
+    count: Payments | None = None
     description: Description = ""
     currency: CurrencyCode | None = None
 

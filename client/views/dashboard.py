@@ -207,9 +207,7 @@ class DashboardScreen:
         )
 
     def _render_accounts(self) -> None:
-        items = sorted(
-            self.state.accounts.values(), key=lambda a: (a.opened_at is None, a.opened_at)
-        )
+        items = self.state.accounts_in_order()
         if not items:
             self.accounts.controls = [
                 ft.Text(

@@ -86,7 +86,7 @@ class MoveMoneyScreen:
         self.page = shell.page
         self.state = shell.state
         self.kind: MovementKind = kind if is_movement_kind(kind) else "deposit"
-        accounts = self._accounts()
+        accounts = self.state.open_accounts()
         chosen = (
             account_id
             if any(a.id == account_id for a in accounts)
@@ -199,13 +199,6 @@ class MoveMoneyScreen:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _accounts(self) -> list[AccountResponse]:
-        """The accounts money can move from or to (a closed one moves none)."""
-        return sorted(
-            (a for a in self.state.accounts.values() if a.status != "closed"),
-            key=lambda a: (a.opened_at is None, a.opened_at),
-        )
-
     def _source(self) -> AccountResponse | None:
         try:
             return self.state.accounts.get(UUID(self.account.value or ""))
@@ -220,7 +213,7 @@ class MoveMoneyScreen:
         source = self._source()
         others = [
             a
-            for a in self._accounts()
+            for a in self.state.open_accounts()
             if (source is None or a.id != source.id) and a.account_number
         ]
         self.own_targets.visible = transfer and bool(others)

@@ -65,13 +65,6 @@ class StandingOrdersSection:
             spacing=8,
         )
 
-    def _accounts(self) -> list[AccountResponse]:
-        """The accounts an order may pay from, the first opened first."""
-        return sorted(
-            (a for a in self.state.accounts.values() if a.status != "closed"),
-            key=lambda a: (a.opened_at is None, a.opened_at),
-        )
-
     async def load(self) -> None:
         try:
             found = await self.shell.ctrl.standing_orders()
@@ -130,7 +123,7 @@ class StandingOrdersSection:
         )
 
     def _new_order(self, e: ft.Event[ft.TextButton]) -> None:
-        accounts = self._accounts()
+        accounts = self.state.open_accounts()
         if not accounts:
             snack(self.page, "Open an account first.")
             return

@@ -22,3 +22,16 @@ async def resolve_account(ctx: AppContext, value: str, name: str = "account_id")
     if found is None:
         raise AccountNotFoundError("No such account.")
     return found  # type: ignore[no-any-return]  # asyncpg's fetchval is untyped
+
+
+async def resolve_payment(
+    ctx: AppContext, from_account: str, to_account_number: str
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A payment's two accounts as people name them (the source by id or number, the
+    destination by the number typed): a mistyped number is refused first (its check
+    digits: 422), then each is resolved (a number nobody holds: 404)."""
+    account_number.parse(to_account_number)
+    return (
+        await resolve_account(ctx, from_account, "from_account"),
+        await resolve_account(ctx, to_account_number, "to_account_number"),
+    )

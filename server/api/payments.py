@@ -9,13 +9,12 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 
-from server.api.account_ids import resolve_account
+from server.api.account_ids import resolve_payment
 from server.api.accounts import command_response
 from server.api.body import decode_body, event_metadata, idempotency_key
 from server.api.transfers import transfer_audit
 from server.application import handlers
 from server.application.context import Actor, AppContext
-from server.domain import account_number
 from shared.api import TransferByNumberRequest, TransferRequest, TransferResponse
 
 
@@ -32,10 +31,10 @@ class TransferByNumberController(Controller):
         data: TransferByNumberRequest,
     ) -> Response[TransferResponse]:
         body = await decode_body(request, TransferByNumberRequest)
-        account_number.parse(body.to_account_number)  # 400 for a mistyped number first
+        source, target = await resolve_payment(ctx, body.from_account, body.to_account_number)
         req = TransferRequest(
-            from_account_id=await resolve_account(ctx, body.from_account, "from_account"),
-            to_account_id=await resolve_account(ctx, body.to_account_number, "to_account_number"),
+            from_account_id=source,
+            to_account_id=target,
             amount=body.amount,
             description=body.description,
             currency=body.currency,

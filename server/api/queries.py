@@ -145,7 +145,7 @@ class QueryController(Controller):
             since=_parse_instant(since, "from", end_of_day=False),
             until=_parse_instant(until, "to", end_of_day=True),
             kind=kind,
-            text=q.strip() or None if q is not None else None,
+            text=(q or "").strip() or None,
         )
         if flt.since is not None and flt.until is not None and flt.since >= flt.until:
             raise BadRequestError(

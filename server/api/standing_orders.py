@@ -18,12 +18,11 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 
-from server.api.account_ids import resolve_account
+from server.api.account_ids import resolve_payment
 from server.api.body import decode_body, idempotency_key, parse_uuid
 from server.api.security import audit_record
 from server.application import standing_orders
 from server.application.context import Actor, AppContext
-from server.domain import account_number
 from shared.standing_orders import (
     StandingOrderByNumberRequest,
     StandingOrderList,
@@ -39,11 +38,11 @@ CREATE = "create_standing_order"
 async def by_account_ids(
     ctx: AppContext, body: StandingOrderByNumberRequest
 ) -> StandingOrderRequest:
-    """The order with its accounts resolved to their ids (a mistyped number first: 422)."""
-    account_number.parse(body.to_account_number)
+    """The order with its accounts resolved to their ids."""
+    source, target = await resolve_payment(ctx, body.from_account, body.to_account_number)
     return StandingOrderRequest(
-        from_account_id=await resolve_account(ctx, body.from_account, "from_account"),
-        to_account_id=await resolve_account(ctx, body.to_account_number, "to_account_number"),
+        from_account_id=source,
+        to_account_id=target,
         amount=body.amount,
         frequency=body.frequency,
         start_date=body.start_date,

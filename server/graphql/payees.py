@@ -11,13 +11,12 @@ import msgspec
 import strawberry
 from strawberry.types import Info
 
-from server.api.account_ids import resolve_account
+from server.api.account_ids import resolve_account, resolve_payment
 from server.api.body import event_metadata
 from server.api.security import audit_record
 from server.api.transfers import transfer_audit
 from server.application import handlers, payees
 from server.application.access import check_may_open_account
-from server.domain import account_number as numbers
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
 from server.graphql.mutations import KEY_HELP, _request, _transfer, caller, command_key
@@ -107,10 +106,10 @@ class PayeeMutation:
             description=description,
             currency=currency,
         )
-        numbers.parse(body.to_account_number)  # a mistyped number first, as REST
+        source, target = await resolve_payment(ctx, body.from_account, body.to_account_number)
         req = api.TransferRequest(
-            from_account_id=await resolve_account(ctx, body.from_account, "from_account"),
-            to_account_id=await resolve_account(ctx, body.to_account_number, "to_account_number"),
+            from_account_id=source,
+            to_account_id=target,
             amount=body.amount,
             description=body.description,
             currency=body.currency,

@@ -31,7 +31,7 @@ def messages_for(
     row: asyncpg.Record,
     update: AccountUpdate | None,
     opened: bool,
-    numbers: Mapping[UUID, str] | None = None,
+    numbers: Mapping[UUID, str],
 ) -> list[ServerMessage]:
     """What the owner's devices are told: the new balance and available balance
     (with the latest posting, its other account's number from ``numbers``) when money
@@ -47,7 +47,7 @@ def messages_for(
                 account_id=row["account_id"],
                 balance=balance,
                 version=row["version"],
-                transaction=_pushed(posting, numbers or {}) if posting else None,
+                transaction=_pushed(posting, numbers) if posting else None,
                 available_balance=Money(
                     amount=row["balance"] - row["held"], currency=row["currency"]
                 ),
@@ -78,7 +78,7 @@ async def publish_changes(
     rows: list[asyncpg.Record],
     updates: dict[UUID, AccountUpdate],
     opened: set[UUID],
-    numbers: Mapping[UUID, str] | None = None,
+    numbers: Mapping[UUID, str],
 ) -> int:
     """Refresh caches and publish; returns the number of messages published."""
     if not rows:

@@ -198,7 +198,7 @@ class Projector:
             if u.last_posting is not None and (other := row_counterparty(u.last_posting))
         }
         try:
-            numbers = await self.numbers.of(self.pool, others) if others else {}
+            numbers = await self.numbers.of(self.pool, others)  # no query once all are met
         except Exception:  # the push still goes, naming the other account by its id only
             log.exception("could not read the numbers of %d account(s)", len(others))
             numbers = {}

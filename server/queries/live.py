@@ -7,6 +7,8 @@ balance (with the available balance) and status."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from itertools import islice
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -14,6 +16,7 @@ import asyncpg
 from server.adapters.account_numbers import with_counterparty_numbers
 from server.readmodel.rows import transaction_response
 from server.readmodel.tables import AccountView, TransactionView
+from shared.api import TransactionResponse
 from shared.messages import AccountStatusChanged, BalanceChanged, ServerMessage
 from shared.money import Money
 
@@ -29,24 +32,31 @@ async def missed_messages(
     """The messages a client that saw ``last_versions`` (per account) missed,
     in the order to send them; of the accounts in ``only`` when it is given. The
     sender still drops any message whose version it has already sent."""
-    messages: list[ServerMessage] = []
+    behind: list[tuple[dict[str, Any], list[TransactionResponse]]] = []
     accounts = await AccountView.select().where(AccountView.owner_id == owner_id)
     for a in accounts:
         if only is not None and a["account_id"] not in only:
             continue
-        account_id, last = a["account_id"], last_versions.get(a["account_id"], 0)
+        last = last_versions.get(a["account_id"], 0)
         if a["version"] <= last:
             continue
         postings = await (
             TransactionView.select()
-            .where((TransactionView.account_id == account_id) & (TransactionView.version > last))
+            .where(
+                (TransactionView.account_id == a["account_id"]) & (TransactionView.version > last)
+            )
             .order_by(TransactionView.version, ascending=False)
             .limit(CATCH_UP_MAX_POSTINGS)
         )
+        behind.append((a, [transaction_response(p) for p in reversed(postings)]))
+    # The other accounts' numbers of every account's postings in one query.
+    numbered = iter(await with_counterparty_numbers(db, [t for _, ts in behind for t in ts]))
+    messages: list[ServerMessage] = []
+    for a, missed in behind:
+        account_id = a["account_id"]
         balance = Money(amount=a["balance"], currency=a["currency"])
         available = Money(amount=a["balance"] - a["held"], currency=a["currency"])
-        missed = [transaction_response(p) for p in reversed(postings)]
-        for t in await with_counterparty_numbers(db, missed):
+        for t in islice(numbered, len(missed)):  # this account's, in order
             # The available balance is known at the account's current version only.
             now = available if t.version == a["version"] else None
             messages.append(

@@ -544,8 +544,23 @@ async def test_an_order_to_an_account_number_is_the_order_to_its_account(
         url, json={k: v for k, v in body.items() if k != "to_account_number"}, headers=payer.auth
     )
     assert r.status_code == 400 and "to_account_number" in r.json()["detail"]
+    # Paying from someone else's account, named by its number: it does not exist for you.
+    adas = account_number.formatted(
+        await db.fetchval(
+            "SELECT account_number FROM account_owners WHERE account_id = $1", uuid.UUID(source)
+        )
+    )
+    theirs = {**body, "from_account": bobs, "to_account_number": adas}
+    r = await http.post(url, json=theirs, headers=payer.auth)
+    assert (r.status_code, r.json()["code"]) == (404, "account_not_found"), r.text
     listed = (await http.get("/api/v1/standing-orders", headers=payer.auth)).json()["items"]
     assert len(listed) == 1
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM standing_orders WHERE from_account_id = $1", uuid.UUID(target)
+        )
+        == 0
+    )
     cancelled = await http.post(
         f"/api/v1/standing-orders/{order_['id']}/cancel", headers=payer.auth
     )
