@@ -1,5 +1,6 @@
-"""A customer sets up a standing order in the app (Payments > Standing orders), sees it
-in their own words, and cancels it; the bank has it as they saw it."""
+"""A customer sets up a standing order in the app (Payments > Standing orders, or an
+account's own screen), sees it in their own words, and cancels it, or closes the account
+it pays from; the bank has it as they saw it."""
 
 from __future__ import annotations
 
@@ -64,6 +65,52 @@ async def test_a_monthly_standing_order_is_set_up_and_cancelled(phone, api_url: 
         await tap(page, "Cancel order")
         await expect(shows(page, "No standing orders")).to_be_visible(timeout=TIMEOUT_MS)
         await expect(button(page, "Cancel")).to_have_count(0)
+        orders = (await http.get("/standing-orders", headers=auth)).json()["items"]
+        assert [o["status"] for o in orders] == ["cancelled"]
+    await tab(page, "Home").click()
+
+
+async def test_an_accounts_screen_sets_up_its_orders_and_closing_it_ends_them(
+    phone, api_url: str
+) -> None:
+    ida = await register(await phone(), "Ida")
+    everyday = await open_account(ida, "Everyday")
+    page = ida.page
+    await tab(page, "Home").click()
+    await open_account(ida, "Savings")  # its screen stays open
+    auth, savings_id = await bank_session(api_url, ida)
+
+    await expect(shows(page, "No standing orders from or to this account")).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+    await tap(page, "New standing order")
+    await fill(page, "To account number", everyday)  # the form pays from Savings itself
+    await fill(page, "Amount each time", "10.00")
+    await fill(page, "Number of payments", "3")
+    await tap(page, "Set up")
+    tile = page.get_by_role(
+        "group",
+        name=re.compile(
+            r"^10\.00 EUR every month to Everyday Next .* · 3 payments · from Savings$"
+        ),
+    )
+    await expect(tile).to_be_visible(timeout=TIMEOUT_MS)
+    await shot(page, "standing-order", "2-on-the-account")
+
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
+        orders = (await http.get("/standing-orders", headers=auth)).json()["items"]
+        assert [(o["from_account_id"], o["to_account_number"], o["status"]) for o in orders] == [
+            (savings_id, everyday, "active")
+        ]
+
+        await tap(page, "Close account")  # the account is empty: it closes, ending its order
+        await expect(shows(page, re.compile("Its standing order will be cancelled"))).to_be_visible(
+            timeout=TIMEOUT_MS
+        )
+        await button(page, "Close account").last.click()  # the dialog's
+        await expect(shows(page, "Account closed")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(tile).to_have_count(0, timeout=TIMEOUT_MS)
+        await expect(button(page, "New standing order")).to_have_count(0)
         orders = (await http.get("/standing-orders", headers=auth)).json()["items"]
         assert [o["status"] for o in orders] == ["cancelled"]
     await tab(page, "Home").click()

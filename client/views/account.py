@@ -28,6 +28,7 @@ from client.views.common import (
     snack,
     when,
 )
+from client.views.standing_orders import StandingOrdersSection
 from client.views.transaction_details import history_tile
 from shared.api import (
     AnalyticsDay,
@@ -126,6 +127,7 @@ class AccountScreen:
             dense=True,
             on_submit=lambda e: self._on_search(),
         )
+        self.standing_orders = StandingOrdersSection(shell, account_id)
         self.limits = ft.Text("", size=12, visible=False)
         self._limits_version: int | None = None
         self.rename = ft.TextButton(
@@ -196,6 +198,7 @@ class AccountScreen:
                 balance_card,
                 self.actions,
                 self.holds_section,
+                self.standing_orders.control,
                 self._statements_section(),
                 self.close_button,
                 section_title(f"Last {CHART_DAYS} days"),
@@ -219,6 +222,8 @@ class AccountScreen:
         self._load_holds()
         self._load_limits()
         self._spawn(self._reload())
+        if self.standing_orders.control.visible and self.state.online:
+            self._spawn(self.standing_orders.load())
         self._chart_version: int | None = None  # the account's version the chart shows
         self._chart_task: asyncio.Task[None] | None = None
         self._refresh_chart()
@@ -239,6 +244,8 @@ class AccountScreen:
         self.title.value = a.name
         open_ = a.status != "closed"  # a closed account keeps its name and moves no money
         self.rename.visible = self.actions.visible = self.close_button.visible = open_
+        if not open_:  # closing it cancelled its orders, and none can be set up from it
+            self.standing_orders.control.visible = False
         notes = [] if a.status == "active" else [f"Account {a.status}"]
         if differs(a, known=a.id not in self.state.available_unknown):
             # what can be spent, big; the ledger balance beside it
@@ -257,6 +264,10 @@ class AccountScreen:
     def _close_dialog(self, e: ft.Event[ft.TextButton]) -> None:
         a = self.state.accounts.get(self.account_id)
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+        orders = len(self.standing_orders.shown())
+        ends = {0: "", 1: " Its standing order will be cancelled."}.get(
+            orders, f" Its {orders} standing orders will be cancelled."
+        )
 
         async def confirm(ev: ft.Event[ft.Button]) -> None:
             try:
@@ -275,7 +286,7 @@ class AccountScreen:
             [
                 ft.Text(
                     f"{a.name if a else 'The account'} will be closed for good: nothing can"
-                    " be paid in or out. Its history and statements stay."
+                    f" be paid in or out. Its history and statements stay.{ends}"
                 ),
                 error,
             ],
@@ -575,6 +586,8 @@ class AccountScreen:
     # --- live ------------------------------------------------------------------------
 
     def on_state(self, topic: Topic, payload: object) -> None:
+        if topic in ("payees", "accounts"):  # the orders name accounts by name or nickname
+            self.standing_orders.render()
         if topic in ("accounts", "connection"):
             self._render_account()
             if topic == "accounts":

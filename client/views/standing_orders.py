@@ -1,12 +1,14 @@
-"""The Standing orders section of Payments: the customer's orders that will still pay
-(each with Cancel) and New standing order (from one of their accounts to an account
-number, once or every week or month)."""
+"""The Standing orders section of Payments and of an account's screen: the customer's
+orders that will still pay (each with Cancel; on an account's screen, those paying from
+or into it) and New standing order (from one of their accounts to an account number,
+once or every week or month)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, TypeVar, cast
+from uuid import UUID
 
 import flet as ft
 
@@ -38,11 +40,16 @@ FIELD_WIDTH = DIALOG_WIDTH - 56  # a dropdown as wide as the text fields (the di
 
 
 class StandingOrdersSection:
-    def __init__(self, shell: Shell) -> None:
+    """``account_id``: only the orders paying from or into that account, and a new order
+    pays from it unless the customer picks another."""
+
+    def __init__(self, shell: Shell, account_id: UUID | None = None) -> None:
         self.shell = shell
+        self.account_id = account_id
         self.page = shell.page
         self.state = shell.state
         self.orders: list[StandingOrderResponse] = []
+        self.loaded = False  # nothing is said about the orders before the bank's list came
         self.list = ft.Column(spacing=0)
         self.note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
         self.control = ft.Column(
@@ -75,14 +82,27 @@ class StandingOrdersSection:
         if found is None:  # a bank without standing orders
             self.control.visible = False
         else:
-            self.orders = found
+            self.orders, self.loaded = found, True
             self.render()
         self.page.update()
 
+    def shown(self) -> list[StandingOrderResponse]:
+        """The orders that will still pay, from or into the section's account if it has one."""
+        return [o for o in self.orders if o.status in SHOWN and self._concerns(o)]
+
     def render(self) -> None:
-        shown = [o for o in self.orders if o.status in SHOWN]
+        if not self.loaded:
+            return
+        shown = self.shown()
         self.list.controls = [self._tile(o) for o in shown]
-        self.note.value = "" if shown else "No standing orders. Set one up to pay regularly."
+        none = "No standing orders" + (" from or to this account" if self.account_id else "")
+        self.note.value = "" if shown else f"{none}. Set one up to pay regularly."
+
+    def _concerns(self, order: StandingOrderResponse) -> bool:
+        return self.account_id is None or self.account_id in (
+            order.from_account_id,
+            order.to_account_id,
+        )
 
     def _tile(self, order: StandingOrderResponse) -> ft.Control:
         title, detail = describe(order, self.state.accounts, self.state.payees)
@@ -127,7 +147,7 @@ class StandingOrdersSection:
         if not accounts:
             snack(self.page, "Open an account first.")
             return
-        form = NewOrderForm(self.page, accounts, date.today())
+        form = NewOrderForm(self.page, accounts, date.today(), source=self.account_id)
 
         async def confirm(ev: ft.Event[ft.Button]) -> None:
             form.error.visible = False
@@ -160,12 +180,19 @@ class StandingOrdersSection:
 class NewOrderForm:
     """The fields of a new order, checked on the device before the bank sees them."""
 
-    def __init__(self, page: ft.Page, accounts: list[AccountResponse], today: date) -> None:
+    def __init__(
+        self,
+        page: ft.Page,
+        accounts: list[AccountResponse],
+        today: date,
+        source: UUID | None = None,
+    ) -> None:
         self.page, self.accounts, self.today = page, accounts, today
+        first = source if any(a.id == source for a in accounts) else accounts[0].id
         self.source = dropdown(
             "From account",
             width=FIELD_WIDTH,
-            value=str(accounts[0].id),
+            value=str(first),
             options=[ft.DropdownOption(key=str(a.id), text=account_label(a)) for a in accounts],
         )
         self.to = ft.TextField(label="To account number")
