@@ -77,6 +77,11 @@ def format_minor(amount: int, currency: str) -> str:
     return f"{sign}{a // 10**exp:,}.{a % 10**exp:0{exp}d}"
 
 
+def major_text(amount: int, currency: str) -> str:
+    """1234567 EUR -> '12345.67': an amount as typed into a field (parse_major reads it)."""
+    return format_minor(amount, currency).replace(",", "")
+
+
 def money_text(amount: int, currency: str) -> str:
     """1234 EUR -> '12.34 EUR': an amount as a person reads it (screens, messages, PDFs)."""
     return f"{format_minor(amount, currency)} {currency}"

@@ -511,7 +511,7 @@ class AccountScreen:
         self._update()
 
     def _render_history(self) -> None:
-        self.history.controls = [history_tile(self.page, self.state, t) for t in self.items]
+        self.history.controls = [history_tile(self.shell, t) for t in self.items]
         self.more.visible = not self.exhausted and bool(self.items)
 
     def _matches(self, tx: TransactionResponse) -> bool:

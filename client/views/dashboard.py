@@ -223,9 +223,7 @@ class DashboardScreen:
         self.queue.controls = [queue_tile(q, self.shell) for q in reversed(items)]
 
     def _render_recent(self) -> None:
-        self.recent.controls = [
-            history_tile(self.page, self.state, t) for t in self.recent_items[:RECENT]
-        ]
+        self.recent.controls = [history_tile(self.shell, t) for t in self.recent_items[:RECENT]]
         if not self.recent_items and not self.recent_note.value:
             self.recent_note.value = "No transactions yet."
         self.recent_note.visible = bool(self.recent_note.value)

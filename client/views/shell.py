@@ -10,6 +10,7 @@ from uuid import UUID
 import flet as ft
 
 from client.controller import Controller
+from client.pay_again import Repeat
 from client.state import AppState, Topic
 from client.unlock import StoredSession
 from shared.notifications import Notification
@@ -231,13 +232,17 @@ class Shell:
         self.show(AccountScreen(self, account_id))
         self.page.update()
 
-    def move_money(self, kind: str, account_id: UUID | None = None) -> None:
+    def move_money(
+        self, kind: str, account_id: UUID | None = None, repeat: Repeat | None = None
+    ) -> None:
+        """Payments, set for ``kind`` from ``account_id``, or filled in with a payment
+        to make again (``repeat``)."""
         from client.views.move_money import MoveMoneyScreen
 
         self.tab = 1
         self.nav_bar.selected_index = 1
         self.nav_rail.selected_index = 1
-        self.show(MoveMoneyScreen(self, kind=kind, account_id=account_id))
+        self.show(MoveMoneyScreen(self, kind=kind, account_id=account_id, repeat=repeat))
         self.page.update()
 
     # --- state changes ----------------------------------------------------------------

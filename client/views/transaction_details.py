@@ -1,16 +1,19 @@
 """A transaction's details, opened from a line of history: what a customer checks
 before paying someone again or calling the bank: the amount, who it was with and
 their account number, the reference, the time and the balance after. (The
-transaction's internal id is not shown: the app shows no internal ids.)"""
+transaction's internal id is not shown: the app shows no internal ids.) A payment
+made before offers Pay again (client/pay_again.py)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import flet as ft
 
 from client import counterparties
 from client.account_numbers import grouped
 from client.balances import money
-from client.state import AppState
+from client.pay_again import Repeat, repeat_of
 from client.views.common import (
     amount_colour,
     kind_label,
@@ -21,11 +24,14 @@ from client.views.common import (
 )
 from shared.api import TransactionResponse
 
+if TYPE_CHECKING:
+    from client.views.shell import Shell
 
-def history_tile(page: ft.Page, state: AppState, tx: TransactionResponse) -> ft.ListTile:
+
+def history_tile(shell: Shell, tx: TransactionResponse) -> ft.ListTile:
     """A line of history that says who a transfer was with and opens its details."""
-    party = counterparties.who(tx, state.accounts, state.payees)
-    return transaction_tile(tx, party, lambda: show_transaction(page, tx, party))
+    party = counterparties.who(tx, shell.state.accounts, shell.state.payees)
+    return transaction_tile(tx, party, lambda: show_transaction(shell, tx, party))
 
 
 def _number(tx: TransactionResponse) -> str | None:
@@ -50,7 +56,8 @@ def detail_rows(tx: TransactionResponse, party: str | None) -> list[tuple[str, s
     return rows
 
 
-def show_transaction(page: ft.Page, tx: TransactionResponse, party: str | None) -> None:
+def show_transaction(shell: Shell, tx: TransactionResponse, party: str | None) -> None:
+    page = shell.page
     lines: list[ft.Control] = [
         ft.Text(signed(tx), size=28, weight=ft.FontWeight.W_600, color=amount_colour(tx))
     ]
@@ -65,10 +72,19 @@ def show_transaction(page: ft.Page, tx: TransactionResponse, party: str | None) 
             )
         )
     named = party if party != _number(tx) else None  # the number is a line of its own
+    actions: list[ft.Control] = [ft.TextButton("Close", on_click=lambda e: page.pop_dialog())]
+    repeat = repeat_of(tx, shell.state.accounts)
+    if repeat is not None:
+
+        def pay_again(e: ft.Event[ft.TextButton], repeat: Repeat = repeat) -> None:
+            page.pop_dialog()
+            shell.move_money("transfer", repeat=repeat)
+
+        actions.insert(0, ft.TextButton("Pay again", icon=ft.Icons.REPLAY, on_click=pay_again))
     page.show_dialog(
         ft.AlertDialog(
             title=ft.Text(transaction_title(tx, named)),
             content=ft.Column(lines, tight=True, spacing=10, width=320),
-            actions=[ft.TextButton("Close", on_click=lambda e: page.pop_dialog())],
+            actions=actions,
         )
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.money import format_minor, money_text, parse_major
+from shared.money import format_minor, major_text, money_text, parse_major
 
 
 @pytest.mark.parametrize(
@@ -34,6 +34,22 @@ def test_format_round_trips() -> None:
     assert format_minor(-5, "EUR") == "-0.05"
     assert format_minor(1000, "JPY") == "1,000"
     assert parse_major(format_minor(987654321, "EUR").replace(",", ""), "EUR") == 987654321
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "typed"),
+    [
+        (123456789, "EUR", "1234567.89"),
+        (5, "EUR", "0.05"),
+        (1_000_000, "JPY", "1000000"),
+        (1_500, "KWD", "1.500"),
+    ],
+)
+def test_an_amount_is_filled_in_as_typed_and_reads_back(
+    minor: int, currency: str, typed: str
+) -> None:
+    assert major_text(minor, currency) == typed
+    assert parse_major(typed, currency) == minor
 
 
 def test_an_amount_reads_as_a_person_reads_it_in_every_message() -> None:

@@ -1,0 +1,74 @@
+"""Pay again (client/pay_again.py): which payments the app offers to make again, and
+what Payments is filled in with; nothing else is offered."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+
+from client.pay_again import Repeat, repeat_of
+from shared.api import AccountResponse, TransactionResponse
+from shared.money import Money
+
+EVERYDAY, SAVINGS, BOB = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+BOBS_NUMBER = "XN36NWBK0000000001"
+
+
+def account(account_id: uuid.UUID, name: str, status: str = "active") -> AccountResponse:
+    return AccountResponse(
+        id=account_id,
+        name=name,
+        currency="EUR",
+        status=status,
+        balance=Money(amount=0, currency="EUR"),
+        version=1,
+        owner_id=uuid.uuid4(),
+        account_number=f"XN36NWBK00000000{len(name):02d}",
+    )
+
+
+ACCOUNTS = {EVERYDAY: account(EVERYDAY, "Everyday"), SAVINGS: account(SAVINGS, "Savings")}
+
+
+def sent(to: uuid.UUID = BOB, number: str | None = BOBS_NUMBER, **changes: object):
+    tx = TransactionResponse(
+        transaction_id=uuid.uuid4(),
+        account_id=EVERYDAY,
+        kind="transfer_out",
+        amount=Money(amount=1_234_50, currency="EUR"),
+        balance_after=Money(amount=10_00, currency="EUR"),
+        counterparty_account_id=to,
+        counterparty_account_number=number,
+        description="Rent December",
+        occurred_at=datetime(2026, 12, 1, tzinfo=UTC),
+        version=7,
+    )
+    return msgspec.structs.replace(tx, **changes)
+
+
+def test_a_transfer_out_is_filled_in_again_as_it_was_made() -> None:
+    assert repeat_of(sent(), ACCOUNTS) == Repeat(
+        account_id=EVERYDAY,
+        to_account_number="XN36 NWBK 0000 0000 01",
+        amount="1234.50",
+        description="Rent December",
+    )
+
+
+def test_one_of_the_customers_own_accounts_is_paid_again_by_its_number() -> None:
+    to_savings = sent(SAVINGS, "XN36NWBK0000000007")
+    assert repeat_of(to_savings, ACCOUNTS) is not None
+
+
+def test_only_a_payment_out_to_a_known_number_from_an_open_account_is_offered() -> None:
+    assert repeat_of(sent(kind="transfer_in"), ACCOUNTS) is None  # money received
+    assert repeat_of(sent(kind="deposit", counterparty_account_id=None), ACCOUNTS) is None
+    assert repeat_of(sent(kind="withdrawal", counterparty_account_id=None), ACCOUNTS) is None
+    assert repeat_of(sent(number=None), ACCOUNTS) is None  # whom to pay is not known
+    closed = {**ACCOUNTS, EVERYDAY: account(EVERYDAY, "Everyday", "closed")}
+    assert repeat_of(sent(), closed) is None  # nothing leaves a closed account
+    savings_closed = {**ACCOUNTS, SAVINGS: account(SAVINGS, "Savings", "closed")}
+    assert repeat_of(sent(SAVINGS, "XN36NWBK0000000007"), savings_closed) is None
+    assert repeat_of(sent(), {SAVINGS: ACCOUNTS[SAVINGS]}) is None  # not one of theirs
