@@ -1,5 +1,7 @@
 """Every screen in light and dark theme at phone (412x860) and tablet (1024x768) size,
-photographed into artifacts/e2e/screens/, and at phone width no control is clipped or
+and the dialogs an account's screen and Payments open (a transaction's details, a new
+standing order, closing the account, adding a payee), photographed into
+artifacts/e2e/screens/, and at phone width no control is clipped or
 out of reach (every labelled control lies inside the window's width, and each screen's
 controls that must be there are there) and every control has a name a screen reader
 can say (an icon-only button or a dropdown is otherwise announced as just "button")."""
@@ -123,12 +125,33 @@ async def _signed_in_screens(tour: Tour, c: Customer, theme: str) -> None:
             "CSV",
             "PDF",
             "Copy",
+            "Standing orders",
         ],
     )
+    await page.get_by_role("button", name=re.compile(r"\+120\.00 EUR")).first.click()
+    await tour.visit(page, f"transaction-{theme}", ["Balance after", "Close"])
+    await tap(page, "Close")
+    await tap(page, "New standing order")
+    await tour.visit(
+        page,
+        f"standing-order-form-{theme}",
+        ["Set up", "Cancel", "To account number", "Amount each time", "Number of payments"],
+    )
+    await tap(page, "Cancel")
+    await tap(page, "Close account")
+    await tour.visit(page, f"close-account-{theme}", ["Close account?", "Cancel"])
+    await tap(page, "Cancel")
     await tab(page, "Payments").click()
     await tour.visit(page, f"payments-{theme}", ["Move money", "Deposit", "Withdraw", "Continue"])
     await tap(page, "Transfer")
     await tour.visit(page, f"payments-transfer-{theme}", ["Payees", "Add payee", "Continue"])
+    await tap(page, "Add payee")
+    await tour.visit(
+        page,
+        f"add-payee-{theme}",
+        ["Check and save", "Cancel", "Payee account number", "Name on the account", "Nickname"],
+    )
+    await tap(page, "Cancel")
     await tab(page, "Inbox").click()
     await tour.visit(page, f"inbox-{theme}", ["Inbox"])
     await tab(page, "Settings").click()
@@ -202,7 +225,7 @@ async def test_at_phone_width_every_screen_light_and_dark_has_no_clipped_control
     tour = Tour("phone", SIZES["phone"]["width"], check_clipping=True)
     await take_the_tour(tour, await device("phone"))
     print("\nphotographed:", json.dumps(tour.shots))
-    assert len(tour.shots) == 18
+    assert len(tour.shots) == 26
     assert tour.clipped == {}, f"controls outside the 412 px window: {tour.clipped}"
     assert tour.missing == {}, f"controls missing or out of reach at 412 px: {tour.missing}"
     assert tour.unnamed == {}, f"controls a screen reader cannot name: {tour.unnamed}"
@@ -213,5 +236,5 @@ async def test_at_tablet_size_every_screen_light_and_dark(
 ) -> None:
     tour = Tour("tablet", SIZES["tablet"]["width"], check_clipping=False)
     await take_the_tour(tour, await device("tablet"))
-    assert len(tour.shots) == 18
+    assert len(tour.shots) == 26
     assert all(re.match(r"^[a-z-]+-(light|dark)-tablet\.png$", s) for s in tour.shots)

@@ -22,7 +22,7 @@ from client.standing_orders import (
     first_date,
     payments,
 )
-from client.views.common import account_label, ask, dropdown, error_text, section_title, snack
+from client.views.common import ask, dropdown, error_text, section_title, snack
 from shared.api import AccountResponse
 from shared.money import parse_major
 from shared.standing_orders import (
@@ -193,7 +193,11 @@ class NewOrderForm:
             "From account",
             width=FIELD_WIDTH,
             value=str(first),
-            options=[ft.DropdownOption(key=str(a.id), text=account_label(a)) for a in accounts],
+            # name and currency: today's balance says little of a payment made later, and
+            # with it the label did not fit the field at phone width ("120.00 EU")
+            options=[
+                ft.DropdownOption(key=str(a.id), text=f"{a.name} · {a.currency}") for a in accounts
+            ],
         )
         self.to = ft.TextField(label="To account number")
         self.amount = ft.TextField(label="Amount each time", keyboard_type=ft.KeyboardType.NUMBER)
