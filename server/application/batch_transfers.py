@@ -174,6 +174,9 @@ class BatchPlan:
     def keys(self) -> list[IdempotencyKey]:
         return self.idems
 
+    def owners(self) -> set[UUID]:
+        return set()  # a transfer counts no one's accounts
+
     def needs_locks(self) -> bool:
         return False  # a transfer appends to both accounts it reads
 

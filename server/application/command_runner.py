@@ -92,6 +92,10 @@ class Plan(Protocol[R]):
 
     def keys(self) -> list[IdempotencyKey]: ...
 
+    def owners(self) -> set[UUID]:
+        """The owners whose open accounts a decision counts (Command.owners_counted)."""
+        ...
+
     def needs_locks(self) -> bool:
         """True when some decision reads an account it never appends to: decided only
         on locked states, never on the known ones."""
@@ -126,11 +130,15 @@ class GroupPlan:
     def keys(self) -> list[IdempotencyKey]:
         return [s.idem for s in self.group if s.idem is not None]
 
+    def owners(self) -> set[UUID]:
+        return {o for s in self.group for o in s.command.owners_counted()}
+
     def needs_locks(self) -> bool:
         return any(s.command.reads_without_appending() for s in self.group)
 
     def decide(self, loaded: Loaded, max_amount: int, changes: Changes) -> list[Outcome | None]:
         accounts = dict(loaded.accounts)  # moves on with each accepted command
+        counted = dict(loaded.open_accounts)  # so does each owner's count of open accounts
         seen: set[tuple[str, str]] = set()
         outcomes: list[Outcome | None] = []
         for s in self.group:
@@ -143,7 +151,7 @@ class GroupPlan:
                     outcomes.append(None)
                     continue
                 seen.add(s.idem.ident)
-            outcomes.append(_decide_one(accounts, max_amount, s, changes))
+            outcomes.append(_decide_one(accounts, counted, max_amount, s, changes))
         return outcomes
 
 
@@ -159,10 +167,16 @@ def _replay(s: Submission, stored: StoredResponse, changes: Changes) -> Outcome:
 
 
 def _decide_one(
-    accounts: dict[UUID, Account], max_amount: int, s: Submission, changes: Changes
+    accounts: dict[UUID, Account],
+    counted: dict[UUID, int],
+    max_amount: int,
+    s: Submission,
+    changes: Changes,
 ) -> Outcome:
+    """``s`` decided on ``accounts`` and ``counted`` (owners' open accounts), which then
+    move on with what it changed."""
     try:
-        decision = decide(State(accounts=accounts, max_amount=max_amount), s.command)
+        decision = decide(State(accounts, max_amount, counted), s.command)
     except BusinessRuleError as err:  # stored under the key: a retry gets the same refusal
         left = err.remaining_today if isinstance(err, LimitExceededError) else None
         changes.answer(s.idem, REJECTED_STATUS, encode_rejection(err.code, err.message, left))
@@ -177,6 +191,9 @@ def _decide_one(
     changes.audit(s.audit.accepted() if s.audit else None)
     for after in decision.states:  # the next command of the group decides on these
         accounts[after.id] = after
+    if decision.opened is not None:
+        owner = decision.opened.owner_id
+        counted[owner] = counted.get(owner, 0) + 1
     return CommandResult(s.command.status_code, body)
 
 
@@ -220,7 +237,7 @@ class CommandRunner:
     async def _in_transaction(self, plan: Plan[R], span: Span) -> R:
         changes = Changes()
         async with self.uow.transaction() as tx:
-            loaded = await tx.load(plan.accounts(), plan.keys())
+            loaded = await tx.load(plan.accounts(), plan.keys(), plan.owners())
             result = plan.decide(loaded, self.max_amount, changes)
             if not changes.is_empty():
                 with span():

@@ -41,6 +41,11 @@ class Command:
         read was stale (docs/adr/0327)."""
         return False
 
+    def owners_counted(self) -> tuple[UUID, ...]:
+        """The owners whose open accounts its decision counts: counted in its transaction
+        after a lock per owner (the next opening of theirs waits, then counts this one)."""
+        return ()
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenAccount(Command):
@@ -52,10 +57,15 @@ class OpenAccount(Command):
     # Outgoing limits the account starts with (settings' defaults; issue #17).
     per_transaction_limit: int | None = None
     daily_outgoing_limit: int | None = None
-    # The owner's accounts that are not closed, counted when the command was made, and
-    # how many one customer may hold (None: no cap).
-    open_accounts: int = 0
+    # How many accounts that are not closed one customer may hold (None: no cap); the
+    # owner's are counted in the opening's own transaction (State.open_accounts).
     most_open_accounts: int | None = None
+
+    def reads_without_appending(self) -> bool:
+        return self.most_open_accounts is not None  # the owner's other accounts, counted
+
+    def owners_counted(self) -> tuple[UUID, ...]:
+        return (self.actor.user_id,) if self.most_open_accounts is not None else ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

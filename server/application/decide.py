@@ -10,7 +10,7 @@ an access refusal is not.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -48,10 +48,12 @@ from shared.events import (
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """What a decision may look at: the commands' accounts that exist, and the limits."""
+    """What a decision may look at: the commands' accounts that exist, the limits, and
+    how many open accounts the owners a command counts hold (Command.owners_counted)."""
 
     accounts: Mapping[UUID, Account]
     max_amount: int
+    open_accounts: Mapping[UUID, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ def open_account(state: State, cmd: OpenAccount) -> Decision:
         currency=cmd.currency,
         per_transaction_limit=cmd.per_transaction_limit,
         daily_outgoing_limit=cmd.daily_outgoing_limit,
-        open_accounts=cmd.open_accounts,
+        open_accounts=state.open_accounts.get(cmd.actor.user_id, 0),
         most_open_accounts=cmd.most_open_accounts,
     )
     after = Account.opened(opened)

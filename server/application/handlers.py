@@ -77,31 +77,12 @@ async def open_account(
         opened_at=datetime.now(UTC),
         per_transaction_limit=ctx.settings.default_per_transaction_limit,
         daily_outgoing_limit=ctx.settings.default_daily_outgoing_limit,
-        open_accounts=await _open_accounts(ctx, actor.user_id, most) if most else 0,
         most_open_accounts=most,
     )
     result = await execute(
         ctx, command, idem, metadata, audit.about_account(account_id) if audit else None
     )
     return await with_account_number(ctx, result)
-
-
-# The owner's accounts that are not closed, counted up to the cap, from the write side:
-# the registry has every account from the moment its opening commits, the event store
-# every closing (the partial index of migration 0025). Two openings at the same instant
-# can both pass at the cap less one: the cap bounds growth, it does not guard money.
-OPEN_ACCOUNTS = """
-SELECT count(*) FROM (
-    SELECT 1 FROM account_owners o
-     WHERE o.owner_id = $1
-       AND NOT EXISTS (SELECT 1 FROM events e
-                        WHERE e.stream_id = o.account_id AND e.event_type = 'AccountClosed')
-     LIMIT $2) open_accounts
-"""
-
-
-async def _open_accounts(ctx: AppContext, owner_id: UUID, most: int) -> int:
-    return int(await ctx.pool.fetchval(OPEN_ACCOUNTS, owner_id, most))
 
 
 async def with_account_number(ctx: AppContext, result: CommandResult) -> CommandResult:

@@ -11,7 +11,10 @@ decided with no read at all and written in ONE statement that commits by itself:
 Otherwise, or when that write lost a race, in a transaction that locks and loads:
 
     async with uow.transaction() as tx:
-        loaded = await tx.load(account_ids, keys)   # lock accounts (id order), states, answers
+        loaded = await tx.load(account_ids, keys, owners)
+                                                    # lock owners' openings and accounts
+                                                    # (id order); states, answers, and
+                                                    # the owners' open accounts counted
         ...decide, purely...
         await tx.write(changes)                     # events, account rows, answers, audit rows
     # leaving the block commits; an exception rolls everything back
@@ -46,6 +49,9 @@ class AnswerTakenError(Exception):
 class Loaded:
     accounts: dict[UUID, Account]  # the asked-for accounts that exist, now locked
     answers: dict[tuple[str, str], StoredResponse]  # stored answers by (scope, key)
+    # the asked-for owners' accounts that are not closed, counted once their openings
+    # were locked (until this transaction ends)
+    open_accounts: dict[UUID, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -79,7 +85,10 @@ class Changes:
 
 class Transaction(Protocol):
     async def load(
-        self, account_ids: Collection[UUID], keys: Sequence[IdempotencyKey]
+        self,
+        account_ids: Collection[UUID],
+        keys: Sequence[IdempotencyKey],
+        owners: Collection[UUID] = (),
     ) -> Loaded: ...
 
     async def write(self, changes: Changes) -> None:

@@ -179,3 +179,31 @@ async def test_api4_resource_consumption_open_accounts_are_capped_per_customer(
     # Another customer is not affected by Ada's accounts.
     bob = await sign_up(http, "Bob One Account")
     await bob.open_account()
+
+
+async def test_api4_resource_consumption_openings_at_the_same_instant_never_pass_the_cap(
+    http: httpx.AsyncClient,
+) -> None:
+    """With one place left, twelve openings sent at once open one account: each counts
+    its owner's open accounts in its own transaction, after the one before it committed
+    (before, one run in four opened two or more)."""
+    cy = await sign_up(http, "Cy At The Cap")
+    for _ in range(MOST_OPEN_ACCOUNTS - 1):
+        await cy.open_account(name="Pot")
+    body = {"currency": "EUR", "name": "One more"}
+    answers = await asyncio.gather(
+        *(
+            http.post(
+                "/api/v1/accounts",
+                json=body,
+                headers={**cy.auth, "Idempotency-Key": str(uuid.uuid4())},
+            )
+            for _ in range(12)
+        )
+    )
+    assert (
+        sorted((r.status_code, r.json().get("code")) for r in answers)
+        == [(201, None)] + [(422, "too_many_accounts")] * 11
+    ), [r.text for r in answers]
+    listed = await http.get("/api/v1/accounts", headers=cy.auth)
+    assert len(listed.json()["items"]) == MOST_OPEN_ACCOUNTS, listed.text

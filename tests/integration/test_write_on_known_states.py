@@ -29,6 +29,7 @@ from server.application.commands import (
     WithdrawMoney,
 )
 from server.application.context import AppContext
+from server.application.decide import State, decide
 from server.application.idempotency import IdempotencyKey
 from server.application.unit_of_work import Changes
 from shared.api import BatchTransferItem
@@ -265,3 +266,37 @@ async def test_every_write_gives_its_events_time_ordered_ids(
     stamps = [unix_ms(i) for i in ids]
     assert started - 5 <= stamps[0] and stamps[-1] <= ended + 5
     assert stamps == sorted(stamps)
+
+
+async def test_an_opening_waits_for_its_owners_opening_before_it_and_counts_it(
+    stack: EmbeddedStack, app_db: asyncpg.Pool
+) -> None:
+    """Two openings of one owner in two transactions (the cap of open accounts): the
+    second's load waits at the owner's lock until the first commits, then counts the
+    account the first opened. Another owner's opening does not wait."""
+    settings = Settings.from_env({**stack.env(), "BANK_GROUP_COMMIT": "false"})
+    uow = AppContext(settings, app_db).uow
+    cy, dee = Actor(uuid.uuid4()), Actor(uuid.uuid4())
+
+    async def counted_by_an_opening(owner: Actor) -> dict[uuid.UUID, int]:
+        async with uow.transaction() as tx:
+            return (await tx.load([uuid.uuid4()], [], [owner.user_id])).open_accounts
+
+    async with uow.transaction() as first:
+        assert (await first.load([uuid.uuid4()], [], [cy.user_id])).open_accounts == {cy.user_id: 0}
+        second = asyncio.create_task(counted_by_an_opening(cy))
+        assert await asyncio.wait_for(counted_by_an_opening(dee), 5) == {dee.user_id: 0}
+        await asyncio.sleep(0.5)
+        assert not second.done()  # held at Cy's lock while the first decides
+        opening = OpenAccount(
+            actor=cy,
+            account_id=uuid.uuid4(),
+            name="Pot",
+            currency="EUR",
+            opened_at=datetime.now(UTC),
+            most_open_accounts=20,
+        )
+        changes = Changes()
+        changes.accept(decide(State({}, 1_000_000, {cy.user_id: 0}), opening), META)
+        await first.write(changes)
+    assert await asyncio.wait_for(second, 5) == {cy.user_id: 1}

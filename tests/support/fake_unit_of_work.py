@@ -3,7 +3,8 @@
 
 - ``load`` locks the accounts (one asyncio.Lock each, taken in id order, held until
   the transaction ends), so concurrent writers to one account queue as they do on
-  PostgreSQL's row locks; it sees what is committed.
+  PostgreSQL's row locks; it sees what is committed. The owners whose open accounts
+  it counts are locked first the same way (PostgreSQL's advisory lock per owner).
 - ``write`` checks each stream's expected version (ConcurrencyError, like UNIQUE
   (stream_id, version)) and each key (AnswerTakenError, like ON CONFLICT DO NOTHING
   inserting fewer rows); nothing is visible until the transaction commits, and an
@@ -40,7 +41,7 @@ from server.application.unit_of_work import (
 )
 from server.domain.account import Account
 from server.domain.errors import ConcurrencyError
-from shared.events import AccountOpened, Event, EventMetadata
+from shared.events import AccountClosed, AccountOpened, Event, EventMetadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,13 @@ class Tables:
     def stream(self, stream_id: UUID) -> list[StoredEvent]:
         return [e for e in self.events if e.stream_id == stream_id]
 
+    def open_accounts(self, owner_id: UUID) -> int:
+        """The owner's accounts with no AccountClosed (what migration 0031 counts)."""
+        closed = {e.stream_id for e in self.events if isinstance(e.event, AccountClosed)}
+        return sum(
+            1 for a in self.owners.values() if a.owner_id == owner_id and a.account_id not in closed
+        )
+
     def state(self, account_id: UUID) -> Account:
         events = [e.event for e in self.stream(account_id)]
         first = events[0]
@@ -79,8 +87,18 @@ class FakeTransaction(Transaction):
         self.loaded: dict[UUID, Account] = {}
         self.changes: Changes | None = None
 
-    async def load(self, account_ids: Collection[UUID], keys: Sequence[IdempotencyKey]) -> Loaded:
+    async def load(
+        self,
+        account_ids: Collection[UUID],
+        keys: Sequence[IdempotencyKey],
+        owners: Collection[UUID] = (),
+    ) -> Loaded:
         tables = self.uow.tables
+        for owner in sorted(set(owners)):
+            lock = self.uow.owner_locks.setdefault(owner, asyncio.Lock())
+            await lock.acquire()
+            self.held.append(lock)
+        counted = {o: tables.open_accounts(o) for o in owners}
         for account_id in sorted(set(account_ids)):
             if account_id in tables.owners:
                 lock = self.uow.locks.setdefault(account_id, asyncio.Lock())
@@ -93,7 +111,7 @@ class FakeTransaction(Transaction):
         if self.uow.meanwhile is not None:  # another committer, right after our reads
             hook, self.uow.meanwhile = self.uow.meanwhile, None
             await hook(tables)
-        return Loaded(accounts=accounts, answers=answers)
+        return Loaded(accounts=accounts, answers=answers, open_accounts=counted)
 
     async def write(self, changes: Changes) -> None:
         self.uow.writes += 1
@@ -114,6 +132,7 @@ class FakeUnitOfWork(UnitOfWork):
     def __init__(self, *, cache: bool = False) -> None:
         self.tables = Tables()
         self.locks: dict[UUID, asyncio.Lock] = {}
+        self.owner_locks: dict[UUID, asyncio.Lock] = {}
         self.fail_writes: list[Exception] = []
         self.meanwhile: Callable[[Tables], Awaitable[None]] | None = None
         self.cache: dict[UUID, Account] | None = {} if cache else None

@@ -14,6 +14,7 @@ from server.application.actor import Actor
 from server.application.audit import AuditRecord
 from server.application.command_runner import CommandResult, CommandRunner, Submission
 from server.application.commands import (
+    CloseAccount,
     Command,
     DepositMoney,
     FreezeAccount,
@@ -32,6 +33,7 @@ from server.domain.errors import (
     ConcurrencyError,
     CurrencyMismatchError,
     InsufficientFundsError,
+    TooManyAccountsError,
 )
 from shared.events import EventMetadata, MoneyDeposited
 from tests.support.fake_unit_of_work import FakeUnitOfWork, Tables
@@ -512,3 +514,57 @@ async def test_two_groups_in_flight_never_share_an_account() -> None:
     assert uow.loads == 0  # no group lost a race to the other and fell back to a load
     assert uow.most_at_once == 2
     assert (balance(uow.tables, a), balance(uow.tables, b)) == (2, 2)
+
+
+def opening(most: int, actor: Actor = ADA) -> OpenAccount:
+    return OpenAccount(
+        actor=actor,
+        account_id=uuid.uuid4(),
+        name="Pot",
+        currency="EUR",
+        opened_at=datetime.now(UTC),
+        most_open_accounts=most,
+    )
+
+
+async def test_openings_at_the_same_instant_never_pass_the_cap(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    """Each opening counts its owner's open accounts in its own transaction, after the
+    one before it committed: of five at once with one place left, one opens."""
+    await open_account(runner)
+    await open_account(runner)
+    results = await asyncio.gather(
+        *(runner.run(submit(opening(most=3))) for _ in range(5)), return_exceptions=True
+    )
+    assert (
+        sorted(type(r).__name__ for r in results)
+        == ["CommandResult"] + ["TooManyAccountsError"] * 4
+    )
+    assert uow.tables.open_accounts(ADA.user_id) == 3
+    assert outcomes(uow.tables, "open_account").count(("rejected", "too_many_accounts")) == 4
+    # Bob's accounts are his own: counted apart, his opening is not refused
+    assert isinstance(await runner.run(submit(opening(most=3, actor=BOB))), CommandResult)
+
+
+async def test_a_group_counts_the_accounts_its_earlier_openings_opened(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    results = await runner.run_group([submit(opening(most=2)) for _ in range(3)])
+    assert [type(r).__name__ for r in results] == [
+        "CommandResult",
+        "CommandResult",
+        "TooManyAccountsError",
+    ]
+    assert uow.tables.open_accounts(ADA.user_id) == 2
+
+
+async def test_a_closed_account_leaves_a_place_for_another(
+    runner: CommandRunner, uow: FakeUnitOfWork
+) -> None:
+    first = await open_account(runner)
+    with pytest.raises(TooManyAccountsError):
+        await runner.run(submit(opening(most=1)))
+    closed = await runner.run(submit(CloseAccount(actor=ADA, account_id=first)))
+    assert closed.status_code == 200
+    assert (await runner.run(submit(opening(most=1)))).status_code == 201

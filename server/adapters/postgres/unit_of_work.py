@@ -5,7 +5,9 @@ one statement that writes and commits by itself (``write_and_commit``).
 ``load`` calls ``write_path_load`` (migration 0004): it locks the accounts'
 ownership rows in id order (writers to one account queue there instead of racing),
 then reads the events after each account's cached version and the stored answers
-of the keys, each with a fresh snapshot taken after the locks were granted.
+of the keys, each with a fresh snapshot taken after the locks were granted. An
+opening first locks its owner's openings and counts their open accounts
+(``lock_and_count_open_accounts``, migration 0031).
 ``write`` inserts the events, the new accounts' ownership rows, the answers under
 their keys and the audit rows in ONE statement (data-modifying CTEs). UNIQUE
 (stream_id, version) turns a lost race into ConcurrencyError; a key answered
@@ -51,6 +53,8 @@ _LOAD = (
     "SELECT kind, id, payload, key_scope, key_name, request_hash, status_code, response_body"
     " FROM write_path_load($1::uuid[], $2::int[], $3::text[], $4::text[])"
 )
+# Lock the owners' openings, then count their open accounts (migration 0031).
+_COUNT_OPEN = "SELECT owner_id, open_accounts FROM lock_and_count_open_accounts($1::uuid[])"
 
 _WRITE_TEMPLATE = """
 WITH ev AS (
@@ -206,7 +210,16 @@ class PostgresTransaction(Transaction):
         self.loaded: dict[UUID, Account] = {}
         self.written: Changes | None = None
 
-    async def load(self, account_ids: Collection[UUID], keys: Sequence[IdempotencyKey]) -> Loaded:
+    async def load(
+        self,
+        account_ids: Collection[UUID],
+        keys: Sequence[IdempotencyKey],
+        owners: Collection[UUID] = (),
+    ) -> Loaded:
+        counted: dict[UUID, int] = {}
+        if owners:  # an opening: before anything else, as every opening of theirs does
+            rows = await self.conn.fetch(_COUNT_OPEN, sorted(set(owners)))
+            counted = {r["owner_id"]: r["open_accounts"] for r in rows}
         ids = sorted(set(account_ids))
         cached = [self.accounts.cached(a) for a in ids]
         rows = await self.conn.fetch(
@@ -229,7 +242,7 @@ class PostgresTransaction(Transaction):
                 )
         by_id = dict(zip(ids, cached, strict=True))
         self.loaded = {a: self.accounts.fold(a, by_id.get(a), events[a]) for a in self.locked}
-        return Loaded(accounts=dict(self.loaded), answers=answers)
+        return Loaded(accounts=dict(self.loaded), answers=answers, open_accounts=counted)
 
     async def write(self, changes: Changes) -> None:
         with lost_races():
