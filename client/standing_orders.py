@@ -8,10 +8,11 @@ first date and then, if it repeats, every week or every month for a number of pa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from uuid import UUID
 
 from client import counterparties
+from client.balances import available_of
 from shared.api import AccountResponse, PayeeResponse
 from shared.money import money_text
 from shared.standing_orders import MOST_PAYMENTS, Frequency, StandingOrderResponse
@@ -23,6 +24,7 @@ FREQUENCIES: dict[Frequency, str] = {
 }
 DEFAULT_PAYMENTS = "12"
 SHOWN = ("active", "suspended")  # what the list shows; finished and cancelled ones go
+UPCOMING_DAYS = 7  # Home's Upcoming: the payments due within a week
 
 
 def day_text(d: date) -> str:
@@ -56,6 +58,19 @@ def payments(text: str, frequency: Frequency) -> int | None:
     return n
 
 
+def _amount_and_to(
+    order: StandingOrderResponse,
+    accounts: Mapping[UUID, AccountResponse],
+    payees: Iterable[PayeeResponse],
+) -> tuple[str, str]:
+    """("25.00 EUR", "Mum"): what each payment is, and to whom as the customer knows them."""
+    source = accounts.get(order.from_account_id)
+    currency = order.currency or (source.currency if source else "")
+    to = counterparties.named(order.to_account_id, order.to_account_number, accounts, payees)
+    amount = money_text(order.amount, currency) if currency else f"{order.amount} (minor units)"
+    return amount, to or "another account"
+
+
 def describe(
     order: StandingOrderResponse,
     accounts: Mapping[UUID, AccountResponse],
@@ -64,11 +79,9 @@ def describe(
     """The order's line and the line under it: ("25.00 EUR every month to Mum",
     "Next 4 Jan 2027 · 12 payments from Everyday")."""
     source = accounts.get(order.from_account_id)
-    currency = order.currency or (source.currency if source else "")
-    to = counterparties.named(order.to_account_id, order.to_account_number, accounts, payees)
+    amount, to = _amount_and_to(order, accounts, payees)
     how = "once" if order.frequency == "once" else FREQUENCIES[order.frequency].lower()
-    amount = money_text(order.amount, currency) if currency else f"{order.amount} (minor units)"
-    title = f"{amount} {how} to {to or 'another account'}"
+    title = f"{amount} {how} to {to}"
     parts = []
     if order.status == "suspended":
         parts.append("Suspended: payments were refused")
@@ -81,3 +94,42 @@ def describe(
     if source is not None:
         parts.append(f"from {source.name}")
     return title, " · ".join(parts)
+
+
+def upcoming(
+    orders: Iterable[StandingOrderResponse], today: date, days: int = UPCOMING_DAYS
+) -> list[StandingOrderResponse]:
+    """The active orders whose next payment is due within ``days`` from ``today``, the
+    soonest first (one due before today is paid at the bank's next run: it comes first)."""
+    last = today + timedelta(days=days)
+    due = [o for o in orders if o.status == "active" and o.next_due and o.next_due <= last]
+    return sorted(due, key=lambda o: (o.next_due or today, o.amount))
+
+
+def due_text(due: date, today: date) -> str:
+    """When a payment goes, as a person says it: "Today", "Tomorrow", "Wed 9 Dec"."""
+    if due <= today:
+        return "Today"
+    if due == today + timedelta(days=1):
+        return "Tomorrow"
+    return f"{due:%a} {due.day} {due:%b}"
+
+
+def upcoming_line(
+    order: StandingOrderResponse,
+    accounts: Mapping[UUID, AccountResponse],
+    payees: Iterable[PayeeResponse],
+    today: date,
+) -> tuple[str, str]:
+    """An upcoming payment's line and the line under it: ("25.00 EUR to Mum",
+    "Tomorrow · from Everyday"), and " · not enough money yet" while the paying account's
+    available balance is less (the bank would refuse it if nothing came in first)."""
+    amount, to = _amount_and_to(order, accounts, payees)
+    assert order.next_due is not None  # upcoming() keeps only orders with one
+    detail = due_text(order.next_due, today)
+    source = accounts.get(order.from_account_id)
+    if source is not None:
+        detail += f" · from {source.name}"
+        if available_of(source).amount < order.amount:
+            detail += " · not enough money yet"
+    return f"{amount} to {to}", detail

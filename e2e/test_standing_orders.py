@@ -5,6 +5,8 @@ it pays from; the bank has it as they saw it."""
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from playwright.async_api import expect
@@ -113,4 +115,45 @@ async def test_an_accounts_screen_sets_up_its_orders_and_closing_it_ends_them(
         await expect(button(page, "New standing order")).to_have_count(0)
         orders = (await http.get("/standing-orders", headers=auth)).json()["items"]
         assert [o["status"] for o in orders] == ["cancelled"]
+    await tab(page, "Home").click()
+
+
+async def test_home_shows_the_payments_due_within_a_week(phone, api_url: str) -> None:
+    joy = await register(await phone(), "Joy")
+    await open_account(joy, "Everyday")
+    page = joy.page
+    auth, everyday = await bank_session(api_url, joy)
+    await tab(page, "Home").click()
+    savings = await open_account(joy, "Savings")
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)  # the bank's days and the app's
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
+        for amount, first in ((25_00, tomorrow), (40_00, tomorrow + timedelta(days=20))):
+            made = await http.post(
+                "/standing-orders/by-account-number",
+                json={
+                    "from_account": everyday,
+                    "to_account_number": savings,
+                    "amount": amount,
+                    "frequency": "monthly",
+                    "start_date": first.isoformat(),
+                    "count": 3,
+                },
+                headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+            )
+            assert made.status_code == 201, made.text
+
+    await tab(page, "Payments").click()
+    await tab(page, "Home").click()
+    await expect(shows(page, "Upcoming")).to_be_visible(timeout=TIMEOUT_MS)
+    due = page.get_by_role(
+        "button",
+        name=re.compile(r"^25\.00 EUR to Savings Tomorrow · from Everyday · not enough money yet$"),
+    )
+    await expect(due).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(shows(page, "40.00 EUR to Savings")).to_have_count(0)  # not within a week
+    await shot(page, "standing-order", "3-upcoming")
+    await due.click()  # the paying account, where the order can be cancelled
+    await expect(
+        page.get_by_role("group", name=re.compile(r"^25\.00 EUR every month to Savings Next "))
+    ).to_be_visible(timeout=TIMEOUT_MS)
     await tab(page, "Home").click()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import TYPE_CHECKING
 
 import flet as ft
 
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import after_movement, available_of, differs
+from client.standing_orders import upcoming, upcoming_line
 from client.state import QueuedMovement, Topic
 from client.views.common import (
     CURRENCIES,
@@ -27,6 +29,7 @@ from client.views.common import (
 from client.views.transaction_details import history_tile
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import money_text
+from shared.standing_orders import StandingOrderResponse
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -86,6 +89,12 @@ class DashboardScreen:
         self.accounts = ft.Column(spacing=8)
         self.queue = ft.Column(spacing=0)
         self.queue_section = ft.Column(visible=False)
+        self.upcoming = ft.Column(spacing=0)
+        self.upcoming_section = ft.Column(
+            [section_title("Upcoming"), self.upcoming], spacing=8, visible=False
+        )
+        self.orders: list[StandingOrderResponse] = []
+        self._loading_orders: asyncio.Task[None] | None = None
         self.recent = ft.Column(spacing=0)
         self.recent_items: list[TransactionResponse] = []
         self.recent_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
@@ -105,6 +114,7 @@ class DashboardScreen:
                 ),
                 self.accounts,
                 self.queue_section,
+                self.upcoming_section,
                 section_title("Recent activity"),
                 self.recent_note,
                 self.recent,
@@ -128,6 +138,7 @@ class DashboardScreen:
         self.control = self.wrapper
         self._render_all()
         self._load_recent()
+        self._load_orders()
 
     # --- rendering --------------------------------------------------------------------
 
@@ -136,6 +147,7 @@ class DashboardScreen:
         self._render_totals()
         self._render_accounts()
         self._render_queue()
+        self._render_upcoming()
         self._render_recent()
 
     def _render_header(self) -> None:
@@ -222,6 +234,23 @@ class DashboardScreen:
         self.queue_section.visible = bool(items)
         self.queue.controls = [queue_tile(q, self.shell) for q in reversed(items)]
 
+    def _render_upcoming(self) -> None:
+        """The standing-order payments due within a week; a tap opens the paying account."""
+        today = date.today()
+        due = upcoming(self.orders, today)
+        self.upcoming.controls = [self._upcoming_tile(o, today) for o in due]
+        self.upcoming_section.visible = bool(due)
+
+    def _upcoming_tile(self, order: StandingOrderResponse, today: date) -> ft.Control:
+        title, detail = upcoming_line(order, self.state.accounts, self.state.payees, today)
+        return ft.ListTile(
+            leading=ft.Icon(ft.Icons.EVENT_REPEAT),
+            title=ft.Text(title),
+            subtitle=ft.Text(detail, size=12),
+            on_click=lambda e, aid=order.from_account_id: self.shell.open_account(aid),
+            dense=True,
+        )
+
     def _render_recent(self) -> None:
         self.recent.controls = [history_tile(self.shell, t) for t in self.recent_items[:RECENT]]
         if not self.recent_items and not self.recent_note.value:
@@ -233,6 +262,23 @@ class DashboardScreen:
     def _load_recent(self) -> None:
         if self._loading is None or self._loading.done():
             self._loading = asyncio.get_running_loop().create_task(self._fetch_recent())
+
+    def _load_orders(self) -> None:
+        """(Re)load the standing orders: a payment the bank made moves an order's next
+        date, and arrives as a change of the account."""
+        if not self.state.online or not self.state.accounts:
+            return
+        if self._loading_orders is None or self._loading_orders.done():
+            self._loading_orders = asyncio.get_running_loop().create_task(self._fetch_orders())
+
+    async def _fetch_orders(self) -> None:
+        try:
+            found = await self.shell.ctrl.standing_orders()
+        except (ApiError, Unreachable, SessionExpired):
+            return  # Upcoming stays as it was; Payments says what went wrong
+        self.orders = found or []  # None: a bank without standing orders
+        self._render_upcoming()
+        self.page.update()
 
     async def _fetch_recent(self) -> None:
         items: list[TransactionResponse] = []
@@ -259,8 +305,12 @@ class DashboardScreen:
             self._render_accounts()
             if topic == "accounts":
                 self._load_recent()
+                self._load_orders()
+            self._render_upcoming()  # the accounts' names
         elif topic in ("queue",):
             self._render_queue()
+        elif topic == "payees":  # an upcoming payment names a payee by nickname
+            self._render_upcoming()
         elif topic == "transaction" and isinstance(payload, TransactionResponse):
             if all(
                 t.transaction_id != payload.transaction_id or t.account_id != payload.account_id

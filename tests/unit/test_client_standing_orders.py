@@ -1,15 +1,24 @@
 """Standing orders as the app says them and what its form accepts
 (client/standing_orders.py): the other side named as the customer knows it, the next
-payment and how many, and a message a person can act on for each bad field."""
+payment and how many, a message a person can act on for each bad field, and Home's
+Upcoming: the payments due within a week, soonest first."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
 
+import msgspec
 import pytest
 
-from client.standing_orders import describe, first_date, payments
+from client.standing_orders import (
+    describe,
+    due_text,
+    first_date,
+    payments,
+    upcoming,
+    upcoming_line,
+)
 from shared.api import AccountResponse, PayeeResponse
 from shared.money import Money
 from shared.standing_orders import StandingOrderResponse
@@ -90,3 +99,43 @@ def test_a_repeating_order_says_how_many_payments() -> None:
         payments("twelve", "weekly")
     with pytest.raises(ValueError, match="From 1 to 1200"):
         payments("0", "monthly")
+
+
+def test_upcoming_is_the_active_orders_due_within_a_week_soonest_first() -> None:
+    rent = order(next_due=date(2026, 12, 9))
+    gym = order(SAVINGS, amount=30_00, next_due=date(2026, 12, 7))
+    late = order(next_due=date(2026, 12, 5))  # missed by a run: paid at the next one
+    orders = [
+        rent,
+        gym,
+        late,
+        order(next_due=date(2026, 12, 14)),  # a week and a day away
+        order(status="suspended", next_due=None),
+        order(status="cancelled", next_due=date(2026, 12, 8)),
+        order(status="finished", next_due=None),
+    ]
+    assert upcoming(orders, TODAY) == [late, gym, rent]
+    assert upcoming(orders, TODAY, days=0) == [late]
+
+
+def test_an_upcoming_payment_says_when_in_words() -> None:
+    assert due_text(date(2026, 12, 5), TODAY) == "Today"  # overdue: goes at the next run
+    assert due_text(TODAY, TODAY) == "Today"
+    assert due_text(date(2026, 12, 7), TODAY) == "Tomorrow"
+    assert due_text(date(2026, 12, 9), TODAY) == "Wed 9 Dec"
+    mum = PayeeResponse(account_number="XN36NWBK0000000001", nickname="Mum", name_match="match")
+    rent = order(next_due=date(2026, 12, 7))
+    assert upcoming_line(rent, ACCOUNTS, [mum], TODAY) == (
+        "25.00 EUR to Mum",
+        "Tomorrow · from Everyday · not enough money yet",  # Everyday holds 0.00
+    )
+    funded = {
+        EVERYDAY: msgspec.structs.replace(
+            ACCOUNTS[EVERYDAY], balance=Money(amount=25_00, currency="EUR")
+        )
+    }
+    assert upcoming_line(rent, funded, [mum], TODAY)[1] == "Tomorrow · from Everyday"
+    assert upcoming_line(order(SAVINGS, next_due=TODAY), {}, [], TODAY) == (
+        f"2500 (minor units) to {BOBS_NUMBER}",  # neither the account nor its currency known
+        "Today",
+    )
