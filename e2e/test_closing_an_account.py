@@ -1,5 +1,6 @@
 """A customer closes an account from its screen: refused (with the bank's reason) while
-money is on it, closed once it is empty; a closed account moves no money in the app."""
+money is on it, with one tap to move the money (its whole balance filled in), closed
+once it is empty; a closed account moves no money in the app."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import httpx
 from playwright.async_api import Page, expect
 
 from e2e.test_customer_journeys import _deposit
+from e2e.test_payees import chip
 from e2e.ui import (
     TIMEOUT_MS,
     account_card,
     bank_session,
     button,
-    move_money,
     open_account,
     register,
     shot,
@@ -36,6 +37,8 @@ async def _close(page: Page) -> None:
 
 async def test_an_account_is_closed_once_it_is_empty(phone, api_url: str) -> None:
     cleo = await register(await phone(), "Cleo")
+    await open_account(cleo, "Everyday")
+    await tab(cleo.page, "Home").click()
     await open_account(cleo, "Old savings")
     page = cleo.page
     await _deposit(cleo, "10.00", "10.00 EUR")
@@ -44,9 +47,13 @@ async def test_an_account_is_closed_once_it_is_empty(phone, api_url: str) -> Non
     await _close(page)
     await expect(shows(page, "move the money first")).to_be_visible(timeout=TIMEOUT_MS)
     await shot(page, "close", "1-refused")
-    await tap(page, "Cancel")
-
-    await move_money(page, "Withdraw", "10.00")
+    await tap(page, "Move the money")  # Move money, its whole balance filled in
+    await chip(page, "To my Everyday").click()
+    await tap(page, "Continue")
+    await expect(shows(page, "Confirm transfer")).to_be_visible(timeout=TIMEOUT_MS)
+    for line in ("10.00 EUR", "Old savings", "Closing Old savings"):
+        await expect(shows(page, line)).to_be_visible()
+    await tap(page, "Confirm")
     await expect(shows(page, "New balance 0.00 EUR")).to_be_visible(timeout=TIMEOUT_MS)
     await _back_to(page, "Old savings")
     await _close(page)

@@ -13,6 +13,7 @@ import flet_charts as fch  # type: ignore[import-untyped]  # flet-charts ships n
 
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of, differs
+from client.filled_in import close_out
 from client.limits import limits_text
 from client.state import Topic
 from client.statements import StatementFormat, file_name, month_label, months_back
@@ -269,11 +270,21 @@ class AccountScreen:
             orders, f" Its {orders} standing orders will be cancelled."
         )
 
+        def move_it(ev: ft.Event[ft.TextButton]) -> None:
+            account = self.state.accounts.get(self.account_id)
+            filled = close_out(account) if account else None
+            self.page.pop_dialog()
+            self.shell.move_money("transfer", self.account_id, filled=filled)
+
+        move = ft.TextButton("Move the money", icon=ft.Icons.SEND, on_click=move_it, visible=False)
+
         async def confirm(ev: ft.Event[ft.Button]) -> None:
             try:
                 await self.shell.ctrl.close_account(self.account_id)
             except (ApiError, Unreachable, SessionExpired) as ex:
                 error.value, error.visible = error_text(ex), True  # e.g. money still on it
+                # money on it: one tap to Move money, its whole balance filled in
+                move.visible = isinstance(ex, ApiError) and ex.code == "account_not_empty"
                 self.page.update()
                 return
             self.page.pop_dialog()
@@ -289,6 +300,7 @@ class AccountScreen:
                     f" be paid in or out. Its history and statements stay.{ends}"
                 ),
                 error,
+                move,
             ],
             ft.FilledButton(
                 "Close account",

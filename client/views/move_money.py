@@ -14,7 +14,7 @@ import flet as ft
 from client.account_numbers import compact, grouped, shape_problem
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import after_movement
-from client.pay_again import Repeat
+from client.filled_in import FilledIn
 from client.payees import MatchMessage, match_message
 from client.state import MovementKind, QueuedMovement, Topic
 from client.views.common import (
@@ -87,14 +87,14 @@ class MoveMoneyScreen:
         shell: Shell,
         kind: str = "deposit",
         account_id: UUID | None = None,
-        repeat: Repeat | None = None,
+        filled: FilledIn | None = None,
     ) -> None:
         self.shell = shell
         self.page = shell.page
         self.state = shell.state
         self.kind: MovementKind = kind if is_movement_kind(kind) else "deposit"
         accounts = self.state.open_accounts()
-        account_id = repeat.account_id if repeat else account_id
+        account_id = filled.account_id if filled else account_id
         chosen = (
             account_id
             if any(a.id == account_id for a in accounts)
@@ -149,10 +149,10 @@ class MoveMoneyScreen:
             color=ft.Colors.TERTIARY,
             size=12,
         )
-        if repeat is not None:  # checked and confirmed like any payment before it goes
-            self.recipient.value = repeat.to_account_number
-            self.amount.value = repeat.amount
-            self.description.value = repeat.description
+        if filled is not None:  # checked and confirmed like any payment before it goes
+            self.recipient.value = filled.to_account_number
+            self.amount.value = filled.amount
+            self.description.value = filled.description
         self.result = ft.Container(visible=False, border_radius=16, padding=16)
         self.form = ft.Column(
             [

@@ -10,7 +10,7 @@ from uuid import UUID
 import flet as ft
 
 from client.controller import Controller
-from client.pay_again import Repeat
+from client.filled_in import FilledIn
 from client.state import AppState, Topic
 from client.unlock import StoredSession
 from shared.notifications import Notification
@@ -233,16 +233,16 @@ class Shell:
         self.page.update()
 
     def move_money(
-        self, kind: str, account_id: UUID | None = None, repeat: Repeat | None = None
+        self, kind: str, account_id: UUID | None = None, filled: FilledIn | None = None
     ) -> None:
-        """Payments, set for ``kind`` from ``account_id``, or filled in with a payment
-        to make again (``repeat``)."""
+        """Payments, set for ``kind`` from ``account_id``, or filled in (``filled``: a
+        payment to make again, an account's balance to move before closing it)."""
         from client.views.move_money import MoveMoneyScreen
 
         self.tab = 1
         self.nav_bar.selected_index = 1
         self.nav_rail.selected_index = 1
-        self.show(MoveMoneyScreen(self, kind=kind, account_id=account_id, repeat=repeat))
+        self.show(MoveMoneyScreen(self, kind=kind, account_id=account_id, filled=filled))
         self.page.update()
 
     # --- state changes ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 before paying someone again or calling the bank: the amount, who it was with and
 their account number, the reference, the time and the balance after. (The
 transaction's internal id is not shown: the app shows no internal ids.) A payment
-made before offers Pay again (client/pay_again.py)."""
+made before offers Pay again (client/filled_in.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import flet as ft
 from client import counterparties
 from client.account_numbers import grouped
 from client.balances import money
-from client.pay_again import Repeat, repeat_of
+from client.filled_in import FilledIn, repeat_of
 from client.views.common import (
     amount_colour,
     kind_label,
@@ -76,9 +76,9 @@ def show_transaction(shell: Shell, tx: TransactionResponse, party: str | None) -
     repeat = repeat_of(tx, shell.state.accounts)
     if repeat is not None:
 
-        def pay_again(e: ft.Event[ft.TextButton], repeat: Repeat = repeat) -> None:
+        def pay_again(e: ft.Event[ft.TextButton], filled: FilledIn = repeat) -> None:
             page.pop_dialog()
-            shell.move_money("transfer", repeat=repeat)
+            shell.move_money("transfer", filled=filled)
 
         actions.insert(0, ft.TextButton("Pay again", icon=ft.Icons.REPLAY, on_click=pay_again))
     page.show_dialog(

@@ -1,5 +1,5 @@
-"""Pay again (client/pay_again.py): which payments the app offers to make again, and
-what Payments is filled in with; nothing else is offered."""
+"""Move money filled in (client/filled_in.py): which payments the app offers to make
+again, what Payments is filled in with, and an account's balance to move before closing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from client.pay_again import Repeat, repeat_of
+from client.filled_in import FilledIn, close_out, repeat_of
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import Money
 
@@ -49,7 +49,7 @@ def sent(to: uuid.UUID = BOB, number: str | None = BOBS_NUMBER, **changes: objec
 
 
 def test_a_transfer_out_is_filled_in_again_as_it_was_made() -> None:
-    assert repeat_of(sent(), ACCOUNTS) == Repeat(
+    assert repeat_of(sent(), ACCOUNTS) == FilledIn(
         account_id=EVERYDAY,
         to_account_number="XN36 NWBK 0000 0000 01",
         amount="1234.50",
@@ -72,3 +72,18 @@ def test_only_a_payment_out_to_a_known_number_from_an_open_account_is_offered() 
     savings_closed = {**ACCOUNTS, SAVINGS: account(SAVINGS, "Savings", "closed")}
     assert repeat_of(sent(SAVINGS, "XN36NWBK0000000007"), savings_closed) is None
     assert repeat_of(sent(), {SAVINGS: ACCOUNTS[SAVINGS]}) is None  # not one of theirs
+
+
+def test_an_account_to_close_has_its_whole_balance_filled_in_to_move() -> None:
+    funded = msgspec.structs.replace(
+        ACCOUNTS[SAVINGS], balance=Money(amount=1_234_567_89, currency="EUR")
+    )
+    assert close_out(funded) == FilledIn(
+        account_id=SAVINGS,
+        to_account_number="",  # the customer picks where it goes
+        amount="1234567.89",
+        description="Closing Savings",
+    )
+    assert close_out(ACCOUNTS[SAVINGS]) is None  # nothing on it: it closes as it is
+    overdrawn = msgspec.structs.replace(funded, balance=Money(amount=-5_00, currency="EUR"))
+    assert close_out(overdrawn) is None
