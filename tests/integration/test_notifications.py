@@ -316,11 +316,33 @@ async def test_a_redelivered_event_is_stored_and_pushed_exactly_once(
 
 
 async def test_a_batch_whose_live_push_fails_stays_unpushed_until_the_sweep(
-    http: httpx.AsyncClient, stack_env: dict[str, str], db: asyncpg.Pool, redis_client: Redis
+    http: httpx.AsyncClient,
+    stack_env: dict[str, str],
+    db: asyncpg.Pool,
+    redis_client: Redis,
+    notifications: ManagedProcess,
 ) -> None:
     """Redis down while a batch is delivered: the notice is stored, nothing of the batch
-    is marked pushed or handed to the provider; the sweep pushes it once Redis answers."""
+    is marked pushed or handed to the provider; the sweep pushes it once Redis answers.
+    The stack's own consumer is stopped meanwhile: its sweep (every 5 s) would otherwise
+    push the notice before this test looks (seen once in CI)."""
     from infra.local.ports import free_port
+
+    notifications.stop()
+    try:
+        await _undelivered_then_swept(http, stack_env, db, redis_client, free_port())
+    finally:
+        notifications.start()
+        notifications.wait_ready(60)
+
+
+async def _undelivered_then_swept(
+    http: httpx.AsyncClient,
+    stack_env: dict[str, str],
+    db: asyncpg.Pool,
+    redis_client: Redis,
+    dead_port: int,
+) -> None:
 
     ida = await sign_up(http, "Ida Ingram")
     acc = UUID((await ida.open_account())["id"])
@@ -331,7 +353,7 @@ async def test_a_batch_whose_live_push_fails_stays_unpushed_until_the_sweep(
     source_key = f"event:{event.event_id}"
     settings = Settings.from_env(stack_env)
 
-    dead_redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    dead_redis = Redis.from_url(f"redis://127.0.0.1:{dead_port}/0")
     down = FakePushProvider()
     consumer = NotificationConsumer(settings, db, dead_redis, down)
     try:
