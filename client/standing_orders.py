@@ -106,6 +106,19 @@ def upcoming(
     return sorted(due, key=lambda o: (o.next_due or today, o.amount))
 
 
+def paying_versions(
+    orders: Iterable[StandingOrderResponse], accounts: Mapping[UUID, AccountResponse]
+) -> dict[UUID, int]:
+    """The versions of the accounts the active orders pay from: when one of them moves
+    on, the bank may have made a payment and moved that order's next date (no other
+    change of an account touches an order)."""
+    return {
+        a.id: a.version
+        for o in orders
+        if o.status == "active" and (a := accounts.get(o.from_account_id)) is not None
+    }
+
+
 def due_text(due: date, today: date) -> str:
     """When a payment goes, as a person says it: "Today", "Tomorrow", "Wed 9 Dec"."""
     if due <= today:

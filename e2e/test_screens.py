@@ -105,6 +105,14 @@ async def _theme_on_next_launch(page: Page, theme: str) -> None:
     await page.evaluate("t => localStorage.setItem('flutter.bank.theme', JSON.stringify(t))", theme)
 
 
+async def _dialog(
+    tour: Tour, page: Page, name: str, must_show: list[str], leave: str = "Cancel"
+) -> None:
+    """A dialog just opened, visited as a screen is, then left by ``leave``."""
+    await tour.visit(page, name, must_show)
+    await tap(page, leave)
+
+
 async def _signed_in_screens(tour: Tour, c: Customer, theme: str) -> None:
     page = c.page
     await tab(page, "Home").click()
@@ -129,29 +137,27 @@ async def _signed_in_screens(tour: Tour, c: Customer, theme: str) -> None:
         ],
     )
     await page.get_by_role("button", name=re.compile(r"\+120\.00 EUR")).first.click()
-    await tour.visit(page, f"transaction-{theme}", ["Balance after", "Close"])
-    await tap(page, "Close")
+    await _dialog(tour, page, f"transaction-{theme}", ["Balance after", "Close"], "Close")
     await tap(page, "New standing order")
-    await tour.visit(
+    await _dialog(
+        tour,
         page,
         f"standing-order-form-{theme}",
         ["Set up", "Cancel", "To account number", "Amount each time", "Number of payments"],
     )
-    await tap(page, "Cancel")
     await tap(page, "Close account")
-    await tour.visit(page, f"close-account-{theme}", ["Close account?", "Cancel"])
-    await tap(page, "Cancel")
+    await _dialog(tour, page, f"close-account-{theme}", ["Close account?", "Cancel"])
     await tab(page, "Payments").click()
     await tour.visit(page, f"payments-{theme}", ["Move money", "Deposit", "Withdraw", "Continue"])
     await tap(page, "Transfer")
     await tour.visit(page, f"payments-transfer-{theme}", ["Payees", "Add payee", "Continue"])
     await tap(page, "Add payee")
-    await tour.visit(
+    await _dialog(
+        tour,
         page,
         f"add-payee-{theme}",
         ["Check and save", "Cancel", "Payee account number", "Name on the account", "Nickname"],
     )
-    await tap(page, "Cancel")
     await tab(page, "Inbox").click()
     await tour.visit(page, f"inbox-{theme}", ["Inbox"])
     await tab(page, "Settings").click()

@@ -266,9 +266,10 @@ class AccountScreen:
         a = self.state.accounts.get(self.account_id)
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
         orders = len(self.standing_orders.shown())
-        ends = {0: "", 1: " Its standing order will be cancelled."}.get(
-            orders, f" Its {orders} standing orders will be cancelled."
-        )
+        ends = ""
+        if orders:
+            which = "standing order" if orders == 1 else f"{orders} standing orders"
+            ends = f" Its {which} will be cancelled."
 
         def move_it(ev: ft.Event[ft.TextButton]) -> None:
             account = self.state.accounts.get(self.account_id)

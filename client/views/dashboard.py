@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 import flet as ft
 
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import after_movement, available_of, differs
-from client.standing_orders import upcoming, upcoming_line
+from client.standing_orders import paying_versions, upcoming, upcoming_line
 from client.state import QueuedMovement, Topic
 from client.views.common import (
     CURRENCIES,
@@ -94,6 +95,7 @@ class DashboardScreen:
             [section_title("Upcoming"), self.upcoming], spacing=8, visible=False
         )
         self.orders: list[StandingOrderResponse] = []
+        self._payers_seen: dict[UUID, int] = {}  # paying accounts' versions at the last load
         self._loading_orders: asyncio.Task[None] | None = None
         self.recent = ft.Column(spacing=0)
         self.recent_items: list[TransactionResponse] = []
@@ -264,21 +266,33 @@ class DashboardScreen:
             self._loading = asyncio.get_running_loop().create_task(self._fetch_recent())
 
     def _load_orders(self) -> None:
-        """(Re)load the standing orders: a payment the bank made moves an order's next
-        date, and arrives as a change of the account."""
+        """Load the standing orders when Home opens, and again only when an account an
+        order pays from has moved on (a payment the bank made moves the order's next
+        date): a deposit pushed to another account asks the bank nothing."""
         if not self.state.online or not self.state.accounts:
             return
-        if self._loading_orders is None or self._loading_orders.done():
-            self._loading_orders = asyncio.get_running_loop().create_task(self._fetch_orders())
+        if self._loading_orders is not None:
+            if not self._loading_orders.done():
+                return
+            if paying_versions(self.orders, self.state.accounts) == self._payers_seen:
+                return
+        self._loading_orders = asyncio.get_running_loop().create_task(self._fetch_orders())
 
     async def _fetch_orders(self) -> None:
+        asked_at = self.state.last_versions()  # a change while the bank answers: ask again
         try:
             found = await self.shell.ctrl.standing_orders()
         except (ApiError, Unreachable, SessionExpired):
+            self._loading_orders = None  # asked again with the next change
             return  # Upcoming stays as it was; Payments says what went wrong
         self.orders = found or []  # None: a bank without standing orders
+        self._payers_seen = {
+            a: asked_at.get(a, 0) for a in paying_versions(self.orders, self.state.accounts)
+        }
         self._render_upcoming()
         self.page.update()
+        # a paying account that moved while the bank answered: once more, after this task
+        asyncio.get_running_loop().call_soon(self._load_orders)
 
     async def _fetch_recent(self) -> None:
         items: list[TransactionResponse] = []

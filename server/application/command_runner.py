@@ -134,7 +134,9 @@ class GroupPlan:
         return {o for s in self.group for o in s.command.owners_counted()}
 
     def needs_locks(self) -> bool:
-        return any(s.command.reads_without_appending() for s in self.group)
+        return any(
+            s.command.reads_without_appending() or s.command.owners_counted() for s in self.group
+        )
 
     def decide(self, loaded: Loaded, max_amount: int, changes: Changes) -> list[Outcome | None]:
         accounts = dict(loaded.accounts)  # moves on with each accepted command

@@ -43,7 +43,8 @@ class Command:
 
     def owners_counted(self) -> tuple[UUID, ...]:
         """The owners whose open accounts its decision counts: counted in its transaction
-        after a lock per owner (the next opening of theirs waits, then counts this one)."""
+        after a lock per owner (the next opening of theirs waits, then counts this one).
+        Such a command, too, is always decided on locked states."""
         return ()
 
 
@@ -60,9 +61,6 @@ class OpenAccount(Command):
     # How many accounts that are not closed one customer may hold (None: no cap); the
     # owner's are counted in the opening's own transaction (State.open_accounts).
     most_open_accounts: int | None = None
-
-    def reads_without_appending(self) -> bool:
-        return self.most_open_accounts is not None  # the owner's other accounts, counted
 
     def owners_counted(self) -> tuple[UUID, ...]:
         return (self.actor.user_id,) if self.most_open_accounts is not None else ()

@@ -11,28 +11,26 @@ import msgspec
 from client.filled_in import FilledIn, close_out, repeat_of
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import Money
+from tests.support.client_accounts import client_account
 
 EVERYDAY, SAVINGS, BOB = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 BOBS_NUMBER = "XN36NWBK0000000001"
 
 
+SAVINGS_NUMBER = "XN36NWBK0000000007"
+
+
 def account(account_id: uuid.UUID, name: str, status: str = "active") -> AccountResponse:
-    return AccountResponse(
-        id=account_id,
-        name=name,
-        currency="EUR",
-        status=status,
-        balance=Money(amount=0, currency="EUR"),
-        version=1,
-        owner_id=uuid.uuid4(),
-        account_number=f"XN36NWBK00000000{len(name):02d}",
-    )
+    number = SAVINGS_NUMBER if account_id == SAVINGS else "XN36NWBK0000000008"
+    return client_account(account_id, name, status=status, number=number)
 
 
 ACCOUNTS = {EVERYDAY: account(EVERYDAY, "Everyday"), SAVINGS: account(SAVINGS, "Savings")}
 
 
-def sent(to: uuid.UUID = BOB, number: str | None = BOBS_NUMBER, **changes: object):
+def sent(
+    to: uuid.UUID = BOB, number: str | None = BOBS_NUMBER, **changes: object
+) -> TransactionResponse:
     tx = TransactionResponse(
         transaction_id=uuid.uuid4(),
         account_id=EVERYDAY,
@@ -58,7 +56,7 @@ def test_a_transfer_out_is_filled_in_again_as_it_was_made() -> None:
 
 
 def test_one_of_the_customers_own_accounts_is_paid_again_by_its_number() -> None:
-    to_savings = sent(SAVINGS, "XN36NWBK0000000007")
+    to_savings = sent(SAVINGS, SAVINGS_NUMBER)
     assert repeat_of(to_savings, ACCOUNTS) is not None
 
 
@@ -70,14 +68,12 @@ def test_only_a_payment_out_to_a_known_number_from_an_open_account_is_offered() 
     closed = {**ACCOUNTS, EVERYDAY: account(EVERYDAY, "Everyday", "closed")}
     assert repeat_of(sent(), closed) is None  # nothing leaves a closed account
     savings_closed = {**ACCOUNTS, SAVINGS: account(SAVINGS, "Savings", "closed")}
-    assert repeat_of(sent(SAVINGS, "XN36NWBK0000000007"), savings_closed) is None
+    assert repeat_of(sent(SAVINGS, SAVINGS_NUMBER), savings_closed) is None
     assert repeat_of(sent(), {SAVINGS: ACCOUNTS[SAVINGS]}) is None  # not one of theirs
 
 
 def test_an_account_to_close_has_its_whole_balance_filled_in_to_move() -> None:
-    funded = msgspec.structs.replace(
-        ACCOUNTS[SAVINGS], balance=Money(amount=1_234_567_89, currency="EUR")
-    )
+    funded = client_account(SAVINGS, "Savings", balance=1_234_567_89)
     assert close_out(funded) == FilledIn(
         account_id=SAVINGS,
         to_account_number="",  # the customer picks where it goes
@@ -85,5 +81,5 @@ def test_an_account_to_close_has_its_whole_balance_filled_in_to_move() -> None:
         description="Closing Savings",
     )
     assert close_out(ACCOUNTS[SAVINGS]) is None  # nothing on it: it closes as it is
-    overdrawn = msgspec.structs.replace(funded, balance=Money(amount=-5_00, currency="EUR"))
+    overdrawn = client_account(SAVINGS, "Savings", balance=-5_00)
     assert close_out(overdrawn) is None

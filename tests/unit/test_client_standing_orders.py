@@ -8,39 +8,30 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-import msgspec
 import pytest
 
 from client.standing_orders import (
     describe,
     due_text,
     first_date,
+    paying_versions,
     payments,
     upcoming,
     upcoming_line,
 )
-from shared.api import AccountResponse, PayeeResponse
-from shared.money import Money
+from shared.api import PayeeResponse
 from shared.standing_orders import StandingOrderResponse
+from tests.support.client_accounts import client_account
 
 EVERYDAY, SAVINGS, BOB = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 BOBS_NUMBER = "XN36 NWBK 0000 0000 01"
 TODAY = date(2026, 12, 6)
 
 
-def account(account_id: uuid.UUID, name: str) -> AccountResponse:
-    return AccountResponse(
-        id=account_id,
-        name=name,
-        currency="EUR",
-        status="active",
-        balance=Money(amount=0, currency="EUR"),
-        version=1,
-        owner_id=uuid.uuid4(),
-    )
-
-
-ACCOUNTS = {EVERYDAY: account(EVERYDAY, "Everyday"), SAVINGS: account(SAVINGS, "Savings")}
+ACCOUNTS = {
+    EVERYDAY: client_account(EVERYDAY, "Everyday"),
+    SAVINGS: client_account(SAVINGS, "Savings"),
+}
 
 
 def order(to: uuid.UUID = BOB, **changes: object) -> StandingOrderResponse:
@@ -129,13 +120,22 @@ def test_an_upcoming_payment_says_when_in_words() -> None:
         "25.00 EUR to Mum",
         "Tomorrow · from Everyday · not enough money yet",  # Everyday holds 0.00
     )
-    funded = {
-        EVERYDAY: msgspec.structs.replace(
-            ACCOUNTS[EVERYDAY], balance=Money(amount=25_00, currency="EUR")
-        )
-    }
+    funded = {EVERYDAY: client_account(EVERYDAY, "Everyday", balance=25_00)}
     assert upcoming_line(rent, funded, [mum], TODAY)[1] == "Tomorrow · from Everyday"
     assert upcoming_line(order(SAVINGS, next_due=TODAY), {}, [], TODAY) == (
         f"2500 (minor units) to {BOBS_NUMBER}",  # neither the account nor its currency known
         "Today",
     )
+
+
+def test_upcoming_is_asked_again_only_when_an_account_an_active_order_pays_from_moves() -> None:
+    orders = [
+        order(),  # from Everyday
+        order(from_account_id=SAVINGS, status="cancelled"),
+        order(from_account_id=uuid.uuid4()),  # an account the app does not hold
+    ]
+    assert paying_versions(orders, ACCOUNTS) == {EVERYDAY: 1}
+    savings_moved = {**ACCOUNTS, SAVINGS: client_account(SAVINGS, "Savings", version=9)}
+    assert paying_versions(orders, savings_moved) == {EVERYDAY: 1}  # pays no active order
+    everyday_moved = {**ACCOUNTS, EVERYDAY: client_account(EVERYDAY, "Everyday", version=2)}
+    assert paying_versions(orders, everyday_moved) == {EVERYDAY: 2}
