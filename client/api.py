@@ -394,6 +394,11 @@ class BankApi:
         resp = await self._authed("POST", f"/standing-orders/{order_id}/cancel")
         return self._decode(resp, StandingOrderResponse)
 
+    async def resume_standing_order(self, order_id: UUID) -> StandingOrderResponse:
+        """A suspended order pays again from its next date (a retry answers it as is)."""
+        resp = await self._authed("POST", f"/standing-orders/{order_id}/resume")
+        return self._decode(resp, StandingOrderResponse)
+
     async def forget_payee(self, account_number: str) -> None:
         """Forget a saved payee; one the bank no longer has counts as forgotten."""
         number = "".join(account_number.split())

@@ -371,6 +371,9 @@ class Controller:
     async def cancel_standing_order(self, order_id: UUID) -> StandingOrderResponse:
         return await self.api.cancel_standing_order(order_id)
 
+    async def resume_standing_order(self, order_id: UUID) -> StandingOrderResponse:
+        return await self.api.resume_standing_order(order_id)
+
     async def statement(self, account_id: UUID, month: str, fmt: str) -> bytes:
         return await self.api.statement(account_id, month, fmt)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 from playwright.async_api import expect
@@ -14,6 +16,7 @@ from playwright.async_api import expect
 from e2e.test_customer_journeys import _deposit
 from e2e.ui import (
     TIMEOUT_MS,
+    Customer,
     bank_session,
     button,
     fill,
@@ -24,6 +27,8 @@ from e2e.ui import (
     tab,
     tap,
 )
+from infra.local.stack import EmbeddedStack
+from tests.support.scheduler import Scheduler
 
 
 async def test_a_monthly_standing_order_is_set_up_and_cancelled(phone, api_url: str) -> None:
@@ -118,29 +123,39 @@ async def test_an_accounts_screen_sets_up_its_orders_and_closing_it_ends_them(
     await tab(page, "Home").click()
 
 
+async def with_everyday_and_savings(
+    phone, api_url: str, name: str
+) -> tuple[Customer, dict[str, str], str, str]:
+    """A new customer on Home, their bearer header, the id of their empty Everyday
+    account and the number of their Savings account."""
+    customer = await register(await phone(), name)
+    await open_account(customer, "Everyday")
+    auth, everyday = await bank_session(api_url, customer)
+    await tab(customer.page, "Home").click()
+    savings = await open_account(customer, "Savings")
+    return customer, auth, everyday, savings
+
+
+async def order_over_api(
+    http: httpx.AsyncClient, auth: dict[str, str], source: str, to_number: str, **order: Any
+) -> dict[str, Any]:
+    made = await http.post(
+        "/standing-orders/by-account-number",
+        json={"from_account": source, "to_account_number": to_number, **order},
+        headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert made.status_code == 201, made.text
+    return made.json()  # type: ignore[no-any-return]
+
+
 async def test_home_shows_the_payments_due_within_a_week(phone, api_url: str) -> None:
-    joy = await register(await phone(), "Joy")
-    await open_account(joy, "Everyday")
+    joy, auth, everyday, savings = await with_everyday_and_savings(phone, api_url, "Joy")
     page = joy.page
-    auth, everyday = await bank_session(api_url, joy)
-    await tab(page, "Home").click()
-    savings = await open_account(joy, "Savings")
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)  # the bank's days and the app's
     async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
         for amount, first in ((25_00, tomorrow), (40_00, tomorrow + timedelta(days=20))):
-            made = await http.post(
-                "/standing-orders/by-account-number",
-                json={
-                    "from_account": everyday,
-                    "to_account_number": savings,
-                    "amount": amount,
-                    "frequency": "monthly",
-                    "start_date": first.isoformat(),
-                    "count": 3,
-                },
-                headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
-            )
-            assert made.status_code == 201, made.text
+            monthly = {"frequency": "monthly", "start_date": first.isoformat(), "count": 3}
+            await order_over_api(http, auth, everyday, savings, amount=amount, **monthly)
 
     await tab(page, "Payments").click()
     await tab(page, "Home").click()
@@ -156,4 +171,51 @@ async def test_home_shows_the_payments_due_within_a_week(phone, api_url: str) ->
     await expect(
         page.get_by_role("group", name=re.compile(r"^25\.00 EUR every month to Savings Next "))
     ).to_be_visible(timeout=TIMEOUT_MS)
+    await tab(page, "Home").click()
+
+
+async def test_a_suspended_order_is_resumed_from_the_app(
+    phone, api_url: str, stack: EmbeddedStack, tmp_path: Path
+) -> None:
+    """Three payments refused (nothing on the account) suspend the order; the customer
+    resumes it in the app: it pays again from its next date."""
+    kit, auth, everyday, savings = await with_everyday_and_savings(phone, api_url, "Kit")
+    page = kit.page
+    first = datetime.now(UTC).date() + timedelta(days=1)
+    weekly = {"frequency": "weekly", "start_date": first.isoformat(), "count": 10}
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
+        made = await order_over_api(http, auth, everyday, savings, amount=5_00, **weekly)
+        order_id = made["id"]
+        Scheduler(stack, tmp_path / "today").once_at(first + timedelta(weeks=2))
+        got = (await http.get(f"/standing-orders/{order_id}", headers=auth)).json()
+        assert got["status"] == "suspended", got
+
+        await tab(page, "Payments").click()
+        tile = page.get_by_role(
+            "group",
+            name=re.compile(r"^5\.00 EUR every week to Savings Suspended: payments were refused"),
+        )
+        await expect(tile).to_be_visible(timeout=TIMEOUT_MS)
+        await shot(page, "standing-order", "4-suspended")
+        await tile.get_by_role("button", name="Resume").click()
+        await expect(shows(page, "Resume standing order?")).to_be_visible(timeout=TIMEOUT_MS)
+        await tap(page, "Resume payments")
+        fourth = first + timedelta(weeks=3)  # the first date from today on
+        await expect(
+            page.get_by_role(
+                "group",
+                name=re.compile(
+                    rf"^5\.00 EUR every week to Savings Next {fourth.day} {fourth:%b %Y} · "
+                ),
+            )
+        ).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(button(page, "Resume")).to_have_count(0)
+        got = (await http.get(f"/standing-orders/{order_id}", headers=auth)).json()
+        assert (got["status"], got["next_due"], got["refusals_in_row"]) == (
+            "active",
+            fourth.isoformat(),
+            0,
+        )
+        cancelled = await http.post(f"/standing-orders/{order_id}/cancel", headers=auth)
+        assert cancelled.status_code == 200, cancelled.text  # nothing left due for others
     await tab(page, "Home").click()

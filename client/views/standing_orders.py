@@ -5,7 +5,7 @@ once or every week or month)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, TypeVar, cast
 from uuid import UUID
@@ -18,6 +18,7 @@ from client.standing_orders import (
     DEFAULT_PAYMENTS,
     FREQUENCIES,
     SHOWN,
+    day_text,
     describe,
     first_date,
     payments,
@@ -106,24 +107,59 @@ class StandingOrdersSection:
 
     def _tile(self, order: StandingOrderResponse) -> ft.Control:
         title, detail = describe(order, self.state.accounts, self.state.payees)
+        actions: list[ft.Control] = [
+            ft.TextButton("Cancel", on_click=lambda e, o=order: self._cancel(o))
+        ]
+        if order.status == "suspended":  # refused three times: the customer may start it again
+            resume = ft.TextButton("Resume", on_click=lambda e, o=order: self._resume(o))
+            actions.insert(0, resume)
         return ft.ListTile(
             leading=ft.Icon(ft.Icons.EVENT_REPEAT),
             title=ft.Text(title),
             subtitle=ft.Text(detail, size=12),
-            trailing=ft.TextButton(
-                "Cancel",
-                on_click=lambda e, o=order: self._cancel(o),
-            ),
+            trailing=actions[0] if len(actions) == 1 else ft.Row(actions, tight=True, spacing=0),
             content_padding=ft.Padding.only(left=0, right=0),
         )
 
     def _cancel(self, order: StandingOrderResponse) -> None:
         title, _ = describe(order, self.state.accounts, self.state.payees)
+        self._ask_then(
+            "Cancel standing order?",
+            f"{title}: no further payments will be made.",
+            ("Cancel order", "Keep it"),
+            lambda: self.shell.ctrl.cancel_standing_order(order.id),
+            lambda done: "Standing order cancelled",
+        )
+
+    def _resume(self, order: StandingOrderResponse) -> None:
+        title, _ = describe(order, self.state.accounts, self.state.payees)
+        self._ask_then(
+            "Resume standing order?",
+            f"{title}: payments start again from its next date. The payments refused or"
+            " missed while it was suspended are not made.",
+            ("Resume payments", "Not now"),
+            lambda: self.shell.ctrl.resume_standing_order(order.id),
+            lambda done: (
+                "Standing order resumed"
+                + (f": next payment {day_text(done.next_due)}" if done.next_due else "")
+            ),
+        )
+
+    def _ask_then(
+        self,
+        heading: str,
+        sentence: str,
+        buttons: tuple[str, str],
+        send: Callable[[], Awaitable[StandingOrderResponse]],
+        said: Callable[[StandingOrderResponse], str],
+    ) -> None:
+        """Ask before changing an order; on the bank's answer show the order as it is now,
+        or the bank's reason in the dialog."""
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
         async def confirm(ev: ft.Event[ft.Button]) -> None:
             try:
-                done = await self.shell.ctrl.cancel_standing_order(order.id)
+                done = await send()
             except (ApiError, Unreachable, SessionExpired) as ex:
                 error.value, error.visible = error_text(ex), True
                 self.page.update()
@@ -131,15 +167,16 @@ class StandingOrdersSection:
             self.orders = [done if o.id == done.id else o for o in self.orders]
             self.render()
             self.page.pop_dialog()
-            snack(self.page, "Standing order cancelled")
+            snack(self.page, said(done))
             self.page.update()
 
+        act, keep = buttons
         ask(
             self.page,
-            "Cancel standing order?",
-            [ft.Text(f"{title}: no further payments will be made."), error],
-            ft.FilledButton("Cancel order", on_click=confirm),
-            cancel="Keep it",
+            heading,
+            [ft.Text(sentence), error],
+            ft.FilledButton(act, on_click=confirm),
+            cancel=keep,
         )
 
     def _new_order(self, e: ft.Event[ft.TextButton]) -> None:

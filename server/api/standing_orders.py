@@ -10,6 +10,7 @@ POST /api/v1/standing-orders/by-account-number
 GET  /api/v1/standing-orders              yours
 GET  /api/v1/standing-orders/{id}         one, with every occurrence (paid or refused)
 POST /api/v1/standing-orders/{id}/cancel  no further payments
+POST /api/v1/standing-orders/{id}/resume  a suspended order pays again from its next date
 """
 
 from __future__ import annotations
@@ -100,3 +101,10 @@ class StandingOrderController(Controller):
     ) -> StandingOrderResponse:
         audit = audit_record(request, standing_orders.CANCEL_ACTION, actor)
         return await standing_orders.cancel(ctx, actor, parse_uuid(order_id, "order_id"), audit)
+
+    @post("/{order_id:str}/resume", operation_id="resumeStandingOrder", status_code=200)
+    async def resume(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, order_id: str
+    ) -> StandingOrderResponse:
+        audit = audit_record(request, standing_orders.RESUME_ACTION, actor)
+        return await standing_orders.resume(ctx, actor, parse_uuid(order_id, "order_id"), audit)

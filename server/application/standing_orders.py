@@ -38,7 +38,12 @@ from server.application.context import AppContext
 from server.application.errors import IdempotencyKeyReusedError
 from server.application.idempotency import IdempotencyKey, request_hash
 from server.domain.account import check_standing_transfer
-from server.domain.errors import AccountClosedError, AccountNotFoundError, DomainError
+from server.domain.errors import (
+    AccountClosedError,
+    AccountNotFoundError,
+    BusinessRuleError,
+    DomainError,
+)
 from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, Schedule, new_schedule
 from shared.api import TransferRequest
 from shared.events import EventMetadata
@@ -63,10 +68,23 @@ _COLUMNS = (
 # Refusals that every later occurrence would meet too: the order is cancelled at once.
 ENDS_THE_ORDER = frozenset({AccountClosedError.code})
 CANCEL_ACTION = "cancel_standing_order"
+RESUME_ACTION = "resume_standing_order"
 
 
 class StandingOrderNotFoundError(AccountNotFoundError):
     code = "standing_order_not_found"
+
+
+class StandingOrderNotSuspendedError(BusinessRuleError):
+    """Resume of an order that was cancelled or has finished (answered 409)."""
+
+    code = "standing_order_not_suspended"
+
+
+class StandingOrderEndedError(BusinessRuleError):
+    """Resume of a suspended order whose schedule has no date left from today on."""
+
+    code = "standing_order_ended"
 
 
 def schedule_of(row: asyncpg.Record | dict[str, Any]) -> Schedule:
@@ -151,7 +169,9 @@ async def create(
                 schedule = new_schedule(
                     req.frequency, req.start_date, req.end_date, req.count, today=today
                 )
-                await _check_payable(ctx, conn, req)
+                await _check_payable(
+                    ctx, conn, req.from_account_id, req.to_account_id, req.amount, req.currency
+                )
                 row = await _insert(conn, order_id, owner, req, schedule, idem)
                 if row is None:  # a concurrent request under the key made it just now
                     stored = await _stored(conn, order_id)
@@ -167,18 +187,21 @@ async def create(
 
 
 async def _check_payable(
-    ctx: AppContext, conn: asyncpg.Connection, req: StandingOrderRequest
+    ctx: AppContext,
+    conn: asyncpg.Connection,
+    source_id: UUID,
+    target_id: UUID,
+    amount: int,
+    currency: str | None,
 ) -> None:
     """Refuse now what every occurrence would be refused for (a destination that does
     not exist or is closed, an amount over the bank's per-transaction limit, another
     currency), as a transfer's decision would."""
-    source = await ctx.accounts.get(conn, req.from_account_id)
-    target = await ctx.accounts.get(conn, req.to_account_id)
+    source = await ctx.accounts.get(conn, source_id)
+    target = await ctx.accounts.get(conn, target_id)
     if source is None or target is None:
         raise AccountNotFoundError("No such account.")
-    check_standing_transfer(
-        source, target, req.amount, req.currency, ctx.settings.max_transaction_amount
-    )
+    check_standing_transfer(source, target, amount, currency, ctx.settings.max_transaction_amount)
 
 
 async def _insert(
@@ -253,17 +276,25 @@ async def get_order(ctx: AppContext, actor: Actor, order_id: UUID) -> StandingOr
         return await _one(conn, _view(row, [Occurrence(**dict(o)) for o in occ]))
 
 
+async def _own_order_locked(
+    conn: asyncpg.Connection, actor: Actor, order_id: UUID
+) -> asyncpg.Record:
+    """The caller's own order, locked until the transaction ends (anyone else's: not found)."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM standing_orders WHERE id = $1 FOR UPDATE", order_id
+    )
+    if row is None or row["owner_id"] != actor.user_id:
+        raise StandingOrderNotFoundError("No such standing order.")
+    return row
+
+
 async def cancel(
     ctx: AppContext, actor: Actor, order_id: UUID, audit: AuditRecord
 ) -> StandingOrderResponse:
     audit = msgspec.structs.replace(audit, target_type="standing_order", target_id=str(order_id))
     try:
         async with ctx.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM standing_orders WHERE id = $1 FOR UPDATE", order_id
-            )
-            if row is None or row["owner_id"] != actor.user_id:
-                raise StandingOrderNotFoundError("No such standing order.")
+            row = await _own_order_locked(conn, actor, order_id)
             row = (
                 await conn.fetchrow(
                     "UPDATE standing_orders SET status = 'cancelled', next_due = NULL"
@@ -276,7 +307,65 @@ async def cancel(
     except DomainError as err:
         await ctx.uow.record([audit.refused(err.code)])
         raise
-    await ctx.uow.record([audit.about_account(row["from_account_id"]).accepted()])
+    await ctx.uow.record([_paying_from(audit, row).accepted()])
+    return await _one(ctx.pool, _view(row))
+
+
+def _paying_from(audit: AuditRecord, row: asyncpg.Record) -> AuditRecord:
+    """The order's audit record with the account it pays from (the target stays the order)."""
+    return msgspec.structs.replace(audit, account_id=row["from_account_id"])
+
+
+async def resume(
+    ctx: AppContext, actor: Actor, order_id: UUID, audit: AuditRecord
+) -> StandingOrderResponse:
+    """Resume a suspended order once the customer has seen to what refused it: it pays
+    again from its first due date on or after today (UTC), with no refusals counted.
+    The payments it missed while suspended are not made late. Resuming an active order
+    again (a retry) answers it unchanged; a cancelled or finished one is refused (409),
+    and so is an order with no date left (422 ``standing_order_ended``) or one whose
+    payment every date would refuse (a destination closed since: ``account_closed``)."""
+    audit = msgspec.structs.replace(audit, target_type="standing_order", target_id=str(order_id))
+    try:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            row = await _own_order_locked(conn, actor, order_id)
+            audit = _paying_from(audit, row)
+            if row["status"] == "active":  # resumed already: a retry changes nothing
+                await ctx.uow.record([audit.replayed()])
+                return await _one(conn, _view(row))
+            if row["status"] != "suspended":
+                raise StandingOrderNotSuspendedError(
+                    f"Only a suspended standing order can be resumed; this one is"
+                    f" {row['status']}. Set up a new one to pay again."
+                )
+            today = datetime.now(UTC).date()
+            nxt = schedule_of(row).next_on_or_after(row["next_index"], today)
+            if nxt is None:
+                raise StandingOrderEndedError(
+                    "This standing order has no payment left to make from today on;"
+                    " set up a new one to pay again."
+                )
+            await _check_payable(
+                ctx,
+                conn,
+                row["from_account_id"],
+                row["to_account_id"],
+                row["amount"],
+                row["currency"],
+            )
+            index, due = nxt
+            row = await conn.fetchrow(
+                "UPDATE standing_orders SET status = 'active', next_index = $2, next_due = $3,"
+                f" refusals_in_row = 0 WHERE id = $1 RETURNING {_COLUMNS}",
+                order_id,
+                index,
+                due,
+            )
+    except DomainError as err:
+        await ctx.uow.record([audit.refused(err.code)])
+        raise
+    audit = msgspec.structs.replace(audit, details={"next_due": due.isoformat()})
+    await ctx.uow.record([audit.accepted()])
     return await _one(ctx.pool, _view(row))
 
 

@@ -49,6 +49,17 @@ class Schedule:
             return None
         return due
 
+    def next_on_or_after(self, n: int, day: date) -> tuple[int, date] | None:
+        """The first occurrence from the n-th on that falls on ``day`` or later, with its
+        index; None when the schedule ends before one does. A resumed order starts there:
+        the occurrences due while it was suspended are not paid late, and they still count
+        towards ``count`` (the order ends when it would have)."""
+        while (due := self.due_date(n)) is not None:
+            if due >= day:
+                return n, due
+            n += 1
+        return None
+
 
 def add_months(start: date, months: int) -> date:
     """``start`` moved by ``months`` months, the day clamped to the month's last day."""

@@ -122,6 +122,16 @@ class StandingOrderMutation:
     @strawberry.mutation(description="Cancel a standing order: no further payments.")
     async def cancel_standing_order(self, info: BankInfo, id: UUID) -> t.StandingOrder:
         actor, request = await caller(info)
-        audit = audit_record(request, "cancel_standing_order", actor)
+        audit = audit_record(request, standing_orders.CANCEL_ACTION, actor)
         cancelled = await standing_orders.cancel(info.context.services.ctx, actor, id, audit)
         return t.StandingOrder.of(cancelled)
+
+    @strawberry.mutation(
+        description="Resume a suspended standing order: it pays again from its next date"
+        " on or after today; the payments missed while suspended are not made."
+    )
+    async def resume_standing_order(self, info: BankInfo, id: UUID) -> t.StandingOrder:
+        actor, request = await caller(info)
+        audit = audit_record(request, standing_orders.RESUME_ACTION, actor)
+        resumed = await standing_orders.resume(info.context.services.ctx, actor, id, audit)
+        return t.StandingOrder.of(resumed)

@@ -16,8 +16,8 @@ from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
 from server.application.standing_orders import occurrence_transfer_id
 from tests.contract.graphql_client import GraphQL
-from tests.integration.test_standing_orders import Scheduler
 from tests.support.customers import Customer, sign_up
+from tests.support.scheduler import Scheduler
 from tests.support.staff import audit_rows, staff
 
 OPEN = """mutation($name: String!) { openAccount(currency: "EUR", name: $name) { id } }"""
@@ -348,6 +348,7 @@ ORDER = """query($id: UUID!) {
     occurrences { index dueDate outcome transferId reasonCode } }
 }"""
 CANCEL_ORDER = "mutation($id: UUID!) { cancelStandingOrder(id: $id) { id status nextDue } }"
+RESUME_ORDER = "mutation($id: UUID!) { resumeStandingOrder(id: $id) { id status nextDue } }"
 
 
 async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancelled(
@@ -392,6 +393,11 @@ async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancel
 
     cancelled = (await ada_gql.data(CANCEL_ORDER, id=monthly["id"]))["cancelStandingOrder"]
     assert (cancelled["status"], cancelled["nextDue"]) == ("CANCELLED", None)
+    err = await ada_gql.error(RESUME_ORDER, id=monthly["id"])  # only a suspended one resumes
+    assert (err["extensions"]["code"], err["extensions"]["status"]) == (
+        "standing_order_not_suspended",
+        409,
+    ), err
     sched.set_today(date(2028, 6, 1))
     sched.once()
     assert (await ada_gql.data(ORDER, id=monthly["id"]))["standingOrder"]["occurrences"] == []
@@ -405,7 +411,7 @@ async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancel
     assert err["extensions"]["code"] == "invalid_body", err
     err = await bob_gql.error(CREATE_ORDER, **{**recurring, "count": 2})
     assert err["extensions"]["code"] == "account_not_found", err
-    for doc in (ORDER, CANCEL_ORDER):
+    for doc in (ORDER, CANCEL_ORDER, RESUME_ORDER):
         err = await bob_gql.error(doc, id=once["id"])
         assert err["extensions"]["code"] == "standing_order_not_found", err
     assert (await bob_gql.data("{ standingOrders { id } }"))["standingOrders"] == []

@@ -24,7 +24,6 @@ import httpx
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
 from tests.integration.test_holds import (
-    Scheduler,
     place,
     projected,
     projections_command,
@@ -32,6 +31,7 @@ from tests.integration.test_holds import (
     until,
 )
 from tests.support.customers import Customer, sign_up
+from tests.support.scheduler import Scheduler
 
 START = 50_000
 PEOPLE = 4

@@ -19,31 +19,13 @@ import httpx
 from websockets.asyncio.client import connect
 
 from infra.local.procs import ManagedProcess
-from infra.local.stack import REPO_ROOT, EmbeddedStack
+from infra.local.stack import EmbeddedStack
 from tests.integration.test_live import hello, settle, ws_url
 from tests.integration.test_live import until as pushed
 from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import Customer, sign_up
+from tests.support.scheduler import Scheduler
 from tests.support.staff import staff
-
-
-class Scheduler:
-    """``python -m server.scheduler --once --clock-file`` against the test stack."""
-
-    def __init__(self, stack: EmbeddedStack, clock: Path) -> None:
-        self.stack, self.clock = stack, clock
-
-    def once_at(self, now: datetime) -> None:
-        self.clock.write_text(now.isoformat())
-        proc = subprocess.run(
-            [sys.executable, "-m", "server.scheduler", "--once", "--clock-file", str(self.clock)],
-            env=self.stack.process_env(),
-            cwd=REPO_ROOT,
-            timeout=120,
-            capture_output=True,
-            text=True,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def projections_command(stack: EmbeddedStack, command: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -17,8 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from infra.local.ports import free_port
-from infra.local.stack import REPO_ROOT, EmbeddedStack, ManagedProcess
+from infra.local.stack import EmbeddedStack, ManagedProcess
 from runtime.settings import Settings
 from server.adapters.postgres.pool import STATEMENT_TIMEOUT_SECONDS
 from server.application.standing_orders import occurrence_transfer_id
@@ -26,49 +24,9 @@ from server.domain import account_number
 from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import Customer, sign_up
 from tests.support.links import HangingLink, database_url_through, port_of
+from tests.support.scheduler import Scheduler
 
 MAX_TRANSACTION = Settings().max_transaction_amount  # the stack's: no override
-
-
-class Scheduler:
-    """``python -m server.scheduler --clock-file`` against the test stack."""
-
-    def __init__(self, stack: EmbeddedStack, clock: Path) -> None:
-        self.stack, self.clock = stack, clock
-        self.metrics_port = free_port()  # not the stack's: its own scheduler may run
-
-    def set_today(self, day: date) -> None:
-        self.clock.write_text(day.isoformat())
-
-    def args(self, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "server.scheduler", "--clock-file", str(self.clock), *extra]
-
-    async def health(self) -> tuple[int, dict[str, Any]]:
-        """GET /health of the running scheduler (``start``): status code and document."""
-        async with httpx.AsyncClient(timeout=5) as probe:
-            r = await probe.get(f"http://127.0.0.1:{self.metrics_port}/health")
-        return r.status_code, r.json()
-
-    def once(self) -> None:
-        proc = subprocess.run(
-            self.args("--once"),
-            env=self.stack.process_env(),
-            cwd=REPO_ROOT,
-            timeout=60,
-            capture_output=True,
-            text=True,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-
-    def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        own = {"BANK_SCHEDULER_METRICS_PORT": str(self.metrics_port), **(env or {})}
-        return subprocess.Popen(
-            self.args("--interval", "0.2"),
-            env=self.stack.process_env(own),
-            cwd=REPO_ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
 
 
 async def create_order(c: Customer, **body: Any) -> dict[str, Any]:
@@ -181,6 +139,77 @@ async def test_refusals_are_recorded_notified_and_the_order_is_suspended_after_t
         f"A standing order payment due {d} was refused"
         for d in ("2027-03-01", "2027-03-08", "2027-03-15")
     ]
+
+
+async def test_a_suspended_order_resumed_pays_again_from_its_next_date(
+    http: httpx.AsyncClient, api_url: str, stack: EmbeddedStack, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Resume: the order pays again from its first date on or after the bank's today,
+    the dates missed while suspended are not paid late, and what cannot be resumed is
+    refused with a code and changes nothing."""
+    payer, source, target = await funded(http, 0)
+    other = await sign_up(http, "Eve Other")
+    start = datetime.now(UTC).date() + timedelta(days=14)
+    weekly = {"from_account_id": source, "to_account_id": target, "amount": 50}
+    weekly |= {"frequency": "weekly", "start_date": start.isoformat()}
+    o = await create_order(payer, **weekly, count=10)
+    short = await create_order(payer, **weekly, count=3)
+    sched = Scheduler(stack, tmp_path / "today")
+    sched.set_today(start + timedelta(weeks=2))  # three dates, each refused: no money
+    sched.once()
+    assert {(await order(payer, x["id"]))["status"] for x in (o, short)} == {"suspended"}
+
+    def resume(order_id: str, who: Customer = payer) -> Any:
+        return http.post(f"/api/v1/standing-orders/{order_id}/resume", headers=who.auth)
+
+    r = await resume(o["id"], other)
+    assert (r.status_code, r.json()["code"]) == (404, "standing_order_not_found"), r.text
+    r = await resume(o["id"])
+    assert r.status_code == 200, r.text
+    fourth = (start + timedelta(weeks=3)).isoformat()  # the next date from today on
+    resumed = r.json()
+    assert (resumed["status"], resumed["next_due"], resumed["refusals_in_row"]) == (
+        "active",
+        fourth,
+        0,
+    )
+    again = await resume(o["id"])  # a retry answers the order as it is
+    assert again.status_code == 200 and again.json() == resumed, again.text
+
+    # Its three dates are gone: nothing is left to resume; the order stays as it was.
+    r = await resume(short["id"])
+    assert (r.status_code, r.json()["code"]) == (422, "standing_order_ended"), r.text
+    assert (await order(payer, short["id"]))["status"] == "suspended"
+
+    assert (await payer.deposit(source, 500)).status_code == 201
+    sched.set_today(start + timedelta(weeks=3))
+    sched.once()
+    got = await order(payer, o["id"])
+    assert [(x["due_date"], x["outcome"]) for x in got["occurrences"]][3:] == [(fourth, "paid")]
+    assert got["next_due"] == (start + timedelta(weeks=4)).isoformat()
+
+    r = await http.post(f"/api/v1/standing-orders/{o['id']}/cancel", headers=payer.auth)
+    assert r.status_code == 200, r.text  # leaves nothing due for other tests
+    r = await resume(o["id"])
+    assert (r.status_code, r.json()["code"]) == (409, "standing_order_not_suspended"), r.text
+    assert "this one is cancelled" in r.json()["detail"]
+    rows = await db.fetch(
+        "SELECT action, target_id, account_id, outcome, reason_code, details->>'next_due'"
+        " AS next_due FROM audit_log WHERE target_type = 'standing_order' AND actor_id = $1"
+        " AND action IN ('resume_standing_order', 'cancel_standing_order') ORDER BY id",
+        uuid.UUID(payer.user_id),
+    )
+    assert {str(r["account_id"]) for r in rows} == {source}
+    assert [
+        tuple(r[k] for k in ("action", "outcome", "reason_code", "next_due")) for r in rows
+    ] == [
+        ("resume_standing_order", "accepted", None, fourth),
+        ("resume_standing_order", "replayed", None, None),
+        ("resume_standing_order", "rejected", "standing_order_ended", None),
+        ("cancel_standing_order", "accepted", None, None),
+        ("resume_standing_order", "rejected", "standing_order_not_suspended", None),
+    ]
+    assert [r["target_id"] for r in rows] == [o["id"], o["id"], short["id"], o["id"], o["id"]]
 
 
 async def test_bad_orders_are_refused_and_cancel_stops_payments(

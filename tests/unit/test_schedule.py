@@ -74,3 +74,23 @@ def test_a_schedule_may_start_today_or_later() -> None:
     assert later.due_date(1) == date(2026, 12, 14)
     with pytest.raises(InvalidScheduleError, match="today is 2026-12-06"):
         new_schedule("once", date(2026, 12, 5), today=TODAY)
+
+
+def test_a_resumed_order_starts_at_its_first_date_from_today_without_the_missed_ones() -> None:
+    weekly = Schedule("weekly", date(2027, 3, 1), count=10)  # Mondays 1 Mar .. 3 May
+    # Suspended after the third refusal (next index 3, due 22 Mar), resumed on Wed 7 Apr:
+    # 22 Mar, 29 Mar and 5 Apr are not paid late; 12 Apr is the seventh of ten.
+    assert weekly.next_on_or_after(3, date(2027, 4, 7)) == (6, date(2027, 4, 12))
+    # A resume on a due date pays that day's occurrence; one before the next date waits.
+    assert weekly.next_on_or_after(3, date(2027, 4, 12)) == (6, date(2027, 4, 12))
+    assert weekly.next_on_or_after(3, date(2027, 3, 2)) == (3, date(2027, 3, 22))
+    # The count still holds: after the tenth date nothing is left.
+    assert weekly.next_on_or_after(3, date(2027, 5, 3)) == (9, date(2027, 5, 3))
+    assert weekly.next_on_or_after(3, date(2027, 5, 4)) is None
+
+
+def test_a_resumed_monthly_order_keeps_its_day_and_its_end_date() -> None:
+    monthly = Schedule("monthly", date(2027, 1, 31), end=date(2027, 6, 30))
+    assert monthly.next_on_or_after(1, date(2027, 4, 1)) == (3, date(2027, 4, 30))
+    assert monthly.next_on_or_after(1, date(2027, 7, 1)) is None
+    assert Schedule("once", date(2027, 1, 4)).next_on_or_after(1, date(2027, 1, 1)) is None
