@@ -44,7 +44,7 @@ from server.domain.errors import (
     BusinessRuleError,
     DomainError,
 )
-from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, Schedule, new_schedule
+from server.domain.schedule import Schedule, after_refusal, new_schedule
 from shared.api import TransferRequest
 from shared.events import EventMetadata
 from shared.standing_orders import (
@@ -64,9 +64,6 @@ _COLUMNS = (
     " start_date, end_date, max_count, status, next_index, next_due, refusals_in_row, created_at"
 )
 
-
-# Refusals that every later occurrence would meet too: the order is cancelled at once.
-ENDS_THE_ORDER = frozenset({AccountClosedError.code})
 CANCEL_ACTION = "cancel_standing_order"
 RESUME_ACTION = "resume_standing_order"
 
@@ -442,7 +439,13 @@ def payment(row: asyncpg.Record, due: date) -> Submission:
         target_type="standing_order",
         target_id=str(order_id),
         account_id=req.from_account_id,
-        details={"due_date": due.isoformat(), "amount": req.amount},
+        # refused_before: what a refusal now does to the order (after_refusal) can be
+        # read from this record alone (the notification of it says so)
+        details={
+            "due_date": due.isoformat(),
+            "amount": req.amount,
+            "refused_before": row["refusals_in_row"],
+        },
     )
     return Submission(command, idem, metadata, audit)
 
@@ -477,10 +480,8 @@ async def pay_one_due(ctx: AppContext, today: date) -> bool:
         refusals = 0 if code is None else row["refusals_in_row"] + 1
         next_due = schedule_of(row).due_date(row["next_index"] + 1)
         status = "active" if next_due is not None else "finished"
-        if refusals >= MAX_CONSECUTIVE_REFUSALS:
-            status, next_due = "suspended", None
-        if code in ENDS_THE_ORDER:
-            status, next_due = "cancelled", None
+        if code is not None and (ends := after_refusal(code, row["refusals_in_row"])):
+            status, next_due = ends, None
         outcome = "paid" if code is None else "refused"
         await conn.execute(
             _RECORD,

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from server.domain.errors import BusinessRuleError
+from server.domain.errors import AccountClosedError, BusinessRuleError
 
 Frequency = Literal["once", "weekly", "monthly"]
 FREQUENCIES: tuple[Frequency, ...] = ("once", "weekly", "monthly")
 # After this many refusals in a row an order is suspended (not retried forever).
 MAX_CONSECUTIVE_REFUSALS = 3
+# Refusals that every later occurrence would meet too: the order is cancelled at once.
+ENDS_THE_ORDER = frozenset({AccountClosedError.code})
 # Due dates are computed up to a century ahead; this keeps them inside datetime.date.
 LAST_START_YEAR = 9000
 
@@ -59,6 +61,17 @@ class Schedule:
                 return n, due
             n += 1
         return None
+
+
+def after_refusal(code: str, refused_before: int) -> Literal["suspended", "cancelled"] | None:
+    """What a refused occurrence does to its order, given the refusals in a row before
+    it: cancels it (no later one could be paid), suspends it (the third in a row), or
+    nothing (the next date is tried)."""
+    if code in ENDS_THE_ORDER:
+        return "cancelled"
+    if refused_before + 1 >= MAX_CONSECUTIVE_REFUSALS:
+        return "suspended"
+    return None
 
 
 def add_months(start: date, months: int) -> date:

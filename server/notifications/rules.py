@@ -12,7 +12,8 @@ Sources (one notification per source fact, keyed by it):
   ``event:<event_id>``. The payer did not do it, so is told.
 - ``payment_refused``: an audit-events row ``withdraw_money`` / ``transfer_money`` /
   ``standing_order_payment`` (a due payment the scheduler could not make) with outcome
-  ``rejected``; key ``audit:<audit_log.id>``.
+  ``rejected``; key ``audit:<audit_log.id>``. The refusal that suspends or cancels a
+  standing order says so (and how to resume a suspended one).
 - ``new_sign_in``: an audit-events row ``sign_in`` with outcome ``accepted`` (a
   password sign-in makes a new session: a device signed in); key
   ``audit:<audit_log.id>``.
@@ -32,12 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import msgspec
 
+from server.domain.schedule import MAX_CONSECUTIVE_REFUSALS, after_refusal
 from shared.events import (
     DESTINATION_CLOSED_VOID,
     HoldReleased,
@@ -243,18 +245,46 @@ def from_audit(row: AuditRow, now: datetime) -> Draft | None:
             session_id=row.session_id,
         )
     if kind == "payment_refused":
+        details = row.details or {}
         what = PAYMENT_ACTIONS[row.action]
-        due = (row.details or {}).get("due_date")
-        if due:
+        if due := _day(details.get("due_date")):
             what = f"{what} due {due}"
         reason = REFUSAL_REASONS.get(row.reason_code or "", row.reason_code or "it was refused")
+        body = f"Your {what} was not made: {reason}."
+        if row.action == "standing_order_payment":
+            body += _what_became_of_the_order(row.reason_code, details.get("refused_before"))
         return Draft(
             user_id=row.actor_id,
             source_key=key,
             kind="payment_refused",
             title=f"A {what} was refused",
-            body=f"Your {what} was not made: {reason}.",
+            body=body,
             occurred_at=occurred,
             account_id=row.account_id,
         )
     return None
+
+
+def _day(iso: Any) -> str | None:
+    """A due date as a person reads it ("1 Mar 2027"); None when there is none."""
+    try:
+        day = date.fromisoformat(iso) if isinstance(iso, str) else None
+    except ValueError:
+        return str(iso)
+    return f"{day.day} {day:%b %Y}" if day else None
+
+
+def _what_became_of_the_order(code: str | None, refused_before: Any) -> str:
+    """The sentence that tells the payer their order stopped, when this refusal stopped
+    it (the scheduler records the refusals in a row before it; older records have none)."""
+    if code is None or not isinstance(refused_before, int):
+        return ""
+    ends = after_refusal(code, refused_before)
+    if ends == "cancelled":
+        return " The standing order is cancelled: no further payments will be made."
+    if ends == "suspended":
+        return (
+            f" After {MAX_CONSECUTIVE_REFUSALS} refusals in a row the standing order is"
+            " suspended: resume it in Payments once the money is there."
+        )
+    return ""

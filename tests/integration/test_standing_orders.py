@@ -133,12 +133,16 @@ async def test_refusals_are_recorded_notified_and_the_order_is_suspended_after_t
     assert [(r["outcome"], r["reason_code"]) for r in rows] == [
         ("rejected", "insufficient_funds")
     ] * 3
-    # The payer is told, once per refused occurrence, with its due date.
+    # The payer is told, once per refused occurrence, with its due date; the third says
+    # the order is suspended and how to start it again.
     refused = await wait_inbox(payer, "payment_refused", count=3)
-    assert sorted(n["title"] for n in refused) == [
+    by_title = {n["title"]: n["body"] for n in refused}
+    assert sorted(by_title) == [
         f"A standing order payment due {d} was refused"
-        for d in ("2027-03-01", "2027-03-08", "2027-03-15")
+        for d in ("1 Mar 2027", "15 Mar 2027", "8 Mar 2027")
     ]
+    suspended = [t for t, body in by_title.items() if "is suspended: resume it" in body]
+    assert suspended == ["A standing order payment due 15 Mar 2027 was refused"]
 
 
 async def test_a_suspended_order_resumed_pays_again_from_its_next_date(

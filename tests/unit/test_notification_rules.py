@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import msgspec.inspect
@@ -232,11 +233,35 @@ def test_a_refused_payment_says_why() -> None:
         NOW,
     )
     assert order is not None and order.kind == "payment_refused"
-    assert order.title == "A standing order payment due 2027-03-01 was refused"
-    assert "not enough money" in order.body
+    assert order.title == "A standing order payment due 1 Mar 2027 was refused"
+    assert "not enough money" in order.body and "suspended" not in order.body
     # denied by access control (someone else's account) is not a refused payment of yours
     assert from_audit(audit(action="withdraw_money", outcome="denied"), NOW) is None
     assert from_audit(AuditRow(id=1, action="x", outcome="y"), NOW) is None
+
+
+def test_the_refusal_that_stops_a_standing_order_says_so() -> None:
+    def body(code: str, **details: Any) -> str:
+        row = audit(
+            action="standing_order_payment",
+            outcome="rejected",
+            reason_code=code,
+            details={"due_date": "2027-03-15", "amount": 50, **details},
+        )
+        draft = from_audit(row, NOW)
+        assert draft is not None and draft.title.endswith("due 15 Mar 2027 was refused")
+        return draft.body
+
+    assert body("insufficient_funds", refused_before=1).endswith("not enough money in the account.")
+    assert body("insufficient_funds", refused_before=2).endswith(
+        "After 3 refusals in a row the standing order is suspended:"
+        " resume it in Payments once the money is there."
+    )
+    assert body("account_closed", refused_before=0).endswith(
+        "the account is closed. The standing order is cancelled: no further payments will be made."
+    )
+    # A record written before the scheduler counted the refusals says only why.
+    assert body("insufficient_funds").endswith("not enough money in the account.")
 
 
 def test_push_providers_are_chosen_by_settings() -> None:

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from server.domain.schedule import InvalidScheduleError, Schedule, add_months, new_schedule
+from server.domain.schedule import (
+    InvalidScheduleError,
+    Schedule,
+    add_months,
+    after_refusal,
+    new_schedule,
+)
 
 TODAY = date(2026, 12, 6)
 
@@ -94,3 +100,10 @@ def test_a_resumed_monthly_order_keeps_its_day_and_its_end_date() -> None:
     assert monthly.next_on_or_after(1, date(2027, 4, 1)) == (3, date(2027, 4, 30))
     assert monthly.next_on_or_after(1, date(2027, 7, 1)) is None
     assert Schedule("once", date(2027, 1, 4)).next_on_or_after(1, date(2027, 1, 1)) is None
+
+
+def test_the_third_refusal_in_a_row_suspends_and_a_closed_account_cancels_at_once() -> None:
+    assert after_refusal("insufficient_funds", 0) is None
+    assert after_refusal("insufficient_funds", 1) is None
+    assert after_refusal("insufficient_funds", 2) == "suspended"
+    assert after_refusal("account_closed", 0) == "cancelled"
