@@ -390,6 +390,11 @@ class BankApi:
         resp = await self._command("/standing-orders/by-account-number", order, key)
         return self._decode(resp, StandingOrderResponse)
 
+    async def standing_order(self, order_id: UUID) -> StandingOrderResponse:
+        """One order with every payment it made or tried."""
+        resp = await self._authed("GET", f"/standing-orders/{order_id}")
+        return self._decode(resp, StandingOrderResponse)
+
     async def cancel_standing_order(self, order_id: UUID) -> StandingOrderResponse:
         resp = await self._authed("POST", f"/standing-orders/{order_id}/cancel")
         return self._decode(resp, StandingOrderResponse)

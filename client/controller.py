@@ -368,6 +368,9 @@ class Controller:
         """One key per order the customer confirms: a retry of it is the same order."""
         return await self.api.create_standing_order(order, str(uuid4()))
 
+    async def standing_order(self, order_id: UUID) -> StandingOrderResponse:
+        return await self.api.standing_order(order_id)
+
     async def cancel_standing_order(self, order_id: UUID) -> StandingOrderResponse:
         return await self.api.cancel_standing_order(order_id)
 

@@ -12,10 +12,11 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from client import counterparties
+from client.account_numbers import grouped
 from client.balances import available_of
 from shared.api import AccountResponse, PayeeResponse
 from shared.money import money_text
-from shared.standing_orders import MOST_PAYMENTS, Frequency, StandingOrderResponse
+from shared.standing_orders import MOST_PAYMENTS, Frequency, Occurrence, StandingOrderResponse
 
 FREQUENCIES: dict[Frequency, str] = {
     "once": "Once",
@@ -94,6 +95,67 @@ def describe(
     if source is not None:
         parts.append(f"from {source.name}")
     return title, " · ".join(parts)
+
+
+# Why the bank refused a payment, in the customer's words (the bank's own message for
+# any other reason).
+REFUSED_BECAUSE = {
+    "insufficient_funds": "not enough money",
+    "account_frozen": "the account was frozen",
+    "account_closed": "an account was closed",
+    "transaction_limit_exceeded": "over the account's limit for one payment",
+    "daily_limit_exceeded": "over the account's daily limit",
+    "amount_over_limit": "over the bank's limit for one payment",
+}
+STATUS_WORDS = {
+    "active": "Active",
+    "suspended": "Suspended: payments were refused",
+    "finished": "Finished",
+    "cancelled": "Cancelled",
+}
+
+
+def order_rows(
+    order: StandingOrderResponse,
+    accounts: Mapping[UUID, AccountResponse],
+    payees: Iterable[PayeeResponse],
+) -> list[tuple[str, str]]:
+    """The lines of an order's details, label and value, in the order shown."""
+    source = accounts.get(order.from_account_id)
+    _, to = _amount_and_to(order, accounts, payees)
+    rows = [("Status", STATUS_WORDS.get(order.status, order.status))]
+    if source is not None:
+        rows.append(("From", source.name))
+    rows.append(("To", to))
+    number = grouped(order.to_account_number) if order.to_account_number else None
+    if number and number != to:
+        rows.append(("To account", number))
+    if order.description:
+        rows.append(("Reference", order.description))
+    rows.append(("How often", FREQUENCIES[order.frequency]))
+    rows.append(("First payment", day_text(order.start_date)))
+    if order.next_due is not None:
+        rows.append(("Next payment", day_text(order.next_due)))
+    ends = []
+    if order.count is not None and order.frequency != "once":
+        ends.append(f"after {order.count} payments")
+    if order.end_date is not None:
+        ends.append(f"on {day_text(order.end_date)}")
+    if ends:
+        rows.append(
+            ("Ends", " or ".join(ends) + (", whichever comes first" if len(ends) > 1 else ""))
+        )
+    return rows
+
+
+def occurrence_line(occurrence: Occurrence) -> tuple[str, str]:
+    """A payment the order made or tried: ("Paid", "1 Mar 2027"), or ("Refused",
+    "8 Mar 2027 · not enough money")."""
+    day = day_text(occurrence.due_date)
+    if occurrence.outcome == "paid":
+        return "Paid", day
+    why = REFUSED_BECAUSE.get(occurrence.reason_code or "", occurrence.message or "")
+    return "Refused", f"{day} · {why}" if why else day
 
 
 def upcoming(

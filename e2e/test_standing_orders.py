@@ -51,8 +51,8 @@ async def test_a_monthly_standing_order_is_set_up_and_cancelled(phone, api_url: 
     await fill(page, "Number of payments", "6")
     await shot(page, "standing-order", "0-form")
     await tap(page, "Set up")
-    tile = page.get_by_role(  # a list tile is one group; its lines are its name
-        "group",
+    tile = page.get_by_role(  # a list tile that opens details is one button named by its lines
+        "button",
         name=re.compile(
             r"^25\.00 EUR every month to Savings Next .* · 6 payments · from Everyday$"
         ),
@@ -96,7 +96,7 @@ async def test_an_accounts_screen_sets_up_its_orders_and_closing_it_ends_them(
     await fill(page, "Number of payments", "3")
     await tap(page, "Set up")
     tile = page.get_by_role(
-        "group",
+        "button",
         name=re.compile(
             r"^10\.00 EUR every month to Everyday Next .* · 3 payments · from Savings$"
         ),
@@ -169,7 +169,7 @@ async def test_home_shows_the_payments_due_within_a_week(phone, api_url: str) ->
     await shot(page, "standing-order", "3-upcoming")
     await due.click()  # the paying account, where the order can be cancelled
     await expect(
-        page.get_by_role("group", name=re.compile(r"^25\.00 EUR every month to Savings Next "))
+        page.get_by_role("button", name=re.compile(r"^25\.00 EUR every month to Savings Next "))
     ).to_be_visible(timeout=TIMEOUT_MS)
     await tab(page, "Home").click()
 
@@ -192,18 +192,29 @@ async def test_a_suspended_order_is_resumed_from_the_app(
 
         await tab(page, "Payments").click()
         tile = page.get_by_role(
-            "group",
+            "button",
             name=re.compile(r"^5\.00 EUR every week to Savings Suspended: payments were refused"),
         )
         await expect(tile).to_be_visible(timeout=TIMEOUT_MS)
         await shot(page, "standing-order", "4-suspended")
+        await tile.click()  # its details: the three payments the bank refused, and why
+        refused = shows(page, re.compile(r"^\d+ \w+ \d{4} · not enough money$"))
+        await expect(shows(page, "Suspended: payments were refused")).to_be_visible(
+            timeout=TIMEOUT_MS
+        )
+        await expect(page.get_by_text(re.compile(r" · not enough money$"))).to_have_count(3)
+        await expect(refused).to_have_text(
+            f"{first + timedelta(weeks=2):%-d %b %Y} · not enough money"
+        )
+        await shot(page, "standing-order", "5-details")
+        await tap(page, "Close")
         await tile.get_by_role("button", name="Resume").click()
         await expect(shows(page, "Resume standing order?")).to_be_visible(timeout=TIMEOUT_MS)
         await tap(page, "Resume payments")
         fourth = first + timedelta(weeks=3)  # the first date from today on
         await expect(
             page.get_by_role(
-                "group",
+                "button",
                 name=re.compile(
                     rf"^5\.00 EUR every week to Savings Next {fourth.day} {fourth:%b %Y} · "
                 ),

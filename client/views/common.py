@@ -83,6 +83,14 @@ def section_title(text: str) -> ft.Text:
     return ft.Text(text, theme_style=ft.TextThemeStyle.TITLE_MEDIUM, weight=ft.FontWeight.W_600)
 
 
+def labelled(label: str, value: str) -> ft.Control:
+    """A line of a details dialog: a small label over its value."""
+    return ft.Column(
+        [ft.Text(label, size=12, color=ft.Colors.ON_SURFACE_VARIANT), ft.Text(value)],
+        spacing=2,
+    )
+
+
 def transaction_tile(
     tx: TransactionResponse,
     party: str | None = None,

@@ -21,9 +21,11 @@ from client.standing_orders import (
     day_text,
     describe,
     first_date,
+    occurrence_line,
+    order_rows,
     payments,
 )
-from client.views.common import ask, dropdown, error_text, section_title, snack
+from client.views.common import ask, dropdown, error_text, labelled, section_title, snack
 from shared.api import AccountResponse
 from shared.money import parse_major
 from shared.standing_orders import (
@@ -119,6 +121,51 @@ class StandingOrdersSection:
             subtitle=ft.Text(detail, size=12),
             trailing=actions[0] if len(actions) == 1 else ft.Row(actions, tight=True, spacing=0),
             content_padding=ft.Padding.only(left=0, right=0),
+            on_click=lambda e, o=order: self.page.run_task(self._show, o),
+        )
+
+    async def _show(self, order: StandingOrderResponse) -> None:
+        """The order's details and every payment it made or tried, newest first, with
+        what can still be done to it."""
+        title, _ = describe(order, self.state.accounts, self.state.payees)
+        payments_list: list[ft.Control] = []
+        try:
+            order = await self.shell.ctrl.standing_order(order.id)
+            for occurrence in reversed(order.occurrences):
+                outcome, when = occurrence_line(occurrence)
+                payments_list.append(labelled(outcome, when))
+            if not order.occurrences:
+                payments_list.append(ft.Text("None yet", size=12))
+        except (ApiError, Unreachable, SessionExpired) as e:
+            payments_list.append(ft.Text(error_text(e), size=12, color=ft.Colors.ERROR))
+        lines: list[ft.Control] = [
+            labelled(label, value)
+            for label, value in order_rows(order, self.state.accounts, self.state.payees)
+        ]
+        lines += [section_title("Payments"), *payments_list]
+
+        def then(act: Callable[[StandingOrderResponse], None]) -> Callable[[ft.Event], None]:
+            def handler(e: ft.Event) -> None:
+                self.page.pop_dialog()
+                act(order)
+
+            return handler
+
+        actions: list[ft.Control] = [
+            ft.TextButton("Close", on_click=lambda e: self.page.pop_dialog())
+        ]
+        if order.status in SHOWN:
+            actions.insert(0, ft.TextButton("Cancel order", on_click=then(self._cancel)))
+        if order.status == "suspended":
+            actions.insert(0, ft.TextButton("Resume", on_click=then(self._resume)))
+        self.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(title),
+                content=ft.Column(
+                    lines, tight=True, spacing=10, width=DIALOG_WIDTH, scroll=ft.ScrollMode.AUTO
+                ),
+                actions=actions,
+            )
         )
 
     def _cancel(self, order: StandingOrderResponse) -> None:

@@ -17,6 +17,7 @@ from client.filled_in import FilledIn, repeat_of
 from client.views.common import (
     amount_colour,
     kind_label,
+    labelled,
     signed,
     transaction_tile,
     transaction_title,
@@ -61,16 +62,7 @@ def show_transaction(shell: Shell, tx: TransactionResponse, party: str | None) -
     lines: list[ft.Control] = [
         ft.Text(signed(tx), size=28, weight=ft.FontWeight.W_600, color=amount_colour(tx))
     ]
-    for label, value in detail_rows(tx, party):
-        lines.append(
-            ft.Column(
-                [
-                    ft.Text(label, size=12, color=ft.Colors.ON_SURFACE_VARIANT),
-                    ft.Text(value),
-                ],
-                spacing=2,
-            )
-        )
+    lines += [labelled(label, value) for label, value in detail_rows(tx, party)]
     named = party if party != _number(tx) else None  # the number is a line of its own
     actions: list[ft.Control] = [ft.TextButton("Close", on_click=lambda e: page.pop_dialog())]
     repeat = repeat_of(tx, shell.state.accounts)

@@ -14,13 +14,15 @@ from client.standing_orders import (
     describe,
     due_text,
     first_date,
+    occurrence_line,
+    order_rows,
     paying_versions,
     payments,
     upcoming,
     upcoming_line,
 )
 from shared.api import PayeeResponse
-from shared.standing_orders import StandingOrderResponse
+from shared.standing_orders import Occurrence, StandingOrderResponse
 from tests.support.client_accounts import client_account
 
 EVERYDAY, SAVINGS, BOB = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -139,3 +141,52 @@ def test_upcoming_is_asked_again_only_when_an_account_an_active_order_pays_from_
     assert paying_versions(orders, savings_moved) == {EVERYDAY: 1}  # pays no active order
     everyday_moved = {**ACCOUNTS, EVERYDAY: client_account(EVERYDAY, "Everyday", version=2)}
     assert paying_versions(orders, everyday_moved) == {EVERYDAY: 2}
+
+
+def test_an_orders_details_name_both_sides_the_schedule_and_its_end() -> None:
+    mum = PayeeResponse(account_number="XN36NWBK0000000001", nickname="Mum", name_match="match")
+    both = order(end_date=date(2027, 6, 30))
+    assert order_rows(both, ACCOUNTS, [mum]) == [
+        ("Status", "Active"),
+        ("From", "Everyday"),
+        ("To", "Mum"),
+        ("To account", BOBS_NUMBER),
+        ("Reference", "rent"),
+        ("How often", "Every month"),
+        ("First payment", "4 Jan 2027"),
+        ("Next payment", "4 Jan 2027"),
+        ("Ends", "after 12 payments or on 30 Jun 2027, whichever comes first"),
+    ]
+    # To one's own account: its name, and the number is not said twice for a stranger.
+    own = order(SAVINGS, description="", status="suspended", next_due=None, count=3)
+    rows = dict(order_rows(own, ACCOUNTS, []))
+    assert rows["To"] == "Savings" and rows["To account"] == BOBS_NUMBER
+    assert rows["Status"] == "Suspended: payments were refused"
+    assert "Reference" not in rows and "Next payment" not in rows
+    stranger = dict(order_rows(order(frequency="once", count=None), ACCOUNTS, []))
+    assert stranger["To"] == BOBS_NUMBER and "To account" not in stranger
+    assert "Ends" not in stranger  # once: it ends with its one payment
+
+
+def test_each_payment_of_an_order_says_when_and_why_a_refused_one_was_refused() -> None:
+    at = datetime(2027, 3, 1, 6, tzinfo=UTC)
+
+    def occ(outcome: str, code: str | None = None, message: str | None = None) -> Occurrence:
+        return Occurrence(
+            index=0,
+            due_date=date(2027, 3, 1),
+            outcome=outcome,  # type: ignore[arg-type]
+            executed_at=at,
+            reason_code=code,
+            message=message,
+        )
+
+    assert occurrence_line(occ("paid")) == ("Paid", "1 Mar 2027")
+    assert occurrence_line(occ("refused", "insufficient_funds", "Balance 0")) == (
+        "Refused",
+        "1 Mar 2027 · not enough money",
+    )
+    assert occurrence_line(occ("refused", "new_rule", "The bank's reason.")) == (
+        "Refused",
+        "1 Mar 2027 · The bank's reason.",
+    )
