@@ -39,6 +39,7 @@ from shared.security import (
 )
 from shared.standing_orders import (
     StandingOrderByNumberRequest,
+    StandingOrderChange,
     StandingOrderList,
     StandingOrderResponse,
 )
@@ -393,6 +394,19 @@ class BankApi:
     async def standing_order(self, order_id: UUID) -> StandingOrderResponse:
         """One order with every payment it made or tried."""
         resp = await self._authed("GET", f"/standing-orders/{order_id}")
+        return self._decode(resp, StandingOrderResponse)
+
+    async def change_standing_order(
+        self, order_id: UUID, change: StandingOrderChange
+    ) -> StandingOrderResponse:
+        """A new amount and reference from the order's next payment on (the same values
+        again change nothing, so a retry needs no idempotency key)."""
+        resp = await self._authed(
+            "PATCH",
+            f"/standing-orders/{order_id}",
+            content=_encoder.encode(change),
+            headers={"Content-Type": "application/json"},
+        )
         return self._decode(resp, StandingOrderResponse)
 
     async def cancel_standing_order(self, order_id: UUID) -> StandingOrderResponse:

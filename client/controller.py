@@ -57,7 +57,11 @@ from shared.messages import (
 from shared.messages import Error as LiveError
 from shared.notifications import SESSION_KINDS, Notification
 from shared.security import SessionResponse
-from shared.standing_orders import StandingOrderByNumberRequest, StandingOrderResponse
+from shared.standing_orders import (
+    StandingOrderByNumberRequest,
+    StandingOrderChange,
+    StandingOrderResponse,
+)
 from shared.words import counted
 
 log = logging.getLogger(__name__)
@@ -370,6 +374,11 @@ class Controller:
 
     async def standing_order(self, order_id: UUID) -> StandingOrderResponse:
         return await self.api.standing_order(order_id)
+
+    async def change_standing_order(
+        self, order_id: UUID, change: StandingOrderChange
+    ) -> StandingOrderResponse:
+        return await self.api.change_standing_order(order_id, change)
 
     async def cancel_standing_order(self, order_id: UUID) -> StandingOrderResponse:
         return await self.api.cancel_standing_order(order_id)

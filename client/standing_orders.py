@@ -59,14 +59,19 @@ def payments(text: str, frequency: Frequency) -> int | None:
     return n
 
 
+def order_currency(order: StandingOrderResponse, accounts: Mapping[UUID, AccountResponse]) -> str:
+    """The currency the order pays in: its own, else its paying account's ("" if unknown)."""
+    source = accounts.get(order.from_account_id)
+    return order.currency or (source.currency if source else "")
+
+
 def _amount_and_to(
     order: StandingOrderResponse,
     accounts: Mapping[UUID, AccountResponse],
     payees: Iterable[PayeeResponse],
 ) -> tuple[str, str]:
     """("25.00 EUR", "Mum"): what each payment is, and to whom as the customer knows them."""
-    source = accounts.get(order.from_account_id)
-    currency = order.currency or (source.currency if source else "")
+    currency = order_currency(order, accounts)
     to = counterparties.named(order.to_account_id, order.to_account_number, accounts, payees)
     amount = money_text(order.amount, currency) if currency else f"{order.amount} (minor units)"
     return amount, to or "another account"

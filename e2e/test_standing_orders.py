@@ -67,6 +67,21 @@ async def test_a_monthly_standing_order_is_set_up_and_cancelled(phone, api_url: 
             for o in orders
         ] == [(everyday, savings, 25_00, 6, "active")]
 
+        # Its details offer Change: a new amount from the next payment on.
+        await tile.click()
+        await expect(shows(page, "None yet")).to_be_visible(timeout=TIMEOUT_MS)  # no payment
+        await tap(page, "Change")
+        await fill(page, "Amount each time", "30.00")
+        await fill(page, "Reference (optional)", "Pocket money")
+        await shot(page, "standing-order", "1-change")
+        await tap(page, "Save")
+        tile = page.get_by_role(
+            "button", name=re.compile(r"^30\.00 EUR every month to Savings Next .* · 6 payments")
+        )
+        await expect(tile).to_be_visible(timeout=TIMEOUT_MS)
+        orders = (await http.get("/standing-orders", headers=auth)).json()["items"]
+        assert [(o["amount"], o["description"]) for o in orders] == [(30_00, "Pocket money")]
+
         await tile.get_by_role("button", name="Cancel").click()
         await expect(shows(page, "Cancel standing order?")).to_be_visible(timeout=TIMEOUT_MS)
         await tap(page, "Cancel order")

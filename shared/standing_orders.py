@@ -49,6 +49,14 @@ class StandingOrderByNumberRequest(Request, frozen=True):
     currency: CurrencyCode | None = None
 
 
+class StandingOrderChange(Request, frozen=True):
+    """A new amount for every payment from the order's next one on, and a new reference
+    if given (left out: kept)."""
+
+    amount: PositiveMinorUnits
+    description: Description | None = None
+
+
 class Occurrence(msgspec.Struct, kw_only=True, omit_defaults=True):
     index: int
     due_date: date

@@ -22,15 +22,17 @@ from client.standing_orders import (
     describe,
     first_date,
     occurrence_line,
+    order_currency,
     order_rows,
     payments,
 )
 from client.views.common import ask, dropdown, error_text, labelled, section_title, snack
 from shared.api import AccountResponse
-from shared.money import parse_major
+from shared.money import major_text, parse_major
 from shared.standing_orders import (
     Frequency,
     StandingOrderByNumberRequest,
+    StandingOrderChange,
     StandingOrderResponse,
 )
 
@@ -156,6 +158,7 @@ class StandingOrdersSection:
         ]
         if order.status in SHOWN:
             actions.insert(0, ft.TextButton("Cancel order", on_click=then(self._cancel)))
+            actions.insert(0, ft.TextButton("Change", on_click=then(self._change)))
         if order.status == "suspended":
             actions.insert(0, ft.TextButton("Resume", on_click=then(self._resume)))
         self.page.show_dialog(
@@ -192,6 +195,47 @@ class StandingOrdersSection:
             ),
         )
 
+    def _change(self, order: StandingOrderResponse) -> None:
+        """A new amount (and reference) for the payments from the next one on."""
+        currency = order_currency(order, self.state.accounts)
+        amount = ft.TextField(
+            label="Amount each time",
+            value=major_text(order.amount, currency),
+            keyboard_type=ft.KeyboardType.NUMBER,
+        )
+        reference = ft.TextField(
+            label="Reference (optional)", value=order.description, max_length=140
+        )
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def save(ev: ft.Event[ft.Button]) -> None:
+            error.visible = False
+            minor = _checked(amount, lambda t: positive(parse_major(t, currency)))
+            if minor is None:
+                self.page.update()
+                return
+            change = StandingOrderChange(amount=minor, description=(reference.value or "").strip())
+            await self._send(
+                lambda: self.shell.ctrl.change_standing_order(order.id, change),
+                error,
+                lambda done: "Standing order changed",
+            )
+
+        title, _ = describe(order, self.state.accounts, self.state.payees)
+        ask(
+            self.page,
+            "Change standing order",
+            [
+                ft.Text(f"{title}. The new amount is paid from the next payment on."),
+                amount,
+                reference,
+                error,
+            ],
+            ft.FilledButton("Save", on_click=save),
+            cancel="Keep it",  # not "Cancel": beside an order it would read as cancelling it
+            width=DIALOG_WIDTH,
+        )
+
     def _ask_then(
         self,
         heading: str,
@@ -205,17 +249,7 @@ class StandingOrdersSection:
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
         async def confirm(ev: ft.Event[ft.Button]) -> None:
-            try:
-                done = await send()
-            except (ApiError, Unreachable, SessionExpired) as ex:
-                error.value, error.visible = error_text(ex), True
-                self.page.update()
-                return
-            self.orders = [done if o.id == done.id else o for o in self.orders]
-            self.render()
-            self.page.pop_dialog()
-            snack(self.page, said(done))
-            self.page.update()
+            await self._send(send, error, said)
 
         act, keep = buttons
         ask(
@@ -225,6 +259,26 @@ class StandingOrdersSection:
             ft.FilledButton(act, on_click=confirm),
             cancel=keep,
         )
+
+    async def _send(
+        self,
+        send: Callable[[], Awaitable[StandingOrderResponse]],
+        error: ft.Text,
+        said: Callable[[StandingOrderResponse], str],
+    ) -> None:
+        """Send a change of an order from its dialog: on the bank's answer show the order
+        as it is now and close the dialog; else the bank's reason in the dialog."""
+        try:
+            done = await send()
+        except (ApiError, Unreachable, SessionExpired) as ex:
+            error.value, error.visible = error_text(ex), True
+            self.page.update()
+            return
+        self.orders = [done if o.id == done.id else o for o in self.orders]
+        self.render()
+        self.page.pop_dialog()
+        snack(self.page, said(done))
+        self.page.update()
 
     def _new_order(self, e: ft.Event[ft.TextButton]) -> None:
         accounts = self.state.open_accounts()

@@ -11,13 +11,14 @@ GET  /api/v1/standing-orders              yours
 GET  /api/v1/standing-orders/{id}         one, with every occurrence (paid or refused)
 POST /api/v1/standing-orders/{id}/cancel  no further payments
 POST /api/v1/standing-orders/{id}/resume  a suspended order pays again from its next date
+PATCH /api/v1/standing-orders/{id}        a new amount (and reference) from the next payment on
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 
 from server.api.account_ids import resolve_payment
 from server.api.body import decode_body, idempotency_key, parse_uuid
@@ -26,6 +27,7 @@ from server.application import standing_orders
 from server.application.context import Actor, AppContext
 from shared.standing_orders import (
     StandingOrderByNumberRequest,
+    StandingOrderChange,
     StandingOrderList,
     StandingOrderRequest,
     StandingOrderResponse,
@@ -108,3 +110,17 @@ class StandingOrderController(Controller):
     ) -> StandingOrderResponse:
         audit = audit_record(request, standing_orders.RESUME_ACTION, actor)
         return await standing_orders.resume(ctx, actor, parse_uuid(order_id, "order_id"), audit)
+
+    @patch("/{order_id:str}", operation_id="changeStandingOrder", status_code=200)
+    async def change(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: AppContext,
+        actor: Actor,
+        order_id: str,
+        data: StandingOrderChange,
+    ) -> StandingOrderResponse:
+        req = await decode_body(request, StandingOrderChange)
+        audit = audit_record(request, standing_orders.CHANGE_ACTION, actor)
+        order = parse_uuid(order_id, "order_id")
+        return await standing_orders.change(ctx, actor, order, req, audit)

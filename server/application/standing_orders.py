@@ -49,6 +49,7 @@ from shared.api import TransferRequest
 from shared.events import EventMetadata
 from shared.standing_orders import (
     Occurrence,
+    StandingOrderChange,
     StandingOrderList,
     StandingOrderRequest,
     StandingOrderResponse,
@@ -66,22 +67,24 @@ _COLUMNS = (
 
 CANCEL_ACTION = "cancel_standing_order"
 RESUME_ACTION = "resume_standing_order"
+CHANGE_ACTION = "change_standing_order"
 
 
 class StandingOrderNotFoundError(AccountNotFoundError):
     code = "standing_order_not_found"
 
 
-class StandingOrderNotSuspendedError(BusinessRuleError):
-    """Resume of an order that was cancelled or has finished (answered 409)."""
-
-    code = "standing_order_not_suspended"
-
-
 class StandingOrderEndedError(BusinessRuleError):
-    """Resume of a suspended order whose schedule has no date left from today on."""
+    """The order makes no more payments (cancelled, finished, or suspended with no date
+    left): there is nothing to resume or change (answered 409)."""
 
     code = "standing_order_ended"
+
+
+class StandingOrderBusyError(BusinessRuleError):
+    """A payment of the order was decided but not yet recorded (answered 409)."""
+
+    code = "standing_order_busy"
 
 
 def schedule_of(row: asyncpg.Record | dict[str, Any]) -> Schedule:
@@ -308,6 +311,14 @@ async def cancel(
     return await _one(ctx.pool, _view(row))
 
 
+def _check_not_ended(row: asyncpg.Record) -> None:
+    if row["status"] not in ("active", "suspended"):
+        raise StandingOrderEndedError(
+            f"This standing order is {row['status']}: it makes no more payments."
+            " Set up a new one to pay again."
+        )
+
+
 def _paying_from(audit: AuditRecord, row: asyncpg.Record) -> AuditRecord:
     """The order's audit record with the account it pays from (the target stays the order)."""
     return msgspec.structs.replace(audit, account_id=row["from_account_id"])
@@ -319,9 +330,9 @@ async def resume(
     """Resume a suspended order once the customer has seen to what refused it: it pays
     again from its first due date on or after today (UTC), with no refusals counted.
     The payments it missed while suspended are not made late. Resuming an active order
-    again (a retry) answers it unchanged; a cancelled or finished one is refused (409),
-    and so is an order with no date left (422 ``standing_order_ended``) or one whose
-    payment every date would refuse (a destination closed since: ``account_closed``)."""
+    again (a retry) answers it unchanged; a cancelled or finished one, or one with no
+    date left, is refused (409 ``standing_order_ended``); one whose payment every date
+    would refuse, with that reason (a destination closed since: 422 ``account_closed``)."""
     audit = msgspec.structs.replace(audit, target_type="standing_order", target_id=str(order_id))
     try:
         async with ctx.pool.acquire() as conn, conn.transaction():
@@ -330,11 +341,7 @@ async def resume(
             if row["status"] == "active":  # resumed already: a retry changes nothing
                 await ctx.uow.record([audit.replayed()])
                 return await _one(conn, _view(row))
-            if row["status"] != "suspended":
-                raise StandingOrderNotSuspendedError(
-                    f"Only a suspended standing order can be resumed; this one is"
-                    f" {row['status']}. Set up a new one to pay again."
-                )
+            _check_not_ended(row)
             today = datetime.now(UTC).date()
             nxt = schedule_of(row).next_on_or_after(row["next_index"], today)
             if nxt is None:
@@ -364,6 +371,66 @@ async def resume(
     audit = msgspec.structs.replace(audit, details={"next_due": due.isoformat()})
     await ctx.uow.record([audit.accepted()])
     return await _one(ctx.pool, _view(row))
+
+
+async def change(
+    ctx: AppContext,
+    actor: Actor,
+    order_id: UUID,
+    req: StandingOrderChange,
+    audit: AuditRecord,
+) -> StandingOrderResponse:
+    """A new amount (and reference, if given) for every payment from the order's next
+    one on, checked as a new order's is (the bank's limit for one payment, a closed
+    destination). The same values again write nothing (a retry). Refused while a payment
+    of the order was decided but not recorded (a scheduler stopped in between, until its
+    next round records it): that payment keeps what it was decided with."""
+    audit = msgspec.structs.replace(
+        audit, target_type="standing_order", target_id=str(order_id), details={"amount": req.amount}
+    )
+    try:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            row = await _own_order_locked(conn, actor, order_id)
+            audit = _paying_from(audit, row)
+            _check_not_ended(row)
+            description = row["description"] if req.description is None else req.description
+            if (req.amount, description) == (row["amount"], row["description"]):
+                await ctx.uow.record([audit.replayed()])
+                return await _one(conn, _view(row))
+            if row["next_due"] is not None and await _decided(ctx, order_id, row["next_due"]):
+                raise StandingOrderBusyError(
+                    "A payment of this standing order is being made; try again in a minute."
+                )
+            await _check_payable(
+                ctx,
+                conn,
+                row["from_account_id"],
+                row["to_account_id"],
+                req.amount,
+                row["currency"],
+            )
+            was = row["amount"]
+            row = await conn.fetchrow(
+                "UPDATE standing_orders SET amount = $2, description = $3"
+                f" WHERE id = $1 RETURNING {_COLUMNS}",
+                order_id,
+                req.amount,
+                description,
+            )
+    except DomainError as err:
+        await ctx.uow.record([audit.refused(err.code)])
+        raise
+    audit = msgspec.structs.replace(audit, details={"amount": req.amount, "was": was})
+    await ctx.uow.record([audit.accepted()])
+    return await _one(ctx.pool, _view(row))
+
+
+async def _decided(ctx: AppContext, order_id: UUID, due: date) -> bool:
+    """Whether the occurrence due on ``due`` has an answer under its key: paid or refused,
+    and the scheduler has not recorded it yet."""
+    key = IdempotencyKey(KEY_SCOPE, occurrence_key(order_id, due), b"")
+    async with ctx.uow.transaction() as tx:
+        return bool((await tx.load((), [key])).answers)
 
 
 _CANCEL_FOR_CLOSED = f"""

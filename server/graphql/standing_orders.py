@@ -19,7 +19,11 @@ from server.application import standing_orders
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
 from server.graphql.mutations import KEY_HELP, _request, caller, command_key
-from shared.standing_orders import StandingOrderByNumberRequest, StandingOrderRequest
+from shared.standing_orders import (
+    StandingOrderByNumberRequest,
+    StandingOrderChange,
+    StandingOrderRequest,
+)
 
 BankInfo = Info[BankContext, None]
 
@@ -135,3 +139,20 @@ class StandingOrderMutation:
         audit = audit_record(request, standing_orders.RESUME_ACTION, actor)
         resumed = await standing_orders.resume(info.context.services.ctx, actor, id, audit)
         return t.StandingOrder.of(resumed)
+
+    @strawberry.mutation(
+        description="A new amount for every payment from the order's next one on, and a"
+        " new reference if given (left out: kept); the same values again change nothing."
+    )
+    async def change_standing_order(
+        self,
+        info: BankInfo,
+        id: UUID,
+        amount: t.MinorUnits,
+        description: str | None = None,
+    ) -> t.StandingOrder:
+        actor, request = await caller(info)
+        req = _request(StandingOrderChange, amount=amount, description=description)
+        audit = audit_record(request, standing_orders.CHANGE_ACTION, actor)
+        changed = await standing_orders.change(info.context.services.ctx, actor, id, req, audit)
+        return t.StandingOrder.of(changed)

@@ -349,6 +349,11 @@ ORDER = """query($id: UUID!) {
 }"""
 CANCEL_ORDER = "mutation($id: UUID!) { cancelStandingOrder(id: $id) { id status nextDue } }"
 RESUME_ORDER = "mutation($id: UUID!) { resumeStandingOrder(id: $id) { id status nextDue } }"
+CHANGE_ORDER = """mutation($id: UUID!, $amount: MinorUnits!, $description: String) {
+  changeStandingOrder(id: $id, amount: $amount, description: $description) {
+    id amount description status
+  }
+}"""
 
 
 async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancelled(
@@ -391,13 +396,20 @@ async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancel
     )
     assert await bob.balance(bob_account) == 1_200
 
+    changed = (await ada_gql.data(CHANGE_ORDER, id=monthly["id"], amount=650, description="Rent"))[
+        "changeStandingOrder"
+    ]
+    assert (changed["amount"], changed["description"], changed["status"]) == (650, "Rent", "ACTIVE")
+    err = await ada_gql.error(CHANGE_ORDER, id=monthly["id"], amount=0)
+    assert err["extensions"]["code"] == "invalid_body", err
     cancelled = (await ada_gql.data(CANCEL_ORDER, id=monthly["id"]))["cancelStandingOrder"]
     assert (cancelled["status"], cancelled["nextDue"]) == ("CANCELLED", None)
-    err = await ada_gql.error(RESUME_ORDER, id=monthly["id"])  # only a suspended one resumes
-    assert (err["extensions"]["code"], err["extensions"]["status"]) == (
-        "standing_order_not_suspended",
-        409,
-    ), err
+    for doc in (RESUME_ORDER, CHANGE_ORDER):  # a cancelled order pays no more
+        err = await ada_gql.error(doc, id=monthly["id"], amount=700)
+        assert (err["extensions"]["code"], err["extensions"]["status"]) == (
+            "standing_order_ended",
+            409,
+        ), err
     sched.set_today(date(2028, 6, 1))
     sched.once()
     assert (await ada_gql.data(ORDER, id=monthly["id"]))["standingOrder"]["occurrences"] == []
@@ -411,8 +423,8 @@ async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancel
     assert err["extensions"]["code"] == "invalid_body", err
     err = await bob_gql.error(CREATE_ORDER, **{**recurring, "count": 2})
     assert err["extensions"]["code"] == "account_not_found", err
-    for doc in (ORDER, CANCEL_ORDER, RESUME_ORDER):
-        err = await bob_gql.error(doc, id=once["id"])
+    for doc in (ORDER, CANCEL_ORDER, RESUME_ORDER, CHANGE_ORDER):
+        err = await bob_gql.error(doc, id=once["id"], amount=1)
         assert err["extensions"]["code"] == "standing_order_not_found", err
     assert (await bob_gql.data("{ standingOrders { id } }"))["standingOrders"] == []
 

@@ -182,7 +182,8 @@ async def test_a_suspended_order_resumed_pays_again_from_its_next_date(
 
     # Its three dates are gone: nothing is left to resume; the order stays as it was.
     r = await resume(short["id"])
-    assert (r.status_code, r.json()["code"]) == (422, "standing_order_ended"), r.text
+    assert (r.status_code, r.json()["code"]) == (409, "standing_order_ended"), r.text
+    assert "no payment left" in r.json()["detail"]
     assert (await order(payer, short["id"]))["status"] == "suspended"
 
     assert (await payer.deposit(source, 500)).status_code == 201
@@ -195,8 +196,8 @@ async def test_a_suspended_order_resumed_pays_again_from_its_next_date(
     r = await http.post(f"/api/v1/standing-orders/{o['id']}/cancel", headers=payer.auth)
     assert r.status_code == 200, r.text  # leaves nothing due for other tests
     r = await resume(o["id"])
-    assert (r.status_code, r.json()["code"]) == (409, "standing_order_not_suspended"), r.text
-    assert "this one is cancelled" in r.json()["detail"]
+    assert (r.status_code, r.json()["code"]) == (409, "standing_order_ended"), r.text
+    assert "is cancelled: it makes no more payments" in r.json()["detail"]
     rows = await db.fetch(
         "SELECT action, target_id, account_id, outcome, reason_code, details->>'next_due'"
         " AS next_due FROM audit_log WHERE target_type = 'standing_order' AND actor_id = $1"
@@ -211,9 +212,67 @@ async def test_a_suspended_order_resumed_pays_again_from_its_next_date(
         ("resume_standing_order", "replayed", None, None),
         ("resume_standing_order", "rejected", "standing_order_ended", None),
         ("cancel_standing_order", "accepted", None, None),
-        ("resume_standing_order", "rejected", "standing_order_not_suspended", None),
+        ("resume_standing_order", "rejected", "standing_order_ended", None),
     ]
     assert [r["target_id"] for r in rows] == [o["id"], o["id"], short["id"], o["id"], o["id"]]
+
+
+async def test_an_orders_amount_changes_from_its_next_payment_on(
+    http: httpx.AsyncClient, api_url: str, stack: EmbeddedStack, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    payer, source, target = await funded(http, 10_000)
+    other = await sign_up(http, "Eve Other")
+    start = datetime.now(UTC).date() + timedelta(days=10)
+    o = await create_order(
+        payer,
+        **order_body(source, target, frequency="weekly", start_date=start.isoformat(), count=4),
+        description="Rent",
+    )
+    sched = Scheduler(stack, tmp_path / "today")
+    sched.once_at(start)  # the first payment: 10
+    path = f"/api/v1/standing-orders/{o['id']}"
+
+    async def change(body: dict[str, Any], who: Customer = payer) -> httpx.Response:
+        return await http.patch(path, json=body, headers=who.auth)
+
+    r = await change({"amount": 250})
+    assert r.status_code == 200, r.text
+    assert (r.json()["amount"], r.json()["description"]) == (250, "Rent")  # reference kept
+    assert (await change({"amount": 250})).json() == r.json()  # the same again: a retry
+    r = await change({"amount": 300, "description": "Rent and bills"})
+    assert (r.json()["amount"], r.json()["description"]) == (300, "Rent and bills"), r.text
+    for body, who, status, code in [
+        ({"amount": 0}, payer, 400, "invalid_body"),
+        ({}, payer, 400, "invalid_body"),
+        ({"amount": 5, "frequency": "once"}, payer, 400, "invalid_body"),
+        ({"amount": MAX_TRANSACTION + 1}, payer, 422, "amount_over_limit"),
+        ({"amount": 5}, other, 404, "standing_order_not_found"),
+    ]:
+        r = await change(body, who)
+        assert (r.status_code, r.json()["code"]) == (status, code), (body, r.text)
+    sched.once_at(start + timedelta(weeks=1))
+    got = await order(payer, o["id"])
+    assert [x["outcome"] for x in got["occurrences"]] == ["paid", "paid"]
+    rows = await db.fetch(
+        "SELECT (payload->>'amount')::bigint AS amount FROM events WHERE stream_id = $1::uuid"
+        " AND event_type = 'MoneyTransferredOut' ORDER BY version",
+        source,
+    )
+    assert [r["amount"] for r in rows] == [10, 300]  # the first as it was made
+    r = await http.post(f"{path}/cancel", headers=payer.auth)
+    assert r.status_code == 200, r.text
+    rows = await db.fetch(
+        "SELECT outcome, reason_code, details FROM audit_log"
+        " WHERE action = 'change_standing_order' AND target_id = $1 ORDER BY id",
+        o["id"],
+    )
+    assert [(r["outcome"], r["reason_code"]) for r in rows] == [
+        ("accepted", None),
+        ("replayed", None),
+        ("accepted", None),
+        ("rejected", "amount_over_limit"),
+        ("rejected", "standing_order_not_found"),  # another customer's try
+    ]
 
 
 async def test_bad_orders_are_refused_and_cancel_stops_payments(
@@ -345,12 +404,18 @@ async def test_a_scheduler_killed_between_paying_and_recording_does_not_pay_twic
             return row is not None
 
     await _wait(claimable)
+    # Paid but not recorded: its amount cannot change under it until the record is made.
+    change = f"/api/v1/standing-orders/{o['id']}"
+    r = await payer.http.patch(change, json={"amount": 80}, headers=payer.auth)
+    assert (r.status_code, r.json()["code"]) == (409, "standing_order_busy"), r.text
     sched.once()
     got = await order(payer, o["id"])
     assert [(x["outcome"], x["transfer_id"]) for x in got["occurrences"]] == [
         ("paid", str(transfer_id))
     ]
-    assert got["status"] == "finished"
+    assert got["status"] == "finished" and got["amount"] == 70
+    r = await payer.http.patch(change, json={"amount": 80}, headers=payer.auth)
+    assert (r.status_code, r.json()["code"]) == (409, "standing_order_ended"), r.text
     assert await events_of(db, transfer_id) == 1
     outcomes = await db.fetch(
         "SELECT outcome FROM audit_log WHERE action = 'standing_order_payment'"
