@@ -157,6 +157,8 @@ class AccountController(Controller):
     async def list_accounts(
         self, ctx: AppContext, actor: Actor, query_cache: QueryCache
     ) -> AccountList:
+        """Your own accounts, oldest first, closed ones included, each with its ``account_number``,
+        ledger ``balance`` and ``available_balance`` (less pending holds)."""
         return await account_queries.list_accounts(ctx, actor, cache=query_cache)
 
     @post("/", operation_id="openAccount", status_code=201)
@@ -167,6 +169,10 @@ class AccountController(Controller):
         actor: Actor,
         data: OpenAccountRequest,
     ) -> Response[AccountResponse]:
+        """Open an account of your own in ``currency``, named ``name``; the answer has its ``id``
+        and ``account_number``. ``Idempotency-Key`` is optional: with one, a retry answers the same
+        account. 422 ``too_many_accounts`` past the accounts one customer may hold that are not
+        closed (20 by default), ``unsupported_currency``; auditors are read-only (403)."""
         req = await decode_body(request, OpenAccountRequest)
         idem = idempotency_key(request, actor, "open_account", req, required=False)
         meta = event_metadata(request, actor, idem)
@@ -183,6 +189,9 @@ class AccountController(Controller):
         account_id: str,
         min_version: int | None = None,
     ) -> AccountResponse:
+        """One account (``account_id``: its id or account number), for its owner and staff; another
+        customer's is 404 ``account_not_found``. Never older than its latest write; ``min_version``
+        (a ``version`` a command answered) reads that version or newer, quicker."""
         return await account_queries.get_account(
             ctx,
             actor,
@@ -227,8 +236,10 @@ class AccountController(Controller):
         account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
-        """A customer's deposit is a development top-up; staff's is cash (issue #17),
-        which waits for a second member of staff above the four-eyes threshold (202)."""
+        """Put ``amount`` (integer minor units) on the account: a customer's own deposit is a
+        development top-up (403 ``top_ups_disabled`` where the bank has none); staff's is cash
+        paid in at the desk, kept for a second member of staff above the four-eyes threshold
+        (202 with the ``approval_id``). ``Idempotency-Key`` is required."""
         return await move(request, ctx, actor, account_id, DEPOSIT)  # type: ignore[return-value]
 
     @post(WITHDRAWAL.path, operation_id=WITHDRAWAL.operation_id, status_code=201)
@@ -240,6 +251,10 @@ class AccountController(Controller):
         account_id: str,
         data: MoneyMovementRequest,
     ) -> Response[MoneyMovementResponse]:
+        """Take ``amount`` (integer minor units) out of the account: its owner, or a teller paying
+        out cash. ``Idempotency-Key`` is required; a retry with it repeats the first answer. 422
+        ``insufficient_funds`` (pending holds are not spendable), ``account_frozen``,
+        ``account_closed``, ``transaction_limit_exceeded``, ``daily_limit_exceeded``."""
         return await move(request, ctx, actor, account_id, WITHDRAWAL)  # type: ignore[return-value]
 
     async def _status_change(
@@ -253,9 +268,11 @@ class AccountController(Controller):
         account = await resolve_account(ctx, account_id)
         body = await request.body()
         req = await decode_body(request, FreezeRequest) if body else FreezeRequest()
-        if action == "unfreeze" and (held := await pending_unfreeze(request, ctx, actor, account)):
-            return held  # maker-checker: 202, runs when another staff member approves
         idem = idempotency_key(request, actor, f"{action}:{account}", req, required=False)
+        if action == "unfreeze" and (
+            held := await pending_unfreeze(request, ctx, actor, account, idem)
+        ):
+            return held  # maker-checker: 202, runs when another staff member approves
         meta = event_metadata(request, actor, idem)
         audit = audit_record(request, f"{action}_account", actor, meta.trace_id).about_account(
             account
@@ -269,6 +286,9 @@ class AccountController(Controller):
     async def freeze(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str
     ) -> Response[AccountStatusResponse]:
+        """Admin only: freeze the account (an optional body gives a ``reason``). No money can leave
+        a frozen account; payments into it still arrive. ``Idempotency-Key`` is optional. 422
+        ``account_already_frozen``, ``account_closed``."""
         return await self._status_change(request, ctx, actor, account_id, "freeze")  # type: ignore[return-value]
 
     @post(
@@ -280,10 +300,17 @@ class AccountController(Controller):
     async def unfreeze(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str
     ) -> Response[AccountStatusResponse]:
+        """Admin only: lift a freeze. While the bank requires four eyes for it (the default) the
+        answer is 202 with the ``approval_id`` (a retry under the same ``Idempotency-Key`` answers
+        the same request) and the freeze ends when another admin approves (422
+        ``account_not_frozen``, ``account_closed``)."""
         return await self._status_change(request, ctx, actor, account_id, "unfreeze")  # type: ignore[return-value]
 
     @post("/{account_id:str}/close", operation_id="closeAccount", status_code=200)
     async def close(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account_id: str
     ) -> Response[AccountStatusResponse]:
+        """Close the account for good (its owner, or an admin): 422 ``account_not_empty`` unless
+        the balance is zero, ``pending_holds`` while holds are pending. Standing orders paying from
+        it, and the owner's own into it, are cancelled. ``Idempotency-Key`` is optional."""
         return await self._status_change(request, ctx, actor, account_id, "close")  # type: ignore[return-value]

@@ -17,7 +17,13 @@ from litestar.params import Parameter
 from server.adapters.audit import AuditRow
 from server.adapters.users import UserRecord
 from server.api.approvals import PENDING_RESPONSE, pending_role_change
-from server.api.body import BadRequestError, decode_body, parse_instant, parse_uuid
+from server.api.body import (
+    BadRequestError,
+    decode_body,
+    idempotency_key,
+    parse_instant,
+    parse_uuid,
+)
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
 from server.application import admin
@@ -70,9 +76,14 @@ class AdminController(Controller):
         user_id: str,
         data: RoleChangeRequest,
     ) -> UserResponse:
+        """Admin only: give another user (not yourself: 403) a ``role``, ending their sessions so
+        that their next sign-in carries it; 404 ``user_not_found`` if there is none. While the bank
+        requires four eyes for it (the default) the answer is 202 with the ``approval_id`` and the
+        change runs when another admin approves it."""
         target = parse_uuid(user_id, "user_id")
         req = await decode_body(request, RoleChangeRequest)
-        if held := await pending_role_change(request, ctx, actor, target, req.role):
+        idem = idempotency_key(request, actor, f"change_role:{target}", req, required=False)
+        if held := await pending_role_change(request, ctx, actor, target, req.role, idem):
             return held  # type: ignore[return-value]  # maker-checker: 202 with the request id
         user = await admin.change_role(
             ctx,
@@ -91,6 +102,8 @@ class AdminController(Controller):
         actor: Actor,
         email: Annotated[str, Parameter(min_length=3, max_length=254)],
     ) -> UserResponse:
+        """Admin only: the user with this ``email`` (in any case), with their id, name and role;
+        404 ``user_not_found`` if there is none."""
         return _user(await admin.find_user(ctx, actor, email))
 
 
@@ -117,6 +130,10 @@ class AuditController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=MAX_AUDIT_PAGE)] = 100,
         cursor: str | None = None,
     ) -> AuditPage:
+        """Auditor or admin: the audit trail, newest first, ``limit`` (1 to 500, default 100) a
+        page; send ``next_cursor`` as ``cursor`` for the next. Filters: ``actor`` (a user id),
+        ``account`` (an account id), ``from`` (inclusive) and ``to`` (exclusive) as ISO 8601
+        date-times. Each search is itself audited."""
         before_id = None
         if cursor is not None:
             if not cursor.isdigit() or len(cursor) > 19 or int(cursor) > INT64_MAX:

@@ -24,10 +24,8 @@ from server.api.body import decode_body, event_metadata, parse_uuid
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
 from server.application import admin, approvals, funding_handlers, handlers
-from server.application.access import check_role
 from server.application.audit import AuditRecord
 from server.application.context import Actor, AppContext
-from server.application.errors import PermissionDeniedError
 from server.application.idempotency import IdempotencyKey, request_hash
 from shared.api import FreezeRequest
 from shared.approvals import ApprovalList, ApprovalPending, ApprovalResponse, RejectRequest
@@ -48,25 +46,36 @@ def _accepted(pending: msgspec.Struct) -> Response[bytes]:
 
 
 async def pending_unfreeze(
-    request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, account: UUID
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    actor: Actor,
+    account: UUID,
+    idem: IdempotencyKey | None,
 ) -> Response[bytes] | None:
-    """202 with a pending request when unfreezing needs approval; None otherwise."""
+    """202 with a pending request when unfreezing needs approval (a retry under the
+    same Idempotency-Key answers the same request); None otherwise."""
     if not approvals.needs_approval(ctx.settings.approval_required, "unfreeze_account"):
         return None
     await approvals.check_may_ask(ctx, actor, account, "unfreeze")
     audit = audit_record(request, "unfreeze_account", actor).about_account(account)
     payload = {"account_id": str(account)}
-    return _accepted(await approvals.request(ctx, actor, "unfreeze_account", payload, audit))
+    pending = await approvals.request(ctx, actor, "unfreeze_account", payload, audit, idem)
+    return _accepted(pending)
 
 
 async def pending_role_change(
-    request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, user_id: UUID, role: str
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    actor: Actor,
+    user_id: UUID,
+    role: str,
+    idem: IdempotencyKey | None,
 ) -> Response[bytes] | None:
+    """202 with a pending request when a role change needs approval (a retry under the
+    same Idempotency-Key answers the same request); None otherwise."""
     if not approvals.needs_approval(ctx.settings.approval_required, "change_role"):
         return None
-    check_role(actor, "admin")
-    if user_id == actor.user_id:
-        raise PermissionDeniedError("You cannot change your own role; ask another admin.")
+    await admin.check_may_ask_role_change(ctx, actor, user_id)
     audit = audit_record(request, "change_role", actor)
     payload = {"user_id": str(user_id), "role": role}
     pending = await approvals.request(
@@ -75,6 +84,7 @@ async def pending_role_change(
         "change_role",
         payload,
         _about_user(audit, user_id, role),
+        idem,
     )
     return _accepted(pending)
 
@@ -135,12 +145,19 @@ class ApprovalController(Controller):
     async def list_approvals(
         self, ctx: AppContext, actor: Actor, status: str | None = None
     ) -> ApprovalList:
+        """Staff (teller, admin, auditor): the requests kept for a second staff member, newest
+        first (at most 500), optionally only those of a ``status`` (pending, approved, rejected,
+        expired). A request nobody decides expires after 24 hours."""
         return await approvals.list_requests(ctx, actor, status)
 
     @post("/{approval_id:str}/approve", operation_id="approveRequest", status_code=200)
     async def approve(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, approval_id: str
     ) -> ApprovalResponse:
+        """A teller or admin other than its maker runs the request's command once, as themselves
+        (with the rights it needs); the answer is the request with the command's ``result_status``.
+        If the command is refused, that error is the answer and the request stays pending. 422
+        ``approval_not_pending`` once decided or expired, unless the same approver retries."""
         audit = audit_record(request, "approval_approved", actor)
         return await approvals.approve(
             ctx, actor, parse_uuid(approval_id, "approval_id"), audit, executors(request, ctx)
@@ -150,6 +167,9 @@ class ApprovalController(Controller):
     async def reject(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, approval_id: str
     ) -> ApprovalResponse:
+        """A teller or admin other than its maker refuses the request (an optional ``reason``): it
+        is kept as rejected and its command never runs. 422 ``approval_not_pending`` once decided
+        or expired, unless the same staff member retries."""
         body = await request.body()
         req = await decode_body(request, RejectRequest) if body else RejectRequest()
         audit = audit_record(request, "approval_rejected", actor)

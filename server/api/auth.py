@@ -65,6 +65,10 @@ class AuthController(Controller):
     async def register(
         self, request: Request[Any, Any, Any], ctx: AppContext, data: RegisterRequest
     ) -> RegisterResponse:
+        """Create a customer (no token needed) from ``email``, ``password`` and ``full_name``, then
+        sign in at the token endpoint. The password needs 12 characters or more and must be neither
+        a well-known one nor built from the email or name (400 ``weak_password``); 409
+        ``email_taken`` if the email, in any case, is registered already."""
         req = await decode_body(request, RegisterRequest)
         try:
             check_password(req.password, req.email, req.full_name)
@@ -78,6 +82,10 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: Annotated[TokenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[TokenResponse]:
+        """OAuth 2.0 token endpoint (a form body): ``grant_type=password`` with ``username`` (the
+        email) and ``password``, or ``grant_type=refresh_token`` with ``refresh_token``, which
+        works once (reused, it ends its session). 400 ``invalid_grant``; 429 ``too_many_attempts``
+        after repeated failed sign-ins."""
         _require_form_body(request)
         sessions = _sessions(request)
         audit = audit_record(request, "sign_in")
@@ -113,10 +121,14 @@ class AuthController(Controller):
 
     @post("/logout", operation_id="logout", status_code=204)
     async def logout(self, request: Request[Any, Any, Any], actor: Actor) -> None:
+        """End the session of the token used: its access and refresh tokens stop working (401
+        ``session_revoked``)."""
         await _sessions(request).logout(actor, audit_record(request, "logout", actor))
 
     @get("/sessions", operation_id="listSessions")
     async def list_sessions(self, request: Request[Any, Any, Any], actor: Actor) -> SessionList:
+        """Your sessions (one per sign-in), oldest first: when each began and was last used, from
+        which IP address and user agent; ``current`` marks the one asking."""
         records = await _sessions(request).list_sessions(actor)
         return SessionList(
             items=[
@@ -136,6 +148,8 @@ class AuthController(Controller):
     async def revoke_session(
         self, request: Request[Any, Any, Any], actor: Actor, session_id: str
     ) -> None:
+        """End one of your sessions (sign a device out): its tokens stop working. 404
+        ``session_not_found`` if you have none with this id."""
         await _sessions(request).revoke(
             actor, session_id, audit_record(request, "revoke_session", actor)
         )

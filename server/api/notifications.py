@@ -34,6 +34,9 @@ class NotificationController(Controller):
         before: int | None = Parameter(default=None, description="only ids below this one"),
         unread: bool = Parameter(default=False, description="only unread ones"),
     ) -> NotificationPage:
+        """Your notifications, newest first, ``limit`` (1 to 100, default 20) a page, and how many
+        are ``unread``; send ``next_before`` as ``before`` for the next page, ``unread=true`` for
+        unread ones only."""
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}.", "invalid_limit")
         if before is not None and before < 1:
@@ -50,6 +53,9 @@ class NotificationController(Controller):
     async def mark_read(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, data: MarkReadRequest
     ) -> MarkReadResponse:
+        """Mark your notifications read: the ``ids`` (at most 500), or ``up_to``, an id marked with
+        every one below it. Another user's ids change nothing; the answer counts those ``marked``
+        and those still ``unread``."""
         req = await decode_body(request, MarkReadRequest)
         if not req.ids and req.up_to is None:
             raise BadRequestError(

@@ -333,5 +333,9 @@ def openapi_config() -> OpenAPIConfig:
         SwaggerRenderPlugin(path="/swagger"),
     ]
     return OpenAPIConfig(
-        title="Modern Banking Platform API", version="1.0.0", path="/schema", render_plugins=plugins
+        title="Modern Banking Platform API",
+        version="1.0.0",
+        path="/schema",
+        render_plugins=plugins,
+        use_handler_docstrings=True,  # a handler's docstring is its operation's description
     )

@@ -30,6 +30,10 @@ class TransferByNumberController(Controller):
         actor: Actor,
         data: TransferByNumberRequest,
     ) -> Response[TransferResponse]:
+        """A transfer to the account number a person typed (spaces allowed), from one of your
+        accounts by number or id: the same command as ``POST /api/v1/transfers``, and the same
+        ``Idempotency-Key`` (required) through either path is answered once. A mistyped number is
+        422 ``invalid_account_number``; one nobody holds, 404 ``account_not_found``."""
         body = await decode_body(request, TransferByNumberRequest)
         source, target = await resolve_payment(ctx, body.from_account, body.to_account_number)
         req = TransferRequest(

@@ -23,6 +23,7 @@ class ProfileController(Controller):
 
     @get("/", operation_id="getProfile")
     async def me(self, ctx: AppContext, actor: Actor) -> UserResponse:
+        """Who is signed in: your id, email, full name and role."""
         user = await users.find_by_id(ctx.pool, actor.user_id)
         if user is None:
             raise NotFoundException("This user no longer exists.")
@@ -32,6 +33,10 @@ class ProfileController(Controller):
     async def change_password(
         self, request: Request[Any, Any, Any], actor: Actor, data: ChangePasswordRequest
     ) -> PasswordChanged:
+        """Change your password: a wrong ``current_password`` is 400 ``wrong_password`` and counts
+        towards the sign-in lockout (429 ``too_many_attempts``); ``new_password`` must pass the
+        password policy (400 ``weak_password``). Your other sessions end, this one stays; you are
+        notified (``password_changed``)."""
         req = await decode_body(request, ChangePasswordRequest)
         sessions = services_of(request.app).sessions
         audit = audit_record(request, "change_password", actor)

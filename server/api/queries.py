@@ -103,6 +103,9 @@ class QueryController(Controller):
             default=None, description="Stream version the client already saw (read-your-writes)"
         ),
     ) -> BalanceResponse:
+        """The account's ledger ``balance``, ``available_balance`` (less pending holds: what can be
+        spent now) and ``version``, for its owner and staff. Never older than its latest write;
+        ``min_version`` (a ``version`` a command answered) reads that version or newer, quicker."""
         return await account_queries.get_balance(
             ctx,
             actor,
@@ -130,6 +133,10 @@ class QueryController(Controller):
             description="only postings whose description contains this text (any case)",
         ),
     ) -> TransactionPage:
+        """The account's postings, newest first, ``limit`` (1 to 200, default 50) a page; send
+        ``next_cursor`` as ``cursor`` for the next. Filters: ``from`` (inclusive), ``to``
+        (exclusive; a date is that whole day), ``kind``, and ``q``: text in the description, any
+        case (at most 140 characters, else 400 ``invalid_search``)."""
         account = await resolve_account(ctx, account_id)
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}.", "invalid_limit")
@@ -190,6 +197,9 @@ class QueryController(Controller):
         since: str | None = Parameter(query="from", default=None, description="first day (UTC)"),
         until: str | None = Parameter(query="to", default=None, description="last day, inclusive"),
     ) -> AnalyticsResponse:
+        """The account's days from ``from`` to ``to`` (UTC dates, inclusive; ``to`` defaults to
+        today, ``from`` to 29 days before it): money in, money out (minor units), postings and
+        closing balance, with totals. At most 366 days, else 400 ``invalid_date_range``."""
         account_uuid = await resolve_account(ctx, account_id)
         last = _parse_day(until, "to", datetime.now(UTC).date())
         first = _parse_day(since, "from", max(last - timedelta(days=29), FIRST_DAY))

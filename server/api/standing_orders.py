@@ -68,6 +68,10 @@ class StandingOrderController(Controller):
         actor: Actor,
         data: StandingOrderRequest,
     ) -> StandingOrderResponse:
+        """Pay ``amount`` (integer minor units) from one of your accounts to another from
+        ``start_date`` (UTC, today or later): once, or weekly or monthly until ``end_date`` or
+        ``count`` payments. ``Idempotency-Key`` is optional: a retry with it answers the order it
+        made. 422 ``invalid_schedule``, ``same_account``, ``account_closed``."""
         req = await decode_body(request, StandingOrderRequest)
         idem = idempotency_key(request, actor, CREATE, req, required=False)
         audit = audit_record(request, CREATE, actor)
@@ -81,6 +85,10 @@ class StandingOrderController(Controller):
         actor: Actor,
         data: StandingOrderByNumberRequest,
     ) -> StandingOrderResponse:
+        """A standing order to the account number a person typed (spaces allowed), from one of your
+        accounts by number or id; the same ``Idempotency-Key`` here or through the path by account
+        ids is the same order. A mistyped number is 422 ``invalid_account_number``; one nobody
+        holds, 404 ``account_not_found``."""
         body = await decode_body(request, StandingOrderByNumberRequest)
         req = await by_account_ids(ctx, body)
         idem = idempotency_key(request, actor, CREATE, req, required=False)
@@ -89,18 +97,23 @@ class StandingOrderController(Controller):
 
     @get("/", operation_id="listStandingOrders")
     async def list_orders(self, ctx: AppContext, actor: Actor) -> StandingOrderList:
+        """Your standing orders, oldest first, each with its ``status``, ``next_due`` date and
+        destination's ``to_account_number`` (one order's answer lists its occurrences)."""
         return await standing_orders.list_orders(ctx, actor)
 
     @get("/{order_id:str}", operation_id="getStandingOrder")
     async def get_order(
         self, ctx: AppContext, actor: Actor, order_id: str
     ) -> StandingOrderResponse:
+        """One standing order with every occurrence (paid, or refused with the rule's code), for
+        its owner and staff; anyone else's is 404 ``standing_order_not_found``."""
         return await standing_orders.get_order(ctx, actor, parse_uuid(order_id, "order_id"))
 
     @post("/{order_id:str}/cancel", operation_id="cancelStandingOrder", status_code=200)
     async def cancel(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, order_id: str
     ) -> StandingOrderResponse:
+        """No further payments (an order cancelled already is answered as it is)."""
         audit = audit_record(request, standing_orders.CANCEL_ACTION, actor)
         return await standing_orders.cancel(ctx, actor, parse_uuid(order_id, "order_id"), audit)
 
@@ -108,6 +121,9 @@ class StandingOrderController(Controller):
     async def resume(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, order_id: str
     ) -> StandingOrderResponse:
+        """A suspended order (refused three times in a row) pays again from its first date
+        on or after today; the dates missed meanwhile are not paid late and still count
+        towards ``count``. An active order is answered as it is (a retry)."""
         audit = audit_record(request, standing_orders.RESUME_ACTION, actor)
         return await standing_orders.resume(ctx, actor, parse_uuid(order_id, "order_id"), audit)
 
@@ -120,6 +136,9 @@ class StandingOrderController(Controller):
         order_id: str,
         data: StandingOrderChange,
     ) -> StandingOrderResponse:
+        """A new amount, and reference if given, for every payment from the next one on;
+        the same values again change nothing. 409 ``standing_order_busy`` while a payment
+        of the order was made but not yet recorded: try again in a minute."""
         req = await decode_body(request, StandingOrderChange)
         audit = audit_record(request, standing_orders.CHANGE_ACTION, actor)
         order = parse_uuid(order_id, "order_id")

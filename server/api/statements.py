@@ -55,8 +55,6 @@ class StatementController(Controller):
         "/{account_id:str}/statements/{month:str}",
         operation_id="getStatement",
         opt={"openapi_content": OPENAPI_CONTENT},
-        description="The month's statement (opening balance, every posting, totals, closing"
-        " balance) as a CSV or PDF attachment. The current month gives a statement to date.",
     )
     async def statement(
         self,
@@ -71,6 +69,10 @@ class StatementController(Controller):
             description="csv | pdf; absent, the Accept header chooses, else csv",
         ),
     ) -> Response[bytes]:
+        """The month's statement (opening balance, every posting, totals, closing balance) as a CSV
+        or PDF attachment, for the account's owner and staff; the current month gives one to date.
+        ``format`` chooses, else the ``Accept`` header, else CSV. 422
+        ``statement_month_in_future``, ``statement_before_account_opened``."""
         account = await resolve_account(ctx, account_id)
         try:
             year, number = parse_month(month)

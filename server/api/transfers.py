@@ -70,5 +70,9 @@ class TransferController(Controller):
     async def transfer(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, data: TransferRequest
     ) -> Response[TransferResponse]:
+        """Move ``amount`` (integer minor units) from one of your accounts to another account in
+        the same currency. ``Idempotency-Key`` is required; a retry with it repeats the first
+        answer. 422 ``insufficient_funds``, ``account_frozen``, ``account_closed``,
+        ``same_account``, ``destination_account_not_found``, ``daily_limit_exceeded``."""
         transfer = await read_transfer(request, actor)
         return await run_transfer(ctx, actor, transfer)  # type: ignore[return-value]

@@ -51,9 +51,7 @@ async def change_role(
         details={"role": role},
     )
     try:
-        check_role(actor, "admin")
-        if user_id == actor.user_id:
-            raise PermissionDeniedError("You cannot change your own role; ask another admin.")
+        _check_may_change_role(actor, user_id)
         async with ctx.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(_CHANGE_ROLE, user_id, role)
             if row is None:
@@ -65,6 +63,21 @@ async def change_role(
         raise
     await sessions.revoke_all(user_id)
     return UserRecord(**{k: v for k, v in dict(row).items() if k != "old_role"})
+
+
+def _check_may_change_role(actor: Actor, user_id: UUID) -> None:
+    check_role(actor, "admin")
+    if user_id == actor.user_id:
+        raise PermissionDeniedError("You cannot change your own role; ask another admin.")
+
+
+async def check_may_ask_role_change(ctx: AppContext, actor: Actor, user_id: UUID) -> None:
+    """What refuses a role change before it is kept for a second admin: the maker is an
+    admin, not changing their own role, of a user who exists (404 at once, not when
+    someone approves it)."""
+    _check_may_change_role(actor, user_id)
+    if await users.find_by_id(ctx.pool, user_id) is None:
+        raise UserNotFoundError("No user with this id.")
 
 
 async def find_user(ctx: AppContext, actor: Actor, email: str) -> UserRecord:

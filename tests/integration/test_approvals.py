@@ -51,10 +51,20 @@ async def test_an_unfreeze_waits_for_a_second_admin_and_runs_once(
     maker, checker, account = await two_admins_and_a_frozen_account(http, stack)
     api = api_factory(extra_env=FOUR_EYES)
     async with httpx.AsyncClient(base_url=str(api.url), timeout=30) as h:
-        r = await h.post(f"/api/v1/accounts/{account}/unfreeze", headers=maker.auth)
+        keyed = {**maker.auth, "Idempotency-Key": str(uuid.uuid4())}
+        r = await h.post(f"/api/v1/accounts/{account}/unfreeze", headers=keyed)
         assert r.status_code == 202, r.text
         approval_id = r.json()["approval_id"]
         assert await account_status(db, account) == "AccountFrozen"
+        # A retry under the key (its answer lost) is the same request, not a second one.
+        again = await h.post(f"/api/v1/accounts/{account}/unfreeze", headers=keyed)
+        assert again.status_code == 202 and again.json()["approval_id"] == approval_id
+        kept = await db.fetchval(
+            "SELECT count(*) FROM approval_requests WHERE action = 'unfreeze_account'"
+            " AND account_id = $1::uuid",
+            account,
+        )
+        assert kept == 1
 
         # The maker cannot approve their own request.
         r = await h.post(f"/api/v1/approvals/{approval_id}/approve", headers=maker.auth)
@@ -111,13 +121,25 @@ async def test_a_rejected_role_change_changes_nothing_and_is_kept(
     person = await sign_up(http, "Tom Teller")
     api = api_factory(extra_env=FOUR_EYES)
     async with httpx.AsyncClient(base_url=str(api.url), timeout=30) as h:
+        # A role for nobody is refused at once, not when someone approves it.
         r = await h.put(
-            f"/api/v1/admin/users/{person.user_id}/role",
-            json={"role": "teller"},
-            headers=maker.auth,
+            f"/api/v1/admin/users/{uuid.uuid4()}/role", json={"role": "teller"}, headers=maker.auth
+        )
+        assert (r.status_code, r.json()["code"]) == (404, "user_not_found"), r.text
+        keyed = {**maker.auth, "Idempotency-Key": str(uuid.uuid4())}
+        r = await h.put(
+            f"/api/v1/admin/users/{person.user_id}/role", json={"role": "teller"}, headers=keyed
         )
         assert r.status_code == 202, r.text
         approval_id = r.json()["approval_id"]
+        again = await h.put(
+            f"/api/v1/admin/users/{person.user_id}/role", json={"role": "teller"}, headers=keyed
+        )
+        assert again.status_code == 202 and again.json()["approval_id"] == approval_id
+        other = await h.put(
+            f"/api/v1/admin/users/{person.user_id}/role", json={"role": "auditor"}, headers=keyed
+        )
+        assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
         r = await h.post(
             f"/api/v1/approvals/{approval_id}/reject",
             json={"reason": "not on the roster"},
