@@ -173,6 +173,26 @@ def upcoming(
     return sorted(due, key=lambda o: (o.next_due or today, o.amount))
 
 
+def suspended(orders: Iterable[StandingOrderResponse]) -> list[StandingOrderResponse]:
+    """The orders the bank stopped after refused payments: they pay nothing until the
+    customer resumes them, so Home shows them above what is due."""
+    return [o for o in orders if o.status == "suspended"]
+
+
+def suspended_line(
+    order: StandingOrderResponse,
+    accounts: Mapping[UUID, AccountResponse],
+    payees: Iterable[PayeeResponse],
+) -> tuple[str, str]:
+    """("25.00 EUR to Mum", "Suspended: pays nothing until you resume it · from Everyday")."""
+    amount, to = _amount_and_to(order, accounts, payees)
+    detail = "Suspended: pays nothing until you resume it"
+    source = accounts.get(order.from_account_id)
+    if source is not None:
+        detail += f" · from {source.name}"
+    return f"{amount} to {to}", detail
+
+
 def paying_versions(
     orders: Iterable[StandingOrderResponse], accounts: Mapping[UUID, AccountResponse]
 ) -> dict[UUID, int]:

@@ -192,8 +192,9 @@ async def test_home_shows_the_payments_due_within_a_week(phone, api_url: str) ->
 async def test_a_suspended_order_is_resumed_from_the_app(
     phone, api_url: str, stack: EmbeddedStack, tmp_path: Path
 ) -> None:
-    """Three payments refused (nothing on the account) suspend the order; the customer
-    resumes it in the app: it pays again from its next date."""
+    """Three payments refused (nothing on the account) suspend the order; Home says so at
+    once and leads to the paying account, where the customer reads the refusals and
+    resumes the order: it pays again from its next date."""
     kit, auth, everyday, savings = await with_everyday_and_savings(phone, api_url, "Kit")
     page = kit.page
     first = datetime.now(UTC).date() + timedelta(days=1)
@@ -201,17 +202,27 @@ async def test_a_suspended_order_is_resumed_from_the_app(
     async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
         made = await order_over_api(http, auth, everyday, savings, amount=5_00, **weekly)
         order_id = made["id"]
+        await tab(page, "Home").click()
+        await expect(
+            page.get_by_role("button", name=re.compile(r"^5\.00 EUR to Savings Tomorrow · "))
+        ).to_be_visible(timeout=TIMEOUT_MS)
         Scheduler(stack, tmp_path / "today").once_at(first + timedelta(weeks=2))
         got = (await http.get(f"/standing-orders/{order_id}", headers=auth)).json()
         assert got["status"] == "suspended", got
 
-        await tab(page, "Payments").click()
+        # The refusals pushed to the phone make Home ask for the orders again.
+        stopped = page.get_by_role(
+            "button",
+            name="5.00 EUR to Savings Suspended: pays nothing until you resume it · from Everyday",
+        )
+        await expect(stopped).to_be_visible(timeout=TIMEOUT_MS)
+        await shot(page, "standing-order", "4-suspended")
+        await stopped.click()  # the paying account, where the order is
         tile = page.get_by_role(
             "button",
             name=re.compile(r"^5\.00 EUR every week to Savings Suspended: payments were refused"),
         )
         await expect(tile).to_be_visible(timeout=TIMEOUT_MS)
-        await shot(page, "standing-order", "4-suspended")
         await tile.click()  # its details: the three payments the bank refused, and why
         refused = shows(page, re.compile(r"^\d+ \w+ \d{4} · not enough money$"))
         await expect(shows(page, "Suspended: payments were refused")).to_be_visible(

@@ -11,7 +11,13 @@ import flet as ft
 
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import after_movement, available_of, differs
-from client.standing_orders import paying_versions, upcoming, upcoming_line
+from client.standing_orders import (
+    paying_versions,
+    suspended,
+    suspended_line,
+    upcoming,
+    upcoming_line,
+)
 from client.state import QueuedMovement, Topic
 from client.views.common import (
     CURRENCIES,
@@ -30,6 +36,7 @@ from client.views.common import (
 from client.views.transaction_details import history_tile
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import money_text
+from shared.notifications import Notification
 from shared.standing_orders import StandingOrderResponse
 
 if TYPE_CHECKING:
@@ -97,6 +104,7 @@ class DashboardScreen:
         self.orders: list[StandingOrderResponse] = []
         self._payers_seen: dict[UUID, int] = {}  # paying accounts' versions at the last load
         self._loading_orders: asyncio.Task[None] | None = None
+        self._refused_since_asked = False  # a payment_refused pushed since the orders were asked
         self.recent = ft.Column(spacing=0)
         self.recent_items: list[TransactionResponse] = []
         self.recent_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
@@ -237,18 +245,23 @@ class DashboardScreen:
         self.queue.controls = [queue_tile(q, self.shell) for q in reversed(items)]
 
     def _render_upcoming(self) -> None:
-        """The standing-order payments due within a week; a tap opens the paying account."""
+        """The suspended standing orders, then the payments due within a week; a tap opens
+        the paying account (where an order is resumed or cancelled)."""
         today = date.today()
-        due = upcoming(self.orders, today)
-        self.upcoming.controls = [self._upcoming_tile(o, today) for o in due]
-        self.upcoming_section.visible = bool(due)
+        accounts, payees = self.state.accounts, self.state.payees
+        lines = [(o, suspended_line(o, accounts, payees)) for o in suspended(self.orders)]
+        lines += [
+            (o, upcoming_line(o, accounts, payees, today)) for o in upcoming(self.orders, today)
+        ]
+        self.upcoming.controls = [self._upcoming_tile(o, *line) for o, line in lines]
+        self.upcoming_section.visible = bool(lines)
 
-    def _upcoming_tile(self, order: StandingOrderResponse, today: date) -> ft.Control:
-        title, detail = upcoming_line(order, self.state.accounts, self.state.payees, today)
+    def _upcoming_tile(self, order: StandingOrderResponse, title: str, detail: str) -> ft.Control:
+        stopped = order.status == "suspended"
         return ft.ListTile(
-            leading=ft.Icon(ft.Icons.EVENT_REPEAT),
+            leading=ft.Icon(ft.Icons.ERROR_OUTLINE if stopped else ft.Icons.EVENT_REPEAT),
             title=ft.Text(title),
-            subtitle=ft.Text(detail, size=12),
+            subtitle=ft.Text(detail, size=12, color=ft.Colors.ERROR if stopped else None),
             on_click=lambda e, aid=order.from_account_id: self.shell.open_account(aid),
             dense=True,
         )
@@ -268,18 +281,22 @@ class DashboardScreen:
     def _load_orders(self) -> None:
         """Load the standing orders when Home opens, and again only when an account an
         order pays from has moved on (a payment the bank made moves the order's next
-        date): a deposit pushed to another account asks the bank nothing."""
+        date) or the bank refused a payment since they were asked for (that moves the
+        next date too, or suspends the order, and moves no account): a deposit pushed to
+        another account asks the bank nothing."""
         if not self.state.online or not self.state.accounts:
             return
         if self._loading_orders is not None:
             if not self._loading_orders.done():
                 return
-            if paying_versions(self.orders, self.state.accounts) == self._payers_seen:
+            moved = paying_versions(self.orders, self.state.accounts) != self._payers_seen
+            if not (moved or self._refused_since_asked):
                 return
         self._loading_orders = asyncio.get_running_loop().create_task(self._fetch_orders())
 
     async def _fetch_orders(self) -> None:
         asked_at = self.state.last_versions()  # a change while the bank answers: ask again
+        self._refused_since_asked = False
         try:
             found = await self.shell.ctrl.standing_orders()
         except (ApiError, Unreachable, SessionExpired):
@@ -325,6 +342,10 @@ class DashboardScreen:
             self._render_queue()
         elif topic == "payees":  # an upcoming payment names a payee by nickname
             self._render_upcoming()
+        elif topic == "notification" and isinstance(payload, Notification):
+            if payload.kind == "payment_refused":  # perhaps a standing order's
+                self._refused_since_asked = True
+                self._load_orders()
         elif topic == "transaction" and isinstance(payload, TransactionResponse):
             if all(
                 t.transaction_id != payload.transaction_id or t.account_id != payload.account_id

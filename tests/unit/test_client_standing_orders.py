@@ -18,6 +18,8 @@ from client.standing_orders import (
     order_rows,
     paying_versions,
     payments,
+    suspended,
+    suspended_line,
     upcoming,
     upcoming_line,
 )
@@ -190,3 +192,14 @@ def test_each_payment_of_an_order_says_when_and_why_a_refused_one_was_refused() 
         "Refused",
         "1 Mar 2027 · The bank's reason.",
     )
+
+
+def test_home_names_the_suspended_orders_which_pay_nothing_until_resumed() -> None:
+    stopped = order(SAVINGS, status="suspended", next_due=None)
+    orders = [order(), stopped, order(status="cancelled", next_due=None)]
+    assert suspended(orders) == [stopped]
+    assert suspended_line(stopped, ACCOUNTS, []) == (
+        "25.00 EUR to Savings",
+        "Suspended: pays nothing until you resume it · from Everyday",
+    )
+    assert upcoming([stopped], TODAY) == []  # not due: it pays nothing
