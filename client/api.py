@@ -33,9 +33,9 @@ from shared.notifications import MarkReadRequest, MarkReadResponse, Notification
 from shared.security import (
     ChangePasswordRequest,
     PasswordChanged,
+    ProfileResponse,
     SessionList,
     SessionResponse,
-    UserResponse,
 )
 from shared.standing_orders import (
     StandingOrderByNumberRequest,
@@ -249,12 +249,12 @@ class BankApi:
         )
         return self._decode(resp, PasswordChanged)
 
-    async def profile(self) -> UserResponse | None:
+    async def profile(self) -> ProfileResponse | None:
         """Who is signed in (name for the greeting), or None where the server has no /me."""
         resp = await self._authed("GET", "/me")
         if resp.status_code in (404, 405):
             return None
-        return self._decode(resp, UserResponse)
+        return self._decode(resp, ProfileResponse)
 
     # --- notifications --------------------------------------------------------------
 

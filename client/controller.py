@@ -193,8 +193,11 @@ class Controller:
         except ApiError as e:
             log.info("no profile: %s", e)
             return
-        if me is not None and me.full_name != self.state.full_name:
-            self.state.full_name = me.full_name
+        if me is not None and (me.full_name, me.can_deposit) != (
+            self.state.full_name,
+            self.state.can_deposit,
+        ):
+            self.state.full_name, self.state.can_deposit = me.full_name, me.can_deposit
             self.state.notify("profile")
 
     async def _remember_accounts(self) -> None:

@@ -126,6 +126,10 @@ class AppState:
         self.api_url = api_url
         self.email: str | None = None
         self.full_name: str = ""
+        # Whether the bank takes this user's deposits (GET /me's can_deposit: a customer's
+        # is a development top-up, which a bank in production does not offer). Until the
+        # bank says, as before: offered.
+        self.can_deposit = True
         self.accounts: dict[UUID, AccountResponse] = {}
         # When the balances shown were seen, while they come from the device (cold start
         # offline); None once the bank has answered.
@@ -296,10 +300,16 @@ class AppState:
         self.queue = [q for q in self.queue if not (q.owner == self.email and q.finished)]
         self.notify("queue")
 
+    def movement_kinds(self) -> list[MovementKind]:
+        """What Move money offers: a deposit only where the bank takes this user's."""
+        kinds: list[MovementKind] = ["deposit", "withdrawal", "transfer"]
+        return kinds if self.can_deposit else kinds[1:]
+
     def sign_out(self, notice: str = "") -> None:
         """Forget the session and its data, never the queue."""
         self.email = None
         self.full_name = ""
+        self.can_deposit = True
         self.accounts = {}
         self.available_unknown = set()
         self.payees = []

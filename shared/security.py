@@ -48,6 +48,14 @@ class UserResponse(msgspec.Struct, kw_only=True):
     role: Role
 
 
+class ProfileResponse(UserResponse, kw_only=True):
+    """GET /me: who is signed in, and what the bank lets them do that an app shows or
+    hides: ``can_deposit``, whether a deposit of theirs is taken (a customer's is a
+    development top-up, which a bank in production does not have)."""
+
+    can_deposit: bool = True
+
+
 class AuditEntry(msgspec.Struct, kw_only=True):
     id: int
     occurred_at: datetime

@@ -178,11 +178,15 @@ class AccountScreen:
             border_radius=24,
             padding=20,
         )
+        self.deposit = ft.FilledTonalButton(
+            "Deposit",
+            icon=ft.Icons.ADD,
+            on_click=lambda e: self._move("deposit"),
+            visible=self.state.can_deposit,
+        )
         self.actions = ft.Row(
             [
-                ft.FilledTonalButton(
-                    "Deposit", icon=ft.Icons.ADD, on_click=lambda e: self._move("deposit")
-                ),
+                self.deposit,
                 ft.FilledTonalButton(
                     "Withdraw", icon=ft.Icons.REMOVE, on_click=lambda e: self._move("withdrawal")
                 ),
@@ -245,6 +249,7 @@ class AccountScreen:
         self.title.value = a.name
         open_ = a.status != "closed"  # a closed account keeps its name and moves no money
         self.rename.visible = self.actions.visible = self.close_button.visible = open_
+        self.deposit.visible = self.state.can_deposit  # where the bank takes them (GET /me)
         if not open_:  # closing it cancelled its orders, and none can be set up from it
             self.standing_orders.control.visible = False
         notes = [] if a.status == "active" else [f"Account {a.status}"]
@@ -601,7 +606,7 @@ class AccountScreen:
     def on_state(self, topic: Topic, payload: object) -> None:
         if topic in ("payees", "accounts"):  # the orders name accounts by name or nickname
             self.standing_orders.render()
-        if topic in ("accounts", "connection"):
+        if topic in ("accounts", "connection", "profile"):  # profile: can_deposit
             self._render_account()
             if topic == "accounts":
                 self._load_holds()

@@ -92,7 +92,8 @@ class MoveMoneyScreen:
         self.shell = shell
         self.page = shell.page
         self.state = shell.state
-        self.kind: MovementKind = kind if is_movement_kind(kind) else "deposit"
+        kinds = self.state.movement_kinds()
+        self.kind: MovementKind = kind if is_movement_kind(kind) and kind in kinds else "transfer"
         accounts = self.state.open_accounts()
         account_id = filled.account_id if filled else account_id
         chosen = (
@@ -102,7 +103,7 @@ class MoveMoneyScreen:
         )
 
         self.kind_picker = ft.SegmentedButton(
-            segments=[ft.Segment(value=k, label=ft.Text(v)) for k, v in VERBS.items()],
+            segments=[ft.Segment(value=k, label=ft.Text(VERBS[k])) for k in kinds],
             selected=[self.kind],
             on_change=self._on_kind,
         )

@@ -12,9 +12,10 @@ from server.adapters import users
 from server.api.body import BadRequestError, decode_body
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
+from server.application import funding_handlers
 from server.application.context import Actor, AppContext
 from server.application.password_policy import WeakPasswordError
-from shared.security import ChangePasswordRequest, PasswordChanged, UserResponse
+from shared.security import ChangePasswordRequest, PasswordChanged, ProfileResponse
 
 
 class ProfileController(Controller):
@@ -22,12 +23,20 @@ class ProfileController(Controller):
     tags = ["auth"]
 
     @get("/", operation_id="getProfile")
-    async def me(self, ctx: AppContext, actor: Actor) -> UserResponse:
-        """Who is signed in: your id, email, full name and role."""
+    async def me(self, ctx: AppContext, actor: Actor) -> ProfileResponse:
+        """Who is signed in: your id, email, full name and role, and ``can_deposit``: whether
+        ``POST /accounts/{id}/deposits`` is open to you (a customer's deposit is a development
+        top-up, which a bank in production does not offer: 403 ``top_ups_disabled``)."""
         user = await users.find_by_id(ctx.pool, actor.user_id)
         if user is None:
             raise NotFoundException("This user no longer exists.")
-        return UserResponse(id=user.id, email=user.email, full_name=user.full_name, role=user.role)
+        return ProfileResponse(
+            id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            role=user.role,
+            can_deposit=funding_handlers.deposits_open_to(ctx, actor),
+        )
 
     @post("/password", operation_id="changePassword", status_code=200)
     async def change_password(

@@ -32,6 +32,7 @@ from shared.events import (
     MoneyDeposited,
 )
 
+CASH_ROLE = "teller"  # who records cash paid in at the desk
 TOP_UP_NOTICE = (
     "Development top-up: money created from outside the bank for testing."
     " It does not exist in production."
@@ -111,7 +112,7 @@ def _response(account: Account, event: MoneyDeposited, notice: str | None) -> De
 def deposit_cash(state: State, cmd: DepositCash) -> Decision:
     account = _account(state, cmd)
     check_account_access(cmd.actor, account.owner_id, "read")  # a customer: 404 if not theirs
-    check_role(cmd.actor, "teller")
+    check_role(cmd.actor, CASH_ROLE)
     funding.check_cash_not_for_own_account(account, cmd.actor.user_id)
     event = _deposited(state, account, cmd, DEPOSIT_SOURCE_CASH)
     funding.check_cash_within_one_person(

@@ -20,7 +20,7 @@ from server.application.actor import Actor
 from server.application.audit import AuditRecord
 from server.application.command_runner import CommandResult
 from server.application.context import AppContext
-from server.application.funding import DepositCash, TopUpAccount
+from server.application.funding import CASH_ROLE, DepositCash, TopUpAccount
 from server.application.handlers import execute
 from server.application.idempotency import IdempotencyKey, request_hash
 from server.application.limits import SetAccountLimits
@@ -115,6 +115,15 @@ async def top_up(
         owned=await _owned_accounts(ctx, actor.user_id) if enabled else (),
     )
     return await execute(ctx, command, idem, metadata, audit)
+
+
+def deposits_open_to(ctx: AppContext, actor: Actor) -> bool:
+    """Whether ``POST /accounts/{id}/deposits`` is open to the caller (``deposit``):
+    a customer's is a development top-up, only where the bank has them; staff's is cash,
+    recorded by a teller. The app offers Deposit only where it is."""
+    if actor.role == "customer":
+        return ctx.settings.dev_top_ups
+    return actor.role == CASH_ROLE
 
 
 async def deposit(

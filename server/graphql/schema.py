@@ -40,7 +40,7 @@ from server.queries.history import encode_cursor
 from server.queries.live import missed_messages
 from server.readmodel.cache import live_channel
 from shared import api, messages
-from shared.security import UserResponse
+from shared.security import ProfileResponse
 
 BankInfo = Info[BankContext, None]
 _live = msgspec.json.Decoder(messages.ServerMessage)
@@ -51,10 +51,16 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: BankInfo) -> t.User:
         actor = await actor_of(info.context)
-        user: UserResponse = await ProfileController.me.fn(
+        user: ProfileResponse = await ProfileController.me.fn(
             None, ctx=info.context.services.ctx, actor=actor
         )
-        return t.User(id=user.id, email=user.email, full_name=user.full_name, role=user.role)
+        return t.User(
+            id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            role=user.role,
+            can_deposit=user.can_deposit,
+        )
 
     @strawberry.field(description="The signed-in customer's accounts, oldest first.")
     async def accounts(self, info: BankInfo) -> list[t.Account]:

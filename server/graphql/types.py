@@ -69,6 +69,11 @@ class User:
     email: str
     full_name: str
     role: str
+    can_deposit: bool = strawberry.field(
+        default=True,
+        description="Whether a deposit of yours is taken (a customer's is a development"
+        " top-up, which a bank in production does not offer).",
+    )
 
 
 @strawberry.type

@@ -120,6 +120,13 @@ async def test_production_refuses_a_customers_deposit_and_caps_hold_per_day(
             headers={**tom.auth, "Idempotency-Key": str(uuid.uuid4())},
         )
         assert r.status_code == 201 and r.json()["source"] == "cash", r.text
+        # GET /me tells an app whether to offer Deposit at all: not to Ada here; to the
+        # teller, whose deposits are cash; over GraphQL as over REST.
+        for who, there, can in ((ada, prod, False), (tom, prod, True), (ada, http, True)):
+            me = await there.get("/api/v1/me", headers=who.auth)
+            assert me.status_code == 200 and me.json()["can_deposit"] is can, me.text
+        r = await prod.post("/graphql", json={"query": "{ me { canDeposit } }"}, headers=ada.auth)
+        assert r.json()["data"]["me"]["canDeposit"] is False, r.text
 
     async with httpx.AsyncClient(base_url=capped.url, timeout=10) as dev:
         second = (await ada.open_account(name="Second"))["id"]
