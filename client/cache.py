@@ -28,6 +28,7 @@ HISTORY_ITEMS = 20
 class Snapshot(msgspec.Struct, kw_only=True):
     saved_at: datetime
     full_name: str = ""
+    can_deposit: bool = True  # GET /me's, so that a cold start offline offers what it did
     accounts: list[AccountResponse] = []
     history: dict[UUID, list[TransactionResponse]] = {}
     payees: list[PayeeResponse] = []
@@ -67,7 +68,11 @@ class OfflineCache:
             log.info("offline cache not saved: %s", e)
 
     async def save_accounts(
-        self, owner: str, accounts: list[AccountResponse], full_name: str = ""
+        self,
+        owner: str,
+        accounts: list[AccountResponse],
+        full_name: str = "",
+        can_deposit: bool | None = None,
     ) -> None:
         snap = await self.load(owner) or Snapshot(saved_at=datetime.now(UTC))
         known = {a.id: a for a in snap.accounts}
@@ -79,6 +84,7 @@ class OfflineCache:
             saved_at=datetime.now(UTC),
             accounts=list(known.values()),
             full_name=full_name or snap.full_name,
+            can_deposit=snap.can_deposit if can_deposit is None else can_deposit,
         )
         await self._write(owner, snap)
 

@@ -181,6 +181,7 @@ class Controller:
         snap = await self.cache.load(stored.email)
         if snap is not None:
             self.state.full_name = snap.full_name or stored.full_name
+            self.state.can_deposit = snap.can_deposit
             self.state.show_cached(snap.accounts, snap.saved_at)
             self.state.set_payees(None, snap.payees)
         self.state.set_online(False)
@@ -203,7 +204,10 @@ class Controller:
     async def _remember_accounts(self) -> None:
         if self.state.email:
             await self.cache.save_accounts(
-                self.state.email, list(self.state.accounts.values()), self.state.full_name
+                self.state.email,
+                list(self.state.accounts.values()),
+                self.state.full_name,
+                self.state.can_deposit,
             )
 
     # --- staying signed in ------------------------------------------------------------

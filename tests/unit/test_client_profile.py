@@ -55,3 +55,21 @@ def test_a_profile_without_the_field_means_deposits_are_taken() -> None:
         str(uuid.uuid4()).encode()
     )
     assert msgspec.json.decode(old, type=ProfileResponse).can_deposit is True
+
+
+def test_the_device_keeps_what_the_bank_said_for_a_cold_start_offline() -> None:
+    async def story() -> tuple[bool, bool]:
+        device = Memory()
+        ctrl = Controller(AppState("http://bank"), device, cache=OfflineCache(device))
+        ctrl.state.email = "ada@example.com"
+        ctrl.api = Bank(can_deposit=False)
+        await ctrl._load_profile()
+        await ctrl._remember_accounts()
+        kept = await OfflineCache(device).load("ada@example.com")
+        assert kept is not None
+        await OfflineCache(device).save_accounts("ada@example.com", [])  # a save without it
+        again = await OfflineCache(device).load("ada@example.com")
+        assert again is not None
+        return kept.can_deposit, again.can_deposit
+
+    assert asyncio.run(story()) == (False, False)
