@@ -141,6 +141,8 @@ def order_rows(
     rows.append(("First payment", day_text(order.start_date)))
     if order.next_due is not None:
         rows.append(("Next payment", day_text(order.next_due)))
+    if order.status == "active" and order.frequency != "once" and order.payments_left:
+        rows.append(("Payments left", str(order.payments_left)))  # after a resume: fewer
     ends = []
     if order.count is not None and order.frequency != "once":
         ends.append(f"after {order.count} payments")

@@ -85,6 +85,9 @@ class StandingOrderResponse(msgspec.Struct, kw_only=True):
     refusals_in_row: int
     created_at: datetime
     occurrences: list[Occurrence] = msgspec.field(default_factory=list)
+    # How many payments it will still make (tried on their dates): 0 once it pays no
+    # more; null while suspended (none until resumed, and resuming skips missed dates).
+    payments_left: int | None = None
 
 
 class StandingOrderList(msgspec.Struct, kw_only=True):

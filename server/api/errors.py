@@ -31,7 +31,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 from runtime.observability.context import current_trace_id
 from server.api.head_requests import with_head
 from server.application import errors as app_errors
-from server.application.standing_orders import StandingOrderBusyError, StandingOrderEndedError
+from server.application.standing_orders import StandingOrderEndedError
 from server.domain import errors as domain
 from shared.api import PATTERN_WORDS, Problem
 
@@ -57,7 +57,6 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (domain.HoldExpiredError, 409, "Hold expired"),
     (domain.HoldNotExpiredError, 409, "Hold not expired"),
     (StandingOrderEndedError, 409, "Standing order ended"),
-    (StandingOrderBusyError, 409, "Standing order busy"),
     (domain.BusinessRuleError, 422, "Business rule violated"),
 ]
 

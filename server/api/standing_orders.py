@@ -137,8 +137,8 @@ class StandingOrderController(Controller):
         data: StandingOrderChange,
     ) -> StandingOrderResponse:
         """A new amount, and reference if given, for every payment from the next one on;
-        the same values again change nothing. 409 ``standing_order_busy`` while a payment
-        of the order was made but not yet recorded: try again in a minute."""
+        the same values again change nothing. 409 ``standing_order_ended`` for an order that
+        pays no more."""
         req = await decode_body(request, StandingOrderChange)
         audit = audit_record(request, standing_orders.CHANGE_ACTION, actor)
         order = parse_uuid(order_id, "order_id")

@@ -68,6 +68,7 @@ _COLUMNS = (
 CANCEL_ACTION = "cancel_standing_order"
 RESUME_ACTION = "resume_standing_order"
 CHANGE_ACTION = "change_standing_order"
+PAYMENT_ACTION = "standing_order_payment"
 
 
 class StandingOrderNotFoundError(AccountNotFoundError):
@@ -81,18 +82,25 @@ class StandingOrderEndedError(BusinessRuleError):
     code = "standing_order_ended"
 
 
-class StandingOrderBusyError(BusinessRuleError):
-    """A payment of the order was decided but not yet recorded (answered 409)."""
-
-    code = "standing_order_busy"
-
-
 def schedule_of(row: asyncpg.Record | dict[str, Any]) -> Schedule:
     return Schedule(row["frequency"], row["start_date"], row["end_date"], row["max_count"])
 
 
 def occurrence_key(order_id: UUID, due: date) -> str:
     return f"{order_id}:{due.isoformat()}"
+
+
+class _OccurrenceIdentity(msgspec.Struct):
+    order: str
+    due: str
+
+
+def occurrence_request_hash(order_id: UUID, due: date) -> bytes:
+    """What an occurrence's key is bound to: the occurrence (order and date), not what
+    the order asks now. A payment made but not recorded (the scheduler stopped between)
+    is paid again under its key at the next round, and replays its first answer however
+    the order was changed since. Migration 0032 bound the keys stored before this way."""
+    return request_hash(PAYMENT_ACTION, _OccurrenceIdentity(str(order_id), due.isoformat()))
 
 
 def occurrence_transfer_id(order_id: UUID, due: date) -> UUID:
@@ -119,7 +127,16 @@ def _view(
         refusals_in_row=row["refusals_in_row"],
         created_at=row["created_at"],
         occurrences=occurrences or [],
+        payments_left=_payments_left(row),
     )
+
+
+def _payments_left(row: asyncpg.Record) -> int | None:
+    if row["status"] == "suspended":
+        return None
+    if row["status"] != "active":
+        return 0
+    return schedule_of(row).dates_left(row["next_index"])
 
 
 async def _numbered(
@@ -160,7 +177,7 @@ async def create(
                 "SELECT owner_id FROM account_owners WHERE account_id = $1", req.from_account_id
             )
             check_account_access(actor, owner, "transfer")
-            row = None
+            row, made = None, True
             # A retry of an order the key made answers that order, whatever changed since
             # (the date, the accounts); a new order is checked against today's.
             stored = await _stored(conn, order_id) if idem else None
@@ -176,13 +193,12 @@ async def create(
                 if row is None:  # a concurrent request under the key made it just now
                     stored = await _stored(conn, order_id)
             if row is None:  # the key made this order already
-                row = _same_request(stored, idem)
-                await ctx.uow.record([audit.replayed()])
-                return await _one(conn, _view(row))
+                row, made = _same_request(stored, idem), False
     except DomainError as err:
         await ctx.uow.record([audit.refused(err.code)])
         raise
-    await ctx.uow.record([audit.accepted()])
+    # recorded once the connection is back in the pool: a request holds one at a time
+    await ctx.uow.record([audit.accepted() if made else audit.replayed()])
     return await _one(ctx.pool, _view(row))
 
 
@@ -338,39 +354,50 @@ async def resume(
         async with ctx.pool.acquire() as conn, conn.transaction():
             row = await _own_order_locked(conn, actor, order_id)
             audit = _paying_from(audit, row)
-            if row["status"] == "active":  # resumed already: a retry changes nothing
-                await ctx.uow.record([audit.replayed()])
-                return await _one(conn, _view(row))
-            _check_not_ended(row)
-            today = datetime.now(UTC).date()
-            nxt = schedule_of(row).next_on_or_after(row["next_index"], today)
-            if nxt is None:
-                raise StandingOrderEndedError(
-                    "This standing order has no payment left to make from today on;"
-                    " set up a new one to pay again."
-                )
-            await _check_payable(
-                ctx,
-                conn,
-                row["from_account_id"],
-                row["to_account_id"],
-                row["amount"],
-                row["currency"],
-            )
-            index, due = nxt
-            row = await conn.fetchrow(
-                "UPDATE standing_orders SET status = 'active', next_index = $2, next_due = $3,"
-                f" refusals_in_row = 0 WHERE id = $1 RETURNING {_COLUMNS}",
-                order_id,
-                index,
-                due,
-            )
+            already = row["status"] == "active"  # resumed already: a retry changes nothing
+            if not already:
+                row = await _resumed(ctx, conn, row)
     except DomainError as err:
         await ctx.uow.record([audit.refused(err.code)])
         raise
-    audit = msgspec.structs.replace(audit, details={"next_due": due.isoformat()})
-    await ctx.uow.record([audit.accepted()])
+    if already:
+        await ctx.uow.record([audit.replayed()])
+    else:
+        details = {"next_due": row["next_due"].isoformat()}
+        await ctx.uow.record([msgspec.structs.replace(audit, details=details).accepted()])
     return await _one(ctx.pool, _view(row))
+
+
+async def _resumed(
+    ctx: AppContext, conn: asyncpg.Connection, row: asyncpg.Record
+) -> asyncpg.Record:
+    """The suspended order ``row`` made active again from its next date (locked by the
+    caller's transaction)."""
+    _check_not_ended(row)
+    today = datetime.now(UTC).date()
+    nxt = schedule_of(row).next_on_or_after(row["next_index"], today)
+    if nxt is None:
+        raise StandingOrderEndedError(
+            "This standing order has no payment left to make from today on;"
+            " set up a new one to pay again."
+        )
+    await _check_payable(
+        ctx,
+        conn,
+        row["from_account_id"],
+        row["to_account_id"],
+        row["amount"],
+        row["currency"],
+    )
+    index, due = nxt
+    resumed: asyncpg.Record = await conn.fetchrow(
+        "UPDATE standing_orders SET status = 'active', next_index = $2, next_due = $3,"
+        f" refusals_in_row = 0 WHERE id = $1 RETURNING {_COLUMNS}",
+        row["id"],
+        index,
+        due,
+    )
+    return resumed
 
 
 async def change(
@@ -382,9 +409,9 @@ async def change(
 ) -> StandingOrderResponse:
     """A new amount (and reference, if given) for every payment from the order's next
     one on, checked as a new order's is (the bank's limit for one payment, a closed
-    destination). The same values again write nothing (a retry). Refused while a payment
-    of the order was decided but not recorded (a scheduler stopped in between, until its
-    next round records it): that payment keeps what it was decided with."""
+    destination). The same values again write nothing (a retry). A payment made but not
+    recorded keeps what it was made with (its key is bound to the occurrence alone), and
+    a change waits for the order's row lock while the scheduler pays it."""
     audit = msgspec.structs.replace(
         audit, target_type="standing_order", target_id=str(order_id), details={"amount": req.amount}
     )
@@ -393,44 +420,34 @@ async def change(
             row = await _own_order_locked(conn, actor, order_id)
             audit = _paying_from(audit, row)
             _check_not_ended(row)
-            description = row["description"] if req.description is None else req.description
-            if (req.amount, description) == (row["amount"], row["description"]):
-                await ctx.uow.record([audit.replayed()])
-                return await _one(conn, _view(row))
-            if row["next_due"] is not None and await _decided(ctx, order_id, row["next_due"]):
-                raise StandingOrderBusyError(
-                    "A payment of this standing order is being made; try again in a minute."
-                )
-            await _check_payable(
-                ctx,
-                conn,
-                row["from_account_id"],
-                row["to_account_id"],
-                req.amount,
-                row["currency"],
-            )
             was = row["amount"]
-            row = await conn.fetchrow(
-                "UPDATE standing_orders SET amount = $2, description = $3"
-                f" WHERE id = $1 RETURNING {_COLUMNS}",
-                order_id,
-                req.amount,
-                description,
-            )
+            description = row["description"] if req.description is None else req.description
+            same = (req.amount, description) == (row["amount"], row["description"])
+            if not same:  # the same values again (a retry) write nothing
+                await _check_payable(
+                    ctx,
+                    conn,
+                    row["from_account_id"],
+                    row["to_account_id"],
+                    req.amount,
+                    row["currency"],
+                )
+                row = await conn.fetchrow(
+                    "UPDATE standing_orders SET amount = $2, description = $3"
+                    f" WHERE id = $1 RETURNING {_COLUMNS}",
+                    order_id,
+                    req.amount,
+                    description,
+                )
     except DomainError as err:
         await ctx.uow.record([audit.refused(err.code)])
         raise
-    audit = msgspec.structs.replace(audit, details={"amount": req.amount, "was": was})
-    await ctx.uow.record([audit.accepted()])
+    if same:
+        await ctx.uow.record([audit.replayed()])
+    else:
+        audit = msgspec.structs.replace(audit, details={"amount": req.amount, "was": was})
+        await ctx.uow.record([audit.accepted()])
     return await _one(ctx.pool, _view(row))
-
-
-async def _decided(ctx: AppContext, order_id: UUID, due: date) -> bool:
-    """Whether the occurrence due on ``due`` has an answer under its key: paid or refused,
-    and the scheduler has not recorded it yet."""
-    key = IdempotencyKey(KEY_SCOPE, occurrence_key(order_id, due), b"")
-    async with ctx.uow.transaction() as tx:
-        return bool((await tx.load((), [key])).answers)
 
 
 _CANCEL_FOR_CLOSED = f"""
@@ -495,12 +512,12 @@ def payment(row: asyncpg.Record, due: date) -> Submission:
         currency=req.currency,
         description=req.description,
     )
-    idem = IdempotencyKey(KEY_SCOPE, key, request_hash("transfer", req))
+    idem = IdempotencyKey(KEY_SCOPE, key, occurrence_request_hash(order_id, due))
     metadata = EventMetadata(
         actor_id=str(actor.user_id), idempotency_key=key, trace_id=uuid.uuid4().hex
     )
     audit = AuditRecord(
-        action="standing_order_payment",
+        action=PAYMENT_ACTION,
         actor_id=actor.user_id,
         actor_role="scheduler",
         target_type="standing_order",

@@ -51,6 +51,25 @@ class Schedule:
             return None
         return due
 
+    def dates_left(self, n: int) -> int:
+        """How many due dates the schedule has from the n-th on (counted, not walked: an
+        order may run for a century of weeks)."""
+        if self.frequency == "once":
+            total = 1
+        else:
+            by_end = None
+            if self.end is not None:
+                if self.frequency == "weekly":
+                    by_end = (self.end - self.start).days // 7 + 1
+                else:
+                    months = (self.end.year - self.start.year) * 12
+                    months += self.end.month - self.start.month
+                    if add_months(self.start, months) > self.end:
+                        months -= 1
+                    by_end = months + 1
+            total = min(t for t in (by_end, self.count) if t is not None)
+        return max(0, total - max(n, 0))
+
     def next_on_or_after(self, n: int, day: date) -> tuple[int, date] | None:
         """The first occurrence from the n-th on that falls on ``day`` or later, with its
         index; None when the schedule ends before one does. A resumed order starts there:

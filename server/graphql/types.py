@@ -448,6 +448,10 @@ class StandingOrder:
     to_account_number: str | None = strawberry.field(
         description="The destination's account number, in groups of four."
     )
+    payments_left: int | None = strawberry.field(
+        description="How many payments it will still make: 0 once it pays no more; null"
+        " while suspended."
+    )
 
     @staticmethod
     def fields_of(o: standing_orders.StandingOrderResponse) -> dict[str, Any]:
@@ -467,6 +471,7 @@ class StandingOrder:
             "refusals_in_row": o.refusals_in_row,
             "created_at": o.created_at,
             "to_account_number": o.to_account_number,
+            "payments_left": o.payments_left,
         }
 
     @classmethod

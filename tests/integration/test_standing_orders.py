@@ -18,9 +18,16 @@ import httpx
 
 from infra.local.stack import EmbeddedStack, ManagedProcess
 from runtime.settings import Settings
+from server.adapters.migrations import MIGRATIONS_DIR
 from server.adapters.postgres.pool import STATEMENT_TIMEOUT_SECONDS
-from server.application.standing_orders import occurrence_transfer_id
+from server.application.idempotency import request_hash
+from server.application.standing_orders import (
+    occurrence_key,
+    occurrence_request_hash,
+    occurrence_transfer_id,
+)
 from server.domain import account_number
+from shared.api import TransferRequest
 from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import Customer, sign_up
 from tests.support.links import HangingLink, database_url_through, port_of
@@ -162,6 +169,7 @@ async def test_a_suspended_order_resumed_pays_again_from_its_next_date(
     sched.set_today(start + timedelta(weeks=2))  # three dates, each refused: no money
     sched.once()
     assert {(await order(payer, x["id"]))["status"] for x in (o, short)} == {"suspended"}
+    assert (await order(payer, o["id"]))["payments_left"] is None  # none until resumed
 
     def resume(order_id: str, who: Customer = payer) -> Any:
         return http.post(f"/api/v1/standing-orders/{order_id}/resume", headers=who.auth)
@@ -177,6 +185,7 @@ async def test_a_suspended_order_resumed_pays_again_from_its_next_date(
         fourth,
         0,
     )
+    assert resumed["payments_left"] == 7  # of ten dates: three refused
     again = await resume(o["id"])  # a retry answers the order as it is
     assert again.status_code == 200 and again.json() == resumed, again.text
 
@@ -192,6 +201,7 @@ async def test_a_suspended_order_resumed_pays_again_from_its_next_date(
     got = await order(payer, o["id"])
     assert [(x["due_date"], x["outcome"]) for x in got["occurrences"]][3:] == [(fourth, "paid")]
     assert got["next_due"] == (start + timedelta(weeks=4)).isoformat()
+    assert got["payments_left"] == 6
 
     r = await http.post(f"/api/v1/standing-orders/{o['id']}/cancel", headers=payer.auth)
     assert r.status_code == 200, r.text  # leaves nothing due for other tests
@@ -317,8 +327,10 @@ async def test_bad_orders_are_refused_and_cancel_stops_payments(
     assert (
         await http.get(f"/api/v1/standing-orders/{o['id']}", headers=other.auth)
     ).status_code == 404
+    assert o["payments_left"] == 2
     r = await http.post(f"/api/v1/standing-orders/{o['id']}/cancel", headers=payer.auth)
     assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    assert r.json()["payments_left"] == 0
     sched = Scheduler(stack, tmp_path / "today")
     sched.set_today(date(2027, 6, 1))
     sched.once()
@@ -404,17 +416,48 @@ async def test_a_scheduler_killed_between_paying_and_recording_does_not_pay_twic
             return row is not None
 
     await _wait(claimable)
-    # Paid but not recorded: its amount cannot change under it until the record is made.
+    # Made before migration 0032, the key was bound to the transfer the order asked for;
+    # the migration binds it to the occurrence, as keys are bound now.
+    due = date(2027, 2, 1)
+    legacy = request_hash(
+        "transfer",
+        TransferRequest(
+            from_account_id=uuid.UUID(o["from_account_id"]),
+            to_account_id=uuid.UUID(o["to_account_id"]),
+            amount=70,
+            description="Standing order",
+        ),
+    )
+    key = occurrence_key(uuid.UUID(o["id"]), due)
+    stored = "SELECT request_hash FROM idempotency_keys WHERE scope = 'standing_order' AND key = $1"
+    assert await db.fetchval(stored, key) == occurrence_request_hash(uuid.UUID(o["id"]), due)
+    await db.execute(
+        "UPDATE idempotency_keys SET request_hash = $1 WHERE scope = 'standing_order' AND key = $2",
+        legacy,
+        key,
+    )
+    await db.execute(
+        (MIGRATIONS_DIR / "0032_standing_order_keys_bound_to_the_occurrence.sql").read_text()
+    )
+    assert await db.fetchval(stored, key) == occurrence_request_hash(uuid.UUID(o["id"]), due)
+    # Paid, not recorded, and the order changed meanwhile: the payment stays as it was
+    # made (its key is bound to the occurrence, not to what the order asks now).
     change = f"/api/v1/standing-orders/{o['id']}"
     r = await payer.http.patch(change, json={"amount": 80}, headers=payer.auth)
-    assert (r.status_code, r.json()["code"]) == (409, "standing_order_busy"), r.text
+    assert r.status_code == 200 and r.json()["amount"] == 80, r.text
     sched.once()
     got = await order(payer, o["id"])
     assert [(x["outcome"], x["transfer_id"]) for x in got["occurrences"]] == [
         ("paid", str(transfer_id))
     ]
-    assert got["status"] == "finished" and got["amount"] == 70
-    r = await payer.http.patch(change, json={"amount": 80}, headers=payer.auth)
+    assert got["status"] == "finished"
+    paid = await db.fetchval(
+        "SELECT (payload->>'amount')::bigint FROM events"
+        " WHERE event_type = 'MoneyTransferredOut' AND payload->>'transfer_id' = $1",
+        str(transfer_id),
+    )
+    assert paid == 70
+    r = await payer.http.patch(change, json={"amount": 90}, headers=payer.auth)
     assert (r.status_code, r.json()["code"]) == (409, "standing_order_ended"), r.text
     assert await events_of(db, transfer_id) == 1
     outcomes = await db.fetch(
@@ -499,7 +542,7 @@ async def test_a_retry_answers_the_order_its_key_made_whatever_changed_since(
     again = await http.post("/api/v1/standing-orders", json=body, headers=keyed)
     assert again.status_code == 201, again.text
     # The same order, as it is now: closing its destination (its owner's) cancelled it.
-    expected = {**first.json(), "status": "cancelled", "next_due": None}
+    expected = {**first.json(), "status": "cancelled", "next_due": None, "payments_left": 0}
     assert again.json() == expected, again.text
     fresh = {**payer.auth, "Idempotency-Key": str(uuid.uuid4())}
     refused = await http.post("/api/v1/standing-orders", json=body, headers=fresh)

@@ -147,7 +147,7 @@ def test_upcoming_is_asked_again_only_when_an_account_an_active_order_pays_from_
 
 def test_an_orders_details_name_both_sides_the_schedule_and_its_end() -> None:
     mum = PayeeResponse(account_number="XN36NWBK0000000001", nickname="Mum", name_match="match")
-    both = order(end_date=date(2027, 6, 30))
+    both = order(end_date=date(2027, 6, 30), payments_left=6)
     assert order_rows(both, ACCOUNTS, [mum]) == [
         ("Status", "Active"),
         ("From", "Everyday"),
@@ -157,6 +157,7 @@ def test_an_orders_details_name_both_sides_the_schedule_and_its_end() -> None:
         ("How often", "Every month"),
         ("First payment", "4 Jan 2027"),
         ("Next payment", "4 Jan 2027"),
+        ("Payments left", "6"),
         ("Ends", "after 12 payments or on 30 Jun 2027, whichever comes first"),
     ]
     # To one's own account: its name, and the number is not said twice for a stranger.
@@ -165,6 +166,7 @@ def test_an_orders_details_name_both_sides_the_schedule_and_its_end() -> None:
     assert rows["To"] == "Savings" and rows["To account"] == BOBS_NUMBER
     assert rows["Status"] == "Suspended: payments were refused"
     assert "Reference" not in rows and "Next payment" not in rows
+    assert "Payments left" not in rows  # suspended: none until resumed
     stranger = dict(order_rows(order(frequency="once", count=None), ACCOUNTS, []))
     assert stranger["To"] == BOBS_NUMBER and "To account" not in stranger
     assert "Ends" not in stranger  # once: it ends with its one payment

@@ -107,3 +107,25 @@ def test_the_third_refusal_in_a_row_suspends_and_a_closed_account_cancels_at_onc
     assert after_refusal("insufficient_funds", 1) is None
     assert after_refusal("insufficient_funds", 2) == "suspended"
     assert after_refusal("account_closed", 0) == "cancelled"
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        Schedule("weekly", date(2027, 3, 1), count=10),
+        Schedule("weekly", date(2027, 3, 1), end=date(2027, 5, 2)),  # a Sunday: 9 Mondays
+        Schedule("weekly", date(2027, 3, 1), end=date(2027, 5, 3), count=20),
+        Schedule("monthly", date(2027, 1, 31), end=date(2027, 6, 29)),  # 30 Jun is after it
+        Schedule("monthly", date(2027, 1, 31), end=date(2027, 6, 30)),
+        Schedule("monthly", date(2027, 1, 31), end=date(2029, 2, 28), count=12),
+        Schedule("monthly", date(2028, 2, 29), end=date(2032, 2, 28)),
+        Schedule("once", date(2027, 1, 4)),
+    ],
+)
+def test_the_dates_left_are_counted_as_the_schedule_walks_them(schedule: Schedule) -> None:
+    walked = 0
+    while schedule.due_date(walked) is not None:
+        walked += 1
+    assert [schedule.dates_left(n) for n in range(walked + 2)] == [
+        walked - n if n < walked else 0 for n in range(walked + 2)
+    ]
