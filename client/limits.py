@@ -13,8 +13,13 @@ def limits_text(limits: AccountLimitsResponse, currency: str) -> str:
         return money(Money(amount=minor, currency=currency))
 
     parts = []
-    if limits.per_transaction is not None:
-        parts.append(f"{amount(limits.per_transaction)} a payment")
+    # the smaller of the account's own limit and the bank's, which holds for every account
+    per_payment = min(
+        (x for x in (limits.per_transaction, limits.bank_per_transaction) if x is not None),
+        default=None,
+    )
+    if per_payment is not None:
+        parts.append(f"{amount(per_payment)} a payment")
     if limits.daily_outgoing is not None:
         day = f"{amount(limits.daily_outgoing)} a day"
         if limits.remaining_today is not None:

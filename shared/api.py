@@ -139,6 +139,9 @@ class AccountLimitsResponse(msgspec.Struct, kw_only=True):
     daily_outgoing: int | None
     remaining_today: int | None
     version: int
+    # The most the bank takes in one payment from any account, whatever the account's
+    # own limit (the smaller of the two holds; 422 amount_over_limit above it).
+    bank_per_transaction: int | None = None
 
 
 class TransferRequest(Request, frozen=True):

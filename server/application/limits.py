@@ -39,13 +39,15 @@ class SetAccountLimits(Command):
         return (self.account_id,)
 
 
-def limits_response(account: Account, day: date) -> AccountLimitsResponse:
+def limits_response(account: Account, day: date, bank_max: int) -> AccountLimitsResponse:
+    """``bank_max``: the bank's per-transaction maximum, which holds for every account."""
     return AccountLimitsResponse(
         account_id=account.id,
         per_transaction=account.per_transaction_limit,
         daily_outgoing=account.daily_outgoing_limit,
         remaining_today=account.remaining_today(day),
         version=account.version,
+        bank_per_transaction=bank_max,
     )
 
 
@@ -66,6 +68,6 @@ def set_account_limits(state: State, cmd: SetAccountLimits) -> Decision:
     after = account.apply(event)
     return Decision(
         appends=(StreamAppend(account.id, STREAM_TYPE_ACCOUNT, account.version, (event,)),),
-        response=limits_response(after, cmd.booked_on),
+        response=limits_response(after, cmd.booked_on, state.max_amount),
         states=(after,),
     )

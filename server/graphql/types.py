@@ -127,6 +127,10 @@ class AccountLimits:
     daily_outgoing: MinorUnits | None
     remaining_today: MinorUnits | None
     version: int
+    bank_per_transaction: MinorUnits | None = strawberry.field(
+        description="The most the bank takes in one payment from any account, whatever"
+        " the account's own limit."
+    )
 
     @classmethod
     def of(cls, a: api.AccountLimitsResponse) -> AccountLimits:
@@ -136,6 +140,7 @@ class AccountLimits:
             daily_outgoing=_minor(a.daily_outgoing),
             remaining_today=_minor(a.remaining_today),
             version=a.version,
+            bank_per_transaction=_minor(a.bank_per_transaction),
         )
 
 

@@ -24,4 +24,4 @@ async def get_limits(ctx: AppContext, actor: Actor, account_id: UUID) -> Account
     check_account_access(actor, account.owner_id if account else None, "read")
     assert account is not None  # check_account_access refuses an unknown account
     ctx.accounts.remember(account)
-    return limits_response(account, business_day())
+    return limits_response(account, business_day(), ctx.settings.max_transaction_amount)

@@ -477,7 +477,9 @@ async def test_an_accounts_limits_read_over_graphql_as_over_rest(http: httpx.Asy
     account = await _funded(gql, 50_00)
     await gql.data(WITHDRAW, id=account, amount=20_00, key=str(uuid.uuid4()))
     query = """query($id: UUID!) {
-      limits(accountId: $id) { accountId perTransaction dailyOutgoing remainingToday version }
+      limits(accountId: $id) {
+        accountId perTransaction dailyOutgoing remainingToday version bankPerTransaction
+      }
     }"""
     seen = (await gql.data(query, id=account))["limits"]
     rest = (await http.get(f"/api/v1/accounts/{account}/limits", headers=ada.auth)).json()
@@ -487,7 +489,9 @@ async def test_an_accounts_limits_read_over_graphql_as_over_rest(http: httpx.Asy
         "dailyOutgoing": rest["daily_outgoing"],
         "remainingToday": rest["remaining_today"],
         "version": rest["version"],
+        "bankPerTransaction": rest["bank_per_transaction"],
     }
+    assert rest["bank_per_transaction"] == Settings().max_transaction_amount
     assert rest["remaining_today"] == rest["daily_outgoing"] - 20_00
     _, bob_gql = await _customer(http, "Bob Limits")
     err = await bob_gql.error(query, id=account)

@@ -11,6 +11,7 @@ import httpx
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
+from runtime.settings import Settings
 from tests.integration.test_projections import run_projections_command, wait_projected
 from tests.support.customers import sign_up
 from tests.support.staff import audit_rows, staff
@@ -67,6 +68,7 @@ async def test_staff_set_limits_and_payments_over_them_are_refused_with_what_is_
         "per_transaction": 100_00,
         "daily_outgoing": 150_00,
         "remaining_today": 0,
+        "bank_per_transaction": Settings().max_transaction_amount,  # for every account
     }
     by_staff = await http.get(f"/api/v1/accounts/{account}/limits", headers=tom.auth)
     assert by_staff.json() == seen.json()  # staff who may read the account see the same
