@@ -17,6 +17,7 @@ from client.balances import available_of
 from shared.api import AccountResponse, PayeeResponse
 from shared.money import money_text
 from shared.standing_orders import MOST_PAYMENTS, Frequency, Occurrence, StandingOrderResponse
+from shared.words import day_text
 
 FREQUENCIES: dict[Frequency, str] = {
     "once": "Once",
@@ -26,10 +27,6 @@ FREQUENCIES: dict[Frequency, str] = {
 DEFAULT_PAYMENTS = "12"
 SHOWN = ("active", "suspended")  # what the list shows; finished and cancelled ones go
 UPCOMING_DAYS = 7  # Home's Upcoming: the payments due within a week
-
-
-def day_text(d: date) -> str:
-    return f"{d.day} {d:%b %Y}"
 
 
 def first_date(text: str, today: date) -> date:
@@ -188,10 +185,7 @@ def suspended_line(
 ) -> tuple[str, str]:
     """("25.00 EUR to Mum", "Suspended: pays nothing until you resume it · from Everyday")."""
     amount, to = _amount_and_to(order, accounts, payees)
-    detail = "Suspended: pays nothing until you resume it"
-    source = accounts.get(order.from_account_id)
-    if source is not None:
-        detail += f" · from {source.name}"
+    detail = "Suspended: pays nothing until you resume it" + _from(order, accounts)
     return f"{amount} to {to}", detail
 
 
@@ -228,10 +222,14 @@ def upcoming_line(
     available balance is less (the bank would refuse it if nothing came in first)."""
     amount, to = _amount_and_to(order, accounts, payees)
     assert order.next_due is not None  # upcoming() keeps only orders with one
-    detail = due_text(order.next_due, today)
+    detail = due_text(order.next_due, today) + _from(order, accounts)
     source = accounts.get(order.from_account_id)
-    if source is not None:
-        detail += f" · from {source.name}"
-        if available_of(source).amount < order.amount:
-            detail += " · not enough money yet"
+    if source is not None and available_of(source).amount < order.amount:
+        detail += " · not enough money yet"
     return f"{amount} to {to}", detail
+
+
+def _from(order: StandingOrderResponse, accounts: Mapping[UUID, AccountResponse]) -> str:
+    """ " · from Everyday": the account the order pays from, where the app knows it."""
+    source = accounts.get(order.from_account_id)
+    return f" · from {source.name}" if source is not None else ""

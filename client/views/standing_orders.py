@@ -18,7 +18,6 @@ from client.standing_orders import (
     DEFAULT_PAYMENTS,
     FREQUENCIES,
     SHOWN,
-    day_text,
     describe,
     first_date,
     occurrence_line,
@@ -35,6 +34,7 @@ from shared.standing_orders import (
     StandingOrderChange,
     StandingOrderResponse,
 )
+from shared.words import day_text
 
 if TYPE_CHECKING:
     from client.views.shell import Shell

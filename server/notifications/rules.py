@@ -49,6 +49,7 @@ from shared.events import (
 )
 from shared.money import money_text
 from shared.notifications import NotificationKind
+from shared.words import day_text
 
 STALE_AFTER = timedelta(days=1)
 # What each refused payment is called in a notification, by its audit action.
@@ -271,7 +272,7 @@ def _day(iso: Any) -> str | None:
         day = date.fromisoformat(iso) if isinstance(iso, str) else None
     except ValueError:
         return str(iso)
-    return f"{day.day} {day:%b %Y}" if day else None
+    return day_text(day) if day else None
 
 
 def _what_became_of_the_order(code: str | None, refused_before: Any) -> str:
