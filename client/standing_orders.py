@@ -17,7 +17,7 @@ from client.balances import available_of
 from shared.api import AccountResponse, PayeeResponse
 from shared.money import money_text
 from shared.standing_orders import MOST_PAYMENTS, Frequency, Occurrence, StandingOrderResponse
-from shared.words import day_text
+from shared.words import REFUSED_BECAUSE, day_text
 
 FREQUENCIES: dict[Frequency, str] = {
     "once": "Once",
@@ -99,16 +99,6 @@ def describe(
     return title, " · ".join(parts)
 
 
-# Why the bank refused a payment, in the customer's words (the bank's own message for
-# any other reason).
-REFUSED_BECAUSE = {
-    "insufficient_funds": "not enough money",
-    "account_frozen": "the account was frozen",
-    "account_closed": "an account was closed",
-    "transaction_limit_exceeded": "over the account's limit for one payment",
-    "daily_limit_exceeded": "over the account's daily limit",
-    "amount_over_limit": "over the bank's limit for one payment",
-}
 STATUS_WORDS = {
     "active": "Active",
     "suspended": "Suspended: payments were refused",
@@ -154,7 +144,7 @@ def order_rows(
 
 def occurrence_line(occurrence: Occurrence) -> tuple[str, str]:
     """A payment the order made or tried: ("Paid", "1 Mar 2027"), or ("Refused",
-    "8 Mar 2027 · not enough money")."""
+    "8 Mar 2027 · not enough money in the account")."""
     day = day_text(occurrence.due_date)
     if occurrence.outcome == "paid":
         return "Paid", day

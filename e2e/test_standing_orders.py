@@ -224,13 +224,15 @@ async def test_a_suspended_order_is_resumed_from_the_app(
         )
         await expect(tile).to_be_visible(timeout=TIMEOUT_MS)
         await tile.click()  # its details: the three payments the bank refused, and why
-        refused = shows(page, re.compile(r"^\d+ \w+ \d{4} · not enough money$"))
+        refused = shows(page, re.compile(r"^\d+ \w+ \d{4} · not enough money in the account$"))
         await expect(shows(page, "Suspended: payments were refused")).to_be_visible(
             timeout=TIMEOUT_MS
         )
-        await expect(page.get_by_text(re.compile(r" · not enough money$"))).to_have_count(3)
+        await expect(
+            page.get_by_text(re.compile(r" · not enough money in the account$"))
+        ).to_have_count(3)
         await expect(refused).to_have_text(
-            f"{first + timedelta(weeks=2):%-d %b %Y} · not enough money"
+            f"{first + timedelta(weeks=2):%-d %b %Y} · not enough money in the account"
         )
         await shot(page, "standing-order", "5-details")
         await tap(page, "Close")

@@ -20,3 +20,21 @@ def with_article(noun: str) -> str:
 def day_text(d: date) -> str:
     """A day as a person reads it: "1 Mar 2027"."""
     return f"{d.day} {d:%b %Y}"
+
+
+# Why the bank refused a payment, in the customer's words, by the refusal's code: what
+# follows "Your transfer was not made: " in a notification, and a refused payment's date
+# in the app ("8 Mar 2027 · not enough money in the account"). Only the bank's rules for
+# moving money are here; other codes (a reused Idempotency-Key, a malformed amount) are
+# errors in the request itself, answered to whoever sent it (tests/unit/test_words.py).
+REFUSED_BECAUSE = {
+    "insufficient_funds": "not enough money in the account",
+    "account_frozen": "the account was frozen",
+    "account_closed": "an account was closed",
+    "currency_mismatch": "the two accounts hold different currencies",
+    "same_account": "the two accounts are the same",
+    "destination_account_not_found": "no account has that number",
+    "amount_over_limit": "above the bank's limit for one payment",
+    "transaction_limit_exceeded": "above the account's limit for one payment",
+    "daily_limit_exceeded": "above the account's daily limit",
+}

@@ -12,8 +12,11 @@ Sources (one notification per source fact, keyed by it):
   ``event:<event_id>``. The payer did not do it, so is told.
 - ``payment_refused``: an audit-events row ``withdraw_money`` / ``transfer_money`` /
   ``standing_order_payment`` (a due payment the scheduler could not make) with outcome
-  ``rejected``; key ``audit:<audit_log.id>``. The refusal that suspends or cancels a
-  standing order says so (and how to resume a suspended one).
+  ``rejected``; key ``audit:<audit_log.id>``. Why, in the words of
+  ``shared.words.REFUSED_BECAUSE`` (the app's too); a withdrawal or transfer refused for
+  another reason (a reused Idempotency-Key) was an error in the request, answered to its
+  sender, and is not notified. The refusal that suspends or cancels a standing order
+  says so (and how to resume a suspended one).
 - ``new_sign_in``: an audit-events row ``sign_in`` with outcome ``accepted`` (a
   password sign-in makes a new session: a device signed in); key
   ``audit:<audit_log.id>``.
@@ -49,7 +52,7 @@ from shared.events import (
 )
 from shared.money import money_text
 from shared.notifications import NotificationKind
-from shared.words import day_text
+from shared.words import REFUSED_BECAUSE, day_text
 
 STALE_AFTER = timedelta(days=1)
 # What each refused payment is called in a notification, by its audit action.
@@ -57,14 +60,6 @@ PAYMENT_ACTIONS = {
     "withdraw_money": "withdrawal",
     "transfer_money": "transfer",
     "standing_order_payment": "standing order payment",
-}
-REFUSAL_REASONS = {
-    "insufficient_funds": "there was not enough money in the account",
-    "account_frozen": "the account is frozen",
-    "account_closed": "the account is closed",
-    "currency_mismatch": "the currencies of the two accounts differ",
-    "amount_over_limit": "it is above the limit for one payment",
-    "same_account": "the two accounts are the same",
 }
 
 
@@ -246,13 +241,17 @@ def from_audit(row: AuditRow, now: datetime) -> Draft | None:
             session_id=row.session_id,
         )
     if kind == "payment_refused":
+        reason = REFUSED_BECAUSE.get(row.reason_code or "")
+        scheduled = row.action == "standing_order_payment"
+        if reason is None and not scheduled:
+            return None  # an error in the request (a reused key), answered to its sender
         details = row.details or {}
         what = PAYMENT_ACTIONS[row.action]
         if due := _day(details.get("due_date")):
             what = f"{what} due {due}"
-        reason = REFUSAL_REASONS.get(row.reason_code or "", row.reason_code or "it was refused")
+        reason = reason or "the bank refused it"  # a payment the scheduler tried: news
         body = f"Your {what} was not made: {reason}."
-        if row.action == "standing_order_payment":
+        if scheduled:
             body += _what_became_of_the_order(row.reason_code, details.get("refused_before"))
         return Draft(
             user_id=row.actor_id,

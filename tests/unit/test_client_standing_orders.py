@@ -188,7 +188,7 @@ def test_each_payment_of_an_order_says_when_and_why_a_refused_one_was_refused() 
     assert occurrence_line(occ("paid")) == ("Paid", "1 Mar 2027")
     assert occurrence_line(occ("refused", "insufficient_funds", "Balance 0")) == (
         "Refused",
-        "1 Mar 2027 · not enough money",
+        "1 Mar 2027 · not enough money in the account",
     )
     assert occurrence_line(occ("refused", "new_rule", "The bank's reason.")) == (
         "Refused",

@@ -235,6 +235,23 @@ def test_a_refused_payment_says_why() -> None:
     assert order is not None and order.kind == "payment_refused"
     assert order.title == "A standing order payment due 1 Mar 2027 was refused"
     assert "not enough money" in order.body and "suspended" not in order.body
+    limited = from_audit(
+        audit(action="transfer_money", outcome="rejected", reason_code="daily_limit_exceeded"),
+        NOW,
+    )
+    assert limited is not None
+    assert limited.body == "Your transfer was not made: above the account's daily limit."
+    # A reused Idempotency-Key is an error in the request, answered to its sender: the
+    # payment it names may well have been made.
+    reused = audit(
+        action="transfer_money", outcome="rejected", reason_code="idempotency_key_reused"
+    )
+    assert from_audit(reused, NOW) is None
+    # A payment the scheduler tried is news whatever refused it.
+    other = from_audit(
+        audit(action="standing_order_payment", outcome="rejected", reason_code="new_rule"), NOW
+    )
+    assert other is not None and other.body.endswith("was not made: the bank refused it.")
     # denied by access control (someone else's account) is not a refused payment of yours
     assert from_audit(audit(action="withdraw_money", outcome="denied"), NOW) is None
     assert from_audit(AuditRow(id=1, action="x", outcome="y"), NOW) is None
@@ -258,7 +275,7 @@ def test_the_refusal_that_stops_a_standing_order_says_so() -> None:
         " resume it in Payments once the money is there."
     )
     assert body("account_closed", refused_before=0).endswith(
-        "the account is closed. The standing order is cancelled: no further payments will be made."
+        "an account was closed. The standing order is cancelled: no further payments will be made."
     )
     # A record written before the scheduler counted the refusals says only why.
     assert body("insufficient_funds").endswith("not enough money in the account.")
@@ -359,7 +376,8 @@ def test_only_audit_rows_the_rules_can_notify_on_are_decoded() -> None:
         for o in ("accepted", "rejected", "denied")
     ]
     for action, outcome in acts:
-        notifies = from_audit(audit(action=action, outcome=outcome), NOW) is not None
+        row = audit(action=action, outcome=outcome, reason_code="insufficient_funds")
+        notifies = from_audit(row, NOW) is not None
         assert notifies == ((action, outcome) in AUDIT_KINDS), (action, outcome)
         assert never_notifies(audit_record(action, outcome)) is not notifies, (action, outcome)
 

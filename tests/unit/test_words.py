@@ -1,8 +1,31 @@
-"""A number of things is worded as a person would say it."""
+"""A number of things, and why a payment was refused, are worded as a person would say them."""
 
 from __future__ import annotations
 
-from shared.words import counted, with_article
+import inspect
+
+import server.application.errors
+import server.domain.errors
+from server.domain.errors import BusinessRuleError
+from shared.words import REFUSED_BECAUSE, counted, with_article
+
+# The bank's refusals that are not of a payment's money: of other commands (closing,
+# freezing, holds, opening, top-ups), or of the request itself (a malformed amount).
+NOT_A_PAYMENTS_REFUSAL = {
+    "domain_error",
+    "invalid_amount",
+    "account_already_frozen",
+    "account_not_frozen",
+    "account_not_empty",
+    "pending_holds",
+    "hold_expired",
+    "hold_not_pending",
+    "invalid_hold_timeout",
+    "post_exceeds_hold",
+    "too_many_accounts",
+    "unsupported_currency",
+    "top_up_daily_cap_exceeded",
+}
 
 
 def test_one_is_singular_and_every_other_number_plural() -> None:
@@ -21,3 +44,16 @@ def test_the_article_follows_the_first_sound_of_a_role() -> None:
     assert with_article("auditor") == "an auditor"
     assert with_article("teller") == "a teller"
     assert with_article("customer") == "a customer"
+
+
+def test_every_rule_that_refuses_a_payment_has_words_for_the_customer() -> None:
+    """A new rule of the bank is worded here or said not to be a payment's: else the
+    notification of a transfer it refused would not be sent, and the app would show the
+    bank's technical message."""
+    codes = {
+        c.code
+        for module in (server.domain.errors, server.application.errors)
+        for _, c in inspect.getmembers(module, inspect.isclass)
+        if issubclass(c, BusinessRuleError)
+    }
+    assert codes - NOT_A_PAYMENTS_REFUSAL == set(REFUSED_BECAUSE)
