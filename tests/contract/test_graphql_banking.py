@@ -344,7 +344,7 @@ CREATE_ORDER = """mutation($from: UUID!, $to: UUID!, $amount: MinorUnits!, $freq
     id fromAccountId toAccountId toAccountNumber amount frequency startDate status nextDue }
 }"""
 ORDER = """query($id: UUID!) {
-  standingOrder(id: $id) { id status nextDue
+  standingOrder(id: $id) { id status nextDue paymentsLeft
     occurrences { index dueDate outcome transferId reasonCode } }
 }"""
 CANCEL_ORDER = "mutation($id: UUID!) { cancelStandingOrder(id: $id) { id status nextDue } }"
@@ -388,7 +388,9 @@ async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancel
     sched.set_today(date(2028, 3, 1))
     sched.once()
     paid = (await ada_gql.data(ORDER, id=once["id"]))["standingOrder"]
-    assert paid["status"] == "FINISHED" and paid["nextDue"] is None
+    assert (paid["status"], paid["nextDue"], paid["paymentsLeft"]) == ("FINISHED", None, 0)
+    ahead = (await ada_gql.data(ORDER, id=monthly["id"]))["standingOrder"]
+    assert (ahead["nextDue"], ahead["paymentsLeft"]) == ("2028-04-01", 12)
     [occurrence] = paid["occurrences"]
     assert (occurrence["dueDate"], occurrence["outcome"]) == ("2028-03-01", "PAID")
     assert occurrence["transferId"] == str(
@@ -412,7 +414,8 @@ async def test_standing_orders_over_graphql_are_paid_by_the_scheduler_and_cancel
         ), err
     sched.set_today(date(2028, 6, 1))
     sched.once()
-    assert (await ada_gql.data(ORDER, id=monthly["id"]))["standingOrder"]["occurrences"] == []
+    ended = (await ada_gql.data(ORDER, id=monthly["id"]))["standingOrder"]
+    assert (ended["occurrences"], ended["paymentsLeft"]) == ([], 0)
     assert await bob.balance(bob_account) == 1_200
 
     # Refusals carry REST's codes; someone else's order or account is not found.
