@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
@@ -20,6 +20,12 @@ def with_article(noun: str) -> str:
 def day_text(d: date) -> str:
     """A day as a person reads it: "1 Mar 2027"."""
     return f"{d.day} {d:%b %Y}"
+
+
+def moment_text(at: datetime) -> str:
+    """A moment on this device's clock as a person reads it: "7 Dec 2026, 05:12"."""
+    local = at.astimezone()
+    return f"{day_text(local.date())}, {local:%H:%M}"
 
 
 # Why the bank refused a payment, in the customer's words, by the refusal's code: what

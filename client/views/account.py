@@ -27,7 +27,6 @@ from client.views.common import (
     money,
     section_title,
     snack,
-    when,
 )
 from client.views.standing_orders import StandingOrdersSection
 from client.views.transaction_details import history_tile
@@ -38,7 +37,7 @@ from shared.api import (
     TransactionResponse,
 )
 from shared.money import money_text
-from shared.words import counted
+from shared.words import counted, moment_text
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -396,7 +395,7 @@ class AccountScreen:
             ft.ListTile(
                 leading=ft.Icon(ft.Icons.HOURGLASS_TOP),
                 title=ft.Text(h.description or "Held payment"),
-                subtitle=ft.Text(f"Held until {when(h.expires_at)}", size=12),
+                subtitle=ft.Text(f"Held until {moment_text(h.expires_at)}", size=12),
                 trailing=ft.Text(f"−{money(h.amount)}", weight=ft.FontWeight.W_600),
                 dense=True,
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import flet as ft
@@ -13,6 +12,7 @@ from client.account_numbers import grouped
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of, money
 from shared.api import ACCOUNT_NAME_MAX_LENGTH, AccountResponse, TransactionResponse
+from shared.words import moment_text
 
 SEED = "#1B5E8C"  # the bank's brand colour; Material 3 derives the palette from it
 CURRENCIES = ["EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "JPY"]
@@ -60,10 +60,6 @@ def account_number_text(a: AccountResponse) -> str:
     return grouped(a.account_number) if a.account_number else "(being assigned)"
 
 
-def when(dt: datetime) -> str:
-    return dt.astimezone().strftime("%d %b %Y, %H:%M")
-
-
 def account_label(a: AccountResponse) -> str:
     return f"{a.name} · {money(available_of(a))}"
 
@@ -97,7 +93,7 @@ def transaction_tile(
     on_click: Callable[[], None] | None = None,
 ) -> ft.ListTile:
     """One line of history; ``party``: who a transfer was with (client.counterparties)."""
-    subtitle = when(tx.occurred_at)
+    subtitle = moment_text(tx.occurred_at)
     if tx.description:
         subtitle = f"{tx.description} · {subtitle}"
     return ft.ListTile(

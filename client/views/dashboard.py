@@ -31,13 +31,13 @@ from client.views.common import (
     error_text,
     money,
     section_title,
-    when,
 )
 from client.views.transaction_details import history_tile
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import money_text
 from shared.notifications import Notification
 from shared.standing_orders import StandingOrderResponse
+from shared.words import moment_text
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -194,7 +194,9 @@ class DashboardScreen:
                 )
             )
         if self.state.as_of is not None:
-            rows.append(ft.Text(f"As of {when(self.state.as_of)} (kept on this device)", size=12))
+            rows.append(
+                ft.Text(f"As of {moment_text(self.state.as_of)} (kept on this device)", size=12)
+            )
         elif not self.state.online:
             rows.append(ft.Text("Last known balance (offline)", size=12))
         self.totals.content = ft.Column(rows, spacing=4)

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import flet as ft
 
 from client.state import Topic
-from client.views.common import error_text, when
+from client.views.common import error_text
 from shared.notifications import Notification
+from shared.words import moment_text
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -34,7 +35,7 @@ def notification_tile(n: Notification) -> ft.ListTile:
             radius=18,
         ),
         title=ft.Text(n.title, weight=ft.FontWeight.W_600 if not n.read else None),
-        subtitle=ft.Text(f"{n.body}\n{when(n.occurred_at)}", size=12),
+        subtitle=ft.Text(f"{n.body}\n{moment_text(n.occurred_at)}", size=12),
         is_three_line=True,
     )
 

@@ -11,7 +11,7 @@ from client.state import Topic
 from client.views.common import ask, error_text, password_field, section_title, snack
 from client.views.keep_session import KeepSessionSection
 from shared.security import SessionResponse
-from shared.words import counted
+from shared.words import counted, moment_text
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -191,7 +191,7 @@ class SettingsScreen:
             title=ft.Text(s.user_agent or "Device"),
             subtitle=ft.Text(
                 ("This device · " if s.current else "")
-                + f"last used {s.last_used_at.astimezone():%d %b %H:%M} · {s.ip}",
+                + f"last used {moment_text(s.last_used_at)} · {s.ip}",
                 size=12,
             ),
             trailing=None if s.current else ft.TextButton("Revoke", on_click=revoke),

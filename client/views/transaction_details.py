@@ -21,9 +21,9 @@ from client.views.common import (
     signed,
     transaction_tile,
     transaction_title,
-    when,
 )
 from shared.api import TransactionResponse
+from shared.words import moment_text
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -51,7 +51,7 @@ def detail_rows(tx: TransactionResponse, party: str | None) -> list[tuple[str, s
     if tx.description:
         rows.append(("Reference", tx.description))
     rows += [
-        ("Date", when(tx.occurred_at)),
+        ("Date", moment_text(tx.occurred_at)),
         ("Balance after", money(tx.balance_after)),
     ]
     return rows

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
+from datetime import datetime
 
 import server.application.errors
 import server.domain.errors
 from server.domain.errors import BusinessRuleError
-from shared.words import REFUSED_BECAUSE, counted, with_article
+from shared.words import REFUSED_BECAUSE, counted, moment_text, with_article
 
 # The bank's refusals that are not of a payment's money: of other commands (closing,
 # freezing, holds, opening, top-ups), or of the request itself (a malformed amount).
@@ -57,3 +58,7 @@ def test_every_rule_that_refuses_a_payment_has_words_for_the_customer() -> None:
         if issubclass(c, BusinessRuleError)
     }
     assert codes - NOT_A_PAYMENTS_REFUSAL == set(REFUSED_BECAUSE)
+
+
+def test_a_moment_reads_as_its_day_and_local_time() -> None:
+    assert moment_text(datetime(2027, 3, 1, 9, 5).astimezone()) == "1 Mar 2027, 09:05"
