@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import re
 
 import asyncpg
 import msgspec
@@ -163,11 +164,18 @@ def _missing_body(exc: ValidationException) -> bool:
     return isinstance(cause, msgspec.ValidationError) and str(cause) == _NO_BODY
 
 
+# msgspec names the field at the end ("Expected `int`, got `str` - at `$.amount`").
+_AT_FIELD = re.compile(r"(?P<message>.*) - at `\$\.?(?P<field>[^`]+)`", re.DOTALL)
+
+
 def plain_words(message: str) -> str:
-    """msgspec's words for a field, with what a pattern asks for said in words, not as
-    the regular expression (``Expected an email address like ...``)."""
+    """msgspec's words for a field, the field first as Litestar's checks put it
+    (``amount: Expected `int`, got `str```), and what a pattern asks for said in words,
+    not as the regular expression (``Expected an email address like ...``)."""
     for pattern, words in PATTERN_WORDS.items():
         message = message.replace(f"`str` matching regex {pattern!r}", words)
+    if at := _AT_FIELD.fullmatch(message):
+        return f"{at['field']}: {at['message']}"
     return message
 
 

@@ -332,7 +332,7 @@ async def test_payee_and_payment_input_errors_carry_a_code(http: httpx.AsyncClie
     err = await ada_gql.error(ADD_PAYEE, number=eve_number, name="   ", nick="x")
     assert err["extensions"]["code"] == "invalid_body", err
     words = "Expected one line of text, not only spaces, without control characters"
-    assert words in err["message"] and err["message"].endswith("at `$.holder_name`"), err
+    assert err["message"].startswith(f"Invalid input: holder_name: {words}"), err
     assert await eve.balance(eve_account) == 0
 
 
