@@ -1,14 +1,9 @@
-"""Standing orders (issue #17 item 4): a customer's scheduled and recurring payments.
+"""Standing orders (issue #17 item 4): what a customer does with their scheduled and
+recurring payments: create, list, read, cancel, resume, change.
 
-An order is a row (not an event stream: it moves no money itself); each occurrence is
-paid by the normal TransferMoney command through the one write path, under the
-idempotency key ``standing_order / <order id>:<due date>`` and with a transfer id
-derived from the same two, so a re-run after any crash replays the stored answer
-instead of paying twice. ``pay_one_due`` claims one due order at a time with
-``FOR UPDATE SKIP LOCKED`` (several schedulers never take the same order), pays it,
-records the occurrence (paid, or refused with the rule's code) and moves the order
-to its next due date; after MAX_CONSECUTIVE_REFUSALS refusals in a row the order is
-suspended. Create and cancel are audited in audit_log like every command.
+An order is a row (not an event stream: it moves no money itself); the scheduler pays
+its occurrences (``standing_order_payments``). Create, cancel, resume and change are
+audited in audit_log like every command.
 
 A closed account ends the orders that would pay from it or, between a customer's own
 accounts, into it: they are cancelled when it closes (``cancel_for_closed_account``),
@@ -19,24 +14,26 @@ towards a suspension: no later occurrence could be paid.
 
 from __future__ import annotations
 
-import logging
 import uuid
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from server.adapters.account_numbers import account_numbers
 from server.application.access import check_account_access
 from server.application.actor import Actor
 from server.application.audit import AuditRecord
-from server.application.command_runner import Submission
-from server.application.commands import TransferMoney
 from server.application.context import AppContext
 from server.application.errors import IdempotencyKeyReusedError
-from server.application.idempotency import IdempotencyKey, request_hash
+from server.application.idempotency import IdempotencyKey
+from server.application.standing_order_rows import (
+    COLUMNS,
+    order_view,
+    schedule_of,
+    with_account_number,
+    with_account_numbers,
+)
 from server.domain.account import check_standing_transfer
 from server.domain.errors import (
     AccountClosedError,
@@ -44,9 +41,7 @@ from server.domain.errors import (
     BusinessRuleError,
     DomainError,
 )
-from server.domain.schedule import Schedule, after_refusal, new_schedule
-from shared.api import TransferRequest
-from shared.events import EventMetadata
+from server.domain.schedule import Schedule, new_schedule
 from shared.standing_orders import (
     Occurrence,
     StandingOrderChange,
@@ -55,20 +50,13 @@ from shared.standing_orders import (
     StandingOrderResponse,
 )
 
-log = logging.getLogger("bank.scheduler")
-KEY_SCOPE = "standing_order"
 STAFF_READERS = ("admin", "auditor", "teller")
 # Ids of orders created under an Idempotency-Key: uuid5 of (caller, key) in this namespace.
 _ORDER_IDS = uuid.UUID("5b0e7f0e-2f43-4c55-9d53-1f2a3c4d5e6f")
-_COLUMNS = (
-    "id, owner_id, from_account_id, to_account_id, amount, currency, description, frequency,"
-    " start_date, end_date, max_count, status, next_index, next_due, refusals_in_row, created_at"
-)
 
 CANCEL_ACTION = "cancel_standing_order"
 RESUME_ACTION = "resume_standing_order"
 CHANGE_ACTION = "change_standing_order"
-PAYMENT_ACTION = "standing_order_payment"
 
 
 class StandingOrderNotFoundError(AccountNotFoundError):
@@ -80,79 +68,6 @@ class StandingOrderEndedError(BusinessRuleError):
     left): there is nothing to resume or change (answered 409)."""
 
     code = "standing_order_ended"
-
-
-def schedule_of(row: asyncpg.Record | dict[str, Any]) -> Schedule:
-    return Schedule(row["frequency"], row["start_date"], row["end_date"], row["max_count"])
-
-
-def occurrence_key(order_id: UUID, due: date) -> str:
-    return f"{order_id}:{due.isoformat()}"
-
-
-class _OccurrenceIdentity(msgspec.Struct):
-    order: str
-    due: str
-
-
-def occurrence_request_hash(order_id: UUID, due: date) -> bytes:
-    """What an occurrence's key is bound to: the occurrence (order and date), not what
-    the order asks now. A payment made but not recorded (the scheduler stopped between)
-    is paid again under its key at the next round, and replays its first answer however
-    the order was changed since. Migration 0032 bound the keys stored before this way."""
-    return request_hash(PAYMENT_ACTION, _OccurrenceIdentity(str(order_id), due.isoformat()))
-
-
-def occurrence_transfer_id(order_id: UUID, due: date) -> UUID:
-    """The same transfer id for the same occurrence, whoever pays it and how often."""
-    return uuid.uuid5(order_id, due.isoformat())
-
-
-def _view(
-    row: asyncpg.Record, occurrences: list[Occurrence] | None = None
-) -> StandingOrderResponse:
-    return StandingOrderResponse(
-        id=row["id"],
-        from_account_id=row["from_account_id"],
-        to_account_id=row["to_account_id"],
-        amount=row["amount"],
-        currency=row["currency"],
-        description=row["description"],
-        frequency=row["frequency"],
-        start_date=row["start_date"],
-        end_date=row["end_date"],
-        count=row["max_count"],
-        status=row["status"],
-        next_due=row["next_due"],
-        refusals_in_row=row["refusals_in_row"],
-        created_at=row["created_at"],
-        occurrences=occurrences or [],
-        payments_left=_payments_left(row),
-    )
-
-
-def _payments_left(row: asyncpg.Record) -> int | None:
-    if row["status"] == "suspended":
-        return None
-    if row["status"] != "active":
-        return 0
-    return schedule_of(row).dates_left(row["next_index"])
-
-
-async def _numbered(
-    db: asyncpg.Pool | asyncpg.Connection, views: list[StandingOrderResponse]
-) -> list[StandingOrderResponse]:
-    """``views`` with each destination's account number."""
-    numbers = await account_numbers(db, (v.to_account_id for v in views))
-    return [
-        msgspec.structs.replace(v, to_account_number=numbers.get(v.to_account_id)) for v in views
-    ]
-
-
-async def _one(
-    db: asyncpg.Pool | asyncpg.Connection, view: StandingOrderResponse
-) -> StandingOrderResponse:
-    return (await _numbered(db, [view]))[0]
 
 
 async def create(
@@ -199,7 +114,7 @@ async def create(
         raise
     # recorded once the connection is back in the pool: a request holds one at a time
     await ctx.uow.record([audit.accepted() if made else audit.replayed()])
-    return await _one(ctx.pool, _view(row))
+    return await with_account_number(ctx.pool, order_view(row))
 
 
 async def _check_payable(
@@ -232,7 +147,7 @@ async def _insert(
         "INSERT INTO standing_orders (id, owner_id, from_account_id, to_account_id,"
         " amount, currency, description, frequency, start_date, end_date, max_count,"
         " next_due, request_hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
-        f" ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}",
+        f" ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}",
         order_id,
         owner,
         req.from_account_id,
@@ -251,7 +166,7 @@ async def _insert(
 
 async def _stored(conn: asyncpg.Connection, order_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {_COLUMNS}, request_hash FROM standing_orders WHERE id = $1", order_id
+        f"SELECT {COLUMNS}, request_hash FROM standing_orders WHERE id = $1", order_id
     )
 
 
@@ -272,24 +187,28 @@ def _may_read(actor: Actor, row: asyncpg.Record | None) -> asyncpg.Record:
 
 async def list_orders(ctx: AppContext, actor: Actor) -> StandingOrderList:
     rows = await ctx.pool.fetch(
-        f"SELECT {_COLUMNS} FROM standing_orders WHERE owner_id = $1 ORDER BY created_at, id",
+        f"SELECT {COLUMNS} FROM standing_orders WHERE owner_id = $1 ORDER BY created_at, id",
         actor.user_id,
     )
-    return StandingOrderList(items=await _numbered(ctx.pool, [_view(r) for r in rows]))
+    return StandingOrderList(
+        items=await with_account_numbers(ctx.pool, [order_view(r) for r in rows])
+    )
 
 
 async def get_order(ctx: AppContext, actor: Actor, order_id: UUID) -> StandingOrderResponse:
     async with ctx.pool.acquire() as conn:
         row = _may_read(
             actor,
-            await conn.fetchrow(f"SELECT {_COLUMNS} FROM standing_orders WHERE id = $1", order_id),
+            await conn.fetchrow(f"SELECT {COLUMNS} FROM standing_orders WHERE id = $1", order_id),
         )
         occ = await conn.fetch(
             "SELECT index, due_date, outcome, executed_at, transfer_id, reason_code, message"
             " FROM standing_order_occurrences WHERE order_id = $1 ORDER BY index",
             order_id,
         )
-        return await _one(conn, _view(row, [Occurrence(**dict(o)) for o in occ]))
+        return await with_account_number(
+            conn, order_view(row, [Occurrence(**dict(o)) for o in occ])
+        )
 
 
 async def _own_order_locked(
@@ -297,7 +216,7 @@ async def _own_order_locked(
 ) -> asyncpg.Record:
     """The caller's own order, locked until the transaction ends (anyone else's: not found)."""
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM standing_orders WHERE id = $1 FOR UPDATE", order_id
+        f"SELECT {COLUMNS} FROM standing_orders WHERE id = $1 FOR UPDATE", order_id
     )
     if row is None or row["owner_id"] != actor.user_id:
         raise StandingOrderNotFoundError("No such standing order.")
@@ -315,7 +234,7 @@ async def cancel(
                 await conn.fetchrow(
                     "UPDATE standing_orders SET status = 'cancelled', next_due = NULL"
                     " WHERE id = $1 AND status IN ('active', 'suspended')"
-                    f" RETURNING {_COLUMNS}",
+                    f" RETURNING {COLUMNS}",
                     order_id,
                 )
                 or row
@@ -324,7 +243,7 @@ async def cancel(
         await ctx.uow.record([audit.refused(err.code)])
         raise
     await ctx.uow.record([_paying_from(audit, row).accepted()])
-    return await _one(ctx.pool, _view(row))
+    return await with_account_number(ctx.pool, order_view(row))
 
 
 def _check_not_ended(row: asyncpg.Record) -> None:
@@ -365,7 +284,7 @@ async def resume(
     else:
         details = {"next_due": row["next_due"].isoformat()}
         await ctx.uow.record([msgspec.structs.replace(audit, details=details).accepted()])
-    return await _one(ctx.pool, _view(row))
+    return await with_account_number(ctx.pool, order_view(row))
 
 
 async def _resumed(
@@ -392,7 +311,7 @@ async def _resumed(
     index, due = nxt
     resumed: asyncpg.Record = await conn.fetchrow(
         "UPDATE standing_orders SET status = 'active', next_index = $2, next_due = $3,"
-        f" refusals_in_row = 0 WHERE id = $1 RETURNING {_COLUMNS}",
+        f" refusals_in_row = 0 WHERE id = $1 RETURNING {COLUMNS}",
         row["id"],
         index,
         due,
@@ -434,7 +353,7 @@ async def change(
                 )
                 row = await conn.fetchrow(
                     "UPDATE standing_orders SET amount = $2, description = $3"
-                    f" WHERE id = $1 RETURNING {_COLUMNS}",
+                    f" WHERE id = $1 RETURNING {COLUMNS}",
                     order_id,
                     req.amount,
                     description,
@@ -447,7 +366,7 @@ async def change(
     else:
         audit = msgspec.structs.replace(audit, details={"amount": req.amount, "was": was})
         await ctx.uow.record([audit.accepted()])
-    return await _one(ctx.pool, _view(row))
+    return await with_account_number(ctx.pool, order_view(row))
 
 
 _CANCEL_FOR_CLOSED = f"""
@@ -456,7 +375,7 @@ WHERE status IN ('active', 'suspended')
   AND (from_account_id = $1
        OR (to_account_id = $1
            AND owner_id = (SELECT owner_id FROM account_owners WHERE account_id = $1)))
-RETURNING {_COLUMNS}
+RETURNING {COLUMNS}
 """
 
 
@@ -481,104 +400,3 @@ async def cancel_for_closed_account(
                 for row in rows
             ]
         )
-
-
-# --- the scheduler's side ---------------------------------------------------------
-
-_CLAIM = (
-    f"SELECT {_COLUMNS} FROM standing_orders WHERE status = 'active' AND next_due <= $1"
-    " ORDER BY next_due, id LIMIT 1 FOR UPDATE SKIP LOCKED"
-)
-
-
-def payment(row: asyncpg.Record, due: date) -> Submission:
-    """The transfer that pays the occurrence due on ``due``, under its idempotency key."""
-    order_id: UUID = row["id"]
-    req = TransferRequest(
-        from_account_id=row["from_account_id"],
-        to_account_id=row["to_account_id"],
-        amount=row["amount"],
-        description=row["description"] or "Standing order",
-        currency=row["currency"],
-    )
-    key = occurrence_key(order_id, due)
-    actor = Actor(user_id=row["owner_id"], role="customer")
-    command = TransferMoney(
-        actor=actor,
-        transfer_id=occurrence_transfer_id(order_id, due),
-        from_account_id=req.from_account_id,
-        to_account_id=req.to_account_id,
-        amount=req.amount,
-        currency=req.currency,
-        description=req.description,
-    )
-    idem = IdempotencyKey(KEY_SCOPE, key, occurrence_request_hash(order_id, due))
-    metadata = EventMetadata(
-        actor_id=str(actor.user_id), idempotency_key=key, trace_id=uuid.uuid4().hex
-    )
-    audit = AuditRecord(
-        action=PAYMENT_ACTION,
-        actor_id=actor.user_id,
-        actor_role="scheduler",
-        target_type="standing_order",
-        target_id=str(order_id),
-        account_id=req.from_account_id,
-        # refused_before: what a refusal now does to the order (after_refusal) can be
-        # read from this record alone (the notification of it says so)
-        details={
-            "due_date": due.isoformat(),
-            "amount": req.amount,
-            "refused_before": row["refusals_in_row"],
-        },
-    )
-    return Submission(command, idem, metadata, audit)
-
-
-_RECORD = """
-WITH occ AS (
-    INSERT INTO standing_order_occurrences
-        (order_id, index, due_date, outcome, transfer_id, reason_code, message)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
-)
-UPDATE standing_orders SET next_index = $2 + 1, next_due = $8, status = $9, refusals_in_row = $10
-WHERE id = $1
-"""
-
-
-async def pay_one_due(ctx: AppContext, today: date) -> bool:
-    """Claim one order due on or before ``today``, pay its occurrence and record it.
-    False when nothing is due. A crash anywhere rolls the claim back; the next run pays
-    the same occurrence under the same key, which replays the first answer."""
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(_CLAIM, today)
-        if row is None:
-            return False
-        due: date = row["next_due"]
-        transfer_id: UUID | None = None
-        code = message = None
-        try:
-            await ctx.runner.run(payment(row, due))
-            transfer_id = occurrence_transfer_id(row["id"], due)
-        except DomainError as err:  # a refusal: recorded, not retried
-            code, message = err.code, err.message
-        refusals = 0 if code is None else row["refusals_in_row"] + 1
-        next_due = schedule_of(row).due_date(row["next_index"] + 1)
-        status = "active" if next_due is not None else "finished"
-        if code is not None and (ends := after_refusal(code, row["refusals_in_row"])):
-            status, next_due = ends, None
-        outcome = "paid" if code is None else "refused"
-        await conn.execute(
-            _RECORD,
-            row["id"],
-            row["next_index"],
-            due,
-            outcome,
-            transfer_id,
-            code,
-            message,
-            next_due,
-            status,
-            refusals,
-        )
-        log.info("standing order %s due %s: %s %s", row["id"], due, outcome, code or "")
-    return True

@@ -3,7 +3,7 @@
 -- amount and reference included; an order's amount can now change, and a payment made
 -- but not recorded (the scheduler stopped in between) must still be replayed as it was
 -- made. The hash is now of the occurrence alone, as
--- server.application.standing_orders.occurrence_request_hash computes it:
+-- server.application.standing_order_payments.occurrence_request_hash computes it:
 -- sha256("standing_order_payment\n" + {"order":"<id>","due":"<date>"} as compact JSON).
 -- The keys stored before are bound the same way here, so such a payment, made before
 -- this migration, is replayed after it too.

@@ -1,6 +1,6 @@
 """python -m server.scheduler [--once] [--clock-file PATH] [--interval SECONDS]
 
-Pays the standing-order occurrences that are due (server/application/standing_orders.py)
+Pays the standing-order occurrences that are due (server/application/standing_order_payments.py)
 and expires the pending holds whose timeout has passed (server/application/holds.py),
 then sleeps ``--interval`` seconds and looks again. Any number of schedulers may run:
 each order is claimed with FOR UPDATE SKIP LOCKED, each expiry runs under the key
@@ -50,7 +50,7 @@ async def run(
     """Tick until cancelled (every ``progress.interval`` seconds), or once."""
     from server.application.context import AppContext
     from server.application.holds import expire_due, void_into_closed_due
-    from server.application.standing_orders import pay_one_due
+    from server.application.standing_order_payments import pay_one_due
 
     # Bounded waits: a tick that gets no answer fails and the next one tries on a
     # new connection (a database that vanished without closing ours: a failover).

@@ -14,7 +14,7 @@ import httpx
 
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
-from server.application.standing_orders import occurrence_transfer_id
+from server.application.standing_order_payments import occurrence_transfer_id
 from tests.contract.graphql_client import GraphQL
 from tests.support.customers import Customer, sign_up
 from tests.support.scheduler import Scheduler

@@ -21,7 +21,7 @@ from runtime.settings import Settings
 from server.adapters.migrations import MIGRATIONS_DIR
 from server.adapters.postgres.pool import STATEMENT_TIMEOUT_SECONDS
 from server.application.idempotency import request_hash
-from server.application.standing_orders import (
+from server.application.standing_order_payments import (
     occurrence_key,
     occurrence_request_hash,
     occurrence_transfer_id,
