@@ -36,6 +36,9 @@ from shared.security import (
     ProfileResponse,
     SessionList,
     SessionResponse,
+    TwoStepCodeRequest,
+    TwoStepSetup,
+    TwoStepState,
 )
 from shared.standing_orders import (
     StandingOrderByNumberRequest,
@@ -185,8 +188,12 @@ class BankApi:
         )
         return self._decode(resp, dto.RegisterResponse)
 
-    async def sign_in(self, email: str, password: str) -> None:
+    async def sign_in(self, email: str, password: str, otp: str = "") -> None:
+        """``otp``: the code of the customer's authenticator app, once the bank has asked
+        for it (``ApiError`` code ``two_step_required``)."""
         form = {"grant_type": "password", "username": email, "password": password}
+        if otp:
+            form["otp"] = otp
         resp = await self._send("POST", "/auth/token", data=form)
         self.tokens = Tokens.from_response(self._decode(resp, dto.TokenResponse))
 
@@ -248,6 +255,25 @@ class BankApi:
             headers={"Content-Type": "application/json"},
         )
         return self._decode(resp, PasswordChanged)
+
+    async def set_up_two_step(self) -> TwoStepSetup:
+        resp = await self._authed("POST", "/me/two-step")
+        return self._decode(resp, TwoStepSetup)
+
+    async def confirm_two_step(self, code: str) -> TwoStepState:
+        return await self._two_step("/me/two-step/confirm", code)
+
+    async def turn_off_two_step(self, code: str) -> TwoStepState:
+        return await self._two_step("/me/two-step/off", code)
+
+    async def _two_step(self, path: str, code: str) -> TwoStepState:
+        resp = await self._authed(
+            "POST",
+            path,
+            content=_encoder.encode(TwoStepCodeRequest(code=code)),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, TwoStepState)
 
     async def profile(self) -> ProfileResponse | None:
         """Who is signed in (name for the greeting), or None where the server has no /me."""

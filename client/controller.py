@@ -56,7 +56,7 @@ from shared.messages import (
 )
 from shared.messages import Error as LiveError
 from shared.notifications import SESSION_KINDS, Notification
-from shared.security import SessionResponse
+from shared.security import SessionResponse, TwoStepSetup
 from shared.standing_orders import (
     StandingOrderByNumberRequest,
     StandingOrderChange,
@@ -153,8 +153,8 @@ class Controller:
         await self.api.register(email, password, full_name)
         await self.sign_in(email, password)
 
-    async def sign_in(self, email: str, password: str) -> None:
-        await self.api.sign_in(email, password)
+    async def sign_in(self, email: str, password: str, otp: str = "") -> None:
+        await self.api.sign_in(email, password, otp)
         # A password sign-in replaces whatever session this device kept.
         stored = await self.vault.stored()
         if stored is not None and stored.email.lower() != email.lower():
@@ -194,11 +194,13 @@ class Controller:
         except ApiError as e:
             log.info("no profile: %s", e)
             return
-        if me is not None and (me.full_name, me.can_deposit) != (
+        if me is not None and (me.full_name, me.can_deposit, me.two_step) != (
             self.state.full_name,
             self.state.can_deposit,
+            self.state.two_step,
         ):
             self.state.full_name, self.state.can_deposit = me.full_name, me.can_deposit
+            self.state.two_step = me.two_step
             self.state.notify("profile")
 
     async def _remember_accounts(self) -> None:
@@ -256,6 +258,17 @@ class Controller:
 
     async def revoke_session(self, session_id: str) -> None:
         await self.api.revoke_session(session_id)
+
+    async def set_up_two_step(self) -> TwoStepSetup:
+        """A new secret for the customer's authenticator app (nothing changes yet)."""
+        return await self.api.set_up_two_step()
+
+    async def set_two_step(self, on: bool, code: str) -> None:
+        """Turn two-step sign-in on (confirming the secret just set up) or off, with a
+        code of the authenticator app."""
+        api = self.api.confirm_two_step if on else self.api.turn_off_two_step
+        self.state.two_step = (await api(code)).two_step
+        self.state.notify("profile")
 
     async def change_password(self, current: str, new: str) -> int:
         """How many other sessions the bank ended (this one stays signed in)."""

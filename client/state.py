@@ -130,6 +130,9 @@ class AppState:
         # is a development top-up, which a bank in production does not offer). Until the
         # bank says, as before: offered.
         self.can_deposit = True
+        # Whether signing in asks this user for an authenticator app's code (GET /me's
+        # two_step); None until the bank has said.
+        self.two_step: bool | None = None
         self.accounts: dict[UUID, AccountResponse] = {}
         # When the balances shown were seen, while they come from the device (cold start
         # offline); None once the bank has answered.
@@ -310,6 +313,7 @@ class AppState:
         self.email = None
         self.full_name = ""
         self.can_deposit = True
+        self.two_step = None
         self.accounts = {}
         self.available_unknown = set()
         self.payees = []

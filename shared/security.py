@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -35,6 +35,30 @@ class ChangePasswordRequest(Request, frozen=True):
     new_password: Password
 
 
+# A code from an authenticator app: six digits (spaces allowed, as some apps show them).
+TwoStepCode = Annotated[str, msgspec.Meta(min_length=6, max_length=8, pattern=r"^[0-9 ]+$")]
+
+
+class TwoStepCodeRequest(Request, frozen=True):
+    """A code from the customer's authenticator app, to confirm or turn off two-step
+    sign-in."""
+
+    code: TwoStepCode
+
+
+class TwoStepSetup(msgspec.Struct, kw_only=True):
+    """A new secret for an authenticator app: ``secret`` to type in (base32, in groups of
+    four), ``setup_uri`` to open or show as a QR code. Nothing changes until a code from
+    it is confirmed."""
+
+    secret: str
+    setup_uri: str
+
+
+class TwoStepState(msgspec.Struct, kw_only=True):
+    two_step: bool
+
+
 class PasswordChanged(msgspec.Struct, kw_only=True):
     """The password is replaced; this many other sessions of the user were ended."""
 
@@ -51,9 +75,12 @@ class UserResponse(msgspec.Struct, kw_only=True):
 class ProfileResponse(UserResponse, kw_only=True):
     """GET /me: who is signed in, and what the bank lets them do that an app shows or
     hides: ``can_deposit``, whether a deposit of theirs is taken (a customer's is a
-    development top-up, which a bank in production does not have)."""
+    development top-up, which a bank in production does not have); ``two_step``, whether
+    signing in also asks for a code from an authenticator app."""
 
     can_deposit: bool = True
+    # Whether signing in asks for a code from an authenticator app as well.
+    two_step: bool = False
 
 
 class AuditEntry(msgspec.Struct, kw_only=True):

@@ -1,4 +1,4 @@
-"""Settings: theme, server, password, signed-in devices, sign out."""
+"""Settings: theme, server, password, two-step sign-in, signed-in devices, sign out."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import flet as ft
 from client.state import Topic
 from client.views.common import ask, error_text, password_field, section_title, snack
 from client.views.keep_session import KeepSessionSection
+from client.views.two_step import TwoStepSection
 from shared.security import SessionResponse
 from shared.words import counted, moment_text
 
@@ -42,6 +43,7 @@ class SettingsScreen:
             visible=False,
         )
         self.pending = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.two_step = TwoStepSection(shell)
         self.control = ft.Container(
             ft.Column(
                 [
@@ -67,6 +69,7 @@ class SettingsScreen:
                     ft.OutlinedButton(
                         "Change password", icon=ft.Icons.PASSWORD, on_click=self._change_password
                     ),
+                    self.two_step.control,
                     self.sessions_section,
                     section_title("Session"),
                     self.pending,
@@ -98,6 +101,9 @@ class SettingsScreen:
     def on_state(self, topic: Topic, payload: object) -> None:
         if topic == "queue":
             self._render_pending()
+        elif topic == "profile":
+            self.two_step.render()
+            self.page.update()
 
     def _render_pending(self) -> None:
         n = len(self.state.pending())

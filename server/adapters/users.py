@@ -58,3 +58,70 @@ async def find_by_email(conn: asyncpg.Connection | asyncpg.Pool, email: str) -> 
         email,
     )
     return UserRecord(**dict(row)) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class TwoStepRecord:
+    """A user's two-step sign-in: the sealed secret in use (None: off), the one shown
+    and not yet confirmed, and the time step of the last code taken."""
+
+    secret: bytes | None
+    pending: bytes | None
+    last_step: int | None
+
+
+async def two_step_of(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID) -> TwoStepRecord:
+    row = await conn.fetchrow(
+        "SELECT totp_secret, totp_pending, totp_last_step FROM users WHERE id = $1", user_id
+    )
+    if row is None:
+        return TwoStepRecord(None, None, None)
+    return TwoStepRecord(row["totp_secret"], row["totp_pending"], row["totp_last_step"])
+
+
+async def set_two_step_pending(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, sealed: bytes
+) -> bool:
+    """Keep a new secret to confirm; False when two-step sign-in is on already."""
+    done = await conn.fetchval(
+        "UPDATE users SET totp_pending = $2 WHERE id = $1 AND totp_secret IS NULL RETURNING true",
+        user_id,
+        sealed,
+    )
+    return bool(done)
+
+
+async def turn_two_step_on(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, sealed: bytes, step: int
+) -> bool:
+    """The pending secret ``sealed`` (confirmed by a code of ``step``) becomes the one in
+    use; False when it is no longer the pending one (set up again meanwhile) or two-step
+    sign-in is on already."""
+    done = await conn.fetchval(
+        "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $3"
+        " WHERE id = $1 AND totp_secret IS NULL AND totp_pending = $2 RETURNING true",
+        user_id,
+        sealed,
+        step,
+    )
+    return bool(done)
+
+
+async def turn_two_step_off(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL"
+        " WHERE id = $1",
+        user_id,
+    )
+
+
+async def take_step(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, step: int) -> bool:
+    """Record that a code of ``step`` was used; False if this step or a later one was
+    (the same code again, however fast the two requests came)."""
+    done = await conn.fetchval(
+        "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_secret IS NOT NULL"
+        " AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING true",
+        user_id,
+        step,
+    )
+    return bool(done)

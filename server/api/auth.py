@@ -34,6 +34,8 @@ class TokenForm(msgspec.Struct, kw_only=True):
     password: str = ""
     refresh_token: str = ""
     scope: str = ""
+    # A code from the authenticator app, for a customer whose two-step sign-in is on.
+    otp: str = ""
 
 
 def _sessions(request: Request[Any, Any, Any]) -> SessionService:
@@ -84,17 +86,20 @@ class AuthController(Controller):
     ) -> Response[TokenResponse]:
         """OAuth 2.0 token endpoint (a form body): ``grant_type=password`` with ``username`` (the
         email) and ``password``, or ``grant_type=refresh_token`` with ``refresh_token``, which
-        works once (reused, it ends its session). 400 ``invalid_grant``; 429 ``too_many_attempts``
-        after repeated failed sign-ins."""
+        works once (reused, it ends its session). A customer whose two-step sign-in is on also sends
+        ``otp``, the code their authenticator app shows: without it 400 ``two_step_required`` (the
+        password was right: ask for the code and send both again), a wrong or used one 400
+        ``wrong_two_step_code``. 400 ``invalid_grant``; 429 ``too_many_attempts`` after repeated
+        failed sign-ins (wrong codes count)."""
         _require_form_body(request)
         sessions = _sessions(request)
         audit = audit_record(request, "sign_in")
         if data.grant_type == "password":
             if not data.username or not data.password:
                 raise BadRequestError("Send username (your email) and password.", "invalid_request")
-            if len(data.username) > 254 or len(data.password) > 256:
-                raise BadRequestError("username or password is too long.", "invalid_request")
-            signed_in = await sessions.sign_in(data.username, data.password, audit)
+            if len(data.username) > 254 or len(data.password) > 256 or len(data.otp) > 16:
+                raise BadRequestError("username, password or otp is too long.", "invalid_request")
+            signed_in = await sessions.sign_in(data.username, data.password, audit, data.otp)
         elif data.grant_type == "refresh_token":
             if not data.refresh_token:
                 raise BadRequestError("Send the refresh_token you were given.", "invalid_request")

@@ -1,5 +1,6 @@
 """GET /api/v1/me: who is signed in (the app greets the customer by name);
-POST /api/v1/me/password: change one's password (every other session ends)."""
+POST /api/v1/me/password: change one's password (every other session ends);
+POST /api/v1/me/two-step, .../confirm, .../off: two-step sign-in with an authenticator app."""
 
 from __future__ import annotations
 
@@ -12,10 +13,17 @@ from server.adapters import users
 from server.api.body import BadRequestError, decode_body
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
-from server.application import funding_handlers
+from server.application import funding_handlers, two_step
 from server.application.context import Actor, AppContext
 from server.application.password_policy import WeakPasswordError
-from shared.security import ChangePasswordRequest, PasswordChanged, ProfileResponse
+from shared.security import (
+    ChangePasswordRequest,
+    PasswordChanged,
+    ProfileResponse,
+    TwoStepCodeRequest,
+    TwoStepSetup,
+    TwoStepState,
+)
 
 
 class ProfileController(Controller):
@@ -36,6 +44,7 @@ class ProfileController(Controller):
             full_name=user.full_name,
             role=user.role,
             can_deposit=funding_handlers.deposits_open_to(ctx, actor),
+            two_step=await two_step.is_on(ctx, actor.user_id),
         )
 
     @post("/password", operation_id="changePassword", status_code=200)
@@ -56,3 +65,41 @@ class ProfileController(Controller):
         except WeakPasswordError as exc:
             raise BadRequestError(str(exc), "weak_password") from None
         return PasswordChanged(other_sessions_ended=ended)
+
+    @post("/two-step", operation_id="setUpTwoStep", status_code=200)
+    async def set_up_two_step(self, ctx: AppContext, actor: Actor) -> TwoStepSetup:
+        """Start two-step sign-in: a new ``secret`` for your authenticator app (type it in, or
+        open ``setup_uri``). Nothing changes until a code from it is confirmed at
+        ``/me/two-step/confirm``; asking again replaces a secret not yet confirmed. 409
+        ``two_step_already_on`` when it is on."""
+        user = await users.find_by_id(ctx.pool, actor.user_id)
+        if user is None:
+            raise NotFoundException("This user no longer exists.")
+        return await two_step.begin(ctx, actor, user.email)
+
+    @post("/two-step/confirm", operation_id="confirmTwoStep", status_code=200)
+    async def confirm_two_step(
+        self, request: Request[Any, Any, Any], actor: Actor, data: TwoStepCodeRequest
+    ) -> TwoStepState:
+        """Turn two-step sign-in on with ``code``, the 6 digits your authenticator app shows for
+        the secret just set up: from then on signing in takes your password and a code. 400
+        ``wrong_two_step_code``; 409 ``two_step_not_started`` (set it up first) or
+        ``two_step_already_on``."""
+        req = await decode_body(request, TwoStepCodeRequest)
+        sessions = services_of(request.app).sessions
+        audit = audit_record(request, two_step.TURN_ON_ACTION, actor)
+        await sessions.confirm_two_step(actor, req.code, audit)
+        return TwoStepState(two_step=True)
+
+    @post("/two-step/off", operation_id="turnOffTwoStep", status_code=200)
+    async def turn_off_two_step(
+        self, request: Request[Any, Any, Any], actor: Actor, data: TwoStepCodeRequest
+    ) -> TwoStepState:
+        """Turn two-step sign-in off with a current ``code`` from your authenticator app (off
+        already: the same answer). A wrong code is 400 ``wrong_two_step_code`` and counts
+        towards the sign-in lockout (429 ``too_many_attempts``)."""
+        req = await decode_body(request, TwoStepCodeRequest)
+        sessions = services_of(request.app).sessions
+        audit = audit_record(request, two_step.TURN_OFF_ACTION, actor)
+        await sessions.turn_two_step_off(actor, req.code, audit)
+        return TwoStepState(two_step=False)

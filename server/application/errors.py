@@ -79,3 +79,30 @@ class SessionNotFoundError(DomainError):
 
 class UserNotFoundError(DomainError):
     code = "user_not_found"
+
+
+class TwoStepRequiredError(InvalidCredentialsError):
+    """The password was right; this customer's sign-in also needs a code."""
+
+    code = "two_step_required"
+
+
+class WrongTwoStepCodeError(DomainError):
+    code = "wrong_two_step_code"
+
+
+class TwoStepAlreadyOnError(DomainError):
+    code = "two_step_already_on"
+
+
+class TwoStepNotStartedError(DomainError):
+    code = "two_step_not_started"
+
+
+class TwoStepUnavailableError(DomainError):
+    """A stored two-step secret that does not open (the key it was sealed with is gone):
+    no code can be checked, and none is skipped. Answered 503; operators restore the key
+    or the customer sets two-step sign-in up again (docs/adr/0902)."""
+
+    code = "two_step_unavailable"
+    retry_after = 300

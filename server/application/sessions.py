@@ -29,16 +29,19 @@ from server.adapters import passwords, users
 from server.adapters.audit import AuditRecord
 from server.adapters.rate_limits import FailureLock
 from server.adapters.sessions import SessionRecord, SessionStore
-from server.application import auth
+from server.application import auth, two_step
 from server.application.context import Actor, AppContext
 from server.application.errors import (
     InvalidCredentialsError,
     SessionNotFoundError,
     TooManyAttemptsError,
+    TwoStepRequiredError,
     UserNotFoundError,
     WrongPasswordError,
+    WrongTwoStepCodeError,
 )
 from server.application.password_policy import WeakPasswordError, check_password
+from server.domain.errors import DomainError
 from shared.words import counted
 
 _MAX_CACHED = 100_000
@@ -102,8 +105,12 @@ class SessionService:
             self._active[sid] = (time.monotonic() + self._cache_for, False)
 
     # -- sign in ----------------------------------------------------------------
-    async def sign_in(self, email: str, password: str, audit: AuditRecord) -> SignedIn:
-        """Password grant. Too many failures lock the account and the client IP out."""
+    async def sign_in(
+        self, email: str, password: str, audit: AuditRecord, code: str = ""
+    ) -> SignedIn:
+        """Password grant, with a code from the customer's authenticator app when their
+        two-step sign-in is on. Too many failures (a wrong password or a wrong code) lock
+        the account and the client IP out."""
         account_key, ip = _lock_key(email), audit.client_ip or "unknown"
         audit = msgspec.structs.replace(
             audit, action="sign_in", target_type="user", details={"username": email[:254]}
@@ -122,6 +129,16 @@ class SessionService:
             await self._account_lock.failed(account_key)
             await self._ip_lock.failed(ip)
             await audit_log.write_alone(self._ctx.pool, audit.refused("invalid_credentials"))
+            raise
+        try:
+            await two_step.check_at_sign_in(self._ctx, user.id, code)
+        except TwoStepRequiredError as err:  # the app asks for the code and sends both again
+            await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))
+            raise
+        except WrongTwoStepCodeError as err:
+            await self._account_lock.failed(account_key)
+            await self._ip_lock.failed(ip)
+            await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))
             raise
         await self._account_lock.succeeded(account_key)
         sid, refresh = await self._store.create(user.id, user.role, ip, audit.user_agent or "")
@@ -243,6 +260,47 @@ class SessionService:
             await users.set_password_hash(conn, user.id, password_hash)
             await audit_log.write(conn, audit.accepted())
         return len(others)
+
+    # -- two-step sign-in ----------------------------------------------------------------
+    async def confirm_two_step(self, actor: Actor, code: str, audit: AuditRecord) -> None:
+        """Turn two-step sign-in on with a code from the secret just set up."""
+        audit = msgspec.structs.replace(
+            audit, action=two_step.TURN_ON_ACTION, target_type="user", target_id=str(actor.user_id)
+        )
+        try:
+            await two_step.confirm(self._ctx, actor, code)
+        except DomainError as err:
+            await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))
+            raise
+        await audit_log.write_alone(self._ctx.pool, audit.accepted())
+
+    async def turn_two_step_off(self, actor: Actor, code: str, audit: AuditRecord) -> None:
+        """Turn two-step sign-in off with a current code. A wrong code counts towards the
+        sign-in lockout of the account, as a wrong password does: a session left open
+        is no way to try every code. Off already: answered the same (a retry)."""
+        audit = msgspec.structs.replace(
+            audit, action=two_step.TURN_OFF_ACTION, target_type="user", target_id=str(actor.user_id)
+        )
+        user = await users.find_by_id(self._ctx.pool, actor.user_id)
+        if user is None:
+            raise UserNotFoundError("This user no longer exists.")
+        account_key = _lock_key(user.email)
+        wait = await self._account_lock.locked_for(account_key)
+        if wait:
+            await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
+            raise TooManyAttemptsError(
+                f"Too many wrong codes; try again in {counted(wait, 'second')}.", wait
+            )
+        try:
+            turned_off = await two_step.turn_off(self._ctx, actor, code)
+        except WrongTwoStepCodeError as err:
+            await self._account_lock.failed(account_key)
+            await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))
+            raise
+        await self._account_lock.succeeded(account_key)
+        await audit_log.write_alone(
+            self._ctx.pool, audit.accepted() if turned_off else audit.replayed()
+        )
 
     async def revoke_all(self, user_id: UUID) -> list[str]:
         """End every session of a user (after a role change); return their ids."""

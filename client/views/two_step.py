@@ -1,0 +1,141 @@
+"""Settings section: two-step sign-in with an authenticator app.
+
+Turning it on shows the key to put in the app and asks for a code from it (the bank
+turns it on only then, so nobody is locked out by a key their app never took);
+turning it off asks for a current code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import flet as ft
+
+from client.views.common import ask, error_text, section_title, snack
+
+if TYPE_CHECKING:
+    from client.views.shell import Shell
+
+ON_WORDS = "On: signing in asks for your password and a code from your authenticator app."
+OFF_WORDS = (
+    "Off: your password alone signs you in. Turn it on so that a stolen password is not enough."
+)
+
+
+def typed_code(text: str | None) -> str | None:
+    """The six digits of a code as typed ("123 456" too); None if it is not one."""
+    digits = (text or "").replace(" ", "")
+    return digits if len(digits) == 6 and digits.isascii() and digits.isdigit() else None
+
+
+CODE_HINT = "Type the 6 digits your authenticator app shows for the bank."
+
+
+def code_field(label: str = "6-digit code") -> ft.TextField:
+    return ft.TextField(label=label, keyboard_type=ft.KeyboardType.NUMBER, width=260)
+
+
+class TwoStepSection:
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+        self.page = shell.page
+        self.state = shell.state
+        self.status = ft.Text("", color=ft.Colors.ON_SURFACE_VARIANT)
+        self.turn_on = ft.FilledTonalButton(
+            "Turn on two-step sign-in", icon=ft.Icons.SECURITY, on_click=self._set_up
+        )
+        self.turn_off = ft.OutlinedButton(
+            "Turn off two-step sign-in", icon=ft.Icons.GPP_BAD_OUTLINED, on_click=self._off
+        )
+        self.control = ft.Column(
+            [
+                section_title("Two-step sign-in"),
+                self.status,
+                ft.Row([self.turn_on, self.turn_off], wrap=True, spacing=8),
+            ],
+            spacing=8,
+        )
+        self.render()
+
+    def render(self) -> None:
+        """What the bank said (GET /me); hidden until it has."""
+        on = self.state.two_step
+        self.control.visible = on is not None
+        self.status.value = ON_WORDS if on else OFF_WORDS
+        self.turn_on.visible, self.turn_off.visible = not on, bool(on)
+
+    async def _set_up(self, e: ft.Event[ft.Button]) -> None:
+        try:
+            setup = await self.shell.ctrl.set_up_two_step()
+        except Exception as ex:  # noqa: BLE001 - shown in words
+            snack(self.page, error_text(ex))
+            return
+        code = code_field()
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def copy(ev: ft.Event[ft.TextButton]) -> None:
+            await ft.Clipboard().set(setup.secret.replace(" ", ""))
+            snack(self.page, "Key copied")
+
+        async def confirm(ev: ft.Event[ft.TextButton]) -> None:
+            typed = typed_code(code.value)
+            if typed is None:
+                error.value, error.visible = CODE_HINT, True
+                self.page.update()
+                return
+            try:
+                await self.shell.ctrl.set_two_step(True, typed)
+            except Exception as ex:  # noqa: BLE001 - shown in words
+                error.value, error.visible = error_text(ex), True
+                self.page.update()
+                return
+            self.page.pop_dialog()
+            snack(self.page, "Two-step sign-in is on")
+
+        ask(
+            self.page,
+            "Set up two-step sign-in",
+            [
+                ft.Text(
+                    "In your authenticator app (Google Authenticator, Microsoft Authenticator,"
+                    " 1Password…), add an account with this key, time-based:",
+                    size=13,
+                ),
+                ft.Text(setup.secret, selectable=True, weight=ft.FontWeight.W_600),
+                ft.TextButton("Copy key", icon=ft.Icons.COPY, on_click=copy),
+                ft.Text("Then type the code it shows for the bank.", size=13),
+                code,
+                error,
+            ],
+            ft.TextButton("Turn on", on_click=confirm),
+            scroll=True,
+        )
+
+    async def _off(self, e: ft.Event[ft.OutlinedButton]) -> None:
+        code = code_field("Code from your authenticator app")
+        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
+
+        async def confirm(ev: ft.Event[ft.TextButton]) -> None:
+            typed = typed_code(code.value)
+            if typed is None:
+                error.value, error.visible = CODE_HINT, True
+                self.page.update()
+                return
+            try:
+                await self.shell.ctrl.set_two_step(False, typed)
+            except Exception as ex:  # noqa: BLE001 - shown in words
+                error.value, error.visible = error_text(ex), True
+                self.page.update()
+                return
+            self.page.pop_dialog()
+            snack(self.page, "Two-step sign-in is off")
+
+        ask(
+            self.page,
+            "Turn off two-step sign-in?",
+            [
+                ft.Text("Your password alone will sign you in again.", size=13),
+                code,
+                error,
+            ],
+            ft.TextButton("Turn off", on_click=confirm),
+        )

@@ -1,0 +1,137 @@
+"""Two-step sign-in: a customer who turns it on signs in with their password and a code
+from an authenticator app (RFC 6238, ``totp``), which a stolen password alone does not
+give.
+
+Set up in two steps so that nobody is locked out by a secret their app never took:
+``begin`` keeps a new secret as pending and shows it; ``confirm`` turns two-step sign-in
+on once a code made from it comes back. Turning it off takes a current code, so a
+session left open on a shared computer cannot weaken the account. Every code is taken
+once (``users.take_step``). The secrets are sealed at rest (``secret_box``).
+
+Sign-in calls ``check_at_sign_in`` after the password was found right; the session
+service counts a wrong code as a failed sign-in (lockout), as it does a wrong password.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from uuid import UUID
+
+from server.adapters import users
+from server.adapters.secret_box import SecretBox, UnreadableSecretError, box_for
+from server.application import totp
+from server.application.context import Actor, AppContext
+from server.application.errors import (
+    TwoStepAlreadyOnError,
+    TwoStepNotStartedError,
+    TwoStepRequiredError,
+    TwoStepUnavailableError,
+    WrongTwoStepCodeError,
+)
+from shared.security import TwoStepSetup
+
+log = logging.getLogger("bank.api")
+
+TURN_ON_ACTION = "turn_on_two_step"
+TURN_OFF_ACTION = "turn_off_two_step"
+
+
+def _box(ctx: AppContext) -> SecretBox:
+    return box_for(ctx.settings.signing_key())
+
+
+def _open(ctx: AppContext, user_id: UUID, sealed: bytes) -> bytes:
+    try:
+        return _box(ctx).open(user_id, sealed)
+    except UnreadableSecretError:
+        log.error(
+            "the two-step secret of user %s does not open: was the signing key changed?", user_id
+        )
+        raise TwoStepUnavailableError(
+            "The bank cannot check two-step codes for this account right now; try again"
+            " later or call us."
+        ) from None
+
+
+def _grouped(text: str) -> str:
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+async def is_on(ctx: AppContext, user_id: UUID) -> bool:
+    return (await users.two_step_of(ctx.pool, user_id)).secret is not None
+
+
+async def begin(ctx: AppContext, actor: Actor, email: str) -> TwoStepSetup:
+    """A new secret to put in an authenticator app (replacing one not yet confirmed)."""
+    secret = totp.new_secret()
+    sealed = _box(ctx).seal(actor.user_id, secret)
+    if not await users.set_two_step_pending(ctx.pool, actor.user_id, sealed):
+        raise TwoStepAlreadyOnError(
+            "Two-step sign-in is on already. To move it to another app, turn it off with a"
+            " code from the app you have, then set it up again."
+        )
+    return TwoStepSetup(
+        secret=_grouped(totp.secret_text(secret)), setup_uri=totp.setup_uri(secret, email)
+    )
+
+
+async def confirm(ctx: AppContext, actor: Actor, code: str) -> None:
+    """Turn two-step sign-in on with a code from the secret ``begin`` gave."""
+    record = await users.two_step_of(ctx.pool, actor.user_id)
+    if record.secret is not None:
+        raise TwoStepAlreadyOnError("Two-step sign-in is on already.")
+    if record.pending is None:
+        raise TwoStepNotStartedError(
+            "Set two-step sign-in up first: POST /api/v1/me/two-step gives the secret for your"
+            " authenticator app."
+        )
+    secret = _open(ctx, actor.user_id, record.pending)
+    step = totp.matching_step(secret, code, time.time(), None)
+    if step is None:
+        raise WrongTwoStepCodeError(
+            "That is not the code your authenticator app shows for the bank now. Check that"
+            " the phone's clock is right and type the code it shows."
+        )
+    if not await users.turn_two_step_on(ctx.pool, actor.user_id, record.pending, step):
+        raise TwoStepNotStartedError(
+            "Two-step sign-in was set up again meanwhile: use the newest secret."
+        )
+
+
+async def take_code(ctx: AppContext, user_id: UUID, code: str) -> bool:
+    """Whether ``code`` is a current, unused code of the user's app (it is used now).
+    True also when two-step sign-in is off: there is nothing to check."""
+    record = await users.two_step_of(ctx.pool, user_id)
+    if record.secret is None:
+        return True
+    secret = _open(ctx, user_id, record.secret)
+    step = totp.matching_step(secret, code, time.time(), record.last_step)
+    return step is not None and await users.take_step(ctx.pool, user_id, step)
+
+
+async def check_at_sign_in(ctx: AppContext, user_id: UUID, code: str) -> None:
+    """After the right password: nothing more when two-step sign-in is off; else a code
+    is required (``TwoStepRequiredError`` when none was sent) and must be right."""
+    if not code:
+        if await is_on(ctx, user_id):
+            raise TwoStepRequiredError(
+                "Enter the 6-digit code your authenticator app shows for the bank."
+            )
+        return
+    if not await take_code(ctx, user_id, code):
+        raise WrongTwoStepCodeError(
+            "That code is wrong or was used already: type the one your authenticator app shows now."
+        )
+
+
+async def turn_off(ctx: AppContext, actor: Actor, code: str) -> bool:
+    """Turn two-step sign-in off with a current code; False when it was off already."""
+    if not await is_on(ctx, actor.user_id):
+        return False
+    if not await take_code(ctx, actor.user_id, code):
+        raise WrongTwoStepCodeError(
+            "That code is wrong or was used already: type the one your authenticator app shows now."
+        )
+    await users.turn_two_step_off(ctx.pool, actor.user_id)
+    return True

@@ -1,0 +1,170 @@
+"""Two-step sign-in: a customer puts the bank in an authenticator app, confirms it with a
+code, and from then on signs in with their password and a code; a stolen password alone
+no longer signs in, no code works twice, and wrong codes lock the account out as wrong
+passwords do. Turning it off takes a current code."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+
+from infra.local.stack import EmbeddedStack
+from runtime.settings import Settings
+from server.application.totp import code_at, step_at
+from tests.support.customers import PASSWORD, Customer, sign_up
+from tests.support.staff import audit_rows, staff
+
+
+def _secret(setup: dict[str, Any]) -> bytes:
+    text = setup["secret"].replace(" ", "")
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
+async def _sign_in(
+    http: httpx.AsyncClient, email: str, otp: str | None = None, **headers: str
+) -> httpx.Response:
+    form = {"grant_type": "password", "username": email, "password": PASSWORD}
+    if otp is not None:
+        form["otp"] = otp
+    return await http.post("/api/v1/auth/token", data=form, headers=headers)
+
+
+async def _me(c: Customer) -> dict[str, Any]:
+    r = await c.http.get("/api/v1/me", headers=c.auth)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def _turned_on(c: Customer) -> tuple[bytes, int]:
+    """Two-step sign-in on for ``c``; its secret and the step of the code that confirmed it."""
+    r = await c.http.post("/api/v1/me/two-step", headers=c.auth)
+    assert r.status_code == 200, r.text
+    secret = _secret(r.json())
+    step = step_at(time.time())
+    r = await c.http.post(
+        "/api/v1/me/two-step/confirm", json={"code": code_at(secret, step)}, headers=c.auth
+    )
+    assert (r.status_code, r.json()) == (200, {"two_step": True}), r.text
+    return secret, step
+
+
+async def test_a_customer_turns_two_step_sign_in_on_and_then_signs_in_with_a_code(
+    http: httpx.AsyncClient, db: asyncpg.Pool, stack: EmbeddedStack
+) -> None:
+    ada = await sign_up(http, "Ada Two Step")
+    assert (await _me(ada))["two_step"] is False
+    r = await http.post("/api/v1/me/two-step", headers=ada.auth)
+    assert r.status_code == 200, r.text
+    setup = r.json()
+    secret = _secret(setup)
+    assert len(secret) == 20 and setup["setup_uri"].startswith("otpauth://totp/Bank:")
+    assert setup["secret"].replace(" ", "") in setup["setup_uri"]
+    # Nothing changes until a code from the app comes back.
+    assert (await _sign_in(http, ada.email)).status_code == 200
+    assert (await _me(ada))["two_step"] is False
+    now = step_at(time.time())
+    wrong = code_at(secret, now - 5)
+    r = await http.post("/api/v1/me/two-step/confirm", json={"code": wrong}, headers=ada.auth)
+    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+    for bad in ({"code": "12ab56"}, {"code": "123"}, {}):
+        r = await http.post("/api/v1/me/two-step/confirm", json=bad, headers=ada.auth)
+        assert (r.status_code, r.json()["code"]) == (400, "invalid_body"), r.text
+    r = await http.post(
+        "/api/v1/me/two-step/confirm", json={"code": code_at(secret, now)}, headers=ada.auth
+    )
+    assert (r.status_code, r.json()) == (200, {"two_step": True}), r.text
+    assert (await _me(ada))["two_step"] is True
+    r = await http.post("/api/v1/me/two-step", headers=ada.auth)  # no second app quietly
+    assert (r.status_code, r.json()["code"]) == (409, "two_step_already_on"), r.text
+
+    # The secret is sealed at rest: the table does not hold it.
+    stored = await db.fetchval(
+        "SELECT totp_secret FROM users WHERE id = $1", uuid.UUID(ada.user_id)
+    )
+    assert stored and secret not in bytes(stored)
+
+    # The password alone: asked for the code (the app then sends both again).
+    r = await _sign_in(http, ada.email)
+    assert (r.status_code, r.json()["code"]) == (400, "two_step_required"), r.text
+    assert "authenticator app" in r.json()["detail"]
+    r = await _sign_in(http, ada.email, wrong)
+    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+    # The confirming code was used: it does not sign in. A code of the next step does
+    # (a phone a little ahead), once.
+    r = await _sign_in(http, ada.email, code_at(secret, now))
+    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+    ahead = code_at(secret, now + 1)
+    r = await _sign_in(http, ada.email, f"{ahead[:3]} {ahead[3:]}")
+    assert r.status_code == 200, r.text
+    refresh_token = r.json()["refresh_token"]
+    r = await _sign_in(http, ada.email, ahead)
+    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+    # A refresh goes on with the session the code opened: no code again.
+    r = await http.post(
+        "/api/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
+    assert r.status_code == 200, r.text
+
+    auditor = await staff(http, stack, "auditor", "Aud Two Step")
+    rows = await audit_rows(http, auditor, limit=500)
+    sign_ins = [
+        (r["outcome"], r["reason_code"])
+        for r in rows
+        if r["action"] == "sign_in" and r["details"].get("username") == ada.email
+    ]
+    assert ("rejected", "two_step_required") in sign_ins
+    assert sign_ins.count(("rejected", "wrong_two_step_code")) == 3
+    turned_on = [
+        (r["outcome"], r["reason_code"])
+        for r in rows
+        if r["action"] == "turn_on_two_step" and r["target_id"] == ada.user_id
+    ]
+    assert sorted(turned_on, key=str) == sorted(
+        [("accepted", None), ("rejected", "wrong_two_step_code")], key=str
+    )
+
+
+async def test_wrong_codes_lock_the_account_out_as_wrong_passwords_do(
+    http: httpx.AsyncClient, stack: EmbeddedStack
+) -> None:
+    bob = await sign_up(http, "Bob Guessed")
+    secret, step = await _turned_on(bob)
+    attacker = {"X-Forwarded-For": f"198.51.100.{uuid.uuid4().int % 250 + 1}"}
+    limit = Settings.from_env(stack.env()).login_max_failures_per_account
+    used = {code_at(secret, s) for s in range(step - 1, step + 3)}
+    guesses = (f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in used)
+    for _ in range(limit):
+        r = await _sign_in(http, bob.email, next(guesses), **attacker)
+        assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+    # Locked: the right code now waits too.
+    r = await _sign_in(http, bob.email, code_at(secret, step + 1))
+    assert (r.status_code, r.json()["code"]) == (429, "too_many_attempts"), r.text
+
+
+async def test_two_step_sign_in_is_turned_off_with_a_current_code_only(
+    http: httpx.AsyncClient,
+) -> None:
+    cy = await sign_up(http, "Cy Turning Off")
+    r = await http.post("/api/v1/me/two-step/confirm", json={"code": "123456"}, headers=cy.auth)
+    assert (r.status_code, r.json()["code"]) == (409, "two_step_not_started"), r.text
+    secret, step = await _turned_on(cy)
+    # A session left open is no way round it: the code is asked for.
+    r = await http.post(
+        "/api/v1/me/two-step/off", json={"code": code_at(secret, step)}, headers=cy.auth
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text  # used
+    assert (await _me(cy))["two_step"] is True
+    r = await http.post(
+        "/api/v1/me/two-step/off", json={"code": code_at(secret, step + 1)}, headers=cy.auth
+    )
+    assert (r.status_code, r.json()) == (200, {"two_step": False}), r.text
+    assert (await _me(cy))["two_step"] is False
+    assert (await _sign_in(http, cy.email)).status_code == 200  # the password alone again
+    # Off already: the same answer (a retry after a lost one).
+    r = await http.post("/api/v1/me/two-step/off", json={"code": "123456"}, headers=cy.auth)
+    assert (r.status_code, r.json()) == (200, {"two_step": False}), r.text
