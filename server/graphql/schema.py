@@ -60,6 +60,7 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
             full_name=user.full_name,
             role=user.role,
             can_deposit=user.can_deposit,
+            two_step=user.two_step,
         )
 
     @strawberry.field(description="The signed-in customer's accounts, oldest first.")

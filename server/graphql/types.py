@@ -74,6 +74,11 @@ class User:
         description="Whether a deposit of yours is taken (a customer's is a development"
         " top-up, which a bank in production does not offer).",
     )
+    two_step: bool = strawberry.field(
+        default=False,
+        description="Whether signing in also asks for a code from an authenticator app"
+        " (set up over REST: POST /api/v1/me/two-step).",
+    )
 
 
 @strawberry.type

@@ -79,6 +79,8 @@ async def test_a_customer_turns_two_step_sign_in_on_and_then_signs_in_with_a_cod
     )
     assert (r.status_code, r.json()) == (200, {"two_step": True}), r.text
     assert (await _me(ada))["two_step"] is True
+    r = await http.post("/graphql", json={"query": "{ me { twoStep } }"}, headers=ada.auth)
+    assert r.json()["data"]["me"] == {"twoStep": True}, r.text
     r = await http.post("/api/v1/me/two-step", headers=ada.auth)  # no second app quietly
     assert (r.status_code, r.json()["code"]) == (409, "two_step_already_on"), r.text
 

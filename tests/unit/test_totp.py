@@ -1,4 +1,5 @@
-"""Codes of an authenticator app (RFC 6238) and the secrets behind them, sealed at rest."""
+"""Codes of an authenticator app (RFC 6238), the secrets behind them, sealed at rest, and
+the codes as the app takes them typed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from client.views.two_step import typed_code
 from server.adapters.secret_box import SecretBox, UnreadableSecretError
 from server.application.totp import (
     STEP_SECONDS,
@@ -81,3 +83,10 @@ def test_a_sealed_secret_opens_only_for_its_owner_under_the_same_key() -> None:
         SecretBox("another key").open(ada, sealed)
     with pytest.raises(UnreadableSecretError):
         box.open(ada, sealed[:-1] + bytes([sealed[-1] ^ 1]))
+
+
+def test_the_app_takes_six_digits_as_people_type_them() -> None:
+    assert typed_code("123456") == "123456"
+    assert typed_code(" 123 456 ") == "123456"
+    for wrong in (None, "", "12345", "1234567", "12a456", "١٢٣٤٥٦"):
+        assert typed_code(wrong) is None
