@@ -24,11 +24,15 @@ NotificationKind = Literal[
     "new_sign_in",
     "password_changed",
     "transfer_cancelled",
+    "two_step_on",
+    "two_step_off",
 ]
 NOTIFICATION_KINDS: tuple[str, ...] = get_args(NotificationKind)
 # The kinds that tell what a session did (server/notifications/rules.SESSION_NEWS): they
 # carry its id, and the device that did it marks them read itself.
-SESSION_KINDS: frozenset[NotificationKind] = frozenset({"new_sign_in", "password_changed"})
+SESSION_KINDS: frozenset[NotificationKind] = frozenset(
+    {"new_sign_in", "password_changed", "two_step_on", "two_step_off"}
+)
 
 
 class Notification(msgspec.Struct, kw_only=True, frozen=True):

@@ -22,6 +22,8 @@ ICONS = {
     "new_sign_in": ft.Icons.DEVICES,
     "password_changed": ft.Icons.PASSWORD,
     "transfer_cancelled": ft.Icons.CANCEL_SCHEDULE_SEND,
+    "two_step_on": ft.Icons.SECURITY,
+    "two_step_off": ft.Icons.GPP_BAD_OUTLINED,
 }
 
 

@@ -23,6 +23,10 @@ Sources (one notification per source fact, keyed by it):
 - ``password_changed``: an audit-events row ``change_password`` with outcome
   ``accepted``; key ``audit:<audit_log.id>``. A customer who did not change it learns
   at once that someone who knew the password did.
+- ``two_step_on`` / ``two_step_off``: an audit-events row ``turn_on_two_step`` /
+  ``turn_off_two_step`` with outcome ``accepted`` (a retry that changed nothing is
+  ``replayed``); key ``audit:<audit_log.id>``. Done by someone else, the first locks the
+  customer out and the second weakens the account.
 
 A refused payment is not an event (rejected commands append nothing), so its
 only durable trace is the audit row, which the CDC connector streams to
@@ -83,6 +87,8 @@ class Draft:
 AUDIT_KINDS: dict[tuple[str, str], NotificationKind] = {
     ("sign_in", "accepted"): "new_sign_in",
     ("change_password", "accepted"): "password_changed",
+    ("turn_on_two_step", "accepted"): "two_step_on",
+    ("turn_off_two_step", "accepted"): "two_step_off",
     **{(action, "rejected"): "payment_refused" for action in PAYMENT_ACTIONS},
 }
 
@@ -100,6 +106,16 @@ SESSION_NEWS: dict[NotificationKind, tuple[str, str, str]] = {
         "Your password was changed",
         "Changed",
         "; every other device was signed out. Not you? Call us at once.",
+    ),
+    "two_step_on": (
+        "Two-step sign-in was turned on",
+        "Turned on",
+        ". Not you? Call us at once: someone who knows your password set it up.",
+    ),
+    "two_step_off": (
+        "Two-step sign-in was turned off",
+        "Turned off",
+        ". Not you? Change your password in Settings and turn it on again.",
     ),
 }
 

@@ -13,9 +13,11 @@ from typing import Any
 import asyncpg
 import httpx
 
+from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
 from server.application.totp import code_at, step_at
+from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import PASSWORD, Customer, sign_up
 from tests.support.staff import audit_rows, staff
 
@@ -150,6 +152,9 @@ async def test_wrong_codes_lock_the_account_out_as_wrong_passwords_do(
 
 async def test_two_step_sign_in_is_turned_off_with_a_current_code_only(
     http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
 ) -> None:
     cy = await sign_up(http, "Cy Turning Off")
     r = await http.post("/api/v1/me/two-step/confirm", json={"code": "123456"}, headers=cy.auth)
@@ -170,3 +175,12 @@ async def test_two_step_sign_in_is_turned_off_with_a_current_code_only(
     # Off already: the same answer (a retry after a lost one).
     r = await http.post("/api/v1/me/two-step/off", json={"code": "123456"}, headers=cy.auth)
     assert (r.status_code, r.json()) == (200, {"two_step": False}), r.text
+    # Both changes are told to the customer (done by someone else with the password, one
+    # locks them out, the other weakens the account); the retry is not.
+    for kind, title in (
+        ("two_step_on", "Two-step sign-in was turned on"),
+        ("two_step_off", "Two-step sign-in was turned off"),
+    ):
+        [told] = await wait_inbox(cy, kind)
+        assert told["title"] == title and "Not you?" in told["body"], told
+    assert len(await wait_inbox(cy, "two_step_off", count=2, timeout=2)) == 1
