@@ -163,6 +163,12 @@ AccountNumberText = Annotated[str, msgspec.Meta(pattern=ACCOUNT_NUMBER_PATTERN)]
 AccountRef = Annotated[str, msgspec.Meta(pattern=ACCOUNT_REF_PATTERN)]
 # What each pattern of a request body asks for, in words: a refusal says these, not the
 # regular expression (server/api/errors.py, plain_words).
+# A code from an authenticator app: six digits, as typed ("123456", "123 456").
+TWO_STEP_CODE_PATTERN = r"^ *[0-9]{3} ?[0-9]{3} *$"
+TwoStepCode = Annotated[
+    str, msgspec.Meta(min_length=6, max_length=12, pattern=TWO_STEP_CODE_PATTERN)
+]
+
 PATTERN_WORDS = {
     ONE_LINE: "one line of text, without control characters or characters that change"
     " the direction of text",
@@ -172,6 +178,7 @@ PATTERN_WORDS = {
     CURRENCY_PATTERN: "a currency code of three capital letters, like EUR",
     ACCOUNT_NUMBER_PATTERN: "an account number like XN12 NWBK 0000 0000 01",
     ACCOUNT_REF_PATTERN: "an account id (a UUID) or an account number like XN12 NWBK 0000 0000 01",
+    TWO_STEP_CODE_PATTERN: "the six digits an authenticator app shows, like 123456",
 }
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
 
-from shared.api import Password, Request
+from shared.api import Password, Request, TwoStepCode
 
 Role = Literal["customer", "teller", "admin", "auditor"]
 
@@ -33,10 +33,6 @@ class RoleChangeRequest(Request, frozen=True):
 class ChangePasswordRequest(Request, frozen=True):
     current_password: Password
     new_password: Password
-
-
-# A code from an authenticator app: six digits (spaces allowed, as some apps show them).
-TwoStepCode = Annotated[str, msgspec.Meta(min_length=6, max_length=8, pattern=r"^[0-9 ]+$")]
 
 
 class TwoStepCodeRequest(Request, frozen=True):

@@ -100,7 +100,9 @@ class TwoStepSection:
                     " 1Password…), add an account with this key, time-based:",
                     size=13,
                 ),
-                ft.Text(setup.secret, selectable=True, weight=ft.FontWeight.W_600),
+                # Not selectable: a selectable text is a textbox to screen readers, which
+                # then do not read the key out; Copy key copies it.
+                ft.Text(setup.secret, weight=ft.FontWeight.W_600),
                 ft.TextButton("Copy key", icon=ft.Icons.COPY, on_click=copy),
                 ft.Text("Then type the code it shows for the bank.", size=13),
                 code,

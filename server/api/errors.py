@@ -47,7 +47,7 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (domain.CashDepositToOwnAccountError, 403, "Forbidden"),
     (app_errors.EmailTakenError, 409, "Conflict"),
     (app_errors.InvalidCredentialsError, 400, "Invalid grant"),
-    (app_errors.WrongTwoStepCodeError, 400, "Bad request"),
+    (app_errors.WrongTwoStepCodeError, 422, "Wrong code"),
     (app_errors.TwoStepAlreadyOnError, 409, "Conflict"),
     (app_errors.TwoStepNotStartedError, 409, "Conflict"),
     (app_errors.TwoStepUnavailableError, 503, "Service unavailable"),

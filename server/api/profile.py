@@ -82,7 +82,7 @@ class ProfileController(Controller):
         self, request: Request[Any, Any, Any], actor: Actor, data: TwoStepCodeRequest
     ) -> TwoStepState:
         """Turn two-step sign-in on with ``code``, the 6 digits your authenticator app shows for
-        the secret just set up: from then on signing in takes your password and a code. 400
+        the secret just set up: from then on signing in takes your password and a code. 422
         ``wrong_two_step_code``; 409 ``two_step_not_started`` (set it up first) or
         ``two_step_already_on``."""
         req = await decode_body(request, TwoStepCodeRequest)
@@ -96,7 +96,7 @@ class ProfileController(Controller):
         self, request: Request[Any, Any, Any], actor: Actor, data: TwoStepCodeRequest
     ) -> TwoStepState:
         """Turn two-step sign-in off with a current ``code`` from your authenticator app (off
-        already: the same answer). A wrong code is 400 ``wrong_two_step_code`` and counts
+        already: the same answer). A wrong code is 422 ``wrong_two_step_code`` and counts
         towards the sign-in lockout (429 ``too_many_attempts``)."""
         req = await decode_body(request, TwoStepCodeRequest)
         sessions = services_of(request.app).sessions

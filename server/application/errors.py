@@ -88,6 +88,15 @@ class TwoStepRequiredError(InvalidCredentialsError):
 
 
 class WrongTwoStepCodeError(DomainError):
+    """A code that is not the authenticator app's current one, or was used (422: the
+    request was well formed)."""
+
+    code = "wrong_two_step_code"
+
+
+class WrongSignInCodeError(InvalidCredentialsError):
+    """The same at the token endpoint, where every refused grant is a 400 (RFC 6749)."""
+
     code = "wrong_two_step_code"
 
 

@@ -38,6 +38,7 @@ from server.application.errors import (
     TwoStepRequiredError,
     UserNotFoundError,
     WrongPasswordError,
+    WrongSignInCodeError,
     WrongTwoStepCodeError,
 )
 from server.application.password_policy import WeakPasswordError, check_password
@@ -135,7 +136,7 @@ class SessionService:
         except TwoStepRequiredError as err:  # the app asks for the code and sends both again
             await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))
             raise
-        except WrongTwoStepCodeError as err:
+        except WrongSignInCodeError as err:
             await self._account_lock.failed(account_key)
             await self._ip_lock.failed(ip)
             await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))

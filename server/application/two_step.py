@@ -27,11 +27,16 @@ from server.application.errors import (
     TwoStepNotStartedError,
     TwoStepRequiredError,
     TwoStepUnavailableError,
+    WrongSignInCodeError,
     WrongTwoStepCodeError,
 )
 from shared.security import TwoStepSetup
 
 log = logging.getLogger("bank.api")
+
+_WRONG_OR_USED = (
+    "That code is wrong or was used already: type the one your authenticator app shows now."
+)
 
 TURN_ON_ACTION = "turn_on_two_step"
 TURN_OFF_ACTION = "turn_off_two_step"
@@ -120,9 +125,7 @@ async def check_at_sign_in(ctx: AppContext, user_id: UUID, code: str) -> None:
             )
         return
     if not await take_code(ctx, user_id, code):
-        raise WrongTwoStepCodeError(
-            "That code is wrong or was used already: type the one your authenticator app shows now."
-        )
+        raise WrongSignInCodeError(_WRONG_OR_USED)
 
 
 async def turn_off(ctx: AppContext, actor: Actor, code: str) -> bool:
@@ -130,8 +133,6 @@ async def turn_off(ctx: AppContext, actor: Actor, code: str) -> bool:
     if not await is_on(ctx, actor.user_id):
         return False
     if not await take_code(ctx, actor.user_id, code):
-        raise WrongTwoStepCodeError(
-            "That code is wrong or was used already: type the one your authenticator app shows now."
-        )
+        raise WrongTwoStepCodeError(_WRONG_OR_USED)
     await users.turn_two_step_off(ctx.pool, actor.user_id)
     return True

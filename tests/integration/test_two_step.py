@@ -72,12 +72,20 @@ async def test_a_customer_turns_two_step_sign_in_on_and_then_signs_in_with_a_cod
     now = step_at(time.time())
     wrong = code_at(secret, now - 5)
     r = await http.post("/api/v1/me/two-step/confirm", json={"code": wrong}, headers=ada.auth)
-    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
-    for bad in ({"code": "12ab56"}, {"code": "123"}, {}):
+    assert (r.status_code, r.json()["code"]) == (422, "wrong_two_step_code"), r.text
+    for bad in ({"code": "12ab56"}, {"code": "123"}, {"code": "1234567"}, {}):
         r = await http.post("/api/v1/me/two-step/confirm", json=bad, headers=ada.auth)
         assert (r.status_code, r.json()["code"]) == (400, "invalid_body"), r.text
-    r = await http.post(
-        "/api/v1/me/two-step/confirm", json={"code": code_at(secret, now)}, headers=ada.auth
+        if bad.get("code") in ("12ab56", "1234567"):  # said in words, not as the pattern
+            assert r.json()["detail"] == (
+                "Invalid request body: code: Expected the six digits an authenticator app"
+                " shows, like 123456"
+            ), r.text
+    current = code_at(secret, now)
+    r = await http.post(  # as some apps show it
+        "/api/v1/me/two-step/confirm",
+        json={"code": f"{current[:3]} {current[3:]}"},
+        headers=ada.auth,
     )
     assert (r.status_code, r.json()) == (200, {"two_step": True}), r.text
     assert (await _me(ada))["two_step"] is True
@@ -164,7 +172,7 @@ async def test_two_step_sign_in_is_turned_off_with_a_current_code_only(
     r = await http.post(
         "/api/v1/me/two-step/off", json={"code": code_at(secret, step)}, headers=cy.auth
     )
-    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text  # used
+    assert (r.status_code, r.json()["code"]) == (422, "wrong_two_step_code"), r.text  # used
     assert (await _me(cy))["two_step"] is True
     r = await http.post(
         "/api/v1/me/two-step/off", json={"code": code_at(secret, step + 1)}, headers=cy.auth
