@@ -10,7 +10,7 @@ import time
 
 from playwright.async_api import expect
 
-from client.views.two_step import CODE_HINT, ON_WORDS
+from client.views.two_step import CODE_HINT, ON_WORDS, SIGN_IN_CODE_HELP, SIGN_IN_CODE_LABEL
 from e2e.ui import TIMEOUT_MS, fill, register, shot, shows, tab, tap
 from server.application.totp import code_at, step_at
 
@@ -41,15 +41,16 @@ async def test_two_step_sign_in_is_turned_on_and_then_asked_for(phone) -> None:
     await fill(page, "Email", tess.email)
     await fill(page, "Password", tess.password)
     await tap(page, "Sign in")
-    await expect(shows(page, CODE_HINT)).to_be_visible(timeout=TIMEOUT_MS)  # the password was right
+    # The password was right: the code is asked for.
+    await expect(shows(page, SIGN_IN_CODE_HELP)).to_be_visible(timeout=TIMEOUT_MS)
     await shot(page, "two-step", "3-asked")
     # The code that confirmed it was used: the app's next one (a code is taken once).
-    await fill(page, "Code from your authenticator app", code_at(secret, confirmed))
+    await fill(page, SIGN_IN_CODE_LABEL, code_at(secret, confirmed))
     await tap(page, "Sign in")
     await expect(shows(page, re.compile("^That code is wrong or was used already"))).to_be_visible(
         timeout=TIMEOUT_MS
     )
     step = max(step_at(time.time()), confirmed + 1)
-    await fill(page, "Code from your authenticator app", code_at(secret, step))
+    await fill(page, SIGN_IN_CODE_LABEL, code_at(secret, step))
     await tap(page, "Sign in")
     await expect(shows(page, "Hello, Tess Example")).to_be_visible(timeout=TIMEOUT_MS)

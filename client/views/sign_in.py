@@ -10,7 +10,12 @@ from client.api import ApiError
 from client.controller import Controller
 from client.state import AppState, Topic
 from client.views.common import error_text, password_field
-from client.views.two_step import CODE_HINT, code_field, typed_code
+from client.views.two_step import (
+    SIGN_IN_CODE_HELP,
+    SIGN_IN_CODE_LABEL,
+    code_field,
+    typed_code,
+)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 12
@@ -34,7 +39,8 @@ class SignInScreen:
             on_submit=self._submit,
         )
         # Asked for once the bank says this customer's sign-in takes a code as well.
-        self.code = code_field("Code from your authenticator app")
+        self.code = code_field(SIGN_IN_CODE_LABEL, width=None)
+        self.code.prefix_icon = ft.Icons.PIN_OUTLINED
         self.code.visible = False
         self.code.on_submit = self._submit
         self.full_name = ft.TextField(
@@ -109,7 +115,7 @@ class SignInScreen:
             self.password.error = f"Use at least {MIN_PASSWORD} characters"
             ok = False
         if self.code.visible and typed_code(self.code.value) is None:
-            self.code.error = CODE_HINT
+            self.code.error = SIGN_IN_CODE_HELP
             ok = False
         if self.registering and not self.full_name.value.strip():
             self.full_name.error = "Enter your name"
@@ -133,9 +139,11 @@ class SignInScreen:
                 await self.ctrl.sign_in(email, password, otp or "")
             return  # the shell swaps this screen out
         except ApiError as err:
-            if err.code == "two_step_required":  # the password was right
-                self.code.visible = True
-                text = CODE_HINT
+            if err.code == "two_step_required":  # the password was right: not an error
+                self.code.visible, self.code.helper = True, SIGN_IN_CODE_HELP
+                self._ready_again()
+                await self.code.focus()  # the next thing to type
+                return
             elif err.code == "wrong_two_step_code":
                 self.code.value = ""
                 text = "That code is wrong or was used already: type the one your app shows now."
@@ -149,6 +157,9 @@ class SignInScreen:
             text = error_text(err)
         self.message.value = text
         self.message.visible = True
+        self._ready_again()
+
+    def _ready_again(self) -> None:
         self.busy.visible = False
         self.submit.disabled = False
         self.page.update()

@@ -28,10 +28,13 @@ def typed_code(text: str | None) -> str | None:
 
 
 CODE_HINT = "Type the 6 digits your authenticator app shows for the bank."
+# The sign-in screen's code field: short enough for a phone's width.
+SIGN_IN_CODE_LABEL = "Authenticator code"
+SIGN_IN_CODE_HELP = "The 6 digits your app shows for the bank"
 
 
-def code_field(label: str = "6-digit code") -> ft.TextField:
-    return ft.TextField(label=label, keyboard_type=ft.KeyboardType.NUMBER, width=260)
+def code_field(label: str = "6-digit code", width: int | None = 260) -> ft.TextField:
+    return ft.TextField(label=label, keyboard_type=ft.KeyboardType.NUMBER, width=width)
 
 
 class TwoStepSection:
