@@ -1,6 +1,7 @@
 """Staff endpoints.
 
 PUT /api/v1/admin/users/{id}/role   assign a role (admin)
+POST /api/v1/admin/users/{id}/two-step/off   turn a customer's two-step sign-in off (admin)
 GET /api/v1/admin/users?email=      look a user up by email (admin)
 GET /api/v1/audit?actor=&account=&from=&to=&limit=&cursor=   the audit trail (auditor, admin)
 """
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, get, put
+from litestar import Controller, Request, get, post, put
 from litestar.params import Parameter
 
 from server.adapters.audit import AuditRow
@@ -29,7 +30,13 @@ from server.api.security import audit_record
 from server.application import admin
 from server.application.context import Actor, AppContext
 from shared.money import INT64_MAX
-from shared.security import AuditEntry, AuditPage, RoleChangeRequest, UserResponse
+from shared.security import (
+    AuditEntry,
+    AuditPage,
+    RoleChangeRequest,
+    TwoStepState,
+    UserResponse,
+)
 
 MAX_AUDIT_PAGE = 500
 
@@ -94,6 +101,24 @@ class AdminController(Controller):
             audit_record(request, "change_role", actor),
         )
         return _user(user)
+
+    @post("/users/{user_id:str}/two-step/off", operation_id="resetTwoStep", status_code=200)
+    async def reset_two_step(
+        self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, user_id: str
+    ) -> TwoStepState:
+        """Admin only: turn off the two-step sign-in of a customer who lost their authenticator
+        app, once the bank has made sure it is them who asks. Their sessions end and they are
+        notified (``two_step_off``); they sign in with their password and can set it up again.
+        Not your own (403: use a code in Settings); 404 ``user_not_found``. Off already: the
+        same answer."""
+        await admin.reset_two_step(
+            ctx,
+            services_of(request.app).sessions,
+            actor,
+            parse_uuid(user_id, "user_id"),
+            audit_record(request, "reset_two_step", actor),
+        )
+        return TwoStepState(two_step=False)
 
     @get("/users", operation_id="findUser")
     async def find_user(

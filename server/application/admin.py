@@ -1,4 +1,5 @@
-"""Staff functions: assign roles (admin), search the audit trail (auditor, admin),
+"""Staff functions: assign roles (admin), turn a customer's two-step sign-in off for
+one who lost their authenticator (admin), search the audit trail (auditor, admin),
 and the bootstrap admin created at start-up from settings.
 
 A role change takes effect at once: the user's sessions are ended, so tokens
@@ -21,6 +22,7 @@ from server.adapters import audit as audit_log
 from server.adapters import passwords, users
 from server.adapters.audit import AuditRecord, AuditRow
 from server.adapters.users import UserRecord
+from server.application import two_step
 from server.application.access import check_role
 from server.application.context import Actor, AppContext
 from server.application.errors import PermissionDeniedError, UserNotFoundError
@@ -78,6 +80,39 @@ async def check_may_ask_role_change(ctx: AppContext, actor: Actor, user_id: UUID
     _check_may_change_role(actor, user_id)
     if await users.find_by_id(ctx.pool, user_id) is None:
         raise UserNotFoundError("No user with this id.")
+
+
+async def reset_two_step(
+    ctx: AppContext,
+    sessions: SessionService,
+    actor: Actor,
+    user_id: UUID,
+    audit: AuditRecord,
+) -> None:
+    """Admin only: turn off the two-step sign-in of a customer who lost their
+    authenticator app, once the bank has made sure, outside this system, that it is
+    them who asks (docs/adr/0902). Every session of theirs ends (the lost phone may be
+    one) and they are notified. Not one's own: an admin turns theirs off in Settings,
+    with a code. Off already: answered the same (a retry), audited as replayed."""
+    audit = msgspec.structs.replace(
+        audit, action=two_step.RESET_ACTION, target_type="user", target_id=str(user_id)
+    )
+    try:
+        check_role(actor, "admin")
+        if user_id == actor.user_id:
+            raise PermissionDeniedError(
+                "Turn your own two-step sign-in off in Settings, with a code from your app."
+            )
+        if await users.find_by_id(ctx.pool, user_id) is None:
+            raise UserNotFoundError("No user with this id.")
+        was_on = await two_step.is_on(ctx, user_id)
+        if was_on:
+            await users.turn_two_step_off(ctx.pool, user_id)
+            await sessions.revoke_all(user_id)
+    except DomainError as err:
+        await audit_log.write_alone(ctx.pool, audit.refused(err.code))
+        raise
+    await audit_log.write_alone(ctx.pool, audit.accepted() if was_on else audit.replayed())
 
 
 async def find_user(ctx: AppContext, actor: Actor, email: str) -> UserRecord:

@@ -40,6 +40,7 @@ _WRONG_OR_USED = (
 
 TURN_ON_ACTION = "turn_on_two_step"
 TURN_OFF_ACTION = "turn_off_two_step"
+RESET_ACTION = "reset_two_step"  # by staff, for a customer who lost their app
 
 
 def _box(ctx: AppContext) -> SecretBox:

@@ -26,7 +26,9 @@ Sources (one notification per source fact, keyed by it):
 - ``two_step_on`` / ``two_step_off``: an audit-events row ``turn_on_two_step`` /
   ``turn_off_two_step`` with outcome ``accepted`` (a retry that changed nothing is
   ``replayed``); key ``audit:<audit_log.id>``. Done by someone else, the first locks the
-  customer out and the second weakens the account.
+  customer out and the second weakens the account. ``reset_two_step`` (staff turned it
+  off for a customer who lost their app) is ``two_step_off`` to the customer it names
+  (``target_id``), not to the admin.
 
 A refused payment is not an event (rejected commands append nothing), so its
 only durable trace is the audit row, which the CDC connector streams to
@@ -89,6 +91,7 @@ AUDIT_KINDS: dict[tuple[str, str], NotificationKind] = {
     ("change_password", "accepted"): "password_changed",
     ("turn_on_two_step", "accepted"): "two_step_on",
     ("turn_off_two_step", "accepted"): "two_step_off",
+    ("reset_two_step", "accepted"): "two_step_off",
     **{(action, "rejected"): "payment_refused" for action in PAYMENT_ACTIONS},
 }
 
@@ -130,6 +133,7 @@ class AuditRow(msgspec.Struct, kw_only=True):
     outcome: str
     reason_code: str | None = None
     account_id: UUID | None = None
+    target_id: str | None = None
     session_id: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
@@ -244,6 +248,8 @@ def from_audit(row: AuditRow, now: datetime) -> Draft | None:
     if not _fresh(occurred, now):
         return None
     key = f"audit:{row.id}"
+    if row.action == "reset_two_step":  # staff did it, for the customer it names
+        return _reset_by_staff(row, key, occurred)
     if kind in SESSION_NEWS:
         title, done, advice = SESSION_NEWS[kind]
         device = (row.user_agent or "an unknown device")[:120]
@@ -279,6 +285,26 @@ def from_audit(row: AuditRow, now: datetime) -> Draft | None:
             account_id=row.account_id,
         )
     return None
+
+
+def _reset_by_staff(row: AuditRow, key: str, occurred: datetime) -> Draft | None:
+    """The customer's two-step sign-in turned off by staff (they lost their app): told
+    to the customer, not to the admin who did it, and not from any device of theirs."""
+    try:
+        customer = UUID(row.target_id or "")
+    except ValueError:
+        return None
+    return Draft(
+        user_id=customer,
+        source_key=key,
+        kind="two_step_off",
+        title=SESSION_NEWS["two_step_off"][0],
+        body=(
+            "The bank turned it off as you asked, and signed you out everywhere. Set it up"
+            " again in Settings. Not you? Call us at once."
+        ),
+        occurred_at=occurred,
+    )
 
 
 def _day(iso: Any) -> str | None:

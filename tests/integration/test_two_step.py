@@ -192,3 +192,42 @@ async def test_two_step_sign_in_is_turned_off_with_a_current_code_only(
         [told] = await wait_inbox(cy, kind)
         assert told["title"] == title and "Not you?" in told["body"], told
     assert len(await wait_inbox(cy, "two_step_off", count=2, timeout=2)) == 1
+
+
+async def test_staff_turn_it_off_for_a_customer_who_lost_their_phone(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
+) -> None:
+    dora = await sign_up(http, "Dora Lost Phone")
+    await _turned_on(dora)
+    assert (await _sign_in(http, dora.email)).json()["code"] == "two_step_required"
+    boss = await staff(http, stack, "admin", "Adm Reset")
+    teller = await staff(http, stack, "teller", "Tel Reset")
+    path = f"/api/v1/admin/users/{dora.user_id}/two-step/off"
+    for who, status in ((dora, 403), (teller, 403)):
+        r = await http.post(path, headers=who.auth)
+        assert (r.status_code, r.json()["code"]) == (status, "forbidden"), r.text
+    r = await http.post(f"/api/v1/admin/users/{boss.user_id}/two-step/off", headers=boss.auth)
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden"), r.text  # one's own: a code
+    r = await http.post(f"/api/v1/admin/users/{uuid.uuid4()}/two-step/off", headers=boss.auth)
+    assert (r.status_code, r.json()["code"]) == (404, "user_not_found"), r.text
+
+    r = await http.post(path, headers=boss.auth)
+    assert (r.status_code, r.json()) == (200, {"two_step": False}), r.text
+    # Every session of hers ended (the lost phone may hold one); the password alone
+    # signs her in again, and she is told.
+    r = await http.get("/api/v1/me", headers=dora.auth)
+    assert (r.status_code, r.json()["code"]) == (401, "session_revoked"), r.text
+    again = await _sign_in(http, dora.email)
+    assert again.status_code == 200, again.text
+    dora.token = again.json()["access_token"]
+    assert (await _me(dora))["two_step"] is False
+    [told] = await wait_inbox(dora, "two_step_off")
+    assert told["body"].startswith("The bank turned it off as you asked"), told
+    assert (await http.post(path, headers=boss.auth)).json() == {"two_step": False}  # a retry
+    assert len(await wait_inbox(dora, "two_step_off", count=2, timeout=2)) == 1
+    r = await http.get("/api/v1/notifications", headers=boss.auth)
+    assert [n for n in r.json()["items"] if n["kind"] == "two_step_off"] == []  # not the admin's

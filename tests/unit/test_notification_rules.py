@@ -386,3 +386,17 @@ def test_an_audit_record_without_its_headers_is_decoded() -> None:
     assert never_notifies(audit_record(None, None)) is False
     assert never_notifies(audit_record("sign_in", None)) is False
     assert never_notifies(audit_record("an_act_added_later", "accepted")) is True
+
+
+def test_two_step_turned_off_by_staff_is_told_to_the_customer_not_the_admin() -> None:
+    customer = uuid.uuid4()
+    draft = from_audit(
+        audit(action="reset_two_step", session_id="admin-session", target_id=str(customer)), NOW
+    )
+    assert draft is not None and draft.kind == "two_step_off"
+    assert draft.user_id == customer and draft.session_id is None
+    assert draft.title == "Two-step sign-in was turned off"
+    assert draft.body.startswith("The bank turned it off as you asked")
+    assert from_audit(audit(action="reset_two_step", target_id="not an id"), NOW) is None
+    own = from_audit(audit(action="turn_off_two_step", user_agent="Pixel 9"), NOW)
+    assert own is not None and own.user_id == OWNER and "Pixel 9" in own.body
