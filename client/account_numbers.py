@@ -9,9 +9,10 @@ payment is queued. UUIDs are internal ids and are never shown.
 
 from __future__ import annotations
 
+from shared.words import in_fours
+
 COUNTRY = "XN"
 LENGTH = 18
-GROUP = 4
 
 
 def compact(text: str) -> str:
@@ -21,8 +22,7 @@ def compact(text: str) -> str:
 
 def grouped(text: str) -> str:
     """Groups of four, as printed on a card or a statement: ``XN36 NWBK 0000 0000 01``."""
-    c = compact(text)
-    return " ".join(c[i : i + GROUP] for i in range(0, len(c), GROUP))
+    return in_fours(compact(text))
 
 
 def has_shape(text: str) -> bool:

@@ -17,6 +17,12 @@ def with_article(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeio' else 'a'} {noun}"
 
 
+def in_fours(text: str) -> str:
+    """Groups of four, as a long code is printed to be read and typed:
+    ``XN36 NWBK 0000 0000 01``, an authenticator app's key."""
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
 def day_text(d: date) -> str:
     """A day as a person reads it: "1 Mar 2027"."""
     return f"{d.day} {d:%b %Y}"

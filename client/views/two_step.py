@@ -72,30 +72,13 @@ class TwoStepSection:
         except Exception as ex:  # noqa: BLE001 - shown in words
             snack(self.page, error_text(ex))
             return
-        code = code_field()
-        error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
         async def copy(ev: ft.Event[ft.TextButton]) -> None:
             await ft.Clipboard().set(setup.secret.replace(" ", ""))
             snack(self.page, "Key copied")
 
-        async def confirm(ev: ft.Event[ft.TextButton]) -> None:
-            typed = typed_code(code.value)
-            if typed is None:
-                error.value, error.visible = CODE_HINT, True
-                self.page.update()
-                return
-            try:
-                await self.shell.ctrl.set_two_step(True, typed)
-            except Exception as ex:  # noqa: BLE001 - shown in words
-                error.value, error.visible = error_text(ex), True
-                self.page.update()
-                return
-            self.page.pop_dialog()
-            snack(self.page, "Two-step sign-in is on")
-
-        ask(
-            self.page,
+        self._ask_code(
+            True,
             "Set up two-step sign-in",
             [
                 ft.Text(
@@ -108,39 +91,47 @@ class TwoStepSection:
                 ft.Text(setup.secret, weight=ft.FontWeight.W_600),
                 ft.TextButton("Copy key", icon=ft.Icons.COPY, on_click=copy),
                 ft.Text("Then type the code it shows for the bank.", size=13),
-                code,
-                error,
             ],
-            ft.TextButton("Turn on", on_click=confirm),
-            scroll=True,
+            code_field(),
         )
 
     async def _off(self, e: ft.Event[ft.OutlinedButton]) -> None:
-        code = code_field("Code from your authenticator app")
+        self._ask_code(
+            False,
+            "Turn off two-step sign-in?",
+            [ft.Text("Your password alone will sign you in again.", size=13)],
+            code_field("Code from your authenticator app"),
+        )
+
+    def _ask_code(self, on: bool, title: str, intro: list[ft.Control], code: ft.TextField) -> None:
+        """A dialog that turns two-step sign-in ``on`` or off with the code typed in it."""
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
         async def confirm(ev: ft.Event[ft.TextButton]) -> None:
-            typed = typed_code(code.value)
-            if typed is None:
-                error.value, error.visible = CODE_HINT, True
-                self.page.update()
+            refused = await self._turn(on, code.value)
+            if refused is None:
+                self.page.pop_dialog()
+                snack(self.page, f"Two-step sign-in is {'on' if on else 'off'}")
                 return
-            try:
-                await self.shell.ctrl.set_two_step(False, typed)
-            except Exception as ex:  # noqa: BLE001 - shown in words
-                error.value, error.visible = error_text(ex), True
-                self.page.update()
-                return
-            self.page.pop_dialog()
-            snack(self.page, "Two-step sign-in is off")
+            error.value, error.visible = refused, True
+            self.page.update()
 
         ask(
             self.page,
-            "Turn off two-step sign-in?",
-            [
-                ft.Text("Your password alone will sign you in again.", size=13),
-                code,
-                error,
-            ],
-            ft.TextButton("Turn off", on_click=confirm),
+            title,
+            [*intro, code, error],
+            ft.TextButton("Turn on" if on else "Turn off", on_click=confirm),
+            scroll=on,  # the set-up dialog is taller than a small phone's screen
         )
+
+    async def _turn(self, on: bool, typed: str | None) -> str | None:
+        """Turn two-step sign-in ``on`` or off with the ``typed`` code; what to tell the
+        customer when that did not happen."""
+        code = typed_code(typed)
+        if code is None:
+            return CODE_HINT
+        try:
+            await self.shell.ctrl.set_two_step(on, code)
+        except Exception as ex:  # noqa: BLE001 - shown in words
+            return error_text(ex)
+        return None

@@ -3,8 +3,8 @@
 AES-256-GCM under a key derived (HKDF-SHA256) from the API's signing key, with its own
 label: one secret for the process to be given, and a key that opens nothing else. The
 customer's id is the associated data, so a sealed value copied to another user's row
-does not open. Rotating the signing key makes the sealed secrets unreadable: a customer
-then sets two-step sign-in up again (docs/adr/0902).
+does not open. Rotating the signing key makes the sealed secrets unreadable (503
+``two_step_unavailable``, never skipped; docs/adr/0902).
 """
 
 from __future__ import annotations

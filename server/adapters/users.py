@@ -17,6 +17,11 @@ class UserRecord:
     password_hash: str
     full_name: str
     role: Role  # the users table's CHECK constraint holds it to these
+    two_step: bool  # whether signing in also takes a code (two_step_of has the secret)
+
+
+# A UserRecord's columns, as every query that makes one selects or returns them.
+USER_COLUMNS = "id, email, password_hash, full_name, role, totp_secret IS NOT NULL AS two_step"
 
 
 async def insert_user(
@@ -41,9 +46,7 @@ async def insert_user(
 
 
 async def find_by_id(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID) -> UserRecord | None:
-    row = await conn.fetchrow(
-        "SELECT id, email, password_hash, full_name, role FROM users WHERE id = $1", user_id
-    )
+    row = await conn.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)
     return UserRecord(**dict(row)) if row else None
 
 
@@ -53,8 +56,7 @@ async def set_password_hash(conn: asyncpg.Connection, user_id: UUID, password_ha
 
 async def find_by_email(conn: asyncpg.Connection | asyncpg.Pool, email: str) -> UserRecord | None:
     row = await conn.fetchrow(
-        "SELECT id, email, password_hash, full_name, role FROM users"
-        " WHERE lower(email) = lower($1)",
+        f"SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)",
         email,
     )
     return UserRecord(**dict(row)) if row else None

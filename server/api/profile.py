@@ -44,7 +44,7 @@ class ProfileController(Controller):
             full_name=user.full_name,
             role=user.role,
             can_deposit=funding_handlers.deposits_open_to(ctx, actor),
-            two_step=await two_step.is_on(ctx, actor.user_id),
+            two_step=user.two_step,
         )
 
     @post("/password", operation_id="changePassword", status_code=200)

@@ -33,7 +33,8 @@ _CHANGE_ROLE = """
 UPDATE users u SET role = $2
 FROM (SELECT id, role FROM users WHERE id = $1 FOR UPDATE) old
 WHERE u.id = old.id
-RETURNING u.id, u.email, u.password_hash, u.full_name, u.role, old.role AS old_role
+RETURNING u.id, u.email, u.password_hash, u.full_name, u.role,
+          u.totp_secret IS NOT NULL AS two_step, old.role AS old_role
 """
 
 
@@ -103,9 +104,10 @@ async def reset_two_step(
             raise PermissionDeniedError(
                 "Turn your own two-step sign-in off in Settings, with a code from your app."
             )
-        if await users.find_by_id(ctx.pool, user_id) is None:
+        user = await users.find_by_id(ctx.pool, user_id)
+        if user is None:
             raise UserNotFoundError("No user with this id.")
-        was_on = await two_step.is_on(ctx, user_id)
+        was_on = user.two_step
         if was_on:
             await users.turn_two_step_off(ctx.pool, user_id)
             await sessions.revoke_all(user_id)

@@ -29,6 +29,7 @@ from server.adapters import passwords, users
 from server.adapters.audit import AuditRecord
 from server.adapters.rate_limits import FailureLock
 from server.adapters.sessions import SessionRecord, SessionStore
+from server.adapters.users import UserRecord
 from server.application import auth, two_step
 from server.application.context import Actor, AppContext
 from server.application.errors import (
@@ -132,7 +133,7 @@ class SessionService:
             await audit_log.write_alone(self._ctx.pool, audit.refused("invalid_credentials"))
             raise
         try:
-            await two_step.check_at_sign_in(self._ctx, user.id, code)
+            await two_step.check_at_sign_in(self._ctx, user, code)
         except TwoStepRequiredError as err:  # the app asks for the code and sends both again
             await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))
             raise
@@ -217,6 +218,24 @@ class SessionService:
         self._forget(session_id)
         await audit_log.write_alone(self._ctx.pool, audit.accepted())
 
+    async def _unless_locked_out(
+        self, actor: Actor, audit: AuditRecord, tries: str
+    ) -> tuple[UserRecord, str]:
+        """The signed-in user and the key of their account's lockout, which a wrong
+        current password or code counts towards as a failed sign-in does; refused (429,
+        audited) while the account is locked out."""
+        user = await users.find_by_id(self._ctx.pool, actor.user_id)
+        if user is None:
+            raise UserNotFoundError("This user no longer exists.")
+        account_key = _lock_key(user.email)
+        wait = await self._account_lock.locked_for(account_key)
+        if wait:
+            await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
+            raise TooManyAttemptsError(
+                f"Too many {tries}; try again in {counted(wait, 'second')}.", wait
+            )
+        return user, account_key
+
     # -- the password ------------------------------------------------------------------
     async def change_password(
         self, actor: Actor, current: str, new: str, audit: AuditRecord
@@ -229,16 +248,7 @@ class SessionService:
         audit = msgspec.structs.replace(
             audit, action="change_password", target_type="user", target_id=str(actor.user_id)
         )
-        user = await users.find_by_id(self._ctx.pool, actor.user_id)
-        if user is None:
-            raise UserNotFoundError("This user no longer exists.")
-        account_key = _lock_key(user.email)
-        wait = await self._account_lock.locked_for(account_key)
-        if wait:
-            await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
-            raise TooManyAttemptsError(
-                f"Too many wrong passwords; try again in {counted(wait, 'second')}.", wait
-            )
+        user, account_key = await self._unless_locked_out(actor, audit, "wrong passwords")
         if not await passwords.verify_password(user.password_hash, current):
             await self._account_lock.failed(account_key)
             await audit_log.write_alone(self._ctx.pool, audit.refused("wrong_password"))
@@ -282,16 +292,7 @@ class SessionService:
         audit = msgspec.structs.replace(
             audit, action=two_step.TURN_OFF_ACTION, target_type="user", target_id=str(actor.user_id)
         )
-        user = await users.find_by_id(self._ctx.pool, actor.user_id)
-        if user is None:
-            raise UserNotFoundError("This user no longer exists.")
-        account_key = _lock_key(user.email)
-        wait = await self._account_lock.locked_for(account_key)
-        if wait:
-            await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
-            raise TooManyAttemptsError(
-                f"Too many wrong codes; try again in {counted(wait, 'second')}.", wait
-            )
+        _, account_key = await self._unless_locked_out(actor, audit, "wrong codes")
         try:
             turned_off = await two_step.turn_off(self._ctx, actor, code)
         except WrongTwoStepCodeError as err:

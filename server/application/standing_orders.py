@@ -135,6 +135,15 @@ async def _check_payable(
     check_standing_transfer(source, target, amount, currency, ctx.settings.max_transaction_amount)
 
 
+async def _check_order_payable(
+    ctx: AppContext, conn: asyncpg.Connection, row: asyncpg.Record, amount: int
+) -> None:
+    """``_check_payable`` for a stored order paying ``amount`` from now on."""
+    await _check_payable(
+        ctx, conn, row["from_account_id"], row["to_account_id"], amount, row["currency"]
+    )
+
+
 async def _insert(
     conn: asyncpg.Connection,
     order_id: UUID,
@@ -300,14 +309,7 @@ async def _resumed(
             "This standing order has no payment left to make from today on;"
             " set up a new one to pay again."
         )
-    await _check_payable(
-        ctx,
-        conn,
-        row["from_account_id"],
-        row["to_account_id"],
-        row["amount"],
-        row["currency"],
-    )
+    await _check_order_payable(ctx, conn, row, row["amount"])
     index, due = nxt
     resumed: asyncpg.Record = await conn.fetchrow(
         "UPDATE standing_orders SET status = 'active', next_index = $2, next_due = $3,"
@@ -343,14 +345,7 @@ async def change(
             description = row["description"] if req.description is None else req.description
             same = (req.amount, description) == (row["amount"], row["description"])
             if not same:  # the same values again (a retry) write nothing
-                await _check_payable(
-                    ctx,
-                    conn,
-                    row["from_account_id"],
-                    row["to_account_id"],
-                    req.amount,
-                    row["currency"],
-                )
+                await _check_order_payable(ctx, conn, row, req.amount)
                 row = await conn.fetchrow(
                     "UPDATE standing_orders SET amount = $2, description = $3"
                     f" WHERE id = $1 RETURNING {COLUMNS}",

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from server.adapters import users
 from server.adapters.secret_box import SecretBox, UnreadableSecretError, box_for
+from server.adapters.users import UserRecord
 from server.application import totp
 from server.application.context import Actor, AppContext
 from server.application.errors import (
@@ -31,6 +32,7 @@ from server.application.errors import (
     WrongTwoStepCodeError,
 )
 from shared.security import TwoStepSetup
+from shared.words import in_fours
 
 log = logging.getLogger("bank.api")
 
@@ -60,14 +62,6 @@ def _open(ctx: AppContext, user_id: UUID, sealed: bytes) -> bytes:
         ) from None
 
 
-def _grouped(text: str) -> str:
-    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
-
-
-async def is_on(ctx: AppContext, user_id: UUID) -> bool:
-    return (await users.two_step_of(ctx.pool, user_id)).secret is not None
-
-
 async def begin(ctx: AppContext, actor: Actor, email: str) -> TwoStepSetup:
     """A new secret to put in an authenticator app (replacing one not yet confirmed)."""
     secret = totp.new_secret()
@@ -78,7 +72,7 @@ async def begin(ctx: AppContext, actor: Actor, email: str) -> TwoStepSetup:
             " code from the app you have, then set it up again."
         )
     return TwoStepSetup(
-        secret=_grouped(totp.secret_text(secret)), setup_uri=totp.setup_uri(secret, email)
+        secret=in_fours(totp.secret_text(secret)), setup_uri=totp.setup_uri(secret, email)
     )
 
 
@@ -105,35 +99,38 @@ async def confirm(ctx: AppContext, actor: Actor, code: str) -> None:
         )
 
 
-async def take_code(ctx: AppContext, user_id: UUID, code: str) -> bool:
-    """Whether ``code`` is a current, unused code of the user's app (it is used now).
-    True also when two-step sign-in is off: there is nothing to check."""
-    record = await users.two_step_of(ctx.pool, user_id)
-    if record.secret is None:
-        return True
-    secret = _open(ctx, user_id, record.secret)
-    step = totp.matching_step(secret, code, time.time(), record.last_step)
+async def _take_code(
+    ctx: AppContext, user_id: UUID, sealed: bytes, last_step: int | None, code: str
+) -> bool:
+    """Whether ``code`` is a current code of the ``sealed`` secret, of a step after
+    ``last_step`` (it is used now: never again)."""
+    secret = _open(ctx, user_id, sealed)
+    step = totp.matching_step(secret, code, time.time(), last_step)
     return step is not None and await users.take_step(ctx.pool, user_id, step)
 
 
-async def check_at_sign_in(ctx: AppContext, user_id: UUID, code: str) -> None:
+async def check_at_sign_in(ctx: AppContext, user: UserRecord, code: str) -> None:
     """After the right password: nothing more when two-step sign-in is off; else a code
     is required (``TwoStepRequiredError`` when none was sent) and must be right."""
-    if not code:
-        if await is_on(ctx, user_id):
-            raise TwoStepRequiredError(
-                "Enter the 6-digit code your authenticator app shows for the bank."
-            )
+    if not user.two_step:
         return
-    if not await take_code(ctx, user_id, code):
+    if not code:
+        raise TwoStepRequiredError(
+            "Enter the 6-digit code your authenticator app shows for the bank."
+        )
+    record = await users.two_step_of(ctx.pool, user.id)
+    if record.secret is None:  # turned off since the password was checked
+        return
+    if not await _take_code(ctx, user.id, record.secret, record.last_step, code):
         raise WrongSignInCodeError(_WRONG_OR_USED)
 
 
 async def turn_off(ctx: AppContext, actor: Actor, code: str) -> bool:
     """Turn two-step sign-in off with a current code; False when it was off already."""
-    if not await is_on(ctx, actor.user_id):
+    record = await users.two_step_of(ctx.pool, actor.user_id)
+    if record.secret is None:
         return False
-    if not await take_code(ctx, actor.user_id, code):
+    if not await _take_code(ctx, actor.user_id, record.secret, record.last_step, code):
         raise WrongTwoStepCodeError(_WRONG_OR_USED)
     await users.turn_two_step_off(ctx.pool, actor.user_id)
     return True

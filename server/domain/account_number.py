@@ -12,6 +12,7 @@ a real country's IBAN. The serial comes from a PostgreSQL sequence (migration
 from __future__ import annotations
 
 from server.domain import errors
+from shared.words import in_fours
 
 COUNTRY = "XN"
 BANK_CODE = "NWBK"
@@ -60,7 +61,7 @@ def parse(text: str) -> str:
 
 def formatted(compact: str) -> str:
     """Groups of four, as printed on a card or a statement."""
-    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+    return in_fours(compact)
 
 
 def looks_like_account_number(text: str) -> bool:

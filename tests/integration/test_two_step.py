@@ -5,6 +5,7 @@ passwords do. Turning it off takes a current code."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 import uuid
@@ -16,6 +17,7 @@ import httpx
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
+from server.adapters.secret_box import SecretBox
 from server.application.totp import code_at, step_at
 from tests.integration.test_notifications import wait_inbox
 from tests.support.customers import PASSWORD, Customer, sign_up
@@ -231,3 +233,34 @@ async def test_staff_turn_it_off_for_a_customer_who_lost_their_phone(
     assert len(await wait_inbox(dora, "two_step_off", count=2, timeout=2)) == 1
     r = await http.get("/api/v1/notifications", headers=boss.auth)
     assert [n for n in r.json()["items"] if n["kind"] == "two_step_off"] == []  # not the admin's
+
+
+async def test_one_code_sent_twice_at_once_signs_in_once(http: httpx.AsyncClient) -> None:
+    """The step is taken in one conditional UPDATE: of two sign-ins racing with the same
+    code, one gets a session and the other is refused as a used code."""
+    eve = await sign_up(http, "Eve Racing")
+    secret, step = await _turned_on(eve)
+    code = code_at(secret, step + 1)
+    answers = await asyncio.gather(*(_sign_in(http, eve.email, code) for _ in range(2)))
+    assert sorted(r.status_code for r in answers) == [200, 400], [r.text for r in answers]
+    [refused] = [r for r in answers if r.status_code == 400]
+    assert refused.json()["code"] == "wrong_two_step_code"
+
+
+async def test_a_secret_the_key_does_not_open_is_503_and_signs_nobody_in(
+    http: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    """Sealed under a key the API no longer has (the signing key was changed): no code
+    can be checked, and none is skipped; the bank says so, not a 500."""
+    fay = await sign_up(http, "Fay Old Key")
+    secret, step = await _turned_on(fay)
+    await db.execute(
+        "UPDATE users SET totp_secret = $2 WHERE id = $1",
+        uuid.UUID(fay.user_id),
+        SecretBox("a key this API never had").seal(uuid.UUID(fay.user_id), secret),
+    )
+    r = await _sign_in(http, fay.email, code_at(secret, step + 1))
+    assert (r.status_code, r.json()["code"]) == (503, "two_step_unavailable"), r.text
+    assert int(r.headers["retry-after"]) > 0
+    r = await _sign_in(http, fay.email)  # without a code: still asked for one
+    assert (r.status_code, r.json()["code"]) == (400, "two_step_required"), r.text

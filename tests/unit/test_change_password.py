@@ -88,6 +88,7 @@ async def test_a_change_the_database_did_not_take_can_be_retried_with_the_same_p
         "password_hash": await passwords.hash_password(OLD),
         "full_name": "Ada Lovelace",
         "role": "customer",
+        "two_step": False,
     }
     pool, store = Pool(row), Store(user_id, "here", "phone", "laptop")
     ctx = SimpleNamespace(settings=SimpleNamespace(session_check_cache_seconds=1.0), pool=pool)
