@@ -30,6 +30,7 @@ from runtime.loop_watchdog import loop_watched
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
 from server.adapters.postgres.pool import (
+    ACQUIRE_TIMEOUT_SECONDS,
     CONNECT_TIMEOUT_SECONDS,
     STATEMENT_TIMEOUT_SECONDS,
     create_pool,
@@ -121,6 +122,7 @@ async def build_services(
         max_size=settings.db_pool_max,
         timeout=CONNECT_TIMEOUT_SECONDS,
         command_timeout=STATEMENT_TIMEOUT_SECONDS,
+        acquire_timeout=ACQUIRE_TIMEOUT_SECONDS,
     )
     # The read-model tables query through the same pool (Piccolo uses
     # ``engine.pool`` when it is set; it never opens one of its own here).

@@ -23,7 +23,7 @@ import redis.asyncio
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
-from server.adapters.postgres.pool import STATEMENT_TIMEOUT_SECONDS
+from server.adapters.postgres.pool import ACQUIRE_TIMEOUT_SECONDS, STATEMENT_TIMEOUT_SECONDS
 from tests.support.customers import Customer, sign_up
 from tests.support.links import HangingLink, database_url_through, port_of
 
@@ -193,4 +193,48 @@ async def test_a_postgres_that_hangs_answers_503_in_bounded_time_and_the_api_goe
         assert set(seen) <= {201, 503}, seen
         assert r.json()["balance"]["amount"] == 350
         assert await ada.balance(account) == 350
+    link.close()
+
+
+async def test_requests_queued_for_a_connection_to_a_hanging_postgres_get_503_soon(
+    stack: EmbeddedStack, api_factory: Callable[..., ManagedProcess]
+) -> None:
+    """More requests than the pool has connections while PostgreSQL hangs: the ones
+    holding a connection wait for their statement's timeout; the ones queued behind
+    them are told at once that nothing was changed, not in turn, minutes later."""
+    pool_size, queued = 2, 6
+    link = HangingLink(port_of(stack.database_url))
+    env = {
+        "BANK_DATABASE_URL": database_url_through(stack.database_url, await link.start()),
+        "BANK_DB_POOL_MIN": str(pool_size),
+        "BANK_DB_POOL_MAX": str(pool_size),
+    }
+    api = await asyncio.to_thread(api_factory, extra_env=env)
+    async with httpx.AsyncClient(base_url=api.url, timeout=60.0) as http:
+        ada = await sign_up(http, "Ada Queued")
+        account = (await ada.open_account())["id"]
+        assert (await ada.deposit(account, 100)).status_code == 201
+
+        async def timed_read() -> tuple[float, httpx.Response]:
+            started = time.monotonic()
+            r = await ada.account(account)
+            return time.monotonic() - started, r
+
+        link.flowing.clear()
+        try:
+            answers = await asyncio.gather(*(timed_read() for _ in range(pool_size + queued)))
+        finally:
+            link.flowing.set()
+        for _, r in answers:
+            _assert_unavailable(r, "nothing was changed")
+        waits = sorted(seconds for seconds, _ in answers)
+        # Without a bound on the wait, each pair behind the first waited the pair
+        # before it out and then a connect's timeout: 13, 18 and 23 s here.
+        assert waits[-1] < 2 * STATEMENT_TIMEOUT_SECONDS + 3, waits
+        assert sum(w < ACQUIRE_TIMEOUT_SECONDS + 1.5 for w in waits) >= queued, waits
+        # The link flows again: the API serves again, never restarted.
+        seen: list[int] = []
+        r = await _until(lambda: ada.account(account), 200, seen)
+        assert set(seen) <= {200, 503}, seen
+        assert r.json()["balance"]["amount"] == 100
     link.close()

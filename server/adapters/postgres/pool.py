@@ -11,6 +11,12 @@ transaction left open (the connection's own ``_reset``, a round trip only then).
 
 A new user of a pool that does keep session state must undo it itself, or take a
 connection of its own (``asyncpg.connect``).
+
+The API's pool also bounds the wait for a connection (``acquire_timeout``): asyncpg
+waits without end by default, so while PostgreSQL hangs every request beyond the
+pool's size queued behind the ones holding a connection, each of those waiting a
+statement's timeout and the rollback's, and the last customer in the queue waited
+minutes for a 503 (docs/adr/0717-a-wait-for-a-database-connection-is-bounded.md).
 """
 
 from __future__ import annotations
@@ -31,13 +37,70 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 # 2.4-2.6 s, had no failure with a 1 s timeout (docs/adr/0302). The pipeline processes
 # set none: they are watched for progress and restarted (docs/adr/0700).
 STATEMENT_TIMEOUT_SECONDS = 4.0
+# How long an API request may wait for a pooled connection (connecting included) before
+# it is a 503 that changed nothing. Healthy, a request waits microseconds for one (the
+# group commit holds two at most); a queue this long means the database hangs or cannot
+# keep up, and a client told to retry beats one left waiting past its own timeout
+# (10 s in client/api.py: this wait plus a statement's two stays under it).
+ACQUIRE_TIMEOUT_SECONDS = 2.0
+
+
+class NoConnectionInTimeError(ConnectionError):
+    """No pooled connection came free (or could be opened) within the pool's acquire
+    timeout: nothing was sent to the database, so nothing was changed (a 503 that says
+    so, not the "may still take effect" of a statement that got no answer)."""
+
+
+class _BoundedWaitPool(asyncpg.Pool):  # type: ignore[misc]
+    """An asyncpg pool whose ``acquire()`` gives up after ``acquire_timeout`` seconds
+    unless the caller names its own timeout. Piccolo's queries (``engine.pool``) and
+    ``pool.fetch`` and friends acquire through it too."""
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acquire_timeout = acquire_timeout
+
+    async def _acquire(self, timeout: float | None) -> Any:
+        if timeout is None and not self._queue.empty():
+            # A connection is free: taken without waiting (a closed one is reopened
+            # within the connect timeout), and without a timer's cost (12 µs of CPU
+            # per acquire, measured: ADR 0717).
+            return await super()._acquire(None)
+        try:
+            return await super()._acquire(self._acquire_timeout if timeout is None else timeout)
+        except TimeoutError:
+            pass
+        # Raised outside the handler: no TimeoutError in its context, which would read
+        # as a statement that got no answer (server/api/errors.py, ``unanswered``).
+        raise NoConnectionInTimeError(
+            f"no database connection came free within {self._acquire_timeout} s"
+        )
 
 
 async def _no_session_reset(conn: asyncpg.Connection) -> None:
     """Nothing to reset: no pooled code leaves session state behind."""
 
 
-async def create_pool(dsn: str, **kwargs: Any) -> asyncpg.Pool:
-    """``asyncpg.create_pool`` with the release reset left out."""
-    pool: asyncpg.Pool = await asyncpg.create_pool(dsn, reset=_no_session_reset, **kwargs)
-    return pool
+async def create_pool(
+    dsn: str, *, acquire_timeout: float | None = None, **kwargs: Any
+) -> asyncpg.Pool:
+    """``asyncpg.create_pool`` with the release reset left out; with ``acquire_timeout``,
+    a wait for a connection that ends in ``NoConnectionInTimeError``."""
+    if acquire_timeout is None:
+        pool: asyncpg.Pool = await asyncpg.create_pool(dsn, reset=_no_session_reset, **kwargs)
+        return pool
+    # asyncpg.create_pool's own defaults (it cannot be given a pool class); the caller
+    # names min_size and max_size.
+    options: dict[str, Any] = {
+        "max_queries": 50000,
+        "max_inactive_connection_lifetime": 300.0,
+        "loop": None,
+        "connection_class": asyncpg.Connection,
+        "record_class": asyncpg.Record,
+    }
+    options.update(kwargs)
+    bounded = _BoundedWaitPool(
+        dsn, reset=_no_session_reset, acquire_timeout=acquire_timeout, **options
+    )
+    await bounded  # opens min_size connections, as create_pool's await does
+    return bounded
