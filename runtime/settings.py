@@ -159,6 +159,12 @@ class SecuritySettings(msgspec.Struct, kw_only=True, frozen=True):
     # Auth. The signing key is read from jwt_secret, or else from a dev key file
     # that the embedded stack generates under data_dir (never committed).
     jwt_secret: str = field(default="", name="jwt_secret")
+    # Keys that seal what the bank keeps secret for its customers (two-step sign-in),
+    # comma-separated, newest first: the first seals, every one opens, and the signing
+    # key opens too (what was sealed before these were set). Rotating the signing key:
+    # list a new key of their own, then the old signing key, or the customers' two-step
+    # secrets stop opening (docs/adr/0903). Empty: the signing key seals.
+    sealing_keys: str = field(default="", name="sealing_keys")
     access_token_ttl_seconds: int = field(default=900, name="access_token_ttl_seconds")
     refresh_token_ttl_seconds: int = field(default=30 * 24 * 3600, name="refresh_token_ttl_seconds")
     # How long an API process trusts "this session is still active" before asking Redis again.
@@ -404,6 +410,11 @@ class Settings:
             tmp.chmod(0o600)
             os.replace(tmp, path)
         return path.read_text().strip()
+
+    def sealing_keys(self) -> tuple[str, ...]:
+        """The keys that open sealed secrets, the one that seals first."""
+        listed = [k.strip() for k in self.security.sealing_keys.split(",") if k.strip()]
+        return tuple(dict.fromkeys([*listed, self.signing_key()]))
 
 
 def _from_flat(flat: dict[str, Any]) -> Settings:

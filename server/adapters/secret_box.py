@@ -1,16 +1,22 @@
 """Secrets the bank keeps for its customers (two-step sign-in), sealed at rest.
 
-AES-256-GCM under a key derived (HKDF-SHA256) from the API's signing key, with its own
-label: one secret for the process to be given, and a key that opens nothing else. The
-customer's id is the associated data, so a sealed value copied to another user's row
-does not open. Rotating the signing key makes the sealed secrets unreadable (503
-``two_step_unavailable``, never skipped; docs/adr/0902).
+AES-256-GCM under keys derived (HKDF-SHA256) from the sealing keys the process is given
+(``Settings.sealing_keys``: its own, then the API's signing key), with a label of their
+own: a key that opens nothing else. The customer's id is the associated data, so a
+sealed value copied to another user's row does not open.
+
+The first key seals; every key opens. A value sealed under a later one (an older key,
+kept while it is rotated out) opens as ``stale``, and is sealed again under the first
+(``two_step``, at the customer's next code; ``python -m server.reseal_secrets``, all at
+once), after which the old key can go. A value no key opens is an error (503
+``two_step_unavailable``, never skipped; docs/adr/0903).
 """
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import NamedTuple
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -23,28 +29,45 @@ _NONCE_BYTES = 12
 
 
 class UnreadableSecretError(Exception):
-    """A sealed secret that this key does not open (another key, another user, damage)."""
+    """A sealed secret that no key opens (a key missing, another user, damage)."""
+
+
+class Opened(NamedTuple):
+    secret: bytes
+    stale: bool  # sealed under an older key: to be sealed again under the first
+
+
+def _aead(master_key: str) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LABEL).derive(
+        master_key.encode()
+    )
+    return AESGCM(key)
 
 
 class SecretBox:
-    def __init__(self, master_key: str) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LABEL).derive(
-            master_key.encode()
-        )
-        self._aead = AESGCM(key)
+    def __init__(self, *master_keys: str) -> None:
+        if not master_keys:
+            raise ValueError("a secret box needs a key")
+        self._aeads = [_aead(k) for k in master_keys]
 
     def seal(self, owner: UUID, secret: bytes) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, secret, owner.bytes)
+        return nonce + self._aeads[0].encrypt(nonce, secret, owner.bytes)
+
+    def opened(self, owner: UUID, sealed: bytes) -> Opened:
+        nonce, box = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+        for i, aead in enumerate(self._aeads):
+            try:
+                return Opened(aead.decrypt(nonce, box, owner.bytes), stale=i > 0)
+            except (InvalidTag, ValueError):
+                continue
+        raise UnreadableSecretError("no sealing key opens the sealed secret")
 
     def open(self, owner: UUID, sealed: bytes) -> bytes:
-        try:
-            return self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], owner.bytes)
-        except (InvalidTag, ValueError) as exc:
-            raise UnreadableSecretError(str(exc) or "the sealed secret does not open") from None
+        return self.opened(owner, sealed).secret
 
 
 @lru_cache(maxsize=4)
-def box_for(master_key: str) -> SecretBox:
-    """One box per key, built once (the key derivation is not free)."""
-    return SecretBox(master_key)
+def box_for(master_keys: tuple[str, ...]) -> SecretBox:
+    """One box per set of keys, built once (the key derivation is not free)."""
+    return SecretBox(*master_keys)

@@ -117,6 +117,39 @@ async def turn_two_step_off(conn: asyncpg.Connection | asyncpg.Pool, user_id: UU
     )
 
 
+# The columns that hold a sealed two-step secret: in use, and shown but not confirmed.
+SEALED_COLUMNS = ("totp_secret", "totp_pending")
+
+
+async def reseal_two_step(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, column: str, before: bytes, now: bytes
+) -> bool:
+    """Replace a sealed secret (``column``: one of SEALED_COLUMNS) by the same secret
+    sealed again; False when it changed meanwhile (turned off, or set up again)."""
+    if column not in SEALED_COLUMNS:
+        raise ValueError(f"{column} holds no sealed secret")
+    done = await conn.fetchval(
+        f"UPDATE users SET {column} = $3 WHERE id = $1 AND {column} = $2 RETURNING true",
+        user_id,
+        before,
+        now,
+    )
+    return bool(done)
+
+
+async def sealed_two_step_secrets(
+    conn: asyncpg.Connection | asyncpg.Pool,
+) -> list[tuple[UUID, bytes, str]]:
+    """Every sealed two-step secret: (user, sealed value, its column)."""
+    rows = await conn.fetch(
+        "SELECT id, totp_secret AS sealed, 'totp_secret' AS col FROM users"
+        " WHERE totp_secret IS NOT NULL"
+        " UNION ALL SELECT id, totp_pending, 'totp_pending' FROM users"
+        " WHERE totp_pending IS NOT NULL"
+    )
+    return [(r["id"], r["sealed"], r["col"]) for r in rows]
+
+
 async def take_step(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, step: int) -> bool:
     """Record that a code of ``step`` was used; False if this step or a later one was
     (the same code again, however fast the two requests came)."""

@@ -6,7 +6,9 @@ Set up in two steps so that nobody is locked out by a secret their app never too
 ``begin`` keeps a new secret as pending and shows it; ``confirm`` turns two-step sign-in
 on once a code made from it comes back. Turning it off takes a current code, so a
 session left open on a shared computer cannot weaken the account. Every code is taken
-once (``users.take_step``). The secrets are sealed at rest (``secret_box``).
+once (``users.take_step``). The secrets are sealed at rest (``secret_box``), and sealed
+again under the newest key when one opens under an older one (``reseal_all``, and at
+each right code).
 
 Sign-in calls ``check_at_sign_in`` after the password was found right; the session
 service counts a wrong code as a failed sign-in (lockout), as it does a wrong password.
@@ -16,10 +18,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple
 from uuid import UUID
 
+import asyncpg
+
 from server.adapters import users
-from server.adapters.secret_box import SecretBox, UnreadableSecretError, box_for
+from server.adapters.secret_box import Opened, SecretBox, UnreadableSecretError, box_for
 from server.adapters.users import UserRecord
 from server.application import totp
 from server.application.context import Actor, AppContext
@@ -46,15 +51,17 @@ RESET_ACTION = "reset_two_step"  # by staff, for a customer who lost their app
 
 
 def _box(ctx: AppContext) -> SecretBox:
-    return box_for(ctx.settings.signing_key())
+    return box_for(ctx.settings.sealing_keys())
 
 
-def _open(ctx: AppContext, user_id: UUID, sealed: bytes) -> bytes:
+def _open(ctx: AppContext, user_id: UUID, sealed: bytes) -> Opened:
     try:
-        return _box(ctx).open(user_id, sealed)
+        return _box(ctx).opened(user_id, sealed)
     except UnreadableSecretError:
         log.error(
-            "the two-step secret of user %s does not open: was the signing key changed?", user_id
+            "the two-step secret of user %s opens under no sealing key: was the signing key"
+            " changed without listing the old one in BANK_SEALING_KEYS?",
+            user_id,
         )
         raise TwoStepUnavailableError(
             "The bank cannot check two-step codes for this account right now; try again"
@@ -86,7 +93,7 @@ async def confirm(ctx: AppContext, actor: Actor, code: str) -> None:
             "Set two-step sign-in up first: POST /api/v1/me/two-step gives the secret for your"
             " authenticator app."
         )
-    secret = _open(ctx, actor.user_id, record.pending)
+    secret = _open(ctx, actor.user_id, record.pending).secret
     step = totp.matching_step(secret, code, time.time(), None)
     if step is None:
         raise WrongTwoStepCodeError(
@@ -103,10 +110,16 @@ async def _take_code(
     ctx: AppContext, user_id: UUID, sealed: bytes, last_step: int | None, code: str
 ) -> bool:
     """Whether ``code`` is a current code of the ``sealed`` secret, of a step after
-    ``last_step`` (it is used now: never again)."""
-    secret = _open(ctx, user_id, sealed)
-    step = totp.matching_step(secret, code, time.time(), last_step)
-    return step is not None and await users.take_step(ctx.pool, user_id, step)
+    ``last_step`` (it is used now: never again). A secret sealed under an older key is
+    sealed again under the current one once its code was right."""
+    opened = _open(ctx, user_id, sealed)
+    step = totp.matching_step(opened.secret, code, time.time(), last_step)
+    if step is None or not await users.take_step(ctx.pool, user_id, step):
+        return False
+    if opened.stale:
+        resealed = _box(ctx).seal(user_id, opened.secret)
+        await users.reseal_two_step(ctx.pool, user_id, "totp_secret", sealed, resealed)
+    return True
 
 
 async def check_at_sign_in(ctx: AppContext, user: UserRecord, code: str) -> None:
@@ -134,3 +147,29 @@ async def turn_off(ctx: AppContext, actor: Actor, code: str) -> bool:
         raise WrongTwoStepCodeError(_WRONG_OR_USED)
     await users.turn_two_step_off(ctx.pool, actor.user_id)
     return True
+
+
+class ResealReport(NamedTuple):
+    resealed: int  # secrets (in use or pending) sealed again under the first key
+    current: int  # secrets sealed under it already
+    unreadable: list[UUID]  # users whose secret no key opens
+
+
+async def reseal_all(pool: asyncpg.Pool, box: SecretBox) -> ResealReport:
+    """Seal every two-step secret that opens under an older key again under the first,
+    so that the older key can be dropped from BANK_SEALING_KEYS."""
+    resealed = current = 0
+    unreadable: list[UUID] = []
+    for user_id, sealed, column in await users.sealed_two_step_secrets(pool):
+        try:
+            opened = box.opened(user_id, sealed)
+        except UnreadableSecretError:
+            unreadable.append(user_id)
+            continue
+        if not opened.stale:
+            current += 1
+            continue
+        now = box.seal(user_id, opened.secret)
+        # Not done: changed meanwhile (turned off, set up again), and sealed under the first.
+        resealed += await users.reseal_two_step(pool, user_id, column, sealed, now)
+    return ResealReport(resealed, current, unreadable)

@@ -86,7 +86,11 @@ def _workloads(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             },
             "strategy": dep["spec"]["strategy"]["type"],
             "secrets": sorted(
-                (e["name"], e["valueFrom"]["secretKeyRef"]["key"])
+                (
+                    e["name"],
+                    e["valueFrom"]["secretKeyRef"]["key"],
+                    e["valueFrom"]["secretKeyRef"].get("optional", False),
+                )
                 for e in c.get("env", [])
                 if "secretKeyRef" in e.get("valueFrom", {})
             ),

@@ -29,6 +29,7 @@ PROCESSES = {
         "server.api.app",
         "server.adapters.migrations",
         "server.scheduler.__main__",
+        "server.maintenance.__main__",  # run in an API pod (kubectl exec)
     ],
     "cdc": ["cdc.__main__"],
     "projections": ["server.projections.__main__", "server.notifications.__main__"],

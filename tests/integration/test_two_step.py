@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -264,3 +266,80 @@ async def test_a_secret_the_key_does_not_open_is_503_and_signs_nobody_in(
     assert int(r.headers["retry-after"]) > 0
     r = await _sign_in(http, fay.email)  # without a code: still asked for one
     assert (r.status_code, r.json()["code"]) == (400, "two_step_required"), r.text
+
+
+OLD_KEY = "the signing key before it was rotated"
+NEW_KEY = "a sealing key of the bank's own"
+
+
+async def _sealed_under(db: asyncpg.Pool, c: Customer, key: str, secret: bytes) -> None:
+    """As if ``c``'s secret had been sealed under ``key`` (before a rotation)."""
+    user_id = uuid.UUID(c.user_id)
+    await db.execute(
+        "UPDATE users SET totp_secret = $2 WHERE id = $1",
+        user_id,
+        SecretBox(key).seal(user_id, secret),
+    )
+
+
+async def _opens_under_the_new_key_alone(db: asyncpg.Pool, c: Customer, column: str) -> bytes:
+    user_id = uuid.UUID(c.user_id)
+    sealed = await db.fetchval(f"SELECT {column} FROM users WHERE id = $1", user_id)
+    return SecretBox(NEW_KEY).open(user_id, sealed)
+
+
+async def test_after_a_key_rotation_the_old_secrets_open_and_are_sealed_again(
+    api_factory: Callable[..., ManagedProcess], db: asyncpg.Pool
+) -> None:
+    """The signing key was rotated with the old one listed in BANK_SEALING_KEYS: a
+    customer's secret sealed under it still signs in, and is sealed again under the
+    first key at that sign-in, so that the old key can go."""
+    keys = {"BANK_SEALING_KEYS": f"{NEW_KEY},{OLD_KEY}"}
+    api = await asyncio.to_thread(api_factory, extra_env=keys)
+    async with httpx.AsyncClient(base_url=api.url, timeout=30.0) as http:
+        gus = await sign_up(http, "Gus Rotated")
+        secret, step = await _turned_on(gus)
+        assert await _opens_under_the_new_key_alone(db, gus, "totp_secret") == secret
+        await _sealed_under(db, gus, OLD_KEY, secret)
+
+        r = await _sign_in(http, gus.email, code_at(secret, step + 1))
+        assert r.status_code == 200, r.text
+        assert await _opens_under_the_new_key_alone(db, gus, "totp_secret") == secret
+        r = await _sign_in(http, gus.email, code_at(secret, step + 1))  # still used once
+        assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+
+
+async def test_the_operator_seals_every_secret_again_in_one_run(
+    http: httpx.AsyncClient, db: asyncpg.Pool, stack: EmbeddedStack
+) -> None:
+    """``python -m server.maintenance reseal-secrets`` seals every secret in use or
+    pending under the first key; a secret no key opens is named and fails the run."""
+    hal, ivy, kim = [await sign_up(http, name) for name in ("Hal", "Ivy", "Kim")]
+    hal_secret, _ = await _turned_on(hal)
+    await _sealed_under(db, hal, OLD_KEY, hal_secret)
+    r = await ivy.http.post("/api/v1/me/two-step", headers=ivy.auth)  # shown, not confirmed
+    ivy_secret = _secret(r.json())
+    ivy_id = uuid.UUID(ivy.user_id)
+    await db.execute(
+        "UPDATE users SET totp_pending = $2 WHERE id = $1",
+        ivy_id,
+        SecretBox(OLD_KEY).seal(ivy_id, ivy_secret),
+    )
+    kim_secret, _ = await _turned_on(kim)
+    await _sealed_under(db, kim, "a key nobody kept", kim_secret)
+
+    env = stack.process_env({"BANK_SEALING_KEYS": f"{NEW_KEY},{OLD_KEY}"})
+    run = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.maintenance",
+        "reseal-secrets",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await run.communicate())[0].decode()
+    assert run.returncode == 1, out  # Kim's secret opens under no key
+    assert f"user {kim.user_id}:" in out and f"user {hal.user_id}:" not in out, out
+    assert await _opens_under_the_new_key_alone(db, hal, "totp_secret") == hal_secret
+    assert await _opens_under_the_new_key_alone(db, ivy, "totp_pending") == ivy_secret

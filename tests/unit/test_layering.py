@@ -23,6 +23,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "server/queries": ("server.projections", "server.api", "server.graphql"),
     "server/statements": ("server.api", "server.graphql", "server.projections", "server.queries"),
     "server/notifications": ("server.projections", "server.queries", "server.api"),
+    "server/maintenance": ("server.api", "server.graphql", "server.projections", "server.queries"),
     "cdc": ("server", "client", "infra"),
     "client": ("runtime", "server", "cdc", "infra"),
 }

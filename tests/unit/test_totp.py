@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from client.views.two_step import typed_code
+from runtime.settings import Settings
 from server.adapters.secret_box import SecretBox, UnreadableSecretError
 from server.application.totp import (
     STEP_SECONDS,
@@ -83,6 +84,28 @@ def test_a_sealed_secret_opens_only_for_its_owner_under_the_same_key() -> None:
         SecretBox("another key").open(ada, sealed)
     with pytest.raises(UnreadableSecretError):
         box.open(ada, sealed[:-1] + bytes([sealed[-1] ^ 1]))
+
+
+def test_the_first_key_seals_every_key_opens_and_an_older_one_says_so() -> None:
+    ada = uuid.uuid4()
+    sealed_before = SecretBox("the old signing key").seal(ada, RFC_SECRET)
+    rotated = SecretBox("a sealing key of its own", "the old signing key")
+    assert rotated.opened(ada, sealed_before) == (RFC_SECRET, True)  # stale: seal again
+    sealed_now = rotated.seal(ada, RFC_SECRET)
+    assert rotated.opened(ada, sealed_now) == (RFC_SECRET, False)
+    assert SecretBox("a sealing key of its own").open(ada, sealed_now) == RFC_SECRET
+    with pytest.raises(UnreadableSecretError):
+        SecretBox("the old signing key").open(ada, sealed_now)  # the old key can go
+    with pytest.raises(UnreadableSecretError):
+        rotated.open(uuid.uuid4(), sealed_before)  # another user's row, whichever key
+    with pytest.raises(ValueError):
+        SecretBox()
+
+
+def test_the_sealing_keys_are_the_listed_ones_then_the_signing_key() -> None:
+    assert Settings(jwt_secret="signing").sealing_keys() == ("signing",)
+    listed = Settings(jwt_secret="signing", sealing_keys=" new , old,,signing ")
+    assert listed.sealing_keys() == ("new", "old", "signing")
 
 
 def test_the_app_takes_six_digits_as_people_type_them() -> None:
