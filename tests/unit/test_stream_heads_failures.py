@@ -49,3 +49,32 @@ async def test_readers_are_cancelled_with_their_reader_task_not_left_waiting() -
     for reader in (first, second):
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(reader, 1.0)
+
+
+class _HangingThenTimedOutPool:
+    """A statement that waits for its timeout and fails (a database that hangs)."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.statements = 0
+        self.time_out = asyncio.Event()
+
+    async def fetch(self, *args: Any) -> list[Any]:
+        self.statements += 1
+        self.asked.set()
+        await self.time_out.wait()
+        raise TimeoutError("no answer within the statement timeout")
+
+
+async def test_readers_who_came_while_a_failing_statement_was_out_get_its_error() -> None:
+    """They are not sent in a second statement that would wait its timeout again."""
+    pool = _HangingThenTimedOutPool()
+    heads = StreamHeads(pool)  # type: ignore[arg-type]
+    first = asyncio.ensure_future(heads.head(uuid.uuid4()))
+    await pool.asked.wait()
+    later = [asyncio.ensure_future(heads.head(uuid.uuid4())) for _ in range(3)]
+    await asyncio.sleep(0)
+    pool.time_out.set()
+    got = await asyncio.gather(first, *later, return_exceptions=True)
+    assert all(isinstance(e, TimeoutError) for e in got), got
+    assert pool.statements == 1

@@ -4,7 +4,8 @@ Every plain read of an account asks for its stream's head, so that it is never o
 than a write its caller saw (server/queries/accounts.py). Under load many reads ask at
 once; here the ones that arrive while a query is out wait for it and then go together
 in the next one: one round trip and one statement for all of them, an index look-up
-per stream (docs/adr/0308-stream-heads-read-together.md).
+per stream (docs/adr/0308-stream-heads-read-together.md). A query that fails fails the
+readers that came meanwhile as well (docs/adr/0717).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ class StreamHeads:
                 try:
                     rows = await self.pool.fetch(_HEADS, list(asked))
                 except Exception as exc:  # noqa: BLE001 - each reader gets it (503 upstream)
-                    for _, f in _still_waiting(asked):
+                    # The readers that came while it was out get it too: a database that
+                    # did not answer this read would make them wait as long again.
+                    joined, self._waiting = self._waiting, {}
+                    for _, f in [*_still_waiting(asked), *_still_waiting(joined)]:
                         f.set_exception(exc)
                     continue
                 except BaseException:  # cancelled: so are the readers, rather than wait forever
