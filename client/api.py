@@ -33,6 +33,10 @@ from shared.notifications import MarkReadRequest, MarkReadResponse, Notification
 from shared.security import (
     ChangePasswordRequest,
     PasswordChanged,
+    PasswordReset,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    PasswordResetSent,
     ProfileResponse,
     SessionList,
     SessionResponse,
@@ -245,6 +249,26 @@ class BankApi:
         resp = await self._authed("DELETE", f"/auth/sessions/{session_id}")
         if resp.status_code >= 400:
             raise ApiError(_problem_of(resp))
+
+    async def request_password_reset(self, email: str) -> PasswordResetSent:
+        """Forgot the password: the bank emails a code (if ``email`` has an account)."""
+        resp = await self._send(
+            "POST",
+            "/auth/password-reset",
+            content=_encoder.encode(PasswordResetRequest(email=email)),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, PasswordResetSent)
+
+    async def reset_password(self, email: str, code: str, new: str) -> PasswordReset:
+        body = PasswordResetConfirm(email=email, code=code, new_password=new)
+        resp = await self._send(
+            "POST",
+            "/auth/password-reset/confirm",
+            content=_encoder.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, PasswordReset)
 
     async def change_password(self, current: str, new: str) -> PasswordChanged:
         body = ChangePasswordRequest(current_password=current, new_password=new)

@@ -270,6 +270,14 @@ class Controller:
         self.state.two_step = (await api(code)).two_step
         self.state.notify("profile")
 
+    async def request_password_reset(self, email: str) -> str:
+        """Ask the bank to email a code to reset a forgotten password; what it says."""
+        return (await self.api.request_password_reset(email)).detail
+
+    async def reset_password(self, email: str, code: str, new: str) -> None:
+        """Set a new password with the emailed code (every session of it ends)."""
+        await self.api.reset_password(email, code, new)
+
     async def change_password(self, current: str, new: str) -> int:
         """How many other sessions the bank ended (this one stays signed in)."""
         return (await self.api.change_password(current, new)).other_sessions_ended

@@ -249,6 +249,11 @@ class NotificationSettings(msgspec.Struct, kw_only=True, frozen=True):
     # server/notifications/README.md for FCM, APNs and Web Push).
     large_withdrawal: int = field(default=1_000_00, name="notifications_large_withdrawal")
     push_provider: str = field(default="log", name="notifications_push_provider")
+    # Email the bank sends (a code to reset a forgotten password): "file" writes each
+    # message to data_dir/mail/ as an .eml file (development; this machine reaches no
+    # mail server), the only provider this build has (server/adapters/mail.py).
+    mail_provider: str = field(default="file", name="mail_provider")
+    mail_from: str = field(default="Bank <no-reply@bank.local>", name="mail_from")
 
 
 class PipelineSettings(msgspec.Struct, kw_only=True, frozen=True):

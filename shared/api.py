@@ -34,6 +34,9 @@ AccountName = Annotated[
 ]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# The password policy's length (server/application/password_policy.py); the app checks it
+# before it asks the bank.
+PASSWORD_MIN_LENGTH = 12
 FullName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=ONE_LINE_NOT_BLANK)]
 
 
@@ -169,6 +172,23 @@ TwoStepCode = Annotated[
     str, msgspec.Meta(min_length=6, max_length=12, pattern=TWO_STEP_CODE_PATTERN)
 ]
 
+# A code that resets a forgotten password (sent by email): eight characters of an
+# alphabet without the ones people misread (0/O, 1/I), shown as ABCD-EFGH; typed in any
+# case, with or without the hyphen or spaces.
+RESET_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+RESET_CODE_LENGTH = 8
+RESET_CODE_PATTERN = r"^ *[A-HJ-NP-Za-hj-np-z2-9]{4}[ -]?[A-HJ-NP-Za-hj-np-z2-9]{4} *$"
+ResetCode = Annotated[str, msgspec.Meta(min_length=8, max_length=16, pattern=RESET_CODE_PATTERN)]
+
+
+def typed_reset_code(text: str | None) -> str | None:
+    """A reset code as typed ("abcd efgh", "ABCD-EFGH"), in capitals without the
+    hyphen; None if it is not one."""
+    code = (text or "").replace("-", "").replace(" ", "").upper()
+    ok = len(code) == RESET_CODE_LENGTH and all(c in RESET_CODE_ALPHABET for c in code)
+    return code if ok else None
+
+
 PATTERN_WORDS = {
     ONE_LINE: "one line of text, without control characters or characters that change"
     " the direction of text",
@@ -179,6 +199,7 @@ PATTERN_WORDS = {
     ACCOUNT_NUMBER_PATTERN: "an account number like XN12 NWBK 0000 0000 01",
     ACCOUNT_REF_PATTERN: "an account id (a UUID) or an account number like XN12 NWBK 0000 0000 01",
     TWO_STEP_CODE_PATTERN: "the six digits an authenticator app shows, like 123456",
+    RESET_CODE_PATTERN: "the eight-character code from the email, like ABCD-EFGH",
 }
 
 

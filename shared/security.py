@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from shared.api import Password, Request, TwoStepCode
+from shared.api import Email, Password, Request, ResetCode, TwoStepCode
 
 Role = Literal["customer", "teller", "admin", "auditor"]
 
@@ -59,6 +59,34 @@ class PasswordChanged(msgspec.Struct, kw_only=True):
     """The password is replaced; this many other sessions of the user were ended."""
 
     other_sessions_ended: int
+
+
+class PasswordResetRequest(Request, frozen=True):
+    """Forgot the password: a code to reset it is emailed to ``email`` if it has an account."""
+
+    email: Email
+
+
+class PasswordResetSent(msgspec.Struct, kw_only=True):
+    """The same answer whether the email has an account or not (no one learns which
+    emails are customers'): what to do next, and how long a code is valid."""
+
+    detail: str
+    code_valid_for_seconds: int
+
+
+class PasswordResetConfirm(Request, frozen=True):
+    """The emailed ``code`` and the ``new_password`` for the account of ``email``."""
+
+    email: Email
+    code: ResetCode
+    new_password: Password
+
+
+class PasswordReset(msgspec.Struct, kw_only=True):
+    """The password is replaced; this many sessions of the user were ended (all)."""
+
+    sessions_ended: int
 
 
 class UserResponse(msgspec.Struct, kw_only=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,12 @@ from client import counterparties
 from client.account_numbers import grouped
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of, money
-from shared.api import ACCOUNT_NAME_MAX_LENGTH, AccountResponse, TransactionResponse
+from shared.api import (
+    ACCOUNT_NAME_MAX_LENGTH,
+    EMAIL_PATTERN,
+    AccountResponse,
+    TransactionResponse,
+)
 from shared.words import moment_text
 
 SEED = "#1B5E8C"  # the bank's brand colour; Material 3 derives the palette from it
@@ -62,6 +68,10 @@ def account_number_text(a: AccountResponse) -> str:
 
 def account_label(a: AccountResponse) -> str:
     return f"{a.name} · {money(available_of(a))}"
+
+
+# What the app takes for an email address before it asks the bank (the API's own check).
+EMAIL = re.compile(EMAIL_PATTERN)
 
 
 def error_text(e: Exception) -> str:

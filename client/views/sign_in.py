@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import re
-
 import flet as ft
 
 from client.api import ApiError
 from client.controller import Controller
 from client.state import AppState, Topic
-from client.views.common import error_text, password_field
+from client.views.common import EMAIL, error_text, password_field
+from client.views.password_reset import PasswordReset
 from client.views.two_step import (
     SIGN_IN_CODE_HELP,
     SIGN_IN_CODE_LABEL,
     code_field,
     typed_code,
 )
-
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 12
+from shared.api import PASSWORD_MIN_LENGTH
 
 
 class SignInScreen:
@@ -53,6 +50,8 @@ class SignInScreen:
         self.busy = ft.ProgressRing(width=20, height=20, stroke_width=2, visible=False)
         self.submit = ft.FilledButton("Sign in", on_click=self._submit, expand=True)
         self.switch = ft.TextButton("New here? Create an account", on_click=self._toggle)
+        self.reset = PasswordReset(page, ctrl, self._password_was_reset)
+        self.forgot = ft.TextButton("Forgot your password?", on_click=self._forgot)
         self.heading = ft.Text("Welcome back", theme_style=ft.TextThemeStyle.HEADLINE_SMALL)
         self.control = ft.Container(
             ft.Column(
@@ -73,6 +72,7 @@ class SignInScreen:
                     self.full_name,
                     self.message,
                     ft.Row([self.submit, self.busy]),
+                    self.forgot,
                     self.switch,
                     ft.Text(
                         f"Server: {state.api_url}", size=11, color=ft.Colors.ON_SURFACE_VARIANT
@@ -92,6 +92,7 @@ class SignInScreen:
     def _toggle(self, e: ft.Event[ft.TextButton]) -> None:
         self.registering = not self.registering
         self.full_name.visible = self.registering
+        self.forgot.visible = not self.registering
         self.code.visible, self.code.value = False, ""
         self.submit.content = "Create account" if self.registering else "Sign in"
         self.heading.value = "Open your account" if self.registering else "Welcome back"
@@ -100,6 +101,17 @@ class SignInScreen:
         )
         self.message.visible = False
         self.page.update()
+
+    def _forgot(self, e: ft.Event[ft.TextButton]) -> None:
+        self.reset.start((self.email.value or "").strip())
+
+    async def _password_was_reset(self, email: str) -> None:
+        """Back on the form: the email filled in, the new password to type."""
+        self.email.value, self.password.value = email, ""
+        self.code.visible, self.code.value = False, ""
+        self.message.visible = False
+        self.page.update()
+        await self.password.focus()
 
     def _validate(self) -> bool:
         ok = True
@@ -111,8 +123,8 @@ class SignInScreen:
         if not self.password.value:
             self.password.error = "Enter your password"
             ok = False
-        elif self.registering and len(self.password.value) < MIN_PASSWORD:
-            self.password.error = f"Use at least {MIN_PASSWORD} characters"
+        elif self.registering and len(self.password.value) < PASSWORD_MIN_LENGTH:
+            self.password.error = f"Use at least {PASSWORD_MIN_LENGTH} characters"
             ok = False
         if self.code.visible and typed_code(self.code.value) is None:
             self.code.error = SIGN_IN_CODE_HELP

@@ -62,6 +62,69 @@ async def find_by_email(conn: asyncpg.Connection | asyncpg.Pool, email: str) -> 
     return UserRecord(**dict(row)) if row else None
 
 
+async def set_reset_code(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    user_id: UUID,
+    digest: bytes,
+    valid_seconds: int,
+    resend_after_seconds: int,
+) -> bool:
+    """Keep the digest of a new password-reset code, valid for ``valid_seconds`` from
+    the database's now (it replaces an older one); False, keeping the older one, when
+    that was issued less than ``resend_after_seconds`` ago."""
+    done = await conn.fetchval(
+        "UPDATE users SET reset_code_digest = $2,"
+        " reset_code_expires_at = now() + make_interval(secs => $3::float8)"
+        " WHERE id = $1 AND (reset_code_expires_at IS NULL"
+        "  OR reset_code_expires_at <= now() + make_interval(secs => $3::float8 - $4::float8))"
+        " RETURNING true",
+        user_id,
+        digest,
+        float(valid_seconds),
+        float(resend_after_seconds),
+    )
+    return bool(done)
+
+
+async def forget_reset_code(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, digest: bytes
+) -> None:
+    """Drop the code of ``digest`` (its email could not be sent: a new one may be asked
+    for at once)."""
+    await conn.execute(
+        "UPDATE users SET reset_code_digest = NULL, reset_code_expires_at = NULL"
+        " WHERE id = $1 AND reset_code_digest = $2",
+        user_id,
+        digest,
+    )
+
+
+async def valid_reset_code(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID) -> bytes | None:
+    """The digest of the user's password-reset code, unless there is none or it expired."""
+    digest: bytes | None = await conn.fetchval(
+        "SELECT reset_code_digest FROM users WHERE id = $1 AND reset_code_expires_at > now()",
+        user_id,
+    )
+    return digest
+
+
+async def reset_password(
+    conn: asyncpg.Connection, user_id: UUID, password_hash: str, digest: bytes
+) -> bool:
+    """Set the password with the reset code of ``digest``, taking the code (it works
+    once); False when it was taken meanwhile, replaced or expired."""
+    done = await conn.fetchval(
+        "UPDATE users SET password_hash = $2, reset_code_digest = NULL,"
+        " reset_code_expires_at = NULL"
+        " WHERE id = $1 AND reset_code_digest = $3 AND reset_code_expires_at > now()"
+        " RETURNING true",
+        user_id,
+        password_hash,
+        digest,
+    )
+    return bool(done)
+
+
 @dataclass(frozen=True, slots=True)
 class TwoStepRecord:
     """A user's two-step sign-in: the sealed secret in use (None: off), the one shown

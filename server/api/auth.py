@@ -5,6 +5,8 @@ POST   /api/v1/auth/token            OAuth2 grant_type=password or grant_type=re
 POST   /api/v1/auth/logout           end the caller's session (its tokens stop working)
 GET    /api/v1/auth/sessions         the caller's sessions
 DELETE /api/v1/auth/sessions/{id}    end one of them
+POST   /api/v1/auth/password-reset         forgot the password: a code by email
+POST   /api/v1/auth/password-reset/confirm the code and a new password
 """
 
 from __future__ import annotations
@@ -20,12 +22,19 @@ from litestar.params import Body
 from server.api.body import BadRequestError, decode_body
 from server.api.bootstrap import services_of
 from server.api.security import audit_record, issue_access_token
-from server.application import auth
+from server.application import auth, password_reset
 from server.application.context import Actor, AppContext
 from server.application.password_policy import WeakPasswordError, check_password
 from server.application.sessions import SessionService, SignedIn
-from shared.api import RegisterRequest, RegisterResponse, TokenResponse
-from shared.security import SessionList, SessionResponse
+from shared.api import RegisterRequest, RegisterResponse, TokenResponse, typed_reset_code
+from shared.security import (
+    PasswordReset,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    PasswordResetSent,
+    SessionList,
+    SessionResponse,
+)
 
 
 class TokenForm(msgspec.Struct, kw_only=True):
@@ -123,6 +132,46 @@ class AuthController(Controller):
             msgspec.structs.asdict(body),  # type: ignore[arg-type]
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
+
+    @post("/password-reset", operation_id="requestPasswordReset", status_code=202)
+    async def request_password_reset(
+        self, request: Request[Any, Any, Any], data: PasswordResetRequest
+    ) -> PasswordResetSent:
+        """Forgot the password: a code to reset it is emailed to ``email`` when it has an
+        account, valid for 30 minutes (no token needed). The answer is the same whether it
+        has one or not; a second code within a minute is not sent. 429 ``too_many_attempts``
+        while the client's address is locked out; 503 ``mail_unavailable`` when no email
+        could be sent (nothing changed)."""
+        req = await decode_body(request, PasswordResetRequest)
+        await _sessions(request).request_password_reset(
+            req.email, audit_record(request, password_reset.REQUEST_ACTION)
+        )
+        return PasswordResetSent(
+            detail=password_reset.SENT_DETAIL,
+            code_valid_for_seconds=password_reset.CODE_VALID_SECONDS,
+        )
+
+    @post("/password-reset/confirm", operation_id="resetPassword", status_code=200)
+    async def reset_password(
+        self, request: Request[Any, Any, Any], data: PasswordResetConfirm
+    ) -> PasswordReset:
+        """Set a new password with the code emailed to ``email`` (``ABCD-EFGH``, in any case,
+        with or without the hyphen). Every session of the account ends; the customer is
+        notified (``password_changed``); two-step sign-in, when on, still asks for its code.
+        A wrong, used or expired code is 422 ``wrong_reset_code`` and counts towards the
+        sign-in lockout (429 ``too_many_attempts``); ``new_password`` must pass the password
+        policy (400 ``weak_password``, the code still works)."""
+        req = await decode_body(request, PasswordResetConfirm)
+        try:
+            ended = await _sessions(request).reset_password(
+                req.email,
+                typed_reset_code(req.code) or "",  # the body's pattern lets only codes in
+                req.new_password,
+                audit_record(request, password_reset.RESET_ACTION),
+            )
+        except WeakPasswordError as exc:
+            raise BadRequestError(str(exc), "weak_password") from None
+        return PasswordReset(sessions_ended=ended)
 
     @post("/logout", operation_id="logout", status_code=204)
     async def logout(self, request: Request[Any, Any, Any], actor: Actor) -> None:

@@ -29,6 +29,7 @@ from runtime.heap import settle_heap
 from runtime.loop_watchdog import loop_watched
 from runtime.settings import Settings
 from server.adapters.account_repository import AccountRepository
+from server.adapters.mail import mailer_from_settings
 from server.adapters.postgres.pool import (
     ACQUIRE_TIMEOUT_SECONDS,
     CONNECT_TIMEOUT_SECONDS,
@@ -139,6 +140,7 @@ async def build_services(
             redis, "login-account", s.login_max_failures_per_account, window, lockout
         ),
         ip_lock=FailureLock(redis, "login-ip", s.login_max_failures_per_ip, window, lockout),
+        mailer=mailer_from_settings(settings),
     )
     return Services(
         settings=settings,

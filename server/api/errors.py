@@ -51,6 +51,8 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (app_errors.TwoStepAlreadyOnError, 409, "Conflict"),
     (app_errors.TwoStepNotStartedError, 409, "Conflict"),
     (app_errors.TwoStepUnavailableError, 503, "Service unavailable"),
+    (app_errors.WrongResetCodeError, 422, "Wrong code"),
+    (app_errors.MailUnavailableError, 503, "Service unavailable"),
     (app_errors.TooManyAttemptsError, 429, "Too many requests"),
     (app_errors.WrongPasswordError, 400, "Bad request"),
     (app_errors.SessionNotFoundError, 404, "Not found"),

@@ -42,6 +42,7 @@ PUBLIC_PATHS = [
     "^/schema",
     "^/metrics",
     "^/api/v1/auth/register",
+    "^/api/v1/auth/password-reset",
     f"^{TOKEN_URL}",
     "^/api/v1/ws",
 ]

@@ -115,3 +115,17 @@ class TwoStepUnavailableError(DomainError):
 
     code = "two_step_unavailable"
     retry_after = 300
+
+
+class WrongResetCodeError(DomainError):
+    """A password-reset code that is not the one emailed, was used, or expired (422:
+    the request was well formed). Counts towards the sign-in lockout."""
+
+    code = "wrong_reset_code"
+
+
+class MailUnavailableError(DomainError):
+    """An email could not be handed to the mail provider: nothing was sent (503)."""
+
+    code = "mail_unavailable"
+    retry_after = 60

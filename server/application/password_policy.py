@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-MIN_LENGTH = 12
+from shared.api import PASSWORD_MIN_LENGTH
+
+MIN_LENGTH = PASSWORD_MIN_LENGTH
 
 # Well-known passwords of 12 characters or more (from public breach top lists).
 _COMMON = frozenset(

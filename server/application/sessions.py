@@ -27,10 +27,11 @@ import msgspec
 from server.adapters import audit as audit_log
 from server.adapters import passwords, users
 from server.adapters.audit import AuditRecord
+from server.adapters.mail import Mailer
 from server.adapters.rate_limits import FailureLock
 from server.adapters.sessions import SessionRecord, SessionStore
 from server.adapters.users import UserRecord
-from server.application import auth, two_step
+from server.application import auth, password_reset, two_step
 from server.application.context import Actor, AppContext
 from server.application.errors import (
     InvalidCredentialsError,
@@ -39,6 +40,7 @@ from server.application.errors import (
     TwoStepRequiredError,
     UserNotFoundError,
     WrongPasswordError,
+    WrongResetCodeError,
     WrongSignInCodeError,
     WrongTwoStepCodeError,
 )
@@ -65,12 +67,18 @@ class SignedIn:
 
 class SessionService:
     def __init__(
-        self, ctx: AppContext, store: SessionStore, account_lock: FailureLock, ip_lock: FailureLock
+        self,
+        ctx: AppContext,
+        store: SessionStore,
+        account_lock: FailureLock,
+        ip_lock: FailureLock,
+        mailer: Mailer | None = None,
     ) -> None:
         self._ctx = ctx
         self._store = store
         self._account_lock = account_lock
         self._ip_lock = ip_lock
+        self._mailer = mailer
         self._cache_for = ctx.settings.session_check_cache_seconds
         self._active: dict[str, tuple[float, bool]] = {}
         self._looking_up: dict[str, asyncio.Task[bool]] = {}
@@ -271,6 +279,79 @@ class SessionService:
             await users.set_password_hash(conn, user.id, password_hash)
             await audit_log.write(conn, audit.accepted())
         return len(others)
+
+    # -- a forgotten password -----------------------------------------------------------
+    async def _unless_address_locked_out(self, audit: AuditRecord, *keys: str) -> None:
+        ip = audit.client_ip or "unknown"
+        wait = await self._ip_lock.locked_for(ip)
+        for key in keys:
+            wait = max(wait, await self._account_lock.locked_for(key))
+        if wait:
+            await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
+            raise TooManyAttemptsError(
+                f"Too many failed attempts; try again in {counted(wait, 'second')}.", wait
+            )
+
+    async def request_password_reset(self, email: str, audit: AuditRecord) -> None:
+        """Email a code to reset the password to ``email`` if it has an account (answered
+        the same either way); audited with what was done."""
+        audit = msgspec.structs.replace(
+            audit,
+            action=password_reset.REQUEST_ACTION,
+            target_type="user",
+            details={"email": email[:254]},
+        )
+        await self._unless_address_locked_out(audit)
+        user = await users.find_by_email(self._ctx.pool, email)
+        if user is None:
+            await audit_log.write_alone(self._ctx.pool, audit.refused("unknown_email"))
+            return
+        assert self._mailer is not None, "a session service that resets passwords needs a mailer"
+        audit = msgspec.structs.replace(audit, target_id=str(user.id))
+        if not await password_reset.send_code(self._ctx, self._mailer, user):
+            await audit_log.write_alone(self._ctx.pool, audit.refused("code_sent_recently"))
+            return
+        await audit_log.write_alone(self._ctx.pool, audit.accepted())
+
+    async def reset_password(self, email: str, code: str, new: str, audit: AuditRecord) -> int:
+        """Replace the password of ``email``'s account given the code emailed to it: every
+        session ends (whoever knew the old password is signed out). A wrong, used or
+        expired code counts towards the sign-in lockout; the new password must pass the
+        policy (``WeakPasswordError``, the code is kept). Returns how many sessions
+        ended."""
+        account_key, ip = _lock_key(email), audit.client_ip or "unknown"
+        audit = msgspec.structs.replace(
+            audit,
+            action=password_reset.RESET_ACTION,
+            target_type="user",
+            details={"email": email[:254]},
+        )
+        await self._unless_address_locked_out(audit, account_key)
+        user = await users.find_by_email(self._ctx.pool, email)
+        taken = await password_reset.code_is_right(self._ctx, user, code) if user else None
+        if user is not None:
+            audit = msgspec.structs.replace(audit, target_id=str(user.id))
+        if user is None or taken is None:
+            await self._account_lock.failed(account_key)
+            await self._ip_lock.failed(ip)
+            await audit_log.write_alone(self._ctx.pool, audit.refused("wrong_reset_code"))
+            raise WrongResetCodeError(
+                "That code is wrong, was used, or is older than 30 minutes. Check the latest"
+                " email from the bank, or ask for a new code."
+            )
+        check_password(new, user.email, user.full_name)
+        password_hash = await passwords.hash_password(new)
+        audit = msgspec.structs.replace(audit, actor_id=user.id, actor_role=user.role)
+        # Sessions end first, as for a changed password: if the reset then fails, a retry
+        # with the same code does it; the other way round, a thief stays signed in.
+        ended = await self._store.delete_all(user.id)
+        self._forget(*ended)
+        async with self._ctx.pool.acquire() as conn, conn.transaction():
+            if not await users.reset_password(conn, user.id, password_hash, taken):
+                raise WrongResetCodeError("That code was used meanwhile; ask for a new one.")
+            await audit_log.write(conn, audit.accepted())
+        await self._account_lock.succeeded(account_key)
+        return len(ended)
 
     # -- two-step sign-in ----------------------------------------------------------------
     async def confirm_two_step(self, actor: Actor, code: str, audit: AuditRecord) -> None:

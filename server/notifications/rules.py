@@ -22,7 +22,8 @@ Sources (one notification per source fact, keyed by it):
   ``audit:<audit_log.id>``.
 - ``password_changed``: an audit-events row ``change_password`` with outcome
   ``accepted``; key ``audit:<audit_log.id>``. A customer who did not change it learns
-  at once that someone who knew the password did.
+  at once that someone who knew the password did. So does ``reset_password`` (a
+  forgotten password reset with the code emailed to the customer).
 - ``two_step_on`` / ``two_step_off``: an audit-events row ``turn_on_two_step`` /
   ``turn_off_two_step`` with outcome ``accepted`` (a retry that changed nothing is
   ``replayed``); key ``audit:<audit_log.id>``. Done by someone else, the first locks the
@@ -89,6 +90,7 @@ class Draft:
 AUDIT_KINDS: dict[tuple[str, str], NotificationKind] = {
     ("sign_in", "accepted"): "new_sign_in",
     ("change_password", "accepted"): "password_changed",
+    ("reset_password", "accepted"): "password_changed",
     ("turn_on_two_step", "accepted"): "two_step_on",
     ("turn_off_two_step", "accepted"): "two_step_off",
     ("reset_two_step", "accepted"): "two_step_off",
