@@ -7,9 +7,9 @@ sealed value copied to another user's row does not open.
 
 The first key seals; every key opens. A value sealed under a later one (an older key,
 kept while it is rotated out) opens as ``stale``, and is sealed again under the first
-(``two_step``, at the customer's next code; ``python -m server.reseal_secrets``, all at
-once), after which the old key can go. A value no key opens is an error (503
-``two_step_unavailable``, never skipped; docs/adr/0903).
+(``two_step``, at the customer's next code; ``python -m server.maintenance
+reseal-secrets``, all at once), after which the old key can go. A value no key opens
+is an error (503 ``two_step_unavailable``, never skipped; docs/adr/0903).
 """
 
 from __future__ import annotations

@@ -42,8 +42,7 @@ from server.api.errors import PROBLEM_JSON
 from server.api.input_guard import InputGuard
 from server.api.openapi_errors import HandlerFacts, handler_facts
 from server.api.rate_limits import MONEY_MOVING
-from server.application.password_policy import MIN_LENGTH as PASSWORD_MIN_LENGTH
-from shared.api import DESCRIPTION_MAX_LENGTH, IDEMPOTENCY_KEY, Problem
+from shared.api import DESCRIPTION_MAX_LENGTH, IDEMPOTENCY_KEY, PASSWORD_MIN_LENGTH, Problem
 
 REF = "#/components/schemas/{name}"
 OAUTH2, BEARER = "OAuth2PasswordBearer", "BearerJWT"

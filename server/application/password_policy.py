@@ -10,8 +10,6 @@ import re
 
 from shared.api import PASSWORD_MIN_LENGTH
 
-MIN_LENGTH = PASSWORD_MIN_LENGTH
-
 # Well-known passwords of 12 characters or more (from public breach top lists).
 _COMMON = frozenset(
     {
@@ -64,9 +62,9 @@ class WeakPasswordError(ValueError):
 
 
 def check_password(password: str, email: str = "", full_name: str = "") -> None:
-    if len(password) < MIN_LENGTH:
+    if len(password) < PASSWORD_MIN_LENGTH:
         raise WeakPasswordError(
-            f"Choose a password of at least {MIN_LENGTH} characters"
+            f"Choose a password of at least {PASSWORD_MIN_LENGTH} characters"
             " (a few words strung together work well)."
         )
     folded = password.casefold()

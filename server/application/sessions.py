@@ -125,14 +125,7 @@ class SessionService:
         audit = msgspec.structs.replace(
             audit, action="sign_in", target_type="user", details={"username": email[:254]}
         )
-        wait = max(
-            await self._account_lock.locked_for(account_key), await self._ip_lock.locked_for(ip)
-        )
-        if wait:
-            await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
-            raise TooManyAttemptsError(
-                f"Too many failed sign-ins; try again in {counted(wait, 'second')}.", wait
-            )
+        await self._refuse_while_locked(audit, "failed sign-ins", account_key, ip)
         try:
             user = await auth.authenticate(self._ctx, email, password)
         except InvalidCredentialsError:
@@ -236,13 +229,22 @@ class SessionService:
         if user is None:
             raise UserNotFoundError("This user no longer exists.")
         account_key = _lock_key(user.email)
-        wait = await self._account_lock.locked_for(account_key)
+        await self._refuse_while_locked(audit, tries, account_key)
+        return user, account_key
+
+    async def _refuse_while_locked(
+        self, audit: AuditRecord, tries: str, account_key: str | None, ip: str | None = None
+    ) -> None:
+        """429 (audited ``locked_out``) while the account or the client address is locked
+        out by too many ``tries`` (wrong passwords, codes, reset codes)."""
+        wait = await self._account_lock.locked_for(account_key) if account_key else 0
+        if ip is not None:
+            wait = max(wait, await self._ip_lock.locked_for(ip))
         if wait:
             await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
             raise TooManyAttemptsError(
                 f"Too many {tries}; try again in {counted(wait, 'second')}.", wait
             )
-        return user, account_key
 
     # -- the password ------------------------------------------------------------------
     async def change_password(
@@ -281,17 +283,6 @@ class SessionService:
         return len(others)
 
     # -- a forgotten password -----------------------------------------------------------
-    async def _unless_address_locked_out(self, audit: AuditRecord, *keys: str) -> None:
-        ip = audit.client_ip or "unknown"
-        wait = await self._ip_lock.locked_for(ip)
-        for key in keys:
-            wait = max(wait, await self._account_lock.locked_for(key))
-        if wait:
-            await audit_log.write_alone(self._ctx.pool, audit.refused("locked_out"))
-            raise TooManyAttemptsError(
-                f"Too many failed attempts; try again in {counted(wait, 'second')}.", wait
-            )
-
     async def request_password_reset(self, email: str, audit: AuditRecord) -> None:
         """Email a code to reset the password to ``email`` if it has an account (answered
         the same either way); audited with what was done."""
@@ -301,7 +292,9 @@ class SessionService:
             target_type="user",
             details={"email": email[:254]},
         )
-        await self._unless_address_locked_out(audit)
+        await self._refuse_while_locked(
+            audit, "failed attempts", None, audit.client_ip or "unknown"
+        )
         user = await users.find_by_email(self._ctx.pool, email)
         if user is None:
             await audit_log.write_alone(self._ctx.pool, audit.refused("unknown_email"))
@@ -326,7 +319,7 @@ class SessionService:
             target_type="user",
             details={"email": email[:254]},
         )
-        await self._unless_address_locked_out(audit, account_key)
+        await self._refuse_while_locked(audit, "wrong codes", account_key, ip)
         user = await users.find_by_email(self._ctx.pool, email)
         taken = await password_reset.code_is_right(self._ctx, user, code) if user else None
         if user is not None:

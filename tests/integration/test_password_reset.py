@@ -5,7 +5,9 @@ lock the account out as wrong passwords do), and an old code does nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -159,3 +161,23 @@ async def test_wrong_codes_lock_the_account_out_as_wrong_passwords_do(
     r = await _reset(http, dan.email, code)
     assert (r.status_code, r.json()["code"]) == (429, "too_many_attempts"), r.text
     assert int(r.headers["retry-after"]) > 0
+
+
+async def test_a_mail_that_cannot_be_sent_is_503_and_a_retry_sends_one_at_once(
+    api_factory: Callable[..., ManagedProcess], tmp_path: Path
+) -> None:
+    """The mail provider fails (here: its folder cannot be made): 503 with Retry-After,
+    not a 500; the code is dropped, so the retry is not taken for a second request
+    within the minute and sends one at once."""
+    (tmp_path / "mail").write_text("a file where the mail folder goes")
+    api = await asyncio.to_thread(api_factory, extra_env={"BANK_DATA_DIR": str(tmp_path)})
+    async with httpx.AsyncClient(base_url=api.url, timeout=30.0) as http:
+        eve = await sign_up(http, "Eve Unmailed")
+        r = await _ask(http, eve.email)
+        assert (r.status_code, r.json()["code"]) == (503, "mail_unavailable"), r.text
+        assert int(r.headers["retry-after"]) > 0
+        (tmp_path / "mail").unlink()
+        assert (await _ask(http, eve.email)).status_code == 202
+        code = wait_for_reset_code(tmp_path / "mail", eve.email)
+        r = await _reset(http, eve.email, code)
+        assert (r.status_code, r.json()) == (200, {"sessions_ended": 1}), r.text
