@@ -647,14 +647,16 @@ class Controller:
         elif isinstance(msg, NotificationReceived):
             await self._received(msg.notification)
         elif isinstance(msg, BalanceChanged):
+            # the posting first: a list that has it when the balance moves need not ask
+            # the bank for the change (only a change without its posting sends it asking)
+            if msg.transaction is not None:
+                self.state.apply_transaction(msg.transaction)
             if self.state.apply_balance(
                 msg.account_id, msg.balance, msg.version, msg.available_balance
             ):
                 self._refresh_available(msg.account_id)
-            if msg.transaction is not None:
-                self.state.apply_transaction(msg.transaction)
-                if self.state.email:
-                    await self.cache.add_transaction(self.state.email, msg.transaction)
+            if msg.transaction is not None and self.state.email:
+                await self.cache.add_transaction(self.state.email, msg.transaction)
         elif isinstance(msg, AccountStatusChanged | AccountNameChanged):
             await self.refresh_accounts()
         elif isinstance(msg, LiveError) and msg.code == "unauthorized":

@@ -99,7 +99,9 @@ def bank_link(real_api_url: str) -> Iterator[BankLink]:
 def link(bank_link: BankLink) -> Iterator[BankLink]:
     bank_link.up()
     bank_link.lose_next_response("\x00never")
+    bank_link.hold_next_response("\x00never", 0)
     bank_link.lost_responses = 0  # counted per test
+    bank_link.held_responses = 0
     yield bank_link
     bank_link.up()
 

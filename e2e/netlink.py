@@ -11,7 +11,11 @@ client talks to the API through this proxy, which can
   contains ``marker`` to the API, but drop the connection instead of returning
   the answer, as a mobile network does when it fails at the worst moment. The
   server applied the command; the app cannot know, so it must retry with the
-  same idempotency key.
+  same idempotency key;
+- ``hold_next_response(marker, seconds)``: forward the next request whose first
+  line contains ``marker``, and hold its answer that long (a slow network), so a
+  test can change things while the answer is on its way (``held_responses``
+  counts the answers handed on after a hold).
 
 It runs its own event loop in a thread, so sync and async tests can use it.
 """
@@ -53,6 +57,8 @@ class BankLink:
         self._cuts = 0
         self._lose_marker: bytes | None = None
         self.lost_responses = 0
+        self._hold: tuple[bytes, float] | None = None
+        self.held_responses = 0
 
     @property
     def url(self) -> str:
@@ -76,6 +82,9 @@ class BankLink:
 
     def lose_next_response(self, marker: str) -> None:
         self._lose_marker = marker.encode()
+
+    def hold_next_response(self, marker: str, seconds: float) -> None:
+        self._hold = (marker.encode(), seconds)
 
     def count(self, marker: str) -> int:
         m = marker.encode()
@@ -125,9 +134,10 @@ class BankLink:
             return
         self._writers.add(up_w)
         doomed = asyncio.Event()  # set when this connection carries the request to lose
+        held: list[float] = []  # the hold of the answer to come, when it is to be held
         tasks = [
-            asyncio.create_task(self._upstream(client_r, up_w, doomed)),
-            asyncio.create_task(self._downstream(up_r, client_w, doomed)),
+            asyncio.create_task(self._upstream(client_r, up_w, doomed, held)),
+            asyncio.create_task(self._downstream(up_r, client_w, doomed, held)),
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -142,31 +152,49 @@ class BankLink:
                 w.transport.abort()
 
     async def _upstream(
-        self, client_r: asyncio.StreamReader, up_w: asyncio.StreamWriter, doomed: asyncio.Event
+        self,
+        client_r: asyncio.StreamReader,
+        up_w: asyncio.StreamWriter,
+        doomed: asyncio.Event,
+        held: list[float],
     ) -> None:
-        """Forward the app's bytes to the API, recording each request line and setting
-        ``doomed`` if the request carries the marker of ``lose_next_response``."""
+        """Forward the app's bytes to the API, recording each request line, setting
+        ``doomed`` if the request carries the marker of ``lose_next_response`` and
+        ``held`` if it carries that of ``hold_next_response``."""
         while data := await client_r.read(65536):
-            self._note_request(data.split(b"\r\n", 1)[0], doomed)
+            self._note_request(data.split(b"\r\n", 1)[0], doomed, held)
             up_w.write(data)
             await up_w.drain()
 
-    def _note_request(self, line: bytes, doomed: asyncio.Event) -> None:
+    def _note_request(self, line: bytes, doomed: asyncio.Event, held: list[float]) -> None:
         if not _REQUEST_LINE.match(line):
             return
         self.requests.append((time.monotonic(), line))
         if self._lose_marker is not None and self._lose_marker in line:
             self._lose_marker = None
             doomed.set()
+        if self._hold is not None and self._hold[0] in line:
+            held.append(self._hold[1])
+            self._hold = None
 
     async def _downstream(
-        self, up_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, doomed: asyncio.Event
+        self,
+        up_r: asyncio.StreamReader,
+        client_w: asyncio.StreamWriter,
+        doomed: asyncio.Event,
+        held: list[float],
     ) -> None:
-        """Forward the API's bytes to the app, unless the connection is doomed."""
+        """Forward the API's bytes to the app, unless the connection is doomed; an
+        answer to hold waits first."""
         while data := await up_r.read(65536):
             if doomed.is_set():  # the server answered; the app never hears it
                 self.lost_responses += 1
                 client_w.transport.abort()
                 return
+            hold = held.pop() if held else None
+            if hold is not None:
+                await asyncio.sleep(hold)
             client_w.write(data)
             await client_w.drain()
+            if hold is not None:
+                self.held_responses += 1

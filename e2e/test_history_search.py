@@ -1,15 +1,19 @@
 """A customer finds a payment in the history by a word of its description; a search
 that finds nothing says so, and an empty one shows everything again. Payments made
-elsewhere while the screen is open reach its 30-day chart too."""
+elsewhere while the screen is open reach its 30-day chart too, and a payment that
+arrives while a search is on its way stays in the list the search brings."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 
 import httpx
 from playwright.async_api import Locator, Page, expect
 
+from e2e.netlink import BankLink
 from e2e.ui import TIMEOUT_MS, bank_session, fill, open_account, register, shot, shows, tab
 
 
@@ -52,4 +56,50 @@ async def test_the_history_is_searched_by_a_word_of_the_description(phone, api_u
     await page.keyboard.press("Enter")
     await expect(line(page, "Groceries")).to_be_visible(timeout=TIMEOUT_MS)
     await expect(line(page, "Rent December")).to_be_visible()
+    await tab(page, "Home").click()
+
+
+async def deposit(api_url: str, auth: dict[str, str], account_id: str, text: str) -> None:
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
+        r = await http.post(
+            f"/accounts/{account_id}/deposits",
+            json={"amount": 1_00, "description": text},
+            headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert r.status_code == 201, r.text
+
+
+async def test_a_payment_pushed_while_a_search_is_on_its_way_stays_in_the_list(
+    phone, api_url: str, link: BankLink
+) -> None:
+    """The bank answers a search from its read model; the push of a payment made while the
+    answer was on its way must not be wiped out by it (the list took the answer alone)."""
+    ivy = await register(await phone(), "Ivy")
+    await open_account(ivy)
+    page = ivy.page
+    auth, account_id = await bank_session(api_url, ivy)
+    await deposit(api_url, auth, account_id, "Rent December")
+    await expect(line(page, "Rent December")).to_be_visible(timeout=TIMEOUT_MS)
+
+    link.hold_next_response("q=rent", 3.0)
+    asked = time.monotonic()
+    await fill(page, "Search history", "rent")
+    await page.keyboard.press("Enter")
+    deadline = time.monotonic() + 10
+    while (link.last_sent_at("q=rent") or 0) < asked:  # the search reached the bank
+        assert time.monotonic() < deadline, "the search never reached the bank"
+        await asyncio.sleep(0.05)
+    await deposit(api_url, auth, account_id, "Rent January")  # not in the search's answer
+    await expect(line(page, "Rent January")).to_be_visible(timeout=TIMEOUT_MS)  # pushed
+    deadline = time.monotonic() + 10
+    while link.held_responses < 1:  # the search's answer reached the app
+        assert time.monotonic() < deadline, "the held answer was never handed on"
+        await asyncio.sleep(0.05)
+    await page.wait_for_timeout(1_000)  # the app takes the answer in
+    await expect(line(page, "Rent January")).to_be_visible(timeout=1_000)
+    await expect(line(page, "Rent December")).to_be_visible(timeout=1_000)
+
+    await fill(page, "Search history", "")
+    await page.keyboard.press("Enter")
+    await expect(line(page, "Rent January")).to_be_visible(timeout=TIMEOUT_MS)
     await tab(page, "Home").click()

@@ -14,6 +14,7 @@ import flet_charts as fch  # type: ignore[import-untyped]  # flet-charts ships n
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import available_of, differs
 from client.filled_in import close_out
+from client.history import known_after_push, with_pushed
 from client.limits import limits_text
 from client.state import Topic
 from client.statements import StatementFormat, file_name, month_label, months_back
@@ -86,7 +87,9 @@ class AccountScreen:
         self.exhausted = False
         self._loading = False
         self._reload_task: asyncio.Task[None] | None = None
-        self._seen_version = 0  # account version the history was last loaded at
+        # account version the history holds every posting up to: the version it was last
+        # asked at, and the postings pushed since in turn (client.history.known_after_push)
+        self._seen_version = 0
 
         self.title = ft.Text("", theme_style=ft.TextThemeStyle.TITLE_LARGE, expand=True)
         self.balance_label = ft.Text("Balance", size=13, color=ft.Colors.ON_PRIMARY_CONTAINER)
@@ -225,7 +228,7 @@ class AccountScreen:
         self._render_account()
         self._load_holds()
         self._load_limits()
-        self._spawn(self._reload())
+        self._reload_task = self._spawn(self._reload())
         if self.standing_orders.control.visible and self.state.online:
             self._spawn(self.standing_orders.load())
         self._chart_version: int | None = None  # the account's version the chart shows
@@ -500,6 +503,15 @@ class AccountScreen:
         self._seen_version = a.version if a else 0
         self.items, self.cursor, self.exhausted = [], None, False
         await self._fetch(replace=True)
+        # the account moved on while the page came, by a change whose posting was not
+        # pushed (polling): once more, after this task ends
+        asyncio.get_running_loop().call_soon(self._reload_if_behind)
+
+    def _reload_if_behind(self) -> None:
+        a = self.state.accounts.get(self.account_id)
+        if a is not None and a.version > self._seen_version:
+            if self._reload_task is None or self._reload_task.done():
+                self._reload_task = self._spawn(self._reload())
 
     async def _fetch(self, replace: bool = False) -> None:
         self._loading = True
@@ -513,10 +525,11 @@ class AccountScreen:
         else:
             if asked != (self.kind, self.search_text):
                 return  # the filter changed while this page came: its own reload follows
-            if replace:
-                self.items = []
-            seen = {t.transaction_id for t in self.items}
-            self.items.extend(t for t in page.items if t.transaction_id not in seen)
+            if replace:  # what is in the list now was pushed while the page came
+                self.items = with_pushed(page.items, self.items)
+            else:
+                seen = {t.transaction_id for t in self.items}
+                self.items.extend(t for t in page.items if t.transaction_id not in seen)
             self.cursor = page.next_cursor
             self.exhausted = page.next_cursor is None
             filtered = self.kind is not None or self.search_text is not None
@@ -611,13 +624,11 @@ class AccountScreen:
                 self._load_holds()
                 self._load_limits()
                 self._refresh_chart()
-            a = self.state.accounts.get(self.account_id)
-            newest = max([t.version for t in self.items] + [self._seen_version])
-            if topic == "accounts" and a is not None and a.version > newest:
                 # a change arrived without its transaction (polling): fetch the first page again
-                if self._reload_task is None or self._reload_task.done():
-                    self._reload_task = self._spawn(self._reload())
+                self._reload_if_behind()
         elif topic == "transaction" and isinstance(payload, TransactionResponse):
+            if payload.account_id == self.account_id:  # known, shown or filtered out
+                self._seen_version = known_after_push(self._seen_version, payload)
             if self._matches(payload) and all(
                 t.transaction_id != payload.transaction_id for t in self.items
             ):

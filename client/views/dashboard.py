@@ -11,6 +11,7 @@ import flet as ft
 
 from client.api import ApiError, SessionExpired, Unreachable
 from client.balances import after_movement, available_of, differs
+from client.history import known_after_push, moved_past, posting_key, with_pushed
 from client.standing_orders import (
     paying_versions,
     suspended,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from client.views.shell import Shell
 
 RECENT = 6
+RECENT_ACCOUNTS = 4  # Recent activity is asked of the first accounts only
 
 
 def status_chip(shell: Shell) -> ft.Control:
@@ -109,6 +111,8 @@ class DashboardScreen:
         self.recent_items: list[TransactionResponse] = []
         self.recent_note = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
         self._loading: asyncio.Task[None] | None = None
+        # accounts' versions Recent activity knows of (asked at, or pushed since); None: ask
+        self._recent_known: dict[UUID, int] | None = None
         self.control: ft.Control = ft.Column(
             [
                 self.header,
@@ -276,9 +280,19 @@ class DashboardScreen:
 
     # --- data --------------------------------------------------------------------------
 
+    def _recent_accounts(self) -> list[AccountResponse]:
+        return list(self.state.accounts.values())[:RECENT_ACCOUNTS]
+
     def _load_recent(self) -> None:
-        if self._loading is None or self._loading.done():
-            self._loading = asyncio.get_running_loop().create_task(self._fetch_recent())
+        """Ask for Recent activity when Home opens, and again only when an account moved
+        past what the list knows (a change whose posting was not pushed: polling, a
+        payment from this device): a push that carries its posting asks nothing."""
+        if self._loading is not None and not self._loading.done():
+            return
+        known = self._recent_known
+        if known is not None and not moved_past(self._recent_accounts(), known):
+            return
+        self._loading = asyncio.get_running_loop().create_task(self._fetch_recent())
 
     def _load_orders(self) -> None:
         """Load the standing orders when Home opens, and again only when an account an
@@ -314,17 +328,24 @@ class DashboardScreen:
         asyncio.get_running_loop().call_soon(self._load_orders)
 
     async def _fetch_recent(self) -> None:
+        asked = self._recent_accounts()
+        self._recent_known = {a.id: a.version for a in asked}
+        shown = {posting_key(t) for t in self.recent_items}
         items: list[TransactionResponse] = []
         try:
-            for a in list(self.state.accounts.values())[:4]:
+            for a in asked:
                 page = await self.shell.ctrl.transactions(a.id)
                 items.extend(page.items[:RECENT])
         except (ApiError, Unreachable, SessionExpired) as e:
+            self._recent_known = None  # asked again with the next change
             self.recent_note.value = error_text(e) if not self.recent_items else ""
         else:
             items.sort(key=lambda t: t.occurred_at, reverse=True)
-            self.recent_items = items
-            self.recent_note.value = "" if items else "No transactions yet."
+            pushed = [t for t in self.recent_items if posting_key(t) not in shown]
+            self.recent_items = with_pushed(items, pushed)
+            self.recent_note.value = "" if self.recent_items else "No transactions yet."
+            # an account that moved while the bank answered: once more, after this task
+            asyncio.get_running_loop().call_soon(self._load_recent)
         self._render_recent()
         self.page.update()
 
@@ -349,12 +370,15 @@ class DashboardScreen:
                 self._refused_since_asked = True
                 self._load_orders()
         elif topic == "transaction" and isinstance(payload, TransactionResponse):
-            if all(
-                t.transaction_id != payload.transaction_id or t.account_id != payload.account_id
-                for t in self.recent_items
-            ):
-                self.recent_items.insert(0, payload)
-                self._render_recent()
+            self._pushed(payload)
+
+    def _pushed(self, posting: TransactionResponse) -> None:
+        known = self._recent_known
+        if known is not None and posting.account_id in known:
+            known[posting.account_id] = known_after_push(known[posting.account_id], posting)
+        if all(posting_key(t) != posting_key(posting) for t in self.recent_items):
+            self.recent_items.insert(0, posting)
+            self._render_recent()
 
     # --- actions -------------------------------------------------------------------------
 

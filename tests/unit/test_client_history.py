@@ -1,0 +1,80 @@
+"""The history the app shows: a page the bank answered, and the postings pushed while it
+was on its way (client/history.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from client.history import known_after_push, moved_past, with_pushed
+from shared.api import AccountResponse, TransactionResponse
+from shared.money import Money
+
+ACCOUNT = uuid.UUID(int=1)
+OTHER = uuid.UUID(int=2)
+
+
+def posting(
+    version: int, account_id: uuid.UUID = ACCOUNT, tx: int | None = None
+) -> TransactionResponse:
+    return TransactionResponse(
+        transaction_id=uuid.UUID(int=100 + (version if tx is None else tx)),
+        account_id=account_id,
+        kind="deposit",
+        amount=Money(amount=1_00, currency="EUR"),
+        balance_after=Money(amount=version * 1_00, currency="EUR"),
+        occurred_at=datetime(2026, 12, 7, 12, 0, version, tzinfo=UTC),
+        version=version,
+    )
+
+
+def account(account_id: uuid.UUID, version: int) -> AccountResponse:
+    return AccountResponse(
+        id=account_id,
+        name="Everyday",
+        currency="EUR",
+        status="active",
+        balance=Money(amount=0, currency="EUR"),
+        version=version,
+        owner_id=uuid.UUID(int=9),
+    )
+
+
+def versions(items: list[TransactionResponse]) -> list[int]:
+    return [t.version for t in items]
+
+
+def test_postings_pushed_while_the_page_came_stay_in_front_of_it() -> None:
+    # the bank answered from a read model that had only version 2; 3 and 4 were pushed
+    shown = with_pushed([posting(2)], [posting(4), posting(3)])
+    assert versions(shown) == [4, 3, 2]
+
+
+def test_a_pushed_posting_the_page_holds_is_shown_once() -> None:
+    shown = with_pushed([posting(3), posting(2)], [posting(3)])
+    assert versions(shown) == [3, 2]
+
+
+def test_a_transfer_between_own_accounts_is_two_postings_of_one_transaction() -> None:
+    out = posting(2, ACCOUNT, tx=7)
+    into = posting(5, OTHER, tx=7)
+    assert len(with_pushed([out], [into])) == 2
+
+
+def test_nothing_pushed_is_the_page_as_answered() -> None:
+    page = [posting(5), posting(3), posting(4)]  # the bank's order is kept
+    assert versions(with_pushed(page, [])) == [5, 3, 4]
+
+
+def test_an_account_past_what_the_list_knows_has_moved() -> None:
+    accounts = [account(ACCOUNT, 4), account(OTHER, 2)]
+    assert moved_past(accounts, {ACCOUNT: 4, OTHER: 2}) == []
+    assert moved_past(accounts, {ACCOUNT: 3, OTHER: 2}) == [accounts[0]]
+    assert moved_past(accounts, {ACCOUNT: 4}) == [accounts[1]]  # never asked: moved
+
+
+def test_a_pushed_posting_extends_what_the_list_knows_only_if_it_is_the_next() -> None:
+    # the bank pushes an account's latest posting once per batch: 3 may never be pushed
+    assert known_after_push(2, posting(3)) == 3
+    assert known_after_push(2, posting(4)) == 2  # 3 is missing: the list must ask
+    assert known_after_push(4, posting(3)) == 4  # a late push of what it has
