@@ -84,7 +84,10 @@ async def run(
                     log.info("holds: %d voided, their destination closed", voided)
                 progress.record_tick_done()
             except (OSError, asyncpg.PostgresError) as exc:  # retried on the next tick
-                log.warning("scheduler: tick failed (retried next tick): %s", exc)
+                log.warning("scheduler: tick failed (retried next tick): %r", exc)
+                # every connection opened before it may be as dead as the one that failed
+                # (a failover leaves them all unanswered): the next tick opens new ones
+                await pool.expire_connections()
                 if once:
                     return 1
             if once:
