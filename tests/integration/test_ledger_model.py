@@ -379,7 +379,10 @@ class LedgerMachine(RuleBasedStateMachine):
 
 def test_the_write_path_agrees_with_a_plain_model_of_the_ledger(stack: EmbeddedStack) -> None:
     loop = asyncio.new_event_loop()
-    before = asyncio.get_event_loop_policy().get_event_loop()
+    try:
+        before: asyncio.AbstractEventLoop | None = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # none set (another test in this process set it to None)
+        before = None
     asyncio.set_event_loop(loop)  # asyncpg and the group committer use the current loop
     pool = loop.run_until_complete(asyncpg.create_pool(stack.database_url, min_size=1, max_size=8))
     LedgerMachine.loop = loop
