@@ -254,8 +254,12 @@ class AppState:
     # --- notifications -----------------------------------------------------------------
 
     def set_notifications(self, items: list[Notification], unread: int) -> None:
-        self.notifications = sorted(items, key=lambda n: n.id, reverse=True)
-        self.unread = unread
+        """The bank's newest page and unread count, with what was pushed while the page was
+        on its way and is newer than all of it (the bank did not count it either)."""
+        newest = max((n.id for n in items), default=None)
+        pushed = [n for n in self.notifications if newest is None or n.id > newest]
+        self.notifications = sorted([*items, *pushed], key=lambda n: n.id, reverse=True)
+        self.unread = unread + sum(1 for n in pushed if not n.read)
         self.notify("notification")
 
     def add_notification(self, n: Notification) -> bool:

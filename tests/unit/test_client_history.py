@@ -1,5 +1,5 @@
-"""The history the app shows: a page the bank answered, and the postings pushed while it
-was on its way (client/history.py)."""
+"""The history and the inbox the app shows: a page the bank answered, and what was pushed
+while it was on its way (client/history.py, AppState.set_notifications)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import uuid
 from datetime import UTC, datetime
 
 from client.history import known_after_push, moved_past, with_pushed
+from client.state import AppState
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import Money
+from shared.notifications import Notification
 
 ACCOUNT = uuid.UUID(int=1)
 OTHER = uuid.UUID(int=2)
@@ -78,3 +80,30 @@ def test_a_pushed_posting_extends_what_the_list_knows_only_if_it_is_the_next() -
     assert known_after_push(2, posting(3)) == 3
     assert known_after_push(2, posting(4)) == 2  # 3 is missing: the list must ask
     assert known_after_push(4, posting(3)) == 4  # a late push of what it has
+
+
+def notice(n: int, read: bool = False) -> Notification:
+    return Notification(
+        id=n,
+        kind="money_received",
+        title="Money received",
+        body="",
+        occurred_at=datetime(2026, 12, 7, 12, 0, n, tzinfo=UTC),
+        read=read,
+    )
+
+
+def test_a_notification_pushed_while_the_inbox_page_came_is_kept_and_counted() -> None:
+    state = AppState("http://bank")
+    state.add_notification(notice(7))  # pushed; the bank answered before it had it
+    state.set_notifications([notice(6), notice(5, read=True)], unread=1)
+    assert [n.id for n in state.notifications] == [7, 6, 5]
+    assert state.unread == 2
+
+
+def test_the_inbox_page_replaces_what_it_holds() -> None:
+    state = AppState("http://bank")
+    state.set_notifications([notice(6), notice(5)], unread=2)
+    state.set_notifications([notice(6, read=True), notice(5, read=True)], unread=0)
+    assert [(n.id, n.read) for n in state.notifications] == [(6, True), (5, True)]
+    assert state.unread == 0
