@@ -1,6 +1,7 @@
 """Every screen in light and dark theme at phone (412x860) and tablet (1024x768) size,
 and the dialogs an account's screen and Payments open (a transaction's details, a new
-standing order, closing the account, adding a payee), photographed into
+standing order, closing the account, adding a payee) and the sign-in screen's (a forgotten
+password's two), photographed into
 artifacts/e2e/screens/, and at phone width no control is clipped or
 out of reach (every labelled control lies inside the window's width, and each screen's
 controls that must be there are there) and every control has a name a screen reader
@@ -113,6 +114,24 @@ async def _dialog(
     await tap(page, leave)
 
 
+async def _password_reset(tour: Tour, page: Page, theme: str) -> None:
+    """The two dialogs of a forgotten password, from the sign-in screen: an email without
+    an account gets the same answer, so the second opens without sending anything."""
+    await tap(page, "Forgot your password?")
+    await fill(page, "Your email", "nobody-on-tour@example.com")
+    await tour.visit(
+        page, f"password-reset-email-{theme}", ["Forgot your password?", "Email me a code"]
+    )
+    await tap(page, "Email me a code")
+    await expect(shows(page, "Set a new password")).to_be_visible(timeout=TIMEOUT_MS)
+    await _dialog(
+        tour,
+        page,
+        f"password-reset-code-{theme}",
+        ["Set a new password", "Send a new code", "Set password", "Cancel"],
+    )
+
+
 async def _signed_in_screens(tour: Tour, c: Customer, theme: str) -> None:
     page = c.page
     await tab(page, "Home").click()
@@ -173,6 +192,7 @@ async def take_the_tour(tour: Tour, phone: Phone) -> None:
     await _theme_on_next_launch(page, "light")
     page = await relaunch(phone)
     await tour.visit(page, "sign-in-light", ["Welcome back", "Sign in"])
+    await _password_reset(tour, page, "light")
     # the password's show/hide toggle says which it does, and does it
     await fill(page, "Password", "not-my-password")
     await page.get_by_role("button", name="Show password", exact=True).click()
@@ -199,6 +219,7 @@ async def take_the_tour(tour: Tour, phone: Phone) -> None:
     await tour.visit(page, "unlock-dark", ["Welcome back, Sam", "Unlock"])
     await tap(page, "Use my password instead")
     await tour.visit(page, "sign-in-dark", ["Welcome back", "Sign in"])
+    await _password_reset(tour, page, "dark")
     await tap(page, "New here? Create an account")
     await tour.visit(page, "register-dark", ["Open your account", "Create account"])
     await _theme_on_next_launch(page, "system")
@@ -231,7 +252,7 @@ async def test_at_phone_width_every_screen_light_and_dark_has_no_clipped_control
     tour = Tour("phone", SIZES["phone"]["width"], check_clipping=True)
     await take_the_tour(tour, await device("phone"))
     print("\nphotographed:", json.dumps(tour.shots))
-    assert len(tour.shots) == 26
+    assert len(tour.shots) == 30
     assert tour.clipped == {}, f"controls outside the 412 px window: {tour.clipped}"
     assert tour.missing == {}, f"controls missing or out of reach at 412 px: {tour.missing}"
     assert tour.unnamed == {}, f"controls a screen reader cannot name: {tour.unnamed}"
@@ -242,5 +263,5 @@ async def test_at_tablet_size_every_screen_light_and_dark(
 ) -> None:
     tour = Tour("tablet", SIZES["tablet"]["width"], check_clipping=False)
     await take_the_tour(tour, await device("tablet"))
-    assert len(tour.shots) == 26
+    assert len(tour.shots) == 30
     assert all(re.match(r"^[a-z-]+-(light|dark)-tablet\.png$", s) for s in tour.shots)
