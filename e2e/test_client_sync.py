@@ -20,19 +20,7 @@ from client.state import QUEUE_KEY, AppState, decode_queue
 from e2e.netlink import BankLink
 from e2e.ui import PASSWORD
 from shared.api import AccountResponse
-
-
-class DeviceMemory:
-    """What a device keeps between app runs (the DeviceStore port, in memory)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self.data[key] = value
+from tests.support.device_store import DeviceMemory
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:

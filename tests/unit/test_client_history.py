@@ -1,16 +1,20 @@
-"""The history and the inbox the app shows: a page the bank answered, and what was pushed
-while it was on its way (client/history.py, AppState.set_notifications)."""
+"""The history and the inbox the app shows and keeps: a page the bank answered, and what
+was pushed while it was on its way (client/history.py, AppState.set_notifications,
+OfflineCache.save_history)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
+from client.cache import OfflineCache
 from client.history import known_after_push, moved_past, with_pushed
 from client.state import AppState
 from shared.api import AccountResponse, TransactionResponse
 from shared.money import Money
 from shared.notifications import Notification
+from tests.support.device_store import DeviceMemory
 
 ACCOUNT = uuid.UUID(int=1)
 OTHER = uuid.UUID(int=2)
@@ -107,3 +111,17 @@ def test_the_inbox_page_replaces_what_it_holds() -> None:
     state.set_notifications([notice(6, read=True), notice(5, read=True)], unread=0)
     assert [(n.id, n.read) for n in state.notifications] == [(6, True), (5, True)]
     assert state.unread == 0
+
+
+def test_the_kept_first_page_keeps_a_posting_pushed_while_the_page_came() -> None:
+    async def keep() -> list[int]:
+        device = DeviceMemory()
+        cache = OfflineCache(device)
+        await cache.save_history("ada@example.com", ACCOUNT, [posting(2)])
+        await cache.add_transaction("ada@example.com", posting(4))  # pushed meanwhile
+        await cache.save_history("ada@example.com", ACCOUNT, [posting(3), posting(2)])
+        snap = await OfflineCache(device).load("ada@example.com")  # a cold start
+        assert snap is not None
+        return versions(snap.history[ACCOUNT])
+
+    assert asyncio.run(keep()) == [4, 3, 2]

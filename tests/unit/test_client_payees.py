@@ -15,17 +15,7 @@ from client.controller import Controller
 from client.payees import MATCH_MESSAGES, match_message, merge_payees
 from client.state import AppState
 from shared.api import PayeeResponse
-
-
-class Memory:
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self.data[key] = value
+from tests.support.device_store import DeviceMemory
 
 
 def payee(number: str, nickname: str, match: str = "match") -> PayeeResponse:
@@ -105,7 +95,7 @@ def test_without_the_banks_list_the_payees_kept_and_added_are_offered() -> None:
 
 def test_payees_are_kept_on_the_device_per_customer_and_wiped_with_the_cache() -> None:
     async def story() -> None:
-        device = Memory()
+        device = DeviceMemory()
         cache = OfflineCache(device)
         await cache.save_payees("ada@example.com", [payee("XN36 NWBK 0000 0000 01", "Bob")])
         cold = OfflineCache(device)  # the app started again
@@ -119,7 +109,7 @@ def test_payees_are_kept_on_the_device_per_customer_and_wiped_with_the_cache() -
 
 def test_a_snapshot_kept_before_payees_existed_still_loads() -> None:
     async def story() -> None:
-        device = Memory()
+        device = DeviceMemory()
         cache = OfflineCache(device)
         await cache.save_accounts("ada@example.com", [])
         key = next(iter(device.data))
@@ -152,7 +142,7 @@ class SlowBank(BankApi):
 @pytest.mark.parametrize("outcome", ["unreachable", "listed before the add"])
 def test_a_payee_added_while_the_list_is_asked_for_is_kept(outcome: str) -> None:
     async def scenario() -> list[str]:
-        device = Memory()
+        device = DeviceMemory()
         ctrl = Controller(AppState("http://bank"), device, cache=OfflineCache(device))
         ctrl.state.email = "ada@example.com"
         bank = ctrl.api = SlowBank()

@@ -13,7 +13,7 @@ from client.cache import OfflineCache
 from client.controller import Controller
 from client.state import AppState
 from shared.security import ProfileResponse
-from tests.unit.test_client_payees import Memory
+from tests.support.device_store import DeviceMemory
 
 
 class Bank(BankApi):
@@ -33,7 +33,7 @@ class Bank(BankApi):
 
 def offered(can_deposit: bool) -> tuple[list[str], list[str]]:
     async def story() -> tuple[list[str], list[str]]:
-        device = Memory()
+        device = DeviceMemory()
         ctrl = Controller(AppState("http://bank"), device, cache=OfflineCache(device))
         assert ctrl.state.movement_kinds() == ["deposit", "withdrawal", "transfer"]  # unknown
         seen: list[str] = []
@@ -59,7 +59,7 @@ def test_a_profile_without_the_field_means_deposits_are_taken() -> None:
 
 def test_the_device_keeps_what_the_bank_said_for_a_cold_start_offline() -> None:
     async def story() -> tuple[bool, bool]:
-        device = Memory()
+        device = DeviceMemory()
         ctrl = Controller(AppState("http://bank"), device, cache=OfflineCache(device))
         ctrl.state.email = "ada@example.com"
         ctrl.api = Bank(can_deposit=False)

@@ -17,24 +17,16 @@ from client.state import AppState
 from client.unlock import MAX_PIN_FAILURES, VAULT_KEY, InvalidPinError, SessionVault
 from shared.api import AccountResponse, TransactionPage, TransactionResponse
 from shared.money import Money
+from tests.support.device_store import DeviceMemory
 
 REFRESH = "refresh-token-1"
 
 
-class FakeSecureStorage:
+class FakeSecureStorage(DeviceMemory):
     """The SecretStore port as an OS keystore would behave."""
 
     protection = "fake keystore"
     hardware_backed = True
-
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self.data[key] = value
 
     async def delete(self, key: str) -> None:
         self.data.pop(key, None)
@@ -50,19 +42,6 @@ class FakeDeviceAuth:
     async def authenticate(self, reason: str) -> bool:
         self.asked += 1
         return self.accept
-
-
-class DeviceMemory:
-    """The device's ordinary preferences (DeviceStore port)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self.data[key] = value
 
 
 async def pin_vault() -> tuple[SessionVault, FakeSecureStorage]:
