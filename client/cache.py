@@ -16,6 +16,7 @@ from uuid import UUID
 
 import msgspec
 
+from client.history import with_pushed
 from client.store import DeviceStore
 from shared.api import AccountResponse, PayeeResponse, TransactionResponse
 
@@ -94,10 +95,8 @@ class OfflineCache:
         """The first page the bank answered, after the kept postings newer than all of it:
         pushed while the page was on its way (``add_transaction``), they are not in it."""
         snap = await self.load(owner) or Snapshot(saved_at=datetime.now(UTC))
-        newest = max((t.version for t in items), default=0)
-        pushed = [t for t in snap.history.get(account_id, []) if t.version > newest]
         history = dict(snap.history)
-        history[account_id] = [*pushed, *items][:HISTORY_ITEMS]
+        history[account_id] = with_pushed(items, snap.history.get(account_id, []))[:HISTORY_ITEMS]
         await self._write(owner, msgspec.structs.replace(snap, history=history))
 
     async def add_transaction(self, owner: str, tx: TransactionResponse) -> None:

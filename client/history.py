@@ -22,11 +22,14 @@ def posting_key(t: TransactionResponse) -> tuple[UUID, UUID]:
 def with_pushed(
     answered: Iterable[TransactionResponse], pushed: Iterable[TransactionResponse]
 ) -> list[TransactionResponse]:
-    """The bank's answer, newest first, after the postings pushed while it was on its way
-    that it does not hold yet (they are newer than all it holds, newest first too)."""
+    """The bank's answer, newest first, after the pushed postings it does not hold yet:
+    those newer than all it holds of their account (newest first too). An older one it
+    lacks is not news: the answer has moved past it (a first page ends somewhere)."""
     answered = list(answered)
-    held = {posting_key(t) for t in answered}
-    return [t for t in pushed if posting_key(t) not in held] + answered
+    newest: dict[UUID, int] = {}
+    for t in answered:
+        newest[t.account_id] = max(newest.get(t.account_id, 0), t.version)
+    return [t for t in pushed if t.version > newest.get(t.account_id, 0)] + answered
 
 
 def known_after_push(known: int, pushed: TransactionResponse) -> int:

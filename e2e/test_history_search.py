@@ -22,19 +22,24 @@ def line(page: Page, description: str) -> Locator:
     return page.get_by_role("button", name=re.compile(re.escape(description)))
 
 
+async def deposit(api_url: str, auth: dict[str, str], account_id: str, text: str) -> None:
+    """A deposit of 1.00 EUR made over the API, not through the app (as from elsewhere)."""
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
+        r = await http.post(
+            f"/accounts/{account_id}/deposits",
+            json={"amount": 1_00, "description": text},
+            headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert r.status_code == 201, r.text
+
+
 async def test_the_history_is_searched_by_a_word_of_the_description(phone, api_url: str) -> None:
     hal = await register(await phone(), "Hal")
     await open_account(hal)
     page = hal.page
     auth, account_id = await bank_session(api_url, hal)
-    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
-        for text in ("Rent December", "Groceries", "rent January"):
-            r = await http.post(
-                f"/accounts/{account_id}/deposits",
-                json={"amount": 1_00, "description": text},
-                headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
-            )
-            assert r.status_code == 201, r.text
+    for text in ("Rent December", "Groceries", "rent January"):
+        await deposit(api_url, auth, account_id, text)
     await expect(line(page, "Groceries")).to_be_visible(timeout=TIMEOUT_MS)
     # the 30-day chart moves with the account too (it was loaded before these came)
     await expect(shows(page, "In 3.00 EUR · Out 0.00 EUR · 3 transactions")).to_be_visible(
@@ -57,16 +62,6 @@ async def test_the_history_is_searched_by_a_word_of_the_description(phone, api_u
     await expect(line(page, "Groceries")).to_be_visible(timeout=TIMEOUT_MS)
     await expect(line(page, "Rent December")).to_be_visible()
     await tab(page, "Home").click()
-
-
-async def deposit(api_url: str, auth: dict[str, str], account_id: str, text: str) -> None:
-    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
-        r = await http.post(
-            f"/accounts/{account_id}/deposits",
-            json={"amount": 1_00, "description": text},
-            headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
-        )
-        assert r.status_code == 201, r.text
 
 
 async def test_a_payment_pushed_while_a_search_is_on_its_way_stays_in_the_list(

@@ -67,6 +67,11 @@ def test_a_transfer_between_own_accounts_is_two_postings_of_one_transaction() ->
     assert len(with_pushed([out], [into])) == 2
 
 
+def test_a_posting_older_than_the_page_is_not_put_in_front_of_it() -> None:
+    # kept from an earlier page: the new page has moved past it
+    assert versions(with_pushed([posting(5), posting(4)], [posting(3)])) == [5, 4]
+
+
 def test_nothing_pushed_is_the_page_as_answered() -> None:
     page = [posting(5), posting(3), posting(4)]  # the bank's order is kept
     assert versions(with_pushed(page, [])) == [5, 3, 4]
