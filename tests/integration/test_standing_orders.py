@@ -473,7 +473,7 @@ async def test_a_scheduler_whose_connections_went_silent_pays_on_new_ones(
 ) -> None:
     """The database went away without closing the scheduler's connections (a failover):
     nothing ever comes back on them. A tick fails after the statement timeout and the
-    wait for its cancel (8 s measured), and a later one pays on a new connection, once
+    wait for its cancel's acknowledgement (4.5 s), and a later one pays on a new connection, once
     (the failed tick expired the old ones). Its health says "stalled"
     while the tick hangs past the threshold, and "ok" again once a tick is done."""
     payer, o, transfer_id = await one_payment_due(http)

@@ -17,6 +17,14 @@ waits without end by default, so while PostgreSQL hangs every request beyond the
 pool's size queued behind the ones holding a connection, each of those waiting a
 statement's timeout and the rollback's, and the last customer in the queue waited
 minutes for a 503 (docs/adr/0717-a-wait-for-a-database-connection-is-bounded.md).
+
+Every pool's connections let go of a statement PostgreSQL does not answer: asyncpg
+sends a cancel for a statement that timed out (or whose task was cancelled), and the
+next statement on the connection (a transaction's rollback, or the release) waits for
+the server to acknowledge it, as long again as the statement's timeout. A server that
+hangs acknowledges nothing, so a request waited twice the timeout for its 503. Our
+connections wait ``CANCEL_ACK_SECONDS`` for the acknowledgement and then close
+(docs/adr/0719-an-unanswered-statement-lets-go-of-its-connection.md).
 """
 
 from __future__ import annotations
@@ -30,9 +38,8 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 # How long one statement may wait for PostgreSQL's answer before it is an error (a 503
 # in the API, a failed tick in the scheduler, tried again): a server that hangs, or a
 # network that holds its packets or lost the server (a failover), refuses and resets
-# nothing, and a caller would wait for it without end. A request then waits twice this
-# (asyncpg makes the next statement on the connection, the rollback, wait as long for
-# the cancel, then closes it): 8 s, under the app's 10 s (client/api.py). Far above any
+# nothing, and a caller would wait for it without end. A request then waits this and
+# CANCEL_ACK_SECONDS (4.5 s measured, under the app's 10 s in client/api.py). Far above any
 # statement of ours: the batch scenario at saturation, requests of 8,190 transfers taking
 # 2.4-2.6 s, had no failure with a 1 s timeout (docs/adr/0302). The pipeline processes
 # set none: they are watched for progress and restarted (docs/adr/0700).
@@ -43,6 +50,30 @@ STATEMENT_TIMEOUT_SECONDS = 4.0
 # keep up, and a client told to retry beats one left waiting past its own timeout
 # (10 s in client/api.py: this wait plus a statement's two stays under it).
 ACQUIRE_TIMEOUT_SECONDS = 2.0
+# How long a connection waits for PostgreSQL to acknowledge the cancel of a statement
+# before it is closed instead. A server that is alive acknowledges within milliseconds
+# (it stops the statement at its next interrupt check), and the connection is used on;
+# one that hangs never does, and the caller gets its error now rather than a statement
+# timeout later. A connection closed for nothing costs a reconnect.
+CANCEL_ACK_SECONDS = 0.5
+
+
+class _CancelAwareConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection that closes itself when a cancel it sent is not
+    acknowledged within ``CANCEL_ACK_SECONDS``: closing completes the waits for the
+    acknowledgement, so the statement after the cancelled one (a rollback) fails at
+    once with the connection closed, and the pool opens a new one."""
+
+    def _cancel_current_command(self, waiter: Any, cancel_waiter: Any = None) -> None:
+        super()._cancel_current_command(waiter, cancel_waiter)
+        if cancel_waiter is not None:
+            self._loop.call_later(
+                CANCEL_ACK_SECONDS, self._close_unless_acknowledged, cancel_waiter
+            )
+
+    def _close_unless_acknowledged(self, cancel_waiter: Any) -> None:
+        if not cancel_waiter.done() and not self.is_closed():
+            self.terminate()
 
 
 class NoConnectionInTimeError(ConnectionError):
@@ -86,6 +117,7 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """``asyncpg.create_pool`` with the release reset left out; with ``acquire_timeout``,
     a wait for a connection that ends in ``NoConnectionInTimeError``."""
+    kwargs.setdefault("connection_class", _CancelAwareConnection)
     if acquire_timeout is None:
         pool: asyncpg.Pool = await asyncpg.create_pool(dsn, reset=_no_session_reset, **kwargs)
         return pool
@@ -95,7 +127,6 @@ async def create_pool(
         "max_queries": 50000,
         "max_inactive_connection_lifetime": 300.0,
         "loop": None,
-        "connection_class": asyncpg.Connection,
         "record_class": asyncpg.Record,
     }
     options.update(kwargs)
