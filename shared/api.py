@@ -345,6 +345,13 @@ class TransactionPage(msgspec.Struct, kw_only=True):
     next_cursor: str | None = None
 
 
+class RecentTransactions(msgspec.Struct, kw_only=True):
+    """The newest postings over all of a customer's accounts, newest first (no pages:
+    an account's own listing pages through its history)."""
+
+    items: list[TransactionResponse]
+
+
 class AnalyticsDay(msgspec.Struct, kw_only=True):
     day: date
     money_in: int

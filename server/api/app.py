@@ -34,7 +34,7 @@ from server.api.openapi import openapi_config
 from server.api.payees import PayeeController
 from server.api.payments import TransferByNumberController
 from server.api.profile import ProfileController
-from server.api.queries import QueryController
+from server.api.queries import QueryController, RecentActivityController
 from server.api.security import build_auth
 from server.api.standing_orders import StandingOrderController
 from server.api.statements import StatementController
@@ -55,6 +55,7 @@ ROUTES: list[ControllerRouterHandler] = [
     TransferController,
     BatchTransferController,
     QueryController,
+    RecentActivityController,
     AdminController,
     AuditController,
     NotificationController,

@@ -52,6 +52,7 @@ WITH_RETRY_AFTER = (429, 503)
 # Rules a handler checks itself after decoding, stated with the constants it checks.
 PARAMETER_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("listTransactions", "limit"): {"minimum": 1, "maximum": queries.MAX_PAGE},
+    ("listRecentTransactions", "limit"): {"minimum": 1, "maximum": queries.MAX_PAGE},
     ("listTransactions", "kind"): {"enum": list(queries.KINDS)},
     ("listTransactions", "q"): {"maxLength": DESCRIPTION_MAX_LENGTH},
     ("listTransactions", "from"): {"anyOf": [{"format": "date"}, {"format": "date-time"}]},

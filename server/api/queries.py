@@ -1,5 +1,6 @@
 """Read endpoints served from the read models: balance, transaction history
-(cursor pagination), one transaction and daily analytics. Same auth rules as the
+(cursor pagination), the newest postings over all of a customer's accounts, one
+transaction and daily analytics. Same auth rules as the
 rest of the API: a customer sees only their own accounts (another's is a 404).
 
 The read-model tables and the query cache are built once per process by the
@@ -32,12 +33,14 @@ from shared.api import (
     DESCRIPTION_MAX_LENGTH,
     AnalyticsResponse,
     BalanceResponse,
+    RecentTransactions,
     TransactionPage,
     TransactionResponse,
 )
 
 KINDS = ("deposit", "withdrawal", "transfer_out", "transfer_in")
 MAX_PAGE = 200
+RECENT_DEFAULT = 10  # postings in a customer's recent activity unless asked for more
 MAX_ANALYTICS_DAYS = 366
 
 
@@ -86,6 +89,31 @@ def _parse_day(value: str | None, name: str, default: date) -> date:
             f"{name} must be between {FIRST_DAY} and {LAST_DAY}, got {value}.", "invalid_date"
         )
     return day
+
+
+def page_size(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}.", "invalid_limit")
+    return limit
+
+
+class RecentActivityController(Controller):
+    path = "/api/v1/transactions"
+    tags = ["accounts"]
+
+    @get("/", operation_id="listRecentTransactions")
+    async def recent(
+        self,
+        ctx: AppContext,
+        actor: Actor,
+        limit: int = Parameter(default=RECENT_DEFAULT, description=f"1..{MAX_PAGE}"),
+    ) -> RecentTransactions:
+        """The newest postings over all of the caller's accounts (closed ones too), newest
+        first, ``limit`` of them (1 to 200, default 10): one request for a home screen's
+        recent activity. Not paged: ``GET /api/v1/accounts/{id}/transactions`` pages
+        through one account's history. Staff hold no accounts: an empty list."""
+        items = await history.recent_transactions(ctx.pool, actor.user_id, page_size(limit))
+        return RecentTransactions(items=items)
 
 
 class QueryController(Controller):
@@ -138,8 +166,7 @@ class QueryController(Controller):
         (exclusive; a date is that whole day), ``kind``, and ``q``: text in the description, any
         case (at most 140 characters, else 400 ``invalid_search``)."""
         account = await resolve_account(ctx, account_id)
-        if not 1 <= limit <= MAX_PAGE:
-            raise BadRequestError(f"limit must be between 1 and {MAX_PAGE}.", "invalid_limit")
+        page_size(limit)
         if kind is not None and kind not in KINDS:
             raise BadRequestError(f"kind must be one of {', '.join(KINDS)}.", "invalid_kind")
         if q is not None and len(q) > DESCRIPTION_MAX_LENGTH:

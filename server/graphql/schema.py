@@ -24,7 +24,7 @@ from strawberry.types import Info
 from runtime.settings import Settings
 from server.api.live import SESSION_RECHECK_SECONDS, LiveChannels, SentVersions
 from server.api.profile import ProfileController
-from server.api.queries import QueryController
+from server.api.queries import RECENT_DEFAULT, QueryController, RecentActivityController
 from server.api.security import SESSION_ENDED_DETAIL, SESSION_REVOKED
 from server.graphql import types as t
 from server.graphql.context import BankContext, actor_of
@@ -101,6 +101,18 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
         return t.AccountLimits.of(
             await limits_queries.get_limits(info.context.services.ctx, actor, account_id)
         )
+
+    @strawberry.field(
+        description="The newest postings over all of the caller's accounts, newest first."
+    )
+    async def recent_transactions(
+        self, info: BankInfo, first: int = RECENT_DEFAULT
+    ) -> list[t.Transaction]:
+        actor = await actor_of(info.context)
+        found: api.RecentTransactions = await RecentActivityController.recent.fn(
+            None, ctx=info.context.services.ctx, actor=actor, limit=first
+        )
+        return [t.Transaction.of(x) for x in found.items]
 
     @strawberry.field(description="History, newest first, with the filters of REST.")
     async def transactions(

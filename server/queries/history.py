@@ -1,4 +1,5 @@
-"""GetHistory (transaction_view, cursor pagination), GetTransaction (one posting by
+"""GetHistory (transaction_view, cursor pagination), GetRecentTransactions (the newest
+postings over all of an owner's accounts), GetTransaction (one posting by
 its transaction's id; from the event store while the read model lags) and GetAnalytics
 (analytics_view, a daily series). A transfer's other account is given by its number
 too (server/adapters/account_numbers.py).
@@ -98,6 +99,31 @@ async def transactions_page(
     return TransactionPage(
         items=await with_counterparty_numbers(db, items), next_cursor=next_cursor
     )
+
+
+# Each owned account's newest postings by its primary key (account_id, version), then the
+# newest of those: at most limit rows read per account, however long its history.
+_RECENT = """
+SELECT t.* FROM account_owners o
+CROSS JOIN LATERAL (
+    SELECT * FROM transaction_view v
+    WHERE v.account_id = o.account_id
+    ORDER BY v.version DESC
+    LIMIT $2
+) t
+WHERE o.owner_id = $1
+ORDER BY t.occurred_at DESC, t.account_id, t.version DESC
+LIMIT $2
+"""
+
+
+async def recent_transactions(
+    db: asyncpg.Pool, owner_id: UUID, limit: int
+) -> list[TransactionResponse]:
+    """The ``limit`` newest postings over every account ``owner_id`` holds (closed ones
+    too), newest first, from the read model."""
+    rows = await db.fetch(_RECENT, owner_id, limit)
+    return await with_counterparty_numbers(db, [transaction_response(r) for r in rows])
 
 
 # A posting the read model has not applied yet, found in the account's stream after the

@@ -5,6 +5,8 @@ functions, idempotency scopes and codes as REST."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
 from server.application.standing_order_payments import occurrence_transfer_id
@@ -499,3 +502,32 @@ async def test_an_accounts_limits_read_over_graphql_as_over_rest(http: httpx.Asy
     _, bob_gql = await _customer(http, "Bob Limits")
     err = await bob_gql.error(query, id=account)
     assert err["extensions"]["code"] == "account_not_found"
+
+
+async def test_recent_activity_over_graphql_as_over_rest(
+    http: httpx.AsyncClient, cdc: ManagedProcess, projections: ManagedProcess
+) -> None:
+    ada, gql = await _customer(http, "Ada Recent")
+    first = await _funded(gql, 12_00)
+    second = await _funded(gql, 34_00)
+    rest: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    while len(rest) < 2 and time.monotonic() < deadline:  # both projected
+        await asyncio.sleep(0.05)
+        rest = (await http.get("/api/v1/transactions", headers=ada.auth)).json()["items"]
+    query = "query($n: Int!) { recentTransactions(first: $n) { accountId kind amount { amount } } }"
+    seen = (await gql.data(query, n=10))["recentTransactions"]
+    assert seen == [
+        {
+            "accountId": t["account_id"],
+            "kind": t["kind"].upper(),
+            "amount": {"amount": t["amount"]["amount"]},
+        }
+        for t in rest
+    ]
+    assert [(t["accountId"], t["amount"]["amount"]) for t in seen] == [
+        (second, 34_00),
+        (first, 12_00),
+    ]
+    err = await gql.error(query, n=0)
+    assert err["extensions"]["code"] == "invalid_limit"

@@ -404,3 +404,51 @@ async def test_history_searched_by_a_word_of_the_description(
     )
     edges = gql.json()["data"]["transactions"]["edges"]
     assert [e["node"]["description"] for e in edges] == ["rent January", "Rent December"]
+
+
+async def test_recent_activity_is_the_newest_postings_over_all_of_a_customers_accounts(
+    http: httpx.AsyncClient,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    db: asyncpg.Pool,
+) -> None:
+    """Six accounts, the money on the last ones: a home screen's recent activity is one
+    request and misses none of them (the app asked the first four accounts only)."""
+    ada = await sign_up(http, "Ada Recent")
+    accounts = [(await ada.open_account(name=f"Pot {i}"))["id"] for i in range(6)]
+    mallory = await sign_up(http, "Mallory Recent")
+    theirs = (await mallory.open_account())["id"]
+    assert (await mallory.deposit(theirs, 9_99)).status_code == 201
+    assert (await ada.deposit(accounts[0], 1_00)).status_code == 201
+    assert (await ada.deposit(accounts[5], 50_00, description="salary")).status_code == 201
+    assert (await ada.transfer(accounts[5], accounts[4], 20_00)).status_code == 201
+    await wait_projected(db, accounts[4], 2)
+    await wait_projected(db, theirs, 2)
+
+    r = await http.get("/api/v1/transactions", headers=ada.auth)
+    assert r.status_code == 200, r.text
+    got = [(t["account_id"], t["kind"], t["amount"]["amount"]) for t in r.json()["items"]]
+    # newest first; a transfer's two postings share their instant, so either comes first
+    assert set(got[:2]) == {
+        (accounts[5], "transfer_out", 20_00),
+        (accounts[4], "transfer_in", 20_00),
+    }
+    assert got[2:] == [(accounts[5], "deposit", 50_00), (accounts[0], "deposit", 1_00)], got
+    moved_in = r.json()["items"][[k for _, k, _ in got].index("transfer_in")]
+    assert moved_in["counterparty_account_number"]  # the other account, by its number too
+    # limit, newest first
+    two = (await http.get("/api/v1/transactions", params={"limit": 2}, headers=ada.auth)).json()
+    assert [t["kind"] for t in two["items"]] == [k for _, k, _ in got[:2]]
+    assert "next_cursor" not in two
+    # someone else's money is not in it; no accounts, an empty list
+    assert [
+        t["amount"]["amount"]
+        for t in (await http.get("/api/v1/transactions", headers=mallory.auth)).json()["items"]
+    ] == [9_99]
+    newcomer = await sign_up(http, "Nell Nobody")
+    assert (await http.get("/api/v1/transactions", headers=newcomer.auth)).json() == {"items": []}
+    # bad input
+    for limit in (0, 201, "ten"):
+        r = await http.get("/api/v1/transactions", params={"limit": limit}, headers=ada.auth)
+        assert r.status_code == 400, (limit, r.text)
+    assert (await http.get("/api/v1/transactions")).status_code == 401
