@@ -382,6 +382,11 @@ class BankApi:
         resp = await self._authed("GET", f"/accounts/{account_id}/transactions", params=params)
         return self._decode(resp, dto.TransactionPage)
 
+    async def recent_transactions(self, *, limit: int) -> dto.RecentTransactions:
+        """The newest postings over all of the customer's accounts, newest first."""
+        resp = await self._authed("GET", "/transactions", params={"limit": limit})
+        return self._decode(resp, dto.RecentTransactions)
+
     async def analytics(self, account_id: UUID, start: date, end: date) -> dto.AnalyticsResponse:
         params = {"from": start.isoformat(), "to": end.isoformat()}
         resp = await self._authed("GET", f"/accounts/{account_id}/analytics", params=params)

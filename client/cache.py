@@ -110,6 +110,28 @@ class OfflineCache:
         history[tx.account_id] = items
         await self._write(owner, msgspec.structs.replace(snap, history=history))
 
+    async def keep_recent(self, owner: str, items: list[TransactionResponse]) -> None:
+        """Recent activity's postings become the kept first page of an account that has
+        none: they are its newest (a shorter first page). A kept page stays as it is:
+        pushes keep it current, and it may end before postings these skip."""
+        snap = await self.load(owner) or Snapshot(saved_at=datetime.now(UTC))
+        fresh: dict[UUID, list[TransactionResponse]] = {}
+        for t in items:
+            if t.account_id not in snap.history:
+                fresh.setdefault(t.account_id, []).append(t)
+        if fresh:
+            history = {**snap.history, **fresh}
+            await self._write(owner, msgspec.structs.replace(snap, history=history))
+
+    async def recent(self, owner: str, limit: int) -> list[TransactionResponse] | None:
+        """The newest ``limit`` postings of the kept histories, newest first; None if
+        none is kept."""
+        snap = await self.load(owner)
+        if snap is None or not snap.history:
+            return None
+        kept = [t for items in snap.history.values() for t in items]
+        return sorted(kept, key=lambda t: t.occurred_at, reverse=True)[:limit]
+
     async def save_payees(self, owner: str, payees: list[PayeeResponse]) -> None:
         snap = await self.load(owner) or Snapshot(saved_at=datetime.now(UTC))
         await self._write(owner, msgspec.structs.replace(snap, payees=list(payees)))

@@ -44,6 +44,7 @@ from shared.api import (
     PayeeResponse,
     PendingHoldResponse,
     TransactionPage,
+    TransactionResponse,
     TransferResponse,
 )
 from shared.messages import (
@@ -461,6 +462,22 @@ class Controller:
         if first and self.state.email:
             await self.cache.save_history(self.state.email, account_id, page.items)
         return page
+
+    async def recent_transactions(self, limit: int) -> list[TransactionResponse]:
+        """Recent activity over every account, kept on the device as the first page of an
+        account that has none; while the bank is unreachable, the newest of the kept
+        histories."""
+        owner = self.state.email
+        try:
+            items = (await self.api.recent_transactions(limit=limit)).items
+        except Unreachable:
+            kept = await self.cache.recent(owner, limit) if owner else None
+            if kept is None:
+                raise
+            return kept
+        if owner:
+            await self.cache.keep_recent(owner, items)
+        return items
 
     async def analytics(self, account_id: UUID, start: date, end: date) -> AnalyticsResponse:
         return await self.api.analytics(account_id, start, end)

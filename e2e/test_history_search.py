@@ -1,7 +1,8 @@
 """A customer finds a payment in the history by a word of its description; a search
 that finds nothing says so, and an empty one shows everything again. Payments made
 elsewhere while the screen is open reach its 30-day chart too, and a payment that
-arrives while a search is on its way stays in the list the search brings."""
+arrives while a search is on its way stays in the list the search brings. Home's recent
+activity holds the newest payments over every account."""
 
 from __future__ import annotations
 
@@ -14,7 +15,21 @@ import httpx
 from playwright.async_api import Locator, Page, expect
 
 from e2e.netlink import BankLink
-from e2e.ui import TIMEOUT_MS, bank_session, fill, open_account, register, shot, shows, tab
+from e2e.ui import (
+    TIMEOUT_MS,
+    bank_session,
+    fill,
+    keep_signed_in,
+    open_account,
+    register,
+    relaunch,
+    shot,
+    shows,
+    tab,
+    unlock,
+)
+
+PIN = "593017"
 
 
 def line(page: Page, description: str) -> Locator:
@@ -98,3 +113,24 @@ async def test_a_payment_pushed_while_a_search_is_on_its_way_stays_in_the_list(
     await page.keyboard.press("Enter")
     await expect(line(page, "Rent January")).to_be_visible(timeout=TIMEOUT_MS)
     await tab(page, "Home").click()
+
+
+async def test_home_shows_the_newest_payments_over_every_account(phone, api_url: str) -> None:
+    """Recent activity on Home is over all of a customer's accounts: a payment into
+    the sixth shows there when the app starts (the app asked the first four only)."""
+    pia = await register(await phone(), "Pia")
+    await open_account(pia)
+    auth, _ = await bank_session(api_url, pia)
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=10) as http:
+        for n in range(2, 7):
+            r = await http.post(
+                "/accounts", json={"currency": "EUR", "name": f"Pot {n}"}, headers=auth
+            )
+            assert r.status_code == 201, r.text
+    await deposit(api_url, auth, r.json()["id"], "Birthday money")
+    await keep_signed_in(pia.page, PIN)
+    page = await relaunch(pia.phone)  # Home asks the bank, nothing pushed
+    await unlock(page, PIN)
+    await expect(shows(page, "Pot 6")).to_be_visible(timeout=TIMEOUT_MS)
+    await expect(line(page, "Birthday money")).to_be_visible(timeout=TIMEOUT_MS)
+    await shot(page, "home", "recent-over-every-account")

@@ -43,8 +43,7 @@ from shared.words import moment_text
 if TYPE_CHECKING:
     from client.views.shell import Shell
 
-RECENT = 6
-RECENT_ACCOUNTS = 4  # Recent activity is asked of the first accounts only
+RECENT = 6  # postings in Recent activity, over every account
 
 
 def status_chip(shell: Shell) -> ft.Control:
@@ -280,9 +279,6 @@ class DashboardScreen:
 
     # --- data --------------------------------------------------------------------------
 
-    def _recent_accounts(self) -> list[AccountResponse]:
-        return list(self.state.accounts.values())[:RECENT_ACCOUNTS]
-
     def _load_recent(self) -> None:
         """Ask for Recent activity when Home opens, and again only when an account moved
         past what the list knows (a change whose posting was not pushed: polling, a
@@ -290,7 +286,7 @@ class DashboardScreen:
         if self._loading is not None and not self._loading.done():
             return
         known = self._recent_known
-        if known is not None and not moved_past(self._recent_accounts(), known):
+        if known is not None and not moved_past(list(self.state.accounts.values()), known):
             return
         self._loading = asyncio.get_running_loop().create_task(self._fetch_recent())
 
@@ -328,19 +324,14 @@ class DashboardScreen:
         asyncio.get_running_loop().call_soon(self._load_orders)
 
     async def _fetch_recent(self) -> None:
-        asked = self._recent_accounts()
-        self._recent_known = {a.id: a.version for a in asked}
+        self._recent_known = {a.id: a.version for a in self.state.accounts.values()}
         shown = {posting_key(t) for t in self.recent_items}
-        items: list[TransactionResponse] = []
         try:
-            for a in asked:
-                page = await self.shell.ctrl.transactions(a.id)
-                items.extend(page.items[:RECENT])
+            items = await self.shell.ctrl.recent_transactions(RECENT)
         except (ApiError, Unreachable, SessionExpired) as e:
             self._recent_known = None  # asked again with the next change
             self.recent_note.value = error_text(e) if not self.recent_items else ""
         else:
-            items.sort(key=lambda t: t.occurred_at, reverse=True)
             pushed = [t for t in self.recent_items if posting_key(t) not in shown]
             self.recent_items = with_pushed(items, pushed)
             self.recent_note.value = "" if self.recent_items else "No transactions yet."

@@ -1,6 +1,6 @@
 """The history and the inbox the app shows and keeps: a page the bank answered, and what
 was pushed while it was on its way (client/history.py, AppState.set_notifications,
-OfflineCache.save_history)."""
+OfflineCache.save_history, keep_recent and recent)."""
 
 from __future__ import annotations
 
@@ -130,3 +130,32 @@ def test_the_kept_first_page_keeps_a_posting_pushed_while_the_page_came() -> Non
         return versions(snap.history[ACCOUNT])
 
     assert asyncio.run(keep()) == [4, 3, 2]
+
+
+def test_recent_activity_becomes_the_kept_page_only_of_an_account_without_one() -> None:
+    async def keep() -> tuple[list[int], list[int], list[tuple[uuid.UUID, int]]]:
+        device = DeviceMemory()
+        cache = OfflineCache(device)
+        await cache.save_history("ada@example.com", ACCOUNT, [posting(3), posting(2)])
+        # recent activity: the other account's newest two, and this one's newest (which
+        # a push would have added to its kept page)
+        recent = [posting(9, OTHER), posting(5), posting(8, OTHER)]
+        await cache.keep_recent("ada@example.com", recent)
+        snap = await OfflineCache(device).load("ada@example.com")  # a cold start
+        assert snap is not None
+        newest = await OfflineCache(device).recent("ada@example.com", 3)
+        assert newest is not None
+        return (
+            versions(snap.history[ACCOUNT]),
+            versions(snap.history[OTHER]),
+            [(t.account_id, t.version) for t in newest],
+        )
+
+    kept, other, newest = asyncio.run(keep())
+    assert kept == [3, 2]  # left as it was: postings between 3 and 5 may be missing
+    assert other == [9, 8]
+    assert newest == [(OTHER, 9), (OTHER, 8), (ACCOUNT, 3)]  # by time, over both
+
+
+def test_no_kept_history_is_no_recent_activity_offline() -> None:
+    assert asyncio.run(OfflineCache(DeviceMemory()).recent("ada@example.com", 6)) is None
