@@ -231,9 +231,11 @@ class CommandSettings(msgspec.Struct, kw_only=True, frozen=True):
     # Maker-checker (server/application/approvals.py): the audit actions that one staff
     # member requests and a different one approves (comma-separated). ``deposit_cash``
     # means a cash deposit above the threshold below; ``set_account_limits`` means a
-    # change that raises a limit (lowering one takes effect at once).
+    # change that raises a limit (lowering one takes effect at once); ``reset_two_step``
+    # turning off a customer's two-step sign-in (the usual target of a caller who claims
+    # to be a customer who lost their phone).
     approval_required: str = field(
-        default="unfreeze_account,change_role,deposit_cash,set_account_limits",
+        default="unfreeze_account,change_role,deposit_cash,set_account_limits,reset_two_step",
         name="approval_required",
     )
     # A teller's cash deposit of more than this (minor units) waits for a second staff

@@ -17,7 +17,7 @@ from litestar.params import Parameter
 
 from server.adapters.audit import AuditRow
 from server.adapters.users import UserRecord
-from server.api.approvals import PENDING_RESPONSE, pending_role_change
+from server.api.approvals import PENDING_RESPONSE, pending_role_change, pending_two_step_reset
 from server.api.body import (
     BadRequestError,
     decode_body,
@@ -29,6 +29,7 @@ from server.api.bootstrap import services_of
 from server.api.security import audit_record
 from server.application import admin
 from server.application.context import Actor, AppContext
+from shared.api import Request as NoBody
 from shared.money import INT64_MAX
 from shared.security import (
     AuditEntry,
@@ -102,7 +103,12 @@ class AdminController(Controller):
         )
         return _user(user)
 
-    @post("/users/{user_id:str}/two-step/off", operation_id="resetTwoStep", status_code=200)
+    @post(
+        "/users/{user_id:str}/two-step/off",
+        operation_id="resetTwoStep",
+        status_code=200,
+        responses=PENDING_RESPONSE,
+    )
     async def reset_two_step(
         self, request: Request[Any, Any, Any], ctx: AppContext, actor: Actor, user_id: str
     ) -> TwoStepState:
@@ -110,12 +116,18 @@ class AdminController(Controller):
         app, once the bank has made sure it is them who asks. Their sessions end and they are
         notified (``two_step_off``); they sign in with their password and can set it up again.
         Not your own (403: use a code in Settings); 404 ``user_not_found``. Off already: the
-        same answer."""
+        same answer. While the bank requires four eyes for it (the default) the answer is 202
+        with the ``approval_id`` and it is done when another admin approves it."""
+        target = parse_uuid(user_id, "user_id")
+        # no body: the command is its path
+        idem = idempotency_key(request, actor, f"reset_two_step:{target}", NoBody(), required=False)
+        if held := await pending_two_step_reset(request, ctx, actor, target, idem):
+            return held  # type: ignore[return-value]  # maker-checker: 202 with the request id
         await admin.reset_two_step(
             ctx,
             services_of(request.app).sessions,
             actor,
-            parse_uuid(user_id, "user_id"),
+            target,
             audit_record(request, "reset_two_step", actor),
         )
         return TwoStepState(two_step=False)

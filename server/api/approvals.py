@@ -5,8 +5,9 @@ POST /api/v1/approvals/{id}/approve       a different staff member runs the comm
 POST /api/v1/approvals/{id}/reject        ... or refuses it (kept, never runs)
 
 The commands that need approval answer 202 with the request's id from their own
-endpoints when the setting ``approval_required`` lists their action: unfreezing and
-changing a role always (``pending_unfreeze``, ``pending_role_change``); a cash deposit
+endpoints when the setting ``approval_required`` lists their action: unfreezing,
+changing a role and turning off a customer's two-step sign-in always
+(``pending_unfreeze``, ``pending_role_change``, ``pending_two_step_reset``); a cash deposit
 above ``cash_deposit_approval_threshold`` and a change that raises a limit when their
 decision says so (``approvals.run_or_request``).
 """
@@ -23,7 +24,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from server.api.body import decode_body, event_metadata, parse_uuid
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
-from server.application import admin, approvals, funding_handlers, handlers
+from server.application import admin, approvals, funding_handlers, handlers, two_step
 from server.application.audit import AuditRecord
 from server.application.context import Actor, AppContext
 from server.application.idempotency import IdempotencyKey, request_hash
@@ -89,6 +90,29 @@ async def pending_role_change(
     return _accepted(pending)
 
 
+async def pending_two_step_reset(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    actor: Actor,
+    user_id: UUID,
+    idem: IdempotencyKey | None,
+) -> Response[bytes] | None:
+    """202 with a pending request when turning a customer's two-step sign-in off needs
+    approval (a retry under the same Idempotency-Key answers the same request); None
+    otherwise."""
+    if not approvals.needs_approval(ctx.settings.approval_required, two_step.RESET_ACTION):
+        return None
+    await admin.check_may_ask_two_step_reset(ctx, actor, user_id)
+    audit = msgspec.structs.replace(
+        audit_record(request, two_step.RESET_ACTION, actor),
+        target_type="user",
+        target_id=str(user_id),
+    )
+    payload = {"user_id": str(user_id)}
+    pending = await approvals.request(ctx, actor, two_step.RESET_ACTION, payload, audit, idem)
+    return _accepted(pending)
+
+
 def _about_user(audit: AuditRecord, user_id: UUID, role: str) -> AuditRecord:
     return msgspec.structs.replace(
         audit, target_type="user", target_id=str(user_id), details={"role": role}
@@ -116,6 +140,11 @@ def executors(request: Request[Any, Any, Any], ctx: AppContext) -> dict[str, app
         )
         return 200
 
+    async def reset_two_step(checker: Actor, payload: dict[str, Any], audit: AuditRecord) -> int:
+        sessions = services_of(request.app).sessions
+        await admin.reset_two_step(ctx, sessions, checker, UUID(payload["user_id"]), audit)
+        return 200
+
     async def banking(checker: Actor, payload: dict[str, Any], audit: AuditRecord) -> int:
         """A cash deposit above the threshold, or a raise of limits (audit.action)."""
         approval = UUID(audit.details["approval_id"])
@@ -128,6 +157,7 @@ def executors(request: Request[Any, Any, Any], ctx: AppContext) -> dict[str, app
     return {
         "unfreeze_account": unfreeze,
         "change_role": change_role,
+        two_step.RESET_ACTION: reset_two_step,
         "deposit_cash": banking,
         "set_account_limits": banking,
     }

@@ -83,6 +83,23 @@ async def check_may_ask_role_change(ctx: AppContext, actor: Actor, user_id: UUID
         raise UserNotFoundError("No user with this id.")
 
 
+def _check_may_reset_two_step(actor: Actor, user_id: UUID) -> None:
+    check_role(actor, "admin")
+    if user_id == actor.user_id:
+        raise PermissionDeniedError(
+            "Turn your own two-step sign-in off in Settings, with a code from your app."
+        )
+
+
+async def check_may_ask_two_step_reset(ctx: AppContext, actor: Actor, user_id: UUID) -> None:
+    """What refuses a reset before it is kept for a second admin: the maker is an admin,
+    not asking for their own, of a user who exists (404 at once, not when someone
+    approves it)."""
+    _check_may_reset_two_step(actor, user_id)
+    if await users.find_by_id(ctx.pool, user_id) is None:
+        raise UserNotFoundError("No user with this id.")
+
+
 async def reset_two_step(
     ctx: AppContext,
     sessions: SessionService,
@@ -99,11 +116,7 @@ async def reset_two_step(
         audit, action=two_step.RESET_ACTION, target_type="user", target_id=str(user_id)
     )
     try:
-        check_role(actor, "admin")
-        if user_id == actor.user_id:
-            raise PermissionDeniedError(
-                "Turn your own two-step sign-in off in Settings, with a code from your app."
-            )
+        _check_may_reset_two_step(actor, user_id)
         user = await users.find_by_id(ctx.pool, user_id)
         if user is None:
             raise UserNotFoundError("No user with this id.")

@@ -343,3 +343,63 @@ async def test_the_operator_seals_every_secret_again_in_one_run(
     assert f"user {kim.user_id}:" in out and f"user {hal.user_id}:" not in out, out
     assert await _opens_under_the_new_key_alone(db, hal, "totp_secret") == hal_secret
     assert await _opens_under_the_new_key_alone(db, ivy, "totp_pending") == ivy_secret
+
+
+async def test_turning_a_customers_two_step_off_waits_for_a_second_admin(
+    http: httpx.AsyncClient,
+    stack: EmbeddedStack,
+    db: asyncpg.Pool,
+    api_factory: Callable[..., ManagedProcess],
+    notifications: ManagedProcess,
+) -> None:
+    """The help desk's usual attack is a caller who says they are a customer who lost
+    their phone: with four eyes on it (the default) one admin asks and another decides;
+    until then the customer's code is still asked and her sessions go on."""
+    dora = await sign_up(http, "Dora Four Eyes")
+    await _turned_on(dora)
+    maker = await staff(http, stack, "admin", "Max Maker")
+    checker = await staff(http, stack, "admin", "Cleo Checker")
+    teller = await staff(http, stack, "teller", "Tess Teller")
+    api = api_factory(extra_env={"BANK_APPROVAL_REQUIRED": "reset_two_step"})
+    async with httpx.AsyncClient(base_url=str(api.url), timeout=30) as h:
+        path = f"/api/v1/admin/users/{dora.user_id}/two-step/off"
+        # refused at once, not when someone approves: nobody, a teller, one's own
+        r = await h.post(f"/api/v1/admin/users/{uuid.uuid4()}/two-step/off", headers=maker.auth)
+        assert (r.status_code, r.json()["code"]) == (404, "user_not_found"), r.text
+        for who, target in ((teller, dora.user_id), (maker, maker.user_id)):
+            r = await h.post(f"/api/v1/admin/users/{target}/two-step/off", headers=who.auth)
+            assert (r.status_code, r.json()["code"]) == (403, "forbidden"), r.text
+        keyed = {**maker.auth, "Idempotency-Key": str(uuid.uuid4())}
+        r = await h.post(path, headers=keyed)
+        assert r.status_code == 202, r.text
+        approval_id = r.json()["approval_id"]
+        again = await h.post(path, headers=keyed)  # a retry: the same request
+        assert again.status_code == 202 and again.json()["approval_id"] == approval_id
+        # Nothing changed yet.
+        assert (await _sign_in(h, dora.email)).json()["code"] == "two_step_required"
+        assert (await h.get("/api/v1/me", headers=dora.auth)).status_code == 200
+        # Not the maker; not a teller (the command refuses them, the request waits on).
+        r = await h.post(f"/api/v1/approvals/{approval_id}/approve", headers=maker.auth)
+        assert r.status_code == 403, r.text
+        r = await h.post(f"/api/v1/approvals/{approval_id}/approve", headers=teller.auth)
+        assert r.status_code == 403, r.text
+        r = await h.post(f"/api/v1/approvals/{approval_id}/approve", headers=checker.auth)
+        assert (r.status_code, r.json()["result_status"]) == (200, 200), r.text
+        # Done: her sessions ended, her password alone signs her in, and she is told.
+        r = await h.get("/api/v1/me", headers=dora.auth)
+        assert (r.status_code, r.json()["code"]) == (401, "session_revoked"), r.text
+        again = await _sign_in(h, dora.email)
+        assert again.status_code == 200, again.text
+        dora.token = again.json()["access_token"]
+    [told] = await wait_inbox(dora, "two_step_off")
+    assert told["body"].startswith("The bank turned it off as you asked"), told
+    trail = await db.fetch(
+        "SELECT action, outcome, actor_id::text AS actor FROM audit_log"
+        " WHERE target_id IN ($1, $2) ORDER BY id",
+        dora.user_id,
+        approval_id,
+    )
+    got = [(t["action"], t["outcome"], t["actor"]) for t in trail]
+    assert ("approval_requested", "accepted", maker.user_id) in got
+    assert ("reset_two_step", "accepted", checker.user_id) in got
+    assert ("reset_two_step", "accepted", maker.user_id) not in got
