@@ -27,7 +27,7 @@ from server.api.body import (
 )
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
-from server.application import admin
+from server.application import admin, two_step
 from server.application.context import Actor, AppContext
 from shared.api import Request as NoBody
 from shared.money import INT64_MAX
@@ -120,7 +120,8 @@ class AdminController(Controller):
         with the ``approval_id`` and it is done when another admin approves it."""
         target = parse_uuid(user_id, "user_id")
         # no body: the command is its path
-        idem = idempotency_key(request, actor, f"reset_two_step:{target}", NoBody(), required=False)
+        command = f"{two_step.RESET_ACTION}:{target}"
+        idem = idempotency_key(request, actor, command, NoBody(), required=False)
         if held := await pending_two_step_reset(request, ctx, actor, target, idem):
             return held  # type: ignore[return-value]  # maker-checker: 202 with the request id
         await admin.reset_two_step(
@@ -128,7 +129,7 @@ class AdminController(Controller):
             services_of(request.app).sessions,
             actor,
             target,
-            audit_record(request, "reset_two_step", actor),
+            audit_record(request, two_step.RESET_ACTION, actor),
         )
         return TwoStepState(two_step=False)
 
