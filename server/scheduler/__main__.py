@@ -31,6 +31,7 @@ from server.adapters.postgres.pool import (
     STATEMENT_TIMEOUT_SECONDS,
     create_pool,
 )
+from server.adapters.postgres.retry import CONNECTION_ERRORS
 from server.scheduler.clock import Clock, FileClock, SystemClock
 from server.scheduler.progress import TickProgress
 
@@ -83,7 +84,7 @@ async def run(
                 if voided:
                     log.info("holds: %d voided, their destination closed", voided)
                 progress.record_tick_done()
-            except (OSError, asyncpg.PostgresError) as exc:  # retried on the next tick
+            except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:  # retried next tick
                 log.warning("scheduler: tick failed (retried next tick): %r", exc)
                 # every connection opened before it may be as dead as the one that failed
                 # (a failover leaves them all unanswered): the next tick opens new ones

@@ -500,7 +500,12 @@ async def test_a_scheduler_whose_connections_went_silent_pays_on_new_ones(
 
         await _wait(stalled, timeout=STATEMENT_TIMEOUT_SECONDS)
         assert seen[-1] == (503, "stalled"), seen
-        await _wait(lambda: events_of(db, transfer_id), timeout=4 * STATEMENT_TIMEOUT_SECONDS + 10)
+
+        async def paid() -> bool:
+            assert proc.poll() is None, "the scheduler exited (a failed tick is retried)"
+            return bool(await events_of(db, transfer_id))
+
+        await _wait(paid, timeout=4 * STATEMENT_TIMEOUT_SECONDS + 10)
 
         async def ok_again() -> bool:
             return (await sched.health())[1]["status"] == "ok"
