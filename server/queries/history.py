@@ -115,15 +115,62 @@ WHERE o.owner_id = $1
 ORDER BY t.occurred_at DESC, t.account_id, t.version DESC
 LIMIT $2
 """
+# The owned accounts' postings the read model has not applied yet (after each account
+# view's version), at most limit per account: none while it keeps up.
+_RECENT_NOT_PROJECTED = """
+SELECT n.* FROM account_owners o
+CROSS JOIN LATERAL (
+    SELECT e.stream_id, e.event_id, e.version, e.recorded_at, e.payload::text AS payload
+    FROM events e
+    WHERE e.stream_id = o.account_id
+      AND e.version > COALESCE(
+          (SELECT v.version FROM account_view v WHERE v.account_id = o.account_id), 0)
+      AND e.event_type = ANY($2::text[])
+    ORDER BY e.version DESC
+    LIMIT $3
+) n
+WHERE o.owner_id = $1
+"""
+
+
+def _stored_posting(row: asyncpg.Record, account_id: UUID) -> TransactionResponse | None:
+    """A posting read from the account's stream in the event store (an event the read
+    model has not applied yet); None for an event that moves no money."""
+    posting = posting_of(
+        event_decoder.decode(row["payload"]),
+        account_id,
+        row["version"],
+        row["recorded_at"],
+        row["event_id"],
+    )
+    return posting_response(posting) if posting else None
+
+
+def _newest_first(items: list[TransactionResponse]) -> list[TransactionResponse]:
+    """By time, then account and version as the statement orders them (stable sorts)."""
+    items = sorted(items, key=lambda t: t.version, reverse=True)
+    items.sort(key=lambda t: str(t.account_id))
+    items.sort(key=lambda t: t.occurred_at, reverse=True)
+    return items
 
 
 async def recent_transactions(
     db: asyncpg.Pool, owner_id: UUID, limit: int
 ) -> list[TransactionResponse]:
     """The ``limit`` newest postings over every account ``owner_id`` holds (closed ones
-    too), newest first, from the read model."""
-    rows = await db.fetch(_RECENT, owner_id, limit)
-    return await with_counterparty_numbers(db, [transaction_response(r) for r in rows])
+    too), newest first: from the read model, and from the event store for those it has
+    not applied yet, so that a payment is there as soon as it was answered (as the
+    balance beside it is)."""
+    items = [transaction_response(r) for r in await db.fetch(_RECENT, owner_id, limit)]
+    stored = await db.fetch(_RECENT_NOT_PROJECTED, owner_id, POSTING_EVENT_TYPES, limit)
+    if stored:
+        seen = {(t.account_id, t.version) for t in items}
+        for r in stored:
+            posting = _stored_posting(r, r["stream_id"])
+            if posting and (posting.account_id, posting.version) not in seen:
+                items.append(posting)
+        items = _newest_first(items)[:limit]
+    return await with_counterparty_numbers(db, items)
 
 
 # A posting the read model has not applied yet, found in the account's stream after the
@@ -159,16 +206,10 @@ async def get_transaction(
         stored = await db.fetchrow(
             _NEWER_POSTING, account_id, POSTING_EVENT_TYPES, str(transaction_id)
         )
-        posting = stored and posting_of(
-            event_decoder.decode(stored["payload"]),
-            account_id,
-            stored["version"],
-            stored["recorded_at"],
-            stored["event_id"],
-        )
-        if not posting:
+        from_store = stored and _stored_posting(stored, account_id)
+        if not from_store:
             return None
-        found = posting_response(posting)
+        found = from_store
     return (await with_counterparty_numbers(db, [found]))[0]
 
 

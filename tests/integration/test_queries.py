@@ -422,7 +422,7 @@ async def test_recent_activity_is_the_newest_postings_over_all_of_a_customers_ac
     assert (await ada.deposit(accounts[0], 1_00)).status_code == 201
     assert (await ada.deposit(accounts[5], 50_00, description="salary")).status_code == 201
     assert (await ada.transfer(accounts[5], accounts[4], 20_00)).status_code == 201
-    # each account is projected on its own: wait for every one the list is read from
+    # first from the read model alone: every account projected (each is on its own)
     for account, version in ((accounts[0], 2), (accounts[4], 2), (accounts[5], 3), (theirs, 2)):
         await wait_projected(db, account, version)
 
@@ -448,6 +448,30 @@ async def test_recent_activity_is_the_newest_postings_over_all_of_a_customers_ac
     ] == [9_99]
     newcomer = await sign_up(http, "Nell Nobody")
     assert (await http.get("/api/v1/transactions", headers=newcomer.auth)).json() == {"items": []}
+    # A payment the read model has not applied yet is there as soon as it was answered
+    # (from the event store), as the balance beside it is; then the read model agrees.
+    projections.stop()
+    try:
+        sent = await ada.transfer(accounts[4], accounts[0], 5_00, description="Back")
+        assert sent.status_code == 201, sent.text
+        early = (await http.get("/api/v1/transactions", headers=ada.auth)).json()["items"]
+        in_view = await db.fetchval(
+            "SELECT count(*) FROM transaction_view WHERE transaction_id = $1",
+            uuid.UUID(sent.json()["transfer_id"]),
+        )
+    finally:
+        projections.restart()
+    assert in_view == 0, "the read model was not stopped"
+    assert {(t["account_id"], t["kind"], t["description"]) for t in early[:2]} == {
+        (accounts[4], "transfer_out", "Back"),
+        (accounts[0], "transfer_in", "Back"),
+    }, early
+    assert early[2:] == r.json()["items"], early  # what came before follows
+    await wait_projected(db, accounts[0], 3)
+    await wait_projected(db, accounts[4], 3)
+    late = (await http.get("/api/v1/transactions", headers=ada.auth)).json()["items"]
+    assert late == early
+
     # bad input
     for limit in (0, 201, "ten"):
         r = await http.get("/api/v1/transactions", params={"limit": limit}, headers=ada.auth)
