@@ -93,12 +93,21 @@ async def test_a_payment_pushed_while_a_search_is_on_its_way_stays_in_the_list(
 
     link.hold_next_response("q=rent", 3.0)
     asked = time.monotonic()
-    await fill(page, "Search history", "rent")
-    await page.keyboard.press("Enter")
-    deadline = time.monotonic() + 10
-    while (link.last_sent_at("q=rent") or 0) < asked:  # the search reached the bank
-        assert time.monotonic() < deadline, "the search never reached the bank"
-        await asyncio.sleep(0.05)
+    for attempt in range(2):
+        await fill(page, "Search history", "rent")
+        await page.keyboard.press("Enter")
+        deadline = time.monotonic() + 5
+        while (link.last_sent_at("q=rent") or 0) < asked:  # the search reached the bank
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            break
+        # Once in a CI run the field was empty again after the typed and checked "rent"
+        # and Enter, and nothing was sent (a screenshot showed the empty field; the cause
+        # was not found): a person types it again, once.
+        field_now = await page.get_by_role("textbox", name="Search history").input_value()
+        assert attempt == 0, f"the search never reached the bank (the field: {field_now!r})"
     await deposit(api_url, auth, account_id, "Rent January")  # not in the search's answer
     await expect(line(page, "Rent January")).to_be_visible(timeout=TIMEOUT_MS)  # pushed
     deadline = time.monotonic() + 10
