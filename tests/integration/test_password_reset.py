@@ -18,6 +18,7 @@ from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
 from tests.integration.test_notifications import wait_inbox
+from tests.support.addresses import address_of_its_own
 from tests.support.customers import PASSWORD, Customer, sign_in, sign_up
 from tests.support.mailbox import mail_folder, messages_to, wait_for_reset_code
 from tests.support.staff import audit_rows, staff
@@ -28,11 +29,6 @@ NEW_PASSWORD = "a quite new passphrase of mine"
 @pytest.fixture
 def mailbox(stack: EmbeddedStack) -> Path:
     return mail_folder(stack.env())
-
-
-def _elsewhere() -> dict[str, str]:
-    """A client address of its own: this test's failures lock out no other test's."""
-    return {"X-Forwarded-For": f"203.0.113.{uuid.uuid4().int % 250 + 1}"}
 
 
 async def _ask(http: httpx.AsyncClient, email: str, **headers: str) -> httpx.Response:
@@ -104,7 +100,7 @@ async def test_an_unknown_email_is_answered_the_same_and_sent_nothing(
     assert (a.status_code, a.json()) == (b.status_code, b.json()) == (202, a.json())
     wait_for_reset_code(mailbox, known.email)
     assert messages_to(mailbox, unknown) == []
-    r = await _reset(http, unknown, "ABCD-EFGH", **_elsewhere())
+    r = await _reset(http, unknown, "ABCD-EFGH", **address_of_its_own())
     assert (r.status_code, r.json()["code"]) == (422, "wrong_reset_code"), r.text
     for bad in ({"email": known.email, "code": "ABCD-EFG0", "new_password": "x" * 20}, {}):
         r = await http.post("/api/v1/auth/password-reset/confirm", json=bad)
@@ -130,14 +126,14 @@ async def test_a_second_code_within_a_minute_is_not_sent_and_a_new_one_replaces_
     await _ask(http, cat.email)
     second = wait_for_reset_code(mailbox, cat.email, seen=1)
     assert second != first
-    r = await _reset(http, cat.email, first, **_elsewhere())
+    r = await _reset(http, cat.email, first, **address_of_its_own())
     assert (r.status_code, r.json()["code"]) == (422, "wrong_reset_code"), r.text
     # Expired: refused although it is the latest.
     await db.execute(
         "UPDATE users SET reset_code_expires_at = now() - interval '1 second' WHERE id = $1",
         uuid.UUID(cat.user_id),
     )
-    r = await _reset(http, cat.email, second, **_elsewhere())
+    r = await _reset(http, cat.email, second, **address_of_its_own())
     assert (r.status_code, r.json()["code"]) == (422, "wrong_reset_code"), r.text
     assert (await sign_in(http, cat.email, PASSWORD)).status_code == 200  # unchanged
 
@@ -149,7 +145,7 @@ async def test_wrong_codes_lock_the_account_out_as_wrong_passwords_do(
     await _ask(http, dan.email)
     code = wait_for_reset_code(mailbox, dan.email)
     limit = Settings.from_env(stack.env()).login_max_failures_per_account
-    attacker = _elsewhere()
+    attacker = address_of_its_own()
     wrong = (c for c in ("ABCD-EFGH", "HGFE-DCBA", "JKLM-NPQR", "STUV-WXYZ", "2345-6789") * 2)
     for _ in range(limit):
         guess = next(wrong)

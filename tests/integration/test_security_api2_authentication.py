@@ -27,6 +27,7 @@ from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
 from tests.integration.test_live import hello, ws_url
+from tests.support.addresses import address_of_its_own
 from tests.support.customers import PASSWORD, Customer, sign_in, sign_up
 from tests.support.staff import audit_rows, staff
 
@@ -200,7 +201,7 @@ async def test_api2_broken_authentication_account_lockout_after_failed_sign_ins(
     stack: EmbeddedStack,
 ) -> None:
     ada = await sign_up(http, "Ada Targeted")
-    attacker = {"X-Forwarded-For": f"198.51.100.{uuid.uuid4().int % 250 + 1}"}
+    attacker = address_of_its_own()
     limit = Settings.from_env(stack.env()).login_max_failures_per_account
     for _ in range(limit):
         r = await http.post(
@@ -239,7 +240,7 @@ async def test_api2_broken_authentication_ip_lockout_after_failed_sign_ins(
 ) -> None:
     strict = api_factory(extra_env={"BANK_LOGIN_MAX_FAILURES_PER_IP": "3"})
     ada = await sign_up(http, "Ada Innocent")
-    spray_ip = {"X-Forwarded-For": f"203.0.113.{uuid.uuid4().int % 250 + 1}"}
+    spray_ip = address_of_its_own()
     async with httpx.AsyncClient(base_url=strict.url, timeout=30) as api:
         for i in range(3):  # password spraying: one guess each at many accounts
             r = await api.post(

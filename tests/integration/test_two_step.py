@@ -22,6 +22,7 @@ from runtime.settings import Settings
 from server.adapters.secret_box import SecretBox
 from server.application.totp import code_at, step_at
 from tests.integration.test_notifications import wait_inbox
+from tests.support.addresses import address_of_its_own
 from tests.support.customers import PASSWORD, Customer, sign_up
 from tests.support.staff import audit_rows, staff
 
@@ -150,7 +151,7 @@ async def test_wrong_codes_lock_the_account_out_as_wrong_passwords_do(
 ) -> None:
     bob = await sign_up(http, "Bob Guessed")
     secret, step = await _turned_on(bob)
-    attacker = {"X-Forwarded-For": f"198.51.100.{uuid.uuid4().int % 250 + 1}"}
+    attacker = address_of_its_own()
     limit = Settings.from_env(stack.env()).login_max_failures_per_account
     used = {code_at(secret, s) for s in range(step - 1, step + 3)}
     guesses = (f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in used)
