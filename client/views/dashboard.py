@@ -286,7 +286,7 @@ class DashboardScreen:
         if self._loading is not None and not self._loading.done():
             return
         known = self._recent_known
-        if known is not None and not moved_past(list(self.state.accounts.values()), known):
+        if known is not None and not moved_past(self.state.accounts.values(), known):
             return
         self._loading = asyncio.get_running_loop().create_task(self._fetch_recent())
 

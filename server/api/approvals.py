@@ -103,20 +103,14 @@ async def pending_two_step_reset(
     if not approvals.needs_approval(ctx.settings.approval_required, two_step.RESET_ACTION):
         return None
     await admin.check_may_ask_two_step_reset(ctx, actor, user_id)
-    audit = msgspec.structs.replace(
-        audit_record(request, two_step.RESET_ACTION, actor),
-        target_type="user",
-        target_id=str(user_id),
-    )
+    audit = audit_record(request, two_step.RESET_ACTION, actor).about_user(user_id)
     payload = {"user_id": str(user_id)}
     pending = await approvals.request(ctx, actor, two_step.RESET_ACTION, payload, audit, idem)
     return _accepted(pending)
 
 
 def _about_user(audit: AuditRecord, user_id: UUID, role: str) -> AuditRecord:
-    return msgspec.structs.replace(
-        audit, target_type="user", target_id=str(user_id), details={"role": role}
-    )
+    return msgspec.structs.replace(audit.about_user(user_id), details={"role": role})
 
 
 def executors(request: Request[Any, Any, Any], ctx: AppContext) -> dict[str, approvals.Executor]:

@@ -112,9 +112,7 @@ async def reset_two_step(
     them who asks (docs/adr/0902). Every session of theirs ends (the lost phone may be
     one) and they are notified. Not one's own: an admin turns theirs off in Settings,
     with a code. Off already: answered the same (a retry), audited as replayed."""
-    audit = msgspec.structs.replace(
-        audit, action=two_step.RESET_ACTION, target_type="user", target_id=str(user_id)
-    )
+    audit = msgspec.structs.replace(audit.about_user(user_id), action=two_step.RESET_ACTION)
     try:
         _check_may_reset_two_step(actor, user_id)
         user = await users.find_by_id(ctx.pool, user_id)

@@ -45,6 +45,9 @@ class AuditRecord(msgspec.Struct, frozen=True):
     def replayed(self) -> AuditRecord:
         return msgspec.structs.replace(self, outcome="replayed", reason_code=None)
 
+    def about_user(self, user_id: UUID) -> AuditRecord:
+        return msgspec.structs.replace(self, target_type="user", target_id=str(user_id))
+
     def about_account(self, account_id: UUID) -> AuditRecord:
         return msgspec.structs.replace(
             self, target_type="account", target_id=str(account_id), account_id=account_id

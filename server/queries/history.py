@@ -112,7 +112,7 @@ CROSS JOIN LATERAL (
     LIMIT $2
 ) t
 WHERE o.owner_id = $1
-ORDER BY t.occurred_at DESC, t.account_id, t.version DESC
+ORDER BY t.occurred_at DESC, t.account_id DESC, t.version DESC
 LIMIT $2
 """
 # The owned accounts' postings the read model has not applied yet (after each account
@@ -147,11 +147,8 @@ def _stored_posting(row: asyncpg.Record, account_id: UUID) -> TransactionRespons
 
 
 def _newest_first(items: list[TransactionResponse]) -> list[TransactionResponse]:
-    """By time, then account and version as the statement orders them (stable sorts)."""
-    items = sorted(items, key=lambda t: t.version, reverse=True)
-    items.sort(key=lambda t: str(t.account_id))
-    items.sort(key=lambda t: t.occurred_at, reverse=True)
-    return items
+    """As ``_RECENT`` orders them (a UUID compares as PostgreSQL's does: by its bytes)."""
+    return sorted(items, key=lambda t: (t.occurred_at, t.account_id, t.version), reverse=True)
 
 
 async def recent_transactions(
@@ -201,15 +198,14 @@ async def get_transaction(
         .first()
     )
     if row is not None:
-        found = transaction_response(row)
+        found: TransactionResponse | None = transaction_response(row)
     else:
         stored = await db.fetchrow(
             _NEWER_POSTING, account_id, POSTING_EVENT_TYPES, str(transaction_id)
         )
-        from_store = stored and _stored_posting(stored, account_id)
-        if not from_store:
-            return None
-        found = from_store
+        found = _stored_posting(stored, account_id) if stored else None
+    if found is None:
+        return None
     return (await with_counterparty_numbers(db, [found]))[0]
 
 

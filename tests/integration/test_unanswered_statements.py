@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -61,9 +61,37 @@ async def _behind_a_link(stack: EmbeddedStack) -> AsyncIterator[tuple[asyncpg.Po
         link.close()
 
 
+async def _a_transaction_that_hangs(
+    pool: asyncpg.Pool, link: HangingLink, busy_for: float = 0.0
+) -> None:
+    """BEGIN is answered, then the link passes nothing: the transaction's statement gets
+    no answer; the loop is busy elsewhere for ``busy_for`` s before the rollback."""
+    async with pool.acquire() as conn, conn.transaction():
+        link.flowing.clear()
+        try:
+            await conn.execute("SELECT 1")
+        except TimeoutError:
+            await asyncio.sleep(busy_for)
+            raise
+
+
 def _taken_for_what_it_is(error: BaseException) -> None:
     assert is_broken_connection(error), repr(error)  # retried (scheduler, consumers)
     assert unanswered_in_time(error), repr(error)  # the API's 503 "may still take effect"
+
+
+async def _fails_after_one_timeout(
+    attempt: Awaitable[object],
+    errors: type[BaseException] | tuple[type[BaseException], ...],
+) -> None:
+    """``attempt`` fails with one of ``errors`` within one timeout (and the wait for the
+    cancel's acknowledgement), and the error is taken for what it is."""
+    started = time.monotonic()
+    with pytest.raises(errors) as failure:
+        await attempt
+    took = time.monotonic() - started
+    assert took < ONE_TIMEOUT, took
+    _taken_for_what_it_is(failure.value)
 
 
 async def test_a_transaction_on_a_server_that_hangs_fails_after_one_timeout(
@@ -72,14 +100,9 @@ async def test_a_transaction_on_a_server_that_hangs_fails_after_one_timeout(
     """The statement's timeout, then the rollback waits for a cancel that nothing
     acknowledges: asyncpg alone waits the timeout again (2 s here)."""
     async with _behind_a_link(stack) as (pool, link):
-        with pytest.raises((TimeoutError, asyncpg.InterfaceError)) as failure:
-            async with pool.acquire() as conn, conn.transaction():
-                link.flowing.clear()  # after BEGIN: the transaction's statement hangs
-                started = time.monotonic()
-                await conn.execute("SELECT 1")
-        took = time.monotonic() - started
-        assert took < ONE_TIMEOUT, took
-        _taken_for_what_it_is(failure.value)
+        await _fails_after_one_timeout(
+            _a_transaction_that_hangs(pool, link), (TimeoutError, asyncpg.InterfaceError)
+        )
 
 
 async def test_a_read_on_a_server_that_hangs_gives_its_connection_back_after_one_timeout(
@@ -88,12 +111,7 @@ async def test_a_read_on_a_server_that_hangs_gives_its_connection_back_after_one
     """No transaction: the release is what waited for the cancel."""
     async with _behind_a_link(stack) as (pool, link):
         link.flowing.clear()
-        started = time.monotonic()
-        with pytest.raises(TimeoutError) as failure:
-            await pool.fetchval("SELECT 1")
-        took = time.monotonic() - started
-        assert took < ONE_TIMEOUT, took
-        _taken_for_what_it_is(failure.value)
+        await _fails_after_one_timeout(pool.fetchval("SELECT 1"), TimeoutError)
 
 
 async def test_a_rollback_after_the_connection_was_let_go_fails_as_a_closed_connection(
@@ -105,13 +123,7 @@ async def test_a_rollback_after_the_connection_was_let_go_fails_as_a_closed_conn
     as a failed tick, and exited on this one (seen under load in the full suite)."""
     async with _behind_a_link(stack) as (pool, link):
         with pytest.raises(asyncpg.InterfaceError) as failure:
-            async with pool.acquire() as conn, conn.transaction():
-                link.flowing.clear()
-                try:
-                    await conn.execute("SELECT 1")
-                except TimeoutError:
-                    await asyncio.sleep(CANCEL_ACK_SECONDS + 0.2)  # the loop was busy
-                    raise
+            await _a_transaction_that_hangs(pool, link, busy_for=CANCEL_ACK_SECONDS + 0.2)
         assert "connection is closed" in str(failure.value), repr(failure.value)
         assert isinstance(failure.value.__context__, TimeoutError), repr(failure.value)
         _taken_for_what_it_is(failure.value)

@@ -8,10 +8,14 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
+from client.api import BankApi, Unreachable
 from client.cache import OfflineCache
+from client.controller import Controller
 from client.history import known_after_push, moved_past, with_pushed
 from client.state import AppState
-from shared.api import AccountResponse, TransactionResponse
+from shared.api import AccountResponse, RecentTransactions, TransactionResponse
 from shared.money import Money
 from shared.notifications import Notification
 from tests.support.device_store import DeviceMemory
@@ -159,3 +163,48 @@ def test_recent_activity_becomes_the_kept_page_only_of_an_account_without_one() 
 
 def test_no_kept_history_is_no_recent_activity_offline() -> None:
     assert asyncio.run(OfflineCache(DeviceMemory()).recent("ada@example.com", 6)) is None
+
+
+class RecentBank(BankApi):
+    """The bank's recent-activity answer, or no answer at all (the connection dropped)."""
+
+    def __init__(self, items: list[TransactionResponse]) -> None:
+        super().__init__("http://bank")
+        self.items = items
+        self.reachable = True
+
+    async def recent_transactions(self, *, limit: int) -> RecentTransactions:
+        if not self.reachable:
+            raise Unreachable("connection dropped")
+        return RecentTransactions(items=self.items[:limit])
+
+
+def test_recent_activity_offline_is_what_the_app_kept_when_it_last_had_the_bank() -> None:
+    async def story() -> tuple[list[int], list[int]]:
+        device = DeviceMemory()
+        ctrl = Controller(AppState("http://bank"), device, cache=OfflineCache(device))
+        ctrl.state.email = "ada@example.com"
+        bank = ctrl.api = RecentBank([posting(9, OTHER), posting(5), posting(8, OTHER)])
+        online = versions(await ctrl.recent_transactions(3))
+        bank.reachable = False
+        again = Controller(AppState("http://bank"), device, cache=OfflineCache(device))
+        again.state.email = "ada@example.com"  # the app started again, without the bank
+        again.api = bank
+        return online, versions(await again.recent_transactions(2))
+
+    online, offline = asyncio.run(story())
+    assert online == [9, 5, 8]
+    assert offline == [9, 8]  # the newest kept, by time
+
+
+def test_recent_activity_offline_with_nothing_kept_says_the_bank_is_unreachable() -> None:
+    async def story() -> None:
+        device = DeviceMemory()
+        ctrl = Controller(AppState("http://bank"), device, cache=OfflineCache(device))
+        ctrl.state.email = "ada@example.com"
+        bank = ctrl.api = RecentBank([])
+        bank.reachable = False
+        with pytest.raises(Unreachable):
+            await ctrl.recent_transactions(6)
+
+    asyncio.run(story())
