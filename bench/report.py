@@ -54,7 +54,15 @@ def markdown(doc: dict[str, Any]) -> str:
                     r.get("p95_ms"),
                     r.get("p99_ms"),
                     r.get("max_ms"),
-                    (r.get("note", "") + (f" errors {r['errors']}" if r.get("errors") else "")),
+                    (
+                        r.get("note", "")
+                        + (f" errors {r['errors']}" if r.get("errors") else "")
+                        + (
+                            f"; the first: {r['first_error'][:160].replace('|', '/')}"
+                            if r.get("first_error")
+                            else ""
+                        )
+                    ),
                 )
             )
             + " |"

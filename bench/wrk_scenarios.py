@@ -113,6 +113,8 @@ def _summary(
     doc: dict[str, Any] = msgspec.to_builtins(s)
     doc["cpu_us_per_op"] = cpu
     doc["generator"] = "wrk"
+    if run.first_error:
+        doc["first_error"] = run.first_error
     return doc
 
 
