@@ -166,27 +166,50 @@ AccountNumberText = Annotated[str, msgspec.Meta(pattern=ACCOUNT_NUMBER_PATTERN)]
 AccountRef = Annotated[str, msgspec.Meta(pattern=ACCOUNT_REF_PATTERN)]
 # What each pattern of a request body asks for, in words: a refusal says these, not the
 # regular expression (server/api/errors.py, plain_words).
-# A code from an authenticator app: six digits, as typed ("123456", "123 456").
-TWO_STEP_CODE_PATTERN = r"^ *[0-9]{3} ?[0-9]{3} *$"
+# A code from an authenticator app: six digits, as typed ("123456", "123 456"); or one
+# of the customer's recovery codes (below), for when the app is lost.
+_LETTER = "[A-HJ-NP-Za-hj-np-z2-9]"  # CODE_ALPHABET, in either case
+TWO_STEP_CODE_PATTERN = rf"^ *([0-9]{{3}} ?[0-9]{{3}}|{_LETTER}{{5}}[ -]?{_LETTER}{{5}}) *$"
 TwoStepCode = Annotated[
-    str, msgspec.Meta(min_length=6, max_length=12, pattern=TWO_STEP_CODE_PATTERN)
+    str, msgspec.Meta(min_length=6, max_length=16, pattern=TWO_STEP_CODE_PATTERN)
 ]
 
-# A code that resets a forgotten password (sent by email): eight characters of an
-# alphabet without the ones people misread (0/O, 1/I), shown as ABCD-EFGH; typed in any
-# case, with or without the hyphen or spaces.
-RESET_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# The codes people are given to type: letters and digits without the ones people
+# misread (0/O, 1/I), shown in two halves (ABCD-EFGH); typed in any case, with or without
+# the hyphen or spaces.
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# A code that resets a forgotten password (sent by email): eight of them (40 bits).
+RESET_CODE_ALPHABET = CODE_ALPHABET
 RESET_CODE_LENGTH = 8
-RESET_CODE_PATTERN = r"^ *[A-HJ-NP-Za-hj-np-z2-9]{4}[ -]?[A-HJ-NP-Za-hj-np-z2-9]{4} *$"
+RESET_CODE_PATTERN = rf"^ *{_LETTER}{{4}}[ -]?{_LETTER}{{4}} *$"
 ResetCode = Annotated[str, msgspec.Meta(min_length=8, max_length=16, pattern=RESET_CODE_PATTERN)]
+# A recovery code of two-step sign-in (given ten at a time when it is turned on; each
+# signs in once without the authenticator app): ten of them (50 bits), ABCDE-FGHJK.
+RECOVERY_CODE_LENGTH = 10
+
+
+def _typed(text: str | None, length: int) -> str | None:
+    code = (text or "").replace("-", "").replace(" ", "").upper()
+    ok = len(code) == length and all(c in CODE_ALPHABET for c in code)
+    return code if ok else None
 
 
 def typed_reset_code(text: str | None) -> str | None:
     """A reset code as typed ("abcd efgh", "ABCD-EFGH"), in capitals without the
     hyphen; None if it is not one."""
-    code = (text or "").replace("-", "").replace(" ", "").upper()
-    ok = len(code) == RESET_CODE_LENGTH and all(c in RESET_CODE_ALPHABET for c in code)
-    return code if ok else None
+    return _typed(text, RESET_CODE_LENGTH)
+
+
+def typed_recovery_code(text: str | None) -> str | None:
+    """A recovery code as typed ("abcde fghjk", "ABCDE-FGHJK"), in capitals without the
+    hyphen; None if it is not one."""
+    return _typed(text, RECOVERY_CODE_LENGTH)
+
+
+def shown_code(code: str) -> str:
+    """ABCDEFGH -> ABCD-EFGH: a code in two halves, as it is shown."""
+    half = len(code) // 2
+    return f"{code[:half]}-{code[half:]}"
 
 
 PATTERN_WORDS = {
@@ -198,7 +221,8 @@ PATTERN_WORDS = {
     CURRENCY_PATTERN: "a currency code of three capital letters, like EUR",
     ACCOUNT_NUMBER_PATTERN: "an account number like XN12 NWBK 0000 0000 01",
     ACCOUNT_REF_PATTERN: "an account id (a UUID) or an account number like XN12 NWBK 0000 0000 01",
-    TWO_STEP_CODE_PATTERN: "the six digits an authenticator app shows, like 123456",
+    TWO_STEP_CODE_PATTERN: "the six digits an authenticator app shows, like 123456, or a"
+    " recovery code, like ABCDE-FGHJK",
     RESET_CODE_PATTERN: "the eight-character code from the email, like ABCD-EFGH",
 }
 

@@ -37,7 +37,7 @@ class ChangePasswordRequest(Request, frozen=True):
 
 class TwoStepCodeRequest(Request, frozen=True):
     """A code from the customer's authenticator app, to confirm or turn off two-step
-    sign-in."""
+    sign-in or to ask for new recovery codes; turning it off takes a recovery code too."""
 
     code: TwoStepCode
 
@@ -51,8 +51,19 @@ class TwoStepSetup(msgspec.Struct, kw_only=True):
     setup_uri: str
 
 
-class TwoStepState(msgspec.Struct, kw_only=True):
+class TwoStepState(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Whether two-step sign-in is on. Turned on, ``recovery_codes``: ten codes, each of
+    which signs in once instead of a code from the app (a lost phone); shown this once,
+    the bank keeps only digests of them."""
+
     two_step: bool
+    recovery_codes: list[str] = []
+
+
+class RecoveryCodes(msgspec.Struct, kw_only=True):
+    """A new set of recovery codes (the earlier ones no longer work); shown this once."""
+
+    recovery_codes: list[str]
 
 
 class PasswordChanged(msgspec.Struct, kw_only=True):
@@ -105,6 +116,8 @@ class ProfileResponse(UserResponse, kw_only=True):
     can_deposit: bool = True
     # Whether signing in asks for a code from an authenticator app as well.
     two_step: bool = False
+    # Of the recovery codes given when it was turned on, how many were not used.
+    recovery_codes_left: int = 0
 
 
 class AuditEntry(msgspec.Struct, kw_only=True):

@@ -173,11 +173,54 @@ async def turn_two_step_on(
 
 
 async def turn_two_step_off(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID) -> None:
+    """Off, and its recovery codes gone (one statement)."""
     await conn.execute(
-        "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL"
+        "WITH codes AS (DELETE FROM two_step_recovery_codes WHERE user_id = $1)"
+        " UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL"
         " WHERE id = $1",
         user_id,
     )
+
+
+async def replace_recovery_codes(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, digests: list[bytes]
+) -> None:
+    """The user's recovery codes are now these (their digests); the earlier ones go."""
+    await conn.execute(
+        "WITH gone AS (DELETE FROM two_step_recovery_codes WHERE user_id = $1)"
+        " INSERT INTO two_step_recovery_codes (user_id, digest)"
+        " SELECT $1, d FROM unnest($2::bytea[]) AS d",
+        user_id,
+        digests,
+    )
+
+
+async def take_recovery_code(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, digests: list[bytes]
+) -> int | None:
+    """Mark the unused recovery code of one of ``digests`` (the typed code's, under
+    each sealing key) used; how many are left then, or None when none was (wrong, or
+    used already: two requests with one code cannot both take it)."""
+    row = await conn.fetchrow(
+        "WITH taken AS (UPDATE two_step_recovery_codes SET used_at = now()"
+        "  WHERE user_id = $1 AND digest = ANY($2::bytea[]) AND used_at IS NULL RETURNING 1)"
+        " SELECT (SELECT count(*) FROM taken) AS taken,"
+        "  (SELECT count(*) FROM two_step_recovery_codes"
+        "   WHERE user_id = $1 AND used_at IS NULL) AS unused_before",
+        user_id,
+        digests,
+    )
+    if not row or not row["taken"]:
+        return None
+    return int(row["unused_before"]) - 1
+
+
+async def recovery_codes_left(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID) -> int:
+    n = await conn.fetchval(
+        "SELECT count(*) FROM two_step_recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+        user_id,
+    )
+    return int(n or 0)
 
 
 # The columns that hold a sealed two-step secret: in use, and shown but not confirmed.

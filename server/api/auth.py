@@ -96,7 +96,8 @@ class AuthController(Controller):
         """OAuth 2.0 token endpoint (a form body): ``grant_type=password`` with ``username`` (the
         email) and ``password``, or ``grant_type=refresh_token`` with ``refresh_token``, which
         works once (reused, it ends its session). A customer whose two-step sign-in is on also sends
-        ``otp``, the code their authenticator app shows: without it 400 ``two_step_required`` (the
+        ``otp``, the code their authenticator app shows or one of their recovery codes (each works
+        once; a lost phone): without it 400 ``two_step_required`` (the
         password was right: ask for the code and send both again), a wrong or used one 400
         ``wrong_two_step_code``. 400 ``invalid_grant``; 429 ``too_many_attempts`` after repeated
         failed sign-ins (wrong codes count)."""

@@ -50,6 +50,7 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (app_errors.WrongTwoStepCodeError, 422, "Wrong code"),
     (app_errors.TwoStepAlreadyOnError, 409, "Conflict"),
     (app_errors.TwoStepNotStartedError, 409, "Conflict"),
+    (app_errors.TwoStepNotOnError, 409, "Conflict"),
     (app_errors.TwoStepUnavailableError, 503, "Service unavailable"),
     (app_errors.WrongResetCodeError, 422, "Wrong code"),
     (app_errors.MailUnavailableError, 503, "Service unavailable"),

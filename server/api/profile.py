@@ -1,6 +1,7 @@
 """GET /api/v1/me: who is signed in (the app greets the customer by name);
 POST /api/v1/me/password: change one's password (every other session ends);
-POST /api/v1/me/two-step, .../confirm, .../off: two-step sign-in with an authenticator app."""
+POST /api/v1/me/two-step, .../confirm, .../off, .../recovery-codes: two-step sign-in with an
+authenticator app, and the recovery codes for a lost one."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from shared.security import (
     ChangePasswordRequest,
     PasswordChanged,
     ProfileResponse,
+    RecoveryCodes,
     TwoStepCodeRequest,
     TwoStepSetup,
     TwoStepState,
@@ -45,6 +47,9 @@ class ProfileController(Controller):
             role=user.role,
             can_deposit=funding_handlers.deposits_open_to(ctx, actor),
             two_step=user.two_step,
+            recovery_codes_left=(
+                await users.recovery_codes_left(ctx.pool, user.id) if user.two_step else 0
+            ),
         )
 
     @post("/password", operation_id="changePassword", status_code=200)
@@ -82,22 +87,40 @@ class ProfileController(Controller):
         self, request: Request[Any, Any, Any], actor: Actor, data: TwoStepCodeRequest
     ) -> TwoStepState:
         """Turn two-step sign-in on with ``code``, the 6 digits your authenticator app shows for
-        the secret just set up: from then on signing in takes your password and a code. 422
+        the secret just set up: from then on signing in takes your password and a code. The
+        answer has your ``recovery_codes``: ten codes, each of which works once instead of a
+        code from the app (a lost phone); keep them safe, they are not shown again. 422
         ``wrong_two_step_code``; 409 ``two_step_not_started`` (set it up first) or
         ``two_step_already_on``."""
         req = await decode_body(request, TwoStepCodeRequest)
         sessions = services_of(request.app).sessions
         audit = audit_record(request, two_step.TURN_ON_ACTION, actor)
-        await sessions.confirm_two_step(actor, req.code, audit)
-        return TwoStepState(two_step=True)
+        codes = await sessions.confirm_two_step(actor, req.code, audit)
+        return TwoStepState(two_step=True, recovery_codes=codes)
+
+    @post("/two-step/recovery-codes", operation_id="newRecoveryCodes", status_code=200)
+    async def new_recovery_codes(
+        self, request: Request[Any, Any, Any], actor: Actor, data: TwoStepCodeRequest
+    ) -> RecoveryCodes:
+        """Ten new recovery codes for a current ``code`` from your authenticator app (or one
+        of your recovery codes); the earlier ones stop working. Shown this once. A wrong code
+        is 422 ``wrong_two_step_code`` and counts towards the sign-in lockout (429
+        ``too_many_attempts``); 409 ``two_step_not_on`` while two-step sign-in is off."""
+        req = await decode_body(request, TwoStepCodeRequest)
+        sessions = services_of(request.app).sessions
+        audit = audit_record(request, two_step.NEW_RECOVERY_CODES_ACTION, actor)
+        return RecoveryCodes(
+            recovery_codes=await sessions.new_recovery_codes(actor, req.code, audit)
+        )
 
     @post("/two-step/off", operation_id="turnOffTwoStep", status_code=200)
     async def turn_off_two_step(
         self, request: Request[Any, Any, Any], actor: Actor, data: TwoStepCodeRequest
     ) -> TwoStepState:
-        """Turn two-step sign-in off with a current ``code`` from your authenticator app (off
-        already: the same answer). A wrong code is 422 ``wrong_two_step_code`` and counts
-        towards the sign-in lockout (429 ``too_many_attempts``)."""
+        """Turn two-step sign-in off with a current ``code`` from your authenticator app or one of
+        your recovery codes (off already: the same answer). A wrong code is 422
+        ``wrong_two_step_code`` and counts towards the sign-in lockout (429
+        ``too_many_attempts``)."""
         req = await decode_body(request, TwoStepCodeRequest)
         sessions = services_of(request.app).sessions
         audit = audit_record(request, two_step.TURN_OFF_ACTION, actor)

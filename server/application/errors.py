@@ -108,6 +108,12 @@ class TwoStepNotStartedError(DomainError):
     code = "two_step_not_started"
 
 
+class TwoStepNotOnError(DomainError):
+    """Asked of two-step sign-in while it is off (new recovery codes)."""
+
+    code = "two_step_not_on"
+
+
 class TwoStepUnavailableError(DomainError):
     """A stored two-step secret that does not open (the key it was sealed with is gone):
     no code can be checked, and none is skipped. Answered 503; operators restore the key

@@ -14,16 +14,16 @@ way, and a second code within a minute of the first is not sent (no mailbox is f
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
 from server.adapters import users
 from server.adapters.mail import Mailer
+from server.adapters.secret_box import keyed_digest
 from server.adapters.users import UserRecord
 from server.application.context import AppContext
 from server.application.errors import MailUnavailableError
-from shared.api import RESET_CODE_ALPHABET, RESET_CODE_LENGTH
+from shared.api import RESET_CODE_ALPHABET, RESET_CODE_LENGTH, shown_code
 
 CODE_VALID_SECONDS = 30 * 60
 RESEND_AFTER_SECONDS = 60
@@ -42,23 +42,17 @@ def new_code() -> str:
     return "".join(secrets.choice(RESET_CODE_ALPHABET) for _ in range(RESET_CODE_LENGTH))
 
 
-def shown(code: str) -> str:
-    """ABCDEFGH -> ABCD-EFGH, as the email shows it."""
-    return f"{code[:4]}-{code[4:]}"
-
-
 def digest(signing_key: str, code: str) -> bytes:
     """What is kept of a code: an HMAC under a key of its own, derived from the signing
     key, so that a copy of the users table alone cannot be searched for the codes."""
-    key = hmac.new(signing_key.encode(), _DIGEST_LABEL, hashlib.sha256).digest()
-    return hmac.new(key, code.encode(), hashlib.sha256).digest()
+    return keyed_digest(signing_key, _DIGEST_LABEL, code.encode())
 
 
 def _mail_body(user: UserRecord, code: str) -> str:
     return (
         f"Hello {user.full_name},\n\n"
         "someone, we hope you, asked to reset the password of your bank account.\n\n"
-        f"Your code: {shown(code)}\n\n"
+        f"Your code: {shown_code(code)}\n\n"
         "Type it in the app with your new password within 30 minutes. It works once.\n\n"
         "Not you? Then ignore this email: your password stays as it is.\n"
     )

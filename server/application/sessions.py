@@ -134,7 +134,7 @@ class SessionService:
             await audit_log.write_alone(self._ctx.pool, audit.refused("invalid_credentials"))
             raise
         try:
-            await two_step.check_at_sign_in(self._ctx, user, code)
+            taken = await two_step.check_at_sign_in(self._ctx, user, code)
         except TwoStepRequiredError as err:  # the app asks for the code and sends both again
             await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))
             raise
@@ -145,6 +145,9 @@ class SessionService:
             raise
         await self._account_lock.succeeded(account_key)
         sid, refresh = await self._store.create(user.id, user.role, ip, audit.user_agent or "")
+        details = audit.details
+        if taken is not None and taken.recovery_codes_left is not None:  # the customer is told
+            details = {**(details or {}), "recovery_codes_left": taken.recovery_codes_left}
         await audit_log.write_alone(
             self._ctx.pool,
             msgspec.structs.replace(
@@ -153,6 +156,7 @@ class SessionService:
                 actor_role=user.role,
                 session_id=sid,
                 target_id=str(user.id),
+                details=details,
             ).accepted(),
         )
         return SignedIn(user.id, user.role, sid, refresh)
@@ -347,17 +351,40 @@ class SessionService:
         return len(ended)
 
     # -- two-step sign-in ----------------------------------------------------------------
-    async def confirm_two_step(self, actor: Actor, code: str, audit: AuditRecord) -> None:
-        """Turn two-step sign-in on with a code from the secret just set up."""
+    async def confirm_two_step(self, actor: Actor, code: str, audit: AuditRecord) -> list[str]:
+        """Turn two-step sign-in on with a code from the secret just set up; the recovery
+        codes it comes with."""
         audit = msgspec.structs.replace(
             audit, action=two_step.TURN_ON_ACTION, target_type="user", target_id=str(actor.user_id)
         )
         try:
-            await two_step.confirm(self._ctx, actor, code)
+            codes = await two_step.confirm(self._ctx, actor, code)
         except DomainError as err:
             await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))
             raise
         await audit_log.write_alone(self._ctx.pool, audit.accepted())
+        return codes
+
+    async def new_recovery_codes(self, actor: Actor, code: str, audit: AuditRecord) -> list[str]:
+        """New recovery codes for a current code (or a recovery code); a wrong one counts
+        towards the sign-in lockout, as at ``turn_two_step_off``."""
+        audit = msgspec.structs.replace(
+            audit,
+            action=two_step.NEW_RECOVERY_CODES_ACTION,
+            target_type="user",
+            target_id=str(actor.user_id),
+        )
+        _, account_key = await self._unless_locked_out(actor, audit, "wrong codes")
+        try:
+            codes = await two_step.new_recovery_codes(self._ctx, actor, code)
+        except DomainError as err:
+            if isinstance(err, WrongTwoStepCodeError):
+                await self._account_lock.failed(account_key)
+            await audit_log.write_alone(self._ctx.pool, audit.refused(err.code))
+            raise
+        await self._account_lock.succeeded(account_key)
+        await audit_log.write_alone(self._ctx.pool, audit.accepted())
+        return codes
 
     async def turn_two_step_off(self, actor: Actor, code: str, audit: AuditRecord) -> None:
         """Turn two-step sign-in off with a current code. A wrong code counts towards the

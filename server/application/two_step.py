@@ -12,11 +12,18 @@ each right code).
 
 Sign-in calls ``check_at_sign_in`` after the password was found right; the session
 service counts a wrong code as a failed sign-in (lockout), as it does a wrong password.
+
+Recovery codes: turning it on gives ten (``RECOVERY_CODES``, shown once, kept as keyed
+digests), each of which is taken once wherever a code from the app is (signing in,
+turning it off, new codes), for a customer whose phone is lost. A new set replaces the
+old one; turning it off removes them. A sign-in with one says how many are left (the
+audit row, and the customer's notification).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import NamedTuple
 from uuid import UUID
@@ -30,12 +37,14 @@ from server.application import totp
 from server.application.context import Actor, AppContext
 from server.application.errors import (
     TwoStepAlreadyOnError,
+    TwoStepNotOnError,
     TwoStepNotStartedError,
     TwoStepRequiredError,
     TwoStepUnavailableError,
     WrongSignInCodeError,
     WrongTwoStepCodeError,
 )
+from shared.api import CODE_ALPHABET, RECOVERY_CODE_LENGTH, shown_code, typed_recovery_code
 from shared.security import TwoStepSetup
 from shared.words import in_fours
 
@@ -44,10 +53,24 @@ log = logging.getLogger("bank.api")
 _WRONG_OR_USED = (
     "That code is wrong or was used already: type the one your authenticator app shows now."
 )
+_WRONG_RECOVERY_CODE = (
+    "That recovery code is wrong or was used already: each works once. Type another of"
+    " yours, or the code your authenticator app shows."
+)
 
 TURN_ON_ACTION = "turn_on_two_step"
 TURN_OFF_ACTION = "turn_off_two_step"
 RESET_ACTION = "reset_two_step"  # by staff, for a customer who lost their app
+NEW_RECOVERY_CODES_ACTION = "new_recovery_codes"
+# How many recovery codes a customer is given at a time.
+RECOVERY_CODES = 10
+
+
+class CodeTaken(NamedTuple):
+    """A right code, taken. ``recovery_codes_left``: a recovery code was, and this
+    many are left unused; None for a code from the app."""
+
+    recovery_codes_left: int | None = None
 
 
 def _box(ctx: AppContext) -> SecretBox:
@@ -83,8 +106,9 @@ async def begin(ctx: AppContext, actor: Actor, email: str) -> TwoStepSetup:
     )
 
 
-async def confirm(ctx: AppContext, actor: Actor, code: str) -> None:
-    """Turn two-step sign-in on with a code from the secret ``begin`` gave."""
+async def confirm(ctx: AppContext, actor: Actor, code: str) -> list[str]:
+    """Turn two-step sign-in on with a code from the secret ``begin`` gave; the new
+    recovery codes, as shown."""
     record = await users.two_step_of(ctx.pool, actor.user_id)
     if record.secret is not None:
         raise TwoStepAlreadyOnError("Two-step sign-in is on already.")
@@ -100,53 +124,103 @@ async def confirm(ctx: AppContext, actor: Actor, code: str) -> None:
             "That is not the code your authenticator app shows for the bank now. Check that"
             " the phone's clock is right and type the code it shows."
         )
-    if not await users.turn_two_step_on(ctx.pool, actor.user_id, record.pending, step):
-        raise TwoStepNotStartedError(
-            "Two-step sign-in was set up again meanwhile: use the newest secret."
-        )
+    codes = make_recovery_codes()
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if not await users.turn_two_step_on(conn, actor.user_id, record.pending, step):
+            raise TwoStepNotStartedError(
+                "Two-step sign-in was set up again meanwhile: use the newest secret."
+            )
+        await _keep_recovery_codes(ctx, conn, actor.user_id, codes)
+    return [shown_code(c) for c in codes]
+
+
+def make_recovery_codes() -> list[str]:
+    return [
+        "".join(secrets.choice(CODE_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
+        for _ in range(RECOVERY_CODES)
+    ]
+
+
+async def _keep_recovery_codes(
+    ctx: AppContext, conn: asyncpg.Connection, user_id: UUID, codes: list[str]
+) -> None:
+    box = _box(ctx)
+    await users.replace_recovery_codes(conn, user_id, [box.digests(user_id, c)[0] for c in codes])
 
 
 async def _take_code(
-    ctx: AppContext, user_id: UUID, sealed: bytes, last_step: int | None, code: str
-) -> bool:
-    """Whether ``code`` is a current code of the ``sealed`` secret, of a step after
-    ``last_step`` (it is used now: never again). A secret sealed under an older key is
-    sealed again under the current one once its code was right."""
-    opened = _open(ctx, user_id, sealed)
-    step = totp.matching_step(opened.secret, code, time.time(), last_step)
+    ctx: AppContext, user_id: UUID, record: users.TwoStepRecord, code: str
+) -> CodeTaken | None:
+    """``code`` taken if it is a current code of the secret in use (``record.secret``),
+    of a step after the last one taken, or an unused recovery code: it is used now, never
+    again. None if it is neither. A secret sealed under an older key is sealed again
+    under the current one once its code was right."""
+    if (recovery := typed_recovery_code(code)) is not None:
+        digests = _box(ctx).digests(user_id, recovery)
+        left = await users.take_recovery_code(ctx.pool, user_id, digests)
+        return None if left is None else CodeTaken(left)
+    assert record.secret is not None
+    opened = _open(ctx, user_id, record.secret)
+    step = totp.matching_step(opened.secret, code, time.time(), record.last_step)
     if step is None or not await users.take_step(ctx.pool, user_id, step):
-        return False
+        return None
     if opened.stale:
         resealed = _box(ctx).seal(user_id, opened.secret)
-        await users.reseal_two_step(ctx.pool, user_id, "totp_secret", sealed, resealed)
-    return True
+        await users.reseal_two_step(ctx.pool, user_id, "totp_secret", record.secret, resealed)
+    return CodeTaken()
 
 
-async def check_at_sign_in(ctx: AppContext, user: UserRecord, code: str) -> None:
-    """After the right password: nothing more when two-step sign-in is off; else a code
-    is required (``TwoStepRequiredError`` when none was sent) and must be right."""
+def _refusal(code: str) -> str:
+    """Why a code was not taken, in the words for what was typed."""
+    return _WRONG_RECOVERY_CODE if typed_recovery_code(code) else _WRONG_OR_USED
+
+
+async def check_at_sign_in(ctx: AppContext, user: UserRecord, code: str) -> CodeTaken | None:
+    """After the right password: nothing more when two-step sign-in is off (None); else
+    a code is required (``TwoStepRequiredError`` when none was sent) and must be right:
+    the code taken."""
     if not user.two_step:
-        return
+        return None
     if not code:
         raise TwoStepRequiredError(
-            "Enter the 6-digit code your authenticator app shows for the bank."
+            "Enter the 6-digit code your authenticator app shows for the bank, or one of"
+            " your recovery codes."
         )
     record = await users.two_step_of(ctx.pool, user.id)
     if record.secret is None:  # turned off since the password was checked
-        return
-    if not await _take_code(ctx, user.id, record.secret, record.last_step, code):
-        raise WrongSignInCodeError(_WRONG_OR_USED)
+        return None
+    taken = await _take_code(ctx, user.id, record, code)
+    if taken is None:
+        raise WrongSignInCodeError(_refusal(code))
+    return taken
 
 
 async def turn_off(ctx: AppContext, actor: Actor, code: str) -> bool:
-    """Turn two-step sign-in off with a current code; False when it was off already."""
+    """Turn two-step sign-in off with a current code or a recovery code; False when it
+    was off already."""
     record = await users.two_step_of(ctx.pool, actor.user_id)
     if record.secret is None:
         return False
-    if not await _take_code(ctx, actor.user_id, record.secret, record.last_step, code):
-        raise WrongTwoStepCodeError(_WRONG_OR_USED)
+    if await _take_code(ctx, actor.user_id, record, code) is None:
+        raise WrongTwoStepCodeError(_refusal(code))
     await users.turn_two_step_off(ctx.pool, actor.user_id)
     return True
+
+
+async def new_recovery_codes(ctx: AppContext, actor: Actor, code: str) -> list[str]:
+    """A new set of recovery codes, for a current code or a recovery code; the earlier
+    ones stop working. As shown."""
+    record = await users.two_step_of(ctx.pool, actor.user_id)
+    if record.secret is None:
+        raise TwoStepNotOnError(
+            "Two-step sign-in is off: recovery codes come with it when you turn it on."
+        )
+    if await _take_code(ctx, actor.user_id, record, code) is None:
+        raise WrongTwoStepCodeError(_refusal(code))
+    codes = make_recovery_codes()
+    async with ctx.pool.acquire() as conn:
+        await _keep_recovery_codes(ctx, conn, actor.user_id, codes)
+    return [shown_code(c) for c in codes]
 
 
 class ResealReport(NamedTuple):

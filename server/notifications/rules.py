@@ -19,7 +19,9 @@ Sources (one notification per source fact, keyed by it):
   says so (and how to resume a suspended one).
 - ``new_sign_in``: an audit-events row ``sign_in`` with outcome ``accepted`` (a
   password sign-in makes a new session: a device signed in); key
-  ``audit:<audit_log.id>``.
+  ``audit:<audit_log.id>``. One signed in with a recovery code (its details have
+  ``recovery_codes_left``) says so, and how many are left: someone else using one has
+  the password and a code the customer wrote down.
 - ``password_changed``: an audit-events row ``change_password`` with outcome
   ``accepted``; key ``audit:<audit_log.id>``. A customer who did not change it learns
   at once that someone who knew the password did. So does ``reset_password`` (a
@@ -59,7 +61,7 @@ from shared.events import (
 )
 from shared.money import money_text
 from shared.notifications import NotificationKind
-from shared.words import REFUSED_BECAUSE, day_text
+from shared.words import REFUSED_BECAUSE, counted, day_text
 
 STALE_AFTER = timedelta(days=1)
 # What each refused payment is called in a notification, by its audit action.
@@ -123,6 +125,14 @@ SESSION_NEWS: dict[NotificationKind, tuple[str, str, str]] = {
         ". Not you? Change your password in Settings and turn it on again.",
     ),
 }
+
+
+# A sign-in with a recovery code instead of a code from the app (``new_sign_in``).
+_RECOVERY_SIGN_IN = (
+    "Signed in with a recovery code",
+    "Signed in with a recovery code",
+    " Not you? Call us at once, change your password and make new recovery codes in Settings.",
+)
 
 
 class AuditRow(msgspec.Struct, kw_only=True):
@@ -254,6 +264,10 @@ def from_audit(row: AuditRow, now: datetime) -> Draft | None:
         return _reset_by_staff(row, key, occurred)
     if kind in SESSION_NEWS:
         title, done, advice = SESSION_NEWS[kind]
+        left = (row.details or {}).get("recovery_codes_left")
+        if kind == "new_sign_in" and isinstance(left, int):
+            title, done, advice = _RECOVERY_SIGN_IN
+            advice = f"; {counted(left, 'recovery code')} left.{advice}"
         device = (row.user_agent or "an unknown device")[:120]
         return Draft(
             user_id=row.actor_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import sys
 import time
 import uuid
@@ -49,6 +50,12 @@ async def _me(c: Customer) -> dict[str, Any]:
 
 async def _turned_on(c: Customer) -> tuple[bytes, int]:
     """Two-step sign-in on for ``c``; its secret and the step of the code that confirmed it."""
+    secret, step, _ = await _turned_on_with_codes(c)
+    return secret, step
+
+
+async def _turned_on_with_codes(c: Customer) -> tuple[bytes, int, list[str]]:
+    """... and the recovery codes it came with."""
     r = await c.http.post("/api/v1/me/two-step", headers=c.auth)
     assert r.status_code == 200, r.text
     secret = _secret(r.json())
@@ -56,8 +63,10 @@ async def _turned_on(c: Customer) -> tuple[bytes, int]:
     r = await c.http.post(
         "/api/v1/me/two-step/confirm", json={"code": code_at(secret, step)}, headers=c.auth
     )
-    assert (r.status_code, r.json()) == (200, {"two_step": True}), r.text
-    return secret, step
+    assert (r.status_code, r.json()["two_step"]) == (200, True), r.text
+    codes = r.json()["recovery_codes"]
+    assert len(codes) == 10 and len(set(codes)) == 10, codes
+    return secret, step, codes
 
 
 async def test_a_customer_turns_two_step_sign_in_on_and_then_signs_in_with_a_code(
@@ -84,7 +93,7 @@ async def test_a_customer_turns_two_step_sign_in_on_and_then_signs_in_with_a_cod
         if bad.get("code") in ("12ab56", "1234567"):  # said in words, not as the pattern
             assert r.json()["detail"] == (
                 "Invalid request body: code: Expected the six digits an authenticator app"
-                " shows, like 123456"
+                " shows, like 123456, or a recovery code, like ABCDE-FGHJK"
             ), r.text
     current = code_at(secret, now)
     r = await http.post(  # as some apps show it
@@ -92,7 +101,7 @@ async def test_a_customer_turns_two_step_sign_in_on_and_then_signs_in_with_a_cod
         json={"code": f"{current[:3]} {current[3:]}"},
         headers=ada.auth,
     )
-    assert (r.status_code, r.json()) == (200, {"two_step": True}), r.text
+    assert (r.status_code, r.json()["two_step"]) == (200, True), r.text
     assert (await _me(ada))["two_step"] is True
     r = await http.post("/graphql", json={"query": "{ me { twoStep } }"}, headers=ada.auth)
     assert r.json()["data"]["me"] == {"twoStep": True}, r.text
@@ -308,6 +317,12 @@ async def test_after_a_key_rotation_the_old_secrets_open_and_are_sealed_again(
         assert await _opens_under_the_new_key_alone(db, gus, "totp_secret") == secret
         r = await _sign_in(http, gus.email, code_at(secret, step + 1))  # still used once
         assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+        # A recovery code kept before the rotation (its digest under the old key) works.
+        gus_id = uuid.UUID(gus.user_id)
+        [kept] = SecretBox(OLD_KEY).digests(gus_id, "KEPTEARLY2")
+        await db.execute("INSERT INTO two_step_recovery_codes VALUES ($1, $2)", gus_id, kept)
+        r = await _sign_in(http, gus.email, "keptE-arly2")
+        assert r.status_code == 200, r.text
 
 
 async def test_the_operator_seals_every_secret_again_in_one_run(
@@ -404,3 +419,82 @@ async def test_turning_a_customers_two_step_off_waits_for_a_second_admin(
     assert ("approval_requested", "accepted", maker.user_id) in got
     assert ("reset_two_step", "accepted", checker.user_id) in got
     assert ("reset_two_step", "accepted", maker.user_id) not in got
+
+
+async def test_a_customer_who_lost_their_phone_signs_in_with_a_recovery_code_once(
+    http: httpx.AsyncClient,
+    db: asyncpg.Pool,
+    stack: EmbeddedStack,
+    cdc: ManagedProcess,
+    projections: ManagedProcess,
+    notifications: ManagedProcess,
+) -> None:
+    """Turning two-step sign-in on gives ten recovery codes; each signs in once instead of
+    a code from the app, the customer is told of it and how many are left, and a new set
+    or turning it off voids the old ones."""
+    fay = await sign_up(http, "Fay Lost Phone")
+    secret, step, codes = await _turned_on_with_codes(fay)
+    for code in codes:
+        assert re.fullmatch(r"[A-HJ-NP-Z2-9]{5}-[A-HJ-NP-Z2-9]{5}", code), code
+    assert (await _me(fay))["recovery_codes_left"] == 10
+    # Only keyed digests are kept: the table does not hold the codes.
+    kept = await db.fetch(
+        "SELECT digest FROM two_step_recovery_codes WHERE user_id = $1", uuid.UUID(fay.user_id)
+    )
+    assert len(kept) == 10
+    assert not any(c.replace("-", "").encode() in bytes(k["digest"]) for c in codes for k in kept)
+
+    # As people type it; then used.
+    first = codes[0].lower().replace("-", " ")
+    r = await _sign_in(http, fay.email, first, **{"User-Agent": "Fay's new phone"})
+    assert r.status_code == 200, r.text
+    r = await _sign_in(http, fay.email, first)
+    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+    assert "recovery code" in r.json()["detail"], r.text
+    r = await _sign_in(http, fay.email, "ABCDE-FGHJK")  # not one of hers
+    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+    # Two sign-ins racing with one code: one session.
+    answers = await asyncio.gather(*(_sign_in(http, fay.email, codes[1]) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 400], [a.text for a in answers]
+    assert (await _me(fay))["recovery_codes_left"] == 8
+    # She is told, with how many are left; the audit trail has it.
+    told = await wait_inbox(fay, "new_sign_in", count=3)  # with the sign-up's
+    recovered = [n for n in told if n["title"] == "Signed in with a recovery code"]
+    assert len(recovered) == 2, told
+    assert any(
+        "Fay's new phone" in n["body"] and "9 recovery codes left" in n["body"] for n in recovered
+    ), recovered
+    auditor = await staff(http, stack, "auditor", "Aud Recovery")
+    lefts = sorted(
+        r["details"].get("recovery_codes_left", -1)
+        for r in await audit_rows(http, auditor, limit=500)
+        if r["action"] == "sign_in"
+        and r["outcome"] == "accepted"
+        and r["details"].get("username") == fay.email
+    )
+    assert lefts == [-1, 8, 9], lefts  # and the sign-up's, with none
+
+    # New codes take a current code (a wrong one counts as a failed sign-in does); the
+    # old ones stop working.
+    path = "/api/v1/me/two-step/recovery-codes"
+    r = await http.post(path, json={"code": code_at(secret, step)}, headers=fay.auth)  # used
+    assert (r.status_code, r.json()["code"]) == (422, "wrong_two_step_code"), r.text
+    r = await http.post(path, json={"code": code_at(secret, step + 1)}, headers=fay.auth)
+    assert r.status_code == 200, r.text
+    fresh = r.json()["recovery_codes"]
+    assert len(fresh) == 10 and not set(fresh) & set(codes)
+    assert (await _me(fay))["recovery_codes_left"] == 10
+    r = await _sign_in(http, fay.email, codes[2])
+    assert (r.status_code, r.json()["code"]) == (400, "wrong_two_step_code"), r.text
+
+    # Turned off with a recovery code (her phone is gone): the codes go with it.
+    r = await http.post("/api/v1/me/two-step/off", json={"code": fresh[0]}, headers=fay.auth)
+    assert (r.status_code, r.json()) == (200, {"two_step": False}), r.text
+    assert (await _me(fay))["recovery_codes_left"] == 0
+    gone = await db.fetchval(
+        "SELECT count(*) FROM two_step_recovery_codes WHERE user_id = $1", uuid.UUID(fay.user_id)
+    )
+    assert gone == 0
+    r = await http.post(path, json={"code": "123456"}, headers=fay.auth)
+    assert (r.status_code, r.json()["code"]) == (409, "two_step_not_on"), r.text
+    assert (await _sign_in(http, fay.email, fresh[1])).status_code == 200  # password alone now

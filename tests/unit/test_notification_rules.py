@@ -196,6 +196,24 @@ def test_a_password_sign_in_is_a_new_device() -> None:
     assert from_audit(audit(action="sign_in", outcome="rejected", actor_id=None), NOW) is None
 
 
+def test_a_sign_in_with_a_recovery_code_says_so_and_how_many_are_left() -> None:
+    row = audit(
+        action="sign_in",
+        user_agent="Pixel 9",
+        client_ip="10.0.0.7",
+        details={"username": "ada@example.com", "recovery_codes_left": 1},
+    )
+    draft = from_audit(row, NOW)
+    assert draft is not None and draft.kind == "new_sign_in" and draft.user_id == OWNER
+    assert draft.title == "Signed in with a recovery code"
+    assert draft.body.startswith(
+        "Signed in with a recovery code on Pixel 9 from 10.0.0.7; 1 recovery code left."
+    )
+    assert "Not you? Call us at once" in draft.body
+    plain = from_audit(audit(action="sign_in", details={"username": "ada@example.com"}), NOW)
+    assert plain is not None and plain.title == "New sign-in to your account"
+
+
 def test_a_changed_password_is_told_to_its_owner() -> None:
     draft = from_audit(
         audit(
