@@ -38,6 +38,7 @@ from shared.security import (
     PasswordResetRequest,
     PasswordResetSent,
     ProfileResponse,
+    RecoveryCodes,
     SessionList,
     SessionResponse,
     TwoStepCodeRequest,
@@ -290,14 +291,20 @@ class BankApi:
     async def turn_off_two_step(self, code: str) -> TwoStepState:
         return await self._two_step("/me/two-step/off", code)
 
+    async def new_recovery_codes(self, code: str) -> RecoveryCodes:
+        resp = await self._code_sent("/me/two-step/recovery-codes", code)
+        return self._decode(resp, RecoveryCodes)
+
     async def _two_step(self, path: str, code: str) -> TwoStepState:
-        resp = await self._authed(
+        return self._decode(await self._code_sent(path, code), TwoStepState)
+
+    async def _code_sent(self, path: str, code: str) -> httpx.Response:
+        return await self._authed(
             "POST",
             path,
             content=_encoder.encode(TwoStepCodeRequest(code=code)),
             headers={"Content-Type": "application/json"},
         )
-        return self._decode(resp, TwoStepState)
 
     async def profile(self) -> ProfileResponse | None:
         """Who is signed in (name for the greeting), or None where the server has no /me."""

@@ -195,13 +195,20 @@ class Controller:
         except ApiError as e:
             log.info("no profile: %s", e)
             return
-        if me is not None and (me.full_name, me.can_deposit, me.two_step) != (
+        if me is not None and (
+            me.full_name,
+            me.can_deposit,
+            me.two_step,
+            me.recovery_codes_left,
+        ) != (
             self.state.full_name,
             self.state.can_deposit,
             self.state.two_step,
+            self.state.recovery_codes_left,
         ):
             self.state.full_name, self.state.can_deposit = me.full_name, me.can_deposit
             self.state.two_step = me.two_step
+            self.state.recovery_codes_left = me.recovery_codes_left
             self.state.notify("profile")
 
     async def _remember_accounts(self) -> None:
@@ -264,12 +271,23 @@ class Controller:
         """A new secret for the customer's authenticator app (nothing changes yet)."""
         return await self.api.set_up_two_step()
 
-    async def set_two_step(self, on: bool, code: str) -> None:
+    async def set_two_step(self, on: bool, code: str) -> list[str]:
         """Turn two-step sign-in on (confirming the secret just set up) or off, with a
-        code of the authenticator app."""
+        code of the authenticator app (off: or a recovery code); turned on, the recovery
+        codes it came with, to show once."""
         api = self.api.confirm_two_step if on else self.api.turn_off_two_step
-        self.state.two_step = (await api(code)).two_step
+        answer = await api(code)
+        self.state.two_step = answer.two_step
+        self.state.recovery_codes_left = len(answer.recovery_codes)
         self.state.notify("profile")
+        return answer.recovery_codes
+
+    async def new_recovery_codes(self, code: str) -> list[str]:
+        """New recovery codes (the earlier ones stop working), for a current code."""
+        codes = (await self.api.new_recovery_codes(code)).recovery_codes
+        self.state.recovery_codes_left = len(codes)
+        self.state.notify("profile")
+        return codes
 
     async def request_password_reset(self, email: str) -> str:
         """Ask the bank to email a code to reset a forgotten password; what it says."""

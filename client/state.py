@@ -133,6 +133,8 @@ class AppState:
         # Whether signing in asks this user for an authenticator app's code (GET /me's
         # two_step); None until the bank has said.
         self.two_step: bool | None = None
+        # Of its recovery codes, how many were not used (GET /me's recovery_codes_left).
+        self.recovery_codes_left = 0
         self.accounts: dict[UUID, AccountResponse] = {}
         # When the balances shown were seen, while they come from the device (cold start
         # offline); None once the bank has answered.
@@ -318,6 +320,7 @@ class AppState:
         self.full_name = ""
         self.can_deposit = True
         self.two_step = None
+        self.recovery_codes_left = 0
         self.accounts = {}
         self.available_unknown = set()
         self.payees = []

@@ -204,20 +204,28 @@ def ask(
     spacing: int = 12,
     modal: bool = False,
     scroll: bool = False,
-) -> None:
+) -> ft.AlertDialog:
     """A dialog of ``controls`` with two buttons: ``cancel`` closes it, ``action`` acts
-    (``scroll``: a form that may be taller than a phone's screen)."""
-    page.show_dialog(
-        ft.AlertDialog(
-            modal=modal,
-            title=ft.Text(title),
-            content=ft.Column(
-                controls,
-                tight=True,
-                spacing=spacing,
-                width=width,
-                scroll=ft.ScrollMode.AUTO if scroll else None,
-            ),
-            actions=[ft.TextButton(cancel, on_click=lambda ev: page.pop_dialog()), action],
-        )
+    (``scroll``: a form that may be taller than a phone's screen). Returned, for
+    ``close``."""
+    dialog = ft.AlertDialog(
+        modal=modal,
+        title=ft.Text(title),
+        content=ft.Column(
+            controls,
+            tight=True,
+            spacing=spacing,
+            width=width,
+            scroll=ft.ScrollMode.AUTO if scroll else None,
+        ),
     )
+    dialog.actions = [ft.TextButton(cancel, on_click=lambda ev: close(dialog)), action]
+    page.show_dialog(dialog)
+    return dialog
+
+
+def close(dialog: ft.AlertDialog) -> None:
+    """Close this dialog. (``page.pop_dialog`` closes the newest one open, which is a
+    snack bar shown since, if one is: a Copy button's "copied", say.)"""
+    dialog.open = False
+    dialog.update()

@@ -12,8 +12,11 @@ from client.views.password_reset import PasswordReset
 from client.views.two_step import (
     SIGN_IN_CODE_HELP,
     SIGN_IN_CODE_LABEL,
+    SIGN_IN_RECOVERY_HELP,
+    SIGN_IN_RECOVERY_LABEL,
+    USE_RECOVERY_CODE,
     code_field,
-    typed_code,
+    typed_code_or_recovery_code,
 )
 from shared.api import PASSWORD_MIN_LENGTH
 
@@ -40,6 +43,10 @@ class SignInScreen:
         self.code.prefix_icon = ft.Icons.PIN_OUTLINED
         self.code.visible = False
         self.code.on_submit = self._submit
+        # A customer whose phone is lost types one of their recovery codes instead.
+        self.use_recovery = ft.TextButton(
+            USE_RECOVERY_CODE, on_click=self._recovery_code, visible=False
+        )
         self.full_name = ft.TextField(
             label="Full name",
             prefix_icon=ft.Icons.PERSON_OUTLINE,
@@ -69,6 +76,7 @@ class SignInScreen:
                     self.email,
                     self.password,
                     self.code,
+                    self.use_recovery,
                     self.full_name,
                     self.message,
                     ft.Row([self.submit, self.busy]),
@@ -93,7 +101,7 @@ class SignInScreen:
         self.registering = not self.registering
         self.full_name.visible = self.registering
         self.forgot.visible = not self.registering
-        self.code.visible, self.code.value = False, ""
+        self._ask_no_code()
         self.submit.content = "Create account" if self.registering else "Sign in"
         self.heading.value = "Open your account" if self.registering else "Welcome back"
         self.switch.content = (
@@ -102,13 +110,31 @@ class SignInScreen:
         self.message.visible = False
         self.page.update()
 
+    def _ask_code(self) -> None:
+        """The password was right: the app's code is asked for (or a recovery code)."""
+        self.code.visible, self.use_recovery.visible = True, True
+        self.code.helper = SIGN_IN_CODE_HELP
+
+    def _ask_no_code(self) -> None:
+        self.code.visible, self.code.value, self.use_recovery.visible = False, "", False
+        self.code.label, self.code.keyboard_type = SIGN_IN_CODE_LABEL, ft.KeyboardType.NUMBER
+        self.code.prefix_icon = ft.Icons.PIN_OUTLINED
+
+    async def _recovery_code(self, e: ft.Event[ft.TextButton]) -> None:
+        self.code.label, self.code.helper = SIGN_IN_RECOVERY_LABEL, SIGN_IN_RECOVERY_HELP
+        self.code.keyboard_type = ft.KeyboardType.TEXT  # letters as well
+        self.code.prefix_icon = ft.Icons.KEY_OUTLINED
+        self.code.value, self.code.error, self.use_recovery.visible = "", None, False
+        self.page.update()
+        await self.code.focus()
+
     def _forgot(self, e: ft.Event[ft.TextButton]) -> None:
         self.reset.start((self.email.value or "").strip())
 
     async def _password_was_reset(self, email: str) -> None:
         """Back on the form: the email filled in, the new password to type."""
         self.email.value, self.password.value = email, ""
-        self.code.visible, self.code.value = False, ""
+        self._ask_no_code()
         self.message.visible = False
         self.page.update()
         await self.password.focus()
@@ -126,8 +152,8 @@ class SignInScreen:
         elif self.registering and len(self.password.value) < PASSWORD_MIN_LENGTH:
             self.password.error = f"Use at least {PASSWORD_MIN_LENGTH} characters"
             ok = False
-        if self.code.visible and typed_code(self.code.value) is None:
-            self.code.error = SIGN_IN_CODE_HELP
+        if self.code.visible and typed_code_or_recovery_code(self.code.value) is None:
+            self.code.error = self.code.helper
             ok = False
         if self.registering and not self.full_name.value.strip():
             self.full_name.error = "Enter your name"
@@ -147,18 +173,18 @@ class SignInScreen:
             if self.registering:
                 await self.ctrl.register(email, password, self.full_name.value.strip())
             else:
-                otp = typed_code(self.code.value) if self.code.visible else None
+                otp = typed_code_or_recovery_code(self.code.value) if self.code.visible else None
                 await self.ctrl.sign_in(email, password, otp or "")
             return  # the shell swaps this screen out
         except ApiError as err:
             if err.code == "two_step_required":  # the password was right: not an error
-                self.code.visible, self.code.helper = True, SIGN_IN_CODE_HELP
+                self._ask_code()
                 self._ready_again()
                 await self.code.focus()  # the next thing to type
                 return
-            elif err.code == "wrong_two_step_code":
+            elif err.code == "wrong_two_step_code":  # the bank's words: app or recovery code
                 self.code.value = ""
-                text = "That code is wrong or was used already: type the one your app shows now."
+                text = err.reason
             elif err.status in (400, 401) and not self.registering:
                 text = "Wrong email or password."
             elif err.status == 409:
