@@ -1,4 +1,5 @@
-"""CLI: python -m infra.local up [--tls] | down | status | env | exec -- CMD | run-migrations"""
+"""CLI: python -m infra.local up [--tls] | down | status | env | exec -- CMD | run-migrations
+| backup [--out DIR] | restore FILE --yes"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shlex
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
 import psutil
@@ -213,6 +215,40 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from infra.local import backups
+
+    try:
+        path, held = backups.backup(EmbeddedStack(), Path(args.out) if args.out else None)
+    except StackError as exc:
+        _say(f"error: {exc}")
+        return 1
+    _say(f"backup {path} ({path.stat().st_size:,} bytes): {held.line()}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from infra.local import backups
+
+    stack = EmbeddedStack()
+    if not args.yes:
+        _say(
+            f"restore {args.file} would replace every account, payment and user of"
+            f" {stack.data_dir} with the backup's, and end every session (what is there now"
+            " is backed up first). Run again with --yes to do it."
+        )
+        return 2
+    try:
+        now, before = backups.restore(stack, Path(args.file))
+    except StackError as exc:
+        _say(f"error: {exc}")
+        return 1
+    _say(f"restored {args.file}: {now.line()}")
+    _say(f"what was there before is in {before}")
+    _say("start the stack (./task up): the read side catches up from the restored events")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -233,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("command", nargs=argparse.REMAINDER)
     ex.set_defaults(func=cmd_exec)
     sub.add_parser("run-migrations", help="apply pending migrations").set_defaults(func=cmd_migrate)
+    bk = sub.add_parser("backup", help="a consistent copy of the database (running or not)")
+    bk.add_argument("--out", help="the directory (default: <data dir>/backups)")
+    bk.set_defaults(func=cmd_backup)
+    rs = sub.add_parser("restore", help="the database as in a backup (the stack stopped)")
+    rs.add_argument("file", help="a backup written by `backup`")
+    rs.add_argument("--yes", action="store_true", help="do it (it replaces what is there)")
+    rs.set_defaults(func=cmd_restore)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

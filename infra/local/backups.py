@@ -1,0 +1,206 @@
+"""Backups of the embedded stack's database, and a restore that the read side follows.
+
+``backup`` writes one consistent copy of the ``bank`` database (``pg_dump`` in its
+custom format: one snapshot, so the event store, the read models, the users and the
+audit trail are of one moment) to ``<data dir>/backups/bank-<UTC time>.dump``; the stack
+may be running (customers are not held up: a dump is a reading transaction).
+
+``restore`` puts the database back as it was in a backup, on a stack that is stopped,
+and leaves nothing that would show the later state:
+
+- the replication slot goes with the old database, and ``cdc_snapshots`` forgets the
+  slot's snapshot, so the connector starts a new slot with a full snapshot: every event
+  of the restored store is sent again, and the consumers, idempotent per account
+  version, apply what their restored read models lack (a read model of the dump may
+  be behind its event store, never ahead: the same snapshot);
+- ``projection_checkpoints`` forgets the old broker's offsets (the embedded broker
+  keeps its topics in memory: they start empty);
+- Redis is emptied: its cached reads and balances are of the later state (a cached
+  read at a version the restored store has not reached would be served), and its
+  sessions may belong to users the backup does not have: everyone signs in again;
+- pending migrations run, so a backup made before a schema change comes up after it.
+
+What the database held before is backed up first (a restore of the wrong file is
+undone by restoring that one).
+
+Then ``./task up`` serves the restored bank. Acknowledged changes made after the
+backup are gone: that is what a restore is; the backup's time is printed before and
+after. An external database (``BANK_DATABASE_URL``) is not ours to back up: its
+provider's backups are (docs/adr/0720).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from infra.local.services import _pg_connect, pg_bin
+from infra.local.stack import EmbeddedStack, StackError
+
+DATABASE = "bank"
+# The stack's tables whose rows describe the broker or the slot of before a restore.
+_FORGOTTEN_AFTER_RESTORE = ("cdc_snapshots", "projection_checkpoints")
+
+
+@dataclass(frozen=True)
+class Contents:
+    """What a database holds, said after a backup and a restore."""
+
+    events: int
+    accounts: int
+    newest_event_at: datetime | None
+
+    def line(self) -> str:
+        newest = self.newest_event_at.isoformat() if self.newest_event_at else "none"
+        return f"{self.events} events, {self.accounts} accounts, newest event {newest}"
+
+
+def default_dir(stack: EmbeddedStack) -> Path:
+    return stack.data_dir / "backups"
+
+
+def _refuse_external(stack: EmbeddedStack) -> None:
+    if stack.external_db:
+        raise StackError(
+            "BANK_DATABASE_URL names an external database: back it up with its provider's"
+            " tools (docs/adr/0720); this command backs up the embedded one."
+        )
+
+
+def _pg(exe: str, *args: str, timeout: float = 600.0) -> None:
+    """A PostgreSQL client program (over TCP, as the server's superuser: trust on
+    loopback, as every tool of the embedded stack)."""
+    result = subprocess.run(
+        [str(pg_bin(exe)), *args], capture_output=True, text=True, timeout=timeout, cwd="/"
+    )
+    if result.returncode != 0:
+        raise StackError(f"{exe} failed ({result.returncode}): {result.stderr.strip()}")
+
+
+def contents(stack: EmbeddedStack) -> Contents:
+    conn = _pg_connect(stack.postgres.superuser_url(DATABASE))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*), count(DISTINCT stream_id) FILTER"
+                " (WHERE stream_type = 'account'), max(recorded_at) FROM events"
+            )
+            events, accounts, newest = cur.fetchone()
+    finally:
+        conn.close()
+    return Contents(int(events), int(accounts), newest)
+
+
+class _ServersForAWhile:
+    """The stack's servers (no apps) while a command needs them: already running, they
+    are used as they are; else started, and stopped after."""
+
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.stack = stack
+        self.started = False
+
+    def __enter__(self) -> EmbeddedStack:
+        if self.stack.postgres.running_pid() is None:
+            self.stack.start()
+            self.started = True
+        return self.stack
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.stack.stop()
+
+
+def backup(stack: EmbeddedStack, out_dir: Path | None = None) -> tuple[Path, Contents]:
+    """One consistent copy of the database; its path and what it holds."""
+    _refuse_external(stack)
+    out = (out_dir or default_dir(stack)).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")  # two in a second: two names
+    path = out / f"bank-{stamp}.dump"
+    partial = path.with_suffix(".dump.partial")
+    with _ServersForAWhile(stack):
+        held = contents(stack)
+        _pg("pg_dump", "-Fc", "-d", stack.postgres.superuser_url(DATABASE), "-f", str(partial))
+    partial.rename(path)  # a backup is whole or absent
+    return path, held
+
+
+def restore(stack: EmbeddedStack, dump: Path) -> tuple[Contents, Path]:
+    """The database as it was in ``dump``, on a stopped stack: what it holds now, and
+    the backup of what it held before (a restore can be undone by restoring that)."""
+    _refuse_external(stack)
+    dump = dump.resolve()
+    if not dump.is_file():
+        raise StackError(f"no backup at {dump}")
+    live = [r.name for r in stack.running_records()]
+    if live:
+        raise StackError(
+            f"the stack of {stack.data_dir} is running ({', '.join(live)}): stop it first"
+            " (Ctrl-C, or ./task down), then restore."
+        )
+    with _ServersForAWhile(stack):
+        before, _ = backup(stack)
+        _drop_database(stack)
+        stack.postgres.bootstrap_roles()  # the database again, empty, with its grants
+        _pg(
+            "pg_restore",
+            "--exit-on-error",
+            "--single-transaction",
+            "-d",
+            stack.postgres.superuser_url(DATABASE),
+            str(dump),
+        )
+        _forget_the_broker_and_slot(stack)
+        stack.migrate()
+        _empty_redis(stack)
+        return contents(stack), before
+
+
+def _drop_database(stack: EmbeddedStack) -> None:
+    conn = _pg_connect(stack.postgres.superuser_url())
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (DATABASE,),
+            )
+            cur.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                " WHERE database = %s",
+                (DATABASE,),
+            )
+            cur.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    finally:
+        conn.close()
+
+
+def _forget_the_broker_and_slot(stack: EmbeddedStack) -> None:
+    conn = _pg_connect(stack.postgres.superuser_url(DATABASE))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for table in _FORGOTTEN_AFTER_RESTORE:
+                cur.execute("SELECT to_regclass(%s)", (f"public.{table}",))
+                if cur.fetchone()[0] is not None:
+                    cur.execute(f"DELETE FROM {table}")
+    finally:
+        conn.close()
+
+
+def _empty_redis(stack: EmbeddedStack) -> None:
+    import redis
+
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=10)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+
+
+def newest(stack: EmbeddedStack) -> Path | None:
+    """The newest backup in the default place, if any."""
+    found = sorted(default_dir(stack).glob("bank-*.dump"))
+    return found[-1] if found else None

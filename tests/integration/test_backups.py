@@ -1,0 +1,130 @@
+"""A backup of the embedded stack, restored: the bank is as it was then, to every
+customer and every read, and goes on from there by itself (``./task backup``,
+``./task restore``; infra/local/backups.py, docs/adr/0720)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from infra.local import EmbeddedStack, StackPorts
+from infra.local.apps import start_api, start_cdc, start_notifications, start_projections
+from infra.local.stack import REPO_ROOT
+from tests.support.customers import Customer, sign_in, sign_up
+
+
+def _cli(stack: EmbeddedStack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = stack.process_env(stack.ports.env())  # every port of this stack's
+    for var in ("BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_REDIS_URL"):
+        env.pop(var)  # the embedded ones, from the data dir and the ports
+    return subprocess.run(
+        [sys.executable, "-m", "infra.local", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _up(data_dir: Path, ports: StackPorts) -> EmbeddedStack:
+    # Not ephemeral: Redis keeps its data across a restart, as `./task up`'s does.
+    stack = EmbeddedStack(data_dir, ports, environ={}).start()
+    stack.migrate()
+    start_api(stack)
+    for start in (start_cdc, start_projections, start_notifications):
+        start(stack)
+    return stack
+
+
+async def _history(c: Customer, account: str) -> list[dict[str, Any]]:
+    r = await c.http.get(f"/api/v1/accounts/{account}/transactions", headers=c.auth)
+    assert r.status_code == 200, r.text
+    return r.json()["items"]  # type: ignore[no-any-return]
+
+
+async def _projected(c: Customer, account: str, count: int, timeout: float = 30) -> list[Any]:
+    """The account's history once the read side has ``count`` postings."""
+    deadline = time.monotonic() + timeout
+    while len(items := await _history(c, account)) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return items
+
+
+async def test_a_restored_backup_is_the_bank_of_its_time_and_the_read_side_follows(
+    fresh_dir: Path,
+) -> None:
+    ports = StackPorts.free()
+    stack = _up(fresh_dir, ports)
+    try:
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+            ada = await sign_up(http, "Ada Backed Up")
+            account = (await ada.open_account())["id"]
+            assert (await ada.deposit(account, 10_000)).status_code == 201
+            assert len(await _projected(ada, account, 1)) == 1
+
+            made = _cli(stack, "backup")  # while the bank runs
+            assert made.returncode == 0, made.stdout + made.stderr
+            path = Path(re.search(r"backup (\S+\.dump) ", made.stdout).group(1))  # type: ignore[union-attr]
+            assert path.parent == fresh_dir / "backups" and path.stat().st_size > 0
+            assert "1 accounts" in made.stdout, made.stdout
+
+            # After the backup: money moved, a customer joined, balances were read (cached).
+            assert (await ada.deposit(account, 5_000)).status_code == 201
+            assert len(await _projected(ada, account, 2)) == 2
+            assert await ada.balance(account) == 15_000
+            r = await http.get(f"/api/v1/accounts/{account}/balance", headers=ada.auth)
+            assert r.json()["balance"]["amount"] == 15_000, r.text
+            bob = await sign_up(http, "Bob After")
+
+            refused = _cli(stack, "restore", str(path), "--yes")  # not under a running bank
+            assert refused.returncode == 1 and "stop it first" in refused.stdout, refused.stdout
+    finally:
+        stack.stop()
+
+    asked = _cli(stack, "restore", str(path))  # it replaces everything: asked for --yes
+    assert asked.returncode == 2 and "--yes" in asked.stdout, asked.stdout
+    done = _cli(stack, "restore", str(path), "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "restored" in done.stdout and "1 accounts" in done.stdout, done.stdout
+    kept = re.search(r"what was there before is in (\S+\.dump)", done.stdout)
+    assert kept and Path(kept.group(1)).stat().st_size > 0, done.stdout  # undo is possible
+
+    stack = _up(fresh_dir, ports)
+    try:
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+            ada.http = http
+            # Every session ended (it may be of a user the backup does not have).
+            r = await http.get("/api/v1/me", headers=ada.auth)
+            assert r.status_code == 401, r.text
+            r = await sign_in(http, ada.email)
+            assert r.status_code == 200, r.text
+            ada.token = r.json()["access_token"]
+            assert (await sign_in(http, bob.email)).status_code == 400  # joined after
+            # The balance of the backup, not the cached one of after; its history too.
+            r = await http.get(f"/api/v1/accounts/{account}/balance", headers=ada.auth)
+            assert r.json()["balance"]["amount"] == 10_000, r.text
+            assert await ada.balance(account) == 10_000
+            assert [t["amount"]["amount"] for t in await _history(ada, account)] == [10_000]
+            # The bank goes on from there, and the read side follows it by itself.
+            assert (await ada.deposit(account, 2_500)).status_code == 201
+            items = await _projected(ada, account, 2)
+            assert [t["amount"]["amount"] for t in items] == [2_500, 10_000], items
+            assert await ada.balance(account) == 12_500
+        check = subprocess.run(
+            [sys.executable, "-m", "server.projections", "check"],
+            env=stack.process_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        stack.stop()
