@@ -220,8 +220,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     try:
         path, held = backups.backup(EmbeddedStack(), Path(args.out) if args.out else None)
-    except StackError as exc:
-        _say(f"error: {exc}")
+    except Exception as exc:  # noqa: BLE001 - said plainly
+        _say(
+            f"error: {exc}"
+            if isinstance(exc, StackError)
+            else f"error: {type(exc).__name__}: {exc}"
+        )
         return 1
     _say(f"backup {path} ({path.stat().st_size:,} bytes): {held.line()}")
     return 0
@@ -240,8 +244,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return 2
     try:
         now, before = backups.restore(stack, Path(args.file))
-    except StackError as exc:
-        _say(f"error: {exc}")
+    except Exception as exc:  # noqa: BLE001 - said plainly
+        _say(
+            f"error: {exc}"
+            if isinstance(exc, StackError)
+            else f"error: {type(exc).__name__}: {exc}"
+        )
         return 1
     _say(f"restored {args.file}: {now.line()}")
     _say(f"what was there before is in {before}")

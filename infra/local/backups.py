@@ -83,6 +83,9 @@ def contents(stack: EmbeddedStack) -> Contents:
     conn = _pg_connect(stack.postgres.superuser_url(DATABASE))
     try:
         with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('public.events')")
+            if cur.fetchone()[0] is None:  # never migrated: an empty bank
+                return Contents(0, 0, None)
             cur.execute(
                 "SELECT count(*), count(DISTINCT stream_id) FILTER"
                 " (WHERE stream_type = 'account'), max(recorded_at) FROM events"
