@@ -61,6 +61,7 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
             role=user.role,
             can_deposit=user.can_deposit,
             two_step=user.two_step,
+            recovery_codes_left=user.recovery_codes_left,
         )
 
     @strawberry.field(description="The signed-in customer's accounts, oldest first.")

@@ -79,6 +79,12 @@ class User:
         description="Whether signing in also asks for a code from an authenticator app"
         " (set up over REST: POST /api/v1/me/two-step).",
     )
+    recovery_codes_left: int = strawberry.field(
+        default=0,
+        description="Of the recovery codes of two-step sign-in (each signs in once"
+        " instead of an app code), how many were not used; new ones over REST: POST"
+        " /api/v1/me/two-step/recovery-codes.",
+    )
 
 
 @strawberry.type

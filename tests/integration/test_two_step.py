@@ -457,6 +457,10 @@ async def test_a_customer_who_lost_their_phone_signs_in_with_a_recovery_code_onc
     answers = await asyncio.gather(*(_sign_in(http, fay.email, codes[1]) for _ in range(2)))
     assert sorted(a.status_code for a in answers) == [200, 400], [a.text for a in answers]
     assert (await _me(fay))["recovery_codes_left"] == 8
+    r = await http.post(
+        "/graphql", json={"query": "{ me { twoStep recoveryCodesLeft } }"}, headers=fay.auth
+    )
+    assert r.json()["data"]["me"] == {"twoStep": True, "recoveryCodesLeft": 8}, r.text
     # She is told, with how many are left; the audit trail has it.
     told = await wait_inbox(fay, "new_sign_in", count=3)  # with the sign-up's
     recovered = [n for n in told if n["title"] == "Signed in with a recovery code"]
