@@ -23,6 +23,7 @@ from client.views.common import (
     account_name_of,
     account_number_text,
     ask,
+    close,
     dropdown,
     error_text,
     money,
@@ -281,7 +282,7 @@ class AccountScreen:
         def move_it(ev: ft.Event[ft.TextButton]) -> None:
             account = self.state.accounts.get(self.account_id)
             filled = close_out(account) if account else None
-            self.page.pop_dialog()
+            close(dialog)
             self.shell.move_money("transfer", self.account_id, filled=filled)
 
         move = ft.TextButton("Move the money", icon=ft.Icons.SEND, on_click=move_it, visible=False)
@@ -295,11 +296,11 @@ class AccountScreen:
                 move.visible = isinstance(ex, ApiError) and ex.code == "account_not_empty"
                 self.page.update()
                 return
-            self.page.pop_dialog()
+            close(dialog)
             snack(self.page, "Account closed")
             self._update()
 
-        ask(
+        dialog = ask(
             self.page,
             "Close account?",
             [
@@ -331,11 +332,11 @@ class AccountScreen:
                 error.value, error.visible = error_text(ex), True
                 self.page.update()
                 return
-            self.page.pop_dialog()
+            close(dialog)
             snack(self.page, f"Renamed to {new}")
             self._update()
 
-        ask(
+        dialog = ask(
             self.page,
             "Rename account",
             [name, error],

@@ -28,6 +28,7 @@ from client.views.common import (
     account_name_of,
     account_number_text,
     ask,
+    close,
     dropdown,
     error_text,
     money,
@@ -396,13 +397,13 @@ class DashboardScreen:
                 error.value, error.visible = error_text(ex), True
                 self.page.update()
                 return
-            self.page.pop_dialog()
+            close(dialog)
             self.page.show_dialog(
                 ft.SnackBar(ft.Text(f"Opened {account.name} ({account.currency})"))
             )
             self.page.update()
 
-        ask(
+        dialog = ask(
             self.page,
             "Open an account",
             [name, currency, error],

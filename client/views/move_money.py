@@ -22,6 +22,7 @@ from client.views.common import (
     account_label,
     account_number_text,
     ask,
+    close,
     dropdown,
     error_text,
     relabel,
@@ -366,7 +367,7 @@ class MoveMoneyScreen:
         )
 
         async def confirm(ev: ft.Event[ft.Button]) -> None:
-            self.page.pop_dialog()
+            close(dialog)
             await self._submit(source, amount, target)
 
         lines: list[ft.Control] = [
@@ -379,7 +380,7 @@ class MoveMoneyScreen:
             )
             for k, v in rows
         ]
-        ask(
+        dialog = ask(
             self.page,
             f"Confirm {VERBS[self.kind].lower()}",
             lines + note,
@@ -461,10 +462,10 @@ class MoveMoneyScreen:
                 error.value, error.visible = error_text(ex), True
                 self.page.update()
                 return
-            self.page.pop_dialog()
+            close(dialog)
             self.page.update()
 
-        ask(
+        dialog = ask(
             self.page,
             f"Forget {payee.nickname}?",
             [ft.Text(f"{payee.account_number} leaves your payees."), error],

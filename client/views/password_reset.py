@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import flet as ft
 
 from client.controller import Controller
-from client.views.common import EMAIL, ask, error_text, password_field, snack
+from client.views.common import EMAIL, ask, close, error_text, password_field, snack
 from shared.api import PASSWORD_MIN_LENGTH, typed_reset_code
 
 CODE_LABEL = "Code from the email"
@@ -48,11 +48,11 @@ class PasswordReset:
                 error.value, error.visible = error_text(ex), True
                 self.page.update()
                 return
-            self.page.pop_dialog()
+            close(dialog)
             self._ask_code(typed, said)
 
         intro = "We will email you a code to set a new password."
-        ask(
+        dialog = ask(
             self.page,
             "Forgot your password?",
             [ft.Text(intro, size=13), field, error],
@@ -70,20 +70,20 @@ class PasswordReset:
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
         async def again(ev: ft.Event[ft.TextButton]) -> None:
-            self.page.pop_dialog()
+            close(dialog)
             self.start(email)
 
         async def reset(ev: ft.Event[ft.TextButton]) -> None:
             refused = await self._reset(email, code.value, new.value)
             if refused is None:
-                self.page.pop_dialog()
+                close(dialog)
                 snack(self.page, DONE)
                 await self.done(email)
                 return
             error.value, error.visible = refused, True
             self.page.update()
 
-        ask(
+        dialog = ask(
             self.page,
             "Set a new password",
             [

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import flet as ft
 
 from client.state import Topic
-from client.views.common import ask, error_text, password_field, section_title, snack
+from client.views.common import ask, close, error_text, password_field, section_title, snack
 from client.views.keep_session import KeepSessionSection
 from client.views.two_step import TwoStepSection
 from shared.security import SessionResponse
@@ -153,7 +153,7 @@ class SettingsScreen:
                 except Exception as ex:  # noqa: BLE001 - shown in words
                     error.value, error.visible = error_text(ex), True
                 else:
-                    self.page.pop_dialog()
+                    close(dialog)
                     others = f" {counted(ended, 'other device')} signed out." if ended else ""
                     snack(self.page, f"Password changed.{others}")
                     await self._load_sessions()
@@ -165,7 +165,7 @@ class SettingsScreen:
             size=12,
             color=ft.Colors.ON_SURFACE_VARIANT,
         )
-        ask(
+        dialog = ask(
             self.page,
             "Change password",
             [current, new, again, notice, error],

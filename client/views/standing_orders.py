@@ -25,7 +25,7 @@ from client.standing_orders import (
     order_rows,
     payments,
 )
-from client.views.common import ask, dropdown, error_text, labelled, section_title, snack
+from client.views.common import ask, close, dropdown, error_text, labelled, section_title, snack
 from shared.api import AccountResponse
 from shared.money import major_text, parse_major
 from shared.standing_orders import (
@@ -301,11 +301,11 @@ class StandingOrdersSection:
                 return
             self.orders.append(made)
             self.render()
-            self.page.pop_dialog()
+            close(dialog)
             snack(self.page, "Standing order set up")
             self.page.update()
 
-        ask(
+        dialog = ask(
             self.page,
             "New standing order",
             form.controls,
