@@ -38,6 +38,7 @@ from pathlib import Path
 
 from infra.local.services import _pg_connect, pg_bin
 from infra.local.stack import EmbeddedStack, StackError
+from server.adapters.migrations import MIGRATIONS_DIR
 
 DATABASE = "bank"
 # The stack's tables whose rows describe the broker or the slot of before a restore.
@@ -143,6 +144,7 @@ def restore(stack: EmbeddedStack, dump: Path) -> tuple[Contents, Path]:
             f"the stack of {stack.data_dir} is running ({', '.join(live)}): stop it first"
             " (Ctrl-C, or ./task down), then restore."
         )
+    _check_restorable(dump)  # before anything is dropped
     with _ServersForAWhile(stack):
         before, _ = backup(stack)
         _drop_database(stack)
@@ -159,6 +161,35 @@ def restore(stack: EmbeddedStack, dump: Path) -> tuple[Contents, Path]:
         stack.migrate()
         _empty_redis(stack)
         return contents(stack), before
+
+
+def _check_restorable(dump: Path) -> None:
+    """Refuse, before anything changes, a file that is not a backup, and a backup of a
+    newer platform (a migration this code does not have: its tables would not be what
+    the code reads, and migrating cannot take it back)."""
+    listed = subprocess.run(
+        [
+            str(pg_bin("pg_restore")),
+            "--data-only",
+            "--table=schema_migrations",
+            "-f",
+            "-",
+            str(dump),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if listed.returncode != 0:
+        raise StackError(f"{dump} is not a backup of this stack: {listed.stderr.strip()}")
+    rows = listed.stdout.split("COPY public.schema_migrations", 1)[-1].split("\n\\.", 1)[0]
+    names = {line.split("\t", 1)[0] for line in rows.splitlines()[1:] if "\t" in line}
+    unknown = sorted(names - {p.name for p in MIGRATIONS_DIR.glob("*.sql")})
+    if unknown:
+        raise StackError(
+            f"{dump} is of a newer version of the platform (migrations {', '.join(unknown)}"
+            " are not in this one): restore it with the code it was made with."
+        )
 
 
 def _drop_database(stack: EmbeddedStack) -> None:

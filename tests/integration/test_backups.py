@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from infra.local import EmbeddedStack, StackPorts
@@ -75,6 +76,20 @@ async def test_a_restored_backup_is_the_bank_of_its_time_and_the_read_side_follo
             path = Path(re.search(r"backup (\S+\.dump) ", made.stdout).group(1))  # type: ignore[union-attr]
             assert path.parent == fresh_dir / "backups" and path.stat().st_size > 0
             assert "1 accounts" in made.stdout, made.stdout
+            # A backup of a newer platform (a migration this code does not have).
+            admin = await asyncpg.connect(stack.admin_database_url)
+            try:
+                await admin.execute(
+                    "INSERT INTO schema_migrations (name) VALUES ('9999_from_the_future.sql')"
+                )
+                newer = _cli(stack, "backup")
+                await admin.execute(
+                    "DELETE FROM schema_migrations WHERE name = '9999_from_the_future.sql'"
+                )
+            finally:
+                await admin.close()
+            assert newer.returncode == 0, newer.stdout + newer.stderr
+            future = re.search(r"backup (\S+\.dump) ", newer.stdout).group(1)  # type: ignore[union-attr]
 
             # After the backup: money moved, a customer joined, balances were read (cached).
             assert (await ada.deposit(account, 5_000)).status_code == 201
@@ -89,6 +104,15 @@ async def test_a_restored_backup_is_the_bank_of_its_time_and_the_read_side_follo
     finally:
         stack.stop()
 
+    # Refused before anything changes: not a backup; a newer platform's.
+    garbage = fresh_dir / "not-a-backup.dump"
+    garbage.write_bytes(b"PGDMP but not really")
+    for wrong, said in ((garbage, "is not a backup"), (Path(future), "newer version")):
+        refused = _cli(stack, "restore", str(wrong), "--yes")
+        assert refused.returncode == 1 and said in refused.stdout, refused.stdout
+    assert sorted(p.name for p in (fresh_dir / "backups").glob("*.dump")) == sorted(
+        [path.name, Path(future).name]
+    )  # not even the backup a restore takes first
     asked = _cli(stack, "restore", str(path))  # it replaces everything: asked for --yes
     assert asked.returncode == 2 and "--yes" in asked.stdout, asked.stdout
     done = _cli(stack, "restore", str(path), "--yes")
