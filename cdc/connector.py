@@ -337,6 +337,7 @@ class Connector:
         for record in self._router.route(change):
             pub.append(record)
         self.metrics.snapshot_rows.inc()
+        self.progress.snapshot_row_sent()
         if pub.inflight_records % SNAPSHOT_ROUND_ROWS == 0:
             pub.seal()
         if pub.inflight_records >= self._max_inflight:

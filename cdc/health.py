@@ -9,7 +9,11 @@ worker): ``GET /health`` on the metrics port answers
 Progress is the confirmed LSN moving forward (everything before it is in
 Kafka), or having nothing to do as the connector's tick finds it: streaming,
 nothing in flight and the slot caught up with the server's WAL end (a heartbeat
-acked then is progress too). On a memory-only broker, while the slot waits for a
+acked then is progress too). While a new slot's snapshot is read, each row handed
+to the producer is progress: the producer takes rows only while the broker acks them
+(the in-flight limit), so a snapshot longer than the threshold is not "stalled" (the
+supervisor restarted it, and the restarted one began again: never done), and a broker
+that takes nothing still stalls it. On a memory-only broker, while the slot waits for a
 consumer group (cdc/readers_hold.py), records acked since the last tick, or
 nothing in flight, are progress too. Stalled is no progress for longer than
 ``settings.pipeline_stall_seconds``: there is work (WAL not yet confirmed,
@@ -66,6 +70,11 @@ class Progress:
 
     def confirmed(self) -> None:
         """The confirmed LSN moved forward."""
+        self._last_progress = self._clock()
+
+    def snapshot_row_sent(self) -> None:
+        """A row of the snapshot was handed to the producer (bounded by the in-flight
+        limit: a broker that acks nothing stops this)."""
         self._last_progress = self._clock()
 
     def measured(

@@ -25,6 +25,16 @@ def test_a_connector_that_has_not_streamed_yet_is_starting_then_stalled() -> Non
     assert report.status == "stalled" and report.last_progress_age_seconds == 31
 
 
+def test_a_snapshot_longer_than_the_threshold_is_starting_while_its_rows_move() -> None:
+    p, clock = progress()
+    for _ in range(10):  # 100 s of snapshot, rows handed to the producer all along
+        clock.now += 10
+        p.snapshot_row_sent()
+        assert p.report().status == "starting"
+    clock.now += 31  # the producer took nothing more (the broker acks nothing)
+    assert p.report().status == "stalled"
+
+
 def test_a_streaming_connector_that_confirms_is_ok() -> None:
     p, clock = progress()
     p.session_started()
