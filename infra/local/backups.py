@@ -144,6 +144,12 @@ def restore(stack: EmbeddedStack, dump: Path) -> tuple[Contents, Path]:
             f"the stack of {stack.data_dir} is running ({', '.join(live)}): stop it first"
             " (Ctrl-C, or ./task down), then restore."
         )
+    if stack.external_redis or stack.external_kafka:
+        raise StackError(
+            "BANK_REDIS_URL or BANK_KAFKA_BOOTSTRAP names an external server: its cache,"
+            " sessions and topics hold the later state, and this command empties only the"
+            " embedded ones. Follow infra/README.md ('After the event store is restored')."
+        )
     _check_restorable(dump)  # before anything is dropped
     with _ServersForAWhile(stack):
         before, _ = backup(stack)

@@ -21,10 +21,18 @@ from infra.local.stack import REPO_ROOT
 from tests.support.customers import Customer, sign_in, sign_up
 
 
-def _cli(stack: EmbeddedStack, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    stack: EmbeddedStack, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = stack.process_env(stack.ports.env())  # every port of this stack's
-    for var in ("BANK_DATABASE_URL", "BANK_ADMIN_DATABASE_URL", "BANK_REDIS_URL"):
+    for var in (
+        "BANK_DATABASE_URL",
+        "BANK_ADMIN_DATABASE_URL",
+        "BANK_REDIS_URL",
+        "BANK_KAFKA_BOOTSTRAP",
+    ):
         env.pop(var)  # the embedded ones, from the data dir and the ports
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "infra.local", *args],
         cwd=REPO_ROOT,
@@ -104,6 +112,11 @@ async def test_a_restored_backup_is_the_bank_of_its_time_and_the_read_side_follo
     finally:
         stack.stop()
 
+    # Refused with an external Redis or broker: this command empties only embedded ones.
+    outside = _cli(
+        stack, "restore", str(path), "--yes", extra_env={"BANK_REDIS_URL": stack.redis_url}
+    )
+    assert outside.returncode == 1 and "external server" in outside.stdout, outside.stdout
     # Refused before anything changes: not a backup; a newer platform's.
     garbage = fresh_dir / "not-a-backup.dump"
     garbage.write_bytes(b"PGDMP but not really")
