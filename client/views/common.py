@@ -225,7 +225,8 @@ def ask(
 
 
 def close(dialog: ft.AlertDialog) -> None:
-    """Close this dialog. (``page.pop_dialog`` closes the newest one open, which is a
-    snack bar shown since, if one is: a Copy button's "copied", say.)"""
+    """Close this dialog: the app's one way to close one. (``page.pop_dialog`` closes
+    the newest one open, which is a snack bar shown since, if one is: a Copy button's
+    "copied", say.)"""
     dialog.open = False
     dialog.update()

@@ -483,8 +483,9 @@ class MoveMoneyScreen:
         answer = ft.Column(visible=False, tight=True)
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
         add = ft.FilledButton("Check and save")
-        done = ft.TextButton("Done", visible=False, on_click=lambda ev: self.page.pop_dialog())
-        cancel = ft.TextButton("Cancel", on_click=lambda ev: self.page.pop_dialog())
+        dialog: ft.AlertDialog  # built below, closed by its buttons
+        done = ft.TextButton("Done", visible=False, on_click=lambda ev: close(dialog))
+        cancel = ft.TextButton("Cancel", on_click=lambda ev: close(dialog))
 
         def checked() -> bool:
             number.error = shape_problem(number.value or "")
@@ -518,29 +519,28 @@ class MoveMoneyScreen:
             self._pick_target(payee.account_number)
 
         add.on_click = submit
-        self.page.show_dialog(
-            ft.AlertDialog(
-                modal=True,
-                title=ft.Text("Add a payee"),
-                content=ft.Column(
-                    [
-                        number,
-                        holder,
-                        ft.Text(
-                            "We check the name with the payee's bank and tell you whether it "
-                            "matches; we never show the name on the account.",
-                            size=12,
-                            color=ft.Colors.ON_SURFACE_VARIANT,
-                        ),
-                        nickname,
-                        error,
-                        answer,
-                    ],
-                    tight=True,
-                    spacing=12,
-                    width=340,
-                    scroll=ft.ScrollMode.AUTO,
-                ),
-                actions=[cancel, add, done],
-            )
+        dialog = ft.AlertDialog(
+            modal=True,
+            title=ft.Text("Add a payee"),
+            content=ft.Column(
+                [
+                    number,
+                    holder,
+                    ft.Text(
+                        "We check the name with the payee's bank and tell you whether it "
+                        "matches; we never show the name on the account.",
+                        size=12,
+                        color=ft.Colors.ON_SURFACE_VARIANT,
+                    ),
+                    nickname,
+                    error,
+                    answer,
+                ],
+                tight=True,
+                spacing=12,
+                width=340,
+                scroll=ft.ScrollMode.AUTO,
+            ),
+            actions=[cancel, add, done],
         )
+        self.page.show_dialog(dialog)

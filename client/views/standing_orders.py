@@ -146,30 +146,29 @@ class StandingOrdersSection:
         ]
         lines += [section_title("Payments"), *payments_list]
 
+        dialog: ft.AlertDialog  # built below, closed by its buttons
+
         def then(act: Callable[[StandingOrderResponse], None]) -> Callable[[ft.Event], None]:
             def handler(e: ft.Event) -> None:
-                self.page.pop_dialog()
+                close(dialog)
                 act(order)
 
             return handler
 
-        actions: list[ft.Control] = [
-            ft.TextButton("Close", on_click=lambda e: self.page.pop_dialog())
-        ]
+        actions: list[ft.Control] = [ft.TextButton("Close", on_click=lambda e: close(dialog))]
         if order.status in SHOWN:
             actions.insert(0, ft.TextButton("Cancel order", on_click=then(self._cancel)))
             actions.insert(0, ft.TextButton("Change", on_click=then(self._change)))
         if order.status == "suspended":
             actions.insert(0, ft.TextButton("Resume", on_click=then(self._resume)))
-        self.page.show_dialog(
-            ft.AlertDialog(
-                title=ft.Text(title),
-                content=ft.Column(
-                    lines, tight=True, spacing=10, width=DIALOG_WIDTH, scroll=ft.ScrollMode.AUTO
-                ),
-                actions=actions,
-            )
+        dialog = ft.AlertDialog(
+            title=ft.Text(title),
+            content=ft.Column(
+                lines, tight=True, spacing=10, width=DIALOG_WIDTH, scroll=ft.ScrollMode.AUTO
+            ),
+            actions=actions,
         )
+        self.page.show_dialog(dialog)
 
     def _cancel(self, order: StandingOrderResponse) -> None:
         title, _ = describe(order, self.state.accounts, self.state.payees)
@@ -219,10 +218,11 @@ class StandingOrdersSection:
                 lambda: self.shell.ctrl.change_standing_order(order.id, change),
                 error,
                 lambda done: "Standing order changed",
+                dialog,
             )
 
         title, _ = describe(order, self.state.accounts, self.state.payees)
-        ask(
+        dialog = ask(
             self.page,
             "Change standing order",
             [
@@ -249,10 +249,10 @@ class StandingOrdersSection:
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
         async def confirm(ev: ft.Event[ft.Button]) -> None:
-            await self._send(send, error, said)
+            await self._send(send, error, said, dialog)
 
         act, keep = buttons
-        ask(
+        dialog = ask(
             self.page,
             heading,
             [ft.Text(sentence), error],
@@ -265,9 +265,10 @@ class StandingOrdersSection:
         send: Callable[[], Awaitable[StandingOrderResponse]],
         error: ft.Text,
         said: Callable[[StandingOrderResponse], str],
+        dialog: ft.AlertDialog,
     ) -> None:
-        """Send a change of an order from its dialog: on the bank's answer show the order
-        as it is now and close the dialog; else the bank's reason in the dialog."""
+        """Send a change of an order from its ``dialog``: on the bank's answer show the
+        order as it is now and close the dialog; else the bank's reason in the dialog."""
         try:
             done = await send()
         except (ApiError, Unreachable, SessionExpired) as ex:
@@ -276,7 +277,7 @@ class StandingOrdersSection:
             return
         self.orders = [done if o.id == done.id else o for o in self.orders]
         self.render()
-        self.page.pop_dialog()
+        close(dialog)
         snack(self.page, said(done))
         self.page.update()
 

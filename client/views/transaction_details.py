@@ -16,6 +16,7 @@ from client.balances import money
 from client.filled_in import FilledIn, repeat_of
 from client.views.common import (
     amount_colour,
+    close,
     kind_label,
     labelled,
     signed,
@@ -64,19 +65,19 @@ def show_transaction(shell: Shell, tx: TransactionResponse, party: str | None) -
     ]
     lines += [labelled(label, value) for label, value in detail_rows(tx, party)]
     named = party if party != _number(tx) else None  # the number is a line of its own
-    actions: list[ft.Control] = [ft.TextButton("Close", on_click=lambda e: page.pop_dialog())]
+    dialog: ft.AlertDialog  # built below, closed by its buttons
+    actions: list[ft.Control] = [ft.TextButton("Close", on_click=lambda e: close(dialog))]
     repeat = repeat_of(tx, shell.state.accounts)
     if repeat is not None:
 
         def pay_again(e: ft.Event[ft.TextButton], filled: FilledIn = repeat) -> None:
-            page.pop_dialog()
+            close(dialog)
             shell.move_money("transfer", filled=filled)
 
         actions.insert(0, ft.TextButton("Pay again", icon=ft.Icons.REPLAY, on_click=pay_again))
-    page.show_dialog(
-        ft.AlertDialog(
-            title=ft.Text(transaction_title(tx, named)),
-            content=ft.Column(lines, tight=True, spacing=10, width=320),
-            actions=actions,
-        )
+    dialog = ft.AlertDialog(
+        title=ft.Text(transaction_title(tx, named)),
+        content=ft.Column(lines, tight=True, spacing=10, width=320),
+        actions=actions,
     )
+    page.show_dialog(dialog)

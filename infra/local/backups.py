@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infra.local.services import _pg_connect, pg_bin
+from infra.local.services import pg_bin, pg_connect
 from infra.local.stack import EmbeddedStack, StackError
 from server.adapters.migrations import MIGRATIONS_DIR
 
@@ -81,7 +81,7 @@ def _pg(exe: str, *args: str, timeout: float = 600.0) -> None:
 
 
 def contents(stack: EmbeddedStack) -> Contents:
-    conn = _pg_connect(stack.postgres.superuser_url(DATABASE))
+    conn = pg_connect(stack.postgres.superuser_url(DATABASE))
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT to_regclass('public.events')")
@@ -199,7 +199,7 @@ def _check_restorable(dump: Path) -> None:
 
 
 def _drop_database(stack: EmbeddedStack) -> None:
-    conn = _pg_connect(stack.postgres.superuser_url())
+    conn = pg_connect(stack.postgres.superuser_url())
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -218,7 +218,7 @@ def _drop_database(stack: EmbeddedStack) -> None:
 
 
 def _forget_the_broker_and_slot(stack: EmbeddedStack) -> None:
-    conn = _pg_connect(stack.postgres.superuser_url(DATABASE))
+    conn = pg_connect(stack.postgres.superuser_url(DATABASE))
     try:
         conn.autocommit = True
         with conn.cursor() as cur:

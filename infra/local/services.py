@@ -301,7 +301,7 @@ class Postgres:
         `bank_app` (the API: no DDL) and the database `bank`."""
         import psycopg2
 
-        conn = _pg_connect(self.superuser_url())
+        conn = pg_connect(self.superuser_url())
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -319,7 +319,7 @@ class Postgres:
                     cur.execute("CREATE DATABASE bank OWNER bank")
         finally:
             conn.close()
-        conn = _pg_connect(self.superuser_url("bank"))
+        conn = pg_connect(self.superuser_url("bank"))
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -333,7 +333,7 @@ class Postgres:
             conn.close()
 
 
-def _pg_connect(url: str, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+def pg_connect(url: str, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     import psycopg2
 
     deadline = time.monotonic() + timeout
