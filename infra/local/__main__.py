@@ -215,18 +215,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _failed(exc: Exception) -> int:
+    """Say why a command failed, in a line (ours plainly, another with its type)."""
+    _say(f"error: {exc}" if isinstance(exc, StackError) else f"error: {type(exc).__name__}: {exc}")
+    return 1
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from infra.local import backups
 
     try:
         path, held = backups.backup(EmbeddedStack(), Path(args.out) if args.out else None)
     except Exception as exc:  # noqa: BLE001 - said plainly
-        _say(
-            f"error: {exc}"
-            if isinstance(exc, StackError)
-            else f"error: {type(exc).__name__}: {exc}"
-        )
-        return 1
+        return _failed(exc)
     _say(f"backup {path} ({path.stat().st_size:,} bytes): {held.line()}")
     return 0
 
@@ -245,12 +246,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     try:
         now, before = backups.restore(stack, Path(args.file))
     except Exception as exc:  # noqa: BLE001 - said plainly
-        _say(
-            f"error: {exc}"
-            if isinstance(exc, StackError)
-            else f"error: {type(exc).__name__}: {exc}"
-        )
-        return 1
+        return _failed(exc)
     _say(f"restored {args.file}: {now.line()}")
     _say(f"what was there before is in {before}")
     _say("start the stack (./task up): the read side catches up from the restored events")
