@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -179,13 +180,17 @@ TwoStepCode = Annotated[
 # the hyphen or spaces.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 # A code that resets a forgotten password (sent by email): eight of them (40 bits).
-RESET_CODE_ALPHABET = CODE_ALPHABET
 RESET_CODE_LENGTH = 8
 RESET_CODE_PATTERN = rf"^ *{_LETTER}{{4}}[ -]?{_LETTER}{{4}} *$"
 ResetCode = Annotated[str, msgspec.Meta(min_length=8, max_length=16, pattern=RESET_CODE_PATTERN)]
 # A recovery code of two-step sign-in (given ten at a time when it is turned on; each
 # signs in once without the authenticator app): ten of them (50 bits), ABCDE-FGHJK.
 RECOVERY_CODE_LENGTH = 10
+
+
+def new_code(length: int) -> str:
+    """A new code of ``length`` characters of CODE_ALPHABET, from a secure source."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
 
 
 def _typed(text: str | None, length: int) -> str | None:

@@ -63,6 +63,11 @@ def code_field(
     return ft.TextField(label=label, keyboard_type=keyboard, width=width)
 
 
+def _code_or_recovery_field() -> ft.TextField:
+    """Where an app code or a recovery code is typed (letters too: a text keyboard)."""
+    return code_field("App code or recovery code", keyboard=ft.KeyboardType.TEXT)
+
+
 def recovery_codes_left_words(left: int) -> str:
     if left == 0:
         return "No recovery codes left: make new ones, in case you lose your phone."
@@ -139,7 +144,7 @@ class TwoStepSection:
             False,
             "Turn off two-step sign-in?",
             [ft.Text("Your password alone will sign you in again.", size=13)],
-            code_field("App code or recovery code", keyboard=ft.KeyboardType.TEXT),
+            _code_or_recovery_field(),
         )
 
     async def _new_codes(self, e: ft.Event[ft.OutlinedButton]) -> None:
@@ -147,7 +152,7 @@ class TwoStepSection:
             None,
             "New recovery codes?",
             [ft.Text("The ones you have now will stop working.", size=13)],
-            code_field("App code or recovery code", keyboard=ft.KeyboardType.TEXT),
+            _code_or_recovery_field(),
         )
 
     def _ask_code(

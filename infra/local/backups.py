@@ -70,14 +70,15 @@ def _refuse_external(stack: EmbeddedStack) -> None:
         )
 
 
-def _pg(exe: str, *args: str, timeout: float = 600.0) -> None:
+def _pg(exe: str, *args: str, timeout: float = 600.0) -> str:
     """A PostgreSQL client program (over TCP, as the server's superuser: trust on
-    loopback, as every tool of the embedded stack)."""
+    loopback, as every tool of the embedded stack); what it printed."""
     result = subprocess.run(
         [str(pg_bin(exe)), *args], capture_output=True, text=True, timeout=timeout, cwd="/"
     )
     if result.returncode != 0:
         raise StackError(f"{exe} failed ({result.returncode}): {result.stderr.strip()}")
+    return result.stdout
 
 
 def contents(stack: EmbeddedStack) -> Contents:
@@ -173,22 +174,11 @@ def _check_restorable(dump: Path) -> None:
     """Refuse, before anything changes, a file that is not a backup, and a backup of a
     newer platform (a migration this code does not have: its tables would not be what
     the code reads, and migrating cannot take it back)."""
-    listed = subprocess.run(
-        [
-            str(pg_bin("pg_restore")),
-            "--data-only",
-            "--table=schema_migrations",
-            "-f",
-            "-",
-            str(dump),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if listed.returncode != 0:
-        raise StackError(f"{dump} is not a backup of this stack: {listed.stderr.strip()}")
-    rows = listed.stdout.split("COPY public.schema_migrations", 1)[-1].split("\n\\.", 1)[0]
+    try:
+        listed = _pg("pg_restore", "--data-only", "--table=schema_migrations", "-f", "-", str(dump))
+    except StackError as exc:
+        raise StackError(f"{dump} is not a backup of this stack: {exc}") from None
+    rows = listed.split("COPY public.schema_migrations", 1)[-1].split("\n\\.", 1)[0]
     names = {line.split("\t", 1)[0] for line in rows.splitlines()[1:] if "\t" in line}
     unknown = sorted(names - {p.name for p in MIGRATIONS_DIR.glob("*.sql")})
     if unknown:
@@ -238,9 +228,3 @@ def _empty_redis(stack: EmbeddedStack) -> None:
         client.flushall()
     finally:
         client.close()
-
-
-def newest(stack: EmbeddedStack) -> Path | None:
-    """The newest backup in the default place, if any."""
-    found = sorted(default_dir(stack).glob("bank-*.dump"))
-    return found[-1] if found else None

@@ -15,7 +15,6 @@ way, and a second code within a minute of the first is not sent (no mailbox is f
 from __future__ import annotations
 
 import hmac
-import secrets
 
 from server.adapters import users
 from server.adapters.mail import Mailer
@@ -23,7 +22,7 @@ from server.adapters.secret_box import keyed_digest
 from server.adapters.users import UserRecord
 from server.application.context import AppContext
 from server.application.errors import MailUnavailableError
-from shared.api import RESET_CODE_ALPHABET, RESET_CODE_LENGTH, shown_code
+from shared.api import RESET_CODE_LENGTH, new_code, shown_code
 
 CODE_VALID_SECONDS = 30 * 60
 RESEND_AFTER_SECONDS = 60
@@ -38,8 +37,8 @@ SENT_DETAIL = (
 )
 
 
-def new_code() -> str:
-    return "".join(secrets.choice(RESET_CODE_ALPHABET) for _ in range(RESET_CODE_LENGTH))
+def new_reset_code() -> str:
+    return new_code(RESET_CODE_LENGTH)
 
 
 def digest(signing_key: str, code: str) -> bytes:
@@ -61,7 +60,7 @@ def _mail_body(user: UserRecord, code: str) -> str:
 async def send_code(ctx: AppContext, mailer: Mailer, user: UserRecord) -> bool:
     """Email ``user`` a new code; False (nothing sent) when one went out less than a
     minute ago."""
-    code = new_code()
+    code = new_reset_code()
     kept = digest(ctx.settings.signing_key(), code)
     if not await users.set_reset_code(
         ctx.pool, user.id, kept, CODE_VALID_SECONDS, RESEND_AFTER_SECONDS

@@ -369,11 +369,8 @@ class SessionService:
         """New recovery codes for a current code (or a recovery code); a wrong one counts
         towards the sign-in lockout, as at ``turn_two_step_off``."""
         audit = msgspec.structs.replace(
-            audit,
-            action=two_step.NEW_RECOVERY_CODES_ACTION,
-            target_type="user",
-            target_id=str(actor.user_id),
-        )
+            audit, action=two_step.NEW_RECOVERY_CODES_ACTION
+        ).about_user(actor.user_id)
         _, account_key = await self._unless_locked_out(actor, audit, "wrong codes")
         try:
             codes = await two_step.new_recovery_codes(self._ctx, actor, code)

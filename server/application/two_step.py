@@ -23,7 +23,6 @@ audit row, and the customer's notification).
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from typing import NamedTuple
 from uuid import UUID
@@ -44,7 +43,7 @@ from server.application.errors import (
     WrongSignInCodeError,
     WrongTwoStepCodeError,
 )
-from shared.api import CODE_ALPHABET, RECOVERY_CODE_LENGTH, shown_code, typed_recovery_code
+from shared.api import RECOVERY_CODE_LENGTH, new_code, shown_code, typed_recovery_code
 from shared.security import TwoStepSetup
 from shared.words import in_fours
 
@@ -135,14 +134,11 @@ async def confirm(ctx: AppContext, actor: Actor, code: str) -> list[str]:
 
 
 def make_recovery_codes() -> list[str]:
-    return [
-        "".join(secrets.choice(CODE_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
-        for _ in range(RECOVERY_CODES)
-    ]
+    return [new_code(RECOVERY_CODE_LENGTH) for _ in range(RECOVERY_CODES)]
 
 
 async def _keep_recovery_codes(
-    ctx: AppContext, conn: asyncpg.Connection, user_id: UUID, codes: list[str]
+    ctx: AppContext, conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, codes: list[str]
 ) -> None:
     box = _box(ctx)
     await users.replace_recovery_codes(conn, user_id, [box.digests(user_id, c)[0] for c in codes])
@@ -219,8 +215,7 @@ async def new_recovery_codes(ctx: AppContext, actor: Actor, code: str) -> list[s
     if await _take_code(ctx, actor.user_id, record, code) is None:
         raise WrongTwoStepCodeError(_refusal(code))
     codes = make_recovery_codes()
-    async with ctx.pool.acquire() as conn:
-        await _keep_recovery_codes(ctx, conn, actor.user_id, codes)
+    await _keep_recovery_codes(ctx, ctx.pool, actor.user_id, codes)
     return [shown_code(c) for c in codes]
 
 

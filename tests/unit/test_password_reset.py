@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from server.application.password_reset import digest, new_code
-from shared.api import RESET_CODE_ALPHABET, RESET_CODE_LENGTH, shown_code, typed_reset_code
+from server.application.password_reset import digest, new_reset_code
+from shared.api import CODE_ALPHABET, RESET_CODE_LENGTH, shown_code, typed_reset_code
 
 
 def test_a_code_is_eight_characters_nobody_misreads_shown_in_two_halves() -> None:
-    codes = {new_code() for _ in range(200)}
+    codes = {new_reset_code() for _ in range(200)}
     assert len(codes) == 200  # 40 bits: no two alike in a few hundred
     for code in codes:
-        assert len(code) == RESET_CODE_LENGTH and set(code) <= set(RESET_CODE_ALPHABET)
-    assert not set("01IO") & set(RESET_CODE_ALPHABET) and len(RESET_CODE_ALPHABET) == 32
+        assert len(code) == RESET_CODE_LENGTH and set(code) <= set(CODE_ALPHABET)
+    assert not set("01IO") & set(CODE_ALPHABET) and len(CODE_ALPHABET) == 32
     assert shown_code("ABCDEFGH") == "ABCD-EFGH"
 
 
