@@ -7,10 +7,11 @@ import asyncio
 
 from playwright.async_api import expect
 
-from client.views.password_reset import CODE_HINT, CODE_LABEL, DONE
+from client.views.common import EMAILED_CODE_HINT, EMAILED_CODE_LABEL
+from client.views.password_reset import DONE
 from e2e.ui import TIMEOUT_MS, fill, register, shot, shows, tab, tap
 from infra.local.stack import EmbeddedStack
-from tests.support.mailbox import mail_folder, wait_for_reset_code
+from tests.support.mailbox import mail_folder, wait_for_emailed_code
 
 NEW_PASSWORD = "my new and longer passphrase"
 
@@ -26,15 +27,15 @@ async def test_a_forgotten_password_is_reset_with_the_code_from_the_email(
     await tap(page, "Forgot your password?")
     await fill(page, "Your email", uma.email)
     await tap(page, "Email me a code")
-    code = await asyncio.to_thread(wait_for_reset_code, mail_folder(stack.env()), uma.email)
+    code = await asyncio.to_thread(wait_for_emailed_code, mail_folder(stack.env()), uma.email)
     await expect(shows(page, "If an account has this email")).to_be_visible(timeout=TIMEOUT_MS)
     await shot(page, "password-reset", "1-code-asked")
 
-    await fill(page, CODE_LABEL, "ABCD-EFG")  # one character short
+    await fill(page, EMAILED_CODE_LABEL, "ABCD-EFG")  # one character short
     await fill(page, "New password", NEW_PASSWORD)
     await tap(page, "Set password")
-    await expect(shows(page, CODE_HINT)).to_be_visible(timeout=TIMEOUT_MS)
-    await fill(page, CODE_LABEL, code.replace("-", ""))  # without the hyphen
+    await expect(shows(page, EMAILED_CODE_HINT)).to_be_visible(timeout=TIMEOUT_MS)
+    await fill(page, EMAILED_CODE_LABEL, code.replace("-", ""))  # without the hyphen
     await tap(page, "Set password")
     await expect(shows(page, DONE)).to_be_visible(timeout=TIMEOUT_MS)
     await shot(page, "password-reset", "2-done")

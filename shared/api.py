@@ -179,10 +179,13 @@ TwoStepCode = Annotated[
 # misread (0/O, 1/I), shown in two halves (ABCD-EFGH); typed in any case, with or without
 # the hyphen or spaces.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-# A code that resets a forgotten password (sent by email): eight of them (40 bits).
-RESET_CODE_LENGTH = 8
-RESET_CODE_PATTERN = rf"^ *{_LETTER}{{4}}[ -]?{_LETTER}{{4}} *$"
-ResetCode = Annotated[str, msgspec.Meta(min_length=8, max_length=16, pattern=RESET_CODE_PATTERN)]
+# A code the bank emails (to reset a forgotten password, to confirm a new email address):
+# eight of them (40 bits).
+EMAILED_CODE_LENGTH = 8
+EMAILED_CODE_PATTERN = rf"^ *{_LETTER}{{4}}[ -]?{_LETTER}{{4}} *$"
+EmailedCode = Annotated[
+    str, msgspec.Meta(min_length=8, max_length=16, pattern=EMAILED_CODE_PATTERN)
+]
 # A recovery code of two-step sign-in (given ten at a time when it is turned on; each
 # signs in once without the authenticator app): ten of them (50 bits), ABCDE-FGHJK.
 RECOVERY_CODE_LENGTH = 10
@@ -199,10 +202,10 @@ def _typed(text: str | None, length: int) -> str | None:
     return code if ok else None
 
 
-def typed_reset_code(text: str | None) -> str | None:
-    """A reset code as typed ("abcd efgh", "ABCD-EFGH"), in capitals without the
+def typed_emailed_code(text: str | None) -> str | None:
+    """An emailed code as typed ("abcd efgh", "ABCD-EFGH"), in capitals without the
     hyphen; None if it is not one."""
-    return _typed(text, RESET_CODE_LENGTH)
+    return _typed(text, EMAILED_CODE_LENGTH)
 
 
 def typed_recovery_code(text: str | None) -> str | None:
@@ -228,7 +231,7 @@ PATTERN_WORDS = {
     ACCOUNT_REF_PATTERN: "an account id (a UUID) or an account number like XN12 NWBK 0000 0000 01",
     TWO_STEP_CODE_PATTERN: "the six digits an authenticator app shows, like 123456, or a"
     " recovery code, like ABCDE-FGHJK",
-    RESET_CODE_PATTERN: "the eight-character code from the email, like ABCD-EFGH",
+    EMAILED_CODE_PATTERN: "the eight-character code from the email, like ABCD-EFGH",
 }
 
 

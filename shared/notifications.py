@@ -26,12 +26,13 @@ NotificationKind = Literal[
     "transfer_cancelled",
     "two_step_on",
     "two_step_off",
+    "email_changed",
 ]
 NOTIFICATION_KINDS: tuple[str, ...] = get_args(NotificationKind)
 # The kinds that tell what a session did (server/notifications/rules.SESSION_NEWS): they
 # carry its id, and the device that did it marks them read itself.
 SESSION_KINDS: frozenset[NotificationKind] = frozenset(
-    {"new_sign_in", "password_changed", "two_step_on", "two_step_off"}
+    {"new_sign_in", "password_changed", "two_step_on", "two_step_off", "email_changed"}
 )
 
 

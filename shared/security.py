@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from shared.api import Email, Password, Request, ResetCode, TwoStepCode
+from shared.api import Email, EmailedCode, Password, Request, TwoStepCode
 
 Role = Literal["customer", "teller", "admin", "auditor"]
 
@@ -90,7 +90,7 @@ class PasswordResetConfirm(Request, frozen=True):
     """The emailed ``code`` and the ``new_password`` for the account of ``email``."""
 
     email: Email
-    code: ResetCode
+    code: EmailedCode
     new_password: Password
 
 
@@ -98,6 +98,35 @@ class PasswordReset(msgspec.Struct, kw_only=True):
     """The password is replaced; this many sessions of the user were ended (all)."""
 
     sessions_ended: int
+
+
+class ChangeEmailRequest(Request, frozen=True):
+    """Move the account to ``new_email``, given the ``password``: a code is emailed there,
+    and the change is made when it comes back (``ConfirmEmailChange``)."""
+
+    new_email: Email
+    password: Password
+
+
+class EmailChangeStarted(msgspec.Struct, kw_only=True):
+    """A code was emailed to ``sent_to``; nothing changed yet. What to do next, and how
+    long the code is valid."""
+
+    sent_to: str
+    detail: str
+    code_valid_for_seconds: int
+
+
+class ConfirmEmailChange(Request, frozen=True):
+    """The ``code`` emailed to the new address."""
+
+    code: EmailedCode
+
+
+class EmailChanged(msgspec.Struct, kw_only=True):
+    """The account's email is now ``email`` (sign in with it; the old one is told)."""
+
+    email: str
 
 
 class UserResponse(msgspec.Struct, kw_only=True):
@@ -118,6 +147,8 @@ class ProfileResponse(UserResponse, kw_only=True):
     two_step: bool = False
     # Of the recovery codes given when it was turned on, how many were not used.
     recovery_codes_left: int = 0
+    # A new email address waiting for the code sent to it (POST /me/email/confirm).
+    email_change_pending_to: str | None = None
 
 
 class AuditEntry(msgspec.Struct, kw_only=True):

@@ -74,6 +74,20 @@ def account_label(a: AccountResponse) -> str:
 EMAIL = re.compile(EMAIL_PATTERN)
 
 
+# A code the bank emails (a password reset's, a new email address's): where it is typed.
+EMAILED_CODE_LABEL = "Code from the email"
+EMAILED_CODE_HINT = "The 8 characters from the email, like ABCD-EFGH"
+
+
+def emailed_code_field() -> ft.TextField:
+    return ft.TextField(
+        label=EMAILED_CODE_LABEL,
+        helper="Like ABCD-EFGH",
+        capitalization=ft.TextCapitalization.CHARACTERS,
+        autofocus=True,
+    )
+
+
 def error_text(e: Exception) -> str:
     """What to tell the customer about a failed request."""
     if isinstance(e, ApiError):

@@ -12,11 +12,18 @@ from collections.abc import Awaitable, Callable
 import flet as ft
 
 from client.controller import Controller
-from client.views.common import EMAIL, ask, close, error_text, password_field, snack
-from shared.api import PASSWORD_MIN_LENGTH, typed_reset_code
+from client.views.common import (
+    EMAIL,
+    EMAILED_CODE_HINT,
+    ask,
+    close,
+    emailed_code_field,
+    error_text,
+    password_field,
+    snack,
+)
+from shared.api import PASSWORD_MIN_LENGTH, typed_emailed_code
 
-CODE_LABEL = "Code from the email"
-CODE_HINT = "The 8 characters from the email, like ABCD-EFGH"
 DONE = "Your password is reset. Sign in with the new one."
 
 
@@ -60,12 +67,7 @@ class PasswordReset:
         )
 
     def _ask_code(self, email: str, said: str) -> None:
-        code = ft.TextField(
-            label=CODE_LABEL,
-            helper="Like ABCD-EFGH",
-            capitalization=ft.TextCapitalization.CHARACTERS,
-            autofocus=True,
-        )
+        code = emailed_code_field()
         new = password_field("New password", helper=f"At least {PASSWORD_MIN_LENGTH} characters")
         error = ft.Text("", color=ft.Colors.ERROR, visible=False)
 
@@ -98,9 +100,9 @@ class PasswordReset:
 
     async def _reset(self, email: str, typed_code: str | None, new: str | None) -> str | None:
         """Reset the password; what to tell the customer when that did not happen."""
-        code = typed_reset_code(typed_code)
+        code = typed_emailed_code(typed_code)
         if code is None:
-            return CODE_HINT
+            return EMAILED_CODE_HINT
         if len(new or "") < PASSWORD_MIN_LENGTH:
             return f"Choose a new password of at least {PASSWORD_MIN_LENGTH} characters."
         try:

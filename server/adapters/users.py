@@ -50,6 +50,22 @@ async def find_by_id(conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID) -> 
     return UserRecord(**dict(row)) if row else None
 
 
+async def set_email(conn: asyncpg.Connection, user_id: UUID, email: str) -> bool:
+    """Give the user ``email``; a password-reset code sent to the old address stops
+    working. False when another account has it (case-insensitively), changing nothing."""
+    try:
+        async with conn.transaction():  # a savepoint inside the caller's transaction
+            await conn.execute(
+                "UPDATE users SET email = $2, reset_code_digest = NULL,"
+                " reset_code_expires_at = NULL WHERE id = $1",
+                user_id,
+                email,
+            )
+    except asyncpg.UniqueViolationError:
+        return False
+    return True
+
+
 async def set_password_hash(conn: asyncpg.Connection, user_id: UUID, password_hash: str) -> None:
     await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 

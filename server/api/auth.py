@@ -26,7 +26,7 @@ from server.application import auth, password_reset
 from server.application.context import Actor, AppContext
 from server.application.password_policy import WeakPasswordError, check_password
 from server.application.sessions import SessionService, SignedIn
-from shared.api import RegisterRequest, RegisterResponse, TokenResponse, typed_reset_code
+from shared.api import RegisterRequest, RegisterResponse, TokenResponse, typed_emailed_code
 from shared.security import (
     PasswordReset,
     PasswordResetConfirm,
@@ -166,7 +166,7 @@ class AuthController(Controller):
         try:
             ended = await _sessions(request).reset_password(
                 req.email,
-                typed_reset_code(req.code) or "",  # the body's pattern lets only codes in
+                typed_emailed_code(req.code) or "",  # the body's pattern lets only codes in
                 req.new_password,
                 audit_record(request, password_reset.RESET_ACTION),
             )

@@ -53,6 +53,8 @@ _STATUS_BY_ERROR: list[tuple[type[Exception], int, str]] = [
     (app_errors.TwoStepNotOnError, 409, "Conflict"),
     (app_errors.TwoStepUnavailableError, 503, "Service unavailable"),
     (app_errors.WrongResetCodeError, 422, "Wrong code"),
+    (app_errors.WrongEmailCodeError, 422, "Wrong code"),
+    (app_errors.SameEmailError, 400, "Bad request"),
     (app_errors.MailUnavailableError, 503, "Service unavailable"),
     (app_errors.TooManyAttemptsError, 429, "Too many requests"),
     (app_errors.WrongPasswordError, 400, "Bad request"),

@@ -1,5 +1,7 @@
 """GET /api/v1/me: who is signed in (the app greets the customer by name);
 POST /api/v1/me/password: change one's password (every other session ends);
+POST /api/v1/me/email, .../confirm: move the account to a new email address, shown to
+receive mail by a code sent there;
 POST /api/v1/me/two-step, .../confirm, .../off, .../recovery-codes: two-step sign-in with an
 authenticator app, and the recovery codes for a lost one."""
 
@@ -10,15 +12,20 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 
-from server.adapters import users
+from server.adapters import email_changes, users
 from server.api.body import BadRequestError, decode_body
 from server.api.bootstrap import services_of
 from server.api.security import audit_record
-from server.application import funding_handlers, two_step
+from server.application import email_change, funding_handlers, two_step
 from server.application.context import Actor, AppContext
 from server.application.password_policy import WeakPasswordError
+from shared.api import typed_emailed_code
 from shared.security import (
+    ChangeEmailRequest,
     ChangePasswordRequest,
+    ConfirmEmailChange,
+    EmailChanged,
+    EmailChangeStarted,
     PasswordChanged,
     ProfileResponse,
     RecoveryCodes,
@@ -50,7 +57,49 @@ class ProfileController(Controller):
             recovery_codes_left=(
                 await users.recovery_codes_left(ctx.pool, user.id) if user.two_step else 0
             ),
+            email_change_pending_to=await email_changes.pending_to(ctx.pool, user.id),
         )
+
+    @post("/email", operation_id="startEmailChange", status_code=202)
+    async def start_email_change(
+        self, request: Request[Any, Any, Any], actor: Actor, data: ChangeEmailRequest
+    ) -> EmailChangeStarted:
+        """Move your account to ``new_email``: given your ``password``, a code is emailed to the
+        new address, valid for 30 minutes; nothing changes until it comes back at
+        ``/me/email/confirm``. Asking again replaces the request (a second code within a minute
+        is 429 ``too_many_attempts``). A wrong password is 400 ``wrong_password`` and counts
+        towards the sign-in lockout; 400 ``same_email`` for the address you have; 409
+        ``email_taken`` when another account has it; 503 ``mail_unavailable`` when no email
+        could be sent (nothing changed)."""
+        req = await decode_body(request, ChangeEmailRequest)
+        sessions = services_of(request.app).sessions
+        audit = audit_record(request, email_change.REQUEST_ACTION, actor)
+        sent_to = await sessions.start_email_change(actor, req.new_email, req.password, audit)
+        return EmailChangeStarted(
+            sent_to=sent_to,
+            detail=email_change.SENT_DETAIL,
+            code_valid_for_seconds=email_change.CODE_VALID_SECONDS,
+        )
+
+    @post("/email/confirm", operation_id="confirmEmailChange", status_code=200)
+    async def confirm_email_change(
+        self, request: Request[Any, Any, Any], actor: Actor, data: ConfirmEmailChange
+    ) -> EmailChanged:
+        """Make the change with the ``code`` emailed to the new address (``ABCD-EFGH``, in any
+        case, with or without the hyphen): you sign in with the new address from now on, the
+        old one is emailed a notice, and you are notified (``email_changed``); your sessions
+        stay. A wrong, used or expired code is 422 ``wrong_email_code`` and counts towards
+        the sign-in lockout (429 ``too_many_attempts``); 409 ``email_taken`` when another
+        account took the address meanwhile (the request is void)."""
+        req = await decode_body(request, ConfirmEmailChange)
+        sessions = services_of(request.app).sessions
+        audit = audit_record(request, email_change.CHANGE_ACTION, actor)
+        email = await sessions.confirm_email_change(
+            actor,
+            typed_emailed_code(req.code) or "",  # the body's pattern lets only codes in
+            audit,
+        )
+        return EmailChanged(email=email)
 
     @post("/password", operation_id="changePassword", status_code=200)
     async def change_password(

@@ -130,6 +130,19 @@ class WrongResetCodeError(DomainError):
     code = "wrong_reset_code"
 
 
+class WrongEmailCodeError(DomainError):
+    """An email-change code that is not the one sent to the new address, was used, or
+    expired (422: the request was well formed). Counts towards the sign-in lockout."""
+
+    code = "wrong_email_code"
+
+
+class SameEmailError(DomainError):
+    """Asked to move the account to the address it has."""
+
+    code = "same_email"
+
+
 class MailUnavailableError(DomainError):
     """An email could not be handed to the mail provider: nothing was sent (503)."""
 

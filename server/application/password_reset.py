@@ -22,7 +22,7 @@ from server.adapters.secret_box import keyed_digest
 from server.adapters.users import UserRecord
 from server.application.context import AppContext
 from server.application.errors import MailUnavailableError
-from shared.api import RESET_CODE_LENGTH, new_code, shown_code
+from shared.api import EMAILED_CODE_LENGTH, new_code, shown_code
 
 CODE_VALID_SECONDS = 30 * 60
 RESEND_AFTER_SECONDS = 60
@@ -38,7 +38,7 @@ SENT_DETAIL = (
 
 
 def new_reset_code() -> str:
-    return new_code(RESET_CODE_LENGTH)
+    return new_code(EMAILED_CODE_LENGTH)
 
 
 def digest(signing_key: str, code: str) -> bytes:

@@ -18,27 +18,33 @@ written in its own transaction right after the effect.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 import msgspec
 
 from server.adapters import audit as audit_log
-from server.adapters import passwords, users
+from server.adapters import email_changes, passwords, users
 from server.adapters.audit import AuditRecord
 from server.adapters.mail import Mailer
 from server.adapters.rate_limits import FailureLock
 from server.adapters.sessions import SessionRecord, SessionStore
 from server.adapters.users import UserRecord
-from server.application import auth, password_reset, two_step
+from server.application import auth, email_change, password_reset, two_step
 from server.application.context import Actor, AppContext
 from server.application.errors import (
+    EmailTakenError,
     InvalidCredentialsError,
+    MailUnavailableError,
+    SameEmailError,
     SessionNotFoundError,
     TooManyAttemptsError,
     TwoStepRequiredError,
     UserNotFoundError,
+    WrongEmailCodeError,
     WrongPasswordError,
     WrongResetCodeError,
     WrongSignInCodeError,
@@ -49,6 +55,7 @@ from server.domain.errors import DomainError
 from shared.words import counted
 
 _MAX_CACHED = 100_000
+log = logging.getLogger(__name__)
 
 
 def _lock_key(email: str) -> str:
@@ -236,6 +243,20 @@ class SessionService:
         await self._refuse_while_locked(audit, tries, account_key)
         return user, account_key
 
+    async def _with_password(
+        self, actor: Actor, password: str, audit: AuditRecord, wrong: str
+    ) -> UserRecord:
+        """The signed-in user, once ``password`` is theirs: a wrong one counts towards the
+        sign-in lockout (refused as ``WrongPasswordError(wrong)``, audited), so asking for
+        it again is no way around the lockout."""
+        user, account_key = await self._unless_locked_out(actor, audit, "wrong passwords")
+        if not await passwords.verify_password(user.password_hash, password):
+            await self._account_lock.failed(account_key)
+            await audit_log.write_alone(self._ctx.pool, audit.refused("wrong_password"))
+            raise WrongPasswordError(wrong)
+        await self._account_lock.succeeded(account_key)
+        return user
+
     async def _refuse_while_locked(
         self, audit: AuditRecord, tries: str, account_key: str | None, ip: str | None = None
     ) -> None:
@@ -262,12 +283,7 @@ class SessionService:
         audit = msgspec.structs.replace(
             audit, action="change_password", target_type="user", target_id=str(actor.user_id)
         )
-        user, account_key = await self._unless_locked_out(actor, audit, "wrong passwords")
-        if not await passwords.verify_password(user.password_hash, current):
-            await self._account_lock.failed(account_key)
-            await audit_log.write_alone(self._ctx.pool, audit.refused("wrong_password"))
-            raise WrongPasswordError("The current password is wrong.")
-        await self._account_lock.succeeded(account_key)
+        user = await self._with_password(actor, current, audit, "The current password is wrong.")
         if new == current:
             raise WeakPasswordError("Choose a new password, not the one you have.")
         check_password(new, user.email, user.full_name)
@@ -349,6 +365,82 @@ class SessionService:
             await audit_log.write(conn, audit.accepted())
         await self._account_lock.succeeded(account_key)
         return len(ended)
+
+    # -- a new email address ------------------------------------------------------------
+    async def start_email_change(
+        self, actor: Actor, new_email: str, password: str, audit: AuditRecord
+    ) -> str:
+        """Email a code to ``new_email`` that moves the caller's account there, given
+        their password (a wrong one counts towards the sign-in lockout). Refused when it
+        is their address already (``SameEmailError``), another account's
+        (``EmailTakenError``), or a code went out less than a minute ago (429). Returns
+        the address written to."""
+        audit = msgspec.structs.replace(
+            audit, action=email_change.REQUEST_ACTION, details={"new_email": new_email[:254]}
+        ).about_user(actor.user_id)
+        user = await self._with_password(actor, password, audit, "The password is wrong.")
+        refusal: DomainError | None = None
+        if _lock_key(new_email) == _lock_key(user.email):
+            refusal = SameEmailError("That is the email you have; type the new one.")
+        elif await users.find_by_email(self._ctx.pool, new_email) is not None:
+            refusal = EmailTakenError("Another account has this email; choose another.")
+        else:
+            assert self._mailer is not None, "a session service that changes emails needs a mailer"
+            if not await email_change.send_code(self._ctx, self._mailer, user, new_email):
+                refusal = TooManyAttemptsError(
+                    "We sent a code less than a minute ago; wait for it, or ask again in a minute.",
+                    password_reset.RESEND_AFTER_SECONDS,
+                )
+        if refusal is not None:
+            await audit_log.write_alone(self._ctx.pool, audit.refused(refusal.code))
+            raise refusal
+        await audit_log.write_alone(self._ctx.pool, audit.accepted())
+        return new_email
+
+    async def confirm_email_change(self, actor: Actor, code: str, audit: AuditRecord) -> str:
+        """Move the caller's account to the address the code was sent to, and tell the old
+        address. A wrong, used or expired code counts towards the sign-in lockout
+        (``WrongEmailCodeError``); an address another account took meanwhile is
+        ``EmailTakenError`` (the request is void). Returns the new address."""
+        audit = msgspec.structs.replace(audit, action=email_change.CHANGE_ACTION).about_user(
+            actor.user_id
+        )
+        user, account_key = await self._unless_locked_out(actor, audit, "wrong codes")
+        given = email_change.digest(self._ctx.settings.signing_key(), user, code)
+        async with self._ctx.pool.acquire() as conn:
+            async with conn.transaction():
+                new_email = await email_changes.take(conn, user.id, given)
+                moved = new_email is not None and await users.set_email(conn, user.id, new_email)
+                if moved:
+                    audit = msgspec.structs.replace(
+                        audit, details={"old_email": user.email, "new_email": new_email}
+                    )
+                    await audit_log.write(conn, audit.accepted())
+        if new_email is None:
+            await self._account_lock.failed(account_key)
+            await audit_log.write_alone(self._ctx.pool, audit.refused("wrong_email_code"))
+            raise WrongEmailCodeError(
+                "That code is wrong, was used, or is older than 30 minutes. Check the latest"
+                " email sent to the new address, or ask for a new code."
+            )
+        if not moved:
+            await audit_log.write_alone(self._ctx.pool, audit.refused(EmailTakenError.code))
+            raise EmailTakenError(
+                f"Another account took {new_email} meanwhile; your email stays as it is."
+            )
+        await self._account_lock.succeeded(account_key)
+        await self._tell_old_address(user, new_email)
+        return new_email
+
+    async def _tell_old_address(self, user: UserRecord, new_email: str) -> None:
+        """Email the address the account left (the app tells the customer too, so a mail
+        provider that is away does not undo or fail the change: it is logged)."""
+        assert self._mailer is not None
+        notice = email_change.old_address_notice(user, new_email, datetime.now(UTC))
+        try:
+            await self._mailer.send(user.email, "Your email address was changed", notice)
+        except MailUnavailableError:
+            log.warning("the notice of an email change to the old address was not sent")
 
     # -- two-step sign-in ----------------------------------------------------------------
     async def confirm_two_step(self, actor: Actor, code: str, audit: AuditRecord) -> list[str]:

@@ -62,6 +62,7 @@ class Query(HoldQuery, PayeeQuery, StandingOrderQuery):
             can_deposit=user.can_deposit,
             two_step=user.two_step,
             recovery_codes_left=user.recovery_codes_left,
+            email_change_pending_to=user.email_change_pending_to,
         )
 
     @strawberry.field(description="The signed-in customer's accounts, oldest first.")

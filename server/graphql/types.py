@@ -85,6 +85,11 @@ class User:
         " instead of an app code), how many were not used; new ones over REST: POST"
         " /api/v1/me/two-step/recovery-codes.",
     )
+    email_change_pending_to: str | None = strawberry.field(
+        default=None,
+        description="A new email address waiting for the code the bank sent to it (over"
+        " REST: POST /api/v1/me/email, then /api/v1/me/email/confirm).",
+    )
 
 
 @strawberry.type

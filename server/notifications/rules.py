@@ -26,6 +26,10 @@ Sources (one notification per source fact, keyed by it):
   ``accepted``; key ``audit:<audit_log.id>``. A customer who did not change it learns
   at once that someone who knew the password did. So does ``reset_password`` (a
   forgotten password reset with the code emailed to the customer).
+- ``email_changed``: an audit-events row ``change_email`` with outcome ``accepted`` (the
+  account moved to a new email address, which the body names); key
+  ``audit:<audit_log.id>``. The old address is emailed too (server/application/
+  email_change.py); done by someone else, it is the first step of taking the account.
 - ``two_step_on`` / ``two_step_off``: an audit-events row ``turn_on_two_step`` /
   ``turn_off_two_step`` with outcome ``accepted`` (a retry that changed nothing is
   ``replayed``); key ``audit:<audit_log.id>``. Done by someone else, the first locks the
@@ -93,6 +97,7 @@ AUDIT_KINDS: dict[tuple[str, str], NotificationKind] = {
     ("sign_in", "accepted"): "new_sign_in",
     ("change_password", "accepted"): "password_changed",
     ("reset_password", "accepted"): "password_changed",
+    ("change_email", "accepted"): "email_changed",
     ("turn_on_two_step", "accepted"): "two_step_on",
     ("turn_off_two_step", "accepted"): "two_step_off",
     ("reset_two_step", "accepted"): "two_step_off",
@@ -113,6 +118,11 @@ SESSION_NEWS: dict[NotificationKind, tuple[str, str, str]] = {
         "Your password was changed",
         "Changed",
         "; every other device was signed out. Not you? Call us at once.",
+    ),
+    "email_changed": (
+        "Your email address was changed",
+        "Changed",
+        "; you sign in with the new address. Not you? Call us at once.",
     ),
     "two_step_on": (
         "Two-step sign-in was turned on",
@@ -251,6 +261,30 @@ def _when(row: AuditRow, now: datetime) -> datetime:
     return now
 
 
+def _session_news(
+    row: AuditRow, user_id: UUID, kind: NotificationKind, key: str, occurred: datetime
+) -> Draft:
+    """What a session did (SESSION_NEWS), on which device and from where."""
+    title, done, advice = SESSION_NEWS[kind]
+    details = row.details or {}
+    left, new_email = details.get("recovery_codes_left"), details.get("new_email")
+    if kind == "new_sign_in" and isinstance(left, int):
+        title, done, advice = _RECOVERY_SIGN_IN
+        advice = f"; {counted(left, 'recovery code')} left.{advice}"
+    if kind == "email_changed" and isinstance(new_email, str):
+        done = f"Changed to {new_email[:254]}"
+    device = (row.user_agent or "an unknown device")[:120]
+    return Draft(
+        user_id=user_id,
+        source_key=key,
+        kind=kind,
+        title=title,
+        body=f"{done} on {device} from {row.client_ip or 'an unknown address'}{advice}",
+        occurred_at=occurred,
+        session_id=row.session_id,
+    )
+
+
 def from_audit(row: AuditRow, now: datetime) -> Draft | None:
     """An inserted audit_log row (audit-events carries inserts only)."""
     kind = AUDIT_KINDS.get((row.action, row.outcome))
@@ -263,21 +297,7 @@ def from_audit(row: AuditRow, now: datetime) -> Draft | None:
     if row.action == "reset_two_step":  # staff did it, for the customer it names
         return _reset_by_staff(row, key, occurred)
     if kind in SESSION_NEWS:
-        title, done, advice = SESSION_NEWS[kind]
-        left = (row.details or {}).get("recovery_codes_left")
-        if kind == "new_sign_in" and isinstance(left, int):
-            title, done, advice = _RECOVERY_SIGN_IN
-            advice = f"; {counted(left, 'recovery code')} left.{advice}"
-        device = (row.user_agent or "an unknown device")[:120]
-        return Draft(
-            user_id=row.actor_id,
-            source_key=key,
-            kind=kind,
-            title=title,
-            body=f"{done} on {device} from {row.client_ip or 'an unknown address'}{advice}",
-            occurred_at=occurred,
-            session_id=row.session_id,
-        )
+        return _session_news(row, row.actor_id, kind, key, occurred)
     if kind == "payment_refused":
         reason = REFUSED_BECAUSE.get(row.reason_code or "")
         scheduled = row.action == "standing_order_payment"

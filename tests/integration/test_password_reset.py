@@ -20,7 +20,7 @@ from runtime.settings import Settings
 from tests.integration.test_notifications import wait_inbox
 from tests.support.addresses import address_of_its_own
 from tests.support.customers import PASSWORD, Customer, sign_in, sign_up
-from tests.support.mailbox import mail_folder, messages_to, wait_for_reset_code
+from tests.support.mailbox import mail_folder, messages_to, wait_for_emailed_code
 from tests.support.staff import audit_rows, staff
 
 NEW_PASSWORD = "a quite new passphrase of mine"
@@ -58,7 +58,7 @@ async def test_a_forgotten_password_is_reset_with_the_emailed_code(
     assert r.status_code == 202, r.text
     assert r.json()["code_valid_for_seconds"] == 1800
     assert "If an account has this email" in r.json()["detail"]
-    code = wait_for_reset_code(mailbox, ada.email)
+    code = wait_for_emailed_code(mailbox, ada.email)
     [mail] = messages_to(mailbox, ada.email)
     assert mail["Subject"] == "Your code to reset your password"
 
@@ -98,7 +98,7 @@ async def test_an_unknown_email_is_answered_the_same_and_sent_nothing(
     unknown = f"nobody.{uuid.uuid4().hex[:10]}@example.com"
     a, b = await _ask(http, known.email), await _ask(http, unknown)
     assert (a.status_code, a.json()) == (b.status_code, b.json()) == (202, a.json())
-    wait_for_reset_code(mailbox, known.email)
+    wait_for_emailed_code(mailbox, known.email)
     assert messages_to(mailbox, unknown) == []
     r = await _reset(http, unknown, "ABCD-EFGH", **address_of_its_own())
     assert (r.status_code, r.json()["code"]) == (422, "wrong_reset_code"), r.text
@@ -114,7 +114,7 @@ async def test_a_second_code_within_a_minute_is_not_sent_and_a_new_one_replaces_
 ) -> None:
     cat = await sign_up(http, "Cat Twice")
     await _ask(http, cat.email)
-    first = wait_for_reset_code(mailbox, cat.email)
+    first = wait_for_emailed_code(mailbox, cat.email)
     assert (await _ask(http, cat.email)).status_code == 202
     assert len(messages_to(mailbox, cat.email)) == 1  # not sent again so soon
     # A minute later (the clock moved on in the table), a new code replaces the first.
@@ -124,7 +124,7 @@ async def test_a_second_code_within_a_minute_is_not_sent_and_a_new_one_replaces_
         uuid.UUID(cat.user_id),
     )
     await _ask(http, cat.email)
-    second = wait_for_reset_code(mailbox, cat.email, seen=1)
+    second = wait_for_emailed_code(mailbox, cat.email, seen=1)
     assert second != first
     r = await _reset(http, cat.email, first, **address_of_its_own())
     assert (r.status_code, r.json()["code"]) == (422, "wrong_reset_code"), r.text
@@ -143,7 +143,7 @@ async def test_wrong_codes_lock_the_account_out_as_wrong_passwords_do(
 ) -> None:
     dan: Customer = await sign_up(http, "Dan Guessed")
     await _ask(http, dan.email)
-    code = wait_for_reset_code(mailbox, dan.email)
+    code = wait_for_emailed_code(mailbox, dan.email)
     limit = Settings.from_env(stack.env()).login_max_failures_per_account
     attacker = address_of_its_own()
     wrong = (c for c in ("ABCD-EFGH", "HGFE-DCBA", "JKLM-NPQR", "STUV-WXYZ", "2345-6789") * 2)
@@ -174,6 +174,6 @@ async def test_a_mail_that_cannot_be_sent_is_503_and_a_retry_sends_one_at_once(
         assert int(r.headers["retry-after"]) > 0
         (tmp_path / "mail").unlink()
         assert (await _ask(http, eve.email)).status_code == 202
-        code = wait_for_reset_code(tmp_path / "mail", eve.email)
+        code = wait_for_emailed_code(tmp_path / "mail", eve.email)
         r = await _reset(http, eve.email, code)
         assert (r.status_code, r.json()) == (200, {"sessions_ended": 1}), r.text

@@ -1,5 +1,6 @@
 """The development mail provider's folder (``data_dir/mail``), read as a customer reads
-their inbox: the newest message to an address, and the reset code in it."""
+their inbox: the newest message to an address, and the code in it (a password reset's,
+an email change's)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from runtime.settings import Settings
 from server.adapters.mail import mailbox_dir
 
-RESET_CODE = re.compile(r"Your code: ([A-Z2-9]{4}-[A-Z2-9]{4})")
+EMAILED_CODE = re.compile(r"Your code: ([A-Z2-9]{4}-[A-Z2-9]{4})")
 
 
 def mail_folder(stack_env: dict[str, str]) -> Path:
@@ -27,7 +28,7 @@ def messages_to(folder: Path, address: str) -> list[Message]:
     return [m for m in found if m["To"] == address]
 
 
-def wait_for_reset_code(folder: Path, address: str, seen: int = 0, timeout: float = 10.0) -> str:
+def wait_for_emailed_code(folder: Path, address: str, seen: int = 0, timeout: float = 10.0) -> str:
     """The code in the newest message to ``address`` once it has more than ``seen``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -35,7 +36,7 @@ def wait_for_reset_code(folder: Path, address: str, seen: int = 0, timeout: floa
         if len(got) > seen:
             body = got[-1].get_payload(decode=True)
             assert isinstance(body, bytes)
-            match = RESET_CODE.search(body.decode())
+            match = EMAILED_CODE.search(body.decode())
             assert match, body
             return match.group(1)
         assert time.monotonic() < deadline, f"no mail to {address} within {timeout}s"

@@ -230,6 +230,27 @@ def test_a_changed_password_is_told_to_its_owner() -> None:
     assert from_audit(audit(action="change_password", outcome="rejected"), NOW) is None
 
 
+def test_a_changed_email_is_told_with_the_new_address() -> None:
+    row = audit(
+        action="change_email",
+        user_agent="Pixel 9",
+        client_ip="10.0.0.7",
+        session_id="s1",
+        details={"old_email": "ada@example.com", "new_email": "ada@example.net"},
+    )
+    draft = from_audit(row, NOW)
+    assert draft is not None and draft.kind == "email_changed" and draft.user_id == OWNER
+    assert draft.title == "Your email address was changed"
+    assert draft.body == (
+        "Changed to ada@example.net on Pixel 9 from 10.0.0.7; you sign in with the new"
+        " address. Not you? Call us at once."
+    )
+    assert draft.session_id == "s1"
+    # asked for, not made (the code has not come back): nothing to tell yet
+    assert from_audit(audit(action="request_email_change", details=row.details), NOW) is None
+    assert from_audit(audit(action="change_email", outcome="rejected"), NOW) is None
+
+
 def test_a_refused_payment_says_why() -> None:
     draft = from_audit(
         audit(action="withdraw_money", outcome="rejected", reason_code="insufficient_funds"), NOW

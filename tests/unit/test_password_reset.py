@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from server.application.password_reset import digest, new_reset_code
-from shared.api import CODE_ALPHABET, RESET_CODE_LENGTH, shown_code, typed_reset_code
+from shared.api import CODE_ALPHABET, EMAILED_CODE_LENGTH, shown_code, typed_emailed_code
 
 
 def test_a_code_is_eight_characters_nobody_misreads_shown_in_two_halves() -> None:
     codes = {new_reset_code() for _ in range(200)}
     assert len(codes) == 200  # 40 bits: no two alike in a few hundred
     for code in codes:
-        assert len(code) == RESET_CODE_LENGTH and set(code) <= set(CODE_ALPHABET)
+        assert len(code) == EMAILED_CODE_LENGTH and set(code) <= set(CODE_ALPHABET)
     assert not set("01IO") & set(CODE_ALPHABET) and len(CODE_ALPHABET) == 32
     assert shown_code("ABCDEFGH") == "ABCD-EFGH"
 
 
 def test_a_code_is_taken_as_people_type_it() -> None:
     for typed in ("ABCD-EFGH", "abcd-efgh", " abcd efgh ", "ABCDEFGH"):
-        assert typed_reset_code(typed) == "ABCDEFGH"
+        assert typed_emailed_code(typed) == "ABCDEFGH"
     for wrong in (None, "", "ABCD-EFG", "ABCD-EFGHJ", "ABCD-EFG0", "ABCD-EFGI", "ÀBCD-EFGH"):
-        assert typed_reset_code(wrong) is None
+        assert typed_emailed_code(wrong) is None
 
 
 def test_only_a_keyed_digest_of_a_code_is_kept() -> None:
