@@ -31,7 +31,11 @@ from shared import api as dto
 from shared.messages import ClientMessage, Hello, ServerMessage
 from shared.notifications import MarkReadRequest, MarkReadResponse, NotificationPage
 from shared.security import (
+    ChangeEmailRequest,
     ChangePasswordRequest,
+    ConfirmEmailChange,
+    EmailChanged,
+    EmailChangeStarted,
     PasswordChanged,
     PasswordReset,
     PasswordResetConfirm,
@@ -280,6 +284,26 @@ class BankApi:
             headers={"Content-Type": "application/json"},
         )
         return self._decode(resp, PasswordChanged)
+
+    async def start_email_change(self, new_email: str, password: str) -> EmailChangeStarted:
+        """Ask the bank to email a code to ``new_email`` that moves the account there."""
+        body = ChangeEmailRequest(new_email=new_email, password=password)
+        resp = await self._authed(
+            "POST",
+            "/me/email",
+            content=_encoder.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, EmailChangeStarted)
+
+    async def confirm_email_change(self, code: str) -> EmailChanged:
+        resp = await self._authed(
+            "POST",
+            "/me/email/confirm",
+            content=_encoder.encode(ConfirmEmailChange(code=code)),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._decode(resp, EmailChanged)
 
     async def set_up_two_step(self) -> TwoStepSetup:
         resp = await self._authed("POST", "/me/two-step")

@@ -140,6 +140,16 @@ class OfflineCache:
         snap = await self.load(owner)
         return list(snap.payees) if snap is not None else []
 
+    async def move(self, old: str, new: str) -> None:
+        """The customer's email changed from ``old`` to ``new``: what was kept is theirs
+        under the new one."""
+        if cache_key(old) == cache_key(new):
+            return
+        snap = await self.load(old)
+        if snap is not None:
+            await self._write(new, snap)
+        await self.forget(old)
+
     async def forget(self, owner: str) -> None:
         self._snapshots.pop(owner, None)
         await self.store.set(cache_key(owner), "")

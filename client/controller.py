@@ -195,21 +195,57 @@ class Controller:
         except ApiError as e:
             log.info("no profile: %s", e)
             return
-        if me is not None and (
+        if me is None:
+            return
+        if self.state.email and me.email.lower() != self.state.email.lower():
+            await self._email_moved(self.state.email, me.email)
+        if (
             me.full_name,
             me.can_deposit,
             me.two_step,
             me.recovery_codes_left,
+            me.email_change_pending_to,
         ) != (
             self.state.full_name,
             self.state.can_deposit,
             self.state.two_step,
             self.state.recovery_codes_left,
+            self.state.email_change_pending_to,
         ):
             self.state.full_name, self.state.can_deposit = me.full_name, me.can_deposit
             self.state.two_step = me.two_step
             self.state.recovery_codes_left = me.recovery_codes_left
+            self.state.email_change_pending_to = me.email_change_pending_to
             self.state.notify("profile")
+
+    async def _email_moved(self, old: str, new: str) -> None:
+        """The bank says this customer's email is ``new`` (changed here or on another
+        device): what the device keeps under ``old`` (queued payments, the offline
+        cache, a kept session) is kept under ``new``."""
+        self.state.email = new
+        for item in self.state.queue:
+            if item.owner.lower() == old.lower():
+                item.owner = new
+        await self.persist_queue()
+        await self.cache.move(old, new)
+        await self.vault.moved(old, new)
+        self.state.notify("profile")
+
+    async def start_email_change(self, new_email: str, password: str) -> str:
+        """Ask the bank to email a code to ``new_email``; what it said to do next."""
+        started = await self.api.start_email_change(new_email, password)
+        self.state.email_change_pending_to = started.sent_to
+        self.state.notify("profile")
+        return started.detail
+
+    async def confirm_email_change(self, code: str) -> str:
+        """Move the account with the code emailed to the new address; the new email."""
+        changed = await self.api.confirm_email_change(code)
+        if self.state.email is not None:
+            await self._email_moved(self.state.email, changed.email)
+        self.state.email_change_pending_to = None
+        self.state.notify("profile")
+        return changed.email
 
     async def _remember_accounts(self) -> None:
         if self.state.email:

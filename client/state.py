@@ -135,6 +135,8 @@ class AppState:
         self.two_step: bool | None = None
         # Of its recovery codes, how many were not used (GET /me's recovery_codes_left).
         self.recovery_codes_left = 0
+        # A new email address waiting for the code the bank sent to it (GET /me's).
+        self.email_change_pending_to: str | None = None
         self.accounts: dict[UUID, AccountResponse] = {}
         # When the balances shown were seen, while they come from the device (cold start
         # offline); None once the bank has answered.
@@ -321,6 +323,7 @@ class AppState:
         self.can_deposit = True
         self.two_step = None
         self.recovery_codes_left = 0
+        self.email_change_pending_to = None
         self.accounts = {}
         self.available_unknown = set()
         self.payees = []

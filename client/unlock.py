@@ -193,6 +193,30 @@ class SessionVault:
             s.token = refresh_token
         await self._save(s)
 
+    async def moved(self, old: str, new: str) -> None:
+        """The customer's email changed from ``old`` to ``new``: a session kept for ``old``
+        is kept for ``new``. A PIN-sealed token is bound to the email, so it is sealed again,
+        which takes the PIN's key (unlocked with it in this run); without the key the kept
+        session goes (the customer keeps it again in Settings)."""
+        s = await self.stored()
+        if s is None or s.email.lower() != old.lower():
+            return
+        if s.method == "pin":
+            try:
+                if self._key is None:
+                    raise InvalidTag()
+                token = _open(self._key, s.token, s.email.encode())
+            except (InvalidTag, ValueError):
+                await self.forget()
+                return
+            s.token = _seal(self._key, token, new.encode())
+        s.email = new
+        # Written as it is, not made current: a kept session this run did not unlock
+        # keeps its own refresh token.
+        await self.secrets.set(VAULT_KEY, _encoder.encode(s).decode())
+        if self._current is not None:
+            self._current = s
+
     def lock(self) -> None:
         """Forget the key in memory (the stored session stays)."""
         self._key, self._current = None, None

@@ -24,6 +24,7 @@ ICONS = {
     "transfer_cancelled": ft.Icons.CANCEL_SCHEDULE_SEND,
     "two_step_on": ft.Icons.SECURITY,
     "two_step_off": ft.Icons.GPP_BAD_OUTLINED,
+    "email_changed": ft.Icons.ALTERNATE_EMAIL,
 }
 
 

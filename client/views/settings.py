@@ -1,4 +1,5 @@
-"""Settings: theme, server, password, two-step sign-in, signed-in devices, sign out."""
+"""Settings: theme, server, email, password, two-step sign-in, signed-in devices, sign
+out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import flet as ft
 
 from client.state import Topic
 from client.views.common import ask, close, error_text, password_field, section_title, snack
+from client.views.email_change import EmailSection
 from client.views.keep_session import KeepSessionSection
 from client.views.two_step import TwoStepSection
 from shared.security import SessionResponse
@@ -44,15 +46,14 @@ class SettingsScreen:
         )
         self.pending = ft.Text("", size=12, color=ft.Colors.ON_SURFACE_VARIANT)
         self.two_step = TwoStepSection(shell)
+        self.email = EmailSection(shell)
+        self.signed_in_as = ft.Text("", color=ft.Colors.ON_SURFACE_VARIANT)
+        self._render_signed_in_as()
         self.control = ft.Container(
             ft.Column(
                 [
                     ft.Text("Settings", theme_style=ft.TextThemeStyle.HEADLINE_SMALL),
-                    ft.Text(
-                        f"Signed in as {self.state.full_name or self.state.email}"
-                        + (f" ({self.state.email})" if self.state.full_name else ""),
-                        color=ft.Colors.ON_SURFACE_VARIANT,
-                    ),
+                    self.signed_in_as,
                     section_title("Appearance"),
                     self.theme,
                     section_title("Server"),
@@ -65,6 +66,7 @@ class SettingsScreen:
                         color=ft.Colors.ON_SURFACE_VARIANT,
                     ),
                     KeepSessionSection(shell).control,
+                    self.email.control,
                     section_title("Password"),
                     ft.OutlinedButton(
                         "Change password", icon=ft.Icons.PASSWORD, on_click=self._change_password
@@ -103,7 +105,13 @@ class SettingsScreen:
             self._render_pending()
         elif topic == "profile":
             self.two_step.render()
+            self.email.render()
+            self._render_signed_in_as()
             self.page.update()
+
+    def _render_signed_in_as(self) -> None:
+        name, email = self.state.full_name, self.state.email
+        self.signed_in_as.value = f"Signed in as {name or email}" + (f" ({email})" if name else "")
 
     def _render_pending(self) -> None:
         n = len(self.state.pending())
