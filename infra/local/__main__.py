@@ -15,6 +15,12 @@ from types import FrameType
 import psutil
 
 from infra.local.apps import APPS, start_api
+from infra.local.backup_schedule import (
+    BackupSchedule,
+    BackupScheduleError,
+    Schedule,
+    read_status,
+)
 from infra.local.ports import APP_PORTS
 from infra.local.procs import PidRecord, ProcessFailedError
 from infra.local.stack import EmbeddedStack, StackError, module_exists
@@ -48,7 +54,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             stack.check_ports(
                 [APP_PORTS[n] for n, (m, _) in APPS.items() if module_exists(m) and n in APP_PORTS]
             )
-    except StackError as exc:
+        schedule = Schedule.from_env(os.environ)
+    except (StackError, BackupScheduleError) as exc:
         _say(f"error: {exc}")  # nothing of ours was started: leave everything as it is
         return 1
     except _Shutdown:
@@ -76,7 +83,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         started = [] if args.no_apps else _start_apps(stack, tls=args.tls)
         stack.save_state()  # now with the API's scheme
         _banner(stack, started, time.monotonic() - t0)
-        _supervise(stack)
+        _supervise(stack, schedule)
     except _Shutdown as exc:
         _say(f"{exc}: stopping")
     except Exception as exc:  # noqa: BLE001 - say it plainly, then stop what we started
@@ -154,9 +161,18 @@ def _admin_lines(stack: EmbeddedStack, since: float) -> list[str]:
     return [f"  admin       {email}  (password in {path})"]
 
 
-def _supervise(stack: EmbeddedStack) -> None:
-    """Restart what dies (with backoff), PostgreSQL included, and what is alive but stuck."""
-    Supervisor(stack, say=_say).run()
+def _supervise(stack: EmbeddedStack, schedule: Schedule) -> None:
+    """Restart what dies (with backoff), PostgreSQL included, and what is alive but stuck;
+    back the database up on a schedule beside it (the embedded one only)."""
+    scheduled = None
+    if not stack.external_db:
+        scheduled = BackupSchedule(stack, schedule, say=_say).start()
+        _say(scheduled.status.line())
+    try:
+        Supervisor(stack, say=_say).run()
+    finally:
+        if scheduled is not None:
+            scheduled.stop()
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -172,6 +188,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = stack.status()
     for row in rows:
         print("  " + row.line())
+    scheduled = read_status(stack)
+    if scheduled is not None and any(r.name == "launcher" and r.running for r in rows):
+        print("  " + scheduled.line())  # the schedule runs under `./task up`
     print(f"logs in {stack.logs_dir}")
     return 0
 

@@ -117,13 +117,16 @@ class _ServersForAWhile:
             self.stack.stop()
 
 
-def backup(stack: EmbeddedStack, out_dir: Path | None = None) -> tuple[Path, Contents]:
-    """One consistent copy of the database; its path and what it holds."""
+def backup(
+    stack: EmbeddedStack, out_dir: Path | None = None, prefix: str = ""
+) -> tuple[Path, Contents]:
+    """One consistent copy of the database; its path and what it holds (``prefix``:
+    ``auto-`` for the scheduled ones, infra/local/backup_schedule.py)."""
     _refuse_external(stack)
     out = (out_dir or default_dir(stack)).resolve()
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")  # two in a second: two names
-    path = out / f"bank-{stamp}.dump"
+    path = out / f"{prefix}bank-{stamp}.dump"
     partial = path.with_suffix(".dump.partial")
     with _ServersForAWhile(stack):
         held = contents(stack)

@@ -9,14 +9,16 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from infra.local import EmbeddedStack, StackPorts
+from infra.local import EmbeddedStack, StackPorts, backups
 from infra.local.apps import start_api, start_cdc, start_notifications, start_projections
+from infra.local.backup_schedule import BackupSchedule, Schedule, read_status
 from infra.local.stack import REPO_ROOT
 from tests.support.customers import Customer, sign_in, sign_up
 
@@ -169,5 +171,56 @@ async def test_a_restored_backup_is_the_bank_of_its_time_and_the_read_side_follo
             timeout=120,
         )
         assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        stack.stop()
+
+
+def test_automatic_backups_are_made_on_time_the_oldest_go_and_a_failure_is_retried(
+    fresh_dir: Path,
+) -> None:
+    """The schedule `./task up` runs beside the supervisor, on a real database, with the
+    clock moved by the test: the first backup a minute after start, then one per
+    period; only the newest automatic ones are kept (one made by hand stays); a
+    database that is away is a failure said, kept for `./task status` and retried."""
+    stack = EmbeddedStack(fresh_dir, StackPorts.free(), environ={}).start()
+    try:
+        stack.migrate()
+        now = [datetime.now(UTC)]
+        said: list[str] = []
+        schedule = BackupSchedule(
+            stack,
+            Schedule(every=timedelta(hours=6), kept=2),
+            say=said.append,
+            clock=lambda: now[0],
+        )
+        assert schedule.tick() is None  # not yet: the stack has just started
+        now[0] += timedelta(seconds=61)
+        first = schedule.tick()
+        assert first is not None and first.name.startswith("auto-bank-") and first.stat().st_size
+        assert "events" in said[-1]
+        by_hand, _ = backups.backup(stack)
+        made = [first]
+        for _ in range(3):
+            assert schedule.tick() is None  # within the period: nothing
+            now[0] += timedelta(hours=6)
+            made.append(schedule.tick())  # type: ignore[arg-type]
+        on_disk = sorted(p.name for p in backups.default_dir(stack).glob("*.dump"))
+        assert on_disk == sorted([made[-2].name, made[-1].name, by_hand.name])
+        status = read_status(stack)
+        assert status is not None and status.newest == str(made[-1])
+        assert status.next_at == (now[0] + timedelta(hours=6)).isoformat()
+
+        stack.postgres.stop()  # the database is away when the next one is due
+        now[0] += timedelta(hours=6)
+        assert schedule.tick() is None
+        status = read_status(stack)
+        assert status is not None and status.last_failure and "FAILED" in status.line()
+        assert "automatic backup failed" in said[-1]
+        assert status.next_at == (now[0] + timedelta(minutes=10)).isoformat()
+        stack.postgres.start()
+        now[0] += timedelta(minutes=10)
+        assert schedule.tick() is not None  # tried again, and it worked
+        status = read_status(stack)
+        assert status is not None and status.last_failure is None
     finally:
         stack.stop()
