@@ -197,8 +197,10 @@ class Controller:
             return
         if me is None:
             return
+        self.state.user_id = me.id
         if self.state.email and me.email.lower() != self.state.email.lower():
             await self._email_moved(self.state.email, me.email)
+        await self._own_queued(me.id, me.email)
         if (
             me.full_name,
             me.can_deposit,
@@ -230,6 +232,17 @@ class Controller:
         await self.cache.move(old, new)
         await self.vault.moved(old, new)
         self.state.notify("profile")
+
+    async def _own_queued(self, user_id: UUID, email: str) -> None:
+        """Payments this customer queued under an email they have since changed (and
+        this device never heard of the change: signed in again with the new one) are
+        theirs: sent as them, not left unsent."""
+        moved = [q for q in self.state.queue if q.owner_id == user_id and q.owner != email]
+        for item in moved:
+            item.owner = email
+        if moved:
+            await self.persist_queue()
+            self.state.notify("queue")
 
     async def start_email_change(self, new_email: str, password: str) -> str:
         """Ask the bank to email a code to ``new_email``; what it said to do next."""
@@ -564,6 +577,7 @@ class Controller:
             to_account_id,
             to_account_number,
             to_name,
+            owner_id=self.state.user_id,
         )
         item.deferred = not self.state.online
         self.state.enqueue(item)

@@ -44,6 +44,9 @@ class QueuedMovement(msgspec.Struct, kw_only=True):
 
     key: str
     owner: str  # the customer's email: queued work is only ever sent as its owner
+    # ... and their user id, when the app knew it (GET /me): queued under an email the
+    # customer has since changed, it is still theirs (Controller._load_profile).
+    owner_id: UUID | None = None
     kind: MovementKind
     account_id: UUID
     to_account_id: UUID | None = None  # one of the customer's own accounts
@@ -76,10 +79,12 @@ class QueuedMovement(msgspec.Struct, kw_only=True):
         to_account_id: UUID | None = None,
         to_account_number: str | None = None,
         to_name: str = "",
+        owner_id: UUID | None = None,
     ) -> QueuedMovement:
         return cls(
             key=str(uuid.uuid4()),
             owner=owner,
+            owner_id=owner_id,
             kind=kind,
             account_id=account_id,
             to_account_id=to_account_id,
@@ -125,6 +130,7 @@ class AppState:
     def __init__(self, api_url: str) -> None:
         self.api_url = api_url
         self.email: str | None = None
+        self.user_id: UUID | None = None  # GET /me's id; None until the bank has said
         self.full_name: str = ""
         # Whether the bank takes this user's deposits (GET /me's can_deposit: a customer's
         # is a development top-up, which a bank in production does not offer). Until the
@@ -319,6 +325,7 @@ class AppState:
     def sign_out(self, notice: str = "") -> None:
         """Forget the session and its data, never the queue."""
         self.email = None
+        self.user_id = None
         self.full_name = ""
         self.can_deposit = True
         self.two_step = None

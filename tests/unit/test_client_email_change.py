@@ -94,3 +94,40 @@ async def test_an_email_changed_on_another_device_moves_what_this_one_keeps() ->
         assert (stored := await vault.stored()) is not None and stored.email == NEW
     finally:
         await ctrl.close()
+
+
+class SameCustomerBank(BankApi):
+    """The bank's answer to a customer who signed in with the new email."""
+
+    def __init__(self, user_id: uuid.UUID) -> None:
+        super().__init__("http://bank")
+        self.user_id = user_id
+
+    async def profile(self) -> ProfileResponse | None:
+        return ProfileResponse(id=self.user_id, email=NEW, full_name="Ada L", role="customer")
+
+
+async def test_payments_queued_under_the_old_email_are_sent_after_signing_in_with_the_new() -> None:
+    """This device never heard of the change: its session ended, and the customer signed
+    in again with the new email. What she queued (with her user id) is still hers."""
+    device = DeviceMemory()
+    ctrl = Controller(AppState("http://bank"), device, cache=OfflineCache(device))
+    ada_id = uuid.uuid4()
+
+    def queued(owner_id: uuid.UUID | None) -> QueuedMovement:
+        return QueuedMovement.new(OLD, "withdrawal", uuid.uuid4(), 5_00, "EUR", owner_id=owner_id)
+
+    hers, unknown, someone_elses = queued(ada_id), queued(None), queued(uuid.uuid4())
+    for item in (hers, unknown, someone_elses):
+        ctrl.state.enqueue(item)
+    ctrl.state.email = NEW  # signed in with the new email
+    ctrl.api = SameCustomerBank(ada_id)
+    try:
+        assert ctrl.state.pending() == []
+        await ctrl._load_profile()
+        assert ctrl.state.user_id == ada_id
+        assert ctrl.state.pending() == [hers]  # an id it never knew, or another's: not hers
+        await ctrl.load_queue()  # as persisted
+        assert [q.owner for q in ctrl.state.queue] == [NEW, OLD, OLD]
+    finally:
+        await ctrl.close()
