@@ -199,8 +199,9 @@ class Controller:
             return
         self.state.user_id = me.id
         if self.state.email and me.email.lower() != self.state.email.lower():
-            await self._email_moved(self.state.email, me.email)
-        await self._own_queued(me.id, me.email)
+            await self._email_moved(self.state.email, me.email, me.id)
+        else:
+            await self._own_queued(me.id, me.email)
         if (
             me.full_name,
             me.can_deposit,
@@ -220,24 +221,30 @@ class Controller:
             self.state.email_change_pending_to = me.email_change_pending_to
             self.state.notify("profile")
 
-    async def _email_moved(self, old: str, new: str) -> None:
+    async def _email_moved(self, old: str, new: str, user_id: UUID | None) -> None:
         """The bank says this customer's email is ``new`` (changed here or on another
         device): what the device keeps under ``old`` (queued payments, the offline
         cache, a kept session) is kept under ``new``."""
         self.state.email = new
-        for item in self.state.queue:
-            if item.owner.lower() == old.lower():
-                item.owner = new
-        await self.persist_queue()
+        await self._own_queued(user_id, new, old)
         await self.cache.move(old, new)
         await self.vault.moved(old, new)
         self.state.notify("profile")
 
-    async def _own_queued(self, user_id: UUID, email: str) -> None:
-        """Payments this customer queued under an email they have since changed (and
-        this device never heard of the change: signed in again with the new one) are
-        theirs: sent as them, not left unsent."""
-        moved = [q for q in self.state.queue if q.owner_id == user_id and q.owner != email]
+    async def _own_queued(self, user_id: UUID | None, email: str, old: str | None = None) -> None:
+        """Payments this customer queued under another email of theirs are theirs under
+        ``email``, sent as them, not left unsent: under ``old``, the one the bank just
+        replaced, and under any, for those that carry their ``user_id`` (this device
+        never heard of the change: signed in again with the new email)."""
+        moved = [
+            q
+            for q in self.state.queue
+            if q.owner != email
+            and (
+                (user_id is not None and q.owner_id == user_id)
+                or (old is not None and q.owner.lower() == old.lower())
+            )
+        ]
         for item in moved:
             item.owner = email
         if moved:
@@ -255,7 +262,7 @@ class Controller:
         """Move the account with the code emailed to the new address; the new email."""
         changed = await self.api.confirm_email_change(code)
         if self.state.email is not None:
-            await self._email_moved(self.state.email, changed.email)
+            await self._email_moved(self.state.email, changed.email, self.state.user_id)
         self.state.email_change_pending_to = None
         self.state.notify("profile")
         return changed.email

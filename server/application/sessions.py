@@ -380,9 +380,10 @@ class SessionService:
         ).about_user(actor.user_id)
         user = await self._with_password(actor, password, audit, "The password is wrong.")
         refusal: DomainError | None = None
-        if _lock_key(new_email) == _lock_key(user.email):
+        holder = await users.find_by_email(self._ctx.pool, new_email)  # in any case
+        if holder is not None and holder.id == user.id:
             refusal = SameEmailError("That is the email you have; type the new one.")
-        elif await users.find_by_email(self._ctx.pool, new_email) is not None:
+        elif holder is not None:
             refusal = EmailTakenError("Another account has this email; choose another.")
         else:
             assert self._mailer is not None, "a session service that changes emails needs a mailer"
