@@ -261,10 +261,9 @@ class Controller:
     async def confirm_email_change(self, code: str) -> str:
         """Move the account with the code emailed to the new address; the new email."""
         changed = await self.api.confirm_email_change(code)
-        if self.state.email is not None:
-            await self._email_moved(self.state.email, changed.email, self.state.user_id)
         self.state.email_change_pending_to = None
-        self.state.notify("profile")
+        old = self.state.email or changed.email  # signed in: the one the bank replaced
+        await self._email_moved(old, changed.email, self.state.user_id)  # says "profile"
         return changed.email
 
     async def _remember_accounts(self) -> None:

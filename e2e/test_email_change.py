@@ -6,7 +6,6 @@ opens with the PIN it kept and shows the account; the new address signs in."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 from playwright.async_api import expect
@@ -18,6 +17,7 @@ from e2e.ui import (
     button,
     fill,
     keep_signed_in,
+    kept_session,
     open_account,
     register,
     relaunch,
@@ -31,7 +31,6 @@ from infra.local.stack import EmbeddedStack
 from tests.support.mailbox import mail_folder, wait_for_emailed_code
 
 PIN = "735194"
-KEPT_SESSION = "localStorage.getItem('flutter.bank.session.v1')"
 
 
 async def test_a_customer_moves_to_a_new_email_and_the_device_keeps_up(
@@ -66,8 +65,8 @@ async def test_a_customer_moves_to_a_new_email_and_the_device_keeps_up(
     await expect(page.get_by_text(new, exact=True)).to_be_visible(timeout=TIMEOUT_MS)
     await expect(shows(page, waiting_words(new))).to_have_count(0)
     await shot(page, "email-change", "2-changed")
-    stored = json.loads(json.loads(await page.evaluate(KEPT_SESSION)))
-    assert stored["email"] == new and stored["method"] == "pin"
+    stored = await kept_session(page)
+    assert stored is not None and stored["email"] == new and stored["method"] == "pin"
 
     # The next launch opens with the same PIN and shows the account it kept.
     page = await relaunch(ema.phone)

@@ -8,7 +8,6 @@ which the browser context keeps across relaunches as a phone keeps its storage.
 
 from __future__ import annotations
 
-import json
 import re
 
 from playwright.async_api import expect
@@ -21,6 +20,7 @@ from e2e.ui import (
     button,
     field,
     keep_signed_in,
+    kept_session,
     move_money,
     open_account,
     register,
@@ -32,7 +32,6 @@ from e2e.ui import (
 )
 
 PIN = "482916"
-KEPT_SESSION = "localStorage.getItem('flutter.bank.session.v1')"
 
 
 async def test_relaunch_stays_signed_in_behind_a_pin(phone) -> None:
@@ -40,7 +39,8 @@ async def test_relaunch_stays_signed_in_behind_a_pin(phone) -> None:
     await expect(shows(ursula.page, "Hello, Ursula Example")).to_be_visible()
     await keep_signed_in(ursula.page, PIN)
     await shot(ursula.page, "pin", "1-settings")
-    stored = json.loads(json.loads(await ursula.page.evaluate(KEPT_SESSION)))
+    stored = await kept_session(ursula.page)
+    assert stored is not None
     assert stored["method"] == "pin" and stored["email"] == ursula.email
     assert stored["salt"] and len(stored["token"]) > 40  # sealed with the PIN
 
@@ -58,8 +58,7 @@ async def test_relaunch_stays_signed_in_behind_a_pin(phone) -> None:
     await tab(page, "Settings").click()
     await button(page, "Sign out").first.click()
     await expect(button(page, "Sign in")).to_be_visible(timeout=TIMEOUT_MS)
-    kept = await page.evaluate(KEPT_SESSION)
-    assert kept in (None, '""', ""), kept
+    assert await kept_session(page) is None
     page = await relaunch(ursula.phone)
     await expect(button(page, "Sign in")).to_be_visible(timeout=TIMEOUT_MS)
 
@@ -80,7 +79,7 @@ async def test_five_wrong_pins_drop_the_kept_session(phone) -> None:
     await expect(shows(page, re.compile("5 wrong PINs"))).to_be_visible(timeout=TIMEOUT_MS)
     await expect(button(page, "Sign in")).to_be_visible()
     await shot(page, "pin", "5-locked-out")
-    assert (await page.evaluate(KEPT_SESSION)) in (None, '""', "")
+    assert await kept_session(page) is None
     page = await relaunch(victor.phone)  # and it stays so
     await expect(button(page, "Sign in")).to_be_visible(timeout=TIMEOUT_MS)
     await expect(field(page, "PIN")).to_have_count(0)

@@ -7,6 +7,7 @@ helpers find. They act like a person: wait for what they see, then tap.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -214,6 +215,18 @@ async def relaunch(phone: Phone) -> Page:
         await phone.page.close()
     phone.page = await open_app(phone.context, phone.url)
     return phone.page
+
+
+# Where the web app keeps a session on the device (client/unlock.py's StoredSession, as
+# SharedPreferences keeps it in the browser's storage).
+_KEPT_SESSION = "localStorage.getItem('flutter.bank.session.v1')"
+
+
+async def kept_session(page: Page) -> dict | None:
+    """What the app keeps of a session on this device; None when it keeps none."""
+    raw = await page.evaluate(_KEPT_SESSION)
+    text = json.loads(raw) if raw else ""
+    return json.loads(text) if text else None
 
 
 KEPT_WITH_PIN = "On: the app opens with your PIN."

@@ -202,6 +202,11 @@ def _typed(text: str | None, length: int) -> str | None:
     return code if ok else None
 
 
+def new_emailed_code() -> str:
+    """A new code for the bank to email (a password reset's, a new address's)."""
+    return new_code(EMAILED_CODE_LENGTH)
+
+
 def typed_emailed_code(text: str | None) -> str | None:
     """An emailed code as typed ("abcd efgh", "ABCD-EFGH"), in capitals without the
     hyphen; None if it is not one."""

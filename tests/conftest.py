@@ -2,7 +2,8 @@
 (see infra/local/pytest_plugin.py).
 
 Fixtures: stack, stack_env, api_url, http, db (owner pool), app_db (bank_app pool),
-redis_client, cdc, projections, fresh_dir, own_stack, client_url. Tests under tests/unit must not
+redis_client, cdc, projections, fresh_dir, own_stack, client_url, and mailbox (the
+development mail folder the stack's API writes to). Tests under tests/unit must not
 use them.
 """
 
@@ -13,8 +14,15 @@ from pathlib import Path
 import pytest
 
 from infra.local.pytest_plugin import *  # noqa: F401,F403
+from infra.local.stack import EmbeddedStack
+from tests.support.mailbox import mail_folder
 
 _HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def mailbox(stack: EmbeddedStack) -> Path:
+    return mail_folder(stack.env())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

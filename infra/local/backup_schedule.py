@@ -1,7 +1,8 @@
 """Backups on a schedule while ``./task up`` runs (docs/adr/0720).
 
-Every ``BANK_BACKUP_EVERY_HOURS`` (24 by default; 0 turns it off) the database is
-backed up (``backups.backup``) as ``auto-bank-<UTC time>.dump`` beside the backups made
+Every ``BANK_BACKUP_EVERY_HOURS`` (24 by default; 0 turns it off) the running database
+is backed up (``backups.dump``: it starts nothing, so a PostgreSQL the supervisor is
+restarting is a failure, tried again) as ``auto-bank-<UTC time>.dump`` beside the backups made
 by hand. The newest ``BANK_BACKUPS_KEPT`` (7) automatic ones are kept and older
 automatic ones removed; a backup made by hand, or before a restore, is never removed.
 
@@ -62,17 +63,9 @@ class Schedule:
         return cls(every=timedelta(hours=hours) if hours else None, kept=kept)
 
 
-def made_at(path: Path) -> datetime | None:
-    """When a backup was made, from its name (``[auto-]bank-<UTC time>.dump``)."""
-    stamp = path.name.removeprefix(AUTO_PREFIX).removeprefix("bank-").removesuffix(".dump")
-    try:
-        return datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
 def newest_backup_at(directory: Path) -> datetime | None:
-    times = [t for p in directory.glob("*bank-*.dump") if (t := made_at(p)) is not None]
+    """When the newest backup of either kind (by hand, automatic) was made."""
+    times = [t for prefix in ("", AUTO_PREFIX) for t, _ in backups.made(directory, prefix)]
     return max(times, default=None)
 
 
@@ -84,11 +77,8 @@ def first_due(newest: datetime | None, started: datetime, every: timedelta) -> d
 
 def prune(directory: Path, kept: int) -> list[Path]:
     """Remove the automatic backups older than the newest ``kept``; what was removed."""
-    autos = sorted(
-        (p for p in directory.glob(f"{AUTO_PREFIX}bank-*.dump") if made_at(p) is not None),
-        key=lambda p: made_at(p) or datetime.min.replace(tzinfo=UTC),
-    )
-    old = autos[:-kept] if len(autos) > kept else []
+    autos = [p for _, p in backups.made(directory, AUTO_PREFIX)]
+    old = autos[:-kept]
     for path in old:
         path.unlink(missing_ok=True)
     return old
@@ -152,12 +142,12 @@ class BackupSchedule:
 
     def tick(self) -> Path | None:
         """Back up if it is due; the backup made, if one was."""
-        now = self.clock()
-        if self.due is None or now < self.due or self.schedule.every is None:
+        now, every = self.clock(), self.schedule.every
+        if every is None or self.due is None or now < self.due:
             return None
         stamp = now.isoformat()
         try:
-            path, held = backups.backup(self.stack, prefix=AUTO_PREFIX)
+            path, held = backups.dump(self.stack, prefix=AUTO_PREFIX)
         except Exception as exc:  # noqa: BLE001 - said, kept for status, tried again
             self.due = now + timedelta(seconds=RETRY_SECONDS)
             self.status.last_failure = f"{type(exc).__name__}: {exc}"[:500]
@@ -165,7 +155,7 @@ class BackupSchedule:
             self.say(f"automatic backup failed, trying again at {self.due:%H:%M}: {exc}")
             path = None
         else:
-            self.due = now + self.schedule.every
+            self.due = now + every
             self.status.newest, self.status.newest_at = str(path), stamp
             self.status.last_failure = self.status.last_failure_at = None
             removed = prune(self.directory, self.schedule.kept)

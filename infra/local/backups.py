@@ -41,6 +41,11 @@ from infra.local.stack import EmbeddedStack, StackError
 from server.adapters.migrations import MIGRATIONS_DIR
 
 DATABASE = "bank"
+# A backup's name: [prefix]bank-<UTC time>.dump, the time to the microsecond (two in a
+# second: two names), so that the names sort and say when each was made.
+_STAMP = "%Y%m%dT%H%M%S.%fZ"
+_NAME = "bank-"
+_SUFFIX = ".dump"
 # The stack's tables whose rows describe the broker or the slot of before a restore.
 _FORGOTTEN_AFTER_RESTORE = ("cdc_snapshots", "projection_checkpoints")
 
@@ -60,6 +65,27 @@ class Contents:
 
 def default_dir(stack: EmbeddedStack) -> Path:
     return stack.data_dir / "backups"
+
+
+def made_at(path: Path, prefix: str = "") -> datetime | None:
+    """When the backup at ``path`` was made, from its name; None for a file that is not
+    a backup named with ``prefix``."""
+    name = path.name
+    if not (name.startswith(prefix + _NAME) and name.endswith(_SUFFIX)):
+        return None
+    stamp = name[len(prefix + _NAME) : -len(_SUFFIX)]
+    try:
+        return datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def made(directory: Path, prefix: str = "") -> list[tuple[datetime, Path]]:
+    """The backups in ``directory`` named with ``prefix``, oldest first."""
+    found = [
+        (t, p) for p in directory.glob(f"{prefix}{_NAME}*{_SUFFIX}") if (t := made_at(p, prefix))
+    ]
+    return sorted(found)
 
 
 def _refuse_external(stack: EmbeddedStack) -> None:
@@ -117,31 +143,40 @@ class _ServersForAWhile:
             self.stack.stop()
 
 
-def backup(
+def backup(stack: EmbeddedStack, out_dir: Path | None = None) -> tuple[Path, Contents]:
+    """One consistent copy of the database, its servers started for the while if they
+    are not running; its path and what it holds."""
+    _refuse_external(stack)
+    with _ServersForAWhile(stack):
+        return dump(stack, out_dir)
+
+
+def dump(
     stack: EmbeddedStack, out_dir: Path | None = None, prefix: str = ""
 ) -> tuple[Path, Contents]:
-    """One consistent copy of the database; its path and what it holds (``prefix``:
-    ``auto-`` for the scheduled ones, infra/local/backup_schedule.py)."""
+    """One consistent copy of the running database (``StackError`` when it is not: this
+    starts nothing); its path and what it holds. ``prefix``: ``auto-`` for the scheduled
+    ones (infra/local/backup_schedule.py)."""
     _refuse_external(stack)
+    if stack.postgres.running_pid() is None:
+        raise StackError("PostgreSQL is not running (stopped, or restarting): no backup now")
     out = (out_dir or default_dir(stack)).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")  # two in a second: two names
-    path = out / f"{prefix}bank-{stamp}.dump"
-    partial = path.with_suffix(".dump.partial")
-    with _ServersForAWhile(stack):
-        held = contents(stack)
-        _pg("pg_dump", "-Fc", "-d", stack.postgres.superuser_url(DATABASE), "-f", str(partial))
+    path = out / f"{prefix}{_NAME}{datetime.now(UTC).strftime(_STAMP)}{_SUFFIX}"
+    partial = path.with_name(path.name + ".partial")
+    held = contents(stack)
+    _pg("pg_dump", "-Fc", "-d", stack.postgres.superuser_url(DATABASE), "-f", str(partial))
     partial.rename(path)  # a backup is whole or absent
     return path, held
 
 
-def restore(stack: EmbeddedStack, dump: Path) -> tuple[Contents, Path]:
-    """The database as it was in ``dump``, on a stopped stack: what it holds now, and
+def restore(stack: EmbeddedStack, backup_file: Path) -> tuple[Contents, Path]:
+    """The database as it was in ``backup_file``, on a stopped stack: what it holds now, and
     the backup of what it held before (a restore can be undone by restoring that)."""
     _refuse_external(stack)
-    dump = dump.resolve()
-    if not dump.is_file():
-        raise StackError(f"no backup at {dump}")
+    backup_file = backup_file.resolve()
+    if not backup_file.is_file():
+        raise StackError(f"no backup at {backup_file}")
     live = [r.name for r in stack.running_records()]
     if live:
         raise StackError(
@@ -154,9 +189,9 @@ def restore(stack: EmbeddedStack, dump: Path) -> tuple[Contents, Path]:
             " sessions and topics hold the later state, and this command empties only the"
             " embedded ones. Follow infra/README.md ('After the event store is restored')."
         )
-    _check_restorable(dump)  # before anything is dropped
+    _check_restorable(backup_file)  # before anything is dropped
     with _ServersForAWhile(stack):
-        before, _ = backup(stack)
+        before, _ = dump(stack)
         _drop_database(stack)
         stack.postgres.bootstrap_roles()  # the database again, empty, with its grants
         _pg(
@@ -165,7 +200,7 @@ def restore(stack: EmbeddedStack, dump: Path) -> tuple[Contents, Path]:
             "--single-transaction",
             "-d",
             stack.postgres.superuser_url(DATABASE),
-            str(dump),
+            str(backup_file),
         )
         _forget_the_broker_and_slot(stack)
         stack.migrate()

@@ -24,7 +24,7 @@ from server.adapters.users import UserRecord
 from server.application.context import AppContext
 from server.application.errors import MailUnavailableError
 from server.application.password_reset import RESEND_AFTER_SECONDS
-from shared.api import EMAILED_CODE_LENGTH, new_code, shown_code
+from shared.api import new_emailed_code, shown_code
 
 CODE_VALID_SECONDS = 30 * 60
 REQUEST_ACTION = "request_email_change"
@@ -69,7 +69,7 @@ def old_address_notice(user: UserRecord, new_email: str, when: datetime) -> str:
 async def send_code(ctx: AppContext, mailer: Mailer, user: UserRecord, new_email: str) -> bool:
     """Keep the request and email ``new_email`` its code; False (nothing sent, the
     earlier request kept) when a code went out less than a minute ago."""
-    code = new_code(EMAILED_CODE_LENGTH)
+    code = new_emailed_code()
     kept = digest(ctx.settings.signing_key(), user, code)
     if not await email_changes.start(
         ctx.pool, user.id, new_email, kept, CODE_VALID_SECONDS, RESEND_AFTER_SECONDS

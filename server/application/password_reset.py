@@ -22,7 +22,7 @@ from server.adapters.secret_box import keyed_digest
 from server.adapters.users import UserRecord
 from server.application.context import AppContext
 from server.application.errors import MailUnavailableError
-from shared.api import EMAILED_CODE_LENGTH, new_code, shown_code
+from shared.api import new_emailed_code, shown_code
 
 CODE_VALID_SECONDS = 30 * 60
 RESEND_AFTER_SECONDS = 60
@@ -35,10 +35,6 @@ SENT_DETAIL = (
     " with your new password within 30 minutes; it works once. No email? Check the spam"
     " folder, or ask again in a minute."
 )
-
-
-def new_reset_code() -> str:
-    return new_code(EMAILED_CODE_LENGTH)
 
 
 def digest(signing_key: str, code: str) -> bytes:
@@ -60,7 +56,7 @@ def _mail_body(user: UserRecord, code: str) -> str:
 async def send_code(ctx: AppContext, mailer: Mailer, user: UserRecord) -> bool:
     """Email ``user`` a new code; False (nothing sent) when one went out less than a
     minute ago."""
-    code = new_reset_code()
+    code = new_emailed_code()
     kept = digest(ctx.settings.signing_key(), code)
     if not await users.set_reset_code(
         ctx.pool, user.id, kept, CODE_VALID_SECONDS, RESEND_AFTER_SECONDS

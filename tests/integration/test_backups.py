@@ -215,7 +215,8 @@ def test_automatic_backups_are_made_on_time_the_oldest_go_and_a_failure_is_retri
         assert schedule.tick() is None
         status = read_status(stack)
         assert status is not None and status.last_failure and "FAILED" in status.line()
-        assert "automatic backup failed" in said[-1]
+        assert "automatic backup failed" in said[-1] and "PostgreSQL is not running" in said[-1]
+        assert stack.postgres.running_pid() is None  # the schedule starts nothing
         assert status.next_at == (now[0] + timedelta(minutes=10)).isoformat()
         stack.postgres.start()
         now[0] += timedelta(minutes=10)

@@ -7,11 +7,13 @@ the change."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
@@ -19,13 +21,8 @@ from runtime.settings import Settings
 from tests.integration.test_notifications import wait_inbox
 from tests.support.addresses import address_of_its_own
 from tests.support.customers import PASSWORD, sign_in, sign_up
-from tests.support.mailbox import mail_folder, messages_to, wait_for_emailed_code
+from tests.support.mailbox import messages_to, wait_for_emailed_code
 from tests.support.staff import audit_rows, staff
-
-
-@pytest.fixture
-def mailbox(stack: EmbeddedStack) -> Path:
-    return mail_folder(stack.env())
 
 
 def _new_address(name: str) -> str:
@@ -176,6 +173,34 @@ async def test_an_address_another_account_takes_meanwhile_voids_the_change(
     me = await _me(http, bea.auth)
     assert (me["email"], me["email_change_pending_to"]) == (bea.email, None)
     assert (await sign_in(http, bea.email)).status_code == 200
+
+
+async def test_mail_that_cannot_be_sent_is_503_changing_nothing_and_a_lost_notice_undoes_nothing(
+    api_factory: Callable[..., ManagedProcess], tmp_path: Path
+) -> None:
+    """The mail provider fails (its folder cannot be made): asking for a code is 503
+    with Retry-After, not a 500, and nothing waits for a code, so a retry sends one at
+    once. Failing again when the change is made, the notice to the old address is lost
+    (logged), not the change: the code came back, and the app tells the customer too."""
+    mail = tmp_path / "mail"
+    mail.write_text("a file where the mail folder goes")
+    api = await asyncio.to_thread(api_factory, extra_env={"BANK_DATA_DIR": str(tmp_path)})
+    async with httpx.AsyncClient(base_url=api.url, timeout=30.0) as http:
+        eve = await sign_up(http, "Eve Unmailed")
+        new = _new_address("eve")
+        r = await _start(http, eve.auth, new)
+        assert (r.status_code, r.json()["code"]) == (503, "mail_unavailable"), r.text
+        assert int(r.headers["retry-after"]) > 0
+        assert (await _me(http, eve.auth))["email_change_pending_to"] is None
+        mail.unlink()
+        assert (await _start(http, eve.auth, new)).status_code == 202  # not "sent recently"
+        code = wait_for_emailed_code(mail, new)
+        shutil.rmtree(mail)
+        mail.write_text("the provider fails again")
+        r = await _confirm(http, eve.auth, code)
+        assert (r.status_code, r.json()) == (200, {"email": new}), r.text
+        assert (await _me(http, eve.auth))["email"] == new
+        assert (await sign_in(http, new)).status_code == 200
 
 
 async def test_wrong_codes_lock_the_account_out_as_wrong_passwords_do(

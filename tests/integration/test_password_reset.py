@@ -12,7 +12,6 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
 from infra.local.procs import ManagedProcess
 from infra.local.stack import EmbeddedStack
@@ -20,15 +19,10 @@ from runtime.settings import Settings
 from tests.integration.test_notifications import wait_inbox
 from tests.support.addresses import address_of_its_own
 from tests.support.customers import PASSWORD, Customer, sign_in, sign_up
-from tests.support.mailbox import mail_folder, messages_to, wait_for_emailed_code
+from tests.support.mailbox import messages_to, wait_for_emailed_code
 from tests.support.staff import audit_rows, staff
 
 NEW_PASSWORD = "a quite new passphrase of mine"
-
-
-@pytest.fixture
-def mailbox(stack: EmbeddedStack) -> Path:
-    return mail_folder(stack.env())
 
 
 async def _ask(http: httpx.AsyncClient, email: str, **headers: str) -> httpx.Response:

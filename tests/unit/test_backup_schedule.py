@@ -13,10 +13,10 @@ from infra.local.backup_schedule import (
     Schedule,
     Status,
     first_due,
-    made_at,
     newest_backup_at,
     prune,
 )
+from infra.local.backups import made_at
 
 T0 = datetime(2026, 12, 7, 21, 0, tzinfo=UTC)
 
@@ -50,6 +50,7 @@ def test_only_the_oldest_automatic_backups_go(tmp_path: Path) -> None:
     by_hand.write_bytes(b"x")
     (tmp_path / "notes.txt").write_text("not a backup")
     assert made_at(by_hand) == T0 - timedelta(days=30)
+    assert made_at(tmp_path / _name(T0), "auto-") == T0 and made_at(tmp_path / _name(T0)) is None
     assert newest_backup_at(tmp_path) == autos[-1]
 
     removed = prune(tmp_path, kept=2)

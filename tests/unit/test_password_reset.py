@@ -1,13 +1,20 @@
-"""The codes that reset a forgotten password: how they are made, typed and kept."""
+"""The codes the bank emails (a forgotten password's, a new address's): how they are
+made, typed and kept."""
 
 from __future__ import annotations
 
-from server.application.password_reset import digest, new_reset_code
-from shared.api import CODE_ALPHABET, EMAILED_CODE_LENGTH, shown_code, typed_emailed_code
+from server.application.password_reset import digest
+from shared.api import (
+    CODE_ALPHABET,
+    EMAILED_CODE_LENGTH,
+    new_emailed_code,
+    shown_code,
+    typed_emailed_code,
+)
 
 
 def test_a_code_is_eight_characters_nobody_misreads_shown_in_two_halves() -> None:
-    codes = {new_reset_code() for _ in range(200)}
+    codes = {new_emailed_code() for _ in range(200)}
     assert len(codes) == 200  # 40 bits: no two alike in a few hundred
     for code in codes:
         assert len(code) == EMAILED_CODE_LENGTH and set(code) <= set(CODE_ALPHABET)
