@@ -7,15 +7,14 @@ password reset's (eight characters, 40 bits, 30 minutes; only a keyed digest is 
 ``email_changes``); the session service (``SessionService.confirm_email_change``) takes
 it back and makes the change. A wrong code counts towards the account's sign-in lockout.
 
-The old address is told by email when it is done (``old_address_notice``), and the
-customer in the app (``email_changed``): someone who signed in with a stolen password
+The customer is told in the app (``email_changed``) and by email at the address the
+account left (a security alert: server/notifications/mail.py, sent until the mail
+provider takes it): someone who signed in with a stolen password
 cannot move the account away unseen. A password-reset code sent to the old address stops
 working. Sessions stay: the password did not change.
 """
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from server.adapters import email_changes
 from server.adapters.mail import Mailer
@@ -52,17 +51,6 @@ def _code_mail(user: UserRecord, code: str) -> str:
         f"Your code: {shown_code(code)}\n\n"
         "Type it in the app within 30 minutes. It works once.\n\n"
         "Not you? Then ignore this email: nothing changes without the code.\n"
-    )
-
-
-def old_address_notice(user: UserRecord, new_email: str, when: datetime) -> str:
-    """The email to the address the account left."""
-    return (
-        f"Hello {user.full_name},\n\n"
-        f"the email address of your bank account was changed to {new_email}"
-        f" on {when:%d %B %Y at %H:%M} UTC. From now on we write to the new address,"
-        " and you sign in with it.\n\n"
-        "Not you? Call us at once: someone who knows your password did this.\n"
     )
 
 

@@ -21,7 +21,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from uuid import UUID
 
 import msgspec
@@ -38,7 +37,6 @@ from server.application.context import Actor, AppContext
 from server.application.errors import (
     EmailTakenError,
     InvalidCredentialsError,
-    MailUnavailableError,
     SameEmailError,
     SessionNotFoundError,
     TooManyAttemptsError,
@@ -399,10 +397,12 @@ class SessionService:
         return new_email
 
     async def confirm_email_change(self, actor: Actor, code: str, audit: AuditRecord) -> str:
-        """Move the caller's account to the address the code was sent to, and tell the old
-        address. A wrong, used or expired code counts towards the sign-in lockout
-        (``WrongEmailCodeError``); an address another account took meanwhile is
-        ``EmailTakenError`` (the request is void). Returns the new address."""
+        """Move the caller's account to the address the code was sent to (the old address
+        is emailed by the notification consumer, from the audit row written here with the
+        change: server/notifications/mail.py). A wrong, used or expired code counts
+        towards the sign-in lockout (``WrongEmailCodeError``); an address another account
+        took meanwhile is ``EmailTakenError`` (the request is void). Returns the new
+        address."""
         audit = msgspec.structs.replace(audit, action=email_change.CHANGE_ACTION).about_user(
             actor.user_id
         )
@@ -430,18 +430,7 @@ class SessionService:
                 f"Another account took {new_email} meanwhile; your email stays as it is."
             )
         await self._account_lock.succeeded(account_key)
-        await self._tell_old_address(user, new_email)
         return new_email
-
-    async def _tell_old_address(self, user: UserRecord, new_email: str) -> None:
-        """Email the address the account left (the app tells the customer too, so a mail
-        provider that is away does not undo or fail the change: it is logged)."""
-        assert self._mailer is not None
-        notice = email_change.old_address_notice(user, new_email, datetime.now(UTC))
-        try:
-            await self._mailer.send(user.email, "Your email address was changed", notice)
-        except MailUnavailableError:
-            log.warning("the notice of an email change to the old address was not sent")
 
     # -- two-step sign-in ----------------------------------------------------------------
     async def confirm_two_step(self, actor: Actor, code: str, audit: AuditRecord) -> list[str]:

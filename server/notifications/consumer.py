@@ -12,6 +12,9 @@ Delivery (at-least-once in, exactly once in the inbox):
    API instance forwards them to that customer's WebSockets) and handed to
    the push provider, then marked pushed. Rows a crash left unpushed are
    pushed by the sweep that runs whenever the topics are quiet.
+4. the new security alerts (rules.MAILED_KINDS) are emailed; one the mail provider
+   refused, or a crash left unsent, is sent by the sweep, later after each failure
+   (inbox.mails_failed): at least once, never lost (mail.py).
 
 A topic recreated under the consumer (the embedded broker restarted, or the CDC
 connector recycled the topics: cdc/recycle.py) is read again from offset 0, and
@@ -52,12 +55,15 @@ from runtime.kafka import (
     create_missing_topics,
 )
 from runtime.settings import Settings
+from server.adapters.mail import Mailer, mailer_from_settings
 from server.adapters.postgres.pool import create_pool
 from server.adapters.postgres.retry import RetryPolicy
 from server.notifications import inbox
+from server.notifications.mail import alert_mail
 from server.notifications.push import PushProvider
 from server.notifications.rules import (
     AUDIT_KINDS,
+    MAILED_KINDS,
     NOTIFYING_EVENT_TYPES,
     Draft,
     audit_row_decoder,
@@ -117,6 +123,7 @@ class NotificationConsumer:
         redis: Redis,
         provider: PushProvider,
         progress: Progress | None = None,
+        mailer: Mailer | None = None,
     ) -> None:
         self.settings = settings
         self.progress = progress or Progress(PROCESS, settings.pipeline_stall_seconds)
@@ -126,6 +133,7 @@ class NotificationConsumer:
         self.retry = RetryPolicy(lambda: self.pool.expire_connections(), attempts=None)
         self.live = LivePublisher(redis)
         self.provider = provider
+        self.mailer = mailer or mailer_from_settings(settings)
         self.large_withdrawal = settings.notifications.large_withdrawal
         self.consumer = AIOKafkaConsumer(
             **consumer_kwargs(settings.kafka),
@@ -231,13 +239,15 @@ class NotificationConsumer:
         return {a: self._owners[a] for a in account_ids if a in self._owners}
 
     async def sweep(self) -> None:
-        """Push what a crash or a failed push left unpushed; PostgreSQL down: next time."""
+        """Push what a crash or a failed push left unpushed, and email the alerts left
+        unsent that are due again; PostgreSQL down: next time."""
         try:
             due = await inbox.unpushed(self.pool)
         except DATABASE_ERRORS as exc:
             log.warning("reading the notifications still to push failed (%s)", exc)
             return
         await self.deliver(due)
+        await self.mail()
 
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._starting |= assigned
@@ -337,6 +347,33 @@ class NotificationConsumer:
             await inbox.mark_pushed(self.pool, pushed)
         except DATABASE_ERRORS as exc:
             log.warning("could not mark notifications pushed (%s): they may be pushed again", exc)
+        alerts = [n.id for _, n in new if n.kind in MAILED_KINDS]
+        if alerts:
+            await self.mail(alerts)
+
+    async def mail(self, ids: list[int] | None = None) -> None:
+        """Email the security alerts due now (of ``ids`` only, when given); one the
+        provider refuses waits for a later sweep, as does any when PostgreSQL is away."""
+        try:
+            due = await inbox.mails_due(self.pool, ids)
+            sent: list[int] = []
+            failed: list[int] = []
+            for alert in due:
+                if alert.address is None:  # the customer is gone: no one to tell
+                    sent.append(alert.notification_id)
+                    continue
+                subject, text = alert_mail(alert)
+                try:
+                    await self.mailer.send(alert.address, subject, text)
+                except Exception as exc:  # noqa: BLE001 - any provider failure: retry later
+                    log.warning("email of notification %d failed: %s", alert.notification_id, exc)
+                    failed.append(alert.notification_id)
+                    continue
+                sent.append(alert.notification_id)
+            await inbox.mails_sent(self.pool, sent)
+            await inbox.mails_failed(self.pool, failed)
+        except DATABASE_ERRORS as exc:
+            log.warning("emailing security alerts: %s; the sweep tries again", exc)
 
 
 async def run_consumer(settings: Settings, provider: PushProvider) -> None:

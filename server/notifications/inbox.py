@@ -6,11 +6,19 @@ twice. Each new row is also due for a push (table ``notification_pushes_due``,
 migration 0024, in the same statement) until ``mark_pushed`` deletes it there; rows a
 crash left due are pushed again by ``unpushed`` (a push is at-least-once; the app
 ignores a notification id it already has).
+
+A security alert (``Draft.mailed``) is also due for an email (table
+``notification_mails_due``, migration 0037, in the same statement) until the mail
+provider took it (``mails_sent``); one the provider refused waits a while
+(``mails_failed``) and ``mails_due`` hands it out again, so the mail is sent at least
+once whatever fails in between.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -30,12 +38,19 @@ WITH new AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::uuid[], $7::timestamptz[], $8::text[])
     ON CONFLICT (source_key) DO NOTHING
-    RETURNING {_COLUMNS}
+    RETURNING {_COLUMNS}, source_key
 ), due AS (
     INSERT INTO notification_pushes_due (notification_id) SELECT id FROM new
+), mail AS (
+    INSERT INTO notification_mails_due (notification_id, address)
+    SELECT new.id, m.address
+    FROM new JOIN unnest($9::text[], $10::text[]) AS m(source_key, address) USING (source_key)
 )
 SELECT * FROM new
 """
+# A failed mail waits this long times 2 ** (its failures so far), at most MAIL_RETRY_MAX.
+MAIL_RETRY_FIRST = timedelta(seconds=30)
+MAIL_RETRY_MAX = timedelta(hours=1)
 
 
 def notification(row: asyncpg.Record) -> Notification:
@@ -65,6 +80,8 @@ async def store(pool: asyncpg.Pool, drafts: Sequence[Draft]) -> list[tuple[UUID,
         [d.account_id for d in drafts],
         [d.occurred_at for d in drafts],
         [d.session_id for d in drafts],
+        [d.source_key for d in drafts if d.mailed],
+        [d.mail_to for d in drafts if d.mailed],
     )
 
     return [(r["user_id"], notification(r)) for r in sorted(rows, key=lambda r: r["id"])]
@@ -85,6 +102,58 @@ async def unpushed(pool: asyncpg.Pool, limit: int = 500) -> list[tuple[UUID, Not
         limit,
     )
     return [(r["user_id"], notification(r)) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DueMail:
+    """A security alert to email: to whom (None: the customer is gone) and what."""
+
+    notification_id: int
+    address: str | None
+    full_name: str
+    title: str
+    body: str
+    occurred_at: datetime
+
+
+async def mails_due(
+    pool: asyncpg.Pool, ids: Sequence[int] | None = None, limit: int = 100
+) -> list[DueMail]:
+    """The alerts due for an email now, oldest first; of ``ids`` only, when given."""
+    rows = await pool.fetch(
+        "SELECT d.notification_id, coalesce(d.address, u.email) AS address,"
+        " coalesce(u.full_name, '') AS full_name, n.title, n.body, n.occurred_at"
+        " FROM notification_mails_due d JOIN notifications n ON n.id = d.notification_id"
+        " LEFT JOIN users u ON u.id = n.user_id"
+        " WHERE d.next_attempt_at <= now()"
+        " AND ($1::bigint[] IS NULL OR d.notification_id = ANY($1::bigint[]))"
+        " ORDER BY d.notification_id LIMIT $2",
+        None if ids is None else list(ids),
+        limit,
+    )
+    return [DueMail(**dict(r)) for r in rows]
+
+
+async def mails_sent(pool: asyncpg.Pool, ids: Iterable[int]) -> None:
+    ids = list(ids)
+    if ids:
+        await pool.execute(
+            "DELETE FROM notification_mails_due WHERE notification_id = ANY($1::bigint[])", ids
+        )
+
+
+async def mails_failed(pool: asyncpg.Pool, ids: Iterable[int]) -> None:
+    """Each due again after MAIL_RETRY_FIRST, doubled with each failure up to MAIL_RETRY_MAX."""
+    ids = list(ids)
+    if ids:
+        await pool.execute(
+            "UPDATE notification_mails_due SET attempts = attempts + 1,"
+            " next_attempt_at = now() + least($2::interval * 2 ^ attempts, $3::interval)"
+            " WHERE notification_id = ANY($1::bigint[])",
+            ids,
+            MAIL_RETRY_FIRST,
+            MAIL_RETRY_MAX,
+        )
 
 
 async def owners(pool: asyncpg.Pool, account_ids: Iterable[UUID]) -> dict[UUID, UUID]:

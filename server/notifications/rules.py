@@ -28,14 +28,19 @@ Sources (one notification per source fact, keyed by it):
   forgotten password reset with the code emailed to the customer).
 - ``email_changed``: an audit-events row ``change_email`` with outcome ``accepted`` (the
   account moved to a new email address, which the body names); key
-  ``audit:<audit_log.id>``. The old address is emailed too (server/application/
-  email_change.py); done by someone else, it is the first step of taking the account.
+  ``audit:<audit_log.id>``. Its email goes to the old address (details ``old_email``);
+  done by someone else, it is the first step of taking the account.
 - ``two_step_on`` / ``two_step_off``: an audit-events row ``turn_on_two_step`` /
   ``turn_off_two_step`` with outcome ``accepted`` (a retry that changed nothing is
   ``replayed``); key ``audit:<audit_log.id>``. Done by someone else, the first locks the
   customer out and the second weakens the account. ``reset_two_step`` (staff turned it
   off for a customer who lost their app) is ``two_step_off`` to the customer it names
   (``target_id``), not to the admin.
+
+The kinds in ``MAILED_KINDS``, news of how the customer signs in, are emailed as well
+(``Draft.mailed``; server/notifications/mail.py): someone who took the password can
+read the app, not the customer's mailbox. A new sign-in is not emailed: every sign-in
+would be, and the app shows it with "Sign out everywhere" beside it.
 
 A refused payment is not an event (rejected commands append nothing), so its
 only durable trace is the audit row, which the CDC connector streams to
@@ -88,6 +93,8 @@ class Draft:
     occurred_at: datetime
     account_id: UUID | None = None
     session_id: str | None = None
+    mailed: bool = False  # a security alert: emailed as well (MAILED_KINDS)
+    mail_to: str | None = None  # where, if not the customer's address when it is sent
 
 
 # The (action, outcome) of the audit rows ``from_audit`` turns into a notification, and
@@ -135,6 +142,13 @@ SESSION_NEWS: dict[NotificationKind, tuple[str, str, str]] = {
         ". Not you? Change your password in Settings and turn it on again.",
     ),
 }
+
+
+# News of how the customer signs in, emailed as well as notified (not new_sign_in: see
+# the module's docstring).
+MAILED_KINDS: frozenset[NotificationKind] = frozenset(
+    {"password_changed", "email_changed", "two_step_on", "two_step_off"}
+)
 
 
 # A sign-in with a recovery code instead of a code from the app (``new_sign_in``).
@@ -268,6 +282,7 @@ def _session_news(
     title, done, advice = SESSION_NEWS[kind]
     details = row.details or {}
     left, new_email = details.get("recovery_codes_left"), details.get("new_email")
+    old_email = details.get("old_email")
     if kind == "new_sign_in" and isinstance(left, int):
         title, done, advice = _RECOVERY_SIGN_IN
         advice = f"; {counted(left, 'recovery code')} left.{advice}"
@@ -282,6 +297,9 @@ def _session_news(
         body=f"{done} on {device} from {row.client_ip or 'an unknown address'}{advice}",
         occurred_at=occurred,
         session_id=row.session_id,
+        mailed=kind in MAILED_KINDS,
+        # A changed email's alert goes where the account left, not to the new address.
+        mail_to=old_email[:254] if kind == "email_changed" and isinstance(old_email, str) else None,
     )
 
 
@@ -340,6 +358,7 @@ def _reset_by_staff(row: AuditRow, key: str, occurred: datetime) -> Draft | None
             " again in Settings. Not you? Call us at once."
         ),
         occurred_at=occurred,
+        mailed=True,
     )
 
 

@@ -9,7 +9,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -24,8 +25,10 @@ from infra.local.ports import HOST
 from infra.local.procs import ManagedProcess, tcp_ready
 from infra.local.stack import EmbeddedStack
 from runtime.settings import Settings
+from server.adapters.mail import FileMailer
+from server.application.errors import MailUnavailableError
 from server.notifications.consumer import NotificationConsumer
-from server.notifications.inbox import unpushed
+from server.notifications.inbox import MAIL_RETRY_FIRST, unpushed
 from shared.events import (
     EventMetadata,
     MoneyTransferredIn,
@@ -33,9 +36,10 @@ from shared.events import (
     event_encoder,
 )
 from shared.notifications import Notification
-from shared.topics import ACCOUNT_EVENTS
+from shared.topics import ACCOUNT_EVENTS, AUDIT_EVENTS
 from tests.integration.test_live import hello, recv, ws_url
 from tests.support.customers import PASSWORD, Customer, sign_up
+from tests.support.mailbox import messages_to, text
 from tests.support.pubsub import subscribed
 
 
@@ -228,6 +232,19 @@ async def test_another_customers_notifications_cannot_be_read_or_marked(
     assert nid in [n["id"] for n in (await inbox(fay, unread="true"))["items"]]
 
 
+@contextmanager
+def stack_consumer_stopped(notifications: ManagedProcess) -> Iterator[None]:
+    """The stack's own notification consumer stopped for the block, started again after:
+    its sweep (every 5 s while the topics are quiet) would otherwise push or mail what a
+    test's own consumer left due before the test looks (seen once in CI)."""
+    notifications.stop()
+    try:
+        yield
+    finally:
+        notifications.start()
+        notifications.wait_ready(60)
+
+
 class FakePushProvider:
     """The push provider port, recording what it was handed."""
 
@@ -324,55 +341,147 @@ async def test_a_batch_whose_live_push_fails_stays_unpushed_until_the_sweep(
 ) -> None:
     """Redis down while a batch is delivered: the notice is stored, nothing of the batch
     is marked pushed or handed to the provider; the sweep pushes it once Redis answers.
-    The stack's own consumer is stopped meanwhile: its sweep (every 5 s) would otherwise
-    push the notice before this test looks (seen once in CI)."""
+    The stack's own consumer is stopped meanwhile."""
     from infra.local.ports import free_port
 
-    notifications.stop()
-    try:
-        await _undelivered_then_swept(http, stack_env, db, redis_client, free_port())
-    finally:
-        notifications.start()
-        notifications.wait_ready(60)
+    with stack_consumer_stopped(notifications):
+        dead_port = free_port()
+        ida = await sign_up(http, "Ida Ingram")
+        acc = UUID((await ida.open_account())["id"])
+        event = money_in(acc, 3_00)
+        record = ConsumerRecord(
+            ACCOUNT_EVENTS,
+            0,
+            20,
+            0,
+            0,
+            str(acc).encode(),
+            event_encoder.encode(event),
+            None,
+            0,
+            0,
+            [],
+        )
+        source_key = f"event:{event.event_id}"
+        settings = Settings.from_env(stack_env)
+
+        dead_redis = Redis.from_url(f"redis://127.0.0.1:{dead_port}/0")
+        down = FakePushProvider()
+        consumer = NotificationConsumer(settings, db, dead_redis, down)
+        try:
+            await consumer.process([record])
+        finally:
+            await consumer.consumer.stop()
+            await dead_redis.aclose()
+        row = await db.fetchrow("SELECT id FROM notifications WHERE source_key = $1", source_key)
+        assert row is not None and await push_due(db, row["id"])
+        assert down.sent == []
+
+        up = FakePushProvider()
+        sweeper = NotificationConsumer(settings, db, redis_client, up)
+        try:
+            await sweeper.deliver(await unpushed(db))
+        finally:
+            await sweeper.consumer.stop()
+        assert row["id"] in [n.id for _, n in up.sent]
+        assert not await push_due(db, row["id"])
 
 
-async def _undelivered_then_swept(
+class FailingMailer:
+    """A mail provider that is down: every send fails, as the file provider's does."""
+
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        self.tried.append(to)
+        raise MailUnavailableError("the provider is down")
+
+
+async def test_a_security_alert_is_emailed_once_and_a_failed_one_again_later(
     http: httpx.AsyncClient,
     stack_env: dict[str, str],
     db: asyncpg.Pool,
     redis_client: Redis,
-    dead_port: int,
+    notifications: ManagedProcess,
+    tmp_path: Path,
 ) -> None:
+    """A password changed (an audit-events record): the notification is stored and due
+    for an email in one statement. The mail provider down, the alert stays due, next
+    after MAIL_RETRY_FIRST; not sooner. Due again, the sweep sends it, once: the record
+    redelivered stores and mails nothing more. The stack's own consumer is stopped
+    meanwhile."""
+    with stack_consumer_stopped(notifications):
+        kim = await sign_up(http, "Kim Alerted")
+        audit_id = 2**40 + uuid.uuid4().int % 2**30  # far above the stack's own audit rows
+        row = {
+            "id": audit_id,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "actor_id": kim.user_id,
+            "action": "change_password",
+            "outcome": "accepted",
+            "user_agent": "Pixel 9",
+            "client_ip": "10.0.0.7",
+        }
+        record = ConsumerRecord(
+            AUDIT_EVENTS,
+            0,
+            30,
+            0,
+            0,
+            kim.user_id.encode(),
+            msgspec.json.encode(row),
+            None,
+            0,
+            0,
+            [],
+        )
+        settings = Settings.from_env(stack_env)
+        due_row = (
+            "SELECT address, attempts, next_attempt_at - now() AS wait"
+            " FROM notification_mails_due WHERE notification_id = $1"
+        )
 
-    ida = await sign_up(http, "Ida Ingram")
-    acc = UUID((await ida.open_account())["id"])
-    event = money_in(acc, 3_00)
-    record = ConsumerRecord(
-        ACCOUNT_EVENTS, 0, 20, 0, 0, str(acc).encode(), event_encoder.encode(event), None, 0, 0, []
-    )
-    source_key = f"event:{event.event_id}"
-    settings = Settings.from_env(stack_env)
+        down = FailingMailer()
+        consumer = NotificationConsumer(settings, db, redis_client, FakePushProvider(), mailer=down)
+        try:
+            await consumer.process([record])
+        finally:
+            await consumer.consumer.stop()
+        nid = await db.fetchval(
+            "SELECT id FROM notifications WHERE source_key = $1", f"audit:{audit_id}"
+        )
+        assert nid is not None and down.tried == [kim.email]
+        due = await db.fetchrow(due_row, nid)
+        assert due is not None and (due["address"], due["attempts"]) == (None, 1)
+        assert MAIL_RETRY_FIRST - timedelta(seconds=10) < due["wait"] <= MAIL_RETRY_FIRST
 
-    dead_redis = Redis.from_url(f"redis://127.0.0.1:{dead_port}/0")
-    down = FakePushProvider()
-    consumer = NotificationConsumer(settings, db, dead_redis, down)
-    try:
-        await consumer.process([record])
-    finally:
-        await consumer.consumer.stop()
-        await dead_redis.aclose()
-    row = await db.fetchrow("SELECT id FROM notifications WHERE source_key = $1", source_key)
-    assert row is not None and await push_due(db, row["id"])
-    assert down.sent == []
-
-    up = FakePushProvider()
-    sweeper = NotificationConsumer(settings, db, redis_client, up)
-    try:
-        await sweeper.deliver(await unpushed(db))
-    finally:
-        await sweeper.consumer.stop()
-    assert row["id"] in [n.id for _, n in up.sent]
-    assert not await push_due(db, row["id"])
+        folder = tmp_path / "mail"
+        up = NotificationConsumer(
+            settings,
+            db,
+            redis_client,
+            FakePushProvider(),
+            mailer=FileMailer(folder, settings.mail_from),
+        )
+        try:
+            await up.mail()  # not due yet
+            assert messages_to(folder, kim.email) == []
+            await db.execute(
+                "UPDATE notification_mails_due SET next_attempt_at = now()"
+                " WHERE notification_id = $1",
+                nid,
+            )
+            await up.mail()
+            await up.process([record])  # redelivered: stored before, so nothing to mail
+            await up.sweep()
+        finally:
+            await up.consumer.stop()
+        [mail] = messages_to(folder, kim.email)
+        assert mail["Subject"] == "Your password was changed"
+        assert text(mail).startswith("Hello Kim Alerted,\n\nYour password was changed on ")
+        assert "on Pixel 9 from 10.0.0.7" in text(mail) and "cannot be turned off" in text(mail)
+        assert await db.fetchrow(due_row, nid) is None
 
 
 @contextmanager

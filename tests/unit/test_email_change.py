@@ -1,9 +1,8 @@
-"""What is kept of an email-change code, and what the old address is told."""
+"""What is kept of an email-change code."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from server.adapters.users import UserRecord
 from server.application import email_change, password_reset
@@ -32,11 +31,3 @@ def test_a_code_is_kept_as_a_digest_bound_to_its_customer_and_its_purpose() -> N
     assert kept != email_change.digest("another signing key, long enough", ada, "ABCDEFGH")
     # a password-reset code of the same letters is another digest: one is not the other
     assert kept != password_reset.digest(KEY, "ABCDEFGH")
-
-
-def test_the_old_address_is_told_where_the_account_went_and_what_to_do() -> None:
-    when = datetime(2026, 12, 7, 21, 30, tzinfo=UTC)
-    text = email_change.old_address_notice(_user(), "ada@example.net", when)
-    assert text.startswith("Hello Ada Lovelace,")
-    assert "changed to ada@example.net on 07 December 2026 at 21:30 UTC" in text
-    assert "Not you? Call us at once" in text

@@ -52,4 +52,12 @@ async def test_the_sweep_with_postgresql_away_waits_for_the_next_one() -> None:
     await c.sweep()  # no exception: the run loop goes on
     assert pool.fetches == 1
     await c.sweep()
+    assert pool.fetches == 3  # the pushes due, then the security alerts due for an email
+
+
+async def test_emailing_the_alerts_with_postgresql_away_waits_for_the_next_sweep() -> None:
+    pool = AwayThenBack(1, [])
+    c = consumer(pool)
+    await c.mail()  # no exception: the run loop goes on
+    await c.mail()
     assert pool.fetches == 2

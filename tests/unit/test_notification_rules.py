@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,12 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from server.notifications.consumer import never_notifies
+from server.notifications.inbox import DueMail
+from server.notifications.mail import alert_mail
 from server.notifications.push import UnknownPushProviderError, provider_from_settings
 from server.notifications.rules import (
     AUDIT_KINDS,
+    MAILED_KINDS,
     NOTIFYING_EVENT_TYPES,
     PAYMENT_ACTIONS,
     SESSION_NEWS,
@@ -190,6 +194,7 @@ def test_a_password_sign_in_is_a_new_device() -> None:
 
     assert "Pixel 9" in draft.body and "10.0.0.7" in draft.body
     assert draft.source_key == "audit:41"
+    assert not draft.mailed  # the app shows every sign-in; a mail each would be noise
     assert draft.occurred_at == datetime(2026, 11, 30, 11, 59, 0, 500000, tzinfo=UTC)
     # a refresh of a session, a failed sign-in (nobody signed in): no notification
     assert from_audit(audit(action="refresh_token"), NOW) is None
@@ -225,6 +230,7 @@ def test_a_changed_password_is_told_to_its_owner() -> None:
     assert draft.title == "Your password was changed"
     assert "Pixel 9" in draft.body and "10.0.0.7" in draft.body and "Not you?" in draft.body
     assert draft.session_id == "s1"  # the device that changed it need not be told
+    assert draft.mailed and draft.mail_to is None  # emailed to the customer's address
     assert set(SESSION_NEWS) == SESSION_KINDS  # the kinds the app marks read itself
     # a refused change (a wrong current password) changed nothing: no notification
     assert from_audit(audit(action="change_password", outcome="rejected"), NOW) is None
@@ -246,6 +252,7 @@ def test_a_changed_email_is_told_with_the_new_address() -> None:
         " address. Not you? Call us at once."
     )
     assert draft.session_id == "s1"
+    assert draft.mailed and draft.mail_to == "ada@example.com"  # where the account left
     # asked for, not made (the code has not come back): nothing to tell yet
     assert from_audit(audit(action="request_email_change", details=row.details), NOW) is None
     assert from_audit(audit(action="change_email", outcome="rejected"), NOW) is None
@@ -436,6 +443,38 @@ def test_two_step_turned_off_by_staff_is_told_to_the_customer_not_the_admin() ->
     assert draft.user_id == customer and draft.session_id is None
     assert draft.title == "Two-step sign-in was turned off"
     assert draft.body.startswith("The bank turned it off as you asked")
+    assert draft.mailed and draft.mail_to is None
     assert from_audit(audit(action="reset_two_step", target_id="not an id"), NOW) is None
     own = from_audit(audit(action="turn_off_two_step", user_agent="Pixel 9"), NOW)
     assert own is not None and own.user_id == OWNER and "Pixel 9" in own.body
+    assert own.mailed
+
+
+def test_only_news_of_how_the_customer_signs_in_is_emailed() -> None:
+    assert MAILED_KINDS == {"password_changed", "email_changed", "two_step_on", "two_step_off"}
+    assert MAILED_KINDS < SESSION_KINDS
+    on = from_audit(audit(action="turn_on_two_step"), NOW)
+    assert on is not None and on.kind == "two_step_on" and on.mailed
+    reset = from_audit(audit(action="reset_password"), NOW)
+    assert reset is not None and reset.kind == "password_changed" and reset.mailed
+    refused = from_audit(
+        audit(action="transfer_money", outcome="rejected", reason_code="insufficient_funds"), NOW
+    )
+    assert refused is not None and not refused.mailed  # money news: the app, not the mail
+
+
+def test_an_alert_mail_greets_says_what_when_and_why_it_came() -> None:
+    due = DueMail(
+        notification_id=7,
+        address="ada@example.com",
+        full_name="Ada Lovelace",
+        title="Your password was changed",
+        body="Changed on Pixel 9 from 10.0.0.7. Not you? Call us at once.",
+        occurred_at=datetime(2026, 12, 7, 21, 30, tzinfo=UTC),
+    )
+    subject, text = alert_mail(due)
+    assert subject == "Your password was changed"
+    assert text.startswith("Hello Ada Lovelace,\n\nYour password was changed on 07 December 2026")
+    assert "at 21:30 UTC." in text and "Changed on Pixel 9 from 10.0.0.7" in text
+    assert "cannot be turned off" in text
+    assert alert_mail(dataclasses.replace(due, full_name=""))[1].startswith("Hello,\n\n")
