@@ -30,6 +30,8 @@ class Snapshot(msgspec.Struct, kw_only=True):
     saved_at: datetime
     full_name: str = ""
     can_deposit: bool = True  # GET /me's, so that a cold start offline offers what it did
+    # GET /me's id, so that a payment queued on a cold start offline carries it (ADR 0905)
+    user_id: UUID | None = None
     accounts: list[AccountResponse] = []
     history: dict[UUID, list[TransactionResponse]] = {}
     payees: list[PayeeResponse] = []
@@ -74,6 +76,7 @@ class OfflineCache:
         accounts: list[AccountResponse],
         full_name: str = "",
         can_deposit: bool | None = None,
+        user_id: UUID | None = None,
     ) -> None:
         snap = await self.load(owner) or Snapshot(saved_at=datetime.now(UTC))
         known = {a.id: a for a in snap.accounts}
@@ -86,6 +89,7 @@ class OfflineCache:
             accounts=list(known.values()),
             full_name=full_name or snap.full_name,
             can_deposit=snap.can_deposit if can_deposit is None else can_deposit,
+            user_id=user_id or snap.user_id,
         )
         await self._write(owner, snap)
 

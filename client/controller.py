@@ -183,6 +183,7 @@ class Controller:
         if snap is not None:
             self.state.full_name = snap.full_name or stored.full_name
             self.state.can_deposit = snap.can_deposit
+            self.state.user_id = snap.user_id  # what is queued before the bank answers is hers
             self.state.show_cached(snap.accounts, snap.saved_at)
             self.state.set_payees(None, snap.payees)
         self.state.set_online(False)
@@ -197,7 +198,7 @@ class Controller:
             return
         if me is None:
             return
-        self.state.user_id = me.id
+        known, self.state.user_id = self.state.user_id, me.id
         if self.state.email and me.email.lower() != self.state.email.lower():
             await self._email_moved(self.state.email, me.email, me.id)
         else:
@@ -220,6 +221,8 @@ class Controller:
             self.state.recovery_codes_left = me.recovery_codes_left
             self.state.email_change_pending_to = me.email_change_pending_to
             self.state.notify("profile")
+        if known != me.id:  # kept for a cold start offline
+            await self._remember_accounts()
 
     async def _email_moved(self, old: str, new: str, user_id: UUID | None) -> None:
         """The bank says this customer's email is ``new`` (changed here or on another
@@ -273,6 +276,7 @@ class Controller:
                 list(self.state.accounts.values()),
                 self.state.full_name,
                 self.state.can_deposit,
+                self.state.user_id,
             )
 
     # --- staying signed in ------------------------------------------------------------

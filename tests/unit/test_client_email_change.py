@@ -13,7 +13,14 @@ from client.state import AppState, QueuedMovement
 from client.unlock import SessionVault
 from shared.security import ProfileResponse
 from tests.support.device_store import DeviceMemory
-from tests.unit.test_client_unlock import REFRESH, FakeDeviceAuth, FakeSecureStorage, pin_vault
+from tests.unit.test_client_unlock import (
+    REFRESH,
+    FakeDeviceAuth,
+    FakeSecureStorage,
+    OfflineApi,
+    account,
+    pin_vault,
+)
 
 OLD, NEW = "ada@example.com", "ada@example.net"
 
@@ -97,14 +104,16 @@ async def test_an_email_changed_on_another_device_moves_what_this_one_keeps() ->
 
 
 class SameCustomerBank(BankApi):
-    """The bank's answer to a customer who signed in with the new email."""
+    """The bank's answer to a customer (by default: who signed in with the new email)."""
 
-    def __init__(self, user_id: uuid.UUID) -> None:
+    def __init__(self, user_id: uuid.UUID, email: str = NEW) -> None:
         super().__init__("http://bank")
-        self.user_id = user_id
+        self.user_id, self.email = user_id, email
 
     async def profile(self) -> ProfileResponse | None:
-        return ProfileResponse(id=self.user_id, email=NEW, full_name="Ada L", role="customer")
+        return ProfileResponse(
+            id=self.user_id, email=self.email, full_name="Ada L", role="customer"
+        )
 
 
 async def test_payments_queued_under_the_old_email_are_sent_after_signing_in_with_the_new() -> None:
@@ -131,3 +140,33 @@ async def test_payments_queued_under_the_old_email_are_sent_after_signing_in_wit
         assert [q.owner for q in ctrl.state.queue] == [NEW, OLD, OLD]
     finally:
         await ctrl.close()
+
+
+async def test_a_payment_queued_on_a_cold_start_offline_carries_the_customers_id() -> None:
+    """The device keeps the id the bank said with its offline copy, so a payment queued
+    before the bank answers (a cold start offline) is hers whatever her email becomes."""
+    device = DeviceMemory()
+    vault, _ = await pin_vault()  # a session kept for OLD
+    ada_id, acc = uuid.uuid4(), uuid.uuid4()
+    online = Controller(AppState("http://bank"), device, vault, OfflineCache(device))
+    online.state.email = OLD
+    online.api = SameCustomerBank(ada_id, OLD)
+    try:
+        await online._load_profile()
+        await online.cache.save_accounts(OLD, [account(2, 50_00, acc)])
+    finally:
+        await online.close()
+    kept = await OfflineCache(device).load(OLD)
+    assert kept is not None and kept.user_id == ada_id
+
+    cold = Controller(AppState("http://bank"), device, vault, OfflineCache(device))
+    cold.api = OfflineApi()  # type: ignore[assignment]
+    stored = await vault.stored()
+    assert stored is not None
+    try:
+        await cold.resume(stored, (await vault.unlock_with_pin("482916")).refresh_token or "")
+        assert not cold.state.online and cold.state.user_id == ada_id
+        item = await cold.move("withdrawal", cold.state.accounts[acc], 5_00)
+        assert item.deferred and (item.owner, item.owner_id) == (OLD, ada_id)
+    finally:
+        await cold.close()
