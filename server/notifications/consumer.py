@@ -92,6 +92,8 @@ PROCESS = "notifications"  # its name in GET /health and the pipeline metrics
 SOURCE_TOPICS = READERS[NOTIFICATIONS_GROUP]
 BATCH_MAX_RECORDS = 500
 SWEEP_EVERY_SECONDS = 5.0
+# The longest one security alert's email may take to hand to the provider.
+MAIL_SEND_SECONDS = 10.0
 OWNER_CACHE_SIZE = 50_000
 
 _encoder = msgspec.json.Encoder()
@@ -352,8 +354,11 @@ class NotificationConsumer:
             await self.mail(alerts)
 
     async def mail(self, ids: list[int] | None = None) -> None:
-        """Email the security alerts due now (of ``ids`` only, when given); one the
-        provider refuses waits for a later sweep, as does any when PostgreSQL is away."""
+        """Email the security alerts due now (of ``ids`` only, when given). The first
+        that the provider refuses, or does not take within MAIL_SEND_SECONDS, waits its
+        turn to be tried again (inbox.mails_failed) and ends the round: the rest stay due
+        for the next sweep rather than each waiting on a provider that is away. PostgreSQL
+        away: the next sweep."""
         try:
             due = await inbox.mails_due(self.pool, ids)
             sent: list[int] = []
@@ -364,11 +369,12 @@ class NotificationConsumer:
                     continue
                 subject, text = alert_mail(alert)
                 try:
-                    await self.mailer.send(alert.address, subject, text)
+                    async with asyncio.timeout(MAIL_SEND_SECONDS):
+                        await self.mailer.send(alert.address, subject, text)
                 except Exception as exc:  # noqa: BLE001 - any provider failure: retry later
-                    log.warning("email of notification %d failed: %s", alert.notification_id, exc)
+                    log.warning("email of notification %d failed: %r", alert.notification_id, exc)
                     failed.append(alert.notification_id)
-                    continue
+                    break
                 sent.append(alert.notification_id)
             await inbox.mails_sent(self.pool, sent)
             await inbox.mails_failed(self.pool, failed)
