@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 from tqdm import tqdm
 
-from bench import push_latency, report, wrk_scenarios
+from bench import host, push_latency, report, wrk_scenarios
 from bench.cpu import CpuMeter
 from bench.http_scenarios import SCENARIOS
 from bench.load import PUSH_SECONDS, Plan
@@ -112,23 +112,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _cpu_probe_ms() -> float:
-    """How fast this machine's CPU is now: one core summing a million ints (best of 5).
-
-    Printed at the start and the end of every run: the machine's own speed moves
-    between runs minutes apart (bench/README.md), and a run is read beside it."""
-    import timeit
-
-    return min(timeit.repeat("sum(range(1_000_000))", number=5, repeat=5)) / 5 * 1000
-
-
 def _machine() -> str:
-    """The probe is interpreter code: it is read beside the interpreter that ran it (an
-    optimised build takes about half the time of a plain one, docs/adr/0337)."""
+    """The host's speed now (bench/host.py), beside the interpreter its CPU probe ran on."""
     load = os.getloadavg()
     return (
         f"{os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} at start, "
-        f"CPU probe {_cpu_probe_ms():.1f} ms (sum of a million ints), "
+        f"{host.speed()}, "
         f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})"
     )
 
@@ -409,7 +398,7 @@ def main(argv: list[str]) -> int:
         "cores": os.cpu_count(),  # what bench.capacity divides by
         "commit": _commit(),
         "load_note": f"other busy processes at the end: {busy}; load average at end "
-        f"{os.getloadavg()[0]:.2f}, CPU probe {_cpu_probe_ms():.1f} ms",
+        f"{os.getloadavg()[0]:.2f}, {host.speed()}",
         "server": args.server or "uvicorn (infra.local default)",
         "workers": args.workers or 1,
         "api_env": {**BENCH_API_ENV, **extra_env},
