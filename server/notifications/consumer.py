@@ -198,6 +198,9 @@ class NotificationConsumer:
         self.progress.record_batch_done()
         self.stored += len(new)
         await self.deliver(new)
+        alerts = [n.id for _, n in new if n.kind in MAILED_KINDS]
+        if alerts:  # whatever became of the push: the mail does not need Redis
+            await self.mail(alerts)
 
     async def drafts(self, records: list[ConsumerRecord]) -> list[Draft]:
         now = datetime.now(UTC)
@@ -349,9 +352,6 @@ class NotificationConsumer:
             await inbox.mark_pushed(self.pool, pushed)
         except DATABASE_ERRORS as exc:
             log.warning("could not mark notifications pushed (%s): they may be pushed again", exc)
-        alerts = [n.id for _, n in new if n.kind in MAILED_KINDS]
-        if alerts:
-            await self.mail(alerts)
 
     async def mail(self, ids: list[int] | None = None) -> None:
         """Email the security alerts due now (of ``ids`` only, when given). The first

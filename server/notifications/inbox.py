@@ -16,6 +16,7 @@ once whatever fails in between.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +52,9 @@ SELECT * FROM new
 # A failed mail waits this long times 2 ** (its failures so far), at most MAIL_RETRY_MAX.
 MAIL_RETRY_FIRST = timedelta(seconds=30)
 MAIL_RETRY_MAX = timedelta(hours=1)
+# The doublings past which the wait is MAIL_RETRY_MAX anyway, so that a mail refused for
+# weeks does not overflow 2 ** attempts.
+_MAIL_RETRY_DOUBLINGS = math.ceil(math.log2(MAIL_RETRY_MAX / MAIL_RETRY_FIRST))
 
 
 def notification(row: asyncpg.Record) -> Notification:
@@ -148,11 +152,13 @@ async def mails_failed(pool: asyncpg.Pool, ids: Iterable[int]) -> None:
     if ids:
         await pool.execute(
             "UPDATE notification_mails_due SET attempts = attempts + 1,"
-            " next_attempt_at = now() + least($2::interval * 2 ^ attempts, $3::interval)"
+            " next_attempt_at = now()"
+            " + least($2::interval * 2 ^ least(attempts, $4::int), $3::interval)"
             " WHERE notification_id = ANY($1::bigint[])",
             ids,
             MAIL_RETRY_FIRST,
             MAIL_RETRY_MAX,
+            _MAIL_RETRY_DOUBLINGS,
         )
 
 

@@ -28,7 +28,7 @@ from runtime.settings import Settings
 from server.adapters.mail import FileMailer
 from server.application.errors import MailUnavailableError
 from server.notifications.consumer import NotificationConsumer
-from server.notifications.inbox import MAIL_RETRY_FIRST, unpushed
+from server.notifications.inbox import MAIL_RETRY_FIRST, MAIL_RETRY_MAX, mails_failed, unpushed
 from shared.events import (
     EventMetadata,
     MoneyTransferredIn,
@@ -455,6 +455,14 @@ async def test_a_security_alert_is_emailed_once_and_a_failed_one_again_later(
         due = await db.fetchrow(due_row, nid)
         assert due is not None and (due["address"], due["attempts"]) == (None, 1)
         assert MAIL_RETRY_FIRST - timedelta(seconds=10) < due["wait"] <= MAIL_RETRY_FIRST
+        # Refused for weeks: the wait stays at its longest (2 ** attempts does not overflow).
+        await db.execute(
+            "UPDATE notification_mails_due SET attempts = 5000 WHERE notification_id = $1", nid
+        )
+        await mails_failed(db, [nid])
+        due = await db.fetchrow(due_row, nid)
+        assert due is not None and due["attempts"] == 5001
+        assert MAIL_RETRY_MAX - timedelta(seconds=10) < due["wait"] <= MAIL_RETRY_MAX
 
         folder = tmp_path / "mail"
         up = NotificationConsumer(
