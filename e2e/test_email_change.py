@@ -11,7 +11,12 @@ import uuid
 from playwright.async_api import expect
 
 from client.views.common import EMAILED_CODE_LABEL
-from client.views.email_change import NEW_EMAIL_LABEL, changed_words, waiting_words
+from client.views.email_change import (
+    ALERTS_WORDS,
+    NEW_EMAIL_LABEL,
+    changed_words,
+    waiting_words,
+)
 from e2e.ui import (
     TIMEOUT_MS,
     button,
@@ -41,6 +46,7 @@ async def test_a_customer_moves_to_a_new_email_and_the_device_keeps_up(
     page = ema.page
     await keep_signed_in(page, PIN)  # on Settings now
     new = f"ema.{uuid.uuid4().hex[:10]}@example.net"
+    await expect(shows(page, ALERTS_WORDS)).to_be_visible(timeout=TIMEOUT_MS)
 
     await tap(page, "Change email")
     await fill(page, NEW_EMAIL_LABEL, new)

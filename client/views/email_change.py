@@ -1,9 +1,10 @@
 """Settings section: the email address the customer signs in with, and moving it.
 
 "Change email" asks for the new address and the password; the bank emails a code
-there, and a second dialog takes it back (the change is made only then). While a change
-waits for its code the section says where it was sent and offers to type it in, so a
-customer who closed the dialog to read their mail can come back to it."""
+there, and a second dialog takes it back (the change is made only then). The section
+says which news the bank emails to the address on its own (security alerts). While a
+change waits for its code the section says where it was sent and offers to type it in,
+so a customer who closed the dialog to read their mail can come back to it."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from client.views.shell import Shell
 
 NEW_EMAIL_LABEL = "New email"
+# What the bank emails here without being asked (server/notifications/rules.MAILED_KINDS).
+ALERTS_WORDS = (
+    "We email you here whenever your password, this address or two-step sign-in changes,"
+    " and tell your old address if this one changes."
+)
 
 
 def waiting_words(sent_to: str) -> str:
@@ -50,6 +56,7 @@ class EmailSection:
             [
                 section_title("Email"),
                 self.email,
+                ft.Text(ALERTS_WORDS, size=12, color=ft.Colors.ON_SURFACE_VARIANT),
                 self.waiting,
                 ft.Row(
                     [
