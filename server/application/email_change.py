@@ -9,9 +9,9 @@ it back and makes the change. A wrong code counts towards the account's sign-in 
 
 The customer is told in the app (``email_changed``) and by email at the address the
 account left (a security alert: server/notifications/mail.py, sent until the mail
-provider takes it): someone who signed in with a stolen password
-cannot move the account away unseen. A password-reset code sent to the old address stops
-working. Sessions stay: the password did not change.
+provider takes it): someone who signed in with a stolen password cannot move the account
+away unseen. A password-reset code sent to the old address stops working. Sessions stay:
+the password did not change.
 """
 
 from __future__ import annotations

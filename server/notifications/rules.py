@@ -38,9 +38,10 @@ Sources (one notification per source fact, keyed by it):
   (``target_id``), not to the admin.
 
 The kinds in ``MAILED_KINDS``, news of how the customer signs in, are emailed as well
-(``Draft.mailed``; server/notifications/mail.py): someone who took the password can
-read the app, not the customer's mailbox. A new sign-in is not emailed: every sign-in
-would be, and the app shows it with "Sign out everywhere" beside it.
+(``Draft.mailed``, ``Draft.mail_to``; server/notifications/mail.py): someone who took
+the password can read the app, not the customer's mailbox. A new sign-in is not
+emailed: every sign-in would be, and the app shows it with "Sign out everywhere" beside
+it.
 
 A refused payment is not an event (rejected commands append nothing), so its
 only durable trace is the audit row, which the CDC connector streams to
@@ -93,8 +94,12 @@ class Draft:
     occurred_at: datetime
     account_id: UUID | None = None
     session_id: str | None = None
-    mailed: bool = False  # a security alert: emailed as well (MAILED_KINDS)
-    mail_to: str | None = None  # where, if not the customer's address when it is sent
+    mail_to: str | None = None  # where it is emailed, if not to the customer's address
+
+    @property
+    def mailed(self) -> bool:
+        """A security alert: emailed as well as notified."""
+        return self.kind in MAILED_KINDS
 
 
 # The (action, outcome) of the audit rows ``from_audit`` turns into a notification, and
@@ -297,7 +302,6 @@ def _session_news(
         body=f"{done} on {device} from {row.client_ip or 'an unknown address'}{advice}",
         occurred_at=occurred,
         session_id=row.session_id,
-        mailed=kind in MAILED_KINDS,
         # A changed email's alert goes where the account left, not to the new address.
         mail_to=old_email[:254] if kind == "email_changed" and isinstance(old_email, str) else None,
     )
@@ -358,7 +362,6 @@ def _reset_by_staff(row: AuditRow, key: str, occurred: datetime) -> Draft | None
             " again in Settings. Not you? Call us at once."
         ),
         occurred_at=occurred,
-        mailed=True,
     )
 
 
