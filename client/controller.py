@@ -301,10 +301,21 @@ class Controller:
         await self.vault.forget()
 
     async def _wipe_device(self, email: str | None) -> None:
-        """What sign-out leaves behind: nothing but the queue of unsent movements."""
-        await self.vault.forget()
+        """What sign-out leaves behind: nothing but the queue of unsent movements.
+
+        A device store that does not answer (the browser's storage was seen timing out
+        on a loaded host) is logged and the next step tried: signing out never fails
+        because of it, and waits on it at most the store's timeout a step. A kept session
+        left behind then unlocks to a refresh token the bank no longer takes, so the
+        customer signs in again."""
+        steps = [("the kept session", self.vault.forget())]
         if email:
-            await self.cache.forget(email)
+            steps.append(("the offline copy", self.cache.forget(email)))
+        for what, step in steps:
+            try:
+                await step
+            except Exception as e:  # noqa: BLE001 - any failure of the device's storage
+                log.warning("signing out could not clear %s on this device: %r", what, e)
 
     async def sign_out(self, everywhere: bool = False) -> None:
         self._stop_sync()

@@ -220,3 +220,27 @@ async def test_a_cold_start_offline_shows_what_the_device_kept() -> None:
         assert not ctrl.state.online
     finally:
         await ctrl.close()
+
+
+class UnansweringDevice(DeviceMemory):
+    """A device store that stopped answering: every write times out (seen in the browser
+    on a loaded host), reads still work."""
+
+    async def set(self, key: str, value: str) -> None:
+        raise TimeoutError
+
+
+async def test_signing_out_signs_out_even_when_the_device_store_does_not_answer() -> None:
+    device = UnansweringDevice()
+    vault = SessionVault(DeviceStoreSecrets(device), FakeDeviceAuth(present=False))
+    ctrl = Controller(AppState("http://bank"), device, vault, OfflineCache(device))
+    ctrl.state.email, ctrl.state.full_name = "ada@example.com", "Ada L"
+    try:
+        await ctrl.sign_out()
+        assert not ctrl.state.signed_in  # the screen goes back to sign-in all the same
+        ctrl.state.email = "ada@example.com"
+        ctrl._expired()  # the bank refused the tokens: the wipe runs in the background
+        await asyncio.sleep(0.01)
+        assert not ctrl.state.signed_in
+    finally:
+        await ctrl.close()
