@@ -127,6 +127,15 @@ class Tokens(msgspec.Struct, kw_only=True):
         )
 
 
+def _json(body: object, **headers: str) -> dict[str, Any]:
+    """A request's body in JSON, as ``_send`` and ``_authed`` take it (``headers``: any
+    more, e.g. the Idempotency-Key)."""
+    return {
+        "content": _encoder.encode(body),
+        "headers": {"Content-Type": "application/json", **headers},
+    }
+
+
 def _problem_of(resp: httpx.Response) -> dto.Problem:
     try:
         return _problem.decode(resp.content)
@@ -189,12 +198,7 @@ class BankApi:
 
     async def register(self, email: str, password: str, full_name: str) -> dto.RegisterResponse:
         body = dto.RegisterRequest(email=email, password=password, full_name=full_name)
-        resp = await self._send(
-            "POST",
-            "/auth/register",
-            content=_encoder.encode(body),
-            headers={"Content-Type": "application/json"},
-        )
+        resp = await self._send("POST", "/auth/register", **_json(body))
         return self._decode(resp, dto.RegisterResponse)
 
     async def sign_in(self, email: str, password: str, otp: str = "") -> None:
@@ -258,50 +262,29 @@ class BankApi:
     async def request_password_reset(self, email: str) -> PasswordResetSent:
         """Forgot the password: the bank emails a code (if ``email`` has an account)."""
         resp = await self._send(
-            "POST",
-            "/auth/password-reset",
-            content=_encoder.encode(PasswordResetRequest(email=email)),
-            headers={"Content-Type": "application/json"},
+            "POST", "/auth/password-reset", **_json(PasswordResetRequest(email=email))
         )
         return self._decode(resp, PasswordResetSent)
 
     async def reset_password(self, email: str, code: str, new: str) -> PasswordReset:
         body = PasswordResetConfirm(email=email, code=code, new_password=new)
-        resp = await self._send(
-            "POST",
-            "/auth/password-reset/confirm",
-            content=_encoder.encode(body),
-            headers={"Content-Type": "application/json"},
-        )
+        resp = await self._send("POST", "/auth/password-reset/confirm", **_json(body))
         return self._decode(resp, PasswordReset)
 
     async def change_password(self, current: str, new: str) -> PasswordChanged:
         body = ChangePasswordRequest(current_password=current, new_password=new)
-        resp = await self._authed(
-            "POST",
-            "/me/password",
-            content=_encoder.encode(body),
-            headers={"Content-Type": "application/json"},
-        )
+        resp = await self._authed("POST", "/me/password", **_json(body))
         return self._decode(resp, PasswordChanged)
 
     async def start_email_change(self, new_email: str, password: str) -> EmailChangeStarted:
         """Ask the bank to email a code to ``new_email`` that moves the account there."""
         body = ChangeEmailRequest(new_email=new_email, password=password)
-        resp = await self._authed(
-            "POST",
-            "/me/email",
-            content=_encoder.encode(body),
-            headers={"Content-Type": "application/json"},
-        )
+        resp = await self._authed("POST", "/me/email", **_json(body))
         return self._decode(resp, EmailChangeStarted)
 
     async def confirm_email_change(self, code: str) -> EmailChanged:
         resp = await self._authed(
-            "POST",
-            "/me/email/confirm",
-            content=_encoder.encode(ConfirmEmailChange(code=code)),
-            headers={"Content-Type": "application/json"},
+            "POST", "/me/email/confirm", **_json(ConfirmEmailChange(code=code))
         )
         return self._decode(resp, EmailChanged)
 
@@ -323,12 +306,7 @@ class BankApi:
         return self._decode(await self._code_sent(path, code), TwoStepState)
 
     async def _code_sent(self, path: str, code: str) -> httpx.Response:
-        return await self._authed(
-            "POST",
-            path,
-            content=_encoder.encode(TwoStepCodeRequest(code=code)),
-            headers={"Content-Type": "application/json"},
-        )
+        return await self._authed("POST", path, **_json(TwoStepCodeRequest(code=code)))
 
     async def profile(self) -> ProfileResponse | None:
         """Who is signed in (name for the greeting), or None where the server has no /me."""
@@ -349,10 +327,7 @@ class BankApi:
         self, up_to: int | None = None, ids: list[int] | None = None
     ) -> MarkReadResponse:
         resp = await self._authed(
-            "POST",
-            "/notifications/read",
-            content=_encoder.encode(MarkReadRequest(up_to=up_to, ids=ids or [])),
-            headers={"Content-Type": "application/json"},
+            "POST", "/notifications/read", **_json(MarkReadRequest(up_to=up_to, ids=ids or []))
         )
         return self._decode(resp, MarkReadResponse)
 
@@ -363,22 +338,14 @@ class BankApi:
 
     async def open_account(self, name: str, currency: str) -> dto.AccountResponse:
         body = dto.OpenAccountRequest(currency=currency, name=name)
-        resp = await self._authed(
-            "POST",
-            "/accounts",
-            content=_encoder.encode(body),
-            headers={"Content-Type": "application/json"},
-        )
+        resp = await self._authed("POST", "/accounts", **_json(body))
         return self._decode(resp, dto.AccountResponse)
 
     async def rename_account(self, account_id: UUID, name: str) -> dto.AccountNameResponse:
         """Give the account another name (setting the same name twice changes nothing,
         so a retry needs no idempotency key)."""
         resp = await self._authed(
-            "PATCH",
-            f"/accounts/{account_id}",
-            content=_encoder.encode(dto.RenameAccountRequest(name=name)),
-            headers={"Content-Type": "application/json"},
+            "PATCH", f"/accounts/{account_id}", **_json(dto.RenameAccountRequest(name=name))
         )
         return self._decode(resp, dto.AccountNameResponse)
 
@@ -454,12 +421,7 @@ class BankApi:
         body = dto.AddPayeeRequest(
             account_number=account_number, holder_name=holder_name, nickname=nickname
         )
-        resp = await self._authed(
-            "POST",
-            "/payees",
-            content=_encoder.encode(body),
-            headers={"Content-Type": "application/json"},
-        )
+        resp = await self._authed("POST", "/payees", **_json(body))
         return self._decode(resp, dto.PayeeResponse)
 
     async def standing_orders(self) -> list[StandingOrderResponse] | None:
@@ -487,12 +449,7 @@ class BankApi:
     ) -> StandingOrderResponse:
         """A new amount and reference from the order's next payment on (the same values
         again change nothing, so a retry needs no idempotency key)."""
-        resp = await self._authed(
-            "PATCH",
-            f"/standing-orders/{order_id}",
-            content=_encoder.encode(change),
-            headers={"Content-Type": "application/json"},
-        )
+        resp = await self._authed("PATCH", f"/standing-orders/{order_id}", **_json(change))
         return self._decode(resp, StandingOrderResponse)
 
     async def cancel_standing_order(self, order_id: UUID) -> StandingOrderResponse:
@@ -526,12 +483,7 @@ class BankApi:
     # --- commands (each carries its idempotency key) ---------------------------------
 
     async def _command(self, path: str, body: msgspec.Struct, key: str) -> httpx.Response:
-        return await self._authed(
-            "POST",
-            path,
-            content=_encoder.encode(body),
-            headers={"Content-Type": "application/json", dto.IDEMPOTENCY_KEY: key},
-        )
+        return await self._authed("POST", path, **_json(body, **{dto.IDEMPOTENCY_KEY: key}))
 
     async def deposit(
         self, account_id: UUID, amount: int, description: str, key: str

@@ -143,8 +143,9 @@ class BackupSchedule:
     def tick(self) -> Path | None:
         """Back up if it is due; the backup made, if one was."""
         now, every = self.clock(), self.schedule.every
-        if every is None or self.due is None or now < self.due:
+        if self.due is None or now < self.due:  # due is None exactly when every is
             return None
+        assert every is not None
         stamp = now.isoformat()
         try:
             path, held = backups.dump(self.stack, prefix=AUTO_PREFIX)

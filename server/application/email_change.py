@@ -22,10 +22,11 @@ from server.adapters.secret_box import keyed_digest
 from server.adapters.users import UserRecord
 from server.application.context import AppContext
 from server.application.errors import MailUnavailableError
-from server.application.password_reset import RESEND_AFTER_SECONDS
+from server.application.password_reset import CODE_VALID_SECONDS, RESEND_AFTER_SECONDS
 from shared.api import new_emailed_code, shown_code
 
-CODE_VALID_SECONDS = 30 * 60
+# CODE_VALID_SECONDS and RESEND_AFTER_SECONDS (imported): an emailed code lives, and is
+# sent again, as the password reset's does; one rule for both.
 REQUEST_ACTION = "request_email_change"
 CHANGE_ACTION = "change_email"
 _DIGEST_LABEL = b"bank email change codes v1"

@@ -18,7 +18,6 @@ written in its own transaction right after the effect.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 from uuid import UUID
@@ -53,7 +52,6 @@ from server.domain.errors import DomainError
 from shared.words import counted
 
 _MAX_CACHED = 100_000
-log = logging.getLogger(__name__)
 
 
 def _lock_key(email: str) -> str:
