@@ -94,7 +94,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "(default 1,000,000; 20,000 with --quick; 0 skips)",
     )
     p.add_argument("--no-baselines", action="store_true")
-    p.add_argument("--no-e2e", action="store_true")
+    p.add_argument(
+        "--no-e2e",
+        action="store_true",
+        help="skip the push scenario and start no read side (connector, projection worker, "
+        "notification consumer): the write path alone; reads then fold from the event store",
+    )
     p.add_argument("--no-cdc", action="store_true", help="skip bench.cdc (commit -> Kafka ack)")
     p.add_argument("--server", choices=("uvicorn", "granian"))
     p.add_argument("--workers", type=int)
