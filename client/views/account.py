@@ -29,6 +29,7 @@ from client.views.common import (
     money,
     section_title,
     snack,
+    take_submitted,
 )
 from client.views.standing_orders import StandingOrdersSection
 from client.views.transaction_details import history_tile
@@ -129,7 +130,7 @@ class AccountScreen:
             label="Search history",
             prefix_icon=ft.Icons.SEARCH,
             dense=True,
-            on_submit=lambda e: self._on_search(),
+            on_submit=self._on_search,
         )
         self.standing_orders = StandingOrdersSection(shell, account_id)
         self.limits = ft.Text("", size=12, visible=False)
@@ -487,7 +488,8 @@ class AccountScreen:
         self.page.update()
         self._spawn(self._reload())
 
-    def _on_search(self) -> None:
+    def _on_search(self, e: ft.Event[ft.TextField]) -> None:
+        take_submitted(e)
         self.search_text = (self.search.value or "").strip() or None
         self._spawn(self._reload())
 

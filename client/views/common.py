@@ -170,6 +170,18 @@ def account_name_of(field: ft.TextField, page: ft.Page) -> str | None:
     return name
 
 
+def take_submitted(e: ft.Event[Any]) -> None:
+    """A field submitted with Enter takes the text it was submitted with.
+
+    Flutter sends that text with the submit event. The field's ``value`` here is the
+    last change it sent, and in a browser that change can go missing (once in CI the
+    history was searched for the word before, and the next update put that word back
+    into the field). Called first by every ``on_submit`` handler; a button's click
+    carries no text and changes nothing."""
+    if isinstance(e.control, ft.TextField) and isinstance(e.data, str):
+        e.control.value = e.data
+
+
 def password_field(label: str, **options: Any) -> ft.TextField:
     """A password field whose show/hide toggle a screen reader can name (Flet's own
     ``can_reveal_password`` toggle is a button without a name)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import flet as ft
 
 from client.unlock import InvalidPinError, check_pin
-from client.views.common import error_text, section_title, snack
+from client.views.common import error_text, section_title, snack, take_submitted
 
 if TYPE_CHECKING:
     from client.views.shell import Shell
@@ -72,6 +72,7 @@ class KeepSessionSection:
         self.page.update()
 
     async def _keep_with_pin(self, e: ft.Event[ft.TextField] | ft.Event[ft.Button]) -> None:
+        take_submitted(e)
         pin = (self.pin.value or "").strip()
         try:
             check_pin(pin)

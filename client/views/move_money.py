@@ -27,6 +27,7 @@ from client.views.common import (
     error_text,
     relabel,
     section_title,
+    take_submitted,
 )
 from client.views.standing_orders import StandingOrdersSection
 from shared.api import AccountResponse, PayeeResponse
@@ -337,6 +338,7 @@ class MoveMoneyScreen:
         return source, amount, target
 
     def _continue(self, e: ft.Event[ft.TextField] | ft.Event[ft.Button]) -> None:
+        take_submitted(e)
         checked = self._validate()
         if checked is None:
             self.page.update()

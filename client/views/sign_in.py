@@ -7,7 +7,7 @@ import flet as ft
 from client.api import ApiError
 from client.controller import Controller
 from client.state import AppState, Topic
-from client.views.common import EMAIL, error_text, password_field
+from client.views.common import EMAIL, error_text, password_field, take_submitted
 from client.views.password_reset import PasswordReset
 from client.views.two_step import (
     SIGN_IN_CODE_HELP,
@@ -161,6 +161,7 @@ class SignInScreen:
         return ok
 
     async def _submit(self, e: ft.Event[ft.TextField] | ft.Event[ft.Button]) -> None:
+        take_submitted(e)
         self.message.visible = False
         if not self._validate():
             self.page.update()

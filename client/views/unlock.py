@@ -8,6 +8,7 @@ import flet as ft
 
 from client.state import Topic
 from client.unlock import MAX_PIN_FAILURES, StoredSession
+from client.views.common import take_submitted
 from shared.words import counted
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class UnlockScreen:
         self.page.update()
 
     async def _unlock_pin(self, e: ft.Event[ft.TextField] | ft.Event[ft.Button]) -> None:
+        take_submitted(e)
         pin = (self.pin.value or "").strip()
         if not pin:
             self._say("Enter your PIN")
