@@ -146,17 +146,27 @@ def _pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-async def wait_streaming(dsn: str, slot: str, timeout: float = 60) -> None:
+async def _walsender(conn: asyncpg.Connection, slot: str) -> tuple[int, float] | None:
+    """The pid of the walsender streaming ``slot`` and when it started (epoch seconds)."""
+    row = await conn.fetchrow(
+        "SELECT a.pid, extract(epoch FROM a.backend_start)::float8 AS started"
+        " FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid"
+        " WHERE s.slot_name = $1",
+        slot,
+    )
+    return None if row is None else (row["pid"], row["started"])
+
+
+async def wait_streaming(dsn: str, slot: str, timeout: float = 60) -> tuple[int, float]:
+    """Once a connector streams ``slot``: its walsender's pid and start (``_walsender``)."""
     conn = await asyncpg.connect(dsn)
     try:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await conn.fetchval(
-                "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot
-            ):
-                return
-            await asyncio.sleep(0.1)
-        raise TimeoutError("the connector did not start streaming")
+        while (walsender := await _walsender(conn, slot)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the connector did not start streaming")
+            await asyncio.sleep(0.05)
+        return walsender
     finally:
         await conn.close()
 
@@ -260,17 +270,6 @@ def _proc_cpu(pid: int | None) -> float | None:
         return None
 
 
-async def _slot_walsender(conn: asyncpg.Connection, slot: str) -> tuple[int, float] | None:
-    """The pid of the walsender streaming ``slot`` and when it started (epoch seconds)."""
-    row = await conn.fetchrow(
-        "SELECT a.pid, extract(epoch FROM a.backend_start)::float8 AS started"
-        " FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid"
-        " WHERE s.slot_name = $1",
-        slot,
-    )
-    return None if row is None else (row["pid"], row["started"])
-
-
 async def catch_up(
     dsn: str,
     acks: Acks,
@@ -298,22 +297,16 @@ async def catch_up(
     for _ in range(total // batch):
         await append_batch(conn, appender.next_events(batch))
     deadline = time.monotonic() + 30
-    while await _slot_walsender(conn, slot) is not None:  # the last phase's has ended
+    while await _walsender(conn, slot) is not None:  # the last phase's has ended
         if time.monotonic() > deadline:
             raise TimeoutError(f"slot {slot} is still streaming to the stopped connector")
         await asyncio.sleep(0.05)
+    await conn.close()
     acks.pairs.clear()
     broker0 = _proc_cpu(broker_pid)
     t0 = time.time()
     start()
-    streaming = None
-    while streaming is None:
-        if time.time() - t0 > 60:
-            raise TimeoutError("the connector did not start streaming")
-        await asyncio.sleep(0.05)
-        streaming = await _slot_walsender(conn, slot)
-    await conn.close()
-    walsender, streaming_at = streaming
+    walsender, streaming_at = await wait_streaming(dsn, slot)
     await acks.wait_count(total // batch, 300, since_us=appended_from_us)
     last_ack = max(p[1] for p in acks.committed_since(appended_from_us)) / 1e6
     sent_again = len(acks.pairs) - total // batch

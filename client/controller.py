@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
@@ -308,12 +308,14 @@ class Controller:
         because of it, and waits on it at most the store's timeout a step. A kept session
         left behind then unlocks to a refresh token the bank no longer takes, so the
         customer signs in again."""
-        steps = [("the kept session", self.vault.forget())]
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("the kept session", self.vault.forget)
+        ]
         if email:
-            steps.append(("the offline copy", self.cache.forget(email)))
-        for what, step in steps:
+            steps.append(("the offline copy", lambda: self.cache.forget(email)))
+        for what, step in steps:  # each begun only when its turn comes
             try:
-                await step
+                await step()
             except Exception as e:  # noqa: BLE001 - any failure of the device's storage
                 log.warning("signing out could not clear %s on this device: %r", what, e)
 
